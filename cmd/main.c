@@ -1,0 +1,773 @@
+/*
+ * The dsync program: one table of commands, argument parsing, output.
+ * Everything it does is a call into libdsync.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+#include "dsync/history.h"
+#include "dsync/restore.h"
+#include "dsync/snapshot.h"
+#include "dsync/timespec.h"
+#include "cmd/output.h"
+
+#define DSYNC_VERSION "0.1.0"
+#define LOCK_WAIT_MS 5000
+
+typedef struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	bool needs_folder;
+	const char *summary;
+	const char *usage;
+} command;
+
+static const command *find_command(const char *name);
+static int cmd_help(int argc, char **argv);
+
+/* Options every command has; returns -1 to go on, else an exit code. */
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	out_error(fmt, arg);
+	fprintf(stderr, "see 'dsync help %s'\n", cmd);
+	return 2;
+}
+
+static int bad_option(const char *cmd, char **argv)
+{
+	if (optopt && strchr("mnat", optopt) && argv[optind - 1][0] == '-' &&
+	    argv[optind - 1][1] == optopt)
+		return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+	return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+static int print_usage(const char *name)
+{
+	const command *c = find_command(name);
+
+	if (!c)
+		return 2;
+	printf("%s", c->usage);
+	return 0;
+}
+
+static int open_folder(dsync_folder **f)
+{
+	int error = dsync_folder_open(f, NULL);
+
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* Parses the common options loop; HELP_SEEN set when --help. */
+#define HELP_OPTION { "help", no_argument, NULL, 'h' }
+
+/* ---------------------------------------------------------------- init */
+
+static int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "device-name", required_argument, NULL, 'n' }, HELP_OPTION, { 0 }
+	};
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+	dsync_folder *f = NULL;
+	const char *name = NULL, *dir = ".";
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			name = optarg;
+			break;
+		case 'h':
+			return print_usage("init");
+		default:
+			return bad_option("init", argv);
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("init", "too many arguments: '%s'", argv[optind + 1]);
+	if (optind < argc)
+		dir = argv[optind];
+	if ((error = dsync_folder_init(&f, dir, name)) < 0)
+		return out_fail(error);
+	printf("dsync folder '%s' ready (device '%s', id %.8s)\n", dsync_folder_root(f),
+	       dsync_folder_device_name(f), dsync_folder_device_id(f));
+	so.message = NULL;
+	so.progress = out_progress;
+	so.warn = out_warn_cb;
+	so.payload = "first snapshot";
+	so.lock_wait_ms = LOCK_WAIT_MS;
+	error = dsync_snapshot_take(&sr, f, &so);
+	out_progress_done();
+	if (error < 0) {
+		out_fail(error);
+		fprintf(stderr, "the folder is set up; run 'dsync snapshot' there to try again\n");
+		dsync_folder_free(f);
+		return dsync_exit_code(error);
+	}
+	printf("first snapshot %.8s: %zu file%s\n", sr.commit, sr.files, sr.files == 1 ? "" : "s");
+	dsync_folder_free(f);
+	return 0;
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "message", required_argument, NULL, 'm' },
+		{ "allow-mass-delete", no_argument, NULL, 'D' },
+		{ "quiet", no_argument, NULL, 'q' }, HELP_OPTION, { 0 }
+	};
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+	dsync_folder *f = NULL;
+	bool quiet = false;
+	int c, error;
+
+	so.lock_wait_ms = LOCK_WAIT_MS;
+	while ((c = getopt_long(argc, argv, "m:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			so.message = optarg;
+			break;
+		case 'D':
+			so.allow_mass_delete = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			return print_usage("snapshot");
+		default:
+			return bad_option("snapshot", argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error("snapshot", "unexpected argument '%s'", argv[optind]);
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	so.progress = out_progress;
+	so.warn = out_warn_cb;
+	so.payload = "snapshot";
+	error = dsync_snapshot_take(&sr, f, &so);
+	out_progress_done();
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	if (quiet)
+		return 0;
+	if (!sr.committed)
+		printf("nothing changed since the last snapshot%s%.8s\n", sr.commit[0] ? " " : "", sr.commit);
+	else
+		printf("snapshot %.8s: %zu added, %zu modified, %zu deleted, %zu renamed\n", sr.commit,
+		       sr.added, sr.modified, sr.deleted, sr.renamed);
+	return 0;
+}
+
+/* -------------------------------------------------------------- status */
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, HELP_OPTION, { 0 } };
+	dsync_changes ch;
+	dsync_folder *f = NULL;
+	bool json = false;
+	size_t i;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'h')
+			return print_usage("status");
+		else
+			return bad_option("status", argv);
+	}
+	if (optind < argc)
+		return usage_error("status", "unexpected argument '%s'", argv[optind]);
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	error = dsync_status(&ch, f, out_warn_cb, NULL);
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	if (json) {
+		printf("[");
+		for (i = 0; i < ch.n; i++) {
+			printf("%s{\"status\":\"%c\",\"path\":", i ? "," : "", ch.v[i].kind);
+			out_json_string(stdout, ch.v[i].path);
+			printf("}");
+		}
+		printf("]\n");
+	} else if (ch.n == 0) {
+		printf("nothing changed since the last snapshot\n");
+	} else {
+		for (i = 0; i < ch.n; i++)
+			printf("%c %s\n", ch.v[i].kind, ch.v[i].path);
+	}
+	dsync_changes_dispose(&ch);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- log */
+
+typedef struct log_ctx {
+	bool json;
+	bool first;
+	size_t max_files;
+} log_ctx;
+
+static void print_changes_json(const dsync_changes *ch)
+{
+	size_t i;
+
+	printf("[");
+	for (i = 0; i < ch->n; i++) {
+		printf("%s{\"status\":\"%c\",\"path\":", i ? "," : "", ch->v[i].kind);
+		out_json_string(stdout, ch->v[i].path);
+		if (ch->v[i].old_path) {
+			printf(",\"from\":");
+			out_json_string(stdout, ch->v[i].old_path);
+		}
+		printf("}");
+	}
+	printf("]");
+}
+
+static void print_commit_json(const dsync_commit_info *c)
+{
+	char iso[64];
+
+	printf("{\"id\":\"%s\",\"time\":\"%s\",\"timestamp\":%lld,\"device\":", c->id,
+	       out_time_iso(iso, sizeof(iso), c->time, c->tz_offset), (long long)c->time);
+	out_json_string(stdout, c->device_name);
+	printf(",\"device_id\":");
+	out_json_string(stdout, c->device_id);
+	printf(",\"message\":");
+	out_json_string(stdout, c->message);
+	printf(",\"files\":");
+	print_changes_json(&c->changes);
+	printf("}");
+}
+
+static void print_commit_text(const dsync_commit_info *c, size_t max_files)
+{
+	char when[64];
+	const char *nl = strchr(c->message, '\n');
+	size_t i;
+
+	printf("%.8s  %s  %s  %.*s\n", c->id, out_time(when, sizeof(when), c->time), c->device_name,
+	       nl ? (int)(nl - c->message) : (int)strlen(c->message), c->message);
+	for (i = 0; i < c->changes.n && (max_files == 0 || i < max_files); i++) {
+		if (c->changes.v[i].old_path)
+			printf("    %c %s -> %s\n", c->changes.v[i].kind, c->changes.v[i].old_path,
+			       c->changes.v[i].path);
+		else
+			printf("    %c %s\n", c->changes.v[i].kind, c->changes.v[i].path);
+	}
+	if (max_files && c->changes.n > max_files)
+		printf("    … and %zu more\n", c->changes.n - max_files);
+}
+
+static int log_cb(const dsync_commit_info *c, void *payload)
+{
+	log_ctx *ctx = payload;
+
+	if (ctx->json) {
+		printf("%s", ctx->first ? "\n  " : ",\n  ");
+		print_commit_json(c);
+	} else {
+		print_commit_text(c, ctx->max_files);
+	}
+	ctx->first = false;
+	return 0;
+}
+
+static int parse_when(const char *cmd, const char *what, const char *spec, int64_t *out)
+{
+	int error = dsync_timespec_parse(out, spec, (int64_t)time(NULL));
+
+	if (error < 0) {
+		out_error("%s %s", what, dsync_error_last());
+		fprintf(stderr, "see 'dsync help %s'\n", cmd);
+		return 2;
+	}
+	return 0;
+}
+
+static int cmd_log(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' }, { "max-count", required_argument, NULL, 'n' },
+		{ "all-files", no_argument, NULL, 'a' }, HELP_OPTION, { 0 }
+	};
+	dsync_log_options lo = { 0 };
+	log_ctx ctx = { false, true, 10 };
+	dsync_folder *f = NULL;
+	char *rel = NULL;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if ((error = parse_when("log", "--since:", optarg, &lo.since)) != 0)
+				return error;
+			lo.has_since = true;
+			break;
+		case 'u':
+			if ((error = parse_when("log", "--until:", optarg, &lo.until)) != 0)
+				return error;
+			lo.has_until = true;
+			break;
+		case 'j':
+			ctx.json = true;
+			break;
+		case 'a':
+			ctx.max_files = 0;
+			break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v <= 0)
+				return usage_error("log", "bad count '%s'", optarg);
+			lo.max = (size_t)v;
+			break;
+		}
+		case 'h':
+			return print_usage("log");
+		default:
+			return bad_option("log", argv);
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("log", "too many arguments: '%s'", argv[optind + 1]);
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	if (optind < argc && (error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
+		goto fail;
+	lo.path = rel;
+	if (ctx.json)
+		printf("[");
+	error = dsync_history_log(f, &lo, log_cb, &ctx);
+	if (ctx.json)
+		printf("%s]\n", ctx.first ? "" : "\n");
+	if (error < 0)
+		goto fail;
+	if (!ctx.json && ctx.first && rel)
+		printf("no snapshot changed '%s'%s\n", argv[optind],
+		       lo.has_since || lo.has_until ? " in that time" : "");
+	free(rel);
+	dsync_folder_free(f);
+	return 0;
+fail:
+	free(rel);
+	dsync_folder_free(f);
+	return out_fail(error);
+}
+
+/* ------------------------------------------------------------ versions */
+
+static int version_cb(const dsync_version *v, void *payload)
+{
+	bool json = *(bool *)payload;
+	char when[64], size[32];
+	const char *what = v->kind == 'A' ? "added" : v->kind == 'M' ? "modified"
+			 : v->kind == 'D' ? "deleted" : "renamed";
+
+	if (json) {
+		static bool first = true;
+		char iso[64];
+
+		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"timestamp\":%lld,\"device\":", first ? "\n  " : ",\n  ",
+		       v->commit->id, out_time_iso(iso, sizeof(iso), v->commit->time, v->commit->tz_offset),
+		       (long long)v->commit->time);
+		first = false;
+		out_json_string(stdout, v->commit->device_name);
+		printf(",\"change\":\"%s\",\"path\":", what);
+		out_json_string(stdout, v->path);
+		if (v->old_path) {
+			printf(",\"from\":");
+			out_json_string(stdout, v->old_path);
+		}
+		if (v->kind != 'D')
+			printf(",\"blob\":\"%s\",\"size\":%llu,\"mode\":\"%06o\"", v->blob,
+			       (unsigned long long)v->size, v->mode);
+		printf("}");
+		return 0;
+	}
+	printf("%.8s  %s  %-12s  %10s  %s", v->commit->id, out_time(when, sizeof(when), v->commit->time),
+	       v->commit->device_name, v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
+	if (v->kind == 'R')
+		printf(" from %s", v->old_path);
+	printf("\n");
+	return 0;
+}
+
+static int cmd_versions(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, HELP_OPTION, { 0 } };
+	dsync_folder *f = NULL;
+	char *rel = NULL;
+	bool json = false;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'h')
+			return print_usage("versions");
+		else
+			return bad_option("versions", argv);
+	}
+	if (argc - optind != 1)
+		return usage_error("versions", "%s", "give one file: dsync versions PATH");
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	if ((error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
+		goto out;
+	if (!*rel) {
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is the folder itself; name a file in it", argv[optind]);
+		goto out;
+	}
+	if (json)
+		printf("[");
+	error = dsync_history_versions(f, rel, version_cb, &json);
+	if (json)
+		printf("\n]\n");
+out:
+	free(rel);
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* ---------------------------------------------------------------- show */
+
+static int write_stdout(const void *data, size_t len, void *payload)
+{
+	(void)payload;
+	return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+}
+
+static int dir_cb(const dsync_dir_entry *e, void *payload)
+{
+	char size[32];
+
+	(void)payload;
+	if (e->mode == 040000)
+		printf("%10s  %s/\n", "", e->name);
+	else
+		printf("%10s  %s%s\n", out_size(size, sizeof(size), e->size), e->name,
+		       e->mode == 0120000 ? " (link)" : e->mode == 0100755 ? "*" : "");
+	return 0;
+}
+
+static int show_commit_cb(const dsync_commit_info *c, void *payload)
+{
+	(void)payload;
+	print_commit_text(c, 0);
+	return 0;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	dsync_folder *f = NULL;
+	char hex[41], *spec, *rel = NULL;
+	const char *arg;
+	size_t i, len;
+	bool is_dir;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return print_usage("show");
+		return bad_option("show", argv);
+	}
+	if (argc - optind > 1)
+		return usage_error("show", "too many arguments: '%s'", argv[optind + 1]);
+	arg = optind < argc ? argv[optind] : "HEAD";
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	if ((spec = strdup(arg)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	/* REV alone, or REV:PATH where REV may itself hold ':' (a time) */
+	if (dsync_history_resolve(hex, f, arg) == 0) {
+		error = dsync_history_show(f, hex, show_commit_cb, NULL);
+		goto out;
+	}
+	error = DSYNC_ENOTFOUND;
+	len = strlen(arg);
+	for (i = 0; i < len; i++) {
+		if (arg[i] != ':')
+			continue;
+		spec[i] = '\0';
+		if (dsync_history_resolve(hex, f, i ? spec : "HEAD") == 0) {
+			const char *path = arg + i + 1;
+
+			if (*path) {
+				if ((error = dsync_folder_relpath(&rel, f, path)) < 0)
+					goto out;
+			} else if ((rel = strdup("")) == NULL) {
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				goto out;
+			}
+			error = dsync_history_cat(f, hex, rel, &is_dir, write_stdout, dir_cb, NULL);
+			goto out;
+		}
+		spec[i] = ':';
+	}
+	/* nothing resolved: report the whole spec's own error */
+	error = dsync_history_resolve(hex, f, arg);
+out:
+	free(spec);
+	free(rel);
+	dsync_folder_free(f);
+	if (fflush(stdout) != 0 && error == 0)
+		error = dsync_error_set(DSYNC_ERROR, "cannot write the output");
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* ---------------------------------------------------------------- diff */
+
+static int cmd_diff(int argc, char **argv)
+{
+	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	dsync_folder *f = NULL;
+	const char *revs[2] = { NULL, NULL }, *path = NULL;
+	char *rel = NULL;
+	int c, i, nrev = 0, error, dashdash = -1;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dashdash = i;
+			break;
+		}
+	while ((c = getopt_long(dashdash > 0 ? dashdash : argc, argv, "+h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return print_usage("diff");
+		return bad_option("diff", argv);
+	}
+	for (i = optind; i < (dashdash > 0 ? dashdash : argc); i++) {
+		if (nrev == 2)
+			return usage_error("diff", "too many versions: '%s'; put a path after '--'", argv[i]);
+		revs[nrev++] = argv[i];
+	}
+	if (dashdash > 0) {
+		if (argc - dashdash > 2)
+			return usage_error("diff", "%s", "give one path after '--'");
+		if (argc - dashdash == 2)
+			path = argv[dashdash + 1];
+	}
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	if (path && (error = dsync_folder_relpath(&rel, f, path)) < 0)
+		goto out;
+	error = dsync_history_diff(f, revs[0], nrev == 2 ? revs[1] : NULL, rel, write_stdout, NULL);
+out:
+	free(rel);
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* ------------------------------------------------------------- restore */
+
+static int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "at", required_argument, NULL, 'a' }, { "to", required_argument, NULL, 't' },
+		HELP_OPTION, { 0 }
+	};
+	dsync_restore_options ro = DSYNC_RESTORE_OPTIONS_INIT;
+	dsync_restore_result rr;
+	dsync_folder *f = NULL;
+	char **rel = NULL;
+	int c, i, n, error = 0;
+
+	while ((c = getopt_long(argc, argv, "a:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			ro.at = optarg;
+			break;
+		case 't':
+			ro.to = optarg;
+			break;
+		case 'h':
+			return print_usage("restore");
+		default:
+			return bad_option("restore", argv);
+		}
+	}
+	n = argc - optind;
+	if (n < 1)
+		return usage_error("restore", "%s", "name a file or folder to restore");
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	if ((rel = calloc((size_t)n, sizeof(*rel))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if ((error = dsync_folder_relpath(&rel[i], f, argv[optind + i])) < 0)
+			goto out;
+	ro.lock_wait_ms = LOCK_WAIT_MS;
+	ro.warn = out_warn_cb;
+	if ((error = dsync_restore(&rr, f, (const char *const *)rel, (size_t)n, &ro)) < 0)
+		goto out;
+	printf("restored %zu file%s from %.8s%s%s\n", rr.files, rr.files == 1 ? "" : "s", rr.rev,
+	       ro.to ? " to " : "", ro.to ? ro.to : "");
+	if (rr.before[0])
+		printf("the versions it replaced are kept in snapshot %.8s\n", rr.before);
+out:
+	if (rel)
+		for (i = 0; i < n; i++)
+			free(rel[i]);
+	free(rel);
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* ---------------------------------------------------------------- help */
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("dsync %s\n", DSYNC_VERSION);
+	return 0;
+}
+
+static const command commands[] = {
+	{ "init", cmd_init, false, "start keeping the history of a folder",
+	  "usage: dsync init [DIR] [--device-name NAME]\n\n"
+	  "Makes DIR (default: the current folder; created if missing) a dsync folder:\n"
+	  "its history lives in DIR/.dsync. The device is named NAME, else\n"
+	  "$DSYNC_DEVICE_NAME, else the host name. The folder is registered in\n"
+	  "~/.config/dsync/folders for 'dsync daemon', and a first snapshot is taken.\n" },
+	{ "snapshot", cmd_snapshot, true, "record every change as a new version",
+	  "usage: dsync snapshot [-m MSG] [--allow-mass-delete] [--quiet]\n\n"
+	  "Records every change in the folder (adds, edits, deletes, renames, links,\n"
+	  "the executable bit) as one version. Nothing changed: no version, exit 0.\n"
+	  "A file that cannot be read keeps its previous version and is reported.\n"
+	  "When more than half of the files (and more than 10) are gone, nothing is\n"
+	  "recorded (an unmounted drive looks like that) unless --allow-mass-delete.\n" },
+	{ "status", cmd_status, true, "show what changed since the last snapshot",
+	  "usage: dsync status [--json]\n\n"
+	  "Lists files added (A), modified (M), deleted (D) or changed type (T) since\n"
+	  "the last snapshot.\n" },
+	{ "log", cmd_log, true, "list snapshots",
+	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n N] [--all-files] [--json]\n\n"
+	  "Lists snapshots, newest first: id, time, device, message and the files\n"
+	  "changed (first 10; --all-files for all). PATH limits it to snapshots that\n"
+	  "changed that file or folder. WHEN: '2 hours ago', 'yesterday', 'last monday',\n"
+	  "'2024-03-01', '2024-03-01 14:00', '@EPOCH'.\n" },
+	{ "versions", cmd_versions, true, "list every version of one file",
+	  "usage: dsync versions PATH [--json]\n\n"
+	  "Lists every version of the file PATH, newest first, following it back\n"
+	  "across renames; deleted files too.\n" },
+	{ "show", cmd_show, true, "show a snapshot, or a file or folder as it was",
+	  "usage: dsync show [REV] | dsync show REV:PATH\n\n"
+	  "REV alone: the snapshot's details. REV:PATH: the file's bytes as they were\n"
+	  "(to stdout), or the folder's listing. REV: a snapshot id (short too),\n"
+	  "HEAD, HEAD~3, or a time ('yesterday', '2024-03-01 14:00'): the last\n"
+	  "snapshot taken at or before it. PATH is relative to the current folder.\n" },
+	{ "diff", cmd_diff, true, "show changes between versions",
+	  "usage: dsync diff [REV [REV]] [-- PATH]\n\n"
+	  "No REV: the last snapshot against the working files. One REV: that version\n"
+	  "against the working files. Two: between the versions.\n" },
+	{ "restore", cmd_restore, true, "bring back files or folders as they were",
+	  "usage: dsync restore PATH... [--at WHEN|REV] [--to DEST]\n\n"
+	  "Brings back each PATH as it was at WHEN or REV (default: the last snapshot),\n"
+	  "including files deleted since. A folder comes back file by file; files\n"
+	  "added to it since stay. The versions being replaced are snapshotted first,\n"
+	  "so nothing is lost. --to DEST writes there instead and leaves the folder\n"
+	  "alone (DEST an existing folder: each PATH goes inside it).\n" },
+	{ "help", cmd_help, false, "show help for dsync or a command",
+	  "usage: dsync help [COMMAND]\n" },
+	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },
+};
+
+static const command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_overview(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "usage: dsync COMMAND [ARGS]\n\n"
+		    "dsync keeps the history of a folder: every snapshot is a version you can\n"
+		    "browse and restore.\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp, "\n'dsync help COMMAND' or 'dsync COMMAND --help' for more.\n"
+		    "exit status: 0 done, 1 failed, 2 usage error, 3 conflicts wait,\n"
+		    "4 folder locked by another dsync, 5 authentication failed,\n"
+		    "6 remote data failed verification.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const command *c;
+
+	if (argc < 2) {
+		print_overview(stdout);
+		return 0;
+	}
+	if ((c = find_command(argv[1])) == NULL) {
+		out_error("unknown command '%s'", argv[1]);
+		return 2;
+	}
+	printf("%s", c->usage);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const command *c;
+	int error, rc;
+
+	if (argc < 2) {
+		print_overview(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		print_overview(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(0, NULL);
+	if ((c = find_command(argv[1])) == NULL) {
+		out_error("unknown command '%s'; see 'dsync help'", argv[1]);
+		return 2;
+	}
+	if ((error = dsync_lib_init()) < 0)
+		return out_fail(error);
+	opterr = 0;
+	optind = 1;
+	rc = c->fn(argc - 1, argv + 1);
+	dsync_lib_shutdown();
+	if (fflush(stdout) != 0 && rc == 0) {
+		out_error("cannot write the output");
+		rc = 1;
+	}
+	return rc;
+}

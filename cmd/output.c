@@ -1,0 +1,182 @@
+/*
+ * The program's output helpers (see output.h).
+ */
+#include "cmd/output.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dsync/common.h"
+
+void out_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	out_progress_done();
+	fputs("dsync: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void out_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	out_progress_done();
+	fputs("dsync: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void out_warn_cb(const char *message, void *payload)
+{
+	(void)payload;
+	out_warn("%s", message);
+}
+
+int out_fail(int error)
+{
+	const char *msg = dsync_error_last();
+
+	out_error("%s", *msg ? msg : "failed");
+	return dsync_exit_code(error);
+}
+
+const char *out_time(char *buf, size_t size, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+const char *out_time_iso(char *buf, size_t size, int64_t t, int offset_min)
+{
+	time_t tt = (time_t)(t + (int64_t)offset_min * 60);
+	struct tm tm;
+	int off = offset_min < 0 ? -offset_min : offset_min;
+	size_t n;
+
+	gmtime_r(&tt, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, "%c%02d:%02d", offset_min < 0 ? '-' : '+', off / 60, off % 60);
+	return buf;
+}
+
+const char *out_size(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+/* Length of the valid UTF-8 sequence at S (0 when invalid). */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void out_json_string(FILE *fp, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', fp);
+	while (*p) {
+		size_t n;
+
+		if (*p == '"' || *p == '\\') {
+			fputc('\\', fp);
+			fputc(*p++, fp);
+		} else if (*p == '\n') {
+			fputs("\\n", fp);
+			p++;
+		} else if (*p == '\t') {
+			fputs("\\t", fp);
+			p++;
+		} else if (*p == '\r') {
+			fputs("\\r", fp);
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(fp, "\\u%04x", *p++);
+		} else if ((n = utf8_len(p)) == 0) {
+			fprintf(fp, "\\u%04x", *p++);
+		} else {
+			fwrite(p, 1, n, fp);
+			p += n;
+		}
+	}
+	fputc('"', fp);
+}
+
+static bool progress_shown;
+static struct timespec progress_last;
+
+void out_progress(size_t files, uint64_t bytes, void *payload)
+{
+	struct timespec now;
+	char size[32];
+
+	if (!isatty(2))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (progress_shown && (now.tv_sec - progress_last.tv_sec) * 1000 +
+				      (now.tv_nsec - progress_last.tv_nsec) / 1000000 < 200)
+		return;
+	progress_last = now;
+	progress_shown = true;
+	fprintf(stderr, "\r%s: %zu files, %s read\033[K", payload ? (const char *)payload : "working",
+		files, out_size(size, sizeof(size), bytes));
+	fflush(stderr);
+}
+
+void out_progress_done(void)
+{
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		progress_shown = false;
+	}
+}

@@ -1,0 +1,42 @@
+/*
+ * The program's output helpers: errors and warnings, times, sizes, JSON
+ * strings, progress on a terminal.
+ */
+#ifndef DSYNC_CMD_OUTPUT_H
+#define DSYNC_CMD_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* "dsync: error: MSG" on stderr. */
+void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "dsync: warning: MSG" on stderr. */
+void out_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A warning callback for the library (PAYLOAD unused). */
+void out_warn_cb(const char *message, void *payload);
+
+/* Prints the library's last error and returns the exit code for ERROR. */
+int out_fail(int error);
+
+/* Formats T (epoch seconds) as local "YYYY-MM-DD HH:MM:SS" into BUF. */
+const char *out_time(char *buf, size_t size, int64_t t);
+
+/* Formats T with offset OFFSET_MIN as ISO 8601 "YYYY-MM-DDTHH:MM:SS+HH:MM". */
+const char *out_time_iso(char *buf, size_t size, int64_t t, int offset_min);
+
+/* Formats a byte count as "1.2 MiB". */
+const char *out_size(char *buf, size_t size, uint64_t bytes);
+
+/* Writes S as a JSON string (quotes included); invalid UTF-8 bytes become
+ * \u00XX. */
+void out_json_string(FILE *fp, const char *s);
+
+/* Progress on stderr while it is a terminal (throttled); PAYLOAD is a label
+ * string. out_progress_done() clears the line. */
+void out_progress(size_t files, uint64_t bytes, void *payload);
+void out_progress_done(void);
+
+#endif

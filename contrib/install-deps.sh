@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages dsync needs to build and test, when missing.
+# Usage: contrib/install-deps.sh   (as root, or with sudo available)
+set -eu
+
+PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev libssh2-1-dev
+libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev openssh-server
+openssh-client dropbear-bin libcmocka-dev strace util-linux"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "install-deps: all dependencies present"
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,189 @@
+/*
+ * Errors: a thread-local last error (code and message), translation of
+ * libgit2 and errno errors at the boundary, and the program's exit codes.
+ */
+#include "dsync/common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <git2.h>
+#include <sodium.h>
+
+static _Thread_local char last_msg[1024];
+static _Thread_local int last_code;
+
+const char *dsync_error_last(void)
+{
+	return last_msg;
+}
+
+int dsync_error_last_code(void)
+{
+	return last_code;
+}
+
+void dsync_error_clear(void)
+{
+	last_msg[0] = '\0';
+	last_code = 0;
+}
+
+static void vset(int code, const char *suffix, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(last_msg) && suffix && *suffix)
+		snprintf(last_msg + n, sizeof(last_msg) - (size_t)n, ": %s", suffix);
+	last_code = code;
+}
+
+int dsync_error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vset(code, NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int code_from_errno(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+		return DSYNC_ENOTFOUND;
+	case EEXIST:
+		return DSYNC_EEXISTS;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return DSYNC_EACCESS;
+	case ENOSPC:
+	case EDQUOT:
+		return DSYNC_ENOSPACE;
+	case ENOTDIR:
+		return DSYNC_ENOTDIR;
+	default:
+		return DSYNC_ERROR;
+	}
+}
+
+int dsync_error_sys(int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	int code = code_from_errno(errnum);
+
+	va_start(ap, fmt);
+	vset(code, strerror(errnum), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int dsync_error_git(int git_err, const char *fmt, ...)
+{
+	const git_error *ge = git_error_last();
+	va_list ap;
+	int code;
+	char msg[512];
+
+	switch (git_err) {
+	case GIT_ENOTFOUND:
+		code = DSYNC_ENOTFOUND;
+		break;
+	case GIT_EAMBIGUOUS:
+	case GIT_EINVALIDSPEC:
+		code = DSYNC_EUSAGE;
+		break;
+	case GIT_ELOCKED:
+		code = DSYNC_ELOCKED;
+		break;
+	case GIT_EAUTH:
+		code = DSYNC_EAUTH;
+		break;
+	case GIT_EEXISTS:
+		code = DSYNC_EEXISTS;
+		break;
+	default:
+		code = DSYNC_ERROR;
+		break;
+	}
+	if (ge && ge->message) {
+		size_t n;
+
+		snprintf(msg, sizeof(msg), "%s", ge->message);
+		n = strlen(msg);
+		while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+			msg[--n] = '\0';
+		/* libgit2 says "No space left" through errno on write */
+		if (strstr(msg, "No space left"))
+			code = DSYNC_ENOSPACE;
+	} else {
+		snprintf(msg, sizeof(msg), "libgit2 error %d", git_err);
+	}
+	va_start(ap, fmt);
+	vset(code, msg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int lib_inited;
+
+int dsync_lib_init(void)
+{
+	static const int levels[] = { GIT_CONFIG_LEVEL_SYSTEM,
+				      GIT_CONFIG_LEVEL_XDG,
+				      GIT_CONFIG_LEVEL_GLOBAL,
+				      GIT_CONFIG_LEVEL_PROGRAMDATA };
+	size_t i;
+	int err;
+
+	if (lib_inited++)
+		return 0;
+	if (sodium_init() < 0)
+		return dsync_error_set(DSYNC_ERROR, "cannot initialise libsodium");
+	if ((err = git_libgit2_init()) < 0)
+		return dsync_error_git(err, "cannot initialise libgit2");
+	/* sealed off from the user's git setup: no system, XDG or global config */
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if ((err = git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "")) < 0)
+			return dsync_error_git(err, "cannot seal git config");
+	}
+	/* the objects dsync writes are its own: skip libgit2's re-validation */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	/* durability is handled by dsync itself: one syncfs before a ref moves */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	/* the folder belongs to whoever runs dsync on it (root in CI, too) */
+	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+	return 0;
+}
+
+void dsync_lib_shutdown(void)
+{
+	if (lib_inited && --lib_inited == 0)
+		git_libgit2_shutdown();
+}
+
+int dsync_exit_code(int error)
+{
+	switch (error) {
+	case 0:
+		return 0;
+	case DSYNC_EUSAGE:
+		return 2;
+	case DSYNC_ECONFLICT:
+		return 3;
+	case DSYNC_ELOCKED:
+		return 4;
+	case DSYNC_EAUTH:
+		return 5;
+	case DSYNC_ECORRUPT:
+		return 6;
+	default:
+		return 1;
+	}
+}

@@ -1,0 +1,155 @@
+/*
+ * Paths: escaping of names git cannot hold, normalisation, safety checks.
+ */
+#include "core/base/internal.h"
+#include "core/base/path.h"
+
+#include <strings.h>
+
+#define SUFFIX_LEN (sizeof(DSYNC_ESCAPE_SUFFIX) - 1)
+
+/* Whether NAME is BASE (case-insensitively) followed by K >= MIN_SUFFIXES
+ * copies of the suffix. */
+static bool matches_form(const char *name, size_t len, const char *base,
+			 size_t min_suffixes)
+{
+	size_t blen = strlen(base), k = 0;
+
+	if (len < blen || strncasecmp(name, base, blen) != 0)
+		return false;
+	name += blen;
+	len -= blen;
+	while (len >= SUFFIX_LEN && memcmp(name, DSYNC_ESCAPE_SUFFIX, SUFFIX_LEN) == 0) {
+		name += SUFFIX_LEN;
+		len -= SUFFIX_LEN;
+		k++;
+	}
+	return len == 0 && k >= min_suffixes;
+}
+
+bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link)
+{
+	return matches_form(name, len, ".git", 0) ||
+	       (is_link && matches_form(name, len, ".gitmodules", 0));
+}
+
+bool dsync_path_name_is_escaped(const char *name, size_t len, bool is_link)
+{
+	return matches_form(name, len, ".git", 1) ||
+	       (is_link && matches_form(name, len, ".gitmodules", 1));
+}
+
+static int convert(dsync_buf *out, const char *path, bool last_is_link, bool escape)
+{
+	const char *p = path;
+	int error;
+
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		bool is_link = last_is_link && !slash;
+
+		if (escape) {
+			if ((error = dsync_buf_put(out, p, len)) < 0)
+				return error;
+			if (dsync_path_name_needs_escape(p, len, is_link) &&
+			    (error = dsync_buf_puts(out, DSYNC_ESCAPE_SUFFIX)) < 0)
+				return error;
+		} else {
+			size_t keep = dsync_path_name_is_escaped(p, len, is_link) ? len - SUFFIX_LEN : len;
+
+			if ((error = dsync_buf_put(out, p, keep)) < 0)
+				return error;
+		}
+		if (!slash)
+			break;
+		if ((error = dsync_buf_put(out, "/", 1)) < 0)
+			return error;
+		p = slash + 1;
+	}
+	return 0;
+}
+
+int dsync_path_escape(dsync_buf *out, const char *path, bool last_is_link)
+{
+	return convert(out, path, last_is_link, true);
+}
+
+int dsync_path_unescape(dsync_buf *out, const char *path, bool last_is_link)
+{
+	return convert(out, path, last_is_link, false);
+}
+
+void dsync_path_normalize(char *path)
+{
+	bool absolute = path[0] == '/';
+	char *w = path, *r = path;
+	size_t depth = 0; /* components written that ".." may remove */
+
+	if (absolute) {
+		*w++ = '/';
+		r++;
+	}
+	while (*r) {
+		char *end;
+		size_t len;
+
+		while (*r == '/')
+			r++;
+		if (!*r)
+			break;
+		end = strchr(r, '/');
+		len = end ? (size_t)(end - r) : strlen(r);
+		if (len == 1 && r[0] == '.') {
+			/* drop */
+		} else if (len == 2 && r[0] == '.' && r[1] == '.') {
+			if (depth > 0) {
+				/* remove the previous component and its slash */
+				char *base = path + (absolute ? 1 : 0);
+
+				while (w > base && w[-1] != '/')
+					w--;
+				if (w > base && w[-1] == '/')
+					w--;
+				depth--;
+			} else if (!absolute) {
+				if (w != path)
+					*w++ = '/';
+				memmove(w, "..", 2);
+				w += 2;
+			}
+		} else {
+			if (w != path && w[-1] != '/')
+				*w++ = '/';
+			memmove(w, r, len);
+			w += len;
+			depth++;
+		}
+		r += len;
+	}
+	if (w > path + 1 && w[-1] == '/')
+		w--;
+	if (w == path)
+		*w++ = absolute ? '/' : '.';
+	*w = '\0';
+}
+
+bool dsync_path_is_safe(const char *path)
+{
+	const char *p = path;
+
+	if (!*path || *path == '/')
+		return false;
+	while (1) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.') ||
+		    (len == 6 && memcmp(p, ".dsync", 6) == 0))
+			return false;
+		if (!slash)
+			return true;
+		p = slash + 1;
+	}
+}

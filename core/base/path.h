@@ -1,0 +1,52 @@
+/*
+ * Paths: the escaping rule for names git cannot hold, lexical normalisation,
+ * and checks on folder-relative paths.
+ *
+ * Escaping (docs/format.md): git refuses a tree entry named ".git" (in any
+ * case) and a symlink named ".gitmodules".  dsync stores such a name with
+ * "~dsync" appended.  So that the rule is a bijection, a name that already is
+ * such a name followed by one or more "~dsync" gets one more "~dsync" too.
+ * Unescaping removes one "~dsync" from a name of that form.
+ */
+#ifndef DSYNC_PATH_H
+#define DSYNC_PATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/base/buf.h"
+
+#define DSYNC_ESCAPE_SUFFIX "~dsync"
+
+/* Whether the name NAME (LEN bytes, one path component) needs escaping when
+ * stored; IS_LINK: it is a symbolic link. */
+bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link);
+
+/* Whether the stored name NAME (LEN bytes) is an escaped name. */
+bool dsync_path_name_is_escaped(const char *name, size_t len, bool is_link);
+
+/*
+ * Appends to OUT the stored form of the folder-relative path PATH (each
+ * component escaped; the last one is a link when LAST_IS_LINK).
+ */
+int dsync_path_escape(dsync_buf *out, const char *path, bool last_is_link);
+
+/* Appends to OUT the on-disk form of the stored path PATH. */
+int dsync_path_unescape(dsync_buf *out, const char *path, bool last_is_link);
+
+/*
+ * Normalises PATH lexically in place: collapses "//", drops "." components
+ * and resolves ".." against the previous component (a ".." above the start
+ * stays for an absolute path's root: "/.." is "/").  Trailing slashes are
+ * removed (except for "/").  An empty relative result is ".".
+ */
+void dsync_path_normalize(char *path);
+
+/*
+ * Whether the folder-relative path PATH is one dsync may read or write:
+ * not empty, not absolute, no "", "." or ".." component, no ".dsync"
+ * component, no NUL (by construction).
+ */
+bool dsync_path_is_safe(const char *path);
+
+#endif

@@ -1,0 +1,626 @@
+/*
+ * The synced folder: init (DESIGN.md section 3), open, identity, the
+ * per-user folder registry, and path conversion.
+ */
+#include "core/base/internal.h"
+#include "core/folder.h"
+#include "core/base/buf.h"
+#include "core/base/path.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_VERSION 1
+
+static const char attributes_text[] =
+	"# dsync: stored bytes are the file's bytes; no filter ever applies\n"
+	"* -text -eol -filter -ident\n";
+
+static int is_dsync_root(const char *dir)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	struct stat st;
+	int found;
+
+	if (dsync_buf_printf(&b, "%s/" DSYNC_DIR "/HEAD", dir) < 0)
+		return 0;
+	found = stat(b.ptr, &st) == 0 && S_ISREG(st.st_mode);
+	dsync_buf_dispose(&b);
+	return found;
+}
+
+/* Finds the dsync folder at or above the absolute resolved path START; *OUT
+ * is its root (malloc'd) or NULL. */
+static int find_root(char **out, const char *start)
+{
+	char *p = strdup(start);
+
+	*out = NULL;
+	if (!p)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	while (1) {
+		char *slash;
+
+		if (is_dsync_root(p)) {
+			*out = p;
+			return 0;
+		}
+		slash = strrchr(p, '/');
+		if (!slash || (slash == p && p[1] == '\0'))
+			break;
+		if (slash == p)
+			p[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	free(p);
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path), *s;
+	int error = 0;
+
+	if (!p)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+				error = dsync_error_sys(errno, "cannot create folder '%s'", p);
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return error;
+}
+
+static int valid_device_name(const char *name)
+{
+	const unsigned char *p;
+
+	if (!name || !*name || strlen(name) > 128)
+		return 0;
+	for (p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return 0;
+	return name[0] != ' ' && name[strlen(name) - 1] != ' ';
+}
+
+static int random_hex(char *out, size_t bytes)
+{
+	unsigned char raw[32];
+
+	if (bytes > sizeof(raw))
+		return dsync_error_set(DSYNC_ERROR, "id too long");
+	randombytes_buf(raw, bytes);
+	sodium_bin2hex(out, bytes * 2 + 1, raw, bytes);
+	return 0;
+}
+
+int dsync_config_dir(char **out)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int error;
+
+	*out = NULL;
+	if (xdg && *xdg == '/')
+		error = dsync_buf_printf(&b, "%s/dsync", xdg);
+	else if (home && *home)
+		error = dsync_buf_printf(&b, "%s/.config/dsync", home);
+	else
+		return dsync_error_set(DSYNC_ERROR, "cannot find the config directory; set HOME");
+	if (error < 0)
+		return error;
+	*out = dsync_buf_detach(&b);
+	return 0;
+}
+
+int dsync_folder_list_registered(char ***out, size_t *count)
+{
+	char *dir = NULL, *line = NULL, **list = NULL;
+	dsync_buf path = DSYNC_BUF_INIT;
+	size_t n = 0, cap = 0, linecap = 0;
+	ssize_t len;
+	FILE *fp = NULL;
+	int error;
+
+	*out = NULL;
+	*count = 0;
+	if ((error = dsync_config_dir(&dir)) < 0 ||
+	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0)
+		goto out;
+	if ((fp = fopen(path.ptr, "r")) == NULL && errno != ENOENT) {
+		error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
+		goto out;
+	}
+	while (fp && (len = getline(&line, &linecap, fp)) >= 0) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0 || line[0] != '/')
+			continue;
+		if (n + 2 > cap) {
+			char **nl;
+
+			cap = cap ? cap * 2 : 8;
+			if ((nl = realloc(list, cap * sizeof(*list))) == NULL) {
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				goto out;
+			}
+			list = nl;
+		}
+		if ((list[n] = strdup(line)) == NULL) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		list[++n] = NULL;
+	}
+	if (!list && (list = calloc(1, sizeof(*list))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	*out = list;
+	*count = n;
+	list = NULL;
+	error = 0;
+out:
+	if (fp)
+		fclose(fp);
+	dsync_folder_list_free(list);
+	free(line);
+	free(dir);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+void dsync_folder_list_free(char **list)
+{
+	size_t i;
+
+	if (!list)
+		return;
+	for (i = 0; list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* Adds ROOT to the registry (atomically: temp file and rename). */
+static int register_folder(const char *root)
+{
+	char *dir = NULL, **list = NULL;
+	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
+	size_t n, i;
+	int fd = -1, error;
+
+	if ((error = dsync_folder_list_registered(&list, &n)) < 0 ||
+	    (error = dsync_config_dir(&dir)) < 0 ||
+	    (error = mkdir_p(dir)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (strcmp(list[i], root) == 0) {
+			error = 0;
+			goto out;
+		}
+		if ((error = dsync_buf_printf(&text, "%s\n", list[i])) < 0)
+			goto out;
+	}
+	if ((error = dsync_buf_printf(&text, "%s\n", root)) < 0 ||
+	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0 ||
+	    (error = dsync_buf_printf(&tmp, "%s/folders.tmp.%ld", dir, (long)getpid())) < 0)
+		goto out;
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	    write(fd, text.ptr, text.len) != (ssize_t)text.len || fsync(fd) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
+		unlink(tmp.ptr);
+		goto out;
+	}
+	if (rename(tmp.ptr, path.ptr) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+		unlink(tmp.ptr);
+		goto out;
+	}
+	error = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	dsync_folder_list_free(list);
+	free(dir);
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&tmp);
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return dsync_error_sys(e, "cannot write '%s'", path);
+	}
+	close(fd);
+	return 0;
+}
+
+static int set_config(git_repository *repo, const char *device_id,
+		      const char *device_name, const char *folder_id)
+{
+	static const struct { const char *key; const char *value; } settings[] = {
+		{ "core.bare", "false" },
+		{ "core.worktree", ".." },
+		{ "core.autocrlf", "false" },
+		{ "core.safecrlf", "false" },
+		{ "core.filemode", "true" },
+		{ "core.symlinks", "true" },
+		{ "core.ignorecase", "false" },
+		{ "core.precomposeunicode", "false" },
+		{ "core.protectNTFS", "false" },
+		{ "core.protectHFS", "false" },
+		{ "core.logAllRefUpdates", "true" },
+		{ "gc.auto", "0" },
+	};
+	git_config *cfg = NULL;
+	size_t i;
+	int err, error = 0;
+
+	if ((err = git_repository_config(&cfg, repo)) < 0)
+		return dsync_error_git(err, "cannot open the folder's config");
+	for (i = 0; i < DSYNC_ARRAY_SIZE(settings) && !error; i++)
+		if ((err = git_config_set_string(cfg, settings[i].key, settings[i].value)) < 0)
+			error = dsync_error_git(err, "cannot set '%s'", settings[i].key);
+	if (!error &&
+	    ((err = git_config_set_int32(cfg, "dsync.formatVersion", FORMAT_VERSION)) < 0 ||
+	     (err = git_config_set_string(cfg, "dsync.deviceId", device_id)) < 0 ||
+	     (err = git_config_set_string(cfg, "dsync.deviceName", device_name)) < 0 ||
+	     (err = git_config_set_string(cfg, "dsync.folderId", folder_id)) < 0))
+		error = dsync_error_git(err, "cannot write the folder's identity");
+	git_config_free(cfg);
+	return error;
+}
+
+static int load_identity(dsync_folder *f)
+{
+	git_config *cfg = NULL;
+	git_buf id = GIT_BUF_INIT, name = GIT_BUF_INIT;
+	int err, error = 0;
+
+	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0)
+		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
+	if (git_config_get_string_buf(&id, cfg, "dsync.deviceId") < 0 ||
+	    git_config_get_string_buf(&name, cfg, "dsync.deviceName") < 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT,
+			"'%s/" DSYNC_DIR "/config' has no device identity; re-run 'dsync init' on a copy",
+			f->root);
+		goto out;
+	}
+	if ((f->device_id = strdup(id.ptr)) == NULL || (f->device_name = strdup(name.ptr)) == NULL)
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+out:
+	git_buf_dispose(&id);
+	git_buf_dispose(&name);
+	git_config_free(cfg);
+	return error;
+}
+
+/* Opens the repository of the folder at the resolved ROOT. */
+static int open_root(dsync_folder **out, const char *root)
+{
+	dsync_folder *f;
+	const char *wd;
+	int err, error;
+
+	*out = NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	f->lock_fd = -1;
+	if ((f->root = strdup(root)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	{
+		dsync_buf b = DSYNC_BUF_INIT;
+
+		if ((error = dsync_buf_printf(&b, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
+			goto out;
+		f->gitdir = dsync_buf_detach(&b);
+	}
+	if ((err = git_repository_open_ext(&f->repo, f->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0) {
+		error = dsync_error_git(err, "cannot open the history of '%s'", root);
+		goto out;
+	}
+	wd = git_repository_workdir(f->repo);
+	if (!wd || strncmp(wd, root, strlen(root)) != 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT,
+			"'%s' is not set up as dsync expects (core.worktree)", f->gitdir);
+		goto out;
+	}
+	if ((error = load_identity(f)) < 0)
+		goto out;
+	*out = f;
+	f = NULL;
+	error = 0;
+out:
+	dsync_folder_free(f);
+	return error;
+}
+
+int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_name)
+{
+	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+	git_repository *repo = NULL;
+	char *root = NULL, *parent_root = NULL, host[256];
+	char device_id[33], folder_id[33];
+	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT;
+	struct stat st;
+	int err, error;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		dir = ".";
+	if (!device_name || !*device_name)
+		device_name = getenv("DSYNC_DEVICE_NAME");
+	if (!device_name || !*device_name) {
+		if (gethostname(host, sizeof(host)) < 0 || !host[0])
+			snprintf(host, sizeof(host), "device");
+		host[sizeof(host) - 1] = '\0';
+		device_name = host;
+	}
+	if (!valid_device_name(device_name))
+		return dsync_error_set(DSYNC_EUSAGE,
+			"invalid device name '%s'; use printable text without '<' or '>'", device_name);
+
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			return dsync_error_sys(errno, "cannot use '%s'", dir);
+		if ((error = mkdir_p(dir)) < 0)
+			return error;
+		if (stat(dir, &st) < 0)
+			return dsync_error_sys(errno, "cannot use '%s'", dir);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", dir);
+	if ((root = realpath(dir, NULL)) == NULL)
+		return dsync_error_sys(errno, "cannot use '%s'", dir);
+	if (is_dsync_root(root)) {
+		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder", root);
+		goto out;
+	}
+	if ((error = find_root(&parent_root, root)) < 0)
+		goto out;
+	if (parent_root) {
+		error = dsync_error_set(DSYNC_EEXISTS,
+			"'%s' is inside the dsync folder '%s'; its history already covers it",
+			root, parent_root);
+		goto out;
+	}
+	if (access(root, W_OK) < 0) {
+		error = dsync_error_sys(errno, "cannot write to '%s'", root);
+		goto out;
+	}
+
+	if ((error = dsync_buf_printf(&gitdir, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
+		goto out;
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT |
+		     GIT_REPOSITORY_INIT_MKDIR;
+	opts.initial_head = "main";
+	if ((err = git_repository_init_ext(&repo, gitdir.ptr, &opts)) < 0) {
+		error = dsync_error_git(err, "cannot create '%s'", gitdir.ptr);
+		goto out;
+	}
+	if ((error = random_hex(device_id, 16)) < 0 || (error = random_hex(folder_id, 16)) < 0 ||
+	    (error = set_config(repo, device_id, device_name, folder_id)) < 0)
+		goto out;
+	if ((error = dsync_buf_printf(&attr, "%s/info", gitdir.ptr)) < 0)
+		goto out;
+	if (mkdir(attr.ptr, 0777) < 0 && errno != EEXIST) {
+		error = dsync_error_sys(errno, "cannot create '%s'", attr.ptr);
+		goto out;
+	}
+	if ((error = dsync_buf_puts(&attr, "/attributes")) < 0 ||
+	    (error = write_file(attr.ptr, attributes_text)) < 0)
+		goto out;
+	git_repository_free(repo);
+	repo = NULL;
+	if ((error = open_root(out, root)) < 0 || (error = register_folder(root)) < 0)
+		goto out;
+	error = 0;
+out:
+	if (error < 0 && *out) {
+		dsync_folder_free(*out);
+		*out = NULL;
+	}
+	git_repository_free(repo);
+	free(root);
+	free(parent_root);
+	dsync_buf_dispose(&gitdir);
+	dsync_buf_dispose(&attr);
+	return error;
+}
+
+int dsync_folder_open(dsync_folder **out, const char *path)
+{
+	char *real = NULL, *root = NULL;
+	int error;
+
+	*out = NULL;
+	if (!path)
+		path = ".";
+	if ((real = realpath(path, NULL)) == NULL)
+		return dsync_error_sys(errno, "cannot use '%s'", path);
+	if ((error = find_root(&root, real)) < 0)
+		goto out;
+	if (!root) {
+		error = dsync_error_set(DSYNC_ENOTFOLDER,
+			"'%s' is not in a dsync folder; run 'dsync init' there first", real);
+		goto out;
+	}
+	error = open_root(out, root);
+out:
+	free(real);
+	free(root);
+	return error;
+}
+
+void dsync_folder_free(dsync_folder *f)
+{
+	if (!f)
+		return;
+	while (f->lock_depth > 0)
+		dsync_folder_unlock(f);
+	git_repository_free(f->repo);
+	free(f->root);
+	free(f->gitdir);
+	free(f->device_id);
+	free(f->device_name);
+	free(f);
+}
+
+const char *dsync_folder_root(const dsync_folder *f)
+{
+	return f->root;
+}
+
+const char *dsync_folder_device_id(const dsync_folder *f)
+{
+	return f->device_id;
+}
+
+const char *dsync_folder_device_name(const dsync_folder *f)
+{
+	return f->device_name;
+}
+
+int dsync_folder_load_ignore(dsync_ignore **out, const dsync_folder *f)
+{
+	dsync_ignore *ign = NULL;
+	dsync_buf b = DSYNC_BUF_INIT;
+	int error;
+
+	*out = NULL;
+	if ((error = dsync_ignore_new(&ign)) < 0 ||
+	    (error = dsync_buf_printf(&b, "%s/.dsyncignore", f->root)) < 0 ||
+	    (error = dsync_ignore_add_file(ign, b.ptr)) < 0)
+		goto out;
+	*out = ign;
+	ign = NULL;
+out:
+	dsync_ignore_free(ign);
+	dsync_buf_dispose(&b);
+	return error;
+}
+
+int dsync_folder_sync(const dsync_folder *f)
+{
+	int fd = open(f->gitdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return dsync_error_sys(errno, "cannot open '%s'", f->gitdir);
+	if (syncfs(fd) < 0) {
+		int e = errno;
+
+		close(fd);
+		return dsync_error_sys(e, "cannot flush '%s' to disk", f->gitdir);
+	}
+	close(fd);
+	return 0;
+}
+
+/* The longest existing ancestor of the absolute normalised PATH, resolved,
+ * followed by the rest; the last component itself is never resolved. */
+static int resolve_parent(dsync_buf *out, const char *path)
+{
+	char *copy = strdup(path), *cut, *real = NULL;
+	const char *rest = "";
+	int error = 0;
+
+	if (!copy)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	cut = strrchr(copy, '/');
+	if (cut == copy || !cut) {
+		error = dsync_buf_puts(out, path);
+		goto out;
+	}
+	*cut = '\0';
+	rest = path + (cut - copy); /* "/last" */
+	while ((real = realpath(copy, NULL)) == NULL) {
+		char *s = strrchr(copy, '/');
+
+		if (!s || s == copy) {
+			error = dsync_buf_puts(out, path);
+			goto out;
+		}
+		*s = '\0';
+		rest = path + (s - copy);
+	}
+	if (strcmp(real, "/") == 0)
+		error = dsync_buf_puts(out, rest);
+	else
+		error = dsync_buf_printf(out, "%s%s", real, rest);
+out:
+	free(real);
+	free(copy);
+	return error;
+}
+
+int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_path)
+{
+	dsync_buf abs = DSYNC_BUF_INIT, res = DSYNC_BUF_INIT;
+	char cwd[PATH_MAX];
+	size_t rootlen = strlen(f->root);
+	const char *rel;
+	int error;
+
+	*out = NULL;
+	if (!user_path || !*user_path)
+		return dsync_error_set(DSYNC_EUSAGE, "empty path");
+	if (user_path[0] == '/') {
+		error = dsync_buf_puts(&abs, user_path);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return dsync_error_sys(errno, "cannot find the current directory");
+		error = dsync_buf_printf(&abs, "%s/%s", cwd, user_path);
+	}
+	if (error < 0)
+		goto out;
+	dsync_path_normalize(abs.ptr);
+	abs.len = strlen(abs.ptr);
+	if ((error = resolve_parent(&res, abs.ptr)) < 0)
+		goto out;
+	if (strcmp(res.ptr, f->root) == 0) {
+		rel = "";
+	} else if (strncmp(res.ptr, f->root, rootlen) == 0 &&
+		   (res.ptr[rootlen] == '/' || rootlen == 1)) {
+		rel = res.ptr + (rootlen == 1 ? 1 : rootlen + 1);
+	} else {
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is outside the dsync folder '%s'",
+					user_path, f->root);
+		goto out;
+	}
+	if (*rel && !dsync_path_is_safe(rel)) {
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is inside dsync's own '" DSYNC_DIR "'",
+					user_path);
+		goto out;
+	}
+	if ((*out = strdup(rel)) == NULL)
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+out:
+	dsync_buf_dispose(&abs);
+	dsync_buf_dispose(&res);
+	return error;
+}

@@ -1,0 +1,34 @@
+/*
+ * The folder handle's insides, shared by the core modules (not public).
+ */
+#ifndef DSYNC_CORE_FOLDER_H
+#define DSYNC_CORE_FOLDER_H
+
+#include <git2.h>
+
+#include "dsync/folder.h"
+#include "dsync/ignore.h"
+
+struct dsync_folder {
+	char *root;        /* absolute, resolved, no trailing slash */
+	char *gitdir;      /* root + "/.dsync" */
+	git_repository *repo;
+	char *device_id;
+	char *device_name;
+	int lock_fd;       /* -1 when not held */
+	int lock_depth;
+};
+
+/*
+ * Loads the folder's ignore rules (defaults plus ROOT/.dsyncignore) into
+ * *OUT, a new rule set the caller frees.
+ */
+int dsync_folder_load_ignore(dsync_ignore **out, const dsync_folder *f);
+
+/*
+ * Makes everything written to the git directory so far durable (one syncfs
+ * of its file system).
+ */
+int dsync_folder_sync(const dsync_folder *f);
+
+#endif

@@ -1,0 +1,692 @@
+/*
+ * Browsing history: log, versions of a file (following renames), the
+ * contents at a version, diffs, and "REV or WHEN" resolution.
+ */
+#include "core/base/internal.h"
+#include "dsync/history.h"
+#include "dsync/timespec.h"
+#include "core/folder.h"
+#include "core/snapshot_internal.h"
+#include "core/base/buf.h"
+#include "core/base/path.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRAILER "Dsync-Device: "
+
+/* A commit's info, with owned strings behind the public view. */
+typedef struct info_store {
+	dsync_commit_info pub;
+	char *name, *id, *message;
+} info_store;
+
+static void info_dispose(info_store *s)
+{
+	dsync_changes_dispose(&s->pub.changes);
+	free(s->name);
+	free(s->id);
+	free(s->message);
+	memset(s, 0, sizeof(*s));
+}
+
+static int info_fill(info_store *s, git_commit *c)
+{
+	const git_signature *a = git_commit_author(c);
+	const char *msg = git_commit_message(c), *t;
+	size_t len;
+
+	memset(s, 0, sizeof(*s));
+	git_oid_tostr(s->pub.id, sizeof(s->pub.id), git_commit_id(c));
+	s->pub.time = (int64_t)git_commit_time(c);
+	s->pub.tz_offset = git_commit_time_offset(c);
+	s->pub.parents = git_commit_parentcount(c);
+	s->name = strdup(a && a->name ? a->name : "");
+	t = strstr(msg, "\n" TRAILER);
+	if (!t && strncmp(msg, TRAILER, strlen(TRAILER)) == 0)
+		t = msg - 1;
+	if (t) {
+		const char *v = t + 1 + strlen(TRAILER);
+
+		s->id = strndup(v, strcspn(v, "\n"));
+		len = (size_t)(t + 1 - msg);
+	} else {
+		s->id = strdup("");
+		len = strlen(msg);
+	}
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		len--;
+	s->message = strndup(msg, len);
+	if (!s->name || !s->id || !s->message)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	s->pub.device_name = s->name;
+	s->pub.device_id = s->id;
+	s->pub.message = s->message;
+	return 0;
+}
+
+/* The stored form of the folder-relative PATH. */
+static int stored_path(dsync_buf *out, const char *path, bool is_link)
+{
+	int error;
+
+	dsync_buf_truncate(out, 0);
+	if ((error = dsync_buf_puts(out, "")) < 0)
+		return error;
+	return dsync_path_escape(out, path, is_link);
+}
+
+/* Finds PATH in TREE (trying the link form of the name too). */
+static int tree_lookup(git_tree_entry **out, git_tree *tree, const char *path)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	int err = GIT_ENOTFOUND, error;
+
+	*out = NULL;
+	if ((error = stored_path(&p, path, false)) < 0)
+		return error;
+	if (tree)
+		err = git_tree_entry_bypath(out, tree, p.ptr);
+	if (err == GIT_ENOTFOUND && tree) {
+		dsync_buf q = DSYNC_BUF_INIT;
+
+		if (stored_path(&q, path, true) == 0 && strcmp(q.ptr, p.ptr) != 0) {
+			err = git_tree_entry_bypath(out, tree, q.ptr);
+			if (err == 0 && git_tree_entry_filemode(*out) != GIT_FILEMODE_LINK) {
+				git_tree_entry_free(*out);
+				*out = NULL;
+				err = GIT_ENOTFOUND;
+			}
+		}
+		dsync_buf_dispose(&q);
+	}
+	dsync_buf_dispose(&p);
+	if (err == GIT_ENOTFOUND)
+		return DSYNC_ENOTFOUND;
+	return err < 0 ? dsync_error_git(err, "cannot read '%s'", path) : 0;
+}
+
+static int commit_tree(git_tree **out, git_repository *repo, const char *hex)
+{
+	git_oid oid;
+	git_commit *c = NULL;
+	int err;
+
+	if ((err = git_oid_fromstr(&oid, hex)) < 0 || (err = git_commit_lookup(&c, repo, &oid)) < 0 ||
+	    (err = git_commit_tree(out, c)) < 0) {
+		git_commit_free(c);
+		return dsync_error_git(err, "cannot read the version '%s'", hex);
+	}
+	git_commit_free(c);
+	return 0;
+}
+
+static int head_walk(git_revwalk **out, git_repository *repo)
+{
+	int err = git_revwalk_new(out, repo);
+
+	if (err < 0)
+		return dsync_error_git(err, "cannot walk history");
+	git_revwalk_sorting(*out, GIT_SORT_TIME);
+	err = git_revwalk_push_ref(*out, "refs/heads/main");
+	if (err == GIT_ENOTFOUND) {
+		git_revwalk_free(*out);
+		*out = NULL;
+		return dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
+	}
+	if (err < 0) {
+		git_revwalk_free(*out);
+		*out = NULL;
+		return dsync_error_git(err, "cannot walk history");
+	}
+	return 0;
+}
+
+int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	int64_t when;
+	int err, error;
+
+	out[0] = '\0';
+	if (!spec || !*spec)
+		spec = "HEAD";
+	err = git_revparse_single(&obj, f->repo, spec);
+	if (err == 0) {
+		if ((err = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0) {
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a snapshot", spec);
+			goto out;
+		}
+		git_oid_tostr(out, 41, git_object_id(peeled));
+		error = 0;
+		goto out;
+	}
+	if (err == GIT_EAMBIGUOUS) {
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' matches more than one snapshot; give more digits", spec);
+		goto out;
+	}
+	if (strcmp(spec, "HEAD") == 0) {
+		error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
+		goto out;
+	}
+	if (dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
+		error = dsync_error_set(DSYNC_ENOTFOUND,
+			"unknown version '%s'; give a snapshot id (from 'dsync log'), HEAD~N, or a time such as '2 hours ago'",
+			spec);
+		goto out;
+	}
+	if ((error = head_walk(&walk, f->repo)) < 0)
+		goto out;
+	while ((err = git_revwalk_next(&oid, walk)) == 0) {
+		git_commit *c;
+
+		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
+			break;
+		if ((int64_t)git_commit_time(c) <= when) {
+			git_oid_tostr(out, 41, &oid);
+			git_commit_free(c);
+			error = 0;
+			goto out;
+		}
+		git_commit_free(c);
+	}
+	if (err < 0 && err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot walk history");
+		goto out;
+	}
+	error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot at or before '%s'", spec);
+out:
+	git_revwalk_free(walk);
+	git_object_free(obj);
+	git_object_free(peeled);
+	return error;
+}
+
+/* Fills S for commit C with its changes against the first parent, limited to
+ * the stored path PATHSPEC when non-NULL. */
+static int info_with_changes(info_store *s, git_repository *repo, git_commit *c,
+			     const char *pathspec)
+{
+	git_commit *parent = NULL;
+	git_tree *tree = NULL, *ptree = NULL;
+	int err, error;
+
+	if ((error = info_fill(s, c)) < 0)
+		return error;
+	if ((err = git_commit_tree(&tree, c)) < 0 ||
+	    (git_commit_parentcount(c) > 0 &&
+	     ((err = git_commit_parent(&parent, c, 0)) < 0 || (err = git_commit_tree(&ptree, parent)) < 0))) {
+		error = dsync_error_git(err, "cannot read the snapshot %s", s->pub.id);
+		goto out;
+	}
+	error = dsync_changes_between(&s->pub.changes, repo, ptree, tree, pathspec, true);
+out:
+	git_tree_free(tree);
+	git_tree_free(ptree);
+	git_commit_free(parent);
+	return error;
+}
+
+int dsync_history_log(dsync_folder *f, const dsync_log_options *o, dsync_commit_cb cb,
+		      void *payload)
+{
+	git_revwalk *walk = NULL;
+	dsync_buf spec = DSYNC_BUF_INIT;
+	git_oid oid;
+	size_t shown = 0;
+	int err, error;
+
+	if (o->path && *o->path && (error = stored_path(&spec, o->path, false)) < 0)
+		return error;
+	if ((error = head_walk(&walk, f->repo)) < 0)
+		goto out;
+	while ((err = git_revwalk_next(&oid, walk)) == 0) {
+		git_commit *c = NULL;
+		info_store s;
+		int64_t t;
+
+		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
+			break;
+		t = (int64_t)git_commit_time(c);
+		if ((o->has_since && t < o->since) || (o->has_until && t > o->until)) {
+			git_commit_free(c);
+			continue;
+		}
+		error = info_with_changes(&s, f->repo, c, spec.ptr);
+		git_commit_free(c);
+		if (error == 0 && (!spec.ptr || s.pub.changes.n > 0)) {
+			error = cb(&s.pub, payload);
+			shown++;
+		}
+		info_dispose(&s);
+		if (error)
+			goto out;
+		if (o->max && shown >= o->max)
+			break;
+	}
+	if (err < 0 && err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot walk history");
+		goto out;
+	}
+	error = 0;
+out:
+	git_revwalk_free(walk);
+	dsync_buf_dispose(&spec);
+	return error;
+}
+
+int dsync_history_show(dsync_folder *f, const char *rev, dsync_commit_cb cb, void *payload)
+{
+	git_commit *c = NULL;
+	git_oid oid;
+	info_store s = { 0 };
+	char hex[41];
+	int err, error;
+
+	if ((error = dsync_history_resolve(hex, f, rev)) < 0)
+		return error;
+	git_oid_fromstr(&oid, hex);
+	if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
+		return dsync_error_git(err, "cannot read the snapshot %s", hex);
+	if ((error = info_with_changes(&s, f->repo, c, NULL)) == 0)
+		error = cb(&s.pub, payload);
+	info_dispose(&s);
+	git_commit_free(c);
+	return error;
+}
+
+static uint64_t blob_size(git_repository *repo, const git_oid *id)
+{
+	git_odb *odb = NULL;
+	size_t size = 0;
+	git_object_t type;
+
+	if (git_repository_odb(&odb, repo) == 0)
+		git_odb_read_header(&size, &type, odb, id);
+	git_odb_free(odb);
+	return size;
+}
+
+int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb cb,
+			   void *payload)
+{
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	char *cur = strdup(path);
+	size_t found = 0;
+	int err, error = 0;
+
+	if (!cur)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	if ((error = head_walk(&walk, f->repo)) < 0)
+		goto out;
+	git_revwalk_simplify_first_parent(walk);
+	while (!error && (err = git_revwalk_next(&oid, walk)) == 0) {
+		git_commit *c = NULL, *p = NULL;
+		git_tree *tree = NULL, *ptree = NULL;
+		git_tree_entry *ec = NULL, *ep = NULL;
+		info_store s = { 0 };
+		dsync_version v;
+		char *renamed_from = NULL;
+
+		memset(&v, 0, sizeof(v));
+		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0 || (err = git_commit_tree(&tree, c)) < 0 ||
+		    (git_commit_parentcount(c) > 0 &&
+		     ((err = git_commit_parent(&p, c, 0)) < 0 || (err = git_commit_tree(&ptree, p)) < 0))) {
+			error = dsync_error_git(err, "cannot read history");
+			goto next;
+		}
+		if ((error = tree_lookup(&ec, tree, cur)) < 0 && error != DSYNC_ENOTFOUND)
+			goto next;
+		if ((error = tree_lookup(&ep, ptree, cur)) < 0 && error != DSYNC_ENOTFOUND)
+			goto next;
+		error = 0;
+		if (ec && git_tree_entry_type(ec) != GIT_OBJECT_BLOB) {
+			git_tree_entry_free(ec);
+			ec = NULL;
+		}
+		if (ep && git_tree_entry_type(ep) != GIT_OBJECT_BLOB) {
+			git_tree_entry_free(ep);
+			ep = NULL;
+		}
+		if (!ec && !ep)
+			goto next;
+		if (ec && ep && git_oid_equal(git_tree_entry_id(ec), git_tree_entry_id(ep)) &&
+		    git_tree_entry_filemode(ec) == git_tree_entry_filemode(ep))
+			goto next;
+		if ((error = info_fill(&s, c)) < 0)
+			goto next;
+		v.commit = &s.pub;
+		v.path = cur;
+		if (ec) {
+			v.kind = ep ? 'M' : 'A';
+			git_oid_tostr(v.blob, sizeof(v.blob), git_tree_entry_id(ec));
+			v.mode = git_tree_entry_filemode(ec);
+			v.size = blob_size(f->repo, git_tree_entry_id(ec));
+		} else {
+			v.kind = 'D';
+		}
+		if (v.kind == 'A' && ptree) {
+			/* added here: was it renamed from another name? */
+			dsync_changes ch;
+			size_t i;
+
+			if ((error = dsync_changes_between(&ch, f->repo, ptree, tree, NULL, true)) < 0)
+				goto next;
+			for (i = 0; i < ch.n; i++) {
+				if (ch.v[i].kind == 'R' && strcmp(ch.v[i].path, cur) == 0) {
+					renamed_from = strdup(ch.v[i].old_path);
+					break;
+				}
+			}
+			dsync_changes_dispose(&ch);
+			if (renamed_from) {
+				v.kind = 'R';
+				v.old_path = renamed_from;
+			}
+		}
+		found++;
+		error = cb(&v, payload);
+		if (renamed_from) {
+			free(cur);
+			cur = renamed_from;
+			renamed_from = NULL;
+		}
+next:
+		free(renamed_from);
+		info_dispose(&s);
+		git_tree_entry_free(ec);
+		git_tree_entry_free(ep);
+		git_tree_free(tree);
+		git_tree_free(ptree);
+		git_commit_free(c);
+		git_commit_free(p);
+	}
+	if (error)
+		goto out;
+	if (err < 0 && err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot walk history");
+		goto out;
+	}
+	if (!found)
+		error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' was never in the history of '%s'",
+					path, f->root);
+out:
+	git_revwalk_free(walk);
+	free(cur);
+	return error;
+}
+
+static int list_dir(git_repository *repo, git_tree *tree, dsync_dir_cb cb, void *payload)
+{
+	size_t i, n = git_tree_entrycount(tree);
+	int error = 0;
+
+	for (i = 0; i < n && !error; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(te);
+		dsync_buf real = DSYNC_BUF_INIT;
+		dsync_dir_entry e;
+
+		e.mode = git_tree_entry_filemode(te);
+		if ((error = dsync_buf_puts(&real, "")) < 0 ||
+		    (error = dsync_path_unescape(&real, name, e.mode == GIT_FILEMODE_LINK)) < 0) {
+			dsync_buf_dispose(&real);
+			break;
+		}
+		e.name = real.ptr;
+		e.size = git_tree_entry_type(te) == GIT_OBJECT_BLOB ? blob_size(repo, git_tree_entry_id(te)) : 0;
+		error = cb(&e, payload);
+		dsync_buf_dispose(&real);
+	}
+	return error;
+}
+
+int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *is_dir,
+		      dsync_write_cb write, dsync_dir_cb dir, void *payload)
+{
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *te = NULL;
+	git_blob *blob = NULL;
+	char hex[41];
+	int err, error;
+
+	*is_dir = false;
+	if ((error = dsync_history_resolve(hex, f, rev)) < 0 ||
+	    (error = commit_tree(&tree, f->repo, hex)) < 0)
+		return error;
+	if (!path || !*path) {
+		*is_dir = true;
+		error = list_dir(f->repo, tree, dir, payload);
+		goto out;
+	}
+	if ((error = tree_lookup(&te, tree, path)) < 0) {
+		if (error == DSYNC_ENOTFOUND)
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not in the version %.8s", path, hex);
+		goto out;
+	}
+	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+		*is_dir = true;
+		if ((err = git_tree_lookup(&sub, f->repo, git_tree_entry_id(te))) < 0) {
+			error = dsync_error_git(err, "cannot read '%s'", path);
+			goto out;
+		}
+		error = list_dir(f->repo, sub, dir, payload);
+		goto out;
+	}
+	if ((err = git_blob_lookup(&blob, f->repo, git_tree_entry_id(te))) < 0) {
+		error = dsync_error_git(err, "cannot read '%s'", path);
+		goto out;
+	}
+	error = write(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), payload);
+out:
+	git_blob_free(blob);
+	git_tree_entry_free(te);
+	git_tree_free(sub);
+	git_tree_free(tree);
+	return error;
+}
+
+typedef struct print_ctx {
+	dsync_write_cb write;
+	void *payload;
+	int error;
+} print_ctx;
+
+static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git_diff_line *l,
+		      void *payload)
+{
+	print_ctx *p = payload;
+	char origin = l->origin;
+
+	(void)d;
+	(void)h;
+	if (origin == GIT_DIFF_LINE_CONTEXT || origin == GIT_DIFF_LINE_ADDITION ||
+	    origin == GIT_DIFF_LINE_DELETION) {
+		if ((p->error = p->write(&origin, 1, p->payload)) != 0)
+			return -1;
+	}
+	if ((p->error = p->write(l->content, l->content_len, p->payload)) != 0)
+		return -1;
+	return 0;
+}
+
+/* Reads the working file ABS (a link's target when LINK) into OUT. */
+static int read_work(dsync_buf *out, const char *abs, bool link)
+{
+	char tmp[65536];
+	ssize_t n;
+	int fd;
+
+	if (link) {
+		if ((n = readlink(abs, tmp, sizeof(tmp))) < 0)
+			return dsync_error_sys(errno, "cannot read '%s'", abs);
+		return dsync_buf_put(out, tmp, (size_t)n);
+	}
+	if ((fd = open(abs, O_RDONLY | O_CLOEXEC)) < 0)
+		return dsync_error_sys(errno, "cannot read '%s'", abs);
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0) {
+		int error = dsync_buf_put(out, tmp, (size_t)n);
+
+		if (error < 0) {
+			close(fd);
+			return error;
+		}
+	}
+	close(fd);
+	return n < 0 ? dsync_error_sys(errno, "cannot read '%s'", abs) : 0;
+}
+
+static bool under(const char *path, const char *spec)
+{
+	size_t n;
+
+	if (!spec || !*spec)
+		return true;
+	n = strlen(spec);
+	return strncmp(path, spec, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The diff of tree FROM against the working tree. */
+static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ctx *pc)
+{
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	dsync_changes ch = { 0 };
+	size_t i;
+	int err, error;
+
+	if ((error = dsync_status(&ch, f, NULL, NULL)) < 0)
+		return error;
+	/* status compares with the last snapshot; FROM may be another one */
+	if (from) {
+		git_tree *head = NULL;
+		git_oid h;
+		bool born;
+
+		if ((error = dsync_head_tree(&head, &h, &born, f->repo)) < 0)
+			goto out;
+		if (head && !git_oid_equal(git_tree_id(head), git_tree_id(from))) {
+			/* changes from FROM to HEAD, then HEAD to work: compare every
+			 * path either one touched */
+			dsync_changes more;
+
+			error = dsync_changes_between(&more, f->repo, from, head, NULL, false);
+			git_tree_free(head);
+			if (error < 0)
+				goto out;
+			/* move MORE's (already unescaped) entries over */
+			for (i = 0; i < more.n && !error; i++) {
+				if (ch.n == ch.cap) {
+					size_t cap = ch.cap ? ch.cap * 2 : 16;
+					dsync_change *v = realloc(ch.v, cap * sizeof(*v));
+
+					if (!v) {
+						error = dsync_error_set(DSYNC_ERROR, "out of memory");
+						break;
+					}
+					ch.v = v;
+					ch.cap = cap;
+				}
+				ch.v[ch.n++] = more.v[i];
+				memset(&more.v[i], 0, sizeof(more.v[i]));
+			}
+			dsync_changes_dispose(&more);
+			if (error < 0)
+				goto out;
+		} else {
+			git_tree_free(head);
+		}
+	}
+	for (i = 0; i < ch.n && !error; i++) {
+		const char *path = ch.v[i].path;
+		git_tree_entry *te = NULL;
+		git_blob *old = NULL;
+		git_patch *patch = NULL;
+		dsync_buf abs = DSYNC_BUF_INIT, buf = DSYNC_BUF_INIT;
+		struct stat st;
+		bool exists;
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(ch.v[j].path, path) == 0)
+				break;
+		if (j < i || !under(path, spec))
+			continue;
+		if (tree_lookup(&te, from, path) == 0 && git_tree_entry_type(te) == GIT_OBJECT_BLOB)
+			git_blob_lookup(&old, f->repo, git_tree_entry_id(te));
+		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
+			goto next;
+		exists = lstat(abs.ptr, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+		if (exists && (error = read_work(&buf, abs.ptr, S_ISLNK(st.st_mode))) < 0)
+			goto next;
+		if (!old && !exists)
+			goto next;
+		if ((err = git_patch_from_blob_and_buffer(&patch, old, path, exists ? dsync_buf_cstr(&buf) : NULL,
+							  buf.len, exists ? path : NULL, &opts)) < 0) {
+			error = dsync_error_git(err, "cannot compare '%s'", path);
+			goto next;
+		}
+		if (git_patch_num_hunks(patch) > 0 || !old || !exists) {
+			if (git_patch_print(patch, print_line, pc) < 0 && pc->error == 0)
+				error = dsync_error_set(DSYNC_ERROR, "cannot print the diff of '%s'", path);
+			else if (pc->error)
+				error = pc->error;
+		}
+next:
+		git_patch_free(patch);
+		git_blob_free(old);
+		git_tree_entry_free(te);
+		dsync_buf_dispose(&abs);
+		dsync_buf_dispose(&buf);
+	}
+out:
+	dsync_changes_dispose(&ch);
+	return error;
+}
+
+int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const char *path,
+		       dsync_write_cb write, void *payload)
+{
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	git_tree *a = NULL, *b = NULL;
+	git_diff *diff = NULL;
+	dsync_buf spec = DSYNC_BUF_INIT;
+	print_ctx pc = { write, payload, 0 };
+	char hex[41];
+	char *specs[1];
+	int err, error;
+
+	if ((error = dsync_history_resolve(hex, f, from)) < 0 ||
+	    (error = commit_tree(&a, f->repo, hex)) < 0)
+		goto out;
+	if (!to) {
+		error = diff_work(f, a, path, &pc);
+		goto out;
+	}
+	if ((error = dsync_history_resolve(hex, f, to)) < 0 ||
+	    (error = commit_tree(&b, f->repo, hex)) < 0)
+		goto out;
+	if (path && *path) {
+		if ((error = stored_path(&spec, path, false)) < 0)
+			goto out;
+		specs[0] = spec.ptr;
+		opts.pathspec.strings = specs;
+		opts.pathspec.count = 1;
+		opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
+	}
+	if ((err = git_diff_tree_to_tree(&diff, f->repo, a, b, &opts)) < 0) {
+		error = dsync_error_git(err, "cannot compare versions");
+		goto out;
+	}
+	if (git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, &pc) < 0)
+		error = pc.error ? pc.error : dsync_error_set(DSYNC_ERROR, "cannot print the diff");
+out:
+	git_diff_free(diff);
+	git_tree_free(a);
+	git_tree_free(b);
+	dsync_buf_dispose(&spec);
+	return error;
+}

@@ -1,0 +1,154 @@
+/*
+ * The folder's single-writer lock (DESIGN.md section 9) and the repair of
+ * what a writer killed mid-way leaves behind.
+ *
+ * The lock is .dsync/dsync.lock held with flock(): the kernel drops it when
+ * its holder dies, so a dead holder's lock is free without guessing from
+ * pids.  The holder's pid is written inside, for the message a waiting
+ * command prints.
+ */
+#include "core/base/internal.h"
+#include "core/folder.h"
+#include "core/base/buf.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* Removes, below DIR (recursing up to DEPTH levels), the files whose name
+ * ends in ".lock" (LOCKS) or contains "_git2_" (libgit2's temporary files). */
+static void remove_stale(const char *dir, int depth, bool locks)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		dsync_buf p = DSYNC_BUF_INIT;
+
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		if (dsync_buf_printf(&p, "%s/%s", dir, e->d_name) < 0)
+			break;
+		if (e->d_type == DT_DIR) {
+			if (depth > 0)
+				remove_stale(p.ptr, depth - 1, locks);
+		} else if ((locks && has_suffix(e->d_name, ".lock")) ||
+			   strstr(e->d_name, "_git2_") != NULL) {
+			unlink(p.ptr);
+		}
+		dsync_buf_dispose(&p);
+	}
+	closedir(d);
+}
+
+static void repair(dsync_folder *f)
+{
+	static const char *const files[] = { "index.lock", "HEAD.lock", "config.lock",
+					     "packed-refs.lock" };
+	dsync_buf p = DSYNC_BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < DSYNC_ARRAY_SIZE(files); i++) {
+		dsync_buf_truncate(&p, 0);
+		if (dsync_buf_printf(&p, "%s/%s", f->gitdir, files[i]) == 0)
+			unlink(p.ptr);
+	}
+	dsync_buf_truncate(&p, 0);
+	if (dsync_buf_printf(&p, "%s/refs", f->gitdir) == 0)
+		remove_stale(p.ptr, 8, true);
+	dsync_buf_truncate(&p, 0);
+	if (dsync_buf_printf(&p, "%s/logs", f->gitdir) == 0)
+		remove_stale(p.ptr, 8, true);
+	dsync_buf_truncate(&p, 0);
+	if (dsync_buf_printf(&p, "%s/objects", f->gitdir) == 0)
+		remove_stale(p.ptr, 1, false);
+	dsync_buf_dispose(&p);
+}
+
+static long read_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+int dsync_folder_lock(dsync_folder *f, int wait_ms)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	struct timespec start, now;
+	char pid[32];
+	int fd = -1, error, len;
+
+	if (f->lock_depth > 0) {
+		f->lock_depth++;
+		return 0;
+	}
+	if ((error = dsync_buf_printf(&path, "%s/dsync.lock", f->gitdir)) < 0)
+		goto out;
+	if ((fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		error = dsync_error_sys(errno, "cannot open the lock '%s'", path.ptr);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		long waited;
+
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			error = dsync_error_sys(errno, "cannot lock '%s'", path.ptr);
+			goto out;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (waited >= wait_ms) {
+			error = dsync_error_set(DSYNC_ELOCKED,
+				"'%s' is busy: another dsync (pid %ld) is working on it; try again when it is done",
+				f->root, read_holder(fd));
+			goto out;
+		}
+		usleep(50 * 1000);
+	}
+	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		error = dsync_error_sys(errno, "cannot write the lock '%s'", path.ptr);
+		goto out;
+	}
+	f->lock_fd = fd;
+	f->lock_depth = 1;
+	fd = -1;
+	repair(f);
+	error = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+void dsync_folder_unlock(dsync_folder *f)
+{
+	if (f->lock_depth <= 0)
+		return;
+	if (--f->lock_depth == 0) {
+		if (ftruncate(f->lock_fd, 0) < 0) {
+			/* the pid left inside is harmless: flock is what counts */
+		}
+		close(f->lock_fd);
+		f->lock_fd = -1;
+	}
+}

@@ -1,0 +1,404 @@
+/*
+ * Restore: files and folders as they were at a version, into the folder
+ * (after a snapshot, so nothing is lost) or elsewhere.
+ */
+#include "core/base/internal.h"
+#include "dsync/restore.h"
+#include "dsync/history.h"
+#include "dsync/snapshot.h"
+#include "core/folder.h"
+#include "core/snapshot_internal.h"
+#include "core/base/buf.h"
+#include "core/base/path.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct restorer {
+	dsync_folder *f;
+	size_t files;
+	mode_t umask;
+} restorer;
+
+static int mkdirs(const char *path)
+{
+	char *p = strdup(path), *s;
+	int error = 0;
+
+	if (!p)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			struct stat st;
+
+			*s = '\0';
+			if (mkdir(p, 0777) < 0) {
+				if (errno != EEXIST) {
+					error = dsync_error_sys(errno, "cannot create the folder '%s'", p);
+					break;
+				}
+				if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+					error = dsync_error_set(DSYNC_ENOTDIR,
+						"cannot restore into '%s': a file is in the way", p);
+					break;
+				}
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return error;
+}
+
+/* Writes one blob to DEST atomically (temporary file beside it, rename). */
+static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
+{
+	git_blob *blob = NULL;
+	dsync_buf tmp = DSYNC_BUF_INIT;
+	char *dircopy = NULL;
+	const char *dir;
+	uint32_t mode = git_tree_entry_filemode(te);
+	struct stat st;
+	int fd = -1, err, error;
+
+	if ((err = git_blob_lookup(&blob, r->f->repo, git_tree_entry_id(te))) < 0)
+		return dsync_error_git(err, "cannot read the stored '%s'", dest);
+	if ((dircopy = strdup(dest)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	dir = dirname(dircopy);
+	if ((error = mkdirs(dir)) < 0)
+		goto out;
+	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
+		error = dsync_error_set(DSYNC_EEXISTS,
+			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
+		goto out;
+	}
+	if ((error = dsync_buf_printf(&tmp, "%s/.dsync-tmp-XXXXXX", dir)) < 0)
+		goto out;
+	if (mode == GIT_FILEMODE_LINK) {
+		dsync_buf target = DSYNC_BUF_INIT;
+		int tries;
+
+		if ((error = dsync_buf_put(&target, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob))) < 0)
+			goto out;
+		for (tries = 0; tries < 100; tries++) {
+			char *x = tmp.ptr + tmp.len - 6;
+			unsigned v = (unsigned)rand() ^ (unsigned)getpid() ^ (unsigned)tries * 7919u;
+			int k;
+
+			for (k = 0; k < 6; k++, v /= 26)
+				x[k] = (char)('a' + v % 26);
+			if (symlink(dsync_buf_cstr(&target), tmp.ptr) == 0)
+				break;
+			if (errno != EEXIST) {
+				error = dsync_error_sys(errno, "cannot write '%s'", dest);
+				dsync_buf_dispose(&target);
+				goto out;
+			}
+		}
+		dsync_buf_dispose(&target);
+	} else {
+		const char *data = git_blob_rawcontent(blob);
+		size_t len = (size_t)git_blob_rawsize(blob), done = 0;
+		mode_t m = (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~r->umask;
+
+		if ((fd = mkostemp(tmp.ptr, O_CLOEXEC)) < 0) {
+			error = dsync_error_sys(errno, "cannot write '%s'", dest);
+			goto out;
+		}
+		while (done < len) {
+			ssize_t n = write(fd, data + done, len - done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				error = dsync_error_sys(errno, "cannot write '%s'", dest);
+				unlink(tmp.ptr);
+				goto out;
+			}
+			done += (size_t)n;
+		}
+		if (fchmod(fd, m) < 0 || close(fd) < 0) {
+			fd = -1;
+			error = dsync_error_sys(errno, "cannot write '%s'", dest);
+			unlink(tmp.ptr);
+			goto out;
+		}
+		fd = -1;
+	}
+	if (rename(tmp.ptr, dest) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", dest);
+		unlink(tmp.ptr);
+		goto out;
+	}
+	r->files++;
+	error = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	git_blob_free(blob);
+	free(dircopy);
+	dsync_buf_dispose(&tmp);
+	return error;
+}
+
+/* Restores the tree TREE below the on-disk folder DEST. */
+static int write_tree(restorer *r, git_tree *tree, const char *dest)
+{
+	size_t i, n = git_tree_entrycount(tree);
+	int error;
+
+	if ((error = mkdirs(dest)) < 0)
+		return error;
+	for (i = 0; i < n; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		uint32_t mode = git_tree_entry_filemode(te);
+		dsync_buf name = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
+
+		if ((error = dsync_buf_puts(&name, "")) < 0 ||
+		    (error = dsync_path_unescape(&name, git_tree_entry_name(te), mode == GIT_FILEMODE_LINK)) < 0 ||
+		    (error = dsync_buf_printf(&path, "%s/%s", dest, name.ptr)) < 0)
+			goto next;
+		if (!dsync_path_is_safe(name.ptr) || strchr(name.ptr, '/')) {
+			error = dsync_error_set(DSYNC_ECORRUPT, "refusing the stored name '%s'", name.ptr);
+			goto next;
+		}
+		if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+			git_tree *sub = NULL;
+			int err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te));
+
+			if (err < 0)
+				error = dsync_error_git(err, "cannot read the stored '%s'", path.ptr);
+			else
+				error = write_tree(r, sub, path.ptr);
+			git_tree_free(sub);
+		} else if (git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
+			error = write_blob(r, te, path.ptr);
+		}
+next:
+		dsync_buf_dispose(&name);
+		dsync_buf_dispose(&path);
+		if (error < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int lookup(git_tree_entry **out, git_tree *tree, const char *path)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	int err, error;
+
+	*out = NULL;
+	if ((error = dsync_buf_puts(&p, "")) < 0 || (error = dsync_path_escape(&p, path, false)) < 0)
+		return error;
+	err = git_tree_entry_bypath(out, tree, p.ptr);
+	if (err == GIT_ENOTFOUND) {
+		dsync_buf_truncate(&p, 0);
+		if (dsync_path_escape(&p, path, true) == 0)
+			err = git_tree_entry_bypath(out, tree, p.ptr);
+	}
+	dsync_buf_dispose(&p);
+	if (err == GIT_ENOTFOUND)
+		return DSYNC_ENOTFOUND;
+	return err < 0 ? dsync_error_git(err, "cannot read '%s'", path) : 0;
+}
+
+static int restore_one(restorer *r, git_tree *root, const char *path, const char *dest)
+{
+	git_tree_entry *te = NULL;
+	git_tree *sub = NULL;
+	int err, error;
+
+	if (!*path)
+		return write_tree(r, root, dest);
+	if ((error = lookup(&te, root, path)) < 0)
+		return error;
+	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+		if ((err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te))) < 0)
+			error = dsync_error_git(err, "cannot read the stored '%s'", path);
+		else
+			error = write_tree(r, sub, dest);
+	} else {
+		error = write_blob(r, te, dest);
+	}
+	git_tree_free(sub);
+	git_tree_entry_free(te);
+	return error;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* Where PATH goes: in the folder, or under/as TO. */
+static int destination(dsync_buf *out, const dsync_folder *f, const char *path, const char *to,
+		       bool to_is_dir)
+{
+	if (!to)
+		return *path ? dsync_buf_printf(out, "%s/%s", f->root, path)
+			     : dsync_buf_puts(out, f->root);
+	if (!to_is_dir)
+		return dsync_buf_puts(out, to);
+	if (!*path)
+		return dsync_buf_puts(out, to);
+	return dsync_buf_printf(out, "%s/%s", to, base_name(path));
+}
+
+static int check_dest(const dsync_folder *f, const char *to)
+{
+	dsync_buf abs = DSYNC_BUF_INIT;
+	char *rel = NULL;
+	int error;
+
+	/* never into .dsync: dsync_folder_relpath refuses that */
+	error = dsync_folder_relpath(&rel, f, to);
+	if (error == DSYNC_EUSAGE && strstr(dsync_error_last(), "'" DSYNC_DIR "'"))
+		goto out;
+	error = 0;
+out:
+	free(rel);
+	dsync_buf_dispose(&abs);
+	return error;
+}
+
+int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const *paths,
+		  size_t n, const dsync_restore_options *o)
+{
+	dsync_restore_options defaults = DSYNC_RESTORE_OPTIONS_INIT;
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	dsync_buf msg = DSYNC_BUF_INIT;
+	restorer r = { 0 };
+	git_oid oid;
+	struct stat st;
+	bool to_is_dir = false, locked = false;
+	size_t i;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if (!o)
+		o = &defaults;
+	if (n == 0)
+		return dsync_error_set(DSYNC_EUSAGE, "nothing to restore: name a file or folder");
+	r.f = f;
+	r.umask = umask(0);
+	umask(r.umask);
+
+	if ((error = dsync_history_resolve(out->rev, f, o->at)) < 0)
+		return error;
+	git_oid_fromstr(&oid, out->rev);
+	if ((err = git_commit_lookup(&commit, f->repo, &oid)) < 0 ||
+	    (err = git_commit_tree(&tree, commit)) < 0) {
+		error = dsync_error_git(err, "cannot read the version %s", out->rev);
+		goto out;
+	}
+	/* every path must be in that version before anything is written */
+	for (i = 0; i < n; i++) {
+		git_tree_entry *te = NULL;
+
+		if (!*paths[i])
+			continue;
+		if ((error = lookup(&te, tree, paths[i])) < 0) {
+			if (error == DSYNC_ENOTFOUND) {
+				char when[64];
+				time_t t = (time_t)git_commit_time(commit);
+				struct tm tm;
+
+				localtime_r(&t, &tm);
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+				error = dsync_error_set(DSYNC_ENOTFOUND,
+					"'%s' is not in the version %.8s (%s); see 'dsync versions %s'",
+					paths[i], out->rev, when, paths[i]);
+			}
+			goto out;
+		}
+		git_tree_entry_free(te);
+	}
+
+	if (o->to) {
+		if ((error = check_dest(f, o->to)) < 0)
+			goto out;
+		if (stat(o->to, &st) == 0)
+			to_is_dir = S_ISDIR(st.st_mode);
+		else if (n > 1 || !*paths[0])
+			to_is_dir = true;
+		for (i = 0; i < n && !error; i++) {
+			dsync_buf dest = DSYNC_BUF_INIT;
+
+			if ((error = destination(&dest, f, paths[i], o->to, to_is_dir)) == 0)
+				error = restore_one(&r, tree, paths[i], dest.ptr);
+			dsync_buf_dispose(&dest);
+		}
+		out->files = r.files;
+		goto out;
+	}
+
+	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		goto out;
+	locked = true;
+	/* what is about to be replaced goes into history first */
+	if ((error = dsync_buf_printf(&msg, "before restoring %s", *paths[0] ? paths[0] : "the folder")) < 0)
+		goto out;
+	if (n > 1 && (error = dsync_buf_printf(&msg, " and %zu more", n - 1)) < 0)
+		goto out;
+	so.message = msg.ptr;
+	so.allow_mass_delete = true;
+	so.lock_wait_ms = o->lock_wait_ms;
+	so.warn = o->warn;
+	so.payload = o->payload;
+	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+		goto out;
+	if (sr.committed)
+		memcpy(out->before, sr.commit, sizeof(out->before));
+	for (i = 0; i < n && !error; i++) {
+		dsync_buf dest = DSYNC_BUF_INIT;
+
+		if ((error = destination(&dest, f, paths[i], NULL, false)) == 0)
+			error = restore_one(&r, tree, paths[i], dest.ptr);
+		dsync_buf_dispose(&dest);
+	}
+	out->files = r.files;
+	if (error < 0)
+		goto out;
+	dsync_buf_truncate(&msg, 0);
+	{
+		char when[64];
+		time_t t = (time_t)git_commit_time(commit);
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		if ((error = dsync_buf_printf(&msg, "restored %s%s from %.8s (%s)",
+					      *paths[0] ? paths[0] : "the folder",
+					      n > 1 ? " and more" : "", out->rev, when)) < 0)
+			goto out;
+	}
+	so.message = msg.ptr;
+	so.allow_mass_delete = false;
+	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+		goto out;
+	if (sr.committed)
+		memcpy(out->after, sr.commit, sizeof(out->after));
+	error = 0;
+out:
+	if (locked)
+		dsync_folder_unlock(f);
+	git_tree_free(tree);
+	git_commit_free(commit);
+	dsync_buf_dispose(&msg);
+	return error;
+}

@@ -1,0 +1,62 @@
+/*
+ * The tree walk behind snapshot, status and diff: reads the working tree,
+ * using the index as a stat cache, into a sorted list of entries as they would
+ * be stored (internal to core/).
+ */
+#ifndef DSYNC_CORE_SCAN_H
+#define DSYNC_CORE_SCAN_H
+
+#include <git2.h>
+#include <sys/stat.h>
+
+#include "core/folder.h"
+
+enum {
+	SCAN_CACHED = 1 << 0,  /* stat matched the index: content not read */
+	SCAN_KEPT = 1 << 1,    /* unreadable: the index's previous version kept */
+	SCAN_HASHED = 1 << 2   /* content read and hashed (or written) */
+};
+
+typedef struct scan_entry {
+	char *path;        /* stored (escaped) path */
+	uint32_t mode;     /* GIT_FILEMODE_BLOB, _BLOB_EXECUTABLE or _LINK */
+	git_oid oid;
+	struct stat st;    /* lstat at the time the content was read */
+	unsigned flags;
+} scan_entry;
+
+typedef struct scan_list {
+	scan_entry *v;
+	size_t n, cap;
+	char **problems;   /* messages about paths that could not be read */
+	size_t nproblems, problems_cap;
+	size_t hashed;     /* files whose content was read */
+	uint64_t hashed_bytes;
+	size_t dirs;       /* directories walked */
+} scan_list;
+
+/* Called during the walk with the number of files seen so far and the
+ * bytes read; may be NULL. */
+typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
+
+/*
+ * Walks F's working tree into OUT (sorted by stored path, as the index is).
+ * INDEX is the stat cache (may be NULL: everything is read); INDEX_MTIME the
+ * index file's modification time (entries as new as it are racy and read
+ * again).  WRITE: store new content in the object database (snapshot) or only
+ * hash it (status, diff).  Unreadable files keep the index's version and are
+ * listed in OUT->problems.  The caller disposes OUT with scan_list_dispose().
+ */
+int scan_worktree(scan_list *out, dsync_folder *f, git_index *index,
+		  const struct timespec *index_mtime, bool write,
+		  scan_progress_cb progress, void *payload);
+
+void scan_list_dispose(scan_list *l);
+
+/* Finds PATH (stored form) in the sorted list L; NULL when absent. */
+const scan_entry *scan_list_find(const scan_list *l, const char *path);
+
+/* Fills an index entry from a scan entry. */
+void scan_entry_to_index(git_index_entry *out, const scan_entry *e);
+
+#endif

@@ -1,0 +1,478 @@
+/*
+ * Snapshots: the working tree into one commit (DESIGN.md section 3), and
+ * status, what changed since the last one.
+ */
+#include "core/base/internal.h"
+#include "dsync/snapshot.h"
+#include "core/snapshot_internal.h"
+#include "core/scan.h"
+#include "core/base/buf.h"
+#include "core/base/path.h"
+
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAIN_REF "refs/heads/main"
+#define MASS_DELETE_MIN 10
+
+void dsync_changes_dispose(dsync_changes *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->v[i].path);
+		free(c->v[i].old_path);
+	}
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
+		      const char *stored_old, bool is_link)
+{
+	dsync_buf p = DSYNC_BUF_INIT, o = DSYNC_BUF_INIT;
+	dsync_change *ch;
+	int error;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		dsync_change *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		c->v = v;
+		c->cap = cap;
+	}
+	if ((error = dsync_buf_puts(&p, "")) < 0 ||
+	    (error = dsync_path_unescape(&p, stored_path, is_link)) < 0)
+		goto out;
+	if (stored_old && ((error = dsync_buf_puts(&o, "")) < 0 ||
+			   (error = dsync_path_unescape(&o, stored_old, is_link)) < 0))
+		goto out;
+	ch = &c->v[c->n++];
+	ch->kind = kind;
+	ch->path = dsync_buf_detach(&p);
+	ch->old_path = stored_old ? dsync_buf_detach(&o) : NULL;
+	if (!ch->path || (stored_old && !ch->old_path)) {
+		free(ch->path);
+		free(ch->old_path);
+		c->n--;
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	error = 0;
+out:
+	dsync_buf_dispose(&p);
+	dsync_buf_dispose(&o);
+	return error;
+}
+
+int dsync_changes_from_diff(dsync_changes *out, git_diff *diff)
+{
+	size_t i, n = git_diff_num_deltas(diff);
+	int error = 0;
+
+	for (i = 0; i < n && !error; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		const git_diff_file *file = d->status == GIT_DELTA_DELETED ? &d->old_file : &d->new_file;
+		bool link = file->mode == GIT_FILEMODE_LINK;
+		char kind;
+
+		switch (d->status) {
+		case GIT_DELTA_ADDED:
+			kind = 'A';
+			break;
+		case GIT_DELTA_DELETED:
+			kind = 'D';
+			break;
+		case GIT_DELTA_RENAMED:
+			kind = 'R';
+			break;
+		case GIT_DELTA_TYPECHANGE:
+			kind = 'T';
+			break;
+		default:
+			kind = 'M';
+			break;
+		}
+		error = dsync_changes_add(out, kind, file->path,
+					  kind == 'R' ? d->old_file.path : NULL, link);
+	}
+	return error;
+}
+
+int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *from,
+			  git_tree *to, const char *pathspec, bool renames)
+{
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	git_diff *diff = NULL;
+	char *specs[1];
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	opts.flags = GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_SKIP_BINARY_CHECK;
+	if (pathspec && *pathspec) {
+		specs[0] = (char *)pathspec;
+		opts.pathspec.strings = specs;
+		opts.pathspec.count = 1;
+		opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
+	}
+	if ((err = git_diff_tree_to_tree(&diff, repo, from, to, &opts)) < 0)
+		return dsync_error_git(err, "cannot compare versions");
+	if (renames) {
+		git_diff_find_options fo = GIT_DIFF_FIND_OPTIONS_INIT;
+
+		fo.flags = GIT_DIFF_FIND_RENAMES | GIT_DIFF_FIND_EXACT_MATCH_ONLY;
+		if ((err = git_diff_find_similar(diff, &fo)) < 0) {
+			error = dsync_error_git(err, "cannot compare versions");
+			goto out;
+		}
+	}
+	error = dsync_changes_from_diff(out, diff);
+out:
+	git_diff_free(diff);
+	if (error < 0)
+		dsync_changes_dispose(out);
+	return error;
+}
+
+static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first,
+			const char *user_message, const char *device_id)
+{
+	size_t i;
+	int error;
+
+	if (user_message && *user_message) {
+		size_t len = strlen(user_message);
+
+		while (len > 0 && user_message[len - 1] == '\n')
+			len--;
+		error = dsync_buf_put(msg, user_message, len);
+	} else if (first) {
+		error = dsync_buf_printf(msg, "first snapshot: %zu file%s", ch->n,
+					 ch->n == 1 ? "" : "s");
+	} else {
+		error = dsync_buf_printf(msg, "%zu file%s changed: ", ch->n, ch->n == 1 ? "" : "s");
+		for (i = 0; i < ch->n && i < 3 && !error; i++)
+			error = dsync_buf_printf(msg, "%s%s", i ? ", " : "", ch->v[i].path);
+		if (!error && ch->n > 3)
+			error = dsync_buf_puts(msg, ", …");
+	}
+	if (!error)
+		error = dsync_buf_printf(msg, "\n\nDsync-Device: %s\n", device_id);
+	return error;
+}
+
+int dsync_local_signature(git_signature **out, const char *name, const char *email)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	int err;
+
+	localtime_r(&now, &tm);
+	if ((err = git_signature_new(out, name, email, (git_time_t)now, (int)(tm.tm_gmtoff / 60))) < 0)
+		return dsync_error_git(err, "cannot make the commit's author");
+	return 0;
+}
+
+int dsync_open_index(git_index **out, struct timespec *mtime, bool *has_mtime,
+		     const dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	struct stat st;
+	int err, error = 0;
+
+	*out = NULL;
+	*has_mtime = false;
+	if ((error = dsync_buf_printf(&path, "%s/index", f->gitdir)) < 0)
+		return error;
+	if (stat(path.ptr, &st) == 0) {
+		*mtime = st.st_mtim;
+		*has_mtime = true;
+	}
+	/* a standalone index: libgit2's own racy-entry check would diff the
+	 * work tree with its own rules; the walk does that check itself */
+	if ((err = git_index_open(out, path.ptr)) < 0)
+		error = dsync_error_git(err, "cannot read the index of '%s'", f->root);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *repo)
+{
+	git_commit *c = NULL;
+	int err;
+
+	*out = NULL;
+	*born = false;
+	err = git_reference_name_to_id(head, repo, MAIN_REF);
+	if (err == GIT_ENOTFOUND)
+		return 0;
+	if (err < 0)
+		return dsync_error_git(err, "cannot read the folder's history");
+	*born = true;
+	if ((err = git_commit_lookup(&c, repo, head)) < 0 || (err = git_commit_tree(out, c)) < 0) {
+		git_commit_free(c);
+		return dsync_error_git(err, "cannot read the last snapshot");
+	}
+	git_commit_free(c);
+	return 0;
+}
+
+int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
+			const dsync_snapshot_options *opts)
+{
+	dsync_snapshot_options defaults = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	git_index *index = NULL;
+	git_tree *old_tree = NULL, *new_tree = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_reference *ref = NULL;
+	git_oid head, tree_oid, commit_oid;
+	scan_list scan = { 0 };
+	dsync_changes changes = { 0 };
+	dsync_buf msg = DSYNC_BUF_INIT;
+	struct timespec index_mtime;
+	bool has_mtime, born, dirty = false, locked = false;
+	size_t i, j, count, old_files, deleted = 0;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if (!opts)
+		opts = &defaults;
+	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
+		return error;
+	locked = true;
+	if ((error = dsync_open_index(&index, &index_mtime, &has_mtime, f)) < 0 ||
+	    (error = dsync_head_tree(&old_tree, &head, &born, f->repo)) < 0)
+		goto out;
+	if ((error = scan_worktree(&scan, f, index, has_mtime ? &index_mtime : NULL, true,
+				   opts->progress, opts->payload)) < 0)
+		goto out;
+	for (i = 0; i < scan.nproblems; i++)
+		if (opts->warn)
+			opts->warn(scan.problems[i], opts->payload);
+	out->problems = scan.nproblems;
+
+	/* deletions: index entries the walk did not see (both lists sorted) */
+	count = git_index_entrycount(index);
+	old_files = count;
+	for (i = 0, j = 0; i < count; i++) {
+		const git_index_entry *ie = git_index_get_byindex(index, i);
+		int c = 1;
+
+		while (j < scan.n && (c = strcmp(scan.v[j].path, ie->path)) < 0)
+			j++;
+		if (j >= scan.n || c != 0)
+			deleted++;
+	}
+	if (deleted > old_files / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
+		error = dsync_error_set(DSYNC_EMASSDELETE,
+			"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
+			"if you deleted them, run 'dsync snapshot --allow-mass-delete'",
+			deleted, old_files, f->root);
+		goto out;
+	}
+	if (deleted) {
+		/* remove from the end so positions stay valid */
+		for (i = count, j = scan.n; i-- > 0;) {
+			const git_index_entry *ie = git_index_get_byindex(index, i);
+			int c = -1;
+
+			while (j > 0 && (c = strcmp(scan.v[j - 1].path, ie->path)) > 0)
+				j--;
+			if (j == 0 || c != 0) {
+				if ((err = git_index_remove(index, ie->path, git_index_entry_stage(ie))) < 0) {
+					error = dsync_error_git(err, "cannot update the index");
+					goto out;
+				}
+			}
+		}
+		dirty = true;
+	}
+	for (i = 0; i < scan.n; i++) {
+		git_index_entry ie;
+
+		if (!(scan.v[i].flags & SCAN_HASHED))
+			continue;
+		scan_entry_to_index(&ie, &scan.v[i]);
+		if ((err = git_index_add(index, &ie)) < 0) {
+			error = dsync_error_git(err, "cannot record '%s'", scan.v[i].path);
+			goto out;
+		}
+		dirty = true;
+	}
+	out->files = scan.n;
+
+	if ((err = git_index_write_tree_to(&tree_oid, index, f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot record the folder's tree");
+		goto out;
+	}
+	if (born && git_oid_equal(&tree_oid, git_tree_id(old_tree))) {
+		/* nothing changed; keep refreshed stat data for next time */
+		if (dirty && (err = git_index_write(index)) < 0) {
+			error = dsync_error_git(err, "cannot write the index");
+			goto out;
+		}
+		git_oid_tostr(out->commit, sizeof(out->commit), &head);
+		error = 0;
+		goto out;
+	}
+	if ((err = git_tree_lookup(&new_tree, f->repo, &tree_oid)) < 0) {
+		error = dsync_error_git(err, "cannot read the new tree");
+		goto out;
+	}
+	if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL, true)) < 0)
+		goto out;
+	for (i = 0; i < changes.n; i++) {
+		if (changes.v[i].kind == 'A')
+			out->added++;
+		else if (changes.v[i].kind == 'D')
+			out->deleted++;
+		else if (changes.v[i].kind == 'R')
+			out->renamed++;
+		else
+			out->modified++;
+	}
+	if ((error = make_message(&msg, &changes, !born, opts->message, f->device_id)) < 0 ||
+	    (error = dsync_local_signature(&sig, f->device_name, f->device_id)) < 0)
+		goto out;
+	if (born && (err = git_commit_lookup(&parent, f->repo, &head)) < 0) {
+		error = dsync_error_git(err, "cannot read the last snapshot");
+		goto out;
+	}
+	if ((err = git_commit_create(&commit_oid, f->repo, NULL, sig, sig, NULL, msg.ptr, new_tree,
+				     born ? 1 : 0, (const git_commit **)&parent)) < 0) {
+		error = dsync_error_git(err, "cannot record the snapshot");
+		goto out;
+	}
+	if ((err = git_index_write(index)) < 0) {
+		error = dsync_error_git(err, "cannot write the index");
+		goto out;
+	}
+	/* objects and index durable before the ref names them */
+	if ((error = dsync_folder_sync(f)) < 0)
+		goto out;
+	if ((err = git_reference_create_matching(&ref, f->repo, MAIN_REF, &commit_oid, 1,
+						 born ? &head : NULL, "snapshot")) < 0) {
+		error = dsync_error_git(err, "cannot move '" MAIN_REF "'");
+		goto out;
+	}
+	if ((error = dsync_folder_sync(f)) < 0)
+		goto out;
+	out->committed = true;
+	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
+	error = 0;
+out:
+	if (locked)
+		dsync_folder_unlock(f);
+	scan_list_dispose(&scan);
+	dsync_changes_dispose(&changes);
+	dsync_buf_dispose(&msg);
+	git_reference_free(ref);
+	git_signature_free(sig);
+	git_commit_free(parent);
+	git_tree_free(old_tree);
+	git_tree_free(new_tree);
+	git_index_free(index);
+	return error;
+}
+
+/* Lists the files of TREE (stored paths, sorted as the index sorts them). */
+static int tree_cb(const char *root, const git_tree_entry *entry, void *payload)
+{
+	scan_list *l = payload;
+	dsync_buf p = DSYNC_BUF_INIT;
+	scan_entry *e;
+	int error;
+
+	if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		scan_entry *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	if ((error = dsync_buf_printf(&p, "%s%s", root, git_tree_entry_name(entry))) < 0)
+		return -1;
+	e = &l->v[l->n++];
+	memset(e, 0, sizeof(*e));
+	e->path = dsync_buf_detach(&p);
+	e->mode = git_tree_entry_filemode(entry);
+	git_oid_cpy(&e->oid, git_tree_entry_id(entry));
+	return 0;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(((const scan_entry *)a)->path, ((const scan_entry *)b)->path);
+}
+
+int dsync_tree_files(scan_list *out, git_tree *tree)
+{
+	memset(out, 0, sizeof(*out));
+	if (!tree)
+		return 0;
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, tree_cb, out) < 0) {
+		scan_list_dispose(out);
+		return dsync_error_set(DSYNC_ERROR, "cannot list the last snapshot");
+	}
+	qsort(out->v, out->n, sizeof(*out->v), cmp_path);
+	return 0;
+}
+
+int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *payload)
+{
+	git_index *index = NULL;
+	git_tree *tree = NULL;
+	git_oid head;
+	scan_list work = { 0 }, old = { 0 };
+	struct timespec index_mtime;
+	bool has_mtime, born;
+	size_t i = 0, j = 0;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = dsync_open_index(&index, &index_mtime, &has_mtime, f)) < 0 ||
+	    (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0 ||
+	    (error = scan_worktree(&work, f, index, has_mtime ? &index_mtime : NULL, false, NULL, NULL)) < 0 ||
+	    (error = dsync_tree_files(&old, tree)) < 0)
+		goto out;
+	for (i = 0; i < work.nproblems; i++)
+		if (warn)
+			warn(work.problems[i], payload);
+	for (i = 0; (i < old.n || j < work.n) && !error;) {
+		int c = i >= old.n ? 1 : j >= work.n ? -1 : strcmp(old.v[i].path, work.v[j].path);
+
+		if (c < 0) {
+			error = dsync_changes_add(out, 'D', old.v[i].path, NULL, old.v[i].mode == GIT_FILEMODE_LINK);
+			i++;
+		} else if (c > 0) {
+			error = dsync_changes_add(out, 'A', work.v[j].path, NULL, work.v[j].mode == GIT_FILEMODE_LINK);
+			j++;
+		} else {
+			bool was_link = old.v[i].mode == GIT_FILEMODE_LINK;
+			bool is_link = work.v[j].mode == GIT_FILEMODE_LINK;
+
+			if (was_link != is_link)
+				error = dsync_changes_add(out, 'T', work.v[j].path, NULL, is_link);
+			else if (old.v[i].mode != work.v[j].mode || !git_oid_equal(&old.v[i].oid, &work.v[j].oid))
+				error = dsync_changes_add(out, 'M', work.v[j].path, NULL, is_link);
+			i++;
+			j++;
+		}
+	}
+out:
+	if (error < 0)
+		dsync_changes_dispose(out);
+	scan_list_dispose(&work);
+	scan_list_dispose(&old);
+	git_tree_free(tree);
+	git_index_free(index);
+	return error;
+}

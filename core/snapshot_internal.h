@@ -1,0 +1,41 @@
+/*
+ * Pieces of the snapshot module that history and restore share (internal).
+ */
+#ifndef DSYNC_CORE_SNAPSHOT_INTERNAL_H
+#define DSYNC_CORE_SNAPSHOT_INTERNAL_H
+
+#include <git2.h>
+#include <time.h>
+
+#include "dsync/snapshot.h"
+#include "core/scan.h"
+
+/* Appends a change; paths are stored forms, unescaped here. */
+int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
+		      const char *stored_old, bool is_link);
+
+/* Appends the deltas of DIFF as changes. */
+int dsync_changes_from_diff(dsync_changes *out, git_diff *diff);
+
+/* The changes from tree FROM to tree TO (either may be NULL), limited to
+ * the stored path or directory PATHSPEC when non-NULL; with RENAMES,
+ * exact renames are paired. */
+int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *from,
+			  git_tree *to, const char *pathspec, bool renames);
+
+/* A signature for NAME <EMAIL> at the current local time. */
+int dsync_local_signature(git_signature **out, const char *name, const char *email);
+
+/* Opens F's index standalone; *MTIME is the index file's mtime when
+ * *HAS_MTIME. */
+int dsync_open_index(git_index **out, struct timespec *mtime, bool *has_mtime,
+		     const dsync_folder *f);
+
+/* The tree of refs/heads/main into *OUT and its commit into *HEAD; *BORN
+ * false (and *OUT NULL) when there is no snapshot yet. */
+int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *repo);
+
+/* The files of TREE (may be NULL) as a sorted list of stored paths. */
+int dsync_tree_files(scan_list *out, git_tree *tree);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * dsync — common definitions: error codes, the thread-local last error and
+ * library initialisation.
+ */
+#ifndef DSYNC_COMMON_H
+#define DSYNC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Error codes.  Every library function returns 0 on success or one of these
+ * (negative) on failure; the message is in dsync_error_last().
+ */
+enum {
+	DSYNC_OK = 0,
+	DSYNC_ERROR = -1,      /* generic failure */
+	DSYNC_EUSAGE = -2,     /* bad argument from the caller */
+	DSYNC_ENOTFOUND = -3,  /* no such revision, path, folder */
+	DSYNC_EEXISTS = -4,    /* already there (folder already initialised) */
+	DSYNC_ELOCKED = -5,    /* another dsync holds the folder's lock */
+	DSYNC_EAUTH = -6,      /* authentication failed */
+	DSYNC_ECORRUPT = -7,   /* data failed verification */
+	DSYNC_ECONFLICT = -8,  /* done, but conflicts wait for the user */
+	DSYNC_ENOSPACE = -9,   /* disk full */
+	DSYNC_EACCESS = -10,   /* permission denied */
+	DSYNC_ENOTDIR = -11,   /* not a folder */
+	DSYNC_ENOTFOLDER = -12, /* not inside a dsync folder */
+	DSYNC_EMASSDELETE = -13 /* a snapshot would delete most files */
+};
+
+/*
+ * The message of the last error on this thread.  Never NULL (an empty string
+ * when none was set).
+ */
+const char *dsync_error_last(void);
+
+/* The code of the last error on this thread (0 when none). */
+int dsync_error_last_code(void);
+
+/*
+ * Sets the last error to CODE with a printf-style message and returns CODE, so
+ * that `return dsync_error_set(DSYNC_ENOTFOUND, "...")` reads naturally.
+ */
+int dsync_error_set(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Clears the last error. */
+void dsync_error_clear(void);
+
+/*
+ * Translates the libgit2 error that GIT_ERR (a negative libgit2 return) left
+ * behind into a dsync error, prefixed with a printf-style context, and returns
+ * the dsync code.
+ */
+int dsync_error_git(int git_err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Translates errno (ERRNO) into a dsync error, with a printf-style context
+ * before the system's message, and returns the dsync code.
+ */
+int dsync_error_sys(int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Receives a warning (one line, no newline) from long work; PAYLOAD is the
+ * caller's. */
+typedef void (*dsync_warn_cb)(const char *message, void *payload);
+
+/* Receives progress of long work: files seen and bytes read so far. */
+typedef void (*dsync_progress_cb)(size_t files, uint64_t bytes, void *payload);
+
+/*
+ * Initialises the library: libgit2 (sealed from the user's git config, strict
+ * object creation off), libsodium.  Safe to call more than once.  Returns 0 or
+ * a negative DSYNC_E* code.
+ */
+int dsync_lib_init(void);
+
+/* Releases what dsync_lib_init() set up. */
+void dsync_lib_shutdown(void);
+
+/*
+ * The exit status the program should use for a library error code, as
+ * DESIGN.md section 10 lists them.
+ */
+int dsync_exit_code(int error);
+
+#endif

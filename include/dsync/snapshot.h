@@ -1,0 +1,70 @@
+/*
+ * dsync — snapshots: record every change in the working tree as one commit,
+ * and report what changed since the last one.
+ */
+#ifndef DSYNC_SNAPSHOT_H
+#define DSYNC_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+
+typedef struct dsync_snapshot_options {
+	const char *message;     /* NULL: made from what changed */
+	bool allow_mass_delete;  /* record the loss of most files (see below) */
+	int lock_wait_ms;        /* how long to wait for the folder's lock */
+	dsync_progress_cb progress;
+	dsync_warn_cb warn;      /* unreadable files and the like */
+	void *payload;
+} dsync_snapshot_options;
+
+#define DSYNC_SNAPSHOT_OPTIONS_INIT { NULL, false, 5000, NULL, NULL, NULL }
+
+typedef struct dsync_snapshot_result {
+	bool committed;          /* false: nothing changed */
+	char commit[41];         /* the new (or current) head, hex; "" if none */
+	size_t files;            /* files in the snapshot */
+	size_t added, modified, deleted, renamed;
+	size_t problems;         /* files that could not be read (warned) */
+} dsync_snapshot_result;
+
+/*
+ * Records every change in F's working tree as one commit on refs/heads/main:
+ * adds, edits, deletes, renames, symlinks (as links), the executable bit.
+ * Nothing changed: no commit (OUT->committed false).  Unreadable files keep
+ * their previous version and are reported through OPTS->warn.  Takes the
+ * folder's lock.  Durable: objects and index are flushed to disk before the
+ * ref moves, and the ref after.
+ *
+ * Mass-vanish guard: when more than half of the files, and more than 10,
+ * would be recorded as deleted, nothing is recorded and DSYNC_EMASSDELETE is
+ * returned, unless OPTS->allow_mass_delete.
+ */
+int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
+			const dsync_snapshot_options *opts);
+
+typedef struct dsync_change {
+	char kind;               /* 'A' added, 'M' modified, 'D' deleted,
+				    'T' type changed, 'R' renamed */
+	char *path;              /* as on disk (unescaped), folder-relative */
+	char *old_path;          /* 'R' only: the name before */
+} dsync_change;
+
+typedef struct dsync_changes {
+	dsync_change *v;
+	size_t n, cap;
+} dsync_changes;
+
+/* Empties C. */
+void dsync_changes_dispose(dsync_changes *c);
+
+/*
+ * What changed in F's working tree since the last snapshot, sorted by path,
+ * into OUT (the caller disposes it).  Reads files whose stat changed, writes
+ * nothing.  Unreadable files are reported through WARN.
+ */
+int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *payload);
+
+#endif
