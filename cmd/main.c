@@ -410,7 +410,12 @@ static int version_cb(const dsync_version *v, void *payload)
 	       v->commit->device_name, v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
 	if (v->kind == 'R')
 		printf(" from %s", v->old_path);
-	printf("\n");
+	{
+		const char *m = v->commit->message;
+		const char *nl = strchr(m, '\n');
+
+		printf("  (%.*s)\n", nl ? (int)(nl - m) : (int)strlen(m), m);
+	}
 	return 0;
 }
 

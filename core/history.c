@@ -128,7 +128,7 @@ static int head_walk(git_revwalk **out, git_repository *repo)
 
 	if (err < 0)
 		return dsync_error_git(err, "cannot walk history");
-	git_revwalk_sorting(*out, GIT_SORT_TIME);
+	git_revwalk_sorting(*out, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	err = git_revwalk_push_ref(*out, "refs/heads/main");
 	if (err == GIT_ENOTFOUND) {
 		git_revwalk_free(*out);
