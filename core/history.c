@@ -431,6 +431,9 @@ static int list_dir(git_repository *repo, git_tree *tree, dsync_dir_cb cb, void 
 		dsync_buf real = DSYNC_BUF_INIT;
 		dsync_dir_entry e;
 
+		if (strcmp(name, DSYNC_DIR_MARKER) == 0)
+			continue;
+
 		e.mode = git_tree_entry_filemode(te);
 		if ((error = dsync_buf_puts(&real, "")) < 0 ||
 		    (error = dsync_path_unescape(&real, name, e.mode == GIT_FILEMODE_LINK)) < 0) {

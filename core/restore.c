@@ -163,6 +163,9 @@ static int write_tree(restorer *r, git_tree *tree, const char *dest)
 		uint32_t mode = git_tree_entry_filemode(te);
 		dsync_buf name = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
 
+		if (strcmp(git_tree_entry_name(te), DSYNC_DIR_MARKER) == 0)
+			continue; /* an empty folder: made above */
+
 		if ((error = dsync_buf_puts(&name, "")) < 0 ||
 		    (error = dsync_path_unescape(&name, git_tree_entry_name(te), mode == GIT_FILEMODE_LINK)) < 0 ||
 		    (error = dsync_buf_printf(&path, "%s/%s", dest, name.ptr)) < 0)

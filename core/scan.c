@@ -31,6 +31,7 @@ typedef struct walker {
 	void *payload;
 	size_t seen;
 	char *chunk;
+	git_oid empty_blob;   /* zero until first needed */
 } walker;
 
 static int problem(scan_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -348,12 +349,41 @@ typedef struct dent {
 	unsigned char type;
 } dent;
 
+/* Records the folder STORED (nothing stored below it) as an empty folder. */
+static int push_dir_marker(walker *w, const char *stored)
+{
+	static const git_oid zero;
+	dsync_buf p = DSYNC_BUF_INIT;
+	const git_index_entry *ie;
+	int err, error;
+
+	if (git_oid_equal(&w->empty_blob, &zero)) {
+		err = w->write ? git_odb_write(&w->empty_blob, w->odb, "", 0, GIT_OBJECT_BLOB)
+			       : git_odb_hash(&w->empty_blob, "", 0, GIT_OBJECT_BLOB);
+		if (err < 0)
+			return dsync_error_git(err, "cannot store an empty folder");
+	}
+	if ((error = dsync_buf_printf(&p, "%s/" DSYNC_DIR_MARKER, stored)) < 0)
+		return error;
+	ie = w->index ? git_index_get_bypath(w->index, p.ptr, 0) : NULL;
+	if (ie && ie->mode == GIT_FILEMODE_BLOB && git_oid_equal(&ie->id, &w->empty_blob)) {
+		struct stat st;
+
+		index_entry_stat(&st, ie);
+		error = push(w->out, p.ptr, GIT_FILEMODE_BLOB, &ie->id, &st, SCAN_CACHED);
+	} else {
+		error = push(w->out, p.ptr, GIT_FILEMODE_BLOB, &w->empty_blob, NULL, SCAN_HASHED);
+	}
+	dsync_buf_dispose(&p);
+	return error;
+}
+
 static int walk(walker *w, int dfd, dsync_buf *real, dsync_buf *stored, dsync_buf *abs)
 {
 	DIR *d;
 	struct dirent *e;
 	dent *list = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0, i, before = w->out->n;
 	int error = 0;
 
 	if ((d = fdopendir(dfd)) == NULL) {
@@ -440,6 +470,8 @@ static int walk(walker *w, int dfd, dsync_buf *real, dsync_buf *stored, dsync_bu
 		dsync_buf_truncate(stored, sl);
 		dsync_buf_truncate(abs, al);
 	}
+	if (!error && w->out->n == before && stored->len > 0)
+		error = push_dir_marker(w, stored->ptr);
 out:
 	for (i = 0; i < n; i++)
 		free(list[i].name);

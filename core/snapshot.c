@@ -35,6 +35,14 @@ int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 	dsync_change *ch;
 	int error;
 
+	if (dsync_path_is_dir_marker(stored_path)) {
+		/* an empty folder: shown as "dir/" when it appears; its marker
+		 * going away (files arrived, or the folder went) is not news */
+		if (kind == 'D')
+			return 0;
+		kind = 'A';
+		stored_old = NULL;
+	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		dsync_change *v = realloc(c->v, cap * sizeof(*v));
@@ -47,6 +55,8 @@ int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 	if ((error = dsync_buf_puts(&p, "")) < 0 ||
 	    (error = dsync_path_unescape(&p, stored_path, is_link)) < 0)
 		goto out;
+	if (dsync_path_is_dir_marker(stored_path))
+		dsync_buf_truncate(&p, p.len - strlen(DSYNC_DIR_MARKER));
 	if (stored_old && ((error = dsync_buf_puts(&o, "")) < 0 ||
 			   (error = dsync_path_unescape(&o, stored_old, is_link)) < 0))
 		goto out;

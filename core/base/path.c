@@ -11,11 +11,11 @@
 /* Whether NAME is BASE (case-insensitively) followed by K >= MIN_SUFFIXES
  * copies of the suffix. */
 static bool matches_form(const char *name, size_t len, const char *base,
-			 size_t min_suffixes)
+			 size_t min_suffixes, bool nocase)
 {
 	size_t blen = strlen(base), k = 0;
 
-	if (len < blen || strncasecmp(name, base, blen) != 0)
+	if (len < blen || (nocase ? strncasecmp(name, base, blen) : memcmp(name, base, blen)) != 0)
 		return false;
 	name += blen;
 	len -= blen;
@@ -29,14 +29,24 @@ static bool matches_form(const char *name, size_t len, const char *base,
 
 bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link)
 {
-	return matches_form(name, len, ".git", 0) ||
-	       (is_link && matches_form(name, len, ".gitmodules", 0));
+	return matches_form(name, len, ".git", 0, true) ||
+	       matches_form(name, len, DSYNC_DIR_MARKER, 0, false) ||
+	       (is_link && matches_form(name, len, ".gitmodules", 0, true));
 }
 
 bool dsync_path_name_is_escaped(const char *name, size_t len, bool is_link)
 {
-	return matches_form(name, len, ".git", 1) ||
-	       (is_link && matches_form(name, len, ".gitmodules", 1));
+	return matches_form(name, len, ".git", 1, true) ||
+	       matches_form(name, len, DSYNC_DIR_MARKER, 1, false) ||
+	       (is_link && matches_form(name, len, ".gitmodules", 1, true));
+}
+
+bool dsync_path_is_dir_marker(const char *stored_path)
+{
+	const char *base = strrchr(stored_path, '/');
+
+	base = base ? base + 1 : stored_path;
+	return strcmp(base, DSYNC_DIR_MARKER) == 0;
 }
 
 static int convert(dsync_buf *out, const char *path, bool last_is_link, bool escape)

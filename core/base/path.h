@@ -3,8 +3,8 @@
  * and checks on folder-relative paths.
  *
  * Escaping (docs/format.md): git refuses a tree entry named ".git" (in any
- * case) and a symlink named ".gitmodules".  dsync stores such a name with
- * "~dsync" appended.  So that the rule is a bijection, a name that already is
+ * case) and a symlink named ".gitmodules", and ".dsync-empty" marks an empty
+ * folder.  dsync stores such a name with "~dsync" appended.  So that the rule is a bijection, a name that already is
  * such a name followed by one or more "~dsync" gets one more "~dsync" too.
  * Unescaping removes one "~dsync" from a name of that form.
  */
@@ -18,6 +18,13 @@
 
 #define DSYNC_ESCAPE_SUFFIX "~dsync"
 
+/*
+ * An empty folder is stored as a folder holding one empty file of this name
+ * (git keeps no empty trees in its index).  A user's own file of that name is
+ * escaped like ".git", so the marker is unambiguous.
+ */
+#define DSYNC_DIR_MARKER ".dsync-empty"
+
 /* Whether the name NAME (LEN bytes, one path component) needs escaping when
  * stored; IS_LINK: it is a symbolic link. */
 bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link);
@@ -30,6 +37,9 @@ bool dsync_path_name_is_escaped(const char *name, size_t len, bool is_link);
  * component escaped; the last one is a link when LAST_IS_LINK).
  */
 int dsync_path_escape(dsync_buf *out, const char *path, bool last_is_link);
+
+/* Whether the stored path STORED_PATH is an empty-folder marker. */
+bool dsync_path_is_dir_marker(const char *stored_path);
 
 /* Appends to OUT the on-disk form of the stored path PATH. */
 int dsync_path_unescape(dsync_buf *out, const char *path, bool last_is_link);

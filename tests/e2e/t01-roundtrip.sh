@@ -19,11 +19,12 @@ echo odd > $'odd\x01\xff\tname'
 head -c 3000000 /dev/urandom > big.bin
 echo g1 > gone/one.txt; echo g2 > gone/inner/two.txt
 echo doomed > doomed.txt
+mkdir -p "empty folder/inner"
 
 ok "init takes the first snapshot" dsync init --device-name laptop
 contains "init names the device" "$TMP/out" "device 'laptop'"
 S1=$(head_id "$F")
-files_digest "$F" > "$TMP/d1"
+tree_digest "$F" > "$TMP/d1"
 
 fails 0 "nothing changed: exit 0" dsync snapshot
 contains "nothing changed: says so" "$TMP/out" "nothing changed"
@@ -40,6 +41,7 @@ rm empty; echo now-full > empty          # empty file filled
 : > newempty                             # new empty file
 echo new > "new file ✓.txt"              # add
 rm -r gone                               # delete a folder
+echo now-full > "empty folder/inner/f"   # empty folder filled
 head -c 100 /dev/urandom >> big.bin      # binary edit
 ok "status lists the changes" dsync status
 contains "status: edit" "$TMP/out" "M a.txt"
@@ -48,7 +50,7 @@ contains "status: add" "$TMP/out" "A newempty"
 ok "snapshot records the changes" dsync snapshot -m "second"
 S2=$(head_id "$F")
 check "one commit per snapshot" "$(commit_count "$F")" = 2
-files_digest "$F" > "$TMP/d2"
+tree_digest "$F" > "$TMP/d2"
 ok "log shows the snapshot" dsync log --all-files
 contains "log: message" "$TMP/out" "second"
 contains "log: rename" "$TMP/out" "sub/deep/b.md -> sub/renamed.md"
@@ -56,16 +58,18 @@ contains "log: device" "$TMP/out" "laptop"
 
 # whole-folder restores to elsewhere give each version back exactly
 ok "restore the first version elsewhere" dsync restore . --at "$S1" --to "$TMP/out1"
-files_digest "$TMP/out1" > "$TMP/r1"
+tree_digest "$TMP/out1" > "$TMP/r1"
 check "first version round-trips byte for byte" "$(cat "$TMP/d1")" = "$(cat "$TMP/r1")"
 ok "restore the second version elsewhere" dsync restore . --at "$S2" --to "$TMP/out2"
-files_digest "$TMP/out2" > "$TMP/r2"
+tree_digest "$TMP/out2" > "$TMP/r2"
 check "second version round-trips byte for byte" "$(cat "$TMP/d2")" = "$(cat "$TMP/r2")"
-check "--to left the folder alone" "$(files_digest "$F")" = "$(cat "$TMP/d2")"
+check "--to left the folder alone" "$(tree_digest "$F")" = "$(cat "$TMP/d2")"
 check "link target kept" "$(readlink "$TMP/out1/link")" = "a.txt"
 check "dangling link kept" "$(readlink "$TMP/out1/dangling")" = "../missing/target"
 check "executable bit kept" -x "$TMP/out1/run.sh"
 check "empty file kept" "$(stat -c %s "$TMP/out1/empty")" = 0
+check "empty folder kept" -d "$TMP/out1/empty folder/inner"
+check "empty folder: no marker file written" -z "$(ls -A "$TMP/out1/empty folder/inner")"
 
 # deleted file and deleted folder come back in place
 ok "restore a deleted file" dsync restore doomed.txt --at "$S1"
@@ -92,7 +96,7 @@ check "show output" "$(cat "$TMP/out")" = "unsaved edit"
 
 # restore of the whole folder in place brings back every file of S1
 ok "restore the whole folder in place" dsync restore . --at "$S1"
-files_digest "$F" > "$TMP/d3"
+tree_digest "$F" > "$TMP/d3"
 while IFS= read -r line; do
 	grep -qxF -- "$line" "$TMP/d3" || { fail "in-place restore: $line"; continue; }
 done < "$TMP/d1"

@@ -50,6 +50,13 @@ static void test_escape(void **state)
 	/* the last component only is the link */
 	roundtrip(".gitmodules/.git", ".gitmodules/.git~dsync", true);
 	roundtrip("odd\xff\x01/na me", "odd\xff\x01/na me", false);
+	/* the empty-folder marker: a user's file of that name is escaped */
+	roundtrip("d/.dsync-empty", "d/.dsync-empty~dsync", false);
+	roundtrip(".dsync-empty~dsync", ".dsync-empty~dsync~dsync", false);
+	roundtrip(".DSYNC-EMPTY", ".DSYNC-EMPTY", false);
+	assert_true(dsync_path_is_dir_marker("a/b/.dsync-empty"));
+	assert_true(dsync_path_is_dir_marker(".dsync-empty"));
+	assert_false(dsync_path_is_dir_marker("a/.dsync-empty~dsync"));
 }
 
 static void test_escaped_detection(void **state)
