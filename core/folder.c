@@ -60,31 +60,6 @@ static int find_root(char **out, const char *start)
 	return 0;
 }
 
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path), *s;
-	int error = 0;
-
-	if (!p)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	for (s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-
-			*s = '\0';
-			if (mkdir(p, 0777) < 0 && errno != EEXIST) {
-				error = dsync_error_sys(errno, "cannot create folder '%s'", p);
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return error;
-}
-
 static int valid_device_name(const char *name)
 {
 	const unsigned char *p;
@@ -205,7 +180,7 @@ static int register_folder(const char *root)
 
 	if ((error = dsync_folder_list_registered(&list, &n)) < 0 ||
 	    (error = dsync_config_dir(&dir)) < 0 ||
-	    (error = mkdir_p(dir)) < 0)
+	    (error = dsync_path_mkdirs(dir)) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (strcmp(list[i], root) == 0) {
@@ -388,7 +363,7 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
 			return dsync_error_sys(errno, "cannot use '%s'", dir);
-		if ((error = mkdir_p(dir)) < 0)
+		if ((error = dsync_path_mkdirs(dir)) < 0)
 			return error;
 		if (stat(dir, &st) < 0)
 			return dsync_error_sys(errno, "cannot use '%s'", dir);

@@ -77,8 +77,7 @@ static int stored_path(dsync_buf *out, const char *path, bool is_link)
 	return dsync_path_escape(out, path, is_link);
 }
 
-/* Finds PATH in TREE (trying the link form of the name too). */
-static int tree_lookup(git_tree_entry **out, git_tree *tree, const char *path)
+int dsync_tree_lookup(git_tree_entry **out, git_tree *tree, const char *path)
 {
 	dsync_buf p = DSYNC_BUF_INIT;
 	int err = GIT_ENOTFOUND, error;
@@ -339,9 +338,9 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 			error = dsync_error_git(err, "cannot read history");
 			goto next;
 		}
-		if ((error = tree_lookup(&ec, tree, cur)) < 0 && error != DSYNC_ENOTFOUND)
+		if ((error = dsync_tree_lookup(&ec, tree, cur)) < 0 && error != DSYNC_ENOTFOUND)
 			goto next;
-		if ((error = tree_lookup(&ep, ptree, cur)) < 0 && error != DSYNC_ENOTFOUND)
+		if ((error = dsync_tree_lookup(&ep, ptree, cur)) < 0 && error != DSYNC_ENOTFOUND)
 			goto next;
 		error = 0;
 		if (ec && git_tree_entry_type(ec) != GIT_OBJECT_BLOB) {
@@ -466,7 +465,7 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 		error = list_dir(f->repo, tree, dir, payload);
 		goto out;
 	}
-	if ((error = tree_lookup(&te, tree, path)) < 0) {
+	if ((error = dsync_tree_lookup(&te, tree, path)) < 0) {
 		if (error == DSYNC_ENOTFOUND)
 			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not in the version %.8s", path, hex);
 		goto out;
@@ -618,7 +617,7 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 				break;
 		if (j < i || !under(path, spec))
 			continue;
-		if (tree_lookup(&te, from, path) == 0 && git_tree_entry_type(te) == GIT_OBJECT_BLOB)
+		if (dsync_tree_lookup(&te, from, path) == 0 && git_tree_entry_type(te) == GIT_OBJECT_BLOB)
 			git_blob_lookup(&old, f->repo, git_tree_entry_id(te));
 		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
 			goto next;

@@ -23,39 +23,6 @@ typedef struct restorer {
 	mode_t umask;
 } restorer;
 
-static int mkdirs(const char *path)
-{
-	char *p = strdup(path), *s;
-	int error = 0;
-
-	if (!p)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	for (s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			struct stat st;
-
-			*s = '\0';
-			if (mkdir(p, 0777) < 0) {
-				if (errno != EEXIST) {
-					error = dsync_error_sys(errno, "cannot create the folder '%s'", p);
-					break;
-				}
-				if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-					error = dsync_error_set(DSYNC_ENOTDIR,
-						"cannot restore into '%s': a file is in the way", p);
-					break;
-				}
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return error;
-}
-
 /* Writes one blob to DEST atomically (temporary file beside it, rename). */
 static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 {
@@ -74,7 +41,7 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 		goto out;
 	}
 	dir = dirname(dircopy);
-	if ((error = mkdirs(dir)) < 0)
+	if ((error = dsync_path_mkdirs(dir)) < 0)
 		goto out;
 	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
 		error = dsync_error_set(DSYNC_EEXISTS,
@@ -156,7 +123,7 @@ static int write_tree(restorer *r, git_tree *tree, const char *dest)
 	size_t i, n = git_tree_entrycount(tree);
 	int error;
 
-	if ((error = mkdirs(dest)) < 0)
+	if ((error = dsync_path_mkdirs(dest)) < 0)
 		return error;
 	for (i = 0; i < n; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
@@ -195,26 +162,6 @@ next:
 	return 0;
 }
 
-static int lookup(git_tree_entry **out, git_tree *tree, const char *path)
-{
-	dsync_buf p = DSYNC_BUF_INIT;
-	int err, error;
-
-	*out = NULL;
-	if ((error = dsync_buf_puts(&p, "")) < 0 || (error = dsync_path_escape(&p, path, false)) < 0)
-		return error;
-	err = git_tree_entry_bypath(out, tree, p.ptr);
-	if (err == GIT_ENOTFOUND) {
-		dsync_buf_truncate(&p, 0);
-		if (dsync_path_escape(&p, path, true) == 0)
-			err = git_tree_entry_bypath(out, tree, p.ptr);
-	}
-	dsync_buf_dispose(&p);
-	if (err == GIT_ENOTFOUND)
-		return DSYNC_ENOTFOUND;
-	return err < 0 ? dsync_error_git(err, "cannot read '%s'", path) : 0;
-}
-
 static int restore_one(restorer *r, git_tree *root, const char *path, const char *dest)
 {
 	git_tree_entry *te = NULL;
@@ -223,7 +170,7 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 
 	if (!*path)
 		return write_tree(r, root, dest);
-	if ((error = lookup(&te, root, path)) < 0)
+	if ((error = dsync_tree_lookup(&te, root, path)) < 0)
 		return error;
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 		if ((err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te))) < 0)
@@ -236,6 +183,17 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 	git_tree_free(sub);
 	git_tree_entry_free(te);
 	return error;
+}
+
+/* The commit's time as local "YYYY-MM-DD HH:MM". */
+static const char *commit_when(char *buf, size_t size, const git_commit *c)
+{
+	time_t t = (time_t)git_commit_time(c);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M", &tm);
+	return buf;
 }
 
 static const char *base_name(const char *path)
@@ -261,7 +219,6 @@ static int destination(dsync_buf *out, const dsync_folder *f, const char *path, 
 
 static int check_dest(const dsync_folder *f, const char *to)
 {
-	dsync_buf abs = DSYNC_BUF_INIT;
 	char *rel = NULL;
 	int error;
 
@@ -272,7 +229,6 @@ static int check_dest(const dsync_folder *f, const char *to)
 	error = 0;
 out:
 	free(rel);
-	dsync_buf_dispose(&abs);
 	return error;
 }
 
@@ -315,17 +271,13 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 
 		if (!*paths[i])
 			continue;
-		if ((error = lookup(&te, tree, paths[i])) < 0) {
+		if ((error = dsync_tree_lookup(&te, tree, paths[i])) < 0) {
 			if (error == DSYNC_ENOTFOUND) {
 				char when[64];
-				time_t t = (time_t)git_commit_time(commit);
-				struct tm tm;
 
-				localtime_r(&t, &tm);
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 				error = dsync_error_set(DSYNC_ENOTFOUND,
 					"'%s' is not in the version %.8s (%s); see 'dsync versions %s'",
-					paths[i], out->rev, when, paths[i]);
+					paths[i], out->rev, commit_when(when, sizeof(when), commit), paths[i]);
 			}
 			goto out;
 		}
@@ -380,14 +332,10 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	dsync_buf_truncate(&msg, 0);
 	{
 		char when[64];
-		time_t t = (time_t)git_commit_time(commit);
-		struct tm tm;
 
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 		if ((error = dsync_buf_printf(&msg, "restored %s%s from %.8s (%s)",
-					      *paths[0] ? paths[0] : "the folder",
-					      n > 1 ? " and more" : "", out->rev, when)) < 0)
+					      *paths[0] ? paths[0] : "the folder", n > 1 ? " and more" : "",
+					      out->rev, commit_when(when, sizeof(when), commit))) < 0)
 			goto out;
 	}
 	so.message = msg.ptr;

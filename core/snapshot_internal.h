@@ -38,4 +38,9 @@ int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *r
 /* The files of TREE (may be NULL) as a sorted list of stored paths. */
 int dsync_tree_files(scan_list *out, git_tree *tree);
 
+/* Finds the folder-relative PATH (as on disk) in TREE (may be NULL), trying
+ * the escaped form of a link's name too.  DSYNC_ENOTFOUND (with no message
+ * set) when absent. */
+int dsync_tree_lookup(git_tree_entry **out, git_tree *tree, const char *path);
+
 #endif

@@ -5,6 +5,7 @@
 #include "core/base/path.h"
 
 #include <strings.h>
+#include <sys/stat.h>
 
 #define SUFFIX_LEN (sizeof(DSYNC_ESCAPE_SUFFIX) - 1)
 
@@ -162,4 +163,37 @@ bool dsync_path_is_safe(const char *path)
 			return true;
 		p = slash + 1;
 	}
+}
+
+int dsync_path_mkdirs(const char *path)
+{
+	char *p = strdup(path), *s;
+	int error = 0;
+
+	if (!p)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			struct stat st;
+
+			*s = '\0';
+			if (mkdir(p, 0777) < 0) {
+				if (errno != EEXIST) {
+					error = dsync_error_sys(errno, "cannot create the folder '%s'", p);
+					break;
+				}
+				if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+					error = dsync_error_set(DSYNC_ENOTDIR,
+						"cannot restore into '%s': a file is in the way", p);
+					break;
+				}
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return error;
 }

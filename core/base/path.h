@@ -59,4 +59,10 @@ void dsync_path_normalize(char *path);
  */
 bool dsync_path_is_safe(const char *path);
 
+/*
+ * Makes the folder PATH and its missing parents (mkdir -p).  DSYNC_ENOTDIR
+ * when a file stands in the way.
+ */
+int dsync_path_mkdirs(const char *path);
+
 #endif
