@@ -335,6 +335,40 @@ out:
 	return error;
 }
 
+/* Fails when the nearest existing folder at or above the missing DIR is in a
+ * dsync folder. */
+static int refuse_inside(const char *dir)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	char *real = NULL, *root = NULL;
+	int error;
+
+	if ((error = dsync_buf_puts(&p, dir)) < 0)
+		return error;
+	while ((real = realpath(p.ptr, NULL)) == NULL) {
+		char *slash = strrchr(p.ptr, '/');
+
+		if (!slash) {
+			dsync_buf_truncate(&p, 0);
+			error = dsync_buf_puts(&p, ".");
+			if (error < 0 || (real = realpath(p.ptr, NULL)) == NULL)
+				goto out;
+			break;
+		}
+		dsync_buf_truncate(&p, slash == p.ptr ? 1 : (size_t)(slash - p.ptr));
+	}
+	if ((error = find_root(&root, real)) < 0)
+		goto out;
+	if (root)
+		error = dsync_error_set(DSYNC_EEXISTS,
+			"'%s' is inside the dsync folder '%s'; its history already covers it", dir, root);
+out:
+	free(real);
+	free(root);
+	dsync_buf_dispose(&p);
+	return error;
+}
+
 int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_name)
 {
 	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
@@ -363,6 +397,9 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
 			return dsync_error_sys(errno, "cannot use '%s'", dir);
+		/* refuse a place inside a dsync folder before creating anything */
+		if ((error = refuse_inside(dir)) < 0)
+			return error;
 		if ((error = dsync_path_mkdirs(dir)) < 0)
 			return error;
 		if (stat(dir, &st) < 0)

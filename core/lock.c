@@ -116,9 +116,16 @@ int dsync_folder_lock(dsync_folder *f, int wait_ms)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		waited = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (waited >= wait_ms) {
-			error = dsync_error_set(DSYNC_ELOCKED,
-				"'%s' is busy: another dsync (pid %ld) is working on it; try again when it is done",
-				f->root, read_holder(fd));
+			long holder = read_holder(fd);
+
+			if (holder > 0)
+				error = dsync_error_set(DSYNC_ELOCKED,
+					"'%s' is busy: another dsync (pid %ld) is working on it; try again when it is done",
+					f->root, holder);
+			else
+				error = dsync_error_set(DSYNC_ELOCKED,
+					"'%s' is busy: another process holds '%s'; try again when it is done",
+					f->root, path.ptr);
 			goto out;
 		}
 		usleep(50 * 1000);

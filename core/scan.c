@@ -378,6 +378,28 @@ static int push_dir_marker(walker *w, const char *stored)
 	return error;
 }
 
+/* NAME in the folder STORED cannot even be stat'ed (a folder that can be
+ * listed but not entered): whatever it was, its previous version stays. */
+static int keep_unstatable(walker *w, dsync_buf *stored, const char *name, const char *abs,
+			   int errnum)
+{
+	size_t sl = stored->len, before = w->out->n;
+	bool kept = false;
+	int error;
+
+	if ((sl && (error = dsync_buf_put(stored, "/", 1)) < 0) ||
+	    (error = dsync_path_escape(stored, name, false)) < 0)
+		goto out;
+	if ((error = keep_previous(w, stored->ptr, &kept)) < 0 ||
+	    (error = keep_previous_dir(w, stored->ptr)) < 0)
+		goto out;
+	error = problem(w->out, "cannot read '%s/%s': %s; %s", abs, name, strerror(errnum),
+			kept || w->out->n > before ? "kept its previous version" : "not stored yet");
+out:
+	dsync_buf_truncate(stored, sl);
+	return error;
+}
+
 static int walk(walker *w, int dfd, dsync_buf *real, dsync_buf *stored, dsync_buf *abs)
 {
 	DIR *d;
@@ -431,8 +453,7 @@ static int walk(walker *w, int dfd, dsync_buf *real, dsync_buf *stored, dsync_bu
 		} else {
 			if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				if (errno != ENOENT)
-					error = problem(w->out, "cannot read '%s/%s': %s", abs->ptr, nm,
-							strerror(errno));
+					error = keep_unstatable(w, stored, nm, abs->ptr, errno);
 				continue;
 			}
 			is_dir = S_ISDIR(st.st_mode);

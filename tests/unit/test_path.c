@@ -49,6 +49,10 @@ static void test_escape(void **state)
 	roundtrip("d/.gitmodules", "d/.gitmodules~dsync", true);
 	/* the last component only is the link */
 	roundtrip(".gitmodules/.git", ".gitmodules/.git~dsync", true);
+	/* no collision between a link .gitmodules and a file .gitmodules~dsync */
+	roundtrip(".gitmodules~dsync", ".gitmodules~dsync~dsync", false);
+	roundtrip(".gitmodules~dsync", ".gitmodules~dsync~dsync", true);
+	roundtrip(".gitmodules~dsync~dsync", ".gitmodules~dsync~dsync~dsync", false);
 	roundtrip("odd\xff\x01/na me", "odd\xff\x01/na me", false);
 	/* the empty-folder marker: a user's file of that name is escaped */
 	roundtrip("d/.dsync-empty", "d/.dsync-empty~dsync", false);
@@ -68,6 +72,9 @@ static void test_escaped_detection(void **state)
 	assert_false(dsync_path_name_is_escaped(".git", 4, false));
 	assert_true(dsync_path_name_is_escaped(".git~dsync", 10, false));
 	assert_false(dsync_path_name_is_escaped(".gitmodules~dsync", 17, false));
+	assert_true(dsync_path_name_is_escaped(".gitmodules~dsync~dsync", 23, false));
+	assert_true(dsync_path_name_needs_escape(".gitmodules~dsync", 17, false));
+	assert_false(dsync_path_name_needs_escape(".gitmodules", 11, false));
 	assert_true(dsync_path_name_is_escaped(".gitmodules~dsync", 17, true));
 }
 
