@@ -71,9 +71,14 @@ static void repair(dsync_folder *f)
 	dsync_buf_truncate(&p, 0);
 	if (dsync_buf_printf(&p, "%s/logs", f->gitdir) == 0)
 		remove_stale(p.ptr, 8, true);
+	/* libgit2 makes its temporary files in objects/ itself (loose objects)
+	 * and objects/pack/ (packs): no need to visit the 256 fan-out folders */
 	dsync_buf_truncate(&p, 0);
 	if (dsync_buf_printf(&p, "%s/objects", f->gitdir) == 0)
-		remove_stale(p.ptr, 1, false);
+		remove_stale(p.ptr, 0, false);
+	dsync_buf_truncate(&p, 0);
+	if (dsync_buf_printf(&p, "%s/objects/pack", f->gitdir) == 0)
+		remove_stale(p.ptr, 0, false);
 	dsync_buf_dispose(&p);
 }
 

@@ -21,7 +21,7 @@
 
 typedef struct walker {
 	dsync_folder *f;
-	git_index *index;
+	const statcache *cache;
 	const struct timespec *index_mtime;
 	git_odb *odb;
 	dsync_ignore *ign;
@@ -87,24 +87,24 @@ static int push(scan_list *l, const char *path, uint32_t mode, const git_oid *oi
 	return 0;
 }
 
-static void index_entry_stat(struct stat *st, const git_index_entry *ie)
+static void index_entry_stat(struct stat *st, const statcache_entry *ie)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mtim.tv_sec = ie->mtime.seconds;
-	st->st_mtim.tv_nsec = ie->mtime.nanoseconds;
-	st->st_ctim.tv_sec = ie->ctime.seconds;
-	st->st_ctim.tv_nsec = ie->ctime.nanoseconds;
+	st->st_mtim.tv_sec = ie->mtime_s;
+	st->st_mtim.tv_nsec = ie->mtime_ns;
+	st->st_ctim.tv_sec = ie->ctime_s;
+	st->st_ctim.tv_nsec = ie->ctime_ns;
 	st->st_dev = ie->dev;
 	st->st_ino = ie->ino;
 	st->st_uid = ie->uid;
 	st->st_gid = ie->gid;
-	st->st_size = ie->file_size;
+	st->st_size = ie->size;
 }
 
 /* Keeps the index's version of PATH (stored form), if it has one. */
 static int keep_previous(walker *w, const char *path, bool *kept)
 {
-	const git_index_entry *ie = w->index ? git_index_get_bypath(w->index, path, 0) : NULL;
+	const statcache_entry *ie = statcache_find(w->cache, path);
 	struct stat st;
 
 	*kept = ie != NULL;
@@ -121,38 +121,32 @@ static int keep_previous(walker *w, const char *path, bool *kept)
 static int keep_previous_dir(walker *w, const char *dir)
 {
 	dsync_buf prefix = DSYNC_BUF_INIT;
-	size_t pos, count;
+	size_t pos;
 	int error;
 
-	if (!w->index)
-		return 0;
 	if ((error = dsync_buf_printf(&prefix, "%s/", dir)) < 0)
 		return error;
-	if (git_index_find_prefix(&pos, w->index, prefix.ptr) == 0) {
-		count = git_index_entrycount(w->index);
-		for (; pos < count; pos++) {
-			const git_index_entry *ie = git_index_get_byindex(w->index, pos);
-			bool kept;
+	for (pos = statcache_lower_bound(w->cache, prefix.ptr); pos < w->cache->n; pos++) {
+		const char *path = w->cache->v[pos].path;
+		bool kept;
 
-			if (!ie || strncmp(ie->path, prefix.ptr, prefix.len) != 0)
-				break;
-			if (git_index_entry_stage(ie) == 0 &&
-			    (error = keep_previous(w, ie->path, &kept)) < 0)
-				break;
-		}
+		if (strncmp(path, prefix.ptr, prefix.len) != 0)
+			break;
+		if ((error = keep_previous(w, path, &kept)) < 0)
+			break;
 	}
 	dsync_buf_dispose(&prefix);
 	return error;
 }
 
-static bool stat_matches(const git_index_entry *ie, const struct stat *st, uint32_t mode,
+static bool stat_matches(const statcache_entry *ie, const struct stat *st, uint32_t mode,
 			 const struct timespec *index_mtime)
 {
-	if (ie->mode != mode || ie->mtime.seconds != (int32_t)st->st_mtim.tv_sec ||
-	    ie->mtime.nanoseconds != (uint32_t)st->st_mtim.tv_nsec ||
-	    ie->ctime.seconds != (int32_t)st->st_ctim.tv_sec ||
-	    ie->ctime.nanoseconds != (uint32_t)st->st_ctim.tv_nsec ||
-	    ie->ino != (uint32_t)st->st_ino || ie->file_size != (uint32_t)st->st_size)
+	if (ie->mode != mode || ie->mtime_s != (uint32_t)st->st_mtim.tv_sec ||
+	    ie->mtime_ns != (uint32_t)st->st_mtim.tv_nsec ||
+	    ie->ctime_s != (uint32_t)st->st_ctim.tv_sec ||
+	    ie->ctime_ns != (uint32_t)st->st_ctim.tv_nsec ||
+	    ie->ino != (uint32_t)st->st_ino || ie->size != (uint32_t)st->st_size)
 		return false;
 	/* racily clean: changed in the same instant the index was written */
 	if (index_mtime && (st->st_mtim.tv_sec > index_mtime->tv_sec ||
@@ -259,7 +253,7 @@ static int scan_file(walker *w, int dfd, const char *name, const char *abspath,
 	uint32_t mode = S_ISLNK(st->st_mode) ? GIT_FILEMODE_LINK
 		      : (st->st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE
 						: GIT_FILEMODE_BLOB;
-	const git_index_entry *ie = w->index ? git_index_get_bypath(w->index, stored, 0) : NULL;
+	const statcache_entry *ie = statcache_find(w->cache, stored);
 	git_oid oid;
 	const char *why = NULL;
 	int tries, error;
@@ -354,7 +348,7 @@ static int push_dir_marker(walker *w, const char *stored)
 {
 	static const git_oid zero;
 	dsync_buf p = DSYNC_BUF_INIT;
-	const git_index_entry *ie;
+	const statcache_entry *ie;
 	int err, error;
 
 	if (git_oid_equal(&w->empty_blob, &zero)) {
@@ -365,7 +359,7 @@ static int push_dir_marker(walker *w, const char *stored)
 	}
 	if ((error = dsync_buf_printf(&p, "%s/" DSYNC_DIR_MARKER, stored)) < 0)
 		return error;
-	ie = w->index ? git_index_get_bypath(w->index, p.ptr, 0) : NULL;
+	ie = statcache_find(w->cache, p.ptr);
 	if (ie && ie->mode == GIT_FILEMODE_BLOB && git_oid_equal(&ie->id, &w->empty_blob)) {
 		struct stat st;
 
@@ -465,7 +459,7 @@ static int walk(walker *w, int dfd, dsync_buf *real, dsync_buf *stored, dsync_bu
 		    (error = dsync_buf_puts(real, nm)) < 0 ||
 		    (sl && (error = dsync_buf_put(stored, "/", 1)) < 0) ||
 		    (error = dsync_path_escape(stored, nm, is_link)) < 0 ||
-		    (error = dsync_buf_printf(abs, "/%s", nm)) < 0)
+		    (error = dsync_buf_put(abs, "/", 1)) < 0 || (error = dsync_buf_puts(abs, nm)) < 0)
 			goto out;
 		if (!dsync_ignore_match(w->ign, real->ptr, is_dir)) {
 			if (is_dir) {
@@ -506,8 +500,7 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const scan_entry *)a)->path, ((const scan_entry *)b)->path);
 }
 
-int scan_worktree(scan_list *out, dsync_folder *f, git_index *index,
-		  const struct timespec *index_mtime, bool write,
+int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
 		  scan_progress_cb progress, void *payload)
 {
 	walker w = { 0 };
@@ -516,8 +509,8 @@ int scan_worktree(scan_list *out, dsync_folder *f, git_index *index,
 
 	memset(out, 0, sizeof(*out));
 	w.f = f;
-	w.index = index;
-	w.index_mtime = index_mtime;
+	w.cache = cache;
+	w.index_mtime = cache->has_mtime ? &cache->mtime : NULL;
 	w.write = write;
 	w.out = out;
 	w.progress = progress;

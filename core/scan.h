@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/folder.h"
+#include "core/statcache.h"
 
 enum {
 	SCAN_CACHED = 1 << 0,  /* stat matched the index: content not read */
@@ -41,14 +42,13 @@ typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
 
 /*
  * Walks F's working tree into OUT (sorted by stored path, as the index is).
- * INDEX is the stat cache (may be NULL: everything is read); INDEX_MTIME the
- * index file's modification time (entries as new as it are racy and read
- * again).  WRITE: store new content in the object database (snapshot) or only
- * hash it (status, diff).  Unreadable files keep the index's version and are
- * listed in OUT->problems.  The caller disposes OUT with scan_list_dispose().
+ * CACHE is the stat cache (an empty one: everything is read); entries as new
+ * as the index file are racy and read again.  WRITE: store new content in the
+ * object database (snapshot) or only hash it (status, diff).  Unreadable
+ * files keep the cache's version and are listed in OUT->problems.  The caller
+ * disposes OUT with scan_list_dispose().
  */
-int scan_worktree(scan_list *out, dsync_folder *f, git_index *index,
-		  const struct timespec *index_mtime, bool write,
+int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
 		  scan_progress_cb progress, void *payload);
 
 void scan_list_dispose(scan_list *l);

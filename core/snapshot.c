@@ -186,27 +186,70 @@ int dsync_local_signature(git_signature **out, const char *name, const char *ema
 	return 0;
 }
 
-int dsync_open_index(git_index **out, struct timespec *mtime, bool *has_mtime,
-		     const dsync_folder *f)
+/* The index file's path. */
+static int index_path(dsync_buf *out, const dsync_folder *f)
+{
+	return dsync_buf_printf(out, "%s/index", f->gitdir);
+}
+
+int dsync_load_statcache(statcache *out, const dsync_folder *f)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
-	struct stat st;
+	int error;
+
+	if ((error = index_path(&path, f)) == 0)
+		error = statcache_load(out, path.ptr);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+/* Opens F's index for writing, standalone: libgit2's own racy-entry check
+ * would diff the work tree with its own rules; the walk does that check. */
+static int open_index(git_index **out, const dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
 	int err, error = 0;
 
-	*out = NULL;
-	*has_mtime = false;
-	if ((error = dsync_buf_printf(&path, "%s/index", f->gitdir)) < 0)
+	if ((error = index_path(&path, f)) < 0)
 		return error;
-	if (stat(path.ptr, &st) == 0) {
-		*mtime = st.st_mtim;
-		*has_mtime = true;
-	}
-	/* a standalone index: libgit2's own racy-entry check would diff the
-	 * work tree with its own rules; the walk does that check itself */
 	if ((err = git_index_open(out, path.ptr)) < 0)
 		error = dsync_error_git(err, "cannot read the index of '%s'", f->root);
 	dsync_buf_dispose(&path);
 	return error;
+}
+
+/*
+ * Compares the walk SCAN with the cache C (both sorted): *CONTENT true when a
+ * file was added or changed content or mode, *STAT true when only stat data
+ * needs refreshing, *DELETED the number of cached files the walk did not see.
+ */
+static void compare_with_cache(const scan_list *scan, const statcache *c, bool *content,
+			       bool *stat_only, size_t *deleted)
+{
+	size_t i = 0, j = 0;
+
+	*content = *stat_only = false;
+	*deleted = 0;
+	while (i < c->n || j < scan->n) {
+		int cmp = i >= c->n ? 1 : j >= scan->n ? -1 : strcmp(c->v[i].path, scan->v[j].path);
+
+		if (cmp < 0) {
+			(*deleted)++;
+			i++;
+		} else if (cmp > 0) {
+			*content = true;
+			j++;
+		} else {
+			if (scan->v[j].flags & SCAN_HASHED) {
+				if (c->v[i].mode != scan->v[j].mode || !git_oid_equal(&c->v[i].id, &scan->v[j].oid))
+					*content = true;
+				else
+					*stat_only = true;
+			}
+			i++;
+			j++;
+		}
+	}
 }
 
 int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *repo)
@@ -240,12 +283,12 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	git_signature *sig = NULL;
 	git_reference *ref = NULL;
 	git_oid head, tree_oid, commit_oid;
+	statcache cache = { 0 };
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
 	dsync_buf msg = DSYNC_BUF_INIT;
-	struct timespec index_mtime;
-	bool has_mtime, born, dirty = false, locked = false;
-	size_t i, j, count, old_files, deleted = 0;
+	bool born, content, stat_only, locked = false;
+	size_t i, j, deleted;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
@@ -254,52 +297,46 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
 		return error;
 	locked = true;
-	if ((error = dsync_open_index(&index, &index_mtime, &has_mtime, f)) < 0 ||
+	if ((error = dsync_load_statcache(&cache, f)) < 0 ||
 	    (error = dsync_head_tree(&old_tree, &head, &born, f->repo)) < 0)
 		goto out;
-	if ((error = scan_worktree(&scan, f, index, has_mtime ? &index_mtime : NULL, true,
-				   opts->progress, opts->payload)) < 0)
+	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->payload)) < 0)
 		goto out;
 	for (i = 0; i < scan.nproblems; i++)
 		if (opts->warn)
 			opts->warn(scan.problems[i], opts->payload);
 	out->problems = scan.nproblems;
+	out->files = scan.n;
+	compare_with_cache(&scan, &cache, &content, &stat_only, &deleted);
 
-	/* deletions: index entries the walk did not see (both lists sorted) */
-	count = git_index_entrycount(index);
-	old_files = count;
-	for (i = 0, j = 0; i < count; i++) {
-		const git_index_entry *ie = git_index_get_byindex(index, i);
-		int c = 1;
-
-		while (j < scan.n && (c = strcmp(scan.v[j].path, ie->path)) < 0)
-			j++;
-		if (j >= scan.n || c != 0)
-			deleted++;
+	/* the fast path: the walk matches the index, and the index the head */
+	if (!content && !deleted && !stat_only && born && cache.has_tree &&
+	    git_oid_equal(&cache.tree, git_tree_id(old_tree))) {
+		git_oid_tostr(out->commit, sizeof(out->commit), &head);
+		error = 0;
+		goto out;
 	}
-	if (deleted > old_files / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
+	if (deleted > cache.n / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
 		error = dsync_error_set(DSYNC_EMASSDELETE,
 			"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
 			"if you deleted them, run 'dsync snapshot --allow-mass-delete'",
-			deleted, old_files, f->root);
+			deleted, cache.n, f->root);
 		goto out;
 	}
-	if (deleted) {
-		/* remove from the end so positions stay valid */
-		for (i = count, j = scan.n; i-- > 0;) {
-			const git_index_entry *ie = git_index_get_byindex(index, i);
-			int c = -1;
 
-			while (j > 0 && (c = strcmp(scan.v[j - 1].path, ie->path)) > 0)
-				j--;
-			if (j == 0 || c != 0) {
-				if ((err = git_index_remove(index, ie->path, git_index_entry_stage(ie))) < 0) {
-					error = dsync_error_git(err, "cannot update the index");
-					goto out;
-				}
-			}
+	/* apply the walk to the index: deletions, then additions and changes */
+	if ((error = open_index(&index, f)) < 0)
+		goto out;
+	for (i = 0, j = 0; i < cache.n; i++) {
+		int c = 1;
+
+		while (j < scan.n && (c = strcmp(scan.v[j].path, cache.v[i].path)) < 0)
+			j++;
+		if ((j >= scan.n || c != 0) &&
+		    (err = git_index_remove(index, cache.v[i].path, 0)) < 0 && err != GIT_ENOTFOUND) {
+			error = dsync_error_git(err, "cannot update the index");
+			goto out;
 		}
-		dirty = true;
 	}
 	for (i = 0; i < scan.n; i++) {
 		git_index_entry ie;
@@ -311,17 +348,14 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			error = dsync_error_git(err, "cannot record '%s'", scan.v[i].path);
 			goto out;
 		}
-		dirty = true;
 	}
-	out->files = scan.n;
-
 	if ((err = git_index_write_tree_to(&tree_oid, index, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the folder's tree");
 		goto out;
 	}
 	if (born && git_oid_equal(&tree_oid, git_tree_id(old_tree))) {
 		/* nothing changed; keep refreshed stat data for next time */
-		if (dirty && (err = git_index_write(index)) < 0) {
+		if ((err = git_index_write(index)) < 0) {
 			error = dsync_error_git(err, "cannot write the index");
 			goto out;
 		}
@@ -378,6 +412,7 @@ out:
 	if (locked)
 		dsync_folder_unlock(f);
 	scan_list_dispose(&scan);
+	statcache_dispose(&cache);
 	dsync_changes_dispose(&changes);
 	dsync_buf_dispose(&msg);
 	git_reference_free(ref);
@@ -438,24 +473,27 @@ int dsync_tree_files(scan_list *out, git_tree *tree)
 
 int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *payload)
 {
-	git_index *index = NULL;
 	git_tree *tree = NULL;
 	git_oid head;
+	statcache cache = { 0 };
 	scan_list work = { 0 }, old = { 0 };
-	struct timespec index_mtime;
-	bool has_mtime, born;
-	size_t i = 0, j = 0;
+	bool born, content, stat_only;
+	size_t i = 0, j = 0, deleted;
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = dsync_open_index(&index, &index_mtime, &has_mtime, f)) < 0 ||
+	if ((error = dsync_load_statcache(&cache, f)) < 0 ||
 	    (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0 ||
-	    (error = scan_worktree(&work, f, index, has_mtime ? &index_mtime : NULL, false, NULL, NULL)) < 0 ||
-	    (error = dsync_tree_files(&old, tree)) < 0)
+	    (error = scan_worktree(&work, f, &cache, false, NULL, NULL)) < 0)
 		goto out;
 	for (i = 0; i < work.nproblems; i++)
 		if (warn)
 			warn(work.problems[i], payload);
+	compare_with_cache(&work, &cache, &content, &stat_only, &deleted);
+	if (!content && !deleted && born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(tree)))
+		goto out; /* the walk matches the index, and the index the head */
+	if ((error = dsync_tree_files(&old, tree)) < 0)
+		goto out;
 	for (i = 0; (i < old.n || j < work.n) && !error;) {
 		int c = i >= old.n ? 1 : j >= work.n ? -1 : strcmp(old.v[i].path, work.v[j].path);
 
@@ -482,7 +520,7 @@ out:
 		dsync_changes_dispose(out);
 	scan_list_dispose(&work);
 	scan_list_dispose(&old);
+	statcache_dispose(&cache);
 	git_tree_free(tree);
-	git_index_free(index);
 	return error;
 }

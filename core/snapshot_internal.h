@@ -26,10 +26,8 @@ int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *fr
 /* A signature for NAME <EMAIL> at the current local time. */
 int dsync_local_signature(git_signature **out, const char *name, const char *email);
 
-/* Opens F's index standalone; *MTIME is the index file's mtime when
- * *HAS_MTIME. */
-int dsync_open_index(git_index **out, struct timespec *mtime, bool *has_mtime,
-		     const dsync_folder *f);
+/* Loads F's index as a stat cache. */
+int dsync_load_statcache(statcache *out, const dsync_folder *f);
 
 /* The tree of refs/heads/main into *OUT and its commit into *HEAD; *BORN
  * false (and *OUT NULL) when there is no snapshot yet. */
