@@ -7,7 +7,9 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -335,6 +337,51 @@ out:
 	return error;
 }
 
+/* The temporary name a new .dsync is built under (the default ignore rules
+ * leave ".dsync-tmp-*" out of snapshots). */
+#define INIT_TMP ".dsync-tmp-init-"
+
+static mode_t current_umask(void)
+{
+	mode_t m = umask(0);
+
+	umask(m);
+	return m;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Removes the folder PATH and everything in it (errors ignored). */
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Removes what an init killed half-way left in ROOT. */
+static void remove_stale_inits(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, INIT_TMP, strlen(INIT_TMP)) == 0) {
+			dsync_buf p = DSYNC_BUF_INIT;
+
+			if (dsync_buf_printf(&p, "%s/%s", root, e->d_name) == 0)
+				remove_tree(p.ptr);
+			dsync_buf_dispose(&p);
+		}
+	}
+	closedir(d);
+}
+
 /* Fails when the nearest existing folder at or above the missing DIR is in a
  * dsync folder. */
 static int refuse_inside(const char *dir)
@@ -375,7 +422,8 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	git_repository *repo = NULL;
 	char *root = NULL, *parent_root = NULL, host[256];
 	char device_id[33], folder_id[33];
-	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT;
+	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
+	bool tmp_made = false;
 	struct stat st;
 	int err, error;
 
@@ -426,10 +474,18 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 		goto out;
 	}
 
-	if ((error = dsync_buf_printf(&gitdir, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
+	/* built under a temporary name and renamed into place once complete, so
+	 * that an init killed half-way leaves no half-made .dsync behind */
+	remove_stale_inits(root);
+	if ((error = dsync_buf_printf(&gitdir, "%s/" INIT_TMP "XXXXXX", strcmp(root, "/") ? root : "")) < 0)
 		goto out;
-	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT |
-		     GIT_REPOSITORY_INIT_MKDIR;
+	if (!mkdtemp(gitdir.ptr)) {
+		error = dsync_error_sys(errno, "cannot write to '%s'", root);
+		goto out;
+	}
+	tmp_made = true;
+	chmod(gitdir.ptr, 0777 & ~current_umask());
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKDIR;
 	opts.initial_head = "main";
 	if ((err = git_repository_init_ext(&repo, gitdir.ptr, &opts)) < 0) {
 		error = dsync_error_git(err, "cannot create '%s'", gitdir.ptr);
@@ -449,6 +505,15 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 		goto out;
 	git_repository_free(repo);
 	repo = NULL;
+	if ((error = dsync_buf_printf(&final, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
+		goto out;
+	if (rename(gitdir.ptr, final.ptr) < 0) {
+		error = errno == EEXIST || errno == ENOTEMPTY
+			? dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder", root)
+			: dsync_error_sys(errno, "cannot create '%s'", final.ptr);
+		goto out;
+	}
+	tmp_made = false;
 	if ((error = open_root(out, root)) < 0 || (error = register_folder(root)) < 0)
 		goto out;
 	error = 0;
@@ -457,6 +522,9 @@ out:
 		dsync_folder_free(*out);
 		*out = NULL;
 	}
+	if (tmp_made)
+		remove_tree(gitdir.ptr);
+	dsync_buf_dispose(&final);
 	git_repository_free(repo);
 	free(root);
 	free(parent_root);
