@@ -508,14 +508,15 @@ static int cmd_show(int argc, char **argv)
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
-	/* REV alone, or REV:PATH where REV may itself hold ':' (a time) */
+	/* REV alone, or REV:PATH where REV may itself hold ':' (a time): the
+	 * longest REV that resolves wins ("2024-03-01 14:00:05:a.txt") */
 	if (dsync_history_resolve(hex, f, arg) == 0) {
 		error = dsync_history_show(f, hex, show_commit_cb, NULL);
 		goto out;
 	}
 	error = DSYNC_ENOTFOUND;
 	len = strlen(arg);
-	for (i = 0; i < len; i++) {
+	for (i = len; i-- > 0;) {
 		if (arg[i] != ':')
 			continue;
 		spec[i] = '\0';

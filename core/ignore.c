@@ -740,6 +740,19 @@ int dsync_ignore_match(const dsync_ignore *ign, const char *path, int is_dir)
 	return len > 0 && decide(ign, p, len, base, is_dir);
 }
 
+int dsync_ignore_match_walked(const dsync_ignore *ign, const char *path, int is_dir)
+{
+	const char *slash;
+	size_t len;
+
+	if (!ign || !path || !*path)
+		return 0;
+	len = strlen(path);
+	slash = strrchr(path, '/');
+	return decide(ign, (const unsigned char *)path, len,
+		      slash ? (size_t)(slash - path) + 1 : 0, is_dir);
+}
+
 void dsync_ignore_free(dsync_ignore *ign)
 {
 	size_t i;

@@ -4,6 +4,12 @@
  * file costs one lstat.  dsync walks the tree itself: libgit2's add-all
  * stops at a nested repository, obeys the user's ignore files and fails
  * everything on one unreadable file (DESIGN.md section 3).
+ *
+ * Two phases.  Discovery lists every folder and lstats every file, in
+ * parallel like git's preload-index (folders are jobs on a shared queue; the
+ * stat cache and the ignore rules are read-only, each thread keeps its own
+ * list).  Reading then hashes or stores the files whose stat changed, in one
+ * thread, since libgit2's objects are not to be shared between threads.
  */
 #include "core/base/internal.h"
 #include "core/scan.h"
@@ -12,27 +18,18 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 /* Files up to this size are read whole; larger ones are streamed. */
 #define SMALL_FILE (1024 * 1024)
 #define CHUNK (64 * 1024)
 #define READ_TRIES 3
+#define MAX_THREADS 4
 
-typedef struct walker {
-	dsync_folder *f;
-	const statcache *cache;
-	const struct timespec *index_mtime;
-	git_odb *odb;
-	dsync_ignore *ign;
-	bool write;
-	scan_list *out;
-	scan_progress_cb progress;
-	void *payload;
-	size_t seen;
-	char *chunk;
-	git_oid empty_blob;   /* zero until first needed */
-} walker;
+enum { SCAN_READ = 1 << 8 };  /* discovery: content must be read */
+
+/* ---------------------------------------------------------------- lists */
 
 static int problem(scan_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -59,29 +56,38 @@ static int problem(scan_list *l, const char *fmt, ...)
 	return 0;
 }
 
+static int grow(scan_list *l)
+{
+	size_t cap;
+	scan_entry *v;
+
+	if (l->n < l->cap)
+		return 0;
+	cap = l->cap ? l->cap * 2 : 256;
+	if ((v = realloc(l->v, cap * sizeof(*v))) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	l->v = v;
+	l->cap = cap;
+	return 0;
+}
+
 static int push(scan_list *l, const char *path, uint32_t mode, const git_oid *oid,
 		const struct stat *st, unsigned flags)
 {
 	scan_entry *e;
+	int error;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		scan_entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
-		l->v = v;
-		l->cap = cap;
-	}
+	if ((error = grow(l)) < 0)
+		return error;
 	e = &l->v[l->n];
+	memset(e, 0, sizeof(*e));
 	if ((e->path = strdup(path)) == NULL)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
 	e->mode = mode;
-	git_oid_cpy(&e->oid, oid);
+	if (oid)
+		git_oid_cpy(&e->oid, oid);
 	if (st)
 		e->st = *st;
-	else
-		memset(&e->st, 0, sizeof(e->st));
 	e->flags = flags;
 	l->n++;
 	return 0;
@@ -101,10 +107,10 @@ static void index_entry_stat(struct stat *st, const statcache_entry *ie)
 	st->st_size = ie->size;
 }
 
-/* Keeps the index's version of PATH (stored form), if it has one. */
-static int keep_previous(walker *w, const char *path, bool *kept)
+/* Keeps the cache's version of PATH (stored form) in L, if it has one. */
+static int keep_previous(scan_list *l, const statcache *cache, const char *path, bool *kept)
 {
-	const statcache_entry *ie = statcache_find(w->cache, path);
+	const statcache_entry *ie = statcache_find(cache, path);
 	struct stat st;
 
 	*kept = ie != NULL;
@@ -114,11 +120,11 @@ static int keep_previous(walker *w, const char *path, bool *kept)
 	/* a zero mtime makes the next walk look at it again */
 	st.st_mtim.tv_sec = 0;
 	st.st_mtim.tv_nsec = 0;
-	return push(w->out, path, ie->mode, &ie->id, &st, SCAN_KEPT);
+	return push(l, path, ie->mode, &ie->id, &st, SCAN_KEPT);
 }
 
-/* Keeps every index entry below the stored directory DIR (unreadable). */
-static int keep_previous_dir(walker *w, const char *dir)
+/* Keeps every cached entry below the stored folder DIR (unreadable). */
+static int keep_previous_dir(scan_list *l, const statcache *cache, const char *dir)
 {
 	dsync_buf prefix = DSYNC_BUF_INIT;
 	size_t pos;
@@ -126,13 +132,13 @@ static int keep_previous_dir(walker *w, const char *dir)
 
 	if ((error = dsync_buf_printf(&prefix, "%s/", dir)) < 0)
 		return error;
-	for (pos = statcache_lower_bound(w->cache, prefix.ptr); pos < w->cache->n; pos++) {
-		const char *path = w->cache->v[pos].path;
+	for (pos = statcache_lower_bound(cache, prefix.ptr); pos < cache->n; pos++) {
+		const char *path = cache->v[pos].path;
 		bool kept;
 
 		if (strncmp(path, prefix.ptr, prefix.len) != 0)
 			break;
-		if ((error = keep_previous(w, path, &kept)) < 0)
+		if ((error = keep_previous(l, cache, path, &kept)) < 0)
 			break;
 	}
 	dsync_buf_dispose(&prefix);
@@ -162,9 +168,368 @@ static bool same_version(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
 }
 
-static int store_buffer(walker *w, git_oid *oid, const void *data, size_t len)
+static uint32_t git_mode(const struct stat *st)
 {
-	int err = w->write ? git_odb_write(oid, w->odb, data, len, GIT_OBJECT_BLOB)
+	return S_ISLNK(st->st_mode) ? GIT_FILEMODE_LINK
+	       : (st->st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE
+					 : GIT_FILEMODE_BLOB;
+}
+
+/* ------------------------------------------------------------ discovery */
+
+typedef struct job {
+	char *real;    /* folder-relative, as on disk ("" the root) */
+	char *stored;  /* as stored */
+} job;
+
+typedef struct discovery {
+	const char *root;
+	int rootfd;
+	const statcache *cache;
+	const struct timespec *index_mtime;
+	const dsync_ignore *ign;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	job *jobs;
+	size_t njobs, jobs_cap;
+	size_t busy;           /* jobs being worked on */
+	bool failed;
+	int error;             /* the first error, with its message */
+	char message[1024];
+	size_t seen;           /* files seen (atomic) */
+	git_oid empty_blob;    /* the empty blob's id, for empty-folder markers */
+	scan_progress_cb progress;
+	void *payload;
+} discovery;
+
+typedef struct worker {
+	discovery *d;
+	scan_list out;
+	bool main;             /* the calling thread: reports progress */
+	pthread_t thread;
+} worker;
+
+static int add_job(discovery *d, const char *real, const char *stored)
+{
+	job j;
+	int error = 0;
+
+	if ((j.real = strdup(real)) == NULL || (j.stored = strdup(stored)) == NULL) {
+		free(j.real);
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->njobs == d->jobs_cap) {
+		size_t cap = d->jobs_cap ? d->jobs_cap * 2 : 64;
+		job *v = realloc(d->jobs, cap * sizeof(*v));
+
+		if (!v) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		d->jobs = v;
+		d->jobs_cap = cap;
+	}
+	d->jobs[d->njobs++] = j;
+	j.real = j.stored = NULL;
+	pthread_cond_signal(&d->cond);
+out:
+	pthread_mutex_unlock(&d->lock);
+	free(j.real);
+	free(j.stored);
+	return error;
+}
+
+/* The cache entry for STORED within the cache's range [LO, HI) (the folder's
+ * entries: a short search). */
+static const statcache_entry *find_in(const statcache *c, size_t lo, size_t hi, const char *stored)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->v[mid].path, stored);
+
+		if (cmp == 0)
+			return &c->v[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Records one file or link of the folder being discovered; the folder's
+ * cache entries are in [LO, HI). */
+static int discover_file(worker *w, const char *real, const char *stored, const struct stat *st,
+			 size_t lo, size_t hi)
+{
+	discovery *d = w->d;
+	uint32_t mode = git_mode(st);
+	const statcache_entry *ie = find_in(d->cache, lo, hi, stored);
+	size_t seen = __atomic_add_fetch(&d->seen, 1, __ATOMIC_RELAXED);
+	int error;
+
+	if (w->main && d->progress && (seen % 1000) == 0)
+		d->progress(seen, 0, d->payload);
+	if (ie && stat_matches(ie, st, mode, d->index_mtime))
+		return push(&w->out, stored, mode, &ie->id, st, SCAN_CACHED);
+	if ((error = push(&w->out, stored, mode, NULL, st, SCAN_READ)) < 0)
+		return error;
+	if ((w->out.v[w->out.n - 1].real = strdup(real)) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	return 0;
+}
+
+/* Records the stored folder DIR as empty: a marker file in it (the cache's
+ * entries for DIR are in [LO, HI)). */
+static int push_marker(worker *w, const char *dir, size_t lo, size_t hi)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	const statcache_entry *ie;
+	int error;
+
+	if ((error = dsync_buf_printf(&p, "%s/" DSYNC_DIR_MARKER, dir)) < 0)
+		return error;
+	ie = find_in(w->d->cache, lo, hi, p.ptr);
+	if (ie && ie->mode == GIT_FILEMODE_BLOB && git_oid_equal(&ie->id, &w->d->empty_blob)) {
+		struct stat st;
+
+		index_entry_stat(&st, ie);
+		error = push(&w->out, p.ptr, GIT_FILEMODE_BLOB, &ie->id, &st, SCAN_CACHED);
+	} else {
+		error = push(&w->out, p.ptr, GIT_FILEMODE_BLOB, &w->d->empty_blob, NULL,
+			     SCAN_HASHED | SCAN_MARKER);
+	}
+	dsync_buf_dispose(&p);
+	return error;
+}
+
+/* NAME cannot even be stat'ed (a folder that can be listed but not entered):
+ * whatever it was, its previous version stays. */
+static int keep_unstatable(worker *w, const char *real, const char *stored, int errnum)
+{
+	size_t before = w->out.n;
+	bool kept = false;
+	int error;
+
+	if ((error = keep_previous(&w->out, w->d->cache, stored, &kept)) < 0 ||
+	    (error = keep_previous_dir(&w->out, w->d->cache, stored)) < 0)
+		return error;
+	return problem(&w->out, "cannot read '%s/%s': %s; %s", w->d->root, real, strerror(errnum),
+		       kept || w->out.n > before ? "kept its previous version" : "not stored yet");
+}
+
+/* Lists the folder of job J: files are recorded, folders become jobs. */
+static int discover_dir(worker *w, const job *j)
+{
+	discovery *d = w->d;
+	dsync_buf real = DSYNC_BUF_INIT, stored = DSYNC_BUF_INIT;
+	DIR *dir = NULL;
+	struct dirent *e;
+	size_t lo, hi, before = w->out.n, subdirs = 0;
+	int fd, error = 0;
+
+	fd = *j->real ? openat(d->rootfd, j->real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		      : openat(d->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		int en = errno;
+
+		if (fd >= 0)
+			close(fd);
+		if (!*j->real)
+			return dsync_error_sys(en, "cannot read the folder '%s'", d->root);
+		if (en == ENOENT || en == ENOTDIR || en == ELOOP)
+			return 0; /* vanished or replaced while walking */
+		if ((error = keep_previous_dir(&w->out, d->cache, j->stored)) < 0)
+			return error;
+		return problem(&w->out, "cannot read the folder '%s/%s': %s; kept its previous contents",
+			       d->root, j->real, strerror(en));
+	}
+	if ((error = dsync_buf_puts(&real, j->real)) < 0 || (error = dsync_buf_puts(&stored, j->stored)) < 0)
+		goto out;
+	/* the folder's cache entries: those starting "STORED/" (all at the root) */
+	if (*j->stored) {
+		if ((error = dsync_buf_put(&stored, "/", 1)) < 0)
+			goto out;
+		lo = statcache_lower_bound(d->cache, stored.ptr);
+		stored.ptr[stored.len - 1] = '0'; /* '/' + 1: just past the range */
+		hi = statcache_lower_bound(d->cache, stored.ptr);
+		dsync_buf_truncate(&stored, stored.len - 1);
+	} else {
+		lo = 0;
+		hi = d->cache->n;
+	}
+	while ((errno = 0, e = readdir(dir)) != NULL) {
+		const char *nm = e->d_name;
+		size_t rl = real.len, sl = stored.len;
+		struct stat st;
+		bool is_dir, is_link;
+
+		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
+			continue;
+		if (strcmp(nm, DSYNC_DIR) == 0)
+			continue; /* dsync's own (and a nested folder's) history */
+		if (e->d_type == DT_DIR) {
+			is_dir = true;
+			is_link = false;
+		} else if (fstatat(dirfd(dir), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			is_dir = is_link = false;
+			if (errno == ENOENT)
+				continue;
+			st.st_mode = 0; /* unknown: handled below */
+		} else {
+			is_dir = S_ISDIR(st.st_mode);
+			is_link = S_ISLNK(st.st_mode);
+			if (!is_dir && !is_link && !S_ISREG(st.st_mode))
+				continue; /* FIFOs, sockets, devices: not kept (docs/format.md) */
+		}
+		if ((rl && (error = dsync_buf_put(&real, "/", 1)) < 0) ||
+		    (error = dsync_buf_puts(&real, nm)) < 0 ||
+		    (sl && (error = dsync_buf_put(&stored, "/", 1)) < 0) ||
+		    (error = dsync_path_escape(&stored, nm, is_link)) < 0)
+			goto out;
+		if (!is_dir && !is_link && st.st_mode == 0)
+			error = keep_unstatable(w, real.ptr, stored.ptr, errno ? errno : EACCES);
+		else if (dsync_ignore_match_walked(d->ign, real.ptr, is_dir))
+			error = 0;
+		else if (is_dir && (error = add_job(d, real.ptr, stored.ptr)) == 0)
+			subdirs++;
+		else
+			error = discover_file(w, real.ptr, stored.ptr, &st, lo, hi);
+		dsync_buf_truncate(&real, rl);
+		dsync_buf_truncate(&stored, sl);
+		if (error < 0)
+			goto out;
+	}
+	if (errno) {
+		error = problem(&w->out, "cannot read the folder '%s/%s': %s", d->root, j->real,
+				strerror(errno));
+		goto out;
+	}
+	/* a folder with no file and no folder to store: an empty-folder marker
+	 * (a folder holding only empty folders holds their markers) */
+	if (*j->stored && w->out.n == before && subdirs == 0)
+		error = push_marker(w, stored.ptr, lo, hi);
+out:
+	closedir(dir);
+	dsync_buf_dispose(&real);
+	dsync_buf_dispose(&stored);
+	return error;
+}
+
+static void *discover_loop(void *arg)
+{
+	worker *w = arg;
+	discovery *d = w->d;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->failed) {
+		job j;
+		int error;
+
+		if (d->njobs == 0) {
+			if (d->busy == 0)
+				break;
+			pthread_cond_wait(&d->cond, &d->lock);
+			continue;
+		}
+		j = d->jobs[--d->njobs];
+		d->busy++;
+		pthread_mutex_unlock(&d->lock);
+		error = discover_dir(w, &j);
+		free(j.real);
+		free(j.stored);
+		pthread_mutex_lock(&d->lock);
+		d->busy--;
+		if (error < 0 && !d->failed) {
+			d->failed = true;
+			d->error = error;
+			snprintf(d->message, sizeof(d->message), "%s", dsync_error_last());
+		}
+		if (d->njobs == 0 && d->busy == 0)
+			pthread_cond_broadcast(&d->cond);
+	}
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static int thread_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env = getenv("DSYNC_THREADS");
+
+	if (env && *env)
+		n = strtol(env, NULL, 10);
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+/* Moves the entries and problems of SRC to the end of DST. */
+static int append_list(scan_list *dst, scan_list *src)
+{
+	size_t i;
+	int error;
+
+	for (i = 0; i < src->n; i++) {
+		if ((error = grow(dst)) < 0)
+			return error;
+		dst->v[dst->n++] = src->v[i];
+	}
+	src->n = 0;
+	for (i = 0; i < src->nproblems; i++) {
+		if ((error = problem(dst, "%s", src->problems[i])) < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int discover(scan_list *out, discovery *d)
+{
+	worker w[MAX_THREADS];
+	int i, n = thread_count(), started = 1, error;
+
+	memset(w, 0, sizeof(w));
+	if ((error = add_job(d, "", "")) < 0)
+		return error;
+	for (i = 0; i < n; i++) {
+		w[i].d = d;
+		w[i].main = i == 0;
+	}
+	for (i = 1; i < n; i++) {
+		if (pthread_create(&w[i].thread, NULL, discover_loop, &w[i]) != 0)
+			break;
+		started++;
+	}
+	discover_loop(&w[0]);
+	for (i = 1; i < started; i++)
+		pthread_join(w[i].thread, NULL);
+	error = 0;
+	if (d->failed)
+		error = dsync_error_set(d->error, "%s", d->message);
+	for (i = 0; i < started; i++) {
+		if (!error)
+			error = append_list(out, &w[i].out);
+		scan_list_dispose(&w[i].out);
+	}
+	return error;
+}
+
+/* ------------------------------------------------------------- reading */
+
+typedef struct reader {
+	const char *root;
+	const statcache *cache;
+	git_odb *odb;
+	bool write;
+	scan_list *out;
+	char *chunk;
+	scan_progress_cb progress;
+	void *payload;
+} reader;
+
+static int store_buffer(reader *r, git_oid *oid, const void *data, size_t len)
+{
+	int err = r->write ? git_odb_write(oid, r->odb, data, len, GIT_OBJECT_BLOB)
 			   : git_odb_hash(oid, data, len, GIT_OBJECT_BLOB);
 
 	return err < 0 ? dsync_error_git(err, "cannot store a file") : 0;
@@ -172,7 +537,7 @@ static int store_buffer(walker *w, git_oid *oid, const void *data, size_t len)
 
 /* Reads the open file FD of size SIZE into a blob.  *CHANGED: it did not
  * have SIZE bytes (it changed while being read). */
-static int store_fd(walker *w, git_oid *oid, int fd, uint64_t size, const char *abspath,
+static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *abspath,
 		    bool *changed)
 {
 	git_odb_stream *stream = NULL;
@@ -202,22 +567,22 @@ static int store_fd(walker *w, git_oid *oid, int fd, uint64_t size, const char *
 			*changed = true;
 			goto out;
 		}
-		error = store_buffer(w, oid, whole, size);
+		error = store_buffer(r, oid, whole, size);
 		goto out;
 	}
-	if (!w->write) {
+	if (!r->write) {
 		/* hashing only: libgit2 streams the file itself */
 		if ((err = git_odb_hashfile(oid, abspath, GIT_OBJECT_BLOB)) < 0)
 			error = dsync_error_git(err, "cannot read '%s'", abspath);
 		goto out;
 	}
-	if ((err = git_odb_open_wstream(&stream, w->odb, size, GIT_OBJECT_BLOB)) < 0) {
+	if ((err = git_odb_open_wstream(&stream, r->odb, size, GIT_OBJECT_BLOB)) < 0) {
 		error = dsync_error_git(err, "cannot store '%s'", abspath);
 		goto out;
 	}
 	while (done < size) {
 		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
-		ssize_t n = read(fd, w->chunk, want);
+		ssize_t n = read(fd, r->chunk, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -229,14 +594,14 @@ static int store_fd(walker *w, git_oid *oid, int fd, uint64_t size, const char *
 			*changed = true;
 			goto out;
 		}
-		if ((err = git_odb_stream_write(stream, w->chunk, (size_t)n)) < 0) {
+		if ((err = git_odb_stream_write(stream, r->chunk, (size_t)n)) < 0) {
 			error = dsync_error_git(err, "cannot store '%s'", abspath);
 			goto out;
 		}
 		done += (uint64_t)n;
-		w->out->hashed_bytes += (uint64_t)n;
-		if (w->progress && (done % (16 * CHUNK)) == 0)
-			w->progress(w->seen, w->out->hashed_bytes, w->payload);
+		r->out->hashed_bytes += (uint64_t)n;
+		if (r->progress && (done % (16 * CHUNK)) == 0)
+			r->progress(r->out->n, r->out->hashed_bytes, r->payload);
 	}
 	if ((err = git_odb_stream_finalize_write(oid, stream)) < 0)
 		error = dsync_error_git(err, "cannot store '%s'", abspath);
@@ -246,252 +611,107 @@ out:
 	return error;
 }
 
-/* Reads one regular file or link whose lstat is ST. */
-static int scan_file(walker *w, int dfd, const char *name, const char *abspath,
-		     const char *stored, struct stat *st)
+/*
+ * Reads the file of entry E (found changed by discovery): its oid, mode and
+ * stat as read.  *DROP: it vanished (or stays unreadable with no previous
+ * version), so the entry goes.
+ */
+static int read_entry(reader *r, scan_entry *e, bool *drop)
 {
-	uint32_t mode = S_ISLNK(st->st_mode) ? GIT_FILEMODE_LINK
-		      : (st->st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE
-						: GIT_FILEMODE_BLOB;
-	const statcache_entry *ie = statcache_find(w->cache, stored);
-	git_oid oid;
+	dsync_buf abs = DSYNC_BUF_INIT;
 	const char *why = NULL;
-	int tries, error;
-	bool kept;
+	char whybuf[512];
+	git_oid oid;
+	int tries, error = 0;
 
-	w->seen++;
-	if (w->progress && (w->seen % 1000) == 0)
-		w->progress(w->seen, w->out->hashed_bytes, w->payload);
-	if (ie && stat_matches(ie, st, mode, w->index_mtime))
-		return push(w->out, stored, mode, &ie->id, st, SCAN_CACHED);
-
+	*drop = false;
+	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", e->real)) < 0)
+		return error;
 	for (tries = 0; tries < READ_TRIES; tries++) {
-		struct stat after;
+		struct stat st = e->st, after;
 		bool changed = false;
 
-		if (S_ISLNK(st->st_mode)) {
+		if (S_ISLNK(st.st_mode)) {
 			char target[4096];
-			ssize_t n = readlinkat(dfd, name, target, sizeof(target));
+			ssize_t n = readlink(abs.ptr, target, sizeof(target));
 
 			if (n < 0) {
 				if (errno == ENOENT || errno == EINVAL)
-					return 0; /* vanished or replaced: seen next time */
+					goto vanished;
 				why = strerror(errno);
 				goto unreadable;
 			}
-			if ((size_t)n >= sizeof(target))
-				return problem(w->out, "cannot store the link '%s': its target is too long", abspath);
-			if ((error = store_buffer(w, &oid, target, (size_t)n)) < 0)
-				return error;
+			if ((size_t)n >= sizeof(target)) {
+				error = problem(r->out, "cannot store the link '%s': its target is too long", abs.ptr);
+				goto vanished;
+			}
+			if ((error = store_buffer(r, &oid, target, (size_t)n)) < 0)
+				goto out;
 		} else {
-			int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+			int fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 
 			if (fd < 0 && errno == EPERM)
-				fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0) {
 				if (errno == ENOENT || errno == ELOOP)
-					return 0; /* vanished or replaced: seen next time */
+					goto vanished; /* gone or replaced: seen next time */
 				why = strerror(errno);
 				goto unreadable;
 			}
-			if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+			if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 				close(fd);
-				return 0;
+				goto vanished;
 			}
-			error = store_fd(w, &oid, fd, (uint64_t)st->st_size, abspath, &changed);
-			if (!error && !changed && (fstat(fd, &after) < 0 || !same_version(st, &after)))
+			error = store_fd(r, &oid, fd, (uint64_t)st.st_size, abs.ptr, &changed);
+			if (!error && !changed && (fstat(fd, &after) < 0 || !same_version(&st, &after)))
 				changed = true;
 			close(fd);
 			if (error < 0) {
 				if (dsync_error_last_code() == DSYNC_ENOSPACE)
-					return error;
-				why = dsync_error_last();
+					goto out;
+				snprintf(whybuf, sizeof(whybuf), "%s", dsync_error_last());
+				why = whybuf;
+				error = 0;
 				goto unreadable;
 			}
 			if (changed) {
-				if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-					return 0;
+				if (lstat(abs.ptr, &e->st) < 0 || !S_ISREG(e->st.st_mode))
+					goto vanished;
 				continue;
 			}
-			mode = (st->st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+			if (st.st_size <= SMALL_FILE)
+				r->out->hashed_bytes += (uint64_t)st.st_size;
 		}
-		w->out->hashed++;
-		if (S_ISREG(st->st_mode) && st->st_size <= SMALL_FILE)
-			w->out->hashed_bytes += (uint64_t)st->st_size;
-		return push(w->out, stored, mode, &oid, st, SCAN_HASHED);
+		r->out->hashed++;
+		e->st = st;
+		e->mode = git_mode(&st);
+		git_oid_cpy(&e->oid, &oid);
+		e->flags = SCAN_HASHED;
+		goto out;
 	}
-	/* it kept changing while being read: keep the previous version */
-	if ((error = keep_previous(w, stored, &kept)) < 0)
-		return error;
-	return problem(w->out, "'%s' kept changing while being read; %s", abspath,
-		       kept ? "kept its previous version" : "not stored yet");
-
+	why = "it kept changing while being read";
 unreadable:
 	{
-		char msg[512];
+		const statcache_entry *ie = statcache_find(r->cache, e->path);
 
-		snprintf(msg, sizeof(msg), "%s", why);
-		if ((error = keep_previous(w, stored, &kept)) < 0)
-			return error;
-		return problem(w->out, "cannot read '%s': %s; %s", abspath, msg,
-			       kept ? "kept its previous version" : "not stored yet");
-	}
-}
-
-typedef struct dent {
-	char *name;
-	unsigned char type;
-} dent;
-
-/* Records the folder STORED (nothing stored below it) as an empty folder. */
-static int push_dir_marker(walker *w, const char *stored)
-{
-	static const git_oid zero;
-	dsync_buf p = DSYNC_BUF_INIT;
-	const statcache_entry *ie;
-	int err, error;
-
-	if (git_oid_equal(&w->empty_blob, &zero)) {
-		err = w->write ? git_odb_write(&w->empty_blob, w->odb, "", 0, GIT_OBJECT_BLOB)
-			       : git_odb_hash(&w->empty_blob, "", 0, GIT_OBJECT_BLOB);
-		if (err < 0)
-			return dsync_error_git(err, "cannot store an empty folder");
-	}
-	if ((error = dsync_buf_printf(&p, "%s/" DSYNC_DIR_MARKER, stored)) < 0)
-		return error;
-	ie = statcache_find(w->cache, p.ptr);
-	if (ie && ie->mode == GIT_FILEMODE_BLOB && git_oid_equal(&ie->id, &w->empty_blob)) {
-		struct stat st;
-
-		index_entry_stat(&st, ie);
-		error = push(w->out, p.ptr, GIT_FILEMODE_BLOB, &ie->id, &st, SCAN_CACHED);
-	} else {
-		error = push(w->out, p.ptr, GIT_FILEMODE_BLOB, &w->empty_blob, NULL, SCAN_HASHED);
-	}
-	dsync_buf_dispose(&p);
-	return error;
-}
-
-/* NAME in the folder STORED cannot even be stat'ed (a folder that can be
- * listed but not entered): whatever it was, its previous version stays. */
-static int keep_unstatable(walker *w, dsync_buf *stored, const char *name, const char *abs,
-			   int errnum)
-{
-	size_t sl = stored->len, before = w->out->n;
-	bool kept = false;
-	int error;
-
-	if ((sl && (error = dsync_buf_put(stored, "/", 1)) < 0) ||
-	    (error = dsync_path_escape(stored, name, false)) < 0)
-		goto out;
-	if ((error = keep_previous(w, stored->ptr, &kept)) < 0 ||
-	    (error = keep_previous_dir(w, stored->ptr)) < 0)
-		goto out;
-	error = problem(w->out, "cannot read '%s/%s': %s; %s", abs, name, strerror(errnum),
-			kept || w->out->n > before ? "kept its previous version" : "not stored yet");
-out:
-	dsync_buf_truncate(stored, sl);
-	return error;
-}
-
-static int walk(walker *w, int dfd, dsync_buf *real, dsync_buf *stored, dsync_buf *abs)
-{
-	DIR *d;
-	struct dirent *e;
-	dent *list = NULL;
-	size_t n = 0, cap = 0, i, before = w->out->n;
-	int error = 0;
-
-	if ((d = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return dsync_error_sys(errno, "cannot read the folder '%s'", abs->ptr);
-	}
-	w->out->dirs++;
-	while ((errno = 0, e = readdir(d)) != NULL) {
-		const char *nm = e->d_name;
-
-		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
-			continue;
-		if (strcmp(nm, DSYNC_DIR) == 0)
-			continue; /* dsync's own (and a nested folder's) history */
-		if (n == cap) {
-			dent *nl;
-
-			cap = cap ? cap * 2 : 32;
-			if ((nl = realloc(list, cap * sizeof(*nl))) == NULL) {
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
-				goto out;
-			}
-			list = nl;
-		}
-		if ((list[n].name = strdup(nm)) == NULL) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
-			goto out;
-		}
-		list[n++].type = e->d_type;
-	}
-	if (errno) {
-		error = problem(w->out, "cannot read the folder '%s': %s", abs->ptr, strerror(errno));
-		goto out;
-	}
-
-	for (i = 0; i < n && !error; i++) {
-		size_t rl = real->len, sl = stored->len, al = abs->len;
-		const char *nm = list[i].name;
-		struct stat st;
-		bool is_dir, is_link;
-
-		if (list[i].type == DT_DIR) {
-			is_dir = true;
-			is_link = false;
+		if (ie) {
+			index_entry_stat(&e->st, ie);
+			e->st.st_mtim.tv_sec = 0;
+			e->st.st_mtim.tv_nsec = 0;
+			e->mode = ie->mode;
+			git_oid_cpy(&e->oid, &ie->id);
+			e->flags = SCAN_KEPT;
 		} else {
-			if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				if (errno != ENOENT)
-					error = keep_unstatable(w, stored, nm, abs->ptr, errno);
-				continue;
-			}
-			is_dir = S_ISDIR(st.st_mode);
-			is_link = S_ISLNK(st.st_mode);
-			if (!is_dir && !is_link && !S_ISREG(st.st_mode))
-				continue; /* FIFOs, sockets, devices: not kept (docs/format.md) */
+			*drop = true;
 		}
-		if ((rl && (error = dsync_buf_put(real, "/", 1)) < 0) ||
-		    (error = dsync_buf_puts(real, nm)) < 0 ||
-		    (sl && (error = dsync_buf_put(stored, "/", 1)) < 0) ||
-		    (error = dsync_path_escape(stored, nm, is_link)) < 0 ||
-		    (error = dsync_buf_put(abs, "/", 1)) < 0 || (error = dsync_buf_puts(abs, nm)) < 0)
-			goto out;
-		if (!dsync_ignore_match(w->ign, real->ptr, is_dir)) {
-			if (is_dir) {
-				int sub = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-				if (sub < 0) {
-					int en = errno;
-
-					if (en == ENOENT || en == ENOTDIR || en == ELOOP) {
-						/* vanished or replaced while walking */
-					} else if ((error = keep_previous_dir(w, stored->ptr)) == 0) {
-						error = problem(w->out, "cannot read the folder '%s': %s; kept its previous contents",
-								abs->ptr, strerror(en));
-					}
-				} else {
-					error = walk(w, sub, real, stored, abs);
-				}
-			} else {
-				error = scan_file(w, dirfd(d), nm, abs->ptr, stored->ptr, &st);
-			}
-		}
-		dsync_buf_truncate(real, rl);
-		dsync_buf_truncate(stored, sl);
-		dsync_buf_truncate(abs, al);
+		error = problem(r->out, "cannot read '%s': %s; %s", abs.ptr, why,
+				ie ? "kept its previous version" : "not stored yet");
+		goto out;
 	}
-	if (!error && w->out->n == before && stored->len > 0)
-		error = push_dir_marker(w, stored->ptr);
+vanished:
+	*drop = true;
 out:
-	for (i = 0; i < n; i++)
-		free(list[i].name);
-	free(list);
-	closedir(d);
+	dsync_buf_dispose(&abs);
 	return error;
 }
 
@@ -500,51 +720,114 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const scan_entry *)a)->path, ((const scan_entry *)b)->path);
 }
 
+void scan_list_sort(scan_list *l)
+{
+	if (!l->sorted)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	l->sorted = true;
+}
+
 int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
 		  scan_progress_cb progress, void *payload)
 {
-	walker w = { 0 };
-	dsync_buf real = DSYNC_BUF_INIT, stored = DSYNC_BUF_INIT, abs = DSYNC_BUF_INIT;
-	int dfd, err, error;
+	discovery d;
+	reader r;
+	dsync_ignore *ign = NULL;
+	size_t i, kept;
+	bool marker_written = false;
+	int err, error;
 
 	memset(out, 0, sizeof(*out));
-	w.f = f;
-	w.cache = cache;
-	w.index_mtime = cache->has_mtime ? &cache->mtime : NULL;
-	w.write = write;
-	w.out = out;
-	w.progress = progress;
-	w.payload = payload;
-	if ((w.chunk = malloc(CHUNK)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	if ((err = git_repository_odb(&w.odb, f->repo)) < 0) {
-		error = dsync_error_git(err, "cannot open the object store of '%s'", f->root);
+	memset(&d, 0, sizeof(d));
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.cond, NULL);
+	d.rootfd = -1;
+	r.root = d.root = f->root;
+	r.cache = d.cache = cache;
+	d.index_mtime = cache->has_mtime ? &cache->mtime : NULL;
+	d.progress = r.progress = progress;
+	d.payload = r.payload = payload;
+	r.write = write;
+	r.out = out;
+	if ((error = dsync_folder_load_ignore(&ign, f)) < 0)
 		goto out;
-	}
-	if ((error = dsync_folder_load_ignore(&w.ign, f)) < 0)
-		goto out;
-	if ((error = dsync_buf_puts(&abs, strcmp(f->root, "/") ? f->root : "")) < 0 ||
-	    (error = dsync_buf_puts(&real, "")) < 0 || (error = dsync_buf_puts(&stored, "")) < 0)
-		goto out;
-	if ((dfd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	d.ign = ign;
+	if ((d.rootfd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		error = dsync_error_sys(errno, "cannot read the folder '%s'", f->root);
 		goto out;
 	}
-	if ((error = walk(&w, dfd, &real, &stored, &abs)) < 0)
+	if ((err = git_odb_hash(&d.empty_blob, "", 0, GIT_OBJECT_BLOB)) < 0) {
+		error = dsync_error_git(err, "cannot hash");
 		goto out;
-	qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
+	}
+	if ((error = discover(out, &d)) < 0)
+		goto out;
+
+	/* every file matched its own cache entry, and there are as many: the
+	 * tree is the cache's, and the caller need not even sort */
+	for (i = 0; i < out->n && out->v[i].flags == SCAN_CACHED; i++)
+		;
+	if (i == out->n && out->n == cache->n) {
+		out->unchanged = true;
+		if (progress)
+			progress(d.seen, 0, payload);
+		error = 0;
+		goto out;
+	}
+
+	/* read what changed, in a stable order */
+	scan_list_sort(out);
+	if ((r.chunk = malloc(CHUNK)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	if ((err = git_repository_odb(&r.odb, f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot open the object store of '%s'", f->root);
+		goto out;
+	}
+	for (i = 0, kept = 0; i < out->n; i++) {
+		scan_entry *e = &out->v[i];
+		bool drop = false;
+
+		if ((e->flags & SCAN_READ) && (error = read_entry(&r, e, &drop)) < 0)
+			goto out;
+		if ((e->flags & SCAN_MARKER) && write && !marker_written) {
+			if ((err = git_odb_write(&e->oid, r.odb, "", 0, GIT_OBJECT_BLOB)) < 0) {
+				error = dsync_error_git(err, "cannot store an empty folder");
+				goto out;
+			}
+			marker_written = true;
+		}
+		if (progress && (e->flags & SCAN_HASHED))
+			progress(d.seen, out->hashed_bytes, payload);
+		free(e->real);
+		e->real = NULL;
+		if (drop) {
+			free(e->path);
+			continue;
+		}
+		out->v[kept++] = *e;
+	}
+	out->n = kept;
 	if (progress)
-		progress(w.seen, out->hashed_bytes, payload);
+		progress(d.seen, out->hashed_bytes, payload);
 	error = 0;
 out:
 	if (error < 0)
 		scan_list_dispose(out);
-	git_odb_free(w.odb);
-	dsync_ignore_free(w.ign);
-	free(w.chunk);
-	dsync_buf_dispose(&real);
-	dsync_buf_dispose(&stored);
-	dsync_buf_dispose(&abs);
+	for (i = 0; i < d.njobs; i++) {
+		free(d.jobs[i].real);
+		free(d.jobs[i].stored);
+	}
+	free(d.jobs);
+	if (d.rootfd >= 0)
+		close(d.rootfd);
+	pthread_mutex_destroy(&d.lock);
+	pthread_cond_destroy(&d.cond);
+	git_odb_free(r.odb);
+	dsync_ignore_free(ign);
+	free(r.chunk);
 	return error;
 }
 
@@ -552,8 +835,10 @@ void scan_list_dispose(scan_list *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
 		free(l->v[i].path);
+		free(l->v[i].real);
+	}
 	for (i = 0; i < l->nproblems; i++)
 		free(l->problems[i]);
 	free(l->v);

@@ -15,11 +15,13 @@
 enum {
 	SCAN_CACHED = 1 << 0,  /* stat matched the index: content not read */
 	SCAN_KEPT = 1 << 1,    /* unreadable: the index's previous version kept */
-	SCAN_HASHED = 1 << 2   /* content read and hashed (or written) */
+	SCAN_HASHED = 1 << 2,  /* content read and hashed (or written) */
+	SCAN_MARKER = 1 << 3   /* an empty-folder marker not in the cache */
 };
 
 typedef struct scan_entry {
 	char *path;        /* stored (escaped) path */
+	char *real;        /* during the walk only: the path as on disk */
 	uint32_t mode;     /* GIT_FILEMODE_BLOB, _BLOB_EXECUTABLE or _LINK */
 	git_oid oid;
 	struct stat st;    /* lstat at the time the content was read */
@@ -33,7 +35,9 @@ typedef struct scan_list {
 	size_t nproblems, problems_cap;
 	size_t hashed;     /* files whose content was read */
 	uint64_t hashed_bytes;
-	size_t dirs;       /* directories walked */
+	bool sorted;       /* v is sorted by path */
+	bool unchanged;    /* every entry is SCAN_CACHED and the cache has no
+			      other: the tree is the cache's (v not sorted) */
 } scan_list;
 
 /* Called during the walk with the number of files seen so far and the
@@ -41,7 +45,8 @@ typedef struct scan_list {
 typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
 
 /*
- * Walks F's working tree into OUT (sorted by stored path, as the index is).
+ * Walks F's working tree into OUT: sorted by stored path (as the index is),
+ * unless OUT->unchanged, in which case the caller sorts when it needs to.
  * CACHE is the stat cache (an empty one: everything is read); entries as new
  * as the index file are racy and read again.  WRITE: store new content in the
  * object database (snapshot) or only hash it (status, diff).  Unreadable
@@ -52,6 +57,9 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 		  scan_progress_cb progress, void *payload);
 
 void scan_list_dispose(scan_list *l);
+
+/* Sorts L by stored path (as the index is), if it is not yet. */
+void scan_list_sort(scan_list *l);
 
 /* Finds PATH (stored form) in the sorted list L; NULL when absent. */
 const scan_entry *scan_list_find(const scan_list *l, const char *path);

@@ -307,15 +307,14 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			opts->warn(scan.problems[i], opts->payload);
 	out->problems = scan.nproblems;
 	out->files = scan.n;
-	compare_with_cache(&scan, &cache, &content, &stat_only, &deleted);
-
 	/* the fast path: the walk matches the index, and the index the head */
-	if (!content && !deleted && !stat_only && born && cache.has_tree &&
-	    git_oid_equal(&cache.tree, git_tree_id(old_tree))) {
+	if (scan.unchanged && born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(old_tree))) {
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
 	}
+	scan_list_sort(&scan);
+	compare_with_cache(&scan, &cache, &content, &stat_only, &deleted);
 	if (deleted > cache.n / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
 		error = dsync_error_set(DSYNC_EMASSDELETE,
 			"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
@@ -489,9 +488,15 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 	for (i = 0; i < work.nproblems; i++)
 		if (warn)
 			warn(work.problems[i], payload);
-	compare_with_cache(&work, &cache, &content, &stat_only, &deleted);
-	if (!content && !deleted && born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(tree)))
-		goto out; /* the walk matches the index, and the index the head */
+	if (born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(tree))) {
+		if (work.unchanged)
+			goto out; /* the walk matches the index, and the index the head */
+		scan_list_sort(&work);
+		compare_with_cache(&work, &cache, &content, &stat_only, &deleted);
+		if (!content && !deleted)
+			goto out;
+	}
+	scan_list_sort(&work);
 	if ((error = dsync_tree_files(&old, tree)) < 0)
 		goto out;
 	for (i = 0; (i < old.n || j < work.n) && !error;) {

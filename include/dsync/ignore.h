@@ -42,6 +42,13 @@ int dsync_ignore_add_file(dsync_ignore *ign, const char *path);
  */
 int dsync_ignore_match(const dsync_ignore *ign, const char *path, int is_dir);
 
+/*
+ * As dsync_ignore_match(), for a walk that has already checked every folder
+ * above PATH (and did not descend into ignored ones): only PATH itself is
+ * decided, which halves the cost for a tree two levels deep.
+ */
+int dsync_ignore_match_walked(const dsync_ignore *ign, const char *path, int is_dir);
+
 /* Frees IGN; accepts NULL. */
 void dsync_ignore_free(dsync_ignore *ign);
 

@@ -84,6 +84,15 @@ check "@T1 is the first" "$(cat "$TMP/out")" = "$(printf 'one\ntwo\nthree')"
 ISO=$(date -u -d "@$T2" '+%Y-%m-%d %H:%M:%S')
 ok "show ISO time with ':' in it" dsync show "$ISO:draft.md"
 contains "ISO time resolves" "$TMP/out" "TWO"
+echo colon > "c:d.txt"
+ok "snapshot a name with ':'" dsync snapshot
+ok "show REV:PATH where PATH holds ':'" dsync show "HEAD:c:d.txt"
+check "colon path" "$(cat "$TMP/out")" = colon
+ok "show TIME-with-seconds:PATH" dsync show "$(date -u -d "@$(date +%s)" '+%Y-%m-%d %H:%M:%S'):c:d.txt"
+check "time with seconds and a colon path" "$(cat "$TMP/out")" = colon
+rm "c:d.txt"
+ok "snapshot without it" dsync snapshot
+S4=$(head_id "$F")
 ok "show a folder listing" dsync show "$S1:dir"
 contains "listing names the file" "$TMP/out" "keep.txt"
 ok "show REV alone" dsync show "$S2"
