@@ -221,7 +221,7 @@ static int info_with_changes(info_store *s, git_repository *repo, git_commit *c,
 		error = dsync_error_git(err, "cannot read the snapshot %s", s->pub.id);
 		goto out;
 	}
-	error = dsync_changes_between(&s->pub.changes, repo, ptree, tree, pathspec, true);
+	error = dsync_changes_between(&s->pub.changes, repo, ptree, tree, pathspec, DSYNC_RENAMES_EXACT);
 out:
 	git_tree_free(tree);
 	git_tree_free(ptree);
@@ -373,7 +373,7 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 			dsync_changes ch;
 			size_t i;
 
-			if ((error = dsync_changes_between(&ch, f->repo, ptree, tree, NULL, true)) < 0)
+			if ((error = dsync_changes_between(&ch, f->repo, ptree, tree, NULL, DSYNC_RENAMES_SIMILAR)) < 0)
 				goto next;
 			for (i = 0; i < ch.n; i++) {
 				if (ch.v[i].kind == 'R' && strcmp(ch.v[i].path, cur) == 0) {
@@ -575,7 +575,7 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 			 * path either one touched */
 			dsync_changes more;
 
-			error = dsync_changes_between(&more, f->repo, from, head, NULL, false);
+			error = dsync_changes_between(&more, f->repo, from, head, NULL, DSYNC_RENAMES_NONE);
 			git_tree_free(head);
 			if (error < 0)
 				goto out;

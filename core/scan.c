@@ -364,6 +364,7 @@ static int discover_dir(worker *w, const job *j)
 		size_t rl = real.len, sl = stored.len;
 		struct stat st;
 		bool is_dir, is_link;
+		int stat_errno = 0;
 
 		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 			continue;
@@ -376,7 +377,7 @@ static int discover_dir(worker *w, const job *j)
 			is_dir = is_link = false;
 			if (errno == ENOENT)
 				continue;
-			st.st_mode = 0; /* unknown: handled below */
+			stat_errno = errno; /* unknown type: handled below */
 		} else {
 			is_dir = S_ISDIR(st.st_mode);
 			is_link = S_ISLNK(st.st_mode);
@@ -388,14 +389,16 @@ static int discover_dir(worker *w, const job *j)
 		    (sl && (error = dsync_buf_put(&stored, "/", 1)) < 0) ||
 		    (error = dsync_path_escape(&stored, nm, is_link)) < 0)
 			goto out;
-		if (!is_dir && !is_link && st.st_mode == 0)
-			error = keep_unstatable(w, real.ptr, stored.ptr, errno ? errno : EACCES);
-		else if (dsync_ignore_match_walked(d->ign, real.ptr, is_dir))
+		if (stat_errno) {
+			error = keep_unstatable(w, real.ptr, stored.ptr, stat_errno);
+		} else if (dsync_ignore_match_walked(d->ign, real.ptr, is_dir)) {
 			error = 0;
-		else if (is_dir && (error = add_job(d, real.ptr, stored.ptr)) == 0)
-			subdirs++;
-		else
+		} else if (is_dir) {
+			if ((error = add_job(d, real.ptr, stored.ptr)) == 0)
+				subdirs++;
+		} else {
 			error = discover_file(w, real.ptr, stored.ptr, &st, lo, hi);
+		}
 		dsync_buf_truncate(&real, rl);
 		dsync_buf_truncate(&stored, sl);
 		if (error < 0)

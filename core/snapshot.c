@@ -113,7 +113,7 @@ int dsync_changes_from_diff(dsync_changes *out, git_diff *diff)
 }
 
 int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *from,
-			  git_tree *to, const char *pathspec, bool renames)
+			  git_tree *to, const char *pathspec, int renames)
 {
 	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
 	git_diff *diff = NULL;
@@ -133,7 +133,8 @@ int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *fr
 	if (renames) {
 		git_diff_find_options fo = GIT_DIFF_FIND_OPTIONS_INIT;
 
-		fo.flags = GIT_DIFF_FIND_RENAMES | GIT_DIFF_FIND_EXACT_MATCH_ONLY;
+		fo.flags = GIT_DIFF_FIND_RENAMES |
+			   (renames == DSYNC_RENAMES_SIMILAR ? 0 : GIT_DIFF_FIND_EXACT_MATCH_ONLY);
 		if ((err = git_diff_find_similar(diff, &fo)) < 0) {
 			error = dsync_error_git(err, "cannot compare versions");
 			goto out;
@@ -366,7 +367,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 		error = dsync_error_git(err, "cannot read the new tree");
 		goto out;
 	}
-	if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL, true)) < 0)
+	if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
 		goto out;
 	for (i = 0; i < changes.n; i++) {
 		if (changes.v[i].kind == 'A')

@@ -17,11 +17,14 @@ int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 /* Appends the deltas of DIFF as changes. */
 int dsync_changes_from_diff(dsync_changes *out, git_diff *diff);
 
+enum { DSYNC_RENAMES_NONE = 0, DSYNC_RENAMES_EXACT = 1, DSYNC_RENAMES_SIMILAR = 2 };
+
 /* The changes from tree FROM to tree TO (either may be NULL), limited to
- * the stored path or directory PATHSPEC when non-NULL; with RENAMES,
- * exact renames are paired. */
+ * the stored path or directory PATHSPEC when non-NULL; RENAMES pairs
+ * renames: none, identical content only (cheap), or similar content too
+ * (git's 50% rule; reads the candidates). */
 int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *from,
-			  git_tree *to, const char *pathspec, bool renames);
+			  git_tree *to, const char *pathspec, int renames);
 
 /* A signature for NAME <EMAIL> at the current local time. */
 int dsync_local_signature(git_signature **out, const char *name, const char *email);

@@ -128,6 +128,15 @@ check "status json" "$(cat "$TMP/out")" = '[{"status":"M","path":"final.md"}]'
 ok "restore --at @T1 --to" dsync restore draft.md --at "@$T1" --to "$TMP/old.md"
 check "restore by time" "$(cat "$TMP/old.md")" = "$(printf 'one\ntwo\nthree')"
 
+# versions across a rename with an edit (similar content)
+seq 1 200 > long.txt
+ok "snapshot a long file" dsync snapshot
+mv long.txt moved.txt; echo 201 >> moved.txt
+ok "snapshot a rename with an edit" dsync snapshot
+ok "versions follows a rename with an edit" dsync versions moved.txt
+contains "rename with edit: followed" "$TMP/out" "renamed from long.txt"
+check "rename with edit: both versions" "$(wc -l < "$TMP/out")" = 2
+
 # help and usage
 ok "help" dsync help
 contains "help lists restore" "$TMP/out" "restore"
