@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <libgen.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,11 +59,10 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 			goto out;
 		for (tries = 0; tries < 100; tries++) {
 			char *x = tmp.ptr + tmp.len - 6;
-			unsigned v = (unsigned)rand() ^ (unsigned)getpid() ^ (unsigned)tries * 7919u;
 			int k;
 
-			for (k = 0; k < 6; k++, v /= 26)
-				x[k] = (char)('a' + v % 26);
+			for (k = 0; k < 6; k++)
+				x[k] = (char)('a' + randombytes_uniform(26));
 			if (symlink(dsync_buf_cstr(&target), tmp.ptr) == 0)
 				break;
 			if (errno != EEXIST) {

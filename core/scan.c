@@ -849,24 +849,6 @@ void scan_list_dispose(scan_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-const scan_entry *scan_list_find(const scan_list *l, const char *path)
-{
-	size_t lo = 0, hi = l->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(l->v[mid].path, path);
-
-		if (c == 0)
-			return &l->v[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 void scan_entry_to_index(git_index_entry *out, const scan_entry *e)
 {
 	memset(out, 0, sizeof(*out));

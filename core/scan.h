@@ -61,9 +61,6 @@ void scan_list_dispose(scan_list *l);
 /* Sorts L by stored path (as the index is), if it is not yet. */
 void scan_list_sort(scan_list *l);
 
-/* Finds PATH (stored form) in the sorted list L; NULL when absent. */
-const scan_entry *scan_list_find(const scan_list *l, const char *path);
-
 /* Fills an index entry from a scan entry. */
 void scan_entry_to_index(git_index_entry *out, const scan_entry *e);
 
