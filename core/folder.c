@@ -295,12 +295,13 @@ out:
 	return error;
 }
 
-/* Opens the repository of the folder at the resolved ROOT. */
+/* A handle on the folder at the resolved ROOT; its repository is opened on
+ * first use (dsync_folder_repo). */
 static int open_root(dsync_folder **out, const char *root)
 {
 	dsync_folder *f;
-	const char *wd;
-	int err, error;
+	dsync_buf b = DSYNC_BUF_INIT;
+	int error;
 
 	*out = NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
@@ -310,30 +311,40 @@ static int open_root(dsync_folder **out, const char *root)
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
-	{
-		dsync_buf b = DSYNC_BUF_INIT;
-
-		if ((error = dsync_buf_printf(&b, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
-			goto out;
-		f->gitdir = dsync_buf_detach(&b);
-	}
-	if ((err = git_repository_open_ext(&f->repo, f->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0) {
-		error = dsync_error_git(err, "cannot open the history of '%s'", root);
+	if ((error = dsync_buf_printf(&b, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
 		goto out;
-	}
-	wd = git_repository_workdir(f->repo);
-	if (!wd || strncmp(wd, root, strlen(root)) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT,
-			"'%s' is not set up as dsync expects (core.worktree)", f->gitdir);
-		goto out;
-	}
-	if ((error = load_identity(f)) < 0)
-		goto out;
+	f->gitdir = dsync_buf_detach(&b);
 	*out = f;
 	f = NULL;
 	error = 0;
 out:
 	dsync_folder_free(f);
+	return error;
+}
+
+int dsync_folder_repo(dsync_folder *f)
+{
+	const char *wd;
+	int err, error;
+
+	if (f->repo)
+		return 0;
+	if ((error = dsync_git_init()) < 0)
+		return error;
+	if ((err = git_repository_open_ext(&f->repo, f->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
+		return dsync_error_git(err, "cannot open the history of '%s'", f->root);
+	wd = git_repository_workdir(f->repo);
+	if (!wd || strncmp(wd, f->root, strlen(f->root)) != 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT,
+			"'%s' is not set up as dsync expects (core.worktree)", f->gitdir);
+		goto fail;
+	}
+	if ((error = load_identity(f)) < 0)
+		goto fail;
+	return 0;
+fail:
+	git_repository_free(f->repo);
+	f->repo = NULL;
 	return error;
 }
 
@@ -441,6 +452,8 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	if (!valid_device_name(device_name))
 		return dsync_error_set(DSYNC_EUSAGE,
 			"invalid device name '%s'; use printable text without '<' or '>'", device_name);
+	if ((error = dsync_git_init()) < 0)
+		return error;
 
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
@@ -514,7 +527,8 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 		goto out;
 	}
 	tmp_made = false;
-	if ((error = open_root(out, root)) < 0 || (error = register_folder(root)) < 0)
+	if ((error = open_root(out, root)) < 0 || (error = dsync_folder_repo(*out)) < 0 ||
+	    (error = register_folder(root)) < 0)
 		goto out;
 	error = 0;
 out:
@@ -576,14 +590,14 @@ const char *dsync_folder_root(const dsync_folder *f)
 	return f->root;
 }
 
-const char *dsync_folder_device_id(const dsync_folder *f)
+const char *dsync_folder_device_id(dsync_folder *f)
 {
-	return f->device_id;
+	return dsync_folder_repo(f) == 0 ? f->device_id : "";
 }
 
-const char *dsync_folder_device_name(const dsync_folder *f)
+const char *dsync_folder_device_name(dsync_folder *f)
 {
-	return f->device_name;
+	return dsync_folder_repo(f) == 0 ? f->device_name : "";
 }
 
 int dsync_folder_load_ignore(dsync_ignore **out, const dsync_folder *f)

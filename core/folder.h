@@ -12,12 +12,18 @@
 struct dsync_folder {
 	char *root;        /* absolute, resolved, no trailing slash */
 	char *gitdir;      /* root + "/.dsync" */
-	git_repository *repo;
-	char *device_id;
+	git_repository *repo;  /* NULL until dsync_folder_repo() */
+	char *device_id;       /* set with repo */
 	char *device_name;
 	int lock_fd;       /* -1 when not held */
 	int lock_depth;
 };
+
+/*
+ * Opens F's repository (starting libgit2) and reads its identity, unless
+ * done already: every use of f->repo comes after it.
+ */
+int dsync_folder_repo(dsync_folder *f);
 
 /*
  * Loads the folder's ignore rules (defaults plus ROOT/.dsyncignore) into

@@ -150,6 +150,8 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 	int64_t when;
 	int err, error;
 
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
 	out[0] = '\0';
 	if (!spec || !*spec)
 		spec = "HEAD";
@@ -238,6 +240,8 @@ int dsync_history_log(dsync_folder *f, const dsync_log_options *o, dsync_commit_
 	size_t shown = 0;
 	int err, error;
 
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
 	if (o->path && *o->path && (error = stored_path(&spec, o->path, false)) < 0)
 		return error;
 	if ((error = head_walk(&walk, f->repo)) < 0)
@@ -285,6 +289,8 @@ int dsync_history_show(dsync_folder *f, const char *rev, dsync_commit_cb cb, voi
 	char hex[41];
 	int err, error;
 
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
 	if ((error = dsync_history_resolve(hex, f, rev)) < 0)
 		return error;
 	git_oid_fromstr(&oid, hex);
@@ -320,6 +326,8 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 
 	if (!cur)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	if ((error = dsync_folder_repo(f)) < 0)
+		goto out;
 	if ((error = head_walk(&walk, f->repo)) < 0)
 		goto out;
 	git_revwalk_simplify_first_parent(walk);
@@ -456,6 +464,8 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 	char hex[41];
 	int err, error;
 
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
 	*is_dir = false;
 	if ((error = dsync_history_resolve(hex, f, rev)) < 0 ||
 	    (error = commit_tree(&tree, f->repo, hex)) < 0)
@@ -661,6 +671,8 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 	char *specs[1];
 	int err, error;
 
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
 	if ((error = dsync_history_resolve(hex, f, from)) < 0 ||
 	    (error = commit_tree(&a, f->repo, hex)) < 0)
 		goto out;

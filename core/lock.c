@@ -55,7 +55,7 @@ static void remove_stale(const char *dir, int depth, bool locks)
 
 static void repair(dsync_folder *f)
 {
-	static const char *const files[] = { "index.lock", "HEAD.lock", "config.lock",
+	static const char *const files[] = { "index.lock", "HEAD.lock", "config.lock", "dsync-head.lock",
 					     "packed-refs.lock" };
 	dsync_buf p = DSYNC_BUF_INIT;
 	size_t i;

@@ -249,6 +249,8 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
 	if (!o)
 		o = &defaults;
 	if (n == 0)

@@ -760,10 +760,8 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 		error = dsync_error_sys(errno, "cannot read the folder '%s'", f->root);
 		goto out;
 	}
-	if ((err = git_odb_hash(&d.empty_blob, "", 0, GIT_OBJECT_BLOB)) < 0) {
-		error = dsync_error_git(err, "cannot hash");
-		goto out;
-	}
+	/* the empty blob's id, a constant (libgit2 need not be started) */
+	git_oid_fromstr(&d.empty_blob, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
 	if ((error = discover(out, &d)) < 0)
 		goto out;
 
@@ -785,6 +783,8 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
+	if ((error = dsync_folder_repo(f)) < 0)
+		goto out;
 	if ((err = git_repository_odb(&r.odb, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot open the object store of '%s'", f->root);
 		goto out;

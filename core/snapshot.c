@@ -9,6 +9,7 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +254,73 @@ static void compare_with_cache(const scan_list *scan, const statcache *c, bool *
 	}
 }
 
+/* Reads the small file PATH (at most SIZE-1 bytes) into BUF; its length, or
+ * -1. */
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/*
+ * The head as the last snapshot recorded it, without libgit2:
+ * .dsync/dsync-head holds "COMMIT TREE\n", and is believed only while the
+ * loose ref refs/heads/main still names COMMIT.  False when it can't tell.
+ */
+static bool cached_head(const dsync_folder *f, git_oid *commit, git_oid *tree)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char ref[128], rec[256];
+	bool ok = false;
+
+	if (dsync_buf_printf(&path, "%s/" MAIN_REF, f->gitdir) < 0 ||
+	    read_small(path.ptr, ref, sizeof(ref)) != GIT_OID_HEXSZ + 1)
+		goto out;
+	dsync_buf_truncate(&path, 0);
+	if (dsync_buf_printf(&path, "%s/dsync-head", f->gitdir) < 0 ||
+	    read_small(path.ptr, rec, sizeof(rec)) != 2 * GIT_OID_HEXSZ + 2)
+		goto out;
+	if (memcmp(ref, rec, GIT_OID_HEXSZ) != 0 || rec[GIT_OID_HEXSZ] != ' ')
+		goto out;
+	ok = git_oid_fromstrn(commit, rec, GIT_OID_HEXSZ) == 0 &&
+	     git_oid_fromstrn(tree, rec + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) == 0;
+out:
+	dsync_buf_dispose(&path);
+	return ok;
+}
+
+/* Records COMMIT and its TREE for cached_head() (a cache: errors ignored). */
+static void record_head(const dsync_folder *f, const git_oid *commit, const git_oid *tree)
+{
+	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	char text[2 * GIT_OID_HEXSZ + 3];
+	int fd;
+
+	git_oid_fmt(text, commit);
+	text[GIT_OID_HEXSZ] = ' ';
+	git_oid_fmt(text + GIT_OID_HEXSZ + 1, tree);
+	text[2 * GIT_OID_HEXSZ + 1] = '\n';
+	if (dsync_buf_printf(&path, "%s/dsync-head", f->gitdir) < 0 ||
+	    dsync_buf_printf(&tmp, "%s.lock", path.ptr) < 0)
+		goto out;
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		goto out;
+	if (write(fd, text, 2 * GIT_OID_HEXSZ + 2) != 2 * GIT_OID_HEXSZ + 2 || close(fd) < 0 ||
+	    rename(tmp.ptr, path.ptr) < 0)
+		unlink(tmp.ptr);
+out:
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&tmp);
+}
+
 int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *repo)
 {
 	git_commit *c = NULL;
@@ -288,7 +356,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
 	dsync_buf msg = DSYNC_BUF_INIT;
-	bool born, content, stat_only, locked = false;
+	bool born, content, stat_only, fast, locked = false;
 	size_t i, j, deleted;
 	int err, error;
 
@@ -298,9 +366,9 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
 		return error;
 	locked = true;
-	if ((error = dsync_load_statcache(&cache, f)) < 0 ||
-	    (error = dsync_head_tree(&old_tree, &head, &born, f->repo)) < 0)
+	if ((error = dsync_load_statcache(&cache, f)) < 0)
 		goto out;
+	fast = cache.has_tree && cached_head(f, &head, &tree_oid) && git_oid_equal(&cache.tree, &tree_oid);
 	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->payload)) < 0)
 		goto out;
 	for (i = 0; i < scan.nproblems; i++)
@@ -308,8 +376,18 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			opts->warn(scan.problems[i], opts->payload);
 	out->problems = scan.nproblems;
 	out->files = scan.n;
-	/* the fast path: the walk matches the index, and the index the head */
+	/* the fast path: the walk matches the index, and the index the head;
+	 * libgit2 is not even started */
+	if (scan.unchanged && fast) {
+		git_oid_tostr(out->commit, sizeof(out->commit), &head);
+		error = 0;
+		goto out;
+	}
+	if ((error = dsync_folder_repo(f)) < 0 ||
+	    (error = dsync_head_tree(&old_tree, &head, &born, f->repo)) < 0)
+		goto out;
 	if (scan.unchanged && born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(old_tree))) {
+		record_head(f, &head, git_tree_id(old_tree));
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -359,6 +437,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			error = dsync_error_git(err, "cannot write the index");
 			goto out;
 		}
+		record_head(f, &head, &tree_oid);
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -405,6 +484,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	}
 	if ((error = dsync_folder_sync(f)) < 0)
 		goto out;
+	record_head(f, &commit_oid, &tree_oid);
 	out->committed = true;
 	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
 	error = 0;
@@ -474,21 +554,26 @@ int dsync_tree_files(scan_list *out, git_tree *tree)
 int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *payload)
 {
 	git_tree *tree = NULL;
-	git_oid head;
+	git_oid head, cached_tree;
 	statcache cache = { 0 };
 	scan_list work = { 0 }, old = { 0 };
-	bool born, content, stat_only;
+	bool born, content, stat_only, fast;
 	size_t i = 0, j = 0, deleted;
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = dsync_load_statcache(&cache, f)) < 0 ||
-	    (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0 ||
-	    (error = scan_worktree(&work, f, &cache, false, NULL, NULL)) < 0)
+	if ((error = dsync_load_statcache(&cache, f)) < 0)
+		goto out;
+	fast = cache.has_tree && cached_head(f, &head, &cached_tree) && git_oid_equal(&cache.tree, &cached_tree);
+	if ((error = scan_worktree(&work, f, &cache, false, NULL, NULL)) < 0)
 		goto out;
 	for (i = 0; i < work.nproblems; i++)
 		if (warn)
 			warn(work.problems[i], payload);
+	if (work.unchanged && fast)
+		goto out; /* the walk matches the index, and the index the head */
+	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0)
+		goto out;
 	if (born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(tree))) {
 		if (work.unchanged)
 			goto out; /* the walk matches the index, and the index the head */

@@ -2,7 +2,7 @@
  * Errors: a thread-local last error (code and message), translation of
  * libgit2 and errno errors at the boundary, and the program's exit codes.
  */
-#include "dsync/common.h"
+#include "core/base/internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -132,8 +132,18 @@ int dsync_error_git(int git_err, const char *fmt, ...)
 }
 
 static int lib_inited;
+static bool git_inited;
 
 int dsync_lib_init(void)
+{
+	if (lib_inited++)
+		return 0;
+	if (sodium_init() < 0)
+		return dsync_error_set(DSYNC_ERROR, "cannot initialise libsodium");
+	return 0;
+}
+
+int dsync_git_init(void)
 {
 	static const int levels[] = { GIT_CONFIG_LEVEL_SYSTEM,
 				      GIT_CONFIG_LEVEL_XDG,
@@ -142,12 +152,14 @@ int dsync_lib_init(void)
 	size_t i;
 	int err;
 
-	if (lib_inited++)
+	if (git_inited)
 		return 0;
-	if (sodium_init() < 0)
-		return dsync_error_set(DSYNC_ERROR, "cannot initialise libsodium");
+	/* libgit2's start-up parses the system's TLS certificates (a few ms):
+	 * done only when a command needs the history, not for an unchanged
+	 * snapshot */
 	if ((err = git_libgit2_init()) < 0)
 		return dsync_error_git(err, "cannot initialise libgit2");
+	git_inited = true;
 	/* sealed off from the user's git setup: no system, XDG or global config */
 	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
 		if ((err = git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "")) < 0)
@@ -164,8 +176,10 @@ int dsync_lib_init(void)
 
 void dsync_lib_shutdown(void)
 {
-	if (lib_inited && --lib_inited == 0)
+	if (lib_inited && --lib_inited == 0 && git_inited) {
 		git_libgit2_shutdown();
+		git_inited = false;
+	}
 }
 
 int dsync_exit_code(int error)

@@ -19,6 +19,13 @@
 
 #define DSYNC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Initialises libgit2 (once; sealed from the user's git config, strict object
+ * creation off).  Every module calls it, directly or through
+ * dsync_folder_repo(), before its first libgit2 call.
+ */
+int dsync_git_init(void);
+
 #include "core/base/banned.h"
 
 #endif

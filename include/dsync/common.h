@@ -71,9 +71,8 @@ typedef void (*dsync_warn_cb)(const char *message, void *payload);
 typedef void (*dsync_progress_cb)(size_t files, uint64_t bytes, void *payload);
 
 /*
- * Initialises the library: libgit2 (sealed from the user's git config, strict
- * object creation off), libsodium.  Safe to call more than once.  Returns 0 or
- * a negative DSYNC_E* code.
+ * Initialises the library (libsodium; libgit2 is started on first use).  Safe
+ * to call more than once.  Returns 0 or a negative DSYNC_E* code.
  */
 int dsync_lib_init(void);
 

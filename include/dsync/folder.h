@@ -26,7 +26,8 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 
 /*
  * Opens the synced folder that contains PATH (NULL: the current directory),
- * looking upwards.  DSYNC_ENOTFOLDER when there is none.
+ * looking upwards.  DSYNC_ENOTFOLDER when there is none.  Its git repository
+ * is opened when a call first needs it (an unchanged snapshot never does).
  */
 int dsync_folder_open(dsync_folder **out, const char *path);
 
@@ -36,9 +37,10 @@ void dsync_folder_free(dsync_folder *f);
 /* The folder's root (absolute, symlinks resolved, no trailing slash). */
 const char *dsync_folder_root(const dsync_folder *f);
 
-/* This device's id (32 hex digits) and name. */
-const char *dsync_folder_device_id(const dsync_folder *f);
-const char *dsync_folder_device_name(const dsync_folder *f);
+/* This device's id (32 hex digits) and name ("" when the folder's history
+ * cannot be opened). */
+const char *dsync_folder_device_id(dsync_folder *f);
+const char *dsync_folder_device_name(dsync_folder *f);
 
 /*
  * Takes the folder's single-writer lock (DESIGN.md section 9): a lock file in
