@@ -12,6 +12,7 @@
 
 #include "dsync/common.h"
 #include "dsync/folder.h"
+#include "dsync/gc.h"
 #include "dsync/history.h"
 #include "dsync/restore.h"
 #include "dsync/snapshot.h"
@@ -645,6 +646,45 @@ out:
 	return error < 0 ? out_fail(error) : 0;
 }
 
+/* ------------------------------------------------------------------ gc */
+
+static int cmd_gc(int argc, char **argv)
+{
+	static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, HELP_OPTION, { 0 } };
+	dsync_gc_result r;
+	dsync_folder *f = NULL;
+	bool quiet = false;
+	char before[32], after[32];
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'h')
+			return print_usage("gc");
+		else
+			return bad_option("gc", argv);
+	}
+	if (optind < argc)
+		return usage_error("gc", "unexpected argument '%s'", argv[optind]);
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	error = dsync_gc(&r, f, LOCK_WAIT_MS);
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	if (quiet)
+		return 0;
+	if (r.objects == 0)
+		printf("nothing to pack\n");
+	else
+		printf("packed %zu objects; removed %zu loose objects and %zu older pack%s; store %s -> %s\n",
+		       r.objects, r.loose_removed, r.packs_removed, r.packs_removed == 1 ? "" : "s",
+		       out_size(before, sizeof(before), r.bytes_before),
+		       out_size(after, sizeof(after), r.bytes_after));
+	return 0;
+}
+
 /* ---------------------------------------------------------------- help */
 
 static int cmd_version(int argc, char **argv)
@@ -700,6 +740,12 @@ static const command commands[] = {
 	  "added to it since stay. The versions being replaced are snapshotted first,\n"
 	  "so nothing is lost. --to DEST writes there instead and leaves the folder\n"
 	  "alone (DEST an existing folder: each PATH goes inside it).\n" },
+	{ "gc", cmd_gc, true, "compact the history's store",
+	  "usage: dsync gc [--quiet]\n\n"
+	  "Packs the history's objects into one pack with deltas, then removes the\n"
+	  "loose copies and older packs it holds (each checked in the new pack first).\n"
+	  "Hundreds of one-line saves of a large text file then take little more room\n"
+	  "than the file itself.\n" },
 	{ "help", cmd_help, false, "show help for dsync or a command",
 	  "usage: dsync help [COMMAND]\n" },
 	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },

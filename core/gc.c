@@ -1,0 +1,265 @@
+/*
+ * gc: loose objects into one pack with deltas, then the loose copies and
+ * older packs it supersedes removed, safely (see dsync/gc.h).
+ */
+#include "core/base/internal.h"
+#include "dsync/gc.h"
+#include "core/folder.h"
+#include "core/base/buf.h"
+
+#include <dirent.h>
+#include <git2/sys/odb_backend.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Adds the size of the files below DIR (two levels) to *BYTES. */
+static void du(const char *dir, uint64_t *bytes, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		dsync_buf p = DSYNC_BUF_INIT;
+		struct stat st;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (dsync_buf_printf(&p, "%s/%s", dir, e->d_name) == 0 && lstat(p.ptr, &st) == 0) {
+			if (S_ISDIR(st.st_mode) && depth > 0)
+				du(p.ptr, bytes, depth - 1);
+			else if (S_ISREG(st.st_mode))
+				*bytes += (uint64_t)st.st_blocks * 512;
+		}
+		dsync_buf_dispose(&p);
+	}
+	closedir(d);
+}
+
+static int push_ref(const char *name, void *payload)
+{
+	git_revwalk *walk = payload;
+
+	/* refs that are not commits (none today) are simply not walked */
+	git_revwalk_push_ref(walk, name);
+	return 0;
+}
+
+/* Opens an object database holding only the pack whose index is IDX. */
+static int open_pack(git_odb **out, const char *idx)
+{
+	git_odb_backend *b = NULL;
+	int err;
+
+	*out = NULL;
+	if ((err = git_odb_new(out)) < 0 || (err = git_odb_backend_one_pack(&b, idx)) < 0 ||
+	    (err = git_odb_add_backend(*out, b, 1)) < 0) {
+		if (b && *out == NULL)
+			b->free(b);
+		git_odb_free(*out);
+		*out = NULL;
+		return dsync_error_git(err, "cannot read the pack '%s'", idx);
+	}
+	return 0;
+}
+
+/* Removes each loose object below OBJECTS that the pack database PACK holds. */
+static int remove_loose(git_odb *pack, const char *objects, size_t *removed)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	int i;
+
+	for (i = 0; i < 256; i++) {
+		dsync_buf dir = DSYNC_BUF_INIT;
+		DIR *d;
+		struct dirent *e;
+
+		if (dsync_buf_printf(&dir, "%s/%02x", objects, i) < 0)
+			return -1;
+		if ((d = opendir(dir.ptr)) == NULL) {
+			dsync_buf_dispose(&dir);
+			continue;
+		}
+		while ((e = readdir(d)) != NULL) {
+			git_oid oid;
+
+			if (strlen(e->d_name) != GIT_OID_HEXSZ - 2)
+				continue;
+			snprintf(hex, 3, "%02x", i);
+			memcpy(hex + 2, e->d_name, GIT_OID_HEXSZ - 2);
+			hex[GIT_OID_HEXSZ] = '\0';
+			if (git_oid_fromstr(&oid, hex) < 0 || !git_odb_exists(pack, &oid))
+				continue;
+			{
+				dsync_buf p = DSYNC_BUF_INIT;
+
+				if (dsync_buf_printf(&p, "%s/%s", dir.ptr, e->d_name) == 0 && unlink(p.ptr) == 0)
+					(*removed)++;
+				dsync_buf_dispose(&p);
+			}
+		}
+		closedir(d);
+		rmdir(dir.ptr); /* only when empty */
+		dsync_buf_dispose(&dir);
+	}
+	return 0;
+}
+
+typedef struct covered_ctx {
+	git_odb *pack;
+	bool all;
+} covered_ctx;
+
+static int covered_cb(const git_oid *id, void *payload)
+{
+	covered_ctx *c = payload;
+
+	if (!git_odb_exists(c->pack, id)) {
+		c->all = false;
+		return 1;
+	}
+	return 0;
+}
+
+/* Removes the packs in PACKDIR other than KEEP whose every object PACK holds
+ * (a pack with a .keep file stays). */
+static int remove_old_packs(git_odb *pack, const char *packdir, const char *keep, size_t *removed)
+{
+	DIR *d = opendir(packdir);
+	struct dirent *e;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		dsync_buf idx = DSYNC_BUF_INIT, base = DSYNC_BUF_INIT, p = DSYNC_BUF_INIT;
+		struct stat st;
+		git_odb *old = NULL;
+		covered_ctx c;
+
+		if (n < 5 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + n - 4, ".idx") != 0 ||
+		    strncmp(e->d_name, keep, strlen(keep)) == 0)
+			continue;
+		if (dsync_buf_printf(&idx, "%s/%s", packdir, e->d_name) < 0 ||
+		    dsync_buf_put(&base, idx.ptr, idx.len - 4) < 0)
+			goto next;
+		if (dsync_buf_printf(&p, "%s.keep", base.ptr) < 0 || stat(p.ptr, &st) == 0)
+			goto next;
+		if (open_pack(&old, idx.ptr) < 0)
+			goto next;
+		c.pack = pack;
+		c.all = true;
+		if (git_odb_foreach(old, covered_cb, &c) < 0 && c.all)
+			c.all = false;
+		git_odb_free(old);
+		if (!c.all)
+			goto next;
+		dsync_buf_truncate(&p, 0);
+		if (dsync_buf_printf(&p, "%s.pack", base.ptr) == 0 && unlink(p.ptr) == 0) {
+			unlink(idx.ptr);
+			dsync_buf_truncate(&p, 0);
+			if (dsync_buf_printf(&p, "%s.rev", base.ptr) == 0)
+				unlink(p.ptr);
+			(*removed)++;
+		}
+next:
+		dsync_buf_dispose(&idx);
+		dsync_buf_dispose(&base);
+		dsync_buf_dispose(&p);
+	}
+	closedir(d);
+	return 0;
+}
+
+int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	git_odb *pack = NULL;
+	dsync_buf objects = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT;
+	bool locked = false;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	if ((error = dsync_folder_lock(f, lock_wait_ms)) < 0)
+		return error;
+	locked = true;
+	if ((error = dsync_buf_printf(&objects, "%s/objects", f->gitdir)) < 0 ||
+	    (error = dsync_buf_printf(&packdir, "%s/pack", objects.ptr)) < 0)
+		goto out;
+	du(objects.ptr, &out->bytes_before, 1);
+
+	if ((err = git_packbuilder_new(&pb, f->repo)) < 0 || (err = git_revwalk_new(&walk, f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot start packing");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 0);
+	if ((err = git_reference_foreach_name(f->repo, push_ref, walk)) < 0 ||
+	    (err = git_packbuilder_insert_walk(pb, walk)) < 0) {
+		error = dsync_error_git(err, "cannot list the objects to pack");
+		goto out;
+	}
+	out->objects = git_packbuilder_object_count(pb);
+	if (out->objects == 0) {
+		out->bytes_after = out->bytes_before;
+		error = 0;
+		goto out;
+	}
+	if (mkdir(packdir.ptr, 0777) < 0 && errno != EEXIST) {
+		error = dsync_error_sys(errno, "cannot create '%s'", packdir.ptr);
+		goto out;
+	}
+	if ((err = git_packbuilder_write(pb, packdir.ptr, 0, NULL, NULL)) < 0) {
+		error = dsync_error_git(err, "cannot write a pack");
+		goto out;
+	}
+	snprintf(out->pack, sizeof(out->pack), "%s", git_packbuilder_name(pb));
+	/* the pack is durable before any copy of its objects goes */
+	if ((error = dsync_folder_sync(f)) < 0)
+		goto out;
+	if ((error = dsync_buf_printf(&idx, "%s/pack-%s.idx", packdir.ptr, out->pack)) < 0 ||
+	    (error = open_pack(&pack, idx.ptr)) < 0)
+		goto out;
+	{
+		git_oid head;
+
+		if (git_reference_name_to_id(&head, f->repo, "refs/heads/main") == 0 &&
+		    !git_odb_exists(pack, &head)) {
+			error = dsync_error_set(DSYNC_ECORRUPT,
+				"the new pack '%s' does not hold the last snapshot; nothing removed", idx.ptr);
+			goto out;
+		}
+	}
+	if ((error = remove_loose(pack, objects.ptr, &out->loose_removed)) < 0)
+		goto out;
+	{
+		char keep[64];
+
+		snprintf(keep, sizeof(keep), "pack-%s.", out->pack);
+		remove_old_packs(pack, packdir.ptr, keep, &out->packs_removed);
+	}
+	{
+		git_odb *odb = NULL;
+
+		if (git_repository_odb(&odb, f->repo) == 0)
+			git_odb_refresh(odb);
+		git_odb_free(odb);
+	}
+	if ((error = dsync_folder_sync(f)) < 0)
+		goto out;
+	du(objects.ptr, &out->bytes_after, 1);
+	error = 0;
+out:
+	if (locked)
+		dsync_folder_unlock(f);
+	git_odb_free(pack);
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	dsync_buf_dispose(&objects);
+	dsync_buf_dispose(&packdir);
+	dsync_buf_dispose(&idx);
+	return error;
+}

@@ -1,0 +1,33 @@
+/*
+ * dsync — compacting the local store: loose objects into one pack with
+ * deltas (libgit2 has no gc of its own).
+ */
+#ifndef DSYNC_GC_H
+#define DSYNC_GC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+
+typedef struct dsync_gc_result {
+	size_t objects;          /* objects in the new pack (0: nothing was packed) */
+	size_t loose_removed;    /* loose objects removed (each is in the new pack) */
+	size_t packs_removed;    /* older packs removed (each wholly in the new pack) */
+	uint64_t bytes_before;   /* size of objects/ before and after */
+	uint64_t bytes_after;
+	char pack[41];           /* the new pack's name ("" when none) */
+} dsync_gc_result;
+
+/*
+ * Packs every object reachable from the folder's refs into one new pack
+ * (with deltas), makes it durable, then removes the loose objects and older
+ * packs it holds: a loose object or pack is removed only once the new pack,
+ * read back, is seen to hold each of its objects, so no version can be lost.
+ * Objects nothing refers to (left by a snapshot killed half-way) stay loose.
+ * Takes the folder's lock, waiting up to LOCK_WAIT_MS.
+ */
+int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms);
+
+#endif
