@@ -7,7 +7,6 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -373,24 +372,18 @@ static void remove_tree(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static int stale_init_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)payload;
+	if (is_dir && strncmp(name, INIT_TMP, strlen(INIT_TMP)) == 0)
+		remove_tree(path);
+	return 0;
+}
+
 /* Removes what an init killed half-way left in ROOT. */
 static void remove_stale_inits(const char *root)
 {
-	DIR *d = opendir(root);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, INIT_TMP, strlen(INIT_TMP)) == 0) {
-			dsync_buf p = DSYNC_BUF_INIT;
-
-			if (dsync_buf_printf(&p, "%s/%s", root, e->d_name) == 0)
-				remove_tree(p.ptr);
-			dsync_buf_dispose(&p);
-		}
-	}
-	closedir(d);
+	dsync_path_walk(root, 0, stale_init_cb, NULL);
 }
 
 /* Fails when the nearest existing folder at or above the missing DIR is in a

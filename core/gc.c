@@ -6,35 +6,27 @@
 #include "dsync/gc.h"
 #include "core/folder.h"
 #include "core/base/buf.h"
+#include "core/base/path.h"
 
 #include <dirent.h>
 #include <git2/sys/odb_backend.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Adds the size of the files below DIR (two levels) to *BYTES. */
-static void du(const char *dir, uint64_t *bytes, int depth)
+static int du_cb(const char *path, const char *name, bool is_dir, void *payload)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
+	struct stat st;
 
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		dsync_buf p = DSYNC_BUF_INIT;
-		struct stat st;
+	(void)name;
+	if (!is_dir && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		*(uint64_t *)payload += (uint64_t)st.st_blocks * 512;
+	return 0;
+}
 
-		if (e->d_name[0] == '.')
-			continue;
-		if (dsync_buf_printf(&p, "%s/%s", dir, e->d_name) == 0 && lstat(p.ptr, &st) == 0) {
-			if (S_ISDIR(st.st_mode) && depth > 0)
-				du(p.ptr, bytes, depth - 1);
-			else if (S_ISREG(st.st_mode))
-				*bytes += (uint64_t)st.st_blocks * 512;
-		}
-		dsync_buf_dispose(&p);
-	}
-	closedir(d);
+/* Adds the disk use of the files below DIR (two levels) to *BYTES. */
+static void du(const char *dir, uint64_t *bytes)
+{
+	dsync_path_walk(dir, 1, du_cb, bytes);
 }
 
 static int push_ref(const char *name, void *payload)
@@ -190,7 +182,7 @@ int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	if ((error = dsync_buf_printf(&objects, "%s/objects", f->gitdir)) < 0 ||
 	    (error = dsync_buf_printf(&packdir, "%s/pack", objects.ptr)) < 0)
 		goto out;
-	du(objects.ptr, &out->bytes_before, 1);
+	du(objects.ptr, &out->bytes_before);
 
 	if ((err = git_packbuilder_new(&pb, f->repo)) < 0 || (err = git_revwalk_new(&walk, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot start packing");
@@ -250,7 +242,7 @@ int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	}
 	if ((error = dsync_folder_sync(f)) < 0)
 		goto out;
-	du(objects.ptr, &out->bytes_after, 1);
+	du(objects.ptr, &out->bytes_after);
 	error = 0;
 out:
 	if (locked)

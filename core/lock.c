@@ -10,8 +10,8 @@
 #include "core/base/internal.h"
 #include "core/folder.h"
 #include "core/base/buf.h"
+#include "core/base/path.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -25,32 +25,20 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-/* Removes, below DIR (recursing up to DEPTH levels), the files whose name
- * ends in ".lock" (LOCKS) or contains "_git2_" (libgit2's temporary files). */
+/* Folder-walk callbacks: remove libgit2's temporary files ("*_git2_*"), and
+ * with LOCKS also stale "*.lock" files. */
+static int stale_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	bool locks = *(bool *)payload;
+
+	if (!is_dir && ((locks && has_suffix(name, ".lock")) || strstr(name, "_git2_") != NULL))
+		unlink(path);
+	return 0;
+}
+
 static void remove_stale(const char *dir, int depth, bool locks)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		dsync_buf p = DSYNC_BUF_INIT;
-
-		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-			continue;
-		if (dsync_buf_printf(&p, "%s/%s", dir, e->d_name) < 0)
-			break;
-		if (e->d_type == DT_DIR) {
-			if (depth > 0)
-				remove_stale(p.ptr, depth - 1, locks);
-		} else if ((locks && has_suffix(e->d_name, ".lock")) ||
-			   strstr(e->d_name, "_git2_") != NULL) {
-			unlink(p.ptr);
-		}
-		dsync_buf_dispose(&p);
-	}
-	closedir(d);
+	dsync_path_walk(dir, depth, stale_cb, &locks);
 }
 
 static void repair(dsync_folder *f)

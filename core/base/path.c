@@ -5,6 +5,7 @@
 #include "core/base/path.h"
 
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #define SUFFIX_LEN (sizeof(DSYNC_ESCAPE_SUFFIX) - 1)
@@ -198,4 +199,36 @@ int dsync_path_mkdirs(const char *path)
 	}
 	free(p);
 	return error;
+}
+
+int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *payload)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!d)
+		return 0;
+	while (!ret && (e = readdir(d)) != NULL) {
+		dsync_buf p = DSYNC_BUF_INIT;
+		bool is_dir;
+
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		if (dsync_buf_printf(&p, "%s/%s", dir, e->d_name) < 0)
+			break;
+		if (e->d_type == DT_UNKNOWN) {
+			struct stat st;
+
+			is_dir = lstat(p.ptr, &st) == 0 && S_ISDIR(st.st_mode);
+		} else {
+			is_dir = e->d_type == DT_DIR;
+		}
+		ret = cb(p.ptr, e->d_name, is_dir, payload);
+		if (!ret && is_dir && depth > 0)
+			ret = dsync_path_walk(p.ptr, depth - 1, cb, payload);
+		dsync_buf_dispose(&p);
+	}
+	closedir(d);
+	return ret;
 }

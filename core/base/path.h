@@ -65,4 +65,15 @@ bool dsync_path_is_safe(const char *path);
  */
 int dsync_path_mkdirs(const char *path);
 
+/* Receives one entry of a folder walk: its full path, its name, whether it is
+ * a folder.  Return non-zero to stop. */
+typedef int (*dsync_path_entry_cb)(const char *path, const char *name, bool is_dir, void *payload);
+
+/*
+ * Calls CB for each entry of the folder DIR except "." and "..", going into
+ * subfolders (after calling CB for them) down to DEPTH levels below DIR.  A
+ * folder that cannot be read is skipped.  Returns 0 or CB's non-zero value.
+ */
+int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *payload);
+
 #endif
