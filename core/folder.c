@@ -665,7 +665,7 @@ out:
 	return error;
 }
 
-int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_path)
+int dsync_folder_locate(char **out, const dsync_folder *f, const char *user_path)
 {
 	dsync_buf abs = DSYNC_BUF_INIT, res = DSYNC_BUF_INIT;
 	char cwd[PATH_MAX];
@@ -689,25 +689,34 @@ int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_pat
 	abs.len = strlen(abs.ptr);
 	if ((error = resolve_parent(&res, abs.ptr)) < 0)
 		goto out;
-	if (strcmp(res.ptr, f->root) == 0) {
+	if (strcmp(res.ptr, f->root) == 0)
 		rel = "";
-	} else if (strncmp(res.ptr, f->root, rootlen) == 0 &&
-		   (res.ptr[rootlen] == '/' || rootlen == 1)) {
+	else if (strncmp(res.ptr, f->root, rootlen) == 0 && (res.ptr[rootlen] == '/' || rootlen == 1))
 		rel = res.ptr + (rootlen == 1 ? 1 : rootlen + 1);
-	} else {
-		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is outside the dsync folder '%s'",
-					user_path, f->root);
-		goto out;
-	}
-	if (*rel && !dsync_path_is_safe(rel)) {
-		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is inside dsync's own '" DSYNC_DIR "'",
-					user_path);
-		goto out;
-	}
+	else
+		goto out; /* outside: *OUT stays NULL */
 	if ((*out = strdup(rel)) == NULL)
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 out:
 	dsync_buf_dispose(&abs);
 	dsync_buf_dispose(&res);
 	return error;
+}
+
+int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_path)
+{
+	int error;
+
+	if ((error = dsync_folder_locate(out, f, user_path)) < 0)
+		return error;
+	if (!*out)
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is outside the dsync folder '%s'",
+				       user_path, f->root);
+	if (**out && !dsync_path_is_safe(*out)) {
+		free(*out);
+		*out = NULL;
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is inside dsync's own '" DSYNC_DIR "'",
+				       user_path);
+	}
+	return 0;
 }

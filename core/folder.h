@@ -26,6 +26,13 @@ struct dsync_folder {
 int dsync_folder_repo(dsync_folder *f);
 
 /*
+ * As dsync_folder_relpath(), without judging the result: *OUT is the
+ * folder-relative path (possibly inside .dsync), or NULL when USER_PATH lies
+ * outside the folder.
+ */
+int dsync_folder_locate(char **out, const dsync_folder *f, const char *user_path);
+
+/*
  * Loads the folder's ignore rules (defaults plus ROOT/.dsyncignore) into
  * *OUT, a new rule set the caller frees.
  */

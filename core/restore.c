@@ -217,17 +217,17 @@ static int destination(dsync_buf *out, const dsync_folder *f, const char *path, 
 	return dsync_buf_printf(out, "%s/%s", to, base_name(path));
 }
 
+/* Refuses a destination inside the folder's .dsync (anywhere else is fine). */
 static int check_dest(const dsync_folder *f, const char *to)
 {
 	char *rel = NULL;
 	int error;
 
-	/* never into .dsync: dsync_folder_relpath refuses that */
-	error = dsync_folder_relpath(&rel, f, to);
-	if (error == DSYNC_EUSAGE && strstr(dsync_error_last(), "'" DSYNC_DIR "'"))
-		goto out;
-	error = 0;
-out:
+	if ((error = dsync_folder_locate(&rel, f, to)) < 0)
+		return error;
+	if (rel && *rel && !dsync_path_is_safe(rel))
+		error = dsync_error_set(DSYNC_EUSAGE, "cannot restore into '%s': it is inside dsync's own '"
+					DSYNC_DIR "'", to);
 	free(rel);
 	return error;
 }

@@ -685,7 +685,6 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 			if (st.st_size <= SMALL_FILE)
 				r->out->hashed_bytes += (uint64_t)st.st_size;
 		}
-		r->out->hashed++;
 		e->st = st;
 		e->mode = git_mode(&st);
 		git_oid_cpy(&e->oid, &oid);

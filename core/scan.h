@@ -33,7 +33,6 @@ typedef struct scan_list {
 	size_t n, cap;
 	char **problems;   /* messages about paths that could not be read */
 	size_t nproblems, problems_cap;
-	size_t hashed;     /* files whose content was read */
 	uint64_t hashed_bytes;
 	bool sorted;       /* v is sorted by path */
 	bool unchanged;    /* every entry is SCAN_CACHED and the cache has no
