@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "dsync/restore.h"
 #include "dsync/snapshot.h"
 #include "dsync/timespec.h"
+#include "dsync/watch.h"
 #include "cmd/output.h"
 
 #define DSYNC_VERSION "0.1.0"
@@ -685,6 +687,101 @@ static int cmd_gc(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- watch */
+
+static const char *const level_names[] = { "error", "warning", "info", "debug" };
+
+/* One log line on stderr: UTC time to the millisecond (journal-friendly). */
+static void log_line(dsync_log_level level, const char *folder, const char *message, void *payload)
+{
+	dsync_log_level max = *(const dsync_log_level *)payload;
+	struct timeval tv;
+	struct tm tm;
+	char when[32];
+
+	if (level > max)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ %s %s%s%s\n", when, (long)(tv.tv_usec / 1000), level_names[level],
+		folder ? folder : "", folder ? ": " : "", message);
+	fflush(stderr);
+}
+
+/* SECONDS ("1", "0.5") from an option into *MS; false when not a number. */
+static bool parse_seconds_arg(const char *s, int *ms)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0) || v > 24 * 3600)
+		return false;
+	*ms = (int)(v * 1000 + 0.5);
+	return true;
+}
+
+static int run_watch(const char *name, bool registered, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "delay", required_argument, NULL, 'd' },
+		{ "max-delay", required_argument, NULL, 'D' },
+		{ "rescan-interval", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		HELP_OPTION,
+		{ 0 }
+	};
+	dsync_watch_options wo = DSYNC_WATCH_OPTIONS_INIT;
+	dsync_log_level level = DSYNC_LOG_INFO;
+	const char *here = ".";
+	int c, error, *target;
+
+	while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+		case 'D':
+		case 'r':
+			target = c == 'd' ? &wo.delay_ms : c == 'D' ? &wo.max_delay_ms : &wo.rescan_ms;
+			if (!parse_seconds_arg(optarg, target) || (c == 'r' && *target < 100))
+				return usage_error(name, "'%s' is not a number of seconds", optarg);
+			break;
+		case 'q':
+			level = DSYNC_LOG_WARNING;
+			break;
+		case 'v':
+			level = DSYNC_LOG_DEBUG;
+			break;
+		case 'h':
+			return print_usage(name);
+		default:
+			if (optopt == 'd' || optopt == 'D' || optopt == 'r')
+				return usage_error(name, "option '%s' needs a value", argv[optind - 1]);
+			return bad_option(name, argv);
+		}
+	}
+	if (registered && optind < argc)
+		return usage_error(name, "unexpected argument '%s'", argv[optind]);
+	wo.registered = registered;
+	wo.log = log_line;
+	wo.payload = &level;
+	if (optind < argc)
+		error = dsync_watch_run((const char *const *)argv + optind, (size_t)(argc - optind), &wo);
+	else
+		error = dsync_watch_run(&here, registered ? 0 : 1, &wo);
+	return error < 0 ? out_fail(error) : 0;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	return run_watch("watch", false, argc, argv);
+}
+
+static int cmd_daemon(int argc, char **argv)
+{
+	return run_watch("daemon", true, argc, argv);
+}
+
 /* ---------------------------------------------------------------- help */
 
 static int cmd_version(int argc, char **argv)
@@ -746,6 +843,26 @@ static const command commands[] = {
 	  "loose copies and older packs it holds (each checked in the new pack first).\n"
 	  "Hundreds of one-line saves of a large text file then take little more room\n"
 	  "than the file itself.\n" },
+	{ "watch", cmd_watch, false, "record every save as it happens",
+	  "usage: dsync watch [DIR...] [--delay SECONDS] [--max-delay SECONDS]\n"
+	  "                   [--rescan-interval SECONDS] [--quiet | --verbose]\n\n"
+	  "Watches the folders DIR (default: the current one) and records each change\n"
+	  "as a snapshot once the folder has been quiet for the delay (default 1 s;\n"
+	  "watch.delay in .dsync/config) and no file is still being written, and at\n"
+	  "the latest after the maximum delay (default 30 s; watch.maxDelay) while\n"
+	  "writes go on; files still being written then keep their previous version.\n"
+	  "When most files vanish at once (an unmounted drive) or the folder itself\n"
+	  "goes, it pauses until they return or 'dsync snapshot --allow-mass-delete'.\n"
+	  "When inotify watches run out, it rescans every --rescan-interval seconds\n"
+	  "(default 60). Logs go to stderr; SIGTERM or Ctrl-C records what is pending\n"
+	  "and stops; SIGHUP reloads the configuration and ignore rules.\n" },
+	{ "daemon", cmd_daemon, false, "watch every registered folder",
+	  "usage: dsync daemon [--delay SECONDS] [--max-delay SECONDS]\n"
+	  "                    [--rescan-interval SECONDS] [--quiet | --verbose]\n\n"
+	  "As 'dsync watch', for every folder registered by 'dsync init'\n"
+	  "(~/.config/dsync/folders), picking up folders registered while it runs.\n"
+	  "A registered folder that is missing (an unmounted drive) is watched for\n"
+	  "until it returns. Run it as a systemd user service: see contrib/.\n" },
 	{ "help", cmd_help, false, "show help for dsync or a command",
 	  "usage: dsync help [COMMAND]\n" },
 	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },

@@ -234,6 +234,17 @@ static int write_file(const char *path, const char *text)
 	return 0;
 }
 
+static int write_marker(const char *path, const char *folder_id)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_printf(&text, "%s\n", folder_id)) == 0)
+		error = write_file(path, text.ptr);
+	dsync_buf_dispose(&text);
+	return error;
+}
+
 static int set_config(git_repository *repo, const char *device_id,
 		      const char *device_name, const char *folder_id)
 {
@@ -500,6 +511,10 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	if ((error = random_hex(device_id, 16)) < 0 || (error = random_hex(folder_id, 16)) < 0 ||
 	    (error = set_config(repo, device_id, device_name, folder_id)) < 0)
 		goto out;
+	if ((error = dsync_buf_printf(&attr, "%s/" DSYNC_MARKER, gitdir.ptr)) < 0 ||
+	    (error = write_marker(attr.ptr, folder_id)) < 0)
+		goto out;
+	dsync_buf_truncate(&attr, 0);
 	if ((error = dsync_buf_printf(&attr, "%s/info", gitdir.ptr)) < 0)
 		goto out;
 	if (mkdir(attr.ptr, 0777) < 0 && errno != EEXIST) {
@@ -719,4 +734,66 @@ int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_pat
 				       user_path);
 	}
 	return 0;
+}
+
+/* Reads the folder id from the marker file PATH into OUT (33 bytes). */
+static bool read_marker(const char *path, char *out)
+{
+	char buf[64];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 32 + 1 || buf[32] != '\n')
+		return false;
+	memcpy(out, buf, 32);
+	out[32] = '\0';
+	return strspn(out, "0123456789abcdef") == 32;
+}
+
+int dsync_folder_marker(char *out, dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	git_config *cfg = NULL;
+	git_buf id = GIT_BUF_INIT;
+	int err, error;
+
+	if ((error = dsync_buf_printf(&path, "%s/" DSYNC_MARKER, f->gitdir)) < 0)
+		return error;
+	if (read_marker(path.ptr, out)) {
+		error = 0;
+		goto out;
+	}
+	/* a folder made before the marker existed: write it from the config */
+	if ((error = dsync_folder_repo(f)) < 0)
+		goto out;
+	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0 ||
+	    (err = git_config_get_string_buf(&id, cfg, "dsync.folderId")) < 0 ||
+	    strlen(id.ptr) != 32 || strspn(id.ptr, "0123456789abcdef") != 32) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "'%s/" DSYNC_DIR "/config' has no folder id", f->root);
+		goto out;
+	}
+	memcpy(out, id.ptr, 33);
+	error = write_marker(path.ptr, out);
+out:
+	git_buf_dispose(&id);
+	git_config_free(cfg);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+bool dsync_folder_present(const char *root, const char *folder_id)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char id[33];
+	bool present;
+
+	if (dsync_buf_printf(&path, "%s/" DSYNC_DIR "/" DSYNC_MARKER, strcmp(root, "/") ? root : "") < 0)
+		return false;
+	present = read_marker(path.ptr, id) && strcmp(id, folder_id) == 0;
+	dsync_buf_dispose(&path);
+	return present;
 }

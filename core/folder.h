@@ -5,6 +5,7 @@
 #define DSYNC_CORE_FOLDER_H
 
 #include <git2.h>
+#include <stdbool.h>
 
 #include "dsync/folder.h"
 #include "dsync/ignore.h"
@@ -43,5 +44,20 @@ int dsync_folder_load_ignore(dsync_ignore **out, const dsync_folder *f);
  * of its file system).
  */
 int dsync_folder_sync(const dsync_folder *f);
+
+/*
+ * The marker file in .dsync/ that tells a present folder from a missing
+ * mount (or another folder mounted in its place): the folder id and a
+ * newline.  Written by init.
+ */
+#define DSYNC_MARKER "dsync-folder"
+
+/* Reads F's folder id (32 hex digits) from its marker into OUT (33 bytes),
+ * writing the marker from the config when an older folder has none. */
+int dsync_folder_marker(char *out, dsync_folder *f);
+
+/* True when ROOT holds the folder whose id is FOLDER_ID (its marker says
+ * so); reads one small file, never starts libgit2. */
+bool dsync_folder_present(const char *root, const char *folder_id);
 
 #endif

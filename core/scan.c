@@ -527,6 +527,7 @@ typedef struct reader {
 	scan_list *out;
 	char *chunk;
 	scan_progress_cb progress;
+	scan_keep_cb keep;
 	void *payload;
 } reader;
 
@@ -614,6 +615,17 @@ out:
 	return error;
 }
 
+/* E takes the cache's version IE (a zero mtime: looked at again next time). */
+static void keep_cached(scan_entry *e, const statcache_entry *ie)
+{
+	index_entry_stat(&e->st, ie);
+	e->st.st_mtim.tv_sec = 0;
+	e->st.st_mtim.tv_nsec = 0;
+	e->mode = ie->mode;
+	git_oid_cpy(&e->oid, &ie->id);
+	e->flags = SCAN_KEPT;
+}
+
 /*
  * Reads the file of entry E (found changed by discovery): its oid, mode and
  * stat as read.  *DROP: it vanished (or stays unreadable with no previous
@@ -628,6 +640,18 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 	int tries, error = 0;
 
 	*drop = false;
+	if (r->keep && r->keep(e->real, r->payload)) {
+		/* still being written: its previous version, or nothing yet */
+		const statcache_entry *ie = statcache_find(r->cache, e->path);
+
+		r->out->busy++;
+		if (!ie) {
+			*drop = true;
+			return 0;
+		}
+		keep_cached(e, ie);
+		return 0;
+	}
 	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", e->real)) < 0)
 		return error;
 	for (tries = 0; tries < READ_TRIES; tries++) {
@@ -696,16 +720,10 @@ unreadable:
 	{
 		const statcache_entry *ie = statcache_find(r->cache, e->path);
 
-		if (ie) {
-			index_entry_stat(&e->st, ie);
-			e->st.st_mtim.tv_sec = 0;
-			e->st.st_mtim.tv_nsec = 0;
-			e->mode = ie->mode;
-			git_oid_cpy(&e->oid, &ie->id);
-			e->flags = SCAN_KEPT;
-		} else {
+		if (ie)
+			keep_cached(e, ie);
+		else
 			*drop = true;
-		}
 		error = problem(r->out, "cannot read '%s': %s; %s", abs.ptr, why,
 				ie ? "kept its previous version" : "not stored yet");
 		goto out;
@@ -730,7 +748,7 @@ void scan_list_sort(scan_list *l)
 }
 
 int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
-		  scan_progress_cb progress, void *payload)
+		  scan_progress_cb progress, scan_keep_cb keep, void *payload)
 {
 	discovery d;
 	reader r;
@@ -751,6 +769,7 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	d.progress = r.progress = progress;
 	d.payload = r.payload = payload;
 	r.write = write;
+	r.keep = keep;
 	r.out = out;
 	if ((error = dsync_folder_load_ignore(&ign, f)) < 0)
 		goto out;

@@ -37,11 +37,16 @@ typedef struct scan_list {
 	bool sorted;       /* v is sorted by path */
 	bool unchanged;    /* every entry is SCAN_CACHED and the cache has no
 			      other: the tree is the cache's (v not sorted) */
+	size_t busy;       /* changed files the keep callback held back */
 } scan_list;
 
 /* Called during the walk with the number of files seen so far and the
  * bytes read; may be NULL. */
 typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
+
+/* Asked for each changed file (PATH as on disk, folder-relative) before it is
+ * read: true keeps the cache's version (a file still being written). */
+typedef bool (*scan_keep_cb)(const char *path, void *payload);
 
 /*
  * Walks F's working tree into OUT: sorted by stored path (as the index is),
@@ -49,11 +54,13 @@ typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
  * CACHE is the stat cache (an empty one: everything is read); entries as new
  * as the index file are racy and read again.  WRITE: store new content in the
  * object database (snapshot) or only hash it (status, diff).  Unreadable
- * files keep the cache's version and are listed in OUT->problems.  The caller
- * disposes OUT with scan_list_dispose().
+ * files keep the cache's version and are listed in OUT->problems.  KEEP (may
+ * be NULL) holds back changed files: they keep the cache's version (a new one
+ * is left out), counted in OUT->busy.  The caller disposes OUT with
+ * scan_list_dispose().
  */
 int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
-		  scan_progress_cb progress, void *payload);
+		  scan_progress_cb progress, scan_keep_cb keep, void *payload);
 
 void scan_list_dispose(scan_list *l);
 

@@ -369,12 +369,13 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	if ((error = dsync_load_statcache(&cache, f)) < 0)
 		goto out;
 	fast = cache.has_tree && cached_head(f, &head, &tree_oid) && git_oid_equal(&cache.tree, &tree_oid);
-	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->payload)) < 0)
+	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->keep, opts->payload)) < 0)
 		goto out;
 	for (i = 0; i < scan.nproblems; i++)
 		if (opts->warn)
 			opts->warn(scan.problems[i], opts->payload);
 	out->problems = scan.nproblems;
+	out->busy = scan.busy;
 	out->files = scan.n;
 	/* the fast path: the walk matches the index, and the index the head;
 	 * libgit2 is not even started */
@@ -565,7 +566,7 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 	if ((error = dsync_load_statcache(&cache, f)) < 0)
 		goto out;
 	fast = cache.has_tree && cached_head(f, &head, &cached_tree) && git_oid_equal(&cache.tree, &cached_tree);
-	if ((error = scan_worktree(&work, f, &cache, false, NULL, NULL)) < 0)
+	if ((error = scan_worktree(&work, f, &cache, false, NULL, NULL, NULL)) < 0)
 		goto out;
 	for (i = 0; i < work.nproblems; i++)
 		if (warn)

@@ -17,10 +17,14 @@ typedef struct dsync_snapshot_options {
 	int lock_wait_ms;        /* how long to wait for the folder's lock */
 	dsync_progress_cb progress;
 	dsync_warn_cb warn;      /* unreadable files and the like */
+	/* Asked for each changed file (PATH folder-relative, as on disk) before
+	 * it is read; true keeps its previous version (a new file stays out):
+	 * the watcher's files still open for writing.  May be NULL. */
+	bool (*keep)(const char *path, void *payload);
 	void *payload;
 } dsync_snapshot_options;
 
-#define DSYNC_SNAPSHOT_OPTIONS_INIT { NULL, false, 5000, NULL, NULL, NULL }
+#define DSYNC_SNAPSHOT_OPTIONS_INIT { NULL, false, 5000, NULL, NULL, NULL, NULL }
 
 typedef struct dsync_snapshot_result {
 	bool committed;          /* false: nothing changed */
@@ -28,6 +32,7 @@ typedef struct dsync_snapshot_result {
 	size_t files;            /* files in the snapshot */
 	size_t added, modified, deleted, renamed;
 	size_t problems;         /* files that could not be read (warned) */
+	size_t busy;             /* changed files OPTS->keep held back */
 } dsync_snapshot_result;
 
 /*
