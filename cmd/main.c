@@ -2,6 +2,7 @@
  * The dsync program: one table of commands, argument parsing, output.
  * Everything it does is a call into libdsync.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -735,7 +736,9 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 	dsync_watch_options wo = DSYNC_WATCH_OPTIONS_INIT;
 	dsync_log_level level = DSYNC_LOG_INFO;
 	const char *here = ".";
-	int c, error, *target;
+	char **dirs;
+	size_t n, i;
+	int c, error, rc, *target;
 
 	while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -765,11 +768,36 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 	wo.registered = registered;
 	wo.log = log_line;
 	wo.payload = &level;
-	if (optind < argc)
-		error = dsync_watch_run((const char *const *)argv + optind, (size_t)(argc - optind), &wo);
-	else
-		error = dsync_watch_run(&here, registered ? 0 : 1, &wo);
-	return error < 0 ? out_fail(error) : 0;
+	if (optind == argc) {
+		argv = (char **)&here;
+		argc = registered ? 0 : 1;
+		optind = 0;
+	}
+	if ((dirs = calloc((size_t)(argc - optind) + 1, sizeof(*dirs))) == NULL) {
+		out_error("out of memory");
+		return 1;
+	}
+	/* absolute paths, then out of the way: a watcher's working folder
+	 * would keep the user from unmounting the drive it is on */
+	for (n = 0; optind + (int)n < argc; n++) {
+		if ((dirs[n] = realpath(argv[optind + (int)n], NULL)) == NULL) {
+			out_error("cannot watch '%s': %s", argv[optind + (int)n], strerror(errno));
+			rc = 1;
+			goto out;
+		}
+	}
+	if (chdir("/") < 0) {
+		out_error("cannot leave the current folder: %s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	error = dsync_watch_run((const char *const *)dirs, n, &wo);
+	rc = error < 0 ? out_fail(error) : 0;
+out:
+	for (i = 0; i < n; i++)
+		free(dirs[i]);
+	free(dirs);
+	return rc;
 }
 
 static int cmd_watch(int argc, char **argv)

@@ -396,6 +396,8 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	scan_list_sort(&scan);
 	compare_with_cache(&scan, &cache, &content, &stat_only, &deleted);
 	if (deleted > cache.n / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
+		out->deleted = deleted;
+		out->files = cache.n;
 		error = dsync_error_set(DSYNC_EMASSDELETE,
 			"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
 			"if you deleted them, run 'dsync snapshot --allow-mass-delete'",

@@ -46,7 +46,6 @@
 #define GC_LOOSE_OBJECTS 2000    /* pack when this many objects are loose */
 #define GC_LOOSE_BYTES (16u << 20)  /* or this many bytes (or a quarter of
 				       the packs' size, when more) */
-#define WATCH_LOCK "dsync-watch.lock"
 
 typedef enum fstate {
 	FOLDER_ACTIVE,
@@ -78,6 +77,7 @@ typedef struct wfolder {
 	void *writers;       /* tsearch tree of writer *, by path */
 	size_t nwriters;
 	bool gone, limit, ignore_changed;  /* from events, handled after them */
+	bool limit_warned;   /* told the user that watches ran out */
 	char refs_tag, parent_tag;  /* tags for its plain watches */
 	bool refs_watched, parent_watched;
 } wfolder;
@@ -333,15 +333,21 @@ static void read_delays(wfolder *f, dsync_folder *df)
 		f->max_delay_ms = f->delay_ms;
 }
 
-/* Takes .dsync/dsync-watch.lock: one watcher per folder. */
+/*
+ * One watcher per folder: a lock in the per-user config directory, named
+ * after the folder id.  Not in .dsync/: an open file there would keep the
+ * user from unmounting the drive the folder is on.
+ */
 static int take_watch_lock(wfolder *f)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	char pid[32];
 	int fd = -1, error;
 
-	if ((error = dsync_buf_printf(&path, "%s/" DSYNC_DIR "/" WATCH_LOCK, f->root)) < 0)
-		return error;
+	if ((error = dsync_buf_printf(&path, "%s/watch", f->w->cfgdir)) < 0 ||
+	    (error = dsync_path_mkdirs(path.ptr)) < 0 ||
+	    (error = dsync_buf_printf(&path, "/%s.lock", f->id)) < 0)
+		goto out;
 	if ((fd = open(path.ptr, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
 		error = dsync_error_sys(errno, "cannot open '%s'", path.ptr);
 		goto out;
@@ -406,8 +412,11 @@ out:
 	return error;
 }
 
-/* Watches the nearest existing folder above a missing folder's root, for its
- * return (a mount shows only in the mount table, also polled). */
+/*
+ * Watches the nearest existing folder on the way to a missing folder's
+ * marker (its .dsync, its root, a parent) for entries appearing; a mount
+ * shows only in the mount table, which the loop polls meanwhile.
+ */
 static void watch_parent(wfolder *f)
 {
 	dsync_buf dir = DSYNC_BUF_INIT;
@@ -416,22 +425,27 @@ static void watch_parent(wfolder *f)
 	if (f->parent_watched)
 		watcher_remove(f->w->watcher, &f->parent_tag);
 	f->parent_watched = false;
-	if (dsync_buf_puts(&dir, f->root) < 0)
+	if (dsync_buf_printf(&dir, "%s/" DSYNC_DIR, f->root) < 0)
 		return;
 	for (;;) {
-		char *slash = strrchr(dir.ptr, '/');
+		char *slash;
 
-		if (!slash)
-			break;
-		dsync_buf_truncate(&dir, slash == dir.ptr ? 1 : (size_t)(slash - dir.ptr));
 		if (stat(dir.ptr, &st) == 0 && S_ISDIR(st.st_mode)) {
 			f->parent_watched = watcher_add_plain(f->w->watcher, &f->parent_tag, dir.ptr) == 0;
 			break;
 		}
-		if (dir.len == 1)
+		if (dir.len == 1 || (slash = strrchr(dir.ptr, '/')) == NULL)
 			break;
+		dsync_buf_truncate(&dir, slash == dir.ptr ? 1 : (size_t)(slash - dir.ptr));
 	}
 	dsync_buf_dispose(&dir);
+}
+
+/* Something moved on the way to a missing folder: look once it settles (a
+ * folder being copied back is not back until the copy is done). */
+static void missing_soon(wfolder *f)
+{
+	f->missing_ms = f->w->now + f->delay_ms;
 }
 
 static void go_missing(wfolder *f, const char *why)
@@ -463,6 +477,14 @@ static void check_missing(wfolder *f)
 
 static void warn_limit(wfolder *f)
 {
+	f->limit = false;
+	if (!f->rescan_ms)
+		f->rescan_ms = f->w->now + f->w->opts->rescan_ms;
+	if (f->limit_warned) {
+		say(f->w, DSYNC_LOG_DEBUG, f, "out of inotify watches: %zu folders unwatched", f->unwatched);
+		return;
+	}
+	f->limit_warned = true;
 	say(f->w, DSYNC_LOG_WARNING, f,
 	    "out of inotify watches: %zu folder%s in it cannot be watched; rescanning it every %d s "
 	    "instead (raise the limit: sysctl fs.inotify.max_user_watches=524288)",
@@ -484,6 +506,10 @@ static void refresh(wfolder *f)
 	}
 	if (missed && !f->unwatched)
 		f->limit = true;
+	if (!missed && f->limit_warned) {
+		say(f->w, DSYNC_LOG_INFO, f, "every folder in it is watched again");
+		f->limit_warned = false;
+	}
 	f->unwatched = missed;
 	f->rescan_ms = missed ? f->w->now + f->w->opts->rescan_ms : 0;
 }
@@ -551,18 +577,19 @@ static void warn_cb(const char *message, void *payload)
 	say(f->w, DSYNC_LOG_WARNING, f, "%s", message);
 }
 
-static void pause_for_mass_delete(wfolder *f)
+static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 {
 	dsync_buf refs = DSYNC_BUF_INIT;
 
 	if (f->state == FOLDER_PAUSED) {
-		say(f->w, DSYNC_LOG_DEBUG, f, "still paused: %s", dsync_error_last());
+		say(f->w, DSYNC_LOG_DEBUG, f, "still paused: %zu of %zu files gone", r->deleted, r->files);
 		return;
 	}
 	f->state = FOLDER_PAUSED;
 	say(f->w, DSYNC_LOG_WARNING, f,
-	    "paused: %s; watching resumes when the files return or after 'dsync snapshot --allow-mass-delete'",
-	    dsync_error_last());
+	    "paused: %zu of %zu files vanished at once (an unmounted drive?); nothing recorded; "
+	    "recording resumes when they return, or run 'dsync snapshot --allow-mass-delete' "
+	    "in the folder if you deleted them", r->deleted, r->files);
 	/* the user's confirming snapshot moves the ref: look again then */
 	if (dsync_buf_printf(&refs, "%s/" DSYNC_DIR "/refs/heads", f->root) == 0 &&
 	    watcher_add_plain(f->w->watcher, &f->refs_tag, refs.ptr) == 0)
@@ -596,7 +623,7 @@ static void snapshot(wfolder *f)
 		mark_dirty(f, f->w->now);
 		f->retry_ms = f->w->now + LOCK_RETRY_MS;
 	} else if (error == DSYNC_EMASSDELETE) {
-		pause_for_mass_delete(f);
+		pause_for_mass_delete(f, &r);
 	} else if (error < 0) {
 		say(f->w, DSYNC_LOG_ERROR, f, "snapshot failed: %s; trying again in %d s", dsync_error_last(),
 		    ERROR_RETRY_MS / 1000);
@@ -732,7 +759,7 @@ static void on_event(const watcher_event *ev, void *payload)
 		if (refs && f->state == FOLDER_PAUSED)
 			mark_due(f, w->now);
 		else if (!refs && f->state == FOLDER_MISSING)
-			f->missing_ms = w->now; /* look now */
+			missing_soon(f);
 		return;
 	case WATCHER_ROOT_GONE:
 		f->gone = true;
@@ -800,12 +827,8 @@ static void after_events(watch *w)
 			}
 			dsync_folder_free(df);
 		}
-		if (f->limit) {
-			f->limit = false;
-			if (!f->rescan_ms)
-				f->rescan_ms = w->now + w->opts->rescan_ms;
+		if (f->limit)
 			warn_limit(f);
-		}
 	}
 }
 
@@ -848,11 +871,8 @@ static void started(wfolder *f)
 {
 	say(f->w, DSYNC_LOG_INFO, f, "watching (snapshot after %.1f s quiet, at most %.1f s)",
 	    f->delay_ms / 1000.0, f->max_delay_ms / 1000.0);
-	if (f->limit) {
-		f->limit = false;
-		f->rescan_ms = f->w->now + f->w->opts->rescan_ms;
+	if (f->limit)
 		warn_limit(f);
-	}
 }
 
 /* Starts a folder that is new to the loop: it is snapshotted at once. */
@@ -931,8 +951,6 @@ static int watch_config_dir(watch *w)
 {
 	int error;
 
-	if ((error = dsync_config_dir(&w->cfgdir)) < 0)
-		return error;
 	if ((error = dsync_path_mkdirs(w->cfgdir)) < 0)
 		return error;
 	return watcher_add_plain(w->watcher, &w->cfgdir, w->cfgdir);
@@ -1035,7 +1053,7 @@ static int loop(watch *w, int sfd)
 		if (np == 3 && (p[2].revents & (POLLPRI | POLLERR)))
 			for (i = 0; i < w->n; i++)
 				if (w->v[i]->state == FOLDER_MISSING)
-					w->v[i]->missing_ms = w->now;
+					missing_soon(w->v[i]);
 		if (w->registry_changed) {
 			w->registry_changed = false;
 			reload_registry(w);
@@ -1085,7 +1103,8 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 		error = dsync_error_sys(errno, "cannot wait for signals");
 		goto out;
 	}
-	if ((error = watcher_new(&w.watcher)) < 0 || (error = start_folders(&w, dirs, ndirs)) < 0)
+	if ((error = dsync_config_dir(&w.cfgdir)) < 0 || (error = watcher_new(&w.watcher)) < 0 ||
+	    (error = start_folders(&w, dirs, ndirs)) < 0)
 		goto out;
 	error = loop(&w, sfd);
 out:

@@ -45,7 +45,8 @@ typedef struct dsync_snapshot_result {
  *
  * Mass-vanish guard: when more than half of the files, and more than 10,
  * would be recorded as deleted, nothing is recorded and DSYNC_EMASSDELETE is
- * returned, unless OPTS->allow_mass_delete.
+ * returned (OUT->deleted of OUT->files would go), unless
+ * OPTS->allow_mass_delete.
  */
 int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			const dsync_snapshot_options *opts);
