@@ -742,7 +742,7 @@ static int cmp_entry(const void *a, const void *b)
 
 void scan_list_sort(scan_list *l)
 {
-	if (!l->sorted)
+	if (!l->sorted && l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
 	l->sorted = true;
 }

@@ -27,11 +27,13 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <search.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +42,7 @@
 #define DEFAULT_RESCAN_MS 60000
 #define MAX_DELAY_LIMIT_MS (24 * 3600 * 1000)
 #define MISSING_CHECK_MS 60000   /* a missing folder looked for again */
-#define LOCK_WAIT_MS 1000        /* another dsync holds the folder ... */
+#define LOCK_WAIT_MS 200         /* another dsync holds the folder ... */
 #define LOCK_RETRY_MS 1000       /* ... so try again after this */
 #define ERROR_RETRY_MS 30000     /* a failed snapshot (disk full, ...) */
 #define GC_LOOSE_OBJECTS 2000    /* pack when this many objects are loose */
@@ -90,6 +92,10 @@ typedef struct watch {
 	char *cfgdir;
 	bool registry_changed, overflow;
 	int64_t now;
+	bool stopping;       /* SIGTERM or SIGINT came */
+	pid_t gc_pid;        /* > 0: a gc runs in this child process ... */
+	wfolder *gc_folder;  /* ... for this folder (left alone meanwhile) */
+	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
 static int64_t now_ms(void)
@@ -544,6 +550,7 @@ static void maybe_gc(wfolder *f, dsync_folder *df)
 	dsync_buf dir = DSYNC_BUF_INIT;
 	uint64_t loose[2] = { 0, 0 }, packed = 0, limit;
 	dsync_gc_result r;
+	pid_t pid;
 	int i;
 
 	for (i = 0; i < 256; i++) {
@@ -558,14 +565,50 @@ static void maybe_gc(wfolder *f, dsync_folder *df)
 	limit = packed / 4 > GC_LOOSE_BYTES ? packed / 4 : GC_LOOSE_BYTES;
 	if (loose[0] < GC_LOOSE_OBJECTS && loose[1] < limit)
 		return;
+	if (f->w->gc_pid > 0 || f->w->stopping)
+		return; /* one at a time; the next snapshot looks again */
 	say(f->w, DSYNC_LOG_DEBUG, f, "gc: %llu loose objects (%llu bytes)", (unsigned long long)loose[0],
 	    (unsigned long long)loose[1]);
-	if (dsync_gc(&r, df, LOCK_WAIT_MS) < 0) {
-		say(f->w, DSYNC_LOG_WARNING, f, "gc: %s", dsync_error_last());
+	/*
+	 * In a child process, so that the loop goes on watching the other
+	 * folders and answering signals while thousands of loose objects are
+	 * removed (a slow disk, a USB stick).  This folder is left alone until
+	 * it ends; killed half-way, gc loses nothing (dsync/gc.h).
+	 */
+	if ((pid = fork()) < 0) {
+		say(f->w, DSYNC_LOG_WARNING, f, "gc: cannot start: %s", strerror(errno));
 		return;
 	}
-	say(f->w, DSYNC_LOG_INFO, f, "gc: packed %zu objects; history takes %.1f MB (was %.1f MB)",
-	    r.objects, (double)r.bytes_after / 1e6, (double)r.bytes_before / 1e6);
+	if (pid == 0) {
+		int rc = 0;
+
+		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
+		if (dsync_gc(&r, df, LOCK_WAIT_MS) < 0) {
+			say(f->w, DSYNC_LOG_WARNING, f, "gc: %s", dsync_error_last());
+			rc = 1;
+		} else {
+			say(f->w, DSYNC_LOG_INFO, f, "gc: packed %zu objects; history takes %.1f MB (was %.1f MB)",
+			    r.objects, (double)r.bytes_after / 1e6, (double)r.bytes_before / 1e6);
+		}
+		_exit(rc);
+	}
+	f->w->gc_pid = pid;
+	f->w->gc_folder = f;
+}
+
+/* The gc child ended (or is made to end, WAIT): reaps it. */
+static void gc_reap(watch *w, bool wait)
+{
+	int status;
+
+	if (w->gc_pid <= 0)
+		return;
+	if (wait)
+		kill(w->gc_pid, SIGTERM);
+	if (waitpid(w->gc_pid, &status, wait ? 0 : WNOHANG) != w->gc_pid)
+		return;
+	w->gc_pid = 0;
+	w->gc_folder = NULL;
 }
 
 /* ------------------------------------------------------------- snapshots */
@@ -663,6 +706,8 @@ static int64_t folder_deadline(wfolder *f)
 	int64_t d = 0;
 
 #define EARLIER(t) do { if ((t) > 0 && (d == 0 || (t) < d)) d = (t); } while (0)
+	if (f == f->w->gc_folder)
+		return 0; /* its gc's end wakes the loop */
 	if (f->state == FOLDER_MISSING) {
 		EARLIER(f->missing_ms);
 		return d;
@@ -687,6 +732,8 @@ static void folder_tick(wfolder *f)
 {
 	int64_t now = f->w->now;
 
+	if (f == f->w->gc_folder)
+		return;
 	if (f->state == FOLDER_MISSING) {
 		if (f->missing_ms && now >= f->missing_ms)
 			check_missing(f);
@@ -1037,7 +1084,9 @@ static int loop(watch *w, int sfd)
 			struct signalfd_siginfo si;
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
+				if (si.ssi_signo == SIGCHLD) {
+					gc_reap(w, false);
+				} else if (si.ssi_signo == SIGHUP) {
 					reload_all(w);
 				} else {
 					say(w, DSYNC_LOG_INFO, NULL, "stopping (%s)", strsignal((int)si.ssi_signo));
@@ -1064,6 +1113,8 @@ static int loop(watch *w, int sfd)
 			folder_tick(w->v[i]);
 	}
 	/* what changed since the last snapshot is recorded before leaving */
+	w->stopping = true;
+	gc_reap(w, true);
 	for (i = 0; i < w->n; i++) {
 		wfolder *f = w->v[i];
 
@@ -1098,7 +1149,9 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
+	w.old_mask = old;
 	if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		error = dsync_error_sys(errno, "cannot wait for signals");
 		goto out;
@@ -1108,6 +1161,7 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 		goto out;
 	error = loop(&w, sfd);
 out:
+	gc_reap(&w, true);
 	for (i = 0; i < w.n; i++)
 		folder_free(w.v[i]);
 	free(w.v);

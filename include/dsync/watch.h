@@ -47,7 +47,8 @@ typedef struct dsync_watch_options {
  * unmounted drive), is paused until its files return or the user confirms
  * with `dsync snapshot --allow-mass-delete`.  Loose objects are packed (gc)
  * as they pile up.  SIGHUP reloads the folder list, configs and ignore rules.
- * Blocks SIGTERM, SIGINT and SIGHUP for its own use while it runs.
+ * Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD for its own use while it runs
+ * (gc runs in a child process, so the loop goes on meanwhile).
  *
  * Returns 0 after a clean stop, or a negative DSYNC_E* code when no folder
  * could be watched at all.
