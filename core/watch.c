@@ -492,9 +492,9 @@ static void warn_limit(wfolder *f)
 	}
 	f->limit_warned = true;
 	say(f->w, DSYNC_LOG_WARNING, f,
-	    "out of inotify watches: %zu folder%s in it cannot be watched; rescanning it every %d s "
-	    "instead (raise the limit: sysctl fs.inotify.max_user_watches=524288)",
-	    f->unwatched, f->unwatched == 1 ? "" : "s", f->w->opts->rescan_ms / 1000);
+	    "out of inotify watches: %zu folder%s in it (and what lies below) cannot be watched; "
+	    "rescanning it every %g s instead (raise the limit: sysctl fs.inotify.max_user_watches=524288)",
+	    f->unwatched, f->unwatched == 1 ? "" : "s", f->w->opts->rescan_ms / 1000.0);
 }
 
 /* Adds the watches missing from F's tree; schedules rescans while some stay
