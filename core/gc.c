@@ -225,6 +225,15 @@ int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 			goto out;
 		}
 	}
+	/*
+	 * Every object the loose copies and older packs hold is in the durable
+	 * new pack, so removing them needs no lock: a snapshot meanwhile that
+	 * finds an object "already stored" finds it in the pack all the same.
+	 * Removing thousands of files can take long (a slow disk, discard on
+	 * unlink); writers need not wait for it.
+	 */
+	dsync_folder_unlock(f);
+	locked = false;
 	if ((error = remove_loose(pack, objects.ptr, &out->loose_removed)) < 0)
 		goto out;
 	{

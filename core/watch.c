@@ -93,8 +93,7 @@ typedef struct watch {
 	bool registry_changed, overflow;
 	int64_t now;
 	bool stopping;       /* SIGTERM or SIGINT came */
-	pid_t gc_pid;        /* > 0: a gc runs in this child process ... */
-	wfolder *gc_folder;  /* ... for this folder (left alone meanwhile) */
+	pid_t gc_pid;        /* > 0: a gc runs in this child process */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
@@ -570,10 +569,11 @@ static void maybe_gc(wfolder *f, dsync_folder *df)
 	say(f->w, DSYNC_LOG_DEBUG, f, "gc: %llu loose objects (%llu bytes)", (unsigned long long)loose[0],
 	    (unsigned long long)loose[1]);
 	/*
-	 * In a child process, so that the loop goes on watching the other
-	 * folders and answering signals while thousands of loose objects are
-	 * removed (a slow disk, a USB stick).  This folder is left alone until
-	 * it ends; killed half-way, gc loses nothing (dsync/gc.h).
+	 * In a child process, so that the loop goes on watching and answering
+	 * signals while thousands of loose objects are removed (a slow disk, a
+	 * USB stick).  Snapshots of this folder wait for its lock meanwhile
+	 * (gc holds it only while it packs); killed half-way, gc loses nothing
+	 * (dsync/gc.h).
 	 */
 	if ((pid = fork()) < 0) {
 		say(f->w, DSYNC_LOG_WARNING, f, "gc: cannot start: %s", strerror(errno));
@@ -593,7 +593,6 @@ static void maybe_gc(wfolder *f, dsync_folder *df)
 		_exit(rc);
 	}
 	f->w->gc_pid = pid;
-	f->w->gc_folder = f;
 }
 
 /* The gc child ended (or is made to end, WAIT): reaps it. */
@@ -608,7 +607,6 @@ static void gc_reap(watch *w, bool wait)
 	if (waitpid(w->gc_pid, &status, wait ? 0 : WNOHANG) != w->gc_pid)
 		return;
 	w->gc_pid = 0;
-	w->gc_folder = NULL;
 }
 
 /* ------------------------------------------------------------- snapshots */
@@ -706,8 +704,6 @@ static int64_t folder_deadline(wfolder *f)
 	int64_t d = 0;
 
 #define EARLIER(t) do { if ((t) > 0 && (d == 0 || (t) < d)) d = (t); } while (0)
-	if (f == f->w->gc_folder)
-		return 0; /* its gc's end wakes the loop */
 	if (f->state == FOLDER_MISSING) {
 		EARLIER(f->missing_ms);
 		return d;
@@ -732,8 +728,6 @@ static void folder_tick(wfolder *f)
 {
 	int64_t now = f->w->now;
 
-	if (f == f->w->gc_folder)
-		return;
 	if (f->state == FOLDER_MISSING) {
 		if (f->missing_ms && now >= f->missing_ms)
 			check_missing(f);

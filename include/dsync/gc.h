@@ -26,7 +26,8 @@ typedef struct dsync_gc_result {
  * packs it holds: a loose object or pack is removed only once the new pack,
  * read back, is seen to hold each of its objects, so no version can be lost.
  * Objects nothing refers to (left by a snapshot killed half-way) stay loose.
- * Takes the folder's lock, waiting up to LOCK_WAIT_MS.
+ * Takes the folder's lock, waiting up to LOCK_WAIT_MS, while it packs; the
+ * removals, each of a copy the durable pack holds, run without it.
  */
 int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms);
 
