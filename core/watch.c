@@ -715,7 +715,7 @@ static int64_t folder_deadline(wfolder *f)
 		if (f->nwriters == 0)
 			EARLIER(f->last_ms + f->delay_ms);
 		else
-			EARLIER(oldest + f->max_delay_ms);
+			EARLIER(oldest + f->max_delay_ms + 1); /* when it is pruned */
 	}
 	EARLIER(f->retry_ms);
 	EARLIER(f->rescan_ms);
