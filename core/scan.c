@@ -71,6 +71,20 @@ static int grow(scan_list *l)
 	return 0;
 }
 
+static void to_scan_stat(scan_stat *out, const struct stat *st)
+{
+	out->mtime_s = st->st_mtim.tv_sec;
+	out->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
+	out->ctime_s = st->st_ctim.tv_sec;
+	out->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+	out->dev = (uint64_t)st->st_dev;
+	out->ino = (uint64_t)st->st_ino;
+	out->size = (uint64_t)st->st_size;
+	out->uid = st->st_uid;
+	out->gid = st->st_gid;
+	out->st_mode = st->st_mode;
+}
+
 static int push(scan_list *l, const char *path, uint32_t mode, const git_oid *oid,
 		const struct stat *st, unsigned flags)
 {
@@ -87,7 +101,7 @@ static int push(scan_list *l, const char *path, uint32_t mode, const git_oid *oi
 	if (oid)
 		git_oid_cpy(&e->oid, oid);
 	if (st)
-		e->st = *st;
+		to_scan_stat(&e->st, st);
 	e->flags = flags;
 	l->n++;
 	return 0;
@@ -509,6 +523,24 @@ static int discover(scan_list *out, discovery *d)
 	error = 0;
 	if (d->failed)
 		error = dsync_error_set(d->error, "%s", d->message);
+	if (!error) {
+		/* one list of exactly the size needed, each worker's freed as it
+		 * is copied: a walk of 100,000 files holds them once, not thrice */
+		size_t total = 0;
+
+		for (i = 0; i < started; i++)
+			total += w[i].out.n;
+		if (total > out->cap) {
+			scan_entry *v = realloc(out->v, total * sizeof(*v));
+
+			if (!v)
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			else {
+				out->v = v;
+				out->cap = total;
+			}
+		}
+	}
 	for (i = 0; i < started; i++) {
 		if (!error)
 			error = append_list(out, &w[i].out);
@@ -618,9 +650,12 @@ out:
 /* E takes the cache's version IE (a zero mtime: looked at again next time). */
 static void keep_cached(scan_entry *e, const statcache_entry *ie)
 {
-	index_entry_stat(&e->st, ie);
-	e->st.st_mtim.tv_sec = 0;
-	e->st.st_mtim.tv_nsec = 0;
+	struct stat st;
+
+	index_entry_stat(&st, ie);
+	st.st_mtim.tv_sec = 0;
+	st.st_mtim.tv_nsec = 0;
+	to_scan_stat(&e->st, &st);
 	e->mode = ie->mode;
 	git_oid_cpy(&e->oid, &ie->id);
 	e->flags = SCAN_KEPT;
@@ -655,10 +690,10 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", e->real)) < 0)
 		return error;
 	for (tries = 0; tries < READ_TRIES; tries++) {
-		struct stat st = e->st, after;
-		bool changed = false;
+		struct stat st, after;
+		bool changed = false, is_link = S_ISLNK(e->st.st_mode);
 
-		if (S_ISLNK(st.st_mode)) {
+		if (is_link) {
 			char target[4096];
 			ssize_t n = readlink(abs.ptr, target, sizeof(target));
 
@@ -702,15 +737,16 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 				goto unreadable;
 			}
 			if (changed) {
-				if (lstat(abs.ptr, &e->st) < 0 || !S_ISREG(e->st.st_mode))
+				if (lstat(abs.ptr, &st) < 0 || !S_ISREG(st.st_mode))
 					goto vanished;
+				to_scan_stat(&e->st, &st);
 				continue;
 			}
 			if (st.st_size <= SMALL_FILE)
 				r->out->hashed_bytes += (uint64_t)st.st_size;
+			to_scan_stat(&e->st, &st); /* a link keeps the walk's lstat */
 		}
-		e->st = st;
-		e->mode = git_mode(&st);
+		e->mode = is_link ? GIT_FILEMODE_LINK : git_mode(&st);
 		git_oid_cpy(&e->oid, &oid);
 		e->flags = SCAN_HASHED;
 		goto out;
@@ -870,16 +906,16 @@ void scan_list_dispose(scan_list *l)
 void scan_entry_to_index(git_index_entry *out, const scan_entry *e)
 {
 	memset(out, 0, sizeof(*out));
-	out->ctime.seconds = (int32_t)e->st.st_ctim.tv_sec;
-	out->ctime.nanoseconds = (uint32_t)e->st.st_ctim.tv_nsec;
-	out->mtime.seconds = (int32_t)e->st.st_mtim.tv_sec;
-	out->mtime.nanoseconds = (uint32_t)e->st.st_mtim.tv_nsec;
-	out->dev = (uint32_t)e->st.st_dev;
-	out->ino = (uint32_t)e->st.st_ino;
+	out->ctime.seconds = (int32_t)e->st.ctime_s;
+	out->ctime.nanoseconds = e->st.ctime_ns;
+	out->mtime.seconds = (int32_t)e->st.mtime_s;
+	out->mtime.nanoseconds = e->st.mtime_ns;
+	out->dev = (uint32_t)e->st.dev;
+	out->ino = (uint32_t)e->st.ino;
 	out->mode = e->mode;
-	out->uid = (uint32_t)e->st.st_uid;
-	out->gid = (uint32_t)e->st.st_gid;
-	out->file_size = (uint32_t)e->st.st_size;
+	out->uid = e->st.uid;
+	out->gid = e->st.gid;
+	out->file_size = (uint32_t)e->st.size;
 	out->path = e->path;
 	git_oid_cpy(&out->id, &e->oid);
 }

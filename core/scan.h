@@ -19,13 +19,23 @@ enum {
 	SCAN_MARKER = 1 << 3   /* an empty-folder marker not in the cache */
 };
 
+/* What the stat cache keeps of a file's lstat (a struct stat is 144 bytes;
+ * a walk of 100,000 files holds one per file). */
+typedef struct scan_stat {
+	int64_t mtime_s, ctime_s;
+	uint32_t mtime_ns, ctime_ns;
+	uint64_t dev, ino, size;
+	uint32_t uid, gid;
+	uint32_t st_mode;
+} scan_stat;
+
 typedef struct scan_entry {
 	char *path;        /* stored (escaped) path */
 	char *real;        /* during the walk only: the path as on disk */
 	uint32_t mode;     /* GIT_FILEMODE_BLOB, _BLOB_EXECUTABLE or _LINK */
-	git_oid oid;
-	struct stat st;    /* lstat at the time the content was read */
 	unsigned flags;
+	git_oid oid;
+	scan_stat st;      /* lstat at the time the content was read */
 } scan_entry;
 
 typedef struct scan_list {

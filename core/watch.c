@@ -26,6 +26,7 @@
 #include "core/watcher.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <search.h>
@@ -45,6 +46,8 @@
 #define LOCK_WAIT_MS 200         /* another dsync holds the folder ... */
 #define LOCK_RETRY_MS 1000       /* ... so try again after this */
 #define ERROR_RETRY_MS 30000     /* a failed snapshot (disk full, ...) */
+#define GC_QUIET_MS 30000        /* gc once no snapshot came for this long */
+#define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
 #define GC_LOOSE_OBJECTS 2000    /* pack when this many objects are loose */
 #define GC_LOOSE_BYTES (16u << 20)  /* or this many bytes (or a quarter of
 				       the packs' size, when more) */
@@ -80,6 +83,8 @@ typedef struct wfolder {
 	size_t nwriters;
 	bool gone, limit, ignore_changed;  /* from events, handled after them */
 	bool limit_warned;   /* told the user that watches ran out */
+	int64_t gc_ms;       /* > 0: pack the store at this time ... */
+	int64_t gc_due_ms;   /* ... which has been due since then */
 	char refs_tag, parent_tag;  /* tags for its plain watches */
 	bool refs_watched, parent_watched;
 } wfolder;
@@ -543,13 +548,17 @@ static int pack_cb(const char *path, const char *name, bool is_dir, void *payloa
 	return 0;
 }
 
-/* Packs the loose objects when they pile up (a day of saves). */
-static void maybe_gc(wfolder *f, dsync_folder *df)
+/*
+ * After a snapshot that recorded something: when loose objects pile up (a
+ * day of saves), schedules a gc for when the folder has had no snapshot for
+ * a while, so it never delays a save while the user works (and at the
+ * latest GC_LATEST_MS after it became due).
+ */
+static void check_gc(wfolder *f)
 {
 	dsync_buf dir = DSYNC_BUF_INIT;
 	uint64_t loose[2] = { 0, 0 }, packed = 0, limit;
-	dsync_gc_result r;
-	pid_t pid;
+	int64_t now = f->w->now;
 	int i;
 
 	for (i = 0; i < 256; i++) {
@@ -564,33 +573,52 @@ static void maybe_gc(wfolder *f, dsync_folder *df)
 	limit = packed / 4 > GC_LOOSE_BYTES ? packed / 4 : GC_LOOSE_BYTES;
 	if (loose[0] < GC_LOOSE_OBJECTS && loose[1] < limit)
 		return;
-	if (f->w->gc_pid > 0 || f->w->stopping)
-		return; /* one at a time; the next snapshot looks again */
-	say(f->w, DSYNC_LOG_DEBUG, f, "gc: %llu loose objects (%llu bytes)", (unsigned long long)loose[0],
-	    (unsigned long long)loose[1]);
-	/*
-	 * In a child process, so that the loop goes on watching and answering
-	 * signals while thousands of loose objects are removed (a slow disk, a
-	 * USB stick).  Snapshots of this folder wait for its lock meanwhile
-	 * (gc holds it only while it packs); killed half-way, gc loses nothing
-	 * (dsync/gc.h).
-	 */
+	if (!f->gc_due_ms) {
+		f->gc_due_ms = now;
+		say(f->w, DSYNC_LOG_DEBUG, f, "gc due: %llu loose objects (%llu bytes)",
+		    (unsigned long long)loose[0], (unsigned long long)loose[1]);
+	}
+	f->gc_ms = now + GC_QUIET_MS;
+	if (f->gc_ms > f->gc_due_ms + GC_LATEST_MS)
+		f->gc_ms = f->gc_due_ms + GC_LATEST_MS;
+}
+
+/*
+ * Packs F's store in a child process, so that the loop goes on watching and
+ * answering signals while thousands of loose objects are packed and removed
+ * (a slow disk, a USB stick).  Snapshots of this folder wait for its lock
+ * meanwhile (gc holds it only while it packs); killed half-way, gc loses
+ * nothing (dsync/gc.h).
+ */
+static void start_gc(wfolder *f)
+{
+	pid_t pid;
+
+	if (f->w->stopping)
+		return;
+	if (f->w->gc_pid > 0) {
+		f->gc_ms = f->w->now + LOCK_RETRY_MS; /* one at a time */
+		return;
+	}
+	f->gc_ms = f->gc_due_ms = 0;
 	if ((pid = fork()) < 0) {
 		say(f->w, DSYNC_LOG_WARNING, f, "gc: cannot start: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
-		int rc = 0;
+		dsync_gc_result r;
+		dsync_folder *df = NULL;
+		int error;
 
 		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
-		if (dsync_gc(&r, df, LOCK_WAIT_MS) < 0) {
+		if ((error = dsync_folder_open(&df, f->root)) == 0)
+			error = dsync_gc(&r, df, LOCK_WAIT_MS);
+		if (error < 0)
 			say(f->w, DSYNC_LOG_WARNING, f, "gc: %s", dsync_error_last());
-			rc = 1;
-		} else {
+		else
 			say(f->w, DSYNC_LOG_INFO, f, "gc: packed %zu objects; history takes %.1f MB (was %.1f MB)",
 			    r.objects, (double)r.bytes_after / 1e6, (double)r.bytes_before / 1e6);
-		}
-		_exit(rc);
+		_exit(error < 0 ? 1 : 0);
 	}
 	f->w->gc_pid = pid;
 }
@@ -687,7 +715,7 @@ static void snapshot(wfolder *f)
 			 * push) hangs off here once remotes exist, after each
 			 * snapshot, with its own timer for fetching.
 			 */
-			maybe_gc(f, df);
+			check_gc(f);
 		} else {
 			say(f->w, DSYNC_LOG_DEBUG, f, "no change to record%s",
 			    r.busy ? " (files still being written)" : "");
@@ -696,6 +724,9 @@ static void snapshot(wfolder *f)
 			mark_dirty(f, f->w->now);
 	}
 	dsync_folder_free(df);
+	/* a snapshot of a large folder needs tens of MB for a moment; a
+	 * daemon that lives for weeks gives them back */
+	malloc_trim(0);
 }
 
 /* When F next needs attention (0: not until an event). */
@@ -719,6 +750,8 @@ static int64_t folder_deadline(wfolder *f)
 	}
 	EARLIER(f->retry_ms);
 	EARLIER(f->rescan_ms);
+	if (!f->dirty)
+		EARLIER(f->gc_ms);
 #undef EARLIER
 	return d;
 }
@@ -740,8 +773,11 @@ static void folder_tick(wfolder *f)
 			return;
 		mark_due(f, now);
 	}
-	if (!f->dirty)
+	if (!f->dirty) {
+		if (f->gc_ms && now >= f->gc_ms)
+			start_gc(f);
 		return;
+	}
 	if (f->retry_ms) {
 		if (now >= f->retry_ms)
 			snapshot(f);
@@ -1137,6 +1173,9 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 		o.rescan_ms = DEFAULT_RESCAN_MS;
 	memset(&w, 0, sizeof(w));
 	w.opts = &o;
+	/* each snapshot's walk starts new threads; without a cap each may get
+	 * (and keep) a malloc arena of its own */
+	mallopt(M_ARENA_MAX, 2);
 	w.now = now_ms();
 	/* before any thread starts (a snapshot's walk), so all inherit it */
 	sigemptyset(&set);
