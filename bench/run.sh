@@ -21,20 +21,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-quick=0
-for arg in "$@"; do
-	case $arg in
-	--quick) quick=1 ;;
-	-h | --help)
-		sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "run.sh: unknown argument '$arg' (try --help)" >&2
-		exit 2
-		;;
-	esac
-done
+. "$here/common.sh"
+bench_args 20 "$@"
 
 if ((quick)); then
 	: "${BENCH_LARGE_FILES:=60}" "${BENCH_LARGE_MB:=6}" "${BENCH_SMALL_FILES:=1000}"
