@@ -1,0 +1,85 @@
+/*
+ * The check on trees from another device (DESIGN.md section 9): nothing it
+ * names may escape the folder, touch .dsync, or be something dsync would
+ * not write itself.
+ */
+#include "core/base/internal.h"
+#include "merge/merge.h"
+
+#include <limits.h>
+#include <strings.h>
+
+#define MAX_DEPTH 512
+
+static int refuse(const char *dir, const char *name, const char *why)
+{
+	return dsync_error_set(DSYNC_ECORRUPT, "refused a tree from another device: '%s%s%s' %s",
+			       dir, *dir ? "/" : "", name, why);
+}
+
+/* What is wrong with NAME as an entry name (NULL: nothing). */
+static const char *bad_name(const char *name, git_filemode_t mode)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return "has an empty name";
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return "would leave its folder";
+	if (strchr(name, '/'))
+		return "has a '/' in its name";
+	if (strcasecmp(name, ".dsync") == 0)
+		return "would write into dsync's own history (.dsync)";
+	if (strcasecmp(name, ".git") == 0)
+		return "is a raw .git (dsync stores it as .git~dsync)";
+	if (len > DSYNC_NAME_MAX)
+		return "has a name longer than 255 bytes";
+	if (mode == GIT_FILEMODE_COMMIT)
+		return "is a submodule link (dsync never writes one)";
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
+	    mode != GIT_FILEMODE_LINK && mode != GIT_FILEMODE_TREE)
+		return "has an unknown file mode";
+	return NULL;
+}
+
+static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int depth)
+{
+	size_t i, n = git_tree_entrycount(tree);
+	int error = 0;
+
+	if (depth > MAX_DEPTH || dir->len > PATH_MAX)
+		return refuse(dir->ptr ? dir->ptr : "", "", "is nested too deep");
+	for (i = 0; i < n && !error; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(e), *why;
+		git_filemode_t mode = git_tree_entry_filemode_raw(e);
+		size_t len = dir->len;
+		git_tree *sub = NULL;
+		int err;
+
+		if ((why = bad_name(name, mode)) != NULL)
+			return refuse(dir->ptr ? dir->ptr : "", name, why);
+		if (mode != GIT_FILEMODE_TREE)
+			continue;
+		if ((err = git_tree_lookup(&sub, repo, git_tree_entry_id(e))) < 0)
+			return dsync_error_git(err, "cannot read the folder '%s%s%s' of a tree from another device",
+					       dir->ptr ? dir->ptr : "", len ? "/" : "", name);
+		if ((len && (error = dsync_buf_put(dir, "/", 1)) < 0) || (error = dsync_buf_puts(dir, name)) < 0) {
+			git_tree_free(sub);
+			return error;
+		}
+		error = check(repo, sub, dir, depth + 1);
+		dsync_buf_truncate(dir, len);
+		git_tree_free(sub);
+	}
+	return error;
+}
+
+int dsync_tree_check(git_repository *repo, const git_tree *tree)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+	int error = check(repo, tree, &dir, 0);
+
+	dsync_buf_dispose(&dir);
+	return error;
+}

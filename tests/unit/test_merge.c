@@ -1,0 +1,198 @@
+/*
+ * The merge layer's fixed rules: conflict copies' names (DESIGN.md section
+ * 6) and the check on trees from another device (section 9), on trees
+ * written byte by byte the way a hostile peer could write them.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsync/common.h"
+#include "core/base/buf.h"
+#include "core/base/internal.h"
+#include "merge/merge.h"
+
+/* 2024-03-01 14:05:09 UTC */
+#define WHEN ((time_t)1709301909)
+
+static void name_is(const char *path, const char *device, unsigned n, const char *want)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+
+	assert_int_equal(dsync_conflict_name(&b, path, device, WHEN, n), 0);
+	assert_string_equal(b.ptr, want);
+	assert_true(dsync_is_conflict_copy(b.ptr));
+	dsync_buf_dispose(&b);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	name_is("report.odt", "laptop", 1, "report.sync-conflict-20240301-140509-laptop.odt");
+	name_is("a/b/notes.md", "phone", 1, "a/b/notes.sync-conflict-20240301-140509-phone.md");
+	/* the last extension only */
+	name_is("a.tar.gz", "box", 1, "a.tar.sync-conflict-20240301-140509-box.gz");
+	/* no extension: none, a leading dot, a trailing dot */
+	name_is("Makefile", "box", 1, "Makefile.sync-conflict-20240301-140509-box");
+	name_is("dir/.bashrc", "box", 1, "dir/.bashrc.sync-conflict-20240301-140509-box");
+	name_is("odd.", "box", 1, "odd..sync-conflict-20240301-140509-box");
+	/* a clash */
+	name_is("report.odt", "laptop", 2, "report.sync-conflict-20240301-140509-laptop-2.odt");
+	name_is("report.odt", "laptop", 13, "report.sync-conflict-20240301-140509-laptop-13.odt");
+	/* device names made safe for a file name */
+	name_is("x.txt", "Anna's phone/2", 1, "x.sync-conflict-20240301-140509-Anna_s_phone_2.txt");
+	name_is("x.txt", "", 1, "x.sync-conflict-20240301-140509-_.txt");
+	name_is("x.txt", "Ünïcode", 1, "x.sync-conflict-20240301-140509-__n__code.txt");
+	/* UTF-8 names are kept */
+	name_is("résumé.pdf", "box", 1, "résumé.sync-conflict-20240301-140509-box.pdf");
+}
+
+static void test_long_names(void **state)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	char name[300];
+	const char *last;
+	size_t i;
+
+	(void)state;
+	/* 250 bytes of two-byte characters, then ".txt": shortened to fit 255,
+	 * never in the middle of a character */
+	for (i = 0; i < 250; i += 2)
+		memcpy(name + i, "\xc3\xa9", 2);
+	memcpy(name + 250, ".txt", 5);
+	assert_int_equal(dsync_conflict_name(&b, name, "box", WHEN, 1), 0);
+	last = strrchr(b.ptr, '/');
+	last = last ? last + 1 : b.ptr;
+	assert_true(strlen(last) <= 255);
+	assert_true(strlen(last) >= 250);
+	assert_string_equal(last + strlen(last) - 4, ".txt");
+	assert_true(((unsigned char)last[0] & 0xC0) != 0x80);
+	for (i = 0; last[i] && last[i] != '.'; i++)
+		;
+	assert_int_equal(i % 2, 0); /* whole characters only */
+	assert_true(dsync_is_conflict_copy(b.ptr));
+	dsync_buf_dispose(&b);
+}
+
+static void test_is_copy(void **state)
+{
+	(void)state;
+	assert_false(dsync_is_conflict_copy("report.odt"));
+	assert_false(dsync_is_conflict_copy("my.sync-conflict-notes.txt"));
+	assert_false(dsync_is_conflict_copy("a.sync-conflict-2024030-140509-x.txt"));
+	assert_false(dsync_is_conflict_copy("a.sync-conflict-20240301-140509-.txt"));
+	assert_true(dsync_is_conflict_copy("d.sync-conflict-x/a.sync-conflict-20240301-140509-x"));
+	assert_false(dsync_is_conflict_copy("a.sync-conflict-20240301-140509-x/plain.txt"));
+}
+
+/* ------------------------------------------------------------ tree check */
+
+static git_repository *repo;
+static char repo_dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	assert_int_equal(dsync_lib_init(), 0);
+	assert_int_equal(dsync_git_init(), 0);
+	snprintf(repo_dir, sizeof(repo_dir), "%s/dsync-test-merge.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(repo_dir));
+	assert_int_equal(git_repository_init(&repo, repo_dir, 1), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	git_repository_free(repo);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", repo_dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* Writes a raw tree of one entry MODE NAME -> OID, as any peer could. */
+static void raw_tree(git_oid *out, const char *mode, const char *name, const git_oid *oid)
+{
+	char buf[512];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "%s %s", mode, name) + 1;
+	git_odb *odb;
+
+	memcpy(buf + n, oid->id, GIT_OID_RAWSZ);
+	n += GIT_OID_RAWSZ;
+	assert_int_equal(git_repository_odb(&odb, repo), 0);
+	assert_int_equal(git_odb_write(out, odb, buf, n, GIT_OBJECT_TREE), 0);
+	git_odb_free(odb);
+}
+
+/* dsync_tree_check on a tree with one entry; returns its result. */
+static int check_one(const char *mode, const char *name, bool nested)
+{
+	git_oid blob, tree, outer;
+	git_tree *t;
+	int error;
+
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo, "x", 1), 0);
+	raw_tree(&tree, mode, name, &blob);
+	if (nested)
+		raw_tree(&outer, "40000", "sub", &tree);
+	assert_int_equal(git_tree_lookup(&t, repo, nested ? &outer : &tree), 0);
+	error = dsync_tree_check(repo, t);
+	git_tree_free(t);
+	return error;
+}
+
+static void refused(const char *mode, const char *name, const char *why)
+{
+	int nested;
+
+	for (nested = 0; nested < 2; nested++) {
+		assert_int_equal(check_one(mode, name, nested), DSYNC_ECORRUPT);
+		assert_non_null(strstr(dsync_error_last(), why));
+		assert_non_null(strstr(dsync_error_last(), nested ? "'sub/" : "'"));
+	}
+}
+
+static void test_tree_check(void **state)
+{
+	char longname[300];
+
+	(void)state;
+	assert_int_equal(check_one("100644", "fine.txt", false), 0);
+	assert_int_equal(check_one("100755", "run.sh", true), 0);
+	assert_int_equal(check_one("120000", "link", true), 0);
+	assert_int_equal(check_one("100644", ".git~dsync", true), 0);
+	assert_int_equal(check_one("100644", ".dsync-empty", true), 0);
+	refused("100644", "..", "would leave its folder");
+	refused("100644", ".", "would leave its folder");
+	refused("100644", ".dsync", ".dsync");
+	refused("100644", ".DSync", ".dsync");
+	refused("100644", ".git", "raw .git");
+	refused("100644", ".GIT", "raw .git");
+	refused("100644", "a/b", "'/'");
+	refused("100644", "/etc", "'/'");
+	refused("160000", "module", "submodule");
+	refused("100600", "odd", "unknown file mode");
+	memset(longname, 'x', 256);
+	longname[256] = '\0';
+	refused("100644", longname, "longer than 255");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_long_names),
+		cmocka_unit_test(test_is_copy),
+		cmocka_unit_test(test_tree_check),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
