@@ -2,9 +2,11 @@
  * The merge layer (DESIGN.md section 6): what every device must compute the
  * same way when two histories meet.  Includes only core/base/ and libgit2.
  *
- * So far: the names of conflict copies, and the check every tree that comes
+ * So far: the names of conflict copies, the check every tree that comes
  * from another device passes before it is merged or written (DESIGN.md
- * section 9).  The three-way merge itself follows (issue 4).
+ * section 9), the merge of two heads' trees with dsync's conflict policy,
+ * and the deterministic merge commit.  Updating the working tree,
+ * `dsync merge` and `dsync conflicts` follow (issue 4).
  */
 #ifndef DSYNC_MERGE_H
 #define DSYNC_MERGE_H
@@ -43,5 +45,45 @@ bool dsync_is_conflict_copy(const char *path);
  * (DSYNC_ECORRUPT) names the path and what is wrong with it.
  */
 int dsync_tree_check(git_repository *repo, const git_tree *tree);
+
+typedef struct dsync_merge_conflict {
+	char kind;     /* 'C' both changed, 'A' added on both sides, 'F' a file
+			  where the other side made a folder */
+	char *path;    /* the path: the version that won stays there */
+	char *copy;    /* the conflict copy beside it ("" when none was made:
+			  a conflict copy is never itself conflict-copied) */
+} dsync_merge_conflict;
+
+typedef struct dsync_merge_result {
+	git_oid tree;  /* the merged tree, written to the object store */
+	dsync_merge_conflict *v;
+	size_t n, cap;
+} dsync_merge_result;
+
+void dsync_merge_result_dispose(dsync_merge_result *r);
+
+/*
+ * Merges the trees of OURS and THEIRS against their merge base (none:
+ * histories that started apart, an empty base) into OUT->tree, after
+ * checking THEIRS's tree (dsync_tree_check).  Text edited on both sides:
+ * libgit2's line merge (xdiff, as git merge-file).  What it cannot merge
+ * (overlapping edits, binary files or links changed on both sides, add/add
+ * with different content): the later head's version keeps the path (equal
+ * times: the higher device id), the other becomes a conflict copy named
+ * after the device that wrote it and its commit's time.  Modify vs delete:
+ * the modified file stays.  A file renamed to two names: both stay.  A file
+ * where the other side made a folder: the folder keeps the path.
+ */
+int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+			 const git_commit *theirs);
+
+/*
+ * Records TREE as the merge of A and B, deterministically (devices merging
+ * the same heads make the same commit): parents sorted by id, author and
+ * committer "dsync" at the later parent's time, a message made from the
+ * inputs and R's conflicts.
+ */
+int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree, git_commit *a,
+		       git_commit *b, const dsync_merge_result *r);
 
 #endif

@@ -17,6 +17,7 @@
 #include "core/base/buf.h"
 #include "core/base/internal.h"
 #include "merge/merge.h"
+#include "tmprepo.h"
 
 /* 2024-03-01 14:05:09 UTC */
 #define WHEN ((time_t)1709301909)
@@ -92,31 +93,6 @@ static void test_is_copy(void **state)
 }
 
 /* ------------------------------------------------------------ tree check */
-
-static git_repository *repo;
-static char repo_dir[256];
-
-static int setup(void **state)
-{
-	(void)state;
-	assert_int_equal(dsync_lib_init(), 0);
-	assert_int_equal(dsync_git_init(), 0);
-	snprintf(repo_dir, sizeof(repo_dir), "%s/dsync-test-merge.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(repo_dir));
-	assert_int_equal(git_repository_init(&repo, repo_dir, 1), 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[400];
-
-	(void)state;
-	git_repository_free(repo);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", repo_dir);
-	assert_int_equal(system(cmd), 0);
-	return 0;
-}
 
 /* Writes a raw tree of one entry MODE NAME -> OID, as any peer could. */
 static void raw_tree(git_oid *out, const char *mode, const char *name, const git_oid *oid)

@@ -1,0 +1,464 @@
+/*
+ * The three-way merge of two heads into one tree (DESIGN.md section 6):
+ * libgit2's tree merge (xdiff line merges, rename detection), then dsync's
+ * own conflict policy on what it leaves: one version keeps the path, the
+ * other becomes a conflict copy beside it, nothing is lost.
+ */
+#include "core/base/internal.h"
+#include "merge/merge.h"
+
+#define WALK_LIMIT 100000  /* commits looked at to find who wrote a version */
+
+typedef struct side {
+	const git_commit *head;
+	git_time_t time;
+	char key[64];        /* the tie-break: its device id (or commit id) */
+} side;
+
+typedef struct conflict_in {
+	char *path;          /* where both sides' versions meet */
+	char *our_path, *their_path;  /* each side's own name (renames) */
+	git_index_entry anc, ours, theirs;
+	bool has_anc, has_ours, has_theirs;
+} conflict_in;
+
+void dsync_merge_result_dispose(dsync_merge_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->v[i].path);
+		free(r->v[i].copy);
+	}
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+static int add_conflict(dsync_merge_result *r, char kind, const char *path, const char *copy)
+{
+	dsync_merge_conflict *c;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		dsync_merge_conflict *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		r->v = v;
+		r->cap = cap;
+	}
+	c = &r->v[r->n];
+	c->kind = kind;
+	c->path = strdup(path);
+	c->copy = strdup(copy ? copy : "");
+	if (!c->path || !c->copy) {
+		free(c->path);
+		free(c->copy);
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	r->n++;
+	return 0;
+}
+
+/* A head's tie-break key: the device id in its author's email, else its
+ * commit id (dsync's own merge commits have no device). */
+static void side_init(side *s, const git_commit *c)
+{
+	const git_signature *a = git_commit_author(c);
+
+	s->head = c;
+	s->time = git_commit_time(c);
+	if (a && a->email && strlen(a->email) == 32 && strspn(a->email, "0123456789abcdef") == 32)
+		snprintf(s->key, sizeof(s->key), "%s", a->email);
+	else
+		git_oid_tostr(s->key, sizeof(s->key), git_commit_id(c));
+}
+
+/* Whether A's version wins over B's: the later commit, then the higher key. */
+static bool wins(const side *a, const side *b)
+{
+	if (a->time != b->time)
+		return a->time > b->time;
+	return strcmp(a->key, b->key) > 0;
+}
+
+/* The id of PATH in COMMIT's tree (zero when absent). */
+static void id_at(git_oid *out, const git_commit *c, const char *path)
+{
+	git_tree *t = NULL;
+	git_tree_entry *e = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (git_commit_tree(&t, c) == 0 && git_tree_entry_bypath(&e, t, path) == 0)
+		git_oid_cpy(out, git_tree_entry_id(e));
+	git_tree_entry_free(e);
+	git_tree_free(t);
+}
+
+/*
+ * Who wrote the version ID of PATH on the history of HEAD: the newest
+ * commit whose PATH is ID while no parent's is.  Its author's name and time
+ * go into *NAME (malloc'd) and *WHEN; HEAD's when none is found.
+ */
+static int writer_of(char **name, git_time_t *when, git_repository *repo, const git_commit *head,
+		     const char *path, const git_oid *id)
+{
+	git_revwalk *walk = NULL;
+	const git_commit *found = head;
+	git_commit *c = NULL, *hit = NULL;
+	git_oid oid;
+	size_t seen = 0;
+	int err;
+
+	if ((err = git_revwalk_new(&walk, repo)) < 0 || (err = git_revwalk_push(walk, git_commit_id(head))) < 0) {
+		git_revwalk_free(walk);
+		return dsync_error_git(err, "cannot read the history of '%s'", path);
+	}
+	git_revwalk_sorting(walk, GIT_SORT_TIME | GIT_SORT_TOPOLOGICAL);
+	while (!hit && seen++ < WALK_LIMIT && git_revwalk_next(&oid, walk) == 0) {
+		git_oid here, there;
+		unsigned i, n;
+		bool from_parent = false;
+
+		if (git_commit_lookup(&c, repo, &oid) < 0)
+			break;
+		id_at(&here, c, path);
+		if (git_oid_equal(&here, id)) {
+			n = git_commit_parentcount(c);
+			for (i = 0; i < n && !from_parent; i++) {
+				git_commit *p = NULL;
+
+				if (git_commit_parent(&p, c, i) == 0) {
+					id_at(&there, p, path);
+					from_parent = git_oid_equal(&there, id);
+				}
+				git_commit_free(p);
+			}
+			if (!from_parent) {
+				hit = c;
+				c = NULL;
+			}
+		}
+		git_commit_free(c);
+		c = NULL;
+	}
+	git_revwalk_free(walk);
+	if (hit)
+		found = hit;
+	*when = git_commit_time(found);
+	*name = strdup(git_commit_author(found)->name ? git_commit_author(found)->name : "");
+	git_commit_free(hit);
+	return *name ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+}
+
+/* Whether PATH is taken in INDEX (a file at it, or anything below it). */
+static bool taken(git_index *index, const char *path)
+{
+	dsync_buf prefix = DSYNC_BUF_INIT;
+	size_t pos;
+	bool hit;
+
+	if (git_index_get_bypath(index, path, 0))
+		return true;
+	if (dsync_buf_printf(&prefix, "%s/", path) < 0)
+		return true;
+	hit = git_index_find_prefix(&pos, index, prefix.ptr) == 0;
+	dsync_buf_dispose(&prefix);
+	return hit;
+}
+
+/*
+ * Adds ENTRY (the version of the side LOSER, at PATH) to INDEX as a conflict
+ * copy beside PATH, named after who wrote it; its path into *COPY.
+ */
+static int add_copy(char **copy, git_index *index, git_repository *repo, const side *loser,
+		    const char *path, const git_index_entry *entry)
+{
+	dsync_buf name = DSYNC_BUF_INIT;
+	git_index_entry e = *entry;
+	git_time_t when = 0;
+	char *device = NULL;
+	unsigned n;
+	int err, error;
+
+	*copy = NULL;
+	if ((error = writer_of(&device, &when, repo, loser->head, path, &entry->id)) < 0)
+		return error;
+	for (n = 1;; n++) {
+		dsync_buf_truncate(&name, 0);
+		if ((error = dsync_conflict_name(&name, path, device, (time_t)when, n)) < 0)
+			goto out;
+		if (!taken(index, name.ptr))
+			break;
+	}
+	e.path = name.ptr;
+	GIT_INDEX_ENTRY_STAGE_SET(&e, 0);
+	if ((err = git_index_add(index, &e)) < 0) {
+		error = dsync_error_git(err, "cannot add the conflict copy '%s'", name.ptr);
+		goto out;
+	}
+	*copy = dsync_buf_detach(&name);
+	error = *copy ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+out:
+	free(device);
+	dsync_buf_dispose(&name);
+	return error;
+}
+
+static int keep(git_index *index, const git_index_entry *entry)
+{
+	git_index_entry e = *entry;
+	int err;
+
+	GIT_INDEX_ENTRY_STAGE_SET(&e, 0);
+	if ((err = git_index_add(index, &e)) < 0)
+		return dsync_error_git(err, "cannot record '%s' in the merge", entry->path);
+	return 0;
+}
+
+static void free_conflicts(conflict_in *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].our_path);
+		free(v[i].their_path);
+	}
+	free(v);
+}
+
+/* Copies the conflicts libgit2 left in INDEX, then removes them from it. */
+static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
+{
+	git_index_conflict_iterator *it = NULL;
+	const git_index_entry *a, *o, *t;
+	conflict_in *v = NULL;
+	size_t n = 0, cap = 0;
+	int err, error = 0;
+
+	*out = NULL;
+	*count = 0;
+	if ((err = git_index_conflict_iterator_new(&it, index)) < 0)
+		return dsync_error_git(err, "cannot read the merge's conflicts");
+	while ((err = git_index_conflict_next(&a, &o, &t, it)) == 0) {
+		const git_index_entry *any = o ? o : t ? t : a;
+		conflict_in *c;
+
+		if (n == cap) {
+			conflict_in *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv) {
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		c = &v[n++];
+		memset(c, 0, sizeof(*c));
+		/* the entries' paths die with the index's conflicts: copies */
+		if ((c->path = strdup(any->path)) == NULL ||
+		    (o && (c->our_path = strdup(o->path)) == NULL) ||
+		    (t && (c->their_path = strdup(t->path)) == NULL)) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		if ((c->has_anc = a != NULL))
+			c->anc = *a;
+		if ((c->has_ours = o != NULL))
+			c->ours = *o;
+		if ((c->has_theirs = t != NULL))
+			c->theirs = *t;
+		c->anc.path = c->path;
+		c->ours.path = c->our_path;
+		c->theirs.path = c->their_path;
+	}
+	if (err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot read the merge's conflicts");
+		goto out;
+	}
+	git_index_conflict_cleanup(index);
+out:
+	git_index_conflict_iterator_free(it);
+	if (error < 0) {
+		free_conflicts(v, n);
+		return error;
+	}
+	*out = v;
+	*count = n;
+	return 0;
+}
+
+/* A file where the other side made a folder: the folder keeps the path, the
+ * file becomes a conflict copy. */
+static int folders_win(dsync_merge_result *r, git_index *index, git_repository *repo,
+		       const side *ours, const side *theirs)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < git_index_entrycount(index) && !error; i++) {
+		const git_index_entry *e = git_index_get_byindex(index, i);
+		git_index_entry copy_of;
+		dsync_buf prefix = DSYNC_BUF_INIT;
+		char *path = NULL, *copy = NULL;
+		git_oid at_ours;
+		size_t pos;
+
+		if (dsync_buf_printf(&prefix, "%s/", e->path) < 0)
+			return -1;
+		if (git_index_find_prefix(&pos, index, prefix.ptr) != 0) {
+			dsync_buf_dispose(&prefix);
+			continue;
+		}
+		dsync_buf_dispose(&prefix);
+		copy_of = *e;
+		if ((path = strdup(e->path)) == NULL)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		copy_of.path = path;
+		if ((error = git_index_remove(index, path, 0)) < 0) {
+			error = dsync_error_git(error, "cannot move '%s' aside", path);
+			free(path);
+			return error;
+		}
+		/* the copy is named after the side whose file it was */
+		id_at(&at_ours, ours->head, path);
+		error = add_copy(&copy, index, repo, git_oid_equal(&at_ours, &copy_of.id) ? ours : theirs,
+				 path, &copy_of);
+		if (!error)
+			error = add_conflict(r, 'F', path, copy);
+		free(copy);
+		free(path);
+		i = (size_t)-1; /* the index changed: look again from the start */
+	}
+	return error;
+}
+
+int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+			 const git_commit *theirs)
+{
+	git_merge_options mo = GIT_MERGE_OPTIONS_INIT;
+	git_tree *base_tree = NULL, *our_tree = NULL, *their_tree = NULL;
+	git_commit *base = NULL;
+	git_index *index = NULL;
+	conflict_in *cv = NULL;
+	size_t cn = 0, i;
+	side so, st;
+	git_oid base_id;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	side_init(&so, ours);
+	side_init(&st, theirs);
+	if ((err = git_commit_tree(&our_tree, ours)) < 0 || (err = git_commit_tree(&their_tree, theirs)) < 0) {
+		error = dsync_error_git(err, "cannot read the trees to merge");
+		goto out;
+	}
+	if ((error = dsync_tree_check(repo, their_tree)) < 0)
+		goto out;
+	err = git_merge_base(&base_id, repo, git_commit_id(ours), git_commit_id(theirs));
+	if (err == 0) {
+		if ((err = git_commit_lookup(&base, repo, &base_id)) < 0 ||
+		    (err = git_commit_tree(&base_tree, base)) < 0) {
+			error = dsync_error_git(err, "cannot read the merge base");
+			goto out;
+		}
+	} else if (err != GIT_ENOTFOUND) {
+		error = dsync_error_git(err, "cannot find the merge base");
+		goto out;
+	} /* else histories that started apart: an empty base */
+	mo.flags = GIT_MERGE_FIND_RENAMES;
+	mo.file_favor = GIT_MERGE_FILE_FAVOR_NORMAL;
+	if ((err = git_merge_trees(&index, repo, base_tree, our_tree, their_tree, &mo)) < 0) {
+		error = dsync_error_git(err, "cannot merge the trees");
+		goto out;
+	}
+	if ((error = take_conflicts(&cv, &cn, index)) < 0)
+		goto out;
+	for (i = 0; i < cn && !error; i++) {
+		conflict_in *c = &cv[i];
+		const side *w, *l;
+		const git_index_entry *we, *le;
+		char *copy = NULL;
+
+		if (c->has_ours != c->has_theirs) {
+			/* modify/delete: what exists stays */
+			error = keep(index, c->has_ours ? &c->ours : &c->theirs);
+			continue;
+		}
+		if (c->has_ours && strcmp(c->our_path, c->their_path) != 0) {
+			/* renamed to two names: both stay */
+			if ((error = keep(index, &c->ours)) == 0)
+				error = keep(index, &c->theirs);
+			continue;
+		}
+		if (!c->has_ours)
+			continue; /* deleted on both sides */
+		w = wins(&so, &st) ? &so : &st;
+		l = w == &so ? &st : &so;
+		we = w == &so ? &c->ours : &c->theirs;
+		le = w == &so ? &c->theirs : &c->ours;
+		if ((error = keep(index, we)) < 0)
+			break;
+		if (dsync_is_conflict_copy(c->path))
+			continue; /* a conflict copy is never itself conflict-copied */
+		if ((error = add_copy(&copy, index, repo, l, c->path, le)) == 0)
+			error = add_conflict(out, c->has_anc ? 'C' : 'A', c->path, copy);
+		free(copy);
+	}
+	if (!error)
+		error = folders_win(out, index, repo, &so, &st);
+	if (!error && (err = git_index_write_tree_to(&out->tree, index, repo)) < 0)
+		error = dsync_error_git(err, "cannot record the merged tree");
+out:
+	if (error < 0)
+		dsync_merge_result_dispose(out);
+	free_conflicts(cv, cn);
+	git_index_free(index);
+	git_commit_free(base);
+	git_tree_free(base_tree);
+	git_tree_free(our_tree);
+	git_tree_free(their_tree);
+	return error;
+}
+
+static int cmp_oid(const void *a, const void *b)
+{
+	return git_oid_cmp(git_commit_id(*(git_commit *const *)a), git_commit_id(*(git_commit *const *)b));
+}
+
+int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree_id, git_commit *a,
+		       git_commit *b, const dsync_merge_result *r)
+{
+	git_commit *parents[2] = { a, b };
+	git_signature *sig = NULL;
+	git_tree *tree = NULL;
+	dsync_buf msg = DSYNC_BUF_INIT;
+	char ha[GIT_OID_HEXSZ + 1], hb[GIT_OID_HEXSZ + 1];
+	git_time_t when;
+	size_t i;
+	int err, error;
+
+	qsort(parents, 2, sizeof(parents[0]), cmp_oid);
+	when = git_commit_time(a) > git_commit_time(b) ? git_commit_time(a) : git_commit_time(b);
+	git_oid_tostr(ha, sizeof(ha), git_commit_id(parents[0]));
+	git_oid_tostr(hb, sizeof(hb), git_commit_id(parents[1]));
+	if ((error = dsync_buf_printf(&msg, "merge %.12s and %.12s", ha, hb)) < 0)
+		goto out;
+	if (r->n && (error = dsync_buf_printf(&msg, ": %zu conflict%s\n\n", r->n, r->n == 1 ? "" : "s")) < 0)
+		goto out;
+	for (i = 0; i < r->n && !error; i++)
+		error = dsync_buf_printf(&msg, "%s -> %s\n", r->v[i].path, r->v[i].copy);
+	if (error < 0 || (!r->n && (error = dsync_buf_puts(&msg, "\n")) < 0))
+		goto out;
+	if ((err = git_signature_new(&sig, "dsync", "dsync", when, 0)) < 0 ||
+	    (err = git_tree_lookup(&tree, repo, tree_id)) < 0 ||
+	    (err = git_commit_create(out, repo, NULL, sig, sig, NULL, msg.ptr, tree, 2,
+				     (const git_commit **)parents)) < 0)
+		error = dsync_error_git(err, "cannot record the merge");
+out:
+	git_signature_free(sig);
+	git_tree_free(tree);
+	dsync_buf_dispose(&msg);
+	return error;
+}
