@@ -462,3 +462,68 @@ out:
 	dsync_buf_dispose(&msg);
 	return error;
 }
+
+static int cmp_head(const void *a, const void *b)
+{
+	const dsync_head *x = a, *y = b;
+	int c = strcmp(x->device_id, y->device_id);
+
+	return c ? c : git_oid_cmp(&x->commit, &y->commit);
+}
+
+/* Merges the commit NEXT into *CUR (see dsync_merge_heads). */
+static int fold(git_oid *cur, dsync_merge_result *all, git_repository *repo, const git_oid *next)
+{
+	dsync_merge_result r;
+	git_commit *a = NULL, *b = NULL;
+	git_oid merged;
+	size_t i;
+	int err, error;
+
+	if (git_oid_equal(cur, next) || git_graph_descendant_of(repo, cur, next) == 1)
+		return 0; /* already in */
+	if (git_graph_descendant_of(repo, next, cur) == 1) {
+		git_oid_cpy(cur, next);
+		return 0;
+	}
+	if ((err = git_commit_lookup(&a, repo, cur)) < 0 || (err = git_commit_lookup(&b, repo, next)) < 0) {
+		error = dsync_error_git(err, "cannot read a head to merge");
+		goto out;
+	}
+	if ((error = dsync_merge_trees_of(&r, repo, a, b)) < 0)
+		goto out;
+	if ((error = dsync_merge_commit(&merged, repo, &r.tree, a, b, &r)) == 0) {
+		git_oid_cpy(cur, &merged);
+		git_oid_cpy(&all->tree, &r.tree);
+		for (i = 0; i < r.n && !error; i++)
+			error = add_conflict(all, r.v[i].kind, r.v[i].path, r.v[i].copy);
+	}
+	dsync_merge_result_dispose(&r);
+out:
+	git_commit_free(a);
+	git_commit_free(b);
+	return error;
+}
+
+int dsync_merge_heads(git_oid *out, dsync_merge_result *conflicts, git_repository *repo,
+		      const dsync_head *heads, size_t n)
+{
+	dsync_head *v;
+	size_t i;
+	int error = 0;
+
+	memset(conflicts, 0, sizeof(*conflicts));
+	if (n == 0)
+		return dsync_error_set(DSYNC_EUSAGE, "no heads to merge");
+	if ((v = malloc(n * sizeof(*v))) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	memcpy(v, heads, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_head);
+	git_oid_cpy(out, &v[0].commit);
+	for (i = 1; i < n && !error; i++)
+		error = fold(out, conflicts, repo, &v[i].commit);
+	free(v);
+	if (error < 0)
+		dsync_merge_result_dispose(conflicts);
+	return error;
+}

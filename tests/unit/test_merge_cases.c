@@ -304,10 +304,69 @@ static void test_refuses_bad_tree(void **state)
 	git_tree_free(t);
 }
 
+/* Three devices' edits and a stale head: one commit, whoever merges. */
+static void test_heads(void **state)
+{
+	static const file base_f[MAX_FILES] = { { "1.txt", "1\n", 0 }, { "2.txt", "2\n", 0 }, { "3.txt", "3\n", 0 } };
+	static const file a_f[MAX_FILES] = { { "1.txt", "one\n", 0 }, { "2.txt", "2\n", 0 }, { "3.txt", "3\n", 0 } };
+	static const file b_f[MAX_FILES] = { { "1.txt", "1\n", 0 }, { "2.txt", "two\n", 0 }, { "3.txt", "3\n", 0 } };
+	static const file c_f[MAX_FILES] = { { "1.txt", "1\n", 0 }, { "2.txt", "2\n", 0 }, { "3.txt", "three\n", 0 } };
+	static const file a2_f[MAX_FILES] = { { "1.txt", "ONE\n", 0 }, { "2.txt", "2\n", 0 }, { "3.txt", "3\n", 0 } };
+	static const file all_f[MAX_FILES] = { { "1.txt", "one\n", 0 }, { "2.txt", "two\n", 0 }, { "3.txt", "three\n", 0 } };
+	static const size_t orders[4][4] = { { 0, 1, 2, 3 }, { 3, 2, 1, 0 }, { 1, 3, 0, 2 }, { 2, 0, 3, 1 } };
+	git_commit *base = make_commit(base_f, NULL, "base", "base", T - 3600);
+	git_commit *a = make_commit(a_f, base, "alpha", A_ID, T);
+	git_commit *b = make_commit(b_f, base, "beta", B_ID, T + 60);
+	git_commit *c = make_commit(c_f, base, "gamma", "cccccccccccccccccccccccccccccccc", T + 120);
+	git_commit *a2 = make_commit(a2_f, a, "alpha", A_ID, T + 180);
+	dsync_head heads[4] = {
+		{ A_ID, *git_commit_id(a) }, { B_ID, *git_commit_id(b) },
+		{ "cccccccccccccccccccccccccccccccc", *git_commit_id(c) },
+		{ "dddddddddddddddddddddddddddddddd", *git_commit_id(base) } /* stale */
+	};
+	dsync_merge_result r;
+	git_oid first, got;
+	git_commit *m;
+	size_t k, i;
+
+	(void)state;
+	for (k = 0; k < 4; k++) {
+		dsync_head in[4];
+
+		for (i = 0; i < 4; i++)
+			in[i] = heads[orders[k][i]];
+		assert_int_equal(dsync_merge_heads(&got, &r, repo, in, 4), 0);
+		assert_int_equal(r.n, 0);
+		dsync_merge_result_dispose(&r);
+		if (k == 0)
+			first = got;
+		else if (!git_oid_equal(&first, &got))
+			fail_msg("merging the heads in another order gave another commit");
+	}
+	assert_int_equal(git_commit_lookup(&m, repo, &first), 0);
+	expect_tree("three devices", git_commit_tree_id(m), all_f);
+	/* two merges: the stale head made none */
+	assert_int_equal(git_commit_parentcount(m), 2);
+	git_commit_free(m);
+
+	/* a head that contains the other: it is the result, no merge commit */
+	heads[1].commit = *git_commit_id(a2);
+	heads[1].device_id = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+	assert_int_equal(dsync_merge_heads(&got, &r, repo, heads, 2), 0);
+	assert_true(git_oid_equal(&got, git_commit_id(a2)));
+	dsync_merge_result_dispose(&r);
+	git_commit_free(a2);
+	git_commit_free(c);
+	git_commit_free(b);
+	git_commit_free(a);
+	git_commit_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_heads),
 		cmocka_unit_test(test_refuses_bad_tree),
 	};
 
