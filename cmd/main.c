@@ -710,18 +710,6 @@ static void log_line(dsync_log_level level, const char *folder, const char *mess
 	fflush(stderr);
 }
 
-/* SECONDS ("1", "0.5") from an option into *MS; false when not a number. */
-static bool parse_seconds_arg(const char *s, int *ms)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !(v >= 0) || v > 24 * 3600)
-		return false;
-	*ms = (int)(v * 1000 + 0.5);
-	return true;
-}
-
 static int run_watch(const char *name, bool registered, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -746,7 +734,7 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 		case 'D':
 		case 'r':
 			target = c == 'd' ? &wo.delay_ms : c == 'D' ? &wo.max_delay_ms : &wo.rescan_ms;
-			if (!parse_seconds_arg(optarg, target) || (c == 'r' && *target < 100))
+			if (!dsync_parse_seconds(optarg, target) || (c == 'r' && *target < 100))
 				return usage_error(name, "'%s' is not a number of seconds", optarg);
 			break;
 		case 'q':

@@ -740,13 +740,8 @@ int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_pat
 static bool read_marker(const char *path, char *out)
 {
 	char buf[64];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n;
+	ssize_t n = dsync_path_read_small(path, buf, sizeof(buf));
 
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	if (n < 32 + 1 || buf[32] != '\n')
 		return false;
 	memcpy(out, buf, 32);

@@ -29,6 +29,46 @@ static void du(const char *dir, uint64_t *bytes)
 	dsync_path_walk(dir, 1, du_cb, bytes);
 }
 
+#define DUE_LOOSE_OBJECTS 2000
+#define DUE_LOOSE_BYTES (16u << 20)
+
+typedef struct store_use {
+	size_t loose;
+	uint64_t loose_bytes, pack_bytes;
+} store_use;
+
+static int use_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	store_use *u = payload;
+	size_t plen = strlen(path), nlen = strlen(name);
+	struct stat st;
+
+	if (is_dir || lstat(path, &st) < 0)
+		return 0;
+	/* objects/xx/<38 hex>, or objects/pack/... */
+	if (nlen == GIT_OID_HEXSZ - 2 && plen > nlen + 3 && path[plen - nlen - 4] == '/') {
+		u->loose++;
+		u->loose_bytes += (uint64_t)st.st_size;
+	} else if (plen > nlen + 5 && strncmp(path + plen - nlen - 6, "/pack/", 6) == 0) {
+		u->pack_bytes += (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+bool dsync_gc_due(const dsync_folder *f)
+{
+	dsync_buf objects = DSYNC_BUF_INIT;
+	store_use u = { 0, 0, 0 };
+	uint64_t limit;
+
+	if (dsync_buf_printf(&objects, "%s/objects", f->gitdir) < 0)
+		return false;
+	dsync_path_walk(objects.ptr, 1, use_cb, &u);
+	dsync_buf_dispose(&objects);
+	limit = u.pack_bytes / 4 > DUE_LOOSE_BYTES ? u.pack_bytes / 4 : DUE_LOOSE_BYTES;
+	return u.loose >= DUE_LOOSE_OBJECTS || u.loose_bytes >= limit;
+}
+
 static int push_ref(const char *name, void *payload)
 {
 	git_revwalk *walk = payload;

@@ -254,22 +254,6 @@ static void compare_with_cache(const scan_list *scan, const statcache *c, bool *
 	}
 }
 
-/* Reads the small file PATH (at most SIZE-1 bytes) into BUF; its length, or
- * -1. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
 /*
  * The head as the last snapshot recorded it, without libgit2:
  * .dsync/dsync-head holds "COMMIT TREE\n", and is believed only while the
@@ -282,11 +266,11 @@ static bool cached_head(const dsync_folder *f, git_oid *commit, git_oid *tree)
 	bool ok = false;
 
 	if (dsync_buf_printf(&path, "%s/" MAIN_REF, f->gitdir) < 0 ||
-	    read_small(path.ptr, ref, sizeof(ref)) != GIT_OID_HEXSZ + 1)
+	    dsync_path_read_small(path.ptr, ref, sizeof(ref)) != GIT_OID_HEXSZ + 1)
 		goto out;
 	dsync_buf_truncate(&path, 0);
 	if (dsync_buf_printf(&path, "%s/dsync-head", f->gitdir) < 0 ||
-	    read_small(path.ptr, rec, sizeof(rec)) != 2 * GIT_OID_HEXSZ + 2)
+	    dsync_path_read_small(path.ptr, rec, sizeof(rec)) != 2 * GIT_OID_HEXSZ + 2)
 		goto out;
 	if (memcmp(ref, rec, GIT_OID_HEXSZ) != 0 || rec[GIT_OID_HEXSZ] != ' ')
 		goto out;

@@ -48,9 +48,6 @@
 #define ERROR_RETRY_MS 30000     /* a failed snapshot (disk full, ...) */
 #define GC_QUIET_MS 30000        /* gc once no snapshot came for this long */
 #define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
-#define GC_LOOSE_OBJECTS 2000    /* pack when this many objects are loose */
-#define GC_LOOSE_BYTES (16u << 20)  /* or this many bytes (or a quarter of
-				       the packs' size, when more) */
 
 typedef enum fstate {
 	FOLDER_ACTIVE,
@@ -70,7 +67,7 @@ typedef struct wfolder {
 	fstate state;
 	bool watched;        /* its tree is in the watcher */
 	bool listed;         /* still registered (while reloading) */
-	int lock_fd;         /* holds .dsync/dsync-watch.lock; -1 none */
+	int lock_fd;         /* holds its watch lock (take_watch_lock); -1 none */
 	dsync_ignore *ign;
 	int delay_ms, max_delay_ms;
 	bool dirty;
@@ -299,15 +296,14 @@ static void folder_free(wfolder *f)
 	free(f);
 }
 
-/* Parses a delay in seconds ("1", "0.5", "2s") from the config into *MS. */
-static bool parse_seconds(const char *s, int *ms)
+bool dsync_parse_seconds(const char *s, int *ms)
 {
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || errno || v < 0 || v * 1000 > MAX_DELAY_LIMIT_MS)
+	if (end == s || errno || !(v >= 0) || v * 1000 > MAX_DELAY_LIMIT_MS)
 		return false;
 	if (*end == 's')
 		end++;
@@ -328,10 +324,10 @@ static void read_delays(wfolder *f, dsync_folder *df)
 	f->max_delay_ms = DEFAULT_MAX_DELAY_MS;
 	if ((o->delay_ms < 0 || o->max_delay_ms < 0) && dsync_folder_repo(df) == 0 &&
 	    git_repository_config_snapshot(&cfg, df->repo) == 0) {
-		if (git_config_get_string(&v, cfg, "watch.delay") == 0 && !parse_seconds(v, &f->delay_ms))
+		if (git_config_get_string(&v, cfg, "watch.delay") == 0 && !dsync_parse_seconds(v, &f->delay_ms))
 			say(f->w, DSYNC_LOG_WARNING, f, "watch.delay '%s' is not a number of seconds; using 1", v);
 		if (git_config_get_string(&v, cfg, "watch.maxDelay") == 0 &&
-		    !parse_seconds(v, &f->max_delay_ms))
+		    !dsync_parse_seconds(v, &f->max_delay_ms))
 			say(f->w, DSYNC_LOG_WARNING, f, "watch.maxDelay '%s' is not a number of seconds; using 30", v);
 		git_config_free(cfg);
 	}
@@ -526,57 +522,21 @@ static void refresh(wfolder *f)
 
 /* ------------------------------------------------------------- the store */
 
-static int loose_cb(const char *path, const char *name, bool is_dir, void *payload)
-{
-	uint64_t *v = payload;
-	struct stat st;
-
-	if (is_dir || strlen(name) != 38 || lstat(path, &st) < 0)
-		return 0;
-	v[0]++;
-	v[1] += (uint64_t)st.st_size;
-	return 0;
-}
-
-static int pack_cb(const char *path, const char *name, bool is_dir, void *payload)
-{
-	struct stat st;
-
-	(void)name;
-	if (!is_dir && lstat(path, &st) == 0)
-		*(uint64_t *)payload += (uint64_t)st.st_size;
-	return 0;
-}
-
 /*
- * After a snapshot that recorded something: when loose objects pile up (a
- * day of saves), schedules a gc for when the folder has had no snapshot for
+ * After a snapshot that recorded something: when loose objects pile up
+ * (dsync_gc_due), schedules a gc for when the folder has had no snapshot for
  * a while, so it never delays a save while the user works (and at the
  * latest GC_LATEST_MS after it became due).
  */
-static void check_gc(wfolder *f)
+static void check_gc(wfolder *f, const dsync_folder *df)
 {
-	dsync_buf dir = DSYNC_BUF_INIT;
-	uint64_t loose[2] = { 0, 0 }, packed = 0, limit;
 	int64_t now = f->w->now;
-	int i;
 
-	for (i = 0; i < 256; i++) {
-		dsync_buf_truncate(&dir, 0);
-		if (dsync_buf_printf(&dir, "%s/" DSYNC_DIR "/objects/%02x", f->root, i) == 0)
-			dsync_path_walk(dir.ptr, 0, loose_cb, loose);
-	}
-	dsync_buf_truncate(&dir, 0);
-	if (dsync_buf_printf(&dir, "%s/" DSYNC_DIR "/objects/pack", f->root) == 0)
-		dsync_path_walk(dir.ptr, 0, pack_cb, &packed);
-	dsync_buf_dispose(&dir);
-	limit = packed / 4 > GC_LOOSE_BYTES ? packed / 4 : GC_LOOSE_BYTES;
-	if (loose[0] < GC_LOOSE_OBJECTS && loose[1] < limit)
+	if (!dsync_gc_due(df))
 		return;
 	if (!f->gc_due_ms) {
 		f->gc_due_ms = now;
-		say(f->w, DSYNC_LOG_DEBUG, f, "gc due: %llu loose objects (%llu bytes)",
-		    (unsigned long long)loose[0], (unsigned long long)loose[1]);
+		say(f->w, DSYNC_LOG_DEBUG, f, "gc due: loose objects piled up");
 	}
 	f->gc_ms = now + GC_QUIET_MS;
 	if (f->gc_ms > f->gc_due_ms + GC_LATEST_MS)
@@ -715,7 +675,7 @@ static void snapshot(wfolder *f)
 			 * push) hangs off here once remotes exist, after each
 			 * snapshot, with its own timer for fetching.
 			 */
-			check_gc(f);
+			check_gc(f, df);
 		} else {
 			say(f->w, DSYNC_LOG_DEBUG, f, "no change to record%s",
 			    r.busy ? " (files still being written)" : "");
@@ -1017,7 +977,7 @@ static void reload_all(watch *w)
 	for (i = 0; i < w->n; i++) {
 		wfolder *f = w->v[i];
 
-		if (f->lock_fd < 0 && f->state == FOLDER_MISSING)
+		if (f->state == FOLDER_MISSING)
 			check_missing(f);
 		else if (f->state != FOLDER_MISSING && folder_start(f) < 0)
 			go_missing(f, dsync_error_last());

@@ -6,7 +6,9 @@
 
 #include <strings.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SUFFIX_LEN (sizeof(DSYNC_ESCAPE_SUFFIX) - 1)
 
@@ -199,6 +201,20 @@ int dsync_path_mkdirs(const char *path)
 	}
 	free(p);
 	return error;
+}
+
+ssize_t dsync_path_read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
 }
 
 int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *payload)

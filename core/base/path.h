@@ -12,6 +12,7 @@
 #define DSYNC_PATH_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "core/base/buf.h"
@@ -64,6 +65,12 @@ bool dsync_path_is_safe(const char *path);
  * when a file stands in the way.
  */
 int dsync_path_mkdirs(const char *path);
+
+/*
+ * Reads the small file PATH (at most SIZE-1 bytes; not through a symlink)
+ * into BUF, NUL-terminated; its length, or -1 (errno set).
+ */
+ssize_t dsync_path_read_small(const char *path, char *buf, size_t size);
 
 /* Receives one entry of a folder walk: its full path, its name, whether it is
  * a folder.  Return non-zero to stop. */

@@ -5,6 +5,7 @@
 #ifndef DSYNC_GC_H
 #define DSYNC_GC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,12 @@ typedef struct dsync_gc_result {
  * removals, each of a copy the durable pack holds, run without it.
  */
 int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms);
+
+/*
+ * Whether loose objects have piled up in F's store (a day of saves): at
+ * least 2,000 of them, or 16 MB (or a quarter of the packs' size, when that
+ * is more).  One walk of .dsync/objects; never starts libgit2.
+ */
+bool dsync_gc_due(const dsync_folder *f);
 
 #endif

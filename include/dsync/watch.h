@@ -38,6 +38,13 @@ typedef struct dsync_watch_options {
 #define DSYNC_WATCH_OPTIONS_INIT { -1, -1, 0, false, NULL, NULL }
 
 /*
+ * Parses a delay in seconds ("1", "0.5", "2s"; at most a day) into *MS, as
+ * the watch options and the watch.* config keys take it.  False when S is
+ * not one.
+ */
+bool dsync_parse_seconds(const char *s, int *ms);
+
+/*
  * Watches the folders DIRS (NDIRS of them; with OPTS->registered, the
  * registered folders instead) until SIGTERM or SIGINT: each change is
  * recorded as a snapshot once its folder has been quiet for the delay and no
