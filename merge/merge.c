@@ -168,25 +168,26 @@ static bool taken(git_index *index, const char *path)
 }
 
 /*
- * Adds ENTRY (the version of the side LOSER, at PATH) to INDEX as a conflict
- * copy beside PATH, named after who wrote it; its path into *COPY.
+ * Adds ENTRY to INDEX as a conflict copy of PATH: named after DEVICE and WHEN
+ * (DEVICE NULL: PATH is a conflict copy itself, and ENTRY takes its next
+ * clash number), the first such name not taken; that path into *COPY.
  */
-static int add_copy(char **copy, git_index *index, git_repository *repo, const side *loser,
-		    const char *path, const git_index_entry *entry)
+static int add_copy_as(char **copy, git_index *index, const char *path, const char *device,
+		       git_time_t when, const git_index_entry *entry)
 {
+	dsync_conflict_parts parts = { 0 };
 	dsync_buf name = DSYNC_BUF_INIT;
 	git_index_entry e = *entry;
-	git_time_t when = 0;
-	char *device = NULL;
 	unsigned n;
 	int err, error;
 
 	*copy = NULL;
-	if ((error = writer_of(&device, &when, repo, loser->head, path, &entry->id)) < 0)
-		return error;
-	for (n = 1;; n++) {
+	if (!device && dsync_conflict_parse(&parts, path) < 0)
+		return dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", path);
+	for (n = device ? 1 : parts.n + 1;; n++) {
 		dsync_buf_truncate(&name, 0);
-		if ((error = dsync_conflict_name(&name, path, device, (time_t)when, n)) < 0)
+		if ((error = device ? dsync_conflict_name(&name, path, device, (time_t)when, n)
+				    : dsync_conflict_renumber(&name, path, n)) < 0)
 			goto out;
 		if (!taken(index, name.ptr))
 			break;
@@ -200,8 +201,29 @@ static int add_copy(char **copy, git_index *index, git_repository *repo, const s
 	*copy = dsync_buf_detach(&name);
 	error = *copy ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
 out:
-	free(device);
 	dsync_buf_dispose(&name);
+	return error;
+}
+
+/*
+ * Adds ENTRY (the version of the side LOSER, at PATH) to INDEX as a conflict
+ * copy beside PATH, named after who wrote it; its path into *COPY.  A
+ * conflict copy is never itself conflict-copied: a second version of one
+ * takes the copy's next clash number.
+ */
+static int add_copy(char **copy, git_index *index, git_repository *repo, const side *loser,
+		    const char *path, const git_index_entry *entry)
+{
+	git_time_t when = 0;
+	char *device = NULL;
+	int error;
+
+	if (dsync_is_conflict_copy(path))
+		return add_copy_as(copy, index, path, NULL, 0, entry);
+	if ((error = writer_of(&device, &when, repo, loser->head, path, &entry->id)) < 0)
+		return error;
+	error = add_copy_as(copy, index, path, device, when, entry);
+	free(device);
 	return error;
 }
 
@@ -334,8 +356,8 @@ static int folders_win(dsync_merge_result *r, git_index *index, git_repository *
 	return error;
 }
 
-int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
-			 const git_commit *theirs)
+static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+		       const git_commit *theirs, bool ours_wins)
 {
 	git_merge_options mo = GIT_MERGE_OPTIONS_INIT;
 	git_tree *base_tree = NULL, *our_tree = NULL, *their_tree = NULL;
@@ -394,14 +416,12 @@ int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const gi
 		}
 		if (!c->has_ours)
 			continue; /* deleted on both sides */
-		w = wins(&so, &st) ? &so : &st;
+		w = ours_wins || wins(&so, &st) ? &so : &st;
 		l = w == &so ? &st : &so;
 		we = w == &so ? &c->ours : &c->theirs;
 		le = w == &so ? &c->theirs : &c->ours;
 		if ((error = keep(index, we)) < 0)
 			break;
-		if (dsync_is_conflict_copy(c->path))
-			continue; /* a conflict copy is never itself conflict-copied */
 		if ((error = add_copy(&copy, index, repo, l, c->path, le)) == 0)
 			error = add_conflict(out, c->has_anc ? 'C' : 'A', c->path, copy);
 		free(copy);
@@ -420,6 +440,18 @@ out:
 	git_tree_free(our_tree);
 	git_tree_free(their_tree);
 	return error;
+}
+
+int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+			 const git_commit *theirs)
+{
+	return merge_trees(out, repo, ours, theirs, false);
+}
+
+int dsync_merge_trees_ours(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+			   const git_commit *theirs)
+{
+	return merge_trees(out, repo, ours, theirs, true);
 }
 
 static int cmp_oid(const void *a, const void *b)

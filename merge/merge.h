@@ -2,11 +2,11 @@
  * The merge layer (DESIGN.md section 6): what every device must compute the
  * same way when two histories meet.  Includes only core/base/ and libgit2.
  *
- * So far: the names of conflict copies, the check every tree that comes
- * from another device passes before it is merged or written (DESIGN.md
- * section 9), the merge of two heads' trees with dsync's conflict policy,
- * and the deterministic merge commit.  Updating the working tree,
- * `dsync merge` and `dsync conflicts` follow (issue 4).
+ * The names of conflict copies, the check every tree that comes from
+ * another device passes before it is merged or written (DESIGN.md section
+ * 9), the merge of two heads' trees with dsync's conflict policy, and the
+ * deterministic merge commit.  Updating the working tree is the folder
+ * logic's (core/apply.c).
  */
 #ifndef DSYNC_MERGE_H
 #define DSYNC_MERGE_H
@@ -36,6 +36,30 @@ int dsync_conflict_name(dsync_buf *out, const char *path, const char *device, ti
 /* Whether the last component of PATH is a conflict copy's name (a conflict
  * copy is never itself conflict-copied). */
 bool dsync_is_conflict_copy(const char *path);
+
+/* A conflict copy's name, read back (offsets are into the whole path). */
+typedef struct dsync_conflict_parts {
+	time_t when;          /* the UTC time in the name */
+	char device[33];      /* the device as in the name (made safe) */
+	unsigned n;           /* the clash number (1: none) */
+	size_t dir_len;       /* the folder part, up to and with the last '/' */
+	size_t base_end;      /* where ".sync-conflict-" starts */
+	size_t device_end;    /* where the device ends (before any "-N") */
+	size_t ext;           /* where the extension starts (the end: none) */
+} dsync_conflict_parts;
+
+/* Reads the conflict copy's PATH into OUT; DSYNC_ENOTFOUND (no message)
+ * when its last component is not a conflict copy's name. */
+int dsync_conflict_parse(dsync_conflict_parts *out, const char *path);
+
+/* Appends to OUT the path the conflict copy PATH is a copy of (as named
+ * when it was made; a name shortened to fit 255 bytes stays short). */
+int dsync_conflict_original(dsync_buf *out, const char *path);
+
+/* Appends to OUT the conflict copy PATH's name with the clash number N
+ * (1: none) instead of its own: where a second version of a conflict copy
+ * goes (a copy is never itself conflict-copied). */
+int dsync_conflict_renumber(dsync_buf *out, const char *path, unsigned n);
 
 /*
  * Checks every name in TREE (and the trees below it) before anything from
@@ -76,6 +100,14 @@ void dsync_merge_result_dispose(dsync_merge_result *r);
  */
 int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
 			 const git_commit *theirs);
+
+/*
+ * As dsync_merge_trees_of(), but OURS keeps every contested path: a change
+ * the user made while a merge was being written into the folder is the
+ * newest of all, whatever the clock says.
+ */
+int dsync_merge_trees_ours(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+			   const git_commit *theirs);
 
 /*
  * Records TREE as the merge of A and B, deterministically (devices merging

@@ -10,8 +10,13 @@
 #define TAG_LEN (sizeof(TAG) - 1)
 #define DEVICE_MAX 32
 
-/* The device name as it goes into a file name: letters, digits, '.', '_'
- * and '-' kept, anything else '_', at most DEVICE_MAX bytes. */
+/*
+ * The device name as it goes into a file name: ASCII letters, digits, '_'
+ * and '-' kept, anything else '_' (a '.' too, so that the extension is
+ * everything after the first '.' that follows the device), at most
+ * DEVICE_MAX bytes; a final "-DIGITS" becomes "_DIGITS" (it would read as a
+ * clash number).  So a copy's name can be read back (dsync_conflict_parse).
+ */
 static void safe_device(char *out, const char *device)
 {
 	size_t i, n = 0;
@@ -19,11 +24,15 @@ static void safe_device(char *out, const char *device)
 	for (i = 0; device && device[i] && n < DEVICE_MAX; i++) {
 		unsigned char c = (unsigned char)device[i];
 
-		out[n++] = (isalnum(c) || c == '.' || c == '_' || c == '-') && c < 0x80 ? (char)c : '_';
+		out[n++] = (isalnum(c) || c == '_' || c == '-') && c < 0x80 ? (char)c : '_';
 	}
 	if (n == 0)
 		out[n++] = '_';
 	out[n] = '\0';
+	for (i = n; i > 0 && isdigit((unsigned char)out[i - 1]); i--)
+		;
+	if (i > 0 && i < n && out[i - 1] == '-')
+		out[i - 1] = '_';
 }
 
 /* Shortens a UTF-8 LEN so that it does not end inside a character. */
@@ -68,11 +77,12 @@ int dsync_conflict_name(dsync_buf *out, const char *path, const char *device, ti
 		? -1 : 0;
 }
 
-bool dsync_is_conflict_copy(const char *path)
+/* The last place in NAME where a conflict tag with a valid stamp and a
+ * device starts, or NULL. */
+static const char *find_tag(const char *name)
 {
-	const char *name = strrchr(path, '/'), *p;
+	const char *p, *found = NULL;
 
-	name = name ? name + 1 : path;
 	for (p = strstr(name, TAG); p; p = strstr(p + 1, TAG)) {
 		const char *s = p + TAG_LEN;
 		int i;
@@ -81,7 +91,80 @@ bool dsync_is_conflict_copy(const char *path)
 			if (i == 8 ? s[i] != '-' : !isdigit((unsigned char)s[i]))
 				break;
 		if (i == 15 && s[15] == '-' && s[16] && s[16] != '.')
-			return true;
+			found = p;
 	}
-	return false;
+	return found;
+}
+
+bool dsync_is_conflict_copy(const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	return find_tag(name ? name + 1 : path) != NULL;
+}
+
+int dsync_conflict_parse(dsync_conflict_parts *out, const char *path)
+{
+	const char *name = strrchr(path, '/'), *tag, *s, *dev, *end, *digits;
+	struct tm tm;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	name = name ? name + 1 : path;
+	if ((tag = find_tag(name)) == NULL)
+		return DSYNC_ENOTFOUND;
+	s = tag + TAG_LEN;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d%2d%2d-%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+		   &tm.tm_sec) != 6)
+		return DSYNC_ENOTFOUND;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	out->when = timegm(&tm);
+	dev = s + 16;
+	end = strchr(dev, '.');
+	if (!end)
+		end = dev + strlen(dev);
+	/* "-N" at the end of the device part: a clash number */
+	for (digits = end; digits > dev && isdigit((unsigned char)digits[-1]); digits--)
+		;
+	out->n = 1;
+	if (digits < end && digits - 1 > dev && digits[-1] == '-' && digits[0] != '0') {
+		out->n = (unsigned)strtoul(digits, NULL, 10);
+		len = (size_t)(digits - 1 - dev);
+	} else {
+		len = (size_t)(end - dev);
+	}
+	if (len > DEVICE_MAX)
+		len = DEVICE_MAX;
+	memcpy(out->device, dev, len);
+	out->device[len] = '\0';
+	out->dir_len = (size_t)(name - path);
+	out->base_end = (size_t)(tag - path);
+	out->device_end = (size_t)(dev - path) + len;
+	out->ext = (size_t)(end - path);
+	return 0;
+}
+
+int dsync_conflict_original(dsync_buf *out, const char *path)
+{
+	dsync_conflict_parts p;
+	int error;
+
+	if ((error = dsync_conflict_parse(&p, path)) < 0)
+		return error;
+	return dsync_buf_put(out, path, p.base_end) < 0 || dsync_buf_puts(out, path + p.ext) < 0 ? -1 : 0;
+}
+
+int dsync_conflict_renumber(dsync_buf *out, const char *path, unsigned n)
+{
+	dsync_conflict_parts p;
+	int error;
+
+	if ((error = dsync_conflict_parse(&p, path)) < 0)
+		return error;
+	if (dsync_buf_put(out, path, p.device_end) < 0 ||
+	    (n > 1 && dsync_buf_printf(out, "-%u", n) < 0) || dsync_buf_puts(out, path + p.ext) < 0)
+		return -1;
+	return 0;
 }

@@ -50,8 +50,54 @@ static void test_names(void **state)
 	name_is("x.txt", "Anna's phone/2", 1, "x.sync-conflict-20240301-140509-Anna_s_phone_2.txt");
 	name_is("x.txt", "", 1, "x.sync-conflict-20240301-140509-_.txt");
 	name_is("x.txt", "Ünïcode", 1, "x.sync-conflict-20240301-140509-__n__code.txt");
+	/* no '.' in the device (the extension starts at the first '.' after it),
+	 * and no final "-DIGITS" (it would read as a clash number) */
+	name_is("x.txt", "my.laptop", 1, "x.sync-conflict-20240301-140509-my_laptop.txt");
+	name_is("x.txt", "pc-2", 1, "x.sync-conflict-20240301-140509-pc_2.txt");
+	name_is("x.txt", "pc-2", 3, "x.sync-conflict-20240301-140509-pc_2-3.txt");
 	/* UTF-8 names are kept */
 	name_is("résumé.pdf", "box", 1, "résumé.sync-conflict-20240301-140509-box.pdf");
+}
+
+static void parsed_is(const char *copy, const char *original, const char *device, unsigned n)
+{
+	dsync_conflict_parts p;
+	dsync_buf b = DSYNC_BUF_INIT;
+
+	assert_int_equal(dsync_conflict_parse(&p, copy), 0);
+	assert_string_equal(p.device, device);
+	assert_int_equal(p.n, n);
+	assert_int_equal((long long)p.when, (long long)WHEN);
+	assert_int_equal(dsync_conflict_original(&b, copy), 0);
+	assert_string_equal(b.ptr, original);
+	dsync_buf_dispose(&b);
+}
+
+/* A copy's name read back: what it is a copy of, who wrote it, when. */
+static void test_parse(void **state)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	dsync_conflict_parts p;
+
+	(void)state;
+	parsed_is("report.sync-conflict-20240301-140509-laptop.odt", "report.odt", "laptop", 1);
+	parsed_is("a/b/notes.sync-conflict-20240301-140509-phone-2.md", "a/b/notes.md", "phone", 2);
+	parsed_is("a.tar.sync-conflict-20240301-140509-box.gz", "a.tar.gz", "box", 1);
+	parsed_is("dir/.bashrc.sync-conflict-20240301-140509-box", "dir/.bashrc", "box", 1);
+	parsed_is("x.sync-conflict-20240301-140509-pc_2-3.txt", "x.txt", "pc_2", 3);
+	parsed_is("Makefile.sync-conflict-20240301-140509-my_laptop", "Makefile", "my_laptop", 1);
+	assert_int_equal(dsync_conflict_parse(&p, "report.odt"), DSYNC_ENOTFOUND);
+	assert_int_equal(dsync_conflict_parse(&p, "d.sync-conflict-20240301-140509-x/a.txt"), DSYNC_ENOTFOUND);
+	/* every name dsync_conflict_name makes reads back */
+	assert_int_equal(dsync_conflict_name(&b, "dir/a.b.c", "Anna's phone 2", WHEN, 4), 0);
+	parsed_is(b.ptr, "dir/a.b.c", "Anna_s_phone_2", 4);
+	dsync_buf_truncate(&b, 0);
+	assert_int_equal(dsync_conflict_renumber(&b, "dir/a.b.sync-conflict-20240301-140509-box-4.c", 5), 0);
+	assert_string_equal(b.ptr, "dir/a.b.sync-conflict-20240301-140509-box-5.c");
+	dsync_buf_truncate(&b, 0);
+	assert_int_equal(dsync_conflict_renumber(&b, "a.sync-conflict-20240301-140509-box", 2), 0);
+	assert_string_equal(b.ptr, "a.sync-conflict-20240301-140509-box-2");
+	dsync_buf_dispose(&b);
 }
 
 static void test_long_names(void **state)
@@ -166,6 +212,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_long_names),
+		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_is_copy),
 		cmocka_unit_test(test_tree_check),
 	};

@@ -137,11 +137,11 @@ static const merge_case cases[] = {
 	  { { "same.txt", "same\n", 0 }, { "diff.txt", "beta's\n", 0 }, { "only-b.txt", "b\n", 0 } },
 	  { { "same.txt", "same\n", 0 }, { "diff.txt", "beta's\n", 0 }, { COPY("diff", ".txt"), "alpha's\n", 0 },
 	    { "only-a.txt", "a\n", 0 }, { "only-b.txt", "b\n", 0 } }, 1 },
-	{ "a conflict copy is never itself conflict-copied", false,
+	{ "a conflict copy is never itself conflict-copied: the other version takes its next number", false,
 	  { { COPY("f", ".txt"), "old\n", 0 } },
 	  { { COPY("f", ".txt"), "alpha\n", 0 } },
 	  { { COPY("f", ".txt"), "beta\n", 0 } },
-	  { { COPY("f", ".txt"), "beta\n", 0 } }, 0 },
+	  { { COPY("f", ".txt"), "beta\n", 0 }, { "f.sync-conflict-20240301-140509-alpha-2.txt", "alpha\n", 0 } }, 1 },
 };
 
 static size_t data_len(const file *f)
