@@ -17,6 +17,7 @@
 #include "dsync/gc.h"
 #include "dsync/history.h"
 #include "dsync/restore.h"
+#include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "dsync/timespec.h"
 #include "dsync/watch.h"
@@ -649,6 +650,145 @@ out:
 	return error < 0 ? out_fail(error) : 0;
 }
 
+/* --------------------------------------------------------------- merge */
+
+/* Exit status after a merge or resolve: 3 while conflicts wait. */
+static int conflicts_wait(size_t open)
+{
+	if (open == 0)
+		return 0;
+	printf("%zu conflict%s wait%s for you: see 'dsync conflicts'\n", open, open == 1 ? "" : "s",
+	       open == 1 ? "s" : "");
+	return 3;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+	static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, HELP_OPTION, { 0 } };
+	dsync_merge_options mo = DSYNC_MERGE_OPTIONS_INIT;
+	dsync_merge_outcome r;
+	dsync_folder *f = NULL;
+	bool quiet = false;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'h')
+			return print_usage("merge");
+		else
+			return bad_option("merge", argv);
+	}
+	if (optind >= argc)
+		return usage_error("merge", "%s", "name the version to merge (a commit id or ref)");
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	mo.lock_wait_ms = LOCK_WAIT_MS;
+	mo.warn = out_warn_cb;
+	error = dsync_merge_revs(&r, f, (const char *const *)argv + optind, (size_t)(argc - optind), &mo);
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	if (!quiet) {
+		if (!r.merged)
+			printf("already up to date at %.8s\n", r.head);
+		else
+			printf("%s %.8s: %zu file%s written, %zu removed, %zu new conflict%s\n",
+			       r.fast_forward ? "fast-forwarded to" : "merged into", r.head, r.written,
+			       r.written == 1 ? "" : "s", r.removed, r.conflicts, r.conflicts == 1 ? "" : "s");
+		if (r.redone)
+			printf("files you changed meanwhile were snapshotted and merged too\n");
+	}
+	return conflicts_wait(r.open_conflicts);
+}
+
+static int cmd_conflicts(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "keep", required_argument, NULL, 'k' }, { "json", no_argument, NULL, 'j' }, HELP_OPTION, { 0 }
+	};
+	dsync_merge_options mo = DSYNC_MERGE_OPTIONS_INIT;
+	dsync_conflicts list = { 0 };
+	dsync_folder *f = NULL;
+	const char *keep_arg = NULL;
+	char *rel = NULL, commit[41];
+	bool json = false;
+	int c, keep = -1, error;
+	size_t i;
+
+	while ((c = getopt_long(argc, argv, "k:jh", opts, NULL)) != -1) {
+		if (c == 'k')
+			keep_arg = optarg;
+		else if (c == 'j')
+			json = true;
+		else if (c == 'h')
+			return print_usage("conflicts");
+		else
+			return bad_option("conflicts", argv);
+	}
+	if (optind < argc && strcmp(argv[optind], "resolve") == 0) {
+		if (optind + 2 != argc)
+			return usage_error("conflicts", "%s", "usage: dsync conflicts resolve PATH --keep file|copy|both");
+		if (!keep_arg)
+			return usage_error("conflicts", "%s", "say what to keep: --keep file|copy|both");
+		keep = strcmp(keep_arg, "file") == 0 ? DSYNC_KEEP_FILE
+		       : strcmp(keep_arg, "copy") == 0 ? DSYNC_KEEP_COPY
+		       : strcmp(keep_arg, "both") == 0 ? DSYNC_KEEP_BOTH : -1;
+		if (keep < 0)
+			return usage_error("conflicts", "--keep takes file, copy or both, not '%s'", keep_arg);
+	} else if (optind < argc) {
+		return usage_error("conflicts", "unexpected argument '%s'", argv[optind]);
+	} else if (keep_arg) {
+		return usage_error("conflicts", "%s", "--keep goes with 'resolve PATH'");
+	}
+	if ((error = open_folder(&f)) != 0)
+		return error;
+	if (keep >= 0) {
+		if ((error = dsync_folder_relpath(&rel, f, argv[optind + 1])) < 0)
+			goto out;
+		mo.lock_wait_ms = LOCK_WAIT_MS;
+		mo.warn = out_warn_cb;
+		if ((error = dsync_conflict_resolve(commit, f, rel, keep, &mo)) < 0)
+			goto out;
+		printf("resolved '%s': kept %s (version %.8s)\n", rel,
+		       keep == DSYNC_KEEP_FILE ? "the file" : keep == DSYNC_KEEP_COPY ? "the copy" : "both", commit);
+		goto out;
+	}
+	if ((error = dsync_conflicts_list(&list, f)) < 0)
+		goto out;
+	if (json)
+		printf("[");
+	for (i = 0; i < list.n; i++) {
+		const dsync_conflict *k = &list.v[i];
+		char when[32];
+
+		if (json) {
+			printf("%s\n  {\"path\": ", i ? "," : "");
+			out_json_string(stdout, k->path);
+			printf(", \"copy\": ");
+			out_json_string(stdout, k->copy);
+			printf(", \"device\": ");
+			out_json_string(stdout, k->device);
+			printf(", \"time\": %lld, \"path_exists\": %s}", (long long)k->when,
+			       k->path_exists ? "true" : "false");
+		} else {
+			printf("%s\n    copy %s (from %s, %s)%s\n", k->path, k->copy, k->device,
+			       out_time(when, sizeof(when), (int64_t)k->when), k->path_exists ? "" : "; the file itself is gone");
+		}
+	}
+	if (json)
+		printf("%s]\n", list.n ? "\n" : "");
+	else if (list.n == 0)
+		printf("no conflicts\n");
+	else
+		printf("\nkeep one: dsync conflicts resolve PATH --keep file|copy|both\n");
+out:
+	free(rel);
+	dsync_conflicts_dispose(&list);
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
+
 /* ------------------------------------------------------------------ gc */
 
 static int cmd_gc(int argc, char **argv)
@@ -853,6 +993,23 @@ static const command commands[] = {
 	  "added to it since stay. The versions being replaced are snapshotted first,\n"
 	  "so nothing is lost. --to DEST writes there instead and leaves the folder\n"
 	  "alone (DEST an existing folder: each PATH goes inside it).\n" },
+	{ "merge", cmd_merge, true, "merge another version's history into the folder",
+	  "usage: dsync merge REV... [--quiet]\n\n"
+	  "Snapshots the folder, then merges each REV (a commit id or ref, e.g. another\n"
+	  "device's head) into it: text edited on both sides is merged line by line;\n"
+	  "what cannot be merged keeps the later version at its path and the other as a\n"
+	  "conflict copy NAME.sync-conflict-YYYYMMDD-HHMMSS-DEVICE.EXT beside it. Only\n"
+	  "the files the merge changed are written; a file you change meanwhile is never\n"
+	  "overwritten (it is snapshotted and merged too). Interrupted, the next dsync\n"
+	  "command finishes the merge. Exit status 3 while conflicts wait.\n" },
+	{ "conflicts", cmd_conflicts, true, "list conflict copies, or keep one version",
+	  "usage: dsync conflicts [--json]\n"
+	  "       dsync conflicts resolve PATH --keep file|copy|both\n\n"
+	  "Lists the conflict copies in the folder, each with the path it is a copy of.\n"
+	  "resolve PATH (the file, or one copy) keeps the version at the path (file),\n"
+	  "the copy's (copy: it replaces the file), or both (the copy is renamed to\n"
+	  "'NAME (DEVICE YYYY-MM-DD HHMMSS).EXT'), and records that as a new version;\n"
+	  "what is removed stays in history. Deleting a copy by hand resolves it too.\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
 	  "Packs the history's objects into one pack with deltas, then removes the\n"

@@ -9,6 +9,7 @@
  */
 #include "core/base/internal.h"
 #include "core/folder.h"
+#include "core/apply.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -132,6 +133,11 @@ int dsync_folder_lock(dsync_folder *f, int wait_ms)
 	f->lock_depth = 1;
 	fd = -1;
 	repair(f);
+	/* a merge killed while updating the working tree is finished first */
+	if ((error = dsync_merge_resume(f)) < 0) {
+		dsync_folder_unlock(f);
+		goto out;
+	}
 	error = 0;
 out:
 	if (fd >= 0)

@@ -7,6 +7,7 @@
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
 #include "core/folder.h"
+#include "core/apply.h"
 #include "core/snapshot_internal.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
@@ -27,92 +28,23 @@ typedef struct restorer {
 /* Writes one blob to DEST atomically (temporary file beside it, rename). */
 static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 {
-	git_blob *blob = NULL;
 	dsync_buf tmp = DSYNC_BUF_INIT;
-	char *dircopy = NULL;
-	const char *dir;
-	uint32_t mode = git_tree_entry_filemode(te);
 	struct stat st;
-	int fd = -1, err, error;
+	int error;
 
-	if ((err = git_blob_lookup(&blob, r->f->repo, git_tree_entry_id(te))) < 0)
-		return dsync_error_git(err, "cannot read the stored '%s'", dest);
-	if ((dircopy = strdup(dest)) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
-		goto out;
-	}
-	dir = dirname(dircopy);
-	if ((error = dsync_path_mkdirs(dir)) < 0)
-		goto out;
-	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
-		error = dsync_error_set(DSYNC_EEXISTS,
+	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode))
+		return dsync_error_set(DSYNC_EEXISTS,
 			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
+	if ((error = dsync_worktree_temp(&tmp, r->f->repo, git_tree_entry_id(te), git_tree_entry_filemode(te),
+					 dest, r->umask)) < 0)
 		goto out;
-	}
-	if ((error = dsync_buf_printf(&tmp, "%s/.dsync-tmp-XXXXXX", dir)) < 0)
-		goto out;
-	if (mode == GIT_FILEMODE_LINK) {
-		dsync_buf target = DSYNC_BUF_INIT;
-		int tries;
-
-		if ((error = dsync_buf_put(&target, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob))) < 0)
-			goto out;
-		for (tries = 0; tries < 100; tries++) {
-			char *x = tmp.ptr + tmp.len - 6;
-			int k;
-
-			for (k = 0; k < 6; k++)
-				x[k] = (char)('a' + randombytes_uniform(26));
-			if (symlink(dsync_buf_cstr(&target), tmp.ptr) == 0)
-				break;
-			if (errno != EEXIST) {
-				error = dsync_error_sys(errno, "cannot write '%s'", dest);
-				dsync_buf_dispose(&target);
-				goto out;
-			}
-		}
-		dsync_buf_dispose(&target);
-	} else {
-		const char *data = git_blob_rawcontent(blob);
-		size_t len = (size_t)git_blob_rawsize(blob), done = 0;
-		mode_t m = (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~r->umask;
-
-		if ((fd = mkostemp(tmp.ptr, O_CLOEXEC)) < 0) {
-			error = dsync_error_sys(errno, "cannot write '%s'", dest);
-			goto out;
-		}
-		while (done < len) {
-			ssize_t n = write(fd, data + done, len - done);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				error = dsync_error_sys(errno, "cannot write '%s'", dest);
-				unlink(tmp.ptr);
-				goto out;
-			}
-			done += (size_t)n;
-		}
-		if (fchmod(fd, m) < 0 || close(fd) < 0) {
-			fd = -1;
-			error = dsync_error_sys(errno, "cannot write '%s'", dest);
-			unlink(tmp.ptr);
-			goto out;
-		}
-		fd = -1;
-	}
 	if (rename(tmp.ptr, dest) < 0) {
 		error = dsync_error_sys(errno, "cannot write '%s'", dest);
 		unlink(tmp.ptr);
 		goto out;
 	}
 	r->files++;
-	error = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	git_blob_free(blob);
-	free(dircopy);
 	dsync_buf_dispose(&tmp);
 	return error;
 }

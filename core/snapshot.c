@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAIN_REF "refs/heads/main"
 #define MASS_DELETE_MIN 10
 
 void dsync_changes_dispose(dsync_changes *c)
@@ -281,8 +280,7 @@ out:
 	return ok;
 }
 
-/* Records COMMIT and its TREE for cached_head() (a cache: errors ignored). */
-static void record_head(const dsync_folder *f, const git_oid *commit, const git_oid *tree)
+void dsync_record_head(const dsync_folder *f, const git_oid *commit, const git_oid *tree)
 {
 	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
 	char text[2 * GIT_OID_HEXSZ + 3];
@@ -372,7 +370,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	    (error = dsync_head_tree(&old_tree, &head, &born, f->repo)) < 0)
 		goto out;
 	if (scan.unchanged && born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(old_tree))) {
-		record_head(f, &head, git_tree_id(old_tree));
+		dsync_record_head(f, &head, git_tree_id(old_tree));
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -424,7 +422,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			error = dsync_error_git(err, "cannot write the index");
 			goto out;
 		}
-		record_head(f, &head, &tree_oid);
+		dsync_record_head(f, &head, &tree_oid);
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -471,7 +469,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	}
 	if ((error = dsync_folder_sync(f)) < 0)
 		goto out;
-	record_head(f, &commit_oid, &tree_oid);
+	dsync_record_head(f, &commit_oid, &tree_oid);
 	out->committed = true;
 	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
 	error = 0;

@@ -26,6 +26,13 @@ enum { DSYNC_RENAMES_NONE = 0, DSYNC_RENAMES_EXACT = 1, DSYNC_RENAMES_SIMILAR = 
 int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *from,
 			  git_tree *to, const char *pathspec, int renames);
 
+/* This device's history. */
+#define MAIN_REF "refs/heads/main"
+
+/* Records COMMIT and its TREE in .dsync/dsync-head, the cache that lets an
+ * unchanged snapshot skip libgit2 (errors ignored: it is only a cache). */
+void dsync_record_head(const dsync_folder *f, const git_oid *commit, const git_oid *tree);
+
 /* A signature for NAME <EMAIL> at the current local time. */
 int dsync_local_signature(git_signature **out, const char *name, const char *email);
 

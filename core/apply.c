@@ -1,0 +1,1077 @@
+/*
+ * Merging other heads into the folder and updating the working tree to the
+ * result without ever overwriting what the user saved (DESIGN.md sections 5
+ * and 6; docs/merge.md).
+ *
+ * The update goes from the folder's head FROM to the merged commit TO and
+ * touches only the paths where they differ.  Each such path is first
+ * compared with both versions: on disk as FROM has it (to be replaced), as
+ * TO has it (done already: an update that was killed, or the same edit), or
+ * neither (the user changed it after the snapshot: "dirty").  When a path is
+ * dirty nothing is written: the folder is snapshotted (FROM' = that
+ * snapshot) and TO merged again onto it (TO' = merge(FROM', TO)), and the
+ * comparison starts over.  Otherwise each path is replaced (temporary file,
+ * then rename) after checking once more that it is still as compared; a
+ * file changed in that instant is left alone and the round repeats.  Last
+ * the index (the stat cache) is updated, and refs/heads/main moves to TO.
+ *
+ * .dsync/dsync-merge ("FROM TO") is written, durably, before the first file
+ * and removed after the ref moved: a dsync killed in between leaves it, and
+ * the next command that takes the lock finishes the update (every path is
+ * then at FROM's version, TO's, or changed by the user).
+ */
+#include "core/base/internal.h"
+#include "dsync/merge.h"
+#include "dsync/history.h"
+#include "dsync/snapshot.h"
+#include "core/apply.h"
+#include "core/snapshot_internal.h"
+#include "core/base/path.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_ROUNDS 10   /* snapshots and merges again before giving up */
+
+static void (*test_hook)(const char *step, const char *path, void *payload);
+static void *test_payload;
+
+void dsync_merge_set_test_hook(void (*hook)(const char *step, const char *path, void *payload),
+			       void *payload)
+{
+	test_hook = hook;
+	test_payload = payload;
+}
+
+static void hook(const char *step, const char *path)
+{
+	if (test_hook)
+		test_hook(step, path ? path : "", test_payload);
+}
+
+/* ------------------------------------------------------- temporary files */
+
+int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id, uint32_t mode,
+			const char *dest, mode_t umask_bits)
+{
+	git_blob *blob = NULL;
+	char *dircopy = NULL;
+	const char *dir;
+	int fd = -1, err, error;
+
+	dsync_buf_truncate(tmp, 0);
+	if ((err = git_blob_lookup(&blob, repo, id)) < 0)
+		return dsync_error_git(err, "cannot read the stored '%s'", dest);
+	if ((dircopy = strdup(dest)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	dir = dirname(dircopy);
+	if ((error = dsync_path_mkdirs(dir)) < 0 ||
+	    (error = dsync_buf_printf(tmp, "%s/.dsync-tmp-XXXXXX", dir)) < 0)
+		goto out;
+	if (mode == GIT_FILEMODE_LINK) {
+		dsync_buf target = DSYNC_BUF_INIT;
+		int tries;
+
+		if ((error = dsync_buf_put(&target, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob))) < 0)
+			goto out;
+		for (tries = 0;; tries++) {
+			char *x = tmp->ptr + tmp->len - 6;
+			int k;
+
+			for (k = 0; k < 6; k++)
+				x[k] = (char)('a' + randombytes_uniform(26));
+			if (symlink(dsync_buf_cstr(&target), tmp->ptr) == 0)
+				break;
+			if (errno != EEXIST || tries == 100) {
+				error = dsync_error_sys(errno, "cannot write '%s'", dest);
+				dsync_buf_dispose(&target);
+				goto out;
+			}
+		}
+		dsync_buf_dispose(&target);
+	} else {
+		const char *data = git_blob_rawcontent(blob);
+		size_t len = (size_t)git_blob_rawsize(blob), done = 0;
+		mode_t m = (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
+
+		if ((fd = mkostemp(tmp->ptr, O_CLOEXEC)) < 0) {
+			error = dsync_error_sys(errno, "cannot write '%s'", dest);
+			goto out;
+		}
+		while (done < len) {
+			ssize_t n = write(fd, data + done, len - done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				error = dsync_error_sys(errno, "cannot write '%s'", dest);
+				goto fail;
+			}
+			done += (size_t)n;
+		}
+		if (fchmod(fd, m) < 0 || close(fd) < 0) {
+			fd = -1;
+			error = dsync_error_sys(errno, "cannot write '%s'", dest);
+			goto fail;
+		}
+		fd = -1;
+	}
+	error = 0;
+	goto out;
+fail:
+	unlink(tmp->ptr);
+out:
+	if (fd >= 0)
+		close(fd);
+	git_blob_free(blob);
+	free(dircopy);
+	return error;
+}
+
+/* ------------------------------------------------------------ the journal */
+
+static int journal_path(dsync_buf *out, const dsync_folder *f)
+{
+	return dsync_buf_printf(out, "%s/" DSYNC_MERGE_JOURNAL, f->gitdir);
+}
+
+/* Writes the journal FROM TO durably (the objects TO needs first). */
+static int journal_write(dsync_folder *f, const git_oid *from, const git_oid *to)
+{
+	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	char text[2 * GIT_OID_HEXSZ + 2];
+	int fd = -1, error;
+
+	git_oid_fmt(text, from);
+	text[GIT_OID_HEXSZ] = ' ';
+	git_oid_fmt(text + GIT_OID_HEXSZ + 1, to);
+	text[2 * GIT_OID_HEXSZ + 1] = '\n';
+	if ((error = dsync_folder_sync(f)) < 0 || (error = journal_path(&path, f)) < 0 ||
+	    (error = dsync_buf_printf(&tmp, "%s.tmp", path.ptr)) < 0)
+		goto out;
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	    write(fd, text, sizeof(text)) != (ssize_t)sizeof(text) || fsync(fd) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp.ptr, path.ptr) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+		goto out;
+	}
+	error = dsync_folder_sync(f);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (error < 0 && tmp.ptr)
+		unlink(tmp.ptr);
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&tmp);
+	return error;
+}
+
+/* Reads the journal: 1 with FROM and TO, 0 when there is none. */
+static int journal_read(dsync_folder *f, git_oid *from, git_oid *to)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char text[256];
+	ssize_t n;
+	int error = 0;
+
+	if ((error = journal_path(&path, f)) < 0)
+		return error;
+	n = dsync_path_read_small(path.ptr, text, sizeof(text));
+	if (n < 0 && errno == ENOENT)
+		error = 0;
+	else if (n != 2 * GIT_OID_HEXSZ + 2 || text[GIT_OID_HEXSZ] != ' ' ||
+		 git_oid_fromstrn(from, text, GIT_OID_HEXSZ) < 0 ||
+		 git_oid_fromstrn(to, text + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0)
+		error = dsync_error_set(DSYNC_ECORRUPT,
+			"'%s' is damaged; remove it and run 'dsync snapshot' (nothing saved is lost)", path.ptr);
+	else
+		error = 1;
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+static void journal_remove(dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+
+	if (journal_path(&path, f) == 0)
+		unlink(path.ptr);
+	dsync_buf_dispose(&path);
+}
+
+/* ------------------------------------------------- comparing with the disk */
+
+enum { AT_FROM, AT_TO, DIRTY };
+
+typedef struct side {
+	git_oid id;
+	uint32_t mode;      /* 0: absent */
+	char *disk;         /* folder-relative, as on disk */
+	bool exists;        /* something is at DISK */
+	struct stat st;     /* its lstat when compared */
+} side;
+
+typedef struct change {
+	char *path;         /* stored path */
+	bool marker;        /* an empty folder's marker: the folder itself */
+	side from, to;      /* DISK equal in both unless the escape differs */
+	int state;
+} change;
+
+typedef struct plan {
+	change *v;
+	size_t n, cap;
+} plan;
+
+static void plan_dispose(plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].path);
+		free(p->v[i].from.disk);
+		free(p->v[i].to.disk);
+	}
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+static int disk_path(char **out, const char *stored, uint32_t mode)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+
+	if (dsync_buf_puts(&b, "") < 0 || dsync_path_unescape(&b, stored, mode == GIT_FILEMODE_LINK) < 0) {
+		dsync_buf_dispose(&b);
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	*out = dsync_buf_detach(&b);
+	if (!dsync_path_is_safe(*out))
+		return dsync_error_set(DSYNC_ECORRUPT, "refusing the stored path '%s'", *out);
+	return 0;
+}
+
+/* Adds the delta's side to the plan (one change per stored path). */
+static int plan_add(plan *p, const git_diff_delta *d)
+{
+	const git_diff_file *df;
+	change *c;
+	bool is_from = d->status == GIT_DELTA_DELETED;
+	int error;
+
+	if (d->status != GIT_DELTA_ADDED && d->status != GIT_DELTA_DELETED && d->status != GIT_DELTA_MODIFIED)
+		return dsync_error_set(DSYNC_ERROR, "unexpected change at '%s'", d->new_file.path);
+	if (p->n && strcmp(p->v[p->n - 1].path, d->new_file.path) == 0) {
+		c = &p->v[p->n - 1]; /* a type change: deleted, then added */
+	} else {
+		if (p->n == p->cap) {
+			size_t cap = p->cap ? p->cap * 2 : 64;
+			change *v = realloc(p->v, cap * sizeof(*v));
+
+			if (!v)
+				return dsync_error_set(DSYNC_ERROR, "out of memory");
+			p->v = v;
+			p->cap = cap;
+		}
+		c = &p->v[p->n];
+		memset(c, 0, sizeof(*c));
+		if ((c->path = strdup(d->new_file.path)) == NULL)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		p->n++;
+		c->marker = dsync_path_is_dir_marker(c->path);
+	}
+	if (d->status == GIT_DELTA_MODIFIED || is_from) {
+		df = &d->old_file;
+		c->from.id = df->id;
+		c->from.mode = df->mode;
+		if ((error = disk_path(&c->from.disk, df->path, df->mode)) < 0)
+			return error;
+	}
+	if (d->status != GIT_DELTA_DELETED) {
+		df = &d->new_file;
+		c->to.id = df->id;
+		c->to.mode = df->mode;
+		if ((error = disk_path(&c->to.disk, df->path, df->mode)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+/* The paths where FROM_TREE (may be NULL) and TO_TREE differ. */
+static int plan_make(plan *out, git_repository *repo, git_tree *from_tree, git_tree *to_tree)
+{
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	git_diff *diff = NULL;
+	size_t i, n;
+	int err, error = 0;
+
+	plan_dispose(out);
+	if ((err = git_diff_tree_to_tree(&diff, repo, from_tree, to_tree, &opts)) < 0)
+		return dsync_error_git(err, "cannot compare the versions to merge");
+	n = git_diff_num_deltas(diff);
+	for (i = 0; i < n && !error; i++)
+		error = plan_add(out, git_diff_get_delta(diff, i));
+	for (i = 0; i < out->n; i++) {
+		change *c = &out->v[i];
+
+		/* each side names the same place unless the escape of a link
+		 * differs from a file's (".gitmodules") */
+		if (!c->from.disk && (c->from.disk = strdup(c->to.disk)) == NULL)
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		if (!c->to.disk && (c->to.disk = strdup(c->from.disk)) == NULL)
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	git_diff_free(diff);
+	return error;
+}
+
+/* The folder a marker stands for ("" for the root). */
+static void marker_dir(char *disk)
+{
+	char *s = strrchr(disk, '/');
+
+	if (s)
+		*s = '\0';
+	else
+		*disk = '\0';
+}
+
+static int abs_path(dsync_buf *out, const dsync_folder *f, const char *rel)
+{
+	dsync_buf_truncate(out, 0);
+	return *rel ? dsync_buf_printf(out, "%s/%s", f->root, rel) : dsync_buf_puts(out, f->root);
+}
+
+/*
+ * Looks at S->disk: whether something is there (S->exists, S->st) and
+ * whether it is S's version (*MATCH; nothing there matches an absent S).
+ */
+static int look(bool *match, side *s, const dsync_folder *f, git_repository *repo)
+{
+	dsync_buf path = DSYNC_BUF_INIT, target = DSYNC_BUF_INIT;
+	git_oid id;
+	int err, error = 0;
+
+	*match = false;
+	if ((error = abs_path(&path, f, s->disk)) < 0)
+		return error;
+	if (lstat(path.ptr, &s->st) < 0) {
+		s->exists = false;
+		memset(&s->st, 0, sizeof(s->st));
+		if (errno != ENOENT && errno != ENOTDIR)
+			error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
+		*match = s->mode == 0;
+		goto out;
+	}
+	s->exists = true;
+	if (s->mode == 0)
+		goto out;
+	if (S_ISLNK(s->st.st_mode)) {
+		ssize_t n;
+
+		if (s->mode != GIT_FILEMODE_LINK)
+			goto out;
+		if ((error = dsync_buf_grow(&target, (size_t)s->st.st_size + 2)) < 0)
+			goto out;
+		n = readlink(path.ptr, target.ptr, target.cap);
+		if (n < 0 || (size_t)n >= target.cap)
+			goto out; /* changing under us: not a match */
+		if ((err = git_odb_hash(&id, target.ptr, (size_t)n, GIT_OBJECT_BLOB)) < 0) {
+			error = dsync_error_git(err, "cannot read '%s'", path.ptr);
+			goto out;
+		}
+	} else if (S_ISREG(s->st.st_mode)) {
+		uint32_t mode = (s->st.st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+
+		if (mode != s->mode)
+			goto out;
+		if ((err = git_odb_hashfile(&id, path.ptr, GIT_OBJECT_BLOB)) < 0) {
+			error = dsync_error_git(err, "cannot read '%s'", path.ptr);
+			goto out;
+		}
+	} else {
+		goto out;
+	}
+	(void)repo;
+	*match = git_oid_equal(&id, &s->id);
+out:
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&target);
+	return error;
+}
+
+/* Whether the folder a marker stands for exists. */
+static bool dir_exists(const dsync_folder *f, const char *disk)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char *d = strdup(disk);
+	struct stat st;
+	bool yes = false;
+
+	if (d) {
+		marker_dir(d);
+		yes = abs_path(&path, f, d) == 0 && stat(path.ptr, &st) == 0 && S_ISDIR(st.st_mode);
+	}
+	free(d);
+	dsync_buf_dispose(&path);
+	return yes;
+}
+
+/* Compares every path of P with the disk; the number of dirty ones into
+ * *DIRTY and the first's path into *WHICH. */
+static int classify(plan *p, const dsync_folder *f, git_repository *repo, size_t *dirty, const char **which)
+{
+	size_t i;
+	int error;
+
+	*dirty = 0;
+	*which = NULL;
+	for (i = 0; i < p->n; i++) {
+		change *c = &p->v[i];
+		bool same = strcmp(c->from.disk, c->to.disk) == 0, at_from, at_to;
+
+		if (c->marker) {
+			/* folders are made and removed, never in the way */
+			c->state = c->to.mode && !dir_exists(f, c->to.disk) ? AT_FROM : AT_TO;
+			continue;
+		}
+		if ((error = look(&at_from, &c->from, f, repo)) < 0 || (error = look(&at_to, &c->to, f, repo)) < 0)
+			return error;
+		if (!same) {
+			at_from = at_from && !c->to.exists;
+			at_to = at_to && !c->from.exists;
+		}
+		c->state = at_to ? AT_TO : at_from ? AT_FROM : DIRTY;
+		if (c->state == DIRTY && (*dirty)++ == 0)
+			*which = c->to.disk;
+	}
+	return 0;
+}
+
+/* Whether the place S was looked at is still as it was. */
+static bool unchanged(const side *s, const dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	struct stat st;
+	bool exists, same;
+
+	if (abs_path(&path, f, s->disk) < 0)
+		return false;
+	exists = lstat(path.ptr, &st) == 0;
+	dsync_buf_dispose(&path);
+	if (exists != s->exists)
+		return false;
+	if (!exists)
+		return true;
+	same = st.st_dev == s->st.st_dev && st.st_ino == s->st.st_ino && st.st_mode == s->st.st_mode &&
+	       st.st_size == s->st.st_size && st.st_mtim.tv_sec == s->st.st_mtim.tv_sec &&
+	       st.st_mtim.tv_nsec == s->st.st_mtim.tv_nsec && st.st_ctim.tv_sec == s->st.st_ctim.tv_sec &&
+	       st.st_ctim.tv_nsec == s->st.st_ctim.tv_nsec;
+	return same;
+}
+
+/* ------------------------------------------------------ writing the disk */
+
+typedef struct applier {
+	dsync_folder *f;
+	git_repository *repo;
+	dsync_merge_outcome *out;
+	const dsync_merge_options *o;
+	mode_t umask;
+	size_t raced;        /* paths changed while being replaced */
+	bool resuming;       /* finishing an update that was killed */
+} applier;
+
+/* Removes the temporary files a killed update may have left in the folder
+ * of the folder-relative DISK (".dsync-tmp-" and six letters: ours, made
+ * under the lock that is held now). */
+static void sweep_temps(const dsync_folder *f, const char *disk)
+{
+	static const char prefix[] = ".dsync-tmp-";
+	dsync_buf path = DSYNC_BUF_INIT;
+	char *d = strdup(disk), *s;
+	struct dirent *e;
+	DIR *dir;
+
+	if (!d)
+		return;
+	if ((s = strrchr(d, '/')) != NULL)
+		*s = '\0';
+	else
+		*d = '\0';
+	if (abs_path(&path, f, d) == 0 && (dir = opendir(path.ptr)) != NULL) {
+		int fd = dirfd(dir);
+
+		while ((e = readdir(dir)) != NULL)
+			if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) == 0 &&
+			    strlen(e->d_name) == sizeof(prefix) - 1 + 6)
+				unlinkat(fd, e->d_name, 0);
+		closedir(dir);
+	}
+	free(d);
+	dsync_buf_dispose(&path);
+}
+
+/* Removes the now empty folders above the folder-relative DISK. */
+static void prune_dirs(const dsync_folder *f, const char *disk)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char *d = strdup(disk), *s;
+
+	while (d && (s = strrchr(d, '/')) != NULL) {
+		*s = '\0';
+		if (abs_path(&path, f, d) < 0 || rmdir(path.ptr) < 0)
+			break;
+	}
+	free(d);
+	dsync_buf_dispose(&path);
+}
+
+/* Removes S's file when it is still as compared. */
+static int remove_side(applier *a, const side *s)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error = 0;
+
+	if (!s->exists)
+		return 0;
+	hook("write", s->disk);
+	if (!unchanged(s, a->f)) {
+		a->raced++;
+		return 1;
+	}
+	if ((error = abs_path(&path, a->f, s->disk)) == 0 && unlink(path.ptr) < 0 && errno != ENOENT)
+		error = dsync_error_sys(errno, "cannot remove '%s'", path.ptr);
+	dsync_buf_dispose(&path);
+	if (error == 0) {
+		a->out->removed++;
+		prune_dirs(a->f, s->disk);
+		hook("written", s->disk);
+	}
+	return error;
+}
+
+/* Writes TO's version of C over what was compared. */
+static int write_change(applier *a, change *c)
+{
+	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	bool same = strcmp(c->from.disk, c->to.disk) == 0;
+	int error;
+
+	if (c->marker) {
+		char *d = strdup(c->to.disk);
+
+		if (!d)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		marker_dir(d);
+		if ((error = abs_path(&path, a->f, d)) == 0)
+			error = dsync_path_mkdirs(path.ptr);
+		free(d);
+		dsync_buf_dispose(&path);
+		return error;
+	}
+	if (!same && (error = remove_side(a, &c->from)) != 0)
+		return error < 0 ? error : 0;
+	if ((error = abs_path(&path, a->f, c->to.disk)) < 0)
+		goto out;
+	error = dsync_worktree_temp(&tmp, a->repo, &c->to.id, c->to.mode, path.ptr, a->umask);
+	if (error == DSYNC_ENOTDIR) {
+		/* a file in the way of the folder: the user's, recorded next */
+		dsync_error_clear();
+		a->raced++;
+		error = 0;
+		goto out;
+	}
+	if (error < 0)
+		goto out;
+	hook("write", c->to.disk);
+	if (!unchanged(&c->to, a->f)) {
+		unlink(tmp.ptr);
+		a->raced++;
+		goto out;
+	}
+	if (rename(tmp.ptr, path.ptr) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+		unlink(tmp.ptr);
+		goto out;
+	}
+	a->out->written++;
+	hook("written", c->to.disk);
+out:
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&tmp);
+	return error;
+}
+
+/* Deletions first (a file may give way to a folder), then the rest. */
+static int write_plan(applier *a, plan *p)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < p->n && !error; i++) {
+		change *c = &p->v[i];
+
+		if (c->state != AT_FROM || c->to.mode)
+			continue;
+		if (c->marker) {
+			dsync_buf path = DSYNC_BUF_INIT;
+			char *d = strdup(c->from.disk);
+
+			if (d) {
+				marker_dir(d);
+				if (*d && abs_path(&path, a->f, d) == 0 && rmdir(path.ptr) == 0)
+					prune_dirs(a->f, d);
+			}
+			free(d);
+			dsync_buf_dispose(&path);
+			continue;
+		}
+		if ((error = remove_side(a, &c->from)) > 0)
+			error = 0;
+	}
+	for (i = 0; i < p->n && !error; i++)
+		if (p->v[i].state == AT_FROM && p->v[i].to.mode)
+			error = write_change(a, &p->v[i]);
+	return error;
+}
+
+/* --------------------------------------------------------------- the index */
+
+/* Points the index at TO: the plan's paths with their stat on disk now. */
+static int update_index(dsync_folder *f, plan *p, git_tree *to_tree)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	git_index *index = NULL;
+	git_oid tree;
+	size_t i;
+	int err, error = 0;
+
+	if ((error = dsync_buf_printf(&path, "%s/index", f->gitdir)) < 0)
+		return error;
+	if ((err = git_index_open(&index, path.ptr)) < 0) {
+		error = dsync_error_git(err, "cannot read the index of '%s'", f->root);
+		goto out;
+	}
+	for (i = 0; i < p->n; i++) {
+		change *c = &p->v[i];
+		git_index_entry e;
+		struct stat st;
+
+		if (!c->to.mode) {
+			if ((err = git_index_remove(index, c->path, 0)) < 0 && err != GIT_ENOTFOUND)
+				break;
+			err = 0;
+			continue;
+		}
+		memset(&e, 0, sizeof(e));
+		if (!c->marker && abs_path(&path, f, c->to.disk) == 0 && lstat(path.ptr, &st) == 0) {
+			e.ctime.seconds = (int32_t)st.st_ctim.tv_sec;
+			e.ctime.nanoseconds = (uint32_t)st.st_ctim.tv_nsec;
+			e.mtime.seconds = (int32_t)st.st_mtim.tv_sec;
+			e.mtime.nanoseconds = (uint32_t)st.st_mtim.tv_nsec;
+			e.dev = (uint32_t)st.st_dev;
+			e.ino = (uint32_t)st.st_ino;
+			e.uid = st.st_uid;
+			e.gid = st.st_gid;
+			e.file_size = (uint32_t)st.st_size;
+		}
+		e.mode = c->to.mode;
+		e.path = c->path;
+		e.id = c->to.id;
+		if ((err = git_index_add(index, &e)) < 0)
+			break;
+	}
+	if (err < 0) {
+		error = dsync_error_git(err, "cannot update the index of '%s'", f->root);
+		goto out;
+	}
+	/* the index now is TO; if it somehow is not, it becomes TO without
+	 * stat data (the next snapshot reads every file: slower, right) */
+	if ((err = git_index_write_tree_to(&tree, index, f->repo)) < 0 ||
+	    !git_oid_equal(&tree, git_tree_id(to_tree))) {
+		if ((err = git_index_read_tree(index, to_tree)) < 0) {
+			error = dsync_error_git(err, "cannot update the index of '%s'", f->root);
+			goto out;
+		}
+	}
+	hook("index", NULL);
+	if ((err = git_index_write(index)) < 0)
+		error = dsync_error_git(err, "cannot write the index of '%s'", f->root);
+out:
+	git_index_free(index);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+/* ------------------------------------------------------------ the update */
+
+static int lookup_tree(git_tree **out, git_repository *repo, const git_oid *commit)
+{
+	git_commit *c = NULL;
+	int err;
+
+	*out = NULL;
+	if (git_oid_is_zero(commit))
+		return 0;
+	if ((err = git_commit_lookup(&c, repo, commit)) < 0 || (err = git_commit_tree(out, c)) < 0) {
+		git_commit_free(c);
+		return dsync_error_git(err, "cannot read the version to merge");
+	}
+	git_commit_free(c);
+	return 0;
+}
+
+/* Merges TO onto the snapshot FROM (whose parent TO descends from) into
+ * *OUT: a user's change met during the update. */
+static int remerge(git_oid *out, applier *a, const git_oid *from, const git_oid *to)
+{
+	git_commit *ours = NULL, *theirs = NULL;
+	dsync_merge_result r;
+	int err, error;
+
+	if ((err = git_commit_lookup(&ours, a->repo, from)) < 0 || (err = git_commit_lookup(&theirs, a->repo, to)) < 0) {
+		error = dsync_error_git(err, "cannot read the versions to merge");
+		goto out;
+	}
+	if ((error = dsync_merge_trees_ours(&r, a->repo, ours, theirs)) < 0)
+		goto out;
+	error = dsync_merge_commit(out, a->repo, &r.tree, ours, theirs, &r);
+	a->out->conflicts += r.n;
+	dsync_merge_result_dispose(&r);
+out:
+	git_commit_free(ours);
+	git_commit_free(theirs);
+	return error;
+}
+
+/* Snapshots the user's changes met during the update; the new head into
+ * FROM. */
+static int snapshot_changes(applier *a, git_oid *from, const char *which)
+{
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+	int error;
+
+	so.message = NULL;
+	so.allow_mass_delete = true; /* the merge's own deletions, half done */
+	so.lock_wait_ms = a->o->lock_wait_ms;
+	so.warn = a->o->warn;
+	so.payload = a->o->payload;
+	if ((error = dsync_snapshot_take(&sr, a->f, &so)) < 0)
+		return error;
+	if (!sr.committed)
+		return dsync_error_set(DSYNC_ERROR,
+			"cannot merge into '%s': '%s' is in the way and is not recorded (ignored?); "
+			"move it aside and try again", a->f->root, which ? which : "a file");
+	return git_oid_fromstr(from, sr.commit) < 0 ? dsync_error_set(DSYNC_ERROR, "bad snapshot id") : 0;
+}
+
+/*
+ * Updates the working tree and the head from the commit FROM (the head now;
+ * zero before the first snapshot) to TO; *TO may change when the user's
+ * changes are met (snapshotted, merged again).  The caller holds the lock.
+ */
+static int update(applier *a, git_oid *from, git_oid *to)
+{
+	git_tree *from_tree = NULL, *to_tree = NULL;
+	git_reference *ref = NULL;
+	plan p = { 0 };
+	char folder_id[33];
+	const char *which;
+	size_t dirty, round;
+	int err, error;
+
+	/* a missing mount would look like a folder whose files all went */
+	if ((error = dsync_folder_marker(folder_id, a->f)) < 0)
+		return error;
+	if (!dsync_folder_present(a->f->root, folder_id))
+		return dsync_error_set(DSYNC_ERROR, "'%s' is missing (an unmounted drive?); nothing merged",
+				       a->f->root);
+	for (round = 0;; round++) {
+		git_tree_free(from_tree);
+		git_tree_free(to_tree);
+		from_tree = to_tree = NULL;
+		if (round == MAX_ROUNDS) {
+			error = dsync_error_set(DSYNC_ERROR,
+				"files in '%s' keep changing while merging; nothing is lost, try again later",
+				a->f->root);
+			goto out;
+		}
+		if ((error = lookup_tree(&from_tree, a->repo, from)) < 0 ||
+		    (error = lookup_tree(&to_tree, a->repo, to)) < 0)
+			goto out;
+		/* nothing from another device is written unchecked */
+		if ((error = dsync_tree_check(a->repo, to_tree)) < 0 ||
+		    (error = plan_make(&p, a->repo, from_tree, to_tree)) < 0 ||
+		    (error = journal_write(a->f, from, to)) < 0 ||
+		    (error = classify(&p, a->f, a->repo, &dirty, &which)) < 0)
+			goto out;
+		if (a->resuming) {
+			size_t i;
+
+			for (i = 0; i < p.n; i++) {
+				sweep_temps(a->f, p.v[i].from.disk);
+				if (strcmp(p.v[i].from.disk, p.v[i].to.disk) != 0)
+					sweep_temps(a->f, p.v[i].to.disk);
+			}
+		}
+		hook("classified", NULL);
+		if (dirty) {
+			/* the user changed files since the snapshot: record
+			 * them, merge again on top */
+			git_oid snap;
+
+			if ((error = snapshot_changes(a, &snap, which)) < 0 ||
+			    (error = remerge(to, a, &snap, to)) < 0)
+				goto out;
+			git_oid_cpy(from, &snap);
+			a->out->redone++;
+			continue;
+		}
+		a->raced = 0;
+		if ((error = write_plan(a, &p)) < 0)
+			goto out;
+		if (a->raced)
+			continue; /* compared again: the changed ones are dirty */
+		break;
+	}
+	if ((error = update_index(a->f, &p, to_tree)) < 0 || (error = dsync_folder_sync(a->f)) < 0)
+		goto out;
+	hook("ref", NULL);
+	if ((err = git_reference_create_matching(&ref, a->repo, MAIN_REF, to, !git_oid_is_zero(from),
+						 git_oid_is_zero(from) ? NULL : from, "merge")) < 0) {
+		error = dsync_error_git(err, "cannot move '" MAIN_REF "' of '%s'", a->f->root);
+		goto out;
+	}
+	if ((error = dsync_folder_sync(a->f)) < 0)
+		goto out;
+	dsync_record_head(a->f, to, git_tree_id(to_tree));
+	journal_remove(a->f);
+	error = 0;
+out:
+	git_reference_free(ref);
+	git_tree_free(from_tree);
+	git_tree_free(to_tree);
+	plan_dispose(&p);
+	return error;
+}
+
+/* ------------------------------------------------------------ merging */
+
+/* A head's key in the merge order: the device id its author names, else
+ * its commit id (a merge commit), so every device orders heads alike. */
+static void head_key(char *key, const git_commit *c)
+{
+	const git_signature *a = git_commit_author(c);
+
+	if (a && a->email && strlen(a->email) == 32 && strspn(a->email, "0123456789abcdef") == 32)
+		memcpy(key, a->email, 33);
+	else
+		git_oid_tostr(key, GIT_OID_HEXSZ + 1, git_commit_id(c));
+}
+
+/* Counts the conflict copies in the tree of the head HEAD present on disk. */
+static size_t open_conflicts(dsync_folder *f)
+{
+	dsync_conflicts c;
+	size_t n = 0;
+
+	if (dsync_conflicts_list(&c, f) == 0)
+		n = c.n;
+	dsync_conflicts_dispose(&c);
+	return n;
+}
+
+int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
+		     const dsync_merge_options *o)
+{
+	dsync_merge_options defaults = DSYNC_MERGE_OPTIONS_INIT;
+	dsync_merge_result r = { 0 };
+	dsync_head *all = NULL;
+	git_commit *head_commit = NULL;
+	applier a;
+	git_oid from, to;
+	char key[GIT_OID_HEXSZ + 1];
+	size_t i;
+	int err, error;
+
+	if (!o)
+		o = &defaults;
+	memset(&a, 0, sizeof(a));
+	a.f = f;
+	a.repo = f->repo;
+	a.out = out;
+	a.o = o;
+	a.umask = umask(0);
+	umask(a.umask);
+
+	err = git_reference_name_to_id(&from, f->repo, MAIN_REF);
+	if (err == GIT_ENOTFOUND)
+		memset(&from, 0, sizeof(from));
+	else if (err < 0)
+		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
+	if ((all = calloc(n + 1, sizeof(*all))) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	memcpy(all, heads, n * sizeof(*all));
+	if (!git_oid_is_zero(&from)) {
+		if ((err = git_commit_lookup(&head_commit, f->repo, &from)) < 0) {
+			error = dsync_error_git(err, "cannot read the history of '%s'", f->root);
+			goto out;
+		}
+		head_key(key, head_commit);
+		all[n].device_id = key;
+		all[n].commit = from;
+		n++;
+	}
+	if ((error = dsync_merge_heads(&to, &r, f->repo, all, n)) < 0)
+		goto out;
+	out->conflicts = r.n;
+	if (git_oid_equal(&to, &from)) {
+		git_oid_tostr(out->head, sizeof(out->head), &from);
+		out->open_conflicts = open_conflicts(f);
+		error = 0;
+		goto out;
+	}
+	out->merged = true;
+	for (i = 0; i < n; i++)
+		if (git_oid_equal(&all[i].commit, &to))
+			out->fast_forward = true;
+	if ((error = update(&a, &from, &to)) < 0)
+		goto out;
+	git_oid_tostr(out->head, sizeof(out->head), &to);
+	out->open_conflicts = open_conflicts(f);
+	error = 0;
+out:
+	dsync_merge_result_dispose(&r);
+	git_commit_free(head_commit);
+	free(all);
+	return error;
+}
+
+int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *const *revs, size_t n,
+		     const dsync_merge_options *o)
+{
+	dsync_merge_options defaults = DSYNC_MERGE_OPTIONS_INIT;
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+	dsync_head *heads = NULL;
+	char (*keys)[GIT_OID_HEXSZ + 1] = NULL;
+	bool locked = false;
+	size_t i;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if (!o)
+		o = &defaults;
+	if (n == 0)
+		return dsync_error_set(DSYNC_EUSAGE, "nothing to merge: name a version");
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	heads = calloc(n, sizeof(*heads));
+	keys = calloc(n, sizeof(*keys));
+	if (!heads || !keys) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		goto out;
+	locked = true;
+	/* every revision must exist before anything is done */
+	for (i = 0; i < n; i++) {
+		git_commit *c = NULL;
+		char hex[41];
+
+		if ((error = dsync_history_resolve(hex, f, revs[i])) < 0)
+			goto out;
+		if (git_oid_fromstr(&heads[i].commit, hex) < 0 ||
+		    (err = git_commit_lookup(&c, f->repo, &heads[i].commit)) < 0) {
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a version in '%s'", revs[i], f->root);
+			goto out;
+		}
+		head_key(keys[i], c);
+		heads[i].device_id = keys[i];
+		git_commit_free(c);
+	}
+	so.lock_wait_ms = o->lock_wait_ms;
+	so.warn = o->warn;
+	so.payload = o->payload;
+	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+		goto out;
+	error = dsync_merge_into(out, f, heads, n, o);
+out:
+	if (locked)
+		dsync_folder_unlock(f);
+	free(heads);
+	free(keys);
+	return error;
+}
+
+static int resume_failed(const dsync_folder *f, int error)
+{
+	char *why = strdup(dsync_error_last());
+
+	error = dsync_error_set(error, "cannot finish the merge that was interrupted in '%s': %s", f->root,
+				why ? why : "out of memory");
+	free(why);
+	return error;
+}
+
+int dsync_merge_resume(dsync_folder *f)
+{
+	dsync_merge_options o = DSYNC_MERGE_OPTIONS_INIT;
+	dsync_merge_outcome out;
+	applier a;
+	git_oid from, to, head;
+	int err, error;
+
+	if ((error = journal_read(f, &from, &to)) <= 0)
+		return error;
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	memset(&a, 0, sizeof(a));
+	memset(&out, 0, sizeof(out));
+	a.f = f;
+	a.repo = f->repo;
+	a.out = &out;
+	a.o = &o;
+	a.resuming = true;
+	a.umask = umask(0);
+	umask(a.umask);
+	err = git_reference_name_to_id(&head, f->repo, MAIN_REF);
+	if (err == GIT_ENOTFOUND)
+		memset(&head, 0, sizeof(head));
+	else if (err < 0)
+		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
+	if (git_oid_equal(&head, &to)) {
+		/* killed after the head moved: done */
+		journal_remove(f);
+		return 0;
+	}
+	if (!git_oid_equal(&head, &from)) {
+		/* killed after a snapshot of the user's changes, before the
+		 * merge was redone on it (or the head was moved by hand):
+		 * merge again on what the head is now */
+		if (git_oid_is_zero(&head) || (!git_oid_is_zero(&from) &&
+					       git_graph_descendant_of(f->repo, &head, &from) != 1)) {
+			journal_remove(f);
+			return 0;
+		}
+		if ((error = remerge(&to, &a, &head, &to)) < 0)
+			return resume_failed(f, error);
+		from = head;
+	}
+	if ((error = update(&a, &from, &to)) < 0)
+		return resume_failed(f, error);
+	return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * Updating the working tree to a merged version, safely (internal to
+ * core/): what dsync_merge_revs() and the sync round share, and the repair
+ * the lock runs after a merge was interrupted.
+ */
+#ifndef DSYNC_CORE_APPLY_H
+#define DSYNC_CORE_APPLY_H
+
+#include <git2.h>
+#include <sys/types.h>
+
+#include "dsync/merge.h"
+#include "core/base/buf.h"
+#include "core/folder.h"
+#include "merge/merge.h"
+
+/* The journal of a working-tree update in progress, in .dsync/:
+ * "FROM TO\n" (commit ids; FROM all zeros before the first snapshot). */
+#define DSYNC_MERGE_JOURNAL "dsync-merge"
+
+/*
+ * Writes the blob ID of mode MODE (a file, an executable, a link) into a new
+ * temporary file ".dsync-tmp-XXXXXX" beside DEST (a path on disk; its
+ * folder is made when missing), whose name goes into TMP.  UMASK: the
+ * process's umask.  The caller renames it into place or unlinks it.
+ */
+int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id, uint32_t mode,
+			const char *dest, mode_t umask);
+
+/*
+ * Merges the N heads HEADS (the folder's own not among them) into F, whose
+ * lock the caller holds, after a snapshot: see dsync_merge_revs().
+ */
+int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
+		     const dsync_merge_options *o);
+
+/*
+ * Completes the working-tree update that a killed dsync left in F's journal,
+ * if any (the lock calls it once taken; the caller holds the lock).
+ */
+int dsync_merge_resume(dsync_folder *f);
+
+#endif
