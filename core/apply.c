@@ -225,6 +225,8 @@ typedef struct side {
 typedef struct change {
 	char *path;         /* stored path */
 	bool marker;        /* an empty folder's marker: the folder itself */
+	bool folder_goes;   /* a folder at the path, which FROM had as a folder
+			       (or not at all): it goes when emptied */
 	side from, to;      /* DISK equal in both unless the escape differs */
 	int state;
 } change;
@@ -451,6 +453,12 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, size_t
 			at_from = at_from && !c->to.exists;
 			at_to = at_to && !c->from.exists;
 		}
+		/* a file where a folder is that the plan empties (its files
+		 * are removed first): the folder goes; anything else left in
+		 * it is the user's, found when it is removed */
+		c->folder_goes = same && !c->from.mode && c->to.mode && c->to.exists && S_ISDIR(c->to.st.st_mode);
+		if (c->folder_goes)
+			at_from = true;
 		c->state = at_to ? AT_TO : at_from ? AT_FROM : DIRTY;
 		if (c->state == DIRTY && (*dirty)++ == 0)
 			*which = c->to.disk;
@@ -489,6 +497,8 @@ typedef struct applier {
 	const dsync_merge_options *o;
 	mode_t umask;
 	size_t raced;        /* paths changed while being replaced */
+	size_t blocked;      /* folders in the way, holding the user's files */
+	const char *which;   /* one of them */
 	bool resuming;       /* finishing an update that was killed */
 } applier;
 
@@ -595,7 +605,14 @@ static int write_change(applier *a, change *c)
 	if (error < 0)
 		goto out;
 	hook("write", c->to.disk);
-	if (!unchanged(&c->to, a->f)) {
+	if (c->folder_goes && rmdir(path.ptr) < 0 && errno != ENOENT) {
+		/* not empty: the user's files (or ignored ones) are in it */
+		unlink(tmp.ptr);
+		a->blocked++;
+		a->which = c->to.disk;
+		goto out;
+	}
+	if (!c->folder_goes && !unchanged(&c->to, a->f)) {
 		unlink(tmp.ptr);
 		a->raced++;
 		goto out;
@@ -777,6 +794,20 @@ static int snapshot_changes(applier *a, git_oid *from, const char *which)
 	return git_oid_fromstr(from, sr.commit) < 0 ? dsync_error_set(DSYNC_ERROR, "bad snapshot id") : 0;
 }
 
+/* Records the user's changes met during the update (WHICH: one of them) as
+ * a snapshot, the new *FROM, and merges *TO again on top of it. */
+static int redo(applier *a, git_oid *from, git_oid *to, const char *which)
+{
+	git_oid snap;
+	int error;
+
+	if ((error = snapshot_changes(a, &snap, which)) < 0 || (error = remerge(to, a, &snap, to)) < 0)
+		return error;
+	git_oid_cpy(from, &snap);
+	a->out->redone++;
+	return 0;
+}
+
 /*
  * Updates the working tree and the head from the commit FROM (the head now;
  * zero before the first snapshot) to TO; *TO may change when the user's
@@ -828,20 +859,19 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		}
 		hook("classified", NULL);
 		if (dirty) {
-			/* the user changed files since the snapshot: record
-			 * them, merge again on top */
-			git_oid snap;
-
-			if ((error = snapshot_changes(a, &snap, which)) < 0 ||
-			    (error = remerge(to, a, &snap, to)) < 0)
+			/* the user changed files since the snapshot */
+			if ((error = redo(a, from, to, which)) < 0)
 				goto out;
-			git_oid_cpy(from, &snap);
-			a->out->redone++;
 			continue;
 		}
-		a->raced = 0;
+		a->raced = a->blocked = 0;
 		if ((error = write_plan(a, &p)) < 0)
 			goto out;
+		if (a->blocked) {
+			if ((error = redo(a, from, to, a->which)) < 0)
+				goto out;
+			continue;
+		}
 		if (a->raced)
 			continue; /* compared again: the changed ones are dirty */
 		break;

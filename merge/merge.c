@@ -11,6 +11,7 @@
 
 typedef struct side {
 	const git_commit *head;
+	const git_oid *base;  /* the merge base (NULL: none) */
 	git_time_t time;
 	char key[64];        /* the tie-break: its device id (or commit id) */
 } side;
@@ -67,6 +68,7 @@ static void side_init(side *s, const git_commit *c)
 	const git_signature *a = git_commit_author(c);
 
 	s->head = c;
+	s->base = NULL;
 	s->time = git_commit_time(c);
 	if (a && a->email && strlen(a->email) == 32 && strspn(a->email, "0123456789abcdef") == 32)
 		snprintf(s->key, sizeof(s->key), "%s", a->email);
@@ -96,12 +98,13 @@ static void id_at(git_oid *out, const git_commit *c, const char *path)
 }
 
 /*
- * Who wrote the version ID of PATH on the history of HEAD: the newest
- * commit whose PATH is ID while no parent's is.  Its author's name and time
- * go into *NAME (malloc'd) and *WHEN; HEAD's when none is found.
+ * Who wrote the version ID of PATH on the history of HEAD since BASE (may be
+ * NULL): the newest commit whose PATH is ID while no parent's is.  Its
+ * author's name and time go into *NAME (malloc'd) and *WHEN; HEAD's when none
+ * is found.
  */
 static int writer_of(char **name, git_time_t *when, git_repository *repo, const git_commit *head,
-		     const char *path, const git_oid *id)
+		     const git_oid *base, const char *path, const git_oid *id)
 {
 	git_revwalk *walk = NULL;
 	const git_commit *found = head;
@@ -110,7 +113,10 @@ static int writer_of(char **name, git_time_t *when, git_repository *repo, const 
 	size_t seen = 0;
 	int err;
 
-	if ((err = git_revwalk_new(&walk, repo)) < 0 || (err = git_revwalk_push(walk, git_commit_id(head))) < 0) {
+	/* the version was written since the histories parted (else it would
+	 * not be contested): the walk stops at the merge base */
+	if ((err = git_revwalk_new(&walk, repo)) < 0 || (err = git_revwalk_push(walk, git_commit_id(head))) < 0 ||
+	    (base && (err = git_revwalk_hide(walk, base)) < 0)) {
 		git_revwalk_free(walk);
 		return dsync_error_git(err, "cannot read the history of '%s'", path);
 	}
@@ -151,91 +157,225 @@ static int writer_of(char **name, git_time_t *when, git_repository *repo, const 
 	return *name ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
 }
 
-/* Whether PATH is taken in INDEX (a file at it, or anything below it). */
-static bool taken(git_index *index, const char *path)
+/* ------------------------------------------------------ the merged tree */
+
+/*
+ * The merged tree's entries, built here rather than by adding to libgit2's
+ * index: git_index_add() silently drops a file where a folder's entries are
+ * (and the folder's entries where a file is), and dsync decides those cases
+ * itself.  Paths are owned.
+ */
+typedef struct entry {
+	git_index_entry e;
+	const side *from;    /* the side it comes from (NULL: both agree) */
+} entry;
+
+typedef struct entry_list {
+	entry *v;
+	size_t n, cap;
+} entry_list;
+
+/* A version that lost its path and becomes a conflict copy. */
+typedef struct pending {
+	char kind;
+	char *path;          /* where it was */
+	git_index_entry e;
+	const side *loser;
+} pending;
+
+typedef struct pending_list {
+	pending *v;
+	size_t n, cap;
+} pending_list;
+
+static void entries_dispose(entry_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free((char *)l->v[i].e.path);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static void pending_dispose(pending_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Inserts a copy of E at PATH (from side FROM) at position AT. */
+static int entries_insert(entry_list *l, size_t at, const git_index_entry *e, const char *path, const side *from)
+{
+	entry *x;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		entry *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	memmove(&l->v[at + 1], &l->v[at], (l->n - at) * sizeof(*l->v));
+	x = &l->v[at];
+	x->e = *e;
+	GIT_INDEX_ENTRY_STAGE_SET(&x->e, 0);
+	x->from = from;
+	if ((x->e.path = strdup(path)) == NULL) {
+		memmove(&l->v[at], &l->v[at + 1], (l->n - at) * sizeof(*l->v));
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	l->n++;
+	return 0;
+}
+
+static void entries_remove(entry_list *l, size_t at)
+{
+	free((char *)l->v[at].e.path);
+	memmove(&l->v[at], &l->v[at + 1], (l->n - at - 1) * sizeof(*l->v));
+	l->n--;
+}
+
+/* The first position whose path is >= PATH (L sorted). */
+static size_t lower_bound(const entry_list *l, const char *path)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(l->v[mid].e.path, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Whether anything in L (sorted) lies below the folder PATH. */
+static bool has_below(const entry_list *l, const char *path)
 {
 	dsync_buf prefix = DSYNC_BUF_INIT;
-	size_t pos;
+	size_t at;
 	bool hit;
 
-	if (git_index_get_bypath(index, path, 0))
-		return true;
 	if (dsync_buf_printf(&prefix, "%s/", path) < 0)
 		return true;
-	hit = git_index_find_prefix(&pos, index, prefix.ptr) == 0;
+	at = lower_bound(l, prefix.ptr);
+	hit = at < l->n && strncmp(l->v[at].e.path, prefix.ptr, prefix.len) == 0;
 	dsync_buf_dispose(&prefix);
 	return hit;
 }
 
+/* Whether PATH is taken in L (sorted): a file at it, or anything below it. */
+static bool taken(const entry_list *l, const char *path)
+{
+	size_t at = lower_bound(l, path);
+
+	return (at < l->n && strcmp(l->v[at].e.path, path) == 0) || has_below(l, path);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	int c = strcmp(x->e.path, y->e.path);
+
+	/* equal paths: a stable, content-based order */
+	return c ? c : git_oid_cmp(&x->e.id, &y->e.id);
+}
+
+static int pending_add(pending_list *l, char kind, const char *path, const git_index_entry *e, const side *loser)
+{
+	pending *p;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		pending *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	p = &l->v[l->n];
+	p->kind = kind;
+	p->e = *e;
+	p->e.path = NULL;
+	p->loser = loser;
+	if ((p->path = strdup(path)) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	l->n++;
+	return 0;
+}
+
+/* The entry at PATH in COMMIT's tree (a file or link) into OUT, if any. */
+static bool entry_at(git_index_entry *out, const git_commit *c, const char *path)
+{
+	git_tree *t = NULL;
+	git_tree_entry *e = NULL;
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	if (git_commit_tree(&t, c) == 0 && git_tree_entry_bypath(&e, t, path) == 0 &&
+	    git_tree_entry_type(e) == GIT_OBJECT_BLOB) {
+		git_oid_cpy(&out->id, git_tree_entry_id(e));
+		out->mode = git_tree_entry_filemode(e);
+		found = true;
+	}
+	git_tree_entry_free(e);
+	git_tree_free(t);
+	return found;
+}
+
+/* The side whose tree has ID at PATH: ours, else theirs. */
+static const side *owner_of(const side *ours, const side *theirs, const char *path, const git_oid *id)
+{
+	git_oid at;
+
+	id_at(&at, ours->head, path);
+	return git_oid_equal(&at, id) ? ours : theirs;
+}
+
 /*
- * Adds ENTRY to INDEX as a conflict copy of PATH: named after DEVICE and WHEN
- * (DEVICE NULL: PATH is a conflict copy itself, and ENTRY takes its next
- * clash number), the first such name not taken; that path into *COPY.
+ * Adds P (a version that lost its path) to L as a conflict copy beside its
+ * path, named after who wrote it, the first such name not taken; and to R's
+ * conflicts.  A conflict copy is never itself conflict-copied: a second
+ * version of one takes the copy's next clash number.
  */
-static int add_copy_as(char **copy, git_index *index, const char *path, const char *device,
-		       git_time_t when, const git_index_entry *entry)
+static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, const pending *p)
 {
 	dsync_conflict_parts parts = { 0 };
 	dsync_buf name = DSYNC_BUF_INIT;
-	git_index_entry e = *entry;
-	unsigned n;
-	int err, error;
-
-	*copy = NULL;
-	if (!device && dsync_conflict_parse(&parts, path) < 0)
-		return dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", path);
-	for (n = device ? 1 : parts.n + 1;; n++) {
-		dsync_buf_truncate(&name, 0);
-		if ((error = device ? dsync_conflict_name(&name, path, device, (time_t)when, n)
-				    : dsync_conflict_renumber(&name, path, n)) < 0)
-			goto out;
-		if (!taken(index, name.ptr))
-			break;
-	}
-	e.path = name.ptr;
-	GIT_INDEX_ENTRY_STAGE_SET(&e, 0);
-	if ((err = git_index_add(index, &e)) < 0) {
-		error = dsync_error_git(err, "cannot add the conflict copy '%s'", name.ptr);
-		goto out;
-	}
-	*copy = dsync_buf_detach(&name);
-	error = *copy ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
-out:
-	dsync_buf_dispose(&name);
-	return error;
-}
-
-/*
- * Adds ENTRY (the version of the side LOSER, at PATH) to INDEX as a conflict
- * copy beside PATH, named after who wrote it; its path into *COPY.  A
- * conflict copy is never itself conflict-copied: a second version of one
- * takes the copy's next clash number.
- */
-static int add_copy(char **copy, git_index *index, git_repository *repo, const side *loser,
-		    const char *path, const git_index_entry *entry)
-{
+	bool renumber = dsync_is_conflict_copy(p->path);
 	git_time_t when = 0;
 	char *device = NULL;
+	unsigned n;
 	int error;
 
-	if (dsync_is_conflict_copy(path))
-		return add_copy_as(copy, index, path, NULL, 0, entry);
-	if ((error = writer_of(&device, &when, repo, loser->head, path, &entry->id)) < 0)
+	if (renumber && dsync_conflict_parse(&parts, p->path) < 0)
+		return dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", p->path);
+	if (!renumber && (error = writer_of(&device, &when, repo, p->loser->head, p->loser->base, p->path, &p->e.id)) < 0)
 		return error;
-	error = add_copy_as(copy, index, path, device, when, entry);
+	for (n = renumber ? parts.n + 1 : 1;; n++) {
+		dsync_buf_truncate(&name, 0);
+		if ((error = renumber ? dsync_conflict_renumber(&name, p->path, n)
+				      : dsync_conflict_name(&name, p->path, device, (time_t)when, n)) < 0)
+			goto out;
+		if (!taken(l, name.ptr))
+			break;
+	}
+	if ((error = entries_insert(l, lower_bound(l, name.ptr), &p->e, name.ptr, p->loser)) == 0)
+		error = add_conflict(r, p->kind, p->path, name.ptr);
+out:
 	free(device);
+	dsync_buf_dispose(&name);
 	return error;
-}
-
-static int keep(git_index *index, const git_index_entry *entry)
-{
-	git_index_entry e = *entry;
-	int err;
-
-	GIT_INDEX_ENTRY_STAGE_SET(&e, 0);
-	if ((err = git_index_add(index, &e)) < 0)
-		return dsync_error_git(err, "cannot record '%s' in the merge", entry->path);
-	return 0;
 }
 
 static void free_conflicts(conflict_in *v, size_t n)
@@ -311,48 +451,106 @@ out:
 	return 0;
 }
 
-/* A file where the other side made a folder: the folder keeps the path, the
- * file becomes a conflict copy. */
-static int folders_win(dsync_merge_result *r, git_index *index, git_repository *repo,
-		       const side *ours, const side *theirs)
+/*
+ * Decides every path of the merge: libgit2's clean entries, then each of its
+ * conflicts by dsync's policy (the winner's version at the path, the loser's
+ * pending as a copy), then two versions at one path (the winner's stays), then
+ * a file where the other side made a folder (the folder keeps the path).  The
+ * pending copies get their names last, when every kept path is known, so no
+ * copy's name can land on a path that is decided later.
+ */
+static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, git_index *index,
+		  const conflict_in *cv, size_t cn, const side *so, const side *st, bool ours_wins)
 {
+	pending_list pend = { 0 };
 	size_t i;
 	int error = 0;
 
 	for (i = 0; i < git_index_entrycount(index) && !error; i++) {
 		const git_index_entry *e = git_index_get_byindex(index, i);
-		git_index_entry copy_of;
-		dsync_buf prefix = DSYNC_BUF_INIT;
-		char *path = NULL, *copy = NULL;
-		git_oid at_ours;
-		size_t pos;
+		if (GIT_INDEX_ENTRY_STAGE(e) == 0)
+			error = entries_insert(l, l->n, e, e->path, NULL);
+	}
+	for (i = 0; i < cn && !error; i++) {
+		const conflict_in *c = &cv[i];
+		const side *w, *lo;
 
-		if (dsync_buf_printf(&prefix, "%s/", e->path) < 0)
-			return -1;
-		if (git_index_find_prefix(&pos, index, prefix.ptr) != 0) {
-			dsync_buf_dispose(&prefix);
+		if (c->has_ours != c->has_theirs) {
+			const git_index_entry *have = c->has_ours ? &c->ours : &c->theirs;
+			const char *path = c->has_ours ? c->our_path : c->their_path;
+			const side *hs = c->has_ours ? so : st, *ms = c->has_ours ? st : so;
+			git_index_entry other;
+
+			/* libgit2 1.5 drops a file one side added at a name the
+			 * other side renamed a file to (while renaming the same
+			 * file elsewhere itself): both versions meet here */
+			if (entry_at(&other, ms->head, path) && !git_index_get_bypath(index, path, 0) &&
+			    (!git_oid_equal(&other.id, &have->id) || other.mode != have->mode)) {
+				w = ours_wins || wins(so, st) ? so : st;
+				if ((error = entries_insert(l, l->n, w == hs ? have : &other, path, w)) == 0)
+					error = pending_add(&pend, 'A', path, w == hs ? &other : have, w == hs ? ms : hs);
+				continue;
+			}
+			/* modify/delete: what exists stays */
+			error = entries_insert(l, l->n, have, path, hs);
 			continue;
 		}
-		dsync_buf_dispose(&prefix);
-		copy_of = *e;
-		if ((path = strdup(e->path)) == NULL)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
-		copy_of.path = path;
-		if ((error = git_index_remove(index, path, 0)) < 0) {
-			error = dsync_error_git(error, "cannot move '%s' aside", path);
-			free(path);
-			return error;
+		if (!c->has_ours)
+			continue; /* deleted on both sides */
+		if (strcmp(c->our_path, c->their_path) != 0) {
+			/* renamed to two names: both stay */
+			if ((error = entries_insert(l, l->n, &c->ours, c->our_path, so)) == 0)
+				error = entries_insert(l, l->n, &c->theirs, c->their_path, st);
+			continue;
 		}
-		/* the copy is named after the side whose file it was */
-		id_at(&at_ours, ours->head, path);
-		error = add_copy(&copy, index, repo, git_oid_equal(&at_ours, &copy_of.id) ? ours : theirs,
-				 path, &copy_of);
-		if (!error)
-			error = add_conflict(r, 'F', path, copy);
-		free(copy);
-		free(path);
-		i = (size_t)-1; /* the index changed: look again from the start */
+		w = ours_wins || wins(so, st) ? so : st;
+		lo = w == so ? st : so;
+		if ((error = entries_insert(l, l->n, w == so ? &c->ours : &c->theirs, c->path, w)) == 0)
+			error = pending_add(&pend, c->has_anc ? 'C' : 'A', c->path, w == so ? &c->theirs : &c->ours, lo);
 	}
+	if (error)
+		goto out;
+	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	/* two versions at one path (libgit2 leaves that after a rename onto a
+	 * name the other side added): the same stays once, else one wins */
+	for (i = 0; i + 1 < l->n && !error;) {
+		entry *a = &l->v[i], *b = &l->v[i + 1];
+		size_t drop;
+		const side *sa, *sb;
+
+		if (strcmp(a->e.path, b->e.path) != 0) {
+			i++;
+			continue;
+		}
+		if (git_oid_equal(&a->e.id, &b->e.id) && a->e.mode == b->e.mode) {
+			entries_remove(l, i + 1);
+			continue;
+		}
+		sa = a->from ? a->from : owner_of(so, st, a->e.path, &a->e.id);
+		sb = b->from ? b->from : owner_of(so, st, b->e.path, &b->e.id);
+		if (sa != sb)
+			drop = (ours_wins ? sa == so : wins(sa, sb)) ? i + 1 : i;
+		else
+			drop = i + 1;
+		error = pending_add(&pend, 'A', l->v[drop].e.path, &l->v[drop].e, drop == i ? sa : sb);
+		entries_remove(l, drop);
+	}
+	/* a file where the other side made a folder: the folder keeps it */
+	for (i = 0; i < l->n && !error;) {
+		entry *e = &l->v[i];
+
+		if (!has_below(l, e->e.path)) {
+			i++;
+			continue;
+		}
+		error = pending_add(&pend, 'F', e->e.path, &e->e,
+				    e->from ? e->from : owner_of(so, st, e->e.path, &e->e.id));
+		entries_remove(l, i);
+	}
+	for (i = 0; i < pend.n && !error; i++)
+		error = add_copy(r, l, repo, &pend.v[i]);
+out:
+	pending_dispose(&pend);
 	return error;
 }
 
@@ -362,7 +560,8 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 	git_merge_options mo = GIT_MERGE_OPTIONS_INIT;
 	git_tree *base_tree = NULL, *our_tree = NULL, *their_tree = NULL;
 	git_commit *base = NULL;
-	git_index *index = NULL;
+	git_index *index = NULL, *result = NULL;
+	entry_list l = { 0 };
 	conflict_in *cv = NULL;
 	size_t cn = 0, i;
 	side so, st;
@@ -389,52 +588,41 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot find the merge base");
 		goto out;
 	} /* else histories that started apart: an empty base */
+	if (base)
+		so.base = st.base = &base_id;
 	mo.flags = GIT_MERGE_FIND_RENAMES;
 	mo.file_favor = GIT_MERGE_FILE_FAVOR_NORMAL;
 	if ((err = git_merge_trees(&index, repo, base_tree, our_tree, their_tree, &mo)) < 0) {
 		error = dsync_error_git(err, "cannot merge the trees");
 		goto out;
 	}
-	if ((error = take_conflicts(&cv, &cn, index)) < 0)
+	if ((error = take_conflicts(&cv, &cn, index)) < 0 ||
+	    (error = decide(out, &l, repo, index, cv, cn, &so, &st, ours_wins)) < 0)
 		goto out;
-	for (i = 0; i < cn && !error; i++) {
-		conflict_in *c = &cv[i];
-		const side *w, *l;
-		const git_index_entry *we, *le;
-		char *copy = NULL;
-
-		if (c->has_ours != c->has_theirs) {
-			/* modify/delete: what exists stays */
-			error = keep(index, c->has_ours ? &c->ours : &c->theirs);
-			continue;
-		}
-		if (c->has_ours && strcmp(c->our_path, c->their_path) != 0) {
-			/* renamed to two names: both stay */
-			if ((error = keep(index, &c->ours)) == 0)
-				error = keep(index, &c->theirs);
-			continue;
-		}
-		if (!c->has_ours)
-			continue; /* deleted on both sides */
-		w = ours_wins || wins(&so, &st) ? &so : &st;
-		l = w == &so ? &st : &so;
-		we = w == &so ? &c->ours : &c->theirs;
-		le = w == &so ? &c->theirs : &c->ours;
-		if ((error = keep(index, we)) < 0)
-			break;
-		if ((error = add_copy(&copy, index, repo, l, c->path, le)) == 0)
-			error = add_conflict(out, c->has_anc ? 'C' : 'A', c->path, copy);
-		free(copy);
+	if ((err = git_index_new(&result)) < 0) {
+		error = dsync_error_git(err, "cannot record the merged tree");
+		goto out;
 	}
-	if (!error)
-		error = folders_win(out, index, repo, &so, &st);
-	if (!error && (err = git_index_write_tree_to(&out->tree, index, repo)) < 0)
+	for (i = 0; i < l.n; i++)
+		if ((err = git_index_add(result, &l.v[i].e)) < 0) {
+			error = dsync_error_git(err, "cannot record '%s' in the merge", l.v[i].e.path);
+			goto out;
+		}
+	if (git_index_entrycount(result) != l.n) {
+		/* never silently: every decided path must be in the tree */
+		error = dsync_error_set(DSYNC_ERROR, "the merge lost a path (%zu of %zu recorded); nothing changed",
+					git_index_entrycount(result), l.n);
+		goto out;
+	}
+	if ((err = git_index_write_tree_to(&out->tree, result, repo)) < 0)
 		error = dsync_error_git(err, "cannot record the merged tree");
 out:
 	if (error < 0)
 		dsync_merge_result_dispose(out);
+	entries_dispose(&l);
 	free_conflicts(cv, cn);
 	git_index_free(index);
+	git_index_free(result);
 	git_commit_free(base);
 	git_tree_free(base_tree);
 	git_tree_free(our_tree);

@@ -243,6 +243,26 @@ static void hook_cb(const char *step, const char *path, void *payload)
 	put(h->dir, h->file, h->content);
 }
 
+/* Merges REV into DIR while, at the update's STEP for PATH ("" any), the
+ * user writes CONTENT to FILE there: the merge must notice and redo. */
+static void merge_while(dsync_merge_outcome *out, const char *dir, const char *rev, const char *step,
+			const char *path, const char *file, const char *content)
+{
+	hook_state h = { 0 };
+
+	h.step = step;
+	h.path = path;
+	h.dir = dir;
+	h.file = file;
+	h.content = content;
+	dsync_merge_set_test_hook(hook_cb, &h);
+	if (merge(out, dir, rev) != 0)
+		fail_msg("merge: %s", dsync_error_last());
+	dsync_merge_set_test_hook(NULL, NULL);
+	assert_true(h.done);
+	assert_true(out->redone >= 1);
+}
+
 /* ----------------------------------------------------------------- tests */
 
 static const char *const start_files[] = {
@@ -261,7 +281,6 @@ static void test_change_during_write(void **state)
 	dsync_merge_outcome out;
 	dsync_conflicts list;
 	dsync_folder *f;
-	hook_state h = { 0 };
 
 	(void)state;
 	make_pair(alpha, beta, sizeof(alpha), start_files);
@@ -271,17 +290,8 @@ static void test_change_during_write(void **state)
 	put(alpha, "notes.txt", "one\n2\n3\n4\n5\n6\n7\n8\n");
 	snap(alpha, ha);
 
-	h.step = "write";
-	h.path = "todo.txt";
-	h.dir = alpha;
-	h.file = "todo.txt";
-	h.content = "milk\neggs (typed during the merge)\n";
-	dsync_merge_set_test_hook(hook_cb, &h);
-	if (merge(&out, alpha, hb) != 0)
-		fail_msg("merge: %s", dsync_error_last());
-	dsync_merge_set_test_hook(NULL, NULL);
-	assert_true(h.done);
-	assert_true(out.redone >= 1);
+	merge_while(&out, alpha, hb, "write", "todo.txt", "todo.txt",
+		    "milk\neggs (typed during the merge)\n");
 	/* the user's change survives at its path and is in history */
 	content_is(alpha, "todo.txt", "milk\neggs (typed during the merge)\n");
 	assert_true(in_history(alpha, "todo.txt", "milk\neggs (typed during the merge)\n"));
@@ -306,25 +316,59 @@ static void test_new_file_in_the_way(void **state)
 {
 	char alpha[512], beta[512], hb[41];
 	dsync_merge_outcome out;
-	hook_state h = { 0 };
 
 	(void)state;
 	make_pair(alpha, beta, sizeof(alpha), start_files);
 	put(beta, "plan.txt", "beta's plan\n");
 	snap(beta, hb);
 	/* written after the merge's snapshot, before anything is replaced */
-	h.step = "classified";
-	h.path = "";
-	h.dir = alpha;
-	h.file = "plan.txt";
-	h.content = "alpha's plan, not yet snapshotted\n";
-	dsync_merge_set_test_hook(hook_cb, &h);
-	if (merge(&out, alpha, hb) != 0)
-		fail_msg("merge: %s", dsync_error_last());
-	dsync_merge_set_test_hook(NULL, NULL);
-	assert_true(out.redone >= 1);
+	merge_while(&out, alpha, hb, "classified", "", "plan.txt",
+		    "alpha's plan, not yet snapshotted\n");
 	content_is(alpha, "plan.txt", "alpha's plan, not yet snapshotted\n");
 	assert_true(in_history(alpha, "plan.txt", "beta's plan\n"));
+	assert_int_equal(out.open_conflicts, 1);
+	clean(alpha);
+}
+
+/* A file where a folder was: the folder's files go first, then the folder;
+ * a file the user puts in that folder meanwhile keeps the folder, and the
+ * merge's file becomes a conflict copy. */
+static void folder_to_file(char *alpha, char *beta, size_t size, char hb[41])
+{
+	static const char *const files[] = { "notes/g.txt", "g\n", "z.txt", "z\n", NULL };
+	char path[600];
+
+	make_pair(alpha, beta, size, files);
+	snprintf(path, sizeof(path), "%s/notes/g.txt", beta);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/notes", beta);
+	assert_int_equal(rmdir(path), 0);
+	put(beta, "notes", "now a file\n");
+	snap(beta, hb);
+}
+
+static void test_file_replaces_folder(void **state)
+{
+	char alpha[512], beta[512], hb[41], path[600];
+	dsync_merge_outcome out;
+	struct stat st;
+
+	(void)state;
+	folder_to_file(alpha, beta, sizeof(alpha), hb);
+	if (merge(&out, alpha, hb) != 0)
+		fail_msg("merge: %s", dsync_error_last());
+	assert_true(out.fast_forward);
+	content_is(alpha, "notes", "now a file\n");
+	clean(alpha);
+
+	/* again, with a file of the user's appearing in the folder */
+	folder_to_file(alpha, beta, sizeof(alpha), hb);
+	merge_while(&out, alpha, hb, "classified", "", "notes/mine.txt",
+		    "the user's\n");
+	content_is(alpha, "notes/mine.txt", "the user's\n");
+	snprintf(path, sizeof(path), "%s/notes", alpha);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(out.open_conflicts, 1);
 	clean(alpha);
 }
@@ -666,6 +710,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_change_during_write),
 		cmocka_unit_test(test_new_file_in_the_way),
+		cmocka_unit_test(test_file_replaces_folder),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_resolve),
