@@ -55,15 +55,49 @@ static void hook(const char *step, const char *path)
 
 /* ------------------------------------------------------- temporary files */
 
+/* Whether each folder above the folder-relative REL under ROOT is a real
+ * folder or missing (to be made): never a link, which a write would follow
+ * out of the folder, nor a file. */
+static bool parents_safe_at(const char *root, const char *rel, size_t *bad)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	const char *s;
+	struct stat st;
+	bool ok = true;
+
+	for (s = strchr(rel, '/'); s && ok; s = strchr(s + 1, '/')) {
+		dsync_buf_truncate(&p, 0);
+		if (dsync_buf_printf(&p, "%s/%.*s", root, (int)(s - rel), rel) < 0) {
+			ok = false;
+			break;
+		}
+		if (lstat(p.ptr, &st) < 0)
+			break; /* missing from here on: made as folders */
+		ok = S_ISDIR(st.st_mode);
+		if (!ok && bad)
+			*bad = (size_t)(s - rel);
+	}
+	dsync_buf_dispose(&p);
+	return ok;
+}
+
+static bool parents_safe(const char *root, const char *rel)
+{
+	return parents_safe_at(root, rel, NULL);
+}
+
 int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id, uint32_t mode,
-			const char *dest, mode_t umask_bits)
+			const char *root, const char *dest, mode_t umask_bits)
 {
 	git_blob *blob = NULL;
 	char *dircopy = NULL;
 	const char *dir;
+	size_t rl = root ? strlen(root) : 0;
 	int fd = -1, err, error;
 
 	dsync_buf_truncate(tmp, 0);
+	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && !parents_safe(root, dest + rl + 1))
+		return dsync_error_set(DSYNC_ENOTDIR, "cannot write '%s': a link or a file is in the way", dest);
 	if ((err = git_blob_lookup(&blob, repo, id)) < 0)
 		return dsync_error_git(err, "cannot read the stored '%s'", dest);
 	if ((dircopy = strdup(dest)) == NULL) {
@@ -429,11 +463,27 @@ static bool dir_exists(const dsync_folder *f, const char *disk)
 	return yes;
 }
 
+/* Whether the plan P (before position END) removes the file or link at the
+ * first LEN bytes of DISK, as it is now. */
+static bool removed_first(const plan *p, size_t end, const char *disk, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < end; i++) {
+		const change *c = &p->v[i];
+
+		if (!c->to.mode && c->state == AT_FROM && strlen(c->from.disk) == len &&
+		    strncmp(c->from.disk, disk, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Compares every path of P with the disk; the number of dirty ones into
  * *DIRTY and the first's path into *WHICH. */
 static int classify(plan *p, const dsync_folder *f, git_repository *repo, size_t *dirty, const char **which)
 {
-	size_t i;
+	size_t i, bad = 0;
 	int error;
 
 	*dirty = 0;
@@ -460,6 +510,12 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, size_t
 		if (c->folder_goes)
 			at_from = true;
 		c->state = at_to ? AT_TO : at_from ? AT_FROM : DIRTY;
+		/* a link or a file where a folder above it should be: fine
+		 * when the plan removes it first (compared above: it sorts
+		 * before), else the user's, recorded before anything is
+		 * written through it */
+		if (c->to.mode && !parents_safe_at(f->root, c->to.disk, &bad) && !removed_first(p, i, c->to.disk, bad))
+			c->state = DIRTY;
 		if (c->state == DIRTY && (*dirty)++ == 0)
 			*which = c->to.disk;
 	}
@@ -594,7 +650,7 @@ static int write_change(applier *a, change *c)
 		return error < 0 ? error : 0;
 	if ((error = abs_path(&path, a->f, c->to.disk)) < 0)
 		goto out;
-	error = dsync_worktree_temp(&tmp, a->repo, &c->to.id, c->to.mode, path.ptr, a->umask);
+	error = dsync_worktree_temp(&tmp, a->repo, &c->to.id, c->to.mode, a->f->root, path.ptr, a->umask);
 	if (error == DSYNC_ENOTDIR) {
 		/* a file in the way of the folder: the user's, recorded next */
 		dsync_error_clear();
@@ -612,7 +668,7 @@ static int write_change(applier *a, change *c)
 		a->which = c->to.disk;
 		goto out;
 	}
-	if (!c->folder_goes && !unchanged(&c->to, a->f)) {
+	if ((!c->folder_goes && !unchanged(&c->to, a->f)) || !parents_safe(a->f->root, c->to.disk)) {
 		unlink(tmp.ptr);
 		a->raced++;
 		goto out;

@@ -22,10 +22,12 @@
  * Writes the blob ID of mode MODE (a file, an executable, a link) into a new
  * temporary file ".dsync-tmp-XXXXXX" beside DEST (a path on disk; its
  * folder is made when missing), whose name goes into TMP.  UMASK: the
- * process's umask.  The caller renames it into place or unlinks it.
+ * process's umask.  The caller renames it into place or unlinks it.  When
+ * DEST lies under ROOT (may be NULL), a link or a file where a folder above
+ * it should be gives DSYNC_ENOTDIR: nothing is written through a link.
  */
 int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id, uint32_t mode,
-			const char *dest, mode_t umask);
+			const char *root, const char *dest, mode_t umask);
 
 /*
  * Merges the N heads HEADS (the folder's own not among them) into F, whose

@@ -21,6 +21,7 @@
 
 typedef struct restorer {
 	dsync_folder *f;
+	const char *root;        /* in place: nothing is written through a link */
 	size_t files;
 	mode_t umask;
 } restorer;
@@ -36,7 +37,7 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 		return dsync_error_set(DSYNC_EEXISTS,
 			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
 	if ((error = dsync_worktree_temp(&tmp, r->f->repo, git_tree_entry_id(te), git_tree_entry_filemode(te),
-					 dest, r->umask)) < 0)
+					 r->root, dest, r->umask)) < 0)
 		goto out;
 	if (rename(tmp.ptr, dest) < 0) {
 		error = dsync_error_sys(errno, "cannot write '%s'", dest);
@@ -239,6 +240,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
 		goto out;
 	locked = true;
+	r.root = f->root; /* in place: never through a link */
 	/* what is about to be replaced goes into history first */
 	if ((error = dsync_buf_printf(&msg, "before restoring %s", *paths[0] ? paths[0] : "the folder")) < 0)
 		goto out;

@@ -42,6 +42,20 @@ static const char *bad_name(const char *name, git_filemode_t mode)
 	return NULL;
 }
 
+/* Git's order of tree entries: by name, a folder's as if followed by '/'. */
+static int git_order(const char *a, bool a_tree, const char *b, bool b_tree)
+{
+	size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
+	int c = memcmp(a, b, n);
+	unsigned char ca, cb;
+
+	if (c)
+		return c;
+	ca = la > n ? (unsigned char)a[n] : a_tree ? '/' : '\0';
+	cb = lb > n ? (unsigned char)b[n] : b_tree ? '/' : '\0';
+	return (int)ca - (int)cb;
+}
+
 static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int depth)
 {
 	size_t i, n = git_tree_entrycount(tree);
@@ -59,6 +73,16 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 
 		if ((why = bad_name(name, mode)) != NULL)
 			return refuse(dir->ptr ? dir->ptr : "", name, why);
+		/* a name twice (a link and a folder, say) is hidden from a
+		 * check of one of them: entries must be in git's strict order */
+		if (i > 0) {
+			const git_tree_entry *p = git_tree_entry_byindex(tree, i - 1);
+
+			if (strcmp(git_tree_entry_name(p), name) == 0 ||
+			    git_order(git_tree_entry_name(p), git_tree_entry_type(p) == GIT_OBJECT_TREE, name,
+				      git_tree_entry_type(e) == GIT_OBJECT_TREE) >= 0)
+				return refuse(dir->ptr ? dir->ptr : "", name, "appears twice or out of order");
+		}
 		if (mode != GIT_FILEMODE_TREE)
 			continue;
 		if ((err = git_tree_lookup(&sub, repo, git_tree_entry_id(e))) < 0)

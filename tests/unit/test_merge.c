@@ -207,6 +207,53 @@ static void test_tree_check(void **state)
 	refused("100644", longname, "longer than 255");
 }
 
+/* Writes a raw tree of two entries, in the order given. */
+static void raw_tree2(git_oid *out, const char *m1, const char *n1, const git_oid *o1, const char *m2,
+		      const char *n2, const git_oid *o2)
+{
+	char buf[512];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "%s %s", m1, n1) + 1;
+	git_odb *odb;
+
+	memcpy(buf + n, o1->id, GIT_OID_RAWSZ);
+	n += GIT_OID_RAWSZ;
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s %s", m2, n2) + 1;
+	memcpy(buf + n, o2->id, GIT_OID_RAWSZ);
+	n += GIT_OID_RAWSZ;
+	assert_int_equal(git_repository_odb(&odb, repo), 0);
+	assert_int_equal(git_odb_write(out, odb, buf, n, GIT_OBJECT_TREE), 0);
+	git_odb_free(odb);
+}
+
+static int check_two(const char *m1, const char *n1, const char *m2, const char *n2)
+{
+	git_oid blob, sub, tree;
+	git_tree *t;
+	int error;
+
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo, "/etc", 4), 0);
+	raw_tree(&sub, "100644", "passwd", &blob);
+	raw_tree2(&tree, m1, n1, strcmp(m1, "40000") ? &blob : &sub, m2, n2, strcmp(m2, "40000") ? &blob : &sub);
+	assert_int_equal(git_tree_lookup(&t, repo, &tree), 0);
+	error = dsync_tree_check(repo, t);
+	git_tree_free(t);
+	return error;
+}
+
+/* A name twice (a link "a" to /etc and a folder "a" holding "passwd": a
+ * checkout would write through the link) or out of order is refused. */
+static void test_tree_check_order(void **state)
+{
+	(void)state;
+	assert_int_equal(check_two("100644", "a", "100644", "b"), 0);
+	assert_int_equal(check_two("100644", "a.txt", "40000", "a"), 0);   /* "a/" sorts after "a.txt" */
+	assert_int_equal(check_two("120000", "a", "40000", "a"), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "twice"));
+	assert_int_equal(check_two("100644", "a", "100644", "a"), DSYNC_ECORRUPT);
+	assert_int_equal(check_two("100644", "b", "100644", "a"), DSYNC_ECORRUPT);
+	assert_int_equal(check_two("40000", "a", "100644", "a.txt"), DSYNC_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_is_copy),
 		cmocka_unit_test(test_tree_check),
+		cmocka_unit_test(test_tree_check_order),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

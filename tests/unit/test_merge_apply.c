@@ -373,6 +373,54 @@ static void test_file_replaces_folder(void **state)
 	clean(alpha);
 }
 
+/* Nothing is written through a link: a link the user makes where the
+ * merge brings a folder is recorded, and the folder keeps the path. */
+static void link_cb(const char *step, const char *path, void *payload)
+{
+	const char *const *v = payload;
+
+	(void)path;
+	if (strcmp(step, "classified") == 0 && access(v[1], F_OK) != 0)
+		assert_int_equal(symlink(v[0], v[1]), 0);
+}
+
+static void test_no_write_through_link(void **state)
+{
+	char alpha[512], beta[512], hb[41], outside[600], link[600], path[700];
+	const char *v[2] = { outside, link };
+	dsync_merge_outcome out;
+	dsync_conflicts list;
+	dsync_folder *f;
+	struct stat st;
+
+	(void)state;
+	make_pair(alpha, beta, sizeof(alpha), start_files);
+	put(beta, "ext/new.txt", "from beta\n");
+	snap(beta, hb);
+	snprintf(outside, sizeof(outside), "%s/outside", base);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	snprintf(link, sizeof(link), "%s/ext", alpha);
+	dsync_merge_set_test_hook(link_cb, (void *)v);
+	if (merge(&out, alpha, hb) != 0)
+		fail_msg("merge: %s", dsync_error_last());
+	dsync_merge_set_test_hook(NULL, NULL);
+	snprintf(path, sizeof(path), "%s/new.txt", outside);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	content_is(alpha, "ext/new.txt", "from beta\n");
+	assert_int_equal(dsync_folder_open(&f, alpha), 0);
+	assert_int_equal(dsync_conflicts_list(&list, f), 0);
+	assert_int_equal(list.n, 1);
+	assert_string_equal(list.v[0].path, "ext");
+	snprintf(path, sizeof(path), "%s/%s", alpha, list.v[0].copy);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	dsync_conflicts_dispose(&list);
+	dsync_folder_free(f);
+	clean(alpha);
+}
+
 /* Bad input: a revision that doesn't exist, trees with hostile names:
  * refused with a clear message, nothing changed. */
 static void test_refused(void **state)
@@ -711,6 +759,7 @@ int main(void)
 		cmocka_unit_test(test_change_during_write),
 		cmocka_unit_test(test_new_file_in_the_way),
 		cmocka_unit_test(test_file_replaces_folder),
+		cmocka_unit_test(test_no_write_through_link),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_resolve),
