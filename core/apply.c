@@ -23,6 +23,7 @@
 #include "core/base/internal.h"
 #include "dsync/merge.h"
 #include "dsync/history.h"
+#include "dsync/ignore.h"
 #include "dsync/snapshot.h"
 #include "core/apply.h"
 #include "core/snapshot_internal.h"
@@ -86,8 +87,8 @@ static bool parents_safe(const char *root, const char *rel)
 	return parents_safe_at(root, rel, NULL);
 }
 
-int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id, uint32_t mode,
-			const char *root, const char *dest, mode_t umask_bits)
+int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
+			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask_bits)
 {
 	git_blob *blob = NULL;
 	char *dircopy = NULL;
@@ -120,8 +121,11 @@ int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id,
 
 			for (k = 0; k < 6; k++)
 				x[k] = (char)('a' + randombytes_uniform(26));
-			if (symlink(dsync_buf_cstr(&target), tmp->ptr) == 0)
+			if (symlink(dsync_buf_cstr(&target), tmp->ptr) == 0) {
+				if (st && lstat(tmp->ptr, st) < 0)
+					memset(st, 0, sizeof(*st));
 				break;
+			}
 			if (errno != EEXIST || tries == 100) {
 				error = dsync_error_sys(errno, "cannot write '%s'", dest);
 				dsync_buf_dispose(&target);
@@ -132,7 +136,7 @@ int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id,
 	} else {
 		const char *data = git_blob_rawcontent(blob);
 		size_t len = (size_t)git_blob_rawsize(blob), done = 0;
-		mode_t m = (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
+		mode_t m = perm ? perm : (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
 
 		if ((fd = mkostemp(tmp->ptr, O_CLOEXEC)) < 0) {
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
@@ -149,7 +153,7 @@ int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id,
 			}
 			done += (size_t)n;
 		}
-		if (fchmod(fd, m) < 0 || close(fd) < 0) {
+		if (fchmod(fd, m) < 0 || (st && fstat(fd, st) < 0) || close(fd) < 0) {
 			fd = -1;
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
 			goto fail;
@@ -227,8 +231,7 @@ static int journal_read(dsync_folder *f, git_oid *from, git_oid *to)
 	else if (n != 2 * GIT_OID_HEXSZ + 2 || text[GIT_OID_HEXSZ] != ' ' ||
 		 git_oid_fromstrn(from, text, GIT_OID_HEXSZ) < 0 ||
 		 git_oid_fromstrn(to, text + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0)
-		error = dsync_error_set(DSYNC_ECORRUPT,
-			"'%s' is damaged; remove it and run 'dsync snapshot' (nothing saved is lost)", path.ptr);
+		unlink(path.ptr); /* damaged: the next snapshot records the folder as it is */
 	else
 		error = 1;
 	dsync_buf_dispose(&path);
@@ -263,6 +266,8 @@ typedef struct change {
 			       (or not at all): it goes when emptied */
 	side from, to;      /* DISK equal in both unless the escape differs */
 	int state;
+	bool written;       /* TO's version written by this update ... */
+	struct stat done;   /* ... and its lstat right after */
 } change;
 
 typedef struct plan {
@@ -446,30 +451,13 @@ out:
 	return error;
 }
 
-/* Whether the folder a marker stands for exists. */
-static bool dir_exists(const dsync_folder *f, const char *disk)
-{
-	dsync_buf path = DSYNC_BUF_INIT;
-	char *d = strdup(disk);
-	struct stat st;
-	bool yes = false;
-
-	if (d) {
-		marker_dir(d);
-		yes = abs_path(&path, f, d) == 0 && stat(path.ptr, &st) == 0 && S_ISDIR(st.st_mode);
-	}
-	free(d);
-	dsync_buf_dispose(&path);
-	return yes;
-}
-
-/* Whether the plan P (before position END) removes the file or link at the
- * first LEN bytes of DISK, as it is now. */
-static bool removed_first(const plan *p, size_t end, const char *disk, size_t len)
+/* Whether the plan P removes the file or link at the first LEN bytes of
+ * DISK, as it is now (its deletions come before anything is written). */
+static bool removed_first(const plan *p, const char *disk, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < end; i++) {
+	for (i = 0; i < p->n; i++) {
 		const change *c = &p->v[i];
 
 		if (!c->to.mode && c->state == AT_FROM && strlen(c->from.disk) == len &&
@@ -479,22 +467,81 @@ static bool removed_first(const plan *p, size_t end, const char *disk, size_t le
 	return false;
 }
 
-/* Compares every path of P with the disk; the number of dirty ones into
- * *DIRTY and the first's path into *WHICH. */
-static int classify(plan *p, const dsync_folder *f, git_repository *repo, size_t *dirty, const char **which)
+/* Whether the folder-relative DISK under F is in the way of what the plan
+ * writes there: a link or a file above it, or (WHOLE) at it, that the plan
+ * does not remove first. */
+static bool in_the_way(const plan *p, const dsync_folder *f, const char *disk, bool whole)
 {
-	size_t i, bad = 0;
+	dsync_buf path = DSYNC_BUF_INIT;
+	struct stat st;
+	size_t bad = 0;
+	bool way = false;
+
+	if (!parents_safe_at(f->root, disk, &bad))
+		return !removed_first(p, disk, bad);
+	if (whole && abs_path(&path, f, disk) == 0 && lstat(path.ptr, &st) == 0 && !S_ISDIR(st.st_mode))
+		way = !removed_first(p, disk, strlen(disk));
+	dsync_buf_dispose(&path);
+	return way;
+}
+
+/* The ignore rules TREE's .dsyncignore makes (with the defaults) into
+ * *OUT. */
+static int tree_rules(dsync_ignore **out, git_repository *repo, git_tree *tree)
+{
+	git_tree_entry *e = NULL;
+	git_blob *b = NULL;
+	int error;
+
+	if ((error = dsync_ignore_new(out)) < 0)
+		return error;
+	if (git_tree_entry_bypath(&e, tree, ".dsyncignore") == 0 && git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+	    git_blob_lookup(&b, repo, git_tree_entry_id(e)) == 0 && git_blob_rawsize(b) <= 1024 * 1024)
+		error = dsync_ignore_add_rules(*out, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	return error;
+}
+
+/* Whether RULES leave out the folder-relative file DISK (or a folder above
+ * it). */
+static bool ignored(const dsync_ignore *rules, const char *disk)
+{
+	char *d = strdup(disk), *s;
+	bool yes = false;
+
+	if (!d)
+		return false;
+	for (s = strchr(d, '/'); s && !yes; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		yes = dsync_ignore_match(rules, d, 1) == 1;
+		*s = '/';
+	}
+	yes = yes || dsync_ignore_match(rules, d, 0) == 1;
+	free(d);
+	return yes;
+}
+
+/* Compares every path of P with the disk; the number of dirty ones into
+ * *DIRTY and the first's path into *WHICH.  A file that TO no longer has
+ * because RULES (TO's) leave it out stays on disk: ignoring a file stops
+ * syncing it, it never deletes it on the other devices. */
+static int classify(plan *p, const dsync_folder *f, git_repository *repo, const dsync_ignore *rules,
+		    size_t *dirty, const char **which)
+{
+	size_t i;
 	int error;
 
 	*dirty = 0;
 	*which = NULL;
+	/* first each path by itself ... */
 	for (i = 0; i < p->n; i++) {
 		change *c = &p->v[i];
 		bool same = strcmp(c->from.disk, c->to.disk) == 0, at_from, at_to;
 
+		c->written = false;
 		if (c->marker) {
-			/* folders are made and removed, never in the way */
-			c->state = c->to.mode && !dir_exists(f, c->to.disk) ? AT_FROM : AT_TO;
+			c->state = AT_FROM; /* folders are made (again) after the deletions */
 			continue;
 		}
 		if ((error = look(&at_from, &c->from, f, repo)) < 0 || (error = look(&at_to, &c->to, f, repo)) < 0)
@@ -510,14 +557,34 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, size_t
 		if (c->folder_goes)
 			at_from = true;
 		c->state = at_to ? AT_TO : at_from ? AT_FROM : DIRTY;
-		/* a link or a file where a folder above it should be: fine
-		 * when the plan removes it first (compared above: it sorts
-		 * before), else the user's, recorded before anything is
-		 * written through it */
-		if (c->to.mode && !parents_safe_at(f->root, c->to.disk, &bad) && !removed_first(p, i, c->to.disk, bad))
+		if (!c->to.mode && rules && ignored(rules, c->from.disk))
+			c->state = AT_TO; /* left alone, whatever it holds */
+	}
+	/* ... then against each other: something in the way of a path that
+	 * the plan itself removes first is not the user's */
+	for (i = 0; i < p->n; i++) {
+		change *c = &p->v[i];
+
+		if (c->state == DIRTY && !c->from.mode && c->to.exists && !S_ISDIR(c->to.st.st_mode) &&
+		    removed_first(p, c->to.disk, strlen(c->to.disk)))
+			c->state = AT_FROM;
+		/* a link or a file above a path (or where a folder is to be
+		 * made): the user's, recorded before anything goes through it */
+		if (c->state == AT_FROM && ((c->to.mode && in_the_way(p, f, c->marker ? c->to.disk : c->to.disk, false)) ||
+					   (c->from.mode && !c->marker && in_the_way(p, f, c->from.disk, false))))
 			c->state = DIRTY;
+		if (c->state == AT_FROM && c->marker && c->to.mode) {
+			char *d = strdup(c->to.disk);
+
+			if (!d)
+				return dsync_error_set(DSYNC_ERROR, "out of memory");
+			marker_dir(d);
+			if (*d && in_the_way(p, f, d, true))
+				c->state = DIRTY;
+			free(d);
+		}
 		if (c->state == DIRTY && (*dirty)++ == 0)
-			*which = c->to.disk;
+			*which = c->to.mode ? c->to.disk : c->from.disk;
 	}
 	return 0;
 }
@@ -612,7 +679,7 @@ static int remove_side(applier *a, const side *s)
 	if (!s->exists)
 		return 0;
 	hook("write", s->disk);
-	if (!unchanged(s, a->f)) {
+	if (!unchanged(s, a->f) || !parents_safe(a->f->root, s->disk)) {
 		a->raced++;
 		return 1;
 	}
@@ -627,30 +694,116 @@ static int remove_side(applier *a, const side *s)
 	return error;
 }
 
+/* Whether what is at PATH now is the file or link ST was taken of: the
+ * same inode, size and modification time (a rename changes only the
+ * change time). */
+static bool still(const char *path, const struct stat *st)
+{
+	struct stat now;
+
+	return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+	       now.st_size == st->st_size && now.st_mtim.tv_sec == st->st_mtim.tv_sec &&
+	       now.st_mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Makes the folder a marker stands for (after the deletions: a folder the
+ * plan emptied and removed comes back when TO keeps it, empty). */
+static int make_marker_dir(applier *a, const change *c)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char *d = strdup(c->to.disk);
+	int error;
+
+	if (!d)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	marker_dir(d);
+	if (*d && !parents_safe(a->f->root, d)) {
+		a->raced++; /* a link appeared above it: compared again */
+		error = 0;
+	} else if ((error = abs_path(&path, a->f, d)) == 0 && (error = dsync_path_mkdirs(path.ptr)) == DSYNC_ENOTDIR) {
+		dsync_error_clear();
+		a->raced++;
+		error = 0;
+	}
+	free(d);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+/*
+ * Puts the temporary file TMP at PATH in place of what C was compared with.
+ * Where something is there, the two are swapped atomically and what came
+ * out is checked: not the compared version (the user saved meanwhile), it
+ * goes back.  Returns 1 when it went back.
+ */
+static int replace(applier *a, change *c, const char *tmp, const char *path)
+{
+	if (c->to.exists && !c->folder_goes) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
+			if (still(tmp, &c->to.st)) {
+				unlink(tmp); /* the version replaced: in history */
+				return 0;
+			}
+			/* the user's: back where it was, ours goes */
+			if (rename(tmp, path) < 0)
+				return dsync_error_sys(errno, "cannot put '%s' back", path);
+			return 1;
+		}
+		if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != ENOENT)
+			return dsync_error_sys(errno, "cannot write '%s'", path);
+		/* a file system without atomic exchange: check, then rename;
+		 * or gone: removed by the plan (see classify) */
+		if (errno != ENOENT && !unchanged(&c->to, a->f)) {
+			unlink(tmp);
+			return 1;
+		}
+	}
+	if (c->folder_goes || !c->to.exists || errno == ENOENT) {
+		/* nothing was there (or an emptied folder): nothing may be now */
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EEXIST) {
+			unlink(tmp);
+			return 1;
+		}
+		if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+			return dsync_error_sys(errno, "cannot write '%s'", path);
+		if (!unchanged(&c->to, a->f)) {
+			unlink(tmp);
+			return 1;
+		}
+	}
+	if (rename(tmp, path) < 0)
+		return dsync_error_sys(errno, "cannot write '%s'", path);
+	return 0;
+}
+
 /* Writes TO's version of C over what was compared. */
 static int write_change(applier *a, change *c)
 {
 	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
 	bool same = strcmp(c->from.disk, c->to.disk) == 0;
+	struct stat st;
+	mode_t perm = 0;
 	int error;
 
-	if (c->marker) {
-		char *d = strdup(c->to.disk);
-
-		if (!d)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
-		marker_dir(d);
-		if ((error = abs_path(&path, a->f, d)) == 0)
-			error = dsync_path_mkdirs(path.ptr);
-		free(d);
-		dsync_buf_dispose(&path);
-		return error;
-	}
+	if (c->marker)
+		return make_marker_dir(a, c);
 	if (!same && (error = remove_side(a, &c->from)) != 0)
 		return error < 0 ? error : 0;
 	if ((error = abs_path(&path, a->f, c->to.disk)) < 0)
 		goto out;
-	error = dsync_worktree_temp(&tmp, a->repo, &c->to.id, c->to.mode, a->f->root, path.ptr, a->umask);
+	/* a file replaced keeps its permissions; only the executable bits
+	 * follow TO */
+	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && c->to.mode != GIT_FILEMODE_LINK) {
+		perm = c->from.st.st_mode & 07777 & ~(mode_t)0111;
+		if (c->to.mode == GIT_FILEMODE_BLOB_EXECUTABLE)
+			perm |= S_IXUSR | (perm & S_IRGRP ? S_IXGRP : 0) | (perm & S_IROTH ? S_IXOTH : 0);
+		if (!perm)
+			perm = S_IRUSR | S_IWUSR; /* never "no permissions": 0 means the default */
+	}
+	error = dsync_worktree_temp(&tmp, &st, a->repo, &c->to.id, c->to.mode, perm, a->f->root, path.ptr,
+				    a->umask);
 	if (error == DSYNC_ENOTDIR) {
 		/* a file in the way of the folder: the user's, recorded next */
 		dsync_error_clear();
@@ -668,16 +821,22 @@ static int write_change(applier *a, change *c)
 		a->which = c->to.disk;
 		goto out;
 	}
-	if ((!c->folder_goes && !unchanged(&c->to, a->f)) || !parents_safe(a->f->root, c->to.disk)) {
+	if (!parents_safe(a->f->root, c->to.disk)) {
 		unlink(tmp.ptr);
 		a->raced++;
 		goto out;
 	}
-	if (rename(tmp.ptr, path.ptr) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
-		unlink(tmp.ptr);
+	if ((error = replace(a, c, tmp.ptr, path.ptr)) != 0) {
+		if (error > 0) {
+			a->raced++;
+			error = 0;
+		} else {
+			unlink(tmp.ptr);
+		}
 		goto out;
 	}
+	/* the stat the index gets: ours only while it is still our file */
+	c->written = still(path.ptr, &st) && lstat(path.ptr, &c->done) == 0;
 	a->out->written++;
 	hook("written", c->to.disk);
 out:
@@ -714,7 +873,7 @@ static int write_plan(applier *a, plan *p)
 			error = 0;
 	}
 	for (i = 0; i < p->n && !error; i++)
-		if (p->v[i].state == AT_FROM && p->v[i].to.mode)
+		if ((p->v[i].state == AT_FROM || p->v[i].marker) && p->v[i].to.mode)
 			error = write_change(a, &p->v[i]);
 	return error;
 }
@@ -748,7 +907,13 @@ static int update_index(dsync_folder *f, plan *p, git_tree *to_tree)
 			continue;
 		}
 		memset(&e, 0, sizeof(e));
-		if (!c->marker && abs_path(&path, f, c->to.disk) == 0 && lstat(path.ptr, &st) == 0) {
+		/* stat data only for a file this update wrote and that is still
+		 * exactly as written; any other gets none, so the next snapshot
+		 * reads it (a save right after the write is never missed) */
+		if (!c->marker && c->written && abs_path(&path, f, c->to.disk) == 0 && lstat(path.ptr, &st) == 0 &&
+		    st.st_ino == c->done.st_ino && st.st_size == c->done.st_size &&
+		    st.st_mtim.tv_sec == c->done.st_mtim.tv_sec && st.st_mtim.tv_nsec == c->done.st_mtim.tv_nsec &&
+		    st.st_ctim.tv_sec == c->done.st_ctim.tv_sec && st.st_ctim.tv_nsec == c->done.st_ctim.tv_nsec) {
 			e.ctime.seconds = (int32_t)st.st_ctim.tv_sec;
 			e.ctime.nanoseconds = (uint32_t)st.st_ctim.tv_nsec;
 			e.mtime.seconds = (int32_t)st.st_mtim.tv_sec;
@@ -841,23 +1006,80 @@ static int snapshot_changes(applier *a, git_oid *from, const char *which)
 	so.lock_wait_ms = a->o->lock_wait_ms;
 	so.warn = a->o->warn;
 	so.payload = a->o->payload;
+	(void)which;
 	if ((error = dsync_snapshot_take(&sr, a->f, &so)) < 0)
 		return error;
 	if (!sr.committed)
-		return dsync_error_set(DSYNC_ERROR,
-			"cannot merge into '%s': '%s' is in the way and is not recorded (ignored?); "
-			"move it aside and try again", a->f->root, which ? which : "a file");
+		return 1; /* what is in the way is not recorded here (ignored) */
 	return git_oid_fromstr(from, sr.commit) < 0 ? dsync_error_set(DSYNC_ERROR, "bad snapshot id") : 0;
+}
+
+/*
+ * Moves aside what is in the way of the plan P and that a snapshot does not
+ * record (ignored here, so it never leaves this device): renamed to a
+ * conflict copy's name with this device and the time now, and reported.
+ */
+static int move_aside(applier *a, plan *p)
+{
+	dsync_buf from = DSYNC_BUF_INIT, to = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT, msg = DSYNC_BUF_INIT;
+	size_t i, moved = 0;
+	int error = 0;
+
+	for (i = 0; i < p->n && !error; i++) {
+		change *c = &p->v[i];
+		const char *disk = c->to.mode ? c->to.disk : c->from.disk;
+		char *d = NULL;
+		size_t bad = 0;
+		unsigned n;
+
+		if (c->state != DIRTY && !(c->folder_goes && c->to.exists))
+			continue;
+		if ((d = strdup(disk)) == NULL)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		if (c->marker)
+			marker_dir(d);
+		/* what is in the way: a link or file above, or the path */
+		if (!parents_safe_at(a->f->root, d, &bad))
+			d[bad] = '\0';
+		for (n = 1;; n++) {
+			dsync_buf_truncate(&name, 0);
+			if ((error = dsync_conflict_name(&name, d, a->f->device_name, time(NULL), n)) < 0 ||
+			    (error = abs_path(&to, a->f, name.ptr)) < 0)
+				break;
+			if (access(to.ptr, F_OK) != 0)
+				break;
+		}
+		if (!error && (error = abs_path(&from, a->f, d)) == 0 && rename(from.ptr, to.ptr) == 0) {
+			moved++;
+			dsync_buf_truncate(&msg, 0);
+			if (a->o->warn && dsync_buf_printf(&msg, "'%s' (not synced here) was in the way of a merge: "
+							   "kept as '%s'", d, name.ptr) == 0)
+				a->o->warn(msg.ptr, a->o->payload);
+		}
+		free(d);
+	}
+	dsync_buf_dispose(&from);
+	dsync_buf_dispose(&to);
+	dsync_buf_dispose(&name);
+	dsync_buf_dispose(&msg);
+	if (!error && moved == 0)
+		error = dsync_error_set(DSYNC_ERROR, "cannot merge into '%s': files keep getting in the way; "
+					"nothing is lost, try again", a->f->root);
+	return error;
 }
 
 /* Records the user's changes met during the update (WHICH: one of them) as
  * a snapshot, the new *FROM, and merges *TO again on top of it. */
-static int redo(applier *a, git_oid *from, git_oid *to, const char *which)
+static int redo(applier *a, git_oid *from, git_oid *to, const char *which, plan *p)
 {
 	git_oid snap;
 	int error;
 
-	if ((error = snapshot_changes(a, &snap, which)) < 0 || (error = remerge(to, a, &snap, to)) < 0)
+	if ((error = snapshot_changes(a, &snap, which)) < 0)
+		return error;
+	if (error > 0)
+		return move_aside(a, p);
+	if ((error = remerge(to, a, &snap, to)) < 0)
 		return error;
 	git_oid_cpy(from, &snap);
 	a->out->redone++;
@@ -871,6 +1093,7 @@ static int redo(applier *a, git_oid *from, git_oid *to, const char *which)
  */
 static int update(applier *a, git_oid *from, git_oid *to)
 {
+	dsync_ignore *rules = NULL;
 	git_tree *from_tree = NULL, *to_tree = NULL;
 	git_reference *ref = NULL;
 	plan p = { 0 };
@@ -899,10 +1122,13 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		    (error = lookup_tree(&to_tree, a->repo, to)) < 0)
 			goto out;
 		/* nothing from another device is written unchecked */
+		dsync_ignore_free(rules);
+		rules = NULL;
 		if ((error = dsync_tree_check(a->repo, to_tree)) < 0 ||
 		    (error = plan_make(&p, a->repo, from_tree, to_tree)) < 0 ||
+		    (error = tree_rules(&rules, a->repo, to_tree)) < 0 ||
 		    (error = journal_write(a->f, from, to)) < 0 ||
-		    (error = classify(&p, a->f, a->repo, &dirty, &which)) < 0)
+		    (error = classify(&p, a->f, a->repo, rules, &dirty, &which)) < 0)
 			goto out;
 		if (a->resuming) {
 			size_t i;
@@ -916,7 +1142,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		hook("classified", NULL);
 		if (dirty) {
 			/* the user changed files since the snapshot */
-			if ((error = redo(a, from, to, which)) < 0)
+			if ((error = redo(a, from, to, which, &p)) < 0)
 				goto out;
 			continue;
 		}
@@ -924,7 +1150,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		if ((error = write_plan(a, &p)) < 0)
 			goto out;
 		if (a->blocked) {
-			if ((error = redo(a, from, to, a->which)) < 0)
+			if ((error = redo(a, from, to, a->which, &p)) < 0)
 				goto out;
 			continue;
 		}
@@ -946,6 +1172,12 @@ static int update(applier *a, git_oid *from, git_oid *to)
 	journal_remove(a->f);
 	error = 0;
 out:
+	/* failed, not killed: the journal goes, so the folder is not held up;
+	 * whatever the update wrote is TO's (in history) and the next
+	 * snapshot records the folder as it is, so nothing is lost */
+	if (error < 0)
+		journal_remove(a->f);
+	dsync_ignore_free(rules);
 	git_reference_free(ref);
 	git_tree_free(from_tree);
 	git_tree_free(to_tree);

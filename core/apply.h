@@ -7,6 +7,7 @@
 #define DSYNC_CORE_APPLY_H
 
 #include <git2.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "dsync/merge.h"
@@ -22,12 +23,13 @@
  * Writes the blob ID of mode MODE (a file, an executable, a link) into a new
  * temporary file ".dsync-tmp-XXXXXX" beside DEST (a path on disk; its
  * folder is made when missing), whose name goes into TMP.  UMASK: the
- * process's umask.  The caller renames it into place or unlinks it.  When
+ * process's umask; PERM, when not 0, the permissions instead; *ST (may be
+ * NULL) gets the file's stat.  The caller renames it into place or unlinks it.  When
  * DEST lies under ROOT (may be NULL), a link or a file where a folder above
  * it should be gives DSYNC_ENOTDIR: nothing is written through a link.
  */
-int dsync_worktree_temp(dsync_buf *tmp, git_repository *repo, const git_oid *id, uint32_t mode,
-			const char *root, const char *dest, mode_t umask);
+int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
+			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask);
 
 /*
  * Merges the N heads HEADS (the folder's own not among them) into F, whose

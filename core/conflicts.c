@@ -220,6 +220,17 @@ int dsync_conflict_resolve(char *commit, dsync_folder *f, const char *path, int 
 			"'%s' has %zu conflict copies: name the one to keep ('dsync conflicts' lists them)", path, picked);
 		goto out;
 	}
+	if (keep == DSYNC_KEEP_COPY && !one->path_exists) {
+		const char *base = strrchr(one->copy, '/');
+
+		/* a copy's name at the length limit may have been shortened:
+		 * the name read back from it need not be the file's */
+		if (strlen(base ? base + 1 : one->copy) >= DSYNC_NAME_MAX - 6) {
+			error = dsync_error_set(DSYNC_EUSAGE,
+				"'%s' has a shortened name: rename it to the file's name yourself", one->copy);
+			goto out;
+		}
+	}
 	if (keep == DSYNC_KEEP_COPY && one->path_exists) {
 		dsync_buf p = DSYNC_BUF_INIT;
 		struct stat st;

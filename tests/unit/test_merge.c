@@ -191,7 +191,9 @@ static void test_tree_check(void **state)
 	assert_int_equal(check_one("100755", "run.sh", true), 0);
 	assert_int_equal(check_one("120000", "link", true), 0);
 	assert_int_equal(check_one("100644", ".git~dsync", true), 0);
-	assert_int_equal(check_one("100644", ".dsync-empty", true), 0);
+	refused("100644", ".dsync-empty", "not an empty-folder marker"); /* it holds "x" */
+	refused("120000", ".gitmodules", "not in the form");                 /* a link: .gitmodules~dsync */
+	assert_int_equal(check_one("120000", ".gitmodules~dsync", true), 0);
 	refused("100644", "..", "would leave its folder");
 	refused("100644", ".", "would leave its folder");
 	refused("100644", ".dsync", ".dsync");
@@ -252,6 +254,49 @@ static void test_tree_check_order(void **state)
 	assert_int_equal(check_two("100644", "a", "100644", "a"), DSYNC_ECORRUPT);
 	assert_int_equal(check_two("100644", "b", "100644", "a"), DSYNC_ECORRUPT);
 	assert_int_equal(check_two("40000", "a", "100644", "a.txt"), DSYNC_ECORRUPT);
+	/* a file ".gitmodules" and a link stored as ".gitmodules~dsync" are
+	 * one name on disk */
+	assert_int_equal(check_two("100644", ".gitmodules", "120000", ".gitmodules~dsync"), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "twice"));
+}
+
+/* A tree of one link whose target is DATA (LEN bytes). */
+static int check_link(const char *data, size_t len)
+{
+	git_oid blob, tree;
+	git_tree *t;
+	int error;
+
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo, data, len), 0);
+	raw_tree(&tree, "120000", "link", &blob);
+	assert_int_equal(git_tree_lookup(&t, repo, &tree), 0);
+	error = dsync_tree_check(repo, t);
+	git_tree_free(t);
+	return error;
+}
+
+/* Links dsync could not write, and empty-folder markers. */
+static void test_tree_check_links(void **state)
+{
+	static char big[5000];
+	git_oid empty, tree;
+	git_tree *t;
+
+	(void)state;
+	assert_int_equal(check_link("target", 6), 0);
+	assert_int_equal(check_link("", 0), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "empty target"));
+	assert_int_equal(check_link("a\0b", 3), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "NUL"));
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(check_link(big, sizeof(big)), DSYNC_ECORRUPT);
+	assert_int_equal(check_link(big, 4095), 0);
+	/* a marker is an empty file */
+	assert_int_equal(git_blob_create_from_buffer(&empty, repo, "", 0), 0);
+	raw_tree(&tree, "100644", ".dsync-empty", &empty);
+	assert_int_equal(git_tree_lookup(&t, repo, &tree), 0);
+	assert_int_equal(dsync_tree_check(repo, t), 0);
+	git_tree_free(t);
 }
 
 int main(void)
@@ -263,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_is_copy),
 		cmocka_unit_test(test_tree_check),
 		cmocka_unit_test(test_tree_check_order),
+		cmocka_unit_test(test_tree_check_links),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -177,6 +177,13 @@ static int merge(dsync_merge_outcome *out, const char *dir, const char *rev)
 	return error;
 }
 
+/* Merges REV into DIR, which must succeed. */
+static void must_merge(dsync_merge_outcome *out, const char *dir, const char *rev)
+{
+	if (merge(out, dir, rev) != 0)
+		fail_msg("merge of %.8s into %s: %s", rev, dir, dsync_error_last());
+}
+
 static bool journal_exists(const char *dir)
 {
 	char path[1024];
@@ -355,8 +362,7 @@ static void test_file_replaces_folder(void **state)
 
 	(void)state;
 	folder_to_file(alpha, beta, sizeof(alpha), hb);
-	if (merge(&out, alpha, hb) != 0)
-		fail_msg("merge: %s", dsync_error_last());
+	must_merge(&out, alpha, hb);
 	assert_true(out.fast_forward);
 	content_is(alpha, "notes", "now a file\n");
 	clean(alpha);
@@ -401,8 +407,7 @@ static void test_no_write_through_link(void **state)
 	assert_int_equal(mkdir(outside, 0755), 0);
 	snprintf(link, sizeof(link), "%s/ext", alpha);
 	dsync_merge_set_test_hook(link_cb, (void *)v);
-	if (merge(&out, alpha, hb) != 0)
-		fail_msg("merge: %s", dsync_error_last());
+	must_merge(&out, alpha, hb);
 	dsync_merge_set_test_hook(NULL, NULL);
 	snprintf(path, sizeof(path), "%s/new.txt", outside);
 	assert_int_equal(access(path, F_OK), -1);
@@ -416,6 +421,141 @@ static void test_no_write_through_link(void **state)
 	snprintf(path, sizeof(path), "%s/%s", alpha, list.v[0].copy);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISLNK(st.st_mode));
+	dsync_conflicts_dispose(&list);
+	dsync_folder_free(f);
+	clean(alpha);
+}
+
+/* Ignored files: one of this device's in the way of a file the merge brings
+ * is kept under another name (it never leaves the device); a file that the
+ * merged rules now leave out stays on disk (ignoring never deletes). */
+static void test_ignored(void **state)
+{
+	char alpha[512], beta[512], ha[41], hb[41], path[700];
+	dsync_merge_outcome out;
+	struct stat st;
+
+	(void)state;
+	make_pair(alpha, beta, sizeof(alpha), start_files);
+	put(alpha, ".dsyncignore", "*.log\n");
+	put(alpha, "x.log", "alpha's own log\n");
+	snap(alpha, ha);
+	put(beta, "x.log", "beta's log\n");
+	snap(beta, hb);
+	must_merge(&out, alpha, hb);
+	content_is(alpha, "x.log", "beta's log\n");
+	snprintf(path, sizeof(path), "test \"$(cat '%s'/x.sync-conflict-*-alpha.log)\" = \"alpha's own log\"", alpha);
+	assert_int_equal(system(path), 0);
+
+	/* beta takes the merge, with the rule: x.log leaves the history but
+	 * stays on beta's disk */
+	must_merge(&out, beta, out.head);
+	snap(alpha, ha); /* alpha records the rule's effect: x.log gone */
+	must_merge(&out, beta, ha);
+	content_is(beta, "x.log", "beta's log\n");
+	snprintf(path, sizeof(path), "%s/x.log", beta);
+	assert_int_equal(stat(path, &st), 0);
+}
+
+/* A file replaced by a merge keeps its permissions; the executable bit
+ * follows the merge. */
+static void test_permissions(void **state)
+{
+	char alpha[512], beta[512], hb[41], path[600];
+	dsync_merge_outcome out;
+	struct stat st;
+
+	(void)state;
+	make_pair(alpha, beta, sizeof(alpha), start_files);
+	snprintf(path, sizeof(path), "%s/todo.txt", alpha);
+	assert_int_equal(chmod(path, 0600), 0);
+	put(beta, "todo.txt", "milk\nbread\n");
+	snap(beta, hb);
+	must_merge(&out, alpha, hb);
+	content_is(alpha, "todo.txt", "milk\nbread\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+/* A save right after the merge wrote the file is never taken for the
+ * merge's version: the next snapshot records it. */
+static void test_save_after_write(void **state)
+{
+	char alpha[512], beta[512], hb[41], head[41];
+	dsync_merge_outcome out;
+	hook_state h = { 0 };
+	dsync_changes ch;
+	dsync_folder *f;
+
+	(void)state;
+	make_pair(alpha, beta, sizeof(alpha), start_files);
+	put(beta, "todo.txt", "milk\nbread\n");
+	snap(beta, hb);
+	h.step = "written";
+	h.path = "todo.txt";
+	h.dir = alpha;
+	h.file = "todo.txt";
+	h.content = "milk\nbread\nsaved right after\n";
+	dsync_merge_set_test_hook(hook_cb, &h);
+	must_merge(&out, alpha, hb);
+	dsync_merge_set_test_hook(NULL, NULL);
+	assert_true(h.done);
+	assert_int_equal(dsync_folder_open(&f, alpha), 0);
+	assert_int_equal(dsync_status(&ch, f, NULL, NULL), 0);
+	assert_int_equal(ch.n, 1);
+	assert_string_equal(ch.v[0].path, "todo.txt");
+	dsync_changes_dispose(&ch);
+	dsync_folder_free(f);
+	snap(alpha, head);
+	assert_true(in_history(alpha, "todo.txt", "milk\nbread\nsaved right after\n"));
+}
+
+/* A folder emptied on the other device stays, empty. */
+static void test_emptied_folder(void **state)
+{
+	static const char *const files[] = { "d/x", "x\n", "z.txt", "z\n", NULL };
+	char alpha[512], beta[512], hb[41], path[600];
+	dsync_merge_outcome out;
+	struct stat st;
+
+	(void)state;
+	make_pair(alpha, beta, sizeof(alpha), files);
+	snprintf(path, sizeof(path), "%s/d/x", beta);
+	assert_int_equal(unlink(path), 0);
+	snap(beta, hb);
+	must_merge(&out, alpha, hb);
+	snprintf(path, sizeof(path), "%s/d", alpha);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	content_is(alpha, "d/x", NULL);
+	clean(alpha);
+}
+
+/* A conflict on ".git" (stored as ".git~dsync"): the copy is named from the
+ * name on disk, and listed as a copy of it. */
+static void test_escaped_names(void **state)
+{
+	static const char *const files[] = { "sub/.git", "gitdir: /a\n", NULL };
+	char alpha[512], beta[512], ha[41], hb[41];
+	dsync_merge_outcome out;
+	dsync_conflicts list;
+	dsync_folder *f;
+
+	(void)state;
+	make_pair(alpha, beta, sizeof(alpha), files);
+	put(beta, "sub/.git", "gitdir: /beta\n");
+	snap(beta, hb);
+	sleep(1);
+	put(alpha, "sub/.git", "gitdir: /alpha\n");
+	snap(alpha, ha);
+	assert_int_equal(merge(&out, alpha, hb), 0);
+	assert_int_equal(dsync_folder_open(&f, alpha), 0);
+	assert_int_equal(dsync_conflicts_list(&list, f), 0);
+	assert_int_equal(list.n, 1);
+	assert_string_equal(list.v[0].path, "sub/.git");
+	assert_true(list.v[0].path_exists);
+	assert_int_equal(strncmp(list.v[0].copy, "sub/.git.sync-conflict-", 23), 0);
+	content_is(alpha, list.v[0].copy, "gitdir: /beta\n");
 	dsync_conflicts_dispose(&list);
 	dsync_folder_free(f);
 	clean(alpha);
@@ -627,8 +767,7 @@ static void test_crash(void **state)
 	/* how many steps an update of this merge has */
 	crash_setup(alpha, beta, sizeof(alpha), hb);
 	dsync_merge_set_test_hook(hook_cb, &h);
-	if (merge(&out, alpha, hb) != 0)
-		fail_msg("merge: %s", dsync_error_last());
+	must_merge(&out, alpha, hb);
 	dsync_merge_set_test_hook(NULL, NULL);
 	total = h.calls;
 	assert_true(total > 20);
@@ -760,6 +899,11 @@ int main(void)
 		cmocka_unit_test(test_new_file_in_the_way),
 		cmocka_unit_test(test_file_replaces_folder),
 		cmocka_unit_test(test_no_write_through_link),
+		cmocka_unit_test(test_ignored),
+		cmocka_unit_test(test_permissions),
+		cmocka_unit_test(test_save_after_write),
+		cmocka_unit_test(test_emptied_folder),
+		cmocka_unit_test(test_escaped_names),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_resolve),
