@@ -1,0 +1,252 @@
+/*
+ * Big files as chunk trees (see chunks.h and docs/chunks.md).  The trees are
+ * serialized here rather than with libgit2's tree builder: their names are
+ * fixed-width, so they are already in git's order, and the same bytes give
+ * the ids whether the objects are written or only hashed.
+ */
+#include "core/base/internal.h"
+#include "core/base/chunks.h"
+#include "core/base/buf.h"
+
+#include <inttypes.h>
+#include <unistd.h>
+
+#define BUF_SIZE (2 * DSYNC_CHUNK_MAX)
+#define MARKER_MAX 128
+
+/* Writes (ODB) or hashes one object. */
+static int put(git_oid *out, git_odb *odb, const void *data, size_t len, git_object_t type)
+{
+	int err = odb ? git_odb_write(out, odb, data, len, type) : git_odb_hash(out, data, len, type);
+
+	return err < 0 ? dsync_error_git(err, "cannot store a chunk") : 0;
+}
+
+/* Appends the tree entry MODE NAME ID to a serialized tree. */
+static int add_entry(dsync_buf *tree, const char *mode, const char *name, const git_oid *id)
+{
+	if (dsync_buf_printf(tree, "%s %s", mode, name) < 0 || dsync_buf_put(tree, "", 1) < 0 ||
+	    dsync_buf_put(tree, id->id, GIT_OID_RAWSZ) < 0)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	return 0;
+}
+
+static int marker_text(dsync_buf *out, uint64_t size, uint32_t mode)
+{
+	return dsync_buf_printf(out, "dsync chunked file\nversion 1\nsize %" PRIu64 "\nmode %o\n", size, mode);
+}
+
+typedef struct builder {
+	git_odb *odb;
+	dsync_buf root, leaf;
+	size_t in_leaf, groups;
+} builder;
+
+/* Ends the group being built: its tree goes into the root. */
+static int end_group(builder *b)
+{
+	char name[24];
+	git_oid id;
+	int error;
+
+	if (b->in_leaf == 0)
+		return 0;
+	if ((error = put(&id, b->odb, b->leaf.ptr, b->leaf.len, GIT_OBJECT_TREE)) < 0)
+		return error;
+	snprintf(name, sizeof(name), "g%06zx", b->groups++);
+	dsync_buf_truncate(&b->leaf, 0);
+	b->in_leaf = 0;
+	return add_entry(&b->root, "40000", name, &id);
+}
+
+static int add_chunk(builder *b, const unsigned char *data, size_t len, bool group_end)
+{
+	char name[24];
+	git_oid id;
+	int error;
+
+	if ((error = put(&id, b->odb, data, len, GIT_OBJECT_BLOB)) < 0)
+		return error;
+	snprintf(name, sizeof(name), "c%04zx", b->in_leaf++);
+	if ((error = add_entry(&b->leaf, "100644", name, &id)) < 0)
+		return error;
+	return group_end || b->in_leaf == DSYNC_GROUP_MAX ? end_group(b) : 0;
+}
+
+int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync_chunker *c, int fd,
+			 uint32_t mode)
+{
+	builder b = { odb, DSYNC_BUF_INIT, DSYNC_BUF_INIT, 0, 0 };
+	dsync_buf marker = DSYNC_BUF_INIT, tree = DSYNC_BUF_INIT;
+	unsigned char *buf = malloc(BUF_SIZE);
+	size_t have = 0, pos = 0;
+	uint64_t total = 0;
+	bool eof = false;
+	git_oid id;
+	int error = 0;
+
+	if (!buf)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	while (!eof || pos < have) {
+		bool group_end;
+		size_t n;
+
+		/* keep at least a whole chunk's worth ahead */
+		if (!eof && have - pos < DSYNC_CHUNK_MAX) {
+			ssize_t r;
+
+			memmove(buf, buf + pos, have - pos);
+			have -= pos;
+			pos = 0;
+			while (!eof && have < BUF_SIZE) {
+				r = read(fd, buf + have, BUF_SIZE - have);
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r < 0) {
+					error = dsync_error_sys(errno, "cannot read a big file");
+					goto out;
+				}
+				eof = r == 0;
+				have += (size_t)r;
+				total += (uint64_t)r;
+			}
+		}
+		if (pos == have)
+			break;
+		n = dsync_chunk_next(c, buf + pos, have - pos, eof, &group_end);
+		if (n == 0) {
+			error = dsync_error_set(DSYNC_ERROR, "the chunker asked for more data at the end");
+			goto out;
+		}
+		if ((error = add_chunk(&b, buf + pos, n, group_end)) < 0)
+			goto out;
+		pos += n;
+	}
+	if ((error = end_group(&b)) < 0)
+		goto out;
+	/* the root: the marker first ('.' sorts before 'g'), then the groups */
+	if ((error = marker_text(&marker, total, mode)) < 0 ||
+	    (error = put(&id, odb, marker.ptr, marker.len, GIT_OBJECT_BLOB)) < 0 ||
+	    (error = add_entry(&tree, "100644", DSYNC_CHUNKS_MARKER, &id)) < 0 ||
+	    (b.root.len && (error = dsync_buf_put(&tree, b.root.ptr, b.root.len)) < 0) ||
+	    (error = put(out, odb, tree.ptr, tree.len, GIT_OBJECT_TREE)) < 0)
+		goto out;
+	if (size)
+		*size = total;
+out:
+	free(buf);
+	dsync_buf_dispose(&b.root);
+	dsync_buf_dispose(&b.leaf);
+	dsync_buf_dispose(&marker);
+	dsync_buf_dispose(&tree);
+	return error;
+}
+
+int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree *tree)
+{
+	const git_tree_entry *e = git_tree_entry_byname(tree, DSYNC_CHUNKS_MARKER);
+	dsync_buf want = DSYNC_BUF_INIT;
+	git_blob *b = NULL;
+	char text[MARKER_MAX + 1];
+	unsigned long long size;
+	unsigned mode;
+	size_t len;
+	int err;
+
+	memset(info, 0, sizeof(*info));
+	if (!e)
+		return 0;
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return dsync_error_set(DSYNC_ECORRUPT, "a chunked file's marker is not a file");
+	if ((err = git_blob_lookup(&b, repo, git_tree_entry_id(e))) < 0)
+		return dsync_error_git(err, "cannot read a chunked file's marker");
+	len = (size_t)git_blob_rawsize(b);
+	if (len > MARKER_MAX) {
+		git_blob_free(b);
+		return dsync_error_set(DSYNC_ECORRUPT, "a chunked file's marker is too long");
+	}
+	memcpy(text, git_blob_rawcontent(b), len);
+	text[len] = '\0';
+	git_blob_free(b);
+	/* exactly the text dsync writes, nothing else */
+	if (memchr(text, '\0', len) ||
+	    sscanf(text, "dsync chunked file\nversion 1\nsize %llu\nmode %o\n", &size, &mode) != 2 ||
+	    (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE) ||
+	    marker_text(&want, (uint64_t)size, mode) < 0 || strcmp(want.ptr, text) != 0) {
+		dsync_buf_dispose(&want);
+		return dsync_error_set(DSYNC_ECORRUPT, "a chunked file's marker is not dsync's");
+	}
+	dsync_buf_dispose(&want);
+	info->size = (uint64_t)size;
+	info->mode = mode;
+	return 1;
+}
+
+int dsync_chunks_read(git_repository *repo, const git_oid *tree_id, const char *path,
+		      int (*cb)(const void *data, size_t len, void *payload), void *payload)
+{
+	git_tree *root = NULL, *leaf = NULL;
+	dsync_chunked info;
+	uint64_t total = 0;
+	size_t i, j, n;
+	char want[24];
+	int err, error;
+
+	if ((err = git_tree_lookup(&root, repo, tree_id)) < 0)
+		return dsync_error_git(err, "cannot read the stored '%s'", path);
+	if ((error = dsync_chunks_info(&info, repo, root)) <= 0) {
+		if (error == 0)
+			error = dsync_error_set(DSYNC_ECORRUPT, "'%s' is not a chunked file", path);
+		goto out;
+	}
+	n = git_tree_entrycount(root);
+	for (i = 1; i < n; i++) {
+		const git_tree_entry *g = git_tree_entry_byindex(root, i);
+
+		snprintf(want, sizeof(want), "g%06zx", i - 1);
+		if (strcmp(git_tree_entry_name(g), want) != 0 || git_tree_entry_type(g) != GIT_OBJECT_TREE)
+			goto corrupt;
+		if ((err = git_tree_lookup(&leaf, repo, git_tree_entry_id(g))) < 0) {
+			error = dsync_error_git(err, "cannot read the stored '%s'", path);
+			goto out;
+		}
+		if (git_tree_entrycount(leaf) == 0 || git_tree_entrycount(leaf) > DSYNC_GROUP_MAX)
+			goto corrupt;
+		for (j = 0; j < git_tree_entrycount(leaf); j++) {
+			const git_tree_entry *c = git_tree_entry_byindex(leaf, j);
+			git_blob *b = NULL;
+			size_t len;
+
+			snprintf(want, sizeof(want), "c%04zx", j);
+			if (strcmp(git_tree_entry_name(c), want) != 0 || git_tree_entry_type(c) != GIT_OBJECT_BLOB)
+				goto corrupt;
+			if ((err = git_blob_lookup(&b, repo, git_tree_entry_id(c))) < 0) {
+				error = dsync_error_git(err, "cannot read the stored '%s'", path);
+				goto out;
+			}
+			len = (size_t)git_blob_rawsize(b);
+			total += len;
+			if (len > DSYNC_CHUNK_MAX || total > info.size) {
+				git_blob_free(b);
+				goto corrupt;
+			}
+			error = cb(git_blob_rawcontent(b), len, payload);
+			git_blob_free(b);
+			if (error)
+				goto out;
+		}
+		git_tree_free(leaf);
+		leaf = NULL;
+	}
+	if (total != info.size)
+		goto corrupt;
+	error = 0;
+	goto out;
+corrupt:
+	error = dsync_error_set(DSYNC_ECORRUPT, "the stored '%s' is damaged: its chunks are not what its marker says",
+				path);
+out:
+	git_tree_free(leaf);
+	git_tree_free(root);
+	return error;
+}

@@ -1,0 +1,56 @@
+/*
+ * A big file as a chunk tree (docs/chunks.md): its bytes cut by the chunker
+ * into blobs of 16 to 256 KiB, grouped into subtrees, under a tree that
+ * holds a marker with the file's size and mode:
+ *
+ *     NAME/                      mode 040000 in the folder's tree
+ *       .dsync-chunks            "dsync chunked file\nversion 1\nsize N\nmode M\n"
+ *       g000000/                 the first group: up to 1024 chunks
+ *         c0000 c0001 ...        the chunks, in order
+ *       g000001/ ...
+ *
+ * Git sees a folder of small files (git log, fsck, gc all work); dsync sees
+ * one file.  Memory stays bounded by the chunk size in both directions.
+ */
+#ifndef DSYNC_CHUNKS_H
+#define DSYNC_CHUNKS_H
+
+#include <git2.h>
+#include <stdint.h>
+
+#include "core/base/chunker.h"
+
+#define DSYNC_CHUNKS_MARKER ".dsync-chunks"
+#define DSYNC_GROUP_MAX 1024   /* chunks in one group at most */
+
+typedef struct dsync_chunked {
+	uint64_t size;     /* the file's size in bytes */
+	uint32_t mode;     /* GIT_FILEMODE_BLOB or GIT_FILEMODE_BLOB_EXECUTABLE */
+} dsync_chunked;
+
+/*
+ * Cuts what FD holds (read to its end) into chunks and makes the chunk tree
+ * of a file of MODE: written to ODB, or only hashed when ODB is NULL (the
+ * same ids either way).  *OUT: the tree; *SIZE (may be NULL): the bytes
+ * read.  Memory: two chunks' worth and one group's entries.
+ */
+int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync_chunker *c, int fd,
+			 uint32_t mode);
+
+/*
+ * Whether TREE is a chunked file: 1 with *INFO filled, 0 when it is a plain
+ * folder (no marker).  A marker that is not exactly dsync's:
+ * DSYNC_ECORRUPT.
+ */
+int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree *tree);
+
+/*
+ * Streams the chunked file TREE's bytes to CB, in order and in pieces of at
+ * most DSYNC_CHUNK_MAX bytes; CB's non-zero return stops it and is returned.
+ * A tree whose chunks are not what its marker says (names, order, sizes,
+ * total): DSYNC_ECORRUPT, naming PATH.
+ */
+int dsync_chunks_read(git_repository *repo, const git_oid *tree, const char *path,
+		      int (*cb)(const void *data, size_t len, void *payload), void *payload);
+
+#endif
