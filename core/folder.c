@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/folder.h"
+#include "core/base/chunker.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -245,6 +246,56 @@ static int write_marker(const char *path, const char *folder_id)
 	return error;
 }
 
+/* Writes a new random chunk secret (docs/chunks.md) into CFG. */
+static int new_chunk_seed(git_config *cfg)
+{
+	unsigned char seed[DSYNC_CHUNK_SEED_BYTES];
+	char hex[2 * DSYNC_CHUNK_SEED_BYTES + 1];
+	int err;
+
+	randombytes_buf(seed, sizeof(seed));
+	sodium_bin2hex(hex, sizeof(hex), seed, sizeof(seed));
+	sodium_memzero(seed, sizeof(seed));
+	if ((err = git_config_set_string(cfg, "dsync.chunkSeed", hex)) < 0)
+		return dsync_error_git(err, "cannot write the folder's chunk secret");
+	return 0;
+}
+
+int dsync_folder_chunk_seed(unsigned char *seed, dsync_folder *f)
+{
+	git_config *cfg = NULL;
+	git_buf hex = GIT_BUF_INIT;
+	size_t len = 0;
+	int err, error;
+
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	if ((err = git_repository_config(&cfg, f->repo)) < 0)
+		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
+	err = git_config_get_string_buf(&hex, cfg, "dsync.chunkSeed");
+	if (err == GIT_ENOTFOUND) {
+		/* a folder made before big files were chunked */
+		git_buf_dispose(&hex);
+		if ((error = new_chunk_seed(cfg)) < 0 ||
+		    (err = git_config_get_string_buf(&hex, cfg, "dsync.chunkSeed")) < 0)
+			goto out;
+	}
+	if (err < 0) {
+		error = dsync_error_git(err, "cannot read the chunk secret of '%s'", f->root);
+		goto out;
+	}
+	if (sodium_hex2bin(seed, DSYNC_CHUNK_SEED_BYTES, hex.ptr, hex.size, NULL, &len, NULL) != 0 ||
+	    len != DSYNC_CHUNK_SEED_BYTES || hex.size != 2 * DSYNC_CHUNK_SEED_BYTES) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "'%s/" DSYNC_DIR "/config' has a bad dsync.chunkSeed", f->root);
+		goto out;
+	}
+	error = 0;
+out:
+	git_buf_dispose(&hex);
+	git_config_free(cfg);
+	return error;
+}
+
 static int set_config(git_repository *repo, const char *device_id,
 		      const char *device_name, const char *folder_id)
 {
@@ -271,12 +322,15 @@ static int set_config(git_repository *repo, const char *device_id,
 	for (i = 0; i < DSYNC_ARRAY_SIZE(settings) && !error; i++)
 		if ((err = git_config_set_string(cfg, settings[i].key, settings[i].value)) < 0)
 			error = dsync_error_git(err, "cannot set '%s'", settings[i].key);
+	if (!error && (error = new_chunk_seed(cfg)) < 0)
+		goto out;
 	if (!error &&
 	    ((err = git_config_set_int32(cfg, "dsync.formatVersion", FORMAT_VERSION)) < 0 ||
 	     (err = git_config_set_string(cfg, "dsync.deviceId", device_id)) < 0 ||
 	     (err = git_config_set_string(cfg, "dsync.deviceName", device_name)) < 0 ||
 	     (err = git_config_set_string(cfg, "dsync.folderId", folder_id)) < 0))
 		error = dsync_error_git(err, "cannot write the folder's identity");
+out:
 	git_config_free(cfg);
 	return error;
 }

@@ -60,4 +60,12 @@ int dsync_folder_marker(char *out, dsync_folder *f);
  * so); reads one small file, never starts libgit2. */
 bool dsync_folder_present(const char *root, const char *folder_id);
 
+/*
+ * The folder's chunk secret (docs/chunks.md: it keys the chunker so that
+ * chunk boundaries say nothing about content), DSYNC_CHUNK_SEED_BYTES bytes
+ * into SEED; made and written to the config when an older folder has none
+ * (the caller holds the lock).
+ */
+int dsync_folder_chunk_seed(unsigned char *seed, dsync_folder *f);
+
 #endif

@@ -24,6 +24,7 @@
 #include "core/base/chunker.h"
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
+#include "core/folder.h"
 #include "tmprepo.h"
 
 static const unsigned char seed_a[DSYNC_CHUNK_SEED_BYTES] = "seed a: 32 bytes of the secret";
@@ -245,12 +246,62 @@ static void test_sharing(void **state)
 	free(data);
 }
 
+/* Each folder gets its own secret at init (an older folder one when first
+ * asked), and keeps it. */
+static void test_folder_seed(void **state)
+{
+	unsigned char s1[DSYNC_CHUNK_SEED_BYTES], s2[DSYNC_CHUNK_SEED_BYTES], s3[DSYNC_CHUNK_SEED_BYTES];
+	char dir[400], other[400], cfgpath[500], env[400];
+	dsync_folder *f, *g;
+	git_config *cfg;
+
+	char base[300];
+
+	(void)state;
+	snprintf(base, sizeof(base), "%s/dsync-test-seed.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(base));
+	snprintf(env, sizeof(env), "%s/config", base);
+	setenv("XDG_CONFIG_HOME", env, 1);
+	snprintf(dir, sizeof(dir), "%s/folder", base);
+	snprintf(other, sizeof(other), "%s/other", base);
+	assert_int_equal(dsync_folder_init(&f, dir, "unit"), 0);
+	assert_int_equal(dsync_folder_init(&g, other, "unit"), 0);
+	assert_int_equal(dsync_folder_chunk_seed(s1, f), 0);
+	assert_int_equal(dsync_folder_chunk_seed(s2, f), 0);
+	assert_memory_equal(s1, s2, sizeof(s1));
+	assert_int_equal(dsync_folder_chunk_seed(s3, g), 0);
+	assert_memory_not_equal(s1, s3, sizeof(s1));
+	dsync_folder_free(g);
+	dsync_folder_free(f);
+	/* an older folder: none yet, made once */
+	snprintf(cfgpath, sizeof(cfgpath), "%s/.dsync/config", dir);
+	assert_int_equal(git_config_open_ondisk(&cfg, cfgpath), 0);
+	assert_int_equal(git_config_delete_entry(cfg, "dsync.chunkSeed"), 0);
+	git_config_free(cfg);
+	assert_int_equal(dsync_folder_open(&f, dir), 0);
+	assert_int_equal(dsync_folder_chunk_seed(s2, f), 0);
+	assert_memory_not_equal(s1, s2, sizeof(s1));
+	assert_int_equal(dsync_folder_chunk_seed(s3, f), 0);
+	assert_memory_equal(s2, s3, sizeof(s2));
+	dsync_folder_free(f);
+	/* a damaged one is refused */
+	assert_int_equal(git_config_open_ondisk(&cfg, cfgpath), 0);
+	assert_int_equal(git_config_set_string(cfg, "dsync.chunkSeed", "xyz"), 0);
+	git_config_free(cfg);
+	assert_int_equal(dsync_folder_open(&f, dir), 0);
+	assert_int_equal(dsync_folder_chunk_seed(s2, f), DSYNC_ECORRUPT);
+	dsync_folder_free(f);
+	snprintf(cfgpath, sizeof(cfgpath), "rm -rf '%s'", base);
+	assert_int_equal(system(cfgpath), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chunker),
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_sharing),
+		cmocka_unit_test(test_folder_seed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
