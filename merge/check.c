@@ -6,6 +6,7 @@
 #include "core/base/internal.h"
 #include "merge/merge.h"
 #include "core/base/path.h"
+#include "core/base/chunks.h"
 
 #include <limits.h>
 #include <strings.h>
@@ -185,6 +186,26 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 		if ((err = git_tree_lookup(&sub, repo, git_tree_entry_id(e))) < 0)
 			return dsync_error_git(err, "cannot read the folder '%s%s%s' of a tree from another device",
 					       where, len ? "/" : "", name);
+		if (git_tree_entry_byname(sub, DSYNC_CHUNKS_MARKER)) {
+			/* a big file's chunk tree: exactly dsync's, or refused */
+			dsync_buf path = DSYNC_BUF_INIT;
+
+			if (dsync_buf_printf(&path, "%s%s%s", where, len ? "/" : "", name) < 0)
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			else if ((error = dsync_chunks_read(repo, git_tree_entry_id(e), path.ptr, NULL, NULL)) < 0) {
+				char *cause = strdup(dsync_error_last());
+
+				error = dsync_error_set(DSYNC_ECORRUPT,
+							"refused a tree from another device: '%s' is a damaged big file (%s)",
+							path.ptr, cause ? cause : "out of memory");
+				free(cause);
+			}
+			dsync_buf_dispose(&path);
+			git_tree_free(sub);
+			if (error < 0)
+				return error;
+			continue;
+		}
 		if ((len && (error = dsync_buf_put(dir, "/", 1)) < 0) || (error = dsync_buf_puts(dir, name)) < 0) {
 			git_tree_free(sub);
 			return error;

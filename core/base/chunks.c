@@ -186,6 +186,7 @@ int dsync_chunks_read(git_repository *repo, const git_oid *tree_id, const char *
 		      int (*cb)(const void *data, size_t len, void *payload), void *payload)
 {
 	git_tree *root = NULL, *leaf = NULL;
+	git_odb *odb = NULL;
 	dsync_chunked info;
 	uint64_t total = 0;
 	size_t i, j, n;
@@ -194,6 +195,10 @@ int dsync_chunks_read(git_repository *repo, const git_oid *tree_id, const char *
 
 	if ((err = git_tree_lookup(&root, repo, tree_id)) < 0)
 		return dsync_error_git(err, "cannot read the stored '%s'", path);
+	if (!cb && (err = git_repository_odb(&odb, repo)) < 0) {
+		git_tree_free(root);
+		return dsync_error_git(err, "cannot read the stored '%s'", path);
+	}
 	if ((error = dsync_chunks_info(&info, repo, root)) <= 0) {
 		if (error == 0)
 			error = dsync_error_set(DSYNC_ECORRUPT, "'%s' is not a chunked file", path);
@@ -220,13 +225,26 @@ int dsync_chunks_read(git_repository *repo, const git_oid *tree_id, const char *
 			snprintf(want, sizeof(want), "c%04zx", j);
 			if (strcmp(git_tree_entry_name(c), want) != 0 || git_tree_entry_type(c) != GIT_OBJECT_BLOB)
 				goto corrupt;
+			if (!cb) {
+				/* checking only: the sizes from the headers */
+				git_object_t type;
+
+				if ((err = git_odb_read_header(&len, &type, odb, git_tree_entry_id(c))) < 0) {
+					error = dsync_error_git(err, "cannot read the stored '%s'", path);
+					goto out;
+				}
+				total += len;
+				if (len == 0 || len > DSYNC_CHUNK_MAX || total > info.size)
+					goto corrupt;
+				continue;
+			}
 			if ((err = git_blob_lookup(&b, repo, git_tree_entry_id(c))) < 0) {
 				error = dsync_error_git(err, "cannot read the stored '%s'", path);
 				goto out;
 			}
 			len = (size_t)git_blob_rawsize(b);
 			total += len;
-			if (len > DSYNC_CHUNK_MAX || total > info.size) {
+			if (len == 0 || len > DSYNC_CHUNK_MAX || total > info.size) {
 				git_blob_free(b);
 				goto corrupt;
 			}
@@ -248,5 +266,6 @@ corrupt:
 out:
 	git_tree_free(leaf);
 	git_tree_free(root);
+	git_odb_free(odb);
 	return error;
 }

@@ -48,7 +48,8 @@ int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree 
  * Streams the chunked file TREE's bytes to CB, in order and in pieces of at
  * most DSYNC_CHUNK_MAX bytes; CB's non-zero return stops it and is returned.
  * A tree whose chunks are not what its marker says (names, order, sizes,
- * total): DSYNC_ECORRUPT, naming PATH.
+ * total): DSYNC_ECORRUPT, naming PATH.  CB NULL: only checks all that, from
+ * the objects' headers (no chunk is read).
  */
 int dsync_chunks_read(git_repository *repo, const git_oid *tree, const char *path,
 		      int (*cb)(const void *data, size_t len, void *payload), void *payload);

@@ -25,6 +25,7 @@
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
 #include "core/folder.h"
+#include "merge/merge.h"
 #include "tmprepo.h"
 
 static const unsigned char seed_a[DSYNC_CHUNK_SEED_BYTES] = "seed a: 32 bytes of the secret";
@@ -246,6 +247,80 @@ static void test_sharing(void **state)
 	free(data);
 }
 
+/* Writes a tree of the serialized entries BODY (LEN bytes). */
+static void raw(git_oid *out, const char *body, size_t len)
+{
+	git_odb *odb;
+
+	assert_int_equal(git_repository_odb(&odb, repo), 0);
+	assert_int_equal(git_odb_write(out, odb, body, len, GIT_OBJECT_TREE), 0);
+	git_odb_free(odb);
+}
+
+/* Appends the entry MODE NAME ID to BODY. */
+static size_t entry(char *body, size_t at, const char *mode, const char *name, const git_oid *id)
+{
+	at += (size_t)snprintf(body + at, 200, "%s %s", mode, name) + 1;
+	memcpy(body + at, id->id, GIT_OID_RAWSZ);
+	return at + GIT_OID_RAWSZ;
+}
+
+/* dsync_tree_check on a folder holding the chunk tree CHUNKS as "big". */
+static int check_big(const git_oid *chunks)
+{
+	char body[256];
+	git_oid root;
+	git_tree *t;
+	int error;
+
+	raw(&root, body, entry(body, 0, "40000", "big", chunks));
+	assert_int_equal(git_tree_lookup(&t, repo, &root), 0);
+	error = dsync_tree_check(repo, t);
+	git_tree_free(t);
+	return error;
+}
+
+/* A chunk tree from another device is checked: exactly dsync's, or
+ * refused before anything is merged or written. */
+static void test_check(void **state)
+{
+	size_t len = 3 * DSYNC_CHUNK_MAX;
+	unsigned char *data = noise(len, 7);
+	char body[512];
+	dsync_chunker c;
+	git_oid good, marker, bad, group;
+	git_tree *t;
+	size_t n;
+
+	(void)state;
+	dsync_chunker_init(&c, seed_a);
+	round_trip(&c, data, len, &good);
+	assert_int_equal(check_big(&good), 0);
+	assert_int_equal(git_tree_lookup(&t, repo, &good), 0);
+	git_oid_cpy(&group, git_tree_entry_id(git_tree_entry_byindex(t, 1)));
+	git_tree_free(t);
+	/* a marker whose size is not the chunks' */
+	assert_int_equal(git_blob_create_from_buffer(&marker, repo,
+		"dsync chunked file\nversion 1\nsize 5\nmode 100644\n", 48), 0);
+	n = entry(body, 0, "100644", ".dsync-chunks", &marker);
+	raw(&bad, body, entry(body, n, "40000", "g000000", &group));
+	assert_int_equal(check_big(&bad), DSYNC_ECORRUPT);
+	if (!strstr(dsync_error_last(), "'big'"))
+		fail_msg("%s", dsync_error_last());
+	/* a marker that is not dsync's */
+	assert_int_equal(git_blob_create_from_buffer(&marker, repo, "dsync chunked file\nversion 2\n", 29), 0);
+	n = entry(body, 0, "100644", ".dsync-chunks", &marker);
+	raw(&bad, body, entry(body, n, "40000", "g000000", &group));
+	assert_int_equal(check_big(&bad), DSYNC_ECORRUPT);
+	/* a group missing from the sequence */
+	assert_int_equal(git_tree_lookup(&t, repo, &good), 0);
+	n = entry(body, 0, "100644", ".dsync-chunks", git_tree_entry_id(git_tree_entry_byindex(t, 0)));
+	git_tree_free(t);
+	raw(&bad, body, entry(body, n, "40000", "g000001", &group));
+	assert_int_equal(check_big(&bad), DSYNC_ECORRUPT);
+	free(data);
+}
+
 /* Each folder gets its own secret at init (an older folder one when first
  * asked), and keeps it. */
 static void test_folder_seed(void **state)
@@ -301,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_chunker),
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_sharing),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_folder_seed),
 	};
 
