@@ -269,3 +269,83 @@ out:
 	git_odb_free(odb);
 	return error;
 }
+
+/*
+ * Rewrites TREE (at PATH, for messages): TO_INDEX, chunk trees become
+ * links; else links become chunk trees.  *OUT: the new id (TREE's own when
+ * nothing changed).
+ */
+static int convert(git_oid *out, git_repository *repo, const git_tree *tree, bool to_index, dsync_buf *path)
+{
+	git_treebuilder *bld = NULL;
+	size_t i, n = git_tree_entrycount(tree), len = path->len;
+	int err, error = 0;
+
+	git_oid_cpy(out, git_tree_id(tree));
+	for (i = 0; i < n && !error; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		git_filemode_t mode = git_tree_entry_filemode(e), want = mode;
+		git_tree *sub = NULL;
+		git_oid id;
+		dsync_chunked info;
+
+		git_oid_cpy(&id, git_tree_entry_id(e));
+		if (mode != GIT_FILEMODE_TREE && mode != GIT_FILEMODE_COMMIT)
+			continue;
+		if ((len && (error = dsync_buf_put(path, "/", 1)) < 0) ||
+		    (error = dsync_buf_puts(path, git_tree_entry_name(e))) < 0)
+			break;
+		if ((err = git_tree_lookup(&sub, repo, &id)) < 0) {
+			error = dsync_error_git(err, "cannot read the stored '%s'", path->ptr);
+			break;
+		}
+		if ((error = dsync_chunks_info(&info, repo, sub)) < 0)
+			;
+		else if (mode == GIT_FILEMODE_COMMIT && !to_index && error == 0)
+			error = dsync_error_set(DSYNC_ECORRUPT, "the stored '%s' links to something that is not a big file",
+						path->ptr);
+		else if (error == 1)
+			want = to_index ? GIT_FILEMODE_COMMIT : GIT_FILEMODE_TREE;
+		else if (mode == GIT_FILEMODE_TREE)
+			error = convert(&id, repo, sub, to_index, path);
+		git_tree_free(sub);
+		dsync_buf_truncate(path, len);
+		if (error < 0)
+			break;
+		error = 0;
+		if (want == mode && git_oid_equal(&id, git_tree_entry_id(e)))
+			continue;
+		if (!bld && (err = git_treebuilder_new(&bld, repo, tree)) < 0) {
+			error = dsync_error_git(err, "cannot rewrite a tree");
+			break;
+		}
+		if ((err = git_treebuilder_insert(NULL, bld, git_tree_entry_name(e), &id, want)) < 0)
+			error = dsync_error_git(err, "cannot rewrite a tree");
+	}
+	if (!error && bld && (err = git_treebuilder_write(out, bld)) < 0)
+		error = dsync_error_git(err, "cannot write a tree");
+	git_treebuilder_free(bld);
+	return error;
+}
+
+int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_puts(&path, "")) == 0)
+		error = convert(out, repo, tree, true, &path);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_puts(&path, "")) == 0)
+		error = convert(out, repo, tree, false, &path);
+	dsync_buf_dispose(&path);
+	return error;
+}

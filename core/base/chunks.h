@@ -54,4 +54,19 @@ int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree 
 int dsync_chunks_read(git_repository *repo, const git_oid *tree, const char *path,
 		      int (*cb)(const void *data, size_t len, void *payload), void *payload);
 
+/*
+ * The index form of TREE into *OUT: every chunk tree in it replaced by a
+ * submodule-link entry (160000) naming it, so that the index, diffs and the
+ * merge see a big file as one entry whose id changes with its content.
+ * *OUT is TREE's own id when it holds none.  Trees are written to REPO.
+ */
+int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
+
+/*
+ * The stored form of the index-form TREE into *OUT: every 160000 entry
+ * becomes the chunk tree it names (040000).  One that names anything else:
+ * DSYNC_ECORRUPT (dsync never stores a submodule link).
+ */
+int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
+
 #endif

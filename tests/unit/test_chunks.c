@@ -321,6 +321,55 @@ static void test_check(void **state)
 	free(data);
 }
 
+/* The index form (a big file as one link entry) and back. */
+static void test_index_form(void **state)
+{
+	size_t len = 2 * DSYNC_CHUNK_MAX;
+	unsigned char *data = noise(len, 9);
+	char body[512];
+	dsync_chunker c;
+	git_oid big, blob, docs, root, idx, back, docs_idx;
+	git_tree *t, *d;
+	const git_tree_entry *e;
+	size_t n;
+
+	(void)state;
+	dsync_chunker_init(&c, seed_a);
+	round_trip(&c, data, len, &big);
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo, "small\n", 6), 0);
+	n = entry(body, 0, "40000", "big.bin", &big);
+	raw(&docs, body, entry(body, n, "100644", "small.txt", &blob));
+	n = entry(body, 0, "100644", "a.txt", &blob);
+	raw(&root, body, entry(body, n, "40000", "docs", &docs));
+	assert_int_equal(git_tree_lookup(&t, repo, &root), 0);
+	assert_int_equal(dsync_tree_to_index_form(&idx, repo, t), 0);
+	git_tree_free(t);
+	assert_false(git_oid_equal(&idx, &root));
+	assert_int_equal(git_tree_lookup(&t, repo, &idx), 0);
+	git_oid_cpy(&docs_idx, git_tree_entry_id(git_tree_entry_byname(t, "docs")));
+	assert_int_equal(git_tree_lookup(&d, repo, &docs_idx), 0);
+	e = git_tree_entry_byname(d, "big.bin");
+	assert_int_equal(git_tree_entry_filemode(e), GIT_FILEMODE_COMMIT);
+	assert_true(git_oid_equal(git_tree_entry_id(e), &big));
+	git_tree_free(d);
+	assert_int_equal(dsync_tree_from_index_form(&back, repo, t), 0);
+	git_tree_free(t);
+	assert_true(git_oid_equal(&back, &root));
+	/* a tree with no big file is its own index form */
+	n = entry(body, 0, "100644", "x", &blob);
+	raw(&docs, body, n);
+	assert_int_equal(git_tree_lookup(&t, repo, &docs), 0);
+	assert_int_equal(dsync_tree_to_index_form(&idx, repo, t), 0);
+	assert_true(git_oid_equal(&idx, &docs));
+	git_tree_free(t);
+	/* a link to anything but a chunk tree is refused */
+	raw(&root, body, entry(body, 0, "160000", "sub", &docs));
+	assert_int_equal(git_tree_lookup(&t, repo, &root), 0);
+	assert_int_equal(dsync_tree_from_index_form(&back, repo, t), DSYNC_ECORRUPT);
+	git_tree_free(t);
+	free(data);
+}
+
 /* Each folder gets its own secret at init (an older folder one when first
  * asked), and keeps it. */
 static void test_folder_seed(void **state)
@@ -377,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_sharing),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_index_form),
 		cmocka_unit_test(test_folder_seed),
 	};
 
