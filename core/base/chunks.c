@@ -328,24 +328,23 @@ static int convert(git_oid *out, git_repository *repo, const git_tree *tree, boo
 	return error;
 }
 
-int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
+static int convert_root(git_oid *out, git_repository *repo, const git_tree *tree, bool to_index)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	int error;
 
 	if ((error = dsync_buf_puts(&path, "")) == 0)
-		error = convert(out, repo, tree, true, &path);
+		error = convert(out, repo, tree, to_index, &path);
 	dsync_buf_dispose(&path);
 	return error;
 }
 
+int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
+{
+	return convert_root(out, repo, tree, true);
+}
+
 int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
 {
-	dsync_buf path = DSYNC_BUF_INIT;
-	int error;
-
-	if ((error = dsync_buf_puts(&path, "")) == 0)
-		error = convert(out, repo, tree, false, &path);
-	dsync_buf_dispose(&path);
-	return error;
+	return convert_root(out, repo, tree, false);
 }
