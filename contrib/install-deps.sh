@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev libssh2-1-dev
 libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev openssh-server
-openssh-client dropbear-bin libcmocka-dev strace util-linux python3"
+openssh-client dropbear-bin libcmocka-dev strace util-linux python3 time"
 
 missing=""
 for p in $PKGS; do

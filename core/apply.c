@@ -28,6 +28,7 @@
 #include "core/apply.h"
 #include "core/snapshot_internal.h"
 #include "core/base/path.h"
+#include "core/base/chunks.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -87,6 +88,25 @@ static bool parents_safe(const char *root, const char *rel)
 	return parents_safe_at(root, rel, NULL);
 }
 
+/* Writes a piece of a big file to the descriptor *PAYLOAD; errno back on
+ * failure (positive). */
+static int write_fd(const void *data, size_t len, void *payload)
+{
+	int fd = *(int *)payload;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, (const char *)data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno ? errno : EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask_bits)
 {
@@ -94,13 +114,28 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	char *dircopy = NULL;
 	const char *dir;
 	size_t rl = root ? strlen(root) : 0;
+	bool big = false;
 	int fd = -1, err, error;
 
 	dsync_buf_truncate(tmp, 0);
 	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && !parents_safe(root, dest + rl + 1))
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot write '%s': a link or a file is in the way", dest);
-	if ((err = git_blob_lookup(&blob, repo, id)) < 0)
+	if (mode == GIT_FILEMODE_COMMIT || mode == GIT_FILEMODE_TREE) {
+		/* a big file's chunk tree: its mode is in its marker */
+		git_tree *t = NULL;
+		dsync_chunked info;
+
+		if ((err = git_tree_lookup(&t, repo, id)) < 0)
+			return dsync_error_git(err, "cannot read the stored '%s'", dest);
+		error = dsync_chunks_info(&info, repo, t);
+		git_tree_free(t);
+		if (error <= 0)
+			return error < 0 ? error : dsync_error_set(DSYNC_ECORRUPT, "the stored '%s' is not a file", dest);
+		big = true;
+		mode = info.mode;
+	} else if ((err = git_blob_lookup(&blob, repo, id)) < 0) {
 		return dsync_error_git(err, "cannot read the stored '%s'", dest);
+	}
 	if ((dircopy = strdup(dest)) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
@@ -134,13 +169,18 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		}
 		dsync_buf_dispose(&target);
 	} else {
-		const char *data = git_blob_rawcontent(blob);
-		size_t len = (size_t)git_blob_rawsize(blob), done = 0;
+		const char *data = big ? NULL : git_blob_rawcontent(blob);
+		size_t len = big ? 0 : (size_t)git_blob_rawsize(blob), done = 0;
 		mode_t m = perm ? perm : (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
 
 		if ((fd = mkostemp(tmp->ptr, O_CLOEXEC)) < 0) {
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
 			goto out;
+		}
+		if (big && (error = dsync_chunks_read(repo, id, dest, write_fd, &fd)) != 0) {
+			if (error > 0)
+				error = dsync_error_sys(error, "cannot write '%s'", dest);
+			goto fail;
 		}
 		while (done < len) {
 			ssize_t n = write(fd, data + done, len - done);
@@ -397,7 +437,7 @@ static int abs_path(dsync_buf *out, const dsync_folder *f, const char *rel)
  * Looks at S->disk: whether something is there (S->exists, S->st) and
  * whether it is S's version (*MATCH; nothing there matches an absent S).
  */
-static int look(bool *match, side *s, const dsync_folder *f, git_repository *repo)
+static int look(bool *match, side *s, const dsync_folder *f, git_repository *repo, const dsync_chunker *ck)
 {
 	dsync_buf path = DSYNC_BUF_INIT, target = DSYNC_BUF_INIT;
 	git_oid id;
@@ -431,6 +471,17 @@ static int look(bool *match, side *s, const dsync_folder *f, git_repository *rep
 			error = dsync_error_git(err, "cannot read '%s'", path.ptr);
 			goto out;
 		}
+	} else if (S_ISREG(s->st.st_mode) && s->mode == GIT_FILEMODE_COMMIT) {
+		/* a big file: its chunk tree's id, hashed (the mode is in it) */
+		int fd = open(path.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0)
+			goto out; /* changing under us: not a match */
+		error = dsync_chunks_from_fd(&id, NULL, NULL, ck, fd, (s->st.st_mode & S_IXUSR)
+					     ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB);
+		close(fd);
+		if (error < 0)
+			goto out;
 	} else if (S_ISREG(s->st.st_mode)) {
 		uint32_t mode = (s->st.st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
 
@@ -526,8 +577,8 @@ static bool ignored(const dsync_ignore *rules, const char *disk)
  * *DIRTY and the first's path into *WHICH.  A file that TO no longer has
  * because RULES (TO's) leave it out stays on disk: ignoring a file stops
  * syncing it, it never deletes it on the other devices. */
-static int classify(plan *p, const dsync_folder *f, git_repository *repo, const dsync_ignore *rules,
-		    size_t *dirty, const char **which)
+static int classify(plan *p, const dsync_folder *f, git_repository *repo, const dsync_chunker *ck,
+		    const dsync_ignore *rules, size_t *dirty, const char **which)
 {
 	size_t i;
 	int error;
@@ -544,7 +595,7 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, const 
 			c->state = AT_FROM; /* folders are made (again) after the deletions */
 			continue;
 		}
-		if ((error = look(&at_from, &c->from, f, repo)) < 0 || (error = look(&at_to, &c->to, f, repo)) < 0)
+		if ((error = look(&at_from, &c->from, f, repo, ck)) < 0 || (error = look(&at_to, &c->to, f, repo, ck)) < 0)
 			return error;
 		if (!same) {
 			at_from = at_from && !c->to.exists;
@@ -623,6 +674,7 @@ typedef struct applier {
 	size_t blocked;      /* folders in the way, holding the user's files */
 	const char *which;   /* one of them */
 	bool resuming;       /* finishing an update that was killed */
+	dsync_chunker chunker;  /* the folder's, to compare big files */
 } applier;
 
 /* Removes the temporary files a killed update may have left in the folder
@@ -795,7 +847,8 @@ static int write_change(applier *a, change *c)
 		goto out;
 	/* a file replaced keeps its permissions; only the executable bits
 	 * follow TO */
-	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && c->to.mode != GIT_FILEMODE_LINK) {
+	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && c->to.mode != GIT_FILEMODE_LINK &&
+	    c->to.mode != GIT_FILEMODE_COMMIT) {
 		perm = c->from.st.st_mode & 07777 & ~(mode_t)0111;
 		if (c->to.mode == GIT_FILEMODE_BLOB_EXECUTABLE)
 			perm |= S_IXUSR | (perm & S_IRGRP ? S_IXGRP : 0) | (perm & S_IROTH ? S_IXOTH : 0);
@@ -1105,6 +1158,14 @@ static int update(applier *a, git_oid *from, git_oid *to)
 	/* a missing mount would look like a folder whose files all went */
 	if ((error = dsync_folder_marker(folder_id, a->f)) < 0)
 		return error;
+	{
+		unsigned char seed[DSYNC_CHUNK_SEED_BYTES];
+
+		if ((error = dsync_folder_chunk_seed(seed, a->f)) < 0)
+			return error;
+		dsync_chunker_init(&a->chunker, seed);
+		sodium_memzero(seed, sizeof(seed));
+	}
 	if (!dsync_folder_present(a->f->root, folder_id))
 		return dsync_error_set(DSYNC_ERROR, "'%s' is missing (an unmounted drive?); nothing merged",
 				       a->f->root);
@@ -1125,10 +1186,13 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		dsync_ignore_free(rules);
 		rules = NULL;
 		if ((error = dsync_tree_check(a->repo, to_tree)) < 0 ||
+		    /* a big file is one entry of the plan (docs/chunks.md) */
+		    (from_tree && (error = dsync_tree_swap_to_index_form(&from_tree, a->repo)) < 0) ||
+		    (error = dsync_tree_swap_to_index_form(&to_tree, a->repo)) < 0 ||
 		    (error = plan_make(&p, a->repo, from_tree, to_tree)) < 0 ||
 		    (error = tree_rules(&rules, a->repo, to_tree)) < 0 ||
 		    (error = journal_write(a->f, from, to)) < 0 ||
-		    (error = classify(&p, a->f, a->repo, rules, &dirty, &which)) < 0)
+		    (error = classify(&p, a->f, a->repo, &a->chunker, rules, &dirty, &which)) < 0)
 			goto out;
 		if (a->resuming) {
 			size_t i;

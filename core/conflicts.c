@@ -8,6 +8,7 @@
 #include "core/apply.h"
 #include "core/snapshot_internal.h"
 #include "core/base/path.h"
+#include "core/base/chunks.h"
 
 #include <sys/stat.h>
 #include <time.h>
@@ -51,8 +52,21 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	bool is_link = git_tree_entry_filemode(te) == GIT_FILEMODE_LINK;
 	int error;
 
-	if (git_tree_entry_type(te) != GIT_OBJECT_BLOB || !dsync_is_conflict_copy(git_tree_entry_name(te)))
+	if (!dsync_is_conflict_copy(git_tree_entry_name(te)))
 		return 0;
+	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+		/* a big file's copy is a chunk tree */
+		git_tree *t = NULL;
+		dsync_chunked info;
+		bool big = git_tree_lookup(&t, l->f->repo, git_tree_entry_id(te)) == 0 &&
+			   dsync_chunks_info(&info, l->f->repo, t) == 1;
+
+		git_tree_free(t);
+		if (!big)
+			return 0;
+	} else if (git_tree_entry_type(te) != GIT_OBJECT_BLOB) {
+		return 0;
+	}
 	if ((error = dsync_buf_printf(&stored, "%s%s", root, git_tree_entry_name(te))) < 0 ||
 	    (error = dsync_buf_puts(&disk, "")) < 0 ||
 	    (error = dsync_path_unescape(&disk, stored.ptr, is_link)) < 0 ||

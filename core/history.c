@@ -7,6 +7,7 @@
 #include "dsync/timespec.h"
 #include "core/folder.h"
 #include "core/snapshot_internal.h"
+#include "core/base/chunks.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -315,6 +316,32 @@ static uint64_t blob_size(git_repository *repo, const git_oid *id)
 	return size;
 }
 
+/* Whether E is a file (a blob, or a big file's chunk tree); its size and
+ * mode (may be NULL). */
+static bool file_entry(git_repository *repo, const git_tree_entry *e, uint64_t *size, uint32_t *mode)
+{
+	dsync_chunked info;
+	git_tree *t = NULL;
+	bool big;
+
+	if (git_tree_entry_type(e) == GIT_OBJECT_BLOB) {
+		if (size)
+			*size = blob_size(repo, git_tree_entry_id(e));
+		if (mode)
+			*mode = git_tree_entry_filemode(e);
+		return true;
+	}
+	if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_tree_lookup(&t, repo, git_tree_entry_id(e)) < 0)
+		return false;
+	big = dsync_chunks_info(&info, repo, t) == 1;
+	git_tree_free(t);
+	if (big && size)
+		*size = info.size;
+	if (big && mode)
+		*mode = info.mode;
+	return big;
+}
+
 int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb cb,
 			   void *payload)
 {
@@ -338,6 +365,8 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 		info_store s = { 0 };
 		dsync_version v;
 		char *renamed_from = NULL;
+		uint64_t size = 0;
+		uint32_t mode = 0;
 
 		memset(&v, 0, sizeof(v));
 		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0 || (err = git_commit_tree(&tree, c)) < 0 ||
@@ -351,11 +380,11 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 		if ((error = dsync_tree_lookup(&ep, ptree, cur)) < 0 && error != DSYNC_ENOTFOUND)
 			goto next;
 		error = 0;
-		if (ec && git_tree_entry_type(ec) != GIT_OBJECT_BLOB) {
+		if (ec && !file_entry(f->repo, ec, &size, &mode)) {
 			git_tree_entry_free(ec);
 			ec = NULL;
 		}
-		if (ep && git_tree_entry_type(ep) != GIT_OBJECT_BLOB) {
+		if (ep && !file_entry(f->repo, ep, NULL, NULL)) {
 			git_tree_entry_free(ep);
 			ep = NULL;
 		}
@@ -371,8 +400,8 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 		if (ec) {
 			v.kind = ep ? 'M' : 'A';
 			git_oid_tostr(v.blob, sizeof(v.blob), git_tree_entry_id(ec));
-			v.mode = git_tree_entry_filemode(ec);
-			v.size = blob_size(f->repo, git_tree_entry_id(ec));
+			v.mode = mode;
+			v.size = size;
 		} else {
 			v.kind = 'D';
 		}
@@ -441,6 +470,9 @@ static int list_dir(git_repository *repo, git_tree *tree, dsync_dir_cb cb, void 
 		if (strcmp(name, DSYNC_DIR_MARKER) == 0)
 			continue;
 
+		uint64_t size = 0;
+		uint32_t mode = 0;
+
 		e.mode = git_tree_entry_filemode(te);
 		if ((error = dsync_buf_puts(&real, "")) < 0 ||
 		    (error = dsync_path_unescape(&real, name, e.mode == GIT_FILEMODE_LINK)) < 0) {
@@ -448,7 +480,12 @@ static int list_dir(git_repository *repo, git_tree *tree, dsync_dir_cb cb, void 
 			break;
 		}
 		e.name = real.ptr;
-		e.size = git_tree_entry_type(te) == GIT_OBJECT_BLOB ? blob_size(repo, git_tree_entry_id(te)) : 0;
+		e.size = 0;
+		if (file_entry(repo, te, &size, &mode)) {
+			/* a file, or a big file's chunk tree */
+			e.size = size;
+			e.mode = mode;
+		}
 		error = cb(&e, payload);
 		dsync_buf_dispose(&real);
 	}
@@ -481,11 +518,20 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 		goto out;
 	}
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
-		*is_dir = true;
+		dsync_chunked info;
+
 		if ((err = git_tree_lookup(&sub, f->repo, git_tree_entry_id(te))) < 0) {
 			error = dsync_error_git(err, "cannot read '%s'", path);
 			goto out;
 		}
+		if ((error = dsync_chunks_info(&info, f->repo, sub)) < 0)
+			goto out;
+		if (error == 1) {
+			/* a big file: its chunks, one at a time */
+			error = dsync_chunks_read(f->repo, git_tree_entry_id(te), path, write, payload);
+			goto out;
+		}
+		*is_dir = true;
 		error = list_dir(f->repo, sub, dir, payload);
 		goto out;
 	}
@@ -526,6 +572,9 @@ static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git
 	return 0;
 }
 
+/* A working file larger than this is not read for a diff: binary. */
+#define BIG_DIFF (8u * 1024 * 1024)
+
 /* Reads the working file ABS (a link's target when LINK) into OUT. */
 static int read_work(dsync_buf *out, const char *abs, bool link)
 {
@@ -560,6 +609,19 @@ static bool under(const char *path, const char *spec)
 		return true;
 	n = strlen(spec);
 	return strncmp(path, spec, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* What a diff shows for a big file (stored path PATH): it is binary. */
+static int binary_notice(print_ctx *pc, const char *path)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_printf(&b, "diff --git a/%s b/%s\nBinary files a/%s and b/%s differ\n", path, path,
+				      path, path)) == 0)
+		error = pc->write(b.ptr, b.len, pc->payload);
+	dsync_buf_dispose(&b);
+	return error;
 }
 
 /* The diff of tree FROM against the working tree. */
@@ -632,6 +694,11 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
 			goto next;
 		exists = lstat(abs.ptr, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+		if ((te && git_tree_entry_type(te) == GIT_OBJECT_TREE) || (exists && st.st_size > BIG_DIFF)) {
+			/* a big file: binary, never read whole */
+			error = binary_notice(pc, path);
+			goto next;
+		}
 		if (exists && (error = read_work(&buf, abs.ptr, S_ISLNK(st.st_mode))) < 0)
 			goto next;
 		if (!old && !exists)
@@ -669,6 +736,7 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 	print_ctx pc = { write, payload, 0 };
 	char hex[41];
 	char *specs[1];
+	size_t i;
 	int err, error;
 
 	if ((error = dsync_folder_repo(f)) < 0)
@@ -691,12 +759,30 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 		opts.pathspec.count = 1;
 		opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
 	}
+	/* big files as one entry each (docs/chunks.md), shown as binary */
+	if ((error = dsync_tree_swap_to_index_form(&a, f->repo)) < 0 ||
+	    (error = dsync_tree_swap_to_index_form(&b, f->repo)) < 0)
+		goto out;
 	if ((err = git_diff_tree_to_tree(&diff, f->repo, a, b, &opts)) < 0) {
 		error = dsync_error_git(err, "cannot compare versions");
 		goto out;
 	}
-	if (git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, &pc) < 0)
-		error = pc.error ? pc.error : dsync_error_set(DSYNC_ERROR, "cannot print the diff");
+	for (i = 0; i < git_diff_num_deltas(diff) && !error; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		git_patch *patch = NULL;
+
+		if (d->old_file.mode == GIT_FILEMODE_COMMIT || d->new_file.mode == GIT_FILEMODE_COMMIT) {
+			error = binary_notice(&pc, d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path);
+			continue;
+		}
+		if ((err = git_patch_from_diff(&patch, diff, i)) < 0) {
+			error = dsync_error_git(err, "cannot compare versions");
+			break;
+		}
+		if (patch && git_patch_print(patch, print_line, &pc) < 0)
+			error = pc.error ? pc.error : dsync_error_set(DSYNC_ERROR, "cannot print the diff");
+		git_patch_free(patch);
+	}
 out:
 	git_diff_free(diff);
 	git_tree_free(a);

@@ -8,6 +8,7 @@
 #include "dsync/snapshot.h"
 #include "core/folder.h"
 #include "core/apply.h"
+#include "core/base/chunks.h"
 #include "core/snapshot_internal.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
@@ -76,11 +77,14 @@ static int write_tree(restorer *r, git_tree *tree, const char *dest)
 		}
 		if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 			git_tree *sub = NULL;
+			dsync_chunked info;
 			int err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te));
 
 			if (err < 0)
 				error = dsync_error_git(err, "cannot read the stored '%s'", path.ptr);
-			else
+			else if ((error = dsync_chunks_info(&info, r->f->repo, sub)) == 1)
+				error = write_blob(r, te, path.ptr); /* a big file */
+			else if (error == 0)
 				error = write_tree(r, sub, path.ptr);
 			git_tree_free(sub);
 		} else if (git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
@@ -106,9 +110,13 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 	if ((error = dsync_tree_lookup(&te, root, path)) < 0)
 		return error;
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+		dsync_chunked info;
+
 		if ((err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te))) < 0)
 			error = dsync_error_git(err, "cannot read the stored '%s'", path);
-		else
+		else if ((error = dsync_chunks_info(&info, r->f->repo, sub)) == 1)
+			error = write_blob(r, te, dest); /* a big file */
+		else if (error == 0)
 			error = write_tree(r, sub, dest);
 	} else {
 		error = write_blob(r, te, dest);

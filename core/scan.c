@@ -13,6 +13,8 @@
  */
 #include "core/base/internal.h"
 #include "core/scan.h"
+#include "core/base/chunks.h"
+#include <sodium.h>
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -285,6 +287,9 @@ static int discover_file(worker *w, const char *real, const char *stored, const 
 
 	if (w->main && d->progress && (seen % 1000) == 0)
 		d->progress(seen, 0, d->payload);
+	/* a big file is a chunk tree, held in the index as a 160000 entry */
+	if (ie && ie->mode == GIT_FILEMODE_COMMIT && S_ISREG(st->st_mode))
+		mode = GIT_FILEMODE_COMMIT;
 	if (ie && stat_matches(ie, st, mode, d->index_mtime))
 		return push(&w->out, stored, mode, &ie->id, st, SCAN_CACHED);
 	if ((error = push(&w->out, stored, mode, NULL, st, SCAN_READ)) < 0)
@@ -556,6 +561,8 @@ typedef struct reader {
 	const statcache *cache;
 	git_odb *odb;
 	bool write;
+	uint64_t threshold;      /* files above it are chunked (0: none) */
+	dsync_chunker chunker;
 	scan_list *out;
 	char *chunk;
 	scan_progress_cb progress;
@@ -582,6 +589,20 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 	int err, error = 0;
 
 	*changed = false;
+	if (r->threshold && size > r->threshold) {
+		/* a big file: a chunk tree (docs/chunks.md) */
+		struct stat st;
+		uint64_t got = 0;
+
+		if (fstat(fd, &st) < 0)
+			return dsync_error_sys(errno, "cannot read '%s'", abspath);
+		if ((error = dsync_chunks_from_fd(oid, &got, r->write ? r->odb : NULL, &r->chunker, fd,
+						  git_mode(&st))) < 0)
+			return error;
+		r->out->hashed_bytes += got;
+		*changed = got != size;
+		return 0;
+	}
 	if (size <= SMALL_FILE) {
 		ssize_t n;
 
@@ -645,6 +666,31 @@ out:
 	git_odb_stream_free(stream);
 	free(whole);
 	return error;
+}
+
+/* The folder's chunking: its threshold (dsync.chunkThreshold, bytes;
+ * default 8 MiB; 0: none) and, when there is one, its keyed chunker. */
+static int chunking(reader *r, dsync_folder *f)
+{
+	unsigned char seed[DSYNC_CHUNK_SEED_BYTES];
+	git_config *cfg = NULL;
+	int64_t v = DSYNC_CHUNK_THRESHOLD;
+	int err, error = 0;
+
+	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0)
+		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
+	err = git_config_get_int64(&v, cfg, "dsync.chunkThreshold");
+	git_config_free(cfg);
+	if (err < 0 && err != GIT_ENOTFOUND)
+		return dsync_error_git(err, "bad dsync.chunkThreshold in '%s'", f->root);
+	r->threshold = v > 0 ? (uint64_t)v : 0;
+	if (r->threshold) {
+		if ((error = dsync_folder_chunk_seed(seed, f)) < 0)
+			return error;
+		dsync_chunker_init(&r->chunker, seed);
+		sodium_memzero(seed, sizeof(seed));
+	}
+	return 0;
 }
 
 /* E takes the cache's version IE (a zero mtime: looked at again next time). */
@@ -746,7 +792,8 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 				r->out->hashed_bytes += (uint64_t)st.st_size;
 			to_scan_stat(&e->st, &st); /* a link keeps the walk's lstat */
 		}
-		e->mode = is_link ? GIT_FILEMODE_LINK : git_mode(&st);
+		e->mode = is_link ? GIT_FILEMODE_LINK
+			  : r->threshold && (uint64_t)st.st_size > r->threshold ? GIT_FILEMODE_COMMIT : git_mode(&st);
 		git_oid_cpy(&e->oid, &oid);
 		e->flags = SCAN_HASHED;
 		goto out;
@@ -843,6 +890,8 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 		error = dsync_error_git(err, "cannot open the object store of '%s'", f->root);
 		goto out;
 	}
+	if ((error = chunking(&r, f)) < 0)
+		goto out;
 	for (i = 0, kept = 0; i < out->n; i++) {
 		scan_entry *e = &out->v[i];
 		bool drop = false;

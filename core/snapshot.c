@@ -5,6 +5,7 @@
 #include "core/base/internal.h"
 #include "dsync/snapshot.h"
 #include "core/snapshot_internal.h"
+#include "core/base/chunks.h"
 #include "core/scan.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
@@ -78,36 +79,136 @@ out:
 	return error;
 }
 
+static int add_delta(dsync_changes *out, const git_diff_delta *d)
+{
+	const git_diff_file *file = d->status == GIT_DELTA_DELETED ? &d->old_file : &d->new_file;
+	bool link = file->mode == GIT_FILEMODE_LINK;
+	char kind;
+
+	switch (d->status) {
+	case GIT_DELTA_ADDED:
+		kind = 'A';
+		break;
+	case GIT_DELTA_DELETED:
+		kind = 'D';
+		break;
+	case GIT_DELTA_RENAMED:
+		kind = 'R';
+		break;
+	case GIT_DELTA_TYPECHANGE:
+		kind = 'T';
+		break;
+	default:
+		kind = 'M';
+		break;
+	}
+	return dsync_changes_add(out, kind, file->path, kind == 'R' ? d->old_file.path : NULL, link);
+}
+
 int dsync_changes_from_diff(dsync_changes *out, git_diff *diff)
 {
 	size_t i, n = git_diff_num_deltas(diff);
 	int error = 0;
 
+	for (i = 0; i < n && !error; i++)
+		error = add_delta(out, git_diff_get_delta(diff, i));
+	return error;
+}
+
+/* The length of P in PATH when PATH looks like a piece of a chunk tree at P
+ * ("P/.dsync-chunks", "P/gNNNNNN/cNNNN"), else 0. */
+static size_t chunk_piece(const char *path)
+{
+	const char *s = strrchr(path, '/'), *g;
+
+	if (!s || s == path)
+		return 0;
+	if (strcmp(s + 1, DSYNC_CHUNKS_MARKER) == 0)
+		return (size_t)(s - path);
+	if (strlen(s + 1) != 5 || s[1] != 'c' || strspn(s + 2, "0123456789abcdef") != 4)
+		return 0;
+	for (g = s - 1; g > path && *g != '/'; g--)
+		;
+	if (g == path || s - g != 8 || g[1] != 'g' || strspn(g + 2, "0123456789abcdef") < 6)
+		return 0;
+	return (size_t)(g - path);
+}
+
+/* Whether TREE (may be NULL) holds a chunk tree at the stored path P; and
+ * (*ANY) anything at P. */
+static bool big_at(git_repository *repo, git_tree *tree, const char *p, bool *any)
+{
+	git_tree_entry *e = NULL;
+	git_tree *t = NULL;
+	dsync_chunked info;
+	bool yes = false;
+
+	*any = false;
+	if (!tree || git_tree_entry_bypath(&e, tree, p) < 0)
+		return false;
+	*any = true;
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE && git_tree_lookup(&t, repo, git_tree_entry_id(e)) == 0)
+		yes = dsync_chunks_info(&info, repo, t) == 1;
+	git_tree_free(t);
+	git_tree_entry_free(e);
+	return yes;
+}
+
+/*
+ * The changes of DIFF (from FROM to TO), with a big file's chunk tree
+ * shown as one change of the file (docs/chunks.md), and a file that became
+ * one (or stopped being one) as modified.
+ */
+static int changes_collapsed(dsync_changes *out, git_diff *diff, git_repository *repo, git_tree *from, git_tree *to)
+{
+	size_t i, j, n = git_diff_num_deltas(diff), first = out->n;
+	dsync_buf last = DSYNC_BUF_INIT;
+	int error = 0;
+
 	for (i = 0; i < n && !error; i++) {
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		const git_diff_file *file = d->status == GIT_DELTA_DELETED ? &d->old_file : &d->new_file;
-		bool link = file->mode == GIT_FILEMODE_LINK;
-		char kind;
+		const char *path = d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path;
+		size_t len = chunk_piece(path);
+		bool in_from, in_to, big_from, big_to;
+		char *p;
 
-		switch (d->status) {
-		case GIT_DELTA_ADDED:
-			kind = 'A';
-			break;
-		case GIT_DELTA_DELETED:
-			kind = 'D';
-			break;
-		case GIT_DELTA_RENAMED:
-			kind = 'R';
-			break;
-		case GIT_DELTA_TYPECHANGE:
-			kind = 'T';
-			break;
-		default:
-			kind = 'M';
+		if (len == 0) {
+			error = add_delta(out, d);
+			continue;
+		}
+		if (last.len == len && strncmp(last.ptr, path, len) == 0)
+			continue; /* another piece of the big file just shown */
+		if ((p = strndup(path, len)) == NULL)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		big_from = big_at(repo, from, p, &in_from);
+		big_to = big_at(repo, to, p, &in_to);
+		if (big_from || big_to) {
+			/* a file on the other side has its own change: both
+			 * become one "M" below */
+			dsync_buf_truncate(&last, 0);
+			error = dsync_buf_puts(&last, p);
+			if (!error)
+				error = dsync_changes_add(out, big_from && big_to ? 'M' : big_to ? 'A' : 'D', p, NULL, false);
+		} else {
+			error = add_delta(out, d);
+		}
+		free(p);
+	}
+	dsync_buf_dispose(&last);
+	/* a file that became a big file (or the reverse): one change */
+	for (i = first; i < out->n && !error; i++) {
+		for (j = i + 1; j < out->n; j++) {
+			if (strcmp(out->v[i].path, out->v[j].path) != 0 ||
+			    !((out->v[i].kind == 'A' && out->v[j].kind == 'D') ||
+			      (out->v[i].kind == 'D' && out->v[j].kind == 'A')))
+				continue;
+			out->v[i].kind = 'M';
+			free(out->v[j].path);
+			free(out->v[j].old_path);
+			memmove(&out->v[j], &out->v[j + 1], (out->n - j - 1) * sizeof(*out->v));
+			out->n--;
 			break;
 		}
-		error = dsync_changes_add(out, kind, file->path,
-					  kind == 'R' ? d->old_file.path : NULL, link);
 	}
 	return error;
 }
@@ -140,7 +241,7 @@ int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *fr
 			goto out;
 		}
 	}
-	error = dsync_changes_from_diff(out, diff);
+	error = changes_collapsed(out, diff, repo, from, to);
 out:
 	git_diff_free(diff);
 	if (error < 0)
@@ -333,7 +434,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
 	git_reference *ref = NULL;
-	git_oid head, tree_oid, commit_oid;
+	git_oid head, tree_oid, commit_oid, index_tree;
 	statcache cache = { 0 };
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
@@ -412,17 +513,22 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			goto out;
 		}
 	}
-	if ((err = git_index_write_tree_to(&tree_oid, index, f->repo)) < 0) {
+	if ((err = git_index_write_tree_to(&index_tree, index, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the folder's tree");
 		goto out;
 	}
+	/* the index holds big files as links to their chunk trees: the
+	 * stored tree has the chunk trees themselves (docs/chunks.md) */
+	git_oid_cpy(&tree_oid, &index_tree);
+	if ((error = dsync_tree_id_to_stored_form(&tree_oid, f->repo)) < 0)
+		goto out;
 	if (born && git_oid_equal(&tree_oid, git_tree_id(old_tree))) {
 		/* nothing changed; keep refreshed stat data for next time */
 		if ((err = git_index_write(index)) < 0) {
 			error = dsync_error_git(err, "cannot write the index");
 			goto out;
 		}
-		dsync_record_head(f, &head, &tree_oid);
+		dsync_record_head(f, &head, &index_tree);
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -469,7 +575,7 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	}
 	if ((error = dsync_folder_sync(f)) < 0)
 		goto out;
-	dsync_record_head(f, &commit_oid, &tree_oid);
+	dsync_record_head(f, &commit_oid, &index_tree);
 	out->committed = true;
 	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
 	error = 0;
@@ -490,15 +596,33 @@ out:
 }
 
 /* Lists the files of TREE (stored paths, sorted as the index sorts them). */
+typedef struct files_walk {
+	scan_list *l;
+	git_repository *repo;
+} files_walk;
+
 static int tree_cb(const char *root, const git_tree_entry *entry, void *payload)
 {
-	scan_list *l = payload;
+	files_walk *w = payload;
+	scan_list *l = w->l;
 	dsync_buf p = DSYNC_BUF_INIT;
 	scan_entry *e;
+	bool big = false;
 	int error;
 
-	if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
+	if (git_tree_entry_type(entry) == GIT_OBJECT_TREE) {
+		/* a big file's chunk tree: one file, as the index holds it */
+		git_tree *t = NULL;
+		dsync_chunked info;
+
+		if (git_tree_lookup(&t, w->repo, git_tree_entry_id(entry)) == 0)
+			big = dsync_chunks_info(&info, w->repo, t) == 1;
+		git_tree_free(t);
+		if (!big)
+			return 0;
+	} else if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB) {
 		return 0;
+	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 		scan_entry *v = realloc(l->v, cap * sizeof(*v));
@@ -513,9 +637,9 @@ static int tree_cb(const char *root, const git_tree_entry *entry, void *payload)
 	e = &l->v[l->n++];
 	memset(e, 0, sizeof(*e));
 	e->path = dsync_buf_detach(&p);
-	e->mode = git_tree_entry_filemode(entry);
+	e->mode = big ? GIT_FILEMODE_COMMIT : git_tree_entry_filemode(entry);
 	git_oid_cpy(&e->oid, git_tree_entry_id(entry));
-	return 0;
+	return big ? 1 : 0; /* not into the chunks */
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -525,10 +649,13 @@ static int cmp_path(const void *a, const void *b)
 
 int dsync_tree_files(scan_list *out, git_tree *tree)
 {
+	files_walk w = { out, NULL };
+
 	memset(out, 0, sizeof(*out));
 	if (!tree)
 		return 0;
-	if (git_tree_walk(tree, GIT_TREEWALK_PRE, tree_cb, out) < 0) {
+	w.repo = git_tree_owner(tree);
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, tree_cb, &w) < 0) {
 		scan_list_dispose(out);
 		return dsync_error_set(DSYNC_ERROR, "cannot list the last snapshot");
 	}

@@ -7,6 +7,7 @@
 #include "core/base/internal.h"
 #include "merge/merge.h"
 #include "core/base/path.h"
+#include "core/base/chunks.h"
 
 #define WALK_LIMIT 100000  /* commits looked at to find who wrote a version */
 
@@ -631,6 +632,12 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 	} /* else histories that started apart: an empty base */
 	if (base)
 		so.base = st.base = &base_id;
+	/* a big file is one entry (a link to its chunk tree): merged as one
+	 * binary file, never chunk by chunk (docs/chunks.md) */
+	if ((base_tree && (error = dsync_tree_swap_to_index_form(&base_tree, repo)) < 0) ||
+	    (error = dsync_tree_swap_to_index_form(&our_tree, repo)) < 0 ||
+	    (error = dsync_tree_swap_to_index_form(&their_tree, repo)) < 0)
+		goto out;
 	mo.flags = GIT_MERGE_FIND_RENAMES;
 	mo.file_favor = GIT_MERGE_FILE_FAVOR_NORMAL;
 	if ((err = git_merge_trees(&index, repo, base_tree, our_tree, their_tree, &mo)) < 0) {
@@ -655,8 +662,11 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 					git_index_entrycount(result), l.n);
 		goto out;
 	}
-	if ((err = git_index_write_tree_to(&out->tree, result, repo)) < 0)
+	if ((err = git_index_write_tree_to(&out->tree, result, repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the merged tree");
+		goto out;
+	}
+	error = dsync_tree_id_to_stored_form(&out->tree, repo);
 out:
 	if (error < 0)
 		dsync_merge_result_dispose(out);

@@ -348,3 +348,32 @@ int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tre
 {
 	return convert_root(out, repo, tree, false);
 }
+
+int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo)
+{
+	git_tree *t = NULL;
+	git_oid id;
+	int err, error;
+
+	if ((error = dsync_tree_to_index_form(&id, repo, *tree)) < 0)
+		return error;
+	if (git_oid_equal(&id, git_tree_id(*tree)))
+		return 0;
+	if ((err = git_tree_lookup(&t, repo, &id)) < 0)
+		return dsync_error_git(err, "cannot read a tree");
+	git_tree_free(*tree);
+	*tree = t;
+	return 0;
+}
+
+int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo)
+{
+	git_tree *t = NULL;
+	int err, error;
+
+	if ((err = git_tree_lookup(&t, repo, id)) < 0)
+		return dsync_error_git(err, "cannot read a tree");
+	error = dsync_tree_from_index_form(id, repo, t);
+	git_tree_free(t);
+	return error;
+}

@@ -22,6 +22,7 @@
 
 #define DSYNC_CHUNKS_MARKER ".dsync-chunks"
 #define DSYNC_GROUP_MAX 1024   /* chunks in one group at most */
+#define DSYNC_CHUNK_THRESHOLD (8 * 1024 * 1024)  /* files above it are chunked */
 
 typedef struct dsync_chunked {
 	uint64_t size;     /* the file's size in bytes */
@@ -68,5 +69,11 @@ int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree 
  * DSYNC_ECORRUPT (dsync never stores a submodule link).
  */
 int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
+
+/* Replaces *TREE (freed) by its index form, looked up. */
+int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo);
+
+/* Replaces the index-form tree id *ID by its stored form's id. */
+int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo);
 
 #endif

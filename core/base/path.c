@@ -35,6 +35,7 @@ bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link)
 {
 	return matches_form(name, len, ".git", 0, true) ||
 	       matches_form(name, len, DSYNC_DIR_MARKER, 0, false) ||
+	       matches_form(name, len, DSYNC_CHUNKS_NAME, 0, false) ||
 	       matches_form(name, len, ".gitmodules", 1, true) ||
 	       (is_link && matches_form(name, len, ".gitmodules", 0, true));
 }
@@ -43,6 +44,7 @@ bool dsync_path_name_is_escaped(const char *name, size_t len, bool is_link)
 {
 	return matches_form(name, len, ".git", 1, true) ||
 	       matches_form(name, len, DSYNC_DIR_MARKER, 1, false) ||
+	       matches_form(name, len, DSYNC_CHUNKS_NAME, 1, false) ||
 	       matches_form(name, len, ".gitmodules", 2, true) ||
 	       (is_link && matches_form(name, len, ".gitmodules", 1, true));
 }

@@ -3,8 +3,8 @@
  * and checks on folder-relative paths.
  *
  * Escaping (docs/format.md): git refuses a tree entry named ".git" (in any
- * case) and a symlink named ".gitmodules", and ".dsync-empty" marks an empty
- * folder.  dsync stores such a name with "~dsync" appended.  So that the rule is a bijection, a name that already is
+ * case) and a symlink named ".gitmodules", ".dsync-empty" marks an empty
+ * folder and ".dsync-chunks" a big file's chunk tree.  dsync stores such a name with "~dsync" appended.  So that the rule is a bijection, a name that already is
  * such a name followed by one or more "~dsync" gets one more "~dsync" too.
  * Unescaping removes one "~dsync" from a name of that form.
  */
@@ -25,6 +25,10 @@
  * escaped like ".git", so the marker is unambiguous.
  */
 #define DSYNC_DIR_MARKER ".dsync-empty"
+
+/* A big file's chunk tree holds a marker of this name (docs/chunks.md); a
+ * user's file of that name is escaped too. */
+#define DSYNC_CHUNKS_NAME ".dsync-chunks"
 
 /* Whether the name NAME (LEN bytes, one path component) needs escaping when
  * stored; IS_LINK: it is a symbolic link. */
