@@ -835,6 +835,7 @@ static int write_change(applier *a, change *c)
 {
 	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
 	bool same = strcmp(c->from.disk, c->to.disk) == 0;
+	uint32_t to_mode = c->to.mode;
 	struct stat st;
 	mode_t perm = 0;
 	int error;
@@ -847,10 +848,19 @@ static int write_change(applier *a, change *c)
 		goto out;
 	/* a file replaced keeps its permissions; only the executable bits
 	 * follow TO */
-	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && c->to.mode != GIT_FILEMODE_LINK &&
-	    c->to.mode != GIT_FILEMODE_COMMIT) {
+	if (c->to.mode == GIT_FILEMODE_COMMIT) {
+		/* a big file's mode is in its marker */
+		git_tree *t = NULL;
+		dsync_chunked info;
+
+		if (git_tree_lookup(&t, a->repo, &c->to.id) == 0 && dsync_chunks_info(&info, a->repo, t) == 1)
+			to_mode = info.mode;
+		git_tree_free(t);
+	}
+	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && to_mode != GIT_FILEMODE_LINK &&
+	    to_mode != GIT_FILEMODE_COMMIT) {
 		perm = c->from.st.st_mode & 07777 & ~(mode_t)0111;
-		if (c->to.mode == GIT_FILEMODE_BLOB_EXECUTABLE)
+		if (to_mode == GIT_FILEMODE_BLOB_EXECUTABLE)
 			perm |= S_IXUSR | (perm & S_IRGRP ? S_IXGRP : 0) | (perm & S_IROTH ? S_IXOTH : 0);
 		if (!perm)
 			perm = S_IRUSR | S_IWUSR; /* never "no permissions": 0 means the default */

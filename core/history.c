@@ -611,6 +611,15 @@ static bool under(const char *path, const char *spec)
 	return strncmp(path, spec, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* Whether E is a big file's chunk tree. */
+static bool is_big(git_repository *repo, const git_tree_entry *e)
+{
+	uint64_t size;
+	uint32_t mode;
+
+	return git_tree_entry_type(e) == GIT_OBJECT_TREE && file_entry(repo, e, &size, &mode);
+}
+
 /* What a diff shows for a big file (stored path PATH): it is binary. */
 static int binary_notice(print_ctx *pc, const char *path)
 {
@@ -694,7 +703,7 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
 			goto next;
 		exists = lstat(abs.ptr, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
-		if ((te && git_tree_entry_type(te) == GIT_OBJECT_TREE) || (exists && st.st_size > BIG_DIFF)) {
+		if ((te && is_big(f->repo, te)) || (exists && st.st_size > BIG_DIFF)) {
 			/* a big file: binary, never read whole */
 			error = binary_notice(pc, path);
 			goto next;
@@ -759,7 +768,9 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 		opts.pathspec.count = 1;
 		opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
 	}
-	/* big files as one entry each (docs/chunks.md), shown as binary */
+	/* big files as one entry each (docs/chunks.md), shown as binary; a
+	 * file that crossed the threshold is one change */
+	opts.flags |= GIT_DIFF_INCLUDE_TYPECHANGE;
 	if ((error = dsync_tree_swap_to_index_form(&a, f->repo)) < 0 ||
 	    (error = dsync_tree_swap_to_index_form(&b, f->repo)) < 0)
 		goto out;

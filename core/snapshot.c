@@ -159,42 +159,79 @@ static bool big_at(git_repository *repo, git_tree *tree, const char *p, bool *an
  * shown as one change of the file (docs/chunks.md), and a file that became
  * one (or stopped being one) as modified.
  */
+/* Adds the change of the big file at the stored path P (LEN bytes of PATH),
+ * once: the list SEEN holds those already added (newline-separated).  1
+ * when P is no big file on either side. */
+static int add_big(dsync_changes *out, dsync_buf *seen, git_repository *repo, git_tree *from, git_tree *to,
+		   const char *path, size_t len)
+{
+	bool in_from, in_to, big_from, big_to;
+	dsync_buf key = DSYNC_BUF_INIT;
+	char *p;
+	int error = 0;
+
+	if ((p = strndup(path, len)) == NULL || dsync_buf_printf(&key, "\n%s\n", p) < 0) {
+		free(p);
+		dsync_buf_dispose(&key);
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	if (!seen->ptr || !strstr(seen->ptr, key.ptr)) {
+		big_from = big_at(repo, from, p, &in_from);
+		big_to = big_at(repo, to, p, &in_to);
+		if (!big_from && !big_to)
+			error = 1; /* a folder of the user's that looks like one */
+		/* a plain file on the other side has its own change: both
+		 * become one "M" below */
+		else if ((error = dsync_buf_puts(seen, seen->len ? key.ptr + 1 : key.ptr)) == 0)
+			error = dsync_changes_add(out, big_from && big_to ? 'M' : big_to ? 'A' : 'D', p, NULL, false);
+	}
+	free(p);
+	dsync_buf_dispose(&key);
+	return error;
+}
+
+/*
+ * The changes of DIFF (from FROM to TO), with a big file's chunk tree
+ * shown as one change of the file (docs/chunks.md), and a file that became
+ * one (or stopped being one) as modified.  A rename that pairs pieces of
+ * chunk trees (or a piece with a file) is a deletion and an addition: big
+ * files are not followed across renames.
+ */
 static int changes_collapsed(dsync_changes *out, git_diff *diff, git_repository *repo, git_tree *from, git_tree *to)
 {
 	size_t i, j, n = git_diff_num_deltas(diff), first = out->n;
-	dsync_buf last = DSYNC_BUF_INIT;
+	dsync_buf seen = DSYNC_BUF_INIT;
 	int error = 0;
 
 	for (i = 0; i < n && !error; i++) {
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		const char *path = d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path;
-		size_t len = chunk_piece(path);
-		bool in_from, in_to, big_from, big_to;
-		char *p;
+		bool renamed = d->status == GIT_DELTA_RENAMED;
+		const char *old_path = d->old_file.path, *new_path = d->new_file.path;
+		size_t lo = d->status != GIT_DELTA_ADDED ? chunk_piece(old_path) : 0;
+		size_t ln = d->status != GIT_DELTA_DELETED ? chunk_piece(new_path) : 0;
 
-		if (len == 0) {
+		if (lo && (error = add_big(out, &seen, repo, from, to, old_path, lo)) != 0) {
+			if (error < 0)
+				break;
+			lo = 0; /* not a big file's piece after all */
+		}
+		if (ln && (error = add_big(out, &seen, repo, from, to, new_path, ln)) != 0) {
+			if (error < 0)
+				break;
+			ln = 0;
+		}
+		error = 0;
+		if (!lo && !ln) {
 			error = add_delta(out, d);
 			continue;
 		}
-		if (last.len == len && strncmp(last.ptr, path, len) == 0)
-			continue; /* another piece of the big file just shown */
-		if ((p = strndup(path, len)) == NULL)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
-		big_from = big_at(repo, from, p, &in_from);
-		big_to = big_at(repo, to, p, &in_to);
-		if (big_from || big_to) {
-			/* a file on the other side has its own change: both
-			 * become one "M" below */
-			dsync_buf_truncate(&last, 0);
-			error = dsync_buf_puts(&last, p);
-			if (!error)
-				error = dsync_changes_add(out, big_from && big_to ? 'M' : big_to ? 'A' : 'D', p, NULL, false);
-		} else {
-			error = add_delta(out, d);
-		}
-		free(p);
+		/* the other side of a rename is a plain file */
+		if (renamed && !lo)
+			error = dsync_changes_add(out, 'D', old_path, NULL, d->old_file.mode == GIT_FILEMODE_LINK);
+		else if (renamed && !ln)
+			error = dsync_changes_add(out, 'A', new_path, NULL, d->new_file.mode == GIT_FILEMODE_LINK);
 	}
-	dsync_buf_dispose(&last);
+	dsync_buf_dispose(&seen);
 	/* a file that became a big file (or the reverse): one change */
 	for (i = first; i < out->n && !error; i++) {
 		for (j = i + 1; j < out->n; j++) {

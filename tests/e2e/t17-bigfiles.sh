@@ -76,6 +76,19 @@ ok "plain git log" git --git-dir=.dsync log --stat -n 2
 ok "diff of a big file" dsync diff HEAD~1 HEAD
 contains "diff: binary" "$TMP/out" "Binary files a/copy.bin and b/copy.bin differ"
 
+# a big file renamed: a deletion and an addition, no chunk paths
+mv copy.bin moved.bin
+ok "snapshot a renamed big file" dsync snapshot
+ok "log of the rename" dsync log -n 1
+contains "log: the old name deleted" "$TMP/out" "D copy.bin"
+contains "log: the new name added" "$TMP/out" "A moved.bin"
+ok "versions of the new name" dsync versions moved.bin
+check "versions: no chunk paths" "$(grep -c 'g0000\|dsync-chunks' "$TMP/out")" = 0
+# a file crossing the threshold: one binary change in a diff
+ok "diff across the threshold" dsync diff HEAD~3 HEAD~2 -- below
+check "diff: one entry for it" "$(grep -c '^diff --git' "$TMP/out")" = 1
+contains "diff: binary" "$TMP/out" "Binary files a/below and b/below differ"
+
 # two devices edit the big file: one keeps it, the other's is a copy
 B=$TMP/beta
 cp -a "$F" "$B"
@@ -89,7 +102,11 @@ dd if=/dev/urandom of="$B/run.bin" bs=4096 count=1 seek=300 conv=notrunc 2> /dev
 (cd "$B" && dsync snapshot -q)
 cp "$B/run.bin" "$TMP/run.beta"
 git --git-dir=.dsync fetch -q "$B/.dsync" +main:refs/remotes/usb/beta
+chmod 700 "$F/moved.bin" # executable, like run.bin it was copied from
+(cd "$B" && dd if=/dev/urandom of=moved.bin bs=4096 count=1 seek=20 conv=notrunc 2> /dev/null && dsync snapshot -q)
+git --git-dir=.dsync fetch -q "$B/.dsync" +main:refs/remotes/usb/beta
 fails 3 "merge: a conflict on the big file" dsync merge refs/remotes/usb/beta
+check "a big file the merge rewrote keeps its permissions" "$(stat -c %a moved.bin)" = 700
 check "the later version keeps the path" "$(cmp run.bin "$TMP/run.beta" && echo same)" = same
 copy=$(ls run.sync-conflict-*-alpha.bin 2>/dev/null)
 check "alpha's version is a copy" "$(cmp "$copy" "$TMP/run.alpha" && echo same)" = same
