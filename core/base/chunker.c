@@ -11,7 +11,7 @@
 #include <sodium.h>
 
 /* log2 of DSYNC_CHUNK_AVG */
-#define AVG_BITS 16
+#define AVG_BITS 15
 #define NORMAL 2         /* normalization level */
 #define GROUP_BITS 8     /* a group ends at 1 cut in 256 */
 

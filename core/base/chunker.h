@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DSYNC_CHUNK_MIN (16u * 1024)    /* no cut before this many bytes */
-#define DSYNC_CHUNK_AVG (64u * 1024)    /* the normal size */
-#define DSYNC_CHUNK_MAX (256u * 1024)   /* always a cut here */
+#define DSYNC_CHUNK_MIN (8u * 1024)     /* no cut before this many bytes */
+#define DSYNC_CHUNK_AVG (32u * 1024)    /* the normal size */
+#define DSYNC_CHUNK_MAX (128u * 1024)   /* always a cut here */
 #define DSYNC_CHUNK_SEED_BYTES 32
 
 typedef struct dsync_chunker {

@@ -1,6 +1,6 @@
 /*
  * A big file as a chunk tree (docs/chunks.md): its bytes cut by the chunker
- * into blobs of 16 to 256 KiB, grouped into subtrees, under a tree that
+ * into blobs of 8 to 128 KiB, grouped into subtrees, under a tree that
  * holds a marker with the file's size and mode:
  *
  *     NAME/                      mode 040000 in the folder's tree
