@@ -122,14 +122,9 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot write '%s': a link or a file is in the way", dest);
 	if (mode == GIT_FILEMODE_COMMIT || mode == GIT_FILEMODE_TREE) {
 		/* a big file's chunk tree: its mode is in its marker */
-		git_tree *t = NULL;
 		dsync_chunked info;
 
-		if ((err = git_tree_lookup(&t, repo, id)) < 0)
-			return dsync_error_git(err, "cannot read the stored '%s'", dest);
-		error = dsync_chunks_info(&info, repo, t);
-		git_tree_free(t);
-		if (error <= 0)
+		if ((error = dsync_chunks_info_of(&info, repo, id)) <= 0)
 			return error < 0 ? error : dsync_error_set(DSYNC_ECORRUPT, "the stored '%s' is not a file", dest);
 		big = true;
 		mode = info.mode;
@@ -437,7 +432,7 @@ static int abs_path(dsync_buf *out, const dsync_folder *f, const char *rel)
  * Looks at S->disk: whether something is there (S->exists, S->st) and
  * whether it is S's version (*MATCH; nothing there matches an absent S).
  */
-static int look(bool *match, side *s, const dsync_folder *f, git_repository *repo, const dsync_chunker *ck)
+static int look(bool *match, side *s, const dsync_folder *f, const dsync_chunker *ck)
 {
 	dsync_buf path = DSYNC_BUF_INIT, target = DSYNC_BUF_INIT;
 	git_oid id;
@@ -494,7 +489,6 @@ static int look(bool *match, side *s, const dsync_folder *f, git_repository *rep
 	} else {
 		goto out;
 	}
-	(void)repo;
 	*match = git_oid_equal(&id, &s->id);
 out:
 	dsync_buf_dispose(&path);
@@ -574,17 +568,16 @@ static bool ignored(const dsync_ignore *rules, const char *disk)
 }
 
 /* Compares every path of P with the disk; the number of dirty ones into
- * *DIRTY and the first's path into *WHICH.  A file that TO no longer has
+ * *DIRTY.  A file that TO no longer has
  * because RULES (TO's) leave it out stays on disk: ignoring a file stops
  * syncing it, it never deletes it on the other devices. */
-static int classify(plan *p, const dsync_folder *f, git_repository *repo, const dsync_chunker *ck,
-		    const dsync_ignore *rules, size_t *dirty, const char **which)
+static int classify(plan *p, const dsync_folder *f, const dsync_chunker *ck, const dsync_ignore *rules,
+		    size_t *dirty)
 {
 	size_t i;
 	int error;
 
 	*dirty = 0;
-	*which = NULL;
 	/* first each path by itself ... */
 	for (i = 0; i < p->n; i++) {
 		change *c = &p->v[i];
@@ -595,7 +588,7 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, const 
 			c->state = AT_FROM; /* folders are made (again) after the deletions */
 			continue;
 		}
-		if ((error = look(&at_from, &c->from, f, repo, ck)) < 0 || (error = look(&at_to, &c->to, f, repo, ck)) < 0)
+		if ((error = look(&at_from, &c->from, f, ck)) < 0 || (error = look(&at_to, &c->to, f, ck)) < 0)
 			return error;
 		if (!same) {
 			at_from = at_from && !c->to.exists;
@@ -621,7 +614,7 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, const 
 			c->state = AT_FROM;
 		/* a link or a file above a path (or where a folder is to be
 		 * made): the user's, recorded before anything goes through it */
-		if (c->state == AT_FROM && ((c->to.mode && in_the_way(p, f, c->marker ? c->to.disk : c->to.disk, false)) ||
+		if (c->state == AT_FROM && ((c->to.mode && in_the_way(p, f, c->to.disk, false)) ||
 					   (c->from.mode && !c->marker && in_the_way(p, f, c->from.disk, false))))
 			c->state = DIRTY;
 		if (c->state == AT_FROM && c->marker && c->to.mode) {
@@ -634,10 +627,21 @@ static int classify(plan *p, const dsync_folder *f, git_repository *repo, const 
 				c->state = DIRTY;
 			free(d);
 		}
-		if (c->state == DIRTY && (*dirty)++ == 0)
-			*which = c->to.mode ? c->to.disk : c->from.disk;
+		if (c->state == DIRTY)
+			(*dirty)++;
 	}
 	return 0;
+}
+
+/* Whether A and B are the lstat of one version of one file: the same inode,
+ * type, size and modification time, and (CTIME) change time (a rename
+ * changes only that). */
+static bool same_stat(const struct stat *a, const struct stat *b, bool ctime)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       (!ctime || (a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec));
 }
 
 /* Whether the place S was looked at is still as it was. */
@@ -645,7 +649,7 @@ static bool unchanged(const side *s, const dsync_folder *f)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	struct stat st;
-	bool exists, same;
+	bool exists;
 
 	if (abs_path(&path, f, s->disk) < 0)
 		return false;
@@ -653,13 +657,7 @@ static bool unchanged(const side *s, const dsync_folder *f)
 	dsync_buf_dispose(&path);
 	if (exists != s->exists)
 		return false;
-	if (!exists)
-		return true;
-	same = st.st_dev == s->st.st_dev && st.st_ino == s->st.st_ino && st.st_mode == s->st.st_mode &&
-	       st.st_size == s->st.st_size && st.st_mtim.tv_sec == s->st.st_mtim.tv_sec &&
-	       st.st_mtim.tv_nsec == s->st.st_mtim.tv_nsec && st.st_ctim.tv_sec == s->st.st_ctim.tv_sec &&
-	       st.st_ctim.tv_nsec == s->st.st_ctim.tv_nsec;
-	return same;
+	return !exists || same_stat(&st, &s->st, true);
 }
 
 /* ------------------------------------------------------ writing the disk */
@@ -672,7 +670,6 @@ typedef struct applier {
 	mode_t umask;
 	size_t raced;        /* paths changed while being replaced */
 	size_t blocked;      /* folders in the way, holding the user's files */
-	const char *which;   /* one of them */
 	bool resuming;       /* finishing an update that was killed */
 	dsync_chunker chunker;  /* the folder's, to compare big files */
 } applier;
@@ -746,16 +743,13 @@ static int remove_side(applier *a, const side *s)
 	return error;
 }
 
-/* Whether what is at PATH now is the file or link ST was taken of: the
- * same inode, size and modification time (a rename changes only the
- * change time). */
+/* Whether what is at PATH now is the file or link ST was taken of (moved
+ * there or not). */
 static bool still(const char *path, const struct stat *st)
 {
 	struct stat now;
 
-	return lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
-	       now.st_size == st->st_size && now.st_mtim.tv_sec == st->st_mtim.tv_sec &&
-	       now.st_mtim.tv_nsec == st->st_mtim.tv_nsec;
+	return lstat(path, &now) == 0 && same_stat(&now, st, false);
 }
 
 /* Makes the folder a marker stands for (after the deletions: a folder the
@@ -850,12 +844,12 @@ static int write_change(applier *a, change *c)
 	 * follow TO */
 	if (c->to.mode == GIT_FILEMODE_COMMIT) {
 		/* a big file's mode is in its marker */
-		git_tree *t = NULL;
 		dsync_chunked info;
 
-		if (git_tree_lookup(&t, a->repo, &c->to.id) == 0 && dsync_chunks_info(&info, a->repo, t) == 1)
+		if (dsync_chunks_info_of(&info, a->repo, &c->to.id) == 1)
 			to_mode = info.mode;
-		git_tree_free(t);
+		else
+			dsync_error_clear();
 	}
 	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && to_mode != GIT_FILEMODE_LINK &&
 	    to_mode != GIT_FILEMODE_COMMIT) {
@@ -881,7 +875,6 @@ static int write_change(applier *a, change *c)
 		/* not empty: the user's files (or ignored ones) are in it */
 		unlink(tmp.ptr);
 		a->blocked++;
-		a->which = c->to.disk;
 		goto out;
 	}
 	if (!parents_safe(a->f->root, c->to.disk)) {
@@ -974,9 +967,7 @@ static int update_index(dsync_folder *f, plan *p, git_tree *to_tree)
 		 * exactly as written; any other gets none, so the next snapshot
 		 * reads it (a save right after the write is never missed) */
 		if (!c->marker && c->written && abs_path(&path, f, c->to.disk) == 0 && lstat(path.ptr, &st) == 0 &&
-		    st.st_ino == c->done.st_ino && st.st_size == c->done.st_size &&
-		    st.st_mtim.tv_sec == c->done.st_mtim.tv_sec && st.st_mtim.tv_nsec == c->done.st_mtim.tv_nsec &&
-		    st.st_ctim.tv_sec == c->done.st_ctim.tv_sec && st.st_ctim.tv_nsec == c->done.st_ctim.tv_nsec) {
+		    same_stat(&st, &c->done, true)) {
 			e.ctime.seconds = (int32_t)st.st_ctim.tv_sec;
 			e.ctime.nanoseconds = (uint32_t)st.st_ctim.tv_nsec;
 			e.mtime.seconds = (int32_t)st.st_mtim.tv_sec;
@@ -1058,7 +1049,7 @@ out:
 
 /* Snapshots the user's changes met during the update; the new head into
  * FROM. */
-static int snapshot_changes(applier *a, git_oid *from, const char *which)
+static int snapshot_changes(applier *a, git_oid *from)
 {
 	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	dsync_snapshot_result sr;
@@ -1069,7 +1060,6 @@ static int snapshot_changes(applier *a, git_oid *from, const char *which)
 	so.lock_wait_ms = a->o->lock_wait_ms;
 	so.warn = a->o->warn;
 	so.payload = a->o->payload;
-	(void)which;
 	if ((error = dsync_snapshot_take(&sr, a->f, &so)) < 0)
 		return error;
 	if (!sr.committed)
@@ -1131,14 +1121,15 @@ static int move_aside(applier *a, plan *p)
 	return error;
 }
 
-/* Records the user's changes met during the update (WHICH: one of them) as
- * a snapshot, the new *FROM, and merges *TO again on top of it. */
-static int redo(applier *a, git_oid *from, git_oid *to, const char *which, plan *p)
+/* Records the user's changes met during the update as a snapshot, the new
+ * *FROM, and merges *TO again on top of it; what a snapshot does not record
+ * (ignored files in the way of the plan P) is moved aside instead. */
+static int redo(applier *a, git_oid *from, git_oid *to, plan *p)
 {
 	git_oid snap;
 	int error;
 
-	if ((error = snapshot_changes(a, &snap, which)) < 0)
+	if ((error = snapshot_changes(a, &snap)) < 0)
 		return error;
 	if (error > 0)
 		return move_aside(a, p);
@@ -1161,21 +1152,12 @@ static int update(applier *a, git_oid *from, git_oid *to)
 	git_reference *ref = NULL;
 	plan p = { 0 };
 	char folder_id[33];
-	const char *which;
 	size_t dirty, round;
 	int err, error;
 
 	/* a missing mount would look like a folder whose files all went */
-	if ((error = dsync_folder_marker(folder_id, a->f)) < 0)
+	if ((error = dsync_folder_marker(folder_id, a->f)) < 0 || (error = dsync_folder_chunker(&a->chunker, a->f)) < 0)
 		return error;
-	{
-		unsigned char seed[DSYNC_CHUNK_SEED_BYTES];
-
-		if ((error = dsync_folder_chunk_seed(seed, a->f)) < 0)
-			return error;
-		dsync_chunker_init(&a->chunker, seed);
-		sodium_memzero(seed, sizeof(seed));
-	}
 	if (!dsync_folder_present(a->f->root, folder_id))
 		return dsync_error_set(DSYNC_ERROR, "'%s' is missing (an unmounted drive?); nothing merged",
 				       a->f->root);
@@ -1202,7 +1184,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		    (error = plan_make(&p, a->repo, from_tree, to_tree)) < 0 ||
 		    (error = tree_rules(&rules, a->repo, to_tree)) < 0 ||
 		    (error = journal_write(a->f, from, to)) < 0 ||
-		    (error = classify(&p, a->f, a->repo, &a->chunker, rules, &dirty, &which)) < 0)
+		    (error = classify(&p, a->f, &a->chunker, rules, &dirty)) < 0)
 			goto out;
 		if (a->resuming) {
 			size_t i;
@@ -1216,7 +1198,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		hook("classified", NULL);
 		if (dirty) {
 			/* the user changed files since the snapshot */
-			if ((error = redo(a, from, to, which, &p)) < 0)
+			if ((error = redo(a, from, to, &p)) < 0)
 				goto out;
 			continue;
 		}
@@ -1224,7 +1206,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		if ((error = write_plan(a, &p)) < 0)
 			goto out;
 		if (a->blocked) {
-			if ((error = redo(a, from, to, a->which, &p)) < 0)
+			if ((error = redo(a, from, to, &p)) < 0)
 				goto out;
 			continue;
 		}
@@ -1261,16 +1243,27 @@ out:
 
 /* ------------------------------------------------------------ merging */
 
-/* A head's key in the merge order: the device id its author names, else
- * its commit id (a merge commit), so every device orders heads alike. */
-static void head_key(char *key, const git_commit *c)
+static void applier_init(applier *a, dsync_folder *f, dsync_merge_outcome *out, const dsync_merge_options *o)
 {
-	const git_signature *a = git_commit_author(c);
+	memset(a, 0, sizeof(*a));
+	a->f = f;
+	a->repo = f->repo;
+	a->out = out;
+	a->o = o;
+	a->umask = umask(0);
+	umask(a->umask);
+}
 
-	if (a && a->email && strlen(a->email) == 32 && strspn(a->email, "0123456789abcdef") == 32)
-		memcpy(key, a->email, 33);
-	else
-		git_oid_tostr(key, GIT_OID_HEXSZ + 1, git_commit_id(c));
+/* F's head into *OUT (zero before the first snapshot). */
+static int head_of(git_oid *out, dsync_folder *f)
+{
+	int err = git_reference_name_to_id(out, f->repo, MAIN_REF);
+
+	if (err == GIT_ENOTFOUND)
+		memset(out, 0, sizeof(*out));
+	else if (err < 0)
+		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
+	return 0;
 }
 
 /* Counts the conflict copies in the tree of the head HEAD present on disk. */
@@ -1300,19 +1293,9 @@ int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head
 
 	if (!o)
 		o = &defaults;
-	memset(&a, 0, sizeof(a));
-	a.f = f;
-	a.repo = f->repo;
-	a.out = out;
-	a.o = o;
-	a.umask = umask(0);
-	umask(a.umask);
-
-	err = git_reference_name_to_id(&from, f->repo, MAIN_REF);
-	if (err == GIT_ENOTFOUND)
-		memset(&from, 0, sizeof(from));
-	else if (err < 0)
-		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
+	applier_init(&a, f, out, o);
+	if ((error = head_of(&from, f)) < 0)
+		return error;
 	if ((all = calloc(n + 1, sizeof(*all))) == NULL)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
 	memcpy(all, heads, n * sizeof(*all));
@@ -1321,7 +1304,7 @@ int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head
 			error = dsync_error_git(err, "cannot read the history of '%s'", f->root);
 			goto out;
 		}
-		head_key(key, head_commit);
+		dsync_commit_key(key, head_commit);
 		all[n].device_id = key;
 		all[n].commit = from;
 		n++;
@@ -1391,7 +1374,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a version in '%s'", revs[i], f->root);
 			goto out;
 		}
-		head_key(keys[i], c);
+		dsync_commit_key(keys[i], c);
 		heads[i].device_id = keys[i];
 		git_commit_free(c);
 	}
@@ -1409,42 +1392,23 @@ out:
 	return error;
 }
 
-static int resume_failed(const dsync_folder *f, int error)
-{
-	char *why = strdup(dsync_error_last());
-
-	error = dsync_error_set(error, "cannot finish the merge that was interrupted in '%s': %s", f->root,
-				why ? why : "out of memory");
-	free(why);
-	return error;
-}
-
 int dsync_merge_resume(dsync_folder *f)
 {
 	dsync_merge_options o = DSYNC_MERGE_OPTIONS_INIT;
 	dsync_merge_outcome out;
 	applier a;
 	git_oid from, to, head;
-	int err, error;
+	int error;
 
 	if ((error = journal_read(f, &from, &to)) <= 0)
 		return error;
 	if ((error = dsync_folder_repo(f)) < 0)
 		return error;
-	memset(&a, 0, sizeof(a));
 	memset(&out, 0, sizeof(out));
-	a.f = f;
-	a.repo = f->repo;
-	a.out = &out;
-	a.o = &o;
+	applier_init(&a, f, &out, &o);
 	a.resuming = true;
-	a.umask = umask(0);
-	umask(a.umask);
-	err = git_reference_name_to_id(&head, f->repo, MAIN_REF);
-	if (err == GIT_ENOTFOUND)
-		memset(&head, 0, sizeof(head));
-	else if (err < 0)
-		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
+	if ((error = head_of(&head, f)) < 0)
+		return error;
 	if (git_oid_equal(&head, &to)) {
 		/* killed after the head moved: done */
 		journal_remove(f);
@@ -1460,10 +1424,8 @@ int dsync_merge_resume(dsync_folder *f)
 			return 0;
 		}
 		if ((error = remerge(&to, &a, &head, &to)) < 0)
-			return resume_failed(f, error);
+			return error;
 		from = head;
 	}
-	if ((error = update(&a, &from, &to)) < 0)
-		return resume_failed(f, error);
-	return 0;
+	return update(&a, &from, &to);
 }

@@ -54,19 +54,9 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 
 	if (!dsync_is_conflict_copy(git_tree_entry_name(te)))
 		return 0;
-	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
-		/* a big file's copy is a chunk tree */
-		git_tree *t = NULL;
-		dsync_chunked info;
-		bool big = git_tree_lookup(&t, l->f->repo, git_tree_entry_id(te)) == 0 &&
-			   dsync_chunks_info(&info, l->f->repo, t) == 1;
-
-		git_tree_free(t);
-		if (!big)
-			return 0;
-	} else if (git_tree_entry_type(te) != GIT_OBJECT_BLOB) {
+	/* a file, or a big file's chunk tree */
+	if (git_tree_entry_type(te) != GIT_OBJECT_BLOB && !dsync_chunks_entry_is_big(NULL, l->f->repo, te))
 		return 0;
-	}
 	if ((error = dsync_buf_printf(&stored, "%s%s", root, git_tree_entry_name(te))) < 0 ||
 	    (error = dsync_buf_puts(&disk, "")) < 0 ||
 	    (error = dsync_path_unescape(&disk, stored.ptr, is_link)) < 0 ||
@@ -107,7 +97,7 @@ out:
 		l->error = error;
 		return -1;
 	}
-	return 0;
+	return git_tree_entry_type(te) == GIT_OBJECT_TREE; /* not into a big file's chunks */
 }
 
 static int cmp_conflict(const void *a, const void *b)

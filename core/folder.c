@@ -296,6 +296,18 @@ out:
 	return error;
 }
 
+int dsync_folder_chunker(dsync_chunker *out, dsync_folder *f)
+{
+	unsigned char seed[DSYNC_CHUNK_SEED_BYTES];
+	int error;
+
+	if ((error = dsync_folder_chunk_seed(seed, f)) < 0)
+		return error;
+	dsync_chunker_init(out, seed);
+	sodium_memzero(seed, sizeof(seed));
+	return 0;
+}
+
 static int set_config(git_repository *repo, const char *device_id,
 		      const char *device_name, const char *folder_id)
 {

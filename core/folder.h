@@ -9,6 +9,7 @@
 
 #include "dsync/folder.h"
 #include "dsync/ignore.h"
+#include "core/base/chunker.h"
 
 struct dsync_folder {
 	char *root;        /* absolute, resolved, no trailing slash */
@@ -67,5 +68,8 @@ bool dsync_folder_present(const char *root, const char *folder_id);
  * (the caller holds the lock).
  */
 int dsync_folder_chunk_seed(unsigned char *seed, dsync_folder *f);
+
+/* The folder's chunker, keyed by its secret, into *OUT. */
+int dsync_folder_chunker(dsync_chunker *out, dsync_folder *f);
 
 #endif

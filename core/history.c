@@ -321,7 +321,6 @@ static uint64_t blob_size(git_repository *repo, const git_oid *id)
 static bool file_entry(git_repository *repo, const git_tree_entry *e, uint64_t *size, uint32_t *mode)
 {
 	dsync_chunked info;
-	git_tree *t = NULL;
 	bool big;
 
 	if (git_tree_entry_type(e) == GIT_OBJECT_BLOB) {
@@ -331,10 +330,7 @@ static bool file_entry(git_repository *repo, const git_tree_entry *e, uint64_t *
 			*mode = git_tree_entry_filemode(e);
 		return true;
 	}
-	if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_tree_lookup(&t, repo, git_tree_entry_id(e)) < 0)
-		return false;
-	big = dsync_chunks_info(&info, repo, t) == 1;
-	git_tree_free(t);
+	big = dsync_chunks_entry_is_big(&info, repo, e);
 	if (big && size)
 		*size = info.size;
 	if (big && mode)
@@ -466,12 +462,11 @@ static int list_dir(git_repository *repo, git_tree *tree, dsync_dir_cb cb, void 
 		const char *name = git_tree_entry_name(te);
 		dsync_buf real = DSYNC_BUF_INIT;
 		dsync_dir_entry e;
+		uint64_t size = 0;
+		uint32_t mode = 0;
 
 		if (strcmp(name, DSYNC_DIR_MARKER) == 0)
 			continue;
-
-		uint64_t size = 0;
-		uint32_t mode = 0;
 
 		e.mode = git_tree_entry_filemode(te);
 		if ((error = dsync_buf_puts(&real, "")) < 0 ||
@@ -611,15 +606,6 @@ static bool under(const char *path, const char *spec)
 	return strncmp(path, spec, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-/* Whether E is a big file's chunk tree. */
-static bool is_big(git_repository *repo, const git_tree_entry *e)
-{
-	uint64_t size;
-	uint32_t mode;
-
-	return git_tree_entry_type(e) == GIT_OBJECT_TREE && file_entry(repo, e, &size, &mode);
-}
-
 /* What a diff shows for a big file (stored path PATH): it is binary. */
 static int binary_notice(print_ctx *pc, const char *path)
 {
@@ -703,7 +689,7 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
 			goto next;
 		exists = lstat(abs.ptr, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
-		if ((te && is_big(f->repo, te)) || (exists && st.st_size > BIG_DIFF)) {
+		if ((te && dsync_chunks_entry_is_big(NULL, f->repo, te)) || (exists && st.st_size > BIG_DIFF)) {
 			/* a big file: binary, never read whole */
 			error = binary_notice(pc, path);
 			goto next;

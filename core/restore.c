@@ -13,9 +13,6 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
-#include <fcntl.h>
-#include <libgen.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>

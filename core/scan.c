@@ -14,7 +14,6 @@
 #include "core/base/internal.h"
 #include "core/scan.h"
 #include "core/base/chunks.h"
-#include <sodium.h>
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -570,6 +569,12 @@ typedef struct reader {
 	void *payload;
 } reader;
 
+/* Whether a file of SIZE bytes is stored as a chunk tree. */
+static bool chunked(const reader *r, uint64_t size)
+{
+	return r->threshold && size > r->threshold;
+}
+
 static int store_buffer(reader *r, git_oid *oid, const void *data, size_t len)
 {
 	int err = r->write ? git_odb_write(oid, r->odb, data, len, GIT_OBJECT_BLOB)
@@ -589,7 +594,7 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 	int err, error = 0;
 
 	*changed = false;
-	if (r->threshold && size > r->threshold) {
+	if (chunked(r, size)) {
 		/* a big file: a chunk tree (docs/chunks.md) */
 		struct stat st;
 		uint64_t got = 0;
@@ -672,10 +677,9 @@ out:
  * default 8 MiB; 0: none) and, when there is one, its keyed chunker. */
 static int chunking(reader *r, dsync_folder *f)
 {
-	unsigned char seed[DSYNC_CHUNK_SEED_BYTES];
 	git_config *cfg = NULL;
 	int64_t v = DSYNC_CHUNK_THRESHOLD;
-	int err, error = 0;
+	int err;
 
 	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0)
 		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
@@ -684,14 +688,9 @@ static int chunking(reader *r, dsync_folder *f)
 	if (err < 0 && err != GIT_ENOTFOUND)
 		return dsync_error_git(err, "bad dsync.chunkThreshold in '%s'", f->root);
 	r->threshold = v > 0 ? (uint64_t)v : 0;
-	if (r->threshold) {
-		if ((error = dsync_folder_chunk_seed(seed, f)) < 0)
-			return error;
-		dsync_chunker_init(&r->chunker, seed);
-		sodium_memzero(seed, sizeof(seed));
-	}
-	return 0;
+	return r->threshold ? dsync_folder_chunker(&r->chunker, f) : 0;
 }
+
 
 /* E takes the cache's version IE (a zero mtime: looked at again next time). */
 static void keep_cached(scan_entry *e, const statcache_entry *ie)
@@ -793,7 +792,7 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 			to_scan_stat(&e->st, &st); /* a link keeps the walk's lstat */
 		}
 		e->mode = is_link ? GIT_FILEMODE_LINK
-			  : r->threshold && (uint64_t)st.st_size > r->threshold ? GIT_FILEMODE_COMMIT : git_mode(&st);
+			  : chunked(r, (uint64_t)st.st_size) ? GIT_FILEMODE_COMMIT : git_mode(&st);
 		git_oid_cpy(&e->oid, &oid);
 		e->flags = SCAN_HASHED;
 		goto out;

@@ -134,22 +134,15 @@ static size_t chunk_piece(const char *path)
 	return (size_t)(g - path);
 }
 
-/* Whether TREE (may be NULL) holds a chunk tree at the stored path P; and
- * (*ANY) anything at P. */
-static bool big_at(git_repository *repo, git_tree *tree, const char *p, bool *any)
+/* Whether TREE (may be NULL) holds a chunk tree at the stored path P. */
+static bool big_at(git_repository *repo, git_tree *tree, const char *p)
 {
 	git_tree_entry *e = NULL;
-	git_tree *t = NULL;
-	dsync_chunked info;
-	bool yes = false;
+	bool yes;
 
-	*any = false;
 	if (!tree || git_tree_entry_bypath(&e, tree, p) < 0)
 		return false;
-	*any = true;
-	if (git_tree_entry_type(e) == GIT_OBJECT_TREE && git_tree_lookup(&t, repo, git_tree_entry_id(e)) == 0)
-		yes = dsync_chunks_info(&info, repo, t) == 1;
-	git_tree_free(t);
+	yes = dsync_chunks_entry_is_big(NULL, repo, e);
 	git_tree_entry_free(e);
 	return yes;
 }
@@ -165,7 +158,7 @@ static bool big_at(git_repository *repo, git_tree *tree, const char *p, bool *an
 static int add_big(dsync_changes *out, dsync_buf *seen, git_repository *repo, git_tree *from, git_tree *to,
 		   const char *path, size_t len)
 {
-	bool in_from, in_to, big_from, big_to;
+	bool big_from, big_to;
 	dsync_buf key = DSYNC_BUF_INIT;
 	char *p;
 	int error = 0;
@@ -176,8 +169,8 @@ static int add_big(dsync_changes *out, dsync_buf *seen, git_repository *repo, gi
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
 	}
 	if (!seen->ptr || !strstr(seen->ptr, key.ptr)) {
-		big_from = big_at(repo, from, p, &in_from);
-		big_to = big_at(repo, to, p, &in_to);
+		big_from = big_at(repo, from, p);
+		big_to = big_at(repo, to, p);
 		if (!big_from && !big_to)
 			error = 1; /* a folder of the user's that looks like one */
 		/* a plain file on the other side has its own change: both
@@ -647,19 +640,10 @@ static int tree_cb(const char *root, const git_tree_entry *entry, void *payload)
 	bool big = false;
 	int error;
 
-	if (git_tree_entry_type(entry) == GIT_OBJECT_TREE) {
-		/* a big file's chunk tree: one file, as the index holds it */
-		git_tree *t = NULL;
-		dsync_chunked info;
-
-		if (git_tree_lookup(&t, w->repo, git_tree_entry_id(entry)) == 0)
-			big = dsync_chunks_info(&info, w->repo, t) == 1;
-		git_tree_free(t);
-		if (!big)
-			return 0;
-	} else if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB) {
+	/* a file, or a big file's chunk tree: one file, as the index holds it */
+	if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB &&
+	    !(big = dsync_chunks_entry_is_big(NULL, w->repo, entry)))
 		return 0;
-	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 		scan_entry *v = realloc(l->v, cap * sizeof(*v));

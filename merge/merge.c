@@ -15,7 +15,7 @@ typedef struct side {
 	const git_commit *head;
 	const git_oid *base;  /* the merge base (NULL: none) */
 	git_time_t time;
-	char key[64];        /* the tie-break: its device id (or commit id) */
+	char key[GIT_OID_HEXSZ + 1];  /* the tie-break (dsync_commit_key) */
 } side;
 
 typedef struct conflict_in {
@@ -63,19 +63,22 @@ static int add_conflict(dsync_merge_result *r, char kind, const char *path, cons
 	return 0;
 }
 
-/* A head's tie-break key: the device id in its author's email, else its
- * commit id (dsync's own merge commits have no device). */
-static void side_init(side *s, const git_commit *c)
+void dsync_commit_key(char *key, const git_commit *c)
 {
 	const git_signature *a = git_commit_author(c);
 
+	if (a && a->email && strlen(a->email) == 32 && strspn(a->email, "0123456789abcdef") == 32)
+		memcpy(key, a->email, 33);
+	else
+		git_oid_tostr(key, GIT_OID_HEXSZ + 1, git_commit_id(c));
+}
+
+static void side_init(side *s, const git_commit *c)
+{
 	s->head = c;
 	s->base = NULL;
 	s->time = git_commit_time(c);
-	if (a && a->email && strlen(a->email) == 32 && strspn(a->email, "0123456789abcdef") == 32)
-		snprintf(s->key, sizeof(s->key), "%s", a->email);
-	else
-		git_oid_tostr(s->key, sizeof(s->key), git_commit_id(c));
+	dsync_commit_key(s->key, c);
 }
 
 /* Whether A's version wins over B's: the later commit, then the higher key. */

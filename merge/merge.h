@@ -118,6 +118,14 @@ int dsync_merge_trees_ours(dsync_merge_result *out, git_repository *repo, const 
 int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree, git_commit *a,
 		       git_commit *b, const dsync_merge_result *r);
 
+/*
+ * The key that orders and breaks ties between heads (GIT_OID_HEXSZ + 1
+ * bytes into KEY): the device id its author names (a snapshot), else its
+ * commit id (dsync's own merge commits have no device), so every device
+ * computes the same order.
+ */
+void dsync_commit_key(char *key, const git_commit *c);
+
 /* One device's head, for dsync_merge_heads(). */
 typedef struct dsync_head {
 	const char *device_id;

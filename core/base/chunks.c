@@ -182,6 +182,27 @@ int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree 
 	return 1;
 }
 
+int dsync_chunks_info_of(dsync_chunked *info, git_repository *repo, const git_oid *tree_id)
+{
+	git_tree *t = NULL;
+	int err, error;
+
+	memset(info, 0, sizeof(*info));
+	if ((err = git_tree_lookup(&t, repo, tree_id)) < 0)
+		return dsync_error_git(err, "cannot read a stored tree");
+	error = dsync_chunks_info(info, repo, t);
+	git_tree_free(t);
+	return error;
+}
+
+bool dsync_chunks_entry_is_big(dsync_chunked *info, git_repository *repo, const git_tree_entry *e)
+{
+	dsync_chunked unused;
+
+	return git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+	       dsync_chunks_info_of(info ? info : &unused, repo, git_tree_entry_id(e)) == 1;
+}
+
 int dsync_chunks_read(git_repository *repo, const git_oid *tree_id, const char *path,
 		      int (*cb)(const void *data, size_t len, void *payload), void *payload)
 {

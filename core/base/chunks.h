@@ -45,6 +45,14 @@ int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync
  */
 int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree *tree);
 
+/* As dsync_chunks_info(), for the tree TREE_ID (looked up: a failure is an
+ * error). */
+int dsync_chunks_info_of(dsync_chunked *info, git_repository *repo, const git_oid *tree_id);
+
+/* Whether the tree entry E is a big file's chunk tree; its *INFO (may be
+ * NULL).  Unreadable or malformed: not one. */
+bool dsync_chunks_entry_is_big(dsync_chunked *info, git_repository *repo, const git_tree_entry *e);
+
 /*
  * Streams the chunked file TREE's bytes to CB, in order and in pieces of at
  * most DSYNC_CHUNK_MAX bytes; CB's non-zero return stops it and is returned.
