@@ -22,9 +22,10 @@
 #include "dsync/timespec.h"
 #include "dsync/watch.h"
 #include "cmd/output.h"
+#include "cmd/cmd.h"
 
 #define DSYNC_VERSION "0.1.0"
-#define LOCK_WAIT_MS 5000
+
 
 typedef struct command {
 	const char *name;
@@ -38,14 +39,14 @@ static const command *find_command(const char *name);
 static int cmd_help(int argc, char **argv);
 
 /* Options every command has; returns -1 to go on, else an exit code. */
-static int usage_error(const char *cmd, const char *fmt, const char *arg)
+int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
 	out_error(fmt, arg);
 	fprintf(stderr, "see 'dsync help %s'\n", cmd);
 	return 2;
 }
 
-static int bad_option(const char *cmd, char **argv)
+int bad_option(const char *cmd, char **argv)
 {
 	if (optopt && strchr("mnat", optopt) && argv[optind - 1][0] == '-' &&
 	    argv[optind - 1][1] == optopt)
@@ -53,7 +54,7 @@ static int bad_option(const char *cmd, char **argv)
 	return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
-static int print_usage(const char *name)
+int print_usage(const char *name)
 {
 	const command *c = find_command(name);
 
@@ -63,7 +64,7 @@ static int print_usage(const char *name)
 	return 0;
 }
 
-static int open_folder(dsync_folder **f)
+int open_folder(dsync_folder **f)
 {
 	int error = dsync_folder_open(f, NULL);
 
@@ -71,7 +72,7 @@ static int open_folder(dsync_folder **f)
 }
 
 /* Parses the common options loop; HELP_SEEN set when --help. */
-#define HELP_OPTION { "help", no_argument, NULL, 'h' }
+
 
 /* ---------------------------------------------------------------- init */
 
@@ -653,7 +654,7 @@ out:
 /* --------------------------------------------------------------- merge */
 
 /* Exit status after a merge or resolve: 3 while conflicts wait. */
-static int conflicts_wait(size_t open)
+int conflicts_wait(size_t open)
 {
 	if (open == 0)
 		return 0;
@@ -1010,6 +1011,57 @@ static const command commands[] = {
 	  "the copy's (copy: it replaces the file), or both (the copy is renamed to\n"
 	  "'NAME (DEVICE YYYY-MM-DD HHMMSS).EXT'), and records that as a new version;\n"
 	  "what is removed stays in history. Deleting a copy by hand resolves it too.\n" },
+	{ "remote", cmd_remote, true, "add, list or remove encrypted remotes",
+	  "usage: dsync remote [list]\n"
+	  "       dsync remote add NAME URL [--passphrase-file FILE]\n"
+	  "       dsync remote remove NAME\n\n"
+	  "add: URL is a folder (file:///media/usb/dsync, or a plain path: a USB disk,\n"
+	  "a mounted share). An empty or missing folder gets a new encrypted store\n"
+	  "(you choose its passphrase, asked twice); a folder holding a store is opened\n"
+	  "with its passphrase, and the next 'dsync sync' merges its history with this\n"
+	  "folder's (files on both sides are kept). The store's key is then kept in\n"
+	  "~/.config/dsync/keys/ (0600) so later syncs don't ask. The passphrase comes\n"
+	  "from --passphrase-file, $DSYNC_PASSPHRASE, or the terminal. remove forgets\n"
+	  "the remote here; the store is untouched.\n" },
+	{ "push", cmd_push, true, "send this folder's history to remotes",
+	  "usage: dsync push [REMOTE] [--quiet] [--passphrase-file FILE]\n\n"
+	  "Snapshots the folder, then uploads to REMOTE (default: every remote) the\n"
+	  "history it does not hold yet, encrypted, and this device's new manifest.\n" },
+	{ "fetch", cmd_fetch, true, "get other devices' histories from remotes",
+	  "usage: dsync fetch [REMOTE] [--quiet] [--passphrase-file FILE]\n\n"
+	  "Downloads every other device's newest history from REMOTE (default: every\n"
+	  "remote), checks it, and records each device's head as\n"
+	  "refs/remotes/REMOTE/DEVICE-ID. Changes no file: 'dsync sync' merges.\n" },
+	{ "sync", cmd_sync, true, "snapshot, fetch, merge and push",
+	  "usage: dsync sync [REMOTE] [--quiet] [--passphrase-file FILE]\n\n"
+	  "One round with REMOTE (default: every remote): snapshot, fetch the other\n"
+	  "devices' histories, merge them into the folder (as 'dsync merge' does; a\n"
+	  "file you change meanwhile is never overwritten), then push. Exit status 3\n"
+	  "while conflicts wait; 5 for a wrong passphrase; 6 when data from the remote\n"
+	  "fails verification (nothing is changed then).\n" },
+	{ "join", cmd_join, false, "make this device a copy of a remote's folder",
+	  "usage: dsync join URL [DIR] [--name REMOTE] [--device-name NAME]\n"
+	  "                  [--passphrase-file FILE] [--quiet]\n\n"
+	  "For a new or replaced device: opens the store at URL with its passphrase,\n"
+	  "makes DIR (default: the current folder; created if missing) a dsync folder\n"
+	  "with the remote as REMOTE (default 'origin'), and brings every file and the\n"
+	  "whole history. Files already in DIR are kept: identical ones merge,\n"
+	  "different ones become conflict copies. A wrong passphrase (exit 5) leaves\n"
+	  "nothing behind.\n" },
+	{ "passphrase", cmd_passphrase, true, "change a remote store's passphrase",
+	  "usage: dsync passphrase [REMOTE] [--passphrase-file FILE]\n"
+	  "                        [--new-passphrase-file FILE]\n\n"
+	  "Asks for the current passphrase and a new one (twice), and re-seals the\n"
+	  "store's key with it; nothing else in the store changes. Other devices keep\n"
+	  "working with the key they hold. For scripts: $DSYNC_PASSPHRASE and\n"
+	  "$DSYNC_NEW_PASSPHRASE.\n" },
+	{ "check", cmd_check, true, "verify the history and the remote stores",
+	  "usage: dsync check [--read-data] [REMOTE] [--quiet]\n\n"
+	  "Checks that every version in the folder's history is complete and intact,\n"
+	  "and that REMOTE's store (default: every remote) is sound: its key blobs and\n"
+	  "header verify, every device's manifest decrypts, every pack it names is\n"
+	  "there at its size. --read-data also downloads, decrypts and indexes every\n"
+	  "pack. Exit status 6 names the first damaged blob.\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
 	  "Packs the history's objects into one pack with deltas, then removes the\n"

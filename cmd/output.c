@@ -180,3 +180,24 @@ void out_progress_done(void)
 		progress_shown = false;
 	}
 }
+
+void out_progress_text(bool force, const char *fmt, ...)
+{
+	struct timespec now;
+	va_list ap;
+
+	if (!isatty(2))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && progress_shown &&
+	    (now.tv_sec - progress_last.tv_sec) * 1000 + (now.tv_nsec - progress_last.tv_nsec) / 1000000 < 200)
+		return;
+	progress_last = now;
+	progress_shown = true;
+	fputc('\r', stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\033[K", stderr);
+	fflush(stderr);
+}

@@ -39,4 +39,8 @@ void out_json_string(FILE *fp, const char *s);
 void out_progress(size_t files, uint64_t bytes, void *payload);
 void out_progress_done(void);
 
+/* A progress line on stderr while it is a terminal, at most five a second
+ * unless FORCE. */
+void out_progress_text(bool force, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -1,0 +1,463 @@
+/*
+ * The commands that talk to remotes: remote, push, fetch, sync, join,
+ * passphrase, check.  Passphrases come from --passphrase-file, then
+ * $DSYNC_PASSPHRASE, then the terminal (no echo; a new one twice).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+#include "dsync/sync.h"
+#include "cmd/cmd.h"
+#include "cmd/output.h"
+
+typedef struct pass_source {
+	const char *file;        /* --passphrase-file */
+	const char *new_file;    /* --new-passphrase-file */
+	bool changing;           /* 'dsync passphrase': NEW means the new one */
+	bool quiet;
+	struct timespec started;
+	const char *step;
+} pass_source;
+
+static int read_secret_file(char **out, const char *path)
+{
+	FILE *fp = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!fp)
+		return dsync_error_set(DSYNC_EAUTH, "cannot read the passphrase file '%s': %s", path, strerror(errno));
+	n = getline(&line, &cap, fp);
+	fclose(fp);
+	if (n < 0) {
+		free(line);
+		return dsync_error_set(DSYNC_EAUTH, "the passphrase file '%s' is empty", path);
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	*out = line;
+	return 0;
+}
+
+/* Asks on the terminal, without echo. */
+static int read_tty(char **out, const char *prompt)
+{
+	struct termios old, quiet;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *tty = fopen("/dev/tty", "r+e");
+	bool restored = false;
+
+	*out = NULL;
+	if (!tty)
+		return dsync_error_set(DSYNC_EAUTH,
+				       "a passphrase is needed: no terminal to ask on (set DSYNC_PASSPHRASE or use --passphrase-file)");
+	out_progress_done();
+	fputs(prompt, tty);
+	fflush(tty);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		quiet.c_lflag |= ECHONL;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	} else {
+		restored = true;
+	}
+	n = getline(&line, &cap, tty);
+	if (!restored)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fclose(tty);
+	if (n < 0) {
+		free(line);
+		return dsync_error_set(DSYNC_EAUTH, "no passphrase given");
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	*out = line;
+	return 0;
+}
+
+static int ask_pass(char **out, int kind, const char *url, void *payload)
+{
+	pass_source *p = payload;
+	const char *env;
+	char prompt[4200], *again = NULL;
+	int tries, error;
+
+	*out = NULL;
+	if (kind == DSYNC_PASSPHRASE_NEW && p->changing) {
+		if (p->new_file)
+			return read_secret_file(out, p->new_file);
+		if ((env = getenv("DSYNC_NEW_PASSPHRASE")) != NULL)
+			return (*out = strdup(env)) ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+	} else {
+		if (p->file)
+			return read_secret_file(out, p->file);
+		if ((env = getenv("DSYNC_PASSPHRASE")) != NULL)
+			return (*out = strdup(env)) ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	if (kind == DSYNC_PASSPHRASE_CURRENT) {
+		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", url);
+		return read_tty(out, prompt);
+	}
+	for (tries = 0; tries < 3; tries++) {
+		snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", url);
+		if ((error = read_tty(out, prompt)) < 0)
+			return error;
+		if ((error = read_tty(&again, "Repeat it: ")) < 0)
+			break;
+		if (strcmp(*out, again) == 0 && **out) {
+			free(again);
+			return 0;
+		}
+		fprintf(stderr, "%s\n", **out ? "they differ; again" : "empty; again");
+		free(again);
+		again = NULL;
+		free(*out);
+		*out = NULL;
+	}
+	free(*out);
+	*out = NULL;
+	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
+}
+
+static void on_progress(const dsync_transfer *t, void *payload)
+{
+	pass_source *p = payload;
+	struct timespec now;
+	double secs;
+	char done[32], total[32], rate[32];
+
+	if (p->quiet)
+		return;
+	if (!p->step || strcmp(p->step, t->what) != 0) {
+		p->step = t->what;
+		clock_gettime(CLOCK_MONOTONIC, &p->started);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - p->started.tv_sec) + (double)(now.tv_nsec - p->started.tv_nsec) / 1e9;
+	if (strcmp(t->what, "pack") == 0) {
+		out_progress_text(false, "%s: packing %zu/%zu objects", t->remote, t->objects, t->objects_total);
+		return;
+	}
+	out_size(done, sizeof(done), t->bytes);
+	out_size(total, sizeof(total), t->bytes_total);
+	out_size(rate, sizeof(rate), secs > 0.05 ? (uint64_t)((double)t->bytes / secs) : 0);
+	out_progress_text(t->done, "%s %s: %s%s%s, %zu objects, %s/s", t->what, t->remote, done,
+			  t->bytes_total ? " of " : "", t->bytes_total ? total : "", t->objects, rate);
+}
+
+static void sync_options(dsync_sync_options *so, pass_source *p)
+{
+	so->lock_wait_ms = LOCK_WAIT_MS;
+	so->passphrase = ask_pass;
+	so->progress = on_progress;
+	so->warn = out_warn_cb;
+	so->payload = p;
+}
+
+/* The options most remote commands share; returns -1 to go on. */
+static int parse_common(const char *name, int argc, char **argv, pass_source *p, bool *read_data)
+{
+	static const struct option opts[] = {
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "new-passphrase-file", required_argument, NULL, 'N' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "read-data", no_argument, NULL, 'r' },
+		HELP_OPTION,
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			p->file = optarg;
+			break;
+		case 'N':
+			if (strcmp(name, "passphrase") != 0)
+				return bad_option(name, argv);
+			p->new_file = optarg;
+			break;
+		case 'q':
+			p->quiet = true;
+			break;
+		case 'r':
+			if (!read_data)
+				return bad_option(name, argv);
+			*read_data = true;
+			break;
+		case 'h':
+			return print_usage(name);
+		default:
+			if (optopt == 'p' || optopt == 'N')
+				return usage_error(name, "option '%s' needs a value", argv[optind - 1]);
+			return bad_option(name, argv);
+		}
+	}
+	return -1;
+}
+
+static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
+{
+	char size[32];
+
+	out_progress_done();
+	if (quiet)
+		return;
+	if (what & DSYNC_SYNC_FETCH) {
+		if (r->packs_fetched)
+			printf("fetched %zu pack%s (%s) from %zu device%s\n", r->packs_fetched,
+			       r->packs_fetched == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_fetched),
+			       r->devices, r->devices == 1 ? "" : "s");
+		else
+			printf("nothing new to fetch (%zu other device%s)\n", r->devices, r->devices == 1 ? "" : "s");
+	}
+	if ((what & DSYNC_SYNC_MERGE) && r->merge.merged)
+		printf("%s %.8s: %zu file%s written, %zu removed, %zu new conflict%s\n",
+		       r->merge.fast_forward ? "fast-forwarded to" : "merged into", r->merge.head, r->merge.written,
+		       r->merge.written == 1 ? "" : "s", r->merge.removed, r->merge.conflicts,
+		       r->merge.conflicts == 1 ? "" : "s");
+	if (what & DSYNC_SYNC_PUSH) {
+		if (r->pushed)
+			printf("pushed %zu object%s (%s)%s\n", r->objects_pushed, r->objects_pushed == 1 ? "" : "s",
+			       out_size(size, sizeof(size), r->bytes_pushed),
+			       r->consolidated ? "; this device's small packs were consolidated" : "");
+		else
+			printf("the remote%s already had%s this folder's history\n", r->remotes == 1 ? "" : "s",
+			       r->remotes == 1 ? "" : " all");
+	}
+}
+
+static int run_round(const char *name, unsigned what, int argc, char **argv)
+{
+	pass_source p = { 0 };
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result r;
+	dsync_folder *f = NULL;
+	const char *remote = NULL;
+	int rc, error;
+
+	if ((rc = parse_common(name, argc, argv, &p, NULL)) >= 0)
+		return rc;
+	if (optind < argc)
+		remote = argv[optind++];
+	if (optind < argc)
+		return usage_error(name, "unexpected argument '%s'", argv[optind]);
+	if ((rc = open_folder(&f)) != 0)
+		return rc;
+	sync_options(&so, &p);
+	error = dsync_sync(&r, f, remote, what, &so);
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	report_round(&r, what, p.quiet);
+	return (what & DSYNC_SYNC_MERGE) ? conflicts_wait(r.merge.open_conflicts) : 0;
+}
+
+int cmd_push(int argc, char **argv)
+{
+	return run_round("push", DSYNC_SYNC_PUSH, argc, argv);
+}
+
+int cmd_fetch(int argc, char **argv)
+{
+	return run_round("fetch", DSYNC_SYNC_FETCH, argc, argv);
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	return run_round("sync", DSYNC_SYNC_ALL, argc, argv);
+}
+
+int cmd_remote(int argc, char **argv)
+{
+	pass_source p = { 0 };
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_remote_info *list = NULL;
+	dsync_folder *f = NULL;
+	const char *sub;
+	size_t n, i;
+	bool created = false;
+	int rc, error = 0;
+
+	if ((rc = parse_common("remote", argc, argv, &p, NULL)) >= 0)
+		return rc;
+	sub = optind < argc ? argv[optind++] : "list";
+	if (strcmp(sub, "add") == 0) {
+		if (argc - optind != 2)
+			return usage_error("remote", "%s", "usage: dsync remote add NAME URL");
+	} else if (strcmp(sub, "remove") == 0 || strcmp(sub, "rm") == 0) {
+		if (argc - optind != 1)
+			return usage_error("remote", "%s", "usage: dsync remote remove NAME");
+	} else if (strcmp(sub, "list") == 0) {
+		if (argc - optind != 0)
+			return usage_error("remote", "unexpected argument '%s'", argv[optind]);
+	} else {
+		return usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
+	}
+	if ((rc = open_folder(&f)) != 0)
+		return rc;
+	sync_options(&so, &p);
+	if (strcmp(sub, "add") == 0) {
+		error = dsync_remote_add(f, argv[optind], argv[optind + 1], &created, &so);
+		if (error == 0 && !p.quiet) {
+			if (created)
+				printf("created an encrypted store at %s and added it as '%s'\n"
+				       "'dsync sync' sends this folder's history there\n", argv[optind + 1], argv[optind]);
+			else
+				printf("added '%s' (%s)\n'dsync sync' merges its history into this folder\n", argv[optind],
+				       argv[optind + 1]);
+		}
+	} else if (strcmp(sub, "list") == 0) {
+		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
+			for (i = 0; i < n; i++)
+				printf("%s\t%s\n", list[i].name, list[i].url);
+			dsync_remote_list_free(list, n);
+		}
+	} else {
+		error = dsync_remote_remove(f, argv[optind]);
+		if (error == 0 && !p.quiet)
+			printf("removed remote '%s' (the store itself is untouched)\n", argv[optind]);
+	}
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
+
+static int cmd_join_impl(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "device-name", required_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		HELP_OPTION,
+		{ 0 }
+	};
+	pass_source p = { 0 };
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result r;
+	dsync_folder *f = NULL;
+	const char *url, *dir = ".", *name = NULL, *device = NULL;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			p.file = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'd':
+			device = optarg;
+			break;
+		case 'q':
+			p.quiet = true;
+			break;
+		case 'h':
+			return print_usage("join");
+		default:
+			if (optopt == 'p' || optopt == 'n' || optopt == 'd')
+				return usage_error("join", "option '%s' needs a value", argv[optind - 1]);
+			return bad_option("join", argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("join", "%s", "name the store: dsync join URL [DIR]");
+	url = argv[optind++];
+	if (optind < argc)
+		dir = argv[optind++];
+	if (optind < argc)
+		return usage_error("join", "unexpected argument '%s'", argv[optind]);
+	sync_options(&so, &p);
+	error = dsync_join(&f, &r, url, dir, name, device, &so);
+	if (error < 0)
+		return out_fail(error);
+	report_round(&r, DSYNC_SYNC_ALL, p.quiet);
+	if (!p.quiet)
+		printf("'%s' is now a dsync folder kept in step with %s\n", dsync_folder_root(f), url);
+	dsync_folder_free(f);
+	return conflicts_wait(r.merge.open_conflicts);
+}
+
+int cmd_join(int argc, char **argv)
+{
+	return cmd_join_impl(argc, argv);
+}
+
+int cmd_passphrase(int argc, char **argv)
+{
+	pass_source p = { 0 };
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_folder *f = NULL;
+	const char *remote = NULL;
+	int rc, error;
+
+	p.changing = true;
+	if ((rc = parse_common("passphrase", argc, argv, &p, NULL)) >= 0)
+		return rc;
+	if (optind < argc)
+		remote = argv[optind++];
+	if (optind < argc)
+		return usage_error("passphrase", "unexpected argument '%s'", argv[optind]);
+	if ((rc = open_folder(&f)) != 0)
+		return rc;
+	sync_options(&so, &p);
+	error = dsync_passphrase_change(f, remote, &so);
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	if (!p.quiet)
+		printf("passphrase changed; the old one no longer opens the store\n");
+	return 0;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	pass_source p = { 0 };
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_check_result r;
+	dsync_folder *f = NULL;
+	const char *remote = NULL;
+	bool read_data = false;
+	char size[32];
+	int rc, error;
+
+	if ((rc = parse_common("check", argc, argv, &p, &read_data)) >= 0)
+		return rc;
+	if (optind < argc)
+		remote = argv[optind++];
+	if (optind < argc)
+		return usage_error("check", "unexpected argument '%s'", argv[optind]);
+	if ((rc = open_folder(&f)) != 0)
+		return rc;
+	sync_options(&so, &p);
+	error = dsync_check(&r, f, remote, read_data, &so);
+	dsync_folder_free(f);
+	out_progress_done();
+	if (error < 0)
+		return out_fail(error);
+	if (!p.quiet) {
+		printf("history: %zu objects ok\n", r.objects);
+		if (r.manifests)
+			printf("store: %zu manifest%s, %zu pack%s present%s", r.manifests, r.manifests == 1 ? "" : "s",
+			       r.packs, r.packs == 1 ? "" : "s", read_data ? "" : "\n");
+		if (r.manifests && read_data)
+			printf(", %zu decrypted and indexed (%s)\n", r.packs_read,
+			       out_size(size, sizeof(size), r.bytes_read));
+	}
+	return 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * The encrypted remote store (DESIGN.md section 4; docs/store-format.md):
+ * the plaintext header dsync-store, the sealed master key under keys/, packs
+ * streamed through crypto_secretstream, and AEAD-sealed manifests.  Knows
+ * nothing of folders or git: core/sync.c puts them together.
+ */
+#ifndef DSYNC_CORE_STORE_H
+#define DSYNC_CORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#include "core/base/buf.h"
+#include "transport/blobstore.h"
+
+#define DSYNC_STORE_HEADER "dsync-store"
+#define DSYNC_STORE_VERSION 1
+#define DSYNC_PACK_CHUNK (64 * 1024)       /* plaintext bytes per pack message */
+#define DSYNC_MANIFEST_MAX (4 * 1024 * 1024) /* a manifest blob at most */
+
+typedef struct dsync_store {
+	dsync_blobstore *bs;             /* not owned */
+	char id[33];                     /* the store id, hex */
+	unsigned char idraw[16];
+	unsigned long long opslimit;     /* Argon2id limits and salt */
+	size_t memlimit;
+	unsigned char salt[crypto_pwhash_SALTBYTES];
+	char *header;                    /* dsync-store as read (or written) */
+	size_t header_signed;            /* bytes of it the mac line covers */
+	unsigned char mac[32];           /* its mac line */
+	bool unlocked;
+	/* below: only once unlocked (sodium_malloc'd, wiped on free) */
+	unsigned char *keys;             /* master, seed, then the subkeys */
+} dsync_store;
+
+/* The secrets, valid once unlocked. */
+#define DSYNC_STORE_MASTER(s) ((s)->keys)
+#define DSYNC_STORE_SEED(s) ((s)->keys + 32)
+#define DSYNC_STORE_KPACK(s) ((s)->keys + 64)
+#define DSYNC_STORE_KMANIFEST(s) ((s)->keys + 96)
+#define DSYNC_STORE_KNAME(s) ((s)->keys + 128)
+#define DSYNC_STORE_KHEADER(s) ((s)->keys + 160)
+#define DSYNC_STORE_KKEYS(s) ((s)->keys + 192)
+#define DSYNC_STORE_KEYS_SIZE 224
+
+/* The crypto_kdf context and subkey ids (docs/store-format.md). */
+#define DSYNC_KDF_CONTEXT "dsyncst1"
+enum { DSYNC_SUBKEY_PACK = 1, DSYNC_SUBKEY_MANIFEST = 2, DSYNC_SUBKEY_NAME = 3,
+       DSYNC_SUBKEY_HEADER = 4, DSYNC_SUBKEY_KEYS = 5 };
+
+/* padmé: the size LEN is padded to (at most about 12% more). */
+uint64_t dsync_padme(uint64_t len);
+
+/*
+ * Makes a new store in the empty place BS: a random store id, master key and
+ * salt, the chunk secret SEED (the creating folder's), the key sealed under
+ * PASSPHRASE, and dsync-store written last (its presence makes the store).
+ * *OUT is unlocked.
+ */
+int dsync_store_create(dsync_store **out, dsync_blobstore *bs, const char *passphrase,
+		       const unsigned char *seed);
+
+/*
+ * Reads and checks dsync-store from BS (its checksum: damage is
+ * DSYNC_ECORRUPT naming it).  DSYNC_ENOTFOUND when there is none.  *OUT is
+ * locked.
+ */
+int dsync_store_open(dsync_store **out, dsync_blobstore *bs);
+
+/* Unlocks S with the key kept for it in the per-user config; *FOUND false
+ * (and 0) when none is kept.  A kept key that doesn't match the store's
+ * header: DSYNC_ECORRUPT. */
+int dsync_store_unlock_cached(dsync_store *s, bool *found);
+
+/* Unlocks S with PASSPHRASE (a key blob under keys/ that it opens): a damaged
+ * key blob is DSYNC_ECORRUPT naming it, a passphrase that opens none is
+ * DSYNC_EAUTH.  Checks dsync-store's mac with the key. */
+int dsync_store_unlock(dsync_store *s, const char *passphrase);
+
+/* Keeps S's unlocked key in the per-user config (0600). */
+int dsync_store_cache_save(const dsync_store *s);
+
+/* Re-seals the master key under NEW_PASSPHRASE: a new key blob, then the old
+ * ones removed.  Nothing else changes. */
+int dsync_store_reseal(dsync_store *s, const char *new_passphrase);
+
+/* Checks every key blob's checksum and mac (S unlocked). */
+int dsync_store_check_keys(dsync_store *s, size_t *count);
+
+void dsync_store_free(dsync_store *s);
+
+/*
+ * Encrypts the plaintext pack in PLAIN_FD (its whole content, read twice:
+ * once for its name, once to encrypt) into OUT_FD, the blob packs/NAME; NAME
+ * (65 bytes) is set.  Memory stays bounded whatever the size.
+ */
+int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uint64_t *plain_size);
+
+/* Receives decrypted pack bytes. */
+typedef int (*dsync_pack_sink)(const void *data, size_t len, void *payload);
+
+/*
+ * Decrypts the blob packs/NAME held in FD (read from offset 0) into SINK,
+ * checking every message, the padding, the end and that NAME is the keyed
+ * hash of the plaintext; any failure is DSYNC_ECORRUPT naming the blob.  The
+ * sink gets bytes before the end is verified: it must not act on them until
+ * this returns 0.
+ */
+int dsync_pack_decrypt(dsync_store *s, const char *name, int fd, dsync_pack_sink sink, void *payload);
+
+/* The size of the blob that a pack of PLAIN bytes becomes. */
+uint64_t dsync_pack_blob_size(uint64_t plain);
+
+/* Seals manifest TEXT as blob BLOBNAME ("devices/ID/SEQ") into OUT. */
+int dsync_manifest_seal(dsync_buf *out, dsync_store *s, const char *blobname, const char *text, size_t len);
+/* Opens the manifest blob BLOBNAME (bytes BLOB, LEN) into TEXT
+ * (NUL-terminated): DSYNC_ECORRUPT naming it on any failure. */
+int dsync_manifest_open(dsync_buf *text, dsync_store *s, const char *blobname, const unsigned char *blob,
+			size_t len);
+
+#endif

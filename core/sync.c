@@ -1,0 +1,2323 @@
+/*
+ * Remotes and the sync round (DESIGN.md sections 4 and 5; docs/sync.md and
+ * docs/store-format.md): which remotes a folder has, fetching other devices'
+ * heads from an encrypted store, merging them, pushing this device's head,
+ * joining a store from a new device, changing its passphrase and checking it.
+ *
+ * Local state per remote, in .dsync/dsync-remotes/NAME/:
+ *   seen   "DEVICE SEQ HASH" per other device: the newest manifest seen and
+ *          the hash of its text (a lower SEQ later is a rollback, the same SEQ
+ *          with another text a fork)
+ *   seq    the next sequence number this device will use, made durable before
+ *          a manifest with it is uploaded
+ *   packs  the packs whose objects this folder holds, one name a line
+ */
+#include "core/base/internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <sodium.h>
+
+#include "core/apply.h"
+#include "core/base/path.h"
+#include "core/folder.h"
+#include "core/store.h"
+#include "dsync/snapshot.h"
+#include "dsync/sync.h"
+#include "merge/merge.h"
+#include "transport/blobstore.h"
+
+#define STATE_DIR "dsync-remotes"
+#define SMALL_PACK ((uint64_t)16 << 20)   /* packs up to this size get consolidated */
+#define MAX_SMALL_PACKS 32
+#define RETIRE_GRACE 3600                 /* seconds a retired pack stays for readers in flight */
+#define SEQ_DIGITS 16
+
+/* ---- remotes in the folder's config ------------------------------------ */
+
+typedef struct remote {
+	char *name, *url, *store_id;
+} remote;
+
+typedef struct remotes {
+	remote *v;
+	size_t n;
+} remotes;
+
+static void remotes_dispose(remotes *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->v[i].name);
+		free(r->v[i].url);
+		free(r->v[i].store_id);
+	}
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool remote_name_ok(const char *name)
+{
+	const char *p;
+
+	if (!*name || *name == '.' || *name == '-' || strlen(name) > 64)
+		return false;
+	for (p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+static int cmp_remote(const void *a, const void *b)
+{
+	return strcmp(((const remote *)a)->name, ((const remote *)b)->name);
+}
+
+static int config_of(git_config **cfg, dsync_folder *f)
+{
+	int err, error;
+
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	if ((err = git_repository_config(cfg, f->repo)) < 0)
+		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
+	return 0;
+}
+
+static int get_string(char **out, git_config *cfg, const char *fmt, const char *name)
+{
+	git_buf b = GIT_BUF_INIT;
+	char key[128];
+	int err;
+
+	snprintf(key, sizeof(key), fmt, name);
+	if ((err = git_config_get_string_buf(&b, cfg, key)) < 0) {
+		*out = NULL;
+		return err == GIT_ENOTFOUND ? DSYNC_ENOTFOUND : dsync_error_git(err, "cannot read %s", key);
+	}
+	*out = strdup(b.ptr);
+	git_buf_dispose(&b);
+	return *out ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+}
+
+static int remotes_read(remotes *out, dsync_folder *f)
+{
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = config_of(&cfg, f)) < 0)
+		return error;
+	if ((err = git_config_iterator_glob_new(&it, cfg, "^remote\\..*\\.url$")) < 0) {
+		error = dsync_error_git(err, "cannot read the remotes of '%s'", f->root);
+		goto out;
+	}
+	while ((err = git_config_next(&e, it)) == 0) {
+		size_t len = strlen(e->name);
+		remote *v, *r;
+
+		if (len <= 11)
+			continue;
+		if ((v = realloc(out->v, (out->n + 1) * sizeof(*v))) == NULL) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		out->v = v;
+		r = &out->v[out->n++];
+		memset(r, 0, sizeof(*r));
+		r->name = strndup(e->name + 7, len - 11);
+		r->url = strdup(e->value);
+		if (!r->name || !r->url) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		if ((error = get_string(&r->store_id, cfg, "remote.%s.storeId", r->name)) < 0 &&
+		    error != DSYNC_ENOTFOUND)
+			goto out;
+		error = 0;
+	}
+	if (err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot read the remotes of '%s'", f->root);
+		goto out;
+	}
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_remote);
+	error = 0;
+out:
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	if (error < 0)
+		remotes_dispose(out);
+	return error;
+}
+
+/* Picks the remotes NAME names (NULL: all) into SEL (pointers into ALL). */
+static int remotes_pick(remote ***sel, size_t *n, remotes *all, const char *name, const dsync_folder *f)
+{
+	size_t i;
+
+	*sel = calloc(all->n + 1, sizeof(**sel));
+	*n = 0;
+	if (!*sel)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (i = 0; i < all->n; i++)
+		if (!name || strcmp(all->v[i].name, name) == 0)
+			(*sel)[(*n)++] = &all->v[i];
+	if (*n == 0) {
+		free(*sel);
+		*sel = NULL;
+		if (name)
+			return dsync_error_set(DSYNC_ENOTFOUND, "no remote '%s' in '%s' (see dsync remote list)", name,
+					       f->root);
+		return dsync_error_set(DSYNC_ENOTFOUND,
+				       "'%s' has no remote yet: add one with dsync remote add NAME URL", f->root);
+	}
+	return 0;
+}
+
+/* ---- per-remote state files --------------------------------------------- */
+
+static int state_path(dsync_buf *out, const dsync_folder *f, const char *remote_name, const char *file)
+{
+	dsync_buf_truncate(out, 0);
+	return dsync_buf_printf(out, "%s/" STATE_DIR "/%s%s%s", f->gitdir, remote_name, file ? "/" : "",
+				file ? file : "");
+}
+
+/* Reads state file FILE of REMOTE whole into OUT ("" when missing). */
+static int state_read(dsync_buf *out, const dsync_folder *f, const char *remote_name, const char *file)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	FILE *fp;
+	char block[4096];
+	size_t n;
+	int error;
+
+	dsync_buf_truncate(out, 0);
+	if ((error = dsync_buf_puts(out, "")) < 0 || (error = state_path(&path, f, remote_name, file)) < 0)
+		goto out;
+	if ((fp = fopen(path.ptr, "re")) == NULL) {
+		if (errno != ENOENT)
+			error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
+		goto out;
+	}
+	while ((n = fread(block, 1, sizeof(block), fp)) > 0)
+		if ((error = dsync_buf_put(out, block, n)) < 0)
+			break;
+	if (ferror(fp) && error == 0)
+		error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
+	fclose(fp);
+out:
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+/* Replaces state file FILE of REMOTE with TEXT, durably. */
+static int state_write(const dsync_folder *f, const char *remote_name, const char *file, const char *text,
+		       size_t len)
+{
+	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	int fd = -1, error;
+
+	if ((error = state_path(&path, f, remote_name, NULL)) < 0 || (error = dsync_path_mkdirs(path.ptr)) < 0 ||
+	    (error = state_path(&path, f, remote_name, file)) < 0 ||
+	    (error = dsync_buf_printf(&tmp, "%s.tmp", path.ptr)) < 0)
+		goto out;
+	unlink(tmp.ptr);
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+	    (len && write(fd, text, len) != (ssize_t)len) || fsync(fd) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp.ptr, path.ptr) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+		goto out;
+	}
+	path.ptr[strrchr(path.ptr, '/') - path.ptr] = '\0';
+	if ((fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+		fsync(fd);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (error < 0 && tmp.ptr)
+		unlink(tmp.ptr);
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&tmp);
+	return error;
+}
+
+/* A set of strings (pack names), kept sorted for lookups. */
+typedef struct strset {
+	char **v;
+	size_t n, cap;
+	bool dirty;
+} strset;
+
+static void strset_dispose(strset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool strset_has(const strset *s, const char *x)
+{
+	return s->n && bsearch(&x, s->v, s->n, sizeof(*s->v), cmp_strp) != NULL;
+}
+
+static int strset_add(strset *s, const char *x)
+{
+	size_t i;
+
+	if (strset_has(s, x))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		char **v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	for (i = s->n; i > 0 && strcmp(s->v[i - 1], x) > 0; i--)
+		s->v[i] = s->v[i - 1];
+	if ((s->v[i] = strdup(x)) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	s->n++;
+	s->dirty = true;
+	return 0;
+}
+
+static int have_read(strset *have, const dsync_folder *f, const char *remote_name)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	char *line, *save = NULL;
+	int error;
+
+	memset(have, 0, sizeof(*have));
+	if ((error = state_read(&text, f, remote_name, "packs")) < 0)
+		goto out;
+	for (line = strtok_r(text.ptr, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save))
+		error = strset_add(have, line);
+	have->dirty = false;
+out:
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+static int have_write(strset *have, const dsync_folder *f, const char *remote_name)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	size_t i;
+	int error = 0;
+
+	if (!have->dirty)
+		return 0;
+	for (i = 0; i < have->n && error == 0; i++)
+		error = dsync_buf_printf(&text, "%s\n", have->v[i]);
+	if (error == 0)
+		error = state_write(f, remote_name, "packs", text.ptr ? text.ptr : "", text.len);
+	if (error == 0)
+		have->dirty = false;
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+/* ---- manifests ------------------------------------------------------------ */
+
+typedef struct pack_ref {
+	char name[65];
+	uint64_t size;     /* the blob's size */
+	char *from;        /* consolidated from these packs ("A,B,..."), or NULL */
+} pack_ref;
+
+typedef struct retired_ref {
+	char name[65];
+	int64_t since;
+} retired_ref;
+
+typedef struct manifest {
+	char blob[96];                 /* devices/ID/SEQ */
+	char device[33];
+	uint64_t seq;
+	int64_t time;
+	bool has_head;
+	git_oid head;
+	char hash[65];                 /* of the text: forks */
+	pack_ref *packs;
+	size_t npacks;
+	retired_ref *retired;
+	size_t nretired;
+} manifest;
+
+static void manifest_dispose(manifest *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->npacks; i++)
+		free(m->packs[i].from);
+	free(m->packs);
+	free(m->retired);
+	memset(m, 0, sizeof(*m));
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[n] == '\0' || s[n] == ' ' || s[n] == '\n' || s[n] == '/' || s[n] == ',';
+}
+
+static int bad_manifest(const manifest *m, const char *url, const char *what)
+{
+	return dsync_error_set(DSYNC_ECORRUPT, "%s in %s is malformed (%s)", m->blob, url, what);
+}
+
+static int add_pack(manifest *m, const char *name, uint64_t size, const char *from)
+{
+	pack_ref *v = realloc(m->packs, (m->npacks + 1) * sizeof(*v));
+
+	if (!v)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	m->packs = v;
+	memset(&v[m->npacks], 0, sizeof(*v));
+	memcpy(v[m->npacks].name, name, 64);
+	v[m->npacks].size = size;
+	if (from && (v[m->npacks].from = strdup(from)) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	m->npacks++;
+	return 0;
+}
+
+static int add_retired(manifest *m, const char *name, int64_t since)
+{
+	retired_ref *v = realloc(m->retired, (m->nretired + 1) * sizeof(*v));
+
+	if (!v)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	m->retired = v;
+	memset(&v[m->nretired], 0, sizeof(*v));
+	memcpy(v[m->nretired].name, name, 64);
+	v[m->nretired].since = since;
+	m->nretired++;
+	return 0;
+}
+
+/* Parses manifest TEXT of blob M->blob (device and seq already set from the
+ * name) and checks that it says what its name says. */
+static int manifest_parse(manifest *m, const char *text, const char *store_id, const char *url)
+{
+	char *copy = strdup(text), *line, *save = NULL;
+	unsigned char hash[32];
+	int error = 0, field = 0;
+	bool ended = false;
+
+	if (!copy)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	crypto_generichash(hash, 32, (const unsigned char *)text, strlen(text), NULL, 0);
+	sodium_bin2hex(m->hash, sizeof(m->hash), hash, 32);
+	for (line = strtok_r(copy, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long u;
+		long long t;
+		char name[80], from[4096];
+		int n = 0;
+
+		if (ended) {
+			error = bad_manifest(m, url, "text after its end");
+		} else if (field == 0) {
+			if (strcmp(line, "dsync-manifest 1") != 0)
+				error = bad_manifest(m, url, "unknown version");
+			field++;
+		} else if (field == 1) {
+			if (strncmp(line, "store ", 6) != 0 || strcmp(line + 6, store_id) != 0)
+				error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s belongs to another store", m->blob, url);
+			field++;
+		} else if (field == 2) {
+			if (strncmp(line, "device ", 7) != 0 || strcmp(line + 7, m->device) != 0)
+				error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s names another device", m->blob, url);
+			field++;
+		} else if (field == 3) {
+			if (sscanf(line, "seq %llu%n", &u, &n) != 1 || line[n] || u != m->seq)
+				error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s has another sequence number", m->blob,
+							url);
+			field++;
+		} else if (field == 4) {
+			if (sscanf(line, "time %lld%n", &t, &n) != 1 || line[n])
+				error = bad_manifest(m, url, "time");
+			m->time = t;
+			field++;
+		} else if (field == 5) {
+			if (strcmp(line, "head none") == 0)
+				m->has_head = false;
+			else if (strncmp(line, "head ", 5) == 0 && strlen(line) == 45 && is_hex(line + 5, 40) &&
+				 git_oid_fromstr(&m->head, line + 5) == 0)
+				m->has_head = true;
+			else
+				error = bad_manifest(m, url, "head");
+			field++;
+		} else if (strcmp(line, "end") == 0) {
+			ended = true;
+		} else if (strncmp(line, "pack ", 5) == 0) {
+			from[0] = '\0';
+			if (sscanf(line, "pack %79s %llu%n", name, &u, &n) != 2 || strlen(name) != 64 ||
+			    !is_hex(name, 64) || (line[n] && sscanf(line + n, " from %4095s", from) != 1))
+				error = bad_manifest(m, url, "pack line");
+			else
+				error = add_pack(m, name, u, from[0] ? from : NULL);
+		} else if (strncmp(line, "retired ", 8) == 0) {
+			if (sscanf(line, "retired %79s %lld%n", name, &t, &n) != 2 || line[n] || strlen(name) != 64 ||
+			    !is_hex(name, 64))
+				error = bad_manifest(m, url, "retired line");
+			else
+				error = add_retired(m, name, t);
+		} else {
+			error = bad_manifest(m, url, "unknown line");
+		}
+	}
+	if (error == 0 && (!ended || field < 6))
+		error = bad_manifest(m, url, "incomplete");
+	free(copy);
+	return error;
+}
+
+static int manifest_text(dsync_buf *out, const manifest *m, const char *store_id)
+{
+	char head[GIT_OID_HEXSZ + 1];
+	size_t i;
+	int error;
+
+	if (m->has_head)
+		git_oid_tostr(head, sizeof(head), &m->head);
+	if ((error = dsync_buf_printf(out, "dsync-manifest 1\nstore %s\ndevice %s\nseq %llu\ntime %lld\nhead %s\n",
+				      store_id, m->device, (unsigned long long)m->seq, (long long)m->time,
+				      m->has_head ? head : "none")) < 0)
+		return error;
+	for (i = 0; i < m->npacks && error == 0; i++)
+		error = dsync_buf_printf(out, "pack %s %llu%s%s\n", m->packs[i].name,
+					 (unsigned long long)m->packs[i].size, m->packs[i].from ? " from " : "",
+					 m->packs[i].from ? m->packs[i].from : "");
+	for (i = 0; i < m->nretired && error == 0; i++)
+		error = dsync_buf_printf(out, "retired %s %lld\n", m->retired[i].name, (long long)m->retired[i].since);
+	if (error == 0)
+		error = dsync_buf_puts(out, "end\n");
+	return error;
+}
+
+/* ---- a connection to one remote's store ----------------------------------- */
+
+typedef struct device_seqs {
+	char id[33];
+	uint64_t newest;
+	uint64_t *older;        /* the other sequence numbers present */
+	size_t nolder;
+} device_seqs;
+
+typedef struct conn {
+	dsync_folder *f;
+	remote *r;
+	const dsync_sync_options *o;
+	dsync_sync_result *res;
+	dsync_blobstore *bs;
+	dsync_store *st;
+	device_seqs *devs;
+	size_t ndevs;
+	manifest *mans;         /* newest manifest of each device in DEVS (read) */
+	bool *have_man;
+	strset have;
+	char tmpdir[4096];
+} conn;
+
+static void devs_dispose(conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndevs; i++) {
+		free(c->devs[i].older);
+		if (c->mans)
+			manifest_dispose(&c->mans[i]);
+	}
+	free(c->devs);
+	free(c->mans);
+	free(c->have_man);
+	c->devs = NULL;
+	c->mans = NULL;
+	c->have_man = NULL;
+	c->ndevs = 0;
+}
+
+static void conn_close(conn *c)
+{
+	devs_dispose(c);
+	strset_dispose(&c->have);
+	dsync_store_free(c->st);
+	dsync_blobstore_free(c->bs);
+	c->st = NULL;
+	c->bs = NULL;
+}
+
+static int ask_passphrase(char **out, const dsync_sync_options *o, int kind, const char *url)
+{
+	*out = NULL;
+	if (!o->passphrase)
+		return dsync_error_set(DSYNC_EAUTH, "the store at %s needs its passphrase (set DSYNC_PASSPHRASE)", url);
+	return o->passphrase(out, kind, url, o->payload);
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* Unlocks C->st: the kept key, else the passphrase (then kept). */
+static int unlock_store(dsync_store *st, const dsync_sync_options *o)
+{
+	char *pass = NULL;
+	bool found;
+	int error;
+
+	if ((error = dsync_store_unlock_cached(st, &found)) < 0 || found)
+		return error;
+	if ((error = ask_passphrase(&pass, o, DSYNC_PASSPHRASE_CURRENT, st->bs->url)) < 0)
+		return error;
+	if ((error = dsync_store_unlock(st, pass)) == 0)
+		error = dsync_store_cache_save(st);
+	wipe_free(pass);
+	return error;
+}
+
+static int conn_open(conn *c, dsync_folder *f, remote *r, const dsync_sync_options *o, dsync_sync_result *res)
+{
+	int error;
+
+	memset(c, 0, sizeof(*c));
+	c->f = f;
+	c->r = r;
+	c->o = o;
+	c->res = res;
+	if ((error = dsync_blobstore_open(&c->bs, r->url, false)) < 0)
+		return error;
+	if ((error = dsync_store_open(&c->st, c->bs)) < 0)
+		goto fail;
+	if (r->store_id && strcmp(r->store_id, c->st->id) != 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT,
+					"the store at %s is not the one added as '%s' (store %s, expected %s): dsync-store was replaced",
+					c->bs->url, r->name, c->st->id, r->store_id);
+		goto fail;
+	}
+	if ((error = unlock_store(c->st, o)) < 0 || (error = have_read(&c->have, f, r->name)) < 0)
+		goto fail;
+	snprintf(c->tmpdir, sizeof(c->tmpdir), "%s", f->gitdir);
+	return 0;
+fail:
+	conn_close(c);
+	return error;
+}
+
+static void progress(conn *c, const char *what, size_t objects, size_t objects_total, uint64_t bytes,
+		     uint64_t bytes_total, bool done)
+{
+	dsync_transfer t = { what, c->r->name, objects, objects_total, bytes, bytes_total, done };
+
+	if (c->o->progress)
+		c->o->progress(&t, c->o->payload);
+}
+
+static int parse_device_blob(const char *name, char *dev, uint64_t *seq)
+{
+	const char *p = name + 8;
+	size_t i;
+
+	if (strncmp(name, "devices/", 8) != 0 || strlen(p) != 32 + 1 + SEQ_DIGITS || p[32] != '/' || !is_hex(p, 32))
+		return -1;
+	*seq = 0;
+	for (i = 33; i < 33 + SEQ_DIGITS; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		*seq = *seq * 10 + (uint64_t)(p[i] - '0');
+	}
+	memcpy(dev, p, 32);
+	dev[32] = '\0';
+	return 0;
+}
+
+static int collect_device(const char *name, const dsync_blob_info *info, void *payload)
+{
+	conn *c = payload;
+	char dev[33];
+	uint64_t seq;
+	size_t i;
+
+	(void)info;
+	if (parse_device_blob(name, dev, &seq) < 0)
+		return 0;   /* not a manifest: not ours to judge here (dsync check reports it) */
+	for (i = 0; i < c->ndevs; i++)
+		if (strcmp(c->devs[i].id, dev) == 0)
+			break;
+	if (i == c->ndevs) {
+		device_seqs *v = realloc(c->devs, (c->ndevs + 1) * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		c->devs = v;
+		memset(&v[i], 0, sizeof(*v));
+		memcpy(v[i].id, dev, 33);
+		v[i].newest = seq;
+		c->ndevs++;
+		return 0;
+	} else {
+		device_seqs *d = &c->devs[i];
+		uint64_t *o = realloc(d->older, (d->nolder + 1) * sizeof(*o));
+
+		if (!o)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		d->older = o;
+		if (seq > d->newest) {
+			o[d->nolder++] = d->newest;
+			d->newest = seq;
+		} else {
+			o[d->nolder++] = seq;
+		}
+	}
+	return 0;
+}
+
+static void blob_name(char *out, size_t size, const char *dev, uint64_t seq)
+{
+	snprintf(out, size, "devices/%s/%0*llu", dev, SEQ_DIGITS, (unsigned long long)seq);
+}
+
+/* Reads the newest manifest of device I into c->mans[I]. */
+static int read_manifest(conn *c, size_t i)
+{
+	dsync_buf blob = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
+	manifest *m = &c->mans[i];
+	int error;
+
+	manifest_dispose(m);
+	blob_name(m->blob, sizeof(m->blob), c->devs[i].id, c->devs[i].newest);
+	memcpy(m->device, c->devs[i].id, 33);
+	m->seq = c->devs[i].newest;
+	if ((error = dsync_blob_get_buf(c->bs, m->blob, &blob, DSYNC_MANIFEST_MAX)) < 0)
+		goto out;
+	if ((error = dsync_manifest_open(&text, c->st, m->blob, (const unsigned char *)blob.ptr, blob.len)) < 0 ||
+	    (error = manifest_parse(m, text.ptr, c->st->id, c->bs->url)) < 0)
+		goto out;
+	c->have_man[i] = true;
+out:
+	dsync_buf_dispose(&blob);
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+/* Lists the devices and reads each one's newest manifest (a manifest
+ * replaced while we read it: list again, a few times). */
+static int read_manifests(conn *c)
+{
+	int tries, error = 0;
+	size_t i;
+
+	for (tries = 0; tries < 4; tries++) {
+		devs_dispose(c);
+		if ((error = c->bs->list(c->bs, "devices/", collect_device, c)) < 0)
+			return error;
+		c->mans = calloc(c->ndevs + 1, sizeof(*c->mans));
+		c->have_man = calloc(c->ndevs + 1, sizeof(*c->have_man));
+		if (!c->mans || !c->have_man)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		for (i = 0; i < c->ndevs; i++)
+			if ((error = read_manifest(c, i)) < 0)
+				break;
+		if (error != DSYNC_ENOTFOUND)
+			return error;
+	}
+	return error;
+}
+
+static manifest *own_manifest(conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndevs; i++)
+		if (c->have_man[i] && strcmp(c->devs[i].id, c->f->device_id) == 0)
+			return &c->mans[i];
+	return NULL;
+}
+
+/* ---- fetching packs --------------------------------------------------------- */
+
+typedef struct index_sink {
+	git_indexer *idx;
+	git_indexer_progress stats;
+	conn *c;
+	uint64_t bytes;
+} index_sink;
+
+static int feed_indexer(const void *data, size_t len, void *payload)
+{
+	index_sink *s = payload;
+	int err;
+
+	if ((err = git_indexer_append(s->idx, data, len, &s->stats)) < 0)
+		return dsync_error_set(DSYNC_ECORRUPT, "a pack from %s is not a valid git pack: %s", s->c->bs->url,
+				       git_error_last() ? git_error_last()->message : "bad data");
+	s->bytes += len;
+	return 0;
+}
+
+static int temp_file(conn *c, dsync_buf *path)
+{
+	int fd;
+
+	dsync_buf_truncate(path, 0);
+	if (dsync_buf_printf(path, "%s/dsync-tmp-XXXXXX", c->tmpdir) < 0)
+		return DSYNC_ERROR;
+	if ((fd = mkostemp(path->ptr, O_CLOEXEC)) < 0)
+		return dsync_error_sys(errno, "cannot make a temporary file in '%s'", c->tmpdir);
+	return fd;
+}
+
+typedef struct xfer_state {
+	conn *c;
+	const char *what;
+	uint64_t base, total;
+	size_t objects;
+} xfer_state;
+
+static void on_xfer(uint64_t bytes, void *payload)
+{
+	xfer_state *x = payload;
+
+	progress(x->c, x->what, x->objects, 0, x->base + bytes, x->total, false);
+}
+
+/* Downloads packs/NAME and indexes it into DIR (the folder's pack folder,
+ * or a temporary one to only check it); IDS, when not NULL, gets the
+ * path of the index written. */
+static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, xfer_state *x, dsync_buf *idx_path)
+{
+	dsync_buf tmp = DSYNC_BUF_INIT, blobname = DSYNC_BUF_INIT;
+	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+	index_sink sink = { 0 };
+	struct stat st;
+	int fd = -1, err, error;
+
+	sink.c = c;
+	if ((error = dsync_buf_printf(&blobname, "packs/%s", name)) < 0 || (fd = temp_file(c, &tmp)) < 0) {
+		error = fd < 0 ? fd : error;
+		goto out;
+	}
+	if ((error = c->bs->get(c->bs, blobname.ptr, fd, on_xfer, x)) < 0)
+		goto out;
+	if (fstat(fd, &st) == 0) {
+		x->base += (uint64_t)st.st_size;
+		c->res->bytes_fetched += (uint64_t)st.st_size;
+	}
+	io.verify = 0;   /* connectivity: checked once all packs are in (check_history) */
+	if ((err = git_indexer_new(&sink.idx, dir, 0, odb, &io)) < 0) {
+		error = dsync_error_git(err, "cannot index a pack in '%s'", dir);
+		goto out;
+	}
+	if ((error = dsync_pack_decrypt(c->st, name, fd, feed_indexer, &sink)) < 0)
+		goto out;
+	if ((err = git_indexer_commit(sink.idx, &sink.stats)) < 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s is not a valid git pack: %s", name, c->bs->url,
+					git_error_last() ? git_error_last()->message : "bad data");
+		goto out;
+	}
+	x->objects += sink.stats.total_objects;
+	if (idx_path) {
+		dsync_buf_truncate(idx_path, 0);
+		error = dsync_buf_printf(idx_path, "%s/pack-%s.idx", dir, git_indexer_name(sink.idx));
+	}
+out:
+	git_indexer_free(sink.idx);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp.ptr);
+	}
+	dsync_buf_dispose(&tmp);
+	dsync_buf_dispose(&blobname);
+	return error;
+}
+
+/* Whether every pack named in FROM ("A,B,...") is held. */
+static bool holds_all(const strset *have, const char *from)
+{
+	char name[65];
+	const char *p = from;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len != 64)
+			return false;
+		memcpy(name, p, 64);
+		name[64] = '\0';
+		if (!strset_has(have, name))
+			return false;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
+/* ---- a set of object ids -------------------------------------------------- */
+
+typedef struct oidset {
+	git_oid *v;
+	size_t n, cap;    /* open addressing, cap a power of two */
+} oidset;
+
+static size_t oid_hash(const git_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h));
+	return h;
+}
+
+static int oidset_add(oidset *s, const git_oid *id)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024, j;
+		git_oid *v = calloc(cap, sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		for (j = 0; j < s->cap; j++)
+			if (!git_oid_is_zero(&s->v[j])) {
+				for (i = oid_hash(&s->v[j]) & (cap - 1); !git_oid_is_zero(&v[i]); i = (i + 1) & (cap - 1))
+					;
+				v[i] = s->v[j];
+			}
+		free(s->v);
+		s->v = v;
+		s->cap = cap;
+	}
+	for (i = oid_hash(id) & (s->cap - 1); !git_oid_is_zero(&s->v[i]); i = (i + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->v[i], id))
+			return 0;
+	s->v[i] = *id;
+	s->n++;
+	return 1;
+}
+
+static void oidset_dispose(oidset *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Checks that every object below tree ID is present (trees read, blobs
+ * looked up); SEEN skips trees already checked. */
+static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid *id, oidset *seen)
+{
+	git_tree *t = NULL;
+	size_t i, n;
+	int err, error = 0;
+
+	if ((error = oidset_add(seen, id)) <= 0)
+		return error;
+	if ((err = git_tree_lookup(&t, repo, id)) < 0) {
+		char hex[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(hex, sizeof(hex), id);
+		return dsync_error_set(DSYNC_ECORRUPT, "folder %s of the fetched history is missing", hex);
+	}
+	n = git_tree_entrycount(t);
+	for (i = 0; i < n && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		git_object_t type = git_tree_entry_type(e);
+
+		if (type == GIT_OBJECT_TREE) {
+			error = check_tree_complete(repo, odb, git_tree_entry_id(e), seen);
+		} else if (type == GIT_OBJECT_BLOB && !git_odb_exists(odb, git_tree_entry_id(e))) {
+			char hex[GIT_OID_HEXSZ + 1];
+
+			git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+			error = dsync_error_set(DSYNC_ECORRUPT, "file %s (%s) of the fetched history is missing", hex,
+						git_tree_entry_name(e));
+		}
+	}
+	git_tree_free(t);
+	return error;
+}
+
+/* Checks that the history of HEAD is complete locally, walking only what no
+ * local ref already reaches; and that HEAD's tree is one dsync may write. */
+static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
+{
+	git_revwalk *walk = NULL;
+	git_odb *odb = NULL;
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	oidset seen = { 0 };
+	git_oid id;
+	int err, error = 0;
+
+	if ((err = git_repository_odb(&odb, f->repo)) < 0 || (err = git_revwalk_new(&walk, f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot read the history of '%s'", f->root);
+		goto out;
+	}
+	if (git_commit_lookup(&c, f->repo, head) < 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "the head named by %s is missing from its packs", blob);
+		goto out;
+	}
+	git_revwalk_push(walk, head);
+	git_revwalk_hide_glob(walk, "refs/heads/*");
+	git_revwalk_hide_glob(walk, "refs/remotes/*");
+	while ((err = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *cc = NULL;
+
+		if (git_commit_lookup(&cc, f->repo, &id) < 0) {
+			error = dsync_error_set(DSYNC_ECORRUPT, "a version named by %s is missing from its packs", blob);
+			goto out;
+		}
+		error = check_tree_complete(f->repo, odb, git_commit_tree_id(cc), &seen);
+		git_commit_free(cc);
+		if (error < 0) {
+			dsync_error_set(DSYNC_ECORRUPT, "%s names a history that is incomplete: %s", blob,
+					dsync_error_last());
+			goto out;
+		}
+	}
+	if (err != GIT_ITEROVER) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "%s names a history that is incomplete (%s)", blob,
+					git_error_last() ? git_error_last()->message : "missing versions");
+		goto out;
+	}
+	if ((err = git_commit_tree(&tree, c)) < 0 || (error = dsync_tree_check(f->repo, tree)) < 0) {
+		if (err < 0)
+			error = dsync_error_set(DSYNC_ECORRUPT, "the head named by %s has no folder", blob);
+		else
+			dsync_error_set(DSYNC_ECORRUPT, "%s: refused: %s", blob, dsync_error_last());
+		error = DSYNC_ECORRUPT;
+	}
+out:
+	oidset_dispose(&seen);
+	git_tree_free(tree);
+	git_commit_free(c);
+	git_revwalk_free(walk);
+	git_odb_free(odb);
+	return error;
+}
+
+/* ---- fetch ------------------------------------------------------------------ */
+
+typedef struct seen_entry {
+	char dev[33];
+	uint64_t seq;
+	char hash[65];
+} seen_entry;
+
+static int seen_read(seen_entry **out, size_t *n, const dsync_folder *f, const char *remote_name)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	char *line, *save = NULL;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if ((error = state_read(&text, f, remote_name, "seen")) < 0)
+		goto out;
+	for (line = strtok_r(text.ptr, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		seen_entry e, *v;
+		unsigned long long seq;
+
+		if (sscanf(line, "%32s %llu %64s", e.dev, &seq, e.hash) != 3)
+			continue;
+		e.seq = seq;
+		if ((v = realloc(*out, (*n + 1) * sizeof(*v))) == NULL) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		*out = v;
+		v[(*n)++] = e;
+	}
+out:
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+static const seen_entry *seen_find(const seen_entry *v, size_t n, const char *dev)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].dev, dev) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static bool is_other(const conn *c, size_t i)
+{
+	return c->have_man[i] && strcmp(c->devs[i].id, c->f->device_id) != 0;
+}
+
+/* Checks each other device's newest manifest against the newest seen. */
+static int check_rollback(conn *c, const seen_entry *seen, size_t nseen)
+{
+	size_t i, j;
+
+	for (i = 0; i < c->ndevs; i++) {
+		const seen_entry *s;
+
+		if (!is_other(c, i) || (s = seen_find(seen, nseen, c->devs[i].id)) == NULL)
+			continue;
+		if (c->mans[i].seq < s->seq)
+			return dsync_error_set(DSYNC_ECORRUPT,
+					       "%s in %s is older than manifest %llu of that device, seen before: the store was rolled back",
+					       c->mans[i].blob, c->bs->url, (unsigned long long)s->seq);
+		if (c->mans[i].seq == s->seq && strcmp(c->mans[i].hash, s->hash) != 0)
+			return dsync_error_set(DSYNC_ECORRUPT,
+					       "%s in %s differs from the manifest with that number seen before: the device's history forked (two copies of one device?)",
+					       c->mans[i].blob, c->bs->url);
+	}
+	for (j = 0; j < nseen; j++) {
+		for (i = 0; i < c->ndevs; i++)
+			if (strcmp(c->devs[i].id, seen[j].dev) == 0)
+				break;
+		if (i == c->ndevs && c->o->warn) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "devices/%s has vanished from %s (its history stays here)", seen[j].dev,
+				 c->bs->url);
+			c->o->warn(msg, c->o->payload);
+		}
+	}
+	return 0;
+}
+
+static int seen_write(conn *c, const seen_entry *old, size_t nold)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < c->ndevs && error == 0; i++)
+		if (is_other(c, i))
+			error = dsync_buf_printf(&text, "%s %llu %s\n", c->devs[i].id, (unsigned long long)c->mans[i].seq,
+						 c->mans[i].hash);
+	/* devices no longer listed keep their last entry */
+	for (i = 0; i < nold && error == 0; i++) {
+		size_t j;
+
+		for (j = 0; j < c->ndevs; j++)
+			if (strcmp(c->devs[j].id, old[i].dev) == 0)
+				break;
+		if (j == c->ndevs)
+			error = dsync_buf_printf(&text, "%s %llu %s\n", old[i].dev, (unsigned long long)old[i].seq,
+						 old[i].hash);
+	}
+	if (error == 0)
+		error = state_write(c->f, c->r->name, "seen", text.ptr ? text.ptr : "", text.len);
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+/* Downloads and indexes every pack the other devices' manifests name that
+ * this folder doesn't hold.  DSYNC_ENOTFOUND: a pack vanished (retired
+ * under us: read the manifests again). */
+static int fetch_packs(conn *c, git_odb *odb, const char *packdir)
+{
+	xfer_state x = { c, "fetch", 0, 0, 0 };
+	size_t i, j;
+	int error = 0;
+
+	for (i = 0; i < c->ndevs; i++)
+		for (j = 0; is_other(c, i) && j < c->mans[i].npacks; j++)
+			if (!strset_has(&c->have, c->mans[i].packs[j].name))
+				x.total += c->mans[i].packs[j].size;
+	for (i = 0; i < c->ndevs && error == 0; i++) {
+		for (j = 0; is_other(c, i) && j < c->mans[i].npacks && error == 0; j++) {
+			const pack_ref *p = &c->mans[i].packs[j];
+
+			if (strset_has(&c->have, p->name))
+				continue;
+			if (p->from && holds_all(&c->have, p->from)) {
+				error = strset_add(&c->have, p->name);
+				continue;
+			}
+			if ((error = fetch_pack(c, p->name, packdir, odb, &x, NULL)) == 0) {
+				c->res->packs_fetched++;
+				error = strset_add(&c->have, p->name);
+			} else if (error == DSYNC_ENOTFOUND) {
+				dsync_error_set(DSYNC_ENOTFOUND, "packs/%s named by %s is missing from %s", p->name,
+						c->mans[i].blob, c->bs->url);
+			}
+		}
+	}
+	if (x.total || x.objects)
+		progress(c, "fetch", x.objects, x.objects, x.base, x.total, true);
+	return error;
+}
+
+static int remote_ref_name(dsync_buf *out, const char *remote_name, const char *dev)
+{
+	dsync_buf_truncate(out, 0);
+	return dsync_buf_printf(out, "refs/remotes/%s/%s", remote_name, dev);
+}
+
+static int fetch(conn *c)
+{
+	dsync_buf packdir = DSYNC_BUF_INIT, ref = DSYNC_BUF_INIT;
+	seen_entry *seen = NULL;
+	size_t nseen = 0, i;
+	git_odb *odb = NULL;
+	int err, error, tries;
+
+	if ((err = git_repository_odb(&odb, c->f->repo)) < 0)
+		return dsync_error_git(err, "cannot open the history of '%s'", c->f->root);
+	if ((error = dsync_buf_printf(&packdir, "%s/objects/pack", c->f->gitdir)) < 0 ||
+	    (error = seen_read(&seen, &nseen, c->f, c->r->name)) < 0)
+		goto out;
+	for (tries = 0;; tries++) {
+		if ((error = read_manifests(c)) < 0 || (error = check_rollback(c, seen, nseen)) < 0)
+			goto out;
+		error = fetch_packs(c, odb, packdir.ptr);
+		if (error != DSYNC_ENOTFOUND || tries == 2)
+			break;
+	}
+	if (error == DSYNC_ENOTFOUND)
+		error = dsync_error_set(DSYNC_ECORRUPT, "%s", dsync_error_last());
+	if (error < 0)
+		goto out;
+	git_odb_refresh(odb);
+	/* everything is here and checked before any ref moves */
+	for (i = 0; i < c->ndevs; i++)
+		if (is_other(c, i) && c->mans[i].has_head &&
+		    (error = check_history(c->f, &c->mans[i].head, c->mans[i].blob)) < 0)
+			goto out;
+	if ((error = dsync_folder_sync(c->f)) < 0)
+		goto out;
+	for (i = 0; i < c->ndevs; i++) {
+		git_reference *r = NULL;
+
+		if (!is_other(c, i))
+			continue;
+		c->res->devices++;
+		if (!c->mans[i].has_head)
+			continue;
+		if ((error = remote_ref_name(&ref, c->r->name, c->devs[i].id)) < 0)
+			goto out;
+		if ((err = git_reference_create(&r, c->f->repo, ref.ptr, &c->mans[i].head, 1, "dsync fetch")) < 0) {
+			error = dsync_error_git(err, "cannot record the head of device %s", c->devs[i].id);
+			goto out;
+		}
+		git_reference_free(r);
+	}
+	if ((error = seen_write(c, seen, nseen)) < 0 || (error = have_write(&c->have, c->f, c->r->name)) < 0)
+		goto out;
+out:
+	free(seen);
+	git_odb_free(odb);
+	dsync_buf_dispose(&packdir);
+	dsync_buf_dispose(&ref);
+	return error;
+}
+
+/* ---- push --------------------------------------------------------------------- */
+
+typedef struct pack_out {
+	int fd;
+	int error;
+	conn *c;
+} pack_out;
+
+static int write_pack_data(void *buf, size_t size, void *payload)
+{
+	pack_out *p = payload;
+	size_t at = 0;
+
+	while (at < size) {
+		ssize_t n = write(p->fd, (char *)buf + at, size - at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			p->error = dsync_error_sys(errno, "cannot write a pack");
+			return -1;
+		}
+		at += (size_t)n;
+	}
+	return 0;
+}
+
+static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *payload)
+{
+	conn *c = payload;
+
+	progress(c, "pack", current, total, 0, 0, stage == GIT_PACKBUILDER_DELTAFICATION && current == total);
+	return 0;
+}
+
+/* Writes PB as an encrypted pack to the store; its reference into *OUT. */
+static int upload_pack(conn *c, git_packbuilder *pb, pack_ref *out)
+{
+	dsync_buf plain = DSYNC_BUF_INIT, cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
+	pack_out po = { -1, 0, c };
+	xfer_state x = { c, "push", 0, 0, 0 };
+	int cfd = -1, err, error;
+	uint64_t plain_size;
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	x.objects = git_packbuilder_object_count(pb);
+	if ((po.fd = temp_file(c, &plain)) < 0 || (cfd = temp_file(c, &cipher)) < 0) {
+		error = po.fd < 0 ? po.fd : cfd;
+		goto out;
+	}
+	if ((err = git_packbuilder_foreach(pb, write_pack_data, &po)) < 0) {
+		error = po.error ? po.error : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+		goto out;
+	}
+	if ((error = dsync_pack_encrypt(c->st, po.fd, cfd, out->name, &plain_size)) < 0)
+		goto out;
+	if (fstat(cfd, &st) < 0 || lseek(cfd, 0, SEEK_SET) < 0) {
+		error = dsync_error_sys(errno, "cannot read '%s'", cipher.ptr);
+		goto out;
+	}
+	out->size = (uint64_t)st.st_size;
+	x.total = out->size;
+	if ((error = dsync_buf_printf(&name, "packs/%s", out->name)) < 0 ||
+	    (error = c->bs->put(c->bs, name.ptr, cfd, on_xfer, &x)) < 0)
+		goto out;
+	progress(c, "push", x.objects, x.objects, out->size, out->size, true);
+	c->res->packs_pushed++;
+	c->res->objects_pushed += x.objects;
+	c->res->bytes_pushed += out->size;
+out:
+	if (po.fd >= 0) {
+		close(po.fd);
+		unlink(plain.ptr);
+	}
+	if (cfd >= 0) {
+		close(cfd);
+		unlink(cipher.ptr);
+	}
+	dsync_buf_dispose(&plain);
+	dsync_buf_dispose(&cipher);
+	dsync_buf_dispose(&name);
+	return error;
+}
+
+static int new_packbuilder(git_packbuilder **pb, conn *c)
+{
+	int err;
+
+	if ((err = git_packbuilder_new(pb, c->f->repo)) < 0)
+		return dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	git_packbuilder_set_threads(*pb, 0);
+	git_packbuilder_set_callbacks(*pb, on_pack_progress, c);
+	return 0;
+}
+
+/* Reads the object ids of the pack index IDX into PB. */
+static int insert_from_idx(git_packbuilder *pb, const char *idx)
+{
+	unsigned char head[8 + 256 * 4], raw[GIT_OID_RAWSZ];
+	git_oid id;
+	uint32_t n, i;
+	FILE *fp = fopen(idx, "rbe");
+	int err, error = 0;
+
+	if (!fp)
+		return dsync_error_sys(errno, "cannot read '%s'", idx);
+	if (fread(head, 1, sizeof(head), fp) != sizeof(head) || memcmp(head, "\377tOc\0\0\0\2", 8) != 0) {
+		error = dsync_error_set(DSYNC_ERROR, "'%s' is not a pack index", idx);
+		goto out;
+	}
+	n = (uint32_t)head[8 + 255 * 4] << 24 | (uint32_t)head[8 + 255 * 4 + 1] << 16 |
+	    (uint32_t)head[8 + 255 * 4 + 2] << 8 | head[8 + 255 * 4 + 3];
+	for (i = 0; i < n; i++) {
+		if (fread(raw, 1, sizeof(raw), fp) != sizeof(raw)) {
+			error = dsync_error_set(DSYNC_ERROR, "'%s' is truncated", idx);
+			goto out;
+		}
+		git_oid_fromraw(&id, raw);
+		if ((err = git_packbuilder_insert(pb, &id, NULL)) < 0) {
+			error = dsync_error_git(err, "cannot repack an object this device pushed");
+			goto out;
+		}
+	}
+out:
+	fclose(fp);
+	return error;
+}
+
+static int remove_tree_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)name;
+	(void)payload;
+	if (!is_dir)
+		unlink(path);
+	return 0;
+}
+
+static void remove_temp_dir(const char *dir)
+{
+	dsync_path_walk(dir, 2, remove_tree_cb, NULL);
+	rmdir(dir);
+}
+
+static int64_t retire_grace(void)
+{
+	const char *g = getenv("DSYNC_TEST_RETIRE_GRACE");
+
+	return g ? atoll(g) : RETIRE_GRACE;
+}
+
+/* Replaces this device's small packs in M by one (the objects they held, read
+ * back from the store) and retires them: readers in flight still find them
+ * until the grace period is over. */
+static int consolidate(conn *c, manifest *m)
+{
+	dsync_buf dir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT, from = DSYNC_BUF_INIT;
+	git_packbuilder *pb = NULL;
+	xfer_state x = { c, "fetch", 0, 0, 0 };
+	pack_ref merged;
+	size_t i, nsmall = 0, keep = 0;
+	int64_t now = (int64_t)time(NULL);
+	int error;
+
+	for (i = 0; i < m->npacks; i++)
+		if (m->packs[i].size <= SMALL_PACK)
+			nsmall++;
+	if (nsmall <= MAX_SMALL_PACKS)
+		return 0;
+	if ((error = dsync_buf_printf(&dir, "%s/dsync-tmp-XXXXXX", c->f->gitdir)) < 0)
+		return error;
+	if (!mkdtemp(dir.ptr)) {
+		error = dsync_error_sys(errno, "cannot make a temporary folder in '%s'", c->f->gitdir);
+		goto out;
+	}
+	if ((error = new_packbuilder(&pb, c)) < 0)
+		goto out;
+	for (i = 0; i < m->npacks && error == 0; i++) {
+		if (m->packs[i].size > SMALL_PACK)
+			continue;
+		if ((error = fetch_pack(c, m->packs[i].name, dir.ptr, NULL, &x, &idx)) == 0)
+			error = insert_from_idx(pb, idx.ptr);
+		if (error == 0)
+			error = dsync_buf_printf(&from, "%s%s", from.len ? "," : "", m->packs[i].name);
+	}
+	if (error < 0 || (error = upload_pack(c, pb, &merged)) < 0)
+		goto out;
+	if ((merged.from = dsync_buf_detach(&from)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < m->npacks; i++) {
+		if (m->packs[i].size > SMALL_PACK) {
+			m->packs[keep++] = m->packs[i];
+			continue;
+		}
+		if ((error = add_retired(m, m->packs[i].name, now)) < 0)
+			goto out;
+		free(m->packs[i].from);
+	}
+	m->npacks = keep;
+	m->packs[m->npacks++] = merged;
+	c->res->consolidated = true;
+	error = strset_add(&c->have, merged.name);
+out:
+	if (error < 0 && c->o->warn) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "could not consolidate this device's packs in %s: %s (kept them)",
+			 c->bs->url, dsync_error_last());
+		c->o->warn(msg, c->o->payload);
+		error = 0;   /* the old packs still hold everything */
+	}
+	git_packbuilder_free(pb);
+	if (dir.ptr && dir.ptr[dir.len - 1] != 'X')
+		remove_temp_dir(dir.ptr);
+	dsync_buf_dispose(&dir);
+	dsync_buf_dispose(&idx);
+	dsync_buf_dispose(&from);
+	return error;
+}
+
+static int read_next_seq(uint64_t *out, conn *c)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	int error;
+
+	*out = 1;
+	if ((error = state_read(&text, c->f, c->r->name, "seq")) == 0 && text.len)
+		*out = strtoull(text.ptr, NULL, 10);
+	if (*out == 0)
+		*out = 1;
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+static int copy_manifest_lists(manifest *m, const manifest *own)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; own && i < own->npacks && error == 0; i++)
+		error = add_pack(m, own->packs[i].name, own->packs[i].size, own->packs[i].from);
+	for (i = 0; own && i < own->nretired && error == 0; i++)
+		error = add_retired(m, own->retired[i].name, own->retired[i].since);
+	return error;
+}
+
+static int push(conn *c)
+{
+	manifest m = { 0 }, *own = own_manifest(c);
+	git_revwalk *walk = NULL;
+	git_packbuilder *pb = NULL;
+	dsync_buf text = DSYNC_BUF_INIT, blob = DSYNC_BUF_INIT, seqtext = DSYNC_BUF_INIT;
+	git_oid head;
+	uint64_t seq;
+	int64_t now = (int64_t)time(NULL), grace = retire_grace();
+	size_t i, nsmall = 0, own_i = c->ndevs, keep;
+	bool retire_due = false;
+	int err, error;
+
+	for (i = 0; i < c->ndevs; i++)
+		if (strcmp(c->devs[i].id, c->f->device_id) == 0)
+			own_i = i;
+	if ((err = git_reference_name_to_id(&head, c->f->repo, "refs/heads/main")) < 0)
+		return err == GIT_ENOTFOUND ? 0 : dsync_error_git(err, "cannot read the head of '%s'", c->f->root);
+	for (i = 0; own && i < own->npacks; i++)
+		nsmall += own->packs[i].size <= SMALL_PACK;
+	for (i = 0; own && i < own->nretired; i++)
+		retire_due |= now - own->retired[i].since >= grace;
+	if (own && own->has_head && git_oid_equal(&own->head, &head) && nsmall <= MAX_SMALL_PACKS && !retire_due)
+		return 0;   /* the store has our head already */
+	if ((error = read_next_seq(&seq, c)) < 0)
+		return error;
+	if (own_i < c->ndevs && c->devs[own_i].newest >= seq)
+		seq = c->devs[own_i].newest + 1;
+	memcpy(m.device, c->f->device_id, 33);
+	m.seq = seq;
+	m.time = now;
+	m.has_head = true;
+	m.head = head;
+	blob_name(m.blob, sizeof(m.blob), m.device, m.seq);
+	if ((error = copy_manifest_lists(&m, own)) < 0)
+		goto out;
+	/* the objects our head reaches that no head in the store reaches */
+	if ((err = git_revwalk_new(&walk, c->f->repo)) < 0 || (err = git_revwalk_push(walk, &head)) < 0) {
+		error = dsync_error_git(err, "cannot walk the history of '%s'", c->f->root);
+		goto out;
+	}
+	for (i = 0; i < c->ndevs; i++) {
+		git_commit *known = NULL;
+
+		if (!c->have_man[i] || !c->mans[i].has_head ||
+		    git_commit_lookup(&known, c->f->repo, &c->mans[i].head) < 0)
+			continue;
+		git_commit_free(known);
+		git_revwalk_hide(walk, &c->mans[i].head);
+	}
+	if ((error = new_packbuilder(&pb, c)) < 0)
+		goto out;
+	if ((err = git_packbuilder_insert_walk(pb, walk)) < 0) {
+		error = dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+		goto out;
+	}
+	if (git_packbuilder_object_count(pb) > 0) {
+		pack_ref p;
+
+		if ((error = upload_pack(c, pb, &p)) < 0 || (error = add_pack(&m, p.name, p.size, NULL)) < 0 ||
+		    (error = strset_add(&c->have, p.name)) < 0)
+			goto out;
+	}
+	if ((error = consolidate(c, &m)) < 0)
+		goto out;
+	/* retired packs whose grace is over go */
+	for (i = 0, keep = 0; i < m.nretired; i++) {
+		dsync_buf pn = DSYNC_BUF_INIT;
+
+		if (now - m.retired[i].since < grace) {
+			m.retired[keep++] = m.retired[i];
+			continue;
+		}
+		if ((error = dsync_buf_printf(&pn, "packs/%s", m.retired[i].name)) == 0)
+			error = c->bs->del(c->bs, pn.ptr);
+		dsync_buf_dispose(&pn);
+		if (error < 0)
+			goto out;
+	}
+	m.nretired = keep;
+	/* the number is made durable here before a manifest carries it */
+	if ((error = dsync_buf_printf(&seqtext, "%llu\n", (unsigned long long)(seq + 1))) < 0 ||
+	    (error = state_write(c->f, c->r->name, "seq", seqtext.ptr, seqtext.len)) < 0)
+		goto out;
+	if ((error = manifest_text(&text, &m, c->st->id)) < 0 ||
+	    (error = dsync_manifest_seal(&blob, c->st, m.blob, text.ptr, text.len)) < 0 ||
+	    (error = dsync_blob_put_buf(c->bs, m.blob, blob.ptr, blob.len)) < 0)
+		goto out;
+	c->res->bytes_pushed += blob.len;
+	c->res->pushed = true;
+	/* then our older manifests go */
+	for (i = 0; own_i < c->ndevs && i <= c->devs[own_i].nolder && error == 0; i++) {
+		uint64_t old = i < c->devs[own_i].nolder ? c->devs[own_i].older[i] : c->devs[own_i].newest;
+		char name[96];
+
+		if (old == seq)
+			continue;
+		blob_name(name, sizeof(name), m.device, old);
+		error = c->bs->del(c->bs, name);
+	}
+	if (error == 0)
+		error = have_write(&c->have, c->f, c->r->name);
+out:
+	manifest_dispose(&m);
+	git_packbuilder_free(pb);
+	git_revwalk_free(walk);
+	dsync_buf_dispose(&text);
+	dsync_buf_dispose(&blob);
+	dsync_buf_dispose(&seqtext);
+	return error;
+}
+
+/* ---- merge ------------------------------------------------------------------- */
+
+typedef struct head_list {
+	dsync_head *v;
+	char (*keys)[GIT_OID_HEXSZ + 1];
+	size_t n;
+} head_list;
+
+static int collect_heads(head_list *h, dsync_folder *f)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	size_t cap = 0;
+	int err, error = 0;
+
+	memset(h, 0, sizeof(*h));
+	if ((err = git_reference_iterator_glob_new(&it, f->repo, "refs/remotes/*")) < 0)
+		return dsync_error_git(err, "cannot read the remote heads of '%s'", f->root);
+	while ((err = git_reference_next(&ref, it)) == 0) {
+		const char *name = git_reference_name(ref), *dev = strrchr(name, '/');
+		const git_oid *id = git_reference_target(ref);
+		git_commit *c = NULL;
+
+		if (id && dev && strcmp(dev + 1, f->device_id) != 0 && git_commit_lookup(&c, f->repo, id) == 0) {
+			if (h->n == cap) {
+				size_t ncap = cap ? cap * 2 : 8;
+				dsync_head *v = realloc(h->v, ncap * sizeof(*v));
+				char(*k)[GIT_OID_HEXSZ + 1] = realloc(h->keys, ncap * sizeof(*k));
+
+				if (v)
+					h->v = v;
+				if (k)
+					h->keys = k;
+				if (!v || !k) {
+					error = dsync_error_set(DSYNC_ERROR, "out of memory");
+					git_commit_free(c);
+					git_reference_free(ref);
+					break;
+				}
+				cap = ncap;
+			}
+			dsync_commit_key(h->keys[h->n], c);
+			h->v[h->n].commit = *id;
+			h->n++;
+			git_commit_free(c);
+		}
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	for (size_t i = 0; i < h->n; i++)
+		h->v[i].device_id = h->keys[i];
+	return error;
+}
+
+static int merge_heads(dsync_sync_result *res, dsync_folder *f, const dsync_sync_options *o)
+{
+	dsync_merge_options mo = DSYNC_MERGE_OPTIONS_INIT;
+	head_list h;
+	int error;
+
+	if ((error = collect_heads(&h, f)) < 0)
+		return error;
+	mo.lock_wait_ms = o->lock_wait_ms;
+	mo.warn = o->warn;
+	mo.payload = o->payload;
+	if (h.n)
+		error = dsync_merge_into(&res->merge, f, h.v, h.n, &mo);
+	free(h.v);
+	free(h.keys);
+	return error;
+}
+
+/* ---- the round ------------------------------------------------------------------ */
+
+static int snapshot(dsync_folder *f, const dsync_sync_options *o)
+{
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+
+	so.lock_wait_ms = o->lock_wait_ms;
+	so.warn = o->warn;
+	so.payload = o->payload;
+	return dsync_snapshot_take(&sr, f, &so);
+}
+
+int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
+	       const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	remotes all = { 0 };
+	remote **sel = NULL;
+	conn *conns = NULL;
+	size_t n = 0, opened = 0, i;
+	bool locked = false;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if (!o)
+		o = &defaults;
+	if ((error = dsync_folder_repo(f)) < 0 || (error = remotes_read(&all, f)) < 0 ||
+	    (error = remotes_pick(&sel, &n, &all, remote_name, f)) < 0)
+		goto out;
+	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		goto out;
+	locked = true;
+	if ((what & DSYNC_SYNC_PUSH) && (error = snapshot(f, o)) < 0)
+		goto out;
+	if ((conns = calloc(n, sizeof(*conns))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++, opened++)
+		if ((error = conn_open(&conns[i], f, sel[i], o, out)) < 0)
+			goto out;
+	out->remotes = n;
+	if (what & DSYNC_SYNC_FETCH)
+		for (i = 0; i < n; i++)
+			if ((error = fetch(&conns[i])) < 0)
+				goto out;
+	if ((what & DSYNC_SYNC_MERGE) && (error = merge_heads(out, f, o)) < 0)
+		goto out;
+	if (what & DSYNC_SYNC_PUSH)
+		for (i = 0; i < n; i++) {
+			if (!(what & DSYNC_SYNC_FETCH) && (error = read_manifests(&conns[i])) < 0)
+				goto out;
+			if ((error = push(&conns[i])) < 0)
+				goto out;
+		}
+out:
+	for (i = 0; i < opened; i++)
+		conn_close(&conns[i]);
+	free(conns);
+	if (locked)
+		dsync_folder_unlock(f);
+	free(sel);
+	remotes_dispose(&all);
+	return error;
+}
+
+/* ---- remote add, list, remove ----------------------------------------------------- */
+
+static int set_remote(dsync_folder *f, const char *name, const char *url, const char *store_id)
+{
+	git_config *cfg = NULL;
+	char key[128];
+	int err = 0, error;
+
+	if ((error = config_of(&cfg, f)) < 0)
+		return error;
+	snprintf(key, sizeof(key), "remote.%s.url", name);
+	err = git_config_set_string(cfg, key, url);
+	snprintf(key, sizeof(key), "remote.%s.storeId", name);
+	if (err == 0)
+		err = git_config_set_string(cfg, key, store_id);
+	if (err < 0)
+		error = dsync_error_git(err, "cannot add remote '%s' to '%s'", name, f->root);
+	git_config_free(cfg);
+	return error;
+}
+
+static int set_chunk_seed(dsync_folder *f, const unsigned char *seed)
+{
+	git_config *cfg = NULL;
+	char hex[65];
+	int err, error;
+
+	if ((error = config_of(&cfg, f)) < 0)
+		return error;
+	sodium_bin2hex(hex, sizeof(hex), seed, 32);
+	if ((err = git_config_set_string(cfg, "dsync.chunkSeed", hex)) < 0)
+		error = dsync_error_git(err, "cannot write the chunk secret of '%s'", f->root);
+	sodium_memzero(hex, sizeof(hex));
+	git_config_free(cfg);
+	return error;
+}
+
+/* Opens or creates the store at URL, unlocked, into *ST (and *BS). */
+static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created, const char *url, dsync_folder *f,
+			  bool may_create, const dsync_sync_options *o)
+{
+	unsigned char seed[32];
+	char *pass = NULL;
+	bool empty = false;
+	int error;
+
+	*bs = NULL;
+	*st = NULL;
+	*created = false;
+	if ((error = dsync_blobstore_open(bs, url, may_create)) < 0)
+		return error;
+	error = dsync_store_open(st, *bs);
+	if (error == DSYNC_ENOTFOUND && may_create) {
+		if ((error = (*bs)->is_empty(*bs, &empty)) < 0)
+			goto fail;
+		if (!empty) {
+			error = dsync_error_set(DSYNC_ERROR,
+						"%s is not empty and holds no dsync store: give an empty folder or a store",
+						(*bs)->url);
+			goto fail;
+		}
+		if ((error = dsync_folder_chunk_seed(seed, f)) < 0 ||
+		    (error = ask_passphrase(&pass, o, DSYNC_PASSPHRASE_NEW, (*bs)->url)) < 0)
+			goto fail;
+		if (!*pass) {
+			error = dsync_error_set(DSYNC_EUSAGE, "the passphrase is empty");
+			goto fail;
+		}
+		if ((error = dsync_store_create(st, *bs, pass, seed)) < 0 || (error = dsync_store_cache_save(*st)) < 0)
+			goto fail;
+		*created = true;
+		wipe_free(pass);
+		sodium_memzero(seed, sizeof(seed));
+		return 0;
+	}
+	if (error < 0 || (error = unlock_store(*st, o)) < 0)
+		goto fail;
+	return 0;
+fail:
+	wipe_free(pass);
+	sodium_memzero(seed, sizeof(seed));
+	dsync_store_free(*st);
+	dsync_blobstore_free(*bs);
+	*st = NULL;
+	*bs = NULL;
+	return error;
+}
+
+int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *created,
+		     const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_blobstore *bs = NULL;
+	dsync_store *st = NULL;
+	remotes all = { 0 };
+	size_t i;
+	bool had_remotes;
+	int error;
+
+	*created = false;
+	if (!o)
+		o = &defaults;
+	if (!remote_name_ok(name))
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')", name);
+	if ((error = remotes_read(&all, f)) < 0)
+		return error;
+	for (i = 0; i < all.n; i++)
+		if (strcmp(all.v[i].name, name) == 0) {
+			error = dsync_error_set(DSYNC_EEXISTS, "'%s' already has a remote '%s' (%s)", f->root, name,
+						all.v[i].url);
+			goto out;
+		}
+	had_remotes = all.n > 0;
+	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		goto out;
+	error = open_or_create(&bs, &st, created, url, f, true, o);
+	/* a folder's first store gives it the store's chunk secret, so big
+	 * files cut the same way on every device */
+	if (error == 0 && !*created && !had_remotes)
+		error = set_chunk_seed(f, DSYNC_STORE_SEED(st));
+	if (error == 0)
+		error = set_remote(f, name, bs->url, st->id);
+	dsync_folder_unlock(f);
+out:
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	remotes_dispose(&all);
+	return error;
+}
+
+int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f)
+{
+	remotes all;
+	size_t i;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if ((error = remotes_read(&all, f)) < 0)
+		return error;
+	if (all.n && (*out = calloc(all.n, sizeof(**out))) == NULL) {
+		remotes_dispose(&all);
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	}
+	for (i = 0; i < all.n; i++) {
+		(*out)[i].name = all.v[i].name;
+		(*out)[i].url = all.v[i].url;
+		(*out)[i].store_id = all.v[i].store_id;
+	}
+	*n = all.n;
+	free(all.v);
+	return 0;
+}
+
+void dsync_remote_list_free(dsync_remote_info *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(list[i].name);
+		free(list[i].url);
+		free(list[i].store_id);
+	}
+	free(list);
+}
+
+static int remove_ref_cb(git_reference *ref, void *payload)
+{
+	(void)payload;
+	git_reference_delete(ref);
+	git_reference_free(ref);
+	return 0;
+}
+
+int dsync_remote_remove(dsync_folder *f, const char *name)
+{
+	git_config *cfg = NULL;
+	dsync_buf glob = DSYNC_BUF_INIT, dir = DSYNC_BUF_INIT;
+	remotes all = { 0 };
+	remote **sel = NULL;
+	size_t n;
+	char key[128];
+	int error;
+
+	if ((error = remotes_read(&all, f)) < 0 || (error = remotes_pick(&sel, &n, &all, name, f)) < 0)
+		goto out;
+	if ((error = dsync_folder_lock(f, 5000)) < 0)
+		goto out;
+	if ((error = config_of(&cfg, f)) == 0) {
+		snprintf(key, sizeof(key), "remote.%s.url", name);
+		git_config_delete_entry(cfg, key);
+		snprintf(key, sizeof(key), "remote.%s.storeId", name);
+		git_config_delete_entry(cfg, key);
+		error = dsync_buf_printf(&glob, "refs/remotes/%s/*", name);
+	}
+	if (error == 0) {
+		git_reference_iterator *it = NULL;
+		git_reference *ref;
+
+		if (git_reference_iterator_glob_new(&it, f->repo, glob.ptr) == 0) {
+			while (git_reference_next(&ref, it) == 0)
+				remove_ref_cb(ref, NULL);
+			git_reference_iterator_free(it);
+		}
+		if (state_path(&dir, f, name, NULL) == 0) {
+			remove_temp_dir(dir.ptr);
+		}
+	}
+	dsync_folder_unlock(f);
+out:
+	git_config_free(cfg);
+	free(sel);
+	remotes_dispose(&all);
+	dsync_buf_dispose(&glob);
+	dsync_buf_dispose(&dir);
+	return error;
+}
+
+/* ---- join ------------------------------------------------------------------------ */
+
+static bool dir_is_empty(const char *dir, bool *exists)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool empty = true;
+
+	*exists = d != NULL || errno != ENOENT;
+	if (!d)
+		return true;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+static int remove_all_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)name;
+	(void)payload;
+	if (!is_dir)
+		unlink(path);
+	return 0;
+}
+
+/* Removes DIR's contents, deepest first (what a failed join made). */
+static void remove_contents(const char *dir)
+{
+	int i;
+
+	dsync_path_walk(dir, 64, remove_all_cb, NULL);
+	/* folders: several passes remove nested empty ones bottom up */
+	for (i = 0; i < 64; i++) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		bool any = false;
+
+		if (!d)
+			return;
+		while ((e = readdir(d)) != NULL) {
+			char path[4096];
+
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (rmdir(path) < 0 && errno == ENOTEMPTY) {
+				remove_contents(path);
+				any = true;
+			}
+		}
+		closedir(d);
+		if (!any)
+			return;
+	}
+}
+
+int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
+	       const char *remote_name, const char *device_name, const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_blobstore *bs = NULL;
+	dsync_store *st = NULL;
+	dsync_folder *f = NULL;
+	dsync_sync_result fetched;
+	char *abs = NULL;
+	bool existed, was_empty, made_folder = false;
+	int error;
+
+	*out = NULL;
+	memset(r, 0, sizeof(*r));
+	if (!o)
+		o = &defaults;
+	if (!remote_name)
+		remote_name = "origin";
+	if (!remote_name_ok(remote_name))
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name", remote_name);
+	was_empty = dir_is_empty(dir, &existed);
+	/* the passphrase first: nothing is made until the store opens */
+	if ((error = dsync_blobstore_open(&bs, url, false)) < 0)
+		return error;
+	if ((error = dsync_store_open(&st, bs)) < 0 || (error = unlock_store(st, o)) < 0)
+		goto out;
+	if ((error = dsync_folder_init(&f, dir, device_name)) < 0)
+		goto out;
+	made_folder = true;
+	if ((error = set_chunk_seed(f, DSYNC_STORE_SEED(st))) < 0 || (error = set_remote(f, remote_name, bs->url, st->id)) < 0)
+		goto out;
+	if ((error = dsync_store_cache_save(st)) < 0)
+		goto out;
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	st = NULL;
+	bs = NULL;
+	/* fetch everything; a failure here leaves nothing behind */
+	if ((error = dsync_sync(r, f, remote_name, DSYNC_SYNC_FETCH, o)) < 0)
+		goto out;
+	made_folder = false;   /* from here on the folder is the user's */
+	fetched = *r;
+	/* an empty folder takes the store's head as it is (no first snapshot
+	 * of nothing to merge with); files already there are snapshotted
+	 * first and merged */
+	if (was_empty && (error = dsync_sync(r, f, remote_name, DSYNC_SYNC_FETCH | DSYNC_SYNC_MERGE, o)) == 0) {
+		dsync_merge_outcome merged = r->merge;
+
+		if ((error = dsync_sync(r, f, remote_name, DSYNC_SYNC_PUSH, o)) == 0)
+			r->merge = merged;
+	} else if (!was_empty) {
+		error = dsync_sync(r, f, remote_name, DSYNC_SYNC_ALL, o);
+	}
+	r->packs_fetched += fetched.packs_fetched;
+	r->bytes_fetched += fetched.bytes_fetched;
+	if (!r->devices)
+		r->devices = fetched.devices;
+	if (error == 0) {
+		*out = f;
+		f = NULL;
+	}
+out:
+	if (error < 0 && made_folder) {
+		if ((abs = strdup(dsync_folder_root(f))) != NULL) {
+			dsync_folder_free(f);
+			f = NULL;
+			if (!existed) {
+				remove_contents(abs);
+				rmdir(abs);
+			} else if (was_empty) {
+				remove_contents(abs);
+			} else {
+				dsync_buf d = DSYNC_BUF_INIT;
+
+				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0) {
+					remove_contents(d.ptr);
+					rmdir(d.ptr);
+				}
+				dsync_buf_dispose(&d);
+			}
+			free(abs);
+		}
+	}
+	dsync_folder_free(f);
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	return error;
+}
+
+/* ---- passphrase --------------------------------------------------------------------- */
+
+int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_blobstore *bs = NULL;
+	dsync_store *st = NULL;
+	remotes all = { 0 };
+	remote **sel = NULL;
+	char *cur = NULL, *next = NULL;
+	size_t n;
+	int error;
+
+	if (!o)
+		o = &defaults;
+	if ((error = remotes_read(&all, f)) < 0 || (error = remotes_pick(&sel, &n, &all, remote_name, f)) < 0)
+		goto out;
+	if (n > 1) {
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' has %zu remotes: name the one whose passphrase changes",
+					f->root, n);
+		goto out;
+	}
+	if ((error = dsync_blobstore_open(&bs, sel[0]->url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+		goto out;
+	if (sel[0]->store_id && strcmp(sel[0]->store_id, st->id) != 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", bs->url,
+					sel[0]->name);
+		goto out;
+	}
+	if ((error = ask_passphrase(&cur, o, DSYNC_PASSPHRASE_CURRENT, bs->url)) < 0 ||
+	    (error = dsync_store_unlock(st, cur)) < 0 ||
+	    (error = ask_passphrase(&next, o, DSYNC_PASSPHRASE_NEW, bs->url)) < 0)
+		goto out;
+	if (!*next) {
+		error = dsync_error_set(DSYNC_EUSAGE, "the new passphrase is empty");
+		goto out;
+	}
+	if ((error = dsync_store_reseal(st, next)) < 0)
+		goto out;
+	error = dsync_store_cache_save(st);
+out:
+	wipe_free(cur);
+	wipe_free(next);
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	free(sel);
+	remotes_dispose(&all);
+	return error;
+}
+
+/* ---- check ---------------------------------------------------------------------------- */
+
+static int check_local(dsync_check_result *out, dsync_folder *f)
+{
+	git_revwalk *walk = NULL;
+	git_odb *odb = NULL;
+	oidset seen = { 0 };
+	git_oid id;
+	int err, error = 0;
+
+	if ((err = git_repository_odb(&odb, f->repo)) < 0 || (err = git_revwalk_new(&walk, f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot read the history of '%s'", f->root);
+		goto out;
+	}
+	git_revwalk_push_glob(walk, "refs/heads/*");
+	git_revwalk_push_glob(walk, "refs/remotes/*");
+	while ((err = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *c = NULL;
+		git_odb_object *obj = NULL;
+		char hex[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(hex, sizeof(hex), &id);
+		if (git_odb_read(&obj, odb, &id) < 0 || git_commit_lookup(&c, f->repo, &id) < 0) {
+			git_odb_object_free(obj);
+			error = dsync_error_set(DSYNC_ECORRUPT, "version %s in '%s' is missing or damaged: %s", hex,
+						f->root, git_error_last() ? git_error_last()->message : "");
+			goto out;
+		}
+		git_odb_object_free(obj);
+		out->objects++;
+		error = check_tree_complete(f->repo, odb, git_commit_tree_id(c), &seen);
+		git_commit_free(c);
+		if (error < 0)
+			goto out;
+	}
+	/* every blob reached: read whole, so its hash is checked */
+	for (size_t i = 0; i < seen.cap; i++) {
+		git_tree *t = NULL;
+		size_t j;
+
+		if (git_oid_is_zero(&seen.v[i]) || git_tree_lookup(&t, f->repo, &seen.v[i]) < 0)
+			continue;
+		out->objects++;
+		for (j = 0; j < git_tree_entrycount(t) && error == 0; j++) {
+			const git_tree_entry *e = git_tree_entry_byindex(t, j);
+			git_odb_object *obj = NULL;
+
+			if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+				continue;
+			if (git_odb_read(&obj, odb, git_tree_entry_id(e)) < 0) {
+				char hex[GIT_OID_HEXSZ + 1];
+
+				git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+				error = dsync_error_set(DSYNC_ECORRUPT, "file %s (%s) in '%s' is damaged: %s", hex,
+							git_tree_entry_name(e), f->root,
+							git_error_last() ? git_error_last()->message : "");
+			}
+			git_odb_object_free(obj);
+			out->objects++;
+		}
+		git_tree_free(t);
+		if (error < 0)
+			goto out;
+	}
+out:
+	oidset_dispose(&seen);
+	git_revwalk_free(walk);
+	git_odb_free(odb);
+	return error;
+}
+
+static int check_remote(dsync_check_result *out, conn *c, bool read_data)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+	xfer_state x = { c, "check", 0, 0, 0 };
+	size_t i, j, nkeys;
+	int error;
+
+	if ((error = dsync_store_check_keys(c->st, &nkeys)) < 0 || (error = read_manifests(c)) < 0)
+		return error;
+	if (read_data) {
+		if ((error = dsync_buf_printf(&dir, "%s/dsync-tmp-XXXXXX", c->f->gitdir)) < 0)
+			return error;
+		if (!mkdtemp(dir.ptr)) {
+			error = dsync_error_sys(errno, "cannot make a temporary folder in '%s'", c->f->gitdir);
+			goto out;
+		}
+		for (i = 0; i < c->ndevs; i++)
+			for (j = 0; j < c->mans[i].npacks; j++)
+				x.total += c->mans[i].packs[j].size;
+	}
+	for (i = 0; i < c->ndevs && error == 0; i++) {
+		out->manifests++;
+		for (j = 0; j < c->mans[i].npacks && error == 0; j++) {
+			const pack_ref *p = &c->mans[i].packs[j];
+			dsync_blob_info info;
+			char name[80];
+
+			snprintf(name, sizeof(name), "packs/%s", p->name);
+			if ((error = c->bs->stat(c->bs, name, &info)) < 0) {
+				error = dsync_error_set(DSYNC_ECORRUPT, "%s named by %s is missing from %s", name,
+							c->mans[i].blob, c->bs->url);
+				break;
+			}
+			if (info.size != p->size) {
+				error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s has %llu bytes, %s says %llu", name,
+							c->bs->url, (unsigned long long)info.size, c->mans[i].blob,
+							(unsigned long long)p->size);
+				break;
+			}
+			out->packs++;
+			if (read_data) {
+				if ((error = fetch_pack(c, p->name, dir.ptr, NULL, &x, NULL)) < 0)
+					break;
+				out->packs_read++;
+				out->bytes_read = x.base;
+			}
+		}
+	}
+out:
+	if (read_data && dir.ptr && dir.ptr[dir.len - 1] != 'X')
+		remove_temp_dir(dir.ptr);
+	dsync_buf_dispose(&dir);
+	(void)nkeys;
+	return error;
+}
+
+int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote_name, bool read_data,
+		const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result res;
+	remotes all = { 0 };
+	remote **sel = NULL;
+	size_t n = 0, i;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	memset(&res, 0, sizeof(res));
+	if (!o)
+		o = &defaults;
+	if ((error = dsync_folder_repo(f)) < 0 || (error = check_local(out, f)) < 0 ||
+	    (error = remotes_read(&all, f)) < 0)
+		goto out;
+	if (!remote_name && all.n == 0)
+		goto out;
+	if ((error = remotes_pick(&sel, &n, &all, remote_name, f)) < 0)
+		goto out;
+	for (i = 0; i < n && error == 0; i++) {
+		conn c;
+
+		if ((error = conn_open(&c, f, sel[i], o, &res)) < 0)
+			break;
+		error = check_remote(out, &c, read_data);
+		conn_close(&c);
+	}
+out:
+	free(sel);
+	remotes_dispose(&all);
+	return error;
+}

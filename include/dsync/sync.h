@@ -1,0 +1,136 @@
+/*
+ * dsync — remotes: the encrypted store (DESIGN.md section 4, docs/store-format.md),
+ * the sync round (section 5), joining a store from a new device, changing
+ * the passphrase and checking a store.
+ */
+#ifndef DSYNC_SYNC_H
+#define DSYNC_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+#include "dsync/merge.h"
+
+enum {
+	DSYNC_PASSPHRASE_CURRENT = 0,  /* the store's passphrase */
+	DSYNC_PASSPHRASE_NEW = 1       /* a new one (ask twice on a terminal) */
+};
+
+/*
+ * Asked for a passphrase of kind KIND for the store at URL: sets *OUT to a
+ * malloc'd NUL-terminated string (the library wipes and frees it) and
+ * returns 0, or returns a negative DSYNC_E* code (DSYNC_EAUTH: none given).
+ */
+typedef int (*dsync_passphrase_cb)(char **out, int kind, const char *url, void *payload);
+
+/* Progress of a push, fetch or join. */
+typedef struct dsync_transfer {
+	const char *what;        /* "push", "fetch", "pack", "check" */
+	const char *remote;
+	size_t objects;          /* objects packed or indexed so far */
+	size_t objects_total;    /* 0 when not known yet */
+	uint64_t bytes;          /* bytes uploaded or downloaded so far */
+	uint64_t bytes_total;    /* 0 when not known */
+	bool done;               /* the last call for this step */
+} dsync_transfer;
+typedef void (*dsync_transfer_cb)(const dsync_transfer *t, void *payload);
+
+typedef struct dsync_sync_options {
+	int lock_wait_ms;
+	dsync_passphrase_cb passphrase;
+	dsync_transfer_cb progress;      /* may be NULL */
+	dsync_warn_cb warn;              /* may be NULL */
+	void *payload;                   /* for the three callbacks */
+} dsync_sync_options;
+#define DSYNC_SYNC_OPTIONS_INIT { 5000, NULL, NULL, NULL, NULL }
+
+/* What a round did. */
+typedef struct dsync_sync_result {
+	size_t remotes;          /* remotes visited */
+	size_t devices;          /* other devices' heads seen */
+	size_t packs_fetched;
+	uint64_t bytes_fetched;  /* encrypted bytes downloaded */
+	size_t packs_pushed;
+	size_t objects_pushed;
+	uint64_t bytes_pushed;   /* encrypted bytes uploaded (packs and manifests) */
+	bool pushed;             /* a new manifest was written */
+	bool consolidated;       /* this device's small packs became one */
+	dsync_merge_outcome merge;
+} dsync_sync_result;
+
+enum {
+	DSYNC_SYNC_FETCH = 1,    /* fetch: every device's head into refs/remotes */
+	DSYNC_SYNC_MERGE = 2,    /* merge them into the folder (needs FETCH) */
+	DSYNC_SYNC_PUSH = 4,     /* push this device's head */
+	DSYNC_SYNC_ALL = 7
+};
+
+/* A configured remote. */
+typedef struct dsync_remote_info {
+	char *name;
+	char *url;
+	char *store_id;
+} dsync_remote_info;
+
+/*
+ * Adds remote NAME at URL to F.  An empty (or missing) place gets a new store
+ * (asks for a new passphrase; *CREATED true); a place holding a store is
+ * opened with its passphrase (or the key kept for it in the per-user config);
+ * anything else is refused.  The unsealed key is kept per user (0600).
+ * Takes no snapshot and moves nothing: the next sync merges.
+ */
+int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *created,
+		     const dsync_sync_options *o);
+/* Lists F's remotes (sorted by name) into *OUT (freed with dsync_remote_list_free). */
+int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f);
+void dsync_remote_list_free(dsync_remote_info *list, size_t n);
+/* Forgets remote NAME (its refs and state); the store itself is untouched. */
+int dsync_remote_remove(dsync_folder *f, const char *name);
+
+/*
+ * One sync round with REMOTE (NULL: every remote), doing the steps in WHAT
+ * (DSYNC_SYNC_*): snapshot, fetch every other device's newest manifest and
+ * the packs not held yet (each decrypted, indexed and checked before any ref
+ * moves), merge the heads into the folder, push the objects the remote lacks
+ * and a new manifest.  DSYNC_ECONFLICT when conflicts wait after a merge,
+ * DSYNC_EAUTH for a wrong passphrase, DSYNC_ECORRUPT for data that failed
+ * verification (the folder and its refs are then unchanged).
+ */
+int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote, unsigned what,
+	       const dsync_sync_options *o);
+
+/*
+ * A new device: opens the store at URL (passphrase first: a wrong one leaves
+ * nothing behind), makes DIR a folder (created when missing; a non-empty
+ * folder is snapshotted first and keeps every file), adds the remote as
+ * REMOTE_NAME (NULL: "origin"), and syncs.  *OUT is the folder.
+ */
+int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
+	       const char *remote_name, const char *device_name, const dsync_sync_options *o);
+
+/* Changes the passphrase of REMOTE's store (NULL: the only remote):
+ * asks for the current one and a new one, re-seals the key, nothing else. */
+int dsync_passphrase_change(dsync_folder *f, const char *remote, const dsync_sync_options *o);
+
+typedef struct dsync_check_result {
+	size_t objects;          /* local objects checked */
+	size_t manifests;        /* manifests read */
+	size_t packs;            /* packs referenced (present) */
+	size_t packs_read;       /* packs decrypted and indexed (--read-data) */
+	uint64_t bytes_read;
+} dsync_check_result;
+
+/*
+ * Checks F's history (every object reachable from a ref is present and
+ * hashes right) and REMOTE's store (NULL: every remote): every manifest
+ * decrypts, every pack it names is there; READ_DATA also decrypts and
+ * indexes every pack (in a temporary place).  DSYNC_ECORRUPT names the
+ * first damaged object or blob.
+ */
+int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote, bool read_data,
+		const dsync_sync_options *o);
+
+#endif

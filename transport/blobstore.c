@@ -1,0 +1,89 @@
+/*
+ * The transport-independent part of the blob-store interface: opening a URL
+ * by its scheme, and whole-blob reads and writes for the small blobs.
+ */
+#include "core/base/internal.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "transport/blobstore.h"
+
+int dsync_blobstore_open(dsync_blobstore **out, const char *url, bool create)
+{
+	*out = NULL;
+	if (strncmp(url, "file://", 7) == 0) {
+		if (url[7] != '/')
+			return dsync_error_set(DSYNC_EUSAGE, "'%s': a file:// URL needs an absolute path (file:///path)",
+					       url);
+		return dsync_blobstore_file_open(out, url + 7, create);
+	}
+	if (strstr(url, "://") != NULL)
+		return dsync_error_set(DSYNC_EUSAGE, "'%s': this dsync knows only file:// remotes and local paths",
+				       url);
+	return dsync_blobstore_file_open(out, url, create);
+}
+
+void dsync_blobstore_free(dsync_blobstore *s)
+{
+	if (s)
+		s->free(s);
+}
+
+static int mem_fd(void)
+{
+	int fd = memfd_create("dsync-blob", MFD_CLOEXEC);
+
+	return fd < 0 ? dsync_error_sys(errno, "cannot make a memory file") : fd;
+}
+
+int dsync_blob_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out, size_t max)
+{
+	struct stat st;
+	int fd, error;
+	ssize_t n;
+	size_t at;
+
+	if ((fd = mem_fd()) < 0)
+		return fd;
+	if ((error = s->get(s, name, fd, NULL, NULL)) < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		error = dsync_error_sys(errno, "cannot read %s", name);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "%s is too large (%lld bytes): not a dsync blob", name,
+					(long long)st.st_size);
+		goto out;
+	}
+	at = out->len;
+	if ((error = dsync_buf_grow(out, (size_t)st.st_size + 1)) < 0)
+		goto out;
+	if ((n = pread(fd, out->ptr + at, (size_t)st.st_size, 0)) != st.st_size) {
+		error = dsync_error_sys(n < 0 ? errno : EIO, "cannot read %s", name);
+		goto out;
+	}
+	out->len = at + (size_t)n;
+	out->ptr[out->len] = '\0';
+out:
+	close(fd);
+	return error;
+}
+
+int dsync_blob_put_buf(dsync_blobstore *s, const char *name, const void *data, size_t len)
+{
+	int fd, error = 0;
+
+	if ((fd = mem_fd()) < 0)
+		return fd;
+	if (len && write(fd, data, len) != (ssize_t)len)
+		error = dsync_error_sys(errno, "cannot stage %s", name);
+	else if (lseek(fd, 0, SEEK_SET) < 0)
+		error = dsync_error_sys(errno, "cannot stage %s", name);
+	if (error == 0)
+		error = s->put(s, name, fd, NULL, NULL);
+	close(fd);
+	return error;
+}
