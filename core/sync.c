@@ -161,6 +161,18 @@ out:
 	return error;
 }
 
+bool dsync_folder_has_remotes(dsync_folder *f)
+{
+	remotes all;
+	bool any;
+
+	if (remotes_read(&all, f) < 0)
+		return false;
+	any = all.n > 0;
+	remotes_dispose(&all);
+	return any;
+}
+
 /* Picks the remotes NAME names (NULL: all) into SEL (pointers into ALL). */
 static int remotes_pick(remote ***sel, size_t *n, remotes *all, const char *name, const dsync_folder *f)
 {

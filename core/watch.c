@@ -20,6 +20,7 @@
 #include "dsync/watch.h"
 #include "dsync/gc.h"
 #include "dsync/snapshot.h"
+#include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 #include "core/folder.h"
@@ -48,6 +49,7 @@
 #define ERROR_RETRY_MS 30000     /* a failed snapshot (disk full, ...) */
 #define GC_QUIET_MS 30000        /* gc once no snapshot came for this long */
 #define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
+#define DEFAULT_SYNC_MS 60000    /* a folder with remotes syncs this often (sync.interval) */
 
 typedef enum fstate {
 	FOLDER_ACTIVE,
@@ -82,6 +84,9 @@ typedef struct wfolder {
 	bool limit_warned;   /* told the user that watches ran out */
 	int64_t gc_ms;       /* > 0: pack the store at this time ... */
 	int64_t gc_due_ms;   /* ... which has been due since then */
+	bool remotes;        /* it has remotes: sync after snapshots and on a timer */
+	int sync_interval_ms;
+	int64_t sync_ms;     /* > 0: a sync round at this time */
 	char refs_tag, parent_tag;  /* tags for its plain watches */
 	bool refs_watched, parent_watched;
 } wfolder;
@@ -96,6 +101,7 @@ typedef struct watch {
 	int64_t now;
 	bool stopping;       /* SIGTERM or SIGINT came */
 	pid_t gc_pid;        /* > 0: a gc runs in this child process */
+	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
@@ -322,6 +328,17 @@ static void read_delays(wfolder *f, dsync_folder *df)
 
 	f->delay_ms = DEFAULT_DELAY_MS;
 	f->max_delay_ms = DEFAULT_MAX_DELAY_MS;
+	f->sync_interval_ms = DEFAULT_SYNC_MS;
+	f->remotes = dsync_folder_has_remotes(df);
+	if (dsync_folder_repo(df) == 0 && git_repository_config_snapshot(&cfg, df->repo) == 0) {
+		if (git_config_get_string(&v, cfg, "sync.interval") == 0 &&
+		    (!dsync_parse_seconds(v, &f->sync_interval_ms) || f->sync_interval_ms < 1000)) {
+			say(f->w, DSYNC_LOG_WARNING, f, "sync.interval '%s' is not a number of seconds (1 or more); using 60", v);
+			f->sync_interval_ms = DEFAULT_SYNC_MS;
+		}
+		git_config_free(cfg);
+		cfg = NULL;
+	}
 	if ((o->delay_ms < 0 || o->max_delay_ms < 0) && dsync_folder_repo(df) == 0 &&
 	    git_repository_config_snapshot(&cfg, df->repo) == 0) {
 		if (git_config_get_string(&v, cfg, "watch.delay") == 0 && !dsync_parse_seconds(v, &f->delay_ms))
@@ -556,7 +573,7 @@ static void start_gc(wfolder *f)
 
 	if (f->w->stopping)
 		return;
-	if (f->w->gc_pid > 0) {
+	if (f->w->gc_pid > 0 || f->w->sync_pid > 0) {
 		f->gc_ms = f->w->now + LOCK_RETRY_MS; /* one at a time */
 		return;
 	}
@@ -597,7 +614,7 @@ static void gc_reap(watch *w, bool wait)
 	w->gc_pid = 0;
 }
 
-/* ------------------------------------------------------------- snapshots */
+/* ------------------------------------------------------------- sync */
 
 static void warn_cb(const char *message, void *payload)
 {
@@ -605,6 +622,75 @@ static void warn_cb(const char *message, void *payload)
 
 	say(f->w, DSYNC_LOG_WARNING, f, "%s", message);
 }
+
+
+/*
+ * Runs a sync round with every remote of F (DESIGN.md section 5) in a child
+ * process, so that the loop goes on watching while packs travel.  It uses
+ * the key kept for each store (a first 'dsync sync' in a terminal keeps it);
+ * the next round comes after the folder's sync.interval, or after the next
+ * snapshot that records something.
+ */
+static void start_sync(wfolder *f)
+{
+	pid_t pid;
+
+	if (f->w->stopping)
+		return;
+	if (f->w->sync_pid > 0 || f->w->gc_pid > 0) {
+		f->sync_ms = f->w->now + LOCK_RETRY_MS; /* one child at a time */
+		return;
+	}
+	f->sync_ms = f->w->now + f->sync_interval_ms;
+	if ((pid = fork()) < 0) {
+		say(f->w, DSYNC_LOG_WARNING, f, "sync: cannot start: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+		dsync_sync_result r;
+		dsync_folder *df = NULL;
+		int error;
+
+		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
+		so.lock_wait_ms = 30000;
+		so.warn = warn_cb;
+		so.payload = f;
+		if ((error = dsync_folder_open(&df, f->root)) == 0)
+			error = dsync_sync(&r, df, NULL, DSYNC_SYNC_ALL, &so);
+		if (error < 0)
+			say(f->w, error == DSYNC_ECORRUPT ? DSYNC_LOG_ERROR : DSYNC_LOG_WARNING, f, "sync: %s",
+			    dsync_error_last());
+		else if (r.packs_fetched || r.merge.merged || r.pushed)
+			say(f->w, DSYNC_LOG_INFO, f,
+			    "sync: %zu pack%s fetched, %s, %s%s", r.packs_fetched, r.packs_fetched == 1 ? "" : "s",
+			    !r.merge.merged ? "nothing to merge"
+			    : r.merge.fast_forward ? "fast-forwarded" : "merged",
+			    r.pushed ? "pushed" : "nothing to push",
+			    r.merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "");
+		else
+			say(f->w, DSYNC_LOG_DEBUG, f, "sync: up to date");
+		dsync_folder_free(df);
+		_exit(error < 0 ? 1 : 0);
+	}
+	f->w->sync_pid = pid;
+}
+
+/* A sync child ended (or is made to end, WAIT): reaps it. */
+static void sync_reap(watch *w, bool wait)
+{
+	int status;
+
+	if (w->sync_pid <= 0)
+		return;
+	if (wait)
+		kill(w->sync_pid, SIGTERM);
+	if (waitpid(w->sync_pid, &status, wait ? 0 : WNOHANG) != w->sync_pid)
+		return;
+	w->sync_pid = 0;
+}
+
+/* ------------------------------------------------------------- snapshots */
 
 static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 {
@@ -666,15 +752,15 @@ static void snapshot(wfolder *f)
 				watcher_remove(f->w->watcher, &f->refs_tag);
 			f->refs_watched = false;
 		}
+		/* a recorded change goes to the remotes now; the first
+		 * snapshot also fetches what came meanwhile */
+		f->remotes = dsync_folder_has_remotes(df);
+		if (f->remotes && (r.committed || f->sync_ms == 0))
+			f->sync_ms = f->w->now;
 		if (r.committed) {
 			say(f->w, DSYNC_LOG_INFO, f, "snapshot %.8s: %zu added, %zu modified, %zu deleted, %zu renamed%s",
 			    r.commit, r.added, r.modified, r.deleted, r.renamed,
 			    r.busy ? " (files still being written keep their previous version)" : "");
-			/*
-			 * The sync round (DESIGN.md section 5: fetch, merge,
-			 * push) hangs off here once remotes exist, after each
-			 * snapshot, with its own timer for fetching.
-			 */
 			check_gc(f, df);
 		} else {
 			say(f->w, DSYNC_LOG_DEBUG, f, "no change to record%s",
@@ -710,8 +796,10 @@ static int64_t folder_deadline(wfolder *f)
 	}
 	EARLIER(f->retry_ms);
 	EARLIER(f->rescan_ms);
-	if (!f->dirty)
+	if (!f->dirty) {
 		EARLIER(f->gc_ms);
+		EARLIER(f->sync_ms);
+	}
 #undef EARLIER
 	return d;
 }
@@ -734,7 +822,9 @@ static void folder_tick(wfolder *f)
 		mark_due(f, now);
 	}
 	if (!f->dirty) {
-		if (f->gc_ms && now >= f->gc_ms)
+		if (f->sync_ms && now >= f->sync_ms)
+			start_sync(f);
+		else if (f->gc_ms && now >= f->gc_ms)
 			start_gc(f);
 		return;
 	}
@@ -1076,6 +1166,7 @@ static int loop(watch *w, int sfd)
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD) {
 					gc_reap(w, false);
+					sync_reap(w, false);
 				} else if (si.ssi_signo == SIGHUP) {
 					reload_all(w);
 				} else {
@@ -1105,6 +1196,7 @@ static int loop(watch *w, int sfd)
 	/* what changed since the last snapshot is recorded before leaving */
 	w->stopping = true;
 	gc_reap(w, true);
+	sync_reap(w, true);
 	for (i = 0; i < w->n; i++) {
 		wfolder *f = w->v[i];
 
@@ -1155,6 +1247,7 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 	error = loop(&w, sfd);
 out:
 	gc_reap(&w, true);
+	sync_reap(&w, true);
 	for (i = 0; i < w.n; i++)
 		folder_free(w.v[i]);
 	free(w.v);

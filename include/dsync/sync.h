@@ -87,6 +87,8 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 /* Lists F's remotes (sorted by name) into *OUT (freed with dsync_remote_list_free). */
 int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f);
 void dsync_remote_list_free(dsync_remote_info *list, size_t n);
+/* Whether F has a remote (false when its config cannot be read). */
+bool dsync_folder_has_remotes(dsync_folder *f);
 /* Forgets remote NAME (its refs and state); the store itself is untouched. */
 int dsync_remote_remove(dsync_folder *f, const char *name);
 
