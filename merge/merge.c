@@ -599,8 +599,97 @@ out:
 	return error;
 }
 
+#define MAX_VIRTUAL_DEPTH 64
+
+static int cmp_oid_raw(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
 static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
-		       const git_commit *theirs, bool ours_wins)
+		       const git_commit *theirs, bool ours_wins, int depth);
+
+/*
+ * The merge base of OURS and THEIRS into *BASE (NULL: histories that started
+ * apart).  Two devices that merged each other's heads at the same time have
+ * two merge bases (a criss-cross); one of them alone would make a file that
+ * only the other holds look added on both sides.  As git's recursive merge
+ * does, the bases are then merged with each other (the first one keeping
+ * what conflicts) into a virtual base commit, the same on every device.
+ */
+static int merge_base_of(git_commit **base, git_repository *repo, const git_commit *ours,
+			 const git_commit *theirs, int depth)
+{
+	git_oidarray bases = { 0 };
+	git_commit *cur = NULL, *next = NULL;
+	dsync_merge_result r = { 0 };
+	git_signature *sig = NULL;
+	git_tree *tree = NULL;
+	size_t i;
+	int err, error = 0;
+
+	*base = NULL;
+	err = git_merge_bases(&bases, repo, git_commit_id(ours), git_commit_id(theirs));
+	if (err == GIT_ENOTFOUND)
+		return 0;
+	if (err < 0)
+		return dsync_error_git(err, "cannot find the merge base");
+	if (bases.count > 1)
+		qsort(bases.ids, bases.count, sizeof(*bases.ids), cmp_oid_raw);
+	if ((err = git_commit_lookup(&cur, repo, &bases.ids[0])) < 0) {
+		error = dsync_error_git(err, "cannot read the merge base");
+		goto out;
+	}
+	for (i = 1; i < bases.count && depth < MAX_VIRTUAL_DEPTH; i++) {
+		const git_commit *parents[2];
+		git_time_t when;
+		git_oid id;
+
+		if ((err = git_commit_lookup(&next, repo, &bases.ids[i])) < 0) {
+			error = dsync_error_git(err, "cannot read a merge base");
+			goto out;
+		}
+		if ((error = merge_trees(&r, repo, cur, next, true, depth + 1)) < 0)
+			goto out;
+		when = git_commit_time(cur) > git_commit_time(next) ? git_commit_time(cur) : git_commit_time(next);
+		parents[0] = cur;
+		parents[1] = next;
+		if ((err = git_signature_new(&sig, "dsync", "dsync", when, 0)) < 0 ||
+		    (err = git_tree_lookup(&tree, repo, &r.tree)) < 0 ||
+		    (err = git_commit_create(&id, repo, NULL, sig, sig, NULL, "virtual merge base\n", tree, 2,
+					     parents)) < 0) {
+			error = dsync_error_git(err, "cannot record a virtual merge base");
+			goto out;
+		}
+		git_signature_free(sig);
+		git_tree_free(tree);
+		git_commit_free(cur);
+		git_commit_free(next);
+		sig = NULL;
+		tree = NULL;
+		next = NULL;
+		cur = NULL;
+		dsync_merge_result_dispose(&r);
+		memset(&r, 0, sizeof(r));
+		if ((err = git_commit_lookup(&cur, repo, &id)) < 0) {
+			error = dsync_error_git(err, "cannot read a virtual merge base");
+			goto out;
+		}
+	}
+	*base = cur;
+	cur = NULL;
+out:
+	dsync_merge_result_dispose(&r);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_commit_free(cur);
+	git_commit_free(next);
+	git_oidarray_dispose(&bases);
+	return error;
+}
+
+static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
+		       const git_commit *theirs, bool ours_wins, int depth)
 {
 	git_merge_options mo = GIT_MERGE_OPTIONS_INIT;
 	git_tree *base_tree = NULL, *our_tree = NULL, *their_tree = NULL;
@@ -610,7 +699,7 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 	conflict_in *cv = NULL;
 	size_t cn = 0, i;
 	side so, st;
-	git_oid base_id;
+	const git_oid *base_id = NULL;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
@@ -622,19 +711,17 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 	}
 	if ((error = dsync_tree_check(repo, their_tree)) < 0)
 		goto out;
-	err = git_merge_base(&base_id, repo, git_commit_id(ours), git_commit_id(theirs));
-	if (err == 0) {
-		if ((err = git_commit_lookup(&base, repo, &base_id)) < 0 ||
-		    (err = git_commit_tree(&base_tree, base)) < 0) {
-			error = dsync_error_git(err, "cannot read the merge base");
-			goto out;
-		}
-	} else if (err != GIT_ENOTFOUND) {
-		error = dsync_error_git(err, "cannot find the merge base");
+	if ((error = merge_base_of(&base, repo, ours, theirs, depth)) < 0)
 		goto out;
-	} /* else histories that started apart: an empty base */
-	if (base)
-		so.base = st.base = &base_id;
+	/* no base: histories that started apart, an empty base */
+	if (base && (err = git_commit_tree(&base_tree, base)) < 0) {
+		error = dsync_error_git(err, "cannot read the merge base");
+		goto out;
+	}
+	if (base) {
+		base_id = git_commit_id(base);
+		so.base = st.base = base_id;
+	}
 	/* a big file is one entry (a link to its chunk tree): merged as one
 	 * binary file, never chunk by chunk (docs/chunks.md) */
 	if ((base_tree && (error = dsync_tree_swap_to_index_form(&base_tree, repo)) < 0) ||
@@ -687,13 +774,13 @@ out:
 int dsync_merge_trees_of(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
 			 const git_commit *theirs)
 {
-	return merge_trees(out, repo, ours, theirs, false);
+	return merge_trees(out, repo, ours, theirs, false, 0);
 }
 
 int dsync_merge_trees_ours(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
 			   const git_commit *theirs)
 {
-	return merge_trees(out, repo, ours, theirs, true);
+	return merge_trees(out, repo, ours, theirs, true, 0);
 }
 
 static int cmp_oid(const void *a, const void *b)
