@@ -172,12 +172,14 @@ void dsync_folder_list_free(char **list)
 	free(list);
 }
 
-/* Adds ROOT to the registry (atomically: temp file and rename). */
-static int register_folder(const char *root)
+/* Adds ROOT to the registry, or with REMOVE takes it out (atomically: temp
+ * file and rename). */
+static int update_registry(const char *root, bool remove)
 {
 	char *dir = NULL, **list = NULL;
 	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
 	size_t n, i;
+	bool found = false;
 	int fd = -1, error;
 
 	if ((error = dsync_folder_list_registered(&list, &n)) < 0 ||
@@ -186,18 +188,21 @@ static int register_folder(const char *root)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (strcmp(list[i], root) == 0) {
-			error = 0;
-			goto out;
+			found = true;
+			if (remove)
+				continue;
 		}
 		if ((error = dsync_buf_printf(&text, "%s\n", list[i])) < 0)
 			goto out;
 	}
-	if ((error = dsync_buf_printf(&text, "%s\n", root)) < 0 ||
+	if (found != remove)
+		goto out;   /* nothing to change */
+	if ((!remove && (error = dsync_buf_printf(&text, "%s\n", root)) < 0) ||
 	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0 ||
 	    (error = dsync_buf_printf(&tmp, "%s/folders.tmp.%ld", dir, (long)getpid())) < 0)
 		goto out;
 	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
-	    write(fd, text.ptr, text.len) != (ssize_t)text.len || fsync(fd) < 0) {
+	    (text.len && write(fd, text.ptr, text.len) != (ssize_t)text.len) || fsync(fd) < 0) {
 		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
 		unlink(tmp.ptr);
 		goto out;
@@ -217,6 +222,16 @@ out:
 	dsync_buf_dispose(&tmp);
 	dsync_buf_dispose(&text);
 	return error;
+}
+
+static int register_folder(const char *root)
+{
+	return update_registry(root, false);
+}
+
+int dsync_folder_unregister(const char *root)
+{
+	return update_registry(root, true);
 }
 
 static int write_file(const char *path, const char *text)

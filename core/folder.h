@@ -69,6 +69,9 @@ bool dsync_folder_present(const char *root, const char *folder_id);
  */
 int dsync_folder_chunk_seed(unsigned char *seed, dsync_folder *f);
 
+/* Takes ROOT out of the per-user registry of folders (a join that failed). */
+int dsync_folder_unregister(const char *root);
+
 /* The folder's chunker, keyed by its secret, into *OUT. */
 int dsync_folder_chunker(dsync_chunker *out, dsync_folder *f);
 

@@ -37,6 +37,29 @@ static int stale_cb(const char *path, const char *name, bool is_dir, void *paylo
 	return 0;
 }
 
+static int remove_file_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)name;
+	(void)payload;
+	if (!is_dir)
+		unlink(path);
+	return 0;
+}
+
+static int sync_tmp_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)payload;
+	if (strncmp(name, "dsync-tmp-", 10) != 0)
+		return 0;
+	if (is_dir) {
+		dsync_path_walk(path, 2, remove_file_cb, NULL);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+	return 0;
+}
+
 static void remove_stale(const char *dir, int depth, bool locks)
 {
 	dsync_path_walk(dir, depth, stale_cb, &locks);
@@ -54,6 +77,8 @@ static void repair(dsync_folder *f)
 		if (dsync_buf_printf(&p, "%s/%s", f->gitdir, files[i]) == 0)
 			unlink(p.ptr);
 	}
+	/* a sync killed half-way: its temporary packs (dsync-tmp-*) */
+	dsync_path_walk(f->gitdir, 0, sync_tmp_cb, NULL);
 	dsync_buf_truncate(&p, 0);
 	if (dsync_buf_printf(&p, "%s/refs", f->gitdir) == 0)
 		remove_stale(p.ptr, 8, true);

@@ -2097,6 +2097,7 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 out:
 	if (error < 0 && made_folder) {
 		if ((abs = strdup(dsync_folder_root(f))) != NULL) {
+			dsync_folder_unregister(abs);
 			dsync_folder_free(f);
 			f = NULL;
 			if (!existed) {
