@@ -51,7 +51,7 @@ static int read_secret_file(char **out, const char *path)
 }
 
 /* Asks on the terminal, without echo. */
-static int read_tty(char **out, const char *prompt)
+static int read_tty(char **out, const char *prompt, bool is_new)
 {
 	struct termios old, quiet;
 	char *line = NULL;
@@ -62,8 +62,9 @@ static int read_tty(char **out, const char *prompt)
 
 	*out = NULL;
 	if (!tty)
-		return dsync_error_set(DSYNC_EAUTH,
-				       "a passphrase is needed: no terminal to ask on (set DSYNC_PASSPHRASE or use --passphrase-file)");
+		return dsync_error_set(DSYNC_EAUTH, "a %spassphrase is needed: no terminal to ask on (set %s or use %s)",
+				       is_new ? "new " : "", is_new ? "DSYNC_NEW_PASSPHRASE" : "DSYNC_PASSPHRASE",
+				       is_new ? "--new-passphrase-file" : "--passphrase-file");
 	out_progress_done();
 	fputs(prompt, tty);
 	fflush(tty);
@@ -110,13 +111,13 @@ static int ask_pass(char **out, int kind, const char *url, void *payload)
 	}
 	if (kind == DSYNC_PASSPHRASE_CURRENT) {
 		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", url);
-		return read_tty(out, prompt);
+		return read_tty(out, prompt, false);
 	}
 	for (tries = 0; tries < 3; tries++) {
 		snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", url);
-		if ((error = read_tty(out, prompt)) < 0)
+		if ((error = read_tty(out, prompt, p->changing)) < 0)
 			return error;
-		if ((error = read_tty(&again, "Repeat it: ")) < 0)
+		if ((error = read_tty(&again, "Repeat it: ", p->changing)) < 0)
 			break;
 		if (strcmp(*out, again) == 0 && **out) {
 			free(again);

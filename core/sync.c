@@ -39,6 +39,16 @@
 #define RETIRE_GRACE 3600                 /* seconds a retired pack stays for readers in flight */
 #define SEQ_DIGITS 16
 
+/* Sets the last error to CODE, with PREFIX (may be "") before the message
+ * already there (copied first: the message buffer is the one written). */
+static int error_rewrap(int code, const char *prefix)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", dsync_error_last());
+	return dsync_error_set(code, "%s%s", prefix, msg);
+}
+
 /* ---- remotes in the folder's config ------------------------------------ */
 
 typedef struct remote {
@@ -1018,8 +1028,10 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 		error = check_tree_complete(f->repo, odb, git_commit_tree_id(cc), &seen);
 		git_commit_free(cc);
 		if (error < 0) {
-			dsync_error_set(DSYNC_ECORRUPT, "%s names a history that is incomplete: %s", blob,
-					dsync_error_last());
+			char prefix[160];
+
+			snprintf(prefix, sizeof(prefix), "%s names a history that is incomplete: ", blob);
+			error_rewrap(DSYNC_ECORRUPT, prefix);
 			goto out;
 		}
 	}
@@ -1029,10 +1041,13 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 		goto out;
 	}
 	if ((err = git_commit_tree(&tree, c)) < 0 || (error = dsync_tree_check(f->repo, tree)) < 0) {
+		char prefix[160];
+
+		snprintf(prefix, sizeof(prefix), "%s: refused: ", blob);
 		if (err < 0)
-			error = dsync_error_set(DSYNC_ECORRUPT, "the head named by %s has no folder", blob);
+			dsync_error_set(DSYNC_ECORRUPT, "the head named by %s has no folder", blob);
 		else
-			dsync_error_set(DSYNC_ECORRUPT, "%s: refused: %s", blob, dsync_error_last());
+			error_rewrap(DSYNC_ECORRUPT, prefix);
 		error = DSYNC_ECORRUPT;
 	}
 out:
@@ -1221,7 +1236,7 @@ static int fetch(conn *c)
 			break;
 	}
 	if (error == DSYNC_ENOTFOUND)
-		error = dsync_error_set(DSYNC_ECORRUPT, "%s", dsync_error_last());
+		error = error_rewrap(DSYNC_ECORRUPT, "");
 	if (error < 0)
 		goto out;
 	git_odb_refresh(odb);

@@ -21,7 +21,11 @@ typedef struct file_store {
 	dsync_blobstore base;
 	char *root;
 	int slow_ms;   /* DSYNC_TEST_SLOW: a pause per 64 KiB and before renames */
+	char **swept;  /* folders already swept of stale temporary files */
+	size_t nswept;
 } file_store;
+
+#define STALE_TEMP_SECONDS 3600  /* a put's temporary file older than this was killed */
 
 #define COPY_BLOCK (64 * 1024)
 
@@ -122,6 +126,39 @@ static int fsync_dir_of(const char *path)
 	return error;
 }
 
+/* Removes the temporary files of puts killed long ago from DIR (once per
+ * folder and handle: a put in progress elsewhere is never that old). */
+static void sweep_stale(file_store *s, const char *dir)
+{
+	struct dirent *e;
+	char **v;
+	DIR *d;
+	size_t i;
+	time_t now = time(NULL);
+
+	for (i = 0; i < s->nswept; i++)
+		if (strcmp(s->swept[i], dir) == 0)
+			return;
+	if ((v = realloc(s->swept, (s->nswept + 1) * sizeof(*v))) == NULL)
+		return;
+	s->swept = v;
+	if ((v[s->nswept] = strdup(dir)) == NULL)
+		return;
+	s->nswept++;
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (e->d_name[0] != '.' || strstr(e->d_name, ".tmp-") == NULL)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > STALE_TEMP_SECONDS)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 static int file_get(dsync_blobstore *bs, const char *name, int fd, dsync_blob_xfer_cb xfer, void *payload)
 {
 	file_store *s = (file_store *)bs;
@@ -178,7 +215,11 @@ static int file_put(dsync_blobstore *bs, const char *name, int fd, dsync_blob_xf
 		error = dsync_error_sys(errno, "cannot store %s", name);
 		goto out;
 	}
-	error = fsync_dir_of(path.ptr);
+	if ((error = fsync_dir_of(path.ptr)) == 0) {
+		tmp.ptr[base - path.ptr - 1] = '\0';
+		sweep_stale(s, tmp.ptr);
+	}
+	dsync_buf_dispose(&tmp);
 out:
 	if (out >= 0)
 		close(out);
@@ -317,6 +358,11 @@ static void file_free(dsync_blobstore *bs)
 {
 	file_store *s = (file_store *)bs;
 
+	size_t i;
+
+	for (i = 0; i < s->nswept; i++)
+		free(s->swept[i]);
+	free(s->swept);
 	free(s->root);
 	free(s->base.url);
 	free(s);
