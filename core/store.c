@@ -159,6 +159,9 @@ static int parse_header(dsync_store *s, const char *text, size_t len)
 		return damaged_header(s, "unreadable");
 	if (!fromhex(want, 32, sumhex, strlen(sumhex)) || memcmp(want, sum, 32) != 0)
 		return damaged_header(s, "checksum mismatch");
+	/* the mac line, which nothing else covers: exactly "mac HEX\n", last */
+	if (len != (size_t)(macline + 1 - text) + 4 + 64 + 1 || text[len - 1] != '\n')
+		return damaged_header(s, "bad mac line");
 	if (version != DSYNC_STORE_VERSION)
 		return dsync_error_set(DSYNC_ERROR, "the store in %s has format %d; this dsync reads format %d (update dsync)",
 				       s->bs->url, version, DSYNC_STORE_VERSION);

@@ -25,9 +25,11 @@
 #include <sodium.h>
 
 #include "core/apply.h"
+#include "core/base/oidset.h"
 #include "core/base/path.h"
 #include "core/folder.h"
 #include "core/store.h"
+#include "core/thinpack.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "merge/merge.h"
@@ -128,7 +130,9 @@ static int remotes_read(remotes *out, dsync_folder *f)
 	memset(out, 0, sizeof(*out));
 	if ((error = config_of(&cfg, f)) < 0)
 		return error;
-	if ((err = git_config_iterator_glob_new(&it, cfg, "^remote\\..*\\.url$")) < 0) {
+	/* not git_config_iterator_glob_new: libgit2 1.5 leaks a regex's match
+	 * data for every name it doesn't match */
+	if ((err = git_config_iterator_new(&it, cfg)) < 0) {
 		error = dsync_error_git(err, "cannot read the remotes of '%s'", f->root);
 		goto out;
 	}
@@ -136,7 +140,7 @@ static int remotes_read(remotes *out, dsync_folder *f)
 		size_t len = strlen(e->name);
 		remote *v, *r;
 
-		if (len <= 11)
+		if (len <= 11 || strncmp(e->name, "remote.", 7) != 0 || strcmp(e->name + len - 4, ".url") != 0)
 			continue;
 		if ((v = realloc(out->v, (out->n + 1) * sizeof(*v))) == NULL) {
 			error = dsync_error_set(DSYNC_ERROR, "out of memory");
@@ -371,6 +375,8 @@ static int have_write(strset *have, const dsync_folder *f, const char *remote_na
 typedef struct pack_ref {
 	char name[65];
 	uint64_t size;     /* the blob's size */
+	int64_t time;      /* when it was pushed: a pack's delta bases are in
+			      packs pushed before it (or in itself) */
 	char *from;        /* consolidated from these packs ("A,B,..."), or NULL */
 } pack_ref;
 
@@ -419,7 +425,7 @@ static int bad_manifest(const manifest *m, const char *url, const char *what)
 	return dsync_error_set(DSYNC_ECORRUPT, "%s in %s is malformed (%s)", m->blob, url, what);
 }
 
-static int add_pack(manifest *m, const char *name, uint64_t size, const char *from)
+static int add_pack(manifest *m, const char *name, uint64_t size, int64_t when, const char *from)
 {
 	pack_ref *v = realloc(m->packs, (m->npacks + 1) * sizeof(*v));
 
@@ -429,6 +435,7 @@ static int add_pack(manifest *m, const char *name, uint64_t size, const char *fr
 	memset(&v[m->npacks], 0, sizeof(*v));
 	memcpy(v[m->npacks].name, name, 64);
 	v[m->npacks].size = size;
+	v[m->npacks].time = when;
 	if (from && (v[m->npacks].from = strdup(from)) == NULL)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
 	m->npacks++;
@@ -505,11 +512,11 @@ static int manifest_parse(manifest *m, const char *text, const char *store_id, c
 			ended = true;
 		} else if (strncmp(line, "pack ", 5) == 0) {
 			from[0] = '\0';
-			if (sscanf(line, "pack %79s %llu%n", name, &u, &n) != 2 || strlen(name) != 64 ||
+			if (sscanf(line, "pack %79s %llu %lld%n", name, &u, &t, &n) != 3 || strlen(name) != 64 ||
 			    !is_hex(name, 64) || (line[n] && sscanf(line + n, " from %4095s", from) != 1))
 				error = bad_manifest(m, url, "pack line");
 			else
-				error = add_pack(m, name, u, from[0] ? from : NULL);
+				error = add_pack(m, name, u, t, from[0] ? from : NULL);
 		} else if (strncmp(line, "retired ", 8) == 0) {
 			if (sscanf(line, "retired %79s %lld%n", name, &t, &n) != 2 || line[n] || strlen(name) != 64 ||
 			    !is_hex(name, 64))
@@ -539,8 +546,9 @@ static int manifest_text(dsync_buf *out, const manifest *m, const char *store_id
 				      m->has_head ? head : "none")) < 0)
 		return error;
 	for (i = 0; i < m->npacks && error == 0; i++)
-		error = dsync_buf_printf(out, "pack %s %llu%s%s\n", m->packs[i].name,
-					 (unsigned long long)m->packs[i].size, m->packs[i].from ? " from " : "",
+		error = dsync_buf_printf(out, "pack %s %llu %lld%s%s\n", m->packs[i].name,
+					 (unsigned long long)m->packs[i].size, (long long)m->packs[i].time,
+					 m->packs[i].from ? " from " : "",
 					 m->packs[i].from ? m->packs[i].from : "");
 	for (i = 0; i < m->nretired && error == 0; i++)
 		error = dsync_buf_printf(out, "retired %s %lld\n", m->retired[i].name, (long long)m->retired[i].since);
@@ -842,7 +850,15 @@ static void on_xfer(uint64_t bytes, void *payload)
 /* Downloads packs/NAME and indexes it into DIR (the folder's pack folder,
  * or a temporary one to only check it); IDS, when not NULL, gets the
  * path of the index written. */
-static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, xfer_state *x, dsync_buf *idx_path)
+/*
+ * Downloads packs/NAME and indexes it into DIR (the folder's pack folder, or
+ * a temporary one to only check it), with delta bases from ODB; IDX_PATH, when
+ * not NULL, gets the path of the index written.  *RETRY (may be NULL) is set
+ * when the pack decrypted and verified but git could not index it: its delta
+ * bases may come with a pack not fetched yet.
+ */
+static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, xfer_state *x,
+		      dsync_buf *idx_path, bool *retry)
 {
 	dsync_buf tmp = DSYNC_BUF_INIT, blobname = DSYNC_BUF_INIT;
 	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
@@ -851,6 +867,8 @@ static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, 
 	int fd = -1, err, error;
 
 	sink.c = c;
+	if (retry)
+		*retry = false;
 	if ((error = dsync_buf_printf(&blobname, "packs/%s", name)) < 0 || (fd = temp_file(c, &tmp)) < 0) {
 		error = fd < 0 ? fd : error;
 		goto out;
@@ -871,6 +889,8 @@ static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, 
 	if ((err = git_indexer_commit(sink.idx, &sink.stats)) < 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s is not a valid git pack: %s", name, c->bs->url,
 					git_error_last() ? git_error_last()->message : "bad data");
+		if (retry)
+			*retry = true;
 		goto out;
 	}
 	x->objects += sink.stats.total_objects;
@@ -911,64 +931,17 @@ static bool holds_all(const strset *have, const char *from)
 	return true;
 }
 
-/* ---- a set of object ids -------------------------------------------------- */
-
-typedef struct oidset {
-	git_oid *v;
-	size_t n, cap;    /* open addressing, cap a power of two */
-} oidset;
-
-static size_t oid_hash(const git_oid *id)
-{
-	size_t h;
-
-	memcpy(&h, id->id, sizeof(h));
-	return h;
-}
-
-static int oidset_add(oidset *s, const git_oid *id)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 1024, j;
-		git_oid *v = calloc(cap, sizeof(*v));
-
-		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
-		for (j = 0; j < s->cap; j++)
-			if (!git_oid_is_zero(&s->v[j])) {
-				for (i = oid_hash(&s->v[j]) & (cap - 1); !git_oid_is_zero(&v[i]); i = (i + 1) & (cap - 1))
-					;
-				v[i] = s->v[j];
-			}
-		free(s->v);
-		s->v = v;
-		s->cap = cap;
-	}
-	for (i = oid_hash(id) & (s->cap - 1); !git_oid_is_zero(&s->v[i]); i = (i + 1) & (s->cap - 1))
-		if (git_oid_equal(&s->v[i], id))
-			return 0;
-	s->v[i] = *id;
-	s->n++;
-	return 1;
-}
-
-static void oidset_dispose(oidset *s)
-{
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
+/* ---- checking histories --------------------------------------------------- */
 
 /* Checks that every object below tree ID is present (trees read, blobs
  * looked up); SEEN skips trees already checked. */
-static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid *id, oidset *seen)
+static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid *id, dsync_oidset *seen)
 {
 	git_tree *t = NULL;
 	size_t i, n;
 	int err, error = 0;
 
-	if ((error = oidset_add(seen, id)) <= 0)
+	if ((error = dsync_oidset_add(seen, id)) <= 0)
 		return error;
 	if ((err = git_tree_lookup(&t, repo, id)) < 0) {
 		char hex[GIT_OID_HEXSZ + 1];
@@ -1003,7 +976,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 	git_odb *odb = NULL;
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
-	oidset seen = { 0 };
+	dsync_oidset seen = { 0 }, checked = { 0 };
 	git_oid id;
 	int err, error = 0;
 
@@ -1026,11 +999,25 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 			goto out;
 		}
 		error = check_tree_complete(f->repo, odb, git_commit_tree_id(cc), &seen);
+		if (error < 0) {
+			char prefix[160];
+
+			git_commit_free(cc);
+			snprintf(prefix, sizeof(prefix), "%s names a history that is incomplete: ", blob);
+			error_rewrap(DSYNC_ECORRUPT, prefix);
+			goto out;
+		}
+		/* every version, not only the head: an old one could be
+		 * restored later */
+		if (git_commit_tree(&tree, cc) == 0)
+			error = dsync_tree_check_new(f->repo, tree, &checked);
+		git_tree_free(tree);
+		tree = NULL;
 		git_commit_free(cc);
 		if (error < 0) {
 			char prefix[160];
 
-			snprintf(prefix, sizeof(prefix), "%s names a history that is incomplete: ", blob);
+			snprintf(prefix, sizeof(prefix), "%s: refused: ", blob);
 			error_rewrap(DSYNC_ECORRUPT, prefix);
 			goto out;
 		}
@@ -1051,7 +1038,8 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 		error = DSYNC_ECORRUPT;
 	}
 out:
-	oidset_dispose(&seen);
+	dsync_oidset_dispose(&seen);
+	dsync_oidset_dispose(&checked);
 	git_tree_free(tree);
 	git_commit_free(c);
 	git_revwalk_free(walk);
@@ -1172,38 +1160,88 @@ static int seen_write(conn *c, const seen_entry *old, size_t nold)
 	return error;
 }
 
+typedef struct wanted {
+	const pack_ref *p;
+	const char *by;      /* the manifest naming it */
+} wanted;
+
+static int cmp_wanted(const void *a, const void *b)
+{
+	const pack_ref *x = ((const wanted *)a)->p, *y = ((const wanted *)b)->p;
+
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 /* Downloads and indexes every pack the other devices' manifests name that
- * this folder doesn't hold.  DSYNC_ENOTFOUND: a pack vanished (retired
- * under us: read the manifests again). */
+ * this folder doesn't hold, oldest first (a thin pack's delta bases come in
+ * older packs); one that can't be indexed yet is tried again after the
+ * others.  DSYNC_ENOTFOUND: a pack vanished (retired under us: read the
+ * manifests again). */
 static int fetch_packs(conn *c, git_odb *odb, const char *packdir)
 {
 	xfer_state x = { c, "fetch", 0, 0, 0 };
-	size_t i, j;
+	wanted *v = NULL;
+	size_t i, j, n = 0, cap = 0, left;
+	bool progress_made = true;
 	int error = 0;
 
 	for (i = 0; i < c->ndevs; i++)
-		for (j = 0; is_other(c, i) && j < c->mans[i].npacks; j++)
-			if (!strset_has(&c->have, c->mans[i].packs[j].name))
-				x.total += c->mans[i].packs[j].size;
-	for (i = 0; i < c->ndevs && error == 0; i++) {
-		for (j = 0; is_other(c, i) && j < c->mans[i].npacks && error == 0; j++) {
+		for (j = 0; is_other(c, i) && j < c->mans[i].npacks; j++) {
 			const pack_ref *p = &c->mans[i].packs[j];
 
 			if (strset_has(&c->have, p->name))
 				continue;
-			if (p->from && holds_all(&c->have, p->from)) {
-				error = strset_add(&c->have, p->name);
+			if (n == cap) {
+				wanted *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+				if (!nv) {
+					free(v);
+					return dsync_error_set(DSYNC_ERROR, "out of memory");
+				}
+				v = nv;
+			}
+			v[n].p = p;
+			v[n++].by = c->mans[i].blob;
+			x.total += p->size;
+		}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_wanted);
+	for (left = n; left && progress_made && error == 0;) {
+		progress_made = false;
+		for (i = 0; i < n && error == 0; i++) {
+			const pack_ref *p = v[i].p;
+			bool retry = false;
+
+			if (!p || strset_has(&c->have, p->name)) {
+				v[i].p = NULL;
 				continue;
 			}
-			if ((error = fetch_pack(c, p->name, packdir, odb, &x, NULL)) == 0) {
+			if (p->from && holds_all(&c->have, p->from)) {
+				error = strset_add(&c->have, p->name);
+			} else if ((error = fetch_pack(c, p->name, packdir, odb, &x, NULL, &retry)) == 0) {
 				c->res->packs_fetched++;
+				git_odb_refresh(odb);
 				error = strset_add(&c->have, p->name);
 			} else if (error == DSYNC_ENOTFOUND) {
-				dsync_error_set(DSYNC_ENOTFOUND, "packs/%s named by %s is missing from %s", p->name,
-						c->mans[i].blob, c->bs->url);
+				dsync_error_set(DSYNC_ENOTFOUND, "packs/%s named by %s is missing from %s", p->name, v[i].by,
+						c->bs->url);
+				break;
+			} else if (retry) {
+				error = 0;   /* after the others */
+				continue;
 			}
+			v[i].p = NULL;
+			left--;
+			progress_made = true;
 		}
 	}
+	if (error == 0 && left) {
+		/* the last failure's message stands */
+		error = DSYNC_ECORRUPT;
+	}
+	free(v);
 	if (x.total || x.objects)
 		progress(c, "fetch", x.objects, x.objects, x.base, x.total, true);
 	return error;
@@ -1308,26 +1346,51 @@ static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *p
 	return 0;
 }
 
-/* Writes PB as an encrypted pack to the store; its reference into *OUT. */
-static int upload_pack(conn *c, git_packbuilder *pb, pack_ref *out)
+/* Writes a plaintext pack to FD: a packbuilder's (consolidation) or a thin
+ * pack list's (push). */
+typedef struct pack_source {
+	git_packbuilder *pb;
+	const dsync_pack_list *list;
+} pack_source;
+
+static void on_thin_progress(size_t done, size_t total, void *payload)
+{
+	conn *c = payload;
+
+	progress(c, "pack", done, total, 0, 0, done == total);
+}
+
+static int write_source(conn *c, const pack_source *src, int fd)
+{
+	pack_out po = { fd, 0, c };
+	int err;
+
+	if (src->list)
+		return dsync_thinpack_write(fd, c->f->repo, src->list, on_thin_progress, c);
+	if ((err = git_packbuilder_foreach(src->pb, write_pack_data, &po)) < 0)
+		return po.error ? po.error : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	return 0;
+}
+
+/* Writes SRC as an encrypted pack to the store; its reference into *OUT. */
+static int upload_pack(conn *c, const pack_source *src, pack_ref *out)
 {
 	dsync_buf plain = DSYNC_BUF_INIT, cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
 	pack_out po = { -1, 0, c };
 	xfer_state x = { c, "push", 0, 0, 0 };
-	int cfd = -1, err, error;
+	int cfd = -1, error;
 	uint64_t plain_size;
 	struct stat st;
 
 	memset(out, 0, sizeof(*out));
-	x.objects = git_packbuilder_object_count(pb);
+	out->time = (int64_t)time(NULL);
+	x.objects = src->list ? src->list->n : git_packbuilder_object_count(src->pb);
 	if ((po.fd = temp_file(c, &plain)) < 0 || (cfd = temp_file(c, &cipher)) < 0) {
 		error = po.fd < 0 ? po.fd : cfd;
 		goto out;
 	}
-	if ((err = git_packbuilder_foreach(pb, write_pack_data, &po)) < 0) {
-		error = po.error ? po.error : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	if ((error = write_source(c, src, po.fd)) < 0)
 		goto out;
-	}
 	if ((error = dsync_pack_encrypt(c->st, po.fd, cfd, out->name, &plain_size)) < 0)
 		goto out;
 	if (fstat(cfd, &st) < 0 || lseek(cfd, 0, SEEK_SET) < 0) {
@@ -1432,10 +1495,12 @@ static int consolidate(conn *c, manifest *m)
 	dsync_buf dir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT, from = DSYNC_BUF_INIT;
 	git_packbuilder *pb = NULL;
 	xfer_state x = { c, "fetch", 0, 0, 0 };
+	pack_source src = { NULL, NULL };
+	git_odb *odb = NULL;
 	pack_ref merged;
 	size_t i, nsmall = 0, keep = 0;
 	int64_t now = (int64_t)time(NULL);
-	int error;
+	int err, error;
 
 	for (i = 0; i < m->npacks; i++)
 		if (m->packs[i].size <= SMALL_PACK)
@@ -1450,16 +1515,26 @@ static int consolidate(conn *c, manifest *m)
 	}
 	if ((error = new_packbuilder(&pb, c)) < 0)
 		goto out;
+	if ((err = git_repository_odb(&odb, c->f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot open the history of '%s'", c->f->root);
+		goto out;
+	}
 	for (i = 0; i < m->npacks && error == 0; i++) {
 		if (m->packs[i].size > SMALL_PACK)
 			continue;
-		if ((error = fetch_pack(c, m->packs[i].name, dir.ptr, NULL, &x, &idx)) == 0)
+		if ((error = fetch_pack(c, m->packs[i].name, dir.ptr, odb, &x, &idx, NULL)) == 0)
 			error = insert_from_idx(pb, idx.ptr);
 		if (error == 0)
 			error = dsync_buf_printf(&from, "%s%s", from.len ? "," : "", m->packs[i].name);
 	}
-	if (error < 0 || (error = upload_pack(c, pb, &merged)) < 0)
+	src.pb = pb;
+	if (error < 0 || (error = upload_pack(c, &src, &merged)) < 0)
 		goto out;
+	/* its objects are as old as the oldest pack it replaces: packs pushed
+	 * since may have deltas against them */
+	for (i = 0; i < m->npacks; i++)
+		if (m->packs[i].size <= SMALL_PACK && m->packs[i].time < merged.time)
+			merged.time = m->packs[i].time;
 	if ((merged.from = dsync_buf_detach(&from)) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
@@ -1487,6 +1562,7 @@ out:
 		error = 0;   /* the old packs still hold everything */
 	}
 	git_packbuilder_free(pb);
+	git_odb_free(odb);
 	if (dir.ptr && dir.ptr[dir.len - 1] != 'X')
 		remove_temp_dir(dir.ptr);
 	dsync_buf_dispose(&dir);
@@ -1515,7 +1591,7 @@ static int copy_manifest_lists(manifest *m, const manifest *own)
 	int error = 0;
 
 	for (i = 0; own && i < own->npacks && error == 0; i++)
-		error = add_pack(m, own->packs[i].name, own->packs[i].size, own->packs[i].from);
+		error = add_pack(m, own->packs[i].name, own->packs[i].size, own->packs[i].time, own->packs[i].from);
 	for (i = 0; own && i < own->nretired && error == 0; i++)
 		error = add_retired(m, own->retired[i].name, own->retired[i].since);
 	return error;
@@ -1524,8 +1600,9 @@ static int copy_manifest_lists(manifest *m, const manifest *own)
 static int push(conn *c)
 {
 	manifest m = { 0 }, *own = own_manifest(c);
-	git_revwalk *walk = NULL;
-	git_packbuilder *pb = NULL;
+	dsync_pack_list list = { 0 };
+	git_oid *hide = NULL;
+	size_t nhide = 0;
 	dsync_buf text = DSYNC_BUF_INIT, blob = DSYNC_BUF_INIT, seqtext = DSYNC_BUF_INIT;
 	git_oid head;
 	uint64_t seq;
@@ -1557,30 +1634,22 @@ static int push(conn *c)
 	blob_name(m.blob, sizeof(m.blob), m.device, m.seq);
 	if ((error = copy_manifest_lists(&m, own)) < 0)
 		goto out;
-	/* the objects our head reaches that no head in the store reaches */
-	if ((err = git_revwalk_new(&walk, c->f->repo)) < 0 || (err = git_revwalk_push(walk, &head)) < 0) {
-		error = dsync_error_git(err, "cannot walk the history of '%s'", c->f->root);
+	/* the objects our head reaches that no head in the store reaches,
+	 * changed files as deltas against what the store holds */
+	if ((hide = calloc(c->ndevs + 1, sizeof(*hide))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < c->ndevs; i++) {
-		git_commit *known = NULL;
-
-		if (!c->have_man[i] || !c->mans[i].has_head ||
-		    git_commit_lookup(&known, c->f->repo, &c->mans[i].head) < 0)
-			continue;
-		git_commit_free(known);
-		git_revwalk_hide(walk, &c->mans[i].head);
-	}
-	if ((error = new_packbuilder(&pb, c)) < 0)
+	for (i = 0; i < c->ndevs; i++)
+		if (c->have_man[i] && c->mans[i].has_head)
+			hide[nhide++] = c->mans[i].head;
+	if ((error = dsync_pack_list_build(&list, c->f->repo, &head, hide, nhide)) < 0)
 		goto out;
-	if ((err = git_packbuilder_insert_walk(pb, walk)) < 0) {
-		error = dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
-		goto out;
-	}
-	if (git_packbuilder_object_count(pb) > 0) {
+	if (list.n > 0) {
+		pack_source src = { NULL, &list };
 		pack_ref p;
 
-		if ((error = upload_pack(c, pb, &p)) < 0 || (error = add_pack(&m, p.name, p.size, NULL)) < 0 ||
+		if ((error = upload_pack(c, &src, &p)) < 0 || (error = add_pack(&m, p.name, p.size, p.time, NULL)) < 0 ||
 		    (error = strset_add(&c->have, p.name)) < 0)
 			goto out;
 	}
@@ -1625,8 +1694,8 @@ static int push(conn *c)
 		error = have_write(&c->have, c->f, c->r->name);
 out:
 	manifest_dispose(&m);
-	git_packbuilder_free(pb);
-	git_revwalk_free(walk);
+	dsync_pack_list_dispose(&list);
+	free(hide);
 	dsync_buf_dispose(&text);
 	dsync_buf_dispose(&blob);
 	dsync_buf_dispose(&seqtext);
@@ -2194,7 +2263,7 @@ static int check_local(dsync_check_result *out, dsync_folder *f)
 {
 	git_revwalk *walk = NULL;
 	git_odb *odb = NULL;
-	oidset seen = { 0 };
+	dsync_oidset seen = { 0 };
 	git_oid id;
 	int err, error = 0;
 
@@ -2253,7 +2322,7 @@ static int check_local(dsync_check_result *out, dsync_folder *f)
 			goto out;
 	}
 out:
-	oidset_dispose(&seen);
+	dsync_oidset_dispose(&seen);
 	git_revwalk_free(walk);
 	git_odb_free(odb);
 	return error;
@@ -2263,11 +2332,15 @@ static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 {
 	dsync_buf dir = DSYNC_BUF_INIT;
 	xfer_state x = { c, "check", 0, 0, 0 };
+	git_odb *odb = NULL;
 	size_t i, j, nkeys;
-	int error;
+	int err, error;
 
 	if ((error = dsync_store_check_keys(c->st, &nkeys)) < 0 || (error = read_manifests(c)) < 0)
 		return error;
+	/* thin packs' delta bases come from the history here */
+	if (read_data && (err = git_repository_odb(&odb, c->f->repo)) < 0)
+		return dsync_error_git(err, "cannot open the history of '%s'", c->f->root);
 	if (read_data) {
 		if ((error = dsync_buf_printf(&dir, "%s/dsync-tmp-XXXXXX", c->f->gitdir)) < 0)
 			return error;
@@ -2300,7 +2373,7 @@ static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 			}
 			out->packs++;
 			if (read_data) {
-				if ((error = fetch_pack(c, p->name, dir.ptr, NULL, &x, NULL)) < 0)
+				if ((error = fetch_pack(c, p->name, dir.ptr, odb, &x, NULL, NULL)) < 0)
 					break;
 				out->packs_read++;
 				out->bytes_read = x.base;
@@ -2310,6 +2383,7 @@ static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 out:
 	if (read_data && dir.ptr && dir.ptr[dir.len - 1] != 'X')
 		remove_temp_dir(dir.ptr);
+	git_odb_free(odb);
 	dsync_buf_dispose(&dir);
 	(void)nkeys;
 	return error;

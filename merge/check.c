@@ -4,6 +4,7 @@
  * not write itself.
  */
 #include "core/base/internal.h"
+#include "core/base/oidset.h"
 #include "merge/merge.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
@@ -145,7 +146,7 @@ static const char *bad_names(const git_tree *tree, char *bad, size_t size)
 	return why;
 }
 
-static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int depth)
+static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int depth, dsync_oidset *seen)
 {
 	size_t i, n = git_tree_entrycount(tree);
 	const char *why, *where = dir->ptr ? dir->ptr : "";
@@ -183,6 +184,11 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 			return error < 0 ? error : refuse(where, name, why);
 		if (mode != GIT_FILEMODE_TREE)
 			continue;
+		if (seen && (error = dsync_oidset_add(seen, git_tree_entry_id(e))) <= 0) {
+			if (error < 0)
+				return error;
+			continue;   /* checked already, in another version */
+		}
 		if ((err = git_tree_lookup(&sub, repo, git_tree_entry_id(e))) < 0)
 			return dsync_error_git(err, "cannot read the folder '%s%s%s' of a tree from another device",
 					       where, len ? "/" : "", name);
@@ -210,7 +216,7 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 			git_tree_free(sub);
 			return error;
 		}
-		error = check(repo, sub, dir, depth + 1);
+		error = check(repo, sub, dir, depth + 1, seen);
 		dsync_buf_truncate(dir, len);
 		where = dir->ptr ? dir->ptr : "";
 		git_tree_free(sub);
@@ -220,9 +226,17 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 
 int dsync_tree_check(git_repository *repo, const git_tree *tree)
 {
-	dsync_buf dir = DSYNC_BUF_INIT;
-	int error = check(repo, tree, &dir, 0);
+	return dsync_tree_check_new(repo, tree, NULL);
+}
 
+int dsync_tree_check_new(git_repository *repo, const git_tree *tree, dsync_oidset *seen)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+	int error;
+
+	if (seen && (error = dsync_oidset_add(seen, git_tree_id(tree))) <= 0)
+		return error;
+	error = check(repo, tree, &dir, 0, seen);
 	dsync_buf_dispose(&dir);
 	return error;
 }

@@ -12,6 +12,8 @@
 #define DSYNC_MERGE_H
 
 #include <git2.h>
+
+#include "core/base/oidset.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -69,6 +71,10 @@ int dsync_conflict_renumber(dsync_buf *out, const char *path, unsigned n);
  * (DSYNC_ECORRUPT) names the path and what is wrong with it.
  */
 int dsync_tree_check(git_repository *repo, const git_tree *tree);
+
+/* As dsync_tree_check(), skipping the trees in SEEN (and adding the ones it
+ * checks): every new version of a fetched history, each folder once. */
+int dsync_tree_check_new(git_repository *repo, const git_tree *tree, dsync_oidset *seen);
 
 typedef struct dsync_merge_conflict {
 	char kind;     /* 'C' both changed, 'A' added on both sides, 'F' a file

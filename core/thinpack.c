@@ -1,0 +1,360 @@
+/*
+ * Thin packs for pushes (see thinpack.h): which objects, with which delta
+ * bases, and the packfile itself (pack-format.txt: "PACK", version 2, the
+ * object count, each object as a type-and-size header and zlib data, a
+ * REF_DELTA as the base's id and the zlib'd delta, then the SHA-1 of it all).
+ */
+#include "core/base/internal.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/base/delta.h"
+#include "core/base/oidset.h"
+#include "core/base/sha1.h"
+#include "core/thinpack.h"
+
+#define OUT_BLOCK (64 * 1024)
+#define OBJ_REF_DELTA 7
+#define DELTA_MIN 64          /* smaller objects go whole */
+
+void dsync_pack_list_dispose(dsync_pack_list *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+typedef struct lister {
+	dsync_pack_list *l;
+	git_repository *repo;
+	dsync_oidset held;      /* the remote has these */
+	dsync_oidset packed;    /* in the pack already */
+} lister;
+
+static int add(lister *w, const git_oid *id, const git_oid *base)
+{
+	dsync_pack_list *l = w->l;
+	int error;
+
+	if ((error = dsync_oidset_add(&w->packed, id)) <= 0)
+		return error;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		dsync_pack_entry *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+	l->v[l->n].id = *id;
+	if (base && !git_oid_equal(base, id) &&
+	    (dsync_oidset_has(&w->held, base) || dsync_oidset_has(&w->packed, base))) {
+		l->v[l->n].base = *base;
+		l->v[l->n].has_base = true;
+	}
+	l->n++;
+	return 0;
+}
+
+static bool known(const lister *w, const git_oid *id)
+{
+	return dsync_oidset_has(&w->held, id) || dsync_oidset_has(&w->packed, id);
+}
+
+/* Marks everything below tree ID as held. */
+static int mark_held(lister *w, const git_oid *id)
+{
+	git_tree *t = NULL;
+	size_t i;
+	int err, error;
+
+	if ((error = dsync_oidset_add(&w->held, id)) <= 0)
+		return error;
+	error = 0;
+	if ((err = git_tree_lookup(&t, w->repo, id)) < 0)
+		return dsync_error_git(err, "cannot read a folder the remote holds");
+	for (i = 0; i < git_tree_entrycount(t) && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			error = mark_held(w, git_tree_entry_id(e));
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+			error = dsync_oidset_add(&w->held, git_tree_entry_id(e)) < 0 ? DSYNC_ERROR : 0;
+	}
+	git_tree_free(t);
+	return error;
+}
+
+/* Adds tree ID and what below it is new; PARENT (may be NULL) is the same
+ * folder in the parent commit, where the bases come from. */
+static int add_tree(lister *w, const git_oid *id, const git_tree *parent)
+{
+	git_tree *t = NULL;
+	size_t i;
+	int err, error;
+
+	if (known(w, id))
+		return 0;
+	if ((error = add(w, id, parent ? git_tree_id(parent) : NULL)) < 0)
+		return error;
+	if ((err = git_tree_lookup(&t, w->repo, id)) < 0)
+		return dsync_error_git(err, "cannot read a folder to push");
+	for (i = 0; i < git_tree_entrycount(t) && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const git_tree_entry *pe = parent ? git_tree_entry_byname(parent, git_tree_entry_name(e)) : NULL;
+		git_object_t type = git_tree_entry_type(e);
+
+		if (known(w, git_tree_entry_id(e)))
+			continue;
+		if (type == GIT_OBJECT_TREE) {
+			git_tree *sub = NULL;
+
+			if (pe && git_tree_entry_type(pe) == GIT_OBJECT_TREE &&
+			    git_tree_lookup(&sub, w->repo, git_tree_entry_id(pe)) < 0)
+				sub = NULL;
+			error = add_tree(w, git_tree_entry_id(e), sub);
+			git_tree_free(sub);
+		} else if (type == GIT_OBJECT_BLOB) {
+			error = add(w, git_tree_entry_id(e),
+				    pe && git_tree_entry_type(pe) == GIT_OBJECT_BLOB ? git_tree_entry_id(pe) : NULL);
+		}
+	}
+	git_tree_free(t);
+	return error;
+}
+
+int dsync_pack_list_build(dsync_pack_list *out, git_repository *repo, const git_oid *head, const git_oid *hide,
+			  size_t n)
+{
+	lister w = { out, repo, { 0 }, { 0 } };
+	git_revwalk *walk = NULL;
+	git_oid id;
+	size_t i;
+	int err, error = 0;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = git_revwalk_new(&walk, repo)) < 0 ||
+	    (err = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0 ||
+	    (err = git_revwalk_push(walk, head)) < 0) {
+		error = dsync_error_git(err, "cannot walk the history to push");
+		goto out;
+	}
+	for (i = 0; i < n && error == 0; i++) {
+		git_commit *c = NULL;
+
+		if (git_commit_lookup(&c, repo, &hide[i]) < 0)
+			continue;   /* not here: nothing of it can be left out */
+		git_revwalk_hide(walk, &hide[i]);
+		error = mark_held(&w, git_commit_tree_id(c));
+		git_commit_free(c);
+	}
+	while (error == 0 && (err = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *c = NULL, *p = NULL;
+		git_tree *pt = NULL;
+
+		if ((err = git_commit_lookup(&c, repo, &id)) < 0) {
+			error = dsync_error_git(err, "cannot read a version to push");
+			break;
+		}
+		if (git_commit_parentcount(c) > 0 && git_commit_parent(&p, c, 0) == 0 && git_commit_tree(&pt, p) < 0)
+			pt = NULL;
+		if ((error = add(&w, &id, NULL)) == 0)
+			error = add_tree(&w, git_commit_tree_id(c), pt);
+		git_tree_free(pt);
+		git_commit_free(p);
+		git_commit_free(c);
+	}
+	if (error == 0 && err != GIT_ITEROVER && err != 0)
+		error = dsync_error_git(err, "cannot walk the history to push");
+out:
+	dsync_oidset_dispose(&w.held);
+	dsync_oidset_dispose(&w.packed);
+	git_revwalk_free(walk);
+	if (error < 0)
+		dsync_pack_list_dispose(out);
+	return error;
+}
+
+/* ---- the packfile ------------------------------------------------------- */
+
+typedef struct writer {
+	int fd;
+	dsync_sha1 sha;
+	unsigned char *buf, *zout;
+	size_t fill;
+	z_stream z[2];       /* small objects: default level; large: fastest */
+	bool z_ready[2];
+} writer;
+
+static int flush_out(writer *w)
+{
+	size_t at = 0;
+
+	while (at < w->fill) {
+		ssize_t n = write(w->fd, w->buf + at, w->fill - at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return dsync_error_sys(errno, "cannot write a pack");
+		at += (size_t)n;
+	}
+	w->fill = 0;
+	return 0;
+}
+
+static int emit(writer *w, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	int error;
+
+	dsync_sha1_update(&w->sha, data, len);
+	while (len) {
+		size_t take = OUT_BLOCK - w->fill < len ? OUT_BLOCK - w->fill : len;
+
+		memcpy(w->buf + w->fill, p, take);
+		w->fill += take;
+		p += take;
+		len -= take;
+		if (w->fill == OUT_BLOCK && (error = flush_out(w)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int emit_header(writer *w, int type, size_t size)
+{
+	unsigned char b[16];
+	size_t n = 0;
+
+	b[n] = (unsigned char)((type << 4) | (size & 15));
+	size >>= 4;
+	while (size) {
+		b[n++] |= 0x80;
+		b[n] = (unsigned char)(size & 0x7f);
+		size >>= 7;
+	}
+	return emit(w, b, n + 1);
+}
+
+static int emit_deflated(writer *w, const void *data, size_t len)
+{
+	z_stream *z = &w->z[len > (1 << 20)];
+	int zr, error;
+
+	if (deflateReset(z) != Z_OK)
+		return dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
+	z->next_in = (Bytef *)data;
+	z->avail_in = (uInt)len;
+	do {
+		z->next_out = w->zout;
+		z->avail_out = OUT_BLOCK;
+		zr = deflate(z, Z_FINISH);
+		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+			return dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
+		if ((error = emit(w, w->zout, OUT_BLOCK - z->avail_out)) < 0)
+			return error;
+	} while (zr != Z_STREAM_END);
+	return 0;
+}
+
+static int type_code(git_object_t t)
+{
+	switch (t) {
+	case GIT_OBJECT_COMMIT:
+		return 1;
+	case GIT_OBJECT_TREE:
+		return 2;
+	case GIT_OBJECT_BLOB:
+		return 3;
+	case GIT_OBJECT_TAG:
+		return 4;
+	default:
+		return -1;
+	}
+}
+
+int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l, dsync_pack_progress_cb cb,
+			 void *payload)
+{
+	writer w = { 0 };
+	git_odb *odb = NULL;
+	dsync_buf delta = DSYNC_BUF_INIT;
+	unsigned char head[12] = { 'P', 'A', 'C', 'K', 0, 0, 0, 2 }, sum[20];
+	size_t i;
+	int err, error = 0;
+
+	w.fd = fd;
+	dsync_sha1_init(&w.sha);
+	w.buf = malloc(OUT_BLOCK);
+	w.zout = malloc(OUT_BLOCK);
+	if (!w.buf || !w.zout || l->n > UINT32_MAX) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		if (deflateInit(&w.z[i], i ? Z_BEST_SPEED : Z_DEFAULT_COMPRESSION) != Z_OK) {
+			error = dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
+			goto out;
+		}
+		w.z_ready[i] = true;
+	}
+	if ((err = git_repository_odb(&odb, repo)) < 0) {
+		error = dsync_error_git(err, "cannot read the history to push");
+		goto out;
+	}
+	head[8] = (unsigned char)(l->n >> 24);
+	head[9] = (unsigned char)(l->n >> 16);
+	head[10] = (unsigned char)(l->n >> 8);
+	head[11] = (unsigned char)l->n;
+	if ((error = emit(&w, head, sizeof(head))) < 0)
+		goto out;
+	for (i = 0; i < l->n && error == 0; i++) {
+		git_odb_object *obj = NULL, *base = NULL;
+		const unsigned char *data;
+		size_t size;
+		int type;
+
+		if ((err = git_odb_read(&obj, odb, &l->v[i].id)) < 0) {
+			error = dsync_error_git(err, "cannot read an object to push");
+			break;
+		}
+		data = git_odb_object_data(obj);
+		size = git_odb_object_size(obj);
+		type = type_code(git_odb_object_type(obj));
+		dsync_buf_truncate(&delta, 0);
+		if (type < 0) {
+			error = dsync_error_set(DSYNC_ERROR, "cannot push an object of an unknown type");
+		} else if (l->v[i].has_base && size >= DELTA_MIN && git_odb_read(&base, odb, &l->v[i].base) == 0 &&
+			   git_odb_object_type(base) == git_odb_object_type(obj) &&
+			   (error = dsync_delta_make(&delta, git_odb_object_data(base), git_odb_object_size(base),
+						     data, size, size / 2)) == 0) {
+			if ((error = emit_header(&w, OBJ_REF_DELTA, delta.len)) == 0 &&
+			    (error = emit(&w, l->v[i].base.id, GIT_OID_RAWSZ)) == 0)
+				error = emit_deflated(&w, delta.ptr, delta.len);
+		} else if (error >= 0) {
+			if ((error = emit_header(&w, type, size)) == 0)
+				error = emit_deflated(&w, data, size);
+		}
+		git_odb_object_free(base);
+		git_odb_object_free(obj);
+		if (cb && (i % 64 == 0 || i + 1 == l->n))
+			cb(i + 1, l->n, payload);
+	}
+	if (error < 0)
+		goto out;
+	dsync_sha1_final(&w.sha, sum);
+	if ((error = emit(&w, sum, sizeof(sum))) == 0)
+		error = flush_out(&w);
+out:
+	for (i = 0; i < 2; i++)
+		if (w.z_ready[i])
+			deflateEnd(&w.z[i]);
+	git_odb_free(odb);
+	dsync_buf_dispose(&delta);
+	free(w.buf);
+	free(w.zout);
+	return error;
+}
