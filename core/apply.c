@@ -217,36 +217,20 @@ static int journal_path(dsync_buf *out, const dsync_folder *f)
 /* Writes the journal FROM TO durably (the objects TO needs first). */
 static int journal_write(dsync_folder *f, const git_oid *from, const git_oid *to)
 {
-	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	dsync_buf path = DSYNC_BUF_INIT;
 	char text[2 * GIT_OID_HEXSZ + 2];
-	int fd = -1, error;
+	int error;
 
 	git_oid_fmt(text, from);
 	text[GIT_OID_HEXSZ] = ' ';
 	git_oid_fmt(text + GIT_OID_HEXSZ + 1, to);
 	text[2 * GIT_OID_HEXSZ + 1] = '\n';
 	if ((error = dsync_folder_sync(f)) < 0 || (error = journal_path(&path, f)) < 0 ||
-	    (error = dsync_buf_printf(&tmp, "%s.tmp", path.ptr)) < 0)
+	    (error = dsync_path_write_atomic(path.ptr, text, sizeof(text), 0644, false)) < 0)
 		goto out;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
-	    write(fd, text, sizeof(text)) != (ssize_t)sizeof(text) || fsync(fd) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp.ptr, path.ptr) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
-		goto out;
-	}
 	error = dsync_folder_sync(f);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (error < 0 && tmp.ptr)
-		unlink(tmp.ptr);
 	dsync_buf_dispose(&path);
-	dsync_buf_dispose(&tmp);
 	return error;
 }
 

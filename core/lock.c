@@ -37,22 +37,13 @@ static int stale_cb(const char *path, const char *name, bool is_dir, void *paylo
 	return 0;
 }
 
-static int remove_file_cb(const char *path, const char *name, bool is_dir, void *payload)
-{
-	(void)name;
-	(void)payload;
-	if (!is_dir)
-		unlink(path);
-	return 0;
-}
-
 static int sync_tmp_cb(const char *path, const char *name, bool is_dir, void *payload)
 {
 	(void)payload;
 	if (strncmp(name, "dsync-tmp-", 10) != 0)
 		return 0;
 	if (is_dir) {
-		dsync_path_walk(path, 2, remove_file_cb, NULL);
+		dsync_path_remove_tree(path);
 		rmdir(path);
 	} else {
 		unlink(path);

@@ -508,37 +508,26 @@ static int cache_path(dsync_buf *out, const char *store_id, bool make_dir)
 
 int dsync_store_cache_save(const dsync_store *s)
 {
-	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	dsync_buf path = DSYNC_BUF_INIT;
 	char *text = sodium_malloc(200), m[65], sd[65];
-	int fd = -1, error;
 	size_t len;
+	int error;
 
 	if (!text)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	if ((error = cache_path(&path, s->id, true)) < 0 || (error = dsync_buf_printf(&tmp, "%s.tmp", path.ptr)) < 0)
+	if ((error = cache_path(&path, s->id, true)) < 0)
 		goto out;
 	tohex(m, DSYNC_STORE_MASTER(s), 32);
 	tohex(sd, DSYNC_STORE_SEED(s), 32);
 	len = (size_t)snprintf(text, 200, "dsync-key 1\nmaster %s\nseed %s\n", m, sd);
 	sodium_memzero(m, sizeof(m));
 	sodium_memzero(sd, sizeof(sd));
-	unlink(tmp.ptr);
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
-	    write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 || close(fd) < 0) {
-		error = dsync_error_sys(errno, "cannot keep the store's key in '%s'", path.ptr);
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp.ptr);
-		goto out;
-	}
-	if (rename(tmp.ptr, path.ptr) < 0) {
-		error = dsync_error_sys(errno, "cannot keep the store's key in '%s'", path.ptr);
-		unlink(tmp.ptr);
-	}
+	if ((error = dsync_path_write_atomic(path.ptr, text, len, 0600, true)) < 0)
+		dsync_error_set(error, "cannot keep the store's key in '%s': %s", path.ptr, strerror(errno));
 out:
+	sodium_memzero(text, 200);
 	sodium_free(text);
 	dsync_buf_dispose(&path);
-	dsync_buf_dispose(&tmp);
 	return error;
 }
 

@@ -252,35 +252,13 @@ out:
 static int state_write(const dsync_folder *f, const char *remote_name, const char *file, const char *text,
 		       size_t len)
 {
-	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
-	int fd = -1, error;
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
 
-	if ((error = state_path(&path, f, remote_name, NULL)) < 0 || (error = dsync_path_mkdirs(path.ptr)) < 0 ||
-	    (error = state_path(&path, f, remote_name, file)) < 0 ||
-	    (error = dsync_buf_printf(&tmp, "%s.tmp", path.ptr)) < 0)
-		goto out;
-	unlink(tmp.ptr);
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-	    (len && write(fd, text, len) != (ssize_t)len) || fsync(fd) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp.ptr, path.ptr) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
-		goto out;
-	}
-	path.ptr[strrchr(path.ptr, '/') - path.ptr] = '\0';
-	if ((fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-		fsync(fd);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (error < 0 && tmp.ptr)
-		unlink(tmp.ptr);
+	if ((error = state_path(&path, f, remote_name, NULL)) == 0 && (error = dsync_path_mkdirs(path.ptr)) == 0 &&
+	    (error = state_path(&path, f, remote_name, file)) == 0)
+		error = dsync_path_write_atomic(path.ptr, text, len, 0644, true);
 	dsync_buf_dispose(&path);
-	dsync_buf_dispose(&tmp);
 	return error;
 }
 
@@ -1465,18 +1443,9 @@ out:
 	return error;
 }
 
-static int remove_tree_cb(const char *path, const char *name, bool is_dir, void *payload)
-{
-	(void)name;
-	(void)payload;
-	if (!is_dir)
-		unlink(path);
-	return 0;
-}
-
 static void remove_temp_dir(const char *dir)
 {
-	dsync_path_walk(dir, 2, remove_tree_cb, NULL);
+	dsync_path_remove_tree(dir);
 	rmdir(dir);
 }
 
@@ -2077,46 +2046,6 @@ static bool dir_is_empty(const char *dir, bool *exists)
 	return empty;
 }
 
-static int remove_all_cb(const char *path, const char *name, bool is_dir, void *payload)
-{
-	(void)name;
-	(void)payload;
-	if (!is_dir)
-		unlink(path);
-	return 0;
-}
-
-/* Removes DIR's contents, deepest first (what a failed join made). */
-static void remove_contents(const char *dir)
-{
-	int i;
-
-	dsync_path_walk(dir, 64, remove_all_cb, NULL);
-	/* folders: several passes remove nested empty ones bottom up */
-	for (i = 0; i < 64; i++) {
-		DIR *d = opendir(dir);
-		struct dirent *e;
-		bool any = false;
-
-		if (!d)
-			return;
-		while ((e = readdir(d)) != NULL) {
-			char path[4096];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			if (rmdir(path) < 0 && errno == ENOTEMPTY) {
-				remove_contents(path);
-				any = true;
-			}
-		}
-		closedir(d);
-		if (!any)
-			return;
-	}
-}
-
 int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
 	       const char *remote_name, const char *device_name, const dsync_sync_options *o)
 {
@@ -2185,17 +2114,15 @@ out:
 			dsync_folder_free(f);
 			f = NULL;
 			if (!existed) {
-				remove_contents(abs);
+				dsync_path_remove_tree(abs);
 				rmdir(abs);
 			} else if (was_empty) {
-				remove_contents(abs);
+				dsync_path_remove_tree(abs);
 			} else {
 				dsync_buf d = DSYNC_BUF_INIT;
 
-				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0) {
-					remove_contents(d.ptr);
-					rmdir(d.ptr);
-				}
+				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)
+					remove_temp_dir(d.ptr);
 				dsync_buf_dispose(&d);
 			}
 			free(abs);

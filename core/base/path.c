@@ -250,3 +250,60 @@ int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *pa
 	closedir(d);
 	return ret;
 }
+
+static int remove_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)name;
+	(void)payload;
+	if (is_dir) {
+		dsync_path_remove_tree(path);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+	return 0;
+}
+
+void dsync_path_remove_tree(const char *dir)
+{
+	dsync_path_walk(dir, 0, remove_cb, NULL);
+}
+
+int dsync_path_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool flush_dir)
+{
+	dsync_buf tmp = DSYNC_BUF_INIT;
+	int fd = -1, error;
+
+	if ((error = dsync_buf_printf(&tmp, "%s.tmp", path)) < 0)
+		return error;
+	unlink(tmp.ptr);
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0 ||
+	    (len && write(fd, data, len) != (ssize_t)len) || fsync(fd) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp.ptr, path) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", path);
+		goto out;
+	}
+	if (flush_dir) {
+		char *slash = strrchr(tmp.ptr, '/');
+
+		if (slash)
+			*slash = '\0';
+		if ((fd = open(slash ? tmp.ptr : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+			fsync(fd);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (error < 0) {
+		dsync_buf_truncate(&tmp, 0);
+		if (dsync_buf_printf(&tmp, "%s.tmp", path) == 0)
+			unlink(tmp.ptr);
+	}
+	dsync_buf_dispose(&tmp);
+	return error;
+}

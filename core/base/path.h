@@ -87,4 +87,13 @@ typedef int (*dsync_path_entry_cb)(const char *path, const char *name, bool is_d
  */
 int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *payload);
 
+/* Removes everything inside DIR (not DIR itself), links as links. */
+void dsync_path_remove_tree(const char *dir);
+
+/*
+ * Replaces PATH with LEN bytes of DATA durably: PATH.tmp (mode MODE) written
+ * and flushed, then renamed over PATH; FLUSH_DIR also flushes the folder.
+ */
+int dsync_path_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool flush_dir);
+
 #endif
