@@ -1109,7 +1109,8 @@ static void print_overview(FILE *fp)
 
 	fprintf(fp, "usage: dsync COMMAND [ARGS]\n\n"
 		    "dsync keeps the history of a folder: every snapshot is a version you can\n"
-		    "browse and restore.\n\ncommands:\n");
+		    "browse and restore; remotes keep it, encrypted, in step with your other\n"
+		    "devices.\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(fp, "\n'dsync help COMMAND' or 'dsync COMMAND --help' for more.\n"

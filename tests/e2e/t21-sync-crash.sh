@@ -174,7 +174,7 @@ temp_names() { (cd "$REMOTE" && find . -name '.*' ! -name . -printf '%P\n' | LC_
 # alpha's refs are whole, alpha's next sync succeeds, beta's sync brings
 # every version alpha ever had, alpha lost none, both check --read-data
 push_after() {
-	local t=$1 newpacks newtemps newman lost
+	local t=$1 newtemps newman lost
 	record_a
 	blobs > "$TMP/blobs-after"
 	newpacks=$(LC_ALL=C comm -13 "$TMP/blobs-before" "$TMP/blobs-after" | grep -c '^packs/')
@@ -384,11 +384,17 @@ for spot in "${PUSH_SPOTS[@]}"; do
 		sed 's/^/#   /' "$TMP/trace" | head -40
 		continue
 	fi
-	mutate "x-$name"
-	on A dsync snapshot -q > /dev/null 2>&1
-	push_before
-	exact_kill A "$sc" "$k" push -q
-	push_after "$t"
+	for attempt in 1 2; do
+		mutate "x-$name-$attempt"
+		on A dsync snapshot -q > /dev/null 2>&1
+		push_before
+		exact_kill A "$sc" "$k" push -q
+		push_after "$t"
+		# a push that also consolidated alpha's small packs (more than
+		# 32 by now) makes more calls than the traced one: once more
+		[ "$phase" != "$want" ] && [ "$newpacks" -gt 1 ] && [ "$attempt" = 1 ] || break
+		echo "# $t: that push also consolidated ($newpacks new packs); again"
+	done
 	check "$t: interrupted $want (got $phase)" "$phase" = "$want"
 done
 
