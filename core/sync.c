@@ -313,14 +313,14 @@ static int strset_add(strset *s, const char *x)
 	return 0;
 }
 
-static int have_read(strset *have, const dsync_folder *f, const char *remote_name)
+static int set_read(strset *have, const dsync_folder *f, const char *remote_name, const char *file)
 {
 	dsync_buf text = DSYNC_BUF_INIT;
 	char *line, *save = NULL;
 	int error;
 
 	memset(have, 0, sizeof(*have));
-	if ((error = state_read(&text, f, remote_name, "packs")) < 0)
+	if ((error = state_read(&text, f, remote_name, file)) < 0)
 		goto out;
 	for (line = strtok_r(text.ptr, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save))
 		error = strset_add(have, line);
@@ -330,7 +330,7 @@ out:
 	return error;
 }
 
-static int have_write(strset *have, const dsync_folder *f, const char *remote_name)
+static int set_write(strset *have, const dsync_folder *f, const char *remote_name, const char *file)
 {
 	dsync_buf text = DSYNC_BUF_INIT;
 	size_t i;
@@ -341,7 +341,7 @@ static int have_write(strset *have, const dsync_folder *f, const char *remote_na
 	for (i = 0; i < have->n && error == 0; i++)
 		error = dsync_buf_printf(&text, "%s\n", have->v[i]);
 	if (error == 0)
-		error = state_write(f, remote_name, "packs", text.ptr ? text.ptr : "", text.len);
+		error = state_write(f, remote_name, file, text.ptr ? text.ptr : "", text.len);
 	if (error == 0)
 		have->dirty = false;
 	dsync_buf_dispose(&text);
@@ -434,6 +434,20 @@ static int add_retired(manifest *m, const char *name, int64_t since)
 	return 0;
 }
 
+/* Whether S is "NAME,NAME,..." of 64 hex digits each. */
+static bool pack_list_ok(const char *s)
+{
+	for (;;) {
+		if (strlen(s) < 64 || !is_hex(s, 64))
+			return false;
+		s += 64;
+		if (!*s)
+			return true;
+		if (*s++ != ',')
+			return false;
+	}
+}
+
 /* Parses manifest TEXT of blob M->blob (device and seq already set from the
  * name) and checks that it says what its name says. */
 static int manifest_parse(manifest *m, const char *text, const char *store_id, const char *url)
@@ -450,7 +464,7 @@ static int manifest_parse(manifest *m, const char *text, const char *store_id, c
 	for (line = strtok_r(copy, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long long u;
 		long long t;
-		char name[80], from[4096];
+		char name[80];
 		int n = 0;
 
 		if (ended) {
@@ -489,12 +503,14 @@ static int manifest_parse(manifest *m, const char *text, const char *store_id, c
 		} else if (strcmp(line, "end") == 0) {
 			ended = true;
 		} else if (strncmp(line, "pack ", 5) == 0) {
-			from[0] = '\0';
+			const char *from = NULL;
+
 			if (sscanf(line, "pack %79s %llu %lld%n", name, &u, &t, &n) != 3 || strlen(name) != 64 ||
-			    !is_hex(name, 64) || (line[n] && sscanf(line + n, " from %4095s", from) != 1))
+			    !is_hex(name, 64) || (line[n] && (strncmp(line + n, " from ", 6) != 0 ||
+							     !pack_list_ok(from = line + n + 6))))
 				error = bad_manifest(m, url, "pack line");
 			else
-				error = add_pack(m, name, u, t, from[0] ? from : NULL);
+				error = add_pack(m, name, u, t, from);
 		} else if (strncmp(line, "retired ", 8) == 0) {
 			if (sscanf(line, "retired %79s %lld%n", name, &t, &n) != 2 || line[n] || strlen(name) != 64 ||
 			    !is_hex(name, 64))
@@ -639,7 +655,7 @@ static int conn_open(conn *c, dsync_folder *f, remote *r, const dsync_sync_optio
 					c->bs->url, r->name, c->st->id, r->store_id);
 		goto fail;
 	}
-	if ((error = unlock_store(c->st, o)) < 0 || (error = have_read(&c->have, f, r->name)) < 0)
+	if ((error = unlock_store(c->st, o)) < 0 || (error = set_read(&c->have, f, r->name, "packs")) < 0)
 		goto fail;
 	snprintf(c->tmpdir, sizeof(c->tmpdir), "%s", f->gitdir);
 	return 0;
@@ -831,11 +847,12 @@ static void on_xfer(uint64_t bytes, void *payload)
 /*
  * Downloads packs/NAME and indexes it into DIR (the folder's pack folder, or
  * a temporary one to only check it), with delta bases from ODB; IDX_PATH, when
- * not NULL, gets the path of the index written.  *RETRY (may be NULL) is set
+ * not NULL, gets the path of the index written.  SIZE is the blob's size as
+ * its manifest says (a larger blob isn't even downloaded).  *RETRY (may be NULL) is set
  * when the pack decrypted and verified but git could not index it: its delta
  * bases may come with a pack not fetched yet.
  */
-static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, xfer_state *x,
+static int fetch_pack(conn *c, const char *name, uint64_t size, const char *dir, git_odb *odb, xfer_state *x,
 		      dsync_buf *idx_path, bool *retry)
 {
 	dsync_buf tmp = DSYNC_BUF_INIT, blobname = DSYNC_BUF_INIT;
@@ -851,11 +868,18 @@ static int fetch_pack(conn *c, const char *name, const char *dir, git_odb *odb, 
 		error = fd < 0 ? fd : error;
 		goto out;
 	}
-	if ((error = c->bs->get(c->bs, blobname.ptr, fd, on_xfer, x)) < 0)
+	if ((error = c->bs->get(c->bs, blobname.ptr, fd, size, on_xfer, x)) < 0)
 		goto out;
-	if (fstat(fd, &st) == 0) {
-		x->base += (uint64_t)st.st_size;
-		c->res->bytes_fetched += (uint64_t)st.st_size;
+	if (fstat(fd, &st) < 0) {
+		error = dsync_error_sys(errno, "cannot read '%s'", tmp.ptr);
+		goto out;
+	}
+	x->base += (uint64_t)st.st_size;
+	c->res->bytes_fetched += (uint64_t)st.st_size;
+	if ((uint64_t)st.st_size != size) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s has %llu bytes, its manifest says %llu (truncated?)",
+					name, c->bs->url, (unsigned long long)st.st_size, (unsigned long long)size);
+		goto out;
 	}
 	io.verify = 0;   /* connectivity: checked once all packs are in (check_history) */
 	if ((err = git_indexer_new(&sink.idx, dir, 0, odb, &io)) < 0) {
@@ -1077,15 +1101,29 @@ static bool is_other(const conn *c, size_t i)
 	return c->have_man[i] && strcmp(c->devs[i].id, c->f->device_id) != 0;
 }
 
-/* Checks each other device's newest manifest against the newest seen. */
+/*
+ * Checks every device's newest manifest against the newest seen of it: an
+ * older one (or none at all) is a rollback, the same number with other text a
+ * fork.  This device's own: a newer one than it wrote is another copy of this
+ * device writing (a folder copied to a second machine), unless it is the one
+ * a push that was killed before recording it wrote (its number is below the
+ * next one this device will use).
+ */
+static int read_next_seq(uint64_t *out, conn *c);
+
 static int check_rollback(conn *c, const seen_entry *seen, size_t nseen)
 {
+	uint64_t next = 0;
 	size_t i, j;
+	int error;
 
+	if ((error = read_next_seq(&next, c)) < 0)
+		return error;
 	for (i = 0; i < c->ndevs; i++) {
 		const seen_entry *s;
+		bool own = strcmp(c->devs[i].id, c->f->device_id) == 0;
 
-		if (!is_other(c, i) || (s = seen_find(seen, nseen, c->devs[i].id)) == NULL)
+		if (!c->have_man[i] || (s = seen_find(seen, nseen, c->devs[i].id)) == NULL)
 			continue;
 		if (c->mans[i].seq < s->seq)
 			return dsync_error_set(DSYNC_ECORRUPT,
@@ -1095,23 +1133,26 @@ static int check_rollback(conn *c, const seen_entry *seen, size_t nseen)
 			return dsync_error_set(DSYNC_ECORRUPT,
 					       "%s in %s differs from the manifest with that number seen before: the device's history forked (two copies of one device?)",
 					       c->mans[i].blob, c->bs->url);
+		if (own && c->mans[i].seq > s->seq && c->mans[i].seq >= next)
+			return dsync_error_set(DSYNC_ECORRUPT,
+					       "%s in %s was not written here: another copy of this device writes to the store (a copied folder? run 'dsync join' on the other machine instead)",
+					       c->mans[i].blob, c->bs->url);
 	}
 	for (j = 0; j < nseen; j++) {
 		for (i = 0; i < c->ndevs; i++)
 			if (strcmp(c->devs[i].id, seen[j].dev) == 0)
 				break;
-		if (i == c->ndevs && c->o->warn) {
-			char msg[256];
-
-			snprintf(msg, sizeof(msg), "devices/%s has vanished from %s (its history stays here)", seen[j].dev,
-				 c->bs->url);
-			c->o->warn(msg, c->o->payload);
-		}
+		if (i == c->ndevs)
+			return dsync_error_set(DSYNC_ECORRUPT,
+					       "devices/%s has vanished from %s (its manifest %llu was seen before): the store was damaged or rolled back",
+					       seen[j].dev, c->bs->url, (unsigned long long)seen[j].seq);
 	}
 	return 0;
 }
 
-static int seen_write(conn *c, const seen_entry *old, size_t nold)
+/* Records the newest manifest of every other device read now, OWN (may be
+ * NULL: as before) for this device, and the old entries of the rest. */
+static int seen_write(conn *c, const seen_entry *old, size_t nold, const seen_entry *own)
 {
 	dsync_buf text = DSYNC_BUF_INIT;
 	size_t i;
@@ -1121,12 +1162,15 @@ static int seen_write(conn *c, const seen_entry *old, size_t nold)
 		if (is_other(c, i))
 			error = dsync_buf_printf(&text, "%s %llu %s\n", c->devs[i].id, (unsigned long long)c->mans[i].seq,
 						 c->mans[i].hash);
-	/* devices no longer listed keep their last entry */
+	if (own && error == 0)
+		error = dsync_buf_printf(&text, "%s %llu %s\n", own->dev, (unsigned long long)own->seq, own->hash);
 	for (i = 0; i < nold && error == 0; i++) {
 		size_t j;
 
+		if (own && strcmp(old[i].dev, own->dev) == 0)
+			continue;
 		for (j = 0; j < c->ndevs; j++)
-			if (strcmp(c->devs[j].id, old[i].dev) == 0)
+			if (is_other(c, j) && strcmp(c->devs[j].id, old[i].dev) == 0)
 				break;
 		if (j == c->ndevs)
 			error = dsync_buf_printf(&text, "%s %llu %s\n", old[i].dev, (unsigned long long)old[i].seq,
@@ -1152,56 +1196,53 @@ static int cmp_wanted(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Downloads and indexes every pack the other devices' manifests name that
- * this folder doesn't hold, oldest first (a thin pack's delta bases come in
- * older packs); one that can't be indexed yet is tried again after the
- * others.  DSYNC_ENOTFOUND: a pack vanished (retired under us: read the
- * manifests again). */
-static int fetch_packs(conn *c, git_odb *odb, const char *packdir)
+static int want_pack(wanted **v, size_t *n, size_t *cap, const pack_ref *p, const char *by)
 {
-	xfer_state x = { c, "fetch", 0, 0, 0 };
-	wanted *v = NULL;
-	size_t i, j, n = 0, cap = 0, left;
+	if (*n == *cap) {
+		wanted *nv = realloc(*v, (*cap = *cap ? *cap * 2 : 16) * sizeof(**v));
+
+		if (!nv)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		*v = nv;
+	}
+	(*v)[*n].p = p;
+	(*v)[(*n)++].by = by;
+	return 0;
+}
+
+/*
+ * Downloads and indexes the N packs V into DIR (delta bases from ODB),
+ * oldest first (a thin pack's delta bases come in older packs); one that can't
+ * be indexed yet is tried again after the others.  RECORD: they become held
+ * (fetch), else only checked.  DSYNC_ENOTFOUND: a pack vanished (retired
+ * under us: read the manifests again).
+ */
+static int index_packs(conn *c, wanted *v, size_t n, git_odb *odb, const char *dir, bool record, xfer_state *x)
+{
+	size_t i, left = n;
 	bool progress_made = true;
 	int error = 0;
 
-	for (i = 0; i < c->ndevs; i++)
-		for (j = 0; is_other(c, i) && j < c->mans[i].npacks; j++) {
-			const pack_ref *p = &c->mans[i].packs[j];
-
-			if (strset_has(&c->have, p->name))
-				continue;
-			if (n == cap) {
-				wanted *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-				if (!nv) {
-					free(v);
-					return dsync_error_set(DSYNC_ERROR, "out of memory");
-				}
-				v = nv;
-			}
-			v[n].p = p;
-			v[n++].by = c->mans[i].blob;
-			x.total += p->size;
-		}
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_wanted);
-	for (left = n; left && progress_made && error == 0;) {
+	while (left && progress_made && error == 0) {
 		progress_made = false;
 		for (i = 0; i < n && error == 0; i++) {
 			const pack_ref *p = v[i].p;
 			bool retry = false;
 
-			if (!p || strset_has(&c->have, p->name)) {
-				v[i].p = NULL;
+			if (!p)
 				continue;
-			}
-			if (p->from && holds_all(&c->have, p->from)) {
+			if (record && strset_has(&c->have, p->name)) {
+				/* came with a consolidated pack's sources */
+			} else if (record && p->from && holds_all(&c->have, p->from)) {
 				error = strset_add(&c->have, p->name);
-			} else if ((error = fetch_pack(c, p->name, packdir, odb, &x, NULL, &retry)) == 0) {
-				c->res->packs_fetched++;
+			} else if ((error = fetch_pack(c, p->name, p->size, dir, odb, x, NULL, &retry)) == 0) {
 				git_odb_refresh(odb);
-				error = strset_add(&c->have, p->name);
+				if (record) {
+					c->res->packs_fetched++;
+					error = strset_add(&c->have, p->name);
+				}
 			} else if (error == DSYNC_ENOTFOUND) {
 				dsync_error_set(DSYNC_ENOTFOUND, "packs/%s named by %s is missing from %s", p->name, v[i].by,
 						c->bs->url);
@@ -1215,13 +1256,45 @@ static int fetch_packs(conn *c, git_odb *odb, const char *packdir)
 			progress_made = true;
 		}
 	}
-	if (error == 0 && left) {
-		/* the last failure's message stands */
-		error = DSYNC_ECORRUPT;
-	}
+	if (error == 0 && left)
+		error = DSYNC_ECORRUPT;   /* the last failure's message stands */
+	return error;
+}
+
+/* Downloads and indexes every pack the other devices' manifests name that
+ * this folder doesn't hold. */
+static int fetch_packs(conn *c, git_odb *odb, const char *packdir)
+{
+	xfer_state x = { c, "fetch", 0, 0, 0 };
+	wanted *v = NULL;
+	size_t i, j, n = 0, cap = 0;
+	int error = 0;
+
+	for (i = 0; i < c->ndevs && error == 0; i++)
+		for (j = 0; is_other(c, i) && j < c->mans[i].npacks && error == 0; j++)
+			if (!strset_has(&c->have, c->mans[i].packs[j].name)) {
+				error = want_pack(&v, &n, &cap, &c->mans[i].packs[j], c->mans[i].blob);
+				x.total += c->mans[i].packs[j].size;
+			}
+	if (error == 0)
+		error = index_packs(c, v, n, odb, packdir, true, &x);
 	free(v);
 	if (x.total || x.objects)
 		progress(c, "fetch", x.objects, x.objects, x.base, x.total, true);
+	return error;
+}
+
+/* Reads every device's newest manifest and checks them against those seen
+ * (a push that doesn't fetch first). */
+static int read_checked(conn *c)
+{
+	seen_entry *seen = NULL;
+	size_t nseen = 0;
+	int error;
+
+	if ((error = read_manifests(c)) == 0 && (error = seen_read(&seen, &nseen, c->f, c->r->name)) == 0)
+		error = check_rollback(c, seen, nseen);
+	free(seen);
 	return error;
 }
 
@@ -1279,7 +1352,7 @@ static int fetch(conn *c)
 		}
 		git_reference_free(r);
 	}
-	if ((error = seen_write(c, seen, nseen)) < 0 || (error = have_write(&c->have, c->f, c->r->name)) < 0)
+	if ((error = seen_write(c, seen, nseen, NULL)) < 0 || (error = set_write(&c->have, c->f, c->r->name, "packs")) < 0)
 		goto out;
 out:
 	free(seen);
@@ -1459,14 +1532,15 @@ static int64_t retire_grace(void)
 /* Replaces this device's small packs in M by one (the objects they held, read
  * back from the store) and retires them: readers in flight still find them
  * until the grace period is over. */
-static int consolidate(conn *c, manifest *m)
+static int consolidate(conn *c, manifest *m, strset *mine)
 {
 	dsync_buf dir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT, from = DSYNC_BUF_INIT;
 	git_packbuilder *pb = NULL;
 	xfer_state x = { c, "fetch", 0, 0, 0 };
 	pack_source src = { NULL, NULL };
 	git_odb *odb = NULL;
-	pack_ref merged;
+	retired_ref *r;
+	pack_ref merged = { 0 };
 	size_t i, nsmall = 0, keep = 0;
 	int64_t now = (int64_t)time(NULL);
 	int err, error;
@@ -1491,7 +1565,7 @@ static int consolidate(conn *c, manifest *m)
 	for (i = 0; i < m->npacks && error == 0; i++) {
 		if (m->packs[i].size > SMALL_PACK)
 			continue;
-		if ((error = fetch_pack(c, m->packs[i].name, dir.ptr, odb, &x, &idx, NULL)) == 0)
+		if ((error = fetch_pack(c, m->packs[i].name, m->packs[i].size, dir.ptr, odb, &x, &idx, NULL)) == 0)
 			error = insert_from_idx(pb, idx.ptr);
 		if (error == 0)
 			error = dsync_buf_printf(&from, "%s%s", from.len ? "," : "", m->packs[i].name);
@@ -1504,23 +1578,30 @@ static int consolidate(conn *c, manifest *m)
 	for (i = 0; i < m->npacks; i++)
 		if (m->packs[i].size <= SMALL_PACK && m->packs[i].time < merged.time)
 			merged.time = m->packs[i].time;
-	if ((merged.from = dsync_buf_detach(&from)) == NULL) {
+	/* everything that can fail comes before M changes */
+	if ((error = strset_add(&c->have, merged.name)) < 0 || (error = strset_add(mine, merged.name)) < 0)
+		goto out;
+	if ((r = realloc(m->retired, (m->nretired + nsmall) * sizeof(*r))) == NULL ||
+	    (merged.from = dsync_buf_detach(&from)) == NULL) {
+		if (r)
+			m->retired = r;
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
+	m->retired = r;
 	for (i = 0; i < m->npacks; i++) {
 		if (m->packs[i].size > SMALL_PACK) {
 			m->packs[keep++] = m->packs[i];
 			continue;
 		}
-		if ((error = add_retired(m, m->packs[i].name, now)) < 0)
-			goto out;
+		memset(&m->retired[m->nretired], 0, sizeof(*m->retired));
+		memcpy(m->retired[m->nretired].name, m->packs[i].name, 65);
+		m->retired[m->nretired++].since = now;
 		free(m->packs[i].from);
 	}
 	m->npacks = keep;
 	m->packs[m->npacks++] = merged;
 	c->res->consolidated = true;
-	error = strset_add(&c->have, merged.name);
 out:
 	if (error < 0 && c->o->warn) {
 		char msg[512];
@@ -1566,13 +1647,32 @@ static int copy_manifest_lists(manifest *m, const manifest *own)
 	return error;
 }
 
+/* Whether a pack named NAME is live in M or in another device's manifest. */
+static bool named_live(const conn *c, const manifest *m, const char *name)
+{
+	size_t i, j;
+
+	for (j = 0; j < m->npacks; j++)
+		if (strcmp(m->packs[j].name, name) == 0)
+			return true;
+	for (i = 0; i < c->ndevs; i++)
+		for (j = 0; is_other(c, i) && j < c->mans[i].npacks; j++)
+			if (strcmp(c->mans[i].packs[j].name, name) == 0)
+				return true;
+	return false;
+}
+
 static int push(conn *c)
 {
 	manifest m = { 0 }, *own = own_manifest(c);
 	dsync_pack_list list = { 0 };
 	git_oid *hide = NULL;
-	size_t nhide = 0;
+	size_t nhide = 0, ngone = 0, nseen = 0;
 	dsync_buf text = DSYNC_BUF_INIT, blob = DSYNC_BUF_INIT, seqtext = DSYNC_BUF_INIT;
+	strset mine = { 0 };
+	seen_entry *seen = NULL, self;
+	char (*gone)[65] = NULL;
+	unsigned char hash[32];
 	git_oid head;
 	uint64_t seq;
 	int64_t now = (int64_t)time(NULL), grace = retire_grace();
@@ -1601,7 +1701,7 @@ static int push(conn *c)
 	m.has_head = true;
 	m.head = head;
 	blob_name(m.blob, sizeof(m.blob), m.device, m.seq);
-	if ((error = copy_manifest_lists(&m, own)) < 0)
+	if ((error = copy_manifest_lists(&m, own)) < 0 || (error = set_read(&mine, c->f, c->r->name, "mine")) < 0)
 		goto out;
 	/* the objects our head reaches that no head in the store reaches,
 	 * changed files as deltas against what the store holds */
@@ -1619,29 +1719,35 @@ static int push(conn *c)
 		pack_ref p;
 
 		if ((error = upload_pack(c, &src, &p)) < 0 || (error = add_pack(&m, p.name, p.size, p.time, NULL)) < 0 ||
-		    (error = strset_add(&c->have, p.name)) < 0)
+		    (error = strset_add(&c->have, p.name)) < 0 || (error = strset_add(&mine, p.name)) < 0)
 			goto out;
 	}
-	if ((error = consolidate(c, &m)) < 0)
+	if ((error = consolidate(c, &m, &mine)) < 0)
 		goto out;
-	/* retired packs whose grace is over go */
+	/*
+	 * Retired packs whose grace is over leave the manifest, and are
+	 * deleted once it is written: only packs this device wrote itself
+	 * (whatever a manifest claims), and none that a manifest of another
+	 * device still names (two devices can write the same pack).
+	 */
+	if ((gone = calloc(m.nretired + 1, sizeof(*gone))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
 	for (i = 0, keep = 0; i < m.nretired; i++) {
-		dsync_buf pn = DSYNC_BUF_INIT;
-
 		if (now - m.retired[i].since < grace) {
 			m.retired[keep++] = m.retired[i];
 			continue;
 		}
-		if ((error = dsync_buf_printf(&pn, "packs/%s", m.retired[i].name)) == 0)
-			error = c->bs->del(c->bs, pn.ptr);
-		dsync_buf_dispose(&pn);
-		if (error < 0)
-			goto out;
+		if (strset_has(&mine, m.retired[i].name) && !named_live(c, &m, m.retired[i].name))
+			memcpy(gone[ngone++], m.retired[i].name, 65);
 	}
 	m.nretired = keep;
-	/* the number is made durable here before a manifest carries it */
+	/* the number (and the packs this device wrote) are made durable here,
+	 * before a manifest carries them */
 	if ((error = dsync_buf_printf(&seqtext, "%llu\n", (unsigned long long)(seq + 1))) < 0 ||
-	    (error = state_write(c->f, c->r->name, "seq", seqtext.ptr, seqtext.len)) < 0)
+	    (error = state_write(c->f, c->r->name, "seq", seqtext.ptr, seqtext.len)) < 0 ||
+	    (error = set_write(&mine, c->f, c->r->name, "mine")) < 0)
 		goto out;
 	if ((error = manifest_text(&text, &m, c->st->id)) < 0 ||
 	    (error = dsync_manifest_seal(&blob, c->st, m.blob, text.ptr, text.len)) < 0 ||
@@ -1649,6 +1755,20 @@ static int push(conn *c)
 		goto out;
 	c->res->bytes_pushed += blob.len;
 	c->res->pushed = true;
+	/* what this device wrote is what it expects to read back */
+	crypto_generichash(hash, 32, (const unsigned char *)text.ptr, text.len, NULL, 0);
+	memcpy(self.dev, m.device, 33);
+	self.seq = seq;
+	sodium_bin2hex(self.hash, sizeof(self.hash), hash, 32);
+	if ((error = seen_read(&seen, &nseen, c->f, c->r->name)) < 0 ||
+	    (error = seen_write(c, seen, nseen, &self)) < 0)
+		goto out;
+	for (i = 0; i < ngone && error == 0; i++) {
+		char pn[80];
+
+		snprintf(pn, sizeof(pn), "packs/%s", gone[i]);
+		error = c->bs->del(c->bs, pn);
+	}
 	/* then our older manifests go */
 	for (i = 0; own_i < c->ndevs && i <= c->devs[own_i].nolder && error == 0; i++) {
 		uint64_t old = i < c->devs[own_i].nolder ? c->devs[own_i].older[i] : c->devs[own_i].newest;
@@ -1660,10 +1780,13 @@ static int push(conn *c)
 		error = c->bs->del(c->bs, name);
 	}
 	if (error == 0)
-		error = have_write(&c->have, c->f, c->r->name);
+		error = set_write(&c->have, c->f, c->r->name, "packs");
 out:
 	manifest_dispose(&m);
 	dsync_pack_list_dispose(&list);
+	strset_dispose(&mine);
+	free(seen);
+	free(gone);
 	free(hide);
 	dsync_buf_dispose(&text);
 	dsync_buf_dispose(&blob);
@@ -1794,7 +1917,7 @@ int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name,
 		goto out;
 	if (what & DSYNC_SYNC_PUSH)
 		for (i = 0; i < n; i++) {
-			if (!(what & DSYNC_SYNC_FETCH) && (error = read_manifests(&conns[i])) < 0)
+			if (!(what & DSYNC_SYNC_FETCH) && (error = read_checked(&conns[i])) < 0)
 				goto out;
 			if ((error = push(&conns[i])) < 0)
 				goto out;
@@ -1926,6 +2049,10 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, o);
+	for (i = 0; error == 0 && i < all.n; i++)
+		if (all.v[i].store_id && strcmp(all.v[i].store_id, st->id) == 0)
+			error = dsync_error_set(DSYNC_EEXISTS, "the store at %s is remote '%s' of this folder already (%s)",
+						bs->url, all.v[i].name, all.v[i].url);
 	/* a folder's first store gives it the store's chunk secret, so big
 	 * files cut the same way on every device */
 	if (error == 0 && !*created && !had_remotes)
@@ -2257,28 +2384,15 @@ out:
 
 static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 {
-	dsync_buf dir = DSYNC_BUF_INIT;
+	dsync_buf dir = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT;
 	xfer_state x = { c, "check", 0, 0, 0 };
 	git_odb *odb = NULL;
-	size_t i, j, nkeys;
+	wanted *v = NULL;
+	size_t i, j, n = 0, cap = 0;
 	int err, error;
 
-	if ((error = dsync_store_check_keys(c->st, &nkeys)) < 0 || (error = read_manifests(c)) < 0)
+	if ((error = dsync_store_check_keys(c->st, NULL)) < 0 || (error = read_manifests(c)) < 0)
 		return error;
-	/* thin packs' delta bases come from the history here */
-	if (read_data && (err = git_repository_odb(&odb, c->f->repo)) < 0)
-		return dsync_error_git(err, "cannot open the history of '%s'", c->f->root);
-	if (read_data) {
-		if ((error = dsync_buf_printf(&dir, "%s/dsync-tmp-XXXXXX", c->f->gitdir)) < 0)
-			return error;
-		if (!mkdtemp(dir.ptr)) {
-			error = dsync_error_sys(errno, "cannot make a temporary folder in '%s'", c->f->gitdir);
-			goto out;
-		}
-		for (i = 0; i < c->ndevs; i++)
-			for (j = 0; j < c->mans[i].npacks; j++)
-				x.total += c->mans[i].packs[j].size;
-	}
 	for (i = 0; i < c->ndevs && error == 0; i++) {
 		out->manifests++;
 		for (j = 0; j < c->mans[i].npacks && error == 0; j++) {
@@ -2299,20 +2413,41 @@ static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 				break;
 			}
 			out->packs++;
-			if (read_data) {
-				if ((error = fetch_pack(c, p->name, dir.ptr, odb, &x, NULL, NULL)) < 0)
-					break;
-				out->packs_read++;
-				out->bytes_read = x.base;
-			}
+			if (read_data && (error = want_pack(&v, &n, &cap, p, c->mans[i].blob)) == 0)
+				x.total += p->size;
 		}
 	}
+	if (error < 0 || !read_data)
+		goto out;
+	/* every pack indexed in a temporary folder that the history looks into
+	 * too, so thin packs find their bases in the history or in older packs */
+	if ((error = dsync_buf_printf(&dir, "%s/dsync-tmp-XXXXXX", c->f->gitdir)) < 0)
+		goto out;
+	if (!mkdtemp(dir.ptr)) {
+		error = dsync_error_sys(errno, "cannot make a temporary folder in '%s'", c->f->gitdir);
+		goto out;
+	}
+	if ((error = dsync_buf_printf(&packdir, "%s/pack", dir.ptr)) < 0)
+		goto out;
+	if (mkdir(packdir.ptr, 0700) < 0) {
+		error = dsync_error_sys(errno, "cannot make '%s'", packdir.ptr);
+		goto out;
+	}
+	if ((err = git_repository_odb(&odb, c->f->repo)) < 0 || (err = git_odb_add_disk_alternate(odb, dir.ptr)) < 0) {
+		error = dsync_error_git(err, "cannot open the history of '%s'", c->f->root);
+		goto out;
+	}
+	if ((error = index_packs(c, v, n, odb, packdir.ptr, false, &x)) == 0) {
+		out->packs_read = n;
+		out->bytes_read = x.base;
+	}
 out:
-	if (read_data && dir.ptr && dir.ptr[dir.len - 1] != 'X')
+	if (dir.ptr && dir.ptr[dir.len - 1] != 'X')
 		remove_temp_dir(dir.ptr);
 	git_odb_free(odb);
+	free(v);
 	dsync_buf_dispose(&dir);
-	(void)nkeys;
+	dsync_buf_dispose(&packdir);
 	return error;
 }
 

@@ -6,7 +6,9 @@
  * that a blob of any size moves in bounded memory.
  *
  * Every call returns 0 or a negative DSYNC_E* code with the message set;
- * DSYNC_ENOTFOUND when the named blob does not exist.
+ * DSYNC_ENOTFOUND when the named blob does not exist.  A place never makes a
+ * call leave it: links inside it are not followed, and a blob must be a
+ * plain file.
  */
 #ifndef DSYNC_TRANSPORT_BLOBSTORE_H
 #define DSYNC_TRANSPORT_BLOBSTORE_H
@@ -38,8 +40,11 @@ struct dsync_blobstore {
 	 * for everything below devices), in no particular order.  Temporary
 	 * files of puts in progress are never listed. */
 	int (*list)(dsync_blobstore *s, const char *prefix, dsync_blob_list_cb cb, void *payload);
-	/* Writes blob NAME to FD (at its current offset). */
-	int (*get)(dsync_blobstore *s, const char *name, int fd, dsync_blob_xfer_cb xfer, void *payload);
+	/* Writes blob NAME to FD (at its current offset).  A blob of more than
+	 * MAX bytes (0: no limit) is refused (DSYNC_ECORRUPT) before it is
+	 * copied: a store can't make a device fill its memory or disk. */
+	int (*get)(dsync_blobstore *s, const char *name, int fd, uint64_t max, dsync_blob_xfer_cb xfer,
+		   void *payload);
 	/* Stores the bytes of FD from its current offset to its end as blob
 	 * NAME, replacing any blob of that name, atomically: a reader sees the
 	 * old blob or the whole new one, never a part; once it returns 0 the

@@ -58,17 +58,56 @@ static int check_name(const char *name)
 	return 0;
 }
 
-static int full_path(dsync_buf *out, const file_store *s, const char *name)
+/*
+ * Opens the folder that holds blob NAME, one component at a time without
+ * following links (a link planted in the store can't redirect a write), made
+ * when CREATE; *BASE points at NAME's last component.  Returns the folder's
+ * descriptor, or a negative DSYNC_E* code (DSYNC_ENOTFOUND: not there).
+ */
+static int open_parent(const file_store *s, const char *name, bool create, const char **base)
 {
-	int error;
+	const char *p = name, *slash;
+	int fd, next, error;
 
 	if ((error = check_name(name)) < 0)
 		return error;
-	return dsync_buf_printf(out, "%s/%s", s->root, name);
+	if ((fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? dsync_error_set(DSYNC_ENOTFOUND, "no store at '%s' (is the disk mounted?)", s->root)
+				       : dsync_error_sys(errno, "cannot open the store at '%s'", s->root);
+	while ((slash = strchr(p, '/')) != NULL) {
+		char comp[256];
+		size_t len = (size_t)(slash - p);
+
+		if (len >= sizeof(comp)) {
+			close(fd);
+			return dsync_error_set(DSYNC_EUSAGE, "bad blob name '%s'", name);
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create && mkdirat(fd, comp, 0755) == 0)
+			next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			int e = errno;
+
+			close(fd);
+			if (e == ENOENT)
+				return dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name);
+			if (e == ELOOP || e == ENOTDIR)
+				return dsync_error_set(DSYNC_ECORRUPT, "%s: '%s' in the store at %s is not a folder (a link?)",
+						       name, comp, s->root);
+			return dsync_error_sys(e, "cannot open '%s' in the store at %s", comp, s->root);
+		}
+		close(fd);
+		fd = next;
+		p = slash + 1;
+	}
+	*base = p;
+	return fd;
 }
 
 /* Copies IN (from its offset) to OUT until IN's end. */
-static int copy_fd(const file_store *s, int in, int out, const char *what, dsync_blob_xfer_cb xfer,
+static int copy_fd(const file_store *s, int in, int out, const char *what, uint64_t limit, dsync_blob_xfer_cb xfer,
 		   void *payload)
 {
 	unsigned char *block = malloc(COPY_BLOCK);
@@ -100,6 +139,10 @@ static int copy_fd(const file_store *s, int in, int out, const char *what, dsync
 			off += w;
 		}
 		total += (uint64_t)n;
+		if (limit && total >= limit) {
+			error = dsync_error_set(DSYNC_ECORRUPT, "%s grew past its size while it was read", what);
+			break;
+		}
 		if (xfer)
 			xfer(total, payload);
 		test_pause(s);
@@ -109,44 +152,36 @@ out:
 	return error;
 }
 
-static int fsync_dir_of(const char *path)
+/* Removes the temporary files of puts killed long ago from the folder DIR
+ * (that holds blob NAME), once per folder and handle: a put in progress
+ * elsewhere is never that old. */
+static void sweep_stale(file_store *s, int dir, const char *name)
 {
-	char *dir = strdup(path), *slash;
-	int fd, error = 0;
-
-	if (!dir)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(fd) < 0)
-		error = dsync_error_sys(errno, "cannot flush '%s'", dir);
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return error;
-}
-
-/* Removes the temporary files of puts killed long ago from DIR (once per
- * folder and handle: a put in progress elsewhere is never that old). */
-static void sweep_stale(file_store *s, const char *dir)
-{
+	const char *slash = strrchr(name, '/');
+	char key[256];
 	struct dirent *e;
 	char **v;
 	DIR *d;
 	size_t i;
+	int fd;
 	time_t now = time(NULL);
 
+	snprintf(key, sizeof(key), "%.*s", slash ? (int)(slash - name) : 0, name);
 	for (i = 0; i < s->nswept; i++)
-		if (strcmp(s->swept[i], dir) == 0)
+		if (strcmp(s->swept[i], key) == 0)
 			return;
 	if ((v = realloc(s->swept, (s->nswept + 1) * sizeof(*v))) == NULL)
 		return;
 	s->swept = v;
-	if ((v[s->nswept] = strdup(dir)) == NULL)
+	if ((v[s->nswept] = strdup(key)) == NULL)
 		return;
 	s->nswept++;
-	if ((d = opendir(dir)) == NULL)
+	if ((fd = dup(dir)) < 0)
 		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
 	while ((e = readdir(d)) != NULL) {
 		struct stat st;
 
@@ -159,108 +194,120 @@ static void sweep_stale(file_store *s, const char *dir)
 	closedir(d);
 }
 
-static int file_get(dsync_blobstore *bs, const char *name, int fd, dsync_blob_xfer_cb xfer, void *payload)
+static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blob_xfer_cb xfer,
+		    void *payload)
 {
 	file_store *s = (file_store *)bs;
-	dsync_buf path = DSYNC_BUF_INIT;
-	int in = -1, error;
+	const char *base;
+	struct stat st;
+	int dir, in = -1, error;
 
-	if ((error = full_path(&path, s, name)) < 0)
-		goto out;
-	if ((in = open(path.ptr, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	if ((dir = open_parent(s, name, false, &base)) < 0)
+		return dir;
+	/* not through a link, and never blocking on a FIFO planted there */
+	if ((in = openat(dir, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		error = errno == ENOENT ? dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name)
-					: dsync_error_sys(errno, "cannot read %s", path.ptr);
+		      : errno == ELOOP ? dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is a link, not a blob", name,
+						       s->root)
+				       : dsync_error_sys(errno, "cannot read %s in the store at %s", name, s->root);
 		goto out;
 	}
-	error = copy_fd(s, in, fd, path.ptr, xfer, payload);
+	if (fstat(in, &st) < 0) {
+		error = dsync_error_sys(errno, "cannot read %s", name);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", name, s->root);
+		goto out;
+	}
+	if (max && (uint64_t)st.st_size > max) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is larger than it may be (%llu bytes)", name,
+					s->root, (unsigned long long)st.st_size);
+		goto out;
+	}
+	error = copy_fd(s, in, fd, name, max ? max + 1 : 0, xfer, payload);
 out:
 	if (in >= 0)
 		close(in);
-	dsync_buf_dispose(&path);
+	close(dir);
 	return error;
 }
 
 static int file_put(dsync_blobstore *bs, const char *name, int fd, dsync_blob_xfer_cb xfer, void *payload)
 {
 	file_store *s = (file_store *)bs;
-	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	char tmp[300];
 	const char *base;
-	int out = -1, error;
+	int dir, out = -1, error = 0;
 
-	if ((error = full_path(&path, s, name)) < 0)
-		goto out;
-	base = strrchr(path.ptr, '/') + 1;
-	if ((error = dsync_buf_put(&tmp, path.ptr, (size_t)(base - path.ptr))) < 0 ||
-	    (error = dsync_buf_printf(&tmp, ".%s.tmp-%08x", base, randombytes_random())) < 0)
-		goto out;
-	tmp.ptr[base - path.ptr - 1] = '\0';
-	error = dsync_path_mkdirs(tmp.ptr);
-	tmp.ptr[base - path.ptr - 1] = '/';
-	if (error < 0)
-		goto out;
-	if ((out = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+	if ((dir = open_parent(s, name, true, &base)) < 0)
+		return dir;
+	snprintf(tmp, sizeof(tmp), ".%s.tmp-%08x", base, randombytes_random());
+	if ((out = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
 		error = dsync_error_sys(errno, "cannot write to the store at %s", s->root);
 		goto out;
 	}
-	if ((error = copy_fd(s, fd, out, tmp.ptr, xfer, payload)) < 0)
+	if ((error = copy_fd(s, fd, out, name, 0, xfer, payload)) < 0)
 		goto out;
 	if (fsync(out) < 0) {
-		error = dsync_error_sys(errno, "cannot flush '%s'", tmp.ptr);
+		error = dsync_error_sys(errno, "cannot flush %s in the store at %s", name, s->root);
 		goto out;
 	}
 	close(out);
 	out = -1;
 	test_pause(s);
-	if (rename(tmp.ptr, path.ptr) < 0) {
+	if (renameat(dir, tmp, dir, base) < 0) {
 		error = dsync_error_sys(errno, "cannot store %s", name);
 		goto out;
 	}
-	if ((error = fsync_dir_of(path.ptr)) == 0) {
-		tmp.ptr[base - path.ptr - 1] = '\0';
-		sweep_stale(s, tmp.ptr);
+	tmp[0] = '\0';
+	if (fsync(dir) < 0) {
+		error = dsync_error_sys(errno, "cannot flush the store at %s", s->root);
+		goto out;
 	}
-	dsync_buf_dispose(&tmp);
+	sweep_stale(s, dir, name);
 out:
 	if (out >= 0)
 		close(out);
-	if (error < 0 && tmp.ptr)
-		unlink(tmp.ptr);
-	dsync_buf_dispose(&path);
-	dsync_buf_dispose(&tmp);
+	if (error < 0 && tmp[0])
+		unlinkat(dir, tmp, 0);
+	close(dir);
 	return error;
 }
 
 static int file_del(dsync_blobstore *bs, const char *name)
 {
 	file_store *s = (file_store *)bs;
-	dsync_buf path = DSYNC_BUF_INIT;
-	int error;
+	const char *base;
+	int dir, error = 0;
 
-	if ((error = full_path(&path, s, name)) == 0 && unlink(path.ptr) < 0 && errno != ENOENT)
+	if ((dir = open_parent(s, name, false, &base)) < 0)
+		return dir == DSYNC_ENOTFOUND ? 0 : dir;
+	if (unlinkat(dir, base, 0) < 0 && errno != ENOENT)
 		error = dsync_error_sys(errno, "cannot remove %s from the store", name);
-	dsync_buf_dispose(&path);
+	close(dir);
 	return error;
 }
 
 static int file_stat(dsync_blobstore *bs, const char *name, dsync_blob_info *info)
 {
 	file_store *s = (file_store *)bs;
-	dsync_buf path = DSYNC_BUF_INIT;
+	const char *base;
 	struct stat st;
-	int error;
+	int dir, error = 0;
 
-	if ((error = full_path(&path, s, name)) < 0)
-		goto out;
-	if (lstat(path.ptr, &st) < 0 || !S_ISREG(st.st_mode)) {
-		error = errno == ENOENT || errno == ENOTDIR || errno == 0
-				? dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name)
-				: dsync_error_sys(errno, "cannot read %s", path.ptr);
-		goto out;
+	if ((dir = open_parent(s, name, false, &base)) < 0)
+		return dir;
+	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		error = errno == ENOENT ? dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name)
+					: dsync_error_sys(errno, "cannot read %s", name);
+	} else if (!S_ISREG(st.st_mode)) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", name, s->root);
+	} else {
+		info->size = (uint64_t)st.st_size;
+		info->mtime = st.st_mtime;
 	}
-	info->size = (uint64_t)st.st_size;
-	info->mtime = st.st_mtime;
-out:
-	dsync_buf_dispose(&path);
+	close(dir);
 	return error;
 }
 
