@@ -20,6 +20,15 @@
 #include "cmd/cmd.h"
 #include "cmd/output.h"
 
+/* Frees a passphrase after wiping it. */
+static void wipe(char *p)
+{
+	if (p) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
 typedef struct pass_source {
 	const char *file;        /* --passphrase-file */
 	const char *new_file;    /* --new-passphrase-file */
@@ -120,16 +129,16 @@ static int ask_pass(char **out, int kind, const char *url, void *payload)
 		if ((error = read_tty(&again, "Repeat it: ", p->changing)) < 0)
 			break;
 		if (strcmp(*out, again) == 0 && **out) {
-			free(again);
+			wipe(again);
 			return 0;
 		}
 		fprintf(stderr, "%s\n", **out ? "they differ; again" : "empty; again");
-		free(again);
+		wipe(again);
 		again = NULL;
-		free(*out);
+		wipe(*out);
 		*out = NULL;
 	}
-	free(*out);
+	wipe(*out);
 	*out = NULL;
 	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
 }

@@ -800,17 +800,31 @@ typedef struct index_sink {
 	git_indexer *idx;
 	git_indexer_progress stats;
 	conn *c;
+	const char *name;
 	uint64_t bytes;
+	bool local;         /* the failure was this machine's (disk full, ...) */
 } index_sink;
+
+/* The error for git failing to index pack NAME: this machine's own trouble
+ * (a full disk) is not the store's fault. */
+static int index_error(index_sink *s)
+{
+	const git_error *e = git_error_last();
+
+	if (e && e->klass == GIT_ERROR_OS) {
+		s->local = true;
+		return dsync_error_set(DSYNC_ERROR, "cannot store packs/%s here: %s", s->name, e->message);
+	}
+	return dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s is not a valid git pack: %s", s->name, s->c->bs->url,
+			       e ? e->message : "bad data");
+}
 
 static int feed_indexer(const void *data, size_t len, void *payload)
 {
 	index_sink *s = payload;
-	int err;
 
-	if ((err = git_indexer_append(s->idx, data, len, &s->stats)) < 0)
-		return dsync_error_set(DSYNC_ECORRUPT, "a pack from %s is not a valid git pack: %s", s->c->bs->url,
-				       git_error_last() ? git_error_last()->message : "bad data");
+	if (git_indexer_append(s->idx, data, len, &s->stats) < 0)
+		return index_error(s);
 	s->bytes += len;
 	return 0;
 }
@@ -862,6 +876,7 @@ static int fetch_pack(conn *c, const char *name, uint64_t size, const char *dir,
 	int fd = -1, err, error;
 
 	sink.c = c;
+	sink.name = name;
 	if (retry)
 		*retry = false;
 	if ((error = dsync_buf_printf(&blobname, "packs/%s", name)) < 0 || (fd = temp_file(c, &tmp)) < 0) {
@@ -888,11 +903,10 @@ static int fetch_pack(conn *c, const char *name, uint64_t size, const char *dir,
 	}
 	if ((error = dsync_pack_decrypt(c->st, name, fd, feed_indexer, &sink)) < 0)
 		goto out;
-	if ((err = git_indexer_commit(sink.idx, &sink.stats)) < 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s is not a valid git pack: %s", name, c->bs->url,
-					git_error_last() ? git_error_last()->message : "bad data");
+	if (git_indexer_commit(sink.idx, &sink.stats) < 0) {
+		error = index_error(&sink);
 		if (retry)
-			*retry = true;
+			*retry = !sink.local;
 		goto out;
 	}
 	x->objects += sink.stats.total_objects;
@@ -1970,6 +1984,38 @@ static int set_chunk_seed(dsync_folder *f, const unsigned char *seed)
 	return error;
 }
 
+static int is_key_blob(const char *name, const dsync_blob_info *info, void *payload)
+{
+	(void)info;
+	(void)payload;
+	return strncmp(name, "keys/", 5) == 0 ? 0 : 1;
+}
+
+static int remove_blob(const char *name, const dsync_blob_info *info, void *payload)
+{
+	dsync_blobstore *bs = payload;
+
+	(void)info;
+	return bs->del(bs, name);
+}
+
+/* A place holding key blobs and nothing else is a store whose creation was
+ * killed before dsync-store was written: *EMPTY then, its key blobs gone. */
+static int only_keys(dsync_blobstore *bs, bool *empty)
+{
+	int error = bs->list(bs, "", is_key_blob, NULL);
+
+	*empty = false;
+	if (error < 0)
+		return error;
+	if (error > 0)
+		return 0;
+	if ((error = bs->list(bs, "keys/", remove_blob, bs)) < 0)
+		return error;
+	*empty = true;
+	return 0;
+}
+
 /* Opens or creates the store at URL, unlocked, into *ST (and *BS). */
 static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created, const char *url, dsync_folder *f,
 			  bool may_create, const dsync_sync_options *o)
@@ -1986,7 +2032,7 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 		return error;
 	error = dsync_store_open(st, *bs);
 	if (error == DSYNC_ENOTFOUND && may_create) {
-		if ((error = (*bs)->is_empty(*bs, &empty)) < 0)
+		if ((error = (*bs)->is_empty(*bs, &empty)) < 0 || (!empty && (error = only_keys(*bs, &empty)) < 0))
 			goto fail;
 		if (!empty) {
 			error = dsync_error_set(DSYNC_ERROR,

@@ -247,11 +247,17 @@ static int emit_deflated(writer *w, const void *data, size_t len)
 	if (deflateReset(z) != Z_OK)
 		return dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
 	z->next_in = (Bytef *)data;
-	z->avail_in = (uInt)len;
 	do {
+		/* zlib counts in uInt: feed it at most 1 GiB at a time */
+		if (z->avail_in == 0 && len) {
+			size_t take = len > (1u << 30) ? (1u << 30) : len;
+
+			z->avail_in = (uInt)take;
+			len -= take;
+		}
 		z->next_out = w->zout;
 		z->avail_out = OUT_BLOCK;
-		zr = deflate(z, Z_FINISH);
+		zr = deflate(z, len ? Z_NO_FLUSH : Z_FINISH);
 		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
 			return dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
 		if ((error = emit(w, w->zout, OUT_BLOCK - z->avail_out)) < 0)

@@ -93,6 +93,9 @@ int dsync_delta_make(dsync_buf *out, const unsigned char *base, size_t blen, con
 
 	if ((error = put_varint(out, blen)) < 0 || (error = put_varint(out, tlen)) < 0)
 		return error;
+	/* offsets of four bytes at most, and an index of 32-bit positions */
+	if (blen > UINT32_MAX || tlen > UINT32_MAX)
+		return 1;
 	if (blen < BLOCK || tlen < BLOCK) {
 		error = put_insert(out, target, tlen);
 		return error < 0 ? error : out->len - start > max;
@@ -104,7 +107,7 @@ int dsync_delta_make(dsync_buf *out, const unsigned char *base, size_t blen, con
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
 	/* later blocks win a slot: matches near the end of the base are as
 	 * good as any */
-	for (i = 0; i + BLOCK <= blen && blen - i <= UINT32_MAX; i += BLOCK)
+	for (i = 0; i + BLOCK <= blen; i += BLOCK)
 		table[block_hash(base + i) & mask] = (uint32_t)(i + 1);
 	for (i = 0; i < BLOCK - 1; i++)
 		pow *= PRIME;
