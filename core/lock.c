@@ -40,14 +40,8 @@ static int stale_cb(const char *path, const char *name, bool is_dir, void *paylo
 static int sync_tmp_cb(const char *path, const char *name, bool is_dir, void *payload)
 {
 	(void)payload;
-	if (strncmp(name, "dsync-tmp-", 10) != 0)
-		return 0;
-	if (is_dir) {
-		dsync_path_remove_tree(path);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
+	if (strncmp(name, "dsync-tmp-", 10) == 0)
+		dsync_path_remove(path, is_dir);
 	return 0;
 }
 

@@ -251,16 +251,21 @@ int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *pa
 	return ret;
 }
 
-static int remove_cb(const char *path, const char *name, bool is_dir, void *payload)
+void dsync_path_remove(const char *path, bool is_dir)
 {
-	(void)name;
-	(void)payload;
 	if (is_dir) {
 		dsync_path_remove_tree(path);
 		rmdir(path);
 	} else {
 		unlink(path);
 	}
+}
+
+static int remove_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	(void)name;
+	(void)payload;
+	dsync_path_remove(path, is_dir);
 	return 0;
 }
 

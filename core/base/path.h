@@ -90,6 +90,9 @@ int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *pa
 /* Removes everything inside DIR (not DIR itself), links as links. */
 void dsync_path_remove_tree(const char *dir);
 
+/* Removes PATH: a folder (IS_DIR) with everything inside, else the file. */
+void dsync_path_remove(const char *path, bool is_dir);
+
 /*
  * Replaces PATH with LEN bytes of DATA durably: PATH.tmp (mode MODE) written
  * and flushed, then renamed over PATH; FLUSH_DIR also flushes the folder.
