@@ -345,12 +345,14 @@ traced() {
 	local d=$1
 	shift
 	(cd "$TMP/$d" && export HOME="$TMP/h$d" &&
-		strace -f -qq -o "$TMP/trace" -e trace=rename,unlink,link "$DSYNC" "$@" > "$TMP/out" 2> "$TMP/err")
+		strace -f -qq -o "$TMP/trace" -e trace=rename,renameat,unlink,unlinkat,link "$DSYNC" "$@" > "$TMP/out" 2> "$TMP/err")
 }
 # ordinal SYSCALL REGEX: 1-based place, among SYSCALL's calls in the trace,
-# of the first whose arguments match REGEX
+# of the first whose arguments match REGEX ("-" when there is none)
 ordinal() {
-	grep -E "^[0-9]+ +$1\(" "$TMP/trace" | grep -nE -- "$2" | head -1 | cut -d: -f1
+	local n
+	n=$(grep -E "^[0-9]+ +$1\(" "$TMP/trace" | grep -nE -- "$2" | head -1 | cut -d: -f1)
+	echo "${n:--}"
 }
 # exact_kill DEV SYSCALL N CMD...: RC is the exit status
 exact_kill() {
@@ -369,17 +371,18 @@ push_before
 ok "exact: traced push" traced A push -q
 after_push "exact: traced push"
 R=$REMOTE
+# the store's blobs are renamed and removed relative to their folder
 declare -a PUSH_SPOTS=(
-	"rename $(ordinal rename "\"$R/packs/") uploading-pack publishing-the-pack"
+	"renameat $(ordinal renameat '"\.[0-9a-f]{64}\.tmp-') uploading-pack publishing-the-pack"
 	"rename $(ordinal rename '/seq"') packs-written recording-the-seq"
-	"rename $(ordinal rename "\"$R/devices/") writing-manifest publishing-the-manifest"
-	"unlink $(ordinal unlink "\"$R/devices/") manifest-written removing-the-old-manifest"
+	"renameat $(ordinal renameat '"\.[0-9]{16}\.tmp-') writing-manifest publishing-the-manifest"
+	"unlinkat $(ordinal unlinkat '"[0-9]{16}"') manifest-written removing-the-old-manifest"
 	"rename $(ordinal rename '/packs"') old-manifest-removed recording-the-packs"
 )
 for spot in "${PUSH_SPOTS[@]}"; do
 	read -r sc k want name <<< "$spot"
 	t="push killed $name ($sc #$k)"
-	if [ -z "$k" ] || [ "$want" = "" ]; then
+	if [ "$k" = - ] || [ "$want" = "" ]; then
 		fail "$t: not found in the traced push"
 		sed 's/^/#   /' "$TMP/trace" | head -40
 		continue
@@ -413,7 +416,7 @@ declare -a FETCH_SPOTS=(
 for spot in "${FETCH_SPOTS[@]}"; do
 	read -r sc k want name <<< "$spot"
 	t="fetch killed $name ($sc #$k)"
-	if [ -z "$k" ] || [ "$want" = "" ]; then
+	if [ "$k" = - ] || [ "$want" = "" ]; then
 		fail "$t: not found in the traced fetch"
 		sed 's/^/#   /' "$TMP/trace" | head -40
 		continue
