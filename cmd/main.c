@@ -1043,11 +1043,11 @@ static const command commands[] = {
 	  "usage: dsync join URL [DIR] [--name REMOTE] [--device-name NAME]\n"
 	  "                  [--passphrase-file FILE] [--quiet]\n\n"
 	  "For a new or replaced device: opens the store at URL with its passphrase,\n"
-	  "makes DIR (default: the current folder; created if missing) a dsync folder\n"
-	  "with the remote as REMOTE (default 'origin'), and brings every file and the\n"
-	  "whole history. Files already in DIR are kept: identical ones merge,\n"
-	  "different ones become conflict copies. A wrong passphrase (exit 5) leaves\n"
-	  "nothing behind.\n" },
+	  "makes DIR (default: the current folder, when it is empty; created if\n"
+	  "missing) a dsync folder with the remote as REMOTE (default 'origin'), and\n"
+	  "brings every file and the whole history. Files already in a DIR you name\n"
+	  "are kept: identical ones merge, different ones become conflict copies. A\n"
+	  "wrong passphrase (exit 5) leaves nothing behind.\n" },
 	{ "passphrase", cmd_passphrase, true, "change a remote store's passphrase",
 	  "usage: dsync passphrase [REMOTE] [--passphrase-file FILE]\n"
 	  "                        [--new-passphrase-file FILE]\n\n"

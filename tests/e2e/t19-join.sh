@@ -151,7 +151,14 @@ check "J: restored" "$(cat "$J/docs/a.md")" = "doc"
 ok "J: sync (no passphrase: the cached key)" on J sync
 check "J: its restore is a version now" "$(git_of J show HEAD:docs/a.md)" = "doc"
 
-# DIR defaults to the current folder; --name names the remote
+# DIR defaults to the current folder, when it is empty; --name names the remote
+mkdir "$TMP/J3"
+echo "mine" > "$TMP/J3/keep.txt"
+fails 2 "J3: no DIR in a folder that has files: a usage error" \
+	on J3 join "$URL" --passphrase-file "$PASS"
+contains "J3: the message says to name the folder" "$TMP/err" "name the folder"
+check "J3: nothing made" ! -e "$TMP/J3/.dsync"
+check "J3: the file is untouched" "$(cat "$TMP/J3/keep.txt")" = mine
 mkdir "$TMP/J2"
 ok "J2: join into the current folder, --name backup" \
 	on J2 join "$URL" --name backup --device-name jay2 --passphrase-file "$PASS"
