@@ -3,7 +3,6 @@
  * passphrase, check.  Passphrases come from --passphrase-file, then
  * $DSYNC_PASSPHRASE, then the terminal (no echo; a new one twice).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -347,20 +346,6 @@ int cmd_remote(int argc, char **argv)
 	return error < 0 ? out_fail(error) : 0;
 }
 
-static bool cwd_is_empty(void)
-{
-	DIR *d = opendir(".");
-	struct dirent *e;
-	bool empty = true;
-
-	if (!d)
-		return true;
-	while (empty && (e = readdir(d)) != NULL)
-		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-	closedir(d);
-	return empty;
-}
-
 static int cmd_join_impl(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -375,7 +360,7 @@ static int cmd_join_impl(int argc, char **argv)
 	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_sync_result r;
 	dsync_folder *f = NULL;
-	const char *url, *dir = ".", *name = NULL, *device = NULL;
+	const char *url, *dir = NULL, *name = NULL, *device = NULL;
 	int c, error;
 
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -407,13 +392,6 @@ static int cmd_join_impl(int argc, char **argv)
 		dir = argv[optind++];
 	if (optind < argc)
 		return usage_error("join", "unexpected argument '%s'", argv[optind]);
-	/* the current folder by default only when it is empty: joining a
-	 * folder that has files merges them with the store's, which is worth
-	 * asking for by name */
-	if (strcmp(dir, ".") == 0 && !cwd_is_empty())
-		return usage_error("join", "%s",
-				   "the current folder is not empty: name the folder to join into (dsync join URL DIR; "
-				   "files already there are kept and merged)");
 	sync_options(&so, &p);
 	error = dsync_join(&f, &r, url, dir, name, device, &so);
 	if (error < 0)

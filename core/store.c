@@ -193,8 +193,6 @@ int dsync_store_open(dsync_store **out, dsync_blobstore *bs)
 	if ((error = dsync_blob_get_buf(bs, DSYNC_STORE_HEADER, &text, 4096)) < 0) {
 		if (error == DSYNC_ENOTFOUND)
 			dsync_error_set(DSYNC_ENOTFOUND, "no dsync store at %s", bs->url);
-		else if (error == DSYNC_ECORRUPT)
-			damaged_header(s, "too large");
 		goto fail;
 	}
 	if ((error = parse_header(s, text.ptr ? text.ptr : "", text.len)) < 0)
@@ -361,11 +359,8 @@ static int read_key_blob(unsigned char *blob, char *keyid, dsync_store *s, const
 		goto out;
 	}
 	memcpy(keyid, name + 5, KEYID_LEN + 1);
-	if ((error = dsync_blob_get_buf(s->bs, name, &b, 4096)) < 0) {
-		if (error == DSYNC_ECORRUPT)
-			error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s is damaged (size)", name, s->bs->url);
+	if ((error = dsync_blob_get_buf(s->bs, name, &b, 4096)) < 0)
 		goto out;
-	}
 	if (b.len != KEY_BLOB || memcmp(b.ptr, KEY_MAGIC, MAGIC_LEN) != 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s is damaged (%s)", name, s->bs->url,
 					b.len != KEY_BLOB ? "wrong size" : "bad magic");

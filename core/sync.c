@@ -434,6 +434,15 @@ static int add_retired(manifest *m, const char *name, int64_t since)
 	return 0;
 }
 
+/* A manifest text's hash as the seen state records it (65 bytes: hex). */
+static void text_hash(char *hex, const char *text, size_t len)
+{
+	unsigned char hash[32];
+
+	crypto_generichash(hash, 32, (const unsigned char *)text, len, NULL, 0);
+	sodium_bin2hex(hex, 65, hash, 32);
+}
+
 /* Whether S is "NAME,NAME,..." of 64 hex digits each. */
 static bool pack_list_ok(const char *s)
 {
@@ -453,14 +462,12 @@ static bool pack_list_ok(const char *s)
 static int manifest_parse(manifest *m, const char *text, const char *store_id, const char *url)
 {
 	char *copy = strdup(text), *line, *save = NULL;
-	unsigned char hash[32];
 	int error = 0, field = 0;
 	bool ended = false;
 
 	if (!copy)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	crypto_generichash(hash, 32, (const unsigned char *)text, strlen(text), NULL, 0);
-	sodium_bin2hex(m->hash, sizeof(m->hash), hash, 32);
+	text_hash(m->hash, text, strlen(text));
 	for (line = strtok_r(copy, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long long u;
 		long long t;
@@ -929,29 +936,28 @@ out:
 static bool holds_all(const strset *have, const char *from)
 {
 	char name[65];
-	const char *p = from;
 
-	while (*p) {
-		size_t len = strcspn(p, ",");
-
-		if (len != 64)
-			return false;
-		memcpy(name, p, 64);
+	/* the list was checked when its manifest was read (pack_list_ok) */
+	for (;; from += 65) {
+		memcpy(name, from, 64);
 		name[64] = '\0';
 		if (!strset_has(have, name))
 			return false;
-		p += len;
-		if (*p == ',')
-			p++;
+		if (from[64] != ',')
+			return true;
 	}
-	return true;
 }
 
 /* ---- checking histories --------------------------------------------------- */
 
-/* Checks that every object below tree ID is present (trees read, blobs
- * looked up); SEEN skips trees already checked. */
-static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid *id, dsync_oidset *seen)
+/*
+ * Checks that every object below tree ID is present: folders read, files
+ * looked up, or with READ read whole (so that their hashes are checked).
+ * SEEN holds the objects checked already, each visited once however many
+ * versions share it; COUNT (may be NULL) counts them.
+ */
+static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid *id, dsync_oidset *seen,
+			       bool read, size_t *count)
 {
 	git_tree *t = NULL;
 	size_t i, n;
@@ -963,21 +969,34 @@ static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid
 		char hex[GIT_OID_HEXSZ + 1];
 
 		git_oid_tostr(hex, sizeof(hex), id);
-		return dsync_error_set(DSYNC_ECORRUPT, "folder %s of the fetched history is missing", hex);
+		return dsync_error_set(DSYNC_ECORRUPT, "folder %s is missing or damaged", hex);
 	}
+	if (count)
+		(*count)++;
 	n = git_tree_entrycount(t);
 	for (i = 0; i < n && error == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(t, i);
-		git_object_t type = git_tree_entry_type(e);
+		const git_oid *eid = git_tree_entry_id(e);
+		git_odb_object *obj = NULL;
+		bool ok;
 
-		if (type == GIT_OBJECT_TREE) {
-			error = check_tree_complete(repo, odb, git_tree_entry_id(e), seen);
-		} else if (type == GIT_OBJECT_BLOB && !git_odb_exists(odb, git_tree_entry_id(e))) {
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			error = check_tree_complete(repo, odb, eid, seen, read, count);
+			continue;
+		}
+		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB || (error = dsync_oidset_add(seen, eid)) <= 0)
+			continue;
+		error = 0;
+		ok = read ? git_odb_read(&obj, odb, eid) == 0 : git_odb_exists(odb, eid);
+		git_odb_object_free(obj);
+		if (!ok) {
 			char hex[GIT_OID_HEXSZ + 1];
 
-			git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
-			error = dsync_error_set(DSYNC_ECORRUPT, "file %s (%s) of the fetched history is missing", hex,
+			git_oid_tostr(hex, sizeof(hex), eid);
+			error = dsync_error_set(DSYNC_ECORRUPT, "file %s (%s) is missing or damaged", hex,
 						git_tree_entry_name(e));
+		} else if (count) {
+			(*count)++;
 		}
 	}
 	git_tree_free(t);
@@ -985,14 +1004,17 @@ static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid
 }
 
 /* Checks that the history of HEAD is complete locally, walking only what no
- * local ref already reaches; and that HEAD's tree is one dsync may write. */
-static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
+ * local ref already reaches, and that every new version holds only names
+ * dsync may write; SEEN and CHECKED carry what an earlier head's check
+ * covered (objects present, folders checked), so shared history is walked
+ * once. */
+static int check_history(dsync_folder *f, const git_oid *head, const char *blob, dsync_oidset *seen,
+			 dsync_oidset *checked)
 {
 	git_revwalk *walk = NULL;
 	git_odb *odb = NULL;
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
-	dsync_oidset seen = { 0 }, checked = { 0 };
 	git_oid id;
 	int err, error = 0;
 
@@ -1014,7 +1036,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 			error = dsync_error_set(DSYNC_ECORRUPT, "a version named by %s is missing from its packs", blob);
 			goto out;
 		}
-		error = check_tree_complete(f->repo, odb, git_commit_tree_id(cc), &seen);
+		error = check_tree_complete(f->repo, odb, git_commit_tree_id(cc), seen, false, NULL);
 		if (error < 0) {
 			char prefix[160];
 
@@ -1026,7 +1048,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 		/* every version, not only the head: an old one could be
 		 * restored later */
 		if (git_commit_tree(&tree, cc) == 0)
-			error = dsync_tree_check_new(f->repo, tree, &checked);
+			error = dsync_tree_check_new(f->repo, tree, checked);
 		git_tree_free(tree);
 		tree = NULL;
 		git_commit_free(cc);
@@ -1054,8 +1076,6 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob)
 		error = DSYNC_ECORRUPT;
 	}
 out:
-	dsync_oidset_dispose(&seen);
-	dsync_oidset_dispose(&checked);
 	git_tree_free(tree);
 	git_commit_free(c);
 	git_revwalk_free(walk);
@@ -1321,6 +1341,7 @@ static int remote_ref_name(dsync_buf *out, const char *remote_name, const char *
 static int fetch(conn *c)
 {
 	dsync_buf packdir = DSYNC_BUF_INIT, ref = DSYNC_BUF_INIT;
+	dsync_oidset present = { 0 }, checked = { 0 };
 	seen_entry *seen = NULL;
 	size_t nseen = 0, i;
 	git_odb *odb = NULL;
@@ -1343,10 +1364,11 @@ static int fetch(conn *c)
 	if (error < 0)
 		goto out;
 	git_odb_refresh(odb);
-	/* everything is here and checked before any ref moves */
+	/* everything is here and checked before any ref moves (what several
+	 * heads share, once) */
 	for (i = 0; i < c->ndevs; i++)
 		if (is_other(c, i) && c->mans[i].has_head &&
-		    (error = check_history(c->f, &c->mans[i].head, c->mans[i].blob)) < 0)
+		    (error = check_history(c->f, &c->mans[i].head, c->mans[i].blob, &present, &checked)) < 0)
 			goto out;
 	if ((error = dsync_folder_sync(c->f)) < 0)
 		goto out;
@@ -1369,6 +1391,8 @@ static int fetch(conn *c)
 	if ((error = seen_write(c, seen, nseen, NULL)) < 0 || (error = set_write(&c->have, c->f, c->r->name, "packs")) < 0)
 		goto out;
 out:
+	dsync_oidset_dispose(&present);
+	dsync_oidset_dispose(&checked);
 	free(seen);
 	git_odb_free(odb);
 	dsync_buf_dispose(&packdir);
@@ -1530,11 +1554,6 @@ out:
 	return error;
 }
 
-static void remove_temp_dir(const char *dir)
-{
-	dsync_path_remove_tree(dir);
-	rmdir(dir);
-}
 
 static int64_t retire_grace(void)
 {
@@ -1628,7 +1647,7 @@ out:
 	git_packbuilder_free(pb);
 	git_odb_free(odb);
 	if (dir.ptr && dir.ptr[dir.len - 1] != 'X')
-		remove_temp_dir(dir.ptr);
+		dsync_path_remove(dir.ptr, true);
 	dsync_buf_dispose(&dir);
 	dsync_buf_dispose(&idx);
 	dsync_buf_dispose(&from);
@@ -1686,7 +1705,6 @@ static int push(conn *c)
 	strset mine = { 0 };
 	seen_entry *seen = NULL, self;
 	char (*gone)[65] = NULL;
-	unsigned char hash[32];
 	git_oid head;
 	uint64_t seq;
 	int64_t now = (int64_t)time(NULL), grace = retire_grace();
@@ -1770,10 +1788,9 @@ static int push(conn *c)
 	c->res->bytes_pushed += blob.len;
 	c->res->pushed = true;
 	/* what this device wrote is what it expects to read back */
-	crypto_generichash(hash, 32, (const unsigned char *)text.ptr, text.len, NULL, 0);
+	text_hash(self.hash, text.ptr, text.len);
 	memcpy(self.dev, m.device, 33);
 	self.seq = seq;
-	sodium_bin2hex(self.hash, sizeof(self.hash), hash, 32);
 	if ((error = seen_read(&seen, &nseen, c->f, c->r->name)) < 0 ||
 	    (error = seen_write(c, seen, nseen, &self)) < 0)
 		goto out;
@@ -2188,7 +2205,7 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 			git_reference_iterator_free(it);
 		}
 		if (state_path(&dir, f, name, NULL) == 0) {
-			remove_temp_dir(dir.ptr);
+			dsync_path_remove(dir.ptr, true);
 		}
 	}
 	dsync_folder_unlock(f);
@@ -2239,6 +2256,14 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 		remote_name = "origin";
 	if (!remote_name_ok(remote_name))
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name", remote_name);
+	/* the current folder by default only when it is empty: a folder that
+	 * has files is merged with the store's, which is worth asking for by
+	 * name */
+	if (!dir && !dir_is_empty(".", &existed))
+		return dsync_error_set(DSYNC_EUSAGE, "the current folder is not empty: name the folder to join into "
+				       "(dsync join URL DIR; files already there are kept and merged)");
+	if (!dir)
+		dir = ".";
 	was_empty = dir_is_empty(dir, &existed);
 	/* the passphrase first: nothing is made until the store opens */
 	if ((error = dsync_blobstore_open(&bs, url, false)) < 0)
@@ -2295,7 +2320,7 @@ out:
 				dsync_buf d = DSYNC_BUF_INIT;
 
 				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)
-					remove_temp_dir(d.ptr);
+					dsync_path_remove(d.ptr, true);
 				dsync_buf_dispose(&d);
 			}
 			free(abs);
@@ -2373,53 +2398,28 @@ static int check_local(dsync_check_result *out, dsync_folder *f)
 	}
 	git_revwalk_push_glob(walk, "refs/heads/*");
 	git_revwalk_push_glob(walk, "refs/remotes/*");
-	while ((err = git_revwalk_next(&id, walk)) == 0) {
+	while (error == 0 && (err = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 		git_odb_object *obj = NULL;
 		char hex[GIT_OID_HEXSZ + 1];
 
-		git_oid_tostr(hex, sizeof(hex), &id);
 		if (git_odb_read(&obj, odb, &id) < 0 || git_commit_lookup(&c, f->repo, &id) < 0) {
 			git_odb_object_free(obj);
+			git_oid_tostr(hex, sizeof(hex), &id);
 			error = dsync_error_set(DSYNC_ECORRUPT, "version %s in '%s' is missing or damaged: %s", hex,
 						f->root, git_error_last() ? git_error_last()->message : "");
-			goto out;
+			break;
 		}
 		git_odb_object_free(obj);
 		out->objects++;
-		error = check_tree_complete(f->repo, odb, git_commit_tree_id(c), &seen);
-		git_commit_free(c);
-		if (error < 0)
-			goto out;
-	}
-	/* every blob reached: read whole, so its hash is checked */
-	for (size_t i = 0; i < seen.cap; i++) {
-		git_tree *t = NULL;
-		size_t j;
+		/* every object read whole once, so its hash is checked */
+		if ((error = check_tree_complete(f->repo, odb, git_commit_tree_id(c), &seen, true, &out->objects)) < 0) {
+			char prefix[4200];
 
-		if (git_oid_is_zero(&seen.v[i]) || git_tree_lookup(&t, f->repo, &seen.v[i]) < 0)
-			continue;
-		out->objects++;
-		for (j = 0; j < git_tree_entrycount(t) && error == 0; j++) {
-			const git_tree_entry *e = git_tree_entry_byindex(t, j);
-			git_odb_object *obj = NULL;
-
-			if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-				continue;
-			if (git_odb_read(&obj, odb, git_tree_entry_id(e)) < 0) {
-				char hex[GIT_OID_HEXSZ + 1];
-
-				git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
-				error = dsync_error_set(DSYNC_ECORRUPT, "file %s (%s) in '%s' is damaged: %s", hex,
-							git_tree_entry_name(e), f->root,
-							git_error_last() ? git_error_last()->message : "");
-			}
-			git_odb_object_free(obj);
-			out->objects++;
+			snprintf(prefix, sizeof(prefix), "the history of '%s': ", f->root);
+			error_rewrap(DSYNC_ECORRUPT, prefix);
 		}
-		git_tree_free(t);
-		if (error < 0)
-			goto out;
+		git_commit_free(c);
 	}
 out:
 	dsync_oidset_dispose(&seen);
@@ -2489,7 +2489,7 @@ static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 	}
 out:
 	if (dir.ptr && dir.ptr[dir.len - 1] != 'X')
-		remove_temp_dir(dir.ptr);
+		dsync_path_remove(dir.ptr, true);
 	git_odb_free(odb);
 	free(v);
 	dsync_buf_dispose(&dir);

@@ -600,18 +600,26 @@ static void start_gc(wfolder *f)
 	f->w->gc_pid = pid;
 }
 
-/* The gc child ended (or is made to end, WAIT): reaps it. */
-static void gc_reap(watch *w, bool wait)
+/* The child *PID (a gc or a sync round) ended, or is made to end (WAIT):
+ * reaps it. */
+static void reap(pid_t *pid, bool wait)
 {
 	int status;
 
-	if (w->gc_pid <= 0)
+	if (*pid <= 0)
 		return;
 	if (wait)
-		kill(w->gc_pid, SIGTERM);
-	if (waitpid(w->gc_pid, &status, wait ? 0 : WNOHANG) != w->gc_pid)
+		kill(*pid, SIGTERM);
+	if (waitpid(*pid, &status, wait ? 0 : WNOHANG) != *pid)
 		return;
-	w->gc_pid = 0;
+	*pid = 0;
+}
+
+/* Both children (WAIT: made to end first). */
+static void reap_children(watch *w, bool wait)
+{
+	reap(&w->gc_pid, wait);
+	reap(&w->sync_pid, wait);
 }
 
 /* ------------------------------------------------------------- sync */
@@ -674,20 +682,6 @@ static void start_sync(wfolder *f)
 		_exit(error < 0 ? 1 : 0);
 	}
 	f->w->sync_pid = pid;
-}
-
-/* A sync child ended (or is made to end, WAIT): reaps it. */
-static void sync_reap(watch *w, bool wait)
-{
-	int status;
-
-	if (w->sync_pid <= 0)
-		return;
-	if (wait)
-		kill(w->sync_pid, SIGTERM);
-	if (waitpid(w->sync_pid, &status, wait ? 0 : WNOHANG) != w->sync_pid)
-		return;
-	w->sync_pid = 0;
 }
 
 /* ------------------------------------------------------------- snapshots */
@@ -754,7 +748,10 @@ static void snapshot(wfolder *f)
 		}
 		/* a recorded change goes to the remotes now; the first
 		 * snapshot also fetches what came meanwhile */
-		f->remotes = dsync_folder_has_remotes(df);
+		/* a remote added while watching counts from its first
+		 * snapshot (the history is open then anyway) */
+		if (r.committed)
+			f->remotes = dsync_folder_has_remotes(df);
 		if (f->remotes && (r.committed || f->sync_ms == 0))
 			f->sync_ms = f->w->now;
 		if (r.committed) {
@@ -1165,8 +1162,7 @@ static int loop(watch *w, int sfd)
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD) {
-					gc_reap(w, false);
-					sync_reap(w, false);
+					reap_children(w, false);
 				} else if (si.ssi_signo == SIGHUP) {
 					reload_all(w);
 				} else {
@@ -1195,8 +1191,7 @@ static int loop(watch *w, int sfd)
 	}
 	/* what changed since the last snapshot is recorded before leaving */
 	w->stopping = true;
-	gc_reap(w, true);
-	sync_reap(w, true);
+	reap_children(w, true);
 	for (i = 0; i < w->n; i++) {
 		wfolder *f = w->v[i];
 
@@ -1246,8 +1241,7 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 		goto out;
 	error = loop(&w, sfd);
 out:
-	gc_reap(&w, true);
-	sync_reap(&w, true);
+	reap_children(&w, true);
 	for (i = 0; i < w.n; i++)
 		folder_free(w.v[i]);
 	free(w.v);

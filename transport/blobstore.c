@@ -47,11 +47,8 @@ int dsync_blob_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out, siz
 
 	if ((fd = mem_fd()) < 0)
 		return fd;
-	if ((error = s->get(s, name, fd, max, NULL, NULL)) < 0) {
-		if (error == DSYNC_ECORRUPT)
-			dsync_error_set(DSYNC_ECORRUPT, "%s is too large or not a file: not a dsync blob", name);
+	if ((error = s->get(s, name, fd, max, NULL, NULL)) < 0)
 		goto out;
-	}
 	if (fstat(fd, &st) < 0) {
 		error = dsync_error_sys(errno, "cannot read %s", name);
 		goto out;

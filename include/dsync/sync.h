@@ -107,7 +107,8 @@ int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote, unsi
 /*
  * A new device: opens the store at URL (passphrase first: a wrong one leaves
  * nothing behind), makes DIR a folder (created when missing; a non-empty
- * folder is snapshotted first and keeps every file), adds the remote as
+ * folder is snapshotted first and keeps every file; NULL: the current
+ * folder, only when it is empty, else DSYNC_EUSAGE), adds the remote as
  * REMOTE_NAME (NULL: "origin"), and syncs.  *OUT is the folder.
  */
 int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
