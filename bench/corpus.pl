@@ -8,6 +8,10 @@
 #   corpus.pl small  DIR NFILES SEED POOL
 #       NFILES small text/binary files (64 B .. 8 KiB, log-uniform),
 #       ~100 per folder, two levels of folders.
+#   corpus.pl tree   DIR NFILES SEED POOL
+#       NFILES files shaped like a home folder: long folder names nested 1 to
+#       7 deep, 5 to 60 entries a folder; 75% text of 100 B .. 8 KiB, 22%
+#       media of 8 .. 64 KiB, 3% of 64 .. 512 KiB.
 #   corpus.pl modify DIR PERCENT SEED POOL
 #       overwrites a few bytes in the middle of PERCENT% of the files
 #       (every (100/PERCENT)th of the sorted list, at least one), in place,
@@ -118,6 +122,52 @@ sub gen_small {
 	}
 }
 
+# A home folder's shape: folders nested 1 to 7 deep with long names (spaces,
+# dates, accents), 5 to 60 entries a folder, mostly small documents and
+# notes, some photos and media; NFILES files in all.
+sub gen_tree {
+	my ($dir, $n, $seed, $poolpath) = @_;
+	my $pool = slurp_pool($poolpath);
+	srand($seed);
+	my @top = ('Documents', 'Photos', 'Projects', 'Music', 'Notes and Drafts', 'Scans',
+		   'Archive 2019-2024', 'Invoices & Receipts', "R\x{e9}sum\x{e9}s", 'Shared with Family');
+	my @word = qw(annual report meeting notes draft final project budget travel photos
+		      holiday client invoice review chapter lecture recipes letters contract
+		      research summary backup old misc 2021 2022 2023 2024 january march june);
+	my @txt = qw(txt md csv html tex org json);
+	my @bin = qw(pdf jpg docx xlsx png odt mp3 heic);
+	my @stack = ();
+	my ($i, $left) = (0, 0);
+	my $cur = '';
+	while ($i < $n) {
+		if ($left == 0) {
+			# a new folder: go up a few levels, then down a few
+			my $up = int(rand(@stack + 1));
+			splice(@stack, @stack - $up) if $up;
+			@stack = ($top[int(rand(@top))]) unless @stack;
+			my $down = 1 + int(rand(3));
+			while ($down-- > 0 && @stack < 7) {
+				my $name = join(' ', map { $word[int(rand(@word))] } 1 .. 1 + int(rand(4)));
+				$name .= sprintf(' %04d-%02d', 2010 + int(rand(15)), 1 + int(rand(12))) if rand() < 0.3;
+				push @stack, ucfirst($name);
+			}
+			$cur = join('/', @stack);
+			utf8::encode($cur);
+			mkdir_p("$dir/$cur");
+			$left = 5 + int(rand(56));
+		}
+		my $r = rand();
+		my ($lo, $hi, $text) = $r < 0.75 ? (100, 8192, 1) : $r < 0.97 ? (8192, 65536, 0) : (65536, 524288, 0);
+		my $s = int(exp(log($lo) + rand() * (log($hi) - log($lo))));
+		my $ext = $text ? $txt[int(rand(@txt))] : $bin[int(rand(@bin))];
+		my $name = sprintf('%s %06d.%s', join(' ', map { $word[int(rand(@word))] } 1 .. 1 + int(rand(3))),
+				   $i, $ext);
+		write_file("$dir/$cur/$name", content($pool, $s, $text, "$cur/$name\n"));
+		$i++;
+		$left--;
+	}
+}
+
 sub list_files {
 	my ($dir, $out) = @_;
 	opendir(my $dh, $dir) or die "cannot read '$dir': $!\n";
@@ -169,10 +219,13 @@ if ($cmd eq 'large' && @ARGV == 5) {
 	gen_large(@ARGV);
 } elsif ($cmd eq 'small' && @ARGV == 4) {
 	gen_small(@ARGV);
+} elsif ($cmd eq 'tree' && @ARGV == 4) {
+	gen_tree(@ARGV);
 } elsif ($cmd eq 'modify' && @ARGV == 4) {
 	modify(@ARGV);
 } else {
 	die "usage: corpus.pl large DIR NFILES TOTAL_BYTES SEED POOL\n" .
 	    "       corpus.pl small DIR NFILES SEED POOL\n" .
+	    "       corpus.pl tree  DIR NFILES SEED POOL\n" .
 	    "       corpus.pl modify DIR PERCENT SEED POOL\n";
 }

@@ -10,6 +10,7 @@
 #include "core/base/chunks.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
+#include "core/base/strset.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -624,6 +625,7 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 {
 	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
 	dsync_changes ch = { 0 };
+	dsync_strset shown = DSYNC_STRSET_INIT;
 	size_t i;
 	int err, error;
 
@@ -677,13 +679,12 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 		dsync_buf abs = DSYNC_BUF_INIT, buf = DSYNC_BUF_INIT;
 		struct stat st;
 		bool exists;
-		size_t j;
 
-		for (j = 0; j < i; j++)
-			if (strcmp(ch.v[j].path, path) == 0)
-				break;
-		if (j < i || !under(path, spec))
+		if (!under(path, spec))
 			continue;
+		if ((error = dsync_strset_add(&shown, path)) <= 0)
+			continue; /* shown already (or out of memory) */
+		error = 0;
 		if (dsync_tree_lookup(&te, from, path) == 0 && git_tree_entry_type(te) == GIT_OBJECT_BLOB)
 			git_blob_lookup(&old, f->repo, git_tree_entry_id(te));
 		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
@@ -717,6 +718,7 @@ next:
 		dsync_buf_dispose(&buf);
 	}
 out:
+	dsync_strset_dispose(&shown);
 	dsync_changes_dispose(&ch);
 	return error;
 }

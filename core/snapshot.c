@@ -9,6 +9,7 @@
 #include "core/scan.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
+#include "core/base/strset.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -153,34 +154,93 @@ static bool big_at(git_repository *repo, git_tree *tree, const char *p)
  * one (or stopped being one) as modified.
  */
 /* Adds the change of the big file at the stored path P (LEN bytes of PATH),
- * once: the list SEEN holds those already added (newline-separated).  1
- * when P is no big file on either side. */
-static int add_big(dsync_changes *out, dsync_buf *seen, git_repository *repo, git_tree *from, git_tree *to,
+ * once: the set SEEN holds those already added.  1 when P is no big file
+ * on either side. */
+static int add_big(dsync_changes *out, dsync_strset *seen, git_repository *repo, git_tree *from, git_tree *to,
 		   const char *path, size_t len)
 {
 	bool big_from, big_to;
-	dsync_buf key = DSYNC_BUF_INIT;
 	char *p;
 	int error = 0;
 
-	if ((p = strndup(path, len)) == NULL || dsync_buf_printf(&key, "\n%s\n", p) < 0) {
-		free(p);
-		dsync_buf_dispose(&key);
+	if ((p = strndup(path, len)) == NULL)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	}
-	if (!seen->ptr || !strstr(seen->ptr, key.ptr)) {
+	if (!dsync_strset_has(seen, p)) {
 		big_from = big_at(repo, from, p);
 		big_to = big_at(repo, to, p);
 		if (!big_from && !big_to)
 			error = 1; /* a folder of the user's that looks like one */
 		/* a plain file on the other side has its own change: both
 		 * become one "M" below */
-		else if ((error = dsync_buf_puts(seen, seen->len ? key.ptr + 1 : key.ptr)) == 0)
+		else if ((error = dsync_strset_add(seen, p)) >= 0)
 			error = dsync_changes_add(out, big_from && big_to ? 'M' : big_to ? 'A' : 'D', p, NULL, false);
 	}
 	free(p);
-	dsync_buf_dispose(&key);
 	return error;
+}
+
+/* Orders indexes into a change list by path, then by index. */
+static int cmp_change_at(const void *a, const void *b, void *payload)
+{
+	const dsync_change *v = payload;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = strcmp(v[i].path, v[j].path);
+
+	return c ? c : (i > j) - (i < j);
+}
+
+/*
+ * Folds each pair of an addition and a deletion of one path in OUT's
+ * changes from FIRST on into one modification (a file that became a big
+ * file, or the reverse), where the earlier of the two stands.  Sorting the
+ * indexes by path puts such pairs side by side, so the cost is n log n.
+ */
+static int fold_add_delete(dsync_changes *out, size_t first)
+{
+	size_t m = out->n - first, k, g, w;
+	size_t *ix;
+
+	if (m < 2)
+		return 0;
+	if ((ix = malloc(m * sizeof(*ix))) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (k = 0; k < m; k++)
+		ix[k] = first + k;
+	qsort_r(ix, m, sizeof(*ix), cmp_change_at, out->v);
+	for (k = 0; k < m; k = g) {
+		size_t a, b;
+
+		for (g = k + 1; g < m && strcmp(out->v[ix[g]].path, out->v[ix[k]].path) == 0; g++)
+			;
+		/* within one path (a few entries), in list order: each change
+		 * pairs with the first later unpaired complement */
+		for (a = k; a < g; a++) {
+			dsync_change *x = &out->v[ix[a]];
+
+			if (x->kind != 'A' && x->kind != 'D')
+				continue;
+			for (b = a + 1; b < g; b++) {
+				dsync_change *y = &out->v[ix[b]];
+
+				if ((x->kind == 'A' && y->kind == 'D') || (x->kind == 'D' && y->kind == 'A')) {
+					x->kind = 'M';
+					y->kind = 0; /* folded away */
+					break;
+				}
+			}
+		}
+	}
+	free(ix);
+	for (k = w = first; k < out->n; k++) {
+		if (out->v[k].kind == 0) {
+			free(out->v[k].path);
+			free(out->v[k].old_path);
+			continue;
+		}
+		out->v[w++] = out->v[k];
+	}
+	out->n = w;
+	return 0;
 }
 
 /*
@@ -192,8 +252,8 @@ static int add_big(dsync_changes *out, dsync_buf *seen, git_repository *repo, gi
  */
 static int changes_collapsed(dsync_changes *out, git_diff *diff, git_repository *repo, git_tree *from, git_tree *to)
 {
-	size_t i, j, n = git_diff_num_deltas(diff), first = out->n;
-	dsync_buf seen = DSYNC_BUF_INIT;
+	size_t i, n = git_diff_num_deltas(diff), first = out->n;
+	dsync_strset seen = DSYNC_STRSET_INIT;
 	int error = 0;
 
 	for (i = 0; i < n && !error; i++) {
@@ -224,22 +284,10 @@ static int changes_collapsed(dsync_changes *out, git_diff *diff, git_repository 
 		else if (renamed && !ln)
 			error = dsync_changes_add(out, 'A', new_path, NULL, d->new_file.mode == GIT_FILEMODE_LINK);
 	}
-	dsync_buf_dispose(&seen);
+	dsync_strset_dispose(&seen);
 	/* a file that became a big file (or the reverse): one change */
-	for (i = first; i < out->n && !error; i++) {
-		for (j = i + 1; j < out->n; j++) {
-			if (strcmp(out->v[i].path, out->v[j].path) != 0 ||
-			    !((out->v[i].kind == 'A' && out->v[j].kind == 'D') ||
-			      (out->v[i].kind == 'D' && out->v[j].kind == 'A')))
-				continue;
-			out->v[i].kind = 'M';
-			free(out->v[j].path);
-			free(out->v[j].old_path);
-			memmove(&out->v[j], &out->v[j + 1], (out->n - j - 1) * sizeof(*out->v));
-			out->n--;
-			break;
-		}
-	}
+	if (error == 0)
+		error = fold_add_delete(out, first);
 	return error;
 }
 
