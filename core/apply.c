@@ -107,6 +107,15 @@ static int write_fd(const void *data, size_t len, void *payload)
 	return 0;
 }
 
+/* The error for the folder-relative REL that this file system would put
+ * into dsync's own .dsync (dsync_path_folds_into_dsync). */
+static int folds_error(const char *rel)
+{
+	return dsync_error_set(DSYNC_ERROR,
+		"cannot write '%s' here: this file system does not tell upper from lower case, so it would land "
+		"in dsync's own history (.dsync); rename it on a device that made it", rel);
+}
+
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask_bits)
 {
@@ -120,6 +129,8 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	dsync_buf_truncate(tmp, 0);
 	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && !parents_safe(root, dest + rl + 1))
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot write '%s': a link or a file is in the way", dest);
+	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && dsync_path_folds_into_dsync(root, dest + rl + 1))
+		return folds_error(dest + rl + 1);
 	if (mode == GIT_FILEMODE_COMMIT || mode == GIT_FILEMODE_TREE) {
 		/* a big file's chunk tree: its mode is in its marker */
 		dsync_chunked info;
@@ -393,6 +404,23 @@ static int plan_make(plan *out, git_repository *repo, git_tree *from_tree, git_t
 	}
 	git_diff_free(diff);
 	return error;
+}
+
+/* Refuses the plan P before anything is written when one of its paths
+ * would land in .dsync on this file system (".DSYNC" where case folds). */
+static int plan_folds(const plan *p, const dsync_folder *f)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		const change *c = &p->v[i];
+
+		if (c->to.mode && dsync_path_folds_into_dsync(f->root, c->to.disk))
+			return folds_error(c->to.disk);
+		if (c->from.mode && dsync_path_folds_into_dsync(f->root, c->from.disk))
+			return folds_error(c->from.disk);
+	}
+	return 0;
 }
 
 /* The folder a marker stands for ("" for the root). */
@@ -1166,6 +1194,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		    (from_tree && (error = dsync_tree_swap_to_index_form(&from_tree, a->repo)) < 0) ||
 		    (error = dsync_tree_swap_to_index_form(&to_tree, a->repo)) < 0 ||
 		    (error = plan_make(&p, a->repo, from_tree, to_tree)) < 0 ||
+		    (error = plan_folds(&p, a->f)) < 0 ||
 		    (error = tree_rules(&rules, a->repo, to_tree)) < 0 ||
 		    (error = journal_write(a->f, from, to)) < 0 ||
 		    (error = classify(&p, a->f, &a->chunker, rules, &dirty)) < 0)

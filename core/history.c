@@ -79,6 +79,38 @@ static int stored_path(dsync_buf *out, const char *path, bool is_link)
 	return dsync_path_escape(out, path, is_link);
 }
 
+/* The stored form of PATH as snapshots made it before ".dsync" in another
+ * case was escaped: such components raw, the rest escaped.  1 when PATH
+ * holds no such component (nothing to try). */
+static int legacy_path(dsync_buf *out, const char *path)
+{
+	const char *c = path;
+	bool any = false;
+	int error = dsync_buf_puts(out, "");
+
+	while (*c && error == 0) {
+		const char *slash = strchr(c, '/');
+		size_t len = slash ? (size_t)(slash - c) : strlen(c);
+		char *name = strndup(c, len);
+
+		if (!name)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		if (dsync_path_name_is_dsync_legacy(name)) {
+			any = true;
+			error = dsync_buf_puts(out, name);
+		} else {
+			error = dsync_path_escape(out, name, false);
+		}
+		free(name);
+		if (!slash)
+			break;
+		if (error == 0)
+			error = dsync_buf_puts(out, "/");
+		c = slash + 1;
+	}
+	return error < 0 ? error : any ? 0 : 1;
+}
+
 int dsync_tree_lookup(git_tree_entry **out, git_tree *tree, const char *path)
 {
 	dsync_buf p = DSYNC_BUF_INIT;
@@ -101,6 +133,17 @@ int dsync_tree_lookup(git_tree_entry **out, git_tree *tree, const char *path)
 			}
 		}
 		dsync_buf_dispose(&q);
+	}
+	if (err == GIT_ENOTFOUND && tree) {
+		dsync_buf q = DSYNC_BUF_INIT;
+
+		if ((error = legacy_path(&q, path)) == 0)
+			err = git_tree_entry_bypath(out, tree, q.ptr);
+		dsync_buf_dispose(&q);
+		if (error < 0) {
+			dsync_buf_dispose(&p);
+			return error;
+		}
 	}
 	dsync_buf_dispose(&p);
 	if (err == GIT_ENOTFOUND)

@@ -31,7 +31,7 @@ static const char *bad_name(const char *name, git_filemode_t mode)
 		return "would leave its folder";
 	if (strchr(name, '/'))
 		return "has a '/' in its name";
-	if (strcasecmp(name, ".dsync") == 0)
+	if (strcmp(name, ".dsync") == 0)
 		return "would write into dsync's own history (.dsync)";
 	if (strcasecmp(name, ".git") == 0)
 		return "is a raw .git (dsync stores it as .git~dsync)";
@@ -125,7 +125,11 @@ static const char *bad_names(const git_tree *tree, char *bad, size_t size)
 		if (dsync_buf_puts(&un, "") < 0 || dsync_path_unescape(&un, name, link) < 0 ||
 		    dsync_buf_puts(&re, "") < 0 || dsync_path_escape(&re, un.ptr, link) < 0)
 			why = "cannot be checked (out of memory)";
-		else if (strcmp(re.ptr, name) != 0)
+		else if (strcmp(un.ptr, ".dsync") == 0)
+			why = "would write into dsync's own history (.dsync)";
+		else if (strcmp(re.ptr, name) != 0 && !dsync_path_name_is_dsync_legacy(name))
+			/* ".DSYNC" as snapshots stored it before it was escaped:
+			 * read as that name, so older histories stay usable */
 			why = "is not in the form dsync stores that name in";
 		else
 			disk[k++] = dsync_buf_detach(&un);

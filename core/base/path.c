@@ -31,9 +31,32 @@ static bool matches_form(const char *name, size_t len, const char *base,
 	return len == 0 && k >= min_suffixes;
 }
 
+/*
+ * How many "~dsync" NAME (LEN bytes) carries past ".dsync" (any case), or
+ * -1 when it is no such name.  The name ".dsync" itself, in exactly that
+ * case, is dsync's own history and never stored, so its family counts one
+ * less: ".dsync~dsync" is stored as ".dsync~dsync~dsync", while ".DSYNC"
+ * (a user's folder on a file system that tells cases apart) is stored as
+ * ".DSYNC~dsync", so that no stored name reads as ".dsync" in any case.
+ */
+static int dsync_family(const char *name, size_t len)
+{
+	size_t k;
+
+	if (len < 6 || strncasecmp(name, ".dsync", 6) != 0)
+		return -1;
+	for (k = 0; len >= 6 + (k + 1) * SUFFIX_LEN; k++)
+		if (memcmp(name + 6 + k * SUFFIX_LEN, DSYNC_ESCAPE_SUFFIX, SUFFIX_LEN) != 0)
+			return -1;
+	if (len != 6 + k * SUFFIX_LEN)
+		return -1;
+	return (int)k + (memcmp(name, ".dsync", 6) == 0 ? 0 : 1);
+}
+
 bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link)
 {
-	return matches_form(name, len, ".git", 0, true) ||
+	return dsync_family(name, len) >= 1 ||
+	       matches_form(name, len, ".git", 0, true) ||
 	       matches_form(name, len, DSYNC_DIR_MARKER, 0, false) ||
 	       matches_form(name, len, DSYNC_CHUNKS_NAME, 0, false) ||
 	       matches_form(name, len, ".gitmodules", 1, true) ||
@@ -42,7 +65,8 @@ bool dsync_path_name_needs_escape(const char *name, size_t len, bool is_link)
 
 bool dsync_path_name_is_escaped(const char *name, size_t len, bool is_link)
 {
-	return matches_form(name, len, ".git", 1, true) ||
+	return dsync_family(name, len) >= 2 ||
+	       matches_form(name, len, ".git", 1, true) ||
 	       matches_form(name, len, DSYNC_DIR_MARKER, 1, false) ||
 	       matches_form(name, len, DSYNC_CHUNKS_NAME, 1, false) ||
 	       matches_form(name, len, ".gitmodules", 2, true) ||
@@ -170,6 +194,45 @@ bool dsync_path_is_safe(const char *path)
 			return true;
 		p = slash + 1;
 	}
+}
+
+bool dsync_path_name_is_dsync_legacy(const char *name)
+{
+	return dsync_family(name, strlen(name)) == 1;
+}
+
+bool dsync_path_folds_into_dsync(const char *root, const char *rel)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	const char *c = rel;
+	bool folds = false;
+
+	while (*c && !folds) {
+		const char *slash = strchr(c, '/');
+		size_t len = slash ? (size_t)(slash - c) : strlen(c);
+		struct stat a, b;
+
+		if (len == 6 && strncasecmp(c, ".dsync", 6) == 0) {
+			size_t at;
+
+			dsync_buf_truncate(&p, 0);
+			if (dsync_buf_printf(&p, "%s/%.*s", root, (int)(c - rel), rel) < 0)
+				return true; /* out of memory: take no chance */
+			at = p.len;
+			if (dsync_buf_put(&p, c, len) < 0)
+				folds = true;
+			else if (lstat(p.ptr, &a) == 0) {
+				dsync_buf_truncate(&p, at);
+				folds = dsync_buf_puts(&p, ".dsync") < 0 ||
+					(lstat(p.ptr, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+			}
+		}
+		if (!slash)
+			break;
+		c = slash + 1;
+	}
+	dsync_buf_dispose(&p);
+	return folds;
 }
 
 int dsync_path_mkdirs(const char *path)

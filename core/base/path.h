@@ -4,8 +4,13 @@
  *
  * Escaping (docs/format.md): git refuses a tree entry named ".git" (in any
  * case) and a symlink named ".gitmodules", ".dsync-empty" marks an empty
- * folder and ".dsync-chunks" a big file's chunk tree.  dsync stores such a name with "~dsync" appended.  So that the rule is a bijection, a name that already is
- * such a name followed by one or more "~dsync" gets one more "~dsync" too.
+ * folder and ".dsync-chunks" a big file's chunk tree, and ".dsync" in any
+ * case but exactly that one (".DSYNC", ".Dsync") would be dsync's own
+ * history on a file system that folds case, which no tree from another
+ * device may name.  dsync stores such a name with "~dsync" appended.  So
+ * that the rule is a bijection, a name that already is such a name followed
+ * by one or more "~dsync" gets one more "~dsync" too (".dsync~dsync" is
+ * stored as ".dsync~dsync~dsync": ".dsync" itself is never stored).
  * Unescaping removes one "~dsync" from a name of that form.
  */
 #ifndef DSYNC_PATH_H
@@ -63,6 +68,22 @@ void dsync_path_normalize(char *path);
  * component, no NUL (by construction).
  */
 bool dsync_path_is_safe(const char *path);
+
+/*
+ * Whether NAME is ".dsync" in another case (".DSYNC") or ".dsync~dsync":
+ * names that snapshots stored raw before the ".dsync" family was escaped,
+ * which the rule now stores with one more "~dsync".  Trees holding one are
+ * still read (as that name on disk), so histories made then stay usable.
+ */
+bool dsync_path_name_is_dsync_legacy(const char *name);
+
+/*
+ * Whether a write or removal at the folder-relative REL under ROOT would
+ * land in a ".dsync" folder: REL has a component that is ".dsync" in
+ * another case and the file system finds dsync's own ".dsync" under that
+ * name (it folds case, as FAT, exFAT, macOS and ext4's casefold folders do).
+ */
+bool dsync_path_folds_into_dsync(const char *root, const char *rel);
 
 /*
  * Makes the folder PATH and its missing parents (mkdir -p).  DSYNC_ENOTDIR

@@ -58,6 +58,16 @@ static void test_escape(void **state)
 	roundtrip("d/.dsync-empty", "d/.dsync-empty~dsync", false);
 	roundtrip(".dsync-empty~dsync", ".dsync-empty~dsync~dsync", false);
 	roundtrip(".DSYNC-EMPTY", ".DSYNC-EMPTY", false);
+	/* ".dsync" in another case: escaped, so no stored name reads as
+	 * dsync's own history in any case; ".dsync" itself is never stored */
+	roundtrip(".DSYNC", ".DSYNC~dsync", false);
+	roundtrip("a/b/.Dsync/c", "a/b/.Dsync~dsync/c", false);
+	roundtrip(".dSYNC", ".dSYNC~dsync", true);
+	roundtrip(".DSYNC~dsync", ".DSYNC~dsync~dsync", false);
+	roundtrip(".dsync~dsync", ".dsync~dsync~dsync", false);
+	roundtrip(".dsync~dsync~dsync", ".dsync~dsync~dsync~dsync", false);
+	roundtrip(".dsyncx", ".dsyncx", false);
+	roundtrip(".DSYNC~dsyn", ".DSYNC~dsyn", false);
 	assert_true(dsync_path_is_dir_marker("a/b/.dsync-empty"));
 	assert_true(dsync_path_is_dir_marker(".dsync-empty"));
 	assert_false(dsync_path_is_dir_marker("a/.dsync-empty~dsync"));
@@ -76,6 +86,16 @@ static void test_escaped_detection(void **state)
 	assert_true(dsync_path_name_needs_escape(".gitmodules~dsync", 17, false));
 	assert_false(dsync_path_name_needs_escape(".gitmodules", 11, false));
 	assert_true(dsync_path_name_is_escaped(".gitmodules~dsync", 17, true));
+	/* no stored name unescapes to ".dsync" */
+	assert_false(dsync_path_name_is_escaped(".dsync~dsync", 12, false));
+	assert_true(dsync_path_name_is_escaped(".DSYNC~dsync", 12, false));
+	assert_false(dsync_path_name_is_escaped(".DSYNC", 6, false));
+	assert_true(dsync_path_name_is_dsync_legacy(".DSYNC"));
+	assert_true(dsync_path_name_is_dsync_legacy(".dsynC"));
+	assert_false(dsync_path_name_is_dsync_legacy(".dsync"));
+	assert_false(dsync_path_name_is_dsync_legacy(".DSYNC~dsync"));
+	assert_true(dsync_path_name_is_dsync_legacy(".dsync~dsync"));
+	assert_false(dsync_path_name_is_dsync_legacy(".dsync~dsync~dsync"));
 }
 
 static void norm(const char *in, const char *want)
