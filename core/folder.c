@@ -224,6 +224,19 @@ out:
 	return error;
 }
 
+int dsync_config_dir_ready(void)
+{
+	char *dir = NULL;
+	int error;
+
+	if ((error = dsync_config_dir(&dir)) < 0)
+		return error;
+	if ((error = dsync_path_mkdirs(dir)) == 0 && access(dir, W_OK) < 0)
+		error = dsync_error_sys(errno, "cannot write to '%s'", dir);
+	free(dir);
+	return error;
+}
+
 static int register_folder(const char *root)
 {
 	return update_registry(root, false);
@@ -571,6 +584,10 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 		error = dsync_error_sys(errno, "cannot write to '%s'", root);
 		goto out;
 	}
+	/* everything init needs, before anything is made: the registry's
+	 * folder (HOME) must be there or be made, and be writable */
+	if ((error = dsync_config_dir_ready()) < 0)
+		goto out;
 
 	/* built under a temporary name and renamed into place once complete, so
 	 * that an init killed half-way leaves no half-made .dsync behind */
@@ -617,8 +634,12 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	}
 	tmp_made = false;
 	if ((error = open_root(out, root)) < 0 || (error = dsync_folder_repo(*out)) < 0 ||
-	    (error = register_folder(root)) < 0)
+	    (error = register_folder(root)) < 0) {
+		/* not a dsync folder after all: the next init starts afresh */
+		if (rename(final.ptr, gitdir.ptr) == 0)
+			tmp_made = true;
 		goto out;
+	}
 	error = 0;
 out:
 	if (error < 0 && *out) {

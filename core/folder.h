@@ -75,4 +75,12 @@ int dsync_folder_unregister(const char *root);
 /* The folder's chunker, keyed by its secret, into *OUT. */
 int dsync_folder_chunker(dsync_chunker *out, dsync_folder *f);
 
+/*
+ * Whether dsync's per-user config folder (dsync_config_dir) is there, or
+ * can be made now, and is writable: what init and remote add need before
+ * they make anything (a folder registered nowhere, a store whose key is
+ * kept nowhere).  0, or an error naming what is missing (HOME unset).
+ */
+int dsync_config_dir_ready(void);
+
 #endif

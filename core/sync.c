@@ -2109,7 +2109,8 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 			goto out;
 		}
 	had_remotes = all.n > 0;
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	/* the key is kept per user: know where before a store is made */
+	if ((error = dsync_config_dir_ready()) < 0 || (error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, o);
 	for (i = 0; error == 0 && i < all.n; i++)
