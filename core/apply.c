@@ -485,7 +485,7 @@ static int look(bool *match, side *s, const dsync_folder *f, const dsync_chunker
 		if (fd < 0)
 			goto out; /* changing under us: not a match */
 		error = dsync_chunks_from_fd(&id, NULL, NULL, ck, fd, (s->st.st_mode & S_IXUSR)
-					     ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB);
+					     ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB, NULL);
 		close(fd);
 		if (error < 0)
 			goto out;

@@ -575,18 +575,24 @@ static bool chunked(const reader *r, uint64_t size)
 	return r->threshold && size > r->threshold;
 }
 
+/* Writes (or hashes) a blob.  An error here is the store's, never the
+ * user file's: a full disk fails the snapshot. */
 static int store_buffer(reader *r, git_oid *oid, const void *data, size_t len)
 {
-	int err = r->write ? git_odb_write(oid, r->odb, data, len, GIT_OBJECT_BLOB)
-			   : git_odb_hash(oid, data, len, GIT_OBJECT_BLOB);
+	int err;
 
+	git_error_clear(); /* a failed write may say nothing: errno then */
+	err = r->write ? git_odb_write(oid, r->odb, data, len, GIT_OBJECT_BLOB)
+		       : git_odb_hash(oid, data, len, GIT_OBJECT_BLOB);
 	return err < 0 ? dsync_error_git(err, "cannot store a file") : 0;
 }
 
 /* Reads the open file FD of size SIZE into a blob.  *CHANGED: it did not
- * have SIZE bytes (it changed while being read). */
+ * have SIZE bytes (it changed while being read).  On failure, *READ_FAILED
+ * tells whether reading the file failed (its fault: kept as unreadable)
+ * rather than writing the store (the machine's: the snapshot fails). */
 static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *abspath,
-		    bool *changed)
+		    bool *changed, bool *read_failed)
 {
 	git_odb_stream *stream = NULL;
 	uint64_t done = 0;
@@ -599,10 +605,12 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 		struct stat st;
 		uint64_t got = 0;
 
-		if (fstat(fd, &st) < 0)
+		if (fstat(fd, &st) < 0) {
+			*read_failed = true;
 			return dsync_error_sys(errno, "cannot read '%s'", abspath);
+		}
 		if ((error = dsync_chunks_from_fd(oid, &got, r->write ? r->odb : NULL, &r->chunker, fd,
-						  git_mode(&st))) < 0)
+						  git_mode(&st), read_failed)) < 0)
 			return error;
 		r->out->hashed_bytes += got;
 		*changed = got != size;
@@ -618,6 +626,7 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
+				*read_failed = true;
 				error = dsync_error_sys(errno, "cannot read '%s'", abspath);
 				goto out;
 			}
@@ -634,10 +643,13 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 	}
 	if (!r->write) {
 		/* hashing only: libgit2 streams the file itself */
-		if ((err = git_odb_hashfile(oid, abspath, GIT_OBJECT_BLOB)) < 0)
+		if ((err = git_odb_hashfile(oid, abspath, GIT_OBJECT_BLOB)) < 0) {
+			*read_failed = true; /* hashing writes nothing */
 			error = dsync_error_git(err, "cannot read '%s'", abspath);
+		}
 		goto out;
 	}
+	git_error_clear(); /* a failed write may say nothing: errno then */
 	if ((err = git_odb_open_wstream(&stream, r->odb, size, GIT_OBJECT_BLOB)) < 0) {
 		error = dsync_error_git(err, "cannot store '%s'", abspath);
 		goto out;
@@ -649,6 +661,7 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			*read_failed = true;
 			error = dsync_error_sys(errno, "cannot read '%s'", abspath);
 			goto out;
 		}
@@ -736,7 +749,7 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 		return error;
 	for (tries = 0; tries < READ_TRIES; tries++) {
 		struct stat st, after;
-		bool changed = false, is_link = S_ISLNK(e->st.st_mode);
+		bool changed = false, read_failed = false, is_link = S_ISLNK(e->st.st_mode);
 
 		if (is_link) {
 			char target[4096];
@@ -769,12 +782,15 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 				close(fd);
 				goto vanished;
 			}
-			error = store_fd(r, &oid, fd, (uint64_t)st.st_size, abs.ptr, &changed);
+			error = store_fd(r, &oid, fd, (uint64_t)st.st_size, abs.ptr, &changed, &read_failed);
 			if (!error && !changed && (fstat(fd, &after) < 0 || !same_version(&st, &after)))
 				changed = true;
 			close(fd);
 			if (error < 0) {
-				if (dsync_error_last_code() == DSYNC_ENOSPACE)
+				/* the store's failure (a full disk) fails the
+				 * snapshot; only the file's own is kept as
+				 * unreadable */
+				if (!read_failed)
 					goto out;
 				snprintf(whybuf, sizeof(whybuf), "%s", dsync_error_last());
 				why = whybuf;

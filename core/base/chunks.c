@@ -17,7 +17,10 @@
 /* Writes (ODB) or hashes one object. */
 static int put(git_oid *out, git_odb *odb, const void *data, size_t len, git_object_t type)
 {
-	int err = odb ? git_odb_write(out, odb, data, len, type) : git_odb_hash(out, data, len, type);
+	int err;
+
+	git_error_clear(); /* a failed write may say nothing: errno then */
+	err = odb ? git_odb_write(out, odb, data, len, type) : git_odb_hash(out, data, len, type);
 
 	return err < 0 ? dsync_error_git(err, "cannot store a chunk") : 0;
 }
@@ -74,7 +77,7 @@ static int add_chunk(builder *b, const unsigned char *data, size_t len, bool gro
 }
 
 int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync_chunker *c, int fd,
-			 uint32_t mode)
+			 uint32_t mode, bool *read_failed)
 {
 	builder b = { odb, DSYNC_BUF_INIT, DSYNC_BUF_INIT, 0, 0 };
 	dsync_buf marker = DSYNC_BUF_INIT, tree = DSYNC_BUF_INIT;
@@ -104,6 +107,8 @@ int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync
 					continue;
 				if (r < 0) {
 					error = dsync_error_sys(errno, "cannot read a big file");
+					if (read_failed)
+						*read_failed = true;
 					goto out;
 				}
 				eof = r == 0;

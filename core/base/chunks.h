@@ -33,10 +33,12 @@ typedef struct dsync_chunked {
  * Cuts what FD holds (read to its end) into chunks and makes the chunk tree
  * of a file of MODE: written to ODB, or only hashed when ODB is NULL (the
  * same ids either way).  *OUT: the tree; *SIZE (may be NULL): the bytes
- * read.  Memory: two chunks' worth and one group's entries.
+ * read.  Memory: two chunks' worth and one group's entries.  On failure,
+ * *READ_FAILED (may be NULL) is set when reading FD failed (the file's
+ * fault) and left alone when writing to ODB did (the store's).
  */
 int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync_chunker *c, int fd,
-			 uint32_t mode);
+			 uint32_t mode, bool *read_failed);
 
 /*
  * Whether TREE is a chunked file: 1 with *INFO filled, 0 when it is a plain

@@ -86,6 +86,7 @@ int dsync_error_sys(int errnum, const char *fmt, ...)
 
 int dsync_error_git(int git_err, const char *fmt, ...)
 {
+	int errnum = errno; /* a failed write that libgit2 says nothing of */
 	const git_error *ge = git_error_last();
 	va_list ap;
 	int code;
@@ -122,6 +123,11 @@ int dsync_error_git(int git_err, const char *fmt, ...)
 		/* libgit2 says "No space left" through errno on write */
 		if (strstr(msg, "No space left"))
 			code = DSYNC_ENOSPACE;
+	} else if (errnum && code == DSYNC_ERROR) {
+		snprintf(msg, sizeof(msg), "%s", strerror(errnum));
+		code = code_from_errno(errnum);
+		if (code == DSYNC_ENOTFOUND || code == DSYNC_EEXISTS)
+			code = DSYNC_ERROR; /* not the caller's "no such thing" */
 	} else {
 		snprintf(msg, sizeof(msg), "libgit2 error %d", git_err);
 	}

@@ -65,7 +65,7 @@ static git_oid chunked(size_t len, char tag)
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	dsync_chunker_init(&c, seed);
 	assert_int_equal(git_repository_odb(&odb, repo), 0);
-	assert_int_equal(dsync_chunks_from_fd(&id, NULL, odb, &c, fd, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(dsync_chunks_from_fd(&id, NULL, odb, &c, fd, GIT_FILEMODE_BLOB, NULL), 0);
 	git_odb_free(odb);
 	close(fd);
 	unlink(path);

@@ -148,10 +148,10 @@ static void round_trip(const dsync_chunker *c, const unsigned char *data, size_t
 
 	assert_int_equal(git_repository_odb(&odb, repo), 0);
 	fd = temp_fd(data, len);
-	assert_int_equal(dsync_chunks_from_fd(out, &size, odb, c, fd, GIT_FILEMODE_BLOB_EXECUTABLE), 0);
+	assert_int_equal(dsync_chunks_from_fd(out, &size, odb, c, fd, GIT_FILEMODE_BLOB_EXECUTABLE, NULL), 0);
 	assert_int_equal(size, len);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(dsync_chunks_from_fd(&hashed, NULL, NULL, c, fd, GIT_FILEMODE_BLOB_EXECUTABLE), 0);
+	assert_int_equal(dsync_chunks_from_fd(&hashed, NULL, NULL, c, fd, GIT_FILEMODE_BLOB_EXECUTABLE, NULL), 0);
 	assert_true(git_oid_equal(out, &hashed));
 	close(fd);
 	assert_int_equal(git_tree_lookup(&t, repo, out), 0);
