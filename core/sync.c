@@ -2244,7 +2244,7 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	dsync_store *st = NULL;
 	dsync_folder *f = NULL;
 	dsync_sync_result fetched;
-	char *abs = NULL;
+	char *abs = NULL, device[DSYNC_DEVICE_NAME_MAX + 1];
 	bool existed, was_empty, made_folder = false;
 	int error;
 
@@ -2256,6 +2256,9 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 		remote_name = "origin";
 	if (!remote_name_ok(remote_name))
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name", remote_name);
+	/* a bad device name is refused before the passphrase is asked for */
+	if ((error = dsync_device_name_pick(device, device_name)) < 0)
+		return error;
 	/* the current folder by default only when it is empty: a folder that
 	 * has files is merged with the store's, which is worth asking for by
 	 * name */
