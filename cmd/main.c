@@ -954,8 +954,10 @@ static const command commands[] = {
 	  "usage: dsync init [DIR] [--device-name NAME]\n\n"
 	  "Makes DIR (default: the current folder; created if missing) a dsync folder:\n"
 	  "its history lives in DIR/.dsync. The device is named NAME, else\n"
-	  "$DSYNC_DEVICE_NAME, else the host name. The folder is registered in\n"
-	  "~/.config/dsync/folders for 'dsync daemon', and a first snapshot is taken.\n" },
+	  "$DSYNC_DEVICE_NAME, else the host name (made safe): at most 64 bytes of\n"
+	  "printable text without '/', '\\', '<', '>', not '.' or '..'. The folder is\n"
+	  "registered in ~/.config/dsync/folders for 'dsync daemon', and a first\n"
+	  "snapshot is taken.\n" },
 	{ "snapshot", cmd_snapshot, true, "record every change as a new version",
 	  "usage: dsync snapshot [-m MSG] [--allow-mass-delete] [--quiet]\n\n"
 	  "Records every change in the folder (adds, edits, deletes, renames, links,\n"
@@ -1006,7 +1008,8 @@ static const command commands[] = {
 	{ "conflicts", cmd_conflicts, true, "list conflict copies, or keep one version",
 	  "usage: dsync conflicts [--json]\n"
 	  "       dsync conflicts resolve PATH --keep file|copy|both\n\n"
-	  "Lists the conflict copies in the folder, each with the path it is a copy of.\n"
+	  "Lists the conflict copies a merge made that are still in the folder, each\n"
+	  "with the path it is a copy of (a file merely named like a copy is none).\n"
 	  "resolve PATH (the file, or one copy) keeps the version at the path (file),\n"
 	  "the copy's (copy: it replaces the file), or both (the copy is renamed to\n"
 	  "'NAME (DEVICE YYYY-MM-DD HHMMSS).EXT'), and records that as a new version;\n"
