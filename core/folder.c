@@ -868,18 +868,19 @@ out:
 
 int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_path)
 {
+	char q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	if ((error = dsync_folder_locate(out, f, user_path)) < 0)
 		return error;
 	if (!*out)
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is outside the dsync folder '%s'",
-				       user_path, f->root);
+				       dsync_quote(q, user_path), f->root);
 	if (**out && !dsync_path_is_safe(*out)) {
 		free(*out);
 		*out = NULL;
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is inside dsync's own '" DSYNC_DIR "'",
-				       user_path);
+				       dsync_quote(q, user_path));
 	}
 	return 0;
 }
