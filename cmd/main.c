@@ -500,7 +500,10 @@ static int cmd_versions(int argc, char **argv)
 	if ((error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
 		goto out;
 	if (!*rel) {
-		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is the folder itself; name a file in it", argv[optind]);
+		char q[DSYNC_QUOTE_SIZE];
+
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is the folder itself; name a file in it",
+					dsync_quote(q, argv[optind]));
 		goto out;
 	}
 	if (json)
@@ -941,7 +944,9 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 	 * would keep the user from unmounting the drive it is on */
 	for (n = 0; optind + (int)n < argc; n++) {
 		if ((dirs[n] = realpath(argv[optind + (int)n], NULL)) == NULL) {
-			out_error("cannot watch '%s': %s", argv[optind + (int)n], strerror(errno));
+			char q[DSYNC_QUOTE_SIZE];
+
+			out_error("cannot watch '%s': %s", dsync_quote(q, argv[optind + (int)n]), strerror(errno));
 			rc = 1;
 			goto out;
 		}

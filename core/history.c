@@ -537,9 +537,12 @@ next:
 		error = dsync_error_git(err, "cannot walk history");
 		goto out;
 	}
-	if (!found)
+	if (!found) {
+		char q[DSYNC_QUOTE_SIZE];
+
 		error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' was never in the history of '%s'",
-					path, f->root);
+					dsync_quote(q, path), f->root);
+	}
 out:
 	git_revwalk_free(walk);
 	free(cur);
@@ -602,8 +605,11 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 		goto out;
 	}
 	if ((error = dsync_tree_lookup(&te, tree, path)) < 0) {
+		char q[DSYNC_QUOTE_SIZE];
+
 		if (error == DSYNC_ENOTFOUND)
-			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not in the version %.8s", path, hex);
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not in the version %.8s",
+						dsync_quote(q, path), hex);
 		goto out;
 	}
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
