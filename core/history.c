@@ -155,7 +155,7 @@ static bool all_hex(const char *s, size_t len)
 }
 
 /*
- * Resolves the id HEX (LEN hex digits, 4 to 40) among the folder's
+ * Resolves the short id HEX (LEN hex digits, 4 to 39) among the folder's
  * snapshots: the commits reachable from this device's head and from every
  * other device's head as last fetched (refs/heads, refs/remotes).  Trees,
  * blobs and unreachable commits are not candidates, so a prefix that one
@@ -207,7 +207,7 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 	int64_t when;
 	size_t base;
 	char q[DSYNC_QUOTE_SIZE];
-	bool found;
+	bool found, hexid;
 	int err, error;
 
 	if ((error = dsync_folder_repo(f)) < 0)
@@ -220,7 +220,10 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 	dsync_quote(q, spec);
 	/* a short id, alone or with ~N / ^N after it, among the snapshots only */
 	base = strcspn(spec, "~^");
-	if (base >= 4 && base <= GIT_OID_HEXSZ && all_hex(spec, base)) {
+	hexid = base >= 4 && base <= GIT_OID_HEXSZ && all_hex(spec, base);
+	/* a whole id is taken as it is: any commit in the store (another
+	 * device's head included) */
+	if (hexid && base < GIT_OID_HEXSZ) {
 		if ((error = resolve_short_id(&oid, &found, f->repo, spec, base, spec)) < 0)
 			goto out;
 		if (found) {
@@ -265,6 +268,10 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot '%s': the history is shorter", q);
 			goto out;
 		}
+	}
+	if (hexid && !spec[base] && dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
+		error = dsync_error_set(DSYNC_ENOTFOUND, "no snapshot has the id '%s'; 'dsync log' lists them", q);
+		goto out;
 	}
 	/* neither a snapshot nor a time: a bad argument, as a bad --since is */
 	if (dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
