@@ -724,7 +724,8 @@ static int cmd_merge(int argc, char **argv)
 	while ((c = cmd_getopt(&rc, "merge", argc, argv, "qh", opts)) != -1)
 		if (c == 'q')
 			quiet = true;
-	if (rc >= 0 || (rc = cmd_args("merge", argc, argv, 1, -1, "name the version to merge (a commit id or ref)")) >= 0)
+	if (rc >= 0 ||
+	    (rc = cmd_args("merge", argc, argv, 1, -1, "name the version to merge (a commit id or ref)")) >= 0)
 		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
@@ -982,12 +983,10 @@ static int cmd_version(int argc, char **argv)
 	static const struct option opts[] = { HELP_OPTION, { 0 } };
 	int rc;
 
-	if (argv) {
-		while (cmd_getopt(&rc, "version", argc, argv, "h", opts) != -1)
-			;
-		if (rc >= 0 || (rc = cmd_args("version", argc, argv, 0, 0, NULL)) >= 0)
-			return rc;
-	}
+	while (cmd_getopt(&rc, "version", argc, argv, "h", opts) != -1)
+		;
+	if (rc >= 0 || (rc = cmd_args("version", argc, argv, 0, 0, NULL)) >= 0)
+		return rc;
 	printf("dsync %s\n", DSYNC_VERSION);
 	return 0;
 }
@@ -1202,8 +1201,10 @@ int main(int argc, char **argv)
 		print_overview(stdout);
 		return 0;
 	}
+	opterr = 0;
+	optind = 1;
 	if (strcmp(argv[1], "--version") == 0)
-		return cmd_version(0, NULL);
+		return cmd_version(argc - 1, argv + 1);
 	if ((c = find_command(argv[1])) == NULL) {
 		char q[DSYNC_QUOTE_SIZE];
 
@@ -1212,8 +1213,6 @@ int main(int argc, char **argv)
 	}
 	if ((error = dsync_lib_init()) < 0)
 		return out_fail(error);
-	opterr = 0;
-	optind = 1;
 	rc = c->fn(argc - 1, argv + 1);
 	dsync_lib_shutdown();
 	if (fflush(stdout) != 0 && rc == 0) {

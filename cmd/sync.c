@@ -254,7 +254,8 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 	const char *remote = NULL;
 	int rc, error;
 
-	if ((rc = parse_common(name, argc, argv, &p, NULL)) >= 0 || (rc = cmd_args(name, argc, argv, 0, 1, NULL)) >= 0)
+	if ((rc = parse_common(name, argc, argv, &p, NULL)) >= 0 ||
+	    (rc = cmd_args(name, argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
@@ -295,7 +296,8 @@ int cmd_remote(int argc, char **argv)
 	bool created = false;
 	int rc, error = 0;
 
-	if ((rc = parse_common("remote", argc, argv, &p, NULL)) >= 0 || (rc = cmd_args("remote", argc, argv, 0, -1, NULL)) >= 0)
+	if ((rc = parse_common("remote", argc, argv, &p, NULL)) >= 0 ||
+	    (rc = cmd_args("remote", argc, argv, 0, -1, NULL)) >= 0)
 		return rc;
 	sub = optind < argc ? argv[optind++] : "list";
 	if (strcmp(sub, "add") == 0)

@@ -79,7 +79,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		l->out->v = v;
 		l->out->cap = cap;
 	}
-	if (l->out->n == l->stored_cap) {
+	if (l->stored_n == l->stored_cap) {
 		size_t cap = l->stored_cap ? l->stored_cap * 2 : 16;
 		char **v = realloc(l->stored, cap * sizeof(*v));
 
@@ -98,7 +98,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	c->device = strdup(parts.device);
 	c->when = parts.when;
 	l->out->n++;
-	if (!c->copy || !c->path || !c->device || !l->stored[l->out->n - 1]) {
+	if (!c->copy || !c->path || !c->device || !l->stored[l->stored_n - 1]) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
