@@ -44,7 +44,10 @@ static int info_fill(info_store *s, git_commit *c)
 	s->pub.tz_offset = git_commit_time_offset(c);
 	s->pub.parents = git_commit_parentcount(c);
 	s->name = strdup(a && a->name ? a->name : "");
-	t = strstr(msg, "\n" TRAILER);
+	/* the last trailer line is dsync's: one earlier in the message (a
+	 * user's -m text, a file name with a newline) is only text */
+	for (t = strstr(msg, "\n" TRAILER); t && strstr(t + 1, "\n" TRAILER);)
+		t = strstr(t + 1, "\n" TRAILER);
 	if (!t && strncmp(msg, TRAILER, strlen(TRAILER)) == 0)
 		t = msg - 1;
 	if (t) {

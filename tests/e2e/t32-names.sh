@@ -101,6 +101,20 @@ check "B: no commit with that name" "$(head_id "$TMP/B")" = "$head_before"
 git --git-dir="$TMP/B/.dsync" config dsync.deviceName beta
 ok "B: fixed, the snapshot goes" on B snapshot
 
+# a commit's device is its last trailer line: one a message or a file name
+# holds is only text
+forged=00000000000000000000000000000000
+beta_id=$(git --git-dir="$TMP/B/.dsync" config dsync.deviceId)
+echo "more" >> "$TMP/B/notes.txt"
+ok "B: snapshot -m with a trailer line in it" on B snapshot -m $'my note\n\nDsync-Device: '"$forged"
+ok "B: log --json" on B log -n 1 --json
+contains "B: the commit is beta's" "$TMP/out" "\"device_id\":\"$beta_id\""
+contains "B: the message keeps its text" "$TMP/out" "my note"
+echo "x" > "$TMP/B/"$'odd\nDsync-Device: '"$forged"
+ok "B: snapshot a file whose name holds a trailer line" on B snapshot
+ok "B: log --json" on B log -n 1 --json
+contains "B: still beta's" "$TMP/out" "\"device_id\":\"$beta_id\""
+
 # 5. a host name that breaks a rule: made safe, init still works
 if unshare --uts true 2> /dev/null; then
 	HOSTDIR=$TMP/H
