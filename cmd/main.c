@@ -154,9 +154,6 @@ int open_folder(dsync_folder **f)
 	return error < 0 ? out_fail(error) : 0;
 }
 
-/* Parses the common options loop; HELP_SEEN set when --help. */
-
-
 /* ---------------------------------------------------------------- init */
 
 static int cmd_init(int argc, char **argv)
