@@ -38,20 +38,103 @@ typedef struct command {
 static const command *find_command(const char *name);
 static int cmd_help(int argc, char **argv);
 
-/* Options every command has; returns -1 to go on, else an exit code. */
+/* A usage error quoting ARG, the user's (cut and made visible by
+ * dsync_quote), as FMT's one %s. */
 int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
-	out_error(fmt, arg);
+	char q[DSYNC_QUOTE_SIZE];
+
+	out_error(fmt, dsync_quote(q, arg));
 	fprintf(stderr, "see 'dsync help %s'\n", cmd);
 	return 2;
 }
 
-int bad_option(const char *cmd, char **argv)
+/* A usage error with MSG, the program's own words. */
+int usage_msg(const char *cmd, const char *msg)
 {
-	if (optopt && strchr("mnat", optopt) && argv[optind - 1][0] == '-' &&
-	    argv[optind - 1][1] == optopt)
-		return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-	return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+	out_error("%s", msg);
+	fprintf(stderr, "see 'dsync help %s'\n", cmd);
+	return 2;
+}
+
+/* The option OPTS[i] whose value is VAL, or NULL. */
+static const struct option *option_of(const struct option *opts, int val)
+{
+	for (; opts->name; opts++)
+		if (opts->val == val)
+			return opts;
+	return NULL;
+}
+
+/* The name the user gave the option getopt just read (VAL; 0: unknown):
+ * "--name" for a long one (without "=VALUE"), else "-C". */
+static void option_name(char *buf, size_t size, char **argv, const struct option *opts, int val)
+{
+	const char *el = optind > 0 ? argv[optind - 1] : "";
+	const struct option *o = option_of(opts, val);
+
+	if (strncmp(el, "--", 2) == 0 && (val == 0 || (o && strncmp(el + 2, o->name, strcspn(el + 2, "=")) == 0)))
+		snprintf(buf, size, "%.*s", (int)strcspn(el, "="), el);
+	else if (val > 0 && val < 128 && val != '?')
+		snprintf(buf, size, "-%c", val);
+	else
+		snprintf(buf, size, "%s", el);
+}
+
+int cmd_getopt(int *rc, const char *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *opts)
+{
+	char spec[64], name[256];
+	bool plus = shortopts[0] == '+';
+	const struct option *o;
+	int c;
+
+	*rc = -1;
+	/* ':' first: a missing value is told from an unknown option */
+	snprintf(spec, sizeof(spec), "%s:%s", plus ? "+" : "", shortopts + plus);
+	optopt = 0;
+	c = getopt_long(argc, argv, spec, opts, NULL);
+	switch (c) {
+	case -1:
+		return -1;
+	case 'h':
+		*rc = print_usage(cmd);
+		return -1;
+	case ':':
+		option_name(name, sizeof(name), argv, opts, optopt);
+		*rc = usage_error(cmd, "option '%s' needs a value", name);
+		return -1;
+	case '?':
+		option_name(name, sizeof(name), argv, opts, optopt);
+		if (optopt && (o = option_of(opts, optopt)) != NULL && o->has_arg == no_argument &&
+		    strchr(argv[optind - 1], '='))
+			*rc = usage_error(cmd, "option '%s' takes no value", name);
+		else
+			*rc = usage_error(cmd, "unknown option '%s'", name);
+		return -1;
+	default:
+		/* an empty value is as good as none */
+		if ((o = option_of(opts, c)) != NULL && o->has_arg == required_argument && optarg && !*optarg) {
+			snprintf(name, sizeof(name), "--%s", o->name);
+			*rc = usage_error(cmd, "option '%s' needs a value, not an empty one", name);
+			return -1;
+		}
+		return c;
+	}
+}
+
+int cmd_args(const char *cmd, int argc, char **argv, int min, int max, const char *missing)
+{
+	int i, n = argc - optind;
+
+	for (i = optind; i < argc; i++)
+		if (!*argv[i])
+			return usage_msg(cmd, "an argument is empty ('')");
+	if (max >= 0 && n > max)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
+	if (n < min)
+		return usage_msg(cmd, missing);
+	return -1;
 }
 
 int print_usage(const char *name)
@@ -71,9 +154,6 @@ int open_folder(dsync_folder **f)
 	return error < 0 ? out_fail(error) : 0;
 }
 
-/* Parses the common options loop; HELP_SEEN set when --help. */
-
-
 /* ---------------------------------------------------------------- init */
 
 static int cmd_init(int argc, char **argv)
@@ -85,21 +165,13 @@ static int cmd_init(int argc, char **argv)
 	dsync_snapshot_result sr;
 	dsync_folder *f = NULL;
 	const char *name = NULL, *dir = ".";
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
+	while ((c = cmd_getopt(&rc, "init", argc, argv, "h", opts)) != -1)
+		if (c == 'n')
 			name = optarg;
-			break;
-		case 'h':
-			return print_usage("init");
-		default:
-			return bad_option("init", argv);
-		}
-	}
-	if (argc - optind > 1)
-		return usage_error("init", "too many arguments: '%s'", argv[optind + 1]);
+	if (rc >= 0 || (rc = cmd_args("init", argc, argv, 0, 1, NULL)) >= 0)
+		return rc;
 	if (optind < argc)
 		dir = argv[optind];
 	if ((error = dsync_folder_init(&f, dir, name)) < 0)
@@ -137,28 +209,19 @@ static int cmd_snapshot(int argc, char **argv)
 	dsync_snapshot_result sr;
 	dsync_folder *f = NULL;
 	bool quiet = false;
-	int c, error;
+	int c, rc, error;
 
 	so.lock_wait_ms = LOCK_WAIT_MS;
-	while ((c = getopt_long(argc, argv, "m:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
+	while ((c = cmd_getopt(&rc, "snapshot", argc, argv, "m:qh", opts)) != -1) {
+		if (c == 'm')
 			so.message = optarg;
-			break;
-		case 'D':
+		else if (c == 'D')
 			so.allow_mass_delete = true;
-			break;
-		case 'q':
+		else if (c == 'q')
 			quiet = true;
-			break;
-		case 'h':
-			return print_usage("snapshot");
-		default:
-			return bad_option("snapshot", argv);
-		}
 	}
-	if (optind < argc)
-		return usage_error("snapshot", "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0 || (rc = cmd_args("snapshot", argc, argv, 0, 0, NULL)) >= 0)
+		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	so.progress = out_progress;
@@ -188,18 +251,13 @@ static int cmd_status(int argc, char **argv)
 	dsync_folder *f = NULL;
 	bool json = false;
 	size_t i;
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "status", argc, argv, "h", opts)) != -1)
 		if (c == 'j')
 			json = true;
-		else if (c == 'h')
-			return print_usage("status");
-		else
-			return bad_option("status", argv);
-	}
-	if (optind < argc)
-		return usage_error("status", "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 0, NULL)) >= 0)
+		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	error = dsync_status(&ch, f, out_warn_cb, NULL);
@@ -321,9 +379,9 @@ static int cmd_log(int argc, char **argv)
 	log_ctx ctx = { false, true, 10 };
 	dsync_folder *f = NULL;
 	char *rel = NULL;
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "log", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
 		case 's':
 			if ((error = parse_when("log", "--since:", optarg, &lo.since)) != 0)
@@ -350,14 +408,10 @@ static int cmd_log(int argc, char **argv)
 			lo.max = (size_t)v;
 			break;
 		}
-		case 'h':
-			return print_usage("log");
-		default:
-			return bad_option("log", argv);
 		}
 	}
-	if (argc - optind > 1)
-		return usage_error("log", "too many arguments: '%s'", argv[optind + 1]);
+	if (rc >= 0 || (rc = cmd_args("log", argc, argv, 0, 1, NULL)) >= 0)
+		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	if (optind < argc && (error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
@@ -431,24 +485,22 @@ static int cmd_versions(int argc, char **argv)
 	dsync_folder *f = NULL;
 	char *rel = NULL;
 	bool json = false;
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "versions", argc, argv, "h", opts)) != -1)
 		if (c == 'j')
 			json = true;
-		else if (c == 'h')
-			return print_usage("versions");
-		else
-			return bad_option("versions", argv);
-	}
-	if (argc - optind != 1)
-		return usage_error("versions", "%s", "give one file: dsync versions PATH");
+	if (rc >= 0 || (rc = cmd_args("versions", argc, argv, 1, 1, "give one file: dsync versions PATH")) >= 0)
+		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	if ((error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
 		goto out;
 	if (!*rel) {
-		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is the folder itself; name a file in it", argv[optind]);
+		char q[DSYNC_QUOTE_SIZE];
+
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is the folder itself; name a file in it",
+					dsync_quote(q, argv[optind]));
 		goto out;
 	}
 	if (json)
@@ -498,15 +550,12 @@ static int cmd_show(int argc, char **argv)
 	const char *arg;
 	size_t i, len;
 	bool is_dir;
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h')
-			return print_usage("show");
-		return bad_option("show", argv);
-	}
-	if (argc - optind > 1)
-		return usage_error("show", "too many arguments: '%s'", argv[optind + 1]);
+	while ((c = cmd_getopt(&rc, "show", argc, argv, "h", opts)) != -1)
+		;
+	if (rc >= 0 || (rc = cmd_args("show", argc, argv, 0, 1, NULL)) >= 0)
+		return rc;
 	arg = optind < argc ? argv[optind] : "HEAD";
 	if ((error = open_folder(&f)) != 0)
 		return error;
@@ -541,8 +590,11 @@ static int cmd_show(int argc, char **argv)
 		}
 		spec[i] = ':';
 	}
-	/* nothing resolved: report the whole spec's own error */
-	error = dsync_history_resolve(hex, f, arg);
+	/* nothing resolved: REV:PATH's REV (up to the last ':') says what is
+	 * wrong with it, a spec without ':' its own error */
+	if ((i = (size_t)(strrchr(arg, ':') ? strrchr(arg, ':') - arg : 0)) > 0)
+		spec[i] = '\0';
+	error = dsync_history_resolve(hex, f, i > 0 ? spec : arg);
 out:
 	free(spec);
 	free(rel);
@@ -560,18 +612,20 @@ static int cmd_diff(int argc, char **argv)
 	dsync_folder *f = NULL;
 	const char *revs[2] = { NULL, NULL }, *path = NULL;
 	char *rel = NULL;
-	int c, i, nrev = 0, error, dashdash = -1;
+	int c, i, nrev = 0, rc, error, dashdash = -1;
 
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
 			dashdash = i;
 			break;
 		}
-	while ((c = getopt_long(dashdash > 0 ? dashdash : argc, argv, "+h", opts, NULL)) != -1) {
-		if (c == 'h')
-			return print_usage("diff");
-		return bad_option("diff", argv);
-	}
+	while ((c = cmd_getopt(&rc, "diff", dashdash > 0 ? dashdash : argc, argv, "+h", opts)) != -1)
+		;
+	if (rc >= 0)
+		return rc;
+	for (i = optind; i < argc; i++)
+		if (i != dashdash && !*argv[i])
+			return usage_msg("diff", "an argument is empty ('')");
 	for (i = optind; i < (dashdash > 0 ? dashdash : argc); i++) {
 		if (nrev == 2)
 			return usage_error("diff", "too many versions: '%s'; put a path after '--'", argv[i]);
@@ -579,7 +633,7 @@ static int cmd_diff(int argc, char **argv)
 	}
 	if (dashdash > 0) {
 		if (argc - dashdash > 2)
-			return usage_error("diff", "%s", "give one path after '--'");
+			return usage_error("diff", "unexpected argument '%s': give one path after '--'", argv[dashdash + 2]);
 		if (argc - dashdash == 2)
 			path = argv[dashdash + 1];
 	}
@@ -606,25 +660,17 @@ static int cmd_restore(int argc, char **argv)
 	dsync_restore_result rr;
 	dsync_folder *f = NULL;
 	char **rel = NULL;
-	int c, i, n, error = 0;
+	int c, i, n, rc, error = 0;
 
-	while ((c = getopt_long(argc, argv, "a:t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a':
+	while ((c = cmd_getopt(&rc, "restore", argc, argv, "a:t:h", opts)) != -1) {
+		if (c == 'a')
 			ro.at = optarg;
-			break;
-		case 't':
+		else if (c == 't')
 			ro.to = optarg;
-			break;
-		case 'h':
-			return print_usage("restore");
-		default:
-			return bad_option("restore", argv);
-		}
 	}
+	if (rc >= 0 || (rc = cmd_args("restore", argc, argv, 1, -1, "name a file or folder to restore")) >= 0)
+		return rc;
 	n = argc - optind;
-	if (n < 1)
-		return usage_error("restore", "%s", "name a file or folder to restore");
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	if ((rel = calloc((size_t)n, sizeof(*rel))) == NULL) {
@@ -670,18 +716,14 @@ static int cmd_merge(int argc, char **argv)
 	dsync_merge_outcome r;
 	dsync_folder *f = NULL;
 	bool quiet = false;
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "merge", argc, argv, "qh", opts)) != -1)
 		if (c == 'q')
 			quiet = true;
-		else if (c == 'h')
-			return print_usage("merge");
-		else
-			return bad_option("merge", argv);
-	}
-	if (optind >= argc)
-		return usage_error("merge", "%s", "name the version to merge (a commit id or ref)");
+	if (rc >= 0 ||
+	    (rc = cmd_args("merge", argc, argv, 1, -1, "name the version to merge (a commit id or ref)")) >= 0)
+		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	mo.lock_wait_ms = LOCK_WAIT_MS;
@@ -714,33 +756,34 @@ static int cmd_conflicts(int argc, char **argv)
 	const char *keep_arg = NULL;
 	char *rel = NULL, commit[41];
 	bool json = false;
-	int c, keep = -1, error;
+	int c, keep = -1, rc, error;
 	size_t i;
 
-	while ((c = getopt_long(argc, argv, "k:jh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "conflicts", argc, argv, "k:jh", opts)) != -1) {
 		if (c == 'k')
 			keep_arg = optarg;
 		else if (c == 'j')
 			json = true;
-		else if (c == 'h')
-			return print_usage("conflicts");
-		else
-			return bad_option("conflicts", argv);
 	}
+	if (rc >= 0)
+		return rc;
 	if (optind < argc && strcmp(argv[optind], "resolve") == 0) {
-		if (optind + 2 != argc)
-			return usage_error("conflicts", "%s", "usage: dsync conflicts resolve PATH --keep file|copy|both");
+		optind++;
+		if ((rc = cmd_args("conflicts", argc, argv, 1, 1, "name the file or copy: dsync conflicts resolve PATH "
+							    "--keep file|copy|both")) >= 0)
+			return rc;
+		optind--;
 		if (!keep_arg)
-			return usage_error("conflicts", "%s", "say what to keep: --keep file|copy|both");
+			return usage_msg("conflicts", "say what to keep: --keep file|copy|both");
 		keep = strcmp(keep_arg, "file") == 0 ? DSYNC_KEEP_FILE
 		       : strcmp(keep_arg, "copy") == 0 ? DSYNC_KEEP_COPY
 		       : strcmp(keep_arg, "both") == 0 ? DSYNC_KEEP_BOTH : -1;
 		if (keep < 0)
 			return usage_error("conflicts", "--keep takes file, copy or both, not '%s'", keep_arg);
-	} else if (optind < argc) {
-		return usage_error("conflicts", "unexpected argument '%s'", argv[optind]);
+	} else if ((rc = cmd_args("conflicts", argc, argv, 0, 0, NULL)) >= 0) {
+		return rc;
 	} else if (keep_arg) {
-		return usage_error("conflicts", "%s", "--keep goes with 'resolve PATH'");
+		return usage_msg("conflicts", "--keep goes with 'resolve PATH'");
 	}
 	if ((error = open_folder(&f)) != 0)
 		return error;
@@ -799,18 +842,13 @@ static int cmd_gc(int argc, char **argv)
 	dsync_folder *f = NULL;
 	bool quiet = false;
 	char before[32], after[32];
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "gc", argc, argv, "qh", opts)) != -1)
 		if (c == 'q')
 			quiet = true;
-		else if (c == 'h')
-			return print_usage("gc");
-		else
-			return bad_option("gc", argv);
-	}
-	if (optind < argc)
-		return usage_error("gc", "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0 || (rc = cmd_args("gc", argc, argv, 0, 0, NULL)) >= 0)
+		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
 	error = dsync_gc(&r, f, LOCK_WAIT_MS);
@@ -869,7 +907,7 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 	size_t n, i;
 	int c, error, rc, *target;
 
-	while ((c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, name, argc, argv, "qvh", opts)) != -1) {
 		switch (c) {
 		case 'd':
 		case 'D':
@@ -884,16 +922,10 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 		case 'v':
 			level = DSYNC_LOG_DEBUG;
 			break;
-		case 'h':
-			return print_usage(name);
-		default:
-			if (optopt == 'd' || optopt == 'D' || optopt == 'r')
-				return usage_error(name, "option '%s' needs a value", argv[optind - 1]);
-			return bad_option(name, argv);
 		}
 	}
-	if (registered && optind < argc)
-		return usage_error(name, "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0 || (rc = cmd_args(name, argc, argv, 0, registered ? 0 : -1, NULL)) >= 0)
+		return rc;
 	wo.registered = registered;
 	wo.log = log_line;
 	wo.payload = &level;
@@ -910,7 +942,9 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 	 * would keep the user from unmounting the drive it is on */
 	for (n = 0; optind + (int)n < argc; n++) {
 		if ((dirs[n] = realpath(argv[optind + (int)n], NULL)) == NULL) {
-			out_error("cannot watch '%s': %s", argv[optind + (int)n], strerror(errno));
+			char q[DSYNC_QUOTE_SIZE];
+
+			out_error("cannot watch '%s': %s", dsync_quote(q, argv[optind + (int)n]), strerror(errno));
 			rc = 1;
 			goto out;
 		}
@@ -943,8 +977,13 @@ static int cmd_daemon(int argc, char **argv)
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	int rc;
+
+	while (cmd_getopt(&rc, "version", argc, argv, "h", opts) != -1)
+		;
+	if (rc >= 0 || (rc = cmd_args("version", argc, argv, 0, 0, NULL)) >= 0)
+		return rc;
 	printf("dsync %s\n", DSYNC_VERSION);
 	return 0;
 }
@@ -954,8 +993,10 @@ static const command commands[] = {
 	  "usage: dsync init [DIR] [--device-name NAME]\n\n"
 	  "Makes DIR (default: the current folder; created if missing) a dsync folder:\n"
 	  "its history lives in DIR/.dsync. The device is named NAME, else\n"
-	  "$DSYNC_DEVICE_NAME, else the host name. The folder is registered in\n"
-	  "~/.config/dsync/folders for 'dsync daemon', and a first snapshot is taken.\n" },
+	  "$DSYNC_DEVICE_NAME, else the host name (made safe): at most 64 bytes of\n"
+	  "printable text without '/', '\\', '<', '>', not '.' or '..'. The folder is\n"
+	  "registered in ~/.config/dsync/folders for 'dsync daemon', and a first\n"
+	  "snapshot is taken.\n" },
 	{ "snapshot", cmd_snapshot, true, "record every change as a new version",
 	  "usage: dsync snapshot [-m MSG] [--allow-mass-delete] [--quiet]\n\n"
 	  "Records every change in the folder (adds, edits, deletes, renames, links,\n"
@@ -1006,7 +1047,8 @@ static const command commands[] = {
 	{ "conflicts", cmd_conflicts, true, "list conflict copies, or keep one version",
 	  "usage: dsync conflicts [--json]\n"
 	  "       dsync conflicts resolve PATH --keep file|copy|both\n\n"
-	  "Lists the conflict copies in the folder, each with the path it is a copy of.\n"
+	  "Lists the conflict copies a merge made that are still in the folder, each\n"
+	  "with the path it is a copy of (a file merely named like a copy is none).\n"
 	  "resolve PATH (the file, or one copy) keeps the version at the path (file),\n"
 	  "the copy's (copy: it replaces the file), or both (the copy is renamed to\n"
 	  "'NAME (DEVICE YYYY-MM-DD HHMMSS).EXT'), and records that as a new version;\n"
@@ -1121,14 +1163,22 @@ static void print_overview(FILE *fp)
 
 static int cmd_help(int argc, char **argv)
 {
+	static const struct option opts[] = { HELP_OPTION, { 0 } };
 	const command *c;
+	int rc;
 
-	if (argc < 2) {
+	while (cmd_getopt(&rc, "help", argc, argv, "h", opts) != -1)
+		;
+	if (rc >= 0 || (rc = cmd_args("help", argc, argv, 0, 1, NULL)) >= 0)
+		return rc;
+	if (optind == argc) {
 		print_overview(stdout);
 		return 0;
 	}
-	if ((c = find_command(argv[1])) == NULL) {
-		out_error("unknown command '%s'", argv[1]);
+	if ((c = find_command(argv[optind])) == NULL) {
+		char q[DSYNC_QUOTE_SIZE];
+
+		out_error("unknown command '%s'; see 'dsync help'", dsync_quote(q, argv[optind]));
 		return 2;
 	}
 	printf("%s", c->usage);
@@ -1148,16 +1198,18 @@ int main(int argc, char **argv)
 		print_overview(stdout);
 		return 0;
 	}
+	opterr = 0;
+	optind = 1;
 	if (strcmp(argv[1], "--version") == 0)
-		return cmd_version(0, NULL);
+		return cmd_version(argc - 1, argv + 1);
 	if ((c = find_command(argv[1])) == NULL) {
-		out_error("unknown command '%s'; see 'dsync help'", argv[1]);
+		char q[DSYNC_QUOTE_SIZE];
+
+		out_error("unknown command '%s'; see 'dsync help'", dsync_quote(q, argv[1]));
 		return 2;
 	}
 	if ((error = dsync_lib_init()) < 0)
 		return out_fail(error);
-	opterr = 0;
-	optind = 1;
 	rc = c->fn(argc - 1, argv + 1);
 	dsync_lib_shutdown();
 	if (fflush(stdout) != 0 && rc == 0) {

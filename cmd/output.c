@@ -10,28 +10,49 @@
 
 #include "dsync/common.h"
 
+/* "dsync: LEVEL: MESSAGE" as one line: a control character in the message
+ * (a name holding a newline or an escape sequence) is shown as \n, \t, \r
+ * or \xNN, so it can neither split the line nor drive the terminal. */
+static void out_line(const char *level, const char *fmt, va_list ap)
+{
+	static const char hex[] = "0123456789abcdef";
+	char msg[4096];
+	const unsigned char *p;
+
+	out_progress_done();
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "dsync: %s: ", level);
+	for (p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			fputc('\\', stderr);
+			fputc(*p == '\n' ? 'n' : *p == '\t' ? 't' : 'r', stderr);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fputs("\\x", stderr);
+			fputc(hex[*p >> 4], stderr);
+			fputc(hex[*p & 15], stderr);
+		} else {
+			fputc(*p, stderr);
+		}
+	}
+	fputc('\n', stderr);
+}
+
 void out_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	out_progress_done();
-	fputs("dsync: error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	out_line("error", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void out_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	out_progress_done();
-	fputs("dsync: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	out_line("warning", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void out_warn_cb(const char *message, void *payload)

@@ -189,16 +189,16 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 		HELP_OPTION,
 		{ 0 }
 	};
-	int c;
+	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, name, argc, argv, "qh", opts)) != -1) {
 		switch (c) {
 		case 'p':
 			p->file = optarg;
 			break;
 		case 'N':
 			if (strcmp(name, "passphrase") != 0)
-				return bad_option(name, argv);
+				return usage_error(name, "unknown option '%s'", "--new-passphrase-file");
 			p->new_file = optarg;
 			break;
 		case 'q':
@@ -206,18 +206,12 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 			break;
 		case 'r':
 			if (!read_data)
-				return bad_option(name, argv);
+				return usage_error(name, "unknown option '%s'", "--read-data");
 			*read_data = true;
 			break;
-		case 'h':
-			return print_usage(name);
-		default:
-			if (optopt == 'p' || optopt == 'N')
-				return usage_error(name, "option '%s' needs a value", argv[optind - 1]);
-			return bad_option(name, argv);
 		}
 	}
-	return -1;
+	return rc;
 }
 
 static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
@@ -260,12 +254,11 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 	const char *remote = NULL;
 	int rc, error;
 
-	if ((rc = parse_common(name, argc, argv, &p, NULL)) >= 0)
+	if ((rc = parse_common(name, argc, argv, &p, NULL)) >= 0 ||
+	    (rc = cmd_args(name, argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if (optind < argc)
-		return usage_error(name, "unexpected argument '%s'", argv[optind]);
 	if ((rc = open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
@@ -303,21 +296,20 @@ int cmd_remote(int argc, char **argv)
 	bool created = false;
 	int rc, error = 0;
 
-	if ((rc = parse_common("remote", argc, argv, &p, NULL)) >= 0)
+	if ((rc = parse_common("remote", argc, argv, &p, NULL)) >= 0 ||
+	    (rc = cmd_args("remote", argc, argv, 0, -1, NULL)) >= 0)
 		return rc;
 	sub = optind < argc ? argv[optind++] : "list";
-	if (strcmp(sub, "add") == 0) {
-		if (argc - optind != 2)
-			return usage_error("remote", "%s", "usage: dsync remote add NAME URL");
-	} else if (strcmp(sub, "remove") == 0 || strcmp(sub, "rm") == 0) {
-		if (argc - optind != 1)
-			return usage_error("remote", "%s", "usage: dsync remote remove NAME");
-	} else if (strcmp(sub, "list") == 0) {
-		if (argc - optind != 0)
-			return usage_error("remote", "unexpected argument '%s'", argv[optind]);
-	} else {
+	if (strcmp(sub, "add") == 0)
+		rc = cmd_args("remote", argc, argv, 2, 2, "name it and say where: dsync remote add NAME URL");
+	else if (strcmp(sub, "remove") == 0 || strcmp(sub, "rm") == 0)
+		rc = cmd_args("remote", argc, argv, 1, 1, "name the remote: dsync remote remove NAME");
+	else if (strcmp(sub, "list") == 0)
+		rc = cmd_args("remote", argc, argv, 0, 0, NULL);
+	else
 		return usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
-	}
+	if (rc >= 0)
+		return rc;
 	if ((rc = open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
@@ -361,9 +353,9 @@ static int cmd_join_impl(int argc, char **argv)
 	dsync_sync_result r;
 	dsync_folder *f = NULL;
 	const char *url, *dir = NULL, *name = NULL, *device = NULL;
-	int c, error;
+	int c, rc, error;
 
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(&rc, "join", argc, argv, "qh", opts)) != -1) {
 		switch (c) {
 		case 'p':
 			p.file = optarg;
@@ -377,21 +369,13 @@ static int cmd_join_impl(int argc, char **argv)
 		case 'q':
 			p.quiet = true;
 			break;
-		case 'h':
-			return print_usage("join");
-		default:
-			if (optopt == 'p' || optopt == 'n' || optopt == 'd')
-				return usage_error("join", "option '%s' needs a value", argv[optind - 1]);
-			return bad_option("join", argv);
 		}
 	}
-	if (optind >= argc)
-		return usage_error("join", "%s", "name the store: dsync join URL [DIR]");
+	if (rc >= 0 || (rc = cmd_args("join", argc, argv, 1, 2, "name the store: dsync join URL [DIR]")) >= 0)
+		return rc;
 	url = argv[optind++];
 	if (optind < argc)
 		dir = argv[optind++];
-	if (optind < argc)
-		return usage_error("join", "unexpected argument '%s'", argv[optind]);
 	sync_options(&so, &p);
 	error = dsync_join(&f, &r, url, dir, name, device, &so);
 	if (error < 0)
@@ -417,12 +401,11 @@ int cmd_passphrase(int argc, char **argv)
 	int rc, error;
 
 	p.changing = true;
-	if ((rc = parse_common("passphrase", argc, argv, &p, NULL)) >= 0)
+	if ((rc = parse_common("passphrase", argc, argv, &p, NULL)) >= 0 ||
+	    (rc = cmd_args("passphrase", argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if (optind < argc)
-		return usage_error("passphrase", "unexpected argument '%s'", argv[optind]);
 	if ((rc = open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
@@ -446,12 +429,11 @@ int cmd_check(int argc, char **argv)
 	char size[32];
 	int rc, error;
 
-	if ((rc = parse_common("check", argc, argv, &p, &read_data)) >= 0)
+	if ((rc = parse_common("check", argc, argv, &p, &read_data)) >= 0 ||
+	    (rc = cmd_args("check", argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if (optind < argc)
-		return usage_error("check", "unexpected argument '%s'", argv[optind]);
 	if ((rc = open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);

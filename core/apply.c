@@ -1378,13 +1378,14 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 	/* every revision must exist before anything is done */
 	for (i = 0; i < n; i++) {
 		git_commit *c = NULL;
-		char hex[41];
+		char hex[41], q[DSYNC_QUOTE_SIZE];
 
 		if ((error = dsync_history_resolve(hex, f, revs[i])) < 0)
 			goto out;
 		if (git_oid_fromstr(&heads[i].commit, hex) < 0 ||
 		    (err = git_commit_lookup(&c, f->repo, &heads[i].commit)) < 0) {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a version in '%s'", revs[i], f->root);
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a version in '%s'", dsync_quote(q, revs[i]),
+						f->root);
 			goto out;
 		}
 		dsync_commit_key(keys[i], c);

@@ -30,6 +30,8 @@ void dsync_conflicts_dispose(dsync_conflicts *c)
 typedef struct lister {
 	dsync_folder *f;
 	dsync_conflicts *out;
+	char **stored;   /* each candidate's path as stored, as out->v */
+	size_t stored_n, stored_cap;
 	int error;
 } lister;
 
@@ -77,6 +79,18 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		l->out->v = v;
 		l->out->cap = cap;
 	}
+	if (l->stored_n == l->stored_cap) {
+		size_t cap = l->stored_cap ? l->stored_cap * 2 : 16;
+		char **v = realloc(l->stored, cap * sizeof(*v));
+
+		if (!v) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		l->stored = v;
+		l->stored_cap = cap;
+	}
+	l->stored[l->stored_n++] = dsync_buf_detach(&stored);
 	c = &l->out->v[l->out->n];
 	memset(c, 0, sizeof(*c));
 	c->copy = dsync_buf_detach(&disk);
@@ -84,7 +98,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	c->device = strdup(parts.device);
 	c->when = parts.when;
 	l->out->n++;
-	if (!c->copy || !c->path || !c->device) {
+	if (!c->copy || !c->path || !c->device || !l->stored[l->stored_n - 1]) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
 	}
@@ -105,12 +119,65 @@ static int cmp_conflict(const void *a, const void *b)
 	return strcmp(((const dsync_conflict *)a)->copy, ((const dsync_conflict *)b)->copy);
 }
 
+/*
+ * Marks in MADE which of the N candidates (stored paths, STORED) a merge
+ * made: a conflict is what a merge made, not what a name looks like, so a
+ * user's own file named like a copy is none.  dsync_merge_commit() lists
+ * the copies a merge made in its message ("PATH -> COPY" lines), so every
+ * device reads the same answer from the history, whichever device merged.
+ * The walk from HEAD stops once every candidate is found; it goes through
+ * the whole history only while a name that looks like a copy is not one.
+ */
+static int made_by_merge(bool *made, git_repository *repo, const git_oid *head, char **stored, size_t n)
+{
+	git_revwalk *walk = NULL;
+	dsync_buf *needle = NULL;
+	git_oid oid;
+	size_t i, left = n;
+	int err, error = 0;
+
+	if ((needle = calloc(n, sizeof(*needle))) == NULL)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (i = 0; i < n && !error; i++) /* calloc: each an empty buffer */
+		error = dsync_buf_printf(&needle[i], " -> %s\n", stored[i]);
+	if (error < 0)
+		goto out;
+	if ((err = git_revwalk_new(&walk, repo)) < 0 || (err = git_revwalk_push(walk, head)) < 0) {
+		error = dsync_error_git(err, "cannot walk the history");
+		goto out;
+	}
+	while (left > 0 && (err = git_revwalk_next(&oid, walk)) == 0) {
+		git_commit *c;
+		const char *msg;
+
+		if ((err = git_commit_lookup(&c, repo, &oid)) < 0)
+			break;
+		msg = git_commit_parentcount(c) > 1 ? git_commit_message(c) : NULL;
+		for (i = 0; msg && i < n; i++) {
+			if (!made[i] && strstr(msg, needle[i].ptr)) {
+				made[i] = true;
+				left--;
+			}
+		}
+		git_commit_free(c);
+	}
+	if (left > 0 && err < 0 && err != GIT_ITEROVER)
+		error = dsync_error_git(err, "cannot walk the history");
+out:
+	for (i = 0; needle && i < n; i++)
+		dsync_buf_dispose(&needle[i]);
+	free(needle);
+	git_revwalk_free(walk);
+	return error;
+}
+
 int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 {
 	git_tree *tree = NULL;
 	git_oid head;
-	lister l = { f, out, 0 };
-	bool born;
+	lister l = { f, out, NULL, 0, 0, 0 };
+	bool born, *made = NULL;
+	size_t i, kept;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
@@ -121,12 +188,37 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 	err = git_tree_walk(tree, GIT_TREEWALK_PRE, list_cb, &l);
 	git_tree_free(tree);
 	if (l.error < 0 || err < 0) {
-		dsync_conflicts_dispose(out);
-		return l.error < 0 ? l.error : dsync_error_git(err, "cannot read the last snapshot of '%s'", f->root);
+		error = l.error < 0 ? l.error : dsync_error_git(err, "cannot read the last snapshot of '%s'", f->root);
+		goto out;
 	}
+	if (out->n == 0)
+		goto out;
+	if ((made = calloc(out->n, sizeof(*made))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	if ((error = made_by_merge(made, f->repo, &head, l.stored, out->n)) < 0)
+		goto out;
+	for (i = kept = 0; i < out->n; i++) {
+		if (made[i]) {
+			out->v[kept++] = out->v[i];
+			continue;
+		}
+		free(out->v[i].copy);
+		free(out->v[i].path);
+		free(out->v[i].device);
+	}
+	out->n = kept;
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_conflict);
-	return 0;
+out:
+	if (error < 0)
+		dsync_conflicts_dispose(out);
+	for (i = 0; i < l.stored_n; i++)
+		free(l.stored[i]);
+	free(l.stored);
+	free(made);
+	return error;
 }
 
 /* The plain name a kept copy gets: "NAME (DEVICE YYYY-MM-DD HHMMSS).EXT",

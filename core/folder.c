@@ -62,16 +62,84 @@ static int find_root(char **out, const char *start)
 	return 0;
 }
 
-static int valid_device_name(const char *name)
+/* The rule a device name breaks, or NULL when it is a good one. */
+static const char *device_name_fault(const char *name)
 {
 	const unsigned char *p;
+	size_t len = name ? strlen(name) : 0;
 
-	if (!name || !*name || strlen(name) > 128)
+	if (len == 0)
+		return "it is empty";
+	if (len > DSYNC_DEVICE_NAME_MAX)
+		return "it is longer than " DSYNC_STR(DSYNC_DEVICE_NAME_MAX) " bytes";
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return "'.' and '..' are not names";
+	if (name[0] == ' ' || name[len - 1] == ' ')
+		return "it starts or ends with a space";
+	for (p = (const unsigned char *)name; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return "it holds a control character";
+		if (*p == '/' || *p == '\\')
+			return "it holds '/' or '\\'";
+		if (*p == '<' || *p == '>')
+			return "it holds '<' or '>'";
+	}
+	return NULL;
+}
+
+/* The error for a bad device name NAME that FAULT describes, WHERE (or "")
+ * saying where it came from. */
+static int device_name_error(const char *name, const char *fault, const char *where)
+{
+	char q[DSYNC_QUOTE_SIZE];
+
+	return dsync_error_set(DSYNC_EUSAGE,
+		"bad device name '%s'%s: %s; use printable text of at most " DSYNC_STR(DSYNC_DEVICE_NAME_MAX)
+		" bytes without '/', '\\', '<' or '>'", dsync_quote(q, name ? name : ""), where, fault);
+}
+
+int dsync_device_name_check(const char *name)
+{
+	const char *fault = device_name_fault(name);
+
+	return fault ? device_name_error(name, fault, "") : 0;
+}
+
+int dsync_device_name_pick(char out[DSYNC_DEVICE_NAME_MAX + 1], const char *name)
+{
+	char host[256];
+	size_t i, len;
+
+	const char *where = "", *fault;
+
+	if (!name || !*name) {
+		name = getenv("DSYNC_DEVICE_NAME");
+		where = " in $DSYNC_DEVICE_NAME";
+	}
+	if (name && *name) {
+		if ((fault = device_name_fault(name)) != NULL)
+			return device_name_error(name, fault, where);
+		memcpy(out, name, strlen(name) + 1);
 		return 0;
-	for (p = (const unsigned char *)name; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
-			return 0;
-	return name[0] != ' ' && name[strlen(name) - 1] != ' ';
+	}
+	/* the host name is not the user's choice: made safe, not refused */
+	if (gethostname(host, sizeof(host)) < 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	for (len = 0; host[len] && len < DSYNC_DEVICE_NAME_MAX; len++) {
+		unsigned char c = (unsigned char)host[len];
+
+		out[len] = c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '<' || c == '>' ? '-' : (char)c;
+	}
+	out[len] = '\0';
+	for (i = 0; out[i] == ' '; i++)
+		;
+	memmove(out, out + i, len - i + 1);
+	for (len = strlen(out); len > 0 && out[len - 1] == ' '; len--)
+		out[len - 1] = '\0';
+	if (device_name_fault(out))
+		memcpy(out, "device", sizeof("device"));
+	return 0;
 }
 
 static int random_hex(char *out, size_t bytes)
@@ -379,6 +447,7 @@ static int load_identity(dsync_folder *f)
 {
 	git_config *cfg = NULL;
 	git_buf id = GIT_BUF_INIT, name = GIT_BUF_INIT;
+	const char *fault;
 	int err, error = 0;
 
 	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0)
@@ -388,6 +457,12 @@ static int load_identity(dsync_folder *f)
 		error = dsync_error_set(DSYNC_ECORRUPT,
 			"'%s/" DSYNC_DIR "/config' has no device identity; re-run 'dsync init' on a copy",
 			f->root);
+		goto out;
+	}
+	/* a user may edit the config: a bad name must not reach a commit or a
+	 * conflict copy's name */
+	if ((fault = device_name_fault(name.ptr)) != NULL) {
+		error = device_name_error(name.ptr, fault, " in " DSYNC_DIR "/config (dsync.deviceName)");
 		goto out;
 	}
 	if ((f->device_id = strdup(id.ptr)) == NULL || (f->device_name = strdup(name.ptr)) == NULL)
@@ -529,7 +604,7 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 {
 	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
 	git_repository *repo = NULL;
-	char *root = NULL, *parent_root = NULL, host[256];
+	char *root = NULL, *parent_root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
 	char device_id[33], folder_id[33];
 	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
 	bool tmp_made = false;
@@ -539,17 +614,9 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	*out = NULL;
 	if (!dir || !*dir)
 		dir = ".";
-	if (!device_name || !*device_name)
-		device_name = getenv("DSYNC_DEVICE_NAME");
-	if (!device_name || !*device_name) {
-		if (gethostname(host, sizeof(host)) < 0 || !host[0])
-			snprintf(host, sizeof(host), "device");
-		host[sizeof(host) - 1] = '\0';
-		device_name = host;
-	}
-	if (!valid_device_name(device_name))
-		return dsync_error_set(DSYNC_EUSAGE,
-			"invalid device name '%s'; use printable text without '<' or '>'", device_name);
+	if ((error = dsync_device_name_pick(host, device_name)) < 0)
+		return error;
+	device_name = host;
 	if ((error = dsync_git_init()) < 0)
 		return error;
 
@@ -822,18 +889,19 @@ out:
 
 int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_path)
 {
+	char q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	if ((error = dsync_folder_locate(out, f, user_path)) < 0)
 		return error;
 	if (!*out)
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is outside the dsync folder '%s'",
-				       user_path, f->root);
+				       dsync_quote(q, user_path), f->root);
 	if (**out && !dsync_path_is_safe(*out)) {
 		free(*out);
 		*out = NULL;
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is inside dsync's own '" DSYNC_DIR "'",
-				       user_path);
+				       dsync_quote(q, user_path));
 	}
 	return 0;
 }

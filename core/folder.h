@@ -28,6 +28,14 @@ struct dsync_folder {
 int dsync_folder_repo(dsync_folder *f);
 
 /*
+ * The device name a new folder gets into OUT: NAME, else $DSYNC_DEVICE_NAME
+ * (either checked: DSYNC_EUSAGE when bad), else the host name made safe
+ * (characters a name may not hold become '-', cut to the longest name), else
+ * "device".
+ */
+int dsync_device_name_pick(char out[DSYNC_DEVICE_NAME_MAX + 1], const char *name);
+
+/*
  * As dsync_folder_relpath(), without judging the result: *OUT is the
  * folder-relative path (possibly inside .dsync), or NULL when USER_PATH lies
  * outside the folder.

@@ -45,7 +45,10 @@ static int info_fill(info_store *s, git_commit *c)
 	s->pub.tz_offset = git_commit_time_offset(c);
 	s->pub.parents = git_commit_parentcount(c);
 	s->name = strdup(a && a->name ? a->name : "");
-	t = strstr(msg, "\n" TRAILER);
+	/* the last trailer line is dsync's: one earlier in the message (a
+	 * user's -m text, a file name with a newline) is only text */
+	for (t = strstr(msg, "\n" TRAILER); t && strstr(t + 1, "\n" TRAILER);)
+		t = strstr(t + 1, "\n" TRAILER);
 	if (!t && strncmp(msg, TRAILER, strlen(TRAILER)) == 0)
 		t = msg - 1;
 	if (t) {
@@ -187,23 +190,105 @@ static int head_walk(git_revwalk **out, git_repository *repo)
 	return 0;
 }
 
+/* Whether S is LEN hex digits. */
+static bool all_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Resolves the short id HEX (LEN hex digits, 4 to 39) among the folder's
+ * snapshots: the commits reachable from this device's head and from every
+ * other device's head as last fetched (refs/heads, refs/remotes).  Trees,
+ * blobs and unreachable commits are not candidates, so a prefix that one
+ * snapshot and a file's blob share still names the snapshot.  *OUT the one;
+ * 0 (no error set) when none matches; DSYNC_EUSAGE when several do.
+ */
+static int resolve_short_id(git_oid *out, bool *found, git_repository *repo, const char *hex, size_t len,
+			    const char *spec)
+{
+	git_revwalk *walk = NULL;
+	git_oid want, oid;
+	char q[DSYNC_QUOTE_SIZE];
+	size_t matches = 0;
+	int err, error = 0;
+
+	*found = false;
+	if ((err = git_oid_fromstrn(&want, hex, len)) < 0 || (err = git_revwalk_new(&walk, repo)) < 0 ||
+	    ((err = git_revwalk_push_glob(walk, "refs/heads/*")) < 0 && err != GIT_ENOTFOUND) ||
+	    ((err = git_revwalk_push_glob(walk, "refs/remotes/*")) < 0 && err != GIT_ENOTFOUND)) {
+		error = dsync_error_git(err, "cannot walk history");
+		goto out;
+	}
+	while ((err = git_revwalk_next(&oid, walk)) == 0) {
+		if (git_oid_ncmp(&want, &oid, len) != 0)
+			continue;
+		if (++matches > 1) {
+			error = dsync_error_set(DSYNC_EUSAGE, "'%s' matches more than one snapshot; give more digits",
+						dsync_quote(q, spec));
+			goto out;
+		}
+		git_oid_cpy(out, &oid);
+	}
+	if (err < 0 && err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot walk history");
+		goto out;
+	}
+	*found = matches == 1;
+out:
+	git_revwalk_free(walk);
+	return error;
+}
+
 int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 {
 	git_object *obj = NULL, *peeled = NULL;
 	git_revwalk *walk = NULL;
+	dsync_buf full = DSYNC_BUF_INIT;
 	git_oid oid;
 	int64_t when;
+	size_t base;
+	char q[DSYNC_QUOTE_SIZE];
+	bool found, hexid;
 	int err, error;
 
 	if ((error = dsync_folder_repo(f)) < 0)
 		return error;
 	out[0] = '\0';
-	if (!spec || !*spec)
+	if (!spec)
 		spec = "HEAD";
+	if (!*spec)
+		return dsync_error_set(DSYNC_EUSAGE, "an empty version: give a snapshot id, HEAD~N or a time");
+	dsync_quote(q, spec);
+	/* a short id, alone or with ~N / ^N after it, among the snapshots only */
+	base = strcspn(spec, "~^");
+	hexid = base >= 4 && base <= GIT_OID_HEXSZ && all_hex(spec, base);
+	/* a whole id is taken as it is: any commit in the store (another
+	 * device's head included) */
+	if (hexid && base < GIT_OID_HEXSZ) {
+		if ((error = resolve_short_id(&oid, &found, f->repo, spec, base, spec)) < 0)
+			goto out;
+		if (found) {
+			char hex[GIT_OID_HEXSZ + 1];
+
+			git_oid_tostr(hex, sizeof(hex), &oid);
+			if ((error = dsync_buf_printf(&full, "%s%s", hex, spec + base)) < 0)
+				goto out;
+			spec = full.ptr;
+		} else if (dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
+			error = dsync_error_set(DSYNC_ENOTFOUND, "no snapshot has the id '%s'; 'dsync log' lists them", q);
+			goto out;
+		}
+	}
 	err = git_revparse_single(&obj, f->repo, spec);
 	if (err == 0) {
 		if ((err = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0) {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a snapshot", spec);
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a snapshot", q);
 			goto out;
 		}
 		git_oid_tostr(out, 41, git_object_id(peeled));
@@ -211,17 +296,35 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		goto out;
 	}
 	if (err == GIT_EAMBIGUOUS) {
-		error = dsync_error_set(DSYNC_EUSAGE, "'%s' matches more than one snapshot; give more digits", spec);
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' matches more than one snapshot; give more digits", q);
 		goto out;
 	}
 	if (strcmp(spec, "HEAD") == 0) {
 		error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
 		goto out;
 	}
+	/* a version that is there, taken back further than the history goes */
+	if (spec[base] && base > 0) {
+		char *head = strndup(spec, base);
+		git_object *o = NULL;
+		bool there = head && git_revparse_single(&o, f->repo, head) == 0;
+
+		git_object_free(o);
+		free(head);
+		if (there) {
+			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot '%s': the history is shorter", q);
+			goto out;
+		}
+	}
+	if (hexid && !spec[base] && dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
+		error = dsync_error_set(DSYNC_ENOTFOUND, "no snapshot has the id '%s'; 'dsync log' lists them", q);
+		goto out;
+	}
+	/* neither a snapshot nor a time: a bad argument, as a bad --since is */
 	if (dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
-		error = dsync_error_set(DSYNC_ENOTFOUND,
+		error = dsync_error_set(DSYNC_EUSAGE,
 			"unknown version '%s'; give a snapshot id (from 'dsync log'), HEAD~N, or a time such as '2 hours ago'",
-			spec);
+			q);
 		goto out;
 	}
 	if ((error = head_walk(&walk, f->repo)) < 0)
@@ -243,11 +346,12 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		error = dsync_error_git(err, "cannot walk history");
 		goto out;
 	}
-	error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot at or before '%s'", spec);
+	error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot at or before '%s'", q);
 out:
 	git_revwalk_free(walk);
 	git_object_free(obj);
 	git_object_free(peeled);
+	dsync_buf_dispose(&full);
 	return error;
 }
 
@@ -487,9 +591,12 @@ next:
 		error = dsync_error_git(err, "cannot walk history");
 		goto out;
 	}
-	if (!found)
+	if (!found) {
+		char q[DSYNC_QUOTE_SIZE];
+
 		error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' was never in the history of '%s'",
-					path, f->root);
+					dsync_quote(q, path), f->root);
+	}
 out:
 	git_revwalk_free(walk);
 	free(cur);
@@ -552,8 +659,11 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 		goto out;
 	}
 	if ((error = dsync_tree_lookup(&te, tree, path)) < 0) {
+		char q[DSYNC_QUOTE_SIZE];
+
 		if (error == DSYNC_ENOTFOUND)
-			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not in the version %.8s", path, hex);
+			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not in the version %.8s",
+						dsync_quote(q, path), hex);
 		goto out;
 	}
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {

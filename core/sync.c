@@ -202,9 +202,12 @@ static int remotes_pick(remote ***sel, size_t *n, remotes *all, const char *name
 	if (*n == 0) {
 		free(*sel);
 		*sel = NULL;
-		if (name)
-			return dsync_error_set(DSYNC_ENOTFOUND, "no remote '%s' in '%s' (see dsync remote list)", name,
-					       f->root);
+		if (name) {
+			char q[DSYNC_QUOTE_SIZE];
+
+			return dsync_error_set(DSYNC_ENOTFOUND, "no remote '%s' in '%s' (see dsync remote list)",
+					       dsync_quote(q, name), f->root);
+		}
 		return dsync_error_set(DSYNC_ENOTFOUND,
 				       "'%s' has no remote yet: add one with dsync remote add NAME URL", f->root);
 	}
@@ -2093,13 +2096,15 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	remotes all = { 0 };
 	size_t i;
 	bool had_remotes;
+	char q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	*created = false;
 	if (!o)
 		o = &defaults;
 	if (!remote_name_ok(name))
-		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')", name);
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')",
+				       dsync_quote(q, name));
 	if ((error = remotes_read(&all, f)) < 0)
 		return error;
 	for (i = 0; i < all.n; i++)
@@ -2245,7 +2250,7 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	dsync_store *st = NULL;
 	dsync_folder *f = NULL;
 	dsync_sync_result fetched;
-	char *abs = NULL;
+	char *abs = NULL, device[DSYNC_DEVICE_NAME_MAX + 1], q[DSYNC_QUOTE_SIZE];
 	bool existed, was_empty, made_folder = false;
 	int error;
 
@@ -2256,7 +2261,11 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	if (!remote_name)
 		remote_name = "origin";
 	if (!remote_name_ok(remote_name))
-		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name", remote_name);
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')",
+				       dsync_quote(q, remote_name));
+	/* a bad device name is refused before the passphrase is asked for */
+	if ((error = dsync_device_name_pick(device, device_name)) < 0)
+		return error;
 	/* the current folder by default only when it is empty: a folder that
 	 * has files is merged with the store's, which is worth asking for by
 	 * name */

@@ -513,6 +513,7 @@ static int read_spec(int64_t *out, const char *spec, int64_t now)
 int dsync_timespec_parse(int64_t *out, const char *spec, int64_t now)
 {
 	int64_t t = 0;
+	char q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	if (!out || !spec) {
@@ -520,6 +521,7 @@ int dsync_timespec_parse(int64_t *out, const char *spec, int64_t now)
 		goto out;
 	}
 
+	dsync_quote(q, spec);
 	switch (read_spec(&t, spec, now)) {
 	case PARSE_OK:
 		*out = t;
@@ -528,17 +530,17 @@ int dsync_timespec_parse(int64_t *out, const char *spec, int64_t now)
 	case PARSE_NOSUCH:
 		error = dsync_error_set(DSYNC_EUSAGE,
 			"cannot read time '%s': no such date, time of day or offset",
-			spec);
+			q);
 		break;
 	case PARSE_RANGE:
 		error = dsync_error_set(DSYNC_EUSAGE,
 			"cannot read time '%s': out of range (years 1 to 9999)",
-			spec);
+			q);
 		break;
 	default:
 		error = dsync_error_set(DSYNC_EUSAGE,
 			"cannot read time '%s'; try '2 hours ago', 'yesterday' or '2024-03-01 14:00'",
-			spec);
+			q);
 		break;
 	}
 out:

@@ -18,6 +18,8 @@
 #include "dsync/common.h"
 
 #define DSYNC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define DSYNC_STR_(x) #x
+#define DSYNC_STR(x) DSYNC_STR_(x)
 
 /*
  * Initialises libgit2 (once; sealed from the user's git config, strict object

@@ -45,6 +45,21 @@ int dsync_error_last_code(void);
 int dsync_error_set(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Room for dsync_quote()'s result. */
+#define DSYNC_QUOTE_SIZE 256
+/* How many bytes of an argument dsync_quote() keeps. */
+#define DSYNC_QUOTE_KEEP 60
+
+/*
+ * An argument as a message quotes it, into BUF: at most its first
+ * DSYNC_QUOTE_KEEP bytes (cut at a character's start, "…" added when cut),
+ * control characters and bytes that are not UTF-8 shown as \n, \t, \r or
+ * \xNN, so an error stays one readable line.  Every message that quotes
+ * what a user typed (a path, a version, a time, a name) quotes it through
+ * this.  Returns BUF.
+ */
+const char *dsync_quote(char buf[DSYNC_QUOTE_SIZE], const char *arg);
+
 /* Clears the last error. */
 void dsync_error_clear(void);
 

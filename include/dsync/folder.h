@@ -24,6 +24,20 @@ typedef struct dsync_folder dsync_folder;
  */
 int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_name);
 
+/* The longest device name, in bytes. */
+#define DSYNC_DEVICE_NAME_MAX 64
+
+/*
+ * Checks a device name before it goes into commits and conflict copies'
+ * names: not empty, at most DSYNC_DEVICE_NAME_MAX bytes, not "." or "..", no
+ * '/' or '\\', no control character (a newline would break a commit's
+ * trailer), no '<' or '>' (they end a commit's author), no space at either
+ * end.  DSYNC_EUSAGE naming the rule it breaks.  dsync_folder_init() checks
+ * the name it is given (or $DSYNC_DEVICE_NAME) and opening a folder checks
+ * the one in its config; a host name that breaks a rule is made safe instead.
+ */
+int dsync_device_name_check(const char *name);
+
 /*
  * Opens the synced folder that contains PATH (NULL: the current directory),
  * looking upwards.  DSYNC_ENOTFOLDER when there is none.  Its git repository

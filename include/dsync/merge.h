@@ -79,8 +79,10 @@ typedef struct dsync_conflicts {
 void dsync_conflicts_dispose(dsync_conflicts *c);
 
 /*
- * Lists F's open conflicts: the conflict copies in its last snapshot that are
- * still in the folder, sorted by path.  Reads, writes nothing.
+ * Lists F's open conflicts: the conflict copies a merge made (as the merge
+ * commits in the history record them) that are in its last snapshot and
+ * still in the folder, sorted by path; a file merely named like a copy is
+ * none.  Reads, writes nothing.
  */
 int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f);
 

@@ -99,7 +99,7 @@ ok "show REV alone" dsync show "$S2"
 contains "show: message" "$TMP/out" "edit draft"
 contains "show: file" "$TMP/out" "M draft.md"
 fails 1 "show unknown revision" dsync show "deadbeefdead:draft.md"
-contains "unknown revision: clear" "$TMP/err" "unknown version 'deadbeefdead:draft.md'"
+contains "unknown revision: clear" "$TMP/err" "no snapshot has the id 'deadbeefdead'"
 fails 1 "show a path not in that version" dsync show "$S4:draft.md"
 contains "not in version: clear" "$TMP/err" "'draft.md' is not in the version"
 (cd dir && dsync show "$S1:keep.txt") > "$TMP/out" 2>&1

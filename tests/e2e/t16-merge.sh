@@ -86,7 +86,8 @@ contains "none left" "$TMP/out" "no conflicts"
 
 # 4. bad revisions: clear message, nothing changed
 before=$(head_id "$A")
-fails 1 "merge: unknown revision" dsync merge no-such-head
+# neither an id, a ref nor a time: a bad argument (exit 2), as a bad --since
+fails 2 "merge: unknown revision" dsync merge no-such-head
 contains "merge: unknown revision says so" "$TMP/err" "no-such-head"
 fails 2 "merge: no revision" dsync merge
 check "head unchanged" "$(head_id "$A")" = "$before"

@@ -152,9 +152,15 @@ static void test_unknown_revision(void **state)
 	char hex[41];
 
 	(void)state;
-	assert_int_equal(dsync_history_resolve(hex, f, "no-such-version"), DSYNC_ENOTFOUND);
+	/* neither a version nor a time: a bad argument, as a bad --since */
+	assert_int_equal(dsync_history_resolve(hex, f, "no-such-version"), DSYNC_EUSAGE);
 	assert_non_null(strstr(dsync_error_last(), "unknown version 'no-such-version'"));
 	one_line();
+	/* an id no snapshot has: not found */
+	assert_int_equal(dsync_history_resolve(hex, f, "deadbeef"), DSYNC_ENOTFOUND);
+	assert_non_null(strstr(dsync_error_last(), "no snapshot has the id 'deadbeef'"));
+	assert_int_equal(dsync_history_resolve(hex, f, "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"), DSYNC_ENOTFOUND);
+	assert_int_equal(dsync_history_resolve(hex, f, ""), DSYNC_EUSAGE);
 	assert_int_equal(dsync_history_resolve(hex, f, "HEAD~5"), DSYNC_ENOTFOUND);
 	assert_int_equal(dsync_history_resolve(hex, f, "1999-01-01"), DSYNC_ENOTFOUND);
 	assert_non_null(strstr(dsync_error_last(), "no snapshot at or before '1999-01-01'"));
@@ -172,6 +178,38 @@ static void test_unknown_revision(void **state)
 		assert_string_equal(again, hex);
 	}
 	dsync_folder_free(f);
+}
+
+static void test_quote(void **state)
+{
+	char q[DSYNC_QUOTE_SIZE], want[DSYNC_QUOTE_SIZE], arg[400];
+
+	(void)state;
+	assert_string_equal(dsync_quote(q, "plain name.txt"), "plain name.txt");
+	assert_string_equal(dsync_quote(q, ""), "");
+	assert_string_equal(dsync_quote(q, NULL), "");
+	/* control characters and bytes that are not UTF-8 made visible */
+	assert_string_equal(dsync_quote(q, "a\nb\tc\rd\x1b[31m\x7f\xff"), "a\\nb\\tc\\rd\\x1b[31m\\x7f\\xff");
+	/* UTF-8 kept */
+	assert_string_equal(dsync_quote(q, "caf\xc3\xa9"), "caf\xc3\xa9");
+	/* cut at 60 bytes, with an ellipsis */
+	memset(arg, 'x', 300);
+	arg[300] = '\0';
+	memset(want, 'x', DSYNC_QUOTE_KEEP);
+	memcpy(want + DSYNC_QUOTE_KEEP, "\xe2\x80\xa6", 4);
+	assert_string_equal(dsync_quote(q, arg), want);
+	arg[DSYNC_QUOTE_KEEP] = '\0';
+	assert_string_equal(dsync_quote(q, arg), arg);
+	/* never inside a character: 59 bytes, then a 2-byte one that would end at 61 */
+	memset(arg, 'y', 59);
+	memcpy(arg + 59, "\xc3\xa9\xc3\xa9", 5);
+	memset(want, 'y', 59);
+	memcpy(want + 59, "\xe2\x80\xa6", 4);
+	assert_string_equal(dsync_quote(q, arg), want);
+	/* the worst case fits: every byte shown as \xNN */
+	memset(arg, 1, 300);
+	arg[300] = '\0';
+	assert_int_equal(strlen(dsync_quote(q, arg)), DSYNC_QUOTE_KEEP * 4 + 3);
 }
 
 static int sink(const void *data, size_t len, void *payload)
@@ -366,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_init_twice_and_nested),
 		cmocka_unit_test(test_bad_device_name),
 		cmocka_unit_test(test_unknown_revision),
+		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_path_never_in_history),
 		cmocka_unit_test(test_path_outside_folder),
 		cmocka_unit_test(test_unwritable_destination),

@@ -63,6 +63,7 @@ static void expect_reject(const char *spec, int64_t now, const char *file,
 			  int line)
 {
 	int64_t got = UNSET;
+	char quoted[DSYNC_QUOTE_SIZE];
 	const char *msg;
 	size_t len;
 	int rc;
@@ -74,7 +75,7 @@ static void expect_reject(const char *spec, int64_t now, const char *file,
 	if (rc != DSYNC_EUSAGE)
 		print_error("'%s' gave %d (%" PRId64 "), want DSYNC_EUSAGE\n",
 			    spec, rc, got);
-	else if (!strstr(msg, spec))
+	else if (!strstr(msg, dsync_quote(quoted, spec)))
 		print_error("'%s': message does not name it: %s\n", spec, msg);
 	_assert_int_equal(cast_to_largest_integral_type(rc),
 			  cast_to_largest_integral_type(DSYNC_EUSAGE), file,
@@ -87,7 +88,9 @@ static void expect_reject(const char *spec, int64_t now, const char *file,
 			  cast_to_largest_integral_type(UNSET), file, line);
 	_assert_true(cast_to_largest_integral_type(len > 0), "message", file,
 		     line);
-	_assert_true(cast_to_largest_integral_type(strstr(msg, spec) != NULL),
+	/* as dsync_quote shows it: cut to a readable length, control
+	 * characters visible */
+	_assert_true(cast_to_largest_integral_type(strstr(msg, dsync_quote(quoted, spec)) != NULL),
 		     "message names the spec", file, line);
 	/* house style: lowercase, no full stop */
 	_assert_true(cast_to_largest_integral_type(strncmp(msg, "cannot read time '",

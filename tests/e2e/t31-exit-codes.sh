@@ -1,0 +1,186 @@
+#!/bin/bash
+# Exit codes and messages are the same for every command (DESIGN.md section
+# 10): unknown options, options without their value (or with an empty one),
+# values given to options that take none, empty and extra arguments are usage
+# errors (2) everywhere; a version or time that can't be read is 2 wherever
+# it is given (--since, --at, show, diff, merge), one that names no snapshot
+# is 1; a short id is ambiguous only when two snapshots share it; an error
+# quotes what the user typed cut to a readable length, on one line.
+. "$(dirname "$0")/lib.sh"
+unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
+
+F=$TMP/f
+mkdir -p "$F"
+cd "$F" || exit 1
+printf 'one\n' > a.txt
+ok "init" dsync init --device-name alpha
+printf 'two\n' > a.txt
+ok "snapshot" dsync snapshot
+
+# one error line on stderr, then (for usage errors) where to read more
+error_lines() { if [ "$(grep -c '^dsync: error: ' "$TMP/err")" = 1 ] && [ "$(wc -l < "$TMP/err")" -le 2 ]; then echo one; else echo more; fi; }
+
+# 1. a version or time that can't be read: 2 wherever it is given
+for args in "log --since bogus" "log --until bogus" "restore a.txt --at bogus" "show bogus" \
+	"show bogus:a.txt" "diff bogus" "diff HEAD bogus" "merge bogus"; do
+	# shellcheck disable=SC2086
+	fails 2 "$args: a bad version or time is a usage error" dsync $args
+done
+fails 2 "merge no-such-head: 2 as well" dsync merge no-such-head
+# readable, but naming no snapshot: 1
+fails 1 "restore --at a time before the first snapshot" dsync restore a.txt --at 1990-01-01
+contains "says there is none before it" "$TMP/err" "no snapshot at or before '1990-01-01'"
+fails 1 "show an id no snapshot has" dsync show deadbeef
+contains "says no snapshot has it" "$TMP/err" "no snapshot has the id 'deadbeef'"
+fails 1 "show HEAD~50: the history is shorter" dsync show HEAD~50
+fails 1 "restore --at HEAD~50" dsync restore a.txt --at HEAD~50
+check "nothing was restored" "$(cat a.txt)" = "two"
+
+# 2. a short id is ambiguous only when two snapshots share it
+if command -v python3 > /dev/null; then
+	head=$(git --git-dir=.dsync rev-parse HEAD)
+	tree=$(git --git-dir=.dsync rev-parse 'HEAD^{tree}')
+	p4=${head:0:4}
+	# a blob whose id starts as the snapshot's does (not in any snapshot)
+	python3 - "$p4" > "$TMP/blob" << 'EOF'
+import hashlib, sys
+p = sys.argv[1]
+n = 0
+while True:
+    body = b"look-alike %d\n" % n
+    if hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest().startswith(p):
+        sys.stdout.buffer.write(body)
+        break
+    n += 1
+EOF
+	blob=$(git --git-dir=.dsync hash-object -w "$TMP/blob")
+	check "a blob shares the snapshot's first 4 digits" "${blob:0:4}" = "$p4"
+	ok "show $p4: a blob is no candidate" dsync show "$p4"
+	contains "show $p4: the snapshot" "$TMP/out" "${head:0:8}"
+	ok "show $p4:a.txt" dsync show "$p4:a.txt"
+	contains "show $p4:a.txt: its bytes" "$TMP/out" "two"
+	ok "show ${p4}~1: a short id with ~N" dsync show "${p4}~1"
+	# a second snapshot with the same first 4 digits: another device's head
+	python3 - "$p4" "$tree" "$head" > "$TMP/commit" << 'EOF'
+import hashlib, sys
+p, tree, parent = sys.argv[1:4]
+n = 0
+while True:
+    body = (("tree %s\nparent %s\nauthor beta <0123456789abcdef0123456789abcdef> 1700000000 +0000\n"
+             "committer beta <0123456789abcdef0123456789abcdef> 1700000000 +0000\n\nsnapshot %d\n")
+            % (tree, parent, n)).encode()
+    if hashlib.sha1(b"commit %d\0" % len(body) + body).hexdigest().startswith(p):
+        sys.stdout.buffer.write(body)
+        break
+    n += 1
+EOF
+	other=$(git --git-dir=.dsync hash-object -t commit -w "$TMP/commit")
+	git --git-dir=.dsync update-ref refs/remotes/usb/0123456789abcdef0123456789abcdef "$other"
+	check "a second snapshot shares them" "${other:0:4}" = "$p4"
+	fails 2 "show $p4: two snapshots match" dsync show "$p4"
+	contains "says it matches more than one snapshot" "$TMP/err" "'$p4' matches more than one snapshot"
+	ok "more digits pick one" dsync show "${head:0:12}"
+	git --git-dir=.dsync update-ref -d refs/remotes/usb/0123456789abcdef0123456789abcdef
+else
+	echo "# skipped: short id ambiguity (no python3 to make look-alike ids)"
+fi
+
+# 3. options, the same way for every command
+for cmd in init snapshot status log versions show diff restore merge conflicts remote push fetch sync \
+	join passphrase check gc watch daemon help version; do
+	fails 2 "$cmd --bogus: unknown option" dsync "$cmd" --bogus
+	contains "$cmd --bogus: says so" "$TMP/err" "unknown option '--bogus'"
+	check "$cmd --bogus: one error line" "$(grep -c '^dsync: error: ' "$TMP/err")" = 1
+	fails 2 "$cmd -Z: unknown option" dsync "$cmd" -Z
+	contains "$cmd -Z: says so" "$TMP/err" "unknown option '-Z'"
+	ok "$cmd --help" dsync "$cmd" --help
+	contains "$cmd --help: usage" "$TMP/out" "usage: dsync"
+done
+fails 2 "version with an argument" dsync version extra
+contains "version extra: says so" "$TMP/err" "unexpected argument 'extra'"
+fails 2 "help with two arguments" dsync help log show
+fails 2 "status --json=1: takes no value" dsync status --json=1
+contains "status --json=1: says so" "$TMP/err" "option '--json' takes no value"
+fails 2 "snapshot -qZ: the unknown letter is named" dsync snapshot -qZ
+contains "snapshot -qZ: says -Z" "$TMP/err" "unknown option '-Z'"
+
+# every option that takes a value: missing, and empty
+while read -r cmd opt pre; do
+	# shellcheck disable=SC2086
+	fails 2 "$cmd $pre $opt (no value)" dsync $cmd $pre "$opt"
+	contains "$cmd $opt: says the value is missing" "$TMP/err" "option '$opt' needs a value"
+	# shellcheck disable=SC2086
+	fails 2 "$cmd $pre $opt '' (empty value)" dsync $cmd $pre "$opt" ""
+	contains "$cmd $opt '': says the value is missing" "$TMP/err" "needs a value"
+done << 'EOF'
+init --device-name
+snapshot -m
+snapshot --message
+log --since
+log --until
+log -n
+log --max-count
+restore --at a.txt
+restore --to a.txt
+conflicts --keep resolve a.txt
+join --name URL
+join --device-name URL
+join --passphrase-file URL
+remote --passphrase-file
+push --passphrase-file
+fetch --passphrase-file
+sync --passphrase-file
+check --passphrase-file
+passphrase --passphrase-file
+passphrase --new-passphrase-file
+watch --delay
+watch --max-delay
+watch --rescan-interval
+daemon --delay
+EOF
+fails 2 "conflicts resolve f --keep: no value" dsync conflicts resolve f --keep
+contains "conflicts resolve f --keep: says the value is missing" "$TMP/err" "option '--keep' needs a value"
+fails 2 "restore --at '': not HEAD" dsync restore a.txt --at ""
+check "restore --at '': nothing restored" "$(cat a.txt)" = "two"
+fails 2 "check --new-passphrase-file: not check's" dsync check --new-passphrase-file x
+fails 2 "sync --read-data: not sync's" dsync sync --read-data
+
+# 4. arguments: empty and extra ones, for every command
+for args in "merge ''" "show ''" "diff ''" "diff HEAD -- ''" "versions ''" "log ''" "restore ''" \
+	"conflicts resolve '' --keep file" "remote add '' x" "remote remove ''" "sync ''" "push ''" \
+	"fetch ''" "check ''" "passphrase ''" "join ''" "init ''" "watch ''" "help ''"; do
+	eval "set -- $args"
+	fails 2 "$args: an empty argument is a usage error" dsync "$@"
+	contains "$args: says so" "$TMP/err" "an argument is empty"
+done
+check "merge '': head unchanged" "$(git --git-dir=.dsync rev-list --count HEAD)" = 2
+for args in "snapshot x" "status x" "gc x" "log a b" "show a b" "versions a b" "conflicts x" \
+	"conflicts resolve a b --keep file" "remote list x" "remote remove a b" "sync a b" "push a b" \
+	"fetch a b" "check a b" "passphrase a b" "join u d x" "init a b" "daemon x" "diff a b c"; do
+	# shellcheck disable=SC2086
+	fails 2 "$args: an extra argument is a usage error" dsync $args
+done
+
+# 5. a quoted argument is cut to a readable length and stays one line
+long=$(printf 'x%.0s' $(seq 300))
+for args in "show $long" "restore a.txt --at $long" "log --since $long" "frob$long" "log -n $long" \
+	"remote remove $long" "watch --delay $long"; do
+	fails_any=0
+	# shellcheck disable=SC2086
+	dsync $args > "$TMP/out" 2> "$TMP/err" || fails_any=$?
+	check "${args:0:20}…: fails" "$fails_any" != 0
+	check "${args:0:20}…: the argument is cut" "$(grep -c "$long" "$TMP/err")" = 0
+	contains "${args:0:20}…: cut with …" "$TMP/err" "…"
+	check "${args:0:20}…: a short line" "$(head -1 "$TMP/err" | wc -c)" -lt 250
+done
+fails 2 "a version with control characters" dsync show $'bad\nname\033[31m'
+contains "they are shown, not sent" "$TMP/err" "'bad\\nname\\x1b[31m'"
+check "the error is one line" "$(error_lines)" = one
+check "no escape byte on stderr" "$(grep -c $'\033' "$TMP/err")" = 0
+fails 2 "a time with a newline" dsync log --since $'bogus\ntime'
+check "still one line" "$(error_lines)" = one
+mkdir -p "$TMP/outside"
+fails 2 "a path outside the folder, with a newline" dsync log "$TMP/outside/a"$'\n'"b"
+contains "the path is shown with \\n" "$TMP/err" "a\\nb"
+
+finish
