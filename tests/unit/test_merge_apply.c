@@ -568,7 +568,7 @@ static void test_escaped_names(void **state)
 static void test_refused(void **state)
 {
 	static const char *const hostile[][2] = {
-		{ "40000", ".dsync" }, { "100644", ".." }, { "100644", "/etc" }, { "100644", ".DSYNC" },
+		{ "40000", ".dsync" }, { "100644", ".." }, { "100644", "/etc" }, { "100644", ".dsync" },
 		{ "100644", ".git" },
 	};
 	char alpha[512], beta[512], ha[41], ha2[41], hex[41], config_before[4096];
