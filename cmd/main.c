@@ -600,7 +600,7 @@ static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "at", required_argument, NULL, 'a' }, { "to", required_argument, NULL, 't' },
-		HELP_OPTION, { 0 }
+		{ "force", no_argument, NULL, 'f' }, HELP_OPTION, { 0 }
 	};
 	dsync_restore_options ro = DSYNC_RESTORE_OPTIONS_INIT;
 	dsync_restore_result rr;
@@ -608,13 +608,16 @@ static int cmd_restore(int argc, char **argv)
 	char **rel = NULL;
 	int c, i, n, error = 0;
 
-	while ((c = getopt_long(argc, argv, "a:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:t:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			ro.at = optarg;
 			break;
 		case 't':
 			ro.to = optarg;
+			break;
+		case 'f':
+			ro.force = true;
 			break;
 		case 'h':
 			return print_usage("restore");
@@ -988,12 +991,16 @@ static const command commands[] = {
 	  "No REV: the last snapshot against the working files. One REV: that version\n"
 	  "against the working files. Two: between the versions.\n" },
 	{ "restore", cmd_restore, true, "bring back files or folders as they were",
-	  "usage: dsync restore PATH... [--at WHEN|REV] [--to DEST]\n\n"
+	  "usage: dsync restore PATH... [--at WHEN|REV] [--to DEST] [--force]\n\n"
 	  "Brings back each PATH as it was at WHEN or REV (default: the last snapshot),\n"
 	  "including files deleted since. A folder comes back file by file; files\n"
 	  "added to it since stay. The versions being replaced are snapshotted first,\n"
-	  "so nothing is lost. --to DEST writes there instead and leaves the folder\n"
-	  "alone (DEST an existing folder: each PATH goes inside it).\n" },
+	  "so nothing is lost. --to DEST writes there instead (DEST an existing folder:\n"
+	  "each PATH goes inside it); a DEST inside the folder is a restore in place,\n"
+	  "snapshotted first too. Nothing is written when a file would be replaced that\n"
+	  "no version holds (outside the folder: any different file; inside: an ignored\n"
+	  "or unreadable one): the restore stops, naming it. --force replaces such\n"
+	  "files. A folder or a link in the way of a restored folder is never replaced.\n" },
 	{ "merge", cmd_merge, true, "merge another version's history into the folder",
 	  "usage: dsync merge REV... [--quiet]\n\n"
 	  "Snapshots the folder, then merges each REV (a commit id or ref, e.g. another\n"
