@@ -997,10 +997,11 @@ static const command commands[] = {
 	  "added to it since stay. The versions being replaced are snapshotted first,\n"
 	  "so nothing is lost. --to DEST writes there instead (DEST an existing folder:\n"
 	  "each PATH goes inside it); a DEST inside the folder is a restore in place,\n"
-	  "snapshotted first too. Nothing is written when a file would be replaced that\n"
-	  "no version holds (outside the folder: any different file; inside: an ignored\n"
-	  "or unreadable one): the restore stops, naming it. --force replaces such\n"
-	  "files. A folder or a link in the way of a restored folder is never replaced.\n" },
+	  "snapshotted first too. Everything is checked first: a file no version holds\n"
+	  "(elsewhere: any different file or link; in the folder: an ignored or\n"
+	  "unreadable one) is not replaced, the restore writes nothing and names it;\n"
+	  "--force replaces such files. Identical files are not in the way. A folder\n"
+	  "where a file goes, or a file or link where a folder goes, is never replaced.\n" },
 	{ "merge", cmd_merge, true, "merge another version's history into the folder",
 	  "usage: dsync merge REV... [--quiet]\n\n"
 	  "Snapshots the folder, then merges each REV (a commit id or ref, e.g. another\n"

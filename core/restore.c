@@ -148,7 +148,7 @@ static int check_parents(const restorer *r, const char *dest)
 
 	if (!p)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	for (s = strchr(p + from + 1, '/'); s; s = strchr(s + 1, '/')) {
+	for (s = strlen(p) > from + 1 ? strchr(p + from + 1, '/') : NULL; s; s = strchr(s + 1, '/')) {
 		*s = '\0';
 		if ((r->root ? lstat(p, &st) : stat(p, &st)) < 0)
 			break; /* missing from here on: made as folders */
