@@ -63,6 +63,32 @@ fails 1 "restore --to over a FIFO in the folder: refused" dsync restore a.txt --
 check "the FIFO is still there" -p sub/pipe
 rm sub/pipe
 
+# in place, a file that cannot be read (its newest version is not in history)
+# is not replaced either; permissions mean nothing to root, so as root dsync
+# runs as 'nobody' (via setpriv), in a folder nobody owns
+U=$TMP/u
+mkdir -p "$U/home" "$U/docs"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	NOGROUP=$(id -gn nobody)
+	ud() { setpriv --reuid=nobody --regid="$NOGROUP" --clear-groups env HOME="$U/home" "$DSYNC" "$@"; }
+	chown_user() { chown -R "nobody:$NOGROUP" "$@"; }
+else
+	ud() { env HOME="$U/home" "$DSYNC" "$@"; }
+	chown_user() { :; }
+fi
+echo "secret one" > "$U/docs/secret.txt"
+chown_user "$U"
+cd "$U/docs"
+ok "unreadable: init" ud init --device-name box
+echo "secret two, unsaved" > secret.txt
+chmod 000 secret.txt
+fails 1 "restore over an unreadable file: refused" ud restore secret.txt
+contains "the message names it" "$TMP/err" "secret.txt"
+check "the unreadable file is untouched" "$(cat secret.txt)" = "secret two, unsaved"
+ok "with --force it is replaced" ud restore secret.txt --force
+check "replaced" "$(cat secret.txt)" = "secret one"
+cd "$F"
+
 # --- 2. --to outside: never replaces a different file unprompted
 echo mine > "$O/a.txt"
 fails 1 "restore --to a folder holding a different a.txt: refused" dsync restore a.txt --at "$S1" --to "$O"
@@ -161,6 +187,20 @@ for round in 1 2 3; do
 done
 check "the kills landed mid-write in the folder ($left_in of 3)" "$left_in" -gt 0
 check "the kills landed mid-write in DEST ($left_out of 3)" "$left_out" -gt 0
+# a locking command while a restore --to is writing leaves its files alone
+mkdir -p "$O/live"
+"$DSYNC" restore big.bin --at "$BIG1" --to "$O/live" > /dev/null 2> "$TMP/live-err" &
+LIVE=$!
+for i in $(seq 400); do
+	[ "$(temps "$O/live")" -gt 0 ] && break
+	kill -0 "$LIVE" 2>/dev/null || break
+	sleep 0.01
+done
+ok "a locking command while restore --to writes" dsync snapshot
+rc=0
+wait "$LIVE" || rc=$?
+check "the running restore --to still succeeds" "$rc" = 0
+check "and its copy is whole" "$(sha256sum < "$O/live/big.bin")" = "$B1"
 mkdir -p "$O/deep"
 kill_mid_write "$O/deep" . --at "$BIG1" --to "$O/deep"
 ok "a locking command after killing a whole-folder restore --to" dsync snapshot
