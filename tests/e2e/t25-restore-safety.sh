@@ -120,6 +120,10 @@ ln -s "$O/notes" "$O/link"
 fails 1 "--to a link to a file: refused" dsync restore a.txt --to "$O/link"
 check "the link is kept" -L "$O/link"
 check "its file is untouched" "$(cat "$O/notes")" = "my notes"
+ok "--force replaces the link itself" dsync restore a.txt --at "$S1" --to "$O/link" --force
+check "a file now, not a link" -f "$O/link" -a ! -L "$O/link"
+check "with the restored content" "$(cat "$O/link")" = one
+check "the file the link named is untouched" "$(cat "$O/notes")" = "my notes"
 mkdir "$O/real"
 ln -s "$O/real" "$O/dirlink"
 ok "--to a link to a folder: goes inside it" dsync restore a.txt --at "$S1" --to "$O/dirlink"
