@@ -302,9 +302,10 @@ static int destination(dsync_buf *out, const dsync_folder *f, const char *path, 
 }
 
 /*
- * Where --to TO writes, into *OUT: inside the folder, the folder's own path
- * to it (*INSIDE set: a restore in place); elsewhere, TO made absolute.
- * Inside the folder's .dsync: refused.
+ * Where --to TO writes, into *OUT: inside the folder (named so, or through
+ * a link to a folder in it), the folder's own path to it (*INSIDE set: a
+ * restore in place); elsewhere, TO made absolute.  Inside the folder's
+ * .dsync: refused.
  */
 static int target(dsync_buf *out, bool *inside, const dsync_folder *f, const char *to)
 {
@@ -314,6 +315,16 @@ static int target(dsync_buf *out, bool *inside, const dsync_folder *f, const cha
 	*inside = false;
 	if ((error = dsync_folder_locate(&rel, f, to)) < 0)
 		return error;
+	if (!rel) {
+		/* a link from elsewhere to a folder inside: in place too */
+		char *real = realpath(to, NULL);
+
+		if (real)
+			error = dsync_folder_locate(&rel, f, real);
+		free(real);
+		if (error < 0)
+			return error;
+	}
 	if (rel && *rel && !dsync_path_is_safe(rel))
 		error = dsync_error_set(DSYNC_EUSAGE, "cannot restore into '%s': it is inside dsync's own '"
 					DSYNC_DIR "'", to);

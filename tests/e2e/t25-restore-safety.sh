@@ -41,6 +41,14 @@ H=$(head_id "$F")
 ok "restore --to a new name inside" dsync restore a.txt --at "$S3" --to "$F/sub/new/a-three.txt"
 check "written there" "$(cat sub/new/a-three.txt)" = three
 check "and recorded" "$(at HEAD sub/new/a-three.txt)" = three
+ln -s "$F/sub" "$TMP/into-folder"
+echo EDIT3 > sub/a.txt
+ok "restore --to a link from elsewhere to a folder inside" dsync restore a.txt --at "$S1" --to "$TMP/into-folder"
+contains "it is a restore in place" "$TMP/out" "kept in snapshot"
+check "the edit it replaced is in a version" "$(at HEAD~1 sub/a.txt)" = EDIT3
+check "sub/a.txt restored" "$(cat sub/a.txt)" = one
+ln -s "$F/.dsync" "$TMP/into-dsync"
+fails 2 "restore --to a link to .dsync: usage error" dsync restore a.txt --to "$TMP/into-dsync"
 fails 2 "restore --to inside .dsync: usage error" dsync restore a.txt --to .dsync/x
 contains "the message names .dsync" "$TMP/err" "inside dsync's own '.dsync'"
 check "nothing written in .dsync" ! -e .dsync/x
