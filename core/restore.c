@@ -72,8 +72,22 @@ static int same_content(bool *same, restorer *r, const git_oid *id, uint32_t mod
 		close(fd);
 		if (error < 0)
 			return error;
-	} else if ((err = git_odb_hashfile(&have, dest, GIT_OBJECT_BLOB)) < 0) {
-		return 0; /* unreadable: not known to be the same */
+	} else {
+		git_odb *odb = NULL;
+		git_object_t type;
+		size_t size;
+
+		/* a different size is a different file: nothing to read */
+		if (git_repository_odb(&odb, r->f->repo) == 0 && git_odb_read_header(&size, &type, odb, id) == 0 &&
+		    (uint64_t)st->st_size != (uint64_t)size) {
+			git_odb_free(odb);
+			return 0;
+		}
+		git_odb_free(odb);
+		if (git_odb_hashfile(&have, dest, GIT_OBJECT_BLOB) < 0) {
+			git_error_clear();
+			return 0; /* unreadable: not known to be the same */
+		}
 	}
 	*same = git_oid_equal(&have, id);
 	return 0;
@@ -109,9 +123,11 @@ static int check_file(restorer *r, const git_tree_entry *te, const char *dest)
 	if (S_ISDIR(st.st_mode))
 		return dsync_error_set(DSYNC_EEXISTS,
 			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
+	if (r->force || (r->root && recorded(r, dest, &st)))
+		return 0;
 	if ((error = same_content(&same, r, git_tree_entry_id(te), git_tree_entry_filemode(te), dest, &st)) < 0)
 		return error;
-	if (same || r->force || (r->root && recorded(r, dest, &st)))
+	if (same)
 		return 0;
 	if (r->root)
 		return dsync_error_set(DSYNC_EEXISTS,
