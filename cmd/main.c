@@ -654,7 +654,7 @@ static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "at", required_argument, NULL, 'a' }, { "to", required_argument, NULL, 't' },
-		HELP_OPTION, { 0 }
+		{ "force", no_argument, NULL, 'f' }, HELP_OPTION, { 0 }
 	};
 	dsync_restore_options ro = DSYNC_RESTORE_OPTIONS_INIT;
 	dsync_restore_result rr;
@@ -662,11 +662,13 @@ static int cmd_restore(int argc, char **argv)
 	char **rel = NULL;
 	int c, i, n, rc, error = 0;
 
-	while ((c = cmd_getopt(&rc, "restore", argc, argv, "a:t:h", opts)) != -1) {
+	while ((c = cmd_getopt(&rc, "restore", argc, argv, "a:t:fh", opts)) != -1) {
 		if (c == 'a')
 			ro.at = optarg;
 		else if (c == 't')
 			ro.to = optarg;
+		else if (c == 'f')
+			ro.force = true;
 	}
 	if (rc >= 0 || (rc = cmd_args("restore", argc, argv, 1, -1, "name a file or folder to restore")) >= 0)
 		return rc;
@@ -1029,12 +1031,17 @@ static const command commands[] = {
 	  "No REV: the last snapshot against the working files. One REV: that version\n"
 	  "against the working files. Two: between the versions.\n" },
 	{ "restore", cmd_restore, true, "bring back files or folders as they were",
-	  "usage: dsync restore PATH... [--at WHEN|REV] [--to DEST]\n\n"
+	  "usage: dsync restore PATH... [--at WHEN|REV] [--to DEST] [--force]\n\n"
 	  "Brings back each PATH as it was at WHEN or REV (default: the last snapshot),\n"
 	  "including files deleted since. A folder comes back file by file; files\n"
 	  "added to it since stay. The versions being replaced are snapshotted first,\n"
-	  "so nothing is lost. --to DEST writes there instead and leaves the folder\n"
-	  "alone (DEST an existing folder: each PATH goes inside it).\n" },
+	  "so nothing is lost. --to DEST writes there instead (DEST an existing folder:\n"
+	  "each PATH goes inside it); a DEST inside the folder is a restore in place,\n"
+	  "snapshotted first too. Everything is checked first: a file no version holds\n"
+	  "(elsewhere: any different file or link; in the folder: an ignored or\n"
+	  "unreadable one) is not replaced, the restore writes nothing and names it;\n"
+	  "--force replaces such files. Identical files are not in the way. A folder\n"
+	  "where a file goes, or a file or link where a folder goes, is never replaced.\n" },
 	{ "merge", cmd_merge, true, "merge another version's history into the folder",
 	  "usage: dsync merge REV... [--quiet]\n\n"
 	  "Snapshots the folder, then merges each REV (a commit id or ref, e.g. another\n"

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,6 +217,206 @@ out:
 	git_blob_free(blob);
 	free(dircopy);
 	return error;
+}
+
+/* Whether NAME is one of dsync_worktree_temp()'s temporary files
+ * (".dsync-tmp-" and six letters). */
+static bool temp_name(const char *name)
+{
+	static const char prefix[] = ".dsync-tmp-";
+
+	return strncmp(name, prefix, sizeof(prefix) - 1) == 0 && strlen(name) == sizeof(prefix) - 1 + 6;
+}
+
+/* Removes the temporary files in the folder open as DIRFD (closed here),
+ * and with DEEP in every folder below it (never through a link, never into
+ * a .dsync). */
+static void sweep_fd(int dirfd, bool deep)
+{
+	DIR *dir = fdopendir(dirfd);
+	struct dirent *e;
+
+	if (!dir) {
+		close(dirfd);
+		return;
+	}
+	while ((e = readdir(dir)) != NULL) {
+		struct stat st;
+		bool is_dir;
+		int sub;
+
+		if (temp_name(e->d_name)) {
+			unlinkat(dirfd, e->d_name, 0);
+			continue;
+		}
+		if (!deep || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, DSYNC_DIR) == 0)
+			continue;
+		if (e->d_type == DT_UNKNOWN)
+			is_dir = fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		else
+			is_dir = e->d_type == DT_DIR;
+		if (is_dir && (sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+			sweep_fd(sub, true);
+	}
+	closedir(dir);
+}
+
+/* Removes the temporary files in the folder DIR (and below it with DEEP). */
+static void sweep_dir(const char *dir, bool deep)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0)
+		sweep_fd(fd, deep);
+}
+
+#define TEMPS_PREFIX "restore-"
+
+int dsync_worktree_temps_begin(dsync_temps *t, const dsync_folder *f, const char *const *dirs,
+			       const bool *deep, size_t n)
+{
+	dsync_buf path = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
+	struct stat a, b;
+	size_t i, done;
+	int tries, fd = -1, error;
+
+	t->fd = -1;
+	t->path = NULL;
+	for (i = 0; i < n; i++)
+		if ((error = dsync_buf_put(&text, deep[i] ? "D" : "F", 1)) < 0 ||
+		    (error = dsync_buf_put(&text, dirs[i], strlen(dirs[i]) + 1)) < 0)
+			goto out;
+	for (tries = 0;; tries++) {
+		char *x;
+		int k;
+
+		dsync_buf_truncate(&path, 0);
+		if ((error = dsync_buf_printf(&path, "%s/" TEMPS_PREFIX "XXXXXX", f->gitdir)) < 0)
+			goto out;
+		x = path.ptr + path.len - 6;
+		for (k = 0; k < 6; k++)
+			x[k] = (char)('a' + randombytes_uniform(26));
+		fd = open(path.ptr, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && errno == EEXIST && tries < 100)
+			continue;
+		if (fd < 0) {
+			error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+			goto out;
+		}
+		/* held while the writes go on: a sweep skips it; one that took
+		 * it first (between the open and the flock) has removed it */
+		if (flock(fd, LOCK_EX) < 0) {
+			error = dsync_error_sys(errno, "cannot lock '%s'", path.ptr);
+			goto out;
+		}
+		if (fstat(fd, &a) == 0 && lstat(path.ptr, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	for (done = 0; done < text.len;) {
+		ssize_t w = write(fd, text.ptr + done, text.len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
+		goto out;
+	}
+	{
+		int dfd = open(f->gitdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd >= 0) {
+			if (fsync(dfd) < 0) {
+				/* the temporaries themselves are not flushed either */
+			}
+			close(dfd);
+		}
+	}
+	if ((t->path = strdup(path.ptr)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	t->fd = fd;
+	fd = -1;
+	error = 0;
+out:
+	if (fd >= 0) {
+		unlink(path.ptr);
+		close(fd);
+	}
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+void dsync_worktree_temps_end(dsync_temps *t)
+{
+	if (t->path)
+		unlink(t->path);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->path);
+	t->path = NULL;
+	t->fd = -1;
+}
+
+/* Sweeps what the record NAME in the open folder DIRFD lists, then removes
+ * it, unless its writer still holds it. */
+static void sweep_record(int dirfd, const char *name)
+{
+	char *text = NULL;
+	struct stat st;
+	size_t i;
+	ssize_t n;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		goto out; /* a restore at work */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024 ||
+	    (text = malloc((size_t)st.st_size + 1)) == NULL)
+		goto drop;
+	n = pread(fd, text, (size_t)st.st_size, 0);
+	if (n < 0)
+		goto drop;
+	text[n] = '\0';
+	/* records: 'D' or 'F', a folder's path, NUL; a cut one is left out */
+	for (i = 0; i < (size_t)n;) {
+		size_t len = strlen(text + i);
+
+		if (i + len == (size_t)n)
+			break;
+		if (len > 1 && text[i + 1] == '/')
+			sweep_dir(text + i + 1, text[i] == 'D');
+		i += len + 1;
+	}
+drop:
+	unlinkat(dirfd, name, 0);
+out:
+	free(text);
+	close(fd);
+}
+
+void dsync_worktree_temps_sweep(const dsync_folder *f)
+{
+	DIR *dir = opendir(f->gitdir);
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir)) != NULL)
+		if (strncmp(e->d_name, TEMPS_PREFIX, sizeof(TEMPS_PREFIX) - 1) == 0)
+			sweep_record(dirfd(dir), e->d_name);
+	closedir(dir);
 }
 
 /* ------------------------------------------------------------ the journal */
@@ -560,9 +761,7 @@ static int tree_rules(dsync_ignore **out, git_repository *repo, git_tree *tree)
 	return error;
 }
 
-/* Whether RULES leave out the folder-relative file DISK (or a folder above
- * it). */
-static bool ignored(const dsync_ignore *rules, const char *disk)
+bool dsync_worktree_ignored(const dsync_ignore *rules, const char *disk)
 {
 	char *d = strdup(disk), *s;
 	bool yes = false;
@@ -613,7 +812,7 @@ static int classify(plan *p, const dsync_folder *f, const dsync_chunker *ck, con
 		if (c->folder_goes)
 			at_from = true;
 		c->state = at_to ? AT_TO : at_from ? AT_FROM : DIRTY;
-		if (!c->to.mode && rules && ignored(rules, c->from.disk))
+		if (!c->to.mode && rules && dsync_worktree_ignored(rules, c->from.disk))
 			c->state = AT_TO; /* left alone, whatever it holds */
 	}
 	/* ... then against each other: something in the way of a path that
@@ -687,15 +886,12 @@ typedef struct applier {
 } applier;
 
 /* Removes the temporary files a killed update may have left in the folder
- * of the folder-relative DISK (".dsync-tmp-" and six letters: ours, made
- * under the lock that is held now). */
+ * of the folder-relative DISK (ours, made under the lock that is held
+ * now). */
 static void sweep_temps(const dsync_folder *f, const char *disk)
 {
-	static const char prefix[] = ".dsync-tmp-";
 	dsync_buf path = DSYNC_BUF_INIT;
 	char *d = strdup(disk), *s;
-	struct dirent *e;
-	DIR *dir;
 
 	if (!d)
 		return;
@@ -703,15 +899,8 @@ static void sweep_temps(const dsync_folder *f, const char *disk)
 		*s = '\0';
 	else
 		*d = '\0';
-	if (abs_path(&path, f, d) == 0 && (dir = opendir(path.ptr)) != NULL) {
-		int fd = dirfd(dir);
-
-		while ((e = readdir(dir)) != NULL)
-			if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) == 0 &&
-			    strlen(e->d_name) == sizeof(prefix) - 1 + 6)
-				unlinkat(fd, e->d_name, 0);
-		closedir(dir);
-	}
+	if (abs_path(&path, f, d) == 0)
+		sweep_dir(path.ptr, false);
 	free(d);
 	dsync_buf_dispose(&path);
 }

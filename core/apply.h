@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "dsync/merge.h"
+#include "dsync/ignore.h"
 #include "core/base/buf.h"
 #include "core/folder.h"
 #include "merge/merge.h"
@@ -30,6 +31,39 @@
  */
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask);
+
+/* Whether RULES leave out the folder-relative file DISK (or a folder above
+ * it). */
+bool dsync_worktree_ignored(const dsync_ignore *rules, const char *disk);
+
+/*
+ * A record in .dsync/ of the folders where a restore writes temporary files
+ * (dsync_worktree_temp()), held (flock) while it writes, so that the
+ * temporaries a killed restore left, in the folder or outside it, are
+ * removed by the next command that takes the lock.
+ */
+typedef struct dsync_temps {
+	int fd;        /* -1: none */
+	char *path;
+} dsync_temps;
+
+/*
+ * Writes and holds a new record, durably, naming the N on-disk folders
+ * DIRS: each one's temporaries go, and with DEEP[i] those in every folder
+ * below it too.  *T is filled in; dsync_worktree_temps_end() releases it.
+ */
+int dsync_worktree_temps_begin(dsync_temps *t, const dsync_folder *f, const char *const *dirs,
+			       const bool *deep, size_t n);
+
+/* Removes the record *T (the writes are done or cleaned up); accepts an
+ * empty one. */
+void dsync_worktree_temps_end(dsync_temps *t);
+
+/*
+ * Removes the temporaries every record in F's .dsync lists whose writer
+ * is gone, then the record (the lock calls it once taken).
+ */
+void dsync_worktree_temps_sweep(const dsync_folder *f);
 
 /*
  * Merges the N heads HEADS (the folder's own not among them) into F, whose

@@ -143,6 +143,8 @@ int dsync_folder_lock(dsync_folder *f, int wait_ms)
 	f->lock_depth = 1;
 	fd = -1;
 	repair(f);
+	/* a restore killed while writing: its temporary files */
+	dsync_worktree_temps_sweep(f);
 	/* a merge killed while updating the working tree is finished first;
 	 * if that fails, its journal is gone and the folder is as it is: the
 	 * holder goes on (a snapshot records it; nothing is lost) */

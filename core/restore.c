@@ -6,6 +6,7 @@
 #include "dsync/restore.h"
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
+#include "dsync/ignore.h"
 #include "core/folder.h"
 #include "core/apply.h"
 #include "core/base/chunks.h"
@@ -13,6 +14,8 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,9 +23,161 @@
 typedef struct restorer {
 	dsync_folder *f;
 	const char *root;        /* in place: nothing is written through a link */
+	dsync_ignore *rules;     /* in place: what a snapshot leaves out */
+	dsync_chunker ck;        /* to compare big files (made when first needed) */
+	bool have_ck;
+	bool checking;           /* the first pass: looks for what is in the way */
+	bool force;              /* replace files that are in no version */
 	size_t files;
 	mode_t umask;
 } restorer;
+
+/* Whether what is at DEST (lstat ST) is the file or link the tree entry
+ * ID/MODE stores, byte for byte (the executable bit aside). */
+static int same_content(bool *same, restorer *r, const git_oid *id, uint32_t mode, const char *dest,
+			const struct stat *st)
+{
+	git_oid have;
+	int err, error = 0;
+
+	*same = false;
+	if (mode == GIT_FILEMODE_LINK) {
+		char target[4096];
+		ssize_t n;
+
+		if (!S_ISLNK(st->st_mode) || (n = readlink(dest, target, sizeof(target))) < 0 ||
+		    (size_t)n >= sizeof(target))
+			return 0;
+		if ((err = git_odb_hash(&have, target, (size_t)n, GIT_OBJECT_BLOB)) < 0)
+			return dsync_error_git(err, "cannot read '%s'", dest);
+	} else if (!S_ISREG(st->st_mode)) {
+		return 0;
+	} else if (mode == GIT_FILEMODE_TREE) {
+		/* a big file: its chunk tree's id, hashed */
+		dsync_chunked info;
+		int fd;
+
+		if ((error = dsync_chunks_info_of(&info, r->f->repo, id)) <= 0)
+			return error;
+		if ((uint64_t)st->st_size != info.size)
+			return 0;
+		if (!r->have_ck) {
+			if ((error = dsync_folder_chunker(&r->ck, r->f)) < 0)
+				return error;
+			r->have_ck = true;
+		}
+		if ((fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			return 0;
+		error = dsync_chunks_from_fd(&have, NULL, NULL, &r->ck, fd, info.mode);
+		close(fd);
+		if (error < 0)
+			return error;
+	} else {
+		git_odb *odb = NULL;
+		git_object_t type;
+		size_t size;
+
+		/* a different size is a different file: nothing to read */
+		if (git_repository_odb(&odb, r->f->repo) == 0 && git_odb_read_header(&size, &type, odb, id) == 0 &&
+		    (uint64_t)st->st_size != (uint64_t)size) {
+			git_odb_free(odb);
+			return 0;
+		}
+		git_odb_free(odb);
+		if (git_odb_hashfile(&have, dest, GIT_OBJECT_BLOB) < 0) {
+			git_error_clear();
+			return 0; /* unreadable: not known to be the same */
+		}
+	}
+	*same = git_oid_equal(&have, id);
+	return 0;
+}
+
+/* In place: whether what is at DEST (lstat ST) is in the snapshot taken
+ * before the restore, so that replacing it loses nothing. */
+static bool recorded(restorer *r, const char *dest, const struct stat *st)
+{
+	int fd;
+
+	if (dsync_worktree_ignored(r->rules, dest + strlen(r->root) + 1))
+		return false;
+	if (S_ISLNK(st->st_mode))
+		return true;
+	if (!S_ISREG(st->st_mode) || (fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return false; /* unreadable: the snapshot kept an older version */
+	close(fd);
+	return true;
+}
+
+/* The first pass at the file DEST: a folder in its place is always in the
+ * way; a different file or link is when no version holds it (outside the
+ * folder, or ignored, unreadable, not a file in it), unless forced. */
+static int check_file(restorer *r, const git_tree_entry *te, const char *dest)
+{
+	struct stat st;
+	bool same;
+	int error;
+
+	if (lstat(dest, &st) < 0)
+		return 0; /* nothing there (or the write says why) */
+	if (S_ISDIR(st.st_mode))
+		return dsync_error_set(DSYNC_EEXISTS,
+			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
+	if (r->force || (r->root && recorded(r, dest, &st)))
+		return 0;
+	if ((error = same_content(&same, r, git_tree_entry_id(te), git_tree_entry_filemode(te), dest, &st)) < 0)
+		return error;
+	if (same)
+		return 0;
+	if (r->root)
+		return dsync_error_set(DSYNC_EEXISTS,
+			"cannot restore '%s': what it holds now is in no version (ignored, unreadable or not "
+			"a file); move it aside, or use --force to replace it", dest);
+	return dsync_error_set(DSYNC_EEXISTS,
+		"cannot restore to '%s': a different file is there; move it aside, or use --force to "
+		"replace it", dest);
+}
+
+/* The first pass at the folder DEST: 1 when nothing is there (nothing below
+ * can be in the way), 0 for a folder (a link to one when FOLLOW), else in
+ * the way. */
+static int check_folder(const restorer *r, const char *dest, bool follow)
+{
+	struct stat st;
+
+	if (lstat(dest, &st) < 0)
+		return 1;
+	if (S_ISDIR(st.st_mode) || (follow && !r->root && stat(dest, &st) == 0 && S_ISDIR(st.st_mode)))
+		return 0;
+	return dsync_error_set(DSYNC_EEXISTS, "cannot restore the folder '%s': a %s is in the way; move it "
+			       "aside first", dest, S_ISLNK(st.st_mode) ? "link" : "file");
+}
+
+/* The first pass above the top-level DEST: each existing folder on the way
+ * must be one (in place: a real one, never a link). */
+static int check_parents(const restorer *r, const char *dest)
+{
+	size_t from = r->root ? strlen(r->root) : 0;
+	char *p = strdup(dest), *s;
+	struct stat st;
+	int error = 0;
+
+	if (!p)
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (s = strlen(p) > from + 1 ? strchr(p + from + 1, '/') : NULL; s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if ((r->root ? lstat(p, &st) : stat(p, &st)) < 0)
+			break; /* missing from here on: made as folders */
+		if (!S_ISDIR(st.st_mode)) {
+			error = dsync_error_set(DSYNC_ENOTDIR, "cannot restore to '%s': '%s' is a %s, not a folder; "
+						"move it aside first", dest, p, S_ISLNK(st.st_mode) ? "link" : "file");
+			break;
+		}
+		*s = '/';
+	}
+	free(p);
+	return error;
+}
 
 /* Writes one blob to DEST atomically (temporary file beside it, rename). */
 static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
@@ -31,6 +186,8 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 	struct stat st;
 	int error;
 
+	if (r->checking)
+		return check_file(r, te, dest);
 	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode))
 		return dsync_error_set(DSYNC_EEXISTS,
 			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
@@ -48,14 +205,19 @@ out:
 	return error;
 }
 
-/* Restores the tree TREE below the on-disk folder DEST. */
-static int write_tree(restorer *r, git_tree *tree, const char *dest)
+/* Restores the tree TREE below the on-disk folder DEST (FOLLOW: DEST may be
+ * a link to a folder, which the user named). */
+static int write_tree(restorer *r, git_tree *tree, const char *dest, bool follow)
 {
 	size_t i, n = git_tree_entrycount(tree);
 	int error;
 
-	if ((error = dsync_path_mkdirs(dest)) < 0)
+	if (r->checking) {
+		if ((error = check_folder(r, dest, follow)) != 0)
+			return error < 0 ? error : 0;
+	} else if ((error = dsync_path_mkdirs(dest)) < 0) {
 		return error;
+	}
 	for (i = 0; i < n; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
 		uint32_t mode = git_tree_entry_filemode(te);
@@ -82,7 +244,7 @@ static int write_tree(restorer *r, git_tree *tree, const char *dest)
 			else if ((error = dsync_chunks_info(&info, r->f->repo, sub)) == 1)
 				error = write_blob(r, te, path.ptr); /* a big file */
 			else if (error == 0)
-				error = write_tree(r, sub, path.ptr);
+				error = write_tree(r, sub, path.ptr, false);
 			git_tree_free(sub);
 		} else if (git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
 			error = write_blob(r, te, path.ptr);
@@ -103,7 +265,7 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 	int err, error;
 
 	if (!*path)
-		return write_tree(r, root, dest);
+		return write_tree(r, root, dest, true);
 	if ((error = dsync_tree_lookup(&te, root, path)) < 0)
 		return error;
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
@@ -114,7 +276,7 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 		else if ((error = dsync_chunks_info(&info, r->f->repo, sub)) == 1)
 			error = write_blob(r, te, dest); /* a big file */
 		else if (error == 0)
-			error = write_tree(r, sub, dest);
+			error = write_tree(r, sub, dest, false);
 	} else {
 		error = write_blob(r, te, dest);
 	}
@@ -141,7 +303,7 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* Where PATH goes: in the folder, or under/as TO. */
+/* Where PATH goes: in the folder (TO NULL), or under/as TO. */
 static int destination(dsync_buf *out, const dsync_folder *f, const char *path, const char *to,
 		       bool to_is_dir)
 {
@@ -155,18 +317,112 @@ static int destination(dsync_buf *out, const dsync_folder *f, const char *path, 
 	return dsync_buf_printf(out, "%s/%s", to, base_name(path));
 }
 
-/* Refuses a destination inside the folder's .dsync (anywhere else is fine). */
-static int check_dest(const dsync_folder *f, const char *to)
+/*
+ * Where --to TO writes, into *OUT: inside the folder (named so, or through
+ * a link to a folder in it), the folder's own path to it (*INSIDE set: a
+ * restore in place); elsewhere, TO made absolute.  Inside the folder's
+ * .dsync: refused.
+ */
+static int target(dsync_buf *out, bool *inside, const dsync_folder *f, const char *to)
 {
-	char *rel = NULL;
+	char *rel = NULL, cwd[PATH_MAX];
 	int error;
 
+	*inside = false;
 	if ((error = dsync_folder_locate(&rel, f, to)) < 0)
 		return error;
+	if (!rel) {
+		/* a link from elsewhere to a folder inside: in place too */
+		char *real = realpath(to, NULL);
+
+		if (real)
+			error = dsync_folder_locate(&rel, f, real);
+		free(real);
+		if (error < 0)
+			return error;
+	}
 	if (rel && *rel && !dsync_path_is_safe(rel))
 		error = dsync_error_set(DSYNC_EUSAGE, "cannot restore into '%s': it is inside dsync's own '"
 					DSYNC_DIR "'", to);
+	else if (rel)
+		error = *rel ? dsync_buf_printf(out, "%s/%s", f->root, rel) : dsync_buf_puts(out, f->root);
+	else if (to[0] == '/')
+		error = dsync_buf_puts(out, to);
+	else if (!getcwd(cwd, sizeof(cwd)))
+		error = dsync_error_sys(errno, "cannot find the current directory");
+	else
+		error = dsync_buf_printf(out, "%s/%s", cwd, to);
+	*inside = rel != NULL;
 	free(rel);
+	return error;
+}
+
+/* Whether PATH in TREE is restored as a folder ("" is the whole tree). */
+static bool restores_folder(git_repository *repo, git_tree *tree, const char *path)
+{
+	git_tree_entry *te = NULL;
+	bool folder;
+
+	if (!*path)
+		return true;
+	if (dsync_tree_lookup(&te, tree, path) < 0)
+		return false;
+	folder = git_tree_entry_type(te) == GIT_OBJECT_TREE && !dsync_chunks_entry_is_big(NULL, repo, te);
+	git_tree_entry_free(te);
+	return folder;
+}
+
+/*
+ * Records where the writes make temporary files (each restored folder, and
+ * below; each file's folder), so that a killed restore's are swept.
+ * Outside the folder, a .dsync that cannot be written (a read-only copy of
+ * a folder) holds no record: the restore goes on without one.
+ */
+static int record_temps(dsync_temps *t, restorer *r, git_tree *tree, const char *const *paths,
+			char **dests, size_t n)
+{
+	char **dirs = calloc(n ? n : 1, sizeof(*dirs));
+	bool *deep = calloc(n ? n : 1, sizeof(*deep));
+	size_t i;
+	int error = 0;
+
+	if (!dirs || !deep) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char *s;
+
+		deep[i] = restores_folder(r->f->repo, tree, paths[i]);
+		if ((dirs[i] = strdup(dests[i])) == NULL) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
+		if (!deep[i] && (s = strrchr(dirs[i], '/')) != NULL)
+			s[s == dirs[i] ? 1 : 0] = '\0';
+	}
+	error = dsync_worktree_temps_begin(t, r->f, (const char *const *)dirs, deep, n);
+	if (error == DSYNC_EACCESS && !r->root) {
+		dsync_error_clear();
+		error = 0;
+	}
+out:
+	for (i = 0; dirs && i < n; i++)
+		free(dirs[i]);
+	free(dirs);
+	free(deep);
+	return error;
+}
+
+/* Runs the pass R is set for over every path. */
+static int each_path(restorer *r, git_tree *tree, const char *const *paths, char **dests, size_t n)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < n && !error; i++)
+		if (!r->checking || (error = check_parents(r, dests[i])) == 0)
+			error = restore_one(r, tree, paths[i], dests[i]);
 	return error;
 }
 
@@ -178,12 +434,14 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	dsync_snapshot_result sr;
 	git_commit *commit = NULL;
 	git_tree *tree = NULL;
-	dsync_buf msg = DSYNC_BUF_INIT;
+	dsync_buf msg = DSYNC_BUF_INIT, to = DSYNC_BUF_INIT;
+	dsync_temps temps = { -1, NULL };
 	restorer r = { 0 };
+	char **dests = NULL;
 	git_oid oid;
 	struct stat st;
-	bool to_is_dir = false, locked = false;
-	size_t i;
+	bool to_is_dir = false, locked = false, inside = false;
+	size_t i, j;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
@@ -194,6 +452,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	if (n == 0)
 		return dsync_error_set(DSYNC_EUSAGE, "nothing to restore: name a file or folder");
 	r.f = f;
+	r.force = o->force;
 	r.umask = umask(0);
 	umask(r.umask);
 
@@ -224,28 +483,58 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		git_tree_entry_free(te);
 	}
 
+	/* where each path goes: --to inside the folder is a restore in place */
 	if (o->to) {
-		if ((error = check_dest(f, o->to)) < 0)
+		if ((error = target(&to, &inside, f, o->to)) < 0)
 			goto out;
-		if (stat(o->to, &st) == 0)
+		if (stat(to.ptr, &st) == 0)
 			to_is_dir = S_ISDIR(st.st_mode);
 		else if (n > 1 || !*paths[0])
 			to_is_dir = true;
-		for (i = 0; i < n && !error; i++) {
-			dsync_buf dest = DSYNC_BUF_INIT;
+	}
+	if ((dests = calloc(n, sizeof(*dests))) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		dsync_buf dest = DSYNC_BUF_INIT;
 
-			if ((error = destination(&dest, f, paths[i], o->to, to_is_dir)) == 0)
-				error = restore_one(&r, tree, paths[i], dest.ptr);
-			dsync_buf_dispose(&dest);
+		if ((error = destination(&dest, f, paths[i], o->to ? to.ptr : NULL, to_is_dir)) < 0)
+			goto out;
+		if ((dests[i] = dsync_buf_detach(&dest)) == NULL) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
 		}
+		for (j = 0; j < i; j++)
+			if (strcmp(dests[i], dests[j]) == 0 && strcmp(paths[i], paths[j]) != 0) {
+				error = dsync_error_set(DSYNC_EUSAGE, "'%s' and '%s' would both be restored as '%s'; "
+							"restore them one at a time", paths[j], paths[i], dests[i]);
+				goto out;
+			}
+	}
+
+	if (!o->to || inside) {
+		if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+			goto out;
+		locked = true;
+		r.root = f->root; /* in place: never through a link */
+		if ((error = dsync_folder_load_ignore(&r.rules, f)) < 0)
+			goto out;
+	}
+	/* what is in the way is found before anything is written */
+	r.checking = true;
+	if ((error = each_path(&r, tree, paths, dests, n)) < 0)
+		goto out;
+	r.checking = false;
+
+	if (!locked) {
+		if ((error = record_temps(&temps, &r, tree, paths, dests, n)) < 0)
+			goto out;
+		error = each_path(&r, tree, paths, dests, n);
 		out->files = r.files;
 		goto out;
 	}
 
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
-		goto out;
-	locked = true;
-	r.root = f->root; /* in place: never through a link */
 	/* what is about to be replaced goes into history first */
 	if ((error = dsync_buf_printf(&msg, "before restoring %s", *paths[0] ? paths[0] : "the folder")) < 0)
 		goto out;
@@ -260,16 +549,13 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		goto out;
 	if (sr.committed)
 		memcpy(out->before, sr.commit, sizeof(out->before));
-	for (i = 0; i < n && !error; i++) {
-		dsync_buf dest = DSYNC_BUF_INIT;
-
-		if ((error = destination(&dest, f, paths[i], NULL, false)) == 0)
-			error = restore_one(&r, tree, paths[i], dest.ptr);
-		dsync_buf_dispose(&dest);
-	}
+	if ((error = record_temps(&temps, &r, tree, paths, dests, n)) < 0)
+		goto out;
+	error = each_path(&r, tree, paths, dests, n);
 	out->files = r.files;
 	if (error < 0)
 		goto out;
+	dsync_worktree_temps_end(&temps);
 	dsync_buf_truncate(&msg, 0);
 	{
 		char when[64];
@@ -287,10 +573,16 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		memcpy(out->after, sr.commit, sizeof(out->after));
 	error = 0;
 out:
+	dsync_worktree_temps_end(&temps);
 	if (locked)
 		dsync_folder_unlock(f);
+	for (i = 0; dests && i < n; i++)
+		free(dests[i]);
+	free(dests);
+	dsync_ignore_free(r.rules);
 	git_tree_free(tree);
 	git_commit_free(commit);
 	dsync_buf_dispose(&msg);
+	dsync_buf_dispose(&to);
 	return error;
 }

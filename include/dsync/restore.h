@@ -4,6 +4,7 @@
 #ifndef DSYNC_RESTORE_H
 #define DSYNC_RESTORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dsync/common.h"
@@ -15,9 +16,10 @@ typedef struct dsync_restore_options {
 	int lock_wait_ms;
 	dsync_warn_cb warn;
 	void *payload;
+	bool force;              /* replace files no version holds (see below) */
 } dsync_restore_options;
 
-#define DSYNC_RESTORE_OPTIONS_INIT { NULL, NULL, 5000, NULL, NULL }
+#define DSYNC_RESTORE_OPTIONS_INIT { NULL, NULL, 5000, NULL, NULL, false }
 
 typedef struct dsync_restore_result {
 	size_t files;            /* files (and links) written */
