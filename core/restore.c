@@ -68,7 +68,7 @@ static int same_content(bool *same, restorer *r, const git_oid *id, uint32_t mod
 		}
 		if ((fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 			return 0;
-		error = dsync_chunks_from_fd(&have, NULL, NULL, &r->ck, fd, info.mode);
+		error = dsync_chunks_from_fd(&have, NULL, NULL, &r->ck, fd, info.mode, NULL);
 		close(fd);
 		if (error < 0)
 			return error;
