@@ -465,16 +465,16 @@ int cmd_check(int argc, char **argv)
 	out_progress_done();
 	/* the local history's damage is shown even when a store failed too */
 	if (r.nproblems) {
-		printf("history: %zu object%s missing or damaged (%zu versions, %zu objects intact):\n", r.nproblems,
+		printf("history: %zu problem%s (%zu versions, %zu objects intact):\n", r.nproblems,
 		       r.nproblems == 1 ? "" : "s", r.versions, r.objects);
 		for (i = 0; i < r.nproblems && i < DSYNC_CHECK_LISTED; i++)
 			printf("  %s\n", r.problems[i]);
 		if (r.nproblems > DSYNC_CHECK_LISTED)
 			printf("  ... and %zu more\n", r.nproblems - DSYNC_CHECK_LISTED);
-	} else if (!p.quiet) {
+	} else if (!p.quiet && r.walked) {
 		printf("history: %zu version%s, %zu objects ok\n", r.versions, r.versions == 1 ? "" : "s", r.objects);
 	}
-	if (!p.quiet && r.stores == 0 && (error == 0 || r.nproblems))
+	if (!p.quiet && r.walked && r.stores == 0 && (error == 0 || r.nproblems))
 		printf("no remote: only the local history was checked\n");
 	if (!p.quiet && r.keys > r.stores)
 		printf("note: a store holds %zu key blobs: each still opens it with the passphrase it was sealed with, "

@@ -2491,7 +2491,7 @@ int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote_nam
 out:
 	if (error == 0 && out->nproblems)
 		error = dsync_error_set(DSYNC_ECORRUPT,
-					"the history of '%s' is damaged: %zu object%s missing or damaged (listed above); "
+					"the history of '%s' is damaged: %zu problem%s (listed above); "
 					"the files in the folder are not affected; a remote that holds the history "
 					"brings it back with 'dsync join URL NEW-FOLDER'",
 					f->root, out->nproblems, out->nproblems == 1 ? "" : "s");

@@ -307,8 +307,13 @@ static int check_main(verify *v)
 	if ((error = dsync_buf_printf(&path, "%s/dsync-head", v->f->gitdir)) == 0 &&
 	    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ) {
 		v->missing++;
-		error = problem(v, "missing: refs/heads/main, the ref of this device's history (the last snapshot "
-				   "recorded was %.*s)", GIT_OID_HEXSZ, rec);
+		if (git_oid_fromstrn(&id, rec, GIT_OID_HEXSZ) == 0 && git_odb_exists(v->odb, &id))
+			error = problem(v, "missing: refs/heads/main, the ref of this device's history; its last "
+					   "snapshot is still there: 'git --git-dir=%s update-ref refs/heads/main %.*s' "
+					   "puts it back", v->f->gitdir, GIT_OID_HEXSZ, rec);
+		else
+			error = problem(v, "missing: refs/heads/main, the ref of this device's history, and its last "
+					   "snapshot %.*s", GIT_OID_HEXSZ, rec);
 	}
 	dsync_buf_dispose(&path);
 	return error;
@@ -476,6 +481,7 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
 		goto out;
 	if (v.missing && v.npack_notes)
 		error = put_first(&v);
+	out->walked = error == 0;
 	progress(&v, true);
 out:
 	for (i = 0; i < v.nrefs; i++)
@@ -489,4 +495,71 @@ out:
 	dsync_oidset_dispose(&v.seen);
 	git_odb_free(v.odb);
 	return error;
+}
+
+/* ---- the head, for every command that reads history ---------------------- */
+
+/* The folder of REPO, for messages (its work tree, without the slash). */
+static void folder_of(char *out, size_t size, git_repository *repo)
+{
+	const char *wd = git_repository_workdir(repo);
+	size_t n;
+
+	snprintf(out, size, "%s", wd ? wd : git_repository_path(repo));
+	n = strlen(out);
+	if (n > 1 && out[n - 1] == '/')
+		out[n - 1] = '\0';
+}
+
+#define DAMAGED_FIX "run 'dsync check' to see what is missing; 'dsync join URL NEW-FOLDER' brings back " \
+		    "the history a remote holds (the files in the folder are not affected)"
+
+int dsync_history_head(git_oid *out, git_repository *repo)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	git_commit *c = NULL;
+	char root[4096], rec[256], hex[9];
+	int err, error = 0;
+
+	memset(out, 0, sizeof(*out));
+	folder_of(root, sizeof(root), repo);
+	if ((err = git_reference_name_to_id(out, repo, "refs/heads/main")) == GIT_ENOTFOUND) {
+		/* dsync-head is written after the ref moves: if it names a
+		 * snapshot, there was one, and the ref was lost since */
+		if ((error = dsync_buf_printf(&path, "%s/dsync-head", git_repository_path(repo))) == 0 &&
+		    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ)
+			error = dsync_error_set(DSYNC_ECORRUPT,
+						"the history of '%s' is lost: refs/heads/main is gone, though the "
+						"snapshot %.8s was taken; " DAMAGED_FIX, root, rec);
+		else if (error == 0)
+			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
+		goto out;
+	}
+	if (err < 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: refs/heads/main can't be read "
+					"(%s); " DAMAGED_FIX, root, git_error_last() ? git_error_last()->message : "");
+		goto out;
+	}
+	if ((err = git_commit_lookup(&c, repo, out)) < 0) {
+		git_oid_tostr(hex, sizeof(hex), out);
+		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged or lost: its last snapshot %s "
+					"can't be read (%s); " DAMAGED_FIX, root, hex,
+					git_error_last() ? git_error_last()->message : "");
+	}
+out:
+	git_commit_free(c);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+int dsync_history_walk_error(git_repository *repo, int err)
+{
+	char root[4096];
+
+	if (err != GIT_ENOTFOUND && git_error_last() && git_error_last()->klass != GIT_ERROR_ODB &&
+	    git_error_last()->klass != GIT_ERROR_OBJECT && git_error_last()->klass != GIT_ERROR_ZLIB)
+		return dsync_error_git(err, "cannot walk history");
+	folder_of(root, sizeof(root), repo);
+	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s; " DAMAGED_FIX, root,
+			       git_error_last() ? git_error_last()->message : "a version can't be read");
 }

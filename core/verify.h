@@ -22,4 +22,19 @@
  */
 int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o);
 
+/*
+ * Reads the head of the history in REPO (refs/heads/main) into OUT and
+ * checks that its version can be read: 0; DSYNC_ENOTFOUND when no snapshot
+ * was ever taken ("there is no snapshot yet"); DSYNC_ECORRUPT when the
+ * history is damaged or lost (its last version unreadable, or the ref gone
+ * after a snapshot was recorded), with a message that points at
+ * 'dsync check' and 'dsync join', never at a new first snapshot.
+ */
+int dsync_history_head(git_oid *out, git_repository *repo);
+
+/* For a walk of REPO's history that failed with libgit2's ERR: an object
+ * missing or damaged is DSYNC_ECORRUPT with the same pointers; anything
+ * else as dsync_error_git(ERR, "cannot walk history"). */
+int dsync_history_walk_error(git_repository *repo, int err);
+
 #endif

@@ -122,6 +122,7 @@ int dsync_passphrase_change(dsync_folder *f, const char *remote, const dsync_syn
 #define DSYNC_CHECK_LISTED 100
 
 typedef struct dsync_check_result {
+	bool walked;             /* the local history was walked (whatever it found) */
 	size_t objects;          /* local objects read and found intact */
 	size_t versions;         /* local versions (commits) among them */
 	char **problems;         /* what is missing or damaged in the local
