@@ -147,6 +147,9 @@ contains "it says so" "$TMP/err" "is lost"
 echo "an edit" >> "$TMP/noref/todo.txt"
 fails 6 "snapshot refuses to start a second history" in_ noref dsync snapshot
 check "no new ref was made" ! -e "$TMP/noref/.dsync/refs/heads/main"
+fails 6 "merge refuses too (it would take another history as this one)" in_ noref dsync merge "$(id_of "$P" HEAD~1)"
+check "still no ref" ! -e "$TMP/noref/.dsync/refs/heads/main"
+check "the edit is still there" "$(tail -1 "$TMP/noref/todo.txt")" = "an edit"
 
 # a folder whose .dsync lost its objects folder altogether
 fresh noobj
