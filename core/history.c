@@ -132,7 +132,8 @@ static int head_walk(git_revwalk **out, git_repository *repo)
 		return dsync_error_git(err, "cannot walk history");
 	git_revwalk_sorting(*out, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	/* "no snapshot yet" only when there never was one */
-	if ((error = dsync_history_head(&head, repo)) < 0 || (err = git_revwalk_push(*out, &head)) < 0) {
+	if ((error = dsync_history_head(&head, repo)) < 0 || (error = dsync_history_versions_ok(repo, &head)) < 0 ||
+	    (err = git_revwalk_push(*out, &head)) < 0) {
 		git_revwalk_free(*out);
 		*out = NULL;
 		return error < 0 ? error : dsync_history_walk_error(repo, err);

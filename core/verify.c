@@ -563,3 +563,49 @@ int dsync_history_walk_error(git_repository *repo, int err)
 	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s; " DAMAGED_FIX, root,
 			       git_error_last() ? git_error_last()->message : "a version can't be read");
 }
+
+int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
+{
+	dsync_oidset seen = { 0 };
+	git_oid *stack = NULL, *ns;
+	size_t n = 0, cap = 0, i;
+	char root[4096], hex[GIT_OID_HEXSZ + 1];
+	int err, error = 0;
+
+	if (!(stack = malloc(64 * sizeof(*stack))))
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	cap = 64;
+	stack[n++] = *head;
+	while (n && error == 0) {
+		git_oid id = stack[--n];
+		git_commit *c = NULL;
+
+		if ((error = dsync_oidset_add(&seen, &id)) <= 0)
+			continue;
+		error = 0;
+		if ((err = git_commit_lookup(&c, repo, &id)) < 0) {
+			/* only a parent can fail here: the head was read */
+			folder_of(root, sizeof(root), repo);
+			git_oid_tostr(hex, sizeof(hex), &id);
+			error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: the version %s can't be "
+						"read (%s); " DAMAGED_FIX, root, hex,
+						git_error_last() ? git_error_last()->message : "");
+			break;
+		}
+		for (i = 0; i < git_commit_parentcount(c); i++) {
+			if (n == cap) {
+				if (!(ns = realloc(stack, cap * 2 * sizeof(*ns)))) {
+					error = dsync_error_set(DSYNC_ERROR, "out of memory");
+					break;
+				}
+				stack = ns;
+				cap *= 2;
+			}
+			stack[n++] = *git_commit_parent_id(c, (unsigned int)i);
+		}
+		git_commit_free(c);
+	}
+	free(stack);
+	dsync_oidset_dispose(&seen);
+	return error;
+}

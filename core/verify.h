@@ -32,6 +32,14 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
  */
 int dsync_history_head(git_oid *out, git_repository *repo);
 
+/*
+ * Checks that every version reachable from HEAD (read already) can be read,
+ * before a libgit2 revwalk that would fail half-way (and, sorted, leak in
+ * libgit2 1.5): 0, or DSYNC_ECORRUPT naming the first one that can't, with
+ * the same pointers as dsync_history_head().
+ */
+int dsync_history_versions_ok(git_repository *repo, const git_oid *head);
+
 /* For a walk of REPO's history that failed with libgit2's ERR: an object
  * missing or damaged is DSYNC_ECORRUPT with the same pointers; anything
  * else as dsync_error_git(ERR, "cannot walk history"). */
