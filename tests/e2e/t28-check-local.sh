@@ -193,4 +193,28 @@ contains "it says it can't be read" "$TMP/err" "Permission denied"
 if grep -q "missing" "$TMP/err"; then fail "an unreadable pack is not called missing"; else pass "an unreadable pack is not called missing"; fi
 chmod 755 "$TMP/store/packs"
 
+# the same walk guards a fetch: a new version whose folders name a file that
+# is neither in the packs nor here is refused (it looked only at the top
+# folder of each version).  B loses an object that its own manifest's head
+# reaches; A then pushes a version that names it again, so A's thin pack
+# leaves it out.
+unset DSYNC_NEW_PASSPHRASE
+mkdir -p "$TMP/hA" "$TMP/hB" "$TMP/A/d"
+echo a > "$TMP/A/a.txt"
+echo "why not" > "$TMP/A/d/y.txt"
+(export HOME=$TMP/hA; cd "$TMP/A" && dsync init . && dsync remote add usb "$TMP/store2" && dsync sync) > /dev/null 2>&1
+ok "B joins" env HOME="$TMP/hB" "$DSYNC" join "$TMP/store2" "$TMP/B"
+ok "B syncs" in_ B env HOME="$TMP/hB" "$DSYNC" sync
+Y=$(id_of "$TMP/B" HEAD:d/y.txt)
+OLD=$(ls "$TMP"/B/.dsync/objects/pack/*.idx)
+for i in $OLD; do git show-index < "$i"; done | awk '{ print $2 }' | sort -u | grep -v "$Y" |
+	git --git-dir="$TMP/B/.dsync" pack-objects -q "$TMP/B/.dsync/objects/pack/pack" > /dev/null
+for i in $OLD; do rm -f "${i%.idx}.pack" "$i"; done
+rm -f "$(obj "$TMP/B" "$Y")"
+check "B lost the file's object" "$(git --git-dir="$TMP/B/.dsync" cat-file -t "$Y" 2> /dev/null || echo gone)" = gone
+cp "$TMP/A/d/y.txt" "$TMP/A/d/z.txt"
+ok "A pushes a version that names it again" in_ A env HOME="$TMP/hA" "$DSYNC" sync
+fails 6 "B's fetch refuses the incomplete history" in_ B env HOME="$TMP/hB" "$DSYNC" fetch
+contains "naming the missing file" "$TMP/err" "file $Y"
+
 finish
