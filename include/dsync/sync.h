@@ -28,7 +28,8 @@ typedef int (*dsync_passphrase_cb)(char **out, int kind, const char *url, void *
 
 /* Progress of a push, fetch or join. */
 typedef struct dsync_transfer {
-	const char *what;        /* "push", "fetch", "pack", "check" */
+	const char *what;        /* "push", "fetch", "pack", "check", "history" (the
+				    local history checked: objects only, remote NULL) */
 	const char *remote;
 	size_t objects;          /* objects packed or indexed so far */
 	size_t objects_total;    /* 0 when not known yet */
