@@ -102,7 +102,9 @@ ok "gc" in_ packed dsync gc
 ok "a packed history checks out" in_ packed dsync check
 contains "all three versions" "$TMP/out" "history: 3 versions"
 cp -a "$TMP/packed" "$TMP/packed0"
-IDX=$(ls "$TMP"/packed/.dsync/objects/pack/pack-*.idx)
+IDX=$(ls "$TMP"/packed/.dsync/objects/pack/pack-*.idx 2> /dev/null | head -1)
+check "gc made a pack" -n "$IDX"
+[ -n "$IDX" ] || IDX=$TMP/packed/.dsync/objects/pack/pack-none.idx   # never write outside $TMP
 PACK=${IDX%.idx}.pack
 B=$(id_of "$TMP/packed" HEAD:photos/a.jpg)
 OFF=$(git show-index < "$IDX" | awk -v b="$B" '$2 == b { print $1 }')
@@ -206,7 +208,7 @@ echo "why not" > "$TMP/A/d/y.txt"
 ok "B joins" env HOME="$TMP/hB" "$DSYNC" join "$TMP/store2" "$TMP/B"
 ok "B syncs" in_ B env HOME="$TMP/hB" "$DSYNC" sync
 Y=$(id_of "$TMP/B" HEAD:d/y.txt)
-OLD=$(ls "$TMP"/B/.dsync/objects/pack/*.idx)
+OLD=$(ls "$TMP"/B/.dsync/objects/pack/*.idx 2> /dev/null)
 for i in $OLD; do git show-index < "$i"; done | awk '{ print $2 }' | sort -u | grep -v "$Y" |
 	git --git-dir="$TMP/B/.dsync" pack-objects -q "$TMP/B/.dsync/objects/pack/pack" > /dev/null
 for i in $OLD; do rm -f "${i%.idx}.pack" "$i"; done
