@@ -1106,11 +1106,16 @@ static const command commands[] = {
 	  "$DSYNC_NEW_PASSPHRASE.\n" },
 	{ "check", cmd_check, true, "verify the history and the remote stores",
 	  "usage: dsync check [--read-data] [REMOTE] [--quiet]\n\n"
-	  "Checks that every version in the folder's history is complete and intact,\n"
-	  "and that REMOTE's store (default: every remote) is sound: its key blobs and\n"
-	  "header verify, every device's manifest decrypts, every pack it names is\n"
-	  "there at its size. --read-data also downloads, decrypts and indexes every\n"
-	  "pack. Exit status 6 names the first damaged blob.\n" },
+	  "Checks the folder's history as 'git fsck --full' does: every version\n"
+	  "reachable from any ref, and every folder, file and chunk in each, read once\n"
+	  "with its hash checked, and each pack's index. What is missing or damaged is\n"
+	  "listed, one line each (exit status 6). Then REMOTE's store (default: every\n"
+	  "remote; with none, it says only the local history was checked): its key\n"
+	  "blobs and header verify, every device's manifest decrypts, every pack it\n"
+	  "names is there at its size. --read-data also downloads, decrypts and\n"
+	  "indexes every pack. Exit status 6 names the first damaged blob; a pack that\n"
+	  "can't be read is not called missing. A store holding several key blobs is\n"
+	  "explained: an old one still opens it with its old passphrase.\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
 	  "Packs the history's objects into one pack with deltas, then removes the\n"

@@ -162,6 +162,10 @@ static void on_progress(const dsync_transfer *t, void *payload)
 		out_progress_text(false, "%s: packing %zu/%zu objects", t->remote, t->objects, t->objects_total);
 		return;
 	}
+	if (!t->remote) {   /* the local history ("history") */
+		out_progress_text(t->done, "checking the history: %zu objects", t->objects);
+		return;
+	}
 	out_size(done, sizeof(done), t->bytes);
 	out_size(total, sizeof(total), t->bytes_total);
 	out_size(rate, sizeof(rate), secs > 0.05 ? (uint64_t)((double)t->bytes / secs) : 0);
@@ -427,6 +431,7 @@ int cmd_check(int argc, char **argv)
 	const char *remote = NULL;
 	bool read_data = false;
 	char size[32];
+	size_t i;
 	int rc, error;
 
 	if ((rc = parse_common("check", argc, argv, &p, &read_data)) >= 0 ||
@@ -440,16 +445,33 @@ int cmd_check(int argc, char **argv)
 	error = dsync_check(&r, f, remote, read_data, &so);
 	dsync_folder_free(f);
 	out_progress_done();
-	if (error < 0)
-		return out_fail(error);
-	if (!p.quiet) {
-		printf("history: %zu objects ok\n", r.objects);
-		if (r.manifests)
-			printf("store: %zu manifest%s, %zu pack%s present%s", r.manifests, r.manifests == 1 ? "" : "s",
-			       r.packs, r.packs == 1 ? "" : "s", read_data ? "" : "\n");
-		if (r.manifests && read_data)
+	/* the local history's damage is shown even when a store failed too */
+	if (r.nproblems) {
+		printf("history: %zu problem%s (%zu versions, %zu objects intact):\n", r.nproblems,
+		       r.nproblems == 1 ? "" : "s", r.versions, r.objects);
+		for (i = 0; i < r.nproblems && i < DSYNC_CHECK_LISTED; i++)
+			printf("  %s\n", r.problems[i]);
+		if (r.nproblems > DSYNC_CHECK_LISTED)
+			printf("  ... and %zu more\n", r.nproblems - DSYNC_CHECK_LISTED);
+	} else if (!p.quiet && r.walked) {
+		printf("history: %zu version%s, %zu objects ok\n", r.versions, r.versions == 1 ? "" : "s", r.objects);
+	}
+	if (!p.quiet && r.walked && r.stores == 0 && (error == 0 || r.nproblems))
+		printf("no remote: only the local history was checked\n");
+	if (!p.quiet && r.keys > r.stores)
+		printf("note: a store holds %zu key blobs: each still opens it with the passphrase it was sealed with, "
+		       "an old one too (a passphrase change was cut short?); 'dsync passphrase' keeps only the "
+		       "new one\n", r.keys);
+	if (!p.quiet && r.manifests && (error == 0 || r.nproblems)) {
+		printf("store: %zu manifest%s, %zu pack%s present%s", r.manifests, r.manifests == 1 ? "" : "s",
+		       r.packs, r.packs == 1 ? "" : "s", read_data ? "" : "\n");
+		if (read_data)
 			printf(", %zu decrypted and indexed (%s)\n", r.packs_read,
 			       out_size(size, sizeof(size), r.bytes_read));
 	}
+	dsync_check_result_dispose(&r);
+	fflush(stdout);   /* the list above, then the error below it */
+	if (error < 0)
+		return out_fail(error);
 	return 0;
 }

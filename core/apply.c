@@ -29,6 +29,7 @@
 #include "core/snapshot_internal.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
+#include "core/verify.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1456,16 +1457,17 @@ static void applier_init(applier *a, dsync_folder *f, dsync_merge_outcome *out, 
 	umask(a->umask);
 }
 
-/* F's head into *OUT (zero before the first snapshot). */
+/* F's head into *OUT (zero before the first snapshot; a head that can't
+ * be read, or lost after snapshots, is a damaged history, not "none"). */
 static int head_of(git_oid *out, dsync_folder *f)
 {
-	int err = git_reference_name_to_id(out, f->repo, MAIN_REF);
+	int error = dsync_history_head(out, f->repo);
 
-	if (err == GIT_ENOTFOUND)
+	if (error == DSYNC_ENOTFOUND) {
 		memset(out, 0, sizeof(*out));
-	else if (err < 0)
-		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
-	return 0;
+		error = 0;
+	}
+	return error;
 }
 
 /* Counts the conflict copies in the tree of the head HEAD present on disk. */

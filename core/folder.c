@@ -510,7 +510,14 @@ int dsync_folder_repo(dsync_folder *f)
 		return 0;
 	if ((error = dsync_git_init()) < 0)
 		return error;
-	if ((err = git_repository_open_ext(&f->repo, f->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
+	/* .dsync is there (that is how F was found), so "not a repository"
+	 * means its objects, refs or HEAD are gone: a lost history */
+	if ((err = git_repository_open_ext(&f->repo, f->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) == GIT_ENOTFOUND)
+		return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is lost: '%s' is no longer a git "
+				       "repository (its objects, refs or HEAD are gone); 'dsync join URL NEW-FOLDER' "
+				       "brings back the history a remote holds (the files in the folder are not affected)",
+				       f->root, f->gitdir);
+	if (err < 0)
 		return dsync_error_git(err, "cannot open the history of '%s'", f->root);
 	wd = git_repository_workdir(f->repo);
 	if (!wd || strncmp(wd, f->root, strlen(f->root)) != 0) {

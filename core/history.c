@@ -11,6 +11,7 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 #include "core/base/strset.h"
+#include "core/verify.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -171,21 +172,18 @@ static int commit_tree(git_tree **out, git_repository *repo, const char *hex)
 
 static int head_walk(git_revwalk **out, git_repository *repo)
 {
-	int err = git_revwalk_new(out, repo);
+	git_oid head;
+	int error = 0, err = git_revwalk_new(out, repo);
 
 	if (err < 0)
 		return dsync_error_git(err, "cannot walk history");
 	git_revwalk_sorting(*out, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
-	err = git_revwalk_push_ref(*out, "refs/heads/main");
-	if (err == GIT_ENOTFOUND) {
+	/* "no snapshot yet" only when there never was one */
+	if ((error = dsync_history_head(&head, repo)) < 0 || (error = dsync_history_versions_ok(repo, &head)) < 0 ||
+	    (err = git_revwalk_push(*out, &head)) < 0) {
 		git_revwalk_free(*out);
 		*out = NULL;
-		return dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
-	}
-	if (err < 0) {
-		git_revwalk_free(*out);
-		*out = NULL;
-		return dsync_error_git(err, "cannot walk history");
+		return error < 0 ? error : dsync_history_walk_error(repo, err);
 	}
 	return 0;
 }
@@ -300,7 +298,9 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		goto out;
 	}
 	if (strcmp(spec, "HEAD") == 0) {
-		error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
+		/* none yet, or a damaged history */
+		if ((error = dsync_history_head(&oid, f->repo)) == 0)
+			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
 		goto out;
 	}
 	/* a version that is there, taken back further than the history goes */
@@ -343,7 +343,7 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		git_commit_free(c);
 	}
 	if (err < 0 && err != GIT_ITEROVER) {
-		error = dsync_error_git(err, "cannot walk history");
+		error = dsync_history_walk_error(f->repo, err);
 		goto out;
 	}
 	error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot at or before '%s'", q);
@@ -420,7 +420,7 @@ int dsync_history_log(dsync_folder *f, const dsync_log_options *o, dsync_commit_
 			break;
 	}
 	if (err < 0 && err != GIT_ITEROVER) {
-		error = dsync_error_git(err, "cannot walk history");
+		error = dsync_history_walk_error(f->repo, err);
 		goto out;
 	}
 	error = 0;
@@ -588,7 +588,7 @@ next:
 	if (error)
 		goto out;
 	if (err < 0 && err != GIT_ITEROVER) {
-		error = dsync_error_git(err, "cannot walk history");
+		error = dsync_history_walk_error(f->repo, err);
 		goto out;
 	}
 	if (!found) {

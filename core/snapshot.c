@@ -10,6 +10,7 @@
 #include "core/base/buf.h"
 #include "core/base/path.h"
 #include "core/base/strset.h"
+#include "core/verify.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -489,15 +490,16 @@ int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *r
 
 	*out = NULL;
 	*born = false;
-	err = git_reference_name_to_id(head, repo, MAIN_REF);
-	if (err == GIT_ENOTFOUND)
+	/* a head that can't be read is a damaged history, never "no
+	 * snapshot yet": a new first snapshot would start a second history */
+	if ((err = dsync_history_head(head, repo)) == DSYNC_ENOTFOUND)
 		return 0;
 	if (err < 0)
-		return dsync_error_git(err, "cannot read the folder's history");
+		return err;
 	*born = true;
 	if ((err = git_commit_lookup(&c, repo, head)) < 0 || (err = git_commit_tree(out, c)) < 0) {
 		git_commit_free(c);
-		return dsync_error_git(err, "cannot read the last snapshot");
+		return dsync_history_walk_error(repo, err);
 	}
 	git_commit_free(c);
 	return 0;

@@ -30,6 +30,7 @@
 #include "core/folder.h"
 #include "core/store.h"
 #include "core/thinpack.h"
+#include "core/verify.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "merge/merge.h"
@@ -968,6 +969,7 @@ static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid
 
 	if ((error = dsync_oidset_add(seen, id)) <= 0)
 		return error;
+	error = 0;   /* 1: new, walked below */
 	if ((err = git_tree_lookup(&t, repo, id)) < 0) {
 		char hex[GIT_OID_HEXSZ + 1];
 
@@ -2394,61 +2396,19 @@ out:
 
 /* ---- check ---------------------------------------------------------------------------- */
 
-static int check_local(dsync_check_result *out, dsync_folder *f)
-{
-	git_revwalk *walk = NULL;
-	git_odb *odb = NULL;
-	dsync_oidset seen = { 0 };
-	git_oid id;
-	int err, error = 0;
-
-	if ((err = git_repository_odb(&odb, f->repo)) < 0 || (err = git_revwalk_new(&walk, f->repo)) < 0) {
-		error = dsync_error_git(err, "cannot read the history of '%s'", f->root);
-		goto out;
-	}
-	git_revwalk_push_glob(walk, "refs/heads/*");
-	git_revwalk_push_glob(walk, "refs/remotes/*");
-	while (error == 0 && (err = git_revwalk_next(&id, walk)) == 0) {
-		git_commit *c = NULL;
-		git_odb_object *obj = NULL;
-		char hex[GIT_OID_HEXSZ + 1];
-
-		if (git_odb_read(&obj, odb, &id) < 0 || git_commit_lookup(&c, f->repo, &id) < 0) {
-			git_odb_object_free(obj);
-			git_oid_tostr(hex, sizeof(hex), &id);
-			error = dsync_error_set(DSYNC_ECORRUPT, "version %s in '%s' is missing or damaged: %s", hex,
-						f->root, git_error_last() ? git_error_last()->message : "");
-			break;
-		}
-		git_odb_object_free(obj);
-		out->objects++;
-		/* every object read whole once, so its hash is checked */
-		if ((error = check_tree_complete(f->repo, odb, git_commit_tree_id(c), &seen, true, &out->objects)) < 0) {
-			char prefix[4200];
-
-			snprintf(prefix, sizeof(prefix), "the history of '%s': ", f->root);
-			error_rewrap(DSYNC_ECORRUPT, prefix);
-		}
-		git_commit_free(c);
-	}
-out:
-	dsync_oidset_dispose(&seen);
-	git_revwalk_free(walk);
-	git_odb_free(odb);
-	return error;
-}
-
 static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 {
 	dsync_buf dir = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT;
 	xfer_state x = { c, "check", 0, 0, 0 };
 	git_odb *odb = NULL;
 	wanted *v = NULL;
-	size_t i, j, n = 0, cap = 0;
+	size_t i, j, n = 0, cap = 0, keys = 0;
 	int err, error;
 
-	if ((error = dsync_store_check_keys(c->st, NULL)) < 0 || (error = read_manifests(c)) < 0)
+	if ((error = dsync_store_check_keys(c->st, &keys)) < 0 || (error = read_manifests(c)) < 0)
 		return error;
+	out->stores++;
+	out->keys += keys;
 	for (i = 0; i < c->ndevs && error == 0; i++) {
 		out->manifests++;
 		for (j = 0; j < c->mans[i].npacks && error == 0; j++) {
@@ -2458,8 +2418,11 @@ static int check_remote(dsync_check_result *out, conn *c, bool read_data)
 
 			snprintf(name, sizeof(name), "packs/%s", p->name);
 			if ((error = c->bs->stat(c->bs, name, &info)) < 0) {
-				error = dsync_error_set(DSYNC_ECORRUPT, "%s named by %s is missing from %s", name,
-							c->mans[i].blob, c->bs->url);
+				/* only a blob that is not there is missing: the
+				 * transport's words for one it can't read stand */
+				if (error == DSYNC_ENOTFOUND)
+					error = dsync_error_set(DSYNC_ECORRUPT, "%s named by %s is missing from %s", name,
+								c->mans[i].blob, c->bs->url);
 				break;
 			}
 			if (info.size != p->size) {
@@ -2521,8 +2484,7 @@ int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote_nam
 	memset(&res, 0, sizeof(res));
 	if (!o)
 		o = &defaults;
-	if ((error = dsync_folder_repo(f)) < 0 || (error = check_local(out, f)) < 0 ||
-	    (error = remotes_read(&all, f)) < 0)
+	if ((error = dsync_verify_history(out, f, o)) < 0 || (error = remotes_read(&all, f)) < 0)
 		goto out;
 	if (!remote_name && all.n == 0)
 		goto out;
@@ -2537,7 +2499,26 @@ int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote_nam
 		conn_close(&c);
 	}
 out:
+	if (error == 0 && out->nproblems)
+		error = dsync_error_set(DSYNC_ECORRUPT,
+					"the history of '%s' is damaged: %zu problem%s (listed above); "
+					"the files in the folder are not affected; a remote that holds the history "
+					"brings it back with 'dsync join URL NEW-FOLDER'",
+					f->root, out->nproblems, out->nproblems == 1 ? "" : "s");
 	free(sel);
 	remotes_dispose(&all);
 	return error;
+}
+
+void dsync_check_result_dispose(dsync_check_result *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nproblems && i < DSYNC_CHECK_LISTED; i++)
+		free(r->problems[i]);
+	free(r->problems);
+	r->problems = NULL;
+	r->nproblems = 0;
 }

@@ -243,6 +243,9 @@ int dsync_git_init(void)
 	}
 	/* the objects dsync writes are its own: skip libgit2's re-validation */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	/* but every object read is hashed (libgit2's default, relied on by
+	 * dsync check and every fetch): a damaged object is never used */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
 	/* durability is handled by dsync itself: one syncfs before a ref moves */
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	/* the folder belongs to whoever runs dsync on it (root in CI, too) */

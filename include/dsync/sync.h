@@ -28,7 +28,8 @@ typedef int (*dsync_passphrase_cb)(char **out, int kind, const char *url, void *
 
 /* Progress of a push, fetch or join. */
 typedef struct dsync_transfer {
-	const char *what;        /* "push", "fetch", "pack", "check" */
+	const char *what;        /* "push", "fetch", "pack", "check", "history" (the
+				    local history checked: objects only, remote NULL) */
 	const char *remote;
 	size_t objects;          /* objects packed or indexed so far */
 	size_t objects_total;    /* 0 when not known yet */
@@ -118,8 +119,20 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
  * asks for the current one and a new one, re-seals the key, nothing else. */
 int dsync_passphrase_change(dsync_folder *f, const char *remote, const dsync_sync_options *o);
 
+/* Problems listed one by one in dsync_check_result (the rest only counted). */
+#define DSYNC_CHECK_LISTED 100
+
 typedef struct dsync_check_result {
-	size_t objects;          /* local objects checked */
+	bool walked;             /* the local history was walked (whatever it found) */
+	size_t objects;          /* local objects read and found intact */
+	size_t versions;         /* local versions (commits) among them */
+	char **problems;         /* what is missing or damaged in the local
+				    history, one line each ("missing: file
+				    'a.txt' (blob ID) in version ID", ...) */
+	size_t nproblems;        /* all of them; problems holds the first
+				    DSYNC_CHECK_LISTED */
+	size_t stores;           /* stores checked (0: no remote) */
+	size_t keys;             /* key blobs in them (one each when sound) */
 	size_t manifests;        /* manifests read */
 	size_t packs;            /* packs referenced (present) */
 	size_t packs_read;       /* packs decrypted and indexed (--read-data) */
@@ -127,13 +140,21 @@ typedef struct dsync_check_result {
 } dsync_check_result;
 
 /*
- * Checks F's history (every object reachable from a ref is present and
- * hashes right) and REMOTE's store (NULL: every remote): every manifest
- * decrypts, every pack it names is there; READ_DATA also decrypts and
- * indexes every pack (in a temporary place).  DSYNC_ECORRUPT names the
- * first damaged object or blob.
+ * Checks F's history, as `git fsck` does: every version reachable from any
+ * ref, and every folder, file and chunk in each, is read once and its hash
+ * checked; each pack's index is checked against its pack.  What is missing
+ * or damaged is listed in OUT->problems, and makes the result
+ * DSYNC_ECORRUPT once the stores are checked too.  Then REMOTE's store
+ * (NULL: every remote; none: the local history only, OUT->stores 0): its
+ * key blobs and header verify, every manifest decrypts, every pack it names
+ * is there; READ_DATA also decrypts and indexes every pack (in a temporary
+ * place).  A damaged store is DSYNC_ECORRUPT naming the first damaged blob.
+ * OUT is filled in either case: dispose of it with dsync_check_result_dispose.
  */
 int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote, bool read_data,
 		const dsync_sync_options *o);
+
+/* Frees what dsync_check left in R (the problem lines). */
+void dsync_check_result_dispose(dsync_check_result *r);
 
 #endif

@@ -1,0 +1,611 @@
+/*
+ * Verifying the local history (see verify.h): one walk from every ref over
+ * every version, folder, file and chunk, each object read once.  libgit2
+ * checks an object's hash whenever it reads it from disk (strict hash
+ * verification, on by default and set again in dsync_git_init), so a read
+ * that succeeds is a check that succeeds; a read that fails names the
+ * object.  Pack indexes are checked against their packs first, because
+ * libgit2 silently skips a pack whose index is missing or unreadable, which
+ * would show only as missing objects.
+ */
+#include "core/base/internal.h"
+#include "core/verify.h"
+#include "core/base/buf.h"
+#include "core/base/oidset.h"
+#include "core/base/path.h"
+#include "core/base/sha1.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct pending {
+	git_oid id;
+	git_oid child;           /* the version that names it as parent */
+	size_t ref;              /* else the ref that names it (index in refs) */
+} pending;
+
+typedef struct verify {
+	dsync_check_result *out;
+	const dsync_sync_options *o;
+	dsync_folder *f;
+	git_odb *odb;
+	dsync_oidset seen;
+	dsync_buf path;          /* stored path of the folder being walked */
+	const git_oid *version;  /* the version being walked */
+	size_t missing;          /* problems that are missing objects */
+	size_t problems_cap;
+	char **refs;
+	size_t nrefs, refs_cap;
+	pending *stack;
+	size_t nstack, stack_cap;
+	char **pack_notes;       /* packs without an index (told when objects are missing) */
+	size_t npack_notes, pack_notes_cap;
+	size_t last_progress;
+	int error;               /* a callback's */
+} verify;
+
+#define NO_REF ((size_t)-1)
+
+static int add_line(char ***v, size_t *n, size_t *cap, const char *fmt, va_list ap)
+{
+	char line[8192], *s;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		char **nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		*v = nv;
+		*cap = c;
+	}
+	if (!(s = strdup(line)))
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	(*v)[(*n)++] = s;
+	return 0;
+}
+
+/* Records one problem (formatted as printf); only the first
+ * DSYNC_CHECK_LISTED are kept as text. */
+static int problem(verify *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int problem(verify *v, const char *fmt, ...)
+{
+	va_list ap;
+	int error = 0;
+
+	if (v->out->nproblems < DSYNC_CHECK_LISTED) {
+		va_start(ap, fmt);
+		error = add_line(&v->out->problems, &v->out->nproblems, &v->problems_cap, fmt, ap);
+		va_end(ap);
+		return error;
+	}
+	v->out->nproblems++;
+	return 0;
+}
+
+static int note(char ***list, size_t *n, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int note(char ***list, size_t *n, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	error = add_line(list, n, cap, fmt, ap);
+	va_end(ap);
+	return error;
+}
+
+static void progress(verify *v, bool done)
+{
+	dsync_transfer t = { "history", NULL, v->out->objects, 0, 0, 0, done };
+
+	if (!v->o || !v->o->progress || (!done && v->out->objects - v->last_progress < 4096))
+		return;
+	v->last_progress = v->out->objects;
+	v->o->progress(&t, v->o->payload);
+}
+
+/* "missing", or "damaged" with libgit2's words in WHY (": ..."), for a
+ * read of ID that failed with ERR. */
+static const char *verdict(verify *v, int err, const git_oid *id, char *why, size_t size)
+{
+	const git_error *ge = git_error_last();
+
+	snprintf(why, size, ": %s", ge && ge->message ? ge->message : "unreadable");
+	/* a lookup of the wrong type says "not found" too: only an object
+	 * that is not there at all is missing */
+	if (err == GIT_ENOTFOUND && !git_odb_exists(v->odb, id)) {
+		v->missing++;
+		*why = '\0';
+		return "missing";
+	}
+	return "damaged";
+}
+
+/* The path being walked, as on disk, in quotes' worth of text. */
+static const char *shown_path(dsync_buf *shown, const char *stored)
+{
+	dsync_buf_truncate(shown, 0);
+	if (dsync_path_unescape(shown, stored, false) < 0)
+		return stored;
+	return dsync_buf_cstr(shown);
+}
+
+static int object_problem(verify *v, const char *kind, const git_oid *id, int err, size_t chunk_at)
+{
+	dsync_buf shown = DSYNC_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1], ver[9], why[600];
+	const char *what = verdict(v, err, id, why, sizeof(why));
+	const char *p = dsync_buf_cstr(&v->path);
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	git_oid_tostr(ver, sizeof(ver), v->version);
+	if (chunk_at != NO_REF) {
+		char *file = strndup(p, chunk_at);
+
+		if (!file)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = problem(v, "%s: chunk '%s' of the big file '%s' (%s %s) in version %s%s", what,
+				p + chunk_at + 1, shown_path(&shown, file), kind, hex, ver, why);
+		free(file);
+	} else if (!*p) {
+		error = problem(v, "%s: the top folder (tree %s) of version %s%s", what, hex, ver, why);
+	} else {
+		error = problem(v, "%s: %s '%s' (%s %s) in version %s%s", what,
+				strcmp(kind, "tree") == 0 ? "folder" : "file", shown_path(&shown, p), kind, hex, ver, why);
+	}
+	dsync_buf_dispose(&shown);
+	return error;
+}
+
+/*
+ * Reads every object below tree ID not seen yet; v->path is its stored
+ * path.  CHUNK_AT: where, in v->path, the big file being walked ends
+ * (NO_REF outside one).
+ */
+static int walk_tree(verify *v, const git_oid *id, size_t chunk_at)
+{
+	git_tree *t = NULL;
+	size_t i, n, len = v->path.len;
+	int err, error;
+
+	if ((error = dsync_oidset_add(&v->seen, id)) <= 0)
+		return error;
+	if ((err = git_tree_lookup(&t, v->f->repo, id)) < 0)
+		return object_problem(v, "tree", id, err, chunk_at);
+	v->out->objects++;
+	if (chunk_at == NO_REF && git_tree_entry_byname(t, DSYNC_CHUNKS_NAME))
+		chunk_at = len;
+	n = git_tree_entrycount(t);
+	for (i = 0, error = 0; i < n && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const git_oid *eid = git_tree_entry_id(e);
+		git_object_t type = git_tree_entry_type(e);
+		git_odb_object *obj = NULL;
+
+		if (type != GIT_OBJECT_TREE && type != GIT_OBJECT_BLOB)
+			continue;   /* a link to another repository: none in dsync's trees */
+		if (type == GIT_OBJECT_BLOB && (error = dsync_oidset_add(&v->seen, eid)) <= 0)
+			continue;
+		if ((error = len ? dsync_buf_printf(&v->path, "/%s", git_tree_entry_name(e))
+				 : dsync_buf_puts(&v->path, git_tree_entry_name(e))) < 0)
+			break;
+		if (type == GIT_OBJECT_TREE) {
+			error = walk_tree(v, eid, chunk_at);
+		} else if ((err = git_odb_read(&obj, v->odb, eid)) < 0) {
+			error = object_problem(v, "blob", eid, err, chunk_at);
+		} else {
+			git_odb_object_free(obj);
+			v->out->objects++;
+			progress(v, false);
+		}
+		dsync_buf_truncate(&v->path, len);
+	}
+	git_tree_free(t);
+	return error;
+}
+
+static int push(verify *v, const git_oid *id, const git_oid *child, size_t ref)
+{
+	if (v->nstack == v->stack_cap) {
+		size_t c = v->stack_cap ? v->stack_cap * 2 : 64;
+		pending *ns = realloc(v->stack, c * sizeof(*ns));
+
+		if (!ns)
+			return dsync_error_set(DSYNC_ERROR, "out of memory");
+		v->stack = ns;
+		v->stack_cap = c;
+	}
+	v->stack[v->nstack].id = *id;
+	if (child)
+		v->stack[v->nstack].child = *child;
+	v->stack[v->nstack++].ref = ref;
+	return 0;
+}
+
+/* Walks every version reachable from what is on the stack. */
+static int walk_versions(verify *v)
+{
+	int err, error = 0;
+
+	while (v->nstack && error == 0) {
+		pending p = v->stack[--v->nstack];
+		git_commit *c = NULL;
+		char hex[GIT_OID_HEXSZ + 1], child[9], why[600];
+		size_t i;
+
+		if ((error = dsync_oidset_add(&v->seen, &p.id)) <= 0)
+			continue;
+		if ((err = git_commit_lookup(&c, v->f->repo, &p.id)) < 0) {
+			const char *what = verdict(v, err, &p.id, why, sizeof(why));
+
+			git_oid_tostr(hex, sizeof(hex), &p.id);
+			git_oid_tostr(child, sizeof(child), &p.child);
+			error = p.ref != NO_REF
+					? problem(v, "%s: version %s, the head named by %s%s", what, hex, v->refs[p.ref], why)
+					: problem(v, "%s: version %s (a parent of version %s)%s", what, hex, child, why);
+			continue;
+		}
+		v->out->objects++;
+		v->out->versions++;
+		v->version = &p.id;
+		dsync_buf_truncate(&v->path, 0);
+		error = walk_tree(v, git_commit_tree_id(c), NO_REF);
+		/* the first parent on top, so a line of versions is walked in order */
+		for (i = git_commit_parentcount(c); i > 0 && error == 0; i--)
+			error = push(v, git_commit_parent_id(c, (unsigned int)(i - 1)), &p.id, NO_REF);
+		git_commit_free(c);
+	}
+	return error;
+}
+
+static int ref_name_cb(const char *name, void *payload)
+{
+	verify *v = payload;
+	v->error = note(&v->refs, &v->nrefs, &v->refs_cap, "%s", name);
+	return v->error < 0 ? 1 : 0;
+}
+
+/* Pushes the target of every ref; a ref that can't be read is a problem. */
+static int push_refs(verify *v)
+{
+	git_oid id;
+	size_t i;
+	int err, error;
+
+	v->error = 0;
+	if ((err = git_reference_foreach_name(v->f->repo, ref_name_cb, v)) < 0)
+		return v->error < 0 ? v->error
+				    : problem(v, "damaged: the refs of '%s' (%s)", v->f->root,
+					      git_error_last() ? git_error_last()->message : "unreadable");
+	/* pushed in reverse, so that refs/heads/main (sorted before
+	 * refs/remotes/) is walked first and names the problems it meets */
+	for (i = v->nrefs, error = 0; i > 0 && error == 0; i--) {
+		if ((err = git_reference_name_to_id(&id, v->f->repo, v->refs[i - 1])) < 0)
+			error = problem(v, "damaged: the ref %s (%s)", v->refs[i - 1],
+					git_error_last() ? git_error_last()->message : "unreadable");
+		else
+			error = push(v, &id, NULL, i - 1);
+	}
+	return error;
+}
+
+/* The main branch is gone although a snapshot was recorded: the history
+ * was lost (dsync-head names the last snapshot, see snapshot.c). */
+static int check_main(verify *v)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char rec[256];
+	git_oid id;
+	int error = 0;
+
+	if (git_reference_name_to_id(&id, v->f->repo, "refs/heads/main") != GIT_ENOTFOUND)
+		return 0;
+	if ((error = dsync_buf_printf(&path, "%s/dsync-head", v->f->gitdir)) == 0 &&
+	    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ) {
+		v->missing++;
+		if (git_oid_fromstrn(&id, rec, GIT_OID_HEXSZ) == 0 && git_odb_exists(v->odb, &id))
+			error = problem(v, "missing: refs/heads/main, the ref of this device's history; its last "
+					   "snapshot is still there: 'git --git-dir=%s update-ref refs/heads/main %.*s' "
+					   "puts it back", v->f->gitdir, GIT_OID_HEXSZ, rec);
+		else
+			error = problem(v, "missing: refs/heads/main, the ref of this device's history, and its last "
+					   "snapshot %.*s", GIT_OID_HEXSZ, rec);
+	}
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+/* ---- pack indexes ------------------------------------------------------- */
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Why the index IDX (of pack PACK) can't be used, or NULL when it can:
+ * its header, size and checksum, and the pack's header and checksum. */
+static const char *idx_fault(const char *idx, const char *pack)
+{
+	unsigned char head[8 + 1024], buf[65536], sum[20], trailer[40], pack_head[12], pack_sum[20];
+	const char *fault = NULL;
+	dsync_sha1 ctx;
+	struct stat st, pst;
+	uint64_t n, min, left;
+	int fd, pfd = -1;
+
+	if ((fd = open(idx, O_RDONLY | O_CLOEXEC)) < 0)
+		return "unreadable";
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(head) + 40 ||
+	    pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
+		fault = "truncated";
+		goto out;
+	}
+	if (memcmp(head, "\377tOc", 4) != 0 || be32(head + 4) != 2) {
+		fault = "not a version 2 pack index";
+		goto out;
+	}
+	n = be32(head + 8 + 255 * 4);
+	min = sizeof(head) + n * 28 + 40;
+	if ((uint64_t)st.st_size < min || ((uint64_t)st.st_size - min) % 8 || ((uint64_t)st.st_size - min) / 8 > n) {
+		fault = "truncated";
+		goto out;
+	}
+	dsync_sha1_init(&ctx);
+	for (left = (uint64_t)st.st_size - 20; left;) {
+		ssize_t r = read(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+
+		if (r <= 0) {
+			fault = "unreadable";
+			goto out;
+		}
+		dsync_sha1_update(&ctx, buf, (size_t)r);
+		left -= (uint64_t)r;
+	}
+	dsync_sha1_final(&ctx, sum);
+	if (pread(fd, trailer, sizeof(trailer), st.st_size - 40) != (ssize_t)sizeof(trailer) ||
+	    memcmp(sum, trailer + 20, 20) != 0) {
+		fault = "its checksum does not match its contents";
+		goto out;
+	}
+	if ((pfd = open(pack, O_RDONLY | O_CLOEXEC)) < 0 || fstat(pfd, &pst) < 0 ||
+	    (size_t)pst.st_size < sizeof(pack_head) + 20 ||
+	    pread(pfd, pack_head, sizeof(pack_head), 0) != (ssize_t)sizeof(pack_head) ||
+	    pread(pfd, pack_sum, sizeof(pack_sum), pst.st_size - 20) != (ssize_t)sizeof(pack_sum)) {
+		fault = "its pack is unreadable or truncated";
+		goto out;
+	}
+	if (memcmp(pack_head, "PACK", 4) != 0 || be32(pack_head + 8) != n || memcmp(pack_sum, trailer, 20) != 0)
+		fault = "it does not match its pack (the pack is damaged or replaced)";
+out:
+	if (pfd >= 0)
+		close(pfd);
+	close(fd);
+	return fault;
+}
+
+typedef struct pack_scan {
+	verify *v;
+	int error;
+} pack_scan;
+
+static int pack_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	pack_scan *s = payload;
+	verify *v = s->v;
+	size_t len = strlen(name);
+	dsync_buf idx = DSYNC_BUF_INIT;
+	struct stat st;
+	const char *fault;
+
+	if (is_dir || len < 6 || strncmp(name, "pack-", 5) != 0 || strcmp(name + len - 5, ".pack") != 0)
+		return 0;
+	if ((s->error = dsync_buf_put(&idx, path, strlen(path) - 5)) < 0 || (s->error = dsync_buf_puts(&idx, ".idx")) < 0)
+		goto out;
+	if (stat(idx.ptr, &st) < 0 && errno == ENOENT) {
+		/* harmless after a crash while the pack was being written (its
+		 * objects are still loose): told only when objects are missing */
+		s->error = note(&v->pack_notes, &v->npack_notes, &v->pack_notes_cap,
+				"missing: the index of the pack '%s', so its objects can't be read; rebuild it "
+				"with 'git --git-dir=%s index-pack %s'", name, v->f->gitdir, path);
+	} else if ((fault = idx_fault(idx.ptr, path)) != NULL) {
+		s->error = problem(v, "damaged: the index of the pack '%s' (%s); move '%s' away and rebuild it with "
+				      "'git --git-dir=%s index-pack %s'", name, fault, idx.ptr, v->f->gitdir, path);
+	}
+out:
+	dsync_buf_dispose(&idx);
+	return s->error < 0 ? 1 : 0;
+}
+
+static int check_packs(verify *v)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+	pack_scan s = { v, 0 };
+	int error;
+
+	if ((error = dsync_buf_printf(&dir, "%s/objects/pack", v->f->gitdir)) == 0) {
+		dsync_path_walk(dir.ptr, 0, pack_cb, &s);
+		error = s.error;
+	}
+	dsync_buf_dispose(&dir);
+	return error;
+}
+
+/* Puts the packs without an index first among the problems: they explain
+ * the missing objects listed after them. */
+static int put_first(verify *v)
+{
+	dsync_check_result *out = v->out;
+	size_t listed = out->nproblems < DSYNC_CHECK_LISTED ? out->nproblems : DSYNC_CHECK_LISTED;
+	size_t keep = listed + v->npack_notes > DSYNC_CHECK_LISTED ? DSYNC_CHECK_LISTED - v->npack_notes : listed;
+	char **nv;
+	size_t i;
+
+	if (v->npack_notes >= DSYNC_CHECK_LISTED)
+		keep = 0;
+	if (!(nv = calloc(keep + v->npack_notes, sizeof(*nv))))
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	for (i = 0; i < v->npack_notes && i < DSYNC_CHECK_LISTED; i++) {
+		nv[i] = v->pack_notes[i];
+		v->pack_notes[i] = NULL;
+	}
+	memcpy(nv + i, out->problems, keep * sizeof(*nv));
+	v->problems_cap = i + keep;
+	for (; keep < listed; keep++)
+		free(out->problems[keep]);
+	free(out->problems);
+	out->problems = nv;
+	out->nproblems += v->npack_notes;
+	return 0;
+}
+
+int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o)
+{
+	verify v;
+	size_t i;
+	int err, error;
+
+	memset(&v, 0, sizeof(v));
+	v.out = out;
+	v.o = o;
+	v.f = f;
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	if ((err = git_repository_odb(&v.odb, f->repo)) < 0)
+		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
+	if ((error = check_packs(&v)) < 0 || (error = check_main(&v)) < 0 || (error = push_refs(&v)) < 0 ||
+	    (error = walk_versions(&v)) < 0)
+		goto out;
+	if (v.missing && v.npack_notes)
+		error = put_first(&v);
+	out->walked = error == 0;
+	progress(&v, true);
+out:
+	for (i = 0; i < v.nrefs; i++)
+		free(v.refs[i]);
+	free(v.refs);
+	for (i = 0; i < v.npack_notes; i++)
+		free(v.pack_notes[i]);
+	free(v.pack_notes);
+	free(v.stack);
+	dsync_buf_dispose(&v.path);
+	dsync_oidset_dispose(&v.seen);
+	git_odb_free(v.odb);
+	return error;
+}
+
+/* ---- the head, for every command that reads history ---------------------- */
+
+/* The folder of REPO, for messages (its work tree, without the slash). */
+static void folder_of(char *out, size_t size, git_repository *repo)
+{
+	const char *wd = git_repository_workdir(repo);
+	size_t n;
+
+	snprintf(out, size, "%s", wd ? wd : git_repository_path(repo));
+	n = strlen(out);
+	if (n > 1 && out[n - 1] == '/')
+		out[n - 1] = '\0';
+}
+
+#define DAMAGED_FIX "run 'dsync check' to see what is missing; 'dsync join URL NEW-FOLDER' brings back " \
+		    "the history a remote holds (the files in the folder are not affected)"
+
+int dsync_history_head(git_oid *out, git_repository *repo)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	git_commit *c = NULL;
+	char root[4096], rec[256], hex[9];
+	int err, error = 0;
+
+	memset(out, 0, sizeof(*out));
+	folder_of(root, sizeof(root), repo);
+	if ((err = git_reference_name_to_id(out, repo, "refs/heads/main")) == GIT_ENOTFOUND) {
+		/* dsync-head is written after the ref moves: if it names a
+		 * snapshot, there was one, and the ref was lost since */
+		if ((error = dsync_buf_printf(&path, "%s/dsync-head", git_repository_path(repo))) == 0 &&
+		    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ)
+			error = dsync_error_set(DSYNC_ECORRUPT,
+						"the history of '%s' is lost: refs/heads/main is gone, though the "
+						"snapshot %.8s was taken; " DAMAGED_FIX, root, rec);
+		else if (error == 0)
+			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
+		goto out;
+	}
+	if (err < 0) {
+		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: refs/heads/main can't be read "
+					"(%s); " DAMAGED_FIX, root, git_error_last() ? git_error_last()->message : "");
+		goto out;
+	}
+	if ((err = git_commit_lookup(&c, repo, out)) < 0) {
+		git_oid_tostr(hex, sizeof(hex), out);
+		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged or lost: its last snapshot %s "
+					"can't be read (%s); " DAMAGED_FIX, root, hex,
+					git_error_last() ? git_error_last()->message : "");
+	}
+out:
+	git_commit_free(c);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+int dsync_history_walk_error(git_repository *repo, int err)
+{
+	char root[4096];
+
+	if (err != GIT_ENOTFOUND && git_error_last() && git_error_last()->klass != GIT_ERROR_ODB &&
+	    git_error_last()->klass != GIT_ERROR_OBJECT && git_error_last()->klass != GIT_ERROR_ZLIB)
+		return dsync_error_git(err, "cannot walk history");
+	folder_of(root, sizeof(root), repo);
+	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s; " DAMAGED_FIX, root,
+			       git_error_last() ? git_error_last()->message : "a version can't be read");
+}
+
+int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
+{
+	dsync_oidset seen = { 0 };
+	git_oid *stack = NULL, *ns;
+	size_t n = 0, cap = 0, i;
+	char root[4096], hex[GIT_OID_HEXSZ + 1];
+	int err, error = 0;
+
+	if (!(stack = malloc(64 * sizeof(*stack))))
+		return dsync_error_set(DSYNC_ERROR, "out of memory");
+	cap = 64;
+	stack[n++] = *head;
+	while (n && error == 0) {
+		git_oid id = stack[--n];
+		git_commit *c = NULL;
+
+		if ((error = dsync_oidset_add(&seen, &id)) <= 0)
+			continue;
+		error = 0;
+		if ((err = git_commit_lookup(&c, repo, &id)) < 0) {
+			/* only a parent can fail here: the head was read */
+			folder_of(root, sizeof(root), repo);
+			git_oid_tostr(hex, sizeof(hex), &id);
+			error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: the version %s can't be "
+						"read (%s); " DAMAGED_FIX, root, hex,
+						git_error_last() ? git_error_last()->message : "");
+			break;
+		}
+		for (i = 0; i < git_commit_parentcount(c); i++) {
+			if (n == cap) {
+				if (!(ns = realloc(stack, cap * 2 * sizeof(*ns)))) {
+					error = dsync_error_set(DSYNC_ERROR, "out of memory");
+					break;
+				}
+				stack = ns;
+				cap *= 2;
+			}
+			stack[n++] = *git_commit_parent_id(c, (unsigned int)i);
+		}
+		git_commit_free(c);
+	}
+	free(stack);
+	dsync_oidset_dispose(&seen);
+	return error;
+}

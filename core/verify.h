@@ -1,0 +1,48 @@
+/*
+ * Verifying a folder's local history: every object reachable from every ref
+ * read once and its hash checked, as `git fsck` does (docs/sync.md, "dsync
+ * check").
+ */
+#ifndef DSYNC_VERIFY_H
+#define DSYNC_VERIFY_H
+
+#include "dsync/sync.h"
+#include "core/folder.h"
+
+/*
+ * Walks every version reachable from F's refs (refs/heads/..., refs/remotes/...,
+ * any other), and every folder, file and chunk of a big file below each,
+ * reading each object once (so libgit2 checks its hash) and each pack's
+ * index; counts what it read in OUT->objects and OUT->versions, and appends
+ * one line per object that is missing or damaged to OUT->problems (the
+ * first DSYNC_CHECK_LISTED of them; OUT->nproblems counts all).  A damaged
+ * history is not an error here: returns 0, or a negative DSYNC_E* code when
+ * the walk itself could not run (no memory).  O's progress, when set, hears
+ * of the walk as "history".
+ */
+int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o);
+
+/*
+ * Reads the head of the history in REPO (refs/heads/main) into OUT and
+ * checks that its version can be read: 0; DSYNC_ENOTFOUND when no snapshot
+ * was ever taken ("there is no snapshot yet"); DSYNC_ECORRUPT when the
+ * history is damaged or lost (its last version unreadable, or the ref gone
+ * after a snapshot was recorded), with a message that points at
+ * 'dsync check' and 'dsync join', never at a new first snapshot.
+ */
+int dsync_history_head(git_oid *out, git_repository *repo);
+
+/*
+ * Checks that every version reachable from HEAD (read already) can be read,
+ * before a libgit2 revwalk that would fail half-way (and, sorted, leak in
+ * libgit2 1.5): 0, or DSYNC_ECORRUPT naming the first one that can't, with
+ * the same pointers as dsync_history_head().
+ */
+int dsync_history_versions_ok(git_repository *repo, const git_oid *head);
+
+/* For a walk of REPO's history that failed with libgit2's ERR: an object
+ * missing or damaged is DSYNC_ECORRUPT with the same pointers; anything
+ * else as dsync_error_git(ERR, "cannot walk history"). */
+int dsync_history_walk_error(git_repository *repo, int err);
+
+#endif

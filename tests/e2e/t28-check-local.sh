@@ -1,0 +1,222 @@
+#!/bin/bash
+# dsync check of the local history (issue 12, point 8; acceptance 4): a
+# deleted, corrupted or empty file object, a missing older version, a
+# deleted chunk of a big file, an object only another device's head
+# reaches, a packed object flipped, a pack index deleted or truncated, every
+# object deleted, refs/heads/main deleted: each is exit 6 naming what is
+# missing or damaged; an intact folder is exit 0, and with no remote check
+# says it checked only the local history.  log, status, versions and
+# snapshot on a history whose head is lost say so (exit 6, pointing at
+# 'dsync check'), never "no snapshot yet", and snapshot does not start a
+# second history.  With a remote: a store holding two key blobs is
+# explained (point 9), and a pack that can't be read is not called
+# missing (point 13).
+. "$(dirname "$0")/lib.sh"
+export DSYNC_TEST_KDF=min
+unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
+
+P=$TMP/pristine
+mkdir -p "$P/notes/2024/march" "$P/photos"
+for i in 1 2 3 4 5; do
+	printf 'note %s\nline two\n' "$i" > "$P/notes/2024/march/n$i.md"
+done
+echo "first" > "$P/todo.txt"
+head -c 20000 /dev/urandom > "$P/photos/a.jpg"
+ok "init with history" dsync init "$P"
+git --git-dir="$P/.dsync" config dsync.chunkThreshold 65536
+head -c 400000 /dev/urandom > "$P/photos/big.raw"
+echo "second" >> "$P/todo.txt"
+(cd "$P" && dsync snapshot) > /dev/null
+echo "third" >> "$P/todo.txt"
+echo "new" > "$P/notes/2024/march/n6.md"
+(cd "$P" && dsync snapshot) > /dev/null
+check "three versions" "$(commit_count "$P")" = 3
+
+# fresh NAME: a copy of the pristine folder at $TMP/NAME
+fresh() { rm -rf "${TMP:?}/$1"; cp -a "$P" "$TMP/$1"; }
+# obj DIR ID: the loose object file of ID in DIR
+obj() { echo "$1/.dsync/objects/${2:0:2}/${2:2}"; }
+id_of() { git --git-dir="$1/.dsync" rev-parse "$2"; }
+in_() { local d=$1; shift; (cd "$TMP/$d" && "$@"); }
+
+fresh intact
+ok "an intact folder checks out" in_ intact dsync check
+contains "it counts the versions" "$TMP/out" "history: 3 versions"
+contains "no remote: it says only the local history was checked" "$TMP/out" "only the local history was checked"
+
+# a deleted file object
+fresh del
+B=$(id_of "$TMP/del" HEAD~2:todo.txt)
+rm -f "$(obj "$TMP/del" "$B")"
+fails 6 "a deleted file object is exit 6" in_ del dsync check
+contains "it names the object" "$TMP/out" "missing: file 'todo.txt' (blob $B)"
+contains "the error points at join" "$TMP/err" "dsync join"
+
+# a corrupted file object: another object's bytes under its name
+fresh bad
+B=$(id_of "$TMP/bad" HEAD:notes/2024/march/n1.md)
+O=$(id_of "$TMP/bad" HEAD:notes/2024/march/n2.md)
+chmod u+w "$(obj "$TMP/bad" "$B")"
+cp "$(obj "$TMP/bad" "$O")" "$(obj "$TMP/bad" "$B")"
+fails 6 "a corrupted file object is exit 6" in_ bad dsync check
+contains "it names the damaged object" "$TMP/out" "damaged: file 'notes/2024/march/n1.md' (blob $B)"
+
+# an empty object file
+fresh empty
+B=$(id_of "$TMP/empty" HEAD:photos/a.jpg)
+: > "$(obj "$TMP/empty" "$B")"
+fails 6 "an empty object file is exit 6" in_ empty dsync check
+contains "it names it" "$TMP/out" "damaged: file 'photos/a.jpg' (blob $B)"
+
+# a missing older version
+fresh old
+C=$(id_of "$TMP/old" HEAD~2)
+rm -f "$(obj "$TMP/old" "$C")"
+fails 6 "a missing older version is exit 6" in_ old dsync check
+contains "it names the version" "$TMP/out" "missing: version $C"
+fails 6 "log on it says the history is damaged" in_ old dsync log
+contains "and points at dsync check" "$TMP/err" "dsync check"
+
+# a deleted chunk of a big file
+fresh chunk
+K=$(id_of "$TMP/chunk" HEAD:photos/big.raw/g000000/c0002)
+rm -f "$(obj "$TMP/chunk" "$K")"
+fails 6 "a deleted chunk is exit 6" in_ chunk dsync check
+contains "it names the chunk and its file" "$TMP/out" "chunk 'g000000/c0002' of the big file 'photos/big.raw' (blob $K)"
+
+# an object only another device's head reaches (refs/remotes/...)
+fresh remote
+RB=$(echo "from the other device" | git --git-dir="$TMP/remote/.dsync" hash-object -w --stdin)
+RT=$(printf '100644 blob %s\tother.txt\n' "$RB" | git --git-dir="$TMP/remote/.dsync" mktree)
+RC=$(git --git-dir="$TMP/remote/.dsync" -c user.name=o -c user.email=o@o commit-tree "$RT" -p HEAD -m other)
+git --git-dir="$TMP/remote/.dsync" update-ref refs/remotes/usb/0123456789abcdef0123456789abcdef "$RC"
+ok "another device's head is checked too" in_ remote dsync check
+contains "its version is counted" "$TMP/out" "history: 4 versions"
+rm -f "$(obj "$TMP/remote" "$RB")"
+fails 6 "an object only another device's head reaches is exit 6" in_ remote dsync check
+contains "it is named" "$TMP/out" "missing: file 'other.txt' (blob $RB)"
+
+# packed: a flipped byte inside a packed object, a deleted or truncated index
+fresh packed
+ok "gc" in_ packed dsync gc
+ok "a packed history checks out" in_ packed dsync check
+contains "all three versions" "$TMP/out" "history: 3 versions"
+cp -a "$TMP/packed" "$TMP/packed0"
+IDX=$(ls "$TMP"/packed/.dsync/objects/pack/pack-*.idx 2> /dev/null | head -1)
+check "gc made a pack" -n "$IDX"
+[ -n "$IDX" ] || IDX=$TMP/packed/.dsync/objects/pack/pack-none.idx   # never write outside $TMP
+PACK=${IDX%.idx}.pack
+B=$(id_of "$TMP/packed" HEAD:photos/a.jpg)
+OFF=$(git show-index < "$IDX" | awk -v b="$B" '$2 == b { print $1 }')
+check "the blob is in the pack" -n "$OFF"
+printf '\125\125\125\125' | dd of="$PACK" bs=1 seek=$((OFF + 30)) conv=notrunc 2> /dev/null
+fails 6 "a damaged packed object is exit 6" in_ packed dsync check
+contains "it names the packed object" "$TMP/out" "damaged: file 'photos/a.jpg' (blob $B)"
+rm -rf "$TMP/packed"; cp -a "$TMP/packed0" "$TMP/packed"
+rm -f "$IDX"
+fails 6 "a deleted pack index is exit 6" in_ packed dsync check
+contains "it names the pack" "$TMP/out" "missing: the index of the pack '$(basename "$PACK")'"
+contains "and how to rebuild it" "$TMP/out" "index-pack"
+rm -rf "$TMP/packed"; cp -a "$TMP/packed0" "$TMP/packed"
+truncate -s 2000 "$IDX"
+fails 6 "a truncated pack index is exit 6" in_ packed dsync check
+contains "it names the index" "$TMP/out" "damaged: the index of the pack '$(basename "$PACK")' (truncated)"
+
+# every object deleted: check, and the commands that read the head
+fresh gone
+HEAD0=$(head_id "$TMP/gone")
+rm -rf "$TMP"/gone/.dsync/objects/?? "$TMP"/gone/.dsync/objects/pack/*
+fails 6 "every object deleted is exit 6" in_ gone dsync check
+contains "it names the head" "$TMP/out" "missing: version $HEAD0, the head named by refs/heads/main"
+fails 6 "log says the history is damaged or lost" in_ gone dsync log
+contains "it says so" "$TMP/err" "damaged or lost"
+contains "and points at dsync check" "$TMP/err" "dsync check"
+if grep -q "no snapshot yet" "$TMP/err"; then fail "log does not invite a first snapshot"; else pass "log does not invite a first snapshot"; fi
+fails 6 "versions says so too" in_ gone dsync versions todo.txt
+contains "damaged or lost" "$TMP/err" "damaged or lost"
+echo "an edit" >> "$TMP/gone/todo.txt"
+fails 6 "status says so" in_ gone dsync status
+fails 6 "snapshot refuses" in_ gone dsync snapshot
+check "and starts no new history" "$(head_id "$TMP/gone")" = "$HEAD0"
+
+# refs/heads/main deleted after snapshots were taken
+fresh noref
+rm -f "$TMP/noref/.dsync/refs/heads/main"
+fails 6 "a lost refs/heads/main is exit 6" in_ noref dsync check
+contains "check names it and how to put it back" "$TMP/out" "update-ref refs/heads/main"
+fails 6 "log says the history is lost" in_ noref dsync log
+contains "it says so" "$TMP/err" "is lost"
+echo "an edit" >> "$TMP/noref/todo.txt"
+fails 6 "snapshot refuses to start a second history" in_ noref dsync snapshot
+check "no new ref was made" ! -e "$TMP/noref/.dsync/refs/heads/main"
+fails 6 "merge refuses too (it would take another history as this one)" in_ noref dsync merge "$(id_of "$P" HEAD~1)"
+check "still no ref" ! -e "$TMP/noref/.dsync/refs/heads/main"
+check "the edit is still there" "$(tail -1 "$TMP/noref/todo.txt")" = "an edit"
+
+# a folder whose .dsync lost its objects folder altogether
+fresh noobj
+rm -rf "$TMP/noobj/.dsync/objects"
+fails 6 "no objects folder at all is exit 6" in_ noobj dsync check
+contains "it says the history is lost" "$TMP/err" "is lost"
+fails 6 "log says so too" in_ noobj dsync log
+
+# a store: two key blobs, an unreadable pack
+export DSYNC_PASSPHRASE=pw1 DSYNC_NEW_PASSPHRASE=pw2
+fresh st
+ok "remote add" in_ st dsync remote add usb "$TMP/store"
+ok "sync" in_ st dsync sync
+cp -a "$TMP/store/keys" "$TMP/oldkeys"
+ok "passphrase change" in_ st dsync passphrase
+cp "$TMP"/oldkeys/* "$TMP/store/keys/"
+ok "a store with two key blobs checks out" in_ st dsync check
+contains "the two key blobs are explained" "$TMP/out" "a store holds 2 key blobs"
+contains "an old passphrase still opens it" "$TMP/out" "an old one too"
+rm -f "$TMP"/store/keys/*; cp "$TMP"/oldkeys/* "$TMP/store/keys/"   # back to one
+PK=$(cd "$TMP/store/packs" && ls | head -1)
+mv "$TMP/store/packs/$PK" "$TMP/pk"
+mkdir "$TMP/store/packs/$PK"
+fails 6 "a pack that is a folder is refused" in_ st dsync check
+contains "as not a file" "$TMP/err" "is not a file"
+if grep -q "missing" "$TMP/err"; then fail "not called missing"; else pass "not called missing"; fi
+rmdir "$TMP/store/packs/$PK"
+mv "$TMP/pk" "$TMP/store/packs/$PK"
+ok "the store checks out again" in_ st dsync check --read-data
+# a packs folder this user can't read (as a user other than root)
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+	as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	chmod -R a+rwX "$TMP"
+	chmod a+x "$(dirname "$TMP")" 2> /dev/null || true
+else
+	as_user() { "$@"; }
+fi
+chmod 300 "$TMP/store/packs"
+fails 1 "an unreadable pack is not exit 6" in_ st as_user "$DSYNC" check --read-data
+contains "it says it can't be read" "$TMP/err" "Permission denied"
+if grep -q "missing" "$TMP/err"; then fail "an unreadable pack is not called missing"; else pass "an unreadable pack is not called missing"; fi
+chmod 755 "$TMP/store/packs"
+
+# the same walk guards a fetch: a new version whose folders name a file that
+# is neither in the packs nor here is refused (it looked only at the top
+# folder of each version).  B loses an object that its own manifest's head
+# reaches; A then pushes a version that names it again, so A's thin pack
+# leaves it out.
+unset DSYNC_NEW_PASSPHRASE
+mkdir -p "$TMP/hA" "$TMP/hB" "$TMP/A/d"
+echo a > "$TMP/A/a.txt"
+echo "why not" > "$TMP/A/d/y.txt"
+(export HOME=$TMP/hA; cd "$TMP/A" && dsync init . && dsync remote add usb "$TMP/store2" && dsync sync) > /dev/null 2>&1
+ok "B joins" env HOME="$TMP/hB" "$DSYNC" join "$TMP/store2" "$TMP/B"
+ok "B syncs" in_ B env HOME="$TMP/hB" "$DSYNC" sync
+Y=$(id_of "$TMP/B" HEAD:d/y.txt)
+OLD=$(ls "$TMP"/B/.dsync/objects/pack/*.idx 2> /dev/null)
+for i in $OLD; do git show-index < "$i"; done | awk '{ print $2 }' | sort -u | grep -v "$Y" |
+	git --git-dir="$TMP/B/.dsync" pack-objects -q "$TMP/B/.dsync/objects/pack/pack" > /dev/null
+for i in $OLD; do rm -f "${i%.idx}.pack" "$i"; done
+rm -f "$(obj "$TMP/B" "$Y")"
+check "B lost the file's object" "$(git --git-dir="$TMP/B/.dsync" cat-file -t "$Y" 2> /dev/null || echo gone)" = gone
+cp "$TMP/A/d/y.txt" "$TMP/A/d/z.txt"
+ok "A pushes a version that names it again" in_ A env HOME="$TMP/hA" "$DSYNC" sync
+fails 6 "B's fetch refuses the incomplete history" in_ B env HOME="$TMP/hB" "$DSYNC" fetch
+contains "naming the missing file" "$TMP/err" "file $Y"
+
+finish
