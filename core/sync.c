@@ -610,20 +610,37 @@ static void conn_close(conn *c)
 	c->bs = NULL;
 }
 
-static int ask_passphrase(char **out, const dsync_sync_options *o, int kind, const char *url)
-{
-	*out = NULL;
-	if (!o->passphrase)
-		return dsync_error_set(DSYNC_EAUTH, "the store at %s needs its passphrase (set DSYNC_PASSPHRASE)", url);
-	return o->passphrase(out, kind, url, o->payload);
-}
-
 static void wipe_free(char *s)
 {
 	if (s) {
 		sodium_memzero(s, strlen(s));
 		free(s);
 	}
+}
+
+/* Asks O's callback for a passphrase of KIND for the store at URL.  An empty
+ * one is refused here, the same way whichever way it came (a file, the
+ * environment, the terminal). */
+static int ask_passphrase(char **out, const dsync_sync_options *o, int kind, const char *url)
+{
+	int error;
+
+	*out = NULL;
+	if (!o->passphrase)
+		return dsync_error_set(DSYNC_EAUTH, "the store at %s needs its passphrase (set DSYNC_PASSPHRASE)", url);
+	if ((error = o->passphrase(out, kind, url, o->payload)) < 0) {
+		wipe_free(*out);
+		*out = NULL;
+		return error;
+	}
+	if (!*out || !**out) {
+		free(*out);
+		*out = NULL;
+		return dsync_error_set(DSYNC_EAUTH, kind == DSYNC_PASSPHRASE_NEW
+				       ? "the new passphrase for %s is empty: a store's passphrase can't be empty"
+				       : "the passphrase given for %s is empty", url);
+	}
+	return 0;
 }
 
 /* Unlocks C->st: the kept key, else the passphrase (then kept). */
@@ -2060,10 +2077,6 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 		if ((error = dsync_folder_chunk_seed(seed, f)) < 0 ||
 		    (error = ask_passphrase(&pass, o, DSYNC_PASSPHRASE_NEW, (*bs)->url)) < 0)
 			goto fail;
-		if (!*pass) {
-			error = dsync_error_set(DSYNC_EUSAGE, "the passphrase is empty");
-			goto fail;
-		}
 		if ((error = dsync_store_create(st, *bs, pass, seed)) < 0 || (error = dsync_store_cache_save(*st)) < 0)
 			goto fail;
 		*created = true;
@@ -2365,10 +2378,6 @@ int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsyn
 	    (error = dsync_store_unlock(st, cur)) < 0 ||
 	    (error = ask_passphrase(&next, o, DSYNC_PASSPHRASE_NEW, bs->url)) < 0)
 		goto out;
-	if (!*next) {
-		error = dsync_error_set(DSYNC_EUSAGE, "the new passphrase is empty");
-		goto out;
-	}
 	if ((error = dsync_store_reseal(st, next)) < 0)
 		goto out;
 	error = dsync_store_cache_save(st);
