@@ -329,6 +329,8 @@ static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
 	out_progress_done();
 	if (quiet)
 		return;
+	if (r->join_finished)
+		printf("finished the join that was cut off in this folder\n");
 	if (what & DSYNC_SYNC_FETCH) {
 		if (r->packs_fetched)
 			printf("fetched %zu pack%s (%s) from %zu device%s\n", r->packs_fetched,

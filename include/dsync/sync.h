@@ -58,6 +58,7 @@ typedef struct dsync_sync_result {
 	uint64_t bytes_pushed;   /* encrypted bytes uploaded (packs and manifests) */
 	bool pushed;             /* a new manifest was written */
 	bool consolidated;       /* this device's small packs became one */
+	bool join_finished;      /* a join cut off earlier in this folder was finished */
 	dsync_merge_outcome merge;
 } dsync_sync_result;
 
