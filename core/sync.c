@@ -2411,12 +2411,20 @@ static int join_rounds(dsync_sync_result *r, dsync_folder *f, const char *remote
 	return join_record(f, NULL, o);
 }
 
-/* After a failed join: forgets the kept key of the store STORE_ID when the
- * join made it and FORGET says so. */
-static void join_failed(const char *store_id, bool made_key, bool forget)
+/* After a join failed with ERROR: forgets the kept key of the store
+ * STORE_ID when the join made it and FORGET says so, keeping ERROR's
+ * message. */
+static void join_failed(int error, const char *store_id, bool made_key, bool forget)
 {
-	if (made_key && forget && store_id)
-		dsync_store_cache_remove(store_id);
+	char *msg;
+
+	if (!made_key || !forget || !store_id || !*store_id)
+		return;
+	msg = strdup(dsync_error_last());
+	dsync_store_cache_remove(store_id);
+	if (msg)
+		dsync_error_set(error, "%s", msg);
+	free(msg);
 }
 
 /* Finishes the join in progress in F (with its remote JOIN_NAME), as the
@@ -2429,9 +2437,15 @@ static int join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_n
 	size_t n;
 	int error;
 
-	if ((error = join_rounds(r, f, join_name, NULL, o)) < 0 && error == DSYNC_ECORRUPT &&
-	    remotes_read(&all, f) == 0 && remotes_pick(&sel, &n, &all, join_name, f) == 0)
-		join_failed(sel[0]->store_id, made_key, true);
+	if ((error = join_rounds(r, f, join_name, NULL, o)) == DSYNC_ECORRUPT && made_key) {
+		char *msg = strdup(dsync_error_last());
+
+		if (remotes_read(&all, f) == 0 && remotes_pick(&sel, &n, &all, join_name, f) == 0)
+			join_failed(error, sel[0]->store_id, made_key, true);
+		if (msg)
+			dsync_error_set(error, "%s", msg);
+		free(msg);
+	}
 	if (error == 0)
 		r->join_finished = true;
 	free(sel);
@@ -2468,7 +2482,7 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	dsync_folder *f = NULL;
 	remotes all = { 0 };
 	join_setup j = { 0 };
-	char *pending = NULL, *pass = NULL;
+	char *pending = NULL, *pass = NULL, store_id[33] = "";
 	bool existed = true, made_folder = false, fetched = false, found, resumed = false;
 	int error;
 
@@ -2489,8 +2503,26 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 		if (pending) {
 			remote_name = pending;
 		} else if (all.n > 0 || !head_unborn(f)) {
-			error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder: add the store there with "
-						"'dsync remote add NAME %s'", dsync_folder_root(f), url);
+			/* joined already (a join that was stopped just as it
+			 * ended, say): a round, as 'dsync sync' does */
+			const char *joined = NULL;
+			size_t i;
+
+			if ((error = dsync_blobstore_open(&bs, url, false)) < 0 ||
+			    (error = dsync_store_open(&st, bs)) < 0)
+				goto out;
+			for (i = 0; i < all.n; i++)
+				if (all.v[i].store_id && strcmp(all.v[i].store_id, st->id) == 0)
+					joined = all.v[i].name;
+			if (!joined) {
+				error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder: add the store "
+							"there with 'dsync remote add NAME %s'", dsync_folder_root(f), url);
+				goto out;
+			}
+			if ((error = dsync_sync(r, f, joined, DSYNC_SYNC_ALL, o)) < 0)
+				goto out;
+			*out = f;
+			f = NULL;
 			goto out;
 		}
 		/* else a folder with neither history nor remote (an init or an
@@ -2519,6 +2551,7 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	j.remote_name = remote_name;
 	j.url = bs->url;
 	j.st = st;
+	memcpy(store_id, st->id, sizeof(store_id));
 	if (pending) {
 		size_t i;
 
@@ -2553,19 +2586,9 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	f = NULL;
 out:
 	if (error < 0 && f) {
-		char *store_id = NULL;
-
 		/* a store that failed verification, or a join that leaves
 		 * nothing behind, leaves no key behind either */
-		if (remotes_read(&all, f) == 0) {
-			size_t i;
-
-			for (i = 0; i < all.n; i++)
-				if (strcmp(all.v[i].name, remote_name) == 0 && all.v[i].store_id)
-					store_id = strdup(all.v[i].store_id);
-		}
-		join_failed(store_id, j.made_key, error == DSYNC_ECORRUPT || (made_folder && !fetched));
-		free(store_id);
+		join_failed(error, store_id, j.made_key, error == DSYNC_ECORRUPT || (made_folder && !fetched));
 		/* a join cut off before its first fetch is through made
 		 * nothing the user needs: .dsync goes (only it: files put in
 		 * the folder meanwhile stay), and the folder if it made it */
@@ -2574,8 +2597,12 @@ out:
 
 			if (abs) {
 				dsync_buf d = DSYNC_BUF_INIT;
+				char *msg = strdup(dsync_error_last());
 
 				dsync_folder_unregister(abs);
+				if (msg)
+					dsync_error_set(error, "%s", msg);
+				free(msg);
 				dsync_folder_free(f);
 				f = NULL;
 				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)

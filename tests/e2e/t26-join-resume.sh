@@ -19,8 +19,9 @@
 # that fails verification leaves no key and no .dsync behind and takes no
 # file (not even one put in the empty folder during the join), a resumed
 # join that fails verification forgets the key it made; joining a
-# half-joined folder to another store says what to run; a folder whose init
-# was cut off before its first snapshot can be joined.
+# half-joined folder to another store says what to run; join on a folder that
+# has the store is a round, with another store it is refused; a folder whose
+# init was cut off before its first snapshot can be joined.
 #
 # Seeded: T26_SEED (default 20261206) fixes the delays; T26_TRIALS (default
 # 10; the documented long run is T26_TRIALS=50) is how many joins are
@@ -396,10 +397,16 @@ contains "half-joined, another store: names the command that finishes it" "$TMP/
 	"dsync join file://$TMP/good2"
 rm -rf "$d"
 
-# a finished folder: join is refused, nothing changes
-fails 1 "join into a dsync folder that is not joining: exit 1" as hA join "$R" "$A" --passphrase-file "$PASS"
-contains "an existing folder: says it is one" "$TMP/err" "already a dsync folder"
-check "an existing folder: its head unchanged" "$(head_id "$A")" = "$A_HEAD"
+# a folder joined (or synced) with the store already: join again is a round;
+# with another store it is refused and nothing changes
+O_HEAD=$(head_id "$TMP/other")
+fails 1 "join into a dsync folder of another store: exit 1" as hO join "$R" "$TMP/other" --passphrase-file "$PASS"
+contains "another store: says it is a dsync folder already" "$TMP/err" "already a dsync folder"
+check "another store: its head unchanged" "$(head_id "$TMP/other")" = "$O_HEAD"
+check "another store: no remote added" "$(git_of "$TMP/other" config --get-regexp '^remote\..*\.url$' | wc -l)" = 1
+ok03 "join into a dsync folder that has the store already: a round" \
+	as hO join "$TMP/other-store" "$TMP/other" --passphrase-file "$PASS"
+check "the same store: the folder's files as they were" "$(cat "$TMP/other/o.txt")" = other
 
 # a folder whose init was cut off before its first snapshot (neither
 # history nor remote): joined as it is
