@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +159,46 @@ static int read_secret_env(char **out, const char *name, const char *value)
 	return first_line(out, value, strlen(value), true, from);
 }
 
+/* The terminal's settings while echo is off, put back by a signal that ends
+ * the program meanwhile (Ctrl-C at the prompt must not leave a terminal that
+ * shows nothing typed). */
+static struct termios tty_saved;
+static int tty_saved_fd = -1;
+static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static void tty_restore_and_die(int sig)
+{
+	if (tty_saved_fd >= 0)
+		tcsetattr(tty_saved_fd, TCSAFLUSH, &tty_saved);
+	raise(sig);   /* delivered when this returns, with the default action */
+}
+
+/* Installs (ON) or takes back the handler for TTY_SIGNALS that are not
+ * ignored; OLD keeps what was there. */
+static void tty_guard(bool on, struct sigaction *old)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(tty_signals) / sizeof(*tty_signals); i++) {
+		if (on) {
+			struct sigaction sa;
+
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = tty_restore_and_die;
+			sa.sa_flags = (int)SA_RESETHAND;
+			sigemptyset(&sa.sa_mask);
+			if (sigaction(tty_signals[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN)
+				sigaction(tty_signals[i], &sa, NULL);
+		} else if (old[i].sa_handler != SIG_IGN) {
+			sigaction(tty_signals[i], &old[i], NULL);
+		}
+	}
+}
+
 /* Asks on the terminal, without echo. */
 static int read_tty(char **out, const char *prompt, bool is_new)
 {
+	struct sigaction old_actions[sizeof(tty_signals) / sizeof(*tty_signals)];
 	struct termios old, quiet;
 	char *line = NULL;
 	size_t cap = 0;
@@ -170,6 +208,7 @@ static int read_tty(char **out, const char *prompt, bool is_new)
 	int error;
 
 	*out = NULL;
+	memset(old_actions, 0, sizeof(old_actions));
 	if (!tty)
 		return dsync_error_set(DSYNC_EAUTH, "a %spassphrase is needed: no terminal to ask on (set %s or use %s)",
 				       is_new ? "new " : "", is_new ? "DSYNC_NEW_PASSPHRASE" : "DSYNC_PASSPHRASE",
@@ -181,13 +220,19 @@ static int read_tty(char **out, const char *prompt, bool is_new)
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		quiet.c_lflag |= ECHONL;
+		tty_saved = old;
+		tty_saved_fd = fileno(tty);
+		tty_guard(true, old_actions);
 		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
 	} else {
 		restored = true;
 	}
 	n = getline(&line, &cap, tty);
-	if (!restored)
+	if (!restored) {
 		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+		tty_guard(false, old_actions);
+		tty_saved_fd = -1;
+	}
 	fclose(tty);
 	if (n < 0) {
 		free(line);

@@ -7,6 +7,7 @@
 #   (<(...), /dev/stdin) works; a folder is named as one.
 # - An empty passphrase is one error (exit 5, one message) whether it came
 #   from a file, $DSYNC_PASSPHRASE or the terminal; an empty new one too.
+# - Ctrl-C at the terminal prompt gives the terminal its echo back.
 # - $DSYNC_PASSPHRASE with a line break: its first line, as a file's.
 # - dsync passphrase says truthfully what it did: the key is re-sealed, not
 #   replaced, and a copy of the old key blob still opens with the old
@@ -132,6 +133,30 @@ P_FILE=$(err_line)
 fails 5 "passphrase change, empty new one (env): exit 5" env DSYNC_NEW_PASSPHRASE= HOME="$TMP/home-A" \
 	bash -c 'cd "$1" && setsid -w "$2" passphrase --passphrase-file "$3" < /dev/null' _ "$TMP/A" "$DSYNC" "$PASS"
 check "passphrase change: the same error both ways" "$(err_line)" = "$P_FILE"
+
+# Ctrl-C at the prompt (echo is off then): the terminal gets its echo back,
+# and nothing is made
+cat > "$TMP/ctrlc.py" << 'EOF'
+import os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+buf, end = b"", time.time() + 20
+while b"Passphrase" not in buf and time.time() < end:
+    if select.select([fd], [], [], 0.2)[0]:
+        buf += os.read(fd, 1024)
+time.sleep(0.3)
+os.write(fd, b"\x03")
+_, status = os.waitpid(pid, 0)
+echo = termios.tcgetattr(fd)[3] & termios.ECHO
+print("prompted" if b"Passphrase" in buf else "no prompt",
+      "SIGINT" if os.WIFSIGNALED(status) and os.WTERMSIG(status) == 2 else "status %d" % status,
+      "echo on" if echo else "echo off")
+EOF
+ok "Ctrl-C at the prompt" env HOME="$TMP/home-Z" python3 "$TMP/ctrlc.py" "$DSYNC" join "$R" "$TMP/Z"
+check "Ctrl-C at the prompt: ends the command, the terminal echoes again" \
+	"$(cat "$TMP/out")" = "prompted SIGINT echo on"
+check "Ctrl-C at the prompt: nothing made" ! -e "$TMP/Z"
 
 # ---------------------------------------------------------------------------
 # 3. A line break inside $DSYNC_PASSPHRASE: its first line counts
