@@ -35,7 +35,7 @@ err_line() { grep '^dsync: error: ' "$TMP/err" | tr -d '\r'; }
 # sanitizer build, which needs a huge address space) a 2 GiB memory limit,
 # so that a reader without bounds fails here instead of eating the machine
 bounded() {
-	if ldd "$DSYNC" 2> /dev/null | grep -q 'lib[at]san'; then
+	if [[ $(ldd "$DSYNC" 2> /dev/null) = *lib[at]san* ]]; then
 		timeout -s KILL 20 "$@"
 	else
 		(ulimit -v 2097152 && exec timeout -s KILL 20 "$@")
