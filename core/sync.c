@@ -2453,6 +2453,58 @@ static int join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_n
 	return error;
 }
 
+/* A join into F, a folder that has remotes ALL or history already: a round
+ * with the remote whose store is the one at URL (a join stopped just as it
+ * ended, say), as 'dsync sync' does; another store is refused. */
+static int join_again(dsync_sync_result *r, dsync_folder *f, const remotes *all, const char *url,
+		      const dsync_sync_options *o)
+{
+	dsync_blobstore *bs = NULL;
+	dsync_store *st = NULL;
+	const char *joined = NULL;
+	size_t i;
+	int error;
+
+	if ((error = dsync_blobstore_open(&bs, url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+		goto out;
+	for (i = 0; i < all->n; i++)
+		if (all->v[i].store_id && strcmp(all->v[i].store_id, st->id) == 0)
+			joined = all->v[i].name;
+	if (joined)
+		error = dsync_sync(r, f, joined, DSYNC_SYNC_ALL, o);
+	else
+		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder: add the store there with "
+					"'dsync remote add NAME %s'", dsync_folder_root(f), url);
+out:
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	return error;
+}
+
+/* Undoes a join that failed with ERROR before its first fetch was through
+ * (it made nothing the user needs): F's .dsync goes, only it (files put in
+ * the folder meanwhile stay), the folder too when the join made it
+ * (!EXISTED) and it is empty; F is freed.  ERROR's message is kept. */
+static void join_unmake(int error, dsync_folder *f, bool existed)
+{
+	char *abs = strdup(dsync_folder_root(f)), *msg = strdup(dsync_error_last());
+	dsync_buf d = DSYNC_BUF_INIT;
+
+	dsync_folder_free(f);
+	if (abs) {
+		dsync_folder_unregister(abs);
+		if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)
+			dsync_path_remove(d.ptr, true);
+		if (!existed)
+			rmdir(abs);
+	}
+	if (msg)
+		dsync_error_set(error, "%s", msg);
+	free(msg);
+	free(abs);
+	dsync_buf_dispose(&d);
+}
+
 /* Whether the folder ROOT (resolved) is itself a dsync folder: *F open then. */
 static int open_if_root(dsync_folder **f, const char *dir)
 {
@@ -2503,26 +2555,10 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 		if (pending) {
 			remote_name = pending;
 		} else if (all.n > 0 || !head_unborn(f)) {
-			/* joined already (a join that was stopped just as it
-			 * ended, say): a round, as 'dsync sync' does */
-			const char *joined = NULL;
-			size_t i;
-
-			if ((error = dsync_blobstore_open(&bs, url, false)) < 0 ||
-			    (error = dsync_store_open(&st, bs)) < 0)
-				goto out;
-			for (i = 0; i < all.n; i++)
-				if (all.v[i].store_id && strcmp(all.v[i].store_id, st->id) == 0)
-					joined = all.v[i].name;
-			if (!joined) {
-				error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder: add the store "
-							"there with 'dsync remote add NAME %s'", dsync_folder_root(f), url);
-				goto out;
+			if ((error = join_again(r, f, &all, url, o)) == 0) {
+				*out = f;
+				f = NULL;
 			}
-			if ((error = dsync_sync(r, f, joined, DSYNC_SYNC_ALL, o)) < 0)
-				goto out;
-			*out = f;
-			f = NULL;
 			goto out;
 		}
 		/* else a folder with neither history nor remote (an init or an
@@ -2589,29 +2625,9 @@ out:
 		/* a store that failed verification, or a join that leaves
 		 * nothing behind, leaves no key behind either */
 		join_failed(error, store_id, j.made_key, error == DSYNC_ECORRUPT || (made_folder && !fetched));
-		/* a join cut off before its first fetch is through made
-		 * nothing the user needs: .dsync goes (only it: files put in
-		 * the folder meanwhile stay), and the folder if it made it */
 		if (made_folder && !fetched) {
-			char *abs = strdup(dsync_folder_root(f));
-
-			if (abs) {
-				dsync_buf d = DSYNC_BUF_INIT;
-				char *msg = strdup(dsync_error_last());
-
-				dsync_folder_unregister(abs);
-				if (msg)
-					dsync_error_set(error, "%s", msg);
-				free(msg);
-				dsync_folder_free(f);
-				f = NULL;
-				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)
-					dsync_path_remove(d.ptr, true);
-				dsync_buf_dispose(&d);
-				if (!existed)
-					rmdir(abs);
-				free(abs);
-			}
+			join_unmake(error, f, existed);
+			f = NULL;
 		}
 	}
 	wipe_free(pass);
