@@ -1096,14 +1096,21 @@ static const command commands[] = {
 	  "missing) a dsync folder with the remote as REMOTE (default 'origin'), and\n"
 	  "brings every file and the whole history. Files already in a DIR you name\n"
 	  "are kept: identical ones merge, different ones become conflict copies. A\n"
-	  "wrong passphrase (exit 5) leaves nothing behind.\n" },
+	  "wrong passphrase (exit 5) or a store that fails verification (exit 6)\n"
+	  "leaves nothing behind, no kept key either. A join cut off (killed, Ctrl-C)\n"
+	  "is finished by the same 'dsync join' again, or by 'dsync sync' in DIR; the\n"
+	  "files that were there are never lost. The passphrase is the first line of\n"
+	  "FILE, or of $DSYNC_PASSPHRASE, or typed; empty or unreadable: exit 5.\n" },
 	{ "passphrase", cmd_passphrase, true, "change a remote store's passphrase",
 	  "usage: dsync passphrase [REMOTE] [--passphrase-file FILE]\n"
 	  "                        [--new-passphrase-file FILE]\n\n"
-	  "Asks for the current passphrase and a new one (twice), and re-seals the\n"
-	  "store's key with it; nothing else in the store changes. Other devices keep\n"
-	  "working with the key they hold. For scripts: $DSYNC_PASSPHRASE and\n"
-	  "$DSYNC_NEW_PASSPHRASE.\n" },
+	  "Asks for the current passphrase and a new one (twice), and seals the\n"
+	  "store's key with the new one; nothing else in the store changes. A device\n"
+	  "joining then needs the new one. The key itself stays the same: devices that\n"
+	  "joined keep working with the key they hold, and a copy of the old key blob\n"
+	  "(an old copy of the store) still opens with the old passphrase; to shut it\n"
+	  "out for good, move to a new store (docs/sync.md). For scripts:\n"
+	  "$DSYNC_PASSPHRASE and $DSYNC_NEW_PASSPHRASE (first line only).\n" },
 	{ "check", cmd_check, true, "verify the history and the remote stores",
 	  "usage: dsync check [--read-data] [REMOTE] [--quiet]\n\n"
 	  "Checks the folder's history as 'git fsck --full' does: every version\n"

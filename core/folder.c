@@ -305,7 +305,7 @@ int dsync_config_dir_ready(void)
 	return error;
 }
 
-static int register_folder(const char *root)
+int dsync_folder_register(const char *root)
 {
 	return update_registry(root, false);
 }
@@ -609,6 +609,12 @@ out:
 
 int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_name)
 {
+	return dsync_folder_init_prepared(out, dir, device_name, NULL, NULL);
+}
+
+int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *device_name,
+			       dsync_folder_prepare_cb prepare, void *payload)
+{
 	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
 	git_repository *repo = NULL;
 	char *root = NULL, *parent_root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
@@ -683,6 +689,18 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	if ((error = random_hex(device_id, 16)) < 0 || (error = random_hex(folder_id, 16)) < 0 ||
 	    (error = set_config(repo, device_id, device_name, folder_id)) < 0)
 		goto out;
+	if (prepare) {
+		git_config *cfg = NULL;
+
+		if ((err = git_repository_config(&cfg, repo)) < 0) {
+			error = dsync_error_git(err, "cannot open the folder's config");
+			goto out;
+		}
+		error = prepare(cfg, payload);
+		git_config_free(cfg);
+		if (error < 0)
+			goto out;
+	}
 	if ((error = dsync_buf_printf(&attr, "%s/" DSYNC_MARKER, gitdir.ptr)) < 0 ||
 	    (error = write_marker(attr.ptr, folder_id)) < 0)
 		goto out;
@@ -708,7 +726,7 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	}
 	tmp_made = false;
 	if ((error = open_root(out, root)) < 0 || (error = dsync_folder_repo(*out)) < 0 ||
-	    (error = register_folder(root)) < 0) {
+	    (error = dsync_folder_register(root)) < 0) {
 		/* not a dsync folder after all: the next init starts afresh */
 		if (rename(final.ptr, gitdir.ptr) == 0)
 			tmp_made = true;

@@ -80,6 +80,20 @@ int dsync_folder_chunk_seed(unsigned char *seed, dsync_folder *f);
 /* Takes ROOT out of the per-user registry of folders (a join that failed). */
 int dsync_folder_unregister(const char *root);
 
+/* Adds ROOT to the per-user registry (a join resumed after one killed
+ * before init registered the folder). */
+int dsync_folder_register(const char *root);
+
+/*
+ * As dsync_folder_init(), with PREPARE (unless NULL) called on the new
+ * folder's config before the folder appears under its name: what it writes
+ * (a join's remote and the mark of a join in progress) is there from the
+ * folder's first moment, whenever the process is killed.
+ */
+typedef int (*dsync_folder_prepare_cb)(git_config *cfg, void *payload);
+int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *device_name,
+			       dsync_folder_prepare_cb prepare, void *payload);
+
 /* The folder's chunker, keyed by its secret, into *OUT. */
 int dsync_folder_chunker(dsync_chunker *out, dsync_folder *f);
 

@@ -526,6 +526,17 @@ out:
 	return error;
 }
 
+int dsync_store_cache_remove(const char *store_id)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = cache_path(&path, store_id, false)) == 0 && unlink(path.ptr) < 0 && errno != ENOENT)
+		error = dsync_error_sys(errno, "cannot remove the kept key '%s'", path.ptr);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
 int dsync_store_unlock_cached(dsync_store *s, bool *found)
 {
 	dsync_buf path = DSYNC_BUF_INIT;

@@ -82,6 +82,10 @@ int dsync_store_unlock(dsync_store *s, const char *passphrase);
 /* Keeps S's unlocked key in the per-user config (0600). */
 int dsync_store_cache_save(const dsync_store *s);
 
+/* Forgets the key kept for store STORE_ID in the per-user config (none kept:
+ * not an error). */
+int dsync_store_cache_remove(const char *store_id);
+
 /* Re-seals the master key under NEW_PASSPHRASE: a new key blob, then the old
  * ones removed.  Nothing else changes. */
 int dsync_store_reseal(dsync_store *s, const char *new_passphrase);

@@ -614,20 +614,37 @@ static void conn_close(conn *c)
 	c->bs = NULL;
 }
 
-static int ask_passphrase(char **out, const dsync_sync_options *o, int kind, const char *url)
-{
-	*out = NULL;
-	if (!o->passphrase)
-		return dsync_error_set(DSYNC_EAUTH, "the store at %s needs its passphrase (set DSYNC_PASSPHRASE)", url);
-	return o->passphrase(out, kind, url, o->payload);
-}
-
 static void wipe_free(char *s)
 {
 	if (s) {
 		sodium_memzero(s, strlen(s));
 		free(s);
 	}
+}
+
+/* Asks O's callback for a passphrase of KIND for the store at URL.  An empty
+ * one is refused here, the same way whichever way it came (a file, the
+ * environment, the terminal). */
+static int ask_passphrase(char **out, const dsync_sync_options *o, int kind, const char *url)
+{
+	int error;
+
+	*out = NULL;
+	if (!o->passphrase)
+		return dsync_error_set(DSYNC_EAUTH, "the store at %s needs its passphrase (set DSYNC_PASSPHRASE)", url);
+	if ((error = o->passphrase(out, kind, url, o->payload)) < 0) {
+		wipe_free(*out);
+		*out = NULL;
+		return error;
+	}
+	if (!*out || !**out) {
+		free(*out);
+		*out = NULL;
+		return dsync_error_set(DSYNC_EAUTH, kind == DSYNC_PASSPHRASE_NEW
+				       ? "the new passphrase for %s is empty: a store's passphrase can't be empty"
+				       : "the passphrase given for %s is empty", url);
+	}
+	return 0;
 }
 
 /* Unlocks C->st: the kept key, else the passphrase (then kept). */
@@ -1915,10 +1932,10 @@ static int snapshot(dsync_folder *f, const dsync_sync_options *o)
 	return dsync_snapshot_take(&sr, f, &so);
 }
 
-int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
-	       const dsync_sync_options *o)
+/* One round, as dsync_sync() without its first step (finishing a join). */
+static int sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
+		      const dsync_sync_options *o)
 {
-	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
 	remotes all = { 0 };
 	remote **sel = NULL;
 	conn *conns = NULL;
@@ -1927,8 +1944,6 @@ int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name,
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if (!o)
-		o = &defaults;
 	if ((error = dsync_folder_repo(f)) < 0 || (error = remotes_read(&all, f)) < 0 ||
 	    (error = remotes_pick(&sel, &n, &all, remote_name, f)) < 0)
 		goto out;
@@ -2065,10 +2080,6 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 		if ((error = dsync_folder_chunk_seed(seed, f)) < 0 ||
 		    (error = ask_passphrase(&pass, o, DSYNC_PASSPHRASE_NEW, (*bs)->url)) < 0)
 			goto fail;
-		if (!*pass) {
-			error = dsync_error_set(DSYNC_EUSAGE, "the passphrase is empty");
-			goto fail;
-		}
 		if ((error = dsync_store_create(st, *bs, pass, seed)) < 0 || (error = dsync_store_cache_save(*st)) < 0)
 			goto fail;
 		*created = true;
@@ -2228,7 +2239,106 @@ out:
 
 /* ---- join ------------------------------------------------------------------------ */
 
-static bool dir_is_empty(const char *dir, bool *exists)
+/*
+ * A join in progress is marked in the folder's config from the folder's first
+ * moment (written with the remote before .dsync appears under its name):
+ * dsync.joinRemote names the remote, dsync.joinMadeKey says that the join
+ * unsealed the kept key (it wasn't kept for this account before).  A join
+ * killed anywhere then leaves a folder that 'dsync join' again, or 'dsync
+ * sync', finishes; the mark goes once the first round is complete.
+ */
+#define JOIN_REMOTE "dsync.joinRemote"
+#define JOIN_MADE_KEY "dsync.joinMadeKey"
+
+typedef struct join_setup {
+	const char *remote_name;
+	const char *url;
+	const dsync_store *st;
+	bool made_key;
+} join_setup;
+
+static int write_join(git_config *cfg, void *payload)
+{
+	const join_setup *j = payload;
+	char key[128], hex[65];
+	int err;
+
+	snprintf(key, sizeof(key), "remote.%s.url", j->remote_name);
+	err = git_config_set_string(cfg, key, j->url);
+	snprintf(key, sizeof(key), "remote.%s.storeId", j->remote_name);
+	if (err == 0)
+		err = git_config_set_string(cfg, key, j->st->id);
+	sodium_bin2hex(hex, sizeof(hex), DSYNC_STORE_SEED(j->st), 32);
+	if (err == 0)
+		err = git_config_set_string(cfg, "dsync.chunkSeed", hex);
+	sodium_memzero(hex, sizeof(hex));
+	if (err == 0)
+		err = git_config_set_string(cfg, JOIN_REMOTE, j->remote_name);
+	if (err == 0)
+		err = git_config_set_bool(cfg, JOIN_MADE_KEY, j->made_key);
+	return err < 0 ? dsync_error_git(err, "cannot record the remote '%s'", j->remote_name) : 0;
+}
+
+/* The join in progress in F: *NAME its remote (malloc'd; NULL when none,
+ * or when that remote was removed since), *MADE_KEY whether it made the
+ * kept key. */
+static int join_pending(char **name, bool *made_key, dsync_folder *f)
+{
+	git_config *cfg = NULL;
+	char *url = NULL;
+	int err, b = 0, error;
+
+	*name = NULL;
+	*made_key = false;
+	if ((error = config_of(&cfg, f)) < 0)
+		return error;
+	if ((error = get_string(name, cfg, "%s", JOIN_REMOTE)) < 0) {
+		error = error == DSYNC_ENOTFOUND ? 0 : error;
+		goto out;
+	}
+	if ((error = get_string(&url, cfg, "remote.%s.url", *name)) < 0) {
+		free(*name);
+		*name = NULL;
+		error = error == DSYNC_ENOTFOUND ? 0 : error;
+		goto out;
+	}
+	if ((err = git_config_get_bool(&b, cfg, JOIN_MADE_KEY)) < 0 && err != GIT_ENOTFOUND) {
+		error = dsync_error_git(err, "cannot read %s", JOIN_MADE_KEY);
+		goto out;
+	}
+	*made_key = b != 0;
+out:
+	free(url);
+	git_config_free(cfg);
+	return error;
+}
+
+/* Writes the join J into F's config, or with J NULL takes its mark away;
+ * under the lock (whose repair takes away the config.lock of a write
+ * killed half-way). */
+static int join_record(dsync_folder *f, const join_setup *j, const dsync_sync_options *o)
+{
+	git_config *cfg = NULL;
+	int err, error;
+
+	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		return error;
+	if ((error = config_of(&cfg, f)) < 0)
+		goto out;
+	if (j)
+		error = write_join(cfg, (void *)j);
+	else if (((err = git_config_delete_entry(cfg, JOIN_MADE_KEY)) < 0 && err != GIT_ENOTFOUND) ||
+		 ((err = git_config_delete_entry(cfg, JOIN_REMOTE)) < 0 && err != GIT_ENOTFOUND))
+		error = dsync_error_git(err, "cannot record the end of the join in '%s'", f->root);
+out:
+	git_config_free(cfg);
+	dsync_folder_unlock(f);
+	return error;
+}
+
+/* Whether DIR holds nothing (EXCEPT, when not NULL, aside); *EXISTS false
+ * when DIR is missing. */
+static bool dir_is_empty(const char *dir, const char *except, bool *exists)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -2238,10 +2348,189 @@ static bool dir_is_empty(const char *dir, bool *exists)
 	if (!d)
 		return true;
 	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    (!except || strcmp(e->d_name, except) != 0))
 			empty = false;
 	closedir(d);
 	return empty;
+}
+
+static bool head_unborn(dsync_folder *f)
+{
+	git_reference *ref = NULL;
+
+	if (dsync_folder_repo(f) < 0 || git_reference_lookup(&ref, f->repo, "refs/heads/main") < 0)
+		return true;
+	git_reference_free(ref);
+	return false;
+}
+
+static void add_results(dsync_sync_result *to, const dsync_sync_result *r)
+{
+	to->packs_fetched += r->packs_fetched;
+	to->bytes_fetched += r->bytes_fetched;
+	to->packs_pushed += r->packs_pushed;
+	to->objects_pushed += r->objects_pushed;
+	to->bytes_pushed += r->bytes_pushed;
+	to->pushed |= r->pushed;
+	to->consolidated |= r->consolidated;
+	if (r->remotes > to->remotes)
+		to->remotes = r->remotes;
+	if (r->devices > to->devices)
+		to->devices = r->devices;
+	if (r->merge.merged || (!to->merge.merged && r->merge.head[0]))
+		to->merge = r->merge;
+	else if (r->merge.head[0])
+		to->merge.open_conflicts = r->merge.open_conflicts;
+}
+
+/*
+ * The rounds of a join with REMOTE_NAME, and the end of its mark.  A folder
+ * that holds nothing of its own yet (no version, no file) takes the store's
+ * head as it is (no first snapshot of nothing to merge with); files already
+ * there are snapshotted first and merged against an empty base.  *FETCHED
+ * (may be NULL) is set once the first fetch is through: from there on the
+ * folder may hold the store's files.
+ */
+static int join_rounds(dsync_sync_result *r, dsync_folder *f, const char *remote_name, bool *fetched,
+		       const dsync_sync_options *o)
+{
+	dsync_sync_result step;
+	bool exists, fresh = head_unborn(f) && dir_is_empty(f->root, DSYNC_DIR, &exists);
+	int error;
+
+	memset(r, 0, sizeof(*r));
+	/* everything first: a failure here changed no file */
+	if ((error = sync_round(&step, f, remote_name, DSYNC_SYNC_FETCH, o)) < 0)
+		return error;
+	add_results(r, &step);
+	if (fetched)
+		*fetched = true;
+	if (fresh) {
+		if ((error = sync_round(&step, f, remote_name, DSYNC_SYNC_FETCH | DSYNC_SYNC_MERGE, o)) < 0)
+			return error;
+		add_results(r, &step);
+		if ((error = sync_round(&step, f, remote_name, DSYNC_SYNC_PUSH, o)) < 0)
+			return error;
+	} else if ((error = sync_round(&step, f, remote_name, DSYNC_SYNC_ALL, o)) < 0) {
+		return error;
+	}
+	add_results(r, &step);
+	return join_record(f, NULL, o);
+}
+
+/* After a join failed with ERROR: forgets the kept key of the store
+ * STORE_ID when the join made it and FORGET says so, keeping ERROR's
+ * message. */
+static void join_failed(int error, const char *store_id, bool made_key, bool forget)
+{
+	char *msg;
+
+	if (!made_key || !forget || !store_id || !*store_id)
+		return;
+	msg = strdup(dsync_error_last());
+	dsync_store_cache_remove(store_id);
+	if (msg)
+		dsync_error_set(error, "%s", msg);
+	free(msg);
+}
+
+/* Finishes the join in progress in F (with its remote JOIN_NAME), as the
+ * first part of a round. */
+static int join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_name, bool made_key,
+		       const dsync_sync_options *o)
+{
+	remotes all = { 0 };
+	remote **sel = NULL;
+	size_t n;
+	int error;
+
+	if ((error = join_rounds(r, f, join_name, NULL, o)) == DSYNC_ECORRUPT && made_key) {
+		char *msg = strdup(dsync_error_last());
+
+		if (remotes_read(&all, f) == 0 && remotes_pick(&sel, &n, &all, join_name, f) == 0)
+			join_failed(error, sel[0]->store_id, made_key, true);
+		if (msg)
+			dsync_error_set(error, "%s", msg);
+		free(msg);
+	}
+	if (error == 0)
+		r->join_finished = true;
+	free(sel);
+	remotes_dispose(&all);
+	return error;
+}
+
+/* A join into F, a folder that has remotes ALL or history already: a round
+ * with the remote whose store is the one at URL (a join stopped just as it
+ * ended, say), as 'dsync sync' does; another store is refused. */
+static int join_again(dsync_sync_result *r, dsync_folder *f, const remotes *all, const char *url,
+		      const dsync_sync_options *o)
+{
+	dsync_blobstore *bs = NULL;
+	dsync_store *st = NULL;
+	const char *joined = NULL;
+	size_t i;
+	int error;
+
+	if ((error = dsync_blobstore_open(&bs, url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+		goto out;
+	for (i = 0; i < all->n; i++)
+		if (all->v[i].store_id && strcmp(all->v[i].store_id, st->id) == 0)
+			joined = all->v[i].name;
+	if (joined)
+		error = dsync_sync(r, f, joined, DSYNC_SYNC_ALL, o);
+	else
+		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder: add the store there with "
+					"'dsync remote add NAME %s'", dsync_folder_root(f), url);
+out:
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	return error;
+}
+
+/* Undoes a join that failed with ERROR before its first fetch was through
+ * (it made nothing the user needs): F's .dsync goes, only it (files put in
+ * the folder meanwhile stay), the folder too when the join made it
+ * (!EXISTED) and it is empty; F is freed.  ERROR's message is kept. */
+static void join_unmake(int error, dsync_folder *f, bool existed)
+{
+	char *abs = strdup(dsync_folder_root(f)), *msg = strdup(dsync_error_last());
+	dsync_buf d = DSYNC_BUF_INIT;
+
+	dsync_folder_free(f);
+	if (abs) {
+		dsync_folder_unregister(abs);
+		if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)
+			dsync_path_remove(d.ptr, true);
+		if (!existed)
+			rmdir(abs);
+	}
+	if (msg)
+		dsync_error_set(error, "%s", msg);
+	free(msg);
+	free(abs);
+	dsync_buf_dispose(&d);
+}
+
+/* Whether the folder ROOT (resolved) is itself a dsync folder: *F open then. */
+static int open_if_root(dsync_folder **f, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	int error = 0;
+
+	*f = NULL;
+	if (!real)
+		return 0;
+	if (dsync_folder_open(f, real) < 0 || strcmp(dsync_folder_root(*f), real) != 0) {
+		dsync_folder_free(*f);
+		*f = NULL;
+	} else {
+		error = dsync_folder_repo(*f);
+	}
+	free(real);
+	dsync_error_clear();
+	return error;
 }
 
 int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
@@ -2251,9 +2540,10 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	dsync_blobstore *bs = NULL;
 	dsync_store *st = NULL;
 	dsync_folder *f = NULL;
-	dsync_sync_result fetched;
-	char *abs = NULL, device[DSYNC_DEVICE_NAME_MAX + 1], q[DSYNC_QUOTE_SIZE];
-	bool existed, was_empty, made_folder = false;
+	remotes all = { 0 };
+	join_setup j = { 0 };
+	char *pending = NULL, *pass = NULL, store_id[33] = "", device[DSYNC_DEVICE_NAME_MAX + 1], q[DSYNC_QUOTE_SIZE];
+	bool existed = true, made_folder = false, fetched = false, found, resumed = false;
 	int error;
 
 	*out = NULL;
@@ -2268,80 +2558,126 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	/* a bad device name is refused before the passphrase is asked for */
 	if ((error = dsync_device_name_pick(device, device_name)) < 0)
 		return error;
-	/* the current folder by default only when it is empty: a folder that
-	 * has files is merged with the store's, which is worth asking for by
-	 * name */
-	if (!dir && !dir_is_empty(".", &existed))
+	/* a folder an earlier join was cut off in: finished now */
+	if ((error = open_if_root(&f, dir ? dir : ".")) < 0)
+		return error;
+	if (f) {
+		if ((error = join_pending(&pending, &j.made_key, f)) < 0 || (error = remotes_read(&all, f)) < 0)
+			goto out;
+		if (pending) {
+			remote_name = pending;
+		} else if (all.n > 0 || !head_unborn(f)) {
+			if ((error = join_again(r, f, &all, url, o)) == 0) {
+				*out = f;
+				f = NULL;
+			}
+			goto out;
+		}
+		/* else a folder with neither history nor remote (an init or an
+		 * earlier version's join cut off): joined as it is */
+		resumed = true;
+	} else if (!dir && !dir_is_empty(".", NULL, &existed)) {
+		/* the current folder by default only when it is empty: a folder
+		 * that has files is merged with the store's, which is worth
+		 * asking for by name */
 		return dsync_error_set(DSYNC_EUSAGE, "the current folder is not empty: name the folder to join into "
 				       "(dsync join URL DIR; files already there are kept and merged)");
+	}
 	if (!dir)
 		dir = ".";
-	was_empty = dir_is_empty(dir, &existed);
+	existed = access(dir, F_OK) == 0;
 	/* the passphrase first: nothing is made until the store opens */
-	if ((error = dsync_blobstore_open(&bs, url, false)) < 0)
-		return error;
-	if ((error = dsync_store_open(&st, bs)) < 0 || (error = unlock_store(st, o)) < 0)
+	if ((error = dsync_blobstore_open(&bs, url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0 ||
+	    (error = dsync_store_unlock_cached(st, &found)) < 0)
 		goto out;
-	if ((error = dsync_folder_init(&f, dir, device_name)) < 0)
+	if (!found) {
+		if ((error = ask_passphrase(&pass, o, DSYNC_PASSPHRASE_CURRENT, bs->url)) < 0 ||
+		    (error = dsync_store_unlock(st, pass)) < 0)
+			goto out;
+		j.made_key = true;
+	}
+	j.remote_name = remote_name;
+	j.url = bs->url;
+	j.st = st;
+	memcpy(store_id, st->id, sizeof(store_id));
+	if (pending) {
+		size_t i;
+
+		for (i = 0; i < all.n; i++)
+			if (strcmp(all.v[i].name, pending) == 0 && all.v[i].store_id &&
+			    strcmp(all.v[i].store_id, st->id) != 0) {
+				error = dsync_error_set(DSYNC_EEXISTS, "'%s' is half-way through joining %s, another store: "
+							"run 'dsync join %s \"%s\"' to finish that", dsync_folder_root(f),
+							all.v[i].url, all.v[i].url, dsync_folder_root(f));
+				goto out;
+			}
+	}
+	if (!f) {
+		if ((error = dsync_folder_init_prepared(&f, dir, device_name, write_join, &j)) < 0)
+			goto out;
+		made_folder = true;
+	} else if ((error = join_record(f, &j, o)) < 0 ||
+		   /* the killed join may have been cut off before it registered */
+		   (error = dsync_folder_register(dsync_folder_root(f))) < 0) {
 		goto out;
-	made_folder = true;
-	if ((error = set_chunk_seed(f, DSYNC_STORE_SEED(st))) < 0 || (error = set_remote(f, remote_name, bs->url, st->id)) < 0)
-		goto out;
-	if ((error = dsync_store_cache_save(st)) < 0)
+	}
+	if (j.made_key && (error = dsync_store_cache_save(st)) < 0)
 		goto out;
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
 	st = NULL;
 	bs = NULL;
-	/* fetch everything; a failure here leaves nothing behind */
-	if ((error = dsync_sync(r, f, remote_name, DSYNC_SYNC_FETCH, o)) < 0)
+	if ((error = join_rounds(r, f, remote_name, &fetched, o)) < 0)
 		goto out;
-	made_folder = false;   /* from here on the folder is the user's */
-	fetched = *r;
-	/* an empty folder takes the store's head as it is (no first snapshot
-	 * of nothing to merge with); files already there are snapshotted
-	 * first and merged */
-	if (was_empty && (error = dsync_sync(r, f, remote_name, DSYNC_SYNC_FETCH | DSYNC_SYNC_MERGE, o)) == 0) {
-		dsync_merge_outcome merged = r->merge;
-
-		if ((error = dsync_sync(r, f, remote_name, DSYNC_SYNC_PUSH, o)) == 0)
-			r->merge = merged;
-	} else if (!was_empty) {
-		error = dsync_sync(r, f, remote_name, DSYNC_SYNC_ALL, o);
-	}
-	r->packs_fetched += fetched.packs_fetched;
-	r->bytes_fetched += fetched.bytes_fetched;
-	if (!r->devices)
-		r->devices = fetched.devices;
-	if (error == 0) {
-		*out = f;
-		f = NULL;
-	}
+	r->join_finished = resumed;
+	*out = f;
+	f = NULL;
 out:
-	if (error < 0 && made_folder) {
-		if ((abs = strdup(dsync_folder_root(f))) != NULL) {
-			dsync_folder_unregister(abs);
-			dsync_folder_free(f);
+	if (error < 0 && f) {
+		/* a store that failed verification, or a join that leaves
+		 * nothing behind, leaves no key behind either */
+		join_failed(error, store_id, j.made_key, error == DSYNC_ECORRUPT || (made_folder && !fetched));
+		if (made_folder && !fetched) {
+			join_unmake(error, f, existed);
 			f = NULL;
-			if (!existed) {
-				dsync_path_remove_tree(abs);
-				rmdir(abs);
-			} else if (was_empty) {
-				dsync_path_remove_tree(abs);
-			} else {
-				dsync_buf d = DSYNC_BUF_INIT;
-
-				if (dsync_buf_printf(&d, "%s/" DSYNC_DIR, abs) == 0)
-					dsync_path_remove(d.ptr, true);
-				dsync_buf_dispose(&d);
-			}
-			free(abs);
 		}
 	}
+	wipe_free(pass);
+	free(pending);
+	remotes_dispose(&all);
 	dsync_folder_free(f);
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
 	return error;
+}
+
+int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
+	       const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result rest;
+	char *pending = NULL;
+	bool made_key;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if (!o)
+		o = &defaults;
+	/* a round that changes the folder or the store first finishes a join
+	 * cut off in it (a fetch changes neither) */
+	if (!(what & (DSYNC_SYNC_MERGE | DSYNC_SYNC_PUSH)))
+		return sync_round(out, f, remote_name, what, o);
+	if ((error = dsync_folder_repo(f)) < 0 || (error = join_pending(&pending, &made_key, f)) < 0)
+		return error;
+	if (pending && (!remote_name || strcmp(remote_name, pending) == 0))
+		error = join_finish(out, f, pending, made_key, o);
+	free(pending);
+	if (error < 0)
+		return error;
+	if ((error = sync_round(&rest, f, remote_name, what, o)) < 0)
+		return error;
+	add_results(out, &rest);
+	return 0;
 }
 
 /* ---- passphrase --------------------------------------------------------------------- */
@@ -2377,10 +2713,6 @@ int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsyn
 	    (error = dsync_store_unlock(st, cur)) < 0 ||
 	    (error = ask_passphrase(&next, o, DSYNC_PASSPHRASE_NEW, bs->url)) < 0)
 		goto out;
-	if (!*next) {
-		error = dsync_error_set(DSYNC_EUSAGE, "the new passphrase is empty");
-		goto out;
-	}
 	if ((error = dsync_store_reseal(st, next)) < 0)
 		goto out;
 	error = dsync_store_cache_save(st);

@@ -21,11 +21,11 @@ typedef struct file_store {
 	dsync_blobstore base;
 	char *root;
 	int slow_ms;   /* DSYNC_TEST_SLOW: a pause per 64 KiB and before renames */
-	char **swept;  /* folders already swept of stale temporary files */
-	size_t nswept;
+	bool swept;    /* swept of stale temporary files already */
 } file_store;
 
 #define STALE_TEMP_SECONDS 3600  /* a put's temporary file older than this was killed */
+#define SWEEP_DEPTH 2            /* the deepest blobs: devices/ID/SEQ */
 
 #define COPY_BLOCK (64 * 1024)
 
@@ -152,30 +152,15 @@ out:
 	return error;
 }
 
-/* Removes the temporary files of puts killed long ago from the folder DIR
- * (that holds blob NAME), once per folder and handle: a put in progress
- * elsewhere is never that old. */
-static void sweep_stale(file_store *s, int dir, const char *name)
+/* Removes from the folder DIR the temporary files of puts killed long ago
+ * (a put in progress is never that old), and with DEPTH > 0 from the folders
+ * below it too, never following a link. */
+static void sweep_dir(int dir, int depth, time_t now)
 {
-	const char *slash = strrchr(name, '/');
-	char key[256];
 	struct dirent *e;
-	char **v;
 	DIR *d;
-	size_t i;
 	int fd;
-	time_t now = time(NULL);
 
-	snprintf(key, sizeof(key), "%.*s", slash ? (int)(slash - name) : 0, name);
-	for (i = 0; i < s->nswept; i++)
-		if (strcmp(s->swept[i], key) == 0)
-			return;
-	if ((v = realloc(s->swept, (s->nswept + 1) * sizeof(*v))) == NULL)
-		return;
-	s->swept = v;
-	if ((v[s->nswept] = strdup(key)) == NULL)
-		return;
-	s->nswept++;
 	if ((fd = dup(dir)) < 0)
 		return;
 	if ((d = fdopendir(fd)) == NULL) {
@@ -184,14 +169,40 @@ static void sweep_stale(file_store *s, int dir, const char *name)
 	}
 	while ((e = readdir(d)) != NULL) {
 		struct stat st;
+		int sub;
 
-		if (e->d_name[0] != '.' || strstr(e->d_name, ".tmp-") == NULL)
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    now - st.st_mtime > STALE_TEMP_SECONDS)
+		if (S_ISDIR(st.st_mode) && depth > 0 && e->d_name[0] != '.') {
+			if ((sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+				sweep_dir(sub, depth - 1, now);
+				close(sub);
+			}
+		} else if (S_ISREG(st.st_mode) && e->d_name[0] == '.' && strstr(e->d_name, ".tmp-") != NULL &&
+			   now - st.st_mtime > STALE_TEMP_SECONDS) {
 			unlinkat(dirfd(d), e->d_name, 0);
+		}
 	}
 	closedir(d);
+}
+
+/* Once per handle, at its first put: sweeps the whole store of the
+ * temporary files of puts killed long ago, wherever they were (dsync-store,
+ * keys/, packs/, devices/ID/), so that one left where no put goes again (a
+ * killed passphrase change in keys/, a device that stopped) doesn't stay
+ * forever. */
+static void sweep_stale(file_store *s)
+{
+	int root;
+
+	if (s->swept)
+		return;
+	s->swept = true;
+	if ((root = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	sweep_dir(root, SWEEP_DEPTH, time(NULL));
+	close(root);
 }
 
 static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blob_xfer_cb xfer,
@@ -265,7 +276,7 @@ static int file_put(dsync_blobstore *bs, const char *name, int fd, dsync_blob_xf
 		error = dsync_error_sys(errno, "cannot flush the store at %s", s->root);
 		goto out;
 	}
-	sweep_stale(s, dir, name);
+	sweep_stale(s);
 out:
 	if (out >= 0)
 		close(out);
@@ -405,11 +416,6 @@ static void file_free(dsync_blobstore *bs)
 {
 	file_store *s = (file_store *)bs;
 
-	size_t i;
-
-	for (i = 0; i < s->nswept; i++)
-		free(s->swept[i]);
-	free(s->swept);
 	free(s->root);
 	free(s->base.url);
 	free(s);

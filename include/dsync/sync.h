@@ -59,6 +59,7 @@ typedef struct dsync_sync_result {
 	uint64_t bytes_pushed;   /* encrypted bytes uploaded (packs and manifests) */
 	bool pushed;             /* a new manifest was written */
 	bool consolidated;       /* this device's small packs became one */
+	bool join_finished;      /* a join cut off earlier in this folder was finished */
 	dsync_merge_outcome merge;
 } dsync_sync_result;
 
@@ -98,7 +99,8 @@ int dsync_remote_remove(dsync_folder *f, const char *name);
  * (DSYNC_SYNC_*): snapshot, fetch every other device's newest manifest and
  * the packs not held yet (each decrypted, indexed and checked before any ref
  * moves), merge the heads into the folder, push the objects the remote lacks
- * and a new manifest.  DSYNC_ECONFLICT when conflicts wait after a merge,
+ * and a new manifest.  A round that merges or pushes first finishes a join
+ * cut off in F (dsync_join()).  DSYNC_ECONFLICT when conflicts wait after a merge,
  * DSYNC_EAUTH for a wrong passphrase, DSYNC_ECORRUPT for data that failed
  * verification (the folder and its refs are then unchanged).
  */
@@ -110,7 +112,12 @@ int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote, unsi
  * nothing behind), makes DIR a folder (created when missing; a non-empty
  * folder is snapshotted first and keeps every file; NULL: the current
  * folder, only when it is empty, else DSYNC_EUSAGE), adds the remote as
- * REMOTE_NAME (NULL: "origin"), and syncs.  *OUT is the folder.
+ * REMOTE_NAME (NULL: "origin"), and syncs.  *OUT is the folder.  The remote
+ * and a mark of the join in progress are in the folder from its first
+ * moment: on a DIR where a join was cut off, this finishes it (the same
+ * store; its remote name and device identity are kept; another store is
+ * DSYNC_EEXISTS), as does dsync_sync().  A failure before the store's
+ * history is fetched and checked removes .dsync only, and the key it kept.
  */
 int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
 	       const char *remote_name, const char *device_name, const dsync_sync_options *o);
