@@ -414,7 +414,9 @@ d=$TMP/I
 mkdir -p "$d"
 user_files "$d" I
 ok "I: init" as hI init "$d"
+# as if killed before the first snapshot: no ref, and no record of one
 git_of "$d" update-ref -d refs/heads/main
+rm -f "$d/.dsync/dsync-head"
 check "I: no history now" -z "$(git_of "$d" rev-parse -q --verify refs/heads/main)"
 fails 1 "I: sync has no remote" indir "$d" hI sync
 ok03 "I: join into it" as hI join "$R" "$d" --passphrase-file "$PASS"
