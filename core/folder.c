@@ -6,6 +6,7 @@
 #include "core/folder.h"
 #include "core/base/chunker.h"
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/path.h"
 
 #include <fcntl.h>
@@ -104,13 +105,14 @@ int dsync_config_dir(char **out)
 	return 0;
 }
 
+/* The largest folder registry read (a path a line). */
+#define REGISTRY_MAX (4 * 1024 * 1024)
+
 int dsync_folder_list_registered(char ***out, size_t *count)
 {
-	char *dir = NULL, *line = NULL, **list = NULL;
-	dsync_buf path = DSYNC_BUF_INIT;
-	size_t n = 0, cap = 0, linecap = 0;
-	ssize_t len;
-	FILE *fp = NULL;
+	char *dir = NULL, **list = NULL, *line, *end;
+	dsync_buf path = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
+	size_t n = 0, cap = 0;
 	int error;
 
 	*out = NULL;
@@ -118,12 +120,19 @@ int dsync_folder_list_registered(char ***out, size_t *count)
 	if ((error = dsync_config_dir(&dir)) < 0 ||
 	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0)
 		goto out;
-	if ((fp = fopen(path.ptr, "r")) == NULL && errno != ENOENT) {
-		error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
+	/* without blocking, a regular file only: a FIFO in its place would
+	 * hold the daemon deaf to SIGTERM */
+	if ((error = dsync_file_read(&text, path.ptr, REGISTRY_MAX, 0)) < 0 && error != DSYNC_ENOTFOUND)
 		goto out;
-	}
-	while (fp && (len = getline(&line, &linecap, fp)) >= 0) {
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+	dsync_error_clear();
+	for (line = text.ptr; line && *line; line = end) {
+		size_t len;
+
+		end = line + strcspn(line, "\n");
+		len = (size_t)(end - line);
+		if (*end)
+			*end++ = '\0';
+		while (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if (len == 0 || line[0] != '/')
 			continue;
@@ -152,12 +161,10 @@ int dsync_folder_list_registered(char ***out, size_t *count)
 	list = NULL;
 	error = 0;
 out:
-	if (fp)
-		fclose(fp);
 	dsync_folder_list_free(list);
-	free(line);
 	free(dir);
 	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&text);
 	return error;
 }
 
@@ -236,7 +243,9 @@ int dsync_folder_unregister(const char *root)
 
 static int write_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* O_NONBLOCK: a FIFO in its place fails at once instead of waiting
+	 * for a reader */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644);
 	size_t len = strlen(text);
 
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
@@ -413,6 +422,30 @@ out:
 	return error;
 }
 
+/*
+ * The files of F's history that libgit2 opens itself, with a blocking
+ * open(): each must be a regular file when it exists (a FIFO would hold the
+ * command, or the watcher, until a writer came).
+ */
+static int check_repo_files(const dsync_folder *f)
+{
+	static const char *const files[] = {
+		"HEAD", "config", "config.worktree", "commondir", "index", "packed-refs",
+		"refs/heads/main", "objects/info/alternates", "info/attributes", "info/exclude",
+	};
+	dsync_buf path = DSYNC_BUF_INIT;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < DSYNC_ARRAY_SIZE(files) && error == 0; i++) {
+		dsync_buf_truncate(&path, 0);
+		if ((error = dsync_buf_printf(&path, "%s/%s", f->gitdir, files[i])) == 0)
+			error = dsync_file_check(path.ptr);
+	}
+	dsync_buf_dispose(&path);
+	return error;
+}
+
 int dsync_folder_repo(dsync_folder *f)
 {
 	const char *wd;
@@ -420,7 +453,7 @@ int dsync_folder_repo(dsync_folder *f)
 
 	if (f->repo)
 		return 0;
-	if ((error = dsync_git_init()) < 0)
+	if ((error = dsync_git_init()) < 0 || (error = check_repo_files(f)) < 0)
 		return error;
 	if ((err = git_repository_open_ext(&f->repo, f->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
 		return dsync_error_git(err, "cannot open the history of '%s'", f->root);

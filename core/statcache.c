@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/statcache.h"
+#include "core/base/file.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -72,14 +73,13 @@ int statcache_load(statcache *out, const char *path)
 	int fd, error = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
+	/* without blocking, a regular file only (a FIFO would hold the
+	 * snapshot, and the watcher, until a writer came) */
+	if ((error = dsync_file_open(&fd, path, DSYNC_FILE_NOFOLLOW, &st)) < 0) {
+		if (error == DSYNC_ENOTFOUND) {
+			dsync_error_clear();
 			return 0;
-		return dsync_error_sys(errno, "cannot read the index '%s'", path);
-	}
-	if (fstat(fd, &st) < 0) {
-		error = dsync_error_sys(errno, "cannot read the index '%s'", path);
-		close(fd);
+		}
 		return error;
 	}
 	out->has_mtime = true;
