@@ -52,6 +52,8 @@
 #define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
 #define DEFAULT_SYNC_MS 60000    /* a folder with remotes syncs this often (sync.interval) */
 #define CHILD_TERM_MS 300        /* a child asked to end gets this long before SIGKILL */
+#define STOP_READ_MS 500         /* after SIGTERM, files are read this long; the rest
+				    keep their previous version until the next start */
 
 typedef enum fstate {
 	FOLDER_ACTIVE,
@@ -103,6 +105,8 @@ typedef struct watch {
 	bool registry_changed, overflow;
 	int64_t now;
 	bool stopping;       /* SIGTERM or SIGINT came */
+	int64_t stop_ms;     /* > 0: when it came (seen pending during a snapshot) */
+	bool stop_cut;       /* a snapshot left files unread for the stop */
 	pid_t gc_pid;        /* > 0: a gc runs in this child process */
 	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
@@ -240,11 +244,33 @@ static int64_t writers_prune(wfolder *f, int64_t now)
 	return c.oldest;
 }
 
+/* Whether SIGTERM or SIGINT waits on the signalfd, unread. */
+static bool stop_pending(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+}
+
+/*
+ * Asked by the snapshot before it reads each changed file: true keeps the
+ * file's previous version.  So are files still being written; and, once a
+ * stop has been asked for STOP_READ_MS, every file not read yet, so a long
+ * snapshot (a first one, a big copy) never holds a stop for long: what it
+ * read is recorded, the rest at the next start.
+ */
 static bool keep_cb(const char *path, void *payload)
 {
 	wfolder *f = payload;
+	watch *w = f->w;
 	writer key = { (char *)path, 0 };
 
+	if (!w->stop_ms && stop_pending())
+		w->stop_ms = now_ms();
+	if (w->stop_ms && now_ms() - w->stop_ms >= STOP_READ_MS) {
+		w->stop_cut = true;
+		return true;
+	}
 	return f->nwriters && tfind(&key, &f->writers, cmp_writer) != NULL;
 }
 
@@ -799,7 +825,9 @@ static void snapshot(wfolder *f)
 		if (r.committed) {
 			say(f->w, DSYNC_LOG_INFO, f, "snapshot %.8s: %zu added, %zu modified, %zu deleted, %zu renamed%s",
 			    r.commit, r.added, r.modified, r.deleted, r.renamed,
-			    r.busy ? " (files still being written keep their previous version)" : "");
+			    !r.busy ? ""
+			    : f->w->stop_cut ? " (stopping: files not read yet keep their previous version)"
+			    : " (files still being written keep their previous version)");
 			check_gc(f, df);
 		} else {
 			say(f->w, DSYNC_LOG_DEBUG, f, "no change to record%s",
@@ -1217,6 +1245,8 @@ static int loop(watch *w, int sfd)
 				} else {
 					say(w, DSYNC_LOG_INFO, NULL, "stopping (%s)", strsignal((int)si.ssi_signo));
 					stop = true;
+					if (!w->stop_ms)
+						w->stop_ms = w->now;
 				}
 			}
 		}
@@ -1250,6 +1280,10 @@ static int loop(watch *w, int sfd)
 			snapshot(f);
 		}
 	}
+	if (w->stop_cut)
+		say(w, DSYNC_LOG_INFO, NULL,
+		    "stopped before every changed file was read: those keep their previous version "
+		    "until the next start records them");
 	if (mountfd >= 0)
 		close(mountfd);
 	return error;

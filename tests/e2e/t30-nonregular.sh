@@ -4,7 +4,8 @@
 # folder's lock, .dsync/config, .dsync/index.  Each is refused at once with
 # a one-line error naming it ("not a regular file (a FIFO); remove it"),
 # never opened in a way that waits for a writer; and `dsync daemon` in each
-# of those states ends within a second of SIGTERM, exit 0.
+# of those states ends within a second of SIGTERM, exit 0 (and so it does in
+# the middle of a long snapshot).
 . "$(dirname "$0")/lib.sh"
 
 . "$(dirname "$0")/watchlib.sh"
@@ -169,6 +170,25 @@ contains "naming it" "$TMP/err" "cannot read '$KEY': $NOT_REGULAR"
 rm "$KEY"
 mv "$TMP/key.saved" "$KEY"
 ok "sync once the key is back" setsid -w "${T[@]}" "$DSYNC" sync < /dev/null
+
+# 7. SIGTERM in the middle of a long snapshot (150 files of 1 MB each,
+# seconds of reading): files not read half a second after the signal keep
+# their previous version, what was read is recorded, the next snapshot
+# records the rest
+mkdir big
+head -c 1000000 /dev/urandom > "$TMP/random"
+for i in $(seq 150); do { cat "$TMP/random"; echo "$i"; } > "big/b$i"; done
+rm "$TMP/random"
+start_watch "$LOG" daemon
+sleep 1 # the daemon's start snapshot reads the 150 files meanwhile
+check "the start snapshot is still under way" -z "$(grep -F "$F: watching" "$LOG")"
+stop_within "a long snapshot under way"
+contains "it says what was left for the next start" "$LOG" "stopped before every changed file was read"
+ok "git fsck after the stop is clean" git --git-dir=.dsync fsck --full --no-dangling
+ok "a snapshot after the stop" "${T[@]}" "$DSYNC" snapshot -q
+check "all 150 files are in it" "$(git --git-dir=.dsync ls-tree --name-only refs/heads/main big/ | wc -l)" = 150
+ok "status after it" "${T[@]}" "$DSYNC" status
+contains "nothing left unrecorded" "$TMP/out" "nothing changed"
 
 ok "git fsck is clean" git --git-dir=.dsync fsck --full --no-dangling
 finish
