@@ -500,8 +500,15 @@ static void missing_soon(wfolder *f)
 
 static void go_missing(wfolder *f, const char *why)
 {
+	/* its marker still there: not a drive that went, something in the
+	 * folder that cannot be read (a FIFO as .dsyncignore, say) */
+	bool there = *f->id && dsync_folder_present(f->root, f->id);
+
 	folder_stop(f);
-	if (f->state != FOLDER_MISSING)
+	if (f->state != FOLDER_MISSING && there)
+		say(f->w, DSYNC_LOG_WARNING, f,
+		    "paused: %s; nothing is recorded until that is fixed (looked at again every minute)", why);
+	else if (f->state != FOLDER_MISSING)
 		say(f->w, DSYNC_LOG_WARNING, f,
 		    "paused: %s (an unmounted drive?); nothing is recorded until it returns", why);
 	f->state = FOLDER_MISSING;

@@ -103,6 +103,12 @@ stop_within ".dsyncignore a FIFO"
 fails 1 "dsync snapshot with a FIFO .dsyncignore" "${T[@]}" "$DSYNC" snapshot
 contains "naming it" "$TMP/err" "cannot read '$F/.dsyncignore': $NOT_REGULAR"
 fails 1 "dsync status with a FIFO .dsyncignore" "${T[@]}" "$DSYNC" status
+start_watch "$LOG" daemon
+if wait_text "$LOG" "paused: cannot read '$F/.dsyncignore': $NOT_REGULAR; nothing is recorded until that is fixed"; then
+	pass "the daemon started on a FIFO .dsyncignore: paused, naming it"
+else fail "the daemon started on a FIFO .dsyncignore: no pause naming it"; show_log "$LOG"; fi
+check "not blamed on a drive" -z "$(grep -F 'unmounted drive' "$LOG")"
+stop_within "started with .dsyncignore a FIFO"
 rm .dsyncignore
 
 # 3. .dsync/config is a FIFO (libgit2 would block opening it)
