@@ -208,7 +208,7 @@ static int update_registry(const char *root, bool remove)
 	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0 ||
 	    (error = dsync_buf_printf(&tmp, "%s/folders.tmp.%ld", dir, (long)getpid())) < 0)
 		goto out;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644)) < 0 ||
 	    (text.len && write(fd, text.ptr, text.len) != (ssize_t)text.len) || fsync(fd) < 0) {
 		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
 		unlink(tmp.ptr);

@@ -465,7 +465,7 @@ void dsync_record_head(const dsync_folder *f, const git_oid *commit, const git_o
 	if (dsync_buf_printf(&path, "%s/dsync-head", f->gitdir) < 0 ||
 	    dsync_buf_printf(&tmp, "%s.lock", path.ptr) < 0)
 		goto out;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644)) < 0)
 		goto out;
 	if (write(fd, text, 2 * GIT_OID_HEXSZ + 2) != 2 * GIT_OID_HEXSZ + 2 || close(fd) < 0 ||
 	    rename(tmp.ptr, path.ptr) < 0)
