@@ -32,7 +32,7 @@ int dsync_file_open(int *out, const char *path, unsigned flags, struct stat *st)
 {
 	const char *verb = (flags & DSYNC_FILE_CREATE) ? "open" : "read";
 	struct stat sb;
-	int fd, oflags = O_NONBLOCK | O_CLOEXEC;
+	int fd, oflags = O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
 
 	*out = -1;
 	if (!st)
