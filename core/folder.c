@@ -124,7 +124,6 @@ int dsync_folder_list_registered(char ***out, size_t *count)
 	 * hold the daemon deaf to SIGTERM */
 	if ((error = dsync_file_read(&text, path.ptr, REGISTRY_MAX, 0)) < 0 && error != DSYNC_ENOTFOUND)
 		goto out;
-	dsync_error_clear();
 	for (line = text.ptr; line && *line; line = end) {
 		size_t len;
 

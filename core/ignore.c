@@ -514,10 +514,9 @@ int dsync_ignore_add_file(dsync_ignore *ign, const char *path)
 	/* without blocking, a regular file only: a FIFO in its place must
 	 * not hang the snapshot (or the watcher) */
 	error = dsync_file_read(&text, path, MAX_FILE_SIZE, 0);
-	if (error == DSYNC_ENOTFOUND) {
-		dsync_error_clear(); /* no file: no rules of its own */
-		error = 0;
-	} else if (error == 0)
+	if (error == DSYNC_ENOTFOUND)
+		error = 0; /* no file: no rules of its own */
+	else if (error == 0)
 		error = dsync_ignore_add_rules(ign, text.ptr ? text.ptr : "", text.len);
 	dsync_buf_dispose(&text);
 	return error;

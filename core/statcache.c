@@ -76,11 +76,7 @@ int statcache_load(statcache *out, const char *path)
 	/* without blocking, a regular file only (a FIFO would hold the
 	 * snapshot, and the watcher, until a writer came) */
 	if ((error = dsync_file_open(&fd, path, DSYNC_FILE_NOFOLLOW, &st)) < 0) {
-		if (error == DSYNC_ENOTFOUND) {
-			dsync_error_clear();
-			return 0;
-		}
-		return error;
+		return error == DSYNC_ENOTFOUND ? 0 : error;
 	}
 	out->has_mtime = true;
 	out->mtime = st.st_mtim;

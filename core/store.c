@@ -541,10 +541,8 @@ int dsync_store_unlock_cached(dsync_store *s, bool *found)
 		goto out;
 	/* without blocking, a regular file only, not through a symlink */
 	if ((error = dsync_file_read_small(&len, path.ptr, text, 256, DSYNC_FILE_NOFOLLOW)) < 0) {
-		if (error == DSYNC_ENOTFOUND) {
-			dsync_error_clear();
+		if (error == DSYNC_ENOTFOUND)
 			error = 0;
-		}
 		goto out;
 	}
 	if (len != 12 + 7 + 64 + 1 + 5 + 64 + 1 || strncmp(text, "dsync-key 1\nmaster ", 19) != 0 ||

@@ -234,10 +234,8 @@ static int state_read(dsync_buf *out, const dsync_folder *f, const char *remote_
 	dsync_buf_truncate(out, 0);
 	if ((error = dsync_buf_puts(out, "")) < 0 || (error = state_path(&path, f, remote_name, file)) < 0)
 		goto out;
-	if ((error = dsync_file_read(out, path.ptr, STATE_MAX, 0)) == DSYNC_ENOTFOUND) {
-		dsync_error_clear();
+	if ((error = dsync_file_read(out, path.ptr, STATE_MAX, 0)) == DSYNC_ENOTFOUND)
 		error = 0;
-	}
 out:
 	dsync_buf_dispose(&path);
 	return error;

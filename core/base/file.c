@@ -41,8 +41,10 @@ int dsync_file_open(int *out, const char *path, unsigned flags, struct stat *st)
 		oflags |= O_NOFOLLOW;
 	oflags |= (flags & DSYNC_FILE_CREATE) ? O_RDWR | O_CREAT : O_RDONLY;
 	if ((fd = open(path, oflags, 0644)) < 0) {
+		/* missing: an answer most callers expect, not a failure; the
+		 * last error (one being reported, maybe) is left alone */
 		if (errno == ENOENT)
-			return dsync_error_set(DSYNC_ENOTFOUND, "cannot %s '%s': it does not exist", verb, path);
+			return DSYNC_ENOTFOUND;
 		if (errno == ELOOP && (flags & DSYNC_FILE_NOFOLLOW))
 			return not_regular(verb, path, S_IFLNK);
 		/* O_RDWR on a folder */

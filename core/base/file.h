@@ -27,9 +27,10 @@ enum {
  * Opens PATH for reading (DSYNC_FILE_CREATE: for reading and writing, made
  * when missing) without blocking, and only when it is a regular file.
  * Returns 0 with the descriptor in *OUT (and its status in *ST when ST is
- * not NULL), DSYNC_ENOTFOUND when PATH does not exist, or another negative
- * DSYNC_E* code; each failure sets a message naming PATH ("cannot read
- * 'PATH': not a regular file (a FIFO); remove it" for one).
+ * not NULL), DSYNC_ENOTFOUND when PATH does not exist (no message is set:
+ * most callers take that as "none", and the last error stays as it was),
+ * or another negative DSYNC_E* code with a message naming PATH ("cannot
+ * read 'PATH': not a regular file (a FIFO); remove it" for one).
  */
 int dsync_file_open(int *out, const char *path, unsigned flags, struct stat *st);
 
