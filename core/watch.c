@@ -52,7 +52,7 @@
 #define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
 #define DEFAULT_SYNC_MS 60000    /* a folder with remotes syncs this often (sync.interval) */
 #define CHILD_TERM_MS 300        /* a child asked to end gets this long before SIGKILL */
-#define STOP_READ_MS 500         /* after SIGTERM, files are read this long; the rest
+#define STOP_READ_MS 300         /* after SIGTERM, files are read this long; the rest
 				    keep their previous version until the next start */
 
 typedef enum fstate {

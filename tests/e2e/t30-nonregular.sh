@@ -178,7 +178,7 @@ mv "$TMP/key.saved" "$KEY"
 ok "sync once the key is back" setsid -w "${T[@]}" "$DSYNC" sync < /dev/null
 
 # 7. SIGTERM in the middle of a long snapshot (150 files of 1 MB each,
-# seconds of reading): files not read half a second after the signal keep
+# seconds of reading): files not read 0.3 s after the signal keep
 # their previous version, what was read is recorded, the next snapshot
 # records the rest
 mkdir big
