@@ -1005,7 +1005,9 @@ static const command commands[] = {
 	  "the executable bit) as one version. Nothing changed: no version, exit 0.\n"
 	  "A file that cannot be read keeps its previous version and is reported.\n"
 	  "When more than half of the files (and more than 10) are gone, nothing is\n"
-	  "recorded (an unmounted drive looks like that) unless --allow-mass-delete.\n" },
+	  "recorded (an unmounted drive looks like that, and so does a .dsyncignore\n"
+	  "that now leaves most files out: the message says which) unless\n"
+	  "--allow-mass-delete.\n" },
 	{ "status", cmd_status, true, "show what changed since the last snapshot",
 	  "usage: dsync status [--json]\n\n"
 	  "Lists files added (A), modified (M), deleted (D) or changed type (T) since\n"
@@ -1138,7 +1140,9 @@ static const command commands[] = {
 	  "the latest after the maximum delay (default 30 s; watch.maxDelay) while\n"
 	  "writes go on; files still being written then keep their previous version.\n"
 	  "When most files vanish at once (an unmounted drive) or the folder itself\n"
-	  "goes, it pauses until they return or 'dsync snapshot --allow-mass-delete'.\n"
+	  "goes, it pauses until they return or 'dsync snapshot --allow-mass-delete';\n"
+	  "when changed ignore rules would drop most files, until .dsyncignore no\n"
+	  "longer does.\n"
 	  "When inotify watches run out, it rescans every --rescan-interval seconds\n"
 	  "(default 60). Logs go to stderr; SIGTERM or Ctrl-C records what is pending\n"
 	  "and stops; SIGHUP reloads the configuration and ignore rules.\n" },

@@ -682,7 +682,7 @@ static int look(bool *match, side *s, const dsync_folder *f, const dsync_chunker
 		}
 	} else if (S_ISREG(s->st.st_mode) && s->mode == GIT_FILEMODE_COMMIT) {
 		/* a big file: its chunk tree's id, hashed (the mode is in it) */
-		int fd = open(path.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = open(path.ptr, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 		if (fd < 0)
 			goto out; /* changing under us: not a match */

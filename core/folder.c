@@ -6,6 +6,7 @@
 #include "core/folder.h"
 #include "core/base/chunker.h"
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/path.h"
 
 #include <fcntl.h>
@@ -172,13 +173,14 @@ int dsync_config_dir(char **out)
 	return 0;
 }
 
+/* The largest folder registry read (a path a line). */
+#define REGISTRY_MAX (4 * 1024 * 1024)
+
 int dsync_folder_list_registered(char ***out, size_t *count)
 {
-	char *dir = NULL, *line = NULL, **list = NULL;
-	dsync_buf path = DSYNC_BUF_INIT;
-	size_t n = 0, cap = 0, linecap = 0;
-	ssize_t len;
-	FILE *fp = NULL;
+	char *dir = NULL, **list = NULL, *line, *end;
+	dsync_buf path = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
+	size_t n = 0, cap = 0;
 	int error;
 
 	*out = NULL;
@@ -186,12 +188,18 @@ int dsync_folder_list_registered(char ***out, size_t *count)
 	if ((error = dsync_config_dir(&dir)) < 0 ||
 	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0)
 		goto out;
-	if ((fp = fopen(path.ptr, "r")) == NULL && errno != ENOENT) {
-		error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
+	/* without blocking, a regular file only: a FIFO in its place would
+	 * hold the daemon deaf to SIGTERM */
+	if ((error = dsync_file_read(&text, path.ptr, REGISTRY_MAX, 0)) < 0 && error != DSYNC_ENOTFOUND)
 		goto out;
-	}
-	while (fp && (len = getline(&line, &linecap, fp)) >= 0) {
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+	for (line = text.ptr; line && *line; line = end) {
+		size_t len;
+
+		end = line + strcspn(line, "\n");
+		len = (size_t)(end - line);
+		if (*end)
+			*end++ = '\0';
+		while (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if (len == 0 || line[0] != '/')
 			continue;
@@ -220,12 +228,10 @@ int dsync_folder_list_registered(char ***out, size_t *count)
 	list = NULL;
 	error = 0;
 out:
-	if (fp)
-		fclose(fp);
 	dsync_folder_list_free(list);
-	free(line);
 	free(dir);
 	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&text);
 	return error;
 }
 
@@ -269,7 +275,7 @@ static int update_registry(const char *root, bool remove)
 	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0 ||
 	    (error = dsync_buf_printf(&tmp, "%s/folders.tmp.%ld", dir, (long)getpid())) < 0)
 		goto out;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644)) < 0 ||
 	    (text.len && write(fd, text.ptr, text.len) != (ssize_t)text.len) || fsync(fd) < 0) {
 		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
 		unlink(tmp.ptr);
@@ -317,7 +323,9 @@ int dsync_folder_unregister(const char *root)
 
 static int write_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* O_NONBLOCK: a FIFO in its place fails at once instead of waiting
+	 * for a reader */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644);
 	size_t len = strlen(text);
 
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
@@ -501,6 +509,30 @@ out:
 	return error;
 }
 
+/*
+ * The files of F's history that libgit2 opens itself, with a blocking
+ * open(): each must be a regular file when it exists (a FIFO would hold the
+ * command, or the watcher, until a writer came).
+ */
+static int check_repo_files(const dsync_folder *f)
+{
+	static const char *const files[] = {
+		"HEAD", "config", "config.worktree", "commondir", "index", "packed-refs",
+		"refs/heads/main", "objects/info/alternates", "info/attributes", "info/exclude",
+	};
+	dsync_buf path = DSYNC_BUF_INIT;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < DSYNC_ARRAY_SIZE(files) && error == 0; i++) {
+		dsync_buf_truncate(&path, 0);
+		if ((error = dsync_buf_printf(&path, "%s/%s", f->gitdir, files[i])) == 0)
+			error = dsync_file_check(path.ptr);
+	}
+	dsync_buf_dispose(&path);
+	return error;
+}
+
 int dsync_folder_repo(dsync_folder *f)
 {
 	const char *wd;
@@ -508,7 +540,7 @@ int dsync_folder_repo(dsync_folder *f)
 
 	if (f->repo)
 		return 0;
-	if ((error = dsync_git_init()) < 0)
+	if ((error = dsync_git_init()) < 0 || (error = check_repo_files(f)) < 0)
 		return error;
 	/* .dsync is there (that is how F was found), so "not a repository"
 	 * means its objects, refs or HEAD are gone: a lost history */

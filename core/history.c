@@ -736,7 +736,7 @@ static int read_work(dsync_buf *out, const char *abs, bool link)
 			return dsync_error_sys(errno, "cannot read '%s'", abs);
 		return dsync_buf_put(out, tmp, (size_t)n);
 	}
-	if ((fd = open(abs, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) /* a FIFO: no wait */
 		return dsync_error_sys(errno, "cannot read '%s'", abs);
 	while ((n = read(fd, tmp, sizeof(tmp))) > 0) {
 		int error = dsync_buf_put(out, tmp, (size_t)n);

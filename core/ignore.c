@@ -9,6 +9,8 @@
  */
 #include "core/base/internal.h"
 #include "dsync/ignore.h"
+#include "core/base/buf.h"
+#include "core/base/file.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -504,73 +506,19 @@ out:
 
 int dsync_ignore_add_file(dsync_ignore *ign, const char *path)
 {
-	struct stat st;
-	char *buf = NULL, *p;
-	size_t len = 0, cap;
-	int fd = -1, error;
+	dsync_buf text = DSYNC_BUF_INIT;
+	int error;
 
 	if (!ign || !path)
 		return dsync_error_set(DSYNC_EUSAGE, "no ignore file given");
-	/* O_NONBLOCK: a FIFO in its place must not hang the snapshot */
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-		error = errno == ENOENT ? 0 : dsync_error_sys(errno, "cannot read '%s'", path);
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		error = dsync_error_sys(errno, "cannot read '%s'", path);
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		error = dsync_error_sys(EISDIR, "cannot read '%s'", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error = dsync_error_set(DSYNC_ERROR, "cannot read '%s': not a regular file",
-					path);
-		goto out;
-	}
-	/* the size is a hint (the file may change while read); one byte more
-	 * than the limit tells a file that is too large */
-	cap = st.st_size < MAX_FILE_SIZE ? (size_t)st.st_size + 1 : MAX_FILE_SIZE + 1;
-	if (!(buf = malloc(cap))) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		ssize_t got;
-
-		if (len == cap) {
-			if (cap > MAX_FILE_SIZE)
-				break;
-			cap = cap * 2 > MAX_FILE_SIZE + 1 ? MAX_FILE_SIZE + 1 : cap * 2;
-			if (!(p = realloc(buf, cap))) {
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
-				goto out;
-			}
-			buf = p;
-		}
-		got = read(fd, buf + len, cap - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			error = dsync_error_sys(errno, "cannot read '%s'", path);
-			goto out;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	if (len > MAX_FILE_SIZE) {
-		error = dsync_error_set(DSYNC_ERROR,
-					"cannot read '%s': larger than the %d MiB limit "
-					"for ignore rules", path, MAX_FILE_SIZE / (1024 * 1024));
-		goto out;
-	}
-	error = dsync_ignore_add_rules(ign, buf, len);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
+	/* without blocking, a regular file only: a FIFO in its place must
+	 * not hang the snapshot (or the watcher) */
+	error = dsync_file_read(&text, path, MAX_FILE_SIZE, 0);
+	if (error == DSYNC_ENOTFOUND)
+		error = 0; /* no file: no rules of its own */
+	else if (error == 0)
+		error = dsync_ignore_add_rules(ign, text.ptr ? text.ptr : "", text.len);
+	dsync_buf_dispose(&text);
 	return error;
 }
 

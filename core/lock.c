@@ -11,6 +11,7 @@
 #include "core/folder.h"
 #include "core/apply.h"
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/path.h"
 
 #include <fcntl.h>
@@ -105,10 +106,9 @@ int dsync_folder_lock(dsync_folder *f, int wait_ms)
 	}
 	if ((error = dsync_buf_printf(&path, "%s/dsync.lock", f->gitdir)) < 0)
 		goto out;
-	if ((fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		error = dsync_error_sys(errno, "cannot open the lock '%s'", path.ptr);
+	/* without blocking, a regular file only (a FIFO: "remove it") */
+	if ((error = dsync_file_open(&fd, path.ptr, DSYNC_FILE_CREATE | DSYNC_FILE_NOFOLLOW, NULL)) < 0)
 		goto out;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		long waited;

@@ -768,10 +768,10 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 			if ((error = store_buffer(r, &oid, target, (size_t)n)) < 0)
 				goto out;
 		} else {
-			int fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+			int fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
 
 			if (fd < 0 && errno == EPERM)
-				fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 			if (fd < 0) {
 				if (errno == ENOENT || errno == ELOOP)
 					goto vanished; /* gone or replaced: seen next time */

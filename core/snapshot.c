@@ -434,6 +434,47 @@ static void compare_with_cache(const scan_list *scan, const statcache *c, bool *
 }
 
 /*
+ * Of the files in the cache C that the walk SCAN (sorted) no longer has, how
+ * many are still on disk: the ignore rules leave them out now, they did not
+ * vanish (a mass deletion's cause: a changed .dsyncignore, not a missing
+ * drive).
+ */
+static size_t count_left_out(const dsync_folder *f, const statcache *c, const scan_list *scan)
+{
+	dsync_buf abs = DSYNC_BUF_INIT;
+	struct stat st;
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < c->n) {
+		int cmp = j >= scan->n ? -1 : strcmp(c->v[i].path, scan->v[j].path);
+		const char *path = c->v[i].path;
+
+		if (cmp > 0) {
+			j++;
+			continue;
+		}
+		i++;
+		if (cmp == 0) {
+			j++;
+			continue;
+		}
+		dsync_buf_truncate(&abs, 0);
+		if (dsync_buf_printf(&abs, "%s/", f->root) < 0 ||
+		    dsync_path_unescape(&abs, path, (c->v[i - 1].mode & 0170000) == 0120000) < 0)
+			break;
+		if (dsync_path_is_dir_marker(path)) {
+			char *slash = strrchr(abs.ptr, '/');
+
+			*slash = '\0'; /* an empty folder: the folder itself */
+		}
+		if (lstat(abs.ptr, &st) == 0)
+			n++;
+	}
+	dsync_buf_dispose(&abs);
+	return n;
+}
+
+/*
  * The head as the last snapshot recorded it, without libgit2:
  * .dsync/dsync-head holds "COMMIT TREE\n", and is believed only while the
  * loose ref refs/heads/main still names COMMIT.  False when it can't tell.
@@ -473,7 +514,7 @@ void dsync_record_head(const dsync_folder *f, const git_oid *commit, const git_o
 	if (dsync_buf_printf(&path, "%s/dsync-head", f->gitdir) < 0 ||
 	    dsync_buf_printf(&tmp, "%s.lock", path.ptr) < 0)
 		goto out;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644)) < 0)
 		goto out;
 	if (write(fd, text, 2 * GIT_OID_HEXSZ + 2) != 2 * GIT_OID_HEXSZ + 2 || close(fd) < 0 ||
 	    rename(tmp.ptr, path.ptr) < 0)
@@ -561,10 +602,18 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	if (deleted > cache.n / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
 		out->deleted = deleted;
 		out->files = cache.n;
-		error = dsync_error_set(DSYNC_EMASSDELETE,
-			"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
-			"if you deleted them, run 'dsync snapshot --allow-mass-delete'",
-			deleted, cache.n, f->root);
+		out->left_out = count_left_out(f, &cache, &scan);
+		if (out->left_out > deleted / 2)
+			error = dsync_error_set(DSYNC_EMASSDELETE,
+				"the ignore rules changed and would drop %zu of %zu files in '%s' from the "
+				"snapshots (they are still on disk); nothing recorded; fix '.dsyncignore', or "
+				"if you meant it, run 'dsync snapshot --allow-mass-delete'",
+				out->left_out, cache.n, f->root);
+		else
+			error = dsync_error_set(DSYNC_EMASSDELETE,
+				"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
+				"if you deleted them, run 'dsync snapshot --allow-mass-delete'",
+				deleted, cache.n, f->root);
 		goto out;
 	}
 

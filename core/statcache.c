@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/statcache.h"
+#include "core/base/file.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -72,15 +73,10 @@ int statcache_load(statcache *out, const char *path)
 	int fd, error = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return dsync_error_sys(errno, "cannot read the index '%s'", path);
-	}
-	if (fstat(fd, &st) < 0) {
-		error = dsync_error_sys(errno, "cannot read the index '%s'", path);
-		close(fd);
-		return error;
+	/* without blocking, a regular file only (a FIFO would hold the
+	 * snapshot, and the watcher, until a writer came) */
+	if ((error = dsync_file_open(&fd, path, DSYNC_FILE_NOFOLLOW, &st)) < 0) {
+		return error == DSYNC_ENOTFOUND ? 0 : error;
 	}
 	out->has_mtime = true;
 	out->mtime = st.st_mtim;

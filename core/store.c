@@ -13,6 +13,7 @@
 
 #include "core/store.h"
 #include "core/base/path.h"
+#include "core/base/file.h"
 #include "dsync/folder.h"
 
 #define KEY_MAGIC "dsyncK01"
@@ -541,7 +542,7 @@ int dsync_store_unlock_cached(dsync_store *s, bool *found)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	char *text = sodium_malloc(256);
-	ssize_t len;
+	size_t len;
 	int error;
 
 	*found = false;
@@ -549,9 +550,10 @@ int dsync_store_unlock_cached(dsync_store *s, bool *found)
 		return dsync_error_set(DSYNC_ERROR, "out of memory");
 	if ((error = alloc_keys(s)) < 0 || (error = cache_path(&path, s->id, false)) < 0)
 		goto out;
-	if ((len = dsync_path_read_small(path.ptr, text, 256)) < 0) {
-		if (errno != ENOENT)
-			error = dsync_error_sys(errno, "cannot read the kept key '%s'", path.ptr);
+	/* without blocking, a regular file only, not through a symlink */
+	if ((error = dsync_file_read_small(&len, path.ptr, text, 256, DSYNC_FILE_NOFOLLOW)) < 0) {
+		if (error == DSYNC_ENOTFOUND)
+			error = 0;
 		goto out;
 	}
 	if (len != 12 + 7 + 64 + 1 + 5 + 64 + 1 || strncmp(text, "dsync-key 1\nmaster ", 19) != 0 ||

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "core/apply.h"
+#include "core/base/file.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"
 #include "core/folder.h"
@@ -224,29 +225,21 @@ static int state_path(dsync_buf *out, const dsync_folder *f, const char *remote_
 				file ? file : "");
 }
 
-/* Reads state file FILE of REMOTE whole into OUT ("" when missing). */
+/* The largest state file read (a pack name a line). */
+#define STATE_MAX (64 * 1024 * 1024)
+
+/* Reads state file FILE of REMOTE whole into OUT ("" when missing): without
+ * blocking, a regular file only. */
 static int state_read(dsync_buf *out, const dsync_folder *f, const char *remote_name, const char *file)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
-	FILE *fp;
-	char block[4096];
-	size_t n;
 	int error;
 
 	dsync_buf_truncate(out, 0);
 	if ((error = dsync_buf_puts(out, "")) < 0 || (error = state_path(&path, f, remote_name, file)) < 0)
 		goto out;
-	if ((fp = fopen(path.ptr, "re")) == NULL) {
-		if (errno != ENOENT)
-			error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
-		goto out;
-	}
-	while ((n = fread(block, 1, sizeof(block), fp)) > 0)
-		if ((error = dsync_buf_put(out, block, n)) < 0)
-			break;
-	if (ferror(fp) && error == 0)
-		error = dsync_error_sys(errno, "cannot read '%s'", path.ptr);
-	fclose(fp);
+	if ((error = dsync_file_read(out, path.ptr, STATE_MAX, 0)) == DSYNC_ENOTFOUND)
+		error = 0;
 out:
 	dsync_buf_dispose(&path);
 	return error;
@@ -1549,11 +1542,16 @@ static int insert_from_idx(git_packbuilder *pb, const char *idx)
 	unsigned char head[8 + 256 * 4], raw[GIT_OID_RAWSZ];
 	git_oid id;
 	uint32_t n, i;
-	FILE *fp = fopen(idx, "rbe");
-	int err, error = 0;
+	FILE *fp;
+	int fd, err, error;
 
-	if (!fp)
-		return dsync_error_sys(errno, "cannot read '%s'", idx);
+	if ((error = dsync_file_open(&fd, idx, 0, NULL)) < 0)
+		return error;
+	if ((fp = fdopen(fd, "rb")) == NULL) {
+		error = dsync_error_sys(errno, "cannot read '%s'", idx);
+		close(fd);
+		return error;
+	}
 	if (fread(head, 1, sizeof(head), fp) != sizeof(head) || memcmp(head, "\377tOc\0\0\0\2", 8) != 0) {
 		error = dsync_error_set(DSYNC_ERROR, "'%s' is not a pack index", idx);
 		goto out;

@@ -22,6 +22,7 @@
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/path.h"
 #include "core/folder.h"
 #include "core/watcher.h"
@@ -50,6 +51,9 @@
 #define GC_QUIET_MS 30000        /* gc once no snapshot came for this long */
 #define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
 #define DEFAULT_SYNC_MS 60000    /* a folder with remotes syncs this often (sync.interval) */
+#define CHILD_TERM_MS 300        /* a child asked to end gets this long before SIGKILL */
+#define STOP_READ_MS 300         /* after SIGTERM, files are read this long; the rest
+				    keep their previous version until the next start */
 
 typedef enum fstate {
 	FOLDER_ACTIVE,
@@ -67,6 +71,7 @@ typedef struct wfolder {
 	char *root;
 	char id[33];         /* folder id, from the marker ("" unknown yet) */
 	fstate state;
+	bool paused_by_rules; /* FOLDER_PAUSED: by the ignore rules, not a loss */
 	bool watched;        /* its tree is in the watcher */
 	bool listed;         /* still registered (while reloading) */
 	int lock_fd;         /* holds its watch lock (take_watch_lock); -1 none */
@@ -100,6 +105,8 @@ typedef struct watch {
 	bool registry_changed, overflow;
 	int64_t now;
 	bool stopping;       /* SIGTERM or SIGINT came */
+	int64_t stop_ms;     /* > 0: when it came (seen pending during a snapshot) */
+	bool stop_cut;       /* a snapshot left files unread for the stop */
 	pid_t gc_pid;        /* > 0: a gc runs in this child process */
 	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
@@ -237,11 +244,33 @@ static int64_t writers_prune(wfolder *f, int64_t now)
 	return c.oldest;
 }
 
+/* Whether SIGTERM or SIGINT waits on the signalfd, unread. */
+static bool stop_pending(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+}
+
+/*
+ * Asked by the snapshot before it reads each changed file: true keeps the
+ * file's previous version.  So are files still being written; and, once a
+ * stop has been asked for STOP_READ_MS, every file not read yet, so a long
+ * snapshot (a first one, a big copy) never holds a stop for long: what it
+ * read is recorded, the rest at the next start.
+ */
 static bool keep_cb(const char *path, void *payload)
 {
 	wfolder *f = payload;
+	watch *w = f->w;
 	writer key = { (char *)path, 0 };
 
+	if (!w->stop_ms && stop_pending())
+		w->stop_ms = now_ms();
+	if (w->stop_ms && now_ms() - w->stop_ms >= STOP_READ_MS) {
+		w->stop_cut = true;
+		return true;
+	}
 	return f->nwriters && tfind(&key, &f->writers, cmp_writer) != NULL;
 }
 
@@ -371,10 +400,8 @@ static int take_watch_lock(wfolder *f)
 	    (error = dsync_path_mkdirs(path.ptr)) < 0 ||
 	    (error = dsync_buf_printf(&path, "/%s.lock", f->id)) < 0)
 		goto out;
-	if ((fd = open(path.ptr, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
-		error = dsync_error_sys(errno, "cannot open '%s'", path.ptr);
+	if ((error = dsync_file_open(&fd, path.ptr, DSYNC_FILE_CREATE | DSYNC_FILE_NOFOLLOW, NULL)) < 0)
 		goto out;
-	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 
@@ -473,8 +500,15 @@ static void missing_soon(wfolder *f)
 
 static void go_missing(wfolder *f, const char *why)
 {
+	/* its marker still there: not a drive that went, something in the
+	 * folder that cannot be read (a FIFO as .dsyncignore, say) */
+	bool there = *f->id && dsync_folder_present(f->root, f->id);
+
 	folder_stop(f);
-	if (f->state != FOLDER_MISSING)
+	if (f->state != FOLDER_MISSING && there)
+		say(f->w, DSYNC_LOG_WARNING, f,
+		    "paused: %s; nothing is recorded until that is fixed (looked at again every minute)", why);
+	else if (f->state != FOLDER_MISSING)
 		say(f->w, DSYNC_LOG_WARNING, f,
 		    "paused: %s (an unmounted drive?); nothing is recorded until it returns", why);
 	f->state = FOLDER_MISSING;
@@ -600,17 +634,45 @@ static void start_gc(wfolder *f)
 	f->w->gc_pid = pid;
 }
 
-/* The child *PID (a gc or a sync round) ended, or is made to end (WAIT):
- * reaps it. */
+/* Waits up to MS for the child PID to end; whether it did (and was reaped). */
+static bool reaped_within(pid_t pid, int ms)
+{
+	int status, waited;
+
+	for (waited = 0;; waited += 10) {
+		pid_t got = waitpid(pid, &status, WNOHANG);
+
+		if (got == pid || (got < 0 && errno == ECHILD))
+			return true;
+		if (waited >= ms)
+			return false;
+		usleep(10 * 1000);
+	}
+}
+
+/*
+ * The child *PID (a gc or a sync round) ended, or is made to end (WAIT):
+ * reaps it.  Made to end, it gets SIGTERM, then SIGKILL if it is still there
+ * after CHILD_TERM_MS (both lose nothing: dsync/gc.h, docs/sync.md), so a
+ * stop never waits long for a child; one the kernel holds even then (a dead
+ * network mount) is left to init.
+ */
 static void reap(pid_t *pid, bool wait)
 {
 	int status;
 
 	if (*pid <= 0)
 		return;
-	if (wait)
+	if (wait) {
 		kill(*pid, SIGTERM);
-	if (waitpid(*pid, &status, wait ? 0 : WNOHANG) != *pid)
+		if (!reaped_within(*pid, CHILD_TERM_MS)) {
+			kill(*pid, SIGKILL);
+			reaped_within(*pid, CHILD_TERM_MS);
+		}
+		*pid = 0;
+		return;
+	}
+	if (waitpid(*pid, &status, WNOHANG) != *pid)
 		return;
 	*pid = 0;
 }
@@ -690,15 +752,28 @@ static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 {
 	dsync_buf refs = DSYNC_BUF_INIT;
 
-	if (f->state == FOLDER_PAUSED) {
+	/* most of them still on disk: the ignore rules leave them out now */
+	bool rules = r->left_out > r->deleted / 2;
+
+	if (f->state == FOLDER_PAUSED && f->paused_by_rules == rules) {
 		say(f->w, DSYNC_LOG_DEBUG, f, "still paused: %zu of %zu files gone", r->deleted, r->files);
 		return;
 	}
 	f->state = FOLDER_PAUSED;
-	say(f->w, DSYNC_LOG_WARNING, f,
-	    "paused: %zu of %zu files vanished at once (an unmounted drive?); nothing recorded; "
-	    "recording resumes when they return, or run 'dsync snapshot --allow-mass-delete' "
-	    "in the folder if you deleted them", r->deleted, r->files);
+	f->paused_by_rules = rules;
+	if (rules)
+		say(f->w, DSYNC_LOG_WARNING, f,
+		    "paused: the ignore rules changed and would drop %zu of %zu files from the snapshots "
+		    "(they are still on disk); nothing recorded; recording resumes when '.dsyncignore' "
+		    "no longer leaves them out, or run 'dsync snapshot --allow-mass-delete' in the folder "
+		    "if you meant it", r->left_out, r->files);
+	else
+		say(f->w, DSYNC_LOG_WARNING, f,
+		    "paused: %zu of %zu files vanished at once (an unmounted drive?); nothing recorded; "
+		    "recording resumes when they return, or run 'dsync snapshot --allow-mass-delete' "
+		    "in the folder if you deleted them", r->deleted, r->files);
+	if (f->refs_watched)
+		return;
 	/* the user's confirming snapshot moves the ref: look again then */
 	if (dsync_buf_printf(&refs, "%s/" DSYNC_DIR "/refs/heads", f->root) == 0 &&
 	    watcher_add_plain(f->w->watcher, &f->refs_tag, refs.ptr) == 0)
@@ -757,7 +832,9 @@ static void snapshot(wfolder *f)
 		if (r.committed) {
 			say(f->w, DSYNC_LOG_INFO, f, "snapshot %.8s: %zu added, %zu modified, %zu deleted, %zu renamed%s",
 			    r.commit, r.added, r.modified, r.deleted, r.renamed,
-			    r.busy ? " (files still being written keep their previous version)" : "");
+			    !r.busy ? ""
+			    : f->w->stop_cut ? " (stopping: files not read yet keep their previous version)"
+			    : " (files still being written keep their previous version)");
 			check_gc(f, df);
 		} else {
 			say(f->w, DSYNC_LOG_DEBUG, f, "no change to record%s",
@@ -895,10 +972,13 @@ static void on_event(const watcher_event *ev, void *payload)
 	default:
 		break;
 	}
-	if (!relevant(f, ev->path, ev->is_dir))
-		return;
+	/* .dsyncignore itself counts whatever the rules say of it: rules that
+	 * leave everything out (".dsyncignore" too) must still hear of the
+	 * edit, or the deletion, that takes them back */
 	if (!ev->is_dir && strcmp(ev->path, ".dsyncignore") == 0)
 		f->ignore_changed = true;
+	else if (!relevant(f, ev->path, ev->is_dir))
+		return;
 	if (ev->kind == WATCHER_WRITTEN)
 		writer_seen(f, ev->path, w->now);
 	else if (ev->kind == WATCHER_CLOSED || ev->kind == WATCHER_GONE)
@@ -948,6 +1028,9 @@ static void after_events(watch *w)
 				f->ign = ign;
 				say(w, DSYNC_LOG_INFO, f, "ignore rules reloaded");
 				refresh(f);
+			} else {
+				say(w, DSYNC_LOG_WARNING, f, "ignore rules not reloaded: %s; keeping the previous ones",
+				    dsync_error_last());
 			}
 			dsync_folder_free(df);
 		}
@@ -1017,15 +1100,16 @@ static void begin(wfolder *f)
 		started(f);
 }
 
-/* Brings the loop's folders in step with the registered ones. */
-static void reload_registry(watch *w)
+/* Brings the loop's folders in step with the registered ones; false when
+ * the list cannot be read (said). */
+static bool reload_registry(watch *w)
 {
 	char **list = NULL;
 	size_t count = 0, i, j;
 
 	if (dsync_folder_list_registered(&list, &count) < 0) {
 		say(w, DSYNC_LOG_ERROR, NULL, "cannot read the folder list: %s", dsync_error_last());
-		return;
+		return false;
 	}
 	for (i = 0; i < w->n; i++)
 		w->v[i]->listed = false;
@@ -1051,6 +1135,7 @@ static void reload_registry(watch *w)
 		}
 	}
 	dsync_folder_list_free(list);
+	return true;
 }
 
 /* SIGHUP: the folder list, each folder's config and ignore rules again. */
@@ -1090,8 +1175,7 @@ static int start_folders(watch *w, const char *const *dirs, size_t ndirs)
 	if (w->opts->registered) {
 		if ((error = watch_config_dir(w)) < 0)
 			return error;
-		reload_registry(w);
-		if (w->n == 0)
+		if (reload_registry(w) && w->n == 0)
 			say(w, DSYNC_LOG_INFO, NULL, "no folders registered yet; waiting for 'dsync init'");
 		return 0;
 	}
@@ -1168,6 +1252,8 @@ static int loop(watch *w, int sfd)
 				} else {
 					say(w, DSYNC_LOG_INFO, NULL, "stopping (%s)", strsignal((int)si.ssi_signo));
 					stop = true;
+					if (!w->stop_ms)
+						w->stop_ms = w->now;
 				}
 			}
 		}
@@ -1201,6 +1287,10 @@ static int loop(watch *w, int sfd)
 			snapshot(f);
 		}
 	}
+	if (w->stop_cut)
+		say(w, DSYNC_LOG_INFO, NULL,
+		    "stopped before every changed file was read: those keep their previous version "
+		    "until the next start records them");
 	if (mountfd >= 0)
 		close(mountfd);
 	return error;
@@ -1210,6 +1300,7 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 {
 	dsync_watch_options o = DSYNC_WATCH_OPTIONS_INIT;
 	watch w;
+	struct sigaction old_term;
 	sigset_t set, old;
 	int sfd = -1, error;
 	size_t i;
@@ -1219,6 +1310,7 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 	if (o.rescan_ms <= 0)
 		o.rescan_ms = DEFAULT_RESCAN_MS;
 	memset(&w, 0, sizeof(w));
+	memset(&old_term, 0, sizeof(old_term));
 	w.opts = &o;
 	/* each snapshot's walk starts new threads; without a cap each may get
 	 * (and keep) a malloc arena of its own */
@@ -1230,6 +1322,12 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
+	/* a SIGTERM its starter left ignored would never reach the signalfd:
+	 * a watcher must always hear it (SIGINT stays as it was: a shell's
+	 * background job ignores it on purpose) */
+	sigaction(SIGTERM, NULL, &old_term);
+	if (old_term.sa_handler == SIG_IGN)
+		signal(SIGTERM, SIG_DFL);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	w.old_mask = old;
 	if ((sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
@@ -1249,6 +1347,9 @@ out:
 	watcher_free(w.watcher);
 	if (sfd >= 0)
 		close(sfd);
+	/* ignored again before the mask lifts: one that came late is dropped */
+	if (old_term.sa_handler == SIG_IGN)
+		sigaction(SIGTERM, &old_term, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return error;
 }

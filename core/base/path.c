@@ -3,6 +3,7 @@
  */
 #include "core/base/internal.h"
 #include "core/base/path.h"
+#include "core/base/file.h"
 
 #include <strings.h>
 #include <dirent.h>
@@ -270,16 +271,14 @@ int dsync_path_mkdirs(const char *path)
 
 ssize_t dsync_path_read_small(const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n;
+	size_t len;
+	int error = dsync_file_read_small(&len, path, buf, size, DSYNC_FILE_NOFOLLOW);
 
-	if (fd < 0)
+	if (error < 0) {
+		errno = error == DSYNC_ENOTFOUND ? ENOENT : EINVAL;
 		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
+	}
+	return (ssize_t)len;
 }
 
 int dsync_path_walk(const char *dir, int depth, dsync_path_entry_cb cb, void *payload)

@@ -92,8 +92,10 @@ bool dsync_path_folds_into_dsync(const char *root, const char *rel);
 int dsync_path_mkdirs(const char *path);
 
 /*
- * Reads the small file PATH (at most SIZE-1 bytes; not through a symlink)
- * into BUF, NUL-terminated; its length, or -1 (errno set).
+ * Reads the small file PATH (at most SIZE-1 bytes; not through a symlink,
+ * without blocking, a regular file only: dsync_file_read_small) into BUF,
+ * NUL-terminated; its length, or -1: errno ENOENT when PATH is missing,
+ * else EINVAL and the message in dsync_error_last().
  */
 ssize_t dsync_path_read_small(const char *path, char *buf, size_t size);
 

@@ -33,6 +33,8 @@ typedef struct dsync_snapshot_result {
 	size_t added, modified, deleted, renamed;
 	size_t problems;         /* files that could not be read (warned) */
 	size_t busy;             /* changed files OPTS->keep held back */
+	size_t left_out;         /* DSYNC_EMASSDELETE: of DELETED, files still on
+				    disk (the ignore rules leave them out now) */
 } dsync_snapshot_result;
 
 /*
@@ -45,8 +47,9 @@ typedef struct dsync_snapshot_result {
  *
  * Mass-vanish guard: when more than half of the files, and more than 10,
  * would be recorded as deleted, nothing is recorded and DSYNC_EMASSDELETE is
- * returned (OUT->deleted of OUT->files would go), unless
- * OPTS->allow_mass_delete.
+ * returned (OUT->deleted of OUT->files would go; OUT->left_out of them are
+ * still on disk: changed ignore rules leave them out, its message says so),
+ * unless OPTS->allow_mass_delete.
  */
 int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			const dsync_snapshot_options *opts);

@@ -620,7 +620,7 @@ static void test_add_file_missing_and_errors(void **state)
 		char want[400];
 
 		snprintf(want, sizeof(want),
-			 "cannot read '%s': larger than the 1 MiB limit for ignore rules",
+			 "cannot read '%s': larger than the 1 MiB limit",
 			 path);
 		assert_string_equal(dsync_error_last(), want);
 	}
