@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FORMAT_VERSION 1
@@ -460,12 +461,23 @@ static int load_identity(dsync_folder *f)
 
 	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0)
 		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
-	if (git_config_get_string_buf(&id, cfg, "dsync.deviceId") < 0 ||
-	    git_config_get_string_buf(&name, cfg, "dsync.deviceName") < 0) {
+	if (git_config_get_string_buf(&id, cfg, "dsync.deviceId") < 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT,
-			"'%s/" DSYNC_DIR "/config' has no device identity; re-run 'dsync init' on a copy",
-			f->root);
+			"'%s/" DSYNC_DIR "/config' has no device id (dsync.deviceId); put back a copy of that file, "
+			"or join the folder's store into a new folder", f->root);
 		goto out;
+	}
+	if (git_config_get_string_buf(&name, cfg, "dsync.deviceName") < 0) {
+		/* only a name for people: the one init would pick */
+		char picked[DSYNC_DEVICE_NAME_MAX + 1];
+
+		git_error_clear();
+		if ((error = dsync_device_name_pick(picked, NULL)) < 0)
+			goto out;
+		if (git_buf_set(&name, picked, strlen(picked)) < 0) {
+			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			goto out;
+		}
 	}
 	/* a user may edit the config: a bad name must not reach a commit or a
 	 * conflict copy's name */
@@ -591,10 +603,31 @@ static void remove_tree(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Whether PATH/NAME is a git folder an init left: its temporary name
+ * (INIT_TMP and mkdtemp's six characters), a HEAD file and an objects
+ * folder, untouched for a minute (a running init renames it within
+ * moments).  Anything else of a similar name is the user's. */
+static bool stale_init(const char *path, const char *name)
+{
+	dsync_buf p = DSYNC_BUF_INIT;
+	struct stat dir, head, objects;
+	bool yes;
+
+	if (strlen(name) != strlen(INIT_TMP) + 6 || strncmp(name, INIT_TMP, strlen(INIT_TMP)) != 0 ||
+	    lstat(path, &dir) < 0 || !S_ISDIR(dir.st_mode) || time(NULL) - dir.st_mtime < 60)
+		return false;
+	yes = dsync_buf_printf(&p, "%s/HEAD", path) == 0 && lstat(p.ptr, &head) == 0 && S_ISREG(head.st_mode);
+	dsync_buf_truncate(&p, 0);
+	yes = yes && dsync_buf_printf(&p, "%s/objects", path) == 0 && lstat(p.ptr, &objects) == 0 &&
+	      S_ISDIR(objects.st_mode);
+	dsync_buf_dispose(&p);
+	return yes;
+}
+
 static int stale_init_cb(const char *path, const char *name, bool is_dir, void *payload)
 {
 	(void)payload;
-	if (is_dir && strncmp(name, INIT_TMP, strlen(INIT_TMP)) == 0)
+	if (is_dir && stale_init(path, name))
 		remove_tree(path);
 	return 0;
 }
