@@ -33,6 +33,14 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
 int dsync_history_head(git_oid *out, git_repository *repo);
 
 /*
+ * The last head of this device's history the folder remembers, into OUT:
+ * the newest line of the reflog of refs/heads/main (only its tail is read),
+ * else .dsync/dsync-head.  False when neither names one: no snapshot was
+ * taken here (or every trace of one is gone).
+ */
+bool dsync_history_last_head(git_oid *out, git_repository *repo);
+
+/*
  * Checks that every version reachable from HEAD (read already) can be read,
  * before a libgit2 revwalk that would fail half-way (and, sorted, leak in
  * libgit2 1.5): 0, or DSYNC_ECORRUPT naming the first one that can't, with

@@ -153,6 +153,49 @@ fails 6 "merge refuses too (it would take another history as this one)" in_ nore
 check "still no ref" ! -e "$TMP/noref/.dsync/refs/heads/main"
 check "the edit is still there" "$(tail -1 "$TMP/noref/todo.txt")" = "an edit"
 
+# an emptied or garbled refs/heads/main, a garbled remote head, a bad line
+# of packed-refs: status already called them damaged, check passed them
+# (libgit2's listing of refs skips one it can't parse)
+fresh emptyref
+H=$(head_id "$TMP/emptyref")
+: > "$TMP/emptyref/.dsync/refs/heads/main"
+fails 6 "status on an emptied ref is exit 6" in_ emptyref dsync status
+fails 6 "check on an emptied refs/heads/main is exit 6" in_ emptyref dsync check
+contains "it names the ref" "$TMP/out" "damaged: refs/heads/main"
+contains "and how to put it back" "$TMP/out" "update-ref refs/heads/main $H"
+echo garbage > "$TMP/emptyref/.dsync/refs/heads/main"
+fails 6 "check on a garbled refs/heads/main is exit 6" in_ emptyref dsync check
+contains "it names the ref" "$TMP/out" "damaged: refs/heads/main"
+fresh badremote
+mkdir -p "$TMP/badremote/.dsync/refs/remotes/usb"
+echo junk > "$TMP/badremote/.dsync/refs/remotes/usb/0123456789abcdef0123456789abcdef"
+fails 6 "a garbled remote head is exit 6" in_ badremote dsync check
+contains "it is named" "$TMP/out" "damaged: the ref refs/remotes/usb/0123456789abcdef0123456789abcdef"
+contains "the rest is still walked" "$TMP/out" "3 versions"
+fresh badpacked
+echo "0123 refs/heads/x" >> "$TMP/badpacked/.dsync/packed-refs"
+fails 6 "a bad line of packed-refs is exit 6" in_ badpacked dsync check
+contains "it names the line" "$TMP/out" "line 1 of"
+fresh onever
+(cd "$TMP/onever" && git --git-dir=.dsync update-ref refs/heads/main "$(id_of "$TMP/onever" HEAD~2)")
+rm -f "$(obj "$TMP/onever" "$(id_of "$TMP/onever" HEAD:todo.txt)")"
+fails 6 "one version with a problem" in_ onever dsync check
+contains "is one version, not one versions" "$TMP/out" "(1 version,"
+
+# refs/heads/main and dsync-head deleted together: the reflog still tells
+# that snapshots were taken
+fresh noref2
+H=$(head_id "$TMP/noref2")
+rm -f "$TMP/noref2/.dsync/refs/heads/main" "$TMP/noref2/.dsync/dsync-head"
+fails 6 "ref and dsync-head lost together is exit 6" in_ noref2 dsync check
+contains "check says the history is lost" "$TMP/out" "the history is lost"
+contains "and names the last head and the fix" "$TMP/out" "update-ref refs/heads/main $H"
+echo "an edit" >> "$TMP/noref2/todo.txt"
+fails 6 "snapshot refuses to start a second history" in_ noref2 dsync snapshot
+contains "it says the history is lost" "$TMP/err" "is lost"
+check "no new ref was made" ! -e "$TMP/noref2/.dsync/refs/heads/main"
+fails 6 "log says so too" in_ noref2 dsync log
+
 # a folder whose .dsync lost its objects folder altogether
 fresh noobj
 rm -rf "$TMP/noobj/.dsync/objects"
