@@ -524,6 +524,22 @@ out:
 	dsync_buf_dispose(&tmp);
 }
 
+/*
+ * The quick paths' one look at the store: the head the stat cache stands
+ * on (the ref names it, as cached_head() checked) can still be read.  One object read, so
+ * an unchanged folder whose history was lost says so instead of "nothing
+ * changed"; no tree is read.
+ */
+static int head_readable(dsync_folder *f)
+{
+	git_oid head;
+	int error;
+
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	return dsync_history_head(&head, f->repo);
+}
+
 int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *repo)
 {
 	git_commit *c = NULL;
@@ -582,8 +598,10 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	out->busy = scan.busy;
 	out->files = scan.n;
 	/* the fast path: the walk matches the index, and the index the head;
-	 * libgit2 is not even started */
+	 * only the head commit is read (no tree, no file) */
 	if (scan.unchanged && fast) {
+		if ((error = head_readable(f)) < 0)
+			goto out;
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -802,8 +820,11 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 	for (i = 0; i < work.nproblems; i++)
 		if (warn)
 			warn(work.problems[i], payload);
-	if (work.unchanged && fast)
-		goto out; /* the walk matches the index, and the index the head */
+	if (work.unchanged && fast) {
+		/* the walk matches the index, and the index the head */
+		error = head_readable(f);
+		goto out;
+	}
 	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0)
 		goto out;
 	if (born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(tree))) {

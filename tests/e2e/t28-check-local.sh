@@ -139,6 +139,26 @@ fails 6 "status says so" in_ gone dsync status
 fails 6 "snapshot refuses" in_ gone dsync snapshot
 check "and starts no new history" "$(head_id "$TMP/gone")" = "$HEAD0"
 
+# every object deleted, the folder unchanged: the stat cache's quick path
+# said "nothing changed"; it reads the head commit now (loose, then packed)
+fresh gone2
+ok "a snapshot refreshes the stat cache of the copy" in_ gone2 dsync snapshot
+rm -rf "$TMP"/gone2/.dsync/objects/??
+fails 6 "status of an unchanged folder with its history gone is exit 6" in_ gone2 dsync status
+contains "it says damaged or lost" "$TMP/err" "damaged or lost"
+fails 6 "snapshot too" in_ gone2 dsync snapshot
+contains "it says damaged or lost" "$TMP/err" "damaged or lost"
+fresh gone3
+ok "gc" in_ gone3 dsync gc
+ok "a snapshot refreshes the stat cache of the copy" in_ gone3 dsync snapshot
+rm -f "$TMP"/gone3/.dsync/objects/pack/*
+fails 6 "status with the pack gone is exit 6" in_ gone3 dsync status
+fails 6 "snapshot with the pack gone is exit 6" in_ gone3 dsync snapshot
+contains "it says damaged or lost" "$TMP/err" "damaged or lost"
+fresh quick
+ok "an intact unchanged folder: status" in_ quick dsync status
+ok "an intact unchanged folder: snapshot" in_ quick dsync snapshot
+
 # refs/heads/main deleted after snapshots were taken
 fresh noref
 rm -f "$TMP/noref/.dsync/refs/heads/main"
