@@ -84,6 +84,25 @@ rm -f "$(obj "$TMP/chunk" "$K")"
 fails 6 "a deleted chunk is exit 6" in_ chunk dsync check
 contains "it names the chunk and its file" "$TMP/out" "chunk 'g000000/c0002' of the big file 'photos/big.raw' (blob $K)"
 
+# a big file's marker, or its whole chunk tree, deleted: the stat cache
+# reused the file's entry, so every later snapshot failed (exit 1); now
+# the snapshot stores the file on disk again and the history heals
+for what in marker tree; do
+	fresh heal$what
+	ok "a snapshot refreshes the stat cache of the copy ($what)" in_ heal$what dsync snapshot
+	if [ $what = marker ]; then
+		M=$(id_of "$TMP/heal$what" HEAD:photos/big.raw/.dsync-chunks)
+	else
+		M=$(id_of "$TMP/heal$what" HEAD:photos/big.raw)
+	fi
+	rm -f "$(obj "$TMP/heal$what" "$M")"
+	fails 6 "check sees the lost $what" in_ heal$what dsync check
+	echo "a change" >> "$TMP/heal$what/todo.txt"
+	ok "a snapshot with the big file's $what gone heals it" in_ heal$what dsync snapshot
+	ok "check finds the history whole again ($what)" in_ heal$what dsync check
+	check "the $what is back" -e "$(obj "$TMP/heal$what" "$M")"
+done
+
 # an object only another device's head reaches (refs/remotes/...)
 fresh remote
 RB=$(echo "from the other device" | git --git-dir="$TMP/remote/.dsync" hash-object -w --stdin)
