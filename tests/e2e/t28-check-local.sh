@@ -8,7 +8,11 @@
 # says it checked only the local history.  log, status, versions and
 # snapshot on a history whose head is lost say so (exit 6, pointing at
 # 'dsync check'), never "no snapshot yet", and snapshot does not start a
-# second history.  With a remote: a store holding two key blobs is
+# second history.  An emptied or garbled ref, a bad line of packed-refs,
+# refs/heads/main and dsync-head deleted together (the reflog tells), an
+# unchanged folder whose objects are gone (status/snapshot's quick path),
+# and a big file whose marker or chunk tree is gone (a snapshot heals it)
+# are each caught.  With a remote: a store holding two key blobs is
 # explained (point 9), and a pack that can't be read is not called
 # missing (point 13).
 . "$(dirname "$0")/lib.sh"
