@@ -309,14 +309,14 @@ int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *fr
 		opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
 	}
 	if ((err = git_diff_tree_to_tree(&diff, repo, from, to, &opts)) < 0)
-		return dsync_error_git(err, "cannot compare versions");
+		return dsync_history_compare_error(repo, err);
 	if (renames) {
 		git_diff_find_options fo = GIT_DIFF_FIND_OPTIONS_INIT;
 
 		fo.flags = GIT_DIFF_FIND_RENAMES |
 			   (renames == DSYNC_RENAMES_SIMILAR ? 0 : GIT_DIFF_FIND_EXACT_MATCH_ONLY);
 		if ((err = git_diff_find_similar(diff, &fo)) < 0) {
-			error = dsync_error_git(err, "cannot compare versions");
+			error = dsync_history_compare_error(repo, err);
 			goto out;
 		}
 	}

@@ -371,7 +371,8 @@ static int push_refs(verify *v)
 	dsync_path_walk(dir.ptr, 32, loose_ref_cb, &s);
 	if ((error = v->error) < 0 || (error = packed_refs(v)) < 0)
 		goto out;
-	qsort(v->refs, v->nrefs, sizeof(*v->refs), cmp_str);
+	if (v->nrefs)
+		qsort(v->refs, v->nrefs, sizeof(*v->refs), cmp_str);
 	if (v->nrefs && !(ids = calloc(v->nrefs, sizeof(*ids)))) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
 		goto out;
@@ -704,12 +705,63 @@ out:
 	return error;
 }
 
+bool dsync_history_is_damage(int err)
+{
+	const git_error *ge = git_error_last();
+
+	return err == GIT_ENOTFOUND || !ge ||
+	       ge->klass == GIT_ERROR_ODB || ge->klass == GIT_ERROR_OBJECT || ge->klass == GIT_ERROR_ZLIB;
+}
+
+int dsync_history_read_error(git_repository *repo, int err, const git_oid *id, git_object_t type,
+			     const char *path, const char *version)
+{
+	git_odb *odb = NULL;
+	char root[4096], hex[GIT_OID_HEXSZ + 1], what[4200], why[600];
+	bool missing;
+
+	if (!dsync_history_is_damage(err))
+		return dsync_error_git(err, "cannot read '%s'", path ? path : "a stored file");
+	snprintf(why, sizeof(why), "%s", git_error_last() ? git_error_last()->message : "unreadable");
+	missing = git_repository_odb(&odb, repo) == 0 && !git_odb_exists(odb, id);
+	git_odb_free(odb);
+	folder_of(root, sizeof(root), repo);
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (path && version)
+		snprintf(what, sizeof(what), " (the %s '%s' of version %.8s)",
+			 type == GIT_OBJECT_TREE ? "folder" : "file", path, version);
+	else if (path)
+		snprintf(what, sizeof(what), " (the %s '%s')", type == GIT_OBJECT_TREE ? "folder" : "file", path);
+	else
+		what[0] = '\0';
+	if (missing)
+		return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s %s%s is missing; "
+				       "run 'dsync check'", root, git_object_type2string(type), hex, what);
+	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s %s%s can't be read (%s); "
+			       "run 'dsync check'", root, git_object_type2string(type), hex, what, why);
+}
+
+int dsync_history_lookup(git_object **out, git_repository *repo, const git_oid *id, git_object_t type,
+			 const char *path, const char *version)
+{
+	int err;
+
+	if ((err = git_object_lookup(out, repo, id, type)) < 0)
+		return dsync_history_read_error(repo, err, id, type, path, version);
+	return 0;
+}
+
+int dsync_history_compare_error(git_repository *repo, int err)
+{
+	return dsync_history_is_damage(err) ? dsync_history_walk_error(repo, err)
+					    : dsync_error_git(err, "cannot compare versions");
+}
+
 int dsync_history_walk_error(git_repository *repo, int err)
 {
 	char root[4096];
 
-	if (err != GIT_ENOTFOUND && git_error_last() && git_error_last()->klass != GIT_ERROR_ODB &&
-	    git_error_last()->klass != GIT_ERROR_OBJECT && git_error_last()->klass != GIT_ERROR_ZLIB)
+	if (!dsync_history_is_damage(err))
 		return dsync_error_git(err, "cannot walk history");
 	folder_of(root, sizeof(root), repo);
 	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s; " DAMAGED_FIX, root,

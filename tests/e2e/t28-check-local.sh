@@ -56,6 +56,21 @@ fails 6 "a deleted file object is exit 6" in_ del dsync check
 contains "it names the object" "$TMP/out" "missing: file 'todo.txt' (blob $B)"
 contains "the error points at join" "$TMP/err" "dsync join"
 
+# show, restore and diff of the version whose file is gone: damaged, exit
+# 6, naming the object, the file and the version (was exit 1 with
+# libgit2's words)
+fails 6 "show of a missing file object is exit 6" in_ del dsync show HEAD~2:todo.txt
+contains "it names the object and the file" "$TMP/err" "blob $B (the file 'todo.txt' of version"
+contains "and points at check" "$TMP/err" "run 'dsync check'"
+fails 6 "restore of it is exit 6" in_ del dsync restore todo.txt --at HEAD~2 --to "$TMP/del-out"
+contains "it says the history is damaged" "$TMP/err" "is damaged: blob $B"
+fails 6 "diff against it is exit 6" in_ del dsync diff HEAD~2 HEAD
+contains "it says the history is damaged" "$TMP/err" "is damaged"
+T=$(id_of "$TMP/del" HEAD:notes/2024)
+rm -f "$(obj "$TMP/del" "$T")"
+fails 6 "show of a missing folder is exit 6" in_ del dsync show HEAD:notes/2024
+contains "it names the folder" "$TMP/err" "tree $T (the folder 'notes/2024' of version"
+
 # a corrupted file object: another object's bytes under its name
 fresh bad
 B=$(id_of "$TMP/bad" HEAD:notes/2024/march/n1.md)
