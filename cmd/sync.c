@@ -599,8 +599,8 @@ int cmd_check(int argc, char **argv)
 	out_progress_done();
 	/* the local history's damage is shown even when a store failed too */
 	if (r.nproblems) {
-		printf("history: %zu problem%s (%zu versions, %zu objects intact):\n", r.nproblems,
-		       r.nproblems == 1 ? "" : "s", r.versions, r.objects);
+		printf("history: %zu problem%s (%zu version%s, %zu objects intact):\n", r.nproblems,
+		       r.nproblems == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.objects);
 		for (i = 0; i < r.nproblems && i < DSYNC_CHECK_LISTED; i++)
 			printf("  %s\n", r.problems[i]);
 		if (r.nproblems > DSYNC_CHECK_LISTED)

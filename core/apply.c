@@ -142,7 +142,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		big = true;
 		mode = info.mode;
 	} else if ((err = git_blob_lookup(&blob, repo, id)) < 0) {
-		return dsync_error_git(err, "cannot read the stored '%s'", dest);
+		return dsync_history_read_error(repo, err, id, GIT_OBJECT_BLOB, dest, NULL);
 	}
 	if ((dircopy = strdup(dest)) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");

@@ -645,7 +645,7 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 	git_tree_entry *te = NULL;
 	git_blob *blob = NULL;
 	char hex[41];
-	int err, error;
+	int error;
 
 	if ((error = dsync_folder_repo(f)) < 0)
 		return error;
@@ -669,10 +669,9 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 		dsync_chunked info;
 
-		if ((err = git_tree_lookup(&sub, f->repo, git_tree_entry_id(te))) < 0) {
-			error = dsync_error_git(err, "cannot read '%s'", path);
+		if ((error = dsync_history_lookup((git_object **)&sub, f->repo, git_tree_entry_id(te), GIT_OBJECT_TREE,
+						  path, hex)) < 0)
 			goto out;
-		}
 		if ((error = dsync_chunks_info(&info, f->repo, sub)) < 0)
 			goto out;
 		if (error == 1) {
@@ -684,10 +683,9 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 		error = list_dir(f->repo, sub, dir, payload);
 		goto out;
 	}
-	if ((err = git_blob_lookup(&blob, f->repo, git_tree_entry_id(te))) < 0) {
-		error = dsync_error_git(err, "cannot read '%s'", path);
+	if ((error = dsync_history_lookup((git_object **)&blob, f->repo, git_tree_entry_id(te), GIT_OBJECT_BLOB,
+					  path, hex)) < 0)
 		goto out;
-	}
 	error = write(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), payload);
 out:
 	git_blob_free(blob);
@@ -838,8 +836,10 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 		if ((error = dsync_strset_add(&shown, path)) <= 0)
 			continue; /* shown already (or out of memory) */
 		error = 0;
-		if (dsync_tree_lookup(&te, from, path) == 0 && git_tree_entry_type(te) == GIT_OBJECT_BLOB)
-			git_blob_lookup(&old, f->repo, git_tree_entry_id(te));
+		if (dsync_tree_lookup(&te, from, path) == 0 && git_tree_entry_type(te) == GIT_OBJECT_BLOB &&
+		    (error = dsync_history_lookup((git_object **)&old, f->repo, git_tree_entry_id(te), GIT_OBJECT_BLOB,
+						  path, NULL)) < 0)
+			goto next;
 		if ((error = dsync_buf_printf(&abs, "%s/%s", f->root, path)) < 0)
 			goto next;
 		exists = lstat(abs.ptr, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
@@ -916,7 +916,7 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 	    (error = dsync_tree_swap_to_index_form(&b, f->repo)) < 0)
 		goto out;
 	if ((err = git_diff_tree_to_tree(&diff, f->repo, a, b, &opts)) < 0) {
-		error = dsync_error_git(err, "cannot compare versions");
+		error = dsync_history_compare_error(f->repo, err);
 		goto out;
 	}
 	for (i = 0; i < git_diff_num_deltas(diff) && !error; i++) {
@@ -928,7 +928,7 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 			continue;
 		}
 		if ((err = git_patch_from_diff(&patch, diff, i)) < 0) {
-			error = dsync_error_git(err, "cannot compare versions");
+			error = dsync_history_compare_error(f->repo, err);
 			break;
 		}
 		if (patch && git_patch_print(patch, print_line, &pc) < 0)

@@ -3,6 +3,7 @@
  * (after a snapshot, so nothing is lost) or elsewhere.
  */
 #include "core/base/internal.h"
+#include "core/verify.h"
 #include "dsync/restore.h"
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
@@ -237,10 +238,9 @@ static int write_tree(restorer *r, git_tree *tree, const char *dest, bool follow
 		if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 			git_tree *sub = NULL;
 			dsync_chunked info;
-			int err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te));
-
-			if (err < 0)
-				error = dsync_error_git(err, "cannot read the stored '%s'", path.ptr);
+			if ((error = dsync_history_lookup((git_object **)&sub, r->f->repo, git_tree_entry_id(te),
+							  GIT_OBJECT_TREE, path.ptr, NULL)) < 0)
+				;
 			else if ((error = dsync_chunks_info(&info, r->f->repo, sub)) == 1)
 				error = write_blob(r, te, path.ptr); /* a big file */
 			else if (error == 0)
@@ -262,7 +262,7 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 {
 	git_tree_entry *te = NULL;
 	git_tree *sub = NULL;
-	int err, error;
+	int error;
 
 	if (!*path)
 		return write_tree(r, root, dest, true);
@@ -271,8 +271,9 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 		dsync_chunked info;
 
-		if ((err = git_tree_lookup(&sub, r->f->repo, git_tree_entry_id(te))) < 0)
-			error = dsync_error_git(err, "cannot read the stored '%s'", path);
+		if ((error = dsync_history_lookup((git_object **)&sub, r->f->repo, git_tree_entry_id(te), GIT_OBJECT_TREE,
+						  path, NULL)) < 0)
+			;
 		else if ((error = dsync_chunks_info(&info, r->f->repo, sub)) == 1)
 			error = write_blob(r, te, dest); /* a big file */
 		else if (error == 0)

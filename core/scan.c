@@ -163,7 +163,7 @@ static int keep_previous_dir(scan_list *l, const statcache *cache, const char *d
 static bool stat_matches(const statcache_entry *ie, const struct stat *st, uint32_t mode,
 			 const struct timespec *index_mtime)
 {
-	if (ie->mode != mode || ie->mtime_s != (uint32_t)st->st_mtim.tv_sec ||
+	if (ie->stale || ie->mode != mode || ie->mtime_s != (uint32_t)st->st_mtim.tv_sec ||
 	    ie->mtime_ns != (uint32_t)st->st_mtim.tv_nsec ||
 	    ie->ctime_s != (uint32_t)st->st_ctim.tv_sec ||
 	    ie->ctime_ns != (uint32_t)st->st_ctim.tv_nsec ||

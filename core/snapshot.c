@@ -309,14 +309,14 @@ int dsync_changes_between(dsync_changes *out, git_repository *repo, git_tree *fr
 		opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
 	}
 	if ((err = git_diff_tree_to_tree(&diff, repo, from, to, &opts)) < 0)
-		return dsync_error_git(err, "cannot compare versions");
+		return dsync_history_compare_error(repo, err);
 	if (renames) {
 		git_diff_find_options fo = GIT_DIFF_FIND_OPTIONS_INIT;
 
 		fo.flags = GIT_DIFF_FIND_RENAMES |
 			   (renames == DSYNC_RENAMES_SIMILAR ? 0 : GIT_DIFF_FIND_EXACT_MATCH_ONLY);
 		if ((err = git_diff_find_similar(diff, &fo)) < 0) {
-			error = dsync_error_git(err, "cannot compare versions");
+			error = dsync_history_compare_error(repo, err);
 			goto out;
 		}
 	}
@@ -524,6 +524,22 @@ out:
 	dsync_buf_dispose(&tmp);
 }
 
+/*
+ * The quick paths' one look at the store: the head the stat cache stands
+ * on (the ref names it, as cached_head() checked) can still be read.  One object read, so
+ * an unchanged folder whose history was lost says so instead of "nothing
+ * changed"; no tree is read.
+ */
+static int head_readable(dsync_folder *f)
+{
+	git_oid head;
+	int error;
+
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	return dsync_history_head(&head, f->repo);
+}
+
 int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *repo)
 {
 	git_commit *c = NULL;
@@ -546,6 +562,18 @@ int dsync_head_tree(git_tree **out, git_oid *head, bool *born, git_repository *r
 	return 0;
 }
 
+/* Marks stale every entry of C named in PATHS: true when one was. */
+static bool forget_all(statcache *c, const dsync_strset *paths)
+{
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < paths->cap; i++)
+		if (paths->v[i] && statcache_forget(c, paths->v[i]))
+			any = true;
+	return any;
+}
+
 int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 			const dsync_snapshot_options *opts)
 {
@@ -560,7 +588,8 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
 	dsync_buf msg = DSYNC_BUF_INIT;
-	bool born, content, stat_only, fast, locked = false;
+	dsync_strset unreadable = DSYNC_STRSET_INIT;
+	bool born, content, stat_only, fast, locked = false, healing = false;
 	size_t i, j, deleted;
 	int err, error;
 
@@ -573,17 +602,20 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	if ((error = dsync_load_statcache(&cache, f)) < 0)
 		goto out;
 	fast = cache.has_tree && cached_head(f, &head, &tree_oid) && git_oid_equal(&cache.tree, &tree_oid);
+rescan:
 	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->keep, opts->payload)) < 0)
 		goto out;
 	for (i = 0; i < scan.nproblems; i++)
-		if (opts->warn)
+		if (opts->warn && !healing)
 			opts->warn(scan.problems[i], opts->payload);
 	out->problems = scan.nproblems;
 	out->busy = scan.busy;
 	out->files = scan.n;
 	/* the fast path: the walk matches the index, and the index the head;
-	 * libgit2 is not even started */
+	 * only the head commit is read (no tree, no file) */
 	if (scan.unchanged && fast) {
+		if ((error = head_readable(f)) < 0)
+			goto out;
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
 		goto out;
@@ -649,8 +681,20 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	/* the index holds big files as links to their chunk trees: the
 	 * stored tree has the chunk trees themselves (docs/chunks.md) */
 	git_oid_cpy(&tree_oid, &index_tree);
-	if ((error = dsync_tree_id_to_stored_form(&tree_oid, f->repo)) < 0)
-		goto out;
+	if ((error = dsync_tree_id_to_stored_form(&tree_oid, f->repo, &unreadable)) < 0) {
+		/* a big file whose chunk tree or marker is gone from the
+		 * store: the cache's entry for it is forgotten and the file on
+		 * disk read and stored again, once */
+		if (healing || !forget_all(&cache, &unreadable))
+			goto out;
+		healing = true;
+		scan_list_dispose(&scan);
+		git_index_free(index);
+		index = NULL;
+		git_tree_free(old_tree);
+		old_tree = NULL;
+		goto rescan;
+	}
 	if (born && git_oid_equal(&tree_oid, git_tree_id(old_tree))) {
 		/* nothing changed; keep refreshed stat data for next time */
 		if ((err = git_index_write(index)) < 0) {
@@ -713,6 +757,7 @@ out:
 		dsync_folder_unlock(f);
 	scan_list_dispose(&scan);
 	statcache_dispose(&cache);
+	dsync_strset_dispose(&unreadable);
 	dsync_changes_dispose(&changes);
 	dsync_buf_dispose(&msg);
 	git_reference_free(ref);
@@ -802,8 +847,11 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 	for (i = 0; i < work.nproblems; i++)
 		if (warn)
 			warn(work.problems[i], payload);
-	if (work.unchanged && fast)
-		goto out; /* the walk matches the index, and the index the head */
+	if (work.unchanged && fast) {
+		/* the walk matches the index, and the index the head */
+		error = head_readable(f);
+		goto out;
+	}
 	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0)
 		goto out;
 	if (born && cache.has_tree && git_oid_equal(&cache.tree, git_tree_id(tree))) {

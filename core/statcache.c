@@ -201,6 +201,16 @@ const statcache_entry *statcache_find(const statcache *c, const char *path)
 	return pos < c->n && strcmp(c->v[pos].path, path) == 0 ? &c->v[pos] : NULL;
 }
 
+bool statcache_forget(statcache *c, const char *path)
+{
+	size_t pos = statcache_lower_bound(c, path);
+
+	if (pos >= c->n || strcmp(c->v[pos].path, path) != 0 || c->v[pos].stale)
+		return false;
+	c->v[pos].stale = true;
+	return true;
+}
+
 void statcache_dispose(statcache *c)
 {
 	if (c->map)

@@ -19,6 +19,7 @@ typedef struct statcache_entry {
 	uint32_t ctime_s, ctime_ns, mtime_s, mtime_ns;
 	uint32_t dev, ino, mode, uid, gid, size;
 	git_oid id;
+	bool stale;        /* its stored object can't be read: never matches */
 } statcache_entry;
 
 typedef struct statcache {
@@ -45,6 +46,13 @@ const statcache_entry *statcache_find(const statcache *c, const char *path);
 
 /* The position of the first entry whose path is >= PREFIX. */
 size_t statcache_lower_bound(const statcache *c, const char *prefix);
+
+/*
+ * Marks the entry for PATH stale: the walk reads the file again instead of
+ * reusing the entry's object (which can't be read).  False when there is no
+ * such entry, or it was marked already.
+ */
+bool statcache_forget(statcache *c, const char *path);
 
 void statcache_dispose(statcache *c);
 

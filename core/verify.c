@@ -262,61 +262,163 @@ static int walk_versions(verify *v)
 	return error;
 }
 
-static int ref_name_cb(const char *name, void *payload)
+typedef struct ref_scan {
+	verify *v;
+	size_t prefix;           /* the git directory's length, with the slash */
+} ref_scan;
+
+/* Lists one loose ref (a file under refs/; a leftover lock is none). */
+static int loose_ref_cb(const char *path, const char *name, bool is_dir, void *payload)
 {
-	verify *v = payload;
-	v->error = note(&v->refs, &v->nrefs, &v->refs_cap, "%s", name);
-	return v->error < 0 ? 1 : 0;
+	ref_scan *s = payload;
+	size_t len = strlen(name);
+
+	if (is_dir || (len > 5 && strcmp(name + len - 5, ".lock") == 0))
+		return 0;
+	s->v->error = note(&s->v->refs, &s->v->nrefs, &s->v->refs_cap, "%s", path + s->prefix);
+	return s->v->error < 0 ? 1 : 0;
 }
 
-/* Pushes the target of every ref; a ref that can't be read is a problem. */
+static bool listed(const verify *v, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < v->nrefs; i++)
+		if (strcmp(v->refs[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Lists the refs of packed-refs not listed already (a loose ref hides its
+ * packed one); a line that is not "ID NAME" is a problem. */
+static int packed_refs(verify *v)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char *line = NULL;
+	size_t cap = 0, no = 0;
+	ssize_t len;
+	FILE *fp;
+	int error;
+
+	if ((error = dsync_buf_printf(&path, "%s/packed-refs", v->f->gitdir)) < 0)
+		goto out;
+	if (!(fp = fopen(path.ptr, "re"))) {
+		if (errno != ENOENT)
+			error = problem(v, "damaged: '%s' can't be read (%s)", path.ptr, strerror(errno));
+		goto out;
+	}
+	while (error == 0 && (len = getline(&line, &cap, fp)) >= 0) {
+		git_oid id;
+
+		no++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (line[0] == '#' || (line[0] == '^' && len == GIT_OID_HEXSZ + 1))
+			continue;
+		if (len <= GIT_OID_HEXSZ + 1 || line[GIT_OID_HEXSZ] != ' ' || git_oid_fromstrn(&id, line, GIT_OID_HEXSZ) < 0 ||
+		    strncmp(line + GIT_OID_HEXSZ + 1, "refs/", 5) != 0)
+			error = problem(v, "damaged: line %zu of '%s' is not a ref ('%.60s'); the refs it holds "
+					   "can't be read", no, path.ptr, line);
+		else if (!listed(v, line + GIT_OID_HEXSZ + 1))
+			error = note(&v->refs, &v->nrefs, &v->refs_cap, "%s", line + GIT_OID_HEXSZ + 1);
+	}
+	fclose(fp);
+out:
+	free(line);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The fix for a lost or unreadable refs/heads/main, from the last head the
+ * folder remembers (the reflog, else dsync-head), into OUT. */
+static void main_fix(verify *v, char *out, size_t size)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+
+	if (!dsync_history_last_head(&id, v->f->repo))
+		snprintf(out, size, "no record of its last snapshot is left");
+	else if (git_oid_tostr(hex, sizeof(hex), &id), git_odb_exists(v->odb, &id))
+		snprintf(out, size, "its last snapshot %s is still there: 'git --git-dir=%s update-ref "
+			 "refs/heads/main %s' puts it back", hex, v->f->gitdir, hex);
+	else
+		snprintf(out, size, "its last snapshot %s is gone too", hex);
+}
+
+/*
+ * Pushes the target of every ref: every file under refs/ and every line of
+ * packed-refs, read from disk (libgit2's listing skips a loose ref it can't
+ * parse, so an emptied refs/heads/main would pass unseen).  A ref that
+ * can't be read is a problem.
+ */
 static int push_refs(verify *v)
 {
-	git_oid id;
+	dsync_buf dir = DSYNC_BUF_INIT;
+	ref_scan s = { v, strlen(v->f->gitdir) + 1 };
+	git_oid *ids = NULL;
+	char fix[1024];
 	size_t i;
 	int err, error;
 
 	v->error = 0;
-	if ((err = git_reference_foreach_name(v->f->repo, ref_name_cb, v)) < 0)
-		return v->error < 0 ? v->error
-				    : problem(v, "damaged: the refs of '%s' (%s)", v->f->root,
-					      git_error_last() ? git_error_last()->message : "unreadable");
+	if ((error = dsync_buf_printf(&dir, "%s/refs", v->f->gitdir)) < 0)
+		goto out;
+	dsync_path_walk(dir.ptr, 32, loose_ref_cb, &s);
+	if ((error = v->error) < 0 || (error = packed_refs(v)) < 0)
+		goto out;
+	if (v->nrefs)
+		qsort(v->refs, v->nrefs, sizeof(*v->refs), cmp_str);
+	if (v->nrefs && !(ids = calloc(v->nrefs, sizeof(*ids)))) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < v->nrefs && error == 0; i++) {
+		const char *name = v->refs[i];
+		char why[512];
+
+		git_error_clear();
+		if ((err = git_reference_name_to_id(&ids[i], v->f->repo, name)) >= 0)
+			continue;
+		memset(&ids[i], 0, sizeof(ids[i]));
+		snprintf(why, sizeof(why), "%s", git_error_last() ? git_error_last()->message : "not a ref");
+		if (strcmp(name, "refs/heads/main") == 0) {
+			v->missing++;
+			main_fix(v, fix, sizeof(fix));
+			error = problem(v, "damaged: refs/heads/main, the ref of this device's history, can't be read "
+					   "(%s); %s", why, fix);
+		} else {
+			error = problem(v, "damaged: the ref %s can't be read (%s)", name, why);
+		}
+	}
 	/* pushed in reverse, so that refs/heads/main (sorted before
 	 * refs/remotes/) is walked first and names the problems it meets */
-	for (i = v->nrefs, error = 0; i > 0 && error == 0; i--) {
-		if ((err = git_reference_name_to_id(&id, v->f->repo, v->refs[i - 1])) < 0)
-			error = problem(v, "damaged: the ref %s (%s)", v->refs[i - 1],
-					git_error_last() ? git_error_last()->message : "unreadable");
-		else
-			error = push(v, &id, NULL, i - 1);
-	}
+	for (i = v->nrefs; i > 0 && error == 0; i--)
+		if (!git_oid_is_zero(&ids[i - 1]))
+			error = push(v, &ids[i - 1], NULL, i - 1);
+out:
+	free(ids);
+	dsync_buf_dispose(&dir);
 	return error;
 }
 
-/* The main branch is gone although a snapshot was recorded: the history
- * was lost (dsync-head names the last snapshot, see snapshot.c). */
+/* The main branch is gone although a snapshot was recorded (the reflog or
+ * dsync-head names one): the history was lost. */
 static int check_main(verify *v)
 {
-	dsync_buf path = DSYNC_BUF_INIT;
-	char rec[256];
+	char fix[1024];
 	git_oid id;
-	int error = 0;
 
-	if (git_reference_name_to_id(&id, v->f->repo, "refs/heads/main") != GIT_ENOTFOUND)
+	if (git_reference_name_to_id(&id, v->f->repo, "refs/heads/main") != GIT_ENOTFOUND ||
+	    !dsync_history_last_head(&id, v->f->repo))
 		return 0;
-	if ((error = dsync_buf_printf(&path, "%s/dsync-head", v->f->gitdir)) == 0 &&
-	    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ) {
-		v->missing++;
-		if (git_oid_fromstrn(&id, rec, GIT_OID_HEXSZ) == 0 && git_odb_exists(v->odb, &id))
-			error = problem(v, "missing: refs/heads/main, the ref of this device's history; its last "
-					   "snapshot is still there: 'git --git-dir=%s update-ref refs/heads/main %.*s' "
-					   "puts it back", v->f->gitdir, GIT_OID_HEXSZ, rec);
-		else
-			error = problem(v, "missing: refs/heads/main, the ref of this device's history, and its last "
-					   "snapshot %.*s", GIT_OID_HEXSZ, rec);
-	}
-	dsync_buf_dispose(&path);
-	return error;
+	v->missing++;
+	main_fix(v, fix, sizeof(fix));
+	return problem(v, "missing: refs/heads/main, the ref of this device's history: the history is lost; %s", fix);
 }
 
 /* ---- pack indexes ------------------------------------------------------- */
@@ -514,25 +616,77 @@ static void folder_of(char *out, size_t size, git_repository *repo)
 #define DAMAGED_FIX "run 'dsync check' to see what is missing; 'dsync join URL NEW-FOLDER' brings back " \
 		    "the history a remote holds (the files in the folder are not affected)"
 
-int dsync_history_head(git_oid *out, git_repository *repo)
+/* The new id of the last line of the reflog at PATH (only its tail is
+ * read), into OUT. */
+static bool reflog_last(git_oid *out, const char *path)
+{
+	char buf[4096], *line;
+	struct stat st;
+	ssize_t n;
+	off_t at;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return false;
+	}
+	at = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
+	n = pread(fd, buf, sizeof(buf) - 1, at);
+	close(fd);
+	if (n <= 0)
+		return false;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	/* "OLD NEW NAME <EMAIL> TIME TZ\tMESSAGE" */
+	if (strlen(line) < 2 * GIT_OID_HEXSZ + 2 || line[GIT_OID_HEXSZ] != ' ' ||
+	    git_oid_fromstrn(out, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0 || git_oid_is_zero(out))
+		return false;
+	return true;
+}
+
+bool dsync_history_last_head(git_oid *out, git_repository *repo)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
+	char rec[256];
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	if (dsync_buf_printf(&path, "%slogs/refs/heads/main", git_repository_path(repo)) == 0)
+		found = reflog_last(out, path.ptr);
+	dsync_buf_truncate(&path, 0);
+	/* dsync-head is written after the ref moves: it names a snapshot */
+	if (!found && dsync_buf_printf(&path, "%sdsync-head", git_repository_path(repo)) == 0 &&
+	    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ)
+		found = git_oid_fromstrn(out, rec, GIT_OID_HEXSZ) == 0;
+	dsync_buf_dispose(&path);
+	return found;
+}
+
+int dsync_history_head(git_oid *out, git_repository *repo)
+{
 	git_commit *c = NULL;
-	char root[4096], rec[256], hex[9];
+	git_oid last;
+	char root[4096], hex[GIT_OID_HEXSZ + 1];
 	int err, error = 0;
 
 	memset(out, 0, sizeof(*out));
 	folder_of(root, sizeof(root), repo);
 	if ((err = git_reference_name_to_id(out, repo, "refs/heads/main")) == GIT_ENOTFOUND) {
-		/* dsync-head is written after the ref moves: if it names a
-		 * snapshot, there was one, and the ref was lost since */
-		if ((error = dsync_buf_printf(&path, "%s/dsync-head", git_repository_path(repo))) == 0 &&
-		    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ)
+		/* the reflog or dsync-head names a snapshot: there was one,
+		 * and the ref was lost since */
+		if (dsync_history_last_head(&last, repo)) {
+			git_oid_tostr(hex, sizeof(hex), &last);
 			error = dsync_error_set(DSYNC_ECORRUPT,
 						"the history of '%s' is lost: refs/heads/main is gone, though the "
-						"snapshot %.8s was taken; " DAMAGED_FIX, root, rec);
-		else if (error == 0)
+						"snapshot %.8s was taken; " DAMAGED_FIX, root, hex);
+		} else {
 			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
+		}
 		goto out;
 	}
 	if (err < 0) {
@@ -541,23 +695,73 @@ int dsync_history_head(git_oid *out, git_repository *repo)
 		goto out;
 	}
 	if ((err = git_commit_lookup(&c, repo, out)) < 0) {
-		git_oid_tostr(hex, sizeof(hex), out);
+		git_oid_tostr(hex, 9, out);
 		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged or lost: its last snapshot %s "
 					"can't be read (%s); " DAMAGED_FIX, root, hex,
 					git_error_last() ? git_error_last()->message : "");
 	}
 out:
 	git_commit_free(c);
-	dsync_buf_dispose(&path);
 	return error;
+}
+
+bool dsync_history_is_damage(int err)
+{
+	const git_error *ge = git_error_last();
+
+	return err == GIT_ENOTFOUND || !ge ||
+	       ge->klass == GIT_ERROR_ODB || ge->klass == GIT_ERROR_OBJECT || ge->klass == GIT_ERROR_ZLIB;
+}
+
+int dsync_history_read_error(git_repository *repo, int err, const git_oid *id, git_object_t type,
+			     const char *path, const char *version)
+{
+	git_odb *odb = NULL;
+	char root[4096], hex[GIT_OID_HEXSZ + 1], what[4200], why[600];
+	bool missing;
+
+	if (!dsync_history_is_damage(err))
+		return dsync_error_git(err, "cannot read '%s'", path ? path : "a stored file");
+	snprintf(why, sizeof(why), "%s", git_error_last() ? git_error_last()->message : "unreadable");
+	missing = git_repository_odb(&odb, repo) == 0 && !git_odb_exists(odb, id);
+	git_odb_free(odb);
+	folder_of(root, sizeof(root), repo);
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (path && version)
+		snprintf(what, sizeof(what), " (the %s '%s' of version %.8s)",
+			 type == GIT_OBJECT_TREE ? "folder" : "file", path, version);
+	else if (path)
+		snprintf(what, sizeof(what), " (the %s '%s')", type == GIT_OBJECT_TREE ? "folder" : "file", path);
+	else
+		what[0] = '\0';
+	if (missing)
+		return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s %s%s is missing; "
+				       "run 'dsync check'", root, git_object_type2string(type), hex, what);
+	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s %s%s can't be read (%s); "
+			       "run 'dsync check'", root, git_object_type2string(type), hex, what, why);
+}
+
+int dsync_history_lookup(git_object **out, git_repository *repo, const git_oid *id, git_object_t type,
+			 const char *path, const char *version)
+{
+	int err;
+
+	if ((err = git_object_lookup(out, repo, id, type)) < 0)
+		return dsync_history_read_error(repo, err, id, type, path, version);
+	return 0;
+}
+
+int dsync_history_compare_error(git_repository *repo, int err)
+{
+	return dsync_history_is_damage(err) ? dsync_history_walk_error(repo, err)
+					    : dsync_error_git(err, "cannot compare versions");
 }
 
 int dsync_history_walk_error(git_repository *repo, int err)
 {
 	char root[4096];
 
-	if (err != GIT_ENOTFOUND && git_error_last() && git_error_last()->klass != GIT_ERROR_ODB &&
-	    git_error_last()->klass != GIT_ERROR_OBJECT && git_error_last()->klass != GIT_ERROR_ZLIB)
+	if (!dsync_history_is_damage(err))
 		return dsync_error_git(err, "cannot walk history");
 	folder_of(root, sizeof(root), repo);
 	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s; " DAMAGED_FIX, root,

@@ -756,7 +756,7 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot record the merged tree");
 		goto out;
 	}
-	error = dsync_tree_id_to_stored_form(&out->tree, repo);
+	error = dsync_tree_id_to_stored_form(&out->tree, repo, NULL);
 out:
 	if (error < 0)
 		dsync_merge_result_dispose(out);

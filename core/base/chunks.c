@@ -7,6 +7,7 @@
 #include "core/base/internal.h"
 #include "core/base/chunks.h"
 #include "core/base/buf.h"
+#include "core/base/strset.h"
 
 #include <inttypes.h>
 #include <unistd.h>
@@ -296,14 +297,25 @@ out:
 	return error;
 }
 
+typedef struct conv {
+	git_repository *repo;
+	bool to_index;
+	dsync_buf path;          /* of the tree being rewritten, for messages */
+	dsync_strset *unreadable; /* NULL, or collects links whose chunk tree can't be read */
+	int failed;              /* the first such failure's error */
+} conv;
+
 /*
- * Rewrites TREE (at PATH, for messages): TO_INDEX, chunk trees become
- * links; else links become chunk trees.  *OUT: the new id (TREE's own when
- * nothing changed).
+ * Rewrites TREE: C->TO_INDEX, chunk trees become links; else links become
+ * chunk trees.  *OUT: the new id (TREE's own when nothing changed).  A link
+ * whose chunk tree or marker can't be read goes into C->UNREADABLE, when
+ * set, and the walk goes on (the caller fails it after).
  */
-static int convert(git_oid *out, git_repository *repo, const git_tree *tree, bool to_index, dsync_buf *path)
+static int convert(git_oid *out, conv *c, const git_tree *tree)
 {
 	git_treebuilder *bld = NULL;
+	git_repository *repo = c->repo;
+	dsync_buf *path = &c->path;
 	size_t i, n = git_tree_entrycount(tree), len = path->len;
 	int err, error = 0;
 
@@ -311,6 +323,7 @@ static int convert(git_oid *out, git_repository *repo, const git_tree *tree, boo
 	for (i = 0; i < n && !error; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 		git_filemode_t mode = git_tree_entry_filemode(e), want = mode;
+		bool link = mode == GIT_FILEMODE_COMMIT && !c->to_index, unread = false;
 		git_tree *sub = NULL;
 		git_oid id;
 		dsync_chunked info;
@@ -323,18 +336,24 @@ static int convert(git_oid *out, git_repository *repo, const git_tree *tree, boo
 			break;
 		if ((err = git_tree_lookup(&sub, repo, &id)) < 0) {
 			error = dsync_error_git(err, "cannot read the stored '%s'", path->ptr);
-			break;
-		}
-		if ((error = dsync_chunks_info(&info, repo, sub)) < 0)
-			;
-		else if (mode == GIT_FILEMODE_COMMIT && !to_index && error == 0)
+			unread = link;
+		} else if ((error = dsync_chunks_info(&info, repo, sub)) < 0) {
+			unread = link;
+		} else if (link && error == 0) {
 			error = dsync_error_set(DSYNC_ECORRUPT, "the stored '%s' links to something that is not a big file",
 						path->ptr);
-		else if (error == 1)
-			want = to_index ? GIT_FILEMODE_COMMIT : GIT_FILEMODE_TREE;
-		else if (mode == GIT_FILEMODE_TREE)
-			error = convert(&id, repo, sub, to_index, path);
+		} else if (error == 1) {
+			want = c->to_index ? GIT_FILEMODE_COMMIT : GIT_FILEMODE_TREE;
+		} else if (mode == GIT_FILEMODE_TREE) {
+			error = convert(&id, c, sub);
+		}
 		git_tree_free(sub);
+		if (unread && c->unreadable) {
+			/* its chunk tree or marker can't be read: noted, and on */
+			if (!c->failed)
+				c->failed = error;
+			error = dsync_strset_add(c->unreadable, path->ptr);
+		}
 		dsync_buf_truncate(path, len);
 		if (error < 0)
 			break;
@@ -354,25 +373,26 @@ static int convert(git_oid *out, git_repository *repo, const git_tree *tree, boo
 	return error;
 }
 
-static int convert_root(git_oid *out, git_repository *repo, const git_tree *tree, bool to_index)
+static int convert_root(git_oid *out, git_repository *repo, const git_tree *tree, bool to_index,
+			dsync_strset *unreadable)
 {
-	dsync_buf path = DSYNC_BUF_INIT;
+	conv c = { repo, to_index, DSYNC_BUF_INIT, unreadable, 0 };
 	int error;
 
-	if ((error = dsync_buf_puts(&path, "")) == 0)
-		error = convert(out, repo, tree, to_index, &path);
-	dsync_buf_dispose(&path);
+	if ((error = dsync_buf_puts(&c.path, "")) == 0 && (error = convert(out, &c, tree)) == 0)
+		error = c.failed;
+	dsync_buf_dispose(&c.path);
 	return error;
 }
 
 int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
 {
-	return convert_root(out, repo, tree, true);
+	return convert_root(out, repo, tree, true, NULL);
 }
 
 int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
 {
-	return convert_root(out, repo, tree, false);
+	return convert_root(out, repo, tree, false, NULL);
 }
 
 int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo)
@@ -392,14 +412,14 @@ int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo)
 	return 0;
 }
 
-int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo)
+int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo, dsync_strset *unreadable)
 {
 	git_tree *t = NULL;
 	int err, error;
 
 	if ((err = git_tree_lookup(&t, repo, id)) < 0)
 		return dsync_error_git(err, "cannot read a tree");
-	error = dsync_tree_from_index_form(id, repo, t);
+	error = convert_root(id, repo, t, false, unreadable);
 	git_tree_free(t);
 	return error;
 }

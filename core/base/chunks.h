@@ -83,7 +83,13 @@ int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tre
 /* Replaces *TREE (freed) by its index form, looked up. */
 int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo);
 
-/* Replaces the index-form tree id *ID by its stored form's id. */
-int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo);
+/*
+ * Replaces the index-form tree id *ID by its stored form's id.  UNREADABLE
+ * (may be NULL): when set, a link whose chunk tree or marker can't be read
+ * does not stop the walk; every such link's path is added to it, and the
+ * first one's error is returned at the end.
+ */
+struct dsync_strset;
+int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo, struct dsync_strset *unreadable);
 
 #endif

@@ -8,7 +8,11 @@
 # says it checked only the local history.  log, status, versions and
 # snapshot on a history whose head is lost say so (exit 6, pointing at
 # 'dsync check'), never "no snapshot yet", and snapshot does not start a
-# second history.  With a remote: a store holding two key blobs is
+# second history.  An emptied or garbled ref, a bad line of packed-refs,
+# refs/heads/main and dsync-head deleted together (the reflog tells), an
+# unchanged folder whose objects are gone (status/snapshot's quick path),
+# and a big file whose marker or chunk tree is gone (a snapshot heals it)
+# are each caught.  With a remote: a store holding two key blobs is
 # explained (point 9), and a pack that can't be read is not called
 # missing (point 13).
 . "$(dirname "$0")/lib.sh"
@@ -52,6 +56,21 @@ fails 6 "a deleted file object is exit 6" in_ del dsync check
 contains "it names the object" "$TMP/out" "missing: file 'todo.txt' (blob $B)"
 contains "the error points at join" "$TMP/err" "dsync join"
 
+# show, restore and diff of the version whose file is gone: damaged, exit
+# 6, naming the object, the file and the version (was exit 1 with
+# libgit2's words)
+fails 6 "show of a missing file object is exit 6" in_ del dsync show HEAD~2:todo.txt
+contains "it names the object and the file" "$TMP/err" "blob $B (the file 'todo.txt' of version"
+contains "and points at check" "$TMP/err" "run 'dsync check'"
+fails 6 "restore of it is exit 6" in_ del dsync restore todo.txt --at HEAD~2 --to "$TMP/del-out"
+contains "it says the history is damaged" "$TMP/err" "is damaged: blob $B"
+fails 6 "diff against it is exit 6" in_ del dsync diff HEAD~2 HEAD
+contains "it says the history is damaged" "$TMP/err" "is damaged"
+T=$(id_of "$TMP/del" HEAD:notes/2024)
+rm -f "$(obj "$TMP/del" "$T")"
+fails 6 "show of a missing folder is exit 6" in_ del dsync show HEAD:notes/2024
+contains "it names the folder" "$TMP/err" "tree $T (the folder 'notes/2024' of version"
+
 # a corrupted file object: another object's bytes under its name
 fresh bad
 B=$(id_of "$TMP/bad" HEAD:notes/2024/march/n1.md)
@@ -83,6 +102,25 @@ K=$(id_of "$TMP/chunk" HEAD:photos/big.raw/g000000/c0002)
 rm -f "$(obj "$TMP/chunk" "$K")"
 fails 6 "a deleted chunk is exit 6" in_ chunk dsync check
 contains "it names the chunk and its file" "$TMP/out" "chunk 'g000000/c0002' of the big file 'photos/big.raw' (blob $K)"
+
+# a big file's marker, or its whole chunk tree, deleted: the stat cache
+# reused the file's entry, so every later snapshot failed (exit 1); now
+# the snapshot stores the file on disk again and the history heals
+for what in marker tree; do
+	fresh heal$what
+	ok "a snapshot refreshes the stat cache of the copy ($what)" in_ heal$what dsync snapshot
+	if [ $what = marker ]; then
+		M=$(id_of "$TMP/heal$what" HEAD:photos/big.raw/.dsync-chunks)
+	else
+		M=$(id_of "$TMP/heal$what" HEAD:photos/big.raw)
+	fi
+	rm -f "$(obj "$TMP/heal$what" "$M")"
+	fails 6 "check sees the lost $what" in_ heal$what dsync check
+	echo "a change" >> "$TMP/heal$what/todo.txt"
+	ok "a snapshot with the big file's $what gone heals it" in_ heal$what dsync snapshot
+	ok "check finds the history whole again ($what)" in_ heal$what dsync check
+	check "the $what is back" -e "$(obj "$TMP/heal$what" "$M")"
+done
 
 # an object only another device's head reaches (refs/remotes/...)
 fresh remote
@@ -139,6 +177,26 @@ fails 6 "status says so" in_ gone dsync status
 fails 6 "snapshot refuses" in_ gone dsync snapshot
 check "and starts no new history" "$(head_id "$TMP/gone")" = "$HEAD0"
 
+# every object deleted, the folder unchanged: the stat cache's quick path
+# said "nothing changed"; it reads the head commit now (loose, then packed)
+fresh gone2
+ok "a snapshot refreshes the stat cache of the copy" in_ gone2 dsync snapshot
+rm -rf "$TMP"/gone2/.dsync/objects/??
+fails 6 "status of an unchanged folder with its history gone is exit 6" in_ gone2 dsync status
+contains "it says damaged or lost" "$TMP/err" "damaged or lost"
+fails 6 "snapshot too" in_ gone2 dsync snapshot
+contains "it says damaged or lost" "$TMP/err" "damaged or lost"
+fresh gone3
+ok "gc" in_ gone3 dsync gc
+ok "a snapshot refreshes the stat cache of the copy" in_ gone3 dsync snapshot
+rm -f "$TMP"/gone3/.dsync/objects/pack/*
+fails 6 "status with the pack gone is exit 6" in_ gone3 dsync status
+fails 6 "snapshot with the pack gone is exit 6" in_ gone3 dsync snapshot
+contains "it says damaged or lost" "$TMP/err" "damaged or lost"
+fresh quick
+ok "an intact unchanged folder: status" in_ quick dsync status
+ok "an intact unchanged folder: snapshot" in_ quick dsync snapshot
+
 # refs/heads/main deleted after snapshots were taken
 fresh noref
 rm -f "$TMP/noref/.dsync/refs/heads/main"
@@ -152,6 +210,49 @@ check "no new ref was made" ! -e "$TMP/noref/.dsync/refs/heads/main"
 fails 6 "merge refuses too (it would take another history as this one)" in_ noref dsync merge "$(id_of "$P" HEAD~1)"
 check "still no ref" ! -e "$TMP/noref/.dsync/refs/heads/main"
 check "the edit is still there" "$(tail -1 "$TMP/noref/todo.txt")" = "an edit"
+
+# an emptied or garbled refs/heads/main, a garbled remote head, a bad line
+# of packed-refs: status already called them damaged, check passed them
+# (libgit2's listing of refs skips one it can't parse)
+fresh emptyref
+H=$(head_id "$TMP/emptyref")
+: > "$TMP/emptyref/.dsync/refs/heads/main"
+fails 6 "status on an emptied ref is exit 6" in_ emptyref dsync status
+fails 6 "check on an emptied refs/heads/main is exit 6" in_ emptyref dsync check
+contains "it names the ref" "$TMP/out" "damaged: refs/heads/main"
+contains "and how to put it back" "$TMP/out" "update-ref refs/heads/main $H"
+echo garbage > "$TMP/emptyref/.dsync/refs/heads/main"
+fails 6 "check on a garbled refs/heads/main is exit 6" in_ emptyref dsync check
+contains "it names the ref" "$TMP/out" "damaged: refs/heads/main"
+fresh badremote
+mkdir -p "$TMP/badremote/.dsync/refs/remotes/usb"
+echo junk > "$TMP/badremote/.dsync/refs/remotes/usb/0123456789abcdef0123456789abcdef"
+fails 6 "a garbled remote head is exit 6" in_ badremote dsync check
+contains "it is named" "$TMP/out" "damaged: the ref refs/remotes/usb/0123456789abcdef0123456789abcdef"
+contains "the rest is still walked" "$TMP/out" "3 versions"
+fresh badpacked
+echo "0123 refs/heads/x" >> "$TMP/badpacked/.dsync/packed-refs"
+fails 6 "a bad line of packed-refs is exit 6" in_ badpacked dsync check
+contains "it names the line" "$TMP/out" "line 1 of"
+fresh onever
+(cd "$TMP/onever" && git --git-dir=.dsync update-ref refs/heads/main "$(id_of "$TMP/onever" HEAD~2)")
+rm -f "$(obj "$TMP/onever" "$(id_of "$TMP/onever" HEAD:todo.txt)")"
+fails 6 "one version with a problem" in_ onever dsync check
+contains "is one version, not one versions" "$TMP/out" "(1 version,"
+
+# refs/heads/main and dsync-head deleted together: the reflog still tells
+# that snapshots were taken
+fresh noref2
+H=$(head_id "$TMP/noref2")
+rm -f "$TMP/noref2/.dsync/refs/heads/main" "$TMP/noref2/.dsync/dsync-head"
+fails 6 "ref and dsync-head lost together is exit 6" in_ noref2 dsync check
+contains "check says the history is lost" "$TMP/out" "the history is lost"
+contains "and names the last head and the fix" "$TMP/out" "update-ref refs/heads/main $H"
+echo "an edit" >> "$TMP/noref2/todo.txt"
+fails 6 "snapshot refuses to start a second history" in_ noref2 dsync snapshot
+contains "it says the history is lost" "$TMP/err" "is lost"
+check "no new ref was made" ! -e "$TMP/noref2/.dsync/refs/heads/main"
+fails 6 "log says so too" in_ noref2 dsync log
 
 # a folder whose .dsync lost its objects folder altogether
 fresh noobj
