@@ -629,9 +629,12 @@ static int refuse_inside(const char *dir)
 	}
 	if ((error = find_root(&root, real)) < 0)
 		goto out;
-	if (root)
+	if (root) {
+		char q[DSYNC_QUOTE_SIZE];
+
 		error = dsync_error_set(DSYNC_EEXISTS,
-			"'%s' is inside the dsync folder '%s'; its history already covers it", dir, root);
+			"'%s' is inside the dsync folder '%s'; its history already covers it", dsync_quote(q, dir), root);
+	}
 out:
 	free(real);
 	free(root);
@@ -650,7 +653,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
 	git_repository *repo = NULL;
 	char *root = NULL, *parent_root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
-	char device_id[33], folder_id[33];
+	char device_id[33], folder_id[33], q[DSYNC_QUOTE_SIZE];
 	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
 	bool tmp_made = false;
 	struct stat st;
@@ -667,21 +670,21 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
-			return dsync_error_sys(errno, "cannot use '%s'", dir);
+			return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
 		/* refuse a place inside a dsync folder before creating anything */
 		if ((error = refuse_inside(dir)) < 0)
 			return error;
 		if ((error = dsync_path_mkdirs(dir)) < 0)
 			return error;
 		if (stat(dir, &st) < 0)
-			return dsync_error_sys(errno, "cannot use '%s'", dir);
+			return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
 	}
 	if (!S_ISDIR(st.st_mode))
-		return dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", dir);
+		return dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", dsync_quote(q, dir));
 	if ((root = realpath(dir, NULL)) == NULL)
-		return dsync_error_sys(errno, "cannot use '%s'", dir);
+		return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
 	if (is_dsync_root(root)) {
-		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder", root);
+		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder", dsync_quote(q, root));
 		goto out;
 	}
 	if ((error = find_root(&parent_root, root)) < 0)
@@ -689,11 +692,11 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	if (parent_root) {
 		error = dsync_error_set(DSYNC_EEXISTS,
 			"'%s' is inside the dsync folder '%s'; its history already covers it",
-			root, parent_root);
+			dsync_quote(q, root), parent_root);
 		goto out;
 	}
 	if (access(root, W_OK) < 0) {
-		error = dsync_error_sys(errno, "cannot write to '%s'", root);
+		error = dsync_error_sys(errno, "cannot write to '%s'", dsync_quote(q, root));
 		goto out;
 	}
 	/* everything init needs, before anything is made: the registry's
@@ -707,7 +710,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	if ((error = dsync_buf_printf(&gitdir, "%s/" INIT_TMP "XXXXXX", strcmp(root, "/") ? root : "")) < 0)
 		goto out;
 	if (!mkdtemp(gitdir.ptr)) {
-		error = dsync_error_sys(errno, "cannot write to '%s'", root);
+		error = dsync_error_sys(errno, "cannot write to '%s'", dsync_quote(q, root));
 		goto out;
 	}
 	tmp_made = true;
@@ -783,14 +786,14 @@ out:
 
 int dsync_folder_open(dsync_folder **out, const char *path)
 {
-	char *real = NULL, *root = NULL;
+	char *real = NULL, *root = NULL, q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	*out = NULL;
 	if (!path)
 		path = ".";
 	if ((real = realpath(path, NULL)) == NULL)
-		return dsync_error_sys(errno, "cannot use '%s'", path);
+		return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, path));
 	if ((error = find_root(&root, real)) < 0)
 		goto out;
 	if (!root) {

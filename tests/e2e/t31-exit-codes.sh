@@ -164,7 +164,11 @@ done
 # 5. a quoted argument is cut to a readable length and stays one line
 long=$(printf 'x%.0s' $(seq 300))
 for args in "show $long" "restore a.txt --at $long" "log --since $long" "frob$long" "log -n $long" \
-	"remote remove $long" "watch --delay $long"; do
+	"remote remove $long" "watch --delay $long" "restore $long" "restore $long/x" \
+	"conflicts resolve $long --keep file" "join $long" "join $long $TMP/j" "remote add x $long" \
+	"remote add x file://$long" "remote add x sftp://$long" "restore a.txt --to $long" \
+	"restore a.txt --to $TMP/$long/" "versions $long" "log $TMP/$long" "diff -- $TMP/$long" \
+	"init $TMP/$long/x"; do
 	fails_any=0
 	# shellcheck disable=SC2086
 	dsync $args > "$TMP/out" 2> "$TMP/err" || fails_any=$?
