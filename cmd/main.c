@@ -176,8 +176,8 @@ static int cmd_init(int argc, char **argv)
 		dir = argv[optind];
 	if ((error = dsync_folder_init(&f, dir, name)) < 0)
 		return out_fail(error);
-	printf("dsync folder '%s' ready (device '%s', id %.8s)\n", dsync_folder_root(f),
-	       dsync_folder_device_name(f), dsync_folder_device_id(f));
+	printf("dsync folder '%s' ready (device '%s', id %.8s)\n", out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))),
+	       out_text(dsync_folder_device_name(f), strlen(dsync_folder_device_name(f))), dsync_folder_device_id(f));
 	so.message = NULL;
 	so.progress = out_progress;
 	so.warn = out_warn_cb;
@@ -276,7 +276,7 @@ static int cmd_status(int argc, char **argv)
 		printf("nothing changed since the last snapshot\n");
 	} else {
 		for (i = 0; i < ch.n; i++)
-			printf("%c %s\n", ch.v[i].kind, ch.v[i].path);
+			printf("%c %s\n", ch.v[i].kind, out_name(ch.v[i].path));
 	}
 	dsync_changes_dispose(&ch);
 	return 0;
@@ -329,14 +329,14 @@ static void print_commit_text(const dsync_commit_info *c, size_t max_files)
 	const char *nl = strchr(c->message, '\n');
 	size_t i;
 
-	printf("%.8s  %s  %s  %.*s\n", c->id, out_time(when, sizeof(when), c->time), c->device_name,
-	       nl ? (int)(nl - c->message) : (int)strlen(c->message), c->message);
+	printf("%.8s  %s  %s  %s\n", c->id, out_time(when, sizeof(when), c->time), out_name(c->device_name),
+	       out_text(c->message, nl ? (size_t)(nl - c->message) : strlen(c->message)));
 	for (i = 0; i < c->changes.n && (max_files == 0 || i < max_files); i++) {
 		if (c->changes.v[i].old_path)
-			printf("    %c %s -> %s\n", c->changes.v[i].kind, c->changes.v[i].old_path,
-			       c->changes.v[i].path);
+			printf("    %c %s -> %s\n", c->changes.v[i].kind, out_name(c->changes.v[i].old_path),
+			       out_name(c->changes.v[i].path));
 		else
-			printf("    %c %s\n", c->changes.v[i].kind, c->changes.v[i].path);
+			printf("    %c %s\n", c->changes.v[i].kind, out_name(c->changes.v[i].path));
 	}
 	if (max_files && c->changes.n > max_files)
 		printf("    … and %zu more\n", c->changes.n - max_files);
@@ -425,7 +425,7 @@ static int cmd_log(int argc, char **argv)
 	if (error < 0)
 		goto fail;
 	if (!ctx.json && ctx.first && rel)
-		printf("no snapshot changed '%s'%s\n", argv[optind],
+		printf("no snapshot changed '%s'%s\n", out_text(argv[optind], strlen(argv[optind])),
 		       lo.has_since || lo.has_until ? " in that time" : "");
 	free(rel);
 	dsync_folder_free(f);
@@ -467,14 +467,14 @@ static int version_cb(const dsync_version *v, void *payload)
 		return 0;
 	}
 	printf("%.8s  %s  %-12s  %10s  %s", v->commit->id, out_time(when, sizeof(when), v->commit->time),
-	       v->commit->device_name, v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
+	       out_name(v->commit->device_name), v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
 	if (v->kind == 'R')
-		printf(" from %s", v->old_path);
+		printf(" from %s", out_name(v->old_path));
 	{
 		const char *m = v->commit->message;
 		const char *nl = strchr(m, '\n');
 
-		printf("  (%.*s)\n", nl ? (int)(nl - m) : (int)strlen(m), m);
+		printf("  (%s)\n", out_text(m, nl ? (size_t)(nl - m) : strlen(m)));
 	}
 	return 0;
 }
@@ -528,9 +528,9 @@ static int dir_cb(const dsync_dir_entry *e, void *payload)
 
 	(void)payload;
 	if (e->mode == 040000)
-		printf("%10s  %s/\n", "", e->name);
+		printf("%10s  %s/\n", "", out_name(e->name));
 	else
-		printf("%10s  %s%s\n", out_size(size, sizeof(size), e->size), e->name,
+		printf("%10s  %s%s\n", out_size(size, sizeof(size), e->size), out_name(e->name),
 		       e->mode == 0120000 ? " (link)" : e->mode == 0100755 ? "*" : "");
 	return 0;
 }
@@ -687,7 +687,7 @@ static int cmd_restore(int argc, char **argv)
 	if ((error = dsync_restore(&rr, f, (const char *const *)rel, (size_t)n, &ro)) < 0)
 		goto out;
 	printf("restored %zu file%s from %.8s%s%s\n", rr.files, rr.files == 1 ? "" : "s", rr.rev,
-	       ro.to ? " to " : "", ro.to ? ro.to : "");
+	       ro.to ? " to " : "", ro.to ? out_name(ro.to) : "");
 	if (rr.before[0])
 		printf("the versions it replaced are kept in snapshot %.8s\n", rr.before);
 out:
@@ -796,7 +796,7 @@ static int cmd_conflicts(int argc, char **argv)
 		mo.warn = out_warn_cb;
 		if ((error = dsync_conflict_resolve(commit, f, rel, keep, &mo)) < 0)
 			goto out;
-		printf("resolved '%s': kept %s (version %.8s)\n", rel,
+		printf("resolved '%s': kept %s (version %.8s)\n", out_text(rel, strlen(rel)),
 		       keep == DSYNC_KEEP_FILE ? "the file" : keep == DSYNC_KEEP_COPY ? "the copy" : "both", commit);
 		goto out;
 	}
@@ -818,7 +818,7 @@ static int cmd_conflicts(int argc, char **argv)
 			printf(", \"time\": %lld, \"path_exists\": %s}", (long long)k->when,
 			       k->path_exists ? "true" : "false");
 		} else {
-			printf("%s\n    copy %s (from %s, %s)%s\n", k->path, k->copy, k->device,
+			printf("%s\n    copy %s (from %s, %s)%s\n", out_name(k->path), out_name(k->copy), out_name(k->device),
 			       out_time(when, sizeof(when), (int64_t)k->when), k->path_exists ? "" : "; the file itself is gone");
 		}
 	}
@@ -887,7 +887,7 @@ static void log_line(dsync_log_level level, const char *folder, const char *mess
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %s %s%s%s\n", when, (long)(tv.tv_usec / 1000), level_names[level],
-		folder ? folder : "", folder ? ": " : "", message);
+		folder ? out_name(folder) : "", folder ? ": " : "", out_text(message, strlen(message)));
 	fflush(stderr);
 }
 

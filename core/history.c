@@ -760,14 +760,47 @@ static bool under(const char *path, const char *spec)
 	return strncmp(path, spec, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* PREFIX and PATH into OUT as git's (and libgit2's) diff headers write a
+ * name: in double quotes with C escapes when it holds a control character,
+ * '"', '\\' or a byte above 126, as it is otherwise. */
+static int header_name(dsync_buf *out, const char *prefix, const char *path)
+{
+	const unsigned char *p;
+	int error = 0;
+
+	for (p = (const unsigned char *)path; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+			break;
+	if (!*p)
+		return dsync_buf_printf(out, "%s%s", prefix, path);
+	error = dsync_buf_printf(out, "\"%s", prefix);
+	for (p = (const unsigned char *)path; *p && !error; p++) {
+		static const char named[] = "\a\b\t\n\v\f\r", letters[] = "abtnvfr";
+		const char *k = *p ? strchr(named, *p) : NULL;
+
+		if (*p == '"' || *p == '\\')
+			error = dsync_buf_printf(out, "\\%c", *p);
+		else if (k)
+			error = dsync_buf_printf(out, "\\%c", letters[k - named]);
+		else if (*p < 0x20 || *p >= 0x7f)
+			error = dsync_buf_printf(out, "\\%03o", *p);
+		else
+			error = dsync_buf_printf(out, "%c", *p);
+	}
+	return error ? error : dsync_buf_puts(out, "\"");
+}
+
 /* What a diff shows for a big file (stored path PATH): it is binary. */
 static int binary_notice(print_ctx *pc, const char *path)
 {
 	dsync_buf b = DSYNC_BUF_INIT;
 	int error;
 
-	if ((error = dsync_buf_printf(&b, "diff --git a/%s b/%s\nBinary files a/%s and b/%s differ\n", path, path,
-				      path, path)) == 0)
+	if ((error = dsync_buf_puts(&b, "diff --git ")) == 0 && (error = header_name(&b, "a/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, " ")) == 0 && (error = header_name(&b, "b/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, "\nBinary files ")) == 0 && (error = header_name(&b, "a/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, " and ")) == 0 && (error = header_name(&b, "b/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, " differ\n")) == 0)
 		error = pc->write(b.ptr, b.len, pc->payload);
 	dsync_buf_dispose(&b);
 	return error;

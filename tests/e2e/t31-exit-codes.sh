@@ -187,4 +187,54 @@ mkdir -p "$TMP/outside"
 fails 2 "a path outside the folder, with a newline" dsync log "$TMP/outside/a"$'\n'"b"
 contains "the path is shown with \\n" "$TMP/err" "a\\nb"
 
+# 6. names with control characters are shown escaped in people's output
+# (quoted as git does), never sent raw; --json keeps them exact (escaped JSON)
+N=$TMP/names
+mkdir -p "$N"
+cd "$N" || exit 1
+printf 'one\n' > plain.txt
+ok "names: init" dsync init --device-name alpha
+fake=$'innocent.txt\n    D thesis.docx'
+red=$'\033[31mRED'
+printf 'x\n' > "$fake"
+printf 'y\n' > "$red"
+printf 'z\n' > 'q"b\s'
+head -c 9000000 /dev/zero > $'big\nfile'
+no_raw() { # what: no escape byte, no fake line in $TMP/out
+	check "$1: no escape byte" "$(grep -c $'\033' "$TMP/out")" = 0
+	check "$1: no fake line" "$(grep -c '^    D thesis.docx' "$TMP/out")" = 0
+}
+ok "names: status" dsync status
+no_raw "status"
+contains "status: the newline shown" "$TMP/out" 'A "innocent.txt\n    D thesis.docx"'
+contains "status: the escape shown" "$TMP/out" 'A "\x1b[31mRED"'
+contains "status: quote and backslash escaped" "$TMP/out" 'A "q\"b\\s"'
+ok "names: status --json" dsync status --json
+contains "status --json: exact, JSON-escaped" "$TMP/out" '"path":"innocent.txt\n    D thesis.docx"'
+contains "status --json: the escape as \\u001b" "$TMP/out" '"path":"\u001b[31mRED"'
+ok "names: snapshot" dsync snapshot
+no_raw "snapshot"
+ok "names: log" dsync log
+no_raw "log"
+contains "log: the file list escaped" "$TMP/out" '    A "innocent.txt\n    D thesis.docx"'
+contains "log: the message names the files escaped" "$TMP/out" 'files changed: \x1b[31mRED'
+check "log: the names stay on the message's first line" "$(git --git-dir=.dsync log -1 --format=%B | head -1 | grep -c thesis)" = 1
+ok "names: log --json" dsync log --json
+contains "log --json: the path exact" "$TMP/out" '"path":"innocent.txt\n    D thesis.docx"'
+ok "names: versions" dsync versions "$red"
+no_raw "versions"
+ok "names: show HEAD:" dsync show HEAD:
+no_raw "show HEAD:"
+contains "show HEAD:: the name escaped" "$TMP/out" '"\x1b[31mRED"'
+printf 'more\n' >> $'big\nfile'
+printf 'y2\n' > "$red"
+ok "names: diff" dsync diff
+no_raw "diff"
+contains "diff: a big file's header quoted" "$TMP/out" 'Binary files "a/big\nfile" and "b/big\nfile" differ'
+contains "diff: a small file's header quoted" "$TMP/out" '+++ "b/\033[31mRED"'
+ok "names: restore --to a name with a newline" dsync restore "$red" --to $'out\nname'
+no_raw "restore"
+contains "restore: the destination escaped" "$TMP/out" 'to "out\nname"'
+cd "$F" || exit 1
+
 finish
