@@ -500,10 +500,22 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	if (o->to) {
 		if ((error = target(&to, &inside, f, o->to)) < 0)
 			goto out;
+		/* a DEST ending in '/' is a folder, made when missing */
+		bool slash = o->to[strlen(o->to) - 1] == '/';
+
+		while (to.len > 1 && to.ptr[to.len - 1] == '/')
+			to.ptr[--to.len] = '\0';
 		if (stat(to.ptr, &st) == 0)
 			to_is_dir = S_ISDIR(st.st_mode);
-		else if (n > 1 || !*paths[0])
+		else if (n > 1 || !*paths[0] || slash)
 			to_is_dir = true;
+		if (slash && !to_is_dir) {
+			char q[DSYNC_QUOTE_SIZE];
+
+			error = dsync_error_set(DSYNC_ENOTDIR, "cannot restore into '%s': it is a file, not a folder",
+						dsync_quote(q, o->to));
+			goto out;
+		}
 	}
 	if ((dests = calloc(n, sizeof(*dests))) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
