@@ -356,14 +356,17 @@ static int log_cb(const dsync_commit_info *c, void *payload)
 	return 0;
 }
 
-static int parse_when(const char *cmd, const char *what, const char *spec, int64_t *out)
+/* SPEC, a time or a version (its snapshot's time), into *OUT; else the
+ * error said with WHAT before it, and the exit status. */
+static int parse_when(dsync_folder *f, const char *cmd, const char *what, const char *spec, int64_t *out)
 {
-	int error = dsync_timespec_parse(out, spec, (int64_t)time(NULL));
+	int error = dsync_history_when(out, f, spec);
 
 	if (error < 0) {
 		out_error("%s %s", what, dsync_error_last());
-		fprintf(stderr, "see 'dsync help %s'\n", cmd);
-		return 2;
+		if (error == DSYNC_EUSAGE)
+			fprintf(stderr, "see 'dsync help %s'\n", cmd);
+		return dsync_exit_code(error);
 	}
 	return 0;
 }
@@ -378,20 +381,17 @@ static int cmd_log(int argc, char **argv)
 	dsync_log_options lo = { 0 };
 	log_ctx ctx = { false, true, 10 };
 	dsync_folder *f = NULL;
+	const char *since = NULL, *until = NULL;
 	char *rel = NULL;
 	int c, rc, error;
 
 	while ((c = cmd_getopt(&rc, "log", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
 		case 's':
-			if ((error = parse_when("log", "--since:", optarg, &lo.since)) != 0)
-				return error;
-			lo.has_since = true;
+			since = optarg;
 			break;
 		case 'u':
-			if ((error = parse_when("log", "--until:", optarg, &lo.until)) != 0)
-				return error;
-			lo.has_until = true;
+			until = optarg;
 			break;
 		case 'j':
 			ctx.json = true;
@@ -414,6 +414,13 @@ static int cmd_log(int argc, char **argv)
 		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
+	if ((since && (rc = parse_when(f, "log", "--since:", since, &lo.since)) != 0) ||
+	    (until && (rc = parse_when(f, "log", "--until:", until, &lo.until)) != 0)) {
+		dsync_folder_free(f);
+		return rc;
+	}
+	lo.has_since = since != NULL;
+	lo.has_until = until != NULL;
 	if (optind < argc && (error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
 		goto fail;
 	lo.path = rel;
@@ -1017,7 +1024,8 @@ static const command commands[] = {
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"
 	  "changed (first 10; --all-files for all). PATH limits it to snapshots that\n"
 	  "changed that file or folder. WHEN: '2 hours ago', 'yesterday', 'last monday',\n"
-	  "'2024-03-01', '2024-03-01 14:00', '@EPOCH'.\n" },
+	  "'2024-03-01', '2024-03-01 14:00', '@EPOCH', or a version (a snapshot id,\n"
+	  "HEAD~3): the time its snapshot was taken.\n" },
 	{ "versions", cmd_versions, true, "list every version of one file",
 	  "usage: dsync versions PATH [--json]\n\n"
 	  "Lists every version of the file PATH, newest first, following it back\n"

@@ -308,9 +308,19 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		char *head = strndup(spec, base);
 		git_object *o = NULL;
 		bool there = head && git_revparse_single(&o, f->repo, head) == 0;
+		const char *p = spec + base;
 
 		git_object_free(o);
 		free(head);
+		/* only ~N and ^N steps (N optional) follow: else a bad version */
+		while (*p == '~' || *p == '^')
+			for (p++; *p >= '0' && *p <= '9'; p++)
+				;
+		if (there && *p) {
+			error = dsync_error_set(DSYNC_EUSAGE,
+				"bad version '%s': after HEAD or an id give steps back as ~N (HEAD~3)", q);
+			goto out;
+		}
 		if (there) {
 			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot '%s': the history is shorter", q);
 			goto out;
@@ -353,6 +363,28 @@ out:
 	git_object_free(peeled);
 	dsync_buf_dispose(&full);
 	return error;
+}
+
+int dsync_history_when(int64_t *out, dsync_folder *f, const char *spec)
+{
+	size_t base = strcspn(spec, "~^");
+	char hex[41];
+	git_oid oid;
+	git_commit *c = NULL;
+	int err, error;
+
+	/* a time is a time; an id (all hex digits) or anything else is first
+	 * tried as a version */
+	if (!(base >= 4 && all_hex(spec, base)) && dsync_timespec_parse(out, spec, (int64_t)time(NULL)) == 0)
+		return 0;
+	if ((error = dsync_history_resolve(hex, f, spec)) < 0)
+		return error;
+	git_oid_fromstr(&oid, hex);
+	if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
+		return dsync_error_git(err, "cannot read the version %.8s", hex);
+	*out = (int64_t)git_commit_time(c);
+	git_commit_free(c);
+	return 0;
 }
 
 /* Fills S for commit C with its changes against the first parent, limited to

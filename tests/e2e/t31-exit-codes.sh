@@ -35,6 +35,23 @@ contains "says no snapshot has it" "$TMP/err" "no snapshot has the id 'deadbeef'
 fails 1 "show HEAD~50: the history is shorter" dsync show HEAD~50
 fails 1 "restore --at HEAD~50" dsync restore a.txt --at HEAD~50
 check "nothing was restored" "$(cat a.txt)" = "two"
+# a version where a time is asked for: its snapshot's time
+first=$(git --git-dir=.dsync rev-parse HEAD~1)
+ok "log --since HEAD~1: a version as a time" dsync log --since HEAD~1
+contains "log --since HEAD~1: lists the first snapshot" "$TMP/out" "${first:0:8}"
+ok "log --since a whole id" dsync log --since "$(git --git-dir=.dsync rev-parse HEAD)"
+contains "log --since ID: lists that snapshot" "$TMP/out" "$(git --git-dir=.dsync rev-parse --short=8 HEAD)"
+ok "log --until a short id" dsync log --until "${first:0:7}"
+contains "log --until ID: lists that snapshot" "$TMP/out" "${first:0:8}"
+fails 1 "log --since HEAD~50: names no snapshot" dsync log --since HEAD~50
+# a malformed HEAD~N is a usage error everywhere
+for args in "log --since HEAD~-1" "log --until HEAD~1x" "restore a.txt --at HEAD~-1" "restore a.txt --at HEAD~1x" \
+	"show HEAD~1x" "diff HEAD~-1" "show HEAD~1x:a.txt"; do
+	# shellcheck disable=SC2086
+	fails 2 "$args: a malformed HEAD~N" dsync $args
+	contains "$args: says it is a bad version" "$TMP/err" "bad version"
+done
+check "nothing was restored by them" "$(cat a.txt)" = "two"
 
 # 2. a short id is ambiguous only when two snapshots share it
 if command -v python3 > /dev/null; then
