@@ -266,6 +266,9 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 	/* a short id, alone or with ~N / ^N after it, among the snapshots only */
 	base = strcspn(spec, "~^");
 	hexid = base >= 4 && base <= GIT_OID_HEXSZ && all_hex(spec, base);
+	/* fewer digits name no snapshot surely, whatever the history holds */
+	if (base > 0 && base < 4 && all_hex(spec, base) && dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0)
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is too short for a snapshot id; give at least 4 hex digits", q);
 	/* a whole id is taken as it is: any commit in the store (another
 	 * device's head included) */
 	if (hexid && base < GIT_OID_HEXSZ) {

@@ -53,7 +53,14 @@ for args in "log --since HEAD~-1" "log --until HEAD~1x" "restore a.txt --at HEAD
 done
 check "nothing was restored by them" "$(cat a.txt)" = "two"
 
-# 2. a short id is ambiguous only when two snapshots share it
+# 2. a short id is ambiguous only when two snapshots share it; under 4 hex
+# digits it is too short, whatever the history holds
+for spec in fff f 12 abc~1; do
+	fails 2 "show $spec: too short for an id" dsync show "$spec"
+	contains "show $spec: says 4 hex digits" "$TMP/err" "give at least 4 hex digits"
+done
+fails 2 "restore --at abc: too short" dsync restore a.txt --at abc
+contains "restore --at abc: says 4 hex digits" "$TMP/err" "give at least 4 hex digits"
 if command -v python3 > /dev/null; then
 	head=$(git --git-dir=.dsync rev-parse HEAD)
 	tree=$(git --git-dir=.dsync rev-parse 'HEAD^{tree}')
