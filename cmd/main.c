@@ -1003,7 +1003,8 @@ static const command commands[] = {
 	  "Makes DIR (default: the current folder; created if missing) a dsync folder:\n"
 	  "its history lives in DIR/.dsync. The device is named NAME, else\n"
 	  "$DSYNC_DEVICE_NAME, else the host name (made safe): at most 64 bytes of\n"
-	  "printable text without '/', '\\', '<', '>', not '.' or '..'. The folder is\n"
+	  "printable UTF-8 text without '/', '\\', '<', '>' or characters that reorder\n"
+	  "text (U+202A..U+202E, U+2066..U+2069), not '.' or '..'. The folder is\n"
 	  "registered in ~/.config/dsync/folders for 'dsync daemon', and a first\n"
 	  "snapshot is taken.\n" },
 	{ "snapshot", cmd_snapshot, true, "record every change as a new version",

@@ -143,6 +143,14 @@ static size_t utf8_len(const unsigned char *s)
 
 #define ESC_RING 8
 
+/* Whether the LEN-byte character at P reorders the text around it
+ * (U+202A..U+202E, U+2066..U+2069). */
+static bool bidi(const unsigned char *p, size_t len)
+{
+	return len == 3 && p[0] == 0xe2 &&
+	       ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) || (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+}
+
 /* S (N bytes) made safe for a terminal, in quotes when QUOTE (see
  * output.h); S itself when nothing needs it. */
 static const char *escape(const char *s, size_t n, bool quote)
@@ -157,7 +165,7 @@ static const char *escape(const char *s, size_t n, bool quote)
 
 	for (; p < end; p += len) {
 		len = utf8_len(p);
-		if (len == 0 || *p < 0x20 || *p == 0x7f || (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) ||
+		if (len == 0 || *p < 0x20 || *p == 0x7f || (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) || bidi(p, len) ||
 		    (quote && (*p == '"' || *p == '\\'))) {
 			need = true;
 			break;
@@ -178,6 +186,15 @@ static const char *escape(const char *s, size_t n, bool quote)
 		*o++ = '"';
 	for (p = (const unsigned char *)s; p < end; p += len) {
 		len = utf8_len(p);
+		if (len == 3 && bidi(p, len)) {
+			unsigned cp = ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+
+			memcpy(o, "\\u20", 4);
+			o[4] = hex[(cp >> 4) & 15];
+			o[5] = hex[cp & 15];
+			o += 6;
+			continue;
+		}
 		if (len > 1 && p + len <= end && !(len == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
 			memcpy(o, p, len);
 			o += len;

@@ -39,7 +39,8 @@ void out_json_string(FILE *fp, const char *s);
  * to print: returned as it is when it holds no control character (nor, for a name,
  * '"' or '\\'), else (as git's core.quotePath does) a name in double quotes with \n, \t, \r, \"
  * and \\ and other control characters, invalid UTF-8 bytes and C1 controls
- * as \xNN; valid UTF-8 is kept.  out_text() does the same for the first N
+ * as \xNN, characters that reorder text (U+202A..U+202E, U+2066..U+2069) as
+ * \uXXXX; other valid UTF-8 is kept.  out_text() does the same for the first N
  * bytes of a line of text, without the quotes.  The result lives until a few
  * more calls (a small ring of buffers): use it in one printf.
  */
