@@ -371,15 +371,18 @@ out:
 int dsync_history_when(int64_t *out, dsync_folder *f, const char *spec)
 {
 	size_t base = strcspn(spec, "~^");
+	/* a time is a time; an id (hex digits), HEAD and anything with ~N or
+	 * ^N is a version; else the time's error says what is wrong */
+	bool version = (base > 0 && all_hex(spec, base)) || spec[base] || strcmp(spec, "HEAD") == 0;
 	char hex[41];
 	git_oid oid;
 	git_commit *c = NULL;
-	int err, error;
+	int err, error = 0;
 
-	/* a time is a time; an id (all hex digits) or anything else is first
-	 * tried as a version */
-	if (!(base >= 4 && all_hex(spec, base)) && dsync_timespec_parse(out, spec, (int64_t)time(NULL)) == 0)
+	if (!(base >= 4 && all_hex(spec, base)) && (error = dsync_timespec_parse(out, spec, (int64_t)time(NULL))) == 0)
 		return 0;
+	if (!version)
+		return error;
 	if ((error = dsync_history_resolve(hex, f, spec)) < 0)
 		return error;
 	git_oid_fromstr(&oid, hex);
