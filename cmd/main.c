@@ -176,7 +176,8 @@ static int cmd_init(int argc, char **argv)
 		dir = argv[optind];
 	if ((error = dsync_folder_init(&f, dir, name)) < 0)
 		return out_fail(error);
-	printf("dsync folder '%s' ready (device '%s', id %.8s)\n", out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))),
+	printf("dsync folder '%s' ready (device '%s', id %.8s)\n",
+	       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))),
 	       out_text(dsync_folder_device_name(f), strlen(dsync_folder_device_name(f))), dsync_folder_device_id(f));
 	so.message = NULL;
 	so.progress = out_progress;
