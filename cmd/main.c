@@ -176,8 +176,9 @@ static int cmd_init(int argc, char **argv)
 		dir = argv[optind];
 	if ((error = dsync_folder_init(&f, dir, name)) < 0)
 		return out_fail(error);
-	printf("dsync folder '%s' ready (device '%s', id %.8s)\n", dsync_folder_root(f),
-	       dsync_folder_device_name(f), dsync_folder_device_id(f));
+	printf("dsync folder '%s' ready (device '%s', id %.8s)\n",
+	       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))),
+	       out_text(dsync_folder_device_name(f), strlen(dsync_folder_device_name(f))), dsync_folder_device_id(f));
 	so.message = NULL;
 	so.progress = out_progress;
 	so.warn = out_warn_cb;
@@ -276,7 +277,7 @@ static int cmd_status(int argc, char **argv)
 		printf("nothing changed since the last snapshot\n");
 	} else {
 		for (i = 0; i < ch.n; i++)
-			printf("%c %s\n", ch.v[i].kind, ch.v[i].path);
+			printf("%c %s\n", ch.v[i].kind, out_name(ch.v[i].path));
 	}
 	dsync_changes_dispose(&ch);
 	return 0;
@@ -329,14 +330,14 @@ static void print_commit_text(const dsync_commit_info *c, size_t max_files)
 	const char *nl = strchr(c->message, '\n');
 	size_t i;
 
-	printf("%.8s  %s  %s  %.*s\n", c->id, out_time(when, sizeof(when), c->time), c->device_name,
-	       nl ? (int)(nl - c->message) : (int)strlen(c->message), c->message);
+	printf("%.8s  %s  %s  %s\n", c->id, out_time(when, sizeof(when), c->time), out_name(c->device_name),
+	       out_text(c->message, nl ? (size_t)(nl - c->message) : strlen(c->message)));
 	for (i = 0; i < c->changes.n && (max_files == 0 || i < max_files); i++) {
 		if (c->changes.v[i].old_path)
-			printf("    %c %s -> %s\n", c->changes.v[i].kind, c->changes.v[i].old_path,
-			       c->changes.v[i].path);
+			printf("    %c %s -> %s\n", c->changes.v[i].kind, out_name(c->changes.v[i].old_path),
+			       out_name(c->changes.v[i].path));
 		else
-			printf("    %c %s\n", c->changes.v[i].kind, c->changes.v[i].path);
+			printf("    %c %s\n", c->changes.v[i].kind, out_name(c->changes.v[i].path));
 	}
 	if (max_files && c->changes.n > max_files)
 		printf("    … and %zu more\n", c->changes.n - max_files);
@@ -356,14 +357,17 @@ static int log_cb(const dsync_commit_info *c, void *payload)
 	return 0;
 }
 
-static int parse_when(const char *cmd, const char *what, const char *spec, int64_t *out)
+/* SPEC, a time or a version (its snapshot's time), into *OUT; else the
+ * error said with WHAT before it, and the exit status. */
+static int parse_when(dsync_folder *f, const char *cmd, const char *what, const char *spec, int64_t *out)
 {
-	int error = dsync_timespec_parse(out, spec, (int64_t)time(NULL));
+	int error = dsync_history_when(out, f, spec);
 
 	if (error < 0) {
 		out_error("%s %s", what, dsync_error_last());
-		fprintf(stderr, "see 'dsync help %s'\n", cmd);
-		return 2;
+		if (error == DSYNC_EUSAGE)
+			fprintf(stderr, "see 'dsync help %s'\n", cmd);
+		return dsync_exit_code(error);
 	}
 	return 0;
 }
@@ -378,20 +382,17 @@ static int cmd_log(int argc, char **argv)
 	dsync_log_options lo = { 0 };
 	log_ctx ctx = { false, true, 10 };
 	dsync_folder *f = NULL;
+	const char *since = NULL, *until = NULL;
 	char *rel = NULL;
 	int c, rc, error;
 
 	while ((c = cmd_getopt(&rc, "log", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
 		case 's':
-			if ((error = parse_when("log", "--since:", optarg, &lo.since)) != 0)
-				return error;
-			lo.has_since = true;
+			since = optarg;
 			break;
 		case 'u':
-			if ((error = parse_when("log", "--until:", optarg, &lo.until)) != 0)
-				return error;
-			lo.has_until = true;
+			until = optarg;
 			break;
 		case 'j':
 			ctx.json = true;
@@ -414,6 +415,13 @@ static int cmd_log(int argc, char **argv)
 		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
+	if ((since && (rc = parse_when(f, "log", "--since:", since, &lo.since)) != 0) ||
+	    (until && (rc = parse_when(f, "log", "--until:", until, &lo.until)) != 0)) {
+		dsync_folder_free(f);
+		return rc;
+	}
+	lo.has_since = since != NULL;
+	lo.has_until = until != NULL;
 	if (optind < argc && (error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
 		goto fail;
 	lo.path = rel;
@@ -425,7 +433,7 @@ static int cmd_log(int argc, char **argv)
 	if (error < 0)
 		goto fail;
 	if (!ctx.json && ctx.first && rel)
-		printf("no snapshot changed '%s'%s\n", argv[optind],
+		printf("no snapshot changed '%s'%s\n", out_text(argv[optind], strlen(argv[optind])),
 		       lo.has_since || lo.has_until ? " in that time" : "");
 	free(rel);
 	dsync_folder_free(f);
@@ -467,14 +475,14 @@ static int version_cb(const dsync_version *v, void *payload)
 		return 0;
 	}
 	printf("%.8s  %s  %-12s  %10s  %s", v->commit->id, out_time(when, sizeof(when), v->commit->time),
-	       v->commit->device_name, v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
+	       out_name(v->commit->device_name), v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
 	if (v->kind == 'R')
-		printf(" from %s", v->old_path);
+		printf(" from %s", out_name(v->old_path));
 	{
 		const char *m = v->commit->message;
 		const char *nl = strchr(m, '\n');
 
-		printf("  (%.*s)\n", nl ? (int)(nl - m) : (int)strlen(m), m);
+		printf("  (%s)\n", out_text(m, nl ? (size_t)(nl - m) : strlen(m)));
 	}
 	return 0;
 }
@@ -528,9 +536,9 @@ static int dir_cb(const dsync_dir_entry *e, void *payload)
 
 	(void)payload;
 	if (e->mode == 040000)
-		printf("%10s  %s/\n", "", e->name);
+		printf("%10s  %s/\n", "", out_name(e->name));
 	else
-		printf("%10s  %s%s\n", out_size(size, sizeof(size), e->size), e->name,
+		printf("%10s  %s%s\n", out_size(size, sizeof(size), e->size), out_name(e->name),
 		       e->mode == 0120000 ? " (link)" : e->mode == 0100755 ? "*" : "");
 	return 0;
 }
@@ -687,7 +695,7 @@ static int cmd_restore(int argc, char **argv)
 	if ((error = dsync_restore(&rr, f, (const char *const *)rel, (size_t)n, &ro)) < 0)
 		goto out;
 	printf("restored %zu file%s from %.8s%s%s\n", rr.files, rr.files == 1 ? "" : "s", rr.rev,
-	       ro.to ? " to " : "", ro.to ? ro.to : "");
+	       ro.to ? " to " : "", ro.to ? out_name(ro.to) : "");
 	if (rr.before[0])
 		printf("the versions it replaced are kept in snapshot %.8s\n", rr.before);
 out:
@@ -796,7 +804,7 @@ static int cmd_conflicts(int argc, char **argv)
 		mo.warn = out_warn_cb;
 		if ((error = dsync_conflict_resolve(commit, f, rel, keep, &mo)) < 0)
 			goto out;
-		printf("resolved '%s': kept %s (version %.8s)\n", rel,
+		printf("resolved '%s': kept %s (version %.8s)\n", out_text(rel, strlen(rel)),
 		       keep == DSYNC_KEEP_FILE ? "the file" : keep == DSYNC_KEEP_COPY ? "the copy" : "both", commit);
 		goto out;
 	}
@@ -818,7 +826,7 @@ static int cmd_conflicts(int argc, char **argv)
 			printf(", \"time\": %lld, \"path_exists\": %s}", (long long)k->when,
 			       k->path_exists ? "true" : "false");
 		} else {
-			printf("%s\n    copy %s (from %s, %s)%s\n", k->path, k->copy, k->device,
+			printf("%s\n    copy %s (from %s, %s)%s\n", out_name(k->path), out_name(k->copy), out_name(k->device),
 			       out_time(when, sizeof(when), (int64_t)k->when), k->path_exists ? "" : "; the file itself is gone");
 		}
 	}
@@ -887,7 +895,7 @@ static void log_line(dsync_log_level level, const char *folder, const char *mess
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %s %s%s%s\n", when, (long)(tv.tv_usec / 1000), level_names[level],
-		folder ? folder : "", folder ? ": " : "", message);
+		folder ? out_name(folder) : "", folder ? ": " : "", out_text(message, strlen(message)));
 	fflush(stderr);
 }
 
@@ -996,7 +1004,8 @@ static const command commands[] = {
 	  "Makes DIR (default: the current folder; created if missing) a dsync folder:\n"
 	  "its history lives in DIR/.dsync. The device is named NAME, else\n"
 	  "$DSYNC_DEVICE_NAME, else the host name (made safe): at most 64 bytes of\n"
-	  "printable text without '/', '\\', '<', '>', not '.' or '..'. The folder is\n"
+	  "printable UTF-8 text without '/', '\\', '<', '>' or characters that reorder\n"
+	  "text (U+202A..U+202E, U+2066..U+2069), not '.' or '..'. The folder is\n"
 	  "registered in ~/.config/dsync/folders for 'dsync daemon', and a first\n"
 	  "snapshot is taken.\n" },
 	{ "snapshot", cmd_snapshot, true, "record every change as a new version",
@@ -1017,7 +1026,8 @@ static const command commands[] = {
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"
 	  "changed (first 10; --all-files for all). PATH limits it to snapshots that\n"
 	  "changed that file or folder. WHEN: '2 hours ago', 'yesterday', 'last monday',\n"
-	  "'2024-03-01', '2024-03-01 14:00', '@EPOCH'.\n" },
+	  "'2024-03-01', '2024-03-01 14:00', '@EPOCH', or a version (a snapshot id,\n"
+	  "HEAD~3): the time its snapshot was taken.\n" },
 	{ "versions", cmd_versions, true, "list every version of one file",
 	  "usage: dsync versions PATH [--json]\n\n"
 	  "Lists every version of the file PATH, newest first, following it back\n"
@@ -1037,8 +1047,8 @@ static const command commands[] = {
 	  "Brings back each PATH as it was at WHEN or REV (default: the last snapshot),\n"
 	  "including files deleted since. A folder comes back file by file; files\n"
 	  "added to it since stay. The versions being replaced are snapshotted first,\n"
-	  "so nothing is lost. --to DEST writes there instead (DEST an existing folder:\n"
-	  "each PATH goes inside it); a DEST inside the folder is a restore in place,\n"
+	  "so nothing is lost. --to DEST writes there instead (DEST an existing folder\n"
+	  "or one ending in '/', made if missing: each PATH goes inside it); a DEST inside the folder is a restore in place,\n"
 	  "snapshotted first too. Everything is checked first: a file no version holds\n"
 	  "(elsewhere: any different file or link; in the folder: an ignored or\n"
 	  "unreadable one) is not replaced, the restore writes nothing and names it;\n"

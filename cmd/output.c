@@ -4,6 +4,7 @@
 #include "cmd/output.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,6 +139,108 @@ static size_t utf8_len(const unsigned char *s)
 	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
+}
+
+#define ESC_RING 8
+
+/* Whether the LEN-byte character at P reorders the text around it
+ * (U+202A..U+202E, U+2066..U+2069). */
+static bool bidi(const unsigned char *p, size_t len)
+{
+	return len == 3 && p[0] == 0xe2 &&
+	       ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) || (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+}
+
+/* S (N bytes) made safe for a terminal, in quotes when QUOTE (see
+ * output.h); S itself when nothing needs it. */
+static const char *escape(const char *s, size_t n, bool quote)
+{
+	static const char hex[] = "0123456789abcdef";
+	static char *ring[ESC_RING];
+	static size_t at;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	bool need = false;
+	size_t len;
+	char *o, *buf;
+
+	for (; p < end; p += len) {
+		len = utf8_len(p);
+		if (len == 0 || *p < 0x20 || *p == 0x7f || (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) || bidi(p, len) ||
+		    (quote && (*p == '"' || *p == '\\'))) {
+			need = true;
+			break;
+		}
+	}
+	if (!need) {
+		if (s[n] == '\0')
+			return s;
+		quote = false; /* a cut line: copied as it is */
+	}
+	at = (at + 1) % ESC_RING;
+	free(ring[at]);
+	/* at most 8 bytes for a byte (a C1 control), quotes and NUL */
+	if ((buf = ring[at] = malloc(n * 8 + 3)) == NULL)
+		return "(out of memory)";
+	o = buf;
+	if (quote)
+		*o++ = '"';
+	for (p = (const unsigned char *)s; p < end; p += len) {
+		len = utf8_len(p);
+		if (len == 3 && bidi(p, len)) {
+			unsigned cp = ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+
+			memcpy(o, "\\u20", 4);
+			o[4] = hex[(cp >> 4) & 15];
+			o[5] = hex[cp & 15];
+			o += 6;
+			continue;
+		}
+		if (len > 1 && p + len <= end && !(len == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			memcpy(o, p, len);
+			o += len;
+			continue;
+		}
+		if (len > 1) { /* a C1 control: each byte shown */
+			size_t i;
+
+			for (i = 0; i < len; i++) {
+				*o++ = '\\';
+				*o++ = 'x';
+				*o++ = hex[p[i] >> 4];
+				*o++ = hex[p[i] & 15];
+			}
+			continue;
+		}
+		len = 1;
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			*o++ = '\\';
+			*o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		} else if (quote && (*p == '"' || *p == '\\')) {
+			*o++ = '\\';
+			*o++ = (char)*p;
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	if (quote)
+		*o++ = '"';
+	*o = '\0';
+	return buf;
+}
+
+const char *out_name(const char *s)
+{
+	return s ? escape(s, strlen(s), true) : "";
+}
+
+const char *out_text(const char *s, size_t n)
+{
+	return s ? escape(s, n, false) : "";
 }
 
 void out_json_string(FILE *fp, const char *s)

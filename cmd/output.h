@@ -34,6 +34,19 @@ const char *out_size(char *buf, size_t size, uint64_t bytes);
  * \u00XX. */
 void out_json_string(FILE *fp, const char *s);
 
+/*
+ * A name (path, device, remote) or a line of text for people's output, safe
+ * to print: returned as it is when it holds no control character (nor, for a name,
+ * '"' or '\\'), else (as git's core.quotePath does) a name in double quotes with \n, \t, \r, \"
+ * and \\ and other control characters, invalid UTF-8 bytes and C1 controls
+ * as \xNN, characters that reorder text (U+202A..U+202E, U+2066..U+2069) as
+ * \uXXXX; other valid UTF-8 is kept.  out_text() does the same for the first N
+ * bytes of a line of text, without the quotes.  The result lives until a few
+ * more calls (a small ring of buffers): use it in one printf.
+ */
+const char *out_name(const char *s);
+const char *out_text(const char *s, size_t n);
+
 /* Progress on stderr while it is a terminal (throttled); PAYLOAD is a label
  * string. out_progress_done() clears the line. */
 void out_progress(size_t files, uint64_t bytes, void *payload);

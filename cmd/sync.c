@@ -471,15 +471,15 @@ int cmd_remote(int argc, char **argv)
 		if (error == 0 && !p.quiet) {
 			if (created)
 				printf("created an encrypted store at %s and added it as '%s'\n"
-				       "'dsync sync' sends this folder's history there\n", argv[optind + 1], argv[optind]);
+				       "'dsync sync' sends this folder's history there\n", out_name(argv[optind + 1]), argv[optind]);
 			else
 				printf("added '%s' (%s)\n'dsync sync' merges its history into this folder\n", argv[optind],
-				       argv[optind + 1]);
+				       out_name(argv[optind + 1]));
 		}
 	} else if (strcmp(sub, "list") == 0) {
 		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
 			for (i = 0; i < n; i++)
-				printf("%s\t%s\n", list[i].name, list[i].url);
+				printf("%s\t%s\n", list[i].name, out_name(list[i].url));
 			dsync_remote_list_free(list, n);
 		}
 	} else {
@@ -535,7 +535,8 @@ static int cmd_join_impl(int argc, char **argv)
 		return out_fail(error);
 	report_round(&r, DSYNC_SYNC_ALL, p.quiet);
 	if (!p.quiet)
-		printf("'%s' is now a dsync folder kept in step with %s\n", dsync_folder_root(f), url);
+		printf("'%s' is now a dsync folder kept in step with %s\n",
+		       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))), out_name(url));
 	dsync_folder_free(f);
 	return conflicts_wait(r.merge.open_conflicts);
 }
@@ -602,7 +603,7 @@ int cmd_check(int argc, char **argv)
 		printf("history: %zu problem%s (%zu version%s, %zu objects intact):\n", r.nproblems,
 		       r.nproblems == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.objects);
 		for (i = 0; i < r.nproblems && i < DSYNC_CHECK_LISTED; i++)
-			printf("  %s\n", r.problems[i]);
+			printf("  %s\n", out_text(r.problems[i], strlen(r.problems[i])));
 		if (r.nproblems > DSYNC_CHECK_LISTED)
 			printf("  ... and %zu more\n", r.nproblems - DSYNC_CHECK_LISTED);
 	} else if (!p.quiet && r.walked) {

@@ -308,7 +308,10 @@ int dsync_conflict_resolve(char *commit, dsync_folder *f, const char *path, int 
 		}
 	}
 	if (picked == 0) {
-		error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' has no conflict; see 'dsync conflicts'", path);
+		char q[DSYNC_QUOTE_SIZE];
+
+		error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' has no conflict; see 'dsync conflicts'",
+					dsync_quote(q, path));
 		goto out;
 	}
 	if (keep == DSYNC_KEEP_COPY && picked > 1) {

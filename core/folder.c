@@ -64,11 +64,45 @@ static int find_root(char **out, const char *start)
 	return 0;
 }
 
+/* The code point of the valid UTF-8 sequence at S in *CP and its length,
+ * or 0 when the bytes there are not valid UTF-8. */
+static size_t utf8_next(const unsigned char *s, unsigned *cp)
+{
+	size_t n, i;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		*cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		*cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		*cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) || *cp > 0x10ffff ||
+	    (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 /* The rule a device name breaks, or NULL when it is a good one. */
 static const char *device_name_fault(const char *name)
 {
 	const unsigned char *p;
-	size_t len = name ? strlen(name) : 0;
+	size_t len = name ? strlen(name) : 0, n;
+	unsigned cp;
 
 	if (len == 0)
 		return "it is empty";
@@ -86,6 +120,16 @@ static const char *device_name_fault(const char *name)
 		if (*p == '<' || *p == '>')
 			return "it holds '<' or '>'";
 	}
+	/* the name is shown to people (log, conflicts): text that reads as it
+	 * is, in the order it is written */
+	for (p = (const unsigned char *)name; *p; p += n) {
+		if ((n = utf8_next(p, &cp)) == 0)
+			return "it is not valid UTF-8";
+		if (cp >= 0x80 && cp <= 0x9f)
+			return "it holds a control character";
+		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			return "it holds a character that reorders text (U+202A to U+202E, U+2066 to U+2069)";
+	}
 	return NULL;
 }
 
@@ -97,7 +141,7 @@ static int device_name_error(const char *name, const char *fault, const char *wh
 
 	return dsync_error_set(DSYNC_EUSAGE,
 		"bad device name '%s'%s: %s; use printable text of at most " DSYNC_STR(DSYNC_DEVICE_NAME_MAX)
-		" bytes without '/', '\\', '<' or '>'", dsync_quote(q, name ? name : ""), where, fault);
+		" bytes of UTF-8 without '/', '\\', '<' or '>'", dsync_quote(q, name ? name : ""), where, fault);
 }
 
 int dsync_device_name_check(const char *name)
@@ -662,9 +706,12 @@ static int refuse_inside(const char *dir)
 	}
 	if ((error = find_root(&root, real)) < 0)
 		goto out;
-	if (root)
+	if (root) {
+		char q[DSYNC_QUOTE_SIZE];
+
 		error = dsync_error_set(DSYNC_EEXISTS,
-			"'%s' is inside the dsync folder '%s'; its history already covers it", dir, root);
+			"'%s' is inside the dsync folder '%s'; its history already covers it", dsync_quote(q, dir), root);
+	}
 out:
 	free(real);
 	free(root);
@@ -683,7 +730,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
 	git_repository *repo = NULL;
 	char *root = NULL, *parent_root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
-	char device_id[33], folder_id[33];
+	char device_id[33], folder_id[33], q[DSYNC_QUOTE_SIZE];
 	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
 	bool tmp_made = false;
 	struct stat st;
@@ -700,21 +747,21 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
-			return dsync_error_sys(errno, "cannot use '%s'", dir);
+			return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
 		/* refuse a place inside a dsync folder before creating anything */
 		if ((error = refuse_inside(dir)) < 0)
 			return error;
 		if ((error = dsync_path_mkdirs(dir)) < 0)
 			return error;
 		if (stat(dir, &st) < 0)
-			return dsync_error_sys(errno, "cannot use '%s'", dir);
+			return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
 	}
 	if (!S_ISDIR(st.st_mode))
-		return dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", dir);
+		return dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", dsync_quote(q, dir));
 	if ((root = realpath(dir, NULL)) == NULL)
-		return dsync_error_sys(errno, "cannot use '%s'", dir);
+		return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
 	if (is_dsync_root(root)) {
-		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder", root);
+		error = dsync_error_set(DSYNC_EEXISTS, "'%s' is already a dsync folder", dsync_quote(q, root));
 		goto out;
 	}
 	if ((error = find_root(&parent_root, root)) < 0)
@@ -722,11 +769,11 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	if (parent_root) {
 		error = dsync_error_set(DSYNC_EEXISTS,
 			"'%s' is inside the dsync folder '%s'; its history already covers it",
-			root, parent_root);
+			dsync_quote(q, root), parent_root);
 		goto out;
 	}
 	if (access(root, W_OK) < 0) {
-		error = dsync_error_sys(errno, "cannot write to '%s'", root);
+		error = dsync_error_sys(errno, "cannot write to '%s'", dsync_quote(q, root));
 		goto out;
 	}
 	/* everything init needs, before anything is made: the registry's
@@ -740,7 +787,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	if ((error = dsync_buf_printf(&gitdir, "%s/" INIT_TMP "XXXXXX", strcmp(root, "/") ? root : "")) < 0)
 		goto out;
 	if (!mkdtemp(gitdir.ptr)) {
-		error = dsync_error_sys(errno, "cannot write to '%s'", root);
+		error = dsync_error_sys(errno, "cannot write to '%s'", dsync_quote(q, root));
 		goto out;
 	}
 	tmp_made = true;
@@ -816,14 +863,14 @@ out:
 
 int dsync_folder_open(dsync_folder **out, const char *path)
 {
-	char *real = NULL, *root = NULL;
+	char *real = NULL, *root = NULL, q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	*out = NULL;
 	if (!path)
 		path = ".";
 	if ((real = realpath(path, NULL)) == NULL)
-		return dsync_error_sys(errno, "cannot use '%s'", path);
+		return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, path));
 	if ((error = find_root(&root, real)) < 0)
 		goto out;
 	if (!root) {

@@ -266,6 +266,9 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 	/* a short id, alone or with ~N / ^N after it, among the snapshots only */
 	base = strcspn(spec, "~^");
 	hexid = base >= 4 && base <= GIT_OID_HEXSZ && all_hex(spec, base);
+	/* fewer digits name no snapshot surely, whatever the history holds */
+	if (base > 0 && base < 4 && all_hex(spec, base) && dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0)
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is too short for a snapshot id; give at least 4 hex digits", q);
 	/* a whole id is taken as it is: any commit in the store (another
 	 * device's head included) */
 	if (hexid && base < GIT_OID_HEXSZ) {
@@ -308,9 +311,19 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		char *head = strndup(spec, base);
 		git_object *o = NULL;
 		bool there = head && git_revparse_single(&o, f->repo, head) == 0;
+		const char *p = spec + base;
 
 		git_object_free(o);
 		free(head);
+		/* only ~N and ^N steps (N optional) follow: else a bad version */
+		while (*p == '~' || *p == '^')
+			for (p++; *p >= '0' && *p <= '9'; p++)
+				;
+		if (there && *p) {
+			error = dsync_error_set(DSYNC_EUSAGE,
+				"bad version '%s': after HEAD or an id give steps back as ~N (HEAD~3)", q);
+			goto out;
+		}
 		if (there) {
 			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot '%s': the history is shorter", q);
 			goto out;
@@ -353,6 +366,31 @@ out:
 	git_object_free(peeled);
 	dsync_buf_dispose(&full);
 	return error;
+}
+
+int dsync_history_when(int64_t *out, dsync_folder *f, const char *spec)
+{
+	size_t base = strcspn(spec, "~^");
+	/* a time is a time; an id (hex digits), HEAD and anything with ~N or
+	 * ^N is a version; else the time's error says what is wrong */
+	bool version = (base > 0 && all_hex(spec, base)) || spec[base] || strcmp(spec, "HEAD") == 0;
+	char hex[41];
+	git_oid oid;
+	git_commit *c = NULL;
+	int err, error = 0;
+
+	if (!(base >= 4 && all_hex(spec, base)) && (error = dsync_timespec_parse(out, spec, (int64_t)time(NULL))) == 0)
+		return 0;
+	if (!version)
+		return error;
+	if ((error = dsync_history_resolve(hex, f, spec)) < 0)
+		return error;
+	git_oid_fromstr(&oid, hex);
+	if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
+		return dsync_error_git(err, "cannot read the version %.8s", hex);
+	*out = (int64_t)git_commit_time(c);
+	git_commit_free(c);
+	return 0;
 }
 
 /* Fills S for commit C with its changes against the first parent, limited to
@@ -758,14 +796,47 @@ static bool under(const char *path, const char *spec)
 	return strncmp(path, spec, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* PREFIX and PATH into OUT as git's (and libgit2's) diff headers write a
+ * name: in double quotes with C escapes when it holds a control character,
+ * '"', '\\' or a byte above 126, as it is otherwise. */
+static int header_name(dsync_buf *out, const char *prefix, const char *path)
+{
+	const unsigned char *p;
+	int error = 0;
+
+	for (p = (const unsigned char *)path; *p; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+			break;
+	if (!*p)
+		return dsync_buf_printf(out, "%s%s", prefix, path);
+	error = dsync_buf_printf(out, "\"%s", prefix);
+	for (p = (const unsigned char *)path; *p && !error; p++) {
+		static const char named[] = "\a\b\t\n\v\f\r", letters[] = "abtnvfr";
+		const char *k = *p ? strchr(named, *p) : NULL;
+
+		if (*p == '"' || *p == '\\')
+			error = dsync_buf_printf(out, "\\%c", *p);
+		else if (k)
+			error = dsync_buf_printf(out, "\\%c", letters[k - named]);
+		else if (*p < 0x20 || *p >= 0x7f)
+			error = dsync_buf_printf(out, "\\%03o", *p);
+		else
+			error = dsync_buf_printf(out, "%c", *p);
+	}
+	return error ? error : dsync_buf_puts(out, "\"");
+}
+
 /* What a diff shows for a big file (stored path PATH): it is binary. */
 static int binary_notice(print_ctx *pc, const char *path)
 {
 	dsync_buf b = DSYNC_BUF_INIT;
 	int error;
 
-	if ((error = dsync_buf_printf(&b, "diff --git a/%s b/%s\nBinary files a/%s and b/%s differ\n", path, path,
-				      path, path)) == 0)
+	if ((error = dsync_buf_puts(&b, "diff --git ")) == 0 && (error = header_name(&b, "a/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, " ")) == 0 && (error = header_name(&b, "b/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, "\nBinary files ")) == 0 && (error = header_name(&b, "a/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, " and ")) == 0 && (error = header_name(&b, "b/", path)) == 0 &&
+	    (error = dsync_buf_puts(&b, " differ\n")) == 0)
 		error = pc->write(b.ptr, b.len, pc->payload);
 	dsync_buf_dispose(&b);
 	return error;

@@ -150,8 +150,10 @@ static int check_folder(const restorer *r, const char *dest, bool follow)
 		return 1;
 	if (S_ISDIR(st.st_mode) || (follow && !r->root && stat(dest, &st) == 0 && S_ISDIR(st.st_mode)))
 		return 0;
+	char q[DSYNC_QUOTE_SIZE];
+
 	return dsync_error_set(DSYNC_EEXISTS, "cannot restore the folder '%s': a %s is in the way; move it "
-			       "aside first", dest, S_ISLNK(st.st_mode) ? "link" : "file");
+			       "aside first", dsync_quote(q, dest), S_ISLNK(st.st_mode) ? "link" : "file");
 }
 
 /* The first pass above the top-level DEST: each existing folder on the way
@@ -170,8 +172,10 @@ static int check_parents(const restorer *r, const char *dest)
 		if ((r->root ? lstat(p, &st) : stat(p, &st)) < 0)
 			break; /* missing from here on: made as folders */
 		if (!S_ISDIR(st.st_mode)) {
+			char q[DSYNC_QUOTE_SIZE], q2[DSYNC_QUOTE_SIZE];
+
 			error = dsync_error_set(DSYNC_ENOTDIR, "cannot restore to '%s': '%s' is a %s, not a folder; "
-						"move it aside first", dest, p, S_ISLNK(st.st_mode) ? "link" : "file");
+						"move it aside first", dsync_quote(q, dest), dsync_quote(q2, p), S_ISLNK(st.st_mode) ? "link" : "file");
 			break;
 		}
 		*s = '/';
@@ -189,14 +193,16 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 
 	if (r->checking)
 		return check_file(r, te, dest);
+	char q[DSYNC_QUOTE_SIZE];
+
 	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode))
 		return dsync_error_set(DSYNC_EEXISTS,
-			"cannot restore the file '%s': a folder is in the way; move it aside first", dest);
+			"cannot restore the file '%s': a folder is in the way; move it aside first", dsync_quote(q, dest));
 	if ((error = dsync_worktree_temp(&tmp, NULL, r->f->repo, git_tree_entry_id(te), git_tree_entry_filemode(te),
 					 0, r->root, dest, r->umask)) < 0)
 		goto out;
 	if (rename(tmp.ptr, dest) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", dest);
+		error = dsync_error_sys(errno, "cannot write '%s'", dsync_quote(q, dest));
 		unlink(tmp.ptr);
 		goto out;
 	}
@@ -326,7 +332,7 @@ static int destination(dsync_buf *out, const dsync_folder *f, const char *path, 
  */
 static int target(dsync_buf *out, bool *inside, const dsync_folder *f, const char *to)
 {
-	char *rel = NULL, cwd[PATH_MAX];
+	char *rel = NULL, cwd[PATH_MAX], q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	*inside = false;
@@ -344,7 +350,7 @@ static int target(dsync_buf *out, bool *inside, const dsync_folder *f, const cha
 	}
 	if (rel && *rel && !dsync_path_is_safe(rel))
 		error = dsync_error_set(DSYNC_EUSAGE, "cannot restore into '%s': it is inside dsync's own '"
-					DSYNC_DIR "'", to);
+					DSYNC_DIR "'", dsync_quote(q, to));
 	else if (rel)
 		error = *rel ? dsync_buf_printf(out, "%s/%s", f->root, rel) : dsync_buf_puts(out, f->root);
 	else if (to[0] == '/')
@@ -473,11 +479,18 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 			continue;
 		if ((error = dsync_tree_lookup(&te, tree, paths[i])) < 0) {
 			if (error == DSYNC_ENOTFOUND) {
-				char when[64];
+				char when[64], q[DSYNC_QUOTE_SIZE];
 
-				error = dsync_error_set(DSYNC_ENOTFOUND,
-					"'%s' is not in the version %.8s (%s); see 'dsync versions %s'",
-					paths[i], out->rev, commit_when(when, sizeof(when), commit), paths[i]);
+				/* the hint only when the path fits on the line */
+				dsync_quote(q, paths[i]);
+				if (strlen(paths[i]) <= DSYNC_QUOTE_KEEP && strcmp(q, paths[i]) == 0)
+					error = dsync_error_set(DSYNC_ENOTFOUND,
+						"'%s' is not in the version %.8s (%s); see 'dsync versions %s'",
+						q, out->rev, commit_when(when, sizeof(when), commit), q);
+				else
+					error = dsync_error_set(DSYNC_ENOTFOUND,
+						"'%s' is not in the version %.8s (%s); see 'dsync versions PATH'",
+						q, out->rev, commit_when(when, sizeof(when), commit));
 			}
 			goto out;
 		}
@@ -488,10 +501,22 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	if (o->to) {
 		if ((error = target(&to, &inside, f, o->to)) < 0)
 			goto out;
+		/* a DEST ending in '/' is a folder, made when missing */
+		bool slash = o->to[strlen(o->to) - 1] == '/';
+
+		while (to.len > 1 && to.ptr[to.len - 1] == '/')
+			to.ptr[--to.len] = '\0';
 		if (stat(to.ptr, &st) == 0)
 			to_is_dir = S_ISDIR(st.st_mode);
-		else if (n > 1 || !*paths[0])
+		else if (n > 1 || !*paths[0] || slash)
 			to_is_dir = true;
+		if (slash && !to_is_dir) {
+			char q[DSYNC_QUOTE_SIZE];
+
+			error = dsync_error_set(DSYNC_ENOTDIR, "cannot restore into '%s': it is a file, not a folder",
+						dsync_quote(q, o->to));
+			goto out;
+		}
 	}
 	if ((dests = calloc(n, sizeof(*dests))) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
@@ -508,8 +533,11 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(dests[i], dests[j]) == 0 && strcmp(paths[i], paths[j]) != 0) {
+				char q[DSYNC_QUOTE_SIZE], q2[DSYNC_QUOTE_SIZE], q3[DSYNC_QUOTE_SIZE];
+
 				error = dsync_error_set(DSYNC_EUSAGE, "'%s' and '%s' would both be restored as '%s'; "
-							"restore them one at a time", paths[j], paths[i], dests[i]);
+							"restore them one at a time", dsync_quote(q, paths[j]),
+							dsync_quote(q2, paths[i]), dsync_quote(q3, dests[i]));
 				goto out;
 			}
 	}

@@ -345,8 +345,13 @@ static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first,
 					 ch->n == 1 ? "" : "s");
 	} else {
 		error = dsync_buf_printf(msg, "%zu file%s changed: ", ch->n, ch->n == 1 ? "" : "s");
-		for (i = 0; i < ch->n && i < 3 && !error; i++)
-			error = dsync_buf_printf(msg, "%s%s", i ? ", " : "", ch->v[i].path);
+		/* names cut and made visible: a newline in one must not make
+		 * lines (or a trailer) of the message */
+		for (i = 0; i < ch->n && i < 3 && !error; i++) {
+			char q[DSYNC_QUOTE_SIZE];
+
+			error = dsync_buf_printf(msg, "%s%s", i ? ", " : "", dsync_quote(q, ch->v[i].path));
+		}
 		if (!error && ch->n > 3)
 			error = dsync_buf_puts(msg, ", …");
 	}

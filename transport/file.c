@@ -427,7 +427,7 @@ int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool crea
 	dsync_buf abs = DSYNC_BUF_INIT;
 	struct stat st;
 	const char *slow = getenv("DSYNC_TEST_SLOW");
-	char cwd[4096];
+	char cwd[4096], q[DSYNC_QUOTE_SIZE];
 	int error;
 
 	*out = NULL;
@@ -448,16 +448,16 @@ int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool crea
 		abs.ptr[--abs.len] = '\0';
 	if (stat(abs.ptr, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
-			error = dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", abs.ptr);
+			error = dsync_error_set(DSYNC_ENOTDIR, "'%s' is not a folder", dsync_quote(q, abs.ptr));
 			goto fail;
 		}
 	} else if (errno != ENOENT) {
-		error = dsync_error_sys(errno, "cannot reach '%s'", abs.ptr);
+		error = dsync_error_sys(errno, "cannot reach '%s'", dsync_quote(q, abs.ptr));
 		goto fail;
 	} else if (create && (error = dsync_path_mkdirs(abs.ptr)) < 0) {
 		goto fail;
 	} else if (!create) {
-		error = dsync_error_set(DSYNC_ENOTFOUND, "no store at '%s' (is the disk mounted?)", abs.ptr);
+		error = dsync_error_set(DSYNC_ENOTFOUND, "no store at '%s' (is the disk mounted?)", dsync_quote(q, abs.ptr));
 		goto fail;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {

@@ -97,6 +97,20 @@ const char *dsync_quote(char buf[DSYNC_QUOTE_SIZE], const char *arg)
 			o += 3;
 			break;
 		}
+		/* a character that reorders the text around it (U+202A..U+202E,
+		 * U+2066..U+2069) is shown as \uXXXX: 6 bytes for its 3 */
+		if (n == 3 && p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+					       (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
+			unsigned cp = ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+
+			memcpy(buf + o, "\\u20", 4);
+			buf[o + 4] = hex[(cp >> 4) & 15];
+			buf[o + 5] = hex[cp & 15];
+			o += 6;
+			p += n;
+			used += n;
+			continue;
+		}
 		if (n > 1) {
 			memcpy(buf + o, p, n);
 			o += n;

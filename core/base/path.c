@@ -238,7 +238,7 @@ bool dsync_path_folds_into_dsync(const char *root, const char *rel)
 
 int dsync_path_mkdirs(const char *path)
 {
-	char *p = strdup(path), *s;
+	char *p = strdup(path), *s, q[DSYNC_QUOTE_SIZE];
 	int error = 0;
 
 	if (!p)
@@ -251,12 +251,12 @@ int dsync_path_mkdirs(const char *path)
 			*s = '\0';
 			if (mkdir(p, 0777) < 0) {
 				if (errno != EEXIST) {
-					error = dsync_error_sys(errno, "cannot create the folder '%s'", p);
+					error = dsync_error_sys(errno, "cannot create the folder '%s'", dsync_quote(q, p));
 					break;
 				}
 				if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
 					error = dsync_error_set(DSYNC_ENOTDIR,
-						"cannot restore into '%s': a file is in the way", p);
+						"cannot restore into '%s': a file is in the way", dsync_quote(q, p));
 					break;
 				}
 			}
@@ -339,6 +339,7 @@ void dsync_path_remove_tree(const char *dir)
 int dsync_path_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool flush_dir)
 {
 	dsync_buf tmp = DSYNC_BUF_INIT;
+	char q[DSYNC_QUOTE_SIZE];
 	int fd = -1, error;
 
 	if ((error = dsync_buf_printf(&tmp, "%s.tmp", path)) < 0)
@@ -346,13 +347,13 @@ int dsync_path_write_atomic(const char *path, const void *data, size_t len, mode
 	unlink(tmp.ptr);
 	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0 ||
 	    (len && write(fd, data, len) != (ssize_t)len) || fsync(fd) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
+		error = dsync_error_sys(errno, "cannot write '%s'", dsync_quote(q, tmp.ptr));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp.ptr, path) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", path);
+		error = dsync_error_sys(errno, "cannot write '%s'", dsync_quote(q, path));
 		goto out;
 	}
 	if (flush_dir) {

@@ -54,7 +54,8 @@ int dsync_error_set(int code, const char *fmt, ...)
  * An argument as a message quotes it, into BUF: at most its first
  * DSYNC_QUOTE_KEEP bytes (cut at a character's start, "…" added when cut),
  * control characters and bytes that are not UTF-8 shown as \n, \t, \r or
- * \xNN, so an error stays one readable line.  Every message that quotes
+ * \xNN, characters that reorder text (U+202A..U+202E, U+2066..U+2069) as
+ * \uXXXX, so an error stays one readable line.  Every message that quotes
  * what a user typed (a path, a version, a time, a name) quotes it through
  * this.  Returns BUF.
  */

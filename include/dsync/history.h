@@ -71,6 +71,15 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
  */
 int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec);
 
+/*
+ * SPEC as a point in time (seconds since the epoch) in OUT, for --since and
+ * --until: a time spec (dsync_timespec_parse) is that time; a version (a
+ * snapshot id, short too, HEAD~N) is the time its snapshot was taken.
+ * DSYNC_EUSAGE when SPEC is neither, DSYNC_ENOTFOUND when it is a version
+ * that names no snapshot.
+ */
+int dsync_history_when(int64_t *out, dsync_folder *f, const char *spec);
+
 /* Receives bytes; return non-zero to stop. */
 typedef int (*dsync_write_cb)(const void *data, size_t len, void *payload);
 

@@ -222,4 +222,18 @@ check "no restore record left in .dsync" "$(ls "$F/.dsync" | grep -c '^restore-'
 ok "the same restore again finishes the copy" dsync restore . --at "$BIG1" --to "$O/deep"
 check "the copy is whole" "$(sha256sum < "$O/deep/big.bin")" = "$B1"
 
+# --- a DEST ending in '/' is a folder, made when missing; each PATH goes inside
+cd "$F" || exit 1
+ok "restore --to newsub/ (inside, missing)" dsync restore a.txt --at "$S1" --to newsub/
+check "newsub is a folder" -d newsub
+check "a.txt went inside it" "$(cat newsub/a.txt 2>/dev/null)" = one
+ok "restore --to a missing folder outside, with '/'" dsync restore a.txt --at "$S1" --to "$O/made/deeper/"
+check "the folder was made, the file inside" "$(cat "$O/made/deeper/a.txt" 2>/dev/null)" = one
+ok "restore a folder --to a missing DEST/" dsync restore sub --at "$S1" --to "$O/subcopy/"
+check "the folder goes inside DEST" "$(cat "$O/subcopy/sub/s.txt" 2>/dev/null)" = "sub one"
+echo keep > "$O/plainfile"
+fails 1 "restore --to FILE/: an existing file is no folder" dsync restore a.txt --at "$S1" --to "$O/plainfile/"
+contains "says it is a file" "$TMP/err" "it is a file, not a folder"
+check "the file is untouched" "$(cat "$O/plainfile")" = keep
+
 finish

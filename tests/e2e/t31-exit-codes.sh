@@ -35,8 +35,32 @@ contains "says no snapshot has it" "$TMP/err" "no snapshot has the id 'deadbeef'
 fails 1 "show HEAD~50: the history is shorter" dsync show HEAD~50
 fails 1 "restore --at HEAD~50" dsync restore a.txt --at HEAD~50
 check "nothing was restored" "$(cat a.txt)" = "two"
+# a version where a time is asked for: its snapshot's time
+first=$(git --git-dir=.dsync rev-parse HEAD~1)
+ok "log --since HEAD~1: a version as a time" dsync log --since HEAD~1
+contains "log --since HEAD~1: lists the first snapshot" "$TMP/out" "${first:0:8}"
+ok "log --since a whole id" dsync log --since "$(git --git-dir=.dsync rev-parse HEAD)"
+contains "log --since ID: lists that snapshot" "$TMP/out" "$(git --git-dir=.dsync rev-parse --short=8 HEAD)"
+ok "log --until a short id" dsync log --until "${first:0:7}"
+contains "log --until ID: lists that snapshot" "$TMP/out" "${first:0:8}"
+fails 1 "log --since HEAD~50: names no snapshot" dsync log --since HEAD~50
+# a malformed HEAD~N is a usage error everywhere
+for args in "log --since HEAD~-1" "log --until HEAD~1x" "restore a.txt --at HEAD~-1" "restore a.txt --at HEAD~1x" \
+	"show HEAD~1x" "diff HEAD~-1" "show HEAD~1x:a.txt"; do
+	# shellcheck disable=SC2086
+	fails 2 "$args: a malformed HEAD~N" dsync $args
+	contains "$args: says it is a bad version" "$TMP/err" "bad version"
+done
+check "nothing was restored by them" "$(cat a.txt)" = "two"
 
-# 2. a short id is ambiguous only when two snapshots share it
+# 2. a short id is ambiguous only when two snapshots share it; under 4 hex
+# digits it is too short, whatever the history holds
+for spec in fff f 12 abc~1; do
+	fails 2 "show $spec: too short for an id" dsync show "$spec"
+	contains "show $spec: says 4 hex digits" "$TMP/err" "give at least 4 hex digits"
+done
+fails 2 "restore --at abc: too short" dsync restore a.txt --at abc
+contains "restore --at abc: says 4 hex digits" "$TMP/err" "give at least 4 hex digits"
 if command -v python3 > /dev/null; then
 	head=$(git --git-dir=.dsync rev-parse HEAD)
 	tree=$(git --git-dir=.dsync rev-parse 'HEAD^{tree}')
@@ -164,7 +188,11 @@ done
 # 5. a quoted argument is cut to a readable length and stays one line
 long=$(printf 'x%.0s' $(seq 300))
 for args in "show $long" "restore a.txt --at $long" "log --since $long" "frob$long" "log -n $long" \
-	"remote remove $long" "watch --delay $long"; do
+	"remote remove $long" "watch --delay $long" "restore $long" "restore $long/x" \
+	"conflicts resolve $long --keep file" "join $long" "join $long $TMP/j" "remote add x $long" \
+	"remote add x file://$long" "remote add x sftp://$long" "restore a.txt --to $long" \
+	"restore a.txt --to $TMP/$long/" "versions $long" "log $TMP/$long" "diff -- $TMP/$long" \
+	"init $TMP/$long/x"; do
 	fails_any=0
 	# shellcheck disable=SC2086
 	dsync $args > "$TMP/out" 2> "$TMP/err" || fails_any=$?
@@ -182,5 +210,57 @@ check "still one line" "$(error_lines)" = one
 mkdir -p "$TMP/outside"
 fails 2 "a path outside the folder, with a newline" dsync log "$TMP/outside/a"$'\n'"b"
 contains "the path is shown with \\n" "$TMP/err" "a\\nb"
+
+# 6. names with control characters are shown escaped in people's output
+# (quoted as git does), never sent raw; --json keeps them exact (escaped JSON)
+N=$TMP/names
+mkdir -p "$N"
+cd "$N" || exit 1
+printf 'one\n' > plain.txt
+ok "names: init" dsync init --device-name alpha
+fake=$'innocent.txt\n    D thesis.docx'
+red=$'\033[31mRED'
+printf 'x\n' > "$fake"
+printf 'y\n' > "$red"
+printf 'z\n' > 'q"b\s'
+printf 'w\n' > $'evil\xe2\x80\xaetxt.exe'
+head -c 9000000 /dev/zero > $'big\nfile'
+no_raw() { # what: no escape byte, no fake line in $TMP/out
+	check "$1: no escape byte" "$(grep -c $'\033' "$TMP/out")" = 0
+	check "$1: no fake line" "$(grep -c '^    D thesis.docx' "$TMP/out")" = 0
+}
+ok "names: status" dsync status
+no_raw "status"
+contains "status: the newline shown" "$TMP/out" 'A "innocent.txt\n    D thesis.docx"'
+contains "status: the escape shown" "$TMP/out" 'A "\x1b[31mRED"'
+contains "status: quote and backslash escaped" "$TMP/out" 'A "q\"b\\s"'
+contains "status: a character that reorders text shown as \\u202e" "$TMP/out" 'A "evil\u202etxt.exe"'
+ok "names: status --json" dsync status --json
+contains "status --json: exact, JSON-escaped" "$TMP/out" '"path":"innocent.txt\n    D thesis.docx"'
+contains "status --json: the escape as \\u001b" "$TMP/out" '"path":"\u001b[31mRED"'
+ok "names: snapshot" dsync snapshot
+no_raw "snapshot"
+ok "names: log" dsync log
+no_raw "log"
+contains "log: the file list escaped" "$TMP/out" '    A "innocent.txt\n    D thesis.docx"'
+contains "log: the message names the files escaped" "$TMP/out" 'files changed: \x1b[31mRED'
+check "log: the names stay on the message's first line" "$(git --git-dir=.dsync log -1 --format=%B | head -1 | grep -cF 'big\nfile')" = 1
+ok "names: log --json" dsync log --json
+contains "log --json: the path exact" "$TMP/out" '"path":"innocent.txt\n    D thesis.docx"'
+ok "names: versions" dsync versions "$red"
+no_raw "versions"
+ok "names: show HEAD:" dsync show HEAD:
+no_raw "show HEAD:"
+contains "show HEAD:: the name escaped" "$TMP/out" '"\x1b[31mRED"'
+printf 'more\n' >> $'big\nfile'
+printf 'y2\n' > "$red"
+ok "names: diff" dsync diff
+no_raw "diff"
+contains "diff: a big file's header quoted" "$TMP/out" 'Binary files "a/big\nfile" and "b/big\nfile" differ'
+contains "diff: a small file's header quoted" "$TMP/out" '+++ "b/\033[31mRED"'
+ok "names: restore --to a name with a newline" dsync restore "$red" --to $'out\nname'
+no_raw "restore"
+contains "restore: the destination escaped" "$TMP/out" 'to "out\nname"'
+cd "$F" || exit 1
 
 finish

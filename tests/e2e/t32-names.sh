@@ -75,6 +75,21 @@ for bad in 'a/b' '..' '.' $'new\nline' $'tab\there' ' lead' 'x<y>' 'back\slash' 
 	fails 2 "init --device-name $q is a usage error" as N init "N" --device-name "$bad"
 	check "init --device-name $q: nothing made" ! -e "$TMP/N"
 done
+# invalid UTF-8, C1 controls, characters that reorder the text shown
+for bad in $'caf\xe9' $'\xff' $'\xc0\xaf' $'a\xc2\x9bb' $'evil\xe2\x80\xaetxt' $'x\xe2\x80\xaay' $'\xe2\x81\xa6name\xe2\x81\xa9'; do
+	q=$(printf %q "$bad")
+	fails 2 "init --device-name $q is a usage error" as N init "N" --device-name "$bad"
+	check "init --device-name $q: nothing made" ! -e "$TMP/N"
+	check "init --device-name $q: one error line" "$(wc -l < "$TMP/err")" = 1
+done
+contains "init: says it reorders text" "$TMP/err" "reorders text"
+contains "init: the characters are shown, not sent" "$TMP/err" "'\u2066name\u2069'"
+fails 2 "init: \$DSYNC_DEVICE_NAME with invalid UTF-8" env DSYNC_DEVICE_NAME=$'caf\xe9' "$DSYNC" init "$TMP/N"
+contains "init: says it is not UTF-8" "$TMP/err" "not valid UTF-8"
+check "init: nothing made" ! -e "$TMP/N"
+ok "init: a UTF-8 name is fine" as N init N --device-name 'café-π'
+contains "init: the name as it is" "$TMP/out" "device 'café-π'"
+rm -rf "$TMP/N"
 long=$(printf 'd%.0s' $(seq 65))
 fails 2 "init: a 65-byte device name is refused" as N init N --device-name "$long"
 contains "init: the rule is named" "$TMP/err" "at most 64 bytes"

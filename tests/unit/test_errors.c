@@ -192,6 +192,9 @@ static void test_quote(void **state)
 	assert_string_equal(dsync_quote(q, "a\nb\tc\rd\x1b[31m\x7f\xff"), "a\\nb\\tc\\rd\\x1b[31m\\x7f\\xff");
 	/* UTF-8 kept */
 	assert_string_equal(dsync_quote(q, "caf\xc3\xa9"), "caf\xc3\xa9");
+	/* characters that reorder the text shown as \uXXXX, their neighbours kept */
+	assert_string_equal(dsync_quote(q, "a\xe2\x80\xae" "b\xe2\x80\xaa\xe2\x81\xa6\xe2\x81\xa9\xe2\x80\xa9"),
+			    "a\\u202eb\\u202a\\u2066\\u2069\xe2\x80\xa9");
 	/* cut at 60 bytes, with an ellipsis */
 	memset(arg, 'x', 300);
 	arg[300] = '\0';
