@@ -64,38 +64,6 @@ static int find_root(char **out, const char *start)
 	return 0;
 }
 
-/* The code point of the valid UTF-8 sequence at S in *CP and its length,
- * or 0 when the bytes there are not valid UTF-8. */
-static size_t utf8_next(const unsigned char *s, unsigned *cp)
-{
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		*cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		*cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		*cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		*cp = (*cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) || *cp > 0x10ffff ||
-	    (*cp >= 0xd800 && *cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 /* The rule a device name breaks, or NULL when it is a good one. */
 static const char *device_name_fault(const char *name)
@@ -123,7 +91,7 @@ static const char *device_name_fault(const char *name)
 	/* the name is shown to people (log, conflicts): text that reads as it
 	 * is, in the order it is written */
 	for (p = (const unsigned char *)name; *p; p += n) {
-		if ((n = utf8_next(p, &cp)) == 0)
+		if ((n = dsync_utf8_next(p, &cp)) == 0)
 			return "it is not valid UTF-8";
 		if (cp >= 0x80 && cp <= 0x9f)
 			return "it holds a control character";

@@ -52,35 +52,43 @@ int dsync_error_set(int code, const char *fmt, ...)
 	return code;
 }
 
-/* Length of the valid UTF-8 sequence at S (0 when invalid). */
-static size_t utf8_len(const unsigned char *s)
+size_t dsync_utf8_next(const unsigned char *s, unsigned *cp)
 {
 	size_t n, i;
-	unsigned cp;
 
-	if (s[0] < 0x80)
+	if (s[0] < 0x80) {
+		*cp = s[0];
 		return 1;
+	}
 	if ((s[0] & 0xe0) == 0xc0) {
 		n = 2;
-		cp = s[0] & 0x1f;
+		*cp = s[0] & 0x1f;
 	} else if ((s[0] & 0xf0) == 0xe0) {
 		n = 3;
-		cp = s[0] & 0x0f;
+		*cp = s[0] & 0x0f;
 	} else if ((s[0] & 0xf8) == 0xf0) {
 		n = 4;
-		cp = s[0] & 0x07;
+		*cp = s[0] & 0x07;
 	} else {
 		return 0;
 	}
 	for (i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
+		*cp = (*cp << 6) | (s[i] & 0x3f);
 	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if ((n == 2 && *cp < 0x80) || (n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000) || *cp > 0x10ffff ||
+	    (*cp >= 0xd800 && *cp <= 0xdfff))
 		return 0;
 	return n;
+}
+
+/* Length of the valid UTF-8 sequence at S (0 when invalid). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned cp;
+
+	return dsync_utf8_next(s, &cp);
 }
 
 const char *dsync_quote(char buf[DSYNC_QUOTE_SIZE], const char *arg)

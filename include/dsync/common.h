@@ -45,6 +45,11 @@ int dsync_error_last_code(void);
 int dsync_error_set(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The code point of the valid UTF-8 sequence at S in *CP and its length in
+ * bytes, or 0 when the bytes there are not valid UTF-8 (overlong forms,
+ * surrogates and values past U+10FFFF included). */
+size_t dsync_utf8_next(const unsigned char *s, unsigned *cp);
+
 /* Room for dsync_quote()'s result. */
 #define DSYNC_QUOTE_SIZE 256
 /* How many bytes of an argument dsync_quote() keeps. */
