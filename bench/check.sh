@@ -36,11 +36,6 @@ runs=${BENCH_RUNS:-3}
 seed=${BENCH_SEED:-1}
 base=${BENCH_DIR:-${TMPDIR:-/tmp}}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-	printf 'check.sh: %s\n' "$*" >&2
-	exit 1
-}
 for v in edits runs seed; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
@@ -72,15 +67,6 @@ export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/home/.config LC_ALL=C GIT_CONFIG_NOSY
 unset DSYNC_DEVICE_NAME GIT_DIR GIT_WORK_TREE
 mkdir -p "$HOME"
 
-# random bytes, deterministic with openssl (AES-CTR of zeros), else urandom
-random_bytes() { # BYTES KEY
-	if command -v openssl > /dev/null; then
-		{ openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$2")" \
-			-iv 00000000000000000000000000000001 < /dev/zero 2> /dev/null || true; } | head -c "$1"
-	else
-		head -c "$1" /dev/urandom
-	fi
-}
 pool=$tmp/pool
 random_bytes $((64 << 20)) "$seed" > "$pool"
 

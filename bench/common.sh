@@ -1,4 +1,5 @@
-# Shared by the bench scripts: sourced after `set -euo pipefail`.
+# Shared by the bench scripts: sourced after `set -euo pipefail`; also log,
+# die and random_bytes (below).
 #   bench_args LAST_HELP_LINE "$@"   --quick sets quick=1; --help prints the
 #                                    script's header comment (lines 2..N)
 bench_args() {
@@ -19,4 +20,24 @@ bench_args() {
 			;;
 		esac
 	done
+}
+
+# log MSG...: a timestamped progress line on stderr
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# die MSG...: the script's name and MSG on stderr, then exit 1
+die() {
+	printf '%s: %s\n' "$(basename "$0")" "$*" >&2
+	exit 1
+}
+
+# random_bytes BYTES KEY: deterministic bytes (AES-CTR of zeros under KEY)
+# with openssl, else from /dev/urandom
+random_bytes() {
+	if command -v openssl >/dev/null; then
+		{ openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$2")" \
+			-iv 00000000000000000000000000000001 </dev/zero 2>/dev/null || true; } | head -c "$1"
+	else
+		head -c "$1" /dev/urandom
+	fi
 }

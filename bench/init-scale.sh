@@ -28,11 +28,6 @@ seed=${BENCH_SEED:-1}
 base=${BENCH_DIR:-${TMPDIR:-/tmp}}
 dsync=${DSYNC:-$root/build-bench/dsync}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-	printf 'init-scale.sh: %s\n' "$*" >&2
-	exit 1
-}
 for n in $sizes; do [[ $n =~ ^[0-9]+$ ]] || die "BENCH_SIZES holds '$n', not a whole number"; done
 command -v git >/dev/null || die "git is not installed"
 command -v perl >/dev/null || die "perl is not installed"
@@ -55,9 +50,7 @@ need_mb=$((max * 17 * 3 / 1000 + 256))
 avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 ((avail_mb > need_mb)) || die "not enough free space in $base (need about $need_mb MB)"
 
-head -c $((8 << 20)) /dev/zero | openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$seed")" \
-	-iv 00000000000000000000000000000001 2>/dev/null >"$work/pool" ||
-	head -c $((8 << 20)) /dev/urandom >"$work/pool"
+random_bytes $((8 << 20)) "$seed" >"$work/pool"
 
 git_home() { # VARIANT DIR
 	mkdir -p "$2"

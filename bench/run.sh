@@ -39,11 +39,6 @@ seed=${BENCH_SEED:-1}
 base=${BENCH_DIR:-${TMPDIR:-/tmp}}
 dsync=${DSYNC:-$root/build-bench/dsync}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-	printf 'run.sh: %s\n' "$*" >&2
-	exit 1
-}
 
 for v in large_files large_mb small_files huge_mb runs change_pct seed; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -122,15 +117,6 @@ pool=$work/pool
 pool_mb=64
 ((quick)) && pool_mb=8
 
-# random bytes, deterministic with openssl (AES-CTR of zeros), else urandom
-random_bytes() { # BYTES KEY
-	if command -v openssl >/dev/null; then
-		{ openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$2")" \
-			-iv 00000000000000000000000000000001 </dev/zero 2>/dev/null || true; } | head -c "$1"
-	else
-		head -c "$1" /dev/urandom
-	fi
-}
 
 random_bytes $((pool_mb << 20)) "$seed" >"$pool"
 

@@ -38,11 +38,6 @@ mix=${BENCH_CHANGE_MIX:-50 25 25}
 seed=${BENCH_SEED:-1}
 base=${BENCH_DIR:-${TMPDIR:-/tmp}}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-	printf 'sync.sh: %s\n' "$*" >&2
-	exit 1
-}
 for v in files mb seed; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
@@ -81,15 +76,6 @@ unset DSYNC_DEVICE_NAME DSYNC_TEST_SLOW RESTIC_REPOSITORY RESTIC_PASSWORD_FILE R
 mkdir -p "$HOME" "$tmp/logs"
 
 now() { date +%s.%N; }
-# random bytes, deterministic with openssl (AES-CTR of zeros), else urandom
-random_bytes() { # BYTES KEY
-	if command -v openssl > /dev/null; then
-		{ openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$2")" \
-			-iv 00000000000000000000000000000001 < /dev/zero 2> /dev/null || true; } | head -c "$1"
-	else
-		head -c "$1" /dev/urandom
-	fi
-}
 # the blobs under a directory, "PATH SIZE" sorted; names starting with "."
 # (a transport's temp files, restic's none) are not blobs
 blobs() { find "$1" -type f -printf '%P %s\n' | awk '$1 !~ /(^|\/)\./' | sort; }

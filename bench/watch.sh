@@ -51,11 +51,6 @@ parts=${BENCH_PARTS:-latency idle disk}
 base=${BENCH_DIR:-${TMPDIR:-/tmp}}
 dsync=${DSYNC:-$root/build-benchw/dsync}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-	printf 'watch.sh: %s\n' "$*" >&2
-	exit 1
-}
 
 for v in saves lat_files lat_mb idle_files idle_secs idle_saves disk_saves disk_kb seed; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -136,15 +131,6 @@ avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 log "temp data in $work: about $need_mb MB needed, $avail_mb MB free"
 ((avail_mb > need_mb + 512)) || die "not enough free space in $base (need about $need_mb MB)"
 
-# random bytes, deterministic with openssl (AES-CTR of zeros), else urandom
-random_bytes() { # BYTES KEY
-	if command -v openssl >/dev/null; then
-		{ openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$2")" \
-			-iv 00000000000000000000000000000001 </dev/zero 2>/dev/null || true; } | head -c "$1"
-	else
-		head -c "$1" /dev/urandom
-	fi
-}
 pool=$work/pool
 random_bytes $((16 << 20)) "$seed" >"$pool"
 
