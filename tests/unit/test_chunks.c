@@ -24,7 +24,7 @@
 #include "core/base/chunker.h"
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
-#include "core/folder.h"
+#include "core/folder/folder.h"
 #include "merge/merge.h"
 #include "tmprepo.h"
 

@@ -30,7 +30,7 @@
 
 #include "dsync/common.h"
 #include "core/base/buf.h"
-#include "core/store.h"
+#include "core/store/store.h"
 #include "transport/blobstore.h"
 
 #define PASS "correct horse battery staple"

@@ -44,7 +44,7 @@
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "core/base/buf.h"
-#include "core/store.h"
+#include "core/store/store.h"
 #include "transport/blobstore.h"
 
 #define PASS "Vinegar-Harpsichord-31-Lantern"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "dsync/common.h"
-#include "core/watcher.h"
+#include "core/watch/watcher.h"
 
 #define MAX_EVENTS 256
 

@@ -24,8 +24,8 @@
 #include "core/base/buf.h"
 #include "core/base/file.h"
 #include "core/base/path.h"
-#include "core/folder.h"
-#include "core/watcher.h"
+#include "core/folder/folder.h"
+#include "core/watch/watcher.h"
 
 #include <fcntl.h>
 #include <malloc.h>

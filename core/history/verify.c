@@ -9,7 +9,7 @@
  * would show only as missing objects.
  */
 #include "core/base/internal.h"
-#include "core/verify.h"
+#include "core/history/verify.h"
 #include "core/base/buf.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"

@@ -12,7 +12,7 @@
 #include "core/base/delta.h"
 #include "core/base/oidset.h"
 #include "core/base/sha1.h"
-#include "core/thinpack.h"
+#include "core/store/thinpack.h"
 
 #define OUT_BLOCK (64 * 1024)
 #define OBJ_REF_DELTA 7

@@ -5,13 +5,13 @@
 #include "core/base/internal.h"
 #include "dsync/history.h"
 #include "dsync/timespec.h"
-#include "core/folder.h"
-#include "core/snapshot_internal.h"
+#include "core/folder/folder.h"
+#include "core/history/snapshot_internal.h"
 #include "core/base/chunks.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 #include "core/base/strset.h"
-#include "core/verify.h"
+#include "core/history/verify.h"
 
 #include <fcntl.h>
 #include <time.h>

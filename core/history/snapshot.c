@@ -4,13 +4,13 @@
  */
 #include "core/base/internal.h"
 #include "dsync/snapshot.h"
-#include "core/snapshot_internal.h"
+#include "core/history/snapshot_internal.h"
 #include "core/base/chunks.h"
-#include "core/scan.h"
+#include "core/history/scan.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 #include "core/base/strset.h"
-#include "core/verify.h"
+#include "core/history/verify.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

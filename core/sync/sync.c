@@ -24,14 +24,14 @@
 #include <git2/sys/odb_backend.h>
 #include <sodium.h>
 
-#include "core/apply.h"
+#include "core/worktree/apply.h"
 #include "core/base/file.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"
-#include "core/folder.h"
-#include "core/store.h"
-#include "core/thinpack.h"
-#include "core/verify.h"
+#include "core/folder/folder.h"
+#include "core/store/store.h"
+#include "core/store/thinpack.h"
+#include "core/history/verify.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "merge/merge.h"

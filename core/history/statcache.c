@@ -3,7 +3,7 @@
  * Format: Documentation/gitformat-index.txt in git.
  */
 #include "core/base/internal.h"
-#include "core/statcache.h"
+#include "core/history/statcache.h"
 #include "core/base/file.h"
 
 #include <arpa/inet.h>

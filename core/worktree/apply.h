@@ -13,7 +13,7 @@
 #include "dsync/merge.h"
 #include "dsync/ignore.h"
 #include "core/base/buf.h"
-#include "core/folder.h"
+#include "core/folder/folder.h"
 #include "merge/merge.h"
 
 /* The journal of a working-tree update in progress, in .dsync/:

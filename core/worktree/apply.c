@@ -25,11 +25,11 @@
 #include "dsync/history.h"
 #include "dsync/ignore.h"
 #include "dsync/snapshot.h"
-#include "core/apply.h"
-#include "core/snapshot_internal.h"
+#include "core/worktree/apply.h"
+#include "core/history/snapshot_internal.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
-#include "core/verify.h"
+#include "core/history/verify.h"
 
 #include <dirent.h>
 #include <fcntl.h>

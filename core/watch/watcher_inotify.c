@@ -10,7 +10,7 @@
  * caller falls back to rescanning.
  */
 #include "core/base/internal.h"
-#include "core/watcher.h"
+#include "core/watch/watcher.h"
 #include "core/base/buf.h"
 #include "dsync/folder.h"
 

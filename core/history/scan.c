@@ -12,7 +12,7 @@
  * thread, since libgit2's objects are not to be shared between threads.
  */
 #include "core/base/internal.h"
-#include "core/scan.h"
+#include "core/history/scan.h"
 #include "core/base/chunks.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"

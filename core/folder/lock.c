@@ -8,8 +8,8 @@
  * command prints.
  */
 #include "core/base/internal.h"
-#include "core/folder.h"
-#include "core/apply.h"
+#include "core/folder/folder.h"
+#include "core/worktree/apply.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"
 #include "core/base/path.h"

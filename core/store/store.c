@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/store.h"
+#include "core/store/store.h"
 #include "core/base/path.h"
 #include "core/base/file.h"
 #include "dsync/folder.h"

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "dsync/snapshot.h"
-#include "core/scan.h"
+#include "core/history/scan.h"
 
 /* Appends a change; paths are stored forms, unescaped here. */
 int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,

@@ -5,8 +5,8 @@
 #include "core/base/internal.h"
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
-#include "core/apply.h"
-#include "core/snapshot_internal.h"
+#include "core/worktree/apply.h"
+#include "core/history/snapshot_internal.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 

@@ -3,7 +3,7 @@
  * per-user folder registry, and path conversion.
  */
 #include "core/base/internal.h"
-#include "core/folder.h"
+#include "core/folder/folder.h"
 #include "core/base/chunker.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"

@@ -4,7 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "dsync/gc.h"
-#include "core/folder.h"
+#include "core/folder/folder.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 

@@ -9,8 +9,8 @@
 #include <git2.h>
 #include <sys/stat.h>
 
-#include "core/folder.h"
-#include "core/statcache.h"
+#include "core/folder/folder.h"
+#include "core/history/statcache.h"
 
 enum {
 	SCAN_CACHED = 1 << 0,  /* stat matched the index: content not read */

@@ -7,7 +7,7 @@
 #define DSYNC_VERIFY_H
 
 #include "dsync/sync.h"
-#include "core/folder.h"
+#include "core/folder/folder.h"
 
 /*
  * Walks every version reachable from F's refs (refs/heads/..., refs/remotes/...,

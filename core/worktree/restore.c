@@ -3,15 +3,15 @@
  * (after a snapshot, so nothing is lost) or elsewhere.
  */
 #include "core/base/internal.h"
-#include "core/verify.h"
+#include "core/history/verify.h"
 #include "dsync/restore.h"
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
 #include "dsync/ignore.h"
-#include "core/folder.h"
-#include "core/apply.h"
+#include "core/folder/folder.h"
+#include "core/worktree/apply.h"
 #include "core/base/chunks.h"
-#include "core/snapshot_internal.h"
+#include "core/history/snapshot_internal.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
