@@ -9,7 +9,6 @@
 #include "dsync/folder.h"
 
 #define HELP_OPTION { "help", no_argument, NULL, 'h' }
-#define LOCK_WAIT_MS 5000
 
 struct option;
 

@@ -183,7 +183,7 @@ static int cmd_init(int argc, char **argv)
 	so.progress = out_progress;
 	so.warn = out_warn_cb;
 	so.payload = "first snapshot";
-	so.lock_wait_ms = LOCK_WAIT_MS;
+	so.lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 	error = dsync_snapshot_take(&sr, f, &so);
 	out_progress_done();
 	if (error < 0) {
@@ -212,7 +212,7 @@ static int cmd_snapshot(int argc, char **argv)
 	bool quiet = false;
 	int c, rc, error;
 
-	so.lock_wait_ms = LOCK_WAIT_MS;
+	so.lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 	while ((c = cmd_getopt(&rc, "snapshot", argc, argv, "m:qh", opts)) != -1) {
 		if (c == 'm')
 			so.message = optarg;
@@ -554,7 +554,7 @@ static int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = { HELP_OPTION, { 0 } };
 	dsync_folder *f = NULL;
-	char hex[41], *spec, *rel = NULL;
+	char hex[DSYNC_OID_HEX_SIZE], *spec, *rel = NULL;
 	const char *arg;
 	size_t i, len;
 	bool is_dir;
@@ -690,7 +690,7 @@ static int cmd_restore(int argc, char **argv)
 	for (i = 0; i < n; i++)
 		if ((error = dsync_folder_relpath(&rel[i], f, argv[optind + i])) < 0)
 			goto out;
-	ro.lock_wait_ms = LOCK_WAIT_MS;
+	ro.lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 	ro.warn = out_warn_cb;
 	if ((error = dsync_restore(&rr, f, (const char *const *)rel, (size_t)n, &ro)) < 0)
 		goto out;
@@ -736,7 +736,7 @@ static int cmd_merge(int argc, char **argv)
 		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
-	mo.lock_wait_ms = LOCK_WAIT_MS;
+	mo.lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 	mo.warn = out_warn_cb;
 	error = dsync_merge_revs(&r, f, (const char *const *)argv + optind, (size_t)(argc - optind), &mo);
 	dsync_folder_free(f);
@@ -764,7 +764,7 @@ static int cmd_conflicts(int argc, char **argv)
 	dsync_conflicts list = { 0 };
 	dsync_folder *f = NULL;
 	const char *keep_arg = NULL;
-	char *rel = NULL, commit[41];
+	char *rel = NULL, commit[DSYNC_OID_HEX_SIZE];
 	bool json = false;
 	int c, keep = -1, rc, error;
 	size_t i;
@@ -800,7 +800,7 @@ static int cmd_conflicts(int argc, char **argv)
 	if (keep >= 0) {
 		if ((error = dsync_folder_relpath(&rel, f, argv[optind + 1])) < 0)
 			goto out;
-		mo.lock_wait_ms = LOCK_WAIT_MS;
+		mo.lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 		mo.warn = out_warn_cb;
 		if ((error = dsync_conflict_resolve(commit, f, rel, keep, &mo)) < 0)
 			goto out;
@@ -861,7 +861,7 @@ static int cmd_gc(int argc, char **argv)
 		return rc;
 	if ((error = open_folder(&f)) != 0)
 		return error;
-	error = dsync_gc(&r, f, LOCK_WAIT_MS);
+	error = dsync_gc(&r, f, DSYNC_LOCK_WAIT_MS);
 	dsync_folder_free(f);
 	if (error < 0)
 		return out_fail(error);

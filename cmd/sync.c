@@ -322,7 +322,7 @@ static void on_progress(const dsync_transfer *t, void *payload)
 
 static void sync_options(dsync_sync_options *so, pass_source *p)
 {
-	so->lock_wait_ms = LOCK_WAIT_MS;
+	so->lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 	so->passphrase = ask_pass;
 	so->progress = on_progress;
 	so->warn = out_warn_cb;

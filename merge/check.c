@@ -201,7 +201,7 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 			dsync_buf path = DSYNC_BUF_INIT;
 
 			if (dsync_buf_printf(&path, "%s%s%s", where, len ? "/" : "", name) < 0)
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				error = dsync_error_oom();
 			else if ((error = dsync_chunks_read(repo, git_tree_entry_id(e), path.ptr, NULL, NULL)) < 0) {
 				char *cause = strdup(dsync_error_last());
 

@@ -15,7 +15,7 @@ typedef struct side {
 	const git_commit *head;
 	const git_oid *base;  /* the merge base (NULL: none) */
 	git_time_t time;
-	char key[GIT_OID_HEXSZ + 1];  /* the tie-break (dsync_commit_key) */
+	char key[DSYNC_OID_HEX_SIZE];  /* the tie-break (dsync_commit_key) */
 } side;
 
 typedef struct conflict_in {
@@ -46,7 +46,7 @@ static int add_conflict(dsync_merge_result *r, char kind, const char *path, cons
 		dsync_merge_conflict *v = realloc(r->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		r->v = v;
 		r->cap = cap;
 	}
@@ -57,7 +57,7 @@ static int add_conflict(dsync_merge_result *r, char kind, const char *path, cons
 	if (!c->path || !c->copy) {
 		free(c->path);
 		free(c->copy);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	r->n++;
 	return 0;
@@ -159,7 +159,7 @@ static int writer_of(char **name, git_time_t *when, git_repository *repo, const 
 	*when = git_commit_time(found);
 	*name = strdup(git_commit_author(found)->name ? git_commit_author(found)->name : "");
 	git_commit_free(hit);
-	return *name ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+	return *name ? 0 : dsync_error_oom();
 }
 
 /* ------------------------------------------------------ the merged tree */
@@ -223,7 +223,7 @@ static int entries_insert(entry_list *l, size_t at, const git_index_entry *e, co
 		entry *v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		l->v = v;
 		l->cap = cap;
 	}
@@ -234,7 +234,7 @@ static int entries_insert(entry_list *l, size_t at, const git_index_entry *e, co
 	x->from = from;
 	if ((x->e.path = strdup(path)) == NULL) {
 		memmove(&l->v[at], &l->v[at + 1], (l->n - at) * sizeof(*l->v));
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	l->n++;
 	return 0;
@@ -304,7 +304,7 @@ static int pending_add(pending_list *l, char kind, const char *path, const git_i
 		pending *v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		l->v = v;
 		l->cap = cap;
 	}
@@ -314,7 +314,7 @@ static int pending_add(pending_list *l, char kind, const char *path, const git_i
 	p->e.path = NULL;
 	p->loser = loser;
 	if ((p->path = strdup(path)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	l->n++;
 	return 0;
 }
@@ -428,7 +428,7 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 			conflict_in *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
 			if (!nv) {
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				error = dsync_error_oom();
 				goto out;
 			}
 			v = nv;
@@ -439,7 +439,7 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 		if ((c->path = strdup(any->path)) == NULL ||
 		    (o && (c->our_path = strdup(o->path)) == NULL) ||
 		    (t && (c->their_path = strdup(t->path)) == NULL)) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		if ((c->has_anc = a != NULL))
@@ -566,7 +566,7 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 		    dsync_path_name_is_escaped(slash ? slash + 1 : e->e.path, strlen(slash ? slash + 1 : e->e.path), true)) {
 			if (dsync_buf_puts(&disk, "") < 0 || dsync_path_unescape(&disk, e->e.path, true) < 0 ||
 			    dsync_buf_puts(&other, "") < 0 || dsync_path_escape(&other, disk.ptr, false) < 0)
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				error = dsync_error_oom();
 			else
 				clash = taken(l, other.ptr);
 		}
@@ -795,7 +795,7 @@ int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree_i
 	git_signature *sig = NULL;
 	git_tree *tree = NULL;
 	dsync_buf msg = DSYNC_BUF_INIT;
-	char ha[GIT_OID_HEXSZ + 1], hb[GIT_OID_HEXSZ + 1];
+	char ha[DSYNC_OID_HEX_SIZE], hb[DSYNC_OID_HEX_SIZE];
 	git_time_t when;
 	size_t i;
 	int err, error;
@@ -877,7 +877,7 @@ int dsync_merge_heads(git_oid *out, dsync_merge_result *conflicts, git_repositor
 	if (n == 0)
 		return dsync_error_set(DSYNC_EUSAGE, "no heads to merge");
 	if ((v = malloc(n * sizeof(*v))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	memcpy(v, heads, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), cmp_head);
 	git_oid_cpy(out, &v[0].commit);

@@ -115,7 +115,7 @@ static int copy_fd(const file_store *s, int in, int out, const char *what, uint6
 	int error = 0;
 
 	if (!block)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (;;) {
 		ssize_t n = read(in, block, COPY_BLOCK), off = 0;
 
@@ -461,7 +461,7 @@ int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool crea
 		goto fail;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto fail;
 	}
 	s->root = dsync_buf_detach(&abs);
@@ -469,7 +469,7 @@ int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool crea
 	if (!s->root || dsync_buf_printf(&abs, "file://%s", s->root) < 0) {
 		free(s->root);
 		free(s);
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto fail;
 	}
 	s->base.url = dsync_buf_detach(&abs);

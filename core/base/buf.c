@@ -29,7 +29,7 @@ int dsync_buf_grow(dsync_buf *b, size_t add)
 	while (cap < need)
 		cap = cap < SIZE_MAX / 2 ? cap * 2 : need;
 	if ((p = realloc(b->ptr, cap)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	b->ptr = p;
 	b->cap = cap;
 	return 0;

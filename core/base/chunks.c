@@ -31,7 +31,7 @@ static int add_entry(dsync_buf *tree, const char *mode, const char *name, const 
 {
 	if (dsync_buf_printf(tree, "%s %s", mode, name) < 0 || dsync_buf_put(tree, "", 1) < 0 ||
 	    dsync_buf_put(tree, id->id, GIT_OID_RAWSZ) < 0)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	return 0;
 }
 
@@ -90,7 +90,7 @@ int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync
 	int error = 0;
 
 	if (!buf)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	while (!eof || pos < have) {
 		bool group_end;
 		size_t n;

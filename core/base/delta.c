@@ -104,7 +104,7 @@ int dsync_delta_make(dsync_buf *out, const unsigned char *base, size_t blen, con
 		bits++;
 	mask = ((size_t)1 << bits) - 1;
 	if ((table = calloc((size_t)1 << bits, sizeof(*table))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	/* later blocks win a slot: matches near the end of the base are as
 	 * good as any */
 	for (i = 0; i + BLOCK <= blen; i += BLOCK)

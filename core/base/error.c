@@ -165,6 +165,11 @@ static int code_from_errno(int errnum)
 	}
 }
 
+int dsync_error_oom(void)
+{
+	return dsync_error_set(DSYNC_ERROR, "out of memory");
+}
+
 int dsync_error_sys(int errnum, const char *fmt, ...)
 {
 	va_list ap;

@@ -22,6 +22,27 @@
 #define DSYNC_STR(x) DSYNC_STR_(x)
 
 /*
+ * Translates the libgit2 error that GIT_ERR (a negative libgit2 return) left
+ * behind into a dsync error, prefixed with a printf-style context, and returns
+ * the dsync code.
+ */
+int dsync_error_git(int git_err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Translates errno (ERRNO) into a dsync error, with a printf-style context
+ * before the system's message, and returns the dsync code.
+ */
+int dsync_error_sys(int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Sets the last error to "out of memory" and returns DSYNC_ERROR. */
+int dsync_error_oom(void);
+
+/* Room for a SHA-256/BLAKE2b-256 name in hex and its terminating NUL. */
+#define DSYNC_HEX256_SIZE 65
+
+/*
  * Initialises libgit2 (once; sealed from the user's git config, strict object
  * creation off).  Every module calls it, directly or through
  * dsync_folder_repo(), before its first libgit2 call.

@@ -34,7 +34,7 @@ int dsync_oidset_add(dsync_oidset *s, const git_oid *id)
 		git_oid *v = calloc(cap, sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		for (j = 0; j < s->cap; j++)
 			if (!git_oid_is_zero(&s->v[j])) {
 				for (i = slot_of(&s->v[j], cap); !git_oid_is_zero(&v[i]); i = (i + 1) & (cap - 1))

@@ -242,7 +242,7 @@ int dsync_path_mkdirs(const char *path)
 	int error = 0;
 
 	if (!p)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;

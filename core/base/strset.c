@@ -42,7 +42,7 @@ int dsync_strset_addn(dsync_strset *set, const char *s, size_t len)
 		char **v = calloc(cap, sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		for (j = 0; j < set->cap; j++)
 			if (set->v[j])
 				v[slot_of(v, cap, set->v[j], strlen(set->v[j]))] = set->v[j];
@@ -54,7 +54,7 @@ int dsync_strset_addn(dsync_strset *set, const char *s, size_t len)
 	if (set->v[i])
 		return 0;
 	if ((set->v[i] = strndup(s, len)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	set->n++;
 	return 1;
 }

@@ -44,7 +44,7 @@ static int find_root(char **out, const char *start)
 
 	*out = NULL;
 	if (!p)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	while (1) {
 		char *slash;
 
@@ -221,19 +221,19 @@ int dsync_folder_list_registered(char ***out, size_t *count)
 
 			cap = cap ? cap * 2 : 8;
 			if ((nl = realloc(list, cap * sizeof(*list))) == NULL) {
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				error = dsync_error_oom();
 				goto out;
 			}
 			list = nl;
 		}
 		if ((list[n] = strdup(line)) == NULL) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		list[++n] = NULL;
 	}
 	if (!list && (list = calloc(1, sizeof(*list))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	*out = list;
@@ -487,7 +487,7 @@ static int load_identity(dsync_folder *f)
 		if ((error = dsync_device_name_pick(picked, NULL)) < 0)
 			goto out;
 		if (git_buf_set(&name, picked, strlen(picked)) < 0) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 	}
@@ -498,7 +498,7 @@ static int load_identity(dsync_folder *f)
 		goto out;
 	}
 	if ((f->device_id = strdup(id.ptr)) == NULL || (f->device_name = strdup(name.ptr)) == NULL)
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 out:
 	git_buf_dispose(&id);
 	git_buf_dispose(&name);
@@ -516,10 +516,10 @@ static int open_root(dsync_folder **out, const char *root)
 
 	*out = NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	f->lock_fd = -1;
 	if ((f->root = strdup(root)) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	if ((error = dsync_buf_printf(&b, "%s/" DSYNC_DIR, strcmp(root, "/") ? root : "")) < 0)
@@ -926,7 +926,7 @@ static int resolve_parent(dsync_buf *out, const char *path)
 	int error = 0;
 
 	if (!copy)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	cut = strrchr(copy, '/');
 	if (cut == copy || !cut) {
 		error = dsync_buf_puts(out, path);
@@ -985,7 +985,7 @@ int dsync_folder_locate(char **out, const dsync_folder *f, const char *user_path
 	else
 		goto out; /* outside: *OUT stays NULL */
 	if ((*out = strdup(rel)) == NULL)
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 out:
 	dsync_buf_dispose(&abs);
 	dsync_buf_dispose(&res);

@@ -373,7 +373,7 @@ static int push_rule(dsync_ignore *ign, const struct rule *r)
 		struct rule *v = realloc(ign->rules, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		ign->rules = v;
 		ign->cap = cap;
 	}
@@ -429,7 +429,7 @@ static int add_line(dsync_ignore *ign, const char *line, size_t n)
 	 * need no further alignment */
 	if (!(mem = malloc(b.nsegs * sizeof(struct seg) + b.ntoks * sizeof(struct tok) +
 			   b.nclasses * 32 + b.nbytes + 1)))
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	r.mem = mem;
 	r.segs = (struct seg *)(void *)mem;
 	off = b.nsegs * sizeof(struct seg);
@@ -461,7 +461,7 @@ int dsync_ignore_new(dsync_ignore **out)
 
 	*out = NULL;
 	if (!(ign = calloc(1, sizeof(*ign))))
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (i = 0; i < DSYNC_ARRAY_SIZE(default_rules); i++) {
 		if ((error = add_line(ign, default_rules[i], strlen(default_rules[i]))) < 0)
 			goto out;

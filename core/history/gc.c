@@ -99,7 +99,7 @@ static int open_pack(git_odb **out, const char *idx)
 /* Removes each loose object below OBJECTS that the pack database PACK holds. */
 static int remove_loose(git_odb *pack, const char *objects, size_t *removed)
 {
-	char hex[GIT_OID_HEXSZ + 1];
+	char hex[DSYNC_OID_HEX_SIZE];
 	int i;
 
 	for (i = 0; i < 256; i++) {

@@ -65,7 +65,7 @@ static int info_fill(info_store *s, git_commit *c)
 		len--;
 	s->message = strndup(msg, len);
 	if (!s->name || !s->id || !s->message)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	s->pub.device_name = s->name;
 	s->pub.device_id = s->id;
 	s->pub.message = s->message;
@@ -98,7 +98,7 @@ static int legacy_path(dsync_buf *out, const char *path)
 		char *name = strndup(c, len);
 
 		if (!name)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		if (dsync_path_name_is_dsync_legacy(name)) {
 			any = true;
 			error = dsync_buf_puts(out, name);
@@ -243,7 +243,7 @@ out:
 	return error;
 }
 
-int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
+int dsync_history_resolve(char out[DSYNC_OID_HEX_SIZE], dsync_folder *f, const char *spec)
 {
 	git_object *obj = NULL, *peeled = NULL;
 	git_revwalk *walk = NULL;
@@ -275,7 +275,7 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		if ((error = resolve_short_id(&oid, &found, f->repo, spec, base, spec)) < 0)
 			goto out;
 		if (found) {
-			char hex[GIT_OID_HEXSZ + 1];
+			char hex[DSYNC_OID_HEX_SIZE];
 
 			git_oid_tostr(hex, sizeof(hex), &oid);
 			if ((error = dsync_buf_printf(&full, "%s%s", hex, spec + base)) < 0)
@@ -292,7 +292,7 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 			error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a snapshot", q);
 			goto out;
 		}
-		git_oid_tostr(out, 41, git_object_id(peeled));
+		git_oid_tostr(out, DSYNC_OID_HEX_SIZE, git_object_id(peeled));
 		error = 0;
 		goto out;
 	}
@@ -348,7 +348,7 @@ int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec)
 		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
 			break;
 		if ((int64_t)git_commit_time(c) <= when) {
-			git_oid_tostr(out, 41, &oid);
+			git_oid_tostr(out, DSYNC_OID_HEX_SIZE, &oid);
 			git_commit_free(c);
 			error = 0;
 			goto out;
@@ -374,7 +374,7 @@ int dsync_history_when(int64_t *out, dsync_folder *f, const char *spec)
 	/* a time is a time; an id (hex digits), HEAD and anything with ~N or
 	 * ^N is a version; else the time's error says what is wrong */
 	bool version = (base > 0 && all_hex(spec, base)) || spec[base] || strcmp(spec, "HEAD") == 0;
-	char hex[41];
+	char hex[DSYNC_OID_HEX_SIZE];
 	git_oid oid;
 	git_commit *c = NULL;
 	int err, error = 0;
@@ -473,7 +473,7 @@ int dsync_history_show(dsync_folder *f, const char *rev, dsync_commit_cb cb, voi
 	git_commit *c = NULL;
 	git_oid oid;
 	info_store s = { 0 };
-	char hex[41];
+	char hex[DSYNC_OID_HEX_SIZE];
 	int err, error;
 
 	if ((error = dsync_folder_repo(f)) < 0)
@@ -534,7 +534,7 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 	int err, error = 0;
 
 	if (!cur)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	if ((error = dsync_folder_repo(f)) < 0)
 		goto out;
 	if ((error = head_walk(&walk, f->repo)) < 0)
@@ -682,7 +682,7 @@ int dsync_history_cat(dsync_folder *f, const char *rev, const char *path, bool *
 	git_tree *tree = NULL, *sub = NULL;
 	git_tree_entry *te = NULL;
 	git_blob *blob = NULL;
-	char hex[41];
+	char hex[DSYNC_OID_HEX_SIZE];
 	int error;
 
 	if ((error = dsync_folder_repo(f)) < 0)
@@ -877,7 +877,7 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 					dsync_change *v = realloc(ch.v, cap * sizeof(*v));
 
 					if (!v) {
-						error = dsync_error_set(DSYNC_ERROR, "out of memory");
+						error = dsync_error_oom();
 						break;
 					}
 					ch.v = v;
@@ -955,7 +955,7 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 	git_diff *diff = NULL;
 	dsync_buf spec = DSYNC_BUF_INIT;
 	print_ctx pc = { write, payload, 0 };
-	char hex[41];
+	char hex[DSYNC_OID_HEX_SIZE];
 	char *specs[1];
 	size_t i;
 	int err, error;

@@ -47,12 +47,12 @@ static int problem(scan_list *l, const char *fmt, ...)
 		char **p = realloc(l->problems, cap * sizeof(*p));
 
 		if (!p)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		l->problems = p;
 		l->problems_cap = cap;
 	}
 	if ((l->problems[l->nproblems] = strdup(msg)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	l->nproblems++;
 	return 0;
 }
@@ -66,7 +66,7 @@ static int grow(scan_list *l)
 		return 0;
 	cap = l->cap ? l->cap * 2 : 256;
 	if ((v = realloc(l->v, cap * sizeof(*v))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	l->v = v;
 	l->cap = cap;
 	return 0;
@@ -97,7 +97,7 @@ static int push(scan_list *l, const char *path, uint32_t mode, const git_oid *oi
 	e = &l->v[l->n];
 	memset(e, 0, sizeof(*e));
 	if ((e->path = strdup(path)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	e->mode = mode;
 	if (oid)
 		git_oid_cpy(&e->oid, oid);
@@ -231,7 +231,7 @@ static int add_job(discovery *d, const char *real, const char *stored)
 
 	if ((j.real = strdup(real)) == NULL || (j.stored = strdup(stored)) == NULL) {
 		free(j.real);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	pthread_mutex_lock(&d->lock);
 	if (d->njobs == d->jobs_cap) {
@@ -239,7 +239,7 @@ static int add_job(discovery *d, const char *real, const char *stored)
 		job *v = realloc(d->jobs, cap * sizeof(*v));
 
 		if (!v) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		d->jobs = v;
@@ -294,7 +294,7 @@ static int discover_file(worker *w, const char *real, const char *stored, const 
 	if ((error = push(&w->out, stored, mode, NULL, st, SCAN_READ)) < 0)
 		return error;
 	if ((w->out.v[w->out.n - 1].real = strdup(real)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	return 0;
 }
 
@@ -538,7 +538,7 @@ static int discover(scan_list *out, discovery *d)
 			scan_entry *v = realloc(out->v, total * sizeof(*v));
 
 			if (!v)
-				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				error = dsync_error_oom();
 			else {
 				out->v = v;
 				out->cap = total;
@@ -620,7 +620,7 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 		ssize_t n;
 
 		if ((whole = malloc(size ? size : 1)) == NULL)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		while (done < size) {
 			n = read(fd, whole + done, size - done);
 			if (n < 0 && errno == EINTR)
@@ -896,7 +896,7 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	/* read what changed, in a stable order */
 	scan_list_sort(out);
 	if ((r.chunk = malloc(CHUNK)) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	if ((error = dsync_folder_repo(f)) < 0)

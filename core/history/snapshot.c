@@ -51,7 +51,7 @@ int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 		dsync_change *v = realloc(c->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		c->v = v;
 		c->cap = cap;
 	}
@@ -71,7 +71,7 @@ int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 		free(ch->path);
 		free(ch->old_path);
 		c->n--;
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	error = 0;
@@ -165,7 +165,7 @@ static int add_big(dsync_changes *out, dsync_strset *seen, git_repository *repo,
 	int error = 0;
 
 	if ((p = strndup(path, len)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	if (!dsync_strset_has(seen, p)) {
 		big_from = big_at(repo, from, p);
 		big_to = big_at(repo, to, p);
@@ -204,7 +204,7 @@ static int fold_add_delete(dsync_changes *out, size_t first)
 	if (m < 2)
 		return 0;
 	if ((ix = malloc(m * sizeof(*ix))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (k = 0; k < m; k++)
 		ix[k] = first + k;
 	qsort_r(ix, m, sizeof(*ix), cmp_change_at, out->v);

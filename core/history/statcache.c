@@ -104,7 +104,7 @@ int statcache_load(statcache *out, const char *path)
 	if (count > (out->map_len / ENTRY_FIXED) ||
 	    (out->v = calloc(count ? count : 1, sizeof(*out->v))) == NULL) {
 		error = count > out->map_len / ENTRY_FIXED ? corrupt(path)
-			: dsync_error_set(DSYNC_ERROR, "out of memory");
+			: dsync_error_oom();
 		goto out;
 	}
 	p += 12;

@@ -57,12 +57,12 @@ static int add_line(char ***v, size_t *n, size_t *cap, const char *fmt, va_list 
 		char **nv = realloc(*v, c * sizeof(*nv));
 
 		if (!nv)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		*v = nv;
 		*cap = c;
 	}
 	if (!(s = strdup(line)))
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	(*v)[(*n)++] = s;
 	return 0;
 }
@@ -136,7 +136,7 @@ static const char *shown_path(dsync_buf *shown, const char *stored)
 static int object_problem(verify *v, const char *kind, const git_oid *id, int err, size_t chunk_at)
 {
 	dsync_buf shown = DSYNC_BUF_INIT;
-	char hex[GIT_OID_HEXSZ + 1], ver[9], why[600];
+	char hex[DSYNC_OID_HEX_SIZE], ver[9], why[600];
 	const char *what = verdict(v, err, id, why, sizeof(why));
 	const char *p = dsync_buf_cstr(&v->path);
 	int error;
@@ -147,7 +147,7 @@ static int object_problem(verify *v, const char *kind, const git_oid *id, int er
 		char *file = strndup(p, chunk_at);
 
 		if (!file)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		error = problem(v, "%s: chunk '%s' of the big file '%s' (%s %s) in version %s%s", what,
 				p + chunk_at + 1, shown_path(&shown, file), kind, hex, ver, why);
 		free(file);
@@ -215,7 +215,7 @@ static int push(verify *v, const git_oid *id, const git_oid *child, size_t ref)
 		pending *ns = realloc(v->stack, c * sizeof(*ns));
 
 		if (!ns)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		v->stack = ns;
 		v->stack_cap = c;
 	}
@@ -234,7 +234,7 @@ static int walk_versions(verify *v)
 	while (v->nstack && error == 0) {
 		pending p = v->stack[--v->nstack];
 		git_commit *c = NULL;
-		char hex[GIT_OID_HEXSZ + 1], child[9], why[600];
+		char hex[DSYNC_OID_HEX_SIZE], child[9], why[600];
 		size_t i;
 
 		if ((error = dsync_oidset_add(&v->seen, &p.id)) <= 0)
@@ -338,7 +338,7 @@ static int cmp_str(const void *a, const void *b)
  * folder remembers (the reflog, else dsync-head), into OUT. */
 static void main_fix(verify *v, char *out, size_t size)
 {
-	char hex[GIT_OID_HEXSZ + 1];
+	char hex[DSYNC_OID_HEX_SIZE];
 	git_oid id;
 
 	if (!dsync_history_last_head(&id, v->f->repo))
@@ -374,7 +374,7 @@ static int push_refs(verify *v)
 	if (v->nrefs)
 		qsort(v->refs, v->nrefs, sizeof(*v->refs), cmp_str);
 	if (v->nrefs && !(ids = calloc(v->nrefs, sizeof(*ids)))) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0; i < v->nrefs && error == 0; i++) {
@@ -549,7 +549,7 @@ static int put_first(verify *v)
 	if (v->npack_notes >= DSYNC_CHECK_LISTED)
 		keep = 0;
 	if (!(nv = calloc(keep + v->npack_notes, sizeof(*nv))))
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (i = 0; i < v->npack_notes && i < DSYNC_CHECK_LISTED; i++) {
 		nv[i] = v->pack_notes[i];
 		v->pack_notes[i] = NULL;
@@ -671,7 +671,7 @@ int dsync_history_head(git_oid *out, git_repository *repo)
 {
 	git_commit *c = NULL;
 	git_oid last;
-	char root[4096], hex[GIT_OID_HEXSZ + 1];
+	char root[4096], hex[DSYNC_OID_HEX_SIZE];
 	int err, error = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -717,7 +717,7 @@ int dsync_history_read_error(git_repository *repo, int err, const git_oid *id, g
 			     const char *path, const char *version)
 {
 	git_odb *odb = NULL;
-	char root[4096], hex[GIT_OID_HEXSZ + 1], what[4200], why[600];
+	char root[4096], hex[DSYNC_OID_HEX_SIZE], what[4200], why[600];
 	bool missing;
 
 	if (!dsync_history_is_damage(err))
@@ -773,11 +773,11 @@ int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
 	dsync_oidset seen = { 0 };
 	git_oid *stack = NULL, *ns;
 	size_t n = 0, cap = 0, i;
-	char root[4096], hex[GIT_OID_HEXSZ + 1];
+	char root[4096], hex[DSYNC_OID_HEX_SIZE];
 	int err, error = 0;
 
 	if (!(stack = malloc(64 * sizeof(*stack))))
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	cap = 64;
 	stack[n++] = *head;
 	while (n && error == 0) {
@@ -799,7 +799,7 @@ int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
 		for (i = 0; i < git_commit_parentcount(c); i++) {
 			if (n == cap) {
 				if (!(ns = realloc(stack, cap * 2 * sizeof(*ns)))) {
-					error = dsync_error_set(DSYNC_ERROR, "out of memory");
+					error = dsync_error_oom();
 					break;
 				}
 				stack = ns;

@@ -73,7 +73,7 @@ static void derive_keys(dsync_store *s)
 static int alloc_keys(dsync_store *s)
 {
 	if (!s->keys && (s->keys = sodium_malloc(DSYNC_STORE_KEYS_SIZE)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	return 0;
 }
 
@@ -109,7 +109,7 @@ static int header_check_mac(const dsync_store *s)
 static int store_text(dsync_buf *out, dsync_store *s)
 {
 	unsigned char sum[32];
-	char hex[65], salt[2 * crypto_pwhash_SALTBYTES + 1];
+	char hex[DSYNC_HEX256_SIZE], salt[2 * crypto_pwhash_SALTBYTES + 1];
 	size_t upto;
 	int error;
 
@@ -126,7 +126,7 @@ static int store_text(dsync_buf *out, dsync_store *s)
 	s->header = strdup(out->ptr);
 	s->header_signed = upto;
 	if (!s->header)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	header_mac(s->mac, s);
 	tohex(hex, s->mac, 32);
 	return dsync_buf_printf(out, "mac %s\n", hex);
@@ -176,7 +176,7 @@ static int parse_header(dsync_store *s, const char *text, size_t len)
 	s->opslimit = ops;
 	s->memlimit = mem;
 	if ((s->header = strndup(text, len)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	s->header_signed = (size_t)(macline + 1 - text);
 	return 0;
 }
@@ -189,7 +189,7 @@ int dsync_store_open(dsync_store **out, dsync_blobstore *bs)
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	s->bs = bs;
 	if ((error = dsync_blob_get_buf(bs, DSYNC_STORE_HEADER, &text, 4096)) < 0) {
 		if (error == DSYNC_ENOTFOUND)
@@ -246,7 +246,7 @@ static int write_key_blob(dsync_store *s, const char *passphrase, char *keyid_ou
 	int error;
 
 	if (!kek)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	if ((error = kek_derive(kek, s, passphrase)) < 0)
 		goto out;
 	randombytes_buf(raw, sizeof(raw));
@@ -275,7 +275,7 @@ int dsync_store_create(dsync_store **out, dsync_blobstore *bs, const char *passp
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	s->bs = bs;
 	if ((error = alloc_keys(s)) < 0)
 		goto fail;
@@ -322,12 +322,12 @@ static int collect_name(const char *name, const dsync_blob_info *info, void *pay
 		char **v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		l->v = v;
 		l->cap = cap;
 	}
 	if ((l->v[l->n] = strdup(name)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	l->n++;
 	return 0;
 }
@@ -407,7 +407,7 @@ int dsync_store_unlock(dsync_store *s, const char *passphrase)
 	int error;
 
 	if (!kek)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	if ((error = alloc_keys(s)) < 0 || (error = list_keys(&keys, s)) < 0 ||
 	    (error = kek_derive(kek, s, passphrase)) < 0)
 		goto out;
@@ -505,12 +505,12 @@ static int cache_path(dsync_buf *out, const char *store_id, bool make_dir)
 int dsync_store_cache_save(const dsync_store *s)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
-	char *text = sodium_malloc(200), m[65], sd[65];
+	char *text = sodium_malloc(200), m[DSYNC_HEX256_SIZE], sd[DSYNC_HEX256_SIZE];
 	size_t len;
 	int error;
 
 	if (!text)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	if ((error = cache_path(&path, s->id, true)) < 0)
 		goto out;
 	tohex(m, DSYNC_STORE_MASTER(s), 32);
@@ -547,7 +547,7 @@ int dsync_store_unlock_cached(dsync_store *s, bool *found)
 
 	*found = false;
 	if (!text)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	if ((error = alloc_keys(s)) < 0 || (error = cache_path(&path, s->id, false)) < 0)
 		goto out;
 	/* without blocking, a regular file only, not through a symlink */
@@ -661,7 +661,7 @@ int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uin
 	int error = 0;
 
 	if (!buf || !ct) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	/* pass 1: the name */
@@ -737,7 +737,7 @@ int dsync_pack_decrypt(dsync_store *s, const char *name, int fd, dsync_pack_sink
 	int error = 0;
 
 	if (!buf || !ct) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	if (strlen(name) != 64 || !fromhex(want_hash, 32, name, 64)) {
@@ -834,7 +834,7 @@ int dsync_manifest_seal(dsync_buf *out, dsync_store *s, const char *blobname, co
 	int error;
 
 	if ((plain = calloc(1, (size_t)padded)) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	memcpy(plain, text, len);

@@ -43,7 +43,7 @@ static int add(lister *w, const git_oid *id, const git_oid *base)
 		dsync_pack_entry *v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		l->v = v;
 		l->cap = cap;
 	}
@@ -297,7 +297,7 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l,
 	w.buf = malloc(OUT_BLOCK);
 	w.zout = malloc(OUT_BLOCK);
 	if (!w.buf || !w.zout || l->n > UINT32_MAX) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0; i < 2; i++) {

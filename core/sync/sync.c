@@ -119,7 +119,7 @@ static int get_string(char **out, git_config *cfg, const char *fmt, const char *
 	}
 	*out = strdup(b.ptr);
 	git_buf_dispose(&b);
-	return *out ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
+	return *out ? 0 : dsync_error_oom();
 }
 
 static int remotes_read(remotes *out, dsync_folder *f)
@@ -145,7 +145,7 @@ static int remotes_read(remotes *out, dsync_folder *f)
 		if (len <= 11 || strncmp(e->name, "remote.", 7) != 0 || strcmp(e->name + len - 4, ".url") != 0)
 			continue;
 		if ((v = realloc(out->v, (out->n + 1) * sizeof(*v))) == NULL) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		out->v = v;
@@ -154,7 +154,7 @@ static int remotes_read(remotes *out, dsync_folder *f)
 		r->name = strndup(e->name + 7, len - 11);
 		r->url = strdup(e->value);
 		if (!r->name || !r->url) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		if ((error = get_string(&r->store_id, cfg, "remote.%s.storeId", r->name)) < 0 &&
@@ -197,7 +197,7 @@ static int remotes_pick(remote ***sel, size_t *n, remotes *all, const char *name
 	*sel = calloc(all->n + 1, sizeof(**sel));
 	*n = 0;
 	if (!*sel)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (i = 0; i < all->n; i++)
 		if (!name || strcmp(all->v[i].name, name) == 0)
 			(*sel)[(*n)++] = &all->v[i];
@@ -297,14 +297,14 @@ static int strset_add(strset *s, const char *x)
 		char **v = realloc(s->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		s->v = v;
 		s->cap = cap;
 	}
 	for (i = s->n; i > 0 && strcmp(s->v[i - 1], x) > 0; i--)
 		s->v[i] = s->v[i - 1];
 	if ((s->v[i] = strdup(x)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	s->n++;
 	s->dirty = true;
 	return 0;
@@ -348,7 +348,7 @@ static int set_write(strset *have, const dsync_folder *f, const char *remote_nam
 /* ---- manifests ------------------------------------------------------------ */
 
 typedef struct pack_ref {
-	char name[65];
+	char name[DSYNC_HEX256_SIZE];
 	uint64_t size;     /* the blob's size */
 	int64_t time;      /* when it was pushed: a pack's delta bases are in
 			      packs pushed before it (or in itself) */
@@ -356,7 +356,7 @@ typedef struct pack_ref {
 } pack_ref;
 
 typedef struct retired_ref {
-	char name[65];
+	char name[DSYNC_HEX256_SIZE];
 	int64_t since;
 } retired_ref;
 
@@ -367,7 +367,7 @@ typedef struct manifest {
 	int64_t time;
 	bool has_head;
 	git_oid head;
-	char hash[65];                 /* of the text: forks */
+	char hash[DSYNC_HEX256_SIZE];                 /* of the text: forks */
 	pack_ref *packs;
 	size_t npacks;
 	retired_ref *retired;
@@ -405,14 +405,14 @@ static int add_pack(manifest *m, const char *name, uint64_t size, int64_t when, 
 	pack_ref *v = realloc(m->packs, (m->npacks + 1) * sizeof(*v));
 
 	if (!v)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	m->packs = v;
 	memset(&v[m->npacks], 0, sizeof(*v));
 	memcpy(v[m->npacks].name, name, 64);
 	v[m->npacks].size = size;
 	v[m->npacks].time = when;
 	if (from && (v[m->npacks].from = strdup(from)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	m->npacks++;
 	return 0;
 }
@@ -422,7 +422,7 @@ static int add_retired(manifest *m, const char *name, int64_t since)
 	retired_ref *v = realloc(m->retired, (m->nretired + 1) * sizeof(*v));
 
 	if (!v)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	m->retired = v;
 	memset(&v[m->nretired], 0, sizeof(*v));
 	memcpy(v[m->nretired].name, name, 64);
@@ -463,7 +463,7 @@ static int manifest_parse(manifest *m, const char *text, const char *store_id, c
 	bool ended = false;
 
 	if (!copy)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	text_hash(m->hash, text, strlen(text));
 	for (line = strtok_r(copy, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long long u;
@@ -533,7 +533,7 @@ static int manifest_parse(manifest *m, const char *text, const char *store_id, c
 
 static int manifest_text(dsync_buf *out, const manifest *m, const char *store_id)
 {
-	char head[GIT_OID_HEXSZ + 1];
+	char head[DSYNC_OID_HEX_SIZE];
 	size_t i;
 	int error;
 
@@ -729,7 +729,7 @@ static int collect_device(const char *name, const dsync_blob_info *info, void *p
 		device_seqs *v = realloc(c->devs, (c->ndevs + 1) * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		c->devs = v;
 		memset(&v[i], 0, sizeof(*v));
 		memcpy(v[i].id, dev, 33);
@@ -741,7 +741,7 @@ static int collect_device(const char *name, const dsync_blob_info *info, void *p
 		uint64_t *o = realloc(d->older, (d->nolder + 1) * sizeof(*o));
 
 		if (!o)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		d->older = o;
 		if (seq > d->newest) {
 			o[d->nolder++] = d->newest;
@@ -795,7 +795,7 @@ static int read_manifests(conn *c)
 		c->mans = calloc(c->ndevs + 1, sizeof(*c->mans));
 		c->have_man = calloc(c->ndevs + 1, sizeof(*c->have_man));
 		if (!c->mans || !c->have_man)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		for (i = 0; i < c->ndevs; i++)
 			if ((error = read_manifest(c, i)) < 0)
 				break;
@@ -949,7 +949,7 @@ out:
 /* Whether every pack named in FROM ("A,B,...") is held. */
 static bool holds_all(const strset *have, const char *from)
 {
-	char name[65];
+	char name[DSYNC_HEX256_SIZE];
 
 	/* the list was checked when its manifest was read (pack_list_ok) */
 	for (;; from += 65) {
@@ -981,7 +981,7 @@ static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid
 		return error;
 	error = 0;   /* 1: new, walked below */
 	if ((err = git_tree_lookup(&t, repo, id)) < 0) {
-		char hex[GIT_OID_HEXSZ + 1];
+		char hex[DSYNC_OID_HEX_SIZE];
 
 		git_oid_tostr(hex, sizeof(hex), id);
 		return dsync_error_set(DSYNC_ECORRUPT, "folder %s is missing or damaged", hex);
@@ -1005,7 +1005,7 @@ static int check_tree_complete(git_repository *repo, git_odb *odb, const git_oid
 		ok = read ? git_odb_read(&obj, odb, eid) == 0 : git_odb_exists(odb, eid);
 		git_odb_object_free(obj);
 		if (!ok) {
-			char hex[GIT_OID_HEXSZ + 1];
+			char hex[DSYNC_OID_HEX_SIZE];
 
 			git_oid_tostr(hex, sizeof(hex), eid);
 			error = dsync_error_set(DSYNC_ECORRUPT, "file %s (%s) is missing or damaged", hex,
@@ -1103,7 +1103,7 @@ out:
 typedef struct seen_entry {
 	char dev[33];
 	uint64_t seq;
-	char hash[65];
+	char hash[DSYNC_HEX256_SIZE];
 } seen_entry;
 
 static int seen_read(seen_entry **out, size_t *n, const dsync_folder *f, const char *remote_name)
@@ -1124,7 +1124,7 @@ static int seen_read(seen_entry **out, size_t *n, const dsync_folder *f, const c
 			continue;
 		e.seq = seq;
 		if ((v = realloc(*out, (*n + 1) * sizeof(*v))) == NULL) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		*out = v;
@@ -1251,7 +1251,7 @@ static int want_pack(wanted **v, size_t *n, size_t *cap, const pack_ref *p, cons
 		wanted *nv = realloc(*v, (*cap = *cap ? *cap * 2 : 16) * sizeof(**v));
 
 		if (!nv)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		*v = nv;
 	}
 	(*v)[*n].p = p;
@@ -1638,7 +1638,7 @@ static int consolidate(conn *c, manifest *m, strset *mine)
 	    (merged.from = dsync_buf_detach(&from)) == NULL) {
 		if (r)
 			m->retired = r;
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	m->retired = r;
@@ -1724,7 +1724,7 @@ static int push(conn *c)
 	dsync_buf text = DSYNC_BUF_INIT, blob = DSYNC_BUF_INIT, seqtext = DSYNC_BUF_INIT;
 	strset mine = { 0 };
 	seen_entry *seen = NULL, self;
-	char (*gone)[65] = NULL;
+	char (*gone)[DSYNC_HEX256_SIZE] = NULL;
 	git_oid head;
 	uint64_t seq;
 	int64_t now = (int64_t)time(NULL), grace = retire_grace();
@@ -1758,7 +1758,7 @@ static int push(conn *c)
 	/* the objects our head reaches that no head in the store reaches,
 	 * changed files as deltas against what the store holds */
 	if ((hide = calloc(c->ndevs + 1, sizeof(*hide))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0; i < c->ndevs; i++)
@@ -1783,7 +1783,7 @@ static int push(conn *c)
 	 * device still names (two devices can write the same pack).
 	 */
 	if ((gone = calloc(m.nretired + 1, sizeof(*gone))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0, keep = 0; i < m.nretired; i++) {
@@ -1849,7 +1849,7 @@ out:
 
 typedef struct head_list {
 	dsync_head *v;
-	char (*keys)[GIT_OID_HEXSZ + 1];
+	char (*keys)[DSYNC_OID_HEX_SIZE];
 	size_t n;
 } head_list;
 
@@ -1872,14 +1872,14 @@ static int collect_heads(head_list *h, dsync_folder *f)
 			if (h->n == cap) {
 				size_t ncap = cap ? cap * 2 : 8;
 				dsync_head *v = realloc(h->v, ncap * sizeof(*v));
-				char(*k)[GIT_OID_HEXSZ + 1] = realloc(h->keys, ncap * sizeof(*k));
+				char(*k)[DSYNC_OID_HEX_SIZE] = realloc(h->keys, ncap * sizeof(*k));
 
 				if (v)
 					h->v = v;
 				if (k)
 					h->keys = k;
 				if (!v || !k) {
-					error = dsync_error_set(DSYNC_ERROR, "out of memory");
+					error = dsync_error_oom();
 					git_commit_free(c);
 					git_reference_free(ref);
 					break;
@@ -1951,7 +1951,7 @@ static int sync_round(dsync_sync_result *out, dsync_folder *f, const char *remot
 	if ((what & DSYNC_SYNC_PUSH) && (error = snapshot(f, o)) < 0)
 		goto out;
 	if ((conns = calloc(n, sizeof(*conns))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0; i < n; i++, opened++)
@@ -2006,7 +2006,7 @@ static int set_remote(dsync_folder *f, const char *name, const char *url, const 
 static int set_chunk_seed(dsync_folder *f, const unsigned char *seed)
 {
 	git_config *cfg = NULL;
-	char hex[65];
+	char hex[DSYNC_HEX256_SIZE];
 	int err, error;
 
 	if ((error = config_of(&cfg, f)) < 0)
@@ -2159,7 +2159,7 @@ int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f)
 		return error;
 	if (all.n && (*out = calloc(all.n, sizeof(**out))) == NULL) {
 		remotes_dispose(&all);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	for (i = 0; i < all.n; i++) {
 		(*out)[i].name = all.v[i].name;
@@ -2203,7 +2203,7 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 
 	if ((error = remotes_read(&all, f)) < 0 || (error = remotes_pick(&sel, &n, &all, name, f)) < 0)
 		goto out;
-	if ((error = dsync_folder_lock(f, 5000)) < 0)
+	if ((error = dsync_folder_lock(f, DSYNC_LOCK_WAIT_MS)) < 0)
 		goto out;
 	if ((error = config_of(&cfg, f)) == 0) {
 		snprintf(key, sizeof(key), "remote.%s.url", name);
@@ -2258,7 +2258,7 @@ typedef struct join_setup {
 static int write_join(git_config *cfg, void *payload)
 {
 	const join_setup *j = payload;
-	char key[128], hex[65];
+	char key[128], hex[DSYNC_HEX256_SIZE];
 	int err;
 
 	snprintf(key, sizeof(key), "remote.%s.url", j->remote_name);

@@ -1050,13 +1050,13 @@ static int add_folder(watch *w, wfolder **out, const char *root)
 		wfolder **v = realloc(w->v, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		w->v = v;
 		w->cap = cap;
 	}
 	if ((f = calloc(1, sizeof(*f))) == NULL || (f->root = strdup(root)) == NULL) {
 		free(f);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	f->w = w;
 	f->lock_fd = -1;

@@ -91,7 +91,7 @@ int watcher_new(watcher **out)
 	*out = NULL;
 	if (!w || (w->buf = malloc(READ_BUF)) == NULL) {
 		free(w);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
 		int e = errno;
@@ -164,7 +164,7 @@ static int watch_one(watcher *w, wtree *t, const char *path, const char *abs, bo
 		char *p = strdup(path);
 
 		if (!p)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		free(n->path);
 		n->path = p;
 		n->tree = t;
@@ -172,14 +172,14 @@ static int watch_one(watcher *w, wtree *t, const char *path, const char *abs, bo
 		if ((n = calloc(1, sizeof(*n))) == NULL || (n->path = strdup(path)) == NULL) {
 			free(n);
 			inotify_rm_watch(w->fd, wd);
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		}
 		n->wd = wd;
 		n->tree = t;
 		if (!tsearch(n, &w->by_wd, cmp_wd)) {
 			free_node(n);
 			inotify_rm_watch(w->fd, wd);
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		}
 		w->nodes++;
 	}
@@ -248,13 +248,13 @@ static int add_tree(watcher *w, wtree **out, void *tag, const char *root, watche
 		wtree **v = realloc(w->trees, cap * sizeof(*v));
 
 		if (!v)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		w->trees = v;
 		w->cap = cap;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL || (t->root = strdup(root)) == NULL) {
 		free(t);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	t->tag = tag;
 	t->skip = skip;

@@ -145,7 +145,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		return dsync_history_read_error(repo, err, id, GIT_OBJECT_BLOB, dest, NULL);
 	}
 	if ((dircopy = strdup(dest)) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	dir = dirname(dircopy);
@@ -342,7 +342,7 @@ int dsync_worktree_temps_begin(dsync_temps *t, const dsync_folder *f, const char
 		}
 	}
 	if ((t->path = strdup(path.ptr)) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	t->fd = fd;
@@ -526,7 +526,7 @@ static int disk_path(char **out, const char *stored, uint32_t mode)
 
 	if (dsync_buf_puts(&b, "") < 0 || dsync_path_unescape(&b, stored, mode == GIT_FILEMODE_LINK) < 0) {
 		dsync_buf_dispose(&b);
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	}
 	*out = dsync_buf_detach(&b);
 	if (!dsync_path_is_safe(*out))
@@ -552,14 +552,14 @@ static int plan_add(plan *p, const git_diff_delta *d)
 			change *v = realloc(p->v, cap * sizeof(*v));
 
 			if (!v)
-				return dsync_error_set(DSYNC_ERROR, "out of memory");
+				return dsync_error_oom();
 			p->v = v;
 			p->cap = cap;
 		}
 		c = &p->v[p->n];
 		memset(c, 0, sizeof(*c));
 		if ((c->path = strdup(d->new_file.path)) == NULL)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		p->n++;
 		c->marker = dsync_path_is_dir_marker(c->path);
 	}
@@ -600,9 +600,9 @@ static int plan_make(plan *out, git_repository *repo, git_tree *from_tree, git_t
 		/* each side names the same place unless the escape of a link
 		 * differs from a file's (".gitmodules") */
 		if (!c->from.disk && (c->from.disk = strdup(c->to.disk)) == NULL)
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 		if (!c->to.disk && (c->to.disk = strdup(c->from.disk)) == NULL)
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 	}
 	git_diff_free(diff);
 	return error;
@@ -833,7 +833,7 @@ static int classify(plan *p, const dsync_folder *f, const dsync_chunker *ck, con
 			char *d = strdup(c->to.disk);
 
 			if (!d)
-				return dsync_error_set(DSYNC_ERROR, "out of memory");
+				return dsync_error_oom();
 			marker_dir(d);
 			if (*d && in_the_way(p, f, d, true))
 				c->state = DIRTY;
@@ -963,7 +963,7 @@ static int make_marker_dir(applier *a, const change *c)
 	int error;
 
 	if (!d)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	marker_dir(d);
 	if (*d && !parents_safe(a->f->root, d)) {
 		a->raced++; /* a link appeared above it: compared again */
@@ -1290,7 +1290,7 @@ static int move_aside(applier *a, plan *p)
 		if (c->state != DIRTY && !(c->folder_goes && c->to.exists))
 			continue;
 		if ((d = strdup(disk)) == NULL)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		if (c->marker)
 			marker_dir(d);
 		/* what is in the way: a link or file above, or the path */
@@ -1491,7 +1491,7 @@ int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head
 	git_commit *head_commit = NULL;
 	applier a;
 	git_oid from, to;
-	char key[GIT_OID_HEXSZ + 1];
+	char key[DSYNC_OID_HEX_SIZE];
 	size_t i;
 	int err, error;
 
@@ -1501,7 +1501,7 @@ int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head
 	if ((error = head_of(&from, f)) < 0)
 		return error;
 	if ((all = calloc(n + 1, sizeof(*all))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	memcpy(all, heads, n * sizeof(*all));
 	if (!git_oid_is_zero(&from)) {
 		if ((err = git_commit_lookup(&head_commit, f->repo, &from)) < 0) {
@@ -1545,7 +1545,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	dsync_snapshot_result sr;
 	dsync_head *heads = NULL;
-	char (*keys)[GIT_OID_HEXSZ + 1] = NULL;
+	char (*keys)[DSYNC_OID_HEX_SIZE] = NULL;
 	bool locked = false;
 	size_t i;
 	int err, error;
@@ -1560,7 +1560,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 	heads = calloc(n, sizeof(*heads));
 	keys = calloc(n, sizeof(*keys));
 	if (!heads || !keys) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
@@ -1569,7 +1569,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 	/* every revision must exist before anything is done */
 	for (i = 0; i < n; i++) {
 		git_commit *c = NULL;
-		char hex[41], q[DSYNC_QUOTE_SIZE];
+		char hex[DSYNC_OID_HEX_SIZE], q[DSYNC_QUOTE_SIZE];
 
 		if ((error = dsync_history_resolve(hex, f, revs[i])) < 0)
 			goto out;

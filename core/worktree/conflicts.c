@@ -73,7 +73,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		dsync_conflict *v = realloc(l->out->v, cap * sizeof(*v));
 
 		if (!v) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		l->out->v = v;
@@ -84,7 +84,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		char **v = realloc(l->stored, cap * sizeof(*v));
 
 		if (!v) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		l->stored = v;
@@ -99,7 +99,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	c->when = parts.when;
 	l->out->n++;
 	if (!c->copy || !c->path || !c->device || !l->stored[l->stored_n - 1]) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	c->path_exists = exists_in(l->f, c->path);
@@ -137,7 +137,7 @@ static int made_by_merge(bool *made, git_repository *repo, const git_oid *head, 
 	int err, error = 0;
 
 	if ((needle = calloc(n, sizeof(*needle))) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (i = 0; i < n && !error; i++) /* calloc: each an empty buffer */
 		error = dsync_buf_printf(&needle[i], " -> %s\n", stored[i]);
 	if (error < 0)
@@ -194,7 +194,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 	if (out->n == 0)
 		goto out;
 	if ((made = calloc(out->n, sizeof(*made))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	if ((error = made_by_merge(made, f->repo, &head, l.stored, out->n)) < 0)
@@ -240,7 +240,7 @@ static int plain_name(dsync_buf *out, const dsync_folder *f, const dsync_conflic
 		if (dsync_buf_put(out, c->copy, p.base_end) < 0 ||
 		    dsync_buf_printf(out, " (%s %s)", p.device, stamp) < 0 ||
 		    (n > 1 && dsync_buf_printf(out, " %u", n) < 0) || dsync_buf_puts(out, c->copy + p.ext) < 0)
-			return dsync_error_set(DSYNC_ERROR, "out of memory");
+			return dsync_error_oom();
 		if (!exists_in(f, out->ptr))
 			return 0;
 	}
@@ -252,7 +252,7 @@ static int move(const dsync_folder *f, const char *from, const char *to)
 	int error = 0;
 
 	if (dsync_buf_printf(&a, "%s/%s", f->root, from) < 0 || dsync_buf_printf(&b, "%s/%s", f->root, to) < 0)
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 	else if (rename(a.ptr, b.ptr) < 0)
 		error = dsync_error_sys(errno, "cannot move '%s' to '%s'", from, to);
 	dsync_buf_dispose(&a);
@@ -266,7 +266,7 @@ static int remove_copy(const dsync_folder *f, const char *rel)
 	int error = 0;
 
 	if (dsync_buf_printf(&a, "%s/%s", f->root, rel) < 0)
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 	else if (unlink(a.ptr) < 0 && errno != ENOENT)
 		error = dsync_error_sys(errno, "cannot remove '%s'", rel);
 	dsync_buf_dispose(&a);

@@ -166,7 +166,7 @@ static int check_parents(const restorer *r, const char *dest)
 	int error = 0;
 
 	if (!p)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
+		return dsync_error_oom();
 	for (s = strlen(p) > from + 1 ? strchr(p + from + 1, '/') : NULL; s; s = strchr(s + 1, '/')) {
 		*s = '\0';
 		if ((r->root ? lstat(p, &st) : stat(p, &st)) < 0)
@@ -394,7 +394,7 @@ static int record_temps(dsync_temps *t, restorer *r, git_tree *tree, const char 
 	int error = 0;
 
 	if (!dirs || !deep) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -402,7 +402,7 @@ static int record_temps(dsync_temps *t, restorer *r, git_tree *tree, const char 
 
 		deep[i] = restores_folder(r->f->repo, tree, paths[i]);
 		if ((dirs[i] = strdup(dests[i])) == NULL) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		if (!deep[i] && (s = strrchr(dirs[i], '/')) != NULL)
@@ -519,7 +519,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		}
 	}
 	if ((dests = calloc(n, sizeof(*dests))) == NULL) {
-		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		error = dsync_error_oom();
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -528,7 +528,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		if ((error = destination(&dest, f, paths[i], o->to ? to.ptr : NULL, to_is_dir)) < 0)
 			goto out;
 		if ((dests[i] = dsync_buf_detach(&dest)) == NULL) {
-			error = dsync_error_set(DSYNC_ERROR, "out of memory");
+			error = dsync_error_oom();
 			goto out;
 		}
 		for (j = 0; j < i; j++)

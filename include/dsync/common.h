@@ -50,6 +50,12 @@ int dsync_error_set(int code, const char *fmt, ...)
  * surrogates and values past U+10FFFF included). */
 size_t dsync_utf8_next(const unsigned char *s, unsigned *cp);
 
+/* Room for a version's (commit's) id in hex and its terminating NUL. */
+#define DSYNC_OID_HEX_SIZE 41
+
+/* How long a command waits for another writer's lock by default (ms). */
+#define DSYNC_LOCK_WAIT_MS 5000
+
 /* Room for dsync_quote()'s result. */
 #define DSYNC_QUOTE_SIZE 256
 /* How many bytes of an argument dsync_quote() keeps. */
@@ -68,21 +74,6 @@ const char *dsync_quote(char buf[DSYNC_QUOTE_SIZE], const char *arg);
 
 /* Clears the last error. */
 void dsync_error_clear(void);
-
-/*
- * Translates the libgit2 error that GIT_ERR (a negative libgit2 return) left
- * behind into a dsync error, prefixed with a printf-style context, and returns
- * the dsync code.
- */
-int dsync_error_git(int git_err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/*
- * Translates errno (ERRNO) into a dsync error, with a printf-style context
- * before the system's message, and returns the dsync code.
- */
-int dsync_error_sys(int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* Receives a warning (one line, no newline) from long work; PAYLOAD is the
  * caller's. */

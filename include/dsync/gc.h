@@ -18,7 +18,7 @@ typedef struct dsync_gc_result {
 	size_t packs_removed;    /* older packs removed (each wholly in the new pack) */
 	uint64_t bytes_before;   /* size of objects/ before and after */
 	uint64_t bytes_after;
-	char pack[41];           /* the new pack's name ("" when none) */
+	char pack[DSYNC_OID_HEX_SIZE];           /* the new pack's name ("" when none) */
 } dsync_gc_result;
 
 /*

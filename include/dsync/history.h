@@ -14,7 +14,7 @@
 #include "dsync/snapshot.h"
 
 typedef struct dsync_commit_info {
-	char id[41];
+	char id[DSYNC_OID_HEX_SIZE];
 	int64_t time;            /* seconds since the epoch */
 	int tz_offset;           /* minutes east of UTC, as recorded */
 	const char *device_name; /* the author's name */
@@ -48,7 +48,7 @@ typedef struct dsync_version {
 				    renamed (to path, from old_path) */
 	const char *path;        /* the file's name in that version */
 	const char *old_path;    /* 'R': the earlier name */
-	char blob[41];           /* content id ("" for 'D') */
+	char blob[DSYNC_OID_HEX_SIZE];           /* content id ("" for 'D') */
 	uint64_t size;
 	uint32_t mode;
 } dsync_version;
@@ -69,7 +69,7 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
  * meaning the last snapshot taken at or before that time.  NULL or "" is the
  * last snapshot.  DSYNC_ENOTFOUND when nothing matches.
  */
-int dsync_history_resolve(char out[41], dsync_folder *f, const char *spec);
+int dsync_history_resolve(char out[DSYNC_OID_HEX_SIZE], dsync_folder *f, const char *spec);
 
 /*
  * SPEC as a point in time (seconds since the epoch) in OUT, for --since and

@@ -18,10 +18,10 @@ typedef struct dsync_merge_options {
 	void *payload;
 } dsync_merge_options;
 
-#define DSYNC_MERGE_OPTIONS_INIT { 5000, NULL, NULL }
+#define DSYNC_MERGE_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
 
 typedef struct dsync_merge_outcome {
-	char head[41];           /* the folder's head afterwards, hex */
+	char head[DSYNC_OID_HEX_SIZE];           /* the folder's head afterwards, hex */
 	bool merged;             /* false: the folder already had every head */
 	bool fast_forward;       /* taken as it was: no merge commit */
 	size_t written;          /* files and links written into the folder */
@@ -95,7 +95,7 @@ enum {
 /*
  * Resolves the conflict at PATH (folder-relative; the original path, which
  * resolves all of its copies, or one copy's path) by keeping KEEP, and
- * records the result as a new version (its id into COMMIT, 41 bytes).
+ * records the result as a new version (its id into COMMIT, DSYNC_OID_HEX_SIZE bytes).
  * DSYNC_KEEP_COPY needs exactly one copy (name it when there are several);
  * DSYNC_KEEP_BOTH renames each copy to "NAME (DEVICE YYYY-MM-DD HHMMSS).EXT".
  * The versions before are in history.  DSYNC_ENOTFOUND when PATH has no

@@ -19,13 +19,13 @@ typedef struct dsync_restore_options {
 	bool force;              /* replace files no version holds (see below) */
 } dsync_restore_options;
 
-#define DSYNC_RESTORE_OPTIONS_INIT { NULL, NULL, 5000, NULL, NULL, false }
+#define DSYNC_RESTORE_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
 
 typedef struct dsync_restore_result {
 	size_t files;            /* files (and links) written */
-	char rev[41];            /* the version restored from */
-	char before[41];         /* snapshot of what was replaced ("" if none was needed) */
-	char after[41];          /* snapshot recording the restore ("" if none) */
+	char rev[DSYNC_OID_HEX_SIZE];            /* the version restored from */
+	char before[DSYNC_OID_HEX_SIZE];         /* snapshot of what was replaced ("" if none was needed) */
+	char after[DSYNC_OID_HEX_SIZE];          /* snapshot recording the restore ("" if none) */
 } dsync_restore_result;
 
 /*

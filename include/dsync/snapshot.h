@@ -24,11 +24,11 @@ typedef struct dsync_snapshot_options {
 	void *payload;
 } dsync_snapshot_options;
 
-#define DSYNC_SNAPSHOT_OPTIONS_INIT { NULL, false, 5000, NULL, NULL, NULL, NULL }
+#define DSYNC_SNAPSHOT_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
 
 typedef struct dsync_snapshot_result {
 	bool committed;          /* false: nothing changed */
-	char commit[41];         /* the new (or current) head, hex; "" if none */
+	char commit[DSYNC_OID_HEX_SIZE];         /* the new (or current) head, hex; "" if none */
 	size_t files;            /* files in the snapshot */
 	size_t added, modified, deleted, renamed;
 	size_t problems;         /* files that could not be read (warned) */

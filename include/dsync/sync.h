@@ -46,7 +46,7 @@ typedef struct dsync_sync_options {
 	dsync_warn_cb warn;              /* may be NULL */
 	void *payload;                   /* for the three callbacks */
 } dsync_sync_options;
-#define DSYNC_SYNC_OPTIONS_INIT { 5000, NULL, NULL, NULL, NULL }
+#define DSYNC_SYNC_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
 
 /* What a round did. */
 typedef struct dsync_sync_result {

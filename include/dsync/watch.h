@@ -35,7 +35,7 @@ typedef struct dsync_watch_options {
 	void *payload;
 } dsync_watch_options;
 
-#define DSYNC_WATCH_OPTIONS_INIT { -1, -1, 0, false, NULL, NULL }
+#define DSYNC_WATCH_OPTIONS_INIT { .delay_ms = -1, .max_delay_ms = -1 }
 
 /*
  * Parses a delay in seconds ("1", "0.5", "2s"; at most a day) into *MS, as
