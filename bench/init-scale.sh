@@ -34,7 +34,7 @@ command -v perl >/dev/null || die "perl is not installed"
 if [[ ! -x $dsync ]]; then
 	[[ -z ${DSYNC:-} ]] || die "DSYNC=$dsync is not executable"
 	log "building dsync in $root/build-bench"
-	cmake -S "$root" -B "$root/build-bench" -DDSYNC_TESTS=OFF >/dev/null
+	cmake -S "$root" -B "$root/build-bench" >/dev/null
 	cmake --build "$root/build-bench" -j"$(nproc)" --target dsync-bin >/dev/null
 fi
 

@@ -54,7 +54,7 @@ command -v perl >/dev/null || die "perl is not installed"
 if [[ ! -x $dsync ]]; then
 	[[ -z ${DSYNC:-} ]] || die "DSYNC=$dsync is not executable"
 	log "building dsync in $root/build-bench"
-	cmake -S "$root" -B "$root/build-bench" -DDSYNC_TESTS=OFF >/dev/null
+	cmake -S "$root" -B "$root/build-bench" >/dev/null
 	make -C "$root/build-bench" -j"$(nproc)" dsync-bin >/dev/null
 fi
 [[ -x $dsync ]] || die "no dsync binary at $dsync"

@@ -71,8 +71,7 @@ if [[ -z ${DSYNC:-} ]]; then
 	# always bring the bench build up to date: it must be the source under test
 	if [[ ! -f $root/build-benchw/CMakeCache.txt ]]; then
 		log "configuring dsync in $root/build-benchw"
-		cmake -S "$root" -B "$root/build-benchw" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-			-DDSYNC_TESTS=OFF >/dev/null
+		cmake -S "$root" -B "$root/build-benchw" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	fi
 	src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$root/build-benchw/CMakeCache.txt")
 	[[ $src -ef $root ]] || die "$root/build-benchw builds $src, not $root: remove it, or set DSYNC"

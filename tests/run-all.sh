@@ -9,12 +9,12 @@ cd "$(dirname "$0")/.."
 contrib/install-deps.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSYNC_TESTING=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure
 
 if [ "${DSYNC_SKIP_SANITIZE:-}" = "" ]; then
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDSYNC_SANITIZE=ON
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDSYNC_SANITIZE=ON -DDSYNC_TESTING=ON
 	cmake --build build-asan -j"$jobs"
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

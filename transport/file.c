@@ -426,7 +426,11 @@ int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool crea
 	file_store *s;
 	dsync_buf abs = DSYNC_BUF_INIT;
 	struct stat st;
-	const char *slow = getenv("DSYNC_TEST_SLOW");
+#ifdef DSYNC_TESTING
+	const char *slow = getenv("DSYNC_TEST_SLOW"); /* test builds only */
+#else
+	const char *slow = NULL;
+#endif
 	char cwd[4096], q[DSYNC_QUOTE_SIZE];
 	int error;
 
