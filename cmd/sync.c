@@ -20,8 +20,9 @@
 #include "dsync/common.h"
 #include "dsync/folder.h"
 #include "dsync/sync.h"
-#include "cmd/cmd.h"
-#include "cmd/output.h"
+#include "cmd.h"
+#include "options.h"
+#include "output.h"
 
 /* Frees a passphrase after wiping it. */
 static void wipe(char *p)
