@@ -12,10 +12,10 @@
 /* cmd/main.c */
 /* Prints the usage of the command NAME (stdout); returns 0, or 2 for a
  * name not in the table. */
-int print_usage(const char *name);
+int cmd_print_usage(const char *name);
 /* Opens the folder the current directory is in; else prints why and
  * returns the exit status. */
-int open_folder(dsync_folder **f);
+int cmd_open_folder(dsync_folder **f);
 
 /* cmd/snapshot.c */
 int cmd_init(int argc, char **argv);
@@ -34,7 +34,7 @@ int cmd_diff(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_conflicts(int argc, char **argv);
 /* Exit status after a merge: 3 while conflicts wait (says so). */
-int conflicts_wait(size_t open);
+int cmd_conflicts_wait(size_t open);
 
 /* cmd/watch.c */
 int cmd_watch(int argc, char **argv);

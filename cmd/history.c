@@ -19,7 +19,7 @@
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, HELP_OPTION, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
 	dsync_changes ch;
 	dsync_folder *f = NULL;
 	bool json = false;
@@ -31,7 +31,7 @@ int cmd_status(int argc, char **argv)
 			json = true;
 	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 0, NULL)) >= 0)
 		return rc;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	error = dsync_status(&ch, f, out_warn_cb, NULL);
 	dsync_folder_free(f);
@@ -149,7 +149,7 @@ int cmd_log(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 'u' },
 		{ "json", no_argument, NULL, 'j' }, { "max-count", required_argument, NULL, 'n' },
-		{ "all-files", no_argument, NULL, 'a' }, HELP_OPTION, { 0 }
+		{ "all-files", no_argument, NULL, 'a' }, CMD_HELP_OPTION, { 0 }
 	};
 	dsync_log_options lo = { 0 };
 	log_ctx ctx = { false, true, 10 };
@@ -177,7 +177,7 @@ int cmd_log(int argc, char **argv)
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || v <= 0)
-				return usage_error("log", "bad count '%s'", optarg);
+				return cmd_usage_error("log", "bad count '%s'", optarg);
 			lo.max = (size_t)v;
 			break;
 		}
@@ -185,7 +185,7 @@ int cmd_log(int argc, char **argv)
 	}
 	if (rc >= 0 || (rc = cmd_args("log", argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if ((since && (rc = parse_when(f, "log", "--since:", since, &lo.since)) != 0) ||
 	    (until && (rc = parse_when(f, "log", "--until:", until, &lo.until)) != 0)) {
@@ -261,7 +261,7 @@ static int version_cb(const dsync_version *v, void *payload)
 
 int cmd_versions(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, HELP_OPTION, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
 	dsync_folder *f = NULL;
 	char *rel = NULL;
 	bool json = false;
@@ -272,7 +272,7 @@ int cmd_versions(int argc, char **argv)
 			json = true;
 	if (rc >= 0 || (rc = cmd_args("versions", argc, argv, 1, 1, "give one file: dsync versions PATH")) >= 0)
 		return rc;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if ((error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
 		goto out;
@@ -324,7 +324,7 @@ static int show_commit_cb(const dsync_commit_info *c, void *payload)
 
 int cmd_show(int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	static const struct option opts[] = { CMD_HELP_OPTION, { 0 } };
 	dsync_folder *f = NULL;
 	char hex[DSYNC_OID_HEX_SIZE], *spec, *rel = NULL;
 	const char *arg;
@@ -337,7 +337,7 @@ int cmd_show(int argc, char **argv)
 	if (rc >= 0 || (rc = cmd_args("show", argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	arg = optind < argc ? argv[optind] : "HEAD";
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if ((spec = strdup(arg)) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
@@ -388,7 +388,7 @@ out:
 
 int cmd_diff(int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	static const struct option opts[] = { CMD_HELP_OPTION, { 0 } };
 	dsync_folder *f = NULL;
 	const char *revs[2] = { NULL, NULL }, *path = NULL;
 	char *rel = NULL;
@@ -405,19 +405,20 @@ int cmd_diff(int argc, char **argv)
 		return rc;
 	for (i = optind; i < argc; i++)
 		if (i != dashdash && !*argv[i])
-			return usage_msg("diff", "an argument is empty ('')");
+			return cmd_usage_msg("diff", "an argument is empty ('')");
 	for (i = optind; i < (dashdash > 0 ? dashdash : argc); i++) {
 		if (nrev == 2)
-			return usage_error("diff", "too many versions: '%s'; put a path after '--'", argv[i]);
+			return cmd_usage_error("diff", "too many versions: '%s'; put a path after '--'", argv[i]);
 		revs[nrev++] = argv[i];
 	}
 	if (dashdash > 0) {
 		if (argc - dashdash > 2)
-			return usage_error("diff", "unexpected argument '%s': give one path after '--'", argv[dashdash + 2]);
+			return cmd_usage_error("diff", "unexpected argument '%s': give one path after '--'",
+					       argv[dashdash + 2]);
 		if (argc - dashdash == 2)
 			path = argv[dashdash + 1];
 	}
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if (path && (error = dsync_folder_relpath(&rel, f, path)) < 0)
 		goto out;

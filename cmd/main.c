@@ -28,7 +28,7 @@ typedef struct command {
 static const command *find_command(const char *name);
 static int cmd_help(int argc, char **argv);
 
-int print_usage(const char *name)
+int cmd_print_usage(const char *name)
 {
 	const command *c = find_command(name);
 
@@ -38,7 +38,7 @@ int print_usage(const char *name)
 	return 0;
 }
 
-int open_folder(dsync_folder **f)
+int cmd_open_folder(dsync_folder **f)
 {
 	int error = dsync_folder_open(f, NULL);
 
@@ -49,7 +49,7 @@ int open_folder(dsync_folder **f)
 
 static int cmd_version(int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	static const struct option opts[] = { CMD_HELP_OPTION, { 0 } };
 	int rc;
 
 	while (cmd_getopt(&rc, "version", argc, argv, "h", opts) != -1)
@@ -258,7 +258,7 @@ static void print_overview(FILE *fp)
 
 static int cmd_help(int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPTION, { 0 } };
+	static const struct option opts[] = { CMD_HELP_OPTION, { 0 } };
 	const command *c;
 	int rc;
 

@@ -18,7 +18,7 @@
 /* --------------------------------------------------------------- merge */
 
 /* Exit status after a merge or resolve: 3 while conflicts wait. */
-int conflicts_wait(size_t open)
+int cmd_conflicts_wait(size_t open)
 {
 	if (open == 0)
 		return 0;
@@ -29,7 +29,7 @@ int conflicts_wait(size_t open)
 
 int cmd_merge(int argc, char **argv)
 {
-	static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, HELP_OPTION, { 0 } };
+	static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, CMD_HELP_OPTION, { 0 } };
 	dsync_merge_options mo = DSYNC_MERGE_OPTIONS_INIT;
 	dsync_merge_outcome r;
 	dsync_folder *f = NULL;
@@ -42,7 +42,7 @@ int cmd_merge(int argc, char **argv)
 	if (rc >= 0 ||
 	    (rc = cmd_args("merge", argc, argv, 1, -1, "name the version to merge (a commit id or ref)")) >= 0)
 		return rc;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	mo.lock_wait_ms = DSYNC_LOCK_WAIT_MS;
 	mo.warn = out_warn_cb;
@@ -60,13 +60,13 @@ int cmd_merge(int argc, char **argv)
 		if (r.redone)
 			printf("files you changed meanwhile were snapshotted and merged too\n");
 	}
-	return conflicts_wait(r.open_conflicts);
+	return cmd_conflicts_wait(r.open_conflicts);
 }
 
 int cmd_conflicts(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "keep", required_argument, NULL, 'k' }, { "json", no_argument, NULL, 'j' }, HELP_OPTION, { 0 }
+		{ "keep", required_argument, NULL, 'k' }, { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 }
 	};
 	dsync_merge_options mo = DSYNC_MERGE_OPTIONS_INIT;
 	dsync_conflicts list = { 0 };
@@ -92,18 +92,18 @@ int cmd_conflicts(int argc, char **argv)
 			return rc;
 		optind--;
 		if (!keep_arg)
-			return usage_msg("conflicts", "say what to keep: --keep file|copy|both");
+			return cmd_usage_msg("conflicts", "say what to keep: --keep file|copy|both");
 		keep = strcmp(keep_arg, "file") == 0 ? DSYNC_KEEP_FILE
 		       : strcmp(keep_arg, "copy") == 0 ? DSYNC_KEEP_COPY
 		       : strcmp(keep_arg, "both") == 0 ? DSYNC_KEEP_BOTH : -1;
 		if (keep < 0)
-			return usage_error("conflicts", "--keep takes file, copy or both, not '%s'", keep_arg);
+			return cmd_usage_error("conflicts", "--keep takes file, copy or both, not '%s'", keep_arg);
 	} else if ((rc = cmd_args("conflicts", argc, argv, 0, 0, NULL)) >= 0) {
 		return rc;
 	} else if (keep_arg) {
-		return usage_msg("conflicts", "--keep goes with 'resolve PATH'");
+		return cmd_usage_msg("conflicts", "--keep goes with 'resolve PATH'");
 	}
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if (keep >= 0) {
 		if ((error = dsync_folder_relpath(&rel, f, argv[optind + 1])) < 0)

@@ -15,7 +15,7 @@
 
 /* A usage error quoting ARG, the user's (cut and made visible by
  * dsync_quote), as FMT's one %s. */
-int usage_error(const char *cmd, const char *fmt, const char *arg)
+int cmd_usage_error(const char *cmd, const char *fmt, const char *arg)
 {
 	char q[DSYNC_QUOTE_SIZE];
 
@@ -25,7 +25,7 @@ int usage_error(const char *cmd, const char *fmt, const char *arg)
 }
 
 /* A usage error with MSG, the program's own words. */
-int usage_msg(const char *cmd, const char *msg)
+int cmd_usage_msg(const char *cmd, const char *msg)
 {
 	out_error("%s", msg);
 	fprintf(stderr, "see 'dsync help %s'\n", cmd);
@@ -73,25 +73,25 @@ int cmd_getopt(int *rc, const char *cmd, int argc, char **argv, const char *shor
 	case -1:
 		return -1;
 	case 'h':
-		*rc = print_usage(cmd);
+		*rc = cmd_print_usage(cmd);
 		return -1;
 	case ':':
 		option_name(name, sizeof(name), argv, opts, optopt);
-		*rc = usage_error(cmd, "option '%s' needs a value", name);
+		*rc = cmd_usage_error(cmd, "option '%s' needs a value", name);
 		return -1;
 	case '?':
 		option_name(name, sizeof(name), argv, opts, optopt);
 		if (optopt && (o = option_of(opts, optopt)) != NULL && o->has_arg == no_argument &&
 		    strchr(argv[optind - 1], '='))
-			*rc = usage_error(cmd, "option '%s' takes no value", name);
+			*rc = cmd_usage_error(cmd, "option '%s' takes no value", name);
 		else
-			*rc = usage_error(cmd, "unknown option '%s'", name);
+			*rc = cmd_usage_error(cmd, "unknown option '%s'", name);
 		return -1;
 	default:
 		/* an empty value is as good as none */
 		if ((o = option_of(opts, c)) != NULL && o->has_arg == required_argument && optarg && !*optarg) {
 			snprintf(name, sizeof(name), "--%s", o->name);
-			*rc = usage_error(cmd, "option '%s' needs a value, not an empty one", name);
+			*rc = cmd_usage_error(cmd, "option '%s' needs a value, not an empty one", name);
 			return -1;
 		}
 		return c;
@@ -104,10 +104,10 @@ int cmd_args(const char *cmd, int argc, char **argv, int min, int max, const cha
 
 	for (i = optind; i < argc; i++)
 		if (!*argv[i])
-			return usage_msg(cmd, "an argument is empty ('')");
+			return cmd_usage_msg(cmd, "an argument is empty ('')");
 	if (max >= 0 && n > max)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
+		return cmd_usage_error(cmd, "unexpected argument '%s'", argv[optind + max]);
 	if (n < min)
-		return usage_msg(cmd, missing);
+		return cmd_usage_msg(cmd, missing);
 	return -1;
 }

@@ -4,15 +4,15 @@
 #ifndef DSYNC_CMD_OPTIONS_H
 #define DSYNC_CMD_OPTIONS_H
 
-#define HELP_OPTION { "help", no_argument, NULL, 'h' }
+#define CMD_HELP_OPTION { "help", no_argument, NULL, 'h' }
 
 struct option;
 
 /* Prints a usage error (FMT with ARG, the user's, quoted through
  * dsync_quote: cut and made visible) and where to read more; returns 2. */
-int usage_error(const char *cmd, const char *fmt, const char *arg);
-/* As usage_error() with MSG, the program's own words. */
-int usage_msg(const char *cmd, const char *msg);
+int cmd_usage_error(const char *cmd, const char *fmt, const char *arg);
+/* As cmd_usage_error() with MSG, the program's own words. */
+int cmd_usage_msg(const char *cmd, const char *msg);
 
 /*
  * getopt_long for the command CMD, the same for every command: returns the

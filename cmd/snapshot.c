@@ -22,7 +22,7 @@
 int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "device-name", required_argument, NULL, 'n' }, HELP_OPTION, { 0 }
+		{ "device-name", required_argument, NULL, 'n' }, CMD_HELP_OPTION, { 0 }
 	};
 	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	dsync_snapshot_result sr;
@@ -67,7 +67,7 @@ int cmd_snapshot(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "message", required_argument, NULL, 'm' },
 		{ "allow-mass-delete", no_argument, NULL, 'D' },
-		{ "quiet", no_argument, NULL, 'q' }, HELP_OPTION, { 0 }
+		{ "quiet", no_argument, NULL, 'q' }, CMD_HELP_OPTION, { 0 }
 	};
 	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	dsync_snapshot_result sr;
@@ -86,7 +86,7 @@ int cmd_snapshot(int argc, char **argv)
 	}
 	if (rc >= 0 || (rc = cmd_args("snapshot", argc, argv, 0, 0, NULL)) >= 0)
 		return rc;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	so.progress = out_progress;
 	so.warn = out_warn_cb;
@@ -112,7 +112,7 @@ int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "at", required_argument, NULL, 'a' }, { "to", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' }, HELP_OPTION, { 0 }
+		{ "force", no_argument, NULL, 'f' }, CMD_HELP_OPTION, { 0 }
 	};
 	dsync_restore_options ro = DSYNC_RESTORE_OPTIONS_INIT;
 	dsync_restore_result rr;
@@ -131,7 +131,7 @@ int cmd_restore(int argc, char **argv)
 	if (rc >= 0 || (rc = cmd_args("restore", argc, argv, 1, -1, "name a file or folder to restore")) >= 0)
 		return rc;
 	n = argc - optind;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if ((rel = calloc((size_t)n, sizeof(*rel))) == NULL) {
 		error = dsync_error_set(DSYNC_ERROR, "out of memory");
@@ -161,7 +161,7 @@ out:
 
 int cmd_gc(int argc, char **argv)
 {
-	static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, HELP_OPTION, { 0 } };
+	static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, CMD_HELP_OPTION, { 0 } };
 	dsync_gc_result r;
 	dsync_folder *f = NULL;
 	bool quiet = false;
@@ -173,7 +173,7 @@ int cmd_gc(int argc, char **argv)
 			quiet = true;
 	if (rc >= 0 || (rc = cmd_args("gc", argc, argv, 0, 0, NULL)) >= 0)
 		return rc;
-	if ((error = open_folder(&f)) != 0)
+	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	error = dsync_gc(&r, f, DSYNC_LOCK_WAIT_MS);
 	dsync_folder_free(f);

@@ -79,7 +79,7 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "read-data", no_argument, NULL, 'r' },
-		HELP_OPTION,
+		CMD_HELP_OPTION,
 		{ 0 }
 	};
 	int c, rc;
@@ -91,7 +91,7 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 			break;
 		case 'N':
 			if (strcmp(name, "passphrase") != 0)
-				return usage_error(name, "unknown option '%s'", "--new-passphrase-file");
+				return cmd_usage_error(name, "unknown option '%s'", "--new-passphrase-file");
 			p->src.new_file = optarg;
 			break;
 		case 'q':
@@ -99,7 +99,7 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 			break;
 		case 'r':
 			if (!read_data)
-				return usage_error(name, "unknown option '%s'", "--read-data");
+				return cmd_usage_error(name, "unknown option '%s'", "--read-data");
 			*read_data = true;
 			break;
 		}
@@ -154,7 +154,7 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	error = dsync_sync(&r, f, remote, what, &so);
@@ -162,7 +162,7 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 	if (error < 0)
 		return out_fail(error);
 	report_round(&r, what, p.quiet);
-	return (what & DSYNC_SYNC_MERGE) ? conflicts_wait(r.merge.open_conflicts) : 0;
+	return (what & DSYNC_SYNC_MERGE) ? cmd_conflicts_wait(r.merge.open_conflicts) : 0;
 }
 
 int cmd_push(int argc, char **argv)
@@ -202,10 +202,10 @@ int cmd_remote(int argc, char **argv)
 	else if (strcmp(sub, "list") == 0)
 		rc = cmd_args("remote", argc, argv, 0, 0, NULL);
 	else
-		return usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
+		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
 	if (rc >= 0)
 		return rc;
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	if (strcmp(sub, "add") == 0) {
@@ -240,7 +240,7 @@ static int cmd_join_impl(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "device-name", required_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
-		HELP_OPTION,
+		CMD_HELP_OPTION,
 		{ 0 }
 	};
 	pass_source p = { 0 };
@@ -280,7 +280,7 @@ static int cmd_join_impl(int argc, char **argv)
 		printf("'%s' is now a dsync folder kept in step with %s\n",
 		       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))), out_name(url));
 	dsync_folder_free(f);
-	return conflicts_wait(r.merge.open_conflicts);
+	return cmd_conflicts_wait(r.merge.open_conflicts);
 }
 
 int cmd_join(int argc, char **argv)
@@ -302,7 +302,7 @@ int cmd_passphrase(int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	error = dsync_passphrase_change(f, remote, &so);
@@ -334,7 +334,7 @@ int cmd_check(int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	error = dsync_check(&r, f, remote, read_data, &so);

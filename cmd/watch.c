@@ -48,7 +48,7 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 		{ "rescan-interval", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
-		HELP_OPTION,
+		CMD_HELP_OPTION,
 		{ 0 }
 	};
 	dsync_watch_options wo = DSYNC_WATCH_OPTIONS_INIT;
@@ -65,7 +65,7 @@ static int run_watch(const char *name, bool registered, int argc, char **argv)
 		case 'r':
 			target = c == 'd' ? &wo.delay_ms : c == 'D' ? &wo.max_delay_ms : &wo.rescan_ms;
 			if (!dsync_parse_seconds(optarg, target) || (c == 'r' && *target < 100))
-				return usage_error(name, "'%s' is not a number of seconds", optarg);
+				return cmd_usage_error(name, "'%s' is not a number of seconds", optarg);
 			break;
 		case 'q':
 			level = DSYNC_LOG_WARNING;
