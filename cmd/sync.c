@@ -233,7 +233,7 @@ int cmd_remote(int argc, char **argv)
 	return error < 0 ? out_fail(error) : 0;
 }
 
-static int cmd_join_impl(int argc, char **argv)
+int cmd_join(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "passphrase-file", required_argument, NULL, 'p' },
@@ -281,11 +281,6 @@ static int cmd_join_impl(int argc, char **argv)
 		       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))), out_name(url));
 	dsync_folder_free(f);
 	return cmd_conflicts_wait(r.merge.open_conflicts);
-}
-
-int cmd_join(int argc, char **argv)
-{
-	return cmd_join_impl(argc, argv);
 }
 
 int cmd_passphrase(int argc, char **argv)
