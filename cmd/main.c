@@ -15,7 +15,11 @@
 #include "options.h"
 #include "output.h"
 
-#define DSYNC_VERSION "0.1.0"
+/* project(dsync VERSION ...) in CMakeLists.txt is the one place the
+ * version is written; the build passes it in. */
+#ifndef DSYNC_VERSION
+#error "DSYNC_VERSION comes from CMakeLists.txt: build with CMake"
+#endif
 
 typedef struct command {
 	const char *name;
