@@ -1,5 +1,6 @@
 /*
- * What the command files share: usage errors, help, opening the folder.
+ * The program's commands, one per row of the table in cmd/main.c, by the
+ * file that holds them, and what main.c gives every command.
  */
 #ifndef DSYNC_CMD_CMD_H
 #define DSYNC_CMD_CMD_H
@@ -8,37 +9,36 @@
 
 #include "dsync/folder.h"
 
-#define HELP_OPTION { "help", no_argument, NULL, 'h' }
+/* cmd/main.c */
+/* Prints the usage of the command NAME (stdout); returns 0, or 2 for a
+ * name not in the table. */
+int cmd_print_usage(const char *name);
+/* Opens the folder the current directory is in; else prints why and
+ * returns the exit status. */
+int cmd_open_folder(dsync_folder **f);
 
-struct option;
+/* cmd/snapshot.c */
+int cmd_init(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
-/* Prints a usage error (FMT with ARG, the user's, quoted through
- * dsync_quote: cut and made visible) and where to read more; returns 2. */
-int usage_error(const char *cmd, const char *fmt, const char *arg);
-/* As usage_error() with MSG, the program's own words. */
-int usage_msg(const char *cmd, const char *msg);
+/* cmd/history.c */
+int cmd_status(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_versions(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
-/*
- * getopt_long for the command CMD, the same for every command: returns the
- * next option for the command to handle, or -1 when there are no more; *RC
- * is then -1 to go on, or the exit status to return at once: 0 after --help
- * (the usage printed), 2 after an unknown option, an option without its
- * value (or with an empty one), or a value given to an option that takes
- * none.  SHORTOPTS as getopt's (a leading '+' stops at the first argument).
- */
-int cmd_getopt(int *rc, const char *cmd, int argc, char **argv, const char *shortopts,
-	       const struct option *opts);
-
-/*
- * Checks the arguments after the options (argv[optind..argc)): none empty,
- * at most MAX (-1: any number; the first one too many is quoted), at least
- * MIN (else MISSING is the message).  Returns -1 to go on, else 2.
- */
-int cmd_args(const char *cmd, int argc, char **argv, int min, int max, const char *missing);
-int print_usage(const char *name);
-int open_folder(dsync_folder **f);
+/* cmd/merge.c */
+int cmd_merge(int argc, char **argv);
+int cmd_conflicts(int argc, char **argv);
 /* Exit status after a merge: 3 while conflicts wait (says so). */
-int conflicts_wait(size_t open);
+int cmd_conflicts_wait(size_t open);
+
+/* cmd/watch.c */
+int cmd_watch(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 
 /* cmd/sync.c */
 int cmd_remote(int argc, char **argv);

@@ -1,7 +1,7 @@
 /*
  * The program's output helpers (see output.h).
  */
-#include "cmd/output.h"
+#include "output.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,293 +1,35 @@
 /*
  * The commands that talk to remotes: remote, push, fetch, sync, join,
- * passphrase, check.  Passphrases come from --passphrase-file, then
- * $DSYNC_PASSPHRASE, then the terminal (no echo; a new one twice).
+ * passphrase, check.  Passphrases are asked for by cmd/prompt.c.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "dsync/common.h"
 #include "dsync/folder.h"
 #include "dsync/sync.h"
-#include "cmd/cmd.h"
-#include "cmd/output.h"
+#include "cmd.h"
+#include "options.h"
+#include "output.h"
+#include "prompt.h"
 
-/* Frees a passphrase after wiping it. */
-static void wipe(char *p)
-{
-	if (p) {
-		explicit_bzero(p, strlen(p));
-		free(p);
-	}
-}
-
+/* What the remote commands give the library's callbacks: where passphrases
+ * come from, and the progress line's state. */
 typedef struct pass_source {
-	const char *file;        /* --passphrase-file */
-	const char *new_file;    /* --new-passphrase-file */
-	bool changing;           /* 'dsync passphrase': NEW means the new one */
+	prompt_source src;
 	bool quiet;
 	struct timespec started;
 	const char *step;
 } pass_source;
 
-/* The longest passphrase line taken (a file, the environment, the terminal). */
-#define PASS_MAX 4096
-/* How long a FIFO given as the passphrase file may stay without a writer. */
-#define FIFO_WAIT_MS 10000
-
-/*
- * The passphrase in the LEN bytes at TEXT, as every source gives it: the
- * first line, without its line break ("\n" or "\r\n"); more lines are
- * ignored.  FROM names the source in messages.  An empty one is returned as
- * "" (the library refuses it, the same way whichever way it came).
- */
-static int first_line(char **out, const char *text, size_t len, bool complete, const char *from)
-{
-	const char *nl = memchr(text, '\n', len);
-	size_t n = nl ? (size_t)(nl - text) : len;
-
-	*out = NULL;
-	if (memchr(text, '\0', n))
-		return dsync_error_set(DSYNC_EAUTH, "%s holds a NUL byte: give a text file with the passphrase on its "
-				       "first line", from);
-	if (!nl && !complete)
-		return dsync_error_set(DSYNC_EAUTH, "the passphrase in %s is longer than %d bytes: give the passphrase "
-				       "on its first line", from, PASS_MAX);
-	if (n > 0 && text[n - 1] == '\r')
-		n--;
-	if (n > PASS_MAX)
-		return dsync_error_set(DSYNC_EAUTH, "the passphrase in %s is longer than %d bytes", from, PASS_MAX);
-	if ((*out = malloc(n + 1)) == NULL)
-		return dsync_error_set(DSYNC_ERROR, "out of memory");
-	memcpy(*out, text, n);
-	(*out)[n] = '\0';
-	return 0;
-}
-
-/*
- * Reads the first line of the passphrase file PATH: at most PASS_MAX bytes
- * and a line break are read, whatever the file is (/dev/zero, a huge file).
- * A folder is refused; a FIFO or a pipe (--passphrase-file <(pass show x))
- * is read while something writes to it; one nothing writes to is given up
- * on after FIFO_WAIT_MS instead of waited on forever.
- */
-static int read_secret_file(char **out, const char *path)
-{
-	char buf[PASS_MAX + 3], from[4200];
-	size_t len = 0;
-	bool complete = false, waited = false;
-	struct stat st;
-	int fd, error;
-
-	*out = NULL;
-	snprintf(from, sizeof(from), "'%s'", path);
-	/* not blocking in open() on a FIFO nobody writes to */
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
-		return dsync_error_set(DSYNC_EAUTH, "cannot read the passphrase file '%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		error = dsync_error_set(DSYNC_EAUTH, "cannot read the passphrase file '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		error = dsync_error_set(DSYNC_EAUTH, "the passphrase file '%s' is a folder: give the file that holds "
-					"the passphrase", path);
-		goto out;
-	}
-	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-
-		if (n == 0 && S_ISFIFO(st.st_mode) && len == 0 && !waited) {
-			/* no writer yet: one may be opening it right now */
-			struct pollfd p = { fd, POLLIN, 0 };
-
-			waited = true;
-			if (poll(&p, 1, FIFO_WAIT_MS) == 0) {
-				error = dsync_error_set(DSYNC_EAUTH, "nothing wrote to the FIFO '%s' (waited %d s): give "
-							"a file, or write the passphrase to it", path, FIFO_WAIT_MS / 1000);
-				goto out;
-			}
-			continue;
-		}
-		if (n == 0) {
-			complete = true;
-			break;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			/* a FIFO, pipe or terminal with a writer: wait for it */
-			struct pollfd p = { fd, POLLIN, 0 };
-
-			if (poll(&p, 1, -1) < 0 && errno != EINTR) {
-				error = dsync_error_set(DSYNC_EAUTH, "cannot read the passphrase file '%s': %s", path,
-							strerror(errno));
-				goto out;
-			}
-			continue;
-		}
-		if (n < 0) {
-			error = dsync_error_set(DSYNC_EAUTH, "cannot read the passphrase file '%s': %s", path,
-						strerror(errno));
-			goto out;
-		}
-		len += (size_t)n;
-	}
-	error = first_line(out, buf, len, complete || memchr(buf, '\n', len), from);
-out:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	return error;
-}
-
-/* The passphrase in environment variable NAME (its first line). */
-static int read_secret_env(char **out, const char *name, const char *value)
-{
-	char from[64];
-
-	snprintf(from, sizeof(from), "$%s", name);
-	return first_line(out, value, strlen(value), true, from);
-}
-
-/* The terminal's settings while echo is off, put back by a signal that ends
- * the program meanwhile (Ctrl-C at the prompt must not leave a terminal that
- * shows nothing typed). */
-static struct termios tty_saved;
-static int tty_saved_fd = -1;
-static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-
-static void tty_restore_and_die(int sig)
-{
-	if (tty_saved_fd >= 0)
-		tcsetattr(tty_saved_fd, TCSAFLUSH, &tty_saved);
-	raise(sig);   /* delivered when this returns, with the default action */
-}
-
-/* Installs (ON) or takes back the handler for TTY_SIGNALS that are not
- * ignored; OLD keeps what was there. */
-static void tty_guard(bool on, struct sigaction *old)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(tty_signals) / sizeof(*tty_signals); i++) {
-		if (on) {
-			struct sigaction sa;
-
-			memset(&sa, 0, sizeof(sa));
-			sa.sa_handler = tty_restore_and_die;
-			sa.sa_flags = (int)SA_RESETHAND;
-			sigemptyset(&sa.sa_mask);
-			if (sigaction(tty_signals[i], NULL, &old[i]) == 0 && old[i].sa_handler != SIG_IGN)
-				sigaction(tty_signals[i], &sa, NULL);
-		} else if (old[i].sa_handler != SIG_IGN) {
-			sigaction(tty_signals[i], &old[i], NULL);
-		}
-	}
-}
-
-/* Asks on the terminal, without echo. */
-static int read_tty(char **out, const char *prompt, bool is_new)
-{
-	struct sigaction old_actions[sizeof(tty_signals) / sizeof(*tty_signals)];
-	struct termios old, quiet;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *tty = fopen("/dev/tty", "r+e");
-	bool restored = false;
-	int error;
-
-	*out = NULL;
-	memset(old_actions, 0, sizeof(old_actions));
-	if (!tty)
-		return dsync_error_set(DSYNC_EAUTH, "a %spassphrase is needed: no terminal to ask on (set %s or use %s)",
-				       is_new ? "new " : "", is_new ? "DSYNC_NEW_PASSPHRASE" : "DSYNC_PASSPHRASE",
-				       is_new ? "--new-passphrase-file" : "--passphrase-file");
-	out_progress_done();
-	fputs(prompt, tty);
-	fflush(tty);
-	if (tcgetattr(fileno(tty), &old) == 0) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		quiet.c_lflag |= ECHONL;
-		tty_saved = old;
-		tty_saved_fd = fileno(tty);
-		tty_guard(true, old_actions);
-		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-	} else {
-		restored = true;
-	}
-	n = getline(&line, &cap, tty);
-	if (!restored) {
-		tcsetattr(fileno(tty), TCSAFLUSH, &old);
-		tty_guard(false, old_actions);
-		tty_saved_fd = -1;
-	}
-	fclose(tty);
-	if (n < 0) {
-		free(line);
-		return dsync_error_set(DSYNC_EAUTH, "no passphrase given");
-	}
-	error = first_line(out, line, (size_t)n, true, "the typed line");
-	explicit_bzero(line, (size_t)n);
-	free(line);
-	return error;
-}
-
 static int ask_pass(char **out, int kind, const char *url, void *payload)
 {
 	pass_source *p = payload;
-	const char *env;
-	char prompt[4200], *again = NULL;
-	int tries, error;
 
-	*out = NULL;
-	if (kind == DSYNC_PASSPHRASE_NEW && p->changing) {
-		if (p->new_file)
-			return read_secret_file(out, p->new_file);
-		if ((env = getenv("DSYNC_NEW_PASSPHRASE")) != NULL)
-			return read_secret_env(out, "DSYNC_NEW_PASSPHRASE", env);
-	} else {
-		if (p->file)
-			return read_secret_file(out, p->file);
-		if ((env = getenv("DSYNC_PASSPHRASE")) != NULL)
-			return read_secret_env(out, "DSYNC_PASSPHRASE", env);
-	}
-	if (kind == DSYNC_PASSPHRASE_CURRENT) {
-		snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", url);
-		return read_tty(out, prompt, false);
-	}
-	for (tries = 0; tries < 3; tries++) {
-		snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", url);
-		if ((error = read_tty(out, prompt, p->changing)) < 0)
-			return error;
-		if ((error = read_tty(&again, "Repeat it: ", p->changing)) < 0)
-			break;
-		/* the same twice: taken (an empty one too, for the library to
-		 * refuse as it refuses one from a file) after the last try */
-		if (strcmp(*out, again) == 0 && (**out || tries == 2)) {
-			wipe(again);
-			return 0;
-		}
-		fprintf(stderr, "%s\n", **out ? "they differ; again" : "empty; again");
-		wipe(again);
-		again = NULL;
-		wipe(*out);
-		*out = NULL;
-	}
-	wipe(*out);
-	*out = NULL;
-	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
+	return prompt_passphrase(out, kind, url, &p->src);
 }
 
 static void on_progress(const dsync_transfer *t, void *payload)
@@ -337,7 +79,7 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "read-data", no_argument, NULL, 'r' },
-		HELP_OPTION,
+		CMD_HELP_OPTION,
 		{ 0 }
 	};
 	int c, rc;
@@ -345,19 +87,19 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 	while ((c = cmd_getopt(&rc, name, argc, argv, "qh", opts)) != -1) {
 		switch (c) {
 		case 'p':
-			p->file = optarg;
+			p->src.file = optarg;
 			break;
 		case 'N':
 			if (strcmp(name, "passphrase") != 0)
-				return usage_error(name, "unknown option '%s'", "--new-passphrase-file");
-			p->new_file = optarg;
+				return cmd_usage_error(name, "unknown option '%s'", "--new-passphrase-file");
+			p->src.new_file = optarg;
 			break;
 		case 'q':
 			p->quiet = true;
 			break;
 		case 'r':
 			if (!read_data)
-				return usage_error(name, "unknown option '%s'", "--read-data");
+				return cmd_usage_error(name, "unknown option '%s'", "--read-data");
 			*read_data = true;
 			break;
 		}
@@ -412,7 +154,7 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	error = dsync_sync(&r, f, remote, what, &so);
@@ -420,7 +162,7 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 	if (error < 0)
 		return out_fail(error);
 	report_round(&r, what, p.quiet);
-	return (what & DSYNC_SYNC_MERGE) ? conflicts_wait(r.merge.open_conflicts) : 0;
+	return (what & DSYNC_SYNC_MERGE) ? cmd_conflicts_wait(r.merge.open_conflicts) : 0;
 }
 
 int cmd_push(int argc, char **argv)
@@ -460,10 +202,10 @@ int cmd_remote(int argc, char **argv)
 	else if (strcmp(sub, "list") == 0)
 		rc = cmd_args("remote", argc, argv, 0, 0, NULL);
 	else
-		return usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
+		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
 	if (rc >= 0)
 		return rc;
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	if (strcmp(sub, "add") == 0) {
@@ -491,14 +233,14 @@ int cmd_remote(int argc, char **argv)
 	return error < 0 ? out_fail(error) : 0;
 }
 
-static int cmd_join_impl(int argc, char **argv)
+int cmd_join(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "device-name", required_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
-		HELP_OPTION,
+		CMD_HELP_OPTION,
 		{ 0 }
 	};
 	pass_source p = { 0 };
@@ -511,7 +253,7 @@ static int cmd_join_impl(int argc, char **argv)
 	while ((c = cmd_getopt(&rc, "join", argc, argv, "qh", opts)) != -1) {
 		switch (c) {
 		case 'p':
-			p.file = optarg;
+			p.src.file = optarg;
 			break;
 		case 'n':
 			name = optarg;
@@ -538,12 +280,7 @@ static int cmd_join_impl(int argc, char **argv)
 		printf("'%s' is now a dsync folder kept in step with %s\n",
 		       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))), out_name(url));
 	dsync_folder_free(f);
-	return conflicts_wait(r.merge.open_conflicts);
-}
-
-int cmd_join(int argc, char **argv)
-{
-	return cmd_join_impl(argc, argv);
+	return cmd_conflicts_wait(r.merge.open_conflicts);
 }
 
 int cmd_passphrase(int argc, char **argv)
@@ -554,13 +291,13 @@ int cmd_passphrase(int argc, char **argv)
 	const char *remote = NULL;
 	int rc, error;
 
-	p.changing = true;
+	p.src.changing = true;
 	if ((rc = parse_common("passphrase", argc, argv, &p, NULL)) >= 0 ||
 	    (rc = cmd_args("passphrase", argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	error = dsync_passphrase_change(f, remote, &so);
@@ -592,7 +329,7 @@ int cmd_check(int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		remote = argv[optind++];
-	if ((rc = open_folder(&f)) != 0)
+	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	error = dsync_check(&r, f, remote, read_data, &so);

@@ -1,0 +1,430 @@
+/*
+ * The commands that read the history: status, log, versions, show, diff.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+#include "dsync/history.h"
+#include "dsync/snapshot.h"
+#include "cmd.h"
+#include "options.h"
+#include "output.h"
+
+/* -------------------------------------------------------------- status */
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
+	dsync_changes ch;
+	dsync_folder *f = NULL;
+	bool json = false;
+	size_t i;
+	int c, rc, error;
+
+	while ((c = cmd_getopt(&rc, "status", argc, argv, "h", opts)) != -1)
+		if (c == 'j')
+			json = true;
+	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 0, NULL)) >= 0)
+		return rc;
+	if ((error = cmd_open_folder(&f)) != 0)
+		return error;
+	error = dsync_status(&ch, f, out_warn_cb, NULL);
+	dsync_folder_free(f);
+	if (error < 0)
+		return out_fail(error);
+	if (json) {
+		printf("[");
+		for (i = 0; i < ch.n; i++) {
+			printf("%s{\"status\":\"%c\",\"path\":", i ? "," : "", ch.v[i].kind);
+			out_json_string(stdout, ch.v[i].path);
+			printf("}");
+		}
+		printf("]\n");
+	} else if (ch.n == 0) {
+		printf("nothing changed since the last snapshot\n");
+	} else {
+		for (i = 0; i < ch.n; i++)
+			printf("%c %s\n", ch.v[i].kind, out_name(ch.v[i].path));
+	}
+	dsync_changes_dispose(&ch);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- log */
+
+typedef struct log_ctx {
+	bool json;
+	bool first;
+	size_t max_files;
+} log_ctx;
+
+static void print_changes_json(const dsync_changes *ch)
+{
+	size_t i;
+
+	printf("[");
+	for (i = 0; i < ch->n; i++) {
+		printf("%s{\"status\":\"%c\",\"path\":", i ? "," : "", ch->v[i].kind);
+		out_json_string(stdout, ch->v[i].path);
+		if (ch->v[i].old_path) {
+			printf(",\"from\":");
+			out_json_string(stdout, ch->v[i].old_path);
+		}
+		printf("}");
+	}
+	printf("]");
+}
+
+static void print_commit_json(const dsync_commit_info *c)
+{
+	char iso[64];
+
+	printf("{\"id\":\"%s\",\"time\":\"%s\",\"timestamp\":%lld,\"device\":", c->id,
+	       out_time_iso(iso, sizeof(iso), c->time, c->tz_offset), (long long)c->time);
+	out_json_string(stdout, c->device_name);
+	printf(",\"device_id\":");
+	out_json_string(stdout, c->device_id);
+	printf(",\"message\":");
+	out_json_string(stdout, c->message);
+	printf(",\"files\":");
+	print_changes_json(&c->changes);
+	printf("}");
+}
+
+static void print_commit_text(const dsync_commit_info *c, size_t max_files)
+{
+	char when[64];
+	const char *nl = strchr(c->message, '\n');
+	size_t i;
+
+	printf("%.8s  %s  %s  %s\n", c->id, out_time(when, sizeof(when), c->time), out_name(c->device_name),
+	       out_text(c->message, nl ? (size_t)(nl - c->message) : strlen(c->message)));
+	for (i = 0; i < c->changes.n && (max_files == 0 || i < max_files); i++) {
+		if (c->changes.v[i].old_path)
+			printf("    %c %s -> %s\n", c->changes.v[i].kind, out_name(c->changes.v[i].old_path),
+			       out_name(c->changes.v[i].path));
+		else
+			printf("    %c %s\n", c->changes.v[i].kind, out_name(c->changes.v[i].path));
+	}
+	if (max_files && c->changes.n > max_files)
+		printf("    … and %zu more\n", c->changes.n - max_files);
+}
+
+static int log_cb(const dsync_commit_info *c, void *payload)
+{
+	log_ctx *ctx = payload;
+
+	if (ctx->json) {
+		printf("%s", ctx->first ? "\n  " : ",\n  ");
+		print_commit_json(c);
+	} else {
+		print_commit_text(c, ctx->max_files);
+	}
+	ctx->first = false;
+	return 0;
+}
+
+/* SPEC, a time or a version (its snapshot's time), into *OUT; else the
+ * error said with WHAT before it, and the exit status. */
+static int parse_when(dsync_folder *f, const char *cmd, const char *what, const char *spec, int64_t *out)
+{
+	int error = dsync_history_when(out, f, spec);
+
+	if (error < 0) {
+		out_error("%s %s", what, dsync_error_last());
+		if (error == DSYNC_EUSAGE)
+			fprintf(stderr, "see 'dsync help %s'\n", cmd);
+		return dsync_exit_code(error);
+	}
+	return 0;
+}
+
+int cmd_log(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' }, { "max-count", required_argument, NULL, 'n' },
+		{ "all-files", no_argument, NULL, 'a' }, CMD_HELP_OPTION, { 0 }
+	};
+	dsync_log_options lo = { 0 };
+	log_ctx ctx = { false, true, 10 };
+	dsync_folder *f = NULL;
+	const char *since = NULL, *until = NULL;
+	char *rel = NULL;
+	int c, rc, error;
+
+	while ((c = cmd_getopt(&rc, "log", argc, argv, "n:h", opts)) != -1) {
+		switch (c) {
+		case 's':
+			since = optarg;
+			break;
+		case 'u':
+			until = optarg;
+			break;
+		case 'j':
+			ctx.json = true;
+			break;
+		case 'a':
+			ctx.max_files = 0;
+			break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v <= 0)
+				return cmd_usage_error("log", "bad count '%s'", optarg);
+			lo.max = (size_t)v;
+			break;
+		}
+		}
+	}
+	if (rc >= 0 || (rc = cmd_args("log", argc, argv, 0, 1, NULL)) >= 0)
+		return rc;
+	if ((error = cmd_open_folder(&f)) != 0)
+		return error;
+	if ((since && (rc = parse_when(f, "log", "--since:", since, &lo.since)) != 0) ||
+	    (until && (rc = parse_when(f, "log", "--until:", until, &lo.until)) != 0)) {
+		dsync_folder_free(f);
+		return rc;
+	}
+	lo.has_since = since != NULL;
+	lo.has_until = until != NULL;
+	if (optind < argc && (error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
+		goto fail;
+	lo.path = rel;
+	if (ctx.json)
+		printf("[");
+	error = dsync_history_log(f, &lo, log_cb, &ctx);
+	if (ctx.json)
+		printf("%s]\n", ctx.first ? "" : "\n");
+	if (error < 0)
+		goto fail;
+	if (!ctx.json && ctx.first && rel)
+		printf("no snapshot changed '%s'%s\n", out_text(argv[optind], strlen(argv[optind])),
+		       lo.has_since || lo.has_until ? " in that time" : "");
+	free(rel);
+	dsync_folder_free(f);
+	return 0;
+fail:
+	free(rel);
+	dsync_folder_free(f);
+	return out_fail(error);
+}
+
+/* ------------------------------------------------------------ versions */
+
+static int version_cb(const dsync_version *v, void *payload)
+{
+	bool json = *(bool *)payload;
+	char when[64], size[32];
+	const char *what = v->kind == 'A' ? "added" : v->kind == 'M' ? "modified"
+			 : v->kind == 'D' ? "deleted" : "renamed";
+
+	if (json) {
+		static bool first = true;
+		char iso[64];
+
+		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"timestamp\":%lld,\"device\":", first ? "\n  " : ",\n  ",
+		       v->commit->id, out_time_iso(iso, sizeof(iso), v->commit->time, v->commit->tz_offset),
+		       (long long)v->commit->time);
+		first = false;
+		out_json_string(stdout, v->commit->device_name);
+		printf(",\"change\":\"%s\",\"path\":", what);
+		out_json_string(stdout, v->path);
+		if (v->old_path) {
+			printf(",\"from\":");
+			out_json_string(stdout, v->old_path);
+		}
+		if (v->kind != 'D')
+			printf(",\"blob\":\"%s\",\"size\":%llu,\"mode\":\"%06o\"", v->blob,
+			       (unsigned long long)v->size, v->mode);
+		printf("}");
+		return 0;
+	}
+	printf("%.8s  %s  %-12s  %10s  %s", v->commit->id, out_time(when, sizeof(when), v->commit->time),
+	       out_name(v->commit->device_name), v->kind == 'D' ? "-" : out_size(size, sizeof(size), v->size), what);
+	if (v->kind == 'R')
+		printf(" from %s", out_name(v->old_path));
+	{
+		const char *m = v->commit->message;
+		const char *nl = strchr(m, '\n');
+
+		printf("  (%s)\n", out_text(m, nl ? (size_t)(nl - m) : strlen(m)));
+	}
+	return 0;
+}
+
+int cmd_versions(int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
+	dsync_folder *f = NULL;
+	char *rel = NULL;
+	bool json = false;
+	int c, rc, error;
+
+	while ((c = cmd_getopt(&rc, "versions", argc, argv, "h", opts)) != -1)
+		if (c == 'j')
+			json = true;
+	if (rc >= 0 || (rc = cmd_args("versions", argc, argv, 1, 1, "give one file: dsync versions PATH")) >= 0)
+		return rc;
+	if ((error = cmd_open_folder(&f)) != 0)
+		return error;
+	if ((error = dsync_folder_relpath(&rel, f, argv[optind])) < 0)
+		goto out;
+	if (!*rel) {
+		char q[DSYNC_QUOTE_SIZE];
+
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is the folder itself; name a file in it",
+					dsync_quote(q, argv[optind]));
+		goto out;
+	}
+	if (json)
+		printf("[");
+	error = dsync_history_versions(f, rel, version_cb, &json);
+	if (json)
+		printf("\n]\n");
+out:
+	free(rel);
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* ---------------------------------------------------------------- show */
+
+static int write_stdout(const void *data, size_t len, void *payload)
+{
+	(void)payload;
+	return fwrite(data, 1, len, stdout) == len ? 0 : -1;
+}
+
+static int dir_cb(const dsync_dir_entry *e, void *payload)
+{
+	char size[32];
+
+	(void)payload;
+	if (e->mode == 040000)
+		printf("%10s  %s/\n", "", out_name(e->name));
+	else
+		printf("%10s  %s%s\n", out_size(size, sizeof(size), e->size), out_name(e->name),
+		       e->mode == 0120000 ? " (link)" : e->mode == 0100755 ? "*" : "");
+	return 0;
+}
+
+static int show_commit_cb(const dsync_commit_info *c, void *payload)
+{
+	(void)payload;
+	print_commit_text(c, 0);
+	return 0;
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = { CMD_HELP_OPTION, { 0 } };
+	dsync_folder *f = NULL;
+	char hex[DSYNC_OID_HEX_SIZE], *spec, *rel = NULL;
+	const char *arg;
+	size_t i, len;
+	bool is_dir;
+	int c, rc, error;
+
+	while ((c = cmd_getopt(&rc, "show", argc, argv, "h", opts)) != -1)
+		;
+	if (rc >= 0 || (rc = cmd_args("show", argc, argv, 0, 1, NULL)) >= 0)
+		return rc;
+	arg = optind < argc ? argv[optind] : "HEAD";
+	if ((error = cmd_open_folder(&f)) != 0)
+		return error;
+	if ((spec = strdup(arg)) == NULL) {
+		error = dsync_error_set(DSYNC_ERROR, "out of memory");
+		goto out;
+	}
+	/* REV alone, or REV:PATH where REV may itself hold ':' (a time): the
+	 * longest REV that resolves wins ("2024-03-01 14:00:05:a.txt") */
+	if (dsync_history_resolve(hex, f, arg) == 0) {
+		error = dsync_history_show(f, hex, show_commit_cb, NULL);
+		goto out;
+	}
+	error = DSYNC_ENOTFOUND;
+	len = strlen(arg);
+	for (i = len; i-- > 0;) {
+		if (arg[i] != ':')
+			continue;
+		spec[i] = '\0';
+		if (dsync_history_resolve(hex, f, i ? spec : "HEAD") == 0) {
+			const char *path = arg + i + 1;
+
+			if (*path) {
+				if ((error = dsync_folder_relpath(&rel, f, path)) < 0)
+					goto out;
+			} else if ((rel = strdup("")) == NULL) {
+				error = dsync_error_set(DSYNC_ERROR, "out of memory");
+				goto out;
+			}
+			error = dsync_history_cat(f, hex, rel, &is_dir, write_stdout, dir_cb, NULL);
+			goto out;
+		}
+		spec[i] = ':';
+	}
+	/* nothing resolved: REV:PATH's REV (up to the last ':') says what is
+	 * wrong with it, a spec without ':' its own error */
+	if ((i = (size_t)(strrchr(arg, ':') ? strrchr(arg, ':') - arg : 0)) > 0)
+		spec[i] = '\0';
+	error = dsync_history_resolve(hex, f, i > 0 ? spec : arg);
+out:
+	free(spec);
+	free(rel);
+	dsync_folder_free(f);
+	if (fflush(stdout) != 0 && error == 0)
+		error = dsync_error_set(DSYNC_ERROR, "cannot write the output");
+	return error < 0 ? out_fail(error) : 0;
+}
+
+/* ---------------------------------------------------------------- diff */
+
+int cmd_diff(int argc, char **argv)
+{
+	static const struct option opts[] = { CMD_HELP_OPTION, { 0 } };
+	dsync_folder *f = NULL;
+	const char *revs[2] = { NULL, NULL }, *path = NULL;
+	char *rel = NULL;
+	int c, i, nrev = 0, rc, error, dashdash = -1;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dashdash = i;
+			break;
+		}
+	while ((c = cmd_getopt(&rc, "diff", dashdash > 0 ? dashdash : argc, argv, "+h", opts)) != -1)
+		;
+	if (rc >= 0)
+		return rc;
+	for (i = optind; i < argc; i++)
+		if (i != dashdash && !*argv[i])
+			return cmd_usage_msg("diff", "an argument is empty ('')");
+	for (i = optind; i < (dashdash > 0 ? dashdash : argc); i++) {
+		if (nrev == 2)
+			return cmd_usage_error("diff", "too many versions: '%s'; put a path after '--'", argv[i]);
+		revs[nrev++] = argv[i];
+	}
+	if (dashdash > 0) {
+		if (argc - dashdash > 2)
+			return cmd_usage_error("diff", "unexpected argument '%s': give one path after '--'",
+					       argv[dashdash + 2]);
+		if (argc - dashdash == 2)
+			path = argv[dashdash + 1];
+	}
+	if ((error = cmd_open_folder(&f)) != 0)
+		return error;
+	if (path && (error = dsync_folder_relpath(&rel, f, path)) < 0)
+		goto out;
+	error = dsync_history_diff(f, revs[0], nrev == 2 ? revs[1] : NULL, rel, write_stdout, NULL);
+out:
+	free(rel);
+	dsync_folder_free(f);
+	return error < 0 ? out_fail(error) : 0;
+}
