@@ -6,7 +6,9 @@
 #ifndef DSYNC_VERIFY_H
 #define DSYNC_VERIFY_H
 
-#include "dsync/sync.h"
+/* Defined in dsync/sync.h, which the layers below sync do not include. */
+typedef struct dsync_check_result dsync_check_result;
+typedef struct dsync_sync_options dsync_sync_options;
 #include "core/folder/folder.h"
 
 /*
