@@ -22,6 +22,7 @@ typedef struct dsync_sync_options dsync_sync_options;
  * the walk itself could not run (no memory).  O's progress, when set, hears
  * of the walk as "history".
  */
+DSYNC_WARN_UNUSED
 int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o);
 
 /*
@@ -32,6 +33,7 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
  * after a snapshot was recorded), with a message that points at
  * 'dsync check' and 'dsync join', never at a new first snapshot.
  */
+DSYNC_WARN_UNUSED
 int dsync_history_head(git_oid *out, git_repository *repo);
 
 /*
@@ -48,6 +50,7 @@ bool dsync_history_last_head(git_oid *out, git_repository *repo);
  * libgit2 1.5): 0, or DSYNC_ECORRUPT naming the first one that can't, with
  * the same pointers as dsync_history_head().
  */
+DSYNC_WARN_UNUSED
 int dsync_history_versions_ok(git_repository *repo, const git_oid *head);
 
 /*
