@@ -70,6 +70,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 log "temp data in $tmp (about $need_mb MB)"
 export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/home/.config LC_ALL=C
+# DSYNC_TEST_KDF=min lowers the key derivation's cost only in a test build
+# (-DDSYNC_TESTING=ON); any other derives at MODERATE cost (about 1 s, 256 MiB),
+# once in the untimed remote add and once in the timed join
 export DSYNC_TEST_KDF=min DSYNC_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase
 export RESTIC_CACHE_DIR=$tmp/restic-cache
 unset DSYNC_DEVICE_NAME DSYNC_TEST_SLOW RESTIC_REPOSITORY RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND

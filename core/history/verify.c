@@ -10,6 +10,7 @@
  */
 #include "core/base/internal.h"
 #include "core/history/verify.h"
+#include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"

@@ -6,7 +6,9 @@
 #ifndef DSYNC_VERIFY_H
 #define DSYNC_VERIFY_H
 
-#include "dsync/sync.h"
+/* Defined in dsync/sync.h, which the layers below sync do not include. */
+typedef struct dsync_check_result dsync_check_result;
+typedef struct dsync_sync_options dsync_sync_options;
 #include "core/folder/folder.h"
 
 /*
@@ -20,6 +22,7 @@
  * the walk itself could not run (no memory).  O's progress, when set, hears
  * of the walk as "history".
  */
+DSYNC_WARN_UNUSED
 int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o);
 
 /*
@@ -30,6 +33,7 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
  * after a snapshot was recorded), with a message that points at
  * 'dsync check' and 'dsync join', never at a new first snapshot.
  */
+DSYNC_WARN_UNUSED
 int dsync_history_head(git_oid *out, git_repository *repo);
 
 /*
@@ -46,6 +50,7 @@ bool dsync_history_last_head(git_oid *out, git_repository *repo);
  * libgit2 1.5): 0, or DSYNC_ECORRUPT naming the first one that can't, with
  * the same pointers as dsync_history_head().
  */
+DSYNC_WARN_UNUSED
 int dsync_history_versions_ok(git_repository *repo, const git_oid *head);
 
 /*

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "dsync/common.h"
 #include "core/base/buf.h"
 #include "transport/blobstore.h"
 
@@ -67,16 +68,19 @@ int dsync_store_create(dsync_store **out, dsync_blobstore *bs, const char *passp
  * DSYNC_ECORRUPT naming it).  DSYNC_ENOTFOUND when there is none.  *OUT is
  * locked.
  */
+DSYNC_WARN_UNUSED
 int dsync_store_open(dsync_store **out, dsync_blobstore *bs);
 
 /* Unlocks S with the key kept for it in the per-user config; *FOUND false
  * (and 0) when none is kept.  A kept key that doesn't match the store's
  * header: DSYNC_ECORRUPT. */
+DSYNC_WARN_UNUSED
 int dsync_store_unlock_cached(dsync_store *s, bool *found);
 
 /* Unlocks S with PASSPHRASE (a key blob under keys/ that it opens): a damaged
  * key blob is DSYNC_ECORRUPT naming it, a passphrase that opens none is
  * DSYNC_EAUTH.  Checks dsync-store's mac with the key. */
+DSYNC_WARN_UNUSED
 int dsync_store_unlock(dsync_store *s, const char *passphrase);
 
 /* Keeps S's unlocked key in the per-user config (0600). */
@@ -91,6 +95,7 @@ int dsync_store_cache_remove(const char *store_id);
 int dsync_store_reseal(dsync_store *s, const char *new_passphrase);
 
 /* Checks every key blob's checksum and mac (S unlocked). */
+DSYNC_WARN_UNUSED
 int dsync_store_check_keys(dsync_store *s, size_t *count);
 
 void dsync_store_free(dsync_store *s);
@@ -112,6 +117,7 @@ typedef int (*dsync_pack_sink)(const void *data, size_t len, void *payload);
  * sink gets bytes before the end is verified: it must not act on them until
  * this returns 0.
  */
+DSYNC_WARN_UNUSED
 int dsync_pack_decrypt(dsync_store *s, const char *name, int fd, dsync_pack_sink sink, void *payload);
 
 /* The size of the blob that a pack of PLAIN bytes becomes. */
@@ -121,6 +127,7 @@ uint64_t dsync_pack_blob_size(uint64_t plain);
 int dsync_manifest_seal(dsync_buf *out, dsync_store *s, const char *blobname, const char *text, size_t len);
 /* Opens the manifest blob BLOBNAME (bytes BLOB, LEN) into TEXT
  * (NUL-terminated): DSYNC_ECORRUPT naming it on any failure. */
+DSYNC_WARN_UNUSED
 int dsync_manifest_open(dsync_buf *text, dsync_store *s, const char *blobname, const unsigned char *blob,
 			size_t len);
 

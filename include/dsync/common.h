@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* On a function whose result must be checked (a decryption, a verification,
+ * a lock): ignoring it is a compiler warning, an error with -Werror. */
+#define DSYNC_WARN_UNUSED __attribute__((warn_unused_result))
+
 /*
  * Error codes.  Every library function returns 0 on success or one of these
  * (negative) on failure; the message is in dsync_error_last().

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "dsync/common.h"
+
 typedef struct dsync_folder dsync_folder;
 
 /* The git directory's name inside a folder. */
@@ -64,6 +66,7 @@ const char *dsync_folder_device_name(dsync_folder *f);
  * left: stale git lock files and temporary object files.  Nested calls on the
  * same handle count.
  */
+DSYNC_WARN_UNUSED
 int dsync_folder_lock(dsync_folder *f, int wait_ms);
 
 /* Releases one level of the lock taken by dsync_folder_lock(). */

@@ -655,7 +655,7 @@ static void key_blob_path(char *out, size_t size, const char *place, size_t *cou
 	DIR *dh;
 	size_t n = 0;
 
-	snprintf(dir, sizeof(dir), "%s/keys", place);
+	assert_true(snprintf(dir, sizeof(dir), "%s/keys", place) < (int)sizeof(dir));
 	dh = opendir(dir);
 	assert_non_null(dh);
 	while ((d = readdir(dh)) != NULL) {
