@@ -25,7 +25,7 @@
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
 #include "core/history/snapshot_internal.h"
-#include "tmprepo.h"
+#include "sandbox.h"
 
 static unsigned long strcmp_calls;
 

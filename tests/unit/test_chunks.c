@@ -26,7 +26,7 @@
 #include "core/base/internal.h"
 #include "core/folder/folder.h"
 #include "merge/merge.h"
-#include "tmprepo.h"
+#include "sandbox.h"
 
 static const unsigned char seed_a[DSYNC_CHUNK_SEED_BYTES] = "seed a: 32 bytes of the secret";
 static const unsigned char seed_b[DSYNC_CHUNK_SEED_BYTES] = "seed b: 32 bytes of the secret";

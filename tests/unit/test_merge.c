@@ -17,7 +17,7 @@
 #include "core/base/buf.h"
 #include "core/base/internal.h"
 #include "merge/merge.h"
-#include "tmprepo.h"
+#include "sandbox.h"
 
 /* 2024-03-01 14:05:09 UTC */
 #define WHEN ((time_t)1709301909)

@@ -19,7 +19,7 @@
 #include "core/base/buf.h"
 #include "core/base/internal.h"
 #include "merge/merge.h"
-#include "tmprepo.h"
+#include "sandbox.h"
 
 #define T ((git_time_t)1709301909)   /* 2024-03-01 14:05:09 UTC */
 #define A_ID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
