@@ -316,10 +316,14 @@ static void test_pack_empty(void **state)
 {
 	int in = temp_fd(NULL, 0), out = temp_fd(NULL, 0);
 	char name[65];
+	struct stat st;
 
 	(void)state;
-	/* nothing to encrypt: refused, not an empty blob */
-	assert_true(dsync_pack_encrypt(fx.a, in, out, name, NULL) < 0);
+	/* nothing to encrypt: refused, saying so, and no blob written */
+	assert_int_equal(dsync_pack_encrypt(fx.a, in, out, name, NULL), DSYNC_ERROR);
+	assert_string_equal(dsync_error_last(), "cannot encrypt a pack of 0 bytes");
+	assert_int_equal(fstat(out, &st), 0);
+	assert_int_equal(st.st_size, 0);
 	close(in);
 	close(out);
 }
