@@ -2,7 +2,7 @@
  * The unit tests' sandbox: one temporary folder per test program (under
  * $TMPDIR, else /tmp) that holds everything a test writes, and, as asked,
  * the user's HOME or config folder inside it, so that no test reads or
- * writes the real user's files. Include after cmocka.h (and git2.h).
+ * writes the real user's files. Include after cmocka.h.
  *
  *   sandbox_open("label", SANDBOX_HOME)   in the group setup
  *   sandbox_path(buf, sizeof(buf), "name") a path inside it
@@ -29,18 +29,24 @@ enum {
 	SANDBOX_HOME = 1 << 0,   /* HOME is SANDBOX/home; XDG_CONFIG_HOME unset */
 	SANDBOX_CONFIG = 1 << 1, /* XDG_CONFIG_HOME is SANDBOX/config (the folder registry) */
 	SANDBOX_LIB = 1 << 2,    /* dsync_lib_init() and dsync_git_init() */
+	SANDBOX_IN_TMP = 1 << 3, /* in /tmp, whatever TMPDIR says: another user must reach it */
 };
 
 static char sandbox_dir[256];
+
+/* OUT: a new, empty folder in ROOT named after LABEL */
+static inline void sandbox_mkdtemp_in(char *out, size_t size, const char *root, const char *label)
+{
+	assert_true(snprintf(out, size, "%s/dsync-test-%s.XXXXXX", root, label) < (int)size);
+	assert_non_null(mkdtemp(out));
+}
 
 /* OUT: a new, empty temporary folder named after LABEL */
 static inline void sandbox_mkdtemp(char *out, size_t size, const char *label)
 {
 	const char *tmp = getenv("TMPDIR");
 
-	assert_true(snprintf(out, size, "%s/dsync-test-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", label) <
-		    (int)size);
-	assert_non_null(mkdtemp(out));
+	sandbox_mkdtemp_in(out, size, tmp && *tmp ? tmp : "/tmp", label);
 }
 
 /* OUT: SANDBOX/NAME */
@@ -65,7 +71,10 @@ static inline void sandbox_open(const char *label, unsigned flags)
 {
 	char path[300];
 
-	sandbox_mkdtemp(sandbox_dir, sizeof(sandbox_dir), label);
+	if (flags & SANDBOX_IN_TMP)
+		sandbox_mkdtemp_in(sandbox_dir, sizeof(sandbox_dir), "/tmp", label);
+	else
+		sandbox_mkdtemp(sandbox_dir, sizeof(sandbox_dir), label);
 	assert_int_equal(chmod(sandbox_dir, 0755), 0);
 	if (flags & SANDBOX_HOME) {
 		sandbox_path(path, sizeof(path), "home");
