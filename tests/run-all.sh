@@ -2,7 +2,8 @@
 # Sets up and runs every test: installs the Debian packages dsync needs,
 # builds, runs the unit and end-to-end tests, then does the same with
 # AddressSanitizer and UndefinedBehaviorSanitizer (skip that part with
-# DSYNC_SKIP_SANITIZE=1).
+# DSYNC_SKIP_SANITIZE=1). The tests run two at a time (ctest -j2): each has
+# its own temp directory and HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,12 +12,12 @@ contrib/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSYNC_TESTING=ON
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure
+ctest --test-dir build --output-on-failure -j2
 
 if [ "${DSYNC_SKIP_SANITIZE:-}" = "" ]; then
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDSYNC_SANITIZE=ON -DDSYNC_TESTING=ON
 	cmake --build build-asan -j"$jobs"
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --test-dir build-asan --output-on-failure
+		ctest --test-dir build-asan --output-on-failure -j2
 fi

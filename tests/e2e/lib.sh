@@ -6,6 +6,7 @@
 #   ok "what"  CMD...      run CMD, expect success
 #   fails N "what" CMD...  run CMD, expect exit status N
 #   check "what" COND...   a test(1) condition
+#   contains "what" FILE TEXT
 #   finish                 prints "N passed, N failed" and exits
 set -u
 set -o pipefail
@@ -115,6 +116,16 @@ head_id() { git --git-dir="$1/.dsync" rev-parse refs/heads/main; }
 
 # commit_count DIR
 commit_count() { git --git-dir="$1/.dsync" rev-list --count refs/heads/main; }
+
+# stored DIR [REV]: the file names of a snapshot of DIR (default: the
+# newest), one a line
+stored() { git --git-dir="$1/.dsync" ls-tree -r --name-only --full-tree "${2:-refs/heads/main}"; }
+
+# sha FILE: the file's SHA-256, in hex
+sha() { sha256sum < "$1" | cut -c1-64; }
+
+# now_ms: the time in milliseconds (for durations)
+now_ms() { date +%s%3N; }
 
 finish() {
 	echo "$PASSED passed, $FAILED failed"

@@ -10,9 +10,7 @@ F=$TMP/docs
 mkdir -p "$F/sub/deep"
 cd "$F"
 
-# stored: the file names of the newest snapshot, one a line
-stored() { git --git-dir="$F/.dsync" ls-tree -r --name-only --full-tree refs/heads/main; }
-is_stored() { stored | grep -qxF -- "$1"; }
+is_stored() { stored "$F" | grep -qxF -- "$1"; }
 # TIMEOUT: nothing here may hang (a FIFO opened for reading would)
 run() { timeout 60 "$DSYNC" "$@"; }
 
@@ -43,7 +41,7 @@ echo kept > 'Thumbs.db.txt'
 
 ok "init takes the first snapshot" run init --device-name box
 check "init: one snapshot" "$(commit_count "$F")" = 1
-stored > "$TMP/list1"
+stored "$F" > "$TMP/list1"
 check "real files stored" "$(LC_ALL=C sort "$TMP/list1" | tr '\n' ' ')" = \
 	"Thumbs.db.txt a.txt a~b.txt part.txt sub/deep/c.md sub/report.docx swp.txt "
 for n in "${DEFAULTS[@]}"; do
@@ -90,7 +88,7 @@ echo todo > sub/todo.txt
 ok "snapshot with .dsyncignore" run snapshot
 S2=$(head_id "$F")
 check "snapshot with .dsyncignore: a new commit" "$(commit_count "$F")" = 2
-stored > "$TMP/list2"
+stored "$F" > "$TMP/list2"
 check ".dsyncignore itself is stored" -n "$(grep -x .dsyncignore "$TMP/list2")"
 check "dir rule build/: build/ left out" -z "$(grep '^build/' "$TMP/list2")"
 check "dir rule build/: sub/build/ left out" -z "$(grep '^sub/build/' "$TMP/list2")"
@@ -118,14 +116,14 @@ echo "draft one" > draft.md
 echo "secret one" > sub/deep/secret.md
 ok "snapshot the drafts" run snapshot
 S3=$(head_id "$F")
-check "drafts stored" "$(stored | grep -c 'draft.md\|secret.md')" = 2
+check "drafts stored" "$(stored "$F" | grep -c 'draft.md\|secret.md')" = 2
 printf 'draft.md\nsecret.md\n' >> .dsyncignore
 ok "snapshot after ignoring stored files" run snapshot
 S4=$(head_id "$F")
 check "a new commit" "$S4" != "$S3"
-check "ignored file gone from the newest version" -z "$(stored | grep -x draft.md)"
-check "ignored deep file gone from the newest version" -z "$(stored | grep -x sub/deep/secret.md)"
-check "the rest is still there" -n "$(stored | grep -x sub/report.docx)"
+check "ignored file gone from the newest version" -z "$(stored "$F" | grep -x draft.md)"
+check "ignored deep file gone from the newest version" -z "$(stored "$F" | grep -x sub/deep/secret.md)"
+check "the rest is still there" -n "$(stored "$F" | grep -x sub/report.docx)"
 check "the ignored file stays on disk" "$(cat draft.md)" = "draft one"
 check "the ignored deep file stays on disk" "$(cat sub/deep/secret.md)" = "secret one"
 check "still in the older snapshot" \
@@ -155,9 +153,9 @@ echo visible > other/deeper/file.txt
 echo plain > sub/deep/.dsync        # even a file of that name
 printf '!.dsync\n!.dsync/\n!**/.dsync/**\n!/.dsync/**\n' >> .dsyncignore
 ok "snapshot with nested .dsync folders" run snapshot
-check "nested .dsync: nothing stored" -z "$(stored | grep -E '(^|/)\.dsync(/|$)')"
-check "nested .dsync: the folder around it is stored" -n "$(stored | grep -x other/deeper/file.txt)"
-check "top .dsync never stored" -z "$(stored | grep -E '^\.dsync(/|$)')"
+check "nested .dsync: nothing stored" -z "$(stored "$F" | grep -E '(^|/)\.dsync(/|$)')"
+check "nested .dsync: the folder around it is stored" -n "$(stored "$F" | grep -x other/deeper/file.txt)"
+check "top .dsync never stored" -z "$(stored "$F" | grep -E '^\.dsync(/|$)')"
 echo y >> sub/.dsync/config
 ok "changing a nested .dsync" run snapshot
 contains "changing a nested .dsync: nothing changed" "$TMP/out" "nothing changed"
@@ -167,8 +165,8 @@ mkfifo pipe sub/deep/pipe
 echo after-fifo > after-fifo.txt
 ok "snapshot with FIFOs" run snapshot
 check "snapshot with FIFOs: no warning" ! -s "$TMP/err"
-check "FIFOs not stored" -z "$(stored | grep pipe)"
-check "the rest of that snapshot stored" -n "$(stored | grep -x after-fifo.txt)"
+check "FIFOs not stored" -z "$(stored "$F" | grep pipe)"
+check "the rest of that snapshot stored" -n "$(stored "$F" | grep -x after-fifo.txt)"
 ok "status with FIFOs" run status
 contains "status with FIFOs: nothing changed" "$TMP/out" "nothing changed"
 check "status with FIFOs: no warning" ! -s "$TMP/err"

@@ -24,8 +24,6 @@ F=$TMP/big
 G=$F/.dsync
 git_() { git --git-dir="$G" "$@"; }
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
 # fast_digest DIR: like files_digest (type, executable bit, path, content
 # hash of every file and link, .dsync left out) with a few processes rather
 # than two per file: the folder has thousands of files and is compared twice

@@ -30,7 +30,6 @@ else
 	chmod 555 "$LOCKED" "$LOCKED/inside"
 fi
 ud() { as_user "$DSYNC" "$@"; }
-stored() { git --git-dir="$F/.dsync" ls-tree -r --name-only --full-tree refs/heads/main; }
 blob() { git --git-dir="$F/.dsync" cat-file blob "refs/heads/main:$1" 2>/dev/null; }
 
 cd "$F"
@@ -45,7 +44,7 @@ chown_user "$W"
 
 ok "init takes the first snapshot" ud init --device-name box
 S1=$(head_id "$F")
-check "init: 7 files stored" "$(stored | wc -l)" = 7
+check "init: 7 files stored" "$(stored "$F" | wc -l)" = 7
 
 # --- an unreadable file and an unreadable folder
 chmod 000 secret.txt sub
@@ -87,7 +86,7 @@ chmod 000 hidden.txt
 echo "a three" > a.txt
 ok "snapshot with a new unreadable file" ud snapshot
 contains "warning names the new unreadable file" "$TMP/err" "hidden.txt"
-check "the new unreadable file is not stored" -z "$(stored | grep -x hidden.txt)"
+check "the new unreadable file is not stored" -z "$(stored "$F" | grep -x hidden.txt)"
 check "the rest is stored" "$(blob a.txt)" = "a three"
 
 # a folder that can be listed but not entered (r without x): its files

@@ -30,7 +30,6 @@ hold_lock() { # SECONDS
 	done
 	STARTED_PIDS+=("$(cat "$TMP/sleeper")")
 }
-now_ms() { date +%s%3N; }
 gone() { # PID: wait until it has exited (and been reaped)
 	local i
 	for i in $(seq 100); do

@@ -53,10 +53,17 @@ ok "fsck after the last gc" git --git-dir=.dsync fsck --full --no-dangling
 ok "restore the newest from the pack" dsync restore big.txt --to "$TMP/new.txt"
 check "newest version" "$(sha256sum < "$TMP/new.txt")" = "$(sha256sum < big.txt)"
 
-# locked out like every writer
-flock .dsync/dsync.lock sleep 30 &
-disown
-STARTED_PIDS+=($!)
-sleep 0.3
+# locked out like every writer: the holder is the sleep itself (no flock
+# parent left to kill while its child goes on), with no hold on the test's
+# output, and it is ended right after
+flock --no-fork .dsync/dsync.lock sleep 30 > /dev/null 2>&1 &
+HOLDER=$!
+STARTED_PIDS+=("$HOLDER")
+for i in $(seq 50); do
+	flock -n .dsync/dsync.lock true || break
+	sleep 0.1
+done
 fails 4 "gc waits for the folder's lock" dsync gc
+kill "$HOLDER"
+wait "$HOLDER" 2> /dev/null
 finish

@@ -13,12 +13,10 @@
 F=$(cd "$TMP" && pwd -P)/docs
 LOG=$TMP/watch.log
 G=(git --git-dir="$F/.dsync")
-# stored [REV]: the file names of a snapshot (default: the newest), one a line
-stored() { "${G[@]}" ls-tree -r --name-only --full-tree "${1:-refs/heads/main}"; }
 # ever_stored: every name any snapshot has held
 ever_stored() {
 	local c
-	for c in $("${G[@]}" rev-list refs/heads/main); do stored "$c"; done | LC_ALL=C sort -u
+	for c in $("${G[@]}" rev-list refs/heads/main); do stored "$F" "$c"; done | LC_ALL=C sort -u
 }
 # at PATH [REV]: the file's content in a snapshot (default: the newest)
 at() { "${G[@]}" show "${2:-refs/heads/main}:$1" 2>/dev/null; }
@@ -132,8 +130,8 @@ perl -e 'for my $d ("d", "d/e", "d/e/f") { mkdir $d or die }
 	open(my $f, ">", "d/top.txt") or die; print $f "top\n"; close($f) or die'
 one_snapshot "new folders" "$B"
 FIRST=$("${G[@]}" rev-list --reverse "$B..refs/heads/main" | sed -n 1p)
-check "new folders: all 17 files in the next snapshot (got $(stored "$FIRST" | grep -c '^d/'))" \
-	"$(stored "$FIRST" | grep -c '^d/')" = 17
+check "new folders: all 17 files in the next snapshot (got $(stored "$F" "$FIRST" | grep -c '^d/'))" \
+	"$(stored "$F" "$FIRST" | grep -c '^d/')" = 17
 check "new folders: deepest file's content" "$(at d/e/f/n8.txt "$FIRST")" = n8
 B=$(tip "$F")
 echo edited > d/e/f/n1.txt
@@ -149,7 +147,7 @@ B=$(tip "$F")
 mv "$TMP/outside/mv1" "$F/"
 one_snapshot "folder moved in" "$B"
 check "folder moved in: its files stored" \
-	"$(stored | grep '^mv1/' | tr '\n' ' ')" = "mv1/a.txt mv1/b/b.txt mv1/b/c/deep.txt "
+	"$(stored "$F" | grep '^mv1/' | tr '\n' ' ')" = "mv1/a.txt mv1/b/b.txt mv1/b/c/deep.txt "
 check "folder moved in: content" "$(at mv1/b/c/deep.txt)" = deep
 B=$(tip "$F")
 echo changed > mv1/b/c/deep.txt
@@ -160,8 +158,8 @@ check "edit deep in the moved-in folder: content" "$(at mv1/b/c/deep.txt)" = cha
 B=$(tip "$F")
 mv "$F/dir2" "$TMP/dir2-out"
 one_snapshot "folder moved out" "$B"
-check "folder moved out: its files are gone from the snapshot" -z "$(stored | grep '^dir2/')"
-check "folder moved out: they were in the one before" "$(stored "$B" | grep -c '^dir2/')" = 3
+check "folder moved out: its files are gone from the snapshot" -z "$(stored "$F" | grep '^dir2/')"
+check "folder moved out: they were in the one before" "$(stored "$F" "$B" | grep -c '^dir2/')" = 3
 B=$(tip "$F")
 echo late > "$TMP/dir2-out/sub/x.txt"
 echo new > "$TMP/dir2-out/sub/deeper/new.txt"
@@ -216,7 +214,7 @@ fi
 grep -E "$PAUSED" "$LOG" > "$TMP/paused"
 contains "mass delete: the warning names --allow-mass-delete" "$TMP/paused" "--allow-mass-delete"
 no_snapshot "mass delete" "$B"
-check "mass delete: all 100 files still in the snapshot" "$(stored | grep -c '^many/')" = 100
+check "mass delete: all 100 files still in the snapshot" "$(stored "$F" | grep -c '^many/')" = 100
 
 # the files come back: the watcher resumes
 cp -a "$TMP/many-copy/." many/
@@ -226,7 +224,7 @@ echo four > a.txt
 if wait_commit "$F" "$B" 30; then pass "after the files came back, a save is recorded"
 else fail "after the files came back, no snapshot of a save"; show_log "$LOG"; fi
 check "that save's content" "$(at a.txt)" = four
-check "still 100 files" "$(stored | grep -c '^many/')" = 100
+check "still 100 files" "$(stored "$F" | grep -c '^many/')" = 100
 RESUMED='^[^ ]+ info /.*: .*resumed'
 if wait_log "$LOG" "$RESUMED" 1 10; then pass "a 'resumed' line"; else fail "no 'resumed' line"; fi
 last_resumed=$(grep -nE "$RESUMED" "$LOG" | tail -1 | cut -d: -f1)
@@ -246,7 +244,7 @@ else
 fi
 no_snapshot "second mass delete" "$B"
 ok "the user allows it: snapshot --allow-mass-delete" dsync snapshot --allow-mass-delete
-check "the delete is recorded: 10 files left" "$(stored | grep -c '^many/')" = 10
+check "the delete is recorded: 10 files left" "$(stored "$F" | grep -c '^many/')" = 10
 check "one snapshot for it" "$(since "$B")" = 1
 USER_SNAP=$(tip "$F")
 
@@ -263,9 +261,9 @@ perl -e 'mkdir "burst" or die "$!\n";
 		}
 	}'
 end=$((SECONDS + 120))
-while [ "$(stored | grep -c '^burst/')" != 5000 ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.5; done
-check "burst: all 5,000 files stored (got $(stored | grep -c '^burst/'))" \
-	"$(stored | grep -c '^burst/')" = 5000
+while [ "$(stored "$F" | grep -c '^burst/')" != 5000 ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.5; done
+check "burst: all 5,000 files stored (got $(stored "$F" | grep -c '^burst/'))" \
+	"$(stored "$F" | grep -c '^burst/')" = 5000
 settle
 n=$(since "$B")
 check "burst: at most 10 snapshots (got $n)" "$n" -le 10

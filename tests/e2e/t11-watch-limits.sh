@@ -11,8 +11,6 @@
 . "$(dirname "$0")/watchlib.sh"
 
 ROOT=$(cd "$TMP" && pwd -P)
-# stored DIR: the file names of DIR's newest snapshot
-stored() { git --git-dir="$1/.dsync" ls-tree -r --name-only --full-tree refs/heads/main; }
 # at DIR PATH: the file's content in DIR's newest snapshot
 at() { git --git-dir="$1/.dsync" show "refs/heads/main:$2" 2>/dev/null; }
 # wait_content DIR PATH TEXT SECONDS: until the newest snapshot holds PATH as TEXT

@@ -6,6 +6,7 @@
 # own, a daily sync needs no passphrase (the cached key, mode 0600), and the
 # refusals (no remote, a non-empty place that is no store, a name twice).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 
@@ -17,11 +18,8 @@ echo "correct horse battery staple" > "$PASS"
 # Each device X has its folder $TMP/X and its own HOME $TMP/home-X. Commands
 # run without a terminal (setsid, stdin from /dev/null), so a command that
 # wrongly asks for a passphrase fails (exit 5) instead of waiting.
-#   on X CMD...   dsync CMD in X's folder, as X's user
+#   on X CMD...   dsync CMD in X's folder, as X's user  (synclib.sh)
 #   as X CMD...   dsync CMD in $TMP, as X's user (init, join)
-on() { local d=$1; shift; (cd "$TMP/$d" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-git_of() { local d=$1; shift; git --git-dir="$TMP/$d/.dsync" "$@"; }
 device_id() { git_of "$1" config dsync.deviceId; }
 
 # refused "what" CMD...: CMD fails (exit 1, or 2 for a usage error; not a
@@ -84,7 +82,6 @@ same_everywhere() {
 }
 
 # has_commit X C: commit C is in X's history
-has_commit() { git_of "$1" merge-base --is-ancestor "$2" refs/heads/main 2> /dev/null; }
 
 # ---------------------------------------------------------------------------
 # 1. Refusals before anything exists

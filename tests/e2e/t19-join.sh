@@ -7,6 +7,7 @@
 # copies). Also: dsync passphrase re-seals keys/ only, and dsync check
 # (--read-data) passes on a good store.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 
@@ -21,15 +22,8 @@ echo "a brand new passphrase" > "$NEW"
 
 # Each device X: folder $TMP/X, HOME $TMP/home-X (its own key cache); no
 # terminal, so a passphrase never asked for can't be typed.
-#   on X CMD...   dsync CMD in X's folder, as X's user
+#   on X CMD...   dsync CMD in X's folder, as X's user  (synclib.sh)
 #   as X CMD...   dsync CMD in $TMP, as X's user
-on() { local d=$1; shift; (cd "$TMP/$d" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-git_of() { local d=$1; shift; git --git-dir="$TMP/$d/.dsync" "$@"; }
-has_commit() { git_of "$1" merge-base --is-ancestor "$2" refs/heads/main 2> /dev/null; }
-sha() { sha256sum < "$1" | cut -c1-64; }
-# the key cache of X's user: how many keys it holds
-cached_keys() { ls "$TMP/home-$1/.config/dsync/keys" 2> /dev/null | wc -l; }
 # the store's blobs under some folders, with their hashes
 blobs() { (cd "$R" && find "$@" -type f 2> /dev/null | LC_ALL=C sort | xargs -r sha256sum); }
 

@@ -35,7 +35,6 @@ mkdir -p "$TMP/hA" "$TMP/hB"
 
 on() { local dev=$1; shift; (cd "$TMP/$dev" && export HOME="$TMP/h$dev" && "$@"); }
 git_() { local d=$1; shift; git --git-dir="$TMP/$d/.dsync" "$@"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 blobs() { (cd "$REMOTE" && find . -type f ! -name '.*' -printf '%P\n' | LC_ALL=C sort); }
 temps() { find "$REMOTE" -name '.*' ! -path "$REMOTE" | wc -l; }
 

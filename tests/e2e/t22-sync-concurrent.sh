@@ -6,6 +6,7 @@
 # after a few quiet rounds, both folders hold every token, every log line and
 # every shared line, with one head, and no conflict copy.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 ROUNDS=${ROUNDS:-50}
@@ -15,8 +16,7 @@ URL=file://$R
 PASS=$TMP/pass
 echo "concurrent passphrase" > "$PASS"
 
-# on X CMD...: dsync CMD in X's folder ($TMP/X) with X's HOME, no terminal
-on() { local d=$1; shift; (cd "$TMP/$d" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
+# on X CMD... (synclib.sh): dsync CMD in X's folder ($TMP/X) with X's HOME, no terminal
 mkdir -p "$TMP/home-A" "$TMP/home-B"
 
 A=$TMP/A

@@ -44,8 +44,6 @@ echo "join crash test" > "$PASS"
 A=$TMP/A
 
 git_of() { local d=$1; shift; git --git-dir="$d/.dsync" "$@"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-sha() { sha256sum < "$1" | cut -c1-64; }
 # as H CMD...: dsync CMD in $TMP with HOME $TMP/H, no terminal
 as() { local h=$1; shift; mkdir -p "$TMP/$h"; (cd "$TMP" && HOME="$TMP/$h" setsid -w "$DSYNC" "$@" < /dev/null); }
 # indir DIR H CMD...: dsync CMD in DIR with HOME $TMP/H

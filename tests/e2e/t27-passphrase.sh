@@ -16,6 +16,7 @@
 #   temporary file in keys/; a later push (any store write) sweeps it once
 #   it is over an hour old, and leaves a young one (a put in progress) alone.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_TEST_SLOW
 
@@ -26,9 +27,6 @@ echo "right passphrase" > "$PASS"
 echo "new passphrase" > "$NEW"
 
 # Each device X: folder $TMP/X, HOME $TMP/home-X; no terminal unless said.
-on() { local d=$1; shift; (cd "$TMP/$d" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-cached_keys() { ls "$TMP/home-$1/.config/dsync/keys" 2> /dev/null | wc -l; }
 err_line() { grep '^dsync: error: ' "$TMP/err" | tr -d '\r'; }
 
 # bounded CMD...: CMD under a 20 s timeout and (unless the binary is a

@@ -19,19 +19,6 @@ CFG=$HOME/.config/dsync
 F=$(cd "$TMP" && pwd -P)/f
 LOG=$TMP/daemon.log
 
-# wait_text LOG TEXT [SECONDS]: until LOG has a line with TEXT (a fixed
-# string); false on timeout or once the daemon has exited without it
-wait_text() {
-	local end=$((SECONDS + ${3:-20}))
-	until grep -qF -- "$2" "$1"; do
-		if [ "$SECONDS" -ge "$end" ] || ! running "$WPID"; then
-			grep -qF -- "$2" "$1"
-			return
-		fi
-		sleep 0.1
-	done
-}
-
 # stop_within WHAT: SIGTERM to the daemon, which must exit 0 within STOP_MS
 # (it is killed after 10 s; the time is measured in steps of 20 ms)
 stop_within() {

@@ -6,6 +6,7 @@
 # DEVICE_NAME, the folder's config), and a bad host name falls back to a safe
 # one instead of failing init.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 
@@ -14,9 +15,6 @@ URL=file://$R
 PASS=$TMP/pass
 echo "the passphrase" > "$PASS"
 LOOKALIKE=x.sync-conflict-20240101-000000-A.txt
-
-on() { local d=$1; shift; (cd "$TMP/$d" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
 
 # 1. a look-alike name is the user's own file, not a conflict
 mkdir -p "$TMP/A" "$TMP/home-A"

@@ -8,14 +8,12 @@
 # a device that joins gets it, and the next snapshot stores it escaped.
 # Stored forms that would read back as ".dsync" itself are refused.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 PASS=$TMP/passphrase
 echo "correct horse battery staple" > "$PASS"
 
-on() { local d=$1; shift; (cd "$TMP/$d" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/home-$d" setsid -w "$DSYNC" "$@" < /dev/null); }
-git_of() { local d=$1; shift; git --git-dir="$TMP/$d/.dsync" "$@"; }
 stored_names() { git_of "$1" ls-tree -r --name-only refs/heads/main; }
 
 # 1. A folder with such names, synced and joined

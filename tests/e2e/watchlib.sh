@@ -1,4 +1,4 @@
-# Helpers for the tests that run dsync watch in the background (t10-t12):
+# Helpers for the tests that run dsync watch or daemon in the background:
 # sourced after lib.sh.
 #
 # bash leaves SIGINT and SIGQUIT ignored in the background jobs of a script;
@@ -32,6 +32,19 @@ wait_log() {
 	while [ "$(grep -cE -- "$re" "$log")" -lt "$n" ]; do
 		if [ "$SECONDS" -ge "$end" ] || ! running "$WPID"; then
 			[ "$(grep -cE -- "$re" "$log")" -ge "$n" ]
+			return
+		fi
+		sleep 0.1
+	done
+}
+# wait_text LOG TEXT [SECONDS]: until LOG has a line with TEXT (a fixed
+# string, unlike wait_log's pattern); false on timeout (20 s), or once the
+# watcher has exited without writing it
+wait_text() {
+	local end=$((SECONDS + ${3:-20}))
+	until grep -qF -- "$2" "$1"; do
+		if [ "$SECONDS" -ge "$end" ] || ! running "$WPID"; then
+			grep -qF -- "$2" "$1"
 			return
 		fi
 		sleep 0.1
@@ -72,5 +85,6 @@ LOG_LINE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z (er
 WATCHING='^[^ ]+ info /.*: .*watching'
 STOPPING='^[^ ]+ info .*stopping'
 SNAPSHOT='^[^ ]+ info /.*: .*snapshot [0-9a-f]{7,}: '
+SYNC_PUSHED='^[^ ]+ info /.*: sync: [0-9]+ packs? fetched, .*, pushed'
 # show_log LOG: the log's last lines, for a failure's context
 show_log() { tail -n "${2:-15}" "$1" | sed 's/^/#   log: /'; }

@@ -25,7 +25,8 @@
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
 #include "core/history/snapshot_internal.h"
-#include "tmprepo.h"
+#define SANDBOX_WITH_REPO
+#include "sandbox.h"
 
 static unsigned long strcmp_calls;
 
@@ -59,7 +60,7 @@ static git_oid chunked(size_t len, char tag)
 
 	assert_non_null(data);
 	memset(data, tag, len);
-	snprintf(path, sizeof(path), "%s/data.XXXXXX", repo_dir);
+	snprintf(path, sizeof(path), "%s/data.XXXXXX", sandbox_dir);
 	assert_true((fd = mkstemp(path)) >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
@@ -171,5 +172,5 @@ int main(void)
 		cmocka_unit_test(test_linear),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
 }

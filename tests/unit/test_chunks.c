@@ -26,7 +26,8 @@
 #include "core/base/internal.h"
 #include "core/folder/folder.h"
 #include "merge/merge.h"
-#include "tmprepo.h"
+#define SANDBOX_WITH_REPO
+#include "sandbox.h"
 
 static const unsigned char seed_a[DSYNC_CHUNK_SEED_BYTES] = "seed a: 32 bytes of the secret";
 static const unsigned char seed_b[DSYNC_CHUNK_SEED_BYTES] = "seed b: 32 bytes of the secret";
@@ -125,8 +126,11 @@ static int collect(const void *data, size_t len, void *payload)
 /* A temporary file holding DATA. */
 static int temp_fd(const unsigned char *data, size_t len)
 {
-	char path[] = "/tmp/dsync-test-chunks.XXXXXX";
-	int fd = mkstemp(path);
+	char path[300];
+	int fd;
+
+	sandbox_path(path, sizeof(path), "data.XXXXXX");
+	fd = mkstemp(path);
 
 	assert_true(fd >= 0);
 	unlink(path);
@@ -382,8 +386,8 @@ static void test_folder_seed(void **state)
 	char base[300];
 
 	(void)state;
-	snprintf(base, sizeof(base), "%s/dsync-test-seed.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(base));
+	sandbox_path(base, sizeof(base), "seed");
+	assert_int_equal(mkdir(base, 0755), 0);
 	snprintf(env, sizeof(env), "%s/config", base);
 	setenv("XDG_CONFIG_HOME", env, 1);
 	snprintf(dir, sizeof(dir), "%s/folder", base);
@@ -415,8 +419,6 @@ static void test_folder_seed(void **state)
 	assert_int_equal(dsync_folder_open(&f, dir), 0);
 	assert_int_equal(dsync_folder_chunk_seed(s2, f), DSYNC_ECORRUPT);
 	dsync_folder_free(f);
-	snprintf(cfgpath, sizeof(cfgpath), "rm -rf '%s'", base);
-	assert_int_equal(system(cfgpath), 0);
 }
 
 int main(void)
@@ -430,5 +432,5 @@ int main(void)
 		cmocka_unit_test(test_folder_seed),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
 }

@@ -24,12 +24,12 @@
 #include "core/base/buf.h"
 #include "core/base/file.h"
 #include "core/base/path.h"
+#include "sandbox.h"
 
-static char dir[256];
 
 static void at(char *out, size_t size, const char *name)
 {
-	snprintf(out, size, "%s/%s", dir, name);
+	snprintf(out, size, "%s/%s", sandbox_dir, name);
 }
 
 static void write_text(const char *path, const char *text)
@@ -44,17 +44,15 @@ static void write_text(const char *path, const char *text)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/dsync-test-file.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	sandbox_open("file", 0);
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	sandbox_close();
+	return 0;
 }
 
 static void test_regular(void **state)

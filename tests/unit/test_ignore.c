@@ -20,6 +20,7 @@
 
 #include "dsync/common.h"
 #include "dsync/ignore.h"
+#include "sandbox.h"
 
 /* Assertions that keep the caller's line number in cmocka's report. */
 #define IGNORED(ign, path) assert_int_equal(dsync_ignore_match((ign), (path), 0), 1)
@@ -525,16 +526,6 @@ static void test_add_rules_buffer(void **state)
 	dsync_ignore_free(NULL);
 }
 
-/* A fresh temporary directory; the caller removes it. */
-static void make_tmpdir(char *out, size_t size)
-{
-	const char *base = getenv("TMPDIR");
-
-	assert_true(snprintf(out, size, "%s/test_ignore.XXXXXX",
-			     base && *base ? base : "/tmp") < (int)size);
-	assert_non_null(mkdtemp(out));
-}
-
 static void write_file(const char *path, const char *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -558,7 +549,7 @@ static void test_add_file_crlf_no_final_newline(void **state)
 	dsync_ignore *ign = NULL;
 
 	(void)state;
-	make_tmpdir(dir, sizeof(dir));
+	sandbox_mkdtemp(dir, sizeof(dir), "ignore");
 	snprintf(path, sizeof(path), "%s/.dsyncignore", dir);
 	write_file(path, text, sizeof(text) - 1);
 
@@ -588,7 +579,7 @@ static void test_add_file_missing_and_errors(void **state)
 	int fd;
 
 	(void)state;
-	make_tmpdir(dir, sizeof(dir));
+	sandbox_mkdtemp(dir, sizeof(dir), "ignore");
 	assert_int_equal(dsync_ignore_new(&ign), 0);
 
 	/* missing: not an error, nothing added */

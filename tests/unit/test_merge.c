@@ -17,7 +17,8 @@
 #include "core/base/buf.h"
 #include "core/base/internal.h"
 #include "merge/merge.h"
-#include "tmprepo.h"
+#define SANDBOX_WITH_REPO
+#include "sandbox.h"
 
 /* 2024-03-01 14:05:09 UTC */
 #define WHEN ((time_t)1709301909)
@@ -315,5 +316,5 @@ int main(void)
 		cmocka_unit_test(test_tree_check_links),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
 }

@@ -30,8 +30,8 @@
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "core/base/internal.h"
+#include "sandbox.h"
 
-static char base[256];
 static unsigned pair_no;
 
 /* ------------------------------------------------------------- helpers */
@@ -150,8 +150,8 @@ static void make_pair(char *alpha, char *beta, size_t size, const char *const *f
 	char cmd[1200], head[41];
 
 	pair_no++;
-	snprintf(alpha, size, "%s/alpha%u", base, pair_no);
-	snprintf(beta, size, "%s/beta%u", base, pair_no);
+	snprintf(alpha, size, "%s/alpha%u", sandbox_dir, pair_no);
+	snprintf(beta, size, "%s/beta%u", sandbox_dir, pair_no);
 	assert_int_equal(dsync_folder_init(&f, alpha, "alpha"), 0);
 	dsync_folder_free(f);
 	for (; *files; files += 2)
@@ -409,7 +409,7 @@ static void test_no_write_through_link(void **state)
 	make_pair(alpha, beta, sizeof(alpha), start_files);
 	put(beta, "ext/new.txt", "from beta\n");
 	snap(beta, hb);
-	snprintf(outside, sizeof(outside), "%s/outside", base);
+	snprintf(outside, sizeof(outside), "%s/outside", sandbox_dir);
 	assert_int_equal(mkdir(outside, 0755), 0);
 	snprintf(link, sizeof(link), "%s/ext", alpha);
 	dsync_merge_set_test_hook(link_cb, (void *)v);
@@ -873,25 +873,15 @@ static void test_resolve(void **state)
 
 static int setup(void **state)
 {
-	char env[300];
-
 	(void)state;
-	assert_int_equal(dsync_lib_init(), 0);
-	assert_int_equal(dsync_git_init(), 0);
-	snprintf(base, sizeof(base), "%s/dsync-test-apply.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(base));
-	snprintf(env, sizeof(env), "%s/config", base);
-	setenv("XDG_CONFIG_HOME", env, 1);
+	sandbox_open("apply", SANDBOX_LIB | SANDBOX_CONFIG);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[400];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
+	sandbox_close();
 	return 0;
 }
 

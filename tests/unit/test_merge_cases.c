@@ -19,7 +19,8 @@
 #include "core/base/buf.h"
 #include "core/base/internal.h"
 #include "merge/merge.h"
-#include "tmprepo.h"
+#define SANDBOX_WITH_REPO
+#include "sandbox.h"
 
 #define T ((git_time_t)1709301909)   /* 2024-03-01 14:05:09 UTC */
 #define A_ID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -394,5 +395,5 @@ int main(void)
 		cmocka_unit_test(test_refuses_bad_tree),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
 }

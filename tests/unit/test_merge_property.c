@@ -64,6 +64,10 @@
 #include "dsync/snapshot.h"
 #include "core/base/buf.h"
 #include "core/base/internal.h"
+#define SANDBOX_WITH_REPO
+#include "sandbox.h"
+
+/* repo (sandbox.h): device 0's store, which sees every object */
 
 #define DEVICES 3
 #define LOG_LINES 40          /* operations shown when a check fails */
@@ -105,11 +109,9 @@ typedef struct entries {
 	size_t n, cap;
 } entries;
 
-static char base_dir[256];
 static char dev_dir[DEVICES][300];
 static dsync_folder *dev[DEVICES];
 static char heads[DEVICES][41];   /* each device's head as it last reported it */
-static git_repository *repo;      /* device 0's store: sees every object */
 
 static uint64_t seed = 1, rng;
 static unsigned long nops = 1000, op;
@@ -975,8 +977,7 @@ static void check_final_tree(const char *hex)
 
 static int setup(void **state)
 {
-	char path[1024], cfg[400];
-	const char *tmp = getenv("TMPDIR");
+	char path[1024];
 	unsigned d, e;
 	FILE *fp;
 
@@ -990,18 +991,13 @@ static int setup(void **state)
 	if (!rng)
 		rng = 1;
 	fake_now = T0;
-	assert_int_equal(dsync_lib_init(), 0);
-	assert_int_equal(dsync_git_init(), 0);
-	snprintf(base_dir, sizeof(base_dir), "%s/dsync-prop.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(base_dir));
 	/* folder registration goes to the test's own config directory */
-	snprintf(cfg, sizeof(cfg), "%s/config", base_dir);
-	assert_int_equal(setenv("XDG_CONFIG_HOME", cfg, 1), 0);
+	sandbox_open("prop", SANDBOX_LIB | SANDBOX_CONFIG);
 	for (d = 0; d < DEVICES; d++) {
 		char name[40];
 		git_config *c;
 
-		snprintf(dev_dir[d], sizeof(dev_dir[d]), "%s/dev%u", base_dir, d);
+		snprintf(dev_dir[d], sizeof(dev_dir[d]), "%s/dev%u", sandbox_dir, d);
 		snprintf(name, sizeof(name), "dev%u", d);
 		if (dsync_folder_init(&dev[d], dev_dir[d], name) < 0)
 			fail_msg("init dev%u: %s", d, dsync_error_last());
@@ -1038,7 +1034,6 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[400];
 	unsigned d;
 
 	(void)state;
@@ -1049,11 +1044,10 @@ static int teardown(void **state)
 	free(versions);
 	fake_now = 0;
 	if (getenv("DSYNC_PROP_KEEP")) {
-		print_message("kept %s\n", base_dir);
+		print_message("kept %s\n", sandbox_dir);
 		return 0;
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base_dir);
-	assert_int_equal(system(cmd), 0);
+	sandbox_close();
 	return 0;
 }
 
@@ -1064,7 +1058,7 @@ static void test_property(void **state)
 
 	(void)state;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	print_message("seed %llu, %lu operations, in %s\n", (unsigned long long)seed, nops, base_dir);
+	print_message("seed %llu, %lu operations, in %s\n", (unsigned long long)seed, nops, sandbox_dir);
 	for (op = 0; op < nops; op++)
 		step();
 

@@ -46,27 +46,17 @@
 #include "core/base/buf.h"
 #include "core/store/store.h"
 #include "transport/blobstore.h"
+#include "sandbox.h"
 
 #define PASS "Vinegar-Harpsichord-31-Lantern"
 
-static char base[256];
-
-static void rm_rf(const char *dir)
-{
-	dsync_buf cmd = DSYNC_BUF_INIT;
-
-	assert_int_equal(dsync_buf_printf(&cmd, "rm -rf '%s'", dir), 0);
-	assert_int_equal(system(cmd.ptr), 0);
-	dsync_buf_dispose(&cmd);
-}
 
 static int setup(void **state)
 {
 	(void)state;
 	assert_int_equal(dsync_lib_init(), 0);
 	assert_true(git_libgit2_init() > 0);
-	snprintf(base, sizeof(base), "%s/dsync-test-sec.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(base));
+	sandbox_open("sec", 0);
 	unsetenv("XDG_CONFIG_HOME");
 	unsetenv("DSYNC_PASSPHRASE");
 	unsetenv("DSYNC_DEVICE_NAME");
@@ -77,7 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	rm_rf(base);
+	sandbox_close();
 	git_libgit2_shutdown();
 	return 0;
 }
@@ -615,13 +605,13 @@ static void test_confidentiality(void **state)
 
 	(void)state;
 	memset(&nd, 0, sizeof(nd));
-	snprintf(dir_a, sizeof(dir_a), "%s/A", base);
-	snprintf(dir_b, sizeof(dir_b), "%s/B", base);
-	snprintf(remote, sizeof(remote), "%s/remote", base);
+	snprintf(dir_a, sizeof(dir_a), "%s/A", sandbox_dir);
+	snprintf(dir_b, sizeof(dir_b), "%s/B", sandbox_dir);
+	snprintf(remote, sizeof(remote), "%s/remote", sandbox_dir);
 	snprintf(url, sizeof(url), "file://%s", remote);
 
 	/* device A: a folder with a known corpus */
-	as(base, "A");
+	as(sandbox_dir, "A");
 	assert_int_equal(dsync_folder_init(&fa, dir_a, "Alice-Laptop-Zanzibar"), 0);
 	put_text(dir_a, "Quarterly-Secret-Plan-Zebra.txt",
 		 "The treasure is buried under the old oak tree near Ouagadougou-Springfield.\n");
@@ -672,7 +662,7 @@ static void test_confidentiality(void **state)
 	assert_int_equal(calls_a, 1);            /* the kept key from then on */
 
 	/* device B joins (its own HOME: asks the passphrase), adds and pushes */
-	as(base, "B");
+	as(sandbox_dir, "B");
 	o.payload = &calls_b;
 	if (dsync_join(&fb, &r, url, dir_b, NULL, "Bob-Desktop-Quokka", &o) != 0)
 		fail_msg("join: %s", dsync_error_last());
@@ -693,13 +683,13 @@ static void test_confidentiality(void **state)
 	scan(&blobs, remote);
 
 	/* A merges B's and pushes the merge; B takes it */
-	as(base, "A");
+	as(sandbox_dir, "A");
 	sync_ok(fa, DSYNC_SYNC_ALL, &calls_a);
 	scan(&blobs, remote);
-	as(base, "B");
+	as(sandbox_dir, "B");
 	sync_ok(fb, DSYNC_SYNC_ALL, &calls_b);
 	scan(&blobs, remote);
-	as(base, "A");
+	as(sandbox_dir, "A");
 	sync_ok(fa, DSYNC_SYNC_ALL, &calls_a);
 	scan(&blobs, remote);
 	{
@@ -769,8 +759,8 @@ static void test_confidentiality(void **state)
 			assert_true(strlen(name) == 6 + 64 && is_hex(name + 6, 64));
 			assert_memory_equal(b->data, "dsyncP01", 8);
 			/* decrypt (from a copy: it may have been removed since) */
-			snprintf(path, sizeof(path), "%s/pack.tmp", base);
-			put_file(base, "pack.tmp", b->data, b->len);
+			snprintf(path, sizeof(path), "%s/pack.tmp", sandbox_dir);
+			put_file(sandbox_dir, "pack.tmp", b->data, b->len);
 			fd = open(path, O_RDONLY);
 			assert_true(fd >= 0);
 			assert_int_equal(dsync_buf_puts(&out.b, ""), 0);
@@ -1076,7 +1066,7 @@ static void state_of(victim_state *s, const char *root, const char *parent)
 	assert_int_equal(dsync_buf_printf(&path, "%s/.dsync/config", root), 0);
 	assert_true(read_file(&s->config, path.ptr));
 	names_in(&s->parent, parent);
-	names_in(&s->base, base);
+	names_in(&s->base, sandbox_dir);
 	dsync_buf_dispose(&path);
 }
 
@@ -1112,7 +1102,7 @@ static void nothing_escaped(const char *dir, const char *victim, const char *abs
 	if (access(p.ptr, F_OK) == 0)
 		fail_msg("%s: %s was written", what, p.ptr);
 	dsync_buf_truncate(&p, 0);
-	assert_int_equal(dsync_buf_printf(&p, "%s/x", base), 0);
+	assert_int_equal(dsync_buf_printf(&p, "%s/x", sandbox_dir), 0);
 	if (access(p.ptr, F_OK) == 0)
 		fail_msg("%s: %s was written", what, p.ptr);
 	if (access(abs, F_OK) == 0)
@@ -1144,7 +1134,7 @@ static void rogue_begin(rogue_setup *s, const char *label)
 	bool created;
 
 	memset(s, 0, sizeof(*s));
-	snprintf(s->dir, sizeof(s->dir), "%s/%s", base, label);
+	snprintf(s->dir, sizeof(s->dir), "%s/%s", sandbox_dir, label);
 	assert_int_equal(mkdir(s->dir, 0755), 0);
 	snprintf(s->v, sizeof(s->v), "%s/V", s->dir);
 	snprintf(s->r, sizeof(s->r), "%s/R", s->dir);
@@ -1175,7 +1165,7 @@ static void rogue_end(rogue_setup *s)
 {
 	dsync_folder_free(s->fv);
 	dsync_folder_free(s->fr);
-	rm_rf(s->dir);
+	sandbox_rm_rf(s->dir);
 }
 
 /* What the refusal must say for each kind. */

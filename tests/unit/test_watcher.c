@@ -20,6 +20,7 @@
 
 #include "dsync/common.h"
 #include "core/watch/watcher.h"
+#include "sandbox.h"
 
 #define MAX_EVENTS 256
 
@@ -30,7 +31,7 @@ typedef struct seen {
 	void *tag[MAX_EVENTS];
 } seen;
 
-static char base[256], root[300], outside[300];
+static char root[300], outside[300];
 
 static void on_event(const watcher_event *ev, void *payload)
 {
@@ -98,10 +99,9 @@ static bool skip_ignored(void *tag, const char *path)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(base, sizeof(base), "%s/dsync-test-watcher.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(base));
-	snprintf(root, sizeof(root), "%s/tree", base);
-	snprintf(outside, sizeof(outside), "%s/outside", base);
+	sandbox_open("watcher", 0);
+	snprintf(root, sizeof(root), "%s/tree", sandbox_dir);
+	snprintf(outside, sizeof(outside), "%s/outside", sandbox_dir);
 	sh("mkdir -p '%s/a/b' '%s/ignored/deep' '%s/.dsync/objects' '%s/moved/in'", root, root, root, outside);
 	return 0;
 }
@@ -109,7 +109,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	sh("rm -rf '%s'", base);
+	sandbox_close();
 	return 0;
 }
 
