@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "transport/blobstore.h"
+#include "transport/file.h"
 
 int dsync_blobstore_open(dsync_blobstore **out, const char *url, bool create)
 {

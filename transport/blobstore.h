@@ -76,7 +76,4 @@ int dsync_blobstore_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out
 /* Stores LEN bytes at DATA as blob NAME (atomically, durably). */
 int dsync_blobstore_put_buf(dsync_blobstore *s, const char *name, const void *data, size_t len);
 
-/* The file:// implementation (transport/file.c). */
-int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool create);
-
 #endif
