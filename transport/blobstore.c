@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "transport/blobstore.h"
+#include "transport/file.h"
 
 int dsync_blobstore_open(dsync_blobstore **out, const char *url, bool create)
 {
@@ -40,7 +41,7 @@ static int mem_fd(void)
 	return fd < 0 ? dsync_error_sys(errno, "cannot make a memory file") : fd;
 }
 
-int dsync_blob_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out, size_t max)
+int dsync_blobstore_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out, size_t max)
 {
 	struct stat st;
 	int fd, error;
@@ -74,7 +75,7 @@ out:
 	return error;
 }
 
-int dsync_blob_put_buf(dsync_blobstore *s, const char *name, const void *data, size_t len)
+int dsync_blobstore_put_buf(dsync_blobstore *s, const char *name, const void *data, size_t len)
 {
 	int fd, error = 0;
 

@@ -19,17 +19,17 @@
 
 #include "core/base/buf.h"
 
-typedef struct dsync_blob_info {
+typedef struct dsync_blobstore_info {
 	uint64_t size;
 	time_t mtime;
-} dsync_blob_info;
+} dsync_blobstore_info;
 
 /* Called for each blob a listing finds; a non-zero return stops the
  * listing and is returned by it. */
-typedef int (*dsync_blob_list_cb)(const char *name, const dsync_blob_info *info, void *payload);
+typedef int (*dsync_blobstore_list_cb)(const char *name, const dsync_blobstore_info *info, void *payload);
 
 /* Bytes moved so far by one get or put (called now and then; may be NULL). */
-typedef void (*dsync_blob_xfer_cb)(uint64_t bytes, void *payload);
+typedef void (*dsync_blobstore_xfer_cb)(uint64_t bytes, void *payload);
 
 typedef struct dsync_blobstore dsync_blobstore;
 
@@ -39,21 +39,21 @@ struct dsync_blobstore {
 	/* Every blob whose name starts with PREFIX ("" for all; "devices/"
 	 * for everything below devices), in no particular order.  Temporary
 	 * files of puts in progress are never listed. */
-	int (*list)(dsync_blobstore *s, const char *prefix, dsync_blob_list_cb cb, void *payload);
+	int (*list)(dsync_blobstore *s, const char *prefix, dsync_blobstore_list_cb cb, void *payload);
 	/* Writes blob NAME to FD (at its current offset).  A blob of more than
 	 * MAX bytes (0: no limit) is refused (DSYNC_ECORRUPT) before it is
 	 * copied: a store can't make a device fill its memory or disk. */
-	int (*get)(dsync_blobstore *s, const char *name, int fd, uint64_t max, dsync_blob_xfer_cb xfer,
+	int (*get)(dsync_blobstore *s, const char *name, int fd, uint64_t max, dsync_blobstore_xfer_cb xfer,
 		   void *payload);
 	/* Stores the bytes of FD from its current offset to its end as blob
 	 * NAME, replacing any blob of that name, atomically: a reader sees the
 	 * old blob or the whole new one, never a part; once it returns 0 the
 	 * blob is durable. */
-	int (*put)(dsync_blobstore *s, const char *name, int fd, dsync_blob_xfer_cb xfer, void *payload);
+	int (*put)(dsync_blobstore *s, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload);
 	/* Removes blob NAME; a blob that is not there is not an error. */
 	int (*del)(dsync_blobstore *s, const char *name);
 	/* Size and time of blob NAME. */
-	int (*stat)(dsync_blobstore *s, const char *name, dsync_blob_info *out);
+	int (*stat)(dsync_blobstore *s, const char *name, dsync_blobstore_info *out);
 	/* True when the place holds nothing at all (or does not exist yet). */
 	int (*is_empty)(dsync_blobstore *s, bool *empty);
 	void (*free)(dsync_blobstore *s);
@@ -71,12 +71,9 @@ void dsync_blobstore_free(dsync_blobstore *s);
 
 /* Reads blob NAME whole into OUT (appended), refusing one over MAX bytes
  * (DSYNC_ECORRUPT: small blobs only, never the packs). */
-int dsync_blob_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out, size_t max);
+int dsync_blobstore_get_buf(dsync_blobstore *s, const char *name, dsync_buf *out, size_t max);
 
 /* Stores LEN bytes at DATA as blob NAME (atomically, durably). */
-int dsync_blob_put_buf(dsync_blobstore *s, const char *name, const void *data, size_t len);
-
-/* The file:// implementation (transport/file.c). */
-int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool create);
+int dsync_blobstore_put_buf(dsync_blobstore *s, const char *name, const void *data, size_t len);
 
 #endif

@@ -15,7 +15,7 @@
 #include <sodium.h>
 
 #include "core/base/path.h"
-#include "transport/blobstore.h"
+#include "transport/file.h"
 
 typedef struct file_store {
 	dsync_blobstore base;
@@ -107,7 +107,7 @@ static int open_parent(const file_store *s, const char *name, bool create, const
 }
 
 /* Copies IN (from its offset) to OUT until IN's end. */
-static int copy_fd(const file_store *s, int in, int out, const char *what, uint64_t limit, dsync_blob_xfer_cb xfer,
+static int copy_fd(const file_store *s, int in, int out, const char *what, uint64_t limit, dsync_blobstore_xfer_cb xfer,
 		   void *payload)
 {
 	unsigned char *block = malloc(COPY_BLOCK);
@@ -205,7 +205,7 @@ static void sweep_stale(file_store *s)
 	close(root);
 }
 
-static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blob_xfer_cb xfer,
+static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blobstore_xfer_cb xfer,
 		    void *payload)
 {
 	file_store *s = (file_store *)bs;
@@ -244,7 +244,7 @@ out:
 	return error;
 }
 
-static int file_put(dsync_blobstore *bs, const char *name, int fd, dsync_blob_xfer_cb xfer, void *payload)
+static int file_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload)
 {
 	file_store *s = (file_store *)bs;
 	char tmp[300];
@@ -300,7 +300,7 @@ static int file_del(dsync_blobstore *bs, const char *name)
 	return error;
 }
 
-static int file_stat(dsync_blobstore *bs, const char *name, dsync_blob_info *info)
+static int file_stat(dsync_blobstore *bs, const char *name, dsync_blobstore_info *info)
 {
 	file_store *s = (file_store *)bs;
 	const char *base;
@@ -325,7 +325,7 @@ static int file_stat(dsync_blobstore *bs, const char *name, dsync_blob_info *inf
 typedef struct lister {
 	const char *prefix;
 	size_t rootlen;
-	dsync_blob_list_cb cb;
+	dsync_blobstore_list_cb cb;
 	void *payload;
 } lister;
 
@@ -357,7 +357,7 @@ static int list_dir(lister *l, dsync_buf *dir)
 			if (strncmp(rel, l->prefix, rl < pl ? rl : pl) == 0)
 				error = list_dir(l, dir);
 		} else if (S_ISREG(st.st_mode) && strncmp(rel, l->prefix, strlen(l->prefix)) == 0) {
-			dsync_blob_info info = { (uint64_t)st.st_size, st.st_mtime };
+			dsync_blobstore_info info = { (uint64_t)st.st_size, st.st_mtime };
 
 			error = l->cb(rel, &info, l->payload);
 		}
@@ -367,7 +367,7 @@ static int list_dir(lister *l, dsync_buf *dir)
 	return error;
 }
 
-static int file_list(dsync_blobstore *bs, const char *prefix, dsync_blob_list_cb cb, void *payload)
+static int file_list(dsync_blobstore *bs, const char *prefix, dsync_blobstore_list_cb cb, void *payload)
 {
 	file_store *s = (file_store *)bs;
 	dsync_buf dir = DSYNC_BUF_INIT;
@@ -380,7 +380,7 @@ static int file_list(dsync_blobstore *bs, const char *prefix, dsync_blob_list_cb
 	return error;
 }
 
-static int any_blob(const char *name, const dsync_blob_info *info, void *payload)
+static int any_blob(const char *name, const dsync_blobstore_info *info, void *payload)
 {
 	(void)name;
 	(void)info;

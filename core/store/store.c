@@ -1,6 +1,7 @@
 /*
- * The encrypted store's formats (docs/store-format.md): dsync-store, the key
- * blobs, packs and manifests.  libsodium only.  Every byte read from the
+ * The encrypted store (docs/store-format.md): dsync-store, the master key and
+ * its subkeys, the key blobs, the per-user key cache, padmé (packs are in
+ * pack.c, manifests in manifest.c).  libsodium only.  Every byte read from the
  * store is checked before it is used; a failure is DSYNC_ECORRUPT (a damaged
  * or forged blob, named in the message) or DSYNC_EAUTH (a passphrase that
  * opens no key).
@@ -11,27 +12,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/store/store.h"
-#include "core/base/path.h"
+#include "core/base/array.h"
 #include "core/base/file.h"
-#include "dsync/folder.h"
+#include "core/base/path.h"
+#include "core/store/store.h"
 
 #define KEY_MAGIC "dsyncK01"
-#define PACK_MAGIC "dsyncP01"
-#define MANIFEST_MAGIC "dsyncM01"
 #define MAGIC_LEN 8
 #define KEYID_LEN 16
 #define KEY_PLAIN 64                     /* master key, chunk secret */
 #define KEY_CT (KEY_PLAIN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define KEY_BLOB (MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + KEY_CT + 32 + 32)
-#define MANIFEST_MIN 512
 #define MAX_MEMLIMIT ((size_t)1 << 30)   /* a store asking more is refused */
 #define MAX_OPSLIMIT 32ULL
-#define PACK_HEAD_PLAIN 16
-#define SS_A crypto_secretstream_xchacha20poly1305_ABYTES
-#define MAX_PACK ((uint64_t)1 << 40)
 
-uint64_t dsync_padme(uint64_t len)
+uint64_t dsync_store_padme(uint64_t len)
 {
 	unsigned e, s, last;
 	uint64_t mask;
@@ -191,7 +186,7 @@ int dsync_store_open(dsync_store **out, dsync_blobstore *bs)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return dsync_error_oom();
 	s->bs = bs;
-	if ((error = dsync_blob_get_buf(bs, DSYNC_STORE_HEADER, &text, 4096)) < 0) {
+	if ((error = dsync_blobstore_get_buf(bs, DSYNC_STORE_HEADER, &text, 4096)) < 0) {
 		if (error == DSYNC_ENOTFOUND)
 			dsync_error_set(DSYNC_ENOTFOUND, "no dsync store at %s", bs->url);
 		goto fail;
@@ -258,7 +253,7 @@ static int write_key_blob(dsync_store *s, const char *passphrase, char *keyid_ou
 	key_mac(ct + KEY_CT, s, blob, keyid);
 	crypto_generichash(ct + KEY_CT + 32, 32, blob, KEY_BLOB - 32, NULL, 0);
 	snprintf(name, sizeof(name), "keys/%s", keyid);
-	if ((error = dsync_blob_put_buf(s->bs, name, blob, sizeof(blob))) == 0 && keyid_out)
+	if ((error = dsync_blobstore_put_buf(s->bs, name, blob, sizeof(blob))) == 0 && keyid_out)
 		memcpy(keyid_out, keyid, KEYID_LEN + 1);
 out:
 	sodium_free(kek);
@@ -302,7 +297,7 @@ int dsync_store_create(dsync_store **out, dsync_blobstore *bs, const char *passp
 		randombytes_buf(DSYNC_STORE_SEED(s), 32);
 	derive_keys(s);
 	if ((error = store_text(&text, s)) < 0 || (error = write_key_blob(s, passphrase, NULL)) < 0 ||
-	    (error = dsync_blob_put_buf(bs, DSYNC_STORE_HEADER, text.ptr, text.len)) < 0)
+	    (error = dsync_blobstore_put_buf(bs, DSYNC_STORE_HEADER, text.ptr, text.len)) < 0)
 		goto fail;
 	dsync_buf_dispose(&text);
 	*out = s;
@@ -313,39 +308,10 @@ fail:
 	return error;
 }
 
-typedef struct name_list {
-	char **v;
-	size_t n, cap;
-} name_list;
-
-static int collect_name(const char *name, const dsync_blob_info *info, void *payload)
+static int collect_name(const char *name, const dsync_blobstore_info *info, void *payload)
 {
-	name_list *l = payload;
-
 	(void)info;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		l->v = v;
-		l->cap = cap;
-	}
-	if ((l->v[l->n] = strdup(name)) == NULL)
-		return dsync_error_oom();
-	l->n++;
-	return 0;
-}
-
-static void name_list_dispose(name_list *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	return dsync_strlist_add(payload, name);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -366,7 +332,7 @@ static int read_key_blob(unsigned char *blob, char *keyid, dsync_store *s, const
 		goto out;
 	}
 	memcpy(keyid, name + 5, KEYID_LEN + 1);
-	if ((error = dsync_blob_get_buf(s->bs, name, &b, 4096)) < 0)
+	if ((error = dsync_blobstore_get_buf(s->bs, name, &b, 4096)) < 0)
 		goto out;
 	if (b.len != KEY_BLOB || memcmp(b.ptr, KEY_MAGIC, MAGIC_LEN) != 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s is damaged (%s)", name, s->bs->url,
@@ -390,22 +356,22 @@ out:
 	return error;
 }
 
-static int list_keys(name_list *l, dsync_store *s)
+static int list_keys(dsync_strlist *l, dsync_store *s)
 {
 	int error;
 
 	if ((error = s->bs->list(s->bs, "keys/", collect_name, l)) < 0)
 		return error;
-	if (l->n == 0)
+	if (l->size == 0)
 		return dsync_error_set(DSYNC_ECORRUPT, "the store in %s has no key (keys/ is empty): it was damaged",
 				       s->bs->url);
-	qsort(l->v, l->n, sizeof(*l->v), cmp_str);
+	qsort(l->ptr, l->size, sizeof(*l->ptr), cmp_str);
 	return 0;
 }
 
 int dsync_store_unlock(dsync_store *s, const char *passphrase)
 {
-	name_list keys = { 0 };
+	dsync_strlist keys = DSYNC_STRLIST_INIT;
 	unsigned char blob[KEY_BLOB], ad[KEY_AD_LEN], mac[32];
 	unsigned char *kek = sodium_malloc(32);
 	char keyid[KEYID_LEN + 1];
@@ -418,11 +384,11 @@ int dsync_store_unlock(dsync_store *s, const char *passphrase)
 	    (error = kek_derive(kek, s, passphrase)) < 0)
 		goto out;
 	error = dsync_error_set(DSYNC_EAUTH, "wrong passphrase for the store in %s", s->bs->url);
-	for (i = 0; i < keys.n; i++) {
+	for (i = 0; i < keys.size; i++) {
 		const unsigned char *n = blob + MAGIC_LEN, *ct = n + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 		int e;
 
-		if ((e = read_key_blob(blob, keyid, s, keys.v[i])) < 0) {
+		if ((e = read_key_blob(blob, keyid, s, keys.ptr[i])) < 0) {
 			error = e;
 			goto out;
 		}
@@ -433,7 +399,7 @@ int dsync_store_unlock(dsync_store *s, const char *passphrase)
 		derive_keys(s);
 		key_mac(mac, s, blob, keyid);
 		if (sodium_memcmp(mac, ct + KEY_CT, 32) != 0) {
-			error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s failed verification", keys.v[i], s->bs->url);
+			error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s failed verification", keys.ptr[i], s->bs->url);
 			s->unlocked = false;
 			goto out;
 		}
@@ -443,32 +409,32 @@ int dsync_store_unlock(dsync_store *s, const char *passphrase)
 	}
 out:
 	sodium_free(kek);
-	name_list_dispose(&keys);
+	dsync_strlist_dispose(&keys);
 	return error;
 }
 
 int dsync_store_check_keys(dsync_store *s, size_t *count)
 {
-	name_list keys = { 0 };
+	dsync_strlist keys = DSYNC_STRLIST_INIT;
 	unsigned char blob[KEY_BLOB];
 	char keyid[KEYID_LEN + 1];
 	size_t i;
 	int error;
 
 	if ((error = list_keys(&keys, s)) == 0)
-		for (i = 0; i < keys.n && error == 0; i++)
-			error = read_key_blob(blob, keyid, s, keys.v[i]);
+		for (i = 0; i < keys.size && error == 0; i++)
+			error = read_key_blob(blob, keyid, s, keys.ptr[i]);
 	if (error == 0)
 		error = header_check_mac(s);
 	if (count)
-		*count = keys.n;
-	name_list_dispose(&keys);
+		*count = keys.size;
+	dsync_strlist_dispose(&keys);
 	return error;
 }
 
 int dsync_store_reseal(dsync_store *s, const char *new_passphrase)
 {
-	name_list keys = { 0 };
+	dsync_strlist keys = DSYNC_STRLIST_INIT;
 	char keyid[KEYID_LEN + 1];
 	size_t i;
 	int error;
@@ -476,26 +442,21 @@ int dsync_store_reseal(dsync_store *s, const char *new_passphrase)
 	if ((error = s->bs->list(s->bs, "keys/", collect_name, &keys)) < 0 ||
 	    (error = write_key_blob(s, new_passphrase, keyid)) < 0)
 		goto out;
-	for (i = 0; i < keys.n && error == 0; i++)
-		if (strcmp(keys.v[i] + 5, keyid) != 0)
-			error = s->bs->del(s->bs, keys.v[i]);
+	for (i = 0; i < keys.size && error == 0; i++)
+		if (strcmp(keys.ptr[i] + 5, keyid) != 0)
+			error = s->bs->del(s->bs, keys.ptr[i]);
 out:
-	name_list_dispose(&keys);
+	dsync_strlist_dispose(&keys);
 	return error;
 }
 
 /* ---- the per-user key cache ------------------------------------------ */
 
-static int cache_path(dsync_buf *out, const char *store_id, bool make_dir)
+static int cache_path(dsync_buf *out, const char *config_dir, const char *store_id, bool make_dir)
 {
-	char *dir = NULL;
 	int error;
 
-	if ((error = dsync_config_dir(&dir)) < 0)
-		return error;
-	error = dsync_buf_printf(out, "%s/keys", dir);
-	free(dir);
-	if (error < 0)
+	if ((error = dsync_buf_printf(out, "%s/keys", config_dir)) < 0)
 		return error;
 	if (make_dir) {
 		mode_t old = umask(077);
@@ -508,7 +469,7 @@ static int cache_path(dsync_buf *out, const char *store_id, bool make_dir)
 	return dsync_buf_printf(out, "/%s", store_id);
 }
 
-int dsync_store_cache_save(const dsync_store *s)
+int dsync_store_cache_save(const dsync_store *s, const char *config_dir)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	char *text = sodium_malloc(200), m[DSYNC_HEX256_SIZE], sd[DSYNC_HEX256_SIZE];
@@ -517,7 +478,7 @@ int dsync_store_cache_save(const dsync_store *s)
 
 	if (!text)
 		return dsync_error_oom();
-	if ((error = cache_path(&path, s->id, true)) < 0)
+	if ((error = cache_path(&path, config_dir, s->id, true)) < 0)
 		goto out;
 	tohex(m, DSYNC_STORE_MASTER(s), 32);
 	tohex(sd, DSYNC_STORE_SEED(s), 32);
@@ -533,18 +494,18 @@ out:
 	return error;
 }
 
-int dsync_store_cache_remove(const char *store_id)
+int dsync_store_cache_remove(const char *config_dir, const char *store_id)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	int error;
 
-	if ((error = cache_path(&path, store_id, false)) == 0 && unlink(path.ptr) < 0 && errno != ENOENT)
+	if ((error = cache_path(&path, config_dir, store_id, false)) == 0 && unlink(path.ptr) < 0 && errno != ENOENT)
 		error = dsync_error_sys(errno, "cannot remove the kept key '%s'", path.ptr);
 	dsync_buf_dispose(&path);
 	return error;
 }
 
-int dsync_store_unlock_cached(dsync_store *s, bool *found)
+int dsync_store_unlock_cached(dsync_store *s, const char *config_dir, bool *found)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	char *text = sodium_malloc(256);
@@ -554,7 +515,7 @@ int dsync_store_unlock_cached(dsync_store *s, bool *found)
 	*found = false;
 	if (!text)
 		return dsync_error_oom();
-	if ((error = alloc_keys(s)) < 0 || (error = cache_path(&path, s->id, false)) < 0)
+	if ((error = alloc_keys(s)) < 0 || (error = cache_path(&path, config_dir, s->id, false)) < 0)
 		goto out;
 	/* without blocking, a regular file only, not through a symlink */
 	if ((error = dsync_file_read_small(&len, path.ptr, text, 256, DSYNC_FILE_NOFOLLOW)) < 0) {
@@ -579,325 +540,5 @@ out:
 	sodium_memzero(text, 256);
 	sodium_free(text);
 	dsync_buf_dispose(&path);
-	return error;
-}
-
-/* ---- packs ------------------------------------------------------------ */
-
-uint64_t dsync_pack_blob_size(uint64_t plain)
-{
-	uint64_t p = dsync_padme(plain);
-
-	return MAGIC_LEN + crypto_secretstream_xchacha20poly1305_HEADERBYTES + PACK_HEAD_PLAIN + SS_A + p +
-	       SS_A * ((p + DSYNC_PACK_CHUNK - 1) / DSYNC_PACK_CHUNK);
-}
-
-static void pack_ad(unsigned char *ad, const dsync_store *s, const char *name)
-{
-	memcpy(ad, PACK_MAGIC, MAGIC_LEN);
-	memcpy(ad + MAGIC_LEN, s->idraw, 16);
-	memcpy(ad + MAGIC_LEN + 16, "packs/", 6);
-	memcpy(ad + MAGIC_LEN + 22, name, 64);
-}
-
-#define PACK_AD_LEN (MAGIC_LEN + 16 + 6 + 64)
-
-static int read_full(int fd, void *buf, size_t len, size_t *got)
-{
-	size_t at = 0;
-
-	while (at < len) {
-		ssize_t n = read(fd, (char *)buf + at, len - at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		at += (size_t)n;
-	}
-	*got = at;
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t at = 0;
-
-	while (at < len) {
-		ssize_t n = write(fd, (const char *)buf + at, len - at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		at += (size_t)n;
-	}
-	return 0;
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uint64_t *plain_size)
-{
-	crypto_secretstream_xchacha20poly1305_state st;
-	crypto_generichash_state h;
-	unsigned char hash[32], head[MAGIC_LEN + crypto_secretstream_xchacha20poly1305_HEADERBYTES];
-	unsigned char ad[PACK_AD_LEN], first[PACK_HEAD_PLAIN], firstc[PACK_HEAD_PLAIN + SS_A];
-	unsigned char *buf = malloc(DSYNC_PACK_CHUNK), *ct = malloc(DSYNC_PACK_CHUNK + SS_A);
-	uint64_t len = 0, padded, done = 0;
-	size_t got;
-	int error = 0;
-
-	if (!buf || !ct) {
-		error = dsync_error_oom();
-		goto out;
-	}
-	/* pass 1: the name */
-	crypto_generichash_init(&h, DSYNC_STORE_KNAME(s), 32, 32);
-	if (lseek(plain_fd, 0, SEEK_SET) < 0)
-		goto ioerr;
-	for (;;) {
-		if (read_full(plain_fd, buf, DSYNC_PACK_CHUNK, &got) < 0)
-			goto ioerr;
-		if (got == 0)
-			break;
-		crypto_generichash_update(&h, buf, got);
-		len += got;
-	}
-	crypto_generichash_final(&h, hash, 32);
-	tohex(name, hash, 32);
-	if (len == 0 || len > MAX_PACK) {
-		error = dsync_error_set(DSYNC_ERROR, "cannot encrypt a pack of %llu bytes", (unsigned long long)len);
-		goto out;
-	}
-	padded = dsync_padme(len);
-	/* pass 2: the stream */
-	memcpy(head, PACK_MAGIC, MAGIC_LEN);
-	crypto_secretstream_xchacha20poly1305_init_push(&st, head + MAGIC_LEN, DSYNC_STORE_KPACK(s));
-	pack_ad(ad, s, name);
-	put_le64(first, len);
-	put_le64(first + 8, padded);
-	crypto_secretstream_xchacha20poly1305_push(&st, firstc, NULL, first, sizeof(first), ad, sizeof(ad), 0);
-	if (write_full(out_fd, head, sizeof(head)) < 0 || write_full(out_fd, firstc, sizeof(firstc)) < 0)
-		goto ioerr;
-	if (lseek(plain_fd, 0, SEEK_SET) < 0)
-		goto ioerr;
-	while (done < padded) {
-		size_t want = padded - done < DSYNC_PACK_CHUNK ? (size_t)(padded - done) : DSYNC_PACK_CHUNK;
-		size_t data = done >= len ? 0 : (len - done < want ? (size_t)(len - done) : want);
-		unsigned char tag = done + want == padded ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0;
-
-		if (data) {
-			if (read_full(plain_fd, buf, data, &got) < 0)
-				goto ioerr;
-			if (got != data) {
-				error = dsync_error_set(DSYNC_ERROR, "the pack changed while it was encrypted");
-				goto out;
-			}
-		}
-		memset(buf + data, 0, want - data);
-		crypto_secretstream_xchacha20poly1305_push(&st, ct, NULL, buf, want, NULL, 0, tag);
-		if (write_full(out_fd, ct, want + SS_A) < 0)
-			goto ioerr;
-		done += want;
-	}
-	if (plain_size)
-		*plain_size = len;
-	goto out;
-ioerr:
-	error = dsync_error_sys(errno, "cannot encrypt a pack");
-out:
-	sodium_memzero(&st, sizeof(st));
-	free(buf);
-	free(ct);
-	return error;
-}
-
-int dsync_pack_decrypt(dsync_store *s, const char *name, int fd, dsync_pack_sink sink, void *payload)
-{
-	crypto_secretstream_xchacha20poly1305_state st;
-	crypto_generichash_state h;
-	unsigned char head[MAGIC_LEN + crypto_secretstream_xchacha20poly1305_HEADERBYTES];
-	unsigned char ad[PACK_AD_LEN], first[PACK_HEAD_PLAIN], firstc[PACK_HEAD_PLAIN + SS_A], hash[32], want_hash[32];
-	unsigned char *buf = malloc(DSYNC_PACK_CHUNK), *ct = malloc(DSYNC_PACK_CHUNK + SS_A + 1), tag;
-	uint64_t len, padded, done = 0;
-	size_t got, i;
-	int error = 0;
-
-	if (!buf || !ct) {
-		error = dsync_error_oom();
-		goto out;
-	}
-	if (strlen(name) != 64 || !fromhex(want_hash, 32, name, 64)) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s: not a pack name", name, s->bs->url);
-		goto out;
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0 || read_full(fd, head, sizeof(head), &got) < 0 ||
-	    (got == sizeof(head) && read_full(fd, firstc, sizeof(firstc), &got) < 0)) {
-		error = dsync_error_sys(errno, "cannot read packs/%s", name);
-		goto out;
-	}
-	pack_ad(ad, s, name);
-	if (got != sizeof(firstc) || memcmp(head, PACK_MAGIC, MAGIC_LEN) != 0 ||
-	    crypto_secretstream_xchacha20poly1305_init_pull(&st, head + MAGIC_LEN, DSYNC_STORE_KPACK(s)) != 0 ||
-	    crypto_secretstream_xchacha20poly1305_pull(&st, first, NULL, &tag, firstc, sizeof(firstc), ad, sizeof(ad)) != 0 ||
-	    tag != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s failed verification (damaged or forged header)",
-					name, s->bs->url);
-		goto out;
-	}
-	len = get_le64(first);
-	padded = get_le64(first + 8);
-	if (len == 0 || len > MAX_PACK || padded != dsync_padme(len)) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s failed verification (bad sizes)", name, s->bs->url);
-		goto out;
-	}
-	crypto_generichash_init(&h, DSYNC_STORE_KNAME(s), 32, 32);
-	while (done < padded) {
-		size_t want = padded - done < DSYNC_PACK_CHUNK ? (size_t)(padded - done) : DSYNC_PACK_CHUNK;
-		size_t data = done >= len ? 0 : (len - done < want ? (size_t)(len - done) : want);
-		unsigned char final = done + want == padded ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0;
-
-		if (read_full(fd, ct, want + SS_A, &got) < 0) {
-			error = dsync_error_sys(errno, "cannot read packs/%s", name);
-			goto out;
-		}
-		if (got != want + SS_A) {
-			error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s is truncated", name, s->bs->url);
-			goto out;
-		}
-		if (crypto_secretstream_xchacha20poly1305_pull(&st, buf, NULL, &tag, ct, want + SS_A, NULL, 0) != 0 ||
-		    tag != final) {
-			error = dsync_error_set(DSYNC_ECORRUPT,
-						"packs/%s in %s failed verification (damaged at byte %llu)", name,
-						s->bs->url, (unsigned long long)(done + sizeof(head)));
-			goto out;
-		}
-		for (i = data; i < want; i++)
-			if (buf[i]) {
-				error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s failed verification (padding)",
-							name, s->bs->url);
-				goto out;
-			}
-		if (data) {
-			crypto_generichash_update(&h, buf, data);
-			if ((error = sink(buf, data, payload)) < 0)
-				goto out;
-		}
-		done += want;
-	}
-	if (read_full(fd, ct, 1, &got) < 0 || got != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s failed verification (bytes after its end)", name,
-					s->bs->url);
-		goto out;
-	}
-	crypto_generichash_final(&h, hash, 32);
-	if (sodium_memcmp(hash, want_hash, 32) != 0)
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s failed verification (its content is not its name)",
-					name, s->bs->url);
-out:
-	sodium_memzero(&st, sizeof(st));
-	free(buf);
-	free(ct);
-	return error;
-}
-
-/* ---- manifests ---------------------------------------------------------- */
-
-static int manifest_ad(dsync_buf *ad, const dsync_store *s, const char *blobname)
-{
-	int error;
-
-	if ((error = dsync_buf_put(ad, MANIFEST_MAGIC, MAGIC_LEN)) < 0 || (error = dsync_buf_put(ad, s->idraw, 16)) < 0)
-		return error;
-	return dsync_buf_puts(ad, blobname);
-}
-
-int dsync_manifest_seal(dsync_buf *out, dsync_store *s, const char *blobname, const char *text, size_t len)
-{
-	dsync_buf ad = DSYNC_BUF_INIT;
-	unsigned char *plain = NULL;
-	uint64_t padded = dsync_padme(len < MANIFEST_MIN ? MANIFEST_MIN : len + 1);
-	size_t at = out->len;
-	int error;
-
-	if ((plain = calloc(1, (size_t)padded)) == NULL) {
-		error = dsync_error_oom();
-		goto out;
-	}
-	memcpy(plain, text, len);
-	if ((error = manifest_ad(&ad, s, blobname)) < 0 ||
-	    (error = dsync_buf_grow(out, MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + (size_t)padded +
-					      crypto_aead_xchacha20poly1305_ietf_ABYTES)) < 0)
-		goto out;
-	memcpy(out->ptr + at, MANIFEST_MAGIC, MAGIC_LEN);
-	randombytes_buf(out->ptr + at + MAGIC_LEN, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		(unsigned char *)out->ptr + at + MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain,
-		(size_t)padded, (const unsigned char *)ad.ptr, ad.len, NULL,
-		(const unsigned char *)out->ptr + at + MAGIC_LEN, DSYNC_STORE_KMANIFEST(s));
-	out->len = at + MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + (size_t)padded +
-		    crypto_aead_xchacha20poly1305_ietf_ABYTES;
-out:
-	free(plain);
-	dsync_buf_dispose(&ad);
-	return error;
-}
-
-int dsync_manifest_open(dsync_buf *text, dsync_store *s, const char *blobname, const unsigned char *blob,
-			size_t len)
-{
-	dsync_buf ad = DSYNC_BUF_INIT;
-	const size_t over = MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
-			    crypto_aead_xchacha20poly1305_ietf_ABYTES;
-	unsigned long long plen = 0;
-	size_t at = text->len, end;
-	int error;
-
-	if (len < over + MANIFEST_MIN || memcmp(blob, MANIFEST_MAGIC, MAGIC_LEN) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s is damaged (%s)", blobname, s->bs->url,
-					len < over + MANIFEST_MIN ? "too short" : "bad magic");
-		goto out;
-	}
-	if ((error = manifest_ad(&ad, s, blobname)) < 0 || (error = dsync_buf_grow(text, len - over + 1)) < 0)
-		goto out;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    (unsigned char *)text->ptr + at, &plen, NULL, blob + MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-		    len - MAGIC_LEN - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, (const unsigned char *)ad.ptr, ad.len,
-		    blob + MAGIC_LEN, DSYNC_STORE_KMANIFEST(s)) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT,
-					"%s in %s failed verification (damaged, forged, renamed or from another store)",
-					blobname, s->bs->url);
-		goto out;
-	}
-	/* the text, then NUL padding only */
-	end = strnlen(text->ptr + at, (size_t)plen);
-	for (size_t i = end; i < plen; i++)
-		if (text->ptr[at + i]) {
-			error = dsync_error_set(DSYNC_ECORRUPT, "%s in %s is malformed (padding)", blobname, s->bs->url);
-			goto out;
-		}
-	text->len = at + end;
-	text->ptr[text->len] = '\0';
-out:
-	dsync_buf_dispose(&ad);
 	return error;
 }

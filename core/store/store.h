@@ -1,8 +1,9 @@
 /*
  * The encrypted remote store (DESIGN.md section 4; docs/store-format.md):
- * the plaintext header dsync-store, the sealed master key under keys/, packs
- * streamed through crypto_secretstream, and AEAD-sealed manifests.  Knows
- * nothing of folders or git: core/sync.c puts them together.
+ * the plaintext header dsync-store, the master key sealed under keys/, the
+ * key kept per user, padmé.  Packs (pack.h) and manifests (manifest.h) are
+ * sealed with the keys of an unlocked store.  Knows nothing of folders or
+ * git: core/sync/ puts them together.
  */
 #ifndef DSYNC_CORE_STORE_H
 #define DSYNC_CORE_STORE_H
@@ -18,8 +19,6 @@
 
 #define DSYNC_STORE_HEADER "dsync-store"
 #define DSYNC_STORE_VERSION 1
-#define DSYNC_PACK_CHUNK (64 * 1024)       /* plaintext bytes per pack message */
-#define DSYNC_MANIFEST_MAX (4 * 1024 * 1024) /* a manifest blob at most */
 
 typedef struct dsync_store {
 	dsync_blobstore *bs;             /* not owned */
@@ -52,7 +51,7 @@ enum { DSYNC_SUBKEY_PACK = 1, DSYNC_SUBKEY_MANIFEST = 2, DSYNC_SUBKEY_NAME = 3,
        DSYNC_SUBKEY_HEADER = 4, DSYNC_SUBKEY_KEYS = 5 };
 
 /* padmé: the size LEN is padded to (at most about 12% more). */
-uint64_t dsync_padme(uint64_t len);
+uint64_t dsync_store_padme(uint64_t len);
 
 /*
  * Makes a new store in the empty place BS: a random store id, master key and
@@ -71,11 +70,16 @@ int dsync_store_create(dsync_store **out, dsync_blobstore *bs, const char *passp
 DSYNC_WARN_UNUSED
 int dsync_store_open(dsync_store **out, dsync_blobstore *bs);
 
-/* Unlocks S with the key kept for it in the per-user config; *FOUND false
- * (and 0) when none is kept.  A kept key that doesn't match the store's
- * header: DSYNC_ECORRUPT. */
+/*
+ * The per-user key cache: the unlocked key of each store kept in
+ * CONFIG_DIR/keys/STORE_ID (0600, the folder 0700), CONFIG_DIR being dsync's
+ * per-user config folder (the caller knows where that is).
+ */
+
+/* Unlocks S with the key kept for it; *FOUND false (and 0) when none is
+ * kept.  A kept key that doesn't match the store's header: DSYNC_ECORRUPT. */
 DSYNC_WARN_UNUSED
-int dsync_store_unlock_cached(dsync_store *s, bool *found);
+int dsync_store_unlock_cached(dsync_store *s, const char *config_dir, bool *found);
 
 /* Unlocks S with PASSPHRASE (a key blob under keys/ that it opens): a damaged
  * key blob is DSYNC_ECORRUPT naming it, a passphrase that opens none is
@@ -83,12 +87,11 @@ int dsync_store_unlock_cached(dsync_store *s, bool *found);
 DSYNC_WARN_UNUSED
 int dsync_store_unlock(dsync_store *s, const char *passphrase);
 
-/* Keeps S's unlocked key in the per-user config (0600). */
-int dsync_store_cache_save(const dsync_store *s);
+/* Keeps S's unlocked key. */
+int dsync_store_cache_save(const dsync_store *s, const char *config_dir);
 
-/* Forgets the key kept for store STORE_ID in the per-user config (none kept:
- * not an error). */
-int dsync_store_cache_remove(const char *store_id);
+/* Forgets the key kept for store STORE_ID (none kept: not an error). */
+int dsync_store_cache_remove(const char *config_dir, const char *store_id);
 
 /* Re-seals the master key under NEW_PASSPHRASE: a new key blob, then the old
  * ones removed.  Nothing else changes. */
@@ -99,36 +102,5 @@ DSYNC_WARN_UNUSED
 int dsync_store_check_keys(dsync_store *s, size_t *count);
 
 void dsync_store_free(dsync_store *s);
-
-/*
- * Encrypts the plaintext pack in PLAIN_FD (its whole content, read twice:
- * once for its name, once to encrypt) into OUT_FD, the blob packs/NAME; NAME
- * (65 bytes) is set.  Memory stays bounded whatever the size.
- */
-int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uint64_t *plain_size);
-
-/* Receives decrypted pack bytes. */
-typedef int (*dsync_pack_sink)(const void *data, size_t len, void *payload);
-
-/*
- * Decrypts the blob packs/NAME held in FD (read from offset 0) into SINK,
- * checking every message, the padding, the end and that NAME is the keyed
- * hash of the plaintext; any failure is DSYNC_ECORRUPT naming the blob.  The
- * sink gets bytes before the end is verified: it must not act on them until
- * this returns 0.
- */
-DSYNC_WARN_UNUSED
-int dsync_pack_decrypt(dsync_store *s, const char *name, int fd, dsync_pack_sink sink, void *payload);
-
-/* The size of the blob that a pack of PLAIN bytes becomes. */
-uint64_t dsync_pack_blob_size(uint64_t plain);
-
-/* Seals manifest TEXT as blob BLOBNAME ("devices/ID/SEQ") into OUT. */
-int dsync_manifest_seal(dsync_buf *out, dsync_store *s, const char *blobname, const char *text, size_t len);
-/* Opens the manifest blob BLOBNAME (bytes BLOB, LEN) into TEXT
- * (NUL-terminated): DSYNC_ECORRUPT naming it on any failure. */
-DSYNC_WARN_UNUSED
-int dsync_manifest_open(dsync_buf *text, dsync_store *s, const char *blobname, const unsigned char *blob,
-			size_t len);
 
 #endif

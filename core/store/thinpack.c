@@ -18,14 +18,13 @@
 #define OBJ_REF_DELTA 7
 #define DELTA_MIN 64          /* smaller objects go whole */
 
-void dsync_pack_list_dispose(dsync_pack_list *l)
+void dsync_thinpack_list_dispose(dsync_thinpack_list *l)
 {
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	dsync_array_dispose(*l);
 }
 
 typedef struct lister {
-	dsync_pack_list *l;
+	dsync_thinpack_list *l;
 	git_repository *repo;
 	dsync_oidset held;      /* the remote has these */
 	dsync_oidset packed;    /* in the pack already */
@@ -33,29 +32,17 @@ typedef struct lister {
 
 static int add(lister *w, const git_oid *id, const git_oid *base)
 {
-	dsync_pack_list *l = w->l;
+	dsync_thinpack_entry e = { .id = *id };
 	int error;
 
 	if ((error = dsync_oidset_add(&w->packed, id)) <= 0)
 		return error;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		dsync_pack_entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		l->v = v;
-		l->cap = cap;
-	}
-	memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
-	l->v[l->n].id = *id;
 	if (base && !git_oid_equal(base, id) &&
 	    (dsync_oidset_has(&w->held, base) || dsync_oidset_has(&w->packed, base))) {
-		l->v[l->n].base = *base;
-		l->v[l->n].has_base = true;
+		e.base = *base;
+		e.has_base = true;
 	}
-	l->n++;
-	return 0;
+	return dsync_array_push(*w->l, e) < 0 ? dsync_error_oom() : 0;
 }
 
 static bool known(const lister *w, const git_oid *id)
@@ -125,8 +112,8 @@ static int add_tree(lister *w, const git_oid *id, const git_tree *parent)
 	return error;
 }
 
-int dsync_pack_list_build(dsync_pack_list *out, git_repository *repo, const git_oid *head, const git_oid *hide,
-			  size_t n)
+int dsync_thinpack_list_build(dsync_thinpack_list *out, git_repository *repo, const git_oid *head,
+			      const git_oid *hide, size_t n)
 {
 	lister w = { out, repo, { 0 }, { 0 } };
 	git_revwalk *walk = NULL;
@@ -173,7 +160,7 @@ out:
 	dsync_oidset_dispose(&w.packed);
 	git_revwalk_free(walk);
 	if (error < 0)
-		dsync_pack_list_dispose(out);
+		dsync_thinpack_list_dispose(out);
 	return error;
 }
 
@@ -282,7 +269,7 @@ static int type_code(git_object_t t)
 	}
 }
 
-int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l, dsync_pack_progress_cb cb,
+int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list *l, dsync_thinpack_progress_cb cb,
 			 void *payload)
 {
 	writer w = { 0 };
@@ -296,7 +283,7 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l,
 	dsync_sha1_init(&w.sha);
 	w.buf = malloc(OUT_BLOCK);
 	w.zout = malloc(OUT_BLOCK);
-	if (!w.buf || !w.zout || l->n > UINT32_MAX) {
+	if (!w.buf || !w.zout || l->size > UINT32_MAX) {
 		error = dsync_error_oom();
 		goto out;
 	}
@@ -311,19 +298,19 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l,
 		error = dsync_error_git(err, "cannot read the history to push");
 		goto out;
 	}
-	head[8] = (unsigned char)(l->n >> 24);
-	head[9] = (unsigned char)(l->n >> 16);
-	head[10] = (unsigned char)(l->n >> 8);
-	head[11] = (unsigned char)l->n;
+	head[8] = (unsigned char)(l->size >> 24);
+	head[9] = (unsigned char)(l->size >> 16);
+	head[10] = (unsigned char)(l->size >> 8);
+	head[11] = (unsigned char)l->size;
 	if ((error = emit(&w, head, sizeof(head))) < 0)
 		goto out;
-	for (i = 0; i < l->n && error == 0; i++) {
+	for (i = 0; i < l->size && error == 0; i++) {
 		git_odb_object *obj = NULL, *base = NULL;
 		const unsigned char *data;
 		size_t size;
 		int type;
 
-		if ((err = git_odb_read(&obj, odb, &l->v[i].id)) < 0) {
+		if ((err = git_odb_read(&obj, odb, &l->ptr[i].id)) < 0) {
 			error = dsync_error_git(err, "cannot read an object to push");
 			break;
 		}
@@ -333,12 +320,12 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l,
 		dsync_buf_truncate(&delta, 0);
 		if (type < 0) {
 			error = dsync_error_set(DSYNC_ERROR, "cannot push an object of an unknown type");
-		} else if (l->v[i].has_base && size >= DELTA_MIN && git_odb_read(&base, odb, &l->v[i].base) == 0 &&
+		} else if (l->ptr[i].has_base && size >= DELTA_MIN && git_odb_read(&base, odb, &l->ptr[i].base) == 0 &&
 			   git_odb_object_type(base) == git_odb_object_type(obj) &&
 			   (error = dsync_delta_make(&delta, git_odb_object_data(base), git_odb_object_size(base),
 						     data, size, size / 2)) == 0) {
 			if ((error = emit_header(&w, OBJ_REF_DELTA, delta.len)) == 0 &&
-			    (error = emit(&w, l->v[i].base.id, GIT_OID_RAWSZ)) == 0)
+			    (error = emit(&w, l->ptr[i].base.id, GIT_OID_RAWSZ)) == 0)
 				error = emit_deflated(&w, delta.ptr, delta.len);
 		} else if (error >= 0) {
 			if ((error = emit_header(&w, type, size)) == 0)
@@ -346,8 +333,8 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l,
 		}
 		git_odb_object_free(base);
 		git_odb_object_free(obj);
-		if (cb && (i % 64 == 0 || i + 1 == l->n))
-			cb(i + 1, l->n, payload);
+		if (cb && (i % 64 == 0 || i + 1 == l->size))
+			cb(i + 1, l->size, payload);
 	}
 	if (error < 0)
 		goto out;

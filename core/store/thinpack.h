@@ -12,21 +12,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct dsync_pack_entry {
+#include "core/base/array.h"
+
+typedef struct dsync_thinpack_entry {
 	git_oid id;
 	git_oid base;        /* a delta base (the remote holds it, or it is in the pack) */
 	bool has_base;
-} dsync_pack_entry;
+} dsync_thinpack_entry;
 
-typedef struct dsync_pack_list {
-	dsync_pack_entry *v;
-	size_t n, cap;
-} dsync_pack_list;
+/* The objects of a pack, in the order they are written. */
+typedef DSYNC_ARRAY(dsync_thinpack_entry) dsync_thinpack_list;
 
-void dsync_pack_list_dispose(dsync_pack_list *l);
+void dsync_thinpack_list_dispose(dsync_thinpack_list *l);
 
 /* Called now and then with the objects written so far. */
-typedef void (*dsync_pack_progress_cb)(size_t done, size_t total, void *payload);
+typedef void (*dsync_thinpack_progress_cb)(size_t done, size_t total, void *payload);
 
 /*
  * The objects reachable from HEAD and not from any of the N commits HIDE
@@ -34,12 +34,12 @@ typedef void (*dsync_pack_progress_cb)(size_t done, size_t total, void *payload)
  * each changed file and folder: its version at the same path in the
  * commit's first parent, when that is held or in the pack.
  */
-int dsync_pack_list_build(dsync_pack_list *out, git_repository *repo, const git_oid *head, const git_oid *hide,
-			  size_t n);
+int dsync_thinpack_list_build(dsync_thinpack_list *out, git_repository *repo, const git_oid *head,
+			      const git_oid *hide, size_t n);
 
 /* Writes the objects of L as a packfile (version 2) to FD; a proposed base
  * is used when the delta is under half the object. */
-int dsync_thinpack_write(int fd, git_repository *repo, const dsync_pack_list *l, dsync_pack_progress_cb cb,
+int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list *l, dsync_thinpack_progress_cb cb,
 			 void *payload);
 
 #endif

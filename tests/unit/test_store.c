@@ -29,8 +29,11 @@
 #include <sodium.h>
 
 #include "dsync/common.h"
+#include "dsync/folder.h"
 #include "core/base/buf.h"
 #include "core/store/store.h"
+#include "core/store/manifest.h"
+#include "core/store/pack.h"
 #include "transport/blobstore.h"
 #include "sandbox.h"
 
@@ -178,15 +181,15 @@ static void test_padme(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (dsync_padme(known[i].in) != known[i].out)
+		if (dsync_store_padme(known[i].in) != known[i].out)
 			fail_msg("padme(%llu) = %llu, expected %llu", (unsigned long long)known[i].in,
-				 (unsigned long long)dsync_padme(known[i].in), (unsigned long long)known[i].out);
+				 (unsigned long long)dsync_store_padme(known[i].in), (unsigned long long)known[i].out);
 	for (l = 0; l < 300000; l++) {
-		uint64_t p = dsync_padme(l);
+		uint64_t p = dsync_store_padme(l);
 
 		assert_true(p >= l);
 		assert_true(p >= prev);                 /* never smaller for a longer input */
-		assert_int_equal(dsync_padme(p), p);    /* idempotent */
+		assert_int_equal(dsync_store_padme(p), p);    /* idempotent */
 		assert_int_equal(p, padme_ref(l));
 		if (l >= 256)
 			assert_true((p - l) * 100 <= l * 12);
@@ -198,16 +201,16 @@ static void test_padme(void **state)
 		uint64_t p;
 
 		l = r[i] >> (24 + i % 40);
-		p = dsync_padme(l);
+		p = dsync_store_padme(l);
 		assert_true(p >= l);
-		assert_int_equal(dsync_padme(p), p);
+		assert_int_equal(dsync_store_padme(p), p);
 		assert_int_equal(p, padme_ref(l));
 		if (l >= 256)
 			assert_true((double)(p - l) <= 0.12 * (double)l);
 	}
 	/* powers of two are kept */
 	for (i = 0; i < 41; i++)
-		assert_int_equal(dsync_padme((uint64_t)1 << i), (uint64_t)1 << i);
+		assert_int_equal(dsync_store_padme((uint64_t)1 << i), (uint64_t)1 << i);
 	/* the blob size of a pack grows with its padded size only */
 	assert_int_equal(dsync_pack_blob_size(9), dsync_pack_blob_size(10));
 	assert_true(dsync_pack_blob_size(11) > dsync_pack_blob_size(10));
@@ -483,7 +486,7 @@ static void test_pack_sizes_checked(void **state)
 
 	(void)state;
 	/* the forgery method itself is right */
-	forge_pack(&blob, name, 100, dsync_padme(100));
+	forge_pack(&blob, name, 100, dsync_store_padme(100));
 	if (decrypt_bytes(fx.a, name, blob.ptr, blob.len, &out) != 0)
 		fail_msg("%s", dsync_error_last());
 	assert_int_equal(out.b.len, 100);
@@ -545,7 +548,7 @@ static void test_manifest(void **state)
 		plain = blob.len - MAN_OVER;
 		assert_true(plain >= 512);
 		assert_true(plain > lens[i]);
-		assert_int_equal(dsync_padme(plain), plain);
+		assert_int_equal(dsync_store_padme(plain), plain);
 		if (lens[i] < 512)
 			assert_int_equal(plain, 512);
 		if (dsync_manifest_open(&text, fx.a, BLOB1, (unsigned char *)blob.ptr, blob.len) != 0)
@@ -669,6 +672,31 @@ static void reopen(dsync_store **out, dsync_blobstore **bs, const char *place)
 	if (dsync_store_open(out, *bs) != 0)
 		fail_msg("%s", dsync_error_last());
 	assert_false((*out)->unlocked);
+}
+
+/* The key cache in dsync's per-user config folder, found as the library
+ * finds it (HOME, or XDG_CONFIG_HOME when set). */
+static int cache_save(const dsync_store *s)
+{
+	char *dir = NULL;
+	int error;
+
+	if ((error = dsync_config_dir(&dir)) == 0)
+		error = dsync_store_cache_save(s, dir);
+	free(dir);
+	return error;
+}
+
+static int unlock_cached(dsync_store *s, bool *found)
+{
+	char *dir = NULL;
+	int error;
+
+	*found = false;
+	if ((error = dsync_config_dir(&dir)) == 0)
+		error = dsync_store_unlock_cached(s, dir, found);
+	free(dir);
+	return error;
 }
 
 static void test_store_unlock(void **state)
@@ -887,7 +915,7 @@ static void test_store_forged_header(void **state)
 	int error;
 
 	(void)state;
-	assert_int_equal(dsync_store_cache_save(fx.a), 0);
+	assert_int_equal(cache_save(fx.a), 0);
 	snprintf(path, sizeof(path), "%s/dsync-store", fx.place_a);
 	read_path(&orig, path);
 	/* another salt (its first hex digit changed), the sum recomputed */
@@ -902,7 +930,7 @@ static void test_store_forged_header(void **state)
 	memcpy(sumline + 5, hex, 64);
 	write_path(path, forged.ptr, forged.len);
 	reopen(&s, &bs, fx.place_a);
-	error = dsync_store_unlock_cached(s, &found);
+	error = unlock_cached(s, &found);
 	if (error != DSYNC_ECORRUPT || !strstr(dsync_error_last(), "dsync-store"))
 		fail_msg("a forged dsync-store with a kept key: %d (%s)", error, dsync_error_last());
 	assert_false(s->unlocked);
@@ -979,11 +1007,11 @@ static void test_store_cache(void **state)
 	(void)state;
 	reopen(&s, &bs, fx.place_a);
 	/* nothing kept yet */
-	assert_int_equal(dsync_store_unlock_cached(s, &found), 0);
+	assert_int_equal(unlock_cached(s, &found), 0);
 	assert_false(found);
 	assert_false(s->unlocked);
 	/* kept: 0600 in a private folder under HOME */
-	if (dsync_store_cache_save(fx.a) != 0)
+	if (cache_save(fx.a) != 0)
 		fail_msg("%s", dsync_error_last());
 	sandbox_path(dir, sizeof(dir), "home/.config/dsync/keys");
 	snprintf(path, sizeof(path), "%s/%s", dir, fx.a->id);
@@ -991,7 +1019,7 @@ static void test_store_cache(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_mode & 077, 0);
-	assert_int_equal(dsync_store_unlock_cached(s, &found), 0);
+	assert_int_equal(unlock_cached(s, &found), 0);
 	assert_true(found);
 	assert_true(s->unlocked);
 	assert_memory_equal(s->keys, fx.a->keys, DSYNC_STORE_KEYS_SIZE);
@@ -1000,24 +1028,24 @@ static void test_store_cache(void **state)
 	snprintf(other_home, sizeof(other_home), "%s/xdg", sandbox_dir);
 	setenv("XDG_CONFIG_HOME", other_home, 1);
 	assert_int_equal(dsync_store_open(&s, bs), 0);
-	assert_int_equal(dsync_store_unlock_cached(s, &found), 0);
+	assert_int_equal(unlock_cached(s, &found), 0);
 	assert_false(found);
 	unsetenv("XDG_CONFIG_HOME");
 	dsync_store_free(s);
 	/* another store's key kept under this store's id: refused */
-	assert_int_equal(dsync_store_cache_save(fx.b), 0);
+	assert_int_equal(cache_save(fx.b), 0);
 	snprintf(path_b, sizeof(path_b), "%s/%s", dir, fx.b->id);
 	read_path(&kept, path_b);
 	write_path(path, kept.ptr, kept.len);
 	assert_int_equal(dsync_store_open(&s, bs), 0);
-	assert_int_equal(dsync_store_unlock_cached(s, &found), DSYNC_ECORRUPT);
+	assert_int_equal(unlock_cached(s, &found), DSYNC_ECORRUPT);
 	assert_false(found);
 	assert_false(s->unlocked);
 	dsync_store_free(s);
 	/* a damaged kept key: an error, not an unlock */
 	write_path(path, "dsync-key 1\nmaster zz\n", 22);
 	assert_int_equal(dsync_store_open(&s, bs), 0);
-	assert_true(dsync_store_unlock_cached(s, &found) < 0);
+	assert_true(unlock_cached(s, &found) < 0);
 	assert_false(found);
 	assert_false(s->unlocked);
 	/* the passphrase still opens it */

@@ -45,6 +45,8 @@
 #include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/store/store.h"
+#include "core/store/manifest.h"
+#include "core/store/pack.h"
 #include "transport/blobstore.h"
 #include "sandbox.h"
 
@@ -784,7 +786,7 @@ static void test_confidentiality(void **state)
 			assert_true(strlen(name) == 8 + 32 + 1 + 16 && is_hex(name + 8, 32) && name[40] == '/' &&
 				    strspn(name + 41, "0123456789") == 16);
 			assert_memory_equal(b->data, "dsyncM01", 8);
-			if (plain < 512 || dsync_padme(plain) != plain)
+			if (plain < 512 || dsync_store_padme(plain) != plain)
 				fail_msg("%s: %zu bytes of plaintext is not a padme size of at least 512", name, plain);
 			dsync_buf_truncate(&text, 0);
 			if (dsync_manifest_open(&text, st, name, b->data, b->len) != 0)

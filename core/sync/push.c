@@ -1,0 +1,483 @@
+/*
+ * The push step of the round (DESIGN.md section 5; docs/sync.md): this
+ * device's new objects as one thin pack, encrypted and uploaded; its small
+ * packs consolidated into one (the old ones retired, deleted once their
+ * grace is over); then its next manifest, and its older manifests deleted.
+ */
+#include "core/base/internal.h"
+
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/base/file.h"
+#include "core/base/path.h"
+#include "core/store/pack.h"
+#include "core/store/thinpack.h"
+#include "core/sync/sync_internal.h"
+
+#define SMALL_PACK ((uint64_t)16 << 20)   /* packs up to this size get consolidated */
+#define MAX_SMALL_PACKS 32
+#define RETIRE_GRACE 3600                 /* seconds a retired pack stays for readers in flight */
+
+typedef struct pack_out {
+	int fd;
+	int error;
+	sync_conn *c;
+} pack_out;
+
+static int write_pack_data(void *buf, size_t size, void *payload)
+{
+	pack_out *p = payload;
+	size_t at = 0;
+
+	while (at < size) {
+		ssize_t n = write(p->fd, (char *)buf + at, size - at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			p->error = dsync_error_sys(errno, "cannot write a pack");
+			return -1;
+		}
+		at += (size_t)n;
+	}
+	return 0;
+}
+
+static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *payload)
+{
+	sync_conn *c = payload;
+
+	dsync_conn_progress(c, "pack", current, total, 0, 0, stage == GIT_PACKBUILDER_DELTAFICATION && current == total);
+	return 0;
+}
+
+/* Writes a plaintext pack to FD: a packbuilder's (consolidation) or a thin
+ * pack list's (push). */
+typedef struct pack_source {
+	git_packbuilder *pb;
+	const dsync_thinpack_list *list;
+} pack_source;
+
+static void on_thin_progress(size_t done, size_t total, void *payload)
+{
+	sync_conn *c = payload;
+
+	dsync_conn_progress(c, "pack", done, total, 0, 0, done == total);
+}
+
+static int write_source(sync_conn *c, const pack_source *src, int fd)
+{
+	pack_out po = { fd, 0, c };
+	int err;
+
+	if (src->list)
+		return dsync_thinpack_write(fd, c->f->repo, src->list, on_thin_progress, c);
+	if ((err = git_packbuilder_foreach(src->pb, write_pack_data, &po)) < 0)
+		return po.error ? po.error : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	return 0;
+}
+
+/* Writes SRC as an encrypted pack to the store; its reference into *OUT. */
+static int upload_pack(sync_conn *c, const pack_source *src, dsync_manifest_pack *out)
+{
+	dsync_buf plain = DSYNC_BUF_INIT, cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
+	pack_out po = { -1, 0, c };
+	sync_xfer x = { c, "push", 0, 0, 0 };
+	int cfd = -1, error;
+	uint64_t plain_size;
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	out->time = (int64_t)time(NULL);
+	x.objects = src->list ? src->list->size : git_packbuilder_object_count(src->pb);
+	if ((po.fd = dsync_conn_temp_file(c, &plain)) < 0 || (cfd = dsync_conn_temp_file(c, &cipher)) < 0) {
+		error = po.fd < 0 ? po.fd : cfd;
+		goto out;
+	}
+	if ((error = write_source(c, src, po.fd)) < 0)
+		goto out;
+	if ((error = dsync_pack_encrypt(c->st, po.fd, cfd, out->name, &plain_size)) < 0)
+		goto out;
+	if (fstat(cfd, &st) < 0 || lseek(cfd, 0, SEEK_SET) < 0) {
+		error = dsync_error_sys(errno, "cannot read '%s'", cipher.ptr);
+		goto out;
+	}
+	out->size = (uint64_t)st.st_size;
+	x.total = out->size;
+	if ((error = dsync_buf_printf(&name, "packs/%s", out->name)) < 0 ||
+	    (error = c->bs->put(c->bs, name.ptr, cfd, dsync_conn_on_xfer, &x)) < 0)
+		goto out;
+	dsync_conn_progress(c, "push", x.objects, x.objects, out->size, out->size, true);
+	c->res->packs_pushed++;
+	c->res->objects_pushed += x.objects;
+	c->res->bytes_pushed += out->size;
+out:
+	if (po.fd >= 0) {
+		close(po.fd);
+		unlink(plain.ptr);
+	}
+	if (cfd >= 0) {
+		close(cfd);
+		unlink(cipher.ptr);
+	}
+	dsync_buf_dispose(&plain);
+	dsync_buf_dispose(&cipher);
+	dsync_buf_dispose(&name);
+	return error;
+}
+
+static int new_packbuilder(git_packbuilder **pb, sync_conn *c)
+{
+	int err;
+
+	if ((err = git_packbuilder_new(pb, c->f->repo)) < 0)
+		return dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	git_packbuilder_set_threads(*pb, 0);
+	git_packbuilder_set_callbacks(*pb, on_pack_progress, c);
+	return 0;
+}
+
+/* Reads the object ids of the pack index IDX into PB. */
+static int insert_from_idx(git_packbuilder *pb, const char *idx)
+{
+	unsigned char head[8 + 256 * 4], raw[GIT_OID_RAWSZ];
+	git_oid id;
+	uint32_t n, i;
+	FILE *fp;
+	int fd, err, error;
+
+	if ((error = dsync_file_open(&fd, idx, 0, NULL)) < 0)
+		return error;
+	if ((fp = fdopen(fd, "rb")) == NULL) {
+		error = dsync_error_sys(errno, "cannot read '%s'", idx);
+		close(fd);
+		return error;
+	}
+	if (fread(head, 1, sizeof(head), fp) != sizeof(head) || memcmp(head, "\377tOc\0\0\0\2", 8) != 0) {
+		error = dsync_error_set(DSYNC_ERROR, "'%s' is not a pack index", idx);
+		goto out;
+	}
+	n = (uint32_t)head[8 + 255 * 4] << 24 | (uint32_t)head[8 + 255 * 4 + 1] << 16 |
+	    (uint32_t)head[8 + 255 * 4 + 2] << 8 | head[8 + 255 * 4 + 3];
+	for (i = 0; i < n; i++) {
+		if (fread(raw, 1, sizeof(raw), fp) != sizeof(raw)) {
+			error = dsync_error_set(DSYNC_ERROR, "'%s' is truncated", idx);
+			goto out;
+		}
+		git_oid_fromraw(&id, raw);
+		if ((err = git_packbuilder_insert(pb, &id, NULL)) < 0) {
+			error = dsync_error_git(err, "cannot repack an object this device pushed");
+			goto out;
+		}
+	}
+out:
+	fclose(fp);
+	return error;
+}
+
+
+static int64_t retire_grace(void)
+{
+#ifdef DSYNC_TESTING
+	/* Test builds only: tests shorten the grace period (whole seconds) */
+	const char *g = getenv("DSYNC_TEST_RETIRE_GRACE");
+	char *end;
+	long long v;
+
+	if (g && *g) {
+		errno = 0;
+		v = strtoll(g, &end, 10);
+		if (errno == 0 && *end == '\0' && v >= 0)
+			return v;
+	}
+#endif
+	return RETIRE_GRACE;
+}
+
+/* Replaces this device's small packs in M by one (the objects they held, read
+ * back from the store) and retires them: readers in flight still find them
+ * until the grace period is over. */
+static int consolidate(sync_conn *c, dsync_manifest *m, sync_packset *mine)
+{
+	dsync_buf dir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT, from = DSYNC_BUF_INIT;
+	git_packbuilder *pb = NULL;
+	sync_xfer x = { c, "fetch", 0, 0, 0 };
+	pack_source src = { NULL, NULL };
+	git_odb *odb = NULL;
+	dsync_manifest_pack merged = { 0 };
+	size_t i, nsmall = 0, keep = 0;
+	int64_t now = (int64_t)time(NULL);
+	int err, error;
+
+	for (i = 0; i < m->packs.size; i++)
+		if (m->packs.ptr[i].size <= SMALL_PACK)
+			nsmall++;
+	if (nsmall <= MAX_SMALL_PACKS)
+		return 0;
+	if ((error = dsync_buf_printf(&dir, "%s/dsync-tmp-XXXXXX", c->f->gitdir)) < 0)
+		return error;
+	if (!mkdtemp(dir.ptr)) {
+		error = dsync_error_sys(errno, "cannot make a temporary folder in '%s'", c->f->gitdir);
+		goto out;
+	}
+	if ((error = new_packbuilder(&pb, c)) < 0)
+		goto out;
+	if ((err = git_repository_odb(&odb, c->f->repo)) < 0) {
+		error = dsync_error_git(err, "cannot open the history of '%s'", c->f->root);
+		goto out;
+	}
+	for (i = 0; i < m->packs.size && error == 0; i++) {
+		if (m->packs.ptr[i].size > SMALL_PACK)
+			continue;
+		if ((error = dsync_fetch_pack(c, m->packs.ptr[i].name, m->packs.ptr[i].size, dir.ptr, odb, &x, &idx,
+					      NULL)) == 0)
+			error = insert_from_idx(pb, idx.ptr);
+		if (error == 0)
+			error = dsync_buf_printf(&from, "%s%s", from.len ? "," : "", m->packs.ptr[i].name);
+	}
+	src.pb = pb;
+	if (error < 0 || (error = upload_pack(c, &src, &merged)) < 0)
+		goto out;
+	/* its objects are as old as the oldest pack it replaces: packs pushed
+	 * since may have deltas against them */
+	for (i = 0; i < m->packs.size; i++)
+		if (m->packs.ptr[i].size <= SMALL_PACK && m->packs.ptr[i].time < merged.time)
+			merged.time = m->packs.ptr[i].time;
+	/* everything that can fail comes before M changes */
+	if ((error = dsync_state_packset_add(&c->have, merged.name)) < 0 ||
+	    (error = dsync_state_packset_add(mine, merged.name)) < 0)
+		goto out;
+	if (dsync_array_reserve(m->retired, m->retired.size + nsmall) < 0 ||
+	    (merged.from = dsync_buf_detach(&from)) == NULL) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	for (i = 0; i < m->packs.size; i++) {
+		dsync_manifest_retired r = { .since = now };
+
+		if (m->packs.ptr[i].size > SMALL_PACK) {
+			m->packs.ptr[keep++] = m->packs.ptr[i];
+			continue;
+		}
+		memcpy(r.name, m->packs.ptr[i].name, 65);
+		m->retired.ptr[m->retired.size++] = r;   /* room reserved above */
+		free(m->packs.ptr[i].from);
+	}
+	m->packs.size = keep;
+	m->packs.ptr[m->packs.size++] = merged;
+	c->res->consolidated = true;
+out:
+	if (error < 0 && c->o->warn) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "could not consolidate this device's packs in %s: %s (kept them)",
+			 c->bs->url, dsync_error_last());
+		c->o->warn(msg, c->o->payload);
+		error = 0;   /* the old packs still hold everything */
+	}
+	git_packbuilder_free(pb);
+	git_odb_free(odb);
+	if (dir.ptr && dir.ptr[dir.len - 1] != 'X')
+		dsync_path_remove(dir.ptr, true);
+	dsync_buf_dispose(&dir);
+	dsync_buf_dispose(&idx);
+	dsync_buf_dispose(&from);
+	return error;
+}
+
+/* Whether a pack named NAME is live in M or in another device's manifest. */
+static bool named_live(const sync_conn *c, const dsync_manifest *m, const char *name)
+{
+	size_t i, j;
+
+	for (j = 0; j < m->packs.size; j++)
+		if (strcmp(m->packs.ptr[j].name, name) == 0)
+			return true;
+	for (i = 0; i < c->devs.size; i++)
+		for (j = 0; dsync_conn_is_other(c, i) && j < c->mans[i].packs.size; j++)
+			if (strcmp(c->mans[i].packs.ptr[j].name, name) == 0)
+				return true;
+	return false;
+}
+
+/* Whether the store holds this device's HEAD already, with nothing to
+ * consolidate or delete (OWN: its newest manifest there, may be NULL). */
+static bool up_to_date(const dsync_manifest *own, const git_oid *head, int64_t now, int64_t grace)
+{
+	size_t i, nsmall = 0;
+
+	if (!own || !own->has_head || !git_oid_equal(&own->head, head))
+		return false;
+	for (i = 0; i < own->packs.size; i++)
+		nsmall += own->packs.ptr[i].size <= SMALL_PACK;
+	for (i = 0; i < own->retired.size; i++)
+		if (now - own->retired.ptr[i].since >= grace)
+			return false;
+	return nsmall <= MAX_SMALL_PACKS;
+}
+
+/* Starts this device's next manifest M: its number (above any of its own
+ * in the store), HEAD, and the packs of its newest one OWN (may be NULL). */
+static int begin_manifest(dsync_manifest *m, sync_conn *c, const sync_device *dev, const dsync_manifest *own,
+			  const git_oid *head, int64_t now)
+{
+	size_t i;
+	int error;
+
+	if ((error = dsync_state_next_seq(&m->seq, c)) < 0)
+		return error;
+	if (dev && dev->newest >= m->seq)
+		m->seq = dev->newest + 1;
+	memcpy(m->device, c->f->device_id, 33);
+	m->time = now;
+	m->has_head = true;
+	m->head = *head;
+	dsync_manifest_name(m->blob, sizeof(m->blob), m->device, m->seq);
+	for (i = 0; own && i < own->packs.size && error == 0; i++)
+		error = dsync_manifest_add_pack(m, own->packs.ptr[i].name, own->packs.ptr[i].size, own->packs.ptr[i].time,
+						own->packs.ptr[i].from);
+	for (i = 0; own && i < own->retired.size && error == 0; i++)
+		error = dsync_manifest_add_retired(m, own->retired.ptr[i].name, own->retired.ptr[i].since);
+	return error;
+}
+
+/* Uploads the objects M's head reaches that no head in the store reaches,
+ * changed files as deltas against what the store holds, as one pack. */
+static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
+{
+	dsync_thinpack_list list = DSYNC_ARRAY_INIT;
+	DSYNC_ARRAY(git_oid) hide = DSYNC_ARRAY_INIT;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < c->devs.size && error == 0; i++)
+		if (c->have_man[i] && c->mans[i].has_head && dsync_array_push(hide, c->mans[i].head) < 0)
+			error = dsync_error_oom();
+	if (error == 0)
+		error = dsync_thinpack_list_build(&list, c->f->repo, &m->head, hide.ptr, hide.size);
+	if (error == 0 && list.size > 0) {
+		pack_source src = { NULL, &list };
+		dsync_manifest_pack p;
+
+		if ((error = upload_pack(c, &src, &p)) == 0 &&
+		    (error = dsync_manifest_add_pack(m, p.name, p.size, p.time, NULL)) == 0 &&
+		    (error = dsync_state_packset_add(&c->have, p.name)) == 0)
+			error = dsync_state_packset_add(mine, p.name);
+	}
+	dsync_thinpack_list_dispose(&list);
+	dsync_array_dispose(hide);
+	return error;
+}
+
+/*
+ * Retired packs whose grace is over leave the manifest M, and go into GONE
+ * to be deleted once it is written: only packs this device wrote itself
+ * (whatever a manifest claims), and none that a manifest of another device
+ * still names (two devices can write the same pack).
+ */
+static int drop_retired(dsync_strlist *gone, sync_conn *c, dsync_manifest *m, const sync_packset *mine,
+			int64_t now, int64_t grace)
+{
+	size_t i, keep = 0;
+	int error = 0;
+
+	for (i = 0; i < m->retired.size && error == 0; i++) {
+		const char *name = m->retired.ptr[i].name;
+
+		if (now - m->retired.ptr[i].since < grace)
+			m->retired.ptr[keep++] = m->retired.ptr[i];
+		else if (dsync_state_packset_has(mine, name) && !named_live(c, m, name))
+			error = dsync_strlist_addf(gone, "packs/%s", name);
+	}
+	if (error == 0)
+		m->retired.size = keep;
+	return error;
+}
+
+/* Writes manifest M: its number and the packs this device wrote (MINE)
+ * made durable first, then the sealed blob, then what this device expects
+ * to read back of it. */
+static int write_manifest(sync_conn *c, const dsync_manifest *m, sync_packset *mine)
+{
+	dsync_buf text = DSYNC_BUF_INIT, blob = DSYNC_BUF_INIT, seqtext = DSYNC_BUF_INIT;
+	sync_seen_list seen = DSYNC_ARRAY_INIT;
+	sync_seen self;
+	int error;
+
+	if ((error = dsync_buf_printf(&seqtext, "%llu\n", (unsigned long long)(m->seq + 1))) < 0 ||
+	    (error = dsync_state_write(c->f, c->r->name, "seq", seqtext.ptr, seqtext.len)) < 0 ||
+	    (error = dsync_state_packset_write(mine, c->f, c->r->name, "mine")) < 0)
+		goto out;
+	if ((error = dsync_manifest_text(&text, m, c->st->id)) < 0 ||
+	    (error = dsync_manifest_seal(&blob, c->st, m->blob, text.ptr, text.len)) < 0 ||
+	    (error = dsync_blobstore_put_buf(c->bs, m->blob, blob.ptr, blob.len)) < 0)
+		goto out;
+	c->res->bytes_pushed += blob.len;
+	c->res->pushed = true;
+	dsync_manifest_hash(self.hash, text.ptr, text.len);
+	memcpy(self.dev, m->device, 33);
+	self.seq = m->seq;
+	if ((error = dsync_state_seen_read(&seen, c->f, c->r->name)) == 0)
+		error = dsync_state_seen_write(c, &seen, &self);
+out:
+	dsync_array_dispose(seen);
+	dsync_buf_dispose(&text);
+	dsync_buf_dispose(&blob);
+	dsync_buf_dispose(&seqtext);
+	return error;
+}
+
+/* Deletes the packs GONE, then this device's manifests older than M (DEV:
+ * this device in the store, may be NULL). */
+static int delete_old(sync_conn *c, const dsync_strlist *gone, const sync_device *dev, const dsync_manifest *m)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < gone->size && error == 0; i++)
+		error = c->bs->del(c->bs, gone->ptr[i]);
+	for (i = 0; dev && i <= dev->older.size && error == 0; i++) {
+		uint64_t old = i < dev->older.size ? dev->older.ptr[i] : dev->newest;
+		char name[96];
+
+		if (old == m->seq)
+			continue;
+		dsync_manifest_name(name, sizeof(name), m->device, old);
+		error = c->bs->del(c->bs, name);
+	}
+	return error;
+}
+
+int dsync_push_head(sync_conn *c)
+{
+	dsync_manifest m = { 0 }, *own = dsync_conn_own_manifest(c);
+	dsync_strlist gone = DSYNC_STRLIST_INIT;
+	sync_packset mine = { 0 };
+	const sync_device *dev = NULL;
+	git_oid head;
+	int64_t now = (int64_t)time(NULL), grace = retire_grace();
+	size_t i;
+	int err, error;
+
+	for (i = 0; i < c->devs.size; i++)
+		if (strcmp(c->devs.ptr[i].id, c->f->device_id) == 0)
+			dev = &c->devs.ptr[i];
+	if ((err = git_reference_name_to_id(&head, c->f->repo, "refs/heads/main")) < 0)
+		return err == GIT_ENOTFOUND ? 0 : dsync_error_git(err, "cannot read the head of '%s'", c->f->root);
+	if (up_to_date(own, &head, now, grace))
+		return 0;
+	if ((error = begin_manifest(&m, c, dev, own, &head, now)) < 0 ||
+	    (error = dsync_state_packset_read(&mine, c->f, c->r->name, "mine")) < 0 ||
+	    (error = push_objects(c, &m, &mine)) < 0 || (error = consolidate(c, &m, &mine)) < 0 ||
+	    (error = drop_retired(&gone, c, &m, &mine, now, grace)) < 0 ||
+	    (error = write_manifest(c, &m, &mine)) < 0 || (error = delete_old(c, &gone, dev, &m)) < 0)
+		goto out;
+	error = dsync_state_packset_write(&c->have, c->f, c->r->name, "packs");
+out:
+	dsync_manifest_dispose(&m);
+	dsync_strlist_dispose(&gone);
+	dsync_state_packset_dispose(&mine);
+	return error;
+}

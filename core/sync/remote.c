@@ -1,0 +1,411 @@
+/*
+ * Remotes (DESIGN.md section 4; docs/sync.md): the remotes in a folder's
+ * config (remote.NAME.url, remote.NAME.storeId), and remote add, list and
+ * remove.  Adding a remote opens its store, or makes one in an empty place.
+ */
+#include "core/base/internal.h"
+
+#include <sodium.h>
+
+#include "core/base/path.h"
+#include "core/sync/sync_internal.h"
+
+void dsync_remote_config_dispose(sync_remotes *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->size; i++) {
+		free(r->ptr[i].name);
+		free(r->ptr[i].url);
+		free(r->ptr[i].store_id);
+	}
+	dsync_array_dispose(*r);
+}
+
+bool dsync_remote_name_ok(const char *name)
+{
+	const char *p;
+
+	if (!*name || *name == '.' || *name == '-' || strlen(name) > 64)
+		return false;
+	for (p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+static int cmp_remote(const void *a, const void *b)
+{
+	return strcmp(((const sync_remote *)a)->name, ((const sync_remote *)b)->name);
+}
+
+int dsync_remote_config_open(git_config **cfg, dsync_folder *f)
+{
+	int err, error;
+
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	if ((err = git_repository_config(cfg, f->repo)) < 0)
+		return dsync_error_git(err, "cannot read the config of '%s'", f->root);
+	return 0;
+}
+
+int dsync_remote_config_get(char **out, git_config *cfg, const char *fmt, const char *name)
+{
+	git_buf b = GIT_BUF_INIT;
+	char key[128];
+	int err;
+
+	snprintf(key, sizeof(key), fmt, name);
+	if ((err = git_config_get_string_buf(&b, cfg, key)) < 0) {
+		*out = NULL;
+		return err == GIT_ENOTFOUND ? DSYNC_ENOTFOUND : dsync_error_git(err, "cannot read %s", key);
+	}
+	*out = strdup(b.ptr);
+	git_buf_dispose(&b);
+	return *out ? 0 : dsync_error_oom();
+}
+
+int dsync_remote_config_read(sync_remotes *out, dsync_folder *f)
+{
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = dsync_remote_config_open(&cfg, f)) < 0)
+		return error;
+	/* not git_config_iterator_glob_new: libgit2 1.5 leaks a regex's match
+	 * data for every name it doesn't match */
+	if ((err = git_config_iterator_new(&it, cfg)) < 0) {
+		error = dsync_error_git(err, "cannot read the remotes of '%s'", f->root);
+		goto out;
+	}
+	while ((err = git_config_next(&e, it)) == 0) {
+		size_t len = strlen(e->name);
+		sync_remote none = { NULL, NULL, NULL }, *r;
+
+		if (len <= 11 || strncmp(e->name, "remote.", 7) != 0 || strcmp(e->name + len - 4, ".url") != 0)
+			continue;
+		if (dsync_array_push(*out, none) < 0) {
+			error = dsync_error_oom();
+			goto out;
+		}
+		r = &out->ptr[out->size - 1];
+		r->name = strndup(e->name + 7, len - 11);
+		r->url = strdup(e->value);
+		if (!r->name || !r->url) {
+			error = dsync_error_oom();
+			goto out;
+		}
+		if ((error = dsync_remote_config_get(&r->store_id, cfg, "remote.%s.storeId", r->name)) < 0 &&
+		    error != DSYNC_ENOTFOUND)
+			goto out;
+		error = 0;
+	}
+	if (err != GIT_ITEROVER) {
+		error = dsync_error_git(err, "cannot read the remotes of '%s'", f->root);
+		goto out;
+	}
+	if (out->size)
+		qsort(out->ptr, out->size, sizeof(*out->ptr), cmp_remote);
+	error = 0;
+out:
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	if (error < 0)
+		dsync_remote_config_dispose(out);
+	return error;
+}
+
+bool dsync_folder_has_remotes(dsync_folder *f)
+{
+	sync_remotes all;
+	bool any;
+
+	if (dsync_remote_config_read(&all, f) < 0)
+		return false;
+	any = all.size > 0;
+	dsync_remote_config_dispose(&all);
+	return any;
+}
+
+int dsync_remote_pick(sync_remote ***sel, size_t *n, sync_remotes *all, const char *name, const dsync_folder *f)
+{
+	size_t i;
+
+	*sel = calloc(all->size + 1, sizeof(**sel));
+	*n = 0;
+	if (!*sel)
+		return dsync_error_oom();
+	for (i = 0; i < all->size; i++)
+		if (!name || strcmp(all->ptr[i].name, name) == 0)
+			(*sel)[(*n)++] = &all->ptr[i];
+	if (*n == 0) {
+		free(*sel);
+		*sel = NULL;
+		if (name) {
+			char q[DSYNC_QUOTE_SIZE];
+
+			return dsync_error_set(DSYNC_ENOTFOUND, "no remote '%s' in '%s' (see dsync remote list)",
+					       dsync_quote(q, name), f->root);
+		}
+		return dsync_error_set(DSYNC_ENOTFOUND,
+				       "'%s' has no remote yet: add one with dsync remote add NAME URL", f->root);
+	}
+	return 0;
+}
+/* ---- remote add, list, remove ----------------------------------------------------- */
+
+static int set_remote(dsync_folder *f, const char *name, const char *url, const char *store_id)
+{
+	git_config *cfg = NULL;
+	char key[128];
+	int err = 0, error;
+
+	if ((error = dsync_remote_config_open(&cfg, f)) < 0)
+		return error;
+	snprintf(key, sizeof(key), "remote.%s.url", name);
+	err = git_config_set_string(cfg, key, url);
+	snprintf(key, sizeof(key), "remote.%s.storeId", name);
+	if (err == 0)
+		err = git_config_set_string(cfg, key, store_id);
+	if (err < 0)
+		error = dsync_error_git(err, "cannot add remote '%s' to '%s'", name, f->root);
+	git_config_free(cfg);
+	return error;
+}
+
+static int set_chunk_seed(dsync_folder *f, const unsigned char *seed)
+{
+	git_config *cfg = NULL;
+	char hex[DSYNC_HEX256_SIZE];
+	int err, error;
+
+	if ((error = dsync_remote_config_open(&cfg, f)) < 0)
+		return error;
+	sodium_bin2hex(hex, sizeof(hex), seed, 32);
+	if ((err = git_config_set_string(cfg, "dsync.chunkSeed", hex)) < 0)
+		error = dsync_error_git(err, "cannot write the chunk secret of '%s'", f->root);
+	sodium_memzero(hex, sizeof(hex));
+	git_config_free(cfg);
+	return error;
+}
+
+static int is_key_blob(const char *name, const dsync_blobstore_info *info, void *payload)
+{
+	(void)info;
+	(void)payload;
+	return strncmp(name, "keys/", 5) == 0 ? 0 : 1;
+}
+
+static int remove_blob(const char *name, const dsync_blobstore_info *info, void *payload)
+{
+	dsync_blobstore *bs = payload;
+
+	(void)info;
+	return bs->del(bs, name);
+}
+
+/* A place holding key blobs and nothing else is a store whose creation was
+ * killed before dsync-store was written: *EMPTY then, its key blobs gone. */
+static int only_keys(dsync_blobstore *bs, bool *empty)
+{
+	int error = bs->list(bs, "", is_key_blob, NULL);
+
+	*empty = false;
+	if (error < 0)
+		return error;
+	if (error > 0)
+		return 0;
+	if ((error = bs->list(bs, "keys/", remove_blob, bs)) < 0)
+		return error;
+	*empty = true;
+	return 0;
+}
+
+/* Opens or creates the store at URL, unlocked, into *ST (and *BS). */
+static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created, const char *url, dsync_folder *f,
+			  bool may_create, const dsync_sync_options *o)
+{
+	unsigned char seed[32];
+	char *pass = NULL;
+	bool empty = false;
+	int error;
+
+	*bs = NULL;
+	*st = NULL;
+	*created = false;
+	if ((error = dsync_blobstore_open(bs, url, may_create)) < 0)
+		return error;
+	error = dsync_store_open(st, *bs);
+	if (error == DSYNC_ENOTFOUND && may_create) {
+		if ((error = (*bs)->is_empty(*bs, &empty)) < 0 || (!empty && (error = only_keys(*bs, &empty)) < 0))
+			goto fail;
+		if (!empty) {
+			error = dsync_error_set(DSYNC_ERROR,
+						"%s is not empty and holds no dsync store: give an empty folder or a store",
+						(*bs)->url);
+			goto fail;
+		}
+		if ((error = dsync_folder_chunk_seed(seed, f)) < 0 ||
+		    (error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_NEW, (*bs)->url)) < 0)
+			goto fail;
+		if ((error = dsync_store_create(st, *bs, pass, seed)) < 0 || (error = dsync_passphrase_keep(*st)) < 0)
+			goto fail;
+		*created = true;
+		dsync_passphrase_free(pass);
+		sodium_memzero(seed, sizeof(seed));
+		return 0;
+	}
+	if (error < 0 || (error = dsync_passphrase_unlock(*st, o)) < 0)
+		goto fail;
+	return 0;
+fail:
+	dsync_passphrase_free(pass);
+	sodium_memzero(seed, sizeof(seed));
+	dsync_store_free(*st);
+	dsync_blobstore_free(*bs);
+	*st = NULL;
+	*bs = NULL;
+	return error;
+}
+
+int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *created,
+		     const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_blobstore *bs = NULL;
+	dsync_store *st = NULL;
+	sync_remotes all = { 0 };
+	size_t i;
+	bool had_remotes;
+	char q[DSYNC_QUOTE_SIZE];
+	int error;
+
+	*created = false;
+	if (!o)
+		o = &defaults;
+	if (!dsync_remote_name_ok(name))
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')",
+				       dsync_quote(q, name));
+	if ((error = dsync_remote_config_read(&all, f)) < 0)
+		return error;
+	for (i = 0; i < all.size; i++)
+		if (strcmp(all.ptr[i].name, name) == 0) {
+			error = dsync_error_set(DSYNC_EEXISTS, "'%s' already has a remote '%s' (%s)", f->root, name,
+						all.ptr[i].url);
+			goto out;
+		}
+	had_remotes = all.size > 0;
+	/* the key is kept per user: know where before a store is made */
+	if ((error = dsync_config_dir_ready()) < 0 || (error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		goto out;
+	error = open_or_create(&bs, &st, created, url, f, true, o);
+	for (i = 0; error == 0 && i < all.size; i++)
+		if (all.ptr[i].store_id && strcmp(all.ptr[i].store_id, st->id) == 0)
+			error = dsync_error_set(DSYNC_EEXISTS, "the store at %s is remote '%s' of this folder already (%s)",
+						bs->url, all.ptr[i].name, all.ptr[i].url);
+	/* a folder's first store gives it the store's chunk secret, so big
+	 * files cut the same way on every device */
+	if (error == 0 && !*created && !had_remotes)
+		error = set_chunk_seed(f, DSYNC_STORE_SEED(st));
+	if (error == 0)
+		error = set_remote(f, name, bs->url, st->id);
+	dsync_folder_unlock(f);
+out:
+	dsync_store_free(st);
+	dsync_blobstore_free(bs);
+	dsync_remote_config_dispose(&all);
+	return error;
+}
+
+int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f)
+{
+	sync_remotes all;
+	size_t i;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if ((error = dsync_remote_config_read(&all, f)) < 0)
+		return error;
+	if (all.size && (*out = calloc(all.size, sizeof(**out))) == NULL) {
+		dsync_remote_config_dispose(&all);
+		return dsync_error_oom();
+	}
+	for (i = 0; i < all.size; i++) {
+		(*out)[i].name = all.ptr[i].name;
+		(*out)[i].url = all.ptr[i].url;
+		(*out)[i].store_id = all.ptr[i].store_id;
+	}
+	*n = all.size;
+	free(all.ptr);   /* the strings are the list's now */
+	return 0;
+}
+
+void dsync_remote_list_free(dsync_remote_info *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(list[i].name);
+		free(list[i].url);
+		free(list[i].store_id);
+	}
+	free(list);
+}
+
+static int remove_ref_cb(git_reference *ref, void *payload)
+{
+	(void)payload;
+	git_reference_delete(ref);
+	git_reference_free(ref);
+	return 0;
+}
+
+int dsync_remote_remove(dsync_folder *f, const char *name)
+{
+	git_config *cfg = NULL;
+	dsync_buf glob = DSYNC_BUF_INIT, dir = DSYNC_BUF_INIT;
+	sync_remotes all = { 0 };
+	sync_remote **sel = NULL;
+	size_t n;
+	char key[128];
+	int error;
+
+	if ((error = dsync_remote_config_read(&all, f)) < 0 || (error = dsync_remote_pick(&sel, &n, &all, name, f)) < 0)
+		goto out;
+	if ((error = dsync_folder_lock(f, DSYNC_LOCK_WAIT_MS)) < 0)
+		goto out;
+	if ((error = dsync_remote_config_open(&cfg, f)) == 0) {
+		snprintf(key, sizeof(key), "remote.%s.url", name);
+		git_config_delete_entry(cfg, key);
+		snprintf(key, sizeof(key), "remote.%s.storeId", name);
+		git_config_delete_entry(cfg, key);
+		error = dsync_buf_printf(&glob, "refs/remotes/%s/*", name);
+	}
+	if (error == 0) {
+		git_reference_iterator *it = NULL;
+		git_reference *ref;
+
+		if (git_reference_iterator_glob_new(&it, f->repo, glob.ptr) == 0) {
+			while (git_reference_next(&ref, it) == 0)
+				remove_ref_cb(ref, NULL);
+			git_reference_iterator_free(it);
+		}
+		if (dsync_state_path(&dir, f, name, NULL) == 0) {
+			dsync_path_remove(dir.ptr, true);
+		}
+	}
+	dsync_folder_unlock(f);
+out:
+	git_config_free(cfg);
+	free(sel);
+	dsync_remote_config_dispose(&all);
+	dsync_buf_dispose(&glob);
+	dsync_buf_dispose(&dir);
+	return error;
+}
