@@ -139,7 +139,7 @@ static int parse_when(dsync_folder *f, const char *cmd, const char *what, const 
 		out_error("%s %s", what, dsync_error_last());
 		if (error == DSYNC_EUSAGE)
 			fprintf(stderr, "see 'dsync help %s'\n", cmd);
-		return dsync_exit_code(error);
+		return dsync_error_exit_code(error);
 	}
 	return 0;
 }

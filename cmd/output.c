@@ -67,7 +67,7 @@ int out_fail(int error)
 	const char *msg = dsync_error_last();
 
 	out_error("%s", *msg ? msg : "failed");
-	return dsync_exit_code(error);
+	return dsync_error_exit_code(error);
 }
 
 const char *out_time(char *buf, size_t size, int64_t t)

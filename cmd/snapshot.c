@@ -53,7 +53,7 @@ int cmd_init(int argc, char **argv)
 		out_fail(error);
 		fprintf(stderr, "the folder is set up; run 'dsync snapshot' there to try again\n");
 		dsync_folder_free(f);
-		return dsync_exit_code(error);
+		return dsync_error_exit_code(error);
 	}
 	printf("first snapshot %.8s: %zu file%s\n", sr.commit, sr.files, sr.files == 1 ? "" : "s");
 	dsync_folder_free(f);

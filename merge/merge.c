@@ -724,9 +724,9 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 	}
 	/* a big file is one entry (a link to its chunk tree): merged as one
 	 * binary file, never chunk by chunk (docs/chunks.md) */
-	if ((base_tree && (error = dsync_tree_swap_to_index_form(&base_tree, repo)) < 0) ||
-	    (error = dsync_tree_swap_to_index_form(&our_tree, repo)) < 0 ||
-	    (error = dsync_tree_swap_to_index_form(&their_tree, repo)) < 0)
+	if ((base_tree && (error = dsync_chunks_swap_to_index_form(&base_tree, repo)) < 0) ||
+	    (error = dsync_chunks_swap_to_index_form(&our_tree, repo)) < 0 ||
+	    (error = dsync_chunks_swap_to_index_form(&their_tree, repo)) < 0)
 		goto out;
 	mo.flags = GIT_MERGE_FIND_RENAMES;
 	mo.file_favor = GIT_MERGE_FILE_FAVOR_NORMAL;
@@ -756,7 +756,7 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot record the merged tree");
 		goto out;
 	}
-	error = dsync_tree_id_to_stored_form(&out->tree, repo, NULL);
+	error = dsync_chunks_id_to_stored_form(&out->tree, repo, NULL);
 out:
 	if (error < 0)
 		dsync_merge_result_dispose(out);

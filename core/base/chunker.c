@@ -30,7 +30,7 @@ void dsync_chunker_init(dsync_chunker *c, const unsigned char seed[DSYNC_CHUNK_S
 	c->mask_group = top_bits(AVG_BITS + NORMAL + GROUP_BITS) & ~top_bits(AVG_BITS + NORMAL);
 }
 
-size_t dsync_chunk_next(const dsync_chunker *c, const unsigned char *data, size_t len, bool eof,
+size_t dsync_chunker_next(const dsync_chunker *c, const unsigned char *data, size_t len, bool eof,
 			bool *group_end)
 {
 	size_t i, n = len < DSYNC_CHUNK_MAX ? len : DSYNC_CHUNK_MAX, normal;

@@ -38,7 +38,7 @@ void dsync_chunker_init(dsync_chunker *c, const unsigned char seed[DSYNC_CHUNK_S
  * EOF): give it more.  *GROUP_END tells whether the chunk also ends a group
  * (always at EOF).
  */
-size_t dsync_chunk_next(const dsync_chunker *c, const unsigned char *data, size_t len, bool eof,
+size_t dsync_chunker_next(const dsync_chunker *c, const unsigned char *data, size_t len, bool eof,
 			bool *group_end);
 
 #endif

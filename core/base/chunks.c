@@ -119,7 +119,7 @@ int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync
 		}
 		if (pos == have)
 			break;
-		n = dsync_chunk_next(c, buf + pos, have - pos, eof, &group_end);
+		n = dsync_chunker_next(c, buf + pos, have - pos, eof, &group_end);
 		if (n == 0) {
 			error = dsync_error_set(DSYNC_ERROR, "the chunker asked for more data at the end");
 			goto out;
@@ -385,23 +385,23 @@ static int convert_root(git_oid *out, git_repository *repo, const git_tree *tree
 	return error;
 }
 
-int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
+int dsync_chunks_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
 {
 	return convert_root(out, repo, tree, true, NULL);
 }
 
-int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
+int dsync_chunks_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree)
 {
 	return convert_root(out, repo, tree, false, NULL);
 }
 
-int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo)
+int dsync_chunks_swap_to_index_form(git_tree **tree, git_repository *repo)
 {
 	git_tree *t = NULL;
 	git_oid id;
 	int err, error;
 
-	if ((error = dsync_tree_to_index_form(&id, repo, *tree)) < 0)
+	if ((error = dsync_chunks_to_index_form(&id, repo, *tree)) < 0)
 		return error;
 	if (git_oid_equal(&id, git_tree_id(*tree)))
 		return 0;
@@ -412,7 +412,7 @@ int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo)
 	return 0;
 }
 
-int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo, dsync_strset *unreadable)
+int dsync_chunks_id_to_stored_form(git_oid *id, git_repository *repo, dsync_strset *unreadable)
 {
 	git_tree *t = NULL;
 	int err, error;

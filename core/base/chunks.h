@@ -71,17 +71,17 @@ int dsync_chunks_read(git_repository *repo, const git_oid *tree, const char *pat
  * merge see a big file as one entry whose id changes with its content.
  * *OUT is TREE's own id when it holds none.  Trees are written to REPO.
  */
-int dsync_tree_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
+int dsync_chunks_to_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
 
 /*
  * The stored form of the index-form TREE into *OUT: every 160000 entry
  * becomes the chunk tree it names (040000).  One that names anything else:
  * DSYNC_ECORRUPT (dsync never stores a submodule link).
  */
-int dsync_tree_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
+int dsync_chunks_from_index_form(git_oid *out, git_repository *repo, const git_tree *tree);
 
 /* Replaces *TREE (freed) by its index form, looked up. */
-int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo);
+int dsync_chunks_swap_to_index_form(git_tree **tree, git_repository *repo);
 
 /*
  * Replaces the index-form tree id *ID by its stored form's id.  UNREADABLE
@@ -90,6 +90,6 @@ int dsync_tree_swap_to_index_form(git_tree **tree, git_repository *repo);
  * first one's error is returned at the end.
  */
 struct dsync_strset;
-int dsync_tree_id_to_stored_form(git_oid *id, git_repository *repo, struct dsync_strset *unreadable);
+int dsync_chunks_id_to_stored_form(git_oid *id, git_repository *repo, struct dsync_strset *unreadable);
 
 #endif

@@ -47,7 +47,7 @@ int dsync_error_oom(void);
  * creation off).  Every module calls it, directly or through
  * dsync_folder_repo(), before its first libgit2 call.
  */
-int dsync_git_init(void);
+int dsync_lib_git_init(void);
 
 #include "core/base/banned.h"
 

@@ -564,7 +564,7 @@ int dsync_folder_repo(dsync_folder *f)
 
 	if (f->repo)
 		return 0;
-	if ((error = dsync_git_init()) < 0 || (error = check_repo_files(f)) < 0)
+	if ((error = dsync_lib_git_init()) < 0 || (error = check_repo_files(f)) < 0)
 		return error;
 	/* .dsync is there (that is how F was found), so "not a repository"
 	 * means its objects, refs or HEAD are gone: a lost history */
@@ -710,7 +710,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	if ((error = dsync_device_name_pick(host, device_name)) < 0)
 		return error;
 	device_name = host;
-	if ((error = dsync_git_init()) < 0)
+	if ((error = dsync_lib_git_init()) < 0)
 		return error;
 
 	if (stat(dir, &st) < 0) {

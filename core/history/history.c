@@ -983,8 +983,8 @@ int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const 
 	/* big files as one entry each (docs/chunks.md), shown as binary; a
 	 * file that crossed the threshold is one change */
 	opts.flags |= GIT_DIFF_INCLUDE_TYPECHANGE;
-	if ((error = dsync_tree_swap_to_index_form(&a, f->repo)) < 0 ||
-	    (error = dsync_tree_swap_to_index_form(&b, f->repo)) < 0)
+	if ((error = dsync_chunks_swap_to_index_form(&a, f->repo)) < 0 ||
+	    (error = dsync_chunks_swap_to_index_form(&b, f->repo)) < 0)
 		goto out;
 	if ((err = git_diff_tree_to_tree(&diff, f->repo, a, b, &opts)) < 0) {
 		error = dsync_history_compare_error(f->repo, err);

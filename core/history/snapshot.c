@@ -686,7 +686,7 @@ rescan:
 	/* the index holds big files as links to their chunk trees: the
 	 * stored tree has the chunk trees themselves (docs/chunks.md) */
 	git_oid_cpy(&tree_oid, &index_tree);
-	if ((error = dsync_tree_id_to_stored_form(&tree_oid, f->repo, &unreadable)) < 0) {
+	if ((error = dsync_chunks_id_to_stored_form(&tree_oid, f->repo, &unreadable)) < 0) {
 		/* a big file whose chunk tree or marker is gone from the
 		 * store: the cache's entry for it is forgotten and the file on
 		 * disk read and stored again, once */

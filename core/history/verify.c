@@ -2,7 +2,7 @@
  * Verifying the local history (see verify.h): one walk from every ref over
  * every version, folder, file and chunk, each object read once.  libgit2
  * checks an object's hash whenever it reads it from disk (strict hash
- * verification, on by default and set again in dsync_git_init), so a read
+ * verification, on by default and set again in dsync_lib_git_init), so a read
  * that succeeds is a check that succeeds; a read that fails names the
  * object.  Pack indexes are checked against their packs first, because
  * libgit2 silently skips a pack whose index is missing or unreadable, which

@@ -1381,8 +1381,8 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		rules = NULL;
 		if ((error = dsync_tree_check(a->repo, to_tree)) < 0 ||
 		    /* a big file is one entry of the plan (docs/chunks.md) */
-		    (from_tree && (error = dsync_tree_swap_to_index_form(&from_tree, a->repo)) < 0) ||
-		    (error = dsync_tree_swap_to_index_form(&to_tree, a->repo)) < 0 ||
+		    (from_tree && (error = dsync_chunks_swap_to_index_form(&from_tree, a->repo)) < 0) ||
+		    (error = dsync_chunks_swap_to_index_form(&to_tree, a->repo)) < 0 ||
 		    (error = plan_make(&p, a->repo, from_tree, to_tree)) < 0 ||
 		    (error = plan_folds(&p, a->f)) < 0 ||
 		    (error = tree_rules(&rules, a->repo, to_tree)) < 0 ||

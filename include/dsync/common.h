@@ -99,6 +99,6 @@ void dsync_lib_shutdown(void);
  * The exit status the program should use for a library error code, as
  * DESIGN.md section 10 lists them.
  */
-int dsync_exit_code(int error);
+int dsync_error_exit_code(int error);
 
 #endif

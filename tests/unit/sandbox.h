@@ -28,7 +28,7 @@
 enum {
 	SANDBOX_HOME = 1 << 0,   /* HOME is SANDBOX/home; XDG_CONFIG_HOME unset */
 	SANDBOX_CONFIG = 1 << 1, /* XDG_CONFIG_HOME is SANDBOX/config (the folder registry) */
-	SANDBOX_LIB = 1 << 2,    /* dsync_lib_init() and dsync_git_init() */
+	SANDBOX_LIB = 1 << 2,    /* dsync_lib_init() and dsync_lib_git_init() */
 	SANDBOX_IN_TMP = 1 << 3, /* in /tmp, whatever TMPDIR says: another user must reach it */
 };
 
@@ -88,7 +88,7 @@ static inline void sandbox_open(const char *label, unsigned flags)
 	}
 	if (flags & SANDBOX_LIB) {
 		assert_int_equal(dsync_lib_init(), 0);
-		assert_int_equal(dsync_git_init(), 0);
+		assert_int_equal(dsync_lib_git_init(), 0);
 	}
 }
 

@@ -49,7 +49,7 @@ static size_t cut_all(const dsync_chunker *c, const unsigned char *data, size_t 
 
 	while (pos < len) {
 		bool g;
-		size_t n = dsync_chunk_next(c, data + pos, len - pos, true, &g);
+		size_t n = dsync_chunker_next(c, data + pos, len - pos, true, &g);
 
 		assert_true(n > 0);
 		assert_true(n <= DSYNC_CHUNK_MAX);
@@ -100,12 +100,12 @@ static void test_chunker(void **state)
 	nc = cut_all(&a, data, len, cc, 1024);
 	assert_true(common(ca, na, cc, nc) >= na - 4);
 	/* more data needed, unless at the end */
-	assert_int_equal(dsync_chunk_next(&a, data, DSYNC_CHUNK_MAX - 1, false, &g), 0);
-	assert_int_equal(dsync_chunk_next(&a, data, 100, true, &g), 100);
+	assert_int_equal(dsync_chunker_next(&a, data, DSYNC_CHUNK_MAX - 1, false, &g), 0);
+	assert_int_equal(dsync_chunker_next(&a, data, 100, true, &g), 100);
 	assert_true(g);
 	/* zeros: the longest chunks, all alike */
 	memset(data, 0, 4 * DSYNC_CHUNK_MAX);
-	assert_int_equal(dsync_chunk_next(&a, data, 4 * DSYNC_CHUNK_MAX, false, &g), DSYNC_CHUNK_MAX);
+	assert_int_equal(dsync_chunker_next(&a, data, 4 * DSYNC_CHUNK_MAX, false, &g), DSYNC_CHUNK_MAX);
 	free(data);
 }
 
@@ -346,7 +346,7 @@ static void test_index_form(void **state)
 	n = entry(body, 0, "100644", "a.txt", &blob);
 	raw(&root, body, entry(body, n, "40000", "docs", &docs));
 	assert_int_equal(git_tree_lookup(&t, repo, &root), 0);
-	assert_int_equal(dsync_tree_to_index_form(&idx, repo, t), 0);
+	assert_int_equal(dsync_chunks_to_index_form(&idx, repo, t), 0);
 	git_tree_free(t);
 	assert_false(git_oid_equal(&idx, &root));
 	assert_int_equal(git_tree_lookup(&t, repo, &idx), 0);
@@ -356,20 +356,20 @@ static void test_index_form(void **state)
 	assert_int_equal(git_tree_entry_filemode(e), GIT_FILEMODE_COMMIT);
 	assert_true(git_oid_equal(git_tree_entry_id(e), &big));
 	git_tree_free(d);
-	assert_int_equal(dsync_tree_from_index_form(&back, repo, t), 0);
+	assert_int_equal(dsync_chunks_from_index_form(&back, repo, t), 0);
 	git_tree_free(t);
 	assert_true(git_oid_equal(&back, &root));
 	/* a tree with no big file is its own index form */
 	n = entry(body, 0, "100644", "x", &blob);
 	raw(&docs, body, n);
 	assert_int_equal(git_tree_lookup(&t, repo, &docs), 0);
-	assert_int_equal(dsync_tree_to_index_form(&idx, repo, t), 0);
+	assert_int_equal(dsync_chunks_to_index_form(&idx, repo, t), 0);
 	assert_true(git_oid_equal(&idx, &docs));
 	git_tree_free(t);
 	/* a link to anything but a chunk tree is refused */
 	raw(&root, body, entry(body, 0, "160000", "sub", &docs));
 	assert_int_equal(git_tree_lookup(&t, repo, &root), 0);
-	assert_int_equal(dsync_tree_from_index_form(&back, repo, t), DSYNC_ECORRUPT);
+	assert_int_equal(dsync_chunks_from_index_form(&back, repo, t), DSYNC_ECORRUPT);
 	git_tree_free(t);
 	free(data);
 }

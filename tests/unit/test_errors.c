@@ -102,7 +102,7 @@ static void test_open_outside_any_folder(void **state)
 	assert_int_equal(dsync_folder_open(&f, dir), DSYNC_ENOTFOLDER);
 	assert_non_null(strstr(dsync_error_last(), "dsync init"));
 	one_line();
-	assert_int_equal(dsync_exit_code(DSYNC_ENOTFOLDER), 1);
+	assert_int_equal(dsync_error_exit_code(DSYNC_ENOTFOLDER), 1);
 }
 
 static void test_init_twice_and_nested(void **state)
@@ -130,7 +130,7 @@ static void test_bad_device_name(void **state)
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/badname", sandbox_dir);
 	assert_int_equal(dsync_folder_init(&f, dir, "evil <name>"), DSYNC_EUSAGE);
-	assert_int_equal(dsync_exit_code(DSYNC_EUSAGE), 2);
+	assert_int_equal(dsync_error_exit_code(DSYNC_EUSAGE), 2);
 	one_line();
 }
 
@@ -339,7 +339,7 @@ static void test_unwritable_destination(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(access(dest, F_OK), -1);
-	assert_int_equal(dsync_exit_code(DSYNC_EACCESS), 1);
+	assert_int_equal(dsync_error_exit_code(DSYNC_EACCESS), 1);
 	dsync_folder_free(f);
 }
 
@@ -357,7 +357,7 @@ static void test_lock_held(void **state)
 	so.lock_wait_ms = 100;
 	assert_int_equal(dsync_snapshot_take(&r, g, &so), DSYNC_ELOCKED);
 	assert_non_null(strstr(dsync_error_last(), "another dsync"));
-	assert_int_equal(dsync_exit_code(DSYNC_ELOCKED), 4);
+	assert_int_equal(dsync_error_exit_code(DSYNC_ELOCKED), 4);
 	dsync_folder_unlock(f);
 	assert_int_equal(dsync_snapshot_take(&r, g, &so), 0);
 	assert_false(r.committed);

@@ -1,0 +1,62 @@
+/*
+ * Starting and stopping the library: libsodium at dsync_lib_init(), libgit2
+ * on first use, sealed from the user's git config.
+ */
+#include "core/base/internal.h"
+
+#include <git2.h>
+#include <sodium.h>
+
+static int lib_inited;
+static bool git_inited;
+
+int dsync_lib_init(void)
+{
+	if (lib_inited++)
+		return 0;
+	if (sodium_init() < 0)
+		return dsync_error_set(DSYNC_ERROR, "cannot initialise libsodium");
+	return 0;
+}
+
+int dsync_lib_git_init(void)
+{
+	static const int levels[] = { GIT_CONFIG_LEVEL_SYSTEM,
+				      GIT_CONFIG_LEVEL_XDG,
+				      GIT_CONFIG_LEVEL_GLOBAL,
+				      GIT_CONFIG_LEVEL_PROGRAMDATA };
+	size_t i;
+	int err;
+
+	if (git_inited)
+		return 0;
+	/* libgit2's start-up parses the system's TLS certificates (a few ms):
+	 * done only when a command needs the history, not for an unchanged
+	 * snapshot */
+	if ((err = git_libgit2_init()) < 0)
+		return dsync_error_git(err, "cannot initialise libgit2");
+	git_inited = true;
+	/* sealed off from the user's git setup: no system, XDG or global config */
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if ((err = git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "")) < 0)
+			return dsync_error_git(err, "cannot seal git config");
+	}
+	/* the objects dsync writes are its own: skip libgit2's re-validation */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	/* but every object read is hashed (libgit2's default, relied on by
+	 * dsync check and every fetch): a damaged object is never used */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+	/* durability is handled by dsync itself: one syncfs before a ref moves */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+	/* the folder belongs to whoever runs dsync on it (root in CI, too) */
+	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+	return 0;
+}
+
+void dsync_lib_shutdown(void)
+{
+	if (lib_inited && --lib_inited == 0 && git_inited) {
+		git_libgit2_shutdown();
+		git_inited = false;
+	}
+}
