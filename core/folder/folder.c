@@ -517,7 +517,7 @@ static int open_root(dsync_folder **out, const char *root)
 	*out = NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return dsync_error_oom();
-	f->lock_fd = -1;
+	f->lock = (dsync_lock)DSYNC_LOCK_INIT;
 	if ((f->root = strdup(root)) == NULL) {
 		error = dsync_error_oom();
 		goto out;
@@ -857,14 +857,37 @@ void dsync_folder_free(dsync_folder *f)
 {
 	if (!f)
 		return;
-	while (f->lock_depth > 0)
-		dsync_folder_unlock(f);
+	while (dsync_lock_held(&f->lock))
+		dsync_lock_release(&f->lock);
 	git_repository_free(f->repo);
 	free(f->root);
 	free(f->gitdir);
 	free(f->device_id);
 	free(f->device_name);
 	free(f);
+}
+
+int dsync_folder_lock(dsync_folder *f, int wait_ms)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
+
+	if (dsync_lock_held(&f->lock))
+		return dsync_lock_take(&f->lock, NULL, f->root, wait_ms);
+	if ((error = dsync_buf_printf(&path, "%s/dsync.lock", f->gitdir)) == 0)
+		error = dsync_lock_take(&f->lock, path.ptr, f->root, wait_ms);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+void dsync_folder_unlock(dsync_folder *f)
+{
+	dsync_lock_release(&f->lock);
+}
+
+bool dsync_folder_locked(const dsync_folder *f)
+{
+	return dsync_lock_held(&f->lock);
 }
 
 const char *dsync_folder_root(const dsync_folder *f)

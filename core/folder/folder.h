@@ -10,6 +10,7 @@
 #include "dsync/folder.h"
 #include "dsync/ignore.h"
 #include "core/base/chunker.h"
+#include "core/folder/lock.h"
 
 struct dsync_folder {
 	char *root;        /* absolute, resolved, no trailing slash */
@@ -17,9 +18,18 @@ struct dsync_folder {
 	git_repository *repo;  /* NULL until dsync_folder_repo() */
 	char *device_id;       /* set with repo */
 	char *device_name;
-	int lock_fd;       /* -1 when not held */
-	int lock_depth;
+	dsync_lock lock;   /* the single-writer lock (core/folder/lock.h) */
 };
+
+/* Whether this handle holds F's lock (at any depth). */
+bool dsync_folder_locked(const dsync_folder *f);
+
+/*
+ * Removes what a writer killed mid-way left in F's git directory: git's
+ * lock files, libgit2's temporary files, a sync's temporary packs.  The
+ * caller holds the lock (core/folder/repair.c).
+ */
+void dsync_folder_repair(const dsync_folder *f);
 
 /*
  * Opens F's repository (starting libgit2) and reads its identity, unless

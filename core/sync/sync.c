@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "core/worktree/apply.h"
+#include "core/worktree/begin.h"
 #include "core/base/file.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"
@@ -1922,7 +1923,7 @@ static int merge_heads(dsync_sync_result *res, dsync_folder *f, const dsync_sync
 	mo.warn = o->warn;
 	mo.payload = o->payload;
 	if (h.n)
-		error = dsync_merge_into(&res->merge, f, h.v, h.n, &mo);
+		error = dsync_worktree_merge(&res->merge, f, h.v, h.n, &mo);
 	free(h.v);
 	free(h.keys);
 	return error;
@@ -1956,7 +1957,7 @@ static int sync_round(dsync_sync_result *out, dsync_folder *f, const char *remot
 	if ((error = dsync_folder_repo(f)) < 0 || (error = remotes_read(&all, f)) < 0 ||
 	    (error = remotes_pick(&sel, &n, &all, remote_name, f)) < 0)
 		goto out;
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	locked = true;
 	if ((what & DSYNC_SYNC_PUSH) && (error = snapshot(f, o)) < 0)
@@ -1987,7 +1988,7 @@ out:
 		conn_close(&conns[i]);
 	free(conns);
 	if (locked)
-		dsync_folder_unlock(f);
+		dsync_write_end(f);
 	free(sel);
 	remotes_dispose(&all);
 	return error;
@@ -2137,7 +2138,7 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 		}
 	had_remotes = all.n > 0;
 	/* the key is kept per user: know where before a store is made */
-	if ((error = dsync_config_dir_ready()) < 0 || (error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, o);
 	for (i = 0; error == 0 && i < all.n; i++)
@@ -2150,7 +2151,7 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 		error = set_chunk_seed(f, DSYNC_STORE_SEED(st));
 	if (error == 0)
 		error = set_remote(f, name, bs->url, st->id);
-	dsync_folder_unlock(f);
+	dsync_write_end(f);
 out:
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
@@ -2214,7 +2215,7 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 
 	if ((error = remotes_read(&all, f)) < 0 || (error = remotes_pick(&sel, &n, &all, name, f)) < 0)
 		goto out;
-	if ((error = dsync_folder_lock(f, DSYNC_LOCK_WAIT_MS)) < 0)
+	if ((error = dsync_write_begin(f, DSYNC_LOCK_WAIT_MS)) < 0)
 		goto out;
 	if ((error = config_of(&cfg, f)) == 0) {
 		snprintf(key, sizeof(key), "remote.%s.url", name);
@@ -2236,7 +2237,7 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 			dsync_path_remove(dir.ptr, true);
 		}
 	}
-	dsync_folder_unlock(f);
+	dsync_write_end(f);
 out:
 	git_config_free(cfg);
 	free(sel);
@@ -2330,7 +2331,7 @@ static int join_record(dsync_folder *f, const join_setup *j, const dsync_sync_op
 	git_config *cfg = NULL;
 	int err, error;
 
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		return error;
 	if ((error = config_of(&cfg, f)) < 0)
 		goto out;
@@ -2341,7 +2342,7 @@ static int join_record(dsync_folder *f, const join_setup *j, const dsync_sync_op
 		error = dsync_error_git(err, "cannot record the end of the join in '%s'", f->root);
 out:
 	git_config_free(cfg);
-	dsync_folder_unlock(f);
+	dsync_write_end(f);
 	return error;
 }
 

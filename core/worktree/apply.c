@@ -26,6 +26,7 @@
 #include "dsync/ignore.h"
 #include "dsync/snapshot.h"
 #include "core/worktree/apply.h"
+#include "core/worktree/begin.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
@@ -1262,7 +1263,7 @@ static int snapshot_changes(applier *a, git_oid *from)
 	so.lock_wait_ms = a->o->lock_wait_ms;
 	so.warn = a->o->warn;
 	so.payload = a->o->payload;
-	if ((error = dsync_snapshot_take(&sr, a->f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, a->f, &so)) < 0)
 		return error;
 	if (!sr.committed)
 		return 1; /* what is in the way is not recorded here (ignored) */
@@ -1482,7 +1483,7 @@ static size_t open_conflicts(dsync_folder *f)
 	return n;
 }
 
-int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
+int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
 		     const dsync_merge_options *o)
 {
 	dsync_merge_options defaults = DSYNC_MERGE_OPTIONS_INIT;
@@ -1563,7 +1564,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 		error = dsync_error_oom();
 		goto out;
 	}
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	locked = true;
 	/* every revision must exist before anything is done */
@@ -1586,18 +1587,18 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 	so.lock_wait_ms = o->lock_wait_ms;
 	so.warn = o->warn;
 	so.payload = o->payload;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
-	error = dsync_merge_into(out, f, heads, n, o);
+	error = dsync_worktree_merge(out, f, heads, n, o);
 out:
 	if (locked)
-		dsync_folder_unlock(f);
+		dsync_write_end(f);
 	free(heads);
 	free(keys);
 	return error;
 }
 
-int dsync_merge_resume(dsync_folder *f)
+int dsync_worktree_resume(dsync_folder *f)
 {
 	dsync_merge_options o = DSYNC_MERGE_OPTIONS_INIT;
 	dsync_merge_outcome out;

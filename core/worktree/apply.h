@@ -69,13 +69,13 @@ void dsync_worktree_temps_sweep(const dsync_folder *f);
  * Merges the N heads HEADS (the folder's own not among them) into F, whose
  * lock the caller holds, after a snapshot: see dsync_merge_revs().
  */
-int dsync_merge_into(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
+int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
 		     const dsync_merge_options *o);
 
 /*
  * Completes the working-tree update that a killed dsync left in F's journal,
  * if any (the lock calls it once taken; the caller holds the lock).
  */
-int dsync_merge_resume(dsync_folder *f);
+int dsync_worktree_resume(dsync_folder *f);
 
 #endif

@@ -6,6 +6,7 @@
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "core/worktree/apply.h"
+#include "core/worktree/begin.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
@@ -292,14 +293,14 @@ int dsync_conflict_resolve(char *commit, dsync_folder *f, const char *path, int 
 		o = &defaults;
 	if (keep < DSYNC_KEEP_FILE || keep > DSYNC_KEEP_BOTH)
 		return dsync_error_set(DSYNC_EUSAGE, "keep what? 'file', 'copy' or 'both'");
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		return error;
 	locked = true;
 	so.lock_wait_ms = o->lock_wait_ms;
 	so.warn = o->warn;
 	so.payload = o->payload;
 	/* what is there now goes into history first */
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0 || (error = dsync_conflicts_list(&all, f)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0 || (error = dsync_conflicts_list(&all, f)) < 0)
 		goto out;
 	for (i = 0; i < all.n; i++) {
 		if (strcmp(all.v[i].copy, path) == 0 || strcmp(all.v[i].path, path) == 0) {
@@ -360,13 +361,13 @@ int dsync_conflict_resolve(char *commit, dsync_folder *f, const char *path, int 
 	if ((error = dsync_buf_printf(&msg, "resolved the conflict at %s: kept %s", one->path, kept[keep])) < 0)
 		goto out;
 	so.message = msg.ptr;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
 	memcpy(commit, sr.commit, sizeof(sr.commit));
 	error = 0;
 out:
 	if (locked)
-		dsync_folder_unlock(f);
+		dsync_write_end(f);
 	dsync_conflicts_dispose(&all);
 	dsync_buf_dispose(&msg);
 	dsync_buf_dispose(&name);

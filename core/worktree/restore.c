@@ -10,6 +10,7 @@
 #include "dsync/ignore.h"
 #include "core/folder/folder.h"
 #include "core/worktree/apply.h"
+#include "core/worktree/begin.h"
 #include "core/base/chunks.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/buf.h"
@@ -543,7 +544,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	}
 
 	if (!o->to || inside) {
-		if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 			goto out;
 		locked = true;
 		r.root = f->root; /* in place: never through a link */
@@ -574,7 +575,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	so.lock_wait_ms = o->lock_wait_ms;
 	so.warn = o->warn;
 	so.payload = o->payload;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
 	if (sr.committed)
 		memcpy(out->before, sr.commit, sizeof(out->before));
@@ -596,7 +597,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	}
 	so.message = msg.ptr;
 	so.allow_mass_delete = false;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
 	if (sr.committed)
 		memcpy(out->after, sr.commit, sizeof(out->after));
@@ -604,7 +605,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 out:
 	dsync_worktree_temps_end(&temps);
 	if (locked)
-		dsync_folder_unlock(f);
+		dsync_write_end(f);
 	for (i = 0; dests && i < n; i++)
 		free(dests[i]);
 	free(dests);
