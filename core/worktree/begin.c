@@ -17,6 +17,7 @@
 #include "dsync/snapshot.h"
 #include "core/worktree/begin.h"
 #include "core/worktree/apply.h"
+#include "core/worktree/temp.h"
 
 #include "core/history/gc.h"
 #include "core/history/snapshot_internal.h"

@@ -9,7 +9,8 @@
 #include "dsync/snapshot.h"
 #include "dsync/ignore.h"
 #include "core/folder/folder.h"
-#include "core/worktree/apply.h"
+#include "core/worktree/plan.h"
+#include "core/worktree/temp.h"
 #include "core/worktree/begin.h"
 #include "core/base/chunks.h"
 #include "core/history/snapshot_internal.h"
@@ -101,7 +102,7 @@ static bool recorded(restorer *r, const char *dest, const struct stat *st)
 {
 	int fd;
 
-	if (dsync_worktree_ignored(r->rules, dest + strlen(r->root) + 1))
+	if (dsync_plan_ignored(r->rules, dest + strlen(r->root) + 1))
 		return false;
 	if (S_ISLNK(st->st_mode))
 		return true;
