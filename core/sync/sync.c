@@ -30,6 +30,8 @@
 #include "core/base/oidset.h"
 #include "core/base/path.h"
 #include "core/folder/folder.h"
+#include "core/folder/registry.h"
+#include "core/folder/device.h"
 #include "core/store/store.h"
 #include "core/store/thinpack.h"
 #include "core/history/verify.h"
@@ -2138,7 +2140,7 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 		}
 	had_remotes = all.n > 0;
 	/* the key is kept per user: know where before a store is made */
-	if ((error = dsync_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_folder_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, o);
 	for (i = 0; error == 0 && i < all.n; i++)

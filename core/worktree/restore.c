@@ -9,6 +9,7 @@
 #include "dsync/snapshot.h"
 #include "dsync/ignore.h"
 #include "core/folder/folder.h"
+#include "core/folder/relpath.h"
 #include "core/worktree/plan.h"
 #include "core/worktree/temp.h"
 #include "core/worktree/begin.h"
