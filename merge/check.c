@@ -5,7 +5,7 @@
  */
 #include "core/base/internal.h"
 #include "core/base/oidset.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 

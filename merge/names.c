@@ -2,7 +2,7 @@
  * Conflict copies' names (see merge/merge.h and DESIGN.md section 6).
  */
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 
 #include <ctype.h>
 

@@ -37,7 +37,7 @@
 #include "core/history/verify.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "transport/blobstore.h"
 
 #define STATE_DIR "dsync-remotes"

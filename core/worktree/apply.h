@@ -8,7 +8,7 @@
 
 #include "dsync/merge.h"
 #include "core/folder/folder.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 
 /*
  * Merges the N heads HEADS (the folder's own not among them) into F, whose

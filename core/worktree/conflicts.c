@@ -6,7 +6,7 @@
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "core/folder/folder.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "core/worktree/begin.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/path.h"

@@ -25,7 +25,7 @@
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
 #include "core/folder/folder.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "tmprepo.h"
 
 static const unsigned char seed_a[DSYNC_CHUNK_SEED_BYTES] = "seed a: 32 bytes of the secret";

@@ -16,7 +16,7 @@
 #include "dsync/common.h"
 #include "core/base/buf.h"
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "tmprepo.h"
 
 /* 2024-03-01 14:05:09 UTC */

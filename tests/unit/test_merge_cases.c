@@ -18,7 +18,7 @@
 #include "dsync/common.h"
 #include "core/base/buf.h"
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "tmprepo.h"
 
 #define T ((git_time_t)1709301909)   /* 2024-03-01 14:05:09 UTC */

@@ -5,7 +5,7 @@
  * other becomes a conflict copy beside it, nothing is lost.
  */
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 

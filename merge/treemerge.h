@@ -8,8 +8,8 @@
  * deterministic merge commit.  Updating the working tree is the folder
  * logic's (core/apply.c).
  */
-#ifndef DSYNC_MERGE_H
-#define DSYNC_MERGE_H
+#ifndef DSYNC_TREEMERGE_H
+#define DSYNC_TREEMERGE_H
 
 #include <git2.h>
 
