@@ -6,6 +6,8 @@
  */
 #include "core/base/internal.h"
 #include "merge/treemerge.h"
+#include "merge/names.h"
+#include "merge/check.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 
@@ -15,7 +17,7 @@ typedef struct side {
 	const git_commit *head;
 	const git_oid *base;  /* the merge base (NULL: none) */
 	git_time_t time;
-	char key[DSYNC_OID_HEX_SIZE];  /* the tie-break (dsync_commit_key) */
+	char key[DSYNC_OID_HEX_SIZE];  /* the tie-break (dsync_merge_commit_key) */
 } side;
 
 typedef struct conflict_in {
@@ -63,7 +65,7 @@ static int add_conflict(dsync_merge_result *r, char kind, const char *path, cons
 	return 0;
 }
 
-void dsync_commit_key(char *key, const git_commit *c)
+void dsync_merge_commit_key(char *key, const git_commit *c)
 {
 	const git_signature *a = git_commit_author(c);
 
@@ -78,7 +80,7 @@ static void side_init(side *s, const git_commit *c)
 	s->head = c;
 	s->base = NULL;
 	s->time = git_commit_time(c);
-	dsync_commit_key(s->key, c);
+	dsync_merge_commit_key(s->key, c);
 }
 
 /* Whether A's version wins over B's: the later commit, then the higher key. */
@@ -355,7 +357,7 @@ static const side *owner_of(const side *ours, const side *theirs, const char *pa
  */
 static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, const pending *p)
 {
-	dsync_conflict_parts parts = { 0 };
+	dsync_copyname_parts parts = { 0 };
 	dsync_buf disk = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT, stored = DSYNC_BUF_INIT;
 	bool is_link = p->e.mode == GIT_FILEMODE_LINK, renumber;
 	git_time_t when = 0;
@@ -367,8 +369,8 @@ static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, 
 	 * then stored as any name is */
 	if ((error = dsync_buf_puts(&disk, "")) < 0 || (error = dsync_path_unescape(&disk, p->path, is_link)) < 0)
 		goto out;
-	renumber = dsync_is_conflict_copy(disk.ptr);
-	if (renumber && dsync_conflict_parse(&parts, disk.ptr) < 0) {
+	renumber = dsync_copyname_is_copy(disk.ptr);
+	if (renumber && dsync_copyname_parse(&parts, disk.ptr) < 0) {
 		error = dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", disk.ptr);
 		goto out;
 	}
@@ -377,8 +379,8 @@ static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, 
 	for (n = renumber ? parts.n + 1 : 1;; n++) {
 		dsync_buf_truncate(&name, 0);
 		dsync_buf_truncate(&stored, 0);
-		if ((error = renumber ? dsync_conflict_renumber(&name, disk.ptr, n)
-				      : dsync_conflict_name(&name, disk.ptr, device, (time_t)when, n)) < 0 ||
+		if ((error = renumber ? dsync_copyname_renumber(&name, disk.ptr, n)
+				      : dsync_copyname_make(&name, disk.ptr, device, (time_t)when, n)) < 0 ||
 		    (error = dsync_buf_puts(&stored, "")) < 0 ||
 		    (error = dsync_path_escape(&stored, name.ptr, is_link)) < 0)
 			goto out;
@@ -709,7 +711,7 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot read the trees to merge");
 		goto out;
 	}
-	if ((error = dsync_tree_check(repo, their_tree)) < 0)
+	if ((error = dsync_treecheck_all(repo, their_tree)) < 0)
 		goto out;
 	if ((error = merge_base_of(&base, repo, ours, theirs, depth)) < 0)
 		goto out;
@@ -826,7 +828,7 @@ out:
 
 static int cmp_head(const void *a, const void *b)
 {
-	const dsync_head *x = a, *y = b;
+	const dsync_merge_head *x = a, *y = b;
 	int c = strcmp(x->device_id, y->device_id);
 
 	return c ? c : git_oid_cmp(&x->commit, &y->commit);
@@ -867,9 +869,9 @@ out:
 }
 
 int dsync_merge_heads(git_oid *out, dsync_merge_result *conflicts, git_repository *repo,
-		      const dsync_head *heads, size_t n)
+		      const dsync_merge_head *heads, size_t n)
 {
-	dsync_head *v;
+	dsync_merge_head *v;
 	size_t i;
 	int error = 0;
 

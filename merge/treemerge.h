@@ -1,80 +1,21 @@
 /*
- * The merge layer (DESIGN.md section 6): what every device must compute the
- * same way when two histories meet.  Includes only core/base/ and libgit2.
- *
- * The names of conflict copies, the check every tree that comes from
- * another device passes before it is merged or written (DESIGN.md section
- * 9), the merge of two heads' trees with dsync's conflict policy, and the
- * deterministic merge commit.  Updating the working tree is the folder
- * logic's (core/apply.c).
+ * The merge of two heads' trees (DESIGN.md section 6): what every device
+ * must compute the same way when two histories meet, with dsync's conflict
+ * policy, and the deterministic merge commit.  Includes only core/base/ and
+ * libgit2.  Conflict copies' names are merge/names.h's, the check of a tree
+ * from another device merge/check.h's; updating the working tree is
+ * core/worktree/'s.
  */
 #ifndef DSYNC_TREEMERGE_H
 #define DSYNC_TREEMERGE_H
 
 #include <git2.h>
 
-#include "core/base/oidset.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
 #include "core/base/buf.h"
-
-/* The longest name a conflict copy gets, in bytes (the common file-system
- * limit); a longer original is shortened before the suffix. */
-#define DSYNC_NAME_MAX 255
-
-/*
- * Appends to OUT the conflict copy's path for PATH ('/'-separated; only the
- * last component changes): NAME.sync-conflict-YYYYMMDD-HHMMSS-DEVICE.EXT,
- * with WHEN the UTC time of the commit that made the copy's content, DEVICE
- * the name of the device that wrote it (made safe for a file name), EXT the
- * last extension only (a.tar.gz -> a.tar.sync-conflict-...gz; .bashrc has
- * none), and "-N" after DEVICE when N > 1 (a clash).  Every device computes
- * the same name from the same inputs.
- */
-int dsync_conflict_name(dsync_buf *out, const char *path, const char *device, time_t when, unsigned n);
-
-/* Whether the last component of PATH is a conflict copy's name (a conflict
- * copy is never itself conflict-copied). */
-bool dsync_is_conflict_copy(const char *path);
-
-/* A conflict copy's name, read back (offsets are into the whole path). */
-typedef struct dsync_conflict_parts {
-	time_t when;          /* the UTC time in the name */
-	char device[33];      /* the device as in the name (made safe) */
-	unsigned n;           /* the clash number (1: none) */
-	size_t dir_len;       /* the folder part, up to and with the last '/' */
-	size_t base_end;      /* where ".sync-conflict-" starts */
-	size_t device_end;    /* where the device ends (before any "-N") */
-	size_t ext;           /* where the extension starts (the end: none) */
-} dsync_conflict_parts;
-
-/* Reads the conflict copy's PATH into OUT; DSYNC_ENOTFOUND (no message)
- * when its last component is not a conflict copy's name. */
-int dsync_conflict_parse(dsync_conflict_parts *out, const char *path);
-
-/* Appends to OUT the path the conflict copy PATH is a copy of (as named
- * when it was made; a name shortened to fit 255 bytes stays short). */
-int dsync_conflict_original(dsync_buf *out, const char *path);
-
-/* Appends to OUT the conflict copy PATH's name with the clash number N
- * (1: none) instead of its own: where a second version of a conflict copy
- * goes (a copy is never itself conflict-copied). */
-int dsync_conflict_renumber(dsync_buf *out, const char *path, unsigned n);
-
-/*
- * Checks every name in TREE (and the trees below it) before anything from
- * another device is merged or written: refuses ".", "..", ".dsync" (in any
- * case), names with '/', names longer than DSYNC_NAME_MAX, a ".git" that is
- * not in dsync's escaped form, submodule links and unknown modes.  The error
- * (DSYNC_ECORRUPT) names the path and what is wrong with it.
- */
-int dsync_tree_check(git_repository *repo, const git_tree *tree);
-
-/* As dsync_tree_check(), skipping the trees in SEEN (and adding the ones it
- * checks): every new version of a fetched history, each folder once. */
-int dsync_tree_check_new(git_repository *repo, const git_tree *tree, dsync_oidset *seen);
 
 typedef struct dsync_merge_conflict {
 	char kind;     /* 'C' both changed, 'A' added on both sides, 'F' a file
@@ -95,7 +36,7 @@ void dsync_merge_result_dispose(dsync_merge_result *r);
 /*
  * Merges the trees of OURS and THEIRS against their merge base (none:
  * histories that started apart, an empty base) into OUT->tree, after
- * checking THEIRS's tree (dsync_tree_check).  Text edited on both sides:
+ * checking THEIRS's tree (dsync_treecheck_all).  Text edited on both sides:
  * libgit2's line merge (xdiff, as git merge-file).  What it cannot merge
  * (overlapping edits, binary files or links changed on both sides, add/add
  * with different content): the later head's version keeps the path (equal
@@ -130,13 +71,13 @@ int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree, 
  * commit id (dsync's own merge commits have no device), so every device
  * computes the same order.
  */
-void dsync_commit_key(char *key, const git_commit *c);
+void dsync_merge_commit_key(char *key, const git_commit *c);
 
 /* One device's head, for dsync_merge_heads(). */
-typedef struct dsync_head {
+typedef struct dsync_merge_head {
 	const char *device_id;
 	git_oid commit;
-} dsync_head;
+} dsync_merge_head;
 
 /*
  * Merges the N heads HEADS (this device's among them) into one commit,
@@ -148,6 +89,6 @@ typedef struct dsync_head {
  * the merges are appended to CONFLICTS (its tree: the last merge's).
  */
 int dsync_merge_heads(git_oid *out, dsync_merge_result *conflicts, git_repository *repo,
-		      const dsync_head *heads, size_t n);
+		      const dsync_merge_head *heads, size_t n);
 
 #endif

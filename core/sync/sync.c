@@ -38,6 +38,7 @@
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "merge/treemerge.h"
+#include "merge/check.h"
 #include "transport/blobstore.h"
 
 #define STATE_DIR "dsync-remotes"
@@ -1066,7 +1067,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob,
 		/* every version, not only the head: an old one could be
 		 * restored later */
 		if (git_commit_tree(&tree, cc) == 0)
-			error = dsync_tree_check_new(f->repo, tree, checked);
+			error = dsync_treecheck_new(f->repo, tree, checked);
 		git_tree_free(tree);
 		tree = NULL;
 		git_commit_free(cc);
@@ -1083,7 +1084,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob,
 					git_error_last() ? git_error_last()->message : "missing versions");
 		goto out;
 	}
-	if ((err = git_commit_tree(&tree, c)) < 0 || (error = dsync_tree_check(f->repo, tree)) < 0) {
+	if ((err = git_commit_tree(&tree, c)) < 0 || (error = dsync_treecheck_all(f->repo, tree)) < 0) {
 		char prefix[160];
 
 		snprintf(prefix, sizeof(prefix), "%s: refused: ", blob);
@@ -1862,7 +1863,7 @@ out:
 /* ---- merge ------------------------------------------------------------------- */
 
 typedef struct head_list {
-	dsync_head *v;
+	dsync_merge_head *v;
 	char (*keys)[DSYNC_OID_HEX_SIZE];
 	size_t n;
 } head_list;
@@ -1885,7 +1886,7 @@ static int collect_heads(head_list *h, dsync_folder *f)
 		if (id && dev && strcmp(dev + 1, f->device_id) != 0 && git_commit_lookup(&c, f->repo, id) == 0) {
 			if (h->n == cap) {
 				size_t ncap = cap ? cap * 2 : 8;
-				dsync_head *v = realloc(h->v, ncap * sizeof(*v));
+				dsync_merge_head *v = realloc(h->v, ncap * sizeof(*v));
 				char(*k)[DSYNC_OID_HEX_SIZE] = realloc(h->keys, ncap * sizeof(*k));
 
 				if (v)
@@ -1900,7 +1901,7 @@ static int collect_heads(head_list *h, dsync_folder *f)
 				}
 				cap = ncap;
 			}
-			dsync_commit_key(h->keys[h->n], c);
+			dsync_merge_commit_key(h->keys[h->n], c);
 			h->v[h->n].commit = *id;
 			h->n++;
 			git_commit_free(c);

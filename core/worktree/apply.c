@@ -26,6 +26,8 @@
 #include "dsync/ignore.h"
 #include "dsync/snapshot.h"
 #include "core/worktree/apply.h"
+#include "merge/names.h"
+#include "merge/check.h"
 #include "core/worktree/begin.h"
 #include "core/worktree/journal.h"
 #include "core/worktree/plan.h"
@@ -487,7 +489,7 @@ static int move_aside(applier *a, dsync_plan *p)
 			d[bad] = '\0';
 		for (n = 1;; n++) {
 			dsync_buf_truncate(&name, 0);
-			if ((error = dsync_conflict_name(&name, d, a->f->device_name, time(NULL), n)) < 0 ||
+			if ((error = dsync_copyname_make(&name, d, a->f->device_name, time(NULL), n)) < 0 ||
 			    (error = dsync_plan_abs_path(&to, a->f, name.ptr)) < 0)
 				break;
 			if (access(to.ptr, F_OK) != 0)
@@ -568,7 +570,7 @@ static int update(applier *a, git_oid *from, git_oid *to)
 		/* nothing from another device is written unchecked */
 		dsync_ignore_free(rules);
 		rules = NULL;
-		if ((error = dsync_tree_check(a->repo, to_tree)) < 0 ||
+		if ((error = dsync_treecheck_all(a->repo, to_tree)) < 0 ||
 		    /* a big file is one entry of the plan (docs/chunks.md) */
 		    (from_tree && (error = dsync_tree_swap_to_index_form(&from_tree, a->repo)) < 0) ||
 		    (error = dsync_tree_swap_to_index_form(&to_tree, a->repo)) < 0 ||
@@ -671,12 +673,12 @@ static size_t open_conflicts(dsync_folder *f)
 	return n;
 }
 
-int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
+int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_merge_head *heads, size_t n,
 		     const dsync_merge_options *o)
 {
 	dsync_merge_options defaults = DSYNC_MERGE_OPTIONS_INIT;
 	dsync_merge_result r = { 0 };
-	dsync_head *all = NULL;
+	dsync_merge_head *all = NULL;
 	git_commit *head_commit = NULL;
 	applier a;
 	git_oid from, to;
@@ -697,7 +699,7 @@ int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_
 			error = dsync_error_git(err, "cannot read the history of '%s'", f->root);
 			goto out;
 		}
-		dsync_commit_key(key, head_commit);
+		dsync_merge_commit_key(key, head_commit);
 		all[n].device_id = key;
 		all[n].commit = from;
 		n++;
@@ -733,7 +735,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 	dsync_merge_options defaults = DSYNC_MERGE_OPTIONS_INIT;
 	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	dsync_snapshot_result sr;
-	dsync_head *heads = NULL;
+	dsync_merge_head *heads = NULL;
 	char (*keys)[DSYNC_OID_HEX_SIZE] = NULL;
 	bool locked = false;
 	size_t i;
@@ -768,7 +770,7 @@ int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *cons
 						f->root);
 			goto out;
 		}
-		dsync_commit_key(keys[i], c);
+		dsync_merge_commit_key(keys[i], c);
 		heads[i].device_id = keys[i];
 		git_commit_free(c);
 	}

@@ -14,7 +14,7 @@
  * Merges the N heads HEADS (the folder's own not among them) into F, whose
  * lock the caller holds, after a snapshot: see dsync_merge_revs().
  */
-int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_head *heads, size_t n,
+int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_merge_head *heads, size_t n,
 			 const dsync_merge_options *o);
 
 /*

@@ -6,7 +6,7 @@
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "core/folder/folder.h"
-#include "merge/treemerge.h"
+#include "merge/names.h"
 #include "core/worktree/begin.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/path.h"
@@ -51,12 +51,12 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 {
 	lister *l = payload;
 	dsync_buf stored = DSYNC_BUF_INIT, disk = DSYNC_BUF_INIT, orig = DSYNC_BUF_INIT;
-	dsync_conflict_parts parts;
+	dsync_copyname_parts parts;
 	dsync_conflict *c;
 	bool is_link = git_tree_entry_filemode(te) == GIT_FILEMODE_LINK;
 	int error;
 
-	if (!dsync_is_conflict_copy(git_tree_entry_name(te)))
+	if (!dsync_copyname_is_copy(git_tree_entry_name(te)))
 		return 0;
 	/* a file, or a big file's chunk tree */
 	if (git_tree_entry_type(te) != GIT_OBJECT_BLOB && !dsync_chunks_entry_is_big(NULL, l->f->repo, te))
@@ -65,8 +65,8 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	    (error = dsync_buf_puts(&disk, "")) < 0 ||
 	    (error = dsync_path_unescape(&disk, stored.ptr, is_link)) < 0 ||
 	    (error = dsync_buf_puts(&orig, "")) < 0 ||
-	    (error = dsync_conflict_original(&orig, disk.ptr)) < 0 ||
-	    (error = dsync_conflict_parse(&parts, disk.ptr)) < 0)
+	    (error = dsync_copyname_original(&orig, disk.ptr)) < 0 ||
+	    (error = dsync_copyname_parse(&parts, disk.ptr)) < 0)
 		goto out;
 	if (!exists_in(l->f, disk.ptr))
 		goto out; /* removed since the snapshot: resolved */
@@ -227,13 +227,13 @@ out:
  * " 2", " 3" ... before ".EXT" when that is taken. */
 static int plain_name(dsync_buf *out, const dsync_folder *f, const dsync_conflict *c)
 {
-	dsync_conflict_parts p;
+	dsync_copyname_parts p;
 	char stamp[32];
 	struct tm tm;
 	unsigned n;
 	int error;
 
-	if ((error = dsync_conflict_parse(&p, c->copy)) < 0)
+	if ((error = dsync_copyname_parse(&p, c->copy)) < 0)
 		return dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", c->copy);
 	gmtime_r(&c->when, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H%M%S", &tm);

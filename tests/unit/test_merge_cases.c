@@ -343,7 +343,7 @@ static void test_heads(void **state)
 	git_commit *b = make_commit(b_f, base, "beta", B_ID, T + 60);
 	git_commit *c = make_commit(c_f, base, "gamma", "cccccccccccccccccccccccccccccccc", T + 120);
 	git_commit *a2 = make_commit(a2_f, a, "alpha", A_ID, T + 180);
-	dsync_head heads[4] = {
+	dsync_merge_head heads[4] = {
 		{ A_ID, *git_commit_id(a) }, { B_ID, *git_commit_id(b) },
 		{ "cccccccccccccccccccccccccccccccc", *git_commit_id(c) },
 		{ "dddddddddddddddddddddddddddddddd", *git_commit_id(base) } /* stale */
@@ -355,7 +355,7 @@ static void test_heads(void **state)
 
 	(void)state;
 	for (k = 0; k < 4; k++) {
-		dsync_head in[4];
+		dsync_merge_head in[4];
 
 		for (i = 0; i < 4; i++)
 			in[i] = heads[orders[k][i]];
