@@ -433,27 +433,15 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	return dsync_folder_init_prepared(out, dir, device_name, NULL, NULL);
 }
 
-int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *device_name,
-			       dsync_folder_prepare_cb prepare, void *payload)
+/* Checks DIR (made when missing) as a place for a new folder: a writable
+ * folder, not one already, nor inside one; its resolved path into *OUT. */
+static int init_place(char **out, const char *dir)
 {
-	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
-	git_repository *repo = NULL;
-	char *root = NULL, *parent_root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
-	char device_id[33], folder_id[33], q[DSYNC_QUOTE_SIZE];
-	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
-	bool tmp_made = false;
+	char *root = NULL, *parent_root = NULL, q[DSYNC_QUOTE_SIZE];
 	struct stat st;
-	int err, error;
+	int error;
 
 	*out = NULL;
-	if (!dir || !*dir)
-		dir = ".";
-	if ((error = dsync_device_name_pick(host, device_name)) < 0)
-		return error;
-	device_name = host;
-	if ((error = dsync_git_init()) < 0)
-		return error;
-
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
 			return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
@@ -489,6 +477,62 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	 * folder (HOME) must be there or be made, and be writable */
 	if ((error = dsync_folder_config_dir_ready()) < 0)
 		goto out;
+	*out = root;
+	root = NULL;
+out:
+	free(root);
+	free(parent_root);
+	return error;
+}
+
+/* Writes into the new git directory GITDIR what git does not make: the
+ * marker with FOLDER_ID, and info/attributes. */
+static int fill_gitdir(const char *gitdir, const char *folder_id)
+{
+	dsync_buf attr = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_printf(&attr, "%s/" DSYNC_MARKER, gitdir)) < 0 ||
+	    (error = write_marker(attr.ptr, folder_id)) < 0)
+		goto out;
+	dsync_buf_truncate(&attr, 0);
+	if ((error = dsync_buf_printf(&attr, "%s/info", gitdir)) < 0)
+		goto out;
+	if (mkdir(attr.ptr, 0777) < 0 && errno != EEXIST) {
+		error = dsync_error_sys(errno, "cannot create '%s'", attr.ptr);
+		goto out;
+	}
+	if ((error = dsync_buf_puts(&attr, "/attributes")) < 0 ||
+	    (error = write_file(attr.ptr, attributes_text)) < 0)
+		goto out;
+	error = 0;
+out:
+	dsync_buf_dispose(&attr);
+	return error;
+}
+
+int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *device_name,
+			       dsync_folder_prepare_cb prepare, void *payload)
+{
+	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+	git_repository *repo = NULL;
+	char *root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
+	char device_id[33], folder_id[33], q[DSYNC_QUOTE_SIZE];
+	dsync_buf gitdir = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
+	bool tmp_made = false;
+	int err, error;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		dir = ".";
+	if ((error = dsync_device_name_pick(host, device_name)) < 0)
+		return error;
+	device_name = host;
+	if ((error = dsync_git_init()) < 0)
+		return error;
+
+	if ((error = init_place(&root, dir)) < 0)
+		goto out;
 
 	/* built under a temporary name and renamed into place once complete, so
 	 * that an init killed half-way leaves no half-made .dsync behind */
@@ -522,18 +566,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 		if (error < 0)
 			goto out;
 	}
-	if ((error = dsync_buf_printf(&attr, "%s/" DSYNC_MARKER, gitdir.ptr)) < 0 ||
-	    (error = write_marker(attr.ptr, folder_id)) < 0)
-		goto out;
-	dsync_buf_truncate(&attr, 0);
-	if ((error = dsync_buf_printf(&attr, "%s/info", gitdir.ptr)) < 0)
-		goto out;
-	if (mkdir(attr.ptr, 0777) < 0 && errno != EEXIST) {
-		error = dsync_error_sys(errno, "cannot create '%s'", attr.ptr);
-		goto out;
-	}
-	if ((error = dsync_buf_puts(&attr, "/attributes")) < 0 ||
-	    (error = write_file(attr.ptr, attributes_text)) < 0)
+	if ((error = fill_gitdir(gitdir.ptr, folder_id)) < 0)
 		goto out;
 	git_repository_free(repo);
 	repo = NULL;
@@ -564,9 +597,7 @@ out:
 	dsync_buf_dispose(&final);
 	git_repository_free(repo);
 	free(root);
-	free(parent_root);
 	dsync_buf_dispose(&gitdir);
-	dsync_buf_dispose(&attr);
 	return error;
 }
 
