@@ -24,7 +24,7 @@
 #include <git2/sys/odb_backend.h>
 #include <sodium.h>
 
-#include "core/worktree/apply.h"
+#include "core/worktree/mergeinto.h"
 #include "core/worktree/begin.h"
 #include "core/base/file.h"
 #include "core/base/oidset.h"

@@ -1,21 +1,29 @@
 /*
  * Updating the working tree to a merged version, safely (internal to the
- * library): what dsync_merge_revs() and the sync round share, and the
+ * library): what merging into the folder (mergeinto.c) uses, and the
  * finishing of an update that was killed, which beginning a write runs.
  */
 #ifndef DSYNC_CORE_APPLY_H
 #define DSYNC_CORE_APPLY_H
 
+#include <git2.h>
+
 #include "dsync/merge.h"
 #include "core/folder/folder.h"
-#include "merge/treemerge.h"
+
+/* F's head into *OUT (zero before the first snapshot; a head that can't
+ * be read, or lost after snapshots, is a damaged history, not "none"). */
+int dsync_worktree_head(git_oid *out, dsync_folder *f);
 
 /*
- * Merges the N heads HEADS (the folder's own not among them) into F, whose
- * lock the caller holds, after a snapshot: see dsync_merge_revs().
+ * Updates the working tree and the head of F, whose lock the caller holds,
+ * from the commit *FROM (the head now; zero before the first snapshot) to
+ * *TO, never overwriting what the user changed after the snapshot: such a
+ * change is snapshotted and TO merged onto it again, so *FROM and *TO may
+ * change.  Counts what it does into OUT.
  */
-int dsync_worktree_merge(dsync_merge_outcome *out, dsync_folder *f, const dsync_merge_head *heads, size_t n,
-			 const dsync_merge_options *o);
+int dsync_worktree_update(dsync_merge_outcome *out, dsync_folder *f, git_oid *from, git_oid *to,
+			  const dsync_merge_options *o);
 
 /*
  * Completes the working-tree update that a killed dsync left in F's journal,
