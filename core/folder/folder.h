@@ -25,13 +25,6 @@ struct dsync_folder {
 bool dsync_folder_locked(const dsync_folder *f);
 
 /*
- * Removes what a writer killed mid-way left in F's git directory: git's
- * lock files, libgit2's temporary files, a sync's temporary packs.  The
- * caller holds the lock (core/folder/repair.c).
- */
-void dsync_folder_repair(const dsync_folder *f);
-
-/*
  * Opens F's repository (starting libgit2) and reads its identity, unless
  * done already: every use of f->repo comes after it.
  */

@@ -6,6 +6,7 @@
  */
 #include "core/base/internal.h"
 #include "core/folder/folder.h"
+#include "core/folder/repair.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 

@@ -16,6 +16,7 @@
 #include "dsync/gc.h"
 #include "dsync/snapshot.h"
 #include "core/worktree/begin.h"
+#include "core/folder/repair.h"
 #include "core/worktree/apply.h"
 #include "core/worktree/temp.h"
 
