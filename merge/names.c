@@ -1,5 +1,5 @@
 /*
- * Conflict copies' names (see merge/merge.h and DESIGN.md section 6).
+ * Conflict copies' names (see merge/names.h and DESIGN.md section 6).
  */
 #include "core/base/internal.h"
 #include "merge/names.h"

@@ -5,6 +5,7 @@
  * other becomes a conflict copy beside it, nothing is lost.
  */
 #include "core/base/internal.h"
+#include "core/base/array.h"
 #include "merge/treemerge.h"
 #include "merge/names.h"
 #include "merge/check.h"
@@ -177,10 +178,7 @@ typedef struct entry {
 	const side *from;    /* the side it comes from (NULL: both agree) */
 } entry;
 
-typedef struct entry_list {
-	entry *v;
-	size_t n, cap;
-} entry_list;
+typedef DSYNC_ARRAY(entry) entry_list;
 
 /* A version that lost its path and becomes a conflict copy. */
 typedef struct pending {
@@ -190,29 +188,24 @@ typedef struct pending {
 	const side *loser;
 } pending;
 
-typedef struct pending_list {
-	pending *v;
-	size_t n, cap;
-} pending_list;
+typedef DSYNC_ARRAY(pending) pending_list;
 
 static void entries_dispose(entry_list *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		free((char *)l->v[i].e.path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	for (i = 0; i < l->size; i++)
+		free((char *)l->ptr[i].e.path);
+	dsync_array_dispose(*l);
 }
 
 static void pending_dispose(pending_list *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	for (i = 0; i < l->size; i++)
+		free(l->ptr[i].path);
+	dsync_array_dispose(*l);
 }
 
 /* Inserts a copy of E at PATH (from side FROM) at position AT. */
@@ -220,44 +213,37 @@ static int entries_insert(entry_list *l, size_t at, const git_index_entry *e, co
 {
 	entry *x;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		l->v = v;
-		l->cap = cap;
-	}
-	memmove(&l->v[at + 1], &l->v[at], (l->n - at) * sizeof(*l->v));
-	x = &l->v[at];
+	if (dsync_array_reserve(*l, l->size + 1) < 0)
+		return dsync_error_oom();
+	memmove(&l->ptr[at + 1], &l->ptr[at], (l->size - at) * sizeof(*l->ptr));
+	x = &l->ptr[at];
 	x->e = *e;
 	GIT_INDEX_ENTRY_STAGE_SET(&x->e, 0);
 	x->from = from;
 	if ((x->e.path = strdup(path)) == NULL) {
-		memmove(&l->v[at], &l->v[at + 1], (l->n - at) * sizeof(*l->v));
+		memmove(&l->ptr[at], &l->ptr[at + 1], (l->size - at) * sizeof(*l->ptr));
 		return dsync_error_oom();
 	}
-	l->n++;
+	l->size++;
 	return 0;
 }
 
 static void entries_remove(entry_list *l, size_t at)
 {
-	free((char *)l->v[at].e.path);
-	memmove(&l->v[at], &l->v[at + 1], (l->n - at - 1) * sizeof(*l->v));
-	l->n--;
+	free((char *)l->ptr[at].e.path);
+	memmove(&l->ptr[at], &l->ptr[at + 1], (l->size - at - 1) * sizeof(*l->ptr));
+	l->size--;
 }
 
 /* The first position whose path is >= PATH (L sorted). */
 static size_t lower_bound(const entry_list *l, const char *path)
 {
-	size_t lo = 0, hi = l->n;
+	size_t lo = 0, hi = l->size;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(l->v[mid].e.path, path) < 0)
+		if (strcmp(l->ptr[mid].e.path, path) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -275,7 +261,7 @@ static bool has_below(const entry_list *l, const char *path)
 	if (dsync_buf_printf(&prefix, "%s/", path) < 0)
 		return true;
 	at = lower_bound(l, prefix.ptr);
-	hit = at < l->n && strncmp(l->v[at].e.path, prefix.ptr, prefix.len) == 0;
+	hit = at < l->size && strncmp(l->ptr[at].e.path, prefix.ptr, prefix.len) == 0;
 	dsync_buf_dispose(&prefix);
 	return hit;
 }
@@ -285,7 +271,7 @@ static bool taken(const entry_list *l, const char *path)
 {
 	size_t at = lower_bound(l, path);
 
-	return (at < l->n && strcmp(l->v[at].e.path, path) == 0) || has_below(l, path);
+	return (at < l->size && strcmp(l->ptr[at].e.path, path) == 0) || has_below(l, path);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -301,23 +287,16 @@ static int pending_add(pending_list *l, char kind, const char *path, const git_i
 {
 	pending *p;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		pending *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		l->v = v;
-		l->cap = cap;
-	}
-	p = &l->v[l->n];
+	if (dsync_array_reserve(*l, l->size + 1) < 0)
+		return dsync_error_oom();
+	p = &l->ptr[l->size];
 	p->kind = kind;
 	p->e = *e;
 	p->e.path = NULL;
 	p->loser = loser;
 	if ((p->path = strdup(path)) == NULL)
 		return dsync_error_oom();
-	l->n++;
+	l->size++;
 	return 0;
 }
 
@@ -488,7 +467,7 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 	for (i = 0; i < git_index_entrycount(index) && !error; i++) {
 		const git_index_entry *e = git_index_get_byindex(index, i);
 		if (GIT_INDEX_ENTRY_STAGE(e) == 0)
-			error = entries_insert(l, l->n, e, e->path, NULL);
+			error = entries_insert(l, l->size, e, e->path, NULL);
 	}
 	for (i = 0; i < cn && !error; i++) {
 		const conflict_in *c = &cv[i];
@@ -506,35 +485,35 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 			if (entry_at(&other, ms->head, path) && !git_index_get_bypath(index, path, 0) &&
 			    (!git_oid_equal(&other.id, &have->id) || other.mode != have->mode)) {
 				w = ours_wins || wins(so, st) ? so : st;
-				if ((error = entries_insert(l, l->n, w == hs ? have : &other, path, w)) == 0)
+				if ((error = entries_insert(l, l->size, w == hs ? have : &other, path, w)) == 0)
 					error = pending_add(&pend, 'A', path, w == hs ? &other : have, w == hs ? ms : hs);
 				continue;
 			}
 			/* modify/delete: what exists stays */
-			error = entries_insert(l, l->n, have, path, hs);
+			error = entries_insert(l, l->size, have, path, hs);
 			continue;
 		}
 		if (!c->has_ours)
 			continue; /* deleted on both sides */
 		if (strcmp(c->our_path, c->their_path) != 0) {
 			/* renamed to two names: both stay */
-			if ((error = entries_insert(l, l->n, &c->ours, c->our_path, so)) == 0)
-				error = entries_insert(l, l->n, &c->theirs, c->their_path, st);
+			if ((error = entries_insert(l, l->size, &c->ours, c->our_path, so)) == 0)
+				error = entries_insert(l, l->size, &c->theirs, c->their_path, st);
 			continue;
 		}
 		w = ours_wins || wins(so, st) ? so : st;
 		lo = w == so ? st : so;
-		if ((error = entries_insert(l, l->n, w == so ? &c->ours : &c->theirs, c->path, w)) == 0)
+		if ((error = entries_insert(l, l->size, w == so ? &c->ours : &c->theirs, c->path, w)) == 0)
 			error = pending_add(&pend, c->has_anc ? 'C' : 'A', c->path, w == so ? &c->theirs : &c->ours, lo);
 	}
 	if (error)
 		goto out;
-	if (l->n > 1)
-		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	if (l->size > 1)
+		qsort(l->ptr, l->size, sizeof(*l->ptr), cmp_entry);
 	/* two versions at one path (libgit2 leaves that after a rename onto a
 	 * name the other side added): the same stays once, else one wins */
-	for (i = 0; i + 1 < l->n && !error;) {
-		entry *a = &l->v[i], *b = &l->v[i + 1];
+	for (i = 0; i + 1 < l->size && !error;) {
+		entry *a = &l->ptr[i], *b = &l->ptr[i + 1];
 		size_t drop;
 		const side *sa, *sb;
 
@@ -552,14 +531,14 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 			drop = (ours_wins ? sa == so : wins(sa, sb)) ? i + 1 : i;
 		else
 			drop = i + 1;
-		error = pending_add(&pend, 'A', l->v[drop].e.path, &l->v[drop].e, drop == i ? sa : sb);
+		error = pending_add(&pend, 'A', l->ptr[drop].e.path, &l->ptr[drop].e, drop == i ? sa : sb);
 		entries_remove(l, drop);
 	}
 	/* a link whose name on disk is another entry's (a link ".gitmodules"
 	 * is stored as ".gitmodules~dsync", a file as ".gitmodules"): the
 	 * other entry keeps the name, the link becomes a copy */
-	for (i = 0; i < l->n && !error;) {
-		entry *e = &l->v[i];
+	for (i = 0; i < l->size && !error;) {
+		entry *e = &l->ptr[i];
 		dsync_buf disk = DSYNC_BUF_INIT, other = DSYNC_BUF_INIT;
 		const char *slash = strrchr(e->e.path, '/');
 		bool clash = false;
@@ -583,8 +562,8 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 		entries_remove(l, i);
 	}
 	/* a file where the other side made a folder: the folder keeps it */
-	for (i = 0; i < l->n && !error;) {
-		entry *e = &l->v[i];
+	for (i = 0; i < l->size && !error;) {
+		entry *e = &l->ptr[i];
 
 		if (!has_below(l, e->e.path)) {
 			i++;
@@ -594,8 +573,8 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 				    e->from ? e->from : owner_of(so, st, e->e.path, &e->e.id));
 		entries_remove(l, i);
 	}
-	for (i = 0; i < pend.n && !error; i++)
-		error = add_copy(r, l, repo, &pend.v[i]);
+	for (i = 0; i < pend.size && !error; i++)
+		error = add_copy(r, l, repo, &pend.ptr[i]);
 out:
 	pending_dispose(&pend);
 	return error;
@@ -743,15 +722,15 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot record the merged tree");
 		goto out;
 	}
-	for (i = 0; i < l.n; i++)
-		if ((err = git_index_add(result, &l.v[i].e)) < 0) {
-			error = dsync_error_git(err, "cannot record '%s' in the merge", l.v[i].e.path);
+	for (i = 0; i < l.size; i++)
+		if ((err = git_index_add(result, &l.ptr[i].e)) < 0) {
+			error = dsync_error_git(err, "cannot record '%s' in the merge", l.ptr[i].e.path);
 			goto out;
 		}
-	if (git_index_entrycount(result) != l.n) {
+	if (git_index_entrycount(result) != l.size) {
 		/* never silently: every decided path must be in the tree */
 		error = dsync_error_set(DSYNC_ERROR, "the merge lost a path (%zu of %zu recorded); nothing changed",
-					git_index_entrycount(result), l.n);
+					git_index_entrycount(result), l.size);
 		goto out;
 	}
 	if ((err = git_index_write_tree_to(&out->tree, result, repo)) < 0) {

@@ -3,6 +3,7 @@
  * user's choice among the versions (DESIGN.md section 6; docs/merge.md).
  */
 #include "core/base/internal.h"
+#include "core/base/array.h"
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "core/folder/folder.h"
@@ -32,8 +33,7 @@ void dsync_conflicts_dispose(dsync_conflicts *c)
 typedef struct lister {
 	dsync_folder *f;
 	dsync_conflicts *out;
-	char **stored;   /* each candidate's path as stored, as out->v */
-	size_t stored_n, stored_cap;
+	dsync_strlist stored;   /* each candidate's path as stored, as out->v */
 	int error;
 } lister;
 
@@ -81,18 +81,11 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		l->out->v = v;
 		l->out->cap = cap;
 	}
-	if (l->stored_n == l->stored_cap) {
-		size_t cap = l->stored_cap ? l->stored_cap * 2 : 16;
-		char **v = realloc(l->stored, cap * sizeof(*v));
-
-		if (!v) {
-			error = dsync_error_oom();
-			goto out;
-		}
-		l->stored = v;
-		l->stored_cap = cap;
+	if (dsync_array_reserve(l->stored, l->stored.size + 1) < 0) {
+		error = dsync_error_oom();
+		goto out;
 	}
-	l->stored[l->stored_n++] = dsync_buf_detach(&stored);
+	l->stored.ptr[l->stored.size++] = dsync_buf_detach(&stored);
 	c = &l->out->v[l->out->n];
 	memset(c, 0, sizeof(*c));
 	c->copy = dsync_buf_detach(&disk);
@@ -100,7 +93,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	c->device = strdup(parts.device);
 	c->when = parts.when;
 	l->out->n++;
-	if (!c->copy || !c->path || !c->device || !l->stored[l->stored_n - 1]) {
+	if (!c->copy || !c->path || !c->device || !l->stored.ptr[l->stored.size - 1]) {
 		error = dsync_error_oom();
 		goto out;
 	}
@@ -177,7 +170,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 {
 	git_tree *tree = NULL;
 	git_oid head;
-	lister l = { f, out, NULL, 0, 0, 0 };
+	lister l = { .f = f, .out = out, .stored = DSYNC_STRLIST_INIT };
 	bool born, *made = NULL;
 	size_t i, kept;
 	int err, error;
@@ -199,7 +192,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 		error = dsync_error_oom();
 		goto out;
 	}
-	if ((error = made_by_merge(made, f->repo, &head, l.stored, out->n)) < 0)
+	if ((error = made_by_merge(made, f->repo, &head, l.stored.ptr, out->n)) < 0)
 		goto out;
 	for (i = kept = 0; i < out->n; i++) {
 		if (made[i]) {
@@ -216,9 +209,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 out:
 	if (error < 0)
 		dsync_conflicts_dispose(out);
-	for (i = 0; i < l.stored_n; i++)
-		free(l.stored[i]);
-	free(l.stored);
+	dsync_strlist_dispose(&l.stored);
 	free(made);
 	return error;
 }

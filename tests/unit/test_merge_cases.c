@@ -1,5 +1,5 @@
 /*
- * The merge of two heads (merge/merge.h), case by case, each result checked
+ * The merge of two heads (merge/treemerge.h), case by case, each result checked
  * byte for byte: every path in the merged tree, its content and its mode.
  * "ours" is device alpha at T, "theirs" device beta one minute later, so
  * theirs keeps a contested path and alpha's version becomes the copy
