@@ -33,6 +33,9 @@ typedef struct dsync_merge_result {
 
 void dsync_merge_result_dispose(dsync_merge_result *r);
 
+/* Appends a conflict of KIND at PATH, copied to COPY (NULL: none), to R. */
+int dsync_merge_result_add(dsync_merge_result *r, char kind, const char *path, const char *copy);
+
 /*
  * Merges the trees of OURS and THEIRS against their merge base (none:
  * histories that started apart, an empty base) into OUT->tree, after
@@ -57,38 +60,11 @@ int dsync_merge_trees_ours(dsync_merge_result *out, git_repository *repo, const 
 			   const git_commit *theirs);
 
 /*
- * Records TREE as the merge of A and B, deterministically (devices merging
- * the same heads make the same commit): parents sorted by id, author and
- * committer "dsync" at the later parent's time, a message made from the
- * inputs and R's conflicts.
- */
-int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree, git_commit *a,
-		       git_commit *b, const dsync_merge_result *r);
-
-/*
  * The key that orders and breaks ties between heads (GIT_OID_HEXSZ + 1
  * bytes into KEY): the device id its author names (a snapshot), else its
  * commit id (dsync's own merge commits have no device), so every device
  * computes the same order.
  */
 void dsync_merge_commit_key(char *key, const git_commit *c);
-
-/* One device's head, for dsync_merge_heads(). */
-typedef struct dsync_merge_head {
-	const char *device_id;
-	git_oid commit;
-} dsync_merge_head;
-
-/*
- * Merges the N heads HEADS (this device's among them) into one commit,
- * *OUT: one at a time in device-id order, a head that the result so far
- * already contains skipped, a result that a head contains replaced by it
- * (no merge commit), every other pair merged by dsync_merge_trees_of() and
- * recorded by dsync_merge_commit().  Every device that merges the same heads
- * gets the same commit, whichever of them is its own.  The conflicts of all
- * the merges are appended to CONFLICTS (its tree: the last merge's).
- */
-int dsync_merge_heads(git_oid *out, dsync_merge_result *conflicts, git_repository *repo,
-		      const dsync_merge_head *heads, size_t n);
 
 #endif

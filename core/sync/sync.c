@@ -39,6 +39,7 @@
 #include "dsync/sync.h"
 #include "merge/treemerge.h"
 #include "merge/check.h"
+#include "merge/heads.h"
 #include "transport/blobstore.h"
 
 #define STATE_DIR "dsync-remotes"

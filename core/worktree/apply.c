@@ -28,6 +28,7 @@
 #include "core/worktree/apply.h"
 #include "merge/names.h"
 #include "merge/treemerge.h"
+#include "merge/heads.h"
 #include "merge/check.h"
 #include "core/worktree/begin.h"
 #include "core/worktree/journal.h"

@@ -8,6 +8,7 @@
 #include "dsync/merge.h"
 #include "core/folder/folder.h"
 #include "merge/treemerge.h"
+#include "merge/heads.h"
 
 /*
  * Merges the N heads HEADS (the folder's own not among them) into F, whose

@@ -19,6 +19,7 @@
 #include "core/base/buf.h"
 #include "core/base/internal.h"
 #include "merge/treemerge.h"
+#include "merge/heads.h"
 #include "tmprepo.h"
 
 #define T ((git_time_t)1709301909)   /* 2024-03-01 14:05:09 UTC */
