@@ -393,8 +393,7 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 {
 	git_index_conflict_iterator *it = NULL;
 	const git_index_entry *a, *o, *t;
-	conflict_in *v = NULL;
-	size_t n = 0, cap = 0;
+	DSYNC_ARRAY(conflict_in) v = DSYNC_ARRAY_INIT;
 	int err, error = 0;
 
 	*out = NULL;
@@ -405,16 +404,11 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 		const git_index_entry *any = o ? o : t ? t : a;
 		conflict_in *c;
 
-		if (n == cap) {
-			conflict_in *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				error = dsync_error_oom();
-				goto out;
-			}
-			v = nv;
+		if (dsync_array_reserve(v, v.size + 1) < 0) {
+			error = dsync_error_oom();
+			goto out;
 		}
-		c = &v[n++];
+		c = &v.ptr[v.size++];
 		memset(c, 0, sizeof(*c));
 		/* the entries' paths die with the index's conflicts: copies */
 		if ((c->path = strdup(any->path)) == NULL ||
@@ -441,11 +435,11 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 out:
 	git_index_conflict_iterator_free(it);
 	if (error < 0) {
-		free_conflicts(v, n);
+		free_conflicts(v.ptr, v.size);
 		return error;
 	}
-	*out = v;
-	*count = n;
+	*out = v.ptr;
+	*count = v.size;
 	return 0;
 }
 
