@@ -43,7 +43,7 @@ typedef struct dsync_merge_outcome {
  * - a file the user changed after the snapshot is never overwritten: it is
  *   left alone, snapshotted, and the merge redone on top of it;
  * - a journal (.dsync/dsync-merge) makes the update all or nothing: killed
- *   anywhere, the next command that takes the lock completes it;
+ *   anywhere, the next command that writes to the folder completes it;
  * - the index (the stat cache) and refs/heads/main move last.
  *
  * A revision that doesn't exist: DSYNC_ENOTFOUND, nothing changed.
