@@ -5,7 +5,8 @@
  */
 #include "core/base/internal.h"
 #include "core/base/oidset.h"
-#include "merge/merge.h"
+#include "merge/check.h"
+#include "merge/names.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 
@@ -228,12 +229,12 @@ static int check(git_repository *repo, const git_tree *tree, dsync_buf *dir, int
 	return error;
 }
 
-int dsync_tree_check(git_repository *repo, const git_tree *tree)
+int dsync_treecheck_all(git_repository *repo, const git_tree *tree)
 {
-	return dsync_tree_check_new(repo, tree, NULL);
+	return dsync_treecheck_new(repo, tree, NULL);
 }
 
-int dsync_tree_check_new(git_repository *repo, const git_tree *tree, dsync_oidset *seen)
+int dsync_treecheck_new(git_repository *repo, const git_tree *tree, dsync_oidset *seen)
 {
 	dsync_buf dir = DSYNC_BUF_INIT;
 	int error;

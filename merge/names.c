@@ -1,8 +1,8 @@
 /*
- * Conflict copies' names (see merge/merge.h and DESIGN.md section 6).
+ * Conflict copies' names (see merge/names.h and DESIGN.md section 6).
  */
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/names.h"
 
 #include <ctype.h>
 
@@ -15,7 +15,7 @@
  * and '-' kept, anything else '_' (a '.' too, so that the extension is
  * everything after the first '.' that follows the device), at most
  * DEVICE_MAX bytes; a final "-DIGITS" becomes "_DIGITS" (it would read as a
- * clash number).  So a copy's name can be read back (dsync_conflict_parse).
+ * clash number).  So a copy's name can be read back (dsync_copyname_parse).
  */
 static void safe_device(char *out, const char *device)
 {
@@ -43,7 +43,7 @@ static size_t utf8_cut(const char *s, size_t len)
 	return len;
 }
 
-int dsync_conflict_name(dsync_buf *out, const char *path, const char *device, time_t when, unsigned n)
+int dsync_copyname_make(dsync_buf *out, const char *path, const char *device, time_t when, unsigned n)
 {
 	const char *name = strrchr(path, '/'), *dot;
 	char dev[DEVICE_MAX + 1], stamp[32], clash[16] = "";
@@ -96,14 +96,14 @@ static const char *find_tag(const char *name)
 	return found;
 }
 
-bool dsync_is_conflict_copy(const char *path)
+bool dsync_copyname_is_copy(const char *path)
 {
 	const char *name = strrchr(path, '/');
 
 	return find_tag(name ? name + 1 : path) != NULL;
 }
 
-int dsync_conflict_parse(dsync_conflict_parts *out, const char *path)
+int dsync_copyname_parse(dsync_copyname_parts *out, const char *path)
 {
 	const char *name = strrchr(path, '/'), *tag, *s, *dev, *end, *digits;
 	struct tm tm;
@@ -146,22 +146,22 @@ int dsync_conflict_parse(dsync_conflict_parts *out, const char *path)
 	return 0;
 }
 
-int dsync_conflict_original(dsync_buf *out, const char *path)
+int dsync_copyname_original(dsync_buf *out, const char *path)
 {
-	dsync_conflict_parts p;
+	dsync_copyname_parts p;
 	int error;
 
-	if ((error = dsync_conflict_parse(&p, path)) < 0)
+	if ((error = dsync_copyname_parse(&p, path)) < 0)
 		return error;
 	return dsync_buf_put(out, path, p.base_end) < 0 || dsync_buf_puts(out, path + p.ext) < 0 ? -1 : 0;
 }
 
-int dsync_conflict_renumber(dsync_buf *out, const char *path, unsigned n)
+int dsync_copyname_renumber(dsync_buf *out, const char *path, unsigned n)
 {
-	dsync_conflict_parts p;
+	dsync_copyname_parts p;
 	int error;
 
-	if ((error = dsync_conflict_parse(&p, path)) < 0)
+	if ((error = dsync_copyname_parse(&p, path)) < 0)
 		return error;
 	if (dsync_buf_put(out, path, p.device_end) < 0 ||
 	    (n > 1 && dsync_buf_printf(out, "-%u", n) < 0) || dsync_buf_puts(out, path + p.ext) < 0)

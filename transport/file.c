@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "core/base/path.h"
+#include "transport/blobstore.h"
 #include "transport/file.h"
 
 typedef struct file_store {

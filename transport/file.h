@@ -7,10 +7,12 @@
 
 #include <stdbool.h>
 
-#include "transport/blobstore.h"
+/* The interface is transport/blobstore.h's, which opens this store by its
+ * URL: the handle is named, not included, so the two headers make no circle. */
+struct dsync_blobstore;
 
 /* Opens the blob store in the folder PATH (absolute, or relative to the
  * current directory); CREATE makes it (mkdir -p) when missing. */
-int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool create);
+int dsync_blobstore_file_open(struct dsync_blobstore **out, const char *path, bool create);
 
 #endif

@@ -4,6 +4,8 @@
  */
 #include "core/base/internal.h"
 #include "core/folder/folder.h"
+#include "core/folder/registry.h"
+#include "core/folder/device.h"
 #include "core/base/chunker.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"
@@ -65,97 +67,6 @@ static int find_root(char **out, const char *start)
 }
 
 
-/* The rule a device name breaks, or NULL when it is a good one. */
-static const char *device_name_fault(const char *name)
-{
-	const unsigned char *p;
-	size_t len = name ? strlen(name) : 0, n;
-	unsigned cp;
-
-	if (len == 0)
-		return "it is empty";
-	if (len > DSYNC_DEVICE_NAME_MAX)
-		return "it is longer than " DSYNC_STR(DSYNC_DEVICE_NAME_MAX) " bytes";
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return "'.' and '..' are not names";
-	if (name[0] == ' ' || name[len - 1] == ' ')
-		return "it starts or ends with a space";
-	for (p = (const unsigned char *)name; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return "it holds a control character";
-		if (*p == '/' || *p == '\\')
-			return "it holds '/' or '\\'";
-		if (*p == '<' || *p == '>')
-			return "it holds '<' or '>'";
-	}
-	/* the name is shown to people (log, conflicts): text that reads as it
-	 * is, in the order it is written */
-	for (p = (const unsigned char *)name; *p; p += n) {
-		if ((n = dsync_utf8_next(p, &cp)) == 0)
-			return "it is not valid UTF-8";
-		if (cp >= 0x80 && cp <= 0x9f)
-			return "it holds a control character";
-		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
-			return "it holds a character that reorders text (U+202A to U+202E, U+2066 to U+2069)";
-	}
-	return NULL;
-}
-
-/* The error for a bad device name NAME that FAULT describes, WHERE (or "")
- * saying where it came from. */
-static int device_name_error(const char *name, const char *fault, const char *where)
-{
-	char q[DSYNC_QUOTE_SIZE];
-
-	return dsync_error_set(DSYNC_EUSAGE,
-		"bad device name '%s'%s: %s; use printable text of at most " DSYNC_STR(DSYNC_DEVICE_NAME_MAX)
-		" bytes of UTF-8 without '/', '\\', '<' or '>'", dsync_quote(q, name ? name : ""), where, fault);
-}
-
-int dsync_device_name_check(const char *name)
-{
-	const char *fault = device_name_fault(name);
-
-	return fault ? device_name_error(name, fault, "") : 0;
-}
-
-int dsync_device_name_pick(char out[DSYNC_DEVICE_NAME_MAX + 1], const char *name)
-{
-	char host[256];
-	size_t i, len;
-
-	const char *where = "", *fault;
-
-	if (!name || !*name) {
-		name = getenv("DSYNC_DEVICE_NAME");
-		where = " in $DSYNC_DEVICE_NAME";
-	}
-	if (name && *name) {
-		if ((fault = device_name_fault(name)) != NULL)
-			return device_name_error(name, fault, where);
-		memcpy(out, name, strlen(name) + 1);
-		return 0;
-	}
-	/* the host name is not the user's choice: made safe, not refused */
-	if (gethostname(host, sizeof(host)) < 0)
-		host[0] = '\0';
-	host[sizeof(host) - 1] = '\0';
-	for (len = 0; host[len] && len < DSYNC_DEVICE_NAME_MAX; len++) {
-		unsigned char c = (unsigned char)host[len];
-
-		out[len] = c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '<' || c == '>' ? '-' : (char)c;
-	}
-	out[len] = '\0';
-	for (i = 0; out[i] == ' '; i++)
-		;
-	memmove(out, out + i, len - i + 1);
-	for (len = strlen(out); len > 0 && out[len - 1] == ' '; len--)
-		out[len - 1] = '\0';
-	if (device_name_fault(out))
-		memcpy(out, "device", sizeof("device"));
-	return 0;
-}
-
 static int random_hex(char *out, size_t bytes)
 {
 	unsigned char raw[32];
@@ -165,173 +76,6 @@ static int random_hex(char *out, size_t bytes)
 	randombytes_buf(raw, bytes);
 	sodium_bin2hex(out, bytes * 2 + 1, raw, bytes);
 	return 0;
-}
-
-int dsync_config_dir(char **out)
-{
-	dsync_buf b = DSYNC_BUF_INIT;
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	int error;
-
-	*out = NULL;
-	if (xdg && *xdg == '/')
-		error = dsync_buf_printf(&b, "%s/dsync", xdg);
-	else if (home && *home)
-		error = dsync_buf_printf(&b, "%s/.config/dsync", home);
-	else
-		return dsync_error_set(DSYNC_ERROR, "cannot find the config directory; set HOME");
-	if (error < 0)
-		return error;
-	*out = dsync_buf_detach(&b);
-	return 0;
-}
-
-/* The largest folder registry read (a path a line). */
-#define REGISTRY_MAX (4 * 1024 * 1024)
-
-int dsync_folder_list_registered(char ***out, size_t *count)
-{
-	char *dir = NULL, **list = NULL, *line, *end;
-	dsync_buf path = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
-	size_t n = 0, cap = 0;
-	int error;
-
-	*out = NULL;
-	*count = 0;
-	if ((error = dsync_config_dir(&dir)) < 0 ||
-	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0)
-		goto out;
-	/* without blocking, a regular file only: a FIFO in its place would
-	 * hold the daemon deaf to SIGTERM */
-	if ((error = dsync_file_read(&text, path.ptr, REGISTRY_MAX, 0)) < 0 && error != DSYNC_ENOTFOUND)
-		goto out;
-	for (line = text.ptr; line && *line; line = end) {
-		size_t len;
-
-		end = line + strcspn(line, "\n");
-		len = (size_t)(end - line);
-		if (*end)
-			*end++ = '\0';
-		while (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (len == 0 || line[0] != '/')
-			continue;
-		if (n + 2 > cap) {
-			char **nl;
-
-			cap = cap ? cap * 2 : 8;
-			if ((nl = realloc(list, cap * sizeof(*list))) == NULL) {
-				error = dsync_error_oom();
-				goto out;
-			}
-			list = nl;
-		}
-		if ((list[n] = strdup(line)) == NULL) {
-			error = dsync_error_oom();
-			goto out;
-		}
-		list[++n] = NULL;
-	}
-	if (!list && (list = calloc(1, sizeof(*list))) == NULL) {
-		error = dsync_error_oom();
-		goto out;
-	}
-	*out = list;
-	*count = n;
-	list = NULL;
-	error = 0;
-out:
-	dsync_folder_list_free(list);
-	free(dir);
-	dsync_buf_dispose(&path);
-	dsync_buf_dispose(&text);
-	return error;
-}
-
-void dsync_folder_list_free(char **list)
-{
-	size_t i;
-
-	if (!list)
-		return;
-	for (i = 0; list[i]; i++)
-		free(list[i]);
-	free(list);
-}
-
-/* Adds ROOT to the registry, or with REMOVE takes it out (atomically: temp
- * file and rename). */
-static int update_registry(const char *root, bool remove)
-{
-	char *dir = NULL, **list = NULL;
-	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
-	size_t n, i;
-	bool found = false;
-	int fd = -1, error;
-
-	if ((error = dsync_folder_list_registered(&list, &n)) < 0 ||
-	    (error = dsync_config_dir(&dir)) < 0 ||
-	    (error = dsync_path_mkdirs(dir)) < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if (strcmp(list[i], root) == 0) {
-			found = true;
-			if (remove)
-				continue;
-		}
-		if ((error = dsync_buf_printf(&text, "%s\n", list[i])) < 0)
-			goto out;
-	}
-	if (found != remove)
-		goto out;   /* nothing to change */
-	if ((!remove && (error = dsync_buf_printf(&text, "%s\n", root)) < 0) ||
-	    (error = dsync_buf_printf(&path, "%s/folders", dir)) < 0 ||
-	    (error = dsync_buf_printf(&tmp, "%s/folders.tmp.%ld", dir, (long)getpid())) < 0)
-		goto out;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644)) < 0 ||
-	    (text.len && write(fd, text.ptr, text.len) != (ssize_t)text.len) || fsync(fd) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
-		unlink(tmp.ptr);
-		goto out;
-	}
-	if (rename(tmp.ptr, path.ptr) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", path.ptr);
-		unlink(tmp.ptr);
-		goto out;
-	}
-	error = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	dsync_folder_list_free(list);
-	free(dir);
-	dsync_buf_dispose(&path);
-	dsync_buf_dispose(&tmp);
-	dsync_buf_dispose(&text);
-	return error;
-}
-
-int dsync_config_dir_ready(void)
-{
-	char *dir = NULL;
-	int error;
-
-	if ((error = dsync_config_dir(&dir)) < 0)
-		return error;
-	if ((error = dsync_path_mkdirs(dir)) == 0 && access(dir, W_OK) < 0)
-		error = dsync_error_sys(errno, "cannot write to '%s'", dir);
-	free(dir);
-	return error;
-}
-
-int dsync_folder_register(const char *root)
-{
-	return update_registry(root, false);
-}
-
-int dsync_folder_unregister(const char *root)
-{
-	return update_registry(root, true);
 }
 
 static int write_file(const char *path, const char *text)
@@ -468,7 +212,6 @@ static int load_identity(dsync_folder *f)
 {
 	git_config *cfg = NULL;
 	git_buf id = GIT_BUF_INIT, name = GIT_BUF_INIT;
-	const char *fault;
 	int err, error = 0;
 
 	if ((err = git_repository_config_snapshot(&cfg, f->repo)) < 0)
@@ -493,10 +236,8 @@ static int load_identity(dsync_folder *f)
 	}
 	/* a user may edit the config: a bad name must not reach a commit or a
 	 * conflict copy's name */
-	if ((fault = device_name_fault(name.ptr)) != NULL) {
-		error = device_name_error(name.ptr, fault, " in " DSYNC_DIR "/config (dsync.deviceName)");
+	if ((error = dsync_device_name_check_at(name.ptr, " in " DSYNC_DIR "/config (dsync.deviceName)")) < 0)
 		goto out;
-	}
 	if ((f->device_id = strdup(id.ptr)) == NULL || (f->device_name = strdup(name.ptr)) == NULL)
 		error = dsync_error_oom();
 out:
@@ -517,7 +258,7 @@ static int open_root(dsync_folder **out, const char *root)
 	*out = NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return dsync_error_oom();
-	f->lock_fd = -1;
+	f->lock = (dsync_lock)DSYNC_LOCK_INIT;
 	if ((f->root = strdup(root)) == NULL) {
 		error = dsync_error_oom();
 		goto out;
@@ -692,27 +433,15 @@ int dsync_folder_init(dsync_folder **out, const char *dir, const char *device_na
 	return dsync_folder_init_prepared(out, dir, device_name, NULL, NULL);
 }
 
-int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *device_name,
-			       dsync_folder_prepare_cb prepare, void *payload)
+/* Checks DIR (made when missing) as a place for a new folder: a writable
+ * folder, not one already, nor inside one; its resolved path into *OUT. */
+static int init_place(char **out, const char *dir)
 {
-	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
-	git_repository *repo = NULL;
-	char *root = NULL, *parent_root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
-	char device_id[33], folder_id[33], q[DSYNC_QUOTE_SIZE];
-	dsync_buf gitdir = DSYNC_BUF_INIT, attr = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
-	bool tmp_made = false;
+	char *root = NULL, *parent_root = NULL, q[DSYNC_QUOTE_SIZE];
 	struct stat st;
-	int err, error;
+	int error;
 
 	*out = NULL;
-	if (!dir || !*dir)
-		dir = ".";
-	if ((error = dsync_device_name_pick(host, device_name)) < 0)
-		return error;
-	device_name = host;
-	if ((error = dsync_lib_git_init()) < 0)
-		return error;
-
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
 			return dsync_error_sys(errno, "cannot use '%s'", dsync_quote(q, dir));
@@ -746,7 +475,63 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 	}
 	/* everything init needs, before anything is made: the registry's
 	 * folder (HOME) must be there or be made, and be writable */
-	if ((error = dsync_config_dir_ready()) < 0)
+	if ((error = dsync_folder_config_dir_ready()) < 0)
+		goto out;
+	*out = root;
+	root = NULL;
+out:
+	free(root);
+	free(parent_root);
+	return error;
+}
+
+/* Writes into the new git directory GITDIR what git does not make: the
+ * marker with FOLDER_ID, and info/attributes. */
+static int fill_gitdir(const char *gitdir, const char *folder_id)
+{
+	dsync_buf attr = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_printf(&attr, "%s/" DSYNC_MARKER, gitdir)) < 0 ||
+	    (error = write_marker(attr.ptr, folder_id)) < 0)
+		goto out;
+	dsync_buf_truncate(&attr, 0);
+	if ((error = dsync_buf_printf(&attr, "%s/info", gitdir)) < 0)
+		goto out;
+	if (mkdir(attr.ptr, 0777) < 0 && errno != EEXIST) {
+		error = dsync_error_sys(errno, "cannot create '%s'", attr.ptr);
+		goto out;
+	}
+	if ((error = dsync_buf_puts(&attr, "/attributes")) < 0 ||
+	    (error = write_file(attr.ptr, attributes_text)) < 0)
+		goto out;
+	error = 0;
+out:
+	dsync_buf_dispose(&attr);
+	return error;
+}
+
+int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *device_name,
+			       dsync_folder_prepare_cb prepare, void *payload)
+{
+	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+	git_repository *repo = NULL;
+	char *root = NULL, host[DSYNC_DEVICE_NAME_MAX + 1];
+	char device_id[33], folder_id[33], q[DSYNC_QUOTE_SIZE];
+	dsync_buf gitdir = DSYNC_BUF_INIT, final = DSYNC_BUF_INIT;
+	bool tmp_made = false;
+	int err, error;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		dir = ".";
+	if ((error = dsync_device_name_pick(host, device_name)) < 0)
+		return error;
+	device_name = host;
+	if ((error = dsync_lib_git_init()) < 0)
+		return error;
+
+	if ((error = init_place(&root, dir)) < 0)
 		goto out;
 
 	/* built under a temporary name and renamed into place once complete, so
@@ -781,18 +566,7 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 		if (error < 0)
 			goto out;
 	}
-	if ((error = dsync_buf_printf(&attr, "%s/" DSYNC_MARKER, gitdir.ptr)) < 0 ||
-	    (error = write_marker(attr.ptr, folder_id)) < 0)
-		goto out;
-	dsync_buf_truncate(&attr, 0);
-	if ((error = dsync_buf_printf(&attr, "%s/info", gitdir.ptr)) < 0)
-		goto out;
-	if (mkdir(attr.ptr, 0777) < 0 && errno != EEXIST) {
-		error = dsync_error_sys(errno, "cannot create '%s'", attr.ptr);
-		goto out;
-	}
-	if ((error = dsync_buf_puts(&attr, "/attributes")) < 0 ||
-	    (error = write_file(attr.ptr, attributes_text)) < 0)
+	if ((error = fill_gitdir(gitdir.ptr, folder_id)) < 0)
 		goto out;
 	git_repository_free(repo);
 	repo = NULL;
@@ -823,9 +597,7 @@ out:
 	dsync_buf_dispose(&final);
 	git_repository_free(repo);
 	free(root);
-	free(parent_root);
 	dsync_buf_dispose(&gitdir);
-	dsync_buf_dispose(&attr);
 	return error;
 }
 
@@ -857,14 +629,37 @@ void dsync_folder_free(dsync_folder *f)
 {
 	if (!f)
 		return;
-	while (f->lock_depth > 0)
-		dsync_folder_unlock(f);
+	while (dsync_lock_held(&f->lock))
+		dsync_lock_release(&f->lock);
 	git_repository_free(f->repo);
 	free(f->root);
 	free(f->gitdir);
 	free(f->device_id);
 	free(f->device_name);
 	free(f);
+}
+
+int dsync_folder_lock(dsync_folder *f, int wait_ms)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
+
+	if (dsync_lock_held(&f->lock))
+		return dsync_lock_take(&f->lock, NULL, f->root, wait_ms);
+	if ((error = dsync_buf_printf(&path, "%s/dsync.lock", f->gitdir)) == 0)
+		error = dsync_lock_take(&f->lock, path.ptr, f->root, wait_ms);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+void dsync_folder_unlock(dsync_folder *f)
+{
+	dsync_lock_release(&f->lock);
+}
+
+bool dsync_folder_locked(const dsync_folder *f)
+{
+	return dsync_lock_held(&f->lock);
 }
 
 const char *dsync_folder_root(const dsync_folder *f)
@@ -917,99 +712,6 @@ int dsync_folder_sync(const dsync_folder *f)
 	return 0;
 }
 
-/* The longest existing ancestor of the absolute normalised PATH, resolved,
- * followed by the rest; the last component itself is never resolved. */
-static int resolve_parent(dsync_buf *out, const char *path)
-{
-	char *copy = strdup(path), *cut, *real = NULL;
-	const char *rest = "";
-	int error = 0;
-
-	if (!copy)
-		return dsync_error_oom();
-	cut = strrchr(copy, '/');
-	if (cut == copy || !cut) {
-		error = dsync_buf_puts(out, path);
-		goto out;
-	}
-	*cut = '\0';
-	rest = path + (cut - copy); /* "/last" */
-	while ((real = realpath(copy, NULL)) == NULL) {
-		char *s = strrchr(copy, '/');
-
-		if (!s || s == copy) {
-			error = dsync_buf_puts(out, path);
-			goto out;
-		}
-		*s = '\0';
-		rest = path + (s - copy);
-	}
-	if (strcmp(real, "/") == 0)
-		error = dsync_buf_puts(out, rest);
-	else
-		error = dsync_buf_printf(out, "%s%s", real, rest);
-out:
-	free(real);
-	free(copy);
-	return error;
-}
-
-int dsync_folder_locate(char **out, const dsync_folder *f, const char *user_path)
-{
-	dsync_buf abs = DSYNC_BUF_INIT, res = DSYNC_BUF_INIT;
-	char cwd[PATH_MAX];
-	size_t rootlen = strlen(f->root);
-	const char *rel;
-	int error;
-
-	*out = NULL;
-	if (!user_path || !*user_path)
-		return dsync_error_set(DSYNC_EUSAGE, "empty path");
-	if (user_path[0] == '/') {
-		error = dsync_buf_puts(&abs, user_path);
-	} else {
-		if (!getcwd(cwd, sizeof(cwd)))
-			return dsync_error_sys(errno, "cannot find the current directory");
-		error = dsync_buf_printf(&abs, "%s/%s", cwd, user_path);
-	}
-	if (error < 0)
-		goto out;
-	dsync_path_normalize(abs.ptr);
-	abs.len = strlen(abs.ptr);
-	if ((error = resolve_parent(&res, abs.ptr)) < 0)
-		goto out;
-	if (strcmp(res.ptr, f->root) == 0)
-		rel = "";
-	else if (strncmp(res.ptr, f->root, rootlen) == 0 && (res.ptr[rootlen] == '/' || rootlen == 1))
-		rel = res.ptr + (rootlen == 1 ? 1 : rootlen + 1);
-	else
-		goto out; /* outside: *OUT stays NULL */
-	if ((*out = strdup(rel)) == NULL)
-		error = dsync_error_oom();
-out:
-	dsync_buf_dispose(&abs);
-	dsync_buf_dispose(&res);
-	return error;
-}
-
-int dsync_folder_relpath(char **out, const dsync_folder *f, const char *user_path)
-{
-	char q[DSYNC_QUOTE_SIZE];
-	int error;
-
-	if ((error = dsync_folder_locate(out, f, user_path)) < 0)
-		return error;
-	if (!*out)
-		return dsync_error_set(DSYNC_EUSAGE, "'%s' is outside the dsync folder '%s'",
-				       dsync_quote(q, user_path), f->root);
-	if (**out && !dsync_path_is_safe(*out)) {
-		free(*out);
-		*out = NULL;
-		return dsync_error_set(DSYNC_EUSAGE, "'%s' is inside dsync's own '" DSYNC_DIR "'",
-				       dsync_quote(q, user_path));
-	}
-	return 0;
-}
 
 /* Reads the folder id from the marker file PATH into OUT (33 bytes). */
 static bool read_marker(const char *path, char *out)

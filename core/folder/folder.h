@@ -10,6 +10,7 @@
 #include "dsync/folder.h"
 #include "dsync/ignore.h"
 #include "core/base/chunker.h"
+#include "core/folder/lock.h"
 
 struct dsync_folder {
 	char *root;        /* absolute, resolved, no trailing slash */
@@ -17,30 +18,17 @@ struct dsync_folder {
 	git_repository *repo;  /* NULL until dsync_folder_repo() */
 	char *device_id;       /* set with repo */
 	char *device_name;
-	int lock_fd;       /* -1 when not held */
-	int lock_depth;
+	dsync_lock lock;   /* the single-writer lock (core/folder/lock.h) */
 };
+
+/* Whether this handle holds F's lock (at any depth). */
+bool dsync_folder_locked(const dsync_folder *f);
 
 /*
  * Opens F's repository (starting libgit2) and reads its identity, unless
  * done already: every use of f->repo comes after it.
  */
 int dsync_folder_repo(dsync_folder *f);
-
-/*
- * The device name a new folder gets into OUT: NAME, else $DSYNC_DEVICE_NAME
- * (either checked: DSYNC_EUSAGE when bad), else the host name made safe
- * (characters a name may not hold become '-', cut to the longest name), else
- * "device".
- */
-int dsync_device_name_pick(char out[DSYNC_DEVICE_NAME_MAX + 1], const char *name);
-
-/*
- * As dsync_folder_relpath(), without judging the result: *OUT is the
- * folder-relative path (possibly inside .dsync), or NULL when USER_PATH lies
- * outside the folder.
- */
-int dsync_folder_locate(char **out, const dsync_folder *f, const char *user_path);
 
 /*
  * Loads the folder's ignore rules (defaults plus ROOT/.dsyncignore) into
@@ -77,13 +65,6 @@ bool dsync_folder_present(const char *root, const char *folder_id);
  */
 int dsync_folder_chunk_seed(unsigned char *seed, dsync_folder *f);
 
-/* Takes ROOT out of the per-user registry of folders (a join that failed). */
-int dsync_folder_unregister(const char *root);
-
-/* Adds ROOT to the per-user registry (a join resumed after one killed
- * before init registered the folder). */
-int dsync_folder_register(const char *root);
-
 /*
  * As dsync_folder_init(), with PREPARE (unless NULL) called on the new
  * folder's config before the folder appears under its name: what it writes
@@ -96,13 +77,5 @@ int dsync_folder_init_prepared(dsync_folder **out, const char *dir, const char *
 
 /* The folder's chunker, keyed by its secret, into *OUT. */
 int dsync_folder_chunker(dsync_chunker *out, dsync_folder *f);
-
-/*
- * Whether dsync's per-user config folder (dsync_config_dir) is there, or
- * can be made now, and is writable: what init and remote add need before
- * they make anything (a folder registered nowhere, a store whose key is
- * kept nowhere).  0, or an error naming what is missing (HOME unset).
- */
-int dsync_config_dir_ready(void);
 
 #endif

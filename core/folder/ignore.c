@@ -8,6 +8,7 @@
  * docs/ignore.md is the user's description.
  */
 #include "core/base/internal.h"
+#include "core/base/array.h"
 #include "dsync/ignore.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"
@@ -89,8 +90,7 @@ struct rule {
 };
 
 struct dsync_ignore {
-	struct rule *rules;
-	size_t n, cap;
+	DSYNC_ARRAY(struct rule) rules;
 };
 
 /*
@@ -368,16 +368,8 @@ static void classify(struct rule *r)
 
 static int push_rule(dsync_ignore *ign, const struct rule *r)
 {
-	if (ign->n == ign->cap) {
-		size_t cap = ign->cap ? ign->cap * 2 : 64;
-		struct rule *v = realloc(ign->rules, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		ign->rules = v;
-		ign->cap = cap;
-	}
-	ign->rules[ign->n++] = *r;
+	if (dsync_array_push(ign->rules, *r) < 0)
+		return dsync_error_oom();
 	return 0;
 }
 
@@ -481,7 +473,7 @@ int dsync_ignore_add_rules(dsync_ignore *ign, const char *buf, size_t len)
 
 	if (!ign || (!buf && len > 0))
 		return dsync_error_set(DSYNC_EUSAGE, "no ignore rules given");
-	before = ign->n;
+	before = ign->rules.size;
 	/* a UTF-8 byte order mark, as Windows editors write it */
 	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
 		pos = 3;
@@ -499,8 +491,8 @@ int dsync_ignore_add_rules(dsync_ignore *ign, const char *buf, size_t len)
 	error = 0;
 out:
 	/* all of the text or none of it */
-	while (error < 0 && ign->n > before)
-		rule_dispose(&ign->rules[--ign->n]);
+	while (error < 0 && ign->rules.size > before)
+		rule_dispose(&ign->rules.ptr[--ign->rules.size]);
 	return error;
 }
 
@@ -648,10 +640,10 @@ static bool rule_match(const struct rule *r, const unsigned char *path, size_t l
 static bool decide(const dsync_ignore *ign, const unsigned char *path, size_t len,
 		   size_t base, bool is_dir)
 {
-	size_t i = ign->n;
+	size_t i = ign->rules.size;
 
 	while (i-- > 0) {
-		const struct rule *r = &ign->rules[i];
+		const struct rule *r = &ign->rules.ptr[i];
 
 		if ((r->flags & RULE_DIR) && !is_dir)
 			continue;
@@ -707,8 +699,8 @@ void dsync_ignore_free(dsync_ignore *ign)
 
 	if (!ign)
 		return;
-	for (i = 0; i < ign->n; i++)
-		rule_dispose(&ign->rules[i]);
-	free(ign->rules);
+	for (i = 0; i < ign->rules.size; i++)
+		rule_dispose(&ign->rules.ptr[i]);
+	dsync_array_dispose(ign->rules);
 	free(ign);
 }

@@ -3,7 +3,7 @@
  * older packs it supersedes removed, safely (see dsync/gc.h).
  */
 #include "core/base/internal.h"
-#include "dsync/gc.h"
+#include "core/history/gc.h"
 #include "core/folder/folder.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
@@ -204,7 +204,7 @@ next:
 	return 0;
 }
 
-int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
+int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 {
 	git_packbuilder *pb = NULL;
 	git_revwalk *walk = NULL;

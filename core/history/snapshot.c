@@ -579,7 +579,7 @@ static bool forget_all(statcache *c, const dsync_strset *paths)
 	return any;
 }
 
-int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
+int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 			const dsync_snapshot_options *opts)
 {
 	dsync_snapshot_options defaults = DSYNC_SNAPSHOT_OPTIONS_INIT;

@@ -10,6 +10,12 @@
 #include "dsync/snapshot.h"
 #include "core/history/scan.h"
 
+/* As dsync_snapshot_take(), under the plain lock only (nested when the
+ * caller holds it): never repairs, never finishes an interrupted update.
+ * The public entry begins a write around it (core/worktree/begin.c). */
+int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
+			       const dsync_snapshot_options *opts);
+
 /* Appends a change; paths are stored forms, unescaped here. */
 int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 		      const char *stored_old, bool is_link);

@@ -15,7 +15,9 @@
 #include "core/base/oidset.h"
 #include "core/store/pack.h"
 #include "core/sync/sync_internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
+#include "merge/check.h"
+#include "merge/heads.h"
 
 /* Sets the last error to CODE, with PREFIX (may be "") before the message
  * already there (copied first: the message buffer is the one written). */
@@ -238,7 +240,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob,
 		/* every version, not only the head: an old one could be
 		 * restored later */
 		if (git_commit_tree(&tree, cc) == 0)
-			error = dsync_tree_check_new(f->repo, tree, checked);
+			error = dsync_treecheck_new(f->repo, tree, checked);
 		git_tree_free(tree);
 		tree = NULL;
 		git_commit_free(cc);
@@ -255,7 +257,7 @@ static int check_history(dsync_folder *f, const git_oid *head, const char *blob,
 					git_error_last() ? git_error_last()->message : "missing versions");
 		goto out;
 	}
-	if ((err = git_commit_tree(&tree, c)) < 0 || (error = dsync_tree_check(f->repo, tree)) < 0) {
+	if ((err = git_commit_tree(&tree, c)) < 0 || (error = dsync_treecheck_all(f->repo, tree)) < 0) {
 		char prefix[160];
 
 		snprintf(prefix, sizeof(prefix), "%s: refused: ", blob);

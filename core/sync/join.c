@@ -95,7 +95,7 @@ static int join_record(dsync_folder *f, const join_setup *j, const dsync_sync_op
 	git_config *cfg = NULL;
 	int err, error;
 
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		return error;
 	if ((error = dsync_remote_config_open(&cfg, f)) < 0)
 		goto out;
@@ -106,7 +106,7 @@ static int join_record(dsync_folder *f, const join_setup *j, const dsync_sync_op
 		error = dsync_error_git(err, "cannot record the end of the join in '%s'", f->root);
 out:
 	git_config_free(cfg);
-	dsync_folder_unlock(f);
+	dsync_write_end(f);
 	return error;
 }
 

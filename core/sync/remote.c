@@ -301,7 +301,7 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 		}
 	had_remotes = all.size > 0;
 	/* the key is kept per user: know where before a store is made */
-	if ((error = dsync_config_dir_ready()) < 0 || (error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_folder_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, o);
 	for (i = 0; error == 0 && i < all.size; i++)
@@ -314,7 +314,7 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 		error = set_chunk_seed(f, DSYNC_STORE_SEED(st));
 	if (error == 0)
 		error = set_remote(f, name, bs->url, st->id);
-	dsync_folder_unlock(f);
+	dsync_write_end(f);
 out:
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
@@ -378,7 +378,7 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 
 	if ((error = dsync_remote_config_read(&all, f)) < 0 || (error = dsync_remote_pick(&sel, &n, &all, name, f)) < 0)
 		goto out;
-	if ((error = dsync_folder_lock(f, DSYNC_LOCK_WAIT_MS)) < 0)
+	if ((error = dsync_write_begin(f, DSYNC_LOCK_WAIT_MS)) < 0)
 		goto out;
 	if ((error = dsync_remote_config_open(&cfg, f)) == 0) {
 		snprintf(key, sizeof(key), "remote.%s.url", name);
@@ -400,7 +400,7 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 			dsync_path_remove(dir.ptr, true);
 		}
 	}
-	dsync_folder_unlock(f);
+	dsync_write_end(f);
 out:
 	git_config_free(cfg);
 	free(sel);

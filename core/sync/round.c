@@ -6,8 +6,10 @@
  */
 #include "core/base/internal.h"
 
-#include "core/worktree/apply.h"
-#include "merge/merge.h"
+#include "core/worktree/mergeinto.h"
+#include "merge/treemerge.h"
+#include "merge/check.h"
+#include "merge/heads.h"
 #include "core/sync/sync_internal.h"
 #include "dsync/snapshot.h"
 
@@ -20,16 +22,16 @@ typedef struct head_key {
 } head_key;
 
 typedef struct head_list {
-	DSYNC_ARRAY(dsync_head) v;
+	DSYNC_ARRAY(dsync_merge_head) v;
 	DSYNC_ARRAY(head_key) keys;
 } head_list;
 
 static int add_head(head_list *h, const git_oid *id, const git_commit *c)
 {
-	dsync_head head = { .commit = *id };
+	dsync_merge_head head = { .commit = *id };
 	head_key key;
 
-	dsync_commit_key(key.hex, c);
+	dsync_merge_commit_key(key.hex, c);
 	if (dsync_array_push(h->v, head) < 0 || dsync_array_push(h->keys, key) < 0)
 		return dsync_error_oom();
 	return 0;
@@ -75,7 +77,7 @@ static int merge_heads(dsync_sync_result *res, dsync_folder *f, const dsync_sync
 	mo.warn = o->warn;
 	mo.payload = o->payload;
 	if (h.v.size)
-		error = dsync_merge_into(&res->merge, f, h.v.ptr, h.v.size, &mo);
+		error = dsync_worktree_merge(&res->merge, f, h.v.ptr, h.v.size, &mo);
 	dsync_array_dispose(h.v);
 	dsync_array_dispose(h.keys);
 	return error;
@@ -108,7 +110,7 @@ int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote
 	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_remote_config_read(&all, f)) < 0 ||
 	    (error = dsync_remote_pick(&sel, &n, &all, remote_name, f)) < 0)
 		goto out;
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	locked = true;
 	if ((what & DSYNC_SYNC_PUSH) && (error = snapshot(f, o)) < 0)
@@ -139,7 +141,7 @@ out:
 		dsync_conn_close(&conns[i]);
 	free(conns);
 	if (locked)
-		dsync_folder_unlock(f);
+		dsync_write_end(f);
 	free(sel);
 	dsync_remote_config_dispose(&all);
 	return error;

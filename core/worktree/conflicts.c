@@ -3,9 +3,12 @@
  * user's choice among the versions (DESIGN.md section 6; docs/merge.md).
  */
 #include "core/base/internal.h"
+#include "core/base/array.h"
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
-#include "core/worktree/apply.h"
+#include "core/folder/folder.h"
+#include "merge/names.h"
+#include "core/worktree/begin.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
@@ -30,8 +33,7 @@ void dsync_conflicts_dispose(dsync_conflicts *c)
 typedef struct lister {
 	dsync_folder *f;
 	dsync_conflicts *out;
-	char **stored;   /* each candidate's path as stored, as out->v */
-	size_t stored_n, stored_cap;
+	dsync_strlist stored;   /* each candidate's path as stored, as out->v */
 	int error;
 } lister;
 
@@ -49,12 +51,12 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 {
 	lister *l = payload;
 	dsync_buf stored = DSYNC_BUF_INIT, disk = DSYNC_BUF_INIT, orig = DSYNC_BUF_INIT;
-	dsync_conflict_parts parts;
+	dsync_copyname_parts parts;
 	dsync_conflict *c;
 	bool is_link = git_tree_entry_filemode(te) == GIT_FILEMODE_LINK;
 	int error;
 
-	if (!dsync_is_conflict_copy(git_tree_entry_name(te)))
+	if (!dsync_copyname_is_copy(git_tree_entry_name(te)))
 		return 0;
 	/* a file, or a big file's chunk tree */
 	if (git_tree_entry_type(te) != GIT_OBJECT_BLOB && !dsync_chunks_entry_is_big(NULL, l->f->repo, te))
@@ -63,8 +65,8 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	    (error = dsync_buf_puts(&disk, "")) < 0 ||
 	    (error = dsync_path_unescape(&disk, stored.ptr, is_link)) < 0 ||
 	    (error = dsync_buf_puts(&orig, "")) < 0 ||
-	    (error = dsync_conflict_original(&orig, disk.ptr)) < 0 ||
-	    (error = dsync_conflict_parse(&parts, disk.ptr)) < 0)
+	    (error = dsync_copyname_original(&orig, disk.ptr)) < 0 ||
+	    (error = dsync_copyname_parse(&parts, disk.ptr)) < 0)
 		goto out;
 	if (!exists_in(l->f, disk.ptr))
 		goto out; /* removed since the snapshot: resolved */
@@ -79,18 +81,11 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		l->out->v = v;
 		l->out->cap = cap;
 	}
-	if (l->stored_n == l->stored_cap) {
-		size_t cap = l->stored_cap ? l->stored_cap * 2 : 16;
-		char **v = realloc(l->stored, cap * sizeof(*v));
-
-		if (!v) {
-			error = dsync_error_oom();
-			goto out;
-		}
-		l->stored = v;
-		l->stored_cap = cap;
+	if (dsync_array_reserve(l->stored, l->stored.size + 1) < 0) {
+		error = dsync_error_oom();
+		goto out;
 	}
-	l->stored[l->stored_n++] = dsync_buf_detach(&stored);
+	l->stored.ptr[l->stored.size++] = dsync_buf_detach(&stored);
 	c = &l->out->v[l->out->n];
 	memset(c, 0, sizeof(*c));
 	c->copy = dsync_buf_detach(&disk);
@@ -98,7 +93,7 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 	c->device = strdup(parts.device);
 	c->when = parts.when;
 	l->out->n++;
-	if (!c->copy || !c->path || !c->device || !l->stored[l->stored_n - 1]) {
+	if (!c->copy || !c->path || !c->device || !l->stored.ptr[l->stored.size - 1]) {
 		error = dsync_error_oom();
 		goto out;
 	}
@@ -175,7 +170,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 {
 	git_tree *tree = NULL;
 	git_oid head;
-	lister l = { f, out, NULL, 0, 0, 0 };
+	lister l = { .f = f, .out = out, .stored = DSYNC_STRLIST_INIT };
 	bool born, *made = NULL;
 	size_t i, kept;
 	int err, error;
@@ -197,7 +192,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 		error = dsync_error_oom();
 		goto out;
 	}
-	if ((error = made_by_merge(made, f->repo, &head, l.stored, out->n)) < 0)
+	if ((error = made_by_merge(made, f->repo, &head, l.stored.ptr, out->n)) < 0)
 		goto out;
 	for (i = kept = 0; i < out->n; i++) {
 		if (made[i]) {
@@ -214,9 +209,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 out:
 	if (error < 0)
 		dsync_conflicts_dispose(out);
-	for (i = 0; i < l.stored_n; i++)
-		free(l.stored[i]);
-	free(l.stored);
+	dsync_strlist_dispose(&l.stored);
 	free(made);
 	return error;
 }
@@ -225,13 +218,13 @@ out:
  * " 2", " 3" ... before ".EXT" when that is taken. */
 static int plain_name(dsync_buf *out, const dsync_folder *f, const dsync_conflict *c)
 {
-	dsync_conflict_parts p;
+	dsync_copyname_parts p;
 	char stamp[32];
 	struct tm tm;
 	unsigned n;
 	int error;
 
-	if ((error = dsync_conflict_parse(&p, c->copy)) < 0)
+	if ((error = dsync_copyname_parse(&p, c->copy)) < 0)
 		return dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", c->copy);
 	gmtime_r(&c->when, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H%M%S", &tm);
@@ -292,14 +285,14 @@ int dsync_conflict_resolve(char *commit, dsync_folder *f, const char *path, int 
 		o = &defaults;
 	if (keep < DSYNC_KEEP_FILE || keep > DSYNC_KEEP_BOTH)
 		return dsync_error_set(DSYNC_EUSAGE, "keep what? 'file', 'copy' or 'both'");
-	if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		return error;
 	locked = true;
 	so.lock_wait_ms = o->lock_wait_ms;
 	so.warn = o->warn;
 	so.payload = o->payload;
 	/* what is there now goes into history first */
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0 || (error = dsync_conflicts_list(&all, f)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0 || (error = dsync_conflicts_list(&all, f)) < 0)
 		goto out;
 	for (i = 0; i < all.n; i++) {
 		if (strcmp(all.v[i].copy, path) == 0 || strcmp(all.v[i].path, path) == 0) {
@@ -360,13 +353,13 @@ int dsync_conflict_resolve(char *commit, dsync_folder *f, const char *path, int 
 	if ((error = dsync_buf_printf(&msg, "resolved the conflict at %s: kept %s", one->path, kept[keep])) < 0)
 		goto out;
 	so.message = msg.ptr;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
 	memcpy(commit, sr.commit, sizeof(sr.commit));
 	error = 0;
 out:
 	if (locked)
-		dsync_folder_unlock(f);
+		dsync_write_end(f);
 	dsync_conflicts_dispose(&all);
 	dsync_buf_dispose(&msg);
 	dsync_buf_dispose(&name);

@@ -9,7 +9,10 @@
 #include "dsync/snapshot.h"
 #include "dsync/ignore.h"
 #include "core/folder/folder.h"
-#include "core/worktree/apply.h"
+#include "core/folder/relpath.h"
+#include "core/worktree/plan.h"
+#include "core/worktree/temp.h"
+#include "core/worktree/begin.h"
 #include "core/base/chunks.h"
 #include "core/history/snapshot_internal.h"
 #include "core/base/buf.h"
@@ -100,7 +103,7 @@ static bool recorded(restorer *r, const char *dest, const struct stat *st)
 {
 	int fd;
 
-	if (dsync_worktree_ignored(r->rules, dest + strlen(r->root) + 1))
+	if (dsync_plan_ignored(r->rules, dest + strlen(r->root) + 1))
 		return false;
 	if (S_ISLNK(st->st_mode))
 		return true;
@@ -433,45 +436,22 @@ static int each_path(restorer *r, git_tree *tree, const char *const *paths, char
 	return error;
 }
 
-int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const *paths,
-		  size_t n, const dsync_restore_options *o)
+static void free_dests(char **dests, size_t n)
 {
-	dsync_restore_options defaults = DSYNC_RESTORE_OPTIONS_INIT;
-	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
-	dsync_snapshot_result sr;
-	git_commit *commit = NULL;
-	git_tree *tree = NULL;
-	dsync_buf msg = DSYNC_BUF_INIT, to = DSYNC_BUF_INIT;
-	dsync_temps temps = { -1, NULL };
-	restorer r = { 0 };
-	char **dests = NULL;
-	git_oid oid;
-	struct stat st;
-	bool to_is_dir = false, locked = false, inside = false;
-	size_t i, j;
-	int err, error;
+	size_t i;
 
-	memset(out, 0, sizeof(*out));
-	if ((error = dsync_folder_repo(f)) < 0)
-		return error;
-	if (!o)
-		o = &defaults;
-	if (n == 0)
-		return dsync_error_set(DSYNC_EUSAGE, "nothing to restore: name a file or folder");
-	r.f = f;
-	r.force = o->force;
-	r.umask = umask(0);
-	umask(r.umask);
+	for (i = 0; dests && i < n; i++)
+		free(dests[i]);
+	free(dests);
+}
 
-	if ((error = dsync_history_resolve(out->rev, f, o->at)) < 0)
-		return error;
-	git_oid_fromstr(&oid, out->rev);
-	if ((err = git_commit_lookup(&commit, f->repo, &oid)) < 0 ||
-	    (err = git_commit_tree(&tree, commit)) < 0) {
-		error = dsync_error_git(err, "cannot read the version %s", out->rev);
-		goto out;
-	}
-	/* every path must be in that version before anything is written */
+/* Checks that every one of the N PATHS is in TREE, the tree of COMMIT
+ * (REV in hex), before anything is written. */
+static int check_paths(git_tree *tree, git_commit *commit, const char *rev, const char *const *paths, size_t n)
+{
+	size_t i;
+	int error;
+
 	for (i = 0; i < n; i++) {
 		git_tree_entry *te = NULL;
 
@@ -486,20 +466,36 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 				if (strlen(paths[i]) <= DSYNC_QUOTE_KEEP && strcmp(q, paths[i]) == 0)
 					error = dsync_error_set(DSYNC_ENOTFOUND,
 						"'%s' is not in the version %.8s (%s); see 'dsync versions %s'",
-						q, out->rev, commit_when(when, sizeof(when), commit), q);
+						q, rev, commit_when(when, sizeof(when), commit), q);
 				else
 					error = dsync_error_set(DSYNC_ENOTFOUND,
 						"'%s' is not in the version %.8s (%s); see 'dsync versions PATH'",
-						q, out->rev, commit_when(when, sizeof(when), commit));
+						q, rev, commit_when(when, sizeof(when), commit));
 			}
-			goto out;
+			return error;
 		}
 		git_tree_entry_free(te);
 	}
+	return 0;
+}
 
+/* Where each of the N PATHS goes into *OUT (N paths on disk, freed by the
+ * caller with free_dests): in the folder, or under O->to; *INSIDE: O->to
+ * lies inside the folder (a restore in place). */
+static int destinations(char ***out, bool *inside, dsync_folder *f, const char *const *paths, size_t n,
+			const dsync_restore_options *o)
+{
+	dsync_buf to = DSYNC_BUF_INIT;
+	char **dests = NULL;
+	struct stat st;
+	bool to_is_dir = false;
+	size_t i, j;
+	int error;
+
+	*out = NULL;
 	/* where each path goes: --to inside the folder is a restore in place */
 	if (o->to) {
-		if ((error = target(&to, &inside, f, o->to)) < 0)
+		if ((error = target(&to, inside, f, o->to)) < 0)
 			goto out;
 		/* a DEST ending in '/' is a folder, made when missing */
 		bool slash = o->to[strlen(o->to) - 1] == '/';
@@ -541,9 +537,57 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 				goto out;
 			}
 	}
+	*out = dests;
+	dests = NULL;
+	error = 0;
+out:
+	free_dests(dests, n);
+	dsync_buf_dispose(&to);
+	return error;
+}
+
+int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const *paths,
+		  size_t n, const dsync_restore_options *o)
+{
+	dsync_restore_options defaults = DSYNC_RESTORE_OPTIONS_INIT;
+	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
+	dsync_snapshot_result sr;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	dsync_buf msg = DSYNC_BUF_INIT;
+	dsync_temps temps = { -1, NULL };
+	restorer r = { 0 };
+	char **dests = NULL;
+	git_oid oid;
+	bool locked = false, inside = false;
+	int err, error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = dsync_folder_repo(f)) < 0)
+		return error;
+	if (!o)
+		o = &defaults;
+	if (n == 0)
+		return dsync_error_set(DSYNC_EUSAGE, "nothing to restore: name a file or folder");
+	r.f = f;
+	r.force = o->force;
+	r.umask = umask(0);
+	umask(r.umask);
+
+	if ((error = dsync_history_resolve(out->rev, f, o->at)) < 0)
+		return error;
+	git_oid_fromstr(&oid, out->rev);
+	if ((err = git_commit_lookup(&commit, f->repo, &oid)) < 0 ||
+	    (err = git_commit_tree(&tree, commit)) < 0) {
+		error = dsync_error_git(err, "cannot read the version %s", out->rev);
+		goto out;
+	}
+	if ((error = check_paths(tree, commit, out->rev, paths, n)) < 0 ||
+	    (error = destinations(&dests, &inside, f, paths, n, o)) < 0)
+		goto out;
 
 	if (!o->to || inside) {
-		if ((error = dsync_folder_lock(f, o->lock_wait_ms)) < 0)
+		if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 			goto out;
 		locked = true;
 		r.root = f->root; /* in place: never through a link */
@@ -574,7 +618,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	so.lock_wait_ms = o->lock_wait_ms;
 	so.warn = o->warn;
 	so.payload = o->payload;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
 	if (sr.committed)
 		memcpy(out->before, sr.commit, sizeof(out->before));
@@ -596,7 +640,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 	}
 	so.message = msg.ptr;
 	so.allow_mass_delete = false;
-	if ((error = dsync_snapshot_take(&sr, f, &so)) < 0)
+	if ((error = dsync_snapshot_take_locked(&sr, f, &so)) < 0)
 		goto out;
 	if (sr.committed)
 		memcpy(out->after, sr.commit, sizeof(out->after));
@@ -604,14 +648,11 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 out:
 	dsync_worktree_temps_end(&temps);
 	if (locked)
-		dsync_folder_unlock(f);
-	for (i = 0; dests && i < n; i++)
-		free(dests[i]);
-	free(dests);
+		dsync_write_end(f);
+	free_dests(dests, n);
 	dsync_ignore_free(r.rules);
 	git_tree_free(tree);
 	git_commit_free(commit);
 	dsync_buf_dispose(&msg);
-	dsync_buf_dispose(&to);
 	return error;
 }

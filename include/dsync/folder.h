@@ -62,9 +62,9 @@ const char *dsync_folder_device_name(dsync_folder *f);
  * Takes the folder's single-writer lock (DESIGN.md section 9): a lock file in
  * .dsync/ holding the holder's pid, held with flock() so that a dead holder's
  * lock is free again.  Waits up to WAIT_MS milliseconds; then DSYNC_ELOCKED
- * naming the holder's pid.  Once held, repairs what a crashed writer may have
- * left: stale git lock files and temporary object files.  Nested calls on the
- * same handle count.
+ * naming the holder's pid.  It only locks: every writing call of the library
+ * also repairs what a crashed writer left and finishes its interrupted update
+ * once it holds the lock.  Nested calls on the same handle count.
  */
 DSYNC_WARN_UNUSED
 int dsync_folder_lock(dsync_folder *f, int wait_ms);

@@ -43,23 +43,13 @@ typedef struct dsync_merge_outcome {
  * - a file the user changed after the snapshot is never overwritten: it is
  *   left alone, snapshotted, and the merge redone on top of it;
  * - a journal (.dsync/dsync-merge) makes the update all or nothing: killed
- *   anywhere, the next command that takes the lock completes it;
+ *   anywhere, the next command that writes to the folder completes it;
  * - the index (the stat cache) and refs/heads/main move last.
  *
  * A revision that doesn't exist: DSYNC_ENOTFOUND, nothing changed.
  */
 int dsync_merge_revs(dsync_merge_outcome *out, dsync_folder *f, const char *const *revs, size_t n,
 		     const dsync_merge_options *o);
-
-/*
- * A test hook: called at each step of updating the working tree ("classified"
- * once the paths have been compared, "write" before a path is replaced or
- * removed, "written" after, "index" before the index is written, "ref"
- * before the head moves), with the folder-relative path where there is one.
- * Tests change files there or kill the process.  NULL removes it.
- */
-void dsync_merge_set_test_hook(void (*hook)(const char *step, const char *path, void *payload),
-			       void *payload);
 
 /* One open conflict: a conflict copy in the folder. */
 typedef struct dsync_conflict {

@@ -25,7 +25,7 @@
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
 #include "core/folder/folder.h"
-#include "merge/merge.h"
+#include "merge/check.h"
 #define SANDBOX_WITH_REPO
 #include "sandbox.h"
 
@@ -269,7 +269,7 @@ static size_t entry(char *body, size_t at, const char *mode, const char *name, c
 	return at + GIT_OID_RAWSZ;
 }
 
-/* dsync_tree_check on a folder holding the chunk tree CHUNKS as "big". */
+/* dsync_treecheck_all on a folder holding the chunk tree CHUNKS as "big". */
 static int check_big(const git_oid *chunks)
 {
 	char body[256];
@@ -279,7 +279,7 @@ static int check_big(const git_oid *chunks)
 
 	raw(&root, body, entry(body, 0, "40000", "big", chunks));
 	assert_int_equal(git_tree_lookup(&t, repo, &root), 0);
-	error = dsync_tree_check(repo, t);
+	error = dsync_treecheck_all(repo, t);
 	git_tree_free(t);
 	return error;
 }

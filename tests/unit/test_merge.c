@@ -16,7 +16,9 @@
 #include "dsync/common.h"
 #include "core/base/buf.h"
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
+#include "merge/names.h"
+#include "merge/check.h"
 #define SANDBOX_WITH_REPO
 #include "sandbox.h"
 
@@ -27,9 +29,9 @@ static void name_is(const char *path, const char *device, unsigned n, const char
 {
 	dsync_buf b = DSYNC_BUF_INIT;
 
-	assert_int_equal(dsync_conflict_name(&b, path, device, WHEN, n), 0);
+	assert_int_equal(dsync_copyname_make(&b, path, device, WHEN, n), 0);
 	assert_string_equal(b.ptr, want);
-	assert_true(dsync_is_conflict_copy(b.ptr));
+	assert_true(dsync_copyname_is_copy(b.ptr));
 	dsync_buf_dispose(&b);
 }
 
@@ -62,14 +64,14 @@ static void test_names(void **state)
 
 static void parsed_is(const char *copy, const char *original, const char *device, unsigned n)
 {
-	dsync_conflict_parts p;
+	dsync_copyname_parts p;
 	dsync_buf b = DSYNC_BUF_INIT;
 
-	assert_int_equal(dsync_conflict_parse(&p, copy), 0);
+	assert_int_equal(dsync_copyname_parse(&p, copy), 0);
 	assert_string_equal(p.device, device);
 	assert_int_equal(p.n, n);
 	assert_int_equal((long long)p.when, (long long)WHEN);
-	assert_int_equal(dsync_conflict_original(&b, copy), 0);
+	assert_int_equal(dsync_copyname_original(&b, copy), 0);
 	assert_string_equal(b.ptr, original);
 	dsync_buf_dispose(&b);
 }
@@ -78,7 +80,7 @@ static void parsed_is(const char *copy, const char *original, const char *device
 static void test_parse(void **state)
 {
 	dsync_buf b = DSYNC_BUF_INIT;
-	dsync_conflict_parts p;
+	dsync_copyname_parts p;
 
 	(void)state;
 	parsed_is("report.sync-conflict-20240301-140509-laptop.odt", "report.odt", "laptop", 1);
@@ -87,16 +89,16 @@ static void test_parse(void **state)
 	parsed_is("dir/.bashrc.sync-conflict-20240301-140509-box", "dir/.bashrc", "box", 1);
 	parsed_is("x.sync-conflict-20240301-140509-pc_2-3.txt", "x.txt", "pc_2", 3);
 	parsed_is("Makefile.sync-conflict-20240301-140509-my_laptop", "Makefile", "my_laptop", 1);
-	assert_int_equal(dsync_conflict_parse(&p, "report.odt"), DSYNC_ENOTFOUND);
-	assert_int_equal(dsync_conflict_parse(&p, "d.sync-conflict-20240301-140509-x/a.txt"), DSYNC_ENOTFOUND);
-	/* every name dsync_conflict_name makes reads back */
-	assert_int_equal(dsync_conflict_name(&b, "dir/a.b.c", "Anna's phone 2", WHEN, 4), 0);
+	assert_int_equal(dsync_copyname_parse(&p, "report.odt"), DSYNC_ENOTFOUND);
+	assert_int_equal(dsync_copyname_parse(&p, "d.sync-conflict-20240301-140509-x/a.txt"), DSYNC_ENOTFOUND);
+	/* every name dsync_copyname_make makes reads back */
+	assert_int_equal(dsync_copyname_make(&b, "dir/a.b.c", "Anna's phone 2", WHEN, 4), 0);
 	parsed_is(b.ptr, "dir/a.b.c", "Anna_s_phone_2", 4);
 	dsync_buf_truncate(&b, 0);
-	assert_int_equal(dsync_conflict_renumber(&b, "dir/a.b.sync-conflict-20240301-140509-box-4.c", 5), 0);
+	assert_int_equal(dsync_copyname_renumber(&b, "dir/a.b.sync-conflict-20240301-140509-box-4.c", 5), 0);
 	assert_string_equal(b.ptr, "dir/a.b.sync-conflict-20240301-140509-box-5.c");
 	dsync_buf_truncate(&b, 0);
-	assert_int_equal(dsync_conflict_renumber(&b, "a.sync-conflict-20240301-140509-box", 2), 0);
+	assert_int_equal(dsync_copyname_renumber(&b, "a.sync-conflict-20240301-140509-box", 2), 0);
 	assert_string_equal(b.ptr, "a.sync-conflict-20240301-140509-box-2");
 	dsync_buf_dispose(&b);
 }
@@ -114,7 +116,7 @@ static void test_long_names(void **state)
 	for (i = 0; i < 250; i += 2)
 		memcpy(name + i, "\xc3\xa9", 2);
 	memcpy(name + 250, ".txt", 5);
-	assert_int_equal(dsync_conflict_name(&b, name, "box", WHEN, 1), 0);
+	assert_int_equal(dsync_copyname_make(&b, name, "box", WHEN, 1), 0);
 	last = strrchr(b.ptr, '/');
 	last = last ? last + 1 : b.ptr;
 	assert_true(strlen(last) <= 255);
@@ -124,19 +126,19 @@ static void test_long_names(void **state)
 	for (i = 0; last[i] && last[i] != '.'; i++)
 		;
 	assert_int_equal(i % 2, 0); /* whole characters only */
-	assert_true(dsync_is_conflict_copy(b.ptr));
+	assert_true(dsync_copyname_is_copy(b.ptr));
 	dsync_buf_dispose(&b);
 }
 
 static void test_is_copy(void **state)
 {
 	(void)state;
-	assert_false(dsync_is_conflict_copy("report.odt"));
-	assert_false(dsync_is_conflict_copy("my.sync-conflict-notes.txt"));
-	assert_false(dsync_is_conflict_copy("a.sync-conflict-2024030-140509-x.txt"));
-	assert_false(dsync_is_conflict_copy("a.sync-conflict-20240301-140509-.txt"));
-	assert_true(dsync_is_conflict_copy("d.sync-conflict-x/a.sync-conflict-20240301-140509-x"));
-	assert_false(dsync_is_conflict_copy("a.sync-conflict-20240301-140509-x/plain.txt"));
+	assert_false(dsync_copyname_is_copy("report.odt"));
+	assert_false(dsync_copyname_is_copy("my.sync-conflict-notes.txt"));
+	assert_false(dsync_copyname_is_copy("a.sync-conflict-2024030-140509-x.txt"));
+	assert_false(dsync_copyname_is_copy("a.sync-conflict-20240301-140509-.txt"));
+	assert_true(dsync_copyname_is_copy("d.sync-conflict-x/a.sync-conflict-20240301-140509-x"));
+	assert_false(dsync_copyname_is_copy("a.sync-conflict-20240301-140509-x/plain.txt"));
 }
 
 /* ------------------------------------------------------------ tree check */
@@ -155,7 +157,7 @@ static void raw_tree(git_oid *out, const char *mode, const char *name, const git
 	git_odb_free(odb);
 }
 
-/* dsync_tree_check on a tree with one entry; returns its result. */
+/* dsync_treecheck_all on a tree with one entry; returns its result. */
 static int check_one(const char *mode, const char *name, bool nested)
 {
 	git_oid blob, tree, outer;
@@ -167,7 +169,7 @@ static int check_one(const char *mode, const char *name, bool nested)
 	if (nested)
 		raw_tree(&outer, "40000", "sub", &tree);
 	assert_int_equal(git_tree_lookup(&t, repo, nested ? &outer : &tree), 0);
-	error = dsync_tree_check(repo, t);
+	error = dsync_treecheck_all(repo, t);
 	git_tree_free(t);
 	return error;
 }
@@ -242,7 +244,7 @@ static int check_two(const char *m1, const char *n1, const char *m2, const char 
 	raw_tree(&sub, "100644", "passwd", &blob);
 	raw_tree2(&tree, m1, n1, strcmp(m1, "40000") ? &blob : &sub, m2, n2, strcmp(m2, "40000") ? &blob : &sub);
 	assert_int_equal(git_tree_lookup(&t, repo, &tree), 0);
-	error = dsync_tree_check(repo, t);
+	error = dsync_treecheck_all(repo, t);
 	git_tree_free(t);
 	return error;
 }
@@ -275,7 +277,7 @@ static int check_link(const char *data, size_t len)
 	assert_int_equal(git_blob_create_from_buffer(&blob, repo, data, len), 0);
 	raw_tree(&tree, "120000", "link", &blob);
 	assert_int_equal(git_tree_lookup(&t, repo, &tree), 0);
-	error = dsync_tree_check(repo, t);
+	error = dsync_treecheck_all(repo, t);
 	git_tree_free(t);
 	return error;
 }
@@ -300,7 +302,7 @@ static void test_tree_check_links(void **state)
 	assert_int_equal(git_blob_create_from_buffer(&empty, repo, "", 0), 0);
 	raw_tree(&tree, "100644", ".dsync-empty", &empty);
 	assert_int_equal(git_tree_lookup(&t, repo, &tree), 0);
-	assert_int_equal(dsync_tree_check(repo, t), 0);
+	assert_int_equal(dsync_treecheck_all(repo, t), 0);
 	git_tree_free(t);
 }
 

@@ -30,6 +30,7 @@
 #include "dsync/merge.h"
 #include "dsync/snapshot.h"
 #include "core/base/internal.h"
+#include "core/worktree/apply.h"
 #include "sandbox.h"
 
 static unsigned pair_no;
@@ -272,10 +273,10 @@ static void merge_while(dsync_merge_outcome *out, const char *dir, const char *r
 	h.dir = dir;
 	h.file = file;
 	h.content = content;
-	dsync_merge_set_test_hook(hook_cb, &h);
+	dsync_worktree_set_test_hook(hook_cb, &h);
 	if (merge(out, dir, rev) != 0)
 		fail_msg("merge: %s", dsync_error_last());
-	dsync_merge_set_test_hook(NULL, NULL);
+	dsync_worktree_set_test_hook(NULL, NULL);
 	assert_true(h.done);
 	assert_true(out->redone >= 1);
 }
@@ -412,9 +413,9 @@ static void test_no_write_through_link(void **state)
 	snprintf(outside, sizeof(outside), "%s/outside", sandbox_dir);
 	assert_int_equal(mkdir(outside, 0755), 0);
 	snprintf(link, sizeof(link), "%s/ext", alpha);
-	dsync_merge_set_test_hook(link_cb, (void *)v);
+	dsync_worktree_set_test_hook(link_cb, (void *)v);
 	must_merge(&out, alpha, hb);
-	dsync_merge_set_test_hook(NULL, NULL);
+	dsync_worktree_set_test_hook(NULL, NULL);
 	snprintf(path, sizeof(path), "%s/new.txt", outside);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(lstat(link, &st), 0);
@@ -501,9 +502,9 @@ static void test_save_after_write(void **state)
 	h.dir = alpha;
 	h.file = "todo.txt";
 	h.content = "milk\nbread\nsaved right after\n";
-	dsync_merge_set_test_hook(hook_cb, &h);
+	dsync_worktree_set_test_hook(hook_cb, &h);
 	must_merge(&out, alpha, hb);
-	dsync_merge_set_test_hook(NULL, NULL);
+	dsync_worktree_set_test_hook(NULL, NULL);
 	assert_true(h.done);
 	assert_int_equal(dsync_folder_open(&f, alpha), 0);
 	assert_int_equal(dsync_status(&ch, f, NULL, NULL), 0);
@@ -769,9 +770,9 @@ static void test_crash(void **state)
 	(void)state;
 	/* how many steps an update of this merge has */
 	crash_setup(alpha, beta, sizeof(alpha), hb);
-	dsync_merge_set_test_hook(hook_cb, &h);
+	dsync_worktree_set_test_hook(hook_cb, &h);
 	must_merge(&out, alpha, hb);
-	dsync_merge_set_test_hook(NULL, NULL);
+	dsync_worktree_set_test_hook(NULL, NULL);
 	total = h.calls;
 	assert_true(total > 20);
 	crash_check(alpha);
@@ -789,7 +790,7 @@ static void test_crash(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			dsync_merge_set_test_hook(hook_cb, &h);
+			dsync_worktree_set_test_hook(hook_cb, &h);
 			_exit(merge(&out, alpha, hb) == 0 ? 0 : 1);
 		}
 		assert_int_equal(waitpid(pid, &status, 0), pid);

@@ -1,5 +1,5 @@
 /*
- * The merge of two heads (merge/merge.h), case by case, each result checked
+ * The merge of two heads (merge/treemerge.h), case by case, each result checked
  * byte for byte: every path in the merged tree, its content and its mode.
  * "ours" is device alpha at T, "theirs" device beta one minute later, so
  * theirs keeps a contested path and alpha's version becomes the copy
@@ -18,7 +18,8 @@
 #include "dsync/common.h"
 #include "core/base/buf.h"
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "merge/treemerge.h"
+#include "merge/heads.h"
 #define SANDBOX_WITH_REPO
 #include "sandbox.h"
 
@@ -344,7 +345,7 @@ static void test_heads(void **state)
 	git_commit *b = make_commit(b_f, base, "beta", B_ID, T + 60);
 	git_commit *c = make_commit(c_f, base, "gamma", "cccccccccccccccccccccccccccccccc", T + 120);
 	git_commit *a2 = make_commit(a2_f, a, "alpha", A_ID, T + 180);
-	dsync_head heads[4] = {
+	dsync_merge_head heads[4] = {
 		{ A_ID, *git_commit_id(a) }, { B_ID, *git_commit_id(b) },
 		{ "cccccccccccccccccccccccccccccccc", *git_commit_id(c) },
 		{ "dddddddddddddddddddddddddddddddd", *git_commit_id(base) } /* stale */
@@ -356,7 +357,7 @@ static void test_heads(void **state)
 
 	(void)state;
 	for (k = 0; k < 4; k++) {
-		dsync_head in[4];
+		dsync_merge_head in[4];
 
 		for (i = 0; i < 4; i++)
 			in[i] = heads[orders[k][i]];

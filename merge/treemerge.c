@@ -5,7 +5,10 @@
  * other becomes a conflict copy beside it, nothing is lost.
  */
 #include "core/base/internal.h"
-#include "merge/merge.h"
+#include "core/base/array.h"
+#include "merge/treemerge.h"
+#include "merge/names.h"
+#include "merge/check.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 
@@ -15,7 +18,7 @@ typedef struct side {
 	const git_commit *head;
 	const git_oid *base;  /* the merge base (NULL: none) */
 	git_time_t time;
-	char key[DSYNC_OID_HEX_SIZE];  /* the tie-break (dsync_commit_key) */
+	char key[DSYNC_OID_HEX_SIZE];  /* the tie-break (dsync_merge_commit_key) */
 } side;
 
 typedef struct conflict_in {
@@ -37,7 +40,7 @@ void dsync_merge_result_dispose(dsync_merge_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int add_conflict(dsync_merge_result *r, char kind, const char *path, const char *copy)
+int dsync_merge_result_add(dsync_merge_result *r, char kind, const char *path, const char *copy)
 {
 	dsync_merge_conflict *c;
 
@@ -63,7 +66,7 @@ static int add_conflict(dsync_merge_result *r, char kind, const char *path, cons
 	return 0;
 }
 
-void dsync_commit_key(char *key, const git_commit *c)
+void dsync_merge_commit_key(char *key, const git_commit *c)
 {
 	const git_signature *a = git_commit_author(c);
 
@@ -78,7 +81,7 @@ static void side_init(side *s, const git_commit *c)
 	s->head = c;
 	s->base = NULL;
 	s->time = git_commit_time(c);
-	dsync_commit_key(s->key, c);
+	dsync_merge_commit_key(s->key, c);
 }
 
 /* Whether A's version wins over B's: the later commit, then the higher key. */
@@ -175,10 +178,7 @@ typedef struct entry {
 	const side *from;    /* the side it comes from (NULL: both agree) */
 } entry;
 
-typedef struct entry_list {
-	entry *v;
-	size_t n, cap;
-} entry_list;
+typedef DSYNC_ARRAY(entry) entry_list;
 
 /* A version that lost its path and becomes a conflict copy. */
 typedef struct pending {
@@ -188,29 +188,24 @@ typedef struct pending {
 	const side *loser;
 } pending;
 
-typedef struct pending_list {
-	pending *v;
-	size_t n, cap;
-} pending_list;
+typedef DSYNC_ARRAY(pending) pending_list;
 
 static void entries_dispose(entry_list *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		free((char *)l->v[i].e.path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	for (i = 0; i < l->size; i++)
+		free((char *)l->ptr[i].e.path);
+	dsync_array_dispose(*l);
 }
 
 static void pending_dispose(pending_list *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	for (i = 0; i < l->size; i++)
+		free(l->ptr[i].path);
+	dsync_array_dispose(*l);
 }
 
 /* Inserts a copy of E at PATH (from side FROM) at position AT. */
@@ -218,44 +213,37 @@ static int entries_insert(entry_list *l, size_t at, const git_index_entry *e, co
 {
 	entry *x;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		l->v = v;
-		l->cap = cap;
-	}
-	memmove(&l->v[at + 1], &l->v[at], (l->n - at) * sizeof(*l->v));
-	x = &l->v[at];
+	if (dsync_array_reserve(*l, l->size + 1) < 0)
+		return dsync_error_oom();
+	memmove(&l->ptr[at + 1], &l->ptr[at], (l->size - at) * sizeof(*l->ptr));
+	x = &l->ptr[at];
 	x->e = *e;
 	GIT_INDEX_ENTRY_STAGE_SET(&x->e, 0);
 	x->from = from;
 	if ((x->e.path = strdup(path)) == NULL) {
-		memmove(&l->v[at], &l->v[at + 1], (l->n - at) * sizeof(*l->v));
+		memmove(&l->ptr[at], &l->ptr[at + 1], (l->size - at) * sizeof(*l->ptr));
 		return dsync_error_oom();
 	}
-	l->n++;
+	l->size++;
 	return 0;
 }
 
 static void entries_remove(entry_list *l, size_t at)
 {
-	free((char *)l->v[at].e.path);
-	memmove(&l->v[at], &l->v[at + 1], (l->n - at - 1) * sizeof(*l->v));
-	l->n--;
+	free((char *)l->ptr[at].e.path);
+	memmove(&l->ptr[at], &l->ptr[at + 1], (l->size - at - 1) * sizeof(*l->ptr));
+	l->size--;
 }
 
 /* The first position whose path is >= PATH (L sorted). */
 static size_t lower_bound(const entry_list *l, const char *path)
 {
-	size_t lo = 0, hi = l->n;
+	size_t lo = 0, hi = l->size;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(l->v[mid].e.path, path) < 0)
+		if (strcmp(l->ptr[mid].e.path, path) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -273,7 +261,7 @@ static bool has_below(const entry_list *l, const char *path)
 	if (dsync_buf_printf(&prefix, "%s/", path) < 0)
 		return true;
 	at = lower_bound(l, prefix.ptr);
-	hit = at < l->n && strncmp(l->v[at].e.path, prefix.ptr, prefix.len) == 0;
+	hit = at < l->size && strncmp(l->ptr[at].e.path, prefix.ptr, prefix.len) == 0;
 	dsync_buf_dispose(&prefix);
 	return hit;
 }
@@ -283,7 +271,7 @@ static bool taken(const entry_list *l, const char *path)
 {
 	size_t at = lower_bound(l, path);
 
-	return (at < l->n && strcmp(l->v[at].e.path, path) == 0) || has_below(l, path);
+	return (at < l->size && strcmp(l->ptr[at].e.path, path) == 0) || has_below(l, path);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -299,23 +287,16 @@ static int pending_add(pending_list *l, char kind, const char *path, const git_i
 {
 	pending *p;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		pending *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		l->v = v;
-		l->cap = cap;
-	}
-	p = &l->v[l->n];
+	if (dsync_array_reserve(*l, l->size + 1) < 0)
+		return dsync_error_oom();
+	p = &l->ptr[l->size];
 	p->kind = kind;
 	p->e = *e;
 	p->e.path = NULL;
 	p->loser = loser;
 	if ((p->path = strdup(path)) == NULL)
 		return dsync_error_oom();
-	l->n++;
+	l->size++;
 	return 0;
 }
 
@@ -355,7 +336,7 @@ static const side *owner_of(const side *ours, const side *theirs, const char *pa
  */
 static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, const pending *p)
 {
-	dsync_conflict_parts parts = { 0 };
+	dsync_copyname_parts parts = { 0 };
 	dsync_buf disk = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT, stored = DSYNC_BUF_INIT;
 	bool is_link = p->e.mode == GIT_FILEMODE_LINK, renumber;
 	git_time_t when = 0;
@@ -367,8 +348,8 @@ static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, 
 	 * then stored as any name is */
 	if ((error = dsync_buf_puts(&disk, "")) < 0 || (error = dsync_path_unescape(&disk, p->path, is_link)) < 0)
 		goto out;
-	renumber = dsync_is_conflict_copy(disk.ptr);
-	if (renumber && dsync_conflict_parse(&parts, disk.ptr) < 0) {
+	renumber = dsync_copyname_is_copy(disk.ptr);
+	if (renumber && dsync_copyname_parse(&parts, disk.ptr) < 0) {
 		error = dsync_error_set(DSYNC_ERROR, "cannot read the conflict copy's name '%s'", disk.ptr);
 		goto out;
 	}
@@ -377,8 +358,8 @@ static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, 
 	for (n = renumber ? parts.n + 1 : 1;; n++) {
 		dsync_buf_truncate(&name, 0);
 		dsync_buf_truncate(&stored, 0);
-		if ((error = renumber ? dsync_conflict_renumber(&name, disk.ptr, n)
-				      : dsync_conflict_name(&name, disk.ptr, device, (time_t)when, n)) < 0 ||
+		if ((error = renumber ? dsync_copyname_renumber(&name, disk.ptr, n)
+				      : dsync_copyname_make(&name, disk.ptr, device, (time_t)when, n)) < 0 ||
 		    (error = dsync_buf_puts(&stored, "")) < 0 ||
 		    (error = dsync_path_escape(&stored, name.ptr, is_link)) < 0)
 			goto out;
@@ -386,7 +367,7 @@ static int add_copy(dsync_merge_result *r, entry_list *l, git_repository *repo, 
 			break;
 	}
 	if ((error = entries_insert(l, lower_bound(l, stored.ptr), &p->e, stored.ptr, p->loser)) == 0)
-		error = add_conflict(r, p->kind, p->path, stored.ptr);
+		error = dsync_merge_result_add(r, p->kind, p->path, stored.ptr);
 out:
 	free(device);
 	dsync_buf_dispose(&disk);
@@ -412,8 +393,7 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 {
 	git_index_conflict_iterator *it = NULL;
 	const git_index_entry *a, *o, *t;
-	conflict_in *v = NULL;
-	size_t n = 0, cap = 0;
+	DSYNC_ARRAY(conflict_in) v = DSYNC_ARRAY_INIT;
 	int err, error = 0;
 
 	*out = NULL;
@@ -424,16 +404,11 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 		const git_index_entry *any = o ? o : t ? t : a;
 		conflict_in *c;
 
-		if (n == cap) {
-			conflict_in *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				error = dsync_error_oom();
-				goto out;
-			}
-			v = nv;
+		if (dsync_array_reserve(v, v.size + 1) < 0) {
+			error = dsync_error_oom();
+			goto out;
 		}
-		c = &v[n++];
+		c = &v.ptr[v.size++];
 		memset(c, 0, sizeof(*c));
 		/* the entries' paths die with the index's conflicts: copies */
 		if ((c->path = strdup(any->path)) == NULL ||
@@ -460,11 +435,11 @@ static int take_conflicts(conflict_in **out, size_t *count, git_index *index)
 out:
 	git_index_conflict_iterator_free(it);
 	if (error < 0) {
-		free_conflicts(v, n);
+		free_conflicts(v.ptr, v.size);
 		return error;
 	}
-	*out = v;
-	*count = n;
+	*out = v.ptr;
+	*count = v.size;
 	return 0;
 }
 
@@ -486,7 +461,7 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 	for (i = 0; i < git_index_entrycount(index) && !error; i++) {
 		const git_index_entry *e = git_index_get_byindex(index, i);
 		if (GIT_INDEX_ENTRY_STAGE(e) == 0)
-			error = entries_insert(l, l->n, e, e->path, NULL);
+			error = entries_insert(l, l->size, e, e->path, NULL);
 	}
 	for (i = 0; i < cn && !error; i++) {
 		const conflict_in *c = &cv[i];
@@ -504,35 +479,35 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 			if (entry_at(&other, ms->head, path) && !git_index_get_bypath(index, path, 0) &&
 			    (!git_oid_equal(&other.id, &have->id) || other.mode != have->mode)) {
 				w = ours_wins || wins(so, st) ? so : st;
-				if ((error = entries_insert(l, l->n, w == hs ? have : &other, path, w)) == 0)
+				if ((error = entries_insert(l, l->size, w == hs ? have : &other, path, w)) == 0)
 					error = pending_add(&pend, 'A', path, w == hs ? &other : have, w == hs ? ms : hs);
 				continue;
 			}
 			/* modify/delete: what exists stays */
-			error = entries_insert(l, l->n, have, path, hs);
+			error = entries_insert(l, l->size, have, path, hs);
 			continue;
 		}
 		if (!c->has_ours)
 			continue; /* deleted on both sides */
 		if (strcmp(c->our_path, c->their_path) != 0) {
 			/* renamed to two names: both stay */
-			if ((error = entries_insert(l, l->n, &c->ours, c->our_path, so)) == 0)
-				error = entries_insert(l, l->n, &c->theirs, c->their_path, st);
+			if ((error = entries_insert(l, l->size, &c->ours, c->our_path, so)) == 0)
+				error = entries_insert(l, l->size, &c->theirs, c->their_path, st);
 			continue;
 		}
 		w = ours_wins || wins(so, st) ? so : st;
 		lo = w == so ? st : so;
-		if ((error = entries_insert(l, l->n, w == so ? &c->ours : &c->theirs, c->path, w)) == 0)
+		if ((error = entries_insert(l, l->size, w == so ? &c->ours : &c->theirs, c->path, w)) == 0)
 			error = pending_add(&pend, c->has_anc ? 'C' : 'A', c->path, w == so ? &c->theirs : &c->ours, lo);
 	}
 	if (error)
 		goto out;
-	if (l->n > 1)
-		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	if (l->size > 1)
+		qsort(l->ptr, l->size, sizeof(*l->ptr), cmp_entry);
 	/* two versions at one path (libgit2 leaves that after a rename onto a
 	 * name the other side added): the same stays once, else one wins */
-	for (i = 0; i + 1 < l->n && !error;) {
-		entry *a = &l->v[i], *b = &l->v[i + 1];
+	for (i = 0; i + 1 < l->size && !error;) {
+		entry *a = &l->ptr[i], *b = &l->ptr[i + 1];
 		size_t drop;
 		const side *sa, *sb;
 
@@ -550,14 +525,14 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 			drop = (ours_wins ? sa == so : wins(sa, sb)) ? i + 1 : i;
 		else
 			drop = i + 1;
-		error = pending_add(&pend, 'A', l->v[drop].e.path, &l->v[drop].e, drop == i ? sa : sb);
+		error = pending_add(&pend, 'A', l->ptr[drop].e.path, &l->ptr[drop].e, drop == i ? sa : sb);
 		entries_remove(l, drop);
 	}
 	/* a link whose name on disk is another entry's (a link ".gitmodules"
 	 * is stored as ".gitmodules~dsync", a file as ".gitmodules"): the
 	 * other entry keeps the name, the link becomes a copy */
-	for (i = 0; i < l->n && !error;) {
-		entry *e = &l->v[i];
+	for (i = 0; i < l->size && !error;) {
+		entry *e = &l->ptr[i];
 		dsync_buf disk = DSYNC_BUF_INIT, other = DSYNC_BUF_INIT;
 		const char *slash = strrchr(e->e.path, '/');
 		bool clash = false;
@@ -581,8 +556,8 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 		entries_remove(l, i);
 	}
 	/* a file where the other side made a folder: the folder keeps it */
-	for (i = 0; i < l->n && !error;) {
-		entry *e = &l->v[i];
+	for (i = 0; i < l->size && !error;) {
+		entry *e = &l->ptr[i];
 
 		if (!has_below(l, e->e.path)) {
 			i++;
@@ -592,8 +567,8 @@ static int decide(dsync_merge_result *r, entry_list *l, git_repository *repo, gi
 				    e->from ? e->from : owner_of(so, st, e->e.path, &e->e.id));
 		entries_remove(l, i);
 	}
-	for (i = 0; i < pend.n && !error; i++)
-		error = add_copy(r, l, repo, &pend.v[i]);
+	for (i = 0; i < pend.size && !error; i++)
+		error = add_copy(r, l, repo, &pend.ptr[i]);
 out:
 	pending_dispose(&pend);
 	return error;
@@ -709,7 +684,7 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot read the trees to merge");
 		goto out;
 	}
-	if ((error = dsync_tree_check(repo, their_tree)) < 0)
+	if ((error = dsync_treecheck_all(repo, their_tree)) < 0)
 		goto out;
 	if ((error = merge_base_of(&base, repo, ours, theirs, depth)) < 0)
 		goto out;
@@ -741,15 +716,15 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 		error = dsync_error_git(err, "cannot record the merged tree");
 		goto out;
 	}
-	for (i = 0; i < l.n; i++)
-		if ((err = git_index_add(result, &l.v[i].e)) < 0) {
-			error = dsync_error_git(err, "cannot record '%s' in the merge", l.v[i].e.path);
+	for (i = 0; i < l.size; i++)
+		if ((err = git_index_add(result, &l.ptr[i].e)) < 0) {
+			error = dsync_error_git(err, "cannot record '%s' in the merge", l.ptr[i].e.path);
 			goto out;
 		}
-	if (git_index_entrycount(result) != l.n) {
+	if (git_index_entrycount(result) != l.size) {
 		/* never silently: every decided path must be in the tree */
 		error = dsync_error_set(DSYNC_ERROR, "the merge lost a path (%zu of %zu recorded); nothing changed",
-					git_index_entrycount(result), l.n);
+					git_index_entrycount(result), l.size);
 		goto out;
 	}
 	if ((err = git_index_write_tree_to(&out->tree, result, repo)) < 0) {
@@ -781,110 +756,4 @@ int dsync_merge_trees_ours(dsync_merge_result *out, git_repository *repo, const 
 			   const git_commit *theirs)
 {
 	return merge_trees(out, repo, ours, theirs, true, 0);
-}
-
-static int cmp_oid(const void *a, const void *b)
-{
-	return git_oid_cmp(git_commit_id(*(git_commit *const *)a), git_commit_id(*(git_commit *const *)b));
-}
-
-int dsync_merge_commit(git_oid *out, git_repository *repo, const git_oid *tree_id, git_commit *a,
-		       git_commit *b, const dsync_merge_result *r)
-{
-	git_commit *parents[2] = { a, b };
-	git_signature *sig = NULL;
-	git_tree *tree = NULL;
-	dsync_buf msg = DSYNC_BUF_INIT;
-	char ha[DSYNC_OID_HEX_SIZE], hb[DSYNC_OID_HEX_SIZE];
-	git_time_t when;
-	size_t i;
-	int err, error;
-
-	qsort(parents, 2, sizeof(parents[0]), cmp_oid);
-	when = git_commit_time(a) > git_commit_time(b) ? git_commit_time(a) : git_commit_time(b);
-	git_oid_tostr(ha, sizeof(ha), git_commit_id(parents[0]));
-	git_oid_tostr(hb, sizeof(hb), git_commit_id(parents[1]));
-	if ((error = dsync_buf_printf(&msg, "merge %.12s and %.12s", ha, hb)) < 0)
-		goto out;
-	if (r->n && (error = dsync_buf_printf(&msg, ": %zu conflict%s\n\n", r->n, r->n == 1 ? "" : "s")) < 0)
-		goto out;
-	for (i = 0; i < r->n && !error; i++)
-		error = dsync_buf_printf(&msg, "%s -> %s\n", r->v[i].path, r->v[i].copy);
-	if (error < 0 || (!r->n && (error = dsync_buf_puts(&msg, "\n")) < 0))
-		goto out;
-	if ((err = git_signature_new(&sig, "dsync", "dsync", when, 0)) < 0 ||
-	    (err = git_tree_lookup(&tree, repo, tree_id)) < 0 ||
-	    (err = git_commit_create(out, repo, NULL, sig, sig, NULL, msg.ptr, tree, 2,
-				     (const git_commit **)parents)) < 0)
-		error = dsync_error_git(err, "cannot record the merge");
-out:
-	git_signature_free(sig);
-	git_tree_free(tree);
-	dsync_buf_dispose(&msg);
-	return error;
-}
-
-static int cmp_head(const void *a, const void *b)
-{
-	const dsync_head *x = a, *y = b;
-	int c = strcmp(x->device_id, y->device_id);
-
-	return c ? c : git_oid_cmp(&x->commit, &y->commit);
-}
-
-/* Merges the commit NEXT into *CUR (see dsync_merge_heads). */
-static int fold(git_oid *cur, dsync_merge_result *all, git_repository *repo, const git_oid *next)
-{
-	dsync_merge_result r;
-	git_commit *a = NULL, *b = NULL;
-	git_oid merged;
-	size_t i;
-	int err, error;
-
-	if (git_oid_equal(cur, next) || git_graph_descendant_of(repo, cur, next) == 1)
-		return 0; /* already in */
-	if (git_graph_descendant_of(repo, next, cur) == 1) {
-		git_oid_cpy(cur, next);
-		return 0;
-	}
-	if ((err = git_commit_lookup(&a, repo, cur)) < 0 || (err = git_commit_lookup(&b, repo, next)) < 0) {
-		error = dsync_error_git(err, "cannot read a head to merge");
-		goto out;
-	}
-	if ((error = dsync_merge_trees_of(&r, repo, a, b)) < 0)
-		goto out;
-	if ((error = dsync_merge_commit(&merged, repo, &r.tree, a, b, &r)) == 0) {
-		git_oid_cpy(cur, &merged);
-		git_oid_cpy(&all->tree, &r.tree);
-		for (i = 0; i < r.n && !error; i++)
-			error = add_conflict(all, r.v[i].kind, r.v[i].path, r.v[i].copy);
-	}
-	dsync_merge_result_dispose(&r);
-out:
-	git_commit_free(a);
-	git_commit_free(b);
-	return error;
-}
-
-int dsync_merge_heads(git_oid *out, dsync_merge_result *conflicts, git_repository *repo,
-		      const dsync_head *heads, size_t n)
-{
-	dsync_head *v;
-	size_t i;
-	int error = 0;
-
-	memset(conflicts, 0, sizeof(*conflicts));
-	if (n == 0)
-		return dsync_error_set(DSYNC_EUSAGE, "no heads to merge");
-	if ((v = malloc(n * sizeof(*v))) == NULL)
-		return dsync_error_oom();
-	memcpy(v, heads, n * sizeof(*v));
-	qsort(v, n, sizeof(*v), cmp_head);
-	git_oid_cpy(out, &v[0].commit);
-	for (i = 1; i < n && !error; i++)
-		error = fold(out, conflicts, repo, &v[i].commit);
-	free(v);
-	if (error < 0)
-		dsync_merge_result_dispose(conflicts);
-	return error;
 }
