@@ -1,6 +1,6 @@
 /*
- * The transport-independent part of the blob-store interface: opening a URL
- * by its scheme, and whole-blob reads and writes for the small blobs.
+ * The transport-independent part of the blob-store interface: whole-blob
+ * reads and writes for the small blobs.
  */
 #include "core/base/internal.h"
 
@@ -9,24 +9,6 @@
 #include <unistd.h>
 
 #include "transport/blobstore.h"
-#include "transport/file.h"
-
-int dsync_blobstore_open(dsync_blobstore **out, const char *url, bool create)
-{
-	char q[DSYNC_QUOTE_SIZE];
-
-	*out = NULL;
-	if (strncmp(url, "file://", 7) == 0) {
-		if (url[7] != '/')
-			return dsync_error_set(DSYNC_EUSAGE, "'%s': a file:// URL needs an absolute path (file:///path)",
-					       dsync_quote(q, url));
-		return dsync_blobstore_file_open(out, url + 7, create);
-	}
-	if (strstr(url, "://") != NULL)
-		return dsync_error_set(DSYNC_EUSAGE, "'%s': this dsync knows only file:// remotes and local paths",
-				       dsync_quote(q, url));
-	return dsync_blobstore_file_open(out, url, create);
-}
 
 void dsync_blobstore_free(dsync_blobstore *s)
 {

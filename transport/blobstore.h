@@ -59,12 +59,6 @@ struct dsync_blobstore {
 	void (*free)(dsync_blobstore *s);
 };
 
-/*
- * Opens the blob store at URL: "file:///abs/path", or a plain path (absolute
- * or relative to the current directory), for now.  CREATE makes the place
- * (mkdir -p) when it doesn't exist.  An unknown scheme is DSYNC_EUSAGE.
- */
-int dsync_blobstore_open(dsync_blobstore **out, const char *url, bool create);
 
 /* Frees S; accepts NULL. */
 void dsync_blobstore_free(dsync_blobstore *s);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/sync/sync_internal.h"
+#include "transport/transport.h"
 
 static void devs_dispose(sync_conn *c)
 {
@@ -46,7 +47,7 @@ int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_s
 	c->r = r;
 	c->o = o;
 	c->res = res;
-	if ((error = dsync_blobstore_open(&c->bs, r->url, false)) < 0)
+	if ((error = dsync_transport_open(&c->bs, r->url, false)) < 0)
 		return error;
 	if ((error = dsync_store_open(&c->st, c->bs)) < 0)
 		goto fail;

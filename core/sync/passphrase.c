@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "core/sync/sync_internal.h"
+#include "transport/transport.h"
 
 void dsync_passphrase_free(char *s)
 {
@@ -115,7 +116,7 @@ int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsyn
 					f->root, n);
 		goto out;
 	}
-	if ((error = dsync_blobstore_open(&bs, sel[0]->url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+	if ((error = dsync_transport_open(&bs, sel[0]->url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
 		goto out;
 	if (sel[0]->store_id && strcmp(sel[0]->store_id, st->id) != 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", bs->url,

@@ -9,6 +9,7 @@
 
 #include "core/base/path.h"
 #include "core/sync/sync_internal.h"
+#include "transport/transport.h"
 
 void dsync_remote_config_dispose(sync_remotes *r)
 {
@@ -238,7 +239,7 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 	*bs = NULL;
 	*st = NULL;
 	*created = false;
-	if ((error = dsync_blobstore_open(bs, url, may_create)) < 0)
+	if ((error = dsync_transport_open(bs, url, may_create)) < 0)
 		return error;
 	error = dsync_store_open(st, *bs);
 	if (error == DSYNC_ENOTFOUND && may_create) {

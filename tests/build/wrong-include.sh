@@ -22,17 +22,17 @@ def entry(suffix):
 
 # (layer's file whose command is used, allowed includes, the forbidden one or None)
 CASES = [
-    ("merge/merge.c", ["core/base/internal.h", "core/base/buf.h", "merge/merge.h"], None),
-    ("merge/merge.c", ["core/base/internal.h"], "core/folder/folder.h"),
-    ("merge/merge.c", ["core/base/internal.h"], "transport/blobstore.h"),
-    ("merge/merge.c", ["core/base/internal.h"], "dsync/folder.h"),
+    ("merge/treemerge.c", ["core/base/internal.h", "core/base/buf.h", "merge/treemerge.h"], None),
+    ("merge/treemerge.c", ["core/base/internal.h"], "core/folder/folder.h"),
+    ("merge/treemerge.c", ["core/base/internal.h"], "transport/blobstore.h"),
+    ("merge/treemerge.c", ["core/base/internal.h"], "dsync/folder.h"),
     ("transport/file.c", ["core/base/internal.h", "core/base/path.h", "transport/blobstore.h"], None),
     ("transport/file.c", ["core/base/internal.h"], "core/history/scan.h"),
-    ("transport/file.c", ["core/base/internal.h"], "merge/merge.h"),
+    ("transport/file.c", ["core/base/internal.h"], "merge/treemerge.h"),
     ("cmd/main.c", ["dsync/common.h", "dsync/folder.h", "dsync/sync.h", "cmd/output.h"], None),
     ("cmd/main.c", ["dsync/common.h"], "core/base/internal.h"),
     ("cmd/main.c", ["dsync/common.h"], "core/folder/folder.h"),
-    ("cmd/main.c", ["dsync/common.h"], "merge/merge.h"),
+    ("cmd/main.c", ["dsync/common.h"], "merge/treemerge.h"),
     ("core/base/buf.c", ["core/base/internal.h", "core/base/buf.h"], None),
     ("core/base/buf.c", ["core/base/internal.h"], "core/folder/folder.h"),
     ("core/store/thinpack.c", ["core/base/internal.h", "core/store/thinpack.h"], None),

@@ -45,6 +45,7 @@
 #include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/store/store.h"
+#include "transport/transport.h"
 #include "core/store/manifest.h"
 #include "core/store/pack.h"
 #include "transport/blobstore.h"
@@ -703,7 +704,7 @@ static void test_confidentiality(void **state)
 	}
 
 	/* the secrets: open the store as a member would */
-	assert_int_equal(dsync_blobstore_open(&bs, url, false), 0);
+	assert_int_equal(dsync_transport_open(&bs, url, false), 0);
 	assert_int_equal(dsync_store_open(&st, bs), 0);
 	if (dsync_store_unlock(st, PASS) != 0)
 		fail_msg("%s", dsync_error_last());
