@@ -27,7 +27,8 @@ typedef struct pending {
 
 typedef struct verify {
 	dsync_check_result *out;
-	const dsync_sync_options *o;
+	dsync_transfer_cb progress;
+	void *payload;
 	dsync_folder *f;
 	git_odb *odb;
 	dsync_oidset seen;
@@ -97,14 +98,14 @@ static int note(char ***list, size_t *n, size_t *cap, const char *fmt, ...)
 	return error;
 }
 
-static void progress(verify *v, bool done)
+static void tell_progress(verify *v, bool done)
 {
 	dsync_transfer t = { "history", NULL, v->out->objects, 0, 0, 0, done };
 
-	if (!v->o || !v->o->progress || (!done && v->out->objects - v->last_progress < 4096))
+	if (!v->progress || (!done && v->out->objects - v->last_progress < 4096))
 		return;
 	v->last_progress = v->out->objects;
-	v->o->progress(&t, v->o->payload);
+	v->progress(&t, v->payload);
 }
 
 /* "missing", or "damaged" with libgit2's words in WHY (": ..."), for a
@@ -200,7 +201,7 @@ static int walk_tree(verify *v, const git_oid *id, size_t chunk_at)
 		} else {
 			git_odb_object_free(obj);
 			v->out->objects++;
-			progress(v, false);
+			tell_progress(v, false);
 		}
 		dsync_buf_truncate(&v->path, len);
 	}
@@ -564,7 +565,7 @@ static int put_first(verify *v)
 	return 0;
 }
 
-int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o)
+int dsync_verify_history(dsync_check_result *out, dsync_folder *f, dsync_transfer_cb progress, void *payload)
 {
 	verify v;
 	size_t i;
@@ -572,7 +573,8 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
 
 	memset(&v, 0, sizeof(v));
 	v.out = out;
-	v.o = o;
+	v.progress = progress;
+	v.payload = payload;
 	v.f = f;
 	if ((error = dsync_folder_repo(f)) < 0)
 		return error;
@@ -584,7 +586,7 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
 	if (v.missing && v.npack_notes)
 		error = put_first(&v);
 	out->walked = error == 0;
-	progress(&v, true);
+	tell_progress(&v, true);
 out:
 	for (i = 0; i < v.nrefs; i++)
 		free(v.refs[i]);

@@ -6,7 +6,7 @@
 #ifndef DSYNC_VERIFY_H
 #define DSYNC_VERIFY_H
 
-#include "dsync/sync.h"
+#include "dsync/history.h"
 #include "core/folder/folder.h"
 
 /*
@@ -17,10 +17,10 @@
  * one line per object that is missing or damaged to OUT->problems (the
  * first DSYNC_CHECK_LISTED of them; OUT->nproblems counts all).  A damaged
  * history is not an error here: returns 0, or a negative DSYNC_E* code when
- * the walk itself could not run (no memory).  O's progress, when set, hears
- * of the walk as "history".
+ * the walk itself could not run (no memory).  PROGRESS (may be NULL) hears
+ * of the walk as "history", with PAYLOAD.
  */
-int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o);
+int dsync_verify_history(dsync_check_result *out, dsync_folder *f, dsync_transfer_cb progress, void *payload);
 
 /*
  * Reads the head of the history in REPO (refs/heads/main) into OUT and
