@@ -967,6 +967,41 @@ void scan_list_dispose(scan_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/*
+ * Compares the walk SCAN with the cache C (both sorted): *CONTENT true when a
+ * file was added or changed content or mode, *STAT true when only stat data
+ * needs refreshing, *DELETED the number of cached files the walk did not see.
+ */
+void scan_list_compare(const scan_list *scan, const statcache *c, bool *content,
+			       bool *stat_only, size_t *deleted)
+{
+	size_t i = 0, j = 0;
+
+	*content = *stat_only = false;
+	*deleted = 0;
+	while (i < c->n || j < scan->n) {
+		int cmp = i >= c->n ? 1 : j >= scan->n ? -1 : strcmp(c->v[i].path, scan->v[j].path);
+
+		if (cmp < 0) {
+			(*deleted)++;
+			i++;
+		} else if (cmp > 0) {
+			*content = true;
+			j++;
+		} else {
+			if (scan->v[j].flags & SCAN_HASHED) {
+				if (c->v[i].mode != scan->v[j].mode || !git_oid_equal(&c->v[i].id, &scan->v[j].oid))
+					*content = true;
+				else
+					*stat_only = true;
+			}
+			i++;
+			j++;
+		}
+	}
+}
+
+
 void scan_entry_to_index(git_index_entry *out, const scan_entry *e)
 {
 	memset(out, 0, sizeof(*out));

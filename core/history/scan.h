@@ -77,6 +77,15 @@ void scan_list_dispose(scan_list *l);
 /* Sorts L by stored path (as the index is), if it is not yet. */
 void scan_list_sort(scan_list *l);
 
+/*
+ * Compares the walk SCAN with the cache C (both sorted): *CONTENT true when a
+ * file was added or changed content or mode, *STAT_ONLY true when only stat
+ * data needs refreshing, *DELETED the number of cached files the walk did
+ * not see.
+ */
+void scan_list_compare(const scan_list *scan, const statcache *c, bool *content, bool *stat_only,
+		       size_t *deleted);
+
 /* Fills an index entry from a scan entry. */
 void scan_entry_to_index(git_index_entry *out, const scan_entry *e);
 

@@ -3,7 +3,7 @@
  * (after a snapshot, so nothing is lost) or elsewhere.
  */
 #include "core/base/internal.h"
-#include "core/history/verify.h"
+#include "core/history/head.h"
 #include "dsync/restore.h"
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
@@ -11,7 +11,7 @@
 #include "core/folder/folder.h"
 #include "core/worktree/apply.h"
 #include "core/base/chunks.h"
-#include "core/history/snapshot_internal.h"
+#include "core/history/tree.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -272,7 +272,7 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 
 	if (!*path)
 		return write_tree(r, root, dest, true);
-	if ((error = dsync_tree_lookup(&te, root, path)) < 0)
+	if ((error = dsync_history_tree_lookup(&te, root, path)) < 0)
 		return error;
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 		dsync_chunked info;
@@ -372,7 +372,7 @@ static bool restores_folder(git_repository *repo, git_tree *tree, const char *pa
 
 	if (!*path)
 		return true;
-	if (dsync_tree_lookup(&te, tree, path) < 0)
+	if (dsync_history_tree_lookup(&te, tree, path) < 0)
 		return false;
 	folder = git_tree_entry_type(te) == GIT_OBJECT_TREE && !dsync_chunks_entry_is_big(NULL, repo, te);
 	git_tree_entry_free(te);
@@ -477,7 +477,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 
 		if (!*paths[i])
 			continue;
-		if ((error = dsync_tree_lookup(&te, tree, paths[i])) < 0) {
+		if ((error = dsync_history_tree_lookup(&te, tree, paths[i])) < 0) {
 			if (error == DSYNC_ENOTFOUND) {
 				char when[64], q[DSYNC_QUOTE_SIZE];
 
