@@ -5,6 +5,7 @@
 #include "core/base/internal.h"
 #include "core/history/changes.h"
 #include "core/history/head.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/chunks.h"
 #include "core/base/path.h"
@@ -22,6 +23,28 @@ void dsync_changes_dispose(dsync_changes *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Room for N changes in C (the public list has the fields of a DSYNC_ARRAY
+ * under other names). */
+static int reserve(dsync_changes *c, size_t n)
+{
+	if (n > c->cap && dsync_array_grow_(&c->v, &c->cap, n, sizeof(*c->v)) < 0)
+		return dsync_error_oom();
+	return 0;
+}
+
+int dsync_changes_move(dsync_changes *dst, dsync_changes *src)
+{
+	int error;
+
+	if ((error = reserve(dst, dst->n + src->n)) < 0)
+		return error;
+	memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
+	src->n = 0;
+	dsync_changes_dispose(src);
+	return 0;
+}
+
 int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 		      const char *stored_old, bool is_link)
 {
@@ -37,15 +60,8 @@ int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 		kind = 'A';
 		stored_old = NULL;
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		dsync_change *v = realloc(c->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		c->v = v;
-		c->cap = cap;
-	}
+	if ((error = reserve(c, c->n + 1)) < 0)
+		return error;
 	if ((error = dsync_buf_puts(&p, "")) < 0 ||
 	    (error = dsync_path_unescape(&p, stored_path, is_link)) < 0)
 		goto out;

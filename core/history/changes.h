@@ -14,6 +14,11 @@
 int dsync_changes_add(dsync_changes *c, char kind, const char *stored_path,
 		      const char *stored_old, bool is_link);
 
+/* Moves every change of SRC (already unescaped) to the end of DST and
+ * empties SRC: 0, or a negative DSYNC_E* code (out of memory; both
+ * unchanged). */
+int dsync_changes_move(dsync_changes *dst, dsync_changes *src);
+
 /* Appends the deltas of DIFF as changes. */
 int dsync_changes_from_diff(dsync_changes *out, git_diff *diff);
 

@@ -125,6 +125,32 @@ static int binary_notice(print_ctx *pc, const char *path)
 	return error;
 }
 
+/* The paths a diff of tree FROM against the working tree compares, into
+ * OUT: what status sees changed since the last snapshot and, when FROM is
+ * another version, what changed from FROM to the last snapshot. */
+static int work_changes(dsync_changes *out, dsync_folder *f, git_tree *from)
+{
+	git_tree *head = NULL;
+	dsync_changes more = { 0 };
+	git_oid h;
+	bool born;
+	int error;
+
+	if ((error = dsync_status(out, f, NULL, NULL)) < 0 || !from)
+		return error;
+	if ((error = dsync_history_head_tree(&head, &h, &born, f->repo)) < 0)
+		goto out;
+	if (head && !git_oid_equal(git_tree_id(head), git_tree_id(from)) &&
+	    (error = dsync_changes_between(&more, f->repo, from, head, NULL, DSYNC_RENAMES_NONE)) == 0)
+		error = dsync_changes_move(out, &more);
+out:
+	git_tree_free(head);
+	dsync_changes_dispose(&more);
+	if (error < 0)
+		dsync_changes_dispose(out);
+	return error;
+}
+
 /* The diff of tree FROM against the working tree. */
 static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ctx *pc)
 {
@@ -134,48 +160,8 @@ static int diff_work(dsync_folder *f, git_tree *from, const char *spec, print_ct
 	size_t i;
 	int err, error;
 
-	if ((error = dsync_status(&ch, f, NULL, NULL)) < 0)
+	if ((error = work_changes(&ch, f, from)) < 0)
 		return error;
-	/* status compares with the last snapshot; FROM may be another one */
-	if (from) {
-		git_tree *head = NULL;
-		git_oid h;
-		bool born;
-
-		if ((error = dsync_history_head_tree(&head, &h, &born, f->repo)) < 0)
-			goto out;
-		if (head && !git_oid_equal(git_tree_id(head), git_tree_id(from))) {
-			/* changes from FROM to HEAD, then HEAD to work: compare every
-			 * path either one touched */
-			dsync_changes more;
-
-			error = dsync_changes_between(&more, f->repo, from, head, NULL, DSYNC_RENAMES_NONE);
-			git_tree_free(head);
-			if (error < 0)
-				goto out;
-			/* move MORE's (already unescaped) entries over */
-			for (i = 0; i < more.n && !error; i++) {
-				if (ch.n == ch.cap) {
-					size_t cap = ch.cap ? ch.cap * 2 : 16;
-					dsync_change *v = realloc(ch.v, cap * sizeof(*v));
-
-					if (!v) {
-						error = dsync_error_oom();
-						break;
-					}
-					ch.v = v;
-					ch.cap = cap;
-				}
-				ch.v[ch.n++] = more.v[i];
-				memset(&more.v[i], 0, sizeof(more.v[i]));
-			}
-			dsync_changes_dispose(&more);
-			if (error < 0)
-				goto out;
-		} else {
-			git_tree_free(head);
-		}
-	}
 	for (i = 0; i < ch.n && !error; i++) {
 		const char *path = ch.v[i].path;
 		git_tree_entry *te = NULL;
@@ -224,7 +210,6 @@ next:
 		dsync_buf_dispose(&abs);
 		dsync_buf_dispose(&buf);
 	}
-out:
 	dsync_strset_dispose(&shown);
 	dsync_changes_dispose(&ch);
 	return error;

@@ -66,10 +66,68 @@ out:
 	return error;
 }
 
+/*
+ * For SPEC, an existing version (its first BASE bytes) followed by ~N and ^N
+ * steps that name none: DSYNC_ENOTFOUND when the steps go back further than
+ * the history, DSYNC_EUSAGE when something else follows (Q is SPEC quoted).
+ * 0 when SPEC's first BASE bytes name no version: not that case.
+ */
+static int past_history(git_repository *repo, const char *spec, size_t base, const char *q)
+{
+	char *head = strndup(spec, base);
+	git_object *o = NULL;
+	bool there = head && git_revparse_single(&o, repo, head) == 0;
+	const char *p = spec + base;
+
+	git_object_free(o);
+	free(head);
+	/* only ~N and ^N steps (N optional) follow: else a bad version */
+	while (*p == '~' || *p == '^')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (there && *p)
+		return dsync_error_set(DSYNC_EUSAGE,
+			"bad version '%s': after HEAD or an id give steps back as ~N (HEAD~3)", q);
+	if (there)
+		return dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot '%s': the history is shorter", q);
+	return 0;
+}
+
+/* The last snapshot taken at or before WHEN (the time spec Q, quoted) into
+ * OUT: DSYNC_ENOTFOUND when there is none. */
+static int snapshot_at(char out[DSYNC_OID_HEX_SIZE], git_repository *repo, int64_t when, const char *q)
+{
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	int err, error;
+
+	if ((error = dsync_history_head_walk(&walk, repo)) < 0)
+		return error;
+	while ((err = git_revwalk_next(&oid, walk)) == 0) {
+		git_commit *c;
+
+		if ((err = git_commit_lookup(&c, repo, &oid)) < 0)
+			break;
+		if ((int64_t)git_commit_time(c) <= when) {
+			git_oid_tostr(out, DSYNC_OID_HEX_SIZE, &oid);
+			git_commit_free(c);
+			error = 0;
+			goto out;
+		}
+		git_commit_free(c);
+	}
+	if (err < 0 && err != GIT_ITEROVER)
+		error = dsync_history_walk_error(repo, err);
+	else
+		error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot at or before '%s'", q);
+out:
+	git_revwalk_free(walk);
+	return error;
+}
+
 int dsync_history_resolve(char out[DSYNC_OID_HEX_SIZE], dsync_folder *f, const char *spec)
 {
 	git_object *obj = NULL, *peeled = NULL;
-	git_revwalk *walk = NULL;
 	dsync_buf full = DSYNC_BUF_INIT;
 	git_oid oid;
 	int64_t when;
@@ -129,29 +187,8 @@ int dsync_history_resolve(char out[DSYNC_OID_HEX_SIZE], dsync_folder *f, const c
 			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
 		goto out;
 	}
-	/* a version that is there, taken back further than the history goes */
-	if (spec[base] && base > 0) {
-		char *head = strndup(spec, base);
-		git_object *o = NULL;
-		bool there = head && git_revparse_single(&o, f->repo, head) == 0;
-		const char *p = spec + base;
-
-		git_object_free(o);
-		free(head);
-		/* only ~N and ^N steps (N optional) follow: else a bad version */
-		while (*p == '~' || *p == '^')
-			for (p++; *p >= '0' && *p <= '9'; p++)
-				;
-		if (there && *p) {
-			error = dsync_error_set(DSYNC_EUSAGE,
-				"bad version '%s': after HEAD or an id give steps back as ~N (HEAD~3)", q);
-			goto out;
-		}
-		if (there) {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot '%s': the history is shorter", q);
-			goto out;
-		}
-	}
+	if (spec[base] && base > 0 && (error = past_history(f->repo, spec, base, q)) < 0)
+		goto out;
 	if (hexid && !spec[base] && dsync_timespec_parse(&when, spec, (int64_t)time(NULL)) < 0) {
 		error = dsync_error_set(DSYNC_ENOTFOUND, "no snapshot has the id '%s'; 'dsync log' lists them", q);
 		goto out;
@@ -163,28 +200,8 @@ int dsync_history_resolve(char out[DSYNC_OID_HEX_SIZE], dsync_folder *f, const c
 			q);
 		goto out;
 	}
-	if ((error = dsync_history_head_walk(&walk, f->repo)) < 0)
-		goto out;
-	while ((err = git_revwalk_next(&oid, walk)) == 0) {
-		git_commit *c;
-
-		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0)
-			break;
-		if ((int64_t)git_commit_time(c) <= when) {
-			git_oid_tostr(out, DSYNC_OID_HEX_SIZE, &oid);
-			git_commit_free(c);
-			error = 0;
-			goto out;
-		}
-		git_commit_free(c);
-	}
-	if (err < 0 && err != GIT_ITEROVER) {
-		error = dsync_history_walk_error(f->repo, err);
-		goto out;
-	}
-	error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot at or before '%s'", q);
+	error = snapshot_at(out, f->repo, when, q);
 out:
-	git_revwalk_free(walk);
 	git_object_free(obj);
 	git_object_free(peeled);
 	dsync_buf_dispose(&full);

@@ -14,6 +14,7 @@
 #include "core/base/internal.h"
 #include "core/history/scan.h"
 #include "core/base/chunks.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -42,33 +43,14 @@ static int problem(scan_list *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (l->nproblems + 1 >= l->problems_cap) {
-		size_t cap = l->problems_cap ? l->problems_cap * 2 : 8;
-		char **p = realloc(l->problems, cap * sizeof(*p));
-
-		if (!p)
-			return dsync_error_oom();
-		l->problems = p;
-		l->problems_cap = cap;
-	}
-	if ((l->problems[l->nproblems] = strdup(msg)) == NULL)
-		return dsync_error_oom();
-	l->nproblems++;
-	return 0;
+	return dsync_strlist_add(&l->problems, msg);
 }
 
-static int grow(scan_list *l)
+/* Room for N entries in L. */
+static int reserve(scan_list *l, size_t n)
 {
-	size_t cap;
-	scan_entry *v;
-
-	if (l->n < l->cap)
-		return 0;
-	cap = l->cap ? l->cap * 2 : 256;
-	if ((v = realloc(l->v, cap * sizeof(*v))) == NULL)
+	if (n > l->cap && dsync_array_grow_(&l->v, &l->cap, n, sizeof(*l->v)) < 0)
 		return dsync_error_oom();
-	l->v = v;
-	l->cap = cap;
 	return 0;
 }
 
@@ -92,7 +74,7 @@ static int push(scan_list *l, const char *path, uint32_t mode, const git_oid *oi
 	scan_entry *e;
 	int error;
 
-	if ((error = grow(l)) < 0)
+	if ((error = reserve(l, l->n + 1)) < 0)
 		return error;
 	e = &l->v[l->n];
 	memset(e, 0, sizeof(*e));
@@ -205,8 +187,7 @@ typedef struct discovery {
 	const dsync_ignore *ign;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	job *jobs;
-	size_t njobs, jobs_cap;
+	DSYNC_ARRAY(job) jobs;  /* the queue (a stack: depth first) */
 	size_t busy;           /* jobs being worked on */
 	bool failed;
 	int error;             /* the first error, with its message */
@@ -234,21 +215,12 @@ static int add_job(discovery *d, const char *real, const char *stored)
 		return dsync_error_oom();
 	}
 	pthread_mutex_lock(&d->lock);
-	if (d->njobs == d->jobs_cap) {
-		size_t cap = d->jobs_cap ? d->jobs_cap * 2 : 64;
-		job *v = realloc(d->jobs, cap * sizeof(*v));
-
-		if (!v) {
-			error = dsync_error_oom();
-			goto out;
-		}
-		d->jobs = v;
-		d->jobs_cap = cap;
+	if (dsync_array_push(d->jobs, j) < 0) {
+		error = dsync_error_oom();
+	} else {
+		j.real = j.stored = NULL;
+		pthread_cond_signal(&d->cond);
 	}
-	d->jobs[d->njobs++] = j;
-	j.real = j.stored = NULL;
-	pthread_cond_signal(&d->cond);
-out:
 	pthread_mutex_unlock(&d->lock);
 	free(j.real);
 	free(j.stored);
@@ -448,13 +420,13 @@ static void *discover_loop(void *arg)
 		job j;
 		int error;
 
-		if (d->njobs == 0) {
+		if (d->jobs.size == 0) {
 			if (d->busy == 0)
 				break;
 			pthread_cond_wait(&d->cond, &d->lock);
 			continue;
 		}
-		j = d->jobs[--d->njobs];
+		j = d->jobs.ptr[--d->jobs.size];
 		d->busy++;
 		pthread_mutex_unlock(&d->lock);
 		error = discover_dir(w, &j);
@@ -467,7 +439,7 @@ static void *discover_loop(void *arg)
 			d->error = error;
 			snprintf(d->message, sizeof(d->message), "%s", dsync_error_last());
 		}
-		if (d->njobs == 0 && d->busy == 0)
+		if (d->jobs.size == 0 && d->busy == 0)
 			pthread_cond_broadcast(&d->cond);
 	}
 	pthread_cond_broadcast(&d->cond);
@@ -491,14 +463,13 @@ static int append_list(scan_list *dst, scan_list *src)
 	size_t i;
 	int error;
 
-	for (i = 0; i < src->n; i++) {
-		if ((error = grow(dst)) < 0)
-			return error;
+	if ((error = reserve(dst, dst->n + src->n)) < 0)
+		return error;
+	for (i = 0; i < src->n; i++)
 		dst->v[dst->n++] = src->v[i];
-	}
 	src->n = 0;
-	for (i = 0; i < src->nproblems; i++) {
-		if ((error = problem(dst, "%s", src->problems[i])) < 0)
+	for (i = 0; i < src->problems.size; i++) {
+		if ((error = dsync_strlist_add(&dst->problems, src->problems.ptr[i])) < 0)
 			return error;
 	}
 	return 0;
@@ -534,16 +505,7 @@ static int discover(scan_list *out, discovery *d)
 
 		for (i = 0; i < started; i++)
 			total += w[i].out.n;
-		if (total > out->cap) {
-			scan_entry *v = realloc(out->v, total * sizeof(*v));
-
-			if (!v)
-				error = dsync_error_oom();
-			else {
-				out->v = v;
-				out->cap = total;
-			}
-		}
+		error = reserve(out, total);
 	}
 	for (i = 0; i < started; i++) {
 		if (!error)
@@ -937,11 +899,11 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 out:
 	if (error < 0)
 		scan_list_dispose(out);
-	for (i = 0; i < d.njobs; i++) {
-		free(d.jobs[i].real);
-		free(d.jobs[i].stored);
+	for (i = 0; i < d.jobs.size; i++) {
+		free(d.jobs.ptr[i].real);
+		free(d.jobs.ptr[i].stored);
 	}
-	free(d.jobs);
+	dsync_array_dispose(d.jobs);
 	if (d.rootfd >= 0)
 		close(d.rootfd);
 	pthread_mutex_destroy(&d.lock);
@@ -960,10 +922,8 @@ void scan_list_dispose(scan_list *l)
 		free(l->v[i].path);
 		free(l->v[i].real);
 	}
-	for (i = 0; i < l->nproblems; i++)
-		free(l->problems[i]);
 	free(l->v);
-	free(l->problems);
+	dsync_strlist_dispose(&l->problems);
 	memset(l, 0, sizeof(*l));
 }
 

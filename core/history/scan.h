@@ -9,6 +9,7 @@
 #include <git2.h>
 #include <sys/stat.h>
 
+#include "core/base/array.h"
 #include "core/folder/folder.h"
 #include "core/history/statcache.h"
 
@@ -41,8 +42,7 @@ typedef struct scan_entry {
 typedef struct scan_list {
 	scan_entry *v;
 	size_t n, cap;
-	char **problems;   /* messages about paths that could not be read */
-	size_t nproblems, problems_cap;
+	dsync_strlist problems; /* messages about paths that could not be read */
 	uint64_t hashed_bytes;
 	bool sorted;       /* v is sorted by path */
 	bool unchanged;    /* every entry is SCAN_CACHED and the cache has no

@@ -124,6 +124,118 @@ static size_t count_left_out(const dsync_folder *f, const statcache *c, const sc
 	return n;
 }
 
+/* The error of a snapshot that would record the loss of DELETED of the
+ * CACHE's files (the walk SCAN no longer has them), with OUT's counts. */
+static int mass_delete(dsync_snapshot_result *out, const dsync_folder *f, const statcache *cache,
+		       const scan_list *scan, size_t deleted)
+{
+	out->deleted = deleted;
+	out->files = cache->n;
+	out->left_out = count_left_out(f, cache, scan);
+	if (out->left_out > deleted / 2)
+		return dsync_error_set(DSYNC_EMASSDELETE,
+			"the ignore rules changed and would drop %zu of %zu files in '%s' from the "
+			"snapshots (they are still on disk); nothing recorded; fix '.dsyncignore', or "
+			"if you meant it, run 'dsync snapshot --allow-mass-delete'",
+			out->left_out, cache->n, f->root);
+	return dsync_error_set(DSYNC_EMASSDELETE,
+		"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
+		"if you deleted them, run 'dsync snapshot --allow-mass-delete'",
+		deleted, cache->n, f->root);
+}
+
+/* Applies the walk SCAN (sorted) to INDEX, which holds what the cache CACHE
+ * shows: deletions, then additions and changes. */
+static int update_index(git_index *index, const statcache *cache, const scan_list *scan)
+{
+	size_t i, j;
+	int err;
+
+	for (i = 0, j = 0; i < cache->n; i++) {
+		int c = 1;
+
+		while (j < scan->n && (c = strcmp(scan->v[j].path, cache->v[i].path)) < 0)
+			j++;
+		if ((j >= scan->n || c != 0) &&
+		    (err = git_index_remove(index, cache->v[i].path, 0)) < 0 && err != GIT_ENOTFOUND)
+			return dsync_error_git(err, "cannot update the index");
+	}
+	for (i = 0; i < scan->n; i++) {
+		git_index_entry ie;
+
+		if (!(scan->v[i].flags & SCAN_HASHED))
+			continue;
+		scan_entry_to_index(&ie, &scan->v[i]);
+		if ((err = git_index_add(index, &ie)) < 0)
+			return dsync_error_git(err, "cannot record '%s'", scan->v[i].path);
+	}
+	return 0;
+}
+
+/* Counts the kinds of CH into OUT. */
+static void count_changes(dsync_snapshot_result *out, const dsync_changes *ch)
+{
+	size_t i;
+
+	for (i = 0; i < ch->n; i++) {
+		if (ch->v[i].kind == 'A')
+			out->added++;
+		else if (ch->v[i].kind == 'D')
+			out->deleted++;
+		else if (ch->v[i].kind == 'R')
+			out->renamed++;
+		else
+			out->modified++;
+	}
+}
+
+/*
+ * Records TREE (whose changes against the head are CH) as a new snapshot
+ * whose parent is HEAD (NULL: the first), its id into OUT, and INDEX; the
+ * objects and the index are durable before refs/heads/main names the new
+ * snapshot, and the ref after.
+ */
+static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_tree *tree,
+			   const dsync_changes *ch, const git_oid *head, const char *message)
+{
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_reference *ref = NULL;
+	dsync_buf msg = DSYNC_BUF_INIT;
+	int err, error;
+
+	if ((error = make_message(&msg, ch, !head, message, f->device_id)) < 0 ||
+	    (error = local_signature(&sig, f->device_name, f->device_id)) < 0)
+		goto out;
+	if (head && (err = git_commit_lookup(&parent, f->repo, head)) < 0) {
+		error = dsync_error_git(err, "cannot read the last snapshot");
+		goto out;
+	}
+	if ((err = git_commit_create(out, f->repo, NULL, sig, sig, NULL, msg.ptr, tree, head ? 1 : 0,
+				     (const git_commit **)&parent)) < 0) {
+		error = dsync_error_git(err, "cannot record the snapshot");
+		goto out;
+	}
+	if ((err = git_index_write(index)) < 0) {
+		error = dsync_error_git(err, "cannot write the index");
+		goto out;
+	}
+	/* objects and index durable before the ref names them */
+	if ((error = dsync_folder_sync(f)) < 0)
+		goto out;
+	if ((err = git_reference_create_matching(&ref, f->repo, DSYNC_MAIN_REF, out, 1, head, "snapshot")) < 0) {
+		error = dsync_error_git(err, "cannot move '" DSYNC_MAIN_REF "'");
+		goto out;
+	}
+	error = dsync_folder_sync(f);
+out:
+	git_reference_free(ref);
+	git_signature_free(sig);
+	git_commit_free(parent);
+	dsync_buf_dispose(&msg);
+	return error;
+}
+
 /* Marks stale every entry of C named in PATHS: true when one was. */
 static bool forget_all(statcache *c, const dsync_strset *paths)
 {
@@ -142,17 +254,13 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 	dsync_snapshot_options defaults = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	git_index *index = NULL;
 	git_tree *old_tree = NULL, *new_tree = NULL;
-	git_commit *parent = NULL;
-	git_signature *sig = NULL;
-	git_reference *ref = NULL;
 	git_oid head, tree_oid, commit_oid, index_tree;
 	statcache cache = { 0 };
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
-	dsync_buf msg = DSYNC_BUF_INIT;
 	dsync_strset unreadable = DSYNC_STRSET_INIT;
 	bool born, content, stat_only, fast, locked = false, healing = false;
-	size_t i, j, deleted;
+	size_t i, deleted;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
@@ -167,10 +275,10 @@ int dsync_snapshot_take(dsync_snapshot_result *out, dsync_folder *f,
 rescan:
 	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->keep, opts->payload)) < 0)
 		goto out;
-	for (i = 0; i < scan.nproblems; i++)
+	for (i = 0; i < scan.problems.size; i++)
 		if (opts->warn && !healing)
-			opts->warn(scan.problems[i], opts->payload);
-	out->problems = scan.nproblems;
+			opts->warn(scan.problems.ptr[i], opts->payload);
+	out->problems = scan.problems.size;
 	out->busy = scan.busy;
 	out->files = scan.n;
 	/* the fast path: the walk matches the index, and the index the head;
@@ -194,48 +302,11 @@ rescan:
 	scan_list_sort(&scan);
 	scan_list_compare(&scan, &cache, &content, &stat_only, &deleted);
 	if (deleted > cache.n / 2 && deleted > MASS_DELETE_MIN && !opts->allow_mass_delete) {
-		out->deleted = deleted;
-		out->files = cache.n;
-		out->left_out = count_left_out(f, &cache, &scan);
-		if (out->left_out > deleted / 2)
-			error = dsync_error_set(DSYNC_EMASSDELETE,
-				"the ignore rules changed and would drop %zu of %zu files in '%s' from the "
-				"snapshots (they are still on disk); nothing recorded; fix '.dsyncignore', or "
-				"if you meant it, run 'dsync snapshot --allow-mass-delete'",
-				out->left_out, cache.n, f->root);
-		else
-			error = dsync_error_set(DSYNC_EMASSDELETE,
-				"%zu of %zu files in '%s' are gone (an unmounted drive?); nothing recorded; "
-				"if you deleted them, run 'dsync snapshot --allow-mass-delete'",
-				deleted, cache.n, f->root);
+		error = mass_delete(out, f, &cache, &scan, deleted);
 		goto out;
 	}
-
-	/* apply the walk to the index: deletions, then additions and changes */
-	if ((error = open_index(&index, f)) < 0)
+	if ((error = open_index(&index, f)) < 0 || (error = update_index(index, &cache, &scan)) < 0)
 		goto out;
-	for (i = 0, j = 0; i < cache.n; i++) {
-		int c = 1;
-
-		while (j < scan.n && (c = strcmp(scan.v[j].path, cache.v[i].path)) < 0)
-			j++;
-		if ((j >= scan.n || c != 0) &&
-		    (err = git_index_remove(index, cache.v[i].path, 0)) < 0 && err != GIT_ENOTFOUND) {
-			error = dsync_error_git(err, "cannot update the index");
-			goto out;
-		}
-	}
-	for (i = 0; i < scan.n; i++) {
-		git_index_entry ie;
-
-		if (!(scan.v[i].flags & SCAN_HASHED))
-			continue;
-		scan_entry_to_index(&ie, &scan.v[i]);
-		if ((err = git_index_add(index, &ie)) < 0) {
-			error = dsync_error_git(err, "cannot record '%s'", scan.v[i].path);
-			goto out;
-		}
-	}
 	if ((err = git_index_write_tree_to(&index_tree, index, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the folder's tree");
 		goto out;
@@ -274,41 +345,9 @@ rescan:
 	}
 	if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
 		goto out;
-	for (i = 0; i < changes.n; i++) {
-		if (changes.v[i].kind == 'A')
-			out->added++;
-		else if (changes.v[i].kind == 'D')
-			out->deleted++;
-		else if (changes.v[i].kind == 'R')
-			out->renamed++;
-		else
-			out->modified++;
-	}
-	if ((error = make_message(&msg, &changes, !born, opts->message, f->device_id)) < 0 ||
-	    (error = local_signature(&sig, f->device_name, f->device_id)) < 0)
-		goto out;
-	if (born && (err = git_commit_lookup(&parent, f->repo, &head)) < 0) {
-		error = dsync_error_git(err, "cannot read the last snapshot");
-		goto out;
-	}
-	if ((err = git_commit_create(&commit_oid, f->repo, NULL, sig, sig, NULL, msg.ptr, new_tree,
-				     born ? 1 : 0, (const git_commit **)&parent)) < 0) {
-		error = dsync_error_git(err, "cannot record the snapshot");
-		goto out;
-	}
-	if ((err = git_index_write(index)) < 0) {
-		error = dsync_error_git(err, "cannot write the index");
-		goto out;
-	}
-	/* objects and index durable before the ref names them */
-	if ((error = dsync_folder_sync(f)) < 0)
-		goto out;
-	if ((err = git_reference_create_matching(&ref, f->repo, DSYNC_MAIN_REF, &commit_oid, 1,
-						 born ? &head : NULL, "snapshot")) < 0) {
-		error = dsync_error_git(err, "cannot move '" DSYNC_MAIN_REF "'");
-		goto out;
-	}
-	if ((error = dsync_folder_sync(f)) < 0)
+	count_changes(out, &changes);
+	if ((error = commit_snapshot(&commit_oid, f, index, new_tree, &changes, born ? &head : NULL,
+				     opts->message)) < 0)
 		goto out;
 	dsync_history_record_head(f, &commit_oid, &index_tree);
 	out->committed = true;
@@ -321,10 +360,6 @@ out:
 	statcache_dispose(&cache);
 	dsync_strset_dispose(&unreadable);
 	dsync_changes_dispose(&changes);
-	dsync_buf_dispose(&msg);
-	git_reference_free(ref);
-	git_signature_free(sig);
-	git_commit_free(parent);
 	git_tree_free(old_tree);
 	git_tree_free(new_tree);
 	git_index_free(index);

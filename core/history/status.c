@@ -28,15 +28,8 @@ static int tree_cb(const char *root, const git_tree_entry *entry, void *payload)
 	if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB &&
 	    !(big = dsync_chunks_entry_is_big(NULL, w->repo, entry)))
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		scan_entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (l->n == l->cap && dsync_array_grow_(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
+		return -1;
 	if ((error = dsync_buf_printf(&p, "%s%s", root, git_tree_entry_name(entry))) < 0)
 		return -1;
 	e = &l->v[l->n++];
@@ -84,9 +77,9 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 	fast = cache.has_tree && dsync_history_cached_head(f, &head, &cached_tree) && git_oid_equal(&cache.tree, &cached_tree);
 	if ((error = scan_worktree(&work, f, &cache, false, NULL, NULL, NULL)) < 0)
 		goto out;
-	for (i = 0; i < work.nproblems; i++)
+	for (i = 0; i < work.problems.size; i++)
 		if (warn)
-			warn(work.problems[i], payload);
+			warn(work.problems.ptr[i], payload);
 	if (work.unchanged && fast) {
 		/* the walk matches the index, and the index the head */
 		error = dsync_history_head_readable(f);
