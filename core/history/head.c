@@ -6,6 +6,7 @@
  */
 #include "core/base/internal.h"
 #include "core/history/head.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"
@@ -185,17 +186,15 @@ int dsync_history_walk_error(git_repository *repo, int err)
 int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
 {
 	dsync_oidset seen = { 0 };
-	git_oid *stack = NULL, *ns;
-	size_t n = 0, cap = 0, i;
+	DSYNC_ARRAY(git_oid) stack = DSYNC_ARRAY_INIT;
+	size_t i;
 	char root[4096], hex[DSYNC_OID_HEX_SIZE];
 	int err, error = 0;
 
-	if (!(stack = malloc(64 * sizeof(*stack))))
+	if (dsync_array_push(stack, *head) < 0)
 		return dsync_error_oom();
-	cap = 64;
-	stack[n++] = *head;
-	while (n && error == 0) {
-		git_oid id = stack[--n];
+	while (stack.size && error == 0) {
+		git_oid id = stack.ptr[--stack.size];
 		git_commit *c = NULL;
 
 		if ((error = dsync_oidset_add(&seen, &id)) <= 0)
@@ -211,19 +210,14 @@ int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
 			break;
 		}
 		for (i = 0; i < git_commit_parentcount(c); i++) {
-			if (n == cap) {
-				if (!(ns = realloc(stack, cap * 2 * sizeof(*ns)))) {
-					error = dsync_error_oom();
-					break;
-				}
-				stack = ns;
-				cap *= 2;
+			if (dsync_array_push(stack, *git_commit_parent_id(c, (unsigned int)i)) < 0) {
+				error = dsync_error_oom();
+				break;
 			}
-			stack[n++] = *git_commit_parent_id(c, (unsigned int)i);
 		}
 		git_commit_free(c);
 	}
-	free(stack);
+	dsync_array_dispose(stack);
 	dsync_oidset_dispose(&seen);
 	return error;
 }
