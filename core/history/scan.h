@@ -17,7 +17,8 @@ enum {
 	SCAN_CACHED = 1 << 0,  /* stat matched the index: content not read */
 	SCAN_KEPT = 1 << 1,    /* unreadable: the index's previous version kept */
 	SCAN_HASHED = 1 << 2,  /* content read and hashed (or written) */
-	SCAN_MARKER = 1 << 3   /* an empty-folder marker not in the cache */
+	SCAN_MARKER = 1 << 3,  /* an empty-folder marker not in the cache */
+	SCAN_READ = 1 << 8     /* discovery: content must be read */
 };
 
 /* What the stat cache keeps of a file's lstat (a struct stat is 144 bytes;
@@ -88,5 +89,23 @@ void scan_list_compare(const scan_list *scan, const statcache *c, bool *content,
 
 /* Fills an index entry from a scan entry. */
 void scan_entry_to_index(git_index_entry *out, const scan_entry *e);
+
+/* For the walk's phases (scan.c, scan_discover.c): */
+
+/* Records a problem (formatted as printf) about a path in L. */
+int scan_list_problem(scan_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Room for N entries in L. */
+int scan_list_reserve(scan_list *l, size_t n);
+
+/* Appends an entry for the stored PATH (OID and ST may be NULL). */
+int scan_list_push(scan_list *l, const char *path, uint32_t mode, const git_oid *oid, const struct stat *st,
+		   unsigned flags);
+
+/* The stat data the cache entry IE holds, as a struct stat in ST. */
+void scan_stat_of_cache(struct stat *st, const statcache_entry *ie);
+
+/* The git mode of a file of stat ST: a link, executable or not. */
+uint32_t scan_git_mode(const struct stat *st);
 
 #endif
