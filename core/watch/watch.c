@@ -9,7 +9,7 @@
  *
  * Per folder (wfolder.c): events mark it dirty; a snapshot is taken once
  * it has been quiet for the delay and no file is being written
- * (writers.c).  Folders the watcher cannot see are looked for again or
+ * (debounce.c, writers.c).  Folders the watcher cannot see are looked for again or
  * rescanned (rescan.c); gc and sync rounds run as child jobs (jobs.c).
  */
 #include "core/base/internal.h"
@@ -17,6 +17,7 @@
 #include "core/base/array.h"
 #include "core/base/path.h"
 #include "core/folder/folder.h"
+#include "core/watch/debounce.h"
 #include "core/watch/jobs.h"
 #include "core/watch/rescan.h"
 #include "core/watch/watcher.h"
@@ -210,7 +211,7 @@ static void begin(wfolder *f)
 		rescan_missing(f, dsync_error_last());
 		return;
 	}
-	wfolder_snapshot(f);
+	debounce_snapshot(f);
 	if (f->state != FOLDER_MISSING)
 		started(f);
 }
@@ -313,7 +314,7 @@ static int start_folders(watch *w, const char *const *dirs, size_t ndirs)
 
 		if ((error = wfolder_start(f)) < 0)
 			return error;
-		wfolder_snapshot(f);
+		debounce_snapshot(f);
 		if (f->state != FOLDER_MISSING)
 			started(f);
 	}
@@ -335,7 +336,7 @@ static int loop(watch *w, int sfd)
 
 		w->now = watch_now_ms();
 		for (i = 0; i < w->folders.size; i++) {
-			int64_t d = wfolder_deadline(w->folders.ptr[i]);
+			int64_t d = debounce_deadline(w->folders.ptr[i]);
 
 			if (d > 0 && (next == 0 || d < next))
 				next = d;
@@ -388,7 +389,7 @@ static int loop(watch *w, int sfd)
 		if (stop)
 			break;
 		for (i = 0; i < w->folders.size; i++)
-			wfolder_tick(w->folders.ptr[i]);
+			debounce_tick(w->folders.ptr[i]);
 	}
 	/* what changed since the last snapshot is recorded before leaving */
 	w->stopping = true;
@@ -399,7 +400,7 @@ static int loop(watch *w, int sfd)
 		if (f->dirty && f->state != FOLDER_MISSING) {
 			w->now = watch_now_ms();
 			f->retry_ms = 0;
-			wfolder_snapshot(f);
+			debounce_snapshot(f);
 		}
 	}
 	if (w->stop_cut)

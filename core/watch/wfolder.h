@@ -1,6 +1,6 @@
 /*
  * A watched folder: its state in the loop (debounce, pause, missing), its
- * start and stop, and its snapshots (internal to core/watch/).  The loop's
+ * start and stop (internal to core/watch/).  The loop's
  * own state (struct watch) is here too: every part of the loop reads it.
  */
 #ifndef DSYNC_CORE_WATCH_WFOLDER_H
@@ -100,15 +100,5 @@ void wfolder_free(wfolder *f);
  * snapshot (changes made while nothing watched).
  */
 int wfolder_start(wfolder *f);
-
-/* Takes a snapshot of F now, and acts on how it went (retry, pause,
- * resume, sync, gc). */
-void wfolder_snapshot(wfolder *f);
-
-/* When F next needs attention (0: not until an event). */
-int64_t wfolder_deadline(wfolder *f);
-
-/* Does what is due for F at its loop's now. */
-void wfolder_tick(wfolder *f);
 
 #endif
