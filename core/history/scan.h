@@ -3,52 +3,11 @@
  * using the index as a stat cache, into a sorted list of entries as they would
  * be stored (internal to core/).
  */
-#ifndef DSYNC_CORE_SCAN_H
-#define DSYNC_CORE_SCAN_H
-
-#include <git2.h>
-#include <sys/stat.h>
+#ifndef DSYNC_CORE_HISTORY_SCAN_H
+#define DSYNC_CORE_HISTORY_SCAN_H
 
 #include "core/folder/folder.h"
-#include "core/history/statcache.h"
-
-enum {
-	SCAN_CACHED = 1 << 0,  /* stat matched the index: content not read */
-	SCAN_KEPT = 1 << 1,    /* unreadable: the index's previous version kept */
-	SCAN_HASHED = 1 << 2,  /* content read and hashed (or written) */
-	SCAN_MARKER = 1 << 3   /* an empty-folder marker not in the cache */
-};
-
-/* What the stat cache keeps of a file's lstat (a struct stat is 144 bytes;
- * a walk of 100,000 files holds one per file). */
-typedef struct scan_stat {
-	int64_t mtime_s, ctime_s;
-	uint32_t mtime_ns, ctime_ns;
-	uint64_t dev, ino, size;
-	uint32_t uid, gid;
-	uint32_t st_mode;
-} scan_stat;
-
-typedef struct scan_entry {
-	char *path;        /* stored (escaped) path */
-	char *real;        /* during the walk only: the path as on disk */
-	uint32_t mode;     /* GIT_FILEMODE_BLOB, _BLOB_EXECUTABLE or _LINK */
-	unsigned flags;
-	git_oid oid;
-	scan_stat st;      /* lstat at the time the content was read */
-} scan_entry;
-
-typedef struct scan_list {
-	scan_entry *v;
-	size_t n, cap;
-	char **problems;   /* messages about paths that could not be read */
-	size_t nproblems, problems_cap;
-	uint64_t hashed_bytes;
-	bool sorted;       /* v is sorted by path */
-	bool unchanged;    /* every entry is SCAN_CACHED and the cache has no
-			      other: the tree is the cache's (v not sorted) */
-	size_t busy;       /* changed files the keep callback held back */
-} scan_list;
+#include "core/history/scan_list.h"
 
 /* Called during the walk with the number of files seen so far and the
  * bytes read; may be NULL. */
@@ -71,13 +30,5 @@ typedef bool (*scan_keep_cb)(const char *path, void *payload);
  */
 int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
 		  scan_progress_cb progress, scan_keep_cb keep, void *payload);
-
-void scan_list_dispose(scan_list *l);
-
-/* Sorts L by stored path (as the index is), if it is not yet. */
-void scan_list_sort(scan_list *l);
-
-/* Fills an index entry from a scan entry. */
-void scan_entry_to_index(git_index_entry *out, const scan_entry *e);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/history/statcache.h"
+#include "core/base/buf.h"
 #include "core/base/file.h"
 
 #include <arpa/inet.h>
@@ -217,4 +218,15 @@ void statcache_dispose(statcache *c)
 		munmap(c->map, c->map_len);
 	free(c->v);
 	memset(c, 0, sizeof(*c));
+}
+
+int statcache_load_folder(statcache *out, const dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	int error;
+
+	if ((error = dsync_buf_printf(&path, "%s/index", f->gitdir)) == 0)
+		error = statcache_load(out, path.ptr);
+	dsync_buf_dispose(&path);
+	return error;
 }

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/folder/folder.h"
+
 typedef struct statcache_entry {
 	const char *path;  /* NUL-terminated, inside the mapping */
 	uint32_t ctime_s, ctime_ns, mtime_s, mtime_ns;
@@ -40,6 +42,9 @@ typedef struct statcache {
  * DSYNC_E* code (a truncated or malformed file: DSYNC_ECORRUPT).
  */
 int statcache_load(statcache *out, const char *path);
+
+/* Loads the index of the folder F (its .dsync/index) as in statcache_load(). */
+int statcache_load_folder(statcache *out, const dsync_folder *f);
 
 /* The entry for PATH (stored form), or NULL. */
 const statcache_entry *statcache_find(const statcache *c, const char *path);

@@ -10,7 +10,8 @@
  */
 #include "core/base/internal.h"
 #include "core/history/verify.h"
-#include "dsync/sync.h"
+#include "core/history/head.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"
@@ -28,45 +29,23 @@ typedef struct pending {
 
 typedef struct verify {
 	dsync_check_result *out;
-	const dsync_sync_options *o;
+	dsync_transfer_cb progress;
+	void *payload;
 	dsync_folder *f;
 	git_odb *odb;
 	dsync_oidset seen;
 	dsync_buf path;          /* stored path of the folder being walked */
 	const git_oid *version;  /* the version being walked */
 	size_t missing;          /* problems that are missing objects */
-	size_t problems_cap;
-	char **refs;
-	size_t nrefs, refs_cap;
-	pending *stack;
-	size_t nstack, stack_cap;
-	char **pack_notes;       /* packs without an index (told when objects are missing) */
-	size_t npack_notes, pack_notes_cap;
+	dsync_strlist problems;  /* the text of the first DSYNC_CHECK_LISTED (then OUT's) */
+	dsync_strlist refs;
+	DSYNC_ARRAY(pending) stack;
+	dsync_strlist pack_notes; /* packs without an index (told when objects are missing) */
 	size_t last_progress;
 	int error;               /* a callback's */
 } verify;
 
 #define NO_REF ((size_t)-1)
-
-static int add_line(char ***v, size_t *n, size_t *cap, const char *fmt, va_list ap)
-{
-	char line[8192], *s;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 16;
-		char **nv = realloc(*v, c * sizeof(*nv));
-
-		if (!nv)
-			return dsync_error_oom();
-		*v = nv;
-		*cap = c;
-	}
-	if (!(s = strdup(line)))
-		return dsync_error_oom();
-	(*v)[(*n)++] = s;
-	return 0;
-}
 
 /* Records one problem (formatted as printf); only the first
  * DSYNC_CHECK_LISTED are kept as text. */
@@ -74,38 +53,29 @@ static int problem(verify *v, const char *fmt, ...) __attribute__((format(printf
 static int problem(verify *v, const char *fmt, ...)
 {
 	va_list ap;
-	int error = 0;
-
-	if (v->out->nproblems < DSYNC_CHECK_LISTED) {
-		va_start(ap, fmt);
-		error = add_line(&v->out->problems, &v->out->nproblems, &v->problems_cap, fmt, ap);
-		va_end(ap);
-		return error;
-	}
-	v->out->nproblems++;
-	return 0;
-}
-
-static int note(char ***list, size_t *n, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int note(char ***list, size_t *n, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
+	char line[8192];
 	int error;
 
+	if (v->out->nproblems >= DSYNC_CHECK_LISTED) {
+		v->out->nproblems++;
+		return 0;
+	}
 	va_start(ap, fmt);
-	error = add_line(list, n, cap, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if ((error = dsync_strlist_add(&v->problems, line)) == 0)
+		v->out->nproblems++;
 	return error;
 }
 
-static void progress(verify *v, bool done)
+static void tell_progress(verify *v, bool done)
 {
 	dsync_transfer t = { "history", NULL, v->out->objects, 0, 0, 0, done };
 
-	if (!v->o || !v->o->progress || (!done && v->out->objects - v->last_progress < 4096))
+	if (!v->progress || (!done && v->out->objects - v->last_progress < 4096))
 		return;
 	v->last_progress = v->out->objects;
-	v->o->progress(&t, v->o->payload);
+	v->progress(&t, v->payload);
 }
 
 /* "missing", or "damaged" with libgit2's words in WHY (": ..."), for a
@@ -201,7 +171,7 @@ static int walk_tree(verify *v, const git_oid *id, size_t chunk_at)
 		} else {
 			git_odb_object_free(obj);
 			v->out->objects++;
-			progress(v, false);
+			tell_progress(v, false);
 		}
 		dsync_buf_truncate(&v->path, len);
 	}
@@ -211,20 +181,11 @@ static int walk_tree(verify *v, const git_oid *id, size_t chunk_at)
 
 static int push(verify *v, const git_oid *id, const git_oid *child, size_t ref)
 {
-	if (v->nstack == v->stack_cap) {
-		size_t c = v->stack_cap ? v->stack_cap * 2 : 64;
-		pending *ns = realloc(v->stack, c * sizeof(*ns));
+	pending p = { .id = *id, .ref = ref };
 
-		if (!ns)
-			return dsync_error_oom();
-		v->stack = ns;
-		v->stack_cap = c;
-	}
-	v->stack[v->nstack].id = *id;
 	if (child)
-		v->stack[v->nstack].child = *child;
-	v->stack[v->nstack++].ref = ref;
-	return 0;
+		p.child = *child;
+	return dsync_array_push(v->stack, p) < 0 ? dsync_error_oom() : 0;
 }
 
 /* Walks every version reachable from what is on the stack. */
@@ -232,8 +193,8 @@ static int walk_versions(verify *v)
 {
 	int err, error = 0;
 
-	while (v->nstack && error == 0) {
-		pending p = v->stack[--v->nstack];
+	while (v->stack.size && error == 0) {
+		pending p = v->stack.ptr[--v->stack.size];
 		git_commit *c = NULL;
 		char hex[DSYNC_OID_HEX_SIZE], child[9], why[600];
 		size_t i;
@@ -246,7 +207,7 @@ static int walk_versions(verify *v)
 			git_oid_tostr(hex, sizeof(hex), &p.id);
 			git_oid_tostr(child, sizeof(child), &p.child);
 			error = p.ref != NO_REF
-					? problem(v, "%s: version %s, the head named by %s%s", what, hex, v->refs[p.ref], why)
+					? problem(v, "%s: version %s, the head named by %s%s", what, hex, v->refs.ptr[p.ref], why)
 					: problem(v, "%s: version %s (a parent of version %s)%s", what, hex, child, why);
 			continue;
 		}
@@ -276,7 +237,7 @@ static int loose_ref_cb(const char *path, const char *name, bool is_dir, void *p
 
 	if (is_dir || (len > 5 && strcmp(name + len - 5, ".lock") == 0))
 		return 0;
-	s->v->error = note(&s->v->refs, &s->v->nrefs, &s->v->refs_cap, "%s", path + s->prefix);
+	s->v->error = dsync_strlist_add(&s->v->refs, path + s->prefix);
 	return s->v->error < 0 ? 1 : 0;
 }
 
@@ -284,8 +245,8 @@ static bool listed(const verify *v, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < v->nrefs; i++)
-		if (strcmp(v->refs[i], name) == 0)
+	for (i = 0; i < v->refs.size; i++)
+		if (strcmp(v->refs.ptr[i], name) == 0)
 			return true;
 	return false;
 }
@@ -321,7 +282,7 @@ static int packed_refs(verify *v)
 			error = problem(v, "damaged: line %zu of '%s' is not a ref ('%.60s'); the refs it holds "
 					   "can't be read", no, path.ptr, line);
 		else if (!listed(v, line + GIT_OID_HEXSZ + 1))
-			error = note(&v->refs, &v->nrefs, &v->refs_cap, "%s", line + GIT_OID_HEXSZ + 1);
+			error = dsync_strlist_add(&v->refs, line + GIT_OID_HEXSZ + 1);
 	}
 	fclose(fp);
 out:
@@ -372,14 +333,14 @@ static int push_refs(verify *v)
 	dsync_path_walk(dir.ptr, 32, loose_ref_cb, &s);
 	if ((error = v->error) < 0 || (error = packed_refs(v)) < 0)
 		goto out;
-	if (v->nrefs)
-		qsort(v->refs, v->nrefs, sizeof(*v->refs), cmp_str);
-	if (v->nrefs && !(ids = calloc(v->nrefs, sizeof(*ids)))) {
+	if (v->refs.size)
+		qsort(v->refs.ptr, v->refs.size, sizeof(*v->refs.ptr), cmp_str);
+	if (v->refs.size && !(ids = calloc(v->refs.size, sizeof(*ids)))) {
 		error = dsync_error_oom();
 		goto out;
 	}
-	for (i = 0; i < v->nrefs && error == 0; i++) {
-		const char *name = v->refs[i];
+	for (i = 0; i < v->refs.size && error == 0; i++) {
+		const char *name = v->refs.ptr[i];
 		char why[512];
 
 		git_error_clear();
@@ -398,7 +359,7 @@ static int push_refs(verify *v)
 	}
 	/* pushed in reverse, so that refs/heads/main (sorted before
 	 * refs/remotes/) is walked first and names the problems it meets */
-	for (i = v->nrefs; i > 0 && error == 0; i--)
+	for (i = v->refs.size; i > 0 && error == 0; i--)
 		if (!git_oid_is_zero(&ids[i - 1]))
 			error = push(v, &ids[i - 1], NULL, i - 1);
 out:
@@ -511,7 +472,7 @@ static int pack_cb(const char *path, const char *name, bool is_dir, void *payloa
 	if (stat(idx.ptr, &st) < 0 && errno == ENOENT) {
 		/* harmless after a crash while the pack was being written (its
 		 * objects are still loose): told only when objects are missing */
-		s->error = note(&v->pack_notes, &v->npack_notes, &v->pack_notes_cap,
+		s->error = dsync_strlist_addf(&v->pack_notes,
 				"missing: the index of the pack '%s', so its objects can't be read; rebuild it "
 				"with 'git --git-dir=%s index-pack %s'", name, v->f->gitdir, path);
 	} else if ((fault = idx_fault(idx.ptr, path)) != NULL) {
@@ -541,39 +502,33 @@ static int check_packs(verify *v)
  * the missing objects listed after them. */
 static int put_first(verify *v)
 {
-	dsync_check_result *out = v->out;
-	size_t listed = out->nproblems < DSYNC_CHECK_LISTED ? out->nproblems : DSYNC_CHECK_LISTED;
-	size_t keep = listed + v->npack_notes > DSYNC_CHECK_LISTED ? DSYNC_CHECK_LISTED - v->npack_notes : listed;
-	char **nv;
+	dsync_strlist all = DSYNC_STRLIST_INIT;
 	size_t i;
+	int error = 0;
 
-	if (v->npack_notes >= DSYNC_CHECK_LISTED)
-		keep = 0;
-	if (!(nv = calloc(keep + v->npack_notes, sizeof(*nv))))
-		return dsync_error_oom();
-	for (i = 0; i < v->npack_notes && i < DSYNC_CHECK_LISTED; i++) {
-		nv[i] = v->pack_notes[i];
-		v->pack_notes[i] = NULL;
+	for (i = 0; i < v->pack_notes.size && all.size < DSYNC_CHECK_LISTED && !error; i++)
+		error = dsync_strlist_add(&all, v->pack_notes.ptr[i]);
+	for (i = 0; i < v->problems.size && all.size < DSYNC_CHECK_LISTED && !error; i++)
+		error = dsync_strlist_add(&all, v->problems.ptr[i]);
+	if (error < 0) {
+		dsync_strlist_dispose(&all);
+		return error;
 	}
-	memcpy(nv + i, out->problems, keep * sizeof(*nv));
-	v->problems_cap = i + keep;
-	for (; keep < listed; keep++)
-		free(out->problems[keep]);
-	free(out->problems);
-	out->problems = nv;
-	out->nproblems += v->npack_notes;
+	dsync_strlist_dispose(&v->problems);
+	v->problems = all;
+	v->out->nproblems += v->pack_notes.size;
 	return 0;
 }
 
-int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_sync_options *o)
+int dsync_verify_history(dsync_check_result *out, dsync_folder *f, dsync_transfer_cb progress, void *payload)
 {
 	verify v;
-	size_t i;
-	int err, error;
+	int err, error, handed;
 
 	memset(&v, 0, sizeof(v));
 	v.out = out;
-	v.o = o;
+	v.progress = progress;
+	v.payload = payload;
 	v.f = f;
 	if ((error = dsync_folder_repo(f)) < 0)
 		return error;
@@ -582,235 +537,24 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, const dsync_s
 	if ((error = check_packs(&v)) < 0 || (error = check_main(&v)) < 0 || (error = push_refs(&v)) < 0 ||
 	    (error = walk_versions(&v)) < 0)
 		goto out;
-	if (v.missing && v.npack_notes)
+	if (v.missing && v.pack_notes.size)
 		error = put_first(&v);
 	out->walked = error == 0;
-	progress(&v, true);
+	tell_progress(&v, true);
 out:
-	for (i = 0; i < v.nrefs; i++)
-		free(v.refs[i]);
-	free(v.refs);
-	for (i = 0; i < v.npack_notes; i++)
-		free(v.pack_notes[i]);
-	free(v.pack_notes);
-	free(v.stack);
+	/* the problems' text to OUT, whatever happened (OUT's count says how
+	 * many there are) */
+	if ((handed = dsync_strlist_detach(&out->problems, NULL, &v.problems)) < 0) {
+		out->nproblems = 0;
+		if (error == 0)
+			error = handed;
+	}
+	dsync_strlist_dispose(&v.problems);
+	dsync_strlist_dispose(&v.refs);
+	dsync_strlist_dispose(&v.pack_notes);
+	dsync_array_dispose(v.stack);
 	dsync_buf_dispose(&v.path);
 	dsync_oidset_dispose(&v.seen);
 	git_odb_free(v.odb);
-	return error;
-}
-
-/* ---- the head, for every command that reads history ---------------------- */
-
-/* The folder of REPO, for messages (its work tree, without the slash). */
-static void folder_of(char *out, size_t size, git_repository *repo)
-{
-	const char *wd = git_repository_workdir(repo);
-	size_t n;
-
-	snprintf(out, size, "%s", wd ? wd : git_repository_path(repo));
-	n = strlen(out);
-	if (n > 1 && out[n - 1] == '/')
-		out[n - 1] = '\0';
-}
-
-#define DAMAGED_FIX "run 'dsync check' to see what is missing; 'dsync join URL NEW-FOLDER' brings back " \
-		    "the history a remote holds (the files in the folder are not affected)"
-
-/* The new id of the last line of the reflog at PATH (only its tail is
- * read), into OUT. */
-static bool reflog_last(git_oid *out, const char *path)
-{
-	char buf[4096], *line;
-	struct stat st;
-	ssize_t n;
-	off_t at;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
-		return false;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return false;
-	}
-	at = st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0;
-	n = pread(fd, buf, sizeof(buf) - 1, at);
-	close(fd);
-	if (n <= 0)
-		return false;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	line = strrchr(buf, '\n');
-	line = line ? line + 1 : buf;
-	/* "OLD NEW NAME <EMAIL> TIME TZ\tMESSAGE" */
-	if (strlen(line) < 2 * GIT_OID_HEXSZ + 2 || line[GIT_OID_HEXSZ] != ' ' ||
-	    git_oid_fromstrn(out, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0 || git_oid_is_zero(out))
-		return false;
-	return true;
-}
-
-bool dsync_history_last_head(git_oid *out, git_repository *repo)
-{
-	dsync_buf path = DSYNC_BUF_INIT;
-	char rec[256];
-	bool found = false;
-
-	memset(out, 0, sizeof(*out));
-	if (dsync_buf_printf(&path, "%slogs/refs/heads/main", git_repository_path(repo)) == 0)
-		found = reflog_last(out, path.ptr);
-	dsync_buf_truncate(&path, 0);
-	/* dsync-head is written after the ref moves: it names a snapshot */
-	if (!found && dsync_buf_printf(&path, "%sdsync-head", git_repository_path(repo)) == 0 &&
-	    dsync_path_read_small(path.ptr, rec, sizeof(rec)) >= GIT_OID_HEXSZ)
-		found = git_oid_fromstrn(out, rec, GIT_OID_HEXSZ) == 0;
-	dsync_buf_dispose(&path);
-	return found;
-}
-
-int dsync_history_head(git_oid *out, git_repository *repo)
-{
-	git_commit *c = NULL;
-	git_oid last;
-	char root[4096], hex[DSYNC_OID_HEX_SIZE];
-	int err, error = 0;
-
-	memset(out, 0, sizeof(*out));
-	folder_of(root, sizeof(root), repo);
-	if ((err = git_reference_name_to_id(out, repo, "refs/heads/main")) == GIT_ENOTFOUND) {
-		/* the reflog or dsync-head names a snapshot: there was one,
-		 * and the ref was lost since */
-		if (dsync_history_last_head(&last, repo)) {
-			git_oid_tostr(hex, sizeof(hex), &last);
-			error = dsync_error_set(DSYNC_ECORRUPT,
-						"the history of '%s' is lost: refs/heads/main is gone, though the "
-						"snapshot %.8s was taken; " DAMAGED_FIX, root, hex);
-		} else {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "there is no snapshot yet; run 'dsync snapshot'");
-		}
-		goto out;
-	}
-	if (err < 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: refs/heads/main can't be read "
-					"(%s); " DAMAGED_FIX, root, git_error_last() ? git_error_last()->message : "");
-		goto out;
-	}
-	if ((err = git_commit_lookup(&c, repo, out)) < 0) {
-		git_oid_tostr(hex, 9, out);
-		error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged or lost: its last snapshot %s "
-					"can't be read (%s); " DAMAGED_FIX, root, hex,
-					git_error_last() ? git_error_last()->message : "");
-	}
-out:
-	git_commit_free(c);
-	return error;
-}
-
-bool dsync_history_is_damage(int err)
-{
-	const git_error *ge = git_error_last();
-
-	return err == GIT_ENOTFOUND || !ge ||
-	       ge->klass == GIT_ERROR_ODB || ge->klass == GIT_ERROR_OBJECT || ge->klass == GIT_ERROR_ZLIB;
-}
-
-int dsync_history_read_error(git_repository *repo, int err, const git_oid *id, git_object_t type,
-			     const char *path, const char *version)
-{
-	git_odb *odb = NULL;
-	char root[4096], hex[DSYNC_OID_HEX_SIZE], what[4200], why[600];
-	bool missing;
-
-	if (!dsync_history_is_damage(err))
-		return dsync_error_git(err, "cannot read '%s'", path ? path : "a stored file");
-	snprintf(why, sizeof(why), "%s", git_error_last() ? git_error_last()->message : "unreadable");
-	missing = git_repository_odb(&odb, repo) == 0 && !git_odb_exists(odb, id);
-	git_odb_free(odb);
-	folder_of(root, sizeof(root), repo);
-	git_oid_tostr(hex, sizeof(hex), id);
-	if (path && version)
-		snprintf(what, sizeof(what), " (the %s '%s' of version %.8s)",
-			 type == GIT_OBJECT_TREE ? "folder" : "file", path, version);
-	else if (path)
-		snprintf(what, sizeof(what), " (the %s '%s')", type == GIT_OBJECT_TREE ? "folder" : "file", path);
-	else
-		what[0] = '\0';
-	if (missing)
-		return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s %s%s is missing; "
-				       "run 'dsync check'", root, git_object_type2string(type), hex, what);
-	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s %s%s can't be read (%s); "
-			       "run 'dsync check'", root, git_object_type2string(type), hex, what, why);
-}
-
-int dsync_history_lookup(git_object **out, git_repository *repo, const git_oid *id, git_object_t type,
-			 const char *path, const char *version)
-{
-	int err;
-
-	if ((err = git_object_lookup(out, repo, id, type)) < 0)
-		return dsync_history_read_error(repo, err, id, type, path, version);
-	return 0;
-}
-
-int dsync_history_compare_error(git_repository *repo, int err)
-{
-	return dsync_history_is_damage(err) ? dsync_history_walk_error(repo, err)
-					    : dsync_error_git(err, "cannot compare versions");
-}
-
-int dsync_history_walk_error(git_repository *repo, int err)
-{
-	char root[4096];
-
-	if (!dsync_history_is_damage(err))
-		return dsync_error_git(err, "cannot walk history");
-	folder_of(root, sizeof(root), repo);
-	return dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: %s; " DAMAGED_FIX, root,
-			       git_error_last() ? git_error_last()->message : "a version can't be read");
-}
-
-int dsync_history_versions_ok(git_repository *repo, const git_oid *head)
-{
-	dsync_oidset seen = { 0 };
-	git_oid *stack = NULL, *ns;
-	size_t n = 0, cap = 0, i;
-	char root[4096], hex[DSYNC_OID_HEX_SIZE];
-	int err, error = 0;
-
-	if (!(stack = malloc(64 * sizeof(*stack))))
-		return dsync_error_oom();
-	cap = 64;
-	stack[n++] = *head;
-	while (n && error == 0) {
-		git_oid id = stack[--n];
-		git_commit *c = NULL;
-
-		if ((error = dsync_oidset_add(&seen, &id)) <= 0)
-			continue;
-		error = 0;
-		if ((err = git_commit_lookup(&c, repo, &id)) < 0) {
-			/* only a parent can fail here: the head was read */
-			folder_of(root, sizeof(root), repo);
-			git_oid_tostr(hex, sizeof(hex), &id);
-			error = dsync_error_set(DSYNC_ECORRUPT, "the history of '%s' is damaged: the version %s can't be "
-						"read (%s); " DAMAGED_FIX, root, hex,
-						git_error_last() ? git_error_last()->message : "");
-			break;
-		}
-		for (i = 0; i < git_commit_parentcount(c); i++) {
-			if (n == cap) {
-				if (!(ns = realloc(stack, cap * 2 * sizeof(*ns)))) {
-					error = dsync_error_oom();
-					break;
-				}
-				stack = ns;
-				cap *= 2;
-			}
-			stack[n++] = *git_commit_parent_id(c, (unsigned int)i);
-		}
-		git_commit_free(c);
-	}
-	free(stack);
-	dsync_oidset_dispose(&seen);
 	return error;
 }

@@ -100,7 +100,7 @@ int dsync_check(dsync_check_result *out, dsync_folder *f, const char *remote_nam
 	memset(&res, 0, sizeof(res));
 	if (!o)
 		o = &defaults;
-	if ((error = dsync_verify_history(out, f, o)) < 0 || (error = dsync_remote_config_read(&all, f)) < 0)
+	if ((error = dsync_verify_history(out, f, o->progress, o->payload)) < 0 || (error = dsync_remote_config_read(&all, f)) < 0)
 		goto out;
 	if (!remote_name && all.size == 0)
 		goto out;

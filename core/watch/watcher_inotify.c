@@ -11,6 +11,7 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/watcher.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "dsync/folder.h"
 
@@ -46,8 +47,7 @@ struct watcher {
 	int fd;
 	void *by_wd;           /* tsearch tree of wnode *, by wd */
 	size_t nodes;
-	wtree **trees;
-	size_t ntrees, cap;
+	DSYNC_ARRAY(wtree *) trees;
 	char *buf;
 };
 
@@ -116,11 +116,11 @@ void watcher_free(watcher *w)
 		return;
 	close(w->fd);
 	tdestroy(w->by_wd, free_node);
-	for (i = 0; i < w->ntrees; i++) {
-		free(w->trees[i]->root);
-		free(w->trees[i]);
+	for (i = 0; i < w->trees.size; i++) {
+		free(w->trees.ptr[i]->root);
+		free(w->trees.ptr[i]);
 	}
-	free(w->trees);
+	dsync_array_dispose(w->trees);
 	free(w->buf);
 	free(w);
 }
@@ -134,9 +134,9 @@ static wtree *find_tree(const watcher *w, const void *tag)
 {
 	size_t i;
 
-	for (i = 0; i < w->ntrees; i++)
-		if (w->trees[i]->tag == tag)
-			return w->trees[i];
+	for (i = 0; i < w->trees.size; i++)
+		if (w->trees.ptr[i]->tag == tag)
+			return w->trees.ptr[i];
 	return NULL;
 }
 
@@ -239,19 +239,14 @@ out:
 	return error;
 }
 
+/* A new tree for TAG at ROOT into *OUT (NULL on failure). */
 static int add_tree(watcher *w, wtree **out, void *tag, const char *root, watcher_skip_cb skip)
 {
 	wtree *t;
 
-	if (w->ntrees == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 8;
-		wtree **v = realloc(w->trees, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		w->trees = v;
-		w->cap = cap;
-	}
+	*out = NULL;
+	if (dsync_array_reserve(w->trees, w->trees.size + 1) < 0)
+		return dsync_error_oom();
 	if ((t = calloc(1, sizeof(*t))) == NULL || (t->root = strdup(root)) == NULL) {
 		free(t);
 		return dsync_error_oom();
@@ -259,7 +254,7 @@ static int add_tree(watcher *w, wtree **out, void *tag, const char *root, watche
 	t->tag = tag;
 	t->skip = skip;
 	t->root_wd = -1;
-	w->trees[w->ntrees++] = t;
+	w->trees.ptr[w->trees.size++] = t;
 	*out = t;
 	return 0;
 }
@@ -328,8 +323,7 @@ typedef struct collect {
 	wtree *tree;
 	const char *prefix;    /* NULL: every node of the tree */
 	size_t plen;
-	wnode **v;
-	size_t n, cap;
+	DSYNC_ARRAY(wnode *) nodes;
 	bool oom;
 } collect;
 
@@ -343,48 +337,38 @@ static void collect_cb(const void *nodep, VISIT which, void *payload)
 	if (c->prefix && !(strncmp(n->path, c->prefix, c->plen) == 0 &&
 			   (n->path[c->plen] == '\0' || n->path[c->plen] == '/')))
 		return;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		wnode **v = realloc(c->v, cap * sizeof(*v));
-
-		if (!v) {
-			c->oom = true;
-			return;
-		}
-		c->v = v;
-		c->cap = cap;
-	}
-	c->v[c->n++] = n;
+	if (dsync_array_push(c->nodes, n) < 0)
+		c->oom = true;
 }
 
 /* Removes the watches of tree T at PREFIX and below (NULL: all of them). */
 static void unwatch(watcher *w, wtree *t, const char *prefix)
 {
-	collect c = { t, prefix, prefix ? strlen(prefix) : 0, NULL, 0, 0, false };
+	collect c = { .tree = t, .prefix = prefix, .plen = prefix ? strlen(prefix) : 0 };
 	size_t i;
 
 	twalk_r(w->by_wd, collect_cb, &c);
-	for (i = 0; i < c.n; i++) {
-		inotify_rm_watch(w->fd, c.v[i]->wd);
-		drop_node(w, c.v[i]);
+	for (i = 0; i < c.nodes.size; i++) {
+		inotify_rm_watch(w->fd, c.nodes.ptr[i]->wd);
+		drop_node(w, c.nodes.ptr[i]);
 	}
-	free(c.v);
+	dsync_array_dispose(c.nodes);
 }
 
 void watcher_remove(watcher *w, void *tag)
 {
 	size_t i;
 
-	for (i = 0; i < w->ntrees; i++) {
-		wtree *t = w->trees[i];
+	for (i = 0; i < w->trees.size; i++) {
+		wtree *t = w->trees.ptr[i];
 
 		if (t->tag != tag)
 			continue;
 		unwatch(w, t, NULL);
 		free(t->root);
 		free(t);
-		memmove(&w->trees[i], &w->trees[i + 1], (w->ntrees - i - 1) * sizeof(*w->trees));
-		w->ntrees--;
+		memmove(&w->trees.ptr[i], &w->trees.ptr[i + 1], (w->trees.size - i - 1) * sizeof(*w->trees.ptr));
+		w->trees.size--;
 		return;
 	}
 }

@@ -33,8 +33,8 @@
 #include "core/worktree/journal.h"
 #include "core/worktree/plan.h"
 #include "core/worktree/temp.h"
-#include "core/history/snapshot_internal.h"
-#include "core/history/verify.h"
+#include "core/history/head.h"
+#include "core/history/snapshot.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 
@@ -612,14 +612,14 @@ static int update(applier *a, git_oid *from, git_oid *to)
 	if ((error = update_index(a->f, &p, to_tree)) < 0 || (error = dsync_folder_sync(a->f)) < 0)
 		goto out;
 	hook("ref", NULL);
-	if ((err = git_reference_create_matching(&ref, a->repo, MAIN_REF, to, !git_oid_is_zero(from),
+	if ((err = git_reference_create_matching(&ref, a->repo, DSYNC_MAIN_REF, to, !git_oid_is_zero(from),
 						 git_oid_is_zero(from) ? NULL : from, "merge")) < 0) {
-		error = dsync_error_git(err, "cannot move '" MAIN_REF "' of '%s'", a->f->root);
+		error = dsync_error_git(err, "cannot move '" DSYNC_MAIN_REF "' of '%s'", a->f->root);
 		goto out;
 	}
 	if ((error = dsync_folder_sync(a->f)) < 0)
 		goto out;
-	dsync_record_head(a->f, to, git_tree_id(to_tree));
+	dsync_history_record_head(a->f, to, git_tree_id(to_tree));
 	dsync_journal_remove(a->f);
 	error = 0;
 out:

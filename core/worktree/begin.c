@@ -16,12 +16,15 @@
 #include "dsync/gc.h"
 #include "dsync/snapshot.h"
 #include "core/worktree/begin.h"
+#include "core/history/snapshot.h"
 #include "core/folder/repair.h"
 #include "core/worktree/apply.h"
 #include "core/worktree/temp.h"
 
 #include "core/history/gc.h"
-#include "core/history/snapshot_internal.h"
+#include "core/history/changes.h"
+#include "core/history/head.h"
+#include "core/history/tree.h"
 
 int dsync_write_begin(dsync_folder *f, int wait_ms)
 {

@@ -9,7 +9,8 @@
 #include "core/folder/folder.h"
 #include "merge/names.h"
 #include "core/worktree/begin.h"
-#include "core/history/snapshot_internal.h"
+#include "core/history/snapshot.h"
+#include "core/history/head.h"
 #include "core/base/path.h"
 #include "core/base/chunks.h"
 
@@ -176,7 +177,7 @@ int dsync_conflicts_list(dsync_conflicts *out, dsync_folder *f)
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_head_tree(&tree, &head, &born, f->repo)) < 0)
+	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_history_head_tree(&tree, &head, &born, f->repo)) < 0)
 		return error;
 	if (!born)
 		return 0;

@@ -11,7 +11,10 @@
 #include "core/worktree/mergeinto.h"
 #include "core/worktree/apply.h"
 #include "core/worktree/begin.h"
-#include "core/history/snapshot_internal.h"
+#include "core/history/snapshot.h"
+#include "core/history/changes.h"
+#include "core/history/head.h"
+#include "core/history/tree.h"
 
 /* Counts the conflict copies in the tree of the head HEAD present on disk. */
 static size_t open_conflicts(dsync_folder *f)

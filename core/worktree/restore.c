@@ -3,7 +3,8 @@
  * (after a snapshot, so nothing is lost) or elsewhere.
  */
 #include "core/base/internal.h"
-#include "core/history/verify.h"
+#include "core/history/head.h"
+#include "core/history/snapshot.h"
 #include "dsync/restore.h"
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
@@ -14,7 +15,7 @@
 #include "core/worktree/temp.h"
 #include "core/worktree/begin.h"
 #include "core/base/chunks.h"
-#include "core/history/snapshot_internal.h"
+#include "core/history/tree.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
 
@@ -275,7 +276,7 @@ static int restore_one(restorer *r, git_tree *root, const char *path, const char
 
 	if (!*path)
 		return write_tree(r, root, dest, true);
-	if ((error = dsync_tree_lookup(&te, root, path)) < 0)
+	if ((error = dsync_history_tree_lookup(&te, root, path)) < 0)
 		return error;
 	if (git_tree_entry_type(te) == GIT_OBJECT_TREE) {
 		dsync_chunked info;
@@ -375,7 +376,7 @@ static bool restores_folder(git_repository *repo, git_tree *tree, const char *pa
 
 	if (!*path)
 		return true;
-	if (dsync_tree_lookup(&te, tree, path) < 0)
+	if (dsync_history_tree_lookup(&te, tree, path) < 0)
 		return false;
 	folder = git_tree_entry_type(te) == GIT_OBJECT_TREE && !dsync_chunks_entry_is_big(NULL, repo, te);
 	git_tree_entry_free(te);
@@ -457,7 +458,7 @@ static int check_paths(git_tree *tree, git_commit *commit, const char *rev, cons
 
 		if (!*paths[i])
 			continue;
-		if ((error = dsync_tree_lookup(&te, tree, paths[i])) < 0) {
+		if ((error = dsync_history_tree_lookup(&te, tree, paths[i])) < 0) {
 			if (error == DSYNC_ENOTFOUND) {
 				char when[64], q[DSYNC_QUOTE_SIZE];
 

@@ -6,7 +6,7 @@
  */
 #include "core/base/internal.h"
 #include "core/worktree/temp.h"
-#include "core/history/verify.h"
+#include "core/history/head.h"
 #include "core/base/chunks.h"
 #include "core/base/path.h"
 

@@ -5,6 +5,7 @@
 #ifndef DSYNC_COMMON_H
 #define DSYNC_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,19 @@ typedef void (*dsync_warn_cb)(const char *message, void *payload);
 
 /* Receives progress of long work: files seen and bytes read so far. */
 typedef void (*dsync_progress_cb)(size_t files, uint64_t bytes, void *payload);
+
+/* Progress of a push, fetch, join or check. */
+typedef struct dsync_transfer {
+	const char *what;        /* "push", "fetch", "pack", "check", "history" (the
+				    local history checked: objects only, remote NULL) */
+	const char *remote;
+	size_t objects;          /* objects packed or indexed so far */
+	size_t objects_total;    /* 0 when not known yet */
+	uint64_t bytes;          /* bytes uploaded or downloaded so far */
+	uint64_t bytes_total;    /* 0 when not known */
+	bool done;               /* the last call for this step */
+} dsync_transfer;
+typedef void (*dsync_transfer_cb)(const dsync_transfer *t, void *payload);
 
 /*
  * Initialises the library (libsodium; libgit2 is started on first use).  Safe

@@ -110,4 +110,30 @@ int dsync_history_show(dsync_folder *f, const char *rev, dsync_commit_cb cb, voi
 int dsync_history_diff(dsync_folder *f, const char *from, const char *to, const char *path,
 		       dsync_write_cb write, void *payload);
 
+/*
+ * The result of dsync_check() (include/dsync/sync.h): the local history's
+ * part is filled by its walk here (core/history/verify.c), the stores' by
+ * the sync layer.
+ */
+
+/* Problems listed one by one in dsync_check_result (the rest only counted). */
+#define DSYNC_CHECK_LISTED 100
+
+typedef struct dsync_check_result {
+	bool walked;             /* the local history was walked (whatever it found) */
+	size_t objects;          /* local objects read and found intact */
+	size_t versions;         /* local versions (commits) among them */
+	char **problems;         /* what is missing or damaged in the local
+				    history, one line each ("missing: file
+				    'a.txt' (blob ID) in version ID", ...) */
+	size_t nproblems;        /* all of them; problems holds the first
+				    DSYNC_CHECK_LISTED */
+	size_t stores;           /* stores checked (0: no remote) */
+	size_t keys;             /* key blobs in them (one each when sound) */
+	size_t manifests;        /* manifests read */
+	size_t packs;            /* packs referenced (present) */
+	size_t packs_read;       /* packs decrypted and indexed (--read-data) */
+	uint64_t bytes_read;
+} dsync_check_result;
+
 #endif

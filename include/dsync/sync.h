@@ -12,6 +12,7 @@
 
 #include "dsync/common.h"
 #include "dsync/folder.h"
+#include "dsync/history.h"
 #include "dsync/merge.h"
 
 enum {
@@ -25,19 +26,6 @@ enum {
  * returns 0, or returns a negative DSYNC_E* code (DSYNC_EAUTH: none given).
  */
 typedef int (*dsync_passphrase_cb)(char **out, int kind, const char *url, void *payload);
-
-/* Progress of a push, fetch or join. */
-typedef struct dsync_transfer {
-	const char *what;        /* "push", "fetch", "pack", "check", "history" (the
-				    local history checked: objects only, remote NULL) */
-	const char *remote;
-	size_t objects;          /* objects packed or indexed so far */
-	size_t objects_total;    /* 0 when not known yet */
-	uint64_t bytes;          /* bytes uploaded or downloaded so far */
-	uint64_t bytes_total;    /* 0 when not known */
-	bool done;               /* the last call for this step */
-} dsync_transfer;
-typedef void (*dsync_transfer_cb)(const dsync_transfer *t, void *payload);
 
 typedef struct dsync_sync_options {
 	int lock_wait_ms;
@@ -125,26 +113,6 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 /* Changes the passphrase of REMOTE's store (NULL: the only remote):
  * asks for the current one and a new one, re-seals the key, nothing else. */
 int dsync_passphrase_change(dsync_folder *f, const char *remote, const dsync_sync_options *o);
-
-/* Problems listed one by one in dsync_check_result (the rest only counted). */
-#define DSYNC_CHECK_LISTED 100
-
-typedef struct dsync_check_result {
-	bool walked;             /* the local history was walked (whatever it found) */
-	size_t objects;          /* local objects read and found intact */
-	size_t versions;         /* local versions (commits) among them */
-	char **problems;         /* what is missing or damaged in the local
-				    history, one line each ("missing: file
-				    'a.txt' (blob ID) in version ID", ...) */
-	size_t nproblems;        /* all of them; problems holds the first
-				    DSYNC_CHECK_LISTED */
-	size_t stores;           /* stores checked (0: no remote) */
-	size_t keys;             /* key blobs in them (one each when sound) */
-	size_t manifests;        /* manifests read */
-	size_t packs;            /* packs referenced (present) */
-	size_t packs_read;       /* packs decrypted and indexed (--read-data) */
-	uint64_t bytes_read;
-} dsync_check_result;
 
 /*
  * Checks F's history, as `git fsck` does: every version reachable from any

@@ -24,7 +24,7 @@
 #include "core/base/chunker.h"
 #include "core/base/chunks.h"
 #include "core/base/internal.h"
-#include "core/history/snapshot_internal.h"
+#include "core/history/changes.h"
 #define SANDBOX_WITH_REPO
 #include "sandbox.h"
 

@@ -1,0 +1,180 @@
+/*
+ * The child jobs of the loop (see jobs.h): gc and sync rounds in child
+ * processes, and their reaping.
+ */
+#include "core/base/internal.h"
+#include "core/watch/jobs.h"
+#include "dsync/gc.h"
+#include "dsync/sync.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define GC_QUIET_MS 30000        /* gc once no snapshot came for this long */
+#define GC_LATEST_MS 600000      /* or at the latest this long after it is due */
+#define CHILD_TERM_MS 300        /* a child asked to end gets this long before SIGKILL */
+
+/*
+ * After a snapshot that recorded something: when loose objects pile up
+ * (dsync_gc_due), schedules a gc for when the folder has had no snapshot for
+ * a while, so it never delays a save while the user works (and at the
+ * latest GC_LATEST_MS after it became due).
+ */
+void watch_gc_check(wfolder *f, const dsync_folder *df)
+{
+	int64_t now = f->w->now;
+
+	if (!dsync_gc_due(df))
+		return;
+	if (!f->gc_due_ms) {
+		f->gc_due_ms = now;
+		watch_say(f->w, DSYNC_LOG_DEBUG, f, "gc due: loose objects piled up");
+	}
+	f->gc_ms = now + GC_QUIET_MS;
+	if (f->gc_ms > f->gc_due_ms + GC_LATEST_MS)
+		f->gc_ms = f->gc_due_ms + GC_LATEST_MS;
+}
+
+/*
+ * Packs F's store in a child process, so that the loop goes on watching and
+ * answering signals while thousands of loose objects are packed and removed
+ * (a slow disk, a USB stick).  Snapshots of this folder wait for its lock
+ * meanwhile (gc holds it only while it packs); killed half-way, gc loses
+ * nothing (dsync/gc.h).
+ */
+void watch_gc_start(wfolder *f)
+{
+	pid_t pid;
+
+	if (f->w->stopping)
+		return;
+	if (f->w->gc_pid > 0 || f->w->sync_pid > 0) {
+		f->gc_ms = f->w->now + LOCK_RETRY_MS; /* one at a time */
+		return;
+	}
+	f->gc_ms = f->gc_due_ms = 0;
+	if ((pid = fork()) < 0) {
+		watch_say(f->w, DSYNC_LOG_WARNING, f, "gc: cannot start: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		dsync_gc_result r;
+		dsync_folder *df = NULL;
+		int error;
+
+		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
+		if ((error = dsync_folder_open(&df, f->root)) == 0)
+			error = dsync_gc(&r, df, LOCK_WAIT_MS);
+		if (error < 0)
+			watch_say(f->w, DSYNC_LOG_WARNING, f, "gc: %s", dsync_error_last());
+		else
+			watch_say(f->w, DSYNC_LOG_INFO, f, "gc: packed %zu objects; history takes %.1f MB (was %.1f MB)",
+			          r.objects, (double)r.bytes_after / 1e6, (double)r.bytes_before / 1e6);
+		_exit(error < 0 ? 1 : 0);
+	}
+	f->w->gc_pid = pid;
+}
+
+/* Waits up to MS for the child PID to end; whether it did (and was reaped). */
+static bool reaped_within(pid_t pid, int ms)
+{
+	int status, waited;
+
+	for (waited = 0;; waited += 10) {
+		pid_t got = waitpid(pid, &status, WNOHANG);
+
+		if (got == pid || (got < 0 && errno == ECHILD))
+			return true;
+		if (waited >= ms)
+			return false;
+		usleep(10 * 1000);
+	}
+}
+
+/*
+ * The child *PID (a gc or a sync round) ended, or is made to end (WAIT):
+ * reaps it.  Made to end, it gets SIGTERM, then SIGKILL if it is still there
+ * after CHILD_TERM_MS (both lose nothing: dsync/gc.h, docs/sync.md), so a
+ * stop never waits long for a child; one the kernel holds even then (a dead
+ * network mount) is left to init.
+ */
+static void reap(pid_t *pid, bool wait)
+{
+	int status;
+
+	if (*pid <= 0)
+		return;
+	if (wait) {
+		kill(*pid, SIGTERM);
+		if (!reaped_within(*pid, CHILD_TERM_MS)) {
+			kill(*pid, SIGKILL);
+			reaped_within(*pid, CHILD_TERM_MS);
+		}
+		*pid = 0;
+		return;
+	}
+	if (waitpid(*pid, &status, WNOHANG) != *pid)
+		return;
+	*pid = 0;
+}
+
+/* Both children (WAIT: made to end first). */
+void watch_reap_children(watch *w, bool wait)
+{
+	reap(&w->gc_pid, wait);
+	reap(&w->sync_pid, wait);
+}
+
+
+/*
+ * Runs a sync round with every remote of F (DESIGN.md section 5) in a child
+ * process, so that the loop goes on watching while packs travel.  It uses
+ * the key kept for each store (a first 'dsync sync' in a terminal keeps it);
+ * the next round comes after the folder's sync.interval, or after the next
+ * snapshot that records something.
+ */
+void watch_sync_start(wfolder *f)
+{
+	pid_t pid;
+
+	if (f->w->stopping)
+		return;
+	if (f->w->sync_pid > 0 || f->w->gc_pid > 0) {
+		f->sync_ms = f->w->now + LOCK_RETRY_MS; /* one child at a time */
+		return;
+	}
+	f->sync_ms = f->w->now + f->sync_interval_ms;
+	if ((pid = fork()) < 0) {
+		watch_say(f->w, DSYNC_LOG_WARNING, f, "sync: cannot start: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+		dsync_sync_result r;
+		dsync_folder *df = NULL;
+		int error;
+
+		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
+		so.lock_wait_ms = 30000;
+		so.warn = wfolder_warn;
+		so.payload = f;
+		if ((error = dsync_folder_open(&df, f->root)) == 0)
+			error = dsync_sync(&r, df, NULL, DSYNC_SYNC_ALL, &so);
+		if (error < 0)
+			watch_say(f->w, error == DSYNC_ECORRUPT ? DSYNC_LOG_ERROR : DSYNC_LOG_WARNING, f, "sync: %s",
+			          dsync_error_last());
+		else if (r.packs_fetched || r.merge.merged || r.pushed)
+			watch_say(f->w, DSYNC_LOG_INFO, f,
+			          "sync: %zu pack%s fetched, %s, %s%s", r.packs_fetched, r.packs_fetched == 1 ? "" : "s",
+			          !r.merge.merged ? "nothing to merge"
+			          : r.merge.fast_forward ? "fast-forwarded" : "merged",
+			          r.pushed ? "pushed" : "nothing to push",
+			          r.merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "");
+		else
+			watch_say(f->w, DSYNC_LOG_DEBUG, f, "sync: up to date");
+		dsync_folder_free(df);
+		_exit(error < 0 ? 1 : 0);
+	}
+	f->w->sync_pid = pid;
+}

@@ -1,0 +1,104 @@
+/*
+ * A watched folder: its state in the loop (debounce, pause, missing), its
+ * start and stop (internal to core/watch/).  The loop's
+ * own state (struct watch) is here too: every part of the loop reads it.
+ */
+#ifndef DSYNC_CORE_WATCH_WFOLDER_H
+#define DSYNC_CORE_WATCH_WFOLDER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dsync/watch.h"
+#include "core/base/array.h"
+#include "core/folder/folder.h"
+#include "core/watch/watcher.h"
+#include "core/watch/writers.h"
+
+#define DEFAULT_DELAY_MS 1000
+#define DEFAULT_MAX_DELAY_MS 30000
+#define LOCK_WAIT_MS 200         /* another dsync holds the folder ... */
+#define LOCK_RETRY_MS 1000       /* ... so try again after this */
+
+typedef enum fstate {
+	FOLDER_ACTIVE,
+	FOLDER_PAUSED,   /* a snapshot would record a mass deletion */
+	FOLDER_MISSING   /* the root or its marker went (a missing mount) */
+} fstate;
+
+typedef struct wfolder {
+	struct watch *w;
+	char *root;
+	char id[33];         /* folder id, from the marker ("" unknown yet) */
+	fstate state;
+	bool paused_by_rules; /* FOLDER_PAUSED: by the ignore rules, not a loss */
+	bool watched;        /* its tree is in the watcher */
+	bool listed;         /* still registered (while reloading) */
+	int lock_fd;         /* holds its watch lock (take_watch_lock); -1 none */
+	dsync_ignore *ign;
+	int delay_ms, max_delay_ms;
+	bool dirty;
+	int64_t first_ms, last_ms;  /* first and last change not yet recorded */
+	int64_t retry_ms;    /* > 0: snapshot again at this time */
+	int64_t rescan_ms;   /* > 0: rescan at this time (unwatched folders) */
+	int64_t missing_ms;  /* > 0: look for a missing folder at this time */
+	size_t unwatched;    /* folders below it without a watch */
+	writers writers;     /* its files being written */
+	bool gone, limit, ignore_changed;  /* from events, handled after them */
+	bool limit_warned;   /* told the user that watches ran out */
+	int64_t gc_ms;       /* > 0: pack the store at this time ... */
+	int64_t gc_due_ms;   /* ... which has been due since then */
+	bool remotes;        /* it has remotes: sync after snapshots and on a timer */
+	int sync_interval_ms;
+	int64_t sync_ms;     /* > 0: a sync round at this time */
+	char refs_tag, parent_tag;  /* tags for its plain watches */
+	bool refs_watched, parent_watched;
+} wfolder;
+
+typedef struct watch {
+	const dsync_watch_options *opts;
+	watcher *watcher;
+	DSYNC_ARRAY(wfolder *) folders;
+	char *cfgdir;
+	bool registry_changed, overflow;
+	int64_t now;
+	bool stopping;       /* SIGTERM or SIGINT came */
+	int64_t stop_ms;     /* > 0: when it came (seen pending during a snapshot) */
+	bool stop_cut;       /* a snapshot left files unread for the stop */
+	pid_t gc_pid;        /* > 0: a gc runs in this child process */
+	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
+	sigset_t old_mask;   /* the caller's signal mask (for the child) */
+} watch;
+
+/* The monotonic clock in ms. */
+int64_t watch_now_ms(void);
+
+/* Tells the log of W (when it has one) about folder F (NULL: the loop). */
+void watch_say(const watch *w, dsync_log_level level, const wfolder *f, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* A warning of a snapshot or a sync round of the folder PAYLOAD, told. */
+void wfolder_warn(const char *message, void *payload);
+
+/* A change at NOW: F is dirty (since NOW, if it was not). */
+void wfolder_mark_dirty(wfolder *f, int64_t now);
+
+/* Dirty, due at once. */
+void wfolder_mark_due(wfolder *f, int64_t now);
+
+/* Stops watching F: its watches, its watch lock, its rules and writers go. */
+void wfolder_stop(wfolder *f);
+
+/* Stops F and frees it (NULL is fine). */
+void wfolder_free(wfolder *f);
+
+/*
+ * Starts watching F: opens it, reads its marker, delays and ignore rules,
+ * takes the watch lock and puts watches on its tree; then it is due for a
+ * snapshot (changes made while nothing watched).
+ */
+int wfolder_start(wfolder *f);
+
+#endif
