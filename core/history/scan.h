@@ -9,10 +9,6 @@
 #include "core/folder/folder.h"
 #include "core/history/scan_list.h"
 
-/* Called during the walk with the number of files seen so far and the
- * bytes read; may be NULL. */
-typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
-
 /* Asked for each changed file (PATH as on disk, folder-relative) before it is
  * read: true keeps the cache's version (a file still being written). */
 typedef bool (*scan_keep_cb)(const char *path, void *payload);

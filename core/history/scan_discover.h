@@ -4,7 +4,8 @@
 #ifndef DSYNC_CORE_HISTORY_SCAN_DISCOVER_H
 #define DSYNC_CORE_HISTORY_SCAN_DISCOVER_H
 
-#include "core/history/scan.h"
+#include "core/folder/folder.h"
+#include "core/history/scan_list.h"
 
 /*
  * Lists every folder below F's root and lstats every file, leaving out what

@@ -21,6 +21,10 @@ enum {
 
 /* What the stat cache keeps of a file's lstat (a struct stat is 144 bytes;
  * a walk of 100,000 files holds one per file). */
+/* Called during the walk with the number of files seen so far and the
+ * bytes read; may be NULL. */
+typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
+
 typedef struct scan_stat {
 	int64_t mtime_s, ctime_s;
 	uint32_t mtime_ns, ctime_ns;
