@@ -289,6 +289,7 @@ int main(int argc, char **argv)
 	const command *c;
 	int error, rc;
 
+	cmd_options_init(cmd_print_usage);
 	if (argc < 2) {
 		print_overview(stderr);
 		return 2;

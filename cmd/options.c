@@ -9,9 +9,18 @@
 #include <string.h>
 
 #include "dsync/common.h"
-#include "cmd.h"
 #include "options.h"
 #include "output.h"
+
+/* Prints a command's usage for --help: main.c's, which holds the table,
+ * handed in by cmd_options_init() (so this file calls nothing of main.c's
+ * directly and the two make no circle). */
+static int (*usage_printer)(const char *cmd);
+
+void cmd_options_init(int (*print_usage)(const char *cmd))
+{
+	usage_printer = print_usage;
+}
 
 /* A usage error quoting ARG, the user's (cut and made visible by
  * dsync_quote), as FMT's one %s. */
@@ -73,7 +82,7 @@ int cmd_getopt(int *rc, const char *cmd, int argc, char **argv, const char *shor
 	case -1:
 		return -1;
 	case 'h':
-		*rc = cmd_print_usage(cmd);
+		*rc = usage_printer ? usage_printer(cmd) : 2;
 		return -1;
 	case ':':
 		option_name(name, sizeof(name), argv, opts, optopt);

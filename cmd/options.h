@@ -8,6 +8,10 @@
 
 struct option;
 
+/* Hands the option parser the function that prints a command's usage (from
+ * the table in cmd/main.c) for --help: main() calls this first. */
+void cmd_options_init(int (*print_usage)(const char *cmd));
+
 /* Prints a usage error (FMT with ARG, the user's, quoted through
  * dsync_quote: cut and made visible) and where to read more; returns 2. */
 int cmd_usage_error(const char *cmd, const char *fmt, const char *arg);

@@ -179,9 +179,3 @@ void dsync_conn_on_xfer(uint64_t bytes, void *payload)
 
 	dsync_conn_progress(x->c, x->what, x->objects, 0, x->base + bytes, x->total, false);
 }
-
-bool dsync_conn_is_other(const sync_conn *c, size_t i)
-{
-	return c->have_man[i] && strcmp(c->devs.ptr[i].id, c->f->device_id) != 0;
-}
-

@@ -3,7 +3,7 @@
  * the store opened and unlocked before anything is made, the folder made
  * with the remote and a mark that a join is in progress, then the first
  * rounds; a join cut off anywhere is finished by 'dsync join' again or by
- * the next round (round.c), and one that failed before its first fetch
+ * the next dsync_sync() (the public round, at the end of this file), and one that failed before its first fetch
  * leaves nothing behind.
  */
 #include "core/base/internal.h"
@@ -422,5 +422,38 @@ out:
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
 	return error;
+}
+
+/* The public round (include/dsync/sync.h): a round that changes the folder
+ * or the store first finishes a join cut off in it.  It lives here, beside
+ * the join it finishes, so that the round (round.c) calls nothing of the
+ * join's and the two files make no circle. */
+int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
+	       const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result rest;
+	char *pending = NULL;
+	bool made_key;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if (!o)
+		o = &defaults;
+	/* a round that changes the folder or the store first finishes a join
+	 * cut off in it (a fetch changes neither) */
+	if (!(what & (DSYNC_SYNC_MERGE | DSYNC_SYNC_PUSH)))
+		return dsync_sync_round(out, f, remote_name, what, o);
+	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_join_pending(&pending, &made_key, f)) < 0)
+		return error;
+	if (pending && (!remote_name || strcmp(remote_name, pending) == 0))
+		error = dsync_join_finish(out, f, pending, made_key, o);
+	free(pending);
+	if (error < 0)
+		return error;
+	if ((error = dsync_sync_round(&rest, f, remote_name, what, o)) < 0)
+		return error;
+	dsync_sync_add_results(out, &rest);
+	return 0;
 }
 

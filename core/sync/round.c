@@ -1,8 +1,8 @@
 /*
  * The sync round (DESIGN.md section 5; docs/sync.md): under the folder's
  * lock, a snapshot, then for every remote a fetch (fetch.c), the merge of
- * the heads fetched into the folder, and a push (push.c).  dsync_sync()
- * first finishes a join that was cut off (join.c).
+ * the heads fetched into the folder, and a push (push.c).  The public
+ * dsync_sync(), which first finishes a join that was cut off, is join.c's.
  */
 #include "core/base/internal.h"
 
@@ -165,33 +165,3 @@ void dsync_sync_add_results(dsync_sync_result *to, const dsync_sync_result *r)
 	else if (r->merge.head[0])
 		to->merge.open_conflicts = r->merge.open_conflicts;
 }
-
-int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
-	       const dsync_sync_options *o)
-{
-	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
-	dsync_sync_result rest;
-	char *pending = NULL;
-	bool made_key;
-	int error;
-
-	memset(out, 0, sizeof(*out));
-	if (!o)
-		o = &defaults;
-	/* a round that changes the folder or the store first finishes a join
-	 * cut off in it (a fetch changes neither) */
-	if (!(what & (DSYNC_SYNC_MERGE | DSYNC_SYNC_PUSH)))
-		return dsync_sync_round(out, f, remote_name, what, o);
-	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_join_pending(&pending, &made_key, f)) < 0)
-		return error;
-	if (pending && (!remote_name || strcmp(remote_name, pending) == 0))
-		error = dsync_join_finish(out, f, pending, made_key, o);
-	free(pending);
-	if (error < 0)
-		return error;
-	if ((error = dsync_sync_round(&rest, f, remote_name, what, o)) < 0)
-		return error;
-	dsync_sync_add_results(out, &rest);
-	return 0;
-}
-

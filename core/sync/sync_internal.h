@@ -134,8 +134,12 @@ int dsync_conn_read_manifests(sync_conn *c);
 /* This device's newest manifest, or NULL. */
 dsync_manifest *dsync_conn_own_manifest(sync_conn *c);
 
-/* Whether device I has a manifest read and is not this device. */
-bool dsync_conn_is_other(const sync_conn *c, size_t i);
+/* Whether device I has a manifest read and is not this device (inline:
+ * state.c asks it of a connection that conn.c opens from state it reads). */
+static inline bool dsync_conn_is_other(const sync_conn *c, size_t i)
+{
+	return c->have_man[i] && strcmp(c->devs.ptr[i].id, c->f->device_id) != 0;
+}
 
 /* A new temporary file in the folder's .dsync (its path into PATH): the
  * descriptor, or a negative error code. */
