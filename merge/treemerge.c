@@ -44,15 +44,8 @@ int dsync_merge_result_add(dsync_merge_result *r, char kind, const char *path, c
 {
 	dsync_merge_conflict *c;
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		dsync_merge_conflict *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v)
-			return dsync_error_oom();
-		r->v = v;
-		r->cap = cap;
-	}
+	if (r->n == r->cap && dsync_array_grow_(&r->v, &r->cap, r->n + 1, sizeof(*r->v)) < 0)
+		return dsync_error_oom();
 	c = &r->v[r->n];
 	c->kind = kind;
 	c->path = strdup(path);

@@ -71,16 +71,11 @@ static int list_cb(const char *root, const git_tree_entry *te, void *payload)
 		goto out;
 	if (!exists_in(l->f, disk.ptr))
 		goto out; /* removed since the snapshot: resolved */
-	if (l->out->n == l->out->cap) {
-		size_t cap = l->out->cap ? l->out->cap * 2 : 16;
-		dsync_conflict *v = realloc(l->out->v, cap * sizeof(*v));
-
-		if (!v) {
-			error = dsync_error_oom();
-			goto out;
-		}
-		l->out->v = v;
-		l->out->cap = cap;
+	/* the public list keeps its own fields (include/dsync/merge.h) */
+	if (l->out->n == l->out->cap &&
+	    dsync_array_grow_(&l->out->v, &l->out->cap, l->out->n + 1, sizeof(*l->out->v)) < 0) {
+		error = dsync_error_oom();
+		goto out;
 	}
 	if (dsync_array_reserve(l->stored, l->stored.size + 1) < 0) {
 		error = dsync_error_oom();
