@@ -10,6 +10,8 @@
 #   finish                 prints "N passed, N failed" and exits
 set -u
 set -o pipefail
+# (so a test reads a pipe to its end: `| grep -q` exits at the first match and
+# its writer may die of SIGPIPE, failing the pipeline; use `grep ... > /dev/null`)
 
 : "${DSYNC_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${DSYNC:=$DSYNC_SRC/build/dsync}"

@@ -10,7 +10,7 @@ F=$TMP/docs
 mkdir -p "$F/sub/deep"
 cd "$F"
 
-is_stored() { stored "$F" | grep -qxF -- "$1"; }
+is_stored() { stored "$F" | grep -xF -- "$1" > /dev/null; }
 # TIMEOUT: nothing here may hang (a FIFO opened for reading would)
 run() { timeout 60 "$DSYNC" "$@"; }
 

@@ -134,7 +134,7 @@ ok "restore in place with stale git lock files" dsync restore a.txt --at "$S2"
 check "restored content" "$(cat a.txt)" = two
 check "the version replaced is in history" \
 	"$(git --git-dir=.dsync log --format=%H refs/heads/main | while read -r c; do
-		git --git-dir=.dsync show "$c:a.txt" 2>/dev/null | grep -qx four && echo yes && break; done)" = yes
+		git --git-dir=.dsync show "$c:a.txt" 2>/dev/null | grep -x four > /dev/null && echo yes && break; done)" = yes
 
 ok "git fsck is clean" git --git-dir=.dsync fsck --full --no-dangling
 finish

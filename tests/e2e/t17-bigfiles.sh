@@ -13,7 +13,7 @@ peak() { /usr/bin/time -f %M -o "$TMP/rss" "$DSYNC" "$@" > "$TMP/out" 2> "$TMP/e
 # quarantine (256 MB by default) and every byte has shadow: the quarantine is
 # made small and the bound doubled for the sanitizer's own memory.
 LIMIT=65536
-if ldd "$DSYNC" 2> /dev/null | grep -q 'libasan'; then
+if ldd "$DSYNC" 2> /dev/null | grep libasan > /dev/null; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
 	LIMIT=131072
 fi
