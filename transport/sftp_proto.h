@@ -132,7 +132,8 @@ typedef struct dsync_sftp_name {
 typedef struct dsync_sftp_reply {
 	uint8_t type;
 	uint32_t id; /* 0 for VERSION */
-	/* VERSION */
+	/* VERSION: the decoder takes any version; the transport refuses a
+	 * server that does not answer 3, the only one these packets speak */
 	uint32_t version;
 	unsigned extensions; /* DSYNC_SFTP_EXT_* */
 	/* STATUS */
