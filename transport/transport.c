@@ -7,8 +7,45 @@
 #include "transport/transport.h"
 #include "transport/blobstore.h"
 #include "transport/file.h"
+#include "transport/sftp.h"
+#include "transport/sftp_url.h"
+#include "transport/ssh_builtin.h"
+#include "transport/ssh_exec.h"
 
-int dsync_transport_open(dsync_blobstore **out, const char *url, bool create)
+bool dsync_transport_is_ssh(const char *url)
+{
+	return dsync_sftp_url_is_ssh(url);
+}
+
+static int open_ssh(dsync_blobstore **out, const char *url, bool create, const dsync_transport_opts *o)
+{
+	static const dsync_transport_opts none = { .ssh_mode = DSYNC_SSH_AUTO };
+	dsync_sftp_stream *stream = NULL;
+	dsync_sftp_url *u;
+	int mode, error;
+
+	if (!o)
+		o = &none;
+	if (!(u = malloc(sizeof(*u))))
+		return dsync_error_oom();
+	if ((error = dsync_sftp_url_parse(url, u)) < 0)
+		goto out;
+	mode = o->ssh_mode;
+	if (mode == DSYNC_SSH_AUTO)
+		mode = dsync_ssh_exec_available(o) ? DSYNC_SSH_OPENSSH : DSYNC_SSH_BUILTIN;
+	if (mode == DSYNC_SSH_OPENSSH)
+		error = dsync_ssh_exec_open(&stream, u, o);
+	else
+		error = dsync_ssh_builtin_open(&stream, u, o);
+	if (error < 0)
+		goto out;
+	error = dsync_blobstore_sftp_open(out, stream, u, create, o->rate_limit);
+out:
+	free(u);
+	return error;
+}
+
+int dsync_transport_open(dsync_blobstore **out, const char *url, bool create, const dsync_transport_opts *o)
 {
 	char q[DSYNC_QUOTE_SIZE];
 
@@ -19,8 +56,11 @@ int dsync_transport_open(dsync_blobstore **out, const char *url, bool create)
 					       dsync_quote(q, url));
 		return dsync_blobstore_file_open(out, url + 7, create);
 	}
+	if (dsync_sftp_url_is_ssh(url))
+		return open_ssh(out, url, create, o);
 	if (strstr(url, "://") != NULL)
-		return dsync_error_set(DSYNC_EUSAGE, "'%s': this dsync knows only file:// remotes and local paths",
+		return dsync_error_set(DSYNC_EUSAGE,
+				       "'%s': this dsync knows file://, sftp:// and ssh:// remotes and local paths",
 				       dsync_quote(q, url));
 	return dsync_blobstore_file_open(out, url, create);
 }

@@ -37,6 +37,46 @@ void dsync_conn_close(sync_conn *c)
 	c->bs = NULL;
 }
 
+static int ssh_mode(int *out, const char *v, const char *from)
+{
+	if (!v || !*v || strcmp(v, "auto") == 0)
+		*out = DSYNC_SSH_AUTO;
+	else if (strcmp(v, "openssh") == 0)
+		*out = DSYNC_SSH_OPENSSH;
+	else if (strcmp(v, "builtin") == 0)
+		*out = DSYNC_SSH_BUILTIN;
+	else
+		return dsync_error_set(DSYNC_EUSAGE, "%s is '%s': give auto, openssh or builtin", from, v);
+	return 0;
+}
+
+int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
+			      const dsync_sync_options *o)
+{
+	dsync_transport_opts t = { 0 };
+	const char *env = getenv("DSYNC_SSH");
+	char from[160];
+	int error;
+
+	t.interactive = o->prompt != NULL;
+	t.prompt = o->prompt;
+	t.payload = o->payload;
+	t.ssh_command = r ? r->ssh_command : NULL;
+	if (env && *env)
+		error = ssh_mode(&t.ssh_mode, env, "DSYNC_SSH");
+	else {
+		snprintf(from, sizeof(from), "remote.%s.ssh", r ? r->name : "");
+		error = ssh_mode(&t.ssh_mode, r ? r->ssh : NULL, from);
+	}
+	if (error < 0)
+		return error;
+	t.rate_limit = o->rate_limit;
+	if (!t.rate_limit && r && r->limit_rate && dsync_rate_parse(r->limit_rate, &t.rate_limit) < 0)
+		return dsync_error_set(DSYNC_EUSAGE, "remote.%s.limitRate is '%s': give e.g. 500k, 2M or 20mbit",
+				       r->name, r->limit_rate);
+	return dsync_transport_open(bs, url, create, &t);
+}
+
 int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_sync_options *o,
 		    dsync_sync_result *res)
 {
@@ -47,7 +87,7 @@ int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_s
 	c->r = r;
 	c->o = o;
 	c->res = res;
-	if ((error = dsync_transport_open(&c->bs, r->url, false)) < 0)
+	if ((error = dsync_conn_transport_open(&c->bs, r->url, false, r, o)) < 0)
 		return error;
 	if ((error = dsync_store_open(&c->st, c->bs)) < 0)
 		goto fail;

@@ -228,7 +228,7 @@ static int join_again(dsync_sync_result *r, dsync_folder *f, const sync_remotes 
 	size_t i;
 	int error;
 
-	if ((error = dsync_transport_open(&bs, url, false)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+	if ((error = dsync_conn_transport_open(&bs, url, false, NULL, o)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
 		goto out;
 	for (i = 0; i < all->size; i++)
 		if (all->ptr[i].store_id && strcmp(all->ptr[i].store_id, st->id) == 0)
@@ -298,7 +298,7 @@ static int open_store(dsync_blobstore **bs, dsync_store **st, bool *made_key, co
 	bool found;
 	int error;
 
-	if ((error = dsync_transport_open(bs, url, false)) < 0 || (error = dsync_store_open(st, *bs)) < 0 ||
+	if ((error = dsync_conn_transport_open(bs, url, false, NULL, o)) < 0 || (error = dsync_store_open(st, *bs)) < 0 ||
 	    (error = dsync_passphrase_unlock_kept(*st, &found)) < 0 || found)
 		return error;
 	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, (*bs)->url)) == 0 &&

@@ -19,6 +19,9 @@ void dsync_remote_config_dispose(sync_remotes *r)
 		free(r->ptr[i].name);
 		free(r->ptr[i].url);
 		free(r->ptr[i].store_id);
+		free(r->ptr[i].ssh);
+		free(r->ptr[i].ssh_command);
+		free(r->ptr[i].limit_rate);
 	}
 	dsync_array_dispose(*r);
 }
@@ -86,7 +89,7 @@ int dsync_remote_config_read(sync_remotes *out, dsync_folder *f)
 	}
 	while ((err = git_config_next(&e, it)) == 0) {
 		size_t len = strlen(e->name);
-		sync_remote none = { NULL, NULL, NULL }, *r;
+		sync_remote none = { 0 }, *r;
 
 		if (len <= 11 || strncmp(e->name, "remote.", 7) != 0 || strcmp(e->name + len - 4, ".url") != 0)
 			continue;
@@ -101,8 +104,14 @@ int dsync_remote_config_read(sync_remotes *out, dsync_folder *f)
 			error = dsync_error_oom();
 			goto out;
 		}
-		if ((error = dsync_remote_config_get(&r->store_id, cfg, "remote.%s.storeId", r->name)) < 0 &&
-		    error != DSYNC_ENOTFOUND)
+		if (((error = dsync_remote_config_get(&r->store_id, cfg, "remote.%s.storeId", r->name)) < 0 &&
+		     error != DSYNC_ENOTFOUND) ||
+		    ((error = dsync_remote_config_get(&r->ssh, cfg, "remote.%s.ssh", r->name)) < 0 &&
+		     error != DSYNC_ENOTFOUND) ||
+		    ((error = dsync_remote_config_get(&r->ssh_command, cfg, "remote.%s.sshCommand", r->name)) < 0 &&
+		     error != DSYNC_ENOTFOUND) ||
+		    ((error = dsync_remote_config_get(&r->limit_rate, cfg, "remote.%s.limitRate", r->name)) < 0 &&
+		     error != DSYNC_ENOTFOUND))
 			goto out;
 		error = 0;
 	}
@@ -239,7 +248,7 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 	*bs = NULL;
 	*st = NULL;
 	*created = false;
-	if ((error = dsync_transport_open(bs, url, may_create)) < 0)
+	if ((error = dsync_conn_transport_open(bs, url, may_create, NULL, o)) < 0)
 		return error;
 	error = dsync_store_open(st, *bs);
 	if (error == DSYNC_ENOTFOUND && may_create) {

@@ -34,6 +34,9 @@
 
 typedef struct sync_remote {
 	char *name, *url, *store_id;
+	char *ssh;          /* remote.NAME.ssh: "auto", "openssh", "builtin" (NULL: not set) */
+	char *ssh_command;  /* remote.NAME.sshCommand (NULL: not set) */
+	char *limit_rate;   /* remote.NAME.limitRate as written (NULL: not set) */
 } sync_remote;
 
 typedef DSYNC_ARRAY(sync_remote) sync_remotes;
@@ -120,6 +123,14 @@ typedef struct sync_xfer {
 int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_sync_options *o,
 		    dsync_sync_result *res);
 void dsync_conn_close(sync_conn *c);
+
+/* Opens the store at URL (transport/transport.h) with what O and remote R
+ * (NULL: a remote not configured yet, as in remote add and join) say about
+ * reaching it: DSYNC_SSH and remote.NAME.ssh pick the ssh client,
+ * remote.NAME.sshCommand the command, O's rate_limit (else
+ * remote.NAME.limitRate) the bandwidth; O's prompt makes it interactive. */
+int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
+			      const dsync_sync_options *o);
 
 /* Reports progress to the options' callback. */
 void dsync_conn_progress(sync_conn *c, const char *what, size_t objects, size_t objects_total, uint64_t bytes,

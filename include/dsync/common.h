@@ -115,4 +115,12 @@ void dsync_lib_shutdown(void);
  */
 int dsync_error_exit_code(int error);
 
+/*
+ * Parses a bandwidth as rsync's --bwlimit does: a bare number is KiB/s;
+ * K, M, G (or KiB...) are binary, KB, MB, GB decimal, "bit" suffixes
+ * (20mbit) are bits per second; fractions are allowed; 0 means no limit.
+ * Sets *OUT in bytes per second; DSYNC_EUSAGE for anything else.
+ */
+int dsync_rate_parse(const char *s, uint64_t *out);
+
 #endif

@@ -27,12 +27,32 @@ enum {
  */
 typedef int (*dsync_passphrase_cb)(char **out, int kind, const char *url, void *payload);
 
+/* What reaching a host over ssh may ask (dsync_prompt_cb's KIND). */
+enum {
+	DSYNC_PROMPT_KEY_PASSPHRASE = 1, /* a private key's passphrase (echo off) */
+	DSYNC_PROMPT_PASSWORD = 2,       /* a login password (echo off) */
+	DSYNC_PROMPT_KBDINT = 3,         /* a keyboard-interactive question (ECHO as the server says) */
+	DSYNC_PROMPT_HOSTKEY = 4         /* an unknown host key: "yes", "no" or a fingerprint */
+};
+
+/*
+ * Asks TEXT (one or more lines; the last is the question) at the terminal:
+ * sets *OUT to a malloc'd answer (the library wipes and frees it), or returns
+ * DSYNC_EAUTH when there is none.  Set only when someone can answer: without
+ * it, nothing is asked (ssh runs with BatchMode).
+ */
+typedef int (*dsync_prompt_cb)(char **out, int kind, const char *text, bool echo, void *payload);
+
 typedef struct dsync_sync_options {
 	int lock_wait_ms;
 	dsync_passphrase_cb passphrase;
 	dsync_transfer_cb progress;      /* may be NULL */
 	dsync_warn_cb warn;              /* may be NULL */
-	void *payload;                   /* for the three callbacks */
+	dsync_prompt_cb prompt;          /* may be NULL: nothing is asked */
+	void *payload;                   /* for the four callbacks */
+	/* Bytes per second each way per remote (0: remote.NAME.limitRate, or
+	 * no limit): see dsync_rate_parse. */
+	uint64_t rate_limit;
 } dsync_sync_options;
 #define DSYNC_SYNC_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
 
@@ -43,6 +63,8 @@ typedef struct dsync_sync_result {
 	size_t packs_fetched;
 	uint64_t bytes_fetched;  /* encrypted bytes downloaded */
 	size_t packs_pushed;
+	size_t packs_reused;     /* packs a push cut off earlier had sent already: not sent again */
+	uint64_t bytes_reused;   /* their encrypted bytes */
 	size_t objects_pushed;
 	uint64_t bytes_pushed;   /* encrypted bytes uploaded (packs and manifests) */
 	bool pushed;             /* a new manifest was written */

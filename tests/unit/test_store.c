@@ -57,8 +57,8 @@ static int setup(void **state)
 	setenv("DSYNC_TEST_KDF", "min", 1);
 	snprintf(fx.place_a, sizeof(fx.place_a), "%s/store-a", sandbox_dir);
 	snprintf(fx.place_b, sizeof(fx.place_b), "%s/store-b", sandbox_dir);
-	assert_int_equal(dsync_transport_open(&fx.bs_a, fx.place_a, true), 0);
-	assert_int_equal(dsync_transport_open(&fx.bs_b, fx.place_b, true), 0);
+	assert_int_equal(dsync_transport_open(&fx.bs_a, fx.place_a, true, NULL), 0);
+	assert_int_equal(dsync_transport_open(&fx.bs_b, fx.place_b, true, NULL), 0);
 	if (dsync_store_create(&fx.a, fx.bs_a, PASS, NULL) != 0)
 		fail_msg("%s", dsync_error_last());
 	assert_int_equal(dsync_store_create(&fx.b, fx.bs_b, PASS, NULL), 0);
@@ -669,7 +669,7 @@ static void key_blob_path(char *out, size_t size, const char *place, size_t *cou
 /* Opens the store at PLACE (locked) into *OUT with a blob store *BS. */
 static void reopen(dsync_store **out, dsync_blobstore **bs, const char *place)
 {
-	assert_int_equal(dsync_transport_open(bs, place, false), 0);
+	assert_int_equal(dsync_transport_open(bs, place, false, NULL), 0);
 	if (dsync_store_open(out, *bs) != 0)
 		fail_msg("%s", dsync_error_last());
 	assert_false((*out)->unlocked);
@@ -745,7 +745,7 @@ static void test_store_unlock(void **state)
 
 	/* no store at all */
 	snprintf(empty, sizeof(empty), "%s/empty", sandbox_dir);
-	assert_int_equal(dsync_transport_open(&empty_bs, empty, true), 0);
+	assert_int_equal(dsync_transport_open(&empty_bs, empty, true, NULL), 0);
 	assert_int_equal(dsync_store_open(&none, empty_bs), DSYNC_ENOTFOUND);
 	assert_null(none);
 	dsync_blobstore_free(empty_bs);
@@ -850,7 +850,7 @@ static void test_store_damaged_header(void **state)
 	read_path(&orig, path);
 	bad = malloc(orig.len + 2);
 	assert_non_null(bad);
-	assert_int_equal(dsync_transport_open(&bs, fx.place_a, false), 0);
+	assert_int_equal(dsync_transport_open(&bs, fx.place_a, false, NULL), 0);
 	for (i = 0; i <= orig.len + 1; i++) {
 		size_t len = orig.len;
 		int error;
@@ -1070,7 +1070,7 @@ static void test_store_default_kdf(void **state)
 	(void)state;
 	unsetenv("DSYNC_TEST_KDF");
 	snprintf(place, sizeof(place), "%s/store-default", sandbox_dir);
-	assert_int_equal(dsync_transport_open(&bs, place, true), 0);
+	assert_int_equal(dsync_transport_open(&bs, place, true, NULL), 0);
 	if (dsync_store_create(&s, bs, PASS, NULL) != 0)
 		fail_msg("%s", dsync_error_last());
 	setenv("DSYNC_TEST_KDF", "min", 1);

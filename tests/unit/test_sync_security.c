@@ -704,7 +704,7 @@ static void test_confidentiality(void **state)
 	}
 
 	/* the secrets: open the store as a member would */
-	assert_int_equal(dsync_transport_open(&bs, url, false), 0);
+	assert_int_equal(dsync_transport_open(&bs, url, false, NULL), 0);
 	assert_int_equal(dsync_store_open(&st, bs), 0);
 	if (dsync_store_unlock(st, PASS) != 0)
 		fail_msg("%s", dsync_error_last());
