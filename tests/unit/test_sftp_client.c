@@ -80,9 +80,12 @@ static int ss_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 	return 0;
 }
 
+/* what ended() says (a real carrier classifies ssh's stderr) */
+static int ended_code = DSYNC_ERROR;
+
 static int ss_ended(dsync_sftp_stream *st)
 {
-	return dsync_error_set(DSYNC_ERROR, "the connection to %s ended", st->label);
+	return dsync_error_set(ended_code, "the connection to %s ended", st->label);
 }
 
 static void ss_close(dsync_sftp_stream *st)
@@ -784,6 +787,284 @@ static void test_rate(void **state)
 	close(out);
 }
 
+/* ---- hostile servers: a child that answers with bytes of its choosing ---- */
+
+typedef void (*fake_fn)(int fd);
+
+static void fk_read(int fd, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (char *)buf + off, len - off);
+
+		if (n <= 0)
+			_exit(3);
+		off += (size_t)n;
+	}
+}
+
+static uint32_t fk_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Reads one request: its type and id */
+static void fk_request(int fd, unsigned *type, uint32_t *id)
+{
+	unsigned char head[4], body[70000];
+	uint32_t len;
+
+	fk_read(fd, head, 4);
+	len = fk_be32(head);
+	if (len > sizeof(body) || len < 1)
+		_exit(4);
+	fk_read(fd, body, len);
+	*type = body[0];
+	*id = len >= 5 ? fk_be32(body + 1) : 0;
+}
+
+static void fk_put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* Sends a packet of TYPE, ID (none for VERSION) and BODY */
+static void fk_reply(int fd, unsigned type, uint32_t id, const void *body, size_t len)
+{
+	unsigned char pkt[70000];
+	size_t n = 0;
+
+	n += 4;
+	pkt[n++] = (unsigned char)type;
+	if (type != 2) {
+		fk_put32(pkt + n, id);
+		n += 4;
+	}
+	memcpy(pkt + n, body, len);
+	n += len;
+	fk_put32(pkt, (uint32_t)(n - 4));
+	if (write(fd, pkt, n) != (ssize_t)n)
+		_exit(5);
+}
+
+static void fk_version(int fd, uint32_t version)
+{
+	unsigned char v[4];
+	unsigned type;
+	uint32_t id;
+
+	fk_request(fd, &type, &id);
+	if (type != 1)
+		_exit(6);
+	fk_put32(v, version);
+	fk_reply(fd, 2, 0, v, 4);
+}
+
+static void fk_status(int fd, uint32_t id, uint32_t status)
+{
+	unsigned char b[12] = { 0 };
+
+	fk_put32(b, status);
+	fk_reply(fd, 101, id, b, sizeof(b));
+}
+
+/* ATTRS of a plain file (or a folder) of SIZE bytes */
+static void fk_attrs(int fd, uint32_t id, uint64_t size, bool dir)
+{
+	unsigned char b[16];
+
+	fk_put32(b, 0x5);
+	fk_put32(b + 4, (uint32_t)(size >> 32));
+	fk_put32(b + 8, (uint32_t)size);
+	fk_put32(b + 12, dir ? 040700 : 0100600);
+	fk_reply(fd, 105, id, b, sizeof(b));
+}
+
+static void fk_data(int fd, uint32_t id, const char *data, size_t len)
+{
+	unsigned char b[300];
+
+	fk_put32(b, (uint32_t)len);
+	memcpy(b + 4, data, len);
+	fk_reply(fd, 103, id, b, 4 + len);
+}
+
+/* VERSION 3, then the store's folder is there */
+static void fk_open_store(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_version(fd, 3);
+	fk_request(fd, &type, &id);
+	if (type != 17)
+		_exit(7);
+	fk_attrs(fd, id, 0, true);
+}
+
+static dsync_sftp_stream *fake_stream(fake_fn fn)
+{
+	sock_stream *s = calloc(1, sizeof(*s));
+	int sv[2];
+
+	assert_non_null(s);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		close(sv[0]);
+		fn(sv[1]);
+		/* then drain whatever comes until the client closes */
+		for (;;) {
+			char buf[4096];
+
+			if (read(sv[1], buf, sizeof(buf)) <= 0)
+				_exit(0);
+		}
+	}
+	close(sv[1]);
+	s->fd = sv[0];
+	s->base.send = ss_send;
+	s->base.recv = ss_recv;
+	s->base.wait = ss_wait;
+	s->base.ended = ss_ended;
+	s->base.close = ss_close;
+	snprintf(s->base.label, sizeof(s->base.label), "fake-host");
+	return &s->base;
+}
+
+static int open_fake(dsync_blobstore **out, fake_fn fn)
+{
+	dsync_sftp_url u = { 0 };
+
+	snprintf(u.host, sizeof(u.host), "fake-host");
+	snprintf(u.path, sizeof(u.path), "/store");
+	snprintf(u.url, sizeof(u.url), "sftp://fake-host/store");
+	snprintf(u.label, sizeof(u.label), "fake-host");
+	return dsync_blobstore_sftp_open(out, fake_stream(fn), &u, false, 0);
+}
+
+static void fake_v4(int fd)
+{
+	fk_version(fd, 4);
+}
+
+static void fake_hangup(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_request(fd, &type, &id);
+	_exit(0);
+}
+
+static void fake_unknown_id(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_version(fd, 3);
+	fk_request(fd, &type, &id);
+	fk_status(fd, id + 100, 0);
+}
+
+static void fake_wrong_type(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_version(fd, 3);
+	fk_request(fd, &type, &id);
+	fk_data(fd, id, "x", 1);
+}
+
+static void fake_huge(int fd)
+{
+	unsigned char b[9] = { 0x7f, 0xff, 0xff, 0xff, 101, 0, 0, 0, 1 };
+
+	fk_version(fd, 3);
+	if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+		_exit(5);
+}
+
+/* get of a 10-byte blob: LSTAT and OPEN, then FSTAT and READ; the data
+ * comes in two pieces (a short read), or is cut short, or is too long */
+static int fake_mode;
+
+static void fake_get(int fd)
+{
+	unsigned type;
+	uint32_t id, lst, opn;
+	unsigned char h[5] = { 0, 0, 0, 1, 'h' };
+
+	fk_open_store(fd);
+	fk_request(fd, &type, &lst);
+	fk_request(fd, &type, &opn);
+	fk_attrs(fd, lst, 10, false);
+	fk_reply(fd, 102, opn, h, sizeof(h));
+	fk_request(fd, &type, &id);
+	if (type != 8)
+		_exit(8);
+	fk_attrs(fd, id, 10, false);
+	fk_request(fd, &type, &id);
+	if (type != 5)
+		_exit(9);
+	if (fake_mode == 2) {
+		fk_data(fd, id, "0123456789abcdef", 16);
+		return;
+	}
+	fk_data(fd, id, "0123", 4);
+	fk_request(fd, &type, &id);
+	if (type != 5)
+		_exit(10);
+	if (fake_mode == 1)
+		fk_status(fd, id, 1);
+	else
+		fk_data(fd, id, "456789", 6);
+}
+
+static void test_hostile(void **state)
+{
+	dsync_blobstore *bs;
+	dsync_buf b = DSYNC_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(open_fake(&bs, fake_v4), DSYNC_ERROR);
+	assert_string_equal(dsync_error_last(), "the SFTP server at fake-host speaks version 4, not 3");
+	/* the stream's own account of why it ended is what the caller gets */
+	ended_code = DSYNC_EAUTH;
+	assert_int_equal(open_fake(&bs, fake_hangup), DSYNC_EAUTH);
+	ended_code = DSYNC_ERROR;
+	assert_int_equal(open_fake(&bs, fake_unknown_id), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "which was not asked"));
+	assert_int_equal(open_fake(&bs, fake_wrong_type), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "with one of type 103"));
+	assert_int_equal(open_fake(&bs, fake_huge), DSYNC_ECORRUPT);
+
+	fake_mode = 0;
+	assert_int_equal(open_fake(&bs, fake_get), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "packs/x", &b, 100), 0);
+	assert_int_equal(b.len, 10);
+	assert_memory_equal(b.ptr, "0123456789", 10);
+	dsync_blobstore_free(bs);
+	fake_mode = 1;
+	dsync_buf_truncate(&b, 0);
+	assert_int_equal(open_fake(&bs, fake_get), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "packs/x", &b, 100), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "before its size"));
+	dsync_blobstore_free(bs);
+	fake_mode = 2;
+	assert_int_equal(open_fake(&bs, fake_get), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "packs/x", &b, 100), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "for a read of 10"));
+	dsync_blobstore_free(bs);
+	dsync_buf_dispose(&b);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -817,6 +1098,7 @@ int main(void)
 		cmocka_unit_test(test_killed),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_hostile),
 	};
 
 	if (access(SFTP_SERVER, X_OK) != 0) {
