@@ -26,6 +26,7 @@
 #include "transport/blobstore.h"
 #include "transport/sftp.h"
 #include "transport/sftp_client.h"
+#include "../fuzz/sftp_session.h"
 
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
@@ -35,9 +36,16 @@ typedef struct sock_stream {
 	dsync_sftp_stream base;
 	int fd;
 	pid_t pid;
+	/* recording (the fuzz seed): replies handed over in flights */
+	bool flights, eof;
+	sftp_flight flight;
+	unsigned char *buf;
+	size_t len, released, answered;
 } sock_stream;
 
 static pid_t last_server;
+/* when set, what the server sends is appended here (the fuzz seed) */
+static FILE *record;
 
 static ssize_t ss_send(dsync_sftp_stream *st, const void *buf, size_t len)
 {
@@ -48,15 +56,29 @@ static ssize_t ss_send(dsync_sftp_stream *st, const void *buf, size_t len)
 		return 0;
 	if (n < 0)
 		return dsync_error_set(DSYNC_ERROR, "send to %s: %s", st->label, strerror(errno));
+	if (s->flights)
+		sftp_flight_sent(&s->flight, buf, (size_t)n);
 	return n;
 }
 
 static ssize_t ss_recv(dsync_sftp_stream *st, void *buf, size_t len, bool *eof)
 {
 	sock_stream *s = (sock_stream *)st;
-	ssize_t n = recv(s->fd, buf, len, MSG_DONTWAIT);
+	ssize_t n;
 
 	*eof = false;
+	if (s->flights) {
+		n = (ssize_t)(len < s->released ? len : s->released);
+		memcpy(buf, s->buf, (size_t)n);
+		memmove(s->buf, s->buf + n, s->len - (size_t)n);
+		s->len -= (size_t)n;
+		s->released -= (size_t)n;
+		if (n > 0)
+			fwrite(buf, 1, (size_t)n, record);
+		*eof = n == 0 && s->eof;
+		return n;
+	}
+	n = recv(s->fd, buf, len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
 	if (n < 0)
@@ -71,6 +93,26 @@ static int ss_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 	sock_stream *s = (sock_stream *)st;
 	struct pollfd p = { s->fd, 0, 0 };
 
+	if (s->flights) {
+		/* every reply to what was sent, then all of them at once */
+		size_t whole = 0;
+
+		while (!s->eof && (sftp_flight_end(s->buf, s->len, s->flight.sent - s->answered, &whole),
+				   whole < s->flight.sent - s->answered)) {
+			ssize_t n;
+
+			s->buf = realloc(s->buf, s->len + 65536);
+			assert_non_null(s->buf);
+			n = read(s->fd, s->buf + s->len, 65536);
+			if (n <= 0)
+				s->eof = true;
+			else
+				s->len += (size_t)n;
+		}
+		s->answered += whole;
+		s->released = s->len;
+		return 0;
+	}
 	if (want & DSYNC_SFTP_WANT_SEND)
 		p.events |= POLLOUT;
 	if (want & DSYNC_SFTP_WANT_RECV)
@@ -95,6 +137,7 @@ static void ss_close(dsync_sftp_stream *st)
 
 	close(s->fd);
 	waitpid(s->pid, &status, 0);
+	free(s->buf);
 	free(s);
 }
 
@@ -127,6 +170,7 @@ static dsync_sftp_stream *server_stream(void)
 	s->base.ended = ss_ended;
 	s->base.close = ss_close;
 	snprintf(s->base.label, sizeof(s->base.label), "test-host");
+	s->flights = record != NULL;
 	last_server = s->pid;
 	return &s->base;
 }
@@ -1065,6 +1109,46 @@ static void test_hostile(void **state)
 	dsync_buf_dispose(&b);
 }
 
+/* The fuzz target's session against the real server: every call does what
+ * it should; SFTP_RECORD_SEED=FILE saves the server's bytes as its seed */
+static void test_session(void **state)
+{
+	const char *seed = getenv("SFTP_RECORD_SEED");
+	dsync_blobstore *bs;
+	char path[600];
+	int fd;
+
+	(void)state;
+	sandbox_path(path, sizeof(path), "store");
+	assert_int_equal(mkdir(path, 0700), 0);
+	sandbox_path(path, sizeof(path), "store/packs");
+	assert_int_equal(mkdir(path, 0700), 0);
+	sandbox_path(path, sizeof(path), "store/devices");
+	assert_int_equal(mkdir(path, 0700), 0);
+	sandbox_path(path, sizeof(path), "store/devices/A");
+	assert_int_equal(mkdir(path, 0700), 0);
+	touch_old("store", "dsync-store", 10);
+	touch_old("store", "packs/p", 10);
+	touch_old("store", "devices/A/0", 10);
+	touch_old("store", "devices/A/.9.tmp-00000000", 7200);
+	sandbox_path(path, sizeof(path), "store/keys");
+	assert_int_equal(symlink("/etc", path), 0);
+	sandbox_path(path, sizeof(path), "session.seed");
+	record = fopen(seed ? seed : path, "wb");
+	assert_non_null(record);
+	assert_int_equal(open_store(&bs, "store", false, 0), 0);
+	assert_int_equal(sftp_session_run(bs), 8);
+	dsync_blobstore_free(bs);
+	fclose(record);
+	record = NULL;
+	assert_false(exists("store", "packs/p"));
+	assert_false(exists("store", "devices/A/.9.tmp-00000000"));
+	sandbox_path(path, sizeof(path), "store/devices/A/1");
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1099,6 +1183,7 @@ int main(void)
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_session),
 	};
 
 	if (access(SFTP_SERVER, X_OK) != 0) {
