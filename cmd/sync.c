@@ -68,6 +68,9 @@ static void sync_options(dsync_sync_options *so, pass_source *p)
 	so->passphrase = ask_pass;
 	so->progress = on_progress;
 	so->warn = out_warn_cb;
+	/* what ssh asks (a key's passphrase, a password, an unknown host key)
+	 * only where someone can answer; the watcher never sets it */
+	so->prompt = prompt_have_tty() ? prompt_ssh : NULL;
 	so->payload = p;
 }
 
