@@ -23,8 +23,9 @@
 typedef struct pass_source {
 	prompt_source src;
 	bool quiet;
-	struct timespec started;
-	const char *step;
+	out_rate rate;             /* the progress line's speed */
+	const char *step;          /* the transfer it measures ("push", "fetch") */
+	char step_remote[80];      /* and the remote's name */
 	uint64_t rate_limit;      /* --limit-rate (0: none given, or 0) */
 	const char *limit_rate;   /* its text, as remote.NAME.limitRate keeps it */
 	const char *ssh;          /* --ssh: auto, openssh or builtin */
@@ -88,31 +89,33 @@ static int ask_pass(char **out, int kind, const char *url, void *payload)
 static void on_progress(const dsync_transfer *t, void *payload)
 {
 	pass_source *p = payload;
-	struct timespec now;
-	double secs;
-	char done[32], total[32], rate[32];
+	char label[160];
 
 	if (p->quiet)
 		return;
-	if (!p->step || strcmp(p->step, t->what) != 0) {
-		p->step = t->what;
-		clock_gettime(CLOCK_MONOTONIC, &p->started);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (double)(now.tv_sec - p->started.tv_sec) + (double)(now.tv_nsec - p->started.tv_nsec) / 1e9;
 	if (strcmp(t->what, "pack") == 0) {
-		out_progress_text(false, "%s: packing %zu/%zu objects", t->remote, t->objects, t->objects_total);
+		if (t->done)
+			out_progress_done();
+		else
+			out_progress_text(false, "%s: packing %zu/%zu objects", t->remote, t->objects, t->objects_total);
 		return;
 	}
-	if (!t->remote) {   /* the local history ("history") */
-		out_progress_text(t->done, "checking the history: %zu objects", t->objects);
+	if (!t->remote) {   /* the local history ("history"); a store is checked next */
+		if (t->done)
+			out_progress_done();
+		else
+			out_progress_text(false, "checking the history: %zu objects", t->objects);
 		return;
 	}
-	out_size(done, sizeof(done), t->bytes);
-	out_size(total, sizeof(total), t->bytes_total);
-	out_size(rate, sizeof(rate), secs > 0.05 ? (uint64_t)((double)t->bytes / secs) : 0);
-	out_progress_text(t->done, "%s %s: %s%s%s, %zu objects, %s/s", t->what, t->remote, done,
-			  t->bytes_total ? " of " : "", t->bytes_total ? total : "", t->objects, rate);
+	if (!p->step || strcmp(p->step, t->what) != 0 || strncmp(p->step_remote, t->remote, sizeof(p->step_remote)) != 0) {
+		p->step = t->what;
+		snprintf(p->step_remote, sizeof(p->step_remote), "%s", t->remote);
+		out_rate_start(&p->rate);
+	}
+	snprintf(label, sizeof(label), "%s %s", t->what, out_text(t->remote, strlen(t->remote)));
+	out_transfer_progress(&p->rate, label, t->bytes, t->bytes_total, t->objects, t->done);
+	if (t->done)
+		p->step = NULL;
 }
 
 static void sync_options(dsync_sync_options *so, pass_source *p)
