@@ -1,6 +1,6 @@
 #!/bin/bash
 # sftp:// remotes through a real OpenSSH sshd on 127.0.0.1 (sshlib.sh): two
-# devices add the store (an sftp:// URL that names a Host alias of the ssh
+# devices add the store (an sftp:// or ssh:// URL naming a Host alias of the ssh
 # config, and the scp form), the folder is made on the host, they sync
 # through it, and a third joins from it by sftp://USER@127.0.0.1:PORT/...;
 # the trees are equal, `dsync check --read-data` passes on all three, the
@@ -15,6 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/sshlib.sh"
+. "$(dirname "$0")/sftplib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_SSH DSYNC_SSH_COMMAND
 
@@ -45,105 +46,13 @@ ssh_config_host sshd-changed "$SSHD_PORT" UserKnownHostsFile "$TMP/changed_known
 # which each device's HOME links to)
 export DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG"
 
-# ok03 "what" CMD...: done, conflicts may wait (exit 0 or 3)
-ok03() {
-	local what=$1; shift
-	local rc=0
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
-		pass "$what (exit $rc)"
-	else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
-
-# store_clean "what" DIR: the store's files are 0600, its folders 0700, and
-# no temporary file is left
-store_clean() {
-	local what=$1 dir=$2
-	check "$what: files there (blobs, keys, manifests)" "$(find "$dir" -type f | wc -l)" -ge 4
-	check "$what: every file is mode 0600" -z "$(find "$dir" -type f ! -perm 0600)"
-	check "$what: every folder is mode 0700" -z "$(find "$dir" -type d ! -perm 0700)"
-	check "$what: no temporary file left" -z "$(find "$dir" -name '*.tmp-*')"
-}
-
-# sync_through MODE: devices A, B (and C joining) through sshd with the
-# ssh client MODE; returns 2 when MODE is a placeholder in this build
-sync_through() {
-	local mode=$1 a=A-$1 b=B-$1 c=C-$1 d
-	local store="$TMP/store-$mode/deep/docs"
-	export DSYNC_SSH=$mode
-	for d in "$a" "$b" "$c"; do
-		mkdir -p "$TMP/home-$d"
-		ln -sfn "$HOME/.ssh" "$TMP/home-$d/.ssh"
-	done
-	mkdir -p "$TMP/$a/docs" "$TMP/$b"
-	echo "A's notes" > "$TMP/$a/notes.txt"
-	echo "a doc" > "$TMP/$a/docs/a.md"
-	head -c 300000 /dev/urandom > "$TMP/$a/docs/data.bin"
-	echo "B's list" > "$TMP/$b/list.txt"
-	ok "$mode: A init" as "$a" init "$TMP/$a" --device-name alpha
-	ok "$mode: B init" as "$b" init "$TMP/$b" --device-name beta
-
-	if ! on "$a" remote add origin "sftp://sshd$store" --passphrase-file "$PASS" > "$TMP/out" 2> "$TMP/err"; then
-		if grep -F "not built yet" "$TMP/err" > /dev/null; then
-			echo "# skipped: the $mode ssh client is not in this build ($(cat "$TMP/err"))"
-			return 2
-		fi
-		fail "$mode: A remote add sftp://sshd$store"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err"
-		return 1
-	fi
-	pass "$mode: A remote add sftp://sshd/... (a new store)"
-	contains "... it says it made a store" "$TMP/out" "created an encrypted store"
-	check "... the folder was made on the host (mkdir -p), mode 0700" "$(stat -c %a "$store" 2> /dev/null)" = 700
-	ok "$mode: A remote list" on "$a" remote list
-	contains "... names the normalised URL" "$TMP/out" "origin	sftp://sshd$store"
-
-	ok "$mode: B remote add in the scp form (sshd:/path)" \
-		on "$b" remote add origin "sshd:$store" --passphrase-file "$PASS"
-	ok "$mode: B remote list" on "$b" remote list
-	contains "... keeps the scp form as the same normalised URL" "$TMP/out" "origin	sftp://sshd$store"
-	fails 1 "$mode: B remote add refuses the same store under another name, written otherwise" \
-		on "$b" remote add again "ssh://sshd/$store/" --passphrase-file "$PASS"
-	contains "... because it is origin already" "$TMP/err" "is remote 'origin' of this folder already"
-
-	ok03 "$mode: A sync (push)" on "$a" sync
-	ok03 "$mode: B sync (fetch A's, push B's)" on "$b" sync
-	ok03 "$mode: A sync (fetch B's)" on "$a" sync
-	# edits on both sides, files apart: no conflict
-	echo "A's notes, v2" > "$TMP/$a/notes.txt"
-	rm "$TMP/$a/docs/a.md"
-	echo "B's list, v2" > "$TMP/$b/list.txt"
-	mkdir -p "$TMP/$b/new"
-	head -c 100000 /dev/urandom > "$TMP/$b/new/b.bin"
-	ok03 "$mode: A sync after edits" on "$a" sync
-	ok03 "$mode: B sync after edits" on "$b" sync
-	ok03 "$mode: A sync again" on "$a" sync
-	check "$mode: A and B have the same head" "$(head_id "$TMP/$a")" = "$(head_id "$TMP/$b")"
-	check "$mode: A and B hold the same files" "$(files_digest "$TMP/$a")" = "$(files_digest "$TMP/$b")"
-	check "$mode: ... all of them" "$(files_digest "$TMP/$a" | wc -l)" = 4
-
-	ok "$mode: C joins from sftp://$SSH_USER@127.0.0.1:$SSHD_PORT/..." \
-		as "$c" join "sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "$TMP/$c" --device-name gamma \
-		--passphrase-file "$PASS"
-	check "$mode: C holds the same files as A" "$(files_digest "$TMP/$c")" = "$(files_digest "$TMP/$a")"
-	check "$mode: C has A's head" "$(head_id "$TMP/$c")" = "$(head_id "$TMP/$a")"
-	ok "$mode: C remote list" on "$c" remote list
-	contains "... names the normalised URL with user and port" "$TMP/out" \
-		"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store"
-	for d in "$a" "$b" "$c"; do
-		ok "$mode: $d: dsync check --read-data" on "$d" check --read-data
-	done
-	store_clean "$mode: the store on the host" "$store"
-	unset DSYNC_SSH
-	return 0
-}
-
-sync_through openssh
-sync_through builtin
-[ $? = 2 ] && echo "# the built-in run is skipped until i14-builtin is in this build"
+# sync_through TAG MODE URL_A URL_B URL_C NORM HOSTDIR (sftplib.sh)
+store="$TMP/store-openssh/deep/docs"
+sync_through openssh openssh "sftp://sshd$store" "sshd:$store" \
+	"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "sftp://sshd$store" "$store"
+store="$TMP/store-builtin/deep/docs"
+sync_through builtin builtin "ssh://sshd/$store/" "sshd:$store" \
+	"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "sftp://sshd$store" "$store"
 
 # ---------------------------------------------------------------------------
 # The OpenSSH client's refusals: one line each, exit 1 or 5, nothing added
