@@ -51,13 +51,15 @@ sync_through() {
 
 	ok "$tag: A remote add $url_a (a new store)" \
 		on "$a" remote add origin "$url_a" --passphrase-file "$PASS"
-	contains "... it says it made a store" "$TMP/out" "created an encrypted store"
+	contains "... it says it made a store there, by the normalised URL" "$TMP/out" \
+		"created an encrypted store at $norm and added it as 'origin'"
 	check "... the folder was made on the host (mkdir -p), mode 0700" \
 		"$(stat -c %a "$hostdir" 2> /dev/null)" = 700
 	ok "$tag: A remote list" on "$a" remote list
 	contains "... names the normalised URL $norm" "$TMP/out" "origin	$norm"
 
 	ok "$tag: B remote add $url_b" on "$b" remote add origin "$url_b" --passphrase-file "$PASS"
+	contains "... it says it added the store, by the normalised URL" "$TMP/out" "added 'origin' ($norm)"
 	ok "$tag: B remote list" on "$b" remote list
 	contains "... names the same normalised URL" "$TMP/out" "origin	$norm"
 	fails 1 "$tag: B remote add refuses the same store under another name" \
