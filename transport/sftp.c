@@ -1135,6 +1135,8 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 		error = reply_error(&o, "cannot reach the folder", s->base.url);
 		goto fail;
 	}
+	if ((error = dsync_sftp_client_ready(s->c)) < 0)
+		goto fail;
 	dsync_buf_dispose(&top);
 	*out = &s->base;
 	return 0;
