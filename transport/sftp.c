@@ -23,6 +23,7 @@
 #define LIST_DEPTH 16           /* no store of ours is deeper; a server's loop stops here */
 #define READDIRS_AHEAD 2        /* READDIRs outstanding per folder (the second usually meets EOF) */
 #define MAX_PIECES (DSYNC_SFTP_CLIENT_MAX_PENDING * 2)
+#define MAX_ENTRIES 4000000u    /* names one listing takes from a server */
 
 typedef struct sftp_store {
 	dsync_blobstore base;
@@ -212,6 +213,7 @@ typedef struct walker {
 	wentry *found; /* blobs not yet handed to the callback */
 	size_t nfound, found_cap, delivered;
 	unsigned left; /* replies outstanding */
+	unsigned seen; /* names the server listed */
 	int error;     /* the first error */
 } walker;
 
@@ -318,13 +320,20 @@ static void got_readdir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 
 	w->left--;
 	d->reading--;
-	if (r->type == DSYNC_SFTP_NAME) {
+	if (r->type == DSYNC_SFTP_NAME && r->count > 0) {
+		if ((w->seen += r->count) > MAX_ENTRIES) {
+			d->eof = true;
+			walk_error(w, dsync_error_set(DSYNC_ECORRUPT, "the store at %s lists over %u names in its folders",
+						      w->s->base.url, MAX_ENTRIES));
+			return;
+		}
 		while (dsync_sftp_name_next(&e, r, &pos) == 1)
 			add_entry(w, d, &e);
 		return;
 	}
+	/* an empty NAME ends the folder too: a server can't keep us asking */
 	d->eof = true;
-	if (r->status != DSYNC_SFTP_FX_EOF) {
+	if (r->type == DSYNC_SFTP_STATUS && r->status != DSYNC_SFTP_FX_EOF) {
 		one o = { .type = r->type, .status = r->status };
 
 		memcpy(o.message, r->message, sizeof(o.message));
