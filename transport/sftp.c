@@ -1153,7 +1153,13 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 	*out = &s->base;
 	return 0;
 fail:
-	dsync_buf_dispose(&top);
-	sftp_free(&s->base);
-	return error;
+	{
+		/* closing the stream must not change the message */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
+		dsync_buf_dispose(&top);
+		sftp_free(&s->base);
+		return dsync_error_set(error, "%s", msg);
+	}
 }

@@ -680,8 +680,14 @@ int dsync_sftp_client_open(dsync_sftp_client **out, dsync_sftp_stream *stream, u
 	*out = c;
 	return 0;
 fail:
-	dsync_sftp_client_free(c);
-	return error;
+	{
+		/* closing the stream must not change the message */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
+		dsync_sftp_client_free(c);
+		return dsync_error_set(error, "%s", msg);
+	}
 }
 
 void dsync_sftp_client_free(dsync_sftp_client *c)
