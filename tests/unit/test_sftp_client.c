@@ -665,6 +665,10 @@ static void test_not_blobs(void **state)
 	assert_int_equal(ns.n, 1);
 	assert_true(has(&ns, "packs/real"));
 	expect_blob(bs, "packs/real", "real");
+	/* a file where a put needs a folder */
+	assert_int_equal(dsync_blobstore_put_buf(bs, "packs/real/x", "x", 1), DSYNC_ENOTDIR);
+	assert_non_null(strstr(dsync_error_last(), "a file is in the way"));
+	expect_blob(bs, "packs/real", "real");
 	dsync_blobstore_free(bs);
 
 	/* a FIFO: sftp-server's open() of it blocks, as a host that stops
@@ -1196,6 +1200,70 @@ static void test_round_trips(void **state)
 	dsync_buf_dispose(&b);
 }
 
+/* A listing from a server that names what no folder of ours holds: names
+ * with '/' or NUL, '.', '..', temporary names, links; only "ok" and "ok2"
+ * are blobs */
+static void fake_list(int fd)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		uint32_t perms;
+	} e[] = {
+		{ "ok", 2, 0100600 }, { "a/b", 3, 0100600 }, { "x\0y", 3, 0100600 }, { ".", 1, 040700 },
+		{ "..", 2, 040700 }, { ".ok.tmp-00000000", 16, 0100600 }, { "link", 4, 0120777 },
+		{ "", 0, 0100600 }, { "ok2", 3, 0100644 },
+	};
+	unsigned char b[2000], h[5] = { 0, 0, 0, 1, 'd' };
+	unsigned type;
+	uint32_t id, id2;
+	size_t n = 4, i;
+
+	fk_open_store(fd);
+	fk_request(fd, &type, &id);
+	if (type != 11)
+		_exit(11);
+	fk_reply(fd, 102, id, h, sizeof(h));
+	fk_request(fd, &type, &id);
+	fk_request(fd, &type, &id2);
+	if (type != 12)
+		_exit(12);
+	fk_put32(b, (uint32_t)DSYNC_ARRAY_SIZE(e));
+	for (i = 0; i < DSYNC_ARRAY_SIZE(e); i++) {
+		fk_put32(b + n, (uint32_t)e[i].len);
+		memcpy(b + n + 4, e[i].name, e[i].len);
+		n += 4 + e[i].len;
+		fk_put32(b + n, 1);
+		b[n + 4] = 'L';
+		n += 5;
+		fk_put32(b + n, 0x5);
+		fk_put32(b + n + 4, 0);
+		fk_put32(b + n + 8, 42);
+		fk_put32(b + n + 12, e[i].perms);
+		n += 16;
+	}
+	fk_reply(fd, 104, id, b, n);
+	fk_status(fd, id2, 1);
+	/* a READDIR sent before the EOF came meets EOF too; CLOSE is OK */
+	for (;;) {
+		fk_request(fd, &type, &id);
+		fk_status(fd, id, type == 12 ? 1 : 0);
+	}
+}
+
+static void test_hostile_names(void **state)
+{
+	dsync_blobstore *bs;
+	names ns;
+
+	(void)state;
+	assert_int_equal(open_fake(&bs, fake_list), 0);
+	list(bs, "", &ns);
+	assert_int_equal(ns.n, 2);
+	assert_true(has(&ns, "ok") && has(&ns, "ok2"));
+	dsync_blobstore_free(bs);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1232,6 +1300,7 @@ int main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_session),
 		cmocka_unit_test(test_round_trips),
+		cmocka_unit_test(test_hostile_names),
 	};
 
 	if (access(SFTP_SERVER, X_OK) != 0) {
