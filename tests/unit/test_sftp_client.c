@@ -1264,6 +1264,42 @@ static void test_hostile_names(void **state)
 	dsync_blobstore_free(bs);
 }
 
+/* Without limits@openssh.com, READs and WRITEs carry 32 KiB, as every v3
+ * server must take */
+static void test_no_limits(void **state)
+{
+	dsync_blobstore *bs;
+	char stats[600], line[300];
+	unsigned long long rt, req;
+	size_t size = 3 * 1024 * 1024 + 7;
+	int in = random_file("nolim.in", size, 11), out = empty_file("nolim.out");
+	FILE *f;
+
+	(void)state;
+	sandbox_path(stats, sizeof(stats), "nolim.stats");
+	setenv("DSYNC_TEST_SFTP_STATS", stats, 1);
+	setenv("DSYNC_TEST_SFTP_IGNORE_EXT", "limits@openssh.com", 1);
+	assert_int_equal(open_store(&bs, "nolim", true, 0), 0);
+	unsetenv("DSYNC_TEST_SFTP_IGNORE_EXT");
+	assert_int_equal(bs->put(bs, "packs/n", in, NULL, NULL), 0);
+	assert_int_equal(bs->get(bs, "packs/n", out, 0, NULL, NULL), 0);
+	same_files(in, out);
+	dsync_blobstore_free(bs);
+	unsetenv("DSYNC_TEST_SFTP_STATS");
+	f = fopen(stats, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(sscanf(line, "round_trips=%llu requests=%llu", &rt, &req), 2);
+	assert_non_null(strstr(line, "ext=posix-rename,fsync\n"));
+	/* 97 WRITEs and 97 READs of 32 KiB, 64 at a time */
+	assert_true(req >= 2 * 97);
+	/* (the least is ~8; real timing splits flights) */
+	assert_true(rt < req / 2);
+	close(in);
+	close(out);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1291,6 +1327,7 @@ int main(void)
 		cmocka_unit_test(test_replace_window),
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_no_deadlock),
+		cmocka_unit_test(test_no_limits),
 		cmocka_unit_test(test_max),
 		cmocka_unit_test(test_not_blobs),
 		cmocka_unit_test(test_temps),
