@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dsync/common.h"
+
 struct dsync_blobstore;
 
 /* What a transport may ask the person at the terminal (the same values as
@@ -41,6 +43,7 @@ typedef struct dsync_transport_opts {
 	uint64_t rate_limit;              /* bytes per second, each way, per connection; 0: none */
 	dsync_transport_prompt_cb prompt; /* may be NULL: nothing is asked */
 	void *payload;
+	dsync_warn_cb warn;               /* may be NULL: one-line warnings (ssh config the built-in client ignores) */
 } dsync_transport_opts;
 
 /*

@@ -135,6 +135,13 @@ check "... and sshd never saw an RSA key offered" $? != 0
 contains "... (sshd did log this connection)" "$TMP/sshd-log-tail" "Connection from 127.0.0.1" 
 mv "$HOME/.ssh/id_ed25519.away" "$HOME/.ssh/id_ed25519"
 
+# ~/.ssh/config options the built-in client does not follow: one warning
+ssh_config_host jumpy "$SSHD_PORT" ProxyJump "nobody@192.0.2.1" CertificateFile "$HOME/.ssh/none-cert.pub"
+ok "builtin: a host whose config sets ProxyJump still logs in (directly)" login builtin jumpy
+contains "... with a warning naming the option and the fix" "$TMP/err" \
+	"~/.ssh/config sets ProxyJump for jumpy, which the built-in client ignores: install the OpenSSH client or set remote.NAME.ssh = openssh"
+check "... once" "$(grep -c 'built-in client ignores' "$TMP/err")" = 1
+
 # the store is the one made at the start, whichever way it was reached
 DSYNC_SSH=builtin ok "A: sync through the built-in client" on A sync
 
