@@ -400,15 +400,15 @@ static void test_stream_fails_like_ssh(void **state)
 		unsetenv("DSYNC_SSH_COMMAND");
 		/* no ssh on PATH (remote.NAME.ssh = openssh) */
 		{
-			char *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+			char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
 
 			setenv("PATH", "/nonexistent", 1);
 			assert_int_equal(dsync_ssh_exec_open(&s, &u, &o), DSYNC_ERROR);
 			assert_string_equal(dsync_error_last(), "cannot run 'ssh': not found; install the OpenSSH client or "
 								"set remote.NAME.ssh = builtin");
-			if (path)
-				setenv("PATH", path, 1);
-			free(path);
+			if (saved)
+				setenv("PATH", saved, 1);
+			free(saved);
 		}
 	}
 	/* a command that does not exist, through the shell */
