@@ -6,7 +6,8 @@
 # the trees are equal, `dsync check --read-data` passes on all three, the
 # store's files on the host are 0600 in 0700 folders and no temporary file
 # is left. Once through the user's OpenSSH client (DSYNC_SSH=openssh), once
-# built in (DSYNC_SSH=builtin). Then the OpenSSH client's refusals: a port
+# built in (DSYNC_SSH=builtin). The ssh config's ControlPersist and ProxyJump
+# work through the OpenSSH client. Then the OpenSSH client's refusals: a port
 # nobody listens on is exit 1 with one line, a key the host does not take
 # is exit 5, an unknown host without a terminal is exit 5 with the
 # fingerprint `ssh-keygen -lf` gives and a command that accepts it (which,
@@ -53,6 +54,31 @@ sync_through openssh openssh "sftp://sshd$store" "sshd:$store" \
 store="$TMP/store-builtin/deep/docs"
 sync_through builtin builtin "ssh://sshd/$store/" "sshd:$store" \
 	"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "sftp://sshd$store" "$store"
+
+# ---------------------------------------------------------------------------
+# What the user's ssh config says is what dsync gets: a connection shared
+# through a ControlPersist master (which outlives dsync and keeps ssh's
+# stderr open: dsync must not wait for it), and a host reached by ProxyJump
+export DSYNC_SSH=openssh
+ssh_config_host sshd-mux "$SSHD_PORT" ControlMaster auto ControlPath "$TMP/mux-%C" ControlPersist 60
+ssh_config_host sshd-jump "$SSHD_PORT" ProxyJump sshd
+for d in M N; do
+	mkdir -p "$TMP/$d" "$TMP/home-$d"
+done
+echo "through a master" > "$TMP/M/m.txt"
+ok "M init" as M init "$TMP/M" --device-name mu
+t0=$(now_ms)
+ok "M remote add through a ControlPersist master" \
+	timeout 20 bash -c "cd '$TMP/M' && HOME='$TMP/home-M' setsid -w '$DSYNC' remote add origin \
+		'sftp://sshd-mux$TMP/store-mux' --passphrase-file '$PASS' < /dev/null"
+ok "M sync through it (the master is reused)" timeout 20 bash -c "cd '$TMP/M' && HOME='$TMP/home-M' setsid -w '$DSYNC' sync < /dev/null"
+check "... both done in under 10 s (no wait for the master's end)" $(( $(now_ms) - t0 )) -lt 10000
+check "the master is running (its socket is there)" -n "$(find "$TMP" -maxdepth 1 -name 'mux-*' -type s)"
+ok "N joins through ProxyJump" \
+	as N join "sftp://sshd-jump$TMP/store-mux" "$TMP/N" --device-name nu --passphrase-file "$PASS"
+check "... and holds M's file" "$(cat "$TMP/N/m.txt" 2> /dev/null)" = "through a master"
+ok "the master stops when asked" ssh -F "$SSH_CONFIG" -O exit sshd-mux
+unset DSYNC_SSH
 
 # ---------------------------------------------------------------------------
 # The OpenSSH client's refusals: one line each, exit 1 or 5, nothing added
