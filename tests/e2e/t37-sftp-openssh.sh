@@ -12,7 +12,8 @@
 # is exit 5, an unknown host without a terminal is exit 5 with the
 # fingerprint `ssh-keygen -lf` gives and a command that accepts it (which,
 # run, lets the next try in), a changed host key is exit 5 below ssh's own
-# warning.
+# warning; on a terminal ssh asks its own question, and 'yes' records the
+# key while 'no' is exit 5.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/sshlib.sh"
@@ -127,8 +128,27 @@ fails 5 "a changed host key: exit 5" \
 contains "... below ssh's own warning" "$TMP/err" "REMOTE HOST IDENTIFICATION HAS CHANGED"
 check "... our line comes last" -n "$(tail -n 1 "$TMP/err" | grep -F 'dsync: error: the host key of sshd-changed has CHANGED')"
 
+# on a terminal ssh asks itself (no BatchMode): OpenSSH's own question,
+# answered on the pseudo-terminal, records the key
+: > "$TMP/ask_known_hosts"
+ssh_config_host sshd-ask "$SSHD_PORT" BatchMode no StrictHostKeyChecking ask \
+	UserKnownHostsFile "$TMP/ask_known_hosts"
+ok "on a terminal, ssh asks about the unknown host key and 'yes' lets the remote add through" \
+	python3 "$DSYNC_SRC/tests/tools/ptyrun.py" --timeout 60 --answer 'continue connecting' yes -- \
+	bash -c "cd '$TMP/$D' && HOME='$TMP/home-$D' exec '$DSYNC' remote add asked 'sftp://sshd-ask$TMP/store-asked' \
+		--passphrase-file '$PASS'"
+contains "... it was OpenSSH's question, with the fingerprint" "$TMP/out" "$fp"
+check "... the key is recorded" -n "$(grep -F "$(cut -d' ' -f2 "$SSHD_DIR/ssh_host_ed25519_key.pub")" "$TMP/ask_known_hosts")"
+: > "$TMP/ask_known_hosts"
+fails 5 "... and 'no' is refused with exit 5" \
+	python3 "$DSYNC_SRC/tests/tools/ptyrun.py" --timeout 60 --answer 'continue connecting' no -- \
+	bash -c "cd '$TMP/$D' && HOME='$TMP/home-$D' exec '$DSYNC' remote add refused 'sftp://sshd-ask$TMP/store-refused' \
+		--passphrase-file '$PASS'"
+contains "... the host key is not known" "$TMP/out" "the host key of sshd-ask is not known yet"
+check "... nothing recorded" ! -s "$TMP/ask_known_hosts"
+
 ok "R remote list" on "$D" remote list
-check "only the remote that went through was added" "$(cut -f1 "$TMP/out" | tr '\n' ' ')" = "unknown "
+check "only the remotes that went through were added" "$(cut -f1 "$TMP/out" | sort | tr '\n' ' ')" = "asked unknown "
 check "no folder was made where a refusal happened" ! -e "$TMP/never"
 
 finish
