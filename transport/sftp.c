@@ -972,10 +972,12 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 		(void)dsync_sftp_client_wait_count(s->c, &p.left);
 		goto out;
 	}
-	if ((error = dsync_sftp_client_wait_count(s->c, &p.left)) < 0)
-		goto out;
-	if (xfer && p.acked != reported)
-		xfer(p.acked, payload);
+	while (p.left > 0) {
+		if ((error = dsync_sftp_client_pump(s->c)) < 0)
+			goto out;
+		if (xfer && p.acked != reported)
+			xfer(reported = p.acked, payload);
+	}
 	if ((error = p.error) < 0)
 		goto out;
 	/* flushed and closed in one flight */

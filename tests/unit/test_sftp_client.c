@@ -26,6 +26,7 @@
 #include "transport/blobstore.h"
 #include "transport/sftp.h"
 #include "transport/sftp_client.h"
+#include "../fuzz/sftp_session.h"
 
 #define SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
@@ -35,9 +36,16 @@ typedef struct sock_stream {
 	dsync_sftp_stream base;
 	int fd;
 	pid_t pid;
+	/* recording (the fuzz seed): replies handed over in flights */
+	bool flights, eof;
+	sftp_flight flight;
+	unsigned char *buf;
+	size_t len, released, answered;
 } sock_stream;
 
 static pid_t last_server;
+/* when set, what the server sends is appended here (the fuzz seed) */
+static FILE *record;
 
 static ssize_t ss_send(dsync_sftp_stream *st, const void *buf, size_t len)
 {
@@ -48,15 +56,29 @@ static ssize_t ss_send(dsync_sftp_stream *st, const void *buf, size_t len)
 		return 0;
 	if (n < 0)
 		return dsync_error_set(DSYNC_ERROR, "send to %s: %s", st->label, strerror(errno));
+	if (s->flights)
+		sftp_flight_sent(&s->flight, buf, (size_t)n);
 	return n;
 }
 
 static ssize_t ss_recv(dsync_sftp_stream *st, void *buf, size_t len, bool *eof)
 {
 	sock_stream *s = (sock_stream *)st;
-	ssize_t n = recv(s->fd, buf, len, MSG_DONTWAIT);
+	ssize_t n;
 
 	*eof = false;
+	if (s->flights) {
+		n = (ssize_t)(len < s->released ? len : s->released);
+		memcpy(buf, s->buf, (size_t)n);
+		memmove(s->buf, s->buf + n, s->len - (size_t)n);
+		s->len -= (size_t)n;
+		s->released -= (size_t)n;
+		if (n > 0)
+			fwrite(buf, 1, (size_t)n, record);
+		*eof = n == 0 && s->eof;
+		return n;
+	}
+	n = recv(s->fd, buf, len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
 	if (n < 0)
@@ -71,6 +93,26 @@ static int ss_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 	sock_stream *s = (sock_stream *)st;
 	struct pollfd p = { s->fd, 0, 0 };
 
+	if (s->flights) {
+		/* every reply to what was sent, then all of them at once */
+		size_t whole = 0;
+
+		while (!s->eof && (sftp_flight_end(s->buf, s->len, s->flight.sent - s->answered, &whole),
+				   whole < s->flight.sent - s->answered)) {
+			ssize_t n;
+
+			s->buf = realloc(s->buf, s->len + 65536);
+			assert_non_null(s->buf);
+			n = read(s->fd, s->buf + s->len, 65536);
+			if (n <= 0)
+				s->eof = true;
+			else
+				s->len += (size_t)n;
+		}
+		s->answered += whole;
+		s->released = s->len;
+		return 0;
+	}
 	if (want & DSYNC_SFTP_WANT_SEND)
 		p.events |= POLLOUT;
 	if (want & DSYNC_SFTP_WANT_RECV)
@@ -80,9 +122,12 @@ static int ss_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 	return 0;
 }
 
+/* what ended() says (a real carrier classifies ssh's stderr) */
+static int ended_code = DSYNC_ERROR;
+
 static int ss_ended(dsync_sftp_stream *st)
 {
-	return dsync_error_set(DSYNC_ERROR, "the connection to %s ended", st->label);
+	return dsync_error_set(ended_code, "the connection to %s ended", st->label);
 }
 
 static void ss_close(dsync_sftp_stream *st)
@@ -92,6 +137,7 @@ static void ss_close(dsync_sftp_stream *st)
 
 	close(s->fd);
 	waitpid(s->pid, &status, 0);
+	free(s->buf);
 	free(s);
 }
 
@@ -124,6 +170,7 @@ static dsync_sftp_stream *server_stream(void)
 	s->base.ended = ss_ended;
 	s->base.close = ss_close;
 	snprintf(s->base.label, sizeof(s->base.label), "test-host");
+	s->flights = record != NULL;
 	last_server = s->pid;
 	return &s->base;
 }
@@ -784,6 +831,324 @@ static void test_rate(void **state)
 	close(out);
 }
 
+/* ---- hostile servers: a child that answers with bytes of its choosing ---- */
+
+typedef void (*fake_fn)(int fd);
+
+static void fk_read(int fd, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (char *)buf + off, len - off);
+
+		if (n <= 0)
+			_exit(3);
+		off += (size_t)n;
+	}
+}
+
+static uint32_t fk_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Reads one request: its type and id */
+static void fk_request(int fd, unsigned *type, uint32_t *id)
+{
+	unsigned char head[4], body[70000];
+	uint32_t len;
+
+	fk_read(fd, head, 4);
+	len = fk_be32(head);
+	if (len > sizeof(body) || len < 1)
+		_exit(4);
+	fk_read(fd, body, len);
+	*type = body[0];
+	*id = len >= 5 ? fk_be32(body + 1) : 0;
+}
+
+static void fk_put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+/* Sends a packet of TYPE, ID (none for VERSION) and BODY */
+static void fk_reply(int fd, unsigned type, uint32_t id, const void *body, size_t len)
+{
+	unsigned char pkt[70000];
+	size_t n = 0;
+
+	n += 4;
+	pkt[n++] = (unsigned char)type;
+	if (type != 2) {
+		fk_put32(pkt + n, id);
+		n += 4;
+	}
+	memcpy(pkt + n, body, len);
+	n += len;
+	fk_put32(pkt, (uint32_t)(n - 4));
+	if (write(fd, pkt, n) != (ssize_t)n)
+		_exit(5);
+}
+
+static void fk_version(int fd, uint32_t version)
+{
+	unsigned char v[4];
+	unsigned type;
+	uint32_t id;
+
+	fk_request(fd, &type, &id);
+	if (type != 1)
+		_exit(6);
+	fk_put32(v, version);
+	fk_reply(fd, 2, 0, v, 4);
+}
+
+static void fk_status(int fd, uint32_t id, uint32_t status)
+{
+	unsigned char b[12] = { 0 };
+
+	fk_put32(b, status);
+	fk_reply(fd, 101, id, b, sizeof(b));
+}
+
+/* ATTRS of a plain file (or a folder) of SIZE bytes */
+static void fk_attrs(int fd, uint32_t id, uint64_t size, bool dir)
+{
+	unsigned char b[16];
+
+	fk_put32(b, 0x5);
+	fk_put32(b + 4, (uint32_t)(size >> 32));
+	fk_put32(b + 8, (uint32_t)size);
+	fk_put32(b + 12, dir ? 040700 : 0100600);
+	fk_reply(fd, 105, id, b, sizeof(b));
+}
+
+static void fk_data(int fd, uint32_t id, const char *data, size_t len)
+{
+	unsigned char b[300];
+
+	fk_put32(b, (uint32_t)len);
+	memcpy(b + 4, data, len);
+	fk_reply(fd, 103, id, b, 4 + len);
+}
+
+/* VERSION 3, then the store's folder is there */
+static void fk_open_store(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_version(fd, 3);
+	fk_request(fd, &type, &id);
+	if (type != 17)
+		_exit(7);
+	fk_attrs(fd, id, 0, true);
+}
+
+static dsync_sftp_stream *fake_stream(fake_fn fn)
+{
+	sock_stream *s = calloc(1, sizeof(*s));
+	int sv[2];
+
+	assert_non_null(s);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		close(sv[0]);
+		fn(sv[1]);
+		/* then drain whatever comes until the client closes */
+		for (;;) {
+			char buf[4096];
+
+			if (read(sv[1], buf, sizeof(buf)) <= 0)
+				_exit(0);
+		}
+	}
+	close(sv[1]);
+	s->fd = sv[0];
+	s->base.send = ss_send;
+	s->base.recv = ss_recv;
+	s->base.wait = ss_wait;
+	s->base.ended = ss_ended;
+	s->base.close = ss_close;
+	snprintf(s->base.label, sizeof(s->base.label), "fake-host");
+	return &s->base;
+}
+
+static int open_fake(dsync_blobstore **out, fake_fn fn)
+{
+	dsync_sftp_url u = { 0 };
+
+	snprintf(u.host, sizeof(u.host), "fake-host");
+	snprintf(u.path, sizeof(u.path), "/store");
+	snprintf(u.url, sizeof(u.url), "sftp://fake-host/store");
+	snprintf(u.label, sizeof(u.label), "fake-host");
+	return dsync_blobstore_sftp_open(out, fake_stream(fn), &u, false, 0);
+}
+
+static void fake_v4(int fd)
+{
+	fk_version(fd, 4);
+}
+
+static void fake_hangup(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_request(fd, &type, &id);
+	_exit(0);
+}
+
+static void fake_unknown_id(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_version(fd, 3);
+	fk_request(fd, &type, &id);
+	fk_status(fd, id + 100, 0);
+}
+
+static void fake_wrong_type(int fd)
+{
+	unsigned type;
+	uint32_t id;
+
+	fk_version(fd, 3);
+	fk_request(fd, &type, &id);
+	fk_data(fd, id, "x", 1);
+}
+
+static void fake_huge(int fd)
+{
+	unsigned char b[9] = { 0x7f, 0xff, 0xff, 0xff, 101, 0, 0, 0, 1 };
+
+	fk_version(fd, 3);
+	if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+		_exit(5);
+}
+
+/* get of a 10-byte blob: LSTAT and OPEN, then FSTAT and READ; the data
+ * comes in two pieces (a short read), or is cut short, or is too long */
+static int fake_mode;
+
+static void fake_get(int fd)
+{
+	unsigned type;
+	uint32_t id, lst, opn;
+	unsigned char h[5] = { 0, 0, 0, 1, 'h' };
+
+	fk_open_store(fd);
+	fk_request(fd, &type, &lst);
+	fk_request(fd, &type, &opn);
+	fk_attrs(fd, lst, 10, false);
+	fk_reply(fd, 102, opn, h, sizeof(h));
+	fk_request(fd, &type, &id);
+	if (type != 8)
+		_exit(8);
+	fk_attrs(fd, id, 10, false);
+	fk_request(fd, &type, &id);
+	if (type != 5)
+		_exit(9);
+	if (fake_mode == 2) {
+		fk_data(fd, id, "0123456789abcdef", 16);
+		return;
+	}
+	fk_data(fd, id, "0123", 4);
+	fk_request(fd, &type, &id);
+	if (type != 5)
+		_exit(10);
+	if (fake_mode == 1)
+		fk_status(fd, id, 1);
+	else
+		fk_data(fd, id, "456789", 6);
+}
+
+static void test_hostile(void **state)
+{
+	dsync_blobstore *bs;
+	dsync_buf b = DSYNC_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(open_fake(&bs, fake_v4), DSYNC_ERROR);
+	assert_string_equal(dsync_error_last(), "the SFTP server at fake-host speaks version 4, not 3");
+	/* the stream's own account of why it ended is what the caller gets */
+	ended_code = DSYNC_EAUTH;
+	assert_int_equal(open_fake(&bs, fake_hangup), DSYNC_EAUTH);
+	ended_code = DSYNC_ERROR;
+	assert_int_equal(open_fake(&bs, fake_unknown_id), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "which was not asked"));
+	assert_int_equal(open_fake(&bs, fake_wrong_type), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "with one of type 103"));
+	assert_int_equal(open_fake(&bs, fake_huge), DSYNC_ECORRUPT);
+
+	fake_mode = 0;
+	assert_int_equal(open_fake(&bs, fake_get), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "packs/x", &b, 100), 0);
+	assert_int_equal(b.len, 10);
+	assert_memory_equal(b.ptr, "0123456789", 10);
+	dsync_blobstore_free(bs);
+	fake_mode = 1;
+	dsync_buf_truncate(&b, 0);
+	assert_int_equal(open_fake(&bs, fake_get), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "packs/x", &b, 100), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "before its size"));
+	dsync_blobstore_free(bs);
+	fake_mode = 2;
+	assert_int_equal(open_fake(&bs, fake_get), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "packs/x", &b, 100), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "for a read of 10"));
+	dsync_blobstore_free(bs);
+	dsync_buf_dispose(&b);
+}
+
+/* The fuzz target's session against the real server: every call does what
+ * it should; SFTP_RECORD_SEED=FILE saves the server's bytes as its seed */
+static void test_session(void **state)
+{
+	const char *seed = getenv("SFTP_RECORD_SEED");
+	dsync_blobstore *bs;
+	char path[600];
+	int fd;
+
+	(void)state;
+	sandbox_path(path, sizeof(path), "store");
+	assert_int_equal(mkdir(path, 0700), 0);
+	sandbox_path(path, sizeof(path), "store/packs");
+	assert_int_equal(mkdir(path, 0700), 0);
+	sandbox_path(path, sizeof(path), "store/devices");
+	assert_int_equal(mkdir(path, 0700), 0);
+	sandbox_path(path, sizeof(path), "store/devices/A");
+	assert_int_equal(mkdir(path, 0700), 0);
+	touch_old("store", "dsync-store", 10);
+	touch_old("store", "packs/p", 10);
+	touch_old("store", "devices/A/0", 10);
+	touch_old("store", "devices/A/.9.tmp-00000000", 7200);
+	sandbox_path(path, sizeof(path), "store/keys");
+	assert_int_equal(symlink("/etc", path), 0);
+	sandbox_path(path, sizeof(path), "session.seed");
+	record = fopen(seed ? seed : path, "wb");
+	assert_non_null(record);
+	assert_int_equal(open_store(&bs, "store", false, 0), 0);
+	assert_int_equal(sftp_session_run(bs), 8);
+	dsync_blobstore_free(bs);
+	fclose(record);
+	record = NULL;
+	assert_false(exists("store", "packs/p"));
+	assert_false(exists("store", "devices/A/.9.tmp-00000000"));
+	sandbox_path(path, sizeof(path), "store/devices/A/1");
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -817,6 +1182,8 @@ int main(void)
 		cmocka_unit_test(test_killed),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_session),
 	};
 
 	if (access(SFTP_SERVER, X_OK) != 0) {
