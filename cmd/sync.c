@@ -334,12 +334,22 @@ int cmd_remote(int argc, char **argv)
 			error = keep_settings(f, argv[optind], &p, true);
 		out_progress_done();
 		if (error == 0 && !p.quiet) {
+			/* the URL as kept (an ssh address normalised), so a misread shows */
+			const char *url = argv[optind + 1];
+
+			if (dsync_remote_list(&list, &n, f) == 0) {
+				for (i = 0; i < n; i++)
+					if (strcmp(list[i].name, argv[optind]) == 0)
+						url = list[i].url;
+			}
 			if (created)
 				printf("created an encrypted store at %s and added it as '%s'\n"
-				       "'dsync sync' sends this folder's history there\n", out_name(argv[optind + 1]), argv[optind]);
+				       "'dsync sync' sends this folder's history there\n", out_name(url), argv[optind]);
 			else
 				printf("added '%s' (%s)\n'dsync sync' merges its history into this folder\n", argv[optind],
-				       out_name(argv[optind + 1]));
+				       out_name(url));
+			if (list)
+				dsync_remote_list_free(list, n);
 		}
 	} else if (strcmp(sub, "list") == 0) {
 		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
