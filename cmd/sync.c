@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "dsync/common.h"
 #include "dsync/folder.h"
@@ -26,10 +25,10 @@ typedef struct pass_source {
 	out_rate rate;             /* the progress line's speed */
 	const char *step;          /* the transfer it measures ("push", "fetch") */
 	char step_remote[80];      /* and the remote's name */
-	uint64_t rate_limit;      /* --limit-rate (0: none given, or 0) */
-	const char *limit_rate;   /* its text, as remote.NAME.limitRate keeps it */
-	const char *ssh;          /* --ssh: auto, openssh or builtin */
-	const char *ssh_command;  /* --ssh-command */
+	uint64_t rate_limit;       /* --limit-rate (0: none given, or 0) */
+	const char *limit_rate;    /* its text, as remote.NAME.limitRate keeps it */
+	const char *ssh;           /* --ssh: auto, openssh or builtin */
+	const char *ssh_command;   /* --ssh-command */
 } pass_source;
 
 /* Reads --limit-rate's VALUE for command NAME into P; -1 to go on, else the
@@ -107,7 +106,8 @@ static void on_progress(const dsync_transfer *t, void *payload)
 			out_progress_text(false, "checking the history: %zu objects", t->objects);
 		return;
 	}
-	if (!p->step || strcmp(p->step, t->what) != 0 || strncmp(p->step_remote, t->remote, sizeof(p->step_remote)) != 0) {
+	if (!p->step || strcmp(p->step, t->what) != 0 ||
+	    strncmp(p->step_remote, t->remote, sizeof(p->step_remote)) != 0) {
 		p->step = t->what;
 		snprintf(p->step_remote, sizeof(p->step_remote), "%s", t->remote);
 		out_rate_start(&p->rate);
