@@ -8,6 +8,8 @@
 # asked again after a wrong one; without a terminal nothing is asked and the
 # same login fails with exit 5 and says why.  And the progress line of a
 # push under --limit-rate: the speed (near the limit) and the time left.
+# Then the user's own ssh (--ssh openssh): it asks the key's passphrase
+# itself on the terminal, and no progress line is written over it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sshlib.sh"
 . "$(dirname "$0")/synclib.sh"
@@ -139,5 +141,27 @@ check "... the progress line shows the speed" "$(grep -c 'of 3\.[0-9] MiB, [0-9.
 check "... and the time left" "$(grep -c ', [0-9]*:[0-9][0-9] left' "$TMP/t5.lines")" -ge 1
 check "... the speed near the limit (at most 1.2 MiB/s)" \
 	"$(sed -n 's/.*, \([0-9.]*\) MiB\/s,.*/\1/p' "$TMP/t5.lines" | awk '$1 > 1.2' | wc -l)" = 0
+
+# 8. the user's own ssh asks itself on the terminal (no BatchMode there), and
+# no progress line is written over its question
+ssh_config_host box-openssh "$SSHD_PORT" IdentityFile "$HOME/.ssh/id_locked" BatchMode no
+sed -i "s|$HOME/.ssh/known_hosts|$KH|" "$HOME/.ssh/config"
+cp "$HOME/.ssh/config" "$HOME_A/.ssh/config"
+printf 'Enter passphrase for key\t%s\n' "$SSH_KEY_PASSPHRASE" |
+	HOME=$HOME_A on_tty "$TMP/A" "$TMP/t6" "$DSYNC" remote add viassh "sftp://box-openssh$TMP/store2" \
+	--ssh openssh --ssh-command "ssh -F $HOME_A/.ssh/config" --passphrase-file "$PASS"
+rc=$?
+check "the user's ssh: its passphrase question answered, remote added (exit $rc)" $rc = 0
+[ $rc = 0 ] || sed 's/^/#   /' "$TMP/t6" | tail -15
+contains "... ssh asked on the terminal" "$TMP/t6" "Enter passphrase for key"
+check "... the passphrase was not echoed" "$(grep -c -e "$SSH_KEY_PASSPHRASE" "$TMP/t6")" = 0
+check "... remote.viassh.ssh = openssh kept" "$(git_of A config remote.viassh.ssh)" = openssh
+printf 'Enter passphrase for key\t%s\n' "$SSH_KEY_PASSPHRASE" |
+	HOME=$HOME_A on_tty "$TMP/A" "$TMP/t7" "$DSYNC" push viassh
+rc=$?
+check "the user's ssh: push (exit $rc)" $rc = 0
+check "... says it pushed, only that" "$(tr -d '\r' < "$TMP/t7" | grep -c 'pushed 6 objects\|already had')" = 1
+check "... no progress line before ssh's question" \
+	"$(tr '\r' '\n' < "$TMP/t7" | grep -a -B1 'Enter passphrase' | grep -ac 'push viassh\|packing')" = 0
 
 finish
