@@ -23,6 +23,7 @@
 #define LIST_DEPTH 16           /* no store of ours is deeper; a server's loop stops here */
 #define READDIRS_AHEAD 2        /* READDIRs outstanding per folder (the second usually meets EOF) */
 #define MAX_PIECES (DSYNC_SFTP_CLIENT_MAX_PENDING * 2)
+#define MAX_ENTRIES 4000000u    /* names one listing takes from a server */
 
 typedef struct sftp_store {
 	dsync_blobstore base;
@@ -77,17 +78,20 @@ static bool is_status(const one *o, uint32_t status)
 	return o->type == DSYNC_SFTP_STATUS && o->status == status;
 }
 
-/* The error for reply O, which was not what was hoped for: "WHAT: MESSAGE". */
-static int reply_error(const one *o, const char *what, const char *url)
+/* The error for reply O, which was not what was hoped for: "WHAT NAME in
+ * the store at URL: MESSAGE" (NAME may be "") */
+static int reply_error(const one *o, const char *what, const char *name, const char *url)
 {
 	int code;
 
 	if (o->type != DSYNC_SFTP_STATUS || o->status == DSYNC_SFTP_FX_OK)
-		return dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s: the server answered out of turn", what, url);
+		return dsync_error_set(DSYNC_ECORRUPT, "%s%s%s in the store at %s: the server answered out of turn", what,
+				       *name ? " " : "", name, url);
 	code = dsync_sftp_status_code(o->status);
 	if (code == 0)
 		code = DSYNC_ERROR;
-	return dsync_error_set(code, "%s in the store at %s: %s", what, url, o->message[0] ? o->message : "failed");
+	return dsync_error_set(code, "%s%s%s in the store at %s: %s", what, *name ? " " : "", name, url,
+			       o->message[0] ? o->message : "failed");
 }
 
 static bool is_file(const dsync_sftp_attrs *a)
@@ -180,7 +184,7 @@ static int mkdirs(sftp_store *s, const char *path, int depth)
 	if (st.type == DSYNC_SFTP_ATTRS)
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot make the folder '%s' in the store at %s: a file is in the way",
 				       path, s->base.url);
-	return reply_error(&o, "cannot make a folder", s->base.url);
+	return reply_error(&o, "cannot make the folder", path, s->base.url);
 }
 
 /* ---- listing ---- */
@@ -212,6 +216,7 @@ typedef struct walker {
 	wentry *found; /* blobs not yet handed to the callback */
 	size_t nfound, found_cap, delivered;
 	unsigned left; /* replies outstanding */
+	unsigned seen; /* names the server listed */
 	int error;     /* the first error */
 } walker;
 
@@ -305,7 +310,7 @@ static void got_opendir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 		one o = { .type = r->type, .status = r->status };
 
 		memcpy(o.message, r->message, sizeof(o.message));
-		walk_error(w, reply_error(&o, "cannot list the folder", w->s->base.url));
+		walk_error(w, reply_error(&o, "cannot list a folder", "", w->s->base.url));
 	}
 }
 
@@ -318,17 +323,24 @@ static void got_readdir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 
 	w->left--;
 	d->reading--;
-	if (r->type == DSYNC_SFTP_NAME) {
+	if (r->type == DSYNC_SFTP_NAME && r->count > 0) {
+		if ((w->seen += r->count) > MAX_ENTRIES) {
+			d->eof = true;
+			walk_error(w, dsync_error_set(DSYNC_ECORRUPT, "the store at %s lists over %u names in its folders",
+						      w->s->base.url, MAX_ENTRIES));
+			return;
+		}
 		while (dsync_sftp_name_next(&e, r, &pos) == 1)
 			add_entry(w, d, &e);
 		return;
 	}
+	/* an empty NAME ends the folder too: a server can't keep us asking */
 	d->eof = true;
-	if (r->status != DSYNC_SFTP_FX_EOF) {
+	if (r->type == DSYNC_SFTP_STATUS && r->status != DSYNC_SFTP_FX_EOF) {
 		one o = { .type = r->type, .status = r->status };
 
 		memcpy(o.message, r->message, sizeof(o.message));
-		walk_error(w, reply_error(&o, "cannot list the folder", w->s->base.url));
+		walk_error(w, reply_error(&o, "cannot list a folder", "", w->s->base.url));
 	}
 }
 
@@ -767,7 +779,7 @@ static int sftp_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 		goto out;
 	}
 	if (lst.type != DSYNC_SFTP_ATTRS) {
-		error = reply_error(&lst, name, s->base.url);
+		error = reply_error(&lst, "cannot read", name, s->base.url);
 		goto out;
 	}
 	if (!is_file(&lst.attrs)) {
@@ -780,7 +792,7 @@ static int sftp_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 		goto out;
 	}
 	if (!opened) {
-		error = reply_error(&op, "cannot read", s->base.url);
+		error = reply_error(&op, "cannot read", name, s->base.url);
 		goto out;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
@@ -861,7 +873,7 @@ static void got_write(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 		one o = { .type = r->type, .status = r->status };
 
 		memcpy(o.message, r->message, sizeof(o.message));
-		p->error = reply_error(&o, "cannot write", p->url);
+		p->error = reply_error(&o, "cannot write", p->name, p->url);
 	}
 }
 
@@ -879,7 +891,7 @@ static int rename_fallback(sftp_store *s, const char *name, const char *tmp, con
 	if ((error = ONE_CALL(s, &st, dsync_sftp_client_lstat(s->c, path, got_one, &st, 0))) < 0)
 		return error;
 	if (st.type != DSYNC_SFTP_ATTRS || !is_file(&st.attrs))
-		return reply_error(&o, "cannot store", s->base.url);
+		return reply_error(&o, "cannot store", name, s->base.url);
 	if (strncmp(name, "packs/", 6) == 0) {
 		/* named by its content: the one there is this one */
 		if ((error = ONE_CALL(s, &rm, dsync_sftp_client_remove(s->c, tmp, got_one, &rm, 0))) < 0)
@@ -889,10 +901,10 @@ static int rename_fallback(sftp_store *s, const char *name, const char *tmp, con
 	if ((error = ONE_CALL(s, &rm, dsync_sftp_client_remove(s->c, path, got_one, &rm, 0))) < 0)
 		return error;
 	if (!is_status(&rm, DSYNC_SFTP_FX_OK) && !is_status(&rm, DSYNC_SFTP_FX_NO_SUCH_FILE))
-		return reply_error(&rm, "cannot replace", s->base.url);
+		return reply_error(&rm, "cannot replace", name, s->base.url);
 	if ((error = ONE_CALL(s, &o, dsync_sftp_client_rename(s->c, tmp, path, got_one, &o, 0))) < 0)
 		return error;
-	return is_status(&o, DSYNC_SFTP_FX_OK) ? 0 : reply_error(&o, "cannot store", s->base.url);
+	return is_status(&o, DSYNC_SFTP_FX_OK) ? 0 : reply_error(&o, "cannot store", name, s->base.url);
 }
 
 static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload)
@@ -940,7 +952,7 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 			made = true;
 			continue;
 		}
-		error = reply_error(&op, "cannot write to the store", s->base.url);
+		error = reply_error(&op, "cannot write", name, s->base.url);
 		goto out;
 	}
 	opened = true;
@@ -993,11 +1005,11 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 	    (error = dsync_sftp_client_wait_count(s->c, &left)) < 0)
 		goto out;
 	if ((ext & DSYNC_SFTP_CLIENT_EXT_FSYNC) && !is_status(&fs, DSYNC_SFTP_FX_OK)) {
-		error = reply_error(&fs, "cannot flush", s->base.url);
+		error = reply_error(&fs, "cannot flush", name, s->base.url);
 		goto out;
 	}
 	if (!is_status(&cl, DSYNC_SFTP_FX_OK)) {
-		error = reply_error(&cl, "cannot write", s->base.url);
+		error = reply_error(&cl, "cannot write", name, s->base.url);
 		goto out;
 	}
 	if (ext & DSYNC_SFTP_CLIENT_EXT_POSIX_RENAME) {
@@ -1006,7 +1018,7 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 		if ((error = ONE_CALL(s, &rn, dsync_sftp_client_posix_rename(s->c, tmp.ptr, path.ptr, got_one, &rn, 0))) < 0)
 			goto out;
 		if (!is_status(&rn, DSYNC_SFTP_FX_OK)) {
-			error = reply_error(&rn, "cannot store", s->base.url);
+			error = reply_error(&rn, "cannot store", name, s->base.url);
 			goto out;
 		}
 	} else if ((error = rename_fallback(s, name, tmp.ptr, path.ptr)) < 0) {
@@ -1044,7 +1056,7 @@ static int sftp_del(dsync_blobstore *bs, const char *name)
 	    (error = ONE_CALL(s, &o, dsync_sftp_client_remove(s->c, path.ptr, got_one, &o, 0))) < 0)
 		goto out;
 	if (!is_status(&o, DSYNC_SFTP_FX_OK) && !is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE))
-		error = reply_error(&o, "cannot remove a blob", s->base.url);
+		error = reply_error(&o, "cannot remove", name, s->base.url);
 out:
 	dsync_buf_dispose(&path);
 	return error;
@@ -1063,7 +1075,7 @@ static int sftp_stat(dsync_blobstore *bs, const char *name, dsync_blobstore_info
 	if (is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE))
 		error = dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name);
 	else if (o.type != DSYNC_SFTP_ATTRS)
-		error = reply_error(&o, name, s->base.url);
+		error = reply_error(&o, "cannot read", name, s->base.url);
 	else if (!is_file(&o.attrs))
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", name, s->base.url);
 	else {
@@ -1132,14 +1144,22 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 		if ((error = mkdirs(s, top.ptr, LIST_DEPTH)) < 0)
 			goto fail;
 	} else if (o.type != DSYNC_SFTP_ATTRS) {
-		error = reply_error(&o, "cannot reach the folder", s->base.url);
+		error = reply_error(&o, "cannot reach the folder", "", s->base.url);
 		goto fail;
 	}
+	if ((error = dsync_sftp_client_ready(s->c)) < 0)
+		goto fail;
 	dsync_buf_dispose(&top);
 	*out = &s->base;
 	return 0;
 fail:
-	dsync_buf_dispose(&top);
-	sftp_free(&s->base);
-	return error;
+	{
+		/* closing the stream must not change the message */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
+		dsync_buf_dispose(&top);
+		sftp_free(&s->base);
+		return dsync_error_set(error, "%s", msg);
+	}
 }

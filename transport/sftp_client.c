@@ -348,6 +348,8 @@ int dsync_sftp_client_read(dsync_sftp_client *c, const dsync_sftp_handle *h, uin
 	uint32_t id;
 	int error;
 
+	if ((error = dsync_sftp_client_ready(c)) < 0)
+		return error;
 	if (len > c->max_io)
 		len = c->max_io;
 	if ((error = take_tokens(c, &c->down, len)) < 0 || (error = begin(c, len, &id)) < 0)
@@ -362,6 +364,8 @@ int dsync_sftp_client_write(dsync_sftp_client *c, const dsync_sftp_handle *h, ui
 	uint32_t id;
 	int error;
 
+	if ((error = dsync_sftp_client_ready(c)) < 0)
+		return error;
 	if (len > c->max_io)
 		return dsync_error_set(DSYNC_EUSAGE, "a write of %u bytes is over the SFTP server's limit", len);
 	if ((error = take_tokens(c, &c->up, len)) < 0 || (error = begin(c, len, &id)) < 0)
@@ -518,6 +522,22 @@ static uint64_t be64(const unsigned char *p)
 	return v;
 }
 
+static uint32_t clamp_io(uint64_t v);
+
+/* The READ/WRITE size, from the server's limits and the rate limit */
+static void set_sizes(dsync_sftp_client *c)
+{
+	if (c->lim_read && c->lim_write)
+		c->max_io = clamp_io(c->lim_read < c->lim_write ? c->lim_read : c->lim_write);
+	c->chunk = c->max_io;
+	if (c->rate && c->rate < SMOOTH_RATE) {
+		uint64_t q = c->rate / 4;
+
+		c->chunk = q < MIN_CHUNK ? MIN_CHUNK : q < c->max_io ? (uint32_t)q : c->max_io;
+	}
+	c->up.tokens = c->down.tokens = (double)c->chunk;
+}
+
 static void got_limits(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 {
 	dsync_sftp_client *c = ctx;
@@ -530,6 +550,12 @@ static void got_limits(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 		c->lim_read = be64(r->data + 8);
 		c->lim_write = be64(r->data + 16);
 	}
+	set_sizes(c);
+}
+
+int dsync_sftp_client_ready(dsync_sftp_client *c)
+{
+	return dsync_sftp_client_wait_count(c, &c->startup_count);
 }
 
 static int ask_limits(dsync_sftp_client *c)
@@ -647,24 +673,21 @@ int dsync_sftp_client_open(dsync_sftp_client **out, dsync_sftp_stream *stream, u
 #ifdef DSYNC_TESTING
 	test_ignore(c);
 #endif
-	if (c->extensions & DSYNC_SFTP_EXT_LIMITS) {
-		if ((error = ask_limits(c)) < 0 || (error = dsync_sftp_client_wait_count(c, &c->startup_count)) < 0)
-			goto fail;
-		if (c->lim_read && c->lim_write)
-			c->max_io = clamp_io(c->lim_read < c->lim_write ? c->lim_read : c->lim_write);
-	}
-	c->chunk = c->max_io;
-	if (c->rate && c->rate < SMOOTH_RATE) {
-		uint64_t q = c->rate / 4;
-
-		c->chunk = q < MIN_CHUNK ? MIN_CHUNK : q < c->max_io ? (uint32_t)q : c->max_io;
-	}
-	c->up.tokens = c->down.tokens = (double)c->chunk;
+	set_sizes(c);
+	/* the limits' answer comes with the caller's first requests */
+	if ((c->extensions & DSYNC_SFTP_EXT_LIMITS) && (error = ask_limits(c)) < 0)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
-	dsync_sftp_client_free(c);
-	return error;
+	{
+		/* closing the stream must not change the message */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
+		dsync_sftp_client_free(c);
+		return dsync_error_set(error, "%s", msg);
+	}
 }
 
 void dsync_sftp_client_free(dsync_sftp_client *c)

@@ -45,8 +45,8 @@ typedef void (*dsync_sftp_reply_cb)(const dsync_sftp_reply *reply, void *ctx, ui
 /*
  * Starts SFTP on STREAM (taking it: it is closed on failure too): INIT 3,
  * the VERSION reply (a server that does not speak 3 is refused), the
- * extensions we use, and the server's limits when it offers
- * limits@openssh.com.  RATE_LIMIT: payload bytes per second each way, 0 for
+ * extensions we use, and a request for the server's limits when it offers
+ * limits@openssh.com (see dsync_sftp_client_ready).  RATE_LIMIT: payload bytes per second each way, 0 for
  * none.
  */
 int dsync_sftp_client_open(dsync_sftp_client **out, dsync_sftp_stream *stream, uint64_t rate_limit);
@@ -59,8 +59,14 @@ void dsync_sftp_client_free(dsync_sftp_client *c);
  * test builds did not hide). */
 unsigned dsync_sftp_client_extensions(const dsync_sftp_client *c);
 
+/* Waits for the answer to the start-up's limits@openssh.com request, which
+ * open queues but does not wait for (it goes in one flight with the
+ * caller's first requests).  READ and WRITE wait for it themselves. */
+int dsync_sftp_client_ready(dsync_sftp_client *c);
+
 /* How many bytes a READ should ask for and a WRITE carry: the server's
- * limit, shrunk under a low rate limit so pacing stays smooth. */
+ * limit, shrunk under a low rate limit so pacing stays smooth (final once
+ * dsync_sftp_client_ready returned). */
 uint32_t dsync_sftp_client_chunk(const dsync_sftp_client *c);
 
 /* The stream's label ("[user@]host[:port]"), for messages. */

@@ -6,7 +6,9 @@
 # (tests/tools/ptyrun.py), a key the host does not accept (exit 5, "cannot
 # log in"), an RSA key (the OpenSSH client logs in with rsa-sha2; the
 # built-in client, which can only sign with ssh-rsa, refuses with exit 5 and
-# says why and what to do). Each login is a `dsync remote add` of the store
+# says why and what to do; it offers no RSA key of the agent at all); a
+# port nobody listens on (exit 1, one line); and, built in, one warning for
+# a ~/.ssh/config ProxyJump it does not follow. Each login is a `dsync remote add` of the store
 # made at the start (through the key file), so success means the store was
 # reached and opened. The built-in client reads $HOME/.ssh, so the device's
 # home links to the harness's; the OpenSSH client gets `-F` the same config.
@@ -112,6 +114,14 @@ check "... nothing echoed" -z "$(grep -e "$SSH_KEY_PASSPHRASE" -e "not the passp
 ok "openssh: the passphrase-protected key logs in, typed on a terminal" \
 	login_pty openssh locked --answer "Enter passphrase for key" "$SSH_KEY_PASSPHRASE"
 contains "... ssh asked for it" "$TMP/out" "Enter passphrase for key"
+
+# a port nobody listens on: not an auth failure but exit 1, in one line
+ssh_config_host closed "$(free_port)"
+for mode in openssh builtin; do
+	fails 1 "$mode: a host that can't be reached is exit 1" login "$mode" closed
+	contains "... saying so" "$TMP/err" "cannot reach"
+	check "... in one line" "$(grep -c . "$TMP/err")" = 1
+done
 
 # RSA
 ok "openssh: an RSA key logs in (rsa-sha2)" login openssh rsa

@@ -10,7 +10,8 @@
 #   only the ed25519 key known (libssh2 1.10 would pick ECDSA unless told)
 #                                              logs in
 #   @revoked                    exit 5, "revoked" (for every host, "*", and
-#                               for the host alone)
+#                               for the host alone); logs in when another
+#                               type's key is known, as OpenSSH does
 # and, built in, an unknown host on a pseudo-terminal: OpenSSH's question;
 # "no" refuses, "yes" or the fingerprint logs in and records one line that
 # the OpenSSH client then accepts. Each login is a `dsync remote add` of
@@ -66,6 +67,8 @@ ssh_config_host revoked "$SSHD_PORT" UserKnownHostsFile \
 	"$(known_hosts revoked "$HOSTNAME_KH $ED" "@revoked * $ED")"
 ssh_config_host revoked1 "$SSHD_PORT" UserKnownHostsFile \
 	"$(known_hosts revoked1 "$HOSTNAME_KH $ED" "@revoked $HOSTNAME_KH $ED")"
+ssh_config_host revokedalt "$SSHD_PORT" UserKnownHostsFile \
+	"$(known_hosts revokedalt "$HOSTNAME_KH $ED" "$HOSTNAME_KH $EC" "@revoked * $ED")"
 check "the hashed file holds no host name" -z "$(grep -F 127.0.0.1 "$TMP/kh_hashed")"
 
 mkdir -p "$TMP/A" "$TMP/home-A"
@@ -124,10 +127,13 @@ for mode in openssh builtin; do
 	fails 5 "$mode: a key marked @revoked for this host is refused with exit 5" login "$mode" revoked1
 	grep -i "revoked" "$TMP/err" > /dev/null
 	check "... saying it is revoked" $? = 0
+	ok "$mode: with the ed25519 key revoked and the ECDSA key known, it logs in with the ECDSA key" \
+		login "$mode" revokedalt
 done
 
 echo "# --- builtin on a terminal"
-contains "the built-in message names the file and the fix" "$TMP/err" "@revoked in $TMP/kh_revoked1"
+login builtin revoked1 > "$TMP/out" 2> "$TMP/err"
+contains "the built-in message names the revoked key's file" "$TMP/err" "@revoked in $TMP/kh_revoked1"
 login builtin changed > "$TMP/out" 2> "$TMP/err"
 contains "a changed key's message says how to remove the old key" "$TMP/err" \
 	"ssh-keygen -f $TMP/kh_changed -R '$HOSTNAME_KH'"

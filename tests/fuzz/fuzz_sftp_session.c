@@ -39,8 +39,10 @@ static ssize_t fz_send(dsync_sftp_stream *st, const void *buf, size_t len)
 static ssize_t fz_recv(dsync_sftp_stream *st, void *buf, size_t len, bool *eof)
 {
 	fuzz_stream *s = (fuzz_stream *)st;
-	/* pieces of 1 to 4096 bytes, and now and then none */
-	size_t piece = (s->calls++ % 7 == 3) ? 0 : 1 + (s->calls * 2654435761u) % 4096;
+	/* pieces of 1 to 4096 bytes (never none while some are there: the
+	 * client would wait, and answers would come in other flights than
+	 * the seed's) */
+	size_t piece = 1 + (++s->calls * 2654435761u) % 4096;
 
 	*eof = false;
 	if ((s->at_end && s->pos == s->size) || s->idle > 1000) {

@@ -46,6 +46,8 @@ typedef struct sock_stream {
 static pid_t last_server;
 /* when set, what the server sends is appended here (the fuzz seed) */
 static FILE *record;
+/* when set, the replies are handed over in flights (sftp_session.h) */
+static bool use_flights;
 
 static ssize_t ss_send(dsync_sftp_stream *st, const void *buf, size_t len)
 {
@@ -73,7 +75,7 @@ static ssize_t ss_recv(dsync_sftp_stream *st, void *buf, size_t len, bool *eof)
 		memmove(s->buf, s->buf + n, s->len - (size_t)n);
 		s->len -= (size_t)n;
 		s->released -= (size_t)n;
-		if (n > 0)
+		if (n > 0 && record)
 			fwrite(buf, 1, (size_t)n, record);
 		*eof = n == 0 && s->eof;
 		return n;
@@ -170,7 +172,7 @@ static dsync_sftp_stream *server_stream(void)
 	s->base.ended = ss_ended;
 	s->base.close = ss_close;
 	snprintf(s->base.label, sizeof(s->base.label), "test-host");
-	s->flights = record != NULL;
+	s->flights = record != NULL || use_flights;
 	last_server = s->pid;
 	return &s->base;
 }
@@ -1149,6 +1151,49 @@ static void test_session(void **state)
 	close(fd);
 }
 
+/* Round trips, counted with the replies handed over in flights (the
+ * fewest a pipelined client can take, whatever the timing): start-up 2
+ * (INIT, then limits with the store's STAT), a small blob 2 (LSTAT+OPEN,
+ * FSTAT+READ), a listing of devices/ with its device folders 4 (OPENDIR,
+ * READDIRs, then the same for all device folders at once), whatever the
+ * number of devices and blobs */
+static void test_round_trips(void **state)
+{
+	dsync_blobstore *bs;
+	dsync_buf b = DSYNC_BUF_INIT;
+	char stats[600], line[300], name[64];
+	unsigned long long rt;
+	names ns;
+	FILE *f;
+	int i;
+
+	(void)state;
+	assert_int_equal(open_store(&bs, "trips", true, 0), 0);
+	put_str(bs, "dsync-store", "s");
+	for (i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "devices/D%d/%d", i % 4, i);
+		put_str(bs, name, "m");
+	}
+	dsync_blobstore_free(bs);
+	sandbox_path(stats, sizeof(stats), "trips.stats");
+	setenv("DSYNC_TEST_SFTP_STATS", stats, 1);
+	use_flights = true;
+	assert_int_equal(open_store(&bs, "trips", false, 0), 0);
+	assert_int_equal(dsync_blobstore_get_buf(bs, "dsync-store", &b, 100), 0);
+	list(bs, "devices/", &ns);
+	assert_int_equal(ns.n, 12);
+	dsync_blobstore_free(bs);
+	use_flights = false;
+	unsetenv("DSYNC_TEST_SFTP_STATS");
+	f = fopen(stats, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(sscanf(line, "round_trips=%llu", &rt), 1);
+	assert_int_equal(rt, 2 + 2 + 4);
+	dsync_buf_dispose(&b);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1184,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_round_trips),
 	};
 
 	if (access(SFTP_SERVER, X_OK) != 0) {
