@@ -71,12 +71,14 @@ static ssize_t ss_recv(dsync_sftp_stream *st, void *buf, size_t len, bool *eof)
 	*eof = false;
 	if (s->flights) {
 		n = (ssize_t)(len < s->released ? len : s->released);
-		memcpy(buf, s->buf, (size_t)n);
-		memmove(s->buf, s->buf + n, s->len - (size_t)n);
-		s->len -= (size_t)n;
-		s->released -= (size_t)n;
-		if (n > 0 && record)
-			fwrite(buf, 1, (size_t)n, record);
+		if (n > 0) {
+			memcpy(buf, s->buf, (size_t)n);
+			memmove(s->buf, s->buf + n, s->len - (size_t)n);
+			s->len -= (size_t)n;
+			s->released -= (size_t)n;
+			if (record)
+				fwrite(buf, 1, (size_t)n, record);
+		}
 		*eof = n == 0 && s->eof;
 		return n;
 	}
