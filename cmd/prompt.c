@@ -324,19 +324,11 @@ static void put_question(FILE *tty, const char *text)
 	fputs(out_text(p, strlen(p)), tty);
 }
 
-/* Whether ANSWER (to an unknown host key) is one the library takes: yes,
- * no, or a fingerprint to compare ("SHA256:...", "MD5:..."). */
-static bool hostkey_answer_ok(const char *answer)
-{
-	return strcmp(answer, "yes") == 0 || strcmp(answer, "no") == 0 || strncmp(answer, "SHA256:", 7) == 0 ||
-	       strncmp(answer, "MD5:", 4) == 0;
-}
-
 int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload)
 {
 	static const char *const what[] = { "answer", "key passphrase", "password", "answer", "answer" };
 	FILE *tty;
-	int tries, error;
+	int error;
 
 	(void)payload;
 	*out = NULL;
@@ -350,18 +342,9 @@ int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload)
 		echo = false;
 	else if (kind == DSYNC_PROMPT_HOSTKEY)
 		echo = true;
+	/* the library judges the answer (and asks again, as ssh does) */
 	put_question(tty, text);
 	error = tty_line(out, tty, "", echo, what[kind]);
-	/* as ssh does: until the answer is one it can take (three tries) */
-	for (tries = 1; error == 0 && kind == DSYNC_PROMPT_HOSTKEY && !hostkey_answer_ok(*out); tries++) {
-		wipe(*out);
-		*out = NULL;
-		if (tries == 3) {
-			error = dsync_error_set(DSYNC_EAUTH, "the host key was not accepted (no 'yes' given)");
-			break;
-		}
-		error = tty_line(out, tty, "Please type 'yes', 'no' or the fingerprint: ", true, what[kind]);
-	}
 	fclose(tty);
 	return error;
 }

@@ -36,8 +36,8 @@ bool prompt_have_tty(void);
  * characters escaped; a key passphrase or password (DSYNC_PROMPT_KEY_
  * PASSPHRASE, _PASSWORD) without echo, a keyboard-interactive answer with
  * echo as ECHO says, an unknown host key (DSYNC_PROMPT_HOSTKEY) with echo
- * until the answer is "yes", "no" or a fingerprint (three tries).  *OUT is
- * the line typed (malloc'd; the library wipes and frees it).  DSYNC_EAUTH
+ * (the library takes "yes", "no" or a fingerprint, and asks again).  *OUT
+ * is the line typed (malloc'd; the library wipes and frees it).  DSYNC_EAUTH
  * when no terminal is there or nothing is typed (EOF).  PAYLOAD unused.
  */
 int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload);

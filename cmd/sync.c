@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "dsync/common.h"
 #include "dsync/folder.h"
@@ -26,10 +25,10 @@ typedef struct pass_source {
 	out_rate rate;             /* the progress line's speed */
 	const char *step;          /* the transfer it measures ("push", "fetch") */
 	char step_remote[80];      /* and the remote's name */
-	uint64_t rate_limit;      /* --limit-rate (0: none given, or 0) */
-	const char *limit_rate;   /* its text, as remote.NAME.limitRate keeps it */
-	const char *ssh;          /* --ssh: auto, openssh or builtin */
-	const char *ssh_command;  /* --ssh-command */
+	uint64_t rate_limit;       /* --limit-rate (0: none given, or 0) */
+	const char *limit_rate;    /* its text, as remote.NAME.limitRate keeps it */
+	const char *ssh;           /* --ssh: auto, openssh or builtin */
+	const char *ssh_command;   /* --ssh-command */
 } pass_source;
 
 /* Reads --limit-rate's VALUE for command NAME into P; -1 to go on, else the
@@ -107,7 +106,8 @@ static void on_progress(const dsync_transfer *t, void *payload)
 			out_progress_text(false, "checking the history: %zu objects", t->objects);
 		return;
 	}
-	if (!p->step || strcmp(p->step, t->what) != 0 || strncmp(p->step_remote, t->remote, sizeof(p->step_remote)) != 0) {
+	if (!p->step || strcmp(p->step, t->what) != 0 ||
+	    strncmp(p->step_remote, t->remote, sizeof(p->step_remote)) != 0) {
 		p->step = t->what;
 		snprintf(p->step_remote, sizeof(p->step_remote), "%s", t->remote);
 		out_rate_start(&p->rate);
@@ -216,6 +216,10 @@ static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
 		else
 			printf("the remote%s already had%s this folder's history\n", r->remotes == 1 ? "" : "s",
 			       r->remotes == 1 ? "" : " all");
+		/* a push cut off earlier had sent these: not sent again */
+		if (r->packs_reused)
+			printf("(%zu pack%s reused, %s, sent by a push that was cut off)\n", r->packs_reused,
+			       r->packs_reused == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_reused));
 	}
 }
 
@@ -335,20 +339,21 @@ int cmd_remote(int argc, char **argv)
 		out_progress_done();
 		if (error == 0 && !p.quiet) {
 			/* the URL as kept (an ssh address normalised), so a misread shows */
-			const char *where = argv[optind + 1];
+			const char *url = argv[optind + 1];
 
-			if (dsync_remote_list(&list, &n, f) == 0)
+			if (dsync_remote_list(&list, &n, f) == 0) {
 				for (i = 0; i < n; i++)
 					if (strcmp(list[i].name, argv[optind]) == 0)
-						where = list[i].url;
+						url = list[i].url;
+			}
 			if (created)
 				printf("created an encrypted store at %s and added it as '%s'\n"
-				       "'dsync sync' sends this folder's history there\n", out_name(where), argv[optind]);
+				       "'dsync sync' sends this folder's history there\n", out_name(url), argv[optind]);
 			else
 				printf("added '%s' (%s)\n'dsync sync' merges its history into this folder\n", argv[optind],
-				       out_name(where));
-			dsync_remote_list_free(list, n);
-			list = NULL;
+				       out_name(url));
+			if (list)
+				dsync_remote_list_free(list, n);
 		}
 	} else if (strcmp(sub, "list") == 0) {
 		if ((error = dsync_remote_list(&list, &n, f)) == 0) {

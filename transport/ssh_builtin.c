@@ -227,8 +227,9 @@ static int ask_hostkey(const dsync_transport_opts *o, const char *name, const ch
 			       name, fp);
 }
 
-static int check_hostkey(LIBSSH2_SESSION *s, int fd, const dsync_ssh_known_hosts *kh, const dsync_ssh_config *cfg,
-			 const dsync_transport_opts *o, const char *host_typed, const char *home)
+static int check_hostkey(int *revoked, LIBSSH2_SESSION *s, int fd, const dsync_ssh_known_hosts *kh,
+			 const dsync_ssh_config *cfg, const dsync_transport_opts *o, const char *host_typed,
+			 const char *home)
 {
 	const char *key, *hash, *file = NULL, *label;
 	char fp[64], name[300], peer[300], shown[4200];
@@ -246,6 +247,7 @@ static int check_hostkey(LIBSSH2_SESSION *s, int fd, const dsync_ssh_known_hosts
 	case DSYNC_SSH_KNOWN_MATCH:
 		return 0;
 	case DSYNC_SSH_KNOWN_REVOKED:
+		*revoked = type;
 		return dsync_error_set(DSYNC_EAUTH,
 				       "the host key of %s (%s %s) is marked @revoked in %s: dsync refuses to connect",
 				       host_typed, label, fp, tilde(shown, sizeof(shown), file, home));
@@ -886,6 +888,36 @@ static int handshake(LIBSSH2_SESSION *s, int fd, const char *label, unsigned typ
 	return dsync_error_set(DSYNC_ERROR, "cannot reach %s: the SSH handshake failed: %s", label, ssh_msg(s));
 }
 
+/* Connects to the host of A's config, reads its known-hosts files into KH
+ * (with the session *S, which they need), asks for the host key types they
+ * hold for it (less EXCLUDE; *TYPES), and runs the handshake. */
+static int start_session(int *fd, LIBSSH2_SESSION **s, dsync_ssh_known_hosts *kh, unsigned *types, auth_ctx *a,
+			 const char *label, unsigned exclude)
+{
+	const dsync_ssh_config *cfg = a->cfg;
+	char pref[200];
+	int error;
+
+	if ((error = connect_host(fd, label, cfg->hostname, cfg->port,
+				  cfg->connect_timeout ? cfg->connect_timeout : CONNECT_TIMEOUT_S)) < 0)
+		return error;
+	if (!(*s = libssh2_session_init_ex(NULL, NULL, NULL, a)))
+		return dsync_error_oom();
+	a->s = *s;
+	libssh2_session_set_timeout(*s, CONNECT_TIMEOUT_S * 1000);
+	if ((error = dsync_ssh_known_hosts_load(kh, *s, cfg->user_known_hosts.ptr, cfg->user_known_hosts.size)) < 0 ||
+	    (error = dsync_ssh_known_hosts_load(kh, *s, cfg->global_known_hosts.ptr, cfg->global_known_hosts.size)) < 0)
+		return error;
+	/* libssh2 1.10 prefers ECDSA: ask for a type known_hosts holds */
+	*types = dsync_ssh_known_hosts_types(kh, cfg->hostname, cfg->port) & ~exclude;
+	/* an unknown host: OpenSSH's order, so the key asked about and
+	 * recorded is the one the OpenSSH client would record */
+	dsync_ssh_known_hosts_pref(pref, sizeof(pref), *types ? *types : ~exclude);
+	if (pref[0] && libssh2_session_method_pref(*s, LIBSSH2_METHOD_HOSTKEY, pref) != 0)
+		return dsync_error_set(DSYNC_ERROR, "cannot set the host key preference '%s': %s", pref, ssh_msg(*s));
+	return handshake(*s, *fd, label, *types);
+}
+
 int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, const dsync_transport_opts *o)
 {
 	dsync_ssh_known_hosts kh = DSYNC_SSH_KNOWN_HOSTS_INIT;
@@ -894,9 +926,9 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 	LIBSSH2_CHANNEL *ch = NULL;
 	builtin_stream *b = NULL;
 	auth_ctx a;
-	char pref[200], label[600];
+	char label[600];
 	const char *home = home_dir();
-	unsigned types;
+	unsigned types = 0, exclude = 0;
 	int fd = -1, error;
 
 	*out = NULL;
@@ -907,39 +939,42 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 		return dsync_error_set(DSYNC_ERROR, "cannot start libssh2 (%d)", init_result);
 	if ((error = dsync_ssh_config_read(&cfg, u->host, u->user, u->port)) < 0)
 		goto out;
+	if (cfg.ignored[0] && o->warn) {
+		char msg[1024], shown[300];
+
+		snprintf(msg, sizeof(msg), "%s sets %s for %s, which the built-in client ignores: install the OpenSSH client or set remote.NAME.ssh = openssh",
+			 tilde(shown, sizeof(shown), cfg.ignored_file, home), cfg.ignored, u->host);
+		o->warn(msg, o->payload);
+	}
 	snprintf(label, sizeof(label), "%s@%s", cfg.user, u->host);
 	if (cfg.port != 22)
 		snprintf(label + strlen(label), sizeof(label) - strlen(label), ":%d", cfg.port);
-	if ((error = connect_host(&fd, label, cfg.hostname, cfg.port,
-				  cfg.connect_timeout ? cfg.connect_timeout : CONNECT_TIMEOUT_S)) < 0)
-		goto out;
 	a.o = o;
 	a.cfg = &cfg;
 	a.user = cfg.user;
 	a.home = home;
 	a.interactive = o->interactive && o->prompt;
 	dsync_buf_init(&a.tried, 4096);
-	if (!(s = libssh2_session_init_ex(NULL, NULL, NULL, &a))) {
-		error = dsync_error_oom();
-		goto out;
+	for (;;) {
+		int revoked = -1;
+
+		if ((error = start_session(&fd, &s, &kh, &types, &a, label, exclude)) < 0)
+			goto out;
+		error = check_hostkey(&revoked, s, fd, &kh, &cfg, o, u->host, home);
+		if (error == 0)
+			break;
+		/* a revoked key, while known_hosts holds a key of another type
+		 * for the host: as OpenSSH does, connect again asking for
+		 * that type */
+		if (revoked < 0 || !(types & ~(1u << revoked)))
+			goto out;
+		exclude |= 1u << revoked;
+		dsync_ssh_known_hosts_dispose(&kh);
+		teardown(fd, s, NULL, false);
+		fd = -1;
+		s = NULL;
 	}
-	a.s = s;
-	libssh2_session_set_timeout(s, CONNECT_TIMEOUT_S * 1000);
-	if ((error = dsync_ssh_known_hosts_load(&kh, s, cfg.user_known_hosts.ptr, cfg.user_known_hosts.size)) < 0 ||
-	    (error = dsync_ssh_known_hosts_load(&kh, s, cfg.global_known_hosts.ptr, cfg.global_known_hosts.size)) < 0)
-		goto out;
-	/* libssh2 1.10 prefers ECDSA: ask for a type known_hosts holds */
-	types = dsync_ssh_known_hosts_types(&kh, cfg.hostname, cfg.port);
-	/* an unknown host: OpenSSH's order, so the key asked about and
-	 * recorded is the one the OpenSSH client would record */
-	dsync_ssh_known_hosts_pref(pref, sizeof(pref), types ? types : ~0u);
-	if (pref[0] && libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, pref) != 0) {
-		error = dsync_error_set(DSYNC_ERROR, "cannot set the host key preference '%s': %s", pref, ssh_msg(s));
-		goto out;
-	}
-	if ((error = handshake(s, fd, label, types)) < 0 ||
-	    (error = check_hostkey(s, fd, &kh, &cfg, o, u->host, home)) < 0 ||
-	    (error = authenticate(&a, label)) < 0)
+	if ((error = authenticate(&a, label)) < 0)
 		goto out;
 	if (!(ch = libssh2_channel_open_ex(s, "session", sizeof("session") - 1, WINDOW_SIZE, LIBSSH2_CHANNEL_PACKET_DEFAULT,
 					   NULL, 0))) {
@@ -973,7 +1008,7 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 	ch = NULL;
 	error = 0;
 out:
-	if (error < 0 && cfg.ignored[0]) {
+	if (error < 0 && cfg.ignored[0] && !o->warn) {
 		char msg[2048];
 
 		snprintf(msg, sizeof(msg), "%s (note: %s sets %s for %s, which the built-in client ignores: install the OpenSSH client or set remote.NAME.ssh = openssh)",

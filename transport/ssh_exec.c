@@ -274,6 +274,9 @@ static int spawn(pid_t *pid, char **argv, int in_fd, int err_fd)
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
+		if (rc == ENOENT && strcmp(argv[0], "ssh") != 0)
+			return dsync_error_set(DSYNC_ERROR, "cannot run the ssh command '%s': not found",
+					       dsync_quote(q, argv[0]));
 		if (rc == ENOENT)
 			return dsync_error_set(DSYNC_ERROR,
 					       "cannot run '%s': not found; install the OpenSSH client or set "

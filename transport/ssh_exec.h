@@ -8,9 +8,9 @@
 
 #include <stdbool.h>
 
+#include "transport/opts.h"
 #include "transport/sftp_stream.h"
 #include "transport/sftp_url.h"
-#include "transport/transport.h"
 
 /* Whether an ssh command exists for O: DSYNC_SSH_COMMAND or O's ssh_command
  * is set, or `ssh` is on PATH. */

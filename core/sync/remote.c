@@ -350,6 +350,9 @@ int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f)
 		(*out)[i].name = all.ptr[i].name;
 		(*out)[i].url = all.ptr[i].url;
 		(*out)[i].store_id = all.ptr[i].store_id;
+		free(all.ptr[i].ssh);   /* not the list's */
+		free(all.ptr[i].ssh_command);
+		free(all.ptr[i].limit_rate);
 	}
 	*n = all.size;
 	free(all.ptr);   /* the strings are the list's now */

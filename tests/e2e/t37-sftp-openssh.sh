@@ -6,12 +6,14 @@
 # the trees are equal, `dsync check --read-data` passes on all three, the
 # store's files on the host are 0600 in 0700 folders and no temporary file
 # is left. Once through the user's OpenSSH client (DSYNC_SSH=openssh), once
-# built in (DSYNC_SSH=builtin). Then the OpenSSH client's refusals: a port
+# built in (DSYNC_SSH=builtin). The ssh config's ControlPersist and ProxyJump
+# work through the OpenSSH client. Then the OpenSSH client's refusals: a port
 # nobody listens on is exit 1 with one line, a key the host does not take
 # is exit 5, an unknown host without a terminal is exit 5 with the
 # fingerprint `ssh-keygen -lf` gives and a command that accepts it (which,
 # run, lets the next try in), a changed host key is exit 5 below ssh's own
-# warning.
+# warning; on a terminal ssh asks its own question, and 'yes' records the
+# key while 'no' is exit 5.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/sshlib.sh"
@@ -53,6 +55,31 @@ sync_through openssh openssh "sftp://sshd$store" "sshd:$store" \
 store="$TMP/store-builtin/deep/docs"
 sync_through builtin builtin "ssh://sshd/$store/" "sshd:$store" \
 	"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "sftp://sshd$store" "$store"
+
+# ---------------------------------------------------------------------------
+# What the user's ssh config says is what dsync gets: a connection shared
+# through a ControlPersist master (which outlives dsync and keeps ssh's
+# stderr open: dsync must not wait for it), and a host reached by ProxyJump
+export DSYNC_SSH=openssh
+ssh_config_host sshd-mux "$SSHD_PORT" ControlMaster auto ControlPath "$TMP/mux-%C" ControlPersist 60
+ssh_config_host sshd-jump "$SSHD_PORT" ProxyJump sshd
+for d in M N; do
+	mkdir -p "$TMP/$d" "$TMP/home-$d"
+done
+echo "through a master" > "$TMP/M/m.txt"
+ok "M init" as M init "$TMP/M" --device-name mu
+t0=$(now_ms)
+ok "M remote add through a ControlPersist master" \
+	timeout 20 bash -c "cd '$TMP/M' && HOME='$TMP/home-M' setsid -w '$DSYNC' remote add origin \
+		'sftp://sshd-mux$TMP/store-mux' --passphrase-file '$PASS' < /dev/null"
+ok "M sync through it (the master is reused)" timeout 20 bash -c "cd '$TMP/M' && HOME='$TMP/home-M' setsid -w '$DSYNC' sync < /dev/null"
+check "... both done in under 10 s (no wait for the master's end)" $(( $(now_ms) - t0 )) -lt 10000
+check "the master is running (its socket is there)" -n "$(find "$TMP" -maxdepth 1 -name 'mux-*' -type s)"
+ok "N joins through ProxyJump" \
+	as N join "sftp://sshd-jump$TMP/store-mux" "$TMP/N" --device-name nu --passphrase-file "$PASS"
+check "... and holds M's file" "$(cat "$TMP/N/m.txt" 2> /dev/null)" = "through a master"
+ok "the master stops when asked" ssh -F "$SSH_CONFIG" -O exit sshd-mux
+unset DSYNC_SSH
 
 # ---------------------------------------------------------------------------
 # The OpenSSH client's refusals: one line each, exit 1 or 5, nothing added
@@ -101,8 +128,27 @@ fails 5 "a changed host key: exit 5" \
 contains "... below ssh's own warning" "$TMP/err" "REMOTE HOST IDENTIFICATION HAS CHANGED"
 check "... our line comes last" -n "$(tail -n 1 "$TMP/err" | grep -F 'dsync: error: the host key of sshd-changed has CHANGED')"
 
+# on a terminal ssh asks itself (no BatchMode): OpenSSH's own question,
+# answered on the pseudo-terminal, records the key
+: > "$TMP/ask_known_hosts"
+ssh_config_host sshd-ask "$SSHD_PORT" BatchMode no StrictHostKeyChecking ask \
+	UserKnownHostsFile "$TMP/ask_known_hosts"
+ok "on a terminal, ssh asks about the unknown host key and 'yes' lets the remote add through" \
+	python3 "$DSYNC_SRC/tests/tools/ptyrun.py" --timeout 60 --answer 'continue connecting' yes -- \
+	bash -c "cd '$TMP/$D' && HOME='$TMP/home-$D' exec '$DSYNC' remote add asked 'sftp://sshd-ask$TMP/store-asked' \
+		--passphrase-file '$PASS'"
+contains "... it was OpenSSH's question, with the fingerprint" "$TMP/out" "$fp"
+check "... the key is recorded" -n "$(grep -F "$(cut -d' ' -f2 "$SSHD_DIR/ssh_host_ed25519_key.pub")" "$TMP/ask_known_hosts")"
+: > "$TMP/ask_known_hosts"
+fails 5 "... and 'no' is refused with exit 5" \
+	python3 "$DSYNC_SRC/tests/tools/ptyrun.py" --timeout 60 --answer 'continue connecting' no -- \
+	bash -c "cd '$TMP/$D' && HOME='$TMP/home-$D' exec '$DSYNC' remote add refused 'sftp://sshd-ask$TMP/store-refused' \
+		--passphrase-file '$PASS'"
+contains "... the host key is not known" "$TMP/out" "the host key of sshd-ask is not known yet"
+check "... nothing recorded" ! -s "$TMP/ask_known_hosts"
+
 ok "R remote list" on "$D" remote list
-check "only the remote that went through was added" "$(cut -f1 "$TMP/out" | tr '\n' ' ')" = "unknown "
+check "only the remotes that went through were added" "$(cut -f1 "$TMP/out" | sort | tr '\n' ' ')" = "asked unknown "
 check "no folder was made where a refusal happened" ! -e "$TMP/never"
 
 finish

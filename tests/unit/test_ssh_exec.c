@@ -388,6 +388,29 @@ static void test_stream_fails_like_ssh(void **state)
 	assert_string_equal(dsync_error_last(), "cannot reach h: ssh: connect to host h port 22: Connection refused");
 	s->close(s);
 
+	/* a command that does not exist, run directly */
+	{
+		dsync_transport_opts o = { .interactive = false };
+		dsync_sftp_url u = url_of("h:x");
+
+		setenv("DSYNC_SSH_COMMAND", "/nonexistent/ssh", 1);
+		assert_int_equal(dsync_ssh_exec_open(&s, &u, &o), DSYNC_ERROR);
+		assert_null(s);
+		assert_string_equal(dsync_error_last(), "cannot run the ssh command '/nonexistent/ssh': not found");
+		unsetenv("DSYNC_SSH_COMMAND");
+		/* no ssh on PATH (remote.NAME.ssh = openssh) */
+		{
+			char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+
+			setenv("PATH", "/nonexistent", 1);
+			assert_int_equal(dsync_ssh_exec_open(&s, &u, &o), DSYNC_ERROR);
+			assert_string_equal(dsync_error_last(), "cannot run 'ssh': not found; install the OpenSSH client or "
+								"set remote.NAME.ssh = builtin");
+			if (saved)
+				setenv("PATH", saved, 1);
+			free(saved);
+		}
+	}
 	/* a command that does not exist, through the shell */
 	s = open_with("/nonexistent/ssh -x", "h:x");
 	(void)read_some(s, buf, sizeof(buf), &eof);
