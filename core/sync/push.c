@@ -242,12 +242,12 @@ out:
 }
 
 
-/* DFLT, or in test builds the value of the variable NAME (a whole number,
- * with K, M or G for powers of 1024): tests shorten the grace periods and
- * the packs' size. */
+#ifdef DSYNC_TESTING
+/* Test builds only: DFLT, or the value of the variable NAME (a whole
+ * number, with K, M or G for powers of 1024): tests shorten the grace
+ * periods and the packs' size.  Release builds hold no such name. */
 static int64_t knob(const char *name, int64_t dflt)
 {
-#ifdef DSYNC_TESTING
 	const char *g = getenv(name);
 	char *end;
 	long long v;
@@ -262,11 +262,12 @@ static int64_t knob(const char *name, int64_t dflt)
 		if (errno == 0 && *end == '\0' && v >= 0 && v < ((long long)1 << 40))
 			return v;
 	}
-#else
-	(void)name;
-#endif
 	return dflt;
 }
+#define KNOB(name, dflt) knob(name, dflt)
+#else
+#define KNOB(name, dflt) (dflt)
+#endif
 
 /* Replaces this device's small packs in M by one (the objects they held, read
  * back from the store) and retires them: readers in flight still find them
@@ -503,7 +504,7 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 		error = dsync_thinpack_list_build(&list, c->f->repo, &m->head, hide.ptr, hide.size);
 	if (error == 0)
 		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo,
-						(uint64_t)knob("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
+						(uint64_t)KNOB("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
 	/* a push was cut off: which of its packs are there (one listing) */
 	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
 		error = list_packs(&present, c, &pending);
@@ -545,7 +546,7 @@ static int collect_unnamed(sync_conn *c, const dsync_manifest *m, sync_packset *
 {
 	sync_packset cand = { 0 }, drop = { 0 };
 	found_packs present = DSYNC_ARRAY_INIT;
-	int64_t grace = knob("DSYNC_TEST_UNNAMED_GRACE", UNNAMED_GRACE);
+	int64_t grace = KNOB("DSYNC_TEST_UNNAMED_GRACE", UNNAMED_GRACE);
 	dsync_buf name = DSYNC_BUF_INIT;
 	size_t i;
 	int error;
@@ -680,7 +681,7 @@ int dsync_push_head(sync_conn *c)
 	sync_packset mine = { 0 };
 	const sync_device *dev = NULL;
 	git_oid head;
-	int64_t now = (int64_t)time(NULL), grace = knob("DSYNC_TEST_RETIRE_GRACE", RETIRE_GRACE);
+	int64_t now = (int64_t)time(NULL), grace = KNOB("DSYNC_TEST_RETIRE_GRACE", RETIRE_GRACE);
 	size_t i;
 	int err, error;
 
