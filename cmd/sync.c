@@ -213,15 +213,12 @@ static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
 			printf("pushed %zu object%s (%s)%s\n", r->objects_pushed, r->objects_pushed == 1 ? "" : "s",
 			       out_size(size, sizeof(size), r->bytes_pushed),
 			       r->consolidated ? "; this device's small packs were consolidated" : "");
-		if (r->packs_reused)
-			printf("reused %zu pack%s (%s) that a push cut off had sent\n", r->packs_reused,
-			       r->packs_reused == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_reused));
 		else
 			printf("the remote%s already had%s this folder's history\n", r->remotes == 1 ? "" : "s",
 			       r->remotes == 1 ? "" : " all");
 		/* a push cut off earlier had sent these: not sent again */
 		if (r->packs_reused)
-			printf("(%zu pack%s reused, %s, sent by a push that was cut off)\n", r->packs_reused,
+			printf("reused %zu pack%s (%s) that a push cut off had sent\n", r->packs_reused,
 			       r->packs_reused == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_reused));
 	}
 }
