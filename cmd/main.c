@@ -175,7 +175,7 @@ static const command commands[] = {
 	  "history it does not hold yet, encrypted, and this device's new manifest.\n"
 	  "On a terminal it shows the bytes sent, the speed and the time left.\n"
 	  "--limit-rate RATE caps the upload (KiB/s unless a unit is given: 500k, 2M,\n"
-	  "20mbit; for this run, over remote.NAME.limitRate; 0: no cap of its own).\n" },
+	  "20mbit; for this run, over remote.NAME.limitRate; 0: no cap this run).\n" },
 	{ "fetch", cmd_fetch, true, "get other devices' histories from remotes",
 	  "usage: dsync fetch [REMOTE] [--quiet] [--passphrase-file FILE]\n"
 	  "                   [--limit-rate RATE]\n\n"

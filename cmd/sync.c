@@ -25,7 +25,7 @@ typedef struct pass_source {
 	out_rate rate;             /* the progress line's speed */
 	const char *step;          /* the transfer it measures ("push", "fetch") */
 	char step_remote[80];      /* and the remote's name */
-	uint64_t rate_limit;       /* --limit-rate (0: none given, or 0) */
+	uint64_t rate_limit;       /* --limit-rate (0: none given; --limit-rate 0 is DSYNC_RATE_UNLIMITED) */
 	const char *limit_rate;    /* its text, as remote.NAME.limitRate keeps it */
 	const char *ssh;           /* --ssh: auto, openssh or builtin */
 	const char *ssh_command;   /* --ssh-command */
@@ -37,6 +37,8 @@ static int limit_rate_option(const char *name, const char *value, pass_source *p
 {
 	if (dsync_rate_parse(value, &p->rate_limit) < 0)
 		return cmd_usage_msg(name, dsync_error_last());
+	if (p->rate_limit == 0)   /* no limit, whatever remote.NAME.limitRate says */
+		p->rate_limit = DSYNC_RATE_UNLIMITED;
 	p->limit_rate = value;
 	return -1;
 }

@@ -51,9 +51,11 @@ typedef struct dsync_sync_options {
 	dsync_prompt_cb prompt;          /* may be NULL: nothing is asked */
 	void *payload;                   /* for the four callbacks */
 	/* Bytes per second each way per remote (0: remote.NAME.limitRate, or
-	 * no limit): see dsync_rate_parse. */
+	 * no limit; DSYNC_RATE_UNLIMITED: no limit whatever the config says):
+	 * see dsync_rate_parse. */
 	uint64_t rate_limit;
 } dsync_sync_options;
+#define DSYNC_RATE_UNLIMITED UINT64_MAX
 #define DSYNC_SYNC_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
 
 /* What a round did. */
