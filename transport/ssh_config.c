@@ -505,6 +505,17 @@ int dsync_ssh_config_read(dsync_ssh_config *c, const char *host, const char *use
 	return dsync_ssh_config_finish(c, host, user, port, home, local);
 }
 
+const char *dsync_ssh_tilde(char *buf, size_t size, const char *path, const char *home)
+{
+	size_t hl = home ? strlen(home) : 0;
+
+	if (hl > 1 && strncmp(path, home, hl) == 0 && path[hl] == '/')
+		snprintf(buf, size, "~%s", path + hl);
+	else
+		snprintf(buf, size, "%s", path);
+	return buf;
+}
+
 /* --- host keys */
 
 static const struct {
