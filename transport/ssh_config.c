@@ -582,8 +582,16 @@ static bool hashed_decode(const char *pat, size_t len, unsigned char salt[64], s
 	const char *bar;
 	size_t wl;
 
+	size_t i;
+
 	if (len < 4 || memcmp(pat, "|1|", 3) != 0 || !(bar = memchr(pat + 3, '|', len - 3)))
 		return false;
+	/* base64 characters only: libssh2 skips others where libsodium may
+	 * not, and the two must read the same name */
+	for (i = 3; i < len; i++)
+		if (!isalnum((unsigned char)pat[i]) && pat[i] != '+' && pat[i] != '/' && pat[i] != '=' &&
+		    pat + i != bar)
+			return false;
 	return sodium_base642bin(salt, 64, pat + 3, (size_t)(bar - pat - 3), NULL, sl, NULL,
 				 sodium_base64_VARIANT_ORIGINAL) == 0 &&
 	       sodium_base642bin(want, 64, bar + 1, len - (size_t)(bar + 1 - pat), NULL, &wl, NULL,
