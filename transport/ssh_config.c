@@ -838,7 +838,8 @@ int dsync_ssh_known_hosts_check(const char **file, const dsync_ssh_known_hosts *
 	if (file)
 		*file = NULL;
 	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
-	if (!mask)
+	/* (libssh2 takes a key of length 0 as a C string) */
+	if (!mask || len == 0)
 		return DSYNC_SSH_KNOWN_NEW;
 	for (i = 0; i < kh->files.size; i++)
 		for (j = 0; j < kh->files.ptr[i].revoked.size; j++)
