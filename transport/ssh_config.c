@@ -505,6 +505,17 @@ int dsync_ssh_config_read(dsync_ssh_config *c, const char *host, const char *use
 	return dsync_ssh_config_finish(c, host, user, port, home, local);
 }
 
+const char *dsync_ssh_tilde(char *buf, size_t size, const char *path, const char *home)
+{
+	size_t hl = home ? strlen(home) : 0;
+
+	if (hl > 1 && strncmp(path, home, hl) == 0 && path[hl] == '/')
+		snprintf(buf, size, "~%s", path + hl);
+	else
+		snprintf(buf, size, "%s", path);
+	return buf;
+}
+
 /* --- host keys */
 
 static const struct {
@@ -564,6 +575,30 @@ void dsync_ssh_known_hosts_dispose(dsync_ssh_known_hosts *kh)
 	dsync_array_dispose(kh->files);
 }
 
+/* Decodes a hashed host name "|1|base64(salt)|base64(HMAC-SHA1)" of LEN
+ * bytes: false unless both decode and the hash is 20 bytes. */
+static bool hashed_decode(const char *pat, size_t len, unsigned char salt[64], size_t *sl, unsigned char want[64])
+{
+	const char *bar;
+	size_t wl;
+
+	size_t i;
+
+	if (len < 4 || memcmp(pat, "|1|", 3) != 0 || !(bar = memchr(pat + 3, '|', len - 3)))
+		return false;
+	/* base64 characters only: libssh2 skips others where libsodium may
+	 * not, and the two must read the same name */
+	for (i = 3; i < len; i++)
+		if (!isalnum((unsigned char)pat[i]) && pat[i] != '+' && pat[i] != '/' && pat[i] != '=' &&
+		    pat + i != bar)
+			return false;
+	return sodium_base642bin(salt, 64, pat + 3, (size_t)(bar - pat - 3), NULL, sl, NULL,
+				 sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	       sodium_base642bin(want, 64, bar + 1, len - (size_t)(bar + 1 - pat), NULL, &wl, NULL,
+				 sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	       wl == 20;
+}
+
 static void load_text(dsync_ssh_known_file *f, const char *text, size_t len)
 {
 	dsync_buf one = DSYNC_BUF_INIT;
@@ -599,6 +634,16 @@ static void load_text(dsync_ssh_known_file *f, const char *text, size_t len)
 			if (ll && dsync_buf_put(&one, line, ll) == 0)
 				(void)dsync_strlist_add(&f->revoked, one.ptr);
 			continue;
+		}
+		if (*line == '|') {
+			unsigned char salt[64], want[64];
+			size_t sl, hl = strcspn(line, " \t");
+
+			/* a hashed name libssh2 would not take (1.10 also leaks
+			 * an HMAC context checking one whose hash is not 20
+			 * bytes): skipped, as OpenSSH skips it */
+			if (!hashed_decode(line, hl < ll ? hl : ll, salt, &sl, want))
+				continue;
 		}
 		/* libssh2 1.10 drops the key's last character from a line
 		 * that does not end in a newline: give it one */
@@ -722,17 +767,9 @@ static void hmac_sha1(unsigned char out[20], const unsigned char *key, size_t kl
 static bool hashed_match(const char *pat, size_t len, const char *name)
 {
 	unsigned char salt[64], want[64], mac[20];
-	const char *bar;
-	size_t sl, wl;
+	size_t sl;
 
-	/* |1|base64(salt)|base64(HMAC-SHA1(salt, name)) */
-	if (len < 4 || memcmp(pat, "|1|", 3) != 0 || !(bar = memchr(pat + 3, '|', len - 3)))
-		return false;
-	if (sodium_base642bin(salt, sizeof(salt), pat + 3, (size_t)(bar - pat - 3), NULL, &sl, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    sodium_base642bin(want, sizeof(want), bar + 1, len - (size_t)(bar + 1 - pat), NULL, &wl, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    wl != sizeof(mac))
+	if (!hashed_decode(pat, len, salt, &sl, want))
 		return false;
 	hmac_sha1(mac, salt, sl, name, strlen(name));
 	return memcmp(mac, want, sizeof(mac)) == 0;
@@ -801,7 +838,8 @@ int dsync_ssh_known_hosts_check(const char **file, const dsync_ssh_known_hosts *
 	if (file)
 		*file = NULL;
 	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
-	if (!mask)
+	/* (libssh2 takes a key of length 0 as a C string) */
+	if (!mask || len == 0)
 		return DSYNC_SSH_KNOWN_NEW;
 	for (i = 0; i < kh->files.size; i++)
 		for (j = 0; j < kh->files.ptr[i].revoked.size; j++)

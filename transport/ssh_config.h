@@ -87,6 +87,9 @@ int dsync_ssh_config_expand(char **out, const char *in, const dsync_ssh_config *
  */
 int dsync_ssh_config_read(dsync_ssh_config *c, const char *host, const char *user, int port);
 
+/* PATH with HOME shown as "~", into BUF (SIZE bytes), for messages. */
+const char *dsync_ssh_tilde(char *buf, size_t size, const char *path, const char *home);
+
 /* A host key type as libssh2_session_hostkey() gives it
  * (LIBSSH2_HOSTKEY_TYPE_*): its name in a known_hosts line ("ssh-ed25519"),
  * for people ("ED25519"), and as a libssh2_knownhost type mask; NULL / 0
