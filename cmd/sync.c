@@ -134,6 +134,9 @@ static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
 			printf("pushed %zu object%s (%s)%s\n", r->objects_pushed, r->objects_pushed == 1 ? "" : "s",
 			       out_size(size, sizeof(size), r->bytes_pushed),
 			       r->consolidated ? "; this device's small packs were consolidated" : "");
+		if (r->packs_reused)
+			printf("reused %zu pack%s (%s) that a push cut off had sent\n", r->packs_reused,
+			       r->packs_reused == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_reused));
 		else
 			printf("the remote%s already had%s this folder's history\n", r->remotes == 1 ? "" : "s",
 			       r->remotes == 1 ? "" : " all");
@@ -352,6 +355,11 @@ int cmd_check(int argc, char **argv)
 		printf("note: a store holds %zu key blobs: each still opens it with the passphrase it was sealed with, "
 		       "an old one too (a passphrase change was cut short?); 'dsync passphrase' keeps only the "
 		       "new one\n", r.keys);
+	if (!p.quiet && r.packs_unnamed)
+		printf("note: %zu pack%s (%s) %s named by no manifest: left by a push cut off; the device that "
+		       "wrote them reuses them or deletes them after a day\n", r.packs_unnamed,
+		       r.packs_unnamed == 1 ? "" : "s", out_size(size, sizeof(size), r.bytes_unnamed),
+		       r.packs_unnamed == 1 ? "is" : "are");
 	if (!p.quiet && r.manifests && (error == 0 || r.nproblems)) {
 		printf("store: %zu manifest%s, %zu pack%s present%s", r.manifests, r.manifests == 1 ? "" : "s",
 		       r.packs, r.packs == 1 ? "" : "s", read_data ? "" : "\n");

@@ -164,6 +164,48 @@ out:
 	return error;
 }
 
+int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_list *l, git_repository *repo,
+			    uint64_t max)
+{
+	DSYNC_ARRAY(size_t) v = DSYNC_ARRAY_INIT;
+	git_odb *odb = NULL;
+	uint64_t sum = 0;
+	size_t i;
+	int err, error = 0;
+
+	*cuts = NULL;
+	*ncuts = 0;
+	if (l->size == 0)
+		return 0;
+	if ((err = git_repository_odb(&odb, repo)) < 0)
+		return dsync_error_git(err, "cannot read the history to push");
+	for (i = 0; i < l->size && error == 0; i++) {
+		git_object_t type;
+		size_t size;
+
+		if ((err = git_odb_read_header(&size, &type, odb, &l->ptr[i].id)) < 0) {
+			error = dsync_error_git(err, "cannot read an object to push");
+			break;
+		}
+		if (i > 0 && sum > 0 && (uint64_t)size > max - (sum < max ? sum : max)) {
+			if (dsync_array_push(v, i) < 0)
+				error = dsync_error_oom();
+			sum = 0;
+		}
+		sum += (uint64_t)size;
+	}
+	if (error == 0 && dsync_array_push(v, l->size) < 0)
+		error = dsync_error_oom();
+	git_odb_free(odb);
+	if (error < 0) {
+		dsync_array_dispose(v);
+		return error;
+	}
+	*cuts = v.ptr;
+	*ncuts = v.size;
+	return 0;
+}
+
 /* ---- the packfile ------------------------------------------------------- */
 
 typedef struct writer {

@@ -2,7 +2,8 @@
  * dsync check (DESIGN.md section 5; docs/sync.md): the local history
  * verified (core/history/verify.c), then every remote's store: its key
  * blobs, its manifests, that every pack they name is there at its size,
- * and with READ_DATA every pack downloaded, decrypted and indexed aside.
+ * the packs no manifest names (counted: a note, not a problem), and with
+ * READ_DATA every pack downloaded, decrypted and indexed aside.
  */
 #include "core/base/internal.h"
 
@@ -11,6 +12,38 @@
 #include "core/base/path.h"
 #include "core/history/verify.h"
 #include "core/sync/sync_internal.h"
+
+typedef struct unnamed_count {
+	const sync_conn *c;
+	dsync_check_result *out;
+} unnamed_count;
+
+/* Whether a manifest of the store names pack NAME, live or retired. */
+static bool named(const sync_conn *c, const char *name)
+{
+	size_t i, j;
+
+	for (i = 0; i < c->devs.size; i++) {
+		for (j = 0; j < c->mans[i].packs.size; j++)
+			if (strcmp(c->mans[i].packs.ptr[j].name, name) == 0)
+				return true;
+		for (j = 0; j < c->mans[i].retired.size; j++)
+			if (strcmp(c->mans[i].retired.ptr[j].name, name) == 0)
+				return true;
+	}
+	return false;
+}
+
+static int count_unnamed(const char *name, const dsync_blobstore_info *info, void *payload)
+{
+	unnamed_count *u = payload;
+
+	if (strncmp(name, "packs/", 6) == 0 && !named(u->c, name + 6)) {
+		u->out->packs_unnamed++;
+		u->out->bytes_unnamed += info->size;
+	}
+	return 0;
+}
 
 static int check_remote(dsync_check_result *out, sync_conn *c, bool read_data)
 {
@@ -51,6 +84,12 @@ static int check_remote(dsync_check_result *out, sync_conn *c, bool read_data)
 			if (read_data && (error = dsync_fetch_want(&v, p, c->mans[i].blob)) == 0)
 				x.total += p->size;
 		}
+	}
+	if (error == 0) {
+		/* packs a push cut off left: its device reuses or deletes them */
+		unnamed_count u = { c, out };
+
+		error = c->bs->list(c->bs, "packs/", count_unnamed, &u);
 	}
 	if (error < 0 || !read_data)
 		goto out;

@@ -1,8 +1,12 @@
 /*
- * The push step of the round (DESIGN.md section 5; docs/sync.md): this
- * device's new objects as one thin pack, encrypted and uploaded; its small
- * packs consolidated into one (the old ones retired, deleted once their
- * grace is over); then its next manifest, and its older manifests deleted.
+ * The push step of the round (DESIGN.md section 5; docs/sync.md,
+ * docs/sftp.md section 5): this device's new objects as thin packs of
+ * bounded size, encrypted and uploaded one by one (each recorded in `mine`
+ * before the next, so a push cut off resumes without sending them again);
+ * its small packs consolidated into one (the old ones retired, deleted
+ * once their grace is over); then its next manifest, its older manifests
+ * deleted, and the packs it wrote that no manifest names collected after
+ * a day.
  */
 #include "core/base/internal.h"
 
@@ -19,6 +23,53 @@
 #define SMALL_PACK ((uint64_t)16 << 20)   /* packs up to this size get consolidated */
 #define MAX_SMALL_PACKS 32
 #define RETIRE_GRACE 3600                 /* seconds a retired pack stays for readers in flight */
+#define PACK_MAX ((uint64_t)32 << 20)     /* a push's packs hold at most this much raw object data */
+#define UNNAMED_GRACE (24 * 3600)         /* seconds an unnamed pack waits for the push that wrote it */
+
+/* The packs of packs/ a listing found (their names without "packs/"). */
+typedef struct found_pack {
+	char name[DSYNC_HEX256_SIZE];
+	uint64_t size;
+	time_t mtime;
+} found_pack;
+
+typedef DSYNC_ARRAY(found_pack) found_packs;
+
+static const found_pack *found_find(const found_packs *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; f && i < f->size; i++)
+		if (strcmp(f->ptr[i].name, name) == 0)
+			return &f->ptr[i];
+	return NULL;
+}
+
+typedef struct lister {
+	found_packs *out;
+	const sync_packset *only;   /* keep only these names */
+} lister;
+
+static int on_listed(const char *name, const dsync_blobstore_info *info, void *payload)
+{
+	lister *l = payload;
+	found_pack p = { .size = info->size, .mtime = info->mtime };
+
+	if (strncmp(name, "packs/", 6) == 0)
+		name += 6;
+	if (strlen(name) >= sizeof(p.name) || !dsync_state_packset_has(l->only, name))
+		return 0;
+	memcpy(p.name, name, strlen(name) + 1);
+	return dsync_array_push(*l->out, p) < 0 ? dsync_error_oom() : 0;
+}
+
+/* The packs of the store that are in ONLY, into OUT (one listing). */
+static int list_packs(found_packs *out, sync_conn *c, const sync_packset *only)
+{
+	lister l = { out, only };
+
+	return c->bs->list(c->bs, "packs/", on_listed, &l);
+}
 
 typedef struct pack_out {
 	int fd;
@@ -79,17 +130,21 @@ static int write_source(sync_conn *c, const pack_source *src, int fd)
 	return 0;
 }
 
-/* Writes SRC as an encrypted pack to the store; its reference into *OUT. */
-static int upload_pack(sync_conn *c, const pack_source *src, dsync_manifest_pack *out)
+/* Writes SRC as an encrypted pack to the store; its reference into *OUT.
+ * A pack of PRESENT (may be NULL) is not sent again: *REUSED says so. */
+static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *present, dsync_manifest_pack *out,
+		       bool *reused)
 {
 	dsync_buf plain = DSYNC_BUF_INIT, cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
 	pack_out po = { -1, 0, c };
 	sync_xfer x = { c, "push", 0, 0, 0 };
+	const found_pack *there;
 	int cfd = -1, error;
 	uint64_t plain_size;
 	struct stat st;
 
 	memset(out, 0, sizeof(*out));
+	*reused = false;
 	out->time = (int64_t)time(NULL);
 	x.objects = src->list ? src->list->size : git_packbuilder_object_count(src->pb);
 	if ((po.fd = dsync_conn_temp_file(c, &plain)) < 0 || (cfd = dsync_conn_temp_file(c, &cipher)) < 0) {
@@ -100,6 +155,15 @@ static int upload_pack(sync_conn *c, const pack_source *src, dsync_manifest_pack
 		goto out;
 	if ((error = dsync_pack_encrypt(c->st, po.fd, cfd, out->name, &plain_size)) < 0)
 		goto out;
+	if ((there = found_find(present, out->name)) != NULL) {
+		/* a push cut off sent it: a name only ever holds a whole blob */
+		out->size = there->size;
+		*reused = true;
+		dsync_conn_progress(c, "push", x.objects, x.objects, out->size, out->size, true);
+		c->res->packs_reused++;
+		c->res->bytes_reused += out->size;
+		goto out;
+	}
 	if (fstat(cfd, &st) < 0 || lseek(cfd, 0, SEEK_SET) < 0) {
 		error = dsync_error_sys(errno, "cannot read '%s'", cipher.ptr);
 		goto out;
@@ -178,23 +242,32 @@ out:
 }
 
 
-static int64_t retire_grace(void)
-{
 #ifdef DSYNC_TESTING
-	/* Test builds only: tests shorten the grace period (whole seconds) */
-	const char *g = getenv("DSYNC_TEST_RETIRE_GRACE");
+/* Test builds only: DFLT, or the value of the variable NAME (a whole
+ * number, with K, M or G for powers of 1024): tests shorten the grace
+ * periods and the packs' size.  Release builds hold no such name. */
+static int64_t knob(const char *name, int64_t dflt)
+{
+	const char *g = getenv(name);
 	char *end;
 	long long v;
 
 	if (g && *g) {
 		errno = 0;
 		v = strtoll(g, &end, 10);
-		if (errno == 0 && *end == '\0' && v >= 0)
+		if (v >= 0 && v < ((long long)1 << 30) && (*end == 'K' || *end == 'M' || *end == 'G')) {
+			v = v << (*end == 'K' ? 10 : *end == 'M' ? 20 : 30);
+			end++;
+		}
+		if (errno == 0 && *end == '\0' && v >= 0 && v < ((long long)1 << 40))
 			return v;
 	}
-#endif
-	return RETIRE_GRACE;
+	return dflt;
 }
+#define KNOB(name, dflt) knob(name, dflt)
+#else
+#define KNOB(name, dflt) (dflt)
+#endif
 
 /* Replaces this device's small packs in M by one (the objects they held, read
  * back from the store) and retires them: readers in flight still find them
@@ -209,6 +282,7 @@ static int consolidate(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	dsync_manifest_pack merged = { 0 };
 	size_t i, nsmall = 0, keep = 0;
 	int64_t now = (int64_t)time(NULL);
+	bool reused;
 	int err, error;
 
 	for (i = 0; i < m->packs.size; i++)
@@ -238,7 +312,7 @@ static int consolidate(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			error = dsync_buf_printf(&from, "%s%s", from.len ? "," : "", m->packs.ptr[i].name);
 	}
 	src.pb = pb;
-	if (error < 0 || (error = upload_pack(c, &src, &merged)) < 0)
+	if (error < 0 || (error = upload_pack(c, &src, NULL, &merged, &reused)) < 0)
 		goto out;
 	/* its objects are as old as the oldest pack it replaces: packs pushed
 	 * since may have deltas against them */
@@ -343,13 +417,84 @@ static int begin_manifest(dsync_manifest *m, sync_conn *c, const sync_device *de
 	return error;
 }
 
-/* Uploads the objects M's head reaches that no head in the store reaches,
- * changed files as deltas against what the store holds, as one pack. */
+/* Whether manifest M names pack NAME, live or retired. */
+static bool names_pack(const dsync_manifest *m, const char *name)
+{
+	size_t j;
+
+	for (j = 0; j < m->packs.size; j++)
+		if (strcmp(m->packs.ptr[j].name, name) == 0)
+			return true;
+	for (j = 0; j < m->retired.size; j++)
+		if (strcmp(m->retired.ptr[j].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Whether M or another device's newest manifest names pack NAME, live or
+ * retired (a reader in flight may still want a retired one). */
+static bool named_any(const sync_conn *c, const dsync_manifest *m, const char *name)
+{
+	size_t i;
+
+	if (m && names_pack(m, name))
+		return true;
+	for (i = 0; i < c->devs.size; i++)
+		if (dsync_conn_is_other(c, i) && names_pack(&c->mans[i], name))
+			return true;
+	return false;
+}
+
+/* The packs of MINE that no manifest names (M for this device), into OUT:
+ * written by a push that was cut off before its manifest. */
+static int unnamed_mine(sync_packset *out, const sync_conn *c, const dsync_manifest *m, const sync_packset *mine)
+{
+	size_t i;
+	int error = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < mine->set.cap && error == 0; i++)
+		if (mine->set.v[i] && !named_any(c, m, mine->set.v[i]))
+			error = dsync_state_packset_add(out, mine->set.v[i]);
+	return error;
+}
+
+/* MINE without the names in DROP (dirty when any was in it). */
+static int packset_remove(sync_packset *mine, const sync_packset *drop)
+{
+	sync_packset keep = { 0 };
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < mine->set.cap && error == 0; i++)
+		if (mine->set.v[i] && !dsync_state_packset_has(drop, mine->set.v[i]))
+			error = dsync_state_packset_add(&keep, mine->set.v[i]);
+	if (error < 0) {
+		dsync_state_packset_dispose(&keep);
+		return error;
+	}
+	keep.dirty = mine->set.n != keep.set.n || mine->dirty;
+	dsync_state_packset_dispose(mine);
+	*mine = keep;
+	return 0;
+}
+
+/*
+ * Uploads the objects M's head reaches that no head in the store reaches,
+ * changed files as deltas against what the store holds, as packs of at most
+ * PACK_MAX bytes of objects, each added to M and to MINE (written at once,
+ * before the next one is sent).  Packs that a push cut off sent already
+ * (in MINE, named by no manifest, still in the store) are not sent again:
+ * the same objects give the same pack, so the same name.
+ */
 static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 {
 	dsync_thinpack_list list = DSYNC_ARRAY_INIT;
 	DSYNC_ARRAY(git_oid) hide = DSYNC_ARRAY_INIT;
-	size_t i;
+	sync_packset pending = { 0 };
+	found_packs present = DSYNC_ARRAY_INIT;
+	size_t i, *cuts = NULL, ncuts = 0;
+	int64_t last = 0;
 	int error = 0;
 
 	for (i = 0; i < c->devs.size && error == 0; i++)
@@ -357,17 +502,81 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			error = dsync_error_oom();
 	if (error == 0)
 		error = dsync_thinpack_list_build(&list, c->f->repo, &m->head, hide.ptr, hide.size);
-	if (error == 0 && list.size > 0) {
-		pack_source src = { NULL, &list };
+	if (error == 0)
+		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo,
+						(uint64_t)KNOB("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
+	/* a push was cut off: which of its packs are there (one listing) */
+	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
+		error = list_packs(&present, c, &pending);
+	for (i = 0; i < ncuts && error == 0; i++) {
+		dsync_thinpack_list seg = { list.ptr + (i ? cuts[i - 1] : 0), cuts[i] - (i ? cuts[i - 1] : 0), 0 };
+		pack_source src = { NULL, &seg };
 		dsync_manifest_pack p;
+		bool reused;
 
-		if ((error = upload_pack(c, &src, &p)) == 0 &&
-		    (error = dsync_manifest_add_pack(m, p.name, p.size, p.time, NULL)) == 0 &&
-		    (error = dsync_state_packset_add(&c->have, p.name)) == 0)
-			error = dsync_state_packset_add(mine, p.name);
+		if ((error = upload_pack(c, &src, &present, &p, &reused)) < 0)
+			break;
+		/* oldest first for readers: a segment's delta bases are in the
+		 * ones before it */
+		if (p.time <= last)
+			p.time = last + 1;
+		last = p.time;
+		if ((error = dsync_manifest_add_pack(m, p.name, p.size, p.time, NULL)) < 0 ||
+		    (error = dsync_state_packset_add(&c->have, p.name)) < 0 ||
+		    (error = dsync_state_packset_add(mine, p.name)) < 0)
+			break;
+		error = dsync_state_packset_write(mine, c->f, c->r->name, "mine");
 	}
+	free(cuts);
+	dsync_array_dispose(present);
+	dsync_state_packset_dispose(&pending);
 	dsync_thinpack_list_dispose(&list);
 	dsync_array_dispose(hide);
+	return error;
+}
+
+/*
+ * Deletes the packs of MINE that no manifest names (M: this device's, may
+ * be NULL) once they are older than the grace period, and drops them and
+ * those already gone from MINE (written).  A push cut off leaves them; the
+ * grace lets its re-run reuse them.  Costs a listing only when there are
+ * any.
+ */
+static int collect_unnamed(sync_conn *c, const dsync_manifest *m, sync_packset *mine, int64_t now)
+{
+	sync_packset cand = { 0 }, drop = { 0 };
+	found_packs present = DSYNC_ARRAY_INIT;
+	int64_t grace = KNOB("DSYNC_TEST_UNNAMED_GRACE", UNNAMED_GRACE);
+	dsync_buf name = DSYNC_BUF_INIT;
+	size_t i;
+	int error;
+
+	if ((error = unnamed_mine(&cand, c, m, mine)) < 0 || cand.set.n == 0 ||
+	    (error = list_packs(&present, c, &cand)) < 0)
+		goto out;
+	for (i = 0; i < cand.set.cap && error == 0; i++) {
+		const char *n = cand.set.v[i];
+		const found_pack *p;
+
+		if (!n)
+			continue;
+		if ((p = found_find(&present, n)) != NULL) {
+			if (now - (int64_t)p->mtime < grace)
+				continue;
+			dsync_buf_truncate(&name, 0);
+			if ((error = dsync_buf_printf(&name, "packs/%s", n)) < 0 ||
+			    (error = c->bs->del(c->bs, name.ptr)) < 0)
+				break;
+		}
+		error = dsync_state_packset_add(&drop, n);
+	}
+	if (error == 0 && drop.set.n > 0 && (error = packset_remove(mine, &drop)) == 0)
+		error = dsync_state_packset_write(mine, c->f, c->r->name, "mine");
+out:
+	dsync_array_dispose(present);
+	dsync_buf_dispose(&name);
+	dsync_state_packset_dispose(&cand);
+	dsync_state_packset_dispose(&drop);
 	return error;
 }
 
@@ -450,6 +659,21 @@ static int delete_old(sync_conn *c, const dsync_strlist *gone, const sync_device
 	return error;
 }
 
+/* Drops from MINE the packs GONE ("packs/NAME") that were deleted. */
+static int forget_gone(sync_packset *mine, const dsync_strlist *gone)
+{
+	sync_packset drop = { 0 };
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < gone->size && error == 0; i++)
+		error = dsync_state_packset_add(&drop, gone->ptr[i] + strlen("packs/"));
+	if (error == 0 && drop.set.n > 0)
+		error = packset_remove(mine, &drop);
+	dsync_state_packset_dispose(&drop);
+	return error;
+}
+
 int dsync_push_head(sync_conn *c)
 {
 	dsync_manifest m = { 0 }, *own = dsync_conn_own_manifest(c);
@@ -457,7 +681,7 @@ int dsync_push_head(sync_conn *c)
 	sync_packset mine = { 0 };
 	const sync_device *dev = NULL;
 	git_oid head;
-	int64_t now = (int64_t)time(NULL), grace = retire_grace();
+	int64_t now = (int64_t)time(NULL), grace = KNOB("DSYNC_TEST_RETIRE_GRACE", RETIRE_GRACE);
 	size_t i;
 	int err, error;
 
@@ -466,13 +690,18 @@ int dsync_push_head(sync_conn *c)
 			dev = &c->devs.ptr[i];
 	if ((err = git_reference_name_to_id(&head, c->f->repo, "refs/heads/main")) < 0)
 		return err == GIT_ENOTFOUND ? 0 : dsync_error_git(err, "cannot read the head of '%s'", c->f->root);
-	if (up_to_date(own, &head, now, grace))
-		return 0;
+	if ((error = dsync_state_packset_read(&mine, c->f, c->r->name, "mine")) < 0)
+		goto out;
+	if (up_to_date(own, &head, now, grace)) {
+		error = collect_unnamed(c, own, &mine, now);
+		goto out;
+	}
 	if ((error = begin_manifest(&m, c, dev, own, &head, now)) < 0 ||
-	    (error = dsync_state_packset_read(&mine, c->f, c->r->name, "mine")) < 0 ||
 	    (error = push_objects(c, &m, &mine)) < 0 || (error = consolidate(c, &m, &mine)) < 0 ||
 	    (error = drop_retired(&gone, c, &m, &mine, now, grace)) < 0 ||
-	    (error = write_manifest(c, &m, &mine)) < 0 || (error = delete_old(c, &gone, dev, &m)) < 0)
+	    (error = write_manifest(c, &m, &mine)) < 0 || (error = delete_old(c, &gone, dev, &m)) < 0 ||
+	    (error = forget_gone(&mine, &gone)) < 0 || (error = collect_unnamed(c, &m, &mine, now)) < 0 ||
+	    (error = dsync_state_packset_write(&mine, c->f, c->r->name, "mine")) < 0)
 		goto out;
 	error = dsync_state_packset_write(&c->have, c->f, c->r->name, "packs");
 out:

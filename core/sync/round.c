@@ -152,6 +152,8 @@ void dsync_sync_add_results(dsync_sync_result *to, const dsync_sync_result *r)
 	to->packs_fetched += r->packs_fetched;
 	to->bytes_fetched += r->bytes_fetched;
 	to->packs_pushed += r->packs_pushed;
+	to->packs_reused += r->packs_reused;
+	to->bytes_reused += r->bytes_reused;
 	to->objects_pushed += r->objects_pushed;
 	to->bytes_pushed += r->bytes_pushed;
 	to->pushed |= r->pushed;

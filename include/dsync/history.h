@@ -134,6 +134,9 @@ typedef struct dsync_check_result {
 	size_t packs;            /* packs referenced (present) */
 	size_t packs_read;       /* packs decrypted and indexed (--read-data) */
 	uint64_t bytes_read;
+	size_t packs_unnamed;    /* packs in a store that no manifest names (left
+				    by a push cut off: not a problem) */
+	uint64_t bytes_unnamed;
 } dsync_check_result;
 
 #endif

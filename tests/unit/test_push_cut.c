@@ -1,0 +1,273 @@
+/*
+ * A push's objects cut into packs of bounded size (core/store/thinpack.h,
+ * docs/sftp.md section 5): every segment stays under the bound unless one
+ * object is bigger; the cut of a list depends only on its prefix, so new
+ * snapshots change only the last segment; the same segment written twice
+ * gives the same bytes (what lets a push cut off reuse the packs it sent);
+ * and the segments, indexed oldest first into another repository, resolve
+ * their delta bases from the packs before them.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <sodium.h>
+
+#define SANDBOX_WITH_REPO
+#include "sandbox.h"
+
+#include "core/base/buf.h"
+#include "core/base/file.h"
+#include "core/store/thinpack.h"
+
+#define KIB 1024
+
+static git_oid heads[8];
+static size_t nheads;
+static dsync_buf journal = DSYNC_BUF_INIT;
+
+/* SIZE bytes of noise from TAG (the same TAG, the same bytes). */
+static unsigned char *noise(size_t size, unsigned tag)
+{
+	unsigned char *p = malloc(size), seed[randombytes_SEEDBYTES] = { 0 };
+
+	assert_non_null(p);
+	memcpy(seed, &tag, sizeof(tag));
+	randombytes_buf_deterministic(p, size, seed);
+	return p;
+}
+
+/* A snapshot on top of the last one: a new file of SIZE bytes of noise and
+ * a journal that grows by a line each time (so it goes as a delta). */
+static void add_snapshot(size_t size)
+{
+	git_treebuilder *tb = NULL;
+	git_tree *tree = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_oid blob, tid;
+	unsigned char *data = noise(size, (unsigned)nheads + 1);
+	char name[32];
+	size_t i;
+
+	if (nheads == 0)
+		for (i = 0; i < 800; i++)
+			assert_int_equal(dsync_buf_printf(&journal, "line %zu of the journal, long enough to matter\n", i), 0);
+	assert_int_equal(dsync_buf_printf(&journal, "snapshot %zu\n", nheads), 0);
+	if (nheads > 0) {
+		assert_int_equal(git_commit_lookup(&parent, repo, &heads[nheads - 1]), 0);
+		assert_int_equal(git_commit_tree(&tree, parent), 0);
+	}
+	assert_int_equal(git_treebuilder_new(&tb, repo, tree), 0);
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo, data, size), 0);
+	snprintf(name, sizeof(name), "file-%zu.bin", nheads);
+	assert_int_equal(git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo, journal.ptr, journal.len), 0);
+	assert_int_equal(git_treebuilder_insert(NULL, tb, "journal.txt", &blob, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(git_treebuilder_write(&tid, tb), 0);
+	git_tree_free(tree);
+	assert_int_equal(git_tree_lookup(&tree, repo, &tid), 0);
+	assert_int_equal(git_signature_new(&sig, "t", "t@example.org", 1700000000 + (git_time_t)nheads, 0), 0);
+	assert_int_equal(git_commit_create(&heads[nheads], repo, NULL, sig, sig, NULL, "snapshot", tree,
+					   parent ? 1 : 0, (const git_commit **)&parent),
+			 0);
+	nheads++;
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	git_treebuilder_free(tb);
+	free(data);
+}
+
+/* The bytes of segment K of L (cut at CUTS) as a pack, into OUT. */
+static void write_segment(dsync_buf *out, const dsync_thinpack_list *l, const size_t *cuts, size_t k)
+{
+	size_t from = k ? cuts[k - 1] : 0;
+	dsync_thinpack_list seg = { l->ptr + from, cuts[k] - from, 0 };
+	char path[300];
+	int fd;
+
+	sandbox_path(path, sizeof(path), "segment.pack");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(dsync_thinpack_write(fd, repo, &seg, NULL, NULL), 0);
+	close(fd);
+	dsync_buf_truncate(out, 0);
+	assert_int_equal(dsync_file_read(out, path, 1 << 30, 0), 0);
+}
+
+static uint64_t raw_size(const git_oid *id)
+{
+	git_odb *odb = NULL;
+	git_object_t type;
+	size_t size;
+
+	assert_int_equal(git_repository_odb(&odb, repo), 0);
+	assert_int_equal(git_odb_read_header(&size, &type, odb, id), 0);
+	git_odb_free(odb);
+	return size;
+}
+
+static void test_cut_bounds(void **state)
+{
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	size_t *cuts = NULL, ncuts = 0, k, i;
+	const uint64_t max = 100 * KIB;
+
+	(void)state;
+	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, max), 0);
+	assert_true(ncuts >= 4);
+	assert_int_equal(cuts[ncuts - 1], l.size);
+	for (k = 0; k < ncuts; k++) {
+		size_t from = k ? cuts[k - 1] : 0;
+		uint64_t sum = 0;
+
+		assert_true(cuts[k] > from);
+		for (i = from; i < cuts[k]; i++)
+			sum += raw_size(&l.ptr[i].id);
+		/* over the bound only as one object alone */
+		assert_true(sum <= max || cuts[k] - from == 1);
+		/* and no segment could have taken the next object */
+		if (k + 1 < ncuts)
+			assert_true(sum + raw_size(&l.ptr[cuts[k]].id) > max);
+	}
+	free(cuts);
+	/* one segment when it all fits; none for nothing */
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, (uint64_t)1 << 40), 0);
+	assert_int_equal(ncuts, 1);
+	assert_int_equal(cuts[0], l.size);
+	free(cuts);
+	l.size = 0;
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, max), 0);
+	assert_int_equal(ncuts, 0);
+	assert_null(cuts);
+	dsync_thinpack_list_dispose(&l);
+}
+
+/* The list up to an older head is a prefix of the list up to the newest,
+ * cut the same way but for the older list's last segment, and each of
+ * those segments is the same pack, byte for byte, written twice. */
+static void test_cut_prefix_and_same_bytes(void **state)
+{
+	dsync_thinpack_list old = DSYNC_ARRAY_INIT, cur = DSYNC_ARRAY_INIT;
+	dsync_buf a = DSYNC_BUF_INIT, b = DSYNC_BUF_INIT;
+	size_t *oc = NULL, *cc = NULL, on = 0, cn = 0, k, i;
+	const uint64_t max = 100 * KIB;
+
+	(void)state;
+	assert_int_equal(dsync_thinpack_list_build(&old, repo, &heads[nheads - 3], NULL, 0), 0);
+	assert_int_equal(dsync_thinpack_list_build(&cur, repo, &heads[nheads - 1], NULL, 0), 0);
+	assert_true(old.size < cur.size);
+	for (i = 0; i < old.size; i++) {
+		assert_true(git_oid_equal(&old.ptr[i].id, &cur.ptr[i].id));
+		assert_int_equal(old.ptr[i].has_base, cur.ptr[i].has_base);
+	}
+	assert_int_equal(dsync_thinpack_list_cut(&oc, &on, &old, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cc, &cn, &cur, repo, max), 0);
+	assert_true(on >= 2 && cn > on);
+	for (k = 0; k + 1 < on; k++)
+		assert_int_equal(oc[k], cc[k]);
+	for (k = 0; k + 1 < on; k++) {
+		write_segment(&a, &old, oc, k);
+		write_segment(&b, &cur, cc, k);
+		assert_true(a.len > 12 && memcmp(a.ptr, "PACK", 4) == 0);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.ptr, b.ptr, a.len);
+		write_segment(&b, &old, oc, k);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.ptr, b.ptr, a.len);
+	}
+	free(oc);
+	free(cc);
+	dsync_buf_dispose(&a);
+	dsync_buf_dispose(&b);
+	dsync_thinpack_list_dispose(&old);
+	dsync_thinpack_list_dispose(&cur);
+}
+
+/* Every segment written and indexed, oldest first, into an empty
+ * repository: the journal's deltas find their bases in earlier packs. */
+static void test_segments_index_in_order(void **state)
+{
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	dsync_buf pack = DSYNC_BUF_INIT;
+	git_repository *other = NULL;
+	git_odb *odb = NULL;
+	git_commit *c = NULL;
+	size_t *cuts = NULL, ncuts = 0, k, i, cross = 0;
+	char path[300], packdir[320];
+
+	(void)state;
+	sandbox_path(path, sizeof(path), "other.git");
+	assert_int_equal(git_repository_init(&other, path, 1), 0);
+	assert_int_equal(git_repository_odb(&odb, other), 0);
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", path);
+	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, 100 * KIB), 0);
+	for (k = 0; k < ncuts; k++)
+		for (i = k ? cuts[k - 1] : 0; i < cuts[k]; i++) {
+			size_t j;
+
+			for (j = 0; l.ptr[i].has_base && j < (k ? cuts[k - 1] : 0); j++)
+				cross += git_oid_equal(&l.ptr[j].id, &l.ptr[i].base);
+		}
+	assert_true(cross >= 3);   /* bases in earlier segments */
+	for (k = 0; k < ncuts; k++) {
+		git_indexer *idx = NULL;
+		git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+		git_indexer_progress st;
+
+		write_segment(&pack, &l, cuts, k);
+		assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
+		assert_int_equal(git_indexer_append(idx, pack.ptr, pack.len, &st), 0);
+		assert_int_equal(git_indexer_commit(idx, &st), 0);
+		git_indexer_free(idx);
+		assert_int_equal(git_odb_refresh(odb), 0);
+	}
+	for (i = 0; i < l.size; i++)
+		assert_true(git_odb_exists(odb, &l.ptr[i].id));
+	assert_int_equal(git_commit_lookup(&c, other, &heads[nheads - 1]), 0);
+	git_commit_free(c);
+	free(cuts);
+	dsync_buf_dispose(&pack);
+	dsync_thinpack_list_dispose(&l);
+	git_odb_free(odb);
+	git_repository_free(other);
+}
+
+static int setup(void **state)
+{
+	size_t i;
+
+	sandbox_repo_setup(state);
+	/* 8 snapshots: files of 10 to 150 KiB, one over the bound of 100 KiB */
+	for (i = 0; i < 8; i++)
+		add_snapshot(i == 3 ? 150 * KIB : (10 + 12 * i) * KIB);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	dsync_buf_dispose(&journal);
+	return sandbox_repo_teardown(state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cut_bounds),
+		cmocka_unit_test(test_cut_prefix_and_same_bytes),
+		cmocka_unit_test(test_segments_index_in_order),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
