@@ -540,6 +540,8 @@ static int parse_version(dsync_sftp_reply *out, struct rd *r)
 			out->extensions |= DSYNC_SFTP_EXT_FSYNC;
 		else if (str_is(name, nlen, "statvfs@openssh.com") && str_is(data, dlen, "2"))
 			out->extensions |= DSYNC_SFTP_EXT_STATVFS;
+		else if (str_is(name, nlen, "limits@openssh.com") && str_is(data, dlen, "1"))
+			out->extensions |= DSYNC_SFTP_EXT_LIMITS;
 	}
 	return 0;
 }

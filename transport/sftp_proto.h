@@ -93,6 +93,7 @@ enum {
 #define DSYNC_SFTP_EXT_POSIX_RENAME 0x1u /* posix-rename@openssh.com "1" */
 #define DSYNC_SFTP_EXT_FSYNC 0x2u        /* fsync@openssh.com "1" */
 #define DSYNC_SFTP_EXT_STATVFS 0x4u      /* statvfs@openssh.com "2" */
+#define DSYNC_SFTP_EXT_LIMITS 0x8u       /* limits@openssh.com "1" */
 
 /* What is wrong with a NAME entry's filename (bits of .name_flags); a caller
  * that lists a folder refuses an entry with any of them, REALPATH's answer
