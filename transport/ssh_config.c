@@ -1,2 +1,816 @@
-/* ~/.ssh/config and known_hosts for the built-in client.  Placeholder. */
+/*
+ * ~/.ssh/config and known_hosts for the built-in SSH client
+ * (transport/ssh_config.h).
+ */
 #include "core/base/internal.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/base/buf.h"
+#include "core/base/file.h"
+#include "core/base/sha1.h"
+#include "transport/ssh_config.h"
+
+/* a config or known_hosts file larger than this is refused */
+#define SSH_FILE_MAX (4u << 20)
+#define MAX_WORDS 64
+
+void dsync_ssh_config_init(dsync_ssh_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->identities_only = -1;
+	c->hash_known_hosts = -1;
+}
+
+void dsync_ssh_config_dispose(dsync_ssh_config *c)
+{
+	free(c->hostname);
+	free(c->user);
+	free(c->identity_agent);
+	dsync_strlist_dispose(&c->identity_files);
+	dsync_strlist_dispose(&c->user_known_hosts);
+	dsync_strlist_dispose(&c->global_known_hosts);
+	dsync_ssh_config_init(c);
+}
+
+bool dsync_ssh_config_pattern_match(const char *p, const char *s)
+{
+	for (;;) {
+		if (*p == '\0')
+			return *s == '\0';
+		if (*p == '*') {
+			while (*p == '*')
+				p++;
+			if (*p == '\0')
+				return true;
+			for (; *s; s++)
+				if (dsync_ssh_config_pattern_match(p, s))
+					return true;
+			return false;
+		}
+		if (*s == '\0')
+			return false;
+		if (*p != '?' && tolower((unsigned char)*p) != tolower((unsigned char)*s))
+			return false;
+		p++;
+		s++;
+	}
+}
+
+bool dsync_ssh_config_host_match(const char *patterns, const char *host)
+{
+	char word[512];
+	const char *p = patterns;
+	bool matched = false;
+	size_t n;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		n = strcspn(p, " \t,");
+		if (n >= sizeof(word)) {
+			p += n;
+			continue;
+		}
+		memcpy(word, p, n);
+		word[n] = '\0';
+		p += n;
+		if (word[0] == '!') {
+			if (dsync_ssh_config_pattern_match(word + 1, host))
+				return false;
+		} else if (dsync_ssh_config_pattern_match(word, host)) {
+			matched = true;
+		}
+	}
+	return matched;
+}
+
+/* Splits LINE (NUL-terminated, changed in place) into the keyword and its
+ * words: blanks or one '=' after the keyword, double quotes around a word
+ * with blanks, a word starting with '#' ends the line.  -1 for an
+ * unterminated quote. */
+static int split(char *line, char **words, size_t *count)
+{
+	char *p = line, *w;
+	size_t n = 0;
+
+	*count = 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p || *p == '#')
+		return 0;
+	words[n++] = p;
+	while (*p && *p != ' ' && *p != '\t' && *p != '=')
+		p++;
+	if (*p) {
+		char sep = *p;
+
+		*p++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (sep != '=' && *p == '=')
+			p++;
+	}
+	while (n < MAX_WORDS) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p || *p == '#')
+			break;
+		if (*p == '"') {
+			w = ++p;
+			while (*p && *p != '"')
+				p++;
+			if (*p != '"')
+				return -1;
+			*p++ = '\0';
+		} else {
+			w = p;
+			while (*p && *p != ' ' && *p != '\t')
+				p++;
+			if (*p)
+				*p++ = '\0';
+		}
+		words[n++] = w;
+	}
+	*count = n;
+	return 0;
+}
+
+static int set_string(char **field, const char *v)
+{
+	if (*field)
+		return 0;
+	if (!(*field = strdup(v)))
+		return dsync_error_oom();
+	return 0;
+}
+
+static int yes_no(int *field, const char *v, const char *file, size_t lineno, const char *key)
+{
+	int b;
+
+	if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0)
+		b = 1;
+	else if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0)
+		b = 0;
+	else
+		return dsync_error_set(DSYNC_EUSAGE, "%s line %zu: %s is '%s': give yes or no", file, lineno, key, v);
+	if (*field < 0)
+		*field = b;
+	return 0;
+}
+
+static void note_ignored(dsync_ssh_config *c, const char *key, const char *file)
+{
+	if (c->ignored[0])
+		return;
+	snprintf(c->ignored, sizeof(c->ignored), "%s", key);
+	snprintf(c->ignored_file, sizeof(c->ignored_file), "%s", file);
+}
+
+/* Whether an Include of PATTERN (in FILE) names any file. */
+static bool include_finds(const char *pattern, const char *file)
+{
+	char path[8200], dir[4096];
+	const char *home = getenv("HOME");
+	const char *slash;
+	glob_t g;
+	bool found;
+
+	if (pattern[0] == '~' && pattern[1] == '/' && home)
+		snprintf(path, sizeof(path), "%s%s", home, pattern + 1);
+	else if (pattern[0] == '/')
+		snprintf(path, sizeof(path), "%s", pattern);
+	else {
+		/* relative to ~/.ssh for the user's file, /etc/ssh for the system's */
+		slash = strrchr(file, '/');
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file) : 1, slash ? file : ".");
+		snprintf(path, sizeof(path), "%s/%s", dir, pattern);
+	}
+	if (glob(path, GLOB_NOSORT, NULL, &g) != 0)
+		return false;
+	found = g.gl_pathc > 0;
+	globfree(&g);
+	return found;
+}
+
+static int add_words(dsync_strlist *l, char **words, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(words[i], "none") == 0)
+			continue;
+		if (dsync_strlist_add(l, words[i]) < 0)
+			return DSYNC_ERROR;
+	}
+	return 0;
+}
+
+static int apply(dsync_ssh_config *c, char **w, size_t n, const char *file, size_t lineno)
+{
+	const char *k = w[0];
+	char *end;
+	long v;
+
+	if (n < 2)
+		return 0;
+	if (strcasecmp(k, "HostName") == 0)
+		return set_string(&c->hostname, w[1]);
+	if (strcasecmp(k, "User") == 0)
+		return set_string(&c->user, w[1]);
+	if (strcasecmp(k, "Port") == 0) {
+		errno = 0;
+		v = strtol(w[1], &end, 10);
+		if (errno || *end || v < 1 || v > 65535)
+			return dsync_error_set(DSYNC_EUSAGE, "%s line %zu: Port is '%s': give a number from 1 to 65535",
+					       file, lineno, w[1]);
+		if (!c->port)
+			c->port = (int)v;
+		return 0;
+	}
+	if (strcasecmp(k, "IdentityFile") == 0)
+		return strcasecmp(w[1], "none") == 0 ? 0 : dsync_strlist_add(&c->identity_files, w[1]);
+	if (strcasecmp(k, "IdentitiesOnly") == 0)
+		return yes_no(&c->identities_only, w[1], file, lineno, k);
+	if (strcasecmp(k, "IdentityAgent") == 0)
+		return set_string(&c->identity_agent, w[1]);
+	if (strcasecmp(k, "HashKnownHosts") == 0)
+		return yes_no(&c->hash_known_hosts, w[1], file, lineno, k);
+	if (strcasecmp(k, "UserKnownHostsFile") == 0) {
+		if (c->user_known_hosts_set)
+			return 0;
+		c->user_known_hosts_set = true;
+		return add_words(&c->user_known_hosts, w + 1, n - 1);
+	}
+	if (strcasecmp(k, "GlobalKnownHostsFile") == 0) {
+		if (c->global_known_hosts_set)
+			return 0;
+		c->global_known_hosts_set = true;
+		return add_words(&c->global_known_hosts, w + 1, n - 1);
+	}
+	if (strcasecmp(k, "ConnectTimeout") == 0) {
+		v = strtol(w[1], &end, 10);
+		if (!c->connect_timeout && !*end && v > 0 && v < 86400)
+			c->connect_timeout = (int)v;
+		return 0;
+	}
+	if (strcasecmp(k, "ProxyJump") == 0 || strcasecmp(k, "ProxyCommand") == 0) {
+		if (strcasecmp(w[1], "none") != 0)
+			note_ignored(c, k, file);
+		return 0;
+	}
+	if (strcasecmp(k, "CertificateFile") == 0 || strcasecmp(k, "HostKeyAlias") == 0)
+		note_ignored(c, k, file);
+	else if (strcasecmp(k, "Include") == 0 && include_finds(w[1], file))
+		note_ignored(c, "Include", file);
+	return 0;
+}
+
+int dsync_ssh_config_parse(dsync_ssh_config *c, const char *text, size_t len, const char *host, const char *file)
+{
+	char *words[MAX_WORDS];
+	char line[4096];
+	size_t pos = 0, lineno = 0, n, ll;
+	bool active = true;
+	int error;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+
+		ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		lineno++;
+		if (ll >= sizeof(line)) {
+			pos += ll + 1;
+			continue;
+		}
+		memcpy(line, text + pos, ll);
+		line[ll] = '\0';
+		pos += ll + 1;
+		if (memchr(line, '\0', ll) != NULL)
+			continue; /* a NUL inside: not a config line */
+		if (ll && line[ll - 1] == '\r')
+			line[ll - 1] = '\0';
+		if (split(line, words, &n) < 0)
+			return dsync_error_set(DSYNC_EUSAGE, "%s line %zu: a quote is not closed", file, lineno);
+		if (n == 0)
+			continue;
+		if (strcasecmp(words[0], "Host") == 0) {
+			size_t i;
+			char all[4096];
+			size_t used = 0;
+
+			all[0] = '\0';
+			for (i = 1; i < n; i++) {
+				int k = snprintf(all + used, sizeof(all) - used, "%s ", words[i]);
+
+				if (k < 0 || (size_t)k >= sizeof(all) - used)
+					break;
+				used += (size_t)k;
+			}
+			active = dsync_ssh_config_host_match(all, host);
+			continue;
+		}
+		if (strcasecmp(words[0], "Match") == 0) {
+			note_ignored(c, "Match", file);
+			active = false;
+			continue;
+		}
+		if (!active)
+			continue;
+		if ((error = apply(c, words, n, file, lineno)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+int dsync_ssh_config_read_file(dsync_ssh_config *c, const char *path, const char *host)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	int error;
+
+	error = dsync_file_read(&b, path, SSH_FILE_MAX, 0);
+	if (error == DSYNC_ENOTFOUND)
+		error = 0;
+	else if (error == 0)
+		error = dsync_ssh_config_parse(c, b.ptr ? b.ptr : "", b.len, host, path);
+	dsync_buf_dispose(&b);
+	return error;
+}
+
+int dsync_ssh_config_expand(char **out, const char *in, const dsync_ssh_config *c, const char *host,
+			    const char *home, const char *local_user)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	const char *p = in;
+	int error = 0;
+
+	*out = NULL;
+	if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) {
+		error = dsync_buf_puts(&b, home);
+		p++;
+	}
+	for (; *p && error == 0; p++) {
+		if (*p != '%') {
+			error = dsync_buf_put(&b, p, 1);
+			continue;
+		}
+		switch (*++p) {
+		case '%': error = dsync_buf_put(&b, "%", 1); break;
+		case 'd': error = dsync_buf_puts(&b, home); break;
+		case 'u': error = dsync_buf_puts(&b, local_user); break;
+		case 'h': error = dsync_buf_puts(&b, c->hostname ? c->hostname : host); break;
+		case 'n': error = dsync_buf_puts(&b, host); break;
+		case 'p': error = dsync_buf_printf(&b, "%d", c->port ? c->port : 22); break;
+		case 'r': error = dsync_buf_puts(&b, c->user ? c->user : local_user); break;
+		case 'i': error = dsync_buf_printf(&b, "%u", (unsigned)getuid()); break;
+		default:
+			dsync_buf_dispose(&b);
+			return dsync_error_set(DSYNC_EUSAGE, "'%s' in the ssh config holds the token %%%.1s, which the built-in client does not know",
+					       in, *p ? p : "");
+		}
+	}
+	if (error < 0) {
+		dsync_buf_dispose(&b);
+		return error;
+	}
+	if (!(*out = dsync_buf_detach(&b)))
+		return dsync_error_oom();
+	return 0;
+}
+
+static int expand_list(dsync_strlist *l, const dsync_ssh_config *c, const char *host, const char *home,
+		       const char *local_user)
+{
+	size_t i;
+	char *v;
+	int error;
+
+	for (i = 0; i < l->size; i++) {
+		if ((error = dsync_ssh_config_expand(&v, l->ptr[i], c, host, home, local_user)) < 0)
+			return error;
+		free(l->ptr[i]);
+		l->ptr[i] = v;
+	}
+	return 0;
+}
+
+static int add_default(dsync_strlist *l, const char *a, const char *b)
+{
+	return dsync_strlist_add(l, a) < 0 || dsync_strlist_add(l, b) < 0 ? DSYNC_ERROR : 0;
+}
+
+int dsync_ssh_config_finish(dsync_ssh_config *c, const char *host, const char *user, int port, const char *home,
+			    const char *local_user)
+{
+	char *v;
+	int error;
+
+	if (port > 0)
+		c->port = port;
+	else if (!c->port)
+		c->port = 22;
+	if (user && *user) {
+		free(c->user);
+		c->user = NULL;
+	}
+	if ((error = set_string(&c->user, user && *user ? user : local_user)) < 0)
+		return error;
+	if (c->hostname) {
+		/* HostName's own %h is the host as typed */
+		char *raw = c->hostname;
+
+		c->hostname = NULL;
+		error = dsync_ssh_config_expand(&v, raw, c, host, home, local_user);
+		free(raw);
+		if (error < 0)
+			return error;
+		c->hostname = v;
+	} else if ((error = set_string(&c->hostname, host)) < 0) {
+		return error;
+	}
+	if (c->identity_files.size == 0) {
+		c->identity_files_default = true;
+		if (add_default(&c->identity_files, "~/.ssh/id_ed25519", "~/.ssh/id_ecdsa") < 0)
+			return DSYNC_ERROR;
+	}
+	if (!c->user_known_hosts_set &&
+	    add_default(&c->user_known_hosts, "~/.ssh/known_hosts", "~/.ssh/known_hosts2") < 0)
+		return DSYNC_ERROR;
+	if (!c->global_known_hosts_set &&
+	    add_default(&c->global_known_hosts, "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2") < 0)
+		return DSYNC_ERROR;
+	if (c->identities_only < 0)
+		c->identities_only = 0;
+	if (c->hash_known_hosts < 0)
+		c->hash_known_hosts = 0;
+	if ((error = expand_list(&c->identity_files, c, host, home, local_user)) < 0 ||
+	    (error = expand_list(&c->user_known_hosts, c, host, home, local_user)) < 0 ||
+	    (error = expand_list(&c->global_known_hosts, c, host, home, local_user)) < 0)
+		return error;
+	if (c->identity_agent && strcmp(c->identity_agent, "none") != 0 &&
+	    strcmp(c->identity_agent, "SSH_AUTH_SOCK") != 0) {
+		if ((error = dsync_ssh_config_expand(&v, c->identity_agent, c, host, home, local_user)) < 0)
+			return error;
+		free(c->identity_agent);
+		c->identity_agent = v;
+	}
+	return 0;
+}
+
+int dsync_ssh_config_read(dsync_ssh_config *c, const char *host, const char *user, int port)
+{
+	const char *home = getenv("HOME");
+	const char *sys = "/etc/ssh/ssh_config";
+	struct passwd *pw = getpwuid(getuid());
+	char local[256], path[4096];
+	int error;
+
+	snprintf(local, sizeof(local), "%s", pw && pw->pw_name ? pw->pw_name : "");
+	if (!local[0]) {
+		const char *u = getenv("USER");
+
+		snprintf(local, sizeof(local), "%s", u ? u : "root");
+	}
+	if (!home || !*home)
+		home = pw && pw->pw_dir ? pw->pw_dir : "/";
+#ifdef DSYNC_TESTING
+	if (getenv("DSYNC_TEST_SSH_SYSTEM_CONFIG"))
+		sys = getenv("DSYNC_TEST_SSH_SYSTEM_CONFIG");
+#endif
+	snprintf(path, sizeof(path), "%s/.ssh/config", home);
+	if ((error = dsync_ssh_config_read_file(c, path, host)) < 0 ||
+	    (error = dsync_ssh_config_read_file(c, sys, host)) < 0)
+		return error;
+	return dsync_ssh_config_finish(c, host, user, port, home, local);
+}
+
+/* --- host keys */
+
+static const struct {
+	int type;
+	const char *name, *label;
+	int mask;
+} key_types[] = {
+	{ LIBSSH2_HOSTKEY_TYPE_ED25519, "ssh-ed25519", "ED25519", LIBSSH2_KNOWNHOST_KEY_ED25519 },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, "ecdsa-sha2-nistp521", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_521 },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, "ecdsa-sha2-nistp384", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_384 },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, "ecdsa-sha2-nistp256", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_256 },
+	{ LIBSSH2_HOSTKEY_TYPE_RSA, "ssh-rsa", "RSA", LIBSSH2_KNOWNHOST_KEY_SSHRSA },
+	{ LIBSSH2_HOSTKEY_TYPE_DSS, "ssh-dss", "DSA", LIBSSH2_KNOWNHOST_KEY_SSHDSS },
+};
+
+static int key_index(int type)
+{
+	size_t i;
+
+	for (i = 0; i < DSYNC_ARRAY_SIZE(key_types); i++)
+		if (key_types[i].type == type)
+			return (int)i;
+	return -1;
+}
+
+const char *dsync_ssh_hostkey_name(int type)
+{
+	int i = key_index(type);
+
+	return i < 0 ? NULL : key_types[i].name;
+}
+
+const char *dsync_ssh_hostkey_label(int type)
+{
+	int i = key_index(type);
+
+	return i < 0 ? "unknown" : key_types[i].label;
+}
+
+int dsync_ssh_hostkey_knownmask(int type)
+{
+	int i = key_index(type);
+
+	return i < 0 ? 0 : key_types[i].mask;
+}
+
+void dsync_ssh_known_hosts_dispose(dsync_ssh_known_hosts *kh)
+{
+	size_t i;
+
+	for (i = 0; i < kh->files.size; i++) {
+		free(kh->files.ptr[i].path);
+		if (kh->files.ptr[i].known)
+			libssh2_knownhost_free(kh->files.ptr[i].known);
+		if (kh->files.ptr[i].revoked)
+			libssh2_knownhost_free(kh->files.ptr[i].revoked);
+	}
+	dsync_array_dispose(kh->files);
+}
+
+static void load_text(dsync_ssh_known_file *f, const char *text, size_t len)
+{
+	size_t pos = 0, ll;
+
+	while (pos < len) {
+		const char *line = text + pos, *nl = memchr(line, '\n', len - pos);
+		LIBSSH2_KNOWNHOSTS *into = f->known;
+
+		ll = nl ? (size_t)(nl - line) : len - pos;
+		pos += ll + 1;
+		while (ll && (*line == ' ' || *line == '\t')) {
+			line++;
+			ll--;
+		}
+		while (ll && (line[ll - 1] == '\r' || line[ll - 1] == ' ' || line[ll - 1] == '\t'))
+			ll--;
+		if (!ll || *line == '#' || memchr(line, '\0', ll))
+			continue;
+		if (*line == '@') {
+			size_t m = strcspn(line, " \t");
+
+			if (m > ll)
+				m = ll;
+			if (m != 8 || memcmp(line, "@revoked", 8) != 0)
+				continue; /* @cert-authority, or a marker we do not know */
+			line += m;
+			ll -= m;
+			while (ll && (*line == ' ' || *line == '\t')) {
+				line++;
+				ll--;
+			}
+			into = f->revoked;
+		}
+		/* lines libssh2 cannot read (key types it does not know) are
+		 * skipped, as ssh skips what it does not understand */
+		(void)libssh2_knownhost_readline(into, line, ll, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+	}
+}
+
+int dsync_ssh_known_hosts_load(dsync_ssh_known_hosts *kh, LIBSSH2_SESSION *s, char *const *paths, size_t n)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	dsync_ssh_known_file f;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < n; i++) {
+		dsync_buf_truncate(&b, 0);
+		error = dsync_file_read(&b, paths[i], SSH_FILE_MAX, 0);
+		if (error == DSYNC_ENOTFOUND) {
+			error = 0;
+			continue;
+		}
+		if (error < 0)
+			break;
+		memset(&f, 0, sizeof(f));
+		f.path = strdup(paths[i]);
+		f.known = libssh2_knownhost_init(s);
+		f.revoked = libssh2_knownhost_init(s);
+		if (!f.path || !f.known || !f.revoked || dsync_array_push(kh->files, f) < 0) {
+			free(f.path);
+			if (f.known)
+				libssh2_knownhost_free(f.known);
+			if (f.revoked)
+				libssh2_knownhost_free(f.revoked);
+			error = dsync_error_oom();
+			break;
+		}
+		load_text(&kh->files.ptr[kh->files.size - 1], b.ptr ? b.ptr : "", b.len);
+	}
+	dsync_buf_dispose(&b);
+	return error;
+}
+
+void dsync_ssh_known_hosts_name(char *out, size_t size, const char *host, int port)
+{
+	if (port <= 0 || port == 22)
+		snprintf(out, size, "%s", host);
+	else
+		snprintf(out, size, "[%s]:%d", host, port);
+}
+
+static int check_one(LIBSSH2_KNOWNHOSTS *h, const char *name, const char *key, size_t len, int mask)
+{
+	/* the name already carries the port as known_hosts writes it, so
+	 * libssh2 compares it as it is (no fall back to the plain host for
+	 * another port, as OpenSSH does not either) */
+	return libssh2_knownhost_checkp(h, name, -1, key, len,
+					LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | mask, NULL);
+}
+
+unsigned dsync_ssh_known_hosts_types(const dsync_ssh_known_hosts *kh, const char *host, int port)
+{
+	static const char dummy[] = "\0\0\0\x0b" "dsync-probe";
+	char name[300];
+	unsigned types = 0;
+	size_t i, j;
+	int r;
+
+	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
+	for (i = 0; i < DSYNC_ARRAY_SIZE(key_types); i++)
+		for (j = 0; j < kh->files.size; j++) {
+			r = check_one(kh->files.ptr[j].known, name, dummy, sizeof(dummy) - 1, key_types[i].mask);
+			if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH || r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+				types |= 1u << key_types[i].type;
+		}
+	return types;
+}
+
+void dsync_ssh_known_hosts_pref(char *out, size_t size, unsigned types)
+{
+	size_t i, used = 0;
+	int k;
+
+	out[0] = '\0';
+	for (i = 0; i < DSYNC_ARRAY_SIZE(key_types); i++) {
+		if (key_types[i].type == LIBSSH2_HOSTKEY_TYPE_DSS || !(types & (1u << key_types[i].type)))
+			continue;
+		k = snprintf(out + used, size - used, "%s%s", used ? "," : "", key_types[i].name);
+		if (k < 0 || (size_t)k >= size - used)
+			break;
+		used += (size_t)k;
+	}
+}
+
+int dsync_ssh_known_hosts_check(const char **file, const dsync_ssh_known_hosts *kh, const char *host, int port,
+				const char *key, size_t len, int type)
+{
+	int mask = dsync_ssh_hostkey_knownmask(type);
+	char name[300];
+	const char *changed = NULL;
+	size_t i;
+	int r;
+
+	if (file)
+		*file = NULL;
+	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
+	if (!mask)
+		return DSYNC_SSH_KNOWN_NEW;
+	for (i = 0; i < kh->files.size; i++)
+		if (check_one(kh->files.ptr[i].revoked, name, key, len, mask) == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
+			if (file)
+				*file = kh->files.ptr[i].path;
+			return DSYNC_SSH_KNOWN_REVOKED;
+		}
+	for (i = 0; i < kh->files.size; i++) {
+		r = check_one(kh->files.ptr[i].known, name, key, len, mask);
+		if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+			return DSYNC_SSH_KNOWN_MATCH;
+		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && !changed)
+			changed = kh->files.ptr[i].path;
+	}
+	if (changed) {
+		if (file)
+			*file = changed;
+		return DSYNC_SSH_KNOWN_CHANGED;
+	}
+	return DSYNC_SSH_KNOWN_NEW;
+}
+
+static void hmac_sha1(unsigned char out[20], const unsigned char *key, size_t klen, const char *msg, size_t mlen)
+{
+	unsigned char pad[64], inner[20];
+	dsync_sha1 c;
+	size_t i;
+
+	memset(pad, 0, sizeof(pad));
+	memcpy(pad, key, klen < 64 ? klen : 64);
+	for (i = 0; i < 64; i++)
+		pad[i] ^= 0x36;
+	dsync_sha1_init(&c);
+	dsync_sha1_update(&c, pad, 64);
+	dsync_sha1_update(&c, msg, mlen);
+	dsync_sha1_final(&c, inner);
+	for (i = 0; i < 64; i++)
+		pad[i] ^= 0x36 ^ 0x5c;
+	dsync_sha1_init(&c);
+	dsync_sha1_update(&c, pad, 64);
+	dsync_sha1_update(&c, inner, 20);
+	dsync_sha1_final(&c, out);
+}
+
+static int put_b64(dsync_buf *b, const void *bin, size_t len)
+{
+	size_t need = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	int error;
+
+	if ((error = dsync_buf_grow(b, need)) < 0)
+		return error;
+	sodium_bin2base64(b->ptr + b->len, need, bin, len, sodium_base64_VARIANT_ORIGINAL);
+	b->len += strlen(b->ptr + b->len);
+	return 0;
+}
+
+static int mkdir_for(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || slash == path)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return dsync_error_sys(errno, "cannot make '%s' for the known hosts", dir);
+	return 0;
+}
+
+int dsync_ssh_known_hosts_append(const char *path, const char *host, int port, const char *key, size_t len,
+				 int type, bool hash)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	const char *kname = dsync_ssh_hostkey_name(type);
+	char name[300];
+	unsigned char salt[20], mac[20];
+	int fd = -1, error;
+	ssize_t w;
+
+	if (!kname)
+		return dsync_error_set(DSYNC_ERROR, "cannot record a host key of an unknown type");
+	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
+	if (hash) {
+		randombytes_buf(salt, sizeof(salt));
+		hmac_sha1(mac, salt, sizeof(salt), name, strlen(name));
+		if ((error = dsync_buf_puts(&b, "|1|")) < 0 || (error = put_b64(&b, salt, sizeof(salt))) < 0 ||
+		    (error = dsync_buf_puts(&b, "|")) < 0 || (error = put_b64(&b, mac, sizeof(mac))) < 0)
+			goto out;
+	} else if ((error = dsync_buf_puts(&b, name)) < 0) {
+		goto out;
+	}
+	if ((error = dsync_buf_printf(&b, " %s ", kname)) < 0 || (error = put_b64(&b, key, len)) < 0 ||
+	    (error = dsync_buf_puts(&b, "\n")) < 0)
+		goto out;
+	if ((error = mkdir_for(path)) < 0)
+		goto out;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		error = dsync_error_sys(errno, "cannot add the host key to '%s'", path);
+		goto out;
+	}
+	w = write(fd, b.ptr, b.len);
+	if (w < 0 || (size_t)w != b.len) {
+		error = dsync_error_sys(w < 0 ? errno : EIO, "cannot add the host key to '%s'", path);
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		error = dsync_error_sys(errno, "cannot add the host key to '%s'", path);
+		goto out;
+	}
+	error = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	dsync_buf_dispose(&b);
+	return error;
+}
+
+void dsync_ssh_fingerprint(char out[64], const unsigned char sha256[32])
+{
+	memcpy(out, "SHA256:", 7);
+	sodium_bin2base64(out + 7, 64 - 7, sha256, 32, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+}
