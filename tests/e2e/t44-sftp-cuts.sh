@@ -19,7 +19,9 @@
 # killed once half the packs are in the store, then the push runs again. The
 # re-run sends at most one pack's worth more than the packs that were not
 # there yet (by the proxy's count, and by dsync's own when --json has it),
-# and leaves the packs that were there untouched.
+# and leaves the packs that were there untouched (but one, whose rename the
+# kill may have stopped the reply to). T44_SSH=builtin runs it all with the
+# built-in client; T44_MB sets the size of part 2.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sshlib.sh"
 . "$(dirname "$0")/synclib.sh"
@@ -41,7 +43,17 @@ fi
 ssh_client_keys
 sshd_start || { fail "sshd starts"; finish; }
 ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
-export DSYNC_SSH=openssh DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG"
+# the OpenSSH client, pointed at the test's config (it finds ~/.ssh through
+# the password database, not $HOME); T44_SSH=builtin runs the built-in client,
+# which reads $HOME/.ssh: each device's home gets the test's
+MODE=${T44_SSH:-openssh}
+export DSYNC_SSH=$MODE
+if [ "$MODE" = openssh ]; then
+	export DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG"
+else
+	for d in A B C D; do mkdir -p "$TMP/home-$d" && ln -sfn "$HOME/.ssh" "$TMP/home-$d/.ssh"; done
+fi
+echo "# the ssh client: $MODE"
 
 # descendants PID: every process below PID, from /proc through pgrep -P
 descendants() {
