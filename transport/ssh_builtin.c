@@ -930,7 +930,9 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 		goto out;
 	/* libssh2 1.10 prefers ECDSA: ask for a type known_hosts holds */
 	types = dsync_ssh_known_hosts_types(&kh, cfg.hostname, cfg.port);
-	dsync_ssh_known_hosts_pref(pref, sizeof(pref), types);
+	/* an unknown host: OpenSSH's order, so the key asked about and
+	 * recorded is the one the OpenSSH client would record */
+	dsync_ssh_known_hosts_pref(pref, sizeof(pref), types ? types : ~0u);
 	if (pref[0] && libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, pref) != 0) {
 		error = dsync_error_set(DSYNC_ERROR, "cannot set the host key preference '%s': %s", pref, ssh_msg(s));
 		goto out;
@@ -978,8 +980,9 @@ out:
 			 dsync_error_last(), cfg.ignored_file, cfg.ignored, u->host);
 		dsync_error_set(error, "%s", msg);
 	}
-	teardown(fd, s, ch, false);
+	/* the collections free through their session */
 	dsync_ssh_known_hosts_dispose(&kh);
+	teardown(fd, s, ch, false);
 	dsync_ssh_config_dispose(&cfg);
 	dsync_buf_dispose(&a.tried);
 	return error;

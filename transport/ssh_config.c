@@ -333,11 +333,22 @@ int dsync_ssh_config_parse(dsync_ssh_config *c, const char *text, size_t len, co
 	return 0;
 }
 
+/* Whether PATH is there and not a regular file (/dev/null, a FIFO), which
+ * OpenSSH reads as empty: we skip it without opening it. */
+static bool not_regular(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
 int dsync_ssh_config_read_file(dsync_ssh_config *c, const char *path, const char *host)
 {
 	dsync_buf b = DSYNC_BUF_INIT;
 	int error;
 
+	if (not_regular(path))
+		return 0;
 	error = dsync_file_read(&b, path, SSH_FILE_MAX, 0);
 	if (error == DSYNC_ENOTFOUND)
 		error = 0;
@@ -548,19 +559,18 @@ void dsync_ssh_known_hosts_dispose(dsync_ssh_known_hosts *kh)
 		free(kh->files.ptr[i].path);
 		if (kh->files.ptr[i].known)
 			libssh2_knownhost_free(kh->files.ptr[i].known);
-		if (kh->files.ptr[i].revoked)
-			libssh2_knownhost_free(kh->files.ptr[i].revoked);
+		dsync_strlist_dispose(&kh->files.ptr[i].revoked);
 	}
 	dsync_array_dispose(kh->files);
 }
 
 static void load_text(dsync_ssh_known_file *f, const char *text, size_t len)
 {
+	dsync_buf one = DSYNC_BUF_INIT;
 	size_t pos = 0, ll;
 
 	while (pos < len) {
 		const char *line = text + pos, *nl = memchr(line, '\n', len - pos);
-		LIBSSH2_KNOWNHOSTS *into = f->known;
 
 		ll = nl ? (size_t)(nl - line) : len - pos;
 		pos += ll + 1;
@@ -585,12 +595,21 @@ static void load_text(dsync_ssh_known_file *f, const char *text, size_t len)
 				line++;
 				ll--;
 			}
-			into = f->revoked;
+			dsync_buf_truncate(&one, 0);
+			if (ll && dsync_buf_put(&one, line, ll) == 0)
+				(void)dsync_strlist_add(&f->revoked, one.ptr);
+			continue;
 		}
+		/* libssh2 1.10 drops the key's last character from a line
+		 * that does not end in a newline: give it one */
+		dsync_buf_truncate(&one, 0);
+		if (dsync_buf_put(&one, line, ll) < 0 || dsync_buf_put(&one, "\n", 1) < 0)
+			break;
 		/* lines libssh2 cannot read (key types it does not know) are
 		 * skipped, as ssh skips what it does not understand */
-		(void)libssh2_knownhost_readline(into, line, ll, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+		(void)libssh2_knownhost_readline(f->known, one.ptr, one.len, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
 	}
+	dsync_buf_dispose(&one);
 }
 
 int dsync_ssh_known_hosts_load(dsync_ssh_known_hosts *kh, LIBSSH2_SESSION *s, char *const *paths, size_t n)
@@ -602,6 +621,8 @@ int dsync_ssh_known_hosts_load(dsync_ssh_known_hosts *kh, LIBSSH2_SESSION *s, ch
 
 	for (i = 0; i < n; i++) {
 		dsync_buf_truncate(&b, 0);
+		if (not_regular(paths[i]))
+			continue;
 		error = dsync_file_read(&b, paths[i], SSH_FILE_MAX, 0);
 		if (error == DSYNC_ENOTFOUND) {
 			error = 0;
@@ -612,13 +633,10 @@ int dsync_ssh_known_hosts_load(dsync_ssh_known_hosts *kh, LIBSSH2_SESSION *s, ch
 		memset(&f, 0, sizeof(f));
 		f.path = strdup(paths[i]);
 		f.known = libssh2_knownhost_init(s);
-		f.revoked = libssh2_knownhost_init(s);
-		if (!f.path || !f.known || !f.revoked || dsync_array_push(kh->files, f) < 0) {
+		if (!f.path || !f.known || dsync_array_push(kh->files, f) < 0) {
 			free(f.path);
 			if (f.known)
 				libssh2_knownhost_free(f.known);
-			if (f.revoked)
-				libssh2_knownhost_free(f.revoked);
 			error = dsync_error_oom();
 			break;
 		}
@@ -679,41 +697,6 @@ void dsync_ssh_known_hosts_pref(char *out, size_t size, unsigned types)
 	}
 }
 
-int dsync_ssh_known_hosts_check(const char **file, const dsync_ssh_known_hosts *kh, const char *host, int port,
-				const char *key, size_t len, int type)
-{
-	int mask = dsync_ssh_hostkey_knownmask(type);
-	char name[300];
-	const char *changed = NULL;
-	size_t i;
-	int r;
-
-	if (file)
-		*file = NULL;
-	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
-	if (!mask)
-		return DSYNC_SSH_KNOWN_NEW;
-	for (i = 0; i < kh->files.size; i++)
-		if (check_one(kh->files.ptr[i].revoked, name, key, len, mask) == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-			if (file)
-				*file = kh->files.ptr[i].path;
-			return DSYNC_SSH_KNOWN_REVOKED;
-		}
-	for (i = 0; i < kh->files.size; i++) {
-		r = check_one(kh->files.ptr[i].known, name, key, len, mask);
-		if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
-			return DSYNC_SSH_KNOWN_MATCH;
-		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && !changed)
-			changed = kh->files.ptr[i].path;
-	}
-	if (changed) {
-		if (file)
-			*file = changed;
-		return DSYNC_SSH_KNOWN_CHANGED;
-	}
-	return DSYNC_SSH_KNOWN_NEW;
-}
-
 static void hmac_sha1(unsigned char out[20], const unsigned char *key, size_t klen, const char *msg, size_t mlen)
 {
 	unsigned char pad[64], inner[20];
@@ -734,6 +717,112 @@ static void hmac_sha1(unsigned char out[20], const unsigned char *key, size_t kl
 	dsync_sha1_update(&c, pad, 64);
 	dsync_sha1_update(&c, inner, 20);
 	dsync_sha1_final(&c, out);
+}
+
+static bool hashed_match(const char *pat, size_t len, const char *name)
+{
+	unsigned char salt[64], want[64], mac[20];
+	const char *bar;
+	size_t sl, wl;
+
+	/* |1|base64(salt)|base64(HMAC-SHA1(salt, name)) */
+	if (len < 4 || memcmp(pat, "|1|", 3) != 0 || !(bar = memchr(pat + 3, '|', len - 3)))
+		return false;
+	if (sodium_base642bin(salt, sizeof(salt), pat + 3, (size_t)(bar - pat - 3), NULL, &sl, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    sodium_base642bin(want, sizeof(want), bar + 1, len - (size_t)(bar + 1 - pat), NULL, &wl, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    wl != sizeof(mac))
+		return false;
+	hmac_sha1(mac, salt, sl, name, strlen(name));
+	return memcmp(mac, want, sizeof(mac)) == 0;
+}
+
+bool dsync_ssh_known_hosts_name_match(const char *patterns, size_t len, const char *name)
+{
+	char one[512];
+	size_t pos = 0, n;
+	bool matched = false;
+
+	if (len >= 3 && memcmp(patterns, "|1|", 3) == 0)
+		return hashed_match(patterns, len, name);
+	while (pos < len) {
+		const char *p = patterns + pos, *comma = memchr(p, ',', len - pos);
+
+		n = comma ? (size_t)(comma - p) : len - pos;
+		pos += n + 1;
+		if (n == 0 || n >= sizeof(one))
+			continue;
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (one[0] == '!') {
+			if (dsync_ssh_config_pattern_match(one + 1, name))
+				return false;
+		} else if (dsync_ssh_config_pattern_match(one, name)) {
+			matched = true;
+		}
+	}
+	return matched;
+}
+
+/* Whether the @revoked LINE (marker cut off: "hosts keytype base64 ...")
+ * names NAME and the raw KEY. */
+static bool revoked_match(const char *line, const char *name, const char *key, size_t len)
+{
+	unsigned char *bin;
+	const char *type, *b64;
+	size_t hl, bl, got;
+	bool same;
+
+	hl = strcspn(line, " \t");
+	type = line + hl + strspn(line + hl, " \t");
+	b64 = type + strcspn(type, " \t");
+	b64 += strspn(b64, " \t");
+	bl = strcspn(b64, " \t\r\n");
+	if (!hl || !bl || !dsync_ssh_known_hosts_name_match(line, hl, name))
+		return false;
+	if (!(bin = malloc(bl)))
+		return false;
+	same = sodium_base642bin(bin, bl, b64, bl, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	       got == len && memcmp(bin, key, len) == 0;
+	free(bin);
+	return same;
+}
+
+int dsync_ssh_known_hosts_check(const char **file, const dsync_ssh_known_hosts *kh, const char *host, int port,
+				const char *key, size_t len, int type)
+{
+	int mask = dsync_ssh_hostkey_knownmask(type);
+	char name[300];
+	const char *changed = NULL;
+	size_t i, j;
+	int r;
+
+	if (file)
+		*file = NULL;
+	dsync_ssh_known_hosts_name(name, sizeof(name), host, port);
+	if (!mask)
+		return DSYNC_SSH_KNOWN_NEW;
+	for (i = 0; i < kh->files.size; i++)
+		for (j = 0; j < kh->files.ptr[i].revoked.size; j++)
+			if (revoked_match(kh->files.ptr[i].revoked.ptr[j], name, key, len)) {
+				if (file)
+					*file = kh->files.ptr[i].path;
+				return DSYNC_SSH_KNOWN_REVOKED;
+			}
+	for (i = 0; i < kh->files.size; i++) {
+		r = check_one(kh->files.ptr[i].known, name, key, len, mask);
+		if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+			return DSYNC_SSH_KNOWN_MATCH;
+		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && !changed)
+			changed = kh->files.ptr[i].path;
+	}
+	if (changed) {
+		if (file)
+			*file = changed;
+		return DSYNC_SSH_KNOWN_CHANGED;
+	}
+	return DSYNC_SSH_KNOWN_NEW;
 }
 
 static int put_b64(dsync_buf *b, const void *bin, size_t len)

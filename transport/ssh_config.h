@@ -96,12 +96,18 @@ const char *dsync_ssh_hostkey_label(int type);
 int dsync_ssh_hostkey_knownmask(int type);
 
 /* One known-hosts file, read by us: its entries and, separately, its
- * @revoked ones. */
+ * @revoked lines (marker cut off), which we match ourselves: libssh2 1.10
+ * knows no wildcards, and "@revoked * KEY" is the usual way to revoke a
+ * key for every host. */
 typedef struct dsync_ssh_known_file {
 	char *path;
 	LIBSSH2_KNOWNHOSTS *known;
-	LIBSSH2_KNOWNHOSTS *revoked;
+	dsync_strlist revoked;
 } dsync_ssh_known_file;
+
+/* Whether the known_hosts host field PATTERNS (comma-separated; "!"
+ * negation; '*' and '?'; or one hashed "|1|salt|hash" name) names NAME. */
+bool dsync_ssh_known_hosts_name_match(const char *patterns, size_t len, const char *name);
 
 typedef struct dsync_ssh_known_hosts {
 	DSYNC_ARRAY(dsync_ssh_known_file) files;
@@ -112,7 +118,7 @@ typedef struct dsync_ssh_known_hosts {
 /*
  * Reads each of the N files of PATHS that exists (missing ones are
  * skipped) line by line: "@revoked " lines go, with the marker cut off,
- * into the file's revoked collection, "@cert-authority" lines and lines
+ * into the file's revoked list, "@cert-authority" lines and lines
  * libssh2 cannot read (other key types) are skipped, the rest go into
  * known.  S is any session (libssh2 needs one).  Never writes them.
  */
