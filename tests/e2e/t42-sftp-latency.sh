@@ -117,18 +117,30 @@ ok "A: sync" on A sync
 npacks() { find "$STORE/packs" -type f ! -name '.*' 2> /dev/null | wc -l; }
 echo "# packs in the store: $(npacks)"
 
+# idle NAME D: two rounds with nothing to do on D, each checked against the
+# bound; RT and MS are the smaller of the two (the client's count can differ
+# by one with how the replies' bytes happen to arrive)
+idle() {
+	local name=$1 d=$2 rt1 ms1
+	round "$name.1" "$d"
+	check "$d: a round with nothing to do succeeds" "$RC" = 0
+	check "$d: the client reported its round trips (DSYNC_TEST_SFTP_STATS)" -n "$RT"
+	check "$d: nothing to do costs <= $BOUND SFTP round trips (${RT:-?})" "${RT:-99999}" -le "$BOUND"
+	check "$d: the proxy saw the round's login and SFTP turns ($PRT >= ${RT:-?})" "$PRT" -ge "${RT:-99999}"
+	contains "$d: the round says there was nothing to fetch" "$TMP/out.$name.1" "nothing new to fetch"
+	rt1=${RT:-99999} ms1=$MS
+	round "$name.2" "$d"
+	check "$d: again, nothing to do costs <= $BOUND SFTP round trips (${RT:-?})" "${RT:-99999}" -le "$BOUND"
+	[ "${RT:-99999}" -le "$rt1" ] || RT=$rt1
+	[ "$MS" -le "$ms1" ] || MS=$ms1
+	[ "$RT" != 99999 ] || RT=none
+}
+
 # ------------------------------------------------ rounds with few packs
-round idle-A-few A
-check "A: a round with nothing to do succeeds" "$RC" = 0
-check "A: the client reported its round trips (DSYNC_TEST_SFTP_STATS)" -n "$RT"
-check "A: nothing to do costs <= $BOUND SFTP round trips (${RT:-?})" "${RT:-99999}" -le "$BOUND"
-IDLE_A_FEW=${RT:-none} IDLE_A_FEW_MS=$MS
-contains "A: the round says there was nothing to fetch" "$TMP/out.idle-A-few" "nothing new to fetch"
-round idle-B-few B
-check "B: a round with nothing to do succeeds" "$RC" = 0
-check "B: nothing to do costs <= $BOUND SFTP round trips (${RT:-?})" "${RT:-99999}" -le "$BOUND"
-IDLE_B_FEW=${RT:-none}
-check "the proxy saw the round's login and SFTP turns ($PRT >= ${RT:-?})" "$PRT" -ge "${RT:-99999}"
+idle idle-A-few A
+IDLE_A_FEW=$RT IDLE_A_FEW_MS=$MS
+idle idle-B-few B
+IDLE_B_FEW=$RT
 
 echo "one more line" >> "$TMP/A/notes.txt"
 round change-A A
@@ -161,15 +173,15 @@ ok "B: sync (fetches it all)" on B sync
 check "B has A's files" "$(files_digest "$TMP/B")" = "$(files_digest "$TMP/A")"
 ok "A: sync" on A sync
 
-round idle-A-many A
-check "A: with $MANY packs, a round with nothing to do succeeds" "$RC" = 0
-check "A: ... and costs the same round trips as with $FEW (${RT:-?} vs $IDLE_A_FEW)" "${RT:-?}" = "$IDLE_A_FEW"
-IDLE_A_MANY=${RT:-?} IDLE_A_MANY_MS=$MS
-round idle-B-many B
-check "B: with $MANY packs, a round with nothing to do succeeds" "$RC" = 0
-check "B: ... and costs the same round trips as with $FEW (${RT:-?} vs $IDLE_B_FEW)" "${RT:-?}" = "$IDLE_B_FEW"
+idle idle-A-many A
+check "A: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_A_FEW)" \
+	"$RT" = "$IDLE_A_FEW"
+IDLE_A_MANY=$RT IDLE_A_MANY_MS=$MS
+idle idle-B-many B
+check "B: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_B_FEW)" \
+	"$RT" = "$IDLE_B_FEW"
 
-echo "# report (${DELAY_MS} ms each way, $DEVICES devices, bound $BOUND):"
+echo "# report (${DELAY_MS} ms each way, $DEVICES devices, bound $BOUND; the better of two idle rounds):"
 echo "#   no change, $FEW packs:  $IDLE_A_FEW round trips, $IDLE_A_FEW_MS ms"
 echo "#   one change:         $CHANGE_A round trips, $CHANGE_A_MS ms"
 echo "#   no change, $MANY packs: $IDLE_A_MANY round trips, $IDLE_A_MANY_MS ms"
