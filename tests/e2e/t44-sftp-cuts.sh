@@ -55,26 +55,26 @@ else
 fi
 echo "# the ssh client: $MODE"
 
-# descendants PID: every process below PID, from /proc through pgrep -P
-descendants() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		descendants "$c"
-	done
-}
-
 # sshd_kill: SIGKILL to sshd (by its pid, which its pid file must name) and
-# to every session process below it, all at once, as a host that loses power
+# to every session process below it, as a host that loses power. The tree
+# is frozen first (SIGSTOP, top down), so no process forks a child that the
+# list would miss, or is orphaned and lost from it, before all die at once.
 sshd_kill() {
-	local pid=$SSHD_PID kids
+	local pid=$SSHD_PID all="" next level p
 	[ "$(cat "$SSHD_DIR/sshd.pid" 2> /dev/null)" = "$pid" ] ||
 		echo "# sshd's pid file says $(cat "$SSHD_DIR/sshd.pid" 2> /dev/null), started as $pid"
-	kids=$(descendants "$pid")
-	kill -9 "$pid" $kids 2> /dev/null
+	next=$pid
+	while [ -n "$next" ]; do
+		kill -STOP $next 2> /dev/null
+		all="$all $next"
+		level=$next next=""
+		for p in $level; do next="$next $(pgrep -P "$p" | tr '\n' ' ')"; done
+		next=$(echo $next)
+	done
+	kill -9 $all 2> /dev/null
 	wait "$pid" 2> /dev/null
 	SSHD_PID=""
-	echo "# killed sshd $pid and its sessions: $(echo $kids)"
+	echo "# killed sshd and its sessions:$all"
 }
 
 # sshd_restart: sshd again on the same port with the same config and host keys
@@ -153,11 +153,11 @@ ok "B: join" as B join "$URL" "$TMP/B" --name r --device-name beta --passphrase-
 DEV_A=$(git_of A config dsync.deviceId)
 MANS="$STORE/devices/$DEV_A"
 
-# cut WHAT WAIT-CMD...: a push on A in the background; once WAIT-CMD holds,
+# cut_push WHAT WAIT-CMD...: a push on A in the background; once WAIT-CMD holds,
 # sshd dies; the push must fail with one line; then sshd comes back and the
 # next syncs on A and B succeed and both check --read-data
 N=0
-cut() {
+cut_push() {
 	local what=$1 pid rc=0; shift
 	N=$((N + 1))
 	PACKS_BEFORE=$(names "$STORE/packs")
@@ -187,20 +187,20 @@ after_cut() {
 
 # 1. during a pack's writes: 3 MB at 1 MB/s
 head -c 3000000 /dev/urandom > "$TMP/A/big1.bin"
-cut "during a pack's writes" has_temp "$STORE/packs"
+cut_push "during a pack's writes" has_temp "$STORE/packs"
 check "during a pack's writes: no new pack name appeared" "$HIT_PACKS" = "$PACKS_BEFORE"
 check "during a pack's writes: no new manifest" "$HIT_MANS" = "$MANS_BEFORE"
 after_cut "during a pack's writes"
 
 # 2. after a pack's rename, before the manifest's put
 head -c 1000000 /dev/urandom > "$TMP/A/big2.bin"
-cut "after a pack's rename" new_pack
+cut_push "after a pack's rename" new_pack
 check "after a pack's rename: the kill came before a new manifest" "$HIT_MANS" = "$MANS_BEFORE"
 after_cut "after a pack's rename"
 
 # 3. during the manifest's put
 head -c 200000 /dev/urandom > "$TMP/A/big3.bin"
-cut "during the manifest's put" has_temp "$MANS"
+cut_push "during the manifest's put" has_temp "$MANS"
 check "during the manifest's put: the pack was in" "$HIT_PACKS" != "$PACKS_BEFORE"
 check "during the manifest's put: no new manifest name" "$HIT_MANS" = "$MANS_BEFORE"
 after_cut "during the manifest's put"
