@@ -138,44 +138,75 @@ static const command commands[] = {
 	  "the copy's (copy: it replaces the file), or both (the copy is renamed to\n"
 	  "'NAME (DEVICE YYYY-MM-DD HHMMSS).EXT'), and records that as a new version;\n"
 	  "what is removed stays in history. Deleting a copy by hand resolves it too.\n" },
-	{ "remote", cmd_remote, true, "add, list or remove encrypted remotes",
+	{ "remote", cmd_remote, true, "add, list, change or remove encrypted remotes",
 	  "usage: dsync remote [list]\n"
-	  "       dsync remote add NAME URL [--passphrase-file FILE]\n"
+	  "       dsync remote add NAME URL [--passphrase-file FILE] [--limit-rate RATE]\n"
+	  "                        [--ssh auto|openssh|builtin] [--ssh-command CMD]\n"
+	  "       dsync remote set NAME ssh|sshCommand|limitRate VALUE\n"
+	  "       dsync remote unset NAME ssh|sshCommand|limitRate\n"
 	  "       dsync remote remove NAME\n\n"
 	  "add: URL is a folder (file:///media/usb/dsync, or a plain path: a USB disk,\n"
-	  "a mounted share). An empty or missing folder gets a new encrypted store\n"
-	  "(you choose its passphrase, asked twice); a folder holding a store is opened\n"
+	  "a mounted share), or a folder on a host you reach over SSH:\n"
+	  "sftp://[USER@]HOST[:PORT]/PATH, sftp://HOST/~/PATH (under the login folder),\n"
+	  "ssh://... the same, or HOST:PATH as scp writes it (./a:b is a local name).\n"
+	  "Nothing of dsync runs on the host: the store is plain files. A missing folder\n"
+	  "is made. An empty folder gets a new encrypted store (you choose its\n"
+	  "passphrase, asked twice); a folder holding a store is opened\n"
 	  "with its passphrase, and the next 'dsync sync' merges its history with this\n"
 	  "folder's (files on both sides are kept). The store's key is then kept in\n"
 	  "~/.config/dsync/keys/ (0600) so later syncs don't ask. The passphrase comes\n"
-	  "from --passphrase-file, $DSYNC_PASSPHRASE, or the terminal. remove forgets\n"
-	  "the remote here; the store is untouched.\n" },
+	  "from --passphrase-file, $DSYNC_PASSPHRASE, or the terminal.\n\n"
+	  "SSH: --ssh openssh runs your own ssh (everything in ~/.ssh/config works),\n"
+	  "builtin uses the client inside dsync (libssh2: ssh-agent, ~/.ssh/id_ed25519\n"
+	  "and id_ecdsa; no RSA keys), auto (the default) your ssh when it is installed.\n"
+	  "--ssh-command CMD runs CMD instead of 'ssh' (e.g. 'ssh -F ~/dsync/config').\n"
+	  "On a terminal, a key's passphrase, a password or an unknown host key is\n"
+	  "asked; without one (cron, the daemon) nothing is, and such a host fails.\n"
+	  "--limit-rate RATE caps this remote's transfers each way: KiB/s unless a unit\n"
+	  "is given (500k, 2M, 1.5MB, 20mbit; 0: no limit). These three are kept as\n"
+	  "remote.NAME.ssh, sshCommand and limitRate; set and unset change them later\n"
+	  "($DSYNC_SSH and $DSYNC_SSH_COMMAND win over them). A refused login or host key\n"
+	  "is exit 5; a host that can't be reached, exit 1.\n\n"
+	  "remove forgets the remote here; the store is untouched.\n" },
 	{ "push", cmd_push, true, "send this folder's history to remotes",
-	  "usage: dsync push [REMOTE] [--quiet] [--passphrase-file FILE]\n\n"
+	  "usage: dsync push [REMOTE] [--quiet] [--passphrase-file FILE]\n"
+	  "                  [--limit-rate RATE]\n\n"
 	  "Snapshots the folder, then uploads to REMOTE (default: every remote) the\n"
-	  "history it does not hold yet, encrypted, and this device's new manifest.\n" },
+	  "history it does not hold yet, encrypted, and this device's new manifest.\n"
+	  "On a terminal it shows the bytes sent, the speed and the time left.\n"
+	  "--limit-rate RATE caps the upload (KiB/s unless a unit is given: 500k, 2M,\n"
+	  "20mbit; for this run, over remote.NAME.limitRate; 0: no cap of its own).\n" },
 	{ "fetch", cmd_fetch, true, "get other devices' histories from remotes",
-	  "usage: dsync fetch [REMOTE] [--quiet] [--passphrase-file FILE]\n\n"
+	  "usage: dsync fetch [REMOTE] [--quiet] [--passphrase-file FILE]\n"
+	  "                   [--limit-rate RATE]\n\n"
 	  "Downloads every other device's newest history from REMOTE (default: every\n"
 	  "remote), checks it, and records each device's head as\n"
-	  "refs/remotes/REMOTE/DEVICE-ID. Changes no file: 'dsync sync' merges.\n" },
+	  "refs/remotes/REMOTE/DEVICE-ID. Changes no file: 'dsync sync' merges.\n"
+	  "--limit-rate RATE caps the download, as for push.\n" },
 	{ "sync", cmd_sync, true, "snapshot, fetch, merge and push",
-	  "usage: dsync sync [REMOTE] [--quiet] [--passphrase-file FILE]\n\n"
+	  "usage: dsync sync [REMOTE] [--quiet] [--passphrase-file FILE]\n"
+	  "                  [--limit-rate RATE]\n\n"
 	  "One round with REMOTE (default: every remote): snapshot, fetch the other\n"
 	  "devices' histories, merge them into the folder (as 'dsync merge' does; a\n"
-	  "file you change meanwhile is never overwritten), then push. Exit status 3\n"
-	  "while conflicts wait; 5 for a wrong passphrase; 6 when data from the remote\n"
-	  "fails verification (nothing is changed then).\n" },
+	  "file you change meanwhile is never overwritten), then push. --limit-rate\n"
+	  "RATE caps each transfer (KiB/s unless a unit is given: 500k, 2M, 20mbit).\n"
+	  "Exit status 3 while conflicts wait; 5 for a wrong passphrase, or an ssh\n"
+	  "login or host key refused; 1 for a host that can't be reached; 6 when data\n"
+	  "from the remote fails verification (nothing is changed then).\n" },
 	{ "join", cmd_join, false, "make this device a copy of a remote's folder",
 	  "usage: dsync join URL [DIR] [--name REMOTE] [--device-name NAME]\n"
-	  "                  [--passphrase-file FILE] [--quiet]\n\n"
+	  "                  [--passphrase-file FILE] [--limit-rate RATE]\n"
+	  "                  [--ssh auto|openssh|builtin] [--ssh-command CMD] [--quiet]\n\n"
 	  "For a new or replaced device: opens the store at URL with its passphrase,\n"
 	  "makes DIR (default: the current folder, when it is empty; created if\n"
 	  "missing) a dsync folder with the remote as REMOTE (default 'origin'), and\n"
-	  "brings every file and the whole history. Files already in a DIR you name\n"
-	  "are kept: identical ones merge, different ones become conflict copies. A\n"
-	  "wrong passphrase (exit 5) or a store that fails verification (exit 6)\n"
-	  "leaves nothing behind, no kept key either. A join cut off (killed, Ctrl-C)\n"
+	  "brings every file and the whole history. URL as for 'dsync remote add'\n"
+	  "(a folder, or sftp://[USER@]HOST[:PORT]/PATH, HOST:PATH); --ssh and\n"
+	  "--ssh-command as there, kept for the remote; --limit-rate for this join only.\n"
+	  "Files already in a DIR you name are kept: identical ones merge, different\n"
+	  "ones become conflict copies. A wrong passphrase or a refused ssh login or\n"
+	  "host key (exit 5), or a store that fails verification (exit 6), leaves\n"
+	  "nothing behind, no kept key either. A join cut off (killed, Ctrl-C)\n"
 	  "is finished by the same 'dsync join' again, or by 'dsync sync' in DIR; the\n"
 	  "files that were there are never lost. The passphrase is the first line of\n"
 	  "FILE, or of $DSYNC_PASSPHRASE, or typed; empty or unreadable: exit 5.\n" },
@@ -190,7 +221,7 @@ static const command commands[] = {
 	  "out for good, move to a new store (docs/sync.md). For scripts:\n"
 	  "$DSYNC_PASSPHRASE and $DSYNC_NEW_PASSPHRASE (first line only).\n" },
 	{ "check", cmd_check, true, "verify the history and the remote stores",
-	  "usage: dsync check [--read-data] [REMOTE] [--quiet]\n\n"
+	  "usage: dsync check [--read-data] [REMOTE] [--quiet] [--limit-rate RATE]\n\n"
 	  "Checks the folder's history as 'git fsck --full' does: every version\n"
 	  "reachable from any ref, and every folder, file and chunk in each, read once\n"
 	  "with its hash checked, and each pack's index. What is missing or damaged is\n"
@@ -200,7 +231,8 @@ static const command commands[] = {
 	  "names is there at its size. --read-data also downloads, decrypts and\n"
 	  "indexes every pack. Exit status 6 names the first damaged blob; a pack that\n"
 	  "can't be read is not called missing. A store holding several key blobs is\n"
-	  "explained: an old one still opens it with its old passphrase.\n" },
+	  "explained: an old one still opens it with its old passphrase. --limit-rate\n"
+	  "RATE caps the downloads (KiB/s unless a unit is given: 500k, 2M, 20mbit).\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
 	  "Packs the history's objects into one pack with deltas, then removes the\n"
@@ -256,8 +288,9 @@ static void print_overview(FILE *fp)
 		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(fp, "\n'dsync help COMMAND' or 'dsync COMMAND --help' for more.\n"
 		    "exit status: 0 done, 1 failed, 2 usage error, 3 conflicts wait,\n"
-		    "4 folder locked by another dsync, 5 authentication failed,\n"
-		    "6 remote data failed verification.\n");
+		    "4 folder locked by another dsync, 5 authentication failed (a passphrase,\n"
+		    "or an ssh login or host key refused), 6 remote data failed verification;\n"
+		    "a host that can't be reached is 1.\n");
 }
 
 static int cmd_help(int argc, char **argv)

@@ -302,3 +302,88 @@ void out_progress_text(bool force, const char *fmt, ...)
 	fputs("\033[K", stderr);
 	fflush(stderr);
 }
+
+/* Now on the monotonic clock, in seconds. */
+static double mono_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+void out_rate_start(out_rate *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->started = mono_now();
+}
+
+double out_rate_add(out_rate *r, uint64_t bytes)
+{
+	double now = mono_now(), dt;
+	size_t last;
+
+	/* the samples older than the window go, but one stays to measure from */
+	while (r->n > 1 && now - r->t[(r->first + 1) % OUT_RATE_SAMPLES] >= OUT_RATE_WINDOW) {
+		r->first = (r->first + 1) % OUT_RATE_SAMPLES;
+		r->n--;
+	}
+	last = (r->first + r->n - 1) % OUT_RATE_SAMPLES;
+	if (r->n == 0 || now - r->t[last] >= 0.25) {
+		if (r->n == OUT_RATE_SAMPLES) {
+			r->first = (r->first + 1) % OUT_RATE_SAMPLES;
+			r->n--;
+		}
+		last = (r->first + r->n) % OUT_RATE_SAMPLES;
+		r->t[last] = now;
+		r->bytes[last] = bytes;
+		r->n++;
+	}
+	if (now - r->started < OUT_RATE_SETTLE || r->n < 2)
+		return -1;
+	dt = now - r->t[r->first];
+	if (dt <= 0 || bytes < r->bytes[r->first])
+		return -1;
+	return (double)(bytes - r->bytes[r->first]) / dt;
+}
+
+const char *out_duration(char *buf, size_t size, double secs)
+{
+	unsigned long s;
+
+	if (secs < 0 || secs > 100.0 * 3600)
+		snprintf(buf, size, "-:--");
+	else if ((s = (unsigned long)(secs + 0.5)) >= 3600)
+		snprintf(buf, size, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, size, "%lu:%02lu", s / 60, s % 60);
+	return buf;
+}
+
+void out_transfer_progress(out_rate *r, const char *label, uint64_t bytes, uint64_t bytes_total, size_t objects,
+			   bool done)
+{
+	char done_s[32], total_s[32], rate_s[32], left_s[32], line[256];
+	double rate;
+	int n;
+
+	if (done) {
+		out_progress_done();
+		return;
+	}
+	rate = out_rate_add(r, bytes);
+	out_size(done_s, sizeof(done_s), bytes);
+	if (bytes_total)
+		n = snprintf(line, sizeof(line), "%s of %s", done_s, out_size(total_s, sizeof(total_s), bytes_total));
+	else if (objects)
+		n = snprintf(line, sizeof(line), "%s, %zu objects", done_s, objects);
+	else
+		n = snprintf(line, sizeof(line), "%s", done_s);
+	if (rate >= 0 && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %s/s",
+			      out_size(rate_s, sizeof(rate_s), (uint64_t)rate));
+	if (rate > 0 && bytes_total >= bytes && n > 0 && (size_t)n < sizeof(line))
+		snprintf(line + n, sizeof(line) - (size_t)n, ", %s left",
+			 out_duration(left_s, sizeof(left_s), (double)(bytes_total - bytes) / rate));
+	out_progress_text(false, "%s: %s", label, line);
+}

@@ -56,4 +56,38 @@ void out_progress_done(void);
  * unless FORCE. */
 void out_progress_text(bool force, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * A transfer's speed over its last OUT_RATE_WINDOW seconds (samples kept at
+ * most every 250 ms), so a stall or a burst shows within seconds while the
+ * figure stays steady.  out_rate_start() begins a transfer; out_rate_add()
+ * takes the bytes done by now and returns bytes per second over the
+ * window, or -1 before OUT_RATE_SETTLE seconds have passed (too few to say).
+ */
+#define OUT_RATE_WINDOW 10.0
+#define OUT_RATE_SETTLE 2.0
+#define OUT_RATE_SAMPLES 48
+typedef struct out_rate {
+	double started;                    /* monotonic seconds */
+	double t[OUT_RATE_SAMPLES];        /* a ring, oldest at FIRST */
+	uint64_t bytes[OUT_RATE_SAMPLES];
+	size_t first, n;
+} out_rate;
+void out_rate_start(out_rate *r);
+double out_rate_add(out_rate *r, uint64_t bytes);
+
+/* Seconds to go as "0:25", "12:03" or "1:02:03" into BUF ("-:--" for a
+ * negative or a huge one). */
+const char *out_duration(char *buf, size_t size, double secs);
+
+/*
+ * The progress line of a transfer (push, fetch) LABEL: "LABEL: DONE of
+ * TOTAL, RATE/s, M:SS left", the total when known (BYTES_TOTAL), the rate
+ * once R has one, the time left when both are known; OBJECTS, when not 0
+ * and the total is not known, as "N objects".  A DONE line clears the
+ * progress instead, so nothing else (an ssh prompt for the next remote)
+ * is written over it.
+ */
+void out_transfer_progress(out_rate *r, const char *label, uint64_t bytes, uint64_t bytes_total, size_t objects,
+			   bool done);
+
 #endif

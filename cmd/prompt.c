@@ -184,28 +184,28 @@ static void tty_guard(bool on, struct sigaction *old)
 	}
 }
 
-/* Asks on the terminal, without echo. */
-static int read_tty(char **out, const char *prompt, bool is_new)
+/*
+ * Writes PROMPT on the terminal TTY and reads one line, echoed or not (ECHO):
+ * the line without its break into *OUT.  The terminal is put back as it
+ * was, also when a signal ends the program meanwhile.  WHAT names the
+ * answer in the message when none comes (EOF).
+ */
+static int tty_line(char **out, FILE *tty, const char *prompt, bool echo, const char *what)
 {
 	struct sigaction old_actions[sizeof(tty_signals) / sizeof(*tty_signals)];
 	struct termios old, quiet;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	FILE *tty = fopen("/dev/tty", "r+e");
-	bool restored = false;
+	bool restored = true;
 	int error;
 
 	*out = NULL;
 	memset(old_actions, 0, sizeof(old_actions));
-	if (!tty)
-		return dsync_error_set(DSYNC_EAUTH, "a %spassphrase is needed: no terminal to ask on (set %s or use %s)",
-				       is_new ? "new " : "", is_new ? "DSYNC_NEW_PASSPHRASE" : "DSYNC_PASSPHRASE",
-				       is_new ? "--new-passphrase-file" : "--passphrase-file");
 	out_progress_done();
 	fputs(prompt, tty);
 	fflush(tty);
-	if (tcgetattr(fileno(tty), &old) == 0) {
+	if (!echo && tcgetattr(fileno(tty), &old) == 0) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		quiet.c_lflag |= ECHONL;
@@ -213,8 +213,7 @@ static int read_tty(char **out, const char *prompt, bool is_new)
 		tty_saved_fd = fileno(tty);
 		tty_guard(true, old_actions);
 		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-	} else {
-		restored = true;
+		restored = false;
 	}
 	n = getline(&line, &cap, tty);
 	if (!restored) {
@@ -222,14 +221,36 @@ static int read_tty(char **out, const char *prompt, bool is_new)
 		tty_guard(false, old_actions);
 		tty_saved_fd = -1;
 	}
-	fclose(tty);
 	if (n < 0) {
 		free(line);
-		return dsync_error_set(DSYNC_EAUTH, "no passphrase given");
+		return dsync_error_set(DSYNC_EAUTH, "no %s given", what);
 	}
 	error = first_line(out, line, (size_t)n, true, "the typed line");
 	explicit_bzero(line, (size_t)n);
 	free(line);
+	return error;
+}
+
+/* The controlling terminal, to ask on (NULL: none: cron, systemd, the
+ * daemon).  The test ssh's BatchMode choice makes too (docs/sftp.md 2). */
+static FILE *tty_open(void)
+{
+	return fopen("/dev/tty", "r+e");
+}
+
+/* Asks on the terminal, without echo. */
+static int read_tty(char **out, const char *prompt, bool is_new)
+{
+	FILE *tty = tty_open();
+	int error;
+
+	*out = NULL;
+	if (!tty)
+		return dsync_error_set(DSYNC_EAUTH, "a %spassphrase is needed: no terminal to ask on (set %s or use %s)",
+				       is_new ? "new " : "", is_new ? "DSYNC_NEW_PASSPHRASE" : "DSYNC_PASSPHRASE",
+				       is_new ? "--new-passphrase-file" : "--passphrase-file");
+	error = tty_line(out, tty, prompt, false, "passphrase");
+	fclose(tty);
 	return error;
 }
 
@@ -276,4 +297,71 @@ int prompt_passphrase(char **out, int kind, const char *url, const prompt_source
 	wipe(*out);
 	*out = NULL;
 	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
+}
+
+bool prompt_have_tty(void)
+{
+	FILE *tty = tty_open();
+
+	if (!tty)
+		return false;
+	fclose(tty);
+	return true;
+}
+
+/* Writes TEXT (from the library; a keyboard-interactive question comes from
+ * the server) on TTY, each line through out_text() so no control
+ * character reaches the terminal; the last line without its break, as the
+ * question the answer follows. */
+static void put_question(FILE *tty, const char *text)
+{
+	const char *p = text, *nl;
+
+	while ((nl = strchr(p, '\n')) != NULL) {
+		fprintf(tty, "%s\n", out_text(p, (size_t)(nl - p)));
+		p = nl + 1;
+	}
+	fputs(out_text(p, strlen(p)), tty);
+}
+
+/* Whether ANSWER (to an unknown host key) is one the library takes: yes,
+ * no, or a fingerprint to compare ("SHA256:...", "MD5:..."). */
+static bool hostkey_answer_ok(const char *answer)
+{
+	return strcmp(answer, "yes") == 0 || strcmp(answer, "no") == 0 || strncmp(answer, "SHA256:", 7) == 0 ||
+	       strncmp(answer, "MD5:", 4) == 0;
+}
+
+int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload)
+{
+	static const char *const what[] = { "answer", "key passphrase", "password", "answer", "answer" };
+	FILE *tty;
+	int tries, error;
+
+	(void)payload;
+	*out = NULL;
+	if (kind < DSYNC_PROMPT_KEY_PASSPHRASE || kind > DSYNC_PROMPT_HOSTKEY)
+		return dsync_error_set(DSYNC_EAUTH, "cannot answer a question of kind %d", kind);
+	if ((tty = tty_open()) == NULL)
+		return dsync_error_set(DSYNC_EAUTH, "a %s is needed: no terminal to ask on", what[kind]);
+	out_progress_done();
+	/* a secret is never echoed, whatever the caller says */
+	if (kind == DSYNC_PROMPT_KEY_PASSPHRASE || kind == DSYNC_PROMPT_PASSWORD)
+		echo = false;
+	else if (kind == DSYNC_PROMPT_HOSTKEY)
+		echo = true;
+	put_question(tty, text);
+	error = tty_line(out, tty, "", echo, what[kind]);
+	/* as ssh does: until the answer is one it can take (three tries) */
+	for (tries = 1; error == 0 && kind == DSYNC_PROMPT_HOSTKEY && !hostkey_answer_ok(*out); tries++) {
+		wipe(*out);
+		*out = NULL;
+		if (tries == 3) {
+			error = dsync_error_set(DSYNC_EAUTH, "the host key was not accepted (no 'yes' given)");
+			break;
+		}
+		error = tty_line(out, tty, "Please type 'yes', 'no' or the fingerprint: ", true, what[kind]);
+	}
+	fclose(tty);
+	return error;
 }

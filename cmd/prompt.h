@@ -1,5 +1,6 @@
 /*
- * Asking for passphrases: from a file, the environment or the terminal.
+ * Asking for passphrases (from a file, the environment or the terminal) and
+ * what reaching a host over ssh asks (on the terminal).
  */
 #ifndef DSYNC_CMD_PROMPT_H
 #define DSYNC_CMD_PROMPT_H
@@ -24,5 +25,21 @@ typedef struct prompt_source {
  * (DSYNC_EAUTH when none can be had).
  */
 int prompt_passphrase(char **out, int kind, const char *url, const prompt_source *p);
+
+/* Whether a terminal exists to ask on (/dev/tty opens): only then do the
+ * commands set dsync_sync_options.prompt. */
+bool prompt_have_tty(void);
+
+/*
+ * dsync_sync_options.prompt (a dsync_prompt_cb): asks what reaching a host
+ * over ssh needs on the terminal.  TEXT's lines are shown with control
+ * characters escaped; a key passphrase or password (DSYNC_PROMPT_KEY_
+ * PASSPHRASE, _PASSWORD) without echo, a keyboard-interactive answer with
+ * echo as ECHO says, an unknown host key (DSYNC_PROMPT_HOSTKEY) with echo
+ * until the answer is "yes", "no" or a fingerprint (three tries).  *OUT is
+ * the line typed (malloc'd; the library wipes and frees it).  DSYNC_EAUTH
+ * when no terminal is there or nothing is typed (EOF).  PAYLOAD unused.
+ */
+int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload);
 
 #endif

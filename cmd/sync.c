@@ -5,7 +5,9 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "dsync/common.h"
@@ -16,14 +18,66 @@
 #include "output.h"
 #include "prompt.h"
 
-/* What the remote commands give the library's callbacks: where passphrases
- * come from, and the progress line's state. */
+/* What the remote commands give the library's callbacks (where passphrases
+ * come from, the progress line's state) and the options they share. */
 typedef struct pass_source {
 	prompt_source src;
 	bool quiet;
-	struct timespec started;
-	const char *step;
+	out_rate rate;             /* the progress line's speed */
+	const char *step;          /* the transfer it measures ("push", "fetch") */
+	char step_remote[80];      /* and the remote's name */
+	uint64_t rate_limit;      /* --limit-rate (0: none given, or 0) */
+	const char *limit_rate;   /* its text, as remote.NAME.limitRate keeps it */
+	const char *ssh;          /* --ssh: auto, openssh or builtin */
+	const char *ssh_command;  /* --ssh-command */
 } pass_source;
+
+/* Reads --limit-rate's VALUE for command NAME into P; -1 to go on, else the
+ * exit status (2: a rate not taken). */
+static int limit_rate_option(const char *name, const char *value, pass_source *p)
+{
+	if (dsync_rate_parse(value, &p->rate_limit) < 0)
+		return cmd_usage_msg(name, dsync_error_last());
+	p->limit_rate = value;
+	return -1;
+}
+
+/* Reads --ssh's VALUE for command NAME into P; -1 to go on, else 2. */
+static int ssh_option(const char *name, const char *value, pass_source *p)
+{
+	if (strcmp(value, "auto") != 0 && strcmp(value, "openssh") != 0 && strcmp(value, "builtin") != 0)
+		return cmd_usage_error(name, "--ssh can't be '%s': give auto, openssh or builtin", value);
+	p->ssh = value;
+	return -1;
+}
+
+/*
+ * --ssh and --ssh-command for the connection this command makes before the
+ * remote is in the config (remote add, join): the environment the library
+ * reads, which wins over the config anyway (DSYNC_SSH, DSYNC_SSH_COMMAND).
+ */
+static void ssh_env(const pass_source *p)
+{
+	if (p->ssh)
+		setenv("DSYNC_SSH", p->ssh, 1);
+	if (p->ssh_command)
+		setenv("DSYNC_SSH_COMMAND", p->ssh_command, 1);
+}
+
+/* Keeps --ssh, --ssh-command and (with RATE) --limit-rate as remote NAME's
+ * settings in F. */
+static int keep_settings(dsync_folder *f, const char *name, const pass_source *p, bool rate)
+{
+	int error = 0;
+
+	if (p->ssh && (error = dsync_remote_set(f, name, "ssh", p->ssh)) < 0)
+		return error;
+	if (p->ssh_command && (error = dsync_remote_set(f, name, "sshCommand", p->ssh_command)) < 0)
+		return error;
+	if (rate && p->limit_rate && (error = dsync_remote_set(f, name, "limitRate", p->limit_rate)) < 0)
+		return error;
+	return 0;
+}
 
 static int ask_pass(char **out, int kind, const char *url, void *payload)
 {
@@ -35,31 +89,33 @@ static int ask_pass(char **out, int kind, const char *url, void *payload)
 static void on_progress(const dsync_transfer *t, void *payload)
 {
 	pass_source *p = payload;
-	struct timespec now;
-	double secs;
-	char done[32], total[32], rate[32];
+	char label[160];
 
 	if (p->quiet)
 		return;
-	if (!p->step || strcmp(p->step, t->what) != 0) {
-		p->step = t->what;
-		clock_gettime(CLOCK_MONOTONIC, &p->started);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (double)(now.tv_sec - p->started.tv_sec) + (double)(now.tv_nsec - p->started.tv_nsec) / 1e9;
 	if (strcmp(t->what, "pack") == 0) {
-		out_progress_text(false, "%s: packing %zu/%zu objects", t->remote, t->objects, t->objects_total);
+		if (t->done)
+			out_progress_done();
+		else
+			out_progress_text(false, "%s: packing %zu/%zu objects", t->remote, t->objects, t->objects_total);
 		return;
 	}
-	if (!t->remote) {   /* the local history ("history") */
-		out_progress_text(t->done, "checking the history: %zu objects", t->objects);
+	if (!t->remote) {   /* the local history ("history"); a store is checked next */
+		if (t->done)
+			out_progress_done();
+		else
+			out_progress_text(false, "checking the history: %zu objects", t->objects);
 		return;
 	}
-	out_size(done, sizeof(done), t->bytes);
-	out_size(total, sizeof(total), t->bytes_total);
-	out_size(rate, sizeof(rate), secs > 0.05 ? (uint64_t)((double)t->bytes / secs) : 0);
-	out_progress_text(t->done, "%s %s: %s%s%s, %zu objects, %s/s", t->what, t->remote, done,
-			  t->bytes_total ? " of " : "", t->bytes_total ? total : "", t->objects, rate);
+	if (!p->step || strcmp(p->step, t->what) != 0 || strncmp(p->step_remote, t->remote, sizeof(p->step_remote)) != 0) {
+		p->step = t->what;
+		snprintf(p->step_remote, sizeof(p->step_remote), "%s", t->remote);
+		out_rate_start(&p->rate);
+	}
+	snprintf(label, sizeof(label), "%s %s", t->what, out_text(t->remote, strlen(t->remote)));
+	out_transfer_progress(&p->rate, label, t->bytes, t->bytes_total, t->objects, t->done);
+	if (t->done)
+		p->step = NULL;
 }
 
 static void sync_options(dsync_sync_options *so, pass_source *p)
@@ -68,7 +124,11 @@ static void sync_options(dsync_sync_options *so, pass_source *p)
 	so->passphrase = ask_pass;
 	so->progress = on_progress;
 	so->warn = out_warn_cb;
+	/* what ssh asks (a key's passphrase, a password, an unknown host key)
+	 * only where someone can answer; the watcher never sets it */
+	so->prompt = prompt_have_tty() ? prompt_ssh : NULL;
 	so->payload = p;
+	so->rate_limit = p->rate_limit;
 }
 
 /* The options most remote commands share; returns -1 to go on. */
@@ -79,6 +139,9 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "read-data", no_argument, NULL, 'r' },
+		{ "limit-rate", required_argument, NULL, 'L' },
+		{ "ssh", required_argument, NULL, 'S' },
+		{ "ssh-command", required_argument, NULL, 'C' },
 		CMD_HELP_OPTION,
 		{ 0 }
 	};
@@ -86,6 +149,22 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 
 	while ((c = cmd_getopt(&rc, name, argc, argv, "qh", opts)) != -1) {
 		switch (c) {
+		case 'L':
+			if (strcmp(name, "passphrase") == 0)
+				return cmd_usage_error(name, "unknown option '%s'", "--limit-rate");
+			if ((rc = limit_rate_option(name, optarg, p)) >= 0)
+				return rc;
+			break;
+		case 'S':
+		case 'C':
+			/* 'remote' takes them only for 'add' (checked there) */
+			if (strcmp(name, "remote") != 0)
+				return cmd_usage_error(name, "unknown option '%s'", c == 'S' ? "--ssh" : "--ssh-command");
+			if (c == 'S' && (rc = ssh_option(name, optarg, p)) >= 0)
+				return rc;
+			if (c == 'C')
+				p->ssh_command = optarg;
+			break;
 		case 'p':
 			p->src.file = optarg;
 			break;
@@ -183,6 +262,38 @@ int cmd_sync(int argc, char **argv)
 	return run_round("sync", DSYNC_SYNC_ALL, argc, argv);
 }
 
+/* The setting KEY of 'remote set' as the config names it (ssh, sshCommand,
+ * limitRate; the option's spelling and any case taken), or NULL. */
+static const char *setting_key(const char *key)
+{
+	if (strcasecmp(key, "ssh") == 0)
+		return "ssh";
+	if (strcasecmp(key, "sshCommand") == 0 || strcasecmp(key, "ssh-command") == 0)
+		return "sshCommand";
+	if (strcasecmp(key, "limitRate") == 0 || strcasecmp(key, "limit-rate") == 0)
+		return "limitRate";
+	return NULL;
+}
+
+/* remote set NAME KEY VALUE, remote unset NAME KEY (VALUE NULL). */
+static int remote_set(dsync_folder *f, const char *name, const char *key, const char *value, bool quiet)
+{
+	const char *k = setting_key(key);
+	int error;
+
+	if (!k)
+		return cmd_usage_error("remote", "unknown setting '%s' (ssh, sshCommand, limitRate)", key);
+	if ((error = dsync_remote_set(f, name, k, value)) < 0)
+		return out_fail(error);
+	if (!quiet) {
+		if (value)
+			printf("remote '%s': %s = %s\n", name, k, out_text(value, strlen(value)));
+		else
+			printf("remote '%s': %s unset\n", name, k);
+	}
+	return 0;
+}
+
 int cmd_remote(int argc, char **argv)
 {
 	pass_source p = { 0 };
@@ -204,22 +315,43 @@ int cmd_remote(int argc, char **argv)
 		rc = cmd_args("remote", argc, argv, 1, 1, "name the remote: dsync remote remove NAME");
 	else if (strcmp(sub, "list") == 0)
 		rc = cmd_args("remote", argc, argv, 0, 0, NULL);
+	else if (strcmp(sub, "set") == 0)
+		rc = cmd_args("remote", argc, argv, 3, 3,
+			      "name the remote, the setting and its value: dsync remote set NAME ssh builtin");
+	else if (strcmp(sub, "unset") == 0)
+		rc = cmd_args("remote", argc, argv, 2, 2, "name the remote and the setting: dsync remote unset NAME ssh");
 	else
-		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove)", sub);
+		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove, set, unset)", sub);
 	if (rc >= 0)
 		return rc;
+	if (strcmp(sub, "add") != 0 && (p.ssh || p.ssh_command || p.limit_rate))
+		return cmd_usage_msg("remote", "--ssh, --ssh-command and --limit-rate go with 'remote add' (later: "
+					       "dsync remote set NAME KEY VALUE)");
 	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
 	if (strcmp(sub, "add") == 0) {
+		ssh_env(&p);
 		error = dsync_remote_add(f, argv[optind], argv[optind + 1], &created, &so);
+		if (error == 0)
+			error = keep_settings(f, argv[optind], &p, true);
+		out_progress_done();
 		if (error == 0 && !p.quiet) {
+			/* the URL as kept (an ssh address normalised), so a misread shows */
+			const char *where = argv[optind + 1];
+
+			if (dsync_remote_list(&list, &n, f) == 0)
+				for (i = 0; i < n; i++)
+					if (strcmp(list[i].name, argv[optind]) == 0)
+						where = list[i].url;
 			if (created)
 				printf("created an encrypted store at %s and added it as '%s'\n"
-				       "'dsync sync' sends this folder's history there\n", out_name(argv[optind + 1]), argv[optind]);
+				       "'dsync sync' sends this folder's history there\n", out_name(where), argv[optind]);
 			else
 				printf("added '%s' (%s)\n'dsync sync' merges its history into this folder\n", argv[optind],
-				       out_name(argv[optind + 1]));
+				       out_name(where));
+			dsync_remote_list_free(list, n);
+			list = NULL;
 		}
 	} else if (strcmp(sub, "list") == 0) {
 		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
@@ -227,6 +359,10 @@ int cmd_remote(int argc, char **argv)
 				printf("%s\t%s\n", list[i].name, out_name(list[i].url));
 			dsync_remote_list_free(list, n);
 		}
+	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "unset") == 0) {
+		rc = remote_set(f, argv[optind], argv[optind + 1], sub[0] == 's' ? argv[optind + 2] : NULL, p.quiet);
+		dsync_folder_free(f);
+		return rc;
 	} else {
 		error = dsync_remote_remove(f, argv[optind]);
 		if (error == 0 && !p.quiet)
@@ -243,6 +379,9 @@ int cmd_join(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "device-name", required_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "limit-rate", required_argument, NULL, 'L' },
+		{ "ssh", required_argument, NULL, 'S' },
+		{ "ssh-command", required_argument, NULL, 'C' },
 		CMD_HELP_OPTION,
 		{ 0 }
 	};
@@ -255,6 +394,17 @@ int cmd_join(int argc, char **argv)
 
 	while ((c = cmd_getopt(&rc, "join", argc, argv, "qh", opts)) != -1) {
 		switch (c) {
+		case 'L':
+			if ((rc = limit_rate_option("join", optarg, &p)) >= 0)
+				return rc;
+			break;
+		case 'S':
+			if ((rc = ssh_option("join", optarg, &p)) >= 0)
+				return rc;
+			break;
+		case 'C':
+			p.ssh_command = optarg;
+			break;
 		case 'p':
 			p.src.file = optarg;
 			break;
@@ -275,9 +425,13 @@ int cmd_join(int argc, char **argv)
 	if (optind < argc)
 		dir = argv[optind++];
 	sync_options(&so, &p);
+	ssh_env(&p);
 	error = dsync_join(&f, &r, url, dir, name, device, &so);
 	if (error < 0)
 		return out_fail(error);
+	/* how the host is reached stays; the rate was for this join */
+	if (keep_settings(f, name ? name : "origin", &p, false) < 0)
+		out_warn("%s", dsync_error_last());
 	report_round(&r, DSYNC_SYNC_ALL, p.quiet);
 	if (!p.quiet)
 		printf("'%s' is now a dsync folder kept in step with %s\n",

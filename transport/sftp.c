@@ -64,6 +64,14 @@ static void got_nothing(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	(void)tag;
 }
 
+/* For replies only counted: CTX is the counter */
+static void count_down(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
+{
+	(void)r;
+	(void)tag;
+	(*(unsigned *)ctx)--;
+}
+
 static bool is_status(const one *o, uint32_t status)
 {
 	return o->type == DSYNC_SFTP_STATUS && o->status == status;
@@ -527,11 +535,10 @@ static void sweep_stale(sftp_store *s)
 	s->swept = true;
 	if (walk(s, "", "", true, SWEEP_DEPTH, collect_stale, &st) == 0) {
 		for (i = 0; i < st.n; i++) {
-			one o = { .left = &left };
-
 			if (path_of(s, st.names[i], &path) < 0 ||
-			    dsync_sftp_client_remove(s->c, path.ptr, got_nothing, &o, 0) < 0)
+			    dsync_sftp_client_remove(s->c, path.ptr, count_down, &left, 0) < 0)
 				break;
+			left++;
 		}
 		(void)dsync_sftp_client_wait_count(s->c, &left);
 	}
@@ -965,10 +972,12 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 		(void)dsync_sftp_client_wait_count(s->c, &p.left);
 		goto out;
 	}
-	if ((error = dsync_sftp_client_wait_count(s->c, &p.left)) < 0)
-		goto out;
-	if (xfer && p.acked != reported)
-		xfer(p.acked, payload);
+	while (p.left > 0) {
+		if ((error = dsync_sftp_client_pump(s->c)) < 0)
+			goto out;
+		if (xfer && p.acked != reported)
+			xfer(reported = p.acked, payload);
+	}
 	if ((error = p.error) < 0)
 		goto out;
 	/* flushed and closed in one flight */

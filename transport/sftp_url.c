@@ -181,7 +181,7 @@ static void tidy_path(char *p)
 }
 
 /*
- * PATH as written (after decoding): "~" or "~/rel" is relative to the login
+ * A scp-form PATH as written: "~" or "~/rel" is relative to the login
  * folder; "~user" is refused; anything else is kept.  Sets OUT->path.
  */
 static int set_path(dsync_sftp_url *out, char *path, const char *in)
@@ -253,17 +253,29 @@ static int parse_url(dsync_sftp_url *out, const char *in, size_t skip)
 				       dsync_quote(q, in));
 	if ((error = check_names(out, in)) < 0)
 		return error;
-	/* the path: "/" is the root, none or "/~" the login folder, "/~/x" its x */
+	/* the path: "/" is the root, none or "/~" the login folder, "/~/x" its
+	 * x; a '~' counts only as written (%7E is a name like any other) */
 	if (!(path = malloc(sizeof(out->path))))
 		return dsync_error_oom();
-	if ((error = copy_part(path, sizeof(out->path), auth_end, strlen(auth_end), true, in, "path")) < 0)
+	if (auth_end[0] == '\0' || (auth_end[1] == '~' && (auth_end[2] == '\0' || auth_end[2] == '/'))) {
+		const char *rel = auth_end[0] ? auth_end + 2 : auth_end;
+		char *r;
+
+		if ((error = copy_part(path, sizeof(out->path), rel, strlen(rel), true, in, "path")) < 0)
+			goto out;
+		for (r = path; *r == '/'; r++)
+			;
+		memcpy(out->path, r, strlen(r) + 1);
+	} else if (auth_end[1] == '~') {
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s': only ~/ is supported: write the path from the root",
+					dsync_quote(q, in));
 		goto out;
-	if (path[0] == '\0')
-		out->path[0] = '\0';
-	else if (path[1] == '~')
-		error = set_path(out, path + 1, in);
-	else
-		error = set_path(out, path, in);
+	} else {
+		if ((error = copy_part(path, sizeof(out->path), auth_end, strlen(auth_end), true, in, "path")) < 0)
+			goto out;
+		memcpy(out->path, path, strlen(path) + 1);
+	}
+	tidy_path(out->path);
 out:
 	free(path);
 	return error;
@@ -356,7 +368,9 @@ static int normalise(dsync_sftp_url *u, const char *in)
 	    put_raw(u->url, sizeof(u->url), &n, v6 ? "[" : "") < 0 || put_raw(u->url, sizeof(u->url), &n, u->host) < 0 ||
 	    put_raw(u->url, sizeof(u->url), &n, v6 ? "]" : "") < 0 || put_raw(u->url, sizeof(u->url), &n, port) < 0 ||
 	    (u->path[0] != '/' && put_raw(u->url, sizeof(u->url), &n, "/~/") < 0) ||
-	    put_enc(u->url, sizeof(u->url), &n, u->path, "?#") < 0)
+	    /* an absolute path's leading '~' is a name, not the login folder */
+	    (u->path[0] == '/' && u->path[1] == '~' && put_raw(u->url, sizeof(u->url), &n, "/%7E") < 0) ||
+	    put_enc(u->url, sizeof(u->url), &n, u->path + (u->path[0] == '/' && u->path[1] == '~' ? 2 : 0), "?#") < 0)
 		return dsync_error_set(DSYNC_EUSAGE, "'%s': the address is too long", dsync_quote(q, in));
 	if ((u->user[0] && (put_raw(u->label, sizeof(u->label), &l, u->user) < 0 ||
 			    put_raw(u->label, sizeof(u->label), &l, "@") < 0)) ||

@@ -907,6 +907,13 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 		return dsync_error_set(DSYNC_ERROR, "cannot start libssh2 (%d)", init_result);
 	if ((error = dsync_ssh_config_read(&cfg, u->host, u->user, u->port)) < 0)
 		goto out;
+	if (cfg.ignored[0] && o->warn) {
+		char msg[1024], shown[300];
+
+		snprintf(msg, sizeof(msg), "%s sets %s for %s, which the built-in client ignores: install the OpenSSH client or set remote.NAME.ssh = openssh",
+			 tilde(shown, sizeof(shown), cfg.ignored_file, home), cfg.ignored, u->host);
+		o->warn(msg, o->payload);
+	}
 	snprintf(label, sizeof(label), "%s@%s", cfg.user, u->host);
 	if (cfg.port != 22)
 		snprintf(label + strlen(label), sizeof(label) - strlen(label), ":%d", cfg.port);
@@ -973,7 +980,7 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 	ch = NULL;
 	error = 0;
 out:
-	if (error < 0 && cfg.ignored[0]) {
+	if (error < 0 && cfg.ignored[0] && !o->warn) {
 		char msg[2048];
 
 		snprintf(msg, sizeof(msg), "%s (note: %s sets %s for %s, which the built-in client ignores: install the OpenSSH client or set remote.NAME.ssh = openssh)",

@@ -9,9 +9,9 @@
 #ifndef DSYNC_TRANSPORT_SSH_BUILTIN_H
 #define DSYNC_TRANSPORT_SSH_BUILTIN_H
 
+#include "transport/opts.h"
 #include "transport/sftp_stream.h"
 #include "transport/sftp_url.h"
-#include "transport/transport.h"
 
 /* Connects, checks the host key, logs in and opens the sftp subsystem:
  * DSYNC_EAUTH (exit 5) for a refused login or host key, DSYNC_ERROR for an

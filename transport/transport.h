@@ -6,42 +6,12 @@
 #define DSYNC_TRANSPORT_TRANSPORT_H
 
 #include <stdbool.h>
-#include <stdint.h>
 
 struct dsync_blobstore;
 
-/* What a transport may ask the person at the terminal (the same values as
- * include/dsync/sync.h's DSYNC_PROMPT_*, which transport/ may not see). */
-enum {
-	DSYNC_TRANSPORT_PROMPT_KEY_PASSPHRASE = 1, /* a private key's passphrase (echo off) */
-	DSYNC_TRANSPORT_PROMPT_PASSWORD = 2,       /* a login password (echo off) */
-	DSYNC_TRANSPORT_PROMPT_KBDINT = 3,         /* a keyboard-interactive question (echo as the server says) */
-	DSYNC_TRANSPORT_PROMPT_HOSTKEY = 4         /* an unknown host key: the answer "yes", "no" or a fingerprint */
-};
-
-/* Asks TEXT (one or more lines; the last is the question) and sets *OUT to
- * a malloc'd answer (the caller wipes and frees it); DSYNC_EAUTH when there
- * is no answer (no terminal, end of input). */
-typedef int (*dsync_transport_prompt_cb)(char **out, int kind, const char *text, bool echo, void *payload);
-
-/* ssh modes: remote.NAME.ssh */
-enum {
-	DSYNC_SSH_AUTO = 0,    /* the user's ssh when one is on PATH (or a command is set), else built in */
-	DSYNC_SSH_OPENSSH = 1, /* the user's OpenSSH client */
-	DSYNC_SSH_BUILTIN = 2  /* libssh2 */
-};
-
-typedef struct dsync_transport_opts {
-	/* May ask questions (a terminal is there and this is not the watcher):
-	 * false makes ssh run with BatchMode and the built-in client refuse
-	 * what it would ask. */
-	bool interactive;
-	int ssh_mode;                     /* DSYNC_SSH_* */
-	const char *ssh_command;          /* remote.NAME.sshCommand (NULL: none; DSYNC_SSH_COMMAND wins) */
-	uint64_t rate_limit;              /* bytes per second, each way, per connection; 0: none */
-	dsync_transport_prompt_cb prompt; /* may be NULL: nothing is asked */
-	void *payload;
-} dsync_transport_opts;
+/* The options (prompts, ssh mode, rate limit) are in transport/opts.h, which
+ * the transports include without this header: transport.c includes theirs. */
+#include "transport/opts.h"
 
 /*
  * Opens the blob store at URL: "file:///abs/path", a plain path (absolute or

@@ -61,6 +61,7 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	t.interactive = o->prompt != NULL;
 	t.prompt = o->prompt;
 	t.payload = o->payload;
+	t.warn = o->warn;
 	t.ssh_command = r ? r->ssh_command : NULL;
 	if (env && *env)
 		error = ssh_mode(&t.ssh_mode, env, "DSYNC_SSH");

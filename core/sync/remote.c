@@ -419,3 +419,53 @@ out:
 	dsync_buf_dispose(&dir);
 	return error;
 }
+
+/* ---- remote set: how a remote is reached ------------------------------------------ */
+
+int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const char *value)
+{
+	static const char *const keys[] = { "ssh", "sshCommand", "limitRate" };
+	git_config *cfg = NULL;
+	sync_remotes all = { 0 };
+	sync_remote **sel = NULL;
+	size_t n, i;
+	uint64_t rate;
+	char full[128], q[DSYNC_QUOTE_SIZE];
+	int err, error;
+
+	for (i = 0; i < DSYNC_ARRAY_SIZE(keys); i++)
+		if (strcmp(key, keys[i]) == 0)
+			break;
+	if (i == DSYNC_ARRAY_SIZE(keys))
+		return dsync_error_set(DSYNC_EUSAGE, "a remote has no setting '%s' (ssh, sshCommand, limitRate)",
+				       dsync_quote(q, key));
+	if ((error = dsync_remote_config_read(&all, f)) < 0 || (error = dsync_remote_pick(&sel, &n, &all, name, f)) < 0)
+		goto out;
+	/* NAME is a remote's now: safe to print */
+	if (value && i == 0 && strcmp(value, "auto") != 0 && strcmp(value, "openssh") != 0 &&
+	    strcmp(value, "builtin") != 0) {
+		error = dsync_error_set(DSYNC_EUSAGE, "remote.%s.ssh can't be '%s': give auto, openssh or builtin",
+					name, dsync_quote(q, value));
+		goto out;
+	}
+	if (value && i == 1 && (!*value || strchr(value, '\n'))) {
+		error = dsync_error_set(DSYNC_EUSAGE, "remote.%s.sshCommand must be one line, not empty", name);
+		goto out;
+	}
+	if (value && i == 2 && (error = dsync_rate_parse(value, &rate)) < 0)
+		goto out;
+	if ((error = dsync_write_begin(f, DSYNC_LOCK_WAIT_MS)) < 0)
+		goto out;
+	if ((error = dsync_remote_config_open(&cfg, f)) == 0) {
+		snprintf(full, sizeof(full), "remote.%s.%s", name, key);
+		err = value ? git_config_set_string(cfg, full, value) : git_config_delete_entry(cfg, full);
+		if (err < 0 && !(err == GIT_ENOTFOUND && !value))
+			error = dsync_error_git(err, "cannot write %s in '%s'", full, f->root);
+	}
+	dsync_write_end(f);
+out:
+	git_config_free(cfg);
+	free(sel);
+	dsync_remote_config_dispose(&all);
+	return error;
+}

@@ -103,6 +103,13 @@ void dsync_remote_list_free(dsync_remote_info *list, size_t n);
 bool dsync_folder_has_remotes(dsync_folder *f);
 /* Forgets remote NAME (its refs and state); the store itself is untouched. */
 int dsync_remote_remove(dsync_folder *f, const char *name);
+/*
+ * Sets how remote NAME is reached: KEY "ssh" (auto, openssh or builtin),
+ * "sshCommand" (one line) or "limitRate" (as dsync_rate_parse takes it),
+ * stored as remote.NAME.KEY; VALUE NULL removes it.  DSYNC_EUSAGE for
+ * another key or a value not taken, DSYNC_ENOTFOUND for no such remote.
+ */
+int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const char *value);
 
 /*
  * One sync round with REMOTE (NULL: every remote), doing the steps in WHAT

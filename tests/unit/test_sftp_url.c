@@ -95,6 +95,11 @@ static void test_url_forms(void **state)
 	ok("sftp://h/a%2Fb", "", "h", 0, "/a/b", "sftp://h/a/b", "h");
 	ok("sftp://h/100%25", "", "h", 0, "/100%", "sftp://h/100%25", "h");
 	ok("sftp://h/a%3Fb", "", "h", 0, "/a?b", "sftp://h/a%3Fb", "h");
+	/* only a '~' as written means the login folder: %7E is a name */
+	ok("sftp://h/%7E/x", "", "h", 0, "/~/x", "sftp://h/%7E/x", "h");
+	ok("sftp://h/%7Eann/x", "", "h", 0, "/~ann/x", "sftp://h/%7Eann/x", "h");
+	ok("sftp://h/~/%7E", "", "h", 0, "~", "sftp://h/~/~", "h");
+	ok("sftp://h/~/%2Fetc", "", "h", 0, "etc", "sftp://h/~/etc", "h");
 	/* IPv6 */
 	ok("sftp://[::1]:2222/x", "", "::1", 2222, "/x", "sftp://[::1]:2222/x", "[::1]:2222");
 	ok("sftp://ann@[fe80::1%eth0]/~/x", "ann", "fe80::1%eth0", 0, "x", "sftp://ann@[fe80::1%eth0]/~/x",
@@ -121,6 +126,10 @@ static void test_scp_form(void **state)
 	ok("friend@127.0.0.1:store", "friend", "127.0.0.1", 0, "store", "sftp://friend@127.0.0.1/~/store",
 	   "friend@127.0.0.1");
 	ok("a_b-c.d:x", "", "a_b-c.d", 0, "x", "sftp://a_b-c.d/~/x", "a_b-c.d");
+	/* one slash is no URL: the scp form, with an absolute path */
+	ok("sftp:/~/pi", "", "sftp", 0, "/~/pi", "sftp://sftp/%7E/pi", "sftp");
+	ok("h:/~x", "", "h", 0, "/~x", "sftp://h/%7Ex", "h");
+	ok("h:~/~x", "", "h", 0, "~x", "sftp://h/~/~x", "h");
 }
 
 static void test_refused(void **state)

@@ -1,0 +1,108 @@
+#!/bin/bash
+# sftp:// remotes through a real OpenSSH sshd on 127.0.0.1 (sshlib.sh): two
+# devices add the store (an sftp:// or ssh:// URL naming a Host alias of the ssh
+# config, and the scp form), the folder is made on the host, they sync
+# through it, and a third joins from it by sftp://USER@127.0.0.1:PORT/...;
+# the trees are equal, `dsync check --read-data` passes on all three, the
+# store's files on the host are 0600 in 0700 folders and no temporary file
+# is left. Once through the user's OpenSSH client (DSYNC_SSH=openssh), once
+# built in (DSYNC_SSH=builtin). Then the OpenSSH client's refusals: a port
+# nobody listens on is exit 1 with one line, a key the host does not take
+# is exit 5, an unknown host without a terminal is exit 5 with the
+# fingerprint `ssh-keygen -lf` gives and a command that accepts it (which,
+# run, lets the next try in), a changed host key is exit 5 below ssh's own
+# warning.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
+. "$(dirname "$0")/sshlib.sh"
+. "$(dirname "$0")/sftplib.sh"
+export DSYNC_TEST_KDF=min
+unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_SSH DSYNC_SSH_COMMAND
+
+PASS=$TMP/passphrase
+echo "correct horse battery staple" > "$PASS"
+
+if ! ssh_can sshd; then
+	echo "# skipped: no sshd here (see above)"
+	finish
+fi
+ssh_client_keys
+if ! sshd_start; then
+	fail "sshd starts"
+	finish
+fi
+ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+# an alias (port, user, key from the config), and the address itself
+ssh_config_host sshd "$SSHD_PORT"
+ssh_config_host 127.0.0.1 "$SSHD_PORT"
+ssh_config_host sshd-wrong "$SSHD_PORT" IdentityFile "$HOME/.ssh/id_wrong"
+: > "$TMP/unknown_known_hosts"
+ssh_config_host sshd-unknown "$SSHD_PORT" UserKnownHostsFile "$TMP/unknown_known_hosts"
+ssh-keygen -q -t ed25519 -N "" -f "$TMP/other_host_key" < /dev/null > /dev/null
+printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$TMP/other_host_key.pub")" > "$TMP/changed_known_hosts"
+ssh_config_host sshd-changed "$SSHD_PORT" UserKnownHostsFile "$TMP/changed_known_hosts"
+# the OpenSSH client finds ~/.ssh through the password database: each
+# device's ssh reads this config (the built-in client reads $HOME/.ssh,
+# which each device's HOME links to)
+export DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG"
+
+# sync_through TAG MODE URL_A URL_B URL_C NORM HOSTDIR (sftplib.sh)
+store="$TMP/store-openssh/deep/docs"
+sync_through openssh openssh "sftp://sshd$store" "sshd:$store" \
+	"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "sftp://sshd$store" "$store"
+store="$TMP/store-builtin/deep/docs"
+sync_through builtin builtin "ssh://sshd/$store/" "sshd:$store" \
+	"sftp://$SSH_USER@127.0.0.1:$SSHD_PORT$store" "sftp://sshd$store" "$store"
+
+# ---------------------------------------------------------------------------
+# The OpenSSH client's refusals: one line each, exit 1 or 5, nothing added
+export DSYNC_SSH=openssh
+D=R
+mkdir -p "$TMP/$D" "$TMP/home-$D"
+echo "x" > "$TMP/$D/x.txt"
+ok "R init" as "$D" init "$TMP/$D" --device-name refusals
+
+# one_line "what": the error is one line that says dsync: error:
+one_line() {
+	check "$1: one line on stderr" "$(wc -l < "$TMP/err")" = 1
+	contains "$1: ... a dsync error" "$TMP/err" "dsync: error: "
+}
+
+dead=$(free_port)
+fails 1 "a port nobody listens on: exit 1" \
+	on "$D" remote add dead "sftp://$SSH_USER@127.0.0.1:$dead/$TMP/never" --passphrase-file "$PASS"
+one_line "unreachable"
+contains "... it cannot reach the host and says why" "$TMP/err" \
+	"cannot reach $SSH_USER@127.0.0.1:$dead: ssh: connect to host 127.0.0.1 port $dead: Connection refused"
+
+fails 5 "a key the host does not take: exit 5" \
+	on "$D" remote add wrong "sftp://sshd-wrong$TMP/never" --passphrase-file "$PASS"
+one_line "wrong key"
+contains "... it cannot log in" "$TMP/err" "cannot log in to sshd-wrong: the host refused every key ssh offered"
+contains "... with ssh's reason" "$TMP/err" "Permission denied (publickey)"
+
+fp=$(ssh-keygen -lf "$SSHD_DIR/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+fails 5 "an unknown host without a terminal: exit 5" \
+	on "$D" remote add unknown "sftp://sshd-unknown$TMP/store-unknown" --passphrase-file "$PASS"
+one_line "unknown host"
+contains "... it is not known" "$TMP/err" "the host key of sshd-unknown is not known yet"
+contains "... with the fingerprint ssh-keygen -lf gives ($fp)" "$TMP/err" "(ED25519 key $fp)"
+contains "... and the command that accepts it" "$TMP/err" \
+	"accept it with '$DSYNC_SSH_COMMAND -o StrictHostKeyChecking=accept-new sshd-unknown true'"
+check "... known_hosts is left as it was" ! -s "$TMP/unknown_known_hosts"
+accept=$(sed -n "s/.*accept it with '\([^']*\)'.*/\1/p" "$TMP/err")
+ok "the accept command from the message runs" bash -c "$accept"
+check "... and records the host key" -s "$TMP/unknown_known_hosts"
+ok "then the remote add goes through" \
+	on "$D" remote add unknown "sftp://sshd-unknown$TMP/store-unknown" --passphrase-file "$PASS"
+
+fails 5 "a changed host key: exit 5" \
+	on "$D" remote add changed "sftp://sshd-changed$TMP/never" --passphrase-file "$PASS"
+contains "... below ssh's own warning" "$TMP/err" "REMOTE HOST IDENTIFICATION HAS CHANGED"
+check "... our line comes last" -n "$(tail -n 1 "$TMP/err" | grep -F 'dsync: error: the host key of sshd-changed has CHANGED')"
+
+ok "R remote list" on "$D" remote list
+check "only the remote that went through was added" "$(cut -f1 "$TMP/out" | tr '\n' ' ')" = "unknown "
+check "no folder was made where a refusal happened" ! -e "$TMP/never"
+
+finish
