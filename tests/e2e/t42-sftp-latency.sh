@@ -188,4 +188,5 @@ echo "#   no change, $MANY packs: $IDLE_A_MANY round trips, $IDLE_A_MANY_MS ms"
 
 ok "A: check --read-data" on A check --read-data
 ok "B: check --read-data" on B check --read-data
+stop_pid "$PROXY_PID"
 finish

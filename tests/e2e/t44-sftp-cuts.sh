@@ -281,4 +281,6 @@ fi
 ok "C: check --read-data" on C check --read-data
 ok "D: joins the 100 MB store" as D join "$URL2" "$TMP/D" --name r --device-name delta --passphrase-file "$PASS"
 check "D has C's files" "$(files_digest "$TMP/D")" = "$(files_digest "$TMP/C")"
+stop_pid "$PROXY_PID_cut"
+stop_pid "$PROXY_PID_fast"
 finish
