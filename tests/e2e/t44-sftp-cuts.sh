@@ -16,11 +16,12 @@
 #
 # Part 2: a first push of about 100 MB of random files, cut into 8 MiB packs
 # (DSYNC_TEST_PACK_MAX), through a 20 MB/s proxy that counts bytes; sshd is
-# killed once half the packs are in the store, then the push runs again. The
-# re-run sends at most one pack's worth more than the packs that were not
-# there yet (by the proxy's count, and by dsync's own when --json has it),
-# and leaves the packs that were there untouched (but one, whose rename the
-# kill may have stopped the reply to). T44_SSH=builtin runs it all with the
+# killed once half the packs are in the store and the next one is half
+# sent, then the push runs again. The re-run sends at most one pack's worth
+# more than the packs that were not there yet, both runs together at most
+# one pack's worth more than the store holds (by the proxy's count, and by
+# dsync's own when push has --json), and the packs that were there are left
+# untouched (but one, whose rename the kill may have stopped the reply to). T44_SSH=builtin runs it all with the
 # built-in client; T44_MB sets the size of part 2.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sshlib.sh"
