@@ -95,7 +95,8 @@ round() {
 	read -r _ _ _ after < <(proxy_counts)
 	PRT=$((after - before))
 	RT=$(sftp_rts "$TMP/stats.$name")
-	echo "# $name: exit $RC, ${RT:-?} SFTP round trips, $PRT turns at the proxy, $MS ms"
+	REQ=$(grep -o 'requests=[0-9]*' "$TMP/stats.$name" 2> /dev/null | awk -F= '{ s += $2 } END { print s + 0 }')
+	echo "# $name: exit $RC, ${RT:-?} SFTP round trips ($REQ requests), $PRT turns at the proxy, $MS ms"
 	if [ "$RC" != 0 ]; then
 		sed 's/^/#   /' "$TMP/out.$name" "$TMP/err.$name" | head -10
 	fi
@@ -117,30 +118,35 @@ ok "A: sync" on A sync
 npacks() { find "$STORE/packs" -type f ! -name '.*' 2> /dev/null | wc -l; }
 echo "# packs in the store: $(npacks)"
 
-# idle NAME D: two rounds with nothing to do on D, each checked against the
-# bound; RT and MS are the smaller of the two (the client's count can differ
-# by one with how the replies' bytes happen to arrive)
+# idle NAME D: three rounds with nothing to do on D, each checked against
+# the bound; RT, MS and REQS (requests) are the smallest of the three. The client's count differs by one now and then with the same
+# requests: it counts a wait whenever a reply it needs has not arrived, and
+# how the replies' bytes are split in transit decides that at the margin.
 idle() {
-	local name=$1 d=$2 rt1 ms1
-	round "$name.1" "$d"
-	check "$d: a round with nothing to do succeeds" "$RC" = 0
-	check "$d: the client reported its round trips (DSYNC_TEST_SFTP_STATS)" -n "$RT"
-	check "$d: nothing to do costs <= $BOUND SFTP round trips (${RT:-?})" "${RT:-99999}" -le "$BOUND"
-	check "$d: the proxy saw the round's login and SFTP turns ($PRT >= ${RT:-?})" "$PRT" -ge "${RT:-99999}"
-	contains "$d: the round says there was nothing to fetch" "$TMP/out.$name.1" "nothing new to fetch"
-	rt1=${RT:-99999} ms1=$MS
-	round "$name.2" "$d"
-	check "$d: again, nothing to do costs <= $BOUND SFTP round trips (${RT:-?})" "${RT:-99999}" -le "$BOUND"
-	[ "${RT:-99999}" -le "$rt1" ] || RT=$rt1
-	[ "$MS" -le "$ms1" ] || MS=$ms1
+	local name=$1 d=$2 k best=99999 ms=999999
+	REQS=99999
+	for k in 1 2 3; do
+		round "$name.$k" "$d"
+		check "$d: a round with nothing to do succeeds ($k)" "$RC" = 0
+		check "$d: the client reported its round trips (DSYNC_TEST_SFTP_STATS) ($k)" -n "$RT"
+		check "$d: nothing to do costs <= $BOUND SFTP round trips (${RT:-?}) ($k)" "${RT:-99999}" -le "$BOUND"
+		[ "$k" != 1 ] ||
+			check "$d: the proxy saw the round's login and SFTP turns ($PRT >= ${RT:-?})" "$PRT" -ge "${RT:-99999}"
+		[ "$k" != 1 ] ||
+			contains "$d: the round says there was nothing to fetch" "$TMP/out.$name.1" "nothing new to fetch"
+		[ -z "$RT" ] || [ "$RT" -ge "$best" ] || best=$RT
+		[ "$MS" -ge "$ms" ] || ms=$MS
+		[ -z "$REQ" ] || [ "$REQ" -ge "$REQS" ] || REQS=$REQ
+	done
+	RT=$best MS=$ms
 	[ "$RT" != 99999 ] || RT=none
 }
 
 # ------------------------------------------------ rounds with few packs
 idle idle-A-few A
-IDLE_A_FEW=$RT IDLE_A_FEW_MS=$MS
+IDLE_A_FEW=$RT IDLE_A_FEW_MS=$MS REQ_A_FEW=$REQS
 idle idle-B-few B
-IDLE_B_FEW=$RT
+IDLE_B_FEW=$RT REQ_B_FEW=$REQS
 
 echo "one more line" >> "$TMP/A/notes.txt"
 round change-A A
@@ -177,11 +183,13 @@ idle idle-A-many A
 check "A: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_A_FEW)" \
 	"$RT" = "$IDLE_A_FEW"
 IDLE_A_MANY=$RT IDLE_A_MANY_MS=$MS
+check "A: ... and the same requests ($REQS vs $REQ_A_FEW)" "$REQS" = "$REQ_A_FEW"
 idle idle-B-many B
 check "B: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_B_FEW)" \
 	"$RT" = "$IDLE_B_FEW"
+check "B: ... and the same requests ($REQS vs $REQ_B_FEW)" "$REQS" = "$REQ_B_FEW"
 
-echo "# report (${DELAY_MS} ms each way, $DEVICES devices, bound $BOUND; the better of two idle rounds):"
+echo "# report (${DELAY_MS} ms each way, $DEVICES devices, bound $BOUND; the best of three idle rounds):"
 echo "#   no change, $FEW packs:  $IDLE_A_FEW round trips, $IDLE_A_FEW_MS ms"
 echo "#   one change:         $CHANGE_A round trips, $CHANGE_A_MS ms"
 echo "#   no change, $MANY packs: $IDLE_A_MANY round trips, $IDLE_A_MANY_MS ms"
