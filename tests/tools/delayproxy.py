@@ -12,7 +12,9 @@ it accepts connections, so there is no race for a port), forwards every
 connection to 127.0.0.1:PORT, holds each chunk DELAY ms before passing it
 on (each way, so a round trip costs twice DELAY) and, with --rate, lets
 through at most BPS bytes a second each way per connection. On SIGTERM or
-SIGINT it writes its counts to --stats as `key value` lines and exits 0:
+SIGINT it writes its counts to --stats as `key value` lines and exits 0
+(on SIGUSR1 it writes them and goes on, so a test can read the counts
+between two steps and subtract):
 
     connections N
     bytes_up N       client to server
@@ -139,6 +141,7 @@ async def main():
 	done = asyncio.Event()
 	for sig in (signal.SIGTERM, signal.SIGINT):
 		loop.add_signal_handler(sig, done.set)
+	loop.add_signal_handler(signal.SIGUSR1, write_stats, args.stats)
 
 	server = await asyncio.start_server(
 		lambda r, w: handle(r, w, args), "127.0.0.1", 0)
