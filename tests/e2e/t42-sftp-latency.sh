@@ -8,7 +8,17 @@
 # asserts the bounds of docs/sftp.md section 4:
 #   no change    <= 12 + 2 x devices SFTP round trips, on each device
 #   the same count with about 200 packs in the store as with 2
-#   one change   <= the no-change count + 10
+#   one change   <= the no-change count + 20, and with about 200 packs no
+#                   more than 5 over the count with few (the sweep reads
+#                   packs/ two READDIRs at a time, 100 names each: one more
+#                   round trip per 200 packs, and the client's count wobbles
+#                   by one or two)
+# One change costs about 15 more than nothing to do: the pack's put and the
+# manifest's (3 each: open, writes+fsync+close, rename), the old manifest
+# removed (1), and the sweep of puts killed over an hour ago that the first
+# put of a connection makes (the store's three levels of folders, about 2
+# each, and the READDIRs that meet their end) - once per connection, not per
+# blob.  docs/sftp.md section 4 had guessed 10.
 # The 200 packs are made through file:// on the same folder (sshd serves a
 # local folder), by small pushes cut into tiny packs (DSYNC_TEST_PACK_MAX).
 # T42_SSH=builtin runs the same with the built-in client; T42_DELAY_MS sets
@@ -151,8 +161,8 @@ IDLE_B_FEW=$RT REQ_B_FEW=$REQS
 echo "one more line" >> "$TMP/A/notes.txt"
 round change-A A
 check "A: a round with one changed file succeeds" "$RC" = 0
-check "A: one change costs <= $IDLE_A_FEW + 10 SFTP round trips (${RT:-?})" \
-	"${RT:-99999}" -le "$(( ${IDLE_A_FEW/none/-99999} + 10 ))"
+check "A: one change costs <= $IDLE_A_FEW + 20 SFTP round trips (${RT:-?})" \
+	"${RT:-99999}" -le "$(( ${IDLE_A_FEW/none/-99999} + 20 ))"
 CHANGE_A=${RT:-?} CHANGE_A_MS=$MS
 contains "A: the round pushed" "$TMP/out.change-A" "pushed"
 ok "B: sync (gets the change)" on B sync
@@ -189,10 +199,19 @@ check "B: with $MANY packs, nothing to do costs the same round trips as with $FE
 	"$RT" = "$IDLE_B_FEW"
 check "B: ... and the same requests ($REQS vs $REQ_B_FEW)" "$REQS" = "$REQ_B_FEW"
 
+echo "one more line" >> "$TMP/A/notes.txt"
+round change-A-many A
+check "A: a round with one changed file succeeds with $MANY packs" "$RC" = 0
+check "A: ... and costs no more than 5 round trips over the one with $FEW packs ($RT vs $CHANGE_A)" \
+	"${RT:-99999}" -le "$(( ${CHANGE_A/\?/-99999} + 5 ))"
+CHANGE_A_MANY=${RT:-?} CHANGE_A_MANY_MS=$MS
+ok "B: sync (gets the second change)" on B sync
+
 echo "# report (${DELAY_MS} ms each way, $DEVICES devices, bound $BOUND; the best of three idle rounds):"
 echo "#   no change, $FEW packs:  $IDLE_A_FEW round trips, $IDLE_A_FEW_MS ms"
 echo "#   one change:         $CHANGE_A round trips, $CHANGE_A_MS ms"
 echo "#   no change, $MANY packs: $IDLE_A_MANY round trips, $IDLE_A_MANY_MS ms"
+echo "#   one change, $MANY packs: $CHANGE_A_MANY round trips, $CHANGE_A_MANY_MS ms"
 
 ok "A: check --read-data" on A check --read-data
 ok "B: check --read-data" on B check --read-data
