@@ -10,37 +10,15 @@
 #include "core/base/internal.h"
 
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "transport/sftp.h"
 #include "transport/sftp_client.h"
+#include "transport/sftp_internal.h"
 
-#define STALE_TEMP_SECONDS 3600 /* a put's temporary file older than this was killed */
-#define SWEEP_DEPTH 2           /* the deepest blobs: devices/ID/SEQ */
-#define LIST_DEPTH 16           /* no store of ours is deeper; a server's loop stops here */
-#define READDIRS_AHEAD 2        /* READDIRs outstanding per folder (the second usually meets EOF) */
 #define MAX_PIECES (DSYNC_SFTP_CLIENT_MAX_PENDING * 2)
-#define MAX_ENTRIES 4000000u    /* names one listing takes from a server */
-
-typedef struct sftp_store {
-	dsync_blobstore base;
-	dsync_sftp_client *c;
-	char *root; /* "" (the login folder), "/", or a path without a trailing '/' */
-	bool swept;
-} sftp_store;
-
-/* The reply to one request, as a callback saw it */
-typedef struct one {
-	unsigned *left; /* counted down when the reply comes */
-	uint8_t type;
-	uint32_t status;
-	char message[DSYNC_SFTP_MESSAGE_SIZE];
-	dsync_sftp_handle handle;
-	dsync_sftp_attrs attrs;
-} one;
 
 static void got_one(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 {
@@ -58,19 +36,11 @@ static void got_one(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 }
 
 /* For replies nobody waits for (a CLOSE after the work is done) */
-static void got_nothing(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
+void dsync_sftp_store_got_nothing(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 {
 	(void)r;
 	(void)ctx;
 	(void)tag;
-}
-
-/* For replies only counted: CTX is the counter */
-static void count_down(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
-{
-	(void)r;
-	(void)tag;
-	(*(unsigned *)ctx)--;
 }
 
 static bool is_status(const one *o, uint32_t status)
@@ -80,7 +50,7 @@ static bool is_status(const one *o, uint32_t status)
 
 /* The error for reply O, which was not what was hoped for: "WHAT NAME in
  * the store at URL: MESSAGE" (NAME may be "") */
-static int reply_error(const one *o, const char *what, const char *name, const char *url)
+int dsync_sftp_store_reply_error(const one *o, const char *what, const char *name, const char *url)
 {
 	int code;
 
@@ -94,19 +64,19 @@ static int reply_error(const one *o, const char *what, const char *name, const c
 			       o->message[0] ? o->message : "failed");
 }
 
-static bool is_file(const dsync_sftp_attrs *a)
+bool dsync_sftp_store_is_file(const dsync_sftp_attrs *a)
 {
 	return (a->flags & DSYNC_SFTP_ATTR_PERMISSIONS) && (a->perms & S_IFMT) == S_IFREG;
 }
 
-static bool is_dir(const dsync_sftp_attrs *a)
+bool dsync_sftp_store_is_dir(const dsync_sftp_attrs *a)
 {
 	return (a->flags & DSYNC_SFTP_ATTR_PERMISSIONS) && (a->perms & S_IFMT) == S_IFDIR;
 }
 
 /* A blob name is a relative path of plain components: no "", ".", "..", no
  * leading dot (temporary files), no NUL (as file.c). */
-static int check_name(const char *name)
+int dsync_sftp_store_check_name(const char *name)
 {
 	const char *p = name;
 
@@ -126,7 +96,7 @@ static int check_name(const char *name)
 }
 
 /* OUT: the server's path of NAME ("" for the store's folder itself) */
-static int path_of(const sftp_store *s, const char *name, dsync_buf *out)
+int dsync_sftp_store_path_of(const sftp_store *s, const char *name, dsync_buf *out)
 {
 	dsync_buf_truncate(out, 0);
 	if (!*name)
@@ -179,386 +149,12 @@ static int mkdirs(sftp_store *s, const char *path, int depth)
 	/* v3 has no "exists": a folder already there is what we wanted */
 	if ((error = ONE_CALL(s, &st, dsync_sftp_client_stat(s->c, path, got_one, &st, 0))) < 0)
 		return error;
-	if (st.type == DSYNC_SFTP_ATTRS && is_dir(&st.attrs))
+	if (st.type == DSYNC_SFTP_ATTRS && dsync_sftp_store_is_dir(&st.attrs))
 		return 0;
 	if (st.type == DSYNC_SFTP_ATTRS)
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot make the folder '%s' in the store at %s: a file is in the way",
 				       path, s->base.url);
-	return reply_error(&o, "cannot make the folder", path, s->base.url);
-}
-
-/* ---- listing ---- */
-
-typedef struct wdir {
-	char *rel;  /* the folder's name in the store ("" for its top) */
-	int depth;
-	dsync_sftp_handle h;
-	bool open, eof, done;
-	unsigned reading; /* READDIRs outstanding */
-} wdir;
-
-typedef struct wentry {
-	char *name;
-	dsync_blobstore_info info;
-} wentry;
-
-typedef struct walker {
-	sftp_store *s;
-	const char *prefix;
-	size_t prefix_len;
-	bool temps;    /* report the temporary files (the sweep) instead of blobs */
-	int max_depth;
-	wdir *dirs;    /* this level's folders */
-	size_t ndirs;
-	char **next;   /* the next level's */
-	size_t nnext, next_cap;
-	int next_depth;
-	wentry *found; /* blobs not yet handed to the callback */
-	size_t nfound, found_cap, delivered;
-	unsigned left; /* replies outstanding */
-	unsigned seen; /* names the server listed */
-	int error;     /* the first error */
-} walker;
-
-static void walk_error(walker *w, int error)
-{
-	if (w->error == 0)
-		w->error = error;
-}
-
-static bool prefix_may_match(const walker *w, const char *rel)
-{
-	size_t rl = strlen(rel);
-
-	return strncmp(rel, w->prefix, rl < w->prefix_len ? rl : w->prefix_len) == 0;
-}
-
-static int push_str(char ***arr, size_t *n, size_t *cap, char *str)
-{
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		char **p = realloc(*arr, ncap * sizeof(**arr));
-
-		if (!p)
-			return dsync_error_oom();
-		*arr = p;
-		*cap = ncap;
-	}
-	(*arr)[(*n)++] = str;
-	return 0;
-}
-
-static void add_entry(walker *w, const wdir *d, const dsync_sftp_name *e)
-{
-	dsync_buf rel = DSYNC_BUF_INIT;
-	bool temp = e->name[0] == '.';
-
-	if (e->name_flags || w->error)
-		return;  /* '.', '..', and names no file of ours has */
-	if (*d->rel ? dsync_buf_printf(&rel, "%s/%.*s", d->rel, (int)e->name_len, e->name) < 0
-		    : dsync_buf_put(&rel, e->name, e->name_len) < 0) {
-		walk_error(w, dsync_error_oom());
-		return;
-	}
-	if (is_dir(&e->attrs) && !temp && d->depth < w->max_depth && prefix_may_match(w, rel.ptr)) {
-		char *p = dsync_buf_detach(&rel);
-
-		if (!p || push_str(&w->next, &w->nnext, &w->next_cap, p) < 0) {
-			free(p);
-			walk_error(w, dsync_error_oom());
-		}
-	} else if (is_file(&e->attrs) && temp == w->temps &&
-		   (!temp || memmem(e->name, e->name_len, ".tmp-", 5) != NULL) &&
-		   strncmp(rel.ptr, w->prefix, w->prefix_len) == 0) {
-		if (w->nfound == w->found_cap) {
-			size_t ncap = w->found_cap ? w->found_cap * 2 : 64;
-			wentry *p = realloc(w->found, ncap * sizeof(*p));
-
-			if (!p) {
-				walk_error(w, dsync_error_oom());
-				goto out;
-			}
-			w->found = p;
-			w->found_cap = ncap;
-		}
-		w->found[w->nfound].info.size = (e->attrs.flags & DSYNC_SFTP_ATTR_SIZE) ? e->attrs.size : 0;
-		w->found[w->nfound].info.mtime = (e->attrs.flags & DSYNC_SFTP_ATTR_ACMODTIME) ? (time_t)e->attrs.mtime : 0;
-		if ((w->found[w->nfound].name = dsync_buf_detach(&rel)) == NULL) {
-			walk_error(w, dsync_error_oom());
-			goto out;
-		}
-		w->nfound++;
-	}
-out:
-	dsync_buf_dispose(&rel);
-}
-
-static void got_opendir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
-{
-	walker *w = ctx;
-	wdir *d = &w->dirs[tag];
-
-	w->left--;
-	if (r->type == DSYNC_SFTP_HANDLE) {
-		d->h = r->handle;
-		d->open = true;
-		return;
-	}
-	d->done = true;
-	/* a folder that is not there holds no blobs (file.c likewise) */
-	if (r->status != DSYNC_SFTP_FX_NO_SUCH_FILE) {
-		one o = { .type = r->type, .status = r->status };
-
-		memcpy(o.message, r->message, sizeof(o.message));
-		walk_error(w, reply_error(&o, "cannot list a folder", "", w->s->base.url));
-	}
-}
-
-static void got_readdir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
-{
-	walker *w = ctx;
-	wdir *d = &w->dirs[tag];
-	dsync_sftp_name e;
-	size_t pos = 0;
-
-	w->left--;
-	d->reading--;
-	if (r->type == DSYNC_SFTP_NAME && r->count > 0) {
-		if ((w->seen += r->count) > MAX_ENTRIES) {
-			d->eof = true;
-			walk_error(w, dsync_error_set(DSYNC_ECORRUPT, "the store at %s lists over %u names in its folders",
-						      w->s->base.url, MAX_ENTRIES));
-			return;
-		}
-		while (dsync_sftp_name_next(&e, r, &pos) == 1)
-			add_entry(w, d, &e);
-		return;
-	}
-	/* an empty NAME ends the folder too: a server can't keep us asking */
-	d->eof = true;
-	if (r->type == DSYNC_SFTP_STATUS && r->status != DSYNC_SFTP_FX_EOF) {
-		one o = { .type = r->type, .status = r->status };
-
-		memcpy(o.message, r->message, sizeof(o.message));
-		walk_error(w, reply_error(&o, "cannot list a folder", "", w->s->base.url));
-	}
-}
-
-/* Hands the blobs found so far to CB (outside the client's callbacks, so CB
- * may use the store). */
-static void deliver(walker *w, dsync_blobstore_list_cb cb, void *payload)
-{
-	while (w->error == 0 && w->delivered < w->nfound) {
-		wentry e = w->found[w->delivered++];
-		int ret = cb(e.name, &e.info, payload);
-
-		if (ret != 0)
-			walk_error(w, ret);
-	}
-	if (w->delivered == w->nfound) {
-		size_t i;
-
-		for (i = 0; i < w->nfound; i++)
-			free(w->found[i].name);
-		w->nfound = w->delivered = 0;
-	}
-}
-
-/* Lists one level of folders: all opened in one flight, read together. */
-static int walk_level(walker *w, dsync_blobstore_list_cb cb, void *payload)
-{
-	dsync_buf path = DSYNC_BUF_INIT;
-	size_t i;
-	int error = 0;
-
-	for (i = 0; i < w->ndirs && !w->error; i++) {
-		if ((error = path_of(w->s, w->dirs[i].rel, &path)) < 0 ||
-		    (error = dsync_sftp_client_opendir(w->s->c, path.ptr, got_opendir, w, i)) < 0)
-			goto out;
-		w->left++;
-	}
-	for (;;) {
-		bool busy = false;
-
-		deliver(w, cb, payload);
-		for (i = 0; i < w->ndirs; i++) {
-			wdir *d = &w->dirs[i];
-
-			if (!d->open || d->done)
-				continue;
-			if (!d->eof && !w->error) {
-				while (d->reading < READDIRS_AHEAD) {
-					if ((error = dsync_sftp_client_readdir(w->s->c, &d->h, got_readdir, w, i)) < 0)
-						goto out;
-					d->reading++;
-					w->left++;
-				}
-			} else if (d->reading == 0) {
-				/* nobody waits for the CLOSE: its reply comes with the next ones */
-				if ((error = dsync_sftp_client_close_handle(w->s->c, &d->h, got_nothing, NULL, 0)) < 0)
-					goto out;
-				d->done = true;
-			}
-			if (!d->done)
-				busy = true;
-		}
-		if (w->left == 0 && !busy)
-			break;
-		if ((error = dsync_sftp_client_pump(w->s->c)) < 0)
-			goto out;
-	}
-	deliver(w, cb, payload);
-out:
-	dsync_buf_dispose(&path);
-	return error;
-}
-
-static void walker_dispose(walker *w)
-{
-	size_t i;
-
-	for (i = 0; i < w->ndirs; i++)
-		free(w->dirs[i].rel);
-	free(w->dirs);
-	for (i = 0; i < w->nnext; i++)
-		free(w->next[i]);
-	free(w->next);
-	for (i = 0; i < w->nfound; i++)
-		free(w->found[i].name);
-	free(w->found);
-}
-
-/* Walks the store from the folder START down, level by level. */
-static int walk(sftp_store *s, const char *prefix, const char *start, bool temps, int max_depth,
-		dsync_blobstore_list_cb cb, void *payload)
-{
-	walker w = { .s = s, .prefix = prefix, .prefix_len = strlen(prefix), .temps = temps, .max_depth = max_depth };
-	char *first = strdup(start);
-	int error, depth = 0;
-
-	if (!first)
-		return dsync_error_oom();
-	for (const char *p = start; *p; p++)
-		depth += *p == '/';
-	if (*start)
-		depth++;
-	if ((error = push_str(&w.next, &w.nnext, &w.next_cap, first)) < 0) {
-		free(first);
-		goto out;
-	}
-	w.next_depth = depth;
-	while (w.nnext > 0 && !w.error) {
-		size_t i;
-
-		for (i = 0; i < w.ndirs; i++)
-			free(w.dirs[i].rel);
-		free(w.dirs);
-		w.ndirs = 0;
-		if ((w.dirs = calloc(w.nnext, sizeof(*w.dirs))) == NULL) {
-			error = dsync_error_oom();
-			goto out;
-		}
-		for (i = 0; i < w.nnext; i++) {
-			w.dirs[i].rel = w.next[i];
-			w.dirs[i].depth = w.next_depth;
-		}
-		w.ndirs = w.nnext;
-		w.nnext = 0;
-		w.next_depth++;
-		if ((error = walk_level(&w, cb, payload)) < 0)
-			goto out;
-	}
-	error = w.error;
-out:
-	walker_dispose(&w);
-	return error;
-}
-
-static int sftp_list(dsync_blobstore *bs, const char *prefix, dsync_blobstore_list_cb cb, void *payload)
-{
-	sftp_store *s = (sftp_store *)bs;
-	const char *slash = strrchr(prefix, '/');
-	char *start;
-	int error;
-
-	/* start at the deepest folder the prefix names whole */
-	if ((start = strndup(prefix, slash ? (size_t)(slash - prefix) : 0)) == NULL)
-		return dsync_error_oom();
-	if (*start && check_name(start) < 0) {
-		dsync_error_clear();
-		*start = '\0';
-	}
-	error = walk(s, prefix, start, false, LIST_DEPTH, cb, payload);
-	free(start);
-	return error;
-}
-
-static int any_blob(const char *name, const dsync_blobstore_info *info, void *payload)
-{
-	(void)name;
-	(void)info;
-	(void)payload;
-	return 1;
-}
-
-static int sftp_is_empty(dsync_blobstore *bs, bool *empty)
-{
-	int error = sftp_list(bs, "", any_blob, NULL);
-
-	*empty = error == 0;
-	return error < 0 ? error : 0;
-}
-
-/* ---- sweep ---- */
-
-typedef struct stale {
-	char **names;
-	size_t n, cap;
-	time_t now;
-} stale;
-
-static int collect_stale(const char *name, const dsync_blobstore_info *info, void *payload)
-{
-	stale *st = payload;
-	char *copy;
-
-	if (st->now - info->mtime <= STALE_TEMP_SECONDS)
-		return 0;
-	if ((copy = strdup(name)) == NULL)
-		return dsync_error_oom();
-	if (push_str(&st->names, &st->n, &st->cap, copy) < 0) {
-		free(copy);
-		return DSYNC_ERROR;
-	}
-	return 0;
-}
-
-/* Once per handle, after its first put: removes the temporary files of puts
- * killed long ago, wherever they were (file.c's rule), best effort. */
-static void sweep_stale(sftp_store *s)
-{
-	stale st = { .now = time(NULL) };
-	dsync_buf path = DSYNC_BUF_INIT;
-	unsigned left = 0;
-	size_t i;
-
-	if (s->swept)
-		return;
-	s->swept = true;
-	if (walk(s, "", "", true, SWEEP_DEPTH, collect_stale, &st) == 0) {
-		for (i = 0; i < st.n; i++) {
-			if (path_of(s, st.names[i], &path) < 0 ||
-			    dsync_sftp_client_remove(s->c, path.ptr, count_down, &left, 0) < 0)
-				break;
-			left++;
-		}
-		(void)dsync_sftp_client_wait_count(s->c, &left);
-	}
-	for (i = 0; i < st.n; i++)
-		free(st.names[i]);
-	free(st.names);
-	dsync_buf_dispose(&path);
-	dsync_error_clear();
+	return dsync_sftp_store_reply_error(&o, "cannot make the folder", path, s->base.url);
 }
 
 /* ---- get ---- */
@@ -612,7 +208,7 @@ static void got_fstat(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 
 	(void)tag;
 	g->left--;
-	if (r->type != DSYNC_SFTP_ATTRS || !is_file(&r->attrs) || !(r->attrs.flags & DSYNC_SFTP_ATTR_SIZE)) {
+	if (r->type != DSYNC_SFTP_ATTRS || !dsync_sftp_store_is_file(&r->attrs) || !(r->attrs.flags & DSYNC_SFTP_ATTR_SIZE)) {
 		get_error(g, dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", g->name,
 					     g->s->base.url));
 		return;
@@ -765,7 +361,7 @@ static int sftp_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 	int error;
 	size_t i;
 
-	if ((error = check_name(name)) < 0 || (error = path_of(s, name, &path)) < 0)
+	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0)
 		goto out;
 	/* SFTP v3 has no O_NOFOLLOW: LSTAT first, in the same flight */
 	lst.left = op.left = &left;
@@ -779,10 +375,10 @@ static int sftp_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 		goto out;
 	}
 	if (lst.type != DSYNC_SFTP_ATTRS) {
-		error = reply_error(&lst, "cannot read", name, s->base.url);
+		error = dsync_sftp_store_reply_error(&lst, "cannot read", name, s->base.url);
 		goto out;
 	}
-	if (!is_file(&lst.attrs)) {
+	if (!dsync_sftp_store_is_file(&lst.attrs)) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", name, s->base.url);
 		goto out;
 	}
@@ -792,7 +388,7 @@ static int sftp_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 		goto out;
 	}
 	if (!opened) {
-		error = reply_error(&op, "cannot read", name, s->base.url);
+		error = dsync_sftp_store_reply_error(&op, "cannot read", name, s->base.url);
 		goto out;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
@@ -837,7 +433,7 @@ out:
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
-		(void)dsync_sftp_client_close_handle(s->c, &op.handle, got_nothing, NULL, 0);
+		(void)dsync_sftp_client_close_handle(s->c, &op.handle, dsync_sftp_store_got_nothing, NULL, 0);
 		if (keep < 0)
 			dsync_error_set(keep, "%s", msg);
 		else
@@ -873,7 +469,7 @@ static void got_write(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 		one o = { .type = r->type, .status = r->status };
 
 		memcpy(o.message, r->message, sizeof(o.message));
-		p->error = reply_error(&o, "cannot write", p->name, p->url);
+		p->error = dsync_sftp_store_reply_error(&o, "cannot write", p->name, p->url);
 	}
 }
 
@@ -890,8 +486,8 @@ static int rename_fallback(sftp_store *s, const char *name, const char *tmp, con
 		return 0;
 	if ((error = ONE_CALL(s, &st, dsync_sftp_client_lstat(s->c, path, got_one, &st, 0))) < 0)
 		return error;
-	if (st.type != DSYNC_SFTP_ATTRS || !is_file(&st.attrs))
-		return reply_error(&o, "cannot store", name, s->base.url);
+	if (st.type != DSYNC_SFTP_ATTRS || !dsync_sftp_store_is_file(&st.attrs))
+		return dsync_sftp_store_reply_error(&o, "cannot store", name, s->base.url);
 	if (strncmp(name, "packs/", 6) == 0) {
 		/* named by its content: the one there is this one */
 		if ((error = ONE_CALL(s, &rm, dsync_sftp_client_remove(s->c, tmp, got_one, &rm, 0))) < 0)
@@ -901,10 +497,10 @@ static int rename_fallback(sftp_store *s, const char *name, const char *tmp, con
 	if ((error = ONE_CALL(s, &rm, dsync_sftp_client_remove(s->c, path, got_one, &rm, 0))) < 0)
 		return error;
 	if (!is_status(&rm, DSYNC_SFTP_FX_OK) && !is_status(&rm, DSYNC_SFTP_FX_NO_SUCH_FILE))
-		return reply_error(&rm, "cannot replace", name, s->base.url);
+		return dsync_sftp_store_reply_error(&rm, "cannot replace", name, s->base.url);
 	if ((error = ONE_CALL(s, &o, dsync_sftp_client_rename(s->c, tmp, path, got_one, &o, 0))) < 0)
 		return error;
-	return is_status(&o, DSYNC_SFTP_FX_OK) ? 0 : reply_error(&o, "cannot store", name, s->base.url);
+	return is_status(&o, DSYNC_SFTP_FX_OK) ? 0 : dsync_sftp_store_reply_error(&o, "cannot store", name, s->base.url);
 }
 
 static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload)
@@ -923,7 +519,7 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 	unsigned left;
 	int error;
 
-	if ((error = check_name(name)) < 0 || (error = path_of(s, name, &path)) < 0)
+	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0)
 		goto out;
 	slash = strrchr(path.ptr, '/');
 	if ((error = dsync_buf_printf(&tmp, "%.*s.%s.tmp-%08x", slash ? (int)(slash - path.ptr + 1) : 0, path.ptr,
@@ -952,7 +548,7 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 			made = true;
 			continue;
 		}
-		error = reply_error(&op, "cannot write", name, s->base.url);
+		error = dsync_sftp_store_reply_error(&op, "cannot write", name, s->base.url);
 		goto out;
 	}
 	opened = true;
@@ -1005,11 +601,11 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 	    (error = dsync_sftp_client_wait_count(s->c, &left)) < 0)
 		goto out;
 	if ((ext & DSYNC_SFTP_CLIENT_EXT_FSYNC) && !is_status(&fs, DSYNC_SFTP_FX_OK)) {
-		error = reply_error(&fs, "cannot flush", name, s->base.url);
+		error = dsync_sftp_store_reply_error(&fs, "cannot flush", name, s->base.url);
 		goto out;
 	}
 	if (!is_status(&cl, DSYNC_SFTP_FX_OK)) {
-		error = reply_error(&cl, "cannot write", name, s->base.url);
+		error = dsync_sftp_store_reply_error(&cl, "cannot write", name, s->base.url);
 		goto out;
 	}
 	if (ext & DSYNC_SFTP_CLIENT_EXT_POSIX_RENAME) {
@@ -1018,14 +614,14 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 		if ((error = ONE_CALL(s, &rn, dsync_sftp_client_posix_rename(s->c, tmp.ptr, path.ptr, got_one, &rn, 0))) < 0)
 			goto out;
 		if (!is_status(&rn, DSYNC_SFTP_FX_OK)) {
-			error = reply_error(&rn, "cannot store", name, s->base.url);
+			error = dsync_sftp_store_reply_error(&rn, "cannot store", name, s->base.url);
 			goto out;
 		}
 	} else if ((error = rename_fallback(s, name, tmp.ptr, path.ptr)) < 0) {
 		goto out;
 	}
 	dsync_buf_truncate(&tmp, 0);
-	sweep_stale(s);
+	dsync_sftp_store_sweep_stale(s);
 out:
 	if (error < 0 && tmp.len > 0) {
 		/* best effort, answered with the next replies; the error stays */
@@ -1033,8 +629,8 @@ out:
 
 		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
 		if (opened)
-			(void)dsync_sftp_client_close_handle(s->c, &op.handle, got_nothing, NULL, 0);
-		(void)dsync_sftp_client_remove(s->c, tmp.ptr, got_nothing, NULL, 0);
+			(void)dsync_sftp_client_close_handle(s->c, &op.handle, dsync_sftp_store_got_nothing, NULL, 0);
+		(void)dsync_sftp_client_remove(s->c, tmp.ptr, dsync_sftp_store_got_nothing, NULL, 0);
 		dsync_error_set(error, "%s", msg);
 	}
 	free(block);
@@ -1052,11 +648,11 @@ static int sftp_del(dsync_blobstore *bs, const char *name)
 	one o = { 0 };
 	int error;
 
-	if ((error = check_name(name)) < 0 || (error = path_of(s, name, &path)) < 0 ||
+	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0 ||
 	    (error = ONE_CALL(s, &o, dsync_sftp_client_remove(s->c, path.ptr, got_one, &o, 0))) < 0)
 		goto out;
 	if (!is_status(&o, DSYNC_SFTP_FX_OK) && !is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE))
-		error = reply_error(&o, "cannot remove", name, s->base.url);
+		error = dsync_sftp_store_reply_error(&o, "cannot remove", name, s->base.url);
 out:
 	dsync_buf_dispose(&path);
 	return error;
@@ -1069,14 +665,14 @@ static int sftp_stat(dsync_blobstore *bs, const char *name, dsync_blobstore_info
 	one o = { 0 };
 	int error;
 
-	if ((error = check_name(name)) < 0 || (error = path_of(s, name, &path)) < 0 ||
+	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0 ||
 	    (error = ONE_CALL(s, &o, dsync_sftp_client_lstat(s->c, path.ptr, got_one, &o, 0))) < 0)
 		goto out;
 	if (is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE))
 		error = dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name);
 	else if (o.type != DSYNC_SFTP_ATTRS)
-		error = reply_error(&o, "cannot read", name, s->base.url);
-	else if (!is_file(&o.attrs))
+		error = dsync_sftp_store_reply_error(&o, "cannot read", name, s->base.url);
+	else if (!dsync_sftp_store_is_file(&o.attrs))
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", name, s->base.url);
 	else {
 		info->size = (o.attrs.flags & DSYNC_SFTP_ATTR_SIZE) ? o.attrs.size : 0;
@@ -1115,12 +711,12 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 		free(s);
 		return error;
 	}
-	s->base.list = sftp_list;
+	s->base.list = dsync_sftp_store_list;
 	s->base.get = sftp_get;
 	s->base.put = sftp_put;
 	s->base.del = sftp_del;
 	s->base.stat = sftp_stat;
-	s->base.is_empty = sftp_is_empty;
+	s->base.is_empty = dsync_sftp_store_is_empty;
 	s->base.free = sftp_free;
 	if ((s->root = strdup(u->path)) == NULL || (s->base.url = strdup(u->url)) == NULL) {
 		error = dsync_error_oom();
@@ -1129,10 +725,10 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 	len = strlen(s->root);
 	while (len > 1 && s->root[len - 1] == '/')
 		s->root[--len] = '\0';
-	if ((error = path_of(s, "", &top)) < 0 ||
+	if ((error = dsync_sftp_store_path_of(s, "", &top)) < 0 ||
 	    (error = ONE_CALL(s, &o, dsync_sftp_client_stat(s->c, top.ptr, got_one, &o, 0))) < 0)
 		goto fail;
-	if (o.type == DSYNC_SFTP_ATTRS && !is_dir(&o.attrs)) {
+	if (o.type == DSYNC_SFTP_ATTRS && !dsync_sftp_store_is_dir(&o.attrs)) {
 		error = dsync_error_set(DSYNC_ENOTDIR, "%s is not a folder", s->base.url);
 		goto fail;
 	}
@@ -1144,7 +740,7 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 		if ((error = mkdirs(s, top.ptr, LIST_DEPTH)) < 0)
 			goto fail;
 	} else if (o.type != DSYNC_SFTP_ATTRS) {
-		error = reply_error(&o, "cannot reach the folder", "", s->base.url);
+		error = dsync_sftp_store_reply_error(&o, "cannot reach the folder", "", s->base.url);
 		goto fail;
 	}
 	if ((error = dsync_sftp_client_ready(s->c)) < 0)

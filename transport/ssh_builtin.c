@@ -25,6 +25,7 @@
 #include "core/base/file.h"
 #include "transport/ssh_auth.h"
 #include "transport/ssh_builtin.h"
+#include "transport/known_hosts.h"
 #include "transport/ssh_config.h"
 
 #define CONNECT_TIMEOUT_S 30

@@ -19,6 +19,7 @@
 #include <libssh2.h>
 
 #include "dsync/common.h"
+#include "transport/known_hosts.h"
 #include "transport/ssh_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

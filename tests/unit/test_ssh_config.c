@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "dsync/common.h"
+#include "transport/known_hosts.h"
 #include "transport/ssh_config.h"
 
 static char dir[256];

@@ -1,0 +1,58 @@
+/*
+ * What transport/sftp.c (open, get, put, del, stat) and transport/sftp_list.c
+ * (the listing and the sweep) share: the store's struct and the small helpers
+ * both use.  Internal to those two files.
+ */
+#ifndef DSYNC_TRANSPORT_SFTP_INTERNAL_H
+#define DSYNC_TRANSPORT_SFTP_INTERNAL_H
+
+#include "core/base/buf.h"
+#include "transport/blobstore.h"
+#include "transport/sftp_client.h"
+
+#define LIST_DEPTH 16 /* no store of ours is deeper; a server's loop stops here */
+
+typedef struct sftp_store {
+	dsync_blobstore base;
+	dsync_sftp_client *c;
+	char *root; /* "" (the login folder), "/", or a path without a trailing '/' */
+	bool swept;
+} sftp_store;
+
+/* The reply to one request, as a callback saw it */
+typedef struct one {
+	unsigned *left; /* counted down when the reply comes */
+	uint8_t type;
+	uint32_t status;
+	char message[DSYNC_SFTP_MESSAGE_SIZE];
+	dsync_sftp_handle handle;
+	dsync_sftp_attrs attrs;
+} one;
+
+/* For replies nobody waits for (a CLOSE after the work is done) */
+void dsync_sftp_store_got_nothing(const dsync_sftp_reply *r, void *ctx, uint64_t tag);
+
+/* The error for reply O, which was not what was hoped for: "WHAT NAME in
+ * the store at URL: MESSAGE" (NAME may be "") */
+int dsync_sftp_store_reply_error(const one *o, const char *what, const char *name, const char *url);
+
+bool dsync_sftp_store_is_file(const dsync_sftp_attrs *a);
+bool dsync_sftp_store_is_dir(const dsync_sftp_attrs *a);
+
+/* A blob name is a relative path of plain components: no "", ".", "..", no
+ * leading dot (temporary files), no NUL (as file.c). */
+int dsync_sftp_store_check_name(const char *name);
+
+/* OUT: the server's path of NAME ("" for the store's folder itself) */
+int dsync_sftp_store_path_of(const sftp_store *s, const char *name, dsync_buf *out);
+
+/* sftp_list.c: the store's list and is_empty */
+int dsync_sftp_store_list(dsync_blobstore *bs, const char *prefix, dsync_blobstore_list_cb cb, void *payload);
+int dsync_sftp_store_is_empty(dsync_blobstore *bs, bool *empty);
+
+/* sftp_list.c: once per handle, after its first put, removes the temporary
+ * files of puts killed long ago, wherever they were (file.c's rule), best
+ * effort. */
+void dsync_sftp_store_sweep_stale(sftp_store *s);
+
+#endif
