@@ -72,3 +72,38 @@ int dsync_blobstore_put_buf(dsync_blobstore *s, const char *name, const void *da
 	close(fd);
 	return error;
 }
+
+int dsync_blobstore_check_name(const char *name)
+{
+	const char *p = name;
+
+	if (!*name)
+		return dsync_error_set(DSYNC_EUSAGE, "empty blob name");
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (len == 0 || p[0] == '.')
+			return dsync_error_set(DSYNC_EUSAGE, "bad blob name '%s'", name);
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return 0;
+}
+
+static int any_blob(const char *name, const dsync_blobstore_info *info, void *payload)
+{
+	(void)name;
+	(void)info;
+	(void)payload;
+	return 1;
+}
+
+int dsync_blobstore_lists_nothing(dsync_blobstore *s, bool *empty)
+{
+	int error = s->list(s, "", any_blob, NULL);
+
+	*empty = error == 0;
+	return error < 0 ? error : 0;
+}

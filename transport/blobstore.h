@@ -60,6 +60,14 @@ struct dsync_blobstore {
 };
 
 
+/* For transports: 0 when NAME is a blob name (a relative path of plain
+ * components: no "", ".", "..", no leading dot, which temporary files have),
+ * else DSYNC_EUSAGE. */
+int dsync_blobstore_check_name(const char *name);
+
+/* For transports: *EMPTY set to whether S lists no blob at all. */
+int dsync_blobstore_lists_nothing(dsync_blobstore *s, bool *empty);
+
 /* Frees S; accepts NULL. */
 void dsync_blobstore_free(dsync_blobstore *s);
 

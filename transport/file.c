@@ -38,27 +38,6 @@ static void test_pause(const file_store *s)
 	}
 }
 
-/* A blob name is a relative path of plain components: no "", ".", "..", no
- * leading dot (temporary files), no NUL. */
-static int check_name(const char *name)
-{
-	const char *p = name;
-
-	if (!*name)
-		return dsync_error_set(DSYNC_EUSAGE, "empty blob name");
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (len == 0 || p[0] == '.')
-			return dsync_error_set(DSYNC_EUSAGE, "bad blob name '%s'", name);
-		p += len;
-		if (*p == '/')
-			p++;
-	}
-	return 0;
-}
-
 /*
  * Opens the folder that holds blob NAME, one component at a time without
  * following links (a link planted in the store can't redirect a write), made
@@ -70,7 +49,7 @@ static int open_parent(const file_store *s, const char *name, bool create, const
 	const char *p = name, *slash;
 	int fd, next, error;
 
-	if ((error = check_name(name)) < 0)
+	if ((error = dsync_blobstore_check_name(name)) < 0)
 		return error;
 	if ((fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? dsync_error_set(DSYNC_ENOTFOUND, "no store at '%s' (is the disk mounted?)", s->root)
@@ -381,20 +360,11 @@ static int file_list(dsync_blobstore *bs, const char *prefix, dsync_blobstore_li
 	return error;
 }
 
-static int any_blob(const char *name, const dsync_blobstore_info *info, void *payload)
-{
-	(void)name;
-	(void)info;
-	(void)payload;
-	return 1;
-}
-
 static int file_is_empty(dsync_blobstore *bs, bool *empty)
 {
 	file_store *s = (file_store *)bs;
 	DIR *d = opendir(s->root);
 	struct dirent *e;
-	int error;
 
 	*empty = true;
 	if (!d)
@@ -407,10 +377,7 @@ static int file_is_empty(dsync_blobstore *bs, bool *empty)
 		return 0;
 	/* a folder holding only (hidden) leftovers of an interrupted create
 	 * counts as empty too */
-	if ((error = file_list(bs, "", any_blob, NULL)) < 0)
-		return error;
-	*empty = error == 0;
-	return 0;
+	return dsync_blobstore_lists_nothing(bs, empty);
 }
 
 static void file_free(dsync_blobstore *bs)

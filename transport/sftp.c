@@ -74,27 +74,6 @@ bool dsync_sftp_store_is_dir(const dsync_sftp_attrs *a)
 	return (a->flags & DSYNC_SFTP_ATTR_PERMISSIONS) && (a->perms & S_IFMT) == S_IFDIR;
 }
 
-/* A blob name is a relative path of plain components: no "", ".", "..", no
- * leading dot (temporary files), no NUL (as file.c). */
-int dsync_sftp_store_check_name(const char *name)
-{
-	const char *p = name;
-
-	if (!*name)
-		return dsync_error_set(DSYNC_EUSAGE, "empty blob name");
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (len == 0 || p[0] == '.')
-			return dsync_error_set(DSYNC_EUSAGE, "bad blob name '%s'", name);
-		p += len;
-		if (*p == '/')
-			p++;
-	}
-	return 0;
-}
-
 /* OUT: the server's path of NAME ("" for the store's folder itself) */
 int dsync_sftp_store_path_of(const sftp_store *s, const char *name, dsync_buf *out)
 {
@@ -361,7 +340,7 @@ static int sftp_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 	int error;
 	size_t i;
 
-	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0)
+	if ((error = dsync_blobstore_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0)
 		goto out;
 	/* SFTP v3 has no O_NOFOLLOW: LSTAT first, in the same flight */
 	lst.left = op.left = &left;
@@ -519,7 +498,7 @@ static int sftp_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobsto
 	unsigned left;
 	int error;
 
-	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0)
+	if ((error = dsync_blobstore_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0)
 		goto out;
 	slash = strrchr(path.ptr, '/');
 	if ((error = dsync_buf_printf(&tmp, "%.*s.%s.tmp-%08x", slash ? (int)(slash - path.ptr + 1) : 0, path.ptr,
@@ -648,7 +627,7 @@ static int sftp_del(dsync_blobstore *bs, const char *name)
 	one o = { 0 };
 	int error;
 
-	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0 ||
+	if ((error = dsync_blobstore_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0 ||
 	    (error = ONE_CALL(s, &o, dsync_sftp_client_remove(s->c, path.ptr, got_one, &o, 0))) < 0)
 		goto out;
 	if (!is_status(&o, DSYNC_SFTP_FX_OK) && !is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE))
@@ -665,7 +644,7 @@ static int sftp_stat(dsync_blobstore *bs, const char *name, dsync_blobstore_info
 	one o = { 0 };
 	int error;
 
-	if ((error = dsync_sftp_store_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0 ||
+	if ((error = dsync_blobstore_check_name(name)) < 0 || (error = dsync_sftp_store_path_of(s, name, &path)) < 0 ||
 	    (error = ONE_CALL(s, &o, dsync_sftp_client_lstat(s->c, path.ptr, got_one, &o, 0))) < 0)
 		goto out;
 	if (is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE))

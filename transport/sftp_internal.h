@@ -39,10 +39,6 @@ int dsync_sftp_store_reply_error(const one *o, const char *what, const char *nam
 bool dsync_sftp_store_is_file(const dsync_sftp_attrs *a);
 bool dsync_sftp_store_is_dir(const dsync_sftp_attrs *a);
 
-/* A blob name is a relative path of plain components: no "", ".", "..", no
- * leading dot (temporary files), no NUL (as file.c). */
-int dsync_sftp_store_check_name(const char *name);
-
 /* OUT: the server's path of NAME ("" for the store's folder itself) */
 int dsync_sftp_store_path_of(const sftp_store *s, const char *name, dsync_buf *out);
 

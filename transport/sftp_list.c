@@ -312,7 +312,7 @@ int dsync_sftp_store_list(dsync_blobstore *bs, const char *prefix, dsync_blobsto
 	/* start at the deepest folder the prefix names whole */
 	if ((start = strndup(prefix, slash ? (size_t)(slash - prefix) : 0)) == NULL)
 		return dsync_error_oom();
-	if (*start && dsync_sftp_store_check_name(start) < 0) {
+	if (*start && dsync_blobstore_check_name(start) < 0) {
 		dsync_error_clear();
 		*start = '\0';
 	}
@@ -321,20 +321,9 @@ int dsync_sftp_store_list(dsync_blobstore *bs, const char *prefix, dsync_blobsto
 	return error;
 }
 
-static int any_blob(const char *name, const dsync_blobstore_info *info, void *payload)
-{
-	(void)name;
-	(void)info;
-	(void)payload;
-	return 1;
-}
-
 int dsync_sftp_store_is_empty(dsync_blobstore *bs, bool *empty)
 {
-	int error = dsync_sftp_store_list(bs, "", any_blob, NULL);
-
-	*empty = error == 0;
-	return error < 0 ? error : 0;
+	return dsync_blobstore_lists_nothing(bs, empty);
 }
 
 /* ---- sweep ---- */

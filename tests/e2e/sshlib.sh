@@ -71,6 +71,29 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# ssh_skip WHY: ends a test that can't run here as skipped, except under CI
+# (CI set), which installs every server: there it fails instead, so that a
+# test never passes unseen.
+ssh_skip() {
+	if [ -n "${CI:-}" ]; then
+		fail "under CI every server runs: $1"
+	else
+		echo "# skipped: $1 (see above)"
+	fi
+	finish
+}
+
+# ssh_test_start [sshd_start's options]: what most sftp tests begin with: the
+# client keys, sshd started, and its three host keys in known_hosts.  Without
+# an sshd the test ends skipped, except under CI (CI set), which installs one:
+# there a missing server fails the test rather than pass it unseen.
+ssh_test_start() {
+	ssh_can sshd || ssh_skip "no sshd"
+	ssh_client_keys
+	sshd_start "$@" || { fail "sshd starts"; finish; }
+	ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+}
+
 ssh_can() {
 	case $1 in
 	sshd)

@@ -24,16 +24,7 @@ unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_SSH DSYNC_SSH_COMMAND
 PASS=$TMP/passphrase
 echo "correct horse battery staple" > "$PASS"
 
-if ! ssh_can sshd; then
-	echo "# skipped: no sshd here (see above)"
-	finish
-fi
-ssh_client_keys
-if ! sshd_start; then
-	fail "sshd starts"
-	finish
-fi
-ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+ssh_test_start
 # an alias (port, user, key from the config), and the address itself
 ssh_config_host sshd "$SSHD_PORT"
 ssh_config_host 127.0.0.1 "$SSHD_PORT"

@@ -20,8 +20,7 @@ PASS=$TMP/passphrase
 echo "correct horse battery staple" > "$PASS"
 
 if ! ssh_can dropbear; then
-	echo "# skipped: Dropbear can't run here (see above)"
-	finish
+	ssh_skip "Dropbear can't run here"
 fi
 ssh_client_keys
 if ! dropbear_start; then

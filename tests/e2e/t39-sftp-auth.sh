@@ -25,13 +25,7 @@ PASS=$TMP/passphrase
 echo "auth test passphrase" > "$PASS"
 STORE=$TMP/store
 
-if ! ssh_can sshd; then
-	echo "# skipped: no sshd"
-	finish
-fi
-ssh_client_keys
-sshd_start || { fail "sshd starts"; finish; }
-ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+ssh_test_start
 ok "ssh-agent starts" ssh_agent_start
 ssh_keygen_quiet -t ed25519 -N "" -C "test-agent" -f "$HOME/.ssh/id_agent"
 ssh_authorize "$HOME/.ssh/id_agent.pub"

@@ -19,8 +19,7 @@ PASS=$TMP/passphrase
 echo "correct horse battery staple" > "$PASS"
 
 if ! ssh_can sshd || ! ssh_can chroot; then
-	echo "# skipped: no chrooted SFTP account can run here (see above)"
-	finish
+	ssh_skip "no chrooted SFTP account can run here"
 fi
 ssh_client_keys
 if ! sshd_start --chroot; then

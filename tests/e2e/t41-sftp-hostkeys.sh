@@ -29,13 +29,7 @@ PASS=$TMP/passphrase
 echo "host key test passphrase" > "$PASS"
 STORE=$TMP/store
 
-if ! ssh_can sshd; then
-	echo "# skipped: no sshd"
-	finish
-fi
-ssh_client_keys
-sshd_start || { fail "sshd starts"; finish; }
-ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+ssh_test_start
 HOSTNAME_KH="[127.0.0.1]:$SSHD_PORT"
 FP_ED25519=$(ssh-keygen -lf "$SSHD_DIR/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
 echo "# the host's ed25519 key: $FP_ED25519"

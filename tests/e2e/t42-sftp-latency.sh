@@ -37,13 +37,7 @@ STORE=$TMP/store
 DEVICES=2
 BOUND=$((12 + 2 * DEVICES))
 
-if ! ssh_can sshd; then
-	echo "# skipped: no sshd"
-	finish
-fi
-ssh_client_keys
-sshd_start || { fail "sshd starts"; finish; }
-ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+ssh_test_start
 
 # proxy_start: the delay proxy in front of sshd; sets PROXY_PID, PROXY_PORT
 proxy_start() {

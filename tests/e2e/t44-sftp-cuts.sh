@@ -37,13 +37,7 @@ STORE=$TMP/store
 MB=${T44_MB:-100}
 PACK_MAX=$((8 << 20))
 
-if ! ssh_can sshd; then
-	echo "# skipped: no sshd"
-	finish
-fi
-ssh_client_keys
-sshd_start || { fail "sshd starts"; finish; }
-ssh_known_host "$SSHD_PORT" "$SSHD_DIR"/ssh_host_{ed25519,ecdsa,rsa}_key.pub
+ssh_test_start
 # the OpenSSH client, pointed at the test's config (it finds ~/.ssh through
 # the password database, not $HOME); T44_SSH=builtin runs the built-in client,
 # which reads $HOME/.ssh: each device's home gets the test's

@@ -17,8 +17,7 @@ export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_SSH DSYNC_SSH_COMMAND
 
 if ! sshd_start; then
-	echo "# skipped: no sshd here"
-	finish
+	ssh_skip "no sshd here"
 fi
 ssh_client_keys
 # the key with a passphrase is the only one this host takes from us
