@@ -304,8 +304,11 @@ static int bs_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 
 	if (b->failed)
 		return dsync_error_set(b->failed, "%s", b->why);
-	/* bytes libssh2 already holds do not wake poll() */
-	if ((want & DSYNC_SFTP_WANT_RECV) && (libssh2_poll_channel_read(b->ch, 0) || libssh2_channel_eof(b->ch)))
+	/* bytes libssh2 already holds do not wake poll(); it answers < 0 (not
+	 * "ready") when a short packet, such as a reply to a keepalive that
+	 * asked for one, sits in its queue, and taking that for "ready" would
+	 * spin on recv() for the rest of the session */
+	if ((want & DSYNC_SFTP_WANT_RECV) && (libssh2_poll_channel_read(b->ch, 0) > 0 || libssh2_channel_eof(b->ch)))
 		return 0;
 	for (;;) {
 		next = 0;
@@ -508,7 +511,10 @@ int dsync_ssh_builtin_open(dsync_sftp_stream **out, const dsync_sftp_url *u, con
 					label, ssh_msg(s));
 		goto out;
 	}
-	libssh2_keepalive_config(s, 1, KEEPALIVE_S);
+	/* no reply wanted: the server's REQUEST_FAILURE would stay queued in
+	 * libssh2 (nobody reads it) and blind libssh2_poll_channel_read; a dead
+	 * server is noticed by the SFTP client's stall timer instead */
+	libssh2_keepalive_config(s, 0, KEEPALIVE_S);
 	libssh2_session_set_blocking(s, 0);
 	if (!(b = calloc(1, sizeof(*b)))) {
 		error = dsync_error_oom();
