@@ -286,6 +286,7 @@ static int begin(dsync_sftp_client *c, uint32_t bytes, uint32_t *id)
 {
 	int error;
 
+	*id = 0;   /* set on every path: callers encode it only after a 0 */
 	if (c->broken)
 		return broken(c);
 	while (c->npending >= DSYNC_SFTP_CLIENT_MAX_PENDING ||
