@@ -9,7 +9,8 @@
 #include <time.h>
 
 #include "transport/sftp_client.h"
-#include "transport/sftp_internal.h"
+#include "transport/sftp_list.h"
+#include "transport/sftp_store.h"
 
 #define STALE_TEMP_SECONDS 3600 /* a put's temporary file older than this was killed */
 #define SWEEP_DEPTH 2           /* the deepest blobs: devices/ID/SEQ */

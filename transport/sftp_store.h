@@ -1,10 +1,10 @@
 /*
  * What transport/sftp.c (open, get, put, del, stat) and transport/sftp_list.c
  * (the listing and the sweep) share: the store's struct and the small helpers
- * both use.  Internal to those two files.
+ * both use (sftp_store.c).  Internal to the sftp:// store.
  */
-#ifndef DSYNC_TRANSPORT_SFTP_INTERNAL_H
-#define DSYNC_TRANSPORT_SFTP_INTERNAL_H
+#ifndef DSYNC_TRANSPORT_SFTP_STORE_H
+#define DSYNC_TRANSPORT_SFTP_STORE_H
 
 #include "core/base/buf.h"
 #include "transport/blobstore.h"
@@ -41,14 +41,5 @@ bool dsync_sftp_store_is_dir(const dsync_sftp_attrs *a);
 
 /* OUT: the server's path of NAME ("" for the store's folder itself) */
 int dsync_sftp_store_path_of(const sftp_store *s, const char *name, dsync_buf *out);
-
-/* sftp_list.c: the store's list and is_empty */
-int dsync_sftp_store_list(dsync_blobstore *bs, const char *prefix, dsync_blobstore_list_cb cb, void *payload);
-int dsync_sftp_store_is_empty(dsync_blobstore *bs, bool *empty);
-
-/* sftp_list.c: once per handle, after its first put, removes the temporary
- * files of puts killed long ago, wherever they were (file.c's rule), best
- * effort. */
-void dsync_sftp_store_sweep_stale(sftp_store *s);
 
 #endif
