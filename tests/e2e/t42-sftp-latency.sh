@@ -146,19 +146,33 @@ idle() {
 	[ "$RT" != 99999 ] || RT=none
 }
 
+# changed NAME: three rounds on A, each after one more line in notes.txt,
+# each checked to push; RT and MS are the smallest of the three (the count
+# wobbles as idle's does, by three or four under load)
+changed() {
+	local name=$1 k best=99999 ms=999999
+	for k in 1 2 3; do
+		echo "one more line ($name $k)" >> "$TMP/A/notes.txt"
+		round "$name.$k" A
+		check "A: a round with one changed file succeeds ($name $k)" "$RC" = 0
+		contains "A: the round pushed ($name $k)" "$TMP/out.$name.$k" "pushed"
+		[ -z "$RT" ] || [ "$RT" -ge "$best" ] || best=$RT
+		[ "$MS" -ge "$ms" ] || ms=$MS
+	done
+	RT=$best MS=$ms
+	[ "$RT" != 99999 ] || RT=
+}
+
 # ------------------------------------------------ rounds with few packs
 idle idle-A-few A
 IDLE_A_FEW=$RT IDLE_A_FEW_MS=$MS REQ_A_FEW=$REQS
 idle idle-B-few B
 IDLE_B_FEW=$RT REQ_B_FEW=$REQS
 
-echo "one more line" >> "$TMP/A/notes.txt"
-round change-A A
-check "A: a round with one changed file succeeds" "$RC" = 0
+changed change-A
 check "A: one change costs <= $IDLE_A_FEW + 20 SFTP round trips (${RT:-?})" \
 	"${RT:-99999}" -le "$(( ${IDLE_A_FEW/none/-99999} + 20 ))"
 CHANGE_A=${RT:-?} CHANGE_A_MS=$MS
-contains "A: the round pushed" "$TMP/out.change-A" "pushed"
 ok "B: sync (gets the change)" on B sync
 check "B has the changed file" "$(sha "$TMP/B/notes.txt")" = "$(sha "$TMP/A/notes.txt")"
 FEW=$(npacks)
@@ -193,9 +207,7 @@ check "B: with $MANY packs, nothing to do costs the same round trips as with $FE
 	"$RT" = "$IDLE_B_FEW"
 check "B: ... and the same requests ($REQS vs $REQ_B_FEW)" "$REQS" = "$REQ_B_FEW"
 
-echo "one more line" >> "$TMP/A/notes.txt"
-round change-A-many A
-check "A: a round with one changed file succeeds with $MANY packs" "$RC" = 0
+changed change-A-many
 check "A: ... and costs no more than 5 round trips over the one with $FEW packs ($RT vs $CHANGE_A)" \
 	"${RT:-99999}" -le "$(( ${CHANGE_A/\?/-99999} + 5 ))"
 CHANGE_A_MANY=${RT:-?} CHANGE_A_MANY_MS=$MS
