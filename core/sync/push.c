@@ -2,7 +2,8 @@
  * The push step of the round (DESIGN.md section 5; docs/sync.md,
  * docs/sftp.md section 5): this device's new objects as thin packs of
  * bounded size, encrypted and uploaded one by one (each recorded in `mine`
- * before the next, so a push cut off resumes without sending them again);
+ * before it is sent, so a push cut off resumes without sending them again
+ * and nothing it left is orphaned);
  * its small packs consolidated into one (the old ones retired, deleted
  * once their grace is over); then its next manifest, its older manifests
  * deleted, and the packs it wrote that no manifest names collected after
@@ -132,8 +133,8 @@ static int write_source(sync_conn *c, const pack_source *src, int fd)
 
 /* Writes SRC as an encrypted pack to the store; its reference into *OUT.
  * A pack of PRESENT (may be NULL) is not sent again: *REUSED says so. */
-static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *present, dsync_manifest_pack *out,
-		       bool *reused)
+static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *present, sync_packset *mine,
+		       dsync_manifest_pack *out, bool *reused)
 {
 	dsync_buf plain = DSYNC_BUF_INIT, cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
 	pack_out po = { -1, 0, c };
@@ -170,7 +171,11 @@ static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *
 	}
 	out->size = (uint64_t)st.st_size;
 	x.total = out->size;
-	if ((error = dsync_buf_printf(&name, "packs/%s", out->name)) < 0 ||
+	/* MINE names it before the store holds it: killed after the put, the
+	 * pack is still this device's to reuse or to collect */
+	if ((error = dsync_state_packset_add(mine, out->name)) < 0 ||
+	    (error = dsync_state_packset_write(mine, c->f, c->r->name, "mine")) < 0 ||
+	    (error = dsync_buf_printf(&name, "packs/%s", out->name)) < 0 ||
 	    (error = c->bs->put(c->bs, name.ptr, cfd, dsync_conn_on_xfer, &x)) < 0)
 		goto out;
 	dsync_conn_progress(c, "push", x.objects, x.objects, out->size, out->size, true);
@@ -312,7 +317,7 @@ static int consolidate(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			error = dsync_buf_printf(&from, "%s%s", from.len ? "," : "", m->packs.ptr[i].name);
 	}
 	src.pb = pb;
-	if (error < 0 || (error = upload_pack(c, &src, NULL, &merged, &reused)) < 0)
+	if (error < 0 || (error = upload_pack(c, &src, NULL, mine, &merged, &reused)) < 0)
 		goto out;
 	/* its objects are as old as the oldest pack it replaces: packs pushed
 	 * since may have deltas against them */
@@ -514,7 +519,7 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 		dsync_manifest_pack p;
 		bool reused;
 
-		if ((error = upload_pack(c, &src, &present, &p, &reused)) < 0)
+		if ((error = upload_pack(c, &src, &present, mine, &p, &reused)) < 0)
 			break;
 		/* oldest first for readers: a segment's delta bases are in the
 		 * ones before it */
