@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev zlib1g-dev libssh2-1-dev
 libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev openssh-server
-openssh-client dropbear-bin libcmocka-dev strace util-linux python3 time"
+openssh-client dropbear-bin libcmocka-dev strace util-linux python3 time
+libzxcvbn-dev openssl curl"
 
 missing=""
 for p in $PKGS; do

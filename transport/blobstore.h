@@ -14,6 +14,7 @@
 #define DSYNC_TRANSPORT_BLOBSTORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -57,6 +58,17 @@ struct dsync_blobstore {
 	/* True when the place holds nothing at all (or does not exist yet). */
 	int (*is_empty)(dsync_blobstore *s, bool *empty);
 	void (*free)(dsync_blobstore *s);
+	/* Optional (NULL where the place can't tell; the relay can): waits at
+	 * most TIMEOUT_MS for a blob under devices/ to change.  CURSOR
+	 * (CURSOR_SIZE bytes, "" at first) is where the caller's last look
+	 * left off; it is updated.  *CHANGED is set when something changed
+	 * since CURSOR that a round should fetch (a change made by this
+	 * device's own last push alone is not one); a first call with "" sets
+	 * it at once. */
+	int (*wait_change)(dsync_blobstore *s, char *cursor, size_t cursor_size, int timeout_ms, bool *changed);
+	/* Optional (NULL where there is no quota): bytes used and the quota
+	 * (0: none) of the place, as last known (a call may ask). */
+	int (*usage)(dsync_blobstore *s, uint64_t *used, uint64_t *quota);
 };
 
 

@@ -34,6 +34,22 @@ enum {
 	DSYNC_SSH_BUILTIN = 2  /* libssh2 */
 };
 
+/* What a relay remote (http://, https://) needs besides its URL
+ * (docs/relay-protocol.md sections 2 and 8): the core derives these from
+ * the group name and the passphrase, and keeps all but ADMIT per user. */
+typedef struct dsync_relay_creds {
+	char group_id[33];          /* 32 hex digits */
+	unsigned char token[32];    /* TOKEN: sent with every request */
+	/* ADMIT (32 bytes), only while a device joins: NULL otherwise.  With it
+	 * the open registers the device's signing key (PUT .device/ID), and
+	 * with CREATE first makes the group (PUT .group). */
+	const unsigned char *admit;
+	char device_id[33];         /* this device's id (hex) */
+	unsigned char sign_pk[32];  /* its ed25519 public key */
+	unsigned char sign_sk[64];  /* and secret key: signs every write */
+	const char *ca_file;        /* remote.NAME.caFile: a CA (or self-signed certificate) to trust; NULL: the system's */
+} dsync_relay_creds;
+
 typedef struct dsync_transport_opts {
 	/* May ask questions (a terminal is there and this is not the watcher):
 	 * false makes ssh run with BatchMode and the built-in client refuse
@@ -45,6 +61,7 @@ typedef struct dsync_transport_opts {
 	dsync_transport_prompt_cb prompt; /* may be NULL: nothing is asked */
 	void *payload;
 	dsync_warn_cb warn;               /* may be NULL: one-line warnings (ssh config the built-in client ignores) */
+	const dsync_relay_creds *relay;   /* a relay remote's credentials (required for http:// and https://) */
 } dsync_transport_opts;
 
 #endif

@@ -7,6 +7,7 @@
 #include "transport/transport.h"
 #include "transport/blobstore.h"
 #include "transport/file.h"
+#include "transport/relay.h"
 #include "transport/sftp.h"
 #include "transport/sftp_url.h"
 #include "transport/ssh_builtin.h"
@@ -15,6 +16,11 @@
 bool dsync_transport_is_ssh(const char *url)
 {
 	return dsync_sftp_url_is_ssh(url);
+}
+
+bool dsync_transport_is_relay(const char *url)
+{
+	return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
 static int open_ssh(dsync_blobstore **out, const char *url, bool create, const dsync_transport_opts *o)
@@ -58,9 +64,11 @@ int dsync_transport_open(dsync_blobstore **out, const char *url, bool create, co
 	}
 	if (dsync_sftp_url_is_ssh(url))
 		return open_ssh(out, url, create, o);
+	if (dsync_transport_is_relay(url))
+		return dsync_blobstore_relay_open(out, url, create, o);
 	if (strstr(url, "://") != NULL)
 		return dsync_error_set(DSYNC_EUSAGE,
-				       "'%s': this dsync knows file://, sftp:// and ssh:// remotes and local paths",
+				       "'%s': this dsync knows file://, sftp://, ssh://, http:// and https:// remotes and local paths",
 				       dsync_quote(q, url));
 	return dsync_blobstore_file_open(out, url, create);
 }

@@ -16,14 +16,20 @@ struct dsync_blobstore;
 /*
  * Opens the blob store at URL: "file:///abs/path", a plain path (absolute or
  * relative to the current directory), "sftp://[user@]host[:port]/path",
- * "ssh://..." or the scp form "[user@]host:path".  CREATE makes the place
- * (mkdir -p) when it doesn't exist.  O may be NULL (defaults: not
- * interactive, auto, no limit).  An unknown scheme is DSYNC_EUSAGE.
+ * "ssh://..." or the scp form "[user@]host:path", or a relay's
+ * "http[s]://host[:port][/path/]" (O->relay required: the group's
+ * credentials).  CREATE makes the place (mkdir -p; a relay's group, when
+ * O->relay->admit is given) when it doesn't exist.  O may be NULL
+ * (defaults: not interactive, auto, no limit).  An unknown scheme is
+ * DSYNC_EUSAGE.
  */
 int dsync_transport_open(struct dsync_blobstore **out, const char *url, bool create,
 			 const dsync_transport_opts *o);
 
 /* Whether URL names a place reached over ssh (any of the three forms). */
 bool dsync_transport_is_ssh(const char *url);
+
+/* Whether URL names a relay (http:// or https://). */
+bool dsync_transport_is_relay(const char *url);
 
 #endif

@@ -1,0 +1,4 @@
+/* relay_proto.c: being written (issue 15) */
+#include "core/base/internal.h"
+
+#include "transport/relay_proto.h"

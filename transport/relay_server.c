@@ -1,0 +1,4 @@
+/* relay_server.c: being written (issue 15) */
+#include "core/base/internal.h"
+
+#include "dsync/relay.h"
