@@ -504,6 +504,12 @@ static void test_error_body(void **state)
 	assert_int_equal(l->n, 2);
 	dsync_relay_lines_dispose(l);
 	dsync_buf_dispose(&b);
+	/* the code is ours, but never a second line */
+	assert_int_equal(dsync_relay_error_body(&b, "a\nmessage x", "t"), DSYNC_EUSAGE);
+	assert_int_equal(dsync_relay_error_body(&b, "", "t"), DSYNC_EUSAGE);
+	assert_int_equal(dsync_relay_error_body(&b, "Bad", "t"), DSYNC_EUSAGE);
+	assert_int_equal(b.len, 0);
+	dsync_buf_dispose(&b);
 	free(l);
 }
 
