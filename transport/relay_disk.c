@@ -461,7 +461,7 @@ int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb c
 		return dsync_error_sys(errno, "cannot read the relay's data");
 	}
 	while (error == 0 && (e = readdir(dir)) != NULL) {
-		struct stat st;
+		unsigned char type = e->d_type;
 		size_t rl;
 
 		if (e->d_name[0] == '.')
@@ -472,17 +472,23 @@ int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb c
 		rl = path->len;
 		if (strncmp(path->ptr, prefix, rl < plen ? rl : plen) != 0)
 			continue;   /* neither this nor anything under it starts with PREFIX */
-		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode) && depth > 0) {
+		if (type == DT_UNKNOWN) {
+			/* a file system without types in its folders: ask (a link stays a link) */
+			struct stat st;
+
+			if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+		}
+		if (type == DT_DIR && depth > 0) {
 			int sub = openat(dirfd(dir), e->d_name, RD_DIR_FLAGS);
 
 			if (sub >= 0) {
 				error = rd_walk(sub, path, prefix, depth - 1, cb, payload);
 				close(sub);
 			}
-		} else if (S_ISREG(st.st_mode) && rl >= plen && st.st_size >= DSYNC_RELAY_DISK_HEADER) {
-			error = cb(path->ptr, &st, payload);
+		} else if (type == DT_REG && rl >= plen) {
+			error = cb(dirfd(dir), e->d_name, path->ptr, payload);
 		}
 	}
 	closedir(dir);
@@ -490,11 +496,15 @@ int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb c
 	return error;
 }
 
-static int count_blob(const char *name, const struct stat *st, void *payload)
+static int count_blob(int dir, const char *base, const char *name, void *payload)
 {
 	rd_group *g = payload;
+	struct stat st;
 
-	g->used += (uint64_t)st->st_size;
+	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < DSYNC_RELAY_DISK_HEADER)
+		return 0;   /* not a blob we stored */
+	g->used += (uint64_t)st.st_size;
 	g->blobs++;
 	if (strncmp(name, "keys/", 5) == 0)
 		g->keys++;

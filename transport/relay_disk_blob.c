@@ -149,6 +149,7 @@ typedef struct list_item {
 typedef struct lister {
 	const char *after;
 	unsigned limit;
+	const char *bound;   /* once trimmed: the largest name kept; nothing above it can be in the page */
 	DSYNC_ARRAY(list_item) items;
 } lister;
 
@@ -165,20 +166,22 @@ static void list_trim(lister *l)
 	qsort(l->items.ptr, l->items.size, sizeof(list_item), item_cmp);
 	for (i = keep; i < l->items.size; i++)
 		free(l->items.ptr[i].name);
-	if (l->items.size > keep)
+	if (l->items.size > keep) {
 		l->items.size = keep;
+		l->bound = l->items.ptr[keep - 1].name;
+	}
 }
 
-static int list_add(const char *name, const struct stat *st, void *payload)
+static int list_add(int dir, const char *base, const char *name, void *payload)
 {
 	lister *l = payload;
-	list_item it;
+	list_item it = { NULL, 0, 0 };
 
-	if (l->after && strcmp(name, l->after) <= 0)
+	(void)dir;
+	(void)base;
+	if ((l->after && strcmp(name, l->after) <= 0) || (l->bound && strcmp(name, l->bound) >= 0))
 		return 0;
-	it.name = strdup(name);
-	it.size = (uint64_t)st->st_size - DSYNC_RELAY_DISK_HEADER;
-	it.mtime = st->st_mtime;
+	it.name = strdup(name);   /* stat'ed only if it is in the page */
 	if (!it.name || dsync_array_push(l->items, it) < 0) {
 		free(it.name);
 		return dsync_error_oom();
@@ -192,7 +195,7 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
 		    bool *more, relay_disk_list_cb cb, void *payload)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
-	lister l = { after, limit ? limit : DSYNC_RELAY_LIST_MAX, DSYNC_ARRAY_INIT };
+	lister l = { after, limit ? limit : DSYNC_RELAY_LIST_MAX, NULL, DSYNC_ARRAY_INIT };
 	rd_group *g;
 	size_t i;
 	int gfd, b = -1, error;
@@ -215,8 +218,19 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
 	if ((error = rd_walk(b, &path, prefix, 2, list_add, &l)) < 0)
 		goto out;
 	list_trim(&l);
-	for (i = 0; i < l.items.size && i < limit && error == 0; i++)
-		error = cb(l.items.ptr[i].name, l.items.ptr[i].size, l.items.ptr[i].mtime, payload);
+	for (i = 0; i < l.items.size && i < limit && error == 0; i++) {
+		const char *base;
+		struct stat st;
+		int dir = rd_blob_parent(gfd, l.items.ptr[i].name, false, &base);
+
+		if (dir < 0)
+			continue;   /* removed since the walk */
+		if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_size >= DSYNC_RELAY_DISK_HEADER)
+			error = cb(l.items.ptr[i].name, (uint64_t)st.st_size - DSYNC_RELAY_DISK_HEADER, st.st_mtime,
+				   payload);
+		close(dir);
+	}
 	*more = l.items.size > limit;
 out:
 	for (i = 0; i < l.items.size; i++)

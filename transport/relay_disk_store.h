@@ -93,10 +93,11 @@ int rd_check_name(const char *name);
 /* Device ID of G's table, or NULL. Lock held. */
 rd_device *rd_device_find(rd_group *g, const char *id);
 
-/* Calls CB for each stored blob (a regular file of at least a header) under
- * the folder FD (the path so far in PATH), going only where PREFIX can still
- * match and at most DEPTH folders down, never through a link. */
-typedef int (*rd_walk_cb)(const char *name, const struct stat *st, void *payload);
+/* Calls CB for each regular file under the folder FD (the path so far in
+ * PATH), going only where PREFIX can still match and at most DEPTH folders
+ * down, never through a link: with the file's folder, its name there and
+ * its whole name.  Nothing is stat'ed that the folder's types answer. */
+typedef int (*rd_walk_cb)(int dir, const char *base, const char *name, void *payload);
 int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb cb, void *payload);
 
 /* relay_disk_blob.c: the kept uploads of a group's tmp/ at open (plain
