@@ -317,13 +317,20 @@ rd_group *rd_group_find(relay_disk *d, const char *gid)
 	return g;
 }
 
-int rd_group_open(relay_disk *d, const rd_group *g)
+int rd_group_fd(relay_disk *d, const rd_group *g)
 {
 	int fd = openat(d->groups_fd, g->gid, RD_DIR_FLAGS);
 
 	if (fd < 0)
 		return dsync_error_sys(errno, "cannot open group %s in the relay's data", g->gid);
 	return fd;
+}
+
+int rd_group_open(relay_disk *d, const char *gid, rd_group **g)
+{
+	if ((*g = rd_group_find(d, gid)) == NULL)
+		return dsync_error_last_code();
+	return rd_group_fd(d, *g);
 }
 
 uint64_t rd_group_quota(const relay_disk *d, const rd_group *g)
@@ -820,15 +827,13 @@ out:
 /* Runs SET on G under its lock, then saves its group file. */
 static int group_update(relay_disk *d, const char *gid, void (*set)(rd_group *g, const void *arg), const void *arg)
 {
-	rd_group *g = rd_group_find(d, gid);
 	uint8_t th[DSYNC_RELAY_KEY_BYTES], ah[DSYNC_RELAY_KEY_BYTES];
 	uint64_t quota;
 	bool quota_set;
+	rd_group *g;
 	int gfd, error;
 
-	if (!g)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	pthread_mutex_lock(&g->lock);
 	memcpy(th, g->th, sizeof(th));
@@ -908,9 +913,7 @@ int relay_disk_device_add(relay_disk *d, const char *gid, const char *dev, const
 
 	if ((error = check_id(dev, "device")) < 0)
 		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	memcpy(info.pk, pk, DSYNC_RELAY_PK_BYTES);
 	pthread_mutex_lock(&g->lock);
@@ -935,9 +938,7 @@ int relay_disk_device_remove(relay_disk *d, const char *gid, const char *dev)
 
 	if ((error = check_id(dev, "device")) < 0)
 		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	pthread_mutex_lock(&g->lock);
 	if ((e = rd_device_find(g, dev)) == NULL) {

@@ -39,6 +39,16 @@ struct relay_upload {
 
 /* ---- blobs */
 
+/* The folder of group GID (*G) for blob NAME, whose name is checked. */
+static int blob_at(relay_disk *d, const char *gid, const char *name, rd_group **g)
+{
+	int error;
+
+	if ((error = rd_check_name(name)) < 0)
+		return error;
+	return rd_group_open(d, gid, g);
+}
+
 /* Opens blob NAME of group GID for reading: *FD and INFO from its header. */
 static int blob_open(relay_disk *d, const char *gid, const char *name, int *fd, relay_blob_info *info)
 {
@@ -49,11 +59,7 @@ static int blob_open(relay_disk *d, const char *gid, const char *name, int *fd, 
 	uint64_t len = 0;
 	int gfd, dir = -1, in = -1, error = 0, i;
 
-	if ((error = rd_check_name(name)) < 0)
-		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = blob_at(d, gid, name, &g)) < 0)
 		return gfd;
 	if ((dir = rd_blob_parent(gfd, name, false, &base)) < 0) {
 		error = dir == DSYNC_ENOTFOUND ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name) : dir;
@@ -109,11 +115,7 @@ int relay_disk_blob_delete(relay_disk *d, const char *gid, const char *name)
 	rd_group *g;
 	int gfd, dir = -1, error = 0;
 
-	if ((error = rd_check_name(name)) < 0)
-		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = blob_at(d, gid, name, &g)) < 0)
 		return gfd;
 	if ((dir = rd_blob_parent(gfd, name, false, &base)) < 0) {
 		error = dir == DSYNC_ENOTFOUND ? 0 : dir;
@@ -163,6 +165,8 @@ static void list_trim(lister *l)
 {
 	size_t i, keep = (size_t)l->limit + 1;
 
+	if (l->items.size == 0)
+		return;
 	qsort(l->items.ptr, l->items.size, sizeof(list_item), item_cmp);
 	for (i = keep; i < l->items.size; i++)
 		free(l->items.ptr[i].name);
@@ -203,13 +207,11 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
 	*more = false;
 	if (!limit)
 		limit = DSYNC_RELAY_LIST_MAX;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
 	if (!prefix)
 		prefix = "";
 	if (strlen(prefix) > DSYNC_RELAY_NAME_MAX)
 		return dsync_error_set(DSYNC_EUSAGE, "bad prefix");
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	if ((b = rd_open_dir(gfd, "b", false)) < 0) {
 		error = b == DSYNC_ENOTFOUND ? 0 : b;
@@ -575,11 +577,7 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 	memcpy(u->name, name, strlen(name) + 1);
 	memcpy(u->hash, hash, sizeof(u->hash));
 	sodium_hex2bin(u->writer, sizeof(u->writer), writer, 32, NULL, NULL, NULL);
-	if ((u->g = rd_group_find(d, gid)) == NULL) {
-		free(u);
-		return dsync_error_last_code();
-	}
-	if ((u->gfd = rd_group_open(d, u->g)) < 0 || (u->tmp = rd_open_dir(u->gfd, "tmp", true)) < 0) {
+	if ((u->gfd = rd_group_open(d, gid, &u->g)) < 0 || (u->tmp = rd_open_dir(u->gfd, "tmp", true)) < 0) {
 		error = u->gfd < 0 ? u->gfd : u->tmp;
 		upload_free(u);
 		return error;
@@ -718,23 +716,16 @@ int relay_disk_upload_finish(relay_upload *u, bool *replaced)
 	}
 	crypto_generichash_final(&u->st, h, sizeof(h));
 	if (sodium_memcmp(h, u->hash, sizeof(h)) != 0) {
-		u->failed = true;
-		upload_drop(u);
-		return dsync_error_set(DSYNC_ECORRUPT, "the body of %s does not have its announced hash", u->name);
+		error = dsync_error_set(DSYNC_ECORRUPT, "the body of %s does not have its announced hash", u->name);
+		goto fail;
 	}
 	if (pwrite(u->fd, h, sizeof(h), 24) != (ssize_t)sizeof(h) || fsync(u->fd) < 0) {
-		int e = errno;
-
-		u->failed = true;
-		upload_drop(u);
-		return e == ENOSPC || e == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
-						  : dsync_error_sys(e, "cannot flush the upload of %s", "blob");
+		error = errno == ENOSPC || errno == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+							   : dsync_error_sys(errno, "cannot flush the upload of %s", u->name);
+		goto fail;
 	}
-	if ((dir = rd_blob_parent(u->gfd, u->name, true, &base)) < 0) {
-		u->failed = true;
-		upload_drop(u);
-		return dir;
-	}
+	if ((error = dir = rd_blob_parent(u->gfd, u->name, true, &base)) < 0)
+		goto fail;
 	memcpy(id, u->tname, sizeof(id));
 	pthread_mutex_lock(&u->g->lock);
 	error = commit(u, dir, base, replaced);
@@ -750,13 +741,15 @@ int relay_disk_upload_finish(relay_upload *u, bool *replaced)
 	}
 	pthread_mutex_unlock(&u->g->lock);
 	close(dir);
-	if (error < 0) {
-		u->failed = true;   /* a refused manifest is dropped whole, not kept to resume */
-		upload_drop(u);
-		return error;
-	}
+	if (error < 0)
+		goto fail;   /* a refused manifest is dropped whole, not kept to resume */
 	upload_free(u);
 	return 0;
+fail:
+	/* the message is set: U (whose name it may quote) can go */
+	u->failed = true;
+	upload_drop(u);
+	return error;
 }
 
 void relay_disk_upload_abort(relay_upload *u)
@@ -790,7 +783,7 @@ static void expire_group(relay_disk *d, rd_group *g, time_t before)
 	size_t i;
 	int gfd, tmp;
 
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_fd(d, g)) < 0)
 		return;
 	if ((tmp = rd_open_dir(gfd, "tmp", true)) < 0) {
 		close(gfd);

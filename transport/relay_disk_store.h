@@ -57,8 +57,10 @@ struct relay_disk {
 
 /* The group GID (NULL and DSYNC_ENOTFOUND set when none). */
 rd_group *rd_group_find(relay_disk *d, const char *gid);
-/* An O_DIRECTORY fd of the group's folder, or a negative DSYNC_E* code. */
-int rd_group_open(relay_disk *d, const rd_group *g);
+/* An O_DIRECTORY fd of G's folder, or a negative DSYNC_E* code. */
+int rd_group_fd(relay_disk *d, const rd_group *g);
+/* The same for group GID, found into *G (DSYNC_ENOTFOUND: no such group). */
+int rd_group_open(relay_disk *d, const char *gid, rd_group **g);
 /* The quota that applies to G (0: none). Lock held. */
 uint64_t rd_group_quota(const relay_disk *d, const rd_group *g);
 
