@@ -563,8 +563,9 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 	if (offset)
 		*offset = 0;
 	rd_refusal_set("");
-	if (!name || strlen(name) > DSYNC_RELAY_NAME_MAX || !writer || rd_hex_ok(writer, 32) < 0 ||
-	    (upload_id && rd_hex_ok(upload_id, DSYNC_RELAY_ID_HEX - 1) < 0))
+	if ((error = rd_check_name(name)) < 0)
+		return error;
+	if (!writer || rd_hex_ok(writer, 32) < 0 || (upload_id && rd_hex_ok(upload_id, DSYNC_RELAY_ID_HEX - 1) < 0))
 		return dsync_error_set(DSYNC_EUSAGE, "bad upload");
 	if (total > d->lim.max_blob)
 		return rd_refuse("too-large", "a blob of %llu bytes is over the relay's limit", (unsigned long long)total);
