@@ -1,7 +1,7 @@
 /*
  * The relay's client (transport/relay.h, docs/relay-protocol.md): a group on
  * a relay as a blob store.  One CURL handle per store, kept alive for every
- * request (relay_http.c); reads, listings page by page with every line
+ * request (relay_client.c); reads, listings page by page with every line
  * checked, deletes signed, the long-poll as wait_change and the group's
  * quota as usage.  Uploads are in relay_put.c.
  */
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "transport/relay.h"
-#include "transport/relay_http.h"
+#include "transport/relay_client.h"
 
 #define ROOT_BODY "dsync-relay 1\n"
 #define LIST_BODY_MAX (300 * 1024)     /* section 5: 1,000 lines of at most about 240 bytes */

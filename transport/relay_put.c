@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "transport/relay_http.h"
+#include "transport/relay_client.h"
 
 #define RESUMABLE_MIN (8 * 1024 * 1024)
 #define HASH_BLOCK (256 * 1024)

@@ -6,8 +6,8 @@
  * clock-skew retries, and the refusals mapped to our own messages (the
  * relay's message text is never shown).
  */
-#ifndef DSYNC_TRANSPORT_RELAY_HTTP_H
-#define DSYNC_TRANSPORT_RELAY_HTTP_H
+#ifndef DSYNC_TRANSPORT_RELAY_CLIENT_H
+#define DSYNC_TRANSPORT_RELAY_CLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>

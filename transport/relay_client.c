@@ -1,5 +1,5 @@
 /*
- * The relay client's HTTP exchanges (transport/relay_http.h): one request on
+ * The relay client's HTTP exchanges (transport/relay_client.h): one request on
  * the store's kept-alive CURL handle, signed when it writes, its reply's
  * headers parsed as untrusted bytes, and refusals in our own words.
  */
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "transport/relay_http.h"
+#include "transport/relay_client.h"
 
 #define HEADER_LINE_MAX 1024          /* a longer header is not one of ours */
 #define RETRY_AFTER_MAX 60            /* seconds we wait for a 429 or 503 at most */
