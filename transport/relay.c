@@ -13,6 +13,7 @@
 
 #include "transport/relay.h"
 #include "transport/relay_client.h"
+#include "transport/relay_put.h"
 
 #define ROOT_BODY "dsync-relay 1\n"
 #define LIST_BODY_MAX (300 * 1024)     /* section 5: 1,000 lines of at most about 240 bytes */
@@ -49,13 +50,13 @@ static int list_page(relay_store *s, const char *prefix, const char *after, unsi
 	char last[DSYNC_RELAY_NAME_MAX + 1];
 	const char *p, *end, *nl;
 	size_t count = 0, plen = strlen(prefix);
-	relay_req r;
+	relay_call r;
 	int error;
 
 	next[0] = '\0';
 	snprintf(last, sizeof(last), "%s", after ? after : "");
 	dsync_buf_init(&body, LIST_BODY_MAX);
-	dsync_relay_req_init(&r, "GET", NULL, "the listing");
+	dsync_relay_call_init(&r, "GET", NULL, "the listing");
 	/* values go unescaped: a name or prefix holds no '%', '&' or space (section 3) */
 	if ((error = dsync_buf_printf(&q, ".list?limit=%u", limit)) < 0 ||
 	    (*prefix && (error = dsync_buf_printf(&q, "&prefix=%s", prefix)) < 0) ||
@@ -63,10 +64,10 @@ static int list_page(relay_store *s, const char *prefix, const char *after, unsi
 		goto out;
 	r.target = q.ptr;
 	r.out = &body;
-	if ((error = dsync_relay_perform(s, &r)) < 0)
+	if ((error = dsync_relay_call_perform(s, &r)) < 0)
 		goto out;
 	if (r.reply.status != 200) {
-		error = dsync_relay_refused(s, &r, "list");
+		error = dsync_relay_call_refused(s, &r, "list");
 		goto out;
 	}
 	p = body.ptr ? body.ptr : "";
@@ -95,7 +96,7 @@ static int list_page(relay_store *s, const char *prefix, const char *after, unsi
 corrupt:
 	error = dsync_error_set(DSYNC_ECORRUPT, "relay '%s' sent a malformed listing of '%s'", s->who, prefix);
 out:
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	dsync_buf_dispose(&q);
 	dsync_buf_dispose(&body);
 	return error;
@@ -159,13 +160,13 @@ static int relay_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max
 	char etag[DSYNC_RELAY_HEX64] = "", hex[DSYNC_RELAY_HEX64], range[32];
 	off_t start = lseek(fd, 0, SEEK_CUR);
 	uint64_t got = 0;
-	relay_req r;
+	relay_call r;
 	int error, try = 0;
 
 	if ((error = check_name(s, name)) < 0)
 		return error;
 	crypto_generichash_init(&h, NULL, 0, sizeof(sum));
-	dsync_relay_req_init(&r, "GET", name, name);
+	dsync_relay_call_init(&r, "GET", name, name);
 	for (;;) {
 		uint64_t before = got;
 
@@ -177,16 +178,16 @@ static int relay_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max
 		r.xfer_base = got;
 		snprintf(range, sizeof(range), "%llu-", (unsigned long long)got);
 		r.range = got ? range : NULL;
-		error = dsync_relay_perform(s, &r);
+		error = dsync_relay_call_perform(s, &r);
 		got += r.got;
-		if (error < 0 && dsync_relay_is_cut(&r) && ++try < RELAY_CUT_TRIES) {
-			dsync_relay_backoff(try);
+		if (error < 0 && dsync_relay_call_is_cut(&r) && ++try < RELAY_CUT_TRIES) {
+			dsync_relay_client_backoff(try);
 			continue;
 		}
 		if (error < 0)
 			goto out;
 		if (r.reply.status != 200 && r.reply.status != 206) {
-			error = dsync_relay_refused(s, &r, "read");
+			error = dsync_relay_call_refused(s, &r, "read");
 			goto out;
 		}
 		/* a resumed read must continue the same blob where it was cut */
@@ -219,24 +220,24 @@ static int relay_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max
 corrupt:
 	error = dsync_error_set(DSYNC_ECORRUPT, "relay '%s' sent %s with bytes that don't match its hash", s->who, name);
 out:
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	return error;
 }
 
 static int relay_stat(dsync_blobstore *bs, const char *name, dsync_blobstore_info *out)
 {
 	relay_store *s = store_of(bs);
-	relay_req r;
+	relay_call r;
 	int error;
 
 	if ((error = check_name(s, name)) < 0)
 		return error;
-	dsync_relay_req_init(&r, "HEAD", name, name);
-	if ((error = dsync_relay_perform(s, &r)) < 0)
+	dsync_relay_call_init(&r, "HEAD", name, name);
+	if ((error = dsync_relay_call_perform(s, &r)) < 0)
 		goto out;
 	if (r.reply.status != 200) {
 		/* a HEAD has no body: the code is not known, only the status */
-		error = dsync_relay_refused(s, &r, "look at");
+		error = dsync_relay_call_refused(s, &r, "look at");
 		goto out;
 	}
 	if (!r.reply.has_length) {
@@ -246,42 +247,42 @@ static int relay_stat(dsync_blobstore *bs, const char *name, dsync_blobstore_inf
 	out->size = r.reply.length;
 	out->mtime = r.reply.last_modified;
 out:
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	return error;
 }
 
 static int relay_del(dsync_blobstore *bs, const char *name)
 {
 	relay_store *s = store_of(bs);
-	relay_req r;
+	relay_call r;
 	int error;
 
 	if ((error = check_name(s, name)) < 0)
 		return error;
-	dsync_relay_req_init(&r, "DELETE", name, name);
+	dsync_relay_call_init(&r, "DELETE", name, name);
 	r.sign = true;
-	if ((error = dsync_relay_perform(s, &r)) < 0)
+	if ((error = dsync_relay_call_perform(s, &r)) < 0)
 		goto out;
-	dsync_relay_note_usage(s, &r);
+	dsync_relay_call_note_usage(s, &r);
 	if (r.reply.status != 204 && r.reply.status != 200 && r.reply.status != 404)
-		error = dsync_relay_refused(s, &r, "remove");
+		error = dsync_relay_call_refused(s, &r, "remove");
 out:
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	return error;
 }
 
 /* ---- the line-format answers: .usage and .poll */
 
-static int small_get(relay_store *s, relay_req *r, dsync_buf *body, dsync_relay_lines *l, const char *what)
+static int small_get(relay_store *s, relay_call *r, dsync_buf *body, dsync_relay_lines *l, const char *what)
 {
 	int error;
 
 	dsync_buf_init(body, SMALL_BODY_MAX);
 	r->out = body;
-	if ((error = dsync_relay_perform(s, r)) < 0)
+	if ((error = dsync_relay_call_perform(s, r)) < 0)
 		return error;
 	if (r->reply.status != 200)
-		return dsync_relay_refused(s, r, what);
+		return dsync_relay_call_refused(s, r, what);
 	if (dsync_relay_lines_parse(l, body->ptr ? body->ptr : "", body->len) < 0)
 		return dsync_error_set(DSYNC_ECORRUPT, "relay '%s' sent a malformed answer to %s", s->who, what);
 	return 0;
@@ -291,7 +292,7 @@ static int line_u64(const dsync_relay_lines *l, const char *key, uint64_t *out)
 {
 	const char *v = dsync_relay_lines_get(l, key);
 
-	return v ? dsync_relay_u64(out, v, strlen(v)) : -1;
+	return v ? dsync_relay_client_u64(out, v, strlen(v)) : -1;
 }
 
 static int relay_usage(dsync_blobstore *bs, uint64_t *used, uint64_t *quota)
@@ -299,11 +300,11 @@ static int relay_usage(dsync_blobstore *bs, uint64_t *used, uint64_t *quota)
 	relay_store *s = store_of(bs);
 	dsync_relay_lines l = { 0 };
 	dsync_buf body = DSYNC_BUF_INIT;
-	relay_req r;
+	relay_call r;
 	int error = 0;
 
 	if (!s->have_usage) {
-		dsync_relay_req_init(&r, "GET", ".usage", NULL);
+		dsync_relay_call_init(&r, "GET", ".usage", NULL);
 		if ((error = small_get(s, &r, &body, &l, "read the group's usage")) == 0) {
 			if (line_u64(&l, "used", &s->used) < 0 || line_u64(&l, "quota", &s->quota) < 0)
 				error = dsync_error_set(DSYNC_ECORRUPT, "relay '%s' sent a malformed usage", s->who);
@@ -311,7 +312,7 @@ static int relay_usage(dsync_blobstore *bs, uint64_t *used, uint64_t *quota)
 				s->have_usage = true;
 		}
 		dsync_relay_lines_dispose(&l);
-		dsync_relay_req_dispose(&r);
+		dsync_relay_call_dispose(&r);
 		dsync_buf_dispose(&body);
 	}
 	*used = s->used;
@@ -329,10 +330,10 @@ static int poll_once(relay_store *s, const char *since, int seconds, char change
 	const char *c, *ch, *w;
 	char epoch[17];
 	uint64_t n;
-	relay_req r;
+	relay_call r;
 	int error;
 
-	dsync_relay_req_init(&r, "GET", NULL, NULL);
+	dsync_relay_call_init(&r, "GET", NULL, NULL);
 	if ((error = dsync_buf_printf(&q, ".poll?since=%s&timeout=%d", since, seconds)) < 0)
 		goto out;
 	r.target = q.ptr;
@@ -353,7 +354,7 @@ static int poll_once(relay_store *s, const char *since, int seconds, char change
 	snprintf(writer, DSYNC_RELAY_ID_HEX, "%s", w ? w : "");
 out:
 	dsync_relay_lines_dispose(&l);
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	dsync_buf_dispose(&q);
 	dsync_buf_dispose(&body);
 	return error;
@@ -470,17 +471,17 @@ static int check_relay(relay_store *s)
 {
 	dsync_buf body = DSYNC_BUF_INIT;
 	char q[DSYNC_QUOTE_SIZE];
-	relay_req r;
+	relay_call r;
 	int error;
 
 	dsync_buf_init(&body, 64);
-	dsync_relay_req_init(&r, "GET", NULL, NULL);
+	dsync_relay_call_init(&r, "GET", NULL, NULL);
 	r.out = &body;
-	error = dsync_relay_perform(s, &r);
+	error = dsync_relay_call_perform(s, &r);
 	if (error == DSYNC_ECORRUPT || (error == 0 && (r.reply.status != 200 || body.len != strlen(ROOT_BODY) ||
 						       memcmp(body.ptr, ROOT_BODY, body.len) != 0)))
 		error = dsync_error_set(DSYNC_EUSAGE, "'%s' is not a dsync relay", dsync_quote(q, s->base.url));
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	dsync_buf_dispose(&body);
 	return error;
 }
@@ -492,28 +493,28 @@ static int make_group(relay_store *s, const uint8_t admit[DSYNC_RELAY_KEY_BYTES]
 	uint8_t th[DSYNC_RELAY_KEY_BYTES], ah[DSYNC_RELAY_KEY_BYTES];
 	char th_hex[DSYNC_RELAY_HEX64], ah_hex[DSYNC_RELAY_HEX64];
 	dsync_buf body = DSYNC_BUF_INIT;
-	relay_req r;
+	relay_call r;
 	int error;
 
 	dsync_relay_secret_hash(th, "token", s->gid, token);
 	dsync_relay_secret_hash(ah, "admit", s->gid, admit);
 	dsync_relay_hex(th_hex, th, sizeof(th));
 	dsync_relay_hex(ah_hex, ah, sizeof(ah));
-	dsync_relay_req_init(&r, "PUT", ".group", NULL);
+	dsync_relay_call_init(&r, "PUT", ".group", NULL);
 	if ((error = dsync_buf_printf(&body, "token-hash %s\nadmit-hash %s\n", th_hex, ah_hex)) < 0)
 		goto out;
 	r.admission = admit_hex;
 	r.mem = body.ptr;
 	r.len = body.len;
 	r.has_body = true;
-	if ((error = dsync_relay_perform(s, &r)) < 0)
+	if ((error = dsync_relay_call_perform(s, &r)) < 0)
 		goto out;
 	if (r.reply.status == 201)
 		s->created = true;
 	else if (r.reply.status != 200)
-		error = dsync_relay_refused(s, &r, "make the group");
+		error = dsync_relay_call_refused(s, &r, "make the group");
 out:
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	dsync_buf_dispose(&body);
 	return error;
 }
@@ -524,11 +525,11 @@ static int register_device(relay_store *s, const uint8_t pk[DSYNC_RELAY_PK_BYTES
 	unsigned char sig[DSYNC_RELAY_SIG_BYTES];
 	char pk_hex[DSYNC_RELAY_HEX64], sig_hex[2 * DSYNC_RELAY_SIG_BYTES + 1], target[64];
 	dsync_buf m = DSYNC_BUF_INIT, body = DSYNC_BUF_INIT;
-	relay_req r;
+	relay_call r;
 	int error;
 
 	snprintf(target, sizeof(target), ".device/%s", s->device);
-	dsync_relay_req_init(&r, "PUT", target, NULL);
+	dsync_relay_call_init(&r, "PUT", target, NULL);
 	if ((error = dsync_relay_register_message(&m, s->gid, s->device, pk)) < 0)
 		goto out;
 	crypto_sign_detached(sig, NULL, (const unsigned char *)m.ptr, m.len, s->sk);
@@ -540,12 +541,12 @@ static int register_device(relay_store *s, const uint8_t pk[DSYNC_RELAY_PK_BYTES
 	r.mem = body.ptr;
 	r.len = body.len;
 	r.has_body = true;
-	if ((error = dsync_relay_perform(s, &r)) < 0)
+	if ((error = dsync_relay_call_perform(s, &r)) < 0)
 		goto out;
 	if (r.reply.status != 201 && r.reply.status != 200)
-		error = dsync_relay_refused(s, &r, "register the device");
+		error = dsync_relay_call_refused(s, &r, "register the device");
 out:
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	dsync_buf_dispose(&m);
 	dsync_buf_dispose(&body);
 	return error;
@@ -586,7 +587,7 @@ int dsync_blobstore_relay_open(dsync_blobstore **out, const char *url, bool crea
 	sodium_memzero(token_hex, sizeof(token_hex));
 	s->base.list = relay_list;
 	s->base.get = relay_get;
-	s->base.put = dsync_relay_store_put;
+	s->base.put = dsync_relay_put_blob;
 	s->base.del = relay_del;
 	s->base.stat = relay_stat;
 	s->base.is_empty = relay_is_empty;
@@ -601,7 +602,7 @@ int dsync_blobstore_relay_open(dsync_blobstore **out, const char *url, bool crea
 			s->cut_at = strtoull(cut, NULL, 10);
 	}
 #endif
-	if ((error = dsync_relay_handle_open(s, c->ca_file, o->rate_limit)) < 0 || (error = check_relay(s)) < 0)
+	if ((error = dsync_relay_client_open(s, c->ca_file, o->rate_limit)) < 0 || (error = check_relay(s)) < 0)
 		goto fail;
 	if (c->admit) {
 		dsync_relay_hex(admit_hex, c->admit, DSYNC_RELAY_KEY_BYTES);

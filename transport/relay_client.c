@@ -17,7 +17,7 @@
 #define EXPECT_MIN (1024 * 1024)      /* smaller bodies go without Expect: one round trip less */
 #define FORBIDDEN "forbidden"
 
-int dsync_relay_u64(uint64_t *out, const char *s, size_t len)
+int dsync_relay_client_u64(uint64_t *out, const char *s, size_t len)
 {
 	uint64_t v = 0;
 	size_t i;
@@ -52,9 +52,9 @@ static int parse_range(relay_reply *r, const char *v)
 	v += 6;
 	if (!(dash = strchr(v, '-')) || !(slash = strchr(dash, '/')))
 		return -1;
-	if (dsync_relay_u64(&r->range_start, v, (size_t)(dash - v)) < 0 ||
-	    dsync_relay_u64(&r->range_end, dash + 1, (size_t)(slash - dash - 1)) < 0 ||
-	    dsync_relay_u64(&r->range_total, slash + 1, strlen(slash + 1)) < 0 || r->range_end < r->range_start ||
+	if (dsync_relay_client_u64(&r->range_start, v, (size_t)(dash - v)) < 0 ||
+	    dsync_relay_client_u64(&r->range_end, dash + 1, (size_t)(slash - dash - 1)) < 0 ||
+	    dsync_relay_client_u64(&r->range_total, slash + 1, strlen(slash + 1)) < 0 || r->range_end < r->range_start ||
 	    r->range_end >= r->range_total)
 		return -1;
 	return 0;
@@ -64,8 +64,8 @@ static int parse_usage(relay_reply *r, const char *v)
 {
 	const char *sp = strchr(v, ' ');
 
-	if (!sp || dsync_relay_u64(&r->used, v, (size_t)(sp - v)) < 0 ||
-	    dsync_relay_u64(&r->quota, sp + 1, strlen(sp + 1)) < 0)
+	if (!sp || dsync_relay_client_u64(&r->used, v, (size_t)(sp - v)) < 0 ||
+	    dsync_relay_client_u64(&r->quota, sp + 1, strlen(sp + 1)) < 0)
 		return -1;
 	return 0;
 }
@@ -78,7 +78,7 @@ static bool first(relay_reply *r, bool *has)
 	return !*has && (*has = true);
 }
 
-void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len)
+void dsync_relay_client_header(relay_reply *r, const char *line, size_t len)
 {
 	char buf[HEADER_LINE_MAX + 1], epoch[17];
 	const char *v;
@@ -95,7 +95,7 @@ void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len)
 
 		memset(r, 0, sizeof(*r));
 		r->retry_after = -1;
-		if (!sp || (size_t)(line + len - sp) < 4 || dsync_relay_u64(&status, sp + 1, 3) < 0 || status < 100)
+		if (!sp || (size_t)(line + len - sp) < 4 || dsync_relay_client_u64(&status, sp + 1, 3) < 0 || status < 100)
 			r->bad = true;
 		r->status = (long)status;
 		return;
@@ -115,7 +115,7 @@ void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len)
 	buf[v - buf + (ptrdiff_t)vlen] = '\0';
 	if (header_is(buf, name_len, "Content-Length")) {
 		had = r->has_length;
-		if (dsync_relay_u64(&n, v, vlen) < 0 || (had && n != r->length))
+		if (dsync_relay_client_u64(&n, v, vlen) < 0 || (had && n != r->length))
 			r->bad = true;
 		r->has_length = true;
 		r->length = n;
@@ -130,7 +130,7 @@ void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len)
 		if (first(r, &r->has_usage) && parse_usage(r, v) < 0)
 			r->bad = true;
 	} else if (header_is(buf, name_len, "Dsync-Offset")) {
-		if (first(r, &r->has_offset) && dsync_relay_u64(&r->offset, v, vlen) < 0)
+		if (first(r, &r->has_offset) && dsync_relay_client_u64(&r->offset, v, vlen) < 0)
 			r->bad = true;
 	} else if (header_is(buf, name_len, "ETag")) {
 		/* "HEX64", quoted */
@@ -146,7 +146,7 @@ void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len)
 		if (first(r, &r->has_range) && parse_range(r, v) < 0)
 			r->bad = true;
 	} else if (header_is(buf, name_len, "Retry-After")) {
-		if (dsync_relay_u64(&n, v, vlen) < 0)
+		if (dsync_relay_client_u64(&n, v, vlen) < 0)
 			n = 1;
 		r->retry_after = n > 86400 ? 86400 : (long)n;
 	} else if (header_is(buf, name_len, "Date")) {
@@ -164,10 +164,10 @@ void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len)
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *ctx)
 {
-	relay_req *r = ctx;
+	relay_call *r = ctx;
 	size_t len = size * nitems;
 
-	dsync_relay_reply_header(&r->reply, data, len);
+	dsync_relay_client_header(&r->reply, data, len);
 	/* a 2xx body announced over the caller's bound is refused before it comes */
 	if (r->reply.has_length && r->reply.status >= 200 && r->reply.status < 300 && r->max &&
 	    r->reply.length > r->max && strcmp(r->method, "HEAD") != 0) {
@@ -179,7 +179,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ctx)
 
 static size_t on_body(char *data, size_t size, size_t nitems, void *ctx)
 {
-	relay_req *r = ctx;
+	relay_call *r = ctx;
 	size_t len = size * nitems, done = 0;
 
 	if (r->reply.status < 200 || r->reply.status >= 300)
@@ -217,7 +217,7 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ctx)
 
 static size_t on_read(char *data, size_t size, size_t nitems, void *ctx)
 {
-	relay_req *r = ctx;
+	relay_call *r = ctx;
 	size_t want = size * nitems;
 	ssize_t n;
 
@@ -251,7 +251,7 @@ static size_t on_read(char *data, size_t size, size_t nitems, void *ctx)
 }
 
 typedef struct xfer_ctx {
-	relay_req *r;
+	relay_call *r;
 	uint64_t last;
 } xfer_ctx;
 
@@ -270,7 +270,7 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 /* ---- the request */
 
-void dsync_relay_req_init(relay_req *r, const char *method, const char *target, const char *name)
+void dsync_relay_call_init(relay_call *r, const char *method, const char *target, const char *name)
 {
 	memset(r, 0, sizeof(*r));
 	r->method = method;
@@ -281,7 +281,7 @@ void dsync_relay_req_init(relay_req *r, const char *method, const char *target, 
 	dsync_buf_init(&r->err, RELAY_ERROR_BODY_MAX);
 }
 
-void dsync_relay_req_dispose(relay_req *r)
+void dsync_relay_call_dispose(relay_call *r)
 {
 	dsync_buf_dispose(&r->err);
 }
@@ -305,7 +305,7 @@ static int add_header(struct curl_slist **list, const char *fmt, ...)
 }
 
 /* Section 8's four headers over M for R (path from "/v1/" on, no query). */
-static int sign(relay_store *s, const relay_req *r, struct curl_slist **list)
+static int sign(relay_store *s, const relay_call *r, struct curl_slist **list)
 {
 	unsigned char nonce[16], sig[DSYNC_RELAY_SIG_BYTES];
 	char nonce_hex[DSYNC_RELAY_NONCE_HEX], sig_hex[2 * DSYNC_RELAY_SIG_BYTES + 1], total[24] = "";
@@ -335,7 +335,7 @@ out:
 	return error;
 }
 
-static int headers(relay_store *s, const relay_req *r, struct curl_slist **list)
+static int headers(relay_store *s, const relay_call *r, struct curl_slist **list)
 {
 	int error;
 
@@ -360,7 +360,7 @@ static int headers(relay_store *s, const relay_req *r, struct curl_slist **list)
 }
 
 /* One exchange, no retries. */
-static int exchange(relay_store *s, relay_req *r)
+static int exchange(relay_store *s, relay_call *r)
 {
 	struct curl_slist *list = NULL;
 	dsync_buf url = DSYNC_BUF_INIT;
@@ -462,12 +462,12 @@ static void sleep_s(long seconds)
 		;
 }
 
-void dsync_relay_backoff(int try)
+void dsync_relay_client_backoff(int try)
 {
 	sleep_s(try < 1 ? 1 : try > 6 ? 60 : 1L << (try - 1));
 }
 
-int dsync_relay_perform(relay_store *s, relay_req *r)
+int dsync_relay_call_perform(relay_store *s, relay_call *r)
 {
 	bool waited = false, skewed = false;
 	int error;
@@ -491,7 +491,7 @@ int dsync_relay_perform(relay_store *s, relay_req *r)
 	}
 }
 
-bool dsync_relay_is_cut(const relay_req *r)
+bool dsync_relay_call_is_cut(const relay_call *r)
 {
 	switch (r->cc) {
 	case CURLE_PARTIAL_FILE:
@@ -507,7 +507,7 @@ bool dsync_relay_is_cut(const relay_req *r)
 	}
 }
 
-void dsync_relay_note_usage(relay_store *s, const relay_req *r)
+void dsync_relay_call_note_usage(relay_store *s, const relay_call *r)
 {
 	if (r->reply.has_usage) {
 		s->have_usage = true;
@@ -535,7 +535,7 @@ static const char *size_text(char *buf, size_t size, uint64_t n)
 	return buf;
 }
 
-static int refused_403(relay_store *s, const relay_req *r, const char *what, const char *name)
+static int refused_403(relay_store *s, const relay_call *r, const char *what, const char *name)
 {
 	static const struct {
 		const char *code, *text;
@@ -562,7 +562,7 @@ static int refused_403(relay_store *s, const relay_req *r, const char *what, con
 			       name ? name : "", r->code);
 }
 
-static int refused_409(relay_store *s, const relay_req *r, const char *what, const char *name)
+static int refused_409(relay_store *s, const relay_call *r, const char *what, const char *name)
 {
 	const char *n = name ? name : "it";
 
@@ -594,7 +594,7 @@ static int refused_409(relay_store *s, const relay_req *r, const char *what, con
 			       r->code[0] ? r->code : "conflict");
 }
 
-int dsync_relay_refused(relay_store *s, const relay_req *r, const char *what)
+int dsync_relay_call_refused(relay_store *s, const relay_call *r, const char *what)
 {
 	const char *name = r->name;
 	char size[32];
@@ -651,7 +651,7 @@ static void global_init(void)
 	global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int dsync_relay_handle_open(relay_store *s, const char *ca_file, uint64_t rate)
+int dsync_relay_client_open(relay_store *s, const char *ca_file, uint64_t rate)
 {
 	const char *env = getenv("no_proxy");
 	dsync_buf noproxy = DSYNC_BUF_INIT;

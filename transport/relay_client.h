@@ -66,10 +66,10 @@ typedef struct relay_reply {
 /* Parses one header line (LINE, LEN bytes, with or without its CRLF) into
  * R; a status line ("HTTP/1.1 200 OK") starts a new reply.  Never fails:
  * anything malformed in a header this client reads sets R->bad. */
-void dsync_relay_reply_header(relay_reply *r, const char *line, size_t len);
+void dsync_relay_client_header(relay_reply *r, const char *line, size_t len);
 
 /* One request. */
-typedef struct relay_req {
+typedef struct relay_call {
 	const char *method;            /* GET, HEAD, PUT, DELETE */
 	const char *target;            /* after "GROUP-ID/" (".list?...", a blob name); NULL: "v1/" itself */
 	const char *name;              /* what messages name (a blob name), or NULL */
@@ -103,45 +103,42 @@ typedef struct relay_req {
 	CURLcode cc;
 	bool too_big, sink_failed, cut_by_test;
 	dsync_buf err;                 /* a non-2xx body */
-} relay_req;
+} relay_call;
 
 /* Makes S's CURL handle: http and https only, no redirects, CA_FILE trusted
  * when not NULL, RATE bytes/s each way (0: none), a stalled transfer cut
  * after 60 s. */
-int dsync_relay_handle_open(relay_store *s, const char *ca_file, uint64_t rate);
+int dsync_relay_client_open(relay_store *s, const char *ca_file, uint64_t rate);
 
 /* Fills R for METHOD on TARGET. */
-void dsync_relay_req_init(relay_req *r, const char *method, const char *target, const char *name);
-void dsync_relay_req_dispose(relay_req *r);
+void dsync_relay_call_init(relay_call *r, const char *method, const char *target, const char *name);
+void dsync_relay_call_dispose(relay_call *r);
 
 /* Makes the exchange: 0 once a reply came (any status: the caller reads
  * R->reply.status), after one wait and retry on 429/503 (Retry-After at most
  * 60 s) and one retry with the clock corrected on 403 clock-skew.  A
  * transport failure: DSYNC_ERROR "cannot reach relay ..." (R->cc says which,
- * dsync_relay_is_cut() whether a retry may help); a reply that breaks the
+ * dsync_relay_call_is_cut() whether a retry may help); a reply that breaks the
  * protocol (malformed headers, no Dsync-Change on a 2xx under the group, a
  * body over its bound): DSYNC_ECORRUPT. */
-int dsync_relay_perform(relay_store *s, relay_req *r);
+int dsync_relay_call_perform(relay_store *s, relay_call *r);
 
 /* True when R failed by a cut connection (or a stall) that a retry may
  * get past. */
-bool dsync_relay_is_cut(const relay_req *r);
+bool dsync_relay_call_is_cut(const relay_call *r);
 
 /* Sleeps before retry number TRY (1, 2, 4 ... seconds). */
-void dsync_relay_backoff(int try);
+void dsync_relay_client_backoff(int try);
 
 /* The error of a refusal (R's status not the caller's success): the codes
  * of section 9's client part, in our own words; WHAT says what was asked
  * ("store", "read", "list" ...). */
-int dsync_relay_refused(relay_store *s, const relay_req *r, const char *what);
+int dsync_relay_call_refused(relay_store *s, const relay_call *r, const char *what);
 
 /* Records R's Dsync-Usage in S. */
-void dsync_relay_note_usage(relay_store *s, const relay_req *r);
+void dsync_relay_call_note_usage(relay_store *s, const relay_call *r);
 
 /* Strict decimal: 1..20 digits, no sign, no overflow; -1 otherwise. */
-int dsync_relay_u64(uint64_t *out, const char *s, size_t len);
-
-/* put (relay_put.c) */
-int dsync_relay_store_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload);
+int dsync_relay_client_u64(uint64_t *out, const char *s, size_t len);
 
 #endif

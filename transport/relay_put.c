@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "transport/relay_client.h"
+#include "transport/relay_put.h"
 
 #define RESUMABLE_MIN (8 * 1024 * 1024)
 #define HASH_BLOCK (256 * 1024)
@@ -65,20 +66,20 @@ static void upload_id(char out[DSYNC_RELAY_ID_HEX], const char *device, const ch
 }
 
 /* HEAD .upload/ID: the bytes the relay holds of it (0: none).  R is the caller's, for its cut. */
-static int upload_offset(relay_store *s, relay_req *r, const char *id, const char *name, uint64_t *offset)
+static int upload_offset(relay_store *s, relay_call *r, const char *id, const char *name, uint64_t *offset)
 {
 	char target[64];
 	int error;
 
 	snprintf(target, sizeof(target), ".upload/%s", id);
-	dsync_relay_req_init(r, "HEAD", target, name);
+	dsync_relay_call_init(r, "HEAD", target, name);
 	*offset = 0;
-	if ((error = dsync_relay_perform(s, r)) < 0)
+	if ((error = dsync_relay_call_perform(s, r)) < 0)
 		return error;
 	if (r->reply.status == 404)
 		return 0;
 	if (r->reply.status != 200)
-		return dsync_relay_refused(s, r, "resume");
+		return dsync_relay_call_refused(s, r, "resume");
 	if (!r->reply.has_offset)
 		return dsync_error_set(DSYNC_ECORRUPT, "relay '%s' sent no offset for the upload of %s", s->who, name);
 	*offset = r->reply.offset;
@@ -86,23 +87,23 @@ static int upload_offset(relay_store *s, relay_req *r, const char *id, const cha
 }
 
 /* A refused upload: the quota's size is named when it is known */
-static int put_refused(relay_store *s, relay_req *r)
+static int put_refused(relay_store *s, relay_call *r)
 {
 	uint64_t used, quota;
 
 	if (r->reply.status == 507 && strcmp(r->code, "over-quota") == 0 && !s->have_usage)
 		(void)s->base.usage(&s->base, &used, &quota); /* only for the message */
-	return dsync_relay_refused(s, r, "store");
+	return dsync_relay_call_refused(s, r, "store");
 }
 
-int dsync_relay_store_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload)
+int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload)
 {
 	relay_store *s = (relay_store *)bs;
 	char hash[DSYNC_RELAY_HEX64], id[DSYNC_RELAY_ID_HEX], q[DSYNC_QUOTE_SIZE];
 	off_t start = lseek(fd, 0, SEEK_CUR);
 	uint64_t total, offset = 0;
 	struct stat st;
-	relay_req r;
+	relay_call r;
 	bool resumable;
 	int error, try = 0;
 
@@ -124,18 +125,18 @@ int dsync_relay_store_put(dsync_blobstore *bs, const char *name, int fd, dsync_b
 				error = dsync_error_set(DSYNC_ECORRUPT, "relay '%s' holds more of %s than it has", s->who,
 							name);
 			if (error < 0) {
-				bool cut = dsync_relay_is_cut(&r);
+				bool cut = dsync_relay_call_is_cut(&r);
 
-				dsync_relay_req_dispose(&r);
+				dsync_relay_call_dispose(&r);
 				if (cut && ++try < RELAY_CUT_TRIES) {
-					dsync_relay_backoff(try);
+					dsync_relay_client_backoff(try);
 					continue;
 				}
 				return error;
 			}
-			dsync_relay_req_dispose(&r);
+			dsync_relay_call_dispose(&r);
 		}
-		dsync_relay_req_init(&r, "PUT", name, name);
+		dsync_relay_call_init(&r, "PUT", name, name);
 		r.sign = true;
 		r.body_hash = hash;
 		r.total = total;
@@ -148,28 +149,28 @@ int dsync_relay_store_put(dsync_blobstore *bs, const char *name, int fd, dsync_b
 		r.xfer = xfer;
 		r.payload = payload;
 		r.xfer_base = offset;
-		error = dsync_relay_perform(s, &r);
-		if (error < 0 && dsync_relay_is_cut(&r) && ++try < RELAY_CUT_TRIES) {
-			dsync_relay_req_dispose(&r);
-			dsync_relay_backoff(try);
+		error = dsync_relay_call_perform(s, &r);
+		if (error < 0 && dsync_relay_call_is_cut(&r) && ++try < RELAY_CUT_TRIES) {
+			dsync_relay_call_dispose(&r);
+			dsync_relay_client_backoff(try);
 			continue;
 		}
 		if (error < 0)
 			break;
-		dsync_relay_note_usage(s, &r);
+		dsync_relay_call_note_usage(s, &r);
 		if (r.reply.status == 201 || r.reply.status == 204 || r.reply.status == 200) {
 			s->created = false;
 			break;
 		}
 		if (resumable && r.reply.status == 409 && strcmp(r.code, "offset") == 0 && ++try < RELAY_CUT_TRIES) {
 			/* another try of ours moved it on: ask again */
-			dsync_relay_req_dispose(&r);
+			dsync_relay_call_dispose(&r);
 			continue;
 		}
 		error = put_refused(s, &r);
 		break;
 	}
-	dsync_relay_req_dispose(&r);
+	dsync_relay_call_dispose(&r);
 	if (error == 0 && lseek(fd, start + (off_t)total, SEEK_SET) < 0)
 		error = dsync_error_sys(errno, "cannot seek past %s", name);
 	return error;
