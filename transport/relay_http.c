@@ -387,6 +387,7 @@ int dsync_relay_run(const dsync_relay_config *c)
 	}
 	h.stop_timer = 1;
 	pthread_join(h.timer, NULL);
+	relay_srv_shutdown(h.srv);   /* anything parked meanwhile: nothing stays suspended */
 	MHD_stop_daemon(h.daemon);
 	error = 0;
 restore:
