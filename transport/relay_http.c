@@ -56,13 +56,6 @@ typedef struct relay_http {
 	sock_state *socks;
 } relay_http;
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------- MHD callbacks */
 
@@ -161,7 +154,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			return;
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		ss->fd = ci ? ci->connect_fd : -1;
-		ss->since = mono_ms();
+		ss->since = relay_now_ms();
 		pthread_mutex_lock(&h->mu);
 		ss->next = h->socks;
 		if (h->socks)
@@ -201,7 +194,7 @@ static void headers_wait(relay_http *h, struct MHD_Connection *c, int64_t since)
 /* Shuts down connections whose headers are late (MHD then closes them). */
 static void headers_deadline(relay_http *h)
 {
-	int64_t now = mono_ms();
+	int64_t now = relay_now_ms();
 	sock_state *ss;
 
 	pthread_mutex_lock(&h->mu);
@@ -272,7 +265,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	conn_state *st = *con_cls;
 
 	(void)why;
-	headers_wait(cls, c, mono_ms());
+	headers_wait(cls, c, relay_now_ms());
 	if (!st)
 		return;
 	relay_req_free(st->req);
