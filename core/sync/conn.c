@@ -6,6 +6,7 @@
 #include "core/base/internal.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "core/sync/sync_internal.h"
@@ -54,6 +55,7 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 			      const sync_relay *k, const dsync_sync_options *o)
 {
 	dsync_transport_opts t = { 0 };
+	dsync_relay_creds creds;
 	const char *env = getenv("DSYNC_SSH");
 	char from[160];
 	int error;
@@ -78,9 +80,13 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	if (dsync_transport_is_relay(url)) {
 		if (!k)
 			return dsync_error_set(DSYNC_EUSAGE, "%s is a relay: name its group (--group NAME)", url);
-		t.relay = &k->c;
+		creds = k->c;
+		creds.remote_name = r ? r->name : NULL;
+		t.relay = &creds;
 	}
-	return dsync_transport_open(bs, url, create, &t);
+	error = dsync_transport_open(bs, url, create, &t);
+	sodium_memzero(&creds, sizeof(creds));
+	return error;
 }
 
 /* A relay refuses a wrong token and an unknown group alike (it can't tell

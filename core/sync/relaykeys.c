@@ -23,6 +23,7 @@
 void dsync_relay_keys_dispose(sync_relay *k)
 {
 	free(k->ca_file);
+	free(k->group_typed);
 	dsync_passphrase_free(k->pass);
 	sodium_memzero(k, sizeof(*k));
 }
@@ -57,6 +58,9 @@ static int keys_begin(sync_relay *k, const char *group, const char *device_id, c
 	if ((error = dsync_relay_group_fold(folded, group)) < 0)
 		return error;
 	memcpy(k->group, folded, sizeof(k->group));
+	if ((k->group_typed = strdup(group)) == NULL)
+		return dsync_error_oom();
+	k->c.group_name = k->group_typed;
 	dsync_relay_group_id(k->c.group_id, folded);
 	snprintf(k->c.device_id, sizeof(k->c.device_id), "%s", device_id ? device_id : "");
 	if (ca_file && (k->ca_file = strdup(ca_file)) == NULL)

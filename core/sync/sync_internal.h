@@ -105,6 +105,7 @@ struct sync_relay {
 	unsigned char admit[32];      /* ADMIT, while c.admit points here */
 	char group[DSYNC_RELAY_GROUP_MAX + 1];   /* the folded name */
 	char *ca_file;
+	char *group_typed;            /* the name as typed (c.group_name) */
 	char *pass;                   /* the passphrase they came from (NULL: loaded from the kept file) */
 };
 
