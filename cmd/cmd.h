@@ -61,4 +61,7 @@ int cmd_relay_new_passphrase(char **out, const char *url, const char *file);
  * store in it), and the first push: the exit status. */
 int cmd_init_relay(dsync_folder *f, const char *url, const char *group, const char *ca_file, const char *pass);
 
+/* cmd/relay.c */
+int cmd_relay(int argc, char **argv);
+
 #endif

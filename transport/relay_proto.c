@@ -456,6 +456,9 @@ int dsync_relay_error_body(dsync_buf *out, const char *code, const char *text)
 	size_t start = out->len;
 	int error;
 
+	/* the code is a key of the format's shape, so it can't add a line */
+	if (!*code || code[strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789-")])
+		return dsync_error_set(DSYNC_EUSAGE, "an error code must be a word of [a-z0-9-]");
 	if ((error = dsync_buf_printf(out, "error %s\nmessage ", code)) < 0)
 		return error;
 	/* the text is for logs and may quote a peer's bytes: anything outside

@@ -126,7 +126,9 @@ typedef struct dsync_relay_list_line {
  * DSYNC_ECORRUPT for a malformed line or a name that isn't a blob name. */
 int dsync_relay_list_line_parse(dsync_relay_list_line *out, const char *line, size_t len);
 
-/* An error body ("error CODE\nmessage TEXT\n") for CODE and TEXT into OUT. */
+/* An error body ("error CODE\nmessage TEXT\n") for CODE and TEXT into OUT
+ * (appended).  TEXT may quote a peer: bytes outside printable ASCII become
+ * '?' and it is cut at 1,000 bytes.  DSYNC_EUSAGE for a CODE not of [a-z0-9-]+. */
 int dsync_relay_error_body(dsync_buf *out, const char *code, const char *text);
 
 /* ---- section 8: signatures */
