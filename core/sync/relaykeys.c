@@ -219,7 +219,8 @@ int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remot
 				       "(or remove it and add it again with --group)", r->name, r->name);
 	if ((error = dsync_relay_keys_load(k, r->group, f->device_id, r->ca_file)) != DSYNC_ENOTFOUND)
 		return error;
-	/* none kept for this account: the passphrase lets this device in again */
+	/* none kept: the passphrase lets this device in (one registered
+	 * with a key since lost is refused: device-exists) */
 	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, r->url)) < 0)
 		return error;
 	error = dsync_relay_keys_from_pass(k, r->group, pass, f->device_id, r->ca_file);
