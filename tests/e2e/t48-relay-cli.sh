@@ -116,6 +116,9 @@ check "  gone" -z "$(git --git-dir="$TMP/A/.dsync" config remote.origin.caFile)"
 mkdir -p "$TMP/E"
 ok "a plain folder" env HOME="$TMP/hA" "$DSYNC" init "$TMP/E"
 fails 2 "remote add of a relay without --group" on E "$DSYNC" remote add family "$R1"
+fails 5 "remote add of a new group with a weak passphrase makes none" env HOME="$TMP/hA" DSYNC_PASSPHRASE=hello123 \
+	bash -c 'cd "$1" && "$2" remote add other "$3" --group Other-Family' _ "$TMP/E" "$DSYNC" "$R1"
+contains "  says why" "$TMP/err" "(no group is made with this passphrase: the passphrase is too weak"
 ok "remote add NAME URL --group NAME" env HOME="$TMP/hA" DSYNC_PASSPHRASE="$PASS" \
 	bash -c 'cd "$1" && "$2" remote add family "$3" --group Smith-Family' _ "$TMP/E" "$DSYNC" "$R1"
 ok "  and a sync brings the files" env HOME="$TMP/hA" bash -c 'cd "$1" && "$2" sync --quiet' _ "$TMP/E" "$DSYNC"
