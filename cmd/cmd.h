@@ -49,4 +49,7 @@ int cmd_join(int argc, char **argv);
 int cmd_passphrase(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
+/* cmd/relay.c */
+int cmd_relay(int argc, char **argv);
+
 #endif

@@ -261,6 +261,28 @@ static const command commands[] = {
 	  "(~/.config/dsync/folders), picking up folders registered while it runs.\n"
 	  "A registered folder that is missing (an unmounted drive) is watched for\n"
 	  "until it returns. Run it as a systemd user service: see contrib/.\n" },
+	{ "relay", cmd_relay, false, "run a relay for devices behind NAT",
+	  "usage: dsync relay --listen ADDR:PORT --data DIR [--quota SIZE]\n"
+	  "                   [--tls-cert FILE --tls-key FILE] [--max-blob SIZE]\n"
+	  "                   [--max-groups N] [--threads N] [--trust-proxy]\n\n"
+	  "Runs a relay: an HTTP server that keeps the encrypted stores of groups of\n"
+	  "devices and tells them the moment one of them pushed, so devices that can't\n"
+	  "reach each other stay in step ('dsync init --relay URL --group NAME' and\n"
+	  "'dsync join' use it). It sees ciphertext only: no file name, content or key.\n"
+	  "DIR is its whole state (made when missing); --listen 127.0.0.1:0 picks a free\n"
+	  "port, [ADDR]:PORT listens on IPv6. Prints 'listening on ADDR:PORT' once it\n"
+	  "accepts, and one line on stderr per refused request or event.\n\n"
+	  "  --quota SIZE         space of each new group (e.g. 2G; default: none)\n"
+	  "  --tls-cert, --tls-key  PEM files: serve https:// (clients trust the\n"
+	  "                       certificate with 'dsync remote set NAME caFile F')\n"
+	  "  --max-blob SIZE      the largest blob taken (default 256M)\n"
+	  "  --max-groups N       groups the relay holds (default 1000)\n"
+	  "  --threads N          threads answering requests (default: one per core)\n"
+	  "  --trust-proxy        the client's address from X-Forwarded-For (behind a\n"
+	  "                       reverse proxy), for the slow-down of repeated failures\n\n"
+	  "Sizes: K, M, G, T are binary; a bare number is bytes. SIGTERM or Ctrl-C\n"
+	  "stops it cleanly: waiting devices are answered and uploads get 10 s to end.\n"
+	  "A systemd unit is in contrib/dsync-relay.service.\n" },
 	{ "help", cmd_help, false, "show help for dsync or a command",
 	  "usage: dsync help [COMMAND]\n" },
 	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },

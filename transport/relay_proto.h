@@ -42,8 +42,8 @@ void dsync_relay_group_id(char out[DSYNC_RELAY_ID_HEX], const char *folded);
 
 /* TOKEN and ADMIT from the folded group name and the passphrase
  * (Argon2id MODERATE; the minimum limits when the test build's
- * DSYNC_TEST_KDF=min is set, as for stores).  DSYNC_ENOMEM when Argon2id
- * can't get its memory. */
+ * DSYNC_TEST_KDF=min is set, as for stores).  DSYNC_ERROR when Argon2id
+ * can't get its memory (dsync has no DSYNC_ENOMEM; store.c does the same). */
 int dsync_relay_derive(uint8_t token[DSYNC_RELAY_KEY_BYTES], uint8_t admit[DSYNC_RELAY_KEY_BYTES],
 		       const char *folded, const char *passphrase);
 
@@ -126,7 +126,9 @@ typedef struct dsync_relay_list_line {
  * DSYNC_ECORRUPT for a malformed line or a name that isn't a blob name. */
 int dsync_relay_list_line_parse(dsync_relay_list_line *out, const char *line, size_t len);
 
-/* An error body ("error CODE\nmessage TEXT\n") for CODE and TEXT into OUT. */
+/* An error body ("error CODE\nmessage TEXT\n") for CODE and TEXT into OUT
+ * (appended).  TEXT may quote a peer: bytes outside printable ASCII become
+ * '?' and it is cut at 1,000 bytes.  DSYNC_EUSAGE for a CODE not of [a-z0-9-]+. */
 int dsync_relay_error_body(dsync_buf *out, const char *code, const char *text);
 
 /* ---- section 8: signatures */
@@ -136,7 +138,9 @@ int dsync_relay_error_body(dsync_buf *out, const char *code, const char *text);
  * text or "", TIME, NONCE hex. */
 int dsync_relay_sig_message(dsync_buf *out, const char *method, const char *path, const char *gid,
 			    const char *body_hash, const char *total, int64_t time, const char *nonce);
-/* The registration proof's message ("dsync-relay-register-1\0" GID DEVICE-ID KEY). */
+/* The registration proof's message ("dsync-relay-register-1\0" GID DEVICE-ID KEY):
+ * GID and DEVICE as their 32 hex characters, KEY as its 32 raw bytes.
+ * DSYNC_EUSAGE when an id is not 32 lower-case hex digits. */
 int dsync_relay_register_message(dsync_buf *out, const char *gid, const char *device,
 				 const uint8_t pk[DSYNC_RELAY_PK_BYTES]);
 

@@ -1,0 +1,636 @@
+/*
+ * Uploads into the relay's storage (docs/relay-protocol.md sections 4.2, 7
+ * and 9): the quota reserved at the start, the body streamed into tmp/X
+ * outside any lock while it is hashed, then under the group's lock the SEQ
+ * rule, the rename and the counters.  A resumable upload's temp file is
+ * kept when its connection is cut, with its held length in tmp/X.len.
+ */
+#include "core/base/internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/base/array.h"
+#include "transport/relay_disk_store.h"
+
+#define SYNC_EVERY (8ULL << 20)     /* a resumable upload is fsync'd and its length recorded this often */
+#define READ_BLOCK (64 * 1024)
+
+struct relay_upload {
+	relay_disk *d;
+	rd_group *g;
+	int gfd, tmp, fd;
+	char name[DSYNC_RELAY_NAME_MAX + 1];
+	char tname[DSYNC_RELAY_ID_HEX];     /* tmp/TNAME: the upload id, or random for a plain PUT */
+	bool resumable;
+	bool failed;                        /* the temp file goes whatever ends the upload */
+	bool new_name;                      /* counted in the group's inflight */
+	uint8_t writer[16];
+	uint8_t hash[DSYNC_RELAY_KEY_BYTES];
+	uint64_t total, held, synced, reserve;
+	crypto_generichash_state st;
+};
+
+static rd_pending *pending_find(rd_group *g, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < g->pending.size; i++)
+		if (strcmp(g->pending.ptr[i].id, id) == 0)
+			return &g->pending.ptr[i];
+	return NULL;
+}
+
+static void pending_drop(rd_group *g, const char *id)
+{
+	rd_pending *p = pending_find(g, id);
+
+	if (p)
+		*p = g->pending.ptr[--g->pending.size];
+}
+
+static void len_name(char out[DSYNC_RELAY_ID_HEX + 4], const char *id)
+{
+	snprintf(out, DSYNC_RELAY_ID_HEX + 4, "%s.len", id);
+}
+
+/* Records in tmp/ID.len that ID holds HELD of TOTAL body bytes of NAME. */
+static int len_write(int tmp, const char *id, uint64_t held, uint64_t total, const char *name)
+{
+	char lname[DSYNC_RELAY_ID_HEX + 4], text[DSYNC_RELAY_NAME_MAX + 80];
+
+	len_name(lname, id);
+	snprintf(text, sizeof(text), "held %llu\ntotal %llu\nname %s\n", (unsigned long long)held,
+		 (unsigned long long)total, name);
+	return rd_record_write(tmp, tmp, lname, text);
+}
+
+static void remove_upload_files(int tmp, const char *id)
+{
+	char lname[DSYNC_RELAY_ID_HEX + 4];
+
+	len_name(lname, id);
+	unlinkat(tmp, lname, 0);
+	unlinkat(tmp, id, 0);
+}
+
+/* Takes one kept upload (tmp/ID with ID.len) back at open: its file cut to
+ * the recorded length, its bytes reserved. */
+static int pending_load(rd_group *g, int tmp, const char *id)
+{
+	char lname[DSYNC_RELAY_ID_HEX + 4], text[RD_RECORD_MAX];
+	rd_pending p = { { 0 }, 0, 0, 0, false };
+	struct stat st;
+	int fd;
+
+	len_name(lname, id);
+	if (rd_record_read(tmp, lname, text, sizeof(text)) < 0 || !rd_record_u64(text, "held", &p.held) ||
+	    !rd_record_u64(text, "total", &p.total) || p.held > p.total)
+		goto drop;
+	if ((fd = openat(tmp, id, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+		goto drop;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < DSYNC_RELAY_DISK_HEADER + p.held ||
+	    ftruncate(fd, (off_t)(DSYNC_RELAY_DISK_HEADER + p.held)) < 0 || fsync(fd) < 0) {
+		close(fd);
+		goto drop;
+	}
+	close(fd);
+	memcpy(p.id, id, DSYNC_RELAY_ID_HEX);
+	p.reserve = p.total + DSYNC_RELAY_DISK_HEADER;
+	if (dsync_array_push(g->pending, p) < 0)
+		return dsync_error_oom();
+	g->reserved += p.reserve;
+	return 0;
+drop:
+	/* its length was never recorded, or the file is shorter than recorded: start over */
+	remove_upload_files(tmp, id);
+	return 0;
+}
+
+int rd_uploads_load(rd_group *g, int gfd)
+{
+	dsync_strlist names = DSYNC_STRLIST_INIT;
+	struct dirent *e;
+	DIR *dir;
+	size_t i;
+	int tmp, fd, error = 0;
+
+	if ((tmp = rd_open_dir(gfd, "tmp", true)) < 0)
+		return tmp;
+	if ((fd = dup(tmp)) < 0 || (dir = fdopendir(fd)) == NULL) {
+		error = dsync_error_sys(errno, "cannot read the uploads of group %s", g->gid);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while (error == 0 && (e = readdir(dir)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			error = dsync_strlist_add(&names, e->d_name);
+	closedir(dir);
+	for (i = 0; i < names.size && error == 0; i++) {
+		const char *n = names.ptr[i];
+		char id[DSYNC_RELAY_ID_HEX];
+		size_t len = strlen(n);
+
+		if (rd_hex_ok(n, DSYNC_RELAY_ID_HEX - 1) == 0) {
+			error = pending_load(g, tmp, n);
+		} else if (len == DSYNC_RELAY_ID_HEX - 1 + 4 && strcmp(n + len - 4, ".len") == 0) {
+			struct stat st;
+
+			memcpy(id, n, DSYNC_RELAY_ID_HEX - 1);
+			id[DSYNC_RELAY_ID_HEX - 1] = '\0';
+			if (rd_hex_ok(id, DSYNC_RELAY_ID_HEX - 1) < 0 || fstatat(tmp, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				unlinkat(tmp, n, 0);   /* its upload finished or never began */
+		} else {
+			unlinkat(tmp, n, 0);       /* a plain PUT's or a record's temp */
+		}
+	}
+	if (error == 0 && fsync(tmp) < 0)
+		error = dsync_error_sys(errno, "cannot flush the uploads of group %s", g->gid);
+out:
+	dsync_strlist_dispose(&names);
+	close(tmp);
+	return error;
+}
+
+/* ---- one upload */
+
+static void release(relay_upload *u)
+{
+	rd_group *g = u->g;
+
+	g->reserved -= u->reserve <= g->reserved ? u->reserve : g->reserved;
+	u->reserve = 0;
+	if (u->new_name) {
+		g->inflight -= g->inflight > 0;
+		u->new_name = false;
+	}
+}
+
+static void upload_free(relay_upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	if (u->tmp >= 0)
+		close(u->tmp);
+	if (u->gfd >= 0)
+		close(u->gfd);
+	free(u);
+}
+
+/* Ends U without storing it: the temp goes (a plain or failed upload) or is
+ * kept with its length recorded (a resumable one). */
+static void upload_drop(relay_upload *u)
+{
+	rd_group *g = u->g;
+	bool keep = u->resumable && !u->failed && u->fd >= 0;
+
+	if (keep && (fsync(u->fd) < 0 || len_write(u->tmp, u->tname, u->held, u->total, u->name) < 0))
+		keep = false;
+	pthread_mutex_lock(&g->lock);
+	if (keep) {
+		rd_pending *p = pending_find(g, u->tname);
+
+		if (p) {
+			p->held = u->held;
+			p->busy = false;
+		}
+		if (u->new_name) {
+			g->inflight -= g->inflight > 0;
+			u->new_name = false;
+		}
+	} else {
+		if (u->tname[0])
+			remove_upload_files(u->tmp, u->tname);
+		if (u->resumable)
+			pending_drop(g, u->tname);
+		release(u);
+	}
+	pthread_mutex_unlock(&g->lock);
+	upload_free(u);
+}
+
+/* Writes the header (zero hash: the body's is written at the end). */
+static int header_write(relay_upload *u)
+{
+	uint8_t h[DSYNC_RELAY_DISK_HEADER] = { 0 };
+	uint64_t n = u->total;
+	int i;
+
+	memcpy(h, RD_MAGIC, 8);
+	memcpy(h + 8, u->writer, 16);
+	for (i = 0; i < 8; i++, n >>= 8)
+		h[56 + i] = (uint8_t)n;
+	if (pwrite(u->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return errno == ENOSPC || errno == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+							   : dsync_error_sys(errno, "cannot write an upload's temp file");
+	return 0;
+}
+
+/* Hashes the HELD body bytes already in a resumed upload's file. */
+static int rehash(relay_upload *u)
+{
+	uint8_t *block = malloc(READ_BLOCK);
+	uint64_t off = 0;
+	int error = 0;
+
+	if (!block)
+		return dsync_error_oom();
+	while (off < u->held) {
+		size_t want = u->held - off < READ_BLOCK ? (size_t)(u->held - off) : READ_BLOCK;
+		ssize_t n = pread(u->fd, block, want, (off_t)(DSYNC_RELAY_DISK_HEADER + off));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			error = dsync_error_sys(n < 0 ? errno : EIO, "cannot read a resumed upload");
+			break;
+		}
+		crypto_generichash_update(&u->st, block, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(block);
+	return error;
+}
+
+/* Opens the temp file: a new one (O_EXCL) or the kept one cut to HELD. */
+static int temp_open(relay_upload *u, bool resume)
+{
+	struct stat st;
+	int error;
+
+	if (resume) {
+		u->fd = openat(u->tmp, u->tname, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (u->fd < 0 || fstat(u->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_size < DSYNC_RELAY_DISK_HEADER + u->held ||
+		    ftruncate(u->fd, (off_t)(DSYNC_RELAY_DISK_HEADER + u->held)) < 0)
+			return dsync_error_sys(errno ? errno : EIO, "cannot resume upload %s", u->tname);
+		if ((error = rehash(u)) < 0)
+			return error;
+	} else {
+		unlinkat(u->tmp, u->tname, 0);
+		u->fd = openat(u->tmp, u->tname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (u->fd < 0)
+			return errno == ENOSPC || errno == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+								   : dsync_error_sys(errno, "cannot start an upload");
+	}
+	if ((error = header_write(u)) < 0)
+		return error;
+	if (lseek(u->fd, (off_t)(DSYNC_RELAY_DISK_HEADER + u->held), SEEK_SET) < 0)
+		return dsync_error_sys(errno, "cannot start an upload");
+	if (u->resumable && !resume)
+		return len_write(u->tmp, u->tname, 0, u->total, u->name);
+	return 0;
+}
+
+/* Under the group's lock: takes the kept upload back, or reserves the
+ * bytes of a new one (the quota and blob-count checks). *RESUME says which. */
+static int reserve(relay_upload *u, const char *upload_id, uint64_t replaced, bool exists, bool *resume)
+{
+	relay_disk *d = u->d;
+	rd_group *g = u->g;
+	rd_pending *p = upload_id ? pending_find(g, upload_id) : NULL;
+	uint64_t quota = rd_group_quota(d, g), need;
+
+	*resume = false;
+	if (p && p->busy)
+		return dsync_error_set(DSYNC_ELOCKED, "upload %s is in progress on another connection", upload_id);
+	if (p && p->total == u->total) {
+		p->busy = true;
+		u->held = u->synced = p->held;
+		u->reserve = p->reserve;
+		*resume = true;
+	} else {
+		if (p) {
+			/* the same id for another length: that upload is void */
+			g->reserved -= p->reserve <= g->reserved ? p->reserve : g->reserved;
+			pending_drop(g, upload_id);
+		}
+		need = g->used + g->reserved + u->total + DSYNC_RELAY_DISK_HEADER;
+		if (quota && need > replaced && need - replaced > quota)
+			return rd_refuse("over-quota", "group %s would pass its quota (%llu bytes)", g->gid,
+					 (unsigned long long)quota);
+		if (!exists && g->blobs + g->inflight >= d->lim.max_blobs)
+			return rd_refuse("too-many-blobs", "group %s holds its most blobs (%llu)", g->gid,
+					 (unsigned long long)d->lim.max_blobs);
+		u->reserve = u->total + DSYNC_RELAY_DISK_HEADER;
+		g->reserved += u->reserve;
+		if (upload_id) {
+			rd_pending n = { { 0 }, 0, u->total, u->reserve, true };
+
+			memcpy(n.id, upload_id, DSYNC_RELAY_ID_HEX);
+			if (dsync_array_push(g->pending, n) < 0) {
+				g->reserved -= u->reserve;
+				u->reserve = 0;
+				return dsync_error_oom();
+			}
+		}
+	}
+	if (!exists) {
+		g->inflight++;
+		u->new_name = true;
+	}
+	return 0;
+}
+
+int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, const char *name, const char *writer,
+			    uint64_t total, const uint8_t hash[DSYNC_RELAY_KEY_BYTES], const char *upload_id,
+			    uint64_t *offset)
+{
+	relay_upload *u = NULL;
+	relay_blob_info old;
+	uint64_t replaced = 0;
+	bool exists, resume = false;
+	int error;
+
+	*out = NULL;
+	if (offset)
+		*offset = 0;
+	rd_refusal_set("");
+	if (!name || strlen(name) > DSYNC_RELAY_NAME_MAX || !writer || rd_hex_ok(writer, 32) < 0 ||
+	    (upload_id && rd_hex_ok(upload_id, DSYNC_RELAY_ID_HEX - 1) < 0))
+		return dsync_error_set(DSYNC_EUSAGE, "bad upload");
+	if (total > d->lim.max_blob)
+		return rd_refuse("too-large", "a blob of %llu bytes is over the relay's limit", (unsigned long long)total);
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return dsync_error_oom();
+	u->d = d;
+	u->gfd = u->tmp = u->fd = -1;
+	u->resumable = upload_id != NULL;
+	u->total = total;
+	memcpy(u->name, name, strlen(name) + 1);
+	memcpy(u->hash, hash, sizeof(u->hash));
+	sodium_hex2bin(u->writer, sizeof(u->writer), writer, 32, NULL, NULL, NULL);
+	if ((u->g = rd_group_find(d, gid)) == NULL) {
+		free(u);
+		return dsync_error_last_code();
+	}
+	if ((u->gfd = rd_group_open(d, u->g)) < 0 || (u->tmp = rd_open_dir(u->gfd, "tmp", true)) < 0) {
+		error = u->gfd < 0 ? u->gfd : u->tmp;
+		upload_free(u);
+		return error;
+	}
+	/* the blob it would replace (its stored file's size), read outside the lock:
+	 * finish takes the size again when it renames */
+	error = relay_disk_blob_stat(d, gid, name, &old);
+	if (error < 0 && error != DSYNC_ENOTFOUND) {
+		upload_free(u);
+		return error;
+	}
+	exists = error == 0;
+	if (exists)
+		replaced = old.size + DSYNC_RELAY_DISK_HEADER;
+	pthread_mutex_lock(&u->g->lock);
+	error = reserve(u, upload_id, replaced, exists, &resume);
+	pthread_mutex_unlock(&u->g->lock);
+	if (error < 0) {
+		upload_free(u);
+		return error;
+	}
+	if (upload_id) {
+		memcpy(u->tname, upload_id, DSYNC_RELAY_ID_HEX);
+	} else {
+		uint8_t rnd[16];
+
+		randombytes_buf(rnd, sizeof(rnd));
+		sodium_bin2hex(u->tname, sizeof(u->tname), rnd, sizeof(rnd));
+	}
+	crypto_generichash_init(&u->st, NULL, 0, DSYNC_RELAY_KEY_BYTES);
+	if ((error = temp_open(u, resume)) < 0) {
+		u->failed = true;
+		upload_drop(u);
+		return error;
+	}
+	if (offset)
+		*offset = u->held;
+	*out = u;
+	return 0;
+}
+
+int relay_disk_upload_write(relay_upload *u, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t left = len;
+
+	if (u->failed)
+		return dsync_error_set(DSYNC_ERROR, "the upload failed already");
+	if (len > u->total - u->held)
+		return dsync_error_set(DSYNC_EUSAGE, "the body is longer than announced");
+	while (left > 0) {
+		ssize_t n = write(u->fd, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			u->failed = true;
+			return e == ENOSPC || e == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+							  : dsync_error_sys(e, "cannot write an upload's temp file");
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	crypto_generichash_update(&u->st, data, len);
+	u->held += len;
+	if (u->resumable && u->held - u->synced >= SYNC_EVERY) {
+		/* what a crash keeps: the bytes fsync'd, then their length recorded */
+		if (fsync(u->fd) < 0 || len_write(u->tmp, u->tname, u->held, u->total, u->name) < 0) {
+			u->failed = true;
+			return errno == ENOSPC || errno == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+								   : dsync_error_sys(errno, "cannot flush an upload");
+		}
+		u->synced = u->held;
+	}
+	return 0;
+}
+
+/* Under the group's lock: the SEQ rule and device record for a manifest,
+ * the rename, the counters. */
+static int commit(relay_upload *u, int dir, const char *base, bool *replaced)
+{
+	rd_group *g = u->g;
+	char dev[DSYNC_RELAY_ID_HEX];
+	struct stat st;
+	uint64_t seq, old = 0;
+	size_t i;
+	int error;
+
+	if (rd_manifest_name(u->name, dev, &seq)) {
+		rd_device *e = NULL;
+		relay_device_info info;
+
+		for (i = 0; i < g->devices.size; i++)
+			if (strcmp(g->devices.ptr[i].id, dev) == 0)
+				e = &g->devices.ptr[i];
+		if (!e)
+			return dsync_error_set(DSYNC_ENOTFOUND, "no device %s in group %s", dev, g->gid);
+		if (seq <= e->info.seq_high)
+			return dsync_error_set(DSYNC_ECONFLICT, "%s is not newer than SEQ %llu", u->name,
+					       (unsigned long long)e->info.seq_high);
+		/* raised before the rename: a crash between them refuses a replay, never forgets the SEQ */
+		info = e->info;
+		info.seq_high = seq;
+		if ((error = rd_device_store(g, u->gfd, dev, &info)) < 0)
+			return error;
+	}
+	*replaced = fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+	if (*replaced)
+		old = (uint64_t)st.st_size;
+	if (renameat(u->tmp, u->tname, dir, base) < 0)
+		return dsync_error_sys(errno, "cannot store %s", u->name);
+	u->tname[0] = '\0';   /* nothing left to remove */
+	if (fsync(dir) < 0)
+		return dsync_error_sys(errno, "cannot flush the folder of %s", u->name);
+	g->used += DSYNC_RELAY_DISK_HEADER + u->total;
+	g->used -= old <= g->used ? old : g->used;
+	if (!*replaced) {
+		g->blobs++;
+		if (strncmp(u->name, "keys/", 5) == 0)
+			g->keys++;
+	}
+	return 0;
+}
+
+int relay_disk_upload_finish(relay_upload *u, bool *replaced)
+{
+	uint8_t h[DSYNC_RELAY_KEY_BYTES];
+	char id[DSYNC_RELAY_ID_HEX];
+	const char *base;
+	int dir = -1, error;
+
+	*replaced = false;
+	if (u->failed || u->held != u->total) {
+		error = dsync_error_set(DSYNC_EUSAGE, "the upload of %s is not whole (%llu of %llu bytes)", u->name,
+					(unsigned long long)u->held, (unsigned long long)u->total);
+		upload_drop(u);
+		return error;
+	}
+	crypto_generichash_final(&u->st, h, sizeof(h));
+	if (sodium_memcmp(h, u->hash, sizeof(h)) != 0) {
+		u->failed = true;
+		upload_drop(u);
+		return dsync_error_set(DSYNC_ECORRUPT, "the body of %s does not have its announced hash", u->name);
+	}
+	if (pwrite(u->fd, h, sizeof(h), 24) != (ssize_t)sizeof(h) || fsync(u->fd) < 0) {
+		int e = errno;
+
+		u->failed = true;
+		upload_drop(u);
+		return e == ENOSPC || e == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+						  : dsync_error_sys(e, "cannot flush the upload of %s", "blob");
+	}
+	if ((dir = rd_blob_parent(u->gfd, u->name, true, &base)) < 0) {
+		u->failed = true;
+		upload_drop(u);
+		return dir;
+	}
+	memcpy(id, u->tname, sizeof(id));
+	pthread_mutex_lock(&u->g->lock);
+	error = commit(u, dir, base, replaced);
+	if (error == 0) {
+		if (u->resumable) {
+			char lname[DSYNC_RELAY_ID_HEX + 4];
+
+			len_name(lname, id);
+			unlinkat(u->tmp, lname, 0);
+			pending_drop(u->g, id);
+		}
+		release(u);
+	}
+	pthread_mutex_unlock(&u->g->lock);
+	close(dir);
+	if (error < 0) {
+		u->failed = true;   /* a refused manifest is dropped whole, not kept to resume */
+		upload_drop(u);
+		return error;
+	}
+	upload_free(u);
+	return 0;
+}
+
+void relay_disk_upload_abort(relay_upload *u)
+{
+	if (u)
+		upload_drop(u);
+}
+
+int relay_disk_upload_offset(relay_disk *d, const char *gid, const char *upload_id, uint64_t *offset)
+{
+	rd_group *g = rd_group_find(d, gid);
+	rd_pending *p;
+	int error = 0;
+
+	if (!g)
+		return dsync_error_last_code();
+	pthread_mutex_lock(&g->lock);
+	if ((p = upload_id ? pending_find(g, upload_id) : NULL) != NULL)
+		*offset = p->held;
+	else
+		error = dsync_error_set(DSYNC_ENOTFOUND, "no upload %s", upload_id ? upload_id : "");
+	pthread_mutex_unlock(&g->lock);
+	return error;
+}
+
+/* Deletes G's kept uploads untouched since BEFORE. */
+static void expire_group(relay_disk *d, rd_group *g, time_t before)
+{
+	char lname[DSYNC_RELAY_ID_HEX + 4];
+	struct stat st, ls;
+	size_t i;
+	int gfd, tmp;
+
+	if ((gfd = rd_group_open(d, g)) < 0)
+		return;
+	if ((tmp = rd_open_dir(gfd, "tmp", true)) < 0) {
+		close(gfd);
+		return;
+	}
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->pending.size;) {
+		rd_pending *p = &g->pending.ptr[i];
+		time_t t = 0;
+
+		len_name(lname, p->id);
+		if (fstatat(tmp, p->id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			t = st.st_mtime;
+		if (fstatat(tmp, lname, &ls, AT_SYMLINK_NOFOLLOW) == 0 && ls.st_mtime > t)
+			t = ls.st_mtime;
+		if (p->busy || t >= before) {
+			i++;
+			continue;
+		}
+		remove_upload_files(tmp, p->id);
+		g->reserved -= p->reserve <= g->reserved ? p->reserve : g->reserved;
+		*p = g->pending.ptr[--g->pending.size];
+	}
+	pthread_mutex_unlock(&g->lock);
+	fsync(tmp);
+	close(tmp);
+	close(gfd);
+}
+
+int relay_disk_expire_uploads(relay_disk *d, int64_t max_age)
+{
+	time_t before = time(NULL) - (time_t)max_age;
+	size_t i, n;
+
+	pthread_mutex_lock(&d->lock);
+	n = d->groups.size;
+	pthread_mutex_unlock(&d->lock);
+	/* groups are never removed nor moved (the table holds pointers), so the first N stay valid */
+	for (i = 0; i < n; i++) {
+		rd_group *g;
+
+		pthread_mutex_lock(&d->lock);
+		g = d->groups.ptr[i];
+		pthread_mutex_unlock(&d->lock);
+		expire_group(d, g, before);
+	}
+	return 0;
+}
