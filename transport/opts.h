@@ -48,6 +48,12 @@ typedef struct dsync_relay_creds {
 	unsigned char sign_pk[32];  /* its ed25519 public key */
 	unsigned char sign_sk[64];  /* and secret key: signs every write */
 	const char *ca_file;        /* remote.NAME.caFile: a CA (or self-signed certificate) to trust; NULL: the system's */
+	/* Added by the client (transport/relay.c) for its messages, which the
+	 * CLI fixes: the group name as typed ("refused group 'NAME'") and the
+	 * remote's name ("relay 'NAME' refused the upload"); NULL: the group
+	 * id and the URL are named instead. */
+	const char *group_name;
+	const char *remote_name;
 } dsync_relay_creds;
 
 typedef struct dsync_transport_opts {
