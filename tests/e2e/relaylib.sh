@@ -12,8 +12,10 @@
 #   relay_creds D               device D's kept relay credentials file (synclib.sh's home-D)
 #   relay_gid NAME              the GROUP-ID of a group name
 #   RELAYHTTP ...               tests/tools/relayhttp.py: hand-made, really signed requests
-#   relay_seed KIND FILE        with DSYNC_RECORD_SEEDS=1, keeps FILE as a fuzz seed
-#                               (tests/fuzz/corpus/fuzz_relay_KIND/, named by its hash)
+#   relay_seed KIND FILE [SEL]  with DSYNC_RECORD_SEEDS=1, keeps FILE (a raw request, or
+#                               a reply whose body is kept after the selector byte SEL)
+#                               as a fuzz seed in tests/fuzz/corpus/relay_KIND/, named
+#                               by its hash
 #   no_plaintext "what" DIR FILE  each line of FILE is searched in every file under DIR,
 #                               raw and zlib-inflated from every offset: none found
 RELAYHTTP=(python3 "$DSYNC_SRC/tests/tools/relayhttp.py")
@@ -118,9 +120,15 @@ relay_seed() {
 	local kind=$1 file=$2 dir
 	[ "${DSYNC_RECORD_SEEDS:-}" = 1 ] || return 0
 	[ -s "$file" ] || return 0
-	dir="$DSYNC_SRC/tests/fuzz/corpus/fuzz_relay_$kind"
+	dir="$DSYNC_SRC/tests/fuzz/corpus/relay_$kind"
 	mkdir -p "$dir"
-	cp "$file" "$dir/$(sha256sum < "$file" | cut -c1-16)"
+	if [ "$kind" = reply ]; then
+		# fuzz_relay_reply's input: a selector byte (0: a body in the line
+		# format, 1: a listing), then the body of the HTTP reply
+		{ printf "\\$(printf %o "${3:-0}")"; tr -d '\r' < "$file" | sed '1,/^$/d'; } > "$TMP/seed.tmp"
+		file=$TMP/seed.tmp
+	fi
+	cp "$file" "$dir/e2e-$(sha256sum < "$file" | cut -c1-16)"
 }
 
 # curl against the relay: no path normalisation, TLS trusted by our cert
@@ -168,7 +176,7 @@ EOF
 # derivations and signing), wherever the build put it
 relay_req() {
 	local b d=$(dirname "$DSYNC")
-	for b in "$d/tests/relay-req" "$d/relay-req" "$d/tests/tools/relay-req" "$d/tests/tools/relay_req"; do
+	for b in "${RELAY_REQ:-}" "$d/tests/relay-req" "$d/relay-req" "$d/tests/tools/relay-req" "$d/tests/tools/relay_req"; do
 		[ -x "$b" ] && { "$b" "$@"; return; }
 	done
 	b=$(find "$d" -maxdepth 4 -type f -name 'relay-req*' -perm -u+x 2> /dev/null | head -1)
@@ -178,5 +186,5 @@ relay_req() {
 
 # relay_admit GROUP PASSPHRASE: ADMIT (hex) of a group, from relay-req derive
 relay_admit() {
-	relay_req derive "$1" "$2" | tr 'A-Z' 'a-z' | grep -i '^admit' | grep -o '[0-9a-f]\{64\}' | head -1
+	DSYNC_PASSPHRASE=$2 relay_req derive "$1" | sed -n 's/^admit \([0-9a-f]\{64\}\)$/\1/p'
 }

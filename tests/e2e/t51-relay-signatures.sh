@@ -52,6 +52,8 @@ check "A's device id" -n "$A_ID"
 check "B's device id differs" "$B_ID" != "$A_ID"
 check "A's manifest listed" -n "$A_MAN"
 check "A's pack listed" -n "$A_PACK"
+rcurl -si -H "Authorization: Dsync-Token $TOKEN" "${RELAY_URL}v1/$GID/.list?prefix=devices/" > "$TMP/list.rep"
+relay_seed reply "$TMP/list.rep" 1
 next_seq=$(printf '%016d' $((10#$A_SEQ + 1)))
 head -c 3000 /dev/urandom > "$TMP/junk"
 
