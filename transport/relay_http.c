@@ -120,6 +120,15 @@ static enum MHD_Result queue(struct MHD_Connection *c, conn_state *st)
 	return rc;
 }
 
+/* Whether the request announced a body. */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+	       (len && strcmp(len, "0") != 0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -141,12 +150,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		MHD_get_connection_values(c, MHD_HEADER_KIND, header_it, st->req);
 		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_it, st->req);
 		st->next = relay_req_start(st->req);
-		/* parked: suspended already; MHD calls again once resumed */
-		return st->next == RELAY_ANSWER ? queue(c, st) : MHD_YES;
+		/* A request with a body refused here is answered at once (its body
+		 * is never sent after Expect: 100-continue; MHD then closes the
+		 * connection).  One without a body is answered on the next call:
+		 * MHD 0.9.75 closes a connection whose answer was queued in the
+		 * first call, and the client keeps its connection for a round. */
+		if (st->next == RELAY_ANSWER && has_body(c))
+			return queue(c, st);
+		return MHD_YES;   /* parked: suspended already; MHD calls again once resumed */
 	}
 	if (st->next == RELAY_PARK) {
+		/* resumed in the state of a first call: as there */
 		st->next = relay_req_resume(st->req);
-		if (st->next == RELAY_ANSWER)
+		if (st->next == RELAY_ANSWER && has_body(c))
 			return queue(c, st);
 		return MHD_YES;
 	}

@@ -10,6 +10,7 @@
 #include "core/base/internal.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,7 +441,7 @@ static void penalty_key(char *out, size_t size, const char *addr)
 		dsync_relay_hex(hex, a6, 8);
 		snprintf(out, size, "%s/64", hex);
 	} else {
-		snprintf(out, size, "%s", addr);
+		snprintf(out, size, "%.40s", addr);
 	}
 }
 
