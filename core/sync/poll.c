@@ -25,6 +25,7 @@ int dsync_remote_waiter_open(dsync_remote_waiter **out, dsync_folder *f, const c
 {
 	dsync_sync_options dflt = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_remote_waiter *w;
+	sync_relay k = { 0 };
 	sync_remote **sel = NULL;
 	size_t n = 0;
 	int error;
@@ -32,6 +33,8 @@ int dsync_remote_waiter_open(dsync_remote_waiter **out, dsync_folder *f, const c
 	*out = NULL;
 	if (!remote)
 		return dsync_error_set(DSYNC_EUSAGE, "name the remote to wait for");
+	if (!o)
+		o = &dflt;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return dsync_error_oom();
 	if ((error = dsync_remote_config_read(&w->all, f)) < 0 ||
@@ -44,16 +47,23 @@ int dsync_remote_waiter_open(dsync_remote_waiter **out, dsync_folder *f, const c
 					w->r->name, w->r->url);
 		goto fail;
 	}
-	if ((error = dsync_conn_transport_open(&w->bs, w->r->url, false, w->r, o ? o : &dflt)) < 0)
+	/* the credentials kept at join (the watcher has no passphrase to give) */
+	if ((error = dsync_relay_keys_for_remote(&k, f, w->r, o)) < 0)
 		goto fail;
+	if ((error = dsync_conn_transport_open(&w->bs, w->r->url, false, w->r, &k, o)) < 0) {
+		error = dsync_conn_relay_refused(error, w->r->url, w->r->group);
+		goto fail;
+	}
 	if (!w->bs->wait_change) {
 		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' (%s) can't tell when it changes", w->r->name,
 					w->r->url);
 		goto fail;
 	}
+	dsync_relay_keys_dispose(&k);
 	*out = w;
 	return 0;
 fail:
+	dsync_relay_keys_dispose(&k);
 	dsync_remote_waiter_free(w);
 	return error;
 }
