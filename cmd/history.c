@@ -53,8 +53,9 @@ static void status_relays(dsync_folder *f, bool json)
 		} else if (quota == 0) {
 			printf("remote %s: %s used (no quota)\n", list[i].name, out_size(u, sizeof(u), used));
 		} else {
-			printf("remote %s: %s used of %s (%.0f%%)\n", list[i].name, out_size(u, sizeof(u), used),
-			       out_size(q, sizeof(q), quota), (double)used * 100 / (double)quota);
+			/* rounded down, as the round's warning: 99.6% is not full */
+			printf("remote %s: %s used of %s (%d%%)\n", list[i].name, out_size(u, sizeof(u), used),
+			       out_size(q, sizeof(q), quota), used >= quota ? 100 : (int)((double)used * 100 / (double)quota));
 		}
 	}
 	if (json && shown)
