@@ -65,6 +65,8 @@ contains "  and pushed" "$TMP/out" "pushed "
 contains "  and says how to join" "$TMP/out" "dsync join --relay $R1 --group 'Smith-Family'"
 check "  remote.origin.url is the relay" "$(git --git-dir="$TMP/A/.dsync" config remote.origin.url)" = "$R1"
 check "  remote.origin.group as typed" "$(git --git-dir="$TMP/A/.dsync" config remote.origin.group)" = "Smith-Family"
+ok "remote list" on A "$DSYNC" remote list
+check "  names the group" "$(cat "$TMP/out")" = "$(printf 'origin\t%s\tgroup Smith-Family' "$R1")"
 KEYS=$(find "$TMP/hA/.config/dsync/relay" -type f)
 check "  one kept key file" "$(echo "$KEYS" | wc -l)" = 1
 check "  under GROUP-ID/DEVICE-ID" "$(basename "$KEYS")" = "$(git --git-dir="$TMP/A/.dsync" config dsync.deviceId)"
