@@ -1,7 +1,7 @@
 /*
  * The relay's storage (docs/relay-protocol.md section 9): the data folder,
- * groups, devices, stored blobs and listings.  Uploads are in
- * relay_disk_upload.c.  Every file-system call is relative to an
+ * groups, devices and the records and folder helpers both halves use.
+ * Blobs, listings and uploads are in relay_disk_blob.c.  Every file-system call is relative to an
  * O_DIRECTORY fd and never follows a link; every record is written temp +
  * fsync + rename + fsync of its folder.  The group table is loaded at open
  * (usage recomputed by walking groups/) and kept in memory, one mutex per
@@ -68,7 +68,7 @@ static int check_id(const char *id, const char *what)
 	return 0;
 }
 
-static int check_blob_name(const char *name)
+int rd_check_name(const char *name)
 {
 	if (!name || strlen(name) > DSYNC_RELAY_NAME_MAX || dsync_blobstore_check_name(name) < 0)
 		return dsync_error_set(DSYNC_EUSAGE, "bad blob name");
@@ -317,13 +317,20 @@ rd_group *rd_group_find(relay_disk *d, const char *gid)
 	return g;
 }
 
-int rd_group_open(relay_disk *d, const rd_group *g)
+int rd_group_fd(relay_disk *d, const rd_group *g)
 {
 	int fd = openat(d->groups_fd, g->gid, RD_DIR_FLAGS);
 
 	if (fd < 0)
 		return dsync_error_sys(errno, "cannot open group %s in the relay's data", g->gid);
 	return fd;
+}
+
+int rd_group_open(relay_disk *d, const char *gid, rd_group **g)
+{
+	if ((*g = rd_group_find(d, gid)) == NULL)
+		return dsync_error_last_code();
+	return rd_group_fd(d, *g);
 }
 
 uint64_t rd_group_quota(const relay_disk *d, const rd_group *g)
@@ -400,7 +407,7 @@ static int device_parse(rd_device *dev, const char *id, const char *text)
 	return 0;
 }
 
-static rd_device *device_find(rd_group *g, const char *id)
+rd_device *rd_device_find(rd_group *g, const char *id)
 {
 	size_t i;
 
@@ -430,7 +437,7 @@ int rd_device_store(rd_group *g, int gfd, const char *id, const relay_device_inf
 	close(tmp);
 	if (error < 0)
 		return error;
-	if ((dev = device_find(g, id)) != NULL) {
+	if ((dev = rd_device_find(g, id)) != NULL) {
 		dev->info = *info;
 		return 0;
 	}
@@ -447,11 +454,7 @@ int rd_device_store(rd_group *g, int gfd, const char *id, const relay_device_inf
 
 /* ---- walking b/ */
 
-typedef int (*walk_cb)(const char *name, const struct stat *st, void *payload);
-
-/* Calls CB for each regular file under the folder FD (NAME's path so far in
- * PATH), going only where PREFIX can still match, never through a link. */
-static int walk(int fd, dsync_buf *path, const char *prefix, int depth, walk_cb cb, void *payload)
+int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb cb, void *payload)
 {
 	size_t len = path->len, plen = strlen(prefix);
 	struct dirent *e;
@@ -465,7 +468,7 @@ static int walk(int fd, dsync_buf *path, const char *prefix, int depth, walk_cb 
 		return dsync_error_sys(errno, "cannot read the relay's data");
 	}
 	while (error == 0 && (e = readdir(dir)) != NULL) {
-		struct stat st;
+		unsigned char type = e->d_type;
 		size_t rl;
 
 		if (e->d_name[0] == '.')
@@ -476,17 +479,23 @@ static int walk(int fd, dsync_buf *path, const char *prefix, int depth, walk_cb 
 		rl = path->len;
 		if (strncmp(path->ptr, prefix, rl < plen ? rl : plen) != 0)
 			continue;   /* neither this nor anything under it starts with PREFIX */
-		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode) && depth > 0) {
+		if (type == DT_UNKNOWN) {
+			/* a file system without types in its folders: ask (a link stays a link) */
+			struct stat st;
+
+			if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+		}
+		if (type == DT_DIR && depth > 0) {
 			int sub = openat(dirfd(dir), e->d_name, RD_DIR_FLAGS);
 
 			if (sub >= 0) {
-				error = walk(sub, path, prefix, depth - 1, cb, payload);
+				error = rd_walk(sub, path, prefix, depth - 1, cb, payload);
 				close(sub);
 			}
-		} else if (S_ISREG(st.st_mode) && rl >= plen && st.st_size >= DSYNC_RELAY_DISK_HEADER) {
-			error = cb(path->ptr, &st, payload);
+		} else if (type == DT_REG && rl >= plen) {
+			error = cb(dirfd(dir), e->d_name, path->ptr, payload);
 		}
 	}
 	closedir(dir);
@@ -494,11 +503,15 @@ static int walk(int fd, dsync_buf *path, const char *prefix, int depth, walk_cb 
 	return error;
 }
 
-static int count_blob(const char *name, const struct stat *st, void *payload)
+static int count_blob(int dir, const char *base, const char *name, void *payload)
 {
 	rd_group *g = payload;
+	struct stat st;
 
-	g->used += (uint64_t)st->st_size;
+	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < DSYNC_RELAY_DISK_HEADER)
+		return 0;   /* not a blob we stored */
+	g->used += (uint64_t)st.st_size;
 	g->blobs++;
 	if (strncmp(name, "keys/", 5) == 0)
 		g->keys++;
@@ -570,7 +583,7 @@ static int group_load(rd_group **out, relay_disk *d, const char *gid)
 		error = b;
 		goto out;
 	}
-	if ((error = walk(b, &path, "", 2, count_blob, g)) < 0)
+	if ((error = rd_walk(b, &path, "", 2, count_blob, g)) < 0)
 		goto out;
 	*out = g;
 	g = NULL;
@@ -814,15 +827,13 @@ out:
 /* Runs SET on G under its lock, then saves its group file. */
 static int group_update(relay_disk *d, const char *gid, void (*set)(rd_group *g, const void *arg), const void *arg)
 {
-	rd_group *g = rd_group_find(d, gid);
 	uint8_t th[DSYNC_RELAY_KEY_BYTES], ah[DSYNC_RELAY_KEY_BYTES];
 	uint64_t quota;
 	bool quota_set;
+	rd_group *g;
 	int gfd, error;
 
-	if (!g)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	pthread_mutex_lock(&g->lock);
 	memcpy(th, g->th, sizeof(th));
@@ -885,7 +896,7 @@ int relay_disk_device(relay_disk *d, const char *gid, const char *dev, relay_dev
 	if (!g)
 		return dsync_error_last_code();
 	pthread_mutex_lock(&g->lock);
-	if ((e = device_find(g, dev)) != NULL)
+	if ((e = rd_device_find(g, dev)) != NULL)
 		*out = e->info;
 	else
 		error = dsync_error_set(DSYNC_ENOTFOUND, "no device %s in group %s", dev, gid);
@@ -902,13 +913,11 @@ int relay_disk_device_add(relay_disk *d, const char *gid, const char *dev, const
 
 	if ((error = check_id(dev, "device")) < 0)
 		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	memcpy(info.pk, pk, DSYNC_RELAY_PK_BYTES);
 	pthread_mutex_lock(&g->lock);
-	if ((e = device_find(g, dev)) != NULL)
+	if ((e = rd_device_find(g, dev)) != NULL)
 		error = sodium_memcmp(e->info.pk, pk, DSYNC_RELAY_PK_BYTES) == 0
 				? 1 : dsync_error_set(DSYNC_EEXISTS, "device %s is registered with another key", dev);
 	else if (g->devices.size >= d->lim.max_devices)
@@ -929,12 +938,10 @@ int relay_disk_device_remove(relay_disk *d, const char *gid, const char *dev)
 
 	if ((error = check_id(dev, "device")) < 0)
 		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	pthread_mutex_lock(&g->lock);
-	if ((e = device_find(g, dev)) == NULL) {
+	if ((e = rd_device_find(g, dev)) == NULL) {
 		error = dsync_error_set(DSYNC_ENOTFOUND, "no device %s in group %s", dev, gid);
 		goto out;
 	}
@@ -951,198 +958,6 @@ out:
 	pthread_mutex_unlock(&g->lock);
 	if (dir >= 0)
 		close(dir);
-	close(gfd);
-	return error;
-}
-
-/* ---- blobs */
-
-/* Opens blob NAME of group GID for reading: *FD and INFO from its header. */
-static int blob_open(relay_disk *d, const char *gid, const char *name, int *fd, relay_blob_info *info)
-{
-	uint8_t h[DSYNC_RELAY_DISK_HEADER];
-	const char *base;
-	struct stat st;
-	rd_group *g;
-	uint64_t len = 0;
-	int gfd, dir = -1, in = -1, error = 0, i;
-
-	if ((error = check_blob_name(name)) < 0)
-		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
-		return gfd;
-	if ((dir = rd_blob_parent(gfd, name, false, &base)) < 0) {
-		error = dir == DSYNC_ENOTFOUND ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name) : dir;
-		goto out;
-	}
-	if ((in = openat(dir, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
-		error = errno == ENOENT ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name)
-					: dsync_error_sys(errno, "cannot read blob %s", name);
-		goto out;
-	}
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < DSYNC_RELAY_DISK_HEADER ||
-	    pread(in, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, RD_MAGIC, 8) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "the relay's copy of %s is damaged", name);
-		goto out;
-	}
-	for (i = 7; i >= 0; i--)
-		len = (len << 8) | h[56 + i];
-	if (len != (uint64_t)st.st_size - DSYNC_RELAY_DISK_HEADER) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "the relay's copy of %s is damaged (its length)", name);
-		goto out;
-	}
-	info->size = len;
-	info->mtime = st.st_mtime;
-	sodium_bin2hex(info->writer, sizeof(info->writer), h + 8, 16);
-	memcpy(info->hash, h + 24, DSYNC_RELAY_KEY_BYTES);
-	if (fd) {
-		*fd = in;
-		in = -1;
-	}
-out:
-	if (in >= 0)
-		close(in);
-	if (dir >= 0)
-		close(dir);
-	close(gfd);
-	return error;
-}
-
-int relay_disk_blob_stat(relay_disk *d, const char *gid, const char *name, relay_blob_info *out)
-{
-	return blob_open(d, gid, name, NULL, out);
-}
-
-int relay_disk_blob_open(relay_disk *d, const char *gid, const char *name, int *fd, relay_blob_info *info)
-{
-	return blob_open(d, gid, name, fd, info);
-}
-
-int relay_disk_blob_delete(relay_disk *d, const char *gid, const char *name)
-{
-	const char *base;
-	struct stat st;
-	rd_group *g;
-	int gfd, dir = -1, error = 0;
-
-	if ((error = check_blob_name(name)) < 0)
-		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
-		return gfd;
-	if ((dir = rd_blob_parent(gfd, name, false, &base)) < 0) {
-		error = dir == DSYNC_ENOTFOUND ? 0 : dir;
-		goto out;
-	}
-	pthread_mutex_lock(&g->lock);
-	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-		if (unlinkat(dir, base, 0) < 0 || fsync(dir) < 0) {
-			error = dsync_error_sys(errno, "cannot remove blob %s", name);
-		} else {
-			g->used -= (uint64_t)st.st_size < g->used ? (uint64_t)st.st_size : g->used;
-			g->blobs -= g->blobs > 0;
-			if (strncmp(name, "keys/", 5) == 0)
-				g->keys -= g->keys > 0;
-		}
-	}
-	pthread_mutex_unlock(&g->lock);
-out:
-	if (dir >= 0)
-		close(dir);
-	close(gfd);
-	return error;
-}
-
-/* ---- listing */
-
-typedef struct list_item {
-	char *name;
-	uint64_t size;
-	int64_t mtime;
-} list_item;
-
-typedef struct lister {
-	const char *after;
-	unsigned limit;
-	DSYNC_ARRAY(list_item) items;
-} lister;
-
-static int item_cmp(const void *a, const void *b)
-{
-	return strcmp(((const list_item *)a)->name, ((const list_item *)b)->name);
-}
-
-/* Keeps the LIMIT + 1 smallest items: enough to answer and to know *more. */
-static void list_trim(lister *l)
-{
-	size_t i, keep = (size_t)l->limit + 1;
-
-	qsort(l->items.ptr, l->items.size, sizeof(list_item), item_cmp);
-	for (i = keep; i < l->items.size; i++)
-		free(l->items.ptr[i].name);
-	if (l->items.size > keep)
-		l->items.size = keep;
-}
-
-static int list_add(const char *name, const struct stat *st, void *payload)
-{
-	lister *l = payload;
-	list_item it;
-
-	if (l->after && strcmp(name, l->after) <= 0)
-		return 0;
-	it.name = strdup(name);
-	it.size = (uint64_t)st->st_size - DSYNC_RELAY_DISK_HEADER;
-	it.mtime = st->st_mtime;
-	if (!it.name || dsync_array_push(l->items, it) < 0) {
-		free(it.name);
-		return dsync_error_oom();
-	}
-	if (l->items.size >= 4 * ((size_t)l->limit + 1))
-		list_trim(l);   /* memory stays bounded by the page, not the group */
-	return 0;
-}
-
-int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const char *after, unsigned limit,
-		    bool *more, relay_disk_list_cb cb, void *payload)
-{
-	dsync_buf path = DSYNC_BUF_INIT;
-	lister l = { after, limit ? limit : DSYNC_RELAY_LIST_MAX, DSYNC_ARRAY_INIT };
-	rd_group *g;
-	size_t i;
-	int gfd, b = -1, error;
-
-	*more = false;
-	if (!limit)
-		limit = DSYNC_RELAY_LIST_MAX;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if (!prefix)
-		prefix = "";
-	if (strlen(prefix) > DSYNC_RELAY_NAME_MAX)
-		return dsync_error_set(DSYNC_EUSAGE, "bad prefix");
-	if ((gfd = rd_group_open(d, g)) < 0)
-		return gfd;
-	if ((b = rd_open_dir(gfd, "b", false)) < 0) {
-		error = b == DSYNC_ENOTFOUND ? 0 : b;
-		goto out;
-	}
-	if ((error = walk(b, &path, prefix, 2, list_add, &l)) < 0)
-		goto out;
-	list_trim(&l);
-	for (i = 0; i < l.items.size && i < limit && error == 0; i++)
-		error = cb(l.items.ptr[i].name, l.items.ptr[i].size, l.items.ptr[i].mtime, payload);
-	*more = l.items.size > limit;
-out:
-	for (i = 0; i < l.items.size; i++)
-		free(l.items.ptr[i].name);
-	dsync_array_dispose(l.items);
-	dsync_buf_dispose(&path);
-	if (b >= 0)
-		close(b);
 	close(gfd);
 	return error;
 }

@@ -1,6 +1,6 @@
 /*
- * What relay_disk.c (the data folder, groups, devices, blobs, listing) and
- * relay_disk_upload.c (uploads) share: the in-memory group table and the
+ * What relay_disk.c (the data folder, groups, devices, records) and
+ * relay_disk_blob.c (blobs, listing, uploads) share: the in-memory group table and the
  * file-system helpers that work relative to a group's folder.  Not a public
  * interface: relay_disk.h is.
  */
@@ -8,8 +8,10 @@
 #define DSYNC_TRANSPORT_RELAY_DISK_STORE_H
 
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "core/base/array.h"
+#include "core/base/buf.h"
 #include "transport/relay_disk.h"
 
 #define RD_MAGIC "dsyncR01"
@@ -55,8 +57,10 @@ struct relay_disk {
 
 /* The group GID (NULL and DSYNC_ENOTFOUND set when none). */
 rd_group *rd_group_find(relay_disk *d, const char *gid);
-/* An O_DIRECTORY fd of the group's folder, or a negative DSYNC_E* code. */
-int rd_group_open(relay_disk *d, const rd_group *g);
+/* An O_DIRECTORY fd of G's folder, or a negative DSYNC_E* code. */
+int rd_group_fd(relay_disk *d, const rd_group *g);
+/* The same for group GID, found into *G (DSYNC_ENOTFOUND: no such group). */
+int rd_group_open(relay_disk *d, const char *gid, rd_group **g);
 /* The quota that applies to G (0: none). Lock held. */
 uint64_t rd_group_quota(const relay_disk *d, const rd_group *g);
 
@@ -85,7 +89,20 @@ int rd_refuse(const char *word, const char *fmt, ...) __attribute__((format(prin
 /* Keeps the refusal word only (for callers that set their own error). */
 void rd_refusal_set(const char *word);
 
-/* relay_disk_upload.c: the kept uploads of a group's tmp/ at open (plain
+/* A blob name a caller may use here (relay_proto.h checked it; this is a
+ * second, cheap guard): 0 or DSYNC_EUSAGE. */
+int rd_check_name(const char *name);
+/* Device ID of G's table, or NULL. Lock held. */
+rd_device *rd_device_find(rd_group *g, const char *id);
+
+/* Calls CB for each regular file under the folder FD (the path so far in
+ * PATH), going only where PREFIX can still match and at most DEPTH folders
+ * down, never through a link: with the file's folder, its name there and
+ * its whole name.  Nothing is stat'ed that the folder's types answer. */
+typedef int (*rd_walk_cb)(int dir, const char *base, const char *name, void *payload);
+int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb cb, void *payload);
+
+/* relay_disk_blob.c: the kept uploads of a group's tmp/ at open (plain
  * temps removed, resumable ones truncated to their recorded length). */
 int rd_uploads_load(rd_group *g, int gfd);
 
