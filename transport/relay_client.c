@@ -184,6 +184,15 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ctx)
 
 	if (r->reply.status < 200 || r->reply.status >= 300)
 		return dsync_buf_put(&r->err, data, len) < 0 ? 0 : len; /* past its bound: the reply is malformed */
+#ifdef DSYNC_TESTING
+	/* DSYNC_TEST_RELAY_CUT: the first whole read of a store is cut there too */
+	if (r->out_fd >= 0 && !r->range && r->store->cut_at && !r->store->cut_get_done &&
+	    r->got + len > r->store->cut_at) {
+		r->store->cut_get_done = true;
+		r->cut_by_test = true;
+		return 0;
+	}
+#endif
 	if (r->max && r->got + len > r->max) {
 		r->too_big = true;
 		return 0;
@@ -493,6 +502,8 @@ int dsync_relay_call_perform(relay_store *s, relay_call *r)
 
 bool dsync_relay_call_is_cut(const relay_call *r)
 {
+	if (r->cut_by_test)
+		return true;
 	switch (r->cc) {
 	case CURLE_PARTIAL_FILE:
 	case CURLE_RECV_ERROR:
@@ -500,8 +511,6 @@ bool dsync_relay_call_is_cut(const relay_call *r)
 	case CURLE_GOT_NOTHING:
 	case CURLE_OPERATION_TIMEDOUT:
 		return !r->too_big && !r->sink_failed;
-	case CURLE_ABORTED_BY_CALLBACK:
-		return r->cut_by_test;
 	default:
 		return false;
 	}

@@ -41,8 +41,8 @@ typedef struct relay_store {
 	uint64_t used, quota;          /* from the last Dsync-Usage */
 	char errbuf[CURL_ERROR_SIZE];
 #ifdef DSYNC_TESTING
-	uint64_t cut_at;               /* DSYNC_TEST_RELAY_CUT: abort the first upload after this many bytes */
-	bool cut_done;
+	uint64_t cut_at;               /* DSYNC_TEST_RELAY_CUT: cut the first upload and read after this many bytes */
+	bool cut_done, cut_get_done;
 	uint64_t requests, bytes_sent, bytes_received; /* DSYNC_TEST_RELAY_STATS */
 #endif
 } relay_store;

@@ -427,7 +427,10 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	if (dsync_transport_is_relay(url)) {
 		if ((error = dsync_remote_relay_begin(&k, &group_new, url, NULL, false, o)) < 0)
 			goto out;
+		/* reads only until the folder exists: no device id yet, none
+		 * registered, nothing signed (the transport wants one's shape) */
 		k.c.admit = NULL;
+		memset(k.c.device_id, '0', 32);
 		relay = &k;
 		j.group = o->relay_group;
 		j.ca_file = k.ca_file;

@@ -45,6 +45,11 @@ static void describe(char *out, size_t size, const ZxcMatch_t *m, const char *pa
 {
 	int len = m->Length > 40 ? 40 : m->Length;
 
+	/* zxcvbn marks a part repeated ("aaaa", "abcabc") by adding MULTIPLE_MATCH */
+	if ((int)m->Type & MULTIPLE_MATCH) {
+		snprintf(out, size, "repeated characters ('%.*s')", len, pass + m->Begin);
+		return;
+	}
 	switch ((int)m->Type & ~MULTIPLE_MATCH) {
 	case DICTIONARY_MATCH:
 		snprintf(out, size, "the common word '%.*s'", len, pass + m->Begin);

@@ -69,21 +69,30 @@ static int keys_begin(sync_relay *k, const char *group, const char *device_id, c
 	return 0;
 }
 
+/* The LEN hex digits at S (then a line break or the end) into OUT. */
+static int hex_field(unsigned char *out, const char *s, size_t len)
+{
+	char hex[129];
+	int error;
+
+	if (strnlen(s, len) != len || (s[len] != '\n' && s[len] != '\0') || len >= sizeof(hex))
+		return -1;
+	memcpy(hex, s, len);
+	hex[len] = '\0';
+	error = dsync_relay_hex_parse(out, hex, len);
+	sodium_memzero(hex, sizeof(hex));
+	return error;
+}
+
 /* Parses the kept file's TEXT into K's token and keys. */
 static int keys_parse(sync_relay *k, const char *text, const char *path)
 {
-	const char *tok = strncmp(text, "token ", 6) == 0 ? text + 6 : NULL, *sk = tok ? strchr(tok, '\n') : NULL;
+	const char *sk = strncmp(text, "token ", 6) == 0 ? strchr(text, '\n') : NULL;
 
-	if (sk && strncmp(sk, "\nsign-key ", 10) == 0)
-		sk += 10;
-	else
-		sk = NULL;
-	if (!tok || !sk || dsync_relay_hex_parse(NULL, tok, 64) < 0 || tok[64] != '\n' ||
-	    dsync_relay_hex_parse(NULL, sk, 128) < 0 || (sk[128] != '\n' && sk[128] != '\0'))
+	if (!sk || strncmp(sk, "\nsign-key ", 10) != 0 || hex_field(k->c.token, text + 6, 64) < 0 ||
+	    hex_field(k->c.sign_sk, sk + 10, 128) < 0)
 		return dsync_error_set(DSYNC_ECORRUPT, "'%s' is not a relay key file (\"token HEX64\", \"sign-key "
 				       "HEX128\"): remove it and give the passphrase again", path);
-	dsync_relay_hex_parse(k->c.token, tok, 64);
-	dsync_relay_hex_parse(k->c.sign_sk, sk, 128);
 	crypto_sign_ed25519_sk_to_pk(k->c.sign_pk, k->c.sign_sk);
 	return 0;
 }
