@@ -15,7 +15,7 @@ export DSYNC_PASSPHRASE="anchor blossom cactus dolphin ember falcon"
 GROUP="kill-t53"
 MIB=$((1024 * 1024))
 
-G() { find "$TMP/relay/groups" -path "*/$1" -type f 2> /dev/null | wc -l; }
+G() { find "$TMP/relay/groups" -path "$TMP/relay/groups/*/$1" -type f 2> /dev/null | wc -l; }
 ntmp() { G 'tmp/*'; }
 npacks() { G 'b/packs/*'; }
 nmanifests() { G 'b/devices/*'; }
