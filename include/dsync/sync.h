@@ -130,6 +130,33 @@ int dsync_remote_remove(dsync_folder *f, const char *name);
 int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const char *value);
 
 /*
+ * Waiting for a remote to change (the watcher's long-poll; only a relay can
+ * tell: dsync_remote_url_waits).  A waiter holds REMOTE's store open, so
+ * that each wait costs no new connection; the key is not needed.  Opening
+ * one for a remote that can't tell is DSYNC_EUSAGE.
+ */
+typedef struct dsync_remote_waiter dsync_remote_waiter;
+
+/* Whether a remote at URL can tell when it changes (a relay). */
+bool dsync_remote_url_waits(const char *url);
+
+int dsync_remote_waiter_open(dsync_remote_waiter **out, dsync_folder *f, const char *remote,
+			     const dsync_sync_options *o);
+
+/*
+ * Waits at most TIMEOUT_MS (at least 1000 is used) for another device to
+ * push to W's remote.  CURSOR (CURSOR_SIZE bytes, "" at first) is where the
+ * last wait left off, and is updated: keep it across waiters (a new waiter
+ * after an error goes on from it).  *CHANGED is set when something changed
+ * since CURSOR that a round should fetch (this device's own push alone is
+ * not); a first wait with "" sets it at once.
+ */
+int dsync_remote_wait(dsync_remote_waiter *w, char *cursor, size_t cursor_size, int timeout_ms, bool *changed);
+
+/* Closes W's store and frees it (NULL is fine). */
+void dsync_remote_waiter_free(dsync_remote_waiter *w);
+
+/*
  * One sync round with REMOTE (NULL: every remote), doing the steps in WHAT
  * (DSYNC_SYNC_*): snapshot, fetch every other device's newest manifest and
  * the packs not held yet (each decrypted, indexed and checked before any ref
@@ -175,7 +202,7 @@ int dsync_remote_usage(dsync_folder *f, const char *remote, uint64_t *used, uint
  * uniformly from the EFF large wordlist (7,776 words: 12.9 bits each),
  * joined by spaces, into *OUT (malloc'd: wipe and free it). */
 int dsync_passphrase_generate(char **out, unsigned words);
-/* The entropy of a generated passphrase of WORDS words, in bits. */
+/* The entropy of a generated passphrase of WORDS words (0: the default), in bits. */
 double dsync_passphrase_generated_bits(unsigned words);
 /* 0 when PASS is strong enough for a relay group (zxcvbn's estimate at
  * least DSYNC_PASSPHRASE_MIN_BITS), else DSYNC_EUSAGE with one line
