@@ -166,13 +166,10 @@ class Load:
             body = os.urandom(random.randint(self.a.min_blob, self.a.max_blob))
             h = hashlib.blake2b(body, digest_size=32).hexdigest()
             name = "packs/" + h
-            path, hdrs = self.signed(sk, dev, "PUT", name, body)
-            try:
-                st, _, rb = await c.request("PUT", path, hdrs, body, timeout=120)
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
-                self.write_errors.append((0, "PUT: %r" % e))
-                c.close()
+            reply = await self.put(c, sk, dev, name, body, 120)
+            if reply is None:
                 continue
+            st, _, rb = reply
             self.puts += 1
             if 200 <= st < 300:
                 self.acked[name] = h
@@ -197,17 +194,25 @@ class Load:
         await self.manifest(c, sk, dev, seq + 1)
         c.close()
 
+    async def put(self, c, sk, dev, name, body, timeout):
+        """The reply to a signed PUT, or None (counted as an error) when the
+        connection failed."""
+        path, hdrs = self.signed(sk, dev, "PUT", name, body)
+        try:
+            return await c.request("PUT", path, hdrs, body, timeout=timeout)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
+            self.write_errors.append((0, "PUT %s: %r" % (name, e)))
+            c.close()
+            return None
+
     async def manifest(self, c, sk, dev, seq):
         name = "devices/%s/%016d" % (dev, seq)
         body = os.urandom(random.randint(200, 2000))
-        path, hdrs = self.signed(sk, dev, "PUT", name, body)
         t = time.monotonic()
-        try:
-            st, rh, rb = await c.request("PUT", path, hdrs, body, timeout=60)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
-            self.write_errors.append((0, "manifest: %r" % e))
-            c.close()
+        reply = await self.put(c, sk, dev, name, body, 60)
+        if reply is None:
             return
+        st, rh, rb = reply
         if 200 <= st < 300:
             self.manifests += 1
             self.acked[name] = hashlib.blake2b(body, digest_size=32).hexdigest()
