@@ -19,6 +19,7 @@
 #   no_plaintext "what" DIR FILE  each line of FILE is searched in every file under DIR,
 #                               raw and zlib-inflated from every offset: none found
 RELAYHTTP=(python3 "$DSYNC_SRC/tests/tools/relayhttp.py")
+export PYTHONDONTWRITEBYTECODE=1
 RELAY_N=0
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
