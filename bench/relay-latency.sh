@@ -5,7 +5,7 @@
 # settings. Targets: median under 2 s, 95th percentile under 3 s.
 # See bench/README.md.
 #
-#   bench/relay-latency.sh            50 saves, then 5 without the long-poll (about 5 minutes)
+#   bench/relay-latency.sh            50 saves, then 5 without the long-poll (about 8 minutes)
 #   bench/relay-latency.sh --quick    10 saves, no comparison (about 30 s)
 #
 # Settings (environment):
@@ -108,14 +108,17 @@ stop_daemons() {
 	for p in "$dA" "$dB"; do wait "$p" 2>/dev/null || true; done
 }
 
-# time_saves TAG N: N saves on A (a new file, unique content, each GAP s
-# after the previous one arrived), each timed until B holds it (checked every
-# 20 ms, at most 120 s); one time per line in TAG.times
+# time_saves TAG N [JITTER]: N saves on A (a new file, unique content, each
+# GAP s plus a random 0..JITTER s after the previous one arrived), each timed
+# until B holds it (checked every 20 ms, at most 120 s); one time per line in
+# TAG.times
 time_saves() {
 	perl -MTime::HiRes=time,sleep -e '
-		my ($a, $b, $n, $gap, $tag) = @ARGV;
+		my ($a, $b, $n, $gap, $tag, $jitter) = @ARGV;
 		$| = 1;
+		srand(1);
 		for my $i (1 .. $n) {
+			sleep(rand($jitter)) if $jitter > 0;
 			my $name = sprintf("%s-%03d.txt", $tag, $i);
 			my $text = sprintf("save %d of %s at %.6f, %08x\n", $i, $tag, time, int(rand(2**32)));
 			my $t0 = time;
@@ -132,7 +135,7 @@ time_saves() {
 			printf "%.3f\n", time - $t0;
 			printf STDERR "  save %d: %.3f s\n", $i, time - $t0 if $i % 10 == 0 || $n <= 10;
 			sleep($gap);
-		}' "$work/A" "$work/B" "$2" "$gap" "$1" >"$work/$1.times"
+		}' "$work/A" "$work/B" "$2" "$gap" "$1" "${3:-0}" >"$work/$1.times"
 }
 
 # stats FILE: "median p95 max" (nearest rank)
@@ -157,7 +160,9 @@ if ((cmp_saves > 0)); then
 	if grep -q "waiting on '" "$work/daemon-timer-A.log"; then
 		log "skipped: $dsync is not a test build (DSYNC_TEST_NO_LONGPOLL has no effect)"
 	else
-		time_saves timer "$cmp_saves"
+		# B fetches on its 60 s timer only: saves at random points of its
+		# period, or each would wait the whole period after the last arrival
+		time_saves timer "$cmp_saves" 60
 		read -r cmed cp95 cmax < <(stats "$work/timer.times")
 		cmp=1
 	fi

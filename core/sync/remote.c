@@ -264,9 +264,9 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 	*bs = NULL;
 	*st = NULL;
 	*created = false;
-	if ((error = dsync_conn_transport_open(bs, url, k ? group_new : may_create, NULL, k, o)) < 0 ||
-	    (error = dsync_store_open(st, *bs)) < 0)
-		error = dsync_conn_relay_refused(error, *bs ? (*bs)->url : url, k ? o->relay_group : NULL);
+	if ((error = dsync_conn_transport_open(bs, url, k ? group_new : may_create, NULL, k, o)) < 0)
+		return error;
+	error = dsync_store_open(st, *bs);
 	if (error == DSYNC_ENOTFOUND && may_create) {
 		if ((error = (*bs)->is_empty(*bs, &empty)) < 0 || (!empty && (error = only_keys(*bs, &empty)) < 0))
 			goto fail;
@@ -613,7 +613,6 @@ int dsync_remote_usage(dsync_folder *f, const char *remote, uint64_t *used, uint
 		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' tells no usage", sel[0]->name);
 	else
 		error = bs->usage(bs, used, quota);
-	error = dsync_conn_relay_refused(error, sel[0]->url, sel[0]->group);
 out:
 	dsync_blobstore_free(bs);
 	dsync_relay_keys_dispose(&k);

@@ -126,9 +126,11 @@ int dsync_relay_keys_forget(const sync_relay *k);
 void dsync_relay_keys_dispose(sync_relay *k);
 
 /* For remote R of F, a relay (R->group set; DSYNC_EUSAGE when missing): the
- * credentials kept, else (another account, a file removed) from the
- * passphrase, asked, with ADMIT: the open registers this device, and the
- * caller keeps them (dsync_relay_keys_save) once it worked. */
+ * credentials kept, else (a device never let in, e.g. remote.NAME.group set
+ * by hand) from the passphrase, asked, with ADMIT: the open registers this
+ * device, and the caller keeps them (dsync_relay_keys_save) once it worked.
+ * A device whose kept file was lost is refused by the relay (its id has
+ * another key there). */
 int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remote *r, const dsync_sync_options *o);
 
 /* After a push to relay remote R (BS its store): warns through O at >= 90%
@@ -189,9 +191,6 @@ void dsync_conn_close(sync_conn *c);
  * A relay's URL needs K, its credentials (NULL otherwise). */
 int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
 			      const sync_relay *k, const dsync_sync_options *o);
-
-/* ERROR, or for a relay's DSYNC_EAUTH the message naming GROUP (as typed). */
-int dsync_conn_relay_refused(int error, const char *url, const char *group);
 
 /* Reports progress to the options' callback. */
 void dsync_conn_progress(sync_conn *c, const char *what, size_t objects, size_t objects_total, uint64_t bytes,
