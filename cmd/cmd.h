@@ -40,6 +40,9 @@ int cmd_conflicts_wait(size_t open);
 int cmd_watch(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 
+/* cmd/prompt.c (besides prompt.h): wipes and frees a secret (may be NULL). */
+void cmd_wipe(char *secret);
+
 /* cmd/sync.c */
 int cmd_remote(int argc, char **argv);
 int cmd_push(int argc, char **argv);
@@ -48,6 +51,15 @@ int cmd_sync(int argc, char **argv);
 int cmd_join(int argc, char **argv);
 int cmd_passphrase(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+/* dsync init --relay URL --group NAME: -1 when URL, GROUP and CA_FILE go
+ * together (or are all absent), else 2 with the reason. */
+int cmd_relay_check_args(const char *url, const char *group, const char *ca_file);
+/* The new group's passphrase (--passphrase-file FILE, $DSYNC_PASSPHRASE,
+ * or the terminal: generated or typed), checked: 0, else the exit status. */
+int cmd_relay_new_passphrase(char **out, const char *url, const char *file);
+/* The relay remote 'origin' of the new folder F (the group made, the
+ * store in it), and the first push: the exit status. */
+int cmd_init_relay(dsync_folder *f, const char *url, const char *group, const char *ca_file, const char *pass);
 
 /* cmd/relay.c */
 int cmd_relay(int argc, char **argv);

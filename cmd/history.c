@@ -11,11 +11,62 @@
 #include "dsync/folder.h"
 #include "dsync/history.h"
 #include "dsync/snapshot.h"
+#include "dsync/sync.h"
 #include "cmd.h"
 #include "options.h"
 #include "output.h"
 
 /* -------------------------------------------------------------- status */
+
+/* How long status waits to reach a relay (a host that is down) */
+#define STATUS_CONNECT_MS 3000
+
+/* One line per relay remote of F (its group's usage, asked of the relay:
+ * a network call, made only when there are relay remotes; the passphrase
+ * is never asked), or with JSON one more line: {"relays":[...]}. */
+static void status_relays(dsync_folder *f, bool json)
+{
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_remote_info *list = NULL;
+	uint64_t used, quota;
+	char u[32], q[32];
+	size_t n, i, shown = 0;
+	int error;
+
+	if (dsync_remote_list(&list, &n, f) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!list[i].group)
+			continue;
+		so.connect_timeout_ms = STATUS_CONNECT_MS;
+		error = dsync_remote_usage(f, list[i].name, &used, &quota, &so);
+		if (json) {
+			printf("%s", shown++ ? "," : "{\"relays\":[");
+			printf("{\"remote\":");
+			out_json_string(stdout, list[i].name);
+			if (error < 0) {
+				printf(",\"error\":");
+				out_json_string(stdout, dsync_error_last());
+				printf("}");
+			} else {
+				printf(",\"used\":%llu,\"quota\":%llu}", (unsigned long long)used,
+				       (unsigned long long)quota);
+			}
+		} else if (error < 0) {
+			printf("remote %s: usage unknown (%s)\n", list[i].name, out_text(dsync_error_last(),
+											strlen(dsync_error_last())));
+		} else if (quota == 0) {
+			printf("remote %s: %s used (no quota)\n", list[i].name, out_size(u, sizeof(u), used));
+		} else {
+			/* rounded down, as the round's warning: 99.6% is not full */
+			printf("remote %s: %s used of %s (%d%%)\n", list[i].name, out_size(u, sizeof(u), used),
+			       out_size(q, sizeof(q), quota), used >= quota ? 100 : (int)((double)used * 100 / (double)quota));
+		}
+	}
+	if (json && shown)
+		printf("]}\n");
+	dsync_remote_list_free(list, n);
+}
 
 int cmd_status(int argc, char **argv)
 {
@@ -34,9 +85,10 @@ int cmd_status(int argc, char **argv)
 	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	error = dsync_status(&ch, f, out_warn_cb, NULL);
-	dsync_folder_free(f);
-	if (error < 0)
+	if (error < 0) {
+		dsync_folder_free(f);
 		return out_fail(error);
+	}
 	if (json) {
 		printf("[");
 		for (i = 0; i < ch.n; i++) {
@@ -52,6 +104,9 @@ int cmd_status(int argc, char **argv)
 			printf("%c %s\n", ch.v[i].kind, out_name(ch.v[i].path));
 	}
 	dsync_changes_dispose(&ch);
+	fflush(stdout);
+	status_relays(f, json);
+	dsync_folder_free(f);
 	return 0;
 }
 

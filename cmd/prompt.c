@@ -19,10 +19,10 @@
 #include "dsync/common.h"
 #include "dsync/sync.h"
 #include "output.h"
+#include "cmd.h"
 #include "prompt.h"
 
-/* Frees a passphrase after wiping it. */
-static void wipe(char *p)
+void cmd_wipe(char *p)
 {
 	if (p) {
 		explicit_bzero(p, strlen(p));
@@ -285,16 +285,16 @@ int prompt_passphrase(char **out, int kind, const char *url, const prompt_source
 		/* the same twice: taken (an empty one too, for the library to
 		 * refuse as it refuses one from a file) after the last try */
 		if (strcmp(*out, again) == 0 && (**out || tries == 2)) {
-			wipe(again);
+			cmd_wipe(again);
 			return 0;
 		}
 		fprintf(stderr, "%s\n", **out ? "they differ; again" : "empty; again");
-		wipe(again);
+		cmd_wipe(again);
 		again = NULL;
-		wipe(*out);
+		cmd_wipe(*out);
 		*out = NULL;
 	}
-	wipe(*out);
+	cmd_wipe(*out);
 	*out = NULL;
 	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
 }
@@ -347,4 +347,84 @@ int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload)
 	error = tty_line(out, tty, "", echo, what[kind]);
 	fclose(tty);
 	return error;
+}
+
+/* A typed passphrase for a new relay group: refused (DSYNC_EUSAGE, the
+ * reason in the message) when the relay could guess it. */
+static int strong_enough(char **pass)
+{
+	int error;
+
+	if (!**pass || (error = dsync_passphrase_strength(*pass, NULL)) == 0)
+		return 0;   /* an empty one: the library refuses it */
+	cmd_wipe(*pass);
+	*pass = NULL;
+	return error;
+}
+
+int prompt_new_group_passphrase(char **out, const char *url, const prompt_source *p)
+{
+	const char *env;
+	char *mine = NULL, *again = NULL;
+	FILE *tty;
+	int tries, error;
+
+	*out = NULL;
+	if (p->file) {
+		if ((error = read_secret_file(out, p->file)) < 0)
+			return error;
+		return strong_enough(out);
+	}
+	if ((env = getenv("DSYNC_PASSPHRASE")) != NULL) {
+		if ((error = read_secret_env(out, "DSYNC_PASSPHRASE", env)) < 0)
+			return error;
+		return strong_enough(out);
+	}
+	if ((tty = tty_open()) == NULL)
+		return dsync_error_set(DSYNC_EAUTH, "a new passphrase is needed: no terminal to ask on (set "
+				       "DSYNC_PASSPHRASE or use --passphrase-file)");
+	if ((error = dsync_passphrase_generate(out, 0)) < 0) {
+		fclose(tty);
+		return error;
+	}
+	out_progress_done();
+	/* shown once, on the terminal only (never in a log) */
+	fprintf(tty, "The relay group at %s needs a passphrase: it admits devices and encrypts the store.\n"
+		"Here is one of %d random words (%.0f bits):\n\n    %s\n\n"
+		"Write it down or keep it in a password manager: every device that joins needs it, and\n"
+		"nobody can recover it.\n", out_name(url), DSYNC_PASSPHRASE_WORDS,
+		dsync_passphrase_generated_bits(0), *out);
+	fflush(tty);
+	for (tries = 0; tries < 3; tries++) {
+		if ((error = tty_line(&mine, tty, "Press Enter to use it, or type your own: ", false, "passphrase")) < 0)
+			break;
+		if (!*mine) {   /* Enter: the generated one */
+			cmd_wipe(mine);
+			fclose(tty);
+			return 0;
+		}
+		if ((error = strong_enough(&mine)) < 0) {
+			fprintf(tty, "%s\n", dsync_error_last());
+			continue;
+		}
+		if ((error = tty_line(&again, tty, "Repeat it: ", false, "passphrase")) < 0)
+			break;
+		if (strcmp(mine, again) == 0) {
+			cmd_wipe(again);
+			cmd_wipe(*out);
+			*out = mine;
+			fclose(tty);
+			return 0;
+		}
+		fprintf(tty, "they differ; again\n");
+		error = dsync_error_set(DSYNC_EAUTH, "the passphrase typed twice differed");
+		cmd_wipe(again);
+		cmd_wipe(mine);
+		again = mine = NULL;
+	}
+	fclose(tty);
+	cmd_wipe(mine);
+	cmd_wipe(*out);
+	*out = NULL;
+	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
 }

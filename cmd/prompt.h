@@ -26,6 +26,15 @@ typedef struct prompt_source {
  */
 int prompt_passphrase(char **out, int kind, const char *url, const prompt_source *p);
 
+/*
+ * The passphrase of a new relay group at URL (dsync init --relay) into *OUT:
+ * from P's file or $DSYNC_PASSPHRASE, checked for strength (DSYNC_EUSAGE
+ * with the reason when the relay could guess it); else on the terminal a
+ * generated one is shown once, taken with Enter, or the user types their
+ * own (checked, twice).  DSYNC_EAUTH when there is no terminal to ask on.
+ */
+int prompt_new_group_passphrase(char **out, const char *url, const prompt_source *p);
+
 /* Whether a terminal exists to ask on (/dev/tty opens): only then do the
  * commands set dsync_sync_options.prompt. */
 bool prompt_have_tty(void);

@@ -22,23 +22,44 @@
 int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "device-name", required_argument, NULL, 'n' }, CMD_HELP_OPTION, { 0 }
+		{ "device-name", required_argument, NULL, 'n' },
+		{ "relay", required_argument, NULL, 'R' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "ca-file", required_argument, NULL, 'A' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		CMD_HELP_OPTION, { 0 }
 	};
 	dsync_snapshot_options so = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	dsync_snapshot_result sr;
 	dsync_folder *f = NULL;
-	const char *name = NULL, *dir = ".";
+	const char *name = NULL, *dir = ".", *relay = NULL, *group = NULL, *ca_file = NULL, *pass_file = NULL;
+	char *pass = NULL;
 	int c, rc, error;
 
-	while ((c = cmd_getopt(&rc, "init", argc, argv, "h", opts)) != -1)
+	while ((c = cmd_getopt(&rc, "init", argc, argv, "h", opts)) != -1) {
 		if (c == 'n')
 			name = optarg;
-	if (rc >= 0 || (rc = cmd_args("init", argc, argv, 0, 1, NULL)) >= 0)
+		else if (c == 'R')
+			relay = optarg;
+		else if (c == 'g')
+			group = optarg;
+		else if (c == 'A')
+			ca_file = optarg;
+		else if (c == 'p')
+			pass_file = optarg;
+	}
+	if (rc >= 0 || (rc = cmd_args("init", argc, argv, 0, 1, NULL)) >= 0 ||
+	    (rc = cmd_relay_check_args(relay, group, ca_file)) >= 0)
 		return rc;
 	if (optind < argc)
 		dir = argv[optind];
-	if ((error = dsync_folder_init(&f, dir, name)) < 0)
+	/* the passphrase before anything is made: a weak one changes nothing */
+	if (relay && (rc = cmd_relay_new_passphrase(&pass, relay, pass_file)) != 0)
+		return rc;
+	if ((error = dsync_folder_init(&f, dir, name)) < 0) {
+		cmd_wipe(pass);
 		return out_fail(error);
+	}
 	printf("dsync folder '%s' ready (device '%s', id %.8s)\n",
 	       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))),
 	       out_text(dsync_folder_device_name(f), strlen(dsync_folder_device_name(f))), dsync_folder_device_id(f));
@@ -53,11 +74,20 @@ int cmd_init(int argc, char **argv)
 		out_fail(error);
 		fprintf(stderr, "the folder is set up; run 'dsync snapshot' there to try again\n");
 		dsync_folder_free(f);
+		cmd_wipe(pass);
 		return dsync_error_exit_code(error);
 	}
 	printf("first snapshot %.8s: %zu file%s\n", sr.commit, sr.files, sr.files == 1 ? "" : "s");
+	rc = 0;
+	if (relay) {
+		rc = cmd_init_relay(f, relay, group, ca_file, pass);
+		if (rc != 0 && rc != 3)
+			fprintf(stderr, "the folder is set up; add the relay there with 'dsync remote add origin %s "
+				"--group NAME'\n", relay);
+	}
+	cmd_wipe(pass);
 	dsync_folder_free(f);
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ snapshot */

@@ -29,7 +29,27 @@ typedef struct pass_source {
 	const char *limit_rate;    /* its text, as remote.NAME.limitRate keeps it */
 	const char *ssh;           /* --ssh: auto, openssh or builtin */
 	const char *ssh_command;   /* --ssh-command */
+	const char *group;         /* --group: a relay's group */
+	const char *ca_file;       /* --ca-file: the CA an https relay's certificate is checked against */
+	const char *fixed;         /* a passphrase asked already (init --relay): every ask gets it */
 } pass_source;
+
+/* Whether URL names a relay (as the library's transport says: http, https). */
+static bool is_relay_url(const char *url)
+{
+	return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+/* --group goes with a relay's URL, and a relay's URL needs it: -1 to go
+ * on, else 2 with the reason. */
+static int relay_args(const char *name, const char *url, const pass_source *p)
+{
+	if (is_relay_url(url) && (!p->group || !*p->group))
+		return cmd_usage_error(name, "%s is a relay: name the group with --group NAME", url);
+	if (!is_relay_url(url) && (p->group || p->ca_file))
+		return cmd_usage_error(name, "--group and --ca-file are for relays (http:// or https://), not %s", url);
+	return -1;
+}
 
 /* Reads --limit-rate's VALUE for command NAME into P; -1 to go on, else the
  * exit status (2: a rate not taken). */
@@ -84,6 +104,8 @@ static int ask_pass(char **out, int kind, const char *url, void *payload)
 {
 	pass_source *p = payload;
 
+	if (p->fixed)
+		return (*out = strdup(p->fixed)) ? 0 : dsync_error_set(DSYNC_ERROR, "out of memory");
 	return prompt_passphrase(out, kind, url, &p->src);
 }
 
@@ -131,6 +153,8 @@ static void sync_options(dsync_sync_options *so, pass_source *p)
 	so->prompt = prompt_have_tty() ? prompt_ssh : NULL;
 	so->payload = p;
 	so->rate_limit = p->rate_limit;
+	so->relay_group = p->group;
+	so->relay_ca_file = p->ca_file;
 }
 
 /* The options most remote commands share; returns -1 to go on. */
@@ -144,6 +168,8 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 		{ "limit-rate", required_argument, NULL, 'L' },
 		{ "ssh", required_argument, NULL, 'S' },
 		{ "ssh-command", required_argument, NULL, 'C' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "ca-file", required_argument, NULL, 'A' },
 		CMD_HELP_OPTION,
 		{ 0 }
 	};
@@ -166,6 +192,16 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 				return rc;
 			if (c == 'C')
 				p->ssh_command = optarg;
+			break;
+		case 'g':
+		case 'A':
+			/* 'remote' takes them only for 'add' (checked there) */
+			if (strcmp(name, "remote") != 0)
+				return cmd_usage_error(name, "unknown option '%s'", c == 'g' ? "--group" : "--ca-file");
+			if (c == 'g')
+				p->group = optarg;
+			else
+				p->ca_file = optarg;
 			break;
 		case 'p':
 			p->src.file = optarg;
@@ -275,6 +311,8 @@ static const char *setting_key(const char *key)
 		return "sshCommand";
 	if (strcasecmp(key, "limitRate") == 0 || strcasecmp(key, "limit-rate") == 0)
 		return "limitRate";
+	if (strcasecmp(key, "caFile") == 0 || strcasecmp(key, "ca-file") == 0)
+		return "caFile";
 	return NULL;
 }
 
@@ -285,7 +323,7 @@ static int remote_set(dsync_folder *f, const char *name, const char *key, const 
 	int error;
 
 	if (!k)
-		return cmd_usage_error("remote", "unknown setting '%s' (ssh, sshCommand, limitRate)", key);
+		return cmd_usage_error("remote", "unknown setting '%s' (ssh, sshCommand, limitRate, caFile)", key);
 	if ((error = dsync_remote_set(f, name, k, value)) < 0)
 		return out_fail(error);
 	if (!quiet) {
@@ -327,9 +365,11 @@ int cmd_remote(int argc, char **argv)
 		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove, set, unset)", sub);
 	if (rc >= 0)
 		return rc;
-	if (strcmp(sub, "add") != 0 && (p.ssh || p.ssh_command || p.limit_rate))
-		return cmd_usage_msg("remote", "--ssh, --ssh-command and --limit-rate go with 'remote add' (later: "
-					       "dsync remote set NAME KEY VALUE)");
+	if (strcmp(sub, "add") != 0 && (p.ssh || p.ssh_command || p.limit_rate || p.group || p.ca_file))
+		return cmd_usage_msg("remote", "--ssh, --ssh-command, --limit-rate, --group and --ca-file go with "
+					       "'remote add' (later: dsync remote set NAME KEY VALUE)");
+	if (strcmp(sub, "add") == 0 && (rc = relay_args("remote", argv[optind + 1], &p)) >= 0)
+		return rc;
 	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
@@ -359,8 +399,13 @@ int cmd_remote(int argc, char **argv)
 		}
 	} else if (strcmp(sub, "list") == 0) {
 		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
-			for (i = 0; i < n; i++)
-				printf("%s\t%s\n", list[i].name, out_name(list[i].url));
+			for (i = 0; i < n; i++) {
+				/* a relay: its group too (a third column) */
+				printf("%s\t%s", list[i].name, out_name(list[i].url));
+				if (list[i].group)
+					printf("\tgroup %s", out_text(list[i].group, strlen(list[i].group)));
+				printf("\n");
+			}
 			dsync_remote_list_free(list, n);
 		}
 	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "unset") == 0) {
@@ -386,6 +431,9 @@ int cmd_join(int argc, char **argv)
 		{ "limit-rate", required_argument, NULL, 'L' },
 		{ "ssh", required_argument, NULL, 'S' },
 		{ "ssh-command", required_argument, NULL, 'C' },
+		{ "relay", required_argument, NULL, 'R' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "ca-file", required_argument, NULL, 'A' },
 		CMD_HELP_OPTION,
 		{ 0 }
 	};
@@ -393,7 +441,7 @@ int cmd_join(int argc, char **argv)
 	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_sync_result r;
 	dsync_folder *f = NULL;
-	const char *url, *dir = NULL, *name = NULL, *device = NULL;
+	const char *url = NULL, *dir = NULL, *name = NULL, *device = NULL;
 	int c, rc, error;
 
 	while ((c = cmd_getopt(&rc, "join", argc, argv, "qh", opts)) != -1) {
@@ -409,6 +457,18 @@ int cmd_join(int argc, char **argv)
 		case 'C':
 			p.ssh_command = optarg;
 			break;
+		case 'R':
+			if (!is_relay_url(optarg))
+				return cmd_usage_error("join", "--relay takes a relay's URL (http:// or https://), not %s",
+						       optarg);
+			url = optarg;
+			break;
+		case 'g':
+			p.group = optarg;
+			break;
+		case 'A':
+			p.ca_file = optarg;
+			break;
 		case 'p':
 			p.src.file = optarg;
 			break;
@@ -423,11 +483,16 @@ int cmd_join(int argc, char **argv)
 			break;
 		}
 	}
-	if (rc >= 0 || (rc = cmd_args("join", argc, argv, 1, 2, "name the store: dsync join URL [DIR]")) >= 0)
+	if (rc >= 0 || (rc = cmd_args("join", argc, argv, url ? 0 : 1, url ? 1 : 2,
+				      "name the store: dsync join URL [DIR] (a relay: dsync join --relay URL --group "
+				      "NAME [DIR])")) >= 0)
 		return rc;
-	url = argv[optind++];
+	if (!url)
+		url = argv[optind++];
 	if (optind < argc)
 		dir = argv[optind++];
+	if ((rc = relay_args("join", url, &p)) >= 0)
+		return rc;
 	sync_options(&so, &p);
 	ssh_env(&p);
 	error = dsync_join(&f, &r, url, dir, name, device, &so);
@@ -530,4 +595,60 @@ int cmd_check(int argc, char **argv)
 	if (error < 0)
 		return out_fail(error);
 	return 0;
+}
+
+int cmd_relay_check_args(const char *url, const char *group, const char *ca_file)
+{
+	pass_source p = { 0 };
+
+	if (!url) {
+		if (group || ca_file)
+			return cmd_usage_msg("init", "--group and --ca-file go with --relay URL");
+		return -1;
+	}
+	if (!is_relay_url(url))
+		return cmd_usage_error("init", "--relay takes a relay's URL (http:// or https://), not %s", url);
+	p.group = group;
+	p.ca_file = ca_file;
+	return relay_args("init", url, &p);
+}
+
+int cmd_relay_new_passphrase(char **out, const char *url, const char *file)
+{
+	prompt_source src = { 0 };
+	int error;
+
+	src.file = file;
+	if ((error = prompt_new_group_passphrase(out, url, &src)) < 0)
+		return out_fail(error);
+	return 0;
+}
+
+int cmd_init_relay(dsync_folder *f, const char *url, const char *group, const char *ca_file, const char *pass)
+{
+	pass_source p = { 0 };
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result r;
+	bool created = false;
+	int error;
+
+	p.group = group;
+	p.ca_file = ca_file;
+	p.fixed = pass;
+	sync_options(&so, &p);
+	so.relay_create = true;
+	if ((error = dsync_remote_add(f, "origin", url, &created, &so)) < 0) {
+		out_progress_done();
+		return out_fail(error);
+	}
+	out_progress_done();
+	printf("%s relay group '%s' at %s as remote 'origin'\n", created ? "created the" : "added the",
+	       out_text(group, strlen(group)), out_name(url));
+	/* the first push (a group that had a store already: merged first) */
+	if ((error = dsync_sync(&r, f, "origin", DSYNC_SYNC_ALL, &so)) < 0)
+		return out_fail(error);
+	report_round(&r, DSYNC_SYNC_ALL, false);
+	printf("other devices join with: dsync join --relay %s --group '%s' DIR\n", out_name(url),
+	       out_text(group, strlen(group)));
+	return cmd_conflicts_wait(r.merge.open_conflicts);
 }

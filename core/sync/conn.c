@@ -6,6 +6,7 @@
 #include "core/base/internal.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "core/sync/sync_internal.h"
@@ -51,9 +52,10 @@ static int ssh_mode(int *out, const char *v, const char *from)
 }
 
 int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
-			      const dsync_sync_options *o)
+			      const sync_relay *k, const dsync_sync_options *o)
 {
 	dsync_transport_opts t = { 0 };
+	dsync_relay_creds creds;
 	const char *env = getenv("DSYNC_SSH");
 	char from[160];
 	int error;
@@ -72,15 +74,27 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	if (error < 0)
 		return error;
 	t.rate_limit = o->rate_limit == DSYNC_RATE_UNLIMITED ? 0 : o->rate_limit;
+	t.connect_timeout_ms = o->connect_timeout_ms;
 	if (!o->rate_limit && r && r->limit_rate && dsync_rate_parse(r->limit_rate, &t.rate_limit) < 0)
 		return dsync_error_set(DSYNC_EUSAGE, "remote.%s.limitRate is '%s': give e.g. 500k, 2M or 20mbit",
 				       r->name, r->limit_rate);
-	return dsync_transport_open(bs, url, create, &t);
+	if (dsync_transport_is_relay(url)) {
+		if (!k)
+			return dsync_error_set(DSYNC_EUSAGE, "%s is a relay: name its group (--group NAME)", url);
+		creds = k->c;
+		creds.remote_name = r ? r->name : NULL;
+		t.relay = &creds;
+	}
+	error = dsync_transport_open(bs, url, create, &t);
+	sodium_memzero(&creds, sizeof(creds));
+	return error;
 }
+
 
 int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_sync_options *o,
 		    dsync_sync_result *res)
 {
+	sync_relay k = { 0 };
 	int error;
 
 	memset(c, 0, sizeof(*c));
@@ -88,9 +102,13 @@ int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_s
 	c->r = r;
 	c->o = o;
 	c->res = res;
-	if ((error = dsync_conn_transport_open(&c->bs, r->url, false, r, o)) < 0)
+	if (dsync_transport_is_relay(r->url) && (error = dsync_relay_keys_for_remote(&k, f, r, o)) < 0)
 		return error;
-	if ((error = dsync_store_open(&c->st, c->bs)) < 0)
+	if ((error = dsync_conn_transport_open(&c->bs, r->url, false, r, r->group ? &k : NULL, o)) < 0 ||
+	    (error = dsync_store_open(&c->st, c->bs)) < 0)
+		goto fail;
+	/* let in again with the passphrase: kept now */
+	if (k.pass && (error = dsync_relay_keys_save(&k)) < 0)
 		goto fail;
 	if (r->store_id && strcmp(r->store_id, c->st->id) != 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT,
@@ -98,12 +116,14 @@ int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_s
 					c->bs->url, r->name, c->st->id, r->store_id);
 		goto fail;
 	}
-	if ((error = dsync_passphrase_unlock(c->st, o)) < 0 ||
+	if ((error = dsync_passphrase_unlock(c->st, k.pass, o)) < 0 ||
 	    (error = dsync_state_packset_read(&c->have, f, r->name, "packs")) < 0)
 		goto fail;
 	snprintf(c->tmpdir, sizeof(c->tmpdir), "%s", f->gitdir);
+	dsync_relay_keys_dispose(&k);
 	return 0;
 fail:
+	dsync_relay_keys_dispose(&k);
 	dsync_conn_close(c);
 	return error;
 }

@@ -30,6 +30,8 @@
 typedef struct join_setup {
 	const char *remote_name;
 	const char *url;
+	const char *group;      /* a relay's group (NULL: not a relay) */
+	const char *ca_file;
 	const dsync_store *st;
 	bool made_key;
 } join_setup;
@@ -45,6 +47,12 @@ static int write_join(git_config *cfg, void *payload)
 	snprintf(key, sizeof(key), "remote.%s.storeId", j->remote_name);
 	if (err == 0)
 		err = git_config_set_string(cfg, key, j->st->id);
+	snprintf(key, sizeof(key), "remote.%s.group", j->remote_name);
+	if (err == 0 && j->group)
+		err = git_config_set_string(cfg, key, j->group);
+	snprintf(key, sizeof(key), "remote.%s.caFile", j->remote_name);
+	if (err == 0 && j->ca_file)
+		err = git_config_set_string(cfg, key, j->ca_file);
 	sodium_bin2hex(hex, sizeof(hex), DSYNC_STORE_SEED(j->st), 32);
 	if (err == 0)
 		err = git_config_set_string(cfg, "dsync.chunkSeed", hex);
@@ -225,14 +233,28 @@ static int join_again(dsync_sync_result *r, dsync_folder *f, const sync_remotes 
 	dsync_blobstore *bs = NULL;
 	dsync_store *st = NULL;
 	const char *joined = NULL;
+	char folded[DSYNC_RELAY_GROUP_MAX + 1], theirs[DSYNC_RELAY_GROUP_MAX + 1];
 	size_t i;
 	int error;
 
-	if ((error = dsync_conn_transport_open(&bs, url, false, NULL, o)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+	/* a relay's group is known by its name (opening it needs the keys) */
+	if (dsync_transport_is_relay(url)) {
+		if (!o->relay_group || dsync_relay_group_fold(folded, o->relay_group) < 0)
+			return dsync_error_set(DSYNC_EUSAGE, "%s is a relay: name the group with --group NAME", url);
+		for (i = 0; i < all->size; i++)
+			if (all->ptr[i].group && dsync_relay_group_fold(theirs, all->ptr[i].group) == 0 &&
+			    strcmp(theirs, folded) == 0)
+				joined = all->ptr[i].name;
+		dsync_error_clear();
+		goto found;
+	}
+	if ((error = dsync_conn_transport_open(&bs, url, false, NULL, NULL, o)) < 0 ||
+	    (error = dsync_store_open(&st, bs)) < 0)
 		goto out;
 	for (i = 0; i < all->size; i++)
 		if (all->ptr[i].store_id && strcmp(all->ptr[i].store_id, st->id) == 0)
 			joined = all->ptr[i].name;
+found:
 	if (joined)
 		error = dsync_sync(r, f, joined, DSYNC_SYNC_ALL, o);
 	else
@@ -291,21 +313,41 @@ static int open_if_root(dsync_folder **f, const char *dir)
 /* Opens the store at URL into *BS and *ST and unlocks it: with the key
  * kept for it, else with the passphrase (*MADE_KEY then: the join keeps
  * the key once the folder is made). */
-static int open_store(dsync_blobstore **bs, dsync_store **st, bool *made_key, const char *url,
+static int open_store(dsync_blobstore **bs, dsync_store **st, bool *made_key, const char *url, const sync_relay *k,
 		      const dsync_sync_options *o)
 {
 	char *pass = NULL;
 	bool found;
 	int error;
 
-	if ((error = dsync_conn_transport_open(bs, url, false, NULL, o)) < 0 || (error = dsync_store_open(st, *bs)) < 0 ||
-	    (error = dsync_passphrase_unlock_kept(*st, &found)) < 0 || found)
+	if ((error = dsync_conn_transport_open(bs, url, false, NULL, k, o)) < 0 ||
+	    (error = dsync_store_open(st, *bs)) < 0 || (error = dsync_passphrase_unlock_kept(*st, &found)) < 0 ||
+	    found)
 		return error;
-	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, (*bs)->url)) == 0 &&
+	/* a relay's passphrase, asked already, is the store's too */
+	if (k && (pass = strdup(k->pass)) == NULL)
+		return dsync_error_oom();
+	if ((k || (error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, (*bs)->url)) == 0) &&
 	    (error = dsync_store_unlock(*st, pass)) == 0)
 		*made_key = true;
 	dsync_passphrase_free(pass);
 	return error;
+}
+
+/* Lets this device (F's) into the relay group K opened: its pair (the one
+ * kept, else a new one) registered with ADMIT, then the token and key kept
+ * for the rounds. */
+static int relay_admit(sync_relay *k, dsync_folder *f, const char *url, const dsync_sync_options *o)
+{
+	dsync_blobstore *bs = NULL;
+	int error;
+
+	if ((error = dsync_relay_keys_set_device(k, dsync_folder_device_id(f))) < 0)
+		return error;
+	k->c.admit = k->admit;
+	error = dsync_conn_transport_open(&bs, url, false, NULL, k, o);
+	dsync_blobstore_free(bs);
+	return error < 0 ? error : dsync_relay_keys_save(k);
 }
 
 /* A join cut off in F with its remote PENDING (one of ALL) goes on only
@@ -333,7 +375,8 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	sync_remotes all = { 0 };
 	join_setup j = { 0 };
 	char *pending = NULL, store_id[33] = "", device[DSYNC_DEVICE_NAME_MAX + 1], q[DSYNC_QUOTE_SIZE];
-	bool existed = true, made_folder = false, fetched = false, resumed = false;
+	bool existed = true, made_folder = false, fetched = false, resumed = false, group_new = false;
+	sync_relay k = { 0 }, *relay = NULL;
 	int error;
 
 	*out = NULL;
@@ -377,8 +420,25 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	if (!dir)
 		dir = ".";
 	existed = access(dir, F_OK) == 0;
+	/* a relay: the passphrase makes the group's token; the device is let
+	 * in (ADMIT) once it has an id, after the store opened */
+	if (dsync_transport_is_relay(url)) {
+		if ((error = dsync_remote_relay_begin(&k, &group_new, url, NULL, false, o)) < 0)
+			goto out;
+		/* reads only until the folder exists: no device id yet, none
+		 * registered, nothing signed (the transport wants one's shape) */
+		k.c.admit = NULL;
+		memset(k.c.device_id, '0', 32);
+		relay = &k;
+		j.group = o->relay_group;
+		j.ca_file = k.ca_file;
+	} else if (o->relay_group || o->relay_ca_file) {
+		error = dsync_error_set(DSYNC_EUSAGE, "--group and --ca-file are for relays (http:// or https://), "
+					"not %s", url);
+		goto out;
+	}
 	/* the passphrase first: nothing is made until the store opens */
-	if ((error = open_store(&bs, &st, &j.made_key, url, o)) < 0)
+	if ((error = open_store(&bs, &st, &j.made_key, url, relay, o)) < 0)
 		goto out;
 	j.remote_name = remote_name;
 	j.url = bs->url;
@@ -401,6 +461,8 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	dsync_blobstore_free(bs);
 	st = NULL;
 	bs = NULL;
+	if (relay && (error = relay_admit(&k, f, url, o)) < 0)
+		goto out;
 	if ((error = join_rounds(r, f, remote_name, &fetched, o)) < 0)
 		goto out;
 	r->join_finished = resumed;
@@ -412,11 +474,21 @@ out:
 		 * nothing behind, leaves no key behind either */
 		join_failed(error, store_id, j.made_key, error == DSYNC_ECORRUPT || (made_folder && !fetched));
 		if (made_folder && !fetched) {
+			/* nor the relay token of a device id that is gone */
+			if (relay) {
+				char *msg = strdup(dsync_error_last());
+
+				dsync_relay_keys_forget(&k);
+				if (msg)
+					dsync_error_set(error, "%s", msg);
+				free(msg);
+			}
 			join_unmake(error, f, existed);
 			f = NULL;
 		}
 	}
 	free(pending);
+	dsync_relay_keys_dispose(&k);
 	dsync_remote_config_dispose(&all);
 	dsync_folder_free(f);
 	dsync_store_free(st);

@@ -29,7 +29,16 @@ int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsyn
 					f->root, n);
 		goto out;
 	}
-	if ((error = dsync_conn_transport_open(&bs, sel[0]->url, false, sel[0], o)) < 0 || (error = dsync_store_open(&st, bs)) < 0)
+	/* a relay's token comes from the passphrase too: changing it means
+	 * rotating the group's token (POST .group), which the relay's client
+	 * doesn't do yet */
+	if (sel[0]->group) {
+		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' is a relay group: its passphrase can't be changed "
+					"yet (make a new group and add it)", sel[0]->name);
+		goto out;
+	}
+	if ((error = dsync_conn_transport_open(&bs, sel[0]->url, false, sel[0], NULL, o)) < 0 ||
+	    (error = dsync_store_open(&st, bs)) < 0)
 		goto out;
 	if (sel[0]->store_id && strcmp(sel[0]->store_id, st->id) != 0) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", bs->url,

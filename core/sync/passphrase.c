@@ -78,7 +78,7 @@ int dsync_passphrase_forget(const char *store_id)
 	return error;
 }
 
-int dsync_passphrase_unlock(dsync_store *st, const dsync_sync_options *o)
+int dsync_passphrase_unlock(dsync_store *st, const char *given, const dsync_sync_options *o)
 {
 	char *pass = NULL;
 	bool found;
@@ -86,7 +86,9 @@ int dsync_passphrase_unlock(dsync_store *st, const dsync_sync_options *o)
 
 	if ((error = dsync_passphrase_unlock_kept(st, &found)) < 0 || found)
 		return error;
-	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, st->bs->url)) < 0)
+	if (given && (pass = strdup(given)) == NULL)
+		return dsync_error_oom();
+	if (!given && (error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, st->bs->url)) < 0)
 		return error;
 	if ((error = dsync_store_unlock(st, pass)) == 0)
 		error = dsync_passphrase_keep(st);

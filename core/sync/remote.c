@@ -6,6 +6,7 @@
 #include "core/base/internal.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
 #include "core/base/path.h"
 #include "core/sync/sync_internal.h"
@@ -22,6 +23,8 @@ void dsync_remote_config_dispose(sync_remotes *r)
 		free(r->ptr[i].ssh);
 		free(r->ptr[i].ssh_command);
 		free(r->ptr[i].limit_rate);
+		free(r->ptr[i].group);
+		free(r->ptr[i].ca_file);
 	}
 	dsync_array_dispose(*r);
 }
@@ -111,6 +114,10 @@ int dsync_remote_config_read(sync_remotes *out, dsync_folder *f)
 		    ((error = dsync_remote_config_get(&r->ssh_command, cfg, "remote.%s.sshCommand", r->name)) < 0 &&
 		     error != DSYNC_ENOTFOUND) ||
 		    ((error = dsync_remote_config_get(&r->limit_rate, cfg, "remote.%s.limitRate", r->name)) < 0 &&
+		     error != DSYNC_ENOTFOUND) ||
+		    ((error = dsync_remote_config_get(&r->group, cfg, "remote.%s.group", r->name)) < 0 &&
+		     error != DSYNC_ENOTFOUND) ||
+		    ((error = dsync_remote_config_get(&r->ca_file, cfg, "remote.%s.caFile", r->name)) < 0 &&
 		     error != DSYNC_ENOTFOUND))
 			goto out;
 		error = 0;
@@ -169,7 +176,8 @@ int dsync_remote_pick(sync_remote ***sel, size_t *n, sync_remotes *all, const ch
 }
 /* ---- remote add, list, remove ----------------------------------------------------- */
 
-static int set_remote(dsync_folder *f, const char *name, const char *url, const char *store_id)
+static int set_remote(dsync_folder *f, const char *name, const char *url, const char *store_id, const char *group,
+		      const char *ca_file)
 {
 	git_config *cfg = NULL;
 	char key[128];
@@ -182,6 +190,12 @@ static int set_remote(dsync_folder *f, const char *name, const char *url, const 
 	snprintf(key, sizeof(key), "remote.%s.storeId", name);
 	if (err == 0)
 		err = git_config_set_string(cfg, key, store_id);
+	snprintf(key, sizeof(key), "remote.%s.group", name);
+	if (err == 0 && group)
+		err = git_config_set_string(cfg, key, group);
+	snprintf(key, sizeof(key), "remote.%s.caFile", name);
+	if (err == 0 && ca_file)
+		err = git_config_set_string(cfg, key, ca_file);
 	if (err < 0)
 		error = dsync_error_git(err, "cannot add remote '%s' to '%s'", name, f->root);
 	git_config_free(cfg);
@@ -236,9 +250,11 @@ static int only_keys(dsync_blobstore *bs, bool *empty)
 	return 0;
 }
 
-/* Opens or creates the store at URL, unlocked, into *ST (and *BS). */
+/* Opens or creates the store at URL, unlocked, into *ST (and *BS).  K: a
+ * relay's credentials (NULL for other stores), from the passphrase, which
+ * then serves the store too; GROUP_NEW: the relay may make the group. */
 static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created, const char *url, dsync_folder *f,
-			  bool may_create, const dsync_sync_options *o)
+			  bool may_create, const sync_relay *k, bool group_new, const dsync_sync_options *o)
 {
 	unsigned char seed[32];
 	char *pass = NULL;
@@ -248,7 +264,7 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 	*bs = NULL;
 	*st = NULL;
 	*created = false;
-	if ((error = dsync_conn_transport_open(bs, url, may_create, NULL, o)) < 0)
+	if ((error = dsync_conn_transport_open(bs, url, k ? group_new : may_create, NULL, k, o)) < 0)
 		return error;
 	error = dsync_store_open(st, *bs);
 	if (error == DSYNC_ENOTFOUND && may_create) {
@@ -260,8 +276,13 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 						(*bs)->url);
 			goto fail;
 		}
-		if ((error = dsync_folder_chunk_seed(seed, f)) < 0 ||
-		    (error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_NEW, (*bs)->url)) < 0)
+		if ((error = dsync_folder_chunk_seed(seed, f)) < 0)
+			goto fail;
+		if (k && (pass = strdup(k->pass)) == NULL)
+			error = dsync_error_oom();
+		else if (!k)
+			error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_NEW, (*bs)->url);
+		if (error < 0)
 			goto fail;
 		if ((error = dsync_store_create(st, *bs, pass, seed)) < 0 || (error = dsync_passphrase_keep(*st)) < 0)
 			goto fail;
@@ -270,7 +291,7 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 		sodium_memzero(seed, sizeof(seed));
 		return 0;
 	}
-	if (error < 0 || (error = dsync_passphrase_unlock(*st, o)) < 0)
+	if (error < 0 || (error = dsync_passphrase_unlock(*st, k ? k->pass : NULL, o)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -283,6 +304,53 @@ fail:
 	return error;
 }
 
+int dsync_remote_ca_file(char **out, const char *path)
+{
+	*out = NULL;
+	if (!path)
+		return 0;
+	if ((*out = realpath(path, NULL)) == NULL)
+		return dsync_error_set(DSYNC_EUSAGE, "cannot read the CA file '%s': %s", path, strerror(errno));
+	if (access(*out, R_OK) < 0) {
+		free(*out);
+		*out = NULL;
+		return dsync_error_set(DSYNC_EUSAGE, "cannot read the CA file '%s': %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+int dsync_remote_relay_begin(sync_relay *k, bool *group_new, const char *url, const char *device_id, bool create,
+			     const dsync_sync_options *o)
+{
+	char *pass = NULL, *ca = NULL;
+	int error;
+
+	memset(k, 0, sizeof(*k));
+	*group_new = false;
+	if (!o->relay_group || !*o->relay_group)
+		return dsync_error_set(DSYNC_EUSAGE, "%s is a relay: name the group with --group NAME", url);
+	if ((error = dsync_relay_group_fold(k->group, o->relay_group)) < 0 ||
+	    (error = dsync_remote_ca_file(&ca, o->relay_ca_file)) < 0)
+		goto out;
+	if ((error = dsync_passphrase_ask(&pass, o, create ? DSYNC_PASSPHRASE_NEW : DSYNC_PASSPHRASE_CURRENT, url)) < 0)
+		goto out;
+	/* a new group only with a passphrase that stands up to the relay's
+	 * guessing (it can test guesses against the token offline) */
+	if ((error = dsync_passphrase_strength(pass, NULL)) == 0) {
+		*group_new = true;
+	} else if (create) {
+		goto out;   /* the reason is the message */
+	} else {
+		/* a weak one may still open a group made otherwise */
+		dsync_error_clear();
+	}
+	error = dsync_relay_keys_from_pass(k, o->relay_group, pass, device_id, ca);
+out:
+	dsync_passphrase_free(pass);
+	free(ca);
+	return error;
+}
+
 int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *created,
 		     const dsync_sync_options *o)
 {
@@ -290,8 +358,9 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	dsync_blobstore *bs = NULL;
 	dsync_store *st = NULL;
 	sync_remotes all = { 0 };
+	sync_relay k = { 0 };
 	size_t i;
-	bool had_remotes;
+	bool had_remotes, relay, group_new = false;
 	char q[DSYNC_QUOTE_SIZE];
 	int error;
 
@@ -301,6 +370,10 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	if (!dsync_remote_name_ok(name))
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')",
 				       dsync_quote(q, name));
+	relay = dsync_transport_is_relay(url);
+	if (!relay && (o->relay_group || o->relay_ca_file))
+		return dsync_error_set(DSYNC_EUSAGE, "--group and --ca-file are for relays (http:// or https://), not %s",
+				       url);
 	if ((error = dsync_remote_config_read(&all, f)) < 0)
 		return error;
 	for (i = 0; i < all.size; i++)
@@ -310,10 +383,24 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 			goto out;
 		}
 	had_remotes = all.size > 0;
+	if (relay && (error = dsync_remote_relay_begin(&k, &group_new, url, dsync_folder_device_id(f),
+						       o->relay_create, o)) < 0)
+		goto out;
 	/* the key is kept per user: know where before a store is made */
 	if ((error = dsync_folder_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
-	error = open_or_create(&bs, &st, created, url, f, true, o);
+	error = open_or_create(&bs, &st, created, url, f, true, relay ? &k : NULL, group_new, o);
+	/* no group was made with a passphrase the relay could guess: say so */
+	if (error == DSYNC_EAUTH && relay && !group_new) {
+		char *msg = strdup(dsync_error_last()), *weak;
+
+		dsync_passphrase_strength(k.pass, NULL);
+		weak = strdup(dsync_error_last());
+		error = dsync_error_set(DSYNC_EAUTH, "%s (no group is made with this passphrase: %s)",
+					msg ? msg : "refused", weak ? weak : "too weak");
+		free(msg);
+		free(weak);
+	}
 	for (i = 0; error == 0 && i < all.size; i++)
 		if (all.ptr[i].store_id && strcmp(all.ptr[i].store_id, st->id) == 0)
 			error = dsync_error_set(DSYNC_EEXISTS, "the store at %s is remote '%s' of this folder already (%s)",
@@ -322,10 +409,14 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	 * files cut the same way on every device */
 	if (error == 0 && !*created && !had_remotes)
 		error = set_chunk_seed(f, DSYNC_STORE_SEED(st));
+	/* the device is let in: later rounds need its token and key only */
+	if (error == 0 && relay)
+		error = dsync_relay_keys_save(&k);
 	if (error == 0)
-		error = set_remote(f, name, bs->url, st->id);
+		error = set_remote(f, name, bs->url, st->id, relay ? o->relay_group : NULL, k.ca_file);
 	dsync_write_end(f);
 out:
+	dsync_relay_keys_dispose(&k);
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
 	dsync_remote_config_dispose(&all);
@@ -350,6 +441,8 @@ int dsync_remote_list(dsync_remote_info **out, size_t *n, dsync_folder *f)
 		(*out)[i].name = all.ptr[i].name;
 		(*out)[i].url = all.ptr[i].url;
 		(*out)[i].store_id = all.ptr[i].store_id;
+		(*out)[i].group = all.ptr[i].group;
+		free(all.ptr[i].ca_file);
 		free(all.ptr[i].ssh);   /* not the list's */
 		free(all.ptr[i].ssh_command);
 		free(all.ptr[i].limit_rate);
@@ -367,6 +460,7 @@ void dsync_remote_list_free(dsync_remote_info *list, size_t n)
 		free(list[i].name);
 		free(list[i].url);
 		free(list[i].store_id);
+		free(list[i].group);
 	}
 	free(list);
 }
@@ -393,10 +487,24 @@ int dsync_remote_remove(dsync_folder *f, const char *name)
 		goto out;
 	if ((error = dsync_write_begin(f, DSYNC_LOCK_WAIT_MS)) < 0)
 		goto out;
+	/* this folder's token and signing key for the relay go with it */
+	if (sel[0]->group) {
+		sync_relay k;
+
+		if (dsync_relay_keys_load(&k, sel[0]->group, f->device_id, NULL) == 0) {
+			dsync_relay_keys_forget(&k);
+			dsync_relay_keys_dispose(&k);
+		}
+		dsync_error_clear();
+	}
 	if ((error = dsync_remote_config_open(&cfg, f)) == 0) {
 		snprintf(key, sizeof(key), "remote.%s.url", name);
 		git_config_delete_entry(cfg, key);
 		snprintf(key, sizeof(key), "remote.%s.storeId", name);
+		git_config_delete_entry(cfg, key);
+		snprintf(key, sizeof(key), "remote.%s.group", name);
+		git_config_delete_entry(cfg, key);
+		snprintf(key, sizeof(key), "remote.%s.caFile", name);
 		git_config_delete_entry(cfg, key);
 		error = dsync_buf_printf(&glob, "refs/remotes/%s/*", name);
 	}
@@ -427,7 +535,8 @@ out:
 
 int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const char *value)
 {
-	static const char *const keys[] = { "ssh", "sshCommand", "limitRate" };
+	static const char *const keys[] = { "ssh", "sshCommand", "limitRate", "caFile" };
+	char *ca = NULL;
 	git_config *cfg = NULL;
 	sync_remotes all = { 0 };
 	sync_remote **sel = NULL;
@@ -440,7 +549,7 @@ int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const c
 		if (strcmp(key, keys[i]) == 0)
 			break;
 	if (i == DSYNC_ARRAY_SIZE(keys))
-		return dsync_error_set(DSYNC_EUSAGE, "a remote has no setting '%s' (ssh, sshCommand, limitRate)",
+		return dsync_error_set(DSYNC_EUSAGE, "a remote has no setting '%s' (ssh, sshCommand, limitRate, caFile)",
 				       dsync_quote(q, key));
 	if ((error = dsync_remote_config_read(&all, f)) < 0 || (error = dsync_remote_pick(&sel, &n, &all, name, f)) < 0)
 		goto out;
@@ -457,6 +566,16 @@ int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const c
 	}
 	if (value && i == 2 && (error = dsync_rate_parse(value, &rate)) < 0)
 		goto out;
+	if (i == 3 && !sel[0]->group) {
+		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' is not a relay: caFile is for https relays", name);
+		goto out;
+	}
+	/* kept absolute: the daemon runs from another folder */
+	if (value && i == 3) {
+		if ((error = dsync_remote_ca_file(&ca, value)) < 0)
+			goto out;
+		value = ca;
+	}
 	if ((error = dsync_write_begin(f, DSYNC_LOCK_WAIT_MS)) < 0)
 		goto out;
 	if ((error = dsync_remote_config_open(&cfg, f)) == 0) {
@@ -467,7 +586,47 @@ int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const c
 	}
 	dsync_write_end(f);
 out:
+	free(ca);
 	git_config_free(cfg);
+	free(sel);
+	dsync_remote_config_dispose(&all);
+	return error;
+}
+
+/* ---- a relay's usage --------------------------------------------------------------- */
+
+int dsync_remote_usage(dsync_folder *f, const char *remote, uint64_t *used, uint64_t *quota,
+		       const dsync_sync_options *o)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_blobstore *bs = NULL;
+	sync_remotes all = { 0 };
+	sync_remote **sel = NULL;
+	sync_relay k = { 0 };
+	size_t n;
+	int error;
+
+	*used = *quota = 0;
+	if (!o)
+		o = &defaults;
+	if ((error = dsync_remote_config_read(&all, f)) < 0 || (error = dsync_remote_pick(&sel, &n, &all, remote, f)) < 0)
+		goto out;
+	if (!sel[0]->group || !dsync_transport_is_relay(sel[0]->url)) {
+		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' is not a relay", sel[0]->name);
+		goto out;
+	}
+	if ((error = dsync_relay_keys_load(&k, sel[0]->group, f->device_id, sel[0]->ca_file)) == DSYNC_ENOTFOUND)
+		error = dsync_error_set(DSYNC_EAUTH, "no token kept for relay remote '%s' on this device: 'dsync sync' "
+					"asks for the passphrase", sel[0]->name);
+	if (error < 0 || (error = dsync_conn_transport_open(&bs, sel[0]->url, false, sel[0], &k, o)) < 0)
+		goto out;
+	if (!bs->usage)
+		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' tells no usage", sel[0]->name);
+	else
+		error = bs->usage(bs, used, quota);
+out:
+	dsync_blobstore_free(bs);
+	dsync_relay_keys_dispose(&k);
 	free(sel);
 	dsync_remote_config_dispose(&all);
 	return error;

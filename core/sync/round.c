@@ -135,6 +135,9 @@ int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote
 				goto out;
 			if ((error = dsync_push_head(&conns[i])) < 0)
 				goto out;
+			/* a relay's group filling up: said before a push is refused */
+			if (conns[i].r->group)
+				dsync_relay_quota_check(conns[i].bs, f, conns[i].r, o);
 		}
 out:
 	for (i = 0; i < opened; i++)

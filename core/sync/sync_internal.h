@@ -29,6 +29,8 @@
 #include "core/store/store.h"
 #include "dsync/sync.h"
 #include "transport/blobstore.h"
+#include "transport/opts.h"
+#include "transport/relay_proto.h"
 
 /* ---- remote.c: remotes in the folder's config ---------------------------- */
 
@@ -37,9 +39,13 @@ typedef struct sync_remote {
 	char *ssh;          /* remote.NAME.ssh: "auto", "openssh", "builtin" (NULL: not set) */
 	char *ssh_command;  /* remote.NAME.sshCommand (NULL: not set) */
 	char *limit_rate;   /* remote.NAME.limitRate as written (NULL: not set) */
+	char *group;        /* remote.NAME.group: a relay's group name as typed (NULL: not a relay) */
+	char *ca_file;      /* remote.NAME.caFile: a CA to trust for an https relay (NULL: the system's) */
 } sync_remote;
 
 typedef DSYNC_ARRAY(sync_remote) sync_remotes;
+
+typedef struct sync_relay sync_relay;   /* relaykeys.c */
 
 /* Whether NAME may name a remote (letters, digits, '-', '_', '.'). */
 bool dsync_remote_name_ok(const char *name);
@@ -59,6 +65,18 @@ void dsync_remote_config_dispose(sync_remotes *r);
  * *N of them; the caller frees the vector): DSYNC_ENOTFOUND when none. */
 int dsync_remote_pick(sync_remote ***sel, size_t *n, sync_remotes *all, const char *name, const dsync_folder *f);
 
+/* PATH (NULL: none) as the absolute path remote.NAME.caFile keeps, into *OUT
+ * (malloc'd; NULL for none): DSYNC_EUSAGE when it can't be read. */
+int dsync_remote_ca_file(char **out, const char *path);
+
+/* A relay remote about to be added or joined at URL: the passphrase asked
+ * (CREATE: as a new one, which must pass the strength check), K derived
+ * from it and O's group (and CA file) for device DEVICE_ID (NULL: none
+ * yet); *GROUP_NEW when the passphrase is strong enough to make the group
+ * (only then is one made). */
+int dsync_remote_relay_begin(sync_relay *k, bool *group_new, const char *url, const char *device_id, bool create,
+			     const dsync_sync_options *o);
+
 /* ---- passphrase.c: asking, unlocking, the kept key ------------------------ */
 
 /* Wipes and frees the passphrase S (may be NULL). */
@@ -68,9 +86,10 @@ void dsync_passphrase_free(char *s);
  * one is refused (DSYNC_EAUTH). */
 int dsync_passphrase_ask(char **out, const dsync_sync_options *o, int kind, const char *url);
 
-/* Unlocks ST: with the key kept for it, else with the passphrase (then the
- * key is kept). */
-int dsync_passphrase_unlock(dsync_store *st, const dsync_sync_options *o);
+/* Unlocks ST: with the key kept for it, else with GIVEN (a relay's
+ * passphrase, asked already: one passphrase serves the group and its
+ * store), else with the passphrase asked (then the key is kept). */
+int dsync_passphrase_unlock(dsync_store *st, const char *given, const dsync_sync_options *o);
 
 /* The key kept for this user (dsync's per-user config folder): unlocking ST
  * with it (*FOUND false when none is kept), keeping ST's, forgetting the
@@ -78,6 +97,46 @@ int dsync_passphrase_unlock(dsync_store *st, const dsync_sync_options *o);
 int dsync_passphrase_unlock_kept(dsync_store *st, bool *found);
 int dsync_passphrase_keep(const dsync_store *st);
 int dsync_passphrase_forget(const char *store_id);
+
+/* ---- relaykeys.c: a relay remote's credentials ------------------------------ */
+
+struct sync_relay {
+	dsync_relay_creds c;          /* what the transport gets */
+	unsigned char admit[32];      /* ADMIT, while c.admit points here */
+	char group[DSYNC_RELAY_GROUP_MAX + 1];   /* the folded name */
+	char *ca_file;
+	char *group_typed;            /* the name as typed (c.group_name) */
+	char *pass;                   /* the passphrase they came from (NULL: loaded from the kept file) */
+};
+
+/* The credentials kept for GROUP (as typed) and device DEVICE_ID:
+ * DSYNC_ENOTFOUND (no message) when none are kept. */
+int dsync_relay_keys_load(sync_relay *k, const char *group, const char *device_id, const char *ca_file);
+/* TOKEN and ADMIT from GROUP and PASS (kept in K->pass for the store's
+ * unlock); with DEVICE_ID (may be NULL or "" while a joining device has
+ * none yet) its kept pair, else a new one. */
+int dsync_relay_keys_from_pass(sync_relay *k, const char *group, const char *pass, const char *device_id,
+			       const char *ca_file);
+/* Sets K's device: the pair kept for it, else a new one. */
+int dsync_relay_keys_set_device(sync_relay *k, const char *device_id);
+/* Keeps K's token and signing key (0600, atomically); forgets them. */
+int dsync_relay_keys_save(const sync_relay *k);
+int dsync_relay_keys_forget(const sync_relay *k);
+/* Wipes K. */
+void dsync_relay_keys_dispose(sync_relay *k);
+
+/* For remote R of F, a relay (R->group set; DSYNC_EUSAGE when missing): the
+ * credentials kept, else (a device never let in, e.g. remote.NAME.group set
+ * by hand) from the passphrase, asked, with ADMIT: the open registers this
+ * device, and the caller keeps them (dsync_relay_keys_save) once it worked.
+ * A device whose kept file was lost is refused by the relay (its id has
+ * another key there). */
+int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remote *r, const dsync_sync_options *o);
+
+/* After a push to relay remote R (BS its store): warns through O at >= 90%
+ * of the group's quota, once a day per remote (state file "quota-warned"). */
+void dsync_relay_quota_check(dsync_blobstore *bs, const dsync_folder *f, const sync_remote *r,
+			     const dsync_sync_options *o);
 
 /* ---- conn.c: a connection to one remote's store ------------------------------ */
 
@@ -128,9 +187,10 @@ void dsync_conn_close(sync_conn *c);
  * (NULL: a remote not configured yet, as in remote add and join) say about
  * reaching it: DSYNC_SSH and remote.NAME.ssh pick the ssh client,
  * remote.NAME.sshCommand the command, O's rate_limit (else
- * remote.NAME.limitRate) the bandwidth; O's prompt makes it interactive. */
+ * remote.NAME.limitRate) the bandwidth; O's prompt makes it interactive.
+ * A relay's URL needs K, its credentials (NULL otherwise). */
 int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
-			      const dsync_sync_options *o);
+			      const sync_relay *k, const dsync_sync_options *o);
 
 /* Reports progress to the options' callback. */
 void dsync_conn_progress(sync_conn *c, const char *what, size_t objects, size_t objects_total, uint64_t bytes,

@@ -12,6 +12,7 @@
 #include "core/base/buf.h"
 #include "core/watch/jobs.h"
 #include "core/watch/rescan.h"
+#include "core/watch/waiters.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -63,6 +64,7 @@ static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 	}
 	f->state = FOLDER_PAUSED;
 	f->paused_by_rules = rules;
+	waiters_stop(f);   /* no round while paused: nothing to wait for */
 	if (rules)
 		watch_say(f->w, DSYNC_LOG_WARNING, f,
 		          "paused: the ignore rules changed and would drop %zu of %zu files from the snapshots "
@@ -122,13 +124,16 @@ void debounce_snapshot(wfolder *f)
 			if (f->refs_watched)
 				watcher_remove(f->w->watcher, &f->refs_tag);
 			f->refs_watched = false;
+			waiters_update(f, df);
 		}
 		/* a recorded change goes to the remotes now; the first
 		 * snapshot also fetches what came meanwhile */
 		/* a remote added while watching counts from its first
 		 * snapshot (the history is open then anyway) */
-		if (r.committed)
+		if (r.committed) {
 			f->remotes = dsync_folder_has_remotes(df);
+			waiters_update(f, df);
+		}
 		if (f->remotes && (r.committed || f->sync_ms == 0))
 			f->sync_ms = f->w->now;
 		if (r.committed) {
@@ -172,6 +177,7 @@ int64_t debounce_deadline(wfolder *f)
 	}
 	EARLIER(f->retry_ms);
 	EARLIER(f->rescan_ms);
+	EARLIER(waiters_deadline(f));
 	if (!f->dirty) {
 		EARLIER(f->gc_ms);
 		EARLIER(f->sync_ms);
@@ -197,6 +203,7 @@ void debounce_tick(wfolder *f)
 			return;
 		wfolder_mark_due(f, now);
 	}
+	waiters_tick(f);
 	if (!f->dirty) {
 		if (f->sync_ms && now >= f->sync_ms)
 			watch_sync_start(f);

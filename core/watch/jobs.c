@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/jobs.h"
+#include "core/watch/waiters.h"
 #include "dsync/gc.h"
 #include "dsync/sync.h"
 
@@ -93,13 +94,13 @@ static bool reaped_within(pid_t pid, int ms)
 }
 
 /*
- * The child *PID (a gc or a sync round) ended, or is made to end (WAIT):
+ * The child *PID (a gc, a sync round, a wait on a relay) ended, or is made to end (WAIT):
  * reaps it.  Made to end, it gets SIGTERM, then SIGKILL if it is still there
  * after CHILD_TERM_MS (both lose nothing: dsync/gc.h, docs/sync.md), so a
  * stop never waits long for a child; one the kernel holds even then (a dead
  * network mount) is left to init.
  */
-static void reap(pid_t *pid, bool wait)
+void watch_reap_child(pid_t *pid, bool wait)
 {
 	int status;
 
@@ -119,11 +120,30 @@ static void reap(pid_t *pid, bool wait)
 	*pid = 0;
 }
 
-/* Both children (WAIT: made to end first). */
+/* Every child (WAIT: made to end first). */
 void watch_reap_children(watch *w, bool wait)
 {
-	reap(&w->gc_pid, wait);
-	reap(&w->sync_pid, wait);
+	size_t i;
+
+	watch_reap_child(&w->gc_pid, wait);
+	watch_reap_child(&w->sync_pid, wait);
+	if (wait) {
+		waiters_stop_all(w);
+		return;
+	}
+	waiters_reap(w);
+	if (w->gc_pid > 0 || w->sync_pid > 0)
+		return;
+	/* a round put off while another child ran goes now, not a retry
+	 * later: a change on a relay is then on this device within the 2 s */
+	for (i = 0; i < w->folders.size; i++) {
+		wfolder *f = w->folders.ptr[i];
+
+		if (f->sync_waiting) {
+			f->sync_waiting = false;
+			f->sync_ms = w->now;
+		}
+	}
 }
 
 
@@ -141,9 +161,12 @@ void watch_sync_start(wfolder *f)
 	if (f->w->stopping)
 		return;
 	if (f->w->sync_pid > 0 || f->w->gc_pid > 0) {
-		f->sync_ms = f->w->now + LOCK_RETRY_MS; /* one child at a time */
+		/* one child at a time: this round goes when that one ends */
+		f->sync_ms = f->w->now + LOCK_RETRY_MS;
+		f->sync_waiting = true;
 		return;
 	}
+	f->sync_waiting = false;
 	f->sync_ms = f->w->now + f->sync_interval_ms;
 	if ((pid = fork()) < 0) {
 		watch_say(f->w, DSYNC_LOG_WARNING, f, "sync: cannot start: %s", strerror(errno));

@@ -7,6 +7,7 @@
 #define DSYNC_CORE_WATCH_JOBS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "core/watch/wfolder.h"
 
@@ -24,7 +25,11 @@ void watch_gc_start(wfolder *f);
  * child running: later); the next one after F's sync.interval. */
 void watch_sync_start(wfolder *f);
 
-/* Reaps the children of W that ended; WAIT: makes them end first (SIGTERM,
+/* Reaps the child *PID (a gc, a round, a wait) when it ended (*PID 0 then);
+ * WAIT: makes it end first (SIGTERM, then SIGKILL). */
+void watch_reap_child(pid_t *pid, bool wait);
+
+/* Reaps the children of W that ended (waits on relays start again later); WAIT: makes them end first (SIGTERM,
  * then SIGKILL). */
 void watch_reap_children(watch *w, bool wait);
 

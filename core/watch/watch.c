@@ -20,6 +20,7 @@
 #include "core/watch/debounce.h"
 #include "core/watch/jobs.h"
 #include "core/watch/rescan.h"
+#include "core/watch/waiters.h"
 #include "core/watch/watcher.h"
 #include "core/watch/wfolder.h"
 
@@ -324,15 +325,23 @@ static int start_folders(watch *w, const char *const *dirs, size_t ndirs)
 static int loop(watch *w, int sfd)
 {
 	int mountfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	DSYNC_ARRAY(struct pollfd) pfds = DSYNC_ARRAY_INIT;
+	struct pollfd *p;
 	bool stop = false;
 	size_t i;
 	int error = 0;
 
 	while (!stop) {
-		struct pollfd p[3];
 		int64_t next = 0, timeout;
 		bool missing = false;
-		nfds_t np = 2;
+		nfds_t np = 2, nw;
+
+		/* the pipes of the waits on relays follow the first three */
+		if (dsync_array_reserve(pfds, 3 + waiters_count(w)) < 0) {
+			error = dsync_error_oom();
+			break;
+		}
+		p = pfds.ptr;
 
 		w->now = watch_now_ms();
 		for (i = 0; i < w->folders.size; i++) {
@@ -352,11 +361,15 @@ static int loop(watch *w, int sfd)
 			p[2].events = POLLPRI;
 			np = 3;
 		}
-		if (poll(p, np, (int)(timeout > INT32_MAX ? INT32_MAX : timeout)) < 0 && errno != EINTR) {
+		nw = waiters_pollfds(w, p + np);
+		for (i = 0; i < np; i++)
+			p[i].revents = 0;
+		if (poll(p, np + nw, (int)(timeout > INT32_MAX ? INT32_MAX : timeout)) < 0 && errno != EINTR) {
 			error = dsync_error_sys(errno, "cannot wait for changes");
 			break;
 		}
 		w->now = watch_now_ms();
+		waiters_read(w, p + np, nw);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -391,6 +404,7 @@ static int loop(watch *w, int sfd)
 		for (i = 0; i < w->folders.size; i++)
 			debounce_tick(w->folders.ptr[i]);
 	}
+	dsync_array_dispose(pfds);
 	/* what changed since the last snapshot is recorded before leaving */
 	w->stopping = true;
 	watch_reap_children(w, true);

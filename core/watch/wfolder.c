@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/wfolder.h"
+#include "core/watch/waiters.h"
 #include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"
@@ -78,6 +79,7 @@ static void unwatch_plain(wfolder *f)
 
 void wfolder_stop(wfolder *f)
 {
+	waiters_stop(f);
 	if (f->watched)
 		watcher_remove(f->w->watcher, f);
 	f->watched = false;
@@ -223,6 +225,7 @@ int wfolder_start(wfolder *f)
 	f->state = FOLDER_ACTIVE;
 	f->retry_ms = f->missing_ms = 0;
 	wfolder_mark_due(f, f->w->now);
+	waiters_update(f, df);
 out:
 	if (error < 0)
 		wfolder_stop(f);

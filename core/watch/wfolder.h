@@ -28,6 +28,15 @@ typedef enum fstate {
 	FOLDER_MISSING   /* the root or its marker went (a missing mount) */
 } fstate;
 
+/* A child waiting on one relay remote of a folder (waiters.c). */
+typedef struct wpoll {
+	char *remote;        /* the remote's name */
+	pid_t pid;           /* > 0: the child */
+	int fd;              /* the read end of its pipe; -1 none */
+	int64_t start_ms;    /* > 0: start it (again) at this time */
+	bool listed;         /* still a relay remote of the folder (while updating) */
+} wpoll;
+
 typedef struct wfolder {
 	struct watch *w;
 	char *root;
@@ -53,6 +62,8 @@ typedef struct wfolder {
 	bool remotes;        /* it has remotes: sync after snapshots and on a timer */
 	int sync_interval_ms;
 	int64_t sync_ms;     /* > 0: a sync round at this time */
+	bool sync_waiting;   /* a round waits for another child to end */
+	DSYNC_ARRAY(wpoll) polls;  /* its children waiting on relays */
 	char refs_tag, parent_tag;  /* tags for its plain watches */
 	bool refs_watched, parent_watched;
 } wfolder;

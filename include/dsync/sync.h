@@ -54,6 +54,23 @@ typedef struct dsync_sync_options {
 	 * no limit; DSYNC_RATE_UNLIMITED: no limit whatever the config says):
 	 * see dsync_rate_parse. */
 	uint64_t rate_limit;
+	/* A relay remote (an http:// or https:// URL) for dsync_remote_add and
+	 * dsync_join: the group's name as typed (required there: DSYNC_EUSAGE
+	 * without it), and a CA file (or self-signed certificate) to trust
+	 * for https (NULL: the system's).  Kept as remote.NAME.group and
+	 * remote.NAME.caFile; the rounds read them from there and ignore
+	 * these. */
+	const char *relay_group;
+	const char *relay_ca_file;
+	/* dsync_remote_add on a relay: the group is new (dsync init --relay):
+	 * its passphrase is asked as a new one (DSYNC_PASSPHRASE_NEW) and must
+	 * pass dsync_passphrase_strength() (else DSYNC_EUSAGE, the reason in
+	 * the message).  Without it a group is made only when the passphrase
+	 * given passes the check too. */
+	bool relay_create;
+	/* How long reaching a relay may take, in ms (0: the transport's own,
+	 * 30 s): dsync status asks briefly. */
+	int connect_timeout_ms;
 } dsync_sync_options;
 #define DSYNC_RATE_UNLIMITED UINT64_MAX
 #define DSYNC_SYNC_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
@@ -87,6 +104,7 @@ typedef struct dsync_remote_info {
 	char *name;
 	char *url;
 	char *store_id;
+	char *group;     /* a relay's group (remote.NAME.group), NULL for other stores */
 } dsync_remote_info;
 
 /*
@@ -107,11 +125,39 @@ bool dsync_folder_has_remotes(dsync_folder *f);
 int dsync_remote_remove(dsync_folder *f, const char *name);
 /*
  * Sets how remote NAME is reached: KEY "ssh" (auto, openssh or builtin),
- * "sshCommand" (one line) or "limitRate" (as dsync_rate_parse takes it),
+ * "sshCommand" (one line), "limitRate" (as dsync_rate_parse takes it) or,
+ * for a relay, "caFile" (a readable file, kept as an absolute path),
  * stored as remote.NAME.KEY; VALUE NULL removes it.  DSYNC_EUSAGE for
  * another key or a value not taken, DSYNC_ENOTFOUND for no such remote.
  */
 int dsync_remote_set(dsync_folder *f, const char *name, const char *key, const char *value);
+
+/*
+ * Waiting for a remote to change (the watcher's long-poll; only a relay can
+ * tell: dsync_remote_url_waits).  A waiter holds REMOTE's store open, so
+ * that each wait costs no new connection; the key is not needed.  Opening
+ * one for a remote that can't tell is DSYNC_EUSAGE.
+ */
+typedef struct dsync_remote_waiter dsync_remote_waiter;
+
+/* Whether a remote at URL can tell when it changes (a relay). */
+bool dsync_remote_url_waits(const char *url);
+
+int dsync_remote_waiter_open(dsync_remote_waiter **out, dsync_folder *f, const char *remote,
+			     const dsync_sync_options *o);
+
+/*
+ * Waits at most TIMEOUT_MS (at least 1000 is used) for another device to
+ * push to W's remote.  CURSOR (CURSOR_SIZE bytes, "" at first) is where the
+ * last wait left off, and is updated: keep it across waiters (a new waiter
+ * after an error goes on from it).  *CHANGED is set when something changed
+ * since CURSOR that a round should fetch (this device's own push alone is
+ * not); a first wait with "" sets it at once.
+ */
+int dsync_remote_wait(dsync_remote_waiter *w, char *cursor, size_t cursor_size, int timeout_ms, bool *changed);
+
+/* Closes W's store and frees it (NULL is fine). */
+void dsync_remote_waiter_free(dsync_remote_waiter *w);
 
 /*
  * One sync round with REMOTE (NULL: every remote), doing the steps in WHAT
@@ -140,6 +186,31 @@ int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote, unsi
  */
 int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const char *dir,
 	       const char *remote_name, const char *device_name, const dsync_sync_options *o);
+
+/*
+ * A relay remote's usage: bytes used by its group and its quota (0: none),
+ * asked of the relay with the credentials kept (the passphrase is never
+ * asked: DSYNC_EAUTH when none are kept).  DSYNC_EUSAGE when REMOTE is not
+ * a relay.
+ */
+int dsync_remote_usage(dsync_folder *f, const char *remote, uint64_t *used, uint64_t *quota,
+		       const dsync_sync_options *o);
+
+/* ---- passphrases for relay groups (core/sync/passgen.c) ---- */
+
+#define DSYNC_PASSPHRASE_WORDS 6       /* a generated passphrase's words */
+#define DSYNC_PASSPHRASE_MIN_BITS 50   /* the least a typed relay passphrase may have */
+
+/* A new passphrase: WORDS words (0: DSYNC_PASSPHRASE_WORDS) picked
+ * uniformly from the EFF large wordlist (7,776 words: 12.9 bits each),
+ * joined by spaces, into *OUT (malloc'd: wipe and free it). */
+int dsync_passphrase_generate(char **out, unsigned words);
+/* The entropy of a generated passphrase of WORDS words (0: the default), in bits. */
+double dsync_passphrase_generated_bits(unsigned words);
+/* 0 when PASS is strong enough for a relay group (zxcvbn's estimate at
+ * least DSYNC_PASSPHRASE_MIN_BITS), else DSYNC_EUSAGE with one line
+ * naming what makes it guessable.  *BITS (may be NULL): the estimate. */
+int dsync_passphrase_strength(const char *pass, double *bits);
 
 /* Changes the passphrase of REMOTE's store (NULL: the only remote):
  * asks for the current one and a new one, re-seals the key, nothing else. */
