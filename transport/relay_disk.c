@@ -317,13 +317,20 @@ rd_group *rd_group_find(relay_disk *d, const char *gid)
 	return g;
 }
 
-int rd_group_open(relay_disk *d, const rd_group *g)
+int rd_group_fd(relay_disk *d, const rd_group *g)
 {
 	int fd = openat(d->groups_fd, g->gid, RD_DIR_FLAGS);
 
 	if (fd < 0)
 		return dsync_error_sys(errno, "cannot open group %s in the relay's data", g->gid);
 	return fd;
+}
+
+int rd_group_open(relay_disk *d, const char *gid, rd_group **g)
+{
+	if ((*g = rd_group_find(d, gid)) == NULL)
+		return dsync_error_last_code();
+	return rd_group_fd(d, *g);
 }
 
 uint64_t rd_group_quota(const relay_disk *d, const rd_group *g)
@@ -461,7 +468,7 @@ int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb c
 		return dsync_error_sys(errno, "cannot read the relay's data");
 	}
 	while (error == 0 && (e = readdir(dir)) != NULL) {
-		struct stat st;
+		unsigned char type = e->d_type;
 		size_t rl;
 
 		if (e->d_name[0] == '.')
@@ -472,17 +479,23 @@ int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb c
 		rl = path->len;
 		if (strncmp(path->ptr, prefix, rl < plen ? rl : plen) != 0)
 			continue;   /* neither this nor anything under it starts with PREFIX */
-		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode) && depth > 0) {
+		if (type == DT_UNKNOWN) {
+			/* a file system without types in its folders: ask (a link stays a link) */
+			struct stat st;
+
+			if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+		}
+		if (type == DT_DIR && depth > 0) {
 			int sub = openat(dirfd(dir), e->d_name, RD_DIR_FLAGS);
 
 			if (sub >= 0) {
 				error = rd_walk(sub, path, prefix, depth - 1, cb, payload);
 				close(sub);
 			}
-		} else if (S_ISREG(st.st_mode) && rl >= plen && st.st_size >= DSYNC_RELAY_DISK_HEADER) {
-			error = cb(path->ptr, &st, payload);
+		} else if (type == DT_REG && rl >= plen) {
+			error = cb(dirfd(dir), e->d_name, path->ptr, payload);
 		}
 	}
 	closedir(dir);
@@ -490,11 +503,15 @@ int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb c
 	return error;
 }
 
-static int count_blob(const char *name, const struct stat *st, void *payload)
+static int count_blob(int dir, const char *base, const char *name, void *payload)
 {
 	rd_group *g = payload;
+	struct stat st;
 
-	g->used += (uint64_t)st->st_size;
+	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < DSYNC_RELAY_DISK_HEADER)
+		return 0;   /* not a blob we stored */
+	g->used += (uint64_t)st.st_size;
 	g->blobs++;
 	if (strncmp(name, "keys/", 5) == 0)
 		g->keys++;
@@ -810,15 +827,13 @@ out:
 /* Runs SET on G under its lock, then saves its group file. */
 static int group_update(relay_disk *d, const char *gid, void (*set)(rd_group *g, const void *arg), const void *arg)
 {
-	rd_group *g = rd_group_find(d, gid);
 	uint8_t th[DSYNC_RELAY_KEY_BYTES], ah[DSYNC_RELAY_KEY_BYTES];
 	uint64_t quota;
 	bool quota_set;
+	rd_group *g;
 	int gfd, error;
 
-	if (!g)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	pthread_mutex_lock(&g->lock);
 	memcpy(th, g->th, sizeof(th));
@@ -898,9 +913,7 @@ int relay_disk_device_add(relay_disk *d, const char *gid, const char *dev, const
 
 	if ((error = check_id(dev, "device")) < 0)
 		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	memcpy(info.pk, pk, DSYNC_RELAY_PK_BYTES);
 	pthread_mutex_lock(&g->lock);
@@ -925,9 +938,7 @@ int relay_disk_device_remove(relay_disk *d, const char *gid, const char *dev)
 
 	if ((error = check_id(dev, "device")) < 0)
 		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	pthread_mutex_lock(&g->lock);
 	if ((e = rd_device_find(g, dev)) == NULL) {

@@ -53,7 +53,7 @@ typedef struct relay_group_info {
 int relay_disk_group(relay_disk *d, const char *gid, relay_group_info *out);
 /* Creates group GID with TH and AH: 0 created, 1 it exists with the same TH
  * (nothing changed), DSYNC_EAUTH it exists with another, DSYNC_ENOSPACE the
- * relay holds max_groups. */
+ * relay holds max_groups (refusal "relay-full"). */
 int relay_disk_group_create(relay_disk *d, const char *gid, const uint8_t th[DSYNC_RELAY_KEY_BYTES],
 			    const uint8_t ah[DSYNC_RELAY_KEY_BYTES]);
 /* Replaces the group's TH and AH (a passphrase change). */
@@ -71,7 +71,8 @@ typedef struct relay_device_info {
 /* DSYNC_ENOTFOUND for no such device. */
 int relay_disk_device(relay_disk *d, const char *gid, const char *dev, relay_device_info *out);
 /* Registers DEV with PK: 0 registered, 1 the same key was there,
- * DSYNC_EEXISTS another key is, DSYNC_ENOSPACE max_devices. */
+ * DSYNC_EEXISTS another key is, DSYNC_ENOSPACE max_devices (refusal
+ * "too-many-devices"). */
 int relay_disk_device_add(relay_disk *d, const char *gid, const char *dev, const uint8_t pk[DSYNC_RELAY_PK_BYTES]);
 /* Forgets DEV (its blobs stay). */
 int relay_disk_device_remove(relay_disk *d, const char *gid, const char *dev);
@@ -106,7 +107,10 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
  * temp file goes when it is aborted; else a resumable upload, continued at
  * *OFFSET (its bytes held so far; a new one starts at 0).
  * DSYNC_ENOSPACE with relay_disk_last_refusal() saying "over-quota",
- * "too-many-blobs" or "disk-full".
+ * "too-many-blobs" or "disk-full" (or "too-large" past max_blob).
+ * (Added with the code:) DSYNC_ELOCKED when another connection is appending
+ * to UPLOAD_ID; an UPLOAD_ID kept for another TOTAL is voided and starts over.
+ * After a failed write the caller still calls relay_disk_upload_abort.
  */
 int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, const char *name, const char *writer,
 			    uint64_t total, const uint8_t hash[DSYNC_RELAY_KEY_BYTES], const char *upload_id,
@@ -115,7 +119,8 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 int relay_disk_upload_write(relay_upload *u, const void *data, size_t len);
 /* All TOTAL bytes are there: checks the hash (DSYNC_ECORRUPT, nothing
  * stored), for devices/ID/SEQ raises ID's seq_high first (DSYNC_ECONFLICT
- * when SEQ is no longer above it), fsyncs, renames, fsyncs the folder.
+ * when SEQ is no longer above it; DSYNC_ENOTFOUND when ID is not
+ * registered), fsyncs, renames, fsyncs the folder.
  * *REPLACED set when a blob of that name was there.  Frees U. */
 int relay_disk_upload_finish(relay_upload *u, bool *replaced);
 /* The connection ended early: a plain upload's temp file is removed; a

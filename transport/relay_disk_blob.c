@@ -39,6 +39,16 @@ struct relay_upload {
 
 /* ---- blobs */
 
+/* The folder of group GID (*G) for blob NAME, whose name is checked. */
+static int blob_at(relay_disk *d, const char *gid, const char *name, rd_group **g)
+{
+	int error;
+
+	if ((error = rd_check_name(name)) < 0)
+		return error;
+	return rd_group_open(d, gid, g);
+}
+
 /* Opens blob NAME of group GID for reading: *FD and INFO from its header. */
 static int blob_open(relay_disk *d, const char *gid, const char *name, int *fd, relay_blob_info *info)
 {
@@ -49,11 +59,7 @@ static int blob_open(relay_disk *d, const char *gid, const char *name, int *fd, 
 	uint64_t len = 0;
 	int gfd, dir = -1, in = -1, error = 0, i;
 
-	if ((error = rd_check_name(name)) < 0)
-		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = blob_at(d, gid, name, &g)) < 0)
 		return gfd;
 	if ((dir = rd_blob_parent(gfd, name, false, &base)) < 0) {
 		error = dir == DSYNC_ENOTFOUND ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name) : dir;
@@ -109,11 +115,7 @@ int relay_disk_blob_delete(relay_disk *d, const char *gid, const char *name)
 	rd_group *g;
 	int gfd, dir = -1, error = 0;
 
-	if ((error = rd_check_name(name)) < 0)
-		return error;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = blob_at(d, gid, name, &g)) < 0)
 		return gfd;
 	if ((dir = rd_blob_parent(gfd, name, false, &base)) < 0) {
 		error = dir == DSYNC_ENOTFOUND ? 0 : dir;
@@ -149,6 +151,7 @@ typedef struct list_item {
 typedef struct lister {
 	const char *after;
 	unsigned limit;
+	const char *bound;   /* once trimmed: the largest name kept; nothing above it can be in the page */
 	DSYNC_ARRAY(list_item) items;
 } lister;
 
@@ -162,23 +165,27 @@ static void list_trim(lister *l)
 {
 	size_t i, keep = (size_t)l->limit + 1;
 
+	if (l->items.size == 0)
+		return;
 	qsort(l->items.ptr, l->items.size, sizeof(list_item), item_cmp);
 	for (i = keep; i < l->items.size; i++)
 		free(l->items.ptr[i].name);
-	if (l->items.size > keep)
+	if (l->items.size > keep) {
 		l->items.size = keep;
+		l->bound = l->items.ptr[keep - 1].name;
+	}
 }
 
-static int list_add(const char *name, const struct stat *st, void *payload)
+static int list_add(int dir, const char *base, const char *name, void *payload)
 {
 	lister *l = payload;
-	list_item it;
+	list_item it = { NULL, 0, 0 };
 
-	if (l->after && strcmp(name, l->after) <= 0)
+	(void)dir;
+	(void)base;
+	if ((l->after && strcmp(name, l->after) <= 0) || (l->bound && strcmp(name, l->bound) >= 0))
 		return 0;
-	it.name = strdup(name);
-	it.size = (uint64_t)st->st_size - DSYNC_RELAY_DISK_HEADER;
-	it.mtime = st->st_mtime;
+	it.name = strdup(name);   /* stat'ed only if it is in the page */
 	if (!it.name || dsync_array_push(l->items, it) < 0) {
 		free(it.name);
 		return dsync_error_oom();
@@ -192,7 +199,7 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
 		    bool *more, relay_disk_list_cb cb, void *payload)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
-	lister l = { after, limit ? limit : DSYNC_RELAY_LIST_MAX, DSYNC_ARRAY_INIT };
+	lister l = { after, limit ? limit : DSYNC_RELAY_LIST_MAX, NULL, DSYNC_ARRAY_INIT };
 	rd_group *g;
 	size_t i;
 	int gfd, b = -1, error;
@@ -200,13 +207,11 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
 	*more = false;
 	if (!limit)
 		limit = DSYNC_RELAY_LIST_MAX;
-	if ((g = rd_group_find(d, gid)) == NULL)
-		return dsync_error_last_code();
 	if (!prefix)
 		prefix = "";
 	if (strlen(prefix) > DSYNC_RELAY_NAME_MAX)
 		return dsync_error_set(DSYNC_EUSAGE, "bad prefix");
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_open(d, gid, &g)) < 0)
 		return gfd;
 	if ((b = rd_open_dir(gfd, "b", false)) < 0) {
 		error = b == DSYNC_ENOTFOUND ? 0 : b;
@@ -215,8 +220,19 @@ int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const ch
 	if ((error = rd_walk(b, &path, prefix, 2, list_add, &l)) < 0)
 		goto out;
 	list_trim(&l);
-	for (i = 0; i < l.items.size && i < limit && error == 0; i++)
-		error = cb(l.items.ptr[i].name, l.items.ptr[i].size, l.items.ptr[i].mtime, payload);
+	for (i = 0; i < l.items.size && i < limit && error == 0; i++) {
+		const char *base;
+		struct stat st;
+		int dir = rd_blob_parent(gfd, l.items.ptr[i].name, false, &base);
+
+		if (dir < 0)
+			continue;   /* removed since the walk */
+		if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_size >= DSYNC_RELAY_DISK_HEADER)
+			error = cb(l.items.ptr[i].name, (uint64_t)st.st_size - DSYNC_RELAY_DISK_HEADER, st.st_mtime,
+				   payload);
+		close(dir);
+	}
 	*more = l.items.size > limit;
 out:
 	for (i = 0; i < l.items.size; i++)
@@ -547,8 +563,9 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 	if (offset)
 		*offset = 0;
 	rd_refusal_set("");
-	if (!name || strlen(name) > DSYNC_RELAY_NAME_MAX || !writer || rd_hex_ok(writer, 32) < 0 ||
-	    (upload_id && rd_hex_ok(upload_id, DSYNC_RELAY_ID_HEX - 1) < 0))
+	if ((error = rd_check_name(name)) < 0)
+		return error;
+	if (!writer || rd_hex_ok(writer, 32) < 0 || (upload_id && rd_hex_ok(upload_id, DSYNC_RELAY_ID_HEX - 1) < 0))
 		return dsync_error_set(DSYNC_EUSAGE, "bad upload");
 	if (total > d->lim.max_blob)
 		return rd_refuse("too-large", "a blob of %llu bytes is over the relay's limit", (unsigned long long)total);
@@ -561,11 +578,7 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 	memcpy(u->name, name, strlen(name) + 1);
 	memcpy(u->hash, hash, sizeof(u->hash));
 	sodium_hex2bin(u->writer, sizeof(u->writer), writer, 32, NULL, NULL, NULL);
-	if ((u->g = rd_group_find(d, gid)) == NULL) {
-		free(u);
-		return dsync_error_last_code();
-	}
-	if ((u->gfd = rd_group_open(d, u->g)) < 0 || (u->tmp = rd_open_dir(u->gfd, "tmp", true)) < 0) {
+	if ((u->gfd = rd_group_open(d, gid, &u->g)) < 0 || (u->tmp = rd_open_dir(u->gfd, "tmp", true)) < 0) {
 		error = u->gfd < 0 ? u->gfd : u->tmp;
 		upload_free(u);
 		return error;
@@ -704,23 +717,16 @@ int relay_disk_upload_finish(relay_upload *u, bool *replaced)
 	}
 	crypto_generichash_final(&u->st, h, sizeof(h));
 	if (sodium_memcmp(h, u->hash, sizeof(h)) != 0) {
-		u->failed = true;
-		upload_drop(u);
-		return dsync_error_set(DSYNC_ECORRUPT, "the body of %s does not have its announced hash", u->name);
+		error = dsync_error_set(DSYNC_ECORRUPT, "the body of %s does not have its announced hash", u->name);
+		goto fail;
 	}
 	if (pwrite(u->fd, h, sizeof(h), 24) != (ssize_t)sizeof(h) || fsync(u->fd) < 0) {
-		int e = errno;
-
-		u->failed = true;
-		upload_drop(u);
-		return e == ENOSPC || e == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
-						  : dsync_error_sys(e, "cannot flush the upload of %s", "blob");
+		error = errno == ENOSPC || errno == EDQUOT ? rd_refuse("disk-full", "the relay's disk is full")
+							   : dsync_error_sys(errno, "cannot flush the upload of %s", u->name);
+		goto fail;
 	}
-	if ((dir = rd_blob_parent(u->gfd, u->name, true, &base)) < 0) {
-		u->failed = true;
-		upload_drop(u);
-		return dir;
-	}
+	if ((error = dir = rd_blob_parent(u->gfd, u->name, true, &base)) < 0)
+		goto fail;
 	memcpy(id, u->tname, sizeof(id));
 	pthread_mutex_lock(&u->g->lock);
 	error = commit(u, dir, base, replaced);
@@ -736,13 +742,15 @@ int relay_disk_upload_finish(relay_upload *u, bool *replaced)
 	}
 	pthread_mutex_unlock(&u->g->lock);
 	close(dir);
-	if (error < 0) {
-		u->failed = true;   /* a refused manifest is dropped whole, not kept to resume */
-		upload_drop(u);
-		return error;
-	}
+	if (error < 0)
+		goto fail;   /* a refused manifest is dropped whole, not kept to resume */
 	upload_free(u);
 	return 0;
+fail:
+	/* the message is set: U (whose name it may quote) can go */
+	u->failed = true;
+	upload_drop(u);
+	return error;
 }
 
 void relay_disk_upload_abort(relay_upload *u)
@@ -776,7 +784,7 @@ static void expire_group(relay_disk *d, rd_group *g, time_t before)
 	size_t i;
 	int gfd, tmp;
 
-	if ((gfd = rd_group_open(d, g)) < 0)
+	if ((gfd = rd_group_fd(d, g)) < 0)
 		return;
 	if ((tmp = rd_open_dir(gfd, "tmp", true)) < 0) {
 		close(gfd);

@@ -57,8 +57,10 @@ struct relay_disk {
 
 /* The group GID (NULL and DSYNC_ENOTFOUND set when none). */
 rd_group *rd_group_find(relay_disk *d, const char *gid);
-/* An O_DIRECTORY fd of the group's folder, or a negative DSYNC_E* code. */
-int rd_group_open(relay_disk *d, const rd_group *g);
+/* An O_DIRECTORY fd of G's folder, or a negative DSYNC_E* code. */
+int rd_group_fd(relay_disk *d, const rd_group *g);
+/* The same for group GID, found into *G (DSYNC_ENOTFOUND: no such group). */
+int rd_group_open(relay_disk *d, const char *gid, rd_group **g);
 /* The quota that applies to G (0: none). Lock held. */
 uint64_t rd_group_quota(const relay_disk *d, const rd_group *g);
 
@@ -93,10 +95,11 @@ int rd_check_name(const char *name);
 /* Device ID of G's table, or NULL. Lock held. */
 rd_device *rd_device_find(rd_group *g, const char *id);
 
-/* Calls CB for each stored blob (a regular file of at least a header) under
- * the folder FD (the path so far in PATH), going only where PREFIX can still
- * match and at most DEPTH folders down, never through a link. */
-typedef int (*rd_walk_cb)(const char *name, const struct stat *st, void *payload);
+/* Calls CB for each regular file under the folder FD (the path so far in
+ * PATH), going only where PREFIX can still match and at most DEPTH folders
+ * down, never through a link: with the file's folder, its name there and
+ * its whole name.  Nothing is stat'ed that the folder's types answer. */
+typedef int (*rd_walk_cb)(int dir, const char *base, const char *name, void *payload);
 int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb cb, void *payload);
 
 /* relay_disk_blob.c: the kept uploads of a group's tmp/ at open (plain
