@@ -180,6 +180,8 @@ static int relay_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max
 		r.range = got ? range : NULL;
 		error = dsync_relay_call_perform(s, &r);
 		got += r.got;
+		if (!before && r.reply.status == 200)
+			memcpy(etag, r.reply.etag, sizeof(etag)); /* what a resumed read must continue */
 		if (error < 0 && dsync_relay_call_is_cut(&r) && ++try < RELAY_CUT_TRIES) {
 			dsync_relay_client_backoff(try);
 			continue;
@@ -206,8 +208,6 @@ static int relay_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max
 		}
 		if (!before && r.reply.status != 200)
 			goto corrupt;
-		if (!before)
-			memcpy(etag, r.reply.etag, sizeof(etag));
 		break;
 	}
 	crypto_generichash_final(&h, sum, sizeof(sum));

@@ -473,7 +473,7 @@ static void sleep_s(long seconds)
 
 void dsync_relay_client_backoff(int try)
 {
-	sleep_s(try < 1 ? 1 : try > 6 ? 60 : 1L << (try - 1));
+	sleep_s(try < 1 ? 1 : try > 4 ? 10 : 1L << (try - 1));
 }
 
 int dsync_relay_call_perform(relay_store *s, relay_call *r)

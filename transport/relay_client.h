@@ -127,7 +127,7 @@ int dsync_relay_call_perform(relay_store *s, relay_call *r);
  * get past. */
 bool dsync_relay_call_is_cut(const relay_call *r);
 
-/* Sleeps before retry number TRY (1, 2, 4 ... seconds). */
+/* Sleeps before retry number TRY (1, 2, 4, 8, then 10 seconds). */
 void dsync_relay_client_backoff(int try);
 
 /* The error of a refusal (R's status not the caller's success): the codes

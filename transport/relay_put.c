@@ -10,6 +10,7 @@
 #include "core/base/internal.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "transport/relay_client.h"
@@ -17,6 +18,7 @@
 
 #define RESUMABLE_MIN (8 * 1024 * 1024)
 #define HASH_BLOCK (256 * 1024)
+#define BUSY_SECONDS 90 /* a resumable upload's 5xx retried this long: the relay's idle timeout and more */
 #define UPLOAD_LABEL "dsync-relay-upload-1" /* and its NUL */
 
 static int hash_fd(relay_store *s, int fd, uint64_t start, uint64_t len, char hex[DSYNC_RELAY_HEX64],
@@ -104,8 +106,9 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 	uint64_t total, offset = 0;
 	struct stat st;
 	relay_call r;
+	time_t busy_until = time(NULL) + BUSY_SECONDS;
 	bool resumable;
-	int error, try = 0;
+	int error, try = 0, busy_try = 0;
 
 	if (dsync_blobstore_check_name(name) < 0 || dsync_relay_blob_name_ok(name) < 0)
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a blob name a relay holds (relay '%s')",
@@ -161,6 +164,13 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 		if (r.reply.status == 201 || r.reply.status == 204 || r.reply.status == 200) {
 			s->created = false;
 			break;
+		}
+		if (resumable && r.reply.status >= 500 && time(NULL) < busy_until) {
+			/* the relay may hold the upload for the connection that was cut
+			 * until it notices (its idle timeout, 60 s): wait for it */
+			dsync_relay_call_dispose(&r);
+			dsync_relay_client_backoff(++busy_try);
+			continue;
 		}
 		if (resumable && r.reply.status == 409 && strcmp(r.code, "offset") == 0 && ++try < RELAY_CUT_TRIES) {
 			/* another try of ours moved it on: ask again */

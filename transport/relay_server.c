@@ -66,7 +66,7 @@ typedef struct group_mem {
 typedef struct penalty {
 	char key[48];
 	uint32_t fails;
-	int64_t last;
+	int64_t last;   /* ms, monotonic */
 } penalty;
 
 typedef struct nonce_seen {
@@ -386,11 +386,11 @@ static penalty *penalty_find(relay_srv *s, const char *key, bool add, int64_t no
 		penalty *p = &s->penalties[(at + i) % PENALTY_SLOTS];
 
 		if (p->key[0] && strcmp(p->key, key) == 0) {
-			if (now - p->last > PENALTY_WINDOW)
+			if (now - p->last > PENALTY_WINDOW * 1000)
 				p->fails = 0;   /* aged out */
 			return p;
 		}
-		if (!p->key[0] || now - p->last > PENALTY_WINDOW || p->last < s->penalties[oldest].last)
+		if (!p->key[0] || now - p->last > PENALTY_WINDOW * 1000 || p->last < s->penalties[oldest].last)
 			oldest = (at + i) % PENALTY_SLOTS;
 	}
 	if (!add)
@@ -400,10 +400,10 @@ static penalty *penalty_find(relay_srv *s, const char *key, bool add, int64_t no
 	return &s->penalties[oldest];
 }
 
-/* Seconds the caller still has to wait, 0 when none. */
+/* Seconds the caller still has to wait (rounded up), 0 when none. */
 static int64_t penalty_wait(relay_srv *s, const char *key)
 {
-	int64_t now = time(NULL), wait = 0, span;
+	int64_t now = now_ms(), wait = 0, span;
 	penalty *p;
 
 	pthread_mutex_lock(&s->mu);
@@ -411,8 +411,8 @@ static int64_t penalty_wait(relay_srv *s, const char *key)
 		span = p->fails - PENALTY_FROM >= 10 ? PENALTY_CAP : (int64_t)1 << (p->fails - PENALTY_FROM);
 		if (span > PENALTY_CAP)
 			span = PENALTY_CAP;
-		if (p->last + span > now)
-			wait = p->last + span - now;
+		if (p->last + span * 1000 > now)
+			wait = (p->last + span * 1000 - now + 999) / 1000;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return wait;
@@ -420,7 +420,7 @@ static int64_t penalty_wait(relay_srv *s, const char *key)
 
 static void penalty_fail(relay_srv *s, const char *key)
 {
-	int64_t now = time(NULL);
+	int64_t now = now_ms();
 	penalty *p;
 
 	pthread_mutex_lock(&s->mu);
@@ -700,6 +700,16 @@ static int check_admission(relay_req *r, relay_next *next)
 	return 0;
 }
 
+/* A write without the signature headers is refused before any other
+ * header is looked at. */
+static bool unsigned_request(relay_req *r, relay_next *next)
+{
+	if (r->h[H_DEV] && r->h[H_TIME] && r->h[H_NONCE] && r->h[H_SIG])
+		return false;
+	*next = refuse(r, 403, "bad-signature", "the request is not signed");
+	return true;
+}
+
 /* The device signature of section 8 over BODY_HASH and TOTAL: 0 (the
  * signer in R->signer), or an answer. */
 static int check_signature(relay_req *r, const char *body_hash, const char *total, relay_next *next)
@@ -711,10 +721,8 @@ static int check_signature(relay_req *r, const char *body_hash, const char *tota
 	dsync_buf m;
 	int rc, error;
 
-	if (!r->h[H_DEV] || !r->h[H_TIME] || !r->h[H_NONCE] || !r->h[H_SIG]) {
-		*next = refuse(r, 403, "bad-signature", "the request is not signed");
+	if (unsigned_request(r, next))
 		return -1;
-	}
 	if (dsync_relay_hex_parse(dev, r->h[H_DEV], 32) < 0 || parse_u64(r->h[H_TIME], &t) < 0 ||
 	    dsync_relay_hex_parse(nonce, r->h[H_NONCE], 32) < 0 ||
 	    dsync_relay_hex_parse(sig, r->h[H_SIG], 2 * DSYNC_RELAY_SIG_BYTES) < 0) {
@@ -908,7 +916,7 @@ static relay_next blob_put(relay_req *r)
 	bool exists;
 	int error;
 
-	if (check_length(r, 0, &next) < 0)
+	if (check_length(r, r->s->lim.max_blob, &next) < 0)
 		return next;
 	if (!r->h[H_HASH] || dsync_relay_hex_parse(r->hash, r->h[H_HASH], 64) < 0)
 		return refuse(r, 400, "bad-header", "Dsync-Body-Hash must be 64 hex digits");
@@ -921,11 +929,12 @@ static relay_next blob_put(relay_req *r)
 			return refuse(r, 400, "bad-header", "Content-Range must be bytes START-END/TOTAL");
 		r->resumable = true;
 	}
+	/* the shapes and the size first: they say nothing about the group */
+	if (r->total > r->s->lim.max_blob)
+		return refuse(r, 413, "too-large", "the blob is over the relay's --max-blob");
 	snprintf(total, sizeof(total), "%" PRIu64, r->total);
 	if (check_signature(r, r->hash_hex, total, &next) < 0 || check_rules(r, false, &exists, &next) < 0)
 		return next;
-	if (r->total > r->s->lim.max_blob)
-		return refuse(r, 413, "too-large", "the blob is over the relay's --max-blob");
 	pthread_mutex_lock(&r->s->mu);
 	if (r->s->stopping || r->s->uploads >= r->s->max_uploads) {
 		pthread_mutex_unlock(&r->s->mu);
@@ -944,9 +953,17 @@ static relay_next blob_put(relay_req *r)
 		if (error == DSYNC_ENOSPACE) {
 			const char *why = relay_disk_last_refusal();
 
+			if (why && strcmp(why, "too-large") == 0)
+				return refuse(r, 413, "too-large", "the blob is over the relay's --max-blob");
 			next = refuse(r, 507, why ? why : "over-quota", "the upload does not fit");
 			add_usage(r);
 			return next;
+		}
+		if (error == DSYNC_ELOCKED) {
+			/* its connection was cut and the relay hasn't noticed yet */
+			refuse(r, 503, "busy", "this upload is in progress on another connection");
+			hdr(r, "Retry-After", "5");
+			return RELAY_ANSWER;
 		}
 		return internal(r, error);
 	}
@@ -1011,6 +1028,8 @@ static relay_next blob_put_end(relay_req *r)
 		return refuse(r, 400, "hash-mismatch", "the body's hash is not Dsync-Body-Hash");
 	if (error == DSYNC_ECONFLICT)
 		return refuse(r, 409, "seq-not-newer", "a manifest as new was accepted already");
+	if (error == DSYNC_ENOTFOUND)   /* its device was removed meanwhile */
+		return refuse(r, 409, "not-writer", "the manifest's device is not registered");
 	if (error == DSYNC_ENOSPACE) {
 		next = refuse(r, 507, "disk-full", "the relay's disk is full");
 		add_usage(r);
