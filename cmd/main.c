@@ -66,14 +66,26 @@ static int cmd_version(int argc, char **argv)
 
 static const command commands[] = {
 	{ "init", cmd_init, false, "start keeping the history of a folder",
-	  "usage: dsync init [DIR] [--device-name NAME]\n\n"
+	  "usage: dsync init [DIR] [--device-name NAME]\n"
+	  "       dsync init [DIR] --relay URL --group NAME [--device-name NAME]\n"
+	  "                  [--ca-file FILE] [--passphrase-file FILE]\n\n"
 	  "Makes DIR (default: the current folder; created if missing) a dsync folder:\n"
 	  "its history lives in DIR/.dsync. The device is named NAME, else\n"
 	  "$DSYNC_DEVICE_NAME, else the host name (made safe): at most 64 bytes of\n"
 	  "printable UTF-8 text without '/', '\\', '<', '>' or characters that reorder\n"
 	  "text (U+202A..U+202E, U+2066..U+2069), not '.' or '..'. The folder is\n"
 	  "registered in ~/.config/dsync/folders for 'dsync daemon', and a first\n"
-	  "snapshot is taken.\n" },
+	  "snapshot is taken.\n\n"
+	  "--relay URL --group NAME also makes the group NAME on the relay at URL\n"
+	  "('dsync relay'; http://HOST:PORT/ or https://...), its encrypted store, and\n"
+	  "pushes the first snapshot there, as remote 'origin'. One passphrase admits\n"
+	  "devices to the group and encrypts the store: on a terminal a generated one\n"
+	  "of 6 random words (77 bits) is offered (Enter takes it: write it down), or\n"
+	  "type your own (twice); from --passphrase-file or $DSYNC_PASSPHRASE it is\n"
+	  "checked. One the relay could guess (under 50 bits) is refused with the\n"
+	  "reason, before anything is made (exit 2). --ca-file FILE: the CA (or\n"
+	  "self-signed certificate) an https relay is checked against. Other devices:\n"
+	  "'dsync join --relay URL --group NAME DIR'.\n" },
 	{ "snapshot", cmd_snapshot, true, "record every change as a new version",
 	  "usage: dsync snapshot [-m MSG] [--allow-mass-delete] [--quiet]\n\n"
 	  "Records every change in the folder (adds, edits, deletes, renames, links,\n"
@@ -86,7 +98,11 @@ static const command commands[] = {
 	{ "status", cmd_status, true, "show what changed since the last snapshot",
 	  "usage: dsync status [--json]\n\n"
 	  "Lists files added (A), modified (M), deleted (D) or changed type (T) since\n"
-	  "the last snapshot.\n" },
+	  "the last snapshot. Then, for each relay remote, its group's usage, asked\n"
+	  "of the relay: 'remote NAME: 1.2 GiB used of 2.0 GiB (60%)' (or '(no\n"
+	  "quota)'); with --json a second line {\"relays\":[{\"remote\":NAME,\"used\":\n"
+	  "BYTES,\"quota\":BYTES}]} (quota 0: none; \"error\" instead when the relay\n"
+	  "can't say). A round warns when a group is 90% full (once a day).\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n N] [--all-files] [--json]\n\n"
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"
@@ -142,8 +158,9 @@ static const command commands[] = {
 	  "usage: dsync remote [list]\n"
 	  "       dsync remote add NAME URL [--passphrase-file FILE] [--limit-rate RATE]\n"
 	  "                        [--ssh auto|openssh|builtin] [--ssh-command CMD]\n"
-	  "       dsync remote set NAME ssh|sshCommand|limitRate VALUE\n"
-	  "       dsync remote unset NAME ssh|sshCommand|limitRate\n"
+	  "       dsync remote add NAME RELAY-URL --group GROUP [--ca-file FILE]\n"
+	  "       dsync remote set NAME ssh|sshCommand|limitRate|caFile VALUE\n"
+	  "       dsync remote unset NAME ssh|sshCommand|limitRate|caFile\n"
 	  "       dsync remote remove NAME\n\n"
 	  "add: URL is a folder (file:///media/usb/dsync, or a plain path: a USB disk,\n"
 	  "a mounted share), or a folder on a host you reach over SSH:\n"
@@ -167,7 +184,19 @@ static const command commands[] = {
 	  "remote.NAME.ssh, sshCommand and limitRate; set and unset change them later\n"
 	  "($DSYNC_SSH and $DSYNC_SSH_COMMAND win over them). A refused login or host key\n"
 	  "is exit 5; a host that can't be reached, exit 1.\n\n"
-	  "remove forgets the remote here; the store is untouched.\n" },
+	  "A relay ('dsync relay', for devices behind NAT): URL is http://HOST:PORT/ or\n"
+	  "https://HOST[:PORT]/[PATH/] and --group GROUP names the group (required:\n"
+	  "exit 2 without it). The passphrase admits this device to the group (the\n"
+	  "relay keeps its signing key) and opens the group's store; a group or store\n"
+	  "not there yet is made only with a passphrase strong enough (see 'dsync help\n"
+	  "init'). The group's token and this device's signing key are then kept in\n"
+	  "~/.config/dsync/relay/GROUP-ID/DEVICE-ID (0600): later rounds and the daemon\n"
+	  "never need the passphrase. A wrong passphrase or no such group: exit 5.\n"
+	  "--ca-file FILE (remote.NAME.caFile, an absolute path; 'remote set NAME\n"
+	  "caFile FILE' later): the CA an https relay's certificate is checked against.\n"
+	  "See docs/relays.md.\n\n"
+	  "remove forgets the remote here (and a relay's kept token); the store is\n"
+	  "untouched.\n" },
 	{ "push", cmd_push, true, "send this folder's history to remotes",
 	  "usage: dsync push [REMOTE] [--quiet] [--passphrase-file FILE]\n"
 	  "                  [--limit-rate RATE]\n\n"
@@ -196,7 +225,9 @@ static const command commands[] = {
 	{ "join", cmd_join, false, "make this device a copy of a remote's folder",
 	  "usage: dsync join URL [DIR] [--name REMOTE] [--device-name NAME]\n"
 	  "                  [--passphrase-file FILE] [--limit-rate RATE]\n"
-	  "                  [--ssh auto|openssh|builtin] [--ssh-command CMD] [--quiet]\n\n"
+	  "                  [--ssh auto|openssh|builtin] [--ssh-command CMD] [--quiet]\n"
+	  "       dsync join --relay URL --group GROUP [DIR] [--ca-file FILE] [...]\n"
+	  "       dsync join URL [DIR] --group GROUP [--ca-file FILE] [...]\n\n"
 	  "For a new or replaced device: opens the store at URL with its passphrase,\n"
 	  "makes DIR (default: the current folder, when it is empty; created if\n"
 	  "missing) a dsync folder with the remote as REMOTE (default 'origin'), and\n"
@@ -209,7 +240,11 @@ static const command commands[] = {
 	  "nothing behind, no kept key either. A join cut off (killed, Ctrl-C)\n"
 	  "is finished by the same 'dsync join' again, or by 'dsync sync' in DIR; the\n"
 	  "files that were there are never lost. The passphrase is the first line of\n"
-	  "FILE, or of $DSYNC_PASSPHRASE, or typed; empty or unreadable: exit 5.\n" },
+	  "FILE, or of $DSYNC_PASSPHRASE, or typed; empty or unreadable: exit 5.\n"
+	  "A relay's group (made by 'dsync init --relay'): --group GROUP, required for\n"
+	  "an http:// or https:// URL (exit 2 without it); the group's passphrase opens\n"
+	  "its store too; a wrong one, or no such group, is exit 5 (the relay can't\n"
+	  "tell which). --ca-file as for 'dsync remote add'.\n" },
 	{ "passphrase", cmd_passphrase, true, "change a remote store's passphrase",
 	  "usage: dsync passphrase [REMOTE] [--passphrase-file FILE]\n"
 	  "                        [--new-passphrase-file FILE]\n\n"
@@ -219,7 +254,8 @@ static const command commands[] = {
 	  "joined keep working with the key they hold, and a copy of the old key blob\n"
 	  "(an old copy of the store) still opens with the old passphrase; to shut it\n"
 	  "out for good, move to a new store (docs/sync.md). For scripts:\n"
-	  "$DSYNC_PASSPHRASE and $DSYNC_NEW_PASSPHRASE (first line only).\n" },
+	  "$DSYNC_PASSPHRASE and $DSYNC_NEW_PASSPHRASE (first line only). A relay\n"
+	  "group's passphrase can't be changed yet (its token comes from it too).\n" },
 	{ "check", cmd_check, true, "verify the history and the remote stores",
 	  "usage: dsync check [--read-data] [REMOTE] [--quiet] [--limit-rate RATE]\n\n"
 	  "Checks the folder's history as 'git fsck --full' does: every version\n"

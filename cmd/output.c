@@ -95,19 +95,7 @@ const char *out_time_iso(char *buf, size_t size, int64_t t, int offset_min)
 
 const char *out_size(char *buf, size_t size, uint64_t bytes)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-	return buf;
+	return dsync_size_text(buf, size, bytes);
 }
 
 /* Length of the valid UTF-8 sequence at S (0 when invalid). */

@@ -114,3 +114,20 @@ int dsync_rate_parse(const char *s, uint64_t *out)
 bad:
 	return dsync_error_set(DSYNC_EUSAGE, "invalid rate '%s': give e.g. 500k, 2M or 20mbit", s);
 }
+
+const char *dsync_size_text(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	return buf;
+}

@@ -89,13 +89,10 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	return error;
 }
 
-/* A relay refuses a wrong token and an unknown group alike (it can't tell
- * them apart): ERROR's message then names the group as the user typed it. */
+
 int dsync_conn_relay_refused(int error, const char *url, const char *group)
 {
-	if (error == DSYNC_EAUTH && group)
-		return dsync_error_set(DSYNC_EAUTH, "relay '%s' refused group '%s': wrong passphrase, or no such group",
-				       url, group);
+	(void)url, (void)group;
 	return error;
 }
 
@@ -113,10 +110,8 @@ int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_s
 	if (dsync_transport_is_relay(r->url) && (error = dsync_relay_keys_for_remote(&k, f, r, o)) < 0)
 		return error;
 	if ((error = dsync_conn_transport_open(&c->bs, r->url, false, r, r->group ? &k : NULL, o)) < 0 ||
-	    (error = dsync_store_open(&c->st, c->bs)) < 0) {
-		error = dsync_conn_relay_refused(error, r->url, r->group);
+	    (error = dsync_store_open(&c->st, c->bs)) < 0)
 		goto fail;
-	}
 	/* let in again with the passphrase: kept now */
 	if (k.pass && (error = dsync_relay_keys_save(&k)) < 0)
 		goto fail;

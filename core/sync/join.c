@@ -321,9 +321,8 @@ static int open_store(dsync_blobstore **bs, dsync_store **st, bool *made_key, co
 	int error;
 
 	if ((error = dsync_conn_transport_open(bs, url, false, NULL, k, o)) < 0 ||
-	    (error = dsync_store_open(st, *bs)) < 0)
-		return dsync_conn_relay_refused(error, *bs ? (*bs)->url : url, k ? o->relay_group : NULL);
-	if ((error = dsync_passphrase_unlock_kept(*st, &found)) < 0 || found)
+	    (error = dsync_store_open(st, *bs)) < 0 || (error = dsync_passphrase_unlock_kept(*st, &found)) < 0 ||
+	    found)
 		return error;
 	/* a relay's passphrase, asked already, is the store's too */
 	if (k && (pass = strdup(k->pass)) == NULL)
@@ -346,8 +345,7 @@ static int relay_admit(sync_relay *k, dsync_folder *f, const char *url, const ds
 	if ((error = dsync_relay_keys_set_device(k, dsync_folder_device_id(f))) < 0)
 		return error;
 	k->c.admit = k->admit;
-	if ((error = dsync_conn_transport_open(&bs, url, false, NULL, k, o)) < 0)
-		error = dsync_conn_relay_refused(error, url, o->relay_group);
+	error = dsync_conn_transport_open(&bs, url, false, NULL, k, o);
 	dsync_blobstore_free(bs);
 	return error < 0 ? error : dsync_relay_keys_save(k);
 }

@@ -18,7 +18,7 @@
 
 double dsync_passphrase_generated_bits(unsigned words)
 {
-	return words * log2((double)DSYNC_WORDLIST_EFF_SIZE);
+	return (words ? words : DSYNC_PASSPHRASE_WORDS) * log2((double)DSYNC_WORDLIST_EFF_SIZE);
 }
 
 int dsync_passphrase_generate(char **out, unsigned words)

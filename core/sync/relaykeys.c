@@ -219,7 +219,8 @@ int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remot
 				       "(or remove it and add it again with --group)", r->name, r->name);
 	if ((error = dsync_relay_keys_load(k, r->group, f->device_id, r->ca_file)) != DSYNC_ENOTFOUND)
 		return error;
-	/* none kept for this account: the passphrase lets this device in again */
+	/* none kept: the passphrase lets this device in (one registered
+	 * with a key since lost is refused: device-exists) */
 	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, r->url)) < 0)
 		return error;
 	error = dsync_relay_keys_from_pass(k, r->group, pass, f->device_id, r->ca_file);
@@ -231,21 +232,6 @@ int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remot
 
 #define QUOTA_WARN_PERCENT 90
 #define QUOTA_WARN_EVERY (24 * 3600)
-
-/* BYTES as "1.8 GiB" (cmd/output.c's out_size, which the core can't call). */
-static const char *size_text(char *buf, size_t size, uint64_t bytes)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-	return buf;
-}
 
 void dsync_relay_quota_check(dsync_blobstore *bs, const dsync_folder *f, const sync_remote *r,
 			     const dsync_sync_options *o)
@@ -271,7 +257,7 @@ void dsync_relay_quota_check(dsync_blobstore *bs, const dsync_folder *f, const s
 	dsync_buf_dispose(&last);
 	n = (int)(used >= quota ? 100 : used * 100.0 / (double)quota);
 	snprintf(msg, sizeof(msg), "relay '%s' is %d%% full (%s of %s); ask its operator for more space or remove old "
-		 "versions", r->name, n, size_text(u, sizeof(u), used), size_text(q, sizeof(q), quota));
+		 "versions", r->name, n, dsync_size_text(u, sizeof(u), used), dsync_size_text(q, sizeof(q), quota));
 	o->warn(msg, o->payload);
 	snprintf(stamp, sizeof(stamp), "%lld\n", (long long)now);
 	if (dsync_state_write(f, r->name, "quota-warned", stamp, strlen(stamp)) < 0)

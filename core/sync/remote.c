@@ -264,9 +264,9 @@ static int open_or_create(dsync_blobstore **bs, dsync_store **st, bool *created,
 	*bs = NULL;
 	*st = NULL;
 	*created = false;
-	if ((error = dsync_conn_transport_open(bs, url, k ? group_new : may_create, NULL, k, o)) < 0 ||
-	    (error = dsync_store_open(st, *bs)) < 0)
-		error = dsync_conn_relay_refused(error, *bs ? (*bs)->url : url, k ? o->relay_group : NULL);
+	if ((error = dsync_conn_transport_open(bs, url, k ? group_new : may_create, NULL, k, o)) < 0)
+		return error;
+	error = dsync_store_open(st, *bs);
 	if (error == DSYNC_ENOTFOUND && may_create) {
 		if ((error = (*bs)->is_empty(*bs, &empty)) < 0 || (!empty && (error = only_keys(*bs, &empty)) < 0))
 			goto fail;
@@ -390,6 +390,17 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	if ((error = dsync_folder_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, relay ? &k : NULL, group_new, o);
+	/* no group was made with a passphrase the relay could guess: say so */
+	if (error == DSYNC_EAUTH && relay && !group_new) {
+		char *msg = strdup(dsync_error_last()), *weak;
+
+		dsync_passphrase_strength(k.pass, NULL);
+		weak = strdup(dsync_error_last());
+		error = dsync_error_set(DSYNC_EAUTH, "%s (no group is made with this passphrase: %s)",
+					msg ? msg : "refused", weak ? weak : "too weak");
+		free(msg);
+		free(weak);
+	}
 	for (i = 0; error == 0 && i < all.size; i++)
 		if (all.ptr[i].store_id && strcmp(all.ptr[i].store_id, st->id) == 0)
 			error = dsync_error_set(DSYNC_EEXISTS, "the store at %s is remote '%s' of this folder already (%s)",
@@ -613,7 +624,6 @@ int dsync_remote_usage(dsync_folder *f, const char *remote, uint64_t *used, uint
 		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' tells no usage", sel[0]->name);
 	else
 		error = bs->usage(bs, used, quota);
-	error = dsync_conn_relay_refused(error, sel[0]->url, sel[0]->group);
 out:
 	dsync_blobstore_free(bs);
 	dsync_relay_keys_dispose(&k);

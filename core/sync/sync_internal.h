@@ -126,9 +126,11 @@ int dsync_relay_keys_forget(const sync_relay *k);
 void dsync_relay_keys_dispose(sync_relay *k);
 
 /* For remote R of F, a relay (R->group set; DSYNC_EUSAGE when missing): the
- * credentials kept, else (another account, a file removed) from the
- * passphrase, asked, with ADMIT: the open registers this device, and the
- * caller keeps them (dsync_relay_keys_save) once it worked. */
+ * credentials kept, else (a device never let in, e.g. remote.NAME.group set
+ * by hand) from the passphrase, asked, with ADMIT: the open registers this
+ * device, and the caller keeps them (dsync_relay_keys_save) once it worked.
+ * A device whose kept file was lost is refused by the relay (its id has
+ * another key there). */
 int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remote *r, const dsync_sync_options *o);
 
 /* After a push to relay remote R (BS its store): warns through O at >= 90%
@@ -190,7 +192,9 @@ void dsync_conn_close(sync_conn *c);
 int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
 			      const sync_relay *k, const dsync_sync_options *o);
 
-/* ERROR, or for a relay's DSYNC_EAUTH the message naming GROUP (as typed). */
+/* ERROR as it is: the relay's client names the group in its refusals itself
+ * (dsync_relay_creds.group_name), and tells a wrong passphrase from a device
+ * id taken; kept for the callers that pass a relay's refusal through it. */
 int dsync_conn_relay_refused(int error, const char *url, const char *group);
 
 /* Reports progress to the options' callback. */

@@ -123,4 +123,8 @@ int dsync_error_exit_code(int error);
  */
 int dsync_rate_parse(const char *s, uint64_t *out);
 
+/* BYTES as people read it, into BUF (SIZE bytes; 32 is enough): "512 B",
+ * "1.5 KiB", "2.0 GiB" (binary units, one decimal).  Returns BUF. */
+const char *dsync_size_text(char *buf, size_t size, uint64_t bytes);
+
 #endif

@@ -202,7 +202,7 @@ int dsync_remote_usage(dsync_folder *f, const char *remote, uint64_t *used, uint
  * uniformly from the EFF large wordlist (7,776 words: 12.9 bits each),
  * joined by spaces, into *OUT (malloc'd: wipe and free it). */
 int dsync_passphrase_generate(char **out, unsigned words);
-/* The entropy of a generated passphrase of WORDS words, in bits. */
+/* The entropy of a generated passphrase of WORDS words (0: the default), in bits. */
 double dsync_passphrase_generated_bits(unsigned words);
 /* 0 when PASS is strong enough for a relay group (zxcvbn's estimate at
  * least DSYNC_PASSPHRASE_MIN_BITS), else DSYNC_EUSAGE with one line

@@ -109,7 +109,7 @@ check "B: the files came" "$(cat "$TMP/B/a.txt")" = "a file"
 
 # 7. the help tells of it
 ok "help remote" dsync help remote
-for text in "remote set NAME ssh|sshCommand|limitRate VALUE" "remote unset NAME" "--limit-rate RATE" \
+for text in "remote set NAME ssh|sshCommand|limitRate|caFile VALUE" "remote unset NAME" "--limit-rate RATE" \
 	"--ssh auto|openssh|builtin" "--ssh-command CMD" "sftp://[USER@]HOST[:PORT]/PATH" "DSYNC_SSH_COMMAND"; do
 	contains "help remote: $text" "$TMP/out" "$text"
 done

@@ -56,6 +56,7 @@ static void test_generated(void **state)
 	(void)state;
 	assert_true(fabs(dsync_passphrase_generated_bits(6) - 77.55) < 0.01);
 	assert_true(dsync_passphrase_generated_bits(DSYNC_PASSPHRASE_WORDS) >= 77);
+	assert_true(dsync_passphrase_generated_bits(0) == dsync_passphrase_generated_bits(DSYNC_PASSPHRASE_WORDS));
 	for (i = 0; i < 20; i++) {
 		assert_int_equal(dsync_passphrase_generate(&words[i], 0), 0);
 		/* six words of the list, one space between */
