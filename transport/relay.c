@@ -602,7 +602,12 @@ int dsync_blobstore_relay_open(dsync_blobstore **out, const char *url, bool crea
 			s->cut_at = strtoull(cut, NULL, 10);
 	}
 #endif
-	if ((error = dsync_relay_client_open(s, c->ca_file, o->rate_limit)) < 0 || (error = check_relay(s)) < 0)
+	if ((error = dsync_relay_client_open(s, c->ca_file, o->rate_limit)) < 0)
+		goto fail;
+	/* a caller that can't wait long (dsync status) */
+	if (o->connect_timeout_ms > 0)
+		curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+	if ((error = check_relay(s)) < 0)
 		goto fail;
 	if (c->admit) {
 		dsync_relay_hex(admit_hex, c->admit, DSYNC_RELAY_KEY_BYTES);

@@ -50,10 +50,9 @@ int dsync_remote_waiter_open(dsync_remote_waiter **out, dsync_folder *f, const c
 	/* the credentials kept at join (the watcher has no passphrase to give) */
 	if ((error = dsync_relay_keys_for_remote(&k, f, w->r, o)) < 0)
 		goto fail;
-	if ((error = dsync_conn_transport_open(&w->bs, w->r->url, false, w->r, &k, o)) < 0) {
-		error = dsync_conn_relay_refused(error, w->r->url, w->r->group);
+	/* a refusal keeps the client's own message (as a round's open does) */
+	if ((error = dsync_conn_transport_open(&w->bs, w->r->url, false, w->r, &k, o)) < 0)
 		goto fail;
-	}
 	if (!w->bs->wait_change) {
 		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' (%s) can't tell when it changes", w->r->name,
 					w->r->url);

@@ -19,6 +19,7 @@
 #   no_plaintext "what" DIR FILE  each line of FILE is searched in every file under DIR,
 #                               raw and zlib-inflated from every offset: none found
 RELAYHTTP=(python3 "$DSYNC_SRC/tests/tools/relayhttp.py")
+export PYTHONDONTWRITEBYTECODE=1
 RELAY_N=0
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
@@ -126,9 +127,42 @@ relay_seed() {
 		# fuzz_relay_reply's input: a selector byte (0: a body in the line
 		# format, 1: a listing), then the body of the HTTP reply
 		{ printf "\\$(printf %o "${3:-0}")"; tr -d '\r' < "$file" | sed '1,/^$/d'; } > "$TMP/seed.tmp"
-		file=$TMP/seed.tmp
+	else
+		# fuzz_relay_request's input: "METHOD URL", headers, an empty line,
+		# the body; the group, its token and the signature headers as the
+		# target's placeholders (@GID@, @TOKEN@, @SIGN@, @HASH@), device ids
+		# mapped by SEED_MAP ("ID=@DEV@ ID2=@DEV2@")
+		python3 - "$file" "${GID:-}" "${TOKEN:-}" "${SEED_MAP:-}" > "$TMP/seed.tmp" << 'PY'
+import hashlib, sys
+raw, gid, token, smap = open(sys.argv[1], "rb").read(), sys.argv[2], sys.argv[3], sys.argv[4]
+head, _, body = raw.partition(b"\r\n\r\n")
+lines = head.decode("latin-1").split("\r\n")
+def sub(t):
+    for kv in smap.split():
+        k, _, v = kv.partition("=")
+        t = t.replace(k, v)
+    return t.replace(gid, "@GID@") if gid else t
+out = [sub(lines[0].rsplit(" HTTP/", 1)[0])]
+signed = False
+for line in lines[1:]:
+    k, _, v = line.partition(":")
+    k, v = k.strip(), v.strip()
+    if k.lower() == "host":
+        continue
+    if k.lower() in ("dsync-device", "dsync-time", "dsync-nonce", "dsync-signature"):
+        signed = True
+        continue
+    if k.lower() == "authorization" and token and v == "Dsync-Token " + token:
+        v = "Dsync-Token @TOKEN@"
+    if k.lower() == "dsync-body-hash" and v == hashlib.blake2b(body, digest_size=32).hexdigest():
+        v = "@HASH@"
+    out.append("%s: %s" % (k, sub(v)) if _ else line)
+if signed:
+    out.append("@SIGN@")
+sys.stdout.buffer.write(("\n".join(out) + "\n\n").encode("latin-1") + body[:4096])
+PY
 	fi
-	cp "$file" "$dir/e2e-$(sha256sum < "$file" | cut -c1-16)"
+	cp "$TMP/seed.tmp" "$dir/e2e-$(sha256sum < "$TMP/seed.tmp" | cut -c1-16)"
 }
 
 # curl against the relay: no path normalisation, TLS trusted by our cert

@@ -55,6 +55,7 @@ check "A's pack listed" -n "$A_PACK"
 rcurl -si -H "Authorization: Dsync-Token $TOKEN" "${RELAY_URL}v1/$GID/.list?prefix=devices/" > "$TMP/list.rep"
 relay_seed reply "$TMP/list.rep" 1
 next_seq=$(printf '%016d' $((10#$A_SEQ + 1)))
+SEED_MAP="$B_ID=@DEV@ $A_ID=@DEV2@"  # fuzz seeds: B signs as the target's first device
 head -c 3000 /dev/urandom > "$TMP/junk"
 
 # ---------------------------------------------------------------------------
@@ -82,7 +83,7 @@ refused "a time 1000 s off" 403 clock-skew
 # A's own requests: a replay, an old SEQ
 req A PUT "packs/$(printf '%064d' 3)" --body "$TMP/junk" --save-request "$TMP/replay.req"
 check "A writes a new pack of its own (201)" "$(sed -n 1p "$TMP/reply")" = 201
-relay_seed request "$TMP/replay.req"
+SEED_MAP="$A_ID=@DEV@" relay_seed request "$TMP/replay.req"
 "${RELAYHTTP[@]}" raw "$RELAY_URL" "$TMP/replay.req" > "$TMP/reply" 2> "$TMP/reply.err"
 refused "a replay of A's signed PUT" 403 replayed
 req B DELETE "packs/$(printf '%064d' 3)"

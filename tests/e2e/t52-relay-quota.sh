@@ -40,8 +40,9 @@ check "usage now between 90% and 100% ($pct%)" "$pct" -ge 90 -a "$pct" -lt 100
 contains "the push warned: N% full" "$TMP/sync1.out" "% full"
 contains "the warning names the space left to ask for" "$TMP/sync1.out" "ask its operator for more space"
 ok "A: status" on A status
-contains "status shows used of quota" "$TMP/out" " used of "
-contains "status shows the percentage" "$TMP/out" "($pct%)"
+contains "status shows used of quota" "$TMP/out" " used of 3.0 MiB ("
+grep -E "^remote origin: [0-9.]+ MiB used of 3\.0 MiB \(9[0-9]%\)$" "$TMP/out" > /dev/null
+check "status: remote origin: N MiB used of 3.0 MiB (9x%)" $? = 0
 
 # past the quota
 head -c $((QUOTA / 4)) /dev/urandom > "$TMP/A/big2.bin"
@@ -51,7 +52,7 @@ check "the push past the quota fails (exit $rc)" "$rc" != 0
 contains "it says quota" "$TMP/sync2.out" "quota"
 U2=$(usage_of used)
 check "used <= quota ($U2)" "${U2:-$((QUOTA + 1))}" -le "$QUOTA"
-check "no temp file left on the relay" -z "$(find "$TMP/relay" -path '*/tmp/*' -type f)"
+check "no temp file left on the relay" -z "$(find "$TMP/relay/groups" -path "$TMP/relay/groups/*/tmp/*" -type f)"
 grep -a 'over-quota\|507' "$TMP/relay.log" > /dev/null
 check "the relay logged the refusal" $? = 0
 ok "A: check: every manifest's packs are there" on A check

@@ -32,12 +32,12 @@ status() {
 # by device A (relayhttp.py), its status and error word ("*": any, for what
 # libmicrohttpd answers itself)
 signed() {
-	local what=$1 want="$2 $3" method=$4 name=$5 got; shift 5
+	local what=$1 want="$2 $3" any=$3 method=$4 name=$5 got; shift 5
 	N=$((N + 1))
 	"${RELAYHTTP[@]}" req "$RELAY_URL" "$method" "/v1/$GID/$name" --creds "$CREDS" "$@" \
 		> "$TMP/reply" 2> "$TMP/reply.err" || echo "000 -" > "$TMP/reply"
 	got="$(sed -n 1p "$TMP/reply") $(sed -n 2p "$TMP/reply")"
-	[ "$3" = "*" ] && got="$(sed -n 1p "$TMP/reply") *"
+	[ "$any" = "*" ] && got="$(sed -n 1p "$TMP/reply") *"
 	if [ "$got" = "$want" ]; then pass "$what: $got"; else
 		fail "$what: got '$got', wanted '$want'"
 		sed 's/^/#   /' "$TMP/reply" "$TMP/reply.err" | head -4
@@ -57,10 +57,10 @@ V1="${RELAY_URL}v1"
 PACK="packs/$(printf '%064d' 9)"
 
 # the slow clients, for the whole test
-"${RELAYHTTP[@]}" slowloris "$RELAY_URL" --interval 10 --limit 80 > "$TMP/slowloris.out" 2>&1 &
+"${RELAYHTTP[@]}" slowloris "$RELAY_URL" --interval 10 --limit 70 > "$TMP/slowloris.out" 2>&1 &
 SLOW_PID=$!
 STARTED_PIDS+=("$SLOW_PID")
-"${RELAYHTTP[@]}" slowloris "$RELAY_URL" --interval 100 --limit 80 > "$TMP/idle.out" 2>&1 &
+"${RELAYHTTP[@]}" slowloris "$RELAY_URL" --interval 100 --limit 70 > "$TMP/idle.out" 2>&1 &
 IDLE_PID=$!
 STARTED_PIDS+=("$IDLE_PID")
 T0=$(date +%s)
@@ -100,7 +100,9 @@ head -c 1000 /dev/urandom > "$TMP/small"
 signed "a signed PUT without Content-Length" 411 length-required PUT "$PACK" --body "$TMP/small" --no-length
 signed "a signed chunked PUT" 411 length-required PUT "$PACK" --body "$TMP/small" --no-length \
 	--header "Transfer-Encoding: chunked"
-signed "a body not matching its hash" 400 hash-mismatch PUT "$PACK" --body "$TMP/small" \
+signed "a body not matching its (signed) hash" 400 hash-mismatch PUT "$PACK" --body "$TMP/small" \
+	--body-hash "$(printf '%064d' 1)"
+signed "a body hash other than the signed one" 403 bad-signature PUT "$PACK" --body "$TMP/small" \
 	--header "Dsync-Body-Hash: $(printf '%064d' 1)"
 signed "Dsync-Body-Hash not hex" 400 bad-header PUT "$PACK" --body "$TMP/small" \
 	--header "Dsync-Body-Hash: $(printf 'zz%062d' 1)"

@@ -34,6 +34,7 @@ import sys
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import relayhttp  # noqa: E402
 
@@ -48,19 +49,37 @@ class Conn:
         self.r = self.w = None
 
     async def request(self, method, path, headers, body=b"", timeout=None):
+        """One request; HEADERS is a list, or a function making it (signed
+        requests: a resend after the server closed a kept connection needs a
+        fresh nonce, or the relay rightly calls it a replay). A body over 64
+        KiB is sent after `100 Continue` (as libcurl does), so a refusal
+        comes before it."""
         for attempt in (0, 1):
             if self.w is None:
                 self.r, self.w = await asyncio.open_connection(self.host, self.port)
+            hdrs = headers() if callable(headers) else headers
             head = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (self.host, self.port)]
-            head += ["%s: %s" % kv for kv in headers]
+            head += ["%s: %s" % kv for kv in hdrs]
+            expect = len(body) > 65536
             if method in ("PUT", "POST"):
                 head.append("Content-Length: %d" % len(body))
+            if expect:
+                head.append("Expect: 100-continue")
             try:
                 self.w.write(("\r\n".join(head) + "\r\n\r\n").encode())
-                if body:
+                if body and not expect:
                     self.w.write(body)
                 await self.w.drain()
-                return await asyncio.wait_for(self._reply(), timeout)
+                reply = await asyncio.wait_for(self._reply(), timeout)
+                if expect and reply[0] == 100:
+                    self.w.write(body)
+                    await self.w.drain()
+                    reply = await asyncio.wait_for(self._reply(), timeout)
+                elif expect:
+                    # refused before the body: the connection can't be reused
+                    # unless the server reads on, which we don't count on
+                    self.close()
+                return reply
             except (ConnectionError, asyncio.IncompleteReadError):
                 self.close()
                 if attempt:
@@ -70,6 +89,8 @@ class Conn:
     async def _reply(self):
         head = await self.r.readuntil(b"\r\n\r\n")
         status, hdrs, _, _ = relayhttp.parse_reply(head)
+        if status == 100:
+            return status, hdrs, b""
         n = int(hdrs.get("content-length", "0") or 0)
         body = await self.r.readexactly(n) if n else b""
         if hdrs.get("connection", "").lower() == "close":
@@ -127,14 +148,16 @@ class Load:
         return sk, dev
 
     def signed(self, sk, dev, method, name, body=None):
+        """PATH and a function making the headers, signed anew at each call."""
         path = self.base + "/" + name
-        hdrs = [self.auth]
         bh, total = "", ""
         if body is not None:
             bh, total = hashlib.blake2b(body, digest_size=32).hexdigest(), str(len(body))
-            hdrs.append(("Dsync-Body-Hash", bh))
-        hdrs += relayhttp.signed_headers(sk, dev, method, path[path.index("/v1/"):], self.gid, bh, total)
-        return path, hdrs
+
+        def headers():
+            hdrs = [self.auth] + ([("Dsync-Body-Hash", bh)] if body is not None else [])
+            return hdrs + relayhttp.signed_headers(sk, dev, method, path[path.index("/v1/"):], self.gid, bh, total)
+        return path, headers
 
     async def uploader(self, sk, dev, deadline):
         c = Conn(self.host, self.port)
@@ -144,13 +167,10 @@ class Load:
             body = os.urandom(random.randint(self.a.min_blob, self.a.max_blob))
             h = hashlib.blake2b(body, digest_size=32).hexdigest()
             name = "packs/" + h
-            path, hdrs = self.signed(sk, dev, "PUT", name, body)
-            try:
-                st, _, rb = await c.request("PUT", path, hdrs, body, timeout=120)
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
-                self.write_errors.append((0, "PUT: %r" % e))
-                c.close()
+            reply = await self.put(c, sk, dev, name, body, 120)
+            if reply is None:
                 continue
+            st, _, rb = reply
             self.puts += 1
             if 200 <= st < 300:
                 self.acked[name] = h
@@ -175,17 +195,25 @@ class Load:
         await self.manifest(c, sk, dev, seq + 1)
         c.close()
 
+    async def put(self, c, sk, dev, name, body, timeout):
+        """The reply to a signed PUT, or None (counted as an error) when the
+        connection failed."""
+        path, hdrs = self.signed(sk, dev, "PUT", name, body)
+        try:
+            return await c.request("PUT", path, hdrs, body, timeout=timeout)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
+            self.write_errors.append((0, "PUT %s: %r" % (name, e)))
+            c.close()
+            return None
+
     async def manifest(self, c, sk, dev, seq):
         name = "devices/%s/%016d" % (dev, seq)
         body = os.urandom(random.randint(200, 2000))
-        path, hdrs = self.signed(sk, dev, "PUT", name, body)
         t = time.monotonic()
-        try:
-            st, rh, rb = await c.request("PUT", path, hdrs, body, timeout=60)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
-            self.write_errors.append((0, "manifest: %r" % e))
-            c.close()
+        reply = await self.put(c, sk, dev, name, body, 60)
+        if reply is None:
             return
+        st, rh, rb = reply
         if 200 <= st < 300:
             self.manifests += 1
             self.acked[name] = hashlib.blake2b(body, digest_size=32).hexdigest()

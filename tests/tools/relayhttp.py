@@ -265,6 +265,7 @@ def main():
     r.add_argument("--content-length", type=int, help="claim this length (signed as TOTAL)")
     r.add_argument("--send-bytes", type=int, default=0, help="with --content-length: body bytes really sent")
     r.add_argument("--expect", action="store_true", help="Expect: 100-continue")
+    r.add_argument("--body-hash", help="claim and sign this Dsync-Body-Hash instead of the body's")
     r.add_argument("--no-length", action="store_true", help="signed as the body, sent without it or its length")
     r.add_argument("--save-request")
     r.add_argument("--save-reply")
@@ -327,7 +328,7 @@ def main():
             if claimed is not None:
                 bh, total = os.urandom(32).hex(), str(claimed)
             else:
-                bh = b2(body).hex() if body is not None else ""
+                bh = a.body_hash or (b2(body).hex() if body is not None else "")
                 total = str(len(body)) if a.method == "PUT" and body is not None else ""
             if a.method == "PUT" and (body is not None or claimed is not None):
                 headers.append(("Dsync-Body-Hash", bh))
