@@ -1,5 +1,5 @@
 /*
- * What relay_disk.c (the data folder, groups, devices, records) and
+ * What relay_disk_group.c (the data folder, groups, devices, records) and
  * relay_disk_blob.c (blobs, listing, uploads) share: the in-memory group table and the
  * file-system helpers that work relative to a group's folder.  Not a public
  * interface: relay_disk.h is.

@@ -21,7 +21,7 @@
 #include <microhttpd.h>
 
 #include "dsync/relay.h"
-#include "transport/relay_server.h"
+#include "transport/relay_request.h"
 
 #define CONNECTIONS_MAX 4000
 #define CONNECTIONS_PER_IP 600

@@ -13,7 +13,7 @@
 
 #include "transport/relay_disk.h"
 #include "transport/relay_proto.h"
-#include "transport/relay_server.h"
+#include "transport/relay_request.h"
 
 #define URL_MAX 1024                 /* request line + path: 414 beyond */
 #define HEADERS_MAX (8 * 1024)       /* all headers together: 431 beyond */

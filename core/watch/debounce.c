@@ -191,6 +191,7 @@ void debounce_tick(wfolder *f)
 {
 	int64_t now = f->w->now;
 
+	waiters_tick(f);
 	if (f->state == FOLDER_MISSING) {
 		if (f->missing_ms && now >= f->missing_ms)
 			rescan_check_missing(f);
@@ -203,7 +204,6 @@ void debounce_tick(wfolder *f)
 			return;
 		wfolder_mark_due(f, now);
 	}
-	waiters_tick(f);
 	if (!f->dirty) {
 		if (f->sync_ms && now >= f->sync_ms)
 			watch_sync_start(f);

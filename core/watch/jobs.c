@@ -4,7 +4,6 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/jobs.h"
-#include "core/watch/waiters.h"
 #include "dsync/gc.h"
 #include "dsync/sync.h"
 
@@ -127,11 +126,10 @@ void watch_reap_children(watch *w, bool wait)
 
 	watch_reap_child(&w->gc_pid, wait);
 	watch_reap_child(&w->sync_pid, wait);
-	if (wait) {
-		waiters_stop_all(w);
+	/* the waiting children are the caller's (watch.c): waiters.c ends
+	 * them through watch_reap_child */
+	if (wait)
 		return;
-	}
-	waiters_reap(w);
 	if (w->gc_pid > 0 || w->sync_pid > 0)
 		return;
 	/* a round put off while another child ran goes now, not a retry

@@ -322,6 +322,8 @@ int64_t waiters_deadline(const wfolder *f)
 	int64_t d = 0;
 	size_t j;
 
+	if (f->polls_gen != f->gen)
+		return f->w->now;
 	for (j = 0; j < f->polls.size; j++)
 		if (f->polls.ptr[j].start_ms > 0 && (d == 0 || f->polls.ptr[j].start_ms < d))
 			d = f->polls.ptr[j].start_ms;
@@ -332,6 +334,13 @@ void waiters_tick(wfolder *f)
 {
 	size_t j;
 
+	if (f->polls_gen != f->gen) {
+		/* the folder stopped or started since: its children go, and
+		 * come back (remotes read again) if it is active */
+		f->polls_gen = f->gen;
+		waiters_stop(f);
+		waiters_update(f, NULL);
+	}
 	for (j = 0; j < f->polls.size; j++) {
 		wpoll *p = &f->polls.ptr[j];
 

@@ -186,6 +186,7 @@ static int add_folder(watch *w, wfolder **out, const char *root)
 
 static void remove_folder(watch *w, size_t i)
 {
+	waiters_stop(w->folders.ptr[i]);
 	wfolder_free(w->folders.ptr[i]);
 	memmove(&w->folders.ptr[i], &w->folders.ptr[i + 1], (w->folders.size - i - 1) * sizeof(*w->folders.ptr));
 	w->folders.size--;
@@ -375,6 +376,7 @@ static int loop(watch *w, int sfd)
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD) {
+					waiters_reap(w);
 					watch_reap_children(w, false);
 				} else if (si.ssi_signo == SIGHUP) {
 					reload_all(w);
@@ -408,6 +410,7 @@ static int loop(watch *w, int sfd)
 	/* what changed since the last snapshot is recorded before leaving */
 	w->stopping = true;
 	watch_reap_children(w, true);
+	waiters_stop_all(w);
 	for (i = 0; i < w->folders.size; i++) {
 		wfolder *f = w->folders.ptr[i];
 
@@ -470,8 +473,11 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 	error = loop(&w, sfd);
 out:
 	watch_reap_children(&w, true);
-	for (i = 0; i < w.folders.size; i++)
+	waiters_stop_all(&w);
+	for (i = 0; i < w.folders.size; i++) {
+		waiters_stop(w.folders.ptr[i]);
 		wfolder_free(w.folders.ptr[i]);
+	}
 	dsync_array_dispose(w.folders);
 	free(w.cfgdir);
 	watcher_free(w.watcher);

@@ -4,7 +4,6 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/wfolder.h"
-#include "core/watch/waiters.h"
 #include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"
@@ -79,7 +78,7 @@ static void unwatch_plain(wfolder *f)
 
 void wfolder_stop(wfolder *f)
 {
-	waiters_stop(f);
+	f->gen++; /* its waiting children go (waiters_tick) */
 	if (f->watched)
 		watcher_remove(f->w->watcher, f);
 	f->watched = false;
@@ -225,7 +224,7 @@ int wfolder_start(wfolder *f)
 	f->state = FOLDER_ACTIVE;
 	f->retry_ms = f->missing_ms = 0;
 	wfolder_mark_due(f, f->w->now);
-	waiters_update(f, df);
+	f->gen++; /* its relays are waited on (waiters_tick) */
 out:
 	if (error < 0)
 		wfolder_stop(f);

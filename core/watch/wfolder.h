@@ -64,6 +64,10 @@ typedef struct wfolder {
 	int64_t sync_ms;     /* > 0: a sync round at this time */
 	bool sync_waiting;   /* a round waits for another child to end */
 	DSYNC_ARRAY(wpoll) polls;  /* its children waiting on relays */
+	/* Bumped by every start and stop of the folder; the children are
+	 * brought in line when POLLS_GEN differs (waiters_tick), so this
+	 * file never calls waiters.c (which calls jobs.c, which needs it). */
+	unsigned gen, polls_gen;
 	char refs_tag, parent_tag;  /* tags for its plain watches */
 	bool refs_watched, parent_watched;
 } wfolder;

@@ -33,7 +33,7 @@
 #include "dsync/common.h"
 #include "dsync/relay.h"
 #include "transport/relay_proto.h"
-#include "transport/relay_server.h"
+#include "transport/relay_request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

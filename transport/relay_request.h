@@ -6,8 +6,8 @@
  * code through relay_request(), so what the fuzzer reaches is what the
  * network reaches.
  */
-#ifndef DSYNC_TRANSPORT_RELAY_SERVER_H
-#define DSYNC_TRANSPORT_RELAY_SERVER_H
+#ifndef DSYNC_TRANSPORT_RELAY_REQUEST_H
+#define DSYNC_TRANSPORT_RELAY_REQUEST_H
 
 #include <stdbool.h>
 #include <stddef.h>
