@@ -469,13 +469,21 @@ static void test_manifests(void **state)
 	assert_non_null(strstr(dsync_error_last(), "newer"));
 }
 
+static void on_xfer(uint64_t bytes, void *payload)
+{
+	uint64_t *most = payload;
+
+	if (bytes > *most)
+		*most = bytes;
+}
+
 static void test_big_resumed(void **state)
 {
 	dsync_blobstore *s = NULL, *r = NULL;
 	relay_store *rs;
 	unsigned char sent[32], back[32];
 	char pack[100], *block;
-	uint64_t used, quota;
+	uint64_t used, quota, moved = 0;
 	time_t t0;
 	size_t i;
 	int fd, out;
@@ -499,7 +507,8 @@ static void test_big_resumed(void **state)
 	unsetenv("DSYNC_TEST_RELAY_CUT");
 	pack_name(pack, sizeof(pack), 2);
 	t0 = time(NULL);
-	OK(s->put(s, pack, fd, NULL, NULL));
+	OK(s->put(s, pack, fd, on_xfer, &moved));
+	assert_int_equal(moved, BIG);
 	print_message("20 MiB put, cut at 5 MiB, in %lld s\n", (long long)(time(NULL) - t0));
 	rs = (relay_store *)s;
 	assert_true(rs->cut_done);
@@ -512,7 +521,9 @@ static void test_big_resumed(void **state)
 	assert_true(used >= BIG && used <= QUOTA);
 
 	out = temp_fd();
-	OK(r->get(r, pack, out, BIG, NULL, NULL));
+	moved = 0;
+	OK(r->get(r, pack, out, BIG, on_xfer, &moved));
+	assert_int_equal(moved, BIG);
 	rs = (relay_store *)r;
 	assert_true(rs->cut_get_done);
 	assert_true(rs->bytes_received < BIG + BIG / 4 + 1024 * 1024);
