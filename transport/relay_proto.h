@@ -88,7 +88,8 @@ int dsync_relay_target_parse(dsync_relay_target *t, const char *url);
  * keys/16hex, packs/64hex, devices/32hex/16digits), else -1. */
 int dsync_relay_blob_name_ok(const char *name);
 /* 0 when PREFIX may be listed (empty, or name characters and '/', at most
- * 200 bytes, no '.' component), else -1. */
+ * 200 bytes, no '.' component; a '/' neither first nor doubled, as no blob
+ * name has one there), else -1. */
 int dsync_relay_prefix_ok(const char *prefix);
 /* For "devices/ID/SEQ": ID (hex, 33 bytes) and SEQ; -1 for any other name. */
 int dsync_relay_manifest_name(const char *name, char dev[DSYNC_RELAY_ID_HEX], uint64_t *seq);
