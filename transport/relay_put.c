@@ -106,7 +106,7 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 	uint64_t total, offset = 0;
 	struct stat st;
 	relay_call r;
-	time_t busy_until = time(NULL) + BUSY_SECONDS;
+	time_t busy_until = 0;
 	bool resumable;
 	int error, try = 0, busy_try = 0;
 
@@ -165,6 +165,8 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 			s->created = false;
 			break;
 		}
+		if (resumable && r.reply.status == 503 && !busy_until)
+			busy_until = time(NULL) + BUSY_SECONDS; /* from the first refusal, not the put's start */
 		if (resumable && r.reply.status == 503 && time(NULL) < busy_until) {
 			/* 503 busy: the relay holds the upload for the connection that
 			 * was cut until it notices (its idle timeout, 60 s): wait */
