@@ -390,7 +390,7 @@ int prompt_new_group_passphrase(char **out, const char *url, const prompt_source
 	out_progress_done();
 	/* shown once, on the terminal only (never in a log) */
 	fprintf(tty, "The relay group at %s needs a passphrase: it admits devices and encrypts the store.\n"
-		"Here is one of %d random words (%.0f bits):\n\n    %s\n\n"
+		"Here is one, made of %d random words (%.0f bits):\n\n    %s\n\n"
 		"Write it down or keep it in a password manager: every device that joins needs it, and\n"
 		"nobody can recover it.\n", out_name(url), DSYNC_PASSPHRASE_WORDS,
 		dsync_passphrase_generated_bits(0), *out);
