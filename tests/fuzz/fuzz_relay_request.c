@@ -86,7 +86,7 @@ static void setup(void)
 {
 	static char dir[] = "/dev/shm/dsync-fuzz-relay.XXXXXX", dir2[] = "/tmp/dsync-fuzz-relay.XXXXXX";
 	uint8_t token[32], admit[32], th[32], ah[32], pk[32], seed[32];
-	char th_hex[65], ah_hex[65], auth[80], len[16], body[512], url[128], *d;
+	char th_hex[65], ah_hex[65], auth[80], len[24], body[512], url[128], *d;
 	dsync_relay_config c = { 0 };
 	const char *h[8];
 	dsync_buf m;
