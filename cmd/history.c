@@ -18,11 +18,15 @@
 
 /* -------------------------------------------------------------- status */
 
+/* How long status waits to reach a relay (a host that is down) */
+#define STATUS_CONNECT_MS 3000
+
 /* One line per relay remote of F (its group's usage, asked of the relay:
  * a network call, made only when there are relay remotes; the passphrase
  * is never asked), or with JSON one more line: {"relays":[...]}. */
 static void status_relays(dsync_folder *f, bool json)
 {
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_remote_info *list = NULL;
 	uint64_t used, quota;
 	char u[32], q[32];
@@ -34,7 +38,8 @@ static void status_relays(dsync_folder *f, bool json)
 	for (i = 0; i < n; i++) {
 		if (!list[i].group)
 			continue;
-		error = dsync_remote_usage(f, list[i].name, &used, &quota, NULL);
+		so.connect_timeout_ms = STATUS_CONNECT_MS;
+		error = dsync_remote_usage(f, list[i].name, &used, &quota, &so);
 		if (json) {
 			printf("%s", shown++ ? "," : "{\"relays\":[");
 			printf("{\"remote\":");
@@ -53,8 +58,9 @@ static void status_relays(dsync_folder *f, bool json)
 		} else if (quota == 0) {
 			printf("remote %s: %s used (no quota)\n", list[i].name, out_size(u, sizeof(u), used));
 		} else {
-			printf("remote %s: %s used of %s (%.0f%%)\n", list[i].name, out_size(u, sizeof(u), used),
-			       out_size(q, sizeof(q), quota), (double)used * 100 / (double)quota);
+			/* rounded down, as the round's warning: 99.6% is not full */
+			printf("remote %s: %s used of %s (%d%%)\n", list[i].name, out_size(u, sizeof(u), used),
+			       out_size(q, sizeof(q), quota), used >= quota ? 100 : (int)((double)used * 100 / (double)quota));
 		}
 	}
 	if (json && shown)

@@ -194,7 +194,8 @@ static const command commands[] = {
 	  "never need the passphrase. A wrong passphrase or no such group: exit 5.\n"
 	  "--ca-file FILE (remote.NAME.caFile, an absolute path; 'remote set NAME\n"
 	  "caFile FILE' later): the CA an https relay's certificate is checked against.\n"
-	  "See docs/relays.md.\n\n"
+	  "'remote list' shows a relay remote's group in a third column. See\n"
+	  "docs/relays.md.\n\n"
 	  "remove forgets the remote here (and a relay's kept token); the store is\n"
 	  "untouched.\n" },
 	{ "push", cmd_push, true, "send this folder's history to remotes",

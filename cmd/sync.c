@@ -399,8 +399,13 @@ int cmd_remote(int argc, char **argv)
 		}
 	} else if (strcmp(sub, "list") == 0) {
 		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
-			for (i = 0; i < n; i++)
-				printf("%s\t%s\n", list[i].name, out_name(list[i].url));
+			for (i = 0; i < n; i++) {
+				/* a relay: its group too (a third column) */
+				printf("%s\t%s", list[i].name, out_name(list[i].url));
+				if (list[i].group)
+					printf("\tgroup %s", out_text(list[i].group, strlen(list[i].group)));
+				printf("\n");
+			}
 			dsync_remote_list_free(list, n);
 		}
 	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "unset") == 0) {

@@ -68,6 +68,9 @@ typedef struct dsync_transport_opts {
 	void *payload;
 	dsync_warn_cb warn;               /* may be NULL: one-line warnings (ssh config the built-in client ignores) */
 	const dsync_relay_creds *relay;   /* a relay remote's credentials (required for http:// and https://) */
+	/* Added by the core for dsync status's quick question to a relay: how
+	 * long making the connection may take, in ms (0: the transport's own). */
+	int connect_timeout_ms;
 } dsync_transport_opts;
 
 #endif

@@ -486,6 +486,28 @@ static int check_relay(relay_store *s)
 	return error;
 }
 
+/* A PUT of BODY to TARGET with Dsync-Admission (not signed: section 4.6
+ * and 8's registration); *STATUS its 2xx status. */
+static int admitted_put(relay_store *s, const char *target, const dsync_buf *body, const char *admit_hex,
+			const char *what, long *status)
+{
+	relay_call r;
+	int error;
+
+	dsync_relay_call_init(&r, "PUT", target, NULL);
+	r.admission = admit_hex;
+	r.mem = body->ptr;
+	r.len = body->len;
+	r.has_body = true;
+	if ((error = dsync_relay_call_perform(s, &r)) == 0) {
+		*status = r.reply.status;
+		if (r.reply.status != 201 && r.reply.status != 200)
+			error = dsync_relay_call_refused(s, &r, what);
+	}
+	dsync_relay_call_dispose(&r);
+	return error;
+}
+
 /* PUT .group (section 4.6) */
 static int make_group(relay_store *s, const uint8_t admit[DSYNC_RELAY_KEY_BYTES], const uint8_t token[32],
 		      const char *admit_hex)
@@ -493,28 +515,16 @@ static int make_group(relay_store *s, const uint8_t admit[DSYNC_RELAY_KEY_BYTES]
 	uint8_t th[DSYNC_RELAY_KEY_BYTES], ah[DSYNC_RELAY_KEY_BYTES];
 	char th_hex[DSYNC_RELAY_HEX64], ah_hex[DSYNC_RELAY_HEX64];
 	dsync_buf body = DSYNC_BUF_INIT;
-	relay_call r;
+	long status = 0;
 	int error;
 
 	dsync_relay_secret_hash(th, "token", s->gid, token);
 	dsync_relay_secret_hash(ah, "admit", s->gid, admit);
 	dsync_relay_hex(th_hex, th, sizeof(th));
 	dsync_relay_hex(ah_hex, ah, sizeof(ah));
-	dsync_relay_call_init(&r, "PUT", ".group", NULL);
-	if ((error = dsync_buf_printf(&body, "token-hash %s\nadmit-hash %s\n", th_hex, ah_hex)) < 0)
-		goto out;
-	r.admission = admit_hex;
-	r.mem = body.ptr;
-	r.len = body.len;
-	r.has_body = true;
-	if ((error = dsync_relay_call_perform(s, &r)) < 0)
-		goto out;
-	if (r.reply.status == 201)
-		s->created = true;
-	else if (r.reply.status != 200)
-		error = dsync_relay_call_refused(s, &r, "make the group");
-out:
-	dsync_relay_call_dispose(&r);
+	if ((error = dsync_buf_printf(&body, "token-hash %s\nadmit-hash %s\n", th_hex, ah_hex)) == 0 &&
+	    (error = admitted_put(s, ".group", &body, admit_hex, "make the group", &status)) == 0)
+		s->created = status == 201;
 	dsync_buf_dispose(&body);
 	return error;
 }
@@ -525,28 +535,18 @@ static int register_device(relay_store *s, const uint8_t pk[DSYNC_RELAY_PK_BYTES
 	unsigned char sig[DSYNC_RELAY_SIG_BYTES];
 	char pk_hex[DSYNC_RELAY_HEX64], sig_hex[2 * DSYNC_RELAY_SIG_BYTES + 1], target[64];
 	dsync_buf m = DSYNC_BUF_INIT, body = DSYNC_BUF_INIT;
-	relay_call r;
+	long status;
 	int error;
 
 	snprintf(target, sizeof(target), ".device/%s", s->device);
-	dsync_relay_call_init(&r, "PUT", target, NULL);
 	if ((error = dsync_relay_register_message(&m, s->gid, s->device, pk)) < 0)
 		goto out;
 	crypto_sign_detached(sig, NULL, (const unsigned char *)m.ptr, m.len, s->sk);
 	dsync_relay_hex(pk_hex, pk, DSYNC_RELAY_PK_BYTES);
 	dsync_relay_hex(sig_hex, sig, sizeof(sig));
-	if ((error = dsync_buf_printf(&body, "key %s\nproof %s\n", pk_hex, sig_hex)) < 0)
-		goto out;
-	r.admission = admit_hex;
-	r.mem = body.ptr;
-	r.len = body.len;
-	r.has_body = true;
-	if ((error = dsync_relay_call_perform(s, &r)) < 0)
-		goto out;
-	if (r.reply.status != 201 && r.reply.status != 200)
-		error = dsync_relay_call_refused(s, &r, "register the device");
+	if ((error = dsync_buf_printf(&body, "key %s\nproof %s\n", pk_hex, sig_hex)) == 0)
+		error = admitted_put(s, target, &body, admit_hex, "register the device", &status);
 out:
-	dsync_relay_call_dispose(&r);
 	dsync_buf_dispose(&m);
 	dsync_buf_dispose(&body);
 	return error;
@@ -602,7 +602,12 @@ int dsync_blobstore_relay_open(dsync_blobstore **out, const char *url, bool crea
 			s->cut_at = strtoull(cut, NULL, 10);
 	}
 #endif
-	if ((error = dsync_relay_client_open(s, c->ca_file, o->rate_limit)) < 0 || (error = check_relay(s)) < 0)
+	if ((error = dsync_relay_client_open(s, c->ca_file, o->rate_limit)) < 0)
+		goto fail;
+	/* a caller that can't wait long (dsync status) */
+	if (o->connect_timeout_ms > 0)
+		curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+	if ((error = check_relay(s)) < 0)
 		goto fail;
 	if (c->admit) {
 		dsync_relay_hex(admit_hex, c->admit, DSYNC_RELAY_KEY_BYTES);

@@ -527,23 +527,6 @@ void dsync_relay_call_note_usage(relay_store *s, const relay_call *r)
 
 /* ---- refusals in our own words */
 
-static const char *size_text(char *buf, size_t size, uint64_t n)
-{
-	static const char *unit[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	unsigned i = 0;
-
-	while (v >= 1024 && i + 1 < DSYNC_ARRAY_SIZE(unit)) {
-		v /= 1024;
-		i++;
-	}
-	if (i == 0)
-		snprintf(buf, size, "%llu bytes", (unsigned long long)n);
-	else
-		snprintf(buf, size, "%.1f %s", v, unit[i]);
-	return buf;
-}
-
 static int refused_403(relay_store *s, const relay_call *r, const char *what, const char *name)
 {
 	static const struct {
@@ -634,7 +617,7 @@ int dsync_relay_call_refused(relay_store *s, const relay_call *r, const char *wh
 					       "groups as it may", s->who, s->group);
 		if (s->have_usage && s->quota)
 			return dsync_error_set(DSYNC_ENOSPACE, "relay '%s' refused the upload: the group's quota (%s) is "
-					       "full", s->who, size_text(size, sizeof(size), s->quota));
+					       "full", s->who, dsync_size_text(size, sizeof(size), s->quota));
 		return dsync_error_set(DSYNC_ENOSPACE, "relay '%s' refused the upload: the group's quota is full",
 				       s->who);
 	default:

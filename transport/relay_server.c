@@ -953,9 +953,17 @@ static relay_next blob_put(relay_req *r)
 		if (error == DSYNC_ENOSPACE) {
 			const char *why = relay_disk_last_refusal();
 
+			if (why && strcmp(why, "too-large") == 0)
+				return refuse(r, 413, "too-large", "the blob is over the relay's --max-blob");
 			next = refuse(r, 507, why ? why : "over-quota", "the upload does not fit");
 			add_usage(r);
 			return next;
+		}
+		if (error == DSYNC_ELOCKED) {
+			/* its connection was cut and the relay hasn't noticed yet */
+			refuse(r, 503, "busy", "this upload is in progress on another connection");
+			hdr(r, "Retry-After", "5");
+			return RELAY_ANSWER;
 		}
 		return internal(r, error);
 	}
@@ -1020,6 +1028,8 @@ static relay_next blob_put_end(relay_req *r)
 		return refuse(r, 400, "hash-mismatch", "the body's hash is not Dsync-Body-Hash");
 	if (error == DSYNC_ECONFLICT)
 		return refuse(r, 409, "seq-not-newer", "a manifest as new was accepted already");
+	if (error == DSYNC_ENOTFOUND)   /* its device was removed meanwhile */
+		return refuse(r, 409, "not-writer", "the manifest's device is not registered");
 	if (error == DSYNC_ENOSPACE) {
 		next = refuse(r, 507, "disk-full", "the relay's disk is full");
 		add_usage(r);

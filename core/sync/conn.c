@@ -74,6 +74,7 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	if (error < 0)
 		return error;
 	t.rate_limit = o->rate_limit == DSYNC_RATE_UNLIMITED ? 0 : o->rate_limit;
+	t.connect_timeout_ms = o->connect_timeout_ms;
 	if (!o->rate_limit && r && r->limit_rate && dsync_rate_parse(r->limit_rate, &t.rate_limit) < 0)
 		return dsync_error_set(DSYNC_EUSAGE, "remote.%s.limitRate is '%s': give e.g. 500k, 2M or 20mbit",
 				       r->name, r->limit_rate);
@@ -89,6 +90,12 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	return error;
 }
 
+
+int dsync_conn_relay_refused(int error, const char *url, const char *group)
+{
+	(void)url, (void)group;
+	return error;
+}
 
 int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_sync_options *o,
 		    dsync_sync_result *res)

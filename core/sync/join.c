@@ -474,6 +474,15 @@ out:
 		 * nothing behind, leaves no key behind either */
 		join_failed(error, store_id, j.made_key, error == DSYNC_ECORRUPT || (made_folder && !fetched));
 		if (made_folder && !fetched) {
+			/* nor the relay token of a device id that is gone */
+			if (relay) {
+				char *msg = strdup(dsync_error_last());
+
+				dsync_relay_keys_forget(&k);
+				if (msg)
+					dsync_error_set(error, "%s", msg);
+				free(msg);
+			}
 			join_unmake(error, f, existed);
 			f = NULL;
 		}

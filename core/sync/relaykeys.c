@@ -31,9 +31,13 @@ void dsync_relay_keys_dispose(sync_relay *k)
 /* The kept file of K's group and device (MAKE_DIR: its folders made, 0700). */
 static int keys_path(dsync_buf *out, const sync_relay *k, bool make_dir)
 {
-	char *dir = NULL;
+	char *dir = NULL, q[DSYNC_QUOTE_SIZE];
 	int error;
 
+	/* both become path components: 32 hex digits each, nothing else */
+	if (dsync_relay_hex_parse(NULL, k->c.group_id, 32) < 0 || dsync_relay_hex_parse(NULL, k->c.device_id, 32) < 0)
+		return dsync_error_set(DSYNC_ECORRUPT, "the device id '%s' is not 32 hex digits",
+				       dsync_quote(q, k->c.device_id));
 	if ((error = dsync_config_dir(&dir)) < 0)
 		return error;
 	error = dsync_buf_printf(out, "%s/relay/%s", dir, k->c.group_id);

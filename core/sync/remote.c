@@ -390,6 +390,17 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	if ((error = dsync_folder_config_dir_ready()) < 0 || (error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	error = open_or_create(&bs, &st, created, url, f, true, relay ? &k : NULL, group_new, o);
+	/* no group was made with a passphrase the relay could guess: say so */
+	if (error == DSYNC_EAUTH && relay && !group_new) {
+		char *msg = strdup(dsync_error_last()), *weak;
+
+		dsync_passphrase_strength(k.pass, NULL);
+		weak = strdup(dsync_error_last());
+		error = dsync_error_set(DSYNC_EAUTH, "%s (no group is made with this passphrase: %s)",
+					msg ? msg : "refused", weak ? weak : "too weak");
+		free(msg);
+		free(weak);
+	}
 	for (i = 0; error == 0 && i < all.size; i++)
 		if (all.ptr[i].store_id && strcmp(all.ptr[i].store_id, st->id) == 0)
 			error = dsync_error_set(DSYNC_EEXISTS, "the store at %s is remote '%s' of this folder already (%s)",

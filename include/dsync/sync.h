@@ -68,6 +68,9 @@ typedef struct dsync_sync_options {
 	 * the message).  Without it a group is made only when the passphrase
 	 * given passes the check too. */
 	bool relay_create;
+	/* How long reaching a relay may take, in ms (0: the transport's own,
+	 * 30 s): dsync status asks briefly. */
+	int connect_timeout_ms;
 } dsync_sync_options;
 #define DSYNC_RATE_UNLIMITED UINT64_MAX
 #define DSYNC_SYNC_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }

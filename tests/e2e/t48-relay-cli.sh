@@ -65,6 +65,8 @@ contains "  and pushed" "$TMP/out" "pushed "
 contains "  and says how to join" "$TMP/out" "dsync join --relay $R1 --group 'Smith-Family'"
 check "  remote.origin.url is the relay" "$(git --git-dir="$TMP/A/.dsync" config remote.origin.url)" = "$R1"
 check "  remote.origin.group as typed" "$(git --git-dir="$TMP/A/.dsync" config remote.origin.group)" = "Smith-Family"
+ok "remote list" on A "$DSYNC" remote list
+check "  names the group" "$(cat "$TMP/out")" = "$(printf 'origin\t%s\tgroup Smith-Family' "$R1")"
 KEYS=$(find "$TMP/hA/.config/dsync/relay" -type f)
 check "  one kept key file" "$(echo "$KEYS" | wc -l)" = 1
 check "  under GROUP-ID/DEVICE-ID" "$(basename "$KEYS")" = "$(git --git-dir="$TMP/A/.dsync" config dsync.deviceId)"
@@ -116,6 +118,9 @@ check "  gone" -z "$(git --git-dir="$TMP/A/.dsync" config remote.origin.caFile)"
 mkdir -p "$TMP/E"
 ok "a plain folder" env HOME="$TMP/hA" "$DSYNC" init "$TMP/E"
 fails 2 "remote add of a relay without --group" on E "$DSYNC" remote add family "$R1"
+fails 5 "remote add of a new group with a weak passphrase makes none" env HOME="$TMP/hA" DSYNC_PASSPHRASE=hello123 \
+	bash -c 'cd "$1" && "$2" remote add other "$3" --group Other-Family' _ "$TMP/E" "$DSYNC" "$R1"
+contains "  says why" "$TMP/err" "(no group is made with this passphrase: the passphrase is too weak"
 ok "remote add NAME URL --group NAME" env HOME="$TMP/hA" DSYNC_PASSPHRASE="$PASS" \
 	bash -c 'cd "$1" && "$2" remote add family "$3" --group Smith-Family' _ "$TMP/E" "$DSYNC" "$R1"
 ok "  and a sync brings the files" env HOME="$TMP/hA" bash -c 'cd "$1" && "$2" sync --quiet' _ "$TMP/E" "$DSYNC"
@@ -127,6 +132,10 @@ contains "  the relay remote's usage" "$TMP/out" "remote origin: "
 contains "  without a quota" "$TMP/out" "used (no quota)"
 ok "status --json" on A "$DSYNC" status --json
 contains "  the same fields" "$TMP/out" '{"relays":[{"remote":"origin","used":'
+git --git-dir="$TMP/A/.dsync" config remote.origin.url "http://127.0.0.1:1/"
+ok "status with the relay unreachable still works" on A "$DSYNC" status
+contains "  and says the usage is unknown" "$TMP/out" "remote origin: usage unknown (cannot reach relay 'origin'"
+git --git-dir="$TMP/A/.dsync" config remote.origin.url "$R1"
 ok "a folder without relay remotes: no such line" bash -c 'cd "$1" && HOME="$2" "$3" init . >/dev/null && HOME="$2" "$3" status' \
 	_ "$(mkdir -p "$TMP/F" && echo "$TMP/F")" "$TMP/hA" "$DSYNC"
 check "  none" -z "$(grep '^remote ' "$TMP/out")"

@@ -590,6 +590,30 @@ static void test_wait_change(void **state)
 	dsync_blobstore_free(w.s);
 }
 
+/* Last: it puts 127.0.0.1 in the relay's penalty period */
+static void test_slow_down(void **state)
+{
+	dsync_blobstore_info info;
+	device w = a;
+	dsync_blobstore *s = NULL;
+	bool empty;
+	double t0;
+	int i;
+
+	(void)state;
+	w.c.token[1] ^= 1;
+	OK(open_as(&s, url, &w, false, false));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(s->is_empty(s, &empty), DSYNC_EAUTH);
+	dsync_blobstore_free(s);
+	/* the right token now meets 429 with Retry-After, waits it out and gets through */
+	t0 = now_s();
+	OK(sa->stat(sa, "dsync-store", &info));
+	print_message("waited %.1f s for the penalty\n", now_s() - t0);
+	assert_true(now_s() - t0 >= 0.9);
+	assert_int_equal(info.size, 9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_big_resumed),
 		cmocka_unit_test(test_quota),
 		cmocka_unit_test(test_paging),
+		cmocka_unit_test(test_slow_down),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
