@@ -23,7 +23,6 @@
 #define WAIT_MS 25000           /* one long-poll (the relay's default; it allows 1..55 s) */
 #define BACKOFF_MAX_S 60        /* errors wait 1, 2, 4 ... this many seconds */
 #define RESTART_MS 10000        /* a child that died is started again after this */
-#define EXIT_CANNOT_WAIT 3      /* the child's status: the remote can't tell (no restart) */
 
 /* Whether F's remotes should be waited on now. */
 static bool wanted(const wfolder *f)
@@ -77,14 +76,14 @@ static void __attribute__((noreturn)) child_main(wfolder *f, const char *remote,
 		int error;
 		bool changed;
 
+		/* every error backs off, none ends the child: a relay behind a
+		 * proxy under maintenance, credentials not kept yet, a remote
+		 * being re-added all pass; the loop ends it when the folder or
+		 * the remote goes */
 		if ((error = dsync_folder_open(&df, f->root)) == 0)
 			error = dsync_remote_waiter_open(&rw, df, remote, &so);
 		/* the waiter holds what it needs: the folder need not stay open */
 		dsync_folder_free(df);
-		if (error == DSYNC_EUSAGE || error == DSYNC_ENOTFOUND) {
-			watch_say(f->w, DSYNC_LOG_DEBUG, f, "not waiting on '%s': %s", remote, dsync_error_last());
-			_exit(EXIT_CANNOT_WAIT);
-		}
 		while (error == 0 && (error = dsync_remote_wait(rw, cursor, sizeof(cursor), WAIT_MS, &changed)) == 0) {
 			if (backoff)
 				watch_say(f->w, DSYNC_LOG_INFO, f, "remote '%s' answers again", remote);
@@ -310,8 +309,6 @@ void waiters_reap(watch *w)
 			if (p->fd >= 0)
 				close(p->fd);
 			p->fd = -1;
-			if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CANNOT_WAIT)
-				continue;   /* until the remotes change */
 			watch_say(w, DSYNC_LOG_WARNING, f, "waiting on '%s' stopped (%s %d); again in %d s", p->remote,
 			          WIFSIGNALED(status) ? "signal" : "status",
 			          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), RESTART_MS / 1000);
