@@ -91,12 +91,6 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 }
 
 
-int dsync_conn_relay_refused(int error, const char *url, const char *group)
-{
-	(void)url, (void)group;
-	return error;
-}
-
 int dsync_conn_open(sync_conn *c, dsync_folder *f, sync_remote *r, const dsync_sync_options *o,
 		    dsync_sync_result *res)
 {

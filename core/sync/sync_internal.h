@@ -192,11 +192,6 @@ void dsync_conn_close(sync_conn *c);
 int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create, const sync_remote *r,
 			      const sync_relay *k, const dsync_sync_options *o);
 
-/* ERROR as it is: the relay's client names the group in its refusals itself
- * (dsync_relay_creds.group_name), and tells a wrong passphrase from a device
- * id taken; kept for the callers that pass a relay's refusal through it. */
-int dsync_conn_relay_refused(int error, const char *url, const char *group);
-
 /* Reports progress to the options' callback. */
 void dsync_conn_progress(sync_conn *c, const char *what, size_t objects, size_t objects_total, uint64_t bytes,
 			 uint64_t bytes_total, bool done);
