@@ -215,8 +215,12 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ctx)
 			}
 			done += (size_t)n;
 		}
+	} else if (r->got + len > RELAY_ERROR_BODY_MAX) {
+		r->too_big = true; /* a body where none was expected: a little is dropped, not more */
+		return 0;
 	} else {
-		return 0; /* a body where none was expected */
+		r->got += len;
+		return len;
 	}
 	if (r->hash)
 		crypto_generichash_update(r->hash, (const unsigned char *)data, len);

@@ -18,7 +18,7 @@
 
 #define RESUMABLE_MIN (8 * 1024 * 1024)
 #define HASH_BLOCK (256 * 1024)
-#define BUSY_SECONDS 90 /* a resumable upload's 5xx retried this long: the relay's idle timeout and more */
+#define BUSY_SECONDS 90 /* a resumable upload's 503 retried this long: the relay's idle timeout and more */
 #define UPLOAD_LABEL "dsync-relay-upload-1" /* and its NUL */
 
 static int hash_fd(relay_store *s, int fd, uint64_t start, uint64_t len, char hex[DSYNC_RELAY_HEX64],
@@ -106,7 +106,7 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 	uint64_t total, offset = 0;
 	struct stat st;
 	relay_call r;
-	time_t busy_until = time(NULL) + BUSY_SECONDS;
+	time_t busy_until = 0;
 	bool resumable;
 	int error, try = 0, busy_try = 0;
 
@@ -165,9 +165,11 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 			s->created = false;
 			break;
 		}
-		if (resumable && r.reply.status >= 500 && time(NULL) < busy_until) {
-			/* the relay may hold the upload for the connection that was cut
-			 * until it notices (its idle timeout, 60 s): wait for it */
+		if (resumable && r.reply.status == 503 && !busy_until)
+			busy_until = time(NULL) + BUSY_SECONDS; /* from the first refusal, not the put's start */
+		if (resumable && r.reply.status == 503 && time(NULL) < busy_until) {
+			/* 503 busy: the relay holds the upload for the connection that
+			 * was cut until it notices (its idle timeout, 60 s): wait */
 			dsync_relay_call_dispose(&r);
 			dsync_relay_client_backoff(++busy_try);
 			continue;

@@ -46,7 +46,7 @@ static relay_srv *srv;
 static char token_hex[65], admit_hex[65];
 static uint8_t sk[2][64];
 
-static void fail(const char *why)
+static __attribute__((noreturn)) void fail(const char *why)
 {
 	fprintf(stderr, "fuzz_relay_request: %s\n", why);
 	abort();

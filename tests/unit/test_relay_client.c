@@ -238,6 +238,60 @@ static int count_cb(const char *name, const dsync_blobstore_info *info, void *pa
 
 /* ---- tests */
 
+static void header_lines(relay_reply *r, const char *block)
+{
+	const char *p = block, *nl;
+
+	while ((nl = strchr(p, '\n')) != NULL) {
+		dsync_relay_client_header(r, p, (size_t)(nl + 1 - p));
+		p = nl + 1;
+	}
+}
+
+static void test_reply_headers(void **state)
+{
+	relay_reply r;
+
+	(void)state;
+	/* a 100 Continue, then the answer: only the answer's headers count */
+	header_lines(&r, "HTTP/1.1 100 Continue\r\nDsync-Offset: 1\r\n\r\n"
+			 "HTTP/1.1 206 Partial Content\r\ncontent-length:  10 \r\nDsync-Change: 3f2a9c01b7e4d5a6.17\r\n"
+			 "ETag: \"ac80dbc0c8ca709fb9d48d39f3531976b169cb16c1213dfcd7a06b8dc4f2cba7\"\r\n"
+			 "Content-Range: bytes 10-19/20\r\nDsync-Usage: 5 100\r\nRetry-After: 3\r\n"
+			 "Last-Modified: Sun, 06 Dec 2026 10:55:02 GMT\r\n\r\n");
+	assert_false(r.bad);
+	assert_int_equal(r.status, 206);
+	assert_false(r.has_offset);
+	assert_true(r.has_length && r.length == 10);
+	assert_string_equal(r.change, "3f2a9c01b7e4d5a6.17");
+	assert_string_equal(r.etag, "ac80dbc0c8ca709fb9d48d39f3531976b169cb16c1213dfcd7a06b8dc4f2cba7");
+	assert_true(r.has_range && r.range_start == 10 && r.range_end == 19 && r.range_total == 20);
+	assert_true(r.has_usage && r.used == 5 && r.quota == 100);
+	assert_int_equal(r.retry_after, 3);
+	assert_int_equal(r.last_modified, 1796554502);
+	/* each malformed or repeated header of ours marks the reply bad */
+	{
+		static const char *const bad[] = {
+			"Content-Length: 1\r\nContent-Length: 2\r\n", "Content-Length: -1\r\n",
+			"Content-Length: 99999999999999999999999\r\n", "Dsync-Change: x.1\r\n",
+			"Dsync-Change: 3f2a9c01b7e4d5a6.1\r\nDsync-Change: 3f2a9c01b7e4d5a6.1\r\n",
+			"ETag: \"AC80\"\r\n", "Content-Range: bytes 9-1/5\r\n", "Content-Range: bytes 0-5/5\r\n",
+			"Dsync-Usage: 1\r\n", "Dsync-Offset: 0x10\r\n",
+		};
+		char block[300];
+		size_t i;
+
+		for (i = 0; i < DSYNC_ARRAY_SIZE(bad); i++) {
+			snprintf(block, sizeof(block), "HTTP/1.1 200 OK\r\n%s\r\n", bad[i]);
+			header_lines(&r, block);
+			if (!r.bad)
+				fail_msg("not refused: %s", bad[i]);
+		}
+		header_lines(&r, "HTTP/1.1 2x0 OK\r\n");
+		assert_true(r.bad);
+	}
+}
+
 static void test_not_a_relay(void **state)
 {
 	dsync_blobstore *s = NULL;
@@ -415,13 +469,21 @@ static void test_manifests(void **state)
 	assert_non_null(strstr(dsync_error_last(), "newer"));
 }
 
+static void on_xfer(uint64_t bytes, void *payload)
+{
+	uint64_t *most = payload;
+
+	if (bytes > *most)
+		*most = bytes;
+}
+
 static void test_big_resumed(void **state)
 {
 	dsync_blobstore *s = NULL, *r = NULL;
 	relay_store *rs;
 	unsigned char sent[32], back[32];
 	char pack[100], *block;
-	uint64_t used, quota;
+	uint64_t used, quota, moved = 0;
 	time_t t0;
 	size_t i;
 	int fd, out;
@@ -445,7 +507,8 @@ static void test_big_resumed(void **state)
 	unsetenv("DSYNC_TEST_RELAY_CUT");
 	pack_name(pack, sizeof(pack), 2);
 	t0 = time(NULL);
-	OK(s->put(s, pack, fd, NULL, NULL));
+	OK(s->put(s, pack, fd, on_xfer, &moved));
+	assert_int_equal(moved, BIG);
 	print_message("20 MiB put, cut at 5 MiB, in %lld s\n", (long long)(time(NULL) - t0));
 	rs = (relay_store *)s;
 	assert_true(rs->cut_done);
@@ -458,7 +521,9 @@ static void test_big_resumed(void **state)
 	assert_true(used >= BIG && used <= QUOTA);
 
 	out = temp_fd();
-	OK(r->get(r, pack, out, BIG, NULL, NULL));
+	moved = 0;
+	OK(r->get(r, pack, out, BIG, on_xfer, &moved));
+	assert_int_equal(moved, BIG);
 	rs = (relay_store *)r;
 	assert_true(rs->cut_get_done);
 	assert_true(rs->bytes_received < BIG + BIG / 4 + 1024 * 1024);
@@ -617,6 +682,7 @@ static void test_slow_down(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_headers),
 		cmocka_unit_test(test_not_a_relay),
 		cmocka_unit_test(test_create_and_join),
 		cmocka_unit_test(test_wrong_token),
