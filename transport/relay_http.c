@@ -37,12 +37,25 @@ typedef struct conn_state {
 	bool parked;
 } conn_state;
 
+/* What we keep per TCP connection: MHD's idle timeout is reset by every
+ * byte, so a client sending one header byte every 10 s would hold its
+ * connection for ever; the timer shuts down a connection whose request's
+ * headers have taken longer than IDLE_SECONDS (section 3, slowloris). */
+typedef struct sock_state {
+	int fd;
+	int64_t since;   /* ms: waiting for a request's headers since; 0 while a request is handled */
+	struct sock_state *prev, *next;
+} sock_state;
+
 typedef struct relay_http {
 	relay_srv *srv;
 	struct MHD_Daemon *daemon;
 	pthread_t timer;
 	volatile int stop_timer;
+	pthread_mutex_t mu;   /* socks */
+	sock_state *socks;
 } relay_http;
+
 
 /* ---------------------------------------------------------------- MHD callbacks */
 
@@ -129,6 +142,71 @@ static bool has_body(struct MHD_Connection *c)
 	       (len && strcmp(len, "0") != 0);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	relay_http *h = cls;
+	sock_state *ss = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((ss = calloc(1, sizeof(*ss))) == NULL)
+			return;
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		ss->fd = ci ? ci->connect_fd : -1;
+		ss->since = relay_now_ms();
+		pthread_mutex_lock(&h->mu);
+		ss->next = h->socks;
+		if (h->socks)
+			h->socks->prev = ss;
+		h->socks = ss;
+		pthread_mutex_unlock(&h->mu);
+		*socket_context = ss;
+		return;
+	}
+	if (!ss)
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (ss->prev)
+		ss->prev->next = ss->next;
+	else
+		h->socks = ss->next;
+	if (ss->next)
+		ss->next->prev = ss->prev;
+	pthread_mutex_unlock(&h->mu);
+	free(ss);
+	*socket_context = NULL;
+}
+
+/* A request of C began (SINCE 0) or ended (SINCE now: the next one's headers are awaited). */
+static void headers_wait(relay_http *h, struct MHD_Connection *c, int64_t since)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	sock_state *ss = ci ? ci->socket_context : NULL;
+
+	if (!ss)
+		return;
+	pthread_mutex_lock(&h->mu);
+	ss->since = since;
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Shuts down connections whose headers are late (MHD then closes them). */
+static void headers_deadline(relay_http *h)
+{
+	int64_t now = relay_now_ms();
+	sock_state *ss;
+
+	pthread_mutex_lock(&h->mu);
+	for (ss = h->socks; ss; ss = ss->next)
+		if (ss->since && now - ss->since > IDLE_SECONDS * 1000 && ss->fd >= 0) {
+			shutdown(ss->fd, SHUT_RDWR);
+			ss->since = 0;
+			relay_srv_log(h->srv, "closed a connection whose headers took over %d s", IDLE_SECONDS);
+		}
+	pthread_mutex_unlock(&h->mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -147,6 +225,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		}
 		*con_cls = st;
+		headers_wait(h, c, 0);
 		MHD_get_connection_values(c, MHD_HEADER_KIND, header_it, st->req);
 		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_it, st->req);
 		st->next = relay_req_start(st->req);
@@ -185,9 +264,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 {
 	conn_state *st = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)why;
+	headers_wait(cls, c, relay_now_ms());
 	if (!st)
 		return;
 	relay_req_free(st->req);
@@ -199,10 +277,13 @@ static void *timer_main(void *arg)
 {
 	relay_http *h = arg;
 	struct timespec ts = { 0, TICK_MS * 1000000L };
+	unsigned n = 0;
 
 	while (!h->stop_timer) {
 		nanosleep(&ts, NULL);
 		relay_srv_tick(h->srv);
+		if (++n % (1000 / TICK_MS) == 0)
+			headers_deadline(h);
 	}
 	return NULL;
 }
@@ -330,6 +411,7 @@ int dsync_relay_run(const dsync_relay_config *c)
 		goto out;
 	if ((error = relay_srv_open(&h.srv, c, conn_suspend, conn_resume)) < 0)
 		goto out;
+	pthread_mutex_init(&h.mu, NULL);
 	/* SIGTERM and SIGINT are taken by sigwait below: blocked before any
 	 * thread starts, so every thread inherits the mask */
 	sigemptyset(&sigs);
@@ -348,6 +430,7 @@ int dsync_relay_run(const dsync_relay_config *c)
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_SECONDS,
 				    MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h,
+				    MHD_OPTION_NOTIFY_CONNECTION, on_connection, &h,
 				    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 				    MHD_OPTION_HTTPS_MEM_KEY, key,
 				    MHD_OPTION_END);
@@ -387,11 +470,14 @@ int dsync_relay_run(const dsync_relay_config *c)
 	}
 	h.stop_timer = 1;
 	pthread_join(h.timer, NULL);
+	relay_srv_shutdown(h.srv);   /* anything parked meanwhile: nothing stays suspended */
 	MHD_stop_daemon(h.daemon);
 	error = 0;
 restore:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
+	if (h.srv)
+		pthread_mutex_destroy(&h.mu);
 	relay_srv_close(h.srv);
 	free(cert);
 	free(key);

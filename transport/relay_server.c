@@ -205,6 +205,10 @@ relay_next relay_park(relay_req *r, int why, int64_t deadline)
 {
 	relay_srv *s = r->s;
 
+	/* stopping: nothing may stay suspended when the daemon stops (a 403
+	 * goes out at once; a poll never gets here then) */
+	if (s->stopping)
+		return RELAY_ANSWER;
 	if (s->suspend)
 		s->suspend(r->conn);
 	r->park = why;

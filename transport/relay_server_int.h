@@ -123,7 +123,6 @@ struct relay_req {
 
 /* ---- answers, counters, parking, checks (relay_server.c) */
 
-int64_t relay_now_ms(void);
 int relay_parse_u64(const char *s, uint64_t *out);
 void relay_hdr(relay_req *r, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 relay_next relay_answer(relay_req *r, unsigned status);

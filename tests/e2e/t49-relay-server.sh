@@ -220,6 +220,9 @@ sent=$(curl -s -o "$TMP/b" -w '%{http_code} %{size_upload}' -T "$TMP/3m" "${AUTH
 	"$G/packs/$(printf 'a%.0s' $(seq 64))")
 check "3 MB over a 2 MiB quota: 507, 0 bytes sent ($sent)" "$sent" = "507 0"
 contains "over-quota" "$TMP/b" "error over-quota"
+sent=$(curl -s -o "$TMP/b" -w '%{http_code} %{size_upload}' -T "$TMP/3m" -H "X-Forwarded-For: 10.0.0.3" \
+	-H "Authorization: Dsync-Token $(val token "$TMP/g2")" "$G/packs/$(printf 'a%.0s' $(seq 64))")
+check "a wrong token's 3 MB upload: 403 after the delay, 0 bytes sent ($sent)" "$sent" = "403 0"
 
 # ---- the long-poll
 req 200 "a poll with an old epoch answers at once" "${AUTH[@]}" "$G/.poll?since=0000000000000000.0&timeout=5"
