@@ -16,16 +16,6 @@ GOOD="copper lantern meadow violet harbor thistle"
 export DSYNC_PASSPHRASE="$GOOD"
 GROUP="Smith-Family-t50"
 
-# ok03 "what" CMD...: a sync round: done, or conflicts wait (exit 0 or 3)
-ok03() {
-	local what=$1 rc=0; shift
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then pass "$what"; else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
-
 # converge D...: sync rounds until every device has the same head (at most 4 passes)
 converge() {
 	local pass d heads
