@@ -417,6 +417,10 @@ static void test_blobs(void **state)
 	OK(sb->stat(sb, pack, &info));
 	assert_int_equal(info.size, 10);
 	assert_true(llabs((long long)(info.mtime - time(NULL))) < 60);
+	/* a pack another device wrote: refused, and named */
+	assert_int_equal(dsync_blobstore_put_buf(sb, pack, "squatted", 8), DSYNC_EEXISTS);
+	assert_non_null(strstr(dsync_error_last(), pack));
+	assert_non_null(strstr(dsync_error_last(), "written by another device"));
 	OK(sb->list(sb, "", count_cb, &n));
 	assert_int_equal(n, 2);
 	n = 0;
@@ -655,6 +659,19 @@ static void test_wait_change(void **state)
 	dsync_blobstore_free(w.s);
 }
 
+static void test_clock_skew(void **state)
+{
+	relay_store *rs = (relay_store *)sa;
+	char name[100];
+
+	(void)state;
+	/* this device's clock 20 minutes slow: the relay's Date sets it right, once */
+	rs->clock_offset = -1200;
+	manifest_name(name, sizeof(name), &a, 20);
+	OK(dsync_blobstore_put_buf(sa, name, "a20", 3));
+	assert_true(llabs((long long)rs->clock_offset) < 5);
+}
+
 /* Last: it puts 127.0.0.1 in the relay's penalty period */
 static void test_slow_down(void **state)
 {
@@ -692,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_big_resumed),
 		cmocka_unit_test(test_quota),
 		cmocka_unit_test(test_paging),
+		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_slow_down),
 	};
 
