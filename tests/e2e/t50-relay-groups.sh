@@ -16,16 +16,6 @@ GOOD="copper lantern meadow violet harbor thistle"
 export DSYNC_PASSPHRASE="$GOOD"
 GROUP="Smith-Family-t50"
 
-# ok03 "what" CMD...: a sync round: done, or conflicts wait (exit 0 or 3)
-ok03() {
-	local what=$1 rc=0; shift
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then pass "$what"; else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
-
 # converge D...: sync rounds until every device has the same head (at most 4 passes)
 converge() {
 	local pass d heads
@@ -102,10 +92,17 @@ git --git-dir="$TMP/A/.dsync" log --format=%s refs/heads/main | grep -v '^$' | s
 TOKEN=$(sed -n 's/^token //p' "$(relay_creds A)")
 WRONG_TOKEN=$(printf '%064d' 7)
 OTHER_GID=$(relay_gid "no-such-group-t50")
+t0=$(now_ms)
 rcurl -si -H "X-Forwarded-For: 192.0.2.1" -H "Authorization: Dsync-Token $WRONG_TOKEN" "${RELAY_URL}v1/$GID/.list?limit=1" \
 	| grep -v '^Date:' > "$TMP/wrong.http"
+t1=$(now_ms)
 rcurl -si -H "X-Forwarded-For: 192.0.2.2" -H "Authorization: Dsync-Token $WRONG_TOKEN" "${RELAY_URL}v1/$OTHER_GID/.list?limit=1" \
 	| grep -v '^Date:' > "$TMP/nogroup.http"
+t2=$(now_ms)
+ms_wrong=$((t1 - t0)) ms_nogroup=$((t2 - t1))
+diff_ms=$((ms_wrong > ms_nogroup ? ms_wrong - ms_nogroup : ms_nogroup - ms_wrong))
+check "both refusals are delayed (${ms_wrong} ms, ${ms_nogroup} ms) alike" \
+	"$ms_wrong" -ge 200 -a "$ms_nogroup" -ge 200 -a "$diff_ms" -lt 150
 contains "a wrong token: 403" "$TMP/wrong.http" "HTTP/1.1 403"
 contains "a wrong token: error forbidden" "$TMP/wrong.http" "error forbidden"
 if cmp -s "$TMP/wrong.http" "$TMP/nogroup.http"; then

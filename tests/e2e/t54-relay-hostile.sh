@@ -6,7 +6,8 @@
 # without a length, or chunked; bad hex in each header the relay reads; no
 # token, a wrong one; a slowloris client (a header byte every 10 s) and an
 # idle one, both closed by the relay within about 60 s; then 30 wrong
-# tokens in a row slowed down with 429 and Retry-After. Each is refused
+# tokens in a row slowed down with 429 and Retry-After; an upload whose
+# body trickles in (a byte every 5 s) is abandoned, its temp file removed. Each is refused
 # with its status; the sync completes and checks; the relay's memory is
 # reported.
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +64,13 @@ STARTED_PIDS+=("$SLOW_PID")
 "${RELAYHTTP[@]}" slowloris "$RELAY_URL" --interval 100 --limit 70 > "$TMP/idle.out" 2>&1 &
 IDLE_PID=$!
 STARTED_PIDS+=("$IDLE_PID")
+# a signed upload of 1 MB whose body comes a byte every 5 s
+"${RELAYHTTP[@]}" req "$RELAY_URL" PUT "/v1/$GID/packs/$(printf '%064d' 8)" --creds "$CREDS" \
+	--content-length 1000000 --save-request "$TMP/slowbody.req" --dry
+"${RELAYHTTP[@]}" slowloris "$RELAY_URL" --head "$TMP/slowbody.req" --interval 5 --limit 70 \
+	> "$TMP/slowbody.out" 2>&1 &
+SLOWBODY_PID=$!
+STARTED_PIDS+=("$SLOWBODY_PID")
 T0=$(date +%s)
 
 # a sync that takes a while: 24 MB at 3 MB/s
@@ -163,12 +171,15 @@ check "with Retry-After" $? = 0
 tr -d '\r' < "$TMP/guess.http" | sed 's/$/\r/' > "$TMP/guess.rep"; relay_seed reply "$TMP/guess.rep"
 
 # the slow clients
-wait "$SLOW_PID" "$IDLE_PID"
+wait "$SLOW_PID" "$IDLE_PID" "$SLOWBODY_PID"
 elapsed=$(($(date +%s) - T0))
 sed 's/^/# slowloris: /' "$TMP/slowloris.out"
 sed 's/^/# idle: /' "$TMP/idle.out"
+sed 's/^/# slow body: /' "$TMP/slowbody.out"
 contains "the slowloris client was closed by the relay" "$TMP/slowloris.out" "closed after"
 contains "the idle client was closed by the relay" "$TMP/idle.out" "closed after"
+contains "the upload whose body trickles was closed by the relay" "$TMP/slowbody.out" "closed after"
+check "its temp file is gone" -z "$(find "$TMP/relay/groups" -path "$TMP/relay/groups/*/tmp/*" -type f)"
 check "the relay survived $N hostile requests" -d "/proc/$RELAY_PID"
 echo "# relay memory after $N hostile requests and a 24 MB sync: $(relay_rss)"
 relay_stop

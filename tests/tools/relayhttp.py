@@ -20,9 +20,10 @@ As a command:
         the body; exit 0 whatever the status.
     relayhttp.py raw URL FILE
         Sends FILE's bytes as they are (a saved request: a replay), prints as req.
-    relayhttp.py slowloris URL [--interval 10] [--limit 75]
-        One request head sent a byte every INTERVAL s; prints "closed after N s"
-        or "open after N s" (LIMIT reached first).
+    relayhttp.py slowloris URL [--interval 10] [--limit 75] [--head FILE]
+        One request head sent a byte every INTERVAL s (or FILE's head at once,
+        then a body a byte every INTERVAL s); prints "closed after N s" or
+        "open after N s" (LIMIT reached first).
     relayhttp.py sign SKHEX METHOD PATH GID BODYHASH TOTAL TIME NONCE
         Prints the signature (hex) of M.
     relayhttp.py register-body SKHEX GID DEVICE
@@ -217,16 +218,21 @@ def send_raw(host, port, raw, timeout=30.0):
         s.close()
 
 
-def slowloris(url, interval, limit):
-    """Sends a request's head one byte every INTERVAL seconds; prints
+def slowloris(url, interval, limit, head=None):
+    """Sends a request's head one byte every INTERVAL seconds (or, given
+    HEAD, that at once and then its body a byte every INTERVAL s); prints
     "closed after N s" when the server closes (or answers), "open after N s"
     when LIMIT passes first."""
     u = urllib.parse.urlsplit(url)
-    head = b"GET /v1/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4096
     t0 = time.monotonic()
     s = socket.create_connection((u.hostname, u.port or 80), timeout=interval)
-    s.sendall(head[:20])
-    i = 20
+    if head is None:
+        head = b"GET /v1/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4096
+        s.sendall(head[:20])
+        i = 20
+    else:
+        s.sendall(head)
+        head, i = b"\0" * 1000000, 0
     while time.monotonic() - t0 < limit:
         try:
             data = s.recv(4096)
@@ -268,6 +274,7 @@ def main():
     r.add_argument("--body-hash", help="claim and sign this Dsync-Body-Hash instead of the body's")
     r.add_argument("--no-length", action="store_true", help="signed as the body, sent without it or its length")
     r.add_argument("--save-request")
+    r.add_argument("--dry", action="store_true", help="with --save-request: only save it")
     r.add_argument("--save-reply")
     s = sub.add_parser("sign")
     s.add_argument("args", nargs=8)
@@ -279,12 +286,17 @@ def main():
     sl.add_argument("url")
     sl.add_argument("--interval", type=float, default=10.0)
     sl.add_argument("--limit", type=float, default=75.0)
+    sl.add_argument("--head", help="a saved request head sent at once; then its body trickles")
     w = sub.add_parser("raw")
     w.add_argument("url")
     w.add_argument("file")
     a = ap.parse_args()
     if a.cmd == "slowloris":
-        return slowloris(a.url, a.interval, a.limit)
+        head = None
+        if a.head:
+            with open(a.head, "rb") as f:
+                head = f.read()
+        return slowloris(a.url, a.interval, a.limit, head)
     if a.cmd == "raw":
         u = urllib.parse.urlsplit(a.url)
         with open(a.file, "rb") as f:
@@ -350,6 +362,8 @@ def main():
     if a.save_request:
         with open(a.save_request, "wb") as f:
             f.write(raw)
+        if a.dry:
+            return 0
     reply = send_raw(u.hostname, u.port or 80, raw)
     if a.save_reply:
         with open(a.save_reply, "wb") as f:
