@@ -35,6 +35,12 @@ struct relay_upload {
 	uint8_t hash[DSYNC_RELAY_KEY_BYTES];
 	uint64_t total, held, synced, reserve;
 	crypto_generichash_state st;
+	/* A resumed PUT of the same upload by the same device takes it over
+	 * from a connection the relay hasn't seen cut yet (section 4.2): MU
+	 * orders this connection's writes against that takeover. */
+	pthread_mutex_t mu;
+	bool stolen;                        /* taken over: its writes are refused, its end touches nothing */
+	bool ending;                        /* finishing or dropped: it can no longer be taken over */
 };
 
 /* ---- blobs */
@@ -385,6 +391,7 @@ static void release(relay_upload *u)
 
 static void upload_free(relay_upload *u)
 {
+	pthread_mutex_destroy(&u->mu);
 	if (u->fd >= 0)
 		close(u->fd);
 	if (u->tmp >= 0)
@@ -399,8 +406,21 @@ static void upload_free(relay_upload *u)
 static void upload_drop(relay_upload *u)
 {
 	rd_group *g = u->g;
-	bool keep = u->resumable && !u->failed && u->fd >= 0;
+	bool keep = u->resumable && !u->failed && u->fd >= 0, stolen;
 
+	pthread_mutex_lock(&u->mu);
+	stolen = u->stolen;
+	u->ending = true;
+	pthread_mutex_unlock(&u->mu);
+	if (stolen) {
+		/* the file, its record and its reservation are the new connection's */
+		pthread_mutex_lock(&g->lock);
+		if (u->new_name)
+			g->inflight -= g->inflight > 0;
+		pthread_mutex_unlock(&g->lock);
+		upload_free(u);
+		return;
+	}
 	if (keep && (fsync(u->fd) < 0 || len_write(u->tmp, u->tname, u->held, u->total, u->name) < 0))
 		keep = false;
 	pthread_mutex_lock(&g->lock);
@@ -410,6 +430,7 @@ static void upload_drop(relay_upload *u)
 		if (p) {
 			p->held = u->held;
 			p->busy = false;
+			p->owner = NULL;
 		}
 		if (u->new_name) {
 			g->inflight -= g->inflight > 0;
@@ -499,6 +520,30 @@ static int temp_open(relay_upload *u, bool resume)
 	return 0;
 }
 
+/* Under the group's lock: U, a PUT of P's upload by the device that holds
+ * it, takes it from the connection that holds it, which the relay has not
+ * yet seen cut (a half-open connection is seen only at the idle timeout).
+ * That connection's writes are refused from here on; P's length becomes
+ * what it wrote, fsync'd now.  DSYNC_ELOCKED when it can't be taken. */
+static int take_over(rd_pending *p, const relay_upload *u)
+{
+	relay_upload *o = p->owner;
+	int error = 0;
+
+	if (!o || p->total != u->total || sodium_memcmp(o->writer, u->writer, sizeof(u->writer)) != 0)
+		return dsync_error_set(DSYNC_ELOCKED, "upload %s is in progress on another connection", p->id);
+	pthread_mutex_lock(&o->mu);
+	if (o->ending || o->failed || fsync(o->fd) < 0 || len_write(o->tmp, o->tname, o->held, o->total, o->name) < 0) {
+		error = dsync_error_set(DSYNC_ELOCKED, "upload %s is in progress on another connection", p->id);
+	} else {
+		o->stolen = true;
+		p->held = o->held;
+		p->owner = NULL;   /* U's once its file is open */
+	}
+	pthread_mutex_unlock(&o->mu);
+	return error;
+}
+
 /* Under the group's lock: takes the kept upload back, or reserves the
  * bytes of a new one (the quota and blob-count checks). *RESUME says which. */
 static int reserve(relay_upload *u, const char *upload_id, uint64_t replaced, bool exists, bool *resume)
@@ -509,8 +554,12 @@ static int reserve(relay_upload *u, const char *upload_id, uint64_t replaced, bo
 	uint64_t quota = rd_group_quota(d, g), need;
 
 	*resume = false;
-	if (p && p->busy)
-		return dsync_error_set(DSYNC_ELOCKED, "upload %s is in progress on another connection", upload_id);
+	if (p && p->busy) {
+		int error = take_over(p, u);
+
+		if (error < 0)
+			return error;
+	}
 	if (p && p->total == u->total) {
 		p->busy = true;
 		u->held = u->synced = p->held;
@@ -573,6 +622,7 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 		return dsync_error_oom();
 	u->d = d;
 	u->gfd = u->tmp = u->fd = -1;
+	pthread_mutex_init(&u->mu, NULL);
 	u->resumable = upload_id != NULL;
 	u->total = total;
 	memcpy(u->name, name, strlen(name) + 1);
@@ -614,13 +664,36 @@ int relay_disk_upload_begin(relay_upload **out, relay_disk *d, const char *gid, 
 		upload_drop(u);
 		return error;
 	}
+	if (u->resumable) {
+		rd_pending *p;
+
+		pthread_mutex_lock(&u->g->lock);
+		if ((p = pending_find(u->g, u->tname)) != NULL)
+			p->owner = u;
+		pthread_mutex_unlock(&u->g->lock);
+	}
 	if (offset)
 		*offset = u->held;
 	*out = u;
 	return 0;
 }
 
+static int upload_write(relay_upload *u, const void *data, size_t len);
+
 int relay_disk_upload_write(relay_upload *u, const void *data, size_t len)
+{
+	int error;
+
+	pthread_mutex_lock(&u->mu);
+	if (u->stolen)
+		error = dsync_error_set(DSYNC_ELOCKED, "the upload was taken over by another connection");
+	else
+		error = upload_write(u, data, len);
+	pthread_mutex_unlock(&u->mu);
+	return error;
+}
+
+static int upload_write(relay_upload *u, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t left = len;
@@ -709,6 +782,14 @@ int relay_disk_upload_finish(relay_upload *u, bool *replaced)
 	int dir = -1, error;
 
 	*replaced = false;
+	pthread_mutex_lock(&u->mu);
+	error = u->stolen ? dsync_error_set(DSYNC_ELOCKED, "the upload was taken over by another connection") : 0;
+	u->ending = true;
+	pthread_mutex_unlock(&u->mu);
+	if (error < 0) {
+		upload_drop(u);
+		return error;
+	}
 	if (u->failed || u->held != u->total) {
 		error = dsync_error_set(DSYNC_EUSAGE, "the upload of %s is not whole (%llu of %llu bytes)", u->name,
 					(unsigned long long)u->held, (unsigned long long)u->total);

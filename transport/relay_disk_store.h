@@ -29,6 +29,7 @@ typedef struct rd_pending {
 	uint64_t total;    /* the whole body's length */
 	uint64_t reserve;  /* bytes it holds against the quota */
 	bool busy;         /* a connection is appending to it */
+	relay_upload *owner; /* that connection's upload once its file is open (NULL: none, or not yet) */
 } rd_pending;
 
 typedef struct rd_group {

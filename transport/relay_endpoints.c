@@ -182,7 +182,8 @@ static relay_next blob_put(relay_req *r)
 			return next;
 		}
 		if (error == DSYNC_ELOCKED) {
-			/* its connection was cut and the relay hasn't noticed yet */
+			/* another connection holds it and can't be taken over: it is
+			 * finishing, failed, or it is another device's or length's */
 			relay_refuse(r, 503, "busy", "this upload is in progress on another connection");
 			relay_hdr(r, "Retry-After", "5");
 			return RELAY_ANSWER;

@@ -168,8 +168,10 @@ int dsync_relay_put_blob(dsync_blobstore *bs, const char *name, int fd, dsync_bl
 		if (resumable && r.reply.status == 503 && !busy_until)
 			busy_until = time(NULL) + BUSY_SECONDS; /* from the first refusal, not the put's start */
 		if (resumable && r.reply.status == 503 && time(NULL) < busy_until) {
-			/* 503 busy: the relay holds the upload for the connection that
-			 * was cut until it notices (its idle timeout, 60 s): wait */
+			/* 503 busy: our PUT takes the upload over from a cut
+			 * connection the relay hasn't noticed, except while that one
+			 * is completing it (or from a relay before takeovers, which
+			 * holds it to its 60 s idle timeout): wait */
 			dsync_relay_call_dispose(&r);
 			dsync_relay_client_backoff(++busy_try);
 			continue;

@@ -823,6 +823,11 @@ int relay_req_body(relay_req *r, const void *data, size_t len)
 		relay_disk_upload_abort(r->up);
 		r->up = NULL;
 		relay_upload_done(r);
+		if (error == DSYNC_ELOCKED) {
+			/* a resumed PUT of the same device took the upload over: this connection is stale */
+			relay_srv_log(r->s, "dropped %s: its upload was taken over by a resumed PUT", r->peer);
+			return -1;
+		}
 		return error == DSYNC_ENOSPACE ? relay_refuse(r, 507, "disk-full", "the relay's disk is full")
 					       : relay_internal(r, error);
 	}

@@ -481,25 +481,35 @@ static void on_xfer(uint64_t bytes, void *payload)
 		*most = bytes;
 }
 
-static void test_big_resumed(void **state)
+/* A temp file of BIG random bytes, its offset at 0 */
+static int big_file(void)
 {
-	dsync_blobstore *s = NULL, *r = NULL;
-	relay_store *rs;
-	unsigned char sent[32], back[32];
-	char pack[100], *block;
-	uint64_t used, quota, moved = 0;
-	time_t t0;
+	char *block;
 	size_t i;
-	int fd, out;
+	int fd = temp_fd();
 
-	(void)state;
-	fd = temp_fd();
 	assert_non_null(block = malloc(1024 * 1024));
 	for (i = 0; i < BIG / (1024 * 1024); i++) {
 		randombytes_buf(block, 1024 * 1024);
 		assert_int_equal(write(fd, block, 1024 * 1024), 1024 * 1024);
 	}
 	free(block);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+static void test_big_resumed(void **state)
+{
+	dsync_blobstore *s = NULL, *r = NULL;
+	relay_store *rs;
+	unsigned char sent[32], back[32];
+	char pack[100];
+	uint64_t used, quota, moved = 0;
+	time_t t0;
+	int fd, out;
+
+	(void)state;
+	fd = big_file();
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	hash_fd(fd, sent);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
@@ -514,6 +524,11 @@ static void test_big_resumed(void **state)
 	OK(s->put(s, pack, fd, on_xfer, &moved));
 	assert_int_equal(moved, BIG);
 	print_message("20 MiB put, cut at 5 MiB, in %lld s\n", (long long)(time(NULL) - t0));
+	/* the relay lets go of the cut upload as soon as the client's close
+	 * reaches it (not at its 60 s idle timeout): the resumed PUT is not
+	 * held off with 503 busy, so the whole put takes the 1 s backoff and
+	 * the bytes, not a minute */
+	assert_true(time(NULL) - t0 < 10);
 	rs = (relay_store *)s;
 	assert_true(rs->cut_done);
 	/* resumed where the relay's copy ended, not sent again whole */
@@ -542,6 +557,94 @@ static void test_big_resumed(void **state)
 	close(out);
 	dsync_blobstore_free(s);
 	dsync_blobstore_free(r);
+}
+
+/* A put whose connection stays open but sends nothing (a half-open
+ * connection, as after a laptop lost its network) once 5 MiB are sent. */
+typedef struct stalled_put {
+	dsync_blobstore *s;
+	const char *pack;
+	int fd, result;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stalled, go;
+} stalled_put;
+
+static void stall_xfer(uint64_t bytes, void *payload)
+{
+	stalled_put *t = payload;
+
+	if (bytes < 5 * 1024 * 1024)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stalled = true;
+	pthread_cond_broadcast(&t->cv);
+	while (!t->go)
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void *stalled_main(void *arg)
+{
+	stalled_put *t = arg;
+
+	t->result = t->s->put(t->s, t->pack, t->fd, stall_xfer, t);
+	return NULL;
+}
+
+/* The same device's put of the same blob takes the upload over from a
+ * connection the relay can't yet see is dead, instead of waiting for the
+ * relay's 60 s idle timeout; the stale connection's later bytes are refused. */
+static void test_takeover(void **state)
+{
+	stalled_put t = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	dsync_blobstore *s2 = NULL;
+	unsigned char sent[32], back[32];
+	char pack[100];
+	pthread_t th;
+	time_t t0;
+	int fd, out;
+
+	(void)state;
+	fd = big_file();
+	hash_fd(fd, sent);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	OK(open_as(&t.s, url, &a, false, false));
+	OK(open_as(&s2, url, &a, false, false));
+	pack_name(pack, sizeof(pack), 4);
+	t.pack = pack;
+	t.fd = fd;
+	assert_int_equal(pthread_create(&th, NULL, stalled_main, &t), 0);
+	pthread_mutex_lock(&t.mu);
+	while (!t.stalled)
+		pthread_cond_wait(&t.cv, &t.mu);
+	pthread_mutex_unlock(&t.mu);
+
+	t0 = time(NULL);
+	OK(s2->put(s2, pack, fd, NULL, NULL));
+	print_message("20 MiB put over a stalled one in %lld s\n", (long long)(time(NULL) - t0));
+	assert_true(time(NULL) - t0 < 10);
+	/* the relay resumed it: less than the whole was sent again */
+	assert_true(((relay_store *)s2)->bytes_sent < BIG);
+
+	/* the stalled connection goes on: its bytes are refused, its put starts over and completes */
+	pthread_mutex_lock(&t.mu);
+	t.go = true;
+	pthread_cond_broadcast(&t.cv);
+	pthread_mutex_unlock(&t.mu);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(t.result, 0);
+
+	out = temp_fd();
+	OK(s2->get(s2, pack, out, BIG, NULL, NULL));
+	assert_int_equal(lseek(out, 0, SEEK_END), BIG);
+	hash_fd(out, back);
+	assert_memory_equal(sent, back, 32);
+	close(out);
+	close(fd);
+	OK(s2->del(s2, pack));
+	dsync_blobstore_free(t.s);
+	dsync_blobstore_free(s2);
 }
 
 static void test_quota(void **state)
@@ -707,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_manifests),
 		cmocka_unit_test(test_wait_change),
 		cmocka_unit_test(test_big_resumed),
+		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_quota),
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_clock_skew),

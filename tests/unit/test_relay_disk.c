@@ -496,24 +496,46 @@ static off_t file_size(const char *path)
 	return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* TOTAL bytes of a pattern that doesn't repeat in a 4 KiB block, and their hash */
+static char *patterned(size_t total, uint8_t hash[32])
+{
+	char *body = malloc(total);
+	size_t i;
+
+	assert_non_null(body);
+	for (i = 0; i < total; i++)
+		body[i] = (char)(i * 7 + i / 4099);
+	crypto_generichash(hash, 32, (uint8_t *)body, total, NULL, 0);
+	return body;
+}
+
+/* U, all there, is stored as PACK("1"), the only blob, and its upload is gone */
+static void stored_whole(relay_disk *d, relay_upload *u, size_t total, const uint8_t hash[32])
+{
+	relay_blob_info bi;
+	uint64_t off;
+	bool replaced;
+
+	assert_int_equal(relay_disk_upload_finish(u, &replaced), 0);
+	assert_int_equal(relay_disk_blob_stat(d, GID, PACK("1"), &bi), 0);
+	assert_int_equal(bi.size, total);
+	assert_memory_equal(bi.hash, hash, 32);
+	assert_int_equal(used(d), total + DSYNC_RELAY_DISK_HEADER);
+	assert_int_equal(relay_disk_upload_offset(d, GID, UPLOAD, &off), DSYNC_ENOTFOUND);
+}
+
 static void test_resume(void **state)
 {
 	relay_disk *d = new_group(NULL);
 	const size_t total = 20u << 20;   /* past one 8 MiB sync */
-	char *body = malloc(total), path[600];
+	char *body, path[600];
 	uint8_t hash[32];
 	relay_upload *u;
-	relay_blob_info bi;
 	uint64_t off = 99;
-	bool replaced;
-	size_t i;
 	int fd;
 
 	(void)state;
-	assert_non_null(body);
-	for (i = 0; i < total; i++)
-		body[i] = (char)(i * 7 + i / 4099);
-	crypto_generichash(hash, sizeof(hash), (uint8_t *)body, total, NULL, 0);
+	body = patterned(total, hash);
 	assert_int_equal(relay_disk_upload_offset(d, GID, UPLOAD, &off), DSYNC_ENOTFOUND);
 
 	/* cut after 3 MiB: kept, its held length reported */
@@ -574,12 +596,7 @@ static void test_resume(void **state)
 	assert_int_equal(relay_disk_upload_begin(&u, d, GID, PACK("1"), DEV_A, total, hash, UPLOAD, &off), 0);
 	assert_int_equal(off, 15u << 20);
 	assert_int_equal(relay_disk_upload_write(u, body + off, total - off), 0);
-	assert_int_equal(relay_disk_upload_finish(u, &replaced), 0);
-	assert_int_equal(relay_disk_blob_stat(d, GID, PACK("1"), &bi), 0);
-	assert_int_equal(bi.size, total);
-	assert_memory_equal(bi.hash, hash, 32);
-	assert_int_equal(used(d), total + DSYNC_RELAY_DISK_HEADER);
-	assert_int_equal(relay_disk_upload_offset(d, GID, UPLOAD, &off), DSYNC_ENOTFOUND);
+	stored_whole(d, u, total, hash);
 	tmp_path(path, sizeof(path), UPLOAD ".len");
 	assert_int_equal(access(path, F_OK), -1);
 
@@ -594,6 +611,54 @@ static void test_resume(void **state)
 	assert_int_equal(used(d), total + DSYNC_RELAY_DISK_HEADER);
 	tmp_path(path, sizeof(path), UPLOAD);
 	assert_int_equal(access(path, F_OK), -1);
+	relay_disk_close(d);
+	free(body);
+}
+
+/* A resumed PUT of the same device takes an upload over from the connection
+ * that still holds it: that one's later writes and its end change nothing. */
+static void test_takeover(void **state)
+{
+	relay_disk *d = new_group(NULL);
+	const size_t total = 1u << 20;
+	char *body;
+	uint8_t hash[32];
+	relay_upload *old, *u, *other;
+	relay_blob_info bi;
+	uint64_t off = 99;
+	bool replaced;
+
+	(void)state;
+	body = patterned(total, hash);
+	assert_int_equal(relay_disk_upload_begin(&old, d, GID, PACK("1"), DEV_A, total, hash, UPLOAD, &off), 0);
+	assert_int_equal(relay_disk_upload_write(old, body, 300000), 0);
+	/* another device, or another length: still refused while OLD holds it */
+	assert_int_equal(relay_disk_upload_begin(&other, d, GID, PACK("1"), DEV_B, total, hash, UPLOAD, &off),
+			 DSYNC_ELOCKED);
+	assert_int_equal(relay_disk_upload_begin(&other, d, GID, PACK("1"), DEV_A, total + 1, hash, UPLOAD, &off),
+			 DSYNC_ELOCKED);
+	/* the same device: taken over where OLD's bytes end (fsync'd and recorded then) */
+	assert_int_equal(relay_disk_upload_begin(&u, d, GID, PACK("1"), DEV_A, total, hash, UPLOAD, &off), 0);
+	assert_int_equal(off, 300000);
+	/* OLD's later bytes are refused (garbage here: they would corrupt the blob) */
+	assert_int_equal(relay_disk_upload_write(old, body + total - 5000, 5000), DSYNC_ELOCKED);
+	assert_int_equal(relay_disk_upload_write(u, body + off, 200000), 0);
+	/* OLD's end touches neither the file nor the recorded length */
+	relay_disk_upload_abort(old);
+	assert_int_equal(relay_disk_upload_write(u, body + 500000, total - 500000), 0);
+	stored_whole(d, u, total, hash);
+
+	/* a taken-over connection that reaches its end stores nothing; the new one's record stays */
+	assert_int_equal(relay_disk_upload_begin(&old, d, GID, PACK("2"), DEV_A, 10, hash, UPLOAD, &off), 0);
+	assert_int_equal(relay_disk_upload_write(old, body, 4), 0);
+	assert_int_equal(relay_disk_upload_begin(&u, d, GID, PACK("2"), DEV_A, 10, hash, UPLOAD, &off), 0);
+	assert_int_equal(off, 4);
+	assert_int_equal(relay_disk_upload_finish(old, &replaced), DSYNC_ELOCKED);
+	assert_int_equal(relay_disk_upload_write(u, body + 4, 2), 0);
+	relay_disk_upload_abort(u);
+	assert_int_equal(relay_disk_upload_offset(d, GID, UPLOAD, &off), 0);
+	assert_int_equal(off, 6);
+	assert_int_equal(relay_disk_blob_stat(d, GID, PACK("2"), &bi), DSYNC_ENOTFOUND);
 	relay_disk_close(d);
 	free(body);
 }
@@ -688,6 +753,7 @@ int main(void)
 		cmocka_unit_test(test_seq),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_symlink),
 		cmocka_unit_test(test_not_relay),
 	};
