@@ -271,108 +271,15 @@ static void pending_drop(rd_group *g, const char *id)
 		*p = g->pending.ptr[--g->pending.size];
 }
 
-static void len_name(char out[DSYNC_RELAY_ID_HEX + 4], const char *id)
-{
-	snprintf(out, DSYNC_RELAY_ID_HEX + 4, "%s.len", id);
-}
-
 /* Records in tmp/ID.len that ID holds HELD of TOTAL body bytes of NAME. */
 static int len_write(int tmp, const char *id, uint64_t held, uint64_t total, const char *name)
 {
 	char lname[DSYNC_RELAY_ID_HEX + 4], text[DSYNC_RELAY_NAME_MAX + 80];
 
-	len_name(lname, id);
+	rd_len_name(lname, id);
 	snprintf(text, sizeof(text), "held %llu\ntotal %llu\nname %s\n", (unsigned long long)held,
 		 (unsigned long long)total, name);
 	return rd_record_write(tmp, tmp, lname, text);
-}
-
-static void remove_upload_files(int tmp, const char *id)
-{
-	char lname[DSYNC_RELAY_ID_HEX + 4];
-
-	len_name(lname, id);
-	unlinkat(tmp, lname, 0);
-	unlinkat(tmp, id, 0);
-}
-
-/* Takes one kept upload (tmp/ID with ID.len) back at open: its file cut to
- * the recorded length, its bytes reserved. */
-static int pending_load(rd_group *g, int tmp, const char *id)
-{
-	char lname[DSYNC_RELAY_ID_HEX + 4], text[RD_RECORD_MAX];
-	rd_pending p = { { 0 }, 0, 0, 0, false };
-	struct stat st;
-	int fd;
-
-	len_name(lname, id);
-	if (rd_record_read(tmp, lname, text, sizeof(text)) < 0 || !rd_record_u64(text, "held", &p.held) ||
-	    !rd_record_u64(text, "total", &p.total) || p.held > p.total)
-		goto drop;
-	if ((fd = openat(tmp, id, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
-		goto drop;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < DSYNC_RELAY_DISK_HEADER + p.held ||
-	    ftruncate(fd, (off_t)(DSYNC_RELAY_DISK_HEADER + p.held)) < 0 || fsync(fd) < 0) {
-		close(fd);
-		goto drop;
-	}
-	close(fd);
-	memcpy(p.id, id, DSYNC_RELAY_ID_HEX);
-	p.reserve = p.total + DSYNC_RELAY_DISK_HEADER;
-	if (dsync_array_push(g->pending, p) < 0)
-		return dsync_error_oom();
-	g->reserved += p.reserve;
-	return 0;
-drop:
-	/* its length was never recorded, or the file is shorter than recorded: start over */
-	remove_upload_files(tmp, id);
-	return 0;
-}
-
-int rd_uploads_load(rd_group *g, int gfd)
-{
-	dsync_strlist names = DSYNC_STRLIST_INIT;
-	struct dirent *e;
-	DIR *dir;
-	size_t i;
-	int tmp, fd, error = 0;
-
-	if ((tmp = rd_open_dir(gfd, "tmp", true)) < 0)
-		return tmp;
-	if ((fd = dup(tmp)) < 0 || (dir = fdopendir(fd)) == NULL) {
-		error = dsync_error_sys(errno, "cannot read the uploads of group %s", g->gid);
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	while (error == 0 && (e = readdir(dir)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			error = dsync_strlist_add(&names, e->d_name);
-	closedir(dir);
-	for (i = 0; i < names.size && error == 0; i++) {
-		const char *n = names.ptr[i];
-		char id[DSYNC_RELAY_ID_HEX];
-		size_t len = strlen(n);
-
-		if (rd_hex_ok(n, DSYNC_RELAY_ID_HEX - 1) == 0) {
-			error = pending_load(g, tmp, n);
-		} else if (len == DSYNC_RELAY_ID_HEX - 1 + 4 && strcmp(n + len - 4, ".len") == 0) {
-			struct stat st;
-
-			memcpy(id, n, DSYNC_RELAY_ID_HEX - 1);
-			id[DSYNC_RELAY_ID_HEX - 1] = '\0';
-			if (rd_hex_ok(id, DSYNC_RELAY_ID_HEX - 1) < 0 || fstatat(tmp, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				unlinkat(tmp, n, 0);   /* its upload finished or never began */
-		} else {
-			unlinkat(tmp, n, 0);       /* a plain PUT's or a record's temp */
-		}
-	}
-	if (error == 0 && fsync(tmp) < 0)
-		error = dsync_error_sys(errno, "cannot flush the uploads of group %s", g->gid);
-out:
-	dsync_strlist_dispose(&names);
-	close(tmp);
-	return error;
 }
 
 /* ---- one upload */
@@ -438,7 +345,7 @@ static void upload_drop(relay_upload *u)
 		}
 	} else {
 		if (u->tname[0])
-			remove_upload_files(u->tmp, u->tname);
+			rd_remove_upload_files(u->tmp, u->tname);
 		if (u->resumable)
 			pending_drop(g, u->tname);
 		release(u);
@@ -815,7 +722,7 @@ int relay_disk_upload_finish(relay_upload *u, bool *replaced)
 		if (u->resumable) {
 			char lname[DSYNC_RELAY_ID_HEX + 4];
 
-			len_name(lname, id);
+			rd_len_name(lname, id);
 			unlinkat(u->tmp, lname, 0);
 			pending_drop(u->g, id);
 		}
@@ -876,7 +783,7 @@ static void expire_group(relay_disk *d, rd_group *g, time_t before)
 		rd_pending *p = &g->pending.ptr[i];
 		time_t t = 0;
 
-		len_name(lname, p->id);
+		rd_len_name(lname, p->id);
 		if (fstatat(tmp, p->id, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			t = st.st_mtime;
 		if (fstatat(tmp, lname, &ls, AT_SYMLINK_NOFOLLOW) == 0 && ls.st_mtime > t)
@@ -885,7 +792,7 @@ static void expire_group(relay_disk *d, rd_group *g, time_t before)
 			i++;
 			continue;
 		}
-		remove_upload_files(tmp, p->id);
+		rd_remove_upload_files(tmp, p->id);
 		g->reserved -= p->reserve <= g->reserved ? p->reserve : g->reserved;
 		*p = g->pending.ptr[--g->pending.size];
 	}

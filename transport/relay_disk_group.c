@@ -548,6 +548,101 @@ static int group_load_devices(rd_group *g, int gfd)
 	return error;
 }
 
+/* ---- uploads kept across a restart (relay_disk_blob.c writes them) */
+
+void rd_len_name(char out[DSYNC_RELAY_ID_HEX + 4], const char *id)
+{
+	snprintf(out, DSYNC_RELAY_ID_HEX + 4, "%s.len", id);
+}
+
+void rd_remove_upload_files(int tmp, const char *id)
+{
+	char lname[DSYNC_RELAY_ID_HEX + 4];
+
+	rd_len_name(lname, id);
+	unlinkat(tmp, lname, 0);
+	unlinkat(tmp, id, 0);
+}
+
+/* Takes one kept upload (tmp/ID with ID.len) back at open: its file cut to
+ * the recorded length, its bytes reserved. */
+static int pending_load(rd_group *g, int tmp, const char *id)
+{
+	char lname[DSYNC_RELAY_ID_HEX + 4], text[RD_RECORD_MAX];
+	rd_pending p = { { 0 }, 0, 0, 0, false };
+	struct stat st;
+	int fd;
+
+	rd_len_name(lname, id);
+	if (rd_record_read(tmp, lname, text, sizeof(text)) < 0 || !rd_record_u64(text, "held", &p.held) ||
+	    !rd_record_u64(text, "total", &p.total) || p.held > p.total)
+		goto drop;
+	if ((fd = openat(tmp, id, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+		goto drop;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < DSYNC_RELAY_DISK_HEADER + p.held ||
+	    ftruncate(fd, (off_t)(DSYNC_RELAY_DISK_HEADER + p.held)) < 0 || fsync(fd) < 0) {
+		close(fd);
+		goto drop;
+	}
+	close(fd);
+	memcpy(p.id, id, DSYNC_RELAY_ID_HEX);
+	p.reserve = p.total + DSYNC_RELAY_DISK_HEADER;
+	if (dsync_array_push(g->pending, p) < 0)
+		return dsync_error_oom();
+	g->reserved += p.reserve;
+	return 0;
+drop:
+	/* its length was never recorded, or the file is shorter than recorded: start over */
+	rd_remove_upload_files(tmp, id);
+	return 0;
+}
+
+int rd_uploads_load(rd_group *g, int gfd)
+{
+	dsync_strlist names = DSYNC_STRLIST_INIT;
+	struct dirent *e;
+	DIR *dir;
+	size_t i;
+	int tmp, fd, error = 0;
+
+	if ((tmp = rd_open_dir(gfd, "tmp", true)) < 0)
+		return tmp;
+	if ((fd = dup(tmp)) < 0 || (dir = fdopendir(fd)) == NULL) {
+		error = dsync_error_sys(errno, "cannot read the uploads of group %s", g->gid);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while (error == 0 && (e = readdir(dir)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			error = dsync_strlist_add(&names, e->d_name);
+	closedir(dir);
+	for (i = 0; i < names.size && error == 0; i++) {
+		const char *n = names.ptr[i];
+		char id[DSYNC_RELAY_ID_HEX];
+		size_t len = strlen(n);
+
+		if (rd_hex_ok(n, DSYNC_RELAY_ID_HEX - 1) == 0) {
+			error = pending_load(g, tmp, n);
+		} else if (len == DSYNC_RELAY_ID_HEX - 1 + 4 && strcmp(n + len - 4, ".len") == 0) {
+			struct stat st;
+
+			memcpy(id, n, DSYNC_RELAY_ID_HEX - 1);
+			id[DSYNC_RELAY_ID_HEX - 1] = '\0';
+			if (rd_hex_ok(id, DSYNC_RELAY_ID_HEX - 1) < 0 || fstatat(tmp, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				unlinkat(tmp, n, 0);   /* its upload finished or never began */
+		} else {
+			unlinkat(tmp, n, 0);       /* a plain PUT's or a record's temp */
+		}
+	}
+	if (error == 0 && fsync(tmp) < 0)
+		error = dsync_error_sys(errno, "cannot flush the uploads of group %s", g->gid);
+out:
+	dsync_strlist_dispose(&names);
+	close(tmp);
+	return error;
+}
+
 /* Loads group GID from its folder; *OUT NULL (not an error) for a folder
  * without a group file (a create killed before its group file). */
 static int group_load(rd_group **out, relay_disk *d, const char *gid)

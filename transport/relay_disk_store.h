@@ -103,8 +103,12 @@ rd_device *rd_device_find(rd_group *g, const char *id);
 typedef int (*rd_walk_cb)(int dir, const char *base, const char *name, void *payload);
 int rd_walk(int fd, dsync_buf *path, const char *prefix, int depth, rd_walk_cb cb, void *payload);
 
-/* relay_disk_blob.c: the kept uploads of a group's tmp/ at open (plain
+/* relay_disk_group.c (at open): the kept uploads of a group's tmp/ at open (plain
  * temps removed, resumable ones truncated to their recorded length). */
 int rd_uploads_load(rd_group *g, int gfd);
+/* "ID.len", the record of upload ID's held length, into OUT. */
+void rd_len_name(char out[DSYNC_RELAY_ID_HEX + 4], const char *id);
+/* Removes upload ID's file and its record from TMP. */
+void rd_remove_upload_files(int tmp, const char *id);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * What relay_server.c (routing, authentication, the server's tables) and
- * relay_endpoints.c (each endpoint of docs/relay-protocol.md sections 4 to
- * 8) share: the server's and a request's state, and the helpers that build
- * answers and check a request.  Internal to those two files.
+ * What relay_server.c (answers, authentication, the server's tables),
+ * relay_route.c (a request's way through them) and relay_endpoints.c (each
+ * endpoint of docs/relay-protocol.md sections 4 to 8) share: the server's
+ * and a request's state, and the helpers that build answers and check a
+ * request.  Internal to those three files.
  */
 #ifndef DSYNC_TRANSPORT_RELAY_SERVER_INT_H
 #define DSYNC_TRANSPORT_RELAY_SERVER_INT_H
@@ -142,6 +143,13 @@ int relay_check_length(relay_req *r, uint64_t max, relay_next *next);
 bool relay_unsigned_request(relay_req *r, relay_next *next);
 relay_next relay_method_not_allowed(relay_req *r, const char *allow);
 relay_next relay_forbidden(relay_req *r);
+/* For relay_route.c: a request leaves the parked list (the lock held); the
+ * caller's penalty key (IPv4 address or IPv6 /64) and its wait in seconds
+ * (0: none); the token against the group's (-1 and *NEXT the 403). */
+void relay_unpark(relay_srv *s, relay_req *r);
+void relay_penalty_key(char *out, size_t size, const char *addr);
+int64_t relay_penalty_wait(relay_srv *s, const char *key);
+int relay_check_token(relay_req *r, relay_next *next);
 
 /* ---- the endpoints (relay_endpoints.c): each returns what comes next */
 
