@@ -284,7 +284,7 @@ static penalty *penalty_find(relay_srv *s, const char *key, bool add, int64_t no
 
 		if (p->key[0] && strcmp(p->key, key) == 0) {
 			if (now - p->last > PENALTY_WINDOW * 1000)
-				p->fails = 0;   /* aged out */
+				p->fails = p->nseen = 0;   /* aged out */
 			return p;
 		}
 		if (!p->key[0] || now - p->last > PENALTY_WINDOW * 1000 || p->last < s->penalties[oldest].last)
@@ -315,15 +315,23 @@ int64_t relay_penalty_wait(relay_srv *s, const char *key)
 	return wait;
 }
 
-static void penalty_fail(relay_srv *s, const char *key)
+/* Counts a refused token against KEY's address: only a (group, token)
+ * pair (TAG) not among its last few refused ones is a new guess. */
+static void penalty_fail(relay_srv *s, const char *key, uint32_t tag)
 {
 	int64_t now = relay_now_ms();
 	penalty *p;
+	uint32_t i;
 
 	pthread_mutex_lock(&s->mu);
 	if ((p = penalty_find(s, key, true, now)) != NULL) {
-		p->fails++;
-		p->last = now;
+		for (i = 0; i < p->nseen && i < PENALTY_SEEN && p->seen[i] != tag; i++)
+			;
+		if (i == p->nseen || i == PENALTY_SEEN) {
+			p->seen[p->nseen++ % PENALTY_SEEN] = tag;
+			p->fails++;
+			p->last = now;
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -346,9 +354,18 @@ void relay_penalty_key(char *out, size_t size, const char *addr)
  * counted against the caller and answered 250 ms later. */
 relay_next relay_forbidden(relay_req *r)
 {
+	const char *auth = r->h[H_AUTH] ? r->h[H_AUTH] : "";
+	crypto_generichash_state st;
+	uint8_t h[8];
+	uint32_t tag;
 	relay_next next;
 
-	penalty_fail(r->s, r->key);
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const uint8_t *)r->t.gid, strlen(r->t.gid) + 1);
+	crypto_generichash_update(&st, (const uint8_t *)auth, strlen(auth));
+	crypto_generichash_final(&st, h, sizeof(h));
+	memcpy(&tag, h, sizeof(tag));
+	penalty_fail(r->s, r->key, tag);
 	relay_refuse(r, 403, "forbidden", "wrong token, or no such group");
 	pthread_mutex_lock(&r->s->mu);
 	next = relay_park(r, PARK_DELAY, relay_now_ms() + DELAY_403_MS);

@@ -52,10 +52,17 @@ typedef struct group_mem {
 	struct group_mem *next;
 } group_mem;
 
+#define PENALTY_SEEN 4               /* distinct refused tokens remembered per address */
+
 typedef struct penalty {
 	char key[48];
 	uint32_t fails;
 	int64_t last;   /* ms, monotonic */
+	/* tags of the last refused (group, token) pairs: the same stale token
+	 * sent again (a device whose group's passphrase changed) is not a new
+	 * guess, so it doesn't slow down every device behind that address */
+	uint32_t seen[PENALTY_SEEN];
+	uint32_t nseen;
 } penalty;
 
 typedef struct nonce_seen {

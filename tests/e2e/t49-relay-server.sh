@@ -275,9 +275,16 @@ if [ -e /proc/net/if_inet6 ] && relay_start v6 --listen '[::1]:0' --data "$TMP/d
 	kill "$RPID"
 fi
 
-# ---- repeated failures: 429 with Retry-After (from one address)
-for i in 1 2 3 4 5; do
-	curl -s -o /dev/null -H "X-Forwarded-For: 10.9.9.9" "$G/.usage"
+# ---- repeated failures: 429 with Retry-After (from one address); the
+# same wrong token sent again (a device whose passphrase changed elsewhere)
+# is not a new guess and doesn't count
+for i in 1 2 3 4 5 6 7; do
+	curl -s -o /dev/null -H "X-Forwarded-For: 10.9.9.9" -H "Authorization: Dsync-Token $(printf '%064d' 7)" "$G/.usage"
+done
+req 403 "the same stale token 7 times: still 403, not 429" -H "X-Forwarded-For: 10.9.9.9" \
+	-H "Authorization: Dsync-Token $(printf '%064d' 7)" "$G/.usage"
+for i in 1 2 3 4; do
+	curl -s -o /dev/null -H "X-Forwarded-For: 10.9.9.9" -H "Authorization: Dsync-Token $(printf '%064d' "$i")" "$G/.usage"
 done
 req 429 "the 6th try after 5 failures" -H "X-Forwarded-For: 10.9.9.9" "$G/.usage"
 contains "Retry-After" "$TMP/h" "Retry-After: "
