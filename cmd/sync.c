@@ -415,8 +415,8 @@ int cmd_remote(int argc, char **argv)
 		/* the group's passphrase was changed on another device */
 		error = dsync_remote_passphrase(f, argv[optind], &so);
 		if (error == 0 && !p.quiet)
-			printf("remote '%s': the group's new passphrase is taken; its token is kept for the next rounds\n",
-			       argv[optind]);
+			printf("remote '%s': the group's new passphrase is taken; its token is kept for the next "
+			       "rounds\n", argv[optind]);
 	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "unset") == 0) {
 		rc = remote_set(f, argv[optind], argv[optind + 1], sub[0] == 's' ? argv[optind + 2] : NULL, p.quiet);
 		dsync_folder_free(f);

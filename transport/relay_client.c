@@ -554,8 +554,9 @@ static int refused_403(relay_store *s, const relay_call *r, const char *what, co
 
 	if (strcmp(r->code, FORBIDDEN) == 0 || !r->code[0]) {
 		/* the relay's delay of a wrong token already spaces out retries: none here */
-		return dsync_error_set(DSYNC_EAUTH, "relay '%s' refused group '%s': wrong passphrase, or no such group%s%s",
-				       s->base.url, dsync_quote(q, s->group), s->hint ? "; " : "", s->hint ? s->hint : "");
+		return dsync_error_set(DSYNC_EAUTH,
+				       "relay '%s' refused group '%s': wrong passphrase, or no such group%s%s", s->base.url,
+				       dsync_quote(q, s->group), s->hint ? "; " : "", s->hint ? s->hint : "");
 	}
 	for (i = 0; i < DSYNC_ARRAY_SIZE(why); i++)
 		if (strcmp(r->code, why[i].code) == 0)

@@ -22,6 +22,22 @@ typedef struct relay_secrets {
 	unsigned char new_token[DSYNC_RELAY_KEY_BYTES], new_admit[DSYNC_RELAY_KEY_BYTES];
 } relay_secrets;
 
+/* Opens remote R's store (K: a relay's credentials, else NULL) and checks
+ * that it is the one added. */
+static int open_store(dsync_blobstore **bs, dsync_store **st, sync_remote *r, const sync_relay *k,
+		      const dsync_sync_options *o)
+{
+	int error;
+
+	if ((error = dsync_conn_transport_open(bs, r->url, false, r, k, o)) < 0 ||
+	    (error = dsync_store_open(st, *bs)) < 0)
+		return error;
+	if (r->store_id && strcmp(r->store_id, (*st)->id) != 0)
+		return dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", (*bs)->url,
+				       r->name);
+	return 0;
+}
+
 /* Unlocks ST with the key kept here, else with PASS: a change cut off after
  * the re-seal is taken up again with the passphrase the relay still takes
  * (the kept token's), which may no longer open the store. */
@@ -76,13 +92,8 @@ static int relay_change(dsync_folder *f, sync_remote *r, const dsync_sync_option
 	    (error = dsync_passphrase_strength(next, NULL)) < 0 ||
 	    (error = dsync_relay_derive(x->new_token, x->new_admit, k.group, next)) < 0)
 		goto out;
-	if ((error = dsync_conn_transport_open(&bs, r->url, false, r, &k, o)) < 0 ||
-	    (error = dsync_store_open(&st, bs)) < 0)
+	if ((error = open_store(&bs, &st, r, &k, o)) < 0)
 		goto out;
-	if (r->store_id && strcmp(r->store_id, st->id) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", bs->url, r->name);
-		goto out;
-	}
 	if (!bs->rotate_token) {
 		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' can't change its token", r->name);
 		goto out;
@@ -105,39 +116,16 @@ out:
 	return error;
 }
 
-int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsync_sync_options *o)
+/* A store's passphrase (not a relay's): the key re-sealed. */
+static int store_change(sync_remote *r, const dsync_sync_options *o)
 {
-	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_blobstore *bs = NULL;
 	dsync_store *st = NULL;
-	sync_remotes all = { 0 };
-	sync_remote **sel = NULL;
 	char *cur = NULL, *next = NULL;
-	size_t n;
 	int error;
 
-	if (!o)
-		o = &defaults;
-	if ((error = dsync_remote_config_read(&all, f)) < 0 ||
-	    (error = dsync_remote_pick(&sel, &n, &all, remote_name, f)) < 0)
+	if ((error = open_store(&bs, &st, r, NULL, o)) < 0)
 		goto out;
-	if (n > 1) {
-		error = dsync_error_set(DSYNC_EUSAGE, "'%s' has %zu remotes: name the one whose passphrase changes",
-					f->root, n);
-		goto out;
-	}
-	if (sel[0]->group) {
-		error = relay_change(f, sel[0], o);
-		goto out;
-	}
-	if ((error = dsync_conn_transport_open(&bs, sel[0]->url, false, sel[0], NULL, o)) < 0 ||
-	    (error = dsync_store_open(&st, bs)) < 0)
-		goto out;
-	if (sel[0]->store_id && strcmp(sel[0]->store_id, st->id) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", bs->url,
-					sel[0]->name);
-		goto out;
-	}
 	if ((error = dsync_passphrase_ask(&cur, o, DSYNC_PASSPHRASE_CURRENT, bs->url)) < 0 ||
 	    (error = dsync_store_unlock(st, cur)) < 0 ||
 	    (error = dsync_passphrase_ask(&next, o, DSYNC_PASSPHRASE_NEW, bs->url)) < 0)
@@ -150,53 +138,30 @@ out:
 	dsync_passphrase_free(next);
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
-	free(sel);
-	dsync_remote_config_dispose(&all);
 	return error;
 }
 
-
-int dsync_remote_passphrase(dsync_folder *f, const char *remote_name, const dsync_sync_options *o)
+/* The relay remote R's new passphrase, changed on another device. */
+static int relay_take(dsync_folder *f, sync_remote *r, const dsync_sync_options *o)
 {
-	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_blobstore *bs = NULL;
 	dsync_store *st = NULL;
-	sync_remotes all = { 0 };
-	sync_remote **sel = NULL;
 	sync_relay k = { 0 };
 	char *pass = NULL;
-	size_t n;
 	int error;
 
-	if (!o)
-		o = &defaults;
-	if (!remote_name)
-		return dsync_error_set(DSYNC_EUSAGE, "name the remote: dsync remote passphrase NAME");
-	if ((error = dsync_remote_config_read(&all, f)) < 0 ||
-	    (error = dsync_remote_pick(&sel, &n, &all, remote_name, f)) < 0)
-		goto out;
-	if (!sel[0]->group || !dsync_transport_is_relay(sel[0]->url)) {
-		error = dsync_error_set(DSYNC_EUSAGE, "remote '%s' is not a relay group: this device keeps its store's "
-					"key, which a passphrase change elsewhere leaves as it was", sel[0]->name);
-		goto out;
-	}
+	if (!r->group || !dsync_transport_is_relay(r->url))
+		return dsync_error_set(DSYNC_EUSAGE, "remote '%s' is not a relay group: this device keeps its store's "
+				       "key, which a passphrase change elsewhere leaves as it was", r->name);
 	/* the new TOKEN and ADMIT; the pair kept for this device stays (the
 	 * relay has it registered) */
-	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, sel[0]->url)) < 0 ||
-	    (error = dsync_relay_keys_from_pass(&k, sel[0]->group, pass, f->device_id, sel[0]->ca_file)) < 0)
+	if ((error = dsync_passphrase_ask(&pass, o, DSYNC_PASSPHRASE_CURRENT, r->url)) < 0 ||
+	    (error = dsync_relay_keys_from_pass(&k, r->group, pass, f->device_id, r->ca_file)) < 0)
 		goto out;
 	/* checked by the relay before anything is kept: the open registers the
 	 * device again with ADMIT (the same key: nothing changes), and reads
 	 * dsync-store with TOKEN; a wrong passphrase is refused (exit 5) */
-	if ((error = dsync_conn_transport_open(&bs, sel[0]->url, false, sel[0], &k, o)) < 0 ||
-	    (error = dsync_store_open(&st, bs)) < 0)
-		goto out;
-	if (sel[0]->store_id && strcmp(sel[0]->store_id, st->id) != 0) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "the store at %s is not the one added as '%s'", bs->url,
-					sel[0]->name);
-		goto out;
-	}
-	if ((error = dsync_passphrase_unlock(st, pass, o)) < 0)
+	if ((error = open_store(&bs, &st, r, &k, o)) < 0 || (error = dsync_passphrase_unlock(st, pass, o)) < 0)
 		goto out;
 	error = dsync_relay_keys_save(&k);
 out:
@@ -204,7 +169,49 @@ out:
 	dsync_store_free(st);
 	dsync_blobstore_free(bs);
 	dsync_relay_keys_dispose(&k);
+	return error;
+}
+
+typedef int (*remote_fn)(dsync_folder *f, sync_remote *r, const dsync_sync_options *o);
+
+/* FN on F's remote NAME (NULL: the only one). */
+static int on_one_remote(dsync_folder *f, const char *name, const dsync_sync_options *o, remote_fn fn)
+{
+	dsync_sync_options defaults = DSYNC_SYNC_OPTIONS_INIT;
+	sync_remotes all = { 0 };
+	sync_remote **sel = NULL;
+	size_t n;
+	int error;
+
+	if (!o)
+		o = &defaults;
+	if ((error = dsync_remote_config_read(&all, f)) < 0 || (error = dsync_remote_pick(&sel, &n, &all, name, f)) < 0)
+		goto out;
+	if (n > 1)
+		error = dsync_error_set(DSYNC_EUSAGE, "'%s' has %zu remotes: name the one whose passphrase changes",
+					f->root, n);
+	else
+		error = fn(f, sel[0], o);
+out:
 	free(sel);
 	dsync_remote_config_dispose(&all);
 	return error;
+}
+
+/* A relay group's token comes from its passphrase too: it rotates. */
+static int change_one(dsync_folder *f, sync_remote *r, const dsync_sync_options *o)
+{
+	return r->group ? relay_change(f, r, o) : store_change(r, o);
+}
+
+int dsync_passphrase_change(dsync_folder *f, const char *remote_name, const dsync_sync_options *o)
+{
+	return on_one_remote(f, remote_name, o, change_one);
+}
+
+int dsync_remote_passphrase(dsync_folder *f, const char *remote_name, const dsync_sync_options *o)
+{
+	if (!remote_name)
+		return dsync_error_set(DSYNC_EUSAGE, "name the remote: dsync remote passphrase NAME");
+	return on_one_remote(f, remote_name, o, relay_take);
 }

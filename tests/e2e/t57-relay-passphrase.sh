@@ -7,28 +7,13 @@
 # the new passphrase and not with the old; a weak new passphrase and a wrong
 # current one are refused and change nothing.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/relaylib.sh"
 . "$(dirname "$0")/watchlib.sh"
 export DSYNC_TEST_KDF=min
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 OLD="gravel idiom unsnap pouch mocker exact"
 NEW="lantern obtuse whisper cobalt granite yodel"
 
-# start_relay NAME: `dsync relay` on a free port with data in $TMP/NAME;
-# sets URL (http://127.0.0.1:PORT/)
-start_relay() {
-	local name=$1 i pid port=""
-	"$DSYNC" relay --listen 127.0.0.1:0 --data "$TMP/$name" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-	pid=$!
-	STARTED_PIDS+=("$pid")
-	for i in $(seq 1 200); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/$name.out")
-		[ -n "$port" ] && break
-		sleep 0.05
-	done
-	URL="http://127.0.0.1:$port/"
-	[ -n "$port" ]
-}
 # on WHO CMD...: CMD in folder $TMP/WHO as that device's user (HOME $TMP/hWHO)
 on() { local who=$1; shift; (export HOME="$TMP/h$who"; cd "$TMP/$who" && "$@"); }
 # kept WHO: that device's kept relay file (token and signing key)
@@ -37,7 +22,8 @@ kept() { find "$TMP/h$1/.config/dsync/relay" -type f; }
 keyblobs() { find "$TMP/relay/groups" -path '*/b/keys/*' -type f | sort; }
 mkdir -p "$TMP/hA" "$TMP/hB" "$TMP/hC" "$TMP/hD"
 
-ok "the relay starts" start_relay relay
+ok "the relay starts" relay_start "$TMP/relay"
+URL=$RELAY_URL
 mkdir -p "$TMP/A"
 echo "first" > "$TMP/A/notes.txt"
 ok "A makes the group" env HOME="$TMP/hA" DSYNC_PASSPHRASE="$OLD" "$DSYNC" init "$TMP/A" --relay "$URL" \
@@ -72,7 +58,7 @@ check "  its signing key did not" "$(sed -n 2p "$(kept A)")" = "$(echo "$TOKEN_A
 check "  still 0600" "$(stat -c %a "$(kept A)")" = 600
 check "  a new key blob" "$(keyblobs)" != "$KEYS0"
 check "  and only it" "$(keyblobs | wc -l)" = 1
-contains "  the relay logged the rotation" "$TMP/relay.err" "token rotated by device"
+contains "  the relay logged the rotation" "$TMP/relay.log" "token rotated by device"
 echo "after the change" > "$TMP/A/a2.txt"
 ok "A syncs with the new token" on A "$DSYNC" sync --quiet
 
