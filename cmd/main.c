@@ -264,7 +264,8 @@ static const command commands[] = {
 	  "A relay group: the group's token comes from the passphrase too. The current\n"
 	  "one is checked against the token this device keeps (a wrong one: exit 5,\n"
 	  "nothing changes), the new one must be strong enough (as for 'dsync init\n"
-	  "--relay': exit 2 otherwise); then the key is sealed with it, the relay's token\n"
+	  "--relay', a generated one is offered on a terminal; a weak one typed or from\n"
+	  "$DSYNC_NEW_PASSPHRASE: exit 2); then the key is sealed with it, the relay's token\n"
 	  "is replaced and the new one kept here. Every other device of the group is\n"
 	  "then refused (exit 5) until it is given the new passphrase with 'dsync remote\n"
 	  "passphrase NAME'; a device joining needs the new one (docs/relays.md).\n" },

@@ -554,8 +554,9 @@ int cmd_passphrase(int argc, char **argv)
 		remote = argv[optind++];
 	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
-	sync_options(&so, &p);
 	relay = remote_is_relay(f, remote);
+	p.src.relay = relay != NULL;   /* a new one is offered generated, as at init */
+	sync_options(&so, &p);
 	error = dsync_passphrase_change(f, remote, &so);
 	dsync_folder_free(f);
 	if (error < 0)
