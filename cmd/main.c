@@ -161,6 +161,7 @@ static const command commands[] = {
 	  "       dsync remote add NAME RELAY-URL --group GROUP [--ca-file FILE]\n"
 	  "       dsync remote set NAME ssh|sshCommand|limitRate|caFile VALUE\n"
 	  "       dsync remote unset NAME ssh|sshCommand|limitRate|caFile\n"
+	  "       dsync remote passphrase NAME [--passphrase-file FILE]\n"
 	  "       dsync remote remove NAME\n\n"
 	  "add: URL is a folder (file:///media/usb/dsync, or a plain path: a USB disk,\n"
 	  "a mounted share), or a folder on a host you reach over SSH:\n"
@@ -196,6 +197,10 @@ static const command commands[] = {
 	  "caFile FILE' later): the CA an https relay's certificate is checked against.\n"
 	  "'remote list' shows a relay remote's group in a third column. See\n"
 	  "docs/relays.md.\n\n"
+	  "passphrase NAME: after the group's passphrase was changed on another device\n"
+	  "('dsync passphrase'), this one is refused (exit 5) until it is given the new\n"
+	  "one: asked (or from --passphrase-file, $DSYNC_PASSPHRASE), checked against the\n"
+	  "relay, and its token kept in place of the old.\n\n"
 	  "remove forgets the remote here (and a relay's kept token); the store is\n"
 	  "untouched.\n" },
 	{ "push", cmd_push, true, "send this folder's history to remotes",
@@ -255,8 +260,15 @@ static const command commands[] = {
 	  "joined keep working with the key they hold, and a copy of the old key blob\n"
 	  "(an old copy of the store) still opens with the old passphrase; to shut it\n"
 	  "out for good, move to a new store (docs/sync.md). For scripts:\n"
-	  "$DSYNC_PASSPHRASE and $DSYNC_NEW_PASSPHRASE (first line only). A relay\n"
-	  "group's passphrase can't be changed yet (its token comes from it too).\n" },
+	  "$DSYNC_PASSPHRASE and $DSYNC_NEW_PASSPHRASE (first line only).\n\n"
+	  "A relay group: the group's token comes from the passphrase too. The current\n"
+	  "one is checked against the token this device keeps (a wrong one: exit 5,\n"
+	  "nothing changes), the new one must be strong enough (as for 'dsync init\n"
+	  "--relay', a generated one is offered on a terminal; a weak one typed or from\n"
+	  "$DSYNC_NEW_PASSPHRASE: exit 2); then the key is sealed with it, the relay's token\n"
+	  "is replaced and the new one kept here. Every other device of the group is\n"
+	  "then refused (exit 5) until it is given the new passphrase with 'dsync remote\n"
+	  "passphrase NAME'; a device joining needs the new one (docs/relays.md).\n" },
 	{ "check", cmd_check, true, "verify the history and the remote stores",
 	  "usage: dsync check [--read-data] [REMOTE] [--quiet] [--limit-rate RATE]\n\n"
 	  "Checks the folder's history as 'git fsck --full' does: every version\n"

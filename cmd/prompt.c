@@ -254,6 +254,79 @@ static int read_tty(char **out, const char *prompt, bool is_new)
 	return error;
 }
 
+/* A typed passphrase for a new relay group: refused (DSYNC_EUSAGE, the
+ * reason in the message) when the relay could guess it. */
+static int strong_enough(char **pass)
+{
+	int error;
+
+	if (!**pass || (error = dsync_passphrase_strength(*pass, NULL)) == 0)
+		return 0;   /* an empty one: the library refuses it */
+	cmd_wipe(*pass);
+	*pass = NULL;
+	return error;
+}
+
+/* A relay group's new passphrase on the terminal (CHANGING: a group's
+ * passphrase changed): a generated one offered, Enter takes it; one typed
+ * instead is checked for strength and asked twice. */
+static int new_group_tty(char **out, const char *url, bool changing)
+{
+	char *mine = NULL, *again = NULL;
+	FILE *tty;
+	int tries, error;
+
+	*out = NULL;
+	if ((tty = tty_open()) == NULL)
+		return dsync_error_set(DSYNC_EAUTH, "a new passphrase is needed: no terminal to ask on (set %s or "
+				       "use %s)", changing ? "DSYNC_NEW_PASSPHRASE" : "DSYNC_PASSPHRASE",
+				       changing ? "--new-passphrase-file" : "--passphrase-file");
+	if ((error = dsync_passphrase_generate(out, 0)) < 0) {
+		fclose(tty);
+		return error;
+	}
+	out_progress_done();
+	/* shown once, on the terminal only (never in a log) */
+	fprintf(tty, "The relay group at %s needs a%s passphrase: it admits devices and encrypts the store.\n"
+		"Here is one, made of %d random words (%.0f bits):\n\n    %s\n\n"
+		"Write it down or keep it in a password manager: every device that joins needs it, and\n"
+		"nobody can recover it.\n", out_name(url), changing ? " new" : "", DSYNC_PASSPHRASE_WORDS,
+		dsync_passphrase_generated_bits(0), *out);
+	fflush(tty);
+	for (tries = 0; tries < 3; tries++) {
+		if ((error = tty_line(&mine, tty, "Press Enter to use it, or type your own: ", false, "passphrase")) < 0)
+			break;
+		if (!*mine) {   /* Enter: the generated one */
+			cmd_wipe(mine);
+			fclose(tty);
+			return 0;
+		}
+		if ((error = strong_enough(&mine)) < 0) {
+			fprintf(tty, "%s\n", dsync_error_last());
+			continue;
+		}
+		if ((error = tty_line(&again, tty, "Repeat it: ", false, "passphrase")) < 0)
+			break;
+		if (strcmp(mine, again) == 0) {
+			cmd_wipe(again);
+			cmd_wipe(*out);
+			*out = mine;
+			fclose(tty);
+			return 0;
+		}
+		fprintf(tty, "they differ; again\n");
+		error = dsync_error_set(DSYNC_EAUTH, "the passphrase typed twice differed");
+		cmd_wipe(again);
+		cmd_wipe(mine);
+		again = mine = NULL;
+	}
+	fclose(tty);
+	cmd_wipe(mine);
+	cmd_wipe(*out);
+	*out = NULL;
+	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
+}
+
 int prompt_passphrase(char **out, int kind, const char *url, const prompt_source *p)
 {
 	const char *env;
@@ -266,6 +339,8 @@ int prompt_passphrase(char **out, int kind, const char *url, const prompt_source
 			return read_secret_file(out, p->new_file);
 		if ((env = getenv("DSYNC_NEW_PASSPHRASE")) != NULL)
 			return read_secret_env(out, "DSYNC_NEW_PASSPHRASE", env);
+		if (p->relay)
+			return new_group_tty(out, url, true);
 	} else {
 		if (p->file)
 			return read_secret_file(out, p->file);
@@ -349,25 +424,10 @@ int prompt_ssh(char **out, int kind, const char *text, bool echo, void *payload)
 	return error;
 }
 
-/* A typed passphrase for a new relay group: refused (DSYNC_EUSAGE, the
- * reason in the message) when the relay could guess it. */
-static int strong_enough(char **pass)
-{
-	int error;
-
-	if (!**pass || (error = dsync_passphrase_strength(*pass, NULL)) == 0)
-		return 0;   /* an empty one: the library refuses it */
-	cmd_wipe(*pass);
-	*pass = NULL;
-	return error;
-}
-
 int prompt_new_group_passphrase(char **out, const char *url, const prompt_source *p)
 {
 	const char *env;
-	char *mine = NULL, *again = NULL;
-	FILE *tty;
-	int tries, error;
+	int error;
 
 	*out = NULL;
 	if (p->file) {
@@ -380,51 +440,5 @@ int prompt_new_group_passphrase(char **out, const char *url, const prompt_source
 			return error;
 		return strong_enough(out);
 	}
-	if ((tty = tty_open()) == NULL)
-		return dsync_error_set(DSYNC_EAUTH, "a new passphrase is needed: no terminal to ask on (set "
-				       "DSYNC_PASSPHRASE or use --passphrase-file)");
-	if ((error = dsync_passphrase_generate(out, 0)) < 0) {
-		fclose(tty);
-		return error;
-	}
-	out_progress_done();
-	/* shown once, on the terminal only (never in a log) */
-	fprintf(tty, "The relay group at %s needs a passphrase: it admits devices and encrypts the store.\n"
-		"Here is one, made of %d random words (%.0f bits):\n\n    %s\n\n"
-		"Write it down or keep it in a password manager: every device that joins needs it, and\n"
-		"nobody can recover it.\n", out_name(url), DSYNC_PASSPHRASE_WORDS,
-		dsync_passphrase_generated_bits(0), *out);
-	fflush(tty);
-	for (tries = 0; tries < 3; tries++) {
-		if ((error = tty_line(&mine, tty, "Press Enter to use it, or type your own: ", false, "passphrase")) < 0)
-			break;
-		if (!*mine) {   /* Enter: the generated one */
-			cmd_wipe(mine);
-			fclose(tty);
-			return 0;
-		}
-		if ((error = strong_enough(&mine)) < 0) {
-			fprintf(tty, "%s\n", dsync_error_last());
-			continue;
-		}
-		if ((error = tty_line(&again, tty, "Repeat it: ", false, "passphrase")) < 0)
-			break;
-		if (strcmp(mine, again) == 0) {
-			cmd_wipe(again);
-			cmd_wipe(*out);
-			*out = mine;
-			fclose(tty);
-			return 0;
-		}
-		fprintf(tty, "they differ; again\n");
-		error = dsync_error_set(DSYNC_EAUTH, "the passphrase typed twice differed");
-		cmd_wipe(again);
-		cmd_wipe(mine);
-		again = mine = NULL;
-	}
-	fclose(tty);
-	cmd_wipe(mine);
-	cmd_wipe(*out);
-	*out = NULL;
-	return error < 0 ? error : dsync_error_set(DSYNC_EAUTH, "no new passphrase given");
+	return new_group_tty(out, url, false);
 }

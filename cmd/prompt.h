@@ -13,6 +13,7 @@ typedef struct prompt_source {
 	const char *file;        /* --passphrase-file */
 	const char *new_file;    /* --new-passphrase-file */
 	bool changing;           /* 'dsync passphrase': NEW means the new one */
+	bool relay;              /* ... of a relay group: a new one on the terminal is offered generated, as at init */
 } prompt_source;
 
 /*

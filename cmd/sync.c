@@ -361,8 +361,11 @@ int cmd_remote(int argc, char **argv)
 			      "name the remote, the setting and its value: dsync remote set NAME ssh builtin");
 	else if (strcmp(sub, "unset") == 0)
 		rc = cmd_args("remote", argc, argv, 2, 2, "name the remote and the setting: dsync remote unset NAME ssh");
+	else if (strcmp(sub, "passphrase") == 0)
+		rc = cmd_args("remote", argc, argv, 1, 1, "name the remote: dsync remote passphrase NAME");
 	else
-		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove, set, unset)", sub);
+		return cmd_usage_error("remote", "unknown subcommand '%s' (add, list, remove, set, unset, passphrase)",
+				       sub);
 	if (rc >= 0)
 		return rc;
 	if (strcmp(sub, "add") != 0 && (p.ssh || p.ssh_command || p.limit_rate || p.group || p.ca_file))
@@ -408,6 +411,12 @@ int cmd_remote(int argc, char **argv)
 			}
 			dsync_remote_list_free(list, n);
 		}
+	} else if (strcmp(sub, "passphrase") == 0) {
+		/* the group's passphrase was changed on another device */
+		error = dsync_remote_passphrase(f, argv[optind], &so);
+		if (error == 0 && !p.quiet)
+			printf("remote '%s': the group's new passphrase is taken; its token is kept for the next "
+			       "rounds\n", argv[optind]);
 	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "unset") == 0) {
 		rc = remote_set(f, argv[optind], argv[optind + 1], sub[0] == 's' ? argv[optind + 2] : NULL, p.quiet);
 		dsync_folder_free(f);
@@ -509,12 +518,32 @@ int cmd_join(int argc, char **argv)
 	return cmd_conflicts_wait(r.merge.open_conflicts);
 }
 
+/* The name of F's remote REMOTE (NULL: the only one) when it is a relay
+ * group (malloc'd), else NULL. */
+static char *remote_is_relay(dsync_folder *f, const char *remote)
+{
+	dsync_remote_info *list = NULL;
+	char *name = NULL;
+	size_t n, i;
+
+	if (dsync_remote_list(&list, &n, f) < 0) {
+		dsync_error_clear();
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if ((remote ? strcmp(list[i].name, remote) == 0 : n == 1) && list[i].group)
+			name = strdup(list[i].name);
+	dsync_remote_list_free(list, n);
+	return name;
+}
+
 int cmd_passphrase(int argc, char **argv)
 {
 	pass_source p = { 0 };
 	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_folder *f = NULL;
 	const char *remote = NULL;
+	char *relay;
 	int rc, error;
 
 	p.src.changing = true;
@@ -525,16 +554,23 @@ int cmd_passphrase(int argc, char **argv)
 		remote = argv[optind++];
 	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
+	relay = remote_is_relay(f, remote);
+	p.src.relay = relay != NULL;   /* a new one is offered generated, as at init */
 	sync_options(&so, &p);
 	error = dsync_passphrase_change(f, remote, &so);
 	dsync_folder_free(f);
 	if (error < 0)
 		return out_fail(error);
-	/* what a change does and doesn't do (docs/sync.md) */
-	if (!p.quiet)
+	/* what a change does and doesn't do (docs/sync.md, docs/relays.md) */
+	if (!p.quiet && relay)
+		printf("passphrase changed: the store's key is sealed with the new one and the relay now takes\n"
+		       "only its token. Every other device of the group is refused (exit 5) until it is given\n"
+		       "the new one there: dsync remote passphrase %s\n", relay);
+	else if (!p.quiet)
 		printf("passphrase changed: the store's key is sealed with the new one, and a device joining\n"
 		       "now needs it. The key itself is the same: devices that joined keep working, and a\n"
 		       "copy of the old key blob (an old copy of the store) still opens with the old one.\n");
+	free(relay);
 	return 0;
 }
 

@@ -69,6 +69,14 @@ struct dsync_blobstore {
 	/* Optional (NULL where there is no quota): bytes used and the quota
 	 * (0: none) of the place, as last known (a call may ask). */
 	int (*usage)(dsync_blobstore *s, uint64_t *used, uint64_t *quota);
+	/* Optional (NULL where no token admits to the place; a relay group
+	 * has one): replaces the place's TOKEN and ADMIT by NEW_TOKEN and
+	 * NEW_ADMIT (32 bytes each), the right to do so shown by ADMIT, the
+	 * current one (a passphrase change).  The store goes on with
+	 * NEW_TOKEN; every other holder of the old token is refused from then
+	 * on. */
+	int (*rotate_token)(dsync_blobstore *s, const unsigned char *admit, const unsigned char *new_token,
+			    const unsigned char *new_admit);
 };
 
 

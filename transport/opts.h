@@ -54,6 +54,11 @@ typedef struct dsync_relay_creds {
 	 * id and the URL are named instead. */
 	const char *group_name;
 	const char *remote_name;
+	/* Added by the core for a remote opened with its kept token: what the
+	 * message of a refused token ("wrong passphrase, or no such group")
+	 * adds, the way out when the group's passphrase changed on another
+	 * device; NULL: nothing. */
+	const char *refused_hint;
 } dsync_relay_creds;
 
 typedef struct dsync_transport_opts {

@@ -441,6 +441,7 @@ static void relay_free(dsync_blobstore *bs)
 	free(s->root);
 	free(s->who);
 	free(s->group);
+	free(s->hint);
 	free(s);
 }
 
@@ -552,6 +553,50 @@ out:
 	return error;
 }
 
+/* POST .group (section 4.6): the group's token and admission replaced, with
+ * the current ADMIT and this device's signature; the store then goes on
+ * with NEW_TOKEN. */
+static int relay_rotate_token(dsync_blobstore *bs, const unsigned char *admit, const unsigned char *new_token,
+			      const unsigned char *new_admit)
+{
+	relay_store *s = store_of(bs);
+	uint8_t th[DSYNC_RELAY_KEY_BYTES], ah[DSYNC_RELAY_KEY_BYTES], bh[DSYNC_RELAY_KEY_BYTES];
+	char th_hex[DSYNC_RELAY_HEX64], ah_hex[DSYNC_RELAY_HEX64], bh_hex[DSYNC_RELAY_HEX64];
+	char admit_hex[DSYNC_RELAY_HEX64], token_hex[DSYNC_RELAY_HEX64];
+	dsync_buf body = DSYNC_BUF_INIT;
+	relay_call r;
+	int error;
+
+	dsync_relay_secret_hash(th, "token", s->gid, new_token);
+	dsync_relay_secret_hash(ah, "admit", s->gid, new_admit);
+	dsync_relay_hex(th_hex, th, sizeof(th));
+	dsync_relay_hex(ah_hex, ah, sizeof(ah));
+	if ((error = dsync_buf_printf(&body, "token-hash %s\nadmit-hash %s\n", th_hex, ah_hex)) < 0)
+		return error;
+	/* the signature covers the body's BLAKE2b-256 (section 8) */
+	crypto_generichash(bh, sizeof(bh), (const unsigned char *)body.ptr, body.len, NULL, 0);
+	dsync_relay_hex(bh_hex, bh, sizeof(bh));
+	dsync_relay_hex(admit_hex, admit, DSYNC_RELAY_KEY_BYTES);
+	dsync_relay_call_init(&r, "POST", ".group", NULL);
+	r.sign = true;
+	r.body_hash = bh_hex;
+	r.admission = admit_hex;
+	r.mem = body.ptr;
+	r.len = body.len;
+	r.has_body = true;
+	if ((error = dsync_relay_call_perform(s, &r)) == 0 && r.reply.status != 204 && r.reply.status != 200)
+		error = dsync_relay_call_refused(s, &r, "change the group's token");
+	if (error == 0) {
+		dsync_relay_hex(token_hex, new_token, DSYNC_RELAY_KEY_BYTES);
+		snprintf(s->auth, sizeof(s->auth), "Authorization: Dsync-Token %s", token_hex);
+		sodium_memzero(token_hex, sizeof(token_hex));
+	}
+	sodium_memzero(admit_hex, sizeof(admit_hex));
+	dsync_relay_call_dispose(&r);
+	dsync_buf_dispose(&body);
+	return error;
+}
+
 static bool is_id(const char *s)
 {
 	return strlen(s) == 32 && dsync_relay_hex_parse(NULL, s, 32) == 0;
@@ -575,7 +620,8 @@ int dsync_blobstore_relay_open(dsync_blobstore **out, const char *url, bool crea
 	s->base.url = s->root;
 	s->who = strdup(c->remote_name ? c->remote_name : s->root);
 	s->group = strdup(c->group_name ? c->group_name : c->group_id);
-	if (!s->who || !s->group || !(s->sk = sodium_malloc(DSYNC_RELAY_SK_BYTES))) {
+	s->hint = c->refused_hint ? strdup(c->refused_hint) : NULL;
+	if (!s->who || !s->group || (c->refused_hint && !s->hint) || !(s->sk = sodium_malloc(DSYNC_RELAY_SK_BYTES))) {
 		error = dsync_error_oom();
 		goto fail;
 	}
@@ -594,6 +640,7 @@ int dsync_blobstore_relay_open(dsync_blobstore **out, const char *url, bool crea
 	s->base.free = relay_free;
 	s->base.wait_change = relay_wait_change;
 	s->base.usage = relay_usage;
+	s->base.rotate_token = relay_rotate_token;
 #ifdef DSYNC_TESTING
 	{
 		const char *cut = getenv("DSYNC_TEST_RELAY_CUT"); /* test builds only */

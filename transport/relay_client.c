@@ -328,7 +328,8 @@ static int sign(relay_store *s, const relay_call *r, struct curl_slist **list)
 
 	randombytes_buf(nonce, sizeof(nonce));
 	dsync_relay_hex(nonce_hex, nonce, sizeof(nonce));
-	if (r->body_hash)
+	/* TOTAL is a PUT's alone: a POST signs its body's hash and "" (section 8) */
+	if (r->body_hash && strcmp(r->method, "PUT") == 0)
 		snprintf(total, sizeof(total), "%llu", (unsigned long long)r->total);
 	if ((error = dsync_buf_printf(&path, "/v1/%s/%s", s->gid, r->target)) < 0 ||
 	    (error = dsync_relay_sig_message(&m, r->method, path.ptr, s->gid, r->body_hash ? r->body_hash : "",
@@ -354,7 +355,8 @@ static int headers(relay_store *s, const relay_call *r, struct curl_slist **list
 
 	if (r->target && (error = add_header(list, "%s", s->auth)) < 0)
 		return error;
-	if (r->body_hash && (error = add_header(list, "Dsync-Body-Hash: %s", r->body_hash)) < 0)
+	if (r->body_hash && strcmp(r->method, "PUT") == 0 &&
+	    (error = add_header(list, "Dsync-Body-Hash: %s", r->body_hash)) < 0)
 		return error;
 	if (r->admission && (error = add_header(list, "Dsync-Admission: %s", r->admission)) < 0)
 		return error;
@@ -408,6 +410,11 @@ static int exchange(relay_store *s, relay_call *r)
 	} else if (strcmp(r->method, "PUT") == 0) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
+	} else if (strcmp(r->method, "POST") == 0) {
+		/* the body from on_read, as a PUT's (no POSTFIELDS: libcurl then reads) */
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
 	} else if (strcmp(r->method, "GET") != 0) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
@@ -547,8 +554,9 @@ static int refused_403(relay_store *s, const relay_call *r, const char *what, co
 
 	if (strcmp(r->code, FORBIDDEN) == 0 || !r->code[0]) {
 		/* the relay's delay of a wrong token already spaces out retries: none here */
-		return dsync_error_set(DSYNC_EAUTH, "relay '%s' refused group '%s': wrong passphrase, or no such group",
-				       s->base.url, dsync_quote(q, s->group));
+		return dsync_error_set(DSYNC_EAUTH,
+				       "relay '%s' refused group '%s': wrong passphrase, or no such group%s%s", s->base.url,
+				       dsync_quote(q, s->group), s->hint ? "; " : "", s->hint ? s->hint : "");
 	}
 	for (i = 0; i < DSYNC_ARRAY_SIZE(why); i++)
 		if (strcmp(r->code, why[i].code) == 0)

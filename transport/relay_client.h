@@ -31,6 +31,7 @@ typedef struct relay_store {
 	char *root;                    /* BASE: the URL, ending in '/' */
 	char *who;                     /* the remote's name for messages (else the URL) */
 	char *group;                   /* the group's name for messages (else its id) */
+	char *hint;                    /* what a refused token's message adds (the creds' refused_hint), or NULL */
 	char gid[DSYNC_RELAY_ID_HEX];
 	char device[DSYNC_RELAY_ID_HEX];
 	char auth[96];                 /* "Authorization: Dsync-Token HEX64" */
@@ -70,12 +71,12 @@ void dsync_relay_client_header(relay_reply *r, const char *line, size_t len);
 
 /* One request. */
 typedef struct relay_call {
-	const char *method;            /* GET, HEAD, PUT, DELETE */
+	const char *method;            /* GET, HEAD, PUT, DELETE, POST */
 	const char *target;            /* after "GROUP-ID/" (".list?...", a blob name); NULL: "v1/" itself */
 	const char *name;              /* what messages name (a blob name), or NULL */
 	bool sign;                     /* section 8's headers */
-	const char *body_hash;         /* hex: Dsync-Body-Hash and the signature's; NULL: none */
-	uint64_t total;                /* the whole blob's length for the signature */
+	const char *body_hash;         /* hex: the signature's (and a PUT's Dsync-Body-Hash); NULL: none */
+	uint64_t total;                /* a PUT's whole blob's length for the signature */
 	const char *admission;         /* hex ADMIT for Dsync-Admission, or NULL */
 	const char *upload;            /* Dsync-Upload id, with Content-Range from RANGE_START to TOTAL */
 	uint64_t range_start;

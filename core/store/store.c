@@ -20,6 +20,7 @@
 #define KEY_MAGIC "dsyncK01"
 #define MAGIC_LEN 8
 #define KEYID_LEN 16
+_Static_assert(DSYNC_STORE_KEYID_SIZE == KEYID_LEN + 1, "store.h's key id size");
 #define KEY_PLAIN 64                     /* master key, chunk secret */
 #define KEY_CT (KEY_PLAIN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 #define KEY_BLOB (MAGIC_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + KEY_CT + 32 + 32)
@@ -432,15 +433,18 @@ int dsync_store_check_keys(dsync_store *s, size_t *count)
 	return error;
 }
 
-int dsync_store_reseal(dsync_store *s, const char *new_passphrase)
+int dsync_store_reseal_add(dsync_store *s, const char *new_passphrase, char *keyid)
+{
+	return write_key_blob(s, new_passphrase, keyid);
+}
+
+int dsync_store_reseal_prune(dsync_store *s, const char *keyid)
 {
 	dsync_strlist keys = DSYNC_STRLIST_INIT;
-	char keyid[KEYID_LEN + 1];
 	size_t i;
 	int error;
 
-	if ((error = s->bs->list(s->bs, "keys/", collect_name, &keys)) < 0 ||
-	    (error = write_key_blob(s, new_passphrase, keyid)) < 0)
+	if ((error = s->bs->list(s->bs, "keys/", collect_name, &keys)) < 0)
 		goto out;
 	for (i = 0; i < keys.size && error == 0; i++)
 		if (strcmp(keys.ptr[i] + 5, keyid) != 0)
@@ -448,6 +452,16 @@ int dsync_store_reseal(dsync_store *s, const char *new_passphrase)
 out:
 	dsync_strlist_dispose(&keys);
 	return error;
+}
+
+int dsync_store_reseal(dsync_store *s, const char *new_passphrase)
+{
+	char keyid[KEYID_LEN + 1];
+	int error;
+
+	if ((error = dsync_store_reseal_add(s, new_passphrase, keyid)) < 0)
+		return error;
+	return dsync_store_reseal_prune(s, keyid);
 }
 
 /* ---- the per-user key cache ------------------------------------------ */

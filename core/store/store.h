@@ -97,6 +97,14 @@ int dsync_store_cache_remove(const char *config_dir, const char *store_id);
  * ones removed.  Nothing else changes. */
 int dsync_store_reseal(dsync_store *s, const char *new_passphrase);
 
+/* dsync_store_reseal in two steps, for a change that does something between
+ * them (a relay group's token): the new key blob added, its id into KEYID
+ * (DSYNC_STORE_KEYID_SIZE bytes), the old ones still opening the store;
+ * then every key blob but KEYID removed. */
+#define DSYNC_STORE_KEYID_SIZE 17
+int dsync_store_reseal_add(dsync_store *s, const char *new_passphrase, char *keyid);
+int dsync_store_reseal_prune(dsync_store *s, const char *keyid);
+
 /* Checks every key blob's checksum and mac (S unlocked). */
 DSYNC_WARN_UNUSED
 int dsync_store_check_keys(dsync_store *s, size_t *count);

@@ -57,7 +57,7 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 	dsync_transport_opts t = { 0 };
 	dsync_relay_creds creds;
 	const char *env = getenv("DSYNC_SSH");
-	char from[160];
+	char from[160], hint[200];
 	int error;
 
 	t.interactive = o->prompt != NULL;
@@ -83,6 +83,12 @@ int dsync_conn_transport_open(dsync_blobstore **bs, const char *url, bool create
 			return dsync_error_set(DSYNC_EUSAGE, "%s is a relay: name its group (--group NAME)", url);
 		creds = k->c;
 		creds.remote_name = r ? r->name : NULL;
+		/* a kept token refused: the group's passphrase changed elsewhere? */
+		if (r && !k->pass) {
+			snprintf(hint, sizeof(hint), "if its passphrase was changed on another device, give the new "
+				 "one here: dsync remote passphrase %s", r->name);
+			creds.refused_hint = hint;
+		}
 		t.relay = &creds;
 	}
 	error = dsync_transport_open(bs, url, create, &t);

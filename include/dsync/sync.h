@@ -213,8 +213,17 @@ double dsync_passphrase_generated_bits(unsigned words);
 int dsync_passphrase_strength(const char *pass, double *bits);
 
 /* Changes the passphrase of REMOTE's store (NULL: the only remote):
- * asks for the current one and a new one, re-seals the key, nothing else. */
+ * asks for the current one and a new one, re-seals the key, nothing else.
+ * A relay group's (docs/relays.md): the current one is checked against the
+ * token kept here (DSYNC_EAUTH), the new one for strength (DSYNC_EUSAGE),
+ * then the key is re-sealed, the relay's token rotated and the new one
+ * kept: the other devices are refused until dsync_remote_passphrase. */
 int dsync_passphrase_change(dsync_folder *f, const char *remote, const dsync_sync_options *o);
+
+/* For relay remote REMOTE whose group's passphrase was changed on another
+ * device: asks for the new one, checks it against the relay (DSYNC_EAUTH
+ * when refused) and keeps its token in place of the old. */
+int dsync_remote_passphrase(dsync_folder *f, const char *remote, const dsync_sync_options *o);
 
 /*
  * Checks F's history, as `git fsck` does: every version reachable from any

@@ -762,6 +762,40 @@ static void test_wait_change(void **state)
 	dsync_blobstore_free(w.s);
 }
 
+/* POST .group: a wrong ADMIT changes nothing; the right one makes the store
+ * go on with the new token and the old one refused */
+static void test_rotate_token(void **state)
+{
+	unsigned char token2[32], admit2[32], wrong[32];
+	dsync_blobstore_info info;
+	dsync_blobstore *s = NULL;
+	device b2 = b;
+
+	(void)state;
+	randombytes_buf(token2, sizeof(token2));
+	randombytes_buf(admit2, sizeof(admit2));
+	assert_non_null(sa->rotate_token);
+	memcpy(wrong, a.admit, sizeof(wrong));
+	wrong[0] ^= 1;
+	assert_int_equal(sa->rotate_token(sa, wrong, token2, admit2), DSYNC_EAUTH);
+	assert_non_null(strstr(dsync_error_last(), "the passphrase does not admit devices to the group"));
+	OK(sb->stat(sb, "dsync-store", &info));
+
+	OK(sa->rotate_token(sa, a.admit, token2, admit2));
+	OK(sa->stat(sa, "dsync-store", &info));
+	assert_int_equal(sb->stat(sb, "dsync-store", &info), DSYNC_EAUTH);
+	assert_non_null(strstr(dsync_error_last(), "wrong passphrase, or no such group"));
+	/* B with the new token and ADMIT: registered again with its key (200) */
+	memcpy(b2.c.token, token2, sizeof(token2));
+	memcpy(b2.admit, admit2, sizeof(admit2));
+	OK(open_as(&s, url, &b2, true, false));
+	OK(s->stat(s, "dsync-store", &info));
+	dsync_blobstore_free(s);
+	/* and back, for the tests after */
+	OK(sa->rotate_token(sa, admit2, a.c.token, a.admit));
+	OK(sb->stat(sb, "dsync-store", &info));
+}
+
 static void test_clock_skew(void **state)
 {
 	relay_store *rs = (relay_store *)sa;
@@ -819,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_quota),
 		cmocka_unit_test(test_paging),
+		cmocka_unit_test(test_rotate_token),
 		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_slow_down),
 	};
