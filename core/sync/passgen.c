@@ -103,6 +103,6 @@ int dsync_passphrase_strength(const char *pass, double *bits_out)
 			 (size_t)big->Length * 2 >= n ? "it is mostly" : "it is short, and part of it is", part);
 	}
 	ZxcvbnFreeInfo(info);
-	return dsync_error_set(DSYNC_EUSAGE, "the passphrase is too weak (about %.0f bits): %s; use the generated one "
-			       "or at least 5 random words", bits, what);
+	return dsync_error_set(DSYNC_EUSAGE, "the passphrase is too weak (about %.0f bits): %s; use at least 5 random words "
+			       "(or the one dsync offers at a terminal)", bits, what);
 }

@@ -47,7 +47,7 @@ fails 2 "a weak passphrase is refused" \
 	env HOME="$TMP/hA" DSYNC_PASSPHRASE=password "$DSYNC" init "$TMP/A" --relay "$R1" --group Smith-Family
 contains "  with its reason" "$TMP/err" "the passphrase is too weak (about"
 contains "  naming the word" "$TMP/err" "the common word 'password'"
-contains "  and what to do" "$TMP/err" "use the generated one or at least 5 random words"
+contains "  and what to do" "$TMP/err" "use at least 5 random words (or the one dsync offers at a terminal)"
 check "  nothing made" ! -e "$TMP/A/.dsync"
 check "  no group on the relay" -z "$(ls "$TMP/relay/groups" 2>/dev/null)"
 fails 2 "--group without a relay URL" env HOME="$TMP/hA" "$DSYNC" init "$TMP/A" --group Smith-Family

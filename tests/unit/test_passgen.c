@@ -91,7 +91,7 @@ static void weak(const char *pass, const char *why)
 	assert_non_null(strstr(dsync_error_last(), "the passphrase is too weak (about "));
 	if (!strstr(dsync_error_last(), why))
 		fail_msg("'%s': '%s' lacks '%s'", pass, dsync_error_last(), why);
-	assert_non_null(strstr(dsync_error_last(), "use the generated one or at least 5 random words"));
+	assert_non_null(strstr(dsync_error_last(), "use at least 5 random words (or the one dsync offers at a terminal)"));
 	assert_null(strchr(dsync_error_last(), '\n'));
 }
 
