@@ -360,14 +360,6 @@ out:
 	return error;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Section 6's writer rule: the only change since SINCE is this device's own. */
 static bool only_mine(relay_store *s, const char *since, const char *change, const char *writer)
 {
@@ -382,12 +374,12 @@ static int relay_wait_change(dsync_blobstore *bs, char *cursor, size_t cursor_si
 {
 	relay_store *s = store_of(bs);
 	char change[RELAY_CHANGE_MAX], writer[DSYNC_RELAY_ID_HEX];
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = dsync_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int error;
 
 	*changed = false;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - dsync_now_ms();
 		int seconds = left <= 1000 ? 1 : left >= POLL_MAX_S * 1000 ? POLL_MAX_S : (int)((left + 999) / 1000);
 		const char *since = NO_CURSOR;
 		char e[17];
@@ -407,7 +399,7 @@ static int relay_wait_change(dsync_blobstore *bs, char *cursor, size_t cursor_si
 		else if (!*changed && cursor[0] && strcmp(change, cursor) != 0)
 			*changed = true; /* a heartbeat from another epoch: the relay restarted */
 		memcpy(cursor, change, strlen(change) + 1);
-		if (*changed || now_ms() >= deadline)
+		if (*changed || dsync_now_ms() >= deadline)
 			return 0;
 	}
 }

@@ -590,7 +590,7 @@ relay_next relay_ep_poll_start(relay_req *r)
 		return RELAY_ANSWER;
 	}
 	/* checked and parked under one lock: a change can't slip between */
-	next = relay_park(r, PARK_POLL, relay_now_ms() + (int64_t)timeout * 1000);
+	next = relay_park(r, PARK_POLL, dsync_now_ms() + (int64_t)timeout * 1000);
 	pthread_mutex_unlock(&r->s->mu);
 	return next;
 }

@@ -157,7 +157,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			return;
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		ss->fd = ci ? ci->connect_fd : -1;
-		ss->since = relay_now_ms();
+		ss->since = dsync_now_ms();
 		pthread_mutex_lock(&h->mu);
 		ss->next = h->socks;
 		if (h->socks)
@@ -240,7 +240,7 @@ static void hungup_peers(relay_http *h)
 /* Shuts down connections whose headers are late (MHD then closes them). */
 static void headers_deadline(relay_http *h)
 {
-	int64_t now = relay_now_ms();
+	int64_t now = dsync_now_ms();
 	sock_state *ss;
 
 	pthread_mutex_lock(&h->mu);
@@ -312,7 +312,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	conn_state *st = *con_cls;
 
 	(void)why;
-	conn_waits(cls, c, relay_now_ms(), false);
+	conn_waits(cls, c, dsync_now_ms(), false);
 	if (!st)
 		return;
 	relay_req_free(st->req);

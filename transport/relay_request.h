@@ -34,9 +34,6 @@ void relay_srv_tick(relay_srv *s);
 void relay_srv_shutdown(relay_srv *s);
 /* Uploads whose body is still arriving. */
 unsigned relay_srv_uploads(relay_srv *s);
-/* Milliseconds of the monotonic clock (deadlines of parked requests and
- * of slow headers). */
-int64_t relay_now_ms(void);
 /* One line on the configured log. */
 void relay_srv_log(relay_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -28,14 +28,6 @@ static const char *const arg_names[A_COUNT] = { "prefix", "after", "limit", "sin
 
 /* ---------------------------------------------------------------- small helpers */
 
-int64_t relay_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void relay_srv_log(relay_srv *s, const char *fmt, ...)
 {
 	char line[512];
@@ -225,7 +217,7 @@ relay_next relay_park(relay_req *r, int why, int64_t deadline)
 
 void relay_srv_tick(relay_srv *s)
 {
-	int64_t now = relay_now_ms();
+	int64_t now = dsync_now_ms();
 	relay_req *r, *next;
 	bool expire = false;
 
@@ -300,7 +292,7 @@ static penalty *penalty_find(relay_srv *s, const char *key, bool add, int64_t no
 /* Seconds the caller still has to wait (rounded up), 0 when none. */
 int64_t relay_penalty_wait(relay_srv *s, const char *key)
 {
-	int64_t now = relay_now_ms(), wait = 0, span;
+	int64_t now = dsync_now_ms(), wait = 0, span;
 	penalty *p;
 
 	pthread_mutex_lock(&s->mu);
@@ -319,7 +311,7 @@ int64_t relay_penalty_wait(relay_srv *s, const char *key)
  * pair (TAG) not among its last few refused ones is a new guess. */
 static void penalty_fail(relay_srv *s, const char *key, uint32_t tag)
 {
-	int64_t now = relay_now_ms();
+	int64_t now = dsync_now_ms();
 	penalty *p;
 	uint32_t i;
 
@@ -368,7 +360,7 @@ relay_next relay_forbidden(relay_req *r)
 	penalty_fail(r->s, r->key, tag);
 	relay_refuse(r, 403, "forbidden", "wrong token, or no such group");
 	pthread_mutex_lock(&r->s->mu);
-	next = relay_park(r, PARK_DELAY, relay_now_ms() + DELAY_403_MS);
+	next = relay_park(r, PARK_DELAY, dsync_now_ms() + DELAY_403_MS);
 	pthread_mutex_unlock(&r->s->mu);
 	return next;
 }
@@ -434,7 +426,7 @@ int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)
 	s->payload = c->payload;
 	s->suspend = suspend;
 	s->resume = resume;
-	s->last_expire = relay_now_ms();
+	s->last_expire = dsync_now_ms();
 	randombytes_buf(e, sizeof(e));
 	dsync_relay_hex(s->epoch, e, sizeof(e));
 	randombytes_buf(s->fake_th, sizeof(s->fake_th));

@@ -50,14 +50,6 @@ static void init_libssh2(void)
 	init_result = libssh2_init(0);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *ssh_msg(LIBSSH2_SESSION *s)
 {
 	char *msg = NULL;
@@ -86,7 +78,7 @@ static int connect_addr(int *out, const struct addrinfo *ai, int64_t deadline)
 		p.fd = fd;
 		p.events = POLLOUT;
 		for (;;) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - dsync_now_ms();
 
 			if (left <= 0) {
 				err = ETIMEDOUT;
@@ -117,7 +109,7 @@ static int connect_host(int *out, const char *label, const char *host, int port,
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char portstr[16];
-	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
+	int64_t deadline = dsync_now_ms() + (int64_t)timeout_s * 1000;
 	int r, err = ECONNREFUSED;
 
 	*out = -1;
@@ -298,7 +290,7 @@ static ssize_t bs_recv(dsync_sftp_stream *st, void *buf, size_t len, bool *eof)
 static int bs_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 {
 	builtin_stream *b = (builtin_stream *)st;
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : dsync_now_ms() + timeout_ms;
 	struct pollfd p;
 	int next, dirs, r, wait_ms;
 
@@ -327,7 +319,7 @@ static int bs_wait(dsync_sftp_stream *st, unsigned want, int timeout_ms)
 			p.events |= POLLOUT;
 		wait_ms = (next > 0 ? next : KEEPALIVE_S) * 1000;
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - dsync_now_ms();
 
 			if (left <= 0)
 				return 0;

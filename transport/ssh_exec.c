@@ -156,14 +156,6 @@ bool dsync_ssh_exec_available(const dsync_transport_opts *o)
 
 /* ---- the child */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -175,7 +167,7 @@ static void sleep_ms(int ms)
  * still runs. */
 static bool reap(pid_t pid, int *status, int ms)
 {
-	int64_t until = now_ms() + ms;
+	int64_t until = dsync_now_ms() + ms;
 	int step = 5;
 
 	for (;;) {
@@ -186,7 +178,7 @@ static bool reap(pid_t pid, int *status, int ms)
 				*status = -1;
 			return true;
 		}
-		if (now_ms() >= until)
+		if (dsync_now_ms() >= until)
 			return false;
 		sleep_ms(step);
 		if (step < 50)

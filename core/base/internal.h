@@ -49,6 +49,9 @@ int dsync_error_oom(void);
  */
 int dsync_lib_git_init(void);
 
+/* Milliseconds of the monotonic clock (timeouts, deadlines, delays). */
+int64_t dsync_now_ms(void);
+
 #include "core/base/banned.h"
 
 #endif

@@ -4,6 +4,8 @@
  */
 #include "core/base/internal.h"
 
+#include <time.h>
+
 #include <git2.h>
 #include <sodium.h>
 
@@ -59,4 +61,12 @@ void dsync_lib_shutdown(void)
 		git_libgit2_shutdown();
 		git_inited = false;
 	}
+}
+
+int64_t dsync_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -42,8 +42,8 @@ static bool keep_cb(const char *path, void *payload)
 	watch *w = f->w;
 
 	if (!w->stop_ms && stop_pending())
-		w->stop_ms = watch_now_ms();
-	if (w->stop_ms && watch_now_ms() - w->stop_ms >= STOP_READ_MS) {
+		w->stop_ms = dsync_now_ms();
+	if (w->stop_ms && dsync_now_ms() - w->stop_ms >= STOP_READ_MS) {
 		w->stop_cut = true;
 		return true;
 	}
@@ -105,7 +105,7 @@ void debounce_snapshot(wfolder *f)
 	so.payload = f;
 	if ((error = dsync_folder_open(&df, f->root)) == 0)
 		error = dsync_snapshot_take(&r, df, &so);
-	f->w->now = watch_now_ms();
+	f->w->now = dsync_now_ms();
 	if (error == DSYNC_ELOCKED) {
 		watch_say(f->w, DSYNC_LOG_DEBUG, f, "%s; trying again", dsync_error_last());
 		wfolder_mark_dirty(f, f->w->now);

@@ -344,7 +344,7 @@ static int loop(watch *w, int sfd)
 		}
 		p = pfds.ptr;
 
-		w->now = watch_now_ms();
+		w->now = dsync_now_ms();
 		for (i = 0; i < w->folders.size; i++) {
 			int64_t d = debounce_deadline(w->folders.ptr[i]);
 
@@ -369,7 +369,7 @@ static int loop(watch *w, int sfd)
 			error = dsync_error_sys(errno, "cannot wait for changes");
 			break;
 		}
-		w->now = watch_now_ms();
+		w->now = dsync_now_ms();
 		waiters_read(w, p + np, nw);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -415,7 +415,7 @@ static int loop(watch *w, int sfd)
 		wfolder *f = w->folders.ptr[i];
 
 		if (f->dirty && f->state != FOLDER_MISSING) {
-			w->now = watch_now_ms();
+			w->now = dsync_now_ms();
 			f->retry_ms = 0;
 			debounce_snapshot(f);
 		}
@@ -448,7 +448,7 @@ int dsync_watch_run(const char *const *dirs, size_t ndirs, const dsync_watch_opt
 	/* each snapshot's walk starts new threads; without a cap each may get
 	 * (and keep) a malloc arena of its own */
 	mallopt(M_ARENA_MAX, 2);
-	w.now = watch_now_ms();
+	w.now = dsync_now_ms();
 	/* before any thread starts (a snapshot's walk), so all inherit it */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -16,14 +16,6 @@
 #define MAX_DELAY_LIMIT_MS (24 * 3600 * 1000)
 #define DEFAULT_SYNC_MS 60000    /* a folder with remotes syncs this often (sync.interval) */
 
-int64_t watch_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void watch_say(const watch *w, dsync_log_level level, const wfolder *f, const char *fmt, ...)
 {
 	char msg[2048];

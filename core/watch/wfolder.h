@@ -87,9 +87,6 @@ typedef struct watch {
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
-/* The monotonic clock in ms. */
-int64_t watch_now_ms(void);
-
 /* Tells the log of W (when it has one) about folder F (NULL: the loop). */
 void watch_say(const watch *w, dsync_log_level level, const wfolder *f, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
