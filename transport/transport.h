@@ -26,6 +26,15 @@ struct dsync_blobstore;
 int dsync_transport_open(struct dsync_blobstore **out, const char *url, bool create,
 			 const dsync_transport_opts *o);
 
+/*
+ * Opens the plain folder at URL (sftp://, ssh:// or the scp form; anything
+ * else is DSYNC_EUSAGE: "a mirror needs an ssh location") for a mirror:
+ * transport/sftp_folder.h.  CREATE makes it when missing.
+ */
+struct dsync_sftp_folder;
+int dsync_transport_open_folder(struct dsync_sftp_folder **out, const char *url, bool create,
+				const dsync_transport_opts *o);
+
 /* Whether URL names a place reached over ssh (any of the three forms). */
 bool dsync_transport_is_ssh(const char *url);
 

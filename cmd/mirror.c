@@ -1,0 +1,4 @@
+/* cmd/mirror.c: dsync mirror (to be written) */
+#include "dsync/mirror.h"
+
+#include "cmd.h"

@@ -1,0 +1,4 @@
+/* core/mirror/state.c: see mirror_internal.h (to be written) */
+#include "core/base/internal.h"
+
+#include "core/mirror/mirror_internal.h"
