@@ -39,6 +39,11 @@ CASES = [
     ("core/store/thinpack.c", ["core/base/internal.h"], "core/history/scan.h"),
     ("core/history/scan.c", ["core/base/internal.h", "core/history/scan.h"], None),
     ("core/history/scan.c", ["core/base/internal.h"], "dsync/watch.h"),
+    ("core/mirror/names.c", ["core/base/internal.h", "core/mirror/mirror_internal.h", "core/worktree/mergeinto.h",
+                             "transport/sftp_folder.h", "merge/check.h"], None),
+    ("core/mirror/names.c", ["core/base/internal.h"], "core/sync/sync_internal.h"),
+    ("core/mirror/names.c", ["core/base/internal.h"], "core/store/store.h"),
+    ("core/mirror/names.c", ["core/base/internal.h"], "dsync/sync.h"),
 ]
 
 def probe_command(e, probe):
