@@ -88,6 +88,8 @@ void dsync_mirror_config_free(mirror_cfg *v, size_t n);
 /* Writes CFG's keys (add); removes every mirror.NAME.* key (remove). */
 int dsync_mirror_config_write(dsync_folder *f, const mirror_cfg *cfg);
 int dsync_mirror_config_remove(dsync_folder *f, const char *name);
+/* Sets (VALUE NULL: removes) mirror.NAME.KEY, unchecked (the caller checked). */
+int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, const char *value);
 /* NAME as a mirror's name: letters, digits, '-', '_', '.', not starting
  * with '.' or '-', at most 64 bytes, passing the device-name check, and
  * no remote of F has it: else DSYNC_EUSAGE with the reason. */

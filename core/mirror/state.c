@@ -264,10 +264,22 @@ int dsync_mirror_config_write(dsync_folder *f, const mirror_cfg *c)
 	    (error = set_key(cfg, c->name, "ssh", c->ssh_mode > 0 && c->ssh_mode <= 2 ? modes[c->ssh_mode]
 									  : NULL)) == 0 &&
 	    (error = set_key(cfg, c->name, "sshCommand", c->ssh_command)) == 0) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)c->rate_limit);
+		/* "b": bytes (a bare number is KiB, as rsync takes it) */
+		snprintf(num, sizeof(num), "%llub", (unsigned long long)c->rate_limit);
 		if ((error = set_key(cfg, c->name, "limitRate", c->rate_limit ? num : NULL)) == 0)
 			error = set_key(cfg, c->name, "url", c->url);
 	}
+	git_config_free(cfg);
+	return error;
+}
+
+int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, const char *value)
+{
+	git_config *cfg = NULL;
+	int error;
+
+	if ((error = config_open(&cfg, f)) == 0)
+		error = set_key(cfg, name, key, value);
 	git_config_free(cfg);
 	return error;
 }
