@@ -89,10 +89,22 @@ void dsync_mirror_config_free(mirror_cfg *v, size_t n);
 /* Writes CFG's keys (add); removes every mirror.NAME.* key (remove). */
 int dsync_mirror_config_write(dsync_folder *f, const mirror_cfg *cfg);
 int dsync_mirror_config_remove(dsync_folder *f, const char *name);
+/* Sets (VALUE NULL: removes) mirror.NAME.KEY, unchecked (the caller checked). */
+int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, const char *value);
 /* NAME as a mirror's name: letters, digits, '-', '_', '.', not starting
  * with '.' or '-', at most 64 bytes, passing the device-name check, and
  * no remote of F has it: else DSYNC_EUSAGE with the reason. */
 int dsync_mirror_name_check(dsync_folder *f, const char *name);
+
+/* Helpers of the config's checks (state.c), shared with mirror.c: whether
+ * PATH may be mirror.NAME.path ("" or a folder-relative path, no '.', '..'
+ * or '.dsync' in any case); mirror.NAME.ssh and .interval parsed
+ * (DSYNC_EUSAGE without a message when bad). */
+bool dsync_mirror_path_ok(const char *path);
+int dsync_mirror_ssh_mode(int *out, const char *s);
+int dsync_mirror_interval_parse(int *out, const char *s);
+/* .dsync/dsync-mirrors/NAME/FILE (FILE NULL: the folder) into OUT (emptied first). */
+int dsync_mirror_state_path(dsync_buf *out, const dsync_folder *f, const char *name, const char *file);
 
 /* What the last scan saw of one file on the host: whether it changed is
  * told by size and mtime alone. */
@@ -104,8 +116,10 @@ typedef struct mirror_cache_entry {
 } mirror_cache_entry;
 
 typedef struct mirror_cache {
-	mirror_cache_entry *v;  /* sorted by path (byte order) */
+	mirror_cache_entry *v;  /* sorted by path after load; put appends, del moves the last entry into the gap */
 	size_t n, cap;
+	size_t *slots;          /* a hash index into v (index + 1; 0 free), so that put, find and del stay O(1) */
+	size_t nslots;          /* a power of two, or 0 */
 } mirror_cache;
 
 /* .dsync/dsync-mirrors/NAME/cache; missing or unreadable: empty (every
