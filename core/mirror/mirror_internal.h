@@ -21,6 +21,7 @@
 #include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/folder/folder.h"
+#include "transport/sftp_folder.h"
 
 #define DSYNC_MIRROR_REF_PREFIX "refs/mirrors/"
 #define DSYNC_MIRROR_STATE_DIR "dsync-mirrors"    /* under .dsync/ */
@@ -168,7 +169,6 @@ int dsync_mirror_state_remove(dsync_folder *f, const char *name);
 
 /* ---- round.c (core/mirror/round.h for core/sync) ---------------------------- */
 
-struct dsync_sftp_folder;
 struct dsync_ignore;
 
 /* A path under the mirror's subfolder in a tree (BASE, or the folder's
@@ -202,9 +202,9 @@ typedef struct mirror_run {
 	const mirror_cfg *cfg;
 	const dsync_mirror_options *o;
 	dsync_mirror_result *res;
-	struct dsync_sftp_folder *pf;
+	dsync_sftp_folder *pf;
 	struct dsync_ignore *ignore;
-	char *host;             /* the host's name, for messages */
+	char *label;            /* the host's name ([user@]host[:port]), for messages */
 	mirror_cache cache;
 	bool cache_dirty;
 	int tmp_fd;             /* an unnamed file in .dsync/dsync-mirrors/NAME/tmp/ (-1: none yet) */

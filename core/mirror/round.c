@@ -81,7 +81,7 @@ static int connect_host(mirror_run *r)
 	if ((error = dsync_transport_open_folder(&r->pf, r->cfg->url, false, &to)) < 0) {
 		char *cause = strdup(dsync_error_last());
 
-		error = dsync_error_set(error, "mirror '%s': cannot reach %s: %s", r->cfg->name, r->host,
+		error = dsync_error_set(error, "mirror '%s': cannot reach %s: %s", r->cfg->name, r->label,
 					cause ? cause : "out of memory");
 		free(cause);
 	}
@@ -244,8 +244,8 @@ static int one_round(dsync_mirror_result *res, dsync_folder *f, const mirror_cfg
 		error = dsync_error_oom();
 		goto out;
 	}
-	r.host = strdup(dsync_sftp_url_parse(cfg->url, u) == 0 ? u->label : cfg->url);
-	if (!r.host) {
+	r.label = strdup(dsync_sftp_url_parse(cfg->url, u) == 0 ? u->label : cfg->url);
+	if (!r.label) {
 		error = dsync_error_oom();
 		goto out;
 	}
@@ -291,7 +291,7 @@ out:
 	dsync_array_dispose(r.host);
 	dsync_strlist_dispose(&r.kept_back);
 	dsync_strlist_dispose(&r.kept);
-	free(r.host);
+	free(r.label);
 	free(u);
 	return error;
 }

@@ -13,6 +13,7 @@
 #include "core/base/path.h"
 #include "core/history/scan.h"
 #include "core/history/tree.h"
+#include "merge/names.h"
 #include "dsync/ignore.h"
 #include "transport/sftp_folder.h"
 
@@ -555,7 +556,7 @@ static int guard(mirror_run *r, const mirror_entries *base)
 	return dsync_error_set(DSYNC_EMASSDELETE,
 			       "mirror '%s': %zu of %zu files vanished at once on %s (storage not mounted?); nothing "
 			       "recorded. When they are really gone: dsync mirror sync %s --allow-mass-delete",
-			       r->cfg->name, vanished, n, r->host, r->cfg->name);
+			       r->cfg->name, vanished, n, r->label, r->cfg->name);
 }
 
 /* ---- the scan ---------------------------------------------------------------------- */

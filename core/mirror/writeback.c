@@ -11,6 +11,7 @@
 #include "core/mirror/mirror_internal.h"
 #include "core/base/chunks.h"
 #include "core/base/path.h"
+#include "core/base/strset.h"
 #include "transport/sftp_folder.h"
 
 #include <ctype.h>
@@ -545,7 +546,6 @@ int dsync_mirror_writeback(mirror_run *r, git_index *head)
 
 	memset(&w, 0, sizeof(w));
 	w.r = r;
-	w.made = (dsync_strset)DSYNC_STRSET_INIT;
 	if ((error = dsync_mirror_tree_entries(&w.t, r, head)) < 0 || (error = fold_listing(&w)) < 0 ||
 	    (error = plan(&w, &v)) < 0)
 		goto out;
