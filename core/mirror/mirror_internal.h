@@ -239,6 +239,9 @@ void dsync_mirror_entries_dispose(mirror_entries *e);
 /* scan.c: the folder-relative path of the host path HOST (as on disk) into OUT. */
 int dsync_mirror_folder_path(dsync_buf *out, const mirror_run *r, const char *host);
 
+/* scan.c: a warning "mirror 'NAME': ..." through the round's options. */
+void dsync_mirror_warn(mirror_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* scan.c: an unnamed temporary file of R (emptied), for downloads and uploads. */
 int dsync_mirror_tmp(mirror_run *r, int *fd);
 

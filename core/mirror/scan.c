@@ -43,6 +43,21 @@ void dsync_mirror_test_hook(const char *step, const char *path)
 }
 #endif
 
+void dsync_mirror_warn(mirror_run *r, const char *fmt, ...)
+{
+	char msg[1024];
+	int n;
+	va_list ap;
+
+	if (!r->o->warn)
+		return;
+	n = snprintf(msg, sizeof(msg), "mirror '%s': ", r->cfg->name);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	r->o->warn(msg, r->o->payload);
+}
+
 /* ---- paths ------------------------------------------------------------------- */
 
 int dsync_mirror_folder_path(dsync_buf *out, const mirror_run *r, const char *host)
@@ -395,12 +410,8 @@ static int read_file(mirror_run *r, reading *rd, mirror_hfile *f, unsigned base_
 	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size + GROWTH_SLACK, &st);
 	if (error == DSYNC_ENOTFOUND || error == DSYNC_EUSAGE || error == DSYNC_EACCESS) {
 		/* gone, no longer a file, or not readable: the next round sees */
-		if (error == DSYNC_EACCESS && r->o->warn) {
-			char msg[600];
-
-			snprintf(msg, sizeof(msg), "mirror '%s': %s; kept back", r->cfg->name, dsync_error_last());
-			r->o->warn(msg, r->o->payload);
-		}
+		if (error == DSYNC_EACCESS)
+			dsync_mirror_warn(r, "%s; kept back", dsync_error_last());
 		*kept = true;
 		return 0;
 	}
@@ -456,21 +467,6 @@ static int cmp_hfile(const void *a, const void *b)
 	return strcmp(((const mirror_hfile *)a)->key, ((const mirror_hfile *)b)->key);
 }
 
-static void warn(mirror_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(mirror_run *r, const char *fmt, ...)
-{
-	char msg[1024];
-	int n;
-	va_list ap;
-
-	if (!r->o->warn)
-		return;
-	n = snprintf(msg, sizeof(msg), "mirror '%s': ", r->cfg->name);
-	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	r->o->warn(msg, r->o->payload);
-}
 
 /* The files and folders of the listing the round records, into R->host
  * (files: size and mtime; ids later) and DIRS (host paths). */
@@ -495,7 +491,7 @@ static int take_listing(mirror_run *r, dsync_strlist *dirs)
 		if ((error = dsync_history_stored_path(&st, fp.ptr, false)) < 0)
 			break;
 		if (stored_too_long(st.ptr)) {
-			warn(r, "'%s' on the host has a name too long to record; left there", e->path);
+			dsync_mirror_warn(r, "'%s' on the host has a name too long to record; left there", e->path);
 			continue;
 		}
 		if (e->kind == DSYNC_RFILE_DIR) {
@@ -511,8 +507,8 @@ static int take_listing(mirror_run *r, dsync_strlist *dirs)
 		}
 	}
 	if (links)
-		warn(r, "%zu symbolic link%s or special file%s on the host left alone (not followed, not recorded)",
-		     links, links == 1 ? "" : "s", links == 1 ? "" : "s");
+		dsync_mirror_warn(r, "%zu symbolic link%s or special file%s on the host left alone (not followed, "
+				  "not recorded)", links, links == 1 ? "" : "s", links == 1 ? "" : "s");
 	dsync_buf_dispose(&fp);
 	dsync_buf_dispose(&st);
 	return error;
@@ -772,7 +768,8 @@ int dsync_mirror_scan(mirror_run *r)
 		goto out;
 	dsync_mirror_test_hook("listed", NULL);
 	for (i = 0; i < r->unreadable.n; i++)
-		warn(r, "cannot list '%s' on the host; what is below it is kept as it was", r->unreadable.v[i].path);
+		dsync_mirror_warn(r, "cannot list '%s' on the host; what is below it is kept as it was",
+				  r->unreadable.v[i].path);
 	if ((error = take_listing(r, &dirs)) < 0)
 		goto out;
 	qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);

@@ -40,22 +40,6 @@ typedef struct writer {
 	dsync_strlist removing;   /* host paths removed this round (lower case) */
 } writer;
 
-static void warn(mirror_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(mirror_run *r, const char *fmt, ...)
-{
-	char msg[1024];
-	int n;
-	va_list ap;
-
-	if (!r->o->warn)
-		return;
-	n = snprintf(msg, sizeof(msg), "mirror '%s': ", r->cfg->name);
-	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	r->o->warn(msg, r->o->payload);
-}
-
 /* Whether ERROR is one file's trouble (refused, in the way, gone) rather
  * than the connection's: the path is left for the next round. */
 static bool one_file(int error)
@@ -318,7 +302,8 @@ static int do_write(writer *w, const action *a, bool after_removals)
 	goto out;
 failed:
 	if (error < 0 && one_file(error)) {
-		warn(r, "cannot write '%s' on the host: %s; left for the next round", path, dsync_error_last());
+		dsync_mirror_warn(r, "cannot write '%s' on the host: %s; left for the next round", path,
+				  dsync_error_last());
 		r->incomplete = true;
 		error = 0;
 	}
@@ -369,7 +354,8 @@ static int do_remove(writer *w, const action *a)
 	if ((error = dsync_sftp_folder_remove(r->pf, a->key)) < 0 && error != DSYNC_ENOTFOUND) {
 		if (!one_file(error))
 			return error;
-		warn(r, "cannot remove '%s' on the host: %s; left for the next round", a->key, dsync_error_last());
+		dsync_mirror_warn(r, "cannot remove '%s' on the host: %s; left for the next round", a->key,
+				  dsync_error_last());
 		r->incomplete = true;
 		return 0;
 	}
@@ -528,7 +514,7 @@ static int do_mkdir(writer *w, const char *key)
 		}
 	}
 	if (error < 0 && one_file(error)) {
-		warn(w->r, "cannot make the folder '%s' on the host: %s", d, dsync_error_last());
+		dsync_mirror_warn(w->r, "cannot make the folder '%s' on the host: %s", d, dsync_error_last());
 		w->r->incomplete = true;
 		error = 0;
 	}
