@@ -253,7 +253,8 @@ int dsync_history_commit_device(git_oid *out, dsync_snapshot_result *counts, dsy
 		error = dsync_error_git(err, "cannot read the version '%s' starts from", refname);
 		goto out;
 	}
-	if ((pc && (err = git_commit_tree(&old_tree, pc)) < 0) || (err = git_tree_lookup(&tree, f->repo, tree_id)) < 0) {
+	if ((pc && (err = git_commit_tree(&old_tree, pc)) < 0) ||
+	    (err = git_tree_lookup(&tree, f->repo, tree_id)) < 0) {
 		error = dsync_error_git(err, "cannot read the tree to record on '%s'", refname);
 		goto out;
 	}

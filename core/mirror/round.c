@@ -217,7 +217,8 @@ static int finish(mirror_run *r)
 	for (i = 0; i < r->kept.size && !error; i++)
 		error = dsync_buf_printf(&kept, "%s\n", r->kept.ptr[i]);
 	snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
-	if (!error && (error = dsync_mirror_status_write(r->f, r->cfg->name, "kept", kept.len ? kept.ptr : NULL)) == 0 &&
+	if (!error &&
+	    (error = dsync_mirror_status_write(r->f, r->cfg->name, "kept", kept.len ? kept.ptr : NULL)) == 0 &&
 	    (error = dsync_mirror_status_write(r->f, r->cfg->name, "last", when)) == 0)
 		error = dsync_mirror_status_write(r->f, r->cfg->name, "error", NULL);
 	dsync_buf_dispose(&kept);

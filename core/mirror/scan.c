@@ -629,7 +629,8 @@ static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 		if (dsync_mirror_is_kept_back(r, d))
 			continue;
 		if ((error = dsync_mirror_folder_path(&fp, r, d)) < 0 ||
-		    (error = dsync_history_stored_path(&st, fp.ptr, false)) < 0 || (error = dsync_buf_puts(&st, "/")) < 0)
+		    (error = dsync_history_stored_path(&st, fp.ptr, false)) < 0 ||
+		    (error = dsync_buf_puts(&st, "/")) < 0)
 			break;
 		if (git_index_find_prefix(&pos, m, st.ptr) == 0)
 			continue;
