@@ -267,8 +267,10 @@ int dsync_mirror_writeback(mirror_run *r, git_index *head);
 /*
  * A test hook (test builds only): called at steps of a round ("listed"
  * after the listing, "read" before a file is read, "write" before a file is
- * written on the host, "remove" before one is removed there), with the host
- * path where there is one.  NULL removes it.
+ * written on the host (journalled, its temporary not made yet), "renaming"
+ * once the temporary is there, "moved-aside" once a file replaced without
+ * an atomic rename is out of the way, "remove" before one is removed
+ * there), with the host path where there is one.  NULL removes it.
  */
 void dsync_mirror_set_test_hook(void (*hook)(const char *step, const char *path, void *payload), void *payload);
 void dsync_mirror_test_hook(const char *step, const char *path);

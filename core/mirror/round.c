@@ -266,7 +266,12 @@ out:
 	if (r.pf) {
 		const dsync_sftp_folder_counts *c = dsync_sftp_folder_get_counts(r.pf);
 
+		/* the connection's own counts: a round with nothing changed
+		 * shows no OPEN of a file here */
 		res->dirs_listed = (size_t)c->opendirs;
+		res->files_read = (size_t)c->opens_read;
+		res->bytes_read = c->bytes_read;
+		res->bytes_written = c->bytes_written;
 		dsync_sftp_folder_free(r.pf);
 	}
 	if (error < 0) {

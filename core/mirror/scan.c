@@ -419,8 +419,6 @@ static int read_file(mirror_run *r, reading *rd, mirror_hfile *f, unsigned base_
 		return error;
 	if (fstat(fd, &fs) < 0)
 		return dsync_error_sys(errno, "cannot read a downloaded file");
-	r->res->files_read++;
-	r->res->bytes_read += (uint64_t)fs.st_size;
 	if (st.size != f->size || st.mtime != f->mtime || (uint64_t)fs.st_size != st.size) {
 		*kept = true; /* still being written */
 		return 0;
@@ -740,6 +738,22 @@ static void cache_forget_gone(mirror_run *r)
 	dsync_array_dispose(gone);
 }
 
+/* A name the server listed twice is taken once (the listing is the
+ * server's word, and one name is one file). */
+static void drop_twice(mirror_run *r)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < r->host.size; i++) {
+		if (k && strcmp(r->host.ptr[k - 1].key, r->host.ptr[i].key) == 0) {
+			free(r->host.ptr[i].key);
+			continue;
+		}
+		r->host.ptr[k++] = r->host.ptr[i];
+	}
+	r->host.size = k;
+}
+
 /* Removes from R->host the files kept back (their BASE entries stand). */
 static void drop_kept_back(mirror_run *r)
 {
@@ -774,6 +788,7 @@ int dsync_mirror_scan(mirror_run *r)
 	if ((error = take_listing(r, &dirs)) < 0)
 		goto out;
 	qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+	drop_twice(r);
 	if ((error = read_base(&m, r)) < 0 || (error = dsync_mirror_tree_entries(&base, r, m)) < 0)
 		goto out;
 	if ((error = guard(r, &base)) < 0)
@@ -810,7 +825,6 @@ int dsync_mirror_scan(mirror_run *r)
 	}
 	error = dsync_chunks_id_to_stored_form(&r->m_tree, r->f->repo, NULL);
 out:
-	r->res->dirs_listed = r->pf ? (size_t)dsync_sftp_folder_get_counts(r->pf)->opendirs : 0;
 	for (i = 0; i < dirs.size; i++)
 		free(dirs.ptr[i]);
 	dsync_array_dispose(dirs);

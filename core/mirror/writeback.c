@@ -253,6 +253,7 @@ static int do_write(writer *w, const action *a, bool after_removals)
 	if ((error = dsync_sftp_folder_write_new(r->pf, tmp.ptr, fd,
 						 a->mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644, 0)) < 0)
 		goto failed;
+	dsync_mirror_test_hook("renaming", path);
 	if (replace) {
 		const char *one = path;
 
@@ -272,9 +273,11 @@ static int do_write(writer *w, const action *a, bool after_removals)
 			if ((error = dsync_mirror_temp_name(&old, path, "old")) < 0 ||
 			    (error = dsync_mirror_journal_add(r->f, r->cfg->name, 'o', old.ptr, path)) < 0)
 				goto out;
-			if ((error = dsync_sftp_folder_rename(r->pf, path, old.ptr, false)) == 0 &&
-			    (error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false)) == 0)
-				error = dsync_sftp_folder_remove(r->pf, old.ptr);
+			if ((error = dsync_sftp_folder_rename(r->pf, path, old.ptr, false)) == 0) {
+				dsync_mirror_test_hook("moved-aside", path);
+				if ((error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false)) == 0)
+					error = dsync_sftp_folder_remove(r->pf, old.ptr);
+			}
 		}
 	} else {
 		error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false);
@@ -286,10 +289,7 @@ static int do_write(writer *w, const action *a, bool after_removals)
 	r->res->files_written++;
 	{
 		const char *one = path;
-		struct stat st;
 
-		if (fstat(fd, &st) == 0)
-			r->res->bytes_written += (uint64_t)st.st_size;
 		if (dsync_sftp_folder_lstat(r->pf, &one, 1, &now) == 0 && now.kind == DSYNC_RFILE_FILE) {
 			if (dsync_mirror_cache_put(&r->cache, path, now.size, now.mtime, a->id) < 0) {
 				error = dsync_error_oom();

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <utime.h>
+#include <sys/wait.h>
 
 #include <git2.h>
 
@@ -437,6 +439,80 @@ static void test_journal(void **state)
 	rm(phone, ".mine.dsync-new-12345678");
 }
 
+/* Killed at a step of writing back: the next round finishes the work, the
+ * phone holds nothing of dsync's, and both sides end up alike. */
+static const char *kill_step;
+static int kill_at, kill_seen;
+
+static void killer(const char *step, const char *path, void *payload)
+{
+	(void)path;
+	(void)payload;
+	if (strcmp(step, kill_step) == 0 && ++kill_seen == kill_at)
+		raise(SIGKILL);
+}
+
+static void alike(void)
+{
+	char cmd[1400];
+
+	snprintf(cmd, sizeof(cmd), "diff -r -x 'a:b.txt' -x readme.txt -x link '%s/Phone' '%s' >&2", folder, phone);
+	if (system(cmd) != 0)
+		fail_msg("the phone and the folder differ");
+}
+
+static void test_killed(void **state)
+{
+	static const char *steps[] = { "write", "renaming", "remove", "read" };
+	dsync_mirror_result r;
+	int trial;
+
+	(void)state;
+	for (trial = 0; trial < 8; trial++) {
+		dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
+		char name[64], content[64];
+		pid_t pid;
+		int status;
+
+		/* changes on both sides, none in conflict */
+		snprintf(name, sizeof(name), "k%d.txt", trial);
+		snprintf(content, sizeof(content), "trial %d in the folder", trial);
+		put(folder, "Phone/notes.txt", content);
+		put(folder, name, "outside");
+		snprintf(name, sizeof(name), "Phone/new-%d.txt", trial);
+		put(folder, name, content);
+		if (trial > 0) {
+			snprintf(name, sizeof(name), "Phone/new-%d.txt", trial - 1);
+			rm(folder, name);
+		}
+		snprintf(name, sizeof(name), "DCIM/p%d.jpg", trial);
+		put(phone, name, "a photo");
+		snprintf(content, sizeof(content), "video, trial %d", trial);
+		put(phone, "DCIM/video.mp4", content);
+
+		kill_step = steps[trial % 4];
+		kill_at = 1 + trial / 4;
+		kill_seen = 0;
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dsync_mirror_set_test_hook(killer, NULL);
+			dsync_mirror_round(&r, f, "phone", &o);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		/* each step is reached (one removal a round: its second never is) */
+		if (!(kill_step == steps[2] && kill_at == 2) && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+			fail_msg("trial %d: the round was not killed at '%s' #%d", trial, kill_step, kill_at);
+		round_is(&r, 0, false);
+		no_temporaries(phone);
+		alike();
+		round_is(&r, 0, false);
+		assert_false(r.recorded);
+		assert_int_equal(r.files_read + r.files_written + r.files_removed, 0);
+	}
+}
+
 /* ---- setup -------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -482,7 +558,7 @@ int main(void)
 		cmocka_unit_test(test_deletions), cmocka_unit_test(test_conflict),
 		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_emptied),
-		cmocka_unit_test(test_journal),
+		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
