@@ -339,6 +339,23 @@ static int by_path(const void *a, const void *b)
 	return strcmp(((const dsync_rfile *)a)->path, ((const dsync_rfile *)b)->path);
 }
 
+/* A name a server listed twice in a folder is one name (one entry kept):
+ * callers may count on each path once */
+static void drop_twins(dsync_sftp_folder *pf, dsync_rfile_list *l)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < l->n; i++) {
+		if (kept > 0 && strcmp(l->v[kept - 1].path, l->v[i].path) == 0) {
+			free(l->v[i].path);
+			pf->counts.bad_names++;
+			continue;
+		}
+		l->v[kept++] = l->v[i];
+	}
+	l->n = kept;
+}
+
 int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_rfile_list *unreadable_out,
 			   bool *root_missing)
 {
@@ -387,8 +404,10 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 		*root_missing = true;
 		dsync_rfile_list_dispose(out);
 	}
-	if (error == 0)
+	if (error == 0) {
 		qsort(out->v, out->n, sizeof(*out->v), by_path);
+		drop_twins(pf, out);
+	}
 	if (error == 0 && unreadable_out)
 		qsort(unreadable_out->v, unreadable_out->n, sizeof(*unreadable_out->v), by_path);
 out:

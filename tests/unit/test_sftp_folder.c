@@ -26,6 +26,7 @@
 #include "transport/transport.h"
 
 #include "sftp_server.h"
+#include "../fuzz/sftp_folder_session.h"
 
 #define NOBODY 65534
 
@@ -478,6 +479,33 @@ static void test_big(void **state)
 	dsync_sftp_folder_free(pf);
 }
 
+/* Every call once, the server's answers recorded: the fuzz target's seed
+ * (SFTP_RECORD_SEED=tests/fuzz/corpus/sftp_folder/real-server writes it) */
+static void test_session(void **state)
+{
+	const char *seed = getenv("SFTP_RECORD_SEED");
+	dsync_sftp_folder *pf;
+	char path[600];
+
+	(void)state;
+	make_dir("phone", "");
+	make_dir("phone", "sub");
+	make_file("phone", "a", "abc", 1600000000);
+	make_file("phone", "sub/b", "b", 1600000000);
+	sandbox_path(path, sizeof(path), "folder.seed");
+	record = fopen(seed ? seed : path, "wb");
+	assert_non_null(record);
+	assert_int_equal(open_folder(&pf, "phone", false), 0);
+	assert_int_equal(sftp_folder_session_run(pf), 10);
+	dsync_sftp_folder_free(pf);
+	fclose(record);
+	record = NULL;
+	expect_file("phone", "a", "abc");
+	assert_false(is_there("phone", "m"));
+	assert_false(is_there("phone", "d"));
+	assert_false(is_there("phone", "sub/b"));
+}
+
 static int setup(void **state)
 {
 	char p[1024];
@@ -513,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_lstat),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_big),
+		cmocka_unit_test(test_session),
 	};
 
 	if (access(SFTP_SERVER, X_OK) != 0) {
