@@ -57,7 +57,7 @@ static int subdir_norm(char **out, const char *subdir)
 		len--;
 	if ((*out = strndup(subdir, len)) == NULL)
 		return dsync_error_oom();
-	if (strchr(*out, '\\') || !dsync_mirror_path_ok(*out) || (len && subdir[0] == '/')) {
+	if (strchr(*out, '\\') || !dsync_mirror_path_ok(*out) || subdir[0] == '/') {
 		free(*out);
 		*out = NULL;
 		return dsync_error_set(DSYNC_EUSAGE,

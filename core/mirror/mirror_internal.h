@@ -94,6 +94,8 @@ int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, 
  * with '.' or '-', at most 64 bytes, passing the device-name check, and
  * no remote of F has it: else DSYNC_EUSAGE with the reason. */
 int dsync_mirror_name_check(dsync_folder *f, const char *name);
+/* The characters and length part of it alone. */
+bool dsync_mirror_name_ok(const char *name);
 
 /* Helpers of the config's checks (state.c), shared with mirror.c: whether
  * PATH may be mirror.NAME.path ("" or a folder-relative path, no '.', '..'

@@ -131,6 +131,21 @@ static void test_config_roundtrip(void **state)
 	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), DSYNC_EUSAGE);
 	assert_non_null(strstr(dsync_error_last(), "mirror.tablet.interval"));
 	set_raw("mirror.tablet.interval", "300");
+	/* a hand-made name that would lead out of .dsync/dsync-mirrors */
+	set_raw("mirror...url", "sftp://h/x");
+	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), DSYNC_EUSAGE);
+	set_raw("mirror...url", NULL);
+	/* set twice: one mirror */
+	{
+		git_config *cfg;
+
+		assert_int_equal(git_repository_config(&cfg, folder->repo), 0);
+		assert_int_equal(git_config_set_multivar(cfg, "mirror.tablet.url", "^$", "sftp://h/other"), 0);
+		git_config_free(cfg);
+	}
+	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), 0);
+	assert_int_equal(n, 2);
+	dsync_mirror_config_free(all, n);
 
 	assert_int_equal(dsync_mirror_config_remove(folder, "tablet"), 0);
 	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), 0);
@@ -285,17 +300,29 @@ static void test_cache_many(void **state)
 
 	(void)state;
 	oid_of(&id, 0x11);
-	/* out of order puts and deletes interleaved: each stays O(1) */
+	/* out of order puts, then deletes of entries anywhere, interleaved
+	 * with puts: each stays O(1), and every entry stays found */
 	for (i = 0; i < 100000; i++) {
 		snprintf(p, sizeof(p), "d%zu/f%zu", (i * 7919) % 100000 % 97, (i * 7919) % 100000);
 		assert_int_equal(dsync_mirror_cache_put(&c, p, i, (uint32_t)i, &id), 0);
-		if (i % 3 == 0)
-			dsync_mirror_cache_del(&c, p);
 	}
-	assert_int_equal(c.n, 100000 - 33334);
-	for (i = 0; i < 100000; i++) {
+	for (i = 0; i < 100000; i += 3) {
 		snprintf(p, sizeof(p), "d%zu/f%zu", (i * 7919) % 100000 % 97, (i * 7919) % 100000);
-		assert_true((dsync_mirror_cache_find(&c, p) != NULL) == (i % 3 != 0));
+		dsync_mirror_cache_del(&c, p);
+		snprintf(p, sizeof(p), "new/%zu", i);
+		assert_int_equal(dsync_mirror_cache_put(&c, p, i, (uint32_t)i, &id), 0);
+	}
+	assert_int_equal(c.n, 100000);
+	for (i = 0; i < 100000; i++) {
+		const mirror_cache_entry *e;
+
+		snprintf(p, sizeof(p), "d%zu/f%zu", (i * 7919) % 100000 % 97, (i * 7919) % 100000);
+		e = dsync_mirror_cache_find(&c, p);
+		assert_true((e != NULL) == (i % 3 != 0));
+		if (e)
+			assert_int_equal(e->size, i);
+		snprintf(p, sizeof(p), "new/%zu", i);
+		assert_true((dsync_mirror_cache_find(&c, p) != NULL) == (i % 3 == 0));
 	}
 	assert_int_equal(dsync_mirror_cache_save(&c, folder, "many"), 0);
 	assert_int_equal(dsync_mirror_cache_load(&d, folder, "many"), 0);
