@@ -67,6 +67,9 @@ bool dsync_mirror_name_is_temp(const char *name);
  */
 int dsync_mirror_names_check(char **problem, const char *const *paths, const unsigned *modes, size_t n);
 
+/* A 64-bit hash of LEN bytes at S (the room's hash tables). */
+uint64_t dsync_mirror_hash(const char *s, size_t len);
+
 /* ---- state.c ---------------------------------------------------------------- */
 
 /* A mirror's config: mirror.NAME.* in .dsync/config. */

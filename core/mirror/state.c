@@ -390,21 +390,10 @@ static int state_file(dsync_buf *out, const dsync_folder *f, const char *name, c
 #define CACHE_MAGIC "dsync-mirror-cache 1\n"
 #define CACHE_MAX ((size_t)1 << 30)
 
-static uint64_t hash_path(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* The slot for PATH in C's index: holding its entry, or free. */
 static size_t *cache_slot(mirror_cache *c, const char *path)
 {
-	size_t j = hash_path(path) & (c->nslots - 1);
+	size_t j = dsync_mirror_hash(path, strlen(path)) & (c->nslots - 1);
 
 	while (c->slots[j] && strcmp(c->v[c->slots[j] - 1].path, path) != 0)
 		j = (j + 1) & (c->nslots - 1);

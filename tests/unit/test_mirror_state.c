@@ -543,6 +543,89 @@ static void test_add_checks(void **state)
 	assert_int_equal(dsync_mirror_remove(folder, "tab"), 0);
 }
 
+/* A host for add: DSYNC_SSH_COMMAND runs the local OpenSSH sftp-server in
+ * place of ssh (whatever the URL's host, it is this machine). */
+#define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+
+static void fake_ssh(char *host_dir, size_t size)
+{
+	char script[600];
+	FILE *fp;
+
+	sandbox_path(script, sizeof(script), "fake-ssh");
+	assert_non_null(fp = fopen(script, "w"));
+	fprintf(fp, "#!/bin/sh\nexec " SFTP_SERVER "\n");
+	fclose(fp);
+	assert_int_equal(chmod(script, 0700), 0);
+	setenv("DSYNC_SSH_COMMAND", script, 1);
+	sandbox_path(host_dir, size, "host");
+}
+
+static void test_add(void **state)
+{
+	dsync_mirror_info *list = NULL;
+	git_reference *ref = NULL;
+	char host[512], url[600], dir[600], other_id[33];
+	struct stat st;
+	size_t n;
+
+	(void)state;
+	if (access(SFTP_SERVER, X_OK) != 0) {
+		skip();
+		return;
+	}
+	fake_ssh(host, sizeof(host));
+	snprintf(url, sizeof(url), "sftp://127.0.0.1%s/DCIM", host);
+	/* no folder there: refused, nothing written */
+	assert_true(dsync_mirror_add(folder, "phone", url, "Phone/DCIM", false, NULL) < 0);
+	assert_false(dsync_folder_has_mirrors(folder));
+	snprintf(dir, sizeof(dir), "%s/Phone", folder->root);
+	assert_int_equal(access(dir, F_OK), -1);
+	/* made with create */
+	assert_int_equal(dsync_mirror_add(folder, "phone", url, "Phone/DCIM/", true, NULL), 0);
+	snprintf(dir, sizeof(dir), "%s/DCIM", host);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	snprintf(dir, sizeof(dir), "%s/Phone/DCIM", folder->root);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(dsync_mirror_list(&list, &n, folder), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].name, "phone");
+	assert_int_equal(strncmp(list[0].url, "sftp://", 7), 0);
+	assert_non_null(strstr(list[0].url, "/DCIM"));
+	assert_string_equal(list[0].path, "Phone/DCIM");
+	assert_int_equal(strlen(list[0].device_id), 32);
+	assert_int_equal(list[0].interval_s, DSYNC_MIRROR_DEFAULT_INTERVAL);
+	assert_int_equal(list[0].last_round, 0);
+	assert_null(list[0].paused);
+	memcpy(other_id, list[0].device_id, 33);
+	dsync_mirror_list_free(list, n);
+	/* nothing recorded */
+	assert_int_equal(git_reference_lookup(&ref, folder->repo, "refs/mirrors/phone"), GIT_ENOTFOUND);
+	snprintf(dir, sizeof(dir), "%s/dsync-mirrors/phone", folder->gitdir);
+	assert_int_equal(access(dir, F_OK), -1);
+	/* taken now */
+	assert_int_equal(dsync_mirror_add(folder, "phone", url, NULL, false, NULL), DSYNC_EUSAGE);
+	/* a subfolder through a file is refused after the connection: nothing written */
+	snprintf(dir, sizeof(dir), "%s/afile", folder->root);
+	assert_int_equal(close(open(dir, O_WRONLY | O_CREAT, 0644)), 0);
+	assert_true(dsync_mirror_add(folder, "tab", url, "afile/x", false, NULL) < 0);
+	/* the whole folder, in the scp form; its own device id */
+	snprintf(url, sizeof(url), "127.0.0.1:%s/DCIM", host);
+	assert_int_equal(dsync_mirror_add(folder, "tab", url, NULL, false, NULL), 0);
+	assert_int_equal(dsync_mirror_list(&list, &n, folder), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[1].name, "tab");
+	assert_string_equal(list[1].path, "");
+	assert_int_equal(strncmp(list[1].url, "sftp://", 7), 0);
+	assert_string_not_equal(list[1].device_id, other_id);
+	dsync_mirror_list_free(list, n);
+	assert_int_equal(dsync_mirror_remove(folder, "phone"), 0);
+	assert_int_equal(dsync_mirror_remove(folder, "tab"), 0);
+	unsetenv("DSYNC_SSH_COMMAND");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_add_checks),
+		cmocka_unit_test(test_add),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
