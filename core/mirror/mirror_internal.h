@@ -67,6 +67,11 @@ bool dsync_mirror_name_is_temp(const char *name);
  */
 int dsync_mirror_names_check(char **problem, const char *const *paths, const unsigned *modes, size_t n);
 
+/* S case-folded as the case-clash check folds it (code points lowered in
+ * a UTF-8 locale, ASCII without one; bytes that are no UTF-8 kept), malloc'd;
+ * NULL when out of memory.  Two names the host takes for one fold alike. */
+char *dsync_mirror_fold(const char *s);
+
 /* A 64-bit hash of LEN bytes at S (the room's hash tables). */
 uint64_t dsync_mirror_hash(const char *s, size_t len);
 

@@ -242,13 +242,29 @@ static int fold(dsync_buf *out, const char *s, size_t len)
 	int error;
 
 	while (p < end) {
+		/* a byte that is no UTF-8 stays as it is */
 		if ((k = dsync_utf8_next(p, &cp)) == 0)
-			k = 1, cp = *p;  /* not reached: the path was checked */
-		if ((error = put_utf8(out, fold_cp(cp))) < 0)
+			error = dsync_buf_put(out, p, k = 1);
+		else
+			error = put_utf8(out, fold_cp(cp));
+		if (error < 0)
 			return error;
 		p += k;
 	}
 	return 0;
+}
+
+char *dsync_mirror_fold(const char *s)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	char *out;
+
+	pthread_once(&fold_once, fold_init);
+	if (fold(&b, s, strlen(s)) < 0 || (out = dsync_buf_detach(&b)) == NULL) {
+		dsync_buf_dispose(&b);
+		return NULL;
+	}
+	return out;
 }
 
 /* The folded prefixes seen so far, each with the first prefix (a path's
