@@ -137,11 +137,15 @@ static void test_config_roundtrip(void **state)
 	set_raw("mirror...url", NULL);
 	/* set twice: one mirror */
 	{
-		git_config *cfg;
+		/* by hand: git_config_set_multivar leaks its regex's match data
+		 * when the regex matches nothing (libgit2 1.5) */
+		char cpath[600];
+		FILE *fp;
 
-		assert_int_equal(git_repository_config(&cfg, folder->repo), 0);
-		assert_int_equal(git_config_set_multivar(cfg, "mirror.tablet.url", "^$", "sftp://h/other"), 0);
-		git_config_free(cfg);
+		snprintf(cpath, sizeof(cpath), "%s/config", folder->gitdir);
+		assert_non_null(fp = fopen(cpath, "a"));
+		fprintf(fp, "[mirror \"tablet\"]\n\turl = sftp://h/other\n");
+		fclose(fp);
 	}
 	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), 0);
 	assert_int_equal(n, 2);
