@@ -519,7 +519,8 @@ static bool cache_parse(mirror_cache *c, const char *p, const char *end)
 {
 	uint64_t size, mtime, len, count;
 	git_oid id;
-	char path[4097];
+	char *path;
+	int error;
 
 	if ((size_t)(end - p) < sizeof(CACHE_MAGIC) - 1 || memcmp(p, CACHE_MAGIC, sizeof(CACHE_MAGIC) - 1) != 0)
 		return false;
@@ -529,13 +530,13 @@ static bool cache_parse(mirror_cache *c, const char *p, const char *end)
 		    end - p < GIT_OID_HEXSZ + 1 || git_oid_fromstrn(&id, p, GIT_OID_HEXSZ) < 0 || p[GIT_OID_HEXSZ] != ' ')
 			return false;
 		p += GIT_OID_HEXSZ + 1;
-		if (!parse_u64(&p, end, &len, ' ') || len == 0 || len >= sizeof(path) || (uint64_t)(end - p) < len + 1 ||
-		    p[len] != '\n' || memchr(p, '\0', len))
+		if (!parse_u64(&p, end, &len, ' ') || len == 0 || (uint64_t)(end - p) < len + 1 || p[len] != '\n' ||
+		    memchr(p, '\0', len) || (path = strndup(p, len)) == NULL)
 			return false;
-		memcpy(path, p, len);
-		path[len] = '\0';
 		p += len + 1;
-		if (dsync_mirror_cache_put(c, path, size, (uint32_t)mtime, &id) < 0)
+		error = dsync_mirror_cache_put(c, path, size, (uint32_t)mtime, &id);
+		free(path);
+		if (error < 0)
 			return false;
 	}
 	if ((size_t)(end - p) < 4 || memcmp(p, "end ", 4) != 0)

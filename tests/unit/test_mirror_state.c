@@ -207,7 +207,7 @@ static void test_cache(void **state)
 	mirror_cache c = { 0 }, d;
 	const mirror_cache_entry *e;
 	git_oid a, b;
-	char path[600], buf[128];
+	char path[600], buf[128], deep[6000];
 	struct stat st;
 	size_t i;
 	off_t len;
@@ -226,11 +226,17 @@ static void test_cache(void **state)
 	assert_int_equal(dsync_mirror_cache_put(&c, "DCIM/a.jpg", 0, 0, &b), 0);
 	assert_int_equal(dsync_mirror_cache_put(&c, "odd\nname\twith space", 1ull << 40, UINT32_MAX, &a), 0);
 	assert_int_equal(dsync_mirror_cache_put(&c, "gone.txt", 5, 5, &a), 0);
+	/* a path longer than PATH_MAX: a host's tree may be that deep */
+	memset(deep, 'd', sizeof(deep) - 1);
+	for (i = 200; i < sizeof(deep) - 1; i += 201)
+		deep[i] = '/';
+	deep[sizeof(deep) - 1] = '\0';
+	assert_int_equal(dsync_mirror_cache_put(&c, deep, 9, 9, &a), 0);
 	assert_int_equal(dsync_mirror_cache_put(&c, "DCIM/b.jpg", 13, 1700000001, &b), 0);  /* replaces */
-	assert_int_equal(c.n, 4);
+	assert_int_equal(c.n, 5);
 	dsync_mirror_cache_del(&c, "gone.txt");
 	dsync_mirror_cache_del(&c, "never.txt");
-	assert_int_equal(c.n, 3);
+	assert_int_equal(c.n, 4);
 	assert_null(dsync_mirror_cache_find(&c, "gone.txt"));
 	assert_non_null(e = dsync_mirror_cache_find(&c, "DCIM/b.jpg"));
 	assert_int_equal(e->size, 13);
@@ -242,7 +248,8 @@ static void test_cache(void **state)
 	assert_string_equal(c.v[1].path, "DCIM/b.jpg");
 
 	assert_int_equal(dsync_mirror_cache_load(&d, folder, "phone"), 0);
-	assert_int_equal(d.n, 3);
+	assert_int_equal(d.n, 4);
+	assert_non_null(dsync_mirror_cache_find(&d, deep));
 	for (i = 0; i < c.n; i++) {
 		assert_non_null(e = dsync_mirror_cache_find(&d, c.v[i].path));
 		assert_int_equal(e->size, c.v[i].size);
