@@ -170,6 +170,13 @@ void dsync_mirror_journal_dispose(mirror_journal *j);
  * "error" (the last round's error), "last" (the end of the last complete
  * round, seconds), "kept" (path TAB reason lines).  NULL/0 removes. */
 int dsync_mirror_status_write(dsync_folder *f, const char *name, const char *file, const char *text);
+/* Appends one line of "kept" to OUT: PATH TAB REASON, a backslash, TAB, LF
+ * and CR in them written as backslash and one of '\\', 't', 'n', 'r' (a
+ * path kept for its control character stays one line).  dsync_mirror_list
+ * reads them back. */
+int dsync_mirror_kept_put(dsync_buf *out, const char *path, const char *reason);
+/* The LEN bytes at S with those escapes undone, malloc'd (NULL: no memory). */
+char *dsync_mirror_kept_unescape(const char *s, size_t len);
 /* Reads one into *OUT (malloc'd, trailing newline cut); missing: *OUT NULL, 0. */
 int dsync_mirror_status_read(char **out, dsync_folder *f, const char *name, const char *file);
 /* Removes .dsync/dsync-mirrors/NAME/ and refs/mirrors/NAME. */

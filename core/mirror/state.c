@@ -809,6 +809,56 @@ int dsync_mirror_status_read(char **out, dsync_folder *f, const char *name, cons
 	return error;
 }
 
+/* '\\', TAB, LF and CR escaped: a kept path may hold any of them (its
+ * reason then being "control character in name"). */
+static int kept_escape(dsync_buf *out, const char *s)
+{
+	int error = 0;
+
+	for (; *s && error == 0; s++) {
+		if (*s == '\\')
+			error = dsync_buf_puts(out, "\\\\");
+		else if (*s == '\t')
+			error = dsync_buf_puts(out, "\\t");
+		else if (*s == '\n')
+			error = dsync_buf_puts(out, "\\n");
+		else if (*s == '\r')
+			error = dsync_buf_puts(out, "\\r");
+		else
+			error = dsync_buf_put(out, s, 1);
+	}
+	return error;
+}
+
+int dsync_mirror_kept_put(dsync_buf *out, const char *path, const char *reason)
+{
+	int error;
+
+	if ((error = kept_escape(out, path)) < 0 || (error = dsync_buf_puts(out, "\t")) < 0 ||
+	    (error = kept_escape(out, reason)) < 0)
+		return error;
+	return dsync_buf_puts(out, "\n");
+}
+
+char *dsync_mirror_kept_unescape(const char *s, size_t len)
+{
+	char *out = malloc(len + 1), *o = out;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 1 < len && s[i + 1] && strchr("\\tnr", s[i + 1])) {
+			i++;
+			*o++ = s[i] == 't' ? '\t' : s[i] == 'n' ? '\n' : s[i] == 'r' ? '\r' : '\\';
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 int dsync_mirror_state_remove(dsync_folder *f, const char *name)
 {
 	dsync_buf path = DSYNC_BUF_INIT;

@@ -393,6 +393,7 @@ static void test_journal(void **state)
 static void test_status_and_list(void **state)
 {
 	dsync_mirror_info *list = NULL;
+	dsync_buf kept = DSYNC_BUF_INIT;
 	mirror_cfg c;
 	char *text = NULL;
 	size_t n;
@@ -410,11 +411,14 @@ static void test_status_and_list(void **state)
 						   "412 of 415 files vanished at once on the phone (storage not mounted?)"), 0);
 	assert_int_equal(dsync_mirror_status_write(folder, "phone", "last", "1796565731"), 0);
 	assert_int_equal(dsync_mirror_status_write(folder, "phone", "error", "cannot reach 192.168.1.20: refused\n"), 0);
-	assert_int_equal(dsync_mirror_status_write(folder, "phone", "kept",
-						   "Phone/DCIM/a:b.txt\tname has ':'\n"
-						   "Phone/DCIM/readme.TXT\tdiffers from 'Phone/DCIM/README.txt' only in case\n"
-						   "not a line of ours\n"
-						   "Phone/DCIM/link\tsymbolic link"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/DCIM/a:b.txt", "name has ':'"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/DCIM/readme.TXT",
+					       "differs from 'Phone/DCIM/README.txt' only in case"), 0);
+	assert_int_equal(dsync_buf_puts(&kept, "not a line of ours\n"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/DCIM/link", "symbolic link"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/a\nb\t\\c\\n\r", "control character in name"), 0);
+	assert_int_equal(dsync_mirror_status_write(folder, "phone", "kept", kept.ptr), 0);
+	dsync_buf_dispose(&kept);
 	assert_true(dsync_mirror_status_write(folder, "phone", "../escape", "x") < 0);
 	assert_int_equal(dsync_mirror_status_read(&text, folder, "phone", "error"), 0);
 	assert_string_equal(text, "cannot reach 192.168.1.20: refused");
@@ -430,12 +434,14 @@ static void test_status_and_list(void **state)
 	assert_int_equal(list[0].last_round, 1796565731);
 	assert_string_equal(list[0].paused, "412 of 415 files vanished at once on the phone (storage not mounted?)");
 	assert_string_equal(list[0].last_error, "cannot reach 192.168.1.20: refused");
-	assert_int_equal(list[0].n_kept, 3);
+	assert_int_equal(list[0].n_kept, 4);
 	assert_string_equal(list[0].kept[0].path, "Phone/DCIM/a:b.txt");
 	assert_string_equal(list[0].kept[0].reason, "name has ':'");
 	assert_string_equal(list[0].kept[1].reason, "differs from 'Phone/DCIM/README.txt' only in case");
 	assert_string_equal(list[0].kept[2].path, "Phone/DCIM/link");
 	assert_string_equal(list[0].kept[2].reason, "symbolic link");
+	assert_string_equal(list[0].kept[3].path, "Phone/a\nb\t\\c\\n\r");
+	assert_string_equal(list[0].kept[3].reason, "control character in name");
 	dsync_mirror_list_free(list, n);
 
 	/* removed: as none; a bad "last" is as none too */
