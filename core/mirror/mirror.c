@@ -57,7 +57,7 @@ static int subdir_norm(char **out, const char *subdir)
 		len--;
 	if ((*out = strndup(subdir, len)) == NULL)
 		return dsync_error_oom();
-	if (strchr(*out, '\\') || !dsync_mirror_path_ok(*out) || (len && subdir[0] == '/')) {
+	if (strchr(*out, '\\') || !dsync_mirror_path_ok(*out) || subdir[0] == '/') {
 		free(*out);
 		*out = NULL;
 		return dsync_error_set(DSYNC_EUSAGE,
@@ -185,8 +185,8 @@ static int parse_kept(dsync_mirror_info *info, const char *text)
 		if (!tab || tab == p)
 			continue;   /* not a line of ours: skipped */
 		k = &info->kept[info->n_kept];
-		if ((k->path = strndup(p, (size_t)(tab - p))) == NULL ||
-		    (k->reason = strndup(tab + 1, len - (size_t)(tab + 1 - p))) == NULL) {
+		if ((k->path = dsync_mirror_kept_unescape(p, (size_t)(tab - p))) == NULL ||
+		    (k->reason = dsync_mirror_kept_unescape(tab + 1, len - (size_t)(tab + 1 - p))) == NULL) {
 			free(k->path);
 			k->path = NULL;
 			return dsync_error_oom();

@@ -69,6 +69,14 @@ bool dsync_mirror_name_is_temp(const char *name);
  */
 int dsync_mirror_names_check(char **problem, const char *const *paths, const unsigned *modes, size_t n);
 
+/* S case-folded as the case-clash check folds it (code points lowered in
+ * a UTF-8 locale, ASCII without one; bytes that are no UTF-8 kept), malloc'd;
+ * NULL when out of memory.  Two names the host takes for one fold alike. */
+char *dsync_mirror_fold(const char *s);
+
+/* A 64-bit hash of LEN bytes at S (the room's hash tables). */
+uint64_t dsync_mirror_hash(const char *s, size_t len);
+
 /* ---- state.c ---------------------------------------------------------------- */
 
 /* A mirror's config: mirror.NAME.* in .dsync/config. */
@@ -96,6 +104,8 @@ int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, 
  * with '.' or '-', at most 64 bytes, passing the device-name check, and
  * no remote of F has it: else DSYNC_EUSAGE with the reason. */
 int dsync_mirror_name_check(dsync_folder *f, const char *name);
+/* The characters and length part of it alone. */
+bool dsync_mirror_name_ok(const char *name);
 
 /* Helpers of the config's checks (state.c), shared with mirror.c: whether
  * PATH may be mirror.NAME.path ("" or a folder-relative path, no '.', '..'
@@ -162,6 +172,13 @@ void dsync_mirror_journal_dispose(mirror_journal *j);
  * "error" (the last round's error), "last" (the end of the last complete
  * round, seconds), "kept" (path TAB reason lines).  NULL/0 removes. */
 int dsync_mirror_status_write(dsync_folder *f, const char *name, const char *file, const char *text);
+/* Appends one line of "kept" to OUT: PATH TAB REASON, a backslash, TAB, LF
+ * and CR in them written as backslash and one of '\\', 't', 'n', 'r' (a
+ * path kept for its control character stays one line).  dsync_mirror_list
+ * reads them back. */
+int dsync_mirror_kept_put(dsync_buf *out, const char *path, const char *reason);
+/* The LEN bytes at S with those escapes undone, malloc'd (NULL: no memory). */
+char *dsync_mirror_kept_unescape(const char *s, size_t len);
 /* Reads one into *OUT (malloc'd, trailing newline cut); missing: *OUT NULL, 0. */
 int dsync_mirror_status_read(char **out, dsync_folder *f, const char *name, const char *file);
 /* Removes .dsync/dsync-mirrors/NAME/ and refs/mirrors/NAME. */

@@ -238,6 +238,19 @@ static void test_clash_kept_paths_block_nothing(void **state)
 	check_names(paths, modes, want, 4);
 }
 
+static void test_fold(void **state)
+{
+	char *a;
+
+	(void)state;
+	assert_non_null(a = dsync_mirror_fold("DCIM/Été/IMG_1.JPG"));
+	assert_string_equal(a, "dcim/été/img_1.jpg");
+	free(a);
+	assert_non_null(a = dsync_mirror_fold("A\xff\xc3Z"));   /* not UTF-8: those bytes kept */
+	assert_string_equal(a, "a\xff\xc3z");
+	free(a);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -301,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_clashes),
 		cmocka_unit_test(test_clash_file_then_folder),
 		cmocka_unit_test(test_clash_kept_paths_block_nothing),
+		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_many_paths),
 	};
 

@@ -131,6 +131,25 @@ static void test_config_roundtrip(void **state)
 	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), DSYNC_EUSAGE);
 	assert_non_null(strstr(dsync_error_last(), "mirror.tablet.interval"));
 	set_raw("mirror.tablet.interval", "300");
+	/* a hand-made name that would lead out of .dsync/dsync-mirrors */
+	set_raw("mirror...url", "sftp://h/x");
+	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), DSYNC_EUSAGE);
+	set_raw("mirror...url", NULL);
+	/* set twice: one mirror */
+	{
+		/* by hand: git_config_set_multivar leaks its regex's match data
+		 * when the regex matches nothing (libgit2 1.5) */
+		char cpath[600];
+		FILE *fp;
+
+		snprintf(cpath, sizeof(cpath), "%s/config", folder->gitdir);
+		assert_non_null(fp = fopen(cpath, "a"));
+		fprintf(fp, "[mirror \"tablet\"]\n\turl = sftp://h/other\n");
+		fclose(fp);
+	}
+	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), 0);
+	assert_int_equal(n, 2);
+	dsync_mirror_config_free(all, n);
 
 	assert_int_equal(dsync_mirror_config_remove(folder, "tablet"), 0);
 	assert_int_equal(dsync_mirror_config_read(&all, &n, folder), 0);
@@ -188,7 +207,7 @@ static void test_cache(void **state)
 	mirror_cache c = { 0 }, d;
 	const mirror_cache_entry *e;
 	git_oid a, b;
-	char path[600], buf[128];
+	char path[600], buf[128], deep[6000];
 	struct stat st;
 	size_t i;
 	off_t len;
@@ -207,11 +226,17 @@ static void test_cache(void **state)
 	assert_int_equal(dsync_mirror_cache_put(&c, "DCIM/a.jpg", 0, 0, &b), 0);
 	assert_int_equal(dsync_mirror_cache_put(&c, "odd\nname\twith space", 1ull << 40, UINT32_MAX, &a), 0);
 	assert_int_equal(dsync_mirror_cache_put(&c, "gone.txt", 5, 5, &a), 0);
+	/* a path longer than PATH_MAX: a host's tree may be that deep */
+	memset(deep, 'd', sizeof(deep) - 1);
+	for (i = 200; i < sizeof(deep) - 1; i += 201)
+		deep[i] = '/';
+	deep[sizeof(deep) - 1] = '\0';
+	assert_int_equal(dsync_mirror_cache_put(&c, deep, 9, 9, &a), 0);
 	assert_int_equal(dsync_mirror_cache_put(&c, "DCIM/b.jpg", 13, 1700000001, &b), 0);  /* replaces */
-	assert_int_equal(c.n, 4);
+	assert_int_equal(c.n, 5);
 	dsync_mirror_cache_del(&c, "gone.txt");
 	dsync_mirror_cache_del(&c, "never.txt");
-	assert_int_equal(c.n, 3);
+	assert_int_equal(c.n, 4);
 	assert_null(dsync_mirror_cache_find(&c, "gone.txt"));
 	assert_non_null(e = dsync_mirror_cache_find(&c, "DCIM/b.jpg"));
 	assert_int_equal(e->size, 13);
@@ -223,7 +248,8 @@ static void test_cache(void **state)
 	assert_string_equal(c.v[1].path, "DCIM/b.jpg");
 
 	assert_int_equal(dsync_mirror_cache_load(&d, folder, "phone"), 0);
-	assert_int_equal(d.n, 3);
+	assert_int_equal(d.n, 4);
+	assert_non_null(dsync_mirror_cache_find(&d, deep));
 	for (i = 0; i < c.n; i++) {
 		assert_non_null(e = dsync_mirror_cache_find(&d, c.v[i].path));
 		assert_int_equal(e->size, c.v[i].size);
@@ -285,17 +311,29 @@ static void test_cache_many(void **state)
 
 	(void)state;
 	oid_of(&id, 0x11);
-	/* out of order puts and deletes interleaved: each stays O(1) */
+	/* out of order puts, then deletes of entries anywhere, interleaved
+	 * with puts: each stays O(1), and every entry stays found */
 	for (i = 0; i < 100000; i++) {
 		snprintf(p, sizeof(p), "d%zu/f%zu", (i * 7919) % 100000 % 97, (i * 7919) % 100000);
 		assert_int_equal(dsync_mirror_cache_put(&c, p, i, (uint32_t)i, &id), 0);
-		if (i % 3 == 0)
-			dsync_mirror_cache_del(&c, p);
 	}
-	assert_int_equal(c.n, 100000 - 33334);
-	for (i = 0; i < 100000; i++) {
+	for (i = 0; i < 100000; i += 3) {
 		snprintf(p, sizeof(p), "d%zu/f%zu", (i * 7919) % 100000 % 97, (i * 7919) % 100000);
-		assert_true((dsync_mirror_cache_find(&c, p) != NULL) == (i % 3 != 0));
+		dsync_mirror_cache_del(&c, p);
+		snprintf(p, sizeof(p), "new/%zu", i);
+		assert_int_equal(dsync_mirror_cache_put(&c, p, i, (uint32_t)i, &id), 0);
+	}
+	assert_int_equal(c.n, 100000);
+	for (i = 0; i < 100000; i++) {
+		const mirror_cache_entry *e;
+
+		snprintf(p, sizeof(p), "d%zu/f%zu", (i * 7919) % 100000 % 97, (i * 7919) % 100000);
+		e = dsync_mirror_cache_find(&c, p);
+		assert_true((e != NULL) == (i % 3 != 0));
+		if (e)
+			assert_int_equal(e->size, i);
+		snprintf(p, sizeof(p), "new/%zu", i);
+		assert_true((dsync_mirror_cache_find(&c, p) != NULL) == (i % 3 == 0));
 	}
 	assert_int_equal(dsync_mirror_cache_save(&c, folder, "many"), 0);
 	assert_int_equal(dsync_mirror_cache_load(&d, folder, "many"), 0);
@@ -355,6 +393,7 @@ static void test_journal(void **state)
 static void test_status_and_list(void **state)
 {
 	dsync_mirror_info *list = NULL;
+	dsync_buf kept = DSYNC_BUF_INIT;
 	mirror_cfg c;
 	char *text = NULL;
 	size_t n;
@@ -372,11 +411,14 @@ static void test_status_and_list(void **state)
 						   "412 of 415 files vanished at once on the phone (storage not mounted?)"), 0);
 	assert_int_equal(dsync_mirror_status_write(folder, "phone", "last", "1796565731"), 0);
 	assert_int_equal(dsync_mirror_status_write(folder, "phone", "error", "cannot reach 192.168.1.20: refused\n"), 0);
-	assert_int_equal(dsync_mirror_status_write(folder, "phone", "kept",
-						   "Phone/DCIM/a:b.txt\tname has ':'\n"
-						   "Phone/DCIM/readme.TXT\tdiffers from 'Phone/DCIM/README.txt' only in case\n"
-						   "not a line of ours\n"
-						   "Phone/DCIM/link\tsymbolic link"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/DCIM/a:b.txt", "name has ':'"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/DCIM/readme.TXT",
+					       "differs from 'Phone/DCIM/README.txt' only in case"), 0);
+	assert_int_equal(dsync_buf_puts(&kept, "not a line of ours\n"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/DCIM/link", "symbolic link"), 0);
+	assert_int_equal(dsync_mirror_kept_put(&kept, "Phone/a\nb\t\\c\\n\r", "control character in name"), 0);
+	assert_int_equal(dsync_mirror_status_write(folder, "phone", "kept", kept.ptr), 0);
+	dsync_buf_dispose(&kept);
 	assert_true(dsync_mirror_status_write(folder, "phone", "../escape", "x") < 0);
 	assert_int_equal(dsync_mirror_status_read(&text, folder, "phone", "error"), 0);
 	assert_string_equal(text, "cannot reach 192.168.1.20: refused");
@@ -392,12 +434,14 @@ static void test_status_and_list(void **state)
 	assert_int_equal(list[0].last_round, 1796565731);
 	assert_string_equal(list[0].paused, "412 of 415 files vanished at once on the phone (storage not mounted?)");
 	assert_string_equal(list[0].last_error, "cannot reach 192.168.1.20: refused");
-	assert_int_equal(list[0].n_kept, 3);
+	assert_int_equal(list[0].n_kept, 4);
 	assert_string_equal(list[0].kept[0].path, "Phone/DCIM/a:b.txt");
 	assert_string_equal(list[0].kept[0].reason, "name has ':'");
 	assert_string_equal(list[0].kept[1].reason, "differs from 'Phone/DCIM/README.txt' only in case");
 	assert_string_equal(list[0].kept[2].path, "Phone/DCIM/link");
 	assert_string_equal(list[0].kept[2].reason, "symbolic link");
+	assert_string_equal(list[0].kept[3].path, "Phone/a\nb\t\\c\\n\r");
+	assert_string_equal(list[0].kept[3].reason, "control character in name");
 	dsync_mirror_list_free(list, n);
 
 	/* removed: as none; a bad "last" is as none too */
@@ -516,6 +560,89 @@ static void test_add_checks(void **state)
 	assert_int_equal(dsync_mirror_remove(folder, "tab"), 0);
 }
 
+/* A host for add: DSYNC_SSH_COMMAND runs the local OpenSSH sftp-server in
+ * place of ssh (whatever the URL's host, it is this machine). */
+#define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+
+static void fake_ssh(char *host_dir, size_t size)
+{
+	char script[600];
+	FILE *fp;
+
+	sandbox_path(script, sizeof(script), "fake-ssh");
+	assert_non_null(fp = fopen(script, "w"));
+	fprintf(fp, "#!/bin/sh\nexec " SFTP_SERVER "\n");
+	fclose(fp);
+	assert_int_equal(chmod(script, 0700), 0);
+	setenv("DSYNC_SSH_COMMAND", script, 1);
+	sandbox_path(host_dir, size, "host");
+}
+
+static void test_add(void **state)
+{
+	dsync_mirror_info *list = NULL;
+	git_reference *ref = NULL;
+	char host[512], url[600], dir[600], other_id[33];
+	struct stat st;
+	size_t n;
+
+	(void)state;
+	if (access(SFTP_SERVER, X_OK) != 0) {
+		skip();
+		return;
+	}
+	fake_ssh(host, sizeof(host));
+	snprintf(url, sizeof(url), "sftp://127.0.0.1%s/DCIM", host);
+	/* no folder there: refused, nothing written */
+	assert_true(dsync_mirror_add(folder, "phone", url, "Phone/DCIM", false, NULL) < 0);
+	assert_false(dsync_folder_has_mirrors(folder));
+	snprintf(dir, sizeof(dir), "%s/Phone", folder->root);
+	assert_int_equal(access(dir, F_OK), -1);
+	/* made with create */
+	assert_int_equal(dsync_mirror_add(folder, "phone", url, "Phone/DCIM/", true, NULL), 0);
+	snprintf(dir, sizeof(dir), "%s/DCIM", host);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	snprintf(dir, sizeof(dir), "%s/Phone/DCIM", folder->root);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(dsync_mirror_list(&list, &n, folder), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].name, "phone");
+	assert_int_equal(strncmp(list[0].url, "sftp://", 7), 0);
+	assert_non_null(strstr(list[0].url, "/DCIM"));
+	assert_string_equal(list[0].path, "Phone/DCIM");
+	assert_int_equal(strlen(list[0].device_id), 32);
+	assert_int_equal(list[0].interval_s, DSYNC_MIRROR_DEFAULT_INTERVAL);
+	assert_int_equal(list[0].last_round, 0);
+	assert_null(list[0].paused);
+	memcpy(other_id, list[0].device_id, 33);
+	dsync_mirror_list_free(list, n);
+	/* nothing recorded */
+	assert_int_equal(git_reference_lookup(&ref, folder->repo, "refs/mirrors/phone"), GIT_ENOTFOUND);
+	snprintf(dir, sizeof(dir), "%s/dsync-mirrors/phone", folder->gitdir);
+	assert_int_equal(access(dir, F_OK), -1);
+	/* taken now */
+	assert_int_equal(dsync_mirror_add(folder, "phone", url, NULL, false, NULL), DSYNC_EUSAGE);
+	/* a subfolder through a file is refused after the connection: nothing written */
+	snprintf(dir, sizeof(dir), "%s/afile", folder->root);
+	assert_int_equal(close(open(dir, O_WRONLY | O_CREAT, 0644)), 0);
+	assert_true(dsync_mirror_add(folder, "tab", url, "afile/x", false, NULL) < 0);
+	/* the whole folder, in the scp form; its own device id */
+	snprintf(url, sizeof(url), "127.0.0.1:%s/DCIM", host);
+	assert_int_equal(dsync_mirror_add(folder, "tab", url, NULL, false, NULL), 0);
+	assert_int_equal(dsync_mirror_list(&list, &n, folder), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[1].name, "tab");
+	assert_string_equal(list[1].path, "");
+	assert_int_equal(strncmp(list[1].url, "sftp://", 7), 0);
+	assert_string_not_equal(list[1].device_id, other_id);
+	dsync_mirror_list_free(list, n);
+	assert_int_equal(dsync_mirror_remove(folder, "phone"), 0);
+	assert_int_equal(dsync_mirror_remove(folder, "tab"), 0);
+	unsetenv("DSYNC_SSH_COMMAND");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_add_checks),
+		cmocka_unit_test(test_add),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
