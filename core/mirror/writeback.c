@@ -395,7 +395,8 @@ static void remove_dirs(writer *w)
 {
 	size_t i;
 
-	qsort(w->rmdirs.ptr, w->rmdirs.size, sizeof(*w->rmdirs.ptr), cmp_deepest);
+	if (w->rmdirs.size)
+		qsort(w->rmdirs.ptr, w->rmdirs.size, sizeof(*w->rmdirs.ptr), cmp_deepest);
 	for (i = 0; i < w->rmdirs.size; i++) {
 		const char *d = w->rmdirs.ptr[i];
 

@@ -661,7 +661,12 @@ static void test_whole_folder(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	content_is(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
 	/* the folder went to the phone, its .dsync did not */
-	content_is(phone2, "Phone/notes.txt", slurp(folder, "Phone/notes.txt"));
+	{
+		char *notes = slurp(folder, "Phone/notes.txt");
+
+		content_is(phone2, "Phone/notes.txt", notes);
+		free(notes);
+	}
 	content_is(phone2, "elsewhere.txt", "not for the phone");
 	assert_int_equal(dsync_mirror_remove(f, "phone2"), 0);
 }
