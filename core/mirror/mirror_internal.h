@@ -291,6 +291,9 @@ int dsync_mirror_writeback(mirror_run *r, git_index *head);
  */
 void dsync_mirror_set_test_hook(void (*hook)(const char *step, const char *path, void *payload), void *payload);
 void dsync_mirror_test_hook(const char *step, const char *path);
+/* Test builds only: the host taken as one that can't replace a name
+ * atomically (the old file moved aside first), whatever it offers. */
+void dsync_mirror_set_test_no_replace(bool on);
 #else
 #define dsync_mirror_test_hook(step, path) ((void)0)
 #endif

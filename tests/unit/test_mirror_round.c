@@ -513,6 +513,43 @@ static void test_killed(void **state)
 	}
 }
 
+/* A host that can't replace a name atomically: the old file is moved
+ * aside first; killed right then, the next round puts it back. */
+static void test_no_atomic_replace(void **state)
+{
+	dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
+	dsync_mirror_result r;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	dsync_mirror_set_test_no_replace(true);
+	put(folder, "Phone/notes.txt", "replaced without posix-rename");
+	round_is(&r, 0, false);
+	content_is(phone, "notes.txt", "replaced without posix-rename");
+	no_temporaries(phone);
+	put(folder, "Phone/notes.txt", "killed while moved aside");
+	kill_step = "moved-aside";
+	kill_at = 1;
+	kill_seen = 0;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dsync_mirror_set_test_hook(killer, NULL);
+		dsync_mirror_round(&r, f, "phone", &o);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	content_is(phone, "notes.txt", NULL); /* moved aside */
+	round_is(&r, 0, false);
+	assert_int_equal(r.cleaned, 2);  /* the old one put back, the new temporary removed */
+	content_is(phone, "notes.txt", "killed while moved aside");
+	no_temporaries(phone);
+	alike();
+	dsync_mirror_set_test_no_replace(false);
+}
+
 /* Big files (chunk trees) both ways, at a small threshold. */
 static void put_big(const char *dir, const char *rel, unsigned seed, size_t size)
 {
@@ -716,7 +753,7 @@ int main(void)
 		cmocka_unit_test(test_deletions), cmocka_unit_test(test_conflict),
 		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_emptied),
-		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed), cmocka_unit_test(test_no_atomic_replace),
 		cmocka_unit_test(test_big_files), cmocka_unit_test(test_folders_and_skipped),
 		cmocka_unit_test(test_whole_folder),
 	};
