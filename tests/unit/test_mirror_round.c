@@ -59,27 +59,9 @@ static void put(const char *dir, const char *rel, const char *content)
 	assert_int_equal(utime(path, &ut), 0);
 }
 
-static char *slurp(const char *dir, const char *rel)
-{
-	char path[1024], *buf;
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	assert_non_null(buf = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return buf;
-}
-
 static void content_is(const char *dir, const char *rel, const char *want)
 {
-	char *got = slurp(dir, rel);
+	char *got = sandbox_slurp(dir, rel);
 
 	if (!want) {
 		if (got)
@@ -284,7 +266,7 @@ static void test_conflict(void **state)
 		assert_int_equal(count_named(p, "notes.sync-conflict-"), 1);
 	}
 	{
-		char *a = slurp(phone, "notes.txt"), *b = slurp(folder, "Phone/notes.txt");
+		char *a = sandbox_slurp(phone, "notes.txt"), *b = sandbox_slurp(folder, "Phone/notes.txt");
 
 		assert_string_equal(a, b);
 		assert_true(strcmp(a, "laptop's edit") == 0 || strcmp(a, "phone's edit!") == 0);
@@ -699,7 +681,7 @@ static void test_whole_folder(void **state)
 	content_is(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
 	/* the folder went to the phone, its .dsync did not */
 	{
-		char *notes = slurp(folder, "Phone/notes.txt");
+		char *notes = sandbox_slurp(folder, "Phone/notes.txt");
 
 		content_is(phone2, "Phone/notes.txt", notes);
 		free(notes);
