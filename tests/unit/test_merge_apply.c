@@ -39,15 +39,7 @@ static unsigned pair_no;
 
 static void put(const char *dir, const char *rel, const char *content)
 {
-	char path[1024], cmd[1200];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(cmd), 0);
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fputs(content, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
+	sandbox_put(dir, rel, content);
 }
 
 static void content_is(const char *dir, const char *rel, const char *want)
