@@ -611,7 +611,17 @@ static void test_folders_and_skipped(void **state)
 	put(phone, "DCIM/.pending-1700000000-IMG_2.jpg", "half a photo");
 	put(phone, "DCIM/download.crdownload", "half a download");
 	put(phone, "DCIM/.x.jpg.dsync-new-abcdef01", "not ours to record");
+	put(folder, ".dsyncignore", "*.thumb\n");
+	put(phone, "DCIM/x.thumb", "ignored by the folder's rules");
+	snprintf(p, sizeof(p), "%s/DCIM/link.jpg", phone);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
 	round_is(&r, 0, false);
+	content_is(folder, "Phone/DCIM/x.thumb", NULL);
+	content_is(folder, "Phone/DCIM/link.jpg", NULL);
+	content_is(phone, "DCIM/x.thumb", "ignored by the folder's rules");
+	snprintf(p, sizeof(p), "%s/DCIM/link.jpg", phone);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
 	snprintf(p, sizeof(p), "%s/Empty", phone);
 	assert_int_equal(stat(p, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
@@ -642,6 +652,8 @@ static void test_folders_and_skipped(void **state)
 	rm(phone, "DCIM/.pending-1700000000-IMG_2.jpg");
 	rm(phone, "DCIM/download.crdownload");
 	rm(phone, "DCIM/.x.jpg.dsync-new-abcdef01");
+	rm(phone, "DCIM/x.thumb");
+	rm(phone, "DCIM/link.jpg");
 }
 
 /* A second mirror of the whole folder: names of the phone that would land
