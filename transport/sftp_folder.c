@@ -799,66 +799,27 @@ void dsync_sftp_folder_free(dsync_sftp_folder *pf)
 int dsync_sftp_folder_open(dsync_sftp_folder **out, dsync_sftp_stream *stream, const dsync_sftp_url *u,
 			   bool create, uint64_t rate_limit)
 {
+	dsync_buf where = DSYNC_BUF_INIT;
 	dsync_sftp_folder *pf;
-	dsync_buf top = DSYNC_BUF_INIT, where = DSYNC_BUF_INIT;
-	one o = { 0 };
-	size_t len;
 	int error;
 
 	*out = NULL;
-	if ((pf = calloc(1, sizeof(*pf))) == NULL) {
+	if ((pf = calloc(1, sizeof(*pf))) == NULL || (pf->url = strdup(u->url)) == NULL ||
+	    dsync_buf_printf(&where, "on %s", u->label[0] ? u->label : u->host) < 0 ||
+	    (pf->where = dsync_buf_detach(&where)) == NULL) {
+		dsync_buf_dispose(&where);
+		dsync_sftp_folder_free(pf);
 		stream->close(stream);
 		return dsync_error_oom();
 	}
-	if ((error = dsync_sftp_client_open(&pf->c, stream, rate_limit)) < 0) {
-		free(pf);
-		return error;
-	}
-	if ((error = dsync_buf_printf(&where, "on %s", u->label[0] ? u->label : u->host)) < 0 ||
-	    (pf->where = dsync_buf_detach(&where)) == NULL || (pf->root = strdup(u->path)) == NULL ||
-	    (pf->url = strdup(u->url)) == NULL) {
-		error = dsync_error_oom();
-		goto fail;
-	}
-	len = strlen(pf->root);
-	while (len > 1 && pf->root[len - 1] == '/')
-		pf->root[--len] = '\0';
 	/* STAT, not LSTAT: the folder may be reached through a link
 	 * (Android's /sdcard) */
-	if ((error = dsync_sftp_path_join(&top, pf->root, "")) < 0 ||
-	    (error = DSYNC_SFTP_ONE_CALL(pf->c, &o, dsync_sftp_client_stat(pf->c, top.ptr, dsync_sftp_got_one, &o,
-									    0))) < 0)
-		goto fail;
+	if ((error = dsync_sftp_open_top(&pf->c, &pf->root, stream, u, create, rate_limit, MKDIRS_DEPTH, "folder",
+					 pf->where)) < 0) {
+		dsync_sftp_folder_free(pf);
+		return error;
+	}
 	pf->counts.stats++;
-	if (o.type == DSYNC_SFTP_ATTRS && !dsync_sftp_attrs_is_dir(&o.attrs)) {
-		error = dsync_error_set(DSYNC_ENOTDIR, "%s is not a folder", pf->url);
-		goto fail;
-	}
-	if (dsync_sftp_is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE)) {
-		if (!create) {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "no folder at %s", pf->url);
-			goto fail;
-		}
-		if ((error = dsync_sftp_mkdirs(pf->c, top.ptr, 0700, MKDIRS_DEPTH, pf->where)) < 0)
-			goto fail;
-	} else if (o.type != DSYNC_SFTP_ATTRS) {
-		error = dsync_sftp_reply_error(&o, "cannot reach the folder", "", pf->url);
-		goto fail;
-	}
-	if ((error = dsync_sftp_client_ready(pf->c)) < 0)
-		goto fail;
-	dsync_buf_dispose(&top);
 	*out = pf;
 	return 0;
-fail:
-	{
-		/* closing the stream must not change the message */
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
-		dsync_buf_dispose(&top);
-		dsync_buf_dispose(&where);
-		dsync_sftp_folder_free(pf);
-		return dsync_error_set(error, "%s", msg);
-	}
 }

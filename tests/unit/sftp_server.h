@@ -139,8 +139,21 @@ static void ss_close(dsync_sftp_stream *st)
 	free(s);
 }
 
-/* A stream to a new sftp-server working in the sandbox */
-static dsync_sftp_stream *server_stream(void)
+/* S talks over FD (its end of a socketpair to a child) */
+static void sock_stream_wire(sock_stream *s, int fd, const char *label)
+{
+	s->fd = fd;
+	s->base.send = ss_send;
+	s->base.recv = ss_recv;
+	s->base.wait = ss_wait;
+	s->base.ended = ss_ended;
+	s->base.close = ss_close;
+	snprintf(s->base.label, sizeof(s->base.label), "%s", label);
+}
+
+/* A stream to a child: in the child (s->pid 0) *CHILD_FD is its end of
+ * the socketpair; in the parent the stream is wired to the other */
+static sock_stream *sock_stream_fork(int *child_fd, const char *label)
 {
 	sock_stream *s = calloc(1, sizeof(*s));
 	int sv[2];
@@ -150,10 +163,26 @@ static dsync_sftp_stream *server_stream(void)
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
+		close(sv[0]);
+		*child_fd = sv[1];
+		return s;
+	}
+	close(sv[1]);
+	sock_stream_wire(s, sv[0], label);
+	return s;
+}
+
+/* A stream to a new sftp-server working in the sandbox */
+static dsync_sftp_stream *server_stream(void)
+{
+	int fd = -1;
+	sock_stream *s = sock_stream_fork(&fd, "test-host");
+
+	if (s->pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
 
-		dup2(sv[1], 0);
-		dup2(sv[1], 1);
+		dup2(fd, 0);
+		dup2(fd, 1);
 		dup2(devnull, 2);
 		if (chdir(sandbox_dir) < 0)
 			_exit(126);
@@ -162,17 +191,22 @@ static dsync_sftp_stream *server_stream(void)
 		execl(SFTP_SERVER, SFTP_SERVER, (char *)NULL);
 		_exit(127);
 	}
-	close(sv[1]);
-	s->fd = sv[0];
-	s->base.send = ss_send;
-	s->base.recv = ss_recv;
-	s->base.wait = ss_wait;
-	s->base.ended = ss_ended;
-	s->base.close = ss_close;
-	snprintf(s->base.label, sizeof(s->base.label), "test-host");
 	s->flights = record != NULL || use_flights;
 	last_server = s->pid;
 	return &s->base;
 }
+
+static int sftp_server_teardown(void **state)
+{
+	(void)state;
+	sandbox_close();
+	return 0;
+}
+
+/* Runs the group TESTS with SETUP (the sandbox removed after), or skips
+ * them (77) where no sftp-server is installed */
+#define SFTP_SERVER_RUN_TESTS(tests, setup)                                                     \
+	(access(SFTP_SERVER, X_OK) != 0 ? (fprintf(stderr, "%s is missing: skipped\n", SFTP_SERVER), 77) \
+					 : cmocka_run_group_tests(tests, setup, sftp_server_teardown))
 
 #endif

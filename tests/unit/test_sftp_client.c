@@ -810,32 +810,19 @@ static void fk_open_store(int fd)
 
 static dsync_sftp_stream *fake_stream(fake_fn fn)
 {
-	sock_stream *s = calloc(1, sizeof(*s));
-	int sv[2];
+	int fd = -1;
+	sock_stream *s = sock_stream_fork(&fd, "fake-host");
 
-	assert_non_null(s);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	s->pid = fork();
-	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
-		close(sv[0]);
-		fn(sv[1]);
+		fn(fd);
 		/* then drain whatever comes until the client closes */
 		for (;;) {
 			char buf[4096];
 
-			if (read(sv[1], buf, sizeof(buf)) <= 0)
+			if (read(fd, buf, sizeof(buf)) <= 0)
 				_exit(0);
 		}
 	}
-	close(sv[1]);
-	s->fd = sv[0];
-	s->base.send = ss_send;
-	s->base.recv = ss_recv;
-	s->base.wait = ss_wait;
-	s->base.ended = ss_ended;
-	s->base.close = ss_close;
-	snprintf(s->base.label, sizeof(s->base.label), "fake-host");
 	return &s->base;
 }
 
@@ -1160,12 +1147,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	sandbox_close();
-	return 0;
-}
 
 int main(void)
 {
@@ -1190,9 +1171,5 @@ int main(void)
 		cmocka_unit_test(test_hostile_names),
 	};
 
-	if (access(SFTP_SERVER, X_OK) != 0) {
-		fprintf(stderr, "%s is missing: skipped\n", SFTP_SERVER);
-		return 77;
-	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return SFTP_SERVER_RUN_TESTS(tests, setup);
 }

@@ -522,12 +522,6 @@ static int setup(void **state)
 	return sodium_init() < 0 ? -1 : 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	sandbox_close();
-	return 0;
-}
 
 int main(void)
 {
@@ -544,9 +538,5 @@ int main(void)
 		cmocka_unit_test(test_session),
 	};
 
-	if (access(SFTP_SERVER, X_OK) != 0) {
-		fprintf(stderr, "%s is missing: skipped\n", SFTP_SERVER);
-		return 77;
-	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return SFTP_SERVER_RUN_TESTS(tests, setup);
 }
