@@ -18,6 +18,8 @@
 
 #define LIST_DEPTH 64          /* deeper is a server's loop, not a phone */
 #define MAX_ENTRIES 4000000u   /* names one listing takes from a server */
+#define MAX_NAME 1024          /* no file system holds a longer name (FAT: 255 UTF-16 units) */
+#define MAX_PATH_BYTES (1u << 30) /* the paths of one listing together: a server can't take our memory */
 #define READDIRS_AHEAD 2       /* READDIRs sent at once per folder (the second usually meets EOF) */
 #define MKDIRS_DEPTH 64        /* the folder itself made with CREATE */
 
@@ -163,6 +165,7 @@ typedef struct lister {
 	bool root_missing;
 	unsigned left;
 	unsigned seen;
+	size_t bytes; /* of the paths listed */
 	int error;
 } lister;
 
@@ -230,10 +233,15 @@ static void add_name(lister *l, const ldir *d, const dsync_sftp_name *e)
 	const char *parent = dir_path(l, d);
 	dsync_buf path = DSYNC_BUF_INIT;
 
-	if (e->name_flags) {
+	if (e->name_flags || e->name_len > MAX_NAME) {
 		/* '.' and '..' come in every folder; the rest no file has */
 		if (!(e->name_flags & DSYNC_SFTP_NAME_DOT))
 			l->pf->counts.bad_names++;
+		return;
+	}
+	if ((l->bytes += strlen(parent) + 1 + e->name_len) > MAX_PATH_BYTES) {
+		list_error(l, dsync_error_set(DSYNC_ERROR, "the folder at %s lists over %u bytes of names",
+					      l->pf->url, MAX_PATH_BYTES));
 		return;
 	}
 	char *p;
@@ -372,15 +380,14 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 	l.dirs[0].entry = SIZE_MAX;
 	l.ndirs = 1;
 	for (;;) {
-		size_t level_end, n = 0;
+		size_t first = out->n, n = 0; /* the first entry this level lists */
 
-		level_end = out->n;
 		if ((error = list_level(&l)) < 0)
 			goto out;
 		if (l.error)
 			break;
 		/* the next level: the folders this one listed */
-		for (i = level_end; i < out->n; i++)
+		for (i = first; i < out->n; i++)
 			n += out->v[i].kind == DSYNC_RFILE_DIR;
 		if (n == 0)
 			break;
@@ -395,7 +402,7 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 			goto out;
 		}
 		l.ndirs = 0;
-		for (i = level_end; i < out->n; i++)
+		for (i = first; i < out->n; i++)
 			if (out->v[i].kind == DSYNC_RFILE_DIR)
 				l.dirs[l.ndirs++].entry = i;
 	}
@@ -404,11 +411,11 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 		*root_missing = true;
 		dsync_rfile_list_dispose(out);
 	}
-	if (error == 0) {
+	if (error == 0 && out->n > 0) {
 		qsort(out->v, out->n, sizeof(*out->v), by_path);
 		drop_twins(pf, out);
 	}
-	if (error == 0 && unreadable_out)
+	if (error == 0 && unreadable_out && unreadable_out->n > 0)
 		qsort(unreadable_out->v, unreadable_out->n, sizeof(*unreadable_out->v), by_path);
 out:
 	free(l.dirs);
