@@ -152,7 +152,6 @@ typedef struct ldir {
 	size_t entry; /* its entry in the listing (SIZE_MAX: the folder itself) */
 	dsync_sftp_handle h;
 	bool open, eof, done;
-	bool asked;       /* a pair of READDIRs is out: no more until both came */
 	unsigned reading; /* READDIRs outstanding */
 } ldir;
 
@@ -267,8 +266,7 @@ static void got_readdir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	size_t pos = 0;
 
 	l->left--;
-	if (--d->reading == 0)
-		d->asked = false;
+	d->reading--;
 	if (r->type == DSYNC_SFTP_NAME && r->count > 0) {
 		if (d->eof || l->error)
 			return; /* an answer to a READDIR sent ahead, after the end */
@@ -293,15 +291,15 @@ static int list_level(lister *l)
 {
 	dsync_sftp_folder *pf = l->pf;
 	dsync_buf path = DSYNC_BUF_INIT;
-	size_t i;
+	size_t i, k;
 	int error = 0;
 
 	for (i = 0; i < l->ndirs && !l->error; i++) {
+		pf->counts.opendirs++;
+		l->left++;
 		if ((error = dsync_sftp_path_join(&path, pf->root, dir_path(l, &l->dirs[i]))) < 0 ||
 		    (error = dsync_sftp_client_opendir(pf->c, path.ptr, got_opendir, l, i)) < 0)
 			goto out;
-		pf->counts.opendirs++;
-		l->left++;
 	}
 	for (;;) {
 		bool busy = false;
@@ -313,14 +311,14 @@ static int list_level(lister *l)
 				continue;
 			if (!d->eof && !l->error) {
 				/* in pairs: a small folder's first answer holds all its
-				 * names and the second its end, one round trip */
-				while (d->reading < READDIRS_AHEAD && !d->asked) {
+				 * names and the second its end, one round trip.  Counted
+				 * before they go: queuing may take their replies already */
+				for (k = d->reading == 0 ? READDIRS_AHEAD : 0; k > 0; k--) {
+					pf->counts.readdirs++;
+					d->reading++;
+					l->left++;
 					if ((error = dsync_sftp_client_readdir(pf->c, &d->h, got_readdir, l, i)) < 0)
 						goto out;
-					pf->counts.readdirs++;
-					if (++d->reading == READDIRS_AHEAD)
-						d->asked = true;
-					l->left++;
 				}
 			} else if (d->reading == 0) {
 				/* nobody waits for the CLOSE: its reply comes with the next ones */
@@ -465,11 +463,13 @@ int dsync_sftp_folder_lstat(dsync_sftp_folder *pf, const char *const *paths, siz
 	if ((st.got = calloc(n, sizeof(*st.got))) == NULL)
 		return dsync_error_oom();
 	for (i = 0; i < n; i++) {
-		if ((error = dsync_sftp_path_join(&path, pf->root, paths[i])) < 0 ||
-		    (error = dsync_sftp_client_lstat(pf->c, path.ptr, got_lstat, &st, i)) < 0)
-			break;
 		pf->counts.stats++;
 		st.left++;
+		if ((error = dsync_sftp_path_join(&path, pf->root, paths[i])) < 0 ||
+		    (error = dsync_sftp_client_lstat(pf->c, path.ptr, got_lstat, &st, i)) < 0) {
+			st.left--;
+			break;
+		}
 	}
 	if (error < 0) {
 		(void)dsync_sftp_client_wait_count(pf->c, &st.left);
