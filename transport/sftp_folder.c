@@ -559,9 +559,14 @@ int dsync_sftp_folder_read(dsync_sftp_folder *pf, const char *path, int fd, uint
 	pf->counts.stats++;
 	error = dsync_sftp_xfer_get(&g, fd);
 	pf->counts.bytes_read += g.written;
-	if (error < 0 && max && g.size > max)
+	if (error < 0 && max && g.size > max) {
+		/* the size it grew to in *ST: the caller can tell this from a
+		 * failed connection */
+		st->kind = DSYNC_RFILE_FILE;
+		st->size = g.size;
 		error = dsync_error_set(DSYNC_ERROR, "%s %s grew past %llu bytes (to %llu)", q, pf->where,
 					(unsigned long long)max, (unsigned long long)g.size);
+	}
 	if (error < 0)
 		goto out;
 	/* what the handle says after the last read: a file still being

@@ -97,7 +97,8 @@ int dsync_sftp_folder_lstat(dsync_sftp_folder *pf, const char *const *paths, siz
 /*
  * Reads the plain file PATH whole into FD (written from FD's current
  * position; reads pipelined), at most MAX bytes (a longer one:
- * DSYNC_ERROR "grew past"), and its attributes as the open handle saw them
+ * DSYNC_ERROR "grew past", with ST->size the size it grew to, above MAX:
+ * the file is being written, the connection is fine), and its attributes as the open handle saw them
  * after the last read into *ST (FSTAT).  Not a plain file: DSYNC_ENOTFOUND
  * for a missing one, DSYNC_EUSAGE otherwise.
  */

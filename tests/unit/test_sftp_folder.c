@@ -277,6 +277,7 @@ static void test_read(void **state)
 	fd = temp_fd("", 0);
 	assert_int_equal(dsync_sftp_folder_read(pf, "sub/a.txt", fd, 5, &st), DSYNC_ERROR);
 	assert_non_null(strstr(dsync_error_last(), "grew past 5 bytes"));
+	assert_int_equal(st.size, 11);
 	assert_non_null(strstr(dsync_error_last(), "'sub/a.txt' on test-host"));
 	close(fd);
 
