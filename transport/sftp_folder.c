@@ -559,7 +559,7 @@ int dsync_sftp_folder_read(dsync_sftp_folder *pf, const char *path, int fd, uint
 	pf->counts.stats++;
 	error = dsync_sftp_xfer_get(&g, fd);
 	pf->counts.bytes_read += g.written;
-	if (error < 0 && max && g.size > max) {
+	if (error < 0 && g.over_max) {
 		/* the size it grew to in *ST: the caller can tell this from a
 		 * failed connection */
 		st->kind = DSYNC_RFILE_FILE;

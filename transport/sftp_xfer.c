@@ -219,6 +219,7 @@ static void got_fstat(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	}
 	a->size = r->attrs.size;
 	if (a->max && r->attrs.size > a->max) {
+		a->over_max = true;
 		get_error(g, dsync_error_set(a->max_code, "%s %s is larger than it may be (%llu bytes)", a->name,
 					     a->where, (unsigned long long)r->attrs.size));
 		return;

@@ -96,6 +96,7 @@ typedef struct dsync_sftp_get {
 	dsync_sftp_xfer_cb xfer;
 	void *payload;
 	uint64_t written; /* out: bytes written to the fd */
+	bool over_max;    /* out: refused for MAX */
 } dsync_sftp_get;
 
 /* FSTATs G->h, then READs it (pipelined, at most the client's window in
