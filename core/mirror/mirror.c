@@ -125,14 +125,11 @@ int dsync_mirror_add(dsync_folder *f, const char *name, const char *url, const c
 		goto out;
 	}
 	/* once, to see the folder there (made when asked) and to learn its
-	 * normalised URL; asking only with a prompt, as remotes do */
-	topts.interactive = o->prompt != NULL;
-	topts.prompt = o->prompt;
-	topts.payload = o->payload;
-	topts.warn = o->warn;
-	topts.ssh_mode = DSYNC_SSH_AUTO;
-	topts.rate_limit = o->rate_limit == UINT64_MAX ? 0 : o->rate_limit;
-	if ((error = dsync_transport_open_folder(&pf, url, create, &topts)) < 0)
+	 * normalised URL (the settings are not kept yet: ssh auto unless
+	 * $DSYNC_SSH says otherwise) */
+	c.ssh_mode = DSYNC_SSH_AUTO;
+	if ((error = dsync_mirror_transport_opts(&topts, &c, o)) < 0 ||
+	    (error = dsync_transport_open_folder(&pf, url, create, &topts)) < 0)
 		goto out;
 	c.name = (char *)name;
 	if ((c.url = strdup(dsync_sftp_folder_url(pf))) == NULL) {
