@@ -245,7 +245,7 @@ typedef struct mirror_run {
 	git_oid m_tree;               /* stored form */
 	git_oid m_commit;             /* BASE's commit when nothing changed */
 	bool has_m;
-	/* the paths kept on the computer only, "PATH\tREASON" (folder-relative) */
+	/* the paths kept on the computer only: a folder-relative path, then its reason */
 	dsync_strlist kept;
 	bool incomplete;              /* writing back left something undone */
 	bool keep_journal;            /* a temporary name may be left on the host: the next round removes it */

@@ -22,9 +22,6 @@
 #include <unistd.h>
 
 #define PIECE (64 * 1024)
-/* A file may grow this much between the listing and its read before the
- * read stops (it is kept back either way: its size changed). */
-#define GROWTH_SLACK (64ULL * 1024 * 1024)
 
 #ifdef DSYNC_TESTING
 static void (*test_hook)(const char *step, const char *path, void *payload);
@@ -407,7 +404,11 @@ static int read_file(mirror_run *r, reading *rd, mirror_hfile *f, unsigned base_
 	if ((error = dsync_mirror_tmp(r, &fd)) < 0)
 		return error;
 	dsync_mirror_test_hook("read", f->key);
-	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size + GROWTH_SLACK, &st);
+	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size, &st);
+	if (error == DSYNC_ERROR && st.size > f->size) {
+		*kept = true; /* grew past its listed size: still being written */
+		return 0;
+	}
 	if (error == DSYNC_ENOTFOUND || error == DSYNC_EUSAGE || error == DSYNC_EACCESS) {
 		/* gone, no longer a file, or not readable: the next round sees */
 		if (error == DSYNC_EACCESS)
