@@ -247,6 +247,46 @@ static void test_list(void **state)
 	dsync_sftp_folder_free(pf);
 }
 
+/* More folders in a level than are opened at once, and a folder of more
+ * names than one READDIR answer holds (OpenSSH: 100) */
+static void test_wide(void **state)
+{
+	const dsync_sftp_folder_counts *n;
+	dsync_rfile_list l = { 0 };
+	dsync_sftp_folder *pf;
+	char name[64];
+	bool missing;
+	int i;
+
+	(void)state;
+	make_dir("wide", "");
+	make_dir("wide", "many");
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "d%03d", i);
+		make_dir("wide", name);
+		snprintf(name, sizeof(name), "d%03d/f", i);
+		make_file("wide", name, "f", 0);
+	}
+	for (i = 0; i < 250; i++) {
+		snprintf(name, sizeof(name), "many/f%03d", i);
+		make_file("wide", name, "m", 0);
+	}
+	assert_int_equal(open_folder(&pf, "wide", false), 0);
+	assert_int_equal(dsync_sftp_folder_list(pf, &l, NULL, &missing), 0);
+	assert_int_equal(l.n, 300 * 2 + 1 + 250);
+	assert_string_equal(l.v[0].path, "d000");
+	assert_string_equal(l.v[1].path, "d000/f");
+	assert_string_equal(l.v[l.n - 1].path, "many/f249");
+	n = dsync_sftp_folder_get_counts(pf);
+	assert_int_equal(n->opendirs, 302);
+	/* two for each small folder; "many" (252 names with . and ..): 100
+	 * and 100, 52 and the end; the top (303): 100 and 100, 100 and 3,
+	 * the end and the end */
+	assert_int_equal(n->readdirs, 2 * 300 + 4 + 6);
+	dsync_rfile_list_dispose(&l);
+	dsync_sftp_folder_free(pf);
+}
+
 static void test_read(void **state)
 {
 	dsync_sftp_folder *pf;
@@ -611,6 +651,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_write_new),
 		cmocka_unit_test(test_rename),
