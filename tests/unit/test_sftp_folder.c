@@ -570,6 +570,52 @@ static void test_hostile_names(void **state)
 	dsync_sftp_folder_free(pf);
 }
 
+/* A file that shrinks while it is read (a phone's app rewrote it): LSTAT
+ * and the first FSTAT say 10 bytes, the READ gives 4 and then the end,
+ * the FSTAT after says 4 */
+static void fake_shrink(int fd)
+{
+	static const unsigned char h[5] = { 0, 0, 0, 1, 'h' };
+	unsigned type, fstats = 0, reads = 0;
+	uint32_t id;
+
+	fk_open_store(fd);
+	for (;;) {
+		fk_request(fd, &type, &id);
+		if (type == 7)
+			fk_attrs(fd, id, 10, false);
+		else if (type == 3)
+			fk_reply(fd, 102, id, h, sizeof(h));
+		else if (type == 8)
+			fk_attrs(fd, id, fstats++ ? 4 : 10, false);
+		else if (type == 5 && reads++ == 0)
+			fk_data(fd, id, "abcd", 4);
+		else
+			fk_status(fd, id, type == 5 ? 1 : 0);
+	}
+}
+
+static void test_shrink(void **state)
+{
+	dsync_sftp_url u = { .host = "fake-host", .path = "phone", .url = "sftp://fake-host/~/phone",
+			     .label = "fake-host" };
+	dsync_sftp_folder *pf;
+	dsync_rfile st;
+	char got[16];
+	int fd;
+
+	(void)state;
+	assert_int_equal(dsync_sftp_folder_open(&pf, fake_stream(fake_shrink), &u, false, 0), 0);
+	fd = temp_fd("", 0);
+	assert_int_equal(dsync_sftp_folder_read(pf, "f", fd, 0, &st), 0);
+	assert_int_equal(st.size, 4);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 4);
+	assert_int_equal(pread(fd, got, sizeof(got), 0), 4);
+	assert_memory_equal(got, "abcd", 4);
+	close(fd);
+	dsync_sftp_folder_free(pf);
+}
+
 /* More than the client keeps in flight, both ways, byte for byte */
 static void test_big(void **state)
 {
@@ -661,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_session),
 		cmocka_unit_test(test_hostile_names),
+		cmocka_unit_test(test_shrink),
 	};
 
 	return SFTP_SERVER_RUN_TESTS(tests, setup);
