@@ -494,48 +494,17 @@ static void test_paths(void **state)
 static void fake_list(int fd)
 {
 	static char long_name[1100];
-	static const struct {
-		const char *name;
-		size_t len;
-		uint32_t perms;
-	} e[] = {
+	static const fk_entry e[] = {
 		{ "ok", 2, 0100600 }, { "a/b", 3, 0100600 }, { "x\0y", 3, 0100600 }, { ".", 1, 040700 },
 		{ "..", 2, 040700 }, { "", 0, 0100600 }, { long_name, sizeof(long_name), 0100600 },
 		{ "ok", 2, 0100644 }, { "gone", 4, 040755 }, { "fifo", 4, 010644 },
 	};
-	unsigned char b[4000], h[5] = { 0, 0, 0, 1, 'd' };
 	unsigned type;
-	uint32_t id, id2;
-	size_t n = 4, i;
+	uint32_t id;
 
 	memset(long_name, 'n', sizeof(long_name));
 	fk_open_store(fd);
-	fk_request(fd, &type, &id);
-	if (type != 11)
-		_exit(11);
-	fk_reply(fd, 102, id, h, sizeof(h));
-	fk_request(fd, &type, &id);
-	fk_request(fd, &type, &id2);
-	if (type != 12)
-		_exit(12);
-	fk_put32(b, (uint32_t)DSYNC_ARRAY_SIZE(e));
-	for (i = 0; i < DSYNC_ARRAY_SIZE(e); i++) {
-		fk_put32(b + n, (uint32_t)e[i].len);
-		memcpy(b + n + 4, e[i].name, e[i].len);
-		n += 4 + e[i].len;
-		fk_put32(b + n, 1);
-		b[n + 4] = 'L';
-		n += 5;
-		fk_put32(b + n, 0xd);
-		fk_put32(b + n + 4, 0);
-		fk_put32(b + n + 8, 42);
-		fk_put32(b + n + 12, e[i].perms);
-		fk_put32(b + n + 16, 1600000000);
-		fk_put32(b + n + 20, 1600000001);
-		n += 24;
-	}
-	fk_reply(fd, 104, id, b, n);
-	fk_status(fd, id2, 1);
+	fk_listing(fd, e, DSYNC_ARRAY_SIZE(e));
 	/* "gone" is gone (OPENDIR: no such file); READDIRs meet EOF; CLOSE is OK */
 	for (;;) {
 		fk_request(fd, &type, &id);
