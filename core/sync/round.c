@@ -235,8 +235,21 @@ int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote
 	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_remote_config_read(&all, f)) < 0)
 		goto out;
 	if ((what & DSYNC_SYNC_MIRRORS) &&
-	    (error = mirrors_read(&mirrors, &n_mirrors, &named_mirror, f, remote_name)) < 0)
-		goto out;
+	    (error = mirrors_read(&mirrors, &n_mirrors, &named_mirror, f, remote_name)) < 0) {
+		/* a mirror's config that can't be read keeps no remote from its round */
+		if (!(what & ~(unsigned)DSYNC_SYNC_MIRRORS) || (remote_name && !has_remote(&all, remote_name)))
+			goto out;
+		if (!remote_name) {
+			mirror_error = error;
+			mirror_msg = strdup(dsync_error_last());
+			out->mirrors_failed++;
+			if (o->warn)
+				o->warn(dsync_error_last(), o->payload);
+		}
+		dsync_error_clear();
+		what &= ~(unsigned)DSYNC_SYNC_MIRRORS;
+		error = 0;
+	}
 	if (remote_name && !named_mirror && (what & DSYNC_SYNC_MIRRORS) && !has_remote(&all, remote_name)) {
 		char q[DSYNC_QUOTE_SIZE];
 
