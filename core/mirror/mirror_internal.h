@@ -93,6 +93,16 @@ int dsync_mirror_config_remove(dsync_folder *f, const char *name);
  * no remote of F has it: else DSYNC_EUSAGE with the reason. */
 int dsync_mirror_name_check(dsync_folder *f, const char *name);
 
+/* Helpers of the config's checks (state.c), shared with mirror.c: whether
+ * PATH may be mirror.NAME.path ("" or a folder-relative path, no '.', '..'
+ * or '.dsync' in any case); mirror.NAME.ssh and .interval parsed
+ * (DSYNC_EUSAGE without a message when bad). */
+bool dsync_mirror_path_ok(const char *path);
+int dsync_mirror_ssh_mode(int *out, const char *s);
+int dsync_mirror_interval_parse(int *out, const char *s);
+/* .dsync/dsync-mirrors/NAME/FILE (FILE NULL: the folder) into OUT (emptied first). */
+int dsync_mirror_state_path(dsync_buf *out, const dsync_folder *f, const char *name, const char *file);
+
 /* What the last scan saw of one file on the host: whether it changed is
  * told by size and mtime alone. */
 typedef struct mirror_cache_entry {
@@ -103,8 +113,10 @@ typedef struct mirror_cache_entry {
 } mirror_cache_entry;
 
 typedef struct mirror_cache {
-	mirror_cache_entry *v;  /* sorted by path (byte order) */
+	mirror_cache_entry *v;  /* sorted by path after load; put appends, del moves the last entry into the gap */
 	size_t n, cap;
+	size_t *slots;          /* a hash index into v (index + 1; 0 free), so that put, find and del stay O(1) */
+	size_t nslots;          /* a power of two, or 0 */
 } mirror_cache;
 
 /* .dsync/dsync-mirrors/NAME/cache; missing or unreadable: empty (every
