@@ -88,23 +88,8 @@ static void status_mirrors(dsync_folder *f, bool json)
 		const dsync_mirror_info *m = &list[i];
 
 		if (json) {
-			printf("%s{\"name\":", i ? "," : "{\"mirrors\":[");
-			out_json_string(stdout, m->name);
-			if (m->last_round)
-				printf(",\"last_round\":%lld", (long long)m->last_round);
-			else
-				printf(",\"last_round\":null");
-			printf(",\"paused\":");
-			if (m->paused)
-				out_json_string(stdout, m->paused);
-			else
-				printf("null");
-			printf(",\"last_error\":");
-			if (m->last_error)
-				out_json_string(stdout, m->last_error);
-			else
-				printf("null");
-			printf("}");
+			printf("%s", i ? "," : "{\"mirrors\":[");
+			cmd_mirror_json(m);
 			continue;
 		}
 		printf("mirror %s: ", out_name(m->name));

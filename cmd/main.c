@@ -105,8 +105,7 @@ static const command commands[] = {
 	  "can't say). A round warns when a group is 90% full (once a day).\n"
 	  "Then a line per mirror: 'mirror NAME: last round 14:02, up to date', or\n"
 	  "why it is paused or its last error; with --json one more line\n"
-	  "{\"mirrors\":[{\"name\":NAME,\"last_round\":EPOCH,\"paused\":...,\n"
-	  "\"last_error\":...}]}.\n" },
+	  "{\"mirrors\":[...]}, each as 'dsync mirror list --json' gives it.\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n N] [--all-files] [--json]\n\n"
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"

@@ -271,40 +271,46 @@ static void json_string_or_null(const char *s)
 		printf("null");
 }
 
+void cmd_mirror_json(const dsync_mirror_info *m)
+{
+	size_t k;
+
+	printf("{\"name\":");
+	out_json_string(stdout, m->name);
+	printf(",\"url\":");
+	out_json_string(stdout, m->url);
+	printf(",\"path\":");
+	out_json_string(stdout, m->path);
+	printf(",\"device_id\":");
+	out_json_string(stdout, m->device_id);
+	printf(",\"interval\":%d,\"last_round\":", m->interval_s);
+	if (m->last_round)
+		printf("%lld", (long long)m->last_round);
+	else
+		printf("null");
+	printf(",\"paused\":");
+	json_string_or_null(m->paused);
+	printf(",\"last_error\":");
+	json_string_or_null(m->last_error);
+	printf(",\"kept\":[");
+	for (k = 0; k < m->n_kept; k++) {
+		printf("%s{\"path\":", k ? "," : "");
+		out_json_string(stdout, m->kept[k].path);
+		printf(",\"reason\":");
+		out_json_string(stdout, m->kept[k].reason);
+		printf("}");
+	}
+	printf("]}");
+}
+
 static void list_json(const dsync_mirror_info *list, size_t n)
 {
-	size_t i, k;
+	size_t i;
 
 	printf("{\"mirrors\":[");
 	for (i = 0; i < n; i++) {
-		const dsync_mirror_info *m = &list[i];
-
-		printf("%s{\"name\":", i ? "," : "");
-		out_json_string(stdout, m->name);
-		printf(",\"url\":");
-		out_json_string(stdout, m->url);
-		printf(",\"path\":");
-		out_json_string(stdout, m->path);
-		printf(",\"device_id\":");
-		out_json_string(stdout, m->device_id);
-		printf(",\"interval\":%d,\"last_round\":", m->interval_s);
-		if (m->last_round)
-			printf("%lld", (long long)m->last_round);
-		else
-			printf("null");
-		printf(",\"paused\":");
-		json_string_or_null(m->paused);
-		printf(",\"last_error\":");
-		json_string_or_null(m->last_error);
-		printf(",\"kept\":[");
-		for (k = 0; k < m->n_kept; k++) {
-			printf("%s{\"path\":", k ? "," : "");
-			out_json_string(stdout, m->kept[k].path);
-			printf(",\"reason\":");
-			out_json_string(stdout, m->kept[k].reason);
-			printf("}");
-		}
-		printf("]}");
+		printf("%s", i ? "," : "");
+		cmd_mirror_json(&list[i]);
 	}
 	printf("]}\n");
 }
