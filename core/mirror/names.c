@@ -242,17 +242,33 @@ static int fold(dsync_buf *out, const char *s, size_t len)
 	int error;
 
 	while (p < end) {
+		/* a byte that is no UTF-8 stays as it is */
 		if ((k = dsync_utf8_next(p, &cp)) == 0)
-			k = 1, cp = *p;  /* not reached: the path was checked */
-		if ((error = put_utf8(out, fold_cp(cp))) < 0)
+			error = dsync_buf_put(out, p, k = 1);
+		else
+			error = put_utf8(out, fold_cp(cp));
+		if (error < 0)
 			return error;
 		p += k;
 	}
 	return 0;
 }
 
+char *dsync_mirror_fold(const char *s)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	char *out;
+
+	pthread_once(&fold_once, fold_init);
+	if (fold(&b, s, strlen(s)) < 0 || (out = dsync_buf_detach(&b)) == NULL) {
+		dsync_buf_dispose(&b);
+		return NULL;
+	}
+	return out;
+}
+
 /* The folded prefixes seen so far, each with the first prefix (a path's
- * first LEN bytes) that folded to it: open addressing, FNV-1a. */
+ * first LEN bytes) that folded to it: open addressing. */
 typedef struct fold_slot {
 	char *key;             /* folded prefix, NULL: free */
 	uint64_t hash;
@@ -264,9 +280,9 @@ typedef struct fold_map {
 	size_t cap, n;         /* cap a power of two */
 } fold_map;
 
-static uint64_t fnv1a(const char *s, size_t len)
+uint64_t dsync_mirror_hash(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
 	size_t i;
 
 	for (i = 0; i < len; i++) {
@@ -353,7 +369,7 @@ static int check_clash(char **why, fold_map *m, const char *const *paths, size_t
 		if ((error = fold(folded, path + done, ends[k] - done)) < 0)
 			return error;
 		done = ends[k];
-		h = fnv1a(folded->ptr, folded->len);
+		h = dsync_mirror_hash(folded->ptr, folded->len);
 		if (m->cap == 0)
 			break;
 		s = map_slot(m, folded->ptr, folded->len, h);
@@ -382,7 +398,7 @@ static int check_clash(char **why, fold_map *m, const char *const *paths, size_t
 		done = ends[k];
 		if ((m->n + 1) * 2 > m->cap && (error = map_grow(m)) < 0)
 			return error;
-		h = fnv1a(folded->ptr, folded->len);
+		h = dsync_mirror_hash(folded->ptr, folded->len);
 		s = map_slot(m, folded->ptr, folded->len, h);
 		if (!s->key) {
 			if ((s->key = strdup(folded->ptr)) == NULL)

@@ -179,7 +179,7 @@ int dsync_mirror_config_read(mirror_cfg **out, size_t *n, dsync_folder *f)
 	git_config_iterator *it = NULL;
 	git_config_entry *e;
 	mirror_cfg *v = NULL, *nv;
-	size_t count = 0, cap = 0;
+	size_t count = 0, cap = 0, i;
 	char *name = NULL;
 	int err, error;
 
@@ -213,6 +213,18 @@ int dsync_mirror_config_read(mirror_cfg **out, size_t *n, dsync_folder *f)
 			error = dsync_error_oom();
 			goto out;
 		}
+		/* a name made by hand: never a path out of .dsync/dsync-mirrors */
+		if (!dsync_mirror_name_ok(name)) {
+			error = dsync_error_set(DSYNC_EUSAGE, "%s in .dsync/config: not a mirror name", e->name);
+			goto out;
+		}
+		/* set twice (a multivar): the mirror once */
+		for (i = 0; i + 1 < count && strcmp(v[i].name, name) != 0; i++)
+			;
+		if (i + 1 < count) {
+			memset(&v[--count], 0, sizeof(*v));
+			continue;
+		}
 		if ((error = read_one(&v[count - 1], cfg, name, e->value)) < 0)
 			goto out;
 	}
@@ -241,8 +253,11 @@ static int set_key(git_config *cfg, const char *name, const char *key, const cha
 	int err;
 
 	snprintf(full, sizeof(full), "mirror.%s.%s", name, key);
-	err = value ? git_config_set_string(cfg, full, value) : git_config_delete_entry(cfg, full);
-	if (err < 0 && !(err == GIT_ENOTFOUND && !value))
+	/* every value: a key set twice by hand is one a set can't replace */
+	err = git_config_delete_multivar(cfg, full, ".*");
+	if (err == 0 || err == GIT_ENOTFOUND)
+		err = value ? git_config_set_string(cfg, full, value) : 0;
+	if (err < 0)
 		return dsync_error_git(err, "cannot write %s", full);
 	return 0;
 }
@@ -264,10 +279,22 @@ int dsync_mirror_config_write(dsync_folder *f, const mirror_cfg *c)
 	    (error = set_key(cfg, c->name, "ssh", c->ssh_mode > 0 && c->ssh_mode <= 2 ? modes[c->ssh_mode]
 									  : NULL)) == 0 &&
 	    (error = set_key(cfg, c->name, "sshCommand", c->ssh_command)) == 0) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)c->rate_limit);
+		/* "b": bytes (a bare number is KiB, as rsync takes it) */
+		snprintf(num, sizeof(num), "%llub", (unsigned long long)c->rate_limit);
 		if ((error = set_key(cfg, c->name, "limitRate", c->rate_limit ? num : NULL)) == 0)
 			error = set_key(cfg, c->name, "url", c->url);
 	}
+	git_config_free(cfg);
+	return error;
+}
+
+int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, const char *value)
+{
+	git_config *cfg = NULL;
+	int error;
+
+	if ((error = config_open(&cfg, f)) == 0)
+		error = set_key(cfg, name, key, value);
 	git_config_free(cfg);
 	return error;
 }
@@ -288,20 +315,29 @@ int dsync_mirror_config_remove(dsync_folder *f, const char *name)
 	return error;
 }
 
+bool dsync_mirror_name_ok(const char *name)
+{
+	const char *p;
+
+	if (!*name || *name == '.' || *name == '-' || strlen(name) > 64)
+		return false;
+	for (p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
 int dsync_mirror_name_check(dsync_folder *f, const char *name)
 {
 	git_config *cfg = NULL;
 	git_buf b = GIT_BUF_INIT;
 	char q[DSYNC_QUOTE_SIZE], key[128];
-	const char *p;
 	int err, error;
 
-	if (!*name || *name == '.' || *name == '-' || strlen(name) > 64)
-		goto bad;
-	for (p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		      *p == '_' || *p == '.'))
-			goto bad;
+	if (!dsync_mirror_name_ok(name))
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a mirror name (letters, digits, '-', '_', '.'; not "
+				       "starting with '.' or '-'; at most 64)", dsync_quote(q, name));
 	/* the mirror's snapshots carry it as their device's name */
 	if ((error = dsync_device_name_check(name)) < 0)
 		return error;
@@ -317,16 +353,15 @@ int dsync_mirror_name_check(dsync_folder *f, const char *name)
 	if (err != GIT_ENOTFOUND)
 		return dsync_error_git(err, "cannot read %s", key);
 	return 0;
-bad:
-	return dsync_error_set(DSYNC_EUSAGE,
-			       "'%s' is not a mirror name (letters, digits, '-', '_', '.'; not starting with '.' or '-'; "
-			       "at most 64)", dsync_quote(q, name));
 }
 
 /* ---- .dsync/dsync-mirrors/NAME/ ---------------------------------------------------- */
 
 int dsync_mirror_state_path(dsync_buf *out, const dsync_folder *f, const char *name, const char *file)
 {
+	/* never "..": the name is a folder under .dsync/ */
+	if (!dsync_mirror_name_ok(name))
+		return dsync_error_set(DSYNC_EUSAGE, "not a mirror name");
 	dsync_buf_truncate(out, 0);
 	return file ? dsync_buf_printf(out, "%s/%s/%s/%s", f->gitdir, DSYNC_MIRROR_STATE_DIR, name, file)
 		    : dsync_buf_printf(out, "%s/%s/%s", f->gitdir, DSYNC_MIRROR_STATE_DIR, name);
@@ -355,21 +390,10 @@ static int state_file(dsync_buf *out, const dsync_folder *f, const char *name, c
 #define CACHE_MAGIC "dsync-mirror-cache 1\n"
 #define CACHE_MAX ((size_t)1 << 30)
 
-static uint64_t hash_path(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* The slot for PATH in C's index: holding its entry, or free. */
 static size_t *cache_slot(mirror_cache *c, const char *path)
 {
-	size_t j = hash_path(path) & (c->nslots - 1);
+	size_t j = dsync_mirror_hash(path, strlen(path)) & (c->nslots - 1);
 
 	while (c->slots[j] && strcmp(c->v[c->slots[j] - 1].path, path) != 0)
 		j = (j + 1) & (c->nslots - 1);
@@ -436,19 +460,12 @@ int dsync_mirror_cache_put(mirror_cache *c, const char *path, uint64_t size, uin
 
 void dsync_mirror_cache_del(mirror_cache *c, const char *path)
 {
-	size_t *s, i, last, j;
+	size_t *s, *t, i, last, j;
 
 	if (c->n == 0 || !c->slots || !*(s = cache_slot(c, path)))
 		return;
 	i = *s - 1;
-	free(c->v[i].path);
-	last = c->n - 1;
-	if (i != last) {
-		c->v[i] = c->v[last];
-		*cache_slot(c, c->v[i].path) = i + 1;
-	}
-	c->n--;
-	/* linear probing: the entries after the gap are put again */
+	/* linear probing: the slot freed, the entries after it are put again */
 	*s = 0;
 	for (j = ((size_t)(s - c->slots) + 1) & (c->nslots - 1); c->slots[j]; j = (j + 1) & (c->nslots - 1)) {
 		size_t k = c->slots[j];
@@ -456,6 +473,15 @@ void dsync_mirror_cache_del(mirror_cache *c, const char *path)
 		c->slots[j] = 0;
 		*cache_slot(c, c->v[k - 1].path) = k;
 	}
+	free(c->v[i].path);
+	/* the last entry fills the gap */
+	last = c->n - 1;
+	if (i != last) {
+		t = cache_slot(c, c->v[last].path);
+		c->v[i] = c->v[last];
+		*t = i + 1;
+	}
+	c->n--;
 }
 
 void dsync_mirror_cache_dispose(mirror_cache *c)
@@ -493,7 +519,8 @@ static bool cache_parse(mirror_cache *c, const char *p, const char *end)
 {
 	uint64_t size, mtime, len, count;
 	git_oid id;
-	char path[4097];
+	char *path;
+	int error;
 
 	if ((size_t)(end - p) < sizeof(CACHE_MAGIC) - 1 || memcmp(p, CACHE_MAGIC, sizeof(CACHE_MAGIC) - 1) != 0)
 		return false;
@@ -503,13 +530,13 @@ static bool cache_parse(mirror_cache *c, const char *p, const char *end)
 		    end - p < GIT_OID_HEXSZ + 1 || git_oid_fromstrn(&id, p, GIT_OID_HEXSZ) < 0 || p[GIT_OID_HEXSZ] != ' ')
 			return false;
 		p += GIT_OID_HEXSZ + 1;
-		if (!parse_u64(&p, end, &len, ' ') || len == 0 || len >= sizeof(path) || (uint64_t)(end - p) < len + 1 ||
-		    p[len] != '\n' || memchr(p, '\0', len))
+		if (!parse_u64(&p, end, &len, ' ') || len == 0 || (uint64_t)(end - p) < len + 1 || p[len] != '\n' ||
+		    memchr(p, '\0', len) || (path = strndup(p, len)) == NULL)
 			return false;
-		memcpy(path, p, len);
-		path[len] = '\0';
 		p += len + 1;
-		if (dsync_mirror_cache_put(c, path, size, (uint32_t)mtime, &id) < 0)
+		error = dsync_mirror_cache_put(c, path, size, (uint32_t)mtime, &id);
+		free(path);
+		if (error < 0)
 			return false;
 	}
 	if ((size_t)(end - p) < 4 || memcmp(p, "end ", 4) != 0)
@@ -780,6 +807,56 @@ int dsync_mirror_status_read(char **out, dsync_folder *f, const char *name, cons
 	dsync_buf_dispose(&path);
 	dsync_buf_dispose(&data);
 	return error;
+}
+
+/* '\\', TAB, LF and CR escaped: a kept path may hold any of them (its
+ * reason then being "control character in name"). */
+static int kept_escape(dsync_buf *out, const char *s)
+{
+	int error = 0;
+
+	for (; *s && error == 0; s++) {
+		if (*s == '\\')
+			error = dsync_buf_puts(out, "\\\\");
+		else if (*s == '\t')
+			error = dsync_buf_puts(out, "\\t");
+		else if (*s == '\n')
+			error = dsync_buf_puts(out, "\\n");
+		else if (*s == '\r')
+			error = dsync_buf_puts(out, "\\r");
+		else
+			error = dsync_buf_put(out, s, 1);
+	}
+	return error;
+}
+
+int dsync_mirror_kept_put(dsync_buf *out, const char *path, const char *reason)
+{
+	int error;
+
+	if ((error = kept_escape(out, path)) < 0 || (error = dsync_buf_puts(out, "\t")) < 0 ||
+	    (error = kept_escape(out, reason)) < 0)
+		return error;
+	return dsync_buf_puts(out, "\n");
+}
+
+char *dsync_mirror_kept_unescape(const char *s, size_t len)
+{
+	char *out = malloc(len + 1), *o = out;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 1 < len && s[i + 1] && strchr("\\tnr", s[i + 1])) {
+			i++;
+			*o++ = s[i] == 't' ? '\t' : s[i] == 'n' ? '\n' : s[i] == 'r' ? '\r' : '\\';
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
 }
 
 int dsync_mirror_state_remove(dsync_folder *f, const char *name)
