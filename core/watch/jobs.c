@@ -125,8 +125,19 @@ void watch_reap_children(watch *w, bool wait)
 {
 	size_t i;
 
+	pid_t sync_was = w->sync_pid;
+
 	watch_reap_child(&w->gc_pid, wait);
 	watch_reap_child(&w->sync_pid, wait);
+	/* the mirrors' next round counts from the end of this one: a mirror is
+	 * due once its interval has passed since its last round ended */
+	if (sync_was > 0 && w->sync_pid == 0 && w->sync_of) {
+		wfolder *f = w->sync_of;
+
+		if (f->mirrors && !f->mirror_soon)
+			f->mirror_ms = w->now + f->mirror_interval_ms;
+		w->sync_of = NULL;
+	}
 	/* the waiting children are the caller's (watch.c): waiters.c ends
 	 * them through watch_reap_child */
 	if (wait)
@@ -286,4 +297,5 @@ void watch_sync_start(wfolder *f)
 		_exit(error < 0 ? 1 : 0);
 	}
 	f->w->sync_pid = pid;
+	f->w->sync_of = f;
 }
