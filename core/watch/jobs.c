@@ -123,9 +123,8 @@ void watch_reap_child(pid_t *pid, bool wait)
 /* Every child (WAIT: made to end first). */
 void watch_reap_children(watch *w, bool wait)
 {
-	size_t i;
-
 	pid_t sync_was = w->sync_pid;
+	size_t i;
 
 	watch_reap_child(&w->gc_pid, wait);
 	watch_reap_child(&w->sync_pid, wait);
