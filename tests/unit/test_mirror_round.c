@@ -513,6 +513,159 @@ static void test_killed(void **state)
 	}
 }
 
+/* Big files (chunk trees) both ways, at a small threshold. */
+static void put_big(const char *dir, const char *rel, unsigned seed, size_t size)
+{
+	char path[1024];
+	struct utimbuf ut;
+	FILE *fp;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_non_null(fp = fopen(path, "wb"));
+	for (i = 0; i < size; i++)
+		fputc((int)((i * 7919u + seed * 104729u + (i >> 9)) & 0xff), fp);
+	assert_int_equal(fclose(fp), 0);
+	ut.actime = ut.modtime = stamp += 10;
+	assert_int_equal(utime(path, &ut), 0);
+}
+
+static void same_file(const char *a, const char *b)
+{
+	char cmd[1400];
+
+	snprintf(cmd, sizeof(cmd), "cmp '%s' '%s'", a, b);
+	if (system(cmd) != 0)
+		fail_msg("%s and %s differ", a, b);
+}
+
+static void test_big_files(void **state)
+{
+	dsync_mirror_result r;
+	git_config *cfg;
+	char a[400], b[400];
+
+	(void)state;
+	assert_int_equal(git_repository_config(&cfg, f->repo), 0);
+	assert_int_equal(git_config_set_int64(cfg, "dsync.chunkThreshold", 4096), 0);
+	git_config_free(cfg);
+	put_big(phone, "DCIM/big.mp4", 1, 300000);
+	put_big(folder, "Phone/big.iso", 2, 200000);
+	round_is(&r, 0, false);
+	snprintf(a, sizeof(a), "%s/DCIM/big.mp4", phone);
+	snprintf(b, sizeof(b), "%s/Phone/DCIM/big.mp4", folder);
+	same_file(a, b);
+	snprintf(a, sizeof(a), "%s/big.iso", phone);
+	snprintf(b, sizeof(b), "%s/Phone/big.iso", folder);
+	same_file(a, b);
+	round_is(&r, 0, false);
+	assert_int_equal(r.files_read + r.files_written, 0);
+	/* changed on the phone, then in the folder */
+	put_big(phone, "DCIM/big.mp4", 3, 310000);
+	round_is(&r, 0, false);
+	assert_int_equal(r.recorded_changed, 1);
+	snprintf(a, sizeof(a), "%s/DCIM/big.mp4", phone);
+	snprintf(b, sizeof(b), "%s/Phone/DCIM/big.mp4", folder);
+	same_file(a, b);
+	put_big(folder, "Phone/DCIM/big.mp4", 4, 290000);
+	round_is(&r, 0, false);
+	assert_int_equal(r.files_written, 1);
+	same_file(a, b);
+	round_is(&r, 0, false);
+	assert_int_equal(r.files_read + r.files_written, 0);
+}
+
+/* Empty folders both ways; what apps are still writing, ignored files and
+ * dsync's own names on the phone are never recorded. */
+static void test_folders_and_skipped(void **state)
+{
+	dsync_mirror_result r;
+	char p[400];
+	struct stat st;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/Phone/Empty", folder);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/Made on phone/inner", phone);
+	assert_int_equal(system("true"), 0);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", p);
+		assert_int_equal(system(cmd), 0);
+	}
+	put(phone, "DCIM/.pending-1700000000-IMG_2.jpg", "half a photo");
+	put(phone, "DCIM/download.crdownload", "half a download");
+	put(phone, "DCIM/.x.jpg.dsync-new-abcdef01", "not ours to record");
+	round_is(&r, 0, false);
+	snprintf(p, sizeof(p), "%s/Empty", phone);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	snprintf(p, sizeof(p), "%s/Phone/Made on phone/inner", folder);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	content_is(folder, "Phone/DCIM/.pending-1700000000-IMG_2.jpg", NULL);
+	content_is(folder, "Phone/DCIM/download.crdownload", NULL);
+	content_is(folder, "Phone/DCIM/.x.jpg.dsync-new-abcdef01", NULL);
+	round_is(&r, 0, false);
+	assert_false(r.recorded);
+	assert_int_equal(r.files_written + r.dirs_made + r.dirs_removed, 0);
+	/* removed on one side each */
+	snprintf(p, sizeof(p), "%s/Phone/Empty", folder);
+	assert_int_equal(rmdir(p), 0);
+	snprintf(p, sizeof(p), "%s/Made on phone/inner", phone);
+	assert_int_equal(rmdir(p), 0);
+	round_is(&r, 0, false);
+	snprintf(p, sizeof(p), "%s/Empty", phone);
+	assert_int_not_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/Phone/Made on phone/inner", folder);
+	assert_int_not_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/Phone/Made on phone", folder);
+	assert_int_equal(stat(p, &st), 0); /* still there, empty now */
+	/* the apps' files are untouched on the phone */
+	content_is(phone, "DCIM/.pending-1700000000-IMG_2.jpg", "half a photo");
+	content_is(phone, "DCIM/.x.jpg.dsync-new-abcdef01", "not ours to record");
+	rm(phone, "DCIM/.pending-1700000000-IMG_2.jpg");
+	rm(phone, "DCIM/download.crdownload");
+	rm(phone, "DCIM/.x.jpg.dsync-new-abcdef01");
+}
+
+/* A second mirror of the whole folder: names of the phone that would land
+ * in the folder's own .dsync are never recorded; .git and .DSYNC are the
+ * user's files, stored escaped. */
+static void test_whole_folder(void **state)
+{
+	dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
+	dsync_mirror_result r;
+	char url[400], phone2[320], p[400];
+	struct stat st;
+	int error;
+
+	(void)state;
+	sandbox_path(phone2, sizeof(phone2), "phone2");
+	assert_int_equal(mkdir(phone2, 0755), 0);
+	put(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
+	put(phone2, "x/.dsync/HEAD", "nested history");
+	put(phone2, ".DSYNC/note.txt", "a user's folder");
+	put(phone2, "repo/.git/HEAD", "ref: refs/heads/main\n");
+	snprintf(url, sizeof(url), "sftp://localhost%s", phone2);
+	assert_int_equal(dsync_mirror_add(f, "phone2", url, NULL, false, &o), 0);
+	o.warn = warn_cb;
+	error = dsync_mirror_round(&r, f, "phone2", &o);
+	if (error != 0)
+		fail_msg("round: %s", dsync_error_last());
+	content_is(folder, ".DSYNC/note.txt", "a user's folder");
+	content_is(folder, "repo/.git/HEAD", "ref: refs/heads/main\n");
+	content_is(folder, "x/.dsync/HEAD", NULL);
+	snprintf(p, sizeof(p), "%s/.dsync/config", folder);
+	assert_int_equal(stat(p, &st), 0);
+	content_is(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
+	/* the folder went to the phone, its .dsync did not */
+	content_is(phone2, "Phone/notes.txt", slurp(folder, "Phone/notes.txt"));
+	content_is(phone2, "elsewhere.txt", "not for the phone");
+	assert_int_equal(dsync_mirror_remove(f, "phone2"), 0);
+}
+
 /* ---- setup -------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -559,6 +712,8 @@ int main(void)
 		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_emptied),
 		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_big_files), cmocka_unit_test(test_folders_and_skipped),
+		cmocka_unit_test(test_whole_folder),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
