@@ -165,9 +165,7 @@ out:
 	return error;
 }
 
-/* The folder's chunking: its threshold (dsync.chunkThreshold, bytes;
- * default 8 MiB; 0: none) and, when there is one, its keyed chunker. */
-static int chunking(reader *r, dsync_folder *f)
+int scan_chunking(uint64_t *threshold, dsync_chunker *chunker, dsync_folder *f)
 {
 	git_config *cfg = NULL;
 	int64_t v = DSYNC_CHUNK_THRESHOLD;
@@ -179,10 +177,14 @@ static int chunking(reader *r, dsync_folder *f)
 	git_config_free(cfg);
 	if (err < 0 && err != GIT_ENOTFOUND)
 		return dsync_error_git(err, "bad dsync.chunkThreshold in '%s'", f->root);
-	r->threshold = v > 0 ? (uint64_t)v : 0;
-	return r->threshold ? dsync_folder_chunker(&r->chunker, f) : 0;
+	*threshold = v > 0 ? (uint64_t)v : 0;
+	return *threshold ? dsync_folder_chunker(chunker, f) : 0;
 }
 
+static int chunking(reader *r, dsync_folder *f)
+{
+	return scan_chunking(&r->threshold, &r->chunker, f);
+}
 
 /* E takes the cache's version IE (a zero mtime: looked at again next time). */
 static void keep_cached(scan_entry *e, const statcache_entry *ie)

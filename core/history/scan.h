@@ -13,6 +13,11 @@
  * read: true keeps the cache's version (a file still being written). */
 typedef bool (*scan_keep_cb)(const char *path, void *payload);
 
+/* The folder's chunking: its threshold (dsync.chunkThreshold, bytes; default
+ * 8 MiB; 0: none) into *THRESHOLD and, when there is one, its keyed chunker
+ * into *CHUNKER (a mirror's scan stores big files as a snapshot does). */
+int scan_chunking(uint64_t *threshold, dsync_chunker *chunker, dsync_folder *f);
+
 /*
  * Walks F's working tree into OUT: sorted by stored path (as the index is),
  * unless OUT->unchanged, in which case the caller sorts when it needs to.

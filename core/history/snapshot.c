@@ -237,6 +237,61 @@ out:
 	return error;
 }
 
+int dsync_history_commit_device(git_oid *out, dsync_snapshot_result *counts, dsync_folder *f, const char *refname,
+				const git_oid *tree_id, const git_oid *parent, const char *name, const char *device_id)
+{
+	git_commit *pc = NULL;
+	git_tree *old_tree = NULL, *tree = NULL;
+	git_signature *sig = NULL;
+	git_reference *ref = NULL;
+	dsync_changes ch = { 0 };
+	dsync_buf msg = DSYNC_BUF_INIT;
+	int err, error;
+
+	memset(counts, 0, sizeof(*counts));
+	if (parent && (err = git_commit_lookup(&pc, f->repo, parent)) < 0) {
+		error = dsync_error_git(err, "cannot read the version '%s' starts from", refname);
+		goto out;
+	}
+	if ((pc && (err = git_commit_tree(&old_tree, pc)) < 0) ||
+	    (err = git_tree_lookup(&tree, f->repo, tree_id)) < 0) {
+		error = dsync_error_git(err, "cannot read the tree to record on '%s'", refname);
+		goto out;
+	}
+	if ((error = dsync_changes_between(&ch, f->repo, old_tree, tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
+		goto out;
+	count_changes(counts, &ch);
+	if ((error = make_message(&msg, &ch, !parent, NULL, device_id)) < 0 ||
+	    (error = local_signature(&sig, name, device_id)) < 0)
+		goto out;
+	if ((err = git_commit_create(out, f->repo, NULL, sig, sig, NULL, msg.ptr, tree, pc ? 1 : 0,
+				     (const git_commit **)&pc)) < 0) {
+		error = dsync_error_git(err, "cannot record the version of '%s'", name);
+		goto out;
+	}
+	/* objects durable before the ref names them */
+	if ((error = dsync_folder_sync(f)) < 0)
+		goto out;
+	err = parent ? git_reference_create_matching(&ref, f->repo, refname, out, 1, parent, "snapshot")
+		     : git_reference_create(&ref, f->repo, refname, out, 0, "snapshot");
+	if (err < 0) {
+		error = dsync_error_git(err, "cannot move '%s'", refname);
+		goto out;
+	}
+	error = dsync_folder_sync(f);
+	git_oid_tostr(counts->commit, sizeof(counts->commit), out);
+	counts->committed = error == 0;
+out:
+	git_reference_free(ref);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_tree_free(old_tree);
+	git_commit_free(pc);
+	dsync_changes_dispose(&ch);
+	dsync_buf_dispose(&msg);
+	return error;
+}
+
 /* Marks stale every entry of C named in PATHS: true when one was. */
 static bool forget_all(statcache *c, const dsync_strset *paths)
 {

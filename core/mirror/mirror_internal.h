@@ -18,8 +18,10 @@
 #include <stdint.h>
 
 #include "dsync/mirror.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/folder/folder.h"
+#include "transport/sftp_folder.h"
 
 #define DSYNC_MIRROR_REF_PREFIX "refs/mirrors/"
 #define DSYNC_MIRROR_STATE_DIR "dsync-mirrors"    /* under .dsync/ */
@@ -67,6 +69,14 @@ bool dsync_mirror_name_is_temp(const char *name);
  */
 int dsync_mirror_names_check(char **problem, const char *const *paths, const unsigned *modes, size_t n);
 
+/* S case-folded as the case-clash check folds it (code points lowered in
+ * a UTF-8 locale, ASCII without one; bytes that are no UTF-8 kept), malloc'd;
+ * NULL when out of memory.  Two names the host takes for one fold alike. */
+char *dsync_mirror_fold(const char *s);
+
+/* A 64-bit hash of LEN bytes at S (the room's hash tables). */
+uint64_t dsync_mirror_hash(const char *s, size_t len);
+
 /* ---- state.c ---------------------------------------------------------------- */
 
 /* A mirror's config: mirror.NAME.* in .dsync/config. */
@@ -88,10 +98,24 @@ void dsync_mirror_config_free(mirror_cfg *v, size_t n);
 /* Writes CFG's keys (add); removes every mirror.NAME.* key (remove). */
 int dsync_mirror_config_write(dsync_folder *f, const mirror_cfg *cfg);
 int dsync_mirror_config_remove(dsync_folder *f, const char *name);
+/* Sets (VALUE NULL: removes) mirror.NAME.KEY, unchecked (the caller checked). */
+int dsync_mirror_config_set(dsync_folder *f, const char *name, const char *key, const char *value);
 /* NAME as a mirror's name: letters, digits, '-', '_', '.', not starting
  * with '.' or '-', at most 64 bytes, passing the device-name check, and
  * no remote of F has it: else DSYNC_EUSAGE with the reason. */
 int dsync_mirror_name_check(dsync_folder *f, const char *name);
+/* The characters and length part of it alone. */
+bool dsync_mirror_name_ok(const char *name);
+
+/* Helpers of the config's checks (state.c), shared with mirror.c: whether
+ * PATH may be mirror.NAME.path ("" or a folder-relative path, no '.', '..'
+ * or '.dsync' in any case); mirror.NAME.ssh and .interval parsed
+ * (DSYNC_EUSAGE without a message when bad). */
+bool dsync_mirror_path_ok(const char *path);
+int dsync_mirror_ssh_mode(int *out, const char *s);
+int dsync_mirror_interval_parse(int *out, const char *s);
+/* .dsync/dsync-mirrors/NAME/FILE (FILE NULL: the folder) into OUT (emptied first). */
+int dsync_mirror_state_path(dsync_buf *out, const dsync_folder *f, const char *name, const char *file);
 
 /* What the last scan saw of one file on the host: whether it changed is
  * told by size and mtime alone. */
@@ -103,8 +127,10 @@ typedef struct mirror_cache_entry {
 } mirror_cache_entry;
 
 typedef struct mirror_cache {
-	mirror_cache_entry *v;  /* sorted by path (byte order) */
+	mirror_cache_entry *v;  /* sorted by path after load; put appends, del moves the last entry into the gap */
 	size_t n, cap;
+	size_t *slots;          /* a hash index into v (index + 1; 0 free), so that put, find and del stay O(1) */
+	size_t nslots;          /* a power of two, or 0 */
 } mirror_cache;
 
 /* .dsync/dsync-mirrors/NAME/cache; missing or unreadable: empty (every
@@ -146,11 +172,127 @@ void dsync_mirror_journal_dispose(mirror_journal *j);
  * "error" (the last round's error), "last" (the end of the last complete
  * round, seconds), "kept" (path TAB reason lines).  NULL/0 removes. */
 int dsync_mirror_status_write(dsync_folder *f, const char *name, const char *file, const char *text);
+/* Appends one line of "kept" to OUT: PATH TAB REASON, a backslash, TAB, LF
+ * and CR in them written as backslash and one of '\\', 't', 'n', 'r' (a
+ * path kept for its control character stays one line).  dsync_mirror_list
+ * reads them back. */
+int dsync_mirror_kept_put(dsync_buf *out, const char *path, const char *reason);
+/* The LEN bytes at S with those escapes undone, malloc'd (NULL: no memory). */
+char *dsync_mirror_kept_unescape(const char *s, size_t len);
 /* Reads one into *OUT (malloc'd, trailing newline cut); missing: *OUT NULL, 0. */
 int dsync_mirror_status_read(char **out, dsync_folder *f, const char *name, const char *file);
 /* Removes .dsync/dsync-mirrors/NAME/ and refs/mirrors/NAME. */
 int dsync_mirror_state_remove(dsync_folder *f, const char *name);
 
 /* ---- round.c (core/mirror/round.h for core/sync) ---------------------------- */
+
+struct dsync_ignore;
+
+/* A path under the mirror's subfolder in a tree (BASE, or the folder's
+ * head), by its name on the host. */
+typedef struct mirror_entry {
+	char *key;              /* host path; a folder's empty-folder marker: the folder's path and a '/' */
+	char *stored;           /* the tree's (stored) path */
+	git_oid id;
+	unsigned mode;          /* index form: 100644, 100755, 120000, 160000 (a big file) */
+	bool marker;            /* an empty folder */
+	char *problem;          /* why the host can't hold it (malloc'd), NULL when it can */
+} mirror_entry;
+
+typedef DSYNC_ARRAY(mirror_entry) mirror_entries;
+
+/* A file on the host as this round sees it. */
+typedef struct mirror_hfile {
+	char *key;              /* host path; a marker: the folder's path and a '/' */
+	uint64_t size;
+	uint32_t mtime;
+	git_oid id;             /* its content (index form); for a marker the empty blob */
+	unsigned mode;          /* in the mirror's tree */
+	bool marker;
+} mirror_hfile;
+
+typedef DSYNC_ARRAY(mirror_hfile) mirror_hfiles;
+
+/* One round with one mirror: what round.c, scan.c and writeback.c share. */
+typedef struct mirror_run {
+	dsync_folder *f;
+	const mirror_cfg *cfg;
+	const dsync_mirror_options *o;
+	dsync_mirror_result *res;
+	dsync_sftp_folder *pf;
+	struct dsync_ignore *ignore;
+	char *label;            /* the host's name ([user@]host[:port]), for messages */
+	mirror_cache cache;
+	bool cache_dirty;
+	int tmp_fd;             /* an unnamed file in .dsync/dsync-mirrors/NAME/tmp/ (-1: none yet) */
+	/* the listing */
+	dsync_rfile_list listing;     /* everything listed, sorted by path */
+	dsync_rfile_list unreadable;  /* folders that could not be listed: what is below them is kept back */
+	mirror_hfiles host;           /* the files (and empty folders) recorded from the host, sorted by key */
+	dsync_strlist kept_back;      /* host paths of files kept back (still being written), sorted */
+	/* BASE: refs/mirrors/NAME */
+	bool has_base;
+	git_oid base_commit;
+	git_oid base_tree;            /* stored form */
+	/* the mirror's version after the scan */
+	git_oid m_tree;               /* stored form */
+	git_oid m_commit;             /* BASE's commit when nothing changed */
+	bool has_m;
+	/* the paths kept on the computer only, "PATH\tREASON" (folder-relative) */
+	dsync_strlist kept;
+	bool incomplete;              /* writing back left something undone */
+	bool keep_journal;            /* a temporary name may be left on the host: the next round removes it */
+} mirror_run;
+
+/*
+ * scan.c: the entries of the index-form tree INDEX under the mirror's
+ * subfolder into OUT, sorted by key, each with the reason the host can't
+ * hold it (dsync_mirror_names_check, and names a listing skips: transient,
+ * ignored, into .dsync).
+ */
+int dsync_mirror_tree_entries(mirror_entries *out, mirror_run *r, git_index *index);
+void dsync_mirror_entries_dispose(mirror_entries *e);
+
+/* scan.c: the folder-relative path of the host path HOST (as on disk) into OUT. */
+int dsync_mirror_folder_path(dsync_buf *out, const mirror_run *r, const char *host);
+
+/* scan.c: a warning "mirror 'NAME': ..." through the round's options. */
+void dsync_mirror_warn(mirror_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* scan.c: an unnamed temporary file of R (emptied), for downloads and uploads. */
+int dsync_mirror_tmp(mirror_run *r, int *fd);
+
+/* scan.c: whether HOST (a host path) is at or below a file kept back or a
+ * folder that could not be listed: this round neither records nor writes it. */
+bool dsync_mirror_is_kept_back(const mirror_run *r, const char *host);
+
+/*
+ * scan.c: steps 3 to 6 of the round: lists the host's folder, applies the
+ * mass-vanish guard (DSYNC_EMASSDELETE, nothing recorded), reads what is
+ * new or changed, and builds the mirror's tree into R->m_tree.
+ */
+int dsync_mirror_scan(mirror_run *r);
+
+/*
+ * writeback.c: step 9: writes the folder's version HEAD_TREE (index form)
+ * to the host where it differs from what the host holds; R->incomplete
+ * when anything was left undone.
+ */
+int dsync_mirror_writeback(mirror_run *r, git_index *head);
+
+#ifdef DSYNC_TESTING
+/*
+ * A test hook (test builds only): called at steps of a round ("listed"
+ * after the listing, "read" before a file is read, "write" before a file is
+ * written on the host (journalled, its temporary not made yet), "renaming"
+ * once the temporary is there, "moved-aside" once a file replaced without
+ * an atomic rename is out of the way, "remove" before one is removed
+ * there), with the host path where there is one.  NULL removes it.
+ */
+void dsync_mirror_set_test_hook(void (*hook)(const char *step, const char *path, void *payload), void *payload);
+void dsync_mirror_test_hook(const char *step, const char *path);
+#else
+#define dsync_mirror_test_hook(step, path) ((void)0)
+#endif
 
 #endif
