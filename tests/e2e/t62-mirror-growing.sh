@@ -42,26 +42,33 @@ phone_random "Camera/.pending-1733493000-VID_0002.mp4" 50000
 phone_random "Camera/upload.tmp" 3000
 pending_sha=$(sha "$PHONE_DIR/Camera/.pending-1733493000-VID_0002.mp4")
 
-rounds=0 others=0
+# Rounds one after another while it grows. Each round's versions of the
+# video (in the folder, in history) are noted; the last round may see the
+# writer's end and take the whole file, which is right: what no round may
+# take is a version shorter than the end.
+rounds=0 others=0 kept=0
+: > "$TMP/seen"
 while kill -0 "$writer" 2> /dev/null && ((rounds < 30)); do
 	rounds=$((rounds + 1))
 	phone_random "Camera/IMG_1$rounds.jpg" 20000
 	mround "round $rounds while the video grows"
-	if [ -f "$PC/$PC_SUB/Camera/IMG_1$rounds.jpg" ]; then
-		others=$((others + 1))
-	fi
-	check "round $rounds: no version of the growing video is in history" -z "$(versions_of "$PC_SUB/$V")"
+	grep -F "1 still being written there" "$TMP/out" > /dev/null && kept=$((kept + 1))
+	[ -f "$PC/$PC_SUB/Camera/IMG_1$rounds.jpg" ] && others=$((others + 1))
+	[ -f "$PC/$PC_SUB/$V" ] && blob_id "$PC/$PC_SUB/$V" >> "$TMP/seen"
+	versions_of "$PC_SUB/$V" >> "$TMP/seen"
 	check "round $rounds: nothing of dsync's on the phone" -z "$(phone_leftovers)"
 done
 wait "$writer" 2> /dev/null || true
-echo "# $rounds rounds while the video grew; $others of them recorded the photo taken meanwhile"
-check "rounds ran while the video grew" "$rounds" -ge 2
-check "the rounds meanwhile recorded the phone's other new photos" "$others" -ge $((rounds - 1))
-check "the video was not written to the folder half-way" ! -e "$PC/$PC_SUB/$V"
+echo "# $rounds rounds while the video grew: $kept said it was still being written, $others recorded the photo taken meanwhile"
+check "rounds ran while the video grew" "$rounds" -ge 3
+check "every round but the last left the video for later, and said so" "$kept" -ge $((rounds - 1))
+check "every round recorded the photo taken meanwhile" "$others" = "$rounds"
+whole=$(blob_id "$PHONE_DIR/$V")
+check "no round took a version of the video shorter than the whole" \
+	-z "$(sort -u "$TMP/seen" | grep -vx "$whole")"
 
 # the writer stopped: the next round records the whole video
 mround "the round after the video was finished"
-whole=$(blob_id "$PHONE_DIR/$V")
 check "the folder has the whole video" "$(sha "$PC/$PC_SUB/$V" 2> /dev/null)" = "$(sha "$PHONE_DIR/$V")"
 check "history holds exactly one version of it: the whole one" "$(versions_of "$PC_SUB/$V")" = "$whole"
 check "the .pending- file was not recorded" ! -e "$PC/$PC_SUB/Camera/.pending-1733493000-VID_0002.mp4"
