@@ -42,7 +42,9 @@ void cmd_mirror_print(const char *name, const dsync_mirror_result *r, bool verbo
 	bool any = false;
 
 	printf("%s:", out_name(name));
-	if (r->recorded) {
+	/* a snapshot of the phone that changed no file's content or name (a
+	 * first round over what the base held) is no news */
+	if (r->recorded && r->recorded_added + r->recorded_changed + r->recorded_deleted + r->recorded_renamed) {
 		printf(" recorded %zu added, %zu changed, %zu deleted, %zu renamed", r->recorded_added,
 		       r->recorded_changed, r->recorded_deleted, r->recorded_renamed);
 		any = true;

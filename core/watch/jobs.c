@@ -178,25 +178,42 @@ static void mirror_logged(const char *name, const dsync_mirror_result *r, int er
 	wfolder *f = payload;
 	const dsync_mirror_info *was = mirror_before(name);
 	const char *msg = dsync_error_last();
+	/* a snapshot of the phone that changed no file is no news */
+	bool recorded = r->recorded &&
+			r->recorded_added + r->recorded_changed + r->recorded_deleted + r->recorded_renamed > 0;
+
+	size_t len = strlen(name);
+	/* the message without the mirror's name, which the line gives */
+	const char *rest = strncmp(msg, "mirror '", 8) == 0 && strncmp(msg + 8, name, len) == 0 &&
+			   strncmp(msg + 8 + len, "': ", 3) == 0 ? msg + 8 + len + 3 : msg;
 
 	if (error == DSYNC_EMASSDELETE) {
 		/* told once per pause: the next rounds find it paused already */
-		watch_say(f->w, was && was->paused ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "paused: %s", msg);
+		watch_say(f->w, was && was->paused ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s' paused: %s", name,
+			  rest);
 	} else if (error < 0) {
 		/* an unreachable phone is common: the same error again is no news */
 		bool again = was && was->last_error && strcmp(msg, was->last_error) == 0;
-		bool named = strncmp(msg, "mirror '", 8) == 0;
 
-		watch_say(f->w, again ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "%s%s%s%s", named ? "" : "mirror '",
-			  named ? "" : name, named ? "" : "': ", msg);
+		watch_say(f->w, again ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s': %s", name, rest);
 	} else if (r->skipped) {
 		return;
-	} else if (r->recorded || r->files_written || r->files_removed || r->merge.conflicts) {
-		watch_say(f->w, DSYNC_LOG_INFO, f,
-			  "mirror '%s': recorded %zu added, %zu changed, %zu deleted, %zu renamed; wrote %zu, removed %zu%s%s",
-			  name, r->recorded_added, r->recorded_changed, r->recorded_deleted, r->recorded_renamed,
-			  r->files_written, r->files_removed, r->merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "",
-			  was && was->paused ? "; resumed" : "");
+	} else if (recorded || r->files_written || r->files_removed || r->merge.conflicts) {
+		char line[320] = "";
+		size_t n = 0;
+
+		if (recorded)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; recorded %zu added, %zu changed, %zu deleted, "
+					      "%zu renamed", r->recorded_added, r->recorded_changed, r->recorded_deleted,
+					      r->recorded_renamed);
+		if ((r->files_written || r->files_removed) && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; wrote %zu, removed %zu", r->files_written,
+					      r->files_removed);
+		if (r->merge.open_conflicts && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; conflicts wait (dsync conflicts)");
+		if (was && was->paused && n < sizeof(line))
+			snprintf(line + n, sizeof(line) - n, "; resumed");
+		watch_say(f->w, DSYNC_LOG_INFO, f, "mirror '%s': %s", name, line[0] ? line + 2 : "merged");
 	} else if (was && was->paused) {
 		watch_say(f->w, DSYNC_LOG_INFO, f, "mirror '%s': resumed: up to date", name);
 	} else {
