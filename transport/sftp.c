@@ -296,20 +296,18 @@ static void sftp_free(dsync_blobstore *bs)
 int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, const dsync_sftp_url *u,
 			      bool create, uint64_t rate_limit)
 {
+	dsync_buf where = DSYNC_BUF_INIT;
 	sftp_store *s;
-	dsync_buf top = DSYNC_BUF_INIT;
-	one o = { 0 };
-	size_t len;
 	int error;
 
 	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->base.url = strdup(u->url)) == NULL ||
+	    dsync_buf_printf(&where, "in the store at %s", u->url) < 0) {
+		if (s)
+			free(s->base.url);
+		free(s);
 		stream->close(stream);
 		return dsync_error_oom();
-	}
-	if ((error = dsync_sftp_client_open(&s->c, stream, rate_limit)) < 0) {
-		free(s);
-		return error;
 	}
 	s->base.list = dsync_sftp_store_list;
 	s->base.get = sftp_get;
@@ -318,44 +316,12 @@ int dsync_blobstore_sftp_open(dsync_blobstore **out, dsync_sftp_stream *stream, 
 	s->base.stat = sftp_stat;
 	s->base.is_empty = dsync_sftp_store_is_empty;
 	s->base.free = sftp_free;
-	if ((s->root = strdup(u->path)) == NULL || (s->base.url = strdup(u->url)) == NULL) {
-		error = dsync_error_oom();
-		goto fail;
+	error = dsync_sftp_open_top(&s->c, &s->root, stream, u, create, rate_limit, LIST_DEPTH, "store", where.ptr);
+	dsync_buf_dispose(&where);
+	if (error < 0) {
+		sftp_free(&s->base);
+		return error;
 	}
-	len = strlen(s->root);
-	while (len > 1 && s->root[len - 1] == '/')
-		s->root[--len] = '\0';
-	if ((error = dsync_sftp_store_path_of(s, "", &top)) < 0 ||
-	    (error = ONE_CALL(s, &o, dsync_sftp_client_stat(s->c, top.ptr, got_one, &o, 0))) < 0)
-		goto fail;
-	if (o.type == DSYNC_SFTP_ATTRS && !dsync_sftp_attrs_is_dir(&o.attrs)) {
-		error = dsync_error_set(DSYNC_ENOTDIR, "%s is not a folder", s->base.url);
-		goto fail;
-	}
-	if (is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE)) {
-		if (!create) {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "no store at %s", s->base.url);
-			goto fail;
-		}
-		if ((error = mkdirs(s, top.ptr, LIST_DEPTH)) < 0)
-			goto fail;
-	} else if (o.type != DSYNC_SFTP_ATTRS) {
-		error = dsync_sftp_store_reply_error(&o, "cannot reach the folder", "", s->base.url);
-		goto fail;
-	}
-	if ((error = dsync_sftp_client_ready(s->c)) < 0)
-		goto fail;
-	dsync_buf_dispose(&top);
 	*out = &s->base;
 	return 0;
-fail:
-	{
-		/* closing the stream must not change the message */
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
-		dsync_buf_dispose(&top);
-		sftp_free(&s->base);
-		return dsync_error_set(error, "%s", msg);
-	}
 }

@@ -18,6 +18,8 @@
 
 #define LIST_DEPTH 64          /* deeper is a server's loop, not a phone */
 #define MAX_ENTRIES 4000000u   /* names one listing takes from a server */
+#define MAX_NAME 1024          /* no file system holds a longer name (FAT: 255 UTF-16 units) */
+#define MAX_PATH_BYTES (1u << 30) /* the paths of one listing together: a server can't take our memory */
 #define READDIRS_AHEAD 2       /* READDIRs sent at once per folder (the second usually meets EOF) */
 #define MKDIRS_DEPTH 64        /* the folder itself made with CREATE */
 
@@ -150,7 +152,6 @@ typedef struct ldir {
 	size_t entry; /* its entry in the listing (SIZE_MAX: the folder itself) */
 	dsync_sftp_handle h;
 	bool open, eof, done;
-	bool asked;       /* a pair of READDIRs is out: no more until both came */
 	unsigned reading; /* READDIRs outstanding */
 } ldir;
 
@@ -163,6 +164,7 @@ typedef struct lister {
 	bool root_missing;
 	unsigned left;
 	unsigned seen;
+	size_t bytes; /* of the paths listed */
 	int error;
 } lister;
 
@@ -230,10 +232,15 @@ static void add_name(lister *l, const ldir *d, const dsync_sftp_name *e)
 	const char *parent = dir_path(l, d);
 	dsync_buf path = DSYNC_BUF_INIT;
 
-	if (e->name_flags) {
+	if (e->name_flags || e->name_len > MAX_NAME) {
 		/* '.' and '..' come in every folder; the rest no file has */
 		if (!(e->name_flags & DSYNC_SFTP_NAME_DOT))
 			l->pf->counts.bad_names++;
+		return;
+	}
+	if ((l->bytes += strlen(parent) + 1 + e->name_len) > MAX_PATH_BYTES) {
+		list_error(l, dsync_error_set(DSYNC_ERROR, "the folder at %s lists over %u bytes of names",
+					      l->pf->url, MAX_PATH_BYTES));
 		return;
 	}
 	char *p;
@@ -259,8 +266,7 @@ static void got_readdir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	size_t pos = 0;
 
 	l->left--;
-	if (--d->reading == 0)
-		d->asked = false;
+	d->reading--;
 	if (r->type == DSYNC_SFTP_NAME && r->count > 0) {
 		if (d->eof || l->error)
 			return; /* an answer to a READDIR sent ahead, after the end */
@@ -285,15 +291,15 @@ static int list_level(lister *l)
 {
 	dsync_sftp_folder *pf = l->pf;
 	dsync_buf path = DSYNC_BUF_INIT;
-	size_t i;
+	size_t i, k;
 	int error = 0;
 
 	for (i = 0; i < l->ndirs && !l->error; i++) {
+		pf->counts.opendirs++;
+		l->left++;
 		if ((error = dsync_sftp_path_join(&path, pf->root, dir_path(l, &l->dirs[i]))) < 0 ||
 		    (error = dsync_sftp_client_opendir(pf->c, path.ptr, got_opendir, l, i)) < 0)
 			goto out;
-		pf->counts.opendirs++;
-		l->left++;
 	}
 	for (;;) {
 		bool busy = false;
@@ -305,14 +311,14 @@ static int list_level(lister *l)
 				continue;
 			if (!d->eof && !l->error) {
 				/* in pairs: a small folder's first answer holds all its
-				 * names and the second its end, one round trip */
-				while (d->reading < READDIRS_AHEAD && !d->asked) {
+				 * names and the second its end, one round trip.  Counted
+				 * before they go: queuing may take their replies already */
+				for (k = d->reading == 0 ? READDIRS_AHEAD : 0; k > 0; k--) {
+					pf->counts.readdirs++;
+					d->reading++;
+					l->left++;
 					if ((error = dsync_sftp_client_readdir(pf->c, &d->h, got_readdir, l, i)) < 0)
 						goto out;
-					pf->counts.readdirs++;
-					if (++d->reading == READDIRS_AHEAD)
-						d->asked = true;
-					l->left++;
 				}
 			} else if (d->reading == 0) {
 				/* nobody waits for the CLOSE: its reply comes with the next ones */
@@ -372,15 +378,14 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 	l.dirs[0].entry = SIZE_MAX;
 	l.ndirs = 1;
 	for (;;) {
-		size_t level_end, n = 0;
+		size_t first = out->n, n = 0; /* the first entry this level lists */
 
-		level_end = out->n;
 		if ((error = list_level(&l)) < 0)
 			goto out;
 		if (l.error)
 			break;
 		/* the next level: the folders this one listed */
-		for (i = level_end; i < out->n; i++)
+		for (i = first; i < out->n; i++)
 			n += out->v[i].kind == DSYNC_RFILE_DIR;
 		if (n == 0)
 			break;
@@ -395,7 +400,7 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 			goto out;
 		}
 		l.ndirs = 0;
-		for (i = level_end; i < out->n; i++)
+		for (i = first; i < out->n; i++)
 			if (out->v[i].kind == DSYNC_RFILE_DIR)
 				l.dirs[l.ndirs++].entry = i;
 	}
@@ -404,11 +409,11 @@ int dsync_sftp_folder_list(dsync_sftp_folder *pf, dsync_rfile_list *out, dsync_r
 		*root_missing = true;
 		dsync_rfile_list_dispose(out);
 	}
-	if (error == 0) {
+	if (error == 0 && out->n > 0) {
 		qsort(out->v, out->n, sizeof(*out->v), by_path);
 		drop_twins(pf, out);
 	}
-	if (error == 0 && unreadable_out)
+	if (error == 0 && unreadable_out && unreadable_out->n > 0)
 		qsort(unreadable_out->v, unreadable_out->n, sizeof(*unreadable_out->v), by_path);
 out:
 	free(l.dirs);
@@ -458,11 +463,13 @@ int dsync_sftp_folder_lstat(dsync_sftp_folder *pf, const char *const *paths, siz
 	if ((st.got = calloc(n, sizeof(*st.got))) == NULL)
 		return dsync_error_oom();
 	for (i = 0; i < n; i++) {
-		if ((error = dsync_sftp_path_join(&path, pf->root, paths[i])) < 0 ||
-		    (error = dsync_sftp_client_lstat(pf->c, path.ptr, got_lstat, &st, i)) < 0)
-			break;
 		pf->counts.stats++;
 		st.left++;
+		if ((error = dsync_sftp_path_join(&path, pf->root, paths[i])) < 0 ||
+		    (error = dsync_sftp_client_lstat(pf->c, path.ptr, got_lstat, &st, i)) < 0) {
+			st.left--;
+			break;
+		}
 	}
 	if (error < 0) {
 		(void)dsync_sftp_client_wait_count(pf->c, &st.left);
@@ -552,9 +559,14 @@ int dsync_sftp_folder_read(dsync_sftp_folder *pf, const char *path, int fd, uint
 	pf->counts.stats++;
 	error = dsync_sftp_xfer_get(&g, fd);
 	pf->counts.bytes_read += g.written;
-	if (error < 0 && max && g.size > max)
+	if (error < 0 && g.over_max) {
+		/* the size it grew to in *ST: the caller can tell this from a
+		 * failed connection */
+		st->kind = DSYNC_RFILE_FILE;
+		st->size = g.size;
 		error = dsync_error_set(DSYNC_ERROR, "%s %s grew past %llu bytes (to %llu)", q, pf->where,
 					(unsigned long long)max, (unsigned long long)g.size);
+	}
 	if (error < 0)
 		goto out;
 	/* what the handle says after the last read: a file still being
@@ -799,66 +811,27 @@ void dsync_sftp_folder_free(dsync_sftp_folder *pf)
 int dsync_sftp_folder_open(dsync_sftp_folder **out, dsync_sftp_stream *stream, const dsync_sftp_url *u,
 			   bool create, uint64_t rate_limit)
 {
+	dsync_buf where = DSYNC_BUF_INIT;
 	dsync_sftp_folder *pf;
-	dsync_buf top = DSYNC_BUF_INIT, where = DSYNC_BUF_INIT;
-	one o = { 0 };
-	size_t len;
 	int error;
 
 	*out = NULL;
-	if ((pf = calloc(1, sizeof(*pf))) == NULL) {
+	if ((pf = calloc(1, sizeof(*pf))) == NULL || (pf->url = strdup(u->url)) == NULL ||
+	    dsync_buf_printf(&where, "on %s", u->label[0] ? u->label : u->host) < 0 ||
+	    (pf->where = dsync_buf_detach(&where)) == NULL) {
+		dsync_buf_dispose(&where);
+		dsync_sftp_folder_free(pf);
 		stream->close(stream);
 		return dsync_error_oom();
 	}
-	if ((error = dsync_sftp_client_open(&pf->c, stream, rate_limit)) < 0) {
-		free(pf);
-		return error;
-	}
-	if ((error = dsync_buf_printf(&where, "on %s", u->label[0] ? u->label : u->host)) < 0 ||
-	    (pf->where = dsync_buf_detach(&where)) == NULL || (pf->root = strdup(u->path)) == NULL ||
-	    (pf->url = strdup(u->url)) == NULL) {
-		error = dsync_error_oom();
-		goto fail;
-	}
-	len = strlen(pf->root);
-	while (len > 1 && pf->root[len - 1] == '/')
-		pf->root[--len] = '\0';
 	/* STAT, not LSTAT: the folder may be reached through a link
 	 * (Android's /sdcard) */
-	if ((error = dsync_sftp_path_join(&top, pf->root, "")) < 0 ||
-	    (error = DSYNC_SFTP_ONE_CALL(pf->c, &o, dsync_sftp_client_stat(pf->c, top.ptr, dsync_sftp_got_one, &o,
-									    0))) < 0)
-		goto fail;
+	if ((error = dsync_sftp_open_top(&pf->c, &pf->root, stream, u, create, rate_limit, MKDIRS_DEPTH, "folder",
+					 pf->where)) < 0) {
+		dsync_sftp_folder_free(pf);
+		return error;
+	}
 	pf->counts.stats++;
-	if (o.type == DSYNC_SFTP_ATTRS && !dsync_sftp_attrs_is_dir(&o.attrs)) {
-		error = dsync_error_set(DSYNC_ENOTDIR, "%s is not a folder", pf->url);
-		goto fail;
-	}
-	if (dsync_sftp_is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE)) {
-		if (!create) {
-			error = dsync_error_set(DSYNC_ENOTFOUND, "no folder at %s", pf->url);
-			goto fail;
-		}
-		if ((error = dsync_sftp_mkdirs(pf->c, top.ptr, 0700, MKDIRS_DEPTH, pf->where)) < 0)
-			goto fail;
-	} else if (o.type != DSYNC_SFTP_ATTRS) {
-		error = dsync_sftp_reply_error(&o, "cannot reach the folder", "", pf->url);
-		goto fail;
-	}
-	if ((error = dsync_sftp_client_ready(pf->c)) < 0)
-		goto fail;
-	dsync_buf_dispose(&top);
 	*out = pf;
 	return 0;
-fail:
-	{
-		/* closing the stream must not change the message */
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
-		dsync_buf_dispose(&top);
-		dsync_buf_dispose(&where);
-		dsync_sftp_folder_free(pf);
-		return dsync_error_set(error, "%s", msg);
-	}
 }

@@ -106,6 +106,64 @@ int dsync_sftp_mkdirs(dsync_sftp_client *c, const char *path, uint32_t perms, in
 	return dsync_sftp_reply_error(&o, "cannot make the folder", path, where);
 }
 
+static int reach_top(dsync_sftp_client *c, const char *top, bool create, int depth, const char *kind,
+		     const char *url, const char *where)
+{
+	one o = { 0 };
+	int error;
+
+	if ((error = DSYNC_SFTP_ONE_CALL(c, &o, dsync_sftp_client_stat(c, top, dsync_sftp_got_one, &o, 0))) < 0)
+		return error;
+	if (o.type == DSYNC_SFTP_ATTRS && !dsync_sftp_attrs_is_dir(&o.attrs))
+		return dsync_error_set(DSYNC_ENOTDIR, "%s is not a folder", url);
+	if (dsync_sftp_is_status(&o, DSYNC_SFTP_FX_NO_SUCH_FILE)) {
+		if (!create)
+			return dsync_error_set(DSYNC_ENOTFOUND, "no %s at %s", kind, url);
+		if ((error = dsync_sftp_mkdirs(c, top, 0700, depth, where)) < 0)
+			return error;
+	} else if (o.type != DSYNC_SFTP_ATTRS) {
+		return dsync_sftp_reply_error(&o, "cannot reach the folder", "", where);
+	}
+	return dsync_sftp_client_ready(c);
+}
+
+int dsync_sftp_open_top(dsync_sftp_client **c, char **root, dsync_sftp_stream *stream, const dsync_sftp_url *u,
+			bool create, uint64_t rate_limit, int depth, const char *kind, const char *where)
+{
+	dsync_buf top = DSYNC_BUF_INIT;
+	size_t len;
+	int error;
+
+	*root = NULL;
+	if ((error = dsync_sftp_client_open(c, stream, rate_limit)) < 0)
+		return error;
+	if ((*root = strdup(u->path)) == NULL) {
+		error = dsync_error_oom();
+		goto fail;
+	}
+	len = strlen(*root);
+	while (len > 1 && (*root)[len - 1] == '/')
+		(*root)[--len] = '\0';
+	if ((error = dsync_sftp_path_join(&top, *root, "")) < 0 ||
+	    (error = reach_top(*c, top.ptr, create, depth, kind, u->url, where)) < 0)
+		goto fail;
+	dsync_buf_dispose(&top);
+	return 0;
+fail:
+	{
+		/* closing the stream must not change the message */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", dsync_error_last());
+		dsync_buf_dispose(&top);
+		free(*root);
+		*root = NULL;
+		dsync_sftp_client_free(*c);
+		*c = NULL;
+		return dsync_error_set(error, "%s", msg);
+	}
+}
+
 /* ---- get ---- */
 
 enum { PIECE_GAP, PIECE_ASKED, PIECE_HAVE };
@@ -161,6 +219,7 @@ static void got_fstat(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	}
 	a->size = r->attrs.size;
 	if (a->max && r->attrs.size > a->max) {
+		a->over_max = true;
 		get_error(g, dsync_error_set(a->max_code, "%s %s is larger than it may be (%llu bytes)", a->name,
 					     a->where, (unsigned long long)r->attrs.size));
 		return;

@@ -13,6 +13,7 @@
 
 #include "core/base/buf.h"
 #include "transport/sftp_client.h"
+#include "transport/sftp_url.h"
 
 /* The reply to one request, as a callback saw it */
 typedef struct one {
@@ -64,6 +65,18 @@ int dsync_sftp_path_join(dsync_buf *out, const char *root, const char *name);
  * WHERE is for messages. */
 int dsync_sftp_mkdirs(dsync_sftp_client *c, const char *path, uint32_t perms, int depth, const char *where);
 
+/*
+ * Starts the client *C on STREAM (taking it: closed on failure too) and
+ * reaches U's folder as opening a store or a mirror's folder finds it:
+ * *ROOT is U->path without a trailing '/' (malloc'd); STAT (links
+ * followed), a file there DSYNC_ENOTDIR ("URL is not a folder"), a missing
+ * one made with CREATE (mkdir -p, 0700, DEPTH deep at most) or
+ * DSYNC_ENOTFOUND ("no KIND at URL"); then the client's start-up is
+ * waited for.  WHERE is for messages.  On failure *C and *ROOT are NULL.
+ */
+int dsync_sftp_open_top(dsync_sftp_client **c, char **root, dsync_sftp_stream *stream, const dsync_sftp_url *u,
+			bool create, uint64_t rate_limit, int depth, const char *kind, const char *where);
+
 /* Reports the bytes moved so far (a blob store's progress) */
 typedef void (*dsync_sftp_xfer_cb)(uint64_t bytes, void *payload);
 
@@ -83,6 +96,7 @@ typedef struct dsync_sftp_get {
 	dsync_sftp_xfer_cb xfer;
 	void *payload;
 	uint64_t written; /* out: bytes written to the fd */
+	bool over_max;    /* out: refused for MAX */
 } dsync_sftp_get;
 
 /* FSTATs G->h, then READs it (pipelined, at most the client's window in

@@ -91,6 +91,13 @@ typedef struct mirror_cfg {
 	uint64_t rate_limit;    /* mirror.NAME.limitRate, 0 */
 } mirror_cfg;
 
+/* How to reach mirror C's host (transport/opts.h) under the options O:
+ * $DSYNC_SSH wins over mirror.NAME.ssh (as for remotes), O's rate limit
+ * over mirror.NAME.limitRate; asking only with a prompt. */
+struct dsync_transport_opts;
+int dsync_mirror_transport_opts(struct dsync_transport_opts *out, const mirror_cfg *c,
+				const dsync_mirror_options *o);
+
 /* Every mirror of F, sorted by name (*N may be 0).  A malformed entry is
  * DSYNC_EUSAGE naming the key. */
 int dsync_mirror_config_read(mirror_cfg **out, size_t *n, dsync_folder *f);
@@ -291,6 +298,9 @@ int dsync_mirror_writeback(mirror_run *r, git_index *head);
  */
 void dsync_mirror_set_test_hook(void (*hook)(const char *step, const char *path, void *payload), void *payload);
 void dsync_mirror_test_hook(const char *step, const char *path);
+/* Test builds only: the host taken as one that can't replace a name
+ * atomically (the old file moved aside first), whatever it offers. */
+void dsync_mirror_set_test_no_replace(bool on);
 #else
 #define dsync_mirror_test_hook(step, path) ((void)0)
 #endif

@@ -295,7 +295,7 @@ int dsync_mirror_tree_entries(mirror_entries *out, mirror_run *r, git_index *ind
 		}
 	}
 	error = check_entries(out, r, disk.ptr);
-	if (error == 0)
+	if (error == 0 && out->size)
 		qsort(out->ptr, out->size, sizeof(*out->ptr), cmp_entry);
 out:
 	for (i = 0; i < disk.size; i++)
@@ -513,6 +513,12 @@ static int take_listing(mirror_run *r, dsync_strlist *dirs)
 }
 
 /* ---- the guard ------------------------------------------------------------------- */
+
+static void sort_host(mirror_run *r)
+{
+	if (r->host.size)
+		qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+}
 
 /* Whether the host path KEY is among R's host files (sorted). */
 static mirror_hfile *find_host(mirror_run *r, const char *key)
@@ -787,7 +793,7 @@ int dsync_mirror_scan(mirror_run *r)
 				  r->unreadable.v[i].path);
 	if ((error = take_listing(r, &dirs)) < 0)
 		goto out;
-	qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+	sort_host(r);
 	drop_twice(r);
 	if ((error = read_base(&m, r)) < 0 || (error = dsync_mirror_tree_entries(&base, r, m)) < 0)
 		goto out;
@@ -818,7 +824,7 @@ int dsync_mirror_scan(mirror_run *r)
 	}
 	if ((error = add_markers(r, m, &dirs)) < 0)
 		goto out;
-	qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+	sort_host(r);
 	if ((err = git_index_write_tree_to(&r->m_tree, m, r->f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the mirror's tree");
 		goto out;

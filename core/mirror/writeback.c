@@ -40,6 +40,22 @@ typedef struct writer {
 	dsync_strlist removing;   /* host paths removed this round (lower case) */
 } writer;
 
+#ifdef DSYNC_TESTING
+static bool test_no_replace;
+
+void dsync_mirror_set_test_no_replace(bool on)
+{
+	test_no_replace = on;
+}
+#else
+#define test_no_replace false
+#endif
+
+static bool can_replace(const mirror_run *r)
+{
+	return !test_no_replace && dsync_sftp_folder_can_replace(r->pf);
+}
+
 /* Whether ERROR is one file's trouble (refused, in the way, gone) rather
  * than the connection's: the path is left for the next round. */
 static bool one_file(int error)
@@ -266,7 +282,7 @@ static int do_write(writer *w, const action *a, bool after_removals)
 			r->incomplete = true;
 			goto out;
 		}
-		if (dsync_sftp_folder_can_replace(r->pf)) {
+		if (can_replace(r)) {
 			error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, true);
 		} else {
 			/* no atomic replace: the old file moved aside first */
@@ -395,7 +411,8 @@ static void remove_dirs(writer *w)
 {
 	size_t i;
 
-	qsort(w->rmdirs.ptr, w->rmdirs.size, sizeof(*w->rmdirs.ptr), cmp_deepest);
+	if (w->rmdirs.size)
+		qsort(w->rmdirs.ptr, w->rmdirs.size, sizeof(*w->rmdirs.ptr), cmp_deepest);
 	for (i = 0; i < w->rmdirs.size; i++) {
 		const char *d = w->rmdirs.ptr[i];
 

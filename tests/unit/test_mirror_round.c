@@ -45,41 +45,18 @@ static time_t stamp = 1700000000;
  * has seconds: the cache must see every edit). */
 static void put(const char *dir, const char *rel, const char *content)
 {
-	char path[1024], cmd[1200];
+	char path[1024];
 	struct utimbuf ut;
-	FILE *fp;
 
+	sandbox_put(dir, rel, content);
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(cmd), 0);
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fputs(content, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
 	ut.actime = ut.modtime = stamp += 10;
 	assert_int_equal(utime(path, &ut), 0);
 }
 
-static char *slurp(const char *dir, const char *rel)
-{
-	char path[1024], *buf;
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	assert_non_null(buf = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return buf;
-}
-
 static void content_is(const char *dir, const char *rel, const char *want)
 {
-	char *got = slurp(dir, rel);
+	char *got = sandbox_slurp(dir, rel);
 
 	if (!want) {
 		if (got)
@@ -284,7 +261,7 @@ static void test_conflict(void **state)
 		assert_int_equal(count_named(p, "notes.sync-conflict-"), 1);
 	}
 	{
-		char *a = slurp(phone, "notes.txt"), *b = slurp(folder, "Phone/notes.txt");
+		char *a = sandbox_slurp(phone, "notes.txt"), *b = sandbox_slurp(folder, "Phone/notes.txt");
 
 		assert_string_equal(a, b);
 		assert_true(strcmp(a, "laptop's edit") == 0 || strcmp(a, "phone's edit!") == 0);
@@ -513,6 +490,43 @@ static void test_killed(void **state)
 	}
 }
 
+/* A host that can't replace a name atomically: the old file is moved
+ * aside first; killed right then, the next round puts it back. */
+static void test_no_atomic_replace(void **state)
+{
+	dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
+	dsync_mirror_result r;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	dsync_mirror_set_test_no_replace(true);
+	put(folder, "Phone/notes.txt", "replaced without posix-rename");
+	round_is(&r, 0, false);
+	content_is(phone, "notes.txt", "replaced without posix-rename");
+	no_temporaries(phone);
+	put(folder, "Phone/notes.txt", "killed while moved aside");
+	kill_step = "moved-aside";
+	kill_at = 1;
+	kill_seen = 0;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dsync_mirror_set_test_hook(killer, NULL);
+		dsync_mirror_round(&r, f, "phone", &o);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	content_is(phone, "notes.txt", NULL); /* moved aside */
+	round_is(&r, 0, false);
+	assert_int_equal(r.cleaned, 2);  /* the old one put back, the new temporary removed */
+	content_is(phone, "notes.txt", "killed while moved aside");
+	no_temporaries(phone);
+	alike();
+	dsync_mirror_set_test_no_replace(false);
+}
+
 /* Big files (chunk trees) both ways, at a small threshold. */
 static void put_big(const char *dir, const char *rel, unsigned seed, size_t size)
 {
@@ -597,7 +611,17 @@ static void test_folders_and_skipped(void **state)
 	put(phone, "DCIM/.pending-1700000000-IMG_2.jpg", "half a photo");
 	put(phone, "DCIM/download.crdownload", "half a download");
 	put(phone, "DCIM/.x.jpg.dsync-new-abcdef01", "not ours to record");
+	put(folder, ".dsyncignore", "*.thumb\n");
+	put(phone, "DCIM/x.thumb", "ignored by the folder's rules");
+	snprintf(p, sizeof(p), "%s/DCIM/link.jpg", phone);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
 	round_is(&r, 0, false);
+	content_is(folder, "Phone/DCIM/x.thumb", NULL);
+	content_is(folder, "Phone/DCIM/link.jpg", NULL);
+	content_is(phone, "DCIM/x.thumb", "ignored by the folder's rules");
+	snprintf(p, sizeof(p), "%s/DCIM/link.jpg", phone);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
 	snprintf(p, sizeof(p), "%s/Empty", phone);
 	assert_int_equal(stat(p, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
@@ -628,6 +652,8 @@ static void test_folders_and_skipped(void **state)
 	rm(phone, "DCIM/.pending-1700000000-IMG_2.jpg");
 	rm(phone, "DCIM/download.crdownload");
 	rm(phone, "DCIM/.x.jpg.dsync-new-abcdef01");
+	rm(phone, "DCIM/x.thumb");
+	rm(phone, "DCIM/link.jpg");
 }
 
 /* A second mirror of the whole folder: names of the phone that would land
@@ -661,7 +687,12 @@ static void test_whole_folder(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	content_is(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
 	/* the folder went to the phone, its .dsync did not */
-	content_is(phone2, "Phone/notes.txt", slurp(folder, "Phone/notes.txt"));
+	{
+		char *notes = sandbox_slurp(folder, "Phone/notes.txt");
+
+		content_is(phone2, "Phone/notes.txt", notes);
+		free(notes);
+	}
 	content_is(phone2, "elsewhere.txt", "not for the phone");
 	assert_int_equal(dsync_mirror_remove(f, "phone2"), 0);
 }
@@ -711,7 +742,7 @@ int main(void)
 		cmocka_unit_test(test_deletions), cmocka_unit_test(test_conflict),
 		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_emptied),
-		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed), cmocka_unit_test(test_no_atomic_replace),
 		cmocka_unit_test(test_big_files), cmocka_unit_test(test_folders_and_skipped),
 		cmocka_unit_test(test_whole_folder),
 	};

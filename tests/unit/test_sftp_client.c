@@ -689,156 +689,6 @@ static void test_rate(void **state)
 	close(out);
 }
 
-/* ---- hostile servers: a child that answers with bytes of its choosing ---- */
-
-typedef void (*fake_fn)(int fd);
-
-static void fk_read(int fd, void *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = read(fd, (char *)buf + off, len - off);
-
-		if (n <= 0)
-			_exit(3);
-		off += (size_t)n;
-	}
-}
-
-static uint32_t fk_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Reads one request: its type and id */
-static void fk_request(int fd, unsigned *type, uint32_t *id)
-{
-	unsigned char head[4], body[70000];
-	uint32_t len;
-
-	fk_read(fd, head, 4);
-	len = fk_be32(head);
-	if (len > sizeof(body) || len < 1)
-		_exit(4);
-	fk_read(fd, body, len);
-	*type = body[0];
-	*id = len >= 5 ? fk_be32(body + 1) : 0;
-}
-
-static void fk_put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-/* Sends a packet of TYPE, ID (none for VERSION) and BODY */
-static void fk_reply(int fd, unsigned type, uint32_t id, const void *body, size_t len)
-{
-	unsigned char pkt[70000];
-	size_t n = 0;
-
-	n += 4;
-	pkt[n++] = (unsigned char)type;
-	if (type != 2) {
-		fk_put32(pkt + n, id);
-		n += 4;
-	}
-	memcpy(pkt + n, body, len);
-	n += len;
-	fk_put32(pkt, (uint32_t)(n - 4));
-	if (write(fd, pkt, n) != (ssize_t)n)
-		_exit(5);
-}
-
-static void fk_version(int fd, uint32_t version)
-{
-	unsigned char v[4];
-	unsigned type;
-	uint32_t id;
-
-	fk_request(fd, &type, &id);
-	if (type != 1)
-		_exit(6);
-	fk_put32(v, version);
-	fk_reply(fd, 2, 0, v, 4);
-}
-
-static void fk_status(int fd, uint32_t id, uint32_t status)
-{
-	unsigned char b[12] = { 0 };
-
-	fk_put32(b, status);
-	fk_reply(fd, 101, id, b, sizeof(b));
-}
-
-/* ATTRS of a plain file (or a folder) of SIZE bytes */
-static void fk_attrs(int fd, uint32_t id, uint64_t size, bool dir)
-{
-	unsigned char b[16];
-
-	fk_put32(b, 0x5);
-	fk_put32(b + 4, (uint32_t)(size >> 32));
-	fk_put32(b + 8, (uint32_t)size);
-	fk_put32(b + 12, dir ? 040700 : 0100600);
-	fk_reply(fd, 105, id, b, sizeof(b));
-}
-
-static void fk_data(int fd, uint32_t id, const char *data, size_t len)
-{
-	unsigned char b[300];
-
-	fk_put32(b, (uint32_t)len);
-	memcpy(b + 4, data, len);
-	fk_reply(fd, 103, id, b, 4 + len);
-}
-
-/* VERSION 3, then the store's folder is there */
-static void fk_open_store(int fd)
-{
-	unsigned type;
-	uint32_t id;
-
-	fk_version(fd, 3);
-	fk_request(fd, &type, &id);
-	if (type != 17)
-		_exit(7);
-	fk_attrs(fd, id, 0, true);
-}
-
-static dsync_sftp_stream *fake_stream(fake_fn fn)
-{
-	sock_stream *s = calloc(1, sizeof(*s));
-	int sv[2];
-
-	assert_non_null(s);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	s->pid = fork();
-	assert_true(s->pid >= 0);
-	if (s->pid == 0) {
-		close(sv[0]);
-		fn(sv[1]);
-		/* then drain whatever comes until the client closes */
-		for (;;) {
-			char buf[4096];
-
-			if (read(sv[1], buf, sizeof(buf)) <= 0)
-				_exit(0);
-		}
-	}
-	close(sv[1]);
-	s->fd = sv[0];
-	s->base.send = ss_send;
-	s->base.recv = ss_recv;
-	s->base.wait = ss_wait;
-	s->base.ended = ss_ended;
-	s->base.close = ss_close;
-	snprintf(s->base.label, sizeof(s->base.label), "fake-host");
-	return &s->base;
-}
-
 static int open_fake(dsync_blobstore **out, fake_fn fn)
 {
 	dsync_sftp_url u = { 0 };
@@ -1160,12 +1010,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	sandbox_close();
-	return 0;
-}
 
 int main(void)
 {
@@ -1190,9 +1034,5 @@ int main(void)
 		cmocka_unit_test(test_hostile_names),
 	};
 
-	if (access(SFTP_SERVER, X_OK) != 0) {
-		fprintf(stderr, "%s is missing: skipped\n", SFTP_SERVER);
-		return 77;
-	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return SFTP_SERVER_RUN_TESTS(tests, setup);
 }

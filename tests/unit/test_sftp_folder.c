@@ -277,6 +277,7 @@ static void test_read(void **state)
 	fd = temp_fd("", 0);
 	assert_int_equal(dsync_sftp_folder_read(pf, "sub/a.txt", fd, 5, &st), DSYNC_ERROR);
 	assert_non_null(strstr(dsync_error_last(), "grew past 5 bytes"));
+	assert_int_equal(st.size, 11);
 	assert_non_null(strstr(dsync_error_last(), "'sub/a.txt' on test-host"));
 	close(fd);
 
@@ -447,6 +448,88 @@ static void test_paths(void **state)
 	dsync_sftp_folder_free(pf);
 }
 
+/* A listing from a server that names what no folder holds: names with '/'
+ * or NUL, "", '.', '..', one over 1024 bytes, a name twice; and a folder
+ * that is gone when it is opened */
+static void fake_list(int fd)
+{
+	static char long_name[1100];
+	static const struct {
+		const char *name;
+		size_t len;
+		uint32_t perms;
+	} e[] = {
+		{ "ok", 2, 0100600 }, { "a/b", 3, 0100600 }, { "x\0y", 3, 0100600 }, { ".", 1, 040700 },
+		{ "..", 2, 040700 }, { "", 0, 0100600 }, { long_name, sizeof(long_name), 0100600 },
+		{ "ok", 2, 0100644 }, { "gone", 4, 040755 }, { "fifo", 4, 010644 },
+	};
+	unsigned char b[4000], h[5] = { 0, 0, 0, 1, 'd' };
+	unsigned type;
+	uint32_t id, id2;
+	size_t n = 4, i;
+
+	memset(long_name, 'n', sizeof(long_name));
+	fk_open_store(fd);
+	fk_request(fd, &type, &id);
+	if (type != 11)
+		_exit(11);
+	fk_reply(fd, 102, id, h, sizeof(h));
+	fk_request(fd, &type, &id);
+	fk_request(fd, &type, &id2);
+	if (type != 12)
+		_exit(12);
+	fk_put32(b, (uint32_t)DSYNC_ARRAY_SIZE(e));
+	for (i = 0; i < DSYNC_ARRAY_SIZE(e); i++) {
+		fk_put32(b + n, (uint32_t)e[i].len);
+		memcpy(b + n + 4, e[i].name, e[i].len);
+		n += 4 + e[i].len;
+		fk_put32(b + n, 1);
+		b[n + 4] = 'L';
+		n += 5;
+		fk_put32(b + n, 0xd);
+		fk_put32(b + n + 4, 0);
+		fk_put32(b + n + 8, 42);
+		fk_put32(b + n + 12, e[i].perms);
+		fk_put32(b + n + 16, 1600000000);
+		fk_put32(b + n + 20, 1600000001);
+		n += 24;
+	}
+	fk_reply(fd, 104, id, b, n);
+	fk_status(fd, id2, 1);
+	/* "gone" is gone (OPENDIR: no such file); READDIRs meet EOF; CLOSE is OK */
+	for (;;) {
+		fk_request(fd, &type, &id);
+		fk_status(fd, id, type == 11 ? 2 : type == 12 ? 1 : 0);
+	}
+}
+
+static void test_hostile_names(void **state)
+{
+	dsync_sftp_url u = { .host = "fake-host", .path = "phone", .url = "sftp://fake-host/~/phone",
+			     .label = "fake-host" };
+	dsync_rfile_list l = { 0 };
+	dsync_sftp_folder *pf;
+	bool missing;
+
+	(void)state;
+	assert_int_equal(dsync_sftp_folder_open(&pf, fake_stream(fake_list), &u, false, 0), 0);
+	assert_int_equal(dsync_sftp_folder_list(pf, &l, NULL, &missing), 0);
+	assert_false(missing);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.v[0].path, "fifo");
+	assert_int_equal(l.v[0].kind, DSYNC_RFILE_OTHER);
+	assert_string_equal(l.v[1].path, "gone");
+	assert_int_equal(l.v[1].kind, DSYNC_RFILE_DIR);
+	assert_string_equal(l.v[2].path, "ok");
+	assert_int_equal(l.v[2].size, 42);
+	assert_int_equal(l.v[2].mtime, 1600000001);
+	/* "a/b", "x\0y", "", the long one, the second "ok" */
+	assert_int_equal(dsync_sftp_folder_get_counts(pf)->bad_names, 5);
+	assert_int_equal(dsync_sftp_folder_get_counts(pf)->opendirs, 2);
+	dsync_rfile_list_dispose(&l);
+	dsync_sftp_folder_free(pf);
+}
+
 /* More than the client keeps in flight, both ways, byte for byte */
 static void test_big(void **state)
 {
@@ -522,12 +605,6 @@ static int setup(void **state)
 	return sodium_init() < 0 ? -1 : 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	sandbox_close();
-	return 0;
-}
 
 int main(void)
 {
@@ -542,11 +619,8 @@ int main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_hostile_names),
 	};
 
-	if (access(SFTP_SERVER, X_OK) != 0) {
-		fprintf(stderr, "%s is missing: skipped\n", SFTP_SERVER);
-		return 77;
-	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return SFTP_SERVER_RUN_TESTS(tests, setup);
 }
