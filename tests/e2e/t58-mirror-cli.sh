@@ -103,6 +103,9 @@ contains "list: no round yet" "$TMP/out" "every 60 s; no round yet; device 01234
 ok "list --json" dsync mirror list --json
 contains "--json: its fields" "$TMP/out" \
 	"{\"name\":\"phone\",\"url\":\"$DOWN\",\"path\":\"Phone\",\"device_id\":\"0123456789abcdef0123456789abcdef\",\"interval\":60,\"last_round\":null,\"paused\":null,\"last_error\":null,\"kept\":[]}"
+fails 2 "remote add with a mirror's name" dsync remote add phone "$TMP/store"
+contains "remote add: says the name is a mirror's" "$TMP/err" "'phone' is already a mirror of"
+check "remote add: no store made" ! -e "$TMP/store"
 ok "set interval" dsync mirror set phone interval 300
 contains "set: says so" "$TMP/out" "mirror 'phone': interval = 300"
 check "set: kept" "$(git config -f .dsync/config mirror.phone.interval)" = 300
