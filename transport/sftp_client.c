@@ -448,6 +448,24 @@ int dsync_sftp_client_mkdir(dsync_sftp_client *c, const char *path, const dsync_
 	return track(c, dsync_sftp_put_mkdir(&c->out, id, path, attrs), id, DSYNC_SFTP_MKDIR, 0, 0, cb, ctx, tag);
 }
 
+int dsync_sftp_client_rmdir(dsync_sftp_client *c, const char *path, dsync_sftp_reply_cb cb, void *ctx,
+			    uint64_t tag)
+{
+	return path_request(c, dsync_sftp_put_rmdir, DSYNC_SFTP_RMDIR, 0, path, cb, ctx, tag);
+}
+
+int dsync_sftp_client_setstat(dsync_sftp_client *c, const char *path, const dsync_sftp_attrs *attrs,
+			      dsync_sftp_reply_cb cb, void *ctx, uint64_t tag)
+{
+	uint32_t id;
+	int error;
+
+	if ((error = begin(c, 0, &id)) < 0)
+		return error;
+	return track(c, dsync_sftp_put_setstat(&c->out, id, path, attrs), id, DSYNC_SFTP_SETSTAT, 0, 0, cb, ctx,
+		     tag);
+}
+
 int dsync_sftp_client_rename(dsync_sftp_client *c, const char *oldpath, const char *newpath,
 			     dsync_sftp_reply_cb cb, void *ctx, uint64_t tag)
 {

@@ -114,6 +114,11 @@ int dsync_sftp_client_remove(dsync_sftp_client *c, const char *path, dsync_sftp_
 			     uint64_t tag);
 int dsync_sftp_client_mkdir(dsync_sftp_client *c, const char *path, const dsync_sftp_attrs *attrs,
 			    dsync_sftp_reply_cb cb, void *ctx, uint64_t tag);
+int dsync_sftp_client_rmdir(dsync_sftp_client *c, const char *path, dsync_sftp_reply_cb cb, void *ctx,
+			    uint64_t tag);
+/* SETSTAT: ATTRS's fields (a file's times, say) set on PATH, links followed */
+int dsync_sftp_client_setstat(dsync_sftp_client *c, const char *path, const dsync_sftp_attrs *attrs,
+			      dsync_sftp_reply_cb cb, void *ctx, uint64_t tag);
 /* RENAME (refused by OpenSSH when NEWPATH exists) */
 int dsync_sftp_client_rename(dsync_sftp_client *c, const char *oldpath, const char *newpath,
 			     dsync_sftp_reply_cb cb, void *ctx, uint64_t tag);

@@ -78,7 +78,10 @@ const dsync_sftp_folder_counts *dsync_sftp_folder_get_counts(const dsync_sftp_fo
  * READDIRs of a level in one flight, so a tree costs one OPENDIR per
  * folder and its READDIRs.  Links and other types are listed, never
  * followed.  A name with '/' or NUL, "", "." or ".." in a reply is
- * skipped (all but "." and ".." counted in counts.bad_names); a tree deeper than 64 or over 4 million entries is DSYNC_ERROR.  A folder
+ * skipped (all but "." and ".." counted in counts.bad_names), as is one
+ * over 1024 bytes (no file system has it) and a name listed twice (one
+ * kept); a tree deeper than 64 or over 4 million entries (or 1 GiB of
+ * paths) is DSYNC_ERROR.  A folder
  * that can't be read (permission) is a warning and listed as empty, with
  * its path added to UNREADABLE (may be NULL; a dsync_rfile_list of paths
  * only).  The folder itself gone: *ROOT_MISSING true (not an error),
@@ -94,7 +97,8 @@ int dsync_sftp_folder_lstat(dsync_sftp_folder *pf, const char *const *paths, siz
 /*
  * Reads the plain file PATH whole into FD (written from FD's current
  * position; reads pipelined), at most MAX bytes (a longer one:
- * DSYNC_ERROR "grew past"), and its attributes as the open handle saw them
+ * DSYNC_ERROR "grew past", with ST->size the size it grew to, above MAX:
+ * the file is being written, the connection is fine), and its attributes as the open handle saw them
  * after the last read into *ST (FSTAT).  Not a plain file: DSYNC_ENOTFOUND
  * for a missing one, DSYNC_EUSAGE otherwise.
  */

@@ -88,14 +88,14 @@ static void add_entry(walker *w, const wdir *d, const dsync_sftp_name *e)
 		walk_error(w, dsync_error_oom());
 		return;
 	}
-	if (dsync_sftp_store_is_dir(&e->attrs) && !temp && d->depth < w->max_depth && prefix_may_match(w, rel.ptr)) {
+	if (dsync_sftp_attrs_is_dir(&e->attrs) && !temp && d->depth < w->max_depth && prefix_may_match(w, rel.ptr)) {
 		char *p = dsync_buf_detach(&rel);
 
 		if (!p || push_str(&w->next, &w->nnext, &w->next_cap, p) < 0) {
 			free(p);
 			walk_error(w, dsync_error_oom());
 		}
-	} else if (dsync_sftp_store_is_file(&e->attrs) && temp == w->temps &&
+	} else if (dsync_sftp_attrs_is_file(&e->attrs) && temp == w->temps &&
 		   (!temp || memmem(e->name, e->name_len, ".tmp-", 5) != NULL) &&
 		   strncmp(rel.ptr, w->prefix, w->prefix_len) == 0) {
 		if (w->nfound == w->found_cap) {
@@ -223,7 +223,7 @@ static int walk_level(walker *w, dsync_blobstore_list_cb cb, void *payload)
 				}
 			} else if (d->reading == 0) {
 				/* nobody waits for the CLOSE: its reply comes with the next ones */
-				if ((error = dsync_sftp_client_close_handle(w->s->c, &d->h, dsync_sftp_store_got_nothing,
+				if ((error = dsync_sftp_client_close_handle(w->s->c, &d->h, dsync_sftp_got_nothing,
 										    NULL, 0)) < 0)
 					goto out;
 				d->done = true;

@@ -9,6 +9,7 @@
 #include "core/base/buf.h"
 #include "transport/blobstore.h"
 #include "transport/sftp_client.h"
+#include "transport/sftp_xfer.h"
 
 #define LIST_DEPTH 16 /* no store of ours is deeper; a server's loop stops here */
 
@@ -19,25 +20,9 @@ typedef struct sftp_store {
 	bool swept;
 } sftp_store;
 
-/* The reply to one request, as a callback saw it */
-typedef struct one {
-	unsigned *left; /* counted down when the reply comes */
-	uint8_t type;
-	uint32_t status;
-	char message[DSYNC_SFTP_MESSAGE_SIZE];
-	dsync_sftp_handle handle;
-	dsync_sftp_attrs attrs;
-} one;
-
-/* For replies nobody waits for (a CLOSE after the work is done) */
-void dsync_sftp_store_got_nothing(const dsync_sftp_reply *r, void *ctx, uint64_t tag);
-
 /* The error for reply O, which was not what was hoped for: "WHAT NAME in
  * the store at URL: MESSAGE" (NAME may be "") */
 int dsync_sftp_store_reply_error(const one *o, const char *what, const char *name, const char *url);
-
-bool dsync_sftp_store_is_file(const dsync_sftp_attrs *a);
-bool dsync_sftp_store_is_dir(const dsync_sftp_attrs *a);
 
 /* OUT: the server's path of NAME ("" for the store's folder itself) */
 int dsync_sftp_store_path_of(const sftp_store *s, const char *name, dsync_buf *out);
