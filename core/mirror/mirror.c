@@ -42,29 +42,39 @@ static bool exists(const mirror_cfg *all, size_t n, const char *name)
 	return false;
 }
 
-/* SUBDIR as mirror.NAME.path into *OUT (malloc'd): trailing '/' cut; a
- * folder-relative path inside the folder, never into .dsync. */
+/* SUBDIR as mirror.NAME.path into *OUT (malloc'd): "." components, "//"
+ * and a trailing '/' dropped; a folder-relative path inside the folder (no
+ * ".." at all), never into .dsync. */
 static int subdir_norm(char **out, const char *subdir)
 {
 	char q[DSYNC_QUOTE_SIZE];
+	const char *p;
 	size_t len;
 
 	*out = NULL;
 	if (!subdir)
 		subdir = "";
-	len = strlen(subdir);
-	while (len > 0 && subdir[len - 1] == '/')
-		len--;
-	if ((*out = strndup(subdir, len)) == NULL)
-		return dsync_error_oom();
-	if (strchr(*out, '\\') || !dsync_mirror_path_ok(*out) || subdir[0] == '/') {
-		free(*out);
-		*out = NULL;
-		return dsync_error_set(DSYNC_EUSAGE,
-				       "'%s' is not a folder-relative path (like Phone/DCIM: no '..', not into .dsync)",
-				       dsync_quote(q, subdir));
+	for (p = subdir; p && *p; p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL) {
+		len = strcspn(p, "/");
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			goto bad;
 	}
-	return 0;
+	if (subdir[0] == '/' || strchr(subdir, '\\'))
+		goto bad;
+	if ((*out = strdup(subdir)) == NULL)
+		return dsync_error_oom();
+	if (**out) {
+		dsync_path_normalize(*out);
+		if (strcmp(*out, ".") == 0)
+			**out = '\0';
+	}
+	if (dsync_mirror_path_ok(*out))
+		return 0;
+	free(*out);
+	*out = NULL;
+bad:
+	return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a folder-relative path (like Phone/DCIM: no '..', not into "
+			       ".dsync)", dsync_quote(q, subdir));
 }
 
 /* Makes ROOT/SUB's missing folders, none of them through a link. */
@@ -125,14 +135,11 @@ int dsync_mirror_add(dsync_folder *f, const char *name, const char *url, const c
 		goto out;
 	}
 	/* once, to see the folder there (made when asked) and to learn its
-	 * normalised URL; asking only with a prompt, as remotes do */
-	topts.interactive = o->prompt != NULL;
-	topts.prompt = o->prompt;
-	topts.payload = o->payload;
-	topts.warn = o->warn;
-	topts.ssh_mode = DSYNC_SSH_AUTO;
-	topts.rate_limit = o->rate_limit == UINT64_MAX ? 0 : o->rate_limit;
-	if ((error = dsync_transport_open_folder(&pf, url, create, &topts)) < 0)
+	 * normalised URL (the settings are not kept yet: ssh auto unless
+	 * $DSYNC_SSH says otherwise) */
+	c.ssh_mode = DSYNC_SSH_AUTO;
+	if ((error = dsync_mirror_transport_opts(&topts, &c, o)) < 0 ||
+	    (error = dsync_transport_open_folder(&pf, url, create, &topts)) < 0)
 		goto out;
 	c.name = (char *)name;
 	if ((c.url = strdup(dsync_sftp_folder_url(pf))) == NULL) {

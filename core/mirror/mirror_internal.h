@@ -91,6 +91,13 @@ typedef struct mirror_cfg {
 	uint64_t rate_limit;    /* mirror.NAME.limitRate, 0 */
 } mirror_cfg;
 
+/* How to reach mirror C's host (transport/opts.h) under the options O:
+ * $DSYNC_SSH wins over mirror.NAME.ssh (as for remotes), O's rate limit
+ * over mirror.NAME.limitRate; asking only with a prompt. */
+struct dsync_transport_opts;
+int dsync_mirror_transport_opts(struct dsync_transport_opts *out, const mirror_cfg *c,
+				const dsync_mirror_options *o);
+
 /* Every mirror of F, sorted by name (*N may be 0).  A malformed entry is
  * DSYNC_EUSAGE naming the key. */
 int dsync_mirror_config_read(mirror_cfg **out, size_t *n, dsync_folder *f);

@@ -104,6 +104,26 @@ int dsync_mirror_interval_parse(int *out, const char *s)
 	return 0;
 }
 
+int dsync_mirror_transport_opts(dsync_transport_opts *out, const mirror_cfg *c, const dsync_mirror_options *o)
+{
+	const char *env = getenv("DSYNC_SSH");
+
+	memset(out, 0, sizeof(*out));
+	out->interactive = o->prompt != NULL;
+	out->prompt = o->prompt;
+	out->payload = o->payload;
+	out->warn = o->warn;
+	out->ssh_command = c->ssh_command;
+	out->ssh_mode = c->ssh_mode;
+	/* the environment wins over the config, as for remotes */
+	if (env && *env && dsync_mirror_ssh_mode(&out->ssh_mode, env) < 0)
+		return dsync_error_set(DSYNC_EUSAGE, "DSYNC_SSH is '%s': give auto, openssh or builtin", env);
+	out->rate_limit = o->rate_limit ? o->rate_limit : c->rate_limit;
+	if (out->rate_limit == UINT64_MAX)
+		out->rate_limit = 0;
+	return 0;
+}
+
 static int malformed(const char *name, const char *key, const char *why)
 {
 	return dsync_error_set(DSYNC_EUSAGE, "mirror.%s.%s in .dsync/config %s", name, key, why);

@@ -548,8 +548,14 @@ static void test_add_checks(void **state)
 	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", "/abs", false, NULL), DSYNC_EUSAGE);
 	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", ".dsync/x", false, NULL), DSYNC_EUSAGE);
 	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", ".Dsync", false, NULL), DSYNC_EUSAGE);
-	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", "a/./b", false, NULL), DSYNC_EUSAGE);
+	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", "a/../b", false, NULL), DSYNC_EUSAGE);
+	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", "a/b/..", false, NULL), DSYNC_EUSAGE);
+	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", "a\\b", false, NULL), DSYNC_EUSAGE);
 	assert_int_equal(dsync_mirror_add(folder, "ok", "", NULL, false, NULL), DSYNC_EUSAGE);
+	setenv("DSYNC_SSH", "putty", 1);
+	assert_int_equal(dsync_mirror_add(folder, "ok", "sftp://127.0.0.1:1/x", NULL, false, NULL), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "DSYNC_SSH"));
+	unsetenv("DSYNC_SSH");
 	set_raw("remote.nas.url", "sftp://nas/store");
 	assert_int_equal(dsync_mirror_add(folder, "nas", "sftp://127.0.0.1:1/x", NULL, false, NULL), DSYNC_EUSAGE);
 	set_raw("remote.nas.url", NULL);
@@ -599,7 +605,7 @@ static void test_add(void **state)
 	snprintf(dir, sizeof(dir), "%s/Phone", folder->root);
 	assert_int_equal(access(dir, F_OK), -1);
 	/* made with create */
-	assert_int_equal(dsync_mirror_add(folder, "phone", url, "Phone/DCIM/", true, NULL), 0);
+	assert_int_equal(dsync_mirror_add(folder, "phone", url, "./Phone//DCIM/", true, NULL), 0);
 	snprintf(dir, sizeof(dir), "%s/DCIM", host);
 	assert_int_equal(stat(dir, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
