@@ -245,7 +245,7 @@ typedef struct mirror_run {
 	git_oid m_tree;               /* stored form */
 	git_oid m_commit;             /* BASE's commit when nothing changed */
 	bool has_m;
-	/* the paths kept on the computer only, "PATH\tREASON" (folder-relative) */
+	/* the paths kept on the computer only: a folder-relative path, then its reason */
 	dsync_strlist kept;
 	bool incomplete;              /* writing back left something undone */
 	bool keep_journal;            /* a temporary name may be left on the host: the next round removes it */
@@ -298,6 +298,9 @@ int dsync_mirror_writeback(mirror_run *r, git_index *head);
  */
 void dsync_mirror_set_test_hook(void (*hook)(const char *step, const char *path, void *payload), void *payload);
 void dsync_mirror_test_hook(const char *step, const char *path);
+/* Test builds only: the host taken as one that can't replace a name
+ * atomically (the old file moved aside first), whatever it offers. */
+void dsync_mirror_set_test_no_replace(bool on);
 #else
 #define dsync_mirror_test_hook(step, path) ((void)0)
 #endif

@@ -214,8 +214,8 @@ static int finish(mirror_run *r)
 		return error;
 	if (!r->keep_journal && (error = dsync_mirror_journal_clear(r->f, r->cfg->name)) < 0)
 		return error;
-	for (i = 0; i < r->kept.size && !error; i++)
-		error = dsync_buf_printf(&kept, "%s\n", r->kept.ptr[i]);
+	for (i = 0; i + 1 < r->kept.size && !error; i += 2)
+		error = dsync_mirror_kept_put(&kept, r->kept.ptr[i], r->kept.ptr[i + 1]);
 	snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
 	if (!error &&
 	    (error = dsync_mirror_status_write(r->f, r->cfg->name, "kept", kept.len ? kept.ptr : NULL)) == 0 &&

@@ -22,9 +22,6 @@
 #include <unistd.h>
 
 #define PIECE (64 * 1024)
-/* A file may grow this much between the listing and its read before the
- * read stops (it is kept back either way: its size changed). */
-#define GROWTH_SLACK (64ULL * 1024 * 1024)
 
 #ifdef DSYNC_TESTING
 static void (*test_hook)(const char *step, const char *path, void *payload);
@@ -295,7 +292,7 @@ int dsync_mirror_tree_entries(mirror_entries *out, mirror_run *r, git_index *ind
 		}
 	}
 	error = check_entries(out, r, disk.ptr);
-	if (error == 0)
+	if (error == 0 && out->size)
 		qsort(out->ptr, out->size, sizeof(*out->ptr), cmp_entry);
 out:
 	for (i = 0; i < disk.size; i++)
@@ -407,7 +404,11 @@ static int read_file(mirror_run *r, reading *rd, mirror_hfile *f, unsigned base_
 	if ((error = dsync_mirror_tmp(r, &fd)) < 0)
 		return error;
 	dsync_mirror_test_hook("read", f->key);
-	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size + GROWTH_SLACK, &st);
+	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size, &st);
+	if (error == DSYNC_ERROR && st.size > f->size) {
+		*kept = true; /* grew past its listed size: still being written */
+		return 0;
+	}
 	if (error == DSYNC_ENOTFOUND || error == DSYNC_EUSAGE || error == DSYNC_EACCESS) {
 		/* gone, no longer a file, or not readable: the next round sees */
 		if (error == DSYNC_EACCESS)
@@ -513,6 +514,12 @@ static int take_listing(mirror_run *r, dsync_strlist *dirs)
 }
 
 /* ---- the guard ------------------------------------------------------------------- */
+
+static void sort_host(mirror_run *r)
+{
+	if (r->host.size)
+		qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+}
 
 /* Whether the host path KEY is among R's host files (sorted). */
 static mirror_hfile *find_host(mirror_run *r, const char *key)
@@ -787,7 +794,7 @@ int dsync_mirror_scan(mirror_run *r)
 				  r->unreadable.v[i].path);
 	if ((error = take_listing(r, &dirs)) < 0)
 		goto out;
-	qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+	sort_host(r);
 	drop_twice(r);
 	if ((error = read_base(&m, r)) < 0 || (error = dsync_mirror_tree_entries(&base, r, m)) < 0)
 		goto out;
@@ -818,7 +825,7 @@ int dsync_mirror_scan(mirror_run *r)
 	}
 	if ((error = add_markers(r, m, &dirs)) < 0)
 		goto out;
-	qsort(r->host.ptr, r->host.size, sizeof(*r->host.ptr), cmp_hfile);
+	sort_host(r);
 	if ((err = git_index_write_tree_to(&r->m_tree, m, r->f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the mirror's tree");
 		goto out;

@@ -63,6 +63,40 @@ static inline void sandbox_rm_rf(const char *path)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Writes CONTENT to the file DIR/REL, making its folders. */
+static inline void sandbox_put(const char *dir, const char *rel, const char *content)
+{
+	char path[1024], cmd[1200];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	assert_int_equal(system(cmd), 0);
+	assert_non_null(fp = fopen(path, "wb"));
+	assert_int_equal(fputs(content, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* The content of the file DIR/REL (malloc'd, NUL-terminated), or NULL when
+ * it is missing. */
+static inline char *sandbox_slurp(const char *dir, const char *rel)
+{
+	char path[1024], *buf;
+	FILE *fp;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	if ((fp = fopen(path, "rb")) == NULL)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	assert_non_null(buf = calloc(1, (size_t)n + 1));
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	return buf;
+}
+
 /*
  * Makes the sandbox, readable by all (a test may drop to another user that
  * must reach the folders inside), and sets up what FLAGS ask for.

@@ -39,39 +39,12 @@ static unsigned pair_no;
 
 static void put(const char *dir, const char *rel, const char *content)
 {
-	char path[1024], cmd[1200];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(cmd), 0);
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fputs(content, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
-}
-
-/* The file's content (malloc'd), or NULL when it is missing. */
-static char *slurp(const char *dir, const char *rel)
-{
-	char path[1024], *buf;
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	assert_non_null(buf = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return buf;
+	sandbox_put(dir, rel, content);
 }
 
 static void content_is(const char *dir, const char *rel, const char *want)
 {
-	char *got = slurp(dir, rel);
+	char *got = sandbox_slurp(dir, rel);
 
 	if (!want) {
 		if (got)
@@ -593,7 +566,7 @@ static void test_refused(void **state)
 		assert_int_equal(git_repository_open(&r, gitdir), 0);
 	}
 	{
-		char *cfg = slurp(alpha, ".dsync/config");
+		char *cfg = sandbox_slurp(alpha, ".dsync/config");
 
 		snprintf(config_before, sizeof(config_before), "%s", cfg);
 		free(cfg);
@@ -663,7 +636,7 @@ static void test_refused(void **state)
 	assert_string_equal(ha, ha2);
 	content_is(alpha, "notes.txt", start_files[1]);
 	{
-		char *cfg = slurp(alpha, ".dsync/config");
+		char *cfg = sandbox_slurp(alpha, ".dsync/config");
 
 		assert_string_equal(cfg, config_before);
 		free(cfg);

@@ -45,41 +45,18 @@ static time_t stamp = 1700000000;
  * has seconds: the cache must see every edit). */
 static void put(const char *dir, const char *rel, const char *content)
 {
-	char path[1024], cmd[1200];
+	char path[1024];
 	struct utimbuf ut;
-	FILE *fp;
 
+	sandbox_put(dir, rel, content);
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	assert_int_equal(system(cmd), 0);
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fputs(content, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
 	ut.actime = ut.modtime = stamp += 10;
 	assert_int_equal(utime(path, &ut), 0);
 }
 
-static char *slurp(const char *dir, const char *rel)
-{
-	char path[1024], *buf;
-	FILE *fp;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	assert_non_null(buf = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return buf;
-}
-
 static void content_is(const char *dir, const char *rel, const char *want)
 {
-	char *got = slurp(dir, rel);
+	char *got = sandbox_slurp(dir, rel);
 
 	if (!want) {
 		if (got)
@@ -284,7 +261,7 @@ static void test_conflict(void **state)
 		assert_int_equal(count_named(p, "notes.sync-conflict-"), 1);
 	}
 	{
-		char *a = slurp(phone, "notes.txt"), *b = slurp(folder, "Phone/notes.txt");
+		char *a = sandbox_slurp(phone, "notes.txt"), *b = sandbox_slurp(folder, "Phone/notes.txt");
 
 		assert_string_equal(a, b);
 		assert_true(strcmp(a, "laptop's edit") == 0 || strcmp(a, "phone's edit!") == 0);
@@ -513,6 +490,213 @@ static void test_killed(void **state)
 	}
 }
 
+/* A host that can't replace a name atomically: the old file is moved
+ * aside first; killed right then, the next round puts it back. */
+static void test_no_atomic_replace(void **state)
+{
+	dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
+	dsync_mirror_result r;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	dsync_mirror_set_test_no_replace(true);
+	put(folder, "Phone/notes.txt", "replaced without posix-rename");
+	round_is(&r, 0, false);
+	content_is(phone, "notes.txt", "replaced without posix-rename");
+	no_temporaries(phone);
+	put(folder, "Phone/notes.txt", "killed while moved aside");
+	kill_step = "moved-aside";
+	kill_at = 1;
+	kill_seen = 0;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dsync_mirror_set_test_hook(killer, NULL);
+		dsync_mirror_round(&r, f, "phone", &o);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	content_is(phone, "notes.txt", NULL); /* moved aside */
+	round_is(&r, 0, false);
+	assert_int_equal(r.cleaned, 2);  /* the old one put back, the new temporary removed */
+	content_is(phone, "notes.txt", "killed while moved aside");
+	no_temporaries(phone);
+	alike();
+	dsync_mirror_set_test_no_replace(false);
+}
+
+/* Big files (chunk trees) both ways, at a small threshold. */
+static void put_big(const char *dir, const char *rel, unsigned seed, size_t size)
+{
+	char path[1024];
+	struct utimbuf ut;
+	FILE *fp;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_non_null(fp = fopen(path, "wb"));
+	for (i = 0; i < size; i++)
+		fputc((int)((i * 7919u + seed * 104729u + (i >> 9)) & 0xff), fp);
+	assert_int_equal(fclose(fp), 0);
+	ut.actime = ut.modtime = stamp += 10;
+	assert_int_equal(utime(path, &ut), 0);
+}
+
+static void same_file(const char *a, const char *b)
+{
+	char cmd[1400];
+
+	snprintf(cmd, sizeof(cmd), "cmp '%s' '%s'", a, b);
+	if (system(cmd) != 0)
+		fail_msg("%s and %s differ", a, b);
+}
+
+static void test_big_files(void **state)
+{
+	dsync_mirror_result r;
+	git_config *cfg;
+	char a[400], b[400];
+
+	(void)state;
+	assert_int_equal(git_repository_config(&cfg, f->repo), 0);
+	assert_int_equal(git_config_set_int64(cfg, "dsync.chunkThreshold", 4096), 0);
+	git_config_free(cfg);
+	put_big(phone, "DCIM/big.mp4", 1, 300000);
+	put_big(folder, "Phone/big.iso", 2, 200000);
+	round_is(&r, 0, false);
+	snprintf(a, sizeof(a), "%s/DCIM/big.mp4", phone);
+	snprintf(b, sizeof(b), "%s/Phone/DCIM/big.mp4", folder);
+	same_file(a, b);
+	snprintf(a, sizeof(a), "%s/big.iso", phone);
+	snprintf(b, sizeof(b), "%s/Phone/big.iso", folder);
+	same_file(a, b);
+	round_is(&r, 0, false);
+	assert_int_equal(r.files_read + r.files_written, 0);
+	/* changed on the phone, then in the folder */
+	put_big(phone, "DCIM/big.mp4", 3, 310000);
+	round_is(&r, 0, false);
+	assert_int_equal(r.recorded_changed, 1);
+	snprintf(a, sizeof(a), "%s/DCIM/big.mp4", phone);
+	snprintf(b, sizeof(b), "%s/Phone/DCIM/big.mp4", folder);
+	same_file(a, b);
+	put_big(folder, "Phone/DCIM/big.mp4", 4, 290000);
+	round_is(&r, 0, false);
+	assert_int_equal(r.files_written, 1);
+	same_file(a, b);
+	round_is(&r, 0, false);
+	assert_int_equal(r.files_read + r.files_written, 0);
+}
+
+/* Empty folders both ways; what apps are still writing, ignored files and
+ * dsync's own names on the phone are never recorded. */
+static void test_folders_and_skipped(void **state)
+{
+	dsync_mirror_result r;
+	char p[400];
+	struct stat st;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/Phone/Empty", folder);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/Made on phone/inner", phone);
+	assert_int_equal(system("true"), 0);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", p);
+		assert_int_equal(system(cmd), 0);
+	}
+	put(phone, "DCIM/.pending-1700000000-IMG_2.jpg", "half a photo");
+	put(phone, "DCIM/download.crdownload", "half a download");
+	put(phone, "DCIM/.x.jpg.dsync-new-abcdef01", "not ours to record");
+	put(folder, ".dsyncignore", "*.thumb\n");
+	put(phone, "DCIM/x.thumb", "ignored by the folder's rules");
+	snprintf(p, sizeof(p), "%s/DCIM/link.jpg", phone);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	round_is(&r, 0, false);
+	content_is(folder, "Phone/DCIM/x.thumb", NULL);
+	content_is(folder, "Phone/DCIM/link.jpg", NULL);
+	content_is(phone, "DCIM/x.thumb", "ignored by the folder's rules");
+	snprintf(p, sizeof(p), "%s/DCIM/link.jpg", phone);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	snprintf(p, sizeof(p), "%s/Empty", phone);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	snprintf(p, sizeof(p), "%s/Phone/Made on phone/inner", folder);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	content_is(folder, "Phone/DCIM/.pending-1700000000-IMG_2.jpg", NULL);
+	content_is(folder, "Phone/DCIM/download.crdownload", NULL);
+	content_is(folder, "Phone/DCIM/.x.jpg.dsync-new-abcdef01", NULL);
+	round_is(&r, 0, false);
+	assert_false(r.recorded);
+	assert_int_equal(r.files_written + r.dirs_made + r.dirs_removed, 0);
+	/* removed on one side each */
+	snprintf(p, sizeof(p), "%s/Phone/Empty", folder);
+	assert_int_equal(rmdir(p), 0);
+	snprintf(p, sizeof(p), "%s/Made on phone/inner", phone);
+	assert_int_equal(rmdir(p), 0);
+	round_is(&r, 0, false);
+	snprintf(p, sizeof(p), "%s/Empty", phone);
+	assert_int_not_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/Phone/Made on phone/inner", folder);
+	assert_int_not_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/Phone/Made on phone", folder);
+	assert_int_equal(stat(p, &st), 0); /* still there, empty now */
+	/* the apps' files are untouched on the phone */
+	content_is(phone, "DCIM/.pending-1700000000-IMG_2.jpg", "half a photo");
+	content_is(phone, "DCIM/.x.jpg.dsync-new-abcdef01", "not ours to record");
+	rm(phone, "DCIM/.pending-1700000000-IMG_2.jpg");
+	rm(phone, "DCIM/download.crdownload");
+	rm(phone, "DCIM/.x.jpg.dsync-new-abcdef01");
+	rm(phone, "DCIM/x.thumb");
+	rm(phone, "DCIM/link.jpg");
+}
+
+/* A second mirror of the whole folder: names of the phone that would land
+ * in the folder's own .dsync are never recorded; .git and .DSYNC are the
+ * user's files, stored escaped. */
+static void test_whole_folder(void **state)
+{
+	dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
+	dsync_mirror_result r;
+	char url[400], phone2[320], p[400];
+	struct stat st;
+	int error;
+
+	(void)state;
+	sandbox_path(phone2, sizeof(phone2), "phone2");
+	assert_int_equal(mkdir(phone2, 0755), 0);
+	put(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
+	put(phone2, "x/.dsync/HEAD", "nested history");
+	put(phone2, ".DSYNC/note.txt", "a user's folder");
+	put(phone2, "repo/.git/HEAD", "ref: refs/heads/main\n");
+	snprintf(url, sizeof(url), "sftp://localhost%s", phone2);
+	assert_int_equal(dsync_mirror_add(f, "phone2", url, NULL, false, &o), 0);
+	o.warn = warn_cb;
+	error = dsync_mirror_round(&r, f, "phone2", &o);
+	if (error != 0)
+		fail_msg("round: %s", dsync_error_last());
+	content_is(folder, ".DSYNC/note.txt", "a user's folder");
+	content_is(folder, "repo/.git/HEAD", "ref: refs/heads/main\n");
+	content_is(folder, "x/.dsync/HEAD", NULL);
+	snprintf(p, sizeof(p), "%s/.dsync/config", folder);
+	assert_int_equal(stat(p, &st), 0);
+	content_is(phone2, ".dsync/config", "[core]\n\tworktree = /\n");
+	/* the folder went to the phone, its .dsync did not */
+	{
+		char *notes = sandbox_slurp(folder, "Phone/notes.txt");
+
+		content_is(phone2, "Phone/notes.txt", notes);
+		free(notes);
+	}
+	content_is(phone2, "elsewhere.txt", "not for the phone");
+	assert_int_equal(dsync_mirror_remove(f, "phone2"), 0);
+}
+
 /* ---- setup -------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -558,7 +742,9 @@ int main(void)
 		cmocka_unit_test(test_deletions), cmocka_unit_test(test_conflict),
 		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_emptied),
-		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed), cmocka_unit_test(test_no_atomic_replace),
+		cmocka_unit_test(test_big_files), cmocka_unit_test(test_folders_and_skipped),
+		cmocka_unit_test(test_whole_folder),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
