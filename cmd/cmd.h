@@ -68,6 +68,9 @@ int cmd_mirror(int argc, char **argv);
 /* Prints mirror NAME's round R as one line ("phone: recorded ...; wrote
  * 3, removed 1" or "phone: up to date"; VERBOSE: what the scan read). */
 void cmd_mirror_print(const char *name, const dsync_mirror_result *r, bool verbose);
+/* MSG (a mirror's error or pause) without its leading "mirror 'NAME': ",
+ * for a line that names the mirror already. */
+const char *cmd_mirror_message(const char *msg, const char *name);
 /* Prints mirror M as 'dsync mirror list --json' lists it (one object). */
 void cmd_mirror_json(const dsync_mirror_info *m);
 

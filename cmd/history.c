@@ -102,9 +102,11 @@ static void status_mirrors(dsync_folder *f, bool json)
 			printf("no round yet%s", m->paused || m->last_error ? ", " : "\n");
 		}
 		if (m->paused)
-			printf("paused: %s\n", out_text(m->paused, strlen(m->paused)));
+			printf("paused: %s\n", out_text(cmd_mirror_message(m->paused, m->name),
+							  strlen(cmd_mirror_message(m->paused, m->name))));
 		else if (m->last_error)
-			printf("last error: %s\n", out_text(m->last_error, strlen(m->last_error)));
+			printf("last error: %s\n", out_text(cmd_mirror_message(m->last_error, m->name),
+							      strlen(cmd_mirror_message(m->last_error, m->name))));
 		else if (m->last_round)
 			printf("up to date\n");
 	}

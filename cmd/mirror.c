@@ -42,7 +42,9 @@ void cmd_mirror_print(const char *name, const dsync_mirror_result *r, bool verbo
 	bool any = false;
 
 	printf("%s:", out_name(name));
-	if (r->recorded) {
+	/* a snapshot of the phone that changed no file's content or name (a
+	 * first round over what the base held) is no news */
+	if (r->recorded && r->recorded_added + r->recorded_changed + r->recorded_deleted + r->recorded_renamed) {
 		printf(" recorded %zu added, %zu changed, %zu deleted, %zu renamed", r->recorded_added,
 		       r->recorded_changed, r->recorded_deleted, r->recorded_renamed);
 		any = true;
@@ -66,6 +68,15 @@ void cmd_mirror_print(const char *name, const dsync_mirror_result *r, bool verbo
 		printf("; listed %zu folder%s, read %zu file%s (%s)", r->dirs_listed, r->dirs_listed == 1 ? "" : "s",
 		       r->files_read, r->files_read == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_read));
 	printf("\n");
+}
+
+const char *cmd_mirror_message(const char *msg, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(msg, "mirror '", 8) == 0 && strncmp(msg + 8, name, n) == 0 && strncmp(msg + 8 + n, "': ", 3) == 0)
+		return msg + 8 + n + 3;
+	return msg;
 }
 
 /* ---------------------------------------------------------------- arguments */
@@ -327,10 +338,16 @@ static void list_text(const dsync_mirror_info *list, size_t n)
 		       *m->path ? out_name(m->path) : "the whole folder");
 		printf("  every %d s; %s%s; device %.8s\u2026\n", m->interval_s, m->last_round ? "last round " : "no round yet",
 		       m->last_round ? out_time(when, sizeof(when), m->last_round) : "", m->device_id);
-		if (m->paused)
-			printf("  paused: %s\n", out_text(m->paused, strlen(m->paused)));
-		if (m->last_error)
-			printf("  last error: %s\n", out_text(m->last_error, strlen(m->last_error)));
+		if (m->paused) {
+			const char *e = cmd_mirror_message(m->paused, m->name);
+
+			printf("  paused: %s\n", out_text(e, strlen(e)));
+		}
+		if (m->last_error) {
+			const char *e = cmd_mirror_message(m->last_error, m->name);
+
+			printf("  last error: %s\n", out_text(e, strlen(e)));
+		}
 		if (m->n_kept)
 			printf("  kept on the computer only (%zu):\n", m->n_kept);
 		for (k = 0; k < m->n_kept && k < KEPT_SHOWN; k++)

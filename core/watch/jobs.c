@@ -123,10 +123,20 @@ void watch_reap_child(pid_t *pid, bool wait)
 /* Every child (WAIT: made to end first). */
 void watch_reap_children(watch *w, bool wait)
 {
+	pid_t sync_was = w->sync_pid;
 	size_t i;
 
 	watch_reap_child(&w->gc_pid, wait);
 	watch_reap_child(&w->sync_pid, wait);
+	/* the mirrors' next round counts from the end of this one: a mirror is
+	 * due once its interval has passed since its last round ended */
+	if (sync_was > 0 && w->sync_pid == 0 && w->sync_of) {
+		wfolder *f = w->sync_of;
+
+		if (f->mirrors && !f->mirror_soon)
+			f->mirror_ms = w->now + f->mirror_interval_ms;
+		w->sync_of = NULL;
+	}
 	/* the waiting children are the caller's (watch.c): waiters.c ends
 	 * them through watch_reap_child */
 	if (wait)
@@ -168,25 +178,42 @@ static void mirror_logged(const char *name, const dsync_mirror_result *r, int er
 	wfolder *f = payload;
 	const dsync_mirror_info *was = mirror_before(name);
 	const char *msg = dsync_error_last();
+	/* a snapshot of the phone that changed no file is no news */
+	bool recorded = r->recorded &&
+			r->recorded_added + r->recorded_changed + r->recorded_deleted + r->recorded_renamed > 0;
+
+	size_t len = strlen(name);
+	/* the message without the mirror's name, which the line gives */
+	const char *rest = strncmp(msg, "mirror '", 8) == 0 && strncmp(msg + 8, name, len) == 0 &&
+			   strncmp(msg + 8 + len, "': ", 3) == 0 ? msg + 8 + len + 3 : msg;
 
 	if (error == DSYNC_EMASSDELETE) {
 		/* told once per pause: the next rounds find it paused already */
-		watch_say(f->w, was && was->paused ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "paused: %s", msg);
+		watch_say(f->w, was && was->paused ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s' paused: %s", name,
+			  rest);
 	} else if (error < 0) {
 		/* an unreachable phone is common: the same error again is no news */
 		bool again = was && was->last_error && strcmp(msg, was->last_error) == 0;
-		bool named = strncmp(msg, "mirror '", 8) == 0;
 
-		watch_say(f->w, again ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "%s%s%s%s", named ? "" : "mirror '",
-			  named ? "" : name, named ? "" : "': ", msg);
+		watch_say(f->w, again ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s': %s", name, rest);
 	} else if (r->skipped) {
 		return;
-	} else if (r->recorded || r->files_written || r->files_removed || r->merge.conflicts) {
-		watch_say(f->w, DSYNC_LOG_INFO, f,
-			  "mirror '%s': recorded %zu added, %zu changed, %zu deleted, %zu renamed; wrote %zu, removed %zu%s%s",
-			  name, r->recorded_added, r->recorded_changed, r->recorded_deleted, r->recorded_renamed,
-			  r->files_written, r->files_removed, r->merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "",
-			  was && was->paused ? "; resumed" : "");
+	} else if (recorded || r->files_written || r->files_removed || r->merge.conflicts) {
+		char line[320] = "";
+		size_t n = 0;
+
+		if (recorded)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; recorded %zu added, %zu changed, %zu deleted, "
+					      "%zu renamed", r->recorded_added, r->recorded_changed, r->recorded_deleted,
+					      r->recorded_renamed);
+		if ((r->files_written || r->files_removed) && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; wrote %zu, removed %zu", r->files_written,
+					      r->files_removed);
+		if (r->merge.open_conflicts && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; conflicts wait (dsync conflicts)");
+		if (was && was->paused && n < sizeof(line))
+			snprintf(line + n, sizeof(line) - n, "; resumed");
+		watch_say(f->w, DSYNC_LOG_INFO, f, "mirror '%s': %s", name, line[0] ? line + 2 : "merged");
 	} else if (was && was->paused) {
 		watch_say(f->w, DSYNC_LOG_INFO, f, "mirror '%s': resumed: up to date", name);
 	} else {
@@ -286,4 +313,5 @@ void watch_sync_start(wfolder *f)
 		_exit(error < 0 ? 1 : 0);
 	}
 	f->w->sync_pid = pid;
+	f->w->sync_of = f;
 }

@@ -89,6 +89,8 @@ void wfolder_free(wfolder *f)
 	if (!f)
 		return;
 	wfolder_stop(f);
+	if (f->w && f->w->sync_of == f)
+		f->w->sync_of = NULL;
 	free(f->root);
 	free(f);
 }

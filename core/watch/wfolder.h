@@ -88,6 +88,7 @@ typedef struct watch {
 	bool stop_cut;       /* a snapshot left files unread for the stop */
 	pid_t gc_pid;        /* > 0: a gc runs in this child process */
 	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
+	struct wfolder *sync_of;  /* ... for this folder (NULL once it is freed) */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
