@@ -5,9 +5,11 @@
 #ifndef DSYNC_CMD_CMD_H
 #define DSYNC_CMD_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dsync/folder.h"
+#include "dsync/mirror.h"
 
 /* cmd/main.c */
 /* Prints the usage of the command NAME (stdout); returns 0, or 2 for a
@@ -60,6 +62,17 @@ int cmd_relay_new_passphrase(char **out, const char *url, const char *file);
 /* The relay remote 'origin' of the new folder F (the group made, the
  * store in it), and the first push: the exit status. */
 int cmd_init_relay(dsync_folder *f, const char *url, const char *group, const char *ca_file, const char *pass);
+
+/* cmd/mirror.c */
+int cmd_mirror(int argc, char **argv);
+/* Prints mirror NAME's round R as one line ("phone: recorded ...; wrote
+ * 3, removed 1" or "phone: up to date"; VERBOSE: what the scan read). */
+void cmd_mirror_print(const char *name, const dsync_mirror_result *r, bool verbose);
+/* MSG (a mirror's error or pause) without its leading "mirror 'NAME': ",
+ * for a line that names the mirror already. */
+const char *cmd_mirror_message(const char *msg, const char *name);
+/* Prints mirror M as 'dsync mirror list --json' lists it (one object). */
+void cmd_mirror_json(const dsync_mirror_info *m);
 
 /* cmd/relay.c */
 int cmd_relay(int argc, char **argv);

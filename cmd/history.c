@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dsync/common.h"
 #include "dsync/folder.h"
 #include "dsync/history.h"
+#include "dsync/mirror.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "cmd.h"
@@ -68,6 +70,52 @@ static void status_relays(dsync_folder *f, bool json)
 	dsync_remote_list_free(list, n);
 }
 
+/* One line per mirror of F (what its last round left: no network call),
+ * or with JSON one more line: {"mirrors":[...]}. */
+static void status_mirrors(dsync_folder *f, bool json)
+{
+	dsync_mirror_info *list = NULL;
+	char when[64], today[64];
+	time_t now = time(NULL);
+	size_t n = 0, i;
+
+	if (dsync_mirror_list(&list, &n, f) < 0) {
+		out_warn("%s", dsync_error_last());
+		return;
+	}
+	out_time(today, sizeof(today), (int64_t)now);
+	for (i = 0; i < n; i++) {
+		const dsync_mirror_info *m = &list[i];
+
+		if (json) {
+			printf("%s", i ? "," : "{\"mirrors\":[");
+			cmd_mirror_json(m);
+			continue;
+		}
+		printf("mirror %s: ", out_name(m->name));
+		if (m->last_round) {
+			/* "14:02" today, else the day too */
+			out_time(when, sizeof(when), (int64_t)m->last_round);
+			printf("last round %.*s, ", strncmp(when, today, 10) == 0 ? 5 : 16,
+			       strncmp(when, today, 10) == 0 ? when + 11 : when);
+		} else {
+			printf("no round yet%s", m->paused || m->last_error ? ", " : "\n");
+		}
+		if (m->paused)
+			printf("paused: %s\n", out_text(cmd_mirror_message(m->paused, m->name),
+							  strlen(cmd_mirror_message(m->paused, m->name))));
+		else if (m->last_error)
+			printf("last error: %s\n", out_text(cmd_mirror_message(m->last_error, m->name),
+							      strlen(cmd_mirror_message(m->last_error, m->name))));
+		else if (m->last_round)
+			printf("up to date\n");
+	}
+	if (json && n)
+		printf("]}\n");
+	if (list)
+		dsync_mirror_list_free(list, n);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
@@ -106,6 +154,7 @@ int cmd_status(int argc, char **argv)
 	dsync_changes_dispose(&ch);
 	fflush(stdout);
 	status_relays(f, json);
+	status_mirrors(f, json);
 	dsync_folder_free(f);
 	return 0;
 }

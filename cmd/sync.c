@@ -17,6 +17,15 @@
 #include "output.h"
 #include "prompt.h"
 
+/* A mirror's round in a sync round, told as it ends and printed after
+ * the remotes' lines. */
+typedef struct mirror_done {
+	char *name;
+	dsync_mirror_result r;
+	int error;
+	char *message;
+} mirror_done;
+
 /* What the remote commands give the library's callbacks (where passphrases
  * come from, the progress line's state) and the options they share. */
 typedef struct pass_source {
@@ -32,6 +41,8 @@ typedef struct pass_source {
 	const char *group;         /* --group: a relay's group */
 	const char *ca_file;       /* --ca-file: the CA an https relay's certificate is checked against */
 	const char *fixed;         /* a passphrase asked already (init --relay): every ask gets it */
+	mirror_done *mirrors;      /* the mirrors' rounds, printed after the remotes' lines */
+	size_t n_mirrors;
 } pass_source;
 
 /* Whether URL names a relay (as the library's transport says: http, https). */
@@ -142,6 +153,48 @@ static void on_progress(const dsync_transfer *t, void *payload)
 		p->step = NULL;
 }
 
+/* dsync_sync_options.mirror_done: kept for report_mirrors(). */
+static void on_mirror_done(const char *name, const dsync_mirror_result *r, int error, void *payload)
+{
+	pass_source *p = payload;
+	mirror_done *v = realloc(p->mirrors, (p->n_mirrors + 1) * sizeof(*v));
+
+	if (!v)
+		return;
+	p->mirrors = v;
+	v += p->n_mirrors;
+	v->name = strdup(name);
+	v->r = *r;
+	v->error = error;
+	v->message = error < 0 ? strdup(dsync_error_last()) : NULL;
+	if (v->name)
+		p->n_mirrors++;
+}
+
+/* The mirrors' lines (their errors on stderr); frees what P kept of them. */
+static void report_mirrors(pass_source *p)
+{
+	size_t i;
+
+	out_progress_done();
+	for (i = 0; i < p->n_mirrors; i++) {
+		mirror_done *m = &p->mirrors[i];
+		const char *msg = m->message ? m->message : "the round failed";
+
+		if (m->error < 0 && strncmp(msg, "mirror '", 8) == 0)
+			out_error("%s", msg);
+		else if (m->error < 0)
+			out_error("mirror '%s': %s", m->name, msg);
+		else if (!p->quiet && !m->r.skipped)
+			cmd_mirror_print(m->name, &m->r, false);
+		free(m->name);
+		free(m->message);
+	}
+	free(p->mirrors);
+	p->mirrors = NULL;
+	p->n_mirrors = 0;
+}
+
 static void sync_options(dsync_sync_options *so, pass_source *p)
 {
 	so->lock_wait_ms = DSYNC_LOCK_WAIT_MS;
@@ -155,6 +208,7 @@ static void sync_options(dsync_sync_options *so, pass_source *p)
 	so->rate_limit = p->rate_limit;
 	so->relay_group = p->group;
 	so->relay_ca_file = p->ca_file;
+	so->mirror_done = on_mirror_done;
 }
 
 /* The options most remote commands share; returns -1 to go on. */
@@ -233,7 +287,7 @@ static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
 		return;
 	if (r->join_finished)
 		printf("finished the join that was cut off in this folder\n");
-	if (what & DSYNC_SYNC_FETCH) {
+	if ((what & DSYNC_SYNC_FETCH) && r->remotes) {
 		if (r->packs_fetched)
 			printf("fetched %zu pack%s (%s) from %zu device%s\n", r->packs_fetched,
 			       r->packs_fetched == 1 ? "" : "s", out_size(size, sizeof(size), r->bytes_fetched),
@@ -246,7 +300,7 @@ static void report_round(const dsync_sync_result *r, unsigned what, bool quiet)
 		       r->merge.fast_forward ? "fast-forwarded to" : "merged into", r->merge.head, r->merge.written,
 		       r->merge.written == 1 ? "" : "s", r->merge.removed, r->merge.conflicts,
 		       r->merge.conflicts == 1 ? "" : "s");
-	if (what & DSYNC_SYNC_PUSH) {
+	if ((what & DSYNC_SYNC_PUSH) && r->remotes) {
 		if (r->pushed)
 			printf("pushed %zu object%s (%s)%s\n", r->objects_pushed, r->objects_pushed == 1 ? "" : "s",
 			       out_size(size, sizeof(size), r->bytes_pushed),
@@ -280,9 +334,16 @@ static int run_round(const char *name, unsigned what, int argc, char **argv)
 	sync_options(&so, &p);
 	error = dsync_sync(&r, f, remote, what, &so);
 	dsync_folder_free(f);
-	if (error < 0)
+	/* a mirror's failure comes after the rest of the round went: the
+	 * round is reported, then the mirror's error (printed with its line) */
+	if (error < 0 && !r.mirror_error) {
+		report_mirrors(&p);
 		return out_fail(error);
+	}
 	report_round(&r, what, p.quiet);
+	report_mirrors(&p);
+	if (error < 0)
+		return dsync_error_exit_code(error);
 	return (what & DSYNC_SYNC_MERGE) ? cmd_conflicts_wait(r.merge.open_conflicts) : 0;
 }
 
@@ -511,6 +572,7 @@ int cmd_join(int argc, char **argv)
 	if (keep_settings(f, name ? name : "origin", &p, false) < 0)
 		out_warn("%s", dsync_error_last());
 	report_round(&r, DSYNC_SYNC_ALL, p.quiet);
+	report_mirrors(&p);
 	if (!p.quiet)
 		printf("'%s' is now a dsync folder kept in step with %s\n",
 		       out_text(dsync_folder_root(f), strlen(dsync_folder_root(f))), out_name(url));
@@ -684,6 +746,7 @@ int cmd_init_relay(dsync_folder *f, const char *url, const char *group, const ch
 	if ((error = dsync_sync(&r, f, "origin", DSYNC_SYNC_ALL, &so)) < 0)
 		return out_fail(error);
 	report_round(&r, DSYNC_SYNC_ALL, false);
+	report_mirrors(&p);
 	printf("other devices join with: dsync join --relay %s --group '%s' DIR\n", out_name(url),
 	       out_text(group, strlen(group)));
 	return cmd_conflicts_wait(r.merge.open_conflicts);

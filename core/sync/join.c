@@ -523,9 +523,10 @@ int dsync_sync(dsync_sync_result *out, dsync_folder *f, const char *remote_name,
 	free(pending);
 	if (error < 0)
 		return error;
-	if ((error = dsync_sync_round(&rest, f, remote_name, what, o)) < 0)
-		return error;
+	/* a mirror's failure comes after the rest of the round went: its
+	 * results count */
+	error = dsync_sync_round(&rest, f, remote_name, what, o);
 	dsync_sync_add_results(out, &rest);
-	return 0;
+	return error;
 }
 

@@ -1,11 +1,14 @@
 /*
  * The sync round (DESIGN.md section 5; docs/sync.md): under the folder's
  * lock, a snapshot, then for every remote a fetch (fetch.c), the merge of
- * the heads fetched into the folder, and a push (push.c).  The public
- * dsync_sync(), which first finishes a join that was cut off, is join.c's.
+ * the heads fetched into the folder, a round with every mirror
+ * (core/mirror: what a phone recorded goes out in the same round), and a
+ * push (push.c).  The public dsync_sync(), which first finishes a join
+ * that was cut off, is join.c's.
  */
 #include "core/base/internal.h"
 
+#include "core/mirror/round.h"
 #include "core/worktree/mergeinto.h"
 #include "merge/treemerge.h"
 #include "merge/check.h"
@@ -83,7 +86,7 @@ static int merge_heads(dsync_sync_result *res, dsync_folder *f, const dsync_sync
 	return error;
 }
 
-/* ---- the round ------------------------------------------------------------------ */
+/* ---- the snapshot ---------------------------------------------------------------- */
 
 static int snapshot(dsync_folder *f, const dsync_sync_options *o)
 {
@@ -96,26 +99,164 @@ static int snapshot(dsync_folder *f, const dsync_sync_options *o)
 	return dsync_snapshot_take(&sr, f, &so);
 }
 
+/* ---- the mirrors ------------------------------------------------------------- */
+
+static bool has_remote(const sync_remotes *all, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < all->size; i++)
+		if (strcmp(all->ptr[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* F's mirrors into *LIST; *IS_MIRROR tells whether NAME (may be NULL)
+ * is one of them. */
+static int mirrors_read(dsync_mirror_info **list, size_t *n, bool *is_mirror, dsync_folder *f, const char *name)
+{
+	size_t i;
+	int error;
+
+	*is_mirror = false;
+	if ((error = dsync_mirror_list(list, n, f)) < 0)
+		return error;
+	for (i = 0; name && i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0)
+			*is_mirror = true;
+	return 0;
+}
+
+/* Warns of mirror NAME's failure (the message in dsync_error_last()),
+ * named once. */
+static void warn_mirror(const char *name, const dsync_sync_options *o)
+{
+	const char *msg = dsync_error_last();
+	char line[1024];
+
+	if (strncmp(msg, "mirror '", 8) == 0)
+		snprintf(line, sizeof(line), "%s", msg);
+	else
+		snprintf(line, sizeof(line), "mirror '%s': %s", name, msg);
+	o->warn(line, o->payload);
+}
+
+/*
+ * A round with each mirror of LIST (or the one named ONLY), one at a
+ * time, each told to O->mirror_done (else warned when it fails).  A
+ * failure (an unreachable phone is common) stops neither the other
+ * mirrors nor the push after them: the first one's error is kept in
+ * *FIRST and its message in *MSG.  A mirror's merge leaving conflicts
+ * (DSYNC_ECONFLICT) is no failure: the result's open_conflicts tells.
+ */
+static void mirror_rounds(dsync_sync_result *out, dsync_folder *f, const dsync_mirror_info *list, size_t n,
+			  const char *only, int *first, char **msg, const dsync_sync_options *o)
+{
+	dsync_mirror_options mo = DSYNC_MIRROR_OPTIONS_INIT;
+	dsync_mirror_result r;
+	size_t i;
+	int error;
+
+	mo.lock_wait_ms = o->lock_wait_ms;
+	mo.warn = o->warn;
+	mo.prompt = o->prompt;
+	mo.payload = o->payload;
+	mo.rate_limit = o->rate_limit;
+	mo.only_due = o->mirrors_only_due;
+	for (i = 0; i < n; i++) {
+		if (only && strcmp(list[i].name, only) != 0)
+			continue;
+		memset(&r, 0, sizeof(r));
+		error = dsync_mirror_round_locked(&r, f, list[i].name, &mo);
+		if (error == DSYNC_ECONFLICT)
+			error = 0;
+		dsync_mirror_result_add(&out->mirror, &r);
+		if (error < 0) {
+			out->mirrors_failed++;
+			if (*first == 0) {
+				*first = error;
+				*msg = strdup(dsync_error_last());
+			}
+		}
+		if (o->mirror_done)
+			o->mirror_done(list[i].name, &r, error, o->payload);
+		else if (error < 0 && o->warn)
+			warn_mirror(list[i].name, o);
+		dsync_error_clear();
+	}
+	/* the folder's conflicts as the last merge left them */
+	if (out->mirror.merge.head[0])
+		out->merge.open_conflicts = out->mirror.merge.open_conflicts;
+}
+
+/* ---- the round ------------------------------------------------------------------ */
+
 int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote_name, unsigned what,
 		      const dsync_sync_options *o)
 {
 	sync_remotes all = { 0 };
 	sync_remote **sel = NULL;
 	sync_conn *conns = NULL;
-	size_t n = 0, opened = 0, i;
-	bool locked = false;
-	int error;
+	dsync_mirror_info *mirrors = NULL;
+	size_t n = 0, n_mirrors = 0, opened = 0, i;
+	bool locked = false, named_mirror = false;
+	char *mirror_msg = NULL;
+	int error, mirror_error = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_remote_config_read(&all, f)) < 0 ||
-	    (error = dsync_remote_pick(&sel, &n, &all, remote_name, f)) < 0)
+	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_remote_config_read(&all, f)) < 0)
 		goto out;
+	if ((what & DSYNC_SYNC_MIRRORS) &&
+	    (error = mirrors_read(&mirrors, &n_mirrors, &named_mirror, f, remote_name)) < 0) {
+		/* a mirror's config that can't be read keeps no remote from its round */
+		if (!(what & ~(unsigned)DSYNC_SYNC_MIRRORS) || (remote_name && !has_remote(&all, remote_name)))
+			goto out;
+		if (!remote_name) {
+			mirror_error = error;
+			mirror_msg = strdup(dsync_error_last());
+			out->mirrors_failed++;
+			if (o->warn)
+				o->warn(dsync_error_last(), o->payload);
+		}
+		dsync_error_clear();
+		what &= ~(unsigned)DSYNC_SYNC_MIRRORS;
+		error = 0;
+	}
+	if (remote_name && !named_mirror && (what & DSYNC_SYNC_MIRRORS) && !has_remote(&all, remote_name)) {
+		char q[DSYNC_QUOTE_SIZE];
+
+		error = dsync_error_set(DSYNC_ENOTFOUND, "no remote or mirror '%s' in '%s' (see dsync remote list, "
+					"dsync mirror list)", dsync_quote(q, remote_name), f->root);
+		goto out;
+	}
+	/* a mirror named: its round alone; a remote named: no mirror */
+	if (named_mirror)
+		what = DSYNC_SYNC_MIRRORS;
+	else if (remote_name)
+		what &= ~(unsigned)DSYNC_SYNC_MIRRORS;
+	if (what & ~(unsigned)DSYNC_SYNC_MIRRORS) {
+		/* a folder with mirrors and no remote syncs its mirrors */
+		if (!remote_name && all.size == 0 && (what & DSYNC_SYNC_MIRRORS) && n_mirrors)
+			what = DSYNC_SYNC_MIRRORS;
+		else if ((error = dsync_remote_pick(&sel, &n, &all, remote_name, f)) < 0)
+			goto out;
+	} else if (!named_mirror && remote_name) {
+		char q[DSYNC_QUOTE_SIZE];
+
+		error = dsync_error_set(DSYNC_ENOTFOUND, "no mirror '%s' in '%s' (see dsync mirror list)",
+					dsync_quote(q, remote_name), f->root);
+		goto out;
+	} else if (n_mirrors == 0) {
+		error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' has no mirror yet: add one with dsync mirror add NAME URL",
+					f->root);
+		goto out;
+	}
 	if ((error = dsync_write_begin(f, o->lock_wait_ms)) < 0)
 		goto out;
 	locked = true;
-	if ((what & DSYNC_SYNC_PUSH) && (error = snapshot(f, o)) < 0)
+	if ((what & (DSYNC_SYNC_PUSH | DSYNC_SYNC_MIRRORS)) && (error = snapshot(f, o)) < 0)
 		goto out;
-	if ((conns = calloc(n, sizeof(*conns))) == NULL) {
+	if (n && (conns = calloc(n, sizeof(*conns))) == NULL) {
 		error = dsync_error_oom();
 		goto out;
 	}
@@ -127,8 +268,11 @@ int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote
 		for (i = 0; i < n; i++)
 			if ((error = dsync_fetch_heads(&conns[i])) < 0)
 				goto out;
-	if ((what & DSYNC_SYNC_MERGE) && (error = merge_heads(out, f, o)) < 0)
+	if ((what & DSYNC_SYNC_MERGE) && n && (error = merge_heads(out, f, o)) < 0)
 		goto out;
+	if (what & DSYNC_SYNC_MIRRORS)
+		mirror_rounds(out, f, mirrors, n_mirrors, named_mirror ? remote_name : NULL, &mirror_error,
+			      &mirror_msg, o);
 	if (what & DSYNC_SYNC_PUSH)
 		for (i = 0; i < n; i++) {
 			if (!(what & DSYNC_SYNC_FETCH) && (error = dsync_fetch_checked(&conns[i])) < 0)
@@ -139,6 +283,11 @@ int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote
 			if (conns[i].r->group)
 				dsync_relay_quota_check(conns[i].bs, f, conns[i].r, o);
 		}
+	/* everything else went: now the first mirror's failure */
+	if (mirror_error < 0) {
+		error = dsync_error_set(mirror_error, "%s", mirror_msg ? mirror_msg : "a mirror's round failed");
+		out->mirror_error = true;
+	}
 out:
 	for (i = 0; i < opened; i++)
 		dsync_conn_close(&conns[i]);
@@ -146,6 +295,9 @@ out:
 	if (locked)
 		dsync_write_end(f);
 	free(sel);
+	free(mirror_msg);
+	if (mirrors)
+		dsync_mirror_list_free(mirrors, n_mirrors);
 	dsync_remote_config_dispose(&all);
 	return error;
 }
@@ -169,4 +321,7 @@ void dsync_sync_add_results(dsync_sync_result *to, const dsync_sync_result *r)
 		to->merge = r->merge;
 	else if (r->merge.head[0])
 		to->merge.open_conflicts = r->merge.open_conflicts;
+	dsync_mirror_result_add(&to->mirror, &r->mirror);
+	to->mirrors_failed += r->mirrors_failed;
+	to->mirror_error |= r->mirror_error;
 }

@@ -132,10 +132,17 @@ void debounce_snapshot(wfolder *f)
 		 * snapshot (the history is open then anyway) */
 		if (r.committed) {
 			f->remotes = dsync_folder_has_remotes(df);
+			wfolder_read_mirrors(f, df);
 			waiters_update(f, df);
 		}
 		if (f->remotes && (r.committed || f->sync_ms == 0))
 			f->sync_ms = f->w->now;
+		/* a recorded change goes to the phones now too, whatever their
+		 * interval; the first snapshot also brings what they hold */
+		if (f->mirrors && (r.committed || f->mirror_ms == 0)) {
+			f->mirror_ms = f->w->now;
+			f->mirror_soon = true;
+		}
 		if (r.committed) {
 			watch_say(f->w, DSYNC_LOG_INFO, f, "snapshot %.8s: %zu added, %zu modified, %zu deleted, %zu renamed%s",
 			          r.commit, r.added, r.modified, r.deleted, r.renamed,
@@ -181,6 +188,7 @@ int64_t debounce_deadline(wfolder *f)
 	if (!f->dirty) {
 		EARLIER(f->gc_ms);
 		EARLIER(f->sync_ms);
+		EARLIER(f->mirror_ms);
 	}
 #undef EARLIER
 	return d;
@@ -205,7 +213,7 @@ void debounce_tick(wfolder *f)
 		wfolder_mark_due(f, now);
 	}
 	if (!f->dirty) {
-		if (f->sync_ms && now >= f->sync_ms)
+		if ((f->sync_ms && now >= f->sync_ms) || (f->mirror_ms && now >= f->mirror_ms))
 			watch_sync_start(f);
 		else if (f->gc_ms && now >= f->gc_ms)
 			watch_gc_start(f);

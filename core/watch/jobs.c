@@ -5,6 +5,7 @@
 #include "core/base/internal.h"
 #include "core/watch/jobs.h"
 #include "dsync/gc.h"
+#include "dsync/mirror.h"
 #include "dsync/sync.h"
 
 #include <pthread.h>
@@ -122,10 +123,20 @@ void watch_reap_child(pid_t *pid, bool wait)
 /* Every child (WAIT: made to end first). */
 void watch_reap_children(watch *w, bool wait)
 {
+	pid_t sync_was = w->sync_pid;
 	size_t i;
 
 	watch_reap_child(&w->gc_pid, wait);
 	watch_reap_child(&w->sync_pid, wait);
+	/* the mirrors' next round counts from the end of this one: a mirror is
+	 * due once its interval has passed since its last round ended */
+	if (sync_was > 0 && w->sync_pid == 0 && w->sync_of) {
+		wfolder *f = w->sync_of;
+
+		if (f->mirrors && !f->mirror_soon)
+			f->mirror_ms = w->now + f->mirror_interval_ms;
+		w->sync_of = NULL;
+	}
 	/* the waiting children are the caller's (watch.c): waiters.c ends
 	 * them through watch_reap_child */
 	if (wait)
@@ -145,57 +156,162 @@ void watch_reap_children(watch *w, bool wait)
 }
 
 
+/* What a mirror was before the child's round (the child is one process
+ * with one round: plain statics), so that a pause or an error is told
+ * once, not every round. */
+static dsync_mirror_info *mirrors_before;
+static size_t n_mirrors_before;
+
+static const dsync_mirror_info *mirror_before(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n_mirrors_before; i++)
+		if (strcmp(mirrors_before[i].name, name) == 0)
+			return &mirrors_before[i];
+	return NULL;
+}
+
+/* dsync_sync_options.mirror_done in the child: a line in the log. */
+static void mirror_logged(const char *name, const dsync_mirror_result *r, int error, void *payload)
+{
+	wfolder *f = payload;
+	const dsync_mirror_info *was = mirror_before(name);
+	const char *msg = dsync_error_last();
+	/* a snapshot of the phone that changed no file is no news */
+	bool recorded = r->recorded &&
+			r->recorded_added + r->recorded_changed + r->recorded_deleted + r->recorded_renamed > 0;
+
+	size_t len = strlen(name);
+	/* the message without the mirror's name, which the line gives */
+	const char *rest = strncmp(msg, "mirror '", 8) == 0 && strncmp(msg + 8, name, len) == 0 &&
+			   strncmp(msg + 8 + len, "': ", 3) == 0 ? msg + 8 + len + 3 : msg;
+
+	if (error == DSYNC_EMASSDELETE) {
+		/* told once per pause: the next rounds find it paused already */
+		watch_say(f->w, was && was->paused ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s' paused: %s", name,
+			  rest);
+	} else if (error < 0) {
+		/* an unreachable phone is common: the same error again is no news */
+		bool again = was && was->last_error && strcmp(msg, was->last_error) == 0;
+
+		watch_say(f->w, again ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s': %s", name, rest);
+	} else if (r->skipped) {
+		return;
+	} else if (recorded || r->files_written || r->files_removed || r->merge.conflicts) {
+		char line[320] = "";
+		size_t n = 0;
+
+		if (recorded)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; recorded %zu added, %zu changed, %zu deleted, "
+					      "%zu renamed", r->recorded_added, r->recorded_changed, r->recorded_deleted,
+					      r->recorded_renamed);
+		if ((r->files_written || r->files_removed) && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; wrote %zu, removed %zu", r->files_written,
+					      r->files_removed);
+		if (r->merge.open_conflicts && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "; conflicts wait (dsync conflicts)");
+		if (was && was->paused && n < sizeof(line))
+			snprintf(line + n, sizeof(line) - n, "; resumed");
+		watch_say(f->w, DSYNC_LOG_INFO, f, "mirror '%s': %s", name, line[0] ? line + 2 : "merged");
+	} else if (was && was->paused) {
+		watch_say(f->w, DSYNC_LOG_INFO, f, "mirror '%s': resumed: up to date", name);
+	} else {
+		watch_say(f->w, DSYNC_LOG_DEBUG, f, "mirror '%s': up to date", name);
+	}
+	if (!error && r->kept_back)
+		watch_say(f->w, DSYNC_LOG_DEBUG, f, "mirror '%s': %zu file%s still being written there", name, r->kept_back,
+			  r->kept_back == 1 ? "" : "s");
+}
+
+/* The round of F's child: its remotes when due (ALL, and the due mirrors
+ * with them), else its mirrors alone; what it did, told. */
+static int child_round(wfolder *f, dsync_folder *df, unsigned what, bool only_due)
+{
+	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
+	dsync_sync_result r;
+	int error;
+
+	so.lock_wait_ms = 30000;
+	so.warn = wfolder_warn;
+	so.payload = f;
+	so.mirror_done = mirror_logged;
+	so.mirrors_only_due = only_due;
+	if ((what & DSYNC_SYNC_MIRRORS) && dsync_mirror_list(&mirrors_before, &n_mirrors_before, df) < 0)
+		dsync_error_clear();
+	error = dsync_sync(&r, df, NULL, what, &so);
+	if (error < 0 && r.mirror_error)
+		;   /* each mirror's error is told as it ends */
+	else if (error < 0)
+		watch_say(f->w, error == DSYNC_ECORRUPT ? DSYNC_LOG_ERROR : DSYNC_LOG_WARNING, f, "sync: %s",
+			  dsync_error_last());
+	else if (r.packs_fetched || r.merge.merged || r.pushed)
+		watch_say(f->w, DSYNC_LOG_INFO, f,
+			  "sync: %zu pack%s fetched, %s, %s%s", r.packs_fetched, r.packs_fetched == 1 ? "" : "s",
+			  !r.merge.merged ? "nothing to merge"
+			  : r.merge.fast_forward ? "fast-forwarded" : "merged",
+			  r.pushed ? "pushed" : "nothing to push",
+			  r.merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "");
+	else if (r.remotes)
+		watch_say(f->w, DSYNC_LOG_DEBUG, f, "sync: up to date");
+	return error;
+}
+
 /*
- * Runs a sync round with every remote of F (DESIGN.md section 5) in a child
- * process, so that the loop goes on watching while packs travel.  It uses
- * the key kept for each store (a first 'dsync sync' in a terminal keeps it);
- * the next round comes after the folder's sync.interval, or after the next
- * snapshot that records something.
+ * Runs a sync round with every remote and mirror of F (DESIGN.md section
+ * 5) in a child process, so that the loop goes on watching while packs
+ * travel.  It uses the key kept for each store (a first 'dsync sync' in a
+ * terminal keeps it); the next round comes after the folder's
+ * sync.interval, or after the next snapshot that records something.  The
+ * mirrors have their own timer (the shortest of their intervals): when
+ * only it is due, the round is theirs alone.
  */
 void watch_sync_start(wfolder *f)
 {
+	int64_t now = f->w->now;
+	bool remotes_due = f->sync_ms && now >= f->sync_ms;
+	bool mirrors_due = f->mirrors && f->mirror_ms && now >= f->mirror_ms;
+	unsigned what = remotes_due ? DSYNC_SYNC_ALL : DSYNC_SYNC_MIRRORS;
+	bool only_due = !f->mirror_soon;
 	pid_t pid;
 
-	if (f->w->stopping)
+	if (f->w->stopping || (!remotes_due && !mirrors_due))
 		return;
 	if (f->w->sync_pid > 0 || f->w->gc_pid > 0) {
 		/* one child at a time: this round goes when that one ends */
-		f->sync_ms = f->w->now + LOCK_RETRY_MS;
-		f->sync_waiting = true;
+		if (remotes_due) {
+			f->sync_ms = now + LOCK_RETRY_MS;
+			f->sync_waiting = true;
+		}
+		if (mirrors_due)
+			f->mirror_ms = now + LOCK_RETRY_MS;
 		return;
 	}
-	f->sync_waiting = false;
-	f->sync_ms = f->w->now + f->sync_interval_ms;
+	if (remotes_due) {
+		f->sync_waiting = false;
+		f->sync_ms = now + f->sync_interval_ms;
+	}
+	/* a round with the remotes takes the due mirrors along */
+	if (f->mirrors) {
+		f->mirror_ms = now + f->mirror_interval_ms;
+		f->mirror_soon = false;
+	}
 	if ((pid = fork()) < 0) {
 		watch_say(f->w, DSYNC_LOG_WARNING, f, "sync: cannot start: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
-		dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
-		dsync_sync_result r;
 		dsync_folder *df = NULL;
 		int error;
 
 		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
-		so.lock_wait_ms = 30000;
-		so.warn = wfolder_warn;
-		so.payload = f;
 		if ((error = dsync_folder_open(&df, f->root)) == 0)
-			error = dsync_sync(&r, df, NULL, DSYNC_SYNC_ALL, &so);
-		if (error < 0)
-			watch_say(f->w, error == DSYNC_ECORRUPT ? DSYNC_LOG_ERROR : DSYNC_LOG_WARNING, f, "sync: %s",
-			          dsync_error_last());
-		else if (r.packs_fetched || r.merge.merged || r.pushed)
-			watch_say(f->w, DSYNC_LOG_INFO, f,
-			          "sync: %zu pack%s fetched, %s, %s%s", r.packs_fetched, r.packs_fetched == 1 ? "" : "s",
-			          !r.merge.merged ? "nothing to merge"
-			          : r.merge.fast_forward ? "fast-forwarded" : "merged",
-			          r.pushed ? "pushed" : "nothing to push",
-			          r.merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "");
+			error = child_round(f, df, what, only_due);
 		else
-			watch_say(f->w, DSYNC_LOG_DEBUG, f, "sync: up to date");
+			watch_say(f->w, DSYNC_LOG_WARNING, f, "sync: %s", dsync_error_last());
 		dsync_folder_free(df);
 		_exit(error < 0 ? 1 : 0);
 	}
 	f->w->sync_pid = pid;
+	f->w->sync_of = f;
 }

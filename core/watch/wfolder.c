@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/wfolder.h"
+#include "dsync/mirror.h"
 #include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/base/file.h"
@@ -88,6 +89,8 @@ void wfolder_free(wfolder *f)
 	if (!f)
 		return;
 	wfolder_stop(f);
+	if (f->w && f->w->sync_of == f)
+		f->w->sync_of = NULL;
 	free(f->root);
 	free(f);
 }
@@ -120,6 +123,7 @@ static void read_delays(wfolder *f, dsync_folder *df)
 	f->max_delay_ms = DEFAULT_MAX_DELAY_MS;
 	f->sync_interval_ms = DEFAULT_SYNC_MS;
 	f->remotes = dsync_folder_has_remotes(df);
+	wfolder_read_mirrors(f, df);
 	if (dsync_folder_repo(df) == 0 && git_repository_config_snapshot(&cfg, df->repo) == 0) {
 		if (git_config_get_string(&v, cfg, "sync.interval") == 0 &&
 		    (!dsync_parse_seconds(v, &f->sync_interval_ms) || f->sync_interval_ms < 1000)) {
@@ -144,6 +148,16 @@ static void read_delays(wfolder *f, dsync_folder *df)
 		f->max_delay_ms = o->max_delay_ms;
 	if (f->max_delay_ms < f->delay_ms)
 		f->max_delay_ms = f->delay_ms;
+}
+
+void wfolder_read_mirrors(wfolder *f, dsync_folder *df)
+{
+	f->mirrors = dsync_folder_has_mirrors(df);
+	f->mirror_interval_ms = f->mirrors ? dsync_mirror_interval_ms(df) : 0;
+	if (f->mirrors && f->mirror_interval_ms < 1000)
+		f->mirror_interval_ms = 1000;
+	if (!f->mirrors)
+		f->mirror_ms = 0;
 }
 
 /*

@@ -62,6 +62,10 @@ typedef struct wfolder {
 	bool remotes;        /* it has remotes: sync after snapshots and on a timer */
 	int sync_interval_ms;
 	int64_t sync_ms;     /* > 0: a sync round at this time */
+	bool mirrors;        /* it has mirrors: their rounds on their own timer */
+	int mirror_interval_ms;  /* the shortest of their intervals */
+	int64_t mirror_ms;   /* > 0: a round with the mirrors at this time */
+	bool mirror_soon;    /* a snapshot recorded something: every mirror goes, due or not */
 	bool sync_waiting;   /* a round waits for another child to end */
 	DSYNC_ARRAY(wpoll) polls;  /* its children waiting on relays */
 	/* Bumped by every start and stop of the folder; the children are
@@ -84,6 +88,7 @@ typedef struct watch {
 	bool stop_cut;       /* a snapshot left files unread for the stop */
 	pid_t gc_pid;        /* > 0: a gc runs in this child process */
 	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
+	struct wfolder *sync_of;  /* ... for this folder (NULL once it is freed) */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
@@ -99,6 +104,9 @@ void wfolder_mark_dirty(wfolder *f, int64_t now);
 
 /* Dirty, due at once. */
 void wfolder_mark_due(wfolder *f, int64_t now);
+
+/* Whether F (open as DF) has mirrors, and their shortest interval. */
+void wfolder_read_mirrors(wfolder *f, dsync_folder *df);
 
 /* Stops watching F: its watches, its watch lock, its rules and writers go. */
 void wfolder_stop(wfolder *f);

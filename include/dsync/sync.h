@@ -14,6 +14,7 @@
 #include "dsync/folder.h"
 #include "dsync/history.h"
 #include "dsync/merge.h"
+#include "dsync/mirror.h"
 
 enum {
 	DSYNC_PASSPHRASE_CURRENT = 0,  /* the store's passphrase */
@@ -71,6 +72,15 @@ typedef struct dsync_sync_options {
 	/* How long reaching a relay may take, in ms (0: the transport's own,
 	 * 30 s): dsync status asks briefly. */
 	int connect_timeout_ms;
+	/* DSYNC_SYNC_MIRRORS: told after each mirror's round (may be NULL):
+	 * its name, what it did, and 0 or its error (a negative DSYNC_E* code,
+	 * the message in dsync_error_last()).  Without it a failed mirror is
+	 * a warning. */
+	void (*mirror_done)(const char *name, const dsync_mirror_result *r, int error, void *payload);
+	/* DSYNC_SYNC_MIRRORS: mirrors whose interval has not passed since
+	 * their last round are skipped (dsync_mirror_options.only_due: the
+	 * watcher's timer) */
+	bool mirrors_only_due;
 } dsync_sync_options;
 #define DSYNC_RATE_UNLIMITED UINT64_MAX
 #define DSYNC_SYNC_OPTIONS_INIT { .lock_wait_ms = DSYNC_LOCK_WAIT_MS }
@@ -90,13 +100,17 @@ typedef struct dsync_sync_result {
 	bool consolidated;       /* this device's small packs became one */
 	bool join_finished;      /* a join cut off earlier in this folder was finished */
 	dsync_merge_outcome merge;
+	dsync_mirror_result mirror; /* the mirrors' rounds, summed (DSYNC_SYNC_MIRRORS) */
+	size_t mirrors_failed;   /* mirrors whose round failed */
+	bool mirror_error;       /* the error returned is the first failed mirror's: the rest of the round went */
 } dsync_sync_result;
 
 enum {
 	DSYNC_SYNC_FETCH = 1,    /* fetch: every device's head into refs/remotes */
 	DSYNC_SYNC_MERGE = 2,    /* merge them into the folder (needs FETCH) */
 	DSYNC_SYNC_PUSH = 4,     /* push this device's head */
-	DSYNC_SYNC_ALL = 7
+	DSYNC_SYNC_MIRRORS = 8,  /* a round with every mirror, between the merge and the push */
+	DSYNC_SYNC_ALL = 15
 };
 
 /* A configured remote. */
@@ -163,8 +177,14 @@ void dsync_remote_waiter_free(dsync_remote_waiter *w);
  * One sync round with REMOTE (NULL: every remote), doing the steps in WHAT
  * (DSYNC_SYNC_*): snapshot, fetch every other device's newest manifest and
  * the packs not held yet (each decrypted, indexed and checked before any ref
- * moves), merge the heads into the folder, push the objects the remote lacks
- * and a new manifest.  A round that merges or pushes first finishes a join
+ * moves), merge the heads into the folder, a round with each mirror
+ * (dsync/mirror.h: what a phone recorded and merged goes out in the same
+ * round), push the objects the remote lacks and a new manifest.  REMOTE
+ * may name a mirror: that mirror's round alone, no remote.  A folder with
+ * mirrors and no remote still syncs (its mirrors).  A mirror that fails
+ * (an unreachable phone is common) does not stop the round: its error
+ * (the first one's, with OUT->mirrors_failed) is returned after the push.
+ * A round that merges or pushes first finishes a join
  * cut off in F (dsync_join()).  DSYNC_ECONFLICT when conflicts wait after a merge,
  * DSYNC_EAUTH for a wrong passphrase, DSYNC_ECORRUPT for data that failed
  * verification (the folder and its refs are then unchanged).

@@ -203,6 +203,34 @@ sshd_write_config() {
 	} > "$dir/sshd_config"
 }
 
+# sshd_host_keys DIR: ed25519, ECDSA and RSA host keys DIR/ssh_host_*_key
+# (and .pub), made once
+sshd_host_keys() {
+	local dir=$1 t
+	mkdir -p "$dir"
+	for t in ed25519 ecdsa rsa; do
+		[ -f "$dir/ssh_host_${t}_key" ] ||
+			ssh_keygen_quiet -t "$t" -N "" -C "test-host-$t" -f "$dir/ssh_host_${t}_key"
+	done
+}
+
+# dropbear_host_keys DIR: Dropbear's ed25519, ECDSA and RSA host keys
+# DIR/host_* (made once) and their public halves in OpenSSH's form
+# (DIR/host_*.pub, for known_hosts); sets DROPBEAR_KEYS to dropbear's
+# options naming them (-r FILE...)
+dropbear_host_keys() {
+	local dir=$1 t
+	mkdir -p "$dir"
+	DROPBEAR_KEYS=()
+	for t in ed25519 ecdsa rsa; do
+		[ -f "$dir/host_$t" ] ||
+			dropbearkey -t "$t" -f "$dir/host_$t" > /dev/null 2>&1
+		dropbearkey -y -f "$dir/host_$t" 2>/dev/null |
+			grep -E '^(ssh-|ecdsa-)' > "$dir/host_$t.pub"
+		DROPBEAR_KEYS+=(-r "$dir/host_$t")
+	done
+}
+
 sshd_start() {
 	local chroot=""
 	[ "${1:-}" = --chroot ] && chroot=1
@@ -211,12 +239,7 @@ sshd_start() {
 		return 1
 	fi
 	SSHD_DIR="$TMP/sshd"
-	mkdir -p "$SSHD_DIR"
-	local t
-	for t in ed25519 ecdsa rsa; do
-		[ -f "$SSHD_DIR/ssh_host_${t}_key" ] ||
-			ssh_keygen_quiet -t "$t" -N "" -C "test-host-$t" -f "$SSHD_DIR/ssh_host_${t}_key"
-	done
+	sshd_host_keys "$SSHD_DIR"
 	# the compiled-in privilege separation folder
 	[ "$(id -u)" != 0 ] || mkdir -p /run/sshd
 	if [ -n "$chroot" ]; then
@@ -260,15 +283,9 @@ sshd_stop() { stop_pid "$SSHD_PID"; SSHD_PID=""; }
 dropbear_start() {
 	ssh_can dropbear || return 1
 	DROPBEAR_DIR="$TMP/dropbear"
-	mkdir -p "$DROPBEAR_DIR"
-	local t keys=() home
-	for t in ed25519 ecdsa rsa; do
-		[ -f "$DROPBEAR_DIR/host_$t" ] ||
-			dropbearkey -t "$t" -f "$DROPBEAR_DIR/host_$t" > /dev/null 2>&1
-		dropbearkey -y -f "$DROPBEAR_DIR/host_$t" 2>/dev/null |
-			grep -E '^(ssh-|ecdsa-)' > "$DROPBEAR_DIR/host_$t.pub"
-		keys+=(-r "$DROPBEAR_DIR/host_$t")
-	done
+	local keys=() home
+	dropbear_host_keys "$DROPBEAR_DIR"
+	keys=("${DROPBEAR_KEYS[@]}")
 	home=$(getent passwd "$SSH_USER" | cut -d: -f6)
 	if [ -z "$home" ] || [ ! -d "$home" ]; then
 		echo "# $SSH_USER's home '$home' is not a folder to bind over" >&2
