@@ -20,6 +20,7 @@
 #define MAX_ENTRIES 4000000u   /* names one listing takes from a server */
 #define MAX_NAME 1024          /* no file system holds a longer name (FAT: 255 UTF-16 units) */
 #define MAX_PATH_BYTES (1u << 30) /* the paths of one listing together: a server can't take our memory */
+#define MAX_OPEN_DIRS 128      /* folders open at once on the server */
 #define READDIRS_AHEAD 2       /* READDIRs sent at once per folder (the second usually meets EOF) */
 #define MKDIRS_DEPTH 64        /* the folder itself made with CREATE */
 
@@ -163,6 +164,7 @@ typedef struct lister {
 	int depth;
 	bool root_missing;
 	unsigned left;
+	unsigned open_now; /* folders opened and not yet done */
 	unsigned seen;
 	size_t bytes; /* of the paths listed */
 	int error;
@@ -224,6 +226,7 @@ static void got_opendir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 		return;
 	}
 	d->done = true;
+	l->open_now--;
 	dir_failed(l, d, r);
 }
 
@@ -286,25 +289,28 @@ static void got_readdir(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	d->eof = true;
 }
 
-/* Lists one level of folders: all opened in one flight, read together */
+/* Lists one level of folders: opened in one flight, read together; at most
+ * MAX_OPEN_DIRS open at once (a server's file descriptors are few) */
 static int list_level(lister *l)
 {
 	dsync_sftp_folder *pf = l->pf;
 	dsync_buf path = DSYNC_BUF_INIT;
-	size_t i, k;
+	size_t i, k, lo = 0, next = 0; /* before LO all are done; from NEXT none is opened */
 	int error = 0;
 
-	for (i = 0; i < l->ndirs && !l->error; i++) {
-		pf->counts.opendirs++;
-		l->left++;
-		if ((error = dsync_sftp_path_join(&path, pf->root, dir_path(l, &l->dirs[i]))) < 0 ||
-		    (error = dsync_sftp_client_opendir(pf->c, path.ptr, got_opendir, l, i)) < 0)
-			goto out;
-	}
+	l->open_now = 0;
 	for (;;) {
-		bool busy = false;
-
-		for (i = 0; i < l->ndirs; i++) {
+		for (; next < l->ndirs && l->open_now < MAX_OPEN_DIRS && !l->error; next++) {
+			pf->counts.opendirs++;
+			l->open_now++;
+			l->left++;
+			if ((error = dsync_sftp_path_join(&path, pf->root, dir_path(l, &l->dirs[next]))) < 0 ||
+			    (error = dsync_sftp_client_opendir(pf->c, path.ptr, got_opendir, l, next)) < 0)
+				goto out;
+		}
+		while (lo < next && l->dirs[lo].done)
+			lo++;
+		for (i = lo; i < next; i++) {
 			ldir *d = &l->dirs[i];
 
 			if (!d->open || d->done)
@@ -322,17 +328,16 @@ static int list_level(lister *l)
 				}
 			} else if (d->reading == 0) {
 				/* nobody waits for the CLOSE: its reply comes with the next ones */
+				d->done = true;
+				l->open_now--;
 				if ((error = dsync_sftp_client_close_handle(pf->c, &d->h, dsync_sftp_got_nothing, NULL,
 									    0)) < 0)
 					goto out;
-				d->done = true;
 			}
-			if (!d->done)
-				busy = true;
 		}
-		if (l->left == 0 && !busy)
+		if (l->left == 0 && lo == next && (next == l->ndirs || l->error))
 			break;
-		if ((error = dsync_sftp_client_pump(pf->c)) < 0)
+		if (l->left > 0 && (error = dsync_sftp_client_pump(pf->c)) < 0)
 			goto out;
 	}
 out:

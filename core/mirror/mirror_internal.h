@@ -245,7 +245,7 @@ typedef struct mirror_run {
 	git_oid m_tree;               /* stored form */
 	git_oid m_commit;             /* BASE's commit when nothing changed */
 	bool has_m;
-	/* the paths kept on the computer only, "PATH\tREASON" (folder-relative) */
+	/* the paths kept on the computer only: a folder-relative path, then its reason */
 	dsync_strlist kept;
 	bool incomplete;              /* writing back left something undone */
 	bool keep_journal;            /* a temporary name may be left on the host: the next round removes it */
@@ -279,6 +279,11 @@ bool dsync_mirror_is_kept_back(const mirror_run *r, const char *host);
  * new or changed, and builds the mirror's tree into R->m_tree.
  */
 int dsync_mirror_scan(mirror_run *r);
+/* The host's folder itself is gone (the connection said no folder there,
+ * as when the phone's storage is not mounted): the guard over an empty
+ * listing, as step 3 treats a missing root. DSYNC_EMASSDELETE (paused)
+ * when BASE holds files it protects, else 0. */
+int dsync_mirror_guard_missing(mirror_run *r);
 
 /*
  * writeback.c: step 9: writes the folder's version HEAD_TREE (index form)

@@ -66,18 +66,11 @@ static int clean_up(mirror_run *r)
 /* Step 1: the connection. */
 static int connect_host(mirror_run *r)
 {
-	dsync_transport_opts to = { 0 };
+	dsync_transport_opts to;
 	int error;
 
-	to.interactive = r->o->prompt != NULL;
-	to.ssh_mode = r->cfg->ssh_mode;
-	to.ssh_command = r->cfg->ssh_command;
-	to.rate_limit = r->o->rate_limit ? r->o->rate_limit : r->cfg->rate_limit;
-	if (to.rate_limit == UINT64_MAX)
-		to.rate_limit = 0;
-	to.prompt = r->o->prompt;
-	to.payload = r->o->payload;
-	to.warn = r->o->warn;
+	if ((error = dsync_mirror_transport_opts(&to, r->cfg, r->o)) < 0)
+		return error;
 	if ((error = dsync_transport_open_folder(&r->pf, r->cfg->url, false, &to)) < 0) {
 		char *cause = strdup(dsync_error_last());
 
@@ -214,8 +207,8 @@ static int finish(mirror_run *r)
 		return error;
 	if (!r->keep_journal && (error = dsync_mirror_journal_clear(r->f, r->cfg->name)) < 0)
 		return error;
-	for (i = 0; i < r->kept.size && !error; i++)
-		error = dsync_buf_printf(&kept, "%s\n", r->kept.ptr[i]);
+	for (i = 0; i + 1 < r->kept.size && !error; i += 2)
+		error = dsync_mirror_kept_put(&kept, r->kept.ptr[i], r->kept.ptr[i + 1]);
 	snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
 	if (!error &&
 	    (error = dsync_mirror_status_write(r->f, r->cfg->name, "kept", kept.len ? kept.ptr : NULL)) == 0 &&
@@ -250,7 +243,20 @@ static int one_round(dsync_mirror_result *res, dsync_folder *f, const mirror_cfg
 		error = dsync_error_oom();
 		goto out;
 	}
-	if ((error = connect_host(&r)) < 0 || (error = clean_up(&r)) < 0)
+	if ((error = connect_host(&r)) == DSYNC_ENOTFOUND) {
+		/* no folder there: a phone whose storage is not mounted may
+		 * show none at all; the guard decides as for an empty one */
+		char *why = strdup(dsync_error_last());
+		int g = dsync_mirror_guard_missing(&r);
+
+		if (g < 0)
+			error = g;
+		else
+			dsync_error_set(error, "%s", why ? why : "no folder on the host");
+		free(why);
+		goto out;
+	}
+	if (error < 0 || (error = clean_up(&r)) < 0)
 		goto out;
 	if ((error = dsync_folder_load_ignore(&r.ignore, f)) < 0 ||
 	    (error = dsync_mirror_cache_load(&r.cache, f, cfg->name)) < 0)

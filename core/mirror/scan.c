@@ -22,9 +22,6 @@
 #include <unistd.h>
 
 #define PIECE (64 * 1024)
-/* A file may grow this much between the listing and its read before the
- * read stops (it is kept back either way: its size changed). */
-#define GROWTH_SLACK (64ULL * 1024 * 1024)
 
 #ifdef DSYNC_TESTING
 static void (*test_hook)(const char *step, const char *path, void *payload);
@@ -407,7 +404,11 @@ static int read_file(mirror_run *r, reading *rd, mirror_hfile *f, unsigned base_
 	if ((error = dsync_mirror_tmp(r, &fd)) < 0)
 		return error;
 	dsync_mirror_test_hook("read", f->key);
-	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size + GROWTH_SLACK, &st);
+	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size, &st);
+	if (error == DSYNC_ERROR && st.size > f->size) {
+		*kept = true; /* grew past its listed size: still being written */
+		return 0;
+	}
 	if (error == DSYNC_ENOTFOUND || error == DSYNC_EUSAGE || error == DSYNC_EACCESS) {
 		/* gone, no longer a file, or not readable: the next round sees */
 		if (error == DSYNC_EACCESS)
@@ -612,12 +613,31 @@ static int put_entry(git_index *m, const char *stored, const git_oid *id, unsign
 	return 0;
 }
 
+/* The empty blob in the odb, as the snapshot stores it for its markers: a
+ * tree naming it is committed, so it must be there (fsck, check, push). */
+static int store_empty(mirror_run *r, bool *stored)
+{
+	git_odb *odb = NULL;
+	git_oid id;
+	int err;
+
+	if ((err = git_repository_odb(&odb, r->f->repo)) < 0 ||
+	    (err = git_odb_write(&id, odb, "", 0, GIT_OBJECT_BLOB)) < 0) {
+		git_odb_free(odb);
+		return dsync_error_git(err, "cannot store an empty folder");
+	}
+	git_odb_free(odb);
+	*stored = true;
+	return 0;
+}
+
 /* Adds an empty-folder marker for every listed folder (and the subfolder
  * itself) that has nothing below it in M; the same markers go to R->host. */
 static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 {
 	dsync_buf fp = DSYNC_BUF_INIT, st = DSYNC_BUF_INIT;
 	git_oid empty;
+	bool stored = false;
 	size_t i, pos;
 	int err, error = 0;
 
@@ -640,6 +660,7 @@ static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 			continue;
 		/* nothing on the host below it either: the host's files are in M */
 		if ((error = dsync_buf_puts(&st, DSYNC_DIR_MARKER)) < 0 ||
+		    (!stored && (error = store_empty(r, &stored)) < 0) ||
 		    (error = put_entry(m, st.ptr, &empty, GIT_FILEMODE_BLOB)) < 0)
 			break;
 		len = strlen(d);
@@ -773,6 +794,19 @@ static void drop_kept_back(mirror_run *r)
 		r->host.ptr[k++] = r->host.ptr[i];
 	}
 	r->host.size = k;
+}
+
+int dsync_mirror_guard_missing(mirror_run *r)
+{
+	git_index *m = NULL;
+	mirror_entries base = { 0 };
+	int error;
+
+	if ((error = read_base(&m, r)) == 0 && (error = dsync_mirror_tree_entries(&base, r, m)) == 0)
+		error = guard(r, &base);
+	dsync_mirror_entries_dispose(&base);
+	git_index_free(m);
+	return error;
 }
 
 int dsync_mirror_scan(mirror_run *r)

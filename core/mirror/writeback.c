@@ -14,7 +14,6 @@
 #include "core/base/strset.h"
 #include "transport/sftp_folder.h"
 
-#include <ctype.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,11 +32,11 @@ typedef DSYNC_ARRAY(action) actions;
 typedef struct writer {
 	mirror_run *r;
 	mirror_entries t;         /* the folder's version under the subfolder, by key */
-	char **folded;            /* the listing's paths in lower case, sorted */
+	char **folded;            /* the listing's paths case-folded, sorted */
 	size_t n_folded;
 	dsync_strset made;        /* folders made this round */
 	dsync_strlist rmdirs;     /* folders that may have been emptied */
-	dsync_strlist removing;   /* host paths removed this round (lower case) */
+	dsync_strlist removing;   /* host paths removed this round (case-folded) */
 } writer;
 
 #ifdef DSYNC_TESTING
@@ -80,16 +79,6 @@ static const dsync_rfile *listed(const mirror_run *r, const char *path)
 	return bsearch(&k, r->listing.v, r->listing.n, sizeof(*r->listing.v), cmp_rfile);
 }
 
-static char *lower(const char *s)
-{
-	char *l = strdup(s), *p;
-
-	if (l)
-		for (p = l; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	return l;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -104,7 +93,7 @@ static int fold_listing(writer *w)
 	if ((w->folded = calloc(w->r->listing.n, sizeof(*w->folded))) == NULL)
 		return dsync_error_oom();
 	for (i = 0; i < w->r->listing.n; i++, w->n_folded++)
-		if ((w->folded[i] = lower(w->r->listing.v[i].path)) == NULL)
+		if ((w->folded[i] = dsync_mirror_fold(w->r->listing.v[i].path)) == NULL)
 			return dsync_error_oom();
 	qsort(w->folded, w->n_folded, sizeof(*w->folded), cmp_str);
 	return 0;
@@ -142,7 +131,7 @@ static int in_the_way(writer *w, const char *path, char *why, size_t size)
 			ret = -1;
 		} else if (e && ((last && e->kind == DSYNC_RFILE_DIR) || (!last && e->kind == DSYNC_RFILE_FILE))) {
 			ret = 1;
-		} else if (!e && (l = lower(p)) != NULL) {
+		} else if (!e && (l = dsync_mirror_fold(p)) != NULL) {
 			if (in_sorted(w->folded, w->n_folded, l)) {
 				if (in_sorted(w->removing.ptr, w->removing.size, l))
 					ret = 1;
@@ -439,7 +428,7 @@ static int keep_on_computer(writer *w, const mirror_entry *e)
 	if (e->marker && len)
 		host[len - 1] = '\0';
 	if ((error = dsync_mirror_folder_path(&fp, w->r, host)) == 0 &&
-	    dsync_strlist_addf(&w->r->kept, "%s\t%s", fp.ptr, e->problem) < 0)
+	    (dsync_strlist_add(&w->r->kept, fp.ptr) < 0 || dsync_strlist_add(&w->r->kept, e->problem) < 0))
 		error = dsync_error_oom();
 	w->r->res->computer_only++;
 	free(host);
@@ -496,7 +485,7 @@ static int plan(writer *w, actions *v)
 		if (dsync_array_push(*v, a) < 0)
 			error = dsync_error_oom();
 		if (a.what == DO_REMOVE) {
-			char *l = lower(a.key);
+			char *l = dsync_mirror_fold(a.key);
 
 			if (!l || dsync_array_push(w->removing, l) < 0) {
 				free(l);
@@ -569,7 +558,7 @@ int dsync_mirror_writeback(mirror_run *r, git_index *head)
 			dsync_buf fp = DSYNC_BUF_INIT;
 
 			if ((error = dsync_mirror_folder_path(&fp, r, v.ptr[i].key)) == 0 &&
-			    dsync_strlist_addf(&r->kept, "%s\t%s", fp.ptr, why) < 0)
+			    (dsync_strlist_add(&r->kept, fp.ptr) < 0 || dsync_strlist_add(&r->kept, why) < 0))
 				error = dsync_error_oom();
 			dsync_buf_dispose(&fp);
 			r->res->computer_only++;
