@@ -90,9 +90,15 @@ phone_user_add() {
 # phone_user_del: the user's processes killed by pid, then the user removed
 phone_user_del() {
 	[ -n "$PHONE_USER" ] || return 0
-	local pid try
-	for pid in $(ps -o pid= -u "$PHONE_USER" 2> /dev/null); do
-		kill -9 "$pid" 2> /dev/null || true
+	local pids pid try
+	# (a shell loop of the user's may start another child meanwhile)
+	for try in $(seq 50); do
+		pids=$(ps -o pid= -o stat= -u "$PHONE_USER" 2> /dev/null | awk '$2 !~ /^Z/ { print $1 }')
+		[ -n "$pids" ] || break
+		for pid in $pids; do
+			kill -9 "$pid" 2> /dev/null || true
+		done
+		sleep 0.1
 	done
 	for try in $(seq 30); do
 		getent passwd "$PHONE_USER" > /dev/null || break
