@@ -119,11 +119,11 @@ PY
 	pcd mirror sync phone > /dev/null 2>&1 || die "the second round failed"
 	declare -A T=()
 	for mode in $modes; do
-		pcd mirror set phone ssh "$mode"
+		pcd mirror set phone ssh "$mode" > /dev/null
 		T[$mode]=$(timed "dsync-$mode" pcd mirror sync phone -v) || die "dsync ($mode) failed"
 		log "dsync ($mode): ${T[$mode]} s: $(tr '\n' ' ' < "$tmp/dsync-$mode.out")"
 	done
-	pcd mirror unset phone ssh
+	pcd mirror unset phone ssh > /dev/null
 	T[rsync]=""
 	if ((have_rsync)); then
 		T[rsync]=$(timed rsync rsync -a --dry-run -e "$SSH_CMD" \

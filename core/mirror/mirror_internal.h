@@ -279,6 +279,11 @@ bool dsync_mirror_is_kept_back(const mirror_run *r, const char *host);
  * new or changed, and builds the mirror's tree into R->m_tree.
  */
 int dsync_mirror_scan(mirror_run *r);
+/* The host's folder itself is gone (the connection said no folder there,
+ * as when the phone's storage is not mounted): the guard over an empty
+ * listing, as step 3 treats a missing root. DSYNC_EMASSDELETE (paused)
+ * when BASE holds files it protects, else 0. */
+int dsync_mirror_guard_missing(mirror_run *r);
 
 /*
  * writeback.c: step 9: writes the folder's version HEAD_TREE (index form)

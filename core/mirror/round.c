@@ -243,7 +243,20 @@ static int one_round(dsync_mirror_result *res, dsync_folder *f, const mirror_cfg
 		error = dsync_error_oom();
 		goto out;
 	}
-	if ((error = connect_host(&r)) < 0 || (error = clean_up(&r)) < 0)
+	if ((error = connect_host(&r)) == DSYNC_ENOTFOUND) {
+		/* no folder there: a phone whose storage is not mounted may
+		 * show none at all; the guard decides as for an empty one */
+		char *why = strdup(dsync_error_last());
+		int g = dsync_mirror_guard_missing(&r);
+
+		if (g < 0)
+			error = g;
+		else
+			dsync_error_set(error, "%s", why ? why : "no folder on the host");
+		free(why);
+		goto out;
+	}
+	if (error < 0 || (error = clean_up(&r)) < 0)
 		goto out;
 	if ((error = dsync_folder_load_ignore(&r.ignore, f)) < 0 ||
 	    (error = dsync_mirror_cache_load(&r.cache, f, cfg->name)) < 0)

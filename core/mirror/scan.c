@@ -613,12 +613,31 @@ static int put_entry(git_index *m, const char *stored, const git_oid *id, unsign
 	return 0;
 }
 
+/* The empty blob in the odb, as the snapshot stores it for its markers: a
+ * tree naming it is committed, so it must be there (fsck, check, push). */
+static int store_empty(mirror_run *r, bool *stored)
+{
+	git_odb *odb = NULL;
+	git_oid id;
+	int err;
+
+	if ((err = git_repository_odb(&odb, r->f->repo)) < 0 ||
+	    (err = git_odb_write(&id, odb, "", 0, GIT_OBJECT_BLOB)) < 0) {
+		git_odb_free(odb);
+		return dsync_error_git(err, "cannot store an empty folder");
+	}
+	git_odb_free(odb);
+	*stored = true;
+	return 0;
+}
+
 /* Adds an empty-folder marker for every listed folder (and the subfolder
  * itself) that has nothing below it in M; the same markers go to R->host. */
 static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 {
 	dsync_buf fp = DSYNC_BUF_INIT, st = DSYNC_BUF_INIT;
 	git_oid empty;
+	bool stored = false;
 	size_t i, pos;
 	int err, error = 0;
 
@@ -641,6 +660,7 @@ static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 			continue;
 		/* nothing on the host below it either: the host's files are in M */
 		if ((error = dsync_buf_puts(&st, DSYNC_DIR_MARKER)) < 0 ||
+		    (!stored && (error = store_empty(r, &stored)) < 0) ||
 		    (error = put_entry(m, st.ptr, &empty, GIT_FILEMODE_BLOB)) < 0)
 			break;
 		len = strlen(d);
@@ -774,6 +794,19 @@ static void drop_kept_back(mirror_run *r)
 		r->host.ptr[k++] = r->host.ptr[i];
 	}
 	r->host.size = k;
+}
+
+int dsync_mirror_guard_missing(mirror_run *r)
+{
+	git_index *m = NULL;
+	mirror_entries base = { 0 };
+	int error;
+
+	if ((error = read_base(&m, r)) == 0 && (error = dsync_mirror_tree_entries(&base, r, m)) == 0)
+		error = guard(r, &base);
+	dsync_mirror_entries_dispose(&base);
+	git_index_free(m);
+	return error;
 }
 
 int dsync_mirror_scan(mirror_run *r)

@@ -26,9 +26,10 @@
 #                       Sets PHONE_USER, PHONE_PORT, PHONE_PID, PHONE_KIND,
 #                       PHONE_URL=sftp://USER@127.0.0.1:PORT$PHONE_DIR, the
 #                       host keys in known_hosts, a Host block for 127.0.0.1
-#                       in the ssh config, and exports
-#                       DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG" (dsync's
-#                       OpenSSH client uses the test's key and known_hosts;
+#                       in the ssh config, and exports DSYNC_SSH_COMMAND, a
+#                       script that notes its start in SSH_CALLS and runs
+#                       `ssh -F $SSH_CONFIG` (dsync's OpenSSH client uses
+#                       the test's key and known_hosts;
 #                       the built-in one reads $HOME/.ssh, which the pc's
 #                       HOME links to). With --sftp-log (openssh only) the
 #                       sftp-server logs every request to PHONE_SFTP_LOG
@@ -89,9 +90,15 @@ phone_user_add() {
 # phone_user_del: the user's processes killed by pid, then the user removed
 phone_user_del() {
 	[ -n "$PHONE_USER" ] || return 0
-	local pid try
-	for pid in $(ps -o pid= -u "$PHONE_USER" 2> /dev/null); do
-		kill -9 "$pid" 2> /dev/null || true
+	local pids pid try
+	# (a shell loop of the user's may start another child meanwhile)
+	for try in $(seq 50); do
+		pids=$(ps -o pid= -o stat= -u "$PHONE_USER" 2> /dev/null | awk '$2 !~ /^Z/ { print $1 }')
+		[ -n "$pids" ] || break
+		for pid in $pids; do
+			kill -9 "$pid" 2> /dev/null || true
+		done
+		sleep 0.1
 	done
 	for try in $(seq 30); do
 		getent passwd "$PHONE_USER" > /dev/null || break
@@ -168,7 +175,12 @@ phone_start() {
 		ssh_known_host "$PHONE_PORT" "$PHONE_SRV"/host_{ed25519,ecdsa,rsa}.pub
 	fi
 	ssh_config_host 127.0.0.1 "$PHONE_PORT" user "$PHONE_USER"
-	export DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG"
+	# ssh -F $SSH_CONFIG, each start noted in SSH_CALLS: a round through
+	# the built-in client must start none
+	SSH_CALLS=$TMP/ssh-calls
+	printf '#!/bin/sh\necho "$*" >> "%s"\nexec ssh -F "%s" "$@"\n' "$SSH_CALLS" "$SSH_CONFIG" > "$TMP/ssh-noted"
+	chmod 755 "$TMP/ssh-noted"
+	export DSYNC_SSH_COMMAND=$TMP/ssh-noted
 	PHONE_URL=sftp://$PHONE_USER@127.0.0.1:$PHONE_PORT$PHONE_DIR
 	echo "# phone: $PHONE_KIND on 127.0.0.1:$PHONE_PORT (pid $PHONE_PID), user $PHONE_USER, folder $PHONE_DIR"
 }
@@ -378,6 +390,7 @@ mirror_basics() {
 
 	# a round through the built-in client: a file replaced on the phone
 	ok "$tag: mirror set phone ssh builtin" on pc mirror set phone ssh builtin
+	: > "$SSH_CALLS"
 	echo "edited for the built-in client: a longer line" > "$PC/$PC_SUB/from-pc.txt"
 	phone_random Camera/IMG_0004.jpg 120000
 	mround "$tag: a round through the built-in SSH client"
@@ -386,12 +399,14 @@ mirror_basics() {
 	check "$tag: builtin: the new photo is in the folder" \
 		"$(sha "$PC/$PC_SUB/Camera/IMG_0004.jpg" 2> /dev/null)" = "$(sha "$PHONE_DIR/Camera/IMG_0004.jpg")"
 	phone_clean "$tag: after the built-in client's round"
+	check "$tag: builtin: the round ran no ssh" ! -s "$SSH_CALLS"
 	ok "$tag: mirror unset phone ssh" on pc mirror unset phone ssh
 
 	# nothing changed
 	n=$(commit_count "$PC")
 	mround "$tag: a round with nothing changed"
 	contains "$tag: ... says the phone is up to date" "$TMP/out" "phone: up to date"
+	check "$tag: ... through the OpenSSH client again" -s "$SSH_CALLS"
 	check "$tag: ... and records nothing" "$(commit_count "$PC")" = "$n"
 	phone_clean "$tag: after the round with nothing changed"
 	check "$tag: the computer's files outside the subfolder are untouched" \

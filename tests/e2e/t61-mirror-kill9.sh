@@ -103,6 +103,10 @@ for trial in $(seq "$TRIALS"); do
 	echo "# trial $trial: delay $delay ms: $state; $n of dsync's names on the phone after it"
 
 	mround "trial $trial: the round after the kill"
+	if ((n > 0)); then
+		contains "trial $trial: ... removed what the killed round left there" "$TMP/out" \
+			"removed $n left there by a round cut off"
+	fi
 	phone_clean "trial $trial"
 	missing=$(comm -23 <(sort -u "$WRITTEN") <(history_blobs pc))
 	check "trial $trial: every version written on either side is in history" -z "$missing"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # A file still being written on the phone is not recorded half-written
 # (acceptance 3): a camera app appending to a video (a background writer,
-# as the phone's user, a few KB every 20 ms for several seconds) while
+# as the phone's user, 1 KB every 2 ms for 6 s) while
 # rounds run one after another. No round records any version of it while
 # it grows (every version history ever holds is the whole, final file),
 # the rounds go on recording the phone's other new files meanwhile, and
@@ -30,13 +30,26 @@ ok "mirror add" on pc mirror add phone "$PHONE_URL" --path-in-folder "$PC_SUB"
 mround "the first round"
 phone_clean "after the first round"
 
-# the video starts at 2 MB, so that reading it takes a while, and grows
-# by 8 KB every 20 ms for about 6 s (to ~4.4 MB)
+# the video starts at 2 MB, so that reading it takes a while, and grows as
+# a recording does, without pause: 1 KB every 2 ms for 6 s (to ~5 MB). (A
+# round sees growth between its listing and the end of its read; a writer
+# idle for longer than that window would not be seen growing.)
 phone_random "$V" 2000000
-phone_as sh -c 'i=0; while [ $i -lt 300 ]; do head -c 8192 /dev/urandom >> "$1"; sleep 0.02; i=$((i + 1)); done' \
-	sh "$PHONE_DIR/$V" &
+phone_as python3 -c '
+import os, sys, time
+f = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+end = time.monotonic() + 6
+while time.monotonic() < end:
+	os.write(f, os.urandom(1024))
+	time.sleep(0.002)
+os.close(f)' "$PHONE_DIR/$V" &
 writer=$!
 STARTED_PIDS+=("$writer")
+# the first round starts once the writer is writing
+for i in $(seq 100); do
+	(($(stat -c %s "$PHONE_DIR/$V") > 2000000)) && break
+	sleep 0.05
+done
 # the phone's own names for files being written: never recorded, never touched
 phone_random "Camera/.pending-1733493000-VID_0002.mp4" 50000
 phone_random "Camera/upload.tmp" 3000
