@@ -20,6 +20,7 @@
 #include "dsync/mirror.h"
 #include "core/base/array.h"
 #include "core/base/buf.h"
+#include "core/base/strset.h"
 #include "core/folder/folder.h"
 #include "transport/sftp_folder.h"
 
@@ -236,7 +237,7 @@ typedef struct mirror_run {
 	dsync_rfile_list listing;     /* everything listed, sorted by path */
 	dsync_rfile_list unreadable;  /* folders that could not be listed: what is below them is kept back */
 	mirror_hfiles host;           /* the files (and empty folders) recorded from the host, sorted by key */
-	dsync_strlist kept_back;      /* host paths of files kept back (still being written), sorted */
+	dsync_strset kept_back;       /* host paths of files kept back (still being written): asked per path */
 	/* BASE: refs/mirrors/NAME */
 	bool has_base;
 	git_oid base_commit;

@@ -301,7 +301,7 @@ out:
 	for (i = 0; i < r.host.size; i++)
 		free(r.host.ptr[i].key);
 	dsync_array_dispose(r.host);
-	dsync_strlist_dispose(&r.kept_back);
+	dsync_strset_dispose(&r.kept_back);
 	dsync_strlist_dispose(&r.kept);
 	free(r.label);
 	free(u);

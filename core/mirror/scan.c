@@ -125,9 +125,8 @@ bool dsync_mirror_is_kept_back(const mirror_run *r, const char *host)
 {
 	size_t i;
 
-	for (i = 0; i < r->kept_back.size; i++)
-		if (strcmp(r->kept_back.ptr[i], host) == 0)
-			return true;
+	if (dsync_strset_has(&r->kept_back, host))
+		return true;
 	for (i = 0; i < r->unreadable.n; i++) {
 		const char *d = r->unreadable.v[i].path;
 		size_t len = strlen(d);
@@ -684,8 +683,71 @@ static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 
 /* Reads (or takes from the cache) every host file's content; files still
  * being written go to R->kept_back.  BASE: BASE's entries (sorted by key). */
+/*
+ * The second look at the files just read (the issue's "size or mtime still
+ * changing between two listings"): the read's own FSTAT catches a file that
+ * grew while it was read, but a writer that paused for the length of a
+ * short read would slip through.  So once at least STABLE_MS have passed
+ * since the listing (mtimes have whole seconds), the files read are looked
+ * at again in one flight; one whose size or mtime moved is kept back, its
+ * cache entry dropped.  Only when a file read was modified recently by our
+ * clock (or is dated in the future): an old photo read on a first round
+ * costs no wait.
+ */
+#define STABLE_MS 1100
+#define RECENT_S 120
+
+static int look_again(mirror_run *r, const size_t *idx, size_t n, int64_t listed_ms)
+{
+	const char **paths = NULL;
+	dsync_rfile *now = NULL;
+	time_t clock = time(NULL);
+	bool recent = false;
+	int64_t waited;
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < n && !recent; i++)
+		recent = (int64_t)r->host.ptr[idx[i]].mtime + RECENT_S >= (int64_t)clock;
+	if (!n || !recent)
+		return 0;
+	if ((waited = dsync_now_ms() - listed_ms) < STABLE_MS) {
+		struct timespec ts = { .tv_sec = (STABLE_MS - waited) / 1000,
+				       .tv_nsec = ((STABLE_MS - waited) % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	if (!(paths = calloc(n, sizeof(*paths))) || !(now = calloc(n, sizeof(*now)))) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		paths[i] = r->host.ptr[idx[i]].key;
+	dsync_mirror_test_hook("look-again", NULL);
+	if ((error = dsync_sftp_folder_lstat(r->pf, paths, n, now)) < 0)
+		goto out;
+	for (i = 0; i < n && !error; i++) {
+		mirror_hfile *h = &r->host.ptr[idx[i]];
+
+		if (now[i].kind == DSYNC_RFILE_FILE && now[i].size == h->size && now[i].mtime == h->mtime)
+			continue;
+		/* still being written (or gone, or replaced): the next round sees */
+		dsync_mirror_cache_del(&r->cache, h->key);
+		r->res->kept_back++;
+		if (dsync_strset_add(&r->kept_back, h->key) < 0)
+			error = dsync_error_oom();
+	}
+out:
+	free(paths);
+	free(now);
+	return error;
+}
+
 static int read_files(mirror_run *r, const mirror_entries *base)
 {
+	DSYNC_ARRAY(size_t) got = DSYNC_ARRAY_INIT;
+	int64_t listed_ms = dsync_now_ms();
 	reading rd;
 	size_t i, j = 0;
 	int err, error = 0;
@@ -731,15 +793,19 @@ static int read_files(mirror_run *r, const mirror_entries *base)
 			break;
 		if (kept) {
 			r->res->kept_back++;
-			if (dsync_strlist_add(&r->kept_back, h->key) < 0)
+			if (dsync_strset_add(&r->kept_back, h->key) < 0)
 				error = dsync_error_oom();
 			continue;
 		}
-		if (dsync_mirror_cache_put(&r->cache, h->key, h->size, h->mtime, &h->id) < 0)
+		if (dsync_mirror_cache_put(&r->cache, h->key, h->size, h->mtime, &h->id) < 0 ||
+		    dsync_array_push(got, i) < 0)
 			error = dsync_error_oom();
 		r->cache_dirty = true;
 	}
+	if (!error)
+		error = look_again(r, got.ptr, got.size, listed_ms);
 out:
+	dsync_array_dispose(got);
 	git_odb_free(rd.odb);
 	return error;
 }

@@ -335,6 +335,46 @@ static void test_growing(void **state)
 	content_is(folder, "Phone/DCIM/video.mp4", "first part and more");
 }
 
+/* A writer that paused while the file was read (so the read's own FSTAT
+ * saw no change) and wrote again before the second look: kept back too. */
+static void grow_after_read(const char *step, const char *path, void *payload)
+{
+	(void)payload;
+	(void)path;
+	if (strcmp(step, "look-again") == 0 && !grown) {
+		char p[400];
+		FILE *fp;
+
+		grown = 1;
+		snprintf(p, sizeof(p), "%s/DCIM/doc.txt", phone);
+		assert_non_null(fp = fopen(p, "ab"));
+		fputs(", second write", fp);
+		fclose(fp);
+	}
+}
+
+static void test_growing_paused(void **state)
+{
+	dsync_mirror_result r;
+	char p[400];
+
+	(void)state;
+	grown = 0;
+	put(phone, "DCIM/doc.txt", "first write");
+	/* written just now: only a recent file gets the second look */
+	snprintf(p, sizeof(p), "%s/DCIM/doc.txt", phone);
+	assert_int_equal(utime(p, NULL), 0);
+	dsync_mirror_set_test_hook(grow_after_read, NULL);
+	round_is(&r, 0, false);
+	dsync_mirror_set_test_hook(NULL, NULL);
+	assert_int_equal(grown, 1);
+	assert_int_equal(r.kept_back, 1);
+	content_is(folder, "Phone/DCIM/doc.txt", NULL);
+	round_is(&r, 0, false);
+	assert_int_equal(r.kept_back, 0);
+	content_is(folder, "Phone/DCIM/doc.txt", "first write, second write");
+}
+
 /* Names the phone can't hold stay on the computer, listed, and cause
  * nothing in later rounds. */
 static void test_names(void **state)
@@ -740,7 +780,7 @@ int main(void)
 		cmocka_unit_test(test_first_round), cmocka_unit_test(test_no_change),
 		cmocka_unit_test(test_edit_in_folder), cmocka_unit_test(test_edit_on_phone),
 		cmocka_unit_test(test_deletions), cmocka_unit_test(test_conflict),
-		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing),
+		cmocka_unit_test(test_rename_on_phone), cmocka_unit_test(test_growing), cmocka_unit_test(test_growing_paused),
 		cmocka_unit_test(test_names), cmocka_unit_test(test_emptied),
 		cmocka_unit_test(test_journal), cmocka_unit_test(test_killed), cmocka_unit_test(test_no_atomic_replace),
 		cmocka_unit_test(test_big_files), cmocka_unit_test(test_folders_and_skipped),
