@@ -656,6 +656,47 @@ out:
 	return error;
 }
 
+/*
+ * Removes from RESULT (sorted, as an index is) every empty-folder marker
+ * whose folder holds something else: one side kept a folder empty while the
+ * other put files in it (a phone's first round into a folder its mirror made,
+ * a device that made a folder another filled).  Left in, the next snapshot
+ * would drop it as a change of nothing.  *REMOVED: how many went.
+ */
+static int drop_full_markers(git_index *result, size_t *removed)
+{
+	size_t i = 0;
+	int err;
+
+	*removed = 0;
+	while (i < git_index_entrycount(result)) {
+		const git_index_entry *e = git_index_get_byindex(result, i), *o;
+		size_t dir_len;
+		bool full = false;
+
+		if (!dsync_path_is_dir_marker(e->path)) {
+			i++;
+			continue;
+		}
+		dir_len = strlen(e->path) - strlen(DSYNC_DIR_MARKER);
+		/* the folder's entries are contiguous in sorted order: a neighbour
+		 * with the same folder prefix is enough */
+		if (i > 0 && (o = git_index_get_byindex(result, i - 1)) && strncmp(o->path, e->path, dir_len) == 0)
+			full = true;
+		if (i + 1 < git_index_entrycount(result) && (o = git_index_get_byindex(result, i + 1)) &&
+		    strncmp(o->path, e->path, dir_len) == 0)
+			full = true;
+		if (!full) {
+			i++;
+			continue;
+		}
+		if ((err = git_index_remove(result, e->path, 0)) < 0)
+			return dsync_error_git(err, "cannot record the merged tree");
+		(*removed)++;
+	}
+	return 0;
+}
+
 static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_commit *ours,
 		       const git_commit *theirs, bool ours_wins, int depth)
 {
@@ -665,7 +706,7 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 	git_index *index = NULL, *result = NULL;
 	entry_list l = { 0 };
 	conflict_in *cv = NULL;
-	size_t cn = 0, i;
+	size_t cn = 0, i, dropped = 0;
 	side so, st;
 	const git_oid *base_id = NULL;
 	int err, error;
@@ -714,10 +755,12 @@ static int merge_trees(dsync_merge_result *out, git_repository *repo, const git_
 			error = dsync_error_git(err, "cannot record '%s' in the merge", l.ptr[i].e.path);
 			goto out;
 		}
-	if (git_index_entrycount(result) != l.size) {
+	if ((error = drop_full_markers(result, &dropped)) < 0)
+		goto out;
+	if (git_index_entrycount(result) + dropped != l.size) {
 		/* never silently: every decided path must be in the tree */
 		error = dsync_error_set(DSYNC_ERROR, "the merge lost a path (%zu of %zu recorded); nothing changed",
-					git_index_entrycount(result), l.size);
+					git_index_entrycount(result) + dropped, l.size);
 		goto out;
 	}
 	if ((err = git_index_write_tree_to(&out->tree, result, repo)) < 0) {

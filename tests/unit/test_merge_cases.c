@@ -168,6 +168,16 @@ static const merge_case cases[] = {
 	  { { COPY("f", ".txt"), "alpha\n", 0 } },
 	  { { COPY("f", ".txt"), "beta\n", 0 } },
 	  { { COPY("f", ".txt"), "beta\n", 0 }, { "f.sync-conflict-20240301-140509-alpha-2.txt", "alpha\n", 0 } }, 1 },
+	{ "an empty folder one side kept and the other filled loses its marker", true,
+	  { { NULL, NULL, 0 } },
+	  { { "Phone/.dsync-empty", "", 0 }, { "a.txt", "a\n", 0 } },
+	  { { "Phone/DCIM/p.jpg", "jpg\n", 0 } },
+	  { { "Phone/DCIM/p.jpg", "jpg\n", 0 }, { "a.txt", "a\n", 0 } }, 0 },
+	{ "an empty folder both sides keep stays marked", false,
+	  { { "x.txt", "x\n", 0 } },
+	  { { "x.txt", "x\n", 0 }, { "e/.dsync-empty", "", 0 } },
+	  { { "x.txt", "X\n", 0 } },
+	  { { "x.txt", "X\n", 0 }, { "e/.dsync-empty", "", 0 } }, 0 },
 };
 
 static size_t data_len(const file *f)
