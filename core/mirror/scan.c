@@ -631,7 +631,11 @@ static int store_empty(mirror_run *r, bool *stored)
 }
 
 /* Adds an empty-folder marker for every listed folder (and the subfolder
- * itself) that has nothing below it in M; the same markers go to R->host. */
+ * itself) that has nothing below it in M; the same markers go to R->host.
+ * Deepest first (the listing is sorted, so backwards): a folder whose only
+ * content is an empty folder holds that one's marker, and gets none of its
+ * own (as a snapshot stores it; one of its own the merge would drop and
+ * the next round make again). */
 static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 {
 	dsync_buf fp = DSYNC_BUF_INIT, st = DSYNC_BUF_INIT;
@@ -642,12 +646,12 @@ static int add_markers(mirror_run *r, git_index *m, const dsync_strlist *dirs)
 
 	if ((err = git_odb_hash(&empty, "", 0, GIT_OBJECT_BLOB)) < 0)
 		return dsync_error_git(err, "cannot hash");
-	for (i = 0; i <= dirs->size && !error; i++) {
-		const char *d = i < dirs->size ? dirs->ptr[i] : "";
+	for (i = dirs->size + 1; i-- > 0 && !error;) {
+		const char *d = i > 0 ? dirs->ptr[i - 1] : "";
 		mirror_hfile h = { 0 };
 		size_t len;
 
-		if (i == dirs->size && (!r->cfg->path || !*r->cfg->path))
+		if (i == 0 && (!r->cfg->path || !*r->cfg->path))
 			break; /* the whole folder: no marker for its root */
 		if (dsync_mirror_is_kept_back(r, d))
 			continue;
