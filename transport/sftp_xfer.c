@@ -77,7 +77,8 @@ int dsync_sftp_mkdirs(dsync_sftp_client *c, const char *path, uint32_t perms, in
 	char *parent = NULL, *slash;
 	int error;
 
-	if ((error = DSYNC_SFTP_ONE_CALL(c, &o, dsync_sftp_client_mkdir(c, path, &mode, dsync_sftp_got_one, &o, 0))) < 0)
+	if ((error = DSYNC_SFTP_ONE_CALL(c, &o, dsync_sftp_client_mkdir(c, path, &mode, dsync_sftp_got_one, &o,
+									 0))) < 0)
 		return error;
 	if (dsync_sftp_is_status(&o, DSYNC_SFTP_FX_OK))
 		return 0;
@@ -102,7 +103,8 @@ int dsync_sftp_mkdirs(dsync_sftp_client *c, const char *path, uint32_t perms, in
 	if (st.type == DSYNC_SFTP_ATTRS && dsync_sftp_attrs_is_dir(&st.attrs))
 		return 0;
 	if (st.type == DSYNC_SFTP_ATTRS)
-		return dsync_error_set(DSYNC_ENOTDIR, "cannot make the folder '%s' %s: a file is in the way", path, where);
+		return dsync_error_set(DSYNC_ENOTDIR, "cannot make the folder '%s' %s: a file is in the way", path,
+				       where);
 	return dsync_sftp_reply_error(&o, "cannot make the folder", path, where);
 }
 
@@ -213,7 +215,8 @@ static void got_fstat(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 
 	(void)tag;
 	g->left--;
-	if (r->type != DSYNC_SFTP_ATTRS || !dsync_sftp_attrs_is_file(&r->attrs) || !(r->attrs.flags & DSYNC_SFTP_ATTR_SIZE)) {
+	if (r->type != DSYNC_SFTP_ATTRS || !dsync_sftp_attrs_is_file(&r->attrs) ||
+	    !(r->attrs.flags & DSYNC_SFTP_ATTR_SIZE)) {
 		get_error(g, dsync_error_set(DSYNC_ECORRUPT, "%s %s is not a file", a->name, a->where));
 		return;
 	}
@@ -256,6 +259,8 @@ static void got_data(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	if ((p = find_piece(g, tag, &at)) == NULL)
 		return;
 	if (r->type == DSYNC_SFTP_STATUS) {
+		int code = dsync_sftp_status_code(r->status);
+
 		if (r->status == DSYNC_SFTP_FX_EOF && (p->off >= g->size || a->to_eof)) {
 			/* past the end FSTAT gave (the file LSTAT saw was longer), or
 			 * a live file that shrank */
@@ -272,10 +277,8 @@ static void got_data(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 						     a->name, a->where, (unsigned long long)p->off,
 						     (unsigned long long)g->size));
 		else
-			get_error(g, dsync_error_set(dsync_sftp_status_code(r->status) ? dsync_sftp_status_code(r->status)
-									   : DSYNC_ECORRUPT,
-						     "cannot read %s %s: %s", a->name, a->where,
-						     r->message[0] ? r->message : "failed"));
+			get_error(g, dsync_error_set(code ? code : DSYNC_ECORRUPT, "cannot read %s %s: %s", a->name,
+						     a->where, r->message[0] ? r->message : "failed"));
 		return;
 	}
 	if (r->data_len == 0 || r->data_len > p->len) {
@@ -292,7 +295,8 @@ static void got_data(const dsync_sftp_reply *r, void *ctx, uint64_t tag)
 	if (r->data_len < p->len) {
 		/* a short read: the rest is asked again */
 		if (g->npieces == MAX_PIECES) {
-			get_error(g, dsync_error_set(DSYNC_ECORRUPT, "the SFTP server sends %s in too small pieces", a->name));
+			get_error(g, dsync_error_set(DSYNC_ECORRUPT, "the SFTP server sends %s in too small pieces",
+						     a->name));
 			return;
 		}
 		memmove(p + 2, p + 1, (g->npieces - at - 1) * sizeof(*p));

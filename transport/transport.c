@@ -71,7 +71,8 @@ int dsync_transport_open_folder(dsync_sftp_folder **out, const char *url, bool c
 	*out = NULL;
 	if (!dsync_sftp_url_is_ssh(url))
 		return dsync_error_set(DSYNC_EUSAGE,
-				       "'%s': a mirror needs an ssh location: sftp://[user@]host[:port]/path, ssh://... or [user@]host:path",
+				       "'%s': a mirror needs an ssh location: sftp://[user@]host[:port]/path, "
+				       "ssh://... or [user@]host:path",
 				       dsync_quote(q, url));
 	if (!o)
 		o = &no_opts;

@@ -317,6 +317,52 @@ static inline void fk_open_store(int fd)
 	fk_attrs(fd, id, 0, true);
 }
 
+/* One name a fake listing sends (with size 42 and mtime 1600000001) */
+typedef struct fk_entry {
+	const char *name;
+	size_t len;
+	uint32_t perms;
+} fk_entry;
+
+/* Answers the OPENDIR of the top folder with a handle and its pair of
+ * READDIRs with the N entries E, then the end */
+static inline void fk_listing(int fd, const fk_entry *e, size_t count)
+{
+	unsigned char b[4000], h[5] = { 0, 0, 0, 1, 'd' };
+	unsigned type;
+	uint32_t id, id2;
+	size_t n = 4, i;
+
+	fk_request(fd, &type, &id);
+	if (type != 11)
+		_exit(11);
+	fk_reply(fd, 102, id, h, sizeof(h));
+	fk_request(fd, &type, &id);
+	fk_request(fd, &type, &id2);
+	if (type != 12)
+		_exit(12);
+	fk_put32(b, (uint32_t)count);
+	for (i = 0; i < count; i++) {
+		if (n + 4 + e[i].len + 5 + 24 > sizeof(b))
+			_exit(13);
+		fk_put32(b + n, (uint32_t)e[i].len);
+		memcpy(b + n + 4, e[i].name, e[i].len);
+		n += 4 + e[i].len;
+		fk_put32(b + n, 1);
+		b[n + 4] = 'L';
+		n += 5;
+		fk_put32(b + n, 0xd);
+		fk_put32(b + n + 4, 0);
+		fk_put32(b + n + 8, 42);
+		fk_put32(b + n + 12, e[i].perms);
+		fk_put32(b + n + 16, 1600000000);
+		fk_put32(b + n + 20, 1600000001);
+		n += 24;
+	}
+	fk_reply(fd, 104, id, b, n);
+	fk_status(fd, id2, 1);
+}
+
 static inline dsync_sftp_stream *fake_stream(fake_fn fn)
 {
 	int fd = -1;

@@ -905,45 +905,16 @@ static void test_round_trips(void **state)
  * are blobs */
 static void fake_list(int fd)
 {
-	static const struct {
-		const char *name;
-		size_t len;
-		uint32_t perms;
-	} e[] = {
+	static const fk_entry e[] = {
 		{ "ok", 2, 0100600 }, { "a/b", 3, 0100600 }, { "x\0y", 3, 0100600 }, { ".", 1, 040700 },
 		{ "..", 2, 040700 }, { ".ok.tmp-00000000", 16, 0100600 }, { "link", 4, 0120777 },
 		{ "", 0, 0100600 }, { "ok2", 3, 0100644 },
 	};
-	unsigned char b[2000], h[5] = { 0, 0, 0, 1, 'd' };
 	unsigned type;
-	uint32_t id, id2;
-	size_t n = 4, i;
+	uint32_t id;
 
 	fk_open_store(fd);
-	fk_request(fd, &type, &id);
-	if (type != 11)
-		_exit(11);
-	fk_reply(fd, 102, id, h, sizeof(h));
-	fk_request(fd, &type, &id);
-	fk_request(fd, &type, &id2);
-	if (type != 12)
-		_exit(12);
-	fk_put32(b, (uint32_t)DSYNC_ARRAY_SIZE(e));
-	for (i = 0; i < DSYNC_ARRAY_SIZE(e); i++) {
-		fk_put32(b + n, (uint32_t)e[i].len);
-		memcpy(b + n + 4, e[i].name, e[i].len);
-		n += 4 + e[i].len;
-		fk_put32(b + n, 1);
-		b[n + 4] = 'L';
-		n += 5;
-		fk_put32(b + n, 0x5);
-		fk_put32(b + n + 4, 0);
-		fk_put32(b + n + 8, 42);
-		fk_put32(b + n + 12, e[i].perms);
-		n += 16;
-	}
-	fk_reply(fd, 104, id, b, n);
-	fk_status(fd, id2, 1);
+	fk_listing(fd, e, DSYNC_ARRAY_SIZE(e));
 	/* a READDIR sent before the EOF came meets EOF too; CLOSE is OK */
 	for (;;) {
 		fk_request(fd, &type, &id);

@@ -494,48 +494,17 @@ static void test_paths(void **state)
 static void fake_list(int fd)
 {
 	static char long_name[1100];
-	static const struct {
-		const char *name;
-		size_t len;
-		uint32_t perms;
-	} e[] = {
+	static const fk_entry e[] = {
 		{ "ok", 2, 0100600 }, { "a/b", 3, 0100600 }, { "x\0y", 3, 0100600 }, { ".", 1, 040700 },
 		{ "..", 2, 040700 }, { "", 0, 0100600 }, { long_name, sizeof(long_name), 0100600 },
 		{ "ok", 2, 0100644 }, { "gone", 4, 040755 }, { "fifo", 4, 010644 },
 	};
-	unsigned char b[4000], h[5] = { 0, 0, 0, 1, 'd' };
 	unsigned type;
-	uint32_t id, id2;
-	size_t n = 4, i;
+	uint32_t id;
 
 	memset(long_name, 'n', sizeof(long_name));
 	fk_open_store(fd);
-	fk_request(fd, &type, &id);
-	if (type != 11)
-		_exit(11);
-	fk_reply(fd, 102, id, h, sizeof(h));
-	fk_request(fd, &type, &id);
-	fk_request(fd, &type, &id2);
-	if (type != 12)
-		_exit(12);
-	fk_put32(b, (uint32_t)DSYNC_ARRAY_SIZE(e));
-	for (i = 0; i < DSYNC_ARRAY_SIZE(e); i++) {
-		fk_put32(b + n, (uint32_t)e[i].len);
-		memcpy(b + n + 4, e[i].name, e[i].len);
-		n += 4 + e[i].len;
-		fk_put32(b + n, 1);
-		b[n + 4] = 'L';
-		n += 5;
-		fk_put32(b + n, 0xd);
-		fk_put32(b + n + 4, 0);
-		fk_put32(b + n + 8, 42);
-		fk_put32(b + n + 12, e[i].perms);
-		fk_put32(b + n + 16, 1600000000);
-		fk_put32(b + n + 20, 1600000001);
-		n += 24;
-	}
-	fk_reply(fd, 104, id, b, n);
-	fk_status(fd, id2, 1);
+	fk_listing(fd, e, DSYNC_ARRAY_SIZE(e));
 	/* "gone" is gone (OPENDIR: no such file); READDIRs meet EOF; CLOSE is OK */
 	for (;;) {
 		fk_request(fd, &type, &id);
@@ -567,6 +536,52 @@ static void test_hostile_names(void **state)
 	assert_int_equal(dsync_sftp_folder_get_counts(pf)->bad_names, 5);
 	assert_int_equal(dsync_sftp_folder_get_counts(pf)->opendirs, 2);
 	dsync_rfile_list_dispose(&l);
+	dsync_sftp_folder_free(pf);
+}
+
+/* A file that shrinks while it is read (a phone's app rewrote it): LSTAT
+ * and the first FSTAT say 10 bytes, the READ gives 4 and then the end,
+ * the FSTAT after says 4 */
+static void fake_shrink(int fd)
+{
+	static const unsigned char h[5] = { 0, 0, 0, 1, 'h' };
+	unsigned type, fstats = 0, reads = 0;
+	uint32_t id;
+
+	fk_open_store(fd);
+	for (;;) {
+		fk_request(fd, &type, &id);
+		if (type == 7)
+			fk_attrs(fd, id, 10, false);
+		else if (type == 3)
+			fk_reply(fd, 102, id, h, sizeof(h));
+		else if (type == 8)
+			fk_attrs(fd, id, fstats++ ? 4 : 10, false);
+		else if (type == 5 && reads++ == 0)
+			fk_data(fd, id, "abcd", 4);
+		else
+			fk_status(fd, id, type == 5 ? 1 : 0);
+	}
+}
+
+static void test_shrink(void **state)
+{
+	dsync_sftp_url u = { .host = "fake-host", .path = "phone", .url = "sftp://fake-host/~/phone",
+			     .label = "fake-host" };
+	dsync_sftp_folder *pf;
+	dsync_rfile st;
+	char got[16];
+	int fd;
+
+	(void)state;
+	assert_int_equal(dsync_sftp_folder_open(&pf, fake_stream(fake_shrink), &u, false, 0), 0);
+	fd = temp_fd("", 0);
+	assert_int_equal(dsync_sftp_folder_read(pf, "f", fd, 0, &st), 0);
+	assert_int_equal(st.size, 4);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 4);
+	assert_int_equal(pread(fd, got, sizeof(got), 0), 4);
+	assert_memory_equal(got, "abcd", 4);
+	close(fd);
 	dsync_sftp_folder_free(pf);
 }
 
@@ -661,6 +676,7 @@ int main(void)
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_session),
 		cmocka_unit_test(test_hostile_names),
+		cmocka_unit_test(test_shrink),
 	};
 
 	return SFTP_SERVER_RUN_TESTS(tests, setup);
