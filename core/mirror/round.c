@@ -66,18 +66,11 @@ static int clean_up(mirror_run *r)
 /* Step 1: the connection. */
 static int connect_host(mirror_run *r)
 {
-	dsync_transport_opts to = { 0 };
+	dsync_transport_opts to;
 	int error;
 
-	to.interactive = r->o->prompt != NULL;
-	to.ssh_mode = r->cfg->ssh_mode;
-	to.ssh_command = r->cfg->ssh_command;
-	to.rate_limit = r->o->rate_limit ? r->o->rate_limit : r->cfg->rate_limit;
-	if (to.rate_limit == UINT64_MAX)
-		to.rate_limit = 0;
-	to.prompt = r->o->prompt;
-	to.payload = r->o->payload;
-	to.warn = r->o->warn;
+	if ((error = dsync_mirror_transport_opts(&to, r->cfg, r->o)) < 0)
+		return error;
 	if ((error = dsync_transport_open_folder(&r->pf, r->cfg->url, false, &to)) < 0) {
 		char *cause = strdup(dsync_error_last());
 
