@@ -308,9 +308,10 @@ out:
 	return error;
 }
 
-static void add_result(dsync_mirror_result *to, const dsync_mirror_result *r)
+void dsync_mirror_result_add(dsync_mirror_result *to, const dsync_mirror_result *r)
 {
-	to->mirrors++;
+	to->mirrors += r->mirrors;
+	to->skipped += r->skipped;
 	to->dirs_listed += r->dirs_listed;
 	to->files_read += r->files_read;
 	to->bytes_read += r->bytes_read;
@@ -320,8 +321,12 @@ static void add_result(dsync_mirror_result *to, const dsync_mirror_result *r)
 	to->recorded_renamed += r->recorded_renamed;
 	to->recorded |= r->recorded;
 	to->kept_back += r->kept_back;
-	if (r->merge.head[0])
+	/* the last merge that moved the folder tells where it is; a later
+	 * one that found nothing to merge still counts the conflicts now */
+	if (r->merge.merged || (!to->merge.merged && r->merge.head[0]))
 		to->merge = r->merge;
+	else if (r->merge.head[0])
+		to->merge.open_conflicts = r->merge.open_conflicts;
 	to->files_written += r->files_written;
 	to->bytes_written += r->bytes_written;
 	to->files_removed += r->files_removed;
@@ -376,7 +381,8 @@ int dsync_mirror_round_locked(dsync_mirror_result *out, dsync_folder *f, const c
 		}
 		memset(&r, 0, sizeof(r));
 		error = one_round(&r, f, &cfgs[i], o);
-		add_result(out, &r);
+		r.mirrors = 1;
+		dsync_mirror_result_add(out, &r);
 		if (error < 0 && first == 0)
 			first = error;  /* returned; the others' errors are warned */
 		else if (error < 0 && o->warn)

@@ -14,4 +14,9 @@
 int dsync_mirror_round_locked(dsync_mirror_result *out, dsync_folder *f, const char *name,
 			      const dsync_mirror_options *o);
 
+/* Adds R (one mirror's round, or a sum of rounds) to TO: counts summed,
+ * the merge outcome of the last merge that moved the folder.  (core/sync
+ * sums the mirrors' rounds of a sync round with it too.) */
+void dsync_mirror_result_add(dsync_mirror_result *to, const dsync_mirror_result *r);
+
 #endif

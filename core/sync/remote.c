@@ -351,6 +351,25 @@ out:
 	return error;
 }
 
+/* Whether F has a mirror NAME (mirror.NAME.url): a remote of that name
+ * would make 'dsync sync NAME' mean two things. */
+static bool is_mirror(dsync_folder *f, const char *name)
+{
+	git_config *cfg = NULL;
+	char *url = NULL;
+	bool yes;
+
+	if (dsync_remote_config_open(&cfg, f) < 0) {
+		dsync_error_clear();
+		return false;
+	}
+	yes = dsync_remote_config_get(&url, cfg, "mirror.%s.url", name) == 0 && url;
+	dsync_error_clear();
+	free(url);
+	git_config_free(cfg);
+	return yes;
+}
+
 int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *created,
 		     const dsync_sync_options *o)
 {
@@ -370,6 +389,9 @@ int dsync_remote_add(dsync_folder *f, const char *name, const char *url, bool *c
 	if (!dsync_remote_name_ok(name))
 		return dsync_error_set(DSYNC_EUSAGE, "'%s' is not a remote name (letters, digits, '-', '_', '.')",
 				       dsync_quote(q, name));
+	if (is_mirror(f, name))
+		return dsync_error_set(DSYNC_EUSAGE, "'%s' is already a mirror of '%s': give the remote another name",
+				       name, f->root);
 	relay = dsync_transport_is_relay(url);
 	if (!relay && (o->relay_group || o->relay_ca_file))
 		return dsync_error_set(DSYNC_EUSAGE, "--group and --ca-file are for relays (http:// or https://), not %s",

@@ -101,34 +101,6 @@ static int snapshot(dsync_folder *f, const dsync_sync_options *o)
 
 /* ---- the mirrors ------------------------------------------------------------- */
 
-static void add_mirror_results(dsync_mirror_result *to, const dsync_mirror_result *r)
-{
-	to->mirrors += r->mirrors;
-	to->skipped += r->skipped;
-	to->dirs_listed += r->dirs_listed;
-	to->files_read += r->files_read;
-	to->bytes_read += r->bytes_read;
-	to->recorded_added += r->recorded_added;
-	to->recorded_changed += r->recorded_changed;
-	to->recorded_deleted += r->recorded_deleted;
-	to->recorded_renamed += r->recorded_renamed;
-	to->recorded |= r->recorded;
-	to->kept_back += r->kept_back;
-	/* the last merge that moved the folder tells where it is */
-	if (r->merge.merged || (!to->merge.merged && r->merge.head[0]))
-		to->merge = r->merge;
-	else if (r->merge.head[0])
-		to->merge.open_conflicts = r->merge.open_conflicts;
-	to->files_written += r->files_written;
-	to->bytes_written += r->bytes_written;
-	to->files_removed += r->files_removed;
-	to->dirs_made += r->dirs_made;
-	to->dirs_removed += r->dirs_removed;
-	to->computer_only += r->computer_only;
-	to->cleaned += r->cleaned;
-	to->paused |= r->paused;
-}
-
 static bool has_remote(const sync_remotes *all, const char *name)
 {
 	size_t i;
@@ -198,7 +170,7 @@ static void mirror_rounds(dsync_sync_result *out, dsync_folder *f, const dsync_m
 		error = dsync_mirror_round_locked(&r, f, list[i].name, &mo);
 		if (error == DSYNC_ECONFLICT)
 			error = 0;
-		add_mirror_results(&out->mirror, &r);
+		dsync_mirror_result_add(&out->mirror, &r);
 		if (error < 0) {
 			out->mirrors_failed++;
 			if (*first == 0) {
@@ -349,7 +321,7 @@ void dsync_sync_add_results(dsync_sync_result *to, const dsync_sync_result *r)
 		to->merge = r->merge;
 	else if (r->merge.head[0])
 		to->merge.open_conflicts = r->merge.open_conflicts;
-	add_mirror_results(&to->mirror, &r->mirror);
+	dsync_mirror_result_add(&to->mirror, &r->mirror);
 	to->mirrors_failed += r->mirrors_failed;
 	to->mirror_error |= r->mirror_error;
 }

@@ -51,6 +51,16 @@ static wfolder *folder_by_tag(watch *w, const void *tag, bool *refs)
 	return NULL;
 }
 
+static wfolder *folder_by_config_tag(watch *w, const void *tag)
+{
+	size_t i;
+
+	for (i = 0; i < w->folders.size; i++)
+		if (tag == &w->folders.ptr[i]->config_tag)
+			return w->folders.ptr[i];
+	return NULL;
+}
+
 /* Whether an event on PATH (tree-relative) can change what is recorded. */
 static bool relevant(const wfolder *f, const char *path, bool is_dir)
 {
@@ -75,6 +85,11 @@ static void on_event(const watcher_event *ev, void *payload)
 	if (ev->kind == WATCHER_PLAIN && ev->tag == &w->cfgdir) {
 		if (strncmp(ev->path, "folders", 7) == 0)
 			w->registry_changed = true;
+		return;
+	}
+	if (ev->kind == WATCHER_PLAIN && (f = folder_by_config_tag(w, ev->tag)) != NULL) {
+		if (strcmp(ev->path, "config") == 0)
+			f->config_changed = true;
 		return;
 	}
 	if ((f = folder_by_tag(w, ev->tag, &refs)) == NULL)
@@ -158,6 +173,8 @@ static void after_events(watch *w)
 			}
 			dsync_folder_free(df);
 		}
+		if (f->config_changed && f->state != FOLDER_MISSING)
+			wfolder_config_changed(f);
 		if (f->limit)
 			rescan_warn_limit(f);
 	}

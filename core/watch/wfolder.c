@@ -66,7 +66,9 @@ static void unwatch_plain(wfolder *f)
 		watcher_remove(f->w->watcher, &f->refs_tag);
 	if (f->parent_watched)
 		watcher_remove(f->w->watcher, &f->parent_tag);
-	f->refs_watched = f->parent_watched = false;
+	if (f->config_watched)
+		watcher_remove(f->w->watcher, &f->config_tag);
+	f->refs_watched = f->parent_watched = f->config_watched = false;
 }
 
 void wfolder_stop(wfolder *f)
@@ -160,6 +162,40 @@ void wfolder_read_mirrors(wfolder *f, dsync_folder *df)
 		f->mirror_ms = 0;
 }
 
+static void watch_config(wfolder *f)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+
+	if (dsync_buf_printf(&dir, "%s/" DSYNC_DIR, f->root) == 0 &&
+	    watcher_add_plain(f->w->watcher, &f->config_tag, dir.ptr) == 0)
+		f->config_watched = true;
+	else
+		dsync_error_clear(); /* mirrors then change at the next snapshot that records something */
+	dsync_buf_dispose(&dir);
+}
+
+void wfolder_config_changed(wfolder *f)
+{
+	dsync_folder *df = NULL;
+	bool had = f->mirrors;
+
+	f->config_changed = false;
+	if (dsync_folder_open(&df, f->root) < 0) {
+		dsync_error_clear();
+		return;
+	}
+	wfolder_read_mirrors(f, df);
+	if (f->mirrors && !had) {
+		/* a new mirror: its first round now */
+		watch_say(f->w, DSYNC_LOG_INFO, f, "mirrors: rounds every %d s", f->mirror_interval_ms / 1000);
+		f->mirror_ms = f->w->now;
+		f->mirror_soon = true;
+	} else if (f->mirrors && f->mirror_ms > f->w->now + f->mirror_interval_ms) {
+		f->mirror_ms = f->w->now + f->mirror_interval_ms;   /* a shorter interval */
+	}
+	dsync_folder_free(df);
+}
+
 /*
  * One watcher per folder: a lock in the per-user config directory, named
  * after the folder id.  Not in .dsync/: an open file there would keep the
@@ -225,6 +261,9 @@ int wfolder_start(wfolder *f)
 	if ((error = watcher_add_tree(f->w->watcher, f, f->root, skip_cb, &missed)) < 0)
 		goto out;
 	f->watched = true;
+	/* a mirror added or changed while watching ('dsync mirror add'
+	 * promises a round within its interval) is heard of at once */
+	watch_config(f);
 	f->unwatched = missed;
 	f->limit = missed > 0;
 	f->state = FOLDER_ACTIVE;

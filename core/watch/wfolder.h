@@ -74,6 +74,8 @@ typedef struct wfolder {
 	unsigned gen, polls_gen;
 	char refs_tag, parent_tag;  /* tags for its plain watches */
 	bool refs_watched, parent_watched;
+	char config_tag;     /* the plain watch on .dsync/ (its config: mirrors added or changed) */
+	bool config_watched, config_changed;
 } wfolder;
 
 typedef struct watch {
@@ -107,6 +109,10 @@ void wfolder_mark_due(wfolder *f, int64_t now);
 
 /* Whether F (open as DF) has mirrors, and their shortest interval. */
 void wfolder_read_mirrors(wfolder *f, dsync_folder *df);
+
+/* F's .dsync/config changed: its mirrors read again (a new one's round
+ * is due at once). */
+void wfolder_config_changed(wfolder *f);
 
 /* Stops watching F: its watches, its watch lock, its rules and writers go. */
 void wfolder_stop(wfolder *f);

@@ -4,8 +4,12 @@
 # line; a folder without mirrors lists "no mirrors"; a host that can't be
 # reached adds nothing; a mirror whose host is down fails its own round only:
 # 'dsync sync' and 'dsync mirror sync' say so (exit 1), 'mirror list' and
-# 'status' show its last error, and 'remove' forgets it.
+# 'status' show its last error, and 'remove' forgets it; the watcher of a
+# folder without remotes runs the rounds of a mirror added while it watches
+# at once and then on their interval (the same error again is no new
+# warning).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/watchlib.sh"
 unset DSYNC_PASSPHRASE DSYNC_SSH DSYNC_SSH_COMMAND
 export DSYNC_SSH=builtin   # no ssh program needed; nothing listens on port 1 anyway
 
@@ -100,6 +104,9 @@ contains "list: no round yet" "$TMP/out" "every 60 s; no round yet; device 01234
 ok "list --json" dsync mirror list --json
 contains "--json: its fields" "$TMP/out" \
 	"{\"name\":\"phone\",\"url\":\"$DOWN\",\"path\":\"Phone\",\"device_id\":\"0123456789abcdef0123456789abcdef\",\"interval\":60,\"last_round\":null,\"paused\":null,\"last_error\":null,\"kept\":[]}"
+fails 2 "remote add with a mirror's name" dsync remote add phone "$TMP/store"
+contains "remote add: says the name is a mirror's" "$TMP/err" "'phone' is already a mirror of"
+check "remote add: no store made" ! -e "$TMP/store"
 ok "set interval" dsync mirror set phone interval 300
 contains "set: says so" "$TMP/out" "mirror 'phone': interval = 300"
 check "set: kept" "$(git config -f .dsync/config mirror.phone.interval)" = 300
@@ -123,6 +130,32 @@ ok "status shows the last error" dsync status
 contains "status: last error" "$TMP/out" "mirror phone: no round yet, last error: "
 ok "list --json: the last error" dsync mirror list --json
 check "--json: last_error is a string" "$(grep -c '"last_error":"' "$TMP/out")" = 1
+
+# the watcher: a folder with no remote is watched; a mirror added to it
+# meanwhile gets its rounds at once, then every interval (1 s here); an
+# error is a warning the first time only
+G=$TMP/g
+mkdir -p "$G"
+ok "init a second folder" dsync init "$G" --device-name beta
+start_watch "$TMP/watch.log" watch --verbose "$G"
+wait_text "$TMP/watch.log" "watching (" || fail "watch: started"
+cp "$G/.dsync/config" "$TMP/config"
+git config -f "$TMP/config" mirror.tablet.url "sftp://nobody@127.0.0.1:1/tablet"
+git config -f "$TMP/config" mirror.tablet.path ""
+git config -f "$TMP/config" mirror.tablet.deviceId fedcba9876543210fedcba9876543210
+git config -f "$TMP/config" mirror.tablet.interval 1
+mv "$TMP/config" "$G/.dsync/config"   # one change, as 'dsync mirror add' makes it
+if wait_log "$TMP/watch.log" "mirror 'tablet': " 3 30; then
+	pass "watch: the mirror added meanwhile gets its rounds, every interval"
+else
+	fail "watch: the mirror added meanwhile gets its rounds, every interval"
+	sed 's/^/#   /' "$TMP/watch.log" | tail -20
+fi
+stop_watch INT
+check "watch: stopped cleanly" "$WRC" = 0
+contains "watch: says the folder has mirrors now" "$TMP/watch.log" "mirrors: rounds every 1 s"
+check "watch: the tablet's error warned once" "$(grep -c "warning .*mirror 'tablet': " "$TMP/watch.log")" = 1
+check "watch: ... then logged quietly" "$(grep -c "debug .*mirror 'tablet': " "$TMP/watch.log")" -ge 2
 
 ok "remove" dsync mirror remove phone
 contains "remove: says the host was not touched" "$TMP/out" "nothing on the host was touched"
