@@ -94,7 +94,8 @@ phone_user_del() {
 	local pids pid try
 	# (a shell loop of the user's may start another child meanwhile)
 	for try in $(seq 50); do
-		pids=$(ps -o pid= -o stat= -u "$PHONE_USER" 2> /dev/null | awk '$2 !~ /^Z/ { print $1 }')
+		# (ps fails when there is none: no reason to stop a caller's set -e)
+		pids=$(ps -o pid= -o stat= -u "$PHONE_USER" 2> /dev/null | awk '$2 !~ /^Z/ { print $1 }' || true)
 		[ -n "$pids" ] || break
 		for pid in $pids; do
 			kill -9 "$pid" 2> /dev/null || true
