@@ -41,3 +41,23 @@ random_bytes() {
 		head -c "$1" /dev/urandom
 	fi
 }
+
+# bench_ssh_env DIR SUB: what tests/e2e/sshlib.sh (and mirrorlib.sh) want of
+# the tests' lib.sh, for a bench that runs their servers: TMP (DIR/SUB), a
+# HOME of its own in DIR, STARTED_PIDS, and a cleanup that stops every pid
+# started and removes DIR (sshlib.sh calls it on exit)
+bench_ssh_env() {
+	BENCH_SSH_DIR=$1
+	TMP=$1/$2
+	mkdir -p "$TMP"
+	export HOME=$1/home XDG_CONFIG_HOME=$1/home/.config LC_ALL=C
+	mkdir -p "$HOME"
+	STARTED_PIDS=()
+	cleanup() {
+		local pid
+		for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do
+			kill "$pid" 2> /dev/null || true
+		done
+		rm -rf "$BENCH_SSH_DIR"
+	}
+}

@@ -12,7 +12,8 @@
 #              (rsync on both ends: a listing of both, nothing sent)
 #   sftp ls    `sftp -b` with `ls -l` of every folder (a listing only)
 # Printed per size: the median of BENCH_RUNS (3) no-change rounds in
-# seconds, dsync's -v counters, and the ratios dsync / rsync and
+# seconds, dsync's -v counters, the computer's own share of a round (a
+# no-change `dsync snapshot`), and the ratios dsync / rsync and
 # dsync / sftp ls.
 #
 #   bench/mirror-scan.sh [--quick]      (root: the phone is a throwaway user)
@@ -47,18 +48,7 @@ tmp=$(mktemp -d "$base/dsync-bench-mirror.XXXXXX")
 chmod 755 "$tmp"
 log "temp data in $tmp"
 # lib.sh's part that sshlib.sh and mirrorlib.sh lean on
-TMP=$tmp/t
-mkdir -p "$TMP"
-export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/home/.config LC_ALL=C
-mkdir -p "$HOME"
-STARTED_PIDS=()
-cleanup() {
-	local pid
-	for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do
-		kill "$pid" 2> /dev/null || true
-	done
-	rm -rf "$tmp"
-}
+bench_ssh_env "$tmp" t
 pass() { :; }
 fail() { log "failed: $*"; }
 unset DSYNC_DEVICE_NAME DSYNC_SSH DSYNC_SSH_COMMAND
@@ -124,6 +114,9 @@ PY
 		log "dsync ($mode): ${T[$mode]} s: $(tr '\n' ' ' < "$tmp/dsync-$mode.out")"
 	done
 	pcd mirror unset phone ssh > /dev/null
+	# the computer's own share of a round: its snapshot with nothing changed
+	T[snapshot]=$(timed snapshot pcd snapshot) || die "dsync snapshot failed"
+	log "dsync snapshot (the computer's side alone): ${T[snapshot]} s"
 	T[rsync]=""
 	if ((have_rsync)); then
 		T[rsync]=$(timed rsync rsync -a --dry-run -e "$SSH_CMD" \
@@ -135,8 +128,8 @@ PY
 		die "sftp failed"
 	log "sftp -b ls -l of $folders folders: ${T[sftp]} s"
 	for mode in $modes; do
-		results+=("$(printf '%7s %7s  %-8s %8s %8s %8s   %6s %6s' "$n" "$folders" "$mode" "${T[$mode]}" \
-			"${T[rsync]:--}" "${T[sftp]}" "$(ratio "${T[$mode]}" "${T[rsync]}")" \
+		results+=("$(printf '%7s %7s  %-8s %8s %9s %8s %8s   %6s %6s' "$n" "$folders" "$mode" "${T[$mode]}" \
+			"${T[snapshot]}" "${T[rsync]:--}" "${T[sftp]}" "$(ratio "${T[$mode]}" "${T[rsync]}")" \
 			"$(ratio "${T[$mode]}" "${T[sftp]}")")")
 	done
 	rm -rf "$PC"
@@ -144,5 +137,5 @@ done
 
 echo
 echo "dsync mirror: a round with nothing changed (median of $runs), seconds"
-printf '%7s %7s  %-8s %8s %8s %8s   %6s %6s\n' files folders ssh dsync rsync "sftp ls" "/rsync" "/sftp"
+printf '%7s %7s  %-8s %8s %9s %8s %8s   %6s %6s\n' files folders ssh dsync "(its snap)" rsync "sftp ls" "/rsync" "/sftp"
 printf '%s\n' "${results[@]}"

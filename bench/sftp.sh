@@ -83,18 +83,7 @@ log "temp data in $tmp (about $need_mb MB)"
 
 # sshlib.sh (tests/e2e) runs the sshd: it wants lib.sh's TMP, HOME,
 # STARTED_PIDS and cleanup, and stops every pid it started on exit
-TMP=$tmp/ssh
-mkdir -p "$TMP"
-export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/home/.config LC_ALL=C
-mkdir -p "$HOME"
-STARTED_PIDS=()
-cleanup() {
-	local pid
-	for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do
-		kill "$pid" 2> /dev/null || true
-	done
-	rm -rf "$tmp"
-}
+bench_ssh_env "$tmp" ssh
 . "$src/tests/e2e/sshlib.sh"
 trap 'exit 130' INT
 

@@ -885,7 +885,7 @@ int dsync_mirror_scan(mirror_run *r)
 	mirror_entries base = { 0 };
 	dsync_strlist dirs = DSYNC_STRLIST_INIT;
 	dsync_buf fp = DSYNC_BUF_INIT, st = DSYNC_BUF_INIT;
-	bool root_missing = false;
+	bool root_missing = false, *stale = NULL;
 	size_t i;
 	int err, error;
 
@@ -918,9 +918,27 @@ int dsync_mirror_scan(mirror_run *r)
 			goto out;
 		}
 	}
+	/* A name the host can't hold by the rules that a host holds anyway
+	 * (a case-sensitive or non-FAT storage: "a.jpg" beside "A.jpg") is
+	 * never written there, so once recorded the host's copy goes stale:
+	 * taken again it would undo the computer's edits and never record a
+	 * deletion. BASE's version stays; only a first sight records it. */
+	sort_host(r);
+	if (r->host.size && (stale = calloc(r->host.size, sizeof(*stale))) == NULL) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	for (i = 0; i < base.size; i++) {
+		const mirror_hfile *h;
+
+		if (base.ptr[i].problem && !base.ptr[i].marker && (h = find_host(r, base.ptr[i].key)) != NULL)
+			stale[h - r->host.ptr] = true;
+	}
 	for (i = 0; i < r->host.size; i++) {
 		const mirror_hfile *h = &r->host.ptr[i];
 
+		if (stale[i])
+			continue;
 		if ((error = dsync_mirror_folder_path(&fp, r, h->key)) < 0 ||
 		    (error = dsync_history_stored_path(&st, fp.ptr, false)) < 0 ||
 		    (error = put_entry(m, st.ptr, &h->id, h->mode)) < 0)
@@ -935,6 +953,7 @@ int dsync_mirror_scan(mirror_run *r)
 	}
 	error = dsync_chunks_id_to_stored_form(&r->m_tree, r->f->repo, NULL);
 out:
+	free(stale);
 	for (i = 0; i < dirs.size; i++)
 		free(dirs.ptr[i]);
 	dsync_array_dispose(dirs);

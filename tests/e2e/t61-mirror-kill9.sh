@@ -2,8 +2,11 @@
 # A mirror round killed with kill -9 at a random moment, 10 seeded trials
 # (acceptance 2): each trial changes files on both sides (new files, edits,
 # a deletion and a rename on the phone; new files and edits in the folder),
-# starts `dsync mirror sync`, kills it after a seeded random delay between 0
-# and the time a whole round took, then runs a normal round. After it the
+# starts `dsync mirror sync` (every other trial through the built-in SSH
+# client, whose replacements move the old file aside first), kills it after
+# a seeded random delay (between 0 and the time such a round took, or 0 to
+# 200 ms into its writing back, from the first temporary name it makes on
+# the phone), then runs a normal round. After it the
 # phone holds only user files (no .NAME.dsync-* left, whatever the kill
 # interrupted: the next round cleans up what the killed one made), the
 # folder and the phone hold the same files, and nothing is lost: every
@@ -52,20 +55,16 @@ for i in $(seq 40); do
 done
 ok "init the computer's folder" as pc init "$PC" --device-name pc
 ok "mirror add" on pc mirror add phone "$PHONE_URL" --path-in-folder "$PC_SUB"
-t0=$(now_ms)
 mround "the first round (80 files, both ways)"
-span=$(($(now_ms) - t0))
-# a trial's round moves about as much: kill within that time
-((span > 100)) || span=100
-echo "# a whole round took $span ms: kills land in 0..$span ms"
 phone_clean "after the first round"
 
-killed=0 dirty=0 next=41
-for trial in $(seq "$TRIALS"); do
-	# changes on both sides, apart (no conflicts): on the phone 3 photos
-	# edited, one deleted, one renamed, 20 new; in the folder 3 files
-	# edited, 20 new. Edits, the deletion and the rename touch files an
-	# earlier round recorded (a version never listed can't be in history).
+# changes TRIAL: changes on both sides, apart (no conflicts): on the phone 3
+# photos edited, one deleted, one renamed, 20 new; in the folder 3 files
+# edited, 20 new. Edits, the deletion and the rename touch files an
+# earlier round recorded (a version never listed can't be in history).
+next=41
+changes() {
+	local trial=$1 i
 	mapfile -t pfiles < <(phone_files | grep '^Camera/' | shuffled "$trial")
 	mapfile -t cfiles < <(pc_files | grep '^FromPC/' | shuffled "$trial")
 	for i in 0 1 2; do
@@ -81,12 +80,45 @@ for trial in $(seq "$TRIALS"); do
 		cwrite "FromPC/$((RANDOM % 4))/C$next.bin" "$(rand_size)"
 		next=$((next + 1))
 	done
+}
 
+# a round of such changes, not killed, gives the span the kills land in
+changes 0
+t0=$(now_ms)
+mround "a round of a trial's changes, timed"
+span=$(($(now_ms) - t0))
+((span > 100)) || span=100
+echo "# a trial's round took $span ms"
+phone_clean "after the timed round"
+
+killed=0 dirty=0
+for trial in $(seq "$TRIALS"); do
+	changes "$trial"
+	# every other trial through the built-in client, which can't replace a
+	# name atomically: its replacements move the old file aside first
+	mode=openssh
+	((trial % 2)) || mode=builtin
+	on pc mirror set phone ssh "$mode" > /dev/null
+
+	# trials 1, 2, 5, 6, 9, 10: a random moment of the round's time; the
+	# others: a random moment of the writing back's first 200 ms, from the
+	# first temporary name dsync makes on the phone (a round's time varies
+	# too much on a busy machine for a delay alone to find that phase)
 	delay=$((RANDOM * 32768 + RANDOM))
-	delay=$((delay % span))
+	anywhere=$(((trial - 1) / 2 % 2 == 0))
+	if ((anywhere)); then
+		delay=$((delay % span))
+	else
+		delay=$((delay % 200))
+	fi
 	(cd "$PC" && HOME="$TMP/home-pc" exec "$DSYNC" mirror sync phone) < /dev/null > "$TMP/killed.out" 2>&1 &
 	pid=$!
 	STARTED_PIDS+=("$pid")
+	if ((!anywhere)); then
+		while kill -0 "$pid" 2> /dev/null && [ -z "$(phone_leftovers)" ]; do
+			sleep 0.005
+		done
+	fi
 	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
 	kill -9 "$pid" 2> /dev/null || true
 	rc=0
@@ -100,7 +132,7 @@ for trial in $(seq "$TRIALS"); do
 	fi
 	n=$(phone_leftovers | wc -l)
 	((n == 0)) || dirty=$((dirty + 1))
-	echo "# trial $trial: delay $delay ms: $state; $n of dsync's names on the phone after it"
+	echo "# trial $trial ($mode): delay $delay ms$( ((anywhere)) || echo " into the writing back"): $state; $n of dsync's names on the phone after it"
 
 	mround "trial $trial: the round after the kill"
 	if ((n > 0)); then

@@ -91,4 +91,26 @@ mround "one more round"
 check "... records nothing" "$(commit_count "$PC")" = "$n"
 check "no conflict copy anywhere" -z "$(find "$PC" "$PHONE_DIR" -name '*sync-conflict*')"
 
+# A phone whose storage is case-sensitive after all (Termux's home, an ext4
+# card) holds two names differing in case: both are recorded once, and the
+# second, which the rules keep on the computer only, is never written back,
+# so the phone's copy goes stale: it must not undo the computer's edit, nor
+# its deletion there count as a deletion
+echo "upper case" | phone_write Clash.jpg
+echo "lower case" | phone_write clash.jpg
+mround "a round after the phone made Clash.jpg and clash.jpg"
+check "both are in the folder" "$(cat "$D/Clash.jpg" "$D/clash.jpg" 2> /dev/null)" = "$(printf 'upper case\nlower case')"
+ok "mirror list" on pc mirror list
+contains "... clash.jpg is kept on the computer only" "$TMP/out" \
+	"$PC_SUB/clash.jpg  (differs from '$PC_SUB/Clash.jpg' only in case)"
+echo "lower case, edited on the computer" > "$D/clash.jpg"
+mround "a round after the computer edited clash.jpg"
+mround "one more round"
+check "the computer's edit of clash.jpg stays" "$(cat "$D/clash.jpg")" = "lower case, edited on the computer"
+check "the phone's stale copy was not recorded as its edit" -z "$(mlog phone | grep -Fx "M $PC_SUB/clash.jpg")"
+phone_rm clash.jpg
+mround "a round after the phone deleted clash.jpg"
+check "the computer keeps clash.jpg" "$(cat "$D/clash.jpg" 2> /dev/null)" = "lower case, edited on the computer"
+check "no deletion recorded for the phone" -z "$(mlog phone | grep '^D ')"
+
 finish
