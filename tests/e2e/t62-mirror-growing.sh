@@ -97,4 +97,35 @@ n=$(commit_count "$PC")
 mround "a round with nothing changed"
 check "... records nothing" "$(commit_count "$PC")" = "$n"
 
+# A writer that pauses between writes (an app saving a document in pieces,
+# 300 ms apart): each round's read is shorter than the pause, so the read
+# itself sees no growth; the second look a second after the listing does.
+D=Documents/notes.odt
+phone_random "$D" 3000
+phone_as python3 -c '
+import os, sys, time
+f = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+for i in range(12):
+	time.sleep(0.3)
+	os.write(f, os.urandom(3000))
+os.close(f)' "$PHONE_DIR/$D" &
+writer=$!
+STARTED_PIDS+=("$writer")
+: > "$TMP/seen"
+rounds=0
+while kill -0 "$writer" 2> /dev/null && ((rounds < 20)); do
+	rounds=$((rounds + 1))
+	mround "round $rounds while the document is saved in pieces"
+	versions_of "$PC_SUB/$D" >> "$TMP/seen"
+done
+wait "$writer" 2> /dev/null || true
+mround "the round after the document was saved"
+whole=$(blob_id "$PHONE_DIR/$D")
+echo "# $rounds rounds while the document was saved in pieces"
+check "rounds ran while the document was saved" "$rounds" -ge 2
+check "no round took a version of the document shorter than the whole" \
+	-z "$(sort -u "$TMP/seen" | grep -vx "$whole")"
+check "history holds exactly one version of it: the whole one" "$(versions_of "$PC_SUB/$D")" = "$whole"
+check "nothing of dsync's on the phone" -z "$(phone_leftovers)"
+
 finish
