@@ -110,6 +110,28 @@ static int subdir_make(const char *root, const char *sub)
 	return error;
 }
 
+/* Two mirrors of one part of the folder would each write the other's
+ * files to its host and record them back: refused.  "" is the whole
+ * folder, which overlaps everything. */
+static int overlap_check(const mirror_cfg *all, size_t n, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *o = all[i].path ? all[i].path : "";
+		size_t lo = strlen(o), lp = strlen(path);
+		const char *shorter = lo <= lp ? o : path, *longer = lo <= lp ? path : o;
+		size_t ls = lo <= lp ? lo : lp;
+
+		if (ls == 0 || (strncmp(shorter, longer, ls) == 0 && (longer[ls] == '/' || longer[ls] == '\0')))
+			return dsync_error_set(DSYNC_EUSAGE,
+					       "mirror '%s' already keeps %s%s%s: two mirrors can't share a part of the folder "
+					       "(give --path-in-folder a folder outside it)",
+					       all[i].name, *o ? "'" : "", *o ? o : "the whole folder", *o ? "'" : "");
+	}
+	return 0;
+}
+
 int dsync_mirror_add(dsync_folder *f, const char *name, const char *url, const char *subdir, bool create,
 		     const dsync_mirror_options *o)
 {
@@ -134,6 +156,8 @@ int dsync_mirror_add(dsync_folder *f, const char *name, const char *url, const c
 		error = dsync_error_set(DSYNC_EUSAGE, "give the mirror's URL (sftp://[user@]host[:port]/path)");
 		goto out;
 	}
+	if ((error = overlap_check(all, n, c.path)) < 0)
+		goto out;
 	/* once, to see the folder there (made when asked) and to learn its
 	 * normalised URL (the settings are not kept yet: ssh auto unless
 	 * $DSYNC_SSH says otherwise) */

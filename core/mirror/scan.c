@@ -403,6 +403,15 @@ static int read_file(mirror_run *r, reading *rd, mirror_hfile *f, unsigned base_
 	if ((error = dsync_mirror_tmp(r, &fd)) < 0)
 		return error;
 	dsync_mirror_test_hook("read", f->key);
+	if (f->size == 0) {
+		/* nothing to read (and a read's limit of 0 would be none: a
+		 * hostile host could send without end); a file that grew since
+		 * the listing is seen by the second look or the next round */
+		if ((error = store_blob(&f->id, rd->odb, fd, 0)) < 0)
+			return error;
+		f->mode = exec ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+		return 0;
+	}
 	error = dsync_sftp_folder_read(r->pf, f->key, fd, f->size, &st);
 	if (error == DSYNC_ERROR && st.size > f->size) {
 		*kept = true; /* grew past its listed size: still being written */

@@ -280,12 +280,24 @@ static int do_write(writer *w, const action *a, bool after_removals)
 				goto out;
 			if ((error = dsync_sftp_folder_rename(r->pf, path, old.ptr, false)) == 0) {
 				dsync_mirror_test_hook("moved-aside", path);
-				if ((error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false)) == 0)
-					error = dsync_sftp_folder_remove(r->pf, old.ptr);
+				if ((error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false)) == 0) {
+					if (dsync_sftp_folder_remove(r->pf, old.ptr) < 0)
+						r->keep_journal = true; /* the next round removes it */
+				} else if (dsync_sftp_folder_rename(r->pf, old.ptr, path, false) < 0) {
+					/* the user's file stays aside: the journal keeps its
+					 * name, and the next round puts it back */
+					r->keep_journal = true;
+				}
 			}
 		}
-	} else {
-		error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false);
+	} else if ((error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, false)) < 0 && can_replace(r)) {
+		const char *one = path;
+
+		/* a server whose RENAME makes a hard link first (OpenSSH's
+		 * sftp-server outside Termux) is refused it on a phone's shared
+		 * storage: when nothing is at PATH, posix-rename does it */
+		if (dsync_sftp_folder_lstat(r->pf, &one, 1, &now) == 0 && now.kind == DSYNC_RFILE_NONE)
+			error = dsync_sftp_folder_rename(r->pf, tmp.ptr, path, true);
 	}
 	if (error < 0) {
 		drop_temp(w, tmp.ptr);
@@ -375,18 +387,21 @@ static bool needed(const writer *w, const char *dir)
 {
 	size_t lo = 0, hi = w->t.size, len = strlen(dir);
 
+	/* the first key not below "DIR/" in byte order: one below it, if any,
+	 * is there (never a walk over "DIR.txt", "DIR-2", ... before it) */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		const char *k = w->t.ptr[mid].key;
+		int c = strncmp(k, dir, len);
 
-		if (strcmp(w->t.ptr[mid].key, dir) < 0)
+		if (c == 0)
+			c = k[len] == '\0' ? -1 : (unsigned char)k[len] - (unsigned char)'/';
+		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (; lo < w->t.size && strncmp(w->t.ptr[lo].key, dir, len) == 0; lo++)
-		if (w->t.ptr[lo].key[len] == '/')
-			return true;
-	return false;
+	return lo < w->t.size && strncmp(w->t.ptr[lo].key, dir, len) == 0 && w->t.ptr[lo].key[len] == '/';
 }
 
 static int cmp_deepest(const void *a, const void *b)

@@ -532,6 +532,13 @@ static void test_killed(void **state)
 
 /* A host that can't replace a name atomically: the old file is moved
  * aside first; killed right then, the next round puts it back. */
+static void app_writes(const char *step, const char *path, void *payload)
+{
+	(void)payload;
+	if (strcmp(step, "moved-aside") == 0 && strcmp(path, "notes.txt") == 0)
+		put(phone, "notes.txt", "the app's version");
+}
+
 static void test_no_atomic_replace(void **state)
 {
 	dsync_mirror_options o = DSYNC_MIRROR_OPTIONS_INIT;
@@ -562,6 +569,40 @@ static void test_no_atomic_replace(void **state)
 	round_is(&r, 0, false);
 	assert_int_equal(r.cleaned, 2);  /* the old one put back, the new temporary removed */
 	content_is(phone, "notes.txt", "killed while moved aside");
+	no_temporaries(phone);
+	alike();
+	/* an app makes the name again while the old file is aside: the new
+	 * temporary can't take the name, nor the old one its place back; the
+	 * app's file stays, the next round removes what was ours and records
+	 * the app's file as the phone's edit (nothing recorded as deleted) */
+	put(folder, "Phone/notes.txt", "the computer's version");
+	dsync_mirror_set_test_hook(app_writes, NULL);
+	round_is(&r, 0, false);
+	dsync_mirror_set_test_hook(NULL, NULL);
+	content_is(phone, "notes.txt", "the app's version");
+	/* both changed it since the last round: a conflict, both kept */
+	round_is(&r, DSYNC_ECONFLICT, false);
+	assert_int_equal(r.recorded_deleted, 0);
+	assert_int_equal(r.recorded_changed, 1);
+	no_temporaries(phone);
+	{
+		char commit[DSYNC_OID_HEX_SIZE];
+		dsync_conflicts cs = { 0 };
+		char *at, *copy;
+
+		/* which keeps the path goes by commit time, then device id */
+		assert_int_equal(dsync_conflicts_list(&cs, f), 0);
+		assert_int_equal(cs.n, 1);
+		at = sandbox_slurp(folder, "Phone/notes.txt");
+		copy = sandbox_slurp(folder, cs.v[0].copy);
+		assert_true((strcmp(at, "the app's version") == 0 && strcmp(copy, "the computer's version") == 0) ||
+			    (strcmp(at, "the computer's version") == 0 && strcmp(copy, "the app's version") == 0));
+		free(at);
+		free(copy);
+		dsync_conflicts_dispose(&cs);
+		assert_int_equal(dsync_conflict_resolve(commit, f, "Phone/notes.txt", DSYNC_KEEP_FILE, NULL), 0);
+	}
+	round_is(&r, 0, false);
 	no_temporaries(phone);
 	alike();
 	dsync_mirror_set_test_no_replace(false);
@@ -715,6 +756,10 @@ static void test_whole_folder(void **state)
 	put(phone2, ".DSYNC/note.txt", "a user's folder");
 	put(phone2, "repo/.git/HEAD", "ref: refs/heads/main\n");
 	snprintf(url, sizeof(url), "sftp://localhost%s", phone2);
+	/* a mirror of the whole folder overlaps the one of Phone/: refused
+	 * while that one is there */
+	assert_int_equal(dsync_mirror_add(f, "phone2", url, NULL, false, &o), DSYNC_EUSAGE);
+	assert_int_equal(dsync_mirror_remove(f, "phone"), 0);
 	assert_int_equal(dsync_mirror_add(f, "phone2", url, NULL, false, &o), 0);
 	o.warn = warn_cb;
 	error = dsync_mirror_round(&r, f, "phone2", &o);

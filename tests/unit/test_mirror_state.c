@@ -634,13 +634,15 @@ static void test_add(void **state)
 	snprintf(dir, sizeof(dir), "%s/afile", folder->root);
 	assert_int_equal(close(open(dir, O_WRONLY | O_CREAT, 0644)), 0);
 	assert_true(dsync_mirror_add(folder, "tab", url, "afile/x", false, NULL) < 0);
-	/* the whole folder, in the scp form; its own device id */
+	/* the scp form; its own device id; the whole folder overlaps phone's
+	 * part of it (refused), a part beside it does not */
 	snprintf(url, sizeof(url), "127.0.0.1:%s/DCIM", host);
-	assert_int_equal(dsync_mirror_add(folder, "tab", url, NULL, false, NULL), 0);
+	assert_int_equal(dsync_mirror_add(folder, "tab", url, NULL, false, NULL), DSYNC_EUSAGE);
+	assert_int_equal(dsync_mirror_add(folder, "tab", url, "Tablet", false, NULL), 0);
 	assert_int_equal(dsync_mirror_list(&list, &n, folder), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[1].name, "tab");
-	assert_string_equal(list[1].path, "");
+	assert_string_equal(list[1].path, "Tablet");
 	assert_int_equal(strncmp(list[1].url, "sftp://", 7), 0);
 	assert_string_not_equal(list[1].device_id, other_id);
 	dsync_mirror_list_free(list, n);
