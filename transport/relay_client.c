@@ -474,17 +474,9 @@ out:
 	return error;
 }
 
-static void sleep_s(long seconds)
-{
-	struct timespec ts = { seconds, 0 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 void dsync_relay_client_backoff(int try)
 {
-	sleep_s(try < 1 ? 1 : try > 4 ? 10 : 1L << (try - 1));
+	dsync_sleep_ms((int64_t)(try < 1 ? 1 : try > 4 ? 10 : 1L << (try - 1)) * 1000);
 }
 
 int dsync_relay_call_perform(relay_store *s, relay_call *r)
@@ -498,7 +490,7 @@ int dsync_relay_call_perform(relay_store *s, relay_call *r)
 		if ((r->reply.status == 429 || r->reply.status == 503) && !waited &&
 		    r->reply.retry_after <= RETRY_AFTER_MAX) {
 			waited = true;
-			sleep_s(r->reply.retry_after < 1 ? 1 : r->reply.retry_after);
+			dsync_sleep_ms((int64_t)(r->reply.retry_after < 1 ? 1 : r->reply.retry_after) * 1000);
 			continue;
 		}
 		if (r->reply.status == 403 && r->sign && !skewed && strcmp(r->code, "clock-skew") == 0 &&

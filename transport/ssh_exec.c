@@ -156,13 +156,6 @@ bool dsync_ssh_exec_available(const dsync_transport_opts *o)
 
 /* ---- the child */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Reaps PID within MS milliseconds: true with *STATUS set, false if it
  * still runs. */
 static bool reap(pid_t pid, int *status, int ms)
@@ -180,7 +173,7 @@ static bool reap(pid_t pid, int *status, int ms)
 		}
 		if (dsync_now_ms() >= until)
 			return false;
-		sleep_ms(step);
+		dsync_sleep_ms(step);
 		if (step < 50)
 			step *= 2;
 	}

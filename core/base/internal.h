@@ -51,6 +51,8 @@ int dsync_lib_git_init(void);
 
 /* Milliseconds of the monotonic clock (timeouts, deadlines, delays). */
 int64_t dsync_now_ms(void);
+/* Sleeps MS milliseconds (0 or less: not at all), a signal notwithstanding. */
+void dsync_sleep_ms(int64_t ms);
 
 #include "core/base/banned.h"
 

@@ -724,13 +724,8 @@ static int look_again(mirror_run *r, const size_t *idx, size_t n, int64_t listed
 		recent = (int64_t)r->host.ptr[idx[i]].mtime + RECENT_S >= (int64_t)clock;
 	if (!n || !recent)
 		return 0;
-	if ((waited = dsync_now_ms() - listed_ms) < STABLE_MS) {
-		struct timespec ts = { .tv_sec = (STABLE_MS - waited) / 1000,
-				       .tv_nsec = ((STABLE_MS - waited) % 1000) * 1000000L };
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	if ((waited = dsync_now_ms() - listed_ms) < STABLE_MS)
+		dsync_sleep_ms(STABLE_MS - waited);
 	if (!(paths = calloc(n, sizeof(*paths))) || !(now = calloc(n, sizeof(*now)))) {
 		error = dsync_error_oom();
 		goto out;
