@@ -51,6 +51,8 @@ const char *dsync_mirror_name_problem(const char *path, unsigned mode);
  * round.
  */
 bool dsync_mirror_name_transient(const char *name);
+/* Whether any component of the folder-relative PATH is such a name. */
+bool dsync_mirror_path_transient(const char *path);
 
 /* dsync's temporary names on the host: ".BASE.dsync-KIND-XXXXXXXX" in
  * PATH's folder (KIND "new": a file being written; "old": a file moved

@@ -144,6 +144,19 @@ bool dsync_mirror_name_transient(const char *name)
 	return transient_name(name, strlen(name));
 }
 
+bool dsync_mirror_path_transient(const char *path)
+{
+	const char *p, *slash;
+
+	for (p = path;; p = slash + 1) {
+		slash = strchr(p, '/');
+		if (transient_name(p, slash ? (size_t)(slash - p) : strlen(p)))
+			return true;
+		if (!slash)
+			return false;
+	}
+}
+
 int dsync_mirror_temp_name(dsync_buf *out, const char *path, const char *kind)
 {
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
@@ -418,7 +431,7 @@ int dsync_mirror_names_check(char **problem, const char *const *paths, const uns
 {
 	dsync_buf folded = DSYNC_BUF_INIT;
 	fold_map m = { 0 };
-	const char *why, *p, *slash;
+	const char *why;
 	size_t i;
 	int error = 0;
 
@@ -426,17 +439,9 @@ int dsync_mirror_names_check(char **problem, const char *const *paths, const uns
 	for (i = 0; i < n; i++)
 		problem[i] = NULL;
 	for (i = 0; i < n && error == 0; i++) {
-		if ((why = dsync_mirror_name_problem(paths[i], modes[i])) == NULL) {
-			for (p = paths[i];; p = slash + 1) {
-				slash = strchr(p, '/');
-				if (transient_name(p, slash ? (size_t)(slash - p) : strlen(p))) {
-					why = "name used by apps while writing";
-					break;
-				}
-				if (!slash)
-					break;
-			}
-		}
+		if ((why = dsync_mirror_name_problem(paths[i], modes[i])) == NULL &&
+		    dsync_mirror_path_transient(paths[i]))
+			why = "name used by apps while writing";
 		if (why) {
 			if ((problem[i] = strdup(why)) == NULL)
 				error = dsync_error_oom();

@@ -67,29 +67,6 @@ int dsync_mirror_folder_path(dsync_buf *out, const mirror_run *r, const char *ho
 	return dsync_buf_puts(out, *p ? p : host);
 }
 
-/* Whether any component of PATH is a name apps use while writing. */
-static bool any_transient(const char *path)
-{
-	char name[DSYNC_NAME_MAX + 1];
-	const char *s = path, *e;
-
-	for (;;) {
-		size_t len;
-
-		e = strchr(s, '/');
-		len = e ? (size_t)(e - s) : strlen(s);
-		if (len < sizeof(name)) {
-			memcpy(name, s, len);
-			name[len] = '\0';
-			if (dsync_mirror_name_transient(name))
-				return true;
-		}
-		if (!e)
-			return false;
-		s = e + 1;
-	}
-}
-
 /* Whether a component of the stored path STORED is longer than a tree may
  * hold (the host allows what git's check refuses). */
 static bool stored_too_long(const char *stored)
@@ -114,7 +91,7 @@ static const char *skipped_because(const mirror_run *r, const char *path, bool i
 {
 	if (!dsync_path_is_safe(path))
 		return "inside a folder named .dsync";
-	if (any_transient(path))
+	if (dsync_mirror_path_transient(path))
 		return "name used by apps while writing";
 	if (dsync_ignore_match(r->ignore, path, is_dir))
 		return "left out by the ignore rules";
