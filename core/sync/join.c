@@ -217,7 +217,9 @@ int dsync_join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_na
 			dsync_error_set(error, "%s", msg);
 		free(msg);
 	}
-	if (error == 0)
+	/* the killed join may have been cut off before it registered the
+	 * folder for the daemon, as join_again's path knows too */
+	if (error == 0 && (error = dsync_folder_register(dsync_folder_root(f))) == 0)
 		r->join_finished = true;
 	free(sel);
 	dsync_remote_config_dispose(&all);
