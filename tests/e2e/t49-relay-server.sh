@@ -235,12 +235,13 @@ t1=$(now_ms)
 contains "changed 0" "$TMP/b" "changed 0"
 check "after about 1 s ($((t1 - t0)) ms)" $((t1 - t0)) -ge 900 -a $((t1 - t0)) -lt 1600
 (curl -s "${AUTH[@]}" "$G/.poll?since=$NOW&timeout=20" > "$TMP/poll"; now_ms > "$TMP/poll.t") &
+POLL_PID=$!   # sig's process substitution below resets $!
 sleep 0.5
 M2=devices/$DEVA/0000000000000002
 sig "$SKA" "$DEVA" PUT "/v1/$GID/$M2" "$TMP/m1"
 req 201 "a manifest PUT while a poll waits" -T "$TMP/m1" "${AUTH[@]}" "${SIG[@]}" "$G/$M2"
 t_put=$(now_ms)
-wait $!
+wait "$POLL_PID"
 contains "the poll says changed" "$TMP/poll" "changed 1"
 lat=$(( $(cat "$TMP/poll.t") - t_put ))
 check "the poll answered within ~100 ms of the PUT ($lat ms)" "$lat" -lt 150
