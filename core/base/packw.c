@@ -39,7 +39,6 @@
 #define WBUF_SIZE (1024 * 1024)   /* small objects are written in batches */
 #define TMP_PREFIX "tmp-dsync-"
 #define PACK_HDR 12
-#define TEMP_AGE 3600             /* a younger temp pack may be another process's, in progress */
 
 struct dsync_packw {
 	git_odb *odb;
@@ -392,7 +391,7 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
 		error = dsync_error_sys(errno, "cannot make '%s'", w->dir);
 		goto out;
 	}
-	dsync_packw_clean_temp(gitdir, TEMP_AGE);
+	dsync_packw_clean_temp(gitdir, DSYNC_PACKW_TEMP_AGE);
 	if (dsync_buf_printf(&path, "%s/" TMP_PREFIX "XXXXXX.pack", w->dir) < 0 ||
 	    (w->tmp_pack = dsync_buf_detach(&path)) == NULL)
 		goto oom;

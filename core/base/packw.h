@@ -112,9 +112,13 @@ void dsync_packw_free(dsync_packw *w);
  */
 int dsync_packw_backend(git_odb_backend **out, dsync_packw *w);
 
+/* How old a temp pack must be before it is taken for a crashed run's: a
+ * younger one may be another process's pack in progress. */
+#define DSYNC_PACKW_TEMP_AGE 3600
+
 /*
  * Removes GITDIR/objects/pack/tmp-dsync-* files older than MIN_AGE seconds
- * (3600 in dsync: a younger one may be another process's pack in progress).
+ * (DSYNC_PACKW_TEMP_AGE; dsync_packw_open() and `dsync gc` do it).
  * Best effort: a file that can't be removed is skipped; returns how many
  * were removed.
  */
