@@ -63,42 +63,59 @@ struct dsync_packw {
 
 /* --- prepare: hash and compress, on any thread --- */
 
-/* One deflate stream per thread, reset between objects: making one costs a
- * quarter MiB of allocations and clearing its tables. */
+/*
+ * Deflate streams per thread, reset between objects: making one costs a
+ * quarter MiB of allocations.  Two of them: a reset clears the stream's hash
+ * table, 64 KiB in the default one, and the samples and small objects (most
+ * of a folder of many files) need only a small window and table; the
+ * result is a zlib stream all the same (its header says its window).
+ */
+#define SMALL 4096             /* objects up to this size use the small stream */
+#define SMALL_WBITS 12         /* a 4 KiB window */
+#define SMALL_MEMLEVEL 6       /* an 8192-entry hash table, 4 KiB of symbols a block */
+
+struct zstreams {
+	z_stream big, small;
+	bool big_ok, small_ok;
+};
+
 static pthread_key_t zkey;
 static pthread_once_t zonce = PTHREAD_ONCE_INIT;
 static int zkey_err;
 
-static void zstream_free(void *p)
+static void zstreams_free(void *p)
 {
-	deflateEnd(p);
-	free(p);
+	struct zstreams *z = p;
+
+	if (z->big_ok)
+		deflateEnd(&z->big);
+	if (z->small_ok)
+		deflateEnd(&z->small);
+	free(z);
 }
 
 static void zkey_make(void)
 {
-	zkey_err = pthread_key_create(&zkey, zstream_free);
+	zkey_err = pthread_key_create(&zkey, zstreams_free);
 }
 
-static z_stream *thread_zstream(void)
+static struct zstreams *thread_zstreams(void)
 {
-	z_stream *s;
+	struct zstreams *z;
 
 	if (pthread_once(&zonce, zkey_make) != 0 || zkey_err != 0)
 		return NULL;
-	if ((s = pthread_getspecific(zkey)) != NULL)
-		return s;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((z = pthread_getspecific(zkey)) != NULL)
+		return z;
+	if ((z = calloc(1, sizeof(*z))) == NULL)
 		return NULL;
-	if (deflateInit(s, LEVEL) != Z_OK) {
-		free(s);
-		return NULL;
-	}
-	if (pthread_setspecific(zkey, s) != 0) {
-		zstream_free(s);
+	z->big_ok = deflateInit(&z->big, LEVEL) == Z_OK;
+	z->small_ok = deflateInit2(&z->small, LEVEL, Z_DEFLATED, SMALL_WBITS, SMALL_MEMLEVEL, Z_DEFAULT_STRATEGY) == Z_OK;
+	if (!z->big_ok || !z->small_ok || pthread_setspecific(zkey, z) != 0) {
+		zstreams_free(z);
 		return NULL;
 	}
-	return s;
+	return z;
 }
 
 static int obj_room(dsync_packw_obj *o, size_t need)
@@ -191,6 +208,7 @@ static bool compresses(z_stream *s, const unsigned char *data, size_t len)
 /* dsync_packw_prepare(), with the id given when KNOWN is not NULL (libgit2 hashed it already). */
 static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len, const git_oid *known)
 {
+	struct zstreams *zs;
 	z_stream *s;
 	size_t bound, n = 0;
 	int error;
@@ -207,14 +225,15 @@ static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size
 		return dsync_error_git(error, "cannot hash an object");
 	o->type = type;
 	o->size = len;
-	if ((s = thread_zstream()) == NULL)
+	if ((zs = thread_zstreams()) == NULL)
 		return dsync_error_oom();
+	s = len <= SMALL ? &zs->small : &zs->big;
 	bound = stored_bound(len);
 	if (deflateBound(s, (uLong)len) > bound)
 		bound = deflateBound(s, (uLong)len);
 	if ((error = obj_room(o, bound)) < 0)
 		return error;
-	if (compresses(s, data, len)) {
+	if (compresses(&zs->small, data, len)) {
 		n = deflate_into(s, o->z, o->zcap, data, len);
 		if (n == 0)
 			return dsync_error_set(DSYNC_ERROR, "cannot deflate an object of %zu bytes", len);
