@@ -39,6 +39,10 @@
 #define WBUF_SIZE (1024 * 1024)   /* small objects are written in batches */
 #define TMP_PREFIX "tmp-dsync-"
 #define PACK_HDR 12
+/* zlib's one-call lengths are 32-bit; dsync's objects are chunks, trees,
+ * commits and files under 8 MiB (bigger ones are chunked): a bigger one goes
+ * loose, as before */
+#define MAX_OBJECT (1u << 30)
 
 struct dsync_packw {
 	git_odb *odb;
@@ -216,8 +220,7 @@ static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size
 	if (type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TREE && type != GIT_OBJECT_COMMIT &&
 	    type != GIT_OBJECT_TAG)
 		return dsync_error_set(DSYNC_EUSAGE, "cannot pack an object of type %d", (int)type);
-	if (len > UINT32_MAX)
-		/* zlib's one-call lengths are uInt; dsync's objects are chunks, trees and files under 8 MiB */
+	if (len > MAX_OBJECT)
 		return dsync_error_set(DSYNC_EUSAGE, "cannot pack an object of %zu bytes", len);
 	if (known)
 		o->id = *known;
@@ -937,7 +940,7 @@ static int be_write(git_odb_backend *b, const git_oid *id, const void *data, siz
 {
 	dsync_packw *w = be_writer(b);
 
-	return w ? be_add(w, id, data, len, type) : GIT_PASSTHROUGH;
+	return w && len <= MAX_OBJECT ? be_add(w, id, data, len, type) : GIT_PASSTHROUGH;
 }
 
 /* A write stream: the object gathered in memory (libgit2 declares its
@@ -986,7 +989,7 @@ static int be_writestream(git_odb_stream **out, git_odb_backend *b, git_object_s
 {
 	struct be_stream *bs;
 
-	if (!be_writer(b) || size > SIZE_MAX - 1)
+	if (!be_writer(b) || size > MAX_OBJECT)
 		return GIT_PASSTHROUGH;
 	if ((bs = calloc(1, sizeof(*bs))) == NULL || (bs->buf = malloc((size_t)size + 1)) == NULL) {
 		free(bs);
