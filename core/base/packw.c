@@ -184,6 +184,8 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
 		goto oom;
 	if ((w->fd = mkostemps(w->tmp_pack, 5, O_CLOEXEC)) < 0) {
 		error = dsync_error_sys(errno, "cannot make a pack in '%s'", w->dir);
+		free(w->tmp_pack);   /* no file of ours to remove */
+		w->tmp_pack = NULL;
 		goto out;
 	}
 	if ((w->wbuf = malloc(WBUF_SIZE)) == NULL || (w->sha = EVP_MD_CTX_new()) == NULL)
@@ -224,6 +226,9 @@ int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 	if (!dsync_packw_live__(w))
 		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': %s", w->tmp_pack,
 				       w->failed ? "an earlier write failed" : "already committed");
+	if (o->zlen < 2 || o->type < GIT_OBJECT_COMMIT || o->type > GIT_OBJECT_TAG)
+		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': the object was not prepared",
+				       w->tmp_pack);
 	if (dsync_packw_has(w, &o->id))
 		return 0;
 	if (check_odb && odb_has(w, &o->id))
@@ -468,8 +473,8 @@ int dsync_packw_commit(dsync_packw *w)
 	/* git names a pack by its trailer; the .pack first, as git finds packs by their .idx */
 	git_oid_fromraw(&packid, sha);
 	git_oid_tostr(hex, sizeof(hex), &packid);
-	if (dsync_buf_printf(&path, "%s/pack-%s.pack", w->dir, hex) < 0 || (final_pack = dsync_buf_detach(&path)) == NULL ||
-	    dsync_buf_printf(&path, "%s/pack-%s.idx", w->dir, hex) < 0) {
+	if (dsync_buf_printf(&path, "%s/pack-%s.pack", w->dir, hex) < 0 ||
+	    (final_pack = dsync_buf_detach(&path)) == NULL || dsync_buf_printf(&path, "%s/pack-%s.idx", w->dir, hex) < 0) {
 		error = dsync_error_oom();
 		goto out;
 	}

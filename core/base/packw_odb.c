@@ -90,7 +90,8 @@ static int be_add(dsync_packw *w, const git_oid *id, const void *data, size_t le
 	int error;
 
 	/* libgit2 looked in every backend before it asked for a write */
-	if ((error = dsync_packw_prepare__(&w->scratch, type, data, len, id)) < 0 || (error = dsync_packw_add__(w, &w->scratch, false)) < 0) {
+	if ((error = dsync_packw_prepare__(&w->scratch, type, data, len, id)) < 0 ||
+	    (error = dsync_packw_add__(w, &w->scratch, false)) < 0) {
 		git_error_set_str(GIT_ERROR_ODB, dsync_error_last());
 		return -1;
 	}
@@ -105,7 +106,11 @@ static int be_write(git_odb_backend *b, const git_oid *id, const void *data, siz
 }
 
 /* A write stream: the object gathered in memory (libgit2 declares its
- * size first), then added whole, as libgit2's own fallback does. */
+ * size first), then added whole, as libgit2's own fallback does.  A bigger
+ * one than STREAM_MAX goes loose, streamed, so memory stays bounded (dsync
+ * streams files up to its chunking threshold, 8 MiB). */
+#define STREAM_MAX (16u * 1024 * 1024)
+
 struct be_stream {
 	git_odb_stream parent;
 	git_object_t type;
@@ -150,7 +155,7 @@ static int be_writestream(git_odb_stream **out, git_odb_backend *b, git_object_s
 {
 	struct be_stream *bs;
 
-	if (!be_writer(b) || size > DSYNC_PACKW_MAX_OBJECT)
+	if (!be_writer(b) || size > STREAM_MAX)
 		return GIT_PASSTHROUGH;
 	if ((bs = calloc(1, sizeof(*bs))) == NULL || (bs->buf = malloc((size_t)size + 1)) == NULL) {
 		free(bs);

@@ -76,7 +76,8 @@ static struct zstreams *thread_zstreams(void)
 	if ((z = calloc(1, sizeof(*z))) == NULL)
 		return NULL;
 	z->big_ok = deflateInit(&z->big, LEVEL) == Z_OK;
-	z->small_ok = deflateInit2(&z->small, LEVEL, Z_DEFLATED, SMALL_WBITS, SMALL_MEMLEVEL, Z_DEFAULT_STRATEGY) == Z_OK;
+	z->small_ok = deflateInit2(&z->small, LEVEL, Z_DEFLATED, SMALL_WBITS, SMALL_MEMLEVEL,
+				   Z_DEFAULT_STRATEGY) == Z_OK;
 	if (!z->big_ok || !z->small_ok || pthread_setspecific(zkey, z) != 0) {
 		zstreams_free(z);
 		return NULL;

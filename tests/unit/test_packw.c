@@ -508,6 +508,11 @@ static void test_backend(void **state)
 	assert_int_equal(dsync_packw_commit(w), 0);
 	assert_int_equal(git_odb_write(&after, odb, "after the commit", 16, GIT_OBJECT_BLOB), 0);
 	assert_true(is_loose(gitdir, &after));
+	assert_int_equal(git_odb_open_wstream(&st, odb, 14, GIT_OBJECT_BLOB), 0);
+	assert_int_equal(git_odb_stream_write(st, "streamed after", 14), 0);
+	assert_int_equal(git_odb_stream_finalize_write(&after, st), 0);
+	git_odb_stream_free(st);
+	assert_true(is_loose(gitdir, &after));
 	dsync_packw_free(w);   /* before the odb: the backend must not use it */
 	assert_int_equal(git_odb_write(&after, odb, "after the free", 14, GIT_OBJECT_BLOB), 0);
 	assert_true(is_loose(gitdir, &after));
