@@ -170,6 +170,12 @@ static void test_objects_read_back(void **state)
 	assert_true(o.zlen < 200000 / 2);
 	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "", 0), 0);
 	assert_int_equal(o.size, 0);
+	/* bytes as evenly spread as noise, but repeating: deflated */
+	for (i = 0; i < BIG; i++)
+		zeros[i] = rnd[i % 1000];
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, zeros, BIG), 0);
+	assert_true(o.zlen < BIG / 10);
+	memset(zeros, 0, BIG);
 	assert_int_equal(dsync_packw_prepare(&o, (git_object_t)5, "x", 1), DSYNC_EUSAGE);
 	dsync_packw_obj_dispose(&o);
 
