@@ -50,10 +50,20 @@ int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_l
 			    uint64_t max);
 
 /* Writes the objects of L as a packfile (version 2) to FD; a proposed base
- * is used when the delta is under half the object.  The bytes depend only
- * on L and the objects (and this build's zlib): the same list written
- * twice gives the same pack, so the same name once encrypted. */
+ * is used when the delta is under half the object.  Whole objects whose
+ * sampled bytes don't compress are stored (zlib stored blocks), the others
+ * deflated at the fastest level; deltas at the default level.  The bytes
+ * depend only on L and the objects (and this build's zlib): the same list
+ * written twice gives the same pack, so the same name once encrypted. */
 int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list *l, dsync_thinpack_progress_cb cb,
 			 void *payload);
+
+/* Sees every byte of the pack as it is written, in order. */
+typedef void (*dsync_thinpack_tap)(const void *data, size_t len, void *payload);
+
+/* dsync_thinpack_write, with TAP (may be NULL) given every byte written:
+ * the pack's name is hashed on the way instead of reading it back. */
+int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_list *l,
+			     dsync_thinpack_progress_cb cb, void *payload, dsync_thinpack_tap tap, void *tap_payload);
 
 #endif
