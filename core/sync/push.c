@@ -536,59 +536,70 @@ static int packset_remove(sync_packset *mine, const sync_packset *drop)
 }
 
 /*
- * The push's packs are written on a thread of their own while the main
- * thread encrypts and sends the one before: reading, compressing and
- * hashing the objects of a pack and encrypting and storing the previous
- * one each take about as long.  The builder hands its packs over one at a
- * time in order, through one slot; it touches nothing the main thread uses
- * but the history (libgit2 reads it from any thread) and the slot.
+ * The push's packs are written by BUILDERS threads (pack K by thread K mod
+ * BUILDERS) while the main thread encrypts and sends them in order: reading,
+ * compressing and hashing the objects of a pack take longer than encrypting
+ * and storing it, and both cores are kept busy.  Each builder hands its
+ * packs over through its own slot, one at a time, so at most BUILDERS
+ * written packs wait on disk.  The builders touch nothing the main thread
+ * uses but the history (libgit2 reads it from any thread) and the slots.
  */
-typedef struct builder {
-	sync_conn *c;
+#define BUILDERS 2
+
+typedef struct builder builder;
+
+typedef struct build_slot {
+	builder *b;
 	pthread_t thread;
+	plain_pack p;
+	bool full;          /* P is the next pack of this builder */
+	bool ended;         /* the builder wrote its last pack or failed */
+	int error;          /* its failure, the message in MSG */
+	char msg[512];
+	size_t done;        /* objects of the pack it writes, so far */
+} build_slot;
+
+struct builder {
+	sync_conn *c;
 	const dsync_thinpack_list *list;
 	const size_t *cuts;
-	size_t ncuts;
+	size_t ncuts, nthreads, started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	plain_pack slot;
-	bool full;          /* the slot holds the next pack */
 	bool stop;          /* the main thread wants no more */
-	bool ended;         /* the builder wrote its last pack or failed */
-	int error;          /* the builder's failure, its message in MSG */
-	char msg[512];
-	size_t done;        /* objects written so far, for the progress */
-} builder;
+	build_slot slot[BUILDERS];
+};
 
 static void on_built_progress(size_t done, size_t total, void *payload)
 {
-	builder *b = payload;
+	build_slot *s = payload;
 
 	(void)total;
-	pthread_mutex_lock(&b->mu);
-	b->done = done;
-	pthread_mutex_unlock(&b->mu);
+	pthread_mutex_lock(&s->b->mu);
+	s->done = done;
+	pthread_mutex_unlock(&s->b->mu);
 }
 
 static void *build_packs(void *arg)
 {
-	builder *b = arg;
+	build_slot *s = arg;
+	builder *b = s->b;
 	size_t i;
 	int error = 0;
 
-	for (i = 0; i < b->ncuts && error == 0; i++) {
+	for (i = (size_t)(s - b->slot); i < b->ncuts && error == 0; i += b->nthreads) {
 		dsync_thinpack_list seg = { b->list->ptr + (i ? b->cuts[i - 1] : 0),
 					    b->cuts[i] - (i ? b->cuts[i - 1] : 0), 0 };
-		pack_source src = { NULL, &seg, on_built_progress, b };
+		pack_source src = { NULL, &seg, on_built_progress, s };
 		plain_pack p = PLAIN_PACK_INIT;
 
 		if ((error = write_plain(b->c, &src, &p)) == 0) {
 			pthread_mutex_lock(&b->mu);
-			while (b->full && !b->stop)
+			while (s->full && !b->stop)
 				pthread_cond_wait(&b->cv, &b->mu);
 			if (!b->stop) {
-				b->slot = p;
-				b->full = true;
+				s->p = p;
+				s->full = true;
 				p.fd = -1;
 				memset(&p.path, 0, sizeof(p.path));
 				pthread_cond_broadcast(&b->cv);
@@ -601,29 +612,31 @@ static void *build_packs(void *arg)
 	}
 	pthread_mutex_lock(&b->mu);
 	if (error < 0 && !b->stop) {
-		b->error = error;
-		snprintf(b->msg, sizeof(b->msg), "%s", dsync_error_last());
+		s->error = error;
+		snprintf(s->msg, sizeof(s->msg), "%s", dsync_error_last());
 	}
-	b->ended = true;
+	s->ended = true;
 	pthread_cond_broadcast(&b->cv);
 	pthread_mutex_unlock(&b->mu);
 	return NULL;
 }
-/* The next pack of B into *OUT (the caller's to dispose); reports the
- * packing's progress while it waits. */
-static int next_built(builder *b, plain_pack *out, size_t total)
+
+/* Pack I of B into *OUT (the caller's to dispose); reports the packing's
+ * progress while it waits (DONE: the objects of the packs before it). */
+static int next_built(builder *b, size_t i, plain_pack *out, size_t done)
 {
-	size_t done;
+	build_slot *s = &b->slot[i % b->nthreads];
+	size_t total = b->list->size, at;
 	bool full;
 	int error;
 
 	pthread_mutex_lock(&b->mu);
-	while (!b->full && !b->ended) {
+	while (!s->full && !s->ended) {
 		struct timespec until;
 
-		done = b->done;
+		at = s->done;
 		pthread_mutex_unlock(&b->mu);
-		dsync_conn_progress(b->c, "pack", done, total, 0, 0, false);
+		dsync_conn_progress(b->c, "pack", done + at, total, 0, 0, false);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += 200 * 1000 * 1000;
 		if (until.tv_nsec >= 1000 * 1000 * 1000) {
@@ -631,23 +644,72 @@ static int next_built(builder *b, plain_pack *out, size_t total)
 			until.tv_nsec -= 1000 * 1000 * 1000;
 		}
 		pthread_mutex_lock(&b->mu);
-		if (!b->full && !b->ended)
+		if (!s->full && !s->ended)
 			pthread_cond_timedwait(&b->cv, &b->mu, &until);
 	}
-	done = b->done;
-	error = b->error;
-	if ((full = b->full)) {
-		*out = b->slot;
-		b->full = false;
+	error = s->error;
+	if ((full = s->full)) {
+		*out = s->p;
+		s->full = false;
 		pthread_cond_broadcast(&b->cv);
 	}
 	pthread_mutex_unlock(&b->mu);
 	if (!full)
-		return error < 0 ? dsync_error_set(error, "%s", b->msg)
+		return error < 0 ? dsync_error_set(error, "%s", s->msg)
 				 : dsync_error_set(DSYNC_ERROR, "the push's packs ended early");
 	/* the packing's line gives way to the sending's */
-	dsync_conn_progress(b->c, "pack", done, total, 0, 0, true);
+	dsync_conn_progress(b->c, "pack", done + out->objects, total, 0, 0, true);
 	return 0;
+}
+
+/* Starts B's threads for the NCUTS packs CUTS of LIST. */
+static int builders_start(builder *b, sync_conn *c, const dsync_thinpack_list *list, const size_t *cuts,
+			  size_t ncuts)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
+	int error = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->c = c;
+	b->list = list;
+	b->cuts = cuts;
+	b->ncuts = ncuts;
+	b->nthreads = cpus > 1 && ncuts > 1 ? BUILDERS : 1;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	for (i = 0; i < BUILDERS; i++) {
+		b->slot[i].b = b;
+		b->slot[i].p.fd = -1;
+		b->slot[i].ended = true;
+	}
+	for (i = 0; i < b->nthreads; i++) {
+		b->slot[i].ended = false;
+		if ((errno = pthread_create(&b->slot[i].thread, NULL, build_packs, &b->slot[i])) != 0) {
+			error = dsync_error_sys(errno, "cannot start writing the packs");
+			break;
+		}
+		b->started++;
+	}
+	return error;
+}
+
+/* Stops B's threads and removes the packs they left. */
+static void builders_stop(builder *b)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->mu);
+	b->stop = true;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	for (i = 0; i < b->started; i++) {
+		pthread_join(b->slot[i].thread, NULL);
+		if (b->slot[i].full)
+			plain_dispose(&b->slot[i].p);
+	}
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
 }
 
 /*
@@ -664,7 +726,7 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	DSYNC_ARRAY(git_oid) hide = DSYNC_ARRAY_INIT;
 	sync_packset pending = { 0 };
 	found_packs present = DSYNC_ARRAY_INIT;
-	builder b = { .c = c };
+	builder b;
 	bool started = false;
 	size_t i, *cuts = NULL, ncuts = 0;
 	int64_t last = 0;
@@ -682,26 +744,15 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
 		error = list_packs(&present, c, &pending);
 	if (error == 0 && ncuts > 0) {
-		b.list = &list;
-		b.cuts = cuts;
-		b.ncuts = ncuts;
-		b.slot.fd = -1;
-		pthread_mutex_init(&b.mu, NULL);
-		pthread_cond_init(&b.cv, NULL);
-		if ((errno = pthread_create(&b.thread, NULL, build_packs, &b)) != 0) {
-			error = dsync_error_sys(errno, "cannot start writing the packs");
-			pthread_cond_destroy(&b.cv);
-			pthread_mutex_destroy(&b.mu);
-		} else {
-			started = true;
-		}
+		started = true;
+		error = builders_start(&b, c, &list, cuts, ncuts);
 	}
 	for (i = 0; i < ncuts && error == 0; i++) {
 		plain_pack pp = PLAIN_PACK_INIT;
 		dsync_manifest_pack p;
 		bool reused;
 
-		if ((error = next_built(&b, &pp, list.size)) == 0)
+		if ((error = next_built(&b, i, &pp, i ? cuts[i - 1] : 0)) == 0)
 			error = send_plain(c, &pp, &present, mine, &p, &reused);
 		plain_dispose(&pp);
 		if (error < 0)
@@ -717,17 +768,8 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			break;
 		error = dsync_state_packset_write(mine, c->f, c->r->name, "mine");
 	}
-	if (started) {
-		pthread_mutex_lock(&b.mu);
-		b.stop = true;
-		pthread_cond_broadcast(&b.cv);
-		pthread_mutex_unlock(&b.mu);
-		pthread_join(b.thread, NULL);
-		if (b.full)
-			plain_dispose(&b.slot);
-		pthread_cond_destroy(&b.cv);
-		pthread_mutex_destroy(&b.mu);
-	}
+	if (started)
+		builders_stop(&b);
 	free(cuts);
 	dsync_array_dispose(present);
 	dsync_state_packset_dispose(&pending);
