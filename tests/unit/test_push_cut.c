@@ -244,6 +244,43 @@ static void test_segments_index_in_order(void **state)
 	git_repository_free(other);
 }
 
+static void on_tap(const void *data, size_t len, void *payload)
+{
+	assert_int_equal(dsync_buf_put(payload, data, len), 0);
+}
+
+/* The tap sees the pack's bytes, in order; the noise file takes about its
+ * own size in the pack (stored), the journal's text far less (deflated). */
+static void test_stored_and_deflated(void **state)
+{
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	dsync_buf tapped = DSYNC_BUF_INIT, pack = DSYNC_BUF_INIT;
+	uint64_t raw = 0;
+	size_t i;
+	char path[300];
+	int fd;
+
+	(void)state;
+	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[0], NULL, 0), 0);
+	for (i = 0; i < l.size; i++)
+		raw += raw_size(&l.ptr[i].id);
+	sandbox_path(path, sizeof(path), "tapped.pack");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(dsync_thinpack_write_tap(fd, repo, &l, NULL, NULL, on_tap, &tapped), 0);
+	close(fd);
+	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
+	assert_int_equal(pack.len, tapped.len);
+	assert_memory_equal(pack.ptr, tapped.ptr, pack.len);
+	/* the first snapshot: a 10 KiB noise file, the 800-line journal (about
+	 * 40 KiB, a few KiB deflated), a tree and a commit */
+	assert_true(raw > 45 * KIB);
+	assert_true(pack.len > 10 * KIB + 2 * KIB);
+	assert_true(pack.len < 10 * KIB + 12 * KIB);
+	dsync_buf_dispose(&pack);
+	dsync_buf_dispose(&tapped);
+	dsync_thinpack_list_dispose(&l);
+}
+
 static int setup(void **state)
 {
 	size_t i;
@@ -267,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_cut_bounds),
 		cmocka_unit_test(test_cut_prefix_and_same_bytes),
 		cmocka_unit_test(test_segments_index_in_order),
+		cmocka_unit_test(test_stored_and_deflated),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
