@@ -61,9 +61,25 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list
 /* Sees every byte of the pack as it is written, in order. */
 typedef void (*dsync_thinpack_tap)(const void *data, size_t len, void *payload);
 
-/* dsync_thinpack_write, with TAP (may be NULL) given every byte written:
- * the pack's name is hashed on the way instead of reading it back. */
+/*
+ * Where the objects of a list sit whole in the history's own packs
+ * (objects/pack/pack-*.idx, version 2): their entries go into a push's pack
+ * as they are, without inflating and deflating them again.  Read-only once
+ * made: any number of threads may write packs with it.  Only the objects L
+ * sends whole are looked for, so it holds at most one entry per object.
+ */
+typedef struct dsync_thinpack_reuse dsync_thinpack_reuse;
+
+int dsync_thinpack_reuse_open(dsync_thinpack_reuse **out, git_repository *repo, const dsync_thinpack_list *l);
+void dsync_thinpack_reuse_free(dsync_thinpack_reuse *r);
+
+/* dsync_thinpack_write, with TAP (may be NULL) given every byte written
+ * (the pack's name is hashed on the way instead of reading it back) and
+ * the entries of REUSE (may be NULL) copied.  The bytes then depend also
+ * on how the history holds the objects: the same list written again after
+ * a 'dsync gc' may give another pack. */
 int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_list *l,
-			     dsync_thinpack_progress_cb cb, void *payload, dsync_thinpack_tap tap, void *tap_payload);
+			     dsync_thinpack_progress_cb cb, void *payload, const dsync_thinpack_reuse *reuse,
+			     dsync_thinpack_tap tap, void *tap_payload);
 
 #endif

@@ -141,6 +141,7 @@ typedef struct pack_source {
 	const dsync_thinpack_list *list;
 	dsync_thinpack_progress_cb cb;    /* a list's progress (may be NULL) */
 	void *payload;
+	const dsync_thinpack_reuse *reuse; /* a list's entries in local packs (may be NULL) */
 } pack_source;
 
 /* Writes SRC to a temporary file, named on the way, into *OUT (disposed by
@@ -161,8 +162,8 @@ static int write_plain(sync_conn *c, const pack_source *src, plain_pack *out)
 	po.fd = out->fd;
 	if (src->list) {
 		out->objects = src->list->size;
-		error = dsync_thinpack_write_tap(out->fd, c->f->repo, src->list, src->cb, src->payload, on_pack_bytes,
-						 &po.namer);
+		error = dsync_thinpack_write_tap(out->fd, c->f->repo, src->list, src->cb, src->payload, src->reuse,
+						 on_pack_bytes, &po.namer);
 	} else {
 		out->objects = git_packbuilder_object_count(src->pb);
 		if ((err = git_packbuilder_foreach(src->pb, write_pack_data, &po)) < 0)
@@ -333,7 +334,7 @@ static int consolidate(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	dsync_buf dir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT, from = DSYNC_BUF_INIT;
 	git_packbuilder *pb = NULL;
 	sync_xfer x = { c, "fetch", 0, 0, 0 };
-	pack_source src = { NULL, NULL, NULL, NULL };
+	pack_source src = { NULL, NULL, NULL, NULL, NULL };
 	git_odb *odb = NULL;
 	dsync_manifest_pack merged = { 0 };
 	size_t i, nsmall = 0, keep = 0;
@@ -563,6 +564,7 @@ struct builder {
 	sync_conn *c;
 	const dsync_thinpack_list *list;
 	const size_t *cuts;
+	const dsync_thinpack_reuse *reuse;
 	size_t ncuts, nthreads, started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -590,7 +592,7 @@ static void *build_packs(void *arg)
 	for (i = (size_t)(s - b->slot); i < b->ncuts && error == 0; i += b->nthreads) {
 		dsync_thinpack_list seg = { b->list->ptr + (i ? b->cuts[i - 1] : 0),
 					    b->cuts[i] - (i ? b->cuts[i - 1] : 0), 0 };
-		pack_source src = { NULL, &seg, on_built_progress, s };
+		pack_source src = { NULL, &seg, on_built_progress, s, b->reuse };
 		plain_pack p = PLAIN_PACK_INIT;
 
 		if ((error = write_plain(b->c, &src, &p)) == 0) {
@@ -664,7 +666,7 @@ static int next_built(builder *b, size_t i, plain_pack *out, size_t done)
 
 /* Starts B's threads for the NCUTS packs CUTS of LIST. */
 static int builders_start(builder *b, sync_conn *c, const dsync_thinpack_list *list, const size_t *cuts,
-			  size_t ncuts)
+			  size_t ncuts, const dsync_thinpack_reuse *reuse)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t i;
@@ -674,6 +676,7 @@ static int builders_start(builder *b, sync_conn *c, const dsync_thinpack_list *l
 	b->c = c;
 	b->list = list;
 	b->cuts = cuts;
+	b->reuse = reuse;
 	b->ncuts = ncuts;
 	b->nthreads = cpus > 1 && ncuts > 1 ? BUILDERS : 1;
 	pthread_mutex_init(&b->mu, NULL);
@@ -726,6 +729,7 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	DSYNC_ARRAY(git_oid) hide = DSYNC_ARRAY_INIT;
 	sync_packset pending = { 0 };
 	found_packs present = DSYNC_ARRAY_INIT;
+	dsync_thinpack_reuse *reuse = NULL;
 	builder b;
 	bool started = false;
 	size_t i, *cuts = NULL, ncuts = 0;
@@ -743,9 +747,9 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	/* a push was cut off: which of its packs are there (one listing) */
 	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
 		error = list_packs(&present, c, &pending);
-	if (error == 0 && ncuts > 0) {
+	if (error == 0 && ncuts > 0 && (error = dsync_thinpack_reuse_open(&reuse, c->f->repo, &list)) == 0) {
 		started = true;
-		error = builders_start(&b, c, &list, cuts, ncuts);
+		error = builders_start(&b, c, &list, cuts, ncuts, reuse);
 	}
 	for (i = 0; i < ncuts && error == 0; i++) {
 		plain_pack pp = PLAIN_PACK_INIT;
@@ -770,6 +774,7 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	}
 	if (started)
 		builders_stop(&b);
+	dsync_thinpack_reuse_free(reuse);
 	free(cuts);
 	dsync_array_dispose(present);
 	dsync_state_packset_dispose(&pending);

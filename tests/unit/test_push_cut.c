@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -266,7 +267,7 @@ static void test_stored_and_deflated(void **state)
 		raw += raw_size(&l.ptr[i].id);
 	sandbox_path(path, sizeof(path), "tapped.pack");
 	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
-	assert_int_equal(dsync_thinpack_write_tap(fd, repo, &l, NULL, NULL, on_tap, &tapped), 0);
+	assert_int_equal(dsync_thinpack_write_tap(fd, repo, &l, NULL, NULL, NULL, on_tap, &tapped), 0);
 	close(fd);
 	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
 	assert_int_equal(pack.len, tapped.len);
@@ -279,6 +280,84 @@ static void test_stored_and_deflated(void **state)
 	dsync_buf_dispose(&pack);
 	dsync_buf_dispose(&tapped);
 	dsync_thinpack_list_dispose(&l);
+}
+
+/* Writes the whole history (the newest head) with the entries of local
+ * packs copied, to PATH; the error. */
+static int write_reusing(const char *path, const dsync_thinpack_list *l)
+{
+	dsync_thinpack_reuse *r = NULL;
+	int fd, error;
+
+	assert_int_equal(dsync_thinpack_reuse_open(&r, repo, l), 0);
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	error = dsync_thinpack_write_tap(fd, repo, l, NULL, NULL, r, NULL, NULL);
+	close(fd);
+	dsync_thinpack_reuse_free(r);
+	return error;
+}
+
+/* Once the history is packed (as 'dsync gc' does), a push's pack copies the
+ * whole entries it finds there: the pack indexes into another repository
+ * with every object; a local entry damaged since it was written fails the
+ * push (its CRC-32 in the index) instead of going out. */
+static void test_reuse_local_pack(void **state)
+{
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	dsync_buf pack = DSYNC_BUF_INIT, local = DSYNC_BUF_INIT;
+	git_packbuilder *pb = NULL;
+	git_repository *other = NULL;
+	git_indexer *idx = NULL;
+	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+	git_indexer_progress st;
+	git_odb *odb = NULL;
+	char path[300], lpath[600], packdir[320];
+	unsigned char b;
+	size_t i;
+	int fd;
+
+	(void)state;
+	assert_int_equal(git_packbuilder_new(&pb, repo), 0);
+	for (i = 0; i < nheads; i++)
+		assert_int_equal(git_packbuilder_insert_commit(pb, &heads[i]), 0);
+	assert_int_equal(git_packbuilder_write(pb, NULL, 0, NULL, NULL), 0);
+	snprintf(lpath, sizeof(lpath), "%sobjects/pack/pack-%s.pack", git_repository_path(repo),
+		 git_packbuilder_name(pb));
+	git_packbuilder_free(pb);
+	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
+	sandbox_path(path, sizeof(path), "reused.pack");
+	assert_int_equal(write_reusing(path, &l), 0);
+	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
+	sandbox_path(path, sizeof(path), "other-reuse.git");
+	assert_int_equal(git_repository_init(&other, path, 1), 0);
+	assert_int_equal(git_repository_odb(&odb, other), 0);
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", path);
+	assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
+	assert_int_equal(git_indexer_append(idx, pack.ptr, pack.len, &st), 0);
+	assert_int_equal(git_indexer_commit(idx, &st), 0);
+	git_indexer_free(idx);
+	assert_int_equal(git_odb_refresh(odb), 0);
+	for (i = 0; i < l.size; i++)
+		assert_true(git_odb_exists(odb, &l.ptr[i].id));
+
+	/* a byte in the middle of the local pack, in the 150 KiB file's entry */
+	assert_int_equal(dsync_file_read(&local, lpath, 1 << 30, 0), 0);
+	assert_true(local.len > 150 * KIB);
+	assert_int_equal(chmod(lpath, 0644), 0);
+	assert_true((fd = open(lpath, O_RDWR)) >= 0);
+	b = (unsigned char)(local.ptr[local.len / 2] ^ 0x55);
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)(local.len / 2)), 1);
+	sandbox_path(path, sizeof(path), "damaged.pack");
+	assert_int_equal(write_reusing(path, &l), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "damaged"));
+	assert_int_equal(pwrite(fd, local.ptr + local.len / 2, 1, (off_t)(local.len / 2)), 1);
+	close(fd);
+	assert_int_equal(write_reusing(path, &l), 0);
+	dsync_buf_dispose(&pack);
+	dsync_buf_dispose(&local);
+	dsync_thinpack_list_dispose(&l);
+	git_odb_free(odb);
+	git_repository_free(other);
 }
 
 static int setup(void **state)
@@ -305,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_cut_prefix_and_same_bytes),
 		cmocka_unit_test(test_segments_index_in_order),
 		cmocka_unit_test(test_stored_and_deflated),
+		cmocka_unit_test(test_reuse_local_pack),   /* last: packs the history */
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
