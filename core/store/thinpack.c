@@ -167,48 +167,6 @@ out:
 	return error;
 }
 
-int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_list *l, git_repository *repo,
-			    uint64_t max)
-{
-	DSYNC_ARRAY(size_t) v = DSYNC_ARRAY_INIT;
-	git_odb *odb = NULL;
-	uint64_t sum = 0;
-	size_t i;
-	int err, error = 0;
-
-	*cuts = NULL;
-	*ncuts = 0;
-	if (l->size == 0)
-		return 0;
-	if ((err = git_repository_odb(&odb, repo)) < 0)
-		return dsync_error_git(err, "cannot read the history to push");
-	for (i = 0; i < l->size && error == 0; i++) {
-		git_object_t type;
-		size_t size;
-
-		if ((err = git_odb_read_header(&size, &type, odb, &l->ptr[i].id)) < 0) {
-			error = dsync_error_git(err, "cannot read an object to push");
-			break;
-		}
-		if (i > 0 && sum > 0 && (uint64_t)size > max - (sum < max ? sum : max)) {
-			if (dsync_array_push(v, i) < 0)
-				error = dsync_error_oom();
-			sum = 0;
-		}
-		sum += (uint64_t)size;
-	}
-	if (error == 0 && dsync_array_push(v, l->size) < 0)
-		error = dsync_error_oom();
-	git_odb_free(odb);
-	if (error < 0) {
-		dsync_array_dispose(v);
-		return error;
-	}
-	*cuts = v.ptr;
-	*ncuts = v.size;
-	return 0;
-}
-
 /* ---- entries of the local packs, copied as they are --------------------- */
 
 typedef struct reuse_ent {
@@ -441,6 +399,78 @@ static const reuse_ent *reuse_find(const dsync_thinpack_reuse *r, const git_oid 
 	return bsearch(&key, r->ents, r->n, sizeof(*r->ents), cmp_ent);
 }
 
+/* Whether entry E of R holds a whole object (not a delta): its type code,
+ * raw size and (HL, may be NULL) the length of its header. */
+static bool entry_head(const dsync_thinpack_reuse *r, const reuse_ent *e, int *type, uint64_t *size, size_t *hl)
+{
+	unsigned char head[16];
+	size_t n = e->end - e->off < sizeof(head) ? (size_t)(e->end - e->off) : sizeof(head), i;
+	unsigned shift = 4;
+
+	if (n < 2 || pread_full(r->packs[e->pack], head, n, e->off) < 0)
+		return false;
+	*type = (head[0] >> 4) & 7;
+	*size = head[0] & 15;
+	for (i = 0; head[i] & 0x80; i++) {
+		if (i + 1 >= n || shift > 57)
+			return false;
+		*size |= (uint64_t)(head[i + 1] & 0x7f) << shift;
+		shift += 7;
+	}
+	if (hl)
+		*hl = i + 1;
+	return *type >= 1 && *type <= 4 && i + 1 < e->end - e->off;
+}
+
+int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_list *l, git_repository *repo,
+			    const dsync_thinpack_reuse *reuse, uint64_t max)
+{
+	DSYNC_ARRAY(size_t) v = DSYNC_ARRAY_INIT;
+	git_odb *odb = NULL;
+	uint64_t sum = 0;
+	size_t i;
+	int err, error = 0;
+
+	*cuts = NULL;
+	*ncuts = 0;
+	if (l->size == 0)
+		return 0;
+	if ((err = git_repository_odb(&odb, repo)) < 0)
+		return dsync_error_git(err, "cannot read the history to push");
+	for (i = 0; i < l->size && error == 0; i++) {
+		const reuse_ent *e = l->ptr[i].has_base ? NULL : reuse_find(reuse, &l->ptr[i].id);
+		git_object_t type;
+		size_t size;
+		uint64_t esize;
+		int etype;
+
+		/* from the local pack's entry when it is whole: libgit2 would map
+		 * the pack's pages around every header into memory */
+		if (e && entry_head(reuse, e, &etype, &esize, NULL) && esize <= SIZE_MAX) {
+			size = (size_t)esize;
+		} else if ((err = git_odb_read_header(&size, &type, odb, &l->ptr[i].id)) < 0) {
+			error = dsync_error_git(err, "cannot read an object to push");
+			break;
+		}
+		if (i > 0 && sum > 0 && (uint64_t)size > max - (sum < max ? sum : max)) {
+			if (dsync_array_push(v, i) < 0)
+				error = dsync_error_oom();
+			sum = 0;
+		}
+		sum += (uint64_t)size;
+	}
+	if (error == 0 && dsync_array_push(v, l->size) < 0)
+		error = dsync_error_oom();
+	git_odb_free(odb);
+	if (error < 0) {
+		dsync_array_dispose(v);
+		return error;
+	}
+	*cuts = v.ptr;
+	*ncuts = v.size;
+	return 0;
+}
+
 /* ---- the packfile ------------------------------------------------------- */
 
 /* How an object's zlib stream is made (zlib's levels): what does not
@@ -579,26 +609,12 @@ static int emit_deflated(writer *w, int kind, const void *data, size_t len)
  * on the way (a damaged local pack fails the push rather than going out). */
 static int emit_reused(writer *w, const dsync_thinpack_reuse *r, const reuse_ent *e, bool *used)
 {
-	unsigned char head[16];
-	uint64_t at = e->off;
+	uint64_t at = e->off, size;
 	uLong crc = crc32(0L, Z_NULL, 0);
-	size_t hl = 0;
 	int type, error;
 
-	*used = false;
-	if (e->end - e->off < 2 + 6 ||
-	    pread_full(r->packs[e->pack], head, e->end - e->off < sizeof(head) ? (size_t)(e->end - e->off) : sizeof(head),
-			e->off) < 0)
-		return 0;
-	type = (head[0] >> 4) & 7;
-	if (type < 1 || type > 4)
-		return 0;   /* a delta: the object is read whole below */
-	while (hl < sizeof(head) && (head[hl] & 0x80))
-		hl++;
-	if (++hl >= sizeof(head) || hl >= e->end - e->off)
-		return 0;
-	*used = true;
-	while (at < e->end) {
+	*used = entry_head(r, e, &type, &size, NULL);
+	while (*used && at < e->end) {
 		size_t take = e->end - at < OUT_BLOCK ? (size_t)(e->end - at) : OUT_BLOCK;
 
 		if (pread_full(r->packs[e->pack], w->zout, take, at) < 0)
@@ -608,7 +624,7 @@ static int emit_reused(writer *w, const dsync_thinpack_reuse *r, const reuse_ent
 			return error;
 		at += take;
 	}
-	if ((uint32_t)crc != e->crc)
+	if (*used && (uint32_t)crc != e->crc)
 		return dsync_error_set(DSYNC_ECORRUPT, "a pack of the history is damaged (an entry's checksum differs)");
 	return 0;
 }

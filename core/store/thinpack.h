@@ -37,18 +37,6 @@ typedef void (*dsync_thinpack_progress_cb)(size_t done, size_t total, void *payl
 int dsync_thinpack_list_build(dsync_thinpack_list *out, git_repository *repo, const git_oid *head,
 			      const git_oid *hide, size_t n);
 
-/*
- * Cuts L into segments of at most MAX bytes of raw object data, in order:
- * segment K holds the objects from (*CUTS)[K-1] (0 for the first) up to
- * (*CUTS)[K], excluded; *NCUTS segments, none when L is empty.  A new
- * segment starts before an object would take the sum past MAX; an object
- * larger than MAX gets a segment of its own.  The cut depends only on the
- * objects before it, so objects appended to L change only the last
- * segment and the ones after it.  *CUTS is the caller's to free.
- */
-int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_list *l, git_repository *repo,
-			    uint64_t max);
-
 /* Writes the objects of L as a packfile (version 2) to FD; a proposed base
  * is used when the delta is under half the object.  Whole objects whose
  * sampled bytes don't compress are stored (zlib stored blocks), the others
@@ -72,6 +60,19 @@ typedef struct dsync_thinpack_reuse dsync_thinpack_reuse;
 
 int dsync_thinpack_reuse_open(dsync_thinpack_reuse **out, git_repository *repo, const dsync_thinpack_list *l);
 void dsync_thinpack_reuse_free(dsync_thinpack_reuse *r);
+
+/*
+ * Cuts L into segments of at most MAX bytes of raw object data, in order:
+ * segment K holds the objects from (*CUTS)[K-1] (0 for the first) up to
+ * (*CUTS)[K], excluded; *NCUTS segments, none when L is empty.  A new
+ * segment starts before an object would take the sum past MAX; an object
+ * larger than MAX gets a segment of its own.  The cut depends only on the
+ * objects before it, so objects appended to L change only the last
+ * segment and the ones after it.  *CUTS is the caller's to free.  The sizes
+ * of objects whole in local packs are read from REUSE (may be NULL).
+ */
+int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_list *l, git_repository *repo,
+			    const dsync_thinpack_reuse *reuse, uint64_t max);
 
 /* dsync_thinpack_write, with TAP (may be NULL) given every byte written
  * (the pack's name is hashed on the way instead of reading it back) and

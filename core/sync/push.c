@@ -741,13 +741,15 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			error = dsync_error_oom();
 	if (error == 0)
 		error = dsync_thinpack_list_build(&list, c->f->repo, &m->head, hide.ptr, hide.size);
+	if (error == 0 && list.size > 0)
+		error = dsync_thinpack_reuse_open(&reuse, c->f->repo, &list);
 	if (error == 0)
-		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo,
+		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo, reuse,
 						(uint64_t)KNOB("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
 	/* a push was cut off: which of its packs are there (one listing) */
 	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
 		error = list_packs(&present, c, &pending);
-	if (error == 0 && ncuts > 0 && (error = dsync_thinpack_reuse_open(&reuse, c->f->repo, &list)) == 0) {
+	if (error == 0 && ncuts > 0) {
 		started = true;
 		error = builders_start(&b, c, &list, cuts, ncuts, reuse);
 	}

@@ -125,7 +125,7 @@ static void test_cut_bounds(void **state)
 
 	(void)state;
 	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, max), 0);
 	assert_true(ncuts >= 4);
 	assert_int_equal(cuts[ncuts - 1], l.size);
 	for (k = 0; k < ncuts; k++) {
@@ -143,12 +143,12 @@ static void test_cut_bounds(void **state)
 	}
 	free(cuts);
 	/* one segment when it all fits; none for nothing */
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, (uint64_t)1 << 40), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, (uint64_t)1 << 40), 0);
 	assert_int_equal(ncuts, 1);
 	assert_int_equal(cuts[0], l.size);
 	free(cuts);
 	l.size = 0;
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, max), 0);
 	assert_int_equal(ncuts, 0);
 	assert_null(cuts);
 	dsync_thinpack_list_dispose(&l);
@@ -172,8 +172,8 @@ static void test_cut_prefix_and_same_bytes(void **state)
 		assert_true(git_oid_equal(&old.ptr[i].id, &cur.ptr[i].id));
 		assert_int_equal(old.ptr[i].has_base, cur.ptr[i].has_base);
 	}
-	assert_int_equal(dsync_thinpack_list_cut(&oc, &on, &old, repo, max), 0);
-	assert_int_equal(dsync_thinpack_list_cut(&cc, &cn, &cur, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&oc, &on, &old, repo, NULL, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cc, &cn, &cur, repo, NULL, max), 0);
 	assert_true(on >= 2 && cn > on);
 	for (k = 0; k + 1 < on; k++)
 		assert_int_equal(oc[k], cc[k]);
@@ -213,7 +213,7 @@ static void test_segments_index_in_order(void **state)
 	assert_int_equal(git_repository_odb(&odb, other), 0);
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", path);
 	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, 100 * KIB), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, 100 * KIB), 0);
 	for (k = 0; k < ncuts; k++)
 		for (i = k ? cuts[k - 1] : 0; i < cuts[k]; i++) {
 			size_t j;
@@ -307,6 +307,8 @@ static void test_reuse_local_pack(void **state)
 	dsync_buf pack = DSYNC_BUF_INIT, local = DSYNC_BUF_INIT;
 	git_packbuilder *pb = NULL;
 	git_repository *other = NULL;
+	dsync_thinpack_reuse *r = NULL;
+	size_t *c1 = NULL, *c2 = NULL, n1 = 0, n2 = 0;
 	git_indexer *idx = NULL;
 	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
 	git_indexer_progress st;
@@ -325,6 +327,16 @@ static void test_reuse_local_pack(void **state)
 		 git_packbuilder_name(pb));
 	git_packbuilder_free(pb);
 	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
+	/* the sizes read from the local pack's entries cut the list as libgit2's do */
+	assert_int_equal(dsync_thinpack_reuse_open(&r, repo, &l), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&c1, &n1, &l, repo, NULL, 100 * KIB), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&c2, &n2, &l, repo, r, 100 * KIB), 0);
+	assert_true(n1 >= 2);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(c1, c2, n1 * sizeof(*c1));
+	free(c1);
+	free(c2);
+	dsync_thinpack_reuse_free(r);
 	sandbox_path(path, sizeof(path), "reused.pack");
 	assert_int_equal(write_reusing(path, &l), 0);
 	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
