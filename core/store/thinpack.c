@@ -475,11 +475,14 @@ int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_l
 
 /* How an object's zlib stream is made (zlib's levels): what does not
  * compress goes in stored blocks, which cost a copy and an adler32 and which
- * every zlib reads; whole objects that compress at the fastest level (on the
- * corpus of bench/corpus.pl, level 1 made its text 2% larger than level 6 in
- * a third of the time); deltas, small and what an incremental push sends, at
- * the default level. */
-enum { Z_STORE, Z_FAST, Z_DELTA, Z_KINDS };
+ * every zlib reads; deltas, and whole objects that compress while the pack
+ * has deflated less than FINE_BUDGET of them (what an incremental push
+ * sends), at the default level; beyond that at the fastest level (on the
+ * corpus of bench/corpus.pl, level 1 made its text 2% larger than level 6
+ * in a third of the time). */
+enum { Z_STORE, Z_FAST, Z_FINE, Z_KINDS };
+
+#define FINE_BUDGET ((uint64_t)1 << 20)
 
 #define SAMPLE 2048          /* bytes of an object tried at the fastest level, at its head and middle */
 #define SAMPLE_GAIN 10       /* percent a sample must shrink by to compress the object */
@@ -491,6 +494,7 @@ typedef struct writer {
 	size_t fill;
 	z_stream z[Z_KINDS];
 	bool z_ready[Z_KINDS];
+	uint64_t fine;          /* bytes of whole objects deflated at the default level */
 	dsync_thinpack_tap tap;
 	void *tap_payload;
 } writer;
@@ -566,15 +570,18 @@ static bool sample_shrinks(writer *w, const unsigned char *data, size_t len)
 
 /* Which stream an object of LEN bytes at DATA gets: stored unless both its
  * head and its middle shrink (a media file's header often compresses while
- * its body does not); small ones deflated (zlib stores a block that would
- * grow).  The local packs' writer decides the same way (docs/format.md,
- * "Local packs").  Depends only on the bytes, so a pack written again is
- * the same. */
+ * its body does not; the local packs' writer decides the same way,
+ * docs/format.md, "Local packs"); small ones deflated (zlib stores a block
+ * that would grow); the level as FINE_BUDGET says.  Depends only on the
+ * bytes and the objects before it, so a pack written again is the same. */
 static int object_kind(writer *w, const unsigned char *data, size_t len)
 {
-	if (len <= 2 * SAMPLE)
+	if (len > 2 * SAMPLE && !(sample_shrinks(w, data, SAMPLE) && sample_shrinks(w, data + len / 2, SAMPLE)))
+		return Z_STORE;
+	if (w->fine >= FINE_BUDGET || len > FINE_BUDGET - w->fine)
 		return Z_FAST;
-	return sample_shrinks(w, data, SAMPLE) && sample_shrinks(w, data + len / 2, SAMPLE) ? Z_FAST : Z_STORE;
+	w->fine += len;
+	return Z_FINE;
 }
 
 static int emit_deflated(writer *w, int kind, const void *data, size_t len)
@@ -718,7 +725,7 @@ int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_
 						     data, size, size / 2)) == 0) {
 			if ((error = emit_header(&w, OBJ_REF_DELTA, delta.len)) == 0 &&
 			    (error = emit(&w, l->ptr[i].base.id, GIT_OID_RAWSZ)) == 0)
-				error = emit_deflated(&w, Z_DELTA, delta.ptr, delta.len);
+				error = emit_deflated(&w, Z_FINE, delta.ptr, delta.len);
 		} else if (error >= 0) {
 			if ((error = emit_header(&w, type, size)) == 0)
 				error = emit_deflated(&w, object_kind(&w, data, size), data, size);

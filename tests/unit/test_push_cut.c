@@ -105,6 +105,20 @@ static void write_segment(dsync_buf *out, const dsync_thinpack_list *l, const si
 	assert_int_equal(dsync_file_read(out, path, 1 << 30, 0), 0);
 }
 
+/* Indexes the pack PACK into PACKDIR of the store ODB, which then has it. */
+static void index_into(git_odb *odb, const char *packdir, const dsync_buf *pack)
+{
+	git_indexer *idx = NULL;
+	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+	git_indexer_progress st;
+
+	assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
+	assert_int_equal(git_indexer_append(idx, pack->ptr, pack->len, &st), 0);
+	assert_int_equal(git_indexer_commit(idx, &st), 0);
+	git_indexer_free(idx);
+	assert_int_equal(git_odb_refresh(odb), 0);
+}
+
 static uint64_t raw_size(const git_oid *id)
 {
 	git_odb *odb = NULL;
@@ -223,16 +237,8 @@ static void test_segments_index_in_order(void **state)
 		}
 	assert_true(cross >= 3);   /* bases in earlier segments */
 	for (k = 0; k < ncuts; k++) {
-		git_indexer *idx = NULL;
-		git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
-		git_indexer_progress st;
-
 		write_segment(&pack, &l, cuts, k);
-		assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
-		assert_int_equal(git_indexer_append(idx, pack.ptr, pack.len, &st), 0);
-		assert_int_equal(git_indexer_commit(idx, &st), 0);
-		git_indexer_free(idx);
-		assert_int_equal(git_odb_refresh(odb), 0);
+		index_into(odb, packdir, &pack);
 	}
 	for (i = 0; i < l.size; i++)
 		assert_true(git_odb_exists(odb, &l.ptr[i].id));
@@ -309,9 +315,6 @@ static void test_reuse_local_pack(void **state)
 	git_repository *other = NULL;
 	dsync_thinpack_reuse *r = NULL;
 	size_t *c1 = NULL, *c2 = NULL, n1 = 0, n2 = 0;
-	git_indexer *idx = NULL;
-	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
-	git_indexer_progress st;
 	git_odb *odb = NULL;
 	char path[300], lpath[600], packdir[320];
 	unsigned char b;
@@ -344,11 +347,7 @@ static void test_reuse_local_pack(void **state)
 	assert_int_equal(git_repository_init(&other, path, 1), 0);
 	assert_int_equal(git_repository_odb(&odb, other), 0);
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", path);
-	assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
-	assert_int_equal(git_indexer_append(idx, pack.ptr, pack.len, &st), 0);
-	assert_int_equal(git_indexer_commit(idx, &st), 0);
-	git_indexer_free(idx);
-	assert_int_equal(git_odb_refresh(odb), 0);
+	index_into(odb, packdir, &pack);
 	for (i = 0; i < l.size; i++)
 		assert_true(git_odb_exists(odb, &l.ptr[i].id));
 
