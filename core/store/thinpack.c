@@ -187,6 +187,7 @@ struct dsync_thinpack_reuse {
 
 #define IDX_HEAD (8 + 256 * 4)
 #define IDX_BLOCK 4096       /* ids read at a time */
+#define REUSE_RATIO 64       /* an index is read for at least one object in this many */
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -226,7 +227,7 @@ static int cmp_ent(const void *a, const void *b)
  * does not add up is skipped whole: the objects are then read through
  * libgit2, which says what is wrong. */
 static int reuse_add_idx(reuse_ents *ents, int idx, uint64_t idx_size, uint64_t pack_size, uint32_t num,
-			 const dsync_oidset *want)
+			 const dsync_oidset *want, size_t nwant)
 {
 	unsigned char head[IDX_HEAD], *blk = NULL, *tab = NULL;
 	uint64_t *sorted = NULL, nlarge = 0, base;
@@ -241,6 +242,10 @@ static int reuse_add_idx(reuse_ents *ents, int idx, uint64_t idx_size, uint64_t 
 		if (be32(head + 8 + 4 * i) < be32(head + 8 + 4 * (i - 1)))
 			return 0;
 	base = IDX_HEAD;
+	/* reading a big index for a few objects costs more than it saves
+	 * (an incremental push): they are read through libgit2 */
+	if (n / REUSE_RATIO > nwant)
+		return 0;
 	if (n == 0 || idx_size < base + (uint64_t)n * 28 + 40 || pack_size < 32)
 		return 0;
 	nlarge = (idx_size - base - (uint64_t)n * 28 - 40) / 8;
@@ -320,15 +325,17 @@ int dsync_thinpack_reuse_open(dsync_thinpack_reuse **out, git_repository *repo, 
 	dsync_buf dir = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
 	DIR *d = NULL;
 	struct dirent *de;
-	size_t i;
+	size_t i, nwant = 0, before;
 	int error = 0;
 
 	*out = NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return dsync_error_oom();
 	for (i = 0; i < l->size && error == 0; i++)
-		if (!l->ptr[i].has_base)
+		if (!l->ptr[i].has_base) {
 			error = dsync_oidset_add(&want, &l->ptr[i].id) < 0 ? DSYNC_ERROR : 0;
+			nwant++;
+		}
 	if (error < 0 || (error = dsync_buf_printf(&dir, "%sobjects/pack", git_repository_path(repo))) < 0)
 		goto out;
 	if ((d = opendir(dir.ptr)) == NULL)
@@ -353,9 +360,13 @@ int dsync_thinpack_reuse_open(dsync_thinpack_reuse **out, git_repository *repo, 
 			continue;   /* gone meanwhile, or unreadable: read through libgit2 */
 		}
 		r->packs = more;
+		before = ents.size;
 		error = reuse_add_idx(&ents, idx, (uint64_t)ist.st_size, (uint64_t)pst.st_size, (uint32_t)r->npacks,
-				      &want);
-		r->packs[r->npacks++] = pack;
+				      &want, nwant);
+		if (ents.size > before)
+			r->packs[r->npacks++] = pack;
+		else
+			close(pack);
 		close(idx);
 	}
 	if (error == 0 && ents.size > 0)
