@@ -134,9 +134,20 @@ static void blocks_shani(dsync_sha1 *c, const unsigned char *p, size_t n)
 }
 #endif
 
+#ifdef DSYNC_TESTING
+static bool portable_only;
+
+void dsync_sha1_portable__(bool on)
+{
+	portable_only = on;
+}
+#else
+#define portable_only false
+#endif
+
 static void blocks(dsync_sha1 *c, const unsigned char *p, size_t n)
 {
-	if (have_shani()) {
+	if (!portable_only && have_shani()) {
 		blocks_shani(c, p, n);
 		return;
 	}

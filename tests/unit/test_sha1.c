@@ -2,7 +2,8 @@
  * SHA-1 (core/base/sha1.h): the FIPS 180 test vectors, and the same digest
  * whatever the pieces the bytes come in (the buffered head, whole blocks
  * handed over many at a time, the tail), against git's blob ids computed by
- * libgit2 for sizes around the block and padding boundaries.
+ * libgit2 for sizes around the block and padding boundaries; with the SHA
+ * instructions where the CPU has them and with the portable rounds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,11 +96,22 @@ static void test_pieces_against_git(void **state)
 	free(data);
 }
 
+/* The same with the portable rounds (the CPU's instructions above, where
+ * it has them). */
+static void test_portable(void **state)
+{
+	dsync_sha1_portable__(true);
+	test_vectors(state);
+	test_pieces_against_git(state);
+	dsync_sha1_portable__(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_pieces_against_git),
+		cmocka_unit_test(test_portable),
 	};
 	int rc;
 
