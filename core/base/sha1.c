@@ -103,12 +103,14 @@ __attribute__((target("sha,sse4.1"))) static void blocks_shani(dsync_sha1 *c, co
 		int i;
 
 		for (i = 0; i < 20; i++) {
-			if (i < 4)
+			if (i < 4) {
 				m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), swap);
-			else
-				m[i & 3] = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32(m[i & 3], m[(i + 1) & 3]),
-									  m[(i + 2) & 3]),
-							      m[(i + 3) & 3]);
+			} else {
+				/* W[t-16..t-13] ^ W[t-14..] ^ W[t-8..], then W[t-3..] and the rotation */
+				__m128i x = _mm_sha1msg1_epu32(m[i & 3], m[(i + 1) & 3]);
+
+				m[i & 3] = _mm_sha1msg2_epu32(_mm_xor_si128(x, m[(i + 2) & 3]), m[(i + 3) & 3]);
+			}
 			e = i == 0 ? _mm_add_epi32(e0, m[0]) : _mm_sha1nexte_epu32(saved, m[i & 3]);
 			saved = abcd;
 			abcd = rounds4(abcd, e, i);

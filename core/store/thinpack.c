@@ -643,7 +643,8 @@ static int emit_reused(writer *w, const dsync_thinpack_reuse *r, const reuse_ent
 		at += take;
 	}
 	if (*used && (uint32_t)crc != e->crc)
-		return dsync_error_set(DSYNC_ECORRUPT, "a pack of the history is damaged (an entry's checksum differs)");
+		return dsync_error_set(DSYNC_ECORRUPT,
+				       "a pack of the history is damaged (an entry's checksum differs)");
 	return 0;
 }
 

@@ -166,10 +166,10 @@ static int write_plain(sync_conn *c, const pack_source *src, plain_pack *out)
 						 on_pack_bytes, &po.namer);
 	} else {
 		out->objects = git_packbuilder_object_count(src->pb);
+		error = 0;
 		if ((err = git_packbuilder_foreach(src->pb, write_pack_data, &po)) < 0)
-			error = po.error ? po.error : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
-		else
-			error = 0;
+			error = po.error ? po.error
+					 : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
 	}
 	if (error < 0)
 		return error;
