@@ -21,4 +21,11 @@ void dsync_sha1_init(dsync_sha1 *c);
 void dsync_sha1_update(dsync_sha1 *c, const void *data, size_t len);
 void dsync_sha1_final(dsync_sha1 *c, unsigned char out[20]);
 
+#ifdef DSYNC_TESTING
+#include <stdbool.h>
+/* Test builds: the portable rounds even where the CPU has SHA instructions
+ * (not thread-safe: for a test's single thread). */
+void dsync_sha1_portable__(bool on);
+#endif
+
 #endif

@@ -87,14 +87,63 @@ static uint64_t get_le64(const unsigned char *p)
 	return v;
 }
 
+void dsync_pack_namer_init(dsync_pack_namer *n, const dsync_store *s)
+{
+	crypto_generichash_init(&n->h, DSYNC_STORE_KNAME(s), 32, 32);
+	n->len = 0;
+}
+
+void dsync_pack_namer_update(dsync_pack_namer *n, const void *data, size_t len)
+{
+	crypto_generichash_update(&n->h, data, len);
+	n->len += len;
+}
+
+void dsync_pack_namer_final(dsync_pack_namer *n, char *name)
+{
+	unsigned char hash[32];
+
+	crypto_generichash_final(&n->h, hash, 32);
+	sodium_bin2hex(name, DSYNC_HEX256_SIZE, hash, 32);
+}
+
 int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uint64_t *plain_size)
 {
+	dsync_pack_namer n;
+	unsigned char *buf = malloc(DSYNC_PACK_CHUNK);
+	size_t got;
+	int error;
+
+	if (!buf)
+		return dsync_error_oom();
+	dsync_pack_namer_init(&n, s);
+	if (lseek(plain_fd, 0, SEEK_SET) < 0) {
+		free(buf);
+		return dsync_error_sys(errno, "cannot encrypt a pack");
+	}
+	for (;;) {
+		if (read_full(plain_fd, buf, DSYNC_PACK_CHUNK, &got) < 0) {
+			free(buf);
+			return dsync_error_sys(errno, "cannot encrypt a pack");
+		}
+		if (got == 0)
+			break;
+		dsync_pack_namer_update(&n, buf, got);
+	}
+	free(buf);
+	dsync_pack_namer_final(&n, name);
+	if ((error = dsync_pack_encrypt_named(s, plain_fd, out_fd, name, n.len)) == 0 && plain_size)
+		*plain_size = n.len;
+	return error;
+}
+
+int dsync_pack_encrypt_named(dsync_store *s, int plain_fd, int out_fd, const char *name, uint64_t len)
+{
 	crypto_secretstream_xchacha20poly1305_state st;
-	crypto_generichash_state h;
-	unsigned char hash[32], head[MAGIC_LEN + crypto_secretstream_xchacha20poly1305_HEADERBYTES];
+	unsigned char head[MAGIC_LEN + crypto_secretstream_xchacha20poly1305_HEADERBYTES];
 	unsigned char ad[PACK_AD_LEN], first[PACK_HEAD_PLAIN], firstc[PACK_HEAD_PLAIN + SS_A];
 	unsigned char *buf = malloc(DSYNC_PACK_CHUNK), *ct = malloc(DSYNC_PACK_CHUNK + SS_A);
-	uint64_t len = 0, padded, done = 0;
+	uint64_t padded, done = 0;
 	size_t got;
 	int error = 0;
 
@@ -102,26 +151,11 @@ int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uin
 		error = dsync_error_oom();
 		goto out;
 	}
-	/* pass 1: the name */
-	crypto_generichash_init(&h, DSYNC_STORE_KNAME(s), 32, 32);
-	if (lseek(plain_fd, 0, SEEK_SET) < 0)
-		goto ioerr;
-	for (;;) {
-		if (read_full(plain_fd, buf, DSYNC_PACK_CHUNK, &got) < 0)
-			goto ioerr;
-		if (got == 0)
-			break;
-		crypto_generichash_update(&h, buf, got);
-		len += got;
-	}
-	crypto_generichash_final(&h, hash, 32);
-	sodium_bin2hex(name, DSYNC_HEX256_SIZE, hash, 32);
 	if (len == 0 || len > MAX_PACK) {
 		error = dsync_error_set(DSYNC_ERROR, "cannot encrypt a pack of %llu bytes", (unsigned long long)len);
 		goto out;
 	}
 	padded = dsync_store_padme(len);
-	/* pass 2: the stream */
 	memcpy(head, PACK_MAGIC, MAGIC_LEN);
 	crypto_secretstream_xchacha20poly1305_init_push(&st, head + MAGIC_LEN, DSYNC_STORE_KPACK(s));
 	pack_ad(ad, s, name);
@@ -151,8 +185,11 @@ int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uin
 			goto ioerr;
 		done += want;
 	}
-	if (plain_size)
-		*plain_size = len;
+	/* a pack that grew after it was named would go out cut short */
+	if (read_full(plain_fd, buf, 1, &got) < 0)
+		goto ioerr;
+	if (got != 0)
+		error = dsync_error_set(DSYNC_ERROR, "the pack changed while it was encrypted");
 	goto out;
 ioerr:
 	error = dsync_error_sys(errno, "cannot encrypt a pack");

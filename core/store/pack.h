@@ -19,6 +19,22 @@
  */
 int dsync_pack_encrypt(dsync_store *s, int plain_fd, int out_fd, char *name, uint64_t *plain_size);
 
+/* A pack's name hashed as its plaintext is written, to save reading it
+ * back: the keyed hash dsync_pack_encrypt computes, and the bytes seen. */
+typedef struct dsync_pack_namer {
+	crypto_generichash_state h;
+	uint64_t len;
+} dsync_pack_namer;
+
+void dsync_pack_namer_init(dsync_pack_namer *n, const dsync_store *s);
+void dsync_pack_namer_update(dsync_pack_namer *n, const void *data, size_t len);
+/* NAME: 65 bytes. */
+void dsync_pack_namer_final(dsync_pack_namer *n, char *name);
+
+/* dsync_pack_encrypt of a pack of LEN bytes already named NAME (by a
+ * namer): reads PLAIN_FD once; a size other than LEN is refused. */
+int dsync_pack_encrypt_named(dsync_store *s, int plain_fd, int out_fd, const char *name, uint64_t len);
+
 /* Receives decrypted pack bytes. */
 typedef int (*dsync_pack_sink)(const void *data, size_t len, void *payload);
 

@@ -6,6 +6,9 @@
  */
 #include "core/base/internal.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -164,8 +167,274 @@ out:
 	return error;
 }
 
+/* ---- entries of the local packs, copied as they are --------------------- */
+
+typedef struct reuse_ent {
+	git_oid id;
+	uint32_t pack;       /* index into packs */
+	uint32_t crc;        /* the index's CRC-32 of the entry's bytes */
+	uint64_t off, end;   /* the entry: its header and zlib stream */
+} reuse_ent;
+
+typedef DSYNC_ARRAY(reuse_ent) reuse_ents;
+
+struct dsync_thinpack_reuse {
+	int *packs;          /* the pack files' descriptors */
+	size_t npacks;
+	reuse_ent *ents;     /* sorted by id */
+	size_t n;
+};
+
+#define IDX_HEAD (8 + 256 * 4)
+#define IDX_BLOCK 4096       /* ids read at a time */
+#define REUSE_RATIO 64       /* an index is read for at least one object in this many */
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t at)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(at + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+	return git_oid_cmp(&((const reuse_ent *)a)->id, &((const reuse_ent *)b)->id);
+}
+
+/* Adds to R the entries of the pack index IDX (version 2, its pack PACK
+ * of PACK_SIZE bytes, R->packs[NUM]) whose ids WANT holds.  An index that
+ * does not add up is skipped whole: the objects are then read through
+ * libgit2, which says what is wrong. */
+static int reuse_add_idx(reuse_ents *ents, int idx, uint64_t idx_size, uint64_t pack_size, uint32_t num,
+			 const dsync_oidset *want, size_t nwant)
+{
+	unsigned char head[IDX_HEAD], *blk = NULL, *tab = NULL;
+	uint64_t *sorted = NULL, nlarge = 0, base;
+	size_t first = ents->size;
+	uint32_t n, i, j;
+	int error = 0;
+
+	if (pread_full(idx, head, sizeof(head), 0) < 0 || memcmp(head, "\377tOc\0\0\0\2", 8) != 0)
+		return 0;
+	n = be32(head + 8 + 255 * 4);
+	for (i = 1; i < 256; i++)
+		if (be32(head + 8 + 4 * i) < be32(head + 8 + 4 * (i - 1)))
+			return 0;
+	base = IDX_HEAD;
+	/* reading a big index for a few objects costs more than it saves
+	 * (an incremental push): they are read through libgit2 */
+	if (n / REUSE_RATIO > nwant)
+		return 0;
+	if (n == 0 || idx_size < base + (uint64_t)n * 28 + 40 || pack_size < 32)
+		return 0;
+	nlarge = (idx_size - base - (uint64_t)n * 28 - 40) / 8;
+	if (base + (uint64_t)n * 28 + nlarge * 8 + 40 != idx_size || nlarge > n)
+		return 0;
+	/* the offsets (4 bytes each, then the large ones), for the entries' ends */
+	if ((tab = malloc((size_t)n * 4 + (size_t)nlarge * 8)) == NULL || (sorted = malloc((size_t)n * 8)) == NULL ||
+	    (blk = malloc(IDX_BLOCK * 20)) == NULL) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	if (pread_full(idx, tab, (size_t)n * 4 + (size_t)nlarge * 8, base + (uint64_t)n * 24) < 0)
+		goto skip;
+	for (i = 0; i < n; i++) {
+		uint32_t o = be32(tab + 4 * (size_t)i);
+
+		if (o & 0x80000000u) {
+			const unsigned char *l = tab + (size_t)n * 4 + 8 * (size_t)(o & 0x7fffffffu);
+
+			if ((o & 0x7fffffffu) >= nlarge)
+				goto skip;
+			sorted[i] = (uint64_t)be32(l) << 32 | be32(l + 4);
+		} else {
+			sorted[i] = o;
+		}
+		if (sorted[i] < 12 || sorted[i] >= pack_size - 20)
+			goto skip;
+	}
+	/* the ids, a block at a time; the offsets of the wanted ones */
+	for (i = 0; i < n; i += IDX_BLOCK) {
+		uint32_t take = n - i < IDX_BLOCK ? n - i : IDX_BLOCK;
+
+		if (pread_full(idx, blk, (size_t)take * 20, base + (uint64_t)i * 20) < 0)
+			goto skip;
+		for (j = 0; j < take; j++) {
+			reuse_ent e = { .pack = num, .off = sorted[i + j] };
+
+			git_oid_fromraw(&e.id, blk + 20 * (size_t)j);
+			if (!dsync_oidset_has(want, &e.id))
+				continue;
+			e.crc = i + j;   /* its position, for its CRC below */
+			if (dsync_array_push(*ents, e) < 0) {
+				error = dsync_error_oom();
+				goto out;
+			}
+		}
+	}
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	for (i = 1; i < n; i++)
+		if (sorted[i] == sorted[i - 1])
+			goto skip;
+	for (j = (uint32_t)first; j < ents->size; j++) {
+		reuse_ent *e = &ents->ptr[j];
+		uint64_t *at = bsearch(&e->off, sorted, n, sizeof(*sorted), cmp_u64);
+		unsigned char crc[4];
+
+		e->end = at && at + 1 < sorted + n ? at[1] : pack_size - 20;
+		if (pread_full(idx, crc, 4, base + (uint64_t)n * 20 + 4 * (uint64_t)e->crc) < 0)
+			goto skip;
+		e->crc = be32(crc);
+	}
+	goto out;
+skip:
+	ents->size = first;
+out:
+	free(tab);
+	free(sorted);
+	free(blk);
+	return error;
+}
+
+int dsync_thinpack_reuse_open(dsync_thinpack_reuse **out, git_repository *repo, const dsync_thinpack_list *l)
+{
+	reuse_ents ents = DSYNC_ARRAY_INIT;
+	dsync_thinpack_reuse *r;
+	dsync_oidset want = { 0 };
+	dsync_buf dir = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
+	DIR *d = NULL;
+	struct dirent *de;
+	size_t i, nwant = 0, before;
+	int error = 0;
+
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return dsync_error_oom();
+	for (i = 0; i < l->size && error == 0; i++)
+		if (!l->ptr[i].has_base) {
+			error = dsync_oidset_add(&want, &l->ptr[i].id) < 0 ? DSYNC_ERROR : 0;
+			nwant++;
+		}
+	if (error < 0 || (error = dsync_buf_printf(&dir, "%sobjects/pack", git_repository_path(repo))) < 0)
+		goto out;
+	if ((d = opendir(dir.ptr)) == NULL)
+		goto out;   /* no packs: nothing to reuse */
+	while (error == 0 && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		struct stat ist, pst;
+		int idx = -1, pack = -1, *more;
+
+		if (len < 10 || strncmp(de->d_name, "pack-", 5) != 0 || strcmp(de->d_name + len - 4, ".idx") != 0)
+			continue;
+		dsync_buf_truncate(&path, 0);
+		if ((error = dsync_buf_printf(&path, "%s/%.*s.pack", dir.ptr, (int)(len - 4), de->d_name)) < 0)
+			break;
+		if ((pack = open(path.ptr, O_RDONLY | O_CLOEXEC)) < 0 || fstat(pack, &pst) < 0 ||
+		    (idx = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC)) < 0 || fstat(idx, &ist) < 0 ||
+		    (more = realloc(r->packs, (r->npacks + 1) * sizeof(*r->packs))) == NULL) {
+			if (pack >= 0)
+				close(pack);
+			if (idx >= 0)
+				close(idx);
+			continue;   /* gone meanwhile, or unreadable: read through libgit2 */
+		}
+		r->packs = more;
+		before = ents.size;
+		error = reuse_add_idx(&ents, idx, (uint64_t)ist.st_size, (uint64_t)pst.st_size, (uint32_t)r->npacks,
+				      &want, nwant);
+		if (ents.size > before)
+			r->packs[r->npacks++] = pack;
+		else
+			close(pack);
+		close(idx);
+	}
+	if (error == 0 && ents.size > 0)
+		qsort(ents.ptr, ents.size, sizeof(*ents.ptr), cmp_ent);
+out:
+	if (d)
+		closedir(d);
+	dsync_oidset_dispose(&want);
+	dsync_buf_dispose(&dir);
+	dsync_buf_dispose(&path);
+	r->ents = ents.ptr;
+	r->n = ents.size;
+	if (error < 0) {
+		dsync_thinpack_reuse_free(r);
+		return error;
+	}
+	*out = r;
+	return 0;
+}
+
+void dsync_thinpack_reuse_free(dsync_thinpack_reuse *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->npacks; i++)
+		close(r->packs[i]);
+	free(r->packs);
+	free(r->ents);
+	free(r);
+}
+
+static const reuse_ent *reuse_find(const dsync_thinpack_reuse *r, const git_oid *id)
+{
+	reuse_ent key;
+
+	if (!r || r->n == 0)
+		return NULL;
+	key.id = *id;
+	return bsearch(&key, r->ents, r->n, sizeof(*r->ents), cmp_ent);
+}
+
+/* Whether entry E of R holds a whole object (not a delta): its type code,
+ * raw size and (HL, may be NULL) the length of its header. */
+static bool entry_head(const dsync_thinpack_reuse *r, const reuse_ent *e, int *type, uint64_t *size, size_t *hl)
+{
+	unsigned char head[16];
+	size_t n = e->end - e->off < sizeof(head) ? (size_t)(e->end - e->off) : sizeof(head), i;
+	unsigned shift = 4;
+
+	if (n < 2 || pread_full(r->packs[e->pack], head, n, e->off) < 0)
+		return false;
+	*type = (head[0] >> 4) & 7;
+	*size = head[0] & 15;
+	for (i = 0; head[i] & 0x80; i++) {
+		if (i + 1 >= n || shift > 57)
+			return false;
+		*size |= (uint64_t)(head[i + 1] & 0x7f) << shift;
+		shift += 7;
+	}
+	if (hl)
+		*hl = i + 1;
+	return *type >= 1 && *type <= 4 && i + 1 < e->end - e->off;
+}
+
 int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_list *l, git_repository *repo,
-			    uint64_t max)
+			    const dsync_thinpack_reuse *reuse, uint64_t max)
 {
 	DSYNC_ARRAY(size_t) v = DSYNC_ARRAY_INIT;
 	git_odb *odb = NULL;
@@ -180,10 +449,17 @@ int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_l
 	if ((err = git_repository_odb(&odb, repo)) < 0)
 		return dsync_error_git(err, "cannot read the history to push");
 	for (i = 0; i < l->size && error == 0; i++) {
+		const reuse_ent *e = l->ptr[i].has_base ? NULL : reuse_find(reuse, &l->ptr[i].id);
 		git_object_t type;
 		size_t size;
+		uint64_t esize;
+		int etype;
 
-		if ((err = git_odb_read_header(&size, &type, odb, &l->ptr[i].id)) < 0) {
+		/* from the local pack's entry when it is whole: libgit2 would map
+		 * the pack's pages around every header into memory */
+		if (e && entry_head(reuse, e, &etype, &esize, NULL) && esize <= SIZE_MAX) {
+			size = (size_t)esize;
+		} else if ((err = git_odb_read_header(&size, &type, odb, &l->ptr[i].id)) < 0) {
 			error = dsync_error_git(err, "cannot read an object to push");
 			break;
 		}
@@ -208,13 +484,30 @@ int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_l
 
 /* ---- the packfile ------------------------------------------------------- */
 
+/* How an object's zlib stream is made (zlib's levels): what does not
+ * compress goes in stored blocks, which cost a copy and an adler32 and which
+ * every zlib reads; deltas, and whole objects that compress while the pack
+ * has deflated less than FINE_BUDGET of them (what an incremental push
+ * sends), at the default level; beyond that at the fastest level (on the
+ * corpus of bench/corpus.pl, level 1 made its text 2% larger than level 6
+ * in a third of the time). */
+enum { Z_STORE, Z_FAST, Z_FINE, Z_KINDS };
+
+#define FINE_BUDGET ((uint64_t)1 << 20)
+
+#define SAMPLE 2048          /* bytes of an object tried at the fastest level, at its head and middle */
+#define SAMPLE_GAIN 10       /* percent a sample must shrink by to compress the object */
+
 typedef struct writer {
 	int fd;
 	dsync_sha1 sha;
 	unsigned char *buf, *zout;
 	size_t fill;
-	z_stream z[2];       /* small objects: default level; large: fastest */
-	bool z_ready[2];
+	z_stream z[Z_KINDS];
+	bool z_ready[Z_KINDS];
+	uint64_t fine;          /* bytes of whole objects deflated at the default level */
+	dsync_thinpack_tap tap;
+	void *tap_payload;
 } writer;
 
 static int flush_out(writer *w)
@@ -240,6 +533,8 @@ static int emit(writer *w, const void *data, size_t len)
 	int error;
 
 	dsync_sha1_update(&w->sha, data, len);
+	if (w->tap)
+		w->tap(data, len, w->tap_payload);
 	while (len) {
 		size_t take = OUT_BLOCK - w->fill < len ? OUT_BLOCK - w->fill : len;
 
@@ -268,9 +563,41 @@ static int emit_header(writer *w, int type, size_t size)
 	return emit(w, b, n + 1);
 }
 
-static int emit_deflated(writer *w, const void *data, size_t len)
+/* Whether the SAMPLE bytes at DATA shrink by SAMPLE_GAIN percent at the
+ * fastest level (through the stored stream, reset before and after, into
+ * the writer's output buffer, which holds deflateBound of a sample). */
+static bool sample_shrinks(writer *w, const unsigned char *data, size_t len)
 {
-	z_stream *z = &w->z[len > (1 << 20)];
+	z_stream *z = &w->z[Z_FAST];
+
+	if (deflateReset(z) != Z_OK)
+		return true;
+	z->next_in = (Bytef *)data;
+	z->avail_in = (uInt)len;
+	z->next_out = w->zout;
+	z->avail_out = OUT_BLOCK;
+	return deflate(z, Z_FINISH) == Z_STREAM_END && z->total_out * 100 < (uLong)len * (100 - SAMPLE_GAIN);
+}
+
+/* Which stream an object of LEN bytes at DATA gets: stored unless both its
+ * head and its middle shrink (a media file's header often compresses while
+ * its body does not; the local packs' writer decides the same way,
+ * docs/format.md, "Local packs"); small ones deflated (zlib stores a block
+ * that would grow); the level as FINE_BUDGET says.  Depends only on the
+ * bytes and the objects before it, so a pack written again is the same. */
+static int object_kind(writer *w, const unsigned char *data, size_t len)
+{
+	if (len > 2 * SAMPLE && !(sample_shrinks(w, data, SAMPLE) && sample_shrinks(w, data + len / 2, SAMPLE)))
+		return Z_STORE;
+	if (w->fine >= FINE_BUDGET || len > FINE_BUDGET - w->fine)
+		return Z_FAST;
+	w->fine += len;
+	return Z_FINE;
+}
+
+static int emit_deflated(writer *w, int kind, const void *data, size_t len)
+{
+	z_stream *z = &w->z[kind];
 	int zr, error;
 
 	if (deflateReset(z) != Z_OK)
@@ -295,6 +622,32 @@ static int emit_deflated(writer *w, const void *data, size_t len)
 	return 0;
 }
 
+/* Copies entry E of a local pack into the pack as it is, when it holds a
+ * whole object (*USED set); the CRC-32 the pack's index keeps is checked
+ * on the way (a damaged local pack fails the push rather than going out). */
+static int emit_reused(writer *w, const dsync_thinpack_reuse *r, const reuse_ent *e, bool *used)
+{
+	uint64_t at = e->off, size;
+	uLong crc = crc32(0L, Z_NULL, 0);
+	int type, error;
+
+	*used = entry_head(r, e, &type, &size, NULL);
+	while (*used && at < e->end) {
+		size_t take = e->end - at < OUT_BLOCK ? (size_t)(e->end - at) : OUT_BLOCK;
+
+		if (pread_full(r->packs[e->pack], w->zout, take, at) < 0)
+			return dsync_error_sys(errno ? errno : EIO, "cannot read a pack of the history");
+		crc = crc32(crc, w->zout, (uInt)take);
+		if ((error = emit(w, w->zout, take)) < 0)
+			return error;
+		at += take;
+	}
+	if (*used && (uint32_t)crc != e->crc)
+		return dsync_error_set(DSYNC_ECORRUPT,
+				       "a pack of the history is damaged (an entry's checksum differs)");
+	return 0;
+}
+
 static int type_code(git_object_t t)
 {
 	switch (t) {
@@ -314,7 +667,15 @@ static int type_code(git_object_t t)
 int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list *l, dsync_thinpack_progress_cb cb,
 			 void *payload)
 {
-	writer w = { 0 };
+	return dsync_thinpack_write_tap(fd, repo, l, cb, payload, NULL, NULL, NULL);
+}
+
+int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_list *l,
+			     dsync_thinpack_progress_cb cb, void *payload, const dsync_thinpack_reuse *reuse,
+			     dsync_thinpack_tap tap, void *tap_payload)
+{
+	static const int levels[Z_KINDS] = { Z_NO_COMPRESSION, Z_BEST_SPEED, Z_DEFAULT_COMPRESSION };
+	writer w = { .tap = tap, .tap_payload = tap_payload };
 	git_odb *odb = NULL;
 	dsync_buf delta = DSYNC_BUF_INIT;
 	unsigned char head[12] = { 'P', 'A', 'C', 'K', 0, 0, 0, 2 }, sum[20];
@@ -329,8 +690,8 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list
 		error = dsync_error_oom();
 		goto out;
 	}
-	for (i = 0; i < 2; i++) {
-		if (deflateInit(&w.z[i], i ? Z_BEST_SPEED : Z_DEFAULT_COMPRESSION) != Z_OK) {
+	for (i = 0; i < Z_KINDS; i++) {
+		if (deflateInit(&w.z[i], levels[i]) != Z_OK) {
 			error = dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
 			goto out;
 		}
@@ -349,9 +710,17 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list
 	for (i = 0; i < l->size && error == 0; i++) {
 		git_odb_object *obj = NULL, *base = NULL;
 		const unsigned char *data;
+		const reuse_ent *re;
 		size_t size;
+		bool used = false;
 		int type;
 
+		if (!l->ptr[i].has_base && (re = reuse_find(reuse, &l->ptr[i].id)) != NULL &&
+		    ((error = emit_reused(&w, reuse, re, &used)) < 0 || used)) {
+			if (cb && (i % 64 == 0 || i + 1 == l->size))
+				cb(i + 1, l->size, payload);
+			continue;
+		}
 		if ((err = git_odb_read(&obj, odb, &l->ptr[i].id)) < 0) {
 			error = dsync_error_git(err, "cannot read an object to push");
 			break;
@@ -368,10 +737,10 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list
 						     data, size, size / 2)) == 0) {
 			if ((error = emit_header(&w, OBJ_REF_DELTA, delta.len)) == 0 &&
 			    (error = emit(&w, l->ptr[i].base.id, GIT_OID_RAWSZ)) == 0)
-				error = emit_deflated(&w, delta.ptr, delta.len);
+				error = emit_deflated(&w, Z_FINE, delta.ptr, delta.len);
 		} else if (error >= 0) {
 			if ((error = emit_header(&w, type, size)) == 0)
-				error = emit_deflated(&w, data, size);
+				error = emit_deflated(&w, object_kind(&w, data, size), data, size);
 		}
 		git_odb_object_free(base);
 		git_odb_object_free(obj);
@@ -384,7 +753,7 @@ int dsync_thinpack_write(int fd, git_repository *repo, const dsync_thinpack_list
 	if ((error = emit(&w, sum, sizeof(sum))) == 0)
 		error = flush_out(&w);
 out:
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < Z_KINDS; i++)
 		if (w.z_ready[i])
 			deflateEnd(&w.z[i]);
 	git_odb_free(odb);

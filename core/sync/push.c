@@ -11,6 +11,7 @@
  */
 #include "core/base/internal.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,17 +73,45 @@ static int list_packs(found_packs *out, sync_conn *c, const sync_packset *only)
 	return c->bs->list(c->bs, "packs/", on_listed, &l);
 }
 
+/* A plaintext pack in a temporary file, named (the keyed hash of its bytes)
+ * as it was written, so that it is read once more only to be encrypted. */
+typedef struct plain_pack {
+	int fd;
+	dsync_buf path;
+	char name[DSYNC_HEX256_SIZE];
+	uint64_t len;
+	size_t objects;
+} plain_pack;
+
+#define PLAIN_PACK_INIT { -1, DSYNC_BUF_INIT, "", 0, 0 }
+
+static void plain_dispose(plain_pack *p)
+{
+	if (p->fd >= 0) {
+		close(p->fd);
+		unlink(p->path.ptr);
+	}
+	p->fd = -1;
+	dsync_buf_dispose(&p->path);
+}
+
 typedef struct pack_out {
 	int fd;
 	int error;
-	sync_conn *c;
+	dsync_pack_namer namer;
 } pack_out;
+
+static void on_pack_bytes(const void *data, size_t len, void *payload)
+{
+	dsync_pack_namer_update(payload, data, len);
+}
 
 static int write_pack_data(void *buf, size_t size, void *payload)
 {
 	pack_out *p = payload;
 	size_t at = 0;
 
+	dsync_pack_namer_update(&p->namer, buf, size);
 	while (at < size) {
 		ssize_t n = write(p->fd, (char *)buf + at, size - at);
 
@@ -105,57 +134,66 @@ static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *p
 	return 0;
 }
 
-/* Writes a plaintext pack to FD: a packbuilder's (consolidation) or a thin
- * pack list's (push). */
+/* Writes a plaintext pack: a packbuilder's (consolidation) or a thin pack
+ * list's (push). */
 typedef struct pack_source {
 	git_packbuilder *pb;
 	const dsync_thinpack_list *list;
+	dsync_thinpack_progress_cb cb;    /* a list's progress (may be NULL) */
+	void *payload;
+	const dsync_thinpack_reuse *reuse; /* a list's entries in local packs (may be NULL) */
 } pack_source;
 
-static void on_thin_progress(size_t done, size_t total, void *payload)
+/* Writes SRC to a temporary file, named on the way, into *OUT (disposed by
+ * the caller, also on failure).  Touches nothing of C but its temporary
+ * folder, its store's keys and its history: the push runs it on another
+ * thread. */
+static int write_plain(sync_conn *c, const pack_source *src, plain_pack *out)
 {
-	sync_conn *c = payload;
+	pack_out po = { .fd = -1 };
+	int err, error;
 
-	dsync_conn_progress(c, "pack", done, total, 0, 0, done == total);
-}
-
-static int write_source(sync_conn *c, const pack_source *src, int fd)
-{
-	pack_out po = { fd, 0, c };
-	int err;
-
-	if (src->list)
-		return dsync_thinpack_write(fd, c->f->repo, src->list, on_thin_progress, c);
-	if ((err = git_packbuilder_foreach(src->pb, write_pack_data, &po)) < 0)
-		return po.error ? po.error : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	dsync_pack_namer_init(&po.namer, c->st);
+	if ((out->fd = dsync_conn_temp_file(c, &out->path)) < 0) {
+		error = out->fd;
+		out->fd = -1;
+		return error;
+	}
+	po.fd = out->fd;
+	if (src->list) {
+		out->objects = src->list->size;
+		error = dsync_thinpack_write_tap(out->fd, c->f->repo, src->list, src->cb, src->payload, src->reuse,
+						 on_pack_bytes, &po.namer);
+	} else {
+		out->objects = git_packbuilder_object_count(src->pb);
+		error = 0;
+		if ((err = git_packbuilder_foreach(src->pb, write_pack_data, &po)) < 0)
+			error = po.error ? po.error
+					 : dsync_error_git(err, "cannot pack the history of '%s'", c->f->root);
+	}
+	if (error < 0)
+		return error;
+	dsync_pack_namer_final(&po.namer, out->name);
+	out->len = po.namer.len;
 	return 0;
 }
 
-/* Writes SRC as an encrypted pack to the store; its reference into *OUT.
- * A pack of PRESENT (may be NULL) is not sent again: *REUSED says so. */
-static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *present, sync_packset *mine,
-		       dsync_manifest_pack *out, bool *reused)
+/* Sends the plaintext pack P encrypted to the store; its reference into
+ * *OUT.  A pack of PRESENT (may be NULL) is not sent again: *REUSED says so. */
+static int send_plain(sync_conn *c, const plain_pack *p, const found_packs *present, sync_packset *mine,
+		      dsync_manifest_pack *out, bool *reused)
 {
-	dsync_buf plain = DSYNC_BUF_INIT, cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
-	pack_out po = { -1, 0, c };
+	dsync_buf cipher = DSYNC_BUF_INIT, name = DSYNC_BUF_INIT;
 	sync_xfer x = { c, "push", 0, 0, 0 };
 	const found_pack *there;
 	int cfd = -1, error;
-	uint64_t plain_size;
 	struct stat st;
 
 	memset(out, 0, sizeof(*out));
 	*reused = false;
 	out->time = (int64_t)time(NULL);
-	x.objects = src->list ? src->list->size : git_packbuilder_object_count(src->pb);
-	if ((po.fd = dsync_conn_temp_file(c, &plain)) < 0 || (cfd = dsync_conn_temp_file(c, &cipher)) < 0) {
-		error = po.fd < 0 ? po.fd : cfd;
-		goto out;
-	}
-	if ((error = write_source(c, src, po.fd)) < 0)
-		goto out;
-	if ((error = dsync_pack_encrypt(c->st, po.fd, cfd, out->name, &plain_size)) < 0)
-		goto out;
+	x.objects = p->objects;
+	memcpy(out->name, p->name, sizeof(out->name));
 	if ((there = found_find(present, out->name)) != NULL) {
 		/* a push cut off sent it: a name only ever holds a whole blob */
 		out->size = there->size;
@@ -163,8 +201,14 @@ static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *
 		dsync_conn_progress(c, "push", x.objects, x.objects, out->size, out->size, true);
 		c->res->packs_reused++;
 		c->res->bytes_reused += out->size;
+		return 0;
+	}
+	if ((cfd = dsync_conn_temp_file(c, &cipher)) < 0) {
+		error = cfd;
 		goto out;
 	}
+	if ((error = dsync_pack_encrypt_named(c->st, p->fd, cfd, p->name, p->len)) < 0)
+		goto out;
 	if (fstat(cfd, &st) < 0 || lseek(cfd, 0, SEEK_SET) < 0) {
 		error = dsync_error_sys(errno, "cannot read '%s'", cipher.ptr);
 		goto out;
@@ -183,17 +227,25 @@ static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *
 	c->res->objects_pushed += x.objects;
 	c->res->bytes_pushed += out->size;
 out:
-	if (po.fd >= 0) {
-		close(po.fd);
-		unlink(plain.ptr);
-	}
 	if (cfd >= 0) {
 		close(cfd);
 		unlink(cipher.ptr);
 	}
-	dsync_buf_dispose(&plain);
 	dsync_buf_dispose(&cipher);
 	dsync_buf_dispose(&name);
+	return error;
+}
+
+/* Writes SRC as an encrypted pack to the store (see send_plain). */
+static int upload_pack(sync_conn *c, const pack_source *src, const found_packs *present, sync_packset *mine,
+		       dsync_manifest_pack *out, bool *reused)
+{
+	plain_pack p = PLAIN_PACK_INIT;
+	int error;
+
+	if ((error = write_plain(c, src, &p)) == 0)
+		error = send_plain(c, &p, present, mine, out, reused);
+	plain_dispose(&p);
 	return error;
 }
 
@@ -282,7 +334,7 @@ static int consolidate(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	dsync_buf dir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT, from = DSYNC_BUF_INIT;
 	git_packbuilder *pb = NULL;
 	sync_xfer x = { c, "fetch", 0, 0, 0 };
-	pack_source src = { NULL, NULL };
+	pack_source src = { NULL, NULL, NULL, NULL, NULL };
 	git_odb *odb = NULL;
 	dsync_manifest_pack merged = { 0 };
 	size_t i, nsmall = 0, keep = 0;
@@ -485,6 +537,185 @@ static int packset_remove(sync_packset *mine, const sync_packset *drop)
 }
 
 /*
+ * The push's packs are written by BUILDERS threads (pack K by thread K mod
+ * BUILDERS) while the main thread encrypts and sends them in order: reading,
+ * compressing and hashing the objects of a pack take longer than encrypting
+ * and storing it, and both cores are kept busy.  Each builder hands its
+ * packs over through its own slot, one at a time, so at most BUILDERS
+ * written packs wait on disk.  The builders touch nothing the main thread
+ * uses but the history (libgit2 reads it from any thread) and the slots.
+ */
+#define BUILDERS 2
+
+typedef struct builder builder;
+
+typedef struct build_slot {
+	builder *b;
+	pthread_t thread;
+	plain_pack p;
+	bool full;          /* P is the next pack of this builder */
+	bool ended;         /* the builder wrote its last pack or failed */
+	int error;          /* its failure, the message in MSG */
+	char msg[512];
+	size_t done;        /* objects of the pack it writes, so far */
+} build_slot;
+
+struct builder {
+	sync_conn *c;
+	const dsync_thinpack_list *list;
+	const size_t *cuts;
+	const dsync_thinpack_reuse *reuse;
+	size_t ncuts, nthreads, started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;          /* the main thread wants no more */
+	build_slot slot[BUILDERS];
+};
+
+static void on_built_progress(size_t done, size_t total, void *payload)
+{
+	build_slot *s = payload;
+
+	(void)total;
+	pthread_mutex_lock(&s->b->mu);
+	s->done = done;
+	pthread_mutex_unlock(&s->b->mu);
+}
+
+static void *build_packs(void *arg)
+{
+	build_slot *s = arg;
+	builder *b = s->b;
+	size_t i;
+	int error = 0;
+
+	for (i = (size_t)(s - b->slot); i < b->ncuts && error == 0; i += b->nthreads) {
+		dsync_thinpack_list seg = { b->list->ptr + (i ? b->cuts[i - 1] : 0),
+					    b->cuts[i] - (i ? b->cuts[i - 1] : 0), 0 };
+		pack_source src = { NULL, &seg, on_built_progress, s, b->reuse };
+		plain_pack p = PLAIN_PACK_INIT;
+
+		if ((error = write_plain(b->c, &src, &p)) == 0) {
+			pthread_mutex_lock(&b->mu);
+			while (s->full && !b->stop)
+				pthread_cond_wait(&b->cv, &b->mu);
+			if (!b->stop) {
+				s->p = p;
+				s->full = true;
+				p.fd = -1;
+				memset(&p.path, 0, sizeof(p.path));
+				pthread_cond_broadcast(&b->cv);
+			} else {
+				error = DSYNC_ERROR;
+			}
+			pthread_mutex_unlock(&b->mu);
+		}
+		plain_dispose(&p);
+	}
+	pthread_mutex_lock(&b->mu);
+	if (error < 0 && !b->stop) {
+		s->error = error;
+		snprintf(s->msg, sizeof(s->msg), "%s", dsync_error_last());
+	}
+	s->ended = true;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* Pack I of B into *OUT (the caller's to dispose); reports the packing's
+ * progress while it waits (DONE: the objects of the packs before it). */
+static int next_built(builder *b, size_t i, plain_pack *out, size_t done)
+{
+	build_slot *s = &b->slot[i % b->nthreads];
+	size_t total = b->list->size, at;
+	bool full;
+	int error;
+
+	pthread_mutex_lock(&b->mu);
+	while (!s->full && !s->ended) {
+		struct timespec until;
+
+		at = s->done;
+		pthread_mutex_unlock(&b->mu);
+		dsync_conn_progress(b->c, "pack", done + at, total, 0, 0, false);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000 * 1000 * 1000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		pthread_mutex_lock(&b->mu);
+		if (!s->full && !s->ended)
+			pthread_cond_timedwait(&b->cv, &b->mu, &until);
+	}
+	error = s->error;
+	if ((full = s->full)) {
+		*out = s->p;
+		s->full = false;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (!full)
+		return error < 0 ? dsync_error_set(error, "%s", s->msg)
+				 : dsync_error_set(DSYNC_ERROR, "the push's packs ended early");
+	/* the packing's line gives way to the sending's */
+	dsync_conn_progress(b->c, "pack", done + out->objects, total, 0, 0, true);
+	return 0;
+}
+
+/* Starts B's threads for the NCUTS packs CUTS of LIST. */
+static int builders_start(builder *b, sync_conn *c, const dsync_thinpack_list *list, const size_t *cuts,
+			  size_t ncuts, const dsync_thinpack_reuse *reuse)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
+	int error = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->c = c;
+	b->list = list;
+	b->cuts = cuts;
+	b->reuse = reuse;
+	b->ncuts = ncuts;
+	b->nthreads = cpus > 1 && ncuts > 1 ? BUILDERS : 1;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	for (i = 0; i < BUILDERS; i++) {
+		b->slot[i].b = b;
+		b->slot[i].p.fd = -1;
+		b->slot[i].ended = true;
+	}
+	for (i = 0; i < b->nthreads; i++) {
+		b->slot[i].ended = false;
+		if ((errno = pthread_create(&b->slot[i].thread, NULL, build_packs, &b->slot[i])) != 0) {
+			error = dsync_error_sys(errno, "cannot start writing the packs");
+			break;
+		}
+		b->started++;
+	}
+	return error;
+}
+
+/* Stops B's threads and removes the packs they left. */
+static void builders_stop(builder *b)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->mu);
+	b->stop = true;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	for (i = 0; i < b->started; i++) {
+		pthread_join(b->slot[i].thread, NULL);
+		if (b->slot[i].full)
+			plain_dispose(&b->slot[i].p);
+	}
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+}
+
+/*
  * Uploads the objects M's head reaches that no head in the store reaches,
  * changed files as deltas against what the store holds, as packs of at most
  * PACK_MAX bytes of objects, each added to M and to MINE (written at once,
@@ -498,6 +729,9 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 	DSYNC_ARRAY(git_oid) hide = DSYNC_ARRAY_INIT;
 	sync_packset pending = { 0 };
 	found_packs present = DSYNC_ARRAY_INIT;
+	dsync_thinpack_reuse *reuse = NULL;
+	builder b;
+	bool started = false;
 	size_t i, *cuts = NULL, ncuts = 0;
 	int64_t last = 0;
 	int error = 0;
@@ -507,19 +741,27 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			error = dsync_error_oom();
 	if (error == 0)
 		error = dsync_thinpack_list_build(&list, c->f->repo, &m->head, hide.ptr, hide.size);
+	if (error == 0 && list.size > 0)
+		error = dsync_thinpack_reuse_open(&reuse, c->f->repo, &list);
 	if (error == 0)
-		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo,
+		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo, reuse,
 						(uint64_t)KNOB("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
 	/* a push was cut off: which of its packs are there (one listing) */
 	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
 		error = list_packs(&present, c, &pending);
+	if (error == 0 && ncuts > 0) {
+		started = true;
+		error = builders_start(&b, c, &list, cuts, ncuts, reuse);
+	}
 	for (i = 0; i < ncuts && error == 0; i++) {
-		dsync_thinpack_list seg = { list.ptr + (i ? cuts[i - 1] : 0), cuts[i] - (i ? cuts[i - 1] : 0), 0 };
-		pack_source src = { NULL, &seg };
+		plain_pack pp = PLAIN_PACK_INIT;
 		dsync_manifest_pack p;
 		bool reused;
 
-		if ((error = upload_pack(c, &src, &present, mine, &p, &reused)) < 0)
+		if ((error = next_built(&b, i, &pp, i ? cuts[i - 1] : 0)) == 0)
+			error = send_plain(c, &pp, &present, mine, &p, &reused);
+		plain_dispose(&pp);
+		if (error < 0)
 			break;
 		/* oldest first for readers: a segment's delta bases are in the
 		 * ones before it */
@@ -532,6 +774,9 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 			break;
 		error = dsync_state_packset_write(mine, c->f, c->r->name, "mine");
 	}
+	if (started)
+		builders_stop(&b);
+	dsync_thinpack_reuse_free(reuse);
 	free(cuts);
 	dsync_array_dispose(present);
 	dsync_state_packset_dispose(&pending);

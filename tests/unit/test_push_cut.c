@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,6 +105,20 @@ static void write_segment(dsync_buf *out, const dsync_thinpack_list *l, const si
 	assert_int_equal(dsync_file_read(out, path, 1 << 30, 0), 0);
 }
 
+/* Indexes the pack PACK into PACKDIR of the store ODB, which then has it. */
+static void index_into(git_odb *odb, const char *packdir, const dsync_buf *pack)
+{
+	git_indexer *idx = NULL;
+	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+	git_indexer_progress st;
+
+	assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
+	assert_int_equal(git_indexer_append(idx, pack->ptr, pack->len, &st), 0);
+	assert_int_equal(git_indexer_commit(idx, &st), 0);
+	git_indexer_free(idx);
+	assert_int_equal(git_odb_refresh(odb), 0);
+}
+
 static uint64_t raw_size(const git_oid *id)
 {
 	git_odb *odb = NULL;
@@ -124,7 +139,7 @@ static void test_cut_bounds(void **state)
 
 	(void)state;
 	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, max), 0);
 	assert_true(ncuts >= 4);
 	assert_int_equal(cuts[ncuts - 1], l.size);
 	for (k = 0; k < ncuts; k++) {
@@ -142,12 +157,12 @@ static void test_cut_bounds(void **state)
 	}
 	free(cuts);
 	/* one segment when it all fits; none for nothing */
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, (uint64_t)1 << 40), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, (uint64_t)1 << 40), 0);
 	assert_int_equal(ncuts, 1);
 	assert_int_equal(cuts[0], l.size);
 	free(cuts);
 	l.size = 0;
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, max), 0);
 	assert_int_equal(ncuts, 0);
 	assert_null(cuts);
 	dsync_thinpack_list_dispose(&l);
@@ -171,8 +186,8 @@ static void test_cut_prefix_and_same_bytes(void **state)
 		assert_true(git_oid_equal(&old.ptr[i].id, &cur.ptr[i].id));
 		assert_int_equal(old.ptr[i].has_base, cur.ptr[i].has_base);
 	}
-	assert_int_equal(dsync_thinpack_list_cut(&oc, &on, &old, repo, max), 0);
-	assert_int_equal(dsync_thinpack_list_cut(&cc, &cn, &cur, repo, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&oc, &on, &old, repo, NULL, max), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cc, &cn, &cur, repo, NULL, max), 0);
 	assert_true(on >= 2 && cn > on);
 	for (k = 0; k + 1 < on; k++)
 		assert_int_equal(oc[k], cc[k]);
@@ -212,7 +227,7 @@ static void test_segments_index_in_order(void **state)
 	assert_int_equal(git_repository_odb(&odb, other), 0);
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", path);
 	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
-	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, 100 * KIB), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&cuts, &ncuts, &l, repo, NULL, 100 * KIB), 0);
 	for (k = 0; k < ncuts; k++)
 		for (i = k ? cuts[k - 1] : 0; i < cuts[k]; i++) {
 			size_t j;
@@ -222,16 +237,8 @@ static void test_segments_index_in_order(void **state)
 		}
 	assert_true(cross >= 3);   /* bases in earlier segments */
 	for (k = 0; k < ncuts; k++) {
-		git_indexer *idx = NULL;
-		git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
-		git_indexer_progress st;
-
 		write_segment(&pack, &l, cuts, k);
-		assert_int_equal(git_indexer_new(&idx, packdir, 0, odb, &io), 0);
-		assert_int_equal(git_indexer_append(idx, pack.ptr, pack.len, &st), 0);
-		assert_int_equal(git_indexer_commit(idx, &st), 0);
-		git_indexer_free(idx);
-		assert_int_equal(git_odb_refresh(odb), 0);
+		index_into(odb, packdir, &pack);
 	}
 	for (i = 0; i < l.size; i++)
 		assert_true(git_odb_exists(odb, &l.ptr[i].id));
@@ -239,6 +246,126 @@ static void test_segments_index_in_order(void **state)
 	git_commit_free(c);
 	free(cuts);
 	dsync_buf_dispose(&pack);
+	dsync_thinpack_list_dispose(&l);
+	git_odb_free(odb);
+	git_repository_free(other);
+}
+
+static void on_tap(const void *data, size_t len, void *payload)
+{
+	assert_int_equal(dsync_buf_put(payload, data, len), 0);
+}
+
+/* The tap sees the pack's bytes, in order; the noise file takes about its
+ * own size in the pack (stored), the journal's text far less (deflated). */
+static void test_stored_and_deflated(void **state)
+{
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	dsync_buf tapped = DSYNC_BUF_INIT, pack = DSYNC_BUF_INIT;
+	uint64_t raw = 0;
+	size_t i;
+	char path[300];
+	int fd;
+
+	(void)state;
+	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[0], NULL, 0), 0);
+	for (i = 0; i < l.size; i++)
+		raw += raw_size(&l.ptr[i].id);
+	sandbox_path(path, sizeof(path), "tapped.pack");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(dsync_thinpack_write_tap(fd, repo, &l, NULL, NULL, NULL, on_tap, &tapped), 0);
+	close(fd);
+	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
+	assert_int_equal(pack.len, tapped.len);
+	assert_memory_equal(pack.ptr, tapped.ptr, pack.len);
+	/* the first snapshot: a 10 KiB noise file, the 800-line journal (about
+	 * 40 KiB, a few KiB deflated), a tree and a commit */
+	assert_true(raw > 45 * KIB);
+	assert_true(pack.len > 10 * KIB + 2 * KIB);
+	assert_true(pack.len < 10 * KIB + 12 * KIB);
+	dsync_buf_dispose(&pack);
+	dsync_buf_dispose(&tapped);
+	dsync_thinpack_list_dispose(&l);
+}
+
+/* Writes the whole history (the newest head) with the entries of local
+ * packs copied, to PATH; the error. */
+static int write_reusing(const char *path, const dsync_thinpack_list *l)
+{
+	dsync_thinpack_reuse *r = NULL;
+	int fd, error;
+
+	assert_int_equal(dsync_thinpack_reuse_open(&r, repo, l), 0);
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	error = dsync_thinpack_write_tap(fd, repo, l, NULL, NULL, r, NULL, NULL);
+	close(fd);
+	dsync_thinpack_reuse_free(r);
+	return error;
+}
+
+/* Once the history is packed (as 'dsync gc' does), a push's pack copies the
+ * whole entries it finds there: the pack indexes into another repository
+ * with every object; a local entry damaged since it was written fails the
+ * push (its CRC-32 in the index) instead of going out. */
+static void test_reuse_local_pack(void **state)
+{
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	dsync_buf pack = DSYNC_BUF_INIT, local = DSYNC_BUF_INIT;
+	git_packbuilder *pb = NULL;
+	git_repository *other = NULL;
+	dsync_thinpack_reuse *r = NULL;
+	size_t *c1 = NULL, *c2 = NULL, n1 = 0, n2 = 0;
+	git_odb *odb = NULL;
+	char path[300], lpath[600], packdir[320];
+	unsigned char b;
+	size_t i;
+	int fd;
+
+	(void)state;
+	assert_int_equal(git_packbuilder_new(&pb, repo), 0);
+	for (i = 0; i < nheads; i++)
+		assert_int_equal(git_packbuilder_insert_commit(pb, &heads[i]), 0);
+	assert_int_equal(git_packbuilder_write(pb, NULL, 0, NULL, NULL), 0);
+	snprintf(lpath, sizeof(lpath), "%sobjects/pack/pack-%s.pack", git_repository_path(repo),
+		 git_packbuilder_name(pb));
+	git_packbuilder_free(pb);
+	assert_int_equal(dsync_thinpack_list_build(&l, repo, &heads[nheads - 1], NULL, 0), 0);
+	/* the sizes read from the local pack's entries cut the list as libgit2's do */
+	assert_int_equal(dsync_thinpack_reuse_open(&r, repo, &l), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&c1, &n1, &l, repo, NULL, 100 * KIB), 0);
+	assert_int_equal(dsync_thinpack_list_cut(&c2, &n2, &l, repo, r, 100 * KIB), 0);
+	assert_true(n1 >= 2);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(c1, c2, n1 * sizeof(*c1));
+	free(c1);
+	free(c2);
+	dsync_thinpack_reuse_free(r);
+	sandbox_path(path, sizeof(path), "reused.pack");
+	assert_int_equal(write_reusing(path, &l), 0);
+	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
+	sandbox_path(path, sizeof(path), "other-reuse.git");
+	assert_int_equal(git_repository_init(&other, path, 1), 0);
+	assert_int_equal(git_repository_odb(&odb, other), 0);
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", path);
+	index_into(odb, packdir, &pack);
+	for (i = 0; i < l.size; i++)
+		assert_true(git_odb_exists(odb, &l.ptr[i].id));
+
+	/* a byte in the middle of the local pack, in the 150 KiB file's entry */
+	assert_int_equal(dsync_file_read(&local, lpath, 1 << 30, 0), 0);
+	assert_true(local.len > 150 * KIB);
+	assert_int_equal(chmod(lpath, 0644), 0);
+	assert_true((fd = open(lpath, O_RDWR)) >= 0);
+	b = (unsigned char)(local.ptr[local.len / 2] ^ 0x55);
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)(local.len / 2)), 1);
+	sandbox_path(path, sizeof(path), "damaged.pack");
+	assert_int_equal(write_reusing(path, &l), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "damaged"));
+	assert_int_equal(pwrite(fd, local.ptr + local.len / 2, 1, (off_t)(local.len / 2)), 1);
+	close(fd);
+	assert_int_equal(write_reusing(path, &l), 0);
+	dsync_buf_dispose(&pack);
+	dsync_buf_dispose(&local);
 	dsync_thinpack_list_dispose(&l);
 	git_odb_free(odb);
 	git_repository_free(other);
@@ -267,6 +394,8 @@ int main(void)
 		cmocka_unit_test(test_cut_bounds),
 		cmocka_unit_test(test_cut_prefix_and_same_bytes),
 		cmocka_unit_test(test_segments_index_in_order),
+		cmocka_unit_test(test_stored_and_deflated),
+		cmocka_unit_test(test_reuse_local_pack),   /* last: packs the history */
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
