@@ -118,16 +118,6 @@ static void *helper(void *payload)
 	return NULL;
 }
 
-static int thread_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *env = getenv("DSYNC_THREADS");
-
-	if (env && *env)
-		n = strtol(env, NULL, 10);
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
-}
-
 /* Flushes the file system of the folder of each written temporary, once
  * per file system. */
 static int flush(dsync_wbatch *b)
@@ -166,7 +156,7 @@ int dsync_wbatch_write(dsync_wbatch *b)
 {
 	runner r = { b, 0 };
 	pthread_t t;
-	bool threaded = b->n > 1 && thread_count() > 1 && pthread_create(&t, NULL, helper, &r) == 0;
+	bool threaded = b->n > 1 && dsync_thread_count(MAX_THREADS) > 1 && pthread_create(&t, NULL, helper, &r) == 0;
 	int error;
 
 	run_jobs(&r, b->repo);
