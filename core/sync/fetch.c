@@ -76,6 +76,8 @@ typedef struct pack_plain {
 	const char *name;
 	uint64_t size;      /* the blob's, as its manifest says */
 	uint64_t got;       /* the blob's bytes downloaded */
+	size_t objects;     /* indexed already: its objects (another thread did it) */
+	bool indexed;
 	dsync_buf path;
 	int fd;             /* -1: none */
 	int error;          /* from another thread: its code and message */
@@ -174,9 +176,10 @@ out:
 	return error;
 }
 
-/* Indexes the decrypted pack P into DIR (see dsync_fetch_pack()). */
-static int pack_index(sync_conn *c, pack_plain *p, const char *dir, git_odb *odb, sync_xfer *x, dsync_buf *idx_path,
-		      bool *retry)
+/* Indexes the decrypted pack P into DIR (see dsync_fetch_pack()); its
+ * objects are counted into P.  Touches nothing of C's but to read it: the
+ * thread that downloads may call it too. */
+static int pack_index(sync_conn *c, pack_plain *p, const char *dir, git_odb *odb, dsync_buf *idx_path, bool *retry)
 {
 	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
 	index_sink sink = { 0 };
@@ -185,11 +188,13 @@ static int pack_index(sync_conn *c, pack_plain *p, const char *dir, git_odb *odb
 
 	sink.c = c;
 	sink.name = p->name;
-	x->base += p->got;
-	c->res->bytes_fetched += p->got;
 	io.verify = 0;   /* connectivity: checked once all packs are in (check_history) */
 	if (!buf) {
 		error = dsync_error_oom();
+		goto out;
+	}
+	if (lseek(p->fd, 0, SEEK_SET) < 0) {
+		error = dsync_error_sys(errno, "cannot read '%s'", p->path.ptr);
 		goto out;
 	}
 	if ((err = git_indexer_new(&sink.idx, dir, 0, odb, &io)) < 0) {
@@ -216,7 +221,8 @@ static int pack_index(sync_conn *c, pack_plain *p, const char *dir, git_odb *odb
 			*retry = !sink.local;
 		goto out;
 	}
-	x->objects += sink.stats.total_objects;
+	p->objects = sink.stats.total_objects;
+	p->indexed = true;
 	if (idx_path) {
 		dsync_buf_truncate(idx_path, 0);
 		error = dsync_buf_printf(idx_path, "%s/pack-%s.idx", dir, git_indexer_name(sink.idx));
@@ -225,6 +231,14 @@ out:
 	git_indexer_free(sink.idx);
 	free(buf);
 	return error;
+}
+
+/* Counts the fetched pack P into the progress X and C's results. */
+static void count_pack(sync_conn *c, const pack_plain *p, sync_xfer *x)
+{
+	x->base += p->got;
+	x->objects += p->objects;
+	c->res->bytes_fetched += p->got;
 }
 
 int dsync_fetch_pack(sync_conn *c, const char *name, uint64_t size, const char *dir, git_odb *odb, sync_xfer *x,
@@ -236,8 +250,8 @@ int dsync_fetch_pack(sync_conn *c, const char *name, uint64_t size, const char *
 	if (retry)
 		*retry = false;
 	plain_init(&p, name, size);
-	if ((error = pack_get(c, &p, x)) == 0)
-		error = pack_index(c, &p, dir, odb, x, idx_path, retry);
+	if ((error = pack_get(c, &p, x)) == 0 && (error = pack_index(c, &p, dir, odb, idx_path, retry)) == 0)
+		count_pack(c, &p, x);
 	plain_dispose(&p);
 	return error;
 }
@@ -245,10 +259,17 @@ int dsync_fetch_pack(sync_conn *c, const char *name, uint64_t size, const char *
 /*
  * The next pack downloaded and decrypted by a thread of its own while the
  * caller indexes one: at most one at a time, and the caller touches the
- * store (c->bs) only once it is joined.
+ * store (c->bs) only once it is joined.  In a fetch (INDEX) the thread also
+ * indexes it, into DIR with an object database of its own (libgit2's are
+ * not shared between threads), so that two packs are indexed at once; one
+ * it could not index (its delta bases come with the pack the caller is
+ * indexing, say) the caller indexes again from the decrypted file, so
+ * that its outcome is exactly as if the caller alone had fetched it.
  */
 typedef struct prefetch {
 	sync_conn *c;
+	const char *dir;
+	bool index;
 	pthread_t thread;
 	bool running;
 	pack_plain p;
@@ -257,18 +278,26 @@ typedef struct prefetch {
 static void *prefetch_run(void *payload)
 {
 	prefetch *pf = payload;
+	dsync_buf objects = DSYNC_BUF_INIT;
+	git_odb *odb = NULL;
 
-	if ((pf->p.error = pack_get(pf->c, &pf->p, NULL)) < 0)
+	if ((pf->p.error = pack_get(pf->c, &pf->p, NULL)) < 0) {
 		pf->p.msg = strdup(dsync_error_last());
+		return NULL;
+	}
+	if (pf->index && dsync_buf_printf(&objects, "%s/objects", pf->c->f->gitdir) == 0 &&
+	    git_odb_open(&odb, objects.ptr) == 0 && pack_index(pf->c, &pf->p, pf->dir, odb, NULL, NULL) < 0)
+		dsync_error_clear();   /* the caller indexes it, and says why not */
+	git_odb_free(odb);
+	dsync_buf_dispose(&objects);
 	return NULL;
 }
 
 /* Starts fetching the pack P (none when a thread can't be made: the
  * caller fetches it in its turn). */
-static void prefetch_start(prefetch *pf, sync_conn *c, const dsync_manifest_pack *p)
+static void prefetch_start(prefetch *pf, const dsync_manifest_pack *p)
 {
 	plain_init(&pf->p, p->name, p->size);
-	pf->c = c;
 	pf->running = pthread_create(&pf->thread, NULL, prefetch_run, pf) == 0;
 }
 
@@ -290,8 +319,9 @@ static int prefetch_take(prefetch *pf, const char *name, pack_plain *p)
 	return 1;
 }
 
-/* Fetches the pack P into DIR as dsync_fetch_pack() does, its download
- * maybe begun already by PF; NEXT (may be NULL): the pack to begin next. */
+/* Fetches the pack P into DIR as dsync_fetch_pack() does, maybe begun (or
+ * done) already by PF; NEXT (may be NULL): the pack for PF to begin while
+ * this one is indexed. */
 static int fetch_pack_ahead(sync_conn *c, const dsync_manifest_pack *p, const char *dir, git_odb *odb, sync_xfer *x,
 			    bool *retry, prefetch *pf, const dsync_manifest_pack *next)
 {
@@ -304,11 +334,13 @@ static int fetch_pack_ahead(sync_conn *c, const dsync_manifest_pack *p, const ch
 		error = pack_get(c, &plain, x);
 	else if (error > 0)
 		error = 0;
-	if (error == 0) {
+	if (error == 0 && !plain.indexed) {
 		if (next)
-			prefetch_start(pf, c, next);
-		error = pack_index(c, &plain, dir, odb, x, NULL, retry);
+			prefetch_start(pf, next);
+		error = pack_index(c, &plain, dir, odb, NULL, retry);
 	}
+	if (error == 0)
+		count_pack(c, &plain, x);
 	plain_dispose(&plain);
 	return error;
 }
@@ -564,6 +596,11 @@ int dsync_fetch_index_packs(sync_conn *c, sync_wanted_list *list, git_odb *odb, 
 	bool progress_made = true;
 	prefetch pf = { 0 };
 	int error = 0;
+
+	pf.c = c;
+	pf.dir = dir;
+	/* a check indexes into a folder of its own */
+	pf.index = record && dsync_thread_count(2) > 1;
 
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_wanted);
