@@ -53,6 +53,9 @@ int dsync_lib_git_init(void);
 int64_t dsync_now_ms(void);
 /* Sleeps MS milliseconds (0 or less: not at all), a signal notwithstanding. */
 void dsync_sleep_ms(int64_t ms);
+/* How many threads a job that can use them takes: the processors online,
+ * or DSYNC_THREADS when set, from 1 to MAX. */
+int dsync_thread_count(int max);
 
 #include "core/base/banned.h"
 

@@ -4,7 +4,9 @@
  */
 #include "core/base/internal.h"
 
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <git2.h>
 #include <sodium.h>
@@ -79,4 +81,14 @@ void dsync_sleep_ms(int64_t ms)
 		return;
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+int dsync_thread_count(int max)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env = getenv("DSYNC_THREADS");
+
+	if (env && *env)
+		n = strtol(env, NULL, 10);
+	return n < 1 ? 1 : n > max ? max : (int)n;
 }

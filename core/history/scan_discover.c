@@ -347,12 +347,7 @@ static void *discover_loop(void *arg)
 
 static int thread_count(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *env = getenv("DSYNC_THREADS");
-
-	if (env && *env)
-		n = strtol(env, NULL, 10);
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+	return dsync_thread_count(MAX_THREADS);
 }
 
 /* Moves the entries and problems of SRC to the end of DST. */

@@ -9,6 +9,7 @@
 #include "core/base/internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,67 +65,289 @@ static int feed_indexer(const void *data, size_t len, void *payload)
 	return 0;
 }
 
-int dsync_fetch_pack(sync_conn *c, const char *name, uint64_t size, const char *dir, git_odb *odb, sync_xfer *x,
-		     dsync_buf *idx_path, bool *retry)
+/*
+ * A pack downloaded and decrypted into a temporary file, verified whole
+ * (its hash is its name) before git reads a byte of it.  Apart from the
+ * indexing so that another thread can do it for the next pack while this
+ * one is indexed: the download, the decryption and git's indexing (which
+ * hashes every object) then overlap.
+ */
+typedef struct pack_plain {
+	const char *name;
+	uint64_t size;      /* the blob's, as its manifest says */
+	uint64_t got;       /* the blob's bytes downloaded */
+	size_t objects;     /* indexed already: its objects (another thread did it) */
+	bool indexed;
+	dsync_buf path;
+	int fd;             /* -1: none */
+	int error;          /* from another thread: its code and message */
+	char *msg;
+} pack_plain;
+
+static void plain_init(pack_plain *p, const char *name, uint64_t size)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	p->size = size;
+	p->fd = -1;
+}
+
+static void plain_dispose(pack_plain *p)
+{
+	if (p->fd >= 0) {
+		close(p->fd);
+		unlink(p->path.ptr);
+	}
+	p->fd = -1;
+	dsync_buf_dispose(&p->path);
+	free(p->msg);
+	p->msg = NULL;
+}
+
+static int write_plain(const void *data, size_t len, void *payload)
+{
+	pack_plain *p = payload;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(p->fd, (const char *)data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return dsync_error_sys(errno, "cannot write '%s'", p->path.ptr);
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static void no_progress(uint64_t bytes, void *payload)
+{
+	(void)bytes;
+	(void)payload;
+}
+
+/* Downloads P's pack and decrypts it into P's temporary file; X: progress
+ * (NULL: none, off the caller's thread). */
+static int pack_get(sync_conn *c, pack_plain *p, sync_xfer *x)
 {
 	dsync_buf tmp = DSYNC_BUF_INIT, blobname = DSYNC_BUF_INIT;
-	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
-	index_sink sink = { 0 };
 	struct stat st;
-	int fd = -1, err, error;
+	int fd = -1, error;
 
-	sink.c = c;
-	sink.name = name;
-	if (retry)
-		*retry = false;
-	if ((error = dsync_buf_printf(&blobname, "packs/%s", name)) < 0 || (fd = dsync_conn_temp_file(c, &tmp)) < 0) {
+	if ((error = dsync_buf_printf(&blobname, "packs/%s", p->name)) < 0 ||
+	    (fd = dsync_conn_temp_file(c, &tmp)) < 0) {
 		error = fd < 0 ? fd : error;
 		goto out;
 	}
-	if ((error = c->bs->get(c->bs, blobname.ptr, fd, size, dsync_conn_on_xfer, x)) < 0)
+	if ((error = c->bs->get(c->bs, blobname.ptr, fd, p->size, x ? dsync_conn_on_xfer : no_progress, x)) < 0)
 		goto out;
 	if (fstat(fd, &st) < 0) {
 		error = dsync_error_sys(errno, "cannot read '%s'", tmp.ptr);
 		goto out;
 	}
-	x->base += (uint64_t)st.st_size;
-	c->res->bytes_fetched += (uint64_t)st.st_size;
-	if ((uint64_t)st.st_size != size) {
-		error = dsync_error_set(DSYNC_ECORRUPT, "packs/%s in %s has %llu bytes, its manifest says %llu (truncated?)",
-					name, c->bs->url, (unsigned long long)st.st_size, (unsigned long long)size);
+	p->got = (uint64_t)st.st_size;
+	if ((uint64_t)st.st_size != p->size) {
+		error = dsync_error_set(DSYNC_ECORRUPT,
+					"packs/%s in %s has %llu bytes, its manifest says %llu (truncated?)", p->name,
+					c->bs->url, (unsigned long long)st.st_size, (unsigned long long)p->size);
 		goto out;
 	}
-	io.verify = 0;   /* connectivity: checked once all packs are in (check_history) */
-	if ((err = git_indexer_new(&sink.idx, dir, 0, odb, &io)) < 0) {
-		error = dsync_error_git(err, "cannot index a pack in '%s'", dir);
+	if ((p->fd = dsync_conn_temp_file(c, &p->path)) < 0) {
+		error = p->fd;
 		goto out;
 	}
-	if ((error = dsync_pack_decrypt(c->st, name, fd, feed_indexer, &sink)) < 0)
+	if ((error = dsync_pack_decrypt(c->st, p->name, fd, write_plain, p)) < 0)
 		goto out;
-	if (git_indexer_commit(sink.idx, &sink.stats) < 0) {
-		error = index_error(&sink);
-		if (retry)
-			*retry = !sink.local;
-		goto out;
-	}
-	x->objects += sink.stats.total_objects;
-	if (idx_path) {
-		dsync_buf_truncate(idx_path, 0);
-		error = dsync_buf_printf(idx_path, "%s/pack-%s.idx", dir, git_indexer_name(sink.idx));
-	}
+	if (lseek(p->fd, 0, SEEK_SET) < 0)
+		error = dsync_error_sys(errno, "cannot read '%s'", p->path.ptr);
 out:
-	git_indexer_free(sink.idx);
 	if (fd >= 0) {
 		close(fd);
 		unlink(tmp.ptr);
+	}
+	if (error < 0 && p->fd >= 0) {
+		close(p->fd);
+		unlink(p->path.ptr);
+		p->fd = -1;
 	}
 	dsync_buf_dispose(&tmp);
 	dsync_buf_dispose(&blobname);
 	return error;
 }
 
-/* Whether every pack named in FROM ("A,B,...") is held. */
-static bool holds_all(const sync_packset *have, const char *from)
+/* Indexes the decrypted pack P into DIR (see dsync_fetch_pack()); its
+ * objects are counted into P.  Touches nothing of C's but to read it: the
+ * thread that downloads may call it too. */
+static int pack_index(sync_conn *c, pack_plain *p, const char *dir, git_odb *odb, dsync_buf *idx_path, bool *retry)
+{
+	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+	index_sink sink = { 0 };
+	unsigned char *buf = malloc(1 << 20);
+	int err, error = 0;
+
+	sink.c = c;
+	sink.name = p->name;
+	io.verify = 0;   /* connectivity: checked once all packs are in (check_history) */
+	if (!buf) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	if (lseek(p->fd, 0, SEEK_SET) < 0) {
+		error = dsync_error_sys(errno, "cannot read '%s'", p->path.ptr);
+		goto out;
+	}
+	if ((err = git_indexer_new(&sink.idx, dir, 0, odb, &io)) < 0) {
+		error = dsync_error_git(err, "cannot index a pack in '%s'", dir);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(p->fd, buf, 1 << 20);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = dsync_error_sys(errno, "cannot read '%s'", p->path.ptr);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((error = feed_indexer(buf, (size_t)n, &sink)) < 0)
+			goto out;
+	}
+	if (git_indexer_commit(sink.idx, &sink.stats) < 0) {
+		error = index_error(&sink);
+		if (retry)
+			*retry = !sink.local;
+		goto out;
+	}
+	p->objects = sink.stats.total_objects;
+	p->indexed = true;
+	if (idx_path) {
+		dsync_buf_truncate(idx_path, 0);
+		error = dsync_buf_printf(idx_path, "%s/pack-%s.idx", dir, git_indexer_name(sink.idx));
+	}
+out:
+	git_indexer_free(sink.idx);
+	free(buf);
+	return error;
+}
+
+/* Counts the fetched pack P into the progress X and C's results. */
+static void count_pack(sync_conn *c, const pack_plain *p, sync_xfer *x)
+{
+	x->base += p->got;
+	x->objects += p->objects;
+	c->res->bytes_fetched += p->got;
+}
+
+int dsync_fetch_pack(sync_conn *c, const char *name, uint64_t size, const char *dir, git_odb *odb, sync_xfer *x,
+		     dsync_buf *idx_path, bool *retry)
+{
+	pack_plain p;
+	int error;
+
+	if (retry)
+		*retry = false;
+	plain_init(&p, name, size);
+	if ((error = pack_get(c, &p, x)) == 0 && (error = pack_index(c, &p, dir, odb, idx_path, retry)) == 0)
+		count_pack(c, &p, x);
+	plain_dispose(&p);
+	return error;
+}
+
+/*
+ * The next pack downloaded and decrypted by a thread of its own while the
+ * caller indexes one: at most one at a time, and the caller touches the
+ * store (c->bs) only once it is joined.  In a fetch (INDEX) the thread also
+ * indexes it, into DIR with an object database of its own (libgit2's are
+ * not shared between threads), so that two packs are indexed at once; one
+ * it could not index (its delta bases come with the pack the caller is
+ * indexing, say) the caller indexes again from the decrypted file, so
+ * that its outcome is exactly as if the caller alone had fetched it.
+ */
+typedef struct prefetch {
+	sync_conn *c;
+	const char *dir;
+	bool index;
+	pthread_t thread;
+	bool running;
+	pack_plain p;
+} prefetch;
+
+static void *prefetch_run(void *payload)
+{
+	prefetch *pf = payload;
+	dsync_buf objects = DSYNC_BUF_INIT;
+	git_odb *odb = NULL;
+
+	if ((pf->p.error = pack_get(pf->c, &pf->p, NULL)) < 0) {
+		pf->p.msg = strdup(dsync_error_last());
+		return NULL;
+	}
+	if (pf->index && dsync_buf_printf(&objects, "%s/objects", pf->c->f->gitdir) == 0 &&
+	    git_odb_open(&odb, objects.ptr) == 0 && pack_index(pf->c, &pf->p, pf->dir, odb, NULL, NULL) < 0)
+		dsync_error_clear();   /* the caller indexes it, and says why not */
+	git_odb_free(odb);
+	dsync_buf_dispose(&objects);
+	return NULL;
+}
+
+/* Starts fetching the pack P (none when a thread can't be made: the
+ * caller fetches it in its turn). */
+static void prefetch_start(prefetch *pf, const dsync_manifest_pack *p)
+{
+	plain_init(&pf->p, p->name, p->size);
+	pf->running = pthread_create(&pf->thread, NULL, prefetch_run, pf) == 0;
+}
+
+/* Waits for the thread; with P, when it fetched the pack NAME, hands it
+ * over (1, or its error); else drops what it fetched (0). */
+static int prefetch_take(prefetch *pf, const char *name, pack_plain *p)
+{
+	if (!pf->running)
+		return 0;
+	pthread_join(pf->thread, NULL);
+	pf->running = false;
+	if (!p || strcmp(pf->p.name, name) != 0) {
+		plain_dispose(&pf->p);
+		return 0;
+	}
+	*p = pf->p;
+	if (p->error < 0)
+		return dsync_error_set(p->error, "%s", p->msg ? p->msg : "cannot fetch a pack");
+	return 1;
+}
+
+/* Fetches the pack P into DIR as dsync_fetch_pack() does, maybe begun (or
+ * done) already by PF; NEXT (may be NULL): the pack for PF to begin while
+ * this one is indexed. */
+static int fetch_pack_ahead(sync_conn *c, const dsync_manifest_pack *p, const char *dir, git_odb *odb, sync_xfer *x,
+			    bool *retry, prefetch *pf, const dsync_manifest_pack *next)
+{
+	pack_plain plain;
+	int error;
+
+	*retry = false;
+	plain_init(&plain, p->name, p->size);
+	if ((error = prefetch_take(pf, p->name, &plain)) == 0)
+		error = pack_get(c, &plain, x);
+	else if (error > 0)
+		error = 0;
+	if (error == 0 && !plain.indexed) {
+		if (next)
+			prefetch_start(pf, next);
+		error = pack_index(c, &plain, dir, odb, NULL, retry);
+	}
+	if (error == 0)
+		count_pack(c, &plain, x);
+	plain_dispose(&plain);
+	return error;
+}
+
+/* Whether every pack named in FROM ("A,B,...") is held, or is ALSO (may
+ * be NULL). */
+static bool holds_all(const sync_packset *have, const char *from, const char *also)
 {
 	char name[DSYNC_HEX256_SIZE];
 
@@ -132,7 +355,7 @@ static bool holds_all(const sync_packset *have, const char *from)
 	for (;; from += 65) {
 		memcpy(name, from, 64);
 		name[64] = '\0';
-		if (!dsync_state_packset_has(have, name))
+		if (!dsync_state_packset_has(have, name) && !(also && strcmp(name, also) == 0))
 			return false;
 		if (from[64] != ',')
 			return true;
@@ -340,16 +563,44 @@ int dsync_fetch_want(sync_wanted_list *v, const dsync_manifest_pack *p, const ch
 	return dsync_array_push(*v, w) < 0 ? dsync_error_oom() : 0;
 }
 
+/* Whether this pass takes P without fetching it (RECORD: a fetch), once
+ * the pack ALSO (may be NULL) is held too. */
+static bool skipped(const sync_conn *c, const dsync_manifest_pack *p, bool record, const char *also)
+{
+	return record && (dsync_state_packset_has(&c->have, p->name) ||
+			  (p->from && holds_all(&c->have, p->from, also)));
+}
+
+/* The pack after V[I] this pass fetches, if V[I] comes in: a guess (one
+ * that turns out wrong is dropped, and the right one fetched in its turn). */
+static const dsync_manifest_pack *next_fetched(const sync_conn *c, const sync_wanted *v, size_t i, size_t n,
+					       bool record)
+{
+	size_t k;
+
+	for (k = i + 1; k < n; k++)
+		if (v[k].p && !skipped(c, v[k].p, record, v[i].p->name))
+			return v[k].p;
+	return NULL;
+}
+
 /* Oldest first: a thin pack's delta bases come in older packs; one that
  * can't be indexed yet is tried again after the others.  A pack that
- * vanished was retired under us: the caller reads the manifests again. */
+ * vanished was retired under us: the caller reads the manifests again.
+ * The next pack is downloaded and decrypted while one is indexed. */
 int dsync_fetch_index_packs(sync_conn *c, sync_wanted_list *list, git_odb *odb, const char *dir, bool record,
 			    sync_xfer *x)
 {
 	sync_wanted *v = list->ptr;
 	size_t i, n = list->size, left = n;
 	bool progress_made = true;
+	prefetch pf = { 0 };
 	int error = 0;
+
+	pf.c = c;
+	pf.dir = dir;
+	/* a check indexes into a folder of its own */
+	pf.index = record && dsync_thread_count(2) > 1;
 
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_wanted);
@@ -363,9 +614,10 @@ int dsync_fetch_index_packs(sync_conn *c, sync_wanted_list *list, git_odb *odb, 
 				continue;
 			if (record && dsync_state_packset_has(&c->have, p->name)) {
 				/* came with a consolidated pack's sources */
-			} else if (record && p->from && holds_all(&c->have, p->from)) {
+			} else if (record && p->from && holds_all(&c->have, p->from, NULL)) {
 				error = dsync_state_packset_add(&c->have, p->name);
-			} else if ((error = dsync_fetch_pack(c, p->name, p->size, dir, odb, x, NULL, &retry)) == 0) {
+			} else if ((error = fetch_pack_ahead(c, p, dir, odb, x, &retry, &pf,
+							     next_fetched(c, v, i, n, record))) == 0) {
 				git_odb_refresh(odb);
 				if (record) {
 					c->res->packs_fetched++;
@@ -384,6 +636,8 @@ int dsync_fetch_index_packs(sync_conn *c, sync_wanted_list *list, git_odb *odb, 
 			progress_made = true;
 		}
 	}
+	/* a pack begun for nothing (the last pass failed) */
+	prefetch_take(&pf, NULL, NULL);
 	if (error == 0 && left)
 		error = DSYNC_ECORRUPT;   /* the last failure's message stands */
 	return error;

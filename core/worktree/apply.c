@@ -26,6 +26,7 @@
 #include "dsync/ignore.h"
 #include "dsync/snapshot.h"
 #include "core/worktree/apply.h"
+#include "core/worktree/batch.h"
 #include "merge/names.h"
 #include "merge/treemerge.h"
 #include "merge/heads.h"
@@ -218,32 +219,26 @@ static int replace(applier *a, dsync_plan_change *c, const char *tmp, const char
 	return 0;
 }
 
-/* Writes TO's version of C over what was compared. */
-static int write_change(applier *a, dsync_plan_change *c)
+/* The permissions TO's version of C is written with (0: the default): a
+ * file replaced keeps its own, only the executable bits follow TO; *SIZE
+ * gets a big file's size (0 for another). */
+static mode_t change_perm(applier *a, const dsync_plan_change *c, uint64_t *size)
 {
-	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
 	bool same = strcmp(c->from.disk, c->to.disk) == 0;
 	uint32_t to_mode = c->to.mode;
-	struct stat st;
 	mode_t perm = 0;
-	int error;
 
-	if (c->marker)
-		return make_marker_dir(a, c);
-	if (!same && (error = remove_side(a, &c->from)) != 0)
-		return error < 0 ? error : 0;
-	if ((error = dsync_plan_abs_path(&path, a->f, c->to.disk)) < 0)
-		goto out;
-	/* a file replaced keeps its permissions; only the executable bits
-	 * follow TO */
+	*size = 0;
 	if (c->to.mode == GIT_FILEMODE_COMMIT) {
 		/* a big file's mode is in its marker */
 		dsync_chunked info;
 
-		if (dsync_chunks_info_of(&info, a->repo, &c->to.id) == 1)
+		if (dsync_chunks_info_of(&info, a->repo, &c->to.id) == 1) {
 			to_mode = info.mode;
-		else
+			*size = info.size;
+		} else {
 			dsync_error_clear();
+		}
 	}
 	if (same && c->from.exists && S_ISREG(c->from.st.st_mode) && to_mode != GIT_FILEMODE_LINK &&
 	    to_mode != GIT_FILEMODE_COMMIT) {
@@ -253,8 +248,70 @@ static int write_change(applier *a, dsync_plan_change *c)
 		if (!perm)
 			perm = S_IRUSR | S_IWUSR; /* never "no permissions": 0 means the default */
 	}
-	error = dsync_worktree_temp(&tmp, &st, a->repo, &c->to.id, c->to.mode, perm, a->f->root, path.ptr,
-				    a->umask);
+	return perm;
+}
+
+/* Whether the plan writes TO's version of C. */
+static bool writes(const dsync_plan_change *c)
+{
+	return (c->state == DSYNC_PLAN_AT_FROM || c->marker) && c->to.mode;
+}
+
+/* Whether TO's version of C can be written ahead, in a batch: a file whose
+ * old version, if any, is in the same place (one elsewhere goes first: it
+ * may be in the way of the new one's folder). */
+static bool batchable(const dsync_plan_change *c)
+{
+	return writes(c) && !c->marker && (strcmp(c->from.disk, c->to.disk) == 0 || !c->from.exists);
+}
+
+/* Adds TO's version of C to the batch B. */
+static int batch_add(applier *a, dsync_wbatch *b, const dsync_plan_change *c)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	uint64_t size;
+	mode_t perm = change_perm(a, c, &size);
+	int error;
+
+	if ((error = dsync_plan_abs_path(&path, a->f, c->to.disk)) == 0)
+		error = dsync_wbatch_add(b, &c->to.id, c->to.mode, perm, path.ptr, size);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+/* TO's version of C into a durable temporary file TMP (*ST its stat):
+ * written already as job AT of the batch B, or now, alone. */
+static int change_temp(applier *a, dsync_plan_change *c, dsync_wbatch *b, size_t at, dsync_buf *tmp,
+		       struct stat *st)
+{
+	dsync_wbatch one;
+	int error;
+
+	if (b)
+		return dsync_wbatch_take(b, at, tmp, st);
+	dsync_wbatch_init(&one, a->repo, a->f->gitdir, a->f->root, a->umask);
+	if ((error = batch_add(a, &one, c)) == 0 && (error = dsync_wbatch_write(&one)) == 0)
+		error = dsync_wbatch_take(&one, 0, tmp, st);
+	dsync_wbatch_dispose(&one);
+	return error;
+}
+
+/* Writes TO's version of C over what was compared: the new version's
+ * temporary file is job AT of the batch B, or (B NULL) written here. */
+static int write_change(applier *a, dsync_plan_change *c, dsync_wbatch *b, size_t at)
+{
+	dsync_buf path = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT;
+	bool same = strcmp(c->from.disk, c->to.disk) == 0;
+	struct stat st;
+	int error;
+
+	if (c->marker)
+		return make_marker_dir(a, c);
+	if (!same && (error = remove_side(a, &c->from)) != 0)
+		return error < 0 ? error : 0;
+	if ((error = dsync_plan_abs_path(&path, a->f, c->to.disk)) < 0)
+		goto out;
+	error = change_temp(a, c, b, at, &tmp, &st);
 	if (error == DSYNC_ENOTDIR) {
 		/* a file in the way of the folder: the user's, recorded next */
 		dsync_error_clear();
@@ -298,7 +355,8 @@ out:
 /* Deletions first (a file may give way to a folder), then the rest. */
 static int write_plan(applier *a, dsync_plan *p)
 {
-	size_t i;
+	dsync_wbatch b;
+	size_t i, j, k, at;
 	int error = 0;
 
 	for (i = 0; i < p->size && !error; i++) {
@@ -322,9 +380,26 @@ static int write_plan(applier *a, dsync_plan *p)
 		if ((error = remove_side(a, &c->from)) > 0)
 			error = 0;
 	}
-	for (i = 0; i < p->size && !error; i++)
-		if ((p->ptr[i].state == DSYNC_PLAN_AT_FROM || p->ptr[i].marker) && p->ptr[i].to.mode)
-			error = write_change(a, &p->ptr[i]);
+	/* the new versions in batches: written ahead (two threads, one
+	 * flush), then each put in place in the plan's order */
+	dsync_wbatch_init(&b, a->repo, a->f->gitdir, a->f->root, a->umask);
+	for (i = 0; i < p->size && !error; i = j) {
+		for (j = i; j < p->size && !dsync_wbatch_full(&b) && !error; j++)
+			if (batchable(&p->ptr[j]))
+				error = batch_add(a, &b, &p->ptr[j]);
+		if (!error && b.n)
+			error = dsync_wbatch_write(&b);
+		for (k = i, at = 0; k < j && !error; k++) {
+			dsync_plan_change *c = &p->ptr[k];
+
+			if (batchable(c))
+				error = write_change(a, c, &b, at++);
+			else if (writes(c))
+				error = write_change(a, c, NULL, 0);
+		}
+		dsync_wbatch_clear(&b);
+	}
+	dsync_wbatch_dispose(&b);
 	return error;
 }
 

@@ -13,6 +13,7 @@
 #include "core/folder/relpath.h"
 #include "core/worktree/plan.h"
 #include "core/worktree/temp.h"
+#include "core/worktree/batch.h"
 #include "core/worktree/begin.h"
 #include "core/base/chunks.h"
 #include "core/history/tree.h"
@@ -35,6 +36,7 @@ typedef struct restorer {
 	bool force;              /* replace files that are in no version */
 	size_t files;
 	mode_t umask;
+	dsync_wbatch batch;      /* the files to write next */
 } restorer;
 
 /* Whether what is at DEST (lstat ST) is the file or link the tree entry
@@ -188,10 +190,38 @@ static int check_parents(const restorer *r, const char *dest)
 	return error;
 }
 
-/* Writes one blob to DEST atomically (temporary file beside it, rename). */
-static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
+/* Writes the batch's files (two threads, flushed once), then renames each
+ * into place, in order. */
+static int flush_batch(restorer *r)
 {
 	dsync_buf tmp = DSYNC_BUF_INIT;
+	size_t i;
+	int error = 0;
+
+	if (r->batch.n && (error = dsync_wbatch_write(&r->batch)) == 0) {
+		for (i = 0; i < r->batch.n && error == 0; i++) {
+			const char *dest = r->batch.jobs[i].dest;
+			char q[DSYNC_QUOTE_SIZE];
+
+			if ((error = dsync_wbatch_take(&r->batch, i, &tmp, NULL)) < 0)
+				break;
+			if (rename(tmp.ptr, dest) < 0) {
+				error = dsync_error_sys(errno, "cannot write '%s'", dsync_quote(q, dest));
+				unlink(tmp.ptr);
+				break;
+			}
+			r->files++;
+		}
+	}
+	dsync_wbatch_clear(&r->batch);
+	dsync_buf_dispose(&tmp);
+	return error;
+}
+
+/* Writes one blob to DEST atomically (temporary file beside it, rename),
+ * with the batch it joins. */
+static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
+{
 	struct stat st;
 	int error;
 
@@ -202,18 +232,9 @@ static int write_blob(restorer *r, const git_tree_entry *te, const char *dest)
 	if (lstat(dest, &st) == 0 && S_ISDIR(st.st_mode))
 		return dsync_error_set(DSYNC_EEXISTS,
 			"cannot restore the file '%s': a folder is in the way; move it aside first", dsync_quote(q, dest));
-	if ((error = dsync_worktree_temp(&tmp, NULL, r->f->repo, git_tree_entry_id(te), git_tree_entry_filemode(te),
-					 0, r->root, dest, r->umask)) < 0)
-		goto out;
-	if (rename(tmp.ptr, dest) < 0) {
-		error = dsync_error_sys(errno, "cannot write '%s'", dsync_quote(q, dest));
-		unlink(tmp.ptr);
-		goto out;
-	}
-	r->files++;
-out:
-	dsync_buf_dispose(&tmp);
-	return error;
+	if ((error = dsync_wbatch_add(&r->batch, git_tree_entry_id(te), git_tree_entry_filemode(te), 0, dest, 0)) < 0)
+		return error;
+	return dsync_wbatch_full(&r->batch) ? flush_batch(r) : 0;
 }
 
 /* Restores the tree TREE below the on-disk folder DEST (FOLLOW: DEST may be
@@ -434,6 +455,9 @@ static int each_path(restorer *r, git_tree *tree, const char *const *paths, char
 	for (i = 0; i < n && !error; i++)
 		if (!r->checking || (error = check_parents(r, dests[i])) == 0)
 			error = restore_one(r, tree, paths[i], dests[i]);
+	if (!error && !r->checking)
+		error = flush_batch(r);
+	dsync_wbatch_clear(&r->batch);
 	return error;
 }
 
@@ -595,6 +619,7 @@ int dsync_restore(dsync_restore_result *out, dsync_folder *f, const char *const 
 		if ((error = dsync_folder_load_ignore(&r.rules, f)) < 0)
 			goto out;
 	}
+	dsync_wbatch_init(&r.batch, f->repo, f->gitdir, r.root, r.umask);
 	/* what is in the way is found before anything is written */
 	r.checking = true;
 	if ((error = each_path(&r, tree, paths, dests, n)) < 0)
@@ -651,6 +676,7 @@ out:
 	if (locked)
 		dsync_write_end(f);
 	free_dests(dests, n);
+	dsync_wbatch_dispose(&r.batch);
 	dsync_ignore_free(r.rules);
 	git_tree_free(tree);
 	git_commit_free(commit);

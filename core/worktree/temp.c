@@ -75,6 +75,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask_bits)
 {
 	git_blob *blob = NULL;
+	struct stat dirst;
 	char *dircopy = NULL;
 	const char *dir;
 	size_t rl = root ? strlen(root) : 0;
@@ -102,7 +103,9 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		goto out;
 	}
 	dir = dirname(dircopy);
-	if ((error = dsync_path_mkdirs(dir)) < 0 ||
+	/* made only when missing: a restore writes many files per folder,
+	 * and making it walks every folder above it */
+	if (((stat(dir, &dirst) < 0 || !S_ISDIR(dirst.st_mode)) && (error = dsync_path_mkdirs(dir)) < 0) ||
 	    (error = dsync_buf_printf(tmp, "%s/.dsync-tmp-XXXXXX", dir)) < 0)
 		goto out;
 	if (mode == GIT_FILEMODE_LINK) {

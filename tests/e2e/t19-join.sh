@@ -4,8 +4,9 @@
 # (or missing) passphrase is exit 5 and leaves nothing behind; joining a
 # non-empty folder, and adding an existing store to a folder `init`ed on its
 # own, keep every file (identical ones merge, different ones become conflict
-# copies). Also: dsync passphrase re-seals keys/ only, and dsync check
-# (--read-data) passes on a good store.
+# copies). Also: dsync passphrase re-seals keys/ only, dsync check
+# (--read-data) passes on a good store, and a history of edits pushed one
+# at a time (thin packs) joins whole.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
@@ -275,5 +276,29 @@ fails 5 "join with the newer passphrase, after changing back: exit 5" \
 	as O2 join "$URL" "$TMP/O2" --passphrase-file "$NEW"
 ok03 "join with the first passphrase again" as P join "$URL" "$TMP/P" --passphrase-file "$PASS"
 ok "check --read-data after it all" on P check --read-data
+
+# 6. a history of edits, one push each: every pack but the first holds
+# deltas whose bases are in the one before, which a join fetches in one pass
+# (two packs are indexed at once: one whose bases come with the other is
+# indexed again after it)
+R2=$TMP/remote2
+T=$TMP/T
+ok "T: init" as T init "$T" --device-name tee
+seq 1 4000 | sed 's/^/a line of text that stays /' > "$T/doc.txt"
+ok "T: remote add" on T remote add origin "file://$R2" --passphrase-file "$PASS"
+for i in 1 2 3 4 5 6 7; do
+	sed -i "$((i * 400))s/.*/edit $i/" "$T/doc.txt"
+	echo "note $i" > "$T/note$i.txt"
+	on T sync > /dev/null 2>&1 || fail "T: sync after edit $i"
+done
+check "T: a pack per push ($(ls "$R2/packs" | wc -l))" "$(ls "$R2/packs" | wc -l)" -ge 7
+ok03 "U: join the history of edits" as U join "file://$R2" "$TMP/U" --passphrase-file "$PASS"
+check "U: every file" "$(files_digest "$T")" = "$(files_digest "$TMP/U")"
+check "U: the whole history" "$(commit_count "$TMP/U")" = "$(commit_count "$T")"
+ok "U: git fsck" git --git-dir="$TMP/U/.dsync" fsck --full --no-dangling
+for rev in $(git --git-dir="$T/.dsync" rev-list refs/heads/main -- doc.txt); do
+	check "U: version $rev of doc.txt" "$(git --git-dir="$TMP/U/.dsync" rev-parse "$rev:doc.txt")" = \
+		"$(git --git-dir="$T/.dsync" rev-parse "$rev:doc.txt")"
+done
 
 finish
