@@ -52,16 +52,6 @@ avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 
 random_bytes $((8 << 20)) "$seed" >"$work/pool"
 
-git_home() { # VARIANT DIR
-	mkdir -p "$2"
-	{
-		printf '[user]\n\tname = bench\n\temail = bench@example.invalid\n'
-		printf '[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n'
-		[[ $1 == gitfsync ]] && printf '[core]\n\tfsync = all\n\tfsyncMethod = fsync\n'
-		true
-	} >"$2/.gitconfig"
-}
-
 # peak RSS: GNU time's %M (Debian package 'time'); without it, no RSS columns
 timer=()
 [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f %M -o "$work/rss")
@@ -77,7 +67,7 @@ measure() {
 	case $tool in
 	dsync) env -i PATH="$PATH" HOME="$home" LC_ALL=C "${timer[@]}" "$dsync" init "$dir" >/dev/null ;;
 	git | gitfsync)
-		git_home "$tool" "$home"
+		bench_git_home "$tool" "$home"
 		(cd "$dir" && env -i PATH="$PATH" HOME="$home" GIT_CONFIG_NOSYSTEM=1 LC_ALL=C \
 			"${timer[@]}" sh -c 'git init -q && git add -A && git commit -q -m first') ;;
 	esac

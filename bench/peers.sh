@@ -262,22 +262,10 @@ run_dsync() { # C RUN
 	rm -rf "$w" "$h" "$d"
 }
 
-git_home() { # VARIANT(git|gitfsync) DIR
-	mkdir -p "$2"
-	{
-		printf '[user]\n\tname = Bench\n\temail = bench@example.invalid\n'
-		printf '[init]\n\tdefaultBranch = main\n'
-		# no background auto-gc/maintenance (dsync sets gc.auto=0 too)
-		printf '[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n'
-		[[ $1 == gitfsync ]] && printf '[core]\n\tfsync = all\n\tfsyncMethod = fsync\n'
-		true
-	} >"$2/.gitconfig"
-}
-
 run_git() { # C RUN VARIANT
 	local c=$1 v=$3 w=$work/w-$3 h=$work/h-$3 d=$work/d-$3 n
 	rm -rf "$w" "$h" "$d"
-	git_home "$v" "$h"
+	bench_git_home "$v" "$h"
 	cp -a "$pristine" "$w"
 	timed "$c|first|$v" "$w" "$h" bash -c 'git init -q && git add -A && git commit -q -m first' || return 0
 	check "$c|first|$v" "the commit lacks files" lines "$NFILES" git -C "$w" ls-tree -r --name-only HEAD || return 0
