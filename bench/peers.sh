@@ -6,8 +6,8 @@
 # tool that fails shows FAIL, never a time.  See bench/README.md.
 #
 #   bench/peers.sh              documents, many files, big file at two sizes each
-#                               (a few GB in /tmp, about an hour), then init-scale.sh
-#   bench/peers.sh --quick      tiny corpora, one run each, under 2 minutes
+#                               (~12 GB in /tmp, one to two hours), then init-scale.sh
+#   bench/peers.sh --quick      tiny corpora, one run each: 1-3 minutes
 #
 # Settings (environment):
 #   BENCH_DOCS="2000:250 200:25"     documents corpora, FILES:MB (corpus.pl large)
@@ -25,7 +25,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 . "$here/common.sh"
-bench_args 22 "$@"
+bench_args 21 "$@"
 
 if ((quick)); then
 	: "${BENCH_DOCS:=40:4 10:1}" "${BENCH_MANY:=1000 200}" "${BENCH_BIG:=16 4}"
@@ -364,13 +364,12 @@ for k in $kinds; do
 	big) for s in $big; do corpora+=("big $s"); done ;;
 	esac
 done
-declare -A NCHANGED NF
+declare -A NCHANGED
 for cs in "${corpora[@]}"; do
 	read -r kind size <<<"$cs"
 	c="$kind $size"
 	log "corpus: $(describe $kind $size)"
 	make_corpus "$kind" "$size"
-	NF[$c]=$NFILES
 	for ((r = 1; r <= runs; r++)); do
 		for ((i = 0; i < ${#groups[@]}; i++)); do
 			# the order rotates from run to run so that drift hits every tool
