@@ -17,6 +17,7 @@
 #   BENCH_TOOLS="dsync git gitfsync restic borg rsync"   which tools run
 #   BENCH_RUNS=3                     runs per case; the median is reported
 #   BENCH_CHANGE_PCT=1  BENCH_SEED=1  BENCH_DIR=${TMPDIR:-/tmp}
+#   BENCH_POOL_MB                    random bytes the corpora are cut from (4x docs)
 #   BENCH_SCALE=1                    then bench/init-scale.sh (0: not; --quick: 0)
 #   DSYNC=path/to/dsync   (default: build-bench/dsync, built if missing)
 set -euo pipefail
@@ -25,7 +26,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 . "$here/common.sh"
-bench_args 21 "$@"
+bench_args 22 "$@"
 
 if ((quick)); then
 	: "${BENCH_DOCS:=40:4 10:1}" "${BENCH_MANY:=1000 200}" "${BENCH_BIG:=16 4}"
@@ -102,18 +103,27 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # the largest corpus, about 10 copies of it at once (working copies, stores,
-# restores), plus the pool
+# restores), plus the pool (4x the largest documents corpus)
 need_mb=64
-for s in $docs; do ((${s#*:} * 10 > need_mb)) && need_mb=$((${s#*:} * 10)); done
+for s in $docs; do ((${s#*:} * 14 > need_mb)) && need_mb=$((${s#*:} * 14)); done
 for s in $many; do ((s * 13 * 10 / 1000 > need_mb)) && need_mb=$((s * 13 * 10 / 1000)); done
 for s in $big; do ((s * 10 > need_mb)) && need_mb=$((s * 10)); done
 avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 log "temp data in $work: about $need_mb MB needed, $avail_mb MB free"
 ((avail_mb > need_mb + 512)) || die "not enough free space in $base (need about $need_mb MB)"
 
+# corpus.pl cuts files from a pool of random bytes: 4x the largest documents
+# corpus keeps the slices mostly distinct (as in bench/sync.sh), so that the
+# tools that deduplicate (restic, borg) find little to share, as in real
+# documents; a pool smaller than the corpus would hand them repeats
 pool=$work/pool
-pool_mb=64
-((quick)) && pool_mb=8
+pool_mb=${BENCH_POOL_MB:-}
+if [[ -z $pool_mb ]]; then
+	pool_mb=64
+	((quick)) && pool_mb=8
+	for s in $docs; do ((${s#*:} * 4 > pool_mb)) && pool_mb=$((${s#*:} * 4)); done
+fi
+[[ $pool_mb =~ ^[0-9]+$ ]] || die "BENCH_POOL_MB must be a whole number, not '$pool_mb'"
 random_bytes $((pool_mb << 20)) "$seed" >"$pool"
 pristine=$work/pristine
 
