@@ -1,5 +1,5 @@
 # Shared by the bench scripts: sourced after `set -euo pipefail`; also log,
-# die and random_bytes (below).
+# die, random_bytes and bench_git_home (below).
 #   bench_args LAST_HELP_LINE "$@"   --quick sets quick=1; --help prints the
 #                                    script's header comment (lines 2..N)
 bench_args() {
@@ -29,6 +29,20 @@ log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() {
 	printf '%s: %s\n' "$(basename "$0")" "$*" >&2
 	exit 1
+}
+
+# bench_git_home VARIANT DIR: DIR becomes a HOME for git (git or gitfsync:
+# core.fsync=all); no background auto-gc or maintenance (dsync sets gc.auto=0
+# too): after many loose objects it would run detached during later steps
+bench_git_home() {
+	mkdir -p "$2"
+	{
+		printf '[user]\n\tname = Bench\n\temail = bench@example.invalid\n'
+		printf '[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n'
+		if [[ $1 == gitfsync ]]; then
+			printf '[core]\n\tfsync = all\n\tfsyncMethod = fsync\n'
+		fi
+	} >"$2/.gitconfig"
 }
 
 # random_bytes BYTES KEY: deterministic bytes (AES-CTR of zeros under KEY)

@@ -52,53 +52,56 @@ avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 
 random_bytes $((8 << 20)) "$seed" >"$work/pool"
 
-git_home() { # VARIANT DIR
-	mkdir -p "$2"
-	{
-		printf '[user]\n\tname = bench\n\temail = bench@example.invalid\n'
-		printf '[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n'
-		[[ $1 == gitfsync ]] && printf '[core]\n\tfsync = all\n\tfsyncMethod = fsync\n'
-	} >"$2/.gitconfig"
-}
+# peak RSS: GNU time's %M (Debian package 'time'); without it, no RSS columns
+timer=()
+[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f %M -o "$work/rss")
 
-# seconds TOOL DIR: times the first snapshot of DIR by TOOL
-seconds() {
-	local tool=$1 dir=$2 home=$work/home-$1 t0 t1
-	rm -rf "$home"
+# measure TOOL DIR: times the first snapshot of DIR by TOOL; prints "SECONDS
+# PEAK-KiB" (of git's sh -c: its largest descendant; - without GNU time)
+measure() {
+	local tool=$1 dir=$2 home=$work/home-$1 t0 t1 rss=-
+	rm -rf "$home" "$work/rss"
 	mkdir -p "$home"
 	sync
 	t0=$(date +%s.%N)
 	case $tool in
-	dsync) env -i PATH="$PATH" HOME="$home" LC_ALL=C "$dsync" init "$dir" >/dev/null ;;
+	dsync) env -i PATH="$PATH" HOME="$home" LC_ALL=C "${timer[@]}" "$dsync" init "$dir" >/dev/null ;;
 	git | gitfsync)
-		git_home "$tool" "$home"
+		bench_git_home "$tool" "$home"
 		(cd "$dir" && env -i PATH="$PATH" HOME="$home" GIT_CONFIG_NOSYSTEM=1 LC_ALL=C \
-			sh -c 'git init -q && git add -A && git commit -q -m first') ;;
+			"${timer[@]}" sh -c 'git init -q && git add -A && git commit -q -m first') ;;
 	esac
 	t1=$(date +%s.%N)
-	echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }'
+	[[ -s $work/rss ]] && rss=$(tail -n 1 "$work/rss")
+	echo "$t0 $t1 $rss" | awk '{ printf "%.2f %s\n", $2 - $1, $3 }'
 }
 
-printf '%-8s %9s %9s %9s %9s  %11s %11s\n' files dsync git git-fsync "us/file" "vs git" "vs git-fsync"
+printf '%-8s %9s %9s %9s %9s  %11s %11s %9s %9s %9s\n' files dsync git git-fsync "us/file" "vs git" "vs git-fsync" \
+	"dsync MB" "git MB" "gitfs MB"
 for n in $sizes; do
 	log "corpus of $n files"
 	rm -rf "$work/pristine"
 	perl "$here/corpus.pl" tree "$work/pristine" "$n" "$seed" "$work/pool"
-	declare -A t=()
+	declare -A t=() m=()
 	for tool in dsync git gitfsync; do
 		rm -rf "$work/copy"
 		cp -a "$work/pristine" "$work/copy"
 		find "$work/copy" -type f -print0 | xargs -0 cat >/dev/null
 		log "$tool on $n files"
-		t[$tool]=$(seconds "$tool" "$work/copy")
+		read -r "t[$tool]" "m[$tool]" < <(measure "$tool" "$work/copy")
 		gd=$work/copy/.git
 		[[ $tool == dsync ]] && gd=$work/copy/.dsync
 		got=$(git --git-dir="$gd" ls-tree -r --name-only HEAD | wc -l)
 		[[ $got == "$n" ]] || die "$tool recorded $got files, not $n"
 	done
 	rm -rf "$work/copy"
-	awk -v n="$n" -v d="${t[dsync]}" -v g="${t[git]}" -v f="${t[gitfsync]}" 'BEGIN {
-		printf "%-8d %8.2fs %8.2fs %8.2fs %9.0f  %10.2fx %10.2fx\n", n, d, g, f, d * 1e6 / n, d / g, d / f }'
-	unset t
+	awk -v n="$n" -v d="${t[dsync]}" -v g="${t[git]}" -v f="${t[gitfsync]}" \
+		-v dm="${m[dsync]}" -v gm="${m[git]}" -v fm="${m[gitfsync]}" '
+		function mb(k) { return k == "-" ? "-" : sprintf("%.0f", k / 1024) }
+		BEGIN {
+			printf "%-8d %8.2fs %8.2fs %8.2fs %9.0f  %10.2fx %10.2fx %9s %9s %9s\n", n, d, g, f, d * 1e6 / n,
+				d / g, d / f, mb(dm), mb(gm), mb(fm) }'
+	unset t m
 done
-echo "one run per size; dsync makes the snapshot durable (syncfs), git-fsync = core.fsync=all"
+echo "one run per size; dsync makes the snapshot durable (syncfs), git-fsync = core.fsync=all;"
+echo "MB = peak RSS (GNU time's maximum resident set; for git, its largest process)"

@@ -144,20 +144,6 @@ make_corpus() {
 
 # ------------------------------------------------------------ the tools
 homes=$work/homes
-git_home() { # VARIANT(git|gitfsync) DIR
-	mkdir -p "$2"
-	{
-		printf '[user]\n\tname = Bench\n\temail = bench@example.invalid\n'
-		printf '[init]\n\tdefaultBranch = main\n'
-		# no background auto-gc/maintenance (dsync sets gc.auto=0 too):
-		# it would run detached during later measurements
-		printf '[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n'
-		if [[ $1 == gitfsync ]]; then
-			printf '[core]\n\tfsync = all\n\tfsyncMethod = fsync\n'
-		fi
-	} >"$2/.gitconfig"
-}
-
 git_cmd() { # CASE
 	case $1 in
 	first) echo 'git init -q && git add -A && git commit -q -m first' ;;
@@ -221,7 +207,7 @@ run_tool() { # CORPUS TOOL RUN
 	rm -rf "$dir" "$home"
 	mkdir -p "$home"
 	cp -a "$pristine/$c" "$dir"
-	[[ $tool == dsync ]] || git_home "$tool" "$home"
+	[[ $tool == dsync ]] || bench_git_home "$tool" "$home"
 
 	if [[ $tool == dsync ]]; then
 		timed "$dir" "$home" "$dsync" init . --device-name bench
