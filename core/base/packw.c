@@ -108,8 +108,7 @@ static int emit(dsync_packw *w, const void *data, size_t len)
 {
 	int error;
 
-	if (EVP_DigestUpdate(w->sha, data, len) != 1)
-		return fail(w, dsync_error_set(DSYNC_ERROR, "cannot hash '%s'", w->tmp_pack));
+	dsync_sha1_update(&w->sha, data, len);
 	w->off += len;
 	if (w->wfill + len <= WBUF_SIZE) {
 		memcpy(w->wbuf + w->wfill, data, len);
@@ -188,12 +187,9 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
 		w->tmp_pack = NULL;
 		goto out;
 	}
-	if ((w->wbuf = malloc(WBUF_SIZE)) == NULL || (w->sha = EVP_MD_CTX_new()) == NULL)
+	if ((w->wbuf = malloc(WBUF_SIZE)) == NULL)
 		goto oom;
-	if (EVP_DigestInit_ex(w->sha, EVP_sha1(), NULL) != 1) {
-		error = dsync_error_set(DSYNC_ERROR, "cannot hash '%s'", w->tmp_pack);
-		goto out;
-	}
+	dsync_sha1_init(&w->sha);
 	pack_header(hdr, expect);
 	if ((error = emit(w, hdr, sizeof(hdr))) < 0)
 		goto out;
@@ -278,7 +274,7 @@ static int ent_cmp(const void *a, const void *b)
 /* A buffered writer of the .idx, hashing as it goes. */
 struct idxw {
 	int fd;
-	EVP_MD_CTX *sha;
+	dsync_sha1 sha;
 	unsigned char buf[65536];
 	size_t fill;
 	int error;
@@ -305,10 +301,7 @@ static void idx_put(struct idxw *x, const void *data, size_t len)
 {
 	if (x->error)
 		return;
-	if (EVP_DigestUpdate(x->sha, data, len) != 1) {
-		x->error = dsync_error_set(DSYNC_ERROR, "cannot hash a pack index");
-		return;
-	}
+	dsync_sha1_update(&x->sha, data, len);
 	if (x->fill + len > sizeof(x->buf))
 		idx_flush(x);
 	memcpy(x->buf + x->fill, data, len);   /* every piece here is at most 20 bytes */
@@ -329,18 +322,14 @@ int dsync_packw_write_idx__(int fd, dsync_packw_ent *e, size_t n, const unsigned
 	static const unsigned char magic[8] = { 0xff, 't', 'O', 'c', 0, 0, 0, 2 };
 	struct idxw *x;
 	size_t i, j, large = 0;
-	unsigned int shalen = 0;
 	int error;
 
 	if (n > UINT32_MAX)
 		return dsync_error_set(DSYNC_EUSAGE, "cannot index %zu objects in one pack", n);
-	if ((x = calloc(1, sizeof(*x))) == NULL || (x->sha = EVP_MD_CTX_new()) == NULL) {
-		free(x);
+	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return dsync_error_oom();
-	}
 	x->fd = fd;
-	if (EVP_DigestInit_ex(x->sha, EVP_sha1(), NULL) != 1)
-		x->error = dsync_error_set(DSYNC_ERROR, "cannot hash a pack index");
+	dsync_sha1_init(&x->sha);
 	qsort(e, n, sizeof(*e), ent_cmp);
 	idx_put(x, magic, sizeof(magic));
 	/* fan-out: how many ids start with a byte up to each value */
@@ -363,8 +352,7 @@ int dsync_packw_write_idx__(int fd, dsync_packw_ent *e, size_t n, const unsigned
 		}
 	}
 	idx_put(x, pack_sha, 20);
-	if (!x->error && EVP_DigestFinal_ex(x->sha, idx_sha_out, &shalen) != 1)
-		x->error = dsync_error_set(DSYNC_ERROR, "cannot hash a pack index");
+	dsync_sha1_final(&x->sha, idx_sha_out);
 	if (!x->error) {
 		if (x->fill + 20 > sizeof(x->buf))
 			idx_flush(x);
@@ -373,7 +361,6 @@ int dsync_packw_write_idx__(int fd, dsync_packw_ent *e, size_t n, const unsigned
 		idx_flush(x);
 	}
 	error = x->error;
-	EVP_MD_CTX_free(x->sha);
 	free(x);
 	return error;
 }
@@ -388,8 +375,7 @@ static int rehash(dsync_packw *w, uint32_t count)
 	pack_header(hdr, count);
 	if (pwrite(w->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		return fail(w, dsync_error_sys(errno ? errno : EIO, "cannot write '%s'", w->tmp_pack));
-	if (EVP_DigestInit_ex(w->sha, EVP_sha1(), NULL) != 1)
-		return fail(w, dsync_error_set(DSYNC_ERROR, "cannot hash '%s'", w->tmp_pack));
+	dsync_sha1_init(&w->sha);
 	while (pos < w->off) {
 		size_t want = w->off - pos < WBUF_SIZE ? (size_t)(w->off - pos) : WBUF_SIZE;
 		ssize_t n = pread(w->fd, w->wbuf, want, (off_t)pos);
@@ -398,8 +384,7 @@ static int rehash(dsync_packw *w, uint32_t count)
 			continue;
 		if (n <= 0)
 			return fail(w, dsync_error_sys(n < 0 ? errno : EIO, "cannot read '%s'", w->tmp_pack));
-		if (EVP_DigestUpdate(w->sha, w->wbuf, (size_t)n) != 1)
-			return fail(w, dsync_error_set(DSYNC_ERROR, "cannot hash '%s'", w->tmp_pack));
+		dsync_sha1_update(&w->sha, w->wbuf, (size_t)n);
 		pos += (uint64_t)n;
 	}
 	return 0;
@@ -421,7 +406,6 @@ int dsync_packw_commit(dsync_packw *w)
 	char hex[GIT_OID_HEXSZ + 1];
 	dsync_buf path = DSYNC_BUF_INIT;
 	git_oid packid;
-	unsigned int shalen = 0;
 	char *final_pack = NULL;
 	int ifd = -1, error;
 
@@ -440,10 +424,7 @@ int dsync_packw_commit(dsync_packw *w)
 		goto out;
 	if (w->ents.size != w->expect && (error = rehash(w, (uint32_t)w->ents.size)) < 0)
 		goto out;
-	if (EVP_DigestFinal_ex(w->sha, sha, &shalen) != 1) {
-		error = fail(w, dsync_error_set(DSYNC_ERROR, "cannot hash '%s'", w->tmp_pack));
-		goto out;
-	}
+	dsync_sha1_final(&w->sha, sha);
 	if ((error = write_all(w, sha, sizeof(sha))) < 0 || (error = sync_fd(w->fd, w->tmp_pack)) < 0)
 		goto out;
 	if (fchmod(w->fd, 0444) < 0) {
@@ -516,8 +497,6 @@ void dsync_packw_free(dsync_packw *w)
 		if (w->tmp_idx)
 			unlink(w->tmp_idx);
 	}
-	if (w->sha)
-		EVP_MD_CTX_free(w->sha);
 	dsync_array_dispose(w->ents);
 	free(w->slots);
 	free(w->wbuf);

@@ -6,7 +6,7 @@
 #ifndef DSYNC_BASE_PACKW_INT_H
 #define DSYNC_BASE_PACKW_INT_H
 
-#include <openssl/evp.h>
+#include "core/base/sha1.h"
 
 #include "core/base/array.h"
 #include "core/base/packw.h"
@@ -24,7 +24,7 @@ struct dsync_packw {
 	int fd;
 	uint32_t expect;
 	uint64_t off;            /* bytes of the pack so far, buffered ones included */
-	EVP_MD_CTX *sha;         /* the trailer's SHA-1, over every byte written */
+	dsync_sha1 sha;          /* the trailer's SHA-1, over every byte written */
 	DSYNC_ARRAY(dsync_packw_ent) ents;  /* in the pack's order */
 	uint32_t *slots;         /* open addressing: index + 1 into ents, 0 empty */
 	size_t nslots;           /* a power of two, at least twice ents.size */
