@@ -432,7 +432,9 @@ int dsync_packw_commit(dsync_packw *w)
 		goto out;
 	}
 
-	if (dsync_buf_printf(&path, "%.*sidx", (int)strlen(w->tmp_pack) - 4, w->tmp_pack) < 0 ||
+	/* not "*.idx": git takes any NAME.idx beside a NAME.pack for a pack, and
+	 * fsck would fail on one cut short by a kill */
+	if (dsync_buf_printf(&path, "%.*stmpidx", (int)strlen(w->tmp_pack) - 4, w->tmp_pack) < 0 ||
 	    (w->tmp_idx = dsync_buf_detach(&path)) == NULL) {
 		error = dsync_error_oom();
 		goto out;

@@ -15,7 +15,8 @@
  *     at a time per writer (the writer is not locked).
  *
  * While written, the pack is GITDIR/objects/pack/tmp-dsync-XXXXXX.pack (and
- * .idx at commit); nothing names it, so a crash leaves only those files,
+ * its index tmp-dsync-XXXXXX.tmpidx at commit: git would take a NAME.idx
+ * beside NAME.pack for a pack); nothing names it, so a crash leaves only those files,
  * which dsync_packw_clean_temp() removes later.  Commit renames the .pack,
  * then the .idx, into place (git finds a pack by its .idx, so a pack is seen
  * only whole).  The caller's syncfs before it moves a ref (snapshot.c) makes
