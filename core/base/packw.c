@@ -14,6 +14,7 @@
 
 #include "core/base/array.h"
 #include "core/base/buf.h"
+#include "core/base/packw.h"
 #include "core/base/packw_int.h"
 
 #define WBUF_SIZE (1024 * 1024)   /* small objects are written in batches */

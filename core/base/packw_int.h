@@ -9,7 +9,9 @@
 #include "core/base/sha1.h"
 
 #include "core/base/array.h"
-#include "core/base/packw.h"
+/* included after core/base/packw.h, which each of the three files includes
+ * first: including it here would make an include cycle between packw and
+ * packw_int (tests/build/include-cycles.sh) */
 
 /* zlib's one-call lengths are 32-bit; dsync's objects are chunks, trees,
  * commits and files under 8 MiB (bigger ones are chunked): a bigger one goes

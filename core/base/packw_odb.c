@@ -8,6 +8,7 @@
 #include <git2/sys/odb_backend.h>
 #include <zlib.h>
 
+#include "core/base/packw.h"
 #include "core/base/packw_int.h"
 
 struct packw_backend {

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <zlib.h>
 
+#include "core/base/packw.h"
 #include "core/base/packw_int.h"
 
 /*
