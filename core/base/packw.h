@@ -52,8 +52,8 @@ typedef struct dsync_packw_obj {
 /*
  * Hashes and compresses LEN bytes at DATA, an object of TYPE (blob, tree,
  * commit, tag), into *O.  Thread-safe.  Returns 0, DSYNC_EUSAGE for another
- * type, DSYNC_ERROR when out of memory (*O keeps its room, its content is
- * undefined).
+ * type or an object over 1 GiB (dsync chunks files over 8 MiB), DSYNC_ERROR
+ * when out of memory (*O keeps its room, its content is undefined).
  */
 int dsync_packw_prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len);
 
@@ -112,9 +112,13 @@ void dsync_packw_free(dsync_packw *w);
  */
 int dsync_packw_backend(git_odb_backend **out, dsync_packw *w);
 
+/* How old a temp pack must be before it is taken for a crashed run's: a
+ * younger one may be another process's pack in progress. */
+#define DSYNC_PACKW_TEMP_AGE 3600
+
 /*
  * Removes GITDIR/objects/pack/tmp-dsync-* files older than MIN_AGE seconds
- * (3600 in dsync: a younger one may be another process's pack in progress).
+ * (DSYNC_PACKW_TEMP_AGE; dsync_packw_open() and `dsync gc` do it).
  * Best effort: a file that can't be removed is skipped; returns how many
  * were removed.
  */
