@@ -285,7 +285,8 @@ int scan_read_entry(reader *r, scan_entry *e, bool ask_keep, bool *drop)
 				scan_stat_set(&e->st, &st);
 				continue;
 			}
-			if (st.st_size <= SCAN_SMALL_FILE)
+			/* (a big file's bytes were counted as it was cut) */
+			if (st.st_size <= SCAN_SMALL_FILE && !scan_chunked(r, (uint64_t)st.st_size))
 				r->out->hashed_bytes += (uint64_t)st.st_size;
 			scan_stat_set(&e->st, &st); /* a link keeps the walk's lstat */
 		}

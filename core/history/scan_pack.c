@@ -379,7 +379,8 @@ static int consume(pipeline *p, task *t)
 		}
 		if ((error = dsync_packw_add(r->pack, &t->obj)) < 0)
 			return error;
-		r->out->hashed_bytes += t->obj.size;
+		if (!t->link) /* as scan_read_entry() counts */
+			r->out->hashed_bytes += t->obj.size;
 		resolved(e, &t->obj.id, t->link ? GIT_FILEMODE_LINK : scan_git_mode(&t->st), t->link ? NULL : &t->st);
 		break;
 	case T_BIG_END:
