@@ -19,7 +19,9 @@
 
 #define MASS_DELETE_MIN 10
 
-static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first,
+/* The message of a snapshot whose changes are CH; FIRST: the first one, of
+ * FILES files (CH then unused: a first snapshot lists no change). */
+static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first, size_t files,
 			const char *user_message, const char *device_id)
 {
 	size_t i;
@@ -32,8 +34,7 @@ static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first,
 			len--;
 		error = dsync_buf_put(msg, user_message, len);
 	} else if (first) {
-		error = dsync_buf_printf(msg, "first snapshot: %zu file%s", ch->n,
-					 ch->n == 1 ? "" : "s");
+		error = dsync_buf_printf(msg, "first snapshot: %zu file%s", files, files == 1 ? "" : "s");
 	} else {
 		error = dsync_buf_printf(msg, "%zu file%s changed: ", ch->n, ch->n == 1 ? "" : "s");
 		/* names cut and made visible: a newline in one must not make
@@ -145,20 +146,40 @@ static int mass_delete(dsync_snapshot_result *out, const dsync_folder *f, const 
 		deleted, cache->n, f->root);
 }
 
-/* Applies the walk SCAN (sorted) to INDEX, which holds what the cache CACHE
- * shows: deletions, then additions and changes. */
-static int update_index(git_index *index, const statcache *cache, const scan_list *scan)
+/* Whether the walk SCAN (sorted) has PATH. */
+static bool scan_has(const scan_list *scan, const char *path)
 {
-	size_t i, j;
+	size_t lo = 0, hi = scan->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(scan->v[mid].path, path);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Applies the walk SCAN (sorted) to INDEX: deletions (from the end, so
+ * that the positions still to look at stay), then additions and changes.
+ * The stat cache, read from the same file, is not needed: it can go before
+ * the index is loaded (each holds 100,000 files in 15 MB). */
+static int update_index(git_index *index, const scan_list *scan)
+{
+	size_t i;
 	int err;
 
-	for (i = 0, j = 0; i < cache->n; i++) {
-		int c = 1;
+	for (i = git_index_entrycount(index); i-- > 0;) {
+		const git_index_entry *ie = git_index_get_byindex(index, i);
 
-		while (j < scan->n && (c = strcmp(scan->v[j].path, cache->v[i].path)) < 0)
-			j++;
-		if ((j >= scan->n || c != 0) &&
-		    (err = git_index_remove(index, cache->v[i].path, 0)) < 0 && err != GIT_ENOTFOUND)
+		if (!ie || git_index_entry_stage(ie) != 0 || scan_has(scan, ie->path))
+			continue;
+		if ((err = git_index_remove(index, ie->path, 0)) < 0 && err != GIT_ENOTFOUND)
 			return dsync_error_git(err, "cannot update the index");
 	}
 	for (i = 0; i < scan->n; i++) {
@@ -191,13 +212,13 @@ static void count_changes(dsync_snapshot_result *out, const dsync_changes *ch)
 }
 
 /*
- * Records TREE (whose changes against the head are CH) as a new snapshot
- * whose parent is HEAD (NULL: the first), its id into OUT, and INDEX; the
- * objects and the index are durable before refs/heads/main names the new
- * snapshot, and the ref after.
+ * Records TREE (whose changes against the head are CH; the first of FILES
+ * files when HEAD is NULL) as a new snapshot whose parent is HEAD, its id
+ * into OUT, and INDEX; the objects and the index are durable before
+ * refs/heads/main names the new snapshot, and the ref after.
  */
 static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_tree *tree,
-			   const dsync_changes *ch, const git_oid *head, const char *message)
+			   const dsync_changes *ch, size_t files, const git_oid *head, const char *message)
 {
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
@@ -205,7 +226,7 @@ static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_
 	dsync_buf msg = DSYNC_BUF_INIT;
 	int err, error;
 
-	if ((error = make_message(&msg, ch, !head, message, f->device_id)) < 0 ||
+	if ((error = make_message(&msg, ch, !head, files, message, f->device_id)) < 0 ||
 	    (error = local_signature(&sig, f->device_name, f->device_id)) < 0)
 		goto out;
 	if (head && (err = git_commit_lookup(&parent, f->repo, head)) < 0) {
@@ -261,7 +282,7 @@ int dsync_history_commit_device(git_oid *out, dsync_snapshot_result *counts, dsy
 	if ((error = dsync_changes_between(&ch, f->repo, old_tree, tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
 		goto out;
 	count_changes(counts, &ch);
-	if ((error = make_message(&msg, &ch, !parent, NULL, device_id)) < 0 ||
+	if ((error = make_message(&msg, &ch, !parent, ch.n, NULL, device_id)) < 0 ||
 	    (error = local_signature(&sig, name, device_id)) < 0)
 		goto out;
 	if ((err = git_commit_create(out, f->repo, NULL, sig, sig, NULL, msg.ptr, tree, pc ? 1 : 0,
@@ -315,6 +336,7 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
 	dsync_strset unreadable = DSYNC_STRSET_INIT;
+	dsync_packw *pack = NULL;
 	bool born, content, stat_only, fast, locked = false, healing = false;
 	size_t i, deleted;
 	int err, error;
@@ -329,8 +351,15 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 		goto out;
 	fast = cache.has_tree && dsync_history_cached_head(f, &head, &tree_oid) && git_oid_equal(&cache.tree, &tree_oid);
 rescan:
-	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->keep, opts->payload)) < 0)
+	if ((error = scan_worktree(&scan, f, &cache, true, &pack, opts->progress, opts->keep, opts->payload)) < 0)
 		goto out;
+	/* a big snapshot's files went into a pack: in place (readable) before
+	 * the trees that name them are made; durable with the syncfs before
+	 * the ref moves, as loose objects are */
+	if (pack && (error = dsync_packw_commit(pack)) < 0)
+		goto out;
+	dsync_packw_free(pack);
+	pack = NULL;
 	for (i = 0; i < scan.problems.size; i++)
 		if (opts->warn && !healing)
 			opts->warn(scan.problems.ptr[i], opts->payload);
@@ -361,8 +390,12 @@ rescan:
 		error = mass_delete(out, f, &cache, &scan, deleted);
 		goto out;
 	}
-	if ((error = open_index(&index, f)) < 0 || (error = update_index(index, &cache, &scan)) < 0)
+	statcache_dispose(&cache);
+	if ((error = open_index(&index, f)) < 0 || (error = update_index(index, &scan)) < 0)
 		goto out;
+	/* the index holds it all now: the walk's list goes before the trees
+	 * are written (a walk of 100,000 files holds 17 MB) */
+	scan_list_dispose(&scan);
 	if ((err = git_index_write_tree_to(&index_tree, index, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the folder's tree");
 		goto out;
@@ -374,7 +407,14 @@ rescan:
 		/* a big file whose chunk tree or marker is gone from the
 		 * store: the cache's entry for it is forgotten and the file on
 		 * disk read and stored again, once */
-		if (healing || !forget_all(&cache, &unreadable))
+		if (healing)
+			goto out;
+		/* the index file is still the one the cache was read from */
+		if ((err = statcache_load_folder(&cache, f)) < 0) {
+			error = err;
+			goto out;
+		}
+		if (!forget_all(&cache, &unreadable))
 			goto out;
 		healing = true;
 		scan_list_dispose(&scan);
@@ -399,10 +439,18 @@ rescan:
 		error = dsync_error_git(err, "cannot read the new tree");
 		goto out;
 	}
-	if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
-		goto out;
-	count_changes(out, &changes);
-	if ((error = commit_snapshot(&commit_oid, f, index, new_tree, &changes, born ? &head : NULL,
+	if (!born) {
+		/* the first snapshot adds every entry of the index (a big file
+		 * is one, an empty folder's marker one): the diff from nothing
+		 * would list 100,000 files to count them (22 MB) */
+		out->added = git_index_entrycount(index);
+	} else {
+		if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL,
+						   DSYNC_RENAMES_EXACT)) < 0)
+			goto out;
+		count_changes(out, &changes);
+	}
+	if ((error = commit_snapshot(&commit_oid, f, index, new_tree, &changes, out->added, born ? &head : NULL,
 				     opts->message)) < 0)
 		goto out;
 	dsync_history_record_head(f, &commit_oid, &index_tree);
@@ -410,6 +458,7 @@ rescan:
 	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
 	error = 0;
 out:
+	dsync_packw_free(pack);
 	if (locked)
 		dsync_folder_unlock(f);
 	scan_list_dispose(&scan);
