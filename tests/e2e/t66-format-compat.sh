@@ -243,16 +243,26 @@ head -c $((9 * 1024 * 1024)) /dev/urandom > "$TMP/W/big.bin"
 seq 1 200000 > "$TMP/W/text.txt"
 mkdir -p "$TMP/W/empty"
 ln -s text.txt "$TMP/W/link"
+cp -a "$TMP/W" "$TMP/W0"
 ok "new: init W (153 files, 12 MB)" as W init "$TMP/W" --device-name new-w
 echo "# W after this dsync's init: $(objects W)"
-if [ -f "$DSYNC_SRC/core/base/packw.h" ]; then
+if grep -q dsync_packw_ "$DSYNC_SRC"/core/history/snapshot.c "$DSYNC_SRC"/core/history/scan*.c; then
 	check "new: init W wrote a pack" "$(ls "$TMP/W/.dsync/objects/pack/" | grep -c '\.pack$')" -ge 1
 else
-	echo "# this dsync has no core/base/packw.h: its snapshots write loose objects"
+	echo "# this dsync's snapshot writes loose objects (no dsync_packw_ in core/history/)"
 fi
 check "W: big.bin is a chunk tree" "$(git_of W cat-file -t HEAD:big.bin)" = tree
 fsck "new W" W
 W1=$(head_id "$TMP/W")
+# the same files snapshot by the old release, with W's chunk seed (the index
+# removed, so every file is read again): the same tree, chunks and all
+ok "old: init W0 (W's files)" old_as W0 init "$TMP/W0" --device-name old-w0
+git_of W0 config dsync.chunkSeed "$(git_of W config dsync.chunkSeed)"
+rm -f "$TMP/W0/.dsync/index"
+ok "old: snapshot W0 with W's chunk seed" old W0 snapshot -q
+check "old: W0 recorded a second snapshot (its first seed was another)" "$(commit_count "$TMP/W0")" = 2
+check "old and new: the same tree id for the same files" \
+	"$(git_of W0 rev-parse 'HEAD^{tree}')" = "$(git_of W rev-parse "$W1^{tree}")"
 ok "new: remote add R2 (a new store)" on W remote add origin "file://$TMP/R2" --passphrase-file "$PASS"
 ok "new: push" on W push
 
