@@ -6,6 +6,7 @@
 #include "core/history/gc.h"
 #include "core/folder/folder.h"
 #include "core/base/buf.h"
+#include "core/base/packw.h"
 #include "core/base/path.h"
 
 #include <dirent.h>
@@ -282,6 +283,8 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 		snprintf(keep, sizeof(keep), "pack-%s.", out->pack);
 		remove_old_packs(pack, packdir.ptr, keep, &out->packs_removed);
 	}
+	/* packs a killed snapshot left half-written */
+	dsync_packw_clean_temp(f->gitdir, DSYNC_PACKW_TEMP_AGE);
 	{
 		git_odb *odb = NULL;
 

@@ -1,0 +1,555 @@
+/*
+ * Objects written straight into a pack (core/base/packw.h): libgit2 reads
+ * every object back and git accepts the pack (fsck --full, verify-pack);
+ * what does not compress is stored, what does is deflated; dedup against the
+ * pack and the store; a wrong expected count is fixed; nothing is left
+ * behind when a pack is not committed or holds nothing; the .idx's table of
+ * 8-byte offsets; the odb backend under a real snapshot, then `dsync gc`.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <sodium.h>
+
+#include "dsync/common.h"
+#include "dsync/gc.h"
+#include "dsync/snapshot.h"
+#include "core/base/internal.h"
+#include "core/base/packw.h"
+#include "core/folder/folder.h"
+#include "sandbox.h"
+
+/* LEN bytes of reproducible noise. */
+static unsigned char *noise(size_t len, unsigned char tag)
+{
+	unsigned char *p = malloc(len ? len : 1), seed[randombytes_SEEDBYTES] = { tag };
+
+	assert_non_null(p);
+	randombytes_buf_deterministic(p, len, seed);
+	return p;
+}
+
+/* LEN bytes of text: words that repeat, as prose does. */
+static unsigned char *text(size_t len)
+{
+	static const char *words[] = { "the ", "folder ", "sync ", "of ", "documents ", "and ", "a ", "version\n" };
+	unsigned char *p = malloc(len ? len : 1);
+	size_t i = 0, k = 0;
+
+	assert_non_null(p);
+	while (i < len) {
+		const char *w = words[(k * 7 + k / 3) % DSYNC_ARRAY_SIZE(words)];
+
+		for (; *w && i < len; w++)
+			p[i++] = (unsigned char)*w;
+		k++;
+	}
+	return p;
+}
+
+/* A new bare repository SANDBOX/NAME; its path in GITDIR. */
+static git_repository *new_repo(char *gitdir, size_t size, const char *name)
+{
+	git_repository *r;
+
+	sandbox_path(gitdir, size, name);
+	assert_int_equal(git_repository_init(&r, gitdir, 1), 0);
+	return r;
+}
+
+/* How many files in GITDIR/objects/pack start with PREFIX and end with SUFFIX. */
+static int count_files(const char *gitdir, const char *prefix, const char *suffix)
+{
+	char path[600];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/objects/pack", gitdir);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name), s = strlen(suffix);
+
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && l >= s && strcmp(e->d_name + l - s, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Runs git's checks of GITDIR: fsck --full, and verify-pack -v of every pack. */
+static void git_accepts(const char *gitdir)
+{
+	char cmd[1400];
+
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' fsck --full --no-dangling >/dev/null 2>&1", gitdir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "for i in '%s'/objects/pack/pack-*.idx; do git verify-pack -v \"$i\" >/dev/null 2>&1 "
+		 "|| exit 1; done", gitdir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Reads ID from a fresh repository on GITDIR (not the writer's odb) and
+ * checks type and bytes. */
+static void reads_back(const char *gitdir, const git_oid *id, git_object_t type, const void *data, size_t len)
+{
+	git_repository *r;
+	git_odb *odb;
+	git_odb_object *o;
+
+	assert_int_equal(git_repository_open_bare(&r, gitdir), 0);
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	assert_int_equal(git_odb_read(&o, odb, id), 0);
+	assert_int_equal(git_odb_object_type(o), type);
+	assert_int_equal(git_odb_object_size(o), len);
+	assert_memory_equal(git_odb_object_data(o), data, len);
+	git_odb_object_free(o);
+	git_odb_free(odb);
+	git_repository_free(r);
+}
+
+static bool is_loose(const char *gitdir, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1], path[600];
+	struct stat st;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", gitdir, hex, hex + 2);
+	return stat(path, &st) == 0;
+}
+
+#define BIG (1024 * 1024)
+
+static void test_objects_read_back(void **state)
+{
+	char gitdir[300];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "objects.git");
+	git_odb *odb;
+	dsync_packw *w;
+	dsync_packw_obj o = { 0 };
+	unsigned char *zeros = calloc(1, BIG), *rnd = noise(BIG, 1), *txt = text(200000), *mid = noise(70000, 2);
+	unsigned char tree[64];
+	struct { const void *data; size_t len; git_object_t type; git_oid id; } obj[] = {
+		{ "", 0, GIT_OBJECT_BLOB, { { 0 } } },        /* hostile: nothing */
+		{ zeros, BIG, GIT_OBJECT_BLOB, { { 0 } } },   /* compresses to almost nothing */
+		{ rnd, BIG, GIT_OBJECT_BLOB, { { 0 } } },     /* does not compress: stored, in 17 blocks */
+		{ txt, 200000, GIT_OBJECT_BLOB, { { 0 } } },
+		{ mid, 70000, GIT_OBJECT_BLOB, { { 0 } } },   /* two stored blocks */
+		{ "x", 1, GIT_OBJECT_BLOB, { { 0 } } },
+		{ tree, 0, GIT_OBJECT_TREE, { { 0 } } },
+	};
+	size_t i, n = DSYNC_ARRAY_SIZE(obj);
+
+	(void)state;
+	assert_non_null(zeros);
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+
+	/* what each prepares to: stored for noise, deflated for the rest */
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, rnd, BIG), 0);
+	assert_true(o.zlen > BIG && o.zlen < BIG + BIG / 1000);
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, zeros, BIG), 0);
+	assert_true(o.zlen < BIG / 100);
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, txt, 200000), 0);
+	assert_true(o.zlen < 200000 / 2);
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "", 0), 0);
+	assert_int_equal(o.size, 0);
+	assert_int_equal(dsync_packw_prepare(&o, (git_object_t)5, "x", 1), DSYNC_EUSAGE);
+	dsync_packw_obj_dispose(&o);
+
+	/* a tree naming the last blob */
+	assert_int_equal(git_odb_hash(&obj[5].id, "x", 1, GIT_OBJECT_BLOB), 0);
+	memcpy(tree, "100644 x", 9);
+	memcpy(tree + 9, obj[5].id.id, GIT_OID_RAWSZ);
+	obj[6].len = 9 + GIT_OID_RAWSZ;
+
+	assert_int_equal(dsync_packw_open(&w, odb, gitdir, (uint32_t)n), 0);
+	assert_int_equal(count_files(gitdir, "tmp-dsync-", ".pack"), 1);
+	for (i = 0; i < n; i++) {
+		git_oid want;
+
+		assert_int_equal(dsync_packw_put(w, &obj[i].id, obj[i].type, obj[i].data, obj[i].len), 0);
+		assert_int_equal(git_odb_hash(&want, obj[i].data, obj[i].len, obj[i].type), 0);
+		assert_true(git_oid_equal(&want, &obj[i].id));
+		assert_true(dsync_packw_has(w, &obj[i].id));
+	}
+	assert_int_equal(dsync_packw_count(w), n);
+	assert_int_equal(dsync_packw_commit(w), 0);
+	/* committed: the writer's own odb sees the objects at once */
+	assert_int_equal(git_odb_exists(odb, &obj[2].id), 1);
+	assert_int_equal(dsync_packw_put(w, NULL, GIT_OBJECT_BLOB, "y", 1), DSYNC_EUSAGE);
+	dsync_packw_free(w);
+
+	assert_int_equal(count_files(gitdir, "tmp-dsync-", ""), 0);
+	assert_int_equal(count_files(gitdir, "pack-", ".pack"), 1);
+	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 1);
+	for (i = 0; i < n; i++) {
+		reads_back(gitdir, &obj[i].id, obj[i].type, obj[i].data, obj[i].len);
+		assert_false(is_loose(gitdir, &obj[i].id));
+	}
+	git_accepts(gitdir);
+
+	git_odb_free(odb);
+	git_repository_free(r);
+	free(zeros);
+	free(rnd);
+	free(txt);
+	free(mid);
+}
+
+static void test_dedup(void **state)
+{
+	char gitdir[300];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "dedup.git");
+	git_odb *odb;
+	dsync_packw *w;
+	git_oid loose, a, b;
+	dsync_packw_obj o = { 0 };
+
+	(void)state;
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	assert_int_equal(git_odb_write(&loose, odb, "in the store", 12, GIT_OBJECT_BLOB), 0);
+
+	assert_int_equal(dsync_packw_open(&w, odb, gitdir, 2), 0);
+	assert_int_equal(dsync_packw_put(w, &a, GIT_OBJECT_BLOB, "twice", 5), 0);
+	assert_int_equal(dsync_packw_put(w, &b, GIT_OBJECT_BLOB, "twice", 5), 0);
+	assert_true(git_oid_equal(&a, &b));
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
+	assert_int_equal(dsync_packw_add(w, &o), 0);
+	/* the store has it: not written again */
+	assert_int_equal(dsync_packw_put(w, &b, GIT_OBJECT_BLOB, "in the store", 12), 0);
+	assert_true(git_oid_equal(&loose, &b));
+	assert_false(dsync_packw_has(w, &loose));
+	assert_int_equal(dsync_packw_count(w), 1);
+	assert_int_equal(dsync_packw_commit(w), 0);
+	dsync_packw_free(w);
+	dsync_packw_obj_dispose(&o);
+	reads_back(gitdir, &a, GIT_OBJECT_BLOB, "twice", 5);
+	git_accepts(gitdir);
+
+	/* a pack of nothing new is not kept */
+	assert_int_equal(dsync_packw_open(&w, odb, gitdir, 5), 0);
+	assert_int_equal(dsync_packw_put(w, NULL, GIT_OBJECT_BLOB, "twice", 5), 0);
+	assert_int_equal(dsync_packw_count(w), 0);
+	assert_int_equal(dsync_packw_commit(w), 0);
+	dsync_packw_free(w);
+	assert_int_equal(count_files(gitdir, "pack-", ".pack"), 1);
+	assert_int_equal(count_files(gitdir, "tmp-dsync-", ""), 0);
+
+	git_odb_free(odb);
+	git_repository_free(r);
+}
+
+/* The header's count was a guess: too high, then too low. */
+static void test_count_fixup(void **state)
+{
+	static const uint32_t expect[] = { 50, 1 };
+	char gitdir[300];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "fixup.git");
+	git_odb *odb;
+
+	(void)state;
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	for (size_t k = 0; k < DSYNC_ARRAY_SIZE(expect); k++) {
+		dsync_packw *w;
+		git_oid ids[5];
+		char buf[64];
+
+		assert_int_equal(dsync_packw_open(&w, odb, gitdir, expect[k]), 0);
+		for (int i = 0; i < 5; i++) {
+			snprintf(buf, sizeof(buf), "object %zu.%d", k, i);
+			assert_int_equal(dsync_packw_put(w, &ids[i], GIT_OBJECT_BLOB, buf, strlen(buf)), 0);
+		}
+		assert_int_equal(dsync_packw_commit(w), 0);
+		dsync_packw_free(w);
+		for (int i = 0; i < 5; i++) {
+			snprintf(buf, sizeof(buf), "object %zu.%d", k, i);
+			reads_back(gitdir, &ids[i], GIT_OBJECT_BLOB, buf, strlen(buf));
+		}
+	}
+	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 2);
+	git_accepts(gitdir);
+	git_odb_free(odb);
+	git_repository_free(r);
+}
+
+/* Not committed, or failed: its temp file goes; old temp files of a killed
+ * run go, young ones (maybe another process's) stay. */
+static void test_temp_files(void **state)
+{
+	char gitdir[300], path[600];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "temp.git");
+	dsync_packw *w;
+	struct timeval old[2] = { { .tv_sec = time(NULL) - 7200 }, { .tv_sec = time(NULL) - 7200 } };
+
+	(void)state;
+	assert_int_equal(dsync_packw_open(&w, NULL, gitdir, 1), 0);
+	assert_int_equal(dsync_packw_put(w, NULL, GIT_OBJECT_BLOB, "gone", 4), 0);
+	assert_int_equal(count_files(gitdir, "tmp-dsync-", ".pack"), 1);
+	dsync_packw_free(w);
+	assert_int_equal(count_files(gitdir, "", ""), 0 + 2);   /* "." and ".." */
+	dsync_packw_free(NULL);
+
+	snprintf(path, sizeof(path), "%s/objects/pack/tmp-dsync-old123.pack", gitdir);
+	sandbox_put(gitdir, "objects/pack/tmp-dsync-old123.pack", "killed");
+	assert_int_equal(utimes(path, old), 0);
+	sandbox_put(gitdir, "objects/pack/tmp-dsync-young1.pack", "in progress");
+	sandbox_put(gitdir, "objects/pack/tmp_pack_other", "not ours");
+	assert_int_equal(dsync_packw_clean_temp(gitdir, DSYNC_PACKW_TEMP_AGE), 1);
+	assert_int_equal(count_files(gitdir, "tmp-dsync-", ""), 1);
+	assert_int_equal(count_files(gitdir, "tmp_pack_other", ""), 1);
+	assert_int_equal(dsync_packw_clean_temp("/nonexistent", 0), 0);
+	git_repository_free(r);
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The .idx writer with offsets past 2 GiB (a pack that big is too slow to
+ * write here): each lands in the 8-byte table, the rest stay 4-byte. */
+static void test_idx_large_offsets(void **state)
+{
+	static const uint64_t offs[] = { 12, 0x7fffffffu, 0x80000000u, 5ull << 30, 300 };
+	dsync_packw_ent e[DSYNC_ARRAY_SIZE(offs)];
+	unsigned char sha[20] = { 9 }, idx_sha[20], *idx;
+	char path[300];
+	size_t n = DSYNC_ARRAY_SIZE(offs), i, large = 0, len;
+	int fd;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].id.id[0] = (unsigned char)(0xf0 - 0x30 * i);   /* reversed: the writer sorts */
+		e[i].id.id[19] = (unsigned char)i;
+		e[i].offset = offs[i];
+		e[i].crc = 0x1000u + (uint32_t)i;
+	}
+	sandbox_path(path, sizeof(path), "large.idx");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644)) >= 0);
+	assert_int_equal(dsync_packw_write_idx__(fd, e, n, sha, idx_sha), 0);
+	close(fd);
+	assert_non_null(idx = (unsigned char *)sandbox_slurp(sandbox_dir, "large.idx"));
+	len = 8 + 256 * 4 + n * (20 + 4 + 4) + 2 * 8 + 20 + 20;
+	assert_int_equal(be32(idx), 0xff744f63);
+	assert_int_equal(be32(idx + 4), 2);
+	assert_int_equal(be32(idx + 8 + 255 * 4), n);
+	for (i = 0; i < n; i++) {
+		const unsigned char *id = idx + 8 + 1024 + i * 20;
+		uint32_t crc = be32(idx + 8 + 1024 + n * 20 + i * 4), o4 = be32(idx + 8 + 1024 + n * 24 + i * 4);
+		size_t k = n - 1 - i;   /* sorted: the input reversed */
+		uint64_t off = o4;
+
+		assert_int_equal(id[0], 0xf0 - 0x30 * k);
+		assert_int_equal(crc, 0x1000u + k);
+		if (o4 & 0x80000000u) {
+			const unsigned char *l = idx + 8 + 1024 + n * 28 + (o4 & 0x7fffffffu) * 8;
+
+			off = (uint64_t)be32(l) << 32 | be32(l + 4);
+			large++;
+		}
+		assert_int_equal(off, offs[k]);
+	}
+	assert_int_equal(large, 2);
+	assert_memory_equal(idx + len - 40, sha, 20);
+	assert_memory_equal(idx + len - 20, idx_sha, 20);
+	free(idx);
+}
+
+/* prepare on several threads at once: the same ids and bodies as on one. */
+struct prep_job {
+	const unsigned char *data;
+	size_t len;
+	git_oid id;
+	size_t zlen;
+};
+
+static void *prep_thread(void *arg)
+{
+	struct prep_job *j = arg;
+	dsync_packw_obj o = { 0 };
+
+	for (int k = 0; k < 20; k++)
+		if (dsync_packw_prepare(&o, GIT_OBJECT_BLOB, j->data, j->len) < 0)
+			return arg;
+	j->id = o.id;
+	j->zlen = o.zlen;
+	dsync_packw_obj_dispose(&o);
+	return NULL;
+}
+
+static void test_prepare_threads(void **state)
+{
+	unsigned char *a = noise(300000, 3), *b = text(300000);
+	struct prep_job j[4] = { { a, 300000 }, { b, 300000 }, { a, 300000 }, { b, 300000 } };
+	pthread_t t[4];
+	git_oid ia, ib;
+	void *ret;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, prep_thread, &j[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(git_odb_hash(&ia, a, 300000, GIT_OBJECT_BLOB), 0);
+	assert_int_equal(git_odb_hash(&ib, b, 300000, GIT_OBJECT_BLOB), 0);
+	assert_true(git_oid_equal(&j[0].id, &ia) && git_oid_equal(&j[2].id, &ia));
+	assert_true(git_oid_equal(&j[1].id, &ib) && git_oid_equal(&j[3].id, &ib));
+	assert_int_equal(j[0].zlen, j[2].zlen);
+	assert_int_equal(j[1].zlen, j[3].zlen);
+	free(a);
+	free(b);
+}
+
+/* Every write of libgit2's callers lands in the pack through the backend,
+ * is read back before the commit, and goes loose after it. */
+static void test_backend(void **state)
+{
+	char gitdir[300];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "backend.git");
+	git_odb *odb;
+	git_odb_backend *be;
+	git_odb_stream *st;
+	git_odb_object *o;
+	git_treebuilder *tb;
+	dsync_packw *w;
+	git_oid blob, streamed, tree, after;
+	unsigned char *rnd = noise(100000, 4);
+	size_t len;
+	git_object_t type;
+
+	(void)state;
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	assert_int_equal(dsync_packw_open(&w, odb, gitdir, 3), 0);
+	assert_int_equal(dsync_packw_backend(&be, w), 0);
+	assert_int_equal(git_odb_add_backend(odb, be, 1000), 0);
+
+	assert_int_equal(git_blob_create_from_buffer(&blob, r, rnd, 100000), 0);
+	assert_int_equal(git_odb_open_wstream(&st, odb, 11, GIT_OBJECT_BLOB), 0);
+	assert_int_equal(git_odb_stream_write(st, "streamed in", 11), 0);
+	assert_int_equal(git_odb_stream_finalize_write(&streamed, st), 0);
+	git_odb_stream_free(st);
+	assert_int_equal(git_treebuilder_new(&tb, r, NULL), 0);
+	assert_int_equal(git_treebuilder_insert(NULL, tb, "random", &blob, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(git_treebuilder_insert(NULL, tb, "streamed", &streamed, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(git_treebuilder_write(&tree, tb), 0);
+	git_treebuilder_free(tb);
+	assert_true(dsync_packw_has(w, &blob) && dsync_packw_has(w, &streamed) && dsync_packw_has(w, &tree));
+	assert_false(is_loose(gitdir, &blob) || is_loose(gitdir, &streamed) || is_loose(gitdir, &tree));
+	assert_int_equal(dsync_packw_count(w), 3);
+
+	/* read back from the pack in progress (some still in the write buffer) */
+	assert_int_equal(git_odb_read_header(&len, &type, odb, &blob), 0);
+	assert_int_equal(len, 100000);
+	assert_int_equal(type, GIT_OBJECT_BLOB);
+	assert_int_equal(git_odb_read(&o, odb, &blob), 0);
+	assert_memory_equal(git_odb_object_data(o), rnd, 100000);
+	git_odb_object_free(o);
+
+	assert_int_equal(dsync_packw_commit(w), 0);
+	assert_int_equal(git_odb_write(&after, odb, "after the commit", 16, GIT_OBJECT_BLOB), 0);
+	assert_true(is_loose(gitdir, &after));
+	dsync_packw_free(w);   /* before the odb: the backend must not use it */
+	assert_int_equal(git_odb_write(&after, odb, "after the free", 14, GIT_OBJECT_BLOB), 0);
+	assert_true(is_loose(gitdir, &after));
+	assert_int_equal(git_odb_read(&o, odb, &tree), 0);
+	git_odb_object_free(o);
+	git_odb_free(odb);
+	git_repository_free(r);
+
+	reads_back(gitdir, &blob, GIT_OBJECT_BLOB, rnd, 100000);
+	reads_back(gitdir, &streamed, GIT_OBJECT_BLOB, "streamed in", 11);
+	git_accepts(gitdir);
+	free(rnd);
+}
+
+/* A real snapshot through the backend, then `dsync gc` over its pack. */
+static void test_snapshot_then_gc(void **state)
+{
+	char dir[300], gitdir[400], name[32];
+	dsync_folder *f;
+	dsync_snapshot_result res;
+	dsync_gc_result gc;
+	git_odb *odb;
+	git_odb_backend *be;
+	dsync_packw *w;
+	git_oid head;
+
+	(void)state;
+	sandbox_path(dir, sizeof(dir), "folder");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "d%d/file%d.txt", i % 4, i);
+		sandbox_put(dir, name, i % 2 ? "same content\n" : name);
+	}
+	assert_int_equal(dsync_folder_init(&f, dir, "unit"), 0);
+	assert_int_equal(dsync_folder_repo(f), 0);
+	snprintf(gitdir, sizeof(gitdir), "%s", f->gitdir);
+	assert_int_equal(git_repository_odb(&odb, f->repo), 0);
+	assert_int_equal(dsync_packw_open(&w, odb, gitdir, 100), 0);
+	assert_int_equal(dsync_packw_backend(&be, w), 0);
+	assert_int_equal(git_odb_add_backend(odb, be, 1000), 0);
+	assert_int_equal(dsync_snapshot_take(&res, f, NULL), 0);
+	assert_true(res.committed);
+	assert_true(dsync_packw_count(w) > 20);
+	assert_int_equal(dsync_packw_commit(w), 0);
+	dsync_packw_free(w);
+	git_odb_free(odb);
+	assert_int_equal(git_reference_name_to_id(&head, f->repo, "refs/heads/main"), 0);
+	assert_false(is_loose(gitdir, &head));
+	git_accepts(gitdir);
+
+	assert_int_equal(dsync_gc(&gc, f, 1000), 0);
+	assert_true(gc.objects > 20);
+	assert_int_equal(gc.packs_removed, 1);
+	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 1);
+	git_accepts(gitdir);
+	dsync_folder_free(f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	sandbox_open("packw", SANDBOX_HOME | SANDBOX_CONFIG | SANDBOX_LIB);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	sandbox_close();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_objects_read_back),
+		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_count_fixup),
+		cmocka_unit_test(test_temp_files),
+		cmocka_unit_test(test_idx_large_offsets),
+		cmocka_unit_test(test_prepare_threads),
+		cmocka_unit_test(test_backend),
+		cmocka_unit_test(test_snapshot_then_gc),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
