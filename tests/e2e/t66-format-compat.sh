@@ -80,10 +80,10 @@ old_as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/
 # fsck "what" D: git itself reads every object of D's history (loose and
 # packed), connectivity included
 fsck() { ok "$1: git fsck --full" git_of "$2" fsck --full --strict; }
-# objects D: "LOOSE loose, PACKS packs" in D's history
+# objects D: "LOOSE loose, PACKS packs" in D's history (a pack has its .idx)
 objects() {
-	echo "$(git_of "$1" count-objects -v | sed -n 's/^count: //p') loose," \
-		"$(ls "$TMP/$1/.dsync/objects/pack/" 2> /dev/null | grep -c '\.pack$') packs"
+	echo "$(git_of "$1" count-objects -v 2> /dev/null | sed -n 's/^count: //p') loose," \
+		"$(ls "$TMP/$1/.dsync/objects/pack/" 2> /dev/null | grep -c '^pack-.*\.idx$') packs"
 }
 # files D SUB N: N small text files of varied length in D/SUB/
 files() {
@@ -247,13 +247,19 @@ cp -a "$TMP/W" "$TMP/W0"
 ok "new: init W (153 files, 12 MB)" as W init "$TMP/W" --device-name new-w
 echo "# W after this dsync's init: $(objects W)"
 if grep -q dsync_packw_ "$DSYNC_SRC"/core/history/snapshot.c "$DSYNC_SRC"/core/history/scan*.c; then
-	check "new: init W wrote a pack" "$(ls "$TMP/W/.dsync/objects/pack/" | grep -c '\.pack$')" -ge 1
+	check "new: init W wrote a pack" "$(ls "$TMP/W/.dsync/objects/pack/" | grep -c '^pack-.*\.idx$')" -ge 1
 else
 	echo "# this dsync's snapshot writes loose objects (no dsync_packw_ in core/history/)"
 fi
 check "W: big.bin is a chunk tree" "$(git_of W cat-file -t HEAD:big.bin)" = tree
 fsck "new W" W
 W1=$(head_id "$TMP/W")
+# what a snapshot of this dsync killed while writing its pack leaves: a
+# partial pack under a temp name, here two hours old; neither the old
+# release nor git may trip on it
+LEFT=$TMP/W/.dsync/objects/pack/tmp-dsync-t66kil.pack
+{ printf 'PACK\0\0\0\2\0\0\0\5'; head -c 4096 /dev/urandom; } > "$LEFT"
+touch -d '2 hours ago' "$LEFT"
 # the same files snapshot by the old release, with W's chunk seed (the index
 # removed, so every file is read again): the same tree, chunks and all
 ok "old: init W0 (W's files)" old_as W0 init "$TMP/W0" --device-name old-w0
@@ -304,5 +310,10 @@ ok "new: check of W after the old gc" on W check
 ok "new: status of W after the old gc" on W status
 contains "new: nothing changed in W after the old gc" "$TMP/out" "nothing changed"
 fsck "W after the old gc" W
+if [ -f "$DSYNC_SRC/core/base/packw.h" ]; then
+	ok "new: gc of W" on W gc
+	check "new: gc removed the killed snapshot's temp pack" ! -e "$LEFT"
+	fsck "W after the new gc" W
+fi
 
 finish
