@@ -99,19 +99,6 @@ same() {
 	check "$1: the same head" "$(head_id "$TMP/$2")" = "$(head_id "$TMP/$3")"
 }
 
-# ok03 "what" CMD...: done, conflicts may wait (exit 0 or 3)
-ok03() {
-	local what=$1; shift
-	local rc=0
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
-		pass "$what (exit $rc)"
-	else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
-
 # ---------------------------------------------------------------------------
 # 1. The old release writes: folder O (three snapshots, one of them packed by
 # its gc, a chunked file) pushed to store R1. Small on purpose: it is also
