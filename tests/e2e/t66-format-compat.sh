@@ -68,8 +68,9 @@ else
 	echo "# no history of $OLD_COMMIT here (a tarball?): old->new runs on $(basename "$FIXTURE"), new->old is skipped"
 fi
 if [ "$MODE" = history ]; then
-	check "the old release's dsync runs" -x "$OLD"
-	[ -x "$OLD" ] || finish
+	ok "the old release's dsync runs" "${OLD:-/nonexistent}" version
+	[ "$FAILED" = 0 ] || finish
+	echo "# $(cat "$TMP/out")"
 fi
 
 # old D ARGS...: the old release's dsync in D's folder, as D's user (as `on`)
