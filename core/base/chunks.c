@@ -15,9 +15,10 @@
 #define BUF_SIZE (2 * DSYNC_CHUNK_MAX)
 #define MARKER_MAX 128
 
-/* Writes (ODB) or hashes one object. */
-static int put(git_oid *out, git_odb *odb, const void *data, size_t len, git_object_t type)
+/* Writes (payload: the ODB) or hashes (NULL) one object. */
+static int put_odb(git_oid *out, git_object_t type, const void *data, size_t len, void *payload)
 {
+	git_odb *odb = payload;
 	int err;
 
 	git_error_clear(); /* a failed write may say nothing: errno then */
@@ -40,112 +41,144 @@ static int marker_text(dsync_buf *out, uint64_t size, uint32_t mode)
 	return dsync_buf_printf(out, "dsync chunked file\nversion 1\nsize %" PRIu64 "\nmode %o\n", size, mode);
 }
 
-typedef struct builder {
-	git_odb *odb;
-	dsync_buf root, leaf;
-	size_t in_leaf, groups;
-} builder;
-
 /* Ends the group being built: its tree goes into the root. */
-static int end_group(builder *b)
+static int end_group(dsync_chunk_tree *t, dsync_chunks_put_fn put, void *payload)
 {
 	char name[24];
 	git_oid id;
 	int error;
 
-	if (b->in_leaf == 0)
+	if (t->in_leaf == 0)
 		return 0;
-	if ((error = put(&id, b->odb, b->leaf.ptr, b->leaf.len, GIT_OBJECT_TREE)) < 0)
+	if ((error = put(&id, GIT_OBJECT_TREE, t->leaf.ptr, t->leaf.len, payload)) < 0)
 		return error;
-	snprintf(name, sizeof(name), "g%06zx", b->groups++);
-	dsync_buf_truncate(&b->leaf, 0);
-	b->in_leaf = 0;
-	return add_entry(&b->root, "40000", name, &id);
+	snprintf(name, sizeof(name), "g%06zx", t->groups++);
+	dsync_buf_truncate(&t->leaf, 0);
+	t->in_leaf = 0;
+	return add_entry(&t->root, "40000", name, &id);
 }
 
-static int add_chunk(builder *b, const unsigned char *data, size_t len, bool group_end)
+int dsync_chunk_tree_add(dsync_chunk_tree *t, const git_oid *id, bool group_end, dsync_chunks_put_fn put,
+			 void *payload)
 {
 	char name[24];
+	int error;
+
+	snprintf(name, sizeof(name), "c%04zx", t->in_leaf++);
+	if ((error = add_entry(&t->leaf, "100644", name, id)) < 0)
+		return error;
+	return group_end || t->in_leaf == DSYNC_GROUP_MAX ? end_group(t, put, payload) : 0;
+}
+
+int dsync_chunk_tree_finish(dsync_chunk_tree *t, git_oid *out, uint64_t size, uint32_t mode,
+			    dsync_chunks_put_fn put, void *payload)
+{
+	dsync_buf marker = DSYNC_BUF_INIT, tree = DSYNC_BUF_INIT;
 	git_oid id;
 	int error;
 
-	if ((error = put(&id, b->odb, data, len, GIT_OBJECT_BLOB)) < 0)
+	if ((error = end_group(t, put, payload)) < 0)
 		return error;
-	snprintf(name, sizeof(name), "c%04zx", b->in_leaf++);
-	if ((error = add_entry(&b->leaf, "100644", name, &id)) < 0)
+	/* the root: the marker first ('.' sorts before 'g'), then the groups */
+	if ((error = marker_text(&marker, size, mode)) < 0 ||
+	    (error = put(&id, GIT_OBJECT_BLOB, marker.ptr, marker.len, payload)) < 0 ||
+	    (error = add_entry(&tree, "100644", DSYNC_CHUNKS_MARKER, &id)) < 0 ||
+	    (t->root.len && (error = dsync_buf_put(&tree, t->root.ptr, t->root.len)) < 0))
+		goto out;
+	error = put(out, GIT_OBJECT_TREE, tree.ptr, tree.len, payload);
+out:
+	dsync_buf_dispose(&marker);
+	dsync_buf_dispose(&tree);
+	return error;
+}
+
+void dsync_chunk_tree_dispose(dsync_chunk_tree *t)
+{
+	dsync_buf_dispose(&t->root);
+	dsync_buf_dispose(&t->leaf);
+	memset(t, 0, sizeof(*t));
+}
+
+int dsync_chunk_cutter_init(dsync_chunk_cutter *k, const dsync_chunker *c, int fd)
+{
+	memset(k, 0, sizeof(*k));
+	k->c = c;
+	k->fd = fd;
+	if ((k->buf = malloc(BUF_SIZE)) == NULL)
+		return dsync_error_oom();
+	return 0;
+}
+
+int dsync_chunk_cutter_next(dsync_chunk_cutter *k, const unsigned char **data, size_t *len, bool *group_end,
+			    bool *read_failed)
+{
+	size_t n;
+
+	/* keep at least a whole chunk's worth ahead */
+	if (!k->eof && k->have - k->pos < DSYNC_CHUNK_MAX) {
+		memmove(k->buf, k->buf + k->pos, k->have - k->pos);
+		k->have -= k->pos;
+		k->pos = 0;
+		while (!k->eof && k->have < BUF_SIZE) {
+			ssize_t r = read(k->fd, k->buf + k->have, BUF_SIZE - k->have);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				if (read_failed)
+					*read_failed = true;
+				return dsync_error_sys(errno, "cannot read a big file");
+			}
+			k->eof = r == 0;
+			k->have += (size_t)r;
+			k->total += (uint64_t)r;
+		}
+	}
+	if (k->pos == k->have)
+		return 0;
+	n = dsync_chunker_next(k->c, k->buf + k->pos, k->have - k->pos, k->eof, group_end);
+	if (n == 0)
+		return dsync_error_set(DSYNC_ERROR, "the chunker asked for more data at the end");
+	*data = k->buf + k->pos;
+	*len = n;
+	k->pos += n;
+	return 1;
+}
+
+void dsync_chunk_cutter_dispose(dsync_chunk_cutter *k)
+{
+	free(k->buf);
+	memset(k, 0, sizeof(*k));
+}
+
+int dsync_chunks_from_fd_put(git_oid *out, uint64_t *size, dsync_chunks_put_fn put, void *payload,
+			     const dsync_chunker *c, int fd, uint32_t mode, bool *read_failed)
+{
+	dsync_chunk_cutter k;
+	dsync_chunk_tree t = { DSYNC_BUF_INIT, DSYNC_BUF_INIT, 0, 0 };
+	const unsigned char *data;
+	size_t len;
+	bool group_end;
+	git_oid id;
+	int error;
+
+	if ((error = dsync_chunk_cutter_init(&k, c, fd)) < 0)
 		return error;
-	return group_end || b->in_leaf == DSYNC_GROUP_MAX ? end_group(b) : 0;
+	while ((error = dsync_chunk_cutter_next(&k, &data, &len, &group_end, read_failed)) > 0)
+		if ((error = put(&id, GIT_OBJECT_BLOB, data, len, payload)) < 0 ||
+		    (error = dsync_chunk_tree_add(&t, &id, group_end, put, payload)) < 0)
+			break;
+	if (error == 0 && (error = dsync_chunk_tree_finish(&t, out, k.total, mode, put, payload)) == 0 && size)
+		*size = k.total;
+	dsync_chunk_cutter_dispose(&k);
+	dsync_chunk_tree_dispose(&t);
+	return error;
 }
 
 int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync_chunker *c, int fd,
 			 uint32_t mode, bool *read_failed)
 {
-	builder b = { odb, DSYNC_BUF_INIT, DSYNC_BUF_INIT, 0, 0 };
-	dsync_buf marker = DSYNC_BUF_INIT, tree = DSYNC_BUF_INIT;
-	unsigned char *buf = malloc(BUF_SIZE);
-	size_t have = 0, pos = 0;
-	uint64_t total = 0;
-	bool eof = false;
-	git_oid id;
-	int error = 0;
-
-	if (!buf)
-		return dsync_error_oom();
-	while (!eof || pos < have) {
-		bool group_end;
-		size_t n;
-
-		/* keep at least a whole chunk's worth ahead */
-		if (!eof && have - pos < DSYNC_CHUNK_MAX) {
-			ssize_t r;
-
-			memmove(buf, buf + pos, have - pos);
-			have -= pos;
-			pos = 0;
-			while (!eof && have < BUF_SIZE) {
-				r = read(fd, buf + have, BUF_SIZE - have);
-				if (r < 0 && errno == EINTR)
-					continue;
-				if (r < 0) {
-					error = dsync_error_sys(errno, "cannot read a big file");
-					if (read_failed)
-						*read_failed = true;
-					goto out;
-				}
-				eof = r == 0;
-				have += (size_t)r;
-				total += (uint64_t)r;
-			}
-		}
-		if (pos == have)
-			break;
-		n = dsync_chunker_next(c, buf + pos, have - pos, eof, &group_end);
-		if (n == 0) {
-			error = dsync_error_set(DSYNC_ERROR, "the chunker asked for more data at the end");
-			goto out;
-		}
-		if ((error = add_chunk(&b, buf + pos, n, group_end)) < 0)
-			goto out;
-		pos += n;
-	}
-	if ((error = end_group(&b)) < 0)
-		goto out;
-	/* the root: the marker first ('.' sorts before 'g'), then the groups */
-	if ((error = marker_text(&marker, total, mode)) < 0 ||
-	    (error = put(&id, odb, marker.ptr, marker.len, GIT_OBJECT_BLOB)) < 0 ||
-	    (error = add_entry(&tree, "100644", DSYNC_CHUNKS_MARKER, &id)) < 0 ||
-	    (b.root.len && (error = dsync_buf_put(&tree, b.root.ptr, b.root.len)) < 0) ||
-	    (error = put(out, odb, tree.ptr, tree.len, GIT_OBJECT_TREE)) < 0)
-		goto out;
-	if (size)
-		*size = total;
-out:
-	free(buf);
-	dsync_buf_dispose(&b.root);
-	dsync_buf_dispose(&b.leaf);
-	dsync_buf_dispose(&marker);
-	dsync_buf_dispose(&tree);
-	return error;
+	return dsync_chunks_from_fd_put(out, size, put_odb, odb, c, fd, mode, read_failed);
 }
 
 int dsync_chunks_info(dsync_chunked *info, git_repository *repo, const git_tree *tree)

@@ -18,6 +18,7 @@
 #include <git2.h>
 #include <stdint.h>
 
+#include "core/base/buf.h"
 #include "core/base/chunker.h"
 
 #define DSYNC_CHUNKS_MARKER ".dsync-chunks"
@@ -29,6 +30,11 @@ typedef struct dsync_chunked {
 	uint32_t mode;     /* GIT_FILEMODE_BLOB or GIT_FILEMODE_BLOB_EXECUTABLE */
 } dsync_chunked;
 
+/* Where a chunk tree's objects go: writes (or only hashes) the object of
+ * TYPE with LEN bytes at DATA, its id into *OUT; 0 or a negative DSYNC_E*
+ * code with the error set. */
+typedef int (*dsync_chunks_put_fn)(git_oid *out, git_object_t type, const void *data, size_t len, void *payload);
+
 /*
  * Cuts what FD holds (read to its end) into chunks and makes the chunk tree
  * of a file of MODE: written to ODB, or only hashed when ODB is NULL (the
@@ -39,6 +45,55 @@ typedef struct dsync_chunked {
  */
 int dsync_chunks_from_fd(git_oid *out, uint64_t *size, git_odb *odb, const dsync_chunker *c, int fd,
 			 uint32_t mode, bool *read_failed);
+
+/* As dsync_chunks_from_fd(), every object given to PUT (e.g. a pack writer). */
+int dsync_chunks_from_fd_put(git_oid *out, uint64_t *size, dsync_chunks_put_fn put, void *payload,
+			     const dsync_chunker *c, int fd, uint32_t mode, bool *read_failed);
+
+/*
+ * The two halves of dsync_chunks_from_fd(), for a caller that stores the
+ * chunks elsewhere (or in another thread) as they are cut.
+ *
+ * A cutter reads FD in pieces and hands out its chunks in order: each valid
+ * until the next call.  Memory: two chunks' worth.
+ */
+typedef struct dsync_chunk_cutter {
+	const dsync_chunker *c;
+	int fd;
+	unsigned char *buf;
+	size_t have, pos;
+	uint64_t total;    /* bytes read so far */
+	bool eof;
+} dsync_chunk_cutter;
+
+int dsync_chunk_cutter_init(dsync_chunk_cutter *k, const dsync_chunker *c, int fd);
+
+/* The next chunk into *DATA, *LEN and *GROUP_END: 1, or 0 at the end of the
+ * file.  A failed read: DSYNC_E* with *READ_FAILED (may be NULL) set. */
+int dsync_chunk_cutter_next(dsync_chunk_cutter *k, const unsigned char **data, size_t *len, bool *group_end,
+			    bool *read_failed);
+
+void dsync_chunk_cutter_dispose(dsync_chunk_cutter *k);
+
+/*
+ * A chunk tree built from its chunks' ids, in order: the group trees and
+ * the root (with its marker) are given to PUT as they end.  Zero it before
+ * use; dispose it after (or to start again).
+ */
+typedef struct dsync_chunk_tree {
+	dsync_buf root, leaf;
+	size_t in_leaf, groups;
+} dsync_chunk_tree;
+
+/* Adds the chunk ID; GROUP_END: the chunker ended a group with it. */
+int dsync_chunk_tree_add(dsync_chunk_tree *t, const git_oid *id, bool group_end, dsync_chunks_put_fn put,
+			 void *payload);
+
+/* Ends the tree of a file of SIZE bytes and MODE: its id into *OUT. */
+int dsync_chunk_tree_finish(dsync_chunk_tree *t, git_oid *out, uint64_t size, uint32_t mode,
+			    dsync_chunks_put_fn put, void *payload);
+
+void dsync_chunk_tree_dispose(dsync_chunk_tree *t);
 
 /*
  * Whether TREE is a chunked file: 1 with *INFO filled, 0 when it is a plain

@@ -19,7 +19,9 @@
 
 #define MASS_DELETE_MIN 10
 
-static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first,
+/* The message of a snapshot whose changes are CH; FIRST: the first one, of
+ * FILES files (CH then unused: a first snapshot lists no change). */
+static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first, size_t files,
 			const char *user_message, const char *device_id)
 {
 	size_t i;
@@ -32,8 +34,7 @@ static int make_message(dsync_buf *msg, const dsync_changes *ch, bool first,
 			len--;
 		error = dsync_buf_put(msg, user_message, len);
 	} else if (first) {
-		error = dsync_buf_printf(msg, "first snapshot: %zu file%s", ch->n,
-					 ch->n == 1 ? "" : "s");
+		error = dsync_buf_printf(msg, "first snapshot: %zu file%s", files, files == 1 ? "" : "s");
 	} else {
 		error = dsync_buf_printf(msg, "%zu file%s changed: ", ch->n, ch->n == 1 ? "" : "s");
 		/* names cut and made visible: a newline in one must not make
@@ -191,13 +192,13 @@ static void count_changes(dsync_snapshot_result *out, const dsync_changes *ch)
 }
 
 /*
- * Records TREE (whose changes against the head are CH) as a new snapshot
- * whose parent is HEAD (NULL: the first), its id into OUT, and INDEX; the
- * objects and the index are durable before refs/heads/main names the new
- * snapshot, and the ref after.
+ * Records TREE (whose changes against the head are CH; the first of FILES
+ * files when HEAD is NULL) as a new snapshot whose parent is HEAD, its id
+ * into OUT, and INDEX; the objects and the index are durable before
+ * refs/heads/main names the new snapshot, and the ref after.
  */
 static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_tree *tree,
-			   const dsync_changes *ch, const git_oid *head, const char *message)
+			   const dsync_changes *ch, size_t files, const git_oid *head, const char *message)
 {
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
@@ -205,7 +206,7 @@ static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_
 	dsync_buf msg = DSYNC_BUF_INIT;
 	int err, error;
 
-	if ((error = make_message(&msg, ch, !head, message, f->device_id)) < 0 ||
+	if ((error = make_message(&msg, ch, !head, files, message, f->device_id)) < 0 ||
 	    (error = local_signature(&sig, f->device_name, f->device_id)) < 0)
 		goto out;
 	if (head && (err = git_commit_lookup(&parent, f->repo, head)) < 0) {
@@ -261,7 +262,7 @@ int dsync_history_commit_device(git_oid *out, dsync_snapshot_result *counts, dsy
 	if ((error = dsync_changes_between(&ch, f->repo, old_tree, tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
 		goto out;
 	count_changes(counts, &ch);
-	if ((error = make_message(&msg, &ch, !parent, NULL, device_id)) < 0 ||
+	if ((error = make_message(&msg, &ch, !parent, ch.n, NULL, device_id)) < 0 ||
 	    (error = local_signature(&sig, name, device_id)) < 0)
 		goto out;
 	if ((err = git_commit_create(out, f->repo, NULL, sig, sig, NULL, msg.ptr, tree, pc ? 1 : 0,
@@ -363,6 +364,9 @@ rescan:
 	}
 	if ((error = open_index(&index, f)) < 0 || (error = update_index(index, &cache, &scan)) < 0)
 		goto out;
+	/* the index holds it all now: the walk's list goes before the trees
+	 * are written (a walk of 100,000 files holds 17 MB) */
+	scan_list_dispose(&scan);
 	if ((err = git_index_write_tree_to(&index_tree, index, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the folder's tree");
 		goto out;
@@ -399,10 +403,18 @@ rescan:
 		error = dsync_error_git(err, "cannot read the new tree");
 		goto out;
 	}
-	if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL, DSYNC_RENAMES_EXACT)) < 0)
-		goto out;
-	count_changes(out, &changes);
-	if ((error = commit_snapshot(&commit_oid, f, index, new_tree, &changes, born ? &head : NULL,
+	if (!born) {
+		/* the first snapshot adds every entry of the index (a big file
+		 * is one, an empty folder's marker one): the diff from nothing
+		 * would list 100,000 files to count them (22 MB) */
+		out->added = git_index_entrycount(index);
+	} else {
+		if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL,
+						   DSYNC_RENAMES_EXACT)) < 0)
+			goto out;
+		count_changes(out, &changes);
+	}
+	if ((error = commit_snapshot(&commit_oid, f, index, new_tree, &changes, out->added, born ? &head : NULL,
 				     opts->message)) < 0)
 		goto out;
 	dsync_history_record_head(f, &commit_oid, &index_tree);
