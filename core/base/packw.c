@@ -1,15 +1,12 @@
 /*
  * Objects written straight into a pack of the local object store (see
  * packw.h; the format is git's pack v2 and idx v2, docs/format.md "Local
- * packs").
+ * packs"): the writer, the .idx, commit, and reading the pack in progress.
  */
 #include "core/base/internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <git2/sys/odb_backend.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,226 +14,11 @@
 
 #include "core/base/array.h"
 #include "core/base/buf.h"
-#include "core/base/packw.h"
+#include "core/base/packw_int.h"
 
-/*
- * zlib level of what compresses.  Measured on the text of bench/corpus.pl
- * (89 MB): level 1 gives 59.2% of the size at 33 MB/s, level 2 58.9% at
- * 17 MB/s, level 6 57.8% at 9 MB/s (a loaded 2-core machine): a percent
- * of size is not worth half the speed, and `dsync gc` repacks with deltas.
- */
-#define LEVEL 1
-/*
- * The compressibility test: two samples (the start and the middle) of SAMPLE
- * bytes each, deflated at level 1; the object is stored (level 0) unless
- * each saves at least a tenth.  Each, not their sum: a media file's header
- * (EXIF, a zip's names) compresses while its body does not.  Small samples:
- * on media, deflating them is the cost of the test (level 1 runs at a tenth
- * of SHA-1's speed on random bytes), a 32 KiB chunk's test reads an eighth.
- */
-#define SAMPLE 2048
-#define SAVES_ENOUGH(in, out) ((out) * 10 <= (in) * 9)
 #define WBUF_SIZE (1024 * 1024)   /* small objects are written in batches */
 #define TMP_PREFIX "tmp-dsync-"
 #define PACK_HDR 12
-
-struct dsync_packw {
-	git_odb *odb;
-	char *dir;               /* GITDIR/objects/pack */
-	char *tmp_pack;          /* DIR/tmp-dsync-XXXXXX.pack */
-	char *tmp_idx;           /* the same with .idx, made at commit */
-	int fd;
-	uint32_t expect;
-	uint64_t off;            /* bytes of the pack so far, buffered ones included */
-	EVP_MD_CTX *sha;         /* the trailer's SHA-1, over every byte written */
-	DSYNC_ARRAY(dsync_packw_ent) ents;  /* in the pack's order */
-	uint32_t *slots;         /* open addressing: index + 1 into ents, 0 empty */
-	size_t nslots;           /* a power of two, at least twice ents.size */
-	unsigned char *wbuf;
-	size_t wfill;
-	dsync_packw_obj scratch; /* put()'s prepared object */
-	struct packw_backend *backend;  /* the odb backend over this writer, if any */
-	bool sealed;             /* being committed: ents sorted, no more adds or reads */
-	bool done;               /* committed */
-	bool failed;             /* a write failed: only free is left */
-};
-
-/* --- prepare: hash and compress, on any thread --- */
-
-/* One deflate stream per thread, reset between objects: making one costs a
- * quarter MiB of allocations and clearing its tables. */
-static pthread_key_t zkey;
-static pthread_once_t zonce = PTHREAD_ONCE_INIT;
-static int zkey_err;
-
-static void zstream_free(void *p)
-{
-	deflateEnd(p);
-	free(p);
-}
-
-static void zkey_make(void)
-{
-	zkey_err = pthread_key_create(&zkey, zstream_free);
-}
-
-static z_stream *thread_zstream(void)
-{
-	z_stream *s;
-
-	if (pthread_once(&zonce, zkey_make) != 0 || zkey_err != 0)
-		return NULL;
-	if ((s = pthread_getspecific(zkey)) != NULL)
-		return s;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return NULL;
-	if (deflateInit(s, LEVEL) != Z_OK) {
-		free(s);
-		return NULL;
-	}
-	if (pthread_setspecific(zkey, s) != 0) {
-		zstream_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-static int obj_room(dsync_packw_obj *o, size_t need)
-{
-	unsigned char *z;
-
-	if (need <= o->zcap)
-		return 0;
-	if ((z = realloc(o->z, need)) == NULL)
-		return dsync_error_oom();
-	o->z = z;
-	o->zcap = need;
-	return 0;
-}
-
-/* Deflates LEN bytes at DATA in one go into OUT (room for CAP bytes): its
- * length, or 0 when it did not fit or zlib failed. */
-static size_t deflate_into(z_stream *s, unsigned char *out, size_t cap, const void *data, size_t len)
-{
-	size_t n;
-
-	if (deflateReset(s) != Z_OK)
-		return 0;
-	s->next_in = (Bytef *)(uintptr_t)data;
-	s->avail_in = (uInt)len;
-	s->next_out = out;
-	s->avail_out = (uInt)cap;
-	if (deflate(s, Z_FINISH) != Z_STREAM_END)
-		return 0;
-	n = cap - s->avail_out;
-	return n;
-}
-
-/* Whether a sample of LEN bytes at DATA deflates by a tenth or more. */
-static bool sample_compresses(z_stream *s, const unsigned char *data, size_t len)
-{
-	unsigned char out[SAMPLE + 64];
-	size_t n = deflate_into(s, out, sizeof(out), data, len);
-
-	return n != 0 && SAVES_ENOUGH(len, n);
-}
-
-/*
- * The zlib stream of LEN bytes in stored blocks (RFC 1950/1951): a header,
- * blocks of up to 65535 bytes copied as they are, the Adler-32.  Written
- * here rather than by zlib at level 0, which copies through its window: this
- * is a memcpy and a checksum.
- */
-static size_t stored_bound(size_t len)
-{
-	return 2 + (len / 65535 + 1) * 5 + len + 4;
-}
-
-static size_t stored_into(unsigned char *out, const unsigned char *data, size_t len)
-{
-	unsigned char *p = out;
-	size_t left = len;
-	uLong adler = adler32(1L, Z_NULL, 0);
-
-	*p++ = 0x78;   /* deflate, 32 KiB window */
-	*p++ = 0x01;   /* no dictionary, "fastest"; (0x78 << 8 | 0x01) % 31 == 0 */
-	do {
-		size_t n = left < 65535 ? left : 65535;
-
-		*p++ = n == left ? 1 : 0;   /* BFINAL on the last; BTYPE 00 (stored) */
-		p[0] = (unsigned char)(n & 0xff);
-		p[1] = (unsigned char)(n >> 8);
-		p[2] = (unsigned char)(~n & 0xff);
-		p[3] = (unsigned char)((~n >> 8) & 0xff);
-		memcpy(p + 4, data, n);
-		adler = adler32(adler, data, (uInt)n);
-		p += 4 + n;
-		data += n;
-		left -= n;
-	} while (left);
-	p[0] = (unsigned char)(adler >> 24);
-	p[1] = (unsigned char)(adler >> 16);
-	p[2] = (unsigned char)(adler >> 8);
-	p[3] = (unsigned char)adler;
-	return (size_t)(p + 4 - out);
-}
-
-static bool compresses(z_stream *s, const unsigned char *data, size_t len)
-{
-	if (len <= 2 * SAMPLE)
-		return true;   /* small: deflated whole; stored after all when it did not pay */
-	return sample_compresses(s, data, SAMPLE) && sample_compresses(s, data + len / 2, SAMPLE);
-}
-
-/* dsync_packw_prepare(), with the id given when KNOWN is not NULL (libgit2 hashed it already). */
-static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len, const git_oid *known)
-{
-	z_stream *s;
-	size_t bound, n = 0;
-	int error;
-
-	if (type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TREE && type != GIT_OBJECT_COMMIT &&
-	    type != GIT_OBJECT_TAG)
-		return dsync_error_set(DSYNC_EUSAGE, "cannot pack an object of type %d", (int)type);
-	if (len > UINT32_MAX)
-		/* zlib's one-call lengths are uInt; dsync's objects are chunks, trees and files under 8 MiB */
-		return dsync_error_set(DSYNC_EUSAGE, "cannot pack an object of %zu bytes", len);
-	if (known)
-		o->id = *known;
-	else if ((error = git_odb_hash(&o->id, data, len, type)) < 0)
-		return dsync_error_git(error, "cannot hash an object");
-	o->type = type;
-	o->size = len;
-	if ((s = thread_zstream()) == NULL)
-		return dsync_error_oom();
-	bound = stored_bound(len);
-	if (deflateBound(s, (uLong)len) > bound)
-		bound = deflateBound(s, (uLong)len);
-	if ((error = obj_room(o, bound)) < 0)
-		return error;
-	if (compresses(s, data, len)) {
-		n = deflate_into(s, o->z, o->zcap, data, len);
-		if (n == 0)
-			return dsync_error_set(DSYNC_ERROR, "cannot deflate an object of %zu bytes", len);
-		if (len <= 2 * SAMPLE && n > stored_bound(len))
-			n = 0;   /* small and incompressible: stored is smaller */
-	}
-	if (n == 0)
-		n = stored_into(o->z, data, len);
-	o->zlen = n;
-	return 0;
-}
-
-int dsync_packw_prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len)
-{
-	return prepare(o, type, data, len, NULL);
-}
-
-void dsync_packw_obj_dispose(dsync_packw_obj *o)
-{
-	free(o->z);
-	memset(o, 0, sizeof(*o));
-}
 
 /* --- the writer --- */
 
@@ -281,6 +63,11 @@ bool dsync_packw_has(const dsync_packw *w, const git_oid *id)
 uint32_t dsync_packw_count(const dsync_packw *w)
 {
 	return (uint32_t)w->ents.size;
+}
+
+bool dsync_packw_live__(const dsync_packw *w)
+{
+	return !w->done && !w->sealed && !w->failed;
 }
 
 static int fail(dsync_packw *w, int error)
@@ -397,6 +184,8 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
 		goto oom;
 	if ((w->fd = mkostemps(w->tmp_pack, 5, O_CLOEXEC)) < 0) {
 		error = dsync_error_sys(errno, "cannot make a pack in '%s'", w->dir);
+		free(w->tmp_pack);   /* no file of ours to remove */
+		w->tmp_pack = NULL;
 		goto out;
 	}
 	if ((w->wbuf = malloc(WBUF_SIZE)) == NULL || (w->sha = EVP_MD_CTX_new()) == NULL)
@@ -427,16 +216,19 @@ static bool odb_has(dsync_packw *w, const git_oid *id)
 	return w->odb && git_odb_exists_ext(w->odb, id, GIT_ODB_LOOKUP_NO_REFRESH);
 }
 
-static int add(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
+int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 {
 	unsigned char h[16];
 	size_t hl, slot;
 	dsync_packw_ent e;
 	int error;
 
-	if (w->done || w->sealed || w->failed)
+	if (!dsync_packw_live__(w))
 		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': %s", w->tmp_pack,
 				       w->failed ? "an earlier write failed" : "already committed");
+	if (o->zlen < 2 || o->type < GIT_OBJECT_COMMIT || o->type > GIT_OBJECT_TAG)
+		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': the object was not prepared",
+				       w->tmp_pack);
 	if (dsync_packw_has(w, &o->id))
 		return 0;
 	if (check_odb && odb_has(w, &o->id))
@@ -462,18 +254,18 @@ static int add(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 
 int dsync_packw_add(dsync_packw *w, const dsync_packw_obj *o)
 {
-	return add(w, o, true);
+	return dsync_packw_add__(w, o, true);
 }
 
 int dsync_packw_put(dsync_packw *w, git_oid *id, git_object_t type, const void *data, size_t len)
 {
 	int error;
 
-	if ((error = prepare(&w->scratch, type, data, len, NULL)) < 0)
+	if ((error = dsync_packw_prepare__(&w->scratch, type, data, len, NULL)) < 0)
 		return error;
 	if (id)
 		*id = w->scratch.id;
-	return add(w, &w->scratch, true);
+	return dsync_packw_add__(w, &w->scratch, true);
 }
 
 /* --- the .idx and commit --- */
@@ -633,7 +425,7 @@ int dsync_packw_commit(dsync_packw *w)
 	char *final_pack = NULL;
 	int ifd = -1, error;
 
-	if (w->done || w->sealed || w->failed)
+	if (!dsync_packw_live__(w))
 		return dsync_error_set(DSYNC_EUSAGE, "cannot commit pack '%s': %s", w->tmp_pack,
 				       w->failed ? "an earlier write failed" : "already committed");
 	if (w->ents.size == 0) {
@@ -681,8 +473,8 @@ int dsync_packw_commit(dsync_packw *w)
 	/* git names a pack by its trailer; the .pack first, as git finds packs by their .idx */
 	git_oid_fromraw(&packid, sha);
 	git_oid_tostr(hex, sizeof(hex), &packid);
-	if (dsync_buf_printf(&path, "%s/pack-%s.pack", w->dir, hex) < 0 || (final_pack = dsync_buf_detach(&path)) == NULL ||
-	    dsync_buf_printf(&path, "%s/pack-%s.idx", w->dir, hex) < 0) {
+	if (dsync_buf_printf(&path, "%s/pack-%s.pack", w->dir, hex) < 0 ||
+	    (final_pack = dsync_buf_detach(&path)) == NULL || dsync_buf_printf(&path, "%s/pack-%s.idx", w->dir, hex) < 0) {
 		error = dsync_error_oom();
 		goto out;
 	}
@@ -710,17 +502,12 @@ out:
 	return error;
 }
 
-struct packw_backend {
-	git_odb_backend parent;
-	dsync_packw *w;   /* NULL once the writer is freed */
-};
-
 void dsync_packw_free(dsync_packw *w)
 {
 	if (!w)
 		return;
-	if (w->backend)
-		w->backend->w = NULL;
+	if (w->backref)
+		*w->backref = NULL;
 	if (w->fd >= 0)
 		close(w->fd);
 	if (!w->done) {
@@ -769,11 +556,9 @@ int dsync_packw_clean_temp(const char *gitdir, int64_t min_age)
 	return removed;
 }
 
-/* --- the odb backend over a writer --- */
+/* --- reading the pack in progress (for the odb backend) --- */
 
-/* Copies LEN bytes of the pack at OFF into OUT, from the write buffer or the
- * file.  Returns 0, or -1 with a libgit2 error set. */
-static int read_at(dsync_packw *w, uint64_t off, void *out, size_t len)
+int dsync_packw_read__(dsync_packw *w, uint64_t off, void *out, size_t len)
 {
 	uint64_t buffered = w->off - w->wfill;
 	unsigned char *p = out;
@@ -802,10 +587,8 @@ fail:
 	return -1;
 }
 
-/* The entry of ID in the pack in progress: its type, size, and where its
- * zlib body lies.  GIT_ENOTFOUND when not there (or no longer served). */
-static int entry_of(dsync_packw *w, const git_oid *id, git_object_t *type, uint64_t *size, uint64_t *zoff,
-		    size_t *zlen)
+int dsync_packw_entry__(dsync_packw *w, const git_oid *id, git_object_t *type, uint64_t *size, uint64_t *zoff,
+			 size_t *zlen)
 {
 	unsigned char h[16];
 	size_t i, hl, avail;
@@ -813,12 +596,12 @@ static int entry_of(dsync_packw *w, const git_oid *id, git_object_t *type, uint6
 	uint32_t k;
 	int shift;
 
-	if (!w || w->done || w->sealed || w->failed || !dsync_packw_has(w, id))
+	if (!w || !dsync_packw_live__(w) || !dsync_packw_has(w, id))
 		return GIT_ENOTFOUND;
 	k = w->slots[slot_of(w, id)] - 1;
 	end = k + 1 < w->ents.size ? w->ents.ptr[k + 1].offset : w->off;
 	avail = end - w->ents.ptr[k].offset < sizeof(h) ? (size_t)(end - w->ents.ptr[k].offset) : sizeof(h);
-	if (read_at(w, w->ents.ptr[k].offset, h, avail) < 0)
+	if (dsync_packw_read__(w, w->ents.ptr[k].offset, h, avail) < 0)
 		return -1;
 	/* written here, so well formed: type, then the size 4 + 7 * n bits */
 	*type = (git_object_t)((h[0] >> 4) & 7);
@@ -829,201 +612,5 @@ static int entry_of(dsync_packw *w, const git_oid *id, git_object_t *type, uint6
 	*size = sz;
 	*zoff = w->ents.ptr[k].offset + hl;
 	*zlen = (size_t)(end - *zoff);
-	return 0;
-}
-
-static int be_read_header(size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *id)
-{
-	uint64_t size, zoff;
-	size_t zlen;
-	int error = entry_of(((struct packw_backend *)b)->w, id, type, &size, &zoff, &zlen);
-
-	if (error == 0)
-		*len = (size_t)size;
-	return error;
-}
-
-static int be_read(void **out, size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *id)
-{
-	dsync_packw *w = ((struct packw_backend *)b)->w;
-	z_stream zs;
-	uint64_t size, zoff;
-	size_t zlen;
-	unsigned char *z = NULL, *data = NULL;
-	int error, zerr;
-
-	if ((error = entry_of(w, id, type, &size, &zoff, &zlen)) < 0)
-		return error;
-	if ((z = malloc(zlen ? zlen : 1)) == NULL || (data = git_odb_backend_data_alloc(b, (size_t)size + 1)) == NULL) {
-		free(z);
-		git_error_set_oom();
-		return -1;
-	}
-	if (read_at(w, zoff, z, zlen) < 0)
-		goto fail;
-	memset(&zs, 0, sizeof(zs));
-	if (inflateInit(&zs) != Z_OK) {
-		git_error_set_str(GIT_ERROR_ZLIB, "cannot inflate an object of the pack being written");
-		goto fail;
-	}
-	zs.next_in = z;
-	zs.avail_in = (uInt)zlen;
-	zs.next_out = data;
-	zs.avail_out = (uInt)size + 1;
-	zerr = inflate(&zs, Z_FINISH);
-	inflateEnd(&zs);
-	if (zerr != Z_STREAM_END || zs.total_out != size) {
-		git_error_set_str(GIT_ERROR_ZLIB, "an object of the pack being written does not inflate");
-		goto fail;
-	}
-	data[size] = '\0';
-	free(z);
-	*out = data;
-	*len = (size_t)size;
-	return 0;
-fail:
-	free(z);
-	git_odb_backend_data_free(b, data);
-	return -1;
-}
-
-static int be_exists(git_odb_backend *b, const git_oid *id)
-{
-	dsync_packw *w = ((struct packw_backend *)b)->w;
-
-	return w && !w->done && !w->sealed && !w->failed && dsync_packw_has(w, id);
-}
-
-/* The writer still takes objects (else libgit2 tries its next backend). */
-static dsync_packw *be_writer(git_odb_backend *b)
-{
-	dsync_packw *w = ((struct packw_backend *)b)->w;
-
-	return w && !w->done && !w->sealed && !w->failed ? w : NULL;
-}
-
-static int be_add(dsync_packw *w, const git_oid *id, const void *data, size_t len, git_object_t type)
-{
-	int error;
-
-	/* libgit2 looked in every backend before it asked for a write */
-	if ((error = prepare(&w->scratch, type, data, len, id)) < 0 || (error = add(w, &w->scratch, false)) < 0) {
-		git_error_set_str(GIT_ERROR_ODB, dsync_error_last());
-		return -1;
-	}
-	return 0;
-}
-
-static int be_write(git_odb_backend *b, const git_oid *id, const void *data, size_t len, git_object_t type)
-{
-	dsync_packw *w = be_writer(b);
-
-	return w ? be_add(w, id, data, len, type) : GIT_PASSTHROUGH;
-}
-
-/* A write stream: the object gathered in memory (libgit2 declares its
- * size first), then added whole, as libgit2's own fallback does. */
-struct be_stream {
-	git_odb_stream parent;
-	git_object_t type;
-	unsigned char *buf;
-	size_t len;
-};
-
-static int bs_write(git_odb_stream *s, const char *data, size_t len)
-{
-	struct be_stream *bs = (struct be_stream *)s;
-
-	if (len > s->declared_size - bs->len) {
-		git_error_set_str(GIT_ERROR_ODB, "more bytes written than declared");
-		return -1;
-	}
-	memcpy(bs->buf + bs->len, data, len);
-	bs->len += len;
-	return 0;
-}
-
-static int bs_finalize(git_odb_stream *s, const git_oid *id)
-{
-	struct be_stream *bs = (struct be_stream *)s;
-	dsync_packw *w = be_writer(s->backend);
-
-	if (!w) {
-		git_error_set_str(GIT_ERROR_ODB, "the pack being written was closed");
-		return -1;
-	}
-	return be_add(w, id, bs->buf, bs->len, bs->type);
-}
-
-static void bs_free(git_odb_stream *s)
-{
-	struct be_stream *bs = (struct be_stream *)s;
-
-	free(bs->buf);
-	free(bs);
-}
-
-static int be_writestream(git_odb_stream **out, git_odb_backend *b, git_object_size_t size, git_object_t type)
-{
-	struct be_stream *bs;
-
-	if (!be_writer(b) || size > SIZE_MAX - 1)
-		return GIT_PASSTHROUGH;
-	if ((bs = calloc(1, sizeof(*bs))) == NULL || (bs->buf = malloc((size_t)size + 1)) == NULL) {
-		free(bs);
-		git_error_set_oom();
-		return -1;
-	}
-	bs->parent.backend = b;
-	bs->parent.mode = GIT_STREAM_WRONLY;
-	bs->parent.declared_size = size;
-	bs->parent.write = bs_write;
-	bs->parent.finalize_write = bs_finalize;
-	bs->parent.free = bs_free;
-	bs->type = type;
-	*out = &bs->parent;
-	return 0;
-}
-
-static int be_foreach(git_odb_backend *b, git_odb_foreach_cb cb, void *payload)
-{
-	dsync_packw *w = be_writer(b);
-	int error;
-
-	for (size_t i = 0; w && i < w->ents.size; i++)
-		if ((error = cb(&w->ents.ptr[i].id, payload)) != 0)
-			return error;
-	return 0;
-}
-
-static void be_free(git_odb_backend *b)
-{
-	struct packw_backend *pb = (struct packw_backend *)b;
-
-	if (pb->w)
-		pb->w->backend = NULL;
-	free(pb);
-}
-
-int dsync_packw_backend(git_odb_backend **out, dsync_packw *w)
-{
-	struct packw_backend *pb;
-
-	*out = NULL;
-	if (w->backend)
-		return dsync_error_set(DSYNC_EUSAGE, "pack '%s' already has a backend", w->tmp_pack);
-	if ((pb = calloc(1, sizeof(*pb))) == NULL)
-		return dsync_error_oom();
-	pb->parent.version = GIT_ODB_BACKEND_VERSION;
-	pb->parent.read = be_read;
-	pb->parent.read_header = be_read_header;
-	pb->parent.write = be_write;
-	pb->parent.writestream = be_writestream;
-	pb->parent.exists = be_exists;
-	pb->parent.foreach = be_foreach;
-	pb->parent.free = be_free;
-	pb->w = w;
-	w->backend = pb;
-	*out = &pb->parent;
 	return 0;
 }

@@ -52,8 +52,8 @@ typedef struct dsync_packw_obj {
 /*
  * Hashes and compresses LEN bytes at DATA, an object of TYPE (blob, tree,
  * commit, tag), into *O.  Thread-safe.  Returns 0, DSYNC_EUSAGE for another
- * type, DSYNC_ERROR when out of memory (*O keeps its room, its content is
- * undefined).
+ * type or an object over 1 GiB (dsync chunks files over 8 MiB), DSYNC_ERROR
+ * when out of memory (*O keeps its room, its content is undefined).
  */
 int dsync_packw_prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len);
 
