@@ -7,12 +7,15 @@
  *
  * Two phases, each adding to one list (scan_list.c).  Discovery
  * (scan_discover.c) lists every folder and lstats every file, in parallel.
- * Reading (here) then hashes or stores the files whose stat changed, in one
- * thread, since libgit2's objects are not to be shared between threads.
+ * Reading (here) then hashes or stores the files whose stat changed: in one
+ * thread into the object database (libgit2's objects are not to be shared
+ * between threads), or, when a snapshot has much to store, on worker
+ * threads into a pack (scan_pack.c).
  */
 #include "core/base/internal.h"
 #include "core/history/scan.h"
 #include "core/history/scan_discover.h"
+#include "core/history/scan_read.h"
 #include "core/base/chunks.h"
 #include "core/base/array.h"
 #include "core/base/buf.h"
@@ -21,12 +24,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* Files up to this size are read whole; larger ones are streamed. */
-#define SMALL_FILE (1024 * 1024)
 #define CHUNK (64 * 1024)
 #define READ_TRIES 3
+/* A snapshot with at least this much to store writes a pack (scan_pack.c);
+ * a smaller one, loose objects as before (a pack per small snapshot would
+ * make many packs between two gc runs). */
+#define PACK_MIN_FILES 64
+#define PACK_MIN_BYTES (8 * 1024 * 1024)
 
-static bool same_version(const struct stat *a, const struct stat *b)
+bool scan_same_version(const struct stat *a, const struct stat *b)
 {
 	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
@@ -34,32 +40,26 @@ static bool same_version(const struct stat *a, const struct stat *b)
 
 /* ------------------------------------------------------------- reading */
 
-typedef struct reader {
-	const char *root;
-	const statcache *cache;
-	git_odb *odb;
-	bool write;
-	uint64_t threshold;      /* files above it are chunked (0: none) */
-	dsync_chunker chunker;
-	scan_list *out;
-	char *chunk;
-	scan_progress_cb progress;
-	scan_keep_cb keep;
-	void *payload;
-} reader;
+typedef scan_reader reader;
 
-/* Whether a file of SIZE bytes is stored as a chunk tree. */
-static bool chunked(const reader *r, uint64_t size)
+bool scan_chunked(const reader *r, uint64_t size)
 {
 	return r->threshold && size > r->threshold;
 }
 
-/* Writes (or hashes) a blob.  An error here is the store's, never the
- * user file's: a full disk fails the snapshot. */
+int scan_put_pack(git_oid *out, git_object_t type, const void *data, size_t len, void *payload)
+{
+	return dsync_packw_put(payload, out, type, data, len);
+}
+
+/* Writes (into the pack or the ODB) or hashes a blob.  An error here is the
+ * store's, never the user file's: a full disk fails the snapshot. */
 static int store_buffer(reader *r, git_oid *oid, const void *data, size_t len)
 {
 	int err;
 
+	if (r->write && r->pack)
+		return dsync_packw_put(r->pack, oid, GIT_OBJECT_BLOB, data, len);
 	git_error_clear(); /* a failed write may say nothing: errno then */
 	err = r->write ? git_odb_write(oid, r->odb, data, len, GIT_OBJECT_BLOB)
 		       : git_odb_hash(oid, data, len, GIT_OBJECT_BLOB);
@@ -79,7 +79,7 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 	int err, error = 0;
 
 	*changed = false;
-	if (chunked(r, size)) {
+	if (scan_chunked(r, size)) {
 		/* a big file: a chunk tree (docs/chunks.md) */
 		struct stat st;
 		uint64_t got = 0;
@@ -88,14 +88,17 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 			*read_failed = true;
 			return dsync_error_sys(errno, "cannot read '%s'", abspath);
 		}
-		if ((error = dsync_chunks_from_fd(oid, &got, r->write ? r->odb : NULL, &r->chunker, fd,
-						  scan_git_mode(&st), read_failed)) < 0)
+		error = r->write && r->pack ? dsync_chunks_from_fd_put(oid, &got, scan_put_pack, r->pack, &r->chunker, fd,
+								       scan_git_mode(&st), read_failed)
+					    : dsync_chunks_from_fd(oid, &got, r->write ? r->odb : NULL, &r->chunker, fd,
+								   scan_git_mode(&st), read_failed);
+		if (error < 0)
 			return error;
 		r->out->hashed_bytes += got;
 		*changed = got != size;
 		return 0;
 	}
-	if (size <= SMALL_FILE) {
+	if (size <= SCAN_SMALL_FILE) {
 		ssize_t n;
 
 		if ((whole = malloc(size ? size : 1)) == NULL)
@@ -200,12 +203,18 @@ static void keep_cached(scan_entry *e, const statcache_entry *ie)
 	e->flags = SCAN_KEPT;
 }
 
-/*
- * Reads the file of entry E (found changed by discovery): its oid, mode and
- * stat as read.  *DROP: it vanished (or stays unreadable with no previous
- * version), so the entry goes.
- */
-static int read_entry(reader *r, scan_entry *e, bool *drop)
+void scan_hold_back(reader *r, scan_entry *e, bool *drop)
+{
+	/* still being written: its previous version, or nothing yet */
+	const statcache_entry *ie = statcache_find(r->cache, e->path);
+
+	r->out->busy++;
+	*drop = !ie;
+	if (ie)
+		keep_cached(e, ie);
+}
+
+int scan_read_entry(reader *r, scan_entry *e, bool ask_keep, bool *drop)
 {
 	dsync_buf abs = DSYNC_BUF_INIT;
 	const char *why = NULL;
@@ -214,16 +223,8 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 	int tries, error = 0;
 
 	*drop = false;
-	if (r->keep && r->keep(e->real, r->payload)) {
-		/* still being written: its previous version, or nothing yet */
-		const statcache_entry *ie = statcache_find(r->cache, e->path);
-
-		r->out->busy++;
-		if (!ie) {
-			*drop = true;
-			return 0;
-		}
-		keep_cached(e, ie);
+	if (ask_keep && r->keep && r->keep(e->real, r->payload)) {
+		scan_hold_back(r, e, drop);
 		return 0;
 	}
 	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", e->real)) < 0)
@@ -264,7 +265,7 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 				goto vanished;
 			}
 			error = store_fd(r, &oid, fd, (uint64_t)st.st_size, abs.ptr, &changed, &read_failed);
-			if (!error && !changed && (fstat(fd, &after) < 0 || !same_version(&st, &after)))
+			if (!error && !changed && (fstat(fd, &after) < 0 || !scan_same_version(&st, &after)))
 				changed = true;
 			close(fd);
 			if (error < 0) {
@@ -284,12 +285,13 @@ static int read_entry(reader *r, scan_entry *e, bool *drop)
 				scan_stat_set(&e->st, &st);
 				continue;
 			}
-			if (st.st_size <= SMALL_FILE)
+			/* (a big file's bytes were counted as it was cut) */
+			if (st.st_size <= SCAN_SMALL_FILE && !scan_chunked(r, (uint64_t)st.st_size))
 				r->out->hashed_bytes += (uint64_t)st.st_size;
 			scan_stat_set(&e->st, &st); /* a link keeps the walk's lstat */
 		}
 		e->mode = is_link ? GIT_FILEMODE_LINK
-			  : chunked(r, (uint64_t)st.st_size) ? GIT_FILEMODE_COMMIT : scan_git_mode(&st);
+			  : scan_chunked(r, (uint64_t)st.st_size) ? GIT_FILEMODE_COMMIT : scan_git_mode(&st);
 		git_oid_cpy(&e->oid, &oid);
 		e->flags = SCAN_HASHED;
 		goto out;
@@ -314,16 +316,78 @@ out:
 	return error;
 }
 
-int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write,
+/* Finishes entry I, read or needing no reading: the empty blob stored for
+ * an empty folder's marker, progress, and the entry moved down over the
+ * dropped ones (DROP: it goes). */
+static int finish_one(reader *r, size_t i, bool drop)
+{
+	scan_list *out = r->out;
+	scan_entry *e = &out->v[i];
+	int error;
+
+	if ((e->flags & SCAN_MARKER) && r->write && !r->marker_written) {
+		if ((error = store_buffer(r, &e->oid, "", 0)) < 0)
+			return error;
+		r->marker_written = true;
+	}
+	if (r->progress && (e->flags & SCAN_HASHED))
+		r->progress(r->seen, out->hashed_bytes, r->payload);
+	free(e->real);
+	e->real = NULL;
+	if (drop) {
+		free(e->path);
+		e->path = NULL;
+		return 0;
+	}
+	if (r->kept != i) {
+		/* moved: the old slot no longer owns the path */
+		out->v[r->kept] = *e;
+		e->path = NULL;
+	}
+	r->kept++;
+	return 0;
+}
+
+int scan_finish_to(reader *r, size_t i, bool drop)
+{
+	int error;
+
+	for (; r->next < i && r->next < r->out->n; r->next++)
+		if ((error = finish_one(r, r->next, false)) < 0)
+			return error;
+	if (i >= r->out->n)
+		return 0;
+	r->next = i + 1;
+	return finish_one(r, i, drop);
+}
+
+/* Whether the reading phase of OUT has enough to store for a pack. */
+static bool worth_a_pack(const scan_list *out, uint32_t *files)
+{
+	uint64_t bytes = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < out->n; i++)
+		if (out->v[i].flags & SCAN_READ) {
+			n++;
+			bytes += out->v[i].st.size;
+		}
+	*files = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return n >= PACK_MIN_FILES || bytes >= PACK_MIN_BYTES;
+}
+
+int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write, dsync_packw **pack,
 		  scan_progress_cb progress, scan_keep_cb keep, void *payload)
 {
 	reader r;
-	size_t i, kept, seen = 0;
-	bool marker_written = false;
+	size_t i, seen = 0;
+	uint32_t files;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
 	memset(&r, 0, sizeof(r));
+	if (pack)
+		*pack = NULL;
 	r.root = f->root;
 	r.cache = cache;
 	r.progress = progress;
@@ -333,6 +397,7 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	r.out = out;
 	if ((error = scan_discover(out, &seen, f, cache, progress, payload)) < 0)
 		goto out;
+	r.seen = seen;
 
 	/* every file matched its own cache entry, and there are as many: the
 	 * tree is the cache's, and the caller need not even sort */
@@ -360,36 +425,32 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	}
 	if ((error = chunking(&r, f)) < 0)
 		goto out;
-	for (i = 0, kept = 0; i < out->n; i++) {
-		scan_entry *e = &out->v[i];
+	if (write && pack && worth_a_pack(out, &files)) {
+		if ((error = dsync_packw_open(&r.pack, r.odb, f->gitdir, files)) < 0)
+			goto out;
+		if ((error = scan_read_parallel(&r)) < 0)
+			goto out;
+	}
+	for (i = r.next; i < out->n; i++) {
 		bool drop = false;
 
-		if ((e->flags & SCAN_READ) && (error = read_entry(&r, e, &drop)) < 0)
+		if ((out->v[i].flags & SCAN_READ) && (error = scan_read_entry(&r, &out->v[i], true, &drop)) < 0)
 			goto out;
-		if ((e->flags & SCAN_MARKER) && write && !marker_written) {
-			if ((err = git_odb_write(&e->oid, r.odb, "", 0, GIT_OBJECT_BLOB)) < 0) {
-				error = dsync_error_git(err, "cannot store an empty folder");
-				goto out;
-			}
-			marker_written = true;
-		}
-		if (progress && (e->flags & SCAN_HASHED))
-			progress(seen, out->hashed_bytes, payload);
-		free(e->real);
-		e->real = NULL;
-		if (drop) {
-			free(e->path);
-			continue;
-		}
-		out->v[kept++] = *e;
+		if ((error = scan_finish_to(&r, i, drop)) < 0)
+			goto out;
 	}
-	out->n = kept;
+	out->n = r.kept;
 	if (progress)
 		progress(seen, out->hashed_bytes, payload);
+	if (pack) {
+		*pack = r.pack;
+		r.pack = NULL;
+	}
 	error = 0;
 out:
 	if (error < 0)
 		scan_list_dispose(out);
+	dsync_packw_free(r.pack);
 	git_odb_free(r.odb);
 	free(r.chunk);
 	return error;

@@ -316,6 +316,7 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 	scan_list scan = { 0 };
 	dsync_changes changes = { 0 };
 	dsync_strset unreadable = DSYNC_STRSET_INIT;
+	dsync_packw *pack = NULL;
 	bool born, content, stat_only, fast, locked = false, healing = false;
 	size_t i, deleted;
 	int err, error;
@@ -330,8 +331,15 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 		goto out;
 	fast = cache.has_tree && dsync_history_cached_head(f, &head, &tree_oid) && git_oid_equal(&cache.tree, &tree_oid);
 rescan:
-	if ((error = scan_worktree(&scan, f, &cache, true, opts->progress, opts->keep, opts->payload)) < 0)
+	if ((error = scan_worktree(&scan, f, &cache, true, &pack, opts->progress, opts->keep, opts->payload)) < 0)
 		goto out;
+	/* a big snapshot's files went into a pack: in place (readable) before
+	 * the trees that name them are made; durable with the syncfs before
+	 * the ref moves, as loose objects are */
+	if (pack && (error = dsync_packw_commit(pack)) < 0)
+		goto out;
+	dsync_packw_free(pack);
+	pack = NULL;
 	for (i = 0; i < scan.problems.size; i++)
 		if (opts->warn && !healing)
 			opts->warn(scan.problems.ptr[i], opts->payload);
@@ -422,6 +430,7 @@ rescan:
 	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
 	error = 0;
 out:
+	dsync_packw_free(pack);
 	if (locked)
 		dsync_folder_unlock(f);
 	scan_list_dispose(&scan);

@@ -75,7 +75,7 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 	if ((error = statcache_load_folder(&cache, f)) < 0)
 		goto out;
 	fast = cache.has_tree && dsync_history_cached_head(f, &head, &cached_tree) && git_oid_equal(&cache.tree, &cached_tree);
-	if ((error = scan_worktree(&work, f, &cache, false, NULL, NULL, NULL)) < 0)
+	if ((error = scan_worktree(&work, f, &cache, false, NULL, NULL, NULL, NULL)) < 0)
 		goto out;
 	for (i = 0; i < work.problems.size; i++)
 		if (warn)
