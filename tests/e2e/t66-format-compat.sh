@@ -81,11 +81,17 @@ old_as() { local d=$1; shift; mkdir -p "$TMP/home-$d"; (cd "$TMP" && HOME="$TMP/
 # fsck "what" D: git itself reads every object of D's history (loose and
 # packed), connectivity included
 fsck() { ok "$1: git fsck --full" git_of "$2" fsck --full --strict; }
-# objects D: "LOOSE loose, PACKS packs" in D's history (a pack has its .idx)
-objects() {
-	echo "$(git_of "$1" count-objects -v 2> /dev/null | sed -n 's/^count: //p') loose," \
-		"$(ls "$TMP/$1/.dsync/objects/pack/" 2> /dev/null | grep -c '^pack-.*\.idx$') packs"
-}
+# packs D: how many packs D's history has (a pack has its .idx)
+packs() { ls "$TMP/$1/.dsync/objects/pack/" 2> /dev/null | grep -c '^pack-.*\.idx$'; }
+# objects D: "LOOSE loose, PACKS packs" in D's history
+objects() { echo "$(git_of "$1" count-objects -v 2> /dev/null | sed -n 's/^count: //p') loose, $(packs "$1") packs"; }
+# whether this dsync's snapshots write packs (a big one: 64 files or 8 MB)
+if grep -q dsync_packw_ "$DSYNC_SRC"/core/history/snapshot.c "$DSYNC_SRC"/core/history/scan*.c; then
+	PACKW=yes
+else
+	PACKW=no
+	echo "# this dsync's snapshots write loose objects (no dsync_packw_ in core/history/)"
+fi
 # files D SUB N: N small text files of varied length in D/SUB/
 files() {
 	local i
@@ -185,8 +191,12 @@ ok "new: log of N" on N log --all-files
 check "new: O's log and N's are one" "$(cat "$TMP/out")" = "$(cat "$TMP/log.O")"
 # many new files: what this dsync writes as a pack
 files O many2 100
+packs_before=$(packs O)
 ok "new: snapshot in O (100 new files)" on O snapshot -q
 echo "# O after this dsync's snapshot: $(objects O)"
+if [ "$PACKW" = yes ]; then
+	check "new: the snapshot in O wrote a pack" "$(packs O)" -gt "$packs_before"
+fi
 fsck "new snapshot in O" O
 if [ "$MODE" = history ]; then
 	ok "old: status of O (this dsync's stat cache)" old O status
@@ -234,10 +244,8 @@ ln -s text.txt "$TMP/W/link"
 cp -a "$TMP/W" "$TMP/W0"
 ok "new: init W (153 files, 12 MB)" as W init "$TMP/W" --device-name new-w
 echo "# W after this dsync's init: $(objects W)"
-if grep -q dsync_packw_ "$DSYNC_SRC"/core/history/snapshot.c "$DSYNC_SRC"/core/history/scan*.c; then
-	check "new: init W wrote a pack" "$(ls "$TMP/W/.dsync/objects/pack/" | grep -c '^pack-.*\.idx$')" -ge 1
-else
-	echo "# this dsync's snapshot writes loose objects (no dsync_packw_ in core/history/)"
+if [ "$PACKW" = yes ]; then
+	check "new: init W wrote a pack" "$(packs W)" -ge 1
 fi
 check "W: big.bin is a chunk tree" "$(git_of W cat-file -t HEAD:big.bin)" = tree
 fsck "new W" W
