@@ -144,7 +144,8 @@ fixture_make() {
 	tar -C "$TMP" --owner=0 --group=0 -czf "$1" O R1 home-O/.config/dsync/keys
 }
 
-# fixture_load: O, R1 and O's key from the fixture; R1 where O's config says
+# fixture_load: O, R1 and O's key from the fixture; O's remote pointed at
+# where R1 is now
 fixture_load() {
 	tar -C "$TMP" -xzf "$FIXTURE" || return 1
 	git_of O config remote.origin.url "file://$TMP/R1"
