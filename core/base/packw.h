@@ -18,8 +18,8 @@
  * .idx at commit); nothing names it, so a crash leaves only those files,
  * which dsync_packw_clean_temp() removes later.  Commit renames the .pack,
  * then the .idx, into place (git finds a pack by its .idx, so a pack is seen
- * only whole).  Nothing here syncs: the caller's syncfs before it moves a
- * ref (snapshot.c) makes the pack durable before anything names its objects.
+ * only whole).  The caller's syncfs before it moves a ref (snapshot.c) makes
+ * the renames durable before anything names the pack's objects.
  */
 #ifndef DSYNC_BASE_PACKW_H
 #define DSYNC_BASE_PACKW_H
@@ -91,7 +91,10 @@ uint32_t dsync_packw_count(const dsync_packw *w);
  * Finishes the pack: the count fixed when needed, the trailer, the .idx v2
  * (8-byte offsets past 2 GiB), then renames the .pack and then the .idx to
  * pack-<sha>.{pack,idx} and refreshes the ODB so its objects are readable.
- * A pack of no object is not kept.  Not durable: the caller's syncfs is.
+ * A pack of no object is not kept.  Both files are flushed (fdatasync)
+ * before they are renamed, so that a power cut cannot leave a named pack of
+ * zeros that fails every lookup; the renames are not: the caller's syncfs
+ * before anything names the objects makes them durable.
  * After it, add writes no more (DSYNC_EUSAGE); free only frees.
  */
 int dsync_packw_commit(dsync_packw *w);
