@@ -403,7 +403,18 @@ static int discover(scan_list *out, discovery *d)
 
 		for (i = 0; i < started; i++)
 			total += w[i].out.n;
-		error = scan_list_reserve(out, total);
+		if (total > out->cap) {
+			/* exactly: doubling would make room for 131,072 entries
+			 * (3.5 MB more) to hold 100,000 */
+			scan_entry *v = realloc(out->v, total * sizeof(*v));
+
+			if (v) {
+				out->v = v;
+				out->cap = total;
+			} else {
+				error = dsync_error_oom();
+			}
+		}
 	}
 	for (i = 0; i < started; i++) {
 		if (!error)

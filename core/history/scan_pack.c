@@ -31,7 +31,7 @@
 
 #define WORKERS 2
 #define RING 64
-#define BUDGET (16u * 1024 * 1024)
+#define BUDGET (8u * 1024 * 1024)
 /* A file the workers read whole at most (a bigger one that is not chunked,
  * when chunking is off, is streamed by scan_read_entry). */
 #define WHOLE_MAX (8u * 1024 * 1024)
@@ -70,6 +70,8 @@ typedef struct pipeline {
 	size_t head, next, tail;  /* tasks made, taken by a worker, consumed */
 	uint64_t held;            /* bytes the tasks in the ring are charged */
 	bool stop;
+	size_t idle;              /* workers waiting for a task */
+	bool waiting;             /* this thread waits for the oldest task */
 	pthread_t threads[WORKERS];
 	size_t started;
 	/* the maker (this thread) */
@@ -86,13 +88,22 @@ typedef struct pipeline {
 
 /* ------------------------------------------------------------ workers */
 
+/* A worker's room for the file it reads, kept from file to file: freeing
+ * and allocating megabytes in turn leaves the allocator's arenas holding
+ * more than is in use. */
+typedef struct room {
+	unsigned char *p;
+	size_t cap;
+} file_room;
+
 /* Reads the whole file of T (a plain file or a link) into bytes prepared
- * for the pack.  Anything unusual is DONE_AGAIN, for scan_read_entry(). */
-static void run_file(pipeline *p, task *t)
+ * for the pack, read into ROOM.  Anything unusual is DONE_AGAIN, for
+ * scan_read_entry(). */
+static void run_file(pipeline *p, task *t, file_room *room)
 {
 	const scan_reader *r = p->r;
 	dsync_buf abs = DSYNC_BUF_INIT;
-	unsigned char *whole = NULL;
+	unsigned char *whole;
 	struct stat after;
 	size_t done = 0, size;
 	int fd = -1, error;
@@ -116,8 +127,14 @@ static void run_file(pipeline *p, task *t)
 	    (uint64_t)t->st.st_size > WHOLE_MAX || scan_chunked(r, (uint64_t)t->st.st_size))
 		goto out;
 	size = (size_t)t->st.st_size;
-	if ((whole = malloc(size ? size : 1)) == NULL)
-		goto out;
+	if (size > room->cap) {
+		free(room->p);
+		room->cap = 0;
+		if ((room->p = malloc(size)) == NULL)
+			goto out;
+		room->cap = size;
+	}
+	whole = room->p;
 	while (done < size) {
 		ssize_t n = read(fd, whole + done, size - done);
 
@@ -141,16 +158,15 @@ prepared:
 out:
 	if (fd >= 0)
 		close(fd);
-	free(whole);
 	dsync_buf_dispose(&abs);
 }
 
-static void run_task(pipeline *p, task *t)
+static void run_task(pipeline *p, task *t, file_room *room)
 {
 	int error;
 
 	if (t->kind == T_FILE) {
-		run_file(p, t);
+		run_file(p, t, room);
 	} else if (t->kind == T_CHUNK) {
 		error = dsync_packw_prepare(&t->obj, GIT_OBJECT_BLOB, t->data, t->len);
 		free(t->data);
@@ -166,23 +182,31 @@ static void run_task(pipeline *p, task *t)
 static void *worker_main(void *arg)
 {
 	pipeline *p = arg;
+	file_room room = { NULL, 0 };
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		task *t;
 
-		while (!p->stop && p->next == p->head)
+		while (!p->stop && p->next == p->head) {
+			p->idle++;
 			pthread_cond_wait(&p->work, &p->lock);
+			p->idle--;
+		}
 		if (p->stop)
 			break;
 		t = &p->ring[p->next++ % RING];
 		pthread_mutex_unlock(&p->lock);
-		run_task(p, t);
+		run_task(p, t, &room);
 		pthread_mutex_lock(&p->lock);
 		t->done = true;
-		pthread_cond_signal(&p->done);
+		/* a wake-up only when it is awaited: 100,000 small files would
+		 * otherwise cost as many futex calls */
+		if (p->waiting)
+			pthread_cond_signal(&p->done);
 	}
 	pthread_mutex_unlock(&p->lock);
+	free(room.p);
 	return NULL;
 }
 
@@ -209,7 +233,8 @@ static void push_task(pipeline *p, task *t)
 	pthread_mutex_lock(&p->lock);
 	p->held += t->charge;
 	p->head++;
-	pthread_cond_signal(&p->work);
+	if (p->idle)
+		pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -445,8 +470,11 @@ int scan_read_parallel(scan_reader *r)
 			break;
 		t = &p->ring[p->tail % RING];
 		pthread_mutex_lock(&p->lock);
-		while (!t->done)
+		while (!t->done) {
+			p->waiting = true;
 			pthread_cond_wait(&p->done, &p->lock);
+			p->waiting = false;
+		}
 		pthread_mutex_unlock(&p->lock);
 		error = consume(p, t);
 		clear_task(t);

@@ -146,20 +146,40 @@ static int mass_delete(dsync_snapshot_result *out, const dsync_folder *f, const 
 		deleted, cache->n, f->root);
 }
 
-/* Applies the walk SCAN (sorted) to INDEX, which holds what the cache CACHE
- * shows: deletions, then additions and changes. */
-static int update_index(git_index *index, const statcache *cache, const scan_list *scan)
+/* Whether the walk SCAN (sorted) has PATH. */
+static bool scan_has(const scan_list *scan, const char *path)
 {
-	size_t i, j;
+	size_t lo = 0, hi = scan->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(scan->v[mid].path, path);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Applies the walk SCAN (sorted) to INDEX: deletions (from the end, so
+ * that the positions still to look at stay), then additions and changes.
+ * The stat cache, read from the same file, is not needed: it can go before
+ * the index is loaded (each holds 100,000 files in 15 MB). */
+static int update_index(git_index *index, const scan_list *scan)
+{
+	size_t i;
 	int err;
 
-	for (i = 0, j = 0; i < cache->n; i++) {
-		int c = 1;
+	for (i = git_index_entrycount(index); i-- > 0;) {
+		const git_index_entry *ie = git_index_get_byindex(index, i);
 
-		while (j < scan->n && (c = strcmp(scan->v[j].path, cache->v[i].path)) < 0)
-			j++;
-		if ((j >= scan->n || c != 0) &&
-		    (err = git_index_remove(index, cache->v[i].path, 0)) < 0 && err != GIT_ENOTFOUND)
+		if (!ie || git_index_entry_stage(ie) != 0 || scan_has(scan, ie->path))
+			continue;
+		if ((err = git_index_remove(index, ie->path, 0)) < 0 && err != GIT_ENOTFOUND)
 			return dsync_error_git(err, "cannot update the index");
 	}
 	for (i = 0; i < scan->n; i++) {
@@ -370,7 +390,8 @@ rescan:
 		error = mass_delete(out, f, &cache, &scan, deleted);
 		goto out;
 	}
-	if ((error = open_index(&index, f)) < 0 || (error = update_index(index, &cache, &scan)) < 0)
+	statcache_dispose(&cache);
+	if ((error = open_index(&index, f)) < 0 || (error = update_index(index, &scan)) < 0)
 		goto out;
 	/* the index holds it all now: the walk's list goes before the trees
 	 * are written (a walk of 100,000 files holds 17 MB) */
@@ -386,7 +407,14 @@ rescan:
 		/* a big file whose chunk tree or marker is gone from the
 		 * store: the cache's entry for it is forgotten and the file on
 		 * disk read and stored again, once */
-		if (healing || !forget_all(&cache, &unreadable))
+		if (healing)
+			goto out;
+		/* the index file is still the one the cache was read from */
+		if ((err = statcache_load_folder(&cache, f)) < 0) {
+			error = err;
+			goto out;
+		}
+		if (!forget_all(&cache, &unreadable))
 			goto out;
 		healing = true;
 		scan_list_dispose(&scan);

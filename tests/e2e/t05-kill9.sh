@@ -293,22 +293,29 @@ check "at least $WANT_KILLS snapshots killed mid-way (in $trial trials)" "$kills
 # exact moments: the short steps at the end are seldom hit at random, so
 # strace delivers SIGKILL on entry to each of them (libgit2 publishes a
 # loose object with link(); the index and the ref with rename() once link()
-# finds the old one in the way).  WHERE is "syscall:when=N" and the phase
-# the kill must leave.
+# finds the old one in the way; a snapshot this big also renames its pack
+# into place first).  WHERE is "syscall:when=N", or "syscall:when=N@PATH"
+# to count only the calls on .dsync/PATH (strace matches the first path of a
+# rename), and the phase the kill must leave.
 if ! command -v strace > /dev/null; then
 	fail "strace is missing (contrib/install-deps.sh installs it): exact-moment kills not run"
 else
-	for spec in "link:when=1 writing-objects" "rename:when=1 writing-index" \
-		"syncfs:when=1 after-index-write" "rename:when=2 moving-ref" \
+	for spec in "link:when=1 writing-objects" "rename:when=1@index.lock writing-index" \
+		"syncfs:when=1 after-index-write" "rename:when=1@refs/heads/main.lock moving-ref" \
 		"syncfs:when=2 after-ref-move"; do
 		where=${spec% *}
 		want=${spec#* }
 		sc=${where%%:*}
-		mutate "x-$sc-${where#*=}"
+		only=()
+		[[ $where = *@* ]] && only=(-P "$PWD/.dsync/${where#*@}")
+		when=${where#*:}
+		when=${when%@*}
+		exact=$((${exact:-0} + 1))
+		mutate "x-$sc-$exact"
 		echo "# exact kill on entry to $where"
 		before_kill
 		rc=0
-		{ strace -f -qq -o /dev/null -e trace="$sc" -e inject="$sc:signal=KILL:${where#*:}" \
+		{ strace -f -qq -o /dev/null "${only[@]}" -e trace="$sc" -e inject="$sc:signal=KILL:$when" \
 			"$DSYNC" snapshot -m "kill at $where" > "$TMP/bg.out" 2> "$TMP/bg.err"; } 2> /dev/null || rc=$?
 		after_kill "kill at $where" "$rc"
 		check "kill at $where: interrupted $want (got $phase)" "$phase" = "$want"

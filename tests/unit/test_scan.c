@@ -27,6 +27,7 @@
 #include "core/base/packw.h"
 #include "core/folder/folder.h"
 #include "core/history/scan.h"
+#define SANDBOX_WITH_REPO
 #include "sandbox.h"
 
 /* Writes LEN bytes of noise (TAG: which; 0: zeros) to DIR/REL. */
@@ -55,6 +56,8 @@ static dsync_folder *make_folder(const char *name, int64_t threshold)
 	git_config *cfg;
 	int i;
 
+	sandbox_path(cfgpath, sizeof(cfgpath), "config"); /* the folder registry */
+	setenv("XDG_CONFIG_HOME", cfgpath, 1);
 	sandbox_path(dir, sizeof(dir), name);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	for (i = 0; i < 150; i++) {
@@ -202,6 +205,8 @@ static void test_small(void **state)
 	dsync_folder *f;
 
 	(void)state;
+	sandbox_path(dir, sizeof(dir), "config");
+	setenv("XDG_CONFIG_HOME", dir, 1);
 	sandbox_path(dir, sizeof(dir), "small");
 	sandbox_put(dir, "a", "a\n");
 	sandbox_put(dir, "b/c", "c\n");
@@ -213,20 +218,6 @@ static void test_small(void **state)
 	dsync_folder_free(f);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	sandbox_open("scan", SANDBOX_HOME | SANDBOX_LIB);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	sandbox_close();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,5 +226,5 @@ int main(void)
 		cmocka_unit_test(test_small),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
 }
