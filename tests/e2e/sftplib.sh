@@ -2,7 +2,6 @@
 # the sftp:// tests (sourced after lib.sh, synclib.sh and sshlib.sh; the
 # test sets $PASS, a passphrase file).
 #
-#   ok03 "what" CMD...      CMD is done, conflicts may wait (exit 0 or 3)
 #   store_clean "what" DIR  the store's files on the host are 0600, its
 #                           folders 0700, no temporary file is left
 #   sync_through TAG MODE URL_A URL_B URL_C NORM HOSTDIR
@@ -12,18 +11,6 @@
 #       one head; C-TAG joins by URL_C (listed as given); equal trees,
 #       `dsync check --read-data` on all three, store_clean HOSTDIR. The ssh
 #       client is DSYNC_SSH=MODE (openssh or builtin).
-
-ok03() {
-	local what=$1; shift
-	local rc=0
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
-		pass "$what (exit $rc)"
-	else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
 
 store_clean() {
 	local what=$1 dir=$2

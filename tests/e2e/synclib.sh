@@ -4,6 +4,7 @@
 #
 #   on D ARGS...   dsync ARGS in D's folder, as D's user
 #   as D ARGS...   dsync ARGS in $TMP, as D's user (a device not joined yet)
+#   ok03 "what" CMD...  CMD is done, conflicts may wait (exit 0 or 3)
 #
 # Both run dsync in a new session with no input, as a service would: no
 # terminal to ask a passphrase on.
@@ -18,3 +19,16 @@ has_commit() { git_of "$1" merge-base --is-ancestor "$2" refs/heads/main 2> /dev
 
 # cached_keys D: how many store keys D's user keeps
 cached_keys() { ls "$TMP/home-$1/.config/dsync/keys" 2> /dev/null | wc -l; }
+
+# ok03 "what" CMD...: done, conflicts may wait (exit 0 or 3); output as ok's
+ok03() {
+	local what=$1; shift
+	local rc=0
+	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
+	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
+		pass "$what (exit $rc)"
+	else
+		fail "$what (exit $rc)"
+		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
+	fi
+}

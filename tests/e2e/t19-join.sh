@@ -28,19 +28,6 @@ echo "a brand new passphrase" > "$NEW"
 # the store's blobs under some folders, with their hashes
 blobs() { (cd "$R" && find "$@" -type f 2> /dev/null | LC_ALL=C sort | xargs -r sha256sum); }
 
-# ok03 "what" CMD...: done, conflicts may wait (exit 0 or 3)
-ok03() {
-	local what=$1; shift
-	local rc=0
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
-		pass "$what (exit $rc)"
-	else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
-
 # no_trace "what" X DIR: a refused join left nothing: no key cached, DIR
 # not created (or still empty), not registered for the daemon
 no_trace() {

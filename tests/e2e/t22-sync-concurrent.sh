@@ -63,21 +63,9 @@ done
 echo "# $ROUNDS rounds in $(($(date +%s) - start)) s"
 check "every concurrent sync exited 0 or 3" "$bad" = 0
 
-# ok03 "what" CMD...: exit 0, or 3 (conflicts wait: none should, but the
-# checks below say which files, and a conflict loses nothing)
-ok03() {
-	local what=$1; shift
-	local rc=0
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
-		pass "$what (exit $rc)"
-	else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
-
-# quiet rounds until both have one head (at most 4), then one more changes nothing
+# quiet rounds until both have one head (at most 4), then one more changes
+# nothing; ok03 (synclib.sh) takes exit 0, or 3 (conflicts wait: none should,
+# but the checks below say which files, and a conflict loses nothing)
 same=0
 for r in 1 2 3 4; do
 	ok03 "settle $r: A syncs" on A sync

@@ -28,6 +28,8 @@
 # killed; T26_SLOW_MS (default 20) slows the file store (DSYNC_TEST_SLOW: a
 # pause per 64 KiB and before each rename) so a join lasts about a second.
 . "$(dirname "$0")/lib.sh"
+# ok03 (its own git_of and as, below, take paths and HOMEs instead)
+. "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_TEST_SLOW
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
@@ -50,19 +52,6 @@ as() { local h=$1; shift; mkdir -p "$TMP/$h"; (cd "$TMP" && HOME="$TMP/$h" setsi
 indir() { local d=$1 h=$2; shift 2; (cd "$d" && HOME="$TMP/$h" setsid -w "$DSYNC" "$@" < /dev/null); }
 keys_of() { ls "$TMP/$1/.config/dsync/keys" 2> /dev/null | wc -l; }
 registered() { grep -qxF "$2" "$TMP/$1/.config/dsync/folders" 2> /dev/null; }
-
-# ok03 "what" CMD...: done, conflicts may wait (exit 0 or 3)
-ok03() {
-	local what=$1 rc=0
-	shift
-	"$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
-	if [ "$rc" = 0 ] || [ "$rc" = 3 ]; then
-		pass "$what (exit $rc)"
-	else
-		fail "$what (exit $rc)"
-		sed 's/^/#   /' "$TMP/out" "$TMP/err" | head -20
-	fi
-}
 
 # ---------------------------------------------------------------- the store
 # four 1 MiB files, two of 200 KiB, twenty notes, in three pushes (three
