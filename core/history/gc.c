@@ -32,9 +32,10 @@ static void du(const char *dir, uint64_t *bytes)
 
 #define DUE_LOOSE_OBJECTS 2000
 #define DUE_LOOSE_BYTES (16u << 20)
+#define DUE_PACKS 50   /* as git's gc.autoPackLimit: a big snapshot writes a pack of its own */
 
 typedef struct store_use {
-	size_t loose;
+	size_t loose, packs;
 	uint64_t loose_bytes, pack_bytes;
 } store_use;
 
@@ -52,6 +53,7 @@ static int use_cb(const char *path, const char *name, bool is_dir, void *payload
 		u->loose_bytes += (uint64_t)st.st_size;
 	} else if (plen > nlen + 5 && strncmp(path + plen - nlen - 6, "/pack/", 6) == 0) {
 		u->pack_bytes += (uint64_t)st.st_size;
+		u->packs += nlen > 9 && strncmp(name, "pack-", 5) == 0 && strcmp(name + nlen - 4, ".idx") == 0;
 	}
 	return 0;
 }
@@ -59,7 +61,7 @@ static int use_cb(const char *path, const char *name, bool is_dir, void *payload
 bool dsync_gc_due(const dsync_folder *f)
 {
 	dsync_buf objects = DSYNC_BUF_INIT;
-	store_use u = { 0, 0, 0 };
+	store_use u = { 0, 0, 0, 0 };
 	uint64_t limit;
 
 	if (dsync_buf_printf(&objects, "%s/objects", f->gitdir) < 0)
@@ -67,7 +69,7 @@ bool dsync_gc_due(const dsync_folder *f)
 	dsync_path_walk(objects.ptr, 1, use_cb, &u);
 	dsync_buf_dispose(&objects);
 	limit = u.pack_bytes / 4 > DUE_LOOSE_BYTES ? u.pack_bytes / 4 : DUE_LOOSE_BYTES;
-	return u.loose >= DUE_LOOSE_OBJECTS || u.loose_bytes >= limit;
+	return u.loose >= DUE_LOOSE_OBJECTS || u.loose_bytes >= limit || u.packs >= DUE_PACKS;
 }
 
 static int push_ref(const char *name, void *payload)

@@ -227,6 +227,8 @@ int scan_read_entry(reader *r, scan_entry *e, bool ask_keep, bool *drop)
 		scan_hold_back(r, e, drop);
 		return 0;
 	}
+	if (r->write)
+		scan_test_pause();
 	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", e->real)) < 0)
 		return error;
 	for (tries = 0; tries < READ_TRIES; tries++) {
@@ -361,6 +363,21 @@ int scan_finish_to(reader *r, size_t i, bool drop)
 	return finish_one(r, i, drop);
 }
 
+#ifdef DSYNC_TESTING
+void scan_test_pause(void)
+{
+	static int ms = -1;   /* the walk's reading runs on one thread */
+
+	if (ms < 0) {
+		const char *v = getenv("DSYNC_TEST_SCAN_PAUSE_MS");
+
+		ms = v && *v ? atoi(v) : 0;
+	}
+	if (ms > 0)
+		dsync_sleep_ms(ms);
+}
+#endif
+
 /* Whether the reading phase of OUT has enough to store for a pack. */
 static bool worth_a_pack(const scan_list *out, uint32_t *files)
 {
@@ -373,6 +390,17 @@ static bool worth_a_pack(const scan_list *out, uint32_t *files)
 			bytes += out->v[i].st.size;
 		}
 	*files = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+#ifdef DSYNC_TESTING
+	{
+		/* test builds only: DSYNC_TEST_SNAPSHOT_PACK_MIN=N packs from N
+		 * files (and never by size), so that a test can make loose
+		 * objects pile up in a few snapshots (the daemon's gc) */
+		const char *k = getenv("DSYNC_TEST_SNAPSHOT_PACK_MIN");
+
+		if (k && *k)
+			return n >= strtoull(k, NULL, 10);
+	}
+#endif
 	return n >= PACK_MIN_FILES || bytes >= PACK_MIN_BYTES;
 }
 

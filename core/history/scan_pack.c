@@ -341,6 +341,7 @@ static int make_task(pipeline *p, bool *more)
 		push_task(p, new_task(p, T_HELD, (size_t)(e - out->v), 0));
 		return 0;
 	}
+	scan_test_pause();
 	if (!S_ISLNK(e->st.st_mode) && scan_chunked(r, size))
 		return start_big(p, (size_t)(e - out->v), e->real);
 	{

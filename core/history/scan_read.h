@@ -60,4 +60,13 @@ int scan_finish_to(scan_reader *r, size_t i, bool drop);
  * entry finished with scan_finish_to(). */
 int scan_read_parallel(scan_reader *r);
 
+#ifdef DSYNC_TESTING
+/* Test builds only: a pause of DSYNC_TEST_SCAN_PAUSE_MS before a snapshot
+ * reads each file (not one it holds back), so that a test can signal a
+ * snapshot while it reads. */
+void scan_test_pause(void);
+#else
+#define scan_test_pause() ((void)0)
+#endif
+
 #endif

@@ -574,6 +574,24 @@ static void test_snapshot_then_gc(void **state)
 	assert_int_equal(gc.packs_removed, 1);
 	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 1);
 	git_accepts(gitdir);
+
+	/* packs pile up as loose objects do: gc is due at 50, as git's
+	 * gc.autoPackLimit (a big snapshot writes a pack of its own) */
+	assert_false(dsync_gc_due(f));
+	assert_int_equal(git_repository_odb(&odb, f->repo), 0);
+	for (int i = 1; i < 50; i++) {
+		git_oid id;
+
+		snprintf(name, sizeof(name), "pack number %d\n", i);
+		assert_false(dsync_gc_due(f));
+		assert_int_equal(dsync_packw_open(&w, odb, gitdir, 1), 0);
+		assert_int_equal(dsync_packw_put(w, &id, GIT_OBJECT_BLOB, name, strlen(name)), 0);
+		assert_int_equal(dsync_packw_commit(w), 0);
+		dsync_packw_free(w);
+	}
+	git_odb_free(odb);
+	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 50);
+	assert_true(dsync_gc_due(f));
 	dsync_folder_free(f);
 }
 
