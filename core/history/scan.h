@@ -10,9 +10,6 @@
 #include "core/folder/folder.h"
 #include "core/history/scan_list.h"
 
-/* Asked for each changed file (PATH as on disk, folder-relative) before it is
- * read: true keeps the cache's version (a file still being written). */
-typedef bool (*scan_keep_cb)(const char *path, void *payload);
 
 /* The folder's chunking: its threshold (dsync.chunkThreshold, bytes; default
  * 8 MiB; 0: none) into *THRESHOLD and, when there is one, its keyed chunker

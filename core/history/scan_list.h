@@ -19,12 +19,16 @@ enum {
 	SCAN_READ = 1 << 8     /* discovery: content must be read */
 };
 
-/* What the stat cache keeps of a file's lstat (a struct stat is 144 bytes;
- * a walk of 100,000 files holds one per file). */
 /* Called during the walk with the number of files seen so far and the
  * bytes read; may be NULL. */
 typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);
 
+/* Asked for each changed file (PATH as on disk, folder-relative) before it is
+ * read: true keeps the cache's version (a file still being written). */
+typedef bool (*scan_keep_cb)(const char *path, void *payload);
+
+/* What the stat cache keeps of a file's lstat (a struct stat is 144 bytes;
+ * a walk of 100,000 files holds one per file). */
 typedef struct scan_stat {
 	int64_t mtime_s, ctime_s;
 	uint32_t mtime_ns, ctime_ns;

@@ -21,7 +21,6 @@
  * size.  No libgit2 object is touched off this thread.
  */
 #include "core/base/internal.h"
-#include "core/history/scan.h"
 #include "core/history/scan_read.h"
 #include "core/base/buf.h"
 #include "core/base/chunks.h"

@@ -8,8 +8,7 @@
 
 #include "core/base/chunker.h"
 #include "core/base/packw.h"
-/* included after core/history/scan.h (its types): including it here would
- * make an include cycle between scan and scan_read */
+#include "core/history/scan_list.h"
 
 /* Files up to this size are read whole; larger ones are streamed. */
 #define SCAN_SMALL_FILE (1024 * 1024)
