@@ -156,9 +156,9 @@ int dsync_chunks_from_fd_put(git_oid *out, uint64_t *size, dsync_chunks_put_fn p
 {
 	dsync_chunk_cutter k;
 	dsync_chunk_tree t = { DSYNC_BUF_INIT, DSYNC_BUF_INIT, 0, 0 };
-	const unsigned char *data;
-	size_t len;
-	bool group_end;
+	const unsigned char *data = NULL;   /* set whenever the cutter returns 1: -O3 can't see it */
+	size_t len = 0;
+	bool group_end = false;
 	git_oid id;
 	int error;
 
