@@ -446,7 +446,7 @@ static void test_stream_unknown_host_probe(void **state)
  * ignores SIGTERM too gets SIGKILL 2 s later */
 static void test_stream_close_stops_child(void **state)
 {
-	char path[512], pidfile[600], body[800];
+	char path[512], pidfile[600], body[2200];
 	dsync_sftp_stream *s;
 	int64_t t0;
 	FILE *f;
@@ -454,7 +454,10 @@ static void test_stream_close_stops_child(void **state)
 
 	(void)state;
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
-	snprintf(body, sizeof(body), "trap '' TERM\necho $$ > '%s'\nwhile :; do sleep 0.1; done", pidfile);
+	/* written aside and renamed: a reader never sees the file before the
+	 * pid is in it (a bare "echo $$ > file" let fscanf find it empty) */
+	snprintf(body, sizeof(body), "trap '' TERM\necho $$ > '%s.tmp'\nmv '%s.tmp' '%s'\nwhile :; do sleep 0.1; done",
+		 pidfile, pidfile, pidfile);
 	script(path, sizeof(path), "stubborn", body);
 	s = open_with(path, "h:x");
 	t0 = now_ms();
