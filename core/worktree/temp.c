@@ -7,6 +7,7 @@
 #include "core/base/internal.h"
 #include "core/worktree/temp.h"
 #include "core/history/head.h"
+#include "core/base/blobread.h"
 #include "core/base/chunks.h"
 #include "core/base/path.h"
 
@@ -75,6 +76,9 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask_bits)
 {
 	git_blob *blob = NULL;
+	dsync_blobread raw = { 0 };
+	const char *data = NULL;
+	size_t len = 0;
 	struct stat dirst;
 	char *dircopy = NULL;
 	const char *dir;
@@ -95,8 +99,16 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 			return error < 0 ? error : dsync_error_set(DSYNC_ECORRUPT, "the stored '%s' is not a file", dest);
 		big = true;
 		mode = info.mode;
-	} else if ((err = git_blob_lookup(&blob, repo, id)) < 0) {
-		return dsync_history_read_error(repo, err, id, GIT_OBJECT_BLOB, dest, NULL);
+	} else if ((error = dsync_blobread_get(&raw, repo, id)) == 0) {
+		data = raw.data;
+		len = raw.len;
+	} else if (error < 0 || (err = git_blob_lookup(&blob, repo, id)) < 0) {
+		/* not read that way: libgit2 says why (missing, damaged) */
+		dsync_blobread_free(&raw);
+		return error < 0 ? error : dsync_history_read_error(repo, err, id, GIT_OBJECT_BLOB, dest, NULL);
+	} else {
+		data = git_blob_rawcontent(blob);
+		len = (size_t)git_blob_rawsize(blob);
 	}
 	if ((dircopy = strdup(dest)) == NULL) {
 		error = dsync_error_oom();
@@ -112,7 +124,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		dsync_buf target = DSYNC_BUF_INIT;
 		int tries;
 
-		if ((error = dsync_buf_put(&target, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob))) < 0)
+		if ((error = dsync_buf_put(&target, data, len)) < 0)
 			goto out;
 		for (tries = 0;; tries++) {
 			char *x = tmp->ptr + tmp->len - 6;
@@ -133,8 +145,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		}
 		dsync_buf_dispose(&target);
 	} else {
-		const char *data = big ? NULL : git_blob_rawcontent(blob);
-		size_t len = big ? 0 : (size_t)git_blob_rawsize(blob), done = 0;
+		size_t done = 0;
 		mode_t m = perm ? perm : (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
 
 		if ((fd = mkostemp(tmp->ptr, O_CLOEXEC)) < 0) {
@@ -172,6 +183,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	git_blob_free(blob);
+	dsync_blobread_free(&raw);
 	free(dircopy);
 	return error;
 }
