@@ -2,7 +2,9 @@
  * Batches of temporary files (core/worktree/batch.h): every job's file
  * holds its version (written by both threads: more jobs than one thread
  * takes at once), a job that can't be written keeps its own error while
- * the others go on, and what is not taken is removed.
+ * the others go on, and what is not taken is removed; a version's bytes
+ * are read without libgit2's re-hash but checked against its id all the
+ * same (core/base/blobread.h): damaged ones are never written.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #define SANDBOX_WITH_REPO
 #include "sandbox.h"
 #include "core/worktree/batch.h"
+#include "core/base/blobread.h"
 
 #define NJOBS 300
 
@@ -144,11 +147,69 @@ static void test_job_error_and_leftovers(void **state)
 	dsync_buf_dispose(&tmp);
 }
 
+/* The loose object file of ID in the sandbox's repository. */
+static void loose_path(char *out, size_t size, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1], rel[80];
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	snprintf(rel, sizeof(rel), "repo.git/objects/%.2s/%s", hex, hex + 2);
+	sandbox_path(out, size, rel);
+}
+
+static void test_damaged_version_refused(void **state)
+{
+	char gitdir[300], root[300], dest[400], pa[400], pb[400];
+	dsync_buf tmp = DSYNC_BUF_INIT;
+	dsync_blobread r;
+	dsync_wbatch b;
+	git_oid a, other, good;
+
+	(void)state;
+	sandbox_path(gitdir, sizeof(gitdir), "repo.git");
+	sandbox_path(root, sizeof(root), "damaged");
+	assert_int_equal(mkdir(root, 0755), 0);
+	blob(&good, "a good version\n");
+	assert_int_equal(dsync_blobread_get(&r, repo, &good), 0);
+	assert_int_equal(r.len, 15);
+	assert_memory_equal(r.data, "a good version\n", 15);
+	dsync_blobread_free(&r);
+	/* A's file holds another blob of its size: it inflates, its header
+	 * says blob, only its hash tells */
+	blob(&a, "version one\n");
+	blob(&other, "version two\n");
+	loose_path(pa, sizeof(pa), &a);
+	loose_path(pb, sizeof(pb), &other);
+	assert_int_equal(unlink(pa), 0);
+	assert_int_equal(link(pb, pa), 0);
+	assert_int_equal(dsync_blobread_get(&r, repo, &a), 1);
+	assert_null(r.data);
+	dsync_blobread_free(&r);
+	dsync_wbatch_init(&b, repo, gitdir, root, 022);
+	snprintf(dest, sizeof(dest), "%s/bad", root);
+	assert_int_equal(dsync_wbatch_add(&b, &a, GIT_FILEMODE_BLOB, 0, dest, 12), 0);
+	snprintf(dest, sizeof(dest), "%s/fine", root);
+	assert_int_equal(dsync_wbatch_add(&b, &good, GIT_FILEMODE_BLOB, 0, dest, 15), 0);
+	assert_int_equal(dsync_wbatch_write(&b), 0);
+	assert_true(dsync_wbatch_take(&b, 0, &tmp, NULL) < 0);
+	assert_int_equal(dsync_wbatch_take(&b, 1, &tmp, NULL), 0);
+	assert_int_equal(rename(tmp.ptr, b.jobs[1].dest), 0);
+	dsync_wbatch_clear(&b);
+	/* nothing of the damaged version reached the folder */
+	assert_int_equal(temps_in(root), 0);
+	assert_int_equal(access(dest, F_OK), 0);
+	snprintf(dest, sizeof(dest), "%s/bad", root);
+	assert_int_equal(access(dest, F_OK), -1);
+	dsync_wbatch_dispose(&b);
+	dsync_buf_dispose(&tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writes_every_job),
 		cmocka_unit_test(test_job_error_and_leftovers),
+		cmocka_unit_test(test_damaged_version_refused),
 	};
 
 	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
