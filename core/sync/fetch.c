@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/base/oidset.h"
+#include "core/base/packidx.h"
 #include "core/store/pack.h"
 #include "core/sync/sync_internal.h"
 #include "merge/treemerge.h"
@@ -189,6 +190,13 @@ static int pack_index(sync_conn *c, pack_plain *p, const char *dir, git_odb *odb
 	sink.c = c;
 	sink.name = p->name;
 	io.verify = 0;   /* connectivity: checked once all packs are in (check_history) */
+	/* a pack of whole objects (dsync's own) in one pass; any other, or
+	 * one that is wrong, goes through libgit2's indexer */
+	if ((error = dsync_packidx_index(p->fd, p->path.ptr, dir, &p->objects, idx_path)) <= 0) {
+		p->indexed = error == 0;
+		goto out;
+	}
+	error = 0;
 	if (!buf) {
 		error = dsync_error_oom();
 		goto out;

@@ -1,0 +1,32 @@
+#ifndef DSYNC_BASE_PACKIDX_H
+#define DSYNC_BASE_PACKIDX_H
+
+#include <git2.h>
+#include <stddef.h>
+
+#include "core/base/buf.h"
+
+/* Objects larger than this are left to libgit2's indexer (inflated whole
+ * here, to be hashed: above the chunking threshold, 8 MiB by default, only
+ * a folder that turned chunking off has any). */
+#define DSYNC_PACKIDX_MAX_OBJECT (16u << 20)
+
+/*
+ * Indexing a fetched pack that holds whole objects only (what dsync's own
+ * packs hold: docs/format.md, "Fetched packs"), in one pass: each object
+ * inflated once and its id computed by libgit2's hash (SHA-1DC, which
+ * refuses crafted collisions), the pack's trailer checked with
+ * core/base/sha1.c, the idx written as core/base/packw.c writes its own, and
+ * the file itself linked into PACKDIR instead of copied.
+ *
+ * FD: the pack (a file the caller made, at PATH, in PACKDIR's file system),
+ * read from its start.  0: indexed (*OBJECTS; IDX_PATH, may be NULL: the
+ * .idx's path); 1: not a pack this reader takes (a delta, an object over
+ * DSYNC_PACKIDX_MAX_OBJECT, a pack that doesn't parse or hash right, a link
+ * that can't be made): nothing is left behind, and the caller hands it to
+ * libgit2's indexer, which says what is wrong if anything is; or a negative
+ * code (this machine's trouble: memory, a full disk).
+ */
+int dsync_packidx_index(int fd, const char *path, const char *packdir, size_t *objects, dsync_buf *idx_path);
+
+#endif
