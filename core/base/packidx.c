@@ -193,9 +193,10 @@ static int read_entries(rd *r, uint32_t count, ent_list *ents)
 }
 
 /* Writes the idx of ENTS (sorted here) for the pack whose trailer is SHA
- * into PACKDIR; links PATH there as the pack, then names the idx. */
-static int put_in_place(ent_list *ents, const unsigned char sha[20], const char *path, const char *packdir,
-			dsync_buf *idx_path)
+ * (PACK_FD, at PATH) into PACKDIR; links PATH there as the pack, then
+ * names the idx. */
+static int put_in_place(ent_list *ents, const unsigned char sha[20], int pack_fd, const char *path,
+			const char *packdir, dsync_buf *idx_path)
 {
 	dsync_buf tmp = DSYNC_BUF_INIT, pack = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT;
 	unsigned char idx_sha[20];
@@ -224,8 +225,10 @@ static int put_in_place(ent_list *ents, const unsigned char sha[20], const char 
 		error = dsync_error_sys(errno, "cannot make a pack index in '%s'", packdir);
 		goto out;
 	}
+	/* both flushed before either is named, as packw's: a power cut must
+	 * not leave a named pack of zeros, which would fail every lookup */
 	if ((error = dsync_packw_write_idx__(fd, ents->ptr, ents->size, sha, idx_sha)) < 0 || fchmod(fd, 0444) < 0 ||
-	    close(fd) < 0) {
+	    fdatasync(fd) < 0 || fdatasync(pack_fd) < 0 || close(fd) < 0) {
 		error = error < 0 ? error : dsync_error_sys(errno, "cannot write '%s'", tmp.ptr);
 		fd = -1;
 		goto fail;
@@ -304,7 +307,7 @@ int dsync_packidx_index(int fd, const char *path, const char *packdir, size_t *o
 		error = dsync_error_sys(errno, "cannot store '%s'", path);
 		goto out;
 	}
-	if ((error = put_in_place(&ents, sha, path, packdir, idx_path)) == 0)
+	if ((error = put_in_place(&ents, sha, fd, path, packdir, idx_path)) == 0)
 		*objects = ents.size;
 out:
 	dsync_array_dispose(ents);
