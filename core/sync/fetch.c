@@ -81,6 +81,8 @@ typedef struct pack_plain {
 	bool indexed;
 	dsync_buf path;
 	int fd;             /* -1: none */
+	dsync_buf ct;       /* the download, until decrypted */
+	int ct_fd;          /* -1: none */
 	int error;          /* from another thread: its code and message */
 	char *msg;
 } pack_plain;
@@ -91,6 +93,18 @@ static void plain_init(pack_plain *p, const char *name, uint64_t size)
 	p->name = name;
 	p->size = size;
 	p->fd = -1;
+	p->ct_fd = -1;
+}
+
+/* Removes P's download. */
+static void ct_drop(pack_plain *p)
+{
+	if (p->ct_fd >= 0) {
+		close(p->ct_fd);
+		unlink(p->ct.ptr);
+	}
+	p->ct_fd = -1;
+	dsync_buf_dispose(&p->ct);
 }
 
 static void plain_dispose(pack_plain *p)
@@ -101,6 +115,7 @@ static void plain_dispose(pack_plain *p)
 	}
 	p->fd = -1;
 	dsync_buf_dispose(&p->path);
+	ct_drop(p);
 	free(p->msg);
 	p->msg = NULL;
 }
@@ -128,52 +143,72 @@ static void no_progress(uint64_t bytes, void *payload)
 	(void)payload;
 }
 
-/* Downloads P's pack and decrypts it into P's temporary file; X: progress
- * (NULL: none, off the caller's thread). */
-static int pack_get(sync_conn *c, pack_plain *p, sync_xfer *x)
+/* Downloads P's pack into a temporary file of its own (P->ct, open on
+ * P->ct_fd) and checks its size; X: progress (NULL: none, off the caller's
+ * thread).  The only step that touches the store. */
+static int pack_download(sync_conn *c, pack_plain *p, sync_xfer *x)
 {
-	dsync_buf tmp = DSYNC_BUF_INIT, blobname = DSYNC_BUF_INIT;
+	dsync_buf blobname = DSYNC_BUF_INIT;
 	struct stat st;
-	int fd = -1, error;
+	int error;
 
 	if ((error = dsync_buf_printf(&blobname, "packs/%s", p->name)) < 0 ||
-	    (fd = dsync_conn_temp_file(c, &tmp)) < 0) {
-		error = fd < 0 ? fd : error;
+	    (p->ct_fd = dsync_conn_temp_file(c, &p->ct)) < 0) {
+		error = p->ct_fd < 0 ? p->ct_fd : error;
+		p->ct_fd = -1;
 		goto out;
 	}
-	if ((error = c->bs->get(c->bs, blobname.ptr, fd, p->size, x ? dsync_conn_on_xfer : no_progress, x)) < 0)
+	if ((error = c->bs->get(c->bs, blobname.ptr, p->ct_fd, p->size, x ? dsync_conn_on_xfer : no_progress, x)) < 0)
 		goto out;
-	if (fstat(fd, &st) < 0) {
-		error = dsync_error_sys(errno, "cannot read '%s'", tmp.ptr);
+	if (fstat(p->ct_fd, &st) < 0) {
+		error = dsync_error_sys(errno, "cannot read '%s'", p->ct.ptr);
 		goto out;
 	}
 	p->got = (uint64_t)st.st_size;
-	if ((uint64_t)st.st_size != p->size) {
+	if ((uint64_t)st.st_size != p->size)
 		error = dsync_error_set(DSYNC_ECORRUPT,
 					"packs/%s in %s has %llu bytes, its manifest says %llu (truncated?)", p->name,
 					c->bs->url, (unsigned long long)st.st_size, (unsigned long long)p->size);
-		goto out;
-	}
+out:
+	dsync_buf_dispose(&blobname);
+	return error;
+}
+
+/* Decrypts P's downloaded pack into P's temporary file (P->path, P->fd),
+ * dropping the download.  Touches only the store's keys, not the store:
+ * another thread may download meanwhile. */
+static int pack_decrypt(sync_conn *c, pack_plain *p)
+{
+	int error;
+
 	if ((p->fd = dsync_conn_temp_file(c, &p->path)) < 0) {
 		error = p->fd;
+		p->fd = -1;
 		goto out;
 	}
-	if ((error = dsync_pack_decrypt(c->st, p->name, fd, write_plain, p)) < 0)
+	if ((error = dsync_pack_decrypt(c->st, p->name, p->ct_fd, write_plain, p)) < 0)
 		goto out;
 	if (lseek(p->fd, 0, SEEK_SET) < 0)
 		error = dsync_error_sys(errno, "cannot read '%s'", p->path.ptr);
 out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp.ptr);
-	}
 	if (error < 0 && p->fd >= 0) {
 		close(p->fd);
 		unlink(p->path.ptr);
 		p->fd = -1;
 	}
-	dsync_buf_dispose(&tmp);
-	dsync_buf_dispose(&blobname);
+	ct_drop(p);
+	return error;
+}
+
+/* Downloads P's pack and decrypts it into P's temporary file; X: progress
+ * (NULL: none, off the caller's thread). */
+static int pack_get(sync_conn *c, pack_plain *p, sync_xfer *x)
+{
+	int error = pack_download(c, p, x);
+
+	if (error == 0)
+		return pack_decrypt(c, p);
+	ct_drop(p);
 	return error;
 }
 
@@ -338,15 +373,22 @@ static int fetch_pack_ahead(sync_conn *c, const dsync_manifest_pack *p, const ch
 
 	*retry = false;
 	plain_init(&plain, p->name, p->size);
-	if ((error = prefetch_take(pf, p->name, &plain)) == 0)
-		error = pack_get(c, &plain, x);
-	else if (error > 0)
+	if ((error = prefetch_take(pf, p->name, &plain)) == 0) {
+		/* the thread takes the next pack as soon as the store is free:
+		 * this one's decryption and indexing overlap it too */
+		if ((error = pack_download(c, &plain, x)) == 0) {
+			if (next)
+				prefetch_start(pf, next);
+			error = pack_decrypt(c, &plain);
+		}
+		ct_drop(&plain);
+	} else if (error > 0) {
 		error = 0;
-	if (error == 0 && !plain.indexed) {
-		if (next)
+		if (!plain.indexed && next)
 			prefetch_start(pf, next);
-		error = pack_index(c, &plain, dir, odb, NULL, retry);
 	}
+	if (error == 0 && !plain.indexed)
+		error = pack_index(c, &plain, dir, odb, NULL, retry);
 	if (error == 0)
 		count_pack(c, &plain, x);
 	plain_dispose(&plain);
