@@ -241,11 +241,20 @@ static int put_in_place(ent_list *ents, const unsigned char sha[20], int pack_fd
 				: dsync_error_sys(errno, "cannot store '%s'", pack.ptr);
 		goto fail;
 	}
-	if (rename(tmp.ptr, idx.ptr) < 0) {
-		error = dsync_error_sys(errno, "cannot store '%s'", idx.ptr);
-		unlink(pack.ptr);
+	/* linked, as libgit2's indexer and git do: never over an idx that
+	 * appeared meanwhile */
+	if (link(tmp.ptr, idx.ptr) < 0) {
+		/* one that appeared meanwhile indexes these very bytes (the
+		 * name is their hash): the pack stays beside it */
+		if (errno == EEXIST) {
+			error = NOT_OURS;
+		} else {
+			error = dsync_error_sys(errno, "cannot store '%s'", idx.ptr);
+			unlink(pack.ptr);
+		}
 		goto fail;
 	}
+	unlink(tmp.ptr);
 	if (idx_path) {
 		dsync_buf_truncate(idx_path, 0);
 		error = dsync_buf_put(idx_path, idx.ptr, idx.len);
