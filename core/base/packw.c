@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/packw.h"
+#include "core/base/zcomp.h"
 #include "core/base/packw_int.h"
 
 #define WBUF_SIZE (1024 * 1024)   /* small objects are written in batches */
@@ -237,7 +237,7 @@ int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 	hl = entry_header(h, o->type, o->size);
 	e.id = o->id;
 	e.offset = w->off;
-	e.crc = (uint32_t)crc32_z(crc32(0L, h, (uInt)hl), o->z, o->zlen);
+	e.crc = dsync_crc32(dsync_crc32(0, h, hl), o->z, o->zlen);
 	if (dsync_array_push(w->ents, e) < 0)
 		return dsync_error_oom();
 	if ((error = emit(w, h, hl)) < 0 || (error = emit(w, o->z, o->zlen)) < 0) {
