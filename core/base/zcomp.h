@@ -18,7 +18,7 @@ typedef struct dsync_zcomp dsync_zcomp;
 /* How an object is compressed (dsync_zcomp_choose()). */
 enum {
 	DSYNC_ZCOMP_STORE,     /* stored blocks: a copy and an Adler-32 */
-	DSYNC_ZCOMP_HUFFMAN,   /* Huffman codes only: no string repeats to find */
+	DSYNC_ZCOMP_HUFFMAN,   /* Huffman codes only: no long strings repeat */
 	DSYNC_ZCOMP_FAST,      /* deflated at the fastest level */
 	DSYNC_ZCOMP_FINE,      /* deflated at the default level (smaller, slower) */
 };
@@ -35,7 +35,7 @@ dsync_zcomp *dsync_zcomp_thread(void);
  * How LEN bytes at DATA are best compressed, from two samples of 2 KiB (the
  * start and the middle): STORE unless each saves a tenth at the fastest
  * level (a media file's header often compresses while its body does not),
- * HUFFMAN when neither has strings that repeat, else FAST, or FINE when
+ * HUFFMAN when neither has long strings that repeat, else FAST, or FINE when
  * FINE is true.  Objects of 4 KiB or less are not sampled: FAST or FINE.
  */
 int dsync_zcomp_choose(dsync_zcomp *z, const unsigned char *data, size_t len, bool fine);
