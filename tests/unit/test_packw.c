@@ -647,11 +647,12 @@ static void test_zcomp_methods(void **state)
 {
 	enum { N = 300000 };
 	unsigned char *hex = hex_text(N, 3), *txt = text(N), *rnd = noise(N, 4), *small = noise(3000, 5);
+	unsigned char *skew = noise(N, 9);
 	struct {
 		const unsigned char *data;
 		size_t len;
 	} in[] = { { hex, N }, { txt, N }, { rnd, N }, { small, 3000 }, { txt, 3000 }, { (const unsigned char *)"x", 1 },
-		   { (const unsigned char *)"", 0 } };
+		   { (const unsigned char *)"", 0 }, { skew, N }, { (const unsigned char *)"aaaaaaaaaaaaaaaaaaaa", 20 } };
 	size_t zlen[DSYNC_ARRAY_SIZE(in)][4], i;
 	dsync_zcomp *z = dsync_zcomp_new();
 	unsigned char *out = malloc(dsync_zcomp_bound(N));
@@ -660,6 +661,15 @@ static void test_zcomp_methods(void **state)
 	(void)state;
 	assert_non_null(z);
 	assert_non_null(out);
+	/* byte K with chance 2^-(K+1): a Huffman tree deeper than deflate's 15
+	 * bits, which the Huffman-only writer must cut to a complete code */
+	for (i = 0; i < N; i++) {
+		unsigned k = 0;
+
+		while (k < 40 && (skew[i] >> (k % 8) & 1) && (k < 8 || (i * 2654435761u >> (k % 32) & 1)))
+			k++;
+		skew[i] = (unsigned char)k;
+	}
 	for (i = 0; i < DSYNC_ARRAY_SIZE(in); i++)
 		for (m = DSYNC_ZCOMP_STORE; m <= DSYNC_ZCOMP_FINE; m++) {
 			zlen[i][m] = dsync_zcomp_write(z, m, out, in[i].data, in[i].len);
@@ -689,6 +699,7 @@ static void test_zcomp_methods(void **state)
 	free(txt);
 	free(rnd);
 	free(small);
+	free(skew);
 }
 
 /* A push's pack of objects over 8 MiB (compressed a piece at a time: hex,
