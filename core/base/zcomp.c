@@ -510,3 +510,19 @@ uint32_t dsync_crc32(uint32_t crc, const void *data, size_t len)
 {
 	return libdeflate_crc32(crc, data, len);
 }
+
+int dsync_zcomp_read(const unsigned char *z, size_t zlen, unsigned char *out, size_t len)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	size_t used = 0;
+	enum libdeflate_result rc;
+
+	if (d == NULL)
+		return dsync_error_oom();
+	/* no out count asked: anything but LEN bytes is an error */
+	rc = libdeflate_zlib_decompress_ex(d, z, zlen, out, len, &used, NULL);
+	libdeflate_free_decompressor(d);
+	if (rc != LIBDEFLATE_SUCCESS || used != zlen)
+		return dsync_error_set(DSYNC_ECORRUPT, "a zlib stream does not inflate to its %zu bytes", len);
+	return 0;
+}

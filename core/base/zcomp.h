@@ -2,7 +2,8 @@
  * zlib streams (RFC 1950) of objects held whole in memory, made as fast as
  * the disk takes them: the local packs' writer (packw_prep.c) and the push's
  * packs (core/store/thinpack.c) both compress through here, so they decide
- * alike (docs/format.md, "Local packs", "Compression").  libdeflate deflates;
+ * alike (docs/format.md, "Local packs", "Compression"), and read one back
+ * (an object's bytes hashed again, packw.c).  libdeflate deflates;
  * zlib only for Huffman-only streams; every zlib (git's, libgit2's) reads
  * the result.
  */
@@ -50,6 +51,11 @@ size_t dsync_zcomp_bound(size_t len);
  * stored is stored.  LEN at most 1 GiB (zlib counts in 32 bits).
  */
 size_t dsync_zcomp_write(dsync_zcomp *z, int method, unsigned char *out, const void *data, size_t len);
+
+/* Inflates the zlib stream of ZLEN bytes at Z into the LEN bytes at OUT:
+ * 0, or DSYNC_ECORRUPT unless it makes exactly LEN bytes and ends at ZLEN
+ * (DSYNC_ERROR when out of memory). */
+int dsync_zcomp_read(const unsigned char *z, size_t zlen, unsigned char *out, size_t len);
 
 /* CRC-32 (as zlib's crc32()), the fast one. */
 uint32_t dsync_crc32(uint32_t crc, const void *data, size_t len);

@@ -3,7 +3,9 @@
  * every object back and git accepts the pack (fsck --full, verify-pack);
  * what does not compress is stored, what does is deflated; dedup against the
  * pack and the store; a wrong expected count is fixed; nothing is left
- * behind when a pack is not committed or holds nothing; the .idx's table of
+ * behind when a pack is not committed or holds nothing; ids are libgit2's,
+ * and an object dropped as held is hashed again with SHA-1DC first (other
+ * bytes under a held id fail); the .idx's table of
  * 8-byte offsets; the odb backend under a real snapshot, then `dsync gc`.
  * The compressor both packs' writers share (core/base/zcomp.h): every method
  * makes a stream zlib reads back, the samples pick the method, and a push's
@@ -37,6 +39,7 @@
 #include "core/base/internal.h"
 #include "core/base/file.h"
 #include "core/base/packw.h"
+#include "core/base/sha1.h"
 #include "core/base/zcomp.h"
 #include "core/store/thinpack.h"
 #include "core/folder/folder.h"
@@ -237,6 +240,61 @@ static void test_objects_read_back(void **state)
 	free(mid);
 }
 
+/* Ids of prepared objects (dsync's SHA-1) are libgit2's (SHA-1DC), for
+ * every type, sizes around SHA-1's 64-byte blocks and its padding, and big
+ * ones; with the CPU's SHA instructions (where it has them) and with the
+ * portable rounds. */
+static void test_ids_are_libgit2s(void **state)
+{
+	static const git_object_t types[] = { GIT_OBJECT_BLOB, GIT_OBJECT_TREE, GIT_OBJECT_COMMIT, GIT_OBJECT_TAG };
+	static const size_t big[] = { 65535, 65536 + 7, BIG - 1, BIG, 9 * BIG + 3 };
+	unsigned char *rnd = noise(9 * BIG + 3, 9), *txt = text(9 * BIG + 3);
+	dsync_packw_obj o = { 0 };
+	git_oid want;
+	size_t len, t, k;
+	int portable;
+
+	(void)state;
+	for (portable = 0; portable < 2; portable++) {
+		dsync_sha1_portable__(portable == 1);
+		/* every size to 300: the header "blob N\0" ends anywhere in a block */
+		for (len = 0; len <= 300; len++) {
+			for (t = 0; t < DSYNC_ARRAY_SIZE(types); t++) {
+				const unsigned char *data = t % 2 ? txt : rnd;
+
+				assert_int_equal(dsync_packw_prepare(&o, types[t], data, len), 0);
+				assert_int_equal(git_odb_hash(&want, data, len, types[t]), 0);
+				assert_true(git_oid_equal(&o.id, &want));
+				assert_false(o.checked);
+			}
+		}
+		for (k = 0; k < DSYNC_ARRAY_SIZE(big); k++) {
+			const unsigned char *data = k % 2 ? txt : rnd;
+
+			assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, data, big[k]), 0);
+			assert_int_equal(git_odb_hash(&want, data, big[k], GIT_OBJECT_BLOB), 0);
+			assert_true(git_oid_equal(&o.id, &want));
+		}
+	}
+	dsync_sha1_portable__(false);
+	/* git's id of nothing (git hash-object /dev/null) */
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "", 0), 0);
+	git_oid_fromstr(&want, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+	assert_true(git_oid_equal(&o.id, &want));
+	dsync_packw_obj_dispose(&o);
+	free(rnd);
+	free(txt);
+}
+
+/* An object whose id is already held but whose bytes are others' (what a
+ * crafted SHA-1 collision would be, seen from the writer): prepared from
+ * DATA, its id set to ID's. */
+static void forge(dsync_packw_obj *o, const void *data, size_t len, const git_oid *id)
+{
+	assert_int_equal(dsync_packw_prepare(o, GIT_OBJECT_BLOB, data, len), 0);
+	o->id = *id;
+}
+
 static void test_dedup(void **state)
 {
 	char gitdir[300];
@@ -261,10 +319,49 @@ static void test_dedup(void **state)
 	assert_true(git_oid_equal(&loose, &b));
 	assert_false(dsync_packw_has(w, &loose));
 	assert_int_equal(dsync_packw_count(w), 1);
+	/* each hit was hashed again with SHA-1DC: put's from its bytes, add's
+	 * from its entry inflated */
+	assert_int_equal(dsync_packw_rechecked(w), 3);
+
+	/* other bytes under a held id are not dropped as copies: an error
+	 * naming the object, for a small, a big stored (noise) and a deflated
+	 * one, against the pack and against the store */
+	{
+		unsigned char *rnd = noise(BIG, 3), *txt = text(BIG);
+		char hex[GIT_OID_HEXSZ + 1];
+
+		forge(&o, "twinn", 5, &a);
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		git_oid_tostr(hex, sizeof(hex), &a);
+		assert_non_null(strstr(dsync_error_last(), hex));
+		forge(&o, rnd, BIG, &a);
+		assert_true(o.zlen > BIG);
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		forge(&o, txt, BIG, &loose);
+		assert_true(o.zlen < BIG / 2);
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		assert_int_equal(dsync_packw_rechecked(w), 6);
+		/* an entry that does not inflate to its size is no copy either */
+		assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
+		o.size = 6;
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		/* an id from libgit2 (SHA-1DC) is not hashed again */
+		assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
+		o.checked = true;
+		assert_int_equal(dsync_packw_add(w, &o), 0);
+		assert_int_equal(dsync_packw_rechecked(w), 6);
+		free(rnd);
+		free(txt);
+	}
+	/* the writer goes on: only those objects failed */
+	assert_int_equal(dsync_packw_put(w, &b, GIT_OBJECT_BLOB, "after", 5), 0);
+	assert_int_equal(dsync_packw_count(w), 2);
 	assert_int_equal(dsync_packw_commit(w), 0);
 	dsync_packw_free(w);
 	dsync_packw_obj_dispose(&o);
 	reads_back(gitdir, &a, GIT_OBJECT_BLOB, "twice", 5);
+	reads_back(gitdir, &b, GIT_OBJECT_BLOB, "after", 5);
+	reads_back(gitdir, &loose, GIT_OBJECT_BLOB, "in the store", 12);
 	git_accepts(gitdir);
 
 	/* a pack of nothing new is not kept */
@@ -757,6 +854,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_objects_read_back),
+		cmocka_unit_test(test_ids_are_libgit2s),
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_count_fixup),
 		cmocka_unit_test(test_temp_files),
