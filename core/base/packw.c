@@ -254,7 +254,7 @@ static int recheck(dsync_packw *w, const dsync_packw_obj *o, const void *raw)
 		goto out;
 	}
 	if (!git_oid_equal(&id, &o->id))
-		error = dsync_error_set(DSYNC_ECORRUPT, "object %s: its bytes' SHA-1DC id is another", hex);
+		error = dsync_error_set(DSYNC_ECORRUPT, "object %s: SHA-1DC gives its bytes another id", hex);
 out:
 	free(data);
 	return error;
