@@ -60,6 +60,14 @@ typedef struct dsync_packw_obj {
  */
 int dsync_packw_prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len);
 
+/*
+ * The same, the id computed by libgit2's SHA-1DC (O->checked): for an
+ * object likely already held (a file the last snapshot had, read again
+ * because its stat changed), which add() would otherwise hash again with
+ * SHA-1DC, on the writer's one thread, before it drops it.
+ */
+int dsync_packw_prepare_checked(dsync_packw_obj *o, git_object_t type, const void *data, size_t len);
+
 /* Frees O's room and zeroes it; O may be reused.  Accepts a zeroed struct. */
 void dsync_packw_obj_dispose(dsync_packw_obj *o);
 

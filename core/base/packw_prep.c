@@ -40,7 +40,9 @@ static void object_id(git_oid *id, git_object_t type, const void *data, size_t l
 	dsync_sha1_final(&c, id->id);
 }
 
-int dsync_packw_prepare__(dsync_packw_obj *o, git_object_t type, const void *data, size_t len, const git_oid *known)
+/* KNOWN: the id libgit2 computed; else CHECKED: computed by libgit2 here. */
+static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len, const git_oid *known,
+		   bool checked)
 {
 	dsync_zcomp *zc;
 	size_t n;
@@ -53,9 +55,11 @@ int dsync_packw_prepare__(dsync_packw_obj *o, git_object_t type, const void *dat
 		return dsync_error_set(DSYNC_EUSAGE, "cannot pack an object of %zu bytes", len);
 	if (known)
 		o->id = *known;
-	else
+	else if (!checked)
 		object_id(&o->id, type, data, len);
-	o->checked = known != NULL;
+	else if ((error = git_odb_hash(&o->id, data, len, type)) < 0)
+		return dsync_error_git(error, "cannot hash an object");
+	o->checked = known != NULL || checked;
 	o->type = type;
 	o->size = len;
 	if ((zc = dsync_zcomp_thread()) == NULL)
@@ -67,9 +71,19 @@ int dsync_packw_prepare__(dsync_packw_obj *o, git_object_t type, const void *dat
 	return 0;
 }
 
+int dsync_packw_prepare__(dsync_packw_obj *o, git_object_t type, const void *data, size_t len, const git_oid *known)
+{
+	return prepare(o, type, data, len, known, false);
+}
+
 int dsync_packw_prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len)
 {
-	return dsync_packw_prepare__(o, type, data, len, NULL);
+	return prepare(o, type, data, len, NULL, false);
+}
+
+int dsync_packw_prepare_checked(dsync_packw_obj *o, git_object_t type, const void *data, size_t len)
+{
+	return prepare(o, type, data, len, NULL, true);
 }
 
 void dsync_packw_obj_dispose(dsync_packw_obj *o)

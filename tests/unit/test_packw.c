@@ -274,6 +274,11 @@ static void test_ids_are_libgit2s(void **state)
 			assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, data, big[k]), 0);
 			assert_int_equal(git_odb_hash(&want, data, big[k], GIT_OBJECT_BLOB), 0);
 			assert_true(git_oid_equal(&o.id, &want));
+			assert_false(o.checked);
+			/* and by SHA-1DC itself, for an object likely held */
+			assert_int_equal(dsync_packw_prepare_checked(&o, GIT_OBJECT_BLOB, data, big[k]), 0);
+			assert_true(git_oid_equal(&o.id, &want));
+			assert_true(o.checked);
 		}
 	}
 	dsync_sha1_portable__(false);
@@ -346,8 +351,7 @@ static void test_dedup(void **state)
 		o.size = 6;
 		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
 		/* an id from libgit2 (SHA-1DC) is not hashed again */
-		assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
-		o.checked = true;
+		assert_int_equal(dsync_packw_prepare_checked(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
 		assert_int_equal(dsync_packw_add(w, &o), 0);
 		assert_int_equal(dsync_packw_rechecked(w), 6);
 		free(rnd);
