@@ -3,7 +3,7 @@
 # Usage: contrib/install-deps.sh   (as root, or with sudo available)
 set -eu
 
-PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev zlib1g-dev libssh2-1-dev
+PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev zlib1g-dev libdeflate-dev libssh2-1-dev
 libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev openssh-server
 openssh-client dropbear-bin libcmocka-dev strace util-linux python3 time
 libzxcvbn-dev openssl curl"

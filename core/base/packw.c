@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/packw.h"
+#include "core/base/zcomp.h"
 #include "core/base/packw_int.h"
 
 #define WBUF_SIZE (1024 * 1024)   /* small objects are written in batches */
@@ -64,6 +64,11 @@ bool dsync_packw_has(const dsync_packw *w, const git_oid *id)
 uint32_t dsync_packw_count(const dsync_packw *w)
 {
 	return (uint32_t)w->ents.size;
+}
+
+uint32_t dsync_packw_rechecked(const dsync_packw *w)
+{
+	return w->rechecked;
 }
 
 bool dsync_packw_live__(const dsync_packw *w)
@@ -213,7 +218,49 @@ static bool odb_has(dsync_packw *w, const git_oid *id)
 	return w->odb && git_odb_exists_ext(w->odb, id, GIT_ODB_LOOKUP_NO_REFRESH);
 }
 
-int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
+/*
+ * O's id is already in this pack or the store, so O is about to be dropped:
+ * its bytes (RAW, or inflated from its entry when NULL) are hashed again
+ * with libgit2's SHA-1DC first, unless its id came from it.  SHA-1DC fails
+ * on either half of a crafted colliding pair, so a file made to collide
+ * with another cannot pass for it and vanish from the snapshot.  Hits are
+ * files and chunks already stored: rare in a first snapshot.
+ */
+static int recheck(dsync_packw *w, const dsync_packw_obj *o, const void *raw)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	unsigned char *data = NULL;
+	git_oid id;
+	int error;
+
+	if (o->checked)
+		return 0;
+	git_oid_tostr(hex, sizeof(hex), &o->id);
+	if (raw == NULL) {
+		if ((data = malloc(o->size ? (size_t)o->size : 1)) == NULL)
+			return dsync_error_oom();
+		if ((error = dsync_zcomp_read(o->z, o->zlen, data, (size_t)o->size)) < 0) {
+			if (error == DSYNC_ECORRUPT)   /* else out of memory, said */
+				dsync_error_set(error, "cannot check object %s: its entry does not inflate", hex);
+			goto out;
+		}
+		raw = data;
+	}
+	w->rechecked++;
+	if ((error = git_odb_hash(&id, raw, (size_t)o->size, o->type)) < 0) {
+		/* what libgit2 says when SHA-1DC sees a collision attack */
+		error = dsync_error_set(DSYNC_ECORRUPT, "object %s: %s", hex,
+					git_error_last() ? git_error_last()->message : "cannot hash it");
+		goto out;
+	}
+	if (!git_oid_equal(&id, &o->id))
+		error = dsync_error_set(DSYNC_ECORRUPT, "object %s: SHA-1DC gives its bytes another id", hex);
+out:
+	free(data);
+	return error;
+}
+
+static int add(dsync_packw *w, const dsync_packw_obj *o, bool check_odb, const void *raw)
 {
 	unsigned char h[16];
 	size_t hl, slot;
@@ -226,10 +273,8 @@ int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 	if (o->zlen < 2 || o->type < GIT_OBJECT_COMMIT || o->type > GIT_OBJECT_TAG)
 		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': the object was not prepared",
 				       w->tmp_pack);
-	if (dsync_packw_has(w, &o->id))
-		return 0;
-	if (check_odb && odb_has(w, &o->id))
-		return 0;
+	if (dsync_packw_has(w, &o->id) || (check_odb && odb_has(w, &o->id)))
+		return recheck(w, o, raw);
 	if (w->ents.size >= UINT32_MAX - 1)
 		return dsync_error_set(DSYNC_ERROR, "cannot add to pack '%s': too many objects", w->tmp_pack);
 	if ((w->ents.size + 1) * 2 > w->nslots && (error = slots_grow(w)) < 0)
@@ -237,7 +282,7 @@ int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 	hl = entry_header(h, o->type, o->size);
 	e.id = o->id;
 	e.offset = w->off;
-	e.crc = (uint32_t)crc32_z(crc32(0L, h, (uInt)hl), o->z, o->zlen);
+	e.crc = dsync_crc32(dsync_crc32(0, h, hl), o->z, o->zlen);
 	if (dsync_array_push(w->ents, e) < 0)
 		return dsync_error_oom();
 	if ((error = emit(w, h, hl)) < 0 || (error = emit(w, o->z, o->zlen)) < 0) {
@@ -249,9 +294,14 @@ int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
 	return 0;
 }
 
+int dsync_packw_add__(dsync_packw *w, const dsync_packw_obj *o, bool check_odb)
+{
+	return add(w, o, check_odb, NULL);
+}
+
 int dsync_packw_add(dsync_packw *w, const dsync_packw_obj *o)
 {
-	return dsync_packw_add__(w, o, true);
+	return add(w, o, true, NULL);
 }
 
 int dsync_packw_put(dsync_packw *w, git_oid *id, git_object_t type, const void *data, size_t len)
@@ -262,7 +312,7 @@ int dsync_packw_put(dsync_packw *w, git_oid *id, git_object_t type, const void *
 		return error;
 	if (id)
 		*id = w->scratch.id;
-	return dsync_packw_add__(w, &w->scratch, true);
+	return add(w, &w->scratch, true, data);
 }
 
 /* --- the .idx and commit --- */

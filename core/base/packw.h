@@ -39,7 +39,8 @@ typedef struct dsync_packw dsync_packw;
  * compress (already-compressed media, archives, random), else deflated at a
  * fast level.  Z is owned (malloc'd, ZCAP bytes of room): an object may be
  * prepared again into the same struct, reusing the room.  Zero it (or
- * dispose it) before the first prepare.
+ * dispose it) before the first prepare.  CHECKED: the id came from
+ * libgit2's collision-detecting SHA-1DC (not from dsync's faster SHA-1).
  */
 typedef struct dsync_packw_obj {
 	git_oid id;
@@ -48,6 +49,7 @@ typedef struct dsync_packw_obj {
 	unsigned char *z;
 	size_t zlen;
 	size_t zcap;
+	bool checked;
 } dsync_packw_obj;
 
 /*
@@ -57,6 +59,14 @@ typedef struct dsync_packw_obj {
  * when out of memory (*O keeps its room, its content is undefined).
  */
 int dsync_packw_prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len);
+
+/*
+ * The same, the id computed by libgit2's SHA-1DC (O->checked): for an
+ * object likely already held (a file the last snapshot had, read again
+ * because its stat changed), which add() would otherwise hash again with
+ * SHA-1DC, on the writer's one thread, before it drops it.
+ */
+int dsync_packw_prepare_checked(dsync_packw_obj *o, git_object_t type, const void *data, size_t len);
 
 /* Frees O's room and zeroes it; O may be reused.  Accepts a zeroed struct. */
 void dsync_packw_obj_dispose(dsync_packw_obj *o);
@@ -75,11 +85,16 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
  * Appends O to the pack, unless this pack or the ODB already holds its id
  * (then nothing is written and 0 is returned).  Write errors (disk full):
  * DSYNC_ENOSPACE or DSYNC_ERROR; the writer is then only good for free.
+ * Before O is dropped as already held, its bytes (inflated from its entry)
+ * are hashed again with libgit2's SHA-1DC, unless its id came from it: a
+ * crafted SHA-1 collision, or an id that is not its bytes', is
+ * DSYNC_ECORRUPT, for that object only (the writer stays usable).
  */
 int dsync_packw_add(dsync_packw *w, const dsync_packw_obj *o);
 
 /* Prepares and adds the object of TYPE with LEN bytes at DATA; *ID (may be
- * NULL): its id.  Reuses a buffer of the writer's: for the writer's thread. */
+ * NULL): its id.  Reuses a buffer of the writer's: for the writer's thread.
+ * Checked as add() does, on DATA itself. */
 int dsync_packw_put(dsync_packw *w, git_oid *id, git_object_t type, const void *data, size_t len);
 
 /* Whether this pack (not the ODB) holds ID. */
@@ -87,6 +102,10 @@ bool dsync_packw_has(const dsync_packw *w, const git_oid *id);
 
 /* How many objects the pack holds so far (dedup'd ones not counted). */
 uint32_t dsync_packw_count(const dsync_packw *w);
+
+/* How many objects add() and put() hashed again with SHA-1DC before they
+ * dropped them as already held. */
+uint32_t dsync_packw_rechecked(const dsync_packw *w);
 
 /*
  * Finishes the pack: the count fixed when needed, the trailer, the .idx v2

@@ -33,6 +33,7 @@ struct dsync_packw {
 	unsigned char *wbuf;
 	size_t wfill;
 	dsync_packw_obj scratch; /* put()'s prepared object */
+	uint32_t rechecked;      /* dedup hits hashed again with SHA-1DC */
 	dsync_packw **backref;   /* the odb backend's pointer to this writer, if any: cleared by free */
 	bool sealed;             /* being committed: ents sorted, no more adds or reads */
 	bool done;               /* committed */

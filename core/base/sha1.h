@@ -1,8 +1,14 @@
 /*
- * SHA-1, for the checksum that ends a git packfile (core/thinpack.c): git's
- * format asks for it; nothing in dsync relies on it for security (packs are
- * authenticated by their encryption, objects by the indexer recomputing their
- * ids).
+ * SHA-1, with the CPU's SHA instructions where it has them: the checksums
+ * that end git's packs and indexes (core/store/thinpack.c,
+ * core/base/packw.c, core/history/verify.c), the HMAC of hashed
+ * known_hosts lines, and the ids of the objects the local pack writer prepares
+ * (core/base/packw_prep.c), the same ids libgit2 computes.  Plain SHA-1,
+ * without SHA-1DC's detection of crafted collisions: the pack writer hashes
+ * every object it drops as already held again with libgit2's SHA-1DC, the
+ * one place a collision would do harm (docs/format.md, "Local packs"), and
+ * fetched objects get their ids from libgit2's indexer (SHA-1DC).  Packs
+ * sent to remotes are authenticated by their encryption.
  */
 #ifndef DSYNC_BASE_SHA1_H
 #define DSYNC_BASE_SHA1_H

@@ -161,7 +161,7 @@ static int discover_file(worker *w, const char *real, const char *stored, const 
 		mode = GIT_FILEMODE_COMMIT;
 	if (ie && stat_matches(ie, st, mode, d->index_mtime))
 		return scan_list_push(&w->out, stored, mode, &ie->id, st, SCAN_CACHED);
-	if ((error = scan_list_push(&w->out, stored, mode, NULL, st, SCAN_READ)) < 0)
+	if ((error = scan_list_push(&w->out, stored, mode, NULL, st, ie ? SCAN_READ | SCAN_WAS : SCAN_READ)) < 0)
 		return error;
 	if ((w->out.v[w->out.n - 1].real = strdup(real)) == NULL)
 		return dsync_error_oom();

@@ -16,7 +16,9 @@ enum {
 	SCAN_KEPT = 1 << 1,    /* unreadable: the index's previous version kept */
 	SCAN_HASHED = 1 << 2,  /* content read and hashed (or written) */
 	SCAN_MARKER = 1 << 3,  /* an empty-folder marker not in the cache */
-	SCAN_READ = 1 << 8     /* discovery: content must be read */
+	SCAN_READ = 1 << 8,    /* discovery: content must be read */
+	SCAN_WAS = 1 << 9      /* discovery: SCAN_READ, and the index had the path (its
+				  bytes may well be the last snapshot's, already stored) */
 };
 
 /* Called during the walk with the number of files seen so far and the

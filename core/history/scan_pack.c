@@ -52,6 +52,10 @@ typedef struct task {
 	unsigned char *data;
 	size_t len;
 	bool group_end;
+	/* T_FILE, T_CHUNK: the index had the file, so its bytes may be stored
+	 * already: hashed with SHA-1DC here, in parallel, rather than by the
+	 * pack writer on this thread when it finds them held (packw.h) */
+	bool was;
 	/* results */
 	int result;             /* DONE_OK, DONE_AGAIN (read it again here), DONE_FAILED */
 	int code;               /* DONE_FAILED: the error and its message */
@@ -78,6 +82,7 @@ typedef struct pipeline {
 	size_t at;                /* the next entry to look at */
 	bool big;                 /* cutting a big file */
 	size_t big_entry;
+	bool big_was;
 	int big_fd;
 	struct stat big_st;
 	dsync_chunk_cutter cut;
@@ -95,6 +100,12 @@ typedef struct room {
 	unsigned char *p;
 	size_t cap;
 } file_room;
+
+static int prepare(task *t, const void *data, size_t len)
+{
+	return t->was ? dsync_packw_prepare_checked(&t->obj, GIT_OBJECT_BLOB, data, len)
+		      : dsync_packw_prepare(&t->obj, GIT_OBJECT_BLOB, data, len);
+}
 
 /* Reads the whole file of T (a plain file or a link) into bytes prepared
  * for the pack, read into ROOM.  Anything unusual is DONE_AGAIN, for
@@ -117,7 +128,7 @@ static void run_file(pipeline *p, task *t, file_room *room)
 
 		if (n < 0 || (size_t)n >= sizeof(target))
 			goto out;
-		error = dsync_packw_prepare(&t->obj, GIT_OBJECT_BLOB, target, (size_t)n);
+		error = prepare(t, target, (size_t)n);
 		goto prepared;
 	}
 	fd = open(abs.ptr, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
@@ -146,7 +157,7 @@ static void run_file(pipeline *p, task *t, file_room *room)
 	}
 	if (fstat(fd, &after) < 0 || !scan_same_version(&t->st, &after))
 		goto out;
-	error = dsync_packw_prepare(&t->obj, GIT_OBJECT_BLOB, whole, size);
+	error = prepare(t, whole, size);
 prepared:
 	if (error < 0) {
 		t->result = DONE_FAILED;
@@ -168,7 +179,7 @@ static void run_task(pipeline *p, task *t, file_room *room)
 	if (t->kind == T_FILE) {
 		run_file(p, t, room);
 	} else if (t->kind == T_CHUNK) {
-		error = dsync_packw_prepare(&t->obj, GIT_OBJECT_BLOB, t->data, t->len);
+		error = prepare(t, t->data, t->len);
 		free(t->data);
 		t->data = NULL;
 		t->result = error < 0 ? DONE_FAILED : DONE_OK;
@@ -280,6 +291,7 @@ static int make_chunk(pipeline *p)
 	memcpy(t->data, data, len);
 	t->len = len;
 	t->group_end = group_end;
+	t->was = p->big_was;
 	push_task(p, t);
 	return 0;
 }
@@ -341,11 +353,14 @@ static int make_task(pipeline *p, bool *more)
 		return 0;
 	}
 	scan_test_pause();
-	if (!S_ISLNK(e->st.st_mode) && scan_chunked(r, size))
+	if (!S_ISLNK(e->st.st_mode) && scan_chunked(r, size)) {
+		p->big_was = e->flags & SCAN_WAS;
 		return start_big(p, (size_t)(e - out->v), e->real);
+	}
 	{
 		task *t = new_task(p, T_FILE, (size_t)(e - out->v), 2 * size);
 
+		t->was = e->flags & SCAN_WAS;
 		t->real = e->real;
 		t->link = S_ISLNK(e->st.st_mode);
 		push_task(p, t);

@@ -15,6 +15,7 @@
 #include "core/base/delta.h"
 #include "core/base/oidset.h"
 #include "core/base/sha1.h"
+#include "core/base/zcomp.h"
 #include "core/store/thinpack.h"
 
 #define OUT_BLOCK (64 * 1024)
@@ -484,27 +485,30 @@ int dsync_thinpack_list_cut(size_t **cuts, size_t *ncuts, const dsync_thinpack_l
 
 /* ---- the packfile ------------------------------------------------------- */
 
-/* How an object's zlib stream is made (zlib's levels): what does not
- * compress goes in stored blocks, which cost a copy and an adler32 and which
- * every zlib reads; deltas, and whole objects that compress while the pack
- * has deflated less than FINE_BUDGET of them (what an incremental push
- * sends), at the default level; beyond that at the fastest level (on the
- * corpus of bench/corpus.pl, level 1 made its text 2% larger than level 6
- * in a third of the time). */
-enum { Z_STORE, Z_FAST, Z_FINE, Z_KINDS };
-
+/* How an object's zlib stream is made (core/base/zcomp.h, as the local
+ * packs decide): what does not compress goes in stored blocks, which cost a
+ * copy and an adler32 and which every zlib reads; deltas, and whole objects
+ * that compress while the pack has deflated less than FINE_BUDGET of them
+ * (what an incremental push sends), at the default level; beyond that at the
+ * fastest level (on the corpus of bench/corpus.pl, level 1 made its text 2%
+ * larger than level 6 in a third of the time). */
 #define FINE_BUDGET ((uint64_t)1 << 20)
 
-#define SAMPLE 2048          /* bytes of an object tried at the fastest level, at its head and middle */
-#define SAMPLE_GAIN 10       /* percent a sample must shrink by to compress the object */
+/* Objects up to this size are compressed whole, into a buffer as big (files
+ * up to 8 MiB are one object, docs/chunks.md); a bigger one (chunking turned
+ * off) streams through zlib in OUT_BLOCK pieces, so memory stays bounded. */
+#define WHOLE_MAX ((size_t)8 << 20)
 
 typedef struct writer {
 	int fd;
 	dsync_sha1 sha;
 	unsigned char *buf, *zout;
 	size_t fill;
-	z_stream z[Z_KINDS];
-	bool z_ready[Z_KINDS];
+	dsync_zcomp *zc;
+	unsigned char *whole;   /* the stream of an object of WHOLE_MAX or less */
+	size_t whole_cap;
+	z_stream z;             /* the stream of a bigger one */
+	bool z_ready;
 	uint64_t fine;          /* bytes of whole objects deflated at the default level */
 	dsync_thinpack_tap tap;
 	void *tap_payload;
@@ -563,46 +567,37 @@ static int emit_header(writer *w, int type, size_t size)
 	return emit(w, b, n + 1);
 }
 
-/* Whether the SAMPLE bytes at DATA shrink by SAMPLE_GAIN percent at the
- * fastest level (through the stored stream, reset before and after, into
- * the writer's output buffer, which holds deflateBound of a sample). */
-static bool sample_shrinks(writer *w, const unsigned char *data, size_t len)
+/* How an object of LEN bytes at DATA is compressed (DSYNC_ZCOMP_*), as
+ * FINE_BUDGET says.  Depends only on the bytes and the objects before it,
+ * so a pack written again is the same. */
+static int object_method(writer *w, const unsigned char *data, size_t len)
 {
-	z_stream *z = &w->z[Z_FAST];
+	int m = dsync_zcomp_choose(w->zc, data, len, w->fine < FINE_BUDGET && len <= FINE_BUDGET - w->fine);
 
-	if (deflateReset(z) != Z_OK)
-		return true;
-	z->next_in = (Bytef *)data;
-	z->avail_in = (uInt)len;
-	z->next_out = w->zout;
-	z->avail_out = OUT_BLOCK;
-	return deflate(z, Z_FINISH) == Z_STREAM_END && z->total_out * 100 < (uLong)len * (100 - SAMPLE_GAIN);
+	if (m == DSYNC_ZCOMP_FINE)
+		w->fine += len;
+	return m;
 }
 
-/* Which stream an object of LEN bytes at DATA gets: stored unless both its
- * head and its middle shrink (a media file's header often compresses while
- * its body does not; the local packs' writer decides the same way,
- * docs/format.md, "Local packs"); small ones deflated (zlib stores a block
- * that would grow); the level as FINE_BUDGET says.  Depends only on the
- * bytes and the objects before it, so a pack written again is the same. */
-static int object_kind(writer *w, const unsigned char *data, size_t len)
+/* The zlib stream of an object bigger than WHOLE_MAX, by METHOD, a piece at
+ * a time. */
+static int emit_streamed(writer *w, int method, const unsigned char *data, size_t len)
 {
-	if (len > 2 * SAMPLE && !(sample_shrinks(w, data, SAMPLE) && sample_shrinks(w, data + len / 2, SAMPLE)))
-		return Z_STORE;
-	if (w->fine >= FINE_BUDGET || len > FINE_BUDGET - w->fine)
-		return Z_FAST;
-	w->fine += len;
-	return Z_FINE;
-}
-
-static int emit_deflated(writer *w, int kind, const void *data, size_t len)
-{
-	z_stream *z = &w->z[kind];
+	z_stream *z = &w->z;
 	int zr, error;
 
-	if (deflateReset(z) != Z_OK)
+	if (!w->z_ready) {
+		if (deflateInit(z, Z_BEST_SPEED) != Z_OK)
+			return dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
+		w->z_ready = true;
+	}
+	if (deflateReset(z) != Z_OK ||
+	    deflateParams(z, method == DSYNC_ZCOMP_STORE  ? Z_NO_COMPRESSION
+			     : method == DSYNC_ZCOMP_FINE ? Z_DEFAULT_COMPRESSION
+							  : Z_BEST_SPEED,
+			  method == DSYNC_ZCOMP_HUFFMAN ? Z_HUFFMAN_ONLY : Z_DEFAULT_STRATEGY) != Z_OK)
 		return dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
-	z->next_in = (Bytef *)data;
+	z->next_in = (Bytef *)(uintptr_t)data;
 	do {
 		/* zlib counts in uInt: feed it at most 1 GiB at a time */
 		if (z->avail_in == 0 && len) {
@@ -622,13 +617,30 @@ static int emit_deflated(writer *w, int kind, const void *data, size_t len)
 	return 0;
 }
 
+static int emit_compressed(writer *w, int method, const void *data, size_t len)
+{
+	size_t need = dsync_zcomp_bound(len);
+
+	if (len > WHOLE_MAX)
+		return emit_streamed(w, method, data, len);
+	if (need > w->whole_cap) {
+		unsigned char *p = realloc(w->whole, need);
+
+		if (p == NULL)
+			return dsync_error_oom();
+		w->whole = p;
+		w->whole_cap = need;
+	}
+	return emit(w, w->whole, dsync_zcomp_write(w->zc, method, w->whole, data, len));
+}
+
 /* Copies entry E of a local pack into the pack as it is, when it holds a
  * whole object (*USED set); the CRC-32 the pack's index keeps is checked
  * on the way (a damaged local pack fails the push rather than going out). */
 static int emit_reused(writer *w, const dsync_thinpack_reuse *r, const reuse_ent *e, bool *used)
 {
 	uint64_t at = e->off, size;
-	uLong crc = crc32(0L, Z_NULL, 0);
+	uint32_t crc = 0;
 	int type, error;
 
 	*used = entry_head(r, e, &type, &size, NULL);
@@ -637,12 +649,12 @@ static int emit_reused(writer *w, const dsync_thinpack_reuse *r, const reuse_ent
 
 		if (pread_full(r->packs[e->pack], w->zout, take, at) < 0)
 			return dsync_error_sys(errno ? errno : EIO, "cannot read a pack of the history");
-		crc = crc32(crc, w->zout, (uInt)take);
+		crc = dsync_crc32(crc, w->zout, take);
 		if ((error = emit(w, w->zout, take)) < 0)
 			return error;
 		at += take;
 	}
-	if (*used && (uint32_t)crc != e->crc)
+	if (*used && crc != e->crc)
 		return dsync_error_set(DSYNC_ECORRUPT,
 				       "a pack of the history is damaged (an entry's checksum differs)");
 	return 0;
@@ -674,7 +686,6 @@ int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_
 			     dsync_thinpack_progress_cb cb, void *payload, const dsync_thinpack_reuse *reuse,
 			     dsync_thinpack_tap tap, void *tap_payload)
 {
-	static const int levels[Z_KINDS] = { Z_NO_COMPRESSION, Z_BEST_SPEED, Z_DEFAULT_COMPRESSION };
 	writer w = { .tap = tap, .tap_payload = tap_payload };
 	git_odb *odb = NULL;
 	dsync_buf delta = DSYNC_BUF_INIT;
@@ -686,16 +697,10 @@ int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_
 	dsync_sha1_init(&w.sha);
 	w.buf = malloc(OUT_BLOCK);
 	w.zout = malloc(OUT_BLOCK);
-	if (!w.buf || !w.zout || l->size > UINT32_MAX) {
+	w.zc = dsync_zcomp_new();
+	if (!w.buf || !w.zout || !w.zc || l->size > UINT32_MAX) {
 		error = dsync_error_oom();
 		goto out;
-	}
-	for (i = 0; i < Z_KINDS; i++) {
-		if (deflateInit(&w.z[i], levels[i]) != Z_OK) {
-			error = dsync_error_set(DSYNC_ERROR, "cannot compress a pack");
-			goto out;
-		}
-		w.z_ready[i] = true;
 	}
 	if ((err = git_repository_odb(&odb, repo)) < 0) {
 		error = dsync_error_git(err, "cannot read the history to push");
@@ -737,10 +742,10 @@ int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_
 						     data, size, size / 2)) == 0) {
 			if ((error = emit_header(&w, OBJ_REF_DELTA, delta.len)) == 0 &&
 			    (error = emit(&w, l->ptr[i].base.id, GIT_OID_RAWSZ)) == 0)
-				error = emit_deflated(&w, Z_FINE, delta.ptr, delta.len);
+				error = emit_compressed(&w, DSYNC_ZCOMP_FINE, delta.ptr, delta.len);
 		} else if (error >= 0) {
 			if ((error = emit_header(&w, type, size)) == 0)
-				error = emit_deflated(&w, object_kind(&w, data, size), data, size);
+				error = emit_compressed(&w, object_method(&w, data, size), data, size);
 		}
 		git_odb_object_free(base);
 		git_odb_object_free(obj);
@@ -753,9 +758,10 @@ int dsync_thinpack_write_tap(int fd, git_repository *repo, const dsync_thinpack_
 	if ((error = emit(&w, sum, sizeof(sum))) == 0)
 		error = flush_out(&w);
 out:
-	for (i = 0; i < Z_KINDS; i++)
-		if (w.z_ready[i])
-			deflateEnd(&w.z[i]);
+	if (w.z_ready)
+		deflateEnd(&w.z);
+	dsync_zcomp_free(w.zc);
+	free(w.whole);
 	git_odb_free(odb);
 	dsync_buf_dispose(&delta);
 	free(w.buf);

@@ -3,8 +3,13 @@
  * every object back and git accepts the pack (fsck --full, verify-pack);
  * what does not compress is stored, what does is deflated; dedup against the
  * pack and the store; a wrong expected count is fixed; nothing is left
- * behind when a pack is not committed or holds nothing; the .idx's table of
+ * behind when a pack is not committed or holds nothing; ids are libgit2's,
+ * and an object dropped as held is hashed again with SHA-1DC first (other
+ * bytes under a held id fail); the .idx's table of
  * 8-byte offsets; the odb backend under a real snapshot, then `dsync gc`.
+ * The compressor both packs' writers share (core/base/zcomp.h): every method
+ * makes a stream zlib reads back, the samples pick the method, and a push's
+ * pack of objects too big to compress whole (streamed) is one git accepts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,12 +31,17 @@
 
 #include <git2.h>
 #include <sodium.h>
+#include <zlib.h>
 
 #include "dsync/common.h"
 #include "dsync/gc.h"
 #include "dsync/snapshot.h"
 #include "core/base/internal.h"
+#include "core/base/file.h"
 #include "core/base/packw.h"
+#include "core/base/sha1.h"
+#include "core/base/zcomp.h"
+#include "core/store/thinpack.h"
 #include "core/folder/folder.h"
 #include "sandbox.h"
 
@@ -60,6 +70,17 @@ static unsigned char *text(size_t len)
 			p[i++] = (unsigned char)*w;
 		k++;
 	}
+	return p;
+}
+
+/* LEN bytes of hex digits of noise, a line break every 65 (hashes, keys). */
+static unsigned char *hex_text(size_t len, unsigned char tag)
+{
+	unsigned char *p = noise(len, tag);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = i % 65 == 64 ? '\n' : (unsigned char)"0123456789abcdef"[p[i] & 15];
 	return p;
 }
 
@@ -219,6 +240,66 @@ static void test_objects_read_back(void **state)
 	free(mid);
 }
 
+/* Ids of prepared objects (dsync's SHA-1) are libgit2's (SHA-1DC), for
+ * every type, sizes around SHA-1's 64-byte blocks and its padding, and big
+ * ones; with the CPU's SHA instructions (where it has them) and with the
+ * portable rounds. */
+static void test_ids_are_libgit2s(void **state)
+{
+	static const git_object_t types[] = { GIT_OBJECT_BLOB, GIT_OBJECT_TREE, GIT_OBJECT_COMMIT, GIT_OBJECT_TAG };
+	static const size_t big[] = { 65535, 65536 + 7, BIG - 1, BIG, 9 * BIG + 3 };
+	unsigned char *rnd = noise(9 * BIG + 3, 9), *txt = text(9 * BIG + 3);
+	dsync_packw_obj o = { 0 };
+	git_oid want;
+	size_t len, t, k;
+	int portable;
+
+	(void)state;
+	for (portable = 0; portable < 2; portable++) {
+		dsync_sha1_portable__(portable == 1);
+		/* every size to 300: the header "blob N\0" ends anywhere in a block */
+		for (len = 0; len <= 300; len++) {
+			for (t = 0; t < DSYNC_ARRAY_SIZE(types); t++) {
+				const unsigned char *data = t % 2 ? txt : rnd;
+
+				assert_int_equal(dsync_packw_prepare(&o, types[t], data, len), 0);
+				assert_int_equal(git_odb_hash(&want, data, len, types[t]), 0);
+				assert_true(git_oid_equal(&o.id, &want));
+				assert_false(o.checked);
+			}
+		}
+		for (k = 0; k < DSYNC_ARRAY_SIZE(big); k++) {
+			const unsigned char *data = k % 2 ? txt : rnd;
+
+			assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, data, big[k]), 0);
+			assert_int_equal(git_odb_hash(&want, data, big[k], GIT_OBJECT_BLOB), 0);
+			assert_true(git_oid_equal(&o.id, &want));
+			assert_false(o.checked);
+			/* and by SHA-1DC itself, for an object likely held */
+			assert_int_equal(dsync_packw_prepare_checked(&o, GIT_OBJECT_BLOB, data, big[k]), 0);
+			assert_true(git_oid_equal(&o.id, &want));
+			assert_true(o.checked);
+		}
+	}
+	dsync_sha1_portable__(false);
+	/* git's id of nothing (git hash-object /dev/null) */
+	assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "", 0), 0);
+	git_oid_fromstr(&want, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+	assert_true(git_oid_equal(&o.id, &want));
+	dsync_packw_obj_dispose(&o);
+	free(rnd);
+	free(txt);
+}
+
+/* An object whose id is already held but whose bytes are others' (what a
+ * crafted SHA-1 collision would be, seen from the writer): prepared from
+ * DATA, its id set to ID's. */
+static void forge(dsync_packw_obj *o, const void *data, size_t len, const git_oid *id)
+{
+	assert_int_equal(dsync_packw_prepare(o, GIT_OBJECT_BLOB, data, len), 0);
+	o->id = *id;
+}
+
 static void test_dedup(void **state)
 {
 	char gitdir[300];
@@ -243,10 +324,48 @@ static void test_dedup(void **state)
 	assert_true(git_oid_equal(&loose, &b));
 	assert_false(dsync_packw_has(w, &loose));
 	assert_int_equal(dsync_packw_count(w), 1);
+	/* each hit was hashed again with SHA-1DC: put's from its bytes, add's
+	 * from its entry inflated */
+	assert_int_equal(dsync_packw_rechecked(w), 3);
+
+	/* other bytes under a held id are not dropped as copies: an error
+	 * naming the object, for a small, a big stored (noise) and a deflated
+	 * one, against the pack and against the store */
+	{
+		unsigned char *rnd = noise(BIG, 3), *txt = text(BIG);
+		char hex[GIT_OID_HEXSZ + 1];
+
+		forge(&o, "twinn", 5, &a);
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		git_oid_tostr(hex, sizeof(hex), &a);
+		assert_non_null(strstr(dsync_error_last(), hex));
+		forge(&o, rnd, BIG, &a);
+		assert_true(o.zlen > BIG);
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		forge(&o, txt, BIG, &loose);
+		assert_true(o.zlen < BIG / 2);
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		assert_int_equal(dsync_packw_rechecked(w), 6);
+		/* an entry that does not inflate to its size is no copy either */
+		assert_int_equal(dsync_packw_prepare(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
+		o.size = 6;
+		assert_int_equal(dsync_packw_add(w, &o), DSYNC_ECORRUPT);
+		/* an id from libgit2 (SHA-1DC) is not hashed again */
+		assert_int_equal(dsync_packw_prepare_checked(&o, GIT_OBJECT_BLOB, "twice", 5), 0);
+		assert_int_equal(dsync_packw_add(w, &o), 0);
+		assert_int_equal(dsync_packw_rechecked(w), 6);
+		free(rnd);
+		free(txt);
+	}
+	/* the writer goes on: only those objects failed */
+	assert_int_equal(dsync_packw_put(w, &b, GIT_OBJECT_BLOB, "after", 5), 0);
+	assert_int_equal(dsync_packw_count(w), 2);
 	assert_int_equal(dsync_packw_commit(w), 0);
 	dsync_packw_free(w);
 	dsync_packw_obj_dispose(&o);
 	reads_back(gitdir, &a, GIT_OBJECT_BLOB, "twice", 5);
+	reads_back(gitdir, &b, GIT_OBJECT_BLOB, "after", 5);
+	reads_back(gitdir, &loose, GIT_OBJECT_BLOB, "in the store", 12);
 	git_accepts(gitdir);
 
 	/* a pack of nothing new is not kept */
@@ -609,16 +728,145 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Inflates the zlib stream Z (ZLEN bytes) with zlib and checks it gives LEN
+ * bytes equal to DATA. */
+static void inflates_to(const unsigned char *z, size_t zlen, const unsigned char *data, size_t len)
+{
+	unsigned char *out = malloc(len + 1);
+	uLongf n = (uLongf)len + 1;
+
+	assert_non_null(out);
+	assert_int_equal(uncompress(out, &n, z, (uLong)zlen), Z_OK);
+	assert_int_equal(n, len);
+	assert_memory_equal(out, data, len);
+	free(out);
+}
+
+/* Every method on every kind of input makes a zlib stream zlib reads back;
+ * the samples pick the method; the sizes are what each method is for. */
+static void test_zcomp_methods(void **state)
+{
+	enum { N = 300000 };
+	unsigned char *hex = hex_text(N, 3), *txt = text(N), *rnd = noise(N, 4), *small = noise(3000, 5);
+	unsigned char *skew = noise(N, 9);
+	struct {
+		const unsigned char *data;
+		size_t len;
+	} in[] = { { hex, N }, { txt, N }, { rnd, N }, { small, 3000 }, { txt, 3000 }, { (const unsigned char *)"x", 1 },
+		   { (const unsigned char *)"", 0 }, { skew, N }, { (const unsigned char *)"aaaaaaaaaaaaaaaaaaaa", 20 } };
+	size_t zlen[DSYNC_ARRAY_SIZE(in)][4], i;
+	dsync_zcomp *z = dsync_zcomp_new();
+	unsigned char *out = malloc(dsync_zcomp_bound(N));
+	int m;
+
+	(void)state;
+	assert_non_null(z);
+	assert_non_null(out);
+	/* byte K with chance 2^-(K+1): a Huffman tree deeper than deflate's 15
+	 * bits, which the Huffman-only writer must cut to a complete code */
+	for (i = 0; i < N; i++) {
+		unsigned k = 0;
+
+		while (k < 40 && (skew[i] >> (k % 8) & 1) && (k < 8 || (i * 2654435761u >> (k % 32) & 1)))
+			k++;
+		skew[i] = (unsigned char)k;
+	}
+	for (i = 0; i < DSYNC_ARRAY_SIZE(in); i++)
+		for (m = DSYNC_ZCOMP_STORE; m <= DSYNC_ZCOMP_FINE; m++) {
+			zlen[i][m] = dsync_zcomp_write(z, m, out, in[i].data, in[i].len);
+			assert_true(zlen[i][m] > 0 && zlen[i][m] <= dsync_zcomp_bound(in[i].len));
+			inflates_to(out, zlen[i][m], in[i].data, in[i].len);
+		}
+	/* hex digits: no repeats, 4 bits a byte: Huffman codes alone */
+	assert_int_equal(dsync_zcomp_choose(z, hex, N, false), DSYNC_ZCOMP_HUFFMAN);
+	assert_int_equal(dsync_zcomp_choose(z, hex, N, true), DSYNC_ZCOMP_HUFFMAN);
+	assert_true(zlen[0][DSYNC_ZCOMP_HUFFMAN] < N * 56 / 100);
+	/* prose repeats: deflated, finer when asked, and smaller for it */
+	assert_int_equal(dsync_zcomp_choose(z, txt, N, false), DSYNC_ZCOMP_FAST);
+	assert_int_equal(dsync_zcomp_choose(z, txt, N, true), DSYNC_ZCOMP_FINE);
+	assert_true(zlen[1][DSYNC_ZCOMP_FINE] <= zlen[1][DSYNC_ZCOMP_FAST]);
+	assert_true(zlen[1][DSYNC_ZCOMP_FAST] < N / 10);
+	/* noise is stored (a copy and 5 bytes a 64 KiB block), whatever asked */
+	assert_int_equal(dsync_zcomp_choose(z, rnd, N, true), DSYNC_ZCOMP_STORE);
+	assert_int_equal(zlen[2][DSYNC_ZCOMP_STORE], 2 + 5 * 5 + N + 4);
+	assert_true(zlen[2][DSYNC_ZCOMP_FAST] <= zlen[2][DSYNC_ZCOMP_STORE] + N / 100);
+	/* small objects are not sampled; when deflating them grows them, stored */
+	assert_int_equal(dsync_zcomp_choose(z, small, 3000, false), DSYNC_ZCOMP_FAST);
+	assert_int_equal(zlen[3][DSYNC_ZCOMP_FAST], 2 + 5 + 3000 + 4);
+	assert_int_equal(dsync_crc32(dsync_crc32(0, rnd, 1000), rnd + 1000, N - 1000), (uint32_t)crc32(0L, rnd, N));
+	dsync_zcomp_free(z);
+	free(out);
+	free(hex);
+	free(txt);
+	free(rnd);
+	free(small);
+	free(skew);
+}
+
+/* A push's pack of objects over 8 MiB (compressed a piece at a time: hex,
+ * prose, noise, each its own way) and small ones: libgit2 indexes it, git
+ * accepts it, every object reads back. */
+static void test_push_pack_streamed(void **state)
+{
+	enum { HUGE = 9 << 20 };
+	char src[300], dst[300];
+	git_repository *r = new_repo(src, sizeof(src), "push-src.git"), *d = new_repo(dst, sizeof(dst), "push-dst.git");
+	unsigned char *data[] = { hex_text(HUGE, 6), text(HUGE), noise(HUGE, 7), hex_text(20000, 8), text(20000) };
+	size_t len[] = { HUGE, HUGE, HUGE, 20000, 20000 }, i;
+	dsync_thinpack_list l = DSYNC_ARRAY_INIT;
+	git_indexer *idx = NULL;
+	git_indexer_options io = GIT_INDEXER_OPTIONS_INIT;
+	git_indexer_progress st;
+	dsync_buf pack = DSYNC_BUF_INIT;
+	char path[600];
+	git_odb *odb;
+	int fd;
+
+	(void)state;
+	for (i = 0; i < DSYNC_ARRAY_SIZE(data); i++) {
+		dsync_thinpack_entry e = { 0 };
+
+		assert_int_equal(git_blob_create_from_buffer(&e.id, r, data[i], len[i]), 0);
+		assert_int_equal(dsync_array_push(l, e), 0);
+	}
+	sandbox_path(path, sizeof(path), "push.pack");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(dsync_thinpack_write(fd, r, &l, NULL, NULL), 0);
+	close(fd);
+	assert_int_equal(dsync_file_read(&pack, path, 1 << 30, 0), 0);
+	/* noise is stored, hex text Huffman-coded to about half */
+	assert_true(pack.len > HUGE + HUGE / 2 && pack.len < HUGE + HUGE * 6 / 10);
+	assert_int_equal(git_repository_odb(&odb, d), 0);
+	snprintf(path, sizeof(path), "%s/objects/pack", dst);
+	assert_int_equal(git_indexer_new(&idx, path, 0, odb, &io), 0);
+	assert_int_equal(git_indexer_append(idx, pack.ptr, pack.len, &st), 0);
+	assert_int_equal(git_indexer_commit(idx, &st), 0);
+	git_indexer_free(idx);
+	git_odb_free(odb);
+	for (i = 0; i < DSYNC_ARRAY_SIZE(data); i++) {
+		reads_back(dst, &l.ptr[i].id, GIT_OBJECT_BLOB, data[i], len[i]);
+		free(data[i]);
+	}
+	git_accepts(dst);
+	dsync_buf_dispose(&pack);
+	dsync_array_dispose(l);
+	git_repository_free(d);
+	git_repository_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_objects_read_back),
+		cmocka_unit_test(test_ids_are_libgit2s),
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_count_fixup),
 		cmocka_unit_test(test_temp_files),
 		cmocka_unit_test(test_killed),
 		cmocka_unit_test(test_idx_large_offsets),
 		cmocka_unit_test(test_prepare_threads),
+		cmocka_unit_test(test_zcomp_methods),
+		cmocka_unit_test(test_push_pack_streamed),
 		cmocka_unit_test(test_backend),
 		cmocka_unit_test(test_snapshot_then_gc),
 	};
