@@ -58,6 +58,7 @@ static int chunking(reader *r, dsync_folder *f)
 static bool worth_a_pack(const scan_list *out, uint32_t *files)
 {
 	uint64_t bytes = 0;
+	int64_t min;
 	size_t i, n = 0;
 
 	for (i = 0; i < out->n; i++)
@@ -66,17 +67,12 @@ static bool worth_a_pack(const scan_list *out, uint32_t *files)
 			bytes += out->v[i].st.size;
 		}
 	*files = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-#ifdef DSYNC_TESTING
-	{
-		/* test builds only: DSYNC_TEST_SNAPSHOT_PACK_MIN=N packs from N
-		 * files (and never by size), so that a test can make loose
-		 * objects pile up in a few snapshots (the daemon's gc) */
-		const char *k = getenv("DSYNC_TEST_SNAPSHOT_PACK_MIN");
-
-		if (k && *k)
-			return n >= strtoull(k, NULL, 10);
-	}
-#endif
+	/* test builds only: DSYNC_TEST_SNAPSHOT_PACK_MIN=N packs from N files
+	 * (and never by size), so that a test can make loose objects pile up in
+	 * a few snapshots (the daemon's gc) */
+	min = DSYNC_TEST_KNOB("DSYNC_TEST_SNAPSHOT_PACK_MIN", -1);
+	if (min >= 0)
+		return n >= (uint64_t)min;
 	return n >= PACK_MIN_FILES || bytes >= PACK_MIN_BYTES;
 }
 
