@@ -57,6 +57,19 @@ void dsync_sleep_ms(int64_t ms);
  * or DSYNC_THREADS when set, from 1 to MAX. */
 int dsync_thread_count(int max);
 
+/*
+ * Test builds only: DFLT, or the value of the environment variable NAME (a
+ * whole number from 0, with K, M or G for powers of 1024; anything else is
+ * ignored): tests shorten grace periods, packs' sizes and thresholds.  A
+ * Release build holds no such name: DSYNC_TEST_KNOB is DFLT itself.
+ */
+#ifdef DSYNC_TESTING
+int64_t dsync_test_knob(const char *name, int64_t dflt);
+#define DSYNC_TEST_KNOB(name, dflt) dsync_test_knob(name, dflt)
+#else
+#define DSYNC_TEST_KNOB(name, dflt) ((int64_t)(dflt))
+#endif
+
 #include "core/base/banned.h"
 
 #endif

@@ -92,3 +92,22 @@ int dsync_thread_count(int max)
 		n = strtol(env, NULL, 10);
 	return n < 1 ? 1 : n > max ? max : (int)n;
 }
+
+#ifdef DSYNC_TESTING
+int64_t dsync_test_knob(const char *name, int64_t dflt)
+{
+	const char *g = getenv(name);
+	char *end;
+	long long v;
+
+	if (!g || !*g)
+		return dflt;
+	errno = 0;
+	v = strtoll(g, &end, 10);
+	if (v >= 0 && v < ((long long)1 << 30) && (*end == 'K' || *end == 'M' || *end == 'G')) {
+		v = v << (*end == 'K' ? 10 : *end == 'M' ? 20 : 30);
+		end++;
+	}
+	return errno == 0 && end != g && *end == '\0' && v >= 0 && v < ((long long)1 << 40) ? v : dflt;
+}
+#endif

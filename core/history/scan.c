@@ -58,6 +58,7 @@ static int chunking(reader *r, dsync_folder *f)
 static bool worth_a_pack(const scan_list *out, uint32_t *files)
 {
 	uint64_t bytes = 0;
+	int64_t min;
 	size_t i, n = 0;
 
 	for (i = 0; i < out->n; i++)
@@ -66,18 +67,51 @@ static bool worth_a_pack(const scan_list *out, uint32_t *files)
 			bytes += out->v[i].st.size;
 		}
 	*files = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-#ifdef DSYNC_TESTING
-	{
-		/* test builds only: DSYNC_TEST_SNAPSHOT_PACK_MIN=N packs from N
-		 * files (and never by size), so that a test can make loose
-		 * objects pile up in a few snapshots (the daemon's gc) */
-		const char *k = getenv("DSYNC_TEST_SNAPSHOT_PACK_MIN");
-
-		if (k && *k)
-			return n >= strtoull(k, NULL, 10);
-	}
-#endif
+	/* test builds only: DSYNC_TEST_SNAPSHOT_PACK_MIN=N packs from N files
+	 * (and never by size), so that a test can make loose objects pile up in
+	 * a few snapshots (the daemon's gc) */
+	min = DSYNC_TEST_KNOB("DSYNC_TEST_SNAPSHOT_PACK_MIN", -1);
+	if (min >= 0)
+		return n >= (uint64_t)min;
 	return n >= PACK_MIN_FILES || bytes >= PACK_MIN_BYTES;
+}
+
+/*
+ * How many objects a snapshot writes besides the files read of OUT (sorted):
+ * a tree for each folder holding one of them or a folder that does, the
+ * root's, and the commit: they go into the same pack (snapshot.c), whose
+ * header counts its objects before they are written.  Exact for a first
+ * snapshot; a wrong guess costs only a second hash of the pack at commit.
+ * Sorted, the files of a folder are next to each other: a folder is new
+ * when the file before was not in it.
+ */
+static uint32_t trees_to_write(const scan_list *out)
+{
+	const char *prev = "";
+	size_t prevlen = 0, i;
+	uint64_t n = 2;   /* the root's tree, the commit */
+
+	for (i = 0; i < out->n; i++) {
+		const char *p = out->v[i].path, *slash = strrchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : 0, m = 0, j;
+		uint64_t comps = len > 0, shared = 0;
+
+		if (!(out->v[i].flags & SCAN_READ))
+			continue;
+		while (m < len && m < prevlen && p[m] == prev[m])
+			m++;
+		for (j = 0; j < len; j++)
+			if (p[j] == '/') {
+				comps++;
+				shared += j < m;
+			}
+		/* the folder ending where the match ends, in both */
+		shared += m > 0 && (m == len || p[m] == '/') && (m == prevlen || prev[m] == '/');
+		n += comps - shared;
+		prev = p;
+		prevlen = len;
+	}
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write, dsync_packw **pack,
@@ -130,7 +164,10 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	if ((error = chunking(&r, f)) < 0)
 		goto out;
 	if (write && pack && worth_a_pack(out, &files)) {
-		if ((error = dsync_packw_open(&r.pack, r.odb, f->gitdir, files)) < 0)
+		uint32_t trees = trees_to_write(out);
+
+		if ((error = dsync_packw_open(&r.pack, r.odb, f->gitdir,
+					      files > UINT32_MAX - trees ? UINT32_MAX : files + trees)) < 0)
 			goto out;
 		if ((error = scan_read_parallel(&r)) < 0)
 			goto out;

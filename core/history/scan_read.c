@@ -333,11 +333,8 @@ void scan_test_pause(void)
 {
 	static int ms = -1;   /* the walk's reading runs on one thread */
 
-	if (ms < 0) {
-		const char *v = getenv("DSYNC_TEST_SCAN_PAUSE_MS");
-
-		ms = v && *v ? atoi(v) : 0;
-	}
+	if (ms < 0)
+		ms = (int)DSYNC_TEST_KNOB("DSYNC_TEST_SCAN_PAUSE_MS", 0);
 	if (ms > 0)
 		dsync_sleep_ms(ms);
 }

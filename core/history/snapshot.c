@@ -13,6 +13,7 @@
 #include "core/history/scan.h"
 
 #include <fcntl.h>
+#include <git2/sys/odb_backend.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,39 @@ static int update_index(git_index *index, const scan_list *scan)
 	return 0;
 }
 
+/*
+ * A big snapshot's pack stays open for its trees and its commit (1,000 trees
+ * for 100,000 files would go loose, one file each): *OUT, a repository over
+ * F's objects whose first backend is the pack PACK in progress, so that
+ * libgit2's writes land in the pack and its reads of them are served from
+ * it.  F's own repository is left as it is: libgit2 cannot remove a backend.
+ */
+static int pack_repo(git_repository **out, const dsync_folder *f, dsync_packw *pack)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+	git_odb *odb = NULL;
+	git_odb_backend *be = NULL;
+	int err = 0, error;
+
+	*out = NULL;
+	if ((error = dsync_buf_printf(&dir, "%s/objects", f->gitdir)) < 0)
+		return error;
+	if ((err = git_odb_open(&odb, dir.ptr)) < 0 || (error = dsync_packw_backend(&be, pack)) < 0)
+		goto out;
+	/* above the loose (1) and packed (2) backends */
+	if ((err = git_odb_add_backend(odb, be, 1000)) < 0) {
+		be->free(be);
+		goto out;
+	}
+	err = git_repository_wrap_odb(out, odb);
+out:
+	if (err < 0)
+		error = dsync_error_git(err, "cannot open the object store of '%s'", f->root);
+	git_odb_free(odb);
+	dsync_buf_dispose(&dir);
+	return error;
+}
+
 /* Counts the kinds of CH into OUT. */
 static void count_changes(dsync_snapshot_result *out, const dsync_changes *ch)
 {
@@ -215,10 +249,13 @@ static void count_changes(dsync_snapshot_result *out, const dsync_changes *ch)
  * Records TREE (whose changes against the head are CH; the first of FILES
  * files when HEAD is NULL) as a new snapshot whose parent is HEAD, its id
  * into OUT, and INDEX; the objects and the index are durable before
- * refs/heads/main names the new snapshot, and the ref after.
+ * refs/heads/main names the new snapshot, and the ref after.  REPO: F's, or
+ * the one over PACK (TREE's), where the commit is written; PACK (may be
+ * NULL) is committed once it holds the commit.
  */
-static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_tree *tree,
-			   const dsync_changes *ch, size_t files, const git_oid *head, const char *message)
+static int commit_snapshot(git_oid *out, dsync_folder *f, git_repository *repo, dsync_packw *pack,
+			   git_index *index, git_tree *tree, const dsync_changes *ch, size_t files,
+			   const git_oid *head, const char *message)
 {
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
@@ -229,15 +266,18 @@ static int commit_snapshot(git_oid *out, dsync_folder *f, git_index *index, git_
 	if ((error = make_message(&msg, ch, !head, files, message, f->device_id)) < 0 ||
 	    (error = local_signature(&sig, f->device_name, f->device_id)) < 0)
 		goto out;
-	if (head && (err = git_commit_lookup(&parent, f->repo, head)) < 0) {
+	if (head && (err = git_commit_lookup(&parent, repo, head)) < 0) {
 		error = dsync_error_git(err, "cannot read the last snapshot");
 		goto out;
 	}
-	if ((err = git_commit_create(out, f->repo, NULL, sig, sig, NULL, msg.ptr, tree, head ? 1 : 0,
+	if ((err = git_commit_create(out, repo, NULL, sig, sig, NULL, msg.ptr, tree, head ? 1 : 0,
 				     (const git_commit **)&parent)) < 0) {
 		error = dsync_error_git(err, "cannot record the snapshot");
 		goto out;
 	}
+	/* the pack in place (and flushed) before the index and the ref */
+	if (pack && (error = dsync_packw_commit(pack)) < 0)
+		goto out;
 	if ((err = git_index_write(index)) < 0) {
 		error = dsync_error_git(err, "cannot write the index");
 		goto out;
@@ -330,7 +370,8 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 {
 	dsync_snapshot_options defaults = DSYNC_SNAPSHOT_OPTIONS_INIT;
 	git_index *index = NULL;
-	git_tree *old_tree = NULL, *new_tree = NULL;
+	git_repository *repo, *prepo = NULL;
+	git_tree *old_tree = NULL, *new_tree = NULL, *old_in_pack = NULL;
 	git_oid head, tree_oid, commit_oid, index_tree;
 	statcache cache = { 0 };
 	scan_list scan = { 0 };
@@ -353,13 +394,6 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 rescan:
 	if ((error = scan_worktree(&scan, f, &cache, true, &pack, opts->progress, opts->keep, opts->payload)) < 0)
 		goto out;
-	/* a big snapshot's files went into a pack: in place (readable) before
-	 * the trees that name them are made; durable with the syncfs before
-	 * the ref moves, as loose objects are */
-	if (pack && (error = dsync_packw_commit(pack)) < 0)
-		goto out;
-	dsync_packw_free(pack);
-	pack = NULL;
 	for (i = 0; i < scan.problems.size; i++)
 		if (opts->warn && !healing)
 			opts->warn(scan.problems.ptr[i], opts->payload);
@@ -396,14 +430,24 @@ rescan:
 	/* the index holds it all now: the walk's list goes before the trees
 	 * are written (a walk of 100,000 files holds 17 MB) */
 	scan_list_dispose(&scan);
-	if ((err = git_index_write_tree_to(&index_tree, index, f->repo)) < 0) {
+	/* a big snapshot's files went into a pack, still open: the trees and
+	 * the commit go there too; the pack is put in place and flushed before
+	 * the index is written, and durable with the syncfs before the ref
+	 * moves, as loose objects are */
+	repo = f->repo;
+	if (pack) {
+		if ((error = pack_repo(&prepo, f, pack)) < 0)
+			goto out;
+		repo = prepo;
+	}
+	if ((err = git_index_write_tree_to(&index_tree, index, repo)) < 0) {
 		error = dsync_error_git(err, "cannot record the folder's tree");
 		goto out;
 	}
 	/* the index holds big files as links to their chunk trees: the
 	 * stored tree has the chunk trees themselves (docs/chunks.md) */
 	git_oid_cpy(&tree_oid, &index_tree);
-	if ((error = dsync_chunks_id_to_stored_form(&tree_oid, f->repo, &unreadable)) < 0) {
+	if ((error = dsync_chunks_id_to_stored_form(&tree_oid, repo, &unreadable)) < 0) {
 		/* a big file whose chunk tree or marker is gone from the
 		 * store: the cache's entry for it is forgotten and the file on
 		 * disk read and stored again, once */
@@ -416,6 +460,13 @@ rescan:
 		}
 		if (!forget_all(&cache, &unreadable))
 			goto out;
+		/* what was read is kept: the new walk finds it stored */
+		if (pack && (error = dsync_packw_commit(pack)) < 0)
+			goto out;
+		dsync_packw_free(pack);
+		pack = NULL;
+		git_repository_free(prepo);
+		prepo = NULL;
 		healing = true;
 		scan_list_dispose(&scan);
 		git_index_free(index);
@@ -425,7 +476,10 @@ rescan:
 		goto rescan;
 	}
 	if (born && git_oid_equal(&tree_oid, git_tree_id(old_tree))) {
-		/* nothing changed; keep refreshed stat data for next time */
+		/* nothing changed; keep refreshed stat data for next time (the
+		 * index may name what the pack holds: in place first) */
+		if (pack && (error = dsync_packw_commit(pack)) < 0)
+			goto out;
 		if ((err = git_index_write(index)) < 0) {
 			error = dsync_error_git(err, "cannot write the index");
 			goto out;
@@ -435,7 +489,7 @@ rescan:
 		error = 0;
 		goto out;
 	}
-	if ((err = git_tree_lookup(&new_tree, f->repo, &tree_oid)) < 0) {
+	if ((err = git_tree_lookup(&new_tree, repo, &tree_oid)) < 0) {
 		error = dsync_error_git(err, "cannot read the new tree");
 		goto out;
 	}
@@ -445,20 +499,24 @@ rescan:
 		 * would list 100,000 files to count them (22 MB) */
 		out->added = git_index_entrycount(index);
 	} else {
-		if ((error = dsync_changes_between(&changes, f->repo, old_tree, new_tree, NULL,
-						   DSYNC_RENAMES_EXACT)) < 0)
+		/* both trees of one repository, as libgit2's diff wants */
+		if (prepo && (err = git_tree_lookup(&old_in_pack, prepo, git_tree_id(old_tree))) < 0) {
+			error = dsync_error_git(err, "cannot read the last snapshot's tree");
+			goto out;
+		}
+		if ((error = dsync_changes_between(&changes, repo, old_in_pack ? old_in_pack : old_tree, new_tree,
+						   NULL, DSYNC_RENAMES_EXACT)) < 0)
 			goto out;
 		count_changes(out, &changes);
 	}
-	if ((error = commit_snapshot(&commit_oid, f, index, new_tree, &changes, out->added, born ? &head : NULL,
-				     opts->message)) < 0)
+	if ((error = commit_snapshot(&commit_oid, f, repo, pack, index, new_tree, &changes, out->added,
+				     born ? &head : NULL, opts->message)) < 0)
 		goto out;
 	dsync_history_record_head(f, &commit_oid, &index_tree);
 	out->committed = true;
 	git_oid_tostr(out->commit, sizeof(out->commit), &commit_oid);
 	error = 0;
 out:
-	dsync_packw_free(pack);
 	if (locked)
 		dsync_folder_unlock(f);
 	scan_list_dispose(&scan);
@@ -466,7 +524,12 @@ out:
 	dsync_strset_dispose(&unreadable);
 	dsync_changes_dispose(&changes);
 	git_tree_free(old_tree);
+	git_tree_free(old_in_pack);
 	git_tree_free(new_tree);
 	git_index_free(index);
+	/* the objects of PREPO before it; the pack (not committed: its temp
+	 * files removed) after the repository that reads it */
+	git_repository_free(prepo);
+	dsync_packw_free(pack);
 	return error;
 }

@@ -299,32 +299,6 @@ out:
 }
 
 
-#ifdef DSYNC_TESTING
-/* Test builds only: DFLT, or the value of the variable NAME (a whole
- * number, with K, M or G for powers of 1024): tests shorten the grace
- * periods and the packs' size.  Release builds hold no such name. */
-static int64_t knob(const char *name, int64_t dflt)
-{
-	const char *g = getenv(name);
-	char *end;
-	long long v;
-
-	if (g && *g) {
-		errno = 0;
-		v = strtoll(g, &end, 10);
-		if (v >= 0 && v < ((long long)1 << 30) && (*end == 'K' || *end == 'M' || *end == 'G')) {
-			v = v << (*end == 'K' ? 10 : *end == 'M' ? 20 : 30);
-			end++;
-		}
-		if (errno == 0 && *end == '\0' && v >= 0 && v < ((long long)1 << 40))
-			return v;
-	}
-	return dflt;
-}
-#define KNOB(name, dflt) knob(name, dflt)
-#else
-#define KNOB(name, dflt) (dflt)
-#endif
 
 /* Replaces this device's small packs in M by one (the objects they held, read
  * back from the store) and retires them: readers in flight still find them
@@ -745,7 +719,7 @@ static int push_objects(sync_conn *c, dsync_manifest *m, sync_packset *mine)
 		error = dsync_thinpack_reuse_open(&reuse, c->f->repo, &list);
 	if (error == 0)
 		error = dsync_thinpack_list_cut(&cuts, &ncuts, &list, c->f->repo, reuse,
-						(uint64_t)KNOB("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
+						(uint64_t)DSYNC_TEST_KNOB("DSYNC_TEST_PACK_MAX", (int64_t)PACK_MAX));
 	/* a push was cut off: which of its packs are there (one listing) */
 	if (error == 0 && ncuts > 0 && (error = unnamed_mine(&pending, c, m, mine)) == 0 && pending.set.n > 0)
 		error = list_packs(&present, c, &pending);
@@ -796,7 +770,7 @@ static int collect_unnamed(sync_conn *c, const dsync_manifest *m, sync_packset *
 {
 	sync_packset cand = { 0 }, drop = { 0 };
 	found_packs present = DSYNC_ARRAY_INIT;
-	int64_t grace = KNOB("DSYNC_TEST_UNNAMED_GRACE", UNNAMED_GRACE);
+	int64_t grace = DSYNC_TEST_KNOB("DSYNC_TEST_UNNAMED_GRACE", UNNAMED_GRACE);
 	dsync_buf name = DSYNC_BUF_INIT;
 	size_t i;
 	int error;
@@ -931,7 +905,7 @@ int dsync_push_head(sync_conn *c)
 	sync_packset mine = { 0 };
 	const sync_device *dev = NULL;
 	git_oid head;
-	int64_t now = (int64_t)time(NULL), grace = KNOB("DSYNC_TEST_RETIRE_GRACE", RETIRE_GRACE);
+	int64_t now = (int64_t)time(NULL), grace = DSYNC_TEST_KNOB("DSYNC_TEST_RETIRE_GRACE", RETIRE_GRACE);
 	size_t i;
 	int err, error;
 

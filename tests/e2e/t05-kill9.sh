@@ -291,16 +291,16 @@ echo "# $trial trials, $kills killed mid-way:$summary"
 check "at least $WANT_KILLS snapshots killed mid-way (in $trial trials)" "$kills" -ge "$WANT_KILLS"
 
 # exact moments: the short steps at the end are seldom hit at random, so
-# strace delivers SIGKILL on entry to each of them (libgit2 publishes a
-# loose object with link(); the index and the ref with rename() once link()
-# finds the old one in the way; a snapshot this big also renames its pack
-# into place first).  WHERE is "syscall:when=N", or "syscall:when=N@PATH"
+# strace delivers SIGKILL on entry to each of them (a snapshot this big
+# writes its files, trees and commit into a pack, flushed with fdatasync()
+# before it is renamed into place; libgit2 publishes the index and the ref
+# with rename() once link() finds the old one in the way).  WHERE is "syscall:when=N", or "syscall:when=N@PATH"
 # to count only the calls on .dsync/PATH (strace matches the first path of a
 # rename), and the phase the kill must leave.
 if ! command -v strace > /dev/null; then
 	fail "strace is missing (contrib/install-deps.sh installs it): exact-moment kills not run"
 else
-	for spec in "link:when=1 writing-objects" "rename:when=1@index.lock writing-index" \
+	for spec in "fdatasync:when=1 writing-objects" "rename:when=1@index.lock writing-index" \
 		"syncfs:when=1 after-index-write" "rename:when=1@refs/heads/main.lock moving-ref" \
 		"syncfs:when=2 after-ref-move"; do
 		where=${spec% *}
