@@ -54,6 +54,12 @@ int dsync_lib_git_init(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	/* the folder belongs to whoever runs dsync on it (root in CI, too) */
 	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+	/* packs are read through mapped windows: libgit2's defaults (1 GiB
+	 * windows, 8 GiB in all) let a restore of a 250 MB pack keep all of it
+	 * mapped, and every page read counts in the process's memory; 16 MiB
+	 * windows, 32 MiB in all, keep that bounded at a cost of a few mmaps */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)16 << 20);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)32 << 20);
 	return 0;
 }
 
