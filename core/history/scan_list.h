@@ -41,12 +41,20 @@ typedef struct scan_stat {
 
 typedef struct scan_entry {
 	char *path;        /* stored (escaped) path */
-	char *real;        /* during the walk only: the path as on disk */
+	char *real;        /* during the walk only: the path as on disk, when not
+			      PATH (escaping seldom changes a name: a second copy
+			      of every path was 6 MB of a walk of 100,000 files) */
 	uint32_t mode;     /* GIT_FILEMODE_BLOB, _BLOB_EXECUTABLE or _LINK */
 	unsigned flags;
 	git_oid oid;
 	scan_stat st;      /* lstat at the time the content was read */
 } scan_entry;
+
+/* The path of E as on disk, folder-relative (during the walk only). */
+static inline const char *scan_entry_real(const scan_entry *e)
+{
+	return e->real ? e->real : e->path;
+}
 
 typedef struct scan_list {
 	scan_entry *v;
