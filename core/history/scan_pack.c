@@ -26,6 +26,7 @@
 #include "core/base/chunks.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -526,5 +527,8 @@ out:
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+	/* the workers' rooms, freed in their malloc arenas, would stay
+	 * resident through the trees and the index (10 MB) */
+	malloc_trim(0);
 	return error;
 }
