@@ -413,9 +413,10 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 	 * (up to 32 MB): once the walk's list of 100,000 files (11 MB) was
 	 * freed, the pack's sort buffer, the index's tables and the like came
 	 * from the heap and stayed resident after use (10 MB of a first
-	 * snapshot's peak).  A fixed threshold keeps big blocks mapped apart,
-	 * given back when freed. */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	 * snapshot's peak).  A fixed threshold keeps blocks of 1 MiB and more
+	 * mapped apart, given back when freed (smaller ones, as the reading's
+	 * rooms, stay in the heap: mapping each cost system time). */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
 		return error;
 	locked = true;
