@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -163,7 +164,7 @@ static int discover_file(worker *w, const char *real, const char *stored, const 
 		return scan_list_push(&w->out, stored, mode, &ie->id, st, SCAN_CACHED);
 	if ((error = scan_list_push(&w->out, stored, mode, NULL, st, ie ? SCAN_READ | SCAN_WAS : SCAN_READ)) < 0)
 		return error;
-	if ((w->out.v[w->out.n - 1].real = strdup(real)) == NULL)
+	if (strcmp(real, stored) != 0 && (w->out.v[w->out.n - 1].real = strdup(real)) == NULL)
 		return dsync_error_oom();
 	return 0;
 }
@@ -446,6 +447,10 @@ int scan_discover(scan_list *out, size_t *seen, dsync_folder *f, const statcache
 	/* the empty blob's id, a constant (libgit2 need not be started) */
 	git_oid_fromstr(&d.empty_blob, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
 	error = discover(out, &d);
+	/* the threads' lists, grown by doubling in their own malloc arenas and
+	 * freed once copied into OUT, would stay resident through the reading
+	 * (a third of a walk's memory): their pages go back */
+	malloc_trim(0);
 out:
 	*seen = d.seen;
 	for (i = 0; i < d.jobs.size; i++) {

@@ -25,12 +25,12 @@ int scan_list_reserve(scan_list *l, size_t n)
 
 void scan_stat_set(scan_stat *out, const struct stat *st)
 {
-	out->mtime_s = st->st_mtim.tv_sec;
+	out->mtime_s = (int32_t)st->st_mtim.tv_sec;
 	out->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
-	out->ctime_s = st->st_ctim.tv_sec;
+	out->ctime_s = (int32_t)st->st_ctim.tv_sec;
 	out->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
-	out->dev = (uint64_t)st->st_dev;
-	out->ino = (uint64_t)st->st_ino;
+	out->dev = (uint32_t)st->st_dev;
+	out->ino = (uint32_t)st->st_ino;
 	out->size = (uint64_t)st->st_size;
 	out->uid = st->st_uid;
 	out->gid = st->st_gid;

@@ -26,6 +26,7 @@
 #include "core/base/chunks.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -35,6 +36,10 @@
 /* A file the workers read whole at most (a bigger one that is not chunked,
  * when chunking is off, is streamed by scan_read_entry). */
 #define WHOLE_MAX (8u * 1024 * 1024)
+/* The room of a task's prepared object kept for the next task at most: the
+ * ring's rooms are outside BUDGET, and a bigger cap let them grow to 10 MB
+ * on a folder with a few hundred files over 100 KB. */
+#define ROOM_KEPT (128u * 1024)
 /* What a task is charged beyond its bytes (its struct, allocator slack). */
 #define TASK_COST 256
 
@@ -348,20 +353,20 @@ static int make_task(pipeline *p, bool *more)
 	}
 	e = &out->v[p->at++];
 	size = e->st.size;
-	if (r->keep && r->keep(e->real, r->payload)) {
+	if (r->keep && r->keep(scan_entry_real(e), r->payload)) {
 		push_task(p, new_task(p, T_HELD, (size_t)(e - out->v), 0));
 		return 0;
 	}
 	scan_test_pause();
 	if (!S_ISLNK(e->st.st_mode) && scan_chunked(r, size)) {
 		p->big_was = e->flags & SCAN_WAS;
-		return start_big(p, (size_t)(e - out->v), e->real);
+		return start_big(p, (size_t)(e - out->v), scan_entry_real(e));
 	}
 	{
 		task *t = new_task(p, T_FILE, (size_t)(e - out->v), 2 * size);
 
 		t->was = e->flags & SCAN_WAS;
-		t->real = e->real;
+		t->real = scan_entry_real(e);
 		t->link = S_ISLNK(e->st.st_mode);
 		push_task(p, t);
 	}
@@ -449,7 +454,7 @@ static void clear_task(task *t)
 {
 	free(t->data);
 	t->data = NULL;
-	if (t->obj.zcap > 256 * 1024)
+	if (t->obj.zcap > ROOM_KEPT)
 		dsync_packw_obj_dispose(&t->obj);
 }
 
@@ -522,5 +527,8 @@ out:
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+	/* the workers' rooms, freed in their malloc arenas, would stay
+	 * resident through the trees and the index (10 MB) */
+	malloc_trim(0);
 	return error;
 }

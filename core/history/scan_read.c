@@ -188,13 +188,13 @@ int scan_read_entry(reader *r, scan_entry *e, bool ask_keep, bool *drop)
 	int tries, error = 0;
 
 	*drop = false;
-	if (ask_keep && r->keep && r->keep(e->real, r->payload)) {
+	if (ask_keep && r->keep && r->keep(scan_entry_real(e), r->payload)) {
 		scan_hold_back(r, e, drop);
 		return 0;
 	}
 	if (r->write)
 		scan_test_pause();
-	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", e->real)) < 0)
+	if ((error = dsync_buf_printf(&abs, "%s/%s", strcmp(r->root, "/") ? r->root : "", scan_entry_real(e))) < 0)
 		return error;
 	for (tries = 0; tries < READ_TRIES; tries++) {
 		struct stat st, after;

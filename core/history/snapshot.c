@@ -13,6 +13,7 @@
 #include "core/history/scan.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <git2/sys/odb_backend.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -169,8 +170,9 @@ static bool scan_has(const scan_list *scan, const char *path)
 /* Applies the walk SCAN (sorted) to INDEX: deletions (from the end, so
  * that the positions still to look at stay), then additions and changes.
  * The stat cache, read from the same file, is not needed: it can go before
- * the index is loaded (each holds 100,000 files in 15 MB). */
-static int update_index(git_index *index, const scan_list *scan)
+ * the index is loaded (each holds 100,000 files in 15 MB).  The paths of
+ * SCAN's entries added go: only scan_list_dispose() is left for it. */
+static int update_index(git_index *index, scan_list *scan)
 {
 	size_t i;
 	int err;
@@ -191,8 +193,30 @@ static int update_index(git_index *index, const scan_list *scan)
 		scan_entry_to_index(&ie, &scan->v[i]);
 		if ((err = git_index_add(index, &ie)) < 0)
 			return dsync_error_git(err, "cannot record '%s'", scan->v[i].path);
+		/* the index has its own copy: the walk's goes now, its room
+		 * reused for the index's entries (else both lists of paths are
+		 * held at once, 7 MB for 100,000 files) */
+		free(scan->v[i].path);
+		scan->v[i].path = NULL;
 	}
 	return 0;
+}
+
+/* Whether INDEX holds a big file (a link to its chunk tree): else the stored
+ * tree is the index's, and no tree need be read to convert it (reading all
+ * of them kept every tree of the folder in libgit2's cache: 7 MB for
+ * 100,000 files). */
+static bool has_big_file(git_index *index)
+{
+	size_t i, n = git_index_entrycount(index);
+
+	for (i = 0; i < n; i++) {
+		const git_index_entry *ie = git_index_get_byindex(index, i);
+
+		if (ie && ie->mode == GIT_FILEMODE_COMMIT)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -385,6 +409,14 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 	memset(out, 0, sizeof(*out));
 	if (!opts)
 		opts = &defaults;
+	/* glibc raises its mmap threshold to the size of each big block freed
+	 * (up to 32 MB): once the walk's list of 100,000 files (11 MB) was
+	 * freed, the pack's sort buffer, the index's tables and the like came
+	 * from the heap and stayed resident after use (10 MB of a first
+	 * snapshot's peak).  A fixed threshold keeps blocks of 1 MiB and more
+	 * mapped apart, given back when freed (smaller ones, as the reading's
+	 * rooms, stay in the heap: mapping each cost system time). */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
 		return error;
 	locked = true;
@@ -430,6 +462,9 @@ rescan:
 	/* the index holds it all now: the walk's list goes before the trees
 	 * are written (a walk of 100,000 files holds 17 MB) */
 	scan_list_dispose(&scan);
+	/* its paths, freed among the index's entries: the pages left free
+	 * go back before the trees are written */
+	malloc_trim(0);
 	/* a big snapshot's files went into a pack, still open: the trees and
 	 * the commit go there too; the pack is put in place and flushed before
 	 * the index is written, and durable with the syncfs before the ref
@@ -447,7 +482,7 @@ rescan:
 	/* the index holds big files as links to their chunk trees: the
 	 * stored tree has the chunk trees themselves (docs/chunks.md) */
 	git_oid_cpy(&tree_oid, &index_tree);
-	if ((error = dsync_chunks_id_to_stored_form(&tree_oid, repo, &unreadable)) < 0) {
+	if (has_big_file(index) && (error = dsync_chunks_id_to_stored_form(&tree_oid, repo, &unreadable)) < 0) {
 		/* a big file whose chunk tree or marker is gone from the
 		 * store: the cache's entry for it is forgotten and the file on
 		 * disk read and stored again, once */
