@@ -20,14 +20,8 @@
 static bool blob_is(const git_oid *id, const void *data, size_t len)
 {
 	unsigned char got[20];
-	char head[40];
-	dsync_sha1 c;
-	int n = snprintf(head, sizeof(head), "blob %zu", len);
 
-	dsync_sha1_init(&c);
-	dsync_sha1_update(&c, head, (size_t)n + 1);   /* with its NUL */
-	dsync_sha1_update(&c, data, len);
-	dsync_sha1_final(&c, got);
+	dsync_sha1_object(got, "blob", data, len);
 	return memcmp(got, id->id, sizeof(got)) == 0;
 }
 

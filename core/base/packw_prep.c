@@ -27,19 +27,6 @@ static int obj_room(dsync_packw_obj *o, size_t need)
 	return 0;
 }
 
-/* Git's id of the object of TYPE with LEN bytes at DATA. */
-static void object_id(git_oid *id, git_object_t type, const void *data, size_t len)
-{
-	char head[32];
-	int hl = snprintf(head, sizeof(head), "%s %zu", git_object_type2string(type), len);
-	dsync_sha1 c;
-
-	dsync_sha1_init(&c);
-	dsync_sha1_update(&c, head, (size_t)hl + 1);   /* with its NUL */
-	dsync_sha1_update(&c, data, len);
-	dsync_sha1_final(&c, id->id);
-}
-
 /* KNOWN: the id libgit2 computed; else CHECKED: computed by libgit2 here. */
 static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size_t len, const git_oid *known,
 		   bool checked)
@@ -56,7 +43,7 @@ static int prepare(dsync_packw_obj *o, git_object_t type, const void *data, size
 	if (known)
 		o->id = *known;
 	else if (!checked)
-		object_id(&o->id, type, data, len);
+		dsync_sha1_object(o->id.id, git_object_type2string(type), data, len);
 	else if ((error = git_odb_hash(&o->id, data, len, type)) < 0)
 		return dsync_error_git(error, "cannot hash an object");
 	o->checked = known != NULL || checked;

@@ -207,3 +207,15 @@ void dsync_sha1_final(dsync_sha1 *c, unsigned char out[20])
 		out[4 * i + 3] = (unsigned char)c->h[i];
 	}
 }
+
+void dsync_sha1_object(unsigned char out[20], const char *type, const void *data, size_t len)
+{
+	char head[32];
+	int hl = snprintf(head, sizeof(head), "%s %zu", type, len);
+	dsync_sha1 c;
+
+	dsync_sha1_init(&c);
+	dsync_sha1_update(&c, head, (size_t)hl + 1);   /* with its NUL */
+	dsync_sha1_update(&c, data, len);
+	dsync_sha1_final(&c, out);
+}

@@ -27,6 +27,10 @@ void dsync_sha1_init(dsync_sha1 *c);
 void dsync_sha1_update(dsync_sha1 *c, const void *data, size_t len);
 void dsync_sha1_final(dsync_sha1 *c, unsigned char out[20]);
 
+/* Git's object id: the SHA-1 of "TYPE LEN\0" and the LEN bytes at DATA
+ * (TYPE as git names it: "blob", "tree", ...). */
+void dsync_sha1_object(unsigned char out[20], const char *type, const void *data, size_t len);
+
 #ifdef DSYNC_TESTING
 #include <stdbool.h>
 /* Test builds: the portable rounds even where the CPU has SHA instructions

@@ -96,25 +96,26 @@ static void plain_init(pack_plain *p, const char *name, uint64_t size)
 	p->ct_fd = -1;
 }
 
+/* Closes and removes a temporary file (*FD: -1 when none) at PATH. */
+static void temp_drop(int *fd, dsync_buf *path)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		unlink(path->ptr);
+	}
+	*fd = -1;
+	dsync_buf_dispose(path);
+}
+
 /* Removes P's download. */
 static void ct_drop(pack_plain *p)
 {
-	if (p->ct_fd >= 0) {
-		close(p->ct_fd);
-		unlink(p->ct.ptr);
-	}
-	p->ct_fd = -1;
-	dsync_buf_dispose(&p->ct);
+	temp_drop(&p->ct_fd, &p->ct);
 }
 
 static void plain_dispose(pack_plain *p)
 {
-	if (p->fd >= 0) {
-		close(p->fd);
-		unlink(p->path.ptr);
-	}
-	p->fd = -1;
-	dsync_buf_dispose(&p->path);
+	temp_drop(&p->fd, &p->path);
 	ct_drop(p);
 	free(p->msg);
 	p->msg = NULL;
