@@ -14,14 +14,17 @@
 #   first upload   dsync push (OpenSSH client, and built in), rsync -a, restic backup
 #   after 1%       the same again after bench/sync.sh's change step (1% of
 #                  the bytes: rewritten files, edited regions, new files)
-#   no change      dsync sync (a whole round), rsync -a
+#   no change      dsync sync (a whole round), rsync -a; every step logs in
+#                  anew (DSYNC_SSH_SHARE=0), as rsync and restic do; then
+#                  dsync's OpenSSH round again on a shared connection, as the
+#                  watcher's rounds run (docs/sftp.md section 2.2)
 # Bytes: on lo, what each tool says it sent (rsync's "Total bytes sent") or
 # what its store grew by (dsync, restic); on wan, the proxy's count of bytes
 # both ways, for every tool alike. Printed: seconds, MB/s and bytes per step,
 # and the ratios issue 14 sets targets for:
 #   first upload throughput dsync / rsync   >= 0.8 (OpenSSH), >= 0.5 (built in)
 #   bytes after the 1% change dsync / rsync <= 1
-#   no-change round on lo                   < 0.3 s
+#   no-change round on lo                   < 0.3 s (shared connection)
 # Settings: BENCH_SIZES ("25:200 250:2000", MB:files), BENCH_NETS ("lo wan"),
 # BENCH_SSH_MODES ("openssh builtin"; a mode this dsync can't use is skipped
 # with a note), BENCH_RATE_BPS (2500000 = 20 Mbit/s), BENCH_DELAY_MS (0),
@@ -90,6 +93,9 @@ trap 'exit 130' INT
 export DSYNC_TEST_KDF=min DSYNC_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase
 export RESTIC_CACHE_DIR=$tmp/restic-cache
 unset DSYNC_DEVICE_NAME DSYNC_TEST_SLOW DSYNC_TEST_PACK_MAX DSYNC_SSH DSYNC_SSH_COMMAND
+# a new login for every step, as the other tools make; the shared
+# connection is measured on its own
+export DSYNC_SSH_SHARE=0
 unset RESTIC_REPOSITORY RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND
 mkdir -p "$tmp/logs"
 
@@ -281,6 +287,18 @@ for s in $sizes; do
 				measure "$k.x" "$net" dsync_as "$mode" sync "$net-$mode" || break
 				awk -v a="${T[$k.x]}" -v b="${T[$k]}" 'BEGIN { exit !(a < b) }' && T[$k]=${T[$k.x]}
 			done
+			# the same on a shared connection: one round starts the
+			# master, the best of three after it
+			[[ $mode == openssh && ${R[$k]:-} != failed ]] || continue
+			k=$mb.$net.dsync-$mode.4
+			log "$mb MB $net: dsync sync with nothing to do ($mode, shared connection)"
+			DSYNC_SSH_SHARE=1 dsync_as "$mode" sync "$net-$mode" > /dev/null 2>&1 || { R[$k]=failed; continue; }
+			for _ in 1 2 3; do
+				DSYNC_SSH_SHARE=1 measure "$k.x" "$net" dsync_as "$mode" sync "$net-$mode" || { R[$k]=failed; break; }
+				[[ -n ${T[$k]:-} ]] && awk -v a="${T[$k.x]}" -v b="${T[$k]}" 'BEGIN { exit !(a >= b) }' ||
+					{ T[$k]=${T[$k.x]}; B[$k]=${B[$k.x]:-}; }
+			done
+			ssh_masters_stop
 		done
 		if has rsync; then
 			k=$mb.$net.rsync.3
@@ -317,22 +335,24 @@ for s in $sizes; do
 	for net in $nets; do
 		printf '\n%d MB corpus (%s MiB), %s; changed %s KiB:\n' "$mb" "$(mib "$corpus")" "$net" "$(kib "$changed")"
 		printf '  %-26s %10s %11s %8s\n' "step" "seconds" "KiB" "MB/s"
-		for step in 1 2 3; do
-			case $step in 1) what="first" ;; 2) what="after 1%" ;; 3) what="no change" ;; esac
+		for step in 1 2 3 4; do
+			case $step in 1) what="first" ;; 2) what="after 1%" ;; 3) what="no change" ;; 4) what="no change, shared" ;; esac
 			for mode in $dmodes; do
 				row "dsync $mode, $what" "$mb.$net.dsync-$mode.$step" "$([[ $step == 1 ]] && echo "$corpus" || echo 0)"
 			done
-			row "rsync -a, $what" "$mb.$net.rsync.$step" "$([[ $step == 1 ]] && echo "$corpus" || echo 0)"
-			[[ $step == 3 ]] || row "restic, $what" "$mb.$net.restic.$step" "$([[ $step == 1 ]] && echo "$corpus" || echo 0)"
+			[[ $step == 4 ]] || row "rsync -a, $what" "$mb.$net.rsync.$step" "$([[ $step == 1 ]] && echo "$corpus" || echo 0)"
+			[[ $step -ge 3 ]] || row "restic, $what" "$mb.$net.restic.$step" "$([[ $step == 1 ]] && echo "$corpus" || echo 0)"
 		done
 		for mode in $dmodes; do
 			d1=${T[$mb.$net.dsync-$mode.1]:-} r1=${T[$mb.$net.rsync.1]:-}
 			d2=${B[$mb.$net.dsync-$mode.2]:-} r2=${B[$mb.$net.rsync.2]:-}
 			target=0.8
 			[[ $mode == builtin ]] && target=0.5
-			printf '  %s: throughput dsync/rsync %s (target >= %s), bytes after 1%% dsync/rsync %s (target <= 1), no-change round %s s%s\n' \
+			shared=""
+			[[ -z ${T[$mb.$net.dsync-$mode.4]:-} ]] || shared=", ${T[$mb.$net.dsync-$mode.4]} s shared"
+			printf '  %s: throughput dsync/rsync %s (target >= %s), bytes after 1%% dsync/rsync %s (target <= 1), no-change round %s s new%s%s\n' \
 				"$mode" "$(ratio "$r1" "$d1")" "$target" "$(ratio "$d2" "$r2")" \
-				"${T[$mb.$net.dsync-$mode.3]:--}" "$([[ $net == lo ]] && echo " (target < 0.3)")"
+				"${T[$mb.$net.dsync-$mode.3]:--}" "$shared" "$([[ $net == lo ]] && echo " (target < 0.3)")"
 		done
 	done
 done

@@ -11,12 +11,15 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/path.h"
 #include "transport/ssh_exec.h"
 
 extern char **environ;
@@ -29,6 +32,8 @@ extern char **environ;
 #define TERM_WAIT_MS 2000
 /* ssh -v run for an unknown host's fingerprint */
 #define PROBE_WAIT_MS 15000
+/* ssh -G, which only reads the config (a Match exec may run a command) */
+#define CONFIG_WAIT_MS 3000
 
 typedef struct exec_stream {
 	dsync_sftp_stream base;
@@ -41,6 +46,67 @@ typedef struct exec_stream {
 	char *cmd;    /* the replacement command, or NULL */
 	dsync_sftp_url url;
 } exec_stream;
+
+/* ---- connection sharing (docs/sftp.md section 2.2) */
+
+/* How long a shared connection stays after its last use, in seconds: two
+ * of the watcher's default rounds (sync.interval and mirror intervals are
+ * 60 s), so a watched folder logs in once, not once a minute. */
+#define SHARE_PERSIST "120"
+/* ssh names the socket DIR/%C-%n (40 hex digits, the host as given) and
+ * binds it first with 17 more characters (.XXXXXXXXXXXXXXXX); all of it
+ * must fit a sun_path.  This is without the host. */
+#define SHARE_NAME_LEN (1 + 40 + 1 + 17)
+
+/* DIR is ours alone: made 0700 if missing, then a folder (not a link) of
+ * our uid that no one else may enter.  A socket there that someone else
+ * could replace would get our SFTP stream. */
+static bool share_dir_ok(const char *dir)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	char *parent, *slash;
+	bool ok;
+
+	if (dir[0] != '/' || strlen(dir) + SHARE_NAME_LEN >= sizeof(sa.sun_path))
+		return false;
+	if (mkdir(dir, 0700) < 0 && errno == ENOENT) {
+		if (!(parent = strdup(dir)))
+			return false;
+		slash = strrchr(parent, '/');
+		*slash = '\0';
+		ok = slash == parent || dsync_path_mkdirs(parent) == 0;
+		free(parent);
+		dsync_error_clear();
+		if (!ok)
+			return false;
+		(void)mkdir(dir, 0700);
+	}
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
+int dsync_ssh_exec_share_dir(char *buf, size_t n)
+{
+	const char *off = getenv("DSYNC_SSH_SHARE"), *run = getenv("XDG_RUNTIME_DIR"),
+		   *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (off && (!strcmp(off, "0") || !strcasecmp(off, "no") || !strcasecmp(off, "false") ||
+		    !strcasecmp(off, "off")))
+		return 0;
+	/* the runtime folder first (per user, in memory, gone at logout),
+	 * then the cache folder */
+	if (run && run[0] == '/' && (size_t)snprintf(buf, n, "%s/dsync", run) < n && share_dir_ok(buf))
+		return 1;
+	if (cache && cache[0] == '/') {
+		if ((size_t)snprintf(buf, n, "%s/dsync/ssh", cache) < n && share_dir_ok(buf))
+			return 1;
+	} else if (home && home[0] == '/' && (size_t)snprintf(buf, n, "%s/.cache/dsync/ssh", home) < n &&
+		   share_dir_ok(buf)) {
+		return 1;
+	}
+	buf[0] = '\0';
+	return 0;
+}
 
 /* ---- the command line */
 
@@ -66,14 +132,16 @@ void dsync_ssh_exec_argv_free(char **argv)
 	free(argv);
 }
 
-int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, bool batch, bool verbose)
+int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, bool batch, const char *extra,
+			const char *share)
 {
 	static const char *const opts[] = {
 		"-oForwardX11=no",	   "-oForwardAgent=no",		"-oPermitLocalCommand=no",
 		"-oClearAllForwardings=yes", "-oServerAliveInterval=15", "-oServerAliveCountMax=4",
 		"-oConnectTimeout=30",
 	};
-	char port[16];
+	char port[16], *path = NULL;
+	size_t len;
 	const char *words[40];
 	char **argv;
 	size_t n = 0, i;
@@ -95,8 +163,17 @@ int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, b
 		words[n++] = opts[i];
 	if (batch)
 		words[n++] = "-oBatchMode=yes";
-	if (verbose)
-		words[n++] = "-v";
+	if (extra)
+		words[n++] = extra;
+	if (share) {
+		len = strlen(share) + 32;
+		if (!(path = malloc(len)))
+			return dsync_error_oom();
+		snprintf(path, len, "-oControlPath=%s/%%C-%%n", share);
+		words[n++] = "-oControlMaster=auto";
+		words[n++] = path;
+		words[n++] = "-oControlPersist=" SHARE_PERSIST;
+	}
 	if (u->port) {
 		snprintf(port, sizeof(port), "%d", u->port);
 		words[n++] = "-p";
@@ -110,8 +187,10 @@ int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, b
 	words[n++] = "--";
 	words[n++] = u->host;
 	words[n++] = "sftp";
-	if (!(argv = calloc(n + 1, sizeof(*argv))))
+	if (!(argv = calloc(n + 1, sizeof(*argv)))) {
+		free(path);
 		return dsync_error_oom();
+	}
 	for (i = 0; i < n; i++) {
 		if (words[i]) {
 			argv[i] = strdup(words[i]);
@@ -120,10 +199,12 @@ int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, b
 			memcpy(argv[i] + strlen(cmd), " \"$@\"", 6);
 		}
 		if (!argv[i]) {
+			free(path);
 			dsync_ssh_exec_argv_free(argv);
 			return dsync_error_oom();
 		}
 	}
+	free(path);
 	*out = argv;
 	return 0;
 }
@@ -608,6 +689,48 @@ static int s_wait(dsync_sftp_stream *base, unsigned want, int timeout_ms)
 	return 0;
 }
 
+/* Whether the user's own ssh config sets a ControlPath for U (`ssh -G`
+ * prints the options ssh would use, without connecting): then theirs is used
+ * and ours stays out.  Anything but a clean answer counts as yes. */
+static bool user_control_path(const dsync_sftp_url *u, const char *cmd)
+{
+	char **argv = NULL, *text = NULL;
+	const char *line;
+	bool yes = true;
+	int fd, status = -1;
+	pid_t pid;
+
+	if ((fd = temp_file()) < 0) {
+		dsync_error_clear();
+		return true;
+	}
+	if (dsync_ssh_exec_argv(&argv, u, cmd, true, "-G", NULL) == 0 && spawn(&pid, argv, fd, fd) == 0) {
+		status = finish_child(pid, CONFIG_WAIT_MS);
+		text = read_tail(fd);
+	}
+	if (text && status == 0 && line_with(text, "\nhostname ")) {
+		line = line_with(text, "\ncontrolpath ");
+		yes = line != NULL;
+	}
+	dsync_error_clear();
+	dsync_ssh_exec_argv_free(argv);
+	free(text);
+	close(fd);
+	return yes;
+}
+
+/* The folder for this connection's shared socket in BUF, or NULL when it is
+ * not shared (section 2.2). */
+static const char *shares(char *buf, size_t n, const dsync_sftp_url *u, const char *cmd)
+{
+	struct sockaddr_un sa;
+
+	if (!dsync_ssh_exec_share_dir(buf, n) || strchr(u->host, '/') ||
+	    strlen(buf) + SHARE_NAME_LEN + strlen(u->host) >= sizeof(sa.sun_path) || user_control_path(u, cmd))
+		return NULL;
+	return buf;
+}
+
 /* ssh -v once more, under BatchMode, for the `Server host key:` line of an
  * unknown host; the text it wrote, or NULL. */
 static char *probe_host_key(exec_stream *s)
@@ -618,7 +741,7 @@ static char *probe_host_key(exec_stream *s)
 
 	if ((fd = temp_file()) < 0)
 		return NULL;
-	if (dsync_ssh_exec_argv(&argv, &s->url, s->cmd, true, true) == 0 && spawn(&pid, argv, -1, fd) == 0) {
+	if (dsync_ssh_exec_argv(&argv, &s->url, s->cmd, true, "-v", NULL) == 0 && spawn(&pid, argv, -1, fd) == 0) {
 		finish_child(pid, PROBE_WAIT_MS);
 		text = read_tail(fd);
 	}
@@ -701,7 +824,7 @@ int dsync_ssh_exec_open(dsync_sftp_stream **out, const dsync_sftp_url *u, const 
 {
 	exec_stream *s;
 	const char *cmd = dsync_ssh_exec_command(o);
-	char **argv = NULL;
+	char **argv = NULL, share[4096];
 	int sv[2] = { -1, -1 }, error, flags;
 
 	*out = NULL;
@@ -722,7 +845,7 @@ int dsync_ssh_exec_open(dsync_sftp_stream **out, const dsync_sftp_url *u, const 
 		error = dsync_error_oom();
 		goto out;
 	}
-	if ((error = dsync_ssh_exec_argv(&argv, u, s->cmd, s->batch, false)) < 0)
+	if ((error = dsync_ssh_exec_argv(&argv, u, s->cmd, s->batch, NULL, shares(share, sizeof(share), u, s->cmd))) < 0)
 		goto out;
 	if ((s->err_fd = temp_file()) < 0) {
 		error = s->err_fd;

@@ -31,12 +31,27 @@ const char *dsync_ssh_exec_command(const dsync_transport_opts *o);
  * The argument vector for U (docs/sftp.md section 2): CMD (NULL: "ssh") as
  * git runs GIT_SSH_COMMAND (one word when it holds no shell
  * metacharacter or blank, else `/bin/sh -c 'CMD "$@"' CMD ...`), then our
- * -o options, -oBatchMode=yes when BATCH, -v when VERBOSE, -p and -l when U
- * names them, `-s -- HOST sftp`.  *OUT is a NULL-ended malloc'd vector of
- * malloc'd strings for dsync_ssh_exec_argv_free().
+ * -o options, -oBatchMode=yes when BATCH, EXTRA (e.g. "-v") when not NULL, a
+ * shared connection (ControlMaster=auto, ControlPath=SHARE/%C-%n,
+ * ControlPersist) when
+ * SHARE is not NULL, -p and -l when U names them, `-s -- HOST sftp`.  *OUT is
+ * a NULL-ended malloc'd vector of malloc'd strings for
+ * dsync_ssh_exec_argv_free().
  */
-int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, bool batch, bool verbose);
+int dsync_ssh_exec_argv(char ***out, const dsync_sftp_url *u, const char *cmd, bool batch, const char *extra,
+			const char *share);
 void dsync_ssh_exec_argv_free(char **argv);
+
+/*
+ * The folder for shared connections' sockets (docs/sftp.md section 2.2), in
+ * BUF: $XDG_RUNTIME_DIR/dsync, else $XDG_CACHE_HOME/dsync/ssh (or
+ * ~/.cache/dsync/ssh), made 0700 when missing; only one that is ours alone
+ * (our uid, no access for others, not a link) and short enough for a socket
+ * name.  (A connection is shared only when, besides, its host's name fits
+ * too and the user's own ssh config sets no ControlPath for it.)  Returns 1 with BUF set, or 0 (BUF empty) when connections are not
+ * shared: DSYNC_SSH_SHARE is 0, no, false or off, or no folder qualifies.
+ */
+int dsync_ssh_exec_share_dir(char *buf, size_t n);
 
 /* How ssh ended, as dsync_ssh_exec_classify() reads it. */
 enum {

@@ -187,7 +187,7 @@ phone_start() {
 	echo "# phone: $PHONE_KIND on 127.0.0.1:$PHONE_PORT (pid $PHONE_PID), user $PHONE_USER, folder $PHONE_DIR"
 }
 
-phone_stop() { stop_pid "$PHONE_PID"; PHONE_PID=""; }
+phone_stop() { ssh_masters_stop; stop_pid "$PHONE_PID"; PHONE_PID=""; }
 
 # mirror_test_start KIND [--sftp-log]
 mirror_test_start() {
@@ -273,6 +273,7 @@ history_blobs() { git_of "$1" rev-list --objects --all | cut -d' ' -f1 | sort -u
 blob_id() { git hash-object --no-filters -- "$1"; }
 
 mirrorlib_cleanup() {
+	ssh_masters_stop
 	stop_pid "$PHONE_PID"
 	phone_user_del
 	sshlib_cleanup

@@ -278,7 +278,24 @@ sshd_start() {
 	return 1
 }
 
-sshd_stop() { stop_pid "$SSHD_PID"; SSHD_PID=""; }
+# ssh connections dsync shares between runs (docs/sftp.md section 2.2):
+# their sockets in a short folder of the test's own (a socket's path must
+# fit 108 bytes, which $TMP/home/.cache would not), their masters stopped
+# when the test ends, or when it stops the server they talk to
+export XDG_RUNTIME_DIR
+XDG_RUNTIME_DIR=$(mktemp -d /tmp/dsr.XXXXXX)
+unset XDG_CACHE_HOME DSYNC_SSH_SHARE
+ssh_masters_stop() {
+	local s
+	for s in "$XDG_RUNTIME_DIR"/dsync/*; do
+		[ -S "$s" ] || continue
+		ssh -F /dev/null -o ControlPath="$s" -O exit shared > /dev/null 2>&1 || rm -f "$s"
+	done
+}
+
+# a server that stops ends the connections dsync shares (as a reboot of the
+# host would), so the next run logs in again
+sshd_stop() { ssh_masters_stop; stop_pid "$SSHD_PID"; SSHD_PID=""; }
 
 dropbear_start() {
 	ssh_can dropbear || return 1
@@ -314,7 +331,7 @@ dropbear_start() {
 	return 1
 }
 
-dropbear_stop() { stop_pid "$DROPBEAR_PID"; DROPBEAR_PID=""; }
+dropbear_stop() { ssh_masters_stop; stop_pid "$DROPBEAR_PID"; DROPBEAR_PID=""; }
 
 # ssh_known_host PORT PUBFILE...: trust these host keys for 127.0.0.1:PORT
 ssh_known_host() {
@@ -407,6 +424,7 @@ sshlib_cleanup() {
 	dropbear_stop
 	[ -z "$SSH_AGENT_PID" ] || ssh_agent_stop
 	cleanup
+	rm -rf "$XDG_RUNTIME_DIR"
 }
 trap sshlib_cleanup EXIT
 # a test stopped by a signal (ctest's timeout) still runs the EXIT trap, so

@@ -73,6 +73,41 @@ ok "the master stops when asked" ssh -F "$SSH_CONFIG" -O exit sshd-mux
 unset DSYNC_SSH
 
 # ---------------------------------------------------------------------------
+# dsync's own shared connection (docs/sftp.md section 2.2): the first round
+# logs in and leaves a master; the next rounds open a session on it and log
+# in no more; DSYNC_SSH_SHARE=0 logs in each time; a host whose config sets
+# its own ControlPath (sshd-mux, above) gets no socket of dsync's; the master
+# ends when asked and the next round logs in again
+export DSYNC_SSH=openssh
+logins() { grep -c 'Accepted publickey' "$SSHD_DIR/log"; }
+shared() { find "$XDG_RUNTIME_DIR/dsync" -name "*-$1" -type s 2> /dev/null | wc -l; }
+mkdir -p "$TMP/S" "$TMP/home-S"
+echo "shared" > "$TMP/S/s.txt"
+ok "S init" as S init "$TMP/S" --device-name sigma
+ssh_masters_stop
+n0=$(logins)
+ok "S remote add (a new connection)" on S remote add origin "sftp://sshd$TMP/store-shared" --passphrase-file "$PASS"
+check "... logged in once" "$(logins)" = $((n0 + 1))
+check "... and left a master: its socket in \$XDG_RUNTIME_DIR/dsync, 0700" "$(shared sshd)" = 1
+check "... the folder is ours alone" "$(stat -c %a "$XDG_RUNTIME_DIR/dsync")" = 700
+check "... none for the host with its own ControlPath" "$(shared sshd-mux)" = 0
+for i in 1 2 3; do
+	echo "round $i" >> "$TMP/S/s.txt"
+	ok "S sync $i on the shared connection" on S sync
+done
+check "... three rounds, no new login" "$(logins)" = $((n0 + 1))
+ok "S joins T on it" as T join "sftp://sshd$TMP/store-shared" "$TMP/T" --device-name tau --passphrase-file "$PASS"
+check "... T has S's file" "$(cat "$TMP/T/s.txt" 2> /dev/null)" = "$(cat "$TMP/S/s.txt")"
+check "... still no new login" "$(logins)" = $((n0 + 1))
+DSYNC_SSH_SHARE=0 ok "S sync with DSYNC_SSH_SHARE=0" on S sync
+check "... logs in" "$(logins)" = $((n0 + 2))
+ssh_masters_stop
+check "the master ends when asked (no socket left)" "$(shared sshd)" = 0
+ok "S sync after it ended" on S sync
+check "... logs in again" "$(logins)" = $((n0 + 3))
+unset DSYNC_SSH
+
+# ---------------------------------------------------------------------------
 # The OpenSSH client's refusals: one line each, exit 1 or 5, nothing added
 export DSYNC_SSH=openssh
 D=R
@@ -130,7 +165,10 @@ ok "on a terminal, ssh asks about the unknown host key and 'yes' lets the remote
 		--passphrase-file '$PASS'"
 contains "... it was OpenSSH's question, with the fingerprint" "$TMP/out" "$fp"
 check "... the key is recorded" -n "$(grep -F "$(cut -d' ' -f2 "$SSHD_DIR/ssh_host_ed25519_key.pub")" "$TMP/ask_known_hosts")"
+# the host new again: its key forgotten, and the connection the 'yes' left
+# for the next rounds (docs/sftp.md section 2.2) ended
 : > "$TMP/ask_known_hosts"
+ssh_masters_stop
 fails 5 "... and 'no' is refused with exit 5" \
 	python3 "$DSYNC_SRC/tests/tools/ptyrun.py" --timeout 60 --answer 'continue connecting' no -- \
 	bash -c "cd '$TMP/$D' && HOME='$TMP/home-$D' exec '$DSYNC' remote add refused 'sftp://sshd-ask$TMP/store-refused' \

@@ -51,7 +51,7 @@ static void test_argv(void **state)
 	char **argv;
 
 	(void)state;
-	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, NULL, true, false), 0);
+	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, NULL, true, NULL, NULL), 0);
 	argv_is(argv, (const char *const[]){ "ssh", "-oForwardX11=no", "-oForwardAgent=no", "-oPermitLocalCommand=no",
 					     "-oClearAllForwardings=yes", "-oServerAliveInterval=15",
 					     "-oServerAliveCountMax=4", "-oConnectTimeout=30", "-oBatchMode=yes", "-p",
@@ -60,7 +60,7 @@ static void test_argv(void **state)
 
 	/* no user or port: ~/.ssh/config decides; no BatchMode on a terminal */
 	u = url_of("pi:docs");
-	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, "/opt/bin/myssh", false, true), 0);
+	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, "/opt/bin/myssh", false, "-v", NULL), 0);
 	argv_is(argv, (const char *const[]){ "/opt/bin/myssh", "-oForwardX11=no", "-oForwardAgent=no",
 					     "-oPermitLocalCommand=no", "-oClearAllForwardings=yes",
 					     "-oServerAliveInterval=15", "-oServerAliveCountMax=4", "-oConnectTimeout=30",
@@ -69,12 +69,106 @@ static void test_argv(void **state)
 
 	/* a command with words or shell syntax runs through sh, as git does */
 	u = url_of("sftp://[::1]/x");
-	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, "ssh -F ~/cfg", true, false), 0);
+	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, "ssh -F ~/cfg", true, NULL, NULL), 0);
 	argv_is(argv, (const char *const[]){ "/bin/sh", "-c", "ssh -F ~/cfg \"$@\"", "ssh -F ~/cfg", "-oForwardX11=no",
 					     "-oForwardAgent=no", "-oPermitLocalCommand=no", "-oClearAllForwardings=yes",
 					     "-oServerAliveInterval=15", "-oServerAliveCountMax=4", "-oConnectTimeout=30",
 					     "-oBatchMode=yes", "-s", "--", "::1", "sftp", NULL });
 	dsync_ssh_exec_argv_free(argv);
+
+	/* a shared connection: the socket named by ssh's own hash of the
+	 * host, port and user it resolved (%C) and the host as given (%n) */
+	u = url_of("sftp://ann@nas.local/x");
+	assert_int_equal(dsync_ssh_exec_argv(&argv, &u, NULL, true, NULL, "/run/user/1000/dsync"), 0);
+	argv_is(argv, (const char *const[]){ "ssh", "-oForwardX11=no", "-oForwardAgent=no", "-oPermitLocalCommand=no",
+					     "-oClearAllForwardings=yes", "-oServerAliveInterval=15",
+					     "-oServerAliveCountMax=4", "-oConnectTimeout=30", "-oBatchMode=yes",
+					     "-oControlMaster=auto", "-oControlPath=/run/user/1000/dsync/%C-%n",
+					     "-oControlPersist=120", "-l", "ann", "-s", "--", "nas.local", "sftp", NULL });
+	dsync_ssh_exec_argv_free(argv);
+}
+
+static void set_or_unset(const char *name, const char *value)
+{
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+}
+
+/* Where shared connections' sockets go, and when they are not shared */
+static void test_share_dir(void **state)
+{
+	char tmpl[] = "/tmp/dsync-share.XXXXXX", dir[4096], want[4096], buf[4096];
+	char *old_run = getenv("XDG_RUNTIME_DIR"), *old_cache = getenv("XDG_CACHE_HOME"),
+	     *old_home = getenv("HOME"), *old_share = getenv("DSYNC_SSH_SHARE");
+	struct stat st;
+
+	(void)state;
+	old_run = old_run ? strdup(old_run) : NULL;
+	old_cache = old_cache ? strdup(old_cache) : NULL;
+	old_home = old_home ? strdup(old_home) : NULL;
+	old_share = old_share ? strdup(old_share) : NULL;
+	assert_non_null(mkdtemp(tmpl));
+	unsetenv("DSYNC_SSH_SHARE");
+	unsetenv("XDG_CACHE_HOME");
+
+	/* the runtime folder, made 0700 */
+	setenv("XDG_RUNTIME_DIR", tmpl, 1);
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 1);
+	snprintf(want, sizeof(want), "%s/dsync", tmpl);
+	assert_string_equal(buf, want);
+	assert_int_equal(stat(want, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	/* one others may enter is not used: the cache folder under HOME is,
+	 * its parents made */
+	assert_int_equal(chmod(want, 0755), 0);
+	snprintf(dir, sizeof(dir), "%s/h", tmpl);
+	setenv("HOME", dir, 1);
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 1);
+	snprintf(want, sizeof(want), "%s/h/.cache/dsync/ssh", tmpl);
+	assert_string_equal(buf, want);
+	assert_int_equal(stat(want, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	/* nor a link to a folder of ours */
+	snprintf(want, sizeof(want), "%s/dsync", tmpl);
+	assert_int_equal(chmod(want, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/r", tmpl);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(want, sizeof(want), "%s/r/dsync", tmpl);
+	snprintf(dir, sizeof(dir), "%s/dsync", tmpl);
+	assert_int_equal(symlink(dir, want), 0);
+	snprintf(dir, sizeof(dir), "%s/r", tmpl);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	unsetenv("HOME");
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+
+	/* too long for a socket's name: not shared */
+	snprintf(dir, sizeof(dir), "%s/%s", tmpl, "a-folder-name-long-enough-that-no-socket-name-fits-under-it");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 0);
+
+	/* turned off */
+	setenv("XDG_RUNTIME_DIR", tmpl, 1);
+	setenv("DSYNC_SSH_SHARE", "no", 1);
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 0);
+	setenv("DSYNC_SSH_SHARE", "1", 1);
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 1);
+
+	snprintf(buf, sizeof(buf), "rm -rf '%s'", tmpl);
+	assert_int_equal(system(buf), 0);
+	set_or_unset("XDG_RUNTIME_DIR", old_run);
+	set_or_unset("XDG_CACHE_HOME", old_cache);
+	set_or_unset("HOME", old_home);
+	set_or_unset("DSYNC_SSH_SHARE", old_share);
+	free(old_run);
+	free(old_cache);
+	free(old_home);
+	free(old_share);
 }
 
 static void test_command(void **state)
@@ -251,6 +345,11 @@ static int setup(void **state)
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/dsync-test-ssh-exec.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	assert_non_null(mkdtemp(dir));
+	/* shared connections' sockets (the stand-ins for ssh get the options)
+	 * in the test's folder, not the user's */
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	unsetenv("XDG_CACHE_HOME");
+	unsetenv("DSYNC_SSH_SHARE");
 	return 0;
 }
 
@@ -479,6 +578,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_share_dir),
 		cmocka_unit_test(test_command),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_stream_sftp_server),
