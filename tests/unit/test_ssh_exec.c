@@ -96,13 +96,25 @@ static void set_or_unset(const char *name, const char *value)
 		unsetenv(name);
 }
 
+/* The share folder is WANT (TMPL/SUFFIX), and a private one */
+static void shares_in(const char *tmpl, const char *suffix)
+{
+	char want[4096], buf[4096];
+	struct stat st;
+
+	snprintf(want, sizeof(want), "%s/%s", tmpl, suffix);
+	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 1);
+	assert_string_equal(buf, want);
+	assert_int_equal(stat(want, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+}
+
 /* Where shared connections' sockets go, and when they are not shared */
 static void test_share_dir(void **state)
 {
 	char tmpl[] = "/tmp/dsync-share.XXXXXX", dir[4096], want[4096], buf[4096];
 	char *old_run = getenv("XDG_RUNTIME_DIR"), *old_cache = getenv("XDG_CACHE_HOME"),
 	     *old_home = getenv("HOME"), *old_share = getenv("DSYNC_SSH_SHARE");
-	struct stat st;
 
 	(void)state;
 	old_run = old_run ? strdup(old_run) : NULL;
@@ -115,22 +127,15 @@ static void test_share_dir(void **state)
 
 	/* the runtime folder, made 0700 */
 	setenv("XDG_RUNTIME_DIR", tmpl, 1);
-	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 1);
-	snprintf(want, sizeof(want), "%s/dsync", tmpl);
-	assert_string_equal(buf, want);
-	assert_int_equal(stat(want, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
+	shares_in(tmpl, "dsync");
 
 	/* one others may enter is not used: the cache folder under HOME is,
 	 * its parents made */
+	snprintf(want, sizeof(want), "%s/dsync", tmpl);
 	assert_int_equal(chmod(want, 0755), 0);
 	snprintf(dir, sizeof(dir), "%s/h", tmpl);
 	setenv("HOME", dir, 1);
-	assert_int_equal(dsync_ssh_exec_share_dir(buf, sizeof(buf)), 1);
-	snprintf(want, sizeof(want), "%s/h/.cache/dsync/ssh", tmpl);
-	assert_string_equal(buf, want);
-	assert_int_equal(stat(want, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
+	shares_in(tmpl, "h/.cache/dsync/ssh");
 
 	/* nor a link to a folder of ours */
 	snprintf(want, sizeof(want), "%s/dsync", tmpl);
