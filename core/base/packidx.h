@@ -29,4 +29,21 @@
  */
 int dsync_packidx_index(int fd, const char *path, const char *packdir, size_t *objects, dsync_buf *idx_path);
 
+/*
+ * Staging for a join's checkout: while DIR is set (NULL: no more), every
+ * blob this indexer reads (DSYNC_PACKIDX_STAGE_MAX bytes in all at most) is
+ * also written whole to DIR/<its id in hex>, the bytes the id was just
+ * computed from with SHA-1DC, out of a pack authenticated whole before.
+ * Writing a file then takes such a blob by renaming it instead of reading
+ * the pack again (inflating, hashing).  DIR: a folder of the caller's, made
+ * for this alone, on the files' file system; set and cleared while no pack
+ * is being indexed.  Staging is only a shortcut: a blob it fails to write
+ * is simply not there.
+ */
+#define DSYNC_PACKIDX_STAGE_MAX (1ull << 30)
+void dsync_packidx_stage(const char *dir);
+
+/* The staging folder (NULL: none). */
+const char *dsync_packidx_stage_dir(void);
+
 #endif
