@@ -4,7 +4,8 @@
  * takes at once), a job that can't be written keeps its own error while
  * the others go on, and what is not taken is removed; a version's bytes
  * are read without libgit2's re-hash but checked against its id all the
- * same (core/base/blobread.h): damaged ones are never written.
+ * same (core/base/blobread.h): damaged ones are never written.  A join's
+ * staged blobs are taken by renaming.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include "sandbox.h"
 #include "core/worktree/batch.h"
 #include "core/base/blobread.h"
+#include "core/base/packidx.h"
 
 #define NJOBS 300
 
@@ -90,6 +92,74 @@ static void test_writes_every_job(void **state)
 		snprintf(dest, sizeof(dest), "%s/d%zu", root, i);
 		assert_int_equal(temps_in(dest), 0);
 	}
+	dsync_wbatch_dispose(&b);
+	dsync_buf_dispose(&tmp);
+}
+
+/* With a join's staging on, a job whose blob is staged takes that file
+ * (renamed: it leaves the staging) with the job's mode; a second job of
+ * the same blob, and a blob not staged, are read from the history. */
+static void test_takes_staged(void **state)
+{
+	char gitdir[300], root[300], stage[300], dest[400], path[400], hex[GIT_OID_HEXSZ + 1], *got;
+	const char *content[3] = { "staged once\n", "staged twice\n", "not staged\n" };
+	dsync_buf tmp = DSYNC_BUF_INIT;
+	dsync_wbatch b;
+	git_oid id[3];
+	struct stat st;
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	sandbox_path(gitdir, sizeof(gitdir), "repo.git");
+	sandbox_path(root, sizeof(root), "staged-out");
+	sandbox_path(stage, sizeof(stage), "stage");
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(stage, 0700), 0);
+	for (i = 0; i < 3; i++) {
+		blob(&id[i], content[i]);
+		git_oid_tostr(hex, sizeof(hex), &id[i]);
+		snprintf(path, sizeof(path), "%s/%s", stage, hex);
+		if (i < 2) {
+			assert_non_null(f = fopen(path, "w"));
+			fputs(content[i], f);
+			fclose(f);
+		}
+	}
+	dsync_packidx_stage(stage);
+	dsync_wbatch_init(&b, repo, gitdir, root, 022);
+	/* jobs: blob 0 (executable), blob 1 twice, blob 2 */
+	snprintf(dest, sizeof(dest), "%s/a/f0", root);
+	assert_int_equal(dsync_wbatch_add(&b, &id[0], GIT_FILEMODE_BLOB_EXECUTABLE, 0, dest, 0), 0);
+	snprintf(dest, sizeof(dest), "%s/a/f1", root);
+	assert_int_equal(dsync_wbatch_add(&b, &id[1], GIT_FILEMODE_BLOB, 0, dest, 0), 0);
+	snprintf(dest, sizeof(dest), "%s/b/f1", root);
+	assert_int_equal(dsync_wbatch_add(&b, &id[1], GIT_FILEMODE_BLOB, 0, dest, 0), 0);
+	snprintf(dest, sizeof(dest), "%s/b/f2", root);
+	assert_int_equal(dsync_wbatch_add(&b, &id[2], GIT_FILEMODE_BLOB, 0, dest, 0), 0);
+	assert_int_equal(dsync_wbatch_write(&b), 0);
+	dsync_packidx_stage(NULL);
+	for (i = 0; i < b.n; i++) {
+		assert_int_equal(dsync_wbatch_take(&b, i, &tmp, &st), 0);
+		assert_int_equal(rename(tmp.ptr, b.jobs[i].dest), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & 0777, i == 0 ? 0755 : 0644);
+		assert_int_equal((size_t)st.st_size, strlen(content[i == 0 ? 0 : i < 3 ? 1 : 2]));
+	}
+	assert_non_null(got = sandbox_slurp(root, "a/f0"));
+	assert_string_equal(got, content[0]);
+	free(got);
+	assert_non_null(got = sandbox_slurp(root, "a/f1"));
+	assert_string_equal(got, content[1]);
+	free(got);
+	assert_non_null(got = sandbox_slurp(root, "b/f1"));
+	assert_string_equal(got, content[1]);
+	free(got);
+	assert_non_null(got = sandbox_slurp(root, "b/f2"));
+	assert_string_equal(got, content[2]);
+	free(got);
+	/* both staged files were taken: the staging is empty */
+	assert_int_equal(rmdir(stage), 0);
 	dsync_wbatch_dispose(&b);
 	dsync_buf_dispose(&tmp);
 }
@@ -210,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_writes_every_job),
 		cmocka_unit_test(test_job_error_and_leftovers),
 		cmocka_unit_test(test_damaged_version_refused),
+		cmocka_unit_test(test_takes_staged),
 	};
 
 	return cmocka_run_group_tests(tests, sandbox_repo_setup, sandbox_repo_teardown);
