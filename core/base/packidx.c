@@ -167,21 +167,40 @@ const char *dsync_packidx_stage_dir(void)
 	return stage_dir;
 }
 
+int dsync_packidx_stage_path(char *out, size_t size, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (!stage_dir || (size_t)snprintf(out, size, "%s/%.2s/%s", stage_dir, hex, hex + 2) >= size)
+		return -1;
+	return 0;
+}
+
 /* Writes the blob ID (DATA, LEN bytes) into the staging folder; any
  * failure leaves nothing. */
 static void stage_blob(const git_oid *id, const unsigned char *data, size_t len)
 {
-	char path[4096], hex[GIT_OID_HEXSZ + 1];
+	char path[4096];
 	size_t done = 0;
 	int fd;
 
 	if (__atomic_add_fetch(&staged, len, __ATOMIC_RELAXED) > DSYNC_PACKIDX_STAGE_MAX)
 		return;
-	git_oid_tostr(hex, sizeof(hex), id);
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", stage_dir, hex) >= sizeof(path))
+	if (dsync_packidx_stage_path(path, sizeof(path), id) < 0)
 		return;
 	/* an id twice (two packs hold it): the first stays */
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 && errno == ENOENT) {
+		/* its fan-out folder, made by the first blob that needs it */
+		char *slash = strrchr(path, '/');
+
+		*slash = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return;
+		*slash = '/';
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
 		return;
 	while (done < len) {
 		ssize_t n = write(fd, data + done, len - done);

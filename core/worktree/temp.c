@@ -119,14 +119,10 @@ static void temp_letters(dsync_buf *tmp)
  */
 static int take_staged(dsync_buf *tmp, const git_oid *id)
 {
-	const char *stage = dsync_packidx_stage_dir();
-	char from[4096], hex[GIT_OID_HEXSZ + 1];
+	char from[4096];
 	int tries;
 
-	if (!stage)
-		return 1;
-	git_oid_tostr(hex, sizeof(hex), id);
-	if ((size_t)snprintf(from, sizeof(from), "%s/%s", stage, hex) >= sizeof(from))
+	if (dsync_packidx_stage_path(from, sizeof(from), id) < 0)
 		return 1;
 	for (tries = 0; tries < 10; tries++) {
 		temp_letters(tmp);

@@ -124,7 +124,9 @@ static void test_takes_staged(void **state)
 	for (i = 0; i < 3; i++) {
 		blob(&id[i], content[i]);
 		git_oid_tostr(hex, sizeof(hex), &id[i]);
-		snprintf(path, sizeof(path), "%s/%s", stage, hex);
+		snprintf(path, sizeof(path), "%s/%.2s", stage, hex);
+		mkdir(path, 0700);
+		snprintf(path, sizeof(path), "%s/%.2s/%s", stage, hex, hex + 2);
 		if (i < 2) {
 			assert_non_null(f = fopen(path, "w"));
 			fputs(content[i], f);
@@ -159,6 +161,11 @@ static void test_takes_staged(void **state)
 		free(got);
 	}
 	/* both staged files were taken: the staging is empty */
+	for (i = 0; i < 3; i++) {
+		git_oid_tostr(hex, sizeof(hex), &id[i]);
+		snprintf(path, sizeof(path), "%s/%.2s", stage, hex);
+		assert_int_equal(rmdir(path), 0);
+	}
 	assert_int_equal(rmdir(stage), 0);
 	dsync_wbatch_dispose(&b);
 	dsync_buf_dispose(&tmp);
