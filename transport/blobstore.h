@@ -46,6 +46,13 @@ struct dsync_blobstore {
 	 * copied: a store can't make a device fill its memory or disk. */
 	int (*get)(dsync_blobstore *s, const char *name, int fd, uint64_t max, dsync_blobstore_xfer_cb xfer,
 		   void *payload);
+	/* Optional (NULL where blobs are not files on this machine): blob NAME
+	 * opened for reading, with get()'s checks (MAX as there), instead of
+	 * copied: a descriptor the caller closes, or a negative code.  Read
+	 * once from its start it gives what get() would have copied (a put
+	 * replaces a blob by a rename, never in place); a caller that
+	 * authenticates what it reads as it goes needs no copy of its own. */
+	int (*open)(dsync_blobstore *s, const char *name, uint64_t max);
 	/* Stores the bytes of FD from its current offset to its end as blob
 	 * NAME, replacing any blob of that name, atomically: a reader sees the
 	 * old blob or the whole new one, never a part; once it returns 0 the

@@ -185,25 +185,26 @@ static void sweep_stale(file_store *s)
 	close(root);
 }
 
-static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blobstore_xfer_cb xfer,
-		    void *payload)
+/* Opens blob NAME for reading into *IN: not through a link, a regular
+ * file, at most MAX bytes (0: any). */
+static int open_blob(file_store *s, const char *name, uint64_t max, int *in)
 {
-	file_store *s = (file_store *)bs;
 	const char *base;
 	struct stat st;
-	int dir, in = -1, error;
+	int dir, error = 0;
 
+	*in = -1;
 	if ((dir = open_parent(s, name, false, &base)) < 0)
 		return dir;
 	/* not through a link, and never blocking on a FIFO planted there */
-	if ((in = openat(dir, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+	if ((*in = openat(dir, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		error = errno == ENOENT ? dsync_error_set(DSYNC_ENOTFOUND, "%s is missing from the store", name)
 		      : errno == ELOOP ? dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is a link, not a blob", name,
 						       s->root)
 				       : dsync_error_sys(errno, "cannot read %s in the store at %s", name, s->root);
 		goto out;
 	}
-	if (fstat(in, &st) < 0) {
+	if (fstat(*in, &st) < 0) {
 		error = dsync_error_sys(errno, "cannot read %s", name);
 		goto out;
 	}
@@ -211,17 +212,48 @@ static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max,
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is not a file", name, s->root);
 		goto out;
 	}
-	if (max && (uint64_t)st.st_size > max) {
+	if (max && (uint64_t)st.st_size > max)
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the store at %s is larger than it may be (%llu bytes)", name,
 					s->root, (unsigned long long)st.st_size);
-		goto out;
-	}
-	error = copy_fd(s, in, fd, name, max ? max + 1 : 0, xfer, payload);
 out:
-	if (in >= 0)
-		close(in);
+	if (error < 0 && *in >= 0) {
+		close(*in);
+		*in = -1;
+	}
 	close(dir);
 	return error;
+}
+
+static int file_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blobstore_xfer_cb xfer,
+		    void *payload)
+{
+	file_store *s = (file_store *)bs;
+	int in, error;
+
+	if ((error = open_blob(s, name, max, &in)) < 0)
+		return error;
+	error = copy_fd(s, in, fd, name, max ? max + 1 : 0, xfer, payload);
+	close(in);
+	return error;
+}
+
+static int file_open(dsync_blobstore *bs, const char *name, uint64_t max)
+{
+	file_store *s = (file_store *)bs;
+	int in, error;
+
+	/* a test's slow store is slow in get()'s copy: it is always taken */
+	if (s->slow_ms > 0)
+		return dsync_error_set(DSYNC_ERROR, "a slow store is copied");
+	if ((error = open_blob(s, name, max, &in)) < 0)
+		return error;
+	/* the O_NONBLOCK was for the open only */
+	if (fcntl(in, F_SETFL, 0) < 0) {
+		error = dsync_error_sys(errno, "cannot read %s", name);
+		close(in);
+		return error;
+	}
+	return in;
 }
 
 static int file_put(dsync_blobstore *bs, const char *name, int fd, dsync_blobstore_xfer_cb xfer, void *payload)
@@ -447,6 +479,7 @@ int dsync_blobstore_file_open(dsync_blobstore **out, const char *path, bool crea
 	s->base.url = dsync_buf_detach(&abs);
 	s->base.list = file_list;
 	s->base.get = file_get;
+	s->base.open = file_open;
 	s->base.put = file_put;
 	s->base.del = file_del;
 	s->base.stat = file_stat;

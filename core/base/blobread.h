@@ -7,11 +7,15 @@
  * A stored file's bytes read for writing it out (restore, checkout): from
  * the object database's backends, without libgit2's re-hash (SHA-1DC, the
  * largest cost of writing a version out), its id checked with
- * core/base/sha1.c instead (docs/format.md, "Reading objects").
+ * core/base/sha1.c instead (docs/format.md, "Reading objects").  A whole
+ * (not delta) blob in one of the history's packs is read from the pack
+ * here and inflated by libdeflate, about three times as fast as libgit2's
+ * zlib; any other goes through the backends.
  */
 typedef struct dsync_blobread {
 	git_odb *odb;
-	git_odb_backend *b;     /* the backend that read it */
+	git_odb_backend *b;     /* the backend that read it (NULL: read from
+				 * its pack here, DATA malloc'd) */
 	void *data;
 	size_t len;
 } dsync_blobread;

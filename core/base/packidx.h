@@ -29,4 +29,28 @@
  */
 int dsync_packidx_index(int fd, const char *path, const char *packdir, size_t *objects, dsync_buf *idx_path);
 
+/*
+ * Staging for a join's checkout: while DIR is set (NULL: no more), every
+ * blob this indexer reads (DSYNC_PACKIDX_STAGE_MAX bytes in all at most) is
+ * also written whole in DIR (dsync_packidx_stage_path()), the bytes the id was just
+ * computed from with SHA-1DC, out of a pack authenticated whole before.
+ * Writing a file then takes such a blob by renaming it instead of reading
+ * the pack again (inflating, hashing).  DIR: a folder of the caller's, made
+ * for this alone, on the files' file system; set and cleared while no pack
+ * is being indexed.  Staging is only a shortcut: a blob it fails to write
+ * is simply not there.
+ */
+#define DSYNC_PACKIDX_STAGE_MAX (1ull << 30)
+void dsync_packidx_stage(const char *dir);
+
+/* The staging folder (NULL: none). */
+const char *dsync_packidx_stage_dir(void);
+
+/* Where blob ID is staged, into OUT (SIZE bytes): DIR/xx/<the rest of its
+ * hex id>, spread over fan-out folders as git's loose objects are (one
+ * folder of thousands of new files makes every create wait on its lock,
+ * and some file systems look through all of them for a free inode): 0,
+ * or -1 (no staging, no room). */
+int dsync_packidx_stage_path(char *out, size_t size, const git_oid *id);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "core/base/path.h"
 #include "core/sync/sync_internal.h"
+#include "core/worktree/temp.h"
 #include "transport/transport.h"
 
 /*
@@ -379,6 +380,7 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	char *pending = NULL, store_id[33] = "", device[DSYNC_DEVICE_NAME_MAX + 1], q[DSYNC_QUOTE_SIZE];
 	bool existed = true, made_folder = false, fetched = false, resumed = false, group_new = false;
 	sync_relay k = { 0 }, *relay = NULL;
+	dsync_stage stage;
 	int error;
 
 	*out = NULL;
@@ -465,7 +467,11 @@ int dsync_join(dsync_folder **out, dsync_sync_result *r, const char *url, const 
 	bs = NULL;
 	if (relay && (error = relay_admit(&k, f, url, o)) < 0)
 		goto out;
-	if ((error = join_rounds(r, f, remote_name, &fetched, o)) < 0)
+	/* the files are renamed from the staging, not read again */
+	dsync_worktree_stage_begin(&stage, f);
+	error = join_rounds(r, f, remote_name, &fetched, o);
+	dsync_worktree_stage_end(&stage);
+	if (error < 0)
 		goto out;
 	r->join_finished = resumed;
 	*out = f;

@@ -84,18 +84,39 @@ bool dsync_wbatch_full(const dsync_wbatch *b)
 	return b->n >= BATCH_FILES || b->bytes >= BATCH_BYTES;
 }
 
+/*
+ * The jobs are in path order.  The caller's thread takes them from the
+ * front and the helper from the back, so that the two threads create
+ * files in different folders until they meet: creating a file holds its
+ * folder's lock, and two threads in one folder mostly wait on each other.
+ */
 typedef struct runner {
 	dsync_wbatch *b;
-	size_t next;            /* the next job to take (atomic) */
+	pthread_mutex_t lock;
+	size_t lo, hi;          /* the jobs not taken: [lo, hi) */
 } runner;
 
+/* The next job for the thread that takes from the front (FRONT) or from
+ * the back; false: none is left. */
+static bool take_job(runner *r, bool front, size_t *i)
+{
+	bool any;
+
+	pthread_mutex_lock(&r->lock);
+	any = r->lo < r->hi;
+	if (any)
+		*i = front ? r->lo++ : --r->hi;
+	pthread_mutex_unlock(&r->lock);
+	return any;
+}
+
 /* Writes jobs until none is left, reading versions from REPO. */
-static void run_jobs(runner *r, git_repository *repo)
+static void run_jobs(runner *r, git_repository *repo, bool front)
 {
 	dsync_wbatch *b = r->b;
 	size_t i;
 
-	while ((i = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED)) < b->n) {
+	while (take_job(r, front, &i)) {
 		dsync_wjob *j = &b->jobs[i];
 
 		j->error = dsync_worktree_temp(&j->tmp, &j->st, repo, &j->id, j->mode, j->perm, b->root, j->dest,
@@ -113,7 +134,7 @@ static void *helper(void *payload)
 	/* its own repository; none (it could not be opened): the caller's
 	 * thread writes every job */
 	if (git_repository_open_ext(&repo, r->b->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0)
-		run_jobs(r, repo);
+		run_jobs(r, repo, false);
 	git_repository_free(repo);
 	return NULL;
 }
@@ -154,14 +175,17 @@ static int flush(dsync_wbatch *b)
 
 int dsync_wbatch_write(dsync_wbatch *b)
 {
-	runner r = { b, 0 };
+	runner r = { .b = b, .lo = 0, .hi = b->n };
 	pthread_t t;
-	bool threaded = b->n > 1 && dsync_thread_count(MAX_THREADS) > 1 && pthread_create(&t, NULL, helper, &r) == 0;
+	bool threaded;
 	int error;
 
-	run_jobs(&r, b->repo);
+	pthread_mutex_init(&r.lock, NULL);
+	threaded = b->n > 1 && dsync_thread_count(MAX_THREADS) > 1 && pthread_create(&t, NULL, helper, &r) == 0;
+	run_jobs(&r, b->repo, true);
 	if (threaded)
 		pthread_join(t, NULL);
+	pthread_mutex_destroy(&r.lock);
 	if ((error = flush(b)) < 0)
 		dsync_wbatch_clear(b);
 	return error;

@@ -9,6 +9,7 @@
 #include "core/history/head.h"
 #include "core/base/blobread.h"
 #include "core/base/chunks.h"
+#include "core/base/packidx.h"
 #include "core/base/path.h"
 
 #include <dirent.h>
@@ -72,6 +73,67 @@ int dsync_worktree_folds_error(const char *rel)
 		"in dsync's own history (.dsync); rename it on a device that made it", rel);
 }
 
+/* TMP: "DIR/.dsync-tmp-XXXXXX" for DEST in DIR, the folder made when it is
+ * missing (a restore writes many files per folder, and making it walks
+ * every folder above it). */
+static int temp_path(dsync_buf *tmp, const char *dest)
+{
+	struct stat dirst;
+	char *dircopy = strdup(dest);
+	const char *dir;
+	int error;
+
+	if (!dircopy)
+		return dsync_error_oom();
+	dir = dirname(dircopy);
+	dsync_buf_truncate(tmp, 0);
+	if ((stat(dir, &dirst) < 0 || !S_ISDIR(dirst.st_mode)) && (error = dsync_path_mkdirs(dir)) < 0)
+		goto out;
+	error = dsync_buf_printf(tmp, "%s/.dsync-tmp-XXXXXX", dir);
+out:
+	free(dircopy);
+	return error;
+}
+
+/* A written file's permissions: PERM, else MODE's less the UMASK bits. */
+static mode_t file_perm(uint32_t mode, mode_t perm, mode_t umask_bits)
+{
+	return perm ? perm : (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
+}
+
+/* Fills the six X's that end TMP with random letters. */
+static void temp_letters(dsync_buf *tmp)
+{
+	char *x = tmp->ptr + tmp->len - 6;
+	int k;
+
+	for (k = 0; k < 6; k++)
+		x[k] = (char)('a' + randombytes_uniform(26));
+}
+
+/*
+ * The blob ID as a join's indexing of its packs staged it (see
+ * dsync_packidx_stage()), renamed to the temporary name TMP (its X's
+ * filled here), never over another file: 0 done, 1 not staged (taken
+ * already by another file of the same bytes, or another file system).
+ */
+static int take_staged(dsync_buf *tmp, const git_oid *id)
+{
+	char from[4096];
+	int tries;
+
+	if (dsync_packidx_stage_path(from, sizeof(from), id) < 0)
+		return 1;
+	for (tries = 0; tries < 10; tries++) {
+		temp_letters(tmp);
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, tmp->ptr, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return 1;
+	}
+	return 1;
+}
+
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask_bits)
 {
@@ -79,9 +141,6 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	dsync_blobread raw = { 0 };
 	const char *data = NULL;
 	size_t len = 0;
-	struct stat dirst;
-	char *dircopy = NULL;
-	const char *dir;
 	size_t rl = root ? strlen(root) : 0;
 	bool big = false;
 	int fd = -1, err, error;
@@ -91,6 +150,18 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot write '%s': a link or a file is in the way", dest);
 	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && dsync_path_folds_into_dsync(root, dest + rl + 1))
 		return dsync_worktree_folds_error(dest + rl + 1);
+	if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) && dsync_packidx_stage_dir()) {
+		if ((error = temp_path(tmp, dest)) < 0)
+			return error;
+		if (take_staged(tmp, id) == 0) {
+			if (chmod(tmp->ptr, file_perm(mode, perm, umask_bits)) == 0 && (!st || lstat(tmp->ptr, st) == 0))
+				return 0;
+			error = dsync_error_sys(errno, "cannot write '%s'", dest);
+			unlink(tmp->ptr);
+			return error;
+		}
+		dsync_buf_truncate(tmp, 0);
+	}
 	if (mode == GIT_FILEMODE_COMMIT || mode == GIT_FILEMODE_TREE) {
 		/* a big file's chunk tree: its mode is in its marker */
 		dsync_chunked info;
@@ -110,15 +181,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		data = git_blob_rawcontent(blob);
 		len = (size_t)git_blob_rawsize(blob);
 	}
-	if ((dircopy = strdup(dest)) == NULL) {
-		error = dsync_error_oom();
-		goto out;
-	}
-	dir = dirname(dircopy);
-	/* made only when missing: a restore writes many files per folder,
-	 * and making it walks every folder above it */
-	if (((stat(dir, &dirst) < 0 || !S_ISDIR(dirst.st_mode)) && (error = dsync_path_mkdirs(dir)) < 0) ||
-	    (error = dsync_buf_printf(tmp, "%s/.dsync-tmp-XXXXXX", dir)) < 0)
+	if ((error = temp_path(tmp, dest)) < 0)
 		goto out;
 	if (mode == GIT_FILEMODE_LINK) {
 		dsync_buf target = DSYNC_BUF_INIT;
@@ -127,11 +190,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		if ((error = dsync_buf_put(&target, data, len)) < 0)
 			goto out;
 		for (tries = 0;; tries++) {
-			char *x = tmp->ptr + tmp->len - 6;
-			int k;
-
-			for (k = 0; k < 6; k++)
-				x[k] = (char)('a' + randombytes_uniform(26));
+			temp_letters(tmp);
 			if (symlink(dsync_buf_cstr(&target), tmp->ptr) == 0) {
 				if (st && lstat(tmp->ptr, st) < 0)
 					memset(st, 0, sizeof(*st));
@@ -146,7 +205,7 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		dsync_buf_dispose(&target);
 	} else {
 		size_t done = 0;
-		mode_t m = perm ? perm : (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
+		mode_t m = file_perm(mode, perm, umask_bits);
 
 		if ((fd = mkostemp(tmp->ptr, O_CLOEXEC)) < 0) {
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
@@ -168,6 +227,10 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 			}
 			done += (size_t)n;
 		}
+		/* the disk starts on these bytes now, while the next files are
+		 * read and written: the batch's one syncfs then waits for what
+		 * is left, not for all of it (only a hint: errors don't matter) */
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		if (fchmod(fd, m) < 0 || (st && fstat(fd, st) < 0) || close(fd) < 0) {
 			fd = -1;
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
@@ -184,7 +247,6 @@ out:
 		close(fd);
 	git_blob_free(blob);
 	dsync_blobread_free(&raw);
-	free(dircopy);
 	return error;
 }
 
@@ -375,6 +437,24 @@ out:
 	close(fd);
 }
 
+#define STAGE_PREFIX "stage-"
+
+/* Removes the staging folder NAME in GITDIR (open as DIRFD) that a killed
+ * join left, not one still held. */
+static void sweep_stage(const char *gitdir, int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dsync_buf path = DSYNC_BUF_INIT;
+
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && dsync_buf_printf(&path, "%s/%s", gitdir, name) == 0)
+		dsync_path_remove(path.ptr, true);
+	dsync_error_clear();
+	dsync_buf_dispose(&path);
+	close(fd);
+}
+
 void dsync_worktree_temps_sweep(const dsync_folder *f)
 {
 	DIR *dir = opendir(f->gitdir);
@@ -385,5 +465,38 @@ void dsync_worktree_temps_sweep(const dsync_folder *f)
 	while ((e = readdir(dir)) != NULL)
 		if (strncmp(e->d_name, TEMPS_PREFIX, sizeof(TEMPS_PREFIX) - 1) == 0)
 			sweep_record(dirfd(dir), e->d_name);
+		else if (strncmp(e->d_name, STAGE_PREFIX, sizeof(STAGE_PREFIX) - 1) == 0)
+			sweep_stage(f->gitdir, dirfd(dir), e->d_name);
 	closedir(dir);
+}
+
+void dsync_worktree_stage_begin(dsync_stage *s, const dsync_folder *f)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+
+	s->fd = -1;
+	s->path = NULL;
+	if (dsync_buf_printf(&path, "%s/" STAGE_PREFIX "XXXXXX", f->gitdir) < 0 || !mkdtemp(path.ptr)) {
+		dsync_error_clear();
+		dsync_buf_dispose(&path);
+		return;
+	}
+	s->path = dsync_buf_detach(&path);
+	if ((s->fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || flock(s->fd, LOCK_EX) < 0) {
+		dsync_worktree_stage_end(s);
+		return;
+	}
+	dsync_packidx_stage(s->path);
+}
+
+void dsync_worktree_stage_end(dsync_stage *s)
+{
+	dsync_packidx_stage(NULL);
+	if (s->path)
+		dsync_path_remove(s->path, true);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->path);
+	s->fd = -1;
+	s->path = NULL;
 }

@@ -69,4 +69,23 @@ void dsync_worktree_temps_end(dsync_temps *t);
  */
 void dsync_worktree_temps_sweep(const dsync_folder *f);
 
+/*
+ * A join's staging folder .dsync/stage-XXXXXX for the blobs the indexing
+ * of its packs leaves whole (see dsync_packidx_stage()): a file is then
+ * renamed from there instead of read from the packs again, which costs as
+ * much again as the indexing did.  Held (flock) while the join runs; one a
+ * killed join left is removed by dsync_worktree_temps_sweep().
+ */
+typedef struct dsync_stage {
+	int fd;        /* -1: none (no staging) */
+	char *path;
+} dsync_stage;
+
+/* Makes and holds *S and turns staging on; when that fails, the join goes
+ * on without it. */
+void dsync_worktree_stage_begin(dsync_stage *s, const dsync_folder *f);
+
+/* Turns staging off and removes *S with what no file took of it. */
+void dsync_worktree_stage_end(dsync_stage *s);
+
 #endif

@@ -3,7 +3,8 @@
  * objects gets the same .idx byte for byte as libgit2's indexer makes, its
  * objects read back and git accepts it; a pack with a delta, one damaged
  * inside an object, and one whose trailer is wrong are left to libgit2's
- * indexer (1), with nothing left in the pack folder.
+ * indexer (1), with nothing left in the pack folder.  With staging on, each
+ * blob is also left whole under its id for a join's checkout.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -209,6 +210,62 @@ static void test_same_idx_as_git(void **state)
 	dsync_buf_dispose(&idx);
 }
 
+/* With staging on, every blob indexed is also in the staging folder, named
+ * by its id and holding its bytes; with it off, nothing more is written. */
+static void test_stages_blobs(void **state)
+{
+	char src[700], gitdir[300], packdir[400], copy[500], stage[300], path[400], hex[GIT_OID_HEXSZ + 1], sub[400];
+	unsigned char *pack;
+	size_t len, n, i;
+	int fd;
+
+	(void)state;
+	sandbox_path(gitdir, sizeof(gitdir), "repo.git");
+	the_pack(src, sizeof(src), gitdir);
+	pack = slurp(src, &len);
+	sandbox_path(stage, sizeof(stage), "stage");
+	assert_int_equal(mkdir(stage, 0700), 0);
+
+	fresh_repo(gitdir, sizeof(gitdir), packdir, sizeof(packdir), "staged.git");
+	snprintf(copy, sizeof(copy), "%s/dsync-tmp-plain", gitdir);
+	fd = put_file(copy, pack, len);
+	dsync_packidx_stage(stage);
+	assert_string_equal(dsync_packidx_stage_dir(), stage);
+	assert_int_equal(dsync_packidx_index(fd, copy, packdir, &n, NULL), 0);
+	dsync_packidx_stage(NULL);
+	close(fd);
+	assert_int_equal(n, NOBJ);
+	for (i = 0; i < NOBJ; i++) {
+		size_t l, got;
+		unsigned char *want = object(i, &l), *have;
+
+		/* in fan-out folders as git's loose objects */
+		git_oid_tostr(hex, sizeof(hex), &ids[i]);
+		snprintf(path, sizeof(path), "%s/%.2s/%s", stage, hex, hex + 2);
+		have = slurp(path, &got);
+		assert_int_equal(got, l);
+		assert_memory_equal(have, want, l);
+		assert_int_equal(unlink(path), 0);
+		free(have);
+		free(want);
+	}
+	for (i = 0; i < NOBJ; i++) {
+		git_oid_tostr(hex, sizeof(hex), &ids[i]);
+		snprintf(sub, sizeof(sub), "%s/%.2s", stage, hex);
+		rmdir(sub);
+	}
+
+	/* off: the next pack stages nothing */
+	assert_null(dsync_packidx_stage_dir());
+	fresh_repo(gitdir, sizeof(gitdir), packdir, sizeof(packdir), "unstaged.git");
+	snprintf(copy, sizeof(copy), "%s/dsync-tmp-plain", gitdir);
+	fd = put_file(copy, pack, len);
+	assert_int_equal(dsync_packidx_index(fd, copy, packdir, &n, NULL), 0);
+	close(fd);
+	assert_int_equal(entries(stage), 0);
+	free(pack);
+}
+
 /* Indexing DATA (LEN bytes) into a fresh repository NAME steps aside and
  * leaves its pack folder empty. */
 static void steps_aside(const char *name, const void *data, size_t len)
@@ -292,6 +349,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_idx_as_git),
 		cmocka_unit_test(test_steps_aside),
+		cmocka_unit_test(test_stages_blobs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, sandbox_repo_teardown);

@@ -1058,6 +1058,35 @@ static void test_store_cache(void **state)
 
 /* Without DSYNC_TEST_KDF a store asks at least Argon2id's moderate limits
  * (the one slow key derivation of this program). */
+/* A file:// store opens a blob for reading in place (what a fetch
+ * decrypts without a copy): its bytes as get() gives them, with get()'s
+ * refusals (missing, larger than allowed, a link, not a file). */
+static void test_file_open(void **state)
+{
+	char path[400], link[400], buf[64];
+	int fd;
+	ssize_t n;
+
+	(void)state;
+	assert_non_null(fx.bs_a->open);
+	assert_int_equal(dsync_blobstore_put_buf(fx.bs_a, "packs/p1", "pack bytes", 10), 0);
+	fd = fx.bs_a->open(fx.bs_a, "packs/p1", 10);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf));
+	assert_int_equal(n, 10);
+	assert_memory_equal(buf, "pack bytes", 10);
+	close(fd);
+	assert_int_equal(fx.bs_a->open(fx.bs_a, "packs/none", 0), DSYNC_ENOTFOUND);
+	assert_int_equal(fx.bs_a->open(fx.bs_a, "packs/p1", 9), DSYNC_ECORRUPT);
+	snprintf(path, sizeof(path), "%s/packs/p1", fx.place_a);
+	snprintf(link, sizeof(link), "%s/packs/l1", fx.place_a);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(fx.bs_a->open(fx.bs_a, "packs/l1", 0), DSYNC_ECORRUPT);
+	snprintf(path, sizeof(path), "%s/packs/d1", fx.place_a);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(fx.bs_a->open(fx.bs_a, "packs/d1", 0), DSYNC_ECORRUPT);
+}
+
 static void test_store_default_kdf(void **state)
 {
 	dsync_blobstore *bs;
@@ -1112,6 +1141,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_reseal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_default_kdf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_open, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
