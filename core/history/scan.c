@@ -29,7 +29,7 @@
  * a smaller one, loose objects as before (a pack per small snapshot would
  * make many packs between two gc runs). */
 #define PACK_MIN_FILES 64
-#define PACK_MIN_BYTES (8 * 1024 * 1024)
+#define PACK_MIN_BYTES SCAN_LOOSE_WHOLE
 
 typedef scan_reader reader;
 
@@ -127,6 +127,7 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	if (pack)
 		*pack = NULL;
 	r.root = f->root;
+	r.gitdir = f->gitdir;
 	r.cache = cache;
 	r.progress = progress;
 	r.payload = payload;

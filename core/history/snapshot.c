@@ -435,7 +435,7 @@ rescan:
 	/* the fast path: the walk matches the index, and the index the head;
 	 * only the head commit is read (no tree, no file) */
 	if (scan.unchanged && fast) {
-		if ((error = dsync_history_head_readable(f)) < 0)
+		if ((error = dsync_history_head_readable(f, &head)) < 0)
 			goto out;
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
