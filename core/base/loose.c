@@ -4,6 +4,7 @@
 #include "core/base/internal.h"
 #include "core/base/loose.h"
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/sha1.h"
 #include "core/base/zcomp.h"
 
@@ -26,21 +27,6 @@ static int recheck(const git_oid *id, git_object_t type, const void *data, size_
 				       git_error_last() ? git_error_last()->message : "cannot hash it");
 	if (!git_oid_equal(&dc, id))
 		return dsync_error_set(DSYNC_ECORRUPT, "object %s: SHA-1DC gives its bytes another id", hex);
-	return 0;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -98,7 +84,7 @@ int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object
 	    (error = open_temp(&fd, &tmp, dir.ptr)) < 0)
 		goto out;
 	made = true;
-	if (write_all(fd, z, zlen) < 0 || close(fd) < 0) {
+	if (dsync_file_write_all(fd, z, zlen) < 0 || close(fd) < 0) {
 		fd = -1;
 		error = dsync_error_sys(errno, "cannot write the object %s", hex);
 		goto out;
