@@ -111,7 +111,13 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 			*changed = true;
 			goto out;
 		}
-		error = store_buffer(r, oid, whole, size);
+		if ((error = store_buffer(r, oid, whole, size)) < 0 && r->write) {
+			/* the store's error (a full disk), naming the file */
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", dsync_error_last());
+			error = dsync_error_set(error, "cannot store '%s': %s", abspath, why);
+		}
 		goto out;
 	}
 	if (!r->write) {
