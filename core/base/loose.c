@@ -30,7 +30,7 @@ static int recheck(const git_oid *id, git_object_t type, const void *data, size_
 	return 0;
 }
 
-/* Opens a new temporary file in DIR (made when missing) into *FD, its path in TMP. */
+/* Opens a new temporary file in DIR into *FD, its path in TMP. */
 static int open_temp(int *fd, dsync_buf *tmp, const char *dir)
 {
 	static unsigned counter;
@@ -40,16 +40,24 @@ static int open_temp(int *fd, dsync_buf *tmp, const char *dir)
 		unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 
 		dsync_buf_truncate(tmp, 0);
-		if (dsync_buf_printf(tmp, "%s/tmp_obj_dsync_%ld_%u", dir, (long)getpid(), n) < 0)
+		if (dsync_buf_printf(tmp, "%s/" DSYNC_LOOSE_TEMP "%ld_%u", dir, (long)getpid(), n) < 0)
 			return dsync_error_oom();
 		if ((*fd = open(tmp->ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) >= 0)
 			return 0;
-		if (errno == ENOENT && mkdir(dir, 0777) < 0 && errno != EEXIST)
-			break;
-		if (errno != EEXIST && errno != ENOENT)
+		if (errno != EEXIST)
 			break;
 	}
 	return dsync_error_sys(errno, "cannot write an object in '%s'", dir);
+}
+
+/* Renames TMP to PATH, making its fan-out folder DIR when missing. */
+static int put_in_place(const char *tmp, const char *path, const char *dir)
+{
+	if (rename(tmp, path) == 0)
+		return 0;
+	if (errno != ENOENT || (mkdir(dir, 0777) < 0 && errno != EEXIST) || rename(tmp, path) < 0)
+		return -1;
+	return 0;
 }
 
 int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object_t type, const void *data,
@@ -79,18 +87,23 @@ int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object
 	memcpy(raw + hl, data, len);
 	zlen = dsync_zcomp_write(zc, dsync_zcomp_choose(zc, raw + hl, len, false), z, raw, hl + len);
 	git_oid_tostr(hex, sizeof(hex), out);
-	if ((error = dsync_buf_printf(&dir, "%s/objects/%.2s", gitdir, hex)) < 0 ||
-	    (error = dsync_buf_printf(&path, "%s/%s", dir.ptr, hex + 2)) < 0 ||
-	    (error = open_temp(&fd, &tmp, dir.ptr)) < 0)
+	if ((error = dsync_buf_printf(&dir, "%s/objects", gitdir)) < 0 || (error = open_temp(&fd, &tmp, dir.ptr)) < 0)
 		goto out;
 	made = true;
-	if (dsync_file_write_all(fd, z, zlen) < 0 || close(fd) < 0) {
-		fd = -1;
+	if ((error = dsync_buf_printf(&dir, "/%.2s", hex)) < 0 ||
+	    (error = dsync_buf_printf(&path, "%s/%s", dir.ptr, hex + 2)) < 0)
+		goto out;
+	if (dsync_file_write_all(fd, z, zlen) < 0) {
 		error = dsync_error_sys(errno, "cannot write the object %s", hex);
 		goto out;
 	}
+	error = close(fd);
 	fd = -1;
-	if (rename(tmp.ptr, path.ptr) < 0) {
+	if (error < 0) {
+		error = dsync_error_sys(errno, "cannot write the object %s", hex);
+		goto out;
+	}
+	if (put_in_place(tmp.ptr, path.ptr, dir.ptr) < 0) {
 		error = dsync_error_sys(errno, "cannot write the object %s", hex);
 		goto out;
 	}

@@ -10,15 +10,19 @@
  * hashed again with libgit2's SHA-1DC first, so a file crafted to collide
  * with a stored one fails the write rather than vanishing (as in packw.c).
  *
- * The file is written under a temporary name in its fan-out folder
- * (tmp_obj_*, which git's prune removes) and renamed into place: nothing is
- * flushed here; the caller's syncfs before a ref moves makes it durable.
+ * The file is written under a temporary name in GITDIR/objects
+ * (DSYNC_LOOSE_TEMP..., which dsync_folder_repair() removes after a crash,
+ * as libgit2's own) and renamed into its fan-out folder: nothing is flushed
+ * here; the caller's syncfs before a ref moves makes it durable.
  */
 #ifndef DSYNC_BASE_LOOSE_H
 #define DSYNC_BASE_LOOSE_H
 
 #include <git2.h>
 #include <stddef.h>
+
+/* The start of a temporary object file's name. */
+#define DSYNC_LOOSE_TEMP "tmp_obj_dsync_"
 
 /* Writes the object of TYPE and LEN bytes at DATA into the store of GITDIR
  * (ODB, for what it holds already); its id into *OUT.  0 or a negative
