@@ -22,6 +22,7 @@
 #include "core/base/path.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #define CHUNK (64 * 1024)
@@ -149,6 +150,13 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 		error = 0;
 		goto out;
 	}
+
+	/* discovery's per-thread lists, grown by doubling in their own malloc
+	 * arenas and freed once copied into OUT, would stay resident through
+	 * the reading (a third of a big walk's memory): their pages go back.
+	 * Not for a small walk's few pages, nor when nothing is to be read */
+	if (out->n >= SCAN_TRIM_MIN)
+		malloc_trim(0);
 
 	/* read what changed, in a stable order */
 	scan_list_sort(out);
