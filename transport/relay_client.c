@@ -70,6 +70,14 @@ static int parse_usage(relay_reply *r, const char *v)
 	return 0;
 }
 
+/* An HTTP date, by libcurl's parser (loaded: the headers of a reply come
+ * after dsync_relay_client_open(); a parser tested alone loads it here);
+ * 0 when it can't be read. */
+static time_t http_date(const char *v)
+{
+	return dsync_curl_load() == 0 ? curl_getdate(v, NULL) : 0;
+}
+
 /* A header we read, set once: a second copy is malformed. */
 static bool first(relay_reply *r, bool *has)
 {
@@ -150,11 +158,11 @@ void dsync_relay_client_header(relay_reply *r, const char *line, size_t len)
 			n = 1;
 		r->retry_after = n > 86400 ? 86400 : (long)n;
 	} else if (header_is(buf, name_len, "Date")) {
-		time_t t = curl_getdate(v, NULL);
+		time_t t = http_date(v);
 
 		r->date = t > 0 ? t : 0;
 	} else if (header_is(buf, name_len, "Last-Modified")) {
-		time_t t = curl_getdate(v, NULL);
+		time_t t = http_date(v);
 
 		r->last_modified = t > 0 ? t : 0;
 	}
@@ -654,6 +662,8 @@ int dsync_relay_client_open(relay_store *s, const char *ca_file, uint64_t rate)
 	CURL *c;
 	int error;
 
+	if ((error = dsync_curl_load()) < 0)
+		return error;
 	pthread_once(&global_once, global_init);
 	if (global_result != CURLE_OK)
 		return dsync_error_set(DSYNC_ERROR, "cannot start libcurl: %s", curl_easy_strerror(global_result));

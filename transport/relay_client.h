@@ -16,6 +16,8 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "transport/netlibs.h"
+
 #include "core/base/buf.h"
 #include "transport/blobstore.h"
 #include "transport/opts.h"

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/path.h"
 #include "transport/blobstore.h"
 #include "transport/relay_disk_store.h"
@@ -173,23 +174,6 @@ out:
 	return error;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int disk_error(int e, const char *what)
 {
 	if (e == ENOSPC || e == EDQUOT)
@@ -208,7 +192,7 @@ int rd_record_write(int tmp, int dir, const char *name, const char *text)
 	memcpy(tname + DSYNC_RELAY_ID_HEX - 1, ".r", 3);
 	if ((fd = openat(tmp, tname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return disk_error(errno, name);
-	if (write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
+	if (dsync_file_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
 		error = disk_error(errno, name);
 		close(fd);
 		goto out;

@@ -21,6 +21,8 @@
 
 #include <microhttpd.h>
 
+#include "transport/netlibs.h"
+
 #include "dsync/relay.h"
 #include "transport/relay_request.h"
 
@@ -450,7 +452,7 @@ int dsync_relay_run(const dsync_relay_config *c)
 	bool v6 = false;
 	int error, sig = 0, i;
 
-	if ((error = dsync_lib_init()) < 0)
+	if ((error = dsync_lib_init()) < 0 || (error = dsync_mhd_load()) < 0)
 		return error;
 	if ((error = parse_listen(c->listen, &ss, &v6)) < 0)
 		return error;

@@ -154,3 +154,20 @@ int dsync_file_check(const char *path)
 		return 0;
 	return not_regular("read", path, st.st_mode);
 }
+
+int dsync_file_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -53,4 +53,8 @@ int dsync_file_read_small(size_t *len, const char *path, char *buf, size_t size,
  */
 int dsync_file_check(const char *path);
 
+/* Writes the LEN bytes at DATA to FD, again after a short write or EINTR:
+ * 0, or -1 with errno set. */
+int dsync_file_write_all(int fd, const void *data, size_t len);
+
 #endif

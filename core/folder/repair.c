@@ -8,6 +8,7 @@
 #include "core/folder/folder.h"
 #include "core/folder/repair.h"
 #include "core/base/buf.h"
+#include "core/base/loose.h"
 #include "core/base/path.h"
 
 #include <unistd.h>
@@ -19,13 +20,15 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-/* Folder-walk callbacks: remove libgit2's temporary files ("*_git2_*"), and
- * with LOCKS also stale "*.lock" files. */
+/* Folder-walk callbacks: remove libgit2's temporary files ("*_git2_*") and
+ * dsync's loose objects' (core/base/loose.h), and with LOCKS also stale
+ * "*.lock" files. */
 static int stale_cb(const char *path, const char *name, bool is_dir, void *payload)
 {
 	bool locks = *(bool *)payload;
 
-	if (!is_dir && ((locks && has_suffix(name, ".lock")) || strstr(name, "_git2_") != NULL))
+	if (!is_dir && ((locks && has_suffix(name, ".lock")) || strstr(name, "_git2_") != NULL ||
+			strncmp(name, DSYNC_LOOSE_TEMP, strlen(DSYNC_LOOSE_TEMP)) == 0))
 		unlink(path);
 	return 0;
 }
@@ -63,8 +66,9 @@ void dsync_folder_repair(const dsync_folder *f)
 	dsync_buf_truncate(&p, 0);
 	if (dsync_buf_printf(&p, "%s/logs", f->gitdir) == 0)
 		remove_stale(p.ptr, 8, true);
-	/* libgit2 makes its temporary files in objects/ itself (loose objects)
-	 * and objects/pack/ (packs): no need to visit the 256 fan-out folders */
+	/* libgit2 and dsync make their temporary files in objects/ itself
+	 * (loose objects) and objects/pack/ (packs): no need to visit the 256
+	 * fan-out folders */
 	dsync_buf_truncate(&p, 0);
 	if (dsync_buf_printf(&p, "%s/objects", f->gitdir) == 0)
 		remove_stale(p.ptr, 0, false);

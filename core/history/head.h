@@ -83,10 +83,21 @@ void dsync_history_record_head(const dsync_folder *f, const git_oid *commit, con
 
 /*
  * The quick paths' one look at the store: the head the stat cache stands
- * on can still be read (one object read, no tree), so an unchanged folder
- * whose history was lost says so instead of "nothing changed".
+ * on, CACHED (as dsync_history_cached_head() gave it), can still be read
+ * (one object read, no tree), so an unchanged folder whose history was
+ * lost says so instead of "nothing changed".  The commit is read without
+ * libgit2 when it is whole (loose, or packed and not a delta).
  */
-int dsync_history_head_readable(dsync_folder *f);
+int dsync_history_head_readable(dsync_folder *f, const git_oid *cached);
+
+/*
+ * Whether the commit ID is in the store of GITDIR, whole (loose, or packed
+ * and not a delta, its bytes hashing to ID), read without libgit2, whose
+ * start-up (it parses the system's TLS certificates) costs more than the
+ * rest of an unchanged snapshot.  False when it can't tell: libgit2 then
+ * reads it, and says what is wrong.
+ */
+bool dsync_history_commit_intact(const char *gitdir, const git_oid *id);
 
 /* The tree of refs/heads/main into *OUT and its commit into *HEAD; *BORN
  * false (and *OUT NULL) when there is no snapshot yet. */

@@ -22,6 +22,7 @@
 #include "core/base/path.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #define CHUNK (64 * 1024)
@@ -29,7 +30,7 @@
  * a smaller one, loose objects as before (a pack per small snapshot would
  * make many packs between two gc runs). */
 #define PACK_MIN_FILES 64
-#define PACK_MIN_BYTES (8 * 1024 * 1024)
+#define PACK_MIN_BYTES SCAN_LOOSE_WHOLE
 
 typedef scan_reader reader;
 
@@ -127,6 +128,7 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	if (pack)
 		*pack = NULL;
 	r.root = f->root;
+	r.gitdir = f->gitdir;
 	r.cache = cache;
 	r.progress = progress;
 	r.payload = payload;
@@ -148,6 +150,13 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 		error = 0;
 		goto out;
 	}
+
+	/* discovery's per-thread lists, grown by doubling in their own malloc
+	 * arenas and freed once copied into OUT, would stay resident through
+	 * the reading (a third of a big walk's memory): their pages go back.
+	 * Not for a small walk's few pages, nor when nothing is to be read */
+	if (out->n >= SCAN_TRIM_MIN)
+		malloc_trim(0);
 
 	/* read what changed, in a stable order */
 	scan_list_sort(out);

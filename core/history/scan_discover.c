@@ -12,7 +12,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -447,10 +446,6 @@ int scan_discover(scan_list *out, size_t *seen, dsync_folder *f, const statcache
 	/* the empty blob's id, a constant (libgit2 need not be started) */
 	git_oid_fromstr(&d.empty_blob, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
 	error = discover(out, &d);
-	/* the threads' lists, grown by doubling in their own malloc arenas and
-	 * freed once copied into OUT, would stay resident through the reading
-	 * (a third of a walk's memory): their pages go back */
-	malloc_trim(0);
 out:
 	*seen = d.seen;
 	for (i = 0; i < d.jobs.size; i++) {

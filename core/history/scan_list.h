@@ -21,6 +21,11 @@ enum {
 				  bytes may well be the last snapshot's, already stored) */
 };
 
+/* Walks of fewer entries than this give no memory back to the system
+ * (malloc_trim) nor fix glibc's mmap threshold: what they free is a few
+ * pages, and mapping each big block apart costs page faults every time. */
+#define SCAN_TRIM_MIN 8192
+
 /* Called during the walk with the number of files seen so far and the
  * bytes read; may be NULL. */
 typedef void (*scan_progress_cb)(size_t files, uint64_t bytes, void *payload);

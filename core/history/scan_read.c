@@ -8,6 +8,7 @@
 #include "core/base/internal.h"
 #include "core/history/scan_read.h"
 #include "core/base/chunks.h"
+#include "core/base/loose.h"
 #include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/path.h"
@@ -46,6 +47,8 @@ static int store_buffer(reader *r, git_oid *oid, const void *data, size_t len)
 
 	if (r->write && r->pack)
 		return dsync_packw_put(r->pack, oid, GIT_OBJECT_BLOB, data, len);
+	if (r->write)
+		return dsync_loose_write(oid, r->odb, r->gitdir, GIT_OBJECT_BLOB, data, len);
 	git_error_clear(); /* a failed write may say nothing: errno then */
 	err = r->write ? git_odb_write(oid, r->odb, data, len, GIT_OBJECT_BLOB)
 		       : git_odb_hash(oid, data, len, GIT_OBJECT_BLOB);
@@ -84,7 +87,9 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 		*changed = got != size;
 		return 0;
 	}
-	if (size <= SCAN_SMALL_FILE) {
+	/* read whole: a small file, or one written as a loose object (a
+	 * snapshot that reads more goes into a pack) */
+	if (size <= SCAN_SMALL_FILE || (r->write && !r->pack && size <= SCAN_LOOSE_WHOLE)) {
 		ssize_t n;
 
 		if ((whole = malloc(size ? size : 1)) == NULL)
@@ -106,7 +111,13 @@ static int store_fd(reader *r, git_oid *oid, int fd, uint64_t size, const char *
 			*changed = true;
 			goto out;
 		}
-		error = store_buffer(r, oid, whole, size);
+		if ((error = store_buffer(r, oid, whole, size)) < 0 && r->write) {
+			/* the store's error (a full disk), naming the file */
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", dsync_error_last());
+			error = dsync_error_set(error, "cannot store '%s': %s", abspath, why);
+		}
 		goto out;
 	}
 	if (!r->write) {

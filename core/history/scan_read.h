@@ -12,9 +12,13 @@
 
 /* Files up to this size are read whole; larger ones are streamed. */
 #define SCAN_SMALL_FILE (1024 * 1024)
+/* Up to this size, also a file written as a loose object (loose.h wants it
+ * whole); a snapshot that reads more than this writes a pack (scan.c) */
+#define SCAN_LOOSE_WHOLE (8 * 1024 * 1024)
 
 typedef struct scan_reader {
 	const char *root;
+	const char *gitdir;
 	const statcache *cache;
 	git_odb *odb;
 	dsync_packw *pack;       /* new objects go into it when set (else ODB) */

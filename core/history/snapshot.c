@@ -409,19 +409,23 @@ int dsync_snapshot_take_locked(dsync_snapshot_result *out, dsync_folder *f,
 	memset(out, 0, sizeof(*out));
 	if (!opts)
 		opts = &defaults;
+	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
+		return error;
+	locked = true;
+	if ((error = statcache_load_folder(&cache, f)) < 0)
+		goto out;
 	/* glibc raises its mmap threshold to the size of each big block freed
 	 * (up to 32 MB): once the walk's list of 100,000 files (11 MB) was
 	 * freed, the pack's sort buffer, the index's tables and the like came
 	 * from the heap and stayed resident after use (10 MB of a first
 	 * snapshot's peak).  A fixed threshold keeps blocks of 1 MiB and more
 	 * mapped apart, given back when freed (smaller ones, as the reading's
-	 * rooms, stay in the heap: mapping each cost system time). */
-	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-	if ((error = dsync_folder_lock(f, opts->lock_wait_ms)) < 0)
-		return error;
-	locked = true;
-	if ((error = statcache_load_folder(&cache, f)) < 0)
-		goto out;
+	 * rooms, stay in the heap: mapping each cost system time).  Only for a
+	 * first snapshot or a big folder: a small folder's snapshot reads its
+	 * changed files whole, and mapping each of a few MB apart cost page
+	 * faults every time */
+	if (cache.n == 0 || cache.n >= SCAN_TRIM_MIN)
+		mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	fast = cache.has_tree && dsync_history_cached_head(f, &head, &tree_oid) && git_oid_equal(&cache.tree, &tree_oid);
 rescan:
 	if ((error = scan_worktree(&scan, f, &cache, true, &pack, opts->progress, opts->keep, opts->payload)) < 0)
@@ -435,7 +439,7 @@ rescan:
 	/* the fast path: the walk matches the index, and the index the head;
 	 * only the head commit is read (no tree, no file) */
 	if (scan.unchanged && fast) {
-		if ((error = dsync_history_head_readable(f)) < 0)
+		if ((error = dsync_history_head_readable(f, &head)) < 0)
 			goto out;
 		git_oid_tostr(out->commit, sizeof(out->commit), &head);
 		error = 0;
@@ -463,8 +467,9 @@ rescan:
 	 * are written (a walk of 100,000 files holds 17 MB) */
 	scan_list_dispose(&scan);
 	/* its paths, freed among the index's entries: the pages left free
-	 * go back before the trees are written */
-	malloc_trim(0);
+	 * go back before the trees are written (a big walk's) */
+	if (git_index_entrycount(index) >= SCAN_TRIM_MIN)
+		malloc_trim(0);
 	/* a big snapshot's files went into a pack, still open: the trees and
 	 * the commit go there too; the pack is put in place and flushed before
 	 * the index is written, and durable with the syncfs before the ref

@@ -82,7 +82,7 @@ int dsync_status(dsync_changes *out, dsync_folder *f, dsync_warn_cb warn, void *
 			warn(work.problems.ptr[i], payload);
 	if (work.unchanged && fast) {
 		/* the walk matches the index, and the index the head */
-		error = dsync_history_head_readable(f);
+		error = dsync_history_head_readable(f, &head);
 		goto out;
 	}
 	if ((error = dsync_folder_repo(f)) < 0 || (error = dsync_history_head_tree(&tree, &head, &born, f->repo)) < 0)

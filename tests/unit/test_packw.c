@@ -38,11 +38,13 @@
 #include "dsync/snapshot.h"
 #include "core/base/internal.h"
 #include "core/base/file.h"
+#include "core/base/loose.h"
 #include "core/base/packw.h"
 #include "core/base/sha1.h"
 #include "core/base/zcomp.h"
 #include "core/store/thinpack.h"
 #include "core/folder/folder.h"
+#include "core/history/head.h"
 #include "sandbox.h"
 
 /* LEN bytes of reproducible noise. */
@@ -680,7 +682,10 @@ static void test_snapshot_then_gc(void **state)
 	assert_int_equal(git_odb_add_backend(odb, be, 1000), 0);
 	assert_int_equal(dsync_snapshot_take(&res, f, NULL), 0);
 	assert_true(res.committed);
-	assert_true(dsync_packw_count(w) > 20);
+	/* the files are loose (a small snapshot writes them itself): the
+	 * trees (four folders and the root) and the commit went through the
+	 * backend */
+	assert_int_equal(dsync_packw_count(w), 6);
 	assert_int_equal(dsync_packw_commit(w), 0);
 	dsync_packw_free(w);
 	git_odb_free(odb);
@@ -854,6 +859,115 @@ static void test_push_pack_streamed(void **state)
 	git_repository_free(r);
 }
 
+/* How many files the fan-out folder of ID holds (temporary ones included). */
+static int fanout_files(const char *gitdir, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1], path[600];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	snprintf(path, sizeof(path), "%s/objects/%.2s", gitdir, hex);
+	assert_non_null(d = opendir(path));
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Loose objects written by dsync: libgit2's ids, read back by libgit2 and
+ * git, whatever the method chosen; one the store holds is not written */
+static void test_loose_write(void **state)
+{
+	char gitdir[300];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "loose.git");
+	unsigned char *rnd = noise(300000, 7), *txt = text(200000);
+	const struct {
+		const void *data;
+		size_t len;
+	} cases[] = { { "", 0 }, { "hello\n", 6 }, { rnd, 300000 }, { txt, 200000 }, { rnd, 3000 } };
+	git_odb *odb;
+	git_oid id, want;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(dsync_loose_write(&id, odb, gitdir, GIT_OBJECT_BLOB, cases[i].data, cases[i].len), 0);
+		assert_int_equal(git_odb_hash(&want, cases[i].data, cases[i].len, GIT_OBJECT_BLOB), 0);
+		assert_true(git_oid_equal(&id, &want));
+		assert_true(is_loose(gitdir, &id));
+		reads_back(gitdir, &id, GIT_OBJECT_BLOB, cases[i].data, cases[i].len);
+	}
+	/* the store has it: the same id, nothing written (no temporary file) */
+	assert_int_equal(git_odb_write(&want, odb, "in the store", 12, GIT_OBJECT_BLOB), 0);
+	assert_int_equal(dsync_loose_write(&id, odb, gitdir, GIT_OBJECT_BLOB, "in the store", 12), 0);
+	assert_true(git_oid_equal(&id, &want));
+	assert_int_equal(fanout_files(gitdir, &id), 1);
+	assert_int_equal(dsync_loose_write(&id, odb, gitdir, GIT_OBJECT_BLOB, "hello\n", 6), 0);
+	assert_int_equal(fanout_files(gitdir, &id), 1);
+	git_accepts(gitdir);
+	git_odb_free(odb);
+	git_repository_free(r);
+	free(rnd);
+	free(txt);
+}
+
+/* A commit read without libgit2 (an unchanged snapshot's look at its
+ * head): loose or packed, and never when its bytes are damaged or gone */
+static void test_commit_intact(void **state)
+{
+	char gitdir[300], hex[GIT_OID_HEXSZ + 1], path[700], cmd[800];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "intact.git");
+	git_signature *sig;
+	git_treebuilder *tb;
+	git_tree *tree;
+	git_oid tid, cid, missing;
+	unsigned char byte;
+	int fd;
+
+	(void)state;
+	assert_int_equal(git_treebuilder_new(&tb, r, NULL), 0);
+	assert_int_equal(git_treebuilder_write(&tid, tb), 0);
+	git_treebuilder_free(tb);
+	assert_int_equal(git_tree_lookup(&tree, r, &tid), 0);
+	assert_int_equal(git_signature_new(&sig, "t", "t@example.invalid", 1000000000, 0), 0);
+	assert_int_equal(git_commit_create(&cid, r, "refs/heads/main", sig, sig, NULL, "a version\n", tree, 0, NULL), 0);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_repository_free(r);
+
+	assert_true(dsync_history_commit_intact(gitdir, &cid));
+	/* not a commit, or not there */
+	assert_false(dsync_history_commit_intact(gitdir, &tid));
+	memset(&missing, 0x5a, sizeof(missing));
+	assert_false(dsync_history_commit_intact(gitdir, &missing));
+
+	/* a damaged copy is never taken as whole */
+	git_oid_tostr(hex, sizeof(hex), &cid);
+	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", gitdir, hex, hex + 2);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &byte, 1, 20), 1);
+	byte ^= 0x40;
+	assert_int_equal(pwrite(fd, &byte, 1, 20), 1);
+	assert_false(dsync_history_commit_intact(gitdir, &cid));
+	byte ^= 0x40;
+	assert_int_equal(pwrite(fd, &byte, 1, 20), 1);
+	close(fd);
+	assert_true(dsync_history_commit_intact(gitdir, &cid));
+
+	/* packed by git, the loose copy gone */
+	snprintf(cmd, sizeof(cmd), "git --git-dir='%s' repack -a -d -q && git --git-dir='%s' prune-packed", gitdir,
+		 gitdir);
+	assert_int_equal(system(cmd), 0);
+	assert_false(is_loose(gitdir, &cid));
+	assert_true(dsync_history_commit_intact(gitdir, &cid));
+	assert_false(dsync_history_commit_intact(gitdir, &tid));
+	assert_false(dsync_history_commit_intact(gitdir, &missing));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -869,6 +983,8 @@ int main(void)
 		cmocka_unit_test(test_push_pack_streamed),
 		cmocka_unit_test(test_backend),
 		cmocka_unit_test(test_snapshot_then_gc),
+		cmocka_unit_test(test_loose_write),
+		cmocka_unit_test(test_commit_intact),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

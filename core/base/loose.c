@@ -1,0 +1,123 @@
+/*
+ * Loose objects written by dsync itself (loose.h).
+ */
+#include "core/base/internal.h"
+#include "core/base/loose.h"
+#include "core/base/buf.h"
+#include "core/base/file.h"
+#include "core/base/sha1.h"
+#include "core/base/zcomp.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Hashes DATA again with SHA-1DC: 0 when it is ID (and no collision attack). */
+static int recheck(const git_oid *id, git_object_t type, const void *data, size_t len)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid dc;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (git_odb_hash(&dc, data, len, type) < 0)
+		return dsync_error_set(DSYNC_ECORRUPT, "object %s: %s", hex,
+				       git_error_last() ? git_error_last()->message : "cannot hash it");
+	if (!git_oid_equal(&dc, id))
+		return dsync_error_set(DSYNC_ECORRUPT, "object %s: SHA-1DC gives its bytes another id", hex);
+	return 0;
+}
+
+/* Opens a new temporary file in DIR into *FD, its path in TMP. */
+static int open_temp(int *fd, dsync_buf *tmp, const char *dir)
+{
+	static unsigned counter;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+
+		dsync_buf_truncate(tmp, 0);
+		if (dsync_buf_printf(tmp, "%s/" DSYNC_LOOSE_TEMP "%ld_%u", dir, (long)getpid(), n) < 0)
+			return dsync_error_oom();
+		if ((*fd = open(tmp->ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	return dsync_error_sys(errno, "cannot write an object in '%s'", dir);
+}
+
+/* Renames TMP to PATH, making its fan-out folder DIR when missing. */
+static int put_in_place(const char *tmp, const char *path, const char *dir)
+{
+	if (rename(tmp, path) == 0)
+		return 0;
+	if (errno != ENOENT || (mkdir(dir, 0777) < 0 && errno != EEXIST) || rename(tmp, path) < 0)
+		return -1;
+	return 0;
+}
+
+int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object_t type, const void *data,
+		      size_t len)
+{
+	const char *name = git_object_type2string(type);
+	dsync_buf dir = DSYNC_BUF_INIT, tmp = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
+	unsigned char *raw = NULL, *z = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	dsync_zcomp *zc;
+	size_t hl, zlen;
+	bool made = false;
+	int fd = -1, error;
+
+	if (len > ((size_t)1 << 30))
+		return dsync_error_set(DSYNC_EUSAGE, "cannot write a loose object of %zu bytes", len);
+	dsync_sha1_object(out->id, name, data, len);
+	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH))
+		return recheck(out, type, data, len);
+	/* one zlib stream of the header and the bytes */
+	if ((raw = malloc(len + 32)) == NULL || (zc = dsync_zcomp_thread()) == NULL ||
+	    (z = malloc(dsync_zcomp_bound(len + 32))) == NULL) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	hl = (size_t)snprintf((char *)raw, 32, "%s %zu", name, len) + 1;
+	memcpy(raw + hl, data, len);
+	zlen = dsync_zcomp_write(zc, dsync_zcomp_choose(zc, raw + hl, len, false), z, raw, hl + len);
+	git_oid_tostr(hex, sizeof(hex), out);
+	if ((error = dsync_buf_printf(&dir, "%s/objects", gitdir)) < 0 || (error = open_temp(&fd, &tmp, dir.ptr)) < 0)
+		goto out;
+	made = true;
+	if ((error = dsync_buf_printf(&dir, "/%.2s", hex)) < 0 ||
+	    (error = dsync_buf_printf(&path, "%s/%s", dir.ptr, hex + 2)) < 0)
+		goto out;
+	if (dsync_file_write_all(fd, z, zlen) < 0) {
+		error = dsync_error_sys(errno, "cannot write the object %s", hex);
+		goto out;
+	}
+	error = close(fd);
+	fd = -1;
+	if (error < 0) {
+		error = dsync_error_sys(errno, "cannot write the object %s", hex);
+		goto out;
+	}
+	if (put_in_place(tmp.ptr, path.ptr, dir.ptr) < 0) {
+		error = dsync_error_sys(errno, "cannot write the object %s", hex);
+		goto out;
+	}
+	made = false;
+	error = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp.ptr);
+	dsync_buf_dispose(&dir);
+	dsync_buf_dispose(&tmp);
+	dsync_buf_dispose(&path);
+	free(raw);
+	free(z);
+	return error;
+}

@@ -1,0 +1,33 @@
+/*
+ * One object written as a loose file of the local object store
+ * (GITDIR/objects/xx/...), as git and libgit2 write them, but hashed with
+ * the CPU's SHA instructions (core/base/sha1.c) and compressed as the local
+ * packs are (core/base/zcomp.c: stored when it doesn't compress, else
+ * deflated with libdeflate): libgit2's own write, SHA-1DC and zlib, took
+ * most of a small snapshot's CPU (docs/format.md, "Loose objects").
+ *
+ * An object whose id the store already holds is not written: its bytes are
+ * hashed again with libgit2's SHA-1DC first, so a file crafted to collide
+ * with a stored one fails the write rather than vanishing (as in packw.c).
+ *
+ * The file is written under a temporary name in GITDIR/objects
+ * (DSYNC_LOOSE_TEMP..., which dsync_folder_repair() removes after a crash,
+ * as libgit2's own) and renamed into its fan-out folder: nothing is flushed
+ * here; the caller's syncfs before a ref moves makes it durable.
+ */
+#ifndef DSYNC_BASE_LOOSE_H
+#define DSYNC_BASE_LOOSE_H
+
+#include <git2.h>
+#include <stddef.h>
+
+/* The start of a temporary object file's name. */
+#define DSYNC_LOOSE_TEMP "tmp_obj_dsync_"
+
+/* Writes the object of TYPE and LEN bytes at DATA into the store of GITDIR
+ * (ODB, for what it holds already); its id into *OUT.  0 or a negative
+ * DSYNC_E* code. */
+int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object_t type, const void *data,
+		      size_t len);
+
+#endif
