@@ -23,12 +23,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Whether DATA (LEN bytes) is the blob ID. */
-static bool blob_is(const git_oid *id, const void *data, size_t len)
+/* Whether DATA (LEN bytes) is the object ID of TYPE ("blob", ...). */
+static bool object_is(const git_oid *id, const char *type, const void *data, size_t len)
 {
 	unsigned char got[20];
 
-	dsync_sha1_object(got, "blob", data, len);
+	dsync_sha1_object(got, type, data, len);
 	return memcmp(got, id->id, sizeof(got)) == 0;
 }
 
@@ -120,7 +120,13 @@ static pack_set *set_of(const char *gitdir)
 	DIR *d;
 	size_t i;
 
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/objects/pack", gitdir) >= sizeof(dir) || stat(dir, &st) < 0)
+	size_t gl = strlen(gitdir);
+
+	/* one set whether GITDIR ends in a slash (libgit2's form) or not */
+	while (gl > 1 && gitdir[gl - 1] == '/')
+		gl--;
+	if ((size_t)snprintf(dir, sizeof(dir), "%.*s/objects/pack", (int)gl, gitdir) >= sizeof(dir) ||
+	    stat(dir, &st) < 0)
 		return NULL;
 	for (i = 0; i < nsets && !s; i++)
 		if (strcmp(sets[i].dir, dir) == 0)
@@ -196,9 +202,8 @@ static bool find(const pack_set *s, const git_oid *id, const pack_ix **pk, uint6
 	return false;
 }
 
-/* Reads blob ID whole from its pack into R (DATA malloc'd), its hash
- * checked: 0, or 1 when not read this way. */
-static int from_pack(dsync_blobread *r, git_repository *repo, const git_oid *id)
+int dsync_packed_read(const char *gitdir, const git_oid *id, git_object_t type, size_t max, void **data,
+		      size_t *len)
 {
 	const pack_ix *p = NULL;
 	pack_set *s;
@@ -210,11 +215,13 @@ static int from_pack(dsync_blobread *r, git_repository *repo, const git_oid *id)
 	unsigned shift = 4;
 	bool ok;
 
+	*data = NULL;
+	*len = 0;
 	/* the packs are read under the lock (a copy from the page cache): a
 	 * pack folder that changed closes them */
 	pthread_mutex_lock(&sets_lock);
-	ok = (s = set_of(git_repository_path(repo))) != NULL && find(s, id, &p, &off) &&
-	     (n = pread(p->fd, head, sizeof(head), (off_t)off)) >= 2 && ((head[0] >> 4) & 7) == GIT_OBJECT_BLOB;
+	ok = (s = set_of(gitdir)) != NULL && find(s, id, &p, &off) &&
+	     (n = pread(p->fd, head, sizeof(head), (off_t)off)) >= 2 && ((head[0] >> 4) & 7) == (int)type;
 	if (ok) {
 		size = head[0] & 15;
 		while (ok && (head[hl - 1] & 0x80)) {
@@ -224,16 +231,14 @@ static int from_pack(dsync_blobread *r, git_repository *repo, const git_oid *id)
 			shift += 7;
 		}
 	}
-	/* as the indexer: dsync's streams are at most this much larger; a
-	 * larger blob through the backends (memory stays bounded: two
-	 * writing threads hold one each) */
+	/* as the indexer: dsync's streams are at most this much larger */
 	want = (size_t)size + (size_t)size / 8 + 64;
-	ok = ok && size <= (4u << 20) && (in = malloc(want)) != NULL &&
+	ok = ok && size <= max && (in = malloc(want)) != NULL &&
 	     (got_in = pread(p->fd, in, want, (off_t)(off + hl))) > 0;
 	pthread_mutex_unlock(&sets_lock);
 	if (!ok || (out = malloc((size_t)size + 1)) == NULL || (d = libdeflate_alloc_decompressor()) == NULL ||
 	    libdeflate_zlib_decompress_ex(d, in, (size_t)got_in, out, (size_t)size, NULL, &got) != LIBDEFLATE_SUCCESS ||
-	    got != size || !blob_is(id, out, got)) {
+	    got != size || !object_is(id, git_object_type2string(type), out, got)) {
 		libdeflate_free_decompressor(d);
 		free(in);
 		free(out);
@@ -241,9 +246,8 @@ static int from_pack(dsync_blobread *r, git_repository *repo, const git_oid *id)
 	}
 	libdeflate_free_decompressor(d);
 	free(in);
-	r->b = NULL;
-	r->data = out;
-	r->len = got;
+	*data = out;
+	*len = got;
 	return 0;
 }
 
@@ -253,7 +257,9 @@ int dsync_blobread_get(dsync_blobread *r, git_repository *repo, const git_oid *i
 	int err;
 
 	memset(r, 0, sizeof(*r));
-	if (from_pack(r, repo, id) == 0)
+	/* a larger blob through the backends (memory stays bounded: two
+	 * writing threads hold one each) */
+	if (dsync_packed_read(git_repository_path(repo), id, GIT_OBJECT_BLOB, 4u << 20, &r->data, &r->len) == 0)
 		return 0;
 	if ((err = git_repository_odb(&r->odb, repo)) < 0)
 		return dsync_error_git(err, "cannot open the history");
@@ -271,7 +277,7 @@ int dsync_blobread_get(dsync_blobread *r, git_repository *repo, const git_oid *i
 			continue;
 		if (err < 0)
 			break;
-		if (type != GIT_OBJECT_BLOB || !blob_is(id, data, len)) {
+		if (type != GIT_OBJECT_BLOB || !object_is(id, "blob", data, len)) {
 			git_odb_backend_data_free(b, data);
 			break;
 		}

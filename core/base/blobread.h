@@ -27,4 +27,13 @@ typedef struct dsync_blobread {
 int dsync_blobread_get(dsync_blobread *r, git_repository *repo, const git_oid *id);
 void dsync_blobread_free(dsync_blobread *r);
 
+/* Reads object ID of TYPE whole from a pack of the history at GITDIR
+ * (stored whole, not as a delta; at most MAX bytes), its hash checked:
+ * 0 with *DATA malloc'd (*LEN bytes, free() it), or 1 when not read this
+ * way (not in a pack, a delta, larger, another type, damaged: the caller
+ * reads it otherwise).  Also without libgit2 (an unchanged snapshot's look
+ * at its head commit, core/history/head.c). */
+int dsync_packed_read(const char *gitdir, const git_oid *id, git_object_t type, size_t max, void **data,
+		      size_t *len);
+
 #endif

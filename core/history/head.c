@@ -12,13 +12,12 @@
 #include "core/base/path.h"
 #include "core/base/file.h"
 #include "core/base/sha1.h"
+#include "core/base/blobread.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -294,11 +293,6 @@ static bool commit_is(const git_oid *id, const unsigned char *data, size_t len)
 	return memcmp(sum, id->id, sizeof(sum)) == 0;
 }
 
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The loose object ID under GITDIR is the commit ID, whole. */
 static bool loose_commit_intact(const char *gitdir, const git_oid *id, unsigned char *buf)
 {
@@ -323,118 +317,18 @@ out:
 	return ok;
 }
 
-/* Where the pack index mapped at IDX (LEN bytes) puts ID in its pack: 0 when
- * it doesn't hold it or doesn't add up. */
-static uint64_t idx_find(const unsigned char *idx, size_t len, const git_oid *id)
-{
-	const size_t fan = 8, ids = fan + 256 * 4;
-	uint32_t n, lo, hi, mid, o;
-	size_t large;
-	int c;
-
-	if (len < ids + 40 || memcmp(idx, "\377tOc\0\0\0\2", 8) != 0)
-		return 0;
-	n = be32(idx + fan + 255 * 4);
-	lo = id->id[0] ? be32(idx + fan + 4 * (id->id[0] - 1)) : 0;
-	hi = be32(idx + fan + 4 * id->id[0]);
-	if ((uint64_t)n * 28 + ids + 40 > len || lo > hi || hi > n)
-		return 0;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if ((c = memcmp(idx + ids + (size_t)mid * 20, id->id, 20)) == 0)
-			break;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo >= hi)
-		return 0;
-	o = be32(idx + ids + (size_t)n * 24 + (size_t)mid * 4);
-	if (!(o & 0x80000000u))
-		return o;
-	large = ids + (size_t)n * 28 + (size_t)(o & 0x7fffffffu) * 8;
-	return large + 8 <= len - 40 ? (uint64_t)be32(idx + large) << 32 | be32(idx + large + 4) : 0;
-}
-
-/* The pack PACK holds the commit ID at OFF, whole (not as a delta: a
- * delta is left to libgit2). */
-static bool packed_commit_intact(const char *pack, uint64_t off, const git_oid *id, unsigned char *buf)
-{
-	unsigned char hdr[16], *z = NULL;
-	uint64_t size;
-	uLong zlen;
-	uLongf len;
-	ssize_t got;
-	size_t i = 0;
-	unsigned shift = 4;
-	bool ok = false;
-	int fd = open(pack, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	if ((got = pread(fd, hdr, sizeof(hdr), (off_t)off)) <= 0 || ((hdr[0] >> 4) & 7) != GIT_OBJECT_COMMIT)
-		goto out;
-	size = hdr[0] & 15;
-	while (hdr[i] & 0x80) {
-		if (++i >= (size_t)got || shift > 28)
-			goto out;
-		size |= (uint64_t)(hdr[i] & 0x7f) << shift;
-		shift += 7;
-	}
-	if (size > PEEK_MAX)
-		goto out;
-	/* deflate's stored blocks bound what the stream can take */
-	zlen = (uLong)size + size / 16 + 64;
-	len = (uLongf)size;
-	if ((z = malloc(zlen)) == NULL || (got = pread(fd, z, zlen, (off_t)(off + i + 1))) <= 0)
-		goto out;
-	zlen = (uLong)got;
-	ok = uncompress2(buf, &len, z, &zlen) == Z_OK && len == size && commit_is(id, buf, (size_t)len);
-out:
-	free(z);
-	close(fd);
-	return ok;
-}
-
 bool dsync_history_commit_intact(const char *gitdir, const git_oid *id)
 {
-	dsync_buf path = DSYNC_BUF_INIT;
 	unsigned char *buf = malloc(PEEK_MAX + 64);
-	struct dirent *e;
-	struct stat st;
-	DIR *d = NULL;
-	bool ok = false;
+	void *data = NULL;
+	size_t len = 0;
+	bool ok;
 
 	if (!buf)
 		return false;
-	ok = loose_commit_intact(gitdir, id, buf);
-	if (!ok && dsync_buf_printf(&path, "%s/objects/pack", gitdir) == 0)
-		d = opendir(path.ptr);
-	while (d && !ok && (e = readdir(d)) != NULL) {
-		size_t nl = strlen(e->d_name);
-		uint64_t off = 0;
-		void *map;
-		int fd;
-
-		dsync_buf_truncate(&path, 0);
-		if (nl < 5 || strcmp(e->d_name + nl - 4, ".idx") != 0 ||
-		    dsync_buf_printf(&path, "%s/objects/pack/%.*s", gitdir, (int)(nl - 4), e->d_name) < 0 ||
-		    dsync_buf_puts(&path, ".idx") < 0 || (fd = open(path.ptr, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && st.st_size > 0 &&
-		    (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) != MAP_FAILED) {
-			off = idx_find(map, (size_t)st.st_size, id);
-			munmap(map, (size_t)st.st_size);
-		}
-		close(fd);
-		dsync_buf_truncate(&path, path.len - 4);
-		if (off >= 12 && dsync_buf_puts(&path, ".pack") == 0)
-			ok = packed_commit_intact(path.ptr, off, id, buf);
-	}
-	if (d)
-		closedir(d);
-	dsync_buf_dispose(&path);
+	ok = loose_commit_intact(gitdir, id, buf) ||
+	     dsync_packed_read(gitdir, id, GIT_OBJECT_COMMIT, PEEK_MAX, &data, &len) == 0;
+	free(data);
 	free(buf);
 	return ok;
 }
