@@ -6,7 +6,7 @@
 # tool that fails shows FAIL, never a time.  See bench/README.md.
 #
 #   bench/peers.sh              documents, many files, big file at two sizes each
-#                               (~12 GB in /tmp, one to two hours), then init-scale.sh
+#                               (~21 GB in /tmp, one to two hours), then init-scale.sh
 #   bench/peers.sh --quick      tiny corpora, one run each: 1-3 minutes
 #
 # Settings (environment):
@@ -19,6 +19,9 @@
 #   BENCH_CHANGE_PCT=1  BENCH_SEED=1  BENCH_DIR=${TMPDIR:-/tmp}
 #   BENCH_POOL_MB                    random bytes the corpora are cut from (4x docs)
 #   BENCH_SCALE=1                    then bench/init-scale.sh (0: not; --quick: 0)
+#   BENCH_SETTLE=SECONDS             wait after freeing a run's files (default 61 on an
+#                                    ext4 without a journal, else and for --quick 0: see
+#                                    "deleted files" below)
 #   DSYNC=path/to/dsync   (default: build-bench/dsync, built if missing)
 set -euo pipefail
 
@@ -102,12 +105,13 @@ trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# the largest corpus, about 10 copies of it at once (working copies, stores,
-# restores), plus the pool (4x the largest documents corpus)
+# the largest corpus, about 16 copies of it at once (a run's working copies,
+# stores and restores, kept until the run ends), plus the pool (4x the
+# largest documents corpus)
 need_mb=64
-for s in $docs; do ((${s#*:} * 14 > need_mb)) && need_mb=$((${s#*:} * 14)); done
-for s in $many; do ((s * 13 * 10 / 1000 > need_mb)) && need_mb=$((s * 13 * 10 / 1000)); done
-for s in $big; do ((s * 10 > need_mb)) && need_mb=$((s * 10)); done
+for s in $docs; do ((${s#*:} * 20 > need_mb)) && need_mb=$((${s#*:} * 20)); done
+for s in $many; do ((s * 13 * 16 / 1000 > need_mb)) && need_mb=$((s * 13 * 16 / 1000)); done
+for s in $big; do ((s * 16 > need_mb)) && need_mb=$((s * 16)); done
 avail_mb=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 log "temp data in $work: about $need_mb MB needed, $avail_mb MB free"
 ((avail_mb > need_mb + 512)) || die "not enough free space in $base (need about $need_mb MB)"
@@ -130,7 +134,7 @@ pristine=$work/pristine
 # make_corpus KIND SIZE: the corpus in $pristine, read once to warm the cache;
 # sets NFILES
 make_corpus() {
-	rm -rf "$pristine"
+	discard "$pristine"
 	mkdir -p "$pristine"
 	case $1 in
 	docs) perl "$here/corpus.pl" large "$pristine" "${2%:*}" $((${2#*:} << 20)) "$seed" "$pool" ;;
@@ -152,6 +156,53 @@ describe() { # KIND SIZE
 	many) echo "many files: $2" ;;
 	big) echo "big file: $2 MB" ;;
 	esac
+}
+
+# ------------------------------------------------------ deleted files
+# Nothing is deleted while a run goes on: a tool's folders are moved to the
+# trash, emptied after the run, and the next run waits BENCH_SETTLE seconds.
+# On an ext4 without a journal (this kind of VM's disk), creating a file
+# skips every inode freed in the last 60 seconds one by one (the kernel's
+# recently_deleted(), reading each one's inode block), so a restore of 2,000
+# files right after an `rm -rf` of 2,000 others spent a third of its time
+# there, and at 100,000 files the join and restore doubled from run to run:
+# whichever tool ran after a deletion paid for it.
+trash=$work/trash
+ntrash=0
+mkdir -p "$trash"
+discard() { # PATH...: out of the way until the run ends
+	local p
+	for p; do
+		[[ -e $p || -L $p ]] || continue
+		ntrash=$((ntrash + 1))
+		mv -T "$p" "$trash/$ntrash"
+	done
+}
+nojournal() { # DIR: on an ext4 that has no journal
+	local dev task
+	dev=$(df -P "$1" | awk 'NR == 2 { print $1 }')
+	task=/sys/fs/ext4/${dev##*/}/journal_task
+	[[ -r $task && $(cat "$task") == "<none>" ]]
+}
+settle=${BENCH_SETTLE:-}
+if [[ -z $settle ]]; then
+	settle=0
+	# --quick's corpora free a few hundred files: not worth the wait
+	((!quick)) && nojournal "$work" && settle=61
+fi
+[[ $settle =~ ^[0-9]+$ ]] || die "BENCH_SETTLE must be a whole number of seconds, not '$settle'"
+freed_at=0
+empty_trash() { # after a run: free its files, and note when
+	rm -rf "$trash"
+	mkdir -p "$trash"
+	sync
+	freed_at=$(date +%s)
+}
+settle_wait() { # before a run: BENCH_SETTLE seconds after the last freeing
+	local left=$((freed_at + settle - $(date +%s)))
+	((left > 0)) || return 0
+	log "  waiting ${left} s for the freed files to settle (BENCH_SETTLE)"
+	sleep "$left"
 }
 
 # ----------------------------------------------------- timing, checking
@@ -247,7 +298,7 @@ modify() { perl "$here/corpus.pl" modify "$1" "$change_pct" "$((seed + 10 + $2))
 run_dsync() { # C RUN
 	local c=$1 w=$work/w-dsync h=$work/h-dsync hj=$work/hj-dsync r=$work/r-dsync j=$work/j-dsync d=$work/d-dsync
 	local first n
-	rm -rf "$w" "$h" "$hj" "$r" "$j" "$d"
+	discard "$w" "$h" "$hj" "$r" "$j" "$d"
 	mkdir -p "$h" "$hj"
 	cp -a "$pristine" "$w"
 	timed "$c|first|dsync" "$w" "$h" "$dsync" init . --device-name bench || return 0
@@ -261,7 +312,7 @@ run_dsync() { # C RUN
 	# that push sent, and must be the corpus
 	timed "$c|join|dsync" "$work" "$hj" "$dsync" join "file://$r" "$j" --device-name join --quiet &&
 		check "$c|join|dsync" "the joined folder differs from the corpus" same "$pristine" "$j" || :
-	rm -rf "$j" "$r" "$hj"
+	discard "$j" "$r" "$hj"
 	n=$(modify "$w" "$2")
 	timed "$c|change|dsync" "$w" "$h" "$dsync" snapshot &&
 		check "$c|change|dsync" "not $n files modified" printed "^snapshot [0-9a-f]+: 0 added, $n modified, 0 deleted" || :
@@ -269,12 +320,12 @@ run_dsync() { # C RUN
 		check "$c|nochange|dsync" "not 'nothing changed'" printed '^nothing changed' || :
 	timed "$c|restore|dsync" "$w" "$h" "$dsync" restore . --at "$first" --to "$d" &&
 		check "$c|restore|dsync" "the restored first snapshot differs from the corpus" same "$pristine" "$d" || :
-	rm -rf "$w" "$h" "$d"
+	discard "$w" "$h" "$d"
 }
 
 run_git() { # C RUN VARIANT
 	local c=$1 v=$3 w=$work/w-$3 h=$work/h-$3 d=$work/d-$3 n
-	rm -rf "$w" "$h" "$d"
+	discard "$w" "$h" "$d"
 	bench_git_home "$v" "$h"
 	cp -a "$pristine" "$w"
 	timed "$c|first|$v" "$w" "$h" bash -c 'git init -q && git add -A && git commit -q -m first' || return 0
@@ -291,7 +342,7 @@ run_git() { # C RUN VARIANT
 		'GIT_INDEX_FILE="$1" git --work-tree="$2" checkout -q -f "$(git rev-list --max-parents=0 HEAD)" -- .' - \
 		"$work/index-$v" "$d" &&
 		check "$c|restore|$v" "the checkout differs from the corpus" same "$pristine" "$d" || :
-	rm -rf "$w" "$h" "$d" "$work/index-$v"
+	discard "$w" "$h" "$d" "$work/index-$v"
 }
 
 # restic, borg and rsync on one copy (they only read it)
@@ -299,7 +350,7 @@ run_peers() { # C RUN
 	local c=$1 w=$work/w-peers h=$work/h-peers hj=$work/hj-peers rr=$work/r-restic rb=$work/r-borg
 	local rs=$work/rsync d=$work/d-peers n rfirst
 	local restic=(restic -r "$rr")
-	rm -rf "$w" "$h" "$hj" "$rr" "$rb" "$rs" "$d"
+	discard "$w" "$h" "$hj" "$rr" "$rb" "$rs" "$d"
 	mkdir -p "$h" "$hj"
 	cp -a "$pristine" "$w"
 	local r_ok=0 b_ok=0
@@ -319,12 +370,12 @@ run_peers() { # C RUN
 		# a new device (its own empty cache) restores the latest snapshot
 		timed "$c|join|restic" "$work" "$hj" "${restic[@]}" restore latest --target "$d" &&
 			check "$c|join|restic" "the restored snapshot differs from the corpus" same "$pristine" "$d" || :
-		rm -rf "$d"
+		discard "$d"
 	fi
 	if has rsync; then
 		timed "$c|push|rsync" "$work" "$h" rsync -a "$w/" "$rs/" &&
 			check "$c|push|rsync" "rsync's copy differs from the corpus" same "$pristine" "$rs" || :
-		rm -rf "$rs"
+		discard "$rs"
 	fi
 	n=$(modify "$w" "$2")
 	# restic 0.14 prints "Files:           0 new,     5 changed,    95 unmodified"
@@ -351,15 +402,15 @@ run_peers() { # C RUN
 	if ((r_ok)); then
 		timed "$c|restore|restic" "$work" "$h" "${restic[@]}" restore "$rfirst" --target "$d" &&
 			check "$c|restore|restic" "the restored first snapshot differs from the corpus" same "$pristine" "$d" || :
-		rm -rf "$d"
+		discard "$d"
 	fi
 	if ((b_ok)); then
 		mkdir -p "$d"
 		timed "$c|restore|borg" "$d" "$h" borg extract "$rb::first" &&
 			check "$c|restore|borg" "the extracted first archive differs from the corpus" same "$pristine" "$d" || :
-		rm -rf "$d"
+		discard "$d"
 	fi
-	rm -rf "$w" "$h" "$hj" "$rr" "$rb"
+	discard "$w" "$h" "$hj" "$rr" "$rb"
 }
 
 # ------------------------------------------------------------ the runs
@@ -381,6 +432,7 @@ for cs in "${corpora[@]}"; do
 	log "corpus: $(describe $kind $size)"
 	make_corpus "$kind" "$size"
 	for ((r = 1; r <= runs; r++)); do
+		settle_wait
 		for ((i = 0; i < ${#groups[@]}; i++)); do
 			# the order rotates from run to run so that drift hits every tool
 			g=${groups[(i + r - 1) % ${#groups[@]}]}
@@ -391,9 +443,10 @@ for cs in "${corpora[@]}"; do
 			peers) run_peers "$c" "$r" ;;
 			esac
 		done
+		empty_trash
 	done
 	NCHANGED[$c]=$(modify "$pristine" 1)
-	rm -rf "$pristine"
+	discard "$pristine"
 done
 
 # ---------------------------------------------------------------- report
