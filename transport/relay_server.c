@@ -155,7 +155,7 @@ void relay_add_usage(relay_req *r)
 {
 	relay_group_info g;
 
-	if (relay_disk_group(r->s->disk, r->t.gid, &g) == 0)
+	if (relay_store_group(r->s->store, r->t.gid, &g) == 0)
 		relay_hdr(r, "Dsync-Usage", "%" PRIu64 " %" PRIu64, g.used, g.quota);
 }
 
@@ -232,7 +232,7 @@ void relay_srv_tick(relay_srv *s)
 		expire = true;
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (expire && relay_disk_expire_uploads(s->disk, UPLOAD_MAX_AGE) < 0)
+	if (expire && relay_store_expire_uploads(s->store, UPLOAD_MAX_AGE) < 0)
 		relay_srv_log(s, "expiring old uploads: %s", dsync_error_last());
 }
 
@@ -407,6 +407,7 @@ static int nonce_check(relay_srv *s, const uint8_t dev[16], const uint8_t nonce[
 int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)(void *conn),
 		   void (*resume)(void *conn))
 {
+	relay_store_config sc = { 0 };
 	relay_srv *s;
 	uint8_t e[8];
 	int error;
@@ -439,7 +440,9 @@ int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)
 		relay_srv_close(s);
 		return dsync_error_oom();
 	}
-	if ((error = relay_disk_open(&s->disk, c->data_dir, &s->lim)) < 0) {
+	sc.data_dir = c->data_dir;
+	sc.lim = s->lim;
+	if ((error = relay_store_open(&s->store, &sc)) < 0) {
 		relay_srv_close(s);
 		return error;
 	}
@@ -453,8 +456,7 @@ void relay_srv_close(relay_srv *s)
 
 	if (!s)
 		return;
-	if (s->disk)
-		relay_disk_close(s->disk);
+	relay_store_close(s->store);
 	for (i = 0; i < GROUP_BUCKETS; i++)
 		while (s->groups[i]) {
 			group_mem *m = s->groups[i];
@@ -546,7 +548,7 @@ void relay_req_free(relay_req *r)
 		relay_unpark(r->s, r);
 	pthread_mutex_unlock(&r->s->mu);
 	if (r->up) {
-		relay_disk_upload_abort(r->up);
+		relay_store_upload_abort(r->s->store, r->up);
 		r->up = NULL;
 	}
 	relay_upload_done(r);
@@ -573,7 +575,7 @@ int relay_check_token(relay_req *r, relay_next *next)
 		*next = relay_forbidden(r);
 		return -1;
 	}
-	found = relay_disk_group(r->s->disk, r->t.gid, &r->g) == 0;
+	found = relay_store_group(r->s->store, r->t.gid, &r->g) == 0;
 	if (found)
 		want = r->g.token_hash;
 	dsync_relay_secret_hash(th, "token", r->t.gid, token);
@@ -635,7 +637,7 @@ int relay_check_signature(relay_req *r, const char *body_hash, const char *total
 		*next = relay_refuse(r, 400, "bad-header", "a signature header is malformed");
 		return -1;
 	}
-	if ((error = relay_disk_device(r->s->disk, r->t.gid, r->h[H_DEV], &d)) < 0) {
+	if ((error = relay_store_device(r->s->store, r->t.gid, r->h[H_DEV], &d)) < 0) {
 		*next = error == DSYNC_ENOTFOUND ? relay_refuse(r, 403, "unknown-device", "no such device in the group")
 						 : relay_internal(r, error);
 		return -1;

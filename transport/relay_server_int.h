@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "transport/relay_disk.h"
+#include "transport/relay_store.h"
 #include "transport/relay_proto.h"
 #include "transport/relay_request.h"
 
@@ -72,7 +72,7 @@ typedef struct nonce_seen {
 } nonce_seen;
 
 struct relay_srv {
-	relay_disk *disk;
+	relay_store *store;            /* the data folder or the bucket (relay_store.h) */
 	relay_disk_limits lim;
 	unsigned max_polls, max_uploads;
 	bool trust_proxy;
