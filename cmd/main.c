@@ -368,7 +368,8 @@ static const command commands[] = {
 	  "A registered folder that is missing (an unmounted drive) is watched for\n"
 	  "until it returns. Run it as a systemd user service: see contrib/.\n" },
 	{ "relay", cmd_relay, false, "run a relay for devices behind NAT",
-	  "usage: dsync relay --listen ADDR:PORT --data DIR [--quota SIZE]\n"
+	  "usage: dsync relay --listen ADDR:PORT (--data DIR | --s3 URL [--s3-spool DIR])\n"
+	  "                   [--quota SIZE]\n"
 	  "                   [--tls-cert FILE --tls-key FILE] [--max-blob SIZE]\n"
 	  "                   [--max-groups N] [--threads N] [--trust-proxy]\n\n"
 	  "Runs a relay: an HTTP server that keeps the encrypted stores of groups of\n"
@@ -378,6 +379,12 @@ static const command commands[] = {
 	  "DIR is its whole state (made when missing); --listen 127.0.0.1:0 picks a free\n"
 	  "port, [ADDR]:PORT listens on IPv6. Prints 'listening on ADDR:PORT' once it\n"
 	  "accepts, and one line on stderr per refused request or event.\n\n"
+	  "  --s3 URL             keep everything in a bucket instead of DIR\n"
+	  "                       (s3://HOST[:PORT]/BUCKET/PREFIX, or s3+http:// on a\n"
+	  "                       trusted network; credentials as for s3:// remotes):\n"
+	  "                       several relays may serve one bucket behind a load\n"
+	  "                       balancer (docs/relay-protocol.md section 14)\n"
+	  "  --s3-spool DIR       uploads in progress with --s3 (default $TMPDIR or /tmp)\n"
 	  "  --quota SIZE         space of each new group (e.g. 2G; default: none)\n"
 	  "  --tls-cert, --tls-key  PEM files: serve https:// (clients trust the\n"
 	  "                       certificate with 'dsync remote set NAME caFile F')\n"

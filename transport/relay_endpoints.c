@@ -1,16 +1,20 @@
 /*
  * The relay's endpoints (docs/relay-protocol.md sections 4 to 8), reached
  * from relay_server.c's router once the name, the penalty and the token are
- * checked: blobs (GET/HEAD from the stored file's offset 64, PUT streamed
- * into the store after every check, DELETE under the writer rules), .group,
- * .device, .list, .usage, .upload and the long-poll.
+ * checked: blobs (GET/HEAD from where the store says the body starts, PUT
+ * streamed into the store after every check, DELETE under the writer
+ * rules), .group, .device, .list, .usage, .upload and the long-poll (for a
+ * store several relays share, also the thread that answers polls after
+ * their pushes).
  */
 #include "core/base/internal.h"
 
 #include <inttypes.h>
+#include <time.h>
 
 #include <sodium.h>
 
+#include "core/base/array.h"
 #include "transport/relay_server_int.h"
 
 /* ---------------------------------------------------------------- blobs */
@@ -542,17 +546,11 @@ relay_next relay_ep_upload_state(relay_req *r)
 /* The poll's answer, now: "changed 1" when the counter is not SINCE. */
 relay_next relay_ep_poll_answer(relay_req *r)
 {
-	group_mem *m;
 	uint64_t n = 0;
 	char writer[DSYNC_RELAY_ID_HEX] = "";
 	bool differs;
 
-	pthread_mutex_lock(&r->s->mu);
-	if ((m = relay_group_mem_get(r->s, r->t.gid)) != NULL) {
-		n = m->n;
-		memcpy(writer, m->writer, sizeof(writer));
-	}
-	pthread_mutex_unlock(&r->s->mu);
+	relay_change_now(r->s, r->t.gid, &n, writer);
 	differs = !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != n;
 	relay_lines_answer(r, 200);
 	relay_hdr(r, "Dsync-Change", "%s.%" PRIu64, r->s->epoch, n);
@@ -566,7 +564,6 @@ relay_next relay_ep_poll_start(relay_req *r)
 {
 	uint64_t timeout = POLL_TIMEOUT_DEFAULT;
 	relay_next next;
-	group_mem *m;
 	bool differs;
 
 	if (r->a[A_SINCE]) {
@@ -576,9 +573,21 @@ relay_next relay_ep_poll_start(relay_req *r)
 	}
 	if (r->a[A_TIMEOUT] && (relay_parse_u64(r->a[A_TIMEOUT], &timeout) < 0 || timeout < 1 || timeout > POLL_TIMEOUT_MAX))
 		return relay_refuse(r, 400, "bad-name", "timeout is not 1..55");
-	pthread_mutex_lock(&r->s->mu);
-	m = relay_group_mem_get(r->s, r->t.gid);
-	differs = !m || !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != m->n;
+	if (r->s->store->ops->change) {
+		/* a shared store: N read first; a change after it is the watcher's to see */
+		char writer[DSYNC_RELAY_ID_HEX];
+		uint64_t n;
+
+		relay_change_now(r->s, r->t.gid, &n, writer);
+		pthread_mutex_lock(&r->s->mu);
+		differs = !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != n;
+	} else {
+		group_mem *m;
+
+		pthread_mutex_lock(&r->s->mu);
+		m = relay_group_mem_get(r->s, r->t.gid);
+		differs = !m || !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != m->n;
+	}
 	if (differs || r->s->stopping) {
 		pthread_mutex_unlock(&r->s->mu);
 		return relay_ep_poll_answer(r);
@@ -593,4 +602,56 @@ relay_next relay_ep_poll_start(relay_req *r)
 	next = relay_park(r, PARK_POLL, dsync_now_ms() + (int64_t)timeout * 1000);
 	pthread_mutex_unlock(&r->s->mu);
 	return next;
+}
+
+typedef struct { char gid[DSYNC_RELAY_ID_HEX]; } gid_item;
+
+/* Once a second: the change value of each group with waiting polls, read
+ * from the shared store, and those polls whose `since` it no longer is
+ * answered (docs/relay-protocol.md section 14.6). */
+void *relay_poll_watch(void *arg)
+{
+	relay_srv *s = arg;
+	DSYNC_ARRAY(gid_item) gids = DSYNC_ARRAY_INIT;
+	relay_req *r, *next;
+	struct timespec ts;
+	size_t i, j;
+	uint64_t n;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->watch_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->watch_cv, &s->mu, &ts);
+		if (s->watch_stop)
+			break;
+		gids.size = 0;
+		for (r = s->parked; r; r = r->next) {
+			if (r->park != PARK_POLL)
+				continue;
+			for (j = 0; j < gids.size && strcmp(gids.ptr[j].gid, r->t.gid) != 0; j++)
+				;
+			if (j == gids.size && dsync_array_push(gids, (gid_item){ { 0 } }) == 0)
+				memcpy(gids.ptr[j].gid, r->t.gid, DSYNC_RELAY_ID_HEX);
+		}
+		pthread_mutex_unlock(&s->mu);
+		for (i = 0; i < gids.size; i++) {
+			if (s->store->ops->change(s->store, gids.ptr[i].gid, true, &n) < 0) {
+				relay_srv_log(s, "reading group %s's changes: %s", gids.ptr[i].gid, dsync_error_last());
+				continue;
+			}
+			pthread_mutex_lock(&s->mu);
+			for (r = s->parked; r; r = next) {
+				next = r->next;
+				if (r->park == PARK_POLL && strcmp(r->t.gid, gids.ptr[i].gid) == 0 &&
+				    (!r->has_since || strcmp(r->since_epoch, s->epoch) != 0 || r->since_n != n))
+					relay_wake(s, r);
+			}
+			pthread_mutex_unlock(&s->mu);
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	dsync_array_dispose(gids);
+	return NULL;
 }

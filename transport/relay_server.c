@@ -115,6 +115,12 @@ relay_next relay_lines_answer(relay_req *r, unsigned status)
 relay_next relay_internal(relay_req *r, int error)
 {
 	relay_srv_log(r->s, "internal error: %s", error < 0 ? dsync_error_last() : "?");
+	if (error == DSYNC_ERROR && r->s->store && r->s->store->ops->remote) {
+		/* the bucket did not answer (section 14.7): the client waits and tries again */
+		relay_refuse(r, 503, "storage", "the relay's storage does not answer; the request had no effect");
+		relay_hdr(r, "Retry-After", "5");
+		return RELAY_ANSWER;
+	}
 	return relay_refuse(r, 500, "internal", "the relay failed; the request had no effect");
 }
 
@@ -138,16 +144,36 @@ group_mem *relay_group_mem_get(relay_srv *s, const char *gid)
 	return m;
 }
 
+void relay_change_now(relay_srv *s, const char *gid, uint64_t *n, char writer[DSYNC_RELAY_ID_HEX])
+{
+	group_mem *m;
+
+	*n = 0;
+	writer[0] = '\0';
+	if (s->store->ops->change) {
+		/* unreadable (the bucket away): 0, so a poll is answered and
+		 * its client's round meets the outage itself */
+		if (s->store->ops->change(s->store, gid, false, n) < 0) {
+			relay_srv_log(s, "reading group %s's changes: %s", gid, dsync_error_last());
+			*n = 0;
+		}
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if ((m = relay_group_mem_get(s, gid)) != NULL) {
+		*n = m->n;
+		memcpy(writer, m->writer, DSYNC_RELAY_ID_HEX);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Dsync-Change of the request's group, as it is now. */
 void relay_add_change(relay_req *r)
 {
-	group_mem *m;
-	uint64_t n = 0;
+	char writer[DSYNC_RELAY_ID_HEX];
+	uint64_t n;
 
-	pthread_mutex_lock(&r->s->mu);
-	if ((m = relay_group_mem_get(r->s, r->t.gid)) != NULL)
-		n = m->n;
-	pthread_mutex_unlock(&r->s->mu);
+	relay_change_now(r->s, r->t.gid, &n, writer);
 	relay_hdr(r, "Dsync-Change", "%s.%" PRIu64, r->s->epoch, n);
 }
 
@@ -441,10 +467,23 @@ int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)
 		return dsync_error_oom();
 	}
 	sc.data_dir = c->data_dir;
+	sc.s3_url = c->s3_url;
+	sc.spool = c->s3_spool;
 	sc.lim = s->lim;
 	if ((error = relay_store_open(&s->store, &sc)) < 0) {
 		relay_srv_close(s);
 		return error;
+	}
+	if (s->store->epoch[0])
+		memcpy(s->epoch, s->store->epoch, sizeof(s->epoch));
+	if (s->store->ops->change) {
+		pthread_cond_init(&s->watch_cv, NULL);
+		if (pthread_create(&s->watcher, NULL, relay_poll_watch, s) != 0) {
+			pthread_cond_destroy(&s->watch_cv);
+			relay_srv_close(s);
+			return dsync_error_set(DSYNC_ERROR, "cannot start the relay's change watcher");
+		}
+		s->watching = true;
 	}
 	*out = s;
 	return 0;
@@ -456,6 +495,14 @@ void relay_srv_close(relay_srv *s)
 
 	if (!s)
 		return;
+	if (s->watching) {
+		pthread_mutex_lock(&s->mu);
+		s->watch_stop = true;
+		pthread_cond_signal(&s->watch_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->watcher, NULL);
+		pthread_cond_destroy(&s->watch_cv);
+	}
 	relay_store_close(s->store);
 	for (i = 0; i < GROUP_BUCKETS; i++)
 		while (s->groups[i]) {

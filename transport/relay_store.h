@@ -59,6 +59,7 @@ typedef int (*relay_disk_list_cb)(const char *name, uint64_t size, int64_t mtime
  * own type behind relay_upload). */
 typedef struct relay_store_ops {
 	const char *kind;        /* "disk", "s3": for the log */
+	bool remote;             /* reached over the network: a failed call (DSYNC_ERROR) is a 503, not a 500 */
 	void (*close)(relay_store *st);
 	int (*group)(relay_store *st, const char *gid, relay_group_info *out);
 	int (*group_create)(relay_store *st, const char *gid, const uint8_t th[DSYNC_RELAY_KEY_BYTES],
@@ -85,15 +86,22 @@ typedef struct relay_store_ops {
 	int (*expire_uploads)(relay_store *st, int64_t max_age);
 	/* The word of this thread's last refusal ("over-quota", ...). */
 	const char *(*last_refusal)(void);
+	/* A store several relays share (section 14.6): the group's change value
+	 * N as every relay on the store computes it, cached briefly unless
+	 * FRESH.  NULL: the relay counts its own changes (section 6). */
+	int (*change)(relay_store *st, const char *gid, bool fresh, uint64_t *n);
 } relay_store_ops;
 
 /* Every backend's handle starts with this. */
 struct relay_store {
 	const relay_store_ops *ops;
+	char epoch[17];          /* a shared store's EPOCH (section 14.6); "": the relay makes its own */
 };
 
 typedef struct relay_store_config {
 	const char *data_dir;    /* the data folder (section 9) */
+	const char *s3_url;      /* or a bucket (section 14) */
+	const char *spool;       /* the S3 store's spool folder (NULL: $TMPDIR or /tmp) */
 	relay_disk_limits lim;
 } relay_store_config;
 
@@ -102,6 +110,9 @@ typedef struct relay_store_config {
 int relay_store_open(relay_store **out, const relay_store_config *c);
 /* The data folder as a store (relay_store_disk.c). */
 int relay_store_disk_open(relay_store **out, const char *dir, const relay_disk_limits *lim);
+/* A bucket as a store (relay_s3.c): URL as s3_client.h takes it, SPOOL the
+ * folder of uploads in progress (NULL: $TMPDIR or /tmp). */
+int relay_store_s3_open(relay_store **out, const char *url, const char *spool, const relay_disk_limits *lim);
 
 /* ---- the calls, each as relay_disk.h describes its disk version */
 

@@ -139,11 +139,3 @@ int relay_store_disk_open(relay_store **out, const char *dir, const relay_disk_l
 	*out = &s->base;
 	return 0;
 }
-
-int relay_store_open(relay_store **out, const relay_store_config *c)
-{
-	*out = NULL;
-	if (!c->data_dir)
-		return dsync_error_set(DSYNC_EUSAGE, "the relay needs --data DIR");
-	return relay_store_disk_open(out, c->data_dir, &c->lim);
-}
