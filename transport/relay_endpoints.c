@@ -337,13 +337,19 @@ relay_next relay_ep_group_create(relay_req *r)
 	uint8_t token[DSYNC_RELAY_KEY_BYTES], th[DSYNC_RELAY_KEY_BYTES];
 	const char *a = r->h[H_AUTH];
 	bool found;
+	int error;
 
 	if (!a || r->hn[H_AUTH] != 1 || strncmp(a, "Dsync-Token ", 12) != 0 ||
 	    dsync_relay_hex_parse(token, a + 12, 64) < 0)
 		return relay_forbidden(r);
 	if (!r->h[H_ADMIT] || dsync_relay_hex_parse(r->admit, r->h[H_ADMIT], 64) < 0)
 		return relay_refuse(r, 400, "bad-header", "Dsync-Admission must be 64 hex digits");
-	found = relay_store_group(r->s->store, r->t.gid, &r->g) == 0;
+	error = relay_store_group(r->s->store, r->t.gid, &r->g);
+	if (error < 0 && error != DSYNC_ENOTFOUND && r->s->store->ops->remote) {
+		sodium_memzero(token, sizeof(token));
+		return relay_internal(r, error);
+	}
+	found = error == 0;
 	dsync_relay_secret_hash(th, "token", r->t.gid, token);
 	sodium_memzero(token, sizeof(token));
 	if (sodium_memcmp(th, found ? r->g.token_hash : r->s->fake_th, sizeof(th)) != 0 && found)

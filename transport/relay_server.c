@@ -616,13 +616,21 @@ int relay_check_token(relay_req *r, relay_next *next)
 	const char *a = r->h[H_AUTH];
 	const uint8_t *want = r->s->fake_th;
 	bool found;
+	int error;
 
 	if (!a || r->hn[H_AUTH] != 1 || strncmp(a, "Dsync-Token ", 12) != 0 ||
 	    dsync_relay_hex_parse(token, a + 12, 64) < 0) {
 		*next = relay_forbidden(r);
 		return -1;
 	}
-	found = relay_store_group(r->s->store, r->t.gid, &r->g) == 0;
+	error = relay_store_group(r->s->store, r->t.gid, &r->g);
+	if (error < 0 && error != DSYNC_ENOTFOUND && r->s->store->ops->remote) {
+		/* a bucket that did not answer: not a wrong token */
+		sodium_memzero(token, sizeof(token));
+		*next = relay_internal(r, error);
+		return -1;
+	}
+	found = error == 0;
 	if (found)
 		want = r->g.token_hash;
 	dsync_relay_secret_hash(th, "token", r->t.gid, token);

@@ -6,7 +6,9 @@
 # long-polling relay 2 gets each save pushed through relay 1 within 3 s; a
 # stale manifest SEQ sent to relay 2 after relay 1 took a newer one is
 # refused; the bucket holds the relay's layout and no plaintext; relay 2
-# killed and started again on the same bucket serves the group at once.
+# killed and started again on the same bucket serves the group at once; the
+# S3 server killed: 503 from the relay, a failed round, then after its
+# restart the rounds succeed and check --read-data passes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/relaylib.sh"
@@ -140,7 +142,28 @@ WPID=$PB; stop_watch TERM
 check "B's daemon stopped cleanly" "$WRC" = 0
 check "no errors in B's log" "$(grep -c ' error ' "$TMP/dB.log")" = 0
 export DSYNC_PASSPHRASE="copper lantern meadow violet harbor thistle"
-ok03 "A syncs" on A sync
+
+# the bucket goes away (radosgw killed; the mon and OSD keep the data):
+# relay 1 answers 503 storage, A's round fails with one line and exit 1
+# (not a wrong passphrase); radosgw back on the same port, the next rounds
+# succeed and nothing was left half-visible
+RGW_PID=$(awk '$1 == "client.rgw.local" {print $2}' "$S3_DIR/pids" | tail -1)
+mapfile -d '' RGW_CMD < "/proc/$RGW_PID/cmdline"
+kill -9 "$RGW_PID"
+for i in $(seq 1 50); do kill -0 "$RGW_PID" 2> /dev/null || break; sleep 0.1; done
+sleep 2.5   # past the relays' 2 s cache of the group record
+echo "during the outage $RANDOM" > "$TMP/A/outage.txt"
+fails 1 "A's round while the bucket is away fails (exit 1)" on A sync
+check "... with one line naming the relay" "$(grep -c . "$TMP/err") $(grep -c "relay" "$TMP/err")" = "1 1"
+contains "relay 1 answered 503 storage" "$TMP/relay-s3.1.log" "503 storage"
+(cd "$S3_DIR" && exec "${RGW_CMD[@]}" >> "$S3_DIR/log/rgw-again.out" 2>&1 < /dev/null) &
+echo "client.rgw.local $!" >> "$S3_DIR/pids"   # so that s3_stop stops it too
+for i in $(seq 1 100); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --noproxy 127.0.0.1 "$S3_ENDPOINT/")" = 200 ] && break
+	sleep 0.1
+done
+ok03 "B's round after radosgw's restart succeeds" on B sync
+ok03 "A's round after radosgw's restart succeeds" on A sync
 ok03 "B syncs" on B sync
 check "the same files on both" "$(files_digest "$TMP/A")" = "$(files_digest "$TMP/B")"
 ok "check --read-data passes on B through relay 2" on B check --read-data
