@@ -638,6 +638,7 @@ static void rs_close(relay_store *st)
 		free(s->groups.ptr[i]);
 	for (i = 0; i < s->conns.size; i++)
 		dsync_s3_free(s->conns.ptr[i]);
+	dsync_array_dispose(s->unreserve);
 	dsync_array_dispose(s->pending);
 	dsync_array_dispose(s->groups);
 	dsync_array_dispose(s->conns);
@@ -749,6 +750,12 @@ int relay_store_s3_open(relay_store **out, const char *url, const char *spool, c
 		return dsync_error_oom();
 	s->base.ops = &s3_ops;
 	s->lim = *lim;
+	{
+		uint8_t id[8];
+
+		randombytes_buf(id, sizeof(id));
+		dsync_relay_hex(s->relay_id, id, sizeof(id));
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	if (pthread_key_create(&s->key, NULL) != 0) {
 		pthread_mutex_destroy(&s->mu);

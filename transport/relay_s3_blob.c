@@ -34,6 +34,7 @@ typedef struct rs_upload {
 	bool exists, new_name;
 	int fd;
 	rs_pending *p;           /* a resumable upload's record (it owns FD and the reservation) */
+	char rkey[RS_KEY_MAX];   /* the reservation in the bucket ("": none, or P's) */
 	crypto_generichash_state st;
 } rs_upload;
 
@@ -252,6 +253,119 @@ static rs_pending *pending_find(rs_store *s, const char *gid, const char *id)
 	return NULL;
 }
 
+/* ---- reservations shared by the relays on a bucket (section 14.4) */
+
+/* KEY (a reservation of ours) is deleted from the bucket AFTER seconds from
+ * now, by the next sweep (the lock held). */
+static void unreserve_later(rs_store *s, const char *key, int64_t after)
+{
+	rs_unreserve u;
+
+	if (!key[0])
+		return;
+	snprintf(u.key, sizeof(u.key), "%s", key);
+	u.at = (int64_t)time(NULL) + after;
+	if (dsync_array_push(s->unreserve, u) < 0)
+		dsync_error_oom();   /* then it ages out: others stop counting it after RS_RESERVE_KEEP */
+}
+
+/* Deletes the reservations whose time has come (not under the lock). */
+static void unreserve_sweep(rs_store *s)
+{
+	int64_t now = (int64_t)time(NULL);
+	char key[RS_KEY_MAX];
+	dsync_s3 *conn;
+	size_t i;
+
+	for (;;) {
+		key[0] = '\0';
+		pthread_mutex_lock(&s->mu);
+		for (i = 0; i < s->unreserve.size; i++)
+			if (s->unreserve.ptr[i].at <= now) {
+				memcpy(key, s->unreserve.ptr[i].key, sizeof(key));
+				s->unreserve.ptr[i] = s->unreserve.ptr[--s->unreserve.size];
+				break;
+			}
+		pthread_mutex_unlock(&s->mu);
+		if (!key[0] || (conn = rs_conn(s)) == NULL)
+			return;
+		if (dsync_s3_delete(conn, key) < 0)
+			return;   /* the bucket away: it ages out */
+	}
+}
+
+typedef struct others {
+	const char *mine;        /* our relay id */
+	size_t skip;
+	int64_t now;
+	uint64_t bytes;
+} others;
+
+/* "RELAY-COUNTER-BYTES": counted when another relay's and younger than
+ * RS_RESERVE_KEEP by the bucket's clock; anything else is ignored. */
+static int other_one(const char *key, const dsync_s3_object *o, void *payload)
+{
+	others *t = payload;
+	const char *n = key + t->skip, *b;
+	char *end;
+	unsigned long long v;
+
+	if (strlen(key) < t->skip + 35 || n[16] != '-' || n[33] != '-' || strncmp(n, t->mine, 16) == 0)
+		return 0;
+	if (o->mtime && t->now - (int64_t)o->mtime > RS_RESERVE_KEEP)
+		return 0;
+	b = n + 34;
+	if (*b < '0' || *b > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(b, &end, 10);
+	if (errno || *end || t->bytes + v < t->bytes)
+		return 0;
+	t->bytes += v;
+	return 0;
+}
+
+/* U's reservation in the bucket, then the others' read (ours first, so of
+ * two relays racing the later LIST sees both): 0, or refused over-quota
+ * (U's reservation then queued for deletion). */
+static int shared_reserve(rs_store *s, rs_upload *u, uint64_t quota)
+{
+	char name[64], dir[RS_KEY_MAX];
+	others t = { 0 };
+	dsync_s3 *conn;
+	rs_group *g;
+	uint64_t n, used;
+	int error;
+
+	if ((conn = rs_conn(s)) == NULL)
+		return dsync_error_last_code();
+	pthread_mutex_lock(&s->mu);
+	n = ++s->reservations;
+	pthread_mutex_unlock(&s->mu);
+	snprintf(name, sizeof(name), "%s-%016" PRIx64 "-%" PRIu64, s->relay_id, n, u->reserve);
+	if ((error = rs_key(u->rkey, u->gid, "r", name)) < 0 || (error = rs_key(dir, u->gid, "r", "")) < 0)
+		return error;
+	if ((error = dsync_s3_put_buf(conn, u->rkey, "", 0)) < 0) {
+		u->rkey[0] = '\0';
+		return error;
+	}
+	t.mine = s->relay_id;
+	t.skip = strlen(dir);
+	t.now = (int64_t)time(NULL);
+	if ((error = dsync_s3_list(conn, dir, NULL, 0, other_one, &t)) < 0)
+		return error;
+	pthread_mutex_lock(&s->mu);
+	g = rs_group_get(s, u->gid);
+	used = g ? g->stored + g->reserved + t.bytes : 0;
+	pthread_mutex_unlock(&s->mu);
+	if (used - u->old_size > quota) {
+		dsync_s3_delete(conn, u->rkey);   /* at once: others count it until it goes */
+		u->rkey[0] = '\0';
+		return rs_refuse("over-quota", "the group's quota is full (with other relays' uploads)");
+	}
+	return 0;
+}
+
 /* Forgets P: its file closed, its reservation given back (the lock held). */
 static void pending_drop(rs_store *s, rs_pending *p)
 {
@@ -260,6 +374,7 @@ static void pending_drop(rs_store *s, rs_pending *p)
 
 	if (g)
 		g->reserved = g->reserved > p->reserve ? g->reserved - p->reserve : 0;
+	unreserve_later(s, p->rkey, 0);
 	if (p->fd >= 0)
 		close(p->fd);
 	for (i = 0; i < s->pending.size; i++)
@@ -330,6 +445,7 @@ int rs_upload_begin(relay_upload **out, relay_store *st, const char *gid, const 
 	rs_store *s = (rs_store *)st;
 	char key[RS_KEY_MAX];
 	dsync_s3_object o;
+	uint64_t quota;
 	rs_upload *u;
 	rs_pending *p;
 	dsync_s3 *conn;
@@ -344,6 +460,7 @@ int rs_upload_begin(relay_upload **out, relay_store *st, const char *gid, const 
 		return error;
 	if ((conn = rs_conn(s)) == NULL)
 		return dsync_error_last_code();
+	unreserve_sweep(s);
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return dsync_error_oom();
 	u->s = s;
@@ -380,7 +497,15 @@ int rs_upload_begin(relay_upload **out, relay_store *st, const char *gid, const 
 		pthread_mutex_unlock(&s->mu);
 		goto fail;
 	}
+	{
+		rs_group *g = rs_group_get(s, gid);
+
+		quota = g ? rs_group_quota(s, g) : 0;
+	}
 	pthread_mutex_unlock(&s->mu);
+	/* with a quota, the other relays' uploads count too (section 14.4) */
+	if (!u->p && quota && (error = shared_reserve(s, u, quota)) < 0)
+		goto fail;
 	if (u->p) {
 		if (offset)
 			*offset = u->held;
@@ -405,6 +530,8 @@ int rs_upload_begin(relay_upload **out, relay_store *st, const char *gid, const 
 		p->fd = u->fd;
 		p->total = total;
 		p->reserve = u->reserve;
+		memcpy(p->rkey, u->rkey, sizeof(p->rkey));
+		u->rkey[0] = '\0';
 		p->busy = true;
 		p->touched = time(NULL);
 		pthread_mutex_lock(&s->mu);
@@ -509,14 +636,18 @@ int rs_upload_finish(relay_upload *up, bool *replaced)
 		rs_change(s, u->gid, true, &n);   /* this relay's N follows its own write at once */
 	error = 0;
 out:
-	/* done or refused: a resumable upload's record goes too */
+	/* done or refused: a resumable upload's record goes too; a stored
+	 * blob's reservation stays until every relay's recount has it */
 	pthread_mutex_lock(&s->mu);
 	if (u->p) {
 		if (u->p->fd == u->fd)
 			u->fd = -1;
+		memcpy(u->rkey, u->p->rkey, sizeof(u->rkey));
+		u->p->rkey[0] = '\0';
 		pending_drop(s, u->p);
 		u->p = NULL;
 	}
+	unreserve_later(s, u->rkey, error == 0 ? RS_RESERVE_KEEP : 0);
 	release(u);
 	pthread_mutex_unlock(&s->mu);
 	if (u->fd >= 0)
@@ -541,6 +672,7 @@ void rs_upload_abort(relay_upload *up)
 		u->p->touched = time(NULL);
 		u->fd = -1;
 	}
+	unreserve_later(s, u->rkey, 0);
 	release(u);
 	pthread_mutex_unlock(&s->mu);
 	if (u->fd >= 0)
@@ -569,6 +701,7 @@ int rs_expire_uploads(relay_store *st, int64_t max_age)
 	int64_t before = (int64_t)time(NULL) - max_age;
 	size_t i;
 
+	unreserve_sweep(s);
 	pthread_mutex_lock(&s->mu);
 	for (i = s->pending.size; i-- > 0;) {
 		rs_pending *p = s->pending.ptr[i];

@@ -22,6 +22,7 @@
 #define RS_CHANGE_TTL_MS 1000          /* the change value is recomputed after this */
 #define RS_RECOUNT_MS (300 * 1000)     /* stored bytes are recounted after this */
 #define RS_KEY_MAX 400                 /* a key under the URL's prefix */
+#define RS_RESERVE_KEEP 600            /* seconds a reservation counts (section 14.4) */
 
 /* A resumable upload held in this relay's spool (section 14.2, as built:
  * per relay; the bucket's pieces are designed, not built). */
@@ -31,6 +32,7 @@ typedef struct rs_pending {
 	char name[DSYNC_RELAY_NAME_MAX + 1];
 	char writer[DSYNC_RELAY_ID_HEX];
 	int fd;                  /* the spool file: the body so far */
+	char rkey[RS_KEY_MAX];   /* its reservation in the bucket ("": none) */
 	uint64_t held, total, reserve;
 	int64_t touched;         /* seconds */
 	bool busy;
@@ -51,8 +53,16 @@ typedef struct rs_group {
 	uint64_t change;         /* N of section 14.6 */
 } rs_group;
 
+/* A reservation of this relay's to delete from the bucket once its time has come. */
+typedef struct rs_unreserve {
+	char key[RS_KEY_MAX];
+	int64_t at;              /* seconds */
+} rs_unreserve;
+
 typedef struct rs_store {
 	relay_store base;
+	char relay_id[17];       /* this process's, in its reservations' names */
+	uint64_t reservations;   /* made so far (their names' counter) */
 	char *url;
 	char *spool;             /* folder of spool files */
 	relay_disk_limits lim;
@@ -62,6 +72,7 @@ typedef struct rs_store {
 	DSYNC_ARRAY(dsync_s3 *) conns;
 	DSYNC_ARRAY(rs_group *) groups;
 	DSYNC_ARRAY(rs_pending *) pending;
+	DSYNC_ARRAY(rs_unreserve) unreserve;
 } rs_store;
 
 /* relay_s3.c */

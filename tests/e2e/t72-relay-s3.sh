@@ -8,7 +8,8 @@
 # refused; the bucket holds the relay's layout and no plaintext; relay 2
 # killed and started again on the same bucket serves the group at once; the
 # S3 server killed: 503 from the relay, a failed round, then after its
-# restart the rounds succeed and check --read-data passes.
+# restart the rounds succeed and check --read-data passes. The quota (50M)
+# counts another relay's reservation found in the bucket.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/relaylib.sh"
@@ -29,7 +30,7 @@ s3relay() {
 	local n=$1 port=${2:-0} out="$TMP/relay-s3.$1.out" i line pid
 	mkdir -p "$TMP/spool$n"
 	: > "$out"
-	"$DSYNC" relay --listen "127.0.0.1:$port" --s3 "$URL" --s3-spool "$TMP/spool$n" \
+	"$DSYNC" relay --listen "127.0.0.1:$port" --s3 "$URL" --s3-spool "$TMP/spool$n" --quota 50M \
 		> "$out" 2>> "$TMP/relay-s3.$n.log" < /dev/null &
 	pid=$!
 	STARTED_PIDS+=("$pid")
@@ -94,6 +95,19 @@ check "... the store's blobs" "$(grep -c "^shared/g/$GID/b/packs/" "$TMP/keys")"
 ok "the bucket downloads" s3_download "$BUCKET" "$TMP/bucket"
 echo "$MARK" > "$TMP/needles"
 no_plaintext "the bucket holds no plaintext (raw and inflated)" "$TMP/bucket" "$TMP/needles"
+
+# the quota counts other relays' uploads: a reservation of another relay's
+# (as one in flight would leave, 60 MB against the group's 50M) makes relay 1
+# refuse A's next push; gone, the push goes through
+RES="shared/g/$GID/r/ffffffffffffffff-0000000000000001-60000000"
+ok "another relay's reservation is in the bucket" "${S3CURL[@]}" -f -X PUT --data-binary "" "$S3_ENDPOINT/$BUCKET/$RES"
+echo "over the quota with the other relay's upload $RANDOM" > "$TMP/A/quota.txt"
+fails 1 "A's push through relay 1 is refused (exit 1)" on A sync
+contains "... as over the group's quota" "$TMP/err" "quota"
+ok "the other relay's reservation goes" "${S3CURL[@]}" -f -X DELETE "$S3_ENDPOINT/$BUCKET/$RES"
+ok03 "then A's push through relay 1 goes through" on A sync
+check "... and its finished uploads' reservations stay for the other relays (10 min)" \
+	"$(s3_keys "$BUCKET" "shared/g/$GID/r/" | grep -vc '/ffffffffffffffff-')" -ge 1
 
 # a manifest SEQ older than one relay 1 accepted, sent to relay 2: refused
 DEV_A=$(basename "$(relay_creds A)")
