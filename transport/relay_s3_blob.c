@@ -188,6 +188,7 @@ int rs_blob_delete(relay_store *st, const char *gid, const char *name)
 /* ---- listing */
 
 typedef struct lister {
+	const char *dir;         /* "g/GID/b/": every key must start with it */
 	size_t skip;
 	unsigned limit, n;
 	bool *more;
@@ -200,7 +201,7 @@ static int list_one(const char *key, const dsync_s3_object *o, void *payload)
 	lister *l = payload;
 	int error;
 
-	if (strlen(key) <= l->skip)
+	if (strlen(key) <= l->skip || strncmp(key, l->dir, l->skip) != 0)
 		return dsync_error_set(DSYNC_ECORRUPT, "the bucket listed a key outside the group");
 	if (l->n == l->limit) {
 		*l->more = true;
@@ -217,15 +218,16 @@ int rs_list(relay_store *st, const char *gid, const char *prefix, const char *af
 	    relay_disk_list_cb cb, void *payload)
 {
 	rs_store *s = (rs_store *)st;
-	char key[RS_KEY_MAX], from[RS_KEY_MAX];
+	char key[RS_KEY_MAX], from[RS_KEY_MAX], dir[RS_KEY_MAX];
 	lister l = { 0 };
 	dsync_s3 *conn;
 	int error, max;
 
 	*more = false;
-	if ((error = rs_key(key, gid, "b", "")) < 0)
+	if ((error = rs_key(dir, gid, "b", "")) < 0)
 		return error;
-	l.skip = strlen(key);
+	l.dir = dir;
+	l.skip = strlen(dir);
 	if ((error = rs_key(key, gid, "b", prefix ? prefix : "")) < 0)
 		return error;
 	if (after && (error = rs_key(from, gid, "b", after)) < 0)
