@@ -417,8 +417,9 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 		goto out;
 	}
 	if (r->cc != CURLE_OK) {
-		error = dsync_error_set(DSYNC_ERROR, "cannot reach the S3 server at %s: %s", c->u.label,
-					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc));
+		error = dsync_error_set(DSYNC_ERROR, "cannot reach the S3 server at %s: %s%s", c->u.label,
+					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc),
+					r->cc == CURLE_PEER_FAILED_VERIFICATION ? " (a private CA: AWS_CA_BUNDLE=FILE)" : "");
 		goto out;
 	}
 	if (r->bad || r->status < 200 ||

@@ -6,7 +6,8 @@
 # come from the environment, then from ~/.aws/credentials (a profile).  A
 # wrong secret is exit 5 naming the server and the refusal; a port nobody
 # listens on is exit 1 with one line; a missing bucket without remote add
-# is named.  The bucket holds no plaintext: every object downloaded with
+# is named.  s3:// over TLS (a second radosgw with a self-signed
+# certificate): refused without the CA, trusted with AWS_CA_BUNDLE.  The bucket holds no plaintext: every object downloaded with
 # curl --aws-sigv4 and searched raw and zlib-inflated from every offset
 # for the files' names and contents.
 . "$(dirname "$0")/lib.sh"
@@ -119,7 +120,30 @@ fails 2 "a bad bucket name is a usage error" as D join "s3+http://127.0.0.1:$S3_
 contains "... saying why" "$TMP/err" "not a bucket name"
 
 # ---------------------------------------------------------------------------
-# 3. The bucket holds ciphertext only
+# 3. s3:// is https, its certificate checked
+if s3_tls_start; then
+	pass "a radosgw over TLS"
+	mkdir -p "$TMP/T" "$TMP/home-T"
+	echo "over TLS" > "$TMP/T/t.txt"
+	ok "T init" as T init "$TMP/T" --device-name tau
+	TLS_URL="s3://127.0.0.1:$S3_TLS_PORT/t69-tls/t"
+	fails 1 "T: a certificate no CA vouches for is refused" on T remote add origin "$TLS_URL" --passphrase-file "$PASS"
+	contains "... saying so, and how to trust a private CA" "$TMP/err" "certificate problem"
+	contains "... (AWS_CA_BUNDLE)" "$TMP/err" "AWS_CA_BUNDLE"
+	ok "T: with AWS_CA_BUNDLE it is trusted" \
+		env AWS_CA_BUNDLE="$S3_TLS_CERT" bash -c "cd '$TMP/T' && HOME='$TMP/home-T' setsid -w '$DSYNC' remote add \
+		origin '$TLS_URL' --passphrase-file '$PASS' < /dev/null"
+	ok03 "T: sync over TLS" env AWS_CA_BUNDLE="$S3_TLS_CERT" bash -c "cd '$TMP/T' && HOME='$TMP/home-T' setsid -w \
+		'$DSYNC' sync < /dev/null"
+	check "... the store is in the bucket" -n "$(s3_keys t69-tls t/packs/ | head -1)"
+	fails 1 "T: s3+http:// to the TLS port is not https" on T remote add plain \
+		"s3+http://127.0.0.1:$S3_TLS_PORT/t69-tls/u" --passphrase-file "$PASS"
+else
+	fail "a radosgw over TLS"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. The bucket holds ciphertext only
 ok "every object of the bucket downloaded" s3_download "$BUCKET" "$TMP/bucket"
 check "... several of them" "$(find "$TMP/bucket" -type f | wc -l)" -ge 4
 check "... a pack among them" -n "$(find "$TMP/bucket/family/docs/packs" -type f 2> /dev/null | head -1)"
