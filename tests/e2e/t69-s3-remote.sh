@@ -82,6 +82,16 @@ contains "... names the URL" "$TMP/out" "origin	$URL"
 for d in A B C; do
 	ok "$d: dsync check --read-data" on "$d" check --read-data
 done
+# listings of two keys a page: every continuation token followed
+mkdir -p "$TMP/home-P"
+ok "P joins with listings of two keys a page" \
+	env DSYNC_TEST_S3_LIST_PAGE=2 bash -c "cd '$TMP' && HOME='$TMP/home-P' setsid -w '$DSYNC' join '$URL' '$TMP/P' \
+	--device-name pi --passphrase-file '$PASS' < /dev/null"
+check "... P holds the same files as A" "$(files_digest "$TMP/P")" = "$(files_digest "$TMP/A")"
+ok "... and its check --read-data passes, two keys a page" \
+	env DSYNC_TEST_S3_LIST_PAGE=2 bash -c "cd '$TMP/P' && HOME='$TMP/home-P' setsid -w '$DSYNC' check --read-data < /dev/null"
+check "... the listings took pages with continuation tokens" \
+	"$(grep -c 'continuation-token=' "$S3_DIR/log/client.rgw.local.log")" -ge 3
 
 # ---------------------------------------------------------------------------
 # 2. Refusals, each one line
