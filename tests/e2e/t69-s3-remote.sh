@@ -6,8 +6,10 @@
 # come from the environment, then from ~/.aws/credentials (a profile).  A
 # wrong secret is exit 5 naming the server and the refusal; a port nobody
 # listens on is exit 1 with one line; a missing bucket without remote add
-# is named.  s3:// over TLS (a second radosgw with a self-signed
-# certificate): refused without the CA, trusted with AWS_CA_BUNDLE.  The bucket holds no plaintext: every object downloaded with
+# is named; a server busy three times (503 Slow Down, a proxy's) is tried
+# again, one that stays busy fails in seconds.  s3:// over TLS (a second
+# radosgw with a self-signed certificate): refused without the CA, trusted
+# with AWS_CA_BUNDLE.  The bucket holds no plaintext: every object downloaded with
 # curl --aws-sigv4 and searched raw and zlib-inflated from every offset
 # for the files' names and contents.
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +130,40 @@ check "... within a few seconds of retries" $(( $(now_ms) - t0 )) -lt 15000
 fails 2 "a bad bucket name is a usage error" as D join "s3+http://127.0.0.1:$S3_PORT/No_Such" "$TMP/D" \
 	--passphrase-file "$PASS"
 contains "... saying why" "$TMP/err" "not a bucket name"
+
+# a busy server (503 Slow Down, through a proxy that answers so first) is
+# tried again with a backoff; one that stays busy fails the round in seconds
+# busy_proxy N: the proxy in front of the RGW, its first N connections busy;
+# sets PROXY_PORT, PROXY_PID
+busy_proxy() {
+	rm -f "$TMP/proxy.port" "$TMP/proxy.stats"
+	python3 "$DSYNC_SRC/tests/tools/delayproxy.py" --target "$S3_PORT" --port-file "$TMP/proxy.port" \
+		--delay-ms 0 --stats "$TMP/proxy.stats" --busy-first "$1" &
+	PROXY_PID=$!
+	STARTED_PIDS+=("$PROXY_PID")
+	for _ in $(seq 1 100); do [ -s "$TMP/proxy.port" ] && break; sleep 0.05; done
+	PROXY_PORT=$(cat "$TMP/proxy.port")
+}
+proxy_stop() { kill "$PROXY_PID"; wait "$PROXY_PID"; }
+busy_proxy 3
+mkdir -p "$TMP/home-S"
+t0=$(now_ms)
+ok "S joins through a server busy three times (503 Slow Down)" \
+	as S join "s3+http://127.0.0.1:$PROXY_PORT/t69-bucket/family/docs" "$TMP/S" --device-name sigma \
+	--passphrase-file "$PASS"
+proxy_stop
+check "... it was answered busy three times" "$(awk '$1 == "busy" { print $2 }' "$TMP/proxy.stats")" = 3
+check "... S holds the same files as A" "$(files_digest "$TMP/S")" = "$(files_digest "$TMP/A")"
+check "... the backoff took under 10 s" $(( $(now_ms) - t0 )) -lt 10000
+busy_proxy 1000
+mkdir -p "$TMP/home-U"
+t0=$(now_ms)
+fails 1 "U: a server that stays busy fails the join" \
+	as U join "s3+http://127.0.0.1:$PROXY_PORT/t69-bucket/family/docs" "$TMP/U" --passphrase-file "$PASS"
+proxy_stop
+contains "... saying so, with the server's code" "$TMP/err" "HTTP 503 SlowDown); try again later"
+check "... after five tries" "$(awk '$1 == "busy" { print $2 }' "$TMP/proxy.stats")" = 5
+check "... within seconds" $(( $(now_ms) - t0 )) -lt 15000
 
 # ---------------------------------------------------------------------------
 # 3. s3:// is https, its certificate checked
