@@ -81,6 +81,8 @@ int cmd_relay(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data", required_argument, NULL, 'd' },
+		{ "s3", required_argument, NULL, 's' },
+		{ "s3-spool", required_argument, NULL, 'S' },
 		{ "quota", required_argument, NULL, 'q' },
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
@@ -102,6 +104,12 @@ int cmd_relay(int argc, char **argv)
 			break;
 		case 'd':
 			rc_.data_dir = optarg;
+			break;
+		case 's':
+			rc_.s3_url = optarg;
+			break;
+		case 'S':
+			rc_.s3_spool = optarg;
 			break;
 		case 'q':
 		case 'b':
@@ -132,8 +140,10 @@ int cmd_relay(int argc, char **argv)
 		return rc;
 	if (!rc_.listen)
 		return cmd_usage_msg("relay", "--listen ADDR:PORT is required");
-	if (!rc_.data_dir)
-		return cmd_usage_msg("relay", "--data DIR is required");
+	if (!rc_.data_dir == !rc_.s3_url)
+		return cmd_usage_msg("relay", "--data DIR or --s3 URL is required (one of them)");
+	if (rc_.s3_spool && !rc_.s3_url)
+		return cmd_usage_msg("relay", "--s3-spool goes with --s3");
 	if (!rc_.tls_cert != !rc_.tls_key)
 		return cmd_usage_msg("relay", "--tls-cert and --tls-key go together");
 	rc_.ready = ready;

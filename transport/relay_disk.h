@@ -8,7 +8,9 @@
  * side (relay_server.c) calls it from several threads; one mutex per group
  * covers its records, usage and the rename step, never a body transfer.
  * Every name it is given has passed relay_proto.h's checks; it still opens
- * everything relative to the group's folder with O_NOFOLLOW.
+ * everything relative to the group's folder with O_NOFOLLOW.  The request
+ * handling reaches it through relay_store.h (relay_store_disk.c), whose
+ * types it uses.
  */
 #ifndef DSYNC_TRANSPORT_RELAY_DISK_H
 #define DSYNC_TRANSPORT_RELAY_DISK_H
@@ -18,17 +20,9 @@
 #include <sys/types.h>
 
 #include "transport/relay_proto.h"
+#include "transport/relay_store.h"
 
 typedef struct relay_disk relay_disk;
-typedef struct relay_upload relay_upload;
-
-typedef struct relay_disk_limits {
-	uint64_t default_quota;  /* bytes for a new group; 0: none */
-	uint64_t max_blob;       /* 256 MiB */
-	uint64_t max_blobs;      /* per group: 100,000 */
-	uint64_t max_groups;     /* 1,000 */
-	uint64_t max_devices;    /* per group: 64 */
-} relay_disk_limits;
 
 /* Opens (CREATE: makes when missing or empty) the data directory DIR:
  * refuses a non-empty folder without DIR/relay ("dsync-relay-data 1"),
@@ -37,17 +31,6 @@ typedef struct relay_disk_limits {
  * one-line message for a folder that isn't a relay's. */
 int relay_disk_open(relay_disk **out, const char *dir, const relay_disk_limits *lim);
 void relay_disk_close(relay_disk *d);
-
-typedef struct relay_group_info {
-	uint8_t token_hash[DSYNC_RELAY_KEY_BYTES];
-	uint8_t admit_hash[DSYNC_RELAY_KEY_BYTES];
-	int64_t created;
-	uint64_t quota;          /* 0: none */
-	uint64_t used;           /* stored-file sizes + reserved bytes of uploads in progress */
-	uint64_t blobs;
-	uint64_t devices;
-	uint64_t keys;           /* keys/ blobs */
-} relay_group_info;
 
 /* DSYNC_ENOTFOUND when there is no such group. */
 int relay_disk_group(relay_disk *d, const char *gid, relay_group_info *out);
@@ -62,12 +45,6 @@ int relay_disk_group_rotate(relay_disk *d, const char *gid, const uint8_t th[DSY
 /* Sets the group's quota (0: none). */
 int relay_disk_group_quota(relay_disk *d, const char *gid, uint64_t quota);
 
-typedef struct relay_device_info {
-	uint8_t pk[DSYNC_RELAY_PK_BYTES];
-	uint64_t seq_high;       /* the highest manifest SEQ ever accepted (0: none) */
-	int64_t registered;
-} relay_device_info;
-
 /* DSYNC_ENOTFOUND for no such device. */
 int relay_disk_device(relay_disk *d, const char *gid, const char *dev, relay_device_info *out);
 /* Registers DEV with PK: 0 registered, 1 the same key was there,
@@ -76,13 +53,6 @@ int relay_disk_device(relay_disk *d, const char *gid, const char *dev, relay_dev
 int relay_disk_device_add(relay_disk *d, const char *gid, const char *dev, const uint8_t pk[DSYNC_RELAY_PK_BYTES]);
 /* Forgets DEV (its blobs stay). */
 int relay_disk_device_remove(relay_disk *d, const char *gid, const char *dev);
-
-typedef struct relay_blob_info {
-	uint64_t size;           /* the body's */
-	int64_t mtime;
-	char writer[DSYNC_RELAY_ID_HEX];
-	uint8_t hash[DSYNC_RELAY_KEY_BYTES];
-} relay_blob_info;
 
 /* DSYNC_ENOTFOUND when the blob is not there. */
 int relay_disk_blob_stat(relay_disk *d, const char *gid, const char *name, relay_blob_info *out);
@@ -96,7 +66,6 @@ int relay_disk_blob_delete(relay_disk *d, const char *gid, const char *name);
 /* Calls CB for each blob whose name starts with PREFIX and is greater than
  * AFTER (NULL: from the start), in byte order, at most LIMIT of them; *MORE
  * set when more remain.  Uploads in progress are never listed. */
-typedef int (*relay_disk_list_cb)(const char *name, uint64_t size, int64_t mtime, void *payload);
 int relay_disk_list(relay_disk *d, const char *gid, const char *prefix, const char *after, unsigned limit,
 		    bool *more, relay_disk_list_cb cb, void *payload);
 

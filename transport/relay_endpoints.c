@@ -1,16 +1,20 @@
 /*
  * The relay's endpoints (docs/relay-protocol.md sections 4 to 8), reached
  * from relay_server.c's router once the name, the penalty and the token are
- * checked: blobs (GET/HEAD from the stored file's offset 64, PUT streamed
- * into the disk after every check, DELETE under the writer rules), .group,
- * .device, .list, .usage, .upload and the long-poll.
+ * checked: blobs (GET/HEAD from where the store says the body starts, PUT
+ * streamed into the store after every check, DELETE under the writer
+ * rules), .group, .device, .list, .usage, .upload and the long-poll (for a
+ * store several relays share, also the thread that answers polls after
+ * their pushes).
  */
 #include "core/base/internal.h"
 
 #include <inttypes.h>
+#include <time.h>
 
 #include <sodium.h>
 
+#include "core/base/array.h"
 #include "transport/relay_server_int.h"
 
 /* ---------------------------------------------------------------- blobs */
@@ -30,11 +34,11 @@ static void add_blob_headers(relay_req *r, const relay_blob_info *b)
 static relay_next blob_get(relay_req *r)
 {
 	relay_blob_info b;
-	uint64_t from = 0;
+	uint64_t from = 0, body_at = 0;
 	int fd, error;
 	const char *range = r->h[H_RANGE];
 
-	if ((error = relay_disk_blob_open(r->s->disk, r->t.gid, r->t.name, &fd, &b)) < 0)
+	if ((error = relay_store_blob_open(r->s->store, r->t.gid, r->t.name, &fd, &body_at, &b)) < 0)
 		return error == DSYNC_ENOTFOUND ? relay_refuse(r, 404, "not-found", "no such blob") : relay_internal(r, error);
 	/* "bytes=START-" only; any other Range is ignored (section 4.1) */
 	if (range && r->hn[H_RANGE] == 1 && strncmp(range, "bytes=", 6) == 0 && strchr(range, '-') &&
@@ -51,7 +55,7 @@ static relay_next blob_get(relay_req *r)
 	}
 	relay_answer(r, from ? 206 : 200);
 	r->resp.fd = fd;
-	r->resp.off = DSYNC_RELAY_DISK_HEADER + from;
+	r->resp.off = body_at + from;
 	r->resp.len = b.size - from;
 	relay_hdr(r, "Content-Type", "application/octet-stream");
 	add_blob_headers(r, &b);
@@ -73,7 +77,7 @@ static int check_rules(relay_req *r, bool is_delete, bool *exists, relay_next *n
 	uint64_t seq;
 	int error;
 
-	if ((error = relay_disk_blob_stat(r->s->disk, r->t.gid, r->t.name, &b)) < 0 && error != DSYNC_ENOTFOUND) {
+	if ((error = relay_store_blob_stat(r->s->store, r->t.gid, r->t.name, &b)) < 0 && error != DSYNC_ENOTFOUND) {
 		*next = relay_internal(r, error);
 		return -1;
 	}
@@ -83,7 +87,7 @@ static int check_rules(relay_req *r, bool is_delete, bool *exists, relay_next *n
 	in.exists = *exists = error == 0;
 	in.writer = in.exists ? b.writer : NULL;
 	if (dsync_relay_manifest_name(r->t.name, dev, &seq) == 0) {
-		if ((error = relay_disk_device(r->s->disk, r->t.gid, dev, &d)) == 0)
+		if ((error = relay_store_device(r->s->store, r->t.gid, dev, &d)) == 0)
 			in.seq_high = d.seq_high;
 		else if (error != DSYNC_ENOTFOUND) {
 			*next = relay_internal(r, error);
@@ -167,13 +171,13 @@ static relay_next blob_put(relay_req *r)
 	r->s->uploads++;
 	r->upload_counted = true;
 	pthread_mutex_unlock(&r->s->mu);
-	error = relay_disk_upload_begin(&r->up, r->s->disk, r->t.gid, r->t.name, r->signer, r->total, r->hash,
+	error = relay_store_upload_begin(&r->up, r->s->store, r->t.gid, r->t.name, r->signer, r->total, r->hash,
 					r->resumable ? r->h[H_UPLOAD] : NULL, &offset);
 	if (error < 0) {
 		r->up = NULL;
 		relay_upload_done(r);
 		if (error == DSYNC_ENOSPACE) {
-			const char *why = relay_disk_last_refusal();
+			const char *why = relay_store_last_refusal(r->s->store);
 
 			if (why && strcmp(why, "too-large") == 0)
 				return relay_refuse(r, 413, "too-large", "the blob is over the relay's --max-blob");
@@ -191,7 +195,7 @@ static relay_next blob_put(relay_req *r)
 		return relay_internal(r, error);
 	}
 	if (r->resumable && offset != r->start) {
-		relay_disk_upload_abort(r->up);
+		relay_store_upload_abort(r->s->store, r->up);
 		r->up = NULL;
 		relay_upload_done(r);
 		relay_refuse(r, 409, "offset", "Content-Range does not start where the upload is");
@@ -232,20 +236,20 @@ relay_next relay_ep_blob_put_end(relay_req *r)
 
 	r->up = NULL;
 	if (r->got != r->clen) {
-		relay_disk_upload_abort(u);
+		relay_store_upload_abort(r->s->store, u);
 		relay_upload_done(r);
 		return relay_refuse(r, 400, "short-body", "the body ended before Content-Length");
 	}
 	if (r->resumable && r->start + r->clen < r->total) {
 		/* a part: kept, the next part continues it */
-		relay_disk_upload_abort(u);
+		relay_store_upload_abort(r->s->store, u);
 		relay_upload_done(r);
 		relay_ok(r, 202);
 		relay_hdr(r, "Dsync-Offset", "%" PRIu64, r->start + r->clen);
 		relay_add_usage(r);
 		return RELAY_ANSWER;
 	}
-	error = relay_disk_upload_finish(u, &replaced);
+	error = relay_store_upload_finish(r->s->store, u, &replaced);
 	relay_upload_done(r);
 	if (error == DSYNC_ECORRUPT)
 		return relay_refuse(r, 400, "hash-mismatch", "the body's hash is not Dsync-Body-Hash");
@@ -275,7 +279,7 @@ static relay_next blob_delete(relay_req *r)
 
 	if (relay_check_signature(r, "", "", &next) < 0 || check_rules(r, true, &exists, &next) < 0)
 		return next;
-	if (exists && (error = relay_disk_blob_delete(r->s->disk, r->t.gid, r->t.name)) < 0)
+	if (exists && (error = relay_store_blob_delete(r->s->store, r->t.gid, r->t.name)) < 0)
 		return relay_internal(r, error);
 	relay_ok(r, 204);
 	relay_add_usage(r);
@@ -333,13 +337,19 @@ relay_next relay_ep_group_create(relay_req *r)
 	uint8_t token[DSYNC_RELAY_KEY_BYTES], th[DSYNC_RELAY_KEY_BYTES];
 	const char *a = r->h[H_AUTH];
 	bool found;
+	int error;
 
 	if (!a || r->hn[H_AUTH] != 1 || strncmp(a, "Dsync-Token ", 12) != 0 ||
 	    dsync_relay_hex_parse(token, a + 12, 64) < 0)
 		return relay_forbidden(r);
 	if (!r->h[H_ADMIT] || dsync_relay_hex_parse(r->admit, r->h[H_ADMIT], 64) < 0)
 		return relay_refuse(r, 400, "bad-header", "Dsync-Admission must be 64 hex digits");
-	found = relay_disk_group(r->s->disk, r->t.gid, &r->g) == 0;
+	error = relay_store_group(r->s->store, r->t.gid, &r->g);
+	if (error < 0 && error != DSYNC_ENOTFOUND && r->s->store->ops->remote) {
+		sodium_memzero(token, sizeof(token));
+		return relay_internal(r, error);
+	}
+	found = error == 0;
 	dsync_relay_secret_hash(th, "token", r->t.gid, token);
 	sodium_memzero(token, sizeof(token));
 	if (sodium_memcmp(th, found ? r->g.token_hash : r->s->fake_th, sizeof(th)) != 0 && found)
@@ -366,7 +376,7 @@ relay_next relay_ep_group_create_end(relay_req *r)
 	dsync_relay_secret_hash(want, "admit", r->t.gid, r->admit);
 	if (sodium_memcmp(want, ah, sizeof(ah)) != 0)
 		return relay_refuse(r, 400, "bad-body", "admit-hash is not the hash of Dsync-Admission");
-	error = relay_disk_group_create(r->s->disk, r->t.gid, th, ah);
+	error = relay_store_group_create(r->s->store, r->t.gid, th, ah);
 	if (error == DSYNC_EAUTH)
 		return relay_forbidden(r);
 	if (error == DSYNC_ENOSPACE)
@@ -389,7 +399,7 @@ relay_next relay_ep_group_rotate_end(relay_req *r)
 	dsync_relay_hex(bhex, bh, sizeof(bh));
 	if (relay_check_signature(r, bhex, "", &next) < 0 || group_hashes(r, th, ah, &next) < 0)
 		return next;
-	if ((error = relay_disk_group_rotate(r->s->disk, r->t.gid, th, ah)) < 0)
+	if ((error = relay_store_group_rotate(r->s->store, r->t.gid, th, ah)) < 0)
 		return relay_internal(r, error);
 	relay_srv_log(r->s, "group %s: token rotated by device %s", r->t.gid, r->signer);
 	return relay_ok(r, 204);
@@ -419,7 +429,7 @@ relay_next relay_ep_device(relay_req *r)
 	int error;
 
 	if (strcmp(r->method, "GET") == 0) {
-		if ((error = relay_disk_device(r->s->disk, r->t.gid, r->t.name, &d)) < 0)
+		if ((error = relay_store_device(r->s->store, r->t.gid, r->t.name, &d)) < 0)
 			return error == DSYNC_ENOTFOUND ? relay_refuse(r, 404, "not-found", "no such device")
 							: relay_internal(r, error);
 		dsync_relay_hex(hex, d.pk, sizeof(d.pk));
@@ -432,7 +442,7 @@ relay_next relay_ep_device(relay_req *r)
 			return next;
 		if (strcmp(r->signer, r->t.name) == 0)
 			return relay_refuse(r, 409, "not-writer", "a device is removed by another device");
-		if ((error = relay_disk_device_remove(r->s->disk, r->t.gid, r->t.name)) < 0)
+		if ((error = relay_store_device_remove(r->s->store, r->t.gid, r->t.name)) < 0)
 			return error == DSYNC_ENOTFOUND ? relay_refuse(r, 404, "not-found", "no such device")
 							: relay_internal(r, error);
 		relay_srv_log(r->s, "group %s: device %s removed by %s", r->t.gid, r->t.name, r->signer);
@@ -468,7 +478,7 @@ relay_next relay_ep_device_add_end(relay_req *r)
 	dsync_buf_dispose(&m);
 	if (rc != 0)
 		return relay_refuse(r, 400, "bad-signature", "the proof does not verify");
-	error = relay_disk_device_add(r->s->disk, r->t.gid, r->t.name, pk);
+	error = relay_store_device_add(r->s->store, r->t.gid, r->t.name, pk);
 	if (error == DSYNC_EEXISTS)
 		return relay_refuse(r, 409, "device-exists", "this device id has another key");
 	if (error == DSYNC_ENOSPACE)
@@ -508,7 +518,7 @@ relay_next relay_ep_list(relay_req *r)
 		return relay_refuse(r, 400, "bad-name", "prefix, after or limit is malformed");
 	relay_ok(r, 200);   /* the counter is read before the folder (section 6) */
 	o.b = &r->resp.body;
-	error = relay_disk_list(r->s->disk, r->t.gid, prefix, after, (unsigned)limit, &more, list_line, &o);
+	error = relay_store_list(r->s->store, r->t.gid, prefix, after, (unsigned)limit, &more, list_line, &o);
 	if (error < 0)
 		return relay_internal(r, error);
 	if (more && o.last[0])
@@ -530,7 +540,7 @@ relay_next relay_ep_upload_state(relay_req *r)
 	uint64_t offset;
 	int error;
 
-	if ((error = relay_disk_upload_offset(r->s->disk, r->t.gid, r->t.name, &offset)) < 0)
+	if ((error = relay_store_upload_offset(r->s->store, r->t.gid, r->t.name, &offset)) < 0)
 		return error == DSYNC_ENOTFOUND ? relay_refuse(r, 404, "not-found", "no such upload") : relay_internal(r, error);
 	relay_ok(r, 200);
 	relay_hdr(r, "Dsync-Offset", "%" PRIu64, offset);
@@ -542,17 +552,11 @@ relay_next relay_ep_upload_state(relay_req *r)
 /* The poll's answer, now: "changed 1" when the counter is not SINCE. */
 relay_next relay_ep_poll_answer(relay_req *r)
 {
-	group_mem *m;
 	uint64_t n = 0;
 	char writer[DSYNC_RELAY_ID_HEX] = "";
 	bool differs;
 
-	pthread_mutex_lock(&r->s->mu);
-	if ((m = relay_group_mem_get(r->s, r->t.gid)) != NULL) {
-		n = m->n;
-		memcpy(writer, m->writer, sizeof(writer));
-	}
-	pthread_mutex_unlock(&r->s->mu);
+	relay_change_now(r->s, r->t.gid, &n, writer);
 	differs = !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != n;
 	relay_lines_answer(r, 200);
 	relay_hdr(r, "Dsync-Change", "%s.%" PRIu64, r->s->epoch, n);
@@ -566,7 +570,6 @@ relay_next relay_ep_poll_start(relay_req *r)
 {
 	uint64_t timeout = POLL_TIMEOUT_DEFAULT;
 	relay_next next;
-	group_mem *m;
 	bool differs;
 
 	if (r->a[A_SINCE]) {
@@ -576,9 +579,21 @@ relay_next relay_ep_poll_start(relay_req *r)
 	}
 	if (r->a[A_TIMEOUT] && (relay_parse_u64(r->a[A_TIMEOUT], &timeout) < 0 || timeout < 1 || timeout > POLL_TIMEOUT_MAX))
 		return relay_refuse(r, 400, "bad-name", "timeout is not 1..55");
-	pthread_mutex_lock(&r->s->mu);
-	m = relay_group_mem_get(r->s, r->t.gid);
-	differs = !m || !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != m->n;
+	if (r->s->store->ops->change) {
+		/* a shared store: N read first; a change after it is the watcher's to see */
+		char writer[DSYNC_RELAY_ID_HEX];
+		uint64_t n;
+
+		relay_change_now(r->s, r->t.gid, &n, writer);
+		pthread_mutex_lock(&r->s->mu);
+		differs = !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != n;
+	} else {
+		group_mem *m;
+
+		pthread_mutex_lock(&r->s->mu);
+		m = relay_group_mem_get(r->s, r->t.gid);
+		differs = !m || !r->has_since || strcmp(r->since_epoch, r->s->epoch) != 0 || r->since_n != m->n;
+	}
 	if (differs || r->s->stopping) {
 		pthread_mutex_unlock(&r->s->mu);
 		return relay_ep_poll_answer(r);
@@ -593,4 +608,56 @@ relay_next relay_ep_poll_start(relay_req *r)
 	next = relay_park(r, PARK_POLL, dsync_now_ms() + (int64_t)timeout * 1000);
 	pthread_mutex_unlock(&r->s->mu);
 	return next;
+}
+
+typedef struct { char gid[DSYNC_RELAY_ID_HEX]; } gid_item;
+
+/* Once a second: the change value of each group with waiting polls, read
+ * from the shared store, and those polls whose `since` it no longer is
+ * answered (docs/relay-protocol.md section 14.6). */
+void *relay_poll_watch(void *arg)
+{
+	relay_srv *s = arg;
+	DSYNC_ARRAY(gid_item) gids = DSYNC_ARRAY_INIT;
+	relay_req *r, *next;
+	struct timespec ts;
+	size_t i, j;
+	uint64_t n;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->watch_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->watch_cv, &s->mu, &ts);
+		if (s->watch_stop)
+			break;
+		gids.size = 0;
+		for (r = s->parked; r; r = r->next) {
+			if (r->park != PARK_POLL)
+				continue;
+			for (j = 0; j < gids.size && strcmp(gids.ptr[j].gid, r->t.gid) != 0; j++)
+				;
+			if (j == gids.size && dsync_array_push(gids, (gid_item){ { 0 } }) == 0)
+				memcpy(gids.ptr[j].gid, r->t.gid, DSYNC_RELAY_ID_HEX);
+		}
+		pthread_mutex_unlock(&s->mu);
+		for (i = 0; i < gids.size; i++) {
+			if (s->store->ops->change(s->store, gids.ptr[i].gid, true, &n) < 0) {
+				relay_srv_log(s, "reading group %s's changes: %s", gids.ptr[i].gid, dsync_error_last());
+				continue;
+			}
+			pthread_mutex_lock(&s->mu);
+			for (r = s->parked; r; r = next) {
+				next = r->next;
+				if (r->park == PARK_POLL && strcmp(r->t.gid, gids.ptr[i].gid) == 0 &&
+				    (!r->has_since || strcmp(r->since_epoch, s->epoch) != 0 || r->since_n != n))
+					relay_wake(s, r);
+			}
+			pthread_mutex_unlock(&s->mu);
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	dsync_array_dispose(gids);
+	return NULL;
 }

@@ -19,8 +19,9 @@
 typedef struct relay_srv relay_srv;
 typedef struct relay_req relay_req;
 
-/* Opens the data folder of C and makes the start-up secrets (EPOCH, the
- * random TH compared against for unknown groups).  SUSPEND and RESUME park
+/* Opens the storage of C (relay_store.h: the data folder) and makes the
+ * start-up secrets (EPOCH, the random TH compared against for unknown
+ * groups).  SUSPEND and RESUME park
  * and wake the connection a request was given (relay_req_new's CONN); NULL
  * for callers without connections (the fuzzer). */
 int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)(void *conn),

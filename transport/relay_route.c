@@ -131,7 +131,7 @@ int relay_req_body(relay_req *r, const void *data, size_t len)
 		return RELAY_ANSWER;   /* the answer is set: the rest is dropped */
 	if (r->got + len > r->clen || r->got + len < r->got) {
 		if (r->up) {
-			relay_disk_upload_abort(r->up);
+			relay_store_upload_abort(r->s->store, r->up);
 			r->up = NULL;
 			relay_upload_done(r);
 		}
@@ -146,8 +146,8 @@ int relay_req_body(relay_req *r, const void *data, size_t len)
 		relay_srv_log(r->s, "dropped %s: a body slower than 1 KiB/s", r->peer);
 		return -1;
 	}
-	if ((error = relay_disk_upload_write(r->up, data, len)) < 0) {
-		relay_disk_upload_abort(r->up);
+	if ((error = relay_store_upload_write(r->s->store, r->up, data, len)) < 0) {
+		relay_store_upload_abort(r->s->store, r->up);
 		r->up = NULL;
 		relay_upload_done(r);
 		if (error == DSYNC_ELOCKED) {

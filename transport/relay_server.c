@@ -115,6 +115,12 @@ relay_next relay_lines_answer(relay_req *r, unsigned status)
 relay_next relay_internal(relay_req *r, int error)
 {
 	relay_srv_log(r->s, "internal error: %s", error < 0 ? dsync_error_last() : "?");
+	if (error == DSYNC_ERROR && r->s->store && r->s->store->ops->remote) {
+		/* the bucket did not answer (section 14.7): the client waits and tries again */
+		relay_refuse(r, 503, "storage", "the relay's storage does not answer; the request had no effect");
+		relay_hdr(r, "Retry-After", "5");
+		return RELAY_ANSWER;
+	}
 	return relay_refuse(r, 500, "internal", "the relay failed; the request had no effect");
 }
 
@@ -138,16 +144,36 @@ group_mem *relay_group_mem_get(relay_srv *s, const char *gid)
 	return m;
 }
 
+void relay_change_now(relay_srv *s, const char *gid, uint64_t *n, char writer[DSYNC_RELAY_ID_HEX])
+{
+	group_mem *m;
+
+	*n = 0;
+	writer[0] = '\0';
+	if (s->store->ops->change) {
+		/* unreadable (the bucket away): 0, so a poll is answered and
+		 * its client's round meets the outage itself */
+		if (s->store->ops->change(s->store, gid, false, n) < 0) {
+			relay_srv_log(s, "reading group %s's changes: %s", gid, dsync_error_last());
+			*n = 0;
+		}
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if ((m = relay_group_mem_get(s, gid)) != NULL) {
+		*n = m->n;
+		memcpy(writer, m->writer, DSYNC_RELAY_ID_HEX);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Dsync-Change of the request's group, as it is now. */
 void relay_add_change(relay_req *r)
 {
-	group_mem *m;
-	uint64_t n = 0;
+	char writer[DSYNC_RELAY_ID_HEX];
+	uint64_t n;
 
-	pthread_mutex_lock(&r->s->mu);
-	if ((m = relay_group_mem_get(r->s, r->t.gid)) != NULL)
-		n = m->n;
-	pthread_mutex_unlock(&r->s->mu);
+	relay_change_now(r->s, r->t.gid, &n, writer);
 	relay_hdr(r, "Dsync-Change", "%s.%" PRIu64, r->s->epoch, n);
 }
 
@@ -155,7 +181,7 @@ void relay_add_usage(relay_req *r)
 {
 	relay_group_info g;
 
-	if (relay_disk_group(r->s->disk, r->t.gid, &g) == 0)
+	if (relay_store_group(r->s->store, r->t.gid, &g) == 0)
 		relay_hdr(r, "Dsync-Usage", "%" PRIu64 " %" PRIu64, g.used, g.quota);
 }
 
@@ -232,7 +258,7 @@ void relay_srv_tick(relay_srv *s)
 		expire = true;
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (expire && relay_disk_expire_uploads(s->disk, UPLOAD_MAX_AGE) < 0)
+	if (expire && relay_store_expire_uploads(s->store, UPLOAD_MAX_AGE) < 0)
 		relay_srv_log(s, "expiring old uploads: %s", dsync_error_last());
 }
 
@@ -407,6 +433,7 @@ static int nonce_check(relay_srv *s, const uint8_t dev[16], const uint8_t nonce[
 int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)(void *conn),
 		   void (*resume)(void *conn))
 {
+	relay_store_config sc = { 0 };
 	relay_srv *s;
 	uint8_t e[8];
 	int error;
@@ -439,9 +466,24 @@ int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)
 		relay_srv_close(s);
 		return dsync_error_oom();
 	}
-	if ((error = relay_disk_open(&s->disk, c->data_dir, &s->lim)) < 0) {
+	sc.data_dir = c->data_dir;
+	sc.s3_url = c->s3_url;
+	sc.spool = c->s3_spool;
+	sc.lim = s->lim;
+	if ((error = relay_store_open(&s->store, &sc)) < 0) {
 		relay_srv_close(s);
 		return error;
+	}
+	if (s->store->epoch[0])
+		memcpy(s->epoch, s->store->epoch, sizeof(s->epoch));
+	if (s->store->ops->change) {
+		pthread_cond_init(&s->watch_cv, NULL);
+		if (pthread_create(&s->watcher, NULL, relay_poll_watch, s) != 0) {
+			pthread_cond_destroy(&s->watch_cv);
+			relay_srv_close(s);
+			return dsync_error_set(DSYNC_ERROR, "cannot start the relay's change watcher");
+		}
+		s->watching = true;
 	}
 	*out = s;
 	return 0;
@@ -453,8 +495,15 @@ void relay_srv_close(relay_srv *s)
 
 	if (!s)
 		return;
-	if (s->disk)
-		relay_disk_close(s->disk);
+	if (s->watching) {
+		pthread_mutex_lock(&s->mu);
+		s->watch_stop = true;
+		pthread_cond_signal(&s->watch_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->watcher, NULL);
+		pthread_cond_destroy(&s->watch_cv);
+	}
+	relay_store_close(s->store);
 	for (i = 0; i < GROUP_BUCKETS; i++)
 		while (s->groups[i]) {
 			group_mem *m = s->groups[i];
@@ -546,7 +595,7 @@ void relay_req_free(relay_req *r)
 		relay_unpark(r->s, r);
 	pthread_mutex_unlock(&r->s->mu);
 	if (r->up) {
-		relay_disk_upload_abort(r->up);
+		relay_store_upload_abort(r->s->store, r->up);
 		r->up = NULL;
 	}
 	relay_upload_done(r);
@@ -567,13 +616,21 @@ int relay_check_token(relay_req *r, relay_next *next)
 	const char *a = r->h[H_AUTH];
 	const uint8_t *want = r->s->fake_th;
 	bool found;
+	int error;
 
 	if (!a || r->hn[H_AUTH] != 1 || strncmp(a, "Dsync-Token ", 12) != 0 ||
 	    dsync_relay_hex_parse(token, a + 12, 64) < 0) {
 		*next = relay_forbidden(r);
 		return -1;
 	}
-	found = relay_disk_group(r->s->disk, r->t.gid, &r->g) == 0;
+	error = relay_store_group(r->s->store, r->t.gid, &r->g);
+	if (error < 0 && error != DSYNC_ENOTFOUND && r->s->store->ops->remote) {
+		/* a bucket that did not answer: not a wrong token */
+		sodium_memzero(token, sizeof(token));
+		*next = relay_internal(r, error);
+		return -1;
+	}
+	found = error == 0;
 	if (found)
 		want = r->g.token_hash;
 	dsync_relay_secret_hash(th, "token", r->t.gid, token);
@@ -635,7 +692,7 @@ int relay_check_signature(relay_req *r, const char *body_hash, const char *total
 		*next = relay_refuse(r, 400, "bad-header", "a signature header is malformed");
 		return -1;
 	}
-	if ((error = relay_disk_device(r->s->disk, r->t.gid, r->h[H_DEV], &d)) < 0) {
+	if ((error = relay_store_device(r->s->store, r->t.gid, r->h[H_DEV], &d)) < 0) {
 		*next = error == DSYNC_ENOTFOUND ? relay_refuse(r, 403, "unknown-device", "no such device in the group")
 						 : relay_internal(r, error);
 		return -1;

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "transport/relay_disk.h"
+#include "transport/relay_store.h"
 #include "transport/relay_proto.h"
 #include "transport/relay_request.h"
 
@@ -72,7 +72,7 @@ typedef struct nonce_seen {
 } nonce_seen;
 
 struct relay_srv {
-	relay_disk *disk;
+	relay_store *store;            /* the data folder or the bucket (relay_store.h) */
 	relay_disk_limits lim;
 	unsigned max_polls, max_uploads;
 	bool trust_proxy;
@@ -90,6 +90,11 @@ struct relay_srv {
 	penalty *penalties;
 	nonce_seen *nonces;
 	int64_t last_expire;
+	/* a store several relays share (its ops->change): a thread reads the
+	 * change value of each group with waiting polls once a second */
+	pthread_t watcher;
+	bool watching, watch_stop;
+	pthread_cond_t watch_cv;
 };
 
 struct relay_req {
@@ -139,6 +144,9 @@ relay_next relay_lines_answer(relay_req *r, unsigned status);
 relay_next relay_internal(relay_req *r, int error);
 relay_next relay_ok(relay_req *r, unsigned status);
 void relay_add_change(relay_req *r);
+/* Group GID's change value N now and, when the relay counts its own
+ * changes, the writer of the last one into WRITER (else ""). */
+void relay_change_now(relay_srv *s, const char *gid, uint64_t *n, char writer[DSYNC_RELAY_ID_HEX]);
 void relay_add_usage(relay_req *r);
 group_mem *relay_group_mem_get(relay_srv *s, const char *gid);
 relay_next relay_park(relay_req *r, int why, int64_t deadline);
@@ -173,5 +181,8 @@ relay_next relay_ep_usage(relay_req *r);
 relay_next relay_ep_upload_state(relay_req *r);
 relay_next relay_ep_poll_start(relay_req *r);
 relay_next relay_ep_poll_answer(relay_req *r);
+/* The thread of a shared store (its ops->change): once a second, wakes the
+ * polls whose group's change value is no longer their `since`. */
+void *relay_poll_watch(void *srv);
 
 #endif

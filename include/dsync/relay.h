@@ -14,6 +14,8 @@
 typedef struct dsync_relay_config {
 	const char *listen;       /* "ADDR:PORT" ("127.0.0.1:0": a free port; "[::1]:P" for IPv6) */
 	const char *data_dir;     /* its whole state (made when missing) */
+	const char *s3_url;       /* or a bucket several relays may share (docs/relay-protocol.md section 14) */
+	const char *s3_spool;     /* the folder of uploads in progress with s3_url (NULL: $TMPDIR or /tmp) */
 	uint64_t quota;           /* default quota of a new group, bytes; 0: none */
 	const char *tls_cert;     /* PEM files: both or neither */
 	const char *tls_key;
