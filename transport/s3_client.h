@@ -1,0 +1,165 @@
+/*
+ * A small S3 request layer over one bucket and key prefix
+ * (transport/s3_client.c, docs/remotes-s3.md): the s3:// and s3+http://
+ * blob store (transport/s3.c) and the relay's storage on S3 both use it.
+ *
+ * A connection (dsync_s3) is one kept-alive CURL handle and is NOT
+ * thread-safe: a thread that makes requests opens its own (the open makes no
+ * request and costs nothing but the credentials' lookup).  Requests are
+ * signed by libcurl (CURLOPT_AWS_SIGV4, "aws:amz:REGION:s3"); every body is
+ * sent with its sha256 in x-amz-content-sha256 (so an http endpoint can't
+ * take a changed body for ours).  No redirects; loopback is never proxied;
+ * https is verified (CA_FILE when given).  A transfer that moves no byte for
+ * 60 s is cut.
+ *
+ * Keys: every KEY and PREFIX argument is relative to the URL's PREFIX (the
+ * URL "s3://host/bkt/some/where" and key "packs/x" is the object
+ * "some/where/packs/x" of bucket "bkt"); listings give keys relative to it
+ * too.  A key is a blob name (transport/blobstore.h's
+ * dsync_blobstore_check_name rules, plus a leading dot allowed for the
+ * relay's own records: ".group"), at most 900 bytes with the prefix: anything
+ * else is DSYNC_EUSAGE before any request.
+ *
+ * Every call returns 0 or a negative DSYNC_E* code with the message set
+ * (one line; the server's text is never shown, only its error Code when it
+ * is a plain token):
+ *   DSYNC_ENOTFOUND  404 NoSuchKey (no such object); also NoSuchBucket, with
+ *                    its own message ("no bucket 'B' at HOST ...");
+ *                    dsync_s3_error_code() tells them apart
+ *   DSYNC_EAUTH      403 SignatureDoesNotMatch, InvalidAccessKeyId,
+ *                    AccessDenied and the like: "the S3 server at HOST
+ *                    refused the credentials: CODE"; no credentials found
+ *   DSYNC_ECORRUPT   a reply that breaks the protocol (bad XML, a body over
+ *                    its bound, a size over MAX, a changed ETag on resume)
+ *   DSYNC_EUSAGE     a bad URL or key
+ *   DSYNC_ERROR      anything else: "cannot reach the S3 server at HOST:
+ *                    connection refused", 5xx after the retries ...
+ * 500/InternalError, 503/SlowDown, 429 and cut connections are retried with
+ * a backoff (0.25, 0.5, 1, 2 s ...; about 8 s in all) before they fail;
+ * reads are resumed with Range from where they were cut.
+ *
+ * In a DSYNC_TESTING build only: DSYNC_TEST_S3_STALL (seconds, instead of
+ * the 60 s stall limit) and DSYNC_TEST_S3_PART (bytes, the multipart part
+ * size instead of DSYNC_S3_PART_SIZE; at least 5 MiB: S3's smallest part).
+ */
+#ifndef DSYNC_TRANSPORT_S3_CLIENT_H
+#define DSYNC_TRANSPORT_S3_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/base/buf.h"
+
+#define DSYNC_S3_PART_SIZE (16u << 20) /* a put over this goes up as a multipart upload of such parts */
+#define DSYNC_S3_ETAG_MAX 72           /* an ETag (quotes removed) and its NUL: "md5hex-NNNNN" fits */
+#define DSYNC_S3_CODE_MAX 48           /* an S3 error Code and its NUL */
+
+typedef struct dsync_s3 dsync_s3;
+
+/* How the bucket is addressed. */
+enum {
+	DSYNC_S3_STYLE_AUTO = 0,   /* virtual-host for *.amazonaws.com, path-style otherwise */
+	DSYNC_S3_STYLE_PATH = 1,   /* http://host[:port]/bucket/key */
+	DSYNC_S3_STYLE_VHOST = 2   /* http://bucket.host[:port]/key */
+};
+
+typedef struct dsync_s3_opts {
+	const char *ca_file;       /* a CA (or self-signed certificate) file to trust; NULL: the system's */
+	uint64_t rate_limit;       /* bytes per second, each way; 0: none */
+	int style;                 /* DSYNC_S3_STYLE_*; AUTO also reads DSYNC_S3_PATH_STYLE=1|0 from the environment */
+	int connect_timeout_ms;    /* 0: curl's own */
+	const char *who;           /* what messages call the place (a remote's name); NULL: the URL */
+} dsync_s3_opts;
+
+/* One object, as a HEAD or a listing saw it. */
+typedef struct dsync_s3_object {
+	uint64_t size;
+	time_t mtime;                   /* Last-Modified / LastModified; 0 when absent */
+	char etag[DSYNC_S3_ETAG_MAX];   /* quotes removed; "" when absent */
+} dsync_s3_object;
+
+/* Called for each object a listing finds, KEY relative to the URL's prefix;
+ * a non-zero return stops the listing and is returned by it. */
+typedef int (*dsync_s3_list_cb)(const char *key, const dsync_s3_object *obj, void *payload);
+
+/* Bytes moved so far by one get or put (called now and then). */
+typedef void (*dsync_s3_xfer_cb)(uint64_t bytes, void *payload);
+
+/*
+ * Parses URL ("s3://HOST[:PORT]/BUCKET[/PREFIX]" over https,
+ * "s3+http://HOST[:PORT]/BUCKET[/PREFIX]" over plain http; transport/s3_url.h)
+ * and finds the credentials and the region (transport/s3_creds.h: the
+ * AWS_* environment, else ~/.aws/credentials and ~/.aws/config, as the AWS
+ * CLI reads them).  Makes no request.  O may be NULL (defaults).  The secret
+ * is kept in sodium_malloc'd memory until dsync_s3_free.
+ */
+int dsync_s3_open(dsync_s3 **out, const char *url, const dsync_s3_opts *o);
+
+/* Closes the connection and wipes the credentials; accepts NULL. */
+void dsync_s3_free(dsync_s3 *c);
+
+/* The URL in its normalised form (what the config keeps): "s3://host/bkt/prefix"
+ * (no trailing '/', the port only when not the scheme's default). */
+const char *dsync_s3_url(const dsync_s3 *c);
+
+/* The S3 error Code of the last reply that had one ("NoSuchBucket",
+ * "SlowDown" ...), "" when the last reply had none; the HTTP status of the
+ * last reply (0: none came). */
+const char *dsync_s3_error_code(const dsync_s3 *c);
+long dsync_s3_last_status(const dsync_s3 *c);
+
+/* Creates the bucket (PUT /BUCKET); a bucket that is already there and ours
+ * (BucketAlreadyOwnedByYou) is no error. */
+int dsync_s3_make_bucket(dsync_s3 *c);
+
+/*
+ * Writes object KEY's bytes from offset RANGE_START to its end to FD (at
+ * FD's current offset).  An object of more than MAX bytes (0: no limit) is
+ * refused (DSYNC_ECORRUPT) from its Content-Length before a byte is written.
+ * A connection cut mid-way is resumed with Range and If-Match on the first
+ * reply's ETag (a changed object: DSYNC_ECORRUPT).  XFER (may be NULL) sees
+ * the bytes written so far.  ETAG_OUT, when not NULL, gets the object's ETag
+ * (DSYNC_S3_ETAG_MAX bytes).
+ */
+int dsync_s3_get(dsync_s3 *c, const char *key, int fd, uint64_t max, uint64_t range_start, char *etag_out,
+		 dsync_s3_xfer_cb xfer, void *payload);
+
+/* Reads object KEY whole into OUT (appended), refusing one over MAX bytes
+ * (DSYNC_ECORRUPT); ETAG_OUT as dsync_s3_get's (may be NULL). */
+int dsync_s3_get_buf(dsync_s3 *c, const char *key, dsync_buf *out, size_t max, char *etag_out);
+
+/*
+ * Stores the bytes of FD from its current offset to its end as object KEY,
+ * replacing any object of that name; a reader sees the old object or the new
+ * one, never a part.  Up to DSYNC_S3_PART_SIZE bytes: one PUT; more: a
+ * multipart upload, parts read from FD into one buffer of that size (the
+ * only memory it takes; FD may be a pipe), aborted when a part fails.  XFER
+ * (may be NULL) sees the bytes sent so far.
+ */
+int dsync_s3_put_fd(dsync_s3 *c, const char *key, int fd, dsync_s3_xfer_cb xfer, void *payload);
+
+/* Stores LEN bytes at DATA as object KEY (one PUT). */
+int dsync_s3_put_buf(dsync_s3 *c, const char *key, const void *data, size_t len);
+
+/* Size, time and ETag of object KEY (HEAD); OUT may be NULL (existence only:
+ * 0 or DSYNC_ENOTFOUND). */
+int dsync_s3_head(dsync_s3 *c, const char *key, dsync_s3_object *out);
+
+/* Removes object KEY; one that is not there is no error. */
+int dsync_s3_delete(dsync_s3 *c, const char *key);
+
+/*
+ * Lists the objects whose keys start with PREFIX ("" for all), in S3's order
+ * (ascending UTF-8 bytes), from the first key after START_AFTER (NULL or "":
+ * from the start), following ListObjectsV2's continuation pages; CB as
+ * dsync_s3_list_cb says (a non-zero return ends the listing: that is how a
+ * caller takes one page of its own).  MAX_KEYS (1..1000; 0: 1000) is the
+ * page size asked of the server.  Keys the server sends that are not under
+ * the URL's prefix, or not valid keys, are DSYNC_ECORRUPT.
+ */
+int dsync_s3_list(dsync_s3 *c, const char *prefix, const char *start_after, int max_keys, dsync_s3_list_cb cb,
+		  void *payload);
+
+#endif
