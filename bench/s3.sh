@@ -169,6 +169,8 @@ timed() {
 	fi
 	objects "$bucket" > "$tmp/o1" 2> /dev/null || : > "$tmp/o1"
 	up=$(LC_ALL=C comm -13 "$tmp/o0" "$tmp/o1" | awk '{ s += $2 } END { print s + 0 }')
+	# (the RGW's log thread writes the last lines a moment after the reply)
+	sleep 1
 	q=$(s3_requests "$off" | awk -v b="/$bucket" '$2 == b || index($2, b "/") == 1 || index($2, b "?") == 1' | wc -l)
 	T[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') "
 	U[$key]+="$up "

@@ -104,7 +104,10 @@ s3_download() {
 #                               nor aborted: KEY UPLOAD-ID, one a line
 #   s3_log_size                 the RGW log's size now (an offset for s3_requests)
 #   s3_requests [OFFSET]        the requests the RGW logged since OFFSET (its
-#                               access lines): METHOD URI STATUS, one a line
+#                               access lines), but those made here (S3CURL):
+#                               METHOD URI STATUS, one a line; the log is
+#                               written by a thread of its own: a request
+#                               answered may take a moment to be there
 #   s3_rgw_signal SIG           SIG to radosgw alone, by the pid in $S3_DIR/pids
 #                               (STOP/CONT: a stalled server)
 #   s3_rgw_kill                 kill -9 radosgw alone (the mon and OSD keep
@@ -114,6 +117,10 @@ s3_download() {
 #                               port), recorded in $S3_DIR/pids so that
 #                               s3_stop and the watchdog stop it; waits for
 #                               GET / to answer 200 (60 s at most)
+
+# the requests made here name themselves (User-Agent), so that s3_requests
+# leaves them out
+S3CURL+=(-A s3lib)
 
 # _s3_pages BUCKET objects|uploads PREFIX: a listing's lines, page after page,
 # each page read by python's XML parser (the lines on its stderr, the next
@@ -169,6 +176,7 @@ s3_log_size() { stat -c %s "$S3_DIR/log/client.rgw.local.log" 2> /dev/null || ec
 #   ... beast: 0x... : 127.0.0.1 - tester [date] "PUT /bkt/key?partNumber=1&uploadId=X HTTP/1.1" 200 0 - "agent" - latency=...
 s3_requests() {
 	tail -c +$((${1:-0} + 1)) "$S3_DIR/log/client.rgw.local.log" 2> /dev/null |
+		awk '!/"s3lib"/' |
 		sed -n 's/.* beast: .*"\([A-Z]*\) \([^ ]*\) HTTP\/[0-9.]*" \([0-9]*\) .*/\1 \2 \3/p'
 }
 

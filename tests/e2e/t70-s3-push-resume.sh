@@ -78,6 +78,7 @@ echo "# $npacks packs, $((bytes / MIB)) MiB; $big over one part ($((PART / MIB))
 check "the bucket holds the packs (at least $((MB * 1000000 / PACK_MAX)))" "$npacks" -ge $((MB * 1000000 / PACK_MAX))
 check "the packs are bounded (none over 32 MiB + padding)" \
 	"$(awk -v m="$ONE_PACK" '$2 > m' "$TMP/whole.packs" | wc -l)" = 0
+sleep 1   # (the RGW's log thread writes the last lines a moment after the reply)
 s3_requests "$off" > "$TMP/whole.requests"
 inits=$(grep -c '^POST /t70/whole/packs/[^ ]*[?&]uploads' "$TMP/whole.requests")
 parts=$(grep -c '^PUT /t70/whole/packs/[^ ]*[?&]partNumber=' "$TMP/whole.requests")
@@ -156,6 +157,7 @@ NEW_BYTES=$((TOTAL_BYTES - PRESENT_BYTES))
 echo "# the re-run: $((SENT / MIB)) MiB up at the proxy; $(wc -l < "$TMP/packs.after") packs now ($((TOTAL_BYTES / MIB)) MiB), $((NEW_BYTES / MIB)) MiB of them new"
 check "every pack that was there is still there, unchanged (key, size, ETag)" \
 	-z "$(LC_ALL=C comm -23 "$TMP/packs.before" "$TMP/packs.after")"
+sleep 1
 s3_requests "$off" > "$TMP/resumed.requests"
 resent=0
 while read -r key _; do
