@@ -17,12 +17,13 @@
 # then (first run only) each tool's copy is read back and compared with the
 # folder: dsync join, restic restore, rclone copy back; a tool whose copy
 # differs is FAIL, never a time.
-# Figures, medians of the runs: seconds (wall clock); MB up, the bytes of the
-# objects the step added or changed in the tool's bucket (what it uploaded
-# and kept); requests, the RGW's access lines for that bucket; peak RSS (GNU
-# time; dsync: the larger of its two commands). Then the ratios dsync/restic
-# and dsync/rclone. restic and dsync encrypt and keep history; rclone keeps
-# one plain copy, file for file.
+# Figures, medians of the runs: seconds (wall clock); MB sent, the bodies of
+# the step's PUTs and POSTs to the tool's bucket (the RGW's log); MB kept,
+# the bytes of the objects the step added or changed there; requests, the
+# RGW's access lines for that bucket; peak RSS (GNU time; dsync: the larger
+# of its two commands). Then the ratios dsync/restic and dsync/rclone.
+# restic and dsync encrypt and keep history; rclone keeps one plain copy,
+# file for file.
 # Settings: BENCH_DOCS ("2000:250", FILES:MB), BENCH_RUNS (3; --quick 1),
 # BENCH_TOOLS ("dsync restic rclone"; a missing restic or rclone is skipped
 # with a note), BENCH_SEED (1), BENCH_DIR (temp space, default $TMPDIR or
@@ -32,7 +33,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 . "$here/common.sh"
-bench_args 30 "$@"
+bench_args 31 "$@"
 DSYNC=${DSYNC:-$src/build/dsync}
 if ((quick)); then
 	: "${BENCH_DOCS:=200:25}" "${BENCH_RUNS:=1}"
@@ -98,6 +99,9 @@ log "$S3_BACKEND at $S3_ENDPOINT"
 export DSYNC_TEST_KDF=min DSYNC_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase
 unset DSYNC_DEVICE_NAME DSYNC_TEST_SLOW DSYNC_TEST_PACK_MAX DSYNC_TEST_S3_PART DSYNC_TEST_S3_STALL
 unset RESTIC_REPOSITORY RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND XDG_CONFIG_HOME
+# nothing of the caller's AWS setup: the server is plain http on 127.0.0.1 (a
+# CA bundle named there makes rclone 1.60 fail: "LoadCustomCABundleError")
+unset AWS_CA_BUNDLE AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_SESSION_TOKEN
 export LC_ALL=C
 mkdir -p "$tmp/logs"
 cat > "$tmp/rclone.conf" << EOF
@@ -142,16 +146,17 @@ change() {
 }
 
 # ------------------------------------------------------------ measuring
-declare -A T U Q M FAILED
+declare -A T U S Q M FAILED
 bad=0
 now() { date +%s.%N; }
 # objects BUCKET: KEY SIZE ETAG of every object, sorted
 objects() { s3_list "$1" | LC_ALL=C sort; }
 # timed KEY BUCKET DIR HOME CMD...: CMD in DIR with HOME, after a sync; adds
 # to KEY's figures its seconds, peak RSS (KiB), the bytes of the objects it
-# added or changed in BUCKET and the requests the RGW logged for BUCKET
+# added or changed in BUCKET, and from the RGW's log the requests for BUCKET
+# and the bodies of its PUTs and POSTs
 timed() {
-	local key=$1 bucket=$2 dir=$3 home=$4 t0 t1 off rc=0 up q
+	local key=$1 bucket=$2 dir=$3 home=$4 t0 t1 off rc=0 up q sent
 	shift 4
 	objects "$bucket" > "$tmp/o0" 2> /dev/null || : > "$tmp/o0"
 	off=$(s3_log_size)
@@ -171,9 +176,12 @@ timed() {
 	up=$(LC_ALL=C comm -13 "$tmp/o0" "$tmp/o1" | awk '{ s += $2 } END { print s + 0 }')
 	# (the RGW's log thread writes the last lines a moment after the reply)
 	sleep 1
-	q=$(s3_requests "$off" | awk -v b="/$bucket" '$2 == b || index($2, b "/") == 1 || index($2, b "?") == 1' | wc -l)
+	s3_requests "$off" | awk -v b="/$bucket" '$2 == b || index($2, b "/") == 1 || index($2, b "?") == 1' > "$tmp/req"
+	q=$(wc -l < "$tmp/req")
+	sent=$(awk '$1 == "PUT" || $1 == "POST" { s += $4 } END { print s + 0 }' "$tmp/req")
 	T[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') "
 	U[$key]+="$up "
+	S[$key]+="$sent "
 	Q[$key]+="$q "
 	M[$key]+="$(tail -n 1 "$tmp/rss") "
 }
@@ -186,6 +194,7 @@ sum() {
 	fi
 	T[$key]+="$(awk -v x="$(last ${T[$a]})" -v y="$(last ${T[$b]})" 'BEGIN { printf "%.3f", x + y }') "
 	U[$key]+="$(($(last ${U[$a]}) + $(last ${U[$b]}))) "
+	S[$key]+="$(($(last ${S[$a]}) + $(last ${S[$b]}))) "
 	Q[$key]+="$(($(last ${Q[$a]}) + $(last ${Q[$b]}))) "
 	M[$key]+="$(awk -v x="$(last ${M[$a]})" -v y="$(last ${M[$b]})" 'BEGIN { print (x > y ? x : y) }') "
 }
@@ -300,8 +309,9 @@ row() { # LABEL KEY BYTES-IN (for MB/s)
 	fi
 	t=$(med T "$key")
 	[[ -n $t ]] || return 0
-	printf '  %-30s %9.2f %8s %9.1f %9.0f %8.0f\n' "$1" "$t" \
+	printf '  %-30s %9.2f %8s %9.1f %9.1f %9.0f %8.0f\n' "$1" "$t" \
 		"$(awk -v b="$3" -v t="$t" 'BEGIN { if (b > 0 && t > 0) printf "%.1f", b / t / 1e6; else printf "-" }')" \
+		"$(awk -v b="$(med S "$key")" 'BEGIN { print b / 1e6 }')" \
 		"$(awk -v b="$(med U "$key")" 'BEGIN { print b / 1e6 }')" "$(med Q "$key")" \
 		"$(awk -v k="$(med M "$key")" 'BEGIN { print k / 1024 }')"
 }
@@ -316,9 +326,10 @@ echo "s3:// bench: $S3_BACKEND on 127.0.0.1; $("$DSYNC" version 2> /dev/null | h
 	cut -d' ' -f1-2), $(rclone version 2> /dev/null | head -n 1)"
 printf 'documents corpus: %d files, %.1f MB; after 1%%: %.1f MB changed (%s)\n' "$(find "$tmp/pristine" -type f | wc -l)" \
 	"$(awk -v b="$corpus" 'BEGIN { print b / 1e6 }')" "$(awk -v b="$CHANGED" 'BEGIN { print b / 1e6 }')" "$CHANGE_WHAT"
-echo "medians of $runs run(s); MB up: objects the step added or changed in the tool's bucket;"
-echo "requests: the RGW's access lines for the bucket; peak MB: RSS (GNU time)"
-printf '  %-30s %9s %8s %9s %9s %8s\n' step seconds MB/s "MB up" requests "peak MB"
+echo "medians of $runs run(s); MB sent: the bodies of the step's PUTs and POSTs (the RGW's log);"
+echo "MB kept: the objects it added or changed in its bucket; requests: the RGW's access lines"
+echo "for the bucket; peak MB: RSS (GNU time)"
+printf '  %-30s %9s %8s %9s %9s %9s %8s\n' step seconds MB/s "MB sent" "MB kept" requests "peak MB"
 echo "first upload"
 row "dsync init + push" first.dsync "$corpus"
 row "  dsync init (snapshot)" first.init "$corpus"
@@ -334,9 +345,9 @@ row "rclone sync" change.rclone "$CHANGED"
 if has dsync; then
 	for p in restic rclone; do
 		has $p || continue
-		printf 'dsync/%s: first upload %s x the time (push alone %s), %s x the bytes; after 1%%: %s x the time (push alone %s), %s x the bytes, %s x the requests\n' \
-			"$p" "$(ratio T first.dsync first.$p)" "$(ratio T first.push first.$p)" "$(ratio U first.dsync first.$p)" \
-			"$(ratio T change.dsync change.$p)" "$(ratio T change.push change.$p)" "$(ratio U change.dsync change.$p)" \
+		printf 'dsync/%s: first upload %s x the time (push alone %s), %s x the bytes sent; after 1%%: %s x the time (push alone %s), %s x the bytes sent, %s x the requests\n' \
+			"$p" "$(ratio T first.dsync first.$p)" "$(ratio T first.push first.$p)" "$(ratio S first.dsync first.$p)" \
+			"$(ratio T change.dsync change.$p)" "$(ratio T change.push change.$p)" "$(ratio S change.dsync change.$p)" \
 			"$(ratio Q change.dsync change.$p)"
 	done
 fi

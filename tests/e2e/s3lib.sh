@@ -60,28 +60,11 @@ s3_url() {
 	echo "s3+http://127.0.0.1:$S3_PORT/$1${2:+/$2}"
 }
 
+# (every listing goes through s3_list below: curl 7.88's --aws-sigv4 signs
+# the query as it is written, and S3 wants it sorted and %XX in capitals,
+# which --data-urlencode does not write: a prefix with a '/' was refused)
 s3_keys() {
-	local bucket=$1 prefix=${2:-} token="" page
-	while :; do
-		page=$("${S3CURL[@]}" -f -G "$S3_ENDPOINT/$bucket" --data-urlencode "list-type=2" \
-			--data-urlencode "prefix=$prefix" ${token:+--data-urlencode "continuation-token=$token"}) || return 1
-		printf '%s' "$page" | python3 -c '
-import sys, xml.etree.ElementTree as E
-r = E.fromstring(sys.stdin.buffer.read())
-ns = r.tag[:r.tag.index("}") + 1] if r.tag.startswith("{") else ""
-for c in r.findall(ns + "Contents"):
-    print(c.find(ns + "Key").text)
-'
-		token=$(printf '%s' "$page" | python3 -c '
-import sys, xml.etree.ElementTree as E
-r = E.fromstring(sys.stdin.buffer.read())
-ns = r.tag[:r.tag.index("}") + 1] if r.tag.startswith("{") else ""
-t = r.find(ns + "IsTruncated")
-n = r.find(ns + "NextContinuationToken")
-print(n.text if t is not None and t.text == "true" and n is not None else "")
-')
-		[ -n "$token" ] || return 0
-	done
+	s3_list "$1" "${2:-}" | sed 's/ [^ ]* [^ ]*$//'
 }
 
 s3_download() {
@@ -105,7 +88,8 @@ s3_download() {
 #   s3_log_size                 the RGW log's size now (an offset for s3_requests)
 #   s3_requests [OFFSET]        the requests the RGW logged since OFFSET (its
 #                               access lines), but those made here (S3CURL):
-#                               METHOD URI STATUS, one a line; the log is
+#                               METHOD URI STATUS BYTES, one a line (BYTES:
+#                               the body the RGW took in or sent); the log is
 #                               written by a thread of its own: a request
 #                               answered may take a moment to be there
 #   s3_rgw_signal SIG           SIG to radosgw alone, by the pid in $S3_DIR/pids
@@ -122,20 +106,22 @@ s3_download() {
 # leaves them out
 S3CURL+=(-A s3lib)
 
+# _s3_enc TEXT: TEXT for a query, as SigV4 wants it (RFC 3986, %XX in capitals)
+_s3_enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"; }
+
 # _s3_pages BUCKET objects|uploads PREFIX: a listing's lines, page after page,
 # each page read by python's XML parser (the lines on its stderr, the next
 # page's marker on its stdout)
 _s3_pages() {
 	local bucket=$1 kind=$2 prefix=$3 token="" marker="" page lines next
 	while :; do
+		# the query's names in order, %XX in capitals: what SigV4 signs
 		if [ "$kind" = objects ]; then
-			page=$("${S3CURL[@]}" -f -G "$S3_ENDPOINT/$bucket" --data-urlencode "list-type=2" \
-				--data-urlencode "prefix=$prefix" \
-				${token:+--data-urlencode "continuation-token=$token"}) || return 1
+			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${token:+continuation-token=$(_s3_enc "$token")&}list-type=2&prefix=$(_s3_enc "$prefix")") ||
+				return 1
 		else
-			page=$("${S3CURL[@]}" -f -G "$S3_ENDPOINT/$bucket" --data-urlencode "uploads=" \
-				--data-urlencode "prefix=$prefix" ${marker:+--data-urlencode "key-marker=$marker"} \
-				${token:+--data-urlencode "upload-id-marker=$token"}) || return 1
+			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${marker:+key-marker=$(_s3_enc "$marker")&}prefix=$(_s3_enc "$prefix")&${token:+upload-id-marker=$(_s3_enc "$token")&}uploads=") ||
+				return 1
 		fi
 		lines=$(printf '%s' "$page" | python3 -c '
 import sys, xml.etree.ElementTree as E
@@ -172,12 +158,13 @@ s3_uploads() { _s3_pages "$1" uploads "${2:-}"; }
 
 s3_log_size() { stat -c %s "$S3_DIR/log/client.rgw.local.log" 2> /dev/null || echo 0; }
 
-# the beast frontend's access line (debug rgw 1):
-#   ... beast: 0x... : 127.0.0.1 - tester [date] "PUT /bkt/key?partNumber=1&uploadId=X HTTP/1.1" 200 0 - "agent" - latency=...
+# the beast frontend's access line (debug rgw 1), its number after the status
+# the body's bytes (a PUT's taken in, a GET's sent):
+#   ... beast: 0x...: 127.0.0.1 - tester [date] "PUT /bkt/key?partNumber=1&uploadId=X HTTP/1.1" 200 16777216 - "agent" - latency=...
 s3_requests() {
 	tail -c +$((${1:-0} + 1)) "$S3_DIR/log/client.rgw.local.log" 2> /dev/null |
 		awk '!/"s3lib"/' |
-		sed -n 's/.* beast: .*"\([A-Z]*\) \([^ ]*\) HTTP\/[0-9.]*" \([0-9]*\) .*/\1 \2 \3/p'
+		sed -n 's/.* beast: .*"\([A-Z]*\) \([^ ]*\) HTTP\/[0-9.]*" \([0-9]*\) \([0-9]*\) .*/\1 \2 \3 \4/p'
 }
 
 # _s3_rgw_pid: radosgw's pid, the last one $S3_DIR/pids names

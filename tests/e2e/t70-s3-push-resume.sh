@@ -82,7 +82,7 @@ sleep 1   # (the RGW's log thread writes the last lines a moment after the reply
 s3_requests "$off" > "$TMP/whole.requests"
 inits=$(grep -c '^POST /t70/whole/packs/[^ ]*[?&]uploads' "$TMP/whole.requests")
 parts=$(grep -c '^PUT /t70/whole/packs/[^ ]*[?&]partNumber=' "$TMP/whole.requests")
-dones=$(grep -E -c '^POST /t70/whole/packs/[^ ]*[?&]uploadId=[^ ]* 200$' "$TMP/whole.requests")
+dones=$(grep -E -c '^POST /t70/whole/packs/[^ ]*[?&]uploadId=[^ ]* 200( |$)' "$TMP/whole.requests")
 echo "# the RGW logged $(wc -l < "$TMP/whole.requests") requests: $inits multipart uploads begun, $parts parts, $dones completed"
 check "every pack over one part went up as a multipart upload ($inits begun, $dones completed, $big such packs)" \
 	"$big" -ge 1 -a "$inits" -ge "$big" -a "$dones" -ge "$big"
