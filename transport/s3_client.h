@@ -60,7 +60,7 @@ typedef struct dsync_s3 dsync_s3;
 
 /* How the bucket is addressed. */
 enum {
-	DSYNC_S3_STYLE_AUTO = 0,   /* virtual-host for *.amazonaws.com, path-style otherwise */
+	DSYNC_S3_STYLE_AUTO = 0,   /* virtual-host for *.amazonaws.com (https, no port, no '.' in the bucket), path-style otherwise */
 	DSYNC_S3_STYLE_PATH = 1,   /* http://host[:port]/bucket/key */
 	DSYNC_S3_STYLE_VHOST = 2   /* http://bucket.host[:port]/key */
 };
@@ -68,7 +68,7 @@ enum {
 typedef struct dsync_s3_opts {
 	const char *ca_file;       /* a CA (or self-signed certificate) file to trust; NULL: the system's */
 	uint64_t rate_limit;       /* bytes per second, each way; 0: none */
-	int style;                 /* DSYNC_S3_STYLE_*; AUTO also reads DSYNC_S3_PATH_STYLE=1|0 from the environment */
+	int style;                 /* DSYNC_S3_STYLE_*; AUTO: the profile's addressing_style in ~/.aws/config, else the rule above */
 	int connect_timeout_ms;    /* 0: curl's own */
 	const char *who;           /* what messages call the place (a remote's name); NULL: the URL */
 } dsync_s3_opts;
@@ -139,6 +139,12 @@ int dsync_s3_get_buf(dsync_s3 *c, const char *key, dsync_buf *out, size_t max, c
  * (may be NULL) sees the bytes sent so far.
  */
 int dsync_s3_put_fd(dsync_s3 *c, const char *key, int fd, dsync_s3_xfer_cb xfer, void *payload);
+
+/* Aborts the multipart uploads under the URL's prefix that started more
+ * than AGE seconds ago (a put killed mid-way leaves its parts stored,
+ * never an object); the first 1,000 looked at.  The count aborted, or a
+ * negative code. */
+int dsync_s3_abort_stale_uploads(dsync_s3 *c, int64_t age);
 
 /* Stores LEN bytes at DATA as object KEY (one PUT). */
 int dsync_s3_put_buf(dsync_s3 *c, const char *key, const void *data, size_t len);

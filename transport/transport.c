@@ -8,6 +8,8 @@
 #include "transport/blobstore.h"
 #include "transport/file.h"
 #include "transport/relay.h"
+#include "transport/s3.h"
+#include "transport/s3_url.h"
 #include "transport/sftp.h"
 #include "transport/sftp_folder.h"
 #include "transport/sftp_url.h"
@@ -93,13 +95,16 @@ int dsync_transport_open(dsync_blobstore **out, const char *url, bool create, co
 					       dsync_quote(q, url));
 		return dsync_blobstore_file_open(out, url + 7, create);
 	}
+	if (dsync_s3_url_is_s3(url))
+		return dsync_blobstore_s3_open(out, url, create, o);
 	if (dsync_sftp_url_is_ssh(url))
 		return open_ssh(out, url, create, o);
 	if (dsync_transport_is_relay(url))
 		return dsync_blobstore_relay_open(out, url, create, o);
 	if (strstr(url, "://") != NULL)
 		return dsync_error_set(DSYNC_EUSAGE,
-				       "'%s': this dsync knows file://, sftp://, ssh://, http:// and https:// remotes and local paths",
+				       "'%s': this dsync knows file://, sftp://, ssh://, http://, https://, s3:// and "
+				       "s3+http:// remotes and local paths",
 				       dsync_quote(q, url));
 	return dsync_blobstore_file_open(out, url, create);
 }

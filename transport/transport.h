@@ -18,7 +18,8 @@ struct dsync_blobstore;
  * relative to the current directory), "sftp://[user@]host[:port]/path",
  * "ssh://..." or the scp form "[user@]host:path", or a relay's
  * "http[s]://host[:port][/path/]" (O->relay required: the group's
- * credentials).  CREATE makes the place (mkdir -p; a relay's group, when
+ * credentials), or an S3 bucket's "s3://host[:port]/bucket[/prefix]" or
+ * "s3+http://..." (transport/s3.h; CREATE makes a missing bucket).  CREATE makes the place (mkdir -p; a relay's group, when
  * O->relay->admit is given) when it doesn't exist.  O may be NULL
  * (defaults: not interactive, auto, no limit).  An unknown scheme is
  * DSYNC_EUSAGE.

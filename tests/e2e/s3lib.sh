@@ -32,6 +32,10 @@ _s3_cleanup() {
 	cleanup
 }
 trap _s3_cleanup EXIT
+# a test stopped by a signal (ctest's timeout) still runs the EXIT trap; the
+# watchdog stops the server anyway within a second of the shell's end
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 s3_start() {
 	local out rc=0
@@ -60,11 +64,35 @@ s3_url() {
 	echo "s3+http://127.0.0.1:$S3_PORT/$1${2:+/$2}"
 }
 
-# (every listing goes through s3_list below: curl 7.88's --aws-sigv4 signs
-# the query as it is written, and S3 wants it sorted and %XX in capitals,
-# which --data-urlencode does not write: a prefix with a '/' was refused)
+# _s3_q VALUE: VALUE %-escaped as SigV4 wants it (uppercase hex: curl
+# --data-urlencode writes "%2f", which curl 7.88 signs as it is and RGW
+# does not)
+_s3_q() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"; }
+
 s3_keys() {
-	s3_list "$1" "${2:-}" | sed 's/ [^ ]* [^ ]*$//'
+	local bucket=$1 prefix=${2:-} token="" page q
+	while :; do
+		# the names in order: curl 7.88 signs the query as it is
+		q="list-type=2&prefix=$(_s3_q "$prefix")"
+		[ -z "$token" ] || q="continuation-token=$(_s3_q "$token")&$q"
+		page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?$q") || return 1
+		printf '%s' "$page" | python3 -c '
+import sys, xml.etree.ElementTree as E
+r = E.fromstring(sys.stdin.buffer.read())
+ns = r.tag[:r.tag.index("}") + 1] if r.tag.startswith("{") else ""
+for c in r.findall(ns + "Contents"):
+    print(c.find(ns + "Key").text)
+'
+		token=$(printf '%s' "$page" | python3 -c '
+import sys, xml.etree.ElementTree as E
+r = E.fromstring(sys.stdin.buffer.read())
+ns = r.tag[:r.tag.index("}") + 1] if r.tag.startswith("{") else ""
+t = r.find(ns + "IsTruncated")
+n = r.find(ns + "NextContinuationToken")
+print(n.text if t is not None and t.text == "true" and n is not None else "")
+')
+		[ -n "$token" ] || return 0
+	done
 }
 
 s3_download() {
@@ -106,9 +134,6 @@ s3_download() {
 # leaves them out
 S3CURL+=(-A s3lib)
 
-# _s3_enc TEXT: TEXT for a query, as SigV4 wants it (RFC 3986, %XX in capitals)
-_s3_enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"; }
-
 # _s3_pages BUCKET objects|uploads PREFIX: a listing's lines, page after page,
 # each page read by python's XML parser (the lines on its stderr, the next
 # page's marker on its stdout)
@@ -117,10 +142,10 @@ _s3_pages() {
 	while :; do
 		# the query's names in order, %XX in capitals: what SigV4 signs
 		if [ "$kind" = objects ]; then
-			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${token:+continuation-token=$(_s3_enc "$token")&}list-type=2&prefix=$(_s3_enc "$prefix")") ||
+			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${token:+continuation-token=$(_s3_q "$token")&}list-type=2&prefix=$(_s3_q "$prefix")") ||
 				return 1
 		else
-			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${marker:+key-marker=$(_s3_enc "$marker")&}prefix=$(_s3_enc "$prefix")&${token:+upload-id-marker=$(_s3_enc "$token")&}uploads=") ||
+			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${marker:+key-marker=$(_s3_q "$marker")&}prefix=$(_s3_q "$prefix")&${token:+upload-id-marker=$(_s3_q "$token")&}uploads=") ||
 				return 1
 		fi
 		lines=$(printf '%s' "$page" | python3 -c '

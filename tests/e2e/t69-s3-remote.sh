@@ -1,0 +1,128 @@
+#!/bin/bash
+# s3:// remotes on a real S3 server (Ceph's RADOS Gateway on 127.0.0.1,
+# s3lib.sh): A adds s3+http://127.0.0.1:PORT/BUCKET/PREFIX (the bucket is
+# made), B adds the same store, they sync through it, C joins from it; the
+# trees are equal and `dsync check --read-data` passes on all three.  Keys
+# come from the environment, then from ~/.aws/credentials (a profile).  A
+# wrong secret is exit 5 naming the server and the refusal; a port nobody
+# listens on is exit 1 with one line; a missing bucket without remote add
+# is named.  The bucket holds no plaintext: every object downloaded with
+# curl --aws-sigv4 and searched raw and zlib-inflated from every offset
+# for the files' names and contents.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
+. "$(dirname "$0")/relaylib.sh"
+. "$(dirname "$0")/s3lib.sh"
+export DSYNC_TEST_KDF=min
+unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
+
+PASS=$TMP/passphrase
+echo "correct horse battery staple" > "$PASS"
+MARK="s3-plaintext-marker-$$-$RANDOM"
+NEEDLES=$TMP/needles
+
+s3_start
+BUCKET=t69-bucket
+URL=$(s3_url "$BUCKET" "family/docs")
+
+for d in A B C; do
+	mkdir -p "$TMP/$d" "$TMP/home-$d"
+done
+mkdir -p "$TMP/A/letters-$MARK"
+echo "A's notes: $MARK" > "$TMP/A/notes-$MARK.txt"
+echo "a letter" > "$TMP/A/letters-$MARK/one.md"
+# a file big enough for a pack of its own, compressible (zlib would show it)
+for i in $(seq 1 20000); do echo "line $i of $MARK"; done > "$TMP/A/big.txt"
+echo "B's list $MARK-b" > "$TMP/B/list.txt"
+printf '%s\n' "$MARK" "notes-$MARK" "letters-$MARK" "line 12345 of $MARK" "B's list $MARK-b" "correct horse" \
+	> "$NEEDLES"
+
+ok "A init" as A init "$TMP/A" --device-name alpha
+ok "B init" as B init "$TMP/B" --device-name beta
+
+# ---------------------------------------------------------------------------
+# 1. A makes the bucket and the store; B adds it; they sync; C joins
+ok "A remote add $URL (no bucket yet: made)" on A remote add origin "$URL" --passphrase-file "$PASS"
+contains "... it made a store there, by the normalised URL" "$TMP/out" \
+	"created an encrypted store at $URL and added it as 'origin'"
+check "... the bucket is there" "$("${S3CURL[@]}" -o /dev/null -w '%{http_code}' -I "$S3_ENDPOINT/$BUCKET")" = 200
+check "... its keys are under the prefix" -n "$(s3_keys "$BUCKET" "family/docs/" | head -1)"
+check "... and nowhere else" -z "$(s3_keys "$BUCKET" | grep -v '^family/docs/')"
+
+# B finds its keys in ~/.aws/credentials (a profile), the region in ~/.aws/config
+mkdir -p "$TMP/home-B/.aws"
+printf '[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n[t69]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+	"$S3_ACCESS_KEY" "$S3_SECRET_KEY" > "$TMP/home-B/.aws/credentials"
+printf '[profile t69]\nregion = %s\ns3 =\n  addressing_style = path\n' "$S3_REGION" > "$TMP/home-B/.aws/config"
+ok "B remote add with a profile of ~/.aws/credentials (the URL as typed: a trailing '/')" \
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=t69 \
+	bash -c "cd '$TMP/B' && HOME='$TMP/home-B' setsid -w '$DSYNC' remote add origin '$URL/' --passphrase-file '$PASS' < /dev/null"
+contains "... added by the normalised URL" "$TMP/out" "added 'origin' ($URL)"
+
+ok03 "A sync (push)" on A sync
+ok03 "B sync (fetch A's, push B's)" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=t69 \
+	bash -c "cd '$TMP/B' && HOME='$TMP/home-B' setsid -w '$DSYNC' sync < /dev/null"
+ok03 "A sync (fetch B's)" on A sync
+echo "A's notes, v2: $MARK" > "$TMP/A/notes-$MARK.txt"
+rm "$TMP/A/letters-$MARK/one.md"
+echo "B's list, v2" > "$TMP/B/list.txt"
+ok03 "A sync after edits" on A sync
+ok03 "B sync after edits" on B sync
+ok03 "A sync again" on A sync
+check "A and B have the same head" "$(head_id "$TMP/A")" = "$(head_id "$TMP/B")"
+check "A and B hold the same files" "$(files_digest "$TMP/A")" = "$(files_digest "$TMP/B")"
+check "... all three of them" "$(files_digest "$TMP/A" | wc -l)" = 3
+
+ok "C joins from $URL" as C join "$URL" "$TMP/C" --device-name gamma --passphrase-file "$PASS"
+check "C holds the same files as A" "$(files_digest "$TMP/C")" = "$(files_digest "$TMP/A")"
+check "C has A's head" "$(head_id "$TMP/C")" = "$(head_id "$TMP/A")"
+ok "C remote list" on C remote list
+contains "... names the URL" "$TMP/out" "origin	$URL"
+for d in A B C; do
+	ok "$d: dsync check --read-data" on "$d" check --read-data
+done
+
+# ---------------------------------------------------------------------------
+# 2. Refusals, each one line
+rc=0
+AWS_SECRET_ACCESS_KEY=not-the-secret on A sync > "$TMP/out" 2> "$TMP/err" || rc=$?
+check "A: a wrong secret is exit 5" "$rc" = 5
+contains "... naming the server and the refusal" "$TMP/err" \
+	"the S3 server at 127.0.0.1:$S3_PORT refused the credentials"
+contains "... by its code" "$TMP/err" "SignatureDoesNotMatch"
+check "... in one line" "$(wc -l < "$TMP/err")" = 1
+check "... the secret given is not shown" -z "$(grep -F "not-the-secret" "$TMP/err")"
+rc=0
+AWS_ACCESS_KEY_ID=NOSUCHKEY on A sync > "$TMP/out" 2> "$TMP/err" || rc=$?
+check "an unknown access key is exit 5 too" "$rc" = 5
+contains "... InvalidAccessKeyId" "$TMP/err" "InvalidAccessKeyId"
+rc=0
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY bash -c \
+	"cd '$TMP/A' && HOME='$TMP/home-A' setsid -w '$DSYNC' sync < /dev/null" > "$TMP/out" 2> "$TMP/err" || rc=$?
+check "no credentials at all is exit 5" "$rc" = 5
+contains "... saying where they are looked for" "$TMP/err" "no S3 credentials: set AWS_ACCESS_KEY_ID"
+
+mkdir -p "$TMP/D" "$TMP/home-D"
+fails 1 "D: joining from a bucket that is not there fails" \
+	as D join "$(s3_url no-such-bucket-t69)" "$TMP/D" --passphrase-file "$PASS"
+contains "... naming the bucket" "$TMP/err" "has no bucket 'no-such-bucket-t69'"
+check "... and no bucket was made" \
+	"$("${S3CURL[@]}" -o /dev/null -w '%{http_code}' -I "$S3_ENDPOINT/no-such-bucket-t69")" = 404
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+t0=$(now_ms)
+fails 1 "D: a port nobody listens on" as D join "s3+http://127.0.0.1:$port/bkt" "$TMP/D" --passphrase-file "$PASS"
+contains "... names the endpoint" "$TMP/err" "cannot reach the S3 server at 127.0.0.1:$port"
+check "... in one line" "$(wc -l < "$TMP/err")" = 1
+check "... within a few seconds of retries" $(( $(now_ms) - t0 )) -lt 15000
+fails 2 "a bad bucket name is a usage error" as D join "s3+http://127.0.0.1:$S3_PORT/No_Such" "$TMP/D" \
+	--passphrase-file "$PASS"
+contains "... saying why" "$TMP/err" "not a bucket name"
+
+# ---------------------------------------------------------------------------
+# 3. The bucket holds ciphertext only
+ok "every object of the bucket downloaded" s3_download "$BUCKET" "$TMP/bucket"
+check "... several of them" "$(find "$TMP/bucket" -type f | wc -l)" -ge 4
+check "... a pack among them" -n "$(find "$TMP/bucket/family/docs/packs" -type f 2> /dev/null | head -1)"
+no_plaintext "the bucket: no name or content, raw or inflated" "$TMP/bucket" "$NEEDLES"
+
+finish
