@@ -319,7 +319,7 @@ ratio() { # FIG A B
 	local a b
 	[[ -z ${FAILED[$2]:-} && -z ${FAILED[$3]:-} ]] || { echo -; return; }
 	a=$(med "$1" "$2") b=$(med "$1" "$3")
-	awk -v a="$a" -v b="$b" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else printf "-" }'
+	awk -v a="$a" -v b="$b" 'BEGIN { if (a == "" || b <= 0) printf "-"; else if (a / b < 0.1) printf "%.3f", a / b; else printf "%.2f", a / b }'
 }
 echo
 echo "s3:// bench: $S3_BACKEND on 127.0.0.1; $("$DSYNC" version 2> /dev/null | head -n 1), $(restic version 2> /dev/null |
