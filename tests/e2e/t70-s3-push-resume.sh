@@ -60,7 +60,7 @@ while [ "$left" -gt 0 ]; do
 	left=$((left - size))
 done
 for d in "$TMP"/A/folder-*; do printf 'notes on %s\n' "$(seq 1 500)" > "$d/notes.txt"; done
-echo "# $i random files, $(du -sm --apparent-size "$TMP/A" | cut -f1) MB"
+echo "# $i random files, $(($(du -sb --apparent-size "$TMP/A" | cut -f1) / 1000000)) MB"
 ok "A: init" as A init "$TMP/A" --device-name alpha
 WHOLE=$(s3_url t70 whole)
 ok "A: remote add $WHOLE (makes the bucket)" on A remote add whole "$WHOLE"
