@@ -46,7 +46,9 @@ static int s3_list(dsync_blobstore *bs, const char *prefix, dsync_blobstore_list
 {
 	list_ctx l = { cb, payload };
 
-	return dsync_s3_list(store_of(bs)->c, prefix, NULL, 0, on_object, &l);
+	/* tests make pages small (DSYNC_TEST_S3_LIST_PAGE) to walk many of them */
+	return dsync_s3_list(store_of(bs)->c, prefix, NULL, (int)DSYNC_TEST_KNOB("DSYNC_TEST_S3_LIST_PAGE", 0), on_object,
+			     &l);
 }
 
 static int s3_get(dsync_blobstore *bs, const char *name, int fd, uint64_t max, dsync_blobstore_xfer_cb xfer,

@@ -417,8 +417,9 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 		goto out;
 	}
 	if (r->cc != CURLE_OK) {
-		error = dsync_error_set(DSYNC_ERROR, "cannot reach the S3 server at %s: %s", c->u.label,
-					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc));
+		error = dsync_error_set(DSYNC_ERROR, "cannot reach the S3 server at %s: %s%s", c->u.label,
+					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc),
+					r->cc == CURLE_PEER_FAILED_VERIFICATION ? " (a private CA: AWS_CA_BUNDLE=FILE)" : "");
 		goto out;
 	}
 	if (r->bad || r->status < 200 ||
@@ -466,14 +467,23 @@ static bool server_busy(const s3_req *r)
 	return r->status == 500 || r->status == 502 || r->status == 503 || r->status == 504 || r->status == 429;
 }
 
+bool dsync_s3_req_again(const s3_req *r, int error, int try)
+{
+	if (try >= S3_TRIES)
+		return false;
+	if (error < 0)
+		return dsync_s3_req_is_cut(r) && (r->cc != CURLE_OPERATION_TIMEDOUT || try < 2);
+	return server_busy(r);
+}
+
 int dsync_s3_req_perform(dsync_s3 *c, s3_req *r)
 {
 	int error, try = 0;
 
 	for (;;) {
 		error = dsync_s3_req_once(c, r);
-		if (++try < S3_TRIES && ((error < 0 && dsync_s3_req_is_cut(r) && (r->out_fd < 0 || r->got == 0)) ||
-					 (error == 0 && server_busy(r)))) {
+		/* a read into a file that got bytes resumes in dsync_s3_get, not here */
+		if (dsync_s3_req_again(r, error, ++try) && (r->out_fd < 0 || r->got == 0)) {
 			dsync_s3_backoff(try);
 			continue;
 		}

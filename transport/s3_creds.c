@@ -357,7 +357,7 @@ int dsync_s3_creds_find(dsync_s3_creds *out)
 		if ((error = secret_copy(&out->secret, secret, strlen(secret))) < 0 ||
 		    (token && (error = secret_copy(&out->token, token, strlen(token))) < 0))
 			return error;
-		snprintf(out->from, sizeof(out->from), "the environment (AWS_ACCESS_KEY_ID)");
+		snprintf(out->from, sizeof(out->from), "AWS_ACCESS_KEY_ID from the environment");
 	}
 	if ((error = file_path(cred_path, sizeof(cred_path), "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")) < 0 ||
 	    (error = file_path(conf_path, sizeof(conf_path), "AWS_CONFIG_FILE", ".aws/config")) < 0 ||

@@ -92,6 +92,12 @@ int dsync_s3_req_perform(dsync_s3 *c, s3_req *r);
 /* Whether R failed in a way a retry may get past. */
 bool dsync_s3_req_is_cut(const s3_req *r);
 
+/* Whether R (the result of attempt TRY, from 1), ERROR its return, is
+ * tried again: a cut or refused connection or a busy server
+ * (dsync_s3_req_is_cut, 5xx, 429) up to S3_TRIES attempts, a stalled
+ * transfer once (60 s more, not five times that). */
+bool dsync_s3_req_again(const s3_req *r, int error, int try);
+
 /* Sleeps before retry number TRY (1, 2, 3 ...). */
 void dsync_s3_backoff(int try);
 

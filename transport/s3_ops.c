@@ -52,8 +52,7 @@ int dsync_s3_get(dsync_s3 *c, const char *key, int fd, uint64_t max, uint64_t ra
 		got += r.got;
 		if (!before && (r.status == 200 || r.status == 206))
 			memcpy(etag, r.etag, sizeof(etag)); /* what a resumed read must continue */
-		if (++try < S3_TRIES && ((error < 0 && dsync_s3_req_is_cut(&r)) ||
-					 (error == 0 && (r.status >= 500 || r.status == 429)))) {
+		if (dsync_s3_req_again(&r, error, ++try)) {
 			dsync_s3_backoff(try);
 			continue;
 		}

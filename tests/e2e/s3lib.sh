@@ -15,16 +15,26 @@
 #                       x-amz-content-sha256 header RGW needs)
 #   s3_keys BUCKET [PREFIX]  every key in BUCKET (under PREFIX), one a line
 #   s3_download BUCKET DIR   every object of BUCKET into DIR (keys as paths)
+#   s3_tls_start        a second radosgw of the same cluster over TLS, with a
+#                       self-signed certificate for 127.0.0.1 ($S3_TLS_CERT);
+#                       sets S3_TLS_PORT (stopped by s3_stop)
 S3_TOOL="$DSYNC_SRC/tests/tools/local-s3.sh"
 S3_DIR=""
+S3_TLS_PID=""
 S3CURL=(curl -sS --noproxy 127.0.0.1 --aws-sigv4 "aws:amz:us-east-1:s3"
 	-H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
 
 s3_stop() {
+	if [ -n "$S3_TLS_PID" ]; then
+		kill "$S3_TLS_PID" 2> /dev/null
+		wait "$S3_TLS_PID" 2> /dev/null
+		S3_TLS_PID=""
+	fi
 	if [ -n "$S3_DIR" ] && [ -d "$S3_DIR" ]; then
 		"$S3_TOOL" stop "$S3_DIR" 2> "$TMP/s3-stop.log" || true
 	fi
 	S3_DIR=""
+S3_TLS_PID=""
 }
 
 _s3_cleanup() {
@@ -62,6 +72,33 @@ s3_start() {
 
 s3_url() {
 	echo "s3+http://127.0.0.1:$S3_PORT/$1${2:+/$2}"
+}
+
+s3_tls_start() {
+	local key=$TMP/s3-tls-key.pem i fd
+	S3_TLS_CERT=$TMP/s3-tls-cert.pem
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext "subjectAltName=IP:127.0.0.1" -keyout "$key" -out "$S3_TLS_CERT" 2> /dev/null || return 1
+	S3_TLS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	# the daemon keeps no fd of ours (a pipe held open would hang ctest)
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2> /dev/null || true; fi
+		done
+		exec radosgw -c "$S3_DIR/ceph.conf" -n client.rgw.tls -f --admin-socket "$TMP/s3-tls.asok" \
+			--log-file "$TMP/s3-tls.log" --rgw-frontends \
+			"beast ssl_endpoint=127.0.0.1:$S3_TLS_PORT ssl_certificate=$S3_TLS_CERT ssl_private_key=$key"
+	) < /dev/null > "$TMP/s3-tls.out" 2>&1 &
+	S3_TLS_PID=$!
+	for i in $(seq 1 300); do
+		[ "$(curl -s --cacert "$S3_TLS_CERT" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$S3_TLS_PORT/")" = 200 ] &&
+			return 0
+		kill -0 "$S3_TLS_PID" 2> /dev/null || break
+		sleep 0.1
+	done
+	sed 's/^/#   /' "$TMP/s3-tls.out" | tail -5 >&2
+	return 1
 }
 
 # _s3_q VALUE: VALUE %-escaped as SigV4 wants it (uppercase hex: curl

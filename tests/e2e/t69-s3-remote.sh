@@ -6,7 +6,10 @@
 # come from the environment, then from ~/.aws/credentials (a profile).  A
 # wrong secret is exit 5 naming the server and the refusal; a port nobody
 # listens on is exit 1 with one line; a missing bucket without remote add
-# is named.  The bucket holds no plaintext: every object downloaded with
+# is named; a server busy three times (503 Slow Down, a proxy's) is tried
+# again, one that stays busy fails in seconds.  s3:// over TLS (a second
+# radosgw with a self-signed certificate): refused without the CA, trusted
+# with AWS_CA_BUNDLE.  The bucket holds no plaintext: every object downloaded with
 # curl --aws-sigv4 and searched raw and zlib-inflated from every offset
 # for the files' names and contents.
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +84,16 @@ contains "... names the URL" "$TMP/out" "origin	$URL"
 for d in A B C; do
 	ok "$d: dsync check --read-data" on "$d" check --read-data
 done
+# listings of two keys a page: every continuation token followed
+mkdir -p "$TMP/home-P"
+ok "P joins with listings of two keys a page" \
+	env DSYNC_TEST_S3_LIST_PAGE=2 bash -c "cd '$TMP' && HOME='$TMP/home-P' setsid -w '$DSYNC' join '$URL' '$TMP/P' \
+	--device-name pi --passphrase-file '$PASS' < /dev/null"
+check "... P holds the same files as A" "$(files_digest "$TMP/P")" = "$(files_digest "$TMP/A")"
+ok "... and its check --read-data passes, two keys a page" \
+	env DSYNC_TEST_S3_LIST_PAGE=2 bash -c "cd '$TMP/P' && HOME='$TMP/home-P' setsid -w '$DSYNC' check --read-data < /dev/null"
+check "... the listings took pages with continuation tokens" \
+	"$(grep -c 'continuation-token=' "$S3_DIR/log/client.rgw.local.log")" -ge 3
 
 # ---------------------------------------------------------------------------
 # 2. Refusals, each one line
@@ -118,8 +131,65 @@ fails 2 "a bad bucket name is a usage error" as D join "s3+http://127.0.0.1:$S3_
 	--passphrase-file "$PASS"
 contains "... saying why" "$TMP/err" "not a bucket name"
 
+# a busy server (503 Slow Down, through a proxy that answers so first) is
+# tried again with a backoff; one that stays busy fails the round in seconds
+# busy_proxy N: the proxy in front of the RGW, its first N connections busy;
+# sets PROXY_PORT, PROXY_PID
+busy_proxy() {
+	rm -f "$TMP/proxy.port" "$TMP/proxy.stats"
+	python3 "$DSYNC_SRC/tests/tools/delayproxy.py" --target "$S3_PORT" --port-file "$TMP/proxy.port" \
+		--delay-ms 0 --stats "$TMP/proxy.stats" --busy-first "$1" &
+	PROXY_PID=$!
+	STARTED_PIDS+=("$PROXY_PID")
+	for _ in $(seq 1 100); do [ -s "$TMP/proxy.port" ] && break; sleep 0.05; done
+	PROXY_PORT=$(cat "$TMP/proxy.port")
+}
+proxy_stop() { kill "$PROXY_PID"; wait "$PROXY_PID"; }
+busy_proxy 3
+mkdir -p "$TMP/home-S"
+t0=$(now_ms)
+ok "S joins through a server busy three times (503 Slow Down)" \
+	as S join "s3+http://127.0.0.1:$PROXY_PORT/t69-bucket/family/docs" "$TMP/S" --device-name sigma \
+	--passphrase-file "$PASS"
+proxy_stop
+check "... it was answered busy three times" "$(awk '$1 == "busy" { print $2 }' "$TMP/proxy.stats")" = 3
+check "... S holds the same files as A" "$(files_digest "$TMP/S")" = "$(files_digest "$TMP/A")"
+check "... the backoff took under 10 s" $(( $(now_ms) - t0 )) -lt 10000
+busy_proxy 1000
+mkdir -p "$TMP/home-U"
+t0=$(now_ms)
+fails 1 "U: a server that stays busy fails the join" \
+	as U join "s3+http://127.0.0.1:$PROXY_PORT/t69-bucket/family/docs" "$TMP/U" --passphrase-file "$PASS"
+proxy_stop
+contains "... saying so, with the server's code" "$TMP/err" "HTTP 503 SlowDown); try again later"
+check "... after five tries" "$(awk '$1 == "busy" { print $2 }' "$TMP/proxy.stats")" = 5
+check "... within seconds" $(( $(now_ms) - t0 )) -lt 15000
+
 # ---------------------------------------------------------------------------
-# 3. The bucket holds ciphertext only
+# 3. s3:// is https, its certificate checked
+if s3_tls_start; then
+	pass "a radosgw over TLS"
+	mkdir -p "$TMP/T" "$TMP/home-T"
+	echo "over TLS" > "$TMP/T/t.txt"
+	ok "T init" as T init "$TMP/T" --device-name tau
+	TLS_URL="s3://127.0.0.1:$S3_TLS_PORT/t69-tls/t"
+	fails 1 "T: a certificate no CA vouches for is refused" on T remote add origin "$TLS_URL" --passphrase-file "$PASS"
+	contains "... saying so, and how to trust a private CA" "$TMP/err" "certificate problem"
+	contains "... (AWS_CA_BUNDLE)" "$TMP/err" "AWS_CA_BUNDLE"
+	ok "T: with AWS_CA_BUNDLE it is trusted" \
+		env AWS_CA_BUNDLE="$S3_TLS_CERT" bash -c "cd '$TMP/T' && HOME='$TMP/home-T' setsid -w '$DSYNC' remote add \
+		origin '$TLS_URL' --passphrase-file '$PASS' < /dev/null"
+	ok03 "T: sync over TLS" env AWS_CA_BUNDLE="$S3_TLS_CERT" bash -c "cd '$TMP/T' && HOME='$TMP/home-T' setsid -w \
+		'$DSYNC' sync < /dev/null"
+	check "... the store is in the bucket" -n "$(s3_keys t69-tls t/packs/ | head -1)"
+	fails 1 "T: s3+http:// to the TLS port is not https" on T remote add plain \
+		"s3+http://127.0.0.1:$S3_TLS_PORT/t69-tls/u" --passphrase-file "$PASS"
+else
+	fail "a radosgw over TLS"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. The bucket holds ciphertext only
 ok "every object of the bucket downloaded" s3_download "$BUCKET" "$TMP/bucket"
 check "... several of them" "$(find "$TMP/bucket" -type f | wc -l)" -ge 4
 check "... a pack among them" -n "$(find "$TMP/bucket/family/docs/packs" -type f 2> /dev/null | head -1)"

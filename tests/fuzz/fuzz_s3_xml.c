@@ -99,6 +99,20 @@ static void uploads(const char *body, size_t len)
 	dsync_s3_xml_uploads_dispose(&u);
 }
 
+/* a component "." or ".." (or an empty one) anywhere in P */
+static bool dot_component(const char *p)
+{
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (*p && (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')))
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
+
 static void url(const char *in)
 {
 	static dsync_s3_addr u, again;
@@ -107,7 +121,7 @@ static void url(const char *in)
 		one_line();
 		return;
 	}
-	if (!u.host[0] || !u.bucket[0] || u.port < 0 || u.port > 65535 || strstr(u.prefix, "..") == u.prefix ||
+	if (!u.host[0] || !u.bucket[0] || u.port < 0 || u.port > 65535 || dot_component(u.prefix) ||
 	    dsync_s3_url_parse(u.url, &again) != 0 || strcmp(again.url, u.url) != 0 ||
 	    strcmp(again.host, u.host) != 0 || strcmp(again.bucket, u.bucket) != 0 ||
 	    strcmp(again.prefix, u.prefix) != 0 || again.port != u.port || again.https != u.https)

@@ -5,7 +5,7 @@ The kernel here has no netem qdisc, so tests that need latency or a thin
 pipe put this proxy between client and server:
 
     delayproxy.py --target PORT --port-file F [--delay-ms 25] [--rate BPS]
-                  [--stats F]
+                  [--stats F] [--busy-first N]
 
 It listens on a free port of its own choosing (written to --port-file once
 it accepts connections, so there is no race for a port), forwards every
@@ -14,13 +14,17 @@ on (each way, so a round trip costs twice DELAY) and, with --rate, lets
 through at most BPS bytes a second each way per connection. On SIGTERM or
 SIGINT it writes its counts to --stats as `key value` lines and exits 0
 (on SIGUSR1 it writes them and goes on, so a test can read the counts
-between two steps and subtract):
+between two steps and subtract). With --busy-first N, the first N
+connections are not forwarded: each gets, once its request's head has come,
+an S3 server's "503 Slow Down" (an Error body with Code SlowDown,
+Connection: close), as a busy S3 cluster answers:
 
     connections N
     bytes_up N       client to server
     bytes_down N     server to client
     round_trips N    times the flow turned from up to down: a request
                      answered, each one paying the delay twice
+    busy N           connections answered 503 Slow Down (--busy-first)
 
 Standard library only.
 """
@@ -31,7 +35,10 @@ import signal
 import sys
 import time
 
-stats = {"connections": 0, "bytes_up": 0, "bytes_down": 0, "round_trips": 0}
+stats = {"connections": 0, "bytes_up": 0, "bytes_down": 0, "round_trips": 0, "busy": 0}
+
+SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+             b'<Message>Please reduce your request rate.</Message></Error>')
 
 
 class Conn:
@@ -94,8 +101,24 @@ async def pump(reader, writer, conn, way, delay, rate):
 	await task
 
 
+async def busy(client_r, client_w):
+	"""Answers one request 503 Slow Down, as a busy S3 server does."""
+	try:
+		await client_r.readuntil(b"\r\n\r\n")
+		client_w.write(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+			       b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(SLOW_DOWN) + SLOW_DOWN)
+		await client_w.drain()
+	except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
+		pass
+	client_w.close()
+
+
 async def handle(client_r, client_w, args):
 	stats["connections"] += 1
+	if stats["busy"] < args.busy_first:
+		stats["busy"] += 1
+		await busy(client_r, client_w)
+		return
 	try:
 		server_r, server_w = await asyncio.open_connection("127.0.0.1", args.target)
 	except OSError:
@@ -135,6 +158,8 @@ async def main():
 	p.add_argument("--delay-ms", type=float, default=25.0, help="delay each way (default 25)")
 	p.add_argument("--rate", type=float, default=0, help="bytes/s each way per connection (0: no limit)")
 	p.add_argument("--stats", help="where to write the counts on exit")
+	p.add_argument("--busy-first", type=int, default=0,
+		       help="answer the first N connections 503 Slow Down (an S3 server's)")
 	args = p.parse_args()
 
 	loop = asyncio.get_running_loop()
