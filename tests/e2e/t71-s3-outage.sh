@@ -110,8 +110,8 @@ if wait_for 120 upload_open; then
 else
 	fail "a pack's upload was open within 120 s"
 fi
-# the round must end by itself: 3 s per stalled try, the retries' backoff
-# (about 8 s in all) between them
+# the round must end by itself: a stalled transfer is cut after 3 s and
+# tried once more (s3_client.h), well before the 60 s limit of a real build
 for _ in $(seq 1200); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
 took=$(($(now_ms) - t0))
 if kill -0 "$pid" 2> /dev/null; then
@@ -120,7 +120,8 @@ if kill -0 "$pid" 2> /dev/null; then
 fi
 rc=0
 wait "$pid" || rc=$?
-check "A's round against a stalled server fails with exit 1 ($rc, after $took ms)" "$rc" = 1
+check "A's round against a stalled server fails with exit 1 ($rc)" "$rc" = 1
+check "... within 30 s, the stall limit lowered to 3 s ($took ms)" "$took" -lt 30000
 one_line_error "the stalled round" "$TMP/err.stall"
 ok "radosgw goes on (SIGCONT)" s3_rgw_signal CONT
 check "no new manifest of A's is in the bucket" "$(manifests)" = "$(cat "$TMP/mans.before")"
