@@ -170,7 +170,7 @@ check "the re-run sent at most one pack's worth more than the missing packs ($SE
 check "... and less than the whole push ($SENT < $TOTAL_BYTES)" "$SENT" -lt "$TOTAL_BYTES"
 s3_uploads t70 resumed/ > "$TMP/open.after"
 if [ -s "$TMP/open.after" ]; then
-	echo "# note: $(wc -l < "$TMP/open.after") multipart upload(s) the kill left are still open (S3 keeps their parts until aborted)"
+	echo "# note: $(wc -l < "$TMP/open.after") multipart upload(s) the kill left are still open (a put aborts them once over an hour old)"
 fi
 ok "A: check --read-data on the resumed remote" on A check --read-data resumed
 ok "C: joins from the resumed prefix" as C join "$(s3_url t70 resumed)" "$TMP/C" --device-name gamma
