@@ -142,3 +142,137 @@ s3_download() {
 		"${S3CURL[@]}" -f -o "$dir/$key" "$S3_ENDPOINT/$bucket/$key" || return 1
 	done < "$TMP/s3-keys"
 }
+
+# What the tests of cuts, outages and big pushes need besides:
+#
+#   s3_list BUCKET [PREFIX]     every object under PREFIX: KEY SIZE ETAG, one
+#                               a line (ETag unquoted: "MD5-N" for a
+#                               multipart upload of N parts)
+#   s3_uploads BUCKET [PREFIX]  multipart uploads begun and neither completed
+#                               nor aborted: KEY UPLOAD-ID, one a line
+#   s3_log_size                 the RGW log's size now (an offset for s3_requests)
+#   s3_requests [OFFSET]        the requests the RGW logged since OFFSET (its
+#                               access lines), but those made here (S3CURL):
+#                               METHOD URI STATUS BYTES, one a line (BYTES:
+#                               the body the RGW took in or sent); the log is
+#                               written by a thread of its own: a request
+#                               answered may take a moment to be there
+#   s3_rgw_signal SIG           SIG to radosgw alone, by the pid in $S3_DIR/pids
+#                               (STOP/CONT: a stalled server)
+#   s3_rgw_kill                 kill -9 radosgw alone (the mon and OSD keep
+#                               the data); its command line is kept first,
+#                               from /proc/PID/cmdline
+#   s3_rgw_restart              radosgw again with the same arguments (same
+#                               port), recorded in $S3_DIR/pids so that
+#                               s3_stop and the watchdog stop it; waits for
+#                               GET / to answer 200 (60 s at most)
+
+# the requests made here name themselves (User-Agent), so that s3_requests
+# leaves them out
+S3CURL+=(-A s3lib)
+
+# _s3_pages BUCKET objects|uploads PREFIX: a listing's lines, page after page,
+# each page read by python's XML parser (the lines on its stderr, the next
+# page's marker on its stdout)
+_s3_pages() {
+	local bucket=$1 kind=$2 prefix=$3 token="" marker="" page lines next
+	while :; do
+		# the query's names in order, %XX in capitals: what SigV4 signs
+		if [ "$kind" = objects ]; then
+			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${token:+continuation-token=$(_s3_q "$token")&}list-type=2&prefix=$(_s3_q "$prefix")") ||
+				return 1
+		else
+			page=$("${S3CURL[@]}" -f "$S3_ENDPOINT/$bucket?${marker:+key-marker=$(_s3_q "$marker")&}prefix=$(_s3_q "$prefix")&${token:+upload-id-marker=$(_s3_q "$token")&}uploads=") ||
+				return 1
+		fi
+		lines=$(printf '%s' "$page" | python3 -c '
+import sys, xml.etree.ElementTree as E
+kind = sys.argv[1]
+r = E.fromstring(sys.stdin.buffer.read())
+ns = r.tag[:r.tag.index("}") + 1] if r.tag.startswith("{") else ""
+def t(e, n):
+    x = e.find(ns + n)
+    return x.text or "" if x is not None else ""
+out = sys.stderr
+if kind == "objects":
+    for c in r.findall(ns + "Contents"):
+        out.write("%s %s %s\n" % (t(c, "Key"), t(c, "Size"), t(c, "ETag").strip("\"")))
+    more = t(r, "IsTruncated") == "true"
+    print(t(r, "NextContinuationToken") if more else "")
+else:
+    for u in r.findall(ns + "Upload"):
+        out.write("%s %s\n" % (t(u, "Key"), t(u, "UploadId")))
+    more = t(r, "IsTruncated") == "true"
+    print("%s %s" % (t(r, "NextKeyMarker"), t(r, "NextUploadIdMarker")) if more else "")
+' "$kind" 2>&1 >"$TMP/s3-next") || return 1
+		[ -z "$lines" ] || printf '%s\n' "$lines"
+		next=$(cat "$TMP/s3-next")
+		[ -n "$next" ] || return 0
+		if [ "$kind" = objects ]; then
+			token=$next
+		else
+			marker=${next%% *} token=${next#* }
+		fi
+	done
+}
+s3_list() { _s3_pages "$1" objects "${2:-}"; }
+s3_uploads() { _s3_pages "$1" uploads "${2:-}"; }
+
+s3_log_size() { stat -c %s "$S3_DIR/log/client.rgw.local.log" 2> /dev/null || echo 0; }
+
+# the beast frontend's access line (debug rgw 1), its number after the status
+# the body's bytes (a PUT's taken in, a GET's sent):
+#   ... beast: 0x...: 127.0.0.1 - tester [date] "PUT /bkt/key?partNumber=1&uploadId=X HTTP/1.1" 200 16777216 - "agent" - latency=...
+s3_requests() {
+	tail -c +$((${1:-0} + 1)) "$S3_DIR/log/client.rgw.local.log" 2> /dev/null |
+		awk '!/"s3lib"/' |
+		sed -n 's/.* beast: .*"\([A-Z]*\) \([^ ]*\) HTTP\/[0-9.]*" \([0-9]*\) \([0-9]*\) .*/\1 \2 \3 \4/p'
+}
+
+# _s3_rgw_pid: radosgw's pid, the last one $S3_DIR/pids names
+_s3_rgw_pid() { awk '$1 == "client.rgw.local" { p = $2 } END { print p }' "$S3_DIR/pids"; }
+S3_RGW_ARGS=()
+
+s3_rgw_signal() {
+	local pid
+	pid=$(_s3_rgw_pid)
+	[ -n "$pid" ] && kill -"$1" "$pid"
+}
+
+s3_rgw_kill() {
+	local pid i
+	pid=$(_s3_rgw_pid)
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+	mapfile -d '' -t S3_RGW_ARGS < "/proc/$pid/cmdline"
+	[ "${#S3_RGW_ARGS[@]}" -gt 0 ] || return 1
+	kill -9 "$pid" || return 1
+	# not our child (the start script's): gone once its cmdline is
+	for i in $(seq 100); do
+		[ -s "/proc/$pid/cmdline" ] || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+s3_rgw_restart() {
+	local i pid
+	[ "${#S3_RGW_ARGS[@]}" -gt 0 ] || return 1
+	# as the start script spawns it: no fd of ours but 0-2 (an inherited pipe
+	# would keep a caller waiting), stdin /dev/null, output to its log
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2> /dev/null || true; fi
+		done
+		exec "${S3_RGW_ARGS[@]}"
+	) < /dev/null >> "$S3_DIR/log/client.rgw.local.out" 2>&1 &
+	pid=$!
+	echo "client.rgw.local $pid" >> "$S3_DIR/pids"
+	for i in $(seq 600); do
+		[ "$(curl -s --noproxy 127.0.0.1 -o /dev/null -w '%{http_code}' --max-time 2 "$S3_ENDPOINT/")" = 200 ] &&
+			return 0
+		kill -0 "$pid" 2> /dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
