@@ -199,9 +199,14 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ctx)
 	size_t len = size * nitems, done = 0;
 
 	if (!ok_status(r->status)) {
-		/* a refusal's body past its bound is dropped: its Code is then unknown */
-		if (r->err.len + len <= S3_ERR_BODY_MAX)
-			(void)dsync_buf_put(&r->err, data, len);
+		/* a refusal's body is read to its bound, no further (an endless one
+		 * would hold us until the stall limit): its Code is then unknown */
+		if (r->err.len + len > S3_ERR_BODY_MAX) {
+			dsync_buf_truncate(&r->err, 0);
+			r->err_over = true;
+			return 0;
+		}
+		(void)dsync_buf_put(&r->err, data, len);
 		return len;
 	}
 	if (r->max && r->max_offset + r->got + len > r->max) {
@@ -371,7 +376,7 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 	r->etag[0] = r->code[0] = '\0';
 	r->mtime = 0;
 	r->sent = r->got = 0;
-	r->too_big = r->sink_failed = false;
+	r->too_big = r->sink_failed = r->err_over = false;
 	r->cc = CURLE_OK;
 	dsync_buf_truncate(&r->err, 0);
 	if (r->out)
@@ -416,13 +421,30 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 					r->key ? r->key : "a reply", c->who, (unsigned long long)r->max);
 		goto out;
 	}
+	if (r->bad) {
+		/* headers we refuse (two Content-Lengths, a bad Content-Range ...),
+		 * whatever libcurl made of them: never tried again */
+		error = dsync_error_set(DSYNC_ECORRUPT, "the S3 server at %s sent a malformed reply (HTTP %ld)%s%s",
+					c->u.label, r->status, r->key ? " for " : "", r->key ? r->key : "");
+		goto out;
+	}
+	if (r->cc == CURLE_WEIRD_SERVER_REPLY || r->cc == CURLE_BAD_CONTENT_ENCODING ||
+	    r->cc == CURLE_RANGE_ERROR || r->cc == CURLE_UNSUPPORTED_PROTOCOL) {
+		/* libcurl refused the reply itself (a negative or doubled
+		 * Content-Length, a broken status line ...): not a cut connection */
+		error = dsync_error_set(DSYNC_ECORRUPT, "the S3 server at %s sent a malformed reply: %s", c->u.label,
+					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc));
+		goto out;
+	}
+	if (r->cc == CURLE_WRITE_ERROR && r->err_over)
+		r->cc = CURLE_OK; /* a refusal cut at its bound: its status is known, its Code not */
 	if (r->cc != CURLE_OK) {
 		error = dsync_error_set(DSYNC_ERROR, "cannot reach the S3 server at %s: %s%s", c->u.label,
 					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc),
 					r->cc == CURLE_PEER_FAILED_VERIFICATION ? " (a private CA: AWS_CA_BUNDLE=FILE)" : "");
 		goto out;
 	}
-	if (r->bad || r->status < 200 ||
+	if (r->status < 200 ||
 	    (ok_status(r->status) && r->has_length && strcmp(r->method, "HEAD") != 0 && r->length != r->got &&
 	     (r->out || r->out_fd >= 0))) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "the S3 server at %s sent a malformed reply (HTTP %ld)%s%s",
@@ -442,7 +464,7 @@ out:
 
 bool dsync_s3_req_is_cut(const s3_req *r)
 {
-	if (r->too_big || r->sink_failed)
+	if (r->too_big || r->sink_failed || r->bad)
 		return false;
 	switch (r->cc) {
 	case CURLE_COULDNT_CONNECT:

@@ -16,6 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "tests/unit/sandbox.h"
 #include "transport/s3_client.h"
 #include "transport/s3_creds.h"
@@ -545,6 +553,339 @@ static void test_xml_uploads(void **state)
 	dsync_s3_xml_uploads_dispose(&u);
 }
 
+/* ---- a hostile server: canned replies over a real socket, to the real
+ * client (libcurl and all) */
+
+#define HOSTILE_MAX 8
+
+typedef struct hostile {
+	pid_t pid;
+	int port;
+	char log[600];                 /* each request line, then "wrote N" per endless reply */
+} hostile;
+
+/* Reads one request (headers, then a Content-Length body) from FD: its first
+ * line into LINE; false when the peer closed. */
+static bool read_request(int fd, char *line, size_t size)
+{
+	char buf[65536];
+	size_t got = 0;
+	char *end, *cl;
+	long body = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")))
+			break;
+		if (got == sizeof(buf) - 1)
+			return false;
+	}
+	snprintf(line, size, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	if ((cl = strcasestr(buf, "\r\nContent-Length:")))
+		body = strtol(cl + 17, NULL, 10);
+	body -= (long)(got - (size_t)(end + 4 - buf));
+	while (body > 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n <= 0)
+			return false;
+		body -= n;
+	}
+	return true;
+}
+
+/* Serves REPLIES (NULL-ended) in turn, one connection each (the replies say
+ * "Connection: close"); a reply ending in "ENDLESS" sends its head, then
+ * bytes until the client hangs up (at most 256 MiB). */
+static void hostile_start(hostile *h, const char *const *replies)
+{
+	struct sockaddr_in a = { 0 };
+	socklen_t alen = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	assert_true(s >= 0);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s, 8), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	h->port = ntohs(a.sin_port);
+	sandbox_path(h->log, sizeof(h->log), "hostile.log");
+	unlink(h->log);
+	fflush(NULL);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0) {
+		FILE *log = fopen(h->log, "w");
+		size_t i;
+
+		signal(SIGPIPE, SIG_IGN);
+		alarm(60);
+		for (i = 0; replies[i]; i++) {
+			const char *r = replies[i], *tail = strstr(r, "ENDLESS");
+			char line[512];
+			int c = accept(s, NULL, NULL);
+
+			if (c < 0 || !read_request(c, line, sizeof(line)))
+				_exit(1);
+			fprintf(log, "%s\n", line);
+			fflush(log);
+			if (write(c, r, tail ? (size_t)(tail - r) : strlen(r)) < 0)
+				_exit(1);
+			if (tail) {
+				static char junk[65536];
+				unsigned long long wrote = 0;
+				ssize_t n;
+
+				memset(junk, 'x', sizeof(junk));
+				while (wrote < (256ull << 20) && (n = write(c, junk, sizeof(junk))) > 0)
+					wrote += (unsigned long long)n;
+				fprintf(log, "wrote %llu\n", wrote);
+				fflush(log);
+			}
+			shutdown(c, SHUT_WR);
+			while (read(c, line, sizeof(line)) > 0)
+				;
+			close(c);
+		}
+		_exit(0);
+	}
+	close(s);
+}
+
+/* Waits for the server (all its replies sent, or the client gone): its log. */
+static char *hostile_stop(hostile *h)
+{
+	int st, i;
+
+	/* a hung-up client ends an endless reply at once; a server still
+	 * waiting for a request that never comes is ended */
+	for (i = 0; i < 200 && waitpid(h->pid, &st, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 200) {
+		kill(h->pid, SIGTERM);
+		assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
+	}
+	return sandbox_slurp(sandbox_dir, "hostile.log");
+}
+
+static dsync_s3 *hostile_client(const hostile *h)
+{
+	dsync_s3 *c;
+	char url[128];
+
+	clear_env();
+	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secretsecret", 1);
+	snprintf(url, sizeof(url), "s3+http://127.0.0.1:%d/bkt/pre", h->port);
+	assert_int_equal(dsync_s3_open(&c, url, NULL), 0);
+	return c;
+}
+
+static int count_lines(const char *log, const char *start)
+{
+	int n = 0;
+
+	for (const char *p = log; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, start, strlen(start)) == 0)
+			n++;
+	return n;
+}
+
+static int sink(const char *key, const dsync_s3_object *obj, void *payload)
+{
+	(void)obj;
+	(*(int *)payload)++;
+	assert_null(strstr(key, ".."));
+	return 0;
+}
+
+#define LIST_HEAD "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/xml\r\n\r\n"
+
+static void list_fails(const char *const *replies, int code, const char *words, int requests)
+{
+	hostile h;
+	dsync_s3 *c;
+	char *log;
+	int n = 0;
+
+	hostile_start(&h, replies);
+	c = hostile_client(&h);
+	assert_int_equal(dsync_s3_list(c, "", NULL, 0, sink, &n), code);
+	assert_non_null(strstr(dsync_error_last(), words));
+	dsync_s3_free(c);
+	log = hostile_stop(&h);
+	assert_int_equal(count_lines(log, "GET "), requests);
+	free(log);
+}
+
+static void test_hostile_list(void **state)
+{
+	static const char *const loop[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>T</NextContinuationToken>"
+		"<Contents><Key>pre/a</Key><Size>1</Size></Contents></ListBucketResult>",
+		LIST_HEAD "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>T</NextContinuationToken>"
+		"<Contents><Key>pre/b</Key><Size>1</Size></Contents></ListBucketResult>",
+		LIST_HEAD "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>T</NextContinuationToken>"
+		"<Contents><Key>pre/c</Key><Size>1</Size></Contents></ListBucketResult>",
+		NULL
+	};
+	static const char *const outside[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>other/a</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const backwards[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>pre/b</Key><Size>1</Size>"
+		"</Contents><Contents><Key>pre/a</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const control[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>pre/a&#10;b</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const error200[] = {
+		LIST_HEAD "<Error><Code>InternalError</Code></Error>", NULL
+	};
+	static const char *const doctype[] = {
+		LIST_HEAD "<!DOCTYPE x [<!ENTITY e \"pre/a\">]><ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>&e;</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const cut[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4000\r\n\r\n<ListBucketResult><IsTr", NULL
+	};
+	static const char *const dots[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>pre/../x</Key><Size>1</Size></Contents>"
+		"<Contents><Key>pre/a</Key><Size>1</Size></Contents>"
+		"<Contents><Key>pre/a/./b</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	hostile h;
+	dsync_s3 *c;
+	int n = 0;
+
+	(void)state;
+	list_fails(loop, DSYNC_ECORRUPT, "does not end", 2);
+	list_fails(outside, DSYNC_ECORRUPT, "outside", 1);
+	list_fails(backwards, DSYNC_ECORRUPT, "out of order", 1);
+	list_fails(control, DSYNC_ECORRUPT, "malformed listing", 1);
+	list_fails(error200, DSYNC_ECORRUPT, "malformed listing", 1);
+	list_fails(doctype, DSYNC_ECORRUPT, "malformed listing", 1);
+	setenv("DSYNC_TEST_S3_STALL", "2", 1);
+	list_fails(cut, DSYNC_ERROR, "cannot reach", 1);
+
+	/* keys dsync can't have written are not handed on */
+	hostile_start(&h, dots);
+	c = hostile_client(&h);
+	assert_int_equal(dsync_s3_list(c, "", NULL, 0, sink, &n), 0);
+	assert_int_equal(n, 1);
+	dsync_s3_free(c);
+	free(hostile_stop(&h));
+}
+
+static int get_to(const char *const *replies, uint64_t max, uint64_t from, char **log)
+{
+	char path[600];
+	hostile h;
+	dsync_s3 *c;
+	int fd, error;
+
+	sandbox_path(path, sizeof(path), "got");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	hostile_start(&h, replies);
+	c = hostile_client(&h);
+	error = dsync_s3_get(c, "blob", fd, max, from, NULL, NULL, NULL);
+	dsync_s3_free(c);
+	*log = hostile_stop(&h);
+	close(fd);
+	return error;
+}
+
+static void test_hostile_get(void **state)
+{
+	static const char *const huge[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 99999999999999\r\n\r\nENDLESS", NULL
+	};
+	static const char *const unsized[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nENDLESS", NULL
+	};
+	static const char *const elsewhere[] = {
+		"HTTP/1.1 206 Partial Content\r\nConnection: close\r\nContent-Length: 5\r\n"
+		"Content-Range: bytes 0-4/20\r\n\r\nabcde", NULL
+	};
+	static const char *const redirect[] = {
+		"HTTP/1.1 307 Temporary Redirect\r\nConnection: close\r\nLocation: http://127.0.0.1:1/elsewhere\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc", NULL
+	};
+	char *log;
+	unsigned long long wrote = 0;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_STALL", "5", 1);
+	assert_int_equal(get_to(huge, 1000, 0, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "larger than it may be"));
+	free(log);
+	/* no Content-Length: the bound ends it all the same */
+	assert_int_equal(get_to(unsized, 1 << 20, 0, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(log, "wrote "));
+	assert_true(sscanf(strstr(log, "wrote "), "wrote %llu", &wrote) == 1 && wrote < (64ull << 20));
+	free(log);
+	assert_int_equal(get_to(elsewhere, 1000, 10, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "range it was not asked for"));
+	free(log);
+	/* a redirect is not followed: one request, and a refusal */
+	assert_true(get_to(redirect, 1000, 0, &log) < 0);
+	assert_int_equal(count_lines(log, "GET "), 1);
+	assert_non_null(strstr(dsync_error_last(), "HTTP 307"));
+	free(log);
+}
+
+/* headers libcurl or we refuse are a malformed reply, not a cut connection
+ * (not "cannot reach", not tried again) */
+static void test_hostile_headers(void **state)
+{
+	static const char *const negative[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: -1\r\n\r\nabc", NULL
+	};
+	static const char *const twice[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", NULL
+	};
+	char *log;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_STALL", "5", 1);
+	assert_int_equal(get_to(negative, 1000, 0, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "malformed reply"));
+	free(log);
+	assert_int_equal(get_to(twice, 1000, 0, &log), DSYNC_ECORRUPT);
+	assert_int_equal(count_lines(log, "GET "), 1);
+	free(log);
+}
+
+/* a refusal's body is read to its bound, no further: an endless one does
+ * not hold the client */
+static void test_hostile_refusal(void **state)
+{
+	static const char *const endless_refusal[] = {
+		"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\nENDLESS", NULL
+	};
+	unsigned long long wrote = 0;
+	char *log;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_STALL", "5", 1);
+	assert_int_equal(get_to(endless_refusal, 1000, 0, &log), DSYNC_EAUTH);
+	assert_non_null(strstr(log, "wrote "));
+	assert_true(sscanf(strstr(log, "wrote "), "wrote %llu", &wrote) == 1);
+	assert_true(wrote < (64ull << 20));
+	free(log);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -573,6 +914,10 @@ int main(void)
 		cmocka_unit_test(test_xml_refused),
 		cmocka_unit_test(test_xml_small),
 		cmocka_unit_test(test_xml_uploads),
+		cmocka_unit_test(test_hostile_list),
+		cmocka_unit_test(test_hostile_get),
+		cmocka_unit_test(test_hostile_headers),
+		cmocka_unit_test(test_hostile_refusal),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
