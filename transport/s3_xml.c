@@ -372,7 +372,7 @@ int dsync_s3_xml_etag(char *out, const char *s, size_t len)
 	if (len >= DSYNC_S3_ETAG_MAX)
 		return -1;
 	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || strchr("\"\\<>&", s[i]))
 			return -1;
 	memcpy(out, s, len);
 	out[len] = '\0';

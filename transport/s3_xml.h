@@ -76,7 +76,8 @@ int dsync_s3_xml_time(time_t *out, const char *s, size_t len);
 
 /* An ETag (quotes removed when both are there) into OUT
  * (DSYNC_S3_ETAG_MAX bytes): 0, or -1 when it is too long or holds anything
- * but printable ASCII without quotes and backslashes. */
+ * but printable ASCII without quotes, backslashes and XML's < > & (a part's
+ * ETag goes back into CompleteMultipartUpload's body). */
 int dsync_s3_xml_etag(char *out, const char *s, size_t len);
 
 #endif

@@ -523,6 +523,10 @@ static void test_xml_small(void **state)
 	assert_int_equal(dsync_s3_xml_etag(etag, S("\"\"")), 0);
 	assert_string_equal(etag, "");
 	assert_int_equal(dsync_s3_xml_etag(etag, S("W/\"x\"")), -1);
+	/* an ETag goes back into CompleteMultipartUpload's XML: no markup */
+	assert_int_equal(dsync_s3_xml_etag(etag, S("\"a</ETag><ETag>b\"")), -1);
+	assert_int_equal(dsync_s3_xml_etag(etag, S("a&amp;b")), -1);
+	assert_int_equal(dsync_s3_xml_etag(etag, S("\"9b2cf535f27731c974343645a3985328-12\"")), 0);
 }
 
 static void test_xml_uploads(void **state)
@@ -586,6 +590,8 @@ static bool read_request(int fd, char *line, size_t size)
 			return false;
 	}
 	snprintf(line, size, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	if (strcasestr(buf, "\r\nExpect: 100-continue") && write(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 25)
+		return false;
 	if ((cl = strcasestr(buf, "\r\nContent-Length:")))
 		body = strtol(cl + 17, NULL, 10);
 	body -= (long)(got - (size_t)(end + 4 - buf));
@@ -886,6 +892,41 @@ static void test_hostile_refusal(void **state)
 	free(log);
 }
 
+/* a part's ETag that would smuggle XML into CompleteMultipartUpload: the
+ * upload is refused and aborted, never completed */
+static void test_hostile_etag(void **state)
+{
+	static const char *const replies[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 95\r\n\r\n"
+		"<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>\n\n\n\n\n\n\n\n\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"x</ETag></Part><Part><PartNumber>9</PartNumber><ETag>y\"\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"b\"\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", NULL
+	};
+	char path[600], *log;
+	hostile h;
+	dsync_s3 *c;
+	int fd;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_PART", "5242880", 1);
+	sandbox_path(path, sizeof(path), "part");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(ftruncate(fd, (5 << 20) + 10), 0);
+	hostile_start(&h, replies);
+	c = hostile_client(&h);
+	assert_int_equal(dsync_s3_put_fd(c, "blob", fd, NULL, NULL), DSYNC_ECORRUPT);
+	dsync_s3_free(c);
+	log = hostile_stop(&h);
+	close(fd);
+	unsetenv("DSYNC_TEST_S3_PART");
+	assert_int_equal(count_lines(log, "PUT "), 1);
+	assert_int_equal(count_lines(log, "POST /bkt/pre/blob?uploadId"), 0);
+	assert_int_equal(count_lines(log, "DELETE /bkt/pre/blob?uploadId=u1"), 1);
+	free(log);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -918,6 +959,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_get),
 		cmocka_unit_test(test_hostile_headers),
 		cmocka_unit_test(test_hostile_refusal),
+		cmocka_unit_test(test_hostile_etag),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
