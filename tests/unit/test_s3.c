@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -339,6 +340,51 @@ static void parse_fails(const char *text, bool config, const char *words)
 		fail_msg("'%s' does not say '%s'", dsync_error_last(), words);
 	assert_null(strstr(dsync_error_last(), "s3cr3t"));
 	dsync_s3_creds_dispose(&c);
+}
+
+/* credentials files that are not what they should be: refused with a line,
+ * the process never held by them, no value ever shown */
+static void test_creds_hostile(void **state)
+{
+	dsync_s3_creds c;
+	char path[600];
+	int fd;
+
+	(void)state;
+	clear_env();
+	alarm(20); /* a read that blocks fails the test, not the run */
+	/* a FIFO nobody writes to (open() would wait for a writer) */
+	sandbox_path(path, sizeof(path), "home/.aws/fifo");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "not a plain file"));
+	dsync_s3_creds_dispose(&c);
+	/* over 1 MiB: refused before it is read */
+	sandbox_path(path, sizeof(path), "home/.aws/huge");
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(ftruncate(fd, (2 << 20)), 0);
+	close(fd);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "at most 1 MiB"));
+	dsync_s3_creds_dispose(&c);
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	/* a key with a space, CRLF lines, a section never closed */
+	put_file("home/.aws/credentials", "[default\r\n[default]\r\naws_access_key_id = AK ID\r\n"
+		 "aws_secret_access_key = s3cr3tvalue\r\n");
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_null(strstr(dsync_error_last(), "AK ID"));
+	assert_null(strstr(dsync_error_last(), "s3cr3tvalue"));
+	dsync_s3_creds_dispose(&c);
+	/* a profile that is not there, named */
+	put_file("home/.aws/credentials", "[default]\naws_access_key_id = AKID\naws_secret_access_key = s3cr3tvalue\n");
+	setenv("AWS_PROFILE", "nosuch", 1);
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "no profile 'nosuch'"));
+	dsync_s3_creds_dispose(&c);
+	alarm(0);
+	clear_env();
 }
 
 static void test_creds_parse(void **state)
@@ -951,6 +997,7 @@ int main(void)
 		cmocka_unit_test(test_creds_env),
 		cmocka_unit_test(test_creds_files),
 		cmocka_unit_test(test_creds_parse),
+		cmocka_unit_test(test_creds_hostile),
 		cmocka_unit_test(test_xml_list),
 		cmocka_unit_test(test_xml_refused),
 		cmocka_unit_test(test_xml_small),
