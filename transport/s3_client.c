@@ -418,7 +418,8 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 	}
 	if (r->too_big) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the bucket at %s is larger than it may be (over %llu bytes)",
-					r->key ? r->key : "a reply", c->who, (unsigned long long)r->max);
+					r->key ? r->key : "a reply", c->who,
+					(unsigned long long)(r->max ? r->max : r->out ? r->out->max : S3_ERR_BODY_MAX));
 		goto out;
 	}
 	if (r->bad) {

@@ -807,6 +807,7 @@ static void test_hostile_list(void **state)
 		LIST_HEAD "<!DOCTYPE x [<!ENTITY e \"pre/a\">]><ListBucketResult><IsTruncated>false</IsTruncated>"
 		"<Contents><Key>&e;</Key><Size>1</Size></Contents></ListBucketResult>", NULL
 	};
+	static const char *const endless[] = { LIST_HEAD "ENDLESS", NULL };
 	static const char *const cut[] = {
 		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4000\r\n\r\n<ListBucketResult><IsTr", NULL
 	};
@@ -827,6 +828,7 @@ static void test_hostile_list(void **state)
 	list_fails(control, DSYNC_ECORRUPT, "malformed listing", 1);
 	list_fails(error200, DSYNC_ECORRUPT, "malformed listing", 1);
 	list_fails(doctype, DSYNC_ECORRUPT, "malformed listing", 1);
+	list_fails(endless, DSYNC_ECORRUPT, "over 4194304 bytes", 1);
 	setenv("DSYNC_TEST_S3_STALL", "2", 1);
 	list_fails(cut, DSYNC_ERROR, "cannot reach", 1);
 
