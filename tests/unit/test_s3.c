@@ -117,6 +117,19 @@ static void test_url(void **state)
 	url_refused("s3://[g::1]/bkt", "IPv6");
 	url_refused("s3://[::1]x/bkt", "a bad host");
 	url_refused("http://h/bkt", "not an S3 address");
+	/* the edges: 63 and 64 characters, the last port, IPv6 forms */
+	url_ok("s3://h:65535/b23456789012345678901234567890123456789012345678901234567890123", true, "h", 65535,
+	       "b23456789012345678901234567890123456789012345678901234567890123", "",
+	       "s3://h:65535/b23456789012345678901234567890123456789012345678901234567890123");
+	url_refused("s3://h/b234567890123456789012345678901234567890123456789012345678901234", "not a bucket name");
+	url_ok("s3+http://[::FFFF:127.0.0.1]:9/bkt", false, "::ffff:127.0.0.1", 9, "bkt", "",
+	       "s3+http://[::ffff:127.0.0.1]:9/bkt");
+	url_refused("s3://[:::::]/bkt", "IPv6");
+	url_refused("s3://[1::2::3]/bkt", "IPv6");
+	url_refused("s3://[::1%25lo]/bkt", "'%'");
+	/* an empty folder, even last */
+	url_refused("s3://h/bkt//", "a bad prefix");
+	url_refused("s3://h/bkt/a//", "a bad prefix");
 }
 
 static void test_url_long(void **state)
