@@ -81,24 +81,6 @@ static bool header_is(const char *line, size_t name_len, const char *name)
 	return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
 }
 
-static int dec_u64(uint64_t *out, const char *s, size_t len)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > 20)
-		return -1;
-	for (i = 0; i < len; i++) {
-		unsigned d = (unsigned char)s[i] - '0';
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* "bytes START-END/TOTAL" */
 static int parse_range(s3_req *r, const char *v)
 {
@@ -110,8 +92,10 @@ static int parse_range(s3_req *r, const char *v)
 	v += 6;
 	if (!(dash = strchr(v, '-')) || !(slash = strchr(dash, '/')))
 		return -1;
-	if (dec_u64(&r->range_start, v, (size_t)(dash - v)) < 0 || dec_u64(&end, dash + 1, (size_t)(slash - dash - 1)) < 0 ||
-	    dec_u64(&r->range_total, slash + 1, strlen(slash + 1)) < 0 || end < r->range_start || end >= r->range_total)
+	if (dsync_s3_dec_u64(&r->range_start, v, (size_t)(dash - v)) < 0 ||
+	    dsync_s3_dec_u64(&end, dash + 1, (size_t)(slash - dash - 1)) < 0 ||
+	    dsync_s3_dec_u64(&r->range_total, slash + 1, strlen(slash + 1)) < 0 || end < r->range_start ||
+	    end >= r->range_total)
 		return -1;
 	return 0;
 }
@@ -134,7 +118,7 @@ static void on_header_line(s3_req *r, const char *line, size_t len)
 		r->bad = r->has_length = r->has_range = r->has_etag = false;
 		r->etag[0] = '\0';
 		r->mtime = 0;
-		if (!sp || (size_t)(line + len - sp) < 4 || dec_u64(&status, sp + 1, 3) < 0 || status < 100)
+		if (!sp || (size_t)(line + len - sp) < 4 || dsync_s3_dec_u64(&status, sp + 1, 3) < 0 || status < 100)
 			r->bad = true;
 		r->status = (long)status;
 		return;
@@ -153,7 +137,7 @@ static void on_header_line(s3_req *r, const char *line, size_t len)
 		vlen--;
 	buf[v - buf + (ptrdiff_t)vlen] = '\0';
 	if (header_is(buf, name_len, "Content-Length")) {
-		if (dec_u64(&n, v, vlen) < 0 || (r->has_length && n != r->length))
+		if (dsync_s3_dec_u64(&n, v, vlen) < 0 || (r->has_length && n != r->length))
 			r->bad = true;
 		r->has_length = true;
 		r->length = n;

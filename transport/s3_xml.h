@@ -70,6 +70,10 @@ int dsync_s3_xml_upload_id(char *out, const char *body, size_t len);
  * only ever looked at, never shown. */
 void dsync_s3_xml_error_code(char *code, const char *body, size_t len);
 
+/* LEN (1..20) decimal digits at S as a number into OUT: 0, or -1 when
+ * anything else (a sign, a space, an overflow); headers and XML alike. */
+int dsync_s3_dec_u64(uint64_t *out, const char *s, size_t len);
+
 /* "2026-12-07T03:06:06.000Z" (the fraction optional) as a time: 0, or -1
  * when malformed. */
 int dsync_s3_xml_time(time_t *out, const char *s, size_t len);

@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "s3-blob: %s\n", dsync_error_last());
 		return 1;
 	}
-	if ((fd = put ? open(argv[4], O_RDONLY | O_CLOEXEC) : open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+	fd = put ? open(argv[4], O_RDONLY | O_CLOEXEC) : open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
 		perror(argv[4]);
 		return 1;
 	}
