@@ -4,7 +4,9 @@
  * virtual-host style), credentials and settings from the environment and
  * the AWS CLI's files (profiles, precedence, the "s3 =" block, bad
  * values), and the XML replies (listings, UploadId, Error codes, entities,
- * the scanner's refusals).
+ * the scanner's refusals), and the client against a hostile server: canned
+ * replies over a real socket (bodies without end, bad lengths, a Range
+ * elsewhere, a redirect, looping listings, an ETag with markup).
  */
 #include <stdarg.h>
 #include <stddef.h>
