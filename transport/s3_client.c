@@ -81,24 +81,6 @@ static bool header_is(const char *line, size_t name_len, const char *name)
 	return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
 }
 
-static int dec_u64(uint64_t *out, const char *s, size_t len)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > 20)
-		return -1;
-	for (i = 0; i < len; i++) {
-		unsigned d = (unsigned char)s[i] - '0';
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* "bytes START-END/TOTAL" */
 static int parse_range(s3_req *r, const char *v)
 {
@@ -110,8 +92,10 @@ static int parse_range(s3_req *r, const char *v)
 	v += 6;
 	if (!(dash = strchr(v, '-')) || !(slash = strchr(dash, '/')))
 		return -1;
-	if (dec_u64(&r->range_start, v, (size_t)(dash - v)) < 0 || dec_u64(&end, dash + 1, (size_t)(slash - dash - 1)) < 0 ||
-	    dec_u64(&r->range_total, slash + 1, strlen(slash + 1)) < 0 || end < r->range_start || end >= r->range_total)
+	if (dsync_s3_dec_u64(&r->range_start, v, (size_t)(dash - v)) < 0 ||
+	    dsync_s3_dec_u64(&end, dash + 1, (size_t)(slash - dash - 1)) < 0 ||
+	    dsync_s3_dec_u64(&r->range_total, slash + 1, strlen(slash + 1)) < 0 || end < r->range_start ||
+	    end >= r->range_total)
 		return -1;
 	return 0;
 }
@@ -134,7 +118,7 @@ static void on_header_line(s3_req *r, const char *line, size_t len)
 		r->bad = r->has_length = r->has_range = r->has_etag = false;
 		r->etag[0] = '\0';
 		r->mtime = 0;
-		if (!sp || (size_t)(line + len - sp) < 4 || dec_u64(&status, sp + 1, 3) < 0 || status < 100)
+		if (!sp || (size_t)(line + len - sp) < 4 || dsync_s3_dec_u64(&status, sp + 1, 3) < 0 || status < 100)
 			r->bad = true;
 		r->status = (long)status;
 		return;
@@ -153,7 +137,7 @@ static void on_header_line(s3_req *r, const char *line, size_t len)
 		vlen--;
 	buf[v - buf + (ptrdiff_t)vlen] = '\0';
 	if (header_is(buf, name_len, "Content-Length")) {
-		if (dec_u64(&n, v, vlen) < 0 || (r->has_length && n != r->length))
+		if (dsync_s3_dec_u64(&n, v, vlen) < 0 || (r->has_length && n != r->length))
 			r->bad = true;
 		r->has_length = true;
 		r->length = n;
@@ -199,9 +183,14 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ctx)
 	size_t len = size * nitems, done = 0;
 
 	if (!ok_status(r->status)) {
-		/* a refusal's body past its bound is dropped: its Code is then unknown */
-		if (r->err.len + len <= S3_ERR_BODY_MAX)
-			(void)dsync_buf_put(&r->err, data, len);
+		/* a refusal's body is read to its bound, no further (an endless one
+		 * would hold us until the stall limit): its Code is then unknown */
+		if (r->err.len + len > S3_ERR_BODY_MAX) {
+			dsync_buf_truncate(&r->err, 0);
+			r->err_over = true;
+			return 0;
+		}
+		(void)dsync_buf_put(&r->err, data, len);
 		return len;
 	}
 	if (r->max && r->max_offset + r->got + len > r->max) {
@@ -371,7 +360,7 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 	r->etag[0] = r->code[0] = '\0';
 	r->mtime = 0;
 	r->sent = r->got = 0;
-	r->too_big = r->sink_failed = false;
+	r->too_big = r->sink_failed = r->err_over = false;
 	r->cc = CURLE_OK;
 	dsync_buf_truncate(&r->err, 0);
 	if (r->out)
@@ -413,16 +402,34 @@ int dsync_s3_req_once(dsync_s3 *c, s3_req *r)
 	}
 	if (r->too_big) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "%s in the bucket at %s is larger than it may be (over %llu bytes)",
-					r->key ? r->key : "a reply", c->who, (unsigned long long)r->max);
+					r->key ? r->key : "a reply", c->who,
+					(unsigned long long)(r->max ? r->max : r->out ? r->out->max : S3_ERR_BODY_MAX));
 		goto out;
 	}
+	if (r->bad) {
+		/* headers we refuse (two Content-Lengths, a bad Content-Range ...),
+		 * whatever libcurl made of them: never tried again */
+		error = dsync_error_set(DSYNC_ECORRUPT, "the S3 server at %s sent a malformed reply (HTTP %ld)%s%s",
+					c->u.label, r->status, r->key ? " for " : "", r->key ? r->key : "");
+		goto out;
+	}
+	if (r->cc == CURLE_WEIRD_SERVER_REPLY || r->cc == CURLE_BAD_CONTENT_ENCODING ||
+	    r->cc == CURLE_RANGE_ERROR || r->cc == CURLE_UNSUPPORTED_PROTOCOL) {
+		/* libcurl refused the reply itself (a negative or doubled
+		 * Content-Length, a broken status line ...): not a cut connection */
+		error = dsync_error_set(DSYNC_ECORRUPT, "the S3 server at %s sent a malformed reply: %s", c->u.label,
+					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc));
+		goto out;
+	}
+	if (r->cc == CURLE_WRITE_ERROR && r->err_over)
+		r->cc = CURLE_OK; /* a refusal cut at its bound: its status is known, its Code not */
 	if (r->cc != CURLE_OK) {
 		error = dsync_error_set(DSYNC_ERROR, "cannot reach the S3 server at %s: %s%s", c->u.label,
 					c->errbuf[0] ? c->errbuf : curl_easy_strerror(r->cc),
 					r->cc == CURLE_PEER_FAILED_VERIFICATION ? " (a private CA: AWS_CA_BUNDLE=FILE)" : "");
 		goto out;
 	}
-	if (r->bad || r->status < 200 ||
+	if (r->status < 200 ||
 	    (ok_status(r->status) && r->has_length && strcmp(r->method, "HEAD") != 0 && r->length != r->got &&
 	     (r->out || r->out_fd >= 0))) {
 		error = dsync_error_set(DSYNC_ECORRUPT, "the S3 server at %s sent a malformed reply (HTTP %ld)%s%s",
@@ -442,7 +449,7 @@ out:
 
 bool dsync_s3_req_is_cut(const s3_req *r)
 {
-	if (r->too_big || r->sink_failed)
+	if (r->too_big || r->sink_failed || r->bad)
 		return false;
 	switch (r->cc) {
 	case CURLE_COULDNT_CONNECT:

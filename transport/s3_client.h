@@ -163,7 +163,9 @@ int dsync_s3_delete(dsync_s3 *c, const char *key);
  * dsync_s3_list_cb says (a non-zero return ends the listing: that is how a
  * caller takes one page of its own).  MAX_KEYS (1..1000; 0: 1000) is the
  * page size asked of the server.  Keys the server sends that are not under
- * the URL's prefix, or not valid keys, are DSYNC_ECORRUPT.
+ * the URL's prefix or out of order are DSYNC_ECORRUPT (a listing that could
+ * loop); keys dsync can't have written ("..", a space, a folder marker) are
+ * skipped.
  */
 int dsync_s3_list(dsync_s3 *c, const char *prefix, const char *start_after, int max_keys, dsync_s3_list_cb cb,
 		  void *payload);

@@ -281,7 +281,8 @@ static int read_file(char **out, size_t *len, const char *path)
 
 	*out = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+	/* O_NONBLOCK: a FIFO (or a device) in its place is refused below, not waited on */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : dsync_error_sys(errno, "cannot read '%s'", path);
 	if (fstat(fd, &st) < 0) {
 		error = dsync_error_sys(errno, "cannot read '%s'", path);

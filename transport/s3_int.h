@@ -72,6 +72,7 @@ typedef struct s3_req {
 	uint64_t sent, got;
 	CURLcode cc;
 	bool too_big, sink_failed;
+	bool err_over;                 /* a refusal's body went past S3_ERR_BODY_MAX: cut there */
 } s3_req;
 
 void dsync_s3_req_init(s3_req *r, const char *method, const char *key);

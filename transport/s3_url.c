@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 
+#include <arpa/inet.h>
 #include <strings.h>
 
 #include "transport/s3_client.h"
@@ -57,6 +58,7 @@ static bool host_name(char *out, const char *s, size_t len)
  * IPv4), at most 45 characters; lowercased into OUT */
 static bool host_ipv6(char *out, const char *s, size_t len)
 {
+	struct in6_addr addr;
 	size_t i, colons = 0;
 
 	if (len < 2 || len > 45)
@@ -71,7 +73,8 @@ static bool host_ipv6(char *out, const char *s, size_t len)
 		out[i] = (char)(c >= 'A' && c <= 'F' ? c + 32 : c);
 	}
 	out[len] = '\0';
-	return colons >= 2;
+	/* and an address: "[:::::]" or "[1::2::3]" are not */
+	return colons >= 2 && inet_pton(AF_INET6, out, &addr) == 1;
 }
 
 /* four decimal numbers 0..255 with dots: S3 refuses such bucket names */
@@ -121,8 +124,8 @@ static bool prefix_ok(char *out, const char *s, size_t len)
 {
 	size_t i, comp = 0;
 
-	if (len && s[len - 1] == '/')
-		len--;
+	if (len && s[len - 1] == '/' && --len == 0)
+		return false; /* "BUCKET//" */
 	if (len > DSYNC_S3_PREFIX_MAX)
 		return false;
 	for (i = 0; i <= len; i++) {

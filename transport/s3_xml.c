@@ -301,7 +301,7 @@ static bool at(const scan *s, const char *root, const char *a, const char *b)
 
 /* ---- values */
 
-static int u64(uint64_t *out, const char *s, size_t len)
+int dsync_s3_dec_u64(uint64_t *out, const char *s, size_t len)
 {
 	uint64_t v = 0;
 	size_t i;
@@ -372,7 +372,7 @@ int dsync_s3_xml_etag(char *out, const char *s, size_t len)
 	if (len >= DSYNC_S3_ETAG_MAX)
 		return -1;
 	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || strchr("\"\\<>&", s[i]))
 			return -1;
 	memcpy(out, s, len);
 	out[len] = '\0';
@@ -440,7 +440,7 @@ static int on_list(scan *s, bool open, void *payload)
 				return -1;
 			}
 		} else if (strcmp(s->names[2], "Size") == 0) {
-			if (st->has_size || u64(&e->obj.size, s->text, s->text_len) < 0)
+			if (st->has_size || dsync_s3_dec_u64(&e->obj.size, s->text, s->text_len) < 0)
 				return -1;
 			st->has_size = true;
 		} else if (strcmp(s->names[2], "LastModified") == 0) {

@@ -70,13 +70,18 @@ int dsync_s3_xml_upload_id(char *out, const char *body, size_t len);
  * only ever looked at, never shown. */
 void dsync_s3_xml_error_code(char *code, const char *body, size_t len);
 
+/* LEN (1..20) decimal digits at S as a number into OUT: 0, or -1 when
+ * anything else (a sign, a space, an overflow); headers and XML alike. */
+int dsync_s3_dec_u64(uint64_t *out, const char *s, size_t len);
+
 /* "2026-12-07T03:06:06.000Z" (the fraction optional) as a time: 0, or -1
  * when malformed. */
 int dsync_s3_xml_time(time_t *out, const char *s, size_t len);
 
 /* An ETag (quotes removed when both are there) into OUT
  * (DSYNC_S3_ETAG_MAX bytes): 0, or -1 when it is too long or holds anything
- * but printable ASCII without quotes and backslashes. */
+ * but printable ASCII without quotes, backslashes and XML's < > & (a part's
+ * ETag goes back into CompleteMultipartUpload's body). */
 int dsync_s3_xml_etag(char *out, const char *s, size_t len);
 
 #endif

@@ -67,7 +67,9 @@ s3_start() {
 	S3_PORT=${S3_ENDPOINT##*:}
 	export AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" AWS_REGION="$S3_REGION"
 	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_REGION AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE
-	S3CURL+=(--user "$S3_ACCESS_KEY:$S3_SECRET_KEY")
+	# the keys in a file curl reads (-K), never in an argument ps shows
+	(umask 077 && printf 'user = "%s:%s"\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" > "$TMP/s3curl.conf")
+	S3CURL+=(-K "$TMP/s3curl.conf")
 }
 
 s3_url() {

@@ -165,6 +165,27 @@ contains "... saying so, with the server's code" "$TMP/err" "HTTP 503 SlowDown);
 check "... after five tries" "$(awk '$1 == "busy" { print $2 }' "$TMP/proxy.stats")" = 5
 check "... within seconds" $(( $(now_ms) - t0 )) -lt 15000
 
+# the secret is in no process's arguments (ps, /proc/PID/cmdline) while
+# dsync works (a join that retries a busy server for seconds)
+busy_proxy 1000
+printf '%s\n' "$S3_SECRET_KEY" > "$TMP/secret.pattern"
+as V join "s3+http://127.0.0.1:$PROXY_PORT/t69-bucket/family/docs" "$TMP/V" --passphrase-file "$PASS" \
+	> /dev/null 2>&1 &
+JOIN_PID=$!
+seen=0
+: > "$TMP/ps.all"
+for _ in $(seq 1 30); do
+	ps -eo args > "$TMP/ps.now"
+	cat "$TMP/ps.now" >> "$TMP/ps.all"
+	grep -q "join s3+http://127.0.0.1:$PROXY_PORT/" "$TMP/ps.now" && seen=$((seen + 1))
+	kill -0 "$JOIN_PID" 2> /dev/null || break
+	sleep 0.1
+done
+wait "$JOIN_PID"
+proxy_stop
+check "... dsync was seen at work" "$seen" -ge 3
+check "the secret key is in no process's arguments" "$(grep -c -F -f "$TMP/secret.pattern" "$TMP/ps.all")" = 0
+
 # ---------------------------------------------------------------------------
 # 3. s3:// is https, its certificate checked
 if s3_tls_start; then

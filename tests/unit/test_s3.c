@@ -4,7 +4,9 @@
  * virtual-host style), credentials and settings from the environment and
  * the AWS CLI's files (profiles, precedence, the "s3 =" block, bad
  * values), and the XML replies (listings, UploadId, Error codes, entities,
- * the scanner's refusals).
+ * the scanner's refusals), and the client against a hostile server: canned
+ * replies over a real socket (bodies without end, bad lengths, a Range
+ * elsewhere, a redirect, looping listings, an ETag with markup).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/unit/sandbox.h"
 #include "transport/s3_client.h"
@@ -108,6 +119,19 @@ static void test_url(void **state)
 	url_refused("s3://[g::1]/bkt", "IPv6");
 	url_refused("s3://[::1]x/bkt", "a bad host");
 	url_refused("http://h/bkt", "not an S3 address");
+	/* the edges: 63 and 64 characters, the last port, IPv6 forms */
+	url_ok("s3://h:65535/b23456789012345678901234567890123456789012345678901234567890123", true, "h", 65535,
+	       "b23456789012345678901234567890123456789012345678901234567890123", "",
+	       "s3://h:65535/b23456789012345678901234567890123456789012345678901234567890123");
+	url_refused("s3://h/b234567890123456789012345678901234567890123456789012345678901234", "not a bucket name");
+	url_ok("s3+http://[::FFFF:127.0.0.1]:9/bkt", false, "::ffff:127.0.0.1", 9, "bkt", "",
+	       "s3+http://[::ffff:127.0.0.1]:9/bkt");
+	url_refused("s3://[:::::]/bkt", "IPv6");
+	url_refused("s3://[1::2::3]/bkt", "IPv6");
+	url_refused("s3://[::1%25lo]/bkt", "'%'");
+	/* an empty folder, even last */
+	url_refused("s3://h/bkt//", "a bad prefix");
+	url_refused("s3://h/bkt/a//", "a bad prefix");
 }
 
 static void test_url_long(void **state)
@@ -333,6 +357,51 @@ static void parse_fails(const char *text, bool config, const char *words)
 	dsync_s3_creds_dispose(&c);
 }
 
+/* credentials files that are not what they should be: refused with a line,
+ * the process never held by them, no value ever shown */
+static void test_creds_hostile(void **state)
+{
+	dsync_s3_creds c;
+	char path[600];
+	int fd;
+
+	(void)state;
+	clear_env();
+	alarm(20); /* a read that blocks fails the test, not the run */
+	/* a FIFO nobody writes to (open() would wait for a writer) */
+	sandbox_path(path, sizeof(path), "home/.aws/fifo");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "not a plain file"));
+	dsync_s3_creds_dispose(&c);
+	/* over 1 MiB: refused before it is read */
+	sandbox_path(path, sizeof(path), "home/.aws/huge");
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(ftruncate(fd, (2 << 20)), 0);
+	close(fd);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "at most 1 MiB"));
+	dsync_s3_creds_dispose(&c);
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	/* a key with a space, CRLF lines, a section never closed */
+	put_file("home/.aws/credentials", "[default\r\n[default]\r\naws_access_key_id = AK ID\r\n"
+		 "aws_secret_access_key = s3cr3tvalue\r\n");
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_null(strstr(dsync_error_last(), "AK ID"));
+	assert_null(strstr(dsync_error_last(), "s3cr3tvalue"));
+	dsync_s3_creds_dispose(&c);
+	/* a profile that is not there, named */
+	put_file("home/.aws/credentials", "[default]\naws_access_key_id = AKID\naws_secret_access_key = s3cr3tvalue\n");
+	setenv("AWS_PROFILE", "nosuch", 1);
+	assert_int_equal(dsync_s3_creds_find(&c), DSYNC_EUSAGE);
+	assert_non_null(strstr(dsync_error_last(), "no profile 'nosuch'"));
+	dsync_s3_creds_dispose(&c);
+	alarm(0);
+	clear_env();
+}
+
 static void test_creds_parse(void **state)
 {
 	dsync_s3_creds c = { 0 };
@@ -515,6 +584,10 @@ static void test_xml_small(void **state)
 	assert_int_equal(dsync_s3_xml_etag(etag, S("\"\"")), 0);
 	assert_string_equal(etag, "");
 	assert_int_equal(dsync_s3_xml_etag(etag, S("W/\"x\"")), -1);
+	/* an ETag goes back into CompleteMultipartUpload's XML: no markup */
+	assert_int_equal(dsync_s3_xml_etag(etag, S("\"a</ETag><ETag>b\"")), -1);
+	assert_int_equal(dsync_s3_xml_etag(etag, S("a&amp;b")), -1);
+	assert_int_equal(dsync_s3_xml_etag(etag, S("\"9b2cf535f27731c974343645a3985328-12\"")), 0);
 }
 
 static void test_xml_uploads(void **state)
@@ -545,6 +618,378 @@ static void test_xml_uploads(void **state)
 	dsync_s3_xml_uploads_dispose(&u);
 }
 
+/* ---- a hostile server: canned replies over a real socket, to the real
+ * client (libcurl and all) */
+
+#define HOSTILE_MAX 8
+
+typedef struct hostile {
+	pid_t pid;
+	int port;
+	char log[600];                 /* each request line, then "wrote N" per endless reply */
+} hostile;
+
+/* Reads one request (headers, then a Content-Length body) from FD: its first
+ * line into LINE; false when the peer closed. */
+static bool read_request(int fd, char *line, size_t size)
+{
+	char buf[65536];
+	size_t got = 0;
+	char *end, *cl;
+	long body = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")))
+			break;
+		if (got == sizeof(buf) - 1)
+			return false;
+	}
+	snprintf(line, size, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	if (strcasestr(buf, "\r\nExpect: 100-continue") && write(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 25)
+		return false;
+	if ((cl = strcasestr(buf, "\r\nContent-Length:")))
+		body = strtol(cl + 17, NULL, 10);
+	body -= (long)(got - (size_t)(end + 4 - buf));
+	while (body > 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n <= 0)
+			return false;
+		body -= n;
+	}
+	return true;
+}
+
+/* Serves REPLIES (NULL-ended) in turn, one connection each (the replies say
+ * "Connection: close"); a reply ending in "ENDLESS" sends its head, then
+ * bytes until the client hangs up (at most 256 MiB). */
+static void hostile_start(hostile *h, const char *const *replies)
+{
+	struct sockaddr_in a = { 0 };
+	socklen_t alen = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	assert_true(s >= 0);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s, 8), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+	h->port = ntohs(a.sin_port);
+	sandbox_path(h->log, sizeof(h->log), "hostile.log");
+	unlink(h->log);
+	fflush(NULL);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0) {
+		FILE *log = fopen(h->log, "w");
+		size_t i;
+
+		signal(SIGPIPE, SIG_IGN);
+		alarm(60);
+		for (i = 0; replies[i]; i++) {
+			const char *r = replies[i], *tail = strstr(r, "ENDLESS");
+			char line[512];
+			int c = accept(s, NULL, NULL);
+
+			if (c < 0 || !read_request(c, line, sizeof(line)))
+				_exit(1);
+			fprintf(log, "%s\n", line);
+			fflush(log);
+			if (write(c, r, tail ? (size_t)(tail - r) : strlen(r)) < 0)
+				_exit(1);
+			if (tail) {
+				static char junk[65536];
+				unsigned long long wrote = 0;
+				ssize_t n;
+
+				memset(junk, 'x', sizeof(junk));
+				while (wrote < (256ull << 20) && (n = write(c, junk, sizeof(junk))) > 0)
+					wrote += (unsigned long long)n;
+				fprintf(log, "wrote %llu\n", wrote);
+				fflush(log);
+			}
+			shutdown(c, SHUT_WR);
+			while (read(c, line, sizeof(line)) > 0)
+				;
+			close(c);
+		}
+		_exit(0);
+	}
+	close(s);
+}
+
+/* Waits for the server (all its replies sent, or the client gone): its log. */
+static char *hostile_stop(hostile *h)
+{
+	int st, i;
+
+	/* a hung-up client ends an endless reply at once; a server still
+	 * waiting for a request that never comes is ended */
+	for (i = 0; i < 200 && waitpid(h->pid, &st, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 200) {
+		kill(h->pid, SIGTERM);
+		assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
+	}
+	return sandbox_slurp(sandbox_dir, "hostile.log");
+}
+
+static dsync_s3 *hostile_client(const hostile *h)
+{
+	dsync_s3 *c;
+	char url[128];
+
+	clear_env();
+	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secretsecret", 1);
+	snprintf(url, sizeof(url), "s3+http://127.0.0.1:%d/bkt/pre", h->port);
+	assert_int_equal(dsync_s3_open(&c, url, NULL), 0);
+	return c;
+}
+
+static int count_lines(const char *log, const char *start)
+{
+	int n = 0;
+
+	for (const char *p = log; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, start, strlen(start)) == 0)
+			n++;
+	return n;
+}
+
+static int sink(const char *key, const dsync_s3_object *obj, void *payload)
+{
+	(void)obj;
+	(*(int *)payload)++;
+	assert_null(strstr(key, ".."));
+	return 0;
+}
+
+#define LIST_HEAD "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/xml\r\n\r\n"
+
+static void list_fails(const char *const *replies, int code, const char *words, int requests)
+{
+	hostile h;
+	dsync_s3 *c;
+	char *log;
+	int n = 0;
+
+	hostile_start(&h, replies);
+	c = hostile_client(&h);
+	assert_int_equal(dsync_s3_list(c, "", NULL, 0, sink, &n), code);
+	assert_non_null(strstr(dsync_error_last(), words));
+	dsync_s3_free(c);
+	log = hostile_stop(&h);
+	assert_int_equal(count_lines(log, "GET "), requests);
+	free(log);
+}
+
+static void test_hostile_list(void **state)
+{
+	static const char *const loop[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>T</NextContinuationToken>"
+		"<Contents><Key>pre/a</Key><Size>1</Size></Contents></ListBucketResult>",
+		LIST_HEAD "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>T</NextContinuationToken>"
+		"<Contents><Key>pre/b</Key><Size>1</Size></Contents></ListBucketResult>",
+		LIST_HEAD "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>T</NextContinuationToken>"
+		"<Contents><Key>pre/c</Key><Size>1</Size></Contents></ListBucketResult>",
+		NULL
+	};
+	static const char *const outside[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>other/a</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const backwards[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>pre/b</Key><Size>1</Size>"
+		"</Contents><Contents><Key>pre/a</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const control[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>pre/a&#10;b</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const error200[] = {
+		LIST_HEAD "<Error><Code>InternalError</Code></Error>", NULL
+	};
+	static const char *const doctype[] = {
+		LIST_HEAD "<!DOCTYPE x [<!ENTITY e \"pre/a\">]><ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>&e;</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	static const char *const endless[] = { LIST_HEAD "ENDLESS", NULL };
+	static const char *const cut[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4000\r\n\r\n<ListBucketResult><IsTr", NULL
+	};
+	static const char *const dots[] = {
+		LIST_HEAD "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>pre/../x</Key><Size>1</Size></Contents>"
+		"<Contents><Key>pre/a</Key><Size>1</Size></Contents>"
+		"<Contents><Key>pre/a/./b</Key><Size>1</Size></Contents></ListBucketResult>", NULL
+	};
+	hostile h;
+	dsync_s3 *c;
+	int n = 0;
+
+	(void)state;
+	list_fails(loop, DSYNC_ECORRUPT, "does not end", 2);
+	list_fails(outside, DSYNC_ECORRUPT, "outside", 1);
+	list_fails(backwards, DSYNC_ECORRUPT, "out of order", 1);
+	list_fails(control, DSYNC_ECORRUPT, "malformed listing", 1);
+	list_fails(error200, DSYNC_ECORRUPT, "malformed listing", 1);
+	list_fails(doctype, DSYNC_ECORRUPT, "malformed listing", 1);
+	list_fails(endless, DSYNC_ECORRUPT, "over 4194304 bytes", 1);
+	setenv("DSYNC_TEST_S3_STALL", "2", 1);
+	list_fails(cut, DSYNC_ERROR, "cannot reach", 1);
+
+	/* keys dsync can't have written are not handed on */
+	hostile_start(&h, dots);
+	c = hostile_client(&h);
+	assert_int_equal(dsync_s3_list(c, "", NULL, 0, sink, &n), 0);
+	assert_int_equal(n, 1);
+	dsync_s3_free(c);
+	free(hostile_stop(&h));
+}
+
+static int get_to(const char *const *replies, uint64_t max, uint64_t from, char **log)
+{
+	char path[600];
+	hostile h;
+	dsync_s3 *c;
+	int fd, error;
+
+	sandbox_path(path, sizeof(path), "got");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	hostile_start(&h, replies);
+	c = hostile_client(&h);
+	error = dsync_s3_get(c, "blob", fd, max, from, NULL, NULL, NULL);
+	dsync_s3_free(c);
+	*log = hostile_stop(&h);
+	close(fd);
+	return error;
+}
+
+static void test_hostile_get(void **state)
+{
+	static const char *const huge[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 99999999999999\r\n\r\nENDLESS", NULL
+	};
+	static const char *const unsized[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nENDLESS", NULL
+	};
+	static const char *const elsewhere[] = {
+		"HTTP/1.1 206 Partial Content\r\nConnection: close\r\nContent-Length: 5\r\n"
+		"Content-Range: bytes 0-4/20\r\n\r\nabcde", NULL
+	};
+	static const char *const redirect[] = {
+		"HTTP/1.1 307 Temporary Redirect\r\nConnection: close\r\nLocation: http://127.0.0.1:1/elsewhere\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc", NULL
+	};
+	char *log;
+	unsigned long long wrote = 0;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_STALL", "5", 1);
+	assert_int_equal(get_to(huge, 1000, 0, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "larger than it may be"));
+	free(log);
+	/* no Content-Length: the bound ends it all the same */
+	assert_int_equal(get_to(unsized, 1 << 20, 0, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(log, "wrote "));
+	assert_true(sscanf(strstr(log, "wrote "), "wrote %llu", &wrote) == 1 && wrote < (64ull << 20));
+	free(log);
+	assert_int_equal(get_to(elsewhere, 1000, 10, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "range it was not asked for"));
+	free(log);
+	/* a redirect is not followed: one request, and a refusal */
+	assert_true(get_to(redirect, 1000, 0, &log) < 0);
+	assert_int_equal(count_lines(log, "GET "), 1);
+	assert_non_null(strstr(dsync_error_last(), "HTTP 307"));
+	free(log);
+}
+
+/* headers libcurl or we refuse are a malformed reply, not a cut connection
+ * (not "cannot reach", not tried again) */
+static void test_hostile_headers(void **state)
+{
+	static const char *const negative[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: -1\r\n\r\nabc", NULL
+	};
+	static const char *const twice[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", NULL
+	};
+	char *log;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_STALL", "5", 1);
+	assert_int_equal(get_to(negative, 1000, 0, &log), DSYNC_ECORRUPT);
+	assert_non_null(strstr(dsync_error_last(), "malformed reply"));
+	free(log);
+	assert_int_equal(get_to(twice, 1000, 0, &log), DSYNC_ECORRUPT);
+	assert_int_equal(count_lines(log, "GET "), 1);
+	free(log);
+}
+
+/* a refusal's body is read to its bound, no further: an endless one does
+ * not hold the client */
+static void test_hostile_refusal(void **state)
+{
+	static const char *const endless_refusal[] = {
+		"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\nENDLESS", NULL
+	};
+	unsigned long long wrote = 0;
+	char *log;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_STALL", "5", 1);
+	assert_int_equal(get_to(endless_refusal, 1000, 0, &log), DSYNC_EAUTH);
+	assert_non_null(strstr(log, "wrote "));
+	assert_true(sscanf(strstr(log, "wrote "), "wrote %llu", &wrote) == 1);
+	assert_true(wrote < (64ull << 20));
+	free(log);
+}
+
+/* a part's ETag that would smuggle XML into CompleteMultipartUpload: the
+ * upload is refused and aborted, never completed */
+static void test_hostile_etag(void **state)
+{
+	static const char *const replies[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 95\r\n\r\n"
+		"<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>\n\n\n\n\n\n\n\n\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"x</ETag></Part><Part><PartNumber>9</PartNumber><ETag>y\"\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nETag: \"b\"\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", NULL
+	};
+	char path[600], *log;
+	hostile h;
+	dsync_s3 *c;
+	int fd;
+
+	(void)state;
+	setenv("DSYNC_TEST_S3_PART", "5242880", 1);
+	sandbox_path(path, sizeof(path), "part");
+	assert_true((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_int_equal(ftruncate(fd, (5 << 20) + 10), 0);
+	hostile_start(&h, replies);
+	c = hostile_client(&h);
+	assert_int_equal(dsync_s3_put_fd(c, "blob", fd, NULL, NULL), DSYNC_ECORRUPT);
+	dsync_s3_free(c);
+	log = hostile_stop(&h);
+	close(fd);
+	unsetenv("DSYNC_TEST_S3_PART");
+	assert_int_equal(count_lines(log, "PUT "), 1);
+	assert_int_equal(count_lines(log, "POST /bkt/pre/blob?uploadId"), 0);
+	assert_int_equal(count_lines(log, "DELETE /bkt/pre/blob?uploadId=u1"), 1);
+	free(log);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -569,10 +1014,16 @@ int main(void)
 		cmocka_unit_test(test_creds_env),
 		cmocka_unit_test(test_creds_files),
 		cmocka_unit_test(test_creds_parse),
+		cmocka_unit_test(test_creds_hostile),
 		cmocka_unit_test(test_xml_list),
 		cmocka_unit_test(test_xml_refused),
 		cmocka_unit_test(test_xml_small),
 		cmocka_unit_test(test_xml_uploads),
+		cmocka_unit_test(test_hostile_list),
+		cmocka_unit_test(test_hostile_get),
+		cmocka_unit_test(test_hostile_headers),
+		cmocka_unit_test(test_hostile_refusal),
+		cmocka_unit_test(test_hostile_etag),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
