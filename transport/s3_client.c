@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "transport/s3_client.h"
 #include "transport/s3_int.h"
 #include "transport/s3_xml.h"
 

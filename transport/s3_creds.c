@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "transport/s3_client.h"
+#include "transport/s3_types.h"
 #include "transport/s3_creds.h"
 
 #define LINE_MAX_LEN 8192

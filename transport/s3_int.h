@@ -16,7 +16,7 @@
 #include "transport/netlibs.h"
 
 #include "core/base/buf.h"
-#include "transport/s3_client.h"
+#include "transport/s3_types.h"
 #include "transport/s3_creds.h"
 #include "transport/s3_url.h"
 

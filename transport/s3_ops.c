@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "transport/s3_client.h"
 #include "transport/s3_int.h"
 #include "transport/s3_xml.h"
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/s3_client.h"
 #include "transport/s3_int.h"
 #include "transport/s3_xml.h"
 

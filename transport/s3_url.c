@@ -7,7 +7,7 @@
 #include <arpa/inet.h>
 #include <strings.h>
 
-#include "transport/s3_client.h"
+#include "transport/s3_types.h"
 #include "transport/s3_url.h"
 
 #define AWS_SUFFIX ".amazonaws.com"

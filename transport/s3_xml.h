@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "transport/s3_client.h"
+#include "transport/s3_types.h"
 
 #define DSYNC_S3_XML_MAX (4u << 20)     /* a reply body read at most */
 #define DSYNC_S3_LIST_MAX 1000         /* objects in one ListObjectsV2 page at most */
