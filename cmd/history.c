@@ -25,7 +25,7 @@
 
 /* One line per relay remote of F (its group's usage, asked of the relay:
  * a network call, made only when there are relay remotes; the passphrase
- * is never asked), or with JSON one more line: {"relays":[...]}. */
+ * is never asked), or with JSON the member ,"relays":[...]. */
 static void status_relays(dsync_folder *f, bool json)
 {
 	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
@@ -35,17 +35,21 @@ static void status_relays(dsync_folder *f, bool json)
 	size_t n, i, shown = 0;
 	int error;
 
-	if (dsync_remote_list(&list, &n, f) < 0)
+	if (json)
+		printf(",\"relays\":[");
+	if (dsync_remote_list(&list, &n, f) < 0) {
+		if (json)
+			printf("]");
 		return;
+	}
 	for (i = 0; i < n; i++) {
 		if (!list[i].group)
 			continue;
 		so.connect_timeout_ms = STATUS_CONNECT_MS;
 		error = dsync_remote_usage(f, list[i].name, &used, &quota, &so);
 		if (json) {
-			printf("%s", shown++ ? "," : "{\"relays\":[");
-			printf("{\"remote\":");
-			out_json_string(stdout, list[i].name);
+			printf("%s{", shown++ ? "," : "");
+			out_json_name(stdout, "remote", list[i].name);
 			if (error < 0) {
 				printf(",\"error\":");
 				out_json_string(stdout, dsync_error_last());
@@ -65,13 +69,13 @@ static void status_relays(dsync_folder *f, bool json)
 			       out_size(q, sizeof(q), quota), used >= quota ? 100 : (int)((double)used * 100 / (double)quota));
 		}
 	}
-	if (json && shown)
-		printf("]}\n");
+	if (json)
+		printf("]");
 	dsync_remote_list_free(list, n);
 }
 
 /* One line per mirror of F (what its last round left: no network call),
- * or with JSON one more line: {"mirrors":[...]}. */
+ * or with JSON the member ,"mirrors":[...], each as 'mirror list' has it. */
 static void status_mirrors(dsync_folder *f, bool json)
 {
 	dsync_mirror_info *list = NULL;
@@ -79,8 +83,12 @@ static void status_mirrors(dsync_folder *f, bool json)
 	time_t now = time(NULL);
 	size_t n = 0, i;
 
+	if (json)
+		printf(",\"mirrors\":[");
 	if (dsync_mirror_list(&list, &n, f) < 0) {
 		out_warn("%s", dsync_error_last());
+		if (json)
+			printf("]");
 		return;
 	}
 	out_time(today, sizeof(today), (int64_t)now);
@@ -88,7 +96,7 @@ static void status_mirrors(dsync_folder *f, bool json)
 		const dsync_mirror_info *m = &list[i];
 
 		if (json) {
-			printf("%s", i ? "," : "{\"mirrors\":[");
+			printf("%s", i ? "," : "");
 			cmd_mirror_json(m);
 			continue;
 		}
@@ -110,8 +118,8 @@ static void status_mirrors(dsync_folder *f, bool json)
 		else if (m->last_round)
 			printf("up to date\n");
 	}
-	if (json && n)
-		printf("]}\n");
+	if (json)
+		printf("]");
 	if (list)
 		dsync_mirror_list_free(list, n);
 }
@@ -138,13 +146,13 @@ int cmd_status(int argc, char **argv)
 		return out_fail(error);
 	}
 	if (json) {
-		printf("[");
+		printf("{\"changes\":[");
 		for (i = 0; i < ch.n; i++) {
-			printf("%s{\"status\":\"%c\",\"path\":", i ? "," : "", ch.v[i].kind);
-			out_json_string(stdout, ch.v[i].path);
+			printf("%s{\"status\":\"%c\",", i ? "," : "", ch.v[i].kind);
+			out_json_name(stdout, "path", ch.v[i].path);
 			printf("}");
 		}
-		printf("]\n");
+		printf("]");
 	} else if (ch.n == 0) {
 		printf("nothing changed since the last snapshot\n");
 	} else {
@@ -155,6 +163,8 @@ int cmd_status(int argc, char **argv)
 	fflush(stdout);
 	status_relays(f, json);
 	status_mirrors(f, json);
+	if (json)
+		printf("}\n");
 	dsync_folder_free(f);
 	return 0;
 }
@@ -173,11 +183,11 @@ static void print_changes_json(const dsync_changes *ch)
 
 	printf("[");
 	for (i = 0; i < ch->n; i++) {
-		printf("%s{\"status\":\"%c\",\"path\":", i ? "," : "", ch->v[i].kind);
-		out_json_string(stdout, ch->v[i].path);
+		printf("%s{\"status\":\"%c\",", i ? "," : "", ch->v[i].kind);
+		out_json_name(stdout, "path", ch->v[i].path);
 		if (ch->v[i].old_path) {
-			printf(",\"from\":");
-			out_json_string(stdout, ch->v[i].old_path);
+			printf(",");
+			out_json_name(stdout, "from", ch->v[i].old_path);
 		}
 		printf("}");
 	}
@@ -186,10 +196,9 @@ static void print_changes_json(const dsync_changes *ch)
 
 static void print_commit_json(const dsync_commit_info *c)
 {
-	char iso[64];
-
-	printf("{\"id\":\"%s\",\"time\":\"%s\",\"timestamp\":%lld,\"device\":", c->id,
-	       out_time_iso(iso, sizeof(iso), c->time, c->tz_offset), (long long)c->time);
+	printf("{\"id\":\"%s\",", c->id);
+	out_json_time(stdout, "time", "timestamp", c->time);
+	printf(",\"tz_offset\":%d,\"device\":", c->tz_offset);
 	out_json_string(stdout, c->device_name);
 	printf(",\"device_id\":");
 	out_json_string(stdout, c->device_id);
@@ -224,7 +233,7 @@ static int log_cb(const dsync_commit_info *c, void *payload)
 	log_ctx *ctx = payload;
 
 	if (ctx->json) {
-		printf("%s", ctx->first ? "\n  " : ",\n  ");
+		printf("%s", ctx->first ? "" : ",");
 		print_commit_json(c);
 	} else {
 		print_commit_text(c, ctx->max_files);
@@ -302,10 +311,10 @@ int cmd_log(int argc, char **argv)
 		goto fail;
 	lo.path = rel;
 	if (ctx.json)
-		printf("[");
+		printf("{\"snapshots\":[");
 	error = dsync_history_log(f, &lo, log_cb, &ctx);
 	if (ctx.json)
-		printf("%s]\n", ctx.first ? "" : "\n");
+		printf("]}\n");
 	if (error < 0)
 		goto fail;
 	if (!ctx.json && ctx.first && rel)
@@ -331,18 +340,20 @@ static int version_cb(const dsync_version *v, void *payload)
 
 	if (json) {
 		static bool first = true;
-		char iso[64];
-
-		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"timestamp\":%lld,\"device\":", first ? "\n  " : ",\n  ",
-		       v->commit->id, out_time_iso(iso, sizeof(iso), v->commit->time, v->commit->tz_offset),
-		       (long long)v->commit->time);
+		printf("%s{\"id\":\"%s\",", first ? "" : ",", v->commit->id);
 		first = false;
+		out_json_time(stdout, "time", "timestamp", v->commit->time);
+		printf(",\"tz_offset\":%d,\"device\":", v->commit->tz_offset);
 		out_json_string(stdout, v->commit->device_name);
-		printf(",\"change\":\"%s\",\"path\":", what);
-		out_json_string(stdout, v->path);
+		printf(",\"device_id\":");
+		out_json_string(stdout, v->commit->device_id);
+		printf(",\"message\":");
+		out_json_string(stdout, v->commit->message);
+		printf(",\"change\":\"%s\",", what);
+		out_json_name(stdout, "path", v->path);
 		if (v->old_path) {
-			printf(",\"from\":");
-			out_json_string(stdout, v->old_path);
+			printf(",");
+			out_json_name(stdout, "from", v->old_path);
 		}
 		if (v->kind != 'D')
 			printf(",\"blob\":\"%s\",\"size\":%llu,\"mode\":\"%06o\"", v->blob,
@@ -387,11 +398,14 @@ int cmd_versions(int argc, char **argv)
 					dsync_quote(q, argv[optind]));
 		goto out;
 	}
-	if (json)
-		printf("[");
+	if (json) {
+		printf("{");
+		out_json_name(stdout, "path", rel);
+		printf(",\"versions\":[");
+	}
 	error = dsync_history_versions(f, rel, version_cb, &json);
 	if (json)
-		printf("\n]\n");
+		printf("]}\n");
 out:
 	free(rel);
 	dsync_folder_free(f);

@@ -100,23 +100,28 @@ static const command commands[] = {
 	  "Lists files added (A), modified (M), deleted (D) or changed type (T) since\n"
 	  "the last snapshot. Then, for each relay remote, its group's usage, asked\n"
 	  "of the relay: 'remote NAME: 1.2 GiB used of 2.0 GiB (60%)' (or '(no\n"
-	  "quota)'); with --json a second line {\"relays\":[{\"remote\":NAME,\"used\":\n"
-	  "BYTES,\"quota\":BYTES}]} (quota 0: none; \"error\" instead when the relay\n"
-	  "can't say). A round warns when a group is 90% full (once a day).\n"
+	  "quota)'). A round warns when a group is 90% full (once a day).\n"
 	  "Then a line per mirror: 'mirror NAME: last round 14:02, up to date', or\n"
-	  "why it is paused or its last error; with --json one more line\n"
-	  "{\"mirrors\":[...]}, each as 'dsync mirror list --json' gives it.\n" },
+	  "why it is paused or its last error.\n"
+	  "--json: one object {\"changes\":[{\"status\",\"path\"}],\"relays\":[{\"remote\",\n"
+	  "\"used\",\"quota\"} or {\"remote\",\"error\"}],\"mirrors\":[as 'mirror list --json']}\n"
+	  "(sizes in bytes, quota 0: none). See JSON OUTPUT in dsync(1).\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n N] [--all-files] [--json]\n\n"
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"
 	  "changed (first 10; --all-files for all). PATH limits it to snapshots that\n"
 	  "changed that file or folder. WHEN: '2 hours ago', 'yesterday', 'last monday',\n"
 	  "'2024-03-01', '2024-03-01 14:00', '@EPOCH', or a version (a snapshot id,\n"
-	  "HEAD~3): the time its snapshot was taken.\n" },
+	  "HEAD~3): the time its snapshot was taken.\n"
+	  "--json: one object {\"snapshots\":[{\"id\",\"time\",\"timestamp\",\"tz_offset\",\n"
+	  "\"device\",\"device_id\",\"message\",\"files\":[{\"status\",\"path\",\"from\"}]}]}, every\n"
+	  "file changed (not the first 10). See JSON OUTPUT in dsync(1).\n" },
 	{ "versions", cmd_versions, true, "list every version of one file",
 	  "usage: dsync versions PATH [--json]\n\n"
 	  "Lists every version of the file PATH, newest first, following it back\n"
-	  "across renames; deleted files too.\n" },
+	  "across renames; deleted files too.\n"
+	  "--json: one object {\"path\",\"versions\":[{\"id\",\"time\",\"timestamp\",\"device\",\n"
+	  "\"device_id\",\"message\",\"change\",\"path\",\"from\",\"blob\",\"size\",\"mode\"}]}.\n" },
 	{ "show", cmd_show, true, "show a snapshot, or a file or folder as it was",
 	  "usage: dsync show [REV] | dsync show REV:PATH\n\n"
 	  "REV alone: the snapshot's details. REV:PATH: the file's bytes as they were\n"
@@ -156,9 +161,11 @@ static const command commands[] = {
 	  "resolve PATH (the file, or one copy) keeps the version at the path (file),\n"
 	  "the copy's (copy: it replaces the file), or both (the copy is renamed to\n"
 	  "'NAME (DEVICE YYYY-MM-DD HHMMSS).EXT'), and records that as a new version;\n"
-	  "what is removed stays in history. Deleting a copy by hand resolves it too.\n" },
+	  "what is removed stays in history. Deleting a copy by hand resolves it too.\n"
+	  "--json: one object {\"conflicts\":[{\"path\",\"copy\",\"device\",\"time\",\"timestamp\",\n"
+	  "\"path_exists\"}]}.\n" },
 	{ "remote", cmd_remote, true, "add, list, change or remove encrypted remotes",
-	  "usage: dsync remote [list]\n"
+	  "usage: dsync remote [list] [--json]\n"
 	  "       dsync remote add NAME URL [--passphrase-file FILE] [--limit-rate RATE]\n"
 	  "                        [--ssh auto|openssh|builtin] [--ssh-command CMD]\n"
 	  "       dsync remote add NAME RELAY-URL --group GROUP [--ca-file FILE]\n"
@@ -166,6 +173,8 @@ static const command commands[] = {
 	  "       dsync remote unset NAME ssh|sshCommand|limitRate|caFile\n"
 	  "       dsync remote passphrase NAME [--passphrase-file FILE]\n"
 	  "       dsync remote remove NAME\n\n"
+	  "list: NAME, URL (and a relay's group), one remote a line; --json: one object\n"
+	  "{\"remotes\":[{\"name\",\"url\",\"store_id\",\"group\"}]} (null: none).\n\n"
 	  "add: URL is a folder (file:///media/usb/dsync, or a plain path: a USB disk,\n"
 	  "a mounted share), or a folder on a host you reach over SSH:\n"
 	  "sftp://[USER@]HOST[:PORT]/PATH, sftp://HOST/~/PATH (under the login folder),\n"
@@ -327,7 +336,7 @@ static const command commands[] = {
 	  "then refused (exit 5) until it is given the new passphrase with 'dsync remote\n"
 	  "passphrase NAME'; a device joining needs the new one (docs/relays.md).\n" },
 	{ "check", cmd_check, true, "verify the history and the remote stores",
-	  "usage: dsync check [--read-data] [REMOTE] [--quiet] [--limit-rate RATE]\n\n"
+	  "usage: dsync check [--read-data] [REMOTE] [--quiet] [--limit-rate RATE] [--json]\n\n"
 	  "Checks the folder's history as 'git fsck --full' does: every version\n"
 	  "reachable from any ref, and every folder, file and chunk in each, read once\n"
 	  "with its hash checked, and each pack's index. What is missing or damaged is\n"
@@ -338,7 +347,11 @@ static const command commands[] = {
 	  "indexes every pack. Exit status 6 names the first damaged blob; a pack that\n"
 	  "can't be read is not called missing. A store holding several key blobs is\n"
 	  "explained: an old one still opens it with its old passphrase. --limit-rate\n"
-	  "RATE caps the downloads (KiB/s unless a unit is given: 500k, 2M, 20mbit).\n" },
+	  "RATE caps the downloads (KiB/s unless a unit is given: 500k, 2M, 20mbit).\n"
+	  "--json: one object {\"ok\",\"remote\",\"error\",\"history\":{\"walked\",\"versions\",\n"
+	  "\"objects\",\"problems_total\",\"problems\"},\"stores\":{\"checked\",\"keys\",\"manifests\",\n"
+	  "\"packs\",\"read_data\",\"packs_read\",\"bytes_read\",\"packs_unnamed\",\"bytes_unnamed\"}},\n"
+	  "no progress; the exit status as without it. See JSON OUTPUT in dsync(1).\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
 	  "Packs the history's objects into one pack with deltas, then removes the\n"

@@ -119,27 +119,28 @@ int cmd_conflicts(int argc, char **argv)
 	if ((error = dsync_conflicts_list(&list, f)) < 0)
 		goto out;
 	if (json)
-		printf("[");
+		printf("{\"conflicts\":[");
 	for (i = 0; i < list.n; i++) {
 		const dsync_conflict *k = &list.v[i];
 		char when[32];
 
 		if (json) {
-			printf("%s\n  {\"path\": ", i ? "," : "");
-			out_json_string(stdout, k->path);
-			printf(", \"copy\": ");
-			out_json_string(stdout, k->copy);
-			printf(", \"device\": ");
+			printf("%s{", i ? "," : "");
+			out_json_name(stdout, "path", k->path);
+			printf(",");
+			out_json_name(stdout, "copy", k->copy);
+			printf(",\"device\":");
 			out_json_string(stdout, k->device);
-			printf(", \"time\": %lld, \"path_exists\": %s}", (long long)k->when,
-			       k->path_exists ? "true" : "false");
+			printf(",");
+			out_json_time(stdout, "time", "timestamp", (int64_t)k->when);
+			printf(",\"path_exists\":%s}", k->path_exists ? "true" : "false");
 		} else {
 			printf("%s\n    copy %s (from %s, %s)%s\n", out_name(k->path), out_name(k->copy), out_name(k->device),
 			       out_time(when, sizeof(when), (int64_t)k->when), k->path_exists ? "" : "; the file itself is gone");
 		}
 	}
 	if (json)
-		printf("%s]\n", list.n ? "\n" : "");
+		printf("]}\n");
 	else if (list.n == 0)
 		printf("no conflicts\n");
 	else

@@ -286,27 +286,27 @@ void cmd_mirror_json(const dsync_mirror_info *m)
 {
 	size_t k;
 
-	printf("{\"name\":");
-	out_json_string(stdout, m->name);
-	printf(",\"url\":");
-	out_json_string(stdout, m->url);
-	printf(",\"path\":");
-	out_json_string(stdout, m->path);
+	printf("{");
+	out_json_name(stdout, "name", m->name);
+	printf(",");
+	out_json_name(stdout, "url", m->url);
+	printf(",");
+	out_json_name(stdout, "path", m->path);
 	printf(",\"device_id\":");
 	out_json_string(stdout, m->device_id);
-	printf(",\"interval\":%d,\"last_round\":", m->interval_s);
+	printf(",\"interval\":%d,", m->interval_s);
 	if (m->last_round)
-		printf("%lld", (long long)m->last_round);
+		out_json_time(stdout, "last_round", "last_round_timestamp", (int64_t)m->last_round);
 	else
-		printf("null");
+		printf("\"last_round\":null,\"last_round_timestamp\":null");
 	printf(",\"paused\":");
 	json_string_or_null(m->paused);
 	printf(",\"last_error\":");
 	json_string_or_null(m->last_error);
 	printf(",\"kept\":[");
 	for (k = 0; k < m->n_kept; k++) {
-		printf("%s{\"path\":", k ? "," : "");
-		out_json_string(stdout, m->kept[k].path);
+		printf("%s{", k ? "," : "");
+		out_json_name(stdout, "path", m->kept[k].path);
 		printf(",\"reason\":");
 		out_json_string(stdout, m->kept[k].reason);
 		printf("}");

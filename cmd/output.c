@@ -231,13 +231,43 @@ void out_json_string(FILE *fp, const char *s)
 		} else if (*p < 0x20 || *p == 0x7f) {
 			fprintf(fp, "\\u%04x", *p++);
 		} else if ((n = utf8_len(p)) == 0) {
-			fprintf(fp, "\\u%04x", *p++);
+			fputs("\\ufffd", fp);   /* the exact bytes: out_json_name()'s KEY_bytes */
+			p++;
 		} else {
 			fwrite(p, 1, n, fp);
 			p += n;
 		}
 	}
 	fputc('"', fp);
+}
+
+void out_json_name(FILE *fp, const char *key, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	fprintf(fp, "\"%s\":", key);
+	out_json_string(fp, s);
+	for (; *p; p += n)
+		if ((n = utf8_len(p)) == 0)
+			break;
+	if (!*p)
+		return;
+	fprintf(fp, ",\"%s_bytes\":\"", key);
+	for (p = (const unsigned char *)s; *p; p++)
+		fprintf(fp, "%02x", *p);
+	fputc('"', fp);
+}
+
+void out_json_time(FILE *fp, const char *key, const char *key_unix, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char buf[64];
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, sizeof(buf), "1970-01-01T00:00:00Z");
+	fprintf(fp, "\"%s\":\"%s\",\"%s\":%lld", key, buf, key_unix, (long long)t);
 }
 
 static bool progress_shown;

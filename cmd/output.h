@@ -30,9 +30,18 @@ const char *out_time_iso(char *buf, size_t size, int64_t t, int offset_min);
 /* Formats a byte count as "1.2 MiB". */
 const char *out_size(char *buf, size_t size, uint64_t bytes);
 
-/* Writes S as a JSON string (quotes included); invalid UTF-8 bytes become
- * \u00XX. */
+/* Writes S as a JSON string (quotes included): '"', '\\' and control
+ * characters escaped, each byte of invalid UTF-8 as U+FFFD (\ufffd). */
 void out_json_string(FILE *fp, const char *s);
+
+/* Writes "KEY":S for a name (a path): S as out_json_string() does and, when
+ * S is not valid UTF-8, one more member "KEY_bytes" with S's exact bytes in
+ * lowercase hex, so that no name is lost nor two names made one. */
+void out_json_name(FILE *fp, const char *key, const char *s);
+
+/* Writes "KEY":"YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC) and "KEY_UNIX":T
+ * (seconds since 1970) for the moment T. */
+void out_json_time(FILE *fp, const char *key, const char *key_unix, int64_t t);
 
 /*
  * A name (path, device, remote) or a line of text for people's output, safe

@@ -31,6 +31,7 @@ typedef struct mirror_done {
 typedef struct pass_source {
 	prompt_source src;
 	bool quiet;
+	bool json;                 /* --json: 'remote list' and 'check' */
 	out_rate rate;             /* the progress line's speed */
 	const char *step;          /* the transfer it measures ("push", "fetch") */
 	char step_remote[80];      /* and the remote's name */
@@ -217,6 +218,7 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 	static const struct option opts[] = {
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "read-data", no_argument, NULL, 'r' },
 		{ "limit-rate", required_argument, NULL, 'L' },
@@ -267,6 +269,12 @@ static int parse_common(const char *name, int argc, char **argv, pass_source *p,
 			break;
 		case 'q':
 			p->quiet = true;
+			break;
+		case 'j':
+			/* 'remote' takes it only for 'list' (checked there) */
+			if (strcmp(name, "remote") != 0 && strcmp(name, "check") != 0)
+				return cmd_usage_error(name, "unknown option '%s'", "--json");
+			p->json = true;
 			break;
 		case 'r':
 			if (!read_data)
@@ -396,6 +404,32 @@ static int remote_set(dsync_folder *f, const char *name, const char *key, const 
 	return 0;
 }
 
+/* 'remote list --json': {"remotes":[{"name":..,"url":..,"store_id":..,"group":..|null}]} */
+static void remote_list_json(const dsync_remote_info *list, size_t n)
+{
+	size_t i;
+
+	printf("{\"remotes\":[");
+	for (i = 0; i < n; i++) {
+		printf("%s{", i ? "," : "");
+		out_json_name(stdout, "name", list[i].name);
+		printf(",");
+		out_json_name(stdout, "url", list[i].url);
+		printf(",\"store_id\":");
+		if (list[i].store_id)
+			out_json_string(stdout, list[i].store_id);
+		else
+			printf("null");
+		printf(",\"group\":");
+		if (list[i].group)
+			out_json_string(stdout, list[i].group);
+		else
+			printf("null");
+		printf("}");
+	}
+	printf("]}\n");
+}
+
 int cmd_remote(int argc, char **argv)
 {
 	pass_source p = { 0 };
@@ -429,6 +463,8 @@ int cmd_remote(int argc, char **argv)
 				       sub);
 	if (rc >= 0)
 		return rc;
+	if (p.json && strcmp(sub, "list") != 0)
+		return cmd_usage_msg("remote", "--json goes with 'remote list'");
 	if (strcmp(sub, "add") != 0 && (p.ssh || p.ssh_command || p.limit_rate || p.group || p.ca_file))
 		return cmd_usage_msg("remote", "--ssh, --ssh-command, --limit-rate, --group and --ca-file go with "
 					       "'remote add' (later: dsync remote set NAME KEY VALUE)");
@@ -462,7 +498,10 @@ int cmd_remote(int argc, char **argv)
 				dsync_remote_list_free(list, n);
 		}
 	} else if (strcmp(sub, "list") == 0) {
-		if ((error = dsync_remote_list(&list, &n, f)) == 0) {
+		if ((error = dsync_remote_list(&list, &n, f)) == 0 && p.json) {
+			remote_list_json(list, n);
+			dsync_remote_list_free(list, n);
+		} else if (error == 0) {
 			for (i = 0; i < n; i++) {
 				/* a relay: its group too (a third column) */
 				printf("%s\t%s", list[i].name, out_name(list[i].url));
@@ -636,6 +675,35 @@ int cmd_passphrase(int argc, char **argv)
 	return 0;
 }
 
+/* 'check --json': one object, the counts of dsync_check_result (ERROR < 0:
+ * a store could not be checked, the error goes to stderr after it). */
+static void check_json(const dsync_check_result *r, const char *remote, bool read_data, int error)
+{
+	size_t i;
+
+	printf("{\"ok\":%s,\"remote\":", error == 0 && r->nproblems == 0 ? "true" : "false");
+	if (remote)
+		out_json_string(stdout, remote);
+	else
+		printf("null");
+	printf(",\"error\":");
+	if (error < 0)
+		out_json_string(stdout, dsync_error_last());
+	else
+		printf("null");
+	printf(",\"history\":{\"walked\":%s,\"versions\":%zu,\"objects\":%zu,\"problems_total\":%zu,"
+	       "\"problems\":[", r->walked ? "true" : "false", r->versions, r->objects, r->nproblems);
+	for (i = 0; i < r->nproblems && i < DSYNC_CHECK_LISTED && r->problems; i++) {
+		printf("%s", i ? "," : "");
+		out_json_string(stdout, r->problems[i]);
+	}
+	printf("]},\"stores\":{\"checked\":%zu,\"keys\":%zu,\"manifests\":%zu,\"packs\":%zu,"
+	       "\"read_data\":%s,\"packs_read\":%zu,\"bytes_read\":%llu,\"packs_unnamed\":%zu,"
+	       "\"bytes_unnamed\":%llu}}\n",
+	       r->stores, r->keys, r->manifests, r->packs, read_data ? "true" : "false", r->packs_read,
+	       (unsigned long long)r->bytes_read, r->packs_unnamed, (unsigned long long)r->bytes_unnamed);
+}
+
 int cmd_check(int argc, char **argv)
 {
 	pass_source p = { 0 };
@@ -656,9 +724,17 @@ int cmd_check(int argc, char **argv)
 	if ((rc = cmd_open_folder(&f)) != 0)
 		return rc;
 	sync_options(&so, &p);
+	if (p.json)
+		p.quiet = true;   /* no progress: stdout holds the JSON alone */
 	error = dsync_check(&r, f, remote, read_data, &so);
 	dsync_folder_free(f);
 	out_progress_done();
+	if (p.json) {
+		check_json(&r, remote, read_data, error);
+		dsync_check_result_dispose(&r);
+		fflush(stdout);
+		return error < 0 ? out_fail(error) : 0;
+	}
 	/* the local history's damage is shown even when a store failed too */
 	if (r.nproblems) {
 		printf("history: %zu problem%s (%zu version%s, %zu objects intact):\n", r.nproblems,

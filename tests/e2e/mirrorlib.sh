@@ -257,7 +257,7 @@ mround03() {
 
 mlog() {
 	on pc log --json --all-files 2> /dev/null |
-		jq -r --arg d "$1" '.[] | select(.device == $d) | .files[] |
+		jq -r --arg d "$1" '.snapshots[] | select(.device == $d) | .files[] |
 			[.status, .path, (.from // empty)] | join(" ")'
 }
 mlog_has() {

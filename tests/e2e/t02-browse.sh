@@ -46,7 +46,7 @@ ok "log --json" dsync log --json
 cp "$TMP/out" "$TMP/log.json"
 ok "log --json parses" python3 -c '
 import json,sys
-d=json.load(open(sys.argv[1]))
+d=json.load(open(sys.argv[1]))["snapshots"]
 assert len(d)==4, d
 assert d[0]["message"]=="finish" and d[0]["device"]=="desk", d[0]
 assert {"status":"D","path":"dir/keep.txt"} in d[0]["files"], d[0]["files"]
@@ -65,7 +65,7 @@ ok "versions --json" dsync versions --json final.md
 cp "$TMP/out" "$TMP/versions.json"
 ok "versions --json parses" python3 -c '
 import json,sys
-d=json.load(open(sys.argv[1]))
+d=json.load(open(sys.argv[1]))["versions"]
 assert [v["change"] for v in d]==["modified","renamed","modified","added"], d
 assert d[-1]["path"]=="draft.md" and d[-1]["size"]==14, d[-1]
 ' "$TMP/versions.json"
@@ -122,7 +122,7 @@ check "diff path: other files left out" -z "$(grep final.md "$TMP/out")"
 ok "status" dsync status
 check "status: one modified" "$(cat "$TMP/out")" = "M final.md"
 ok "status --json" dsync status --json
-check "status json" "$(cat "$TMP/out")" = '[{"status":"M","path":"final.md"}]'
+check "status json" "$(cat "$TMP/out")" = '{"changes":[{"status":"M","path":"final.md"}],"relays":[],"mirrors":[]}'
 
 # restore --at with a time
 ok "restore --at @T1 --to" dsync restore draft.md --at "@$T1" --to "$TMP/old.md"

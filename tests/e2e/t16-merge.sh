@@ -71,7 +71,7 @@ contains "conflicts: todo.txt" "$TMP/out" "todo.txt"
 contains "conflicts: its copy" "$TMP/out" "$copy"
 contains "conflicts: the device" "$TMP/out" "from alpha"
 ok "conflicts --json" dsync conflicts --json
-contains "json: the path" "$TMP/out" '"path": "photo.jpg"'
+contains "json: the path" "$TMP/out" '"path":"photo.jpg"'
 fails 2 "resolve needs --keep" dsync conflicts resolve todo.txt
 fails 2 "resolve: bad --keep" dsync conflicts resolve todo.txt --keep mine
 fails 1 "resolve: no conflict there" dsync conflicts resolve docs/notes.md --keep file

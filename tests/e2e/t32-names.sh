@@ -24,7 +24,7 @@ ok "A: init with a file named like a conflict copy" as A init A --device-name al
 ok "A: conflicts" on A conflicts
 contains "A: the look-alike is no conflict" "$TMP/out" "no conflicts"
 ok "A: conflicts --json" on A conflicts --json
-check "A: --json lists none" "$(tr -d ' \n' < "$TMP/out")" = "[]"
+check "A: --json lists none" "$(tr -d ' \n' < "$TMP/out")" = '{"conflicts":[]}'
 ok "A: remote add" on A remote add usb "$URL" --passphrase-file "$PASS"
 ok "A: sync" on A sync
 fails 0 "B: a fresh join is not 'conflicts wait'" as B join "$URL" B --device-name beta --passphrase-file "$PASS"

@@ -131,7 +131,7 @@ ok "status" on A "$DSYNC" status
 contains "  the relay remote's usage" "$TMP/out" "remote origin: "
 contains "  without a quota" "$TMP/out" "used (no quota)"
 ok "status --json" on A "$DSYNC" status --json
-contains "  the same fields" "$TMP/out" '{"relays":[{"remote":"origin","used":'
+contains "  the same fields" "$TMP/out" ',"relays":[{"remote":"origin","used":'
 git --git-dir="$TMP/A/.dsync" config remote.origin.url "http://127.0.0.1:1/"
 ok "status with the relay unreachable still works" on A "$DSYNC" status
 contains "  and says the usage is unknown" "$TMP/out" "remote origin: usage unknown (cannot reach relay 'origin'"

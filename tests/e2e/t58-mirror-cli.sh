@@ -103,7 +103,7 @@ contains "list: its name, URL and subfolder" "$TMP/out" "phone  $DOWN  -> Phone"
 contains "list: no round yet" "$TMP/out" "every 60 s; no round yet; device 01234567"
 ok "list --json" dsync mirror list --json
 contains "--json: its fields" "$TMP/out" \
-	"{\"name\":\"phone\",\"url\":\"$DOWN\",\"path\":\"Phone\",\"device_id\":\"0123456789abcdef0123456789abcdef\",\"interval\":60,\"last_round\":null,\"paused\":null,\"last_error\":null,\"kept\":[]}"
+	"{\"name\":\"phone\",\"url\":\"$DOWN\",\"path\":\"Phone\",\"device_id\":\"0123456789abcdef0123456789abcdef\",\"interval\":60,\"last_round\":null,\"last_round_timestamp\":null,\"paused\":null,\"last_error\":null,\"kept\":[]}"
 fails 2 "remote add with a mirror's name" dsync remote add phone "$TMP/store"
 contains "remote add: says the name is a mirror's" "$TMP/err" "'phone' is already a mirror of"
 check "remote add: no store made" ! -e "$TMP/store"
