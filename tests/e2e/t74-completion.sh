@@ -10,7 +10,8 @@
 # since too). Every option in cmd/*.c's tables is offered by some command
 # and every command of 'dsync help' at the first word: completion takes both
 # from 'dsync help', so it can't drift from the program. Then the same
-# through fish ('complete -C') and zsh's _dsync, when they are installed.
+# through fish ('complete -C') and TAB in a real zsh (compinit, _dsync),
+# when they are installed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/sshlib.sh"
@@ -128,7 +129,7 @@ comp "dsync restore sub/d";     only "restore: folders on disk and in HEAD" sub/
 
 # 5. TAB typed into a real interactive bash on a pty: readline's own word
 # breaks and quoting; each line's words as completion left them
-python3 "$DSYNC_SRC/tests/tools/tabcomplete.py" "$COMPLETION" "dsync sn" "dsync mirror sync p" \
+python3 "$DSYNC_SRC/tests/tools/tabcomplete.py" bash ". '$COMPLETION'" "dsync sn" "dsync mirror sync p" \
 	"dsync show HEAD~1:sub/g" "dsync show HEAD~1:sub/w" "dsync restore --at $OLD_ID sub/go" > "$TMP/tty" 2>&1
 want="LINE 1: <dsync><snapshot>
 LINE 2: <dsync><mirror><sync><phone>
@@ -156,20 +157,25 @@ else
 	echo "# no fish here: its completion is not checked"
 fi
 if command -v zsh > /dev/null; then
-	sed "s|@DSYNC_BASH_COMPLETION@|$COMPLETION|" "$DSYNC_SRC/contrib/_dsync.in" > "$TMP/_dsync"
-	# zsh's _dsync with compadd recording what it is given (the real
-	# completion system needs a terminal)
-	zshc() {
-		# shellcheck disable=SC2016
-		zsh -f -c 'compadd() { while [[ $1 != -- ]]; do shift; done; shift; print -l -- "$@"; }
-			source "$1" > /dev/null; shift; words=("$@"); CURRENT=$#; _dsync' _ "$TMP/_dsync" "$@" |
-			LC_ALL=C sort > "$TMP/c"
-	}
-	zshc dsync sy;              only "zsh: a command prefix" sync
-	zshc dsync push "";         only "zsh: a remote" usb
-	zshc dsync mirror remove "";  only "zsh: a mirror" phone
-	zshc dsync show "HEAD~1:sub/";  only "zsh: paths inside a version" "HEAD~1:sub/b.txt" "HEAD~1:sub/deep/" \
-		"HEAD~1:sub/gone.txt" "HEAD~1:sub/with space.txt"
+	mkdir -p "$TMP/zfunc"
+	sed "s|@DSYNC_BASH_COMPLETION@|$COMPLETION|" "$DSYNC_SRC/contrib/_dsync.in" > "$TMP/zfunc/_dsync"
+	# TAB in a real zsh (compinit, _dsync found in fpath)
+	python3 "$DSYNC_SRC/tests/tools/tabcomplete.py" zsh \
+		"fpath=('$TMP/zfunc' \$fpath); autoload -U compinit; compinit -u -D" \
+		"dsync sn" "dsync push u" "dsync mirror remove p" "dsync show HEAD~1:sub/g" \
+		"dsync show HEAD~1:sub/w" "dsync log --si" > "$TMP/tty" 2>&1
+	want="LINE 1: <dsync><snapshot>
+LINE 2: <dsync><push><usb>
+LINE 3: <dsync><mirror><remove><phone>
+LINE 4: <dsync><show><HEAD~1:sub/gone.txt>
+LINE 5: <dsync><show><HEAD~1:sub/with space.txt>
+LINE 6: <dsync><log><--since>"
+	if [ "$(cat "$TMP/tty")" = "$want" ]; then
+		pass "zsh: TAB completes a command, a remote, a mirror, paths in a version, an option"
+	else
+		fail "zsh: TAB"
+		sed 's/^/#   got: /' "$TMP/tty"
+	fi
 else
 	echo "# no zsh here: its completion is not checked"
 fi

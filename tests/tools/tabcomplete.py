@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Types command lines into an interactive bash on a pseudo-terminal, each
-followed by one TAB, and prints the words of each line as completion left
-it, so a test sees what a person pressing TAB gets from the real readline
-(its word breaks at ':', its quoting) rather than from a direct call.
+"""Types command lines into an interactive bash or zsh on a pseudo-terminal,
+each followed by one TAB, and prints the words of each line as completion
+left it, so a test sees what a person pressing TAB gets from the real line
+editor (readline's word breaks at ':', its quoting; zsh's compsys) rather
+than from a direct call.
 
-    tabcomplete.py RCFILE LINE...
+    tabcomplete.py bash|zsh SETUP LINE...
 
-RCFILE is sourced first (e.g. the completion file). For each LINE, the line
+The shell starts without any rc file (bash --norc --noprofile, zsh -f) and
+runs SETUP first (e.g. ". FILE" for bash; "fpath=(DIR $fpath); autoload -U
+compinit; compinit -u -D" for zsh). For each LINE, the line
 and a TAB are typed, then the cursor goes to the start of the line and
 "printf '<%s>' " is put before it, and Enter: bash prints the line's words
 as '<w1><w2>...' after the marker 'LINE N: '. One line of output per LINE.
@@ -39,17 +42,23 @@ def read_until(fd, marker, timeout):
 
 
 def main():
-    if len(sys.argv) < 3:
-        sys.exit("usage: tabcomplete.py RCFILE LINE...")
-    rcfile, lines = sys.argv[1], sys.argv[2:]
+    if len(sys.argv) < 4 or sys.argv[1] not in ("bash", "zsh"):
+        sys.exit("usage: tabcomplete.py bash|zsh SETUP LINE...")
+    shell, setup, lines = sys.argv[1], sys.argv[2], sys.argv[3:]
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["PS1"] = "READY> "
         os.environ["TERM"] = "dumb"
-        os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+        if shell == "bash":
+            os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+        os.execvp("zsh", ["zsh", "-f", "-i"])
     ok = read_until(fd, b"READY> ", 20) is not None
-    os.write(fd, b"bind 'set bell-style none'; . '" + rcfile.encode() + b"'\n")
-    ok = ok and read_until(fd, b"READY> ", 20) is not None
+    if shell == "bash":
+        setup = "bind 'set bell-style none'; " + setup
+    else:
+        setup = "PS1='READY> '; bindkey -e; " + setup
+    os.write(fd, setup.encode() + b"; echo SETUP$((1 * 1))\n")
+    ok = ok and read_until(fd, b"SETUP1\r\n", 20) is not None
     for n, line in enumerate(lines, 1):
         if not ok:
             break
