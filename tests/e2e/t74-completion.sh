@@ -124,6 +124,7 @@ comp "dsync show HEAD~1:";      only "show HEAD~1: the top of that version" a.tx
 comp "dsync show HEAD~1:sub/";  only "show HEAD~1:sub/: the deleted file too" sub/b.txt sub/deep/ sub/gone.txt 'sub/with\ space.txt'
 comp "dsync show HEAD:sub/g";   only "show HEAD:sub/g: not in the newest version" ""
 comp "dsync show $OLD_ID:sub/de"; only "show SHORTID:sub/de" sub/deep/
+comp "dsync show HEAD~1:a.txt ";  only "show REV:PATH takes nothing after it" ""
 comp "dsync restore --at HEAD~1 sub/g"; only "restore --at HEAD~1: a file deleted since" sub/gone.txt
 comp "dsync restore sub/d";     only "restore: folders on disk and in HEAD" sub/deep/
 
