@@ -87,7 +87,7 @@ static const command commands[] = {
 	  "self-signed certificate) an https relay is checked against. Other devices:\n"
 	  "'dsync join --relay URL --group NAME DIR'.\n" },
 	{ "snapshot", cmd_snapshot, true, "record every change as a new version",
-	  "usage: dsync snapshot [-m MSG] [--allow-mass-delete] [--quiet]\n\n"
+	  "usage: dsync snapshot [-m|--message MSG] [--allow-mass-delete] [--quiet]\n\n"
 	  "Records every change in the folder (adds, edits, deletes, renames, links,\n"
 	  "the executable bit) as one version. Nothing changed: no version, exit 0.\n"
 	  "A file that cannot be read keeps its previous version and is reported.\n"
@@ -107,7 +107,7 @@ static const command commands[] = {
 	  "\"used\",\"quota\"} or {\"remote\",\"error\"}],\"mirrors\":[as 'mirror list --json']}\n"
 	  "(sizes in bytes, quota 0: none). See JSON OUTPUT in dsync(1).\n" },
 	{ "log", cmd_log, true, "list snapshots",
-	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n N] [--all-files] [--json]\n\n"
+	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n|--max-count N] [--all-files] [--json]\n\n"
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"
 	  "changed (first 10; --all-files for all). PATH limits it to snapshots that\n"
 	  "changed that file or folder. WHEN: '2 hours ago', 'yesterday', 'last monday',\n"

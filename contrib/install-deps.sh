@@ -5,13 +5,14 @@
 # The tests of s3:// remotes run a real S3 server, Ceph's RADOS Gateway, on
 # 127.0.0.1 (tests/tools/local-s3.sh): radosgw, ceph-mon, ceph-osd and
 # ceph-common, about 67 MB to download (ceph-mgr is not needed; everything is
-# installed without recommends).
+# installed without recommends). zsh and fish: the completion test checks
+# theirs too (tests/e2e/t74-completion.sh).
 set -eu
 
 PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev zlib1g-dev libdeflate-dev libssh2-1-dev
 libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev openssh-server
 openssh-client dropbear-bin libcmocka-dev strace util-linux python3 time
-libzxcvbn-dev openssl curl
+libzxcvbn-dev openssl curl zsh fish
 radosgw ceph-mon ceph-osd ceph-common"
 
 missing=""
