@@ -6,7 +6,7 @@
 #
 # The server is Ceph's RADOS Gateway on bluestore (tests/tools/local-s3.sh,
 # on 127.0.0.1, in the temp space; `tests/tools/local-s3.sh install` once as
-# root, or contrib/install-deps.sh). The corpus is the documents corpus
+# root, or contrib/install-deps.sh --tests). The corpus is the documents corpus
 # (bench/corpus.pl large: 2,000 files, 250 MB; --quick: 200 files, 25 MB).
 # Each run, every tool, into a bucket of its own:
 #   first upload   dsync init + push (s3+http://), restic backup
@@ -51,7 +51,7 @@ command -v perl > /dev/null || die "perl is not installed"
 command -v python3 > /dev/null || die "python3 is not installed"
 [[ -x /usr/bin/time ]] || die "GNU time is not installed (apt-get install time): it measures peak RSS"
 command -v radosgw > /dev/null ||
-	die "no Ceph RGW here: as root, tests/tools/local-s3.sh install (or contrib/install-deps.sh)"
+	die "no Ceph RGW here: as root, tests/tools/local-s3.sh install (or contrib/install-deps.sh --tests)"
 
 has() { [[ " $tools " == *" $1 "* ]]; }
 for t in $tools; do

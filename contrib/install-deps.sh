@@ -1,19 +1,30 @@
 #!/bin/sh
-# Installs the Debian packages dsync needs to build and test, when missing.
-# Usage: contrib/install-deps.sh   (as root, or with sudo available)
+# Installs the Debian packages dsync needs, when missing.
+# Usage: contrib/install-deps.sh           what building and running dsync needs
+#        contrib/install-deps.sh --tests   that, and what the tests need
+# (as root, or with sudo available)
 #
 # The tests of s3:// remotes run a real S3 server, Ceph's RADOS Gateway, on
 # 127.0.0.1 (tests/tools/local-s3.sh): radosgw, ceph-mon, ceph-osd and
 # ceph-common, about 67 MB to download (ceph-mgr is not needed; everything is
 # installed without recommends). zsh and fish: the completion test checks
-# theirs too (tests/e2e/t74-completion.sh).
+# theirs too (tests/e2e/t74-completion.sh). None of that is installed
+# without --tests.
 set -eu
 
 PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev zlib1g-dev libdeflate-dev libssh2-1-dev
-libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev openssh-server
-openssh-client dropbear-bin libcmocka-dev strace util-linux python3 time
-libzxcvbn-dev openssl curl zsh fish
+libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev libzxcvbn-dev openssh-client"
+TEST_PKGS="libcmocka-dev openssh-server dropbear-bin strace util-linux python3 time openssl curl zsh fish
 radosgw ceph-mon ceph-osd ceph-common"
+
+case "${1:-}" in
+--tests) PKGS="$PKGS $TEST_PKGS" ;;
+"") ;;
+*)
+	echo "usage: contrib/install-deps.sh [--tests]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PKGS; do

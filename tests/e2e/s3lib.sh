@@ -52,7 +52,7 @@ s3_start() {
 	out=$(LOCAL_S3_WATCH_PID=$$ "$S3_TOOL" start 2> "$TMP/s3-start.log") || rc=$?
 	if [ "$rc" = 2 ]; then
 		if [ -n "${CI:-}" ]; then
-			fail "under CI the S3 server's packages are installed (contrib/install-deps.sh)"
+			fail "under CI the S3 server's packages are installed (contrib/install-deps.sh --tests)"
 		else
 			echo "# skipped: no Ceph RGW here (as root: tests/tools/local-s3.sh install)"
 		fi

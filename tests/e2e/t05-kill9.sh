@@ -298,7 +298,7 @@ check "at least $WANT_KILLS snapshots killed mid-way (in $trial trials)" "$kills
 # to count only the calls on .dsync/PATH (strace matches the first path of a
 # rename), and the phase the kill must leave.
 if ! command -v strace > /dev/null; then
-	fail "strace is missing (contrib/install-deps.sh installs it): exact-moment kills not run"
+	fail "strace is missing (contrib/install-deps.sh --tests installs it): exact-moment kills not run"
 else
 	for spec in "fdatasync:when=1 writing-objects" "rename:when=1@index.lock writing-index" \
 		"syncfs:when=1 after-index-write" "rename:when=1@refs/heads/main.lock moving-ref" \

@@ -14,7 +14,7 @@
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 if ! command -v strace > /dev/null; then
-	fail "strace is missing: install it (contrib/install-deps.sh) to run this test"
+	fail "strace is missing: install it (contrib/install-deps.sh --tests) to run this test"
 	finish
 fi
 

@@ -335,7 +335,7 @@ check "at least $WANT_KILLS fetches killed mid-way (in $trial trials)" "$kills" 
 # ordinal of the syscall among those of its kind (a push after a snapshot,
 # a fetch of one pack, do the same calls each time).
 if ! command -v strace > /dev/null; then
-	fail "strace is missing (contrib/install-deps.sh installs it): exact-moment kills not run"
+	fail "strace is missing (contrib/install-deps.sh --tests installs it): exact-moment kills not run"
 	finish
 fi
 

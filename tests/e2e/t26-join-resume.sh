@@ -319,7 +319,7 @@ if command -v strace > /dev/null; then
 		rm -rf "$d"
 	done
 else
-	fail "strace is missing (contrib/install-deps.sh installs it): exact-moment kills not run"
+	fail "strace is missing (contrib/install-deps.sh --tests installs it): exact-moment kills not run"
 fi
 
 # ---------------------------------------------------------------- failures
