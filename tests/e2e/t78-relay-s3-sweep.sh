@@ -17,7 +17,7 @@
 export DSYNC_TEST_KDF=min
 export DSYNC_PASSPHRASE="copper lantern meadow violet harbor thistle"
 export DSYNC_TEST_RELAY_RESERVE_KEEP=4
-GROUP=t73-sweep
+GROUP=t78-sweep
 
 s3_start
 BUCKET=sweep
