@@ -750,6 +750,7 @@ int relay_store_s3_open(relay_store **out, const char *url, const char *spool, c
 		return dsync_error_oom();
 	s->base.ops = &s3_ops;
 	s->lim = *lim;
+	s->keep = DSYNC_TEST_KNOB("DSYNC_TEST_RELAY_RESERVE_KEEP", RS_RESERVE_KEEP);
 	{
 		uint8_t id[8];
 

@@ -35,6 +35,7 @@ typedef struct rs_upload {
 	int fd;
 	rs_pending *p;           /* a resumable upload's record (it owns FD and the reservation) */
 	char rkey[RS_KEY_MAX];   /* the reservation in the bucket ("": none, or P's) */
+	int64_t refreshed;       /* when the reservation was last PUT (seconds; 0: not by this request) */
 	crypto_generichash_state st;
 } rs_upload;
 
@@ -299,7 +300,7 @@ static void unreserve_sweep(rs_store *s)
 typedef struct others {
 	const char *mine;        /* our relay id */
 	size_t skip;
-	int64_t now;
+	int64_t now, keep;
 	uint64_t bytes;
 } others;
 
@@ -314,7 +315,7 @@ static int other_one(const char *key, const dsync_s3_object *o, void *payload)
 
 	if (strlen(key) < t->skip + 35 || n[16] != '-' || n[33] != '-' || strncmp(n, t->mine, 16) == 0)
 		return 0;
-	if (o->mtime && t->now - (int64_t)o->mtime > RS_RESERVE_KEEP)
+	if (o->mtime && t->now - (int64_t)o->mtime > t->keep)
 		return 0;
 	b = n + 34;
 	if (*b < '0' || *b > '9')
@@ -351,7 +352,9 @@ static int shared_reserve(rs_store *s, rs_upload *u, uint64_t quota)
 		u->rkey[0] = '\0';
 		return error;
 	}
+	u->refreshed = (int64_t)time(NULL);
 	t.mine = s->relay_id;
+	t.keep = s->keep;
 	t.skip = strlen(dir);
 	t.now = (int64_t)time(NULL);
 	if ((error = dsync_s3_list(conn, dir, NULL, 0, other_one, &t)) < 0)
@@ -554,6 +557,27 @@ fail:
 	return error;
 }
 
+/* PUTs U's reservation again when half its time has passed (section 14.4),
+ * so an upload of any length counts for the other relays while its body
+ * comes; a resumed upload's at its first write.  A failure is not the
+ * upload's: the reservation then ages out as a killed relay's would. */
+static void refresh(rs_upload *u)
+{
+	rs_store *s = u->s;
+	int64_t now = (int64_t)time(NULL);
+	char key[RS_KEY_MAX];
+	dsync_s3 *conn;
+
+	if (u->refreshed && now - u->refreshed < s->keep / 2)
+		return;
+	u->refreshed = now;
+	pthread_mutex_lock(&s->mu);
+	memcpy(key, u->p ? u->p->rkey : u->rkey, sizeof(key));
+	pthread_mutex_unlock(&s->mu);
+	if (key[0] && (conn = rs_conn(s)) != NULL)
+		dsync_s3_put_buf(conn, key, "", 0);
+}
+
 int rs_upload_write(relay_upload *up, const void *data, size_t len)
 {
 	rs_upload *u = (rs_upload *)up;
@@ -562,6 +586,7 @@ int rs_upload_write(relay_upload *up, const void *data, size_t len)
 
 	if (u->held + len > u->total)
 		return dsync_error_set(DSYNC_EUSAGE, "the body is longer than the upload");
+	refresh(u);
 	crypto_generichash_update(&u->st, d, len);
 	while (len) {
 		if ((n = pwrite(u->fd, d, len, (off_t)u->held)) < 0) {
@@ -649,7 +674,7 @@ out:
 		pending_drop(s, u->p);
 		u->p = NULL;
 	}
-	unreserve_later(s, u->rkey, error == 0 ? RS_RESERVE_KEEP : 0);
+	unreserve_later(s, u->rkey, error == 0 ? s->keep : 0);
 	release(u);
 	pthread_mutex_unlock(&s->mu);
 	if (u->fd >= 0)
@@ -703,7 +728,6 @@ int rs_expire_uploads(relay_store *st, int64_t max_age)
 	int64_t before = (int64_t)time(NULL) - max_age;
 	size_t i;
 
-	unreserve_sweep(s);
 	pthread_mutex_lock(&s->mu);
 	for (i = s->pending.size; i-- > 0;) {
 		rs_pending *p = s->pending.ptr[i];
@@ -712,7 +736,8 @@ int rs_expire_uploads(relay_store *st, int64_t max_age)
 			pending_drop(s, p);
 	}
 	pthread_mutex_unlock(&s->mu);
-	return 0;
+	unreserve_sweep(s);
+	return rs_sweep(s);
 }
 
 /* ---- the change value (section 14.6) */

@@ -22,7 +22,10 @@
 #define RS_CHANGE_TTL_MS 1000          /* the change value is recomputed after this */
 #define RS_RECOUNT_MS (300 * 1000)     /* stored bytes are recounted after this */
 #define RS_KEY_MAX 400                 /* a key under the URL's prefix */
-#define RS_RESERVE_KEEP 600            /* seconds a reservation counts (section 14.4) */
+#define RS_RESERVE_KEEP 600            /* seconds a reservation counts (section 14.4); refreshed after half */
+#define RS_SWEEP_DELETES 1000          /* objects a sweep deletes at most (section 14.8) */
+#define RS_SWEEP_KEYS 100000           /* keys a sweep lists at most */
+#define RS_SWEEP_GROUPS 1000           /* groups a sweep visits at most */
 
 /* A resumable upload held in this relay's spool (section 14.2, as built:
  * per relay; the bucket's pieces are designed, not built). */
@@ -67,6 +70,8 @@ typedef struct rs_store {
 	char *spool;             /* folder of spool files */
 	relay_disk_limits lim;
 	char epoch[17];
+	int64_t keep;            /* RS_RESERVE_KEEP (a test knob shortens it) */
+	char sweep_after[DSYNC_RELAY_ID_HEX];   /* the group the last sweep stopped after ("": none); the sweeping thread's */
 	pthread_mutex_t mu;      /* everything below */
 	pthread_key_t key;       /* this thread's connection */
 	DSYNC_ARRAY(dsync_s3 *) conns;
@@ -112,6 +117,12 @@ int rs_upload_finish(relay_upload *u, bool *replaced);
 void rs_upload_abort(relay_upload *u);
 int rs_upload_offset(relay_store *st, const char *gid, const char *upload_id, uint64_t *offset);
 int rs_expire_uploads(relay_store *st, int64_t max_age);
+
+/* relay_s3_sweep.c */
+/* Deletes SEQ marks below each device's highest and reservations older
+ * than S->keep, group after group from where the last sweep stopped, within
+ * RS_SWEEP_* (section 14.8). */
+int rs_sweep(rs_store *s);
 /* An unlinked file in the spool folder, open for reading and writing. */
 int rs_spool_file(rs_store *s);
 

@@ -253,7 +253,7 @@ void relay_srv_tick(relay_srv *s)
 		if (r->deadline <= now)
 			relay_wake(s, r);
 	}
-	if (now - s->last_expire > 3600 * 1000) {
+	if (now - s->last_expire >= s->sweep_ms) {
 		s->last_expire = now;
 		expire = true;
 	}
@@ -453,7 +453,9 @@ int relay_srv_open(relay_srv **out, const dsync_relay_config *c, void (*suspend)
 	s->payload = c->payload;
 	s->suspend = suspend;
 	s->resume = resume;
-	s->last_expire = dsync_now_ms();
+	/* the first sweep SWEEP_FIRST after the start, then every SWEEP_PERIOD */
+	s->sweep_ms = DSYNC_TEST_KNOB("DSYNC_TEST_RELAY_SWEEP", SWEEP_PERIOD) * 1000;
+	s->last_expire = dsync_now_ms() - s->sweep_ms + DSYNC_TEST_KNOB("DSYNC_TEST_RELAY_SWEEP_FIRST", SWEEP_FIRST) * 1000;
 	randombytes_buf(e, sizeof(e));
 	dsync_relay_hex(s->epoch, e, sizeof(e));
 	randombytes_buf(s->fake_th, sizeof(s->fake_th));

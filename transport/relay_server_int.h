@@ -32,6 +32,8 @@
 #define POLL_TIMEOUT_MAX 55
 #define SLOW_BODY_SECONDS 60         /* a body under 1 KiB/s over this long is dropped */
 #define UPLOAD_MAX_AGE (24 * 3600)
+#define SWEEP_PERIOD 3600            /* seconds between the store's sweeps (old uploads, a bucket's leftovers) */
+#define SWEEP_FIRST 300              /* seconds after the start to the first one (a restart cleans up) */
 #define GROUP_BUCKETS 256
 
 enum { H_AUTH, H_LEN, H_TE, H_HASH, H_DEV, H_TIME, H_NONCE, H_SIG, H_UPLOAD, H_CRANGE, H_ADMIT, H_RANGE, H_XFF,
@@ -89,7 +91,8 @@ struct relay_srv {
 	bool stopping;
 	penalty *penalties;
 	nonce_seen *nonces;
-	int64_t last_expire;
+	int64_t last_expire;           /* when the store was last swept (monotonic ms) */
+	int64_t sweep_ms;              /* SWEEP_PERIOD (a test knob shortens it) */
 	/* a store several relays share (its ops->change): a thread reads the
 	 * change value of each group with waiting polls once a second */
 	pthread_t watcher;
