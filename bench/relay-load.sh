@@ -39,6 +39,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the files exist before the loop below reads them: the backgrounded shell
+# opens its redirections only when it runs, maybe after the first sed
+: > "$work/relay.out"
+: > "$work/relay.log"
 "$DSYNC" relay --listen 127.0.0.1:0 --data "$work/data" --quota "$quota" > "$work/relay.out" 2> "$work/relay.log" &
 relay_pid=$!
 addr=
