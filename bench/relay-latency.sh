@@ -63,6 +63,7 @@ unset XDG_CONFIG_HOME DSYNC_DEVICE_NAME
 
 # ---------------------------------------------------------------- the relay
 log "starting the relay on 127.0.0.1"
+: >"$work/relay.out" # read below maybe before the backgrounded relay opens it
 "$dsync" relay --listen 127.0.0.1:0 --data "$work/relay" >"$work/relay.out" 2>"$work/relay.log" </dev/null &
 pids+=($!)
 url=
