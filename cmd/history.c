@@ -12,6 +12,7 @@
 #include "dsync/folder.h"
 #include "dsync/history.h"
 #include "dsync/mirror.h"
+#include "dsync/status.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "cmd.h"
@@ -124,6 +125,131 @@ static void status_mirrors(dsync_folder *f, bool json)
 		dsync_mirror_list_free(list, n);
 }
 
+static void holders_json(const char *key, const dsync_holder *v, size_t n)
+{
+	size_t i;
+
+	printf(",\"%s\":[", key);
+	for (i = 0; i < n; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		out_json_string(stdout, v[i].name);
+		if (v[i].id) {
+			printf(",\"id\":");
+			out_json_string(stdout, v[i].id);
+		}
+		if (strcmp(key, "devices") == 0) {
+			printf(",\"this_device\":%s,\"via\":", i == 0 ? "true" : "false");
+			if (v[i].via)
+				out_json_string(stdout, v[i].via);
+			else
+				printf("null");
+		}
+		printf(",\"holds\":%s,\"head\":", v[i].holds ? "true" : "false");
+		if (v[i].head[0]) {
+			out_json_string(stdout, v[i].head);
+			printf(",");
+			out_json_time(stdout, "head_time", "head_timestamp", v[i].head_time);
+		} else {
+			printf("null");
+		}
+		printf("}");
+	}
+	printf("]");
+}
+
+/* Names of the holders in V that hold it (HOLD) or not, joined into OUT. */
+static size_t holders_names(char *out, size_t size, const dsync_holder *v, size_t n, bool hold)
+{
+	size_t i, k = 0, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (v[i].holds != hold)
+			continue;
+		len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s'%s'", k++ ? ", " : "",
+					out_name(v[i].name));
+		if (len >= size)
+			len = size - 1;
+	}
+	return k;
+}
+
+/* dsync status PATH: which versions exist and who holds the latest. */
+static int status_path(dsync_folder *f, const char *user_path, bool json)
+{
+	dsync_holders h;
+	char *rel = NULL, when[64], list[1024];
+	size_t i, nd = 0, nr = 0, nm = 0;
+	int error;
+
+	if ((error = dsync_folder_relpath(&rel, f, user_path)) < 0)
+		return out_fail(error);
+	error = dsync_status_holders(&h, f, rel);
+	free(rel);
+	if (error < 0)
+		return out_fail(error);
+	for (i = 0; i < h.n_devices; i++)
+		nd += h.devices[i].holds;
+	for (i = 0; i < h.n_remotes; i++)
+		nr += h.remotes[i].holds;
+	for (i = 0; i < h.n_mirrors; i++)
+		nm += h.mirrors[i].holds;
+	if (json) {
+		printf("{");
+		out_json_name(stdout, "path", h.path);
+		printf(",\"exists\":%s,\"type\":\"%s\",\"latest\":", h.exists ? "true" : "false",
+		       h.is_dir ? "folder" : "file");
+		if (h.exists)
+			out_json_string(stdout, h.latest);
+		else
+			printf("null");
+		printf(",\"versions\":%zu", h.versions);
+		if (h.versions) {
+			printf(",");
+			out_json_time(stdout, "newest", "newest_timestamp", h.newest);
+			printf(",");
+			out_json_time(stdout, "oldest", "oldest_timestamp", h.oldest);
+		}
+		holders_json("devices", h.devices, h.n_devices);
+		holders_json("remotes", h.remotes, h.n_remotes);
+		holders_json("mirrors", h.mirrors, h.n_mirrors);
+		printf(",\"only_here\":%s}\n", h.only_here ? "true" : "false");
+	} else {
+		printf("%s: %zu version%s", *h.path ? out_name(h.path) : "(the whole folder)", h.versions,
+		       h.versions == 1 ? "" : "s");
+		if (h.versions) {
+			printf(", newest %s", out_time(when, sizeof(when), h.newest));
+			printf(", oldest %s", out_time(when, sizeof(when), h.oldest));
+		}
+		printf("\n");
+		if (!h.exists) {
+			printf("deleted: not in the latest snapshot\n");
+		} else {
+			printf("latest version on %zu device%s, %zu remote%s", nd, nd == 1 ? "" : "s", nr,
+			       nr == 1 ? "" : "s");
+			if (h.n_mirrors)
+				printf(" and %zu mirror%s", nm, nm == 1 ? "" : "s");
+			printf("\n");
+			if (holders_names(list, sizeof(list), h.devices, h.n_devices, true))
+				printf("  devices holding it: %s\n", list);
+			if (holders_names(list, sizeof(list), h.remotes, h.n_remotes, true))
+				printf("  remotes holding it: %s\n", list);
+			if (holders_names(list, sizeof(list), h.mirrors, h.n_mirrors, true))
+				printf("  mirrors holding it: %s\n", list);
+			if (holders_names(list, sizeof(list), h.devices, h.n_devices, false))
+				printf("  not yet on device%s %s\n", strchr(list, ',') ? "s" : "", list);
+			if (holders_names(list, sizeof(list), h.remotes, h.n_remotes, false))
+				printf("  not yet on remote%s %s\n", strchr(list, ',') ? "s" : "", list);
+			if (holders_names(list, sizeof(list), h.mirrors, h.n_mirrors, false))
+				printf("  not yet on mirror%s %s\n", strchr(list, ',') ? "s" : "", list);
+			if (h.only_here)
+				printf("only here: no other device, remote or mirror has it yet\n");
+		}
+	}
+	dsync_status_holders_dispose(&h);
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
@@ -136,10 +262,15 @@ int cmd_status(int argc, char **argv)
 	while ((c = cmd_getopt(&rc, "status", argc, argv, "h", opts)) != -1)
 		if (c == 'j')
 			json = true;
-	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 0, NULL)) >= 0)
+	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 1, NULL)) >= 0)
 		return rc;
 	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
+	if (optind < argc) {
+		error = status_path(f, argv[optind], json);
+		dsync_folder_free(f);
+		return error;
+	}
 	error = dsync_status(&ch, f, out_warn_cb, NULL);
 	if (error < 0) {
 		dsync_folder_free(f);

@@ -854,6 +854,15 @@ static int write_manifest(sync_conn *c, const dsync_manifest *m, sync_packset *m
 	self.seq = m->seq;
 	if ((error = dsync_state_seen_read(&seen, c->f, c->r->name)) == 0)
 		error = dsync_state_seen_write(c, &seen, &self);
+	if (error == 0 && m->has_head) {
+		/* the head the remote now holds from this device (dsync status PATH) */
+		char hex[GIT_OID_HEXSZ + 2];
+
+		git_oid_tostr(hex, GIT_OID_HEXSZ + 1, &m->head);
+		hex[GIT_OID_HEXSZ] = '\n';
+		hex[GIT_OID_HEXSZ + 1] = '\0';
+		error = dsync_state_write(c->f, c->r->name, "pushed", hex, GIT_OID_HEXSZ + 1);
+	}
 out:
 	dsync_array_dispose(seen);
 	dsync_buf_dispose(&text);

@@ -1,0 +1,57 @@
+/*
+ * dsync — "how safe is this file": which versions of a file or folder
+ * exist and, for the latest one, which devices, remotes and mirrors hold
+ * it, as last known here (no network call).  `dsync status PATH` prints it;
+ * the dashboard shows the same.
+ */
+#ifndef DSYNC_STATUS_H
+#define DSYNC_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dsync/common.h"
+#include "dsync/folder.h"
+
+/* A device, remote or mirror, and what is known of it. */
+typedef struct dsync_holder {
+	char *name;       /* device name (from its snapshots), remote or mirror name */
+	char *id;         /* device id (devices, mirrors); NULL for remotes */
+	char *via;        /* devices: the remote its head was last read from (NULL: this device) */
+	bool holds;       /* holds the latest version (the same content at that path) */
+	char head[DSYNC_OID_HEX_SIZE]; /* the newest head known for it ("": none) */
+	int64_t head_time;             /* that head's snapshot time (0: none) */
+} dsync_holder;
+
+typedef struct dsync_holders {
+	char *path;              /* folder-relative ("" the whole folder) */
+	bool exists;             /* in this device's latest snapshot */
+	bool is_dir;
+	char latest[DSYNC_OID_HEX_SIZE]; /* its content id there (blob or folder) */
+	char head[DSYNC_OID_HEX_SIZE];   /* this device's latest snapshot ("": none) */
+	size_t versions;         /* snapshots that changed it */
+	int64_t newest, oldest;  /* the newest and oldest of those (0: none) */
+	dsync_holder *devices;   /* this device first, then the others by name */
+	size_t n_devices;
+	dsync_holder *remotes;   /* by name */
+	size_t n_remotes;
+	dsync_holder *mirrors;   /* by name */
+	size_t n_mirrors;
+	bool only_here;          /* exists, and no other device, remote or mirror holds it */
+} dsync_holders;
+
+/*
+ * Fills *OUT for PATH (folder-relative, "" or NULL: the whole folder).  The
+ * rule (docs/status.md): a holder holds the latest version when the newest
+ * head known for it has the same content at PATH as this device's latest
+ * snapshot: an other device, its head as last fetched from any remote
+ * (refs/remotes/REMOTE/DEVICE, the newest by time); a remote, any device's
+ * head last read from it or the head this device last pushed there; a
+ * mirror, what its last round left on the host (refs/mirrors/NAME).
+ * DSYNC_ENOTFOUND when PATH was never in history.
+ */
+int dsync_status_holders(dsync_holders *out, dsync_folder *f, const char *path);
+void dsync_status_holders_dispose(dsync_holders *h);
+
+#endif
