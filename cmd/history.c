@@ -148,9 +148,9 @@ static void holders_json(const char *key, const dsync_holder *v, size_t n)
 		if (v[i].head[0]) {
 			out_json_string(stdout, v[i].head);
 			printf(",");
-			out_json_time(stdout, "head_time", "head_timestamp", v[i].head_time);
+			out_json_time(stdout, "head_time", "head_time_timestamp", v[i].head_time);
 		} else {
-			printf("null");
+			printf("null,\"head_time\":null,\"head_time_timestamp\":null");
 		}
 		printf("}");
 	}
@@ -209,6 +209,8 @@ static int status_path(dsync_folder *f, const char *user_path, bool json)
 			out_json_time(stdout, "newest", "newest_timestamp", h.newest);
 			printf(",");
 			out_json_time(stdout, "oldest", "oldest_timestamp", h.oldest);
+		} else {
+			printf(",\"newest\":null,\"newest_timestamp\":null,\"oldest\":null,\"oldest_timestamp\":null");
 		}
 		holders_json("devices", h.devices, h.n_devices);
 		holders_json("remotes", h.remotes, h.n_remotes);

@@ -2,9 +2,12 @@
 # dsync status PATH [--json]: which devices, remotes and mirrors hold the
 # latest version of a file, as last known here (docs/status.md): after a
 # push to one of two file:// remotes, after a third device joins, after a
-# new edit (only here again).  Mirrors: not covered here yet.
+# new edit (only here again); after a mirror round with a phone (a real
+# sshd, mirrorlib.sh; that part is skipped where sshd can't run here).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
+. "$(dirname "$0")/sshlib.sh"
+. "$(dirname "$0")/mirrorlib.sh"
 export DSYNC_TEST_KDF=min
 unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 
@@ -104,5 +107,31 @@ check "deleted: exists false" "$(field "j['exists']")" = false
 fails 1 "status of a path never in history" on A status nope.txt --json
 ok "status without PATH still lists changes" on A status --json
 check "the old object: changes" "$(field "'changes' in j and 'mirrors' in j")" = true
+
+# 6. a mirror: a phone holds what the last round left there
+if ssh_can sshd && [ "$(id -u)" = 0 ] && phone_start openssh; then
+	ln -sfn "$HOME/.ssh" "$TMP/home-A/.ssh"
+	unset DSYNC_SSH
+	ok "A: mirror add phone (the whole folder)" on A mirror add phone "$PHONE_URL"
+	ok "status doc.txt --json (mirror, no round yet)" on A status doc.txt --json
+	check "the mirror is listed, not holding it yet" "$(holds mirrors phone)" = false
+	check "its head is null before a round" "$(field "j['mirrors'][0]['head']")" = null
+	ok "A: a mirror round" on A mirror sync phone
+	check "the phone has the file" "$(cat "$PHONE_DIR/doc.txt" 2> /dev/null)" = second
+	ok "status doc.txt --json (after the round)" on A status doc.txt --json
+	check "the mirror holds it" "$(holds mirrors phone)" = true
+	check "the mirror's id is set" "$(field "len(j['mirrors'][0]['id'])")" = 32
+	ok "status doc.txt (text, mirror)" on A status doc.txt
+	contains "text: the mirror holds it" "$TMP/out" "mirrors holding it: 'phone'"
+	echo "third" > "$A/doc.txt"
+	ok "A: snapshot 4" on A snapshot -m four
+	ok "status doc.txt --json (edited after the round)" on A status doc.txt --json
+	check "the mirror does not hold the new one" "$(holds mirrors phone)" = false
+	check "only here once more" "$(field "j['only_here']")" = true
+elif [ -n "${CI:-}" ]; then
+	fail "under CI the phone's sshd must run"
+else
+	echo "# skipped the mirror part: no sshd here, or not root"
+fi
 
 finish
