@@ -152,6 +152,12 @@ static void holders_json(const char *key, const dsync_holder *v, size_t n)
 		} else {
 			printf("null,\"head_time\":null,\"head_time_timestamp\":null");
 		}
+		if (v[i].since) {
+			printf(",");
+			out_json_time(stdout, "since", "since_timestamp", v[i].since);
+		} else {
+			printf(",\"since\":null,\"since_timestamp\":null");
+		}
 		printf("}");
 	}
 	printf("]");
@@ -238,6 +244,14 @@ static int status_path(dsync_folder *f, const char *user_path, bool json)
 				printf("  remotes holding it: %s\n", list);
 			if (holders_names(list, sizeof(list), h.mirrors, h.n_mirrors, true))
 				printf("  mirrors holding it: %s\n", list);
+			for (i = 1; i < h.n_devices; i++)
+				if (h.devices[i].holds && h.devices[i].since)
+					printf("  device '%s' has it since %s\n", out_name(h.devices[i].name),
+					       out_time(when, sizeof(when), h.devices[i].since));
+			for (i = 0; i < h.n_remotes; i++)
+				if (h.remotes[i].holds && h.remotes[i].since)
+					printf("  remote '%s' has it since %s\n", out_name(h.remotes[i].name),
+					       out_time(when, sizeof(when), h.remotes[i].since));
 			if (holders_names(list, sizeof(list), h.devices, h.n_devices, false))
 				printf("  not yet on device%s %s\n", strchr(list, ',') ? "s" : "", list);
 			if (holders_names(list, sizeof(list), h.remotes, h.n_remotes, false))

@@ -110,9 +110,11 @@ static const command commands[] = {
 	  "and which devices, remotes and mirrors hold its latest version, as last\n"
 	  "known here (no network call: 'dsync fetch' first for fresher news): 'on\n"
 	  "3 devices, 1 remote', 'not yet on remote 'usb'', 'only here'. A holder\n"
-	  "holds it when the newest head known for it has the same content at PATH.\n"
+	  "holds it when the newest head known for it has the same content at PATH;\n"
+	  "since when: the first fetch or push that saw it there ('remote 'r1' has it\n"
+	  "since 14:02').\n"
 	  "--json: {\"path\",\"exists\",\"type\",\"latest\",\"versions\",\"newest\",\"oldest\",\n"
-	  "\"devices\",\"remotes\",\"mirrors\":[{\"name\",\"id\",\"holds\",\"head\",\"head_time\"}],\n"
+	  "\"devices\",\"remotes\",\"mirrors\":[{\"name\",\"id\",\"holds\",\"head\",\"head_time\",\"since\"}],\n"
 	  "\"only_here\"}.\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n|--max-count N] [--all-files] [--json]\n\n"

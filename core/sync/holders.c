@@ -135,6 +135,74 @@ static int count_cb(const dsync_commit_info *c, void *payload)
 	return 0;
 }
 
+/* A line of a remote's heads log (state.c). */
+typedef struct head_note {
+	int64_t when;
+	char dev[33];
+	git_oid head;
+} head_note;
+
+typedef DSYNC_ARRAY(head_note) head_notes;
+
+/* What "holds the latest version" is checked against. */
+typedef struct hold_ctx {
+	git_repository *repo;
+	const dsync_holders *o;
+	const git_oid *latest;
+} hold_ctx;
+
+/* REMOTE's heads log into OUT, oldest first; lines that don't parse skipped. */
+static int notes_read(head_notes *out, dsync_folder *f, const char *remote)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	char *line, *save = NULL;
+	int error;
+
+	if ((error = dsync_state_read(&text, f, remote, "heads")) < 0)
+		goto out;
+	for (line = strtok_r(text.ptr, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		head_note n;
+		long long when;
+		char dev[33], hex[GIT_OID_HEXSZ + 1];
+
+		if (sscanf(line, "%lld %32s %40s", &when, dev, hex) != 3 || strlen(dev) != 32 ||
+		    git_oid_fromstrn(&n.head, hex, GIT_OID_HEXSZ) < 0 || strlen(hex) != GIT_OID_HEXSZ)
+			continue;
+		n.when = (int64_t)when;
+		memcpy(n.dev, dev, sizeof(n.dev));
+		if ((error = dsync_array_push(*out, n)) < 0)
+			goto out;
+	}
+out:
+	dsync_buf_dispose(&text);
+	return error;
+}
+
+/* Since when DEV's heads in NOTES have held the latest version without a
+ * break: the time of the oldest of the newest run that does (0: unknown,
+ * or its newest head in NOTES is not HEAD when HEAD is given). */
+static int64_t notes_since(const head_notes *notes, const char *dev, const git_oid *head, const hold_ctx *x)
+{
+	int64_t since = 0;
+	bool first = true;
+	size_t i;
+
+	for (i = notes->size; i-- > 0;) {
+		const head_note *n = &notes->ptr[i];
+		git_oid e;
+
+		if (strcmp(n->dev, dev) != 0)
+			continue;
+		if (first && head && !git_oid_equal(&n->head, head))
+			return 0;
+		first = false;
+		if (!x->o->exists || !entry_in(&e, NULL, x->repo, &n->head, x->o->path) || !git_oid_equal(&e, x->latest))
+			break;
+		since = n->when;
+	}
+	return since;
+}
+
 /* Other devices, from refs/remotes/REMOTE/DEVICE: the newest head of each. */
 static int other_devices(holder_list *devs, dsync_folder *f, const dsync_holders *o, const git_oid *latest)
 {
@@ -219,6 +287,29 @@ static int remote_holds(dsync_holder *h, dsync_folder *f, const dsync_holders *o
 		}
 		h->holds = h->holds || tmp.holds;
 	}
+	if (h->holds) {
+		/* since: the earliest of the unbroken runs of the devices whose
+		 * newest head there holds it */
+		head_notes notes = DSYNC_ARRAY_INIT;
+		hold_ctx x = { f->repo, o, latest };
+		size_t i, j;
+
+		if ((error = notes_read(&notes, f, h->name)) == 0) {
+			for (i = 0; i < notes.size; i++) {
+				int64_t s;
+
+				for (j = i + 1; j < notes.size; j++)
+					if (strcmp(notes.ptr[j].dev, notes.ptr[i].dev) == 0)
+						break;
+				if (j < notes.size)
+					continue; /* not the device's newest note */
+				s = notes_since(&notes, notes.ptr[i].dev, NULL, &x);
+				if (s && (!h->since || s < h->since))
+					h->since = s;
+			}
+		}
+		dsync_array_dispose(notes);
+	}
 out:
 	git_reference_iterator_free(it);
 	dsync_buf_dispose(&glob);
@@ -278,6 +369,19 @@ int dsync_status_holders(dsync_holders *out, dsync_folder *f, const char *path)
 		if (git_oid_fromstr(&id, devs.v[i].head) < 0)
 			continue;
 		if ((error = device_name(&devs.v[i].name, f->repo, &id, devs.v[i].id)) < 0)
+			goto out;
+	}
+	for (i = 1; i < devs.n; i++) {
+		head_notes notes = DSYNC_ARRAY_INIT;
+		hold_ctx x = { f->repo, out, &latest };
+		git_oid id;
+
+		if (!devs.v[i].holds || !devs.v[i].via || git_oid_fromstr(&id, devs.v[i].head) < 0)
+			continue;
+		if ((error = notes_read(&notes, f, devs.v[i].via)) == 0)
+			devs.v[i].since = notes_since(&notes, devs.v[i].id, &id, &x);
+		dsync_array_dispose(notes);
+		if (error < 0)
 			goto out;
 	}
 	if (devs.n > 2)

@@ -22,6 +22,8 @@ typedef struct dsync_holder {
 	bool holds;       /* holds the latest version (the same content at that path) */
 	char head[DSYNC_OID_HEX_SIZE]; /* the newest head known for it ("": none) */
 	int64_t head_time;             /* that head's snapshot time (0: none) */
+	int64_t since;    /* holds: when this folder first saw it hold the latest
+			     version, without a break since (0: unknown; mirrors: not kept) */
 } dsync_holder;
 
 typedef struct dsync_holders {

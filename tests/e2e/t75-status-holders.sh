@@ -14,6 +14,7 @@ unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
 PASS=$TMP/passphrase
 echo "correct horse battery staple" > "$PASS"
 A=$TMP/A
+T_START=$(date +%s)
 
 # field F "python expr on j": prints the value of a python expression on
 # the JSON in $TMP/out (j), as JSON
@@ -48,6 +49,10 @@ ok "status doc.txt --json (pushed to r1)" on A status doc.txt --json
 check "r1 holds it after the push" "$(holds remotes r1)" = true
 check "r2 still does not" "$(holds remotes r2)" = false
 check "no longer only here" "$(field "j['only_here']")" = false
+check "r1 has it since the push (a time, not null)" "$(field "[h['since_timestamp'] for h in j['remotes'] if h['name']=='r1'][0] is not None")" = true
+T_PUSH=$(field "[h['since_timestamp'] for h in j['remotes'] if h['name']=='r1'][0]")
+check "... within this test's run" "$T_PUSH" -ge "$T_START"
+check "r2 has no since" "$(field "[h['since'] for h in j['remotes'] if h['name']=='r2'][0]")" = null
 check "r1's head is A's head" "$(field "[h['head'] for h in j['remotes'] if h['name']=='r1'][0]")" = "\"$(git_of A rev-parse HEAD)\""
 ok "status sub (a folder) --json" on A status sub --json
 check "a folder" "$(field "j['type']")" = '"folder'"\""
@@ -79,6 +84,11 @@ ok "A: fetch r1 again" on A fetch r1 --quiet
 ok "status doc.txt --json (named)" on A status doc.txt --json
 check "beta holds it" "$(holds devices beta)" = true
 check "gamma holds it" "$(holds devices gamma)" = true
+check "beta has it since A's fetch" "$(field "[h['since_timestamp'] for h in j['devices'] if h['name']=='beta'][0] is not None")" = true
+check "r1's since unchanged by new devices' heads" "$(field "[h['since_timestamp'] for h in j['remotes'] if h['name']=='r1'][0]")" = "$T_PUSH"
+ok "status doc.txt (text, since)" on A status doc.txt
+contains "text: since" "$TMP/out" "remote 'r1' has it since"
+ok "status doc.txt --json (again)" on A status doc.txt --json
 check "beta's id is its device id" "$(field "[h['id'] for h in j['devices'] if h['name']=='beta'][0]")" = "\"$IDB\""
 ok "status doc.txt (text, three devices)" on A status doc.txt
 contains "text: three devices" "$TMP/out" "latest version on 3 devices, 1 remote"
