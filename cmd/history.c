@@ -266,10 +266,135 @@ static int status_path(dsync_folder *f, const char *user_path, bool json)
 	return 0;
 }
 
+/* One registered folder of dsync status --all. */
+static void summary_one(const char *root, bool json, bool first)
+{
+	dsync_folder_summary s;
+	dsync_mirror_info *ml = NULL;
+	dsync_folder *f = NULL;
+	char when[64];
+	size_t nm = 0, i;
+	int error;
+
+	if ((error = dsync_folder_open(&f, root)) < 0 || (error = dsync_status_summary(&s, f)) < 0) {
+		if (json) {
+			printf("%s{", first ? "" : ",");
+			out_json_name(stdout, "root", root);
+			printf(",\"error\":");
+			out_json_string(stdout, dsync_error_last());
+			printf("}");
+		} else {
+			printf("%s\n  cannot be read: %s\n", out_name(root), dsync_error_last());
+		}
+		dsync_folder_free(f);
+		return;
+	}
+	if (dsync_mirror_list(&ml, &nm, f) < 0)
+		nm = 0;
+	if (json) {
+		printf("%s{", first ? "" : ",");
+		out_json_name(stdout, "root", s.root);
+		printf(",\"device\":");
+		out_json_string(stdout, s.device_name);
+		printf(",\"head\":");
+		if (s.head[0]) {
+			out_json_string(stdout, s.head);
+			printf(",");
+			out_json_time(stdout, "last_snapshot", "last_snapshot_timestamp", s.last_snapshot);
+		} else {
+			printf("null,\"last_snapshot\":null,\"last_snapshot_timestamp\":null");
+		}
+		printf(",\"conflicts\":%zu,\"remotes\":[", s.conflicts);
+		for (i = 0; i < s.n_remotes; i++) {
+			printf("%s{", i ? "," : "");
+			out_json_name(stdout, "name", s.remotes[i].name);
+			printf(",");
+			if (s.remotes[i].last_sync)
+				out_json_time(stdout, "last_sync", "last_sync_timestamp", s.remotes[i].last_sync);
+			else
+				printf("\"last_sync\":null,\"last_sync_timestamp\":null");
+			printf(",\"has_latest\":%s}", s.remotes[i].has_latest ? "true" : "false");
+		}
+		printf("],\"mirrors\":[");
+		for (i = 0; i < nm; i++) {
+			printf("%s{", i ? "," : "");
+			out_json_name(stdout, "name", ml[i].name);
+			printf(",");
+			if (ml[i].last_round)
+				out_json_time(stdout, "last_round", "last_round_timestamp", (int64_t)ml[i].last_round);
+			else
+				printf("\"last_round\":null,\"last_round_timestamp\":null");
+			printf(",\"paused\":");
+			if (ml[i].paused)
+				out_json_string(stdout, ml[i].paused);
+			else
+				printf("null");
+			printf(",\"kept_here\":%zu}", ml[i].n_kept);
+		}
+		printf("]}");
+	} else {
+		printf("%s (device '%s')\n", out_name(s.root), out_name(s.device_name));
+		if (s.head[0])
+			printf("  last snapshot %s (%.8s)\n", out_time(when, sizeof(when), s.last_snapshot), s.head);
+		else
+			printf("  no snapshot yet\n");
+		for (i = 0; i < s.n_remotes; i++) {
+			printf("  remote '%s': ", out_name(s.remotes[i].name));
+			if (s.remotes[i].last_sync)
+				printf("last sync %s, ", out_time(when, sizeof(when), s.remotes[i].last_sync));
+			else
+				printf("never synced, ");
+			printf("%s\n", s.remotes[i].has_latest ? "has the latest snapshot"
+								: "has not got the latest snapshot yet");
+		}
+		for (i = 0; i < nm; i++) {
+			printf("  mirror '%s': ", out_name(ml[i].name));
+			if (ml[i].paused)
+				printf("paused: %s", out_text(ml[i].paused, strlen(ml[i].paused)));
+			else if (ml[i].last_round)
+				printf("last round %s", out_time(when, sizeof(when), (int64_t)ml[i].last_round));
+			else
+				printf("no round yet");
+			if (ml[i].n_kept)
+				printf(", %zu file%s kept only here", ml[i].n_kept, ml[i].n_kept == 1 ? "" : "s");
+			printf("\n");
+		}
+		if (s.conflicts)
+			printf("  %zu conflict%s waiting (dsync conflicts)\n", s.conflicts, s.conflicts == 1 ? "" : "s");
+	}
+	if (ml)
+		dsync_mirror_list_free(ml, nm);
+	dsync_status_summary_dispose(&s);
+	dsync_folder_free(f);
+}
+
+/* dsync status --all: every registered folder. */
+static int status_all(bool json)
+{
+	char **list = NULL;
+	size_t n = 0, i;
+	int error;
+
+	if ((error = dsync_folder_list_registered(&list, &n)) < 0)
+		return out_fail(error);
+	if (json)
+		printf("{\"folders\":[");
+	else if (n == 0)
+		printf("no folder registered (dsync init)\n");
+	for (i = 0; i < n; i++)
+		summary_one(list[i], json, i == 0);
+	if (json)
+		printf("]}\n");
+	dsync_folder_list_free(list);
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { "all", no_argument, NULL, 'a' },
+					      CMD_HELP_OPTION, { 0 } };
 	dsync_changes ch;
+	bool all = false;
 	dsync_folder *f = NULL;
 	bool json = false;
 	size_t i;
@@ -278,8 +403,12 @@ int cmd_status(int argc, char **argv)
 	while ((c = cmd_getopt(&rc, "status", argc, argv, "h", opts)) != -1)
 		if (c == 'j')
 			json = true;
-	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 1, NULL)) >= 0)
+		else if (c == 'a')
+			all = true;
+	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, all ? 0 : 1, NULL)) >= 0)
 		return rc;
+	if (all)
+		return status_all(json);
 	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
 	if (optind < argc) {

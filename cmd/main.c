@@ -96,7 +96,7 @@ static const command commands[] = {
 	  "that now leaves most files out: the message says which) unless\n"
 	  "--allow-mass-delete.\n" },
 	{ "status", cmd_status, true, "show what changed since the last snapshot, or who holds a file",
-	  "usage: dsync status [PATH] [--json]\n\n"
+	  "usage: dsync status [PATH | --all] [--json]\n\n"
 	  "Lists files added (A), modified (M), deleted (D) or changed type (T) since\n"
 	  "the last snapshot. Then, for each relay remote, its group's usage, asked\n"
 	  "of the relay: 'remote NAME: 1.2 GiB used of 2.0 GiB (60%)' (or '(no\n"
@@ -115,7 +115,14 @@ static const command commands[] = {
 	  "since 14:02').\n"
 	  "--json: {\"path\",\"exists\",\"type\",\"latest\",\"versions\",\"newest\",\"oldest\",\n"
 	  "\"devices\",\"remotes\",\"mirrors\":[{\"name\",\"id\",\"holds\",\"head\",\"head_time\",\"since\"}],\n"
-	  "\"only_here\"}.\n" },
+	  "\"only_here\"}.\n\n"
+	  "--all (anywhere): every registered folder at a glance, from what each keeps\n"
+	  "(no network call): its last snapshot, per remote the last sync and whether\n"
+	  "it has the latest snapshot, each mirror's last round or why it is paused\n"
+	  "and the files kept only here, the conflicts waiting.\n"
+	  "--json: {\"folders\":[{\"root\",\"device\",\"head\",\"last_snapshot\",\"conflicts\",\n"
+	  "\"remotes\":[{\"name\",\"last_sync\",\"has_latest\"}],\"mirrors\":[{\"name\",\n"
+	  "\"last_round\",\"paused\",\"kept_here\"}]}]}.\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n|--max-count N] [--all-files] [--json]\n\n"
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"

@@ -8,8 +8,11 @@
  */
 #include "core/base/internal.h"
 
+#include <sys/stat.h>
+
 #include "core/sync/sync_internal.h"
 #include "dsync/history.h"
+#include "dsync/merge.h"
 #include "dsync/mirror.h"
 #include "dsync/status.h"
 
@@ -455,4 +458,73 @@ void dsync_status_holders_dispose(dsync_holders *h)
 	free(h->mirrors);
 	free(h->path);
 	memset(h, 0, sizeof(*h));
+}
+
+int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f)
+{
+	dsync_remote_info *rl = NULL;
+	dsync_conflicts cs = { 0 };
+	dsync_buf path = DSYNC_BUF_INIT, pushed = DSYNC_BUF_INIT;
+	size_t nr = 0, i;
+	git_oid head;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = dsync_folder_repo(f)) < 0)
+		goto out;
+	if (!(out->root = strdup(f->root)) || !(out->device_name = strdup(f->device_name ? f->device_name : ""))) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	if (git_reference_name_to_id(&head, f->repo, "refs/heads/main") == 0) {
+		git_oid_tostr(out->head, sizeof(out->head), &head);
+		out->last_snapshot = commit_time(f->repo, &head);
+	}
+	if ((error = dsync_conflicts_list(&cs, f)) < 0)
+		goto out;
+	out->conflicts = cs.n;
+	if ((error = dsync_remote_list(&rl, &nr, f)) < 0)
+		goto out;
+	if (nr && !(out->remotes = calloc(nr, sizeof(*out->remotes)))) {
+		error = dsync_error_oom();
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		dsync_remote_summary *r = &out->remotes[out->n_remotes++];
+		struct stat st;
+
+		if (!(r->name = strdup(rl[i].name))) {
+			error = dsync_error_oom();
+			goto out;
+		}
+		if ((error = dsync_state_path(&path, f, r->name, "seen")) < 0)
+			goto out;
+		if (stat(path.ptr, &st) == 0)
+			r->last_sync = (int64_t)st.st_mtime;
+		if ((error = dsync_state_read(&pushed, f, r->name, "pushed")) < 0)
+			goto out;
+		r->has_latest = out->head[0] && pushed.len >= GIT_OID_HEXSZ &&
+				memcmp(pushed.ptr, out->head, GIT_OID_HEXSZ) == 0;
+	}
+out:
+	if (rl)
+		dsync_remote_list_free(rl, nr);
+	dsync_conflicts_dispose(&cs);
+	dsync_buf_dispose(&path);
+	dsync_buf_dispose(&pushed);
+	if (error < 0)
+		dsync_status_summary_dispose(out);
+	return error;
+}
+
+void dsync_status_summary_dispose(dsync_folder_summary *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_remotes; i++)
+		free(s->remotes[i].name);
+	free(s->remotes);
+	free(s->root);
+	free(s->device_name);
+	memset(s, 0, sizeof(*s));
 }

@@ -56,4 +56,31 @@ typedef struct dsync_holders {
 int dsync_status_holders(dsync_holders *out, dsync_folder *f, const char *path);
 void dsync_status_holders_dispose(dsync_holders *h);
 
+/* A remote in a folder's summary. */
+typedef struct dsync_remote_summary {
+	char *name;
+	int64_t last_sync;       /* the last fetch or push that finished (0: none) */
+	bool has_latest;         /* the head this device last pushed there is its latest snapshot */
+} dsync_remote_summary;
+
+/* A folder at a glance (dsync status --all; the dashboard). */
+typedef struct dsync_folder_summary {
+	char *root;
+	char *device_name;
+	char head[DSYNC_OID_HEX_SIZE];   /* the latest snapshot ("": none) */
+	int64_t last_snapshot;           /* its time (0: none) */
+	size_t conflicts;                /* conflict copies waiting (dsync_conflicts_list) */
+	dsync_remote_summary *remotes;   /* by name */
+	size_t n_remotes;
+} dsync_folder_summary;
+
+/*
+ * Fills *OUT for F from what F keeps (no network call, no lock): its latest
+ * snapshot, the conflicts waiting, and per remote when the last fetch or
+ * push finished (the mtime of .dsync/dsync-remotes/NAME/seen) and whether
+ * it has this device's latest snapshot.  Mirrors: dsync_mirror_list().
+ */
+int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f);
+void dsync_status_summary_dispose(dsync_folder_summary *s);
+
 #endif

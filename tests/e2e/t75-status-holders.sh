@@ -109,6 +109,19 @@ ok "status doc.txt --json (pushed to r2)" on A status doc.txt --json
 check "r2 holds the new one" "$(holds remotes r2)" = true
 check "r1 still not" "$(holds remotes r1)" = false
 
+# the summary of every registered folder (A's user has one: A)
+ok "status --all --json" on A status --all --json
+check "one folder, A" "$(field "[x['root'] for x in j['folders']]")" = "[\"$A\"]"
+check "its last snapshot is its head" "$(field "j['folders'][0]['head']")" = "\"$(git_of A rev-parse HEAD)\""
+check "r2 has the latest snapshot" "$(field "[r['has_latest'] for r in j['folders'][0]['remotes'] if r['name']=='r2'][0]")" = true
+check "r1 has not" "$(field "[r['has_latest'] for r in j['folders'][0]['remotes'] if r['name']=='r1'][0]")" = false
+check "r1 was synced (a time)" "$(field "[r['last_sync_timestamp'] for r in j['folders'][0]['remotes'] if r['name']=='r1'][0] >= $T_START")" = true
+check "no conflict waiting" "$(field "j['folders'][0]['conflicts']")" = 0
+ok "status --all (text), from outside any folder" as A status --all
+contains "text: the folder" "$TMP/out" "$A (device 'alpha')"
+contains "text: r1 behind" "$TMP/out" "remote 'r1': last sync"
+contains "text: r2 up to date" "$TMP/out" "has the latest snapshot"
+
 # 5. a deleted file, a path never seen, the old status unchanged
 rm "$A/sub/x.txt"
 ok "A: snapshot 3" on A snapshot -m three
