@@ -173,8 +173,10 @@ static int notes_read(head_notes *out, dsync_folder *f, const char *remote)
 			continue;
 		n.when = (int64_t)when;
 		memcpy(n.dev, dev, sizeof(n.dev));
-		if ((error = dsync_array_push(*out, n)) < 0)
+		if (dsync_array_push(*out, n) < 0) {
+			error = dsync_error_oom();
 			goto out;
+		}
 	}
 out:
 	dsync_buf_dispose(&text);
