@@ -12,6 +12,7 @@
 #include "dsync/folder.h"
 #include "dsync/history.h"
 #include "dsync/mirror.h"
+#include "dsync/status.h"
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "cmd.h"
@@ -124,10 +125,276 @@ static void status_mirrors(dsync_folder *f, bool json)
 		dsync_mirror_list_free(list, n);
 }
 
+static void holders_json(const char *key, const dsync_holder *v, size_t n)
+{
+	size_t i;
+
+	printf(",\"%s\":[", key);
+	for (i = 0; i < n; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		out_json_string(stdout, v[i].name);
+		if (v[i].id) {
+			printf(",\"id\":");
+			out_json_string(stdout, v[i].id);
+		}
+		if (strcmp(key, "devices") == 0) {
+			printf(",\"this_device\":%s,\"via\":", i == 0 ? "true" : "false");
+			if (v[i].via)
+				out_json_string(stdout, v[i].via);
+			else
+				printf("null");
+		}
+		printf(",\"holds\":%s,\"head\":", v[i].holds ? "true" : "false");
+		if (v[i].head[0]) {
+			out_json_string(stdout, v[i].head);
+			printf(",");
+			out_json_time(stdout, "head_time", "head_time_timestamp", v[i].head_time);
+		} else {
+			printf("null,\"head_time\":null,\"head_time_timestamp\":null");
+		}
+		if (v[i].since) {
+			printf(",");
+			out_json_time(stdout, "since", "since_timestamp", v[i].since);
+		} else {
+			printf(",\"since\":null,\"since_timestamp\":null");
+		}
+		printf("}");
+	}
+	printf("]");
+}
+
+/* Names of the holders in V that hold it (HOLD) or not, joined into OUT. */
+static size_t holders_names(char *out, size_t size, const dsync_holder *v, size_t n, bool hold)
+{
+	size_t i, k = 0, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (v[i].holds != hold)
+			continue;
+		len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s'%s'", k++ ? ", " : "",
+					out_name(v[i].name));
+		if (len >= size)
+			len = size - 1;
+	}
+	return k;
+}
+
+/* dsync status PATH: which versions exist and who holds the latest. */
+static int status_path(dsync_folder *f, const char *user_path, bool json)
+{
+	dsync_holders h;
+	char *rel = NULL, when[64], list[1024];
+	size_t i, nd = 0, nr = 0, nm = 0;
+	int error;
+
+	if ((error = dsync_folder_relpath(&rel, f, user_path)) < 0)
+		return out_fail(error);
+	error = dsync_status_holders(&h, f, rel);
+	free(rel);
+	if (error < 0)
+		return out_fail(error);
+	for (i = 0; i < h.n_devices; i++)
+		nd += h.devices[i].holds;
+	for (i = 0; i < h.n_remotes; i++)
+		nr += h.remotes[i].holds;
+	for (i = 0; i < h.n_mirrors; i++)
+		nm += h.mirrors[i].holds;
+	if (json) {
+		printf("{");
+		out_json_name(stdout, "path", h.path);
+		printf(",\"exists\":%s,\"type\":\"%s\",\"latest\":", h.exists ? "true" : "false",
+		       h.is_dir ? "folder" : "file");
+		if (h.exists)
+			out_json_string(stdout, h.latest);
+		else
+			printf("null");
+		printf(",\"versions\":%zu", h.versions);
+		if (h.versions) {
+			printf(",");
+			out_json_time(stdout, "newest", "newest_timestamp", h.newest);
+			printf(",");
+			out_json_time(stdout, "oldest", "oldest_timestamp", h.oldest);
+		} else {
+			printf(",\"newest\":null,\"newest_timestamp\":null,\"oldest\":null,\"oldest_timestamp\":null");
+		}
+		holders_json("devices", h.devices, h.n_devices);
+		holders_json("remotes", h.remotes, h.n_remotes);
+		holders_json("mirrors", h.mirrors, h.n_mirrors);
+		printf(",\"only_here\":%s}\n", h.only_here ? "true" : "false");
+	} else {
+		printf("%s: %zu version%s", *h.path ? out_name(h.path) : "(the whole folder)", h.versions,
+		       h.versions == 1 ? "" : "s");
+		if (h.versions) {
+			printf(", newest %s", out_time(when, sizeof(when), h.newest));
+			printf(", oldest %s", out_time(when, sizeof(when), h.oldest));
+		}
+		printf("\n");
+		if (!h.exists) {
+			printf("deleted: not in the latest snapshot\n");
+		} else {
+			printf("latest version on %zu device%s, %zu remote%s", nd, nd == 1 ? "" : "s", nr,
+			       nr == 1 ? "" : "s");
+			if (h.n_mirrors)
+				printf(" and %zu mirror%s", nm, nm == 1 ? "" : "s");
+			printf("\n");
+			if (holders_names(list, sizeof(list), h.devices, h.n_devices, true))
+				printf("  devices holding it: %s\n", list);
+			if (holders_names(list, sizeof(list), h.remotes, h.n_remotes, true))
+				printf("  remotes holding it: %s\n", list);
+			if (holders_names(list, sizeof(list), h.mirrors, h.n_mirrors, true))
+				printf("  mirrors holding it: %s\n", list);
+			for (i = 1; i < h.n_devices; i++)
+				if (h.devices[i].holds && h.devices[i].since)
+					printf("  device '%s' has it since %s\n", out_name(h.devices[i].name),
+					       out_time(when, sizeof(when), h.devices[i].since));
+			for (i = 0; i < h.n_remotes; i++)
+				if (h.remotes[i].holds && h.remotes[i].since)
+					printf("  remote '%s' has it since %s\n", out_name(h.remotes[i].name),
+					       out_time(when, sizeof(when), h.remotes[i].since));
+			if (holders_names(list, sizeof(list), h.devices, h.n_devices, false))
+				printf("  not yet on device%s %s\n", strchr(list, ',') ? "s" : "", list);
+			if (holders_names(list, sizeof(list), h.remotes, h.n_remotes, false))
+				printf("  not yet on remote%s %s\n", strchr(list, ',') ? "s" : "", list);
+			if (holders_names(list, sizeof(list), h.mirrors, h.n_mirrors, false))
+				printf("  not yet on mirror%s %s\n", strchr(list, ',') ? "s" : "", list);
+			if (h.only_here)
+				printf("only here: no other device, remote or mirror has it yet\n");
+		}
+	}
+	dsync_status_holders_dispose(&h);
+	return 0;
+}
+
+/* One registered folder of dsync status --all. */
+static void summary_one(const char *root, bool json, bool first)
+{
+	dsync_folder_summary s;
+	dsync_mirror_info *ml = NULL;
+	dsync_folder *f = NULL;
+	char when[64];
+	size_t nm = 0, i;
+	int error;
+
+	if ((error = dsync_folder_open(&f, root)) < 0 || (error = dsync_status_summary(&s, f)) < 0) {
+		if (json) {
+			printf("%s{", first ? "" : ",");
+			out_json_name(stdout, "root", root);
+			printf(",\"error\":");
+			out_json_string(stdout, dsync_error_last());
+			printf("}");
+		} else {
+			printf("%s\n  cannot be read: %s\n", out_name(root), dsync_error_last());
+		}
+		dsync_folder_free(f);
+		return;
+	}
+	if (dsync_mirror_list(&ml, &nm, f) < 0)
+		nm = 0;
+	if (json) {
+		printf("%s{", first ? "" : ",");
+		out_json_name(stdout, "root", s.root);
+		printf(",\"device\":");
+		out_json_string(stdout, s.device_name);
+		printf(",\"head\":");
+		if (s.head[0]) {
+			out_json_string(stdout, s.head);
+			printf(",");
+			out_json_time(stdout, "last_snapshot", "last_snapshot_timestamp", s.last_snapshot);
+		} else {
+			printf("null,\"last_snapshot\":null,\"last_snapshot_timestamp\":null");
+		}
+		printf(",\"conflicts\":%zu,\"remotes\":[", s.conflicts);
+		for (i = 0; i < s.n_remotes; i++) {
+			printf("%s{", i ? "," : "");
+			out_json_name(stdout, "name", s.remotes[i].name);
+			printf(",");
+			if (s.remotes[i].last_sync)
+				out_json_time(stdout, "last_sync", "last_sync_timestamp", s.remotes[i].last_sync);
+			else
+				printf("\"last_sync\":null,\"last_sync_timestamp\":null");
+			printf(",\"has_latest\":%s}", s.remotes[i].has_latest ? "true" : "false");
+		}
+		printf("],\"mirrors\":[");
+		for (i = 0; i < nm; i++) {
+			printf("%s{", i ? "," : "");
+			out_json_name(stdout, "name", ml[i].name);
+			printf(",");
+			if (ml[i].last_round)
+				out_json_time(stdout, "last_round", "last_round_timestamp", (int64_t)ml[i].last_round);
+			else
+				printf("\"last_round\":null,\"last_round_timestamp\":null");
+			printf(",\"paused\":");
+			if (ml[i].paused)
+				out_json_string(stdout, ml[i].paused);
+			else
+				printf("null");
+			printf(",\"kept_here\":%zu}", ml[i].n_kept);
+		}
+		printf("]}");
+	} else {
+		printf("%s (device '%s')\n", out_name(s.root), out_name(s.device_name));
+		if (s.head[0])
+			printf("  last snapshot %s (%.8s)\n", out_time(when, sizeof(when), s.last_snapshot), s.head);
+		else
+			printf("  no snapshot yet\n");
+		for (i = 0; i < s.n_remotes; i++) {
+			printf("  remote '%s': ", out_name(s.remotes[i].name));
+			if (s.remotes[i].last_sync)
+				printf("last sync %s, ", out_time(when, sizeof(when), s.remotes[i].last_sync));
+			else
+				printf("never synced, ");
+			printf("%s\n", s.remotes[i].has_latest ? "has the latest snapshot"
+								: "has not got the latest snapshot yet");
+		}
+		for (i = 0; i < nm; i++) {
+			printf("  mirror '%s': ", out_name(ml[i].name));
+			if (ml[i].paused)
+				printf("paused: %s", out_text(ml[i].paused, strlen(ml[i].paused)));
+			else if (ml[i].last_round)
+				printf("last round %s", out_time(when, sizeof(when), (int64_t)ml[i].last_round));
+			else
+				printf("no round yet");
+			if (ml[i].n_kept)
+				printf(", %zu file%s kept only here", ml[i].n_kept, ml[i].n_kept == 1 ? "" : "s");
+			printf("\n");
+		}
+		if (s.conflicts)
+			printf("  %zu conflict%s waiting (dsync conflicts)\n", s.conflicts, s.conflicts == 1 ? "" : "s");
+	}
+	if (ml)
+		dsync_mirror_list_free(ml, nm);
+	dsync_status_summary_dispose(&s);
+	dsync_folder_free(f);
+}
+
+/* dsync status --all: every registered folder. */
+static int status_all(bool json)
+{
+	char **list = NULL;
+	size_t n = 0, i;
+	int error;
+
+	if ((error = dsync_folder_list_registered(&list, &n)) < 0)
+		return out_fail(error);
+	if (json)
+		printf("{\"folders\":[");
+	else if (n == 0)
+		printf("no folder registered (dsync init)\n");
+	for (i = 0; i < n; i++)
+		summary_one(list[i], json, i == 0);
+	if (json)
+		printf("]}\n");
+	dsync_folder_list_free(list);
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CMD_HELP_OPTION, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { "all", no_argument, NULL, 'a' },
+					      CMD_HELP_OPTION, { 0 } };
 	dsync_changes ch;
+	bool all = false;
 	dsync_folder *f = NULL;
 	bool json = false;
 	size_t i;
@@ -136,10 +403,19 @@ int cmd_status(int argc, char **argv)
 	while ((c = cmd_getopt(&rc, "status", argc, argv, "h", opts)) != -1)
 		if (c == 'j')
 			json = true;
-	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, 0, NULL)) >= 0)
+		else if (c == 'a')
+			all = true;
+	if (rc >= 0 || (rc = cmd_args("status", argc, argv, 0, all ? 0 : 1, NULL)) >= 0)
 		return rc;
+	if (all)
+		return status_all(json);
 	if ((error = cmd_open_folder(&f)) != 0)
 		return error;
+	if (optind < argc) {
+		error = status_path(f, argv[optind], json);
+		dsync_folder_free(f);
+		return error;
+	}
 	error = dsync_status(&ch, f, out_warn_cb, NULL);
 	if (error < 0) {
 		dsync_folder_free(f);

@@ -95,8 +95,8 @@ static const command commands[] = {
 	  "recorded (an unmounted drive looks like that, and so does a .dsyncignore\n"
 	  "that now leaves most files out: the message says which) unless\n"
 	  "--allow-mass-delete.\n" },
-	{ "status", cmd_status, true, "show what changed since the last snapshot",
-	  "usage: dsync status [--json]\n\n"
+	{ "status", cmd_status, true, "show what changed since the last snapshot, or who holds a file",
+	  "usage: dsync status [PATH | --all] [--json]\n\n"
 	  "Lists files added (A), modified (M), deleted (D) or changed type (T) since\n"
 	  "the last snapshot. Then, for each relay remote, its group's usage, asked\n"
 	  "of the relay: 'remote NAME: 1.2 GiB used of 2.0 GiB (60%)' (or '(no\n"
@@ -105,7 +105,24 @@ static const command commands[] = {
 	  "why it is paused or its last error.\n"
 	  "--json: one object {\"changes\":[{\"status\",\"path\"}],\"relays\":[{\"remote\",\n"
 	  "\"used\",\"quota\"} or {\"remote\",\"error\"}],\"mirrors\":[as 'mirror list --json']}\n"
-	  "(sizes in bytes, quota 0: none). See JSON OUTPUT in dsync(1).\n" },
+	  "(sizes in bytes, quota 0: none). See JSON OUTPUT in dsync(1).\n\n"
+	  "With PATH (a file or folder): how many versions exist (newest, oldest),\n"
+	  "and which devices, remotes and mirrors hold its latest version, as last\n"
+	  "known here (no network call: 'dsync fetch' first for fresher news): 'on\n"
+	  "3 devices, 1 remote', 'not yet on remote 'usb'', 'only here'. A holder\n"
+	  "holds it when the newest head known for it has the same content at PATH;\n"
+	  "since when: the first fetch or push that saw it there ('remote 'r1' has it\n"
+	  "since 14:02').\n"
+	  "--json: {\"path\",\"exists\",\"type\",\"latest\",\"versions\",\"newest\",\"oldest\",\n"
+	  "\"devices\",\"remotes\",\"mirrors\":[{\"name\",\"id\",\"holds\",\"head\",\"head_time\",\"since\"}],\n"
+	  "\"only_here\"}.\n\n"
+	  "--all (anywhere): every registered folder at a glance, from what each keeps\n"
+	  "(no network call): its last snapshot, per remote the last sync and whether\n"
+	  "it has the latest snapshot, each mirror's last round or why it is paused\n"
+	  "and the files kept only here, the conflicts waiting.\n"
+	  "--json: {\"folders\":[{\"root\",\"device\",\"head\",\"last_snapshot\",\"conflicts\",\n"
+	  "\"remotes\":[{\"name\",\"last_sync\",\"has_latest\"}],\"mirrors\":[{\"name\",\n"
+	  "\"last_round\",\"paused\",\"kept_here\"}]}]}.\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n|--max-count N] [--all-files] [--json]\n\n"
 	  "Lists snapshots, newest first: id, time, device, message and the files\n"

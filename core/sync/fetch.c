@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/base/oidset.h"
@@ -798,6 +799,15 @@ int dsync_fetch_heads(sync_conn *c)
 			continue;
 		if ((error = remote_ref_name(&ref, c->r->name, c->devs.ptr[i].id)) < 0)
 			goto out;
+		{
+			git_oid was;
+
+			if ((git_reference_name_to_id(&was, c->f->repo, ref.ptr) < 0 ||
+			     !git_oid_equal(&was, &c->mans[i].head)) &&
+			    (error = dsync_state_heads_note(c->f, c->r->name, c->devs.ptr[i].id, &c->mans[i].head,
+							    (int64_t)time(NULL))) < 0)
+				goto out;
+		}
 		if ((err = git_reference_create(&r, c->f->repo, ref.ptr, &c->mans[i].head, 1, "dsync fetch")) < 0) {
 			error = dsync_error_git(err, "cannot record the head of device %s", c->devs.ptr[i].id);
 			goto out;

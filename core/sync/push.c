@@ -854,6 +854,25 @@ static int write_manifest(sync_conn *c, const dsync_manifest *m, sync_packset *m
 	self.seq = m->seq;
 	if ((error = dsync_state_seen_read(&seen, c->f, c->r->name)) == 0)
 		error = dsync_state_seen_write(c, &seen, &self);
+	if (error == 0 && m->has_head) {
+		/* the head the remote now holds from this device (dsync status PATH) */
+		char hex[GIT_OID_HEXSZ + 2];
+		dsync_buf was = DSYNC_BUF_INIT;
+		git_oid wasid;
+
+		if ((error = dsync_state_read(&was, c->f, c->r->name, "pushed")) == 0 &&
+		    (was.len < GIT_OID_HEXSZ || git_oid_fromstrn(&wasid, was.ptr, GIT_OID_HEXSZ) < 0 ||
+		     !git_oid_equal(&wasid, &m->head)))
+			error = dsync_state_heads_note(c->f, c->r->name, c->f->device_id, &m->head,
+						       (int64_t)time(NULL));
+		dsync_buf_dispose(&was);
+
+		git_oid_tostr(hex, GIT_OID_HEXSZ + 1, &m->head);
+		hex[GIT_OID_HEXSZ] = '\n';
+		hex[GIT_OID_HEXSZ + 1] = '\0';
+		if (error == 0)
+			error = dsync_state_write(c->f, c->r->name, "pushed", hex, GIT_OID_HEXSZ + 1);
+	}
 out:
 	dsync_array_dispose(seen);
 	dsync_buf_dispose(&text);

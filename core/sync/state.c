@@ -203,3 +203,34 @@ int dsync_state_next_seq(uint64_t *out, sync_conn *c)
 	dsync_buf_dispose(&text);
 	return error;
 }
+
+/* The most lines the heads log keeps (the oldest go first). */
+#define HEADS_KEEP 2000
+
+int dsync_state_heads_note(const dsync_folder *f, const char *remote_name, const char *dev, const git_oid *head,
+			   int64_t when)
+{
+	dsync_buf text = DSYNC_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t lines = 0, i, cut = 0;
+	int error;
+
+	if ((error = dsync_state_read(&text, f, remote_name, "heads")) < 0)
+		goto out;
+	if (text.len && text.ptr[text.len - 1] != '\n')
+		dsync_buf_truncate(&text, 0); /* torn: start again */
+	for (i = 0; i < text.len; i++)
+		lines += text.ptr[i] == '\n';
+	for (i = 0; lines >= HEADS_KEEP && i < text.len; i++)
+		if (text.ptr[i] == '\n') {
+			cut = i + 1;
+			lines--;
+		}
+	git_oid_tostr(hex, sizeof(hex), head);
+	if ((error = dsync_buf_printf(&text, "%lld %s %s\n", (long long)when, dev, hex)) < 0)
+		goto out;
+	error = dsync_state_write(f, remote_name, "heads", text.ptr + cut, text.len - cut);
+out:
+	dsync_buf_dispose(&text);
+	return error;
+}

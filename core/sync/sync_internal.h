@@ -252,6 +252,12 @@ const sync_seen *dsync_state_seen_find(const sync_seen_list *seen, const char *d
  * NULL: as before) for this device, and the entries of OLD for the rest. */
 int dsync_state_seen_write(sync_conn *c, const sync_seen_list *old, const sync_seen *own);
 
+/* Appends "WHEN DEV HEAD" to REMOTE_NAME's heads log (the last 2000 kept):
+ * when a head of DEV was first seen on (or pushed to) the remote, for
+ * dsync status PATH's "since" (holders.c). */
+int dsync_state_heads_note(const dsync_folder *f, const char *remote_name, const char *dev, const git_oid *head,
+			   int64_t when);
+
 /* The next sequence number this device will use in C's store. */
 int dsync_state_next_seq(uint64_t *out, sync_conn *c);
 

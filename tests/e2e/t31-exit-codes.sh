@@ -178,7 +178,7 @@ for args in "merge ''" "show ''" "diff ''" "diff HEAD -- ''" "versions ''" "log 
 	contains "$args: says so" "$TMP/err" "an argument is empty"
 done
 check "merge '': head unchanged" "$(git --git-dir=.dsync rev-list --count HEAD)" = 2
-for args in "snapshot x" "status x" "gc x" "log a b" "show a b" "versions a b" "conflicts x" \
+for args in "snapshot x" "status a b" "gc x" "log a b" "show a b" "versions a b" "conflicts x" \
 	"conflicts resolve a b --keep file" "remote list x" "remote remove a b" "sync a b" "push a b" \
 	"fetch a b" "check a b" "passphrase a b" "join u d x" "init a b" "daemon x" "diff a b c"; do
 	# shellcheck disable=SC2086
