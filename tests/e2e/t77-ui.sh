@@ -37,6 +37,9 @@ base="http://127.0.0.1:$port"
 # listens on the loopback address only
 check "bound to 127.0.0.1 only" -z "$(ss -ltnH "sport = :$port" 2>/dev/null | awk '{print $4}' | grep -v '^127\.0\.0\.1:')"
 
+fails 2 "a port taken is exit 2" dsync ui --no-open --port "$port"
+contains "and says which" "$TMP/err" "cannot listen on 127.0.0.1:$port"
+
 code() { curl -s -o "$TMP/body" -w '%{http_code}' "$@"; }
 
 check "no token, no cookie: 403" "$(code "$base/")" = 403
@@ -94,6 +97,13 @@ check "restore with the token but no cookie: 403" \
 	"$(code --data-urlencode "p=$root" --data "f=notes.txt&rev=$first&csrf=$csrf" "$base/restore")" = 403
 check "restore from another origin: 403" \
 	"$(code -b "$TMP/jar" -H "Origin: http://evil.example" --data-urlencode "p=$root" --data "f=notes.txt&rev=$first&csrf=$csrf" "$base/restore")" = 403
+# malformed bodies and cookies: refused, and the server goes on
+for body in "csrf=%" "csrf=%4" "csrf=%zz" "csrf" "=&&=" "csrf=$csrf%00" "&csrf="; do
+	check "a body '$body': 403" "$(code -b "$TMP/jar" --data "$body" "$base/restore")" = 403
+done
+check "a long cookie: 403" "$(code -H "Cookie: dsync_ui=$(head -c 5000 /dev/zero | tr '\0' a)" "$base/")" = 403
+check "no Host: 403" "$(code -H "Host:" -b "$TMP/jar" "$base/")" = 403
+check "a body over 64 KiB: 413" "$(head -c 70000 /dev/zero | tr '\0' a | code -b "$TMP/jar" --data-binary @- "$base/restore")" = 413
 check "nothing was restored" "$(cat "$TMP/A/notes.txt")" = "second"
 check "no snapshot was made" "$(commit_count "$TMP/A")" = "$n0"
 check "restore with the CSRF token: 200" \
