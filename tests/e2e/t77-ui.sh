@@ -104,6 +104,10 @@ done
 check "a long cookie: 403" "$(code -H "Cookie: dsync_ui=$(head -c 5000 /dev/zero | tr '\0' a)" "$base/")" = 403
 check "no Host: 403" "$(code -H "Host:" -b "$TMP/jar" "$base/")" = 403
 check "a body over 64 KiB: 413" "$(head -c 70000 /dev/zero | tr '\0' a | code -b "$TMP/jar" --data-binary @- "$base/restore")" = 413
+check "a restore of a path out of the folder: 404" \
+	"$(code -b "$TMP/jar" --data-urlencode "p=$root" --data "f=../notes.txt&rev=$first&csrf=$csrf" "$base/restore")" = 404
+check "a restore in a folder not registered: 404" \
+	"$(code -b "$TMP/jar" --data "p=/tmp&f=notes.txt&rev=$first&csrf=$csrf" "$base/restore")" = 404
 check "nothing was restored" "$(cat "$TMP/A/notes.txt")" = "second"
 check "no snapshot was made" "$(commit_count "$TMP/A")" = "$n0"
 check "restore with the CSRF token: 200" \
