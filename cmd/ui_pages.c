@@ -20,6 +20,7 @@
 #include "ui.h"
 
 #define TIMELINE_MAX 500   /* snapshots on a folder's page */
+#define VERSIONS_MAX 500   /* versions on a file's page */
 #define RAW_MAX ((size_t)512 << 20)   /* a version downloaded, at most */
 
 static const char css[] =
@@ -256,6 +257,7 @@ typedef struct ver_ctx {
 	ui_buf *b;
 	const char *root, *csrf;
 	const char *path;
+	size_t n;
 } ver_ctx;
 
 static int version_cb(const dsync_version *v, void *payload)
@@ -264,6 +266,9 @@ static int version_cb(const dsync_version *v, void *payload)
 	ui_buf *b = x->b;
 	char t[32], size[32];
 
+	if (x->n == VERSIONS_MAX)
+		return 1;   /* stops the walk: the page says so */
+	x->n++;
 	when(t, v->commit->time);
 	ui_puts(b, "<tr><td>");
 	ui_html(b, t);
@@ -304,7 +309,7 @@ static void file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const 
 	const char *root = dsync_httpd_arg(req, "p"), *path = dsync_httpd_arg(req, "f");
 	dsync_folder *f = NULL;
 	ui_buf b = { 0 };
-	ver_ctx x = { &b, root, csrf, path };
+	ver_ctx x = { &b, root, csrf, path, 0 };
 	int error;
 
 	if (!path) {
@@ -330,6 +335,8 @@ static void file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const 
 		return;
 	}
 	ui_puts(&b, "</table>");
+	if (error > 0)
+		ui_printf(&b, "<p class=muted>The newest %d versions; 'dsync versions' lists them all.</p>", VERSIONS_MAX);
 	page_done(resp, &b, 200);
 }
 
