@@ -277,6 +277,31 @@ static bool origin_ok(const char *origin, unsigned port)
 
 /* ---------------------------------------------------------------- requests */
 
+/* Where the token's redirect goes: the page asked for, with its folder and
+ * file (so that a link can open the dashboard at a file), without the token. */
+static char *landing(const dsync_httpd_req *req)
+{
+	const char *path = dsync_httpd_path(req), *p = dsync_httpd_arg(req, "p"), *f = dsync_httpd_arg(req, "f");
+	ui_buf b = { 0 };
+
+	if (strcmp(path, "/folder") != 0 && strcmp(path, "/file") != 0)
+		return strdup("/");
+	ui_puts(&b, path);
+	if (p) {
+		ui_puts(&b, "?p=");
+		ui_urlarg(&b, p);
+		if (f) {
+			ui_puts(&b, "&f=");
+			ui_urlarg(&b, f);
+		}
+	}
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 static void on_request(const dsync_httpd_req *req, dsync_httpd_resp *resp, void *payload)
 {
 	ui_state *s = payload;
@@ -300,7 +325,7 @@ static void on_request(const dsync_httpd_req *req, dsync_httpd_resp *resp, void 
 			return;
 		}
 		set = malloc(200);
-		loc = strdup("/");
+		loc = landing(req);
 		if (!set || !loc) {
 			free(set);
 			free(loc);
@@ -308,7 +333,7 @@ static void on_request(const dsync_httpd_req *req, dsync_httpd_resp *resp, void 
 			return;
 		}
 		snprintf(set, 200, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict", s->session);
-		ui_plain(resp, 303, "see /\n");
+		ui_plain(resp, 303, "see the dashboard\n");
 		resp->hname[0] = "Set-Cookie";
 		resp->hvalue[0] = set;
 		resp->hname[1] = "Location";

@@ -128,4 +128,26 @@ check "SIGTERM ends dsync ui" ! -d "/proc/$UI_PID"
 wait "$UI_PID"
 check "and it exits 0" $? -eq 0
 
+# a link may open the dashboard at a file: the redirect keeps the page, the
+# folder and the file, and drops the token
+"$DSYNC" ui --no-open > "$TMP/ui2.out" 2> "$TMP/ui2.err" &
+UI_PID=$!
+STARTED_PIDS+=("$UI_PID")
+for _ in $(seq 100); do
+	grep '^dashboard: ' "$TMP/ui2.out" > /dev/null && break
+	sleep 0.05
+done
+url=$(sed -n 's/^dashboard: //p' "$TMP/ui2.out")
+base=${url%%/?token=*}
+token=${url##*token=}
+check "the token at a file's page: 303" \
+	"$(code -D "$TMP/hdr" -c "$TMP/jar2" "$base/file?p=$enc_root&f=notes.txt&token=$token")" = 303
+check "to that page without the token" \
+	"$(tr -d '\r' < "$TMP/hdr" | sed -n 's/^Location: //p')" = "/file?p=$enc_root&f=notes.txt"
+check "which the cookie opens" "$(code -b "$TMP/jar2" "$base/file?p=$enc_root&f=notes.txt")" = 200
+contains "with the file's versions" "$TMP/body" "rev=$first"
+kill -INT "$UI_PID"
+wait "$UI_PID"
+check "SIGINT ends it too, exit 0" $? -eq 0
+
 finish
