@@ -77,4 +77,7 @@ void cmd_mirror_json(const dsync_mirror_info *m);
 /* cmd/relay.c */
 int cmd_relay(int argc, char **argv);
 
+/* cmd/ui.c */
+int cmd_ui(int argc, char **argv);
+
 #endif

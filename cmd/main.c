@@ -426,6 +426,15 @@ static const command commands[] = {
 	  "Sizes: K, M, G, T are binary; a bare number is bytes. SIGTERM or Ctrl-C\n"
 	  "stops it cleanly: waiting devices are answered and uploads get 10 s to end.\n"
 	  "A systemd unit is in contrib/dsync-relay.service.\n" },
+	{ "ui", cmd_ui, false, "open the local dashboard in a browser",
+	  "usage: dsync ui [--no-open] [--port N]\n\n"
+	  "Serves a dashboard on 127.0.0.1 (a random port unless --port N): every\n"
+	  "registered folder with its last snapshot and remotes, a folder's snapshots,\n"
+	  "a file's versions to download or restore. Prints the URL, which holds a\n"
+	  "one-time token, and opens it with xdg-open when there is a display (not\n"
+	  "with --no-open). The first visit swaps the token for a cookie; the link\n"
+	  "does not work twice. A restore is the same as 'dsync restore': what it\n"
+	  "replaces is snapshotted first. Runs until Ctrl-C or SIGTERM. See docs/ui.md.\n" },
 	{ "help", cmd_help, false, "show help for dsync or a command",
 	  "usage: dsync help [COMMAND]\n" },
 	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },
