@@ -11,6 +11,7 @@
 #include "dsync/sync.h"
 #include "core/base/buf.h"
 #include "core/watch/jobs.h"
+#include "core/watch/notify.h"
 #include "core/watch/rescan.h"
 #include "core/watch/waiters.h"
 
@@ -76,6 +77,15 @@ static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 		          "paused: %zu of %zu files vanished at once (an unmounted drive?); nothing recorded; "
 		          "recording resumes when they return, or run 'dsync snapshot --allow-mass-delete' "
 		          "in the folder if you deleted them", r->deleted, r->files);
+	/* once per pause: the rounds after find it paused (above); a resume re-arms it */
+	if (rules)
+		watch_notify(f, "dsync: folder paused",
+			     "%s: the ignore rules would drop %zu of %zu files; nothing is recorded until "
+			     "'.dsyncignore' changes back or you confirm", f->root, r->left_out, r->files);
+	else
+		watch_notify(f, "dsync: folder paused",
+			     "%s: %zu of %zu files vanished at once; nothing is recorded until they return "
+			     "or you run 'dsync snapshot --allow-mass-delete'", f->root, r->deleted, r->files);
 	if (f->refs_watched)
 		return;
 	/* the user's confirming snapshot moves the ref: look again then */

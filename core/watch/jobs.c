@@ -4,6 +4,7 @@
  */
 #include "core/base/internal.h"
 #include "core/watch/jobs.h"
+#include "core/watch/notify.h"
 #include "dsync/gc.h"
 #include "dsync/mirror.h"
 #include "dsync/sync.h"
@@ -100,7 +101,9 @@ static bool reaped_within(pid_t pid, int ms)
  * stop never waits long for a child; one the kernel holds even then (a dead
  * network mount) is left to init.
  */
-void watch_reap_child(pid_t *pid, bool wait)
+/* As watch_reap_child; *EXIT (when not NULL) set to the child's exit code
+ * when it ended by itself, else left alone. */
+static void reap_child(pid_t *pid, bool wait, int *exit)
 {
 	int status;
 
@@ -118,21 +121,48 @@ void watch_reap_child(pid_t *pid, bool wait)
 	if (waitpid(*pid, &status, WNOHANG) != *pid)
 		return;
 	*pid = 0;
+	if (exit && WIFEXITED(status))
+		*exit = WEXITSTATUS(status);
+}
+
+void watch_reap_child(pid_t *pid, bool wait)
+{
+	reap_child(pid, wait, NULL);
+}
+
+/* The round with F's remotes ended with EXIT (the child's code: 1 when a
+ * remote failed): the third failure in a row is told on the desktop, once;
+ * a round that goes through re-arms it. */
+static void count_failures(wfolder *f, int exit)
+{
+	if (exit != 1) {
+		if (f->failed_rounds >= NOTIFY_FAILED_ROUNDS)
+			watch_say(f->w, DSYNC_LOG_INFO, f, "sync: the remotes answer again");
+		f->failed_rounds = 0;
+		return;
+	}
+	if (++f->failed_rounds == NOTIFY_FAILED_ROUNDS)
+		watch_notify(f, "dsync: a remote keeps failing",
+			     "%s: the sync with its remotes failed %d rounds in a row; the changes stay here "
+			     "(see the daemon's log, or run 'dsync sync' in the folder)", f->root, f->failed_rounds);
 }
 
 /* Every child (WAIT: made to end first). */
 void watch_reap_children(watch *w, bool wait)
 {
 	pid_t sync_was = w->sync_pid;
+	int exit = -1;
 	size_t i;
 
 	watch_reap_child(&w->gc_pid, wait);
-	watch_reap_child(&w->sync_pid, wait);
+	reap_child(&w->sync_pid, wait, &exit);
 	/* the mirrors' next round counts from the end of this one: a mirror is
 	 * due once its interval has passed since its last round ended */
 	if (sync_was > 0 && w->sync_pid == 0 && w->sync_of) {
 		wfolder *f = w->sync_of;
 
+		if (w->sync_remotes && exit >= 0)
+			count_failures(f, exit);
 		if (f->mirrors && !f->mirror_soon)
 			f->mirror_ms = w->now + f->mirror_interval_ms;
 		w->sync_of = NULL;
@@ -160,6 +190,7 @@ void watch_reap_children(watch *w, bool wait)
  * with one round: plain statics), so that a pause or an error is told
  * once, not every round. */
 static dsync_mirror_info *mirrors_before;
+static bool child_mirror_failed;   /* the round's error was a mirror's */
 static size_t n_mirrors_before;
 
 static const dsync_mirror_info *mirror_before(const char *name)
@@ -191,6 +222,8 @@ static void mirror_logged(const char *name, const dsync_mirror_result *r, int er
 		/* told once per pause: the next rounds find it paused already */
 		watch_say(f->w, was && was->paused ? DSYNC_LOG_DEBUG : DSYNC_LOG_WARNING, f, "mirror '%s' paused: %s", name,
 			  rest);
+		if (!(was && was->paused))
+			watch_notify(f, "dsync: mirror paused", "%s: mirror '%s' paused: %s", f->root, name, rest);
 	} else if (error < 0) {
 		/* an unreachable phone is common: the same error again is no news */
 		bool again = was && was->last_error && strcmp(msg, was->last_error) == 0;
@@ -219,6 +252,11 @@ static void mirror_logged(const char *name, const dsync_mirror_result *r, int er
 	} else {
 		watch_say(f->w, DSYNC_LOG_DEBUG, f, "mirror '%s': up to date", name);
 	}
+	if (r->merge.conflicts)
+		watch_notify(f, r->merge.conflicts == 1 ? "dsync: a conflict" : "dsync: conflicts",
+			     "%s: %zu file%s changed both here and on mirror '%s'; both versions are kept "
+			     "(see 'dsync conflicts')", f->root, r->merge.conflicts, r->merge.conflicts == 1 ? "" : "s",
+			     name);
 	if (!error && r->kept_back)
 		watch_say(f->w, DSYNC_LOG_DEBUG, f, "mirror '%s': %zu file%s still being written there", name, r->kept_back,
 			  r->kept_back == 1 ? "" : "s");
@@ -240,6 +278,7 @@ static int child_round(wfolder *f, dsync_folder *df, unsigned what, bool only_du
 	if ((what & DSYNC_SYNC_MIRRORS) && dsync_mirror_list(&mirrors_before, &n_mirrors_before, df) < 0)
 		dsync_error_clear();
 	error = dsync_sync(&r, df, NULL, what, &so);
+	child_mirror_failed = error < 0 && r.mirror_error;
 	if (error < 0 && r.mirror_error)
 		;   /* each mirror's error is told as it ends */
 	else if (error < 0)
@@ -254,6 +293,12 @@ static int child_round(wfolder *f, dsync_folder *df, unsigned what, bool only_du
 			  r.merge.open_conflicts ? "; conflicts wait (dsync conflicts)" : "");
 	else if (r.remotes)
 		watch_say(f->w, DSYNC_LOG_DEBUG, f, "sync: up to date");
+	/* the merge that made them runs once: told once */
+	if (r.merge.conflicts)
+		watch_notify(f, r.merge.conflicts == 1 ? "dsync: a conflict" : "dsync: conflicts",
+			     "%s: %zu file%s changed both here and on another device; both versions are "
+			     "kept (see 'dsync conflicts')", f->root, r.merge.conflicts,
+			     r.merge.conflicts == 1 ? "" : "s");
 	return error;
 }
 
@@ -310,8 +355,13 @@ void watch_sync_start(wfolder *f)
 		else
 			watch_say(f->w, DSYNC_LOG_WARNING, f, "sync: %s", dsync_error_last());
 		dsync_folder_free(df);
-		_exit(error < 0 ? 1 : 0);
+		/* 1: the round with the remotes failed (count_failures); 2: a
+		 * mirror did, conflicts wait, or the folder's own snapshot
+		 * would record a mass deletion (the pause, told as such) */
+		_exit(error == 0 ? 0
+		      : error == DSYNC_ECONFLICT || error == DSYNC_EMASSDELETE || child_mirror_failed ? 2 : 1);
 	}
 	f->w->sync_pid = pid;
 	f->w->sync_of = f;
+	f->w->sync_remotes = remotes_due;
 }

@@ -125,8 +125,13 @@ static void read_delays(wfolder *f, dsync_folder *df)
 	f->max_delay_ms = DEFAULT_MAX_DELAY_MS;
 	f->sync_interval_ms = DEFAULT_SYNC_MS;
 	f->remotes = dsync_folder_has_remotes(df);
+	f->notify = true;
 	wfolder_read_mirrors(f, df);
 	if (dsync_folder_repo(df) == 0 && git_repository_config_snapshot(&cfg, df->repo) == 0) {
+		int on;
+
+		if (git_config_get_bool(&on, cfg, "watch.notify") == 0)
+			f->notify = on != 0;
 		if (git_config_get_string(&v, cfg, "sync.interval") == 0 &&
 		    (!dsync_parse_seconds(v, &f->sync_interval_ms) || f->sync_interval_ms < 1000)) {
 			watch_say(f->w, DSYNC_LOG_WARNING, f, "sync.interval '%s' is not a number of seconds (1 or more); using 60", v);

@@ -67,6 +67,8 @@ typedef struct wfolder {
 	int64_t mirror_ms;   /* > 0: a round with the mirrors at this time */
 	bool mirror_soon;    /* a snapshot recorded something: every mirror goes, due or not */
 	bool sync_waiting;   /* a round waits for another child to end */
+	bool notify;         /* desktop notifications on (watch.notify; notify.h) */
+	int failed_rounds;   /* rounds with the remotes failed in a row (told at NOTIFY_FAILED_ROUNDS) */
 	DSYNC_ARRAY(wpoll) polls;  /* its children waiting on relays */
 	/* Bumped by every start and stop of the folder; the children are
 	 * brought in line when POLLS_GEN differs (waiters_tick), so this
@@ -91,6 +93,7 @@ typedef struct watch {
 	pid_t gc_pid;        /* > 0: a gc runs in this child process */
 	pid_t sync_pid;      /* > 0: a sync round runs in this child process */
 	struct wfolder *sync_of;  /* ... for this folder (NULL once it is freed) */
+	bool sync_remotes;   /* ... a round with its remotes (not the mirrors alone) */
 	sigset_t old_mask;   /* the caller's signal mask (for the child) */
 } watch;
 
