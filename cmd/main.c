@@ -389,7 +389,9 @@ static const command commands[] = {
 	  "longer does.\n"
 	  "When inotify watches run out, it rescans every --rescan-interval seconds\n"
 	  "(default 60). Logs go to stderr; SIGTERM or Ctrl-C records what is pending\n"
-	  "and stops; SIGHUP reloads the configuration and ignore rules.\n" },
+	  "and stops; SIGHUP reloads the configuration and ignore rules.\n"
+	  "A desktop notification tells, once each, of conflicts made, a pause and a\n"
+	  "remote failing 3 rounds in a row (DSYNC_NOTIFY=0 or watch.notify false: none).\n" },
 	{ "daemon", cmd_daemon, false, "watch every registered folder",
 	  "usage: dsync daemon [--delay SECONDS] [--max-delay SECONDS]\n"
 	  "                    [--rescan-interval SECONDS] [--quiet | --verbose]\n\n"
