@@ -26,6 +26,9 @@ chmod 755 "$TMP"
 export HOME="$TMP/home"
 mkdir -p "$HOME"
 unset XDG_CONFIG_HOME DSYNC_DEVICE_NAME GIT_DIR GIT_WORK_TREE
+# no desktop notifications from a test's watcher on the desktop running it
+# (t76-notify turns them on, on a bus of its own)
+export DSYNC_NOTIFY=0
 export GIT_CONFIG_NOSYSTEM=1
 export TZ=UTC
 export LC_ALL=C
