@@ -88,6 +88,32 @@ static int gvariant_string(dsync_buf *out, const char *s)
 	return error ? error : dsync_buf_puts(out, "\"");
 }
 
+/*
+ * BODY as the servers that take markup in a body show it as text (&, < and
+ * > escaped: a path may hold them), cut to a whole UTF-8 character when it
+ * was cut at its size.
+ */
+static int body_text(dsync_buf *out, char *body, bool cut)
+{
+	size_t len = strlen(body);
+	int error = 0;
+	const char *p;
+
+	if (cut) {
+		while (len && ((unsigned char)body[len - 1] & 0xC0) == 0x80)
+			len--;
+		if (len && (unsigned char)body[len - 1] >= 0xC0)
+			len--;
+		body[len] = '\0';
+	}
+	for (p = body; !error && *p; p++)
+		error = *p == '&' ? dsync_buf_puts(out, "&amp;")
+			: *p == '<' ? dsync_buf_puts(out, "&lt;")
+			: *p == '>' ? dsync_buf_puts(out, "&gt;")
+			: dsync_buf_printf(out, "%c", *p);
+	return error;
+}
+
 /* In the child: starts TOOL with ARGV detached (stdio on /dev/null, every
  * other descriptor closed: no lock of the loop outlives it). */
 static void run_detached(const watch *w, const char *tool, char *const argv[])
@@ -112,11 +138,11 @@ void watch_notify(const wfolder *f, const char *summary, const char *fmt, ...)
 {
 	const watch *w = f ? f->w : NULL;
 	char tool[4096], body[1024];
-	dsync_buf sum = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT;
+	dsync_buf sum = DSYNC_BUF_INIT, text = DSYNC_BUF_INIT, plain = DSYNC_BUF_INIT;
 	bool gdbus;
 	va_list ap;
 	pid_t pid;
-	int status;
+	int status, n;
 
 	if (!w || !enabled(f) || !have_session_bus())
 		return;
@@ -128,10 +154,14 @@ void watch_notify(const wfolder *f, const char *summary, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(body, sizeof(body), fmt, ap);
+	n = vsnprintf(body, sizeof(body), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
 	watch_say(w, DSYNC_LOG_DEBUG, f, "notified: %s: %s", summary, body);
-	if (gdbus && (gvariant_string(&sum, summary) < 0 || gvariant_string(&text, body) < 0))
+	if (body_text(&plain, body, (size_t)n >= sizeof(body)) < 0 || !plain.ptr)
+		goto out;
+	if (gdbus && (gvariant_string(&sum, summary) < 0 || gvariant_string(&text, plain.ptr) < 0))
 		goto out;
 	if ((pid = fork()) < 0)
 		goto out;
@@ -147,7 +177,7 @@ void watch_notify(const wfolder *f, const char *summary, const char *fmt, ...)
 			run_detached(w, tool, argv);
 		} else {
 			char *argv[] = { "notify-send", "--app-name=dsync", "--icon=folder-sync",
-					 "--expire-time=" NOTIFY_EXPIRE_MS, "--", (char *)summary, body, NULL };
+					 "--expire-time=" NOTIFY_EXPIRE_MS, "--", (char *)summary, plain.ptr, NULL };
 
 			run_detached(w, tool, argv);
 		}
@@ -155,6 +185,7 @@ void watch_notify(const wfolder *f, const char *summary, const char *fmt, ...)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 out:
+	dsync_buf_dispose(&plain);
 	dsync_buf_dispose(&sum);
 	dsync_buf_dispose(&text);
 }
