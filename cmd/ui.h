@@ -1,6 +1,7 @@
 /*
  * `dsync ui`: what cmd/ui.c (the server, the token, the cookie, the CSRF
- * check) and cmd/ui_pages.c (the pages) share.
+ * check) and cmd/ui_pages.c (the pages) share; the writing helpers are in
+ * cmd/ui_html.c.
  */
 #ifndef DSYNC_CMD_UI_H
 #define DSYNC_CMD_UI_H

@@ -96,6 +96,17 @@ uint64_t rs_group_quota(const rs_store *s, const rs_group *g);
 /* A manifest's SEQ mark (section 14.5): 0, DSYNC_ECONFLICT when a mark as
  * high is there, DSYNC_ENOTFOUND when DEV is not registered. */
 int rs_seq_mark(rs_store *s, const char *gid, const char *dev, uint64_t seq);
+/* The group and device operations of the store's table (relay_store.h's
+ * meanings), in relay_s3_group.c. */
+int rs_group_op(relay_store *st, const char *gid, relay_group_info *out);
+int rs_group_create(relay_store *st, const char *gid, const uint8_t th[DSYNC_RELAY_KEY_BYTES],
+		    const uint8_t ah[DSYNC_RELAY_KEY_BYTES]);
+int rs_group_rotate(relay_store *st, const char *gid, const uint8_t th[DSYNC_RELAY_KEY_BYTES],
+		    const uint8_t ah[DSYNC_RELAY_KEY_BYTES]);
+int rs_group_quota_set(relay_store *st, const char *gid, uint64_t quota);
+int rs_device(relay_store *st, const char *gid, const char *dev, relay_device_info *out);
+int rs_device_add(relay_store *st, const char *gid, const char *dev, const uint8_t pk[DSYNC_RELAY_PK_BYTES]);
+int rs_device_remove(relay_store *st, const char *gid, const char *dev);
 /* The change value N of GID, recomputed when FRESH or older than
  * RS_CHANGE_TTL_MS. */
 int rs_change(rs_store *s, const char *gid, bool fresh, uint64_t *n);

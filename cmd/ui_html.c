@@ -1,0 +1,161 @@
+/*
+ * `dsync ui`: what its server (ui.c) and its pages (ui_pages.c) both write
+ * with: a growing page, HTML and URL escaping, a form field decoded, a plain
+ * answer (ui.h).  Calls neither of them.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ui.h"
+
+/* ---------------------------------------------------------------- buffers */
+
+void ui_put(ui_buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (n + 1 > b->cap - b->len || !b->p) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap - b->len < n + 1) {
+			if (cap > ((size_t)1 << 40)) {
+				b->oom = true;
+				return;
+			}
+			cap *= 2;
+		}
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void ui_puts(ui_buf *b, const char *s)
+{
+	ui_put(b, s, strlen(s));
+}
+
+void ui_printf(ui_buf *b, const char *fmt, ...)
+{
+	char small[512], *big = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = true;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		ui_put(b, small, (size_t)n);
+		return;
+	}
+	if ((big = malloc((size_t)n + 1)) == NULL) {
+		b->oom = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	ui_put(b, big, (size_t)n);
+	free(big);
+}
+
+void ui_html(ui_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': ui_puts(b, "&amp;"); break;
+		case '<': ui_puts(b, "&lt;"); break;
+		case '>': ui_puts(b, "&gt;"); break;
+		case '"': ui_puts(b, "&quot;"); break;
+		case '\'': ui_puts(b, "&#39;"); break;
+		default: ui_put(b, s, 1);
+		}
+	}
+}
+
+void ui_urlarg(ui_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~/", c)) {
+			ui_put(b, s, 1);
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+
+			ui_put(b, e, 3);
+		}
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+char *ui_form_field(const char *body, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = body;
+
+	while (p && *p) {
+		const char *end = strchr(p, '&');
+		size_t flen = end ? (size_t)(end - p) : strlen(p);
+
+		if (flen > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			const char *v = p + nl + 1, *ve = p + flen;
+			char *out = malloc((size_t)(ve - v) + 1), *o = out;
+
+			if (!out)
+				return NULL;
+			for (; v < ve; v++) {
+				if (*v == '+') {
+					*o++ = ' ';
+				} else if (*v == '%' && ve - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
+					*o++ = (char)(hexval(v[1]) << 4 | hexval(v[2]));
+					v += 2;
+				} else {
+					*o++ = *v;
+				}
+			}
+			*o = '\0';
+			if (strlen(out) != (size_t)(o - out)) {   /* a NUL inside: refused */
+				free(out);
+				return NULL;
+			}
+			return out;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+void ui_plain(dsync_httpd_resp *resp, int status, const char *message)
+{
+	free(resp->body);
+	resp->status = status;
+	resp->type = "text/plain; charset=utf-8";
+	resp->body = strdup(message);
+	resp->len = resp->body ? strlen(resp->body) : 0;
+}
