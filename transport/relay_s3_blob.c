@@ -81,6 +81,22 @@ static int trailer_read(int fd, uint64_t size, off_t at, const char *name, relay
 	return 0;
 }
 
+/* Blob NAME of group GID as the bucket has it: its KEY, this thread's
+ * connection and the object's HEAD (DSYNC_ENOTFOUND "no blob NAME"). */
+static int blob_head(rs_store *s, const char *gid, const char *name, char key[RS_KEY_MAX], dsync_s3 **conn,
+		     dsync_s3_object *o)
+{
+	int error;
+
+	if ((error = blob_key(key, gid, name)) < 0)
+		return error;
+	if ((*conn = rs_conn(s)) == NULL)
+		return dsync_error_last_code();
+	if ((error = dsync_s3_head(*conn, key, o)) < 0)
+		return error == DSYNC_ENOTFOUND ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name) : error;
+	return 0;
+}
+
 int rs_blob_stat(relay_store *st, const char *gid, const char *name, relay_blob_info *out)
 {
 	rs_store *s = (rs_store *)st;
@@ -90,12 +106,8 @@ int rs_blob_stat(relay_store *st, const char *gid, const char *name, relay_blob_
 	struct stat sb;
 	int fd = -1, error;
 
-	if ((error = blob_key(key, gid, name)) < 0)
+	if ((error = blob_head(s, gid, name, key, &conn, &o)) < 0)
 		return error;
-	if ((conn = rs_conn(s)) == NULL)
-		return dsync_error_last_code();
-	if ((error = dsync_s3_head(conn, key, &o)) < 0)
-		return error == DSYNC_ENOTFOUND ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name) : error;
 	if (o.size < RS_TRAILER)
 		return dsync_error_set(DSYNC_ECORRUPT, "the bucket's copy of %s is damaged", name);
 	if ((fd = rs_spool_file(s)) < 0)
@@ -123,12 +135,8 @@ int rs_blob_open(relay_store *st, const char *gid, const char *name, int *fd, ui
 	struct stat sb;
 	int f = -1, error;
 
-	if ((error = blob_key(key, gid, name)) < 0)
+	if ((error = blob_head(s, gid, name, key, &conn, &o)) < 0)
 		return error;
-	if ((conn = rs_conn(s)) == NULL)
-		return dsync_error_last_code();
-	if ((error = dsync_s3_head(conn, key, &o)) < 0)
-		return error == DSYNC_ENOTFOUND ? dsync_error_set(DSYNC_ENOTFOUND, "no blob %s", name) : error;
 	if ((f = rs_spool_file(s)) < 0)
 		return f;
 	if ((error = dsync_s3_get(conn, key, f, s->lim.max_blob + RS_TRAILER, 0, NULL, NULL, NULL)) < 0) {

@@ -278,3 +278,30 @@ s3_rgw_restart() {
 	done
 	return 1
 }
+
+# s3_relay N URL QUOTA [PORT]: `dsync relay --s3 URL --quota QUOTA` as relay
+# N of the test (PORT: 0, a free one), with a spool and logs of its own in
+# $TMP; the caller's environment (a test knob) reaches it.  Sets R<N>_URL,
+# R<N>_PORT and R<N>_PID (also in STARTED_PIDS).
+s3_relay() {
+	local n=$1 url=$2 quota=$3 port=${4:-0} out="$TMP/relay-s3.$1.out" i line pid
+	mkdir -p "$TMP/spool$n"
+	: > "$out"
+	"$DSYNC" relay --listen "127.0.0.1:$port" --s3 "$url" --s3-spool "$TMP/spool$n" --quota "$quota" \
+		> "$out" 2>> "$TMP/relay-s3.$n.log" < /dev/null &
+	pid=$!
+	STARTED_PIDS+=("$pid")
+	eval "R${n}_PID=$pid"
+	for i in $(seq 1 500); do
+		line=$(sed -n 's/^listening on \([0-9.]*:[0-9]*\)$/\1/p' "$out" | head -1)
+		if [ -n "$line" ]; then
+			eval "R${n}_PORT=${line##*:}"
+			eval "R${n}_URL=http://127.0.0.1:${line##*:}/"
+			return 0
+		fi
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.02
+	done
+	sed 's/^/#   /' "$out" "$TMP/relay-s3.$n.log" | tail -10 >&2
+	return 1
+}

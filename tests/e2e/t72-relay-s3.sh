@@ -26,28 +26,7 @@ URL=$(s3_url "$BUCKET" shared)
 
 # s3relay N [PORT]: relay N on the bucket (PORT: 0, a free one); sets
 # R<N>_URL, R<N>_PORT and R<N>_PID
-s3relay() {
-	local n=$1 port=${2:-0} out="$TMP/relay-s3.$1.out" i line pid
-	mkdir -p "$TMP/spool$n"
-	: > "$out"
-	"$DSYNC" relay --listen "127.0.0.1:$port" --s3 "$URL" --s3-spool "$TMP/spool$n" --quota 50M \
-		> "$out" 2>> "$TMP/relay-s3.$n.log" < /dev/null &
-	pid=$!
-	STARTED_PIDS+=("$pid")
-	eval "R${n}_PID=$pid"
-	for i in $(seq 1 500); do
-		line=$(sed -n 's/^listening on \([0-9.]*:[0-9]*\)$/\1/p' "$out" | head -1)
-		if [ -n "$line" ]; then
-			eval "R${n}_PORT=${line##*:}"
-			eval "R${n}_URL=http://127.0.0.1:${line##*:}/"
-			return 0
-		fi
-		kill -0 "$pid" 2> /dev/null || break
-		sleep 0.02
-	done
-	sed 's/^/#   /' "$out" "$TMP/relay-s3.$n.log" | tail -10 >&2
-	return 1
-}
+s3relay() { s3_relay "$1" "$URL" 50M "${2:-0}"; }
 
 # arrives FILE TEXT SECONDS: until FILE holds TEXT; prints the seconds it took
 arrives() {

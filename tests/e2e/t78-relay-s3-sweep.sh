@@ -25,29 +25,7 @@ URL=$(s3_url "$BUCKET" r)
 
 # s3relay N SWEEP FIRST [PORT]: relay N on the bucket, sweeping every SWEEP
 # s, the first FIRST s after its start; sets R<N>_URL, R<N>_PORT, R<N>_PID
-s3relay() {
-	local n=$1 out="$TMP/relay-s3.$1.out" i line pid
-	mkdir -p "$TMP/spool$n"
-	: > "$out"
-	DSYNC_TEST_RELAY_SWEEP=$2 DSYNC_TEST_RELAY_SWEEP_FIRST=$3 \
-		"$DSYNC" relay --listen "127.0.0.1:${4:-0}" --s3 "$URL" --s3-spool "$TMP/spool$n" --quota 2M \
-		> "$out" 2>> "$TMP/relay-s3.$n.log" < /dev/null &
-	pid=$!
-	STARTED_PIDS+=("$pid")
-	eval "R${n}_PID=$pid"
-	for i in $(seq 1 500); do
-		line=$(sed -n 's/^listening on \([0-9.]*:[0-9]*\)$/\1/p' "$out" | head -1)
-		if [ -n "$line" ]; then
-			eval "R${n}_PORT=${line##*:}"
-			eval "R${n}_URL=http://127.0.0.1:${line##*:}/"
-			return 0
-		fi
-		kill -0 "$pid" 2> /dev/null || break
-		sleep 0.02
-	done
-	sed 's/^/#   /' "$out" "$TMP/relay-s3.$n.log" | tail -10 >&2
-	return 1
-}
+s3relay() { DSYNC_TEST_RELAY_SWEEP=$2 DSYNC_TEST_RELAY_SWEEP_FIRST=$3 s3_relay "$1" "$URL" 2M "${4:-0}"; }
 
 # until_true SECONDS CMD...: CMD until it succeeds, at most SECONDS
 until_true() {
