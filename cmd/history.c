@@ -267,6 +267,45 @@ static int status_path(dsync_folder *f, const char *user_path, bool json)
 }
 
 /* One registered folder of dsync status --all. */
+/* A remote's space for status --all: ,"used":{...} or ,"used":null. */
+static void space_json(const dsync_remote_summary *r)
+{
+	if (!r->used_known) {
+		printf(",\"used\":null");
+		return;
+	}
+	printf(",\"used\":{\"bytes\":%llu,\"store_bytes\":%llu,\"quota\":", (unsigned long long)r->used,
+	       (unsigned long long)r->store_bytes);
+	if (r->quota)
+		printf("%llu,\"percent\":%d,", (unsigned long long)r->quota,
+		       (int)(r->used >= r->quota ? 100 : r->used * 100.0 / (double)r->quota));
+	else
+		printf("null,\"percent\":null,");
+	out_json_time(stdout, "time", "timestamp", r->used_time);
+	printf("}");
+}
+
+/* ", used 1.2 GiB (of 5.0 GiB quota, 24%) as of 14:02" (a date too when
+ * not today); nothing when no round recorded it. */
+static void space_text(const dsync_remote_summary *r)
+{
+	char u[32], q[32], when[40];
+	time_t now = time(NULL), t = (time_t)r->used_time;
+	struct tm tn, tt;
+
+	if (!r->used_known)
+		return;
+	localtime_r(&now, &tn);
+	localtime_r(&t, &tt);
+	strftime(when, sizeof(when), tn.tm_year == tt.tm_year && tn.tm_yday == tt.tm_yday ? "%H:%M" : "%Y-%m-%d %H:%M",
+		 &tt);
+	printf(", used %s", out_size(u, sizeof(u), r->used));
+	if (r->quota)
+		printf(" (of %s quota, %d%%)", out_size(q, sizeof(q), r->quota),
+		       (int)(r->used >= r->quota ? 100 : r->used * 100.0 / (double)r->quota));
+	printf(" as of %s", when);
+}
+
 static void summary_one(const char *root, bool json, bool first)
 {
 	dsync_folder_summary s;
@@ -313,7 +352,14 @@ static void summary_one(const char *root, bool json, bool first)
 				out_json_time(stdout, "last_sync", "last_sync_timestamp", s.remotes[i].last_sync);
 			else
 				printf("\"last_sync\":null,\"last_sync_timestamp\":null");
-			printf(",\"has_latest\":%s}", s.remotes[i].has_latest ? "true" : "false");
+			printf(",\"has_latest\":%s", s.remotes[i].has_latest ? "true" : "false");
+			space_json(&s.remotes[i]);
+			printf("}");
+		}
+		printf("],\"only_here\":%zu,\"only_here_paths\":[", s.only_here);
+		for (i = 0; i < s.n_only_here_paths; i++) {
+			printf("%s", i ? "," : "");
+			out_json_string(stdout, s.only_here_paths[i]);
 		}
 		printf("],\"mirrors\":[");
 		for (i = 0; i < nm; i++) {
@@ -344,8 +390,10 @@ static void summary_one(const char *root, bool json, bool first)
 				printf("last sync %s, ", out_time(when, sizeof(when), s.remotes[i].last_sync));
 			else
 				printf("never synced, ");
-			printf("%s\n", s.remotes[i].has_latest ? "has the latest snapshot"
-								: "has not got the latest snapshot yet");
+			printf("%s", s.remotes[i].has_latest ? "has the latest snapshot"
+							      : "has not got the latest snapshot yet");
+			space_text(&s.remotes[i]);
+			printf("\n");
 		}
 		for (i = 0; i < nm; i++) {
 			printf("  mirror '%s': ", out_name(ml[i].name));
@@ -359,6 +407,8 @@ static void summary_one(const char *root, bool json, bool first)
 				printf(", %zu file%s kept only here", ml[i].n_kept, ml[i].n_kept == 1 ? "" : "s");
 			printf("\n");
 		}
+		if (s.head[0])
+			printf("  %zu file%s only on this device\n", s.only_here, s.only_here == 1 ? "" : "s");
 		if (s.conflicts)
 			printf("  %zu conflict%s waiting (dsync conflicts)\n", s.conflicts, s.conflicts == 1 ? "" : "s");
 	}

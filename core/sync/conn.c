@@ -31,6 +31,8 @@ static void devs_dispose(sync_conn *c)
 void dsync_conn_close(sync_conn *c)
 {
 	devs_dispose(c);
+	dsync_manifest_dispose(&c->pushed);
+	c->pushed_len = 0;
 	dsync_state_packset_dispose(&c->have);
 	dsync_store_free(c->st);
 	dsync_blobstore_free(c->bs);
@@ -151,20 +153,20 @@ static int collect_device(const char *name, const dsync_blobstore_info *info, vo
 	uint64_t seq;
 	size_t i;
 
-	(void)info;
 	if (dsync_manifest_parse_name(name, dev, &seq) < 0)
 		return 0;   /* not a manifest: not ours to judge here (dsync check reports it) */
 	for (i = 0; i < c->devs.size; i++)
 		if (strcmp(c->devs.ptr[i].id, dev) == 0)
 			break;
 	if (i == c->devs.size) {
-		sync_device nd = { .newest = seq };
+		sync_device nd = { .newest = seq, .bytes = info ? info->size : 0 };
 
 		memcpy(nd.id, dev, 33);
 		return dsync_array_push(c->devs, nd) < 0 ? dsync_error_oom() : 0;
 	}
 	/* the newest stays apart, the others are listed */
 	d = &c->devs.ptr[i];
+	d->bytes += info ? info->size : 0;
 	if (dsync_array_push(d->older, seq > d->newest ? d->newest : seq) < 0)
 		return dsync_error_oom();
 	if (seq > d->newest)

@@ -507,7 +507,11 @@ int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f)
 			goto out;
 		r->has_latest = out->head[0] && pushed.len >= GIT_OID_HEXSZ &&
 				memcmp(pushed.ptr, out->head, GIT_OID_HEXSZ) == 0;
+		if ((error = dsync_space_read(r, f)) < 0)
+			goto out;
 	}
+	if ((error = dsync_only_here(out, f)) < 0)
+		goto out;
 out:
 	if (rl)
 		dsync_remote_list_free(rl, nr);
@@ -526,6 +530,9 @@ void dsync_status_summary_dispose(dsync_folder_summary *s)
 	for (i = 0; i < s->n_remotes; i++)
 		free(s->remotes[i].name);
 	free(s->remotes);
+	for (i = 0; i < s->n_only_here_paths; i++)
+		free(s->only_here_paths[i]);
+	free(s->only_here_paths);
 	free(s->root);
 	free(s->device_name);
 	memset(s, 0, sizeof(*s));

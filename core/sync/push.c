@@ -849,6 +849,7 @@ static int write_manifest(sync_conn *c, const dsync_manifest *m, sync_packset *m
 		goto out;
 	c->res->bytes_pushed += blob.len;
 	c->res->pushed = true;
+	c->pushed_len = blob.len;
 	dsync_manifest_hash(self.hash, text.ptr, text.len);
 	memcpy(self.dev, m->device, 33);
 	self.seq = m->seq;
@@ -947,6 +948,10 @@ int dsync_push_head(sync_conn *c)
 	    (error = dsync_state_packset_write(&mine, c->f, c->r->name, "mine")) < 0)
 		goto out;
 	error = dsync_state_packset_write(&c->have, c->f, c->r->name, "packs");
+	/* kept for the space the store takes now (space.c) */
+	dsync_manifest_dispose(&c->pushed);
+	c->pushed = m;
+	memset(&m, 0, sizeof(m));
 out:
 	dsync_manifest_dispose(&m);
 	dsync_strlist_dispose(&gone);

@@ -27,6 +27,7 @@
 #include "core/worktree/begin.h"
 #include "core/store/manifest.h"
 #include "core/store/store.h"
+#include "dsync/status.h"
 #include "dsync/sync.h"
 #include "transport/blobstore.h"
 #include "transport/opts.h"
@@ -153,6 +154,7 @@ typedef struct sync_device {
 	char id[33];
 	uint64_t newest;
 	DSYNC_ARRAY(uint64_t) older;   /* the other sequence numbers present */
+	uint64_t bytes;                /* the sizes of all its manifests, as listed */
 } sync_device;
 
 typedef struct sync_conn {
@@ -167,6 +169,8 @@ typedef struct sync_conn {
 	bool *have_man;
 	sync_packset have;       /* the packs this folder holds */
 	char tmpdir[4096];
+	dsync_manifest pushed;   /* the manifest this round's push wrote (pushed_len 0: none) */
+	uint64_t pushed_len;     /* its sealed blob's size */
 } sync_conn;
 
 /* Bytes and objects moved by one fetch, push or check, for progress. */
@@ -323,5 +327,23 @@ int dsync_join_pending(char **name, bool *made_key, dsync_folder *f);
  * first part of a round. */
 int dsync_join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_name, bool made_key,
 		      const dsync_sync_options *o);
+
+/* ---- space.c: what a remote holds, as a round saw it ------------------------- */
+
+/* After the fetch or push of C's round: records in C's remote's state file
+ * "space" the bytes of its store (the manifests listed and the packs their
+ * newest ones name, this round's push included), a relay's usage and quota
+ * (bs->usage) and the time.  Failing to write it fails nothing: the error
+ * is cleared. */
+void dsync_space_record(sync_conn *c);
+
+/* R->name's record of space into R's used_known, used_time, store_bytes,
+ * used and quota (all 0 when there is none). */
+int dsync_space_read(dsync_remote_summary *r, dsync_folder *f);
+
+/* ---- onlyhere.c: the files kept only on this device ------------------------------ */
+
+/* OUT's only_here and the first of their paths, for F (no network call). */
+int dsync_only_here(dsync_folder_summary *out, dsync_folder *f);
 
 #endif

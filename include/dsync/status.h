@@ -61,6 +61,13 @@ typedef struct dsync_remote_summary {
 	char *name;
 	int64_t last_sync;       /* the last fetch or push that finished (0: none) */
 	bool has_latest;         /* the head this device last pushed there is its latest snapshot */
+	/* the space it takes, as the last fetch or push saw it (the state file
+	 * "space"; docs/status.md) */
+	bool used_known;         /* a round recorded it (false: the fields below are 0) */
+	int64_t used_time;       /* when */
+	uint64_t store_bytes;    /* the store's manifests and the packs they name */
+	uint64_t used;           /* a relay: its group's usage as the relay said; else store_bytes */
+	uint64_t quota;          /* a relay's quota for the group (0: none, or not a relay) */
 } dsync_remote_summary;
 
 /* A folder at a glance (dsync status --all; the dashboard). */
@@ -72,13 +79,21 @@ typedef struct dsync_folder_summary {
 	size_t conflicts;                /* conflict copies waiting (dsync_conflicts_list) */
 	dsync_remote_summary *remotes;   /* by name */
 	size_t n_remotes;
+	/* files of the latest snapshot that no other device, remote or mirror
+	 * holds with the same content (the rule of dsync_status_holders) */
+	size_t only_here;
+	char **only_here_paths;          /* the first of them in path order, at most DSYNC_ONLY_HERE_PATHS */
+	size_t n_only_here_paths;
 } dsync_folder_summary;
+
+#define DSYNC_ONLY_HERE_PATHS 100
 
 /*
  * Fills *OUT for F from what F keeps (no network call, no lock): its latest
  * snapshot, the conflicts waiting, and per remote when the last fetch or
- * push finished (the mtime of .dsync/dsync-remotes/NAME/seen) and whether
- * it has this device's latest snapshot.  Mirrors: dsync_mirror_list().
+ * push finished (the mtime of .dsync/dsync-remotes/NAME/seen), whether
+ * it has this device's latest snapshot and the space the last round saw it
+ * take; the files kept only here.  Mirrors: dsync_mirror_list().
  */
 int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f);
 void dsync_status_summary_dispose(dsync_folder_summary *s);
