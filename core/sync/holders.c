@@ -507,7 +507,7 @@ int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f)
 			goto out;
 		r->has_latest = out->head[0] && pushed.len >= GIT_OID_HEXSZ &&
 				memcmp(pushed.ptr, out->head, GIT_OID_HEXSZ) == 0;
-		if ((error = dsync_space_read(r, f)) < 0)
+		if ((error = dsync_status_remote_space(r, f)) < 0)
 			goto out;
 	}
 	if ((error = dsync_only_here(out, f)) < 0)

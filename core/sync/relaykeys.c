@@ -234,7 +234,7 @@ int dsync_relay_keys_for_remote(sync_relay *k, dsync_folder *f, const sync_remot
 
 /* ---- quota: the warning at 90 %, once a day ------------------------------------- */
 
-#define QUOTA_WARN_PERCENT 90
+#define QUOTA_WARN_PERCENT DSYNC_QUOTA_FULL_PERCENT
 #define QUOTA_WARN_EVERY (24 * 3600)
 
 void dsync_relay_quota_check(dsync_blobstore *bs, const dsync_folder *f, const sync_remote *r,

@@ -79,7 +79,7 @@ out:
 	dsync_buf_dispose(&text);
 }
 
-int dsync_space_read(dsync_remote_summary *r, dsync_folder *f)
+int dsync_status_remote_space(dsync_remote_summary *r, dsync_folder *f)
 {
 	dsync_buf text = DSYNC_BUF_INIT;
 	char *line, *save = NULL;

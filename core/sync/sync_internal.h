@@ -12,6 +12,7 @@
  *          a manifest with it is uploaded
  *   packs  the packs whose objects this folder holds, one name a line
  *   mine   the packs this device wrote (only those it may delete)
+ *   space  what its store takes, as the last round saw it (space.c)
  */
 #ifndef DSYNC_CORE_SYNC_INTERNAL_H
 #define DSYNC_CORE_SYNC_INTERNAL_H
@@ -336,10 +337,6 @@ int dsync_join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_na
  * (bs->usage) and the time.  Failing to write it fails nothing: the error
  * is cleared. */
 void dsync_space_record(sync_conn *c);
-
-/* R->name's record of space into R's used_known, used_time, store_bytes,
- * used and quota (all 0 when there is none). */
-int dsync_space_read(dsync_remote_summary *r, dsync_folder *f);
 
 /* ---- onlyhere.c: the files kept only on this device ------------------------------ */
 

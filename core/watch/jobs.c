@@ -7,6 +7,7 @@
 #include "core/watch/notify.h"
 #include "dsync/gc.h"
 #include "dsync/mirror.h"
+#include "dsync/status.h"
 #include "dsync/sync.h"
 
 #include <pthread.h>
@@ -262,12 +263,68 @@ static void mirror_logged(const char *name, const dsync_mirror_result *r, int er
 			  r->kept_back == 1 ? "" : "s");
 }
 
+/* Whether remote NAME of DF was at or over DSYNC_QUOTA_FULL_PERCENT of a
+ * quota when a round last saw it (its space in *R). */
+static bool quota_full(dsync_remote_summary *r, dsync_folder *df, const char *name)
+{
+	bool full;
+
+	memset(r, 0, sizeof(*r));
+	r->name = (char *)name;
+	full = dsync_status_remote_space(r, df) == 0 && r->quota &&
+	       (double)r->used >= (double)r->quota * DSYNC_QUOTA_FULL_PERCENT / 100;
+	dsync_error_clear();
+	return full;
+}
+
+/* Which remotes of DF were almost full before the round (*FULL, one per
+ * remote of *RL), so that the round that takes one over is told on the
+ * desktop once: the rounds after it find it full already, and one that
+ * finds it under again re-arms it.  The state the rounds record is kept, so
+ * a restarted daemon doesn't tell it again. */
+static void quota_before(dsync_remote_info **rl, size_t *n, bool **full, dsync_folder *df)
+{
+	dsync_remote_summary r;
+	size_t i;
+
+	*rl = NULL;
+	*n = 0;
+	*full = NULL;
+	if (dsync_remote_list(rl, n, df) < 0 || *n == 0 || !(*full = calloc(*n, sizeof(bool)))) {
+		dsync_error_clear();
+		return;
+	}
+	for (i = 0; i < *n; i++)
+		(*full)[i] = quota_full(&r, df, (*rl)[i].name);
+}
+
+static void quota_after(wfolder *f, dsync_folder *df, dsync_remote_info *rl, size_t n, bool *full)
+{
+	dsync_remote_summary r;
+	char u[32], q[32];
+	size_t i;
+
+	for (i = 0; full && i < n; i++)
+		if (!full[i] && quota_full(&r, df, rl[i].name))
+			watch_notify(f, "dsync: a relay is almost full",
+				     "%s: relay '%s' is %d%% full (%s of %s); ask its operator for more space or "
+				     "remove old versions", f->root, rl[i].name,
+				     (int)(r.used >= r.quota ? 100 : r.used * 100.0 / (double)r.quota),
+				     dsync_size_text(u, sizeof(u), r.used), dsync_size_text(q, sizeof(q), r.quota));
+	if (rl)
+		dsync_remote_list_free(rl, n);
+	free(full);
+}
+
 /* The round of F's child: its remotes when due (ALL, and the due mirrors
  * with them), else its mirrors alone; what it did, told. */
 static int child_round(wfolder *f, dsync_folder *df, unsigned what, bool only_due)
 {
 	dsync_sync_options so = DSYNC_SYNC_OPTIONS_INIT;
 	dsync_sync_result r;
+	dsync_remote_info *rl = NULL;   /* the remotes, and which were almost full before the round */
+	size_t nr = 0;
+	bool *full = NULL;
 	int error;
 
 	so.lock_wait_ms = 30000;
@@ -277,6 +334,8 @@ static int child_round(wfolder *f, dsync_folder *df, unsigned what, bool only_du
 	so.mirrors_only_due = only_due;
 	if ((what & DSYNC_SYNC_MIRRORS) && dsync_mirror_list(&mirrors_before, &n_mirrors_before, df) < 0)
 		dsync_error_clear();
+	if (what & DSYNC_SYNC_PUSH)
+		quota_before(&rl, &nr, &full, df);
 	error = dsync_sync(&r, df, NULL, what, &so);
 	child_mirror_failed = error < 0 && r.mirror_error;
 	if (error < 0 && r.mirror_error)
@@ -299,6 +358,8 @@ static int child_round(wfolder *f, dsync_folder *df, unsigned what, bool only_du
 			     "%s: %zu file%s changed both here and on another device; both versions are "
 			     "kept (see 'dsync conflicts')", f->root, r.merge.conflicts,
 			     r.merge.conflicts == 1 ? "" : "s");
+	/* after the round's own lines: it reads the state, clearing the error */
+	quota_after(f, df, rl, nr, full);
 	return error;
 }
 

@@ -96,6 +96,15 @@ typedef struct dsync_folder_summary {
  * take; the files kept only here.  Mirrors: dsync_mirror_list().
  */
 int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f);
+
+/* A relay is "almost full" from this share of its quota on: the round
+ * warns, the watcher tells it on the desktop (docs/status.md). */
+#define DSYNC_QUOTA_FULL_PERCENT 90
+
+/* The space remote R->name of F took when a round last saw it, into R's
+ * used_known, used_time, store_bytes, used and quota (all 0 when no round
+ * recorded it); the other fields are left alone.  No network call. */
+int dsync_status_remote_space(dsync_remote_summary *r, dsync_folder *f);
 void dsync_status_summary_dispose(dsync_folder_summary *s);
 
 #endif
