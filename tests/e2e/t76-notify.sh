@@ -3,10 +3,13 @@
 # a private session bus, the Notify calls dsync makes are recorded
 # (dbus-monitor sees a call even when nobody owns the name): one for a
 # conflict, one for a pause, one for a remote that failed three rounds in a
-# row, each once however many rounds follow; a resumed folder that pauses
-# again is told again; DSYNC_NOTIFY=0 and watch.notify=false send none.
+# row, a relay past 90% of its quota (a real relay with --quota), each once
+# however many rounds follow; a resumed folder that pauses again is told
+# again; DSYNC_NOTIFY=0 and watch.notify=false send none.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/watchlib.sh"
+. "$(dirname "$0")/synclib.sh"
+. "$(dirname "$0")/relaylib.sh"
 export DSYNC_TEST_KDF=min
 
 for t in dbus-daemon dbus-monitor gdbus; do
@@ -135,6 +138,37 @@ for how in env config; do
 	stop_watch TERM
 	check "$how: stopped cleanly" "$WRC" = 0
 done
+# 5. a relay past 90% of its quota: told once, not again over further rounds
+QUOTA=$((3 * 1024 * 1024))
+ok "relay started with --quota 3M" relay_start "$TMP/relay" --quota 3M
+mkdir -p "$TMP/Q" && echo "a small start" > "$TMP/Q/small.txt"
+ok "Q: init --relay" env DSYNC_PASSPHRASE="pumpkin cobalt lagoon sparrow engine tundra" \
+	HOME="$TMP/home-Q" "$DSYNC" init "$TMP/Q" --relay "$RELAY_URL" --group notify-t76 --device-name quail
+Q=$(cd "$TMP/Q" && pwd -P)
+git --git-dir="$Q/.dsync" config sync.interval 1
+LOG3=$TMP/daemon-q.log
+HOME="$TMP/home-Q" start_watch "$LOG3" daemon
+QPID=$WPID
+check "the daemon watches Q" "$(wait_text "$LOG3" "$Q: watching" && echo y)" = y
+sleep 2
+check "under 90%: no relay notification" "$(count 'dsync: a relay is almost full')" = 0
+# to about 93%: random bytes don't compress
+head -c $((QUOTA * 93 / 100 - 60000)) /dev/urandom > "$Q/big.bin"
+if wait_note "dsync: a relay is almost full" 1 60; then pass "past 90%: a notification"
+else fail "past 90%: no notification"; show_log "$LOG3"; notes; fi
+check "it names the folder, the relay and what to do" \
+	"$(notes | grep -F 'dsync: a relay is almost full' | grep -cE "^dsync\|dsync: a relay is almost full\|$Q: relay 'origin' is 9[0-9]% full \([0-9.]+ MiB of 3\.0 MiB\); ask its operator for more space or remove old versions$")" = 1
+ROUNDS=$(grep -c "$Q: sync" "$LOG3")
+echo "one more" > "$Q/more.txt"
+sleep 2
+echo "and more" >> "$Q/more.txt"
+sleep 4
+check "rounds went on ($ROUNDS before)" "$(grep -c "$Q: sync" "$LOG3")" -gt "$ROUNDS"
+check "the relay told once over further rounds" "$(count 'dsync: a relay is almost full')" = 1
+WPID=$QPID; stop_watch TERM
+check "Q's daemon stopped cleanly" "$WRC" = 0
+relay_stop
+
 kill "$MPID"
 wait "$MPID" 2>/dev/null
 finish
