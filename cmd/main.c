@@ -117,11 +117,14 @@ static const command commands[] = {
 	  "\"devices\",\"remotes\",\"mirrors\":[{\"name\",\"id\",\"holds\",\"head\",\"head_time\",\"since\"}],\n"
 	  "\"only_here\"}.\n\n"
 	  "--all (anywhere): every registered folder at a glance, from what each keeps\n"
-	  "(no network call): its last snapshot, per remote the last sync and whether\n"
-	  "it has the latest snapshot, each mirror's last round or why it is paused\n"
-	  "and the files kept only here, the conflicts waiting.\n"
+	  "(no network call): its last snapshot, per remote the last sync, whether\n"
+	  "it has the latest snapshot and the space used as the last round saw it\n"
+	  "('used 1.2 GiB (of 5.0 GiB quota, 24%) as of 14:02'), each mirror's last\n"
+	  "round or why it is paused and the files kept only here, the files on this\n"
+	  "device only, the conflicts waiting.\n"
 	  "--json: {\"folders\":[{\"root\",\"device\",\"head\",\"last_snapshot\",\"conflicts\",\n"
-	  "\"remotes\":[{\"name\",\"last_sync\",\"has_latest\"}],\"mirrors\":[{\"name\",\n"
+	  "\"remotes\":[{\"name\",\"last_sync\",\"has_latest\",\"used\":{\"bytes\",\"store_bytes\",\n"
+	  "\"quota\",\"percent\",\"time\"}}],\"only_here\",\"only_here_paths\",\"mirrors\":[{\"name\",\n"
 	  "\"last_round\",\"paused\",\"kept_here\"}]}]}.\n" },
 	{ "log", cmd_log, true, "list snapshots",
 	  "usage: dsync log [PATH] [--since WHEN] [--until WHEN] [-n|--max-count N] [--all-files] [--json]\n\n"
@@ -391,7 +394,8 @@ static const command commands[] = {
 	  "(default 60). Logs go to stderr; SIGTERM or Ctrl-C records what is pending\n"
 	  "and stops; SIGHUP reloads the configuration and ignore rules.\n"
 	  "A desktop notification tells, once each, of conflicts made, a pause and a\n"
-	  "remote failing 3 rounds in a row (DSYNC_NOTIFY=0 or watch.notify false: none).\n" },
+	  "remote failing 3 rounds in a row, a relay past 90% of its quota\n"
+	  "(DSYNC_NOTIFY=0 or watch.notify false: none).\n" },
 	{ "daemon", cmd_daemon, false, "watch every registered folder",
 	  "usage: dsync daemon [--delay SECONDS] [--max-delay SECONDS]\n"
 	  "                    [--rescan-interval SECONDS] [--quiet | --verbose]\n\n"
