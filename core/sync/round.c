@@ -286,7 +286,7 @@ int dsync_sync_round(dsync_sync_result *out, dsync_folder *f, const char *remote
 	/* what each store takes now, for dsync status (space.c) */
 	if (what & (DSYNC_SYNC_FETCH | DSYNC_SYNC_PUSH))
 		for (i = 0; i < n; i++)
-			dsync_space_record(&conns[i]);
+			dsync_space_record(&conns[i], (what & DSYNC_SYNC_PUSH) != 0);
 	/* everything else went: now the first mirror's failure */
 	if (mirror_error < 0) {
 		error = dsync_error_set(mirror_error, "%s", mirror_msg ? mirror_msg : "a mirror's round failed");

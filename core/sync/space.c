@@ -4,8 +4,8 @@
  * and read anyway, so that `dsync status --all` tells it with no network
  * call.  The state file "space" of .dsync/dsync-remotes/NAME/ holds lines
  * "KEY VALUE": time (when), bytes (the store's manifests and the packs
- * they name), and for a relay used and quota (its group's, as the relay
- * said; quota 0: none).
+ * they name), and for a relay used, quota (its group's, as the relay said
+ * after a push; quota 0: none) and used-time (when it said it).
  */
 #include "core/base/internal.h"
 
@@ -59,31 +59,56 @@ static int store_bytes(uint64_t *out, const sync_conn *c)
 	return error;
 }
 
-void dsync_space_record(sync_conn *c)
+/* The lines "used", "quota" and "used-time" of the record kept, into OUT. */
+static int usage_kept(dsync_buf *out, const sync_conn *c)
+{
+	dsync_buf old = DSYNC_BUF_INIT;
+	char *line, *save = NULL;
+	int error;
+
+	if ((error = dsync_state_read(&old, c->f, c->r->name, "space")) < 0)
+		goto out;
+	for (line = strtok_r(old.ptr, "\n", &save); line && error == 0; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, "used ", 5) == 0 || strncmp(line, "quota ", 6) == 0 ||
+		    strncmp(line, "used-time ", 10) == 0)
+			error = dsync_buf_printf(out, "%s\n", line);
+out:
+	dsync_buf_dispose(&old);
+	return error;
+}
+
+void dsync_space_record(sync_conn *c, bool pushed)
 {
 	dsync_buf text = DSYNC_BUF_INIT;
 	uint64_t bytes, used, quota;
+	long long now = (long long)time(NULL);
 
 	if (!c->mans || store_bytes(&bytes, c) < 0 ||
-	    dsync_buf_printf(&text, "time %lld\nbytes %llu\n", (long long)time(NULL), (unsigned long long)bytes) < 0)
+	    dsync_buf_printf(&text, "time %lld\nbytes %llu\n", now, (unsigned long long)bytes) < 0)
 		goto out;
-	/* a relay's usage: the answer the round's calls carried, or one small
-	 * call (the quota warning of the round asks the same) */
-	if (c->r->group && c->bs->usage && c->bs->usage(c->bs, &used, &quota) == 0 &&
-	    dsync_buf_printf(&text, "used %llu\nquota %llu\n", (unsigned long long)used,
-			     (unsigned long long)quota) < 0)
+	/* a relay's usage: after a push, the answer its uploads carried (the
+	 * round's quota warning reads the same); a round that only fetched
+	 * keeps the last one, rather than ask the relay once more */
+	if (c->r->group && pushed && c->bs->usage && c->bs->usage(c->bs, &used, &quota) == 0) {
+		if (dsync_buf_printf(&text, "used %llu\nquota %llu\nused-time %lld\n", (unsigned long long)used,
+				     (unsigned long long)quota, now) < 0)
+			goto out;
+	} else if (c->r->group && usage_kept(&text, c) < 0) {
 		goto out;
+	}
 	dsync_state_write(c->f, c->r->name, "space", text.ptr, text.len);
 out:
 	dsync_error_clear();
 	dsync_buf_dispose(&text);
 }
 
+/* include/dsync/status.h */
 int dsync_status_remote_space(dsync_remote_summary *r, dsync_folder *f)
 {
 	dsync_buf text = DSYNC_BUF_INIT;
 	char *line, *save = NULL;
 	bool has_time = false, has_bytes = false, has_used = false;
+	int64_t used_time = 0;
 	int error;
 
 	if ((error = dsync_state_read(&text, f, r->name, "space")) < 0)
@@ -97,6 +122,8 @@ int dsync_status_remote_space(dsync_remote_summary *r, dsync_folder *f)
 		if (sscanf(line, "time %lld", &t) == 1 && t > 0) {
 			r->used_time = (int64_t)t;
 			has_time = true;
+		} else if (sscanf(line, "used-time %lld", &t) == 1 && t > 0) {
+			used_time = (int64_t)t;
 		} else if (sscanf(line, "%15s %llu", key, &v) == 2) {
 			if (strcmp(key, "bytes") == 0) {
 				r->store_bytes = (uint64_t)v;
@@ -115,6 +142,9 @@ int dsync_status_remote_space(dsync_remote_summary *r, dsync_folder *f)
 		r->store_bytes = r->used = r->quota = 0;
 	} else if (!has_used) {
 		r->used = r->store_bytes;
+		r->quota = 0;
+	} else if (used_time) {
+		r->used_time = used_time;   /* a relay's usage: when it said it */
 	}
 out:
 	dsync_buf_dispose(&text);

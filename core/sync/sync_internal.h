@@ -331,12 +331,13 @@ int dsync_join_finish(dsync_sync_result *r, dsync_folder *f, const char *join_na
 
 /* ---- space.c: what a remote holds, as a round saw it ------------------------- */
 
-/* After the fetch or push of C's round: records in C's remote's state file
- * "space" the bytes of its store (the manifests listed and the packs their
- * newest ones name, this round's push included), a relay's usage and quota
- * (bs->usage) and the time.  Failing to write it fails nothing: the error
- * is cleared. */
-void dsync_space_record(sync_conn *c);
+/* After the fetch or push of C's round (PUSHED: a push was part of it):
+ * records in C's remote's state file "space" the bytes of its store (the
+ * manifests listed and the packs their newest ones name, this round's push
+ * included) and the time; for a relay, after a push, its usage and quota
+ * (bs->usage, which the quota warning asked already), else the last ones
+ * kept.  Failing to write it fails nothing: the error is cleared. */
+void dsync_space_record(sync_conn *c, bool pushed);
 
 /* ---- onlyhere.c: the files kept only on this device ------------------------------ */
 

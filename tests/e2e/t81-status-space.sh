@@ -98,6 +98,10 @@ check "used: the group's usage as the relay says ($USED)" "$(rem origin bytes)" 
 check "the store's bytes: more than the big file" "$(rem origin store_bytes)" -gt 300000
 check "the percent" "$(rem origin percent)" = "$((USED * 100 / (3 * 1024 * 1024)))"
 check "none only here on Q" "$(field "j['folders'][0]['only_here']")" = 0
+ok "Q: fetch (a round with no push)" on Q fetch --quiet
+ok "Q: status --all --json (after the fetch)" on Q status --all --json
+check "the quota kept" "$(rem origin quota)" = $((3 * 1024 * 1024))
+check "the usage kept ($USED)" "$(rem origin bytes)" = "$USED"
 relay_stop
 ok "Q: status --all with the relay gone (no network call)" on Q status --all
 grep -E "^  remote 'origin': .*, used [0-9.]+ KiB \(of 3\.0 MiB quota, [0-9]+%\) as of [0-9]{2}:[0-9]{2}$" "$TMP/out" > /dev/null
