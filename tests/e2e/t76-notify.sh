@@ -5,6 +5,7 @@
 # conflict, one for a pause, one for a remote that failed three rounds in a
 # row, a relay past 90% of its quota (a real relay with --quota), each once
 # however many rounds follow; a resumed folder that pauses again is told
+# again, and so is a relay that went under 90% (its quota raised) and over
 # again; DSYNC_NOTIFY=0 and watch.notify=false send none.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/watchlib.sh"
@@ -165,6 +166,25 @@ echo "and more" >> "$Q/more.txt"
 sleep 4
 check "rounds went on ($ROUNDS before)" "$(grep -c "$Q: sync" "$LOG3")" -gt "$ROUNDS"
 check "the relay told once over further rounds" "$(count 'dsync: a relay is almost full')" = 1
+# re-armed: the quota raised (the relay back with --quota 6M), a round finds
+# it under 90%; lowered again, the next round over it is told again
+SPACE="$Q/.dsync/dsync-remotes/origin/space"
+relay_stop
+RELAY_ARGS=(--quota 6M)
+ok "the relay back with --quota 6M" relay_restart
+echo "under" >> "$Q/more.txt"
+end=$((SECONDS + 30))
+until grep -qx "quota $((2 * QUOTA))" "$SPACE" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do sleep 0.2; done
+check "a round recorded the new quota" "$(grep -cx "quota $((2 * QUOTA))" "$SPACE")" = 1
+check "under 90%: nothing told" "$(count 'dsync: a relay is almost full')" = 1
+relay_stop
+RELAY_ARGS=(--quota 3M)
+ok "the relay back with --quota 3M" relay_restart
+echo "over again" >> "$Q/more.txt"
+if wait_note "dsync: a relay is almost full" 2 60; then pass "over 90% again: told again"
+else fail "over 90% again: not told"; show_log "$LOG3"; notes; fi
+sleep 3
+check "and once only" "$(count 'dsync: a relay is almost full')" = 2
 WPID=$QPID; stop_watch TERM
 check "Q's daemon stopped cleanly" "$WRC" = 0
 relay_stop
