@@ -5,7 +5,8 @@
 # a relay's are its group's usage, with the quota (a real relay with
 # --quota). Only here: before any push (every file), after a push to one
 # of two remotes (none), a new file (one), a change on a second device not
-# fetched yet (none: this device's files are held), then fetched.
+# fetched yet (none: this device's files are held), then fetched; a big
+# file (a chunk tree) counts as one.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/relaylib.sh"
@@ -80,6 +81,18 @@ echo "changed here" > "$A/sub/x.txt"
 ok "A: snapshot (two more)" on A snapshot -m three
 ok "status --all --json (two new versions)" on A status --all --json
 check "two only here" "$(field "j['folders'][0]['only_here_paths']")" = '["sub/mine.txt", "sub/x.txt"]'
+# a big file (a chunk tree, docs/chunks.md) counts as one file
+git_of A config dsync.chunkThreshold 100000
+head -c 400000 /dev/urandom > "$A/big.bin"
+ok "A: snapshot (a chunked file)" on A snapshot -m four
+check "big.bin is a chunk tree" "$(git_of A cat-file -t HEAD:big.bin)" = tree
+ok "status --all --json (a chunked file)" on A status --all --json
+check "three only here, big.bin once" "$(field "j['folders'][0]['only_here_paths']")" = '["big.bin", "sub/mine.txt", "sub/x.txt"]'
+ok "A: push r1" on A push r1 --quiet
+printf 'XXXX' | dd of="$A/big.bin" bs=1 seek=200000 conv=notrunc 2> /dev/null
+ok "A: snapshot (big.bin changed in the middle)" on A snapshot -m five
+ok "status --all --json (big.bin changed)" on A status --all --json
+check "big.bin alone only here" "$(field "j['folders'][0]['only_here_paths']")" = '["big.bin"]'
 
 # 5. a relay with a quota: its group's usage and the quota
 ok "relay started with --quota 3M" relay_start "$TMP/relay" --quota 3M
