@@ -49,7 +49,8 @@ fi
 BUS_OK=
 if command -v dbus-daemon > /dev/null && command -v dbus-monitor > /dev/null; then
 	BUS=$(dbus-daemon --session --print-address=1 --print-pid=1 --fork --nopidfile) && {
-		export DBUS_SESSION_BUS_ADDRESS=$(sed -n 1p <<< "$BUS")
+		DBUS_SESSION_BUS_ADDRESS=$(sed -n 1p <<< "$BUS")
+		export DBUS_SESSION_BUS_ADDRESS
 		STARTED_PIDS+=("$(sed -n 2p <<< "$BUS")")
 		dbus-monitor --session "interface='org.freedesktop.Notifications',member='Notify'" > "$TMP/mon" 2>&1 &
 		STARTED_PIDS+=("$!")
@@ -293,7 +294,7 @@ for i in 1 2 3 4 5; do
 done
 for i in 1 2 3 4 5; do wait "${five[i]}"; done
 bg=$(sed -n 's/^running in the background as pid \([0-9]*\).*/\1/p' "$TMP"/five.*)
-STARTED_PIDS+=($bg)
+for p in $bg; do STARTED_PIDS+=("$p"); done
 check "five at once: one starts a server" "$(echo "$bg" | grep -c .)" -eq 1
 check "the four others ask it" "$(cat "$TMP"/five.* | grep -c "reusing the dashboard running as pid $bg")" -eq 4
 kill -TERM "$bg"
@@ -366,7 +367,7 @@ wait "$PID"
 # ---------------------------------------------------------------- setup
 ok "dsync-file-manager setup copies the Nautilus scripts" dsync-file-manager setup
 for s in "Keep history of this folder" "Show versions" "Restore…"; do
-	check "~/.local/share/nautilus/scripts/dsync/$s, executable" -x "$HOME/.local/share/nautilus/scripts/dsync/$s"
+	check "\$HOME/.local/share/nautilus/scripts/dsync/$s, executable" -x "$HOME/.local/share/nautilus/scripts/dsync/$s"
 done
 
 finish
