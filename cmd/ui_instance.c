@@ -100,8 +100,9 @@ static int pick_dir(ui_instance *in, char parent[512])
 	int i;
 
 	cand[0][0] = cand[1][0] = parent[0] = '\0';
-	/* a runtime folder that is not there (no login session made it) is skipped */
-	if (run && run[0] == '/' && stat(run, &st) == 0 && S_ISDIR(st.st_mode))
+	/* a runtime folder that is not there (no login session made it), or not
+	 * ours (another user's, kept in the environment by sudo), is skipped */
+	if (run && run[0] == '/' && stat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
 		snprintf(cand[0], sizeof(cand[0]), "%s/dsync", run);
 	if (cache && cache[0] == '/')
 		snprintf(parent, 512, "%s", cache);
@@ -168,16 +169,30 @@ static void timeouts(int fd, int seconds)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* One line (without its newline) from FD into BUF; -1 on EOF before it, an
- * error, a timeout or a line too long. */
-static int read_line(int fd, char buf[LINE_SIZE])
+static long now_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One line (without its newline) from FD into BUF, all of it within WAIT_MS;
+ * -1 on EOF before it, an error, the time out or a line too long. */
+static int read_line(int fd, char buf[LINE_SIZE], int wait_ms)
+{
+	long end = now_ms() + wait_ms;
 	size_t len = 0;
 
 	while (len < LINE_SIZE - 1) {
-		ssize_t n = read(fd, buf + len, LINE_SIZE - 1 - len);
+		struct pollfd p = { fd, POLLIN, 0 };
+		long left = end - now_ms();
+		ssize_t n;
 		char *nl;
 
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+		n = read(fd, buf + len, LINE_SIZE - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -261,7 +276,7 @@ int ui_instance_ask(ui_instance *in, bool ask, unsigned *port, char token[UI_TOK
 		error = 1;
 		goto out;
 	}
-	if (write_all(fd, "token\n", true) < 0 || read_line(fd, line) < 0 || parse_answer(line, port, token) < 0)
+	if (write_all(fd, "token\n", true) < 0 || read_line(fd, line, CLIENT_WAIT_S * 1000) < 0 || parse_answer(line, port, token) < 0)
 		goto stale;  /* it does not answer as it should: a new server takes its place */
 	error = 1;
 	goto out;
@@ -312,7 +327,6 @@ int ui_instance_answer(ui_instance *in, unsigned port, int (*make)(char token[UI
 		       void *payload)
 {
 	char line[LINE_SIZE], answer[LINE_SIZE], token[UI_TOKEN_SIZE];
-	struct pollfd p;
 	uid_t uid;
 	int fd, given = 0;
 
@@ -322,12 +336,8 @@ int ui_instance_answer(ui_instance *in, unsigned port, int (*make)(char token[UI
 	 * root's or anyone's who got a descriptor to it */
 	if (peer(fd, &uid, NULL) < 0 || uid != geteuid())
 		goto out;
-	p.fd = fd;
-	p.events = POLLIN;
-	if (poll(&p, 1, SERVER_WAIT_MS) <= 0)
-		goto out;
-	timeouts(fd, SERVER_WAIT_MS / 1000);
-	if (read_line(fd, line) < 0)
+	timeouts(fd, SERVER_WAIT_MS / 1000);  /* for the answer */
+	if (read_line(fd, line, SERVER_WAIT_MS) < 0)
 		goto out;  /* nothing asked (a client only seeing whether we run), or garbage */
 	if (strcmp(line, "token") != 0) {
 		write_all(fd, "error unknown request\n", true);

@@ -31,11 +31,12 @@ typedef struct ui_instance {
 #define UI_INSTANCE_INIT { "", "", "", -1, -1, 0, 0 }
 
 /*
- * Finds the socket's folder ($XDG_RUNTIME_DIR/dsync, else
- * $XDG_CACHE_HOME/dsync or ~/.cache/dsync, else /tmp/dsync-UID: the first
- * whose socket's path fits), makes it when missing, checks it (a folder of
- * this user, not a symlink, mode 0700) and takes its lock, waiting up to 10 s
- * for another `dsync ui` that is starting.  0, or a DSYNC_E* code with the
+ * Finds the socket's folder ($XDG_RUNTIME_DIR/dsync when that folder is
+ * there and ours, else $XDG_CACHE_HOME/dsync or ~/.cache/dsync, else
+ * /tmp/dsync-UID: the first whose socket's path fits), makes it when
+ * missing, checks it (a folder of this user, not a symlink, mode 0700) and
+ * takes its lock, waiting up to 10 s for another `dsync ui` that is
+ * starting.  0, or a DSYNC_E* code with the
  * message set.
  */
 int ui_instance_open(ui_instance *in);
