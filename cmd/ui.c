@@ -432,6 +432,19 @@ static int show_url(unsigned port, const char *page, const char *token, bool ope
 
 /* ---------------------------------------------------------------- serving */
 
+/* Seconds in a minute of --idle-exit: 60, but DSYNC_TEST_UI_MINUTE in a test
+ * build (so that tests/e2e/t82 waits seconds, not minutes). */
+static time_t minute_s(void)
+{
+#ifdef DSYNC_TESTING
+	const char *v = getenv("DSYNC_TEST_UI_MINUTE");
+
+	if (v && atoi(v) > 0)
+		return atoi(v);
+#endif
+	return 60;
+}
+
 /* Serves until SIGINT or SIGTERM, or IDLE_S seconds without a request or a
  * token asked for (0: no limit); answers IN's socket meanwhile.  0, or 1
  * when the signals cannot be waited for. */
@@ -589,7 +602,7 @@ int cmd_ui(int argc, char **argv)
 		ui_instance_ready(ready, s.port, token);
 	else if ((rc = show_url(s.port, page, token, !no_open)) != 0)
 		goto out;
-	rc = serve(&s, &in, &sigs, (time_t)idle * 60);
+	rc = serve(&s, &in, &sigs, (time_t)idle * minute_s());
 out:
 	dsync_httpd_stop(h);
 	ui_instance_close(&in);

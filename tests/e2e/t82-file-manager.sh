@@ -316,8 +316,7 @@ start_ui() { # start_ui OUT [ARGS]: a dsync ui in the background; sets PID and U
 }
 start_ui "$TMP/s1"
 p1=$PID
-kill -9 "$p1"
-wait "$p1" 2>/dev/null
+{ kill -9 "$p1"; wait "$p1"; } 2>/dev/null
 check "kill -9 leaves the socket behind" -S "$SOCK"
 start_ui "$TMP/s2"
 p2=$PID
@@ -363,6 +362,28 @@ start_ui "$TMP/s7"
 contains "a symlink is refused" "$TMP/s7.err" "it is a symlink"
 kill -TERM "$PID"
 wait "$PID"
+
+# --idle-exit: a test build's minute is DSYNC_TEST_UI_MINUTE seconds
+chmod 700 "$HOME/.cache/real"
+rm "$HOME/.cache/dsync"
+mv "$HOME/.cache/real" "$HOME/.cache/dsync"
+DSYNC_TEST_UI_MINUTE=2 start_ui "$TMP/s8" --idle-exit 2
+p8=$PID
+sleep 2
+ok "a token asked for after 2 s" dsync ui --no-open
+asked=$(now_ms)
+contains "from the idle one" "$TMP/out" "reusing the dashboard running as pid $p8"
+sleep 2
+if [ $(($(now_ms) - asked)) -lt 3500 ]; then
+	check "keeps it running past its 4 s from the start" -d "/proc/$p8"
+else
+	echo "# too slow a machine to see it still running"
+fi
+for _ in $(seq 200); do [ -d "/proc/$p8" ] || break; sleep 0.05; done
+check "4 s after the last token it ends by itself" ! -d "/proc/$p8"
+wait "$p8"
+check "exit 0" $? -eq 0
+check "its socket removed" ! -e "$SOCK"
 
 # ---------------------------------------------------------------- setup
 ok "dsync-file-manager setup copies the Nautilus scripts" dsync-file-manager setup
