@@ -227,11 +227,12 @@ static void on_request(const dsync_httpd_req *req, dsync_httpd_resp *resp, void 
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	s->last = now_s();
 	ok = !token || (strcmp(method, "GET") == 0 && use_token(s, token));
 	/* the session begins with the first token used; later tokens join it */
 	if (ok && token && !s->session[0] && (secret(s->session) < 0 || secret(s->csrf) < 0))
 		s->session[0] = '\0';
+	if (ok && token)
+		s->last = now_s();
 	memcpy(session, s->session, sizeof(session));
 	memcpy(csrf, s->csrf, sizeof(csrf));
 	pthread_mutex_unlock(&s->lock);
@@ -267,6 +268,11 @@ static void on_request(const dsync_httpd_req *req, dsync_httpd_resp *resp, void 
 		ui_plain(resp, 403, "forbidden: open the link 'dsync ui' printed\n");
 		return;
 	}
+	/* --idle-exit counts the session's requests only: nobody else keeps the
+	 * server running by knocking at its port */
+	pthread_mutex_lock(&s->lock);
+	s->last = now_s();
+	pthread_mutex_unlock(&s->lock);
 	if (strcmp(method, "POST") == 0) {
 		size_t len;
 		char *form = ui_form_field(dsync_httpd_body(req, &len), "csrf");
