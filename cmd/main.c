@@ -433,14 +433,23 @@ static const command commands[] = {
 	  "stops it cleanly: waiting devices are answered and uploads get 10 s to end.\n"
 	  "A systemd unit is in contrib/dsync-relay.service.\n" },
 	{ "ui", cmd_ui, false, "open the local dashboard in a browser",
-	  "usage: dsync ui [--no-open] [--port N]\n\n"
+	  "usage: dsync ui [PATH] [--no-open] [--new] [--port N] [--idle-exit MINUTES] [--detach]\n\n"
 	  "Serves a dashboard on 127.0.0.1 (a random port unless --port N): every\n"
 	  "registered folder with its last snapshot and remotes, a folder's snapshots,\n"
 	  "a file's versions to download or restore. Prints the URL, which holds a\n"
 	  "one-time token, and opens it with xdg-open when there is a display (not\n"
 	  "with --no-open). The first visit swaps the token for a cookie; the link\n"
 	  "does not work twice. A restore is the same as 'dsync restore': what it\n"
-	  "replaces is snapshotted first. Runs until Ctrl-C or SIGTERM. See docs/ui.md.\n" },
+	  "replaces is snapshotted first. Runs until Ctrl-C or SIGTERM.\n\n"
+	  "With PATH (a file or folder in a registered dsync folder; a deleted file's\n"
+	  "path too), the URL opens that file's versions, or the timeline of the\n"
+	  "folder (the whole dsync folder's, for a subfolder).\n\n"
+	  "One dashboard per user: when one runs already, 'dsync ui' asks it for a\n"
+	  "new one-time URL (through a socket in $XDG_RUNTIME_DIR/dsync), prints and\n"
+	  "opens it, and exits. --new, or --port N, starts another server anyway.\n"
+	  "--idle-exit MINUTES: a server stops after that long without a request.\n"
+	  "--detach: a server started goes on in the background; this prints its URL\n"
+	  "and pid and exits (what the file-manager actions use). See docs/ui.md.\n" },
 	{ "help", cmd_help, false, "show help for dsync or a command",
 	  "usage: dsync help [COMMAND]\n" },
 	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },

@@ -25,7 +25,9 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/dsync-$TEST_NAME.XXXXXX")
 chmod 755 "$TMP"
 export HOME="$TMP/home"
 mkdir -p "$HOME"
-unset XDG_CONFIG_HOME DSYNC_DEVICE_NAME GIT_DIR GIT_WORK_TREE
+# (and no dashboard shared with another test's or the desktop's `dsync ui`:
+# its socket goes in ~/.cache/dsync)
+unset XDG_CONFIG_HOME XDG_CACHE_HOME XDG_RUNTIME_DIR DSYNC_DEVICE_NAME GIT_DIR GIT_WORK_TREE
 # no desktop notifications from a test's watcher on the desktop running it
 # (t76-notify turns them on, on a bus of its own)
 export DSYNC_NOTIFY=0
