@@ -238,6 +238,7 @@ static void summary_folder(ui_buf *b, const char *root)
 		ui_puts(b, "<p class=\"error\">");
 		ui_html(b, dsync_error_last());
 		ui_puts(b, "</p></section>");
+		dsync_status_summary_dispose(&s);
 		dsync_folder_free(f);
 		return;
 	}

@@ -117,6 +117,10 @@ check "the script: 200" "$(code -D "$TMP/hdr" -b "$TMP/jar" "$base/app.js")" = 2
 contains "as JavaScript" "$TMP/hdr" "Content-Type: text/javascript"
 contains "it asks before a button with data-confirm" "$TMP/body" "confirm("
 check "the script needs the cookie" "$(code "$base/app.js")" = 403
+for page in devices "conflicts?p=$enc_root" "diff?p=$enc_root&f=notes.txt&from=$first&to=current" \
+	"restore?p=$enc_root&f=notes.txt&rev=$first" "current?p=$enc_root&f=notes.txt"; do
+	check "/$page without the cookie: 403" "$(code "$base/$page")" = 403
+done
 
 # the summary: both folders, C's devices, its remote, its conflicts
 check "summary: 200" "$(code -b "$TMP/jar" "$base/")" = 200
@@ -169,10 +173,10 @@ rm "$TMP/C/link-out" "$TMP/C/link-dsync" "$TMP/C/link-in"
 
 # resolving: POST only, CSRF, a real conflict only; then the folder and the history
 nC=$(commit_count "$TMP/C")
-csrf=$(grep -o 'name=csrf value="[0-9a-f]*"' "$TMP/body" | head -1 | sed 's/.*value="\(.*\)"/\1/')
 code -b "$TMP/jar" "$base/conflicts?p=$enc_croot" > /dev/null
 csrf=$(grep -o 'name=csrf value="[0-9a-f]*"' "$TMP/body" | head -1 | sed 's/.*value="\(.*\)"/\1/')
 check "the conflicts page holds the CSRF token" ${#csrf} -eq 64
+check "a POST on a page, with the CSRF token: 405" "$(code -b "$TMP/jar" --data "csrf=$csrf" "$base/conflicts")" = 405
 rform() { echo "p=$enc_croot&f=$(enc "$1")&copy=$(enc "$2")&keep=$3${4:+&csrf=$4}"; }
 check "resolve by GET: 405" "$(code -b "$TMP/jar" "$base/resolve?$(rform doc.txt "$doc_copy" copy "$csrf")")" = 405
 check "resolve without CSRF: 403" "$(code -b "$TMP/jar" --data "$(rform doc.txt "$doc_copy" copy)" "$base/resolve")" = 403
