@@ -1,7 +1,8 @@
 /*
  * `dsync ui`: what its server (ui.c) and its pages (ui_pages.c) both write
  * with: a growing page, HTML and URL escaping, a form field decoded, a plain
- * answer (ui.h).  Calls neither of them.
+ * answer, a redirect, the security headers every answer carries (ui.h).
+ * Calls none of them.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,7 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsync/common.h"
 #include "ui.h"
+
+/* Every answer's policy: nothing from elsewhere, scripts only /app.js, no
+ * framing, forms only to this server. */
+#define CSP "default-src 'none'; style-src 'unsafe-inline' 'self'; script-src 'self'; img-src 'self'; " \
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -158,4 +165,52 @@ void ui_plain(dsync_httpd_resp *resp, int status, const char *message)
 	resp->type = "text/plain; charset=utf-8";
 	resp->body = strdup(message);
 	resp->len = resp->body ? strlen(resp->body) : 0;
+	ui_secure(resp);
+}
+
+void ui_secure(dsync_httpd_resp *resp)
+{
+	enum { LAST = DSYNC_HTTPD_HEADERS_MAX - 1 };
+
+	if (resp->hname[LAST])
+		return;
+	if ((resp->hvalue[LAST] = strdup(CSP)) != NULL)
+		resp->hname[LAST] = "Content-Security-Policy";
+}
+
+void ui_redirect(dsync_httpd_resp *resp, ui_buf *location)
+{
+	ui_plain(resp, 303, "see other\n");
+	if (location->oom) {
+		free(location->p);
+		ui_plain(resp, 500, "out of memory\n");
+		return;
+	}
+	resp->hname[0] = "Location";
+	resp->hvalue[0] = location->p;
+}
+
+bool ui_is_text(const char *s, size_t n)
+{
+	size_t i = 0, step;
+	unsigned cp;
+
+	if (n > UI_TEXT_MAX)
+		return false;
+	while (i < n) {
+		if (s[i] == '\0')
+			return false;
+		if ((unsigned char)s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		/* dsync_utf8_next reads at most 4 bytes: copied so it never reads past N */
+		unsigned char q[5] = { 0 };
+
+		memcpy(q, s + i, n - i < 4 ? n - i : 4);
+		if ((step = dsync_utf8_next(q, &cp)) == 0)
+			return false;
+		i += step;
+	}
+	return true;
 }

@@ -1,10 +1,10 @@
 /*
- * `dsync ui`'s pages: the summary of every registered folder, a folder's
- * timeline of snapshots, a file's versions with download and restore.  Plain
- * HTML and a little CSS, built here; everything read goes through the public
- * API as the CLI's commands do, and a restore is the same dsync_restore()
- * call as 'dsync restore' (same lock, the replaced version snapshotted first).
- * cmd/ui.c has checked the cookie (and a POST's CSRF token) before.
+ * `dsync ui`'s pages: what every page shares (head, notices, errors, the
+ * script), the summary of every registered folder, the devices, a folder's
+ * timeline of snapshots, and the router.  A file's versions, diffs and
+ * restores are cmd/ui_file.c's, conflicts cmd/ui_conflicts.c's.  Everything
+ * read goes through the public API as the CLI's commands do.  cmd/ui.c has
+ * checked the cookie (and a POST's CSRF token) before.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,35 +15,74 @@
 #include "dsync/common.h"
 #include "dsync/folder.h"
 #include "dsync/history.h"
-#include "dsync/restore.h"
+#include "dsync/status.h"
 #include "dsync/sync.h"
 #include "ui.h"
 
 #define TIMELINE_MAX 500   /* snapshots on a folder's page */
-#define VERSIONS_MAX 500   /* versions on a file's page */
-#define RAW_MAX ((size_t)512 << 20)   /* a version downloaded, at most */
 
 static const char css[] =
 	"body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:60em;padding:1em;color:#222}"
-	"h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}"
+	"h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}h3{font-size:1em}"
 	"table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25em .5em;"
 	"border-bottom:1px solid #ddd;vertical-align:top}th{background:#f4f4f4}"
-	".ok{color:#175}.err{color:#a22}.muted{color:#777}code{font-size:.9em}"
-	"form{display:inline}button{cursor:pointer}nav a{margin-right:1em}";
+	".ok{color:#175}.err,.error{color:#a22}.muted{color:#777}code{font-size:.9em}"
+	".notice{background:#e8f4ea;padding:.5em}.error{background:#fbeaea;padding:.5em}"
+	"form{display:inline}button{cursor:pointer}nav a{margin-right:1em}"
+	".sides{display:flex;gap:1em}.side{flex:1;min-width:0}pre{background:#f8f8f8;padding:.5em;overflow:auto;"
+	"max-height:30em}ins{background:#dfd;text-decoration:none}del{background:#fdd;text-decoration:none}";
 
-static void head(ui_buf *b, const char *title)
+/*
+ * Served as /app.js (the policy allows scripts from this server only): asks
+ * before a button with data-confirm acts, keeps the diff picker's from/to in
+ * order (an older "from", a newer "to"), reloads a page with data-refresh
+ * every that many seconds.  Every page works without it.
+ */
+static const char app_js[] =
+	"document.addEventListener('submit',function(e){var b=e.submitter,m=b&&b.getAttribute('data-confirm');"
+	"if(m&&!confirm(m))e.preventDefault()});"
+	"var r=document.body.getAttribute('data-refresh');if(r)setTimeout(function(){location.reload()},r*1e3);"
+	"var p=document.getElementById('pick');if(p){var u=function(){var rs=p.querySelectorAll('tr.version,tr.now'),"
+	"fi=-1,ti=-1,q=function(t,n){return t.querySelector('input[name='+n+']')};"
+	"rs.forEach(function(t,i){var f=q(t,'from'),o=q(t,'to');if(f&&f.checked)fi=i;if(o&&o.checked)ti=i});"
+	"rs.forEach(function(t,i){var f=q(t,'from'),o=q(t,'to');if(f)f.disabled=ti>=0&&i<=ti;"
+	"if(o)o.disabled=fi>=0&&i>=fi})};p.addEventListener('change',u);u()}\n";
+
+/* The done= values a redirect carries, and what the page then says (a fixed
+ * text: nothing from the URL is echoed). */
+static const struct {
+	const char *done, *text;
+} notices[] = {
+	{ "restored", "Restored. What it replaced was snapshotted first: it is in the history." },
+	{ "file", "Resolved: the file at the path was kept, the copy removed (it stays in the history)." },
+	{ "copy", "Resolved: the copy's version is now at the path (the other stays in the history)." },
+	{ "both", "Resolved: both were kept; the copy has a plain name now." },
+};
+
+void ui_head(ui_buf *b, const char *title, const dsync_httpd_req *req, const char *body_attrs)
 {
+	const char *done = req ? dsync_httpd_arg(req, "done") : NULL;
+	size_t i;
+
 	ui_puts(b, "<!doctype html><html lang=en><head><meta charset=utf-8>"
 		   "<meta name=viewport content=\"width=device-width\"><title>");
 	ui_html(b, title);
 	ui_puts(b, " — dsync</title><style>");
 	ui_puts(b, css);
-	ui_puts(b, "</style></head><body><nav><a href=\"/\">All folders</a></nav><h1>");
+	ui_puts(b, "</style><script src=\"/app.js\" defer></script></head><body");
+	if (body_attrs) {
+		ui_puts(b, " ");
+		ui_puts(b, body_attrs);
+	}
+	ui_puts(b, "><nav><a href=\"/\">All folders</a><a href=\"/devices\">Devices</a></nav><h1>");
 	ui_html(b, title);
 	ui_puts(b, "</h1>");
+	for (i = 0; done && i < sizeof(notices) / sizeof(notices[0]); i++)
+		if (strcmp(done, notices[i].done) == 0)
+			ui_printf(b, "<p class=\"notice\">%s</p>", notices[i].text);
 }
 
-static void page_done(dsync_httpd_resp *resp, ui_buf *b, int status)
+void ui_done(dsync_httpd_resp *resp, ui_buf *b, int status)
 {
 	ui_puts(b, "</body></html>\n");
 	if (b->oom) {
@@ -55,10 +94,10 @@ static void page_done(dsync_httpd_resp *resp, ui_buf *b, int status)
 	resp->type = "text/html; charset=utf-8";
 	resp->body = b->p;
 	resp->len = b->len;
+	ui_secure(resp);
 }
 
-/* The library's last error as a page, with the HTTP status for ERROR. */
-static void fail(dsync_httpd_resp *resp, int error)
+void ui_fail(dsync_httpd_resp *resp, int error)
 {
 	ui_buf b = { 0 };
 	int status = 500;
@@ -69,14 +108,14 @@ static void fail(dsync_httpd_resp *resp, int error)
 	case DSYNC_ELOCKED: status = 409; break;
 	default: break;
 	}
-	head(&b, "Error");
-	ui_puts(&b, "<p class=err>");
+	ui_head(&b, "Error", NULL, NULL);
+	ui_puts(&b, "<p class=\"error\">");
 	ui_html(&b, dsync_error_last());
 	ui_puts(&b, "</p>");
-	page_done(resp, &b, status);
+	ui_done(resp, &b, status);
 }
 
-static void when(char out[32], int64_t t)
+void ui_when(char out[32], int64_t t)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -85,9 +124,7 @@ static void when(char out[32], int64_t t)
 		snprintf(out, 32, "%lld", (long long)t);
 }
 
-/* Opens the registered folder ROOT (only registered ones: a page never opens
- * a path it was merely given). */
-static int open_registered(dsync_folder **out, const char *root)
+int ui_open_registered(dsync_folder **out, const char *root)
 {
 	char **list = NULL;
 	size_t n = 0, i;
@@ -107,6 +144,19 @@ static int open_registered(dsync_folder **out, const char *root)
 	return dsync_folder_open(out, root);
 }
 
+void ui_hidden(ui_buf *b, const char *name, const char *value)
+{
+	ui_printf(b, "<input type=hidden name=%s value=\"", name);
+	ui_html(b, value);
+	ui_puts(b, "\">");
+}
+
+static void app(dsync_httpd_resp *resp)
+{
+	ui_plain(resp, 200, app_js);
+	resp->type = "text/javascript; charset=utf-8";
+}
+
 /* ---------------------------------------------------------------- the summary */
 
 static int last_cb(const dsync_commit_info *c, void *payload)
@@ -114,7 +164,7 @@ static int last_cb(const dsync_commit_info *c, void *payload)
 	ui_buf *b = payload;
 	char t[32];
 
-	when(t, c->time);
+	ui_when(t, c->time);
 	ui_html(b, t);
 	ui_puts(b, " <span class=muted>by ");
 	ui_html(b, c->device_name);
@@ -122,63 +172,228 @@ static int last_cb(const dsync_commit_info *c, void *payload)
 	return 1;
 }
 
-static void summary(dsync_httpd_resp *resp)
+/* "YYYY-MM-DD HH:MM:SS" for T, or NONE when T is 0. */
+static void time_or(ui_buf *b, int64_t t, const char *none)
+{
+	char s[32];
+
+	if (!t) {
+		ui_puts(b, none);
+		return;
+	}
+	ui_when(s, t);
+	ui_html(b, s);
+}
+
+/* The devices known for F: this one first, then the others with their last
+ * snapshot seen here (how recent: "last seen") and whether it is the latest. */
+static void summary_devices(ui_buf *b, dsync_folder *f)
+{
+	dsync_holders h = { 0 };
+	size_t i;
+
+	ui_puts(b, "<h3>Devices</h3>");
+	if (dsync_status_holders(&h, f, "") < 0) {
+		ui_puts(b, "<p class=muted>None known yet: no snapshot.</p>");
+		return;
+	}
+	ui_puts(b, "<ul>");
+	for (i = 0; i < h.n_devices; i++) {
+		const dsync_holder *d = &h.devices[i];
+
+		ui_puts(b, "<li class=\"device\" data-name=\"");
+		ui_html(b, d->name);
+		ui_puts(b, "\">");
+		ui_html(b, d->name);
+		if (!d->via) {
+			ui_puts(b, " <span class=muted>(this device)</span>");
+		} else {
+			ui_puts(b, ": last seen ");
+			time_or(b, d->head_time, "never");
+			ui_puts(b, d->holds ? ", <span class=ok>has the latest</span>" : ", <span class=err>behind</span>");
+		}
+		ui_puts(b, "</li>");
+	}
+	ui_puts(b, "</ul>");
+	dsync_status_holders_dispose(&h);
+}
+
+static void summary_folder(ui_buf *b, const char *root)
+{
+	dsync_folder *f = NULL;
+	dsync_folder_summary s = { 0 };
+	dsync_log_options lo = { .max = 1 };
+	dsync_remote_info *r = NULL;
+	size_t nr = 0, i, j;
+	int error;
+
+	ui_puts(b, "<section class=\"folder\" data-root=\"");
+	ui_html(b, root);
+	ui_puts(b, "\"><h2><a href=\"/folder?p=");
+	ui_urlarg(b, root);
+	ui_puts(b, "\">");
+	ui_html(b, root);
+	ui_puts(b, "</a></h2>");
+	if (dsync_folder_open(&f, root) < 0 || dsync_status_summary(&s, f) < 0) {
+		ui_puts(b, "<p class=\"error\">");
+		ui_html(b, dsync_error_last());
+		ui_puts(b, "</p></section>");
+		dsync_folder_free(f);
+		return;
+	}
+	ui_puts(b, "<p>Last snapshot: ");
+	error = dsync_history_log(f, &lo, last_cb, b);
+	if (error == 0)
+		ui_puts(b, "<span class=muted>none yet</span>");
+	else if (error < 0)
+		ui_puts(b, "<span class=err>history unreadable</span>");
+	ui_puts(b, "</p>");
+	if (s.conflicts) {
+		ui_puts(b, "<p><a class=\"conflicts\" href=\"/conflicts?p=");
+		ui_urlarg(b, root);
+		ui_printf(b, "\">%zu conflict%s waiting</a></p>", s.conflicts, s.conflicts == 1 ? "" : "s");
+	}
+	summary_devices(b, f);
+	ui_puts(b, "<h3>Remotes</h3>");
+	if (s.n_remotes == 0) {
+		ui_puts(b, "<p class=muted>None: this device only.</p>");
+	} else {
+		if (dsync_remote_list(&r, &nr, f) < 0)
+			nr = 0;
+		ui_puts(b, "<ul>");
+		for (i = 0; i < s.n_remotes; i++) {
+			const dsync_remote_summary *rs = &s.remotes[i];
+
+			ui_puts(b, "<li class=\"remote\" data-name=\"");
+			ui_html(b, rs->name);
+			ui_puts(b, "\">");
+			ui_html(b, rs->name);
+			for (j = 0; j < nr; j++)
+				if (strcmp(r[j].name, rs->name) == 0) {
+					ui_puts(b, " <span class=muted>");
+					ui_html(b, r[j].url);
+					ui_puts(b, "</span>");
+				}
+			ui_puts(b, ": last sync ");
+			time_or(b, rs->last_sync, "never");
+			ui_puts(b, rs->has_latest ? ", <span class=ok>has the latest</span>"
+						  : ", <span class=err>not the latest</span>");
+			ui_puts(b, "</li>");
+		}
+		ui_puts(b, "</ul>");
+		if (r)
+			dsync_remote_list_free(r, nr);
+	}
+	ui_puts(b, "</section>");
+	dsync_status_summary_dispose(&s);
+	dsync_folder_free(f);
+}
+
+static void summary(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 {
 	ui_buf b = { 0 };
 	char **list = NULL;
-	size_t n = 0, i, j;
+	size_t n = 0, i;
 	int error;
 
 	if ((error = dsync_folder_list_registered(&list, &n)) < 0) {
-		fail(resp, error);
+		ui_fail(resp, error);
 		return;
 	}
-	head(&b, "dsync");
+	ui_head(&b, "dsync", req, "data-refresh=10");
 	ui_printf(&b, "<p>%zu registered folder%s.</p>", n, n == 1 ? "" : "s");
-	ui_puts(&b, "<table><tr><th>Folder</th><th>Last snapshot</th><th>Remotes</th></tr>");
+	for (i = 0; i < n; i++)
+		summary_folder(&b, list[i]);
+	dsync_folder_list_free(list);
+	ui_done(resp, &b, 200);
+}
+
+/* ---------------------------------------------------------------- devices */
+
+typedef struct seen {
+	char *name, *root;
+	int64_t time;
+	bool here, holds;
+} seen;
+
+static int seen_cmp(const void *a, const void *b)
+{
+	const seen *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : strcmp(x->root, y->root);
+}
+
+/* Every device of every folder, by name: per folder when it was last seen
+ * (its newest snapshot known here) and whether it has the latest. */
+static void devices(const dsync_httpd_req *req, dsync_httpd_resp *resp)
+{
+	ui_buf b = { 0 };
+	char **list = NULL, t[32];
+	seen *v = NULL;
+	size_t n = 0, nv = 0, i, j;
+	int error;
+
+	if ((error = dsync_folder_list_registered(&list, &n)) < 0) {
+		ui_fail(resp, error);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		dsync_folder *f = NULL;
-		dsync_log_options lo = { .max = 1 };
-		dsync_remote_info *r = NULL;
-		size_t nr = 0;
+		dsync_holders h = { 0 };
+		seen *nv2;
 
-		ui_puts(&b, "<tr><td><a href=\"/folder?p=");
-		ui_urlarg(&b, list[i]);
-		ui_puts(&b, "\">");
-		ui_html(&b, list[i]);
-		ui_puts(&b, "</a></td><td>");
-		if ((error = dsync_folder_open(&f, list[i])) < 0) {
-			ui_puts(&b, "<span class=err>");
-			ui_html(&b, dsync_error_last());
-			ui_puts(&b, "</span></td><td></td></tr>");
+		if (dsync_folder_open(&f, list[i]) < 0 || dsync_status_holders(&h, f, "") < 0) {
+			dsync_folder_free(f);
 			continue;
 		}
-		error = dsync_history_log(f, &lo, last_cb, &b);
-		if (error == 0)
-			ui_puts(&b, "<span class=muted>none yet</span>");
-		else if (error < 0)
-			ui_puts(&b, "<span class=err>history unreadable</span>");
-		ui_puts(&b, "</td><td>");
-		if (dsync_remote_list(&r, &nr, f) < 0) {
-			ui_puts(&b, "<span class=err>unreadable</span>");
-		} else if (nr == 0) {
-			ui_puts(&b, "<span class=muted>none: this device only</span>");
-		} else {
-			for (j = 0; j < nr; j++) {
-				ui_puts(&b, j ? "<br>" : "");
-				ui_html(&b, r[j].name);
-				ui_puts(&b, " <span class=muted>");
-				ui_html(&b, r[j].url);
-				ui_puts(&b, "</span>");
+		if ((nv2 = realloc(v, (nv + h.n_devices) * sizeof(*v) + 1)) != NULL) {
+			v = nv2;
+			for (j = 0; j < h.n_devices; j++) {
+				v[nv].name = strdup(h.devices[j].name);
+				v[nv].root = list[i];
+				v[nv].time = h.devices[j].head_time;
+				v[nv].here = !h.devices[j].via;
+				v[nv].holds = h.devices[j].holds;
+				if (v[nv].name)
+					nv++;
 			}
-			dsync_remote_list_free(r, nr);
 		}
-		ui_puts(&b, "</td></tr>");
+		dsync_status_holders_dispose(&h);
 		dsync_folder_free(f);
 	}
+	if (nv)
+		qsort(v, nv, sizeof(*v), seen_cmp);
+	ui_head(&b, "Devices", req, NULL);
+	ui_puts(&b, "<table><tr><th>Device</th><th>Folder</th><th>Last seen</th><th>Latest snapshot</th></tr>");
+	for (i = 0; i < nv; i++) {
+		ui_puts(&b, "<tr class=\"device\" data-name=\"");
+		ui_html(&b, v[i].name);
+		ui_puts(&b, "\" data-root=\"");
+		ui_html(&b, v[i].root);
+		ui_puts(&b, "\"><td>");
+		ui_html(&b, v[i].name);
+		ui_puts(&b, "</td><td><a href=\"/folder?p=");
+		ui_urlarg(&b, v[i].root);
+		ui_puts(&b, "\">");
+		ui_html(&b, v[i].root);
+		ui_puts(&b, "</a></td><td>");
+		if (v[i].here) {
+			ui_puts(&b, "this device");
+		} else {
+			ui_when(t, v[i].time);
+			ui_puts(&b, v[i].time ? t : "never");
+		}
+		ui_puts(&b, v[i].here ? "</td><td>" : v[i].holds ? "</td><td class=ok>has it" : "</td><td class=err>behind");
+		ui_puts(&b, "</td></tr>");
+		free(v[i].name);
+	}
 	ui_puts(&b, "</table>");
+	if (nv == 0)
+		ui_puts(&b, "<p class=muted>No device known yet: no folder has a snapshot.</p>");
+	free(v);
 	dsync_folder_list_free(list);
-	page_done(resp, &b, 200);
+	ui_done(resp, &b, 200);
 }
 
 /* ---------------------------------------------------------------- a folder's timeline */
@@ -196,7 +411,7 @@ static int timeline_cb(const dsync_commit_info *c, void *payload)
 	char t[32];
 	size_t i;
 
-	when(t, c->time);
+	ui_when(t, c->time);
 	ui_puts(b, "<tr><td>");
 	ui_html(b, t);
 	ui_puts(b, "<br><code class=muted>");
@@ -232,246 +447,74 @@ static void folder_page(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	tl_ctx x = { &b, root, 0 };
 	int error;
 
-	if ((error = open_registered(&f, root)) < 0) {
-		fail(resp, error);
+	if ((error = ui_open_registered(&f, root)) < 0) {
+		ui_fail(resp, error);
 		return;
 	}
-	head(&b, root);
+	ui_head(&b, root, req, NULL);
+	ui_puts(&b, "<p><a href=\"/conflicts?p=");
+	ui_urlarg(&b, root);
+	ui_puts(&b, "\">Conflicts</a></p>");
 	ui_puts(&b, "<h2>Snapshots</h2><table><tr><th>When</th><th>Device</th><th>What changed</th></tr>");
 	error = dsync_history_log(f, &lo, timeline_cb, &x);
 	dsync_folder_free(f);
 	if (error < 0) {
 		free(b.p);
-		fail(resp, error);
+		ui_fail(resp, error);
 		return;
 	}
 	ui_puts(&b, "</table>");
 	if (x.n == TIMELINE_MAX)
 		ui_printf(&b, "<p class=muted>The newest %d snapshots; 'dsync log' lists them all.</p>", TIMELINE_MAX);
-	page_done(resp, &b, 200);
+	ui_done(resp, &b, 200);
 }
 
-/* ---------------------------------------------------------------- a file's versions */
-
-typedef struct ver_ctx {
-	ui_buf *b;
-	const char *root, *csrf;
-	const char *path;
-	size_t n;
-} ver_ctx;
-
-static int version_cb(const dsync_version *v, void *payload)
-{
-	ver_ctx *x = payload;
-	ui_buf *b = x->b;
-	char t[32], size[32];
-
-	if (x->n == VERSIONS_MAX)
-		return 1;   /* stops the walk: the page says so */
-	x->n++;
-	when(t, v->commit->time);
-	ui_puts(b, "<tr><td>");
-	ui_html(b, t);
-	ui_puts(b, "<br><code class=muted>");
-	ui_put(b, v->commit->id, 12);
-	ui_printf(b, "</code></td><td>%c</td><td>", v->kind);
-	ui_html(b, v->path);
-	ui_puts(b, "</td><td>");
-	if (v->kind != 'D')
-		ui_html(b, dsync_size_text(size, sizeof(size), v->size));
-	ui_puts(b, "</td><td>");
-	ui_html(b, v->commit->device_name);
-	ui_puts(b, "</td><td>");
-	if (v->kind != 'D') {
-		ui_puts(b, "<a href=\"/raw?p=");
-		ui_urlarg(b, x->root);
-		ui_puts(b, "&amp;f=");
-		ui_urlarg(b, v->path);
-		ui_puts(b, "&amp;rev=");
-		ui_put(b, v->commit->id, strlen(v->commit->id));
-		ui_puts(b, "\">download</a> <form method=post action=\"/restore\">"
-			   "<input type=hidden name=csrf value=\"");
-		ui_html(b, x->csrf);
-		ui_puts(b, "\"><input type=hidden name=p value=\"");
-		ui_html(b, x->root);
-		ui_puts(b, "\"><input type=hidden name=f value=\"");
-		ui_html(b, x->path);
-		ui_puts(b, "\"><input type=hidden name=rev value=\"");
-		ui_html(b, v->commit->id);
-		ui_puts(b, "\"><button>restore</button></form>");
-	}
-	ui_puts(b, "</td></tr>");
-	return 0;
-}
-
-static void file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char *csrf)
-{
-	const char *root = dsync_httpd_arg(req, "p"), *path = dsync_httpd_arg(req, "f");
-	dsync_folder *f = NULL;
-	ui_buf b = { 0 };
-	ver_ctx x = { &b, root, csrf, path, 0 };
-	int error;
-
-	if (!path) {
-		ui_plain(resp, 400, "no file given\n");
-		return;
-	}
-	if ((error = open_registered(&f, root)) < 0) {
-		fail(resp, error);
-		return;
-	}
-	head(&b, path);
-	ui_puts(&b, "<p>In <a href=\"/folder?p=");
-	ui_urlarg(&b, root);
-	ui_puts(&b, "\">");
-	ui_html(&b, root);
-	ui_puts(&b, "</a>. Restoring a version snapshots the current one first: it stays in the history.</p>"
-		    "<table><tr><th>When</th><th></th><th>Name</th><th>Size</th><th>Device</th><th></th></tr>");
-	error = dsync_history_versions(f, path, version_cb, &x);
-	dsync_folder_free(f);
-	if (error < 0) {
-		free(b.p);
-		fail(resp, error);
-		return;
-	}
-	ui_puts(&b, "</table>");
-	if (error > 0)
-		ui_printf(&b, "<p class=muted>The newest %d versions; 'dsync versions' lists them all.</p>", VERSIONS_MAX);
-	page_done(resp, &b, 200);
-}
-
-static int raw_write(const void *data, size_t len, void *payload)
-{
-	ui_buf *b = payload;
-
-	if (len > RAW_MAX - b->len)
-		return dsync_error_set(DSYNC_EUSAGE, "this version is over %zu MiB: use 'dsync show'", RAW_MAX >> 20);
-	ui_put(b, data, len);
-	return b->oom ? dsync_error_set(DSYNC_EUSAGE, "out of memory") : 0;
-}
-
-static int raw_dir(const dsync_dir_entry *e, void *payload)
-{
-	(void)e;
-	(void)payload;
-	return 0;
-}
-
-static void raw(const dsync_httpd_req *req, dsync_httpd_resp *resp)
-{
-	const char *root = dsync_httpd_arg(req, "p"), *path = dsync_httpd_arg(req, "f");
-	const char *rev = dsync_httpd_arg(req, "rev"), *base;
-	dsync_folder *f = NULL;
-	ui_buf b = { 0 };
-	bool is_dir = false;
-	char *disp;
-	size_t i;
-	int error;
-
-	if (!path || !rev) {
-		ui_plain(resp, 400, "no file or version given\n");
-		return;
-	}
-	if ((error = open_registered(&f, root)) < 0) {
-		fail(resp, error);
-		return;
-	}
-	error = dsync_history_cat(f, rev, path, &is_dir, raw_write, raw_dir, &b);
-	dsync_folder_free(f);
-	if (error < 0 || is_dir) {
-		free(b.p);
-		if (is_dir)
-			ui_plain(resp, 400, "a folder: pick a file\n");
-		else
-			fail(resp, error);
-		return;
-	}
-	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	if ((disp = malloc(strlen(base) + 40)) == NULL) {
-		free(b.p);
-		ui_plain(resp, 500, "out of memory\n");
-		return;
-	}
-	strcpy(disp, "attachment; filename=\"");
-	for (i = strlen(disp); *base; base++)   /* a name safe in a quoted header */
-		disp[i++] = (*base == '"' || *base == '\\' || (unsigned char)*base < 0x20) ? '_' : *base;
-	strcpy(disp + i, "\"");
-	resp->status = 200;
-	resp->type = "application/octet-stream";
-	resp->body = b.p;
-	resp->len = b.len;
-	resp->hname[0] = "Content-Disposition";
-	resp->hvalue[0] = disp;
-}
-
-/* ---------------------------------------------------------------- restore */
-
-static void restore(const dsync_httpd_req *req, dsync_httpd_resp *resp)
-{
-	size_t len;
-	const char *body = dsync_httpd_body(req, &len);
-	char *root = ui_form_field(body, "p"), *path = ui_form_field(body, "f"), *rev = ui_form_field(body, "rev");
-	dsync_restore_options ro = DSYNC_RESTORE_OPTIONS_INIT;
-	dsync_restore_result rr;
-	const char *paths[1];
-	dsync_folder *f = NULL;
-	ui_buf b = { 0 };
-	int error;
-
-	if (!root || !path || !rev || !*path) {
-		ui_plain(resp, 400, "restore needs a folder, a file and a version\n");
-		goto out;
-	}
-	if ((error = open_registered(&f, root)) < 0) {
-		fail(resp, error);
-		goto out;
-	}
-	paths[0] = path;
-	ro.at = rev;
-	error = dsync_restore(&rr, f, paths, 1, &ro);
-	dsync_folder_free(f);
-	if (error < 0) {
-		fail(resp, error);
-		goto out;
-	}
-	head(&b, "Restored");
-	ui_puts(&b, "<p class=ok>");
-	ui_html(&b, path);
-	ui_puts(&b, " is back as it was at <code>");
-	ui_put(&b, rr.rev, 12);
-	ui_puts(&b, "</code>.");
-	if (rr.before[0]) {
-		ui_puts(&b, " What it replaced is in snapshot <code>");
-		ui_put(&b, rr.before, 12);
-		ui_puts(&b, "</code>.");
-	}
-	ui_puts(&b, "</p><p><a href=\"/file?p=");
-	ui_urlarg(&b, root);
-	ui_puts(&b, "&amp;f=");
-	ui_urlarg(&b, path);
-	ui_puts(&b, "\">Back to its versions</a></p>");
-	page_done(resp, &b, 200);
-out:
-	free(root);
-	free(path);
-	free(rev);
-}
+/* ---------------------------------------------------------------- the router */
 
 void ui_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char *csrf)
 {
+	static const struct {
+		const char *path;
+		bool post;
+		void (*page)(const dsync_httpd_req *, dsync_httpd_resp *);
+		void (*form_page)(const dsync_httpd_req *, dsync_httpd_resp *, const char *csrf);
+	} routes[] = {
+		{ "/", false, summary, NULL },
+		{ "/devices", false, devices, NULL },
+		{ "/folder", false, folder_page, NULL },
+		{ "/file", false, NULL, ui_file_page },
+		{ "/raw", false, ui_raw, NULL },
+		{ "/diff", false, ui_diff, NULL },
+		{ "/restore", false, NULL, ui_restore_preview },
+		{ "/restore", true, ui_restore, NULL },
+		{ "/conflicts", false, NULL, ui_conflicts_page },
+		{ "/current", false, ui_current, NULL },
+		{ "/resolve", true, ui_resolve, NULL },
+	};
 	const char *path = dsync_httpd_path(req);
-	bool post = strcmp(dsync_httpd_method(req), "POST") == 0;
+	bool post = strcmp(dsync_httpd_method(req), "POST") == 0, other = false;
+	size_t i;
 
-	if (!post && strcmp(path, "/") == 0)
-		summary(resp);
-	else if (!post && strcmp(path, "/folder") == 0)
-		folder_page(req, resp);
-	else if (!post && strcmp(path, "/file") == 0)
-		file_page(req, resp, csrf);
-	else if (!post && strcmp(path, "/raw") == 0)
-		raw(req, resp);
-	else if (post && strcmp(path, "/restore") == 0)
-		restore(req, resp);
+	if (!post && strcmp(path, "/app.js") == 0) {
+		app(resp);
+		return;
+	}
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(path, routes[i].path) != 0)
+			continue;
+		if (routes[i].post != post) {
+			other = true;
+			continue;
+		}
+		if (routes[i].page)
+			routes[i].page(req, resp);
+		else
+			routes[i].form_page(req, resp, csrf);
+		return;
+	}
+	if (other)
+		ui_plain(resp, 405, post ? "method not allowed: this page is read with GET\n"
+					 : "method not allowed: this is done with a POST from the dashboard's form\n");
 	else
 		ui_plain(resp, 404, "not found\n");
 }
