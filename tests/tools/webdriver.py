@@ -17,6 +17,8 @@ file; `stop` ends them all (also what the test's exit trap calls):
     webdriver.py -s STATE start PROFILE_DIR    prints chromedriver's pid
     webdriver.py -s STATE go URL               navigates, waits for the load
     webdriver.py -s STATE wait CSS [SECONDS]   until an element matches (default 10 s)
+    webdriver.py -s STATE wait-url URL [SECONDS]   until the browser shows URL, loaded
+                                               (a form submitted by a script)
     webdriver.py -s STATE count CSS            how many elements match (no wait)
     webdriver.py -s STATE text CSS             the first match's rendered text
     webdriver.py -s STATE texts CSS            every match's text, one a line
@@ -29,8 +31,16 @@ file; `stop` ends them all (also what the test's exit trap calls):
     webdriver.py -s STATE js-async SCRIPT [ARG...]   the same, the result passed to the
                                                last argument (a callback)
     webdriver.py -s STATE alert [accept|dismiss|text|wait]
-    webdriver.py -s STATE shot FILE.png        a screenshot of the window
+    webdriver.py -s STATE shot FILE.png        a screenshot of the window; prints WxH BYTES
     webdriver.py -s STATE stop
+    webdriver.py serve                         the same commands read from stdin, one process
+                                               for a whole test (a bash coprocess): each
+                                               request is a line with its word count, then
+                                               each word as a line with its length in bytes
+                                               and a line with the word (STATE first: -s
+                                               STATE CMD ARG...); each answer a line "RC
+                                               OUT_BYTES ERR_BYTES", then the output bytes,
+                                               then the error bytes
 
 Exit status: 0 done, 1 the browser said no (no such element, a timeout, ...)
 with one line on stderr saying what, 2 a usage error. Every HTTP request has
@@ -46,6 +56,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -307,6 +318,15 @@ class Driver:
                 raise WebDriverError("no element matches '%s' on %s after %g s" % (css, self.url(), timeout))
             time.sleep(POLL)
 
+    def wait_url(self, url, timeout=10.0):
+        """Until the browser is at URL and the page has loaded."""
+        end = time.monotonic() + timeout
+        while self.url() != url:
+            if time.monotonic() >= end:
+                raise WebDriverError("still at %s, not %s, after %g s" % (self.url(), url, timeout))
+            time.sleep(POLL)
+        self.wait_load(max(end - time.monotonic(), 1.0))
+
     def click(self, el):
         self.cmd("POST", "/element/%s/click" % el)
 
@@ -370,15 +390,46 @@ def _print(v):
     sys.stdout.write(v if v.endswith("\n") else v + "\n")
 
 
+def serve(inp, out):
+    """Answers requests from INP on OUT until INP ends (see the module's text)."""
+    import contextlib
+    import io
+    while True:
+        line = inp.readline()
+        if not line:
+            return 0
+        try:
+            words = []
+            for _ in range(int(line)):
+                n = int(inp.readline())
+                words.append(inp.read(n).decode())
+                inp.read(1)   # the newline after the word
+        except ValueError:
+            msg = b"webdriver: bad request\n"
+            out.write(b"2 0 %d\n" % len(msg) + msg)
+            out.flush()
+            continue
+        o, e = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+            try:
+                rc = main(words)
+            except Exception as x:   # a bug here must not end the test's browser
+                print("webdriver: %s: %s" % (type(x).__name__, x), file=sys.stderr)
+                rc = 1
+        ob, eb = o.getvalue().encode(), e.getvalue().encode()
+        out.write(b"%d %d %d\n" % (rc, len(ob), len(eb)) + ob + eb)
+        out.flush()
+
+
 def main(argv):
     usage = "usage: webdriver.py -s STATE start PROFILE | go URL | wait CSS [S] | count CSS | text CSS | " \
-            "texts CSS | attr CSS NAME | attrs CSS NAME | click CSS | url | source | title | js SCRIPT [ARG...] | " \
+            "wait-url URL [S] | texts CSS | attr CSS NAME | attrs CSS NAME | click CSS | url | source | title | js SCRIPT [ARG...] | " \
             "js-async SCRIPT [ARG...] | alert [accept|dismiss|text|wait] | shot FILE | stop"
     if len(argv) < 3 or argv[0] not in ("-s", "--state"):
         print(usage, file=sys.stderr)
         return 2
     state, cmd, args = argv[1], argv[2], argv[3:]
-    need = {"start": 1, "go": 1, "wait": 1, "count": 1, "text": 1, "texts": 1, "attr": 2, "attrs": 2,
+    need = {"start": 1, "go": 1, "wait": 1, "wait-url": 1, "count": 1, "text": 1, "texts": 1, "attr": 2, "attrs": 2,
             "click": 1, "url": 0, "source": 0, "title": 0, "js": 1, "js-async": 1, "alert": 0, "shot": 1, "stop": 0}
     if cmd not in need or len(args) < need[cmd]:
         print(usage, file=sys.stderr)
@@ -402,6 +453,8 @@ def main(argv):
             d.go(args[0])
         elif cmd == "wait":
             d.wait_css(args[0], float(args[1]) if len(args) > 1 else 10.0)
+        elif cmd == "wait-url":
+            d.wait_url(args[0], float(args[1]) if len(args) > 1 else 10.0)
         elif cmd == "count":
             print(len(d.find_all(args[0])))
         elif cmd == "text":
@@ -444,7 +497,10 @@ def main(argv):
                 print(usage, file=sys.stderr)
                 return 2
         elif cmd == "shot":
-            d.screenshot(args[0])
+            n = d.screenshot(args[0])
+            with open(args[0], "rb") as f:
+                w, h = struct.unpack(">II", f.read(24)[16:24])
+            print("%dx%d %d" % (w, h, n))
     except WebDriverError as e:
         print("webdriver: %s: %s" % (cmd, e), file=sys.stderr)
         return 1
@@ -452,4 +508,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["serve"]:
+        sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))
     sys.exit(main(sys.argv[1:]))
