@@ -10,6 +10,20 @@
 # and a POST with a wrong CSRF token made by the page's JavaScript are
 # refused, and change nothing. Screenshots of each page go to
 # ${DSYNC_ARTIFACTS:-BUILD/artifacts}/ui/ (CI keeps them), never the source tree.
+#
+# The pages' elements the test relies on (their contract):
+#   /                    section.folder[data-root=ROOT], li.device[data-name=NAME],
+#                        li.remote[data-name=NAME], a.conflicts while conflicts wait
+#   /devices             tr.device[data-name=NAME]
+#   /conflicts?p=ROOT    section.conflict[data-path=PATH][data-copy=COPY] with
+#                        div.side.file and div.side.copy, each a pre.content;
+#                        button[name=keep][value=file|copy|both]
+#   /file?p=ROOT&f=PATH  tr.version[data-rev=FULL-ID] with a.restore and a.diff-prev
+#   /restore?p&f&rev     #replaced, #bringing, form#confirm-restore (a POST with
+#                        csrf) and its button#restore-confirm
+#   a diff               pre.diff
+#   after an action      p.notice (p.error on errors)
+# A confirm dialog a button opens is accepted.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 export DSYNC_TEST_KDF=min
