@@ -267,6 +267,14 @@ post_form() {   # post_form CSRF|-: the confirm form with csrf replaced (or left
 		form.submit();' "$1" > /dev/null && wd wait-url "$base/restore" && status
 	wd go "$PREVIEW"
 }
+fetched=$(wd js-async '
+	const done = arguments[arguments.length - 1];
+	const form = new URLSearchParams(new FormData(document.querySelector("form#confirm-restore")));
+	form.set("csrf", arguments[0]);
+	fetch("/restore", {method: "POST", body: form}).then(r => done(r.status), e => done(e.name));' \
+	"$(printf '%064d' 0)")
+check "a fetch() of a restore with a wrong CSRF token: stopped by the page's policy, or 403 ($fetched)" \
+	"$([ "$fetched" = '"TypeError"' ] || [ "$fetched" = 403 ] && echo refused)" = refused
 check "the form posted with a wrong CSRF token: 403" "$(post_form "$(printf '%064d' 0)")" = 403
 check "the form posted without its CSRF token: 403" "$(post_form -)" = 403
 check "refused: the file is as it was" "$(cat "$A/notes.txt")" = "notes two, longer"
@@ -288,8 +296,8 @@ check "three versions of notes.txt" "$(grep -c . "$TMP/out")" -ge 3
 # (e) a diff page: the newest version against the one before
 ok "open the file page again" wd go "$base/file?p=$(urlarg "$root")&f=notes.txt"
 ok "click a.diff-prev" wd click "tr.version a.diff-prev"
-text_has "the diff shows the line removed" "pre.diff" "notes two"
-text_has "the diff shows the line added" "pre.diff" "notes one"
+text_has "the diff shows the line removed" "pre.diff" "-notes two, longer"
+text_has "the diff shows the line added" "pre.diff" "+notes one"
 shot diff
 
 # (f) refusals: the used token again, a browser without the cookie
