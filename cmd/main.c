@@ -431,12 +431,14 @@ static const command commands[] = {
 	{ "ui", cmd_ui, false, "open the local dashboard in a browser",
 	  "usage: dsync ui [--no-open] [--port N]\n\n"
 	  "Serves a dashboard on 127.0.0.1 (a random port unless --port N): every\n"
-	  "registered folder with its last snapshot and remotes, a folder's snapshots,\n"
-	  "a file's versions to download or restore. Prints the URL, which holds a\n"
-	  "one-time token, and opens it with xdg-open when there is a display (not\n"
-	  "with --no-open). The first visit swaps the token for a cookie; the link\n"
-	  "does not work twice. A restore is the same as 'dsync restore': what it\n"
-	  "replaces is snapshotted first. Runs until Ctrl-C or SIGTERM. See docs/ui.md.\n" },
+	  "registered folder with its last snapshot, devices, remotes and conflicts;\n"
+	  "a folder's snapshots; a file's versions to download, compare (text diffs)\n"
+	  "or restore (after a preview); conflicts side by side, kept with a button.\n"
+	  "Prints the URL, which holds a one-time token, and opens it with xdg-open\n"
+	  "when there is a display (not with --no-open). The first visit swaps the\n"
+	  "token for a cookie; the link does not work twice. A restore is the same as\n"
+	  "'dsync restore': what it replaces is snapshotted first. Runs until Ctrl-C\n"
+	  "or SIGTERM. See docs/ui.md.\n" },
 	{ "help", cmd_help, false, "show help for dsync or a command",
 	  "usage: dsync help [COMMAND]\n" },
 	{ "version", cmd_version, false, "print dsync's version", "usage: dsync version\n" },

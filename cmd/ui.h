@@ -87,6 +87,10 @@ void ui_resolve(const dsync_httpd_req *req, dsync_httpd_resp *resp);
 
 /* ---------------------------------------------------------------- files as they are now (ui_conflicts.c) */
 
+/* REL names a place inside a folder: relative, no empty, "." or ".." part,
+ * not in .dsync.  Every page checks a path it is given with it first. */
+bool ui_rel_ok(const char *rel);
+
 /*
  * Opens REL (folder-relative) in the folder ROOT for reading, into *FD with
  * its stat in *ST, when it is a regular file inside the folder: no absolute

@@ -24,8 +24,7 @@
 
 /* ---------------------------------------------------------------- files as they are now */
 
-/* REL names a place inside a folder: relative, no empty, "." or ".." part, not in .dsync. */
-static bool rel_ok(const char *rel)
+bool ui_rel_ok(const char *rel)
 {
 	const char *p = rel;
 
@@ -54,7 +53,7 @@ int ui_open_current(int *fd, struct stat *st, const char *root, const char *rel)
 	int error = 0;
 
 	*fd = -1;
-	if (!rel || !rel_ok(rel))
+	if (!rel || !ui_rel_ok(rel))
 		return dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a file in the folder", rel ? rel : "");
 	if ((full = malloc(strlen(root) + strlen(rel) + 2)) == NULL)
 		return dsync_error_set(DSYNC_EUSAGE, "out of memory");
@@ -287,6 +286,10 @@ void ui_resolve(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	       : strcmp(keep_arg, "copy") == 0 ? DSYNC_KEEP_COPY : strcmp(keep_arg, "both") == 0 ? DSYNC_KEEP_BOTH : -1;
 	if (!root || !path || !copy || keep < 0) {
 		ui_plain(resp, 400, "resolve needs a folder, a file, its copy and keep=file|copy|both\n");
+		goto out;
+	}
+	if (!ui_rel_ok(path) || !ui_rel_ok(copy)) {
+		ui_fail(resp, dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a path in the folder", path));
 		goto out;
 	}
 	if ((error = ui_open_registered(&f, root)) < 0 || (error = dsync_conflicts_list(&list, f)) < 0) {

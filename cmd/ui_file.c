@@ -23,6 +23,15 @@
 #define VERSIONS_MAX 500          /* versions on a file's page */
 #define DIFF_MAX ((size_t)4 << 20) /* a diff shown, at most */
 
+/* PATH is no path in a folder: a 404 page (nothing outside the folder or in .dsync is ever asked of the library). */
+static bool bad_path(dsync_httpd_resp *resp, const char *path)
+{
+	if (ui_rel_ok(path))
+		return false;
+	ui_fail(resp, dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a path in the folder", path));
+	return true;
+}
+
 /* ---------------------------------------------------------------- a file's versions */
 
 /* One version kept for the page (the walk's are gone after its callback). */
@@ -77,7 +86,7 @@ static void link_to(ui_buf *b, const char *page, const char *root, const char *p
 	ui_urlarg(b, path);
 }
 
-static void version_row(ui_buf *b, const char *root, const char *path, const row *r, const row *prev)
+static void version_row(ui_buf *b, const char *root, const char *path, const row *r, const row *prev, bool from)
 {
 	char t[32], size[32];
 
@@ -86,7 +95,8 @@ static void version_row(ui_buf *b, const char *root, const char *path, const row
 	ui_puts(b, r->id);
 	ui_puts(b, "\"><td><input type=radio name=from value=\"");
 	ui_puts(b, r->id);
-	ui_puts(b, "\" aria-label=from></td><td><input type=radio name=to value=\"");
+	ui_puts(b, from ? "\" checked aria-label=from>" : "\" aria-label=from>");
+	ui_puts(b, "</td><td><input type=radio name=to value=\"");
 	ui_puts(b, r->id);
 	ui_puts(b, "\" aria-label=to></td><td>");
 	ui_html(b, t);
@@ -135,6 +145,8 @@ void ui_file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char
 		ui_plain(resp, 400, "no file given\n");
 		return;
 	}
+	if (bad_path(resp, path))
+		return;
 	if (before) {
 		errno = 0;
 		x.before = strtoll(before, &end, 10);
@@ -175,7 +187,7 @@ void ui_file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char
 			    "aria-label=to></td><td colspan=6>the file now, in the folder</td></tr>");
 	shown = x.n < VERSIONS_MAX ? x.n : VERSIONS_MAX;
 	for (i = 0; i < shown; i++)
-		version_row(&b, root, path, &x.v[i], i + 1 < x.n ? &x.v[i + 1] : NULL);
+		version_row(&b, root, path, &x.v[i], i + 1 < x.n ? &x.v[i + 1] : NULL, i == 0 && !x.before);
 	ui_puts(&b, "</table></form>");
 	if (x.n > VERSIONS_MAX) {
 		ui_printf(&b, "<p>The newest %d versions here. ", VERSIONS_MAX);
@@ -235,6 +247,8 @@ void ui_raw(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 		ui_plain(resp, 400, "no file or version given\n");
 		return;
 	}
+	if (bad_path(resp, path))
+		return;
 	if ((error = ui_open_registered(&f, root)) < 0) {
 		ui_fail(resp, error);
 		return;
@@ -321,6 +335,8 @@ void ui_diff(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 		ui_plain(resp, 400, "a diff needs a file, from= and to= (a version, or to=current)\n");
 		return;
 	}
+	if (bad_path(resp, path))
+		return;
 	if ((error = ui_open_registered(&f, root)) < 0) {
 		ui_fail(resp, error);
 		return;
@@ -426,6 +442,8 @@ void ui_restore_preview(const dsync_httpd_req *req, dsync_httpd_resp *resp, cons
 		ui_plain(resp, 400, "restore needs a file and a version\n");
 		return;
 	}
+	if (bad_path(resp, path))
+		return;
 	if ((error = ui_open_registered(&f, root)) < 0) {
 		ui_fail(resp, error);
 		return;
@@ -485,6 +503,8 @@ void ui_restore(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 		ui_plain(resp, 400, "restore needs a folder, a file and a version\n");
 		goto out;
 	}
+	if (bad_path(resp, path))
+		goto out;
 	if ((error = ui_open_registered(&f, root)) < 0) {
 		ui_fail(resp, error);
 		goto out;
