@@ -51,7 +51,7 @@ WD_IN=${WD[1]}
 WD_OUT=${WD[0]}
 STARTED_PIDS+=("$WD_SERVE_PID")
 wd_call() {
-	local a rc no ne out= err=
+	local a rc no ne out='' err=''
 	{ printf '%d\n' $#; for a; do printf '%d\n%s\n' "${#a}" "$a"; done; } >&"$WD_IN" || return 1
 	read -r rc no ne <&"$WD_OUT" || return 1
 	[ "$no" = 0 ] || IFS= read -r -d '' -N "$no" out <&"$WD_OUT"
@@ -72,9 +72,9 @@ t79_cleanup() {
 	done
 	[ -z "${UI_PID:-}" ] || kill -TERM "$UI_PID" 2> /dev/null
 	# the end of its input ends webdriver.py's serve
-	exec {WD_IN}>&- {WD_OUT}<&-
+	exec {WD_IN}>&- {WD_OUT}<&- 2> /dev/null
 	for _ in $(seq 50); do
-		kill -0 "$WD_SERVE_PID" 2> /dev/null || break
+		kill -0 "${WD_SERVE_PID:-}" 2> /dev/null || break
 		sleep 0.1
 	done
 	cleanup
@@ -168,8 +168,9 @@ while [ "$(date +%s)" = "$t0" ]; do sleep 0.1; done
 sed -i 's/^the plan$/the plan from alpha/' "$A/letter.txt"
 ok "A: snapshot" on A snapshot -m "alpha's plan"
 fails 3 "A: sync leaves a conflict waiting (exit 3)" on A sync
-COPY=$(cd "$A" && ls | grep '^letter\.sync-conflict-.*\.txt$')
+COPY=$(cd "$A" && printf '%s\n' letter.sync-conflict-*.txt)
 check "A: one conflict copy" "$(echo "$COPY" | grep -c .)" = 1
+check "A: the copy is there" -f "$A/$COPY"
 check "A: alpha's text at the path" "$(sed -n 2p "$A/letter.txt")" = "the plan from alpha"
 check "A: beta's in the copy" "$(sed -n 2p "$A/$COPY" 2> /dev/null)" = "the plan from beta"
 root=$(cd "$A" && pwd -P)
@@ -177,7 +178,8 @@ root=$(cd "$A" && pwd -P)
 # ---------------------------------------------------------------------------
 # The dashboard of A's user, and a browser
 
-(cd "$A" && HOME=$TMP/home-A DISPLAY= WAYLAND_DISPLAY= exec "$DSYNC" ui --no-open) > "$TMP/ui.out" 2> "$TMP/ui.err" &
+(cd "$A" && HOME=$TMP/home-A DISPLAY='' WAYLAND_DISPLAY='' exec "$DSYNC" ui --no-open) \
+	> "$TMP/ui.out" 2> "$TMP/ui.err" &
 UI_PID=$!
 STARTED_PIDS+=("$UI_PID")
 for _ in $(seq 100); do

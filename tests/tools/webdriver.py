@@ -422,9 +422,10 @@ def serve(inp, out):
 
 
 def main(argv):
-    usage = "usage: webdriver.py -s STATE start PROFILE | go URL | wait CSS [S] | count CSS | text CSS | " \
-            "wait-url URL [S] | texts CSS | attr CSS NAME | attrs CSS NAME | click CSS | url | source | title | js SCRIPT [ARG...] | " \
-            "js-async SCRIPT [ARG...] | alert [accept|dismiss|text|wait] | shot FILE | stop"
+    usage = "usage: webdriver.py -s STATE start PROFILE | go URL | wait CSS [S] | wait-url URL [S] | " \
+            "count CSS | text CSS | texts CSS | attr CSS NAME | attrs CSS NAME | click CSS | url | source | " \
+            "title | js SCRIPT [ARG...] | js-async SCRIPT [ARG...] | alert [accept|dismiss|text|wait] | " \
+            "shot FILE | stop\n       webdriver.py serve"
     if len(argv) < 3 or argv[0] not in ("-s", "--state"):
         print(usage, file=sys.stderr)
         return 2
