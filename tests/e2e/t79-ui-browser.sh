@@ -1,15 +1,16 @@
 #!/bin/bash
 # dsync ui in a real browser: headless Chromium driven over WebDriver
 # (chromedriver, ../tools/webdriver.py) against a real `dsync ui` of device A,
-# which syncs with device B through a real file:// store. The summary shows
-# both devices and the remote; the devices page both devices; a conflict the
-# test made is shown with both versions and resolved by a click (the file on
-# disk and the history checked after); an old version is restored by clicks
-# through the preview (the replaced version stays in the history); a diff
-# page shows the changed lines; a browser without the cookie, the used token
-# and a POST with a wrong CSRF token made by the page's JavaScript are
-# refused, and change nothing. Screenshots of each page go to
-# ${DSYNC_ARTIFACTS:-BUILD/artifacts}/ui/ (CI keeps them), never the source tree.
+# which syncs with device B through a store on a real sshd (sshlib.sh). The
+# summary shows both devices and the remote; the devices page both devices; a
+# conflict the test made is shown with both versions and resolved by a click
+# (the file on disk and the history checked after); an old version is
+# restored by clicks through the preview (the replaced version stays in the
+# history); a diff page shows the changed lines; a browser without the
+# cookie, the used token and a POST with a wrong CSRF token made by the
+# page's JavaScript are refused, and change nothing. Screenshots of each page
+# go to ${DSYNC_ARTIFACTS:-BUILD/artifacts}/ui/ (CI keeps them), never the
+# source tree.
 #
 # The pages' elements the test relies on (their contract):
 #   /                    section.folder[data-root=ROOT], li.device[data-name=NAME],
@@ -26,8 +27,9 @@
 # A confirm dialog a button opens is accepted.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
+. "$(dirname "$0")/sshlib.sh"
 export DSYNC_TEST_KDF=min
-unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE
+unset DSYNC_PASSPHRASE DSYNC_NEW_PASSPHRASE DSYNC_SSH DSYNC_SSH_COMMAND
 
 if [ ! -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ] || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
 	if [ -n "${CI:-}" ]; then
@@ -77,7 +79,7 @@ t79_cleanup() {
 		kill -0 "${WD_SERVE_PID:-}" 2> /dev/null || break
 		sleep 0.1
 	done
-	cleanup
+	sshlib_cleanup   # sshd, then lib.sh's cleanup
 }
 trap t79_cleanup EXIT
 trap 'exit 143' TERM
@@ -141,7 +143,16 @@ urlarg() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.ar
 # ---------------------------------------------------------------------------
 # Two devices, alpha (A) and beta (B), through one store; a conflict waits on A
 
-R=$TMP/remote
+# the store on an sshd of the test's own, reached through the user's OpenSSH
+# client with the test's config (each device's HOME links to its .ssh)
+ssh_test_start
+ssh_config_host sshd "$SSHD_PORT"
+export DSYNC_SSH=openssh DSYNC_SSH_COMMAND="ssh -F $SSH_CONFIG"
+for d in A B; do
+	mkdir -p "$TMP/home-$d"
+	ln -sfn "$HOME/.ssh" "$TMP/home-$d/.ssh"
+done
+URL=sftp://sshd$TMP/store
 PASS=$TMP/passphrase
 echo "correct horse battery staple" > "$PASS"
 A=$TMP/A
@@ -154,9 +165,9 @@ NOTES1=$(head_id "$A")
 echo "notes two, longer" > "$A/notes.txt"
 ok "A: snapshot notes two" on A snapshot -m "notes two"
 NOTES2=$(head_id "$A")
-ok "A: remote add" on A remote add origin "file://$R" --passphrase-file "$PASS"
+ok "A: remote add (over ssh)" on A remote add origin "$URL" --passphrase-file "$PASS"
 ok "A: push" on A push
-ok "B: join" as B join "file://$R" "$B" --device-name beta --passphrase-file "$PASS"
+ok "B: join" as B join "$URL" "$B" --device-name beta --passphrase-file "$PASS"
 
 # the same line on both: B's edit first, A's a second later, so A's (the
 # later head) keeps the path and B's is the conflict copy
