@@ -52,6 +52,7 @@ WD_SERVE_PID=$WD_PID   # bash unsets WD_PID when the coprocess ends
 WD_IN=${WD[1]}
 WD_OUT=${WD[0]}
 STARTED_PIDS+=("$WD_SERVE_PID")
+# (lengths in bytes: lib.sh sets LC_ALL=C, so ${#a} and read -N count bytes)
 wd_call() {
 	local a rc no ne out='' err=''
 	{ printf '%d\n' $#; for a; do printf '%d\n%s\n' "${#a}" "$a"; done; } >&"$WD_IN" || return 1
