@@ -192,7 +192,8 @@ void ui_file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char
 	if (x.n > VERSIONS_MAX) {
 		ui_printf(&b, "<p>The newest %d versions here. ", VERSIONS_MAX);
 		link_to(&b, "file", root, path);
-		ui_printf(&b, "&amp;before=%lld\" class=\"older\">Older versions</a></p>", (long long)x.v[shown - 1].time);
+		ui_printf(&b, "&amp;before=%lld\" class=\"older\">Older versions</a></p>",
+			  (long long)x.v[shown - 1].time);
 	}
 	ui_done(resp, &b, 200);
 out:
@@ -210,7 +211,8 @@ static int raw_write(const void *data, size_t len, void *payload)
 	ui_buf *b = payload;
 
 	if (len > UI_RAW_MAX - b->len)
-		return dsync_error_set(DSYNC_EUSAGE, "this version is over %zu MiB: use 'dsync show'", UI_RAW_MAX >> 20);
+		return dsync_error_set(DSYNC_EUSAGE, "this version is over %zu MiB: use 'dsync show'",
+				       UI_RAW_MAX >> 20);
 	ui_put(b, data, len);
 	return b->oom ? dsync_error_set(DSYNC_EUSAGE, "out of memory") : 0;
 }
@@ -362,7 +364,8 @@ void ui_diff(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	} else {
 		diff_lines(&b, &d, &binary);
 		if (binary)
-			ui_puts(&b, "<p class=muted>A binary file: no text diff; download the versions to compare.</p>");
+			ui_puts(&b, "<p class=muted>A binary file: no text diff; download the versions to "
+				    "compare.</p>");
 	}
 	free(d.p);
 	ui_done(resp, &b, 200);
@@ -403,7 +406,8 @@ static void replaced(ui_buf *b, dsync_folder *f, const char *root, const char *p
 	ui_puts(b, "<section id=\"replaced\"><h2>What will be replaced</h2>");
 	if (ui_open_current(&fd, &st, root, path) < 0) {
 		ui_puts(b, "<p>Nothing: there is no file at this path now ");
-		ui_puts(b, "<span class=muted>(or not a plain file; the restore itself says what it does with it)</span>.</p>");
+		ui_puts(b, "<span class=muted>(or not a plain file; the restore itself says what it does with "
+			   "it)</span>.</p>");
 		ui_puts(b, "</section>");
 		return;
 	}

@@ -210,7 +210,8 @@ static void summary_devices(ui_buf *b, dsync_folder *f)
 		} else {
 			ui_puts(b, ": last seen ");
 			time_or(b, d->head_time, "never");
-			ui_puts(b, d->holds ? ", <span class=ok>has the latest</span>" : ", <span class=err>behind</span>");
+			ui_puts(b, d->holds ? ", <span class=ok>has the latest</span>"
+					    : ", <span class=err>behind</span>");
 		}
 		ui_puts(b, "</li>");
 	}
@@ -238,6 +239,7 @@ static void summary_folder(ui_buf *b, const char *root)
 		ui_puts(b, "<p class=\"error\">");
 		ui_html(b, dsync_error_last());
 		ui_puts(b, "</p></section>");
+		dsync_status_summary_dispose(&s);
 		dsync_folder_free(f);
 		return;
 	}
@@ -384,7 +386,9 @@ static void devices(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 			ui_when(t, v[i].time);
 			ui_puts(&b, v[i].time ? t : "never");
 		}
-		ui_puts(&b, v[i].here ? "</td><td>" : v[i].holds ? "</td><td class=ok>has it" : "</td><td class=err>behind");
+		ui_puts(&b, v[i].here    ? "</td><td>"
+			    : v[i].holds ? "</td><td class=ok>has it"
+					 : "</td><td class=err>behind");
 		ui_puts(&b, "</td></tr>");
 		free(v[i].name);
 	}

@@ -34,22 +34,26 @@ echo "correct horse battery staple" > "$PASS"
 mkdir -p "$TMP/C"
 printf 'alpha\nbeta\ngamma\n' > "$TMP/C/doc.txt"
 printf 'BIN\0one' > "$TMP/C/pic.bin"
+echo "list" > "$TMP/C/list.txt"
 ok "C: init" sh -c "cd '$TMP' && '$DSYNC' init '$TMP/C' --device-name laptop"
 ok "C: remote add" sh -c "cd '$TMP/C' && '$DSYNC' remote add origin 'file://$TMP/store' --passphrase-file '$PASS'"
 ok "C: sync (the store gets it)" sh -c "cd '$TMP/C' && '$DSYNC' sync"
 ok "D: join" as D join "file://$TMP/store" "$TMP/D" --device-name desk --passphrase-file "$PASS"
 sed -i 's/^beta$/beta from laptop/' "$TMP/C/doc.txt"
 printf 'BIN\0laptop' > "$TMP/C/pic.bin"
+echo "list from laptop" > "$TMP/C/list.txt"
 ok "C: snapshot" sh -c "cd '$TMP/C' && '$DSYNC' snapshot -q"
 sleep 1.1
 sed -i 's/^beta$/beta from desk/' "$TMP/D/doc.txt"
 printf 'BIN\0desk' > "$TMP/D/pic.bin"
+echo "list from desk" > "$TMP/D/list.txt"
 ok03 "D: sync" on D sync
 ok03 "C: sync (conflicts)" sh -c "cd '$TMP/C' && '$DSYNC' sync"
 croot=$(cd "$TMP/C" && pwd -P)
 enc_croot=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1]))' "$croot")
 doc_copy=$(cd "$TMP/C" && ls | grep '^doc\.sync-conflict-.*\.txt$')
 pic_copy=$(cd "$TMP/C" && ls | grep '^pic\.sync-conflict-.*\.bin$')
+list_copy=$(cd "$TMP/C" && ls | grep '^list\.sync-conflict-.*\.txt$')
 check "C: a text conflict copy" -n "$doc_copy"
 check "C: a binary conflict copy" -n "$pic_copy"
 
@@ -117,6 +121,10 @@ check "the script: 200" "$(code -D "$TMP/hdr" -b "$TMP/jar" "$base/app.js")" = 2
 contains "as JavaScript" "$TMP/hdr" "Content-Type: text/javascript"
 contains "it asks before a button with data-confirm" "$TMP/body" "confirm("
 check "the script needs the cookie" "$(code "$base/app.js")" = 403
+for page in devices "conflicts?p=$enc_root" "diff?p=$enc_root&f=notes.txt&from=$first&to=current" \
+	"restore?p=$enc_root&f=notes.txt&rev=$first" "current?p=$enc_root&f=notes.txt"; do
+	check "/$page without the cookie: 403" "$(code "$base/$page")" = 403
+done
 
 # the summary: both folders, C's devices, its remote, its conflicts
 check "summary: 200" "$(code -b "$TMP/jar" "$base/")" = 200
@@ -125,7 +133,7 @@ contains "C: this device" "$TMP/body" '<li class="device" data-name="laptop">lap
 contains "C: the device desk, last seen" "$TMP/body" '<li class="device" data-name="desk">desk: last seen 20'
 contains "C: its remote, last sync" "$TMP/body" '<li class="remote" data-name="origin">origin'
 contains "C: the remote has a last sync time" "$TMP/body" ': last sync 20'
-contains "C: its conflicts, linked" "$TMP/body" "<a class=\"conflicts\" href=\"/conflicts?p=$enc_croot\">2 conflicts waiting</a>"
+contains "C: its conflicts, linked" "$TMP/body" "<a class=\"conflicts\" href=\"/conflicts?p=$enc_croot\">3 conflicts waiting</a>"
 contains "the summary reloads itself (with the script)" "$TMP/body" "data-refresh=10"
 check "devices: 200" "$(code -b "$TMP/jar" "$base/devices")" = 200
 contains "devices: desk in C" "$TMP/body" "<tr class=\"device\" data-name=\"desk\" data-root=\"$croot\">"
@@ -142,6 +150,7 @@ contains "the copy's device (the earlier save)" "$TMP/body" '<span class=device>
 check "the file: by desk or as the merge left it" \
 	-n "$(grep -o '<div class="side file"><h3>The file</h3><p><code>doc.txt</code><br>\(by <span class=device>desk\|as a merge left it\)' "$TMP/body")"
 check "both texts shown" "$(grep -c '<pre class="content">alpha' "$TMP/body")" = 2
+check "the list's both sides too" "$(grep -c '<pre class="content">list from' "$TMP/body")" = 2
 contains "the file's text" "$TMP/body" "beta from laptop"
 contains "the copy's text" "$TMP/body" "beta from desk"
 contains "the binary: a download" "$TMP/body" "/current?p=$enc_croot&amp;f=$(enc "$pic_copy")"
@@ -169,10 +178,10 @@ rm "$TMP/C/link-out" "$TMP/C/link-dsync" "$TMP/C/link-in"
 
 # resolving: POST only, CSRF, a real conflict only; then the folder and the history
 nC=$(commit_count "$TMP/C")
-csrf=$(grep -o 'name=csrf value="[0-9a-f]*"' "$TMP/body" | head -1 | sed 's/.*value="\(.*\)"/\1/')
 code -b "$TMP/jar" "$base/conflicts?p=$enc_croot" > /dev/null
 csrf=$(grep -o 'name=csrf value="[0-9a-f]*"' "$TMP/body" | head -1 | sed 's/.*value="\(.*\)"/\1/')
 check "the conflicts page holds the CSRF token" ${#csrf} -eq 64
+check "a POST on a page, with the CSRF token: 405" "$(code -b "$TMP/jar" --data "csrf=$csrf" "$base/conflicts")" = 405
 rform() { echo "p=$enc_croot&f=$(enc "$1")&copy=$(enc "$2")&keep=$3${4:+&csrf=$4}"; }
 check "resolve by GET: 405" "$(code -b "$TMP/jar" "$base/resolve?$(rform doc.txt "$doc_copy" copy "$csrf")")" = 405
 check "resolve without CSRF: 403" "$(code -b "$TMP/jar" --data "$(rform doc.txt "$doc_copy" copy)" "$base/resolve")" = 403
@@ -201,7 +210,12 @@ check "the other version stays in the history" \
 		git --git-dir="$TMP/C/.dsync" show "$c:doc.txt"; done | grep -c '^beta from desk$')" -ge 1
 check "the page after: 200" "$(code -b "$TMP/jar" "$base/conflicts?p=$enc_croot&done=copy")" = 200
 contains "with the notice" "$TMP/body" '<p class="notice">Resolved'
-contains "one conflict left" "$TMP/body" "1 conflict waiting"
+contains "two conflicts left" "$TMP/body" "2 conflicts waiting"
+list_now=$(cat "$TMP/C/list.txt")
+check "resolve list.txt keeping the file: 303" \
+	"$(code -b "$TMP/jar" --data "$(rform list.txt "$list_copy" file "$csrf")" "$base/resolve")" = 303
+check "list.txt as it was" "$(cat "$TMP/C/list.txt")" = "$list_now"
+check "its copy is gone" ! -e "$TMP/C/$list_copy"
 check "a done= not known shows nothing" \
 	"$(code -b "$TMP/jar" "$base/conflicts?p=$enc_croot&done=%3Cb%3Ehi"; grep -c 'class="notice"\|<b>hi' "$TMP/body")" = "2000"
 check "resolve pic.bin keeping both: 303" \
