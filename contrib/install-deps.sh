@@ -11,14 +11,16 @@
 # theirs too (tests/e2e/t74-completion.sh). dbus-daemon, dbus-bin and
 # libglib2.0-bin (gdbus): the notifications test runs a private session bus
 # (tests/e2e/t76-notify.sh). desktop-file-utils: the file-manager test
-# validates Dolphin's service menus (tests/e2e/t82-file-manager.sh). None of
-# that is installed without --tests.
+# validates Dolphin's service menus (tests/e2e/t82-file-manager.sh).
+# chromium and chromium-driver: the dashboard's browser test drives a
+# headless Chromium (tests/e2e/t79-ui-browser.sh). None of that is installed
+# without --tests.
 set -eu
 
 PKGS="build-essential cmake pkg-config git libgit2-dev libsodium-dev zlib1g-dev libdeflate-dev libssh2-1-dev
 libinotifytools0-dev libcurl4-openssl-dev libmicrohttpd-dev libzxcvbn-dev openssh-client"
 TEST_PKGS="libcmocka-dev openssh-server dropbear-bin strace util-linux python3 time openssl curl zsh fish
-dbus-daemon dbus-bin libglib2.0-bin desktop-file-utils
+dbus-daemon dbus-bin libglib2.0-bin desktop-file-utils chromium chromium-driver
 radosgw ceph-mon ceph-osd ceph-common"
 
 case "${1:-}" in
