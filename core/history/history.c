@@ -200,79 +200,187 @@ static bool file_entry(git_repository *repo, const git_tree_entry *e, uint64_t *
 	return big;
 }
 
+/* The path a commit still to be visited is looked at under, when a rename
+ * seen in one of its descendants made it differ from the path asked for. */
+typedef struct path_at {
+	git_oid commit;
+	char *path;
+} path_at;
+
+typedef struct paths_at {
+	path_at *v;
+	size_t n, cap;
+} paths_at;
+
+/* Takes the path recorded for ID out of PA (NULL: none, the path asked for). */
+static char *path_take(paths_at *pa, const git_oid *id)
+{
+	size_t i;
+
+	for (i = 0; i < pa->n; i++) {
+		if (git_oid_equal(&pa->v[i].commit, id)) {
+			char *p = pa->v[i].path;
+
+			pa->v[i] = pa->v[--pa->n];
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Records PATH for ID unless another child recorded one first. */
+static int path_give(paths_at *pa, const git_oid *id, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < pa->n; i++)
+		if (git_oid_equal(&pa->v[i].commit, id))
+			return 0;
+	if (pa->n == pa->cap) {
+		size_t cap = pa->cap ? 2 * pa->cap : 8;
+		path_at *v = realloc(pa->v, cap * sizeof(*v));
+
+		if (!v)
+			return dsync_error_oom();
+		pa->v = v;
+		pa->cap = cap;
+	}
+	if (!(pa->v[pa->n].path = strdup(path)))
+		return dsync_error_oom();
+	git_oid_cpy(&pa->v[pa->n++].commit, id);
+	return 0;
+}
+
+static void paths_dispose(paths_at *pa)
+{
+	size_t i;
+
+	for (i = 0; i < pa->n; i++)
+		free(pa->v[i].path);
+	free(pa->v);
+}
+
+/* The file at PATH in TREE (a blob or a big file's chunk tree) into *OUT,
+ * NULL when there is none; its size and mode (may be NULL). */
+static int file_at(git_tree_entry **out, git_repository *repo, git_tree *tree, const char *path, uint64_t *size,
+		   uint32_t *mode)
+{
+	int error;
+
+	*out = NULL;
+	if ((error = dsync_history_tree_lookup(out, tree, path)) < 0)
+		return error == DSYNC_ENOTFOUND ? 0 : error;
+	if (!file_entry(repo, *out, size, mode)) {
+		git_tree_entry_free(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
+static bool same_file(const git_tree_entry *a, const git_tree_entry *b)
+{
+	if (!a || !b)
+		return !a && !b;
+	return git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)) &&
+	       git_tree_entry_filemode(a) == git_tree_entry_filemode(b);
+}
+
+/*
+ * Every snapshot of the whole history (every device's, not only along first
+ * parents: a merge's parents are sorted by id, so a first-parent walk would
+ * drop one side's versions at random) that brought a content of PATH no
+ * parent had: a commit whose file at PATH differs from each of its parents'.
+ * A merge that took one side's file is no version: that side's own snapshot
+ * is.  A rename (a file added where its parent had a similar one) is followed
+ * into that parent's line under the old name.
+ */
 int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb cb,
 			   void *payload)
 {
 	git_revwalk *walk = NULL;
+	paths_at renamed = { 0 };
 	git_oid oid;
-	char *cur = strdup(path);
 	size_t found = 0;
 	int err, error = 0;
 
-	if (!cur)
-		return dsync_error_oom();
 	if ((error = dsync_folder_repo(f)) < 0)
 		goto out;
 	if ((error = dsync_history_head_walk(&walk, f->repo)) < 0)
 		goto out;
-	git_revwalk_simplify_first_parent(walk);
 	while (!error && (err = git_revwalk_next(&oid, walk)) == 0) {
-		git_commit *c = NULL, *p = NULL;
-		git_tree *tree = NULL, *ptree = NULL;
-		git_tree_entry *ec = NULL, *ep = NULL;
+		git_commit *c = NULL;
+		git_tree *tree = NULL;
+		git_tree_entry *ec = NULL;
 		info_store s = { 0 };
 		dsync_version v;
-		char *renamed_from = NULL;
+		char *own = path_take(&renamed, &oid), *renamed_from = NULL;
+		const char *cur = own ? own : path;
+		unsigned i, np;
+		bool in_parent = false, same = false;
 		uint64_t size = 0;
 		uint32_t mode = 0;
 
 		memset(&v, 0, sizeof(v));
-		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0 || (err = git_commit_tree(&tree, c)) < 0 ||
-		    (git_commit_parentcount(c) > 0 &&
-		     ((err = git_commit_parent(&p, c, 0)) < 0 || (err = git_commit_tree(&ptree, p)) < 0))) {
+		if ((err = git_commit_lookup(&c, f->repo, &oid)) < 0 || (err = git_commit_tree(&tree, c)) < 0) {
 			error = dsync_error_git(err, "cannot read history");
 			goto next;
 		}
-		if ((error = dsync_history_tree_lookup(&ec, tree, cur)) < 0 && error != DSYNC_ENOTFOUND)
+		if ((error = file_at(&ec, f->repo, tree, cur, &size, &mode)) < 0)
 			goto next;
-		if ((error = dsync_history_tree_lookup(&ep, ptree, cur)) < 0 && error != DSYNC_ENOTFOUND)
-			goto next;
-		error = 0;
-		if (ec && !file_entry(f->repo, ec, &size, &mode)) {
-			git_tree_entry_free(ec);
-			ec = NULL;
-		}
-		if (ep && !file_entry(f->repo, ep, NULL, NULL)) {
+		np = git_commit_parentcount(c);
+		for (i = 0; i < np && !same; i++) {
+			git_commit *p = NULL;
+			git_tree *ptree = NULL;
+			git_tree_entry *ep = NULL;
+
+			if ((err = git_commit_parent(&p, c, i)) < 0 || (err = git_commit_tree(&ptree, p)) < 0)
+				error = dsync_error_git(err, "cannot read history");
+			else
+				error = file_at(&ep, f->repo, ptree, cur, NULL, NULL);
+			if (!error) {
+				in_parent |= ep != NULL;
+				same = same_file(ec, ep);
+			}
 			git_tree_entry_free(ep);
-			ep = NULL;
+			git_tree_free(ptree);
+			git_commit_free(p);
+			if (error)
+				goto next;
 		}
-		if (!ec && !ep)
-			goto next;
-		if (ec && ep && git_oid_equal(git_tree_entry_id(ec), git_tree_entry_id(ep)) &&
-		    git_tree_entry_filemode(ec) == git_tree_entry_filemode(ep))
+		if (same || (!ec && !in_parent))
 			goto next;
 		if ((error = info_fill(&s, c)) < 0)
 			goto next;
 		v.commit = &s.pub;
 		v.path = cur;
 		if (ec) {
-			v.kind = ep ? 'M' : 'A';
+			v.kind = in_parent ? 'M' : 'A';
 			git_oid_tostr(v.blob, sizeof(v.blob), git_tree_entry_id(ec));
 			v.mode = mode;
 			v.size = size;
 		} else {
 			v.kind = 'D';
 		}
-		if (v.kind == 'A' && ptree) {
+		if (v.kind == 'A' && np == 1) {
 			/* added here: was it renamed from another name? */
+			git_commit *p = NULL;
+			git_tree *ptree = NULL;
 			dsync_changes ch;
-			size_t i;
+			size_t k;
 
-			if ((error = dsync_changes_between(&ch, f->repo, ptree, tree, NULL, DSYNC_RENAMES_SIMILAR)) < 0)
+			if ((err = git_commit_parent(&p, c, 0)) < 0 || (err = git_commit_tree(&ptree, p)) < 0) {
+				git_commit_free(p);
+				error = dsync_error_git(err, "cannot read history");
 				goto next;
-			for (i = 0; i < ch.n; i++) {
-				if (ch.v[i].kind == 'R' && strcmp(ch.v[i].path, cur) == 0) {
-					renamed_from = strdup(ch.v[i].old_path);
+			}
+			error = dsync_changes_between(&ch, f->repo, ptree, tree, NULL, DSYNC_RENAMES_SIMILAR);
+			git_tree_free(ptree);
+			git_commit_free(p);
+			if (error < 0)
+				goto next;
+			for (k = 0; k < ch.n; k++) {
+				if (ch.v[k].kind == 'R' && strcmp(ch.v[k].path, cur) == 0) {
+					renamed_from = strdup(ch.v[k].old_path);
 					break;
 				}
 			}
@@ -284,20 +392,19 @@ int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb c
 		}
 		found++;
 		error = cb(&v, payload);
-		if (renamed_from) {
-			free(cur);
-			cur = renamed_from;
-			renamed_from = NULL;
-		}
 next:
+		/* the parents are looked at under the name this commit had
+		 * there: the old name of a rename, else this one's */
+		if (!error && (renamed_from || own)) {
+			for (i = 0; i < git_commit_parentcount(c) && !error; i++)
+				error = path_give(&renamed, git_commit_parent_id(c, i), renamed_from ? renamed_from : cur);
+		}
 		free(renamed_from);
+		free(own);
 		info_dispose(&s);
 		git_tree_entry_free(ec);
-		git_tree_entry_free(ep);
 		git_tree_free(tree);
-		git_tree_free(ptree);
 		git_commit_free(c);
-		git_commit_free(p);
 	}
 	if (error)
 		goto out;
@@ -313,7 +420,7 @@ next:
 	}
 out:
 	git_revwalk_free(walk);
-	free(cur);
+	paths_dispose(&renamed);
 	return error;
 }
 
