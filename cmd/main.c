@@ -399,6 +399,24 @@ static const command commands[] = {
 	  "(~/.config/dsync/folders), picking up folders registered while it runs.\n"
 	  "A registered folder that is missing (an unmounted drive) is watched for\n"
 	  "until it returns. Run it as a systemd user service: see contrib/.\n" },
+	{ "pause", cmd_pause, false, "pause a folder's automatic snapshots and syncs",
+	  "usage: dsync pause [PATH | --all] [--why TEXT]\n\n"
+	  "Pauses the watcher's work on the folder that holds PATH (default: the\n"
+	  "current folder; --all: every registered folder): 'dsync watch' and 'dsync\n"
+	  "daemon' take no snapshot and run no sync or mirror round of it until\n"
+	  "'dsync resume', also across their restarts. Saves meanwhile are recorded\n"
+	  "after the resume. dsync snapshot, dsync sync and the other commands still\n"
+	  "work when run by hand. --why TEXT: the reason 'dsync status --all' shows\n"
+	  "(one line, at most 300 bytes; default \"paused by the user\"). Paused\n"
+	  "already: the reason is replaced. No desktop notification: it is your doing.\n" },
+	{ "resume", cmd_resume, false, "resume a folder paused with dsync pause",
+	  "usage: dsync resume [PATH | --all]\n\n"
+	  "Ends the pause of 'dsync pause' on the folder that holds PATH (default:\n"
+	  "the current folder; --all: every registered folder): a watcher records\n"
+	  "what changed meanwhile and syncs within about a second. A pause the\n"
+	  "watcher made itself (most files vanished at once, ignore rules that would\n"
+	  "drop most files) stays, and is shown: it ends when the files return or\n"
+	  "with 'dsync snapshot --allow-mass-delete', never with resume.\n" },
 	{ "relay", cmd_relay, false, "run a relay for devices behind NAT",
 	  "usage: dsync relay --listen ADDR:PORT (--data DIR | --s3 URL [--s3-spool DIR])\n"
 	  "                   [--quota SIZE]\n"

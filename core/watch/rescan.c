@@ -4,6 +4,7 @@
 #include "core/base/internal.h"
 #include "core/watch/rescan.h"
 #include "core/base/buf.h"
+#include "core/folder/pause.h"
 
 #include <sys/stat.h>
 
@@ -50,8 +51,18 @@ void rescan_missing(wfolder *f, const char *why)
 	/* its marker still there: not a drive that went, something in the
 	 * folder that cannot be read (a FIFO as .dsyncignore, say) */
 	bool there = *f->id && dsync_folder_present(f->root, f->id);
+	/* there: still its watcher, so the watch lock stays and other
+	 * processes see the pause below (wfolder_start takes it anew) */
+	int keep = there ? f->lock_fd : -1;
 
+	if (there)
+		f->lock_fd = -1;
 	wfolder_stop(f);
+	f->lock_fd = keep;
+	/* other processes see it (when .dsync/ is there to hold it) */
+	if (f->state != FOLDER_MISSING && there &&
+	    dsync_pause_watcher_set(f->root, why, "that is fixed (looked at again every minute)") < 0)
+		dsync_error_clear();
 	if (f->state != FOLDER_MISSING && there)
 		watch_say(f->w, DSYNC_LOG_WARNING, f,
 		          "paused: %s; nothing is recorded until that is fixed (looked at again every minute)", why);

@@ -72,13 +72,23 @@ typedef struct dsync_folder_summary {
 	size_t conflicts;                /* conflict copies waiting (dsync_conflicts_list) */
 	dsync_remote_summary *remotes;   /* by name */
 	size_t n_remotes;
+	bool watched;                    /* a watcher (dsync watch or daemon) watches it now */
+	long watcher_pid;                /* watched: its process id (0: unknown) */
+	bool paused;                     /* its automatic work is paused (dsync/pause.h) */
+	const char *paused_by;           /* paused: "user" (dsync pause; shown first when both)
+					    or "watcher" (its own pause); else NULL */
+	char *paused_why;                /* paused: why, one line */
+	char *paused_until;              /* paused: what ends it, one line */
+	int64_t paused_since;            /* paused: since when (0: unknown) */
 } dsync_folder_summary;
 
 /*
  * Fills *OUT for F from what F keeps (no network call, no lock): its latest
  * snapshot, the conflicts waiting, and per remote when the last fetch or
  * push finished (the mtime of .dsync/dsync-remotes/NAME/seen) and whether
- * it has this device's latest snapshot.  Mirrors: dsync_mirror_list().
+ * it has this device's latest snapshot; whether a watcher watches it and
+ * whether it is paused (dsync_watch_state_read()).  Mirrors:
+ * dsync_mirror_list().
  */
 int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f);
 void dsync_status_summary_dispose(dsync_folder_summary *s);
