@@ -64,15 +64,17 @@ static char *clean_line(const char *s, size_t len)
 		unsigned cp;
 		size_t k = dsync_utf8_next((const unsigned char *)s + i, &cp);
 
-		if (k == 0 || i + k > len || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
-			k = k && i + k <= len ? k : 1, cp = '?';
-		if (n + (cp == '?' ? 1 : k) > DSYNC_PAUSE_WHY_MAX)
+		bool shown = k > 0 && i + k <= len && cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp < 0xa0);
+
+		if (k == 0 || i + k > len)
+			k = 1;   /* not UTF-8: one byte at a time */
+		if (n + (shown ? k : 1) > DSYNC_PAUSE_WHY_MAX)
 			break;
-		if (cp == '?') {
-			out[n++] = '?';
-		} else {
+		if (shown) {
 			memcpy(out + n, s + i, k);
 			n += k;
+		} else {
+			out[n++] = '?';
 		}
 		i += k;
 	}
