@@ -247,6 +247,11 @@ out:
 	return error;
 }
 
+int wfolder_hold_lock(wfolder *f)
+{
+	return f->lock_fd >= 0 || !*f->id ? 0 : take_watch_lock(f);
+}
+
 /*
  * Starts watching F: opens it, reads its marker, delays and ignore rules,
  * takes the watch lock and puts watches on its tree; then it is due for a

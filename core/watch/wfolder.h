@@ -121,6 +121,10 @@ void wfolder_read_mirrors(wfolder *f, dsync_folder *df);
  * is due at once). */
 void wfolder_config_changed(wfolder *f);
 
+/* Takes F's watch lock unless it holds it (F's id known): a folder paused
+ * because it cannot be read stays its watcher's (dsync/pause.h). */
+int wfolder_hold_lock(wfolder *f);
+
 /* Stops watching F: its watches, its watch lock, its rules and writers go. */
 void wfolder_stop(wfolder *f);
 

@@ -164,6 +164,27 @@ ok "resume" dsync resume
 LOG=$LOG.2
 if wait_commit "$A" "$B" 10; then pass "the new watcher records after resume"; else fail "nothing after resume"; show_log "$LOG"; fi
 
+# --- a folder the watcher cannot read (a FIFO as .dsyncignore): its pause is
+# seen too, and the watcher still counts as watching it
+stop_watch TERM
+check "the second watcher stopped cleanly" "$WRC" = 0
+mkfifo "$TMP/fifo"
+mv "$TMP/fifo" "$A/.dsyncignore"
+start_watch "$TMP/daemon.log.3" daemon --delay 0.2
+if wait_text "$TMP/daemon.log.3" "paused: cannot read" 20; then pass "a watcher started on a FIFO .dsyncignore pauses"
+else fail "no pause on a FIFO .dsyncignore"; show_log "$TMP/daemon.log.3"; fi
+ok "status --all --json on the unreadable folder" timeout 20 "$DSYNC" status --all --json
+check "paused by the watcher, still watched" "$(field '[f["paused_by"], f["watched"], f["watcher_pid"]]')" \
+	= "[\"watcher\", true, $WPID]"
+check "the reason names the FIFO" "$(field '"not a regular file (a FIFO)" in f["paused_why"]')" = true
+rm "$A/.dsyncignore"
+kill -HUP "$WPID"
+if wait_text "$TMP/daemon.log.3" "resumed: the folder is back" 20; then pass "back once the FIFO is gone (SIGHUP)"
+else fail "not back after the FIFO went"; show_log "$TMP/daemon.log.3"; fi
+ok "status --all --json" dsync status --all --json
+check "the watcher's pause is gone" "$(field '[f["paused"], f["watched"]]')" = "[false, true]"
+LOG=$TMP/daemon.log.3
+
 # --- hostile input
 B=$(tip "$A")
 fails 1 "pause outside any folder: exit 1" dsync pause "$TMP"
@@ -190,5 +211,5 @@ fails 2 "resume takes no --why" dsync resume --why x
 
 stop_watch TERM
 check "the watcher stopped cleanly" "$WRC" = 0
-check "no errors in the logs" "$(cat "$TMP/daemon.log" "$TMP/daemon.log.2" | grep -c ' error ')" = 0
+check "no errors in the logs" "$(cat "$TMP/daemon.log" "$TMP/daemon.log.2" "$TMP/daemon.log.3" | grep -c ' error ')" = 0
 finish
