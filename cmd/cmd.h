@@ -42,6 +42,10 @@ int cmd_conflicts_wait(size_t open);
 int cmd_watch(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 
+/* cmd/pause.c */
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+
 /* cmd/prompt.c (besides prompt.h): wipes and frees a secret (may be NULL). */
 void cmd_wipe(char *secret);
 

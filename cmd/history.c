@@ -266,6 +266,56 @@ static int status_path(dsync_folder *f, const char *user_path, bool json)
 	return 0;
 }
 
+/* Whether a watcher watches S's folder, and its pause: status --all's lines. */
+static void summary_watch_text(const dsync_folder_summary *s)
+{
+	char when[64];
+
+	if (s->watched && s->watcher_pid)
+		printf("  watching (pid %ld)\n", s->watcher_pid);
+	else if (s->watched)
+		printf("  watching\n");
+	else
+		printf("  not watched (no dsync daemon or watch running)\n");
+	if (!s->paused)
+		return;
+	if (s->paused_since)
+		printf("  paused since %s: ", out_time(when, sizeof(when), s->paused_since));
+	else
+		printf("  paused: ");
+	printf("%s\n", out_text(s->paused_why, strlen(s->paused_why)));
+	if (strcmp(s->paused_by, "user") == 0)
+		printf("    (by the user: 'dsync resume' ends it)\n");
+	else
+		printf("    (by the watcher: it ends when %s)\n", out_text(s->paused_until, strlen(s->paused_until)));
+}
+
+/* The same in status --all --json (docs/json.md). */
+static void summary_watch_json(const dsync_folder_summary *s)
+{
+	printf(",\"watched\":%s,\"watcher_pid\":", s->watched ? "true" : "false");
+	if (s->watched && s->watcher_pid)
+		printf("%ld", s->watcher_pid);
+	else
+		printf("null");
+	printf(",\"paused\":%s,\"paused_by\":", s->paused ? "true" : "false");
+	if (!s->paused) {
+		printf("null,\"paused_why\":null,\"paused_until\":null,\"paused_since\":null,"
+		       "\"paused_since_timestamp\":null");
+		return;
+	}
+	out_json_string(stdout, s->paused_by);
+	printf(",\"paused_why\":");
+	out_json_string(stdout, s->paused_why);
+	printf(",\"paused_until\":");
+	out_json_string(stdout, s->paused_until);
+	printf(",");
+	if (s->paused_since)
+		out_json_time(stdout, "paused_since", "paused_since_timestamp", s->paused_since);
+	else
+		printf("\"paused_since\":null,\"paused_since_timestamp\":null");
+}
+
 /* One registered folder of dsync status --all. */
 /* A remote's space for status --all: ,"used":{...} or ,"used":null. */
 static void space_json(const dsync_remote_summary *r)
@@ -335,6 +385,7 @@ static void summary_one(const char *root, bool json, bool first)
 		out_json_name(stdout, "root", s.root);
 		printf(",\"device\":");
 		out_json_string(stdout, s.device_name);
+		summary_watch_json(&s);
 		printf(",\"head\":");
 		if (s.head[0]) {
 			out_json_string(stdout, s.head);
@@ -380,6 +431,7 @@ static void summary_one(const char *root, bool json, bool first)
 		printf("]}");
 	} else {
 		printf("%s (device '%s')\n", out_name(s.root), out_name(s.device_name));
+		summary_watch_text(&s);
 		if (s.head[0])
 			printf("  last snapshot %s (%.8s)\n", out_time(when, sizeof(when), s.last_snapshot), s.head);
 		else

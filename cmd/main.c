@@ -121,8 +121,12 @@ static const command commands[] = {
 	  "it has the latest snapshot and the space used as the last round saw it\n"
 	  "('used 1.2 GiB (of 5.0 GiB quota, 24%) as of 14:02'), each mirror's last\n"
 	  "round or why it is paused and the files kept only here, the files on this\n"
-	  "device only, the conflicts waiting.\n"
-	  "--json: {\"folders\":[{\"root\",\"device\",\"head\",\"last_snapshot\",\"conflicts\",\n"
+	  "device only, the conflicts waiting; whether a watcher (dsync daemon or\n"
+	  "watch) watches it now, and whether it is paused: since when, why, by the\n"
+	  "user ('dsync pause') or the watcher (a mass deletion).\n"
+	  "--json: {\"folders\":[{\"root\",\"device\",\"watched\",\"watcher_pid\",\"paused\",\n"
+	  "\"paused_by\",\"paused_why\",\"paused_until\",\"paused_since\",\"head\",\n"
+	  "\"last_snapshot\",\"conflicts\",\n"
 	  "\"remotes\":[{\"name\",\"last_sync\",\"has_latest\",\"used\":{\"bytes\",\"store_bytes\",\n"
 	  "\"quota\",\"percent\",\"time\"}}],\"only_here\",\"only_here_paths\",\"mirrors\":[{\"name\",\n"
 	  "\"last_round\",\"paused\",\"kept_here\"}]}]}.\n" },
@@ -389,7 +393,8 @@ static const command commands[] = {
 	  "When most files vanish at once (an unmounted drive) or the folder itself\n"
 	  "goes, it pauses until they return or 'dsync snapshot --allow-mass-delete';\n"
 	  "when changed ignore rules would drop most files, until .dsyncignore no\n"
-	  "longer does.\n"
+	  "longer does. 'dsync pause' pauses a folder's snapshots and syncs until\n"
+	  "'dsync resume'.\n"
 	  "When inotify watches run out, it rescans every --rescan-interval seconds\n"
 	  "(default 60). Logs go to stderr; SIGTERM or Ctrl-C records what is pending\n"
 	  "and stops; SIGHUP reloads the configuration and ignore rules.\n"
@@ -403,6 +408,24 @@ static const command commands[] = {
 	  "(~/.config/dsync/folders), picking up folders registered while it runs.\n"
 	  "A registered folder that is missing (an unmounted drive) is watched for\n"
 	  "until it returns. Run it as a systemd user service: see contrib/.\n" },
+	{ "pause", cmd_pause, false, "pause a folder's automatic snapshots and syncs",
+	  "usage: dsync pause [PATH | --all] [--why TEXT]\n\n"
+	  "Pauses the watcher's work on the folder that holds PATH (default: the\n"
+	  "current folder; --all: every registered folder): 'dsync watch' and 'dsync\n"
+	  "daemon' take no snapshot and run no sync or mirror round of it until\n"
+	  "'dsync resume', also across their restarts. Saves meanwhile are recorded\n"
+	  "after the resume. dsync snapshot, dsync sync and the other commands still\n"
+	  "work when run by hand. --why TEXT: the reason 'dsync status --all' shows\n"
+	  "(one line, at most 300 bytes; default \"paused by the user\"). Paused\n"
+	  "already: the reason is replaced. No desktop notification: it is your doing.\n" },
+	{ "resume", cmd_resume, false, "resume a folder paused with dsync pause",
+	  "usage: dsync resume [PATH | --all]\n\n"
+	  "Ends the pause of 'dsync pause' on the folder that holds PATH (default:\n"
+	  "the current folder; --all: every registered folder): a watcher records\n"
+	  "what changed meanwhile and syncs within about a second. A pause the\n"
+	  "watcher made itself (most files vanished at once, ignore rules that would\n"
+	  "drop most files) stays, and is shown: it ends when the files return or\n"
+	  "with 'dsync snapshot --allow-mass-delete', never with resume.\n" },
 	{ "relay", cmd_relay, false, "run a relay for devices behind NAT",
 	  "usage: dsync relay --listen ADDR:PORT (--data DIR | --s3 URL [--s3-spool DIR])\n"
 	  "                   [--quota SIZE]\n"

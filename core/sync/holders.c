@@ -14,6 +14,7 @@
 #include "dsync/history.h"
 #include "dsync/merge.h"
 #include "dsync/mirror.h"
+#include "dsync/pause.h"
 #include "dsync/status.h"
 
 /* The content id of PATH in commit ID into OUT; false when it has none. */
@@ -467,6 +468,7 @@ int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f)
 	dsync_remote_info *rl = NULL;
 	dsync_conflicts cs = { 0 };
 	dsync_buf path = DSYNC_BUF_INIT, pushed = DSYNC_BUF_INIT;
+	dsync_watch_state ws = { 0 };
 	size_t nr = 0, i;
 	git_oid head;
 	int error;
@@ -512,7 +514,25 @@ int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f)
 	}
 	if ((error = dsync_only_here(out, f)) < 0)
 		goto out;
+	/* not known (an unreadable marker, say): shown as not watched, not
+	 * paused, rather than no summary at all */
+	if (dsync_watch_state_read(&ws, f) < 0)
+		dsync_error_clear();
+	error = 0;
+	out->watched = ws.watched;
+	out->watcher_pid = ws.pid;
+	if (ws.user.on || ws.watcher.on) {
+		dsync_pause_info *p = ws.user.on ? &ws.user : &ws.watcher;
+
+		out->paused = true;
+		out->paused_by = ws.user.on ? "user" : "watcher";
+		out->paused_since = p->since;
+		out->paused_why = p->why;
+		out->paused_until = p->until;
+		p->why = p->until = NULL;   /* now the summary's */
+	}
 out:
+	dsync_watch_state_dispose(&ws);
 	if (rl)
 		dsync_remote_list_free(rl, nr);
 	dsync_conflicts_dispose(&cs);
@@ -535,5 +555,7 @@ void dsync_status_summary_dispose(dsync_folder_summary *s)
 	free(s->only_here_paths);
 	free(s->root);
 	free(s->device_name);
+	free(s->paused_why);
+	free(s->paused_until);
 	memset(s, 0, sizeof(*s));
 }

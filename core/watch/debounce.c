@@ -10,6 +10,7 @@
 #include "dsync/snapshot.h"
 #include "dsync/sync.h"
 #include "core/base/buf.h"
+#include "core/folder/pause.h"
 #include "core/watch/jobs.h"
 #include "core/watch/notify.h"
 #include "core/watch/rescan.h"
@@ -55,6 +56,7 @@ static bool keep_cb(const char *path, void *payload)
 static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 {
 	dsync_buf refs = DSYNC_BUF_INIT;
+	char why[200];
 
 	/* most of them still on disk: the ignore rules leave them out now */
 	bool rules = r->left_out > r->deleted / 2;
@@ -66,6 +68,19 @@ static void pause_for_mass_delete(wfolder *f, const dsync_snapshot_result *r)
 	f->state = FOLDER_PAUSED;
 	f->paused_by_rules = rules;
 	waiters_stop(f);   /* no round while paused: nothing to wait for */
+	/* other processes (dsync status, the dashboard) see it, in the words of the log */
+	if (rules)
+		snprintf(why, sizeof(why), "the ignore rules would drop %zu of %zu files (still on disk)", r->left_out,
+			 r->files);
+	else
+		snprintf(why, sizeof(why), "%zu of %zu files vanished at once (an unmounted drive?)", r->deleted,
+			 r->files);
+	if (dsync_pause_watcher_set(f->root, why,
+				    rules ? "'.dsyncignore' no longer leaves them out, or 'dsync snapshot "
+					    "--allow-mass-delete' (dsync resume does not confirm it)"
+					  : "the files return, or 'dsync snapshot --allow-mass-delete' "
+					    "(dsync resume does not confirm a deletion)") < 0)
+		watch_say(f->w, DSYNC_LOG_DEBUG, f, "pause not written: %s", dsync_error_last());
 	if (rules)
 		watch_say(f->w, DSYNC_LOG_WARNING, f,
 		          "paused: the ignore rules changed and would drop %zu of %zu files from the snapshots "
@@ -106,6 +121,11 @@ void debounce_snapshot(wfolder *f)
 		rescan_missing(f, "its history (" DSYNC_DIR ") is gone");
 		return;
 	}
+	if (f->user_paused) {
+		/* recorded after 'dsync resume' (debounce_pause_check) */
+		wfolder_mark_dirty(f, f->w->now);
+		return;
+	}
 	f->dirty = false;
 	f->retry_ms = 0;
 	writers_prune(&f->writers, f->w->now - f->max_delay_ms);
@@ -131,6 +151,7 @@ void debounce_snapshot(wfolder *f)
 		if (f->state == FOLDER_PAUSED) {
 			watch_say(f->w, DSYNC_LOG_INFO, f, "resumed: the folder's files are recorded again");
 			f->state = FOLDER_ACTIVE;
+			dsync_pause_watcher_clear(f->root);
 			if (f->refs_watched)
 				watcher_remove(f->w->watcher, &f->refs_tag);
 			f->refs_watched = false;
@@ -183,6 +204,9 @@ int64_t debounce_deadline(wfolder *f)
 		EARLIER(f->missing_ms);
 		return d;
 	}
+	EARLIER(f->pause_check_ms);
+	if (f->user_paused)
+		return d;   /* nothing else until 'dsync resume' */
 	if (f->dirty && f->retry_ms == 0) {
 		int64_t oldest = writers_prune(&f->writers, f->w->now - f->max_delay_ms);
 
@@ -197,8 +221,10 @@ int64_t debounce_deadline(wfolder *f)
 	EARLIER(waiters_deadline(f));
 	if (!f->dirty) {
 		EARLIER(f->gc_ms);
-		EARLIER(f->sync_ms);
-		EARLIER(f->mirror_ms);
+		if (f->state != FOLDER_PAUSED) {
+			EARLIER(f->sync_ms);
+			EARLIER(f->mirror_ms);
+		}
 	}
 #undef EARLIER
 	return d;
@@ -215,6 +241,12 @@ void debounce_tick(wfolder *f)
 			rescan_check_missing(f);
 		return;
 	}
+	if (f->pause_check_ms && now >= f->pause_check_ms) {
+		f->pause_check_ms = now + PAUSE_CHECK_MS;
+		debounce_pause_check(f);
+	}
+	if (f->user_paused)
+		return;
 	if (f->rescan_ms && now >= f->rescan_ms) {
 		watch_say(f->w, DSYNC_LOG_DEBUG, f, "rescanning (%zu folders unwatched)", f->unwatched);
 		rescan_refresh(f);
@@ -223,7 +255,10 @@ void debounce_tick(wfolder *f)
 		wfolder_mark_due(f, now);
 	}
 	if (!f->dirty) {
-		if ((f->sync_ms && now >= f->sync_ms) || (f->mirror_ms && now >= f->mirror_ms))
+		/* paused on a mass deletion: a round would only meet the same
+		 * deletion in its own snapshot, and warn every interval */
+		if (f->state != FOLDER_PAUSED &&
+		    ((f->sync_ms && now >= f->sync_ms) || (f->mirror_ms && now >= f->mirror_ms)))
 			watch_sync_start(f);
 		else if (f->gc_ms && now >= f->gc_ms)
 			watch_gc_start(f);
@@ -239,3 +274,44 @@ void debounce_tick(wfolder *f)
 		debounce_snapshot(f);
 }
 
+
+void debounce_say_user_pause(wfolder *f)
+{
+	dsync_pause_info p;
+
+	if (dsync_pause_read(&p, f->root, DSYNC_PAUSE_USER_FILE) < 0) {
+		dsync_error_clear();
+		memset(&p, 0, sizeof(p));
+	}
+	/* the user's own doing: the log says it, no notification */
+	watch_say(f->w, DSYNC_LOG_INFO, f, "paused by the user%s%s; no snapshot and no sync until 'dsync resume'",
+		  p.why && strcmp(p.why, "paused by the user") != 0 ? ": " : "",
+		  p.why && strcmp(p.why, "paused by the user") != 0 ? p.why : "");
+	dsync_pause_info_dispose(&p);
+}
+
+void debounce_pause_check(wfolder *f)
+{
+	bool on = dsync_pause_user_on(f->root);
+
+	f->pause_changed = false;
+	if (on == f->user_paused)
+		return;
+	f->user_paused = on;
+	if (on) {
+		debounce_say_user_pause(f);
+		waiters_stop(f);   /* no round while paused: nothing to wait for */
+		return;
+	}
+	/* what changed meanwhile is recorded now, and goes to the remotes and
+	 * mirrors at once, whatever their interval */
+	watch_say(f->w, DSYNC_LOG_INFO, f, "resumed by the user: recording what changed meanwhile");
+	wfolder_mark_due(f, f->w->now);
+	if (f->remotes)
+		f->sync_ms = f->w->now;
+	if (f->mirrors) {
+		f->mirror_ms = f->w->now;
+		f->mirror_soon = true;
+	}
+	f->gen++;   /* its relays are waited on again (waiters_tick) */
+}

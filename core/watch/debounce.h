@@ -20,4 +20,12 @@ int64_t debounce_deadline(wfolder *f);
  * for a missing folder, a sync round or a gc. */
 void debounce_tick(wfolder *f);
 
+/* The user's pause of F came or went (.dsync/dsync-paused): no snapshot and
+ * no round while it is on; off, what changed meanwhile is recorded and synced
+ * at once. */
+void debounce_pause_check(wfolder *f);
+
+/* Tells the log that F is paused by the user, and why. */
+void debounce_say_user_pause(wfolder *f);
+
 #endif

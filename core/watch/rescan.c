@@ -4,6 +4,7 @@
 #include "core/base/internal.h"
 #include "core/watch/rescan.h"
 #include "core/base/buf.h"
+#include "core/folder/pause.h"
 
 #include <sys/stat.h>
 
@@ -45,13 +46,28 @@ void rescan_soon(wfolder *f)
 	f->missing_ms = f->w->now + f->delay_ms;
 }
 
-void rescan_missing(wfolder *f, const char *why)
+void rescan_missing(wfolder *f, const char *reason)
 {
 	/* its marker still there: not a drive that went, something in the
 	 * folder that cannot be read (a FIFO as .dsyncignore, say) */
 	bool there = *f->id && dsync_folder_present(f->root, f->id);
+	/* there: still its watcher, so the watch lock stays (or is taken) and
+	 * other processes see the pause below (wfolder_start takes it anew) */
+	int keep = there ? f->lock_fd : -1;
+	char why[512];
 
+	/* a copy: REASON is often the last error, which the calls below may set */
+	snprintf(why, sizeof(why), "%s", reason);
+	if (there)
+		f->lock_fd = -1;
 	wfolder_stop(f);
+	f->lock_fd = keep;
+	if (there && wfolder_hold_lock(f) < 0)
+		dsync_error_clear();
+	/* other processes see it (when .dsync/ is there to hold it) */
+	if (f->state != FOLDER_MISSING && there &&
+	    dsync_pause_watcher_set(f->root, why, "that is fixed (looked at again every minute)") < 0)
+		dsync_error_clear();
 	if (f->state != FOLDER_MISSING && there)
 		watch_say(f->w, DSYNC_LOG_WARNING, f,
 		          "paused: %s; nothing is recorded until that is fixed (looked at again every minute)", why);
@@ -75,6 +91,10 @@ void rescan_check_missing(wfolder *f)
 		watch_say(f->w, DSYNC_LOG_INFO, f, "resumed: the folder is back");
 		return;
 	}
+	/* there but still unreadable: still this watcher's (its pause stays
+	 * visible to dsync status) */
+	if (*f->id && dsync_folder_present(f->root, f->id) && wfolder_hold_lock(f) < 0)
+		dsync_error_clear();
 	watch_parent(f);
 	f->missing_ms = f->w->now + MISSING_CHECK_MS;
 }

@@ -34,7 +34,7 @@ static bool wanted(const wfolder *f)
 	if (off && *off && strcmp(off, "0") != 0)
 		return false;
 #endif
-	return f->state == FOLDER_ACTIVE && !f->w->stopping;
+	return f->state == FOLDER_ACTIVE && !f->user_paused && !f->w->stopping;
 }
 
 /* The child must not hold what the loop holds: a watch lock kept by it

@@ -17,6 +17,7 @@
 #include "core/base/array.h"
 #include "core/base/path.h"
 #include "core/folder/folder.h"
+#include "core/folder/pause.h"
 #include "core/watch/debounce.h"
 #include "core/watch/jobs.h"
 #include "core/watch/rescan.h"
@@ -90,6 +91,8 @@ static void on_event(const watcher_event *ev, void *payload)
 	if (ev->kind == WATCHER_PLAIN && (f = folder_by_config_tag(w, ev->tag)) != NULL) {
 		if (strcmp(ev->path, "config") == 0)
 			f->config_changed = true;
+		else if (strcmp(ev->path, DSYNC_PAUSE_USER_FILE) == 0)
+			f->pause_changed = true;   /* dsync pause or resume */
 		return;
 	}
 	if ((f = folder_by_tag(w, ev->tag, &refs)) == NULL)
@@ -175,6 +178,8 @@ static void after_events(watch *w)
 		}
 		if (f->config_changed && f->state != FOLDER_MISSING)
 			wfolder_config_changed(f);
+		if (f->pause_changed && f->state != FOLDER_MISSING)
+			debounce_pause_check(f);
 		if (f->limit)
 			rescan_warn_limit(f);
 	}
@@ -213,6 +218,8 @@ static void started(wfolder *f)
 {
 	watch_say(f->w, DSYNC_LOG_INFO, f, "watching (snapshot after %.1f s quiet, at most %.1f s)",
 	          f->delay_ms / 1000.0, f->max_delay_ms / 1000.0);
+	if (f->user_paused)
+		debounce_say_user_pause(f);
 	if (f->limit)
 		rescan_warn_limit(f);
 }

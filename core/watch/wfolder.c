@@ -9,6 +9,7 @@
 #include "core/base/buf.h"
 #include "core/base/file.h"
 #include "core/base/path.h"
+#include "core/folder/pause.h"
 
 #include <sys/file.h>
 #include <time.h>
@@ -210,15 +211,22 @@ static int take_watch_lock(wfolder *f)
 {
 	dsync_buf path = DSYNC_BUF_INIT;
 	char pid[32];
-	int fd = -1, error;
+	int fd = -1, error, tries = 0;
+	bool locked;
 
 	if ((error = dsync_buf_printf(&path, "%s/watch", f->w->cfgdir)) < 0 ||
-	    (error = dsync_path_mkdirs(path.ptr)) < 0 ||
-	    (error = dsync_buf_printf(&path, "/%s.lock", f->id)) < 0)
+	    (error = dsync_path_mkdirs(path.ptr)) < 0)
+		goto out;
+	dsync_buf_truncate(&path, 0);
+	if ((error = dsync_pause_lock_path(&path, f->w->cfgdir, f->id)) < 0)
 		goto out;
 	if ((error = dsync_file_open(&fd, path.ptr, DSYNC_FILE_CREATE | DSYNC_FILE_NOFOLLOW, NULL)) < 0)
 		goto out;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	/* a reader (dsync status: dsync_watch_state_read) holds it shared for
+	 * a moment: a few tries before another watcher is assumed */
+	while (!(locked = flock(fd, LOCK_EX | LOCK_NB) == 0) && errno == EWOULDBLOCK && ++tries < 10)
+		usleep(20 * 1000);
+	if (!locked) {
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 
 		pid[n > 0 ? n : 0] = '\0';
@@ -237,6 +245,11 @@ static int take_watch_lock(wfolder *f)
 out:
 	dsync_buf_dispose(&path);
 	return error;
+}
+
+int wfolder_hold_lock(wfolder *f)
+{
+	return f->lock_fd >= 0 || !*f->id ? 0 : take_watch_lock(f);
 }
 
 /*
@@ -273,6 +286,11 @@ int wfolder_start(wfolder *f)
 	f->limit = missed > 0;
 	f->state = FOLDER_ACTIVE;
 	f->retry_ms = f->missing_ms = 0;
+	/* a pause of an earlier watcher is not this one's: its first snapshot
+	 * finds out again; the user's pause holds */
+	dsync_pause_watcher_clear(f->root);
+	f->user_paused = dsync_pause_user_on(f->root);
+	f->pause_check_ms = f->config_watched ? 0 : f->w->now + PAUSE_CHECK_MS;
 	wfolder_mark_due(f, f->w->now);
 	f->gen++; /* its relays are waited on (waiters_tick) */
 out:

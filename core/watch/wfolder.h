@@ -21,6 +21,7 @@
 #define DEFAULT_MAX_DELAY_MS 30000
 #define LOCK_WAIT_MS 200         /* another dsync holds the folder ... */
 #define LOCK_RETRY_MS 1000       /* ... so try again after this */
+#define PAUSE_CHECK_MS 1000      /* the user's pause looked at this often when .dsync/ has no watch */
 
 typedef enum fstate {
 	FOLDER_ACTIVE,
@@ -43,6 +44,9 @@ typedef struct wfolder {
 	char id[33];         /* folder id, from the marker ("" unknown yet) */
 	fstate state;
 	bool paused_by_rules; /* FOLDER_PAUSED: by the ignore rules, not a loss */
+	bool user_paused;    /* the user's pause (dsync pause): no snapshot, no round, no gc */
+	bool pause_changed;  /* .dsync/dsync-paused came or went (an event; handled after them) */
+	int64_t pause_check_ms; /* > 0: look at the user's pause then (no watch on .dsync/) */
 	bool watched;        /* its tree is in the watcher */
 	bool listed;         /* still registered (while reloading) */
 	int lock_fd;         /* holds its watch lock (take_watch_lock); -1 none */
@@ -116,6 +120,10 @@ void wfolder_read_mirrors(wfolder *f, dsync_folder *df);
 /* F's .dsync/config changed: its mirrors read again (a new one's round
  * is due at once). */
 void wfolder_config_changed(wfolder *f);
+
+/* Takes F's watch lock unless it holds it (F's id known): a folder paused
+ * because it cannot be read stays its watcher's (dsync/pause.h). */
+int wfolder_hold_lock(wfolder *f);
 
 /* Stops watching F: its watches, its watch lock, its rules and writers go. */
 void wfolder_stop(wfolder *f);

@@ -84,6 +84,14 @@ typedef struct dsync_folder_summary {
 	size_t only_here;
 	char **only_here_paths;          /* the first of them in path order, at most DSYNC_ONLY_HERE_PATHS */
 	size_t n_only_here_paths;
+	bool watched;                    /* a watcher (dsync watch or daemon) watches it now */
+	long watcher_pid;                /* watched: its process id (0: unknown) */
+	bool paused;                     /* its automatic work is paused (dsync/pause.h) */
+	const char *paused_by;           /* paused: "user" (dsync pause; shown first when both)
+					    or "watcher" (its own pause); else NULL */
+	char *paused_why;                /* paused: why, one line */
+	char *paused_until;              /* paused: what ends it, one line */
+	int64_t paused_since;            /* paused: since when (0: unknown) */
 } dsync_folder_summary;
 
 #define DSYNC_ONLY_HERE_PATHS 100
@@ -93,7 +101,8 @@ typedef struct dsync_folder_summary {
  * snapshot, the conflicts waiting, and per remote when the last fetch or
  * push finished (the mtime of .dsync/dsync-remotes/NAME/seen), whether
  * it has this device's latest snapshot and the space the last round saw it
- * take; the files kept only here.  Mirrors: dsync_mirror_list().
+ * take; the files kept only here; whether a watcher watches it and whether
+ * it is paused (dsync_watch_state_read()).  Mirrors: dsync_mirror_list().
  */
 int dsync_status_summary(dsync_folder_summary *out, dsync_folder *f);
 

@@ -52,7 +52,9 @@ bool dsync_parse_seconds(const char *s, int *ms);
  * (files still being written then keep their previous version).  A folder
  * that would record the loss of most of its files, or whose root went (an
  * unmounted drive), is paused until its files return or the user confirms
- * with `dsync snapshot --allow-mass-delete`.  Loose objects are packed (gc)
+ * with `dsync snapshot --allow-mass-delete`; that pause is written for other
+ * processes to read, and the user's pause (dsync/pause.h) is honoured: no
+ * snapshot, sync or mirror round while either is on.  Loose objects are packed (gc)
  * as they pile up.  SIGHUP reloads the folder list, configs and ignore rules.
  * Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD for its own use while it runs
  * (gc runs in a child process, so the loop goes on meanwhile).

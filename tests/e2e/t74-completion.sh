@@ -81,7 +81,7 @@ only() {
 
 # 1. commands and options
 comp "dsync sy";                only "a command prefix: sync" sync
-comp "dsync re";                only "re: restore, remote, relay" relay remote restore
+comp "dsync re";                only "re: restore, remote, relay, resume" relay remote restore resume
 mapfile -t COMMANDS < <(dsync help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
 comp "dsync ";                  has "every command of 'dsync help' (${#COMMANDS[@]})" "${COMMANDS[@]}"
 comp "dsync log --s";           only "an option prefix: log --s" --since
