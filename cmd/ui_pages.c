@@ -15,8 +15,10 @@
 #include "dsync/common.h"
 #include "dsync/folder.h"
 #include "dsync/history.h"
+#include "dsync/pause.h"
 #include "dsync/status.h"
 #include "dsync/sync.h"
+#include "output.h"
 #include "ui.h"
 
 #define TIMELINE_MAX 500   /* snapshots on a folder's page */
@@ -57,6 +59,8 @@ static const struct {
 	{ "file", "Resolved: the file at the path was kept, the copy removed (it stays in the history)." },
 	{ "copy", "Resolved: the copy's version is now at the path (the other stays in the history)." },
 	{ "both", "Resolved: both were kept; the copy has a plain name now." },
+	{ "paused", "Paused: no snapshot or sync of this folder runs until you resume it." },
+	{ "resumed", "Resumed: a watcher records what changed meanwhile and syncs it." },
 };
 
 void ui_head(ui_buf *b, const char *title, const dsync_httpd_req *req, const char *body_attrs)
@@ -166,6 +170,12 @@ static int last_cb(const dsync_commit_info *c, void *payload)
 
 	ui_when(t, c->time);
 	ui_html(b, t);
+	/* a merge's author is "dsync" on every device (DESIGN.md: the same
+	 * merge commit everywhere): say what it is instead */
+	if (c->parents > 1) {
+		ui_puts(b, " <span class=muted>(a merge of the devices' changes)</span>");
+		return 1;
+	}
 	ui_puts(b, " <span class=muted>by ");
 	ui_html(b, c->device_name);
 	ui_puts(b, "</span>");
@@ -219,7 +229,67 @@ static void summary_devices(ui_buf *b, dsync_folder *f)
 	dsync_status_holders_dispose(&h);
 }
 
-static void summary_folder(ui_buf *b, const char *root)
+/* Watching or not, paused or not (why, since when, by whom), and the
+ * button that pauses or resumes it (POST /pause, the same calls as
+ * `dsync pause` and `dsync resume`). */
+static void summary_state(ui_buf *b, const char *root, const dsync_folder_summary *s, const char *csrf)
+{
+	ui_puts(b, "<p class=\"state\" data-state=\"");
+	ui_puts(b, s->paused ? "paused" : s->watched ? "watching" : "unwatched");
+	ui_puts(b, "\">");
+	if (s->watched)
+		ui_printf(b, "<span class=ok>Watching</span> <span class=muted>(pid %ld)</span>", s->watcher_pid);
+	else
+		ui_puts(b, "<span class=err>Not watched</span> <span class=muted>(no dsync daemon or watch "
+			   "running: saves are recorded only by hand)</span>");
+	if (s->paused) {
+		ui_puts(b, "; <span class=err>paused</span>");
+		if (s->paused_since) {
+			char t[32];
+
+			ui_when(t, s->paused_since);
+			ui_puts(b, " since ");
+			ui_html(b, t);
+		}
+		ui_puts(b, ": ");
+		ui_html(b, s->paused_why ? s->paused_why : "");
+		if (s->paused_by && strcmp(s->paused_by, "watcher") == 0 && s->paused_until) {
+			ui_puts(b, " <span class=muted>(it ends when ");
+			ui_html(b, s->paused_until);
+			ui_puts(b, ")</span>");
+		}
+	}
+	ui_puts(b, "</p><form class=\"pause\" method=post action=\"/pause\">");
+	ui_hidden(b, "csrf", csrf);
+	ui_hidden(b, "p", root);
+	if (s->paused && s->paused_by && strcmp(s->paused_by, "user") == 0)
+		ui_puts(b, "<button name=\"action\" value=\"resume\">Resume</button>");
+	else
+		ui_puts(b, "<button name=\"action\" value=\"pause\">Pause</button>");
+	ui_puts(b, "</form>");
+}
+
+/* "used 1.2 GiB (of 5.0 GiB quota, 24%) as of 14:02" for a remote. */
+static void summary_space(ui_buf *b, const dsync_remote_summary *rs)
+{
+	char t[32], u[32], q[32];
+
+	if (!rs->used_known)
+		return;
+	ui_printf(b, ", used %s", out_size(u, sizeof(u), rs->used));
+	if (rs->quota) {
+		unsigned pct = rs->used >= rs->quota ? 100u : (unsigned)(rs->used * 100.0 / (double)rs->quota);
+
+		ui_printf(b, " <span class=%s>(of %s quota, %u%%)</span>", pct >= DSYNC_QUOTA_FULL_PERCENT ? "err" : "muted",
+			  out_size(q, sizeof(q), rs->quota), pct);
+	}
+	ui_when(t, rs->used_time);
+	ui_puts(b, " <span class=muted>as of ");
+	ui_html(b, t);
+	ui_puts(b, "</span>");
+}
+
+static void summary_folder(ui_buf *b, const char *root, const char *csrf)
 {
 	dsync_folder *f = NULL;
 	dsync_folder_summary s = { 0 };
@@ -243,6 +313,7 @@ static void summary_folder(ui_buf *b, const char *root)
 		dsync_folder_free(f);
 		return;
 	}
+	summary_state(b, root, &s, csrf);
 	ui_puts(b, "<p>Last snapshot: ");
 	error = dsync_history_log(f, &lo, last_cb, b);
 	if (error == 0)
@@ -255,6 +326,13 @@ static void summary_folder(ui_buf *b, const char *root)
 		ui_urlarg(b, root);
 		ui_printf(b, "\">%zu conflict%s waiting</a></p>", s.conflicts, s.conflicts == 1 ? "" : "s");
 	}
+	if (s.only_here)
+		ui_printf(b, "<p class=\"only-here\"><span class=err>%zu file%s only on this device</span> "
+			     "<span class=muted>(no other device, remote or mirror has %s yet)</span></p>",
+			  s.only_here, s.only_here == 1 ? "" : "s", s.only_here == 1 ? "it" : "them");
+	else if (s.head[0])
+		ui_puts(b, "<p class=\"only-here\"><span class=ok>Every file is on another device, remote or mirror "
+			   "too</span></p>");
 	summary_devices(b, f);
 	ui_puts(b, "<h3>Remotes</h3>");
 	if (s.n_remotes == 0) {
@@ -280,6 +358,7 @@ static void summary_folder(ui_buf *b, const char *root)
 			time_or(b, rs->last_sync, "never");
 			ui_puts(b, rs->has_latest ? ", <span class=ok>has the latest</span>"
 						  : ", <span class=err>not the latest</span>");
+			summary_space(b, rs);
 			ui_puts(b, "</li>");
 		}
 		ui_puts(b, "</ul>");
@@ -291,7 +370,7 @@ static void summary_folder(ui_buf *b, const char *root)
 	dsync_folder_free(f);
 }
 
-static void summary(const dsync_httpd_req *req, dsync_httpd_resp *resp)
+static void summary(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char *csrf)
 {
 	ui_buf b = { 0 };
 	char **list = NULL;
@@ -305,7 +384,7 @@ static void summary(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	ui_head(&b, "dsync", req, "data-refresh=10");
 	ui_printf(&b, "<p>%zu registered folder%s.</p>", n, n == 1 ? "" : "s");
 	for (i = 0; i < n; i++)
-		summary_folder(&b, list[i]);
+		summary_folder(&b, list[i], csrf);
 	dsync_folder_list_free(list);
 	ui_done(resp, &b, 200);
 }
@@ -473,6 +552,36 @@ static void folder_page(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	ui_done(resp, &b, 200);
 }
 
+/* ---------------------------------------------------------------- pause */
+
+/* POST /pause (csrf, p, action=pause|resume): dsync_folder_pause() or
+ * dsync_folder_resume(), as `dsync pause` and `dsync resume`; then back to
+ * the summary with a notice. */
+static void pause_resume(const dsync_httpd_req *req, dsync_httpd_resp *resp)
+{
+	size_t len;
+	const char *body = dsync_httpd_body(req, &len);
+	char *root = ui_form_field(body, "p"), *action = ui_form_field(body, "action");
+	dsync_folder *f = NULL;
+	bool pause = action && strcmp(action, "pause") == 0;
+	ui_buf loc = { 0 };
+	int error;
+
+	if (!action || (!pause && strcmp(action, "resume") != 0))
+		error = dsync_error_set(DSYNC_EUSAGE, "action must be pause or resume");
+	else if ((error = ui_open_registered(&f, root)) == 0)
+		error = pause ? dsync_folder_pause(f, NULL) : dsync_folder_resume(f);
+	dsync_folder_free(f);
+	free(root);
+	free(action);
+	if (error < 0) {
+		ui_fail(resp, error);
+		return;
+	}
+	ui_puts(&loc, pause ? "/?done=paused" : "/?done=resumed");
+	ui_redirect(resp, &loc);
+}
+
 /* ---------------------------------------------------------------- the router */
 
 void ui_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char *csrf)
@@ -483,7 +592,8 @@ void ui_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char *csr
 		void (*page)(const dsync_httpd_req *, dsync_httpd_resp *);
 		void (*form_page)(const dsync_httpd_req *, dsync_httpd_resp *, const char *csrf);
 	} routes[] = {
-		{ "/", false, summary, NULL },
+		{ "/", false, NULL, summary },
+		{ "/pause", true, pause_resume, NULL },
 		{ "/devices", false, devices, NULL },
 		{ "/folder", false, folder_page, NULL },
 		{ "/file", false, NULL, ui_file_page },

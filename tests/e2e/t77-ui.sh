@@ -181,6 +181,38 @@ nC=$(commit_count "$TMP/C")
 code -b "$TMP/jar" "$base/conflicts?p=$enc_croot" > /dev/null
 csrf=$(grep -o 'name=csrf value="[0-9a-f]*"' "$TMP/body" | head -1 | sed 's/.*value="\(.*\)"/\1/')
 check "the conflicts page holds the CSRF token" ${#csrf} -eq 64
+# pause and resume from the summary: the calls of 'dsync pause' and 'dsync resume'
+paused_of() {   # paused_of ROOT: "paused_by" of ROOT in 'dsync status --all --json' (null: not paused)
+	"$DSYNC" status --all --json | python3 -c 'import json,sys
+for f in json.load(sys.stdin)["folders"]:
+    if f["root"] == sys.argv[1]: print(json.dumps(f.get("paused_by")))' "$1"
+}
+pform() { echo "p=$enc_croot&action=$1${2:+&csrf=$2}"; }
+check "summary: 200 (pause)" "$(code -b "$TMP/jar" "$base/")" = 200
+contains "C: not watched (no watcher runs)" "$TMP/body" 'data-state="unwatched"'
+contains "C: a Pause button" "$TMP/body" '<button name="action" value="pause">Pause</button>'
+check "pause without CSRF: 403" "$(code -b "$TMP/jar" --data "$(pform pause)" "$base/pause")" = 403
+check "pause with a wrong CSRF: 403" "$(code -b "$TMP/jar" --data "$(pform pause "$(printf '%064d' 0)")" "$base/pause")" = 403
+check "pause by GET: 405" "$(code -b "$TMP/jar" "$base/pause?$(pform pause "$csrf")")" = 405
+check "pause from another origin: 403" \
+	"$(code -b "$TMP/jar" -H "Origin: http://evil.example" --data "$(pform pause "$csrf")" "$base/pause")" = 403
+check "refused: not paused" "$(paused_of "$croot")" = null
+check "action=stop: 400" "$(code -b "$TMP/jar" --data "$(pform stop "$csrf")" "$base/pause")" = 400
+check "pause a folder not registered: 404" "$(code -b "$TMP/jar" --data "p=/tmp&action=pause&csrf=$csrf" "$base/pause")" = 404
+check "pause: 303" "$(code -D "$TMP/hdr" -b "$TMP/jar" --data "$(pform pause "$csrf")" "$base/pause")" = 303
+check "back to the summary, with a notice" "$(tr -d '\r' < "$TMP/hdr" | sed -n 's/^Location: //p')" = "/?done=paused"
+check "dsync status --all: paused by the user" "$(paused_of "$croot")" = '"user"'
+check "summary after the pause: 200" "$(code -b "$TMP/jar" "$base/?done=paused")" = 200
+contains "it says so" "$TMP/body" '<p class="notice">Paused:'
+contains "C: paused" "$TMP/body" 'data-state="paused"'
+contains "C: the reason" "$TMP/body" 'paused by the user'
+contains "C: a Resume button" "$TMP/body" '<button name="action" value="resume">Resume</button>'
+check "resume: 303" "$(code -D "$TMP/hdr" -b "$TMP/jar" --data "$(pform resume "$csrf")" "$base/pause")" = 303
+check "dsync status --all: not paused" "$(paused_of "$croot")" = null
+check "summary after the resume: 200" "$(code -b "$TMP/jar" "$base/?done=resumed")" = 200
+contains "C: a Pause button again" "$TMP/body" '<button name="action" value="pause">Pause</button>'
+contains "C: its files kept only here, or none" "$TMP/body" 'class="only-here"'
+
 check "a POST on a page, with the CSRF token: 405" "$(code -b "$TMP/jar" --data "csrf=$csrf" "$base/conflicts")" = 405
 rform() { echo "p=$enc_croot&f=$(enc "$1")&copy=$(enc "$2")&keep=$3${4:+&csrf=$4}"; }
 check "resolve by GET: 405" "$(code -b "$TMP/jar" "$base/resolve?$(rform doc.txt "$doc_copy" copy "$csrf")")" = 405
