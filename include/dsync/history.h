@@ -57,8 +57,10 @@ typedef int (*dsync_version_cb)(const dsync_version *v, void *payload);
 
 /*
  * Calls CB for every version of the file PATH (folder-relative), newest
- * first, following it back across renames.  DSYNC_ENOTFOUND when PATH was
- * never in history.
+ * first, following it back across renames: every snapshot of every device
+ * in the history whose file at PATH differs from each of its parents' (a
+ * merge that took one side's file is none: that side's snapshot is listed).
+ * DSYNC_ENOTFOUND when PATH was never in history.
  */
 int dsync_history_versions(dsync_folder *f, const char *path, dsync_version_cb cb,
 			   void *payload);

@@ -316,4 +316,32 @@ ok "B: remote add origin again (the cached key)" on B remote add origin "$URL"
 sync_ok "B: sync again" B
 check "B: back in step" "$(head_id "$B")" = "$(head_id "$A")"
 
+# ---------------------------------------------------------------------------
+# 6. versions across a merge: each device's own versions of a file are
+# listed on the other, whichever side the merge's parents put first (they
+# are sorted by id), not only the merge that brought them
+
+printf 'draft 1\n' > "$A/essay.txt"
+ok "A: essay draft 1" on A snapshot -m "essay 1"
+sync_ok "A: sync the essay" A
+sync_ok "B: fetch the essay" B
+printf 'draft 2\n' > "$A/essay.txt"
+ok "A: essay draft 2 (offline)" on A snapshot -m "essay 2"
+E2=$(head_id "$A")
+printf 'draft 3\n' > "$A/essay.txt"
+ok "A: essay draft 3 (offline)" on A snapshot -m "essay 3"
+E3=$(head_id "$A")
+printf 'B alone\n' > "$B/b-alone.txt"
+ok "B: a file of its own meanwhile" on B snapshot -m "b alone"
+sync_ok "B: sync" B
+sync_ok "A: sync (merges B's head)" A
+sync_ok "B: sync (gets the merge)" B
+for X in A B; do
+	ok "$X: versions essay.txt" on "$X" versions essay.txt
+	check "$X: draft 2 listed as A's own snapshot" -n "$(grep "^${E2:0:8} .*essay 2" "$TMP/out")"
+	check "$X: draft 3 listed as A's own snapshot" -n "$(grep "^${E3:0:8} .*essay 3" "$TMP/out")"
+	check "$X: no merge listed (it changed nothing of the file)" -z "$(grep 'merge' "$TMP/out")"
+	check "$X: three versions" "$(grep -c . "$TMP/out")" -eq 3
+done
+
 finish
