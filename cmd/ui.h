@@ -53,6 +53,10 @@ void ui_secure(dsync_httpd_resp *resp);
 /* The same answer with a 303 to LOCATION (a path on this server). */
 void ui_redirect(dsync_httpd_resp *resp, ui_buf *location);
 
+/* Sets RESP to 200 with B's bytes (taken over) as a download named after
+ * PATH's last component (quotes, backslashes and control bytes made '_'). */
+void ui_attachment(dsync_httpd_resp *resp, ui_buf *b, const char *path);
+
 /* N bytes at S are text to show: valid UTF-8, no NUL, at most UI_TEXT_MAX. */
 bool ui_is_text(const char *s, size_t n);
 

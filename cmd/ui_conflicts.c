@@ -104,12 +104,10 @@ int ui_read_all(ui_buf *b, int fd, size_t max)
 
 void ui_current(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 {
-	const char *root = dsync_httpd_arg(req, "p"), *path = dsync_httpd_arg(req, "f"), *base;
+	const char *root = dsync_httpd_arg(req, "p"), *path = dsync_httpd_arg(req, "f");
 	dsync_folder *f = NULL;
 	ui_buf b = { 0 };
 	struct stat st;
-	char *disp;
-	size_t i;
 	int fd, error;
 
 	if ((error = ui_open_registered(&f, root)) < 0) {
@@ -128,23 +126,7 @@ void ui_current(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 		ui_fail(resp, error);
 		return;
 	}
-	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	if ((disp = malloc(strlen(base) + 40)) == NULL) {
-		free(b.p);
-		ui_plain(resp, 500, "out of memory\n");
-		return;
-	}
-	strcpy(disp, "attachment; filename=\"");
-	for (i = strlen(disp); *base; base++)   /* a name safe in a quoted header */
-		disp[i++] = (*base == '"' || *base == '\\' || (unsigned char)*base < 0x20) ? '_' : *base;
-	strcpy(disp + i, "\"");
-	resp->status = 200;
-	resp->type = "application/octet-stream";
-	resp->body = b.p ? b.p : strdup("");
-	resp->len = b.len;
-	resp->hname[0] = "Content-Disposition";
-	resp->hvalue[0] = disp;
-	ui_secure(resp);
+	ui_attachment(resp, &b, path);
 }
 
 /* ---------------------------------------------------------------- conflicts */

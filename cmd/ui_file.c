@@ -238,11 +238,9 @@ static int version_bytes(ui_buf *b, dsync_folder *f, const char *rev, const char
 void ui_raw(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 {
 	const char *root = dsync_httpd_arg(req, "p"), *path = dsync_httpd_arg(req, "f");
-	const char *rev = dsync_httpd_arg(req, "rev"), *base;
+	const char *rev = dsync_httpd_arg(req, "rev");
 	dsync_folder *f = NULL;
 	ui_buf b = { 0 };
-	char *disp;
-	size_t i;
 	int error;
 
 	if (!path || !rev) {
@@ -262,23 +260,7 @@ void ui_raw(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 		ui_fail(resp, error);
 		return;
 	}
-	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	if ((disp = malloc(strlen(base) + 40)) == NULL) {
-		free(b.p);
-		ui_plain(resp, 500, "out of memory\n");
-		return;
-	}
-	strcpy(disp, "attachment; filename=\"");
-	for (i = strlen(disp); *base; base++)   /* a name safe in a quoted header */
-		disp[i++] = (*base == '"' || *base == '\\' || (unsigned char)*base < 0x20) ? '_' : *base;
-	strcpy(disp + i, "\"");
-	resp->status = 200;
-	resp->type = "application/octet-stream";
-	resp->body = b.p;
-	resp->len = b.len;
-	resp->hname[0] = "Content-Disposition";
-	resp->hvalue[0] = disp;
-	ui_secure(resp);
+	ui_attachment(resp, &b, path);
 }
 
 /* ---------------------------------------------------------------- diff */

@@ -190,6 +190,31 @@ void ui_redirect(dsync_httpd_resp *resp, ui_buf *location)
 	resp->hvalue[0] = location->p;
 }
 
+void ui_attachment(dsync_httpd_resp *resp, ui_buf *b, const char *path)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char *disp = malloc(strlen(base) + 40), *body = b->p ? b->p : strdup("");
+	size_t i;
+
+	if (!disp || !body) {
+		free(disp);
+		free(body);
+		ui_plain(resp, 500, "out of memory\n");
+		return;
+	}
+	strcpy(disp, "attachment; filename=\"");
+	for (i = strlen(disp); *base; base++)   /* a name safe in a quoted header */
+		disp[i++] = (*base == '"' || *base == '\\' || (unsigned char)*base < 0x20) ? '_' : *base;
+	strcpy(disp + i, "\"");
+	resp->status = 200;
+	resp->type = "application/octet-stream";
+	resp->body = body;
+	resp->len = b->len;
+	resp->hname[0] = "Content-Disposition";
+	resp->hvalue[0] = disp;
+	ui_secure(resp);
+}
+
 bool ui_is_text(const char *s, size_t n)
 {
 	size_t i = 0, step;
