@@ -19,7 +19,7 @@ done
 unset DISPLAY WAYLAND_DISPLAY XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS DSYNC_NOTIFY
 
 # a private session bus and a monitor of its Notify calls
-BUS=$(dbus-daemon --session --print-address=1 --print-pid=1 --fork --nopidfile) || {
+BUS=$(dbus-daemon --session --address="unix:dir=$TMP" --print-address=1 --print-pid=1 --fork --nopidfile) || {
 	echo "not ok - dbus-daemon did not start"; exit 1; }
 ADDR=$(sed -n 1p <<<"$BUS")
 STARTED_PIDS+=("$(sed -n 2p <<<"$BUS")")

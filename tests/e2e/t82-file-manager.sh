@@ -48,7 +48,7 @@ fi
 # A private session bus and a monitor of its Notify calls, as t76 has.
 BUS_OK=
 if command -v dbus-daemon > /dev/null && command -v dbus-monitor > /dev/null; then
-	BUS=$(dbus-daemon --session --print-address=1 --print-pid=1 --fork --nopidfile) && {
+	BUS=$(dbus-daemon --session --address="unix:dir=$TMP" --print-address=1 --print-pid=1 --fork --nopidfile) && {
 		DBUS_SESSION_BUS_ADDRESS=$(sed -n 1p <<< "$BUS")
 		export DBUS_SESSION_BUS_ADDRESS
 		STARTED_PIDS+=("$(sed -n 2p <<< "$BUS")")

@@ -194,13 +194,18 @@ class Driver:
                 raise WebDriverError("'%s' not found (apt-get install chromium chromium-driver)" % exe)
         os.makedirs(profile, exist_ok=True)
         profile = os.path.abspath(profile)
+        # Chromium's own temp files (its singleton socket) next to the
+        # profile, so that the test's folder holds everything it made
+        tmp = profile + ".tmp"
+        os.makedirs(tmp, exist_ok=True)
+        env = dict(os.environ, TMPDIR=tmp)
         last = None
         for _ in range(3):   # a free port may be taken between the look and the start
             port = free_port()
             logf = open(log or os.devnull, "ab")
             proc = subprocess.Popen([CHROMEDRIVER, "--port=%d" % port, "--allowed-ips=127.0.0.1"],
                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                    start_new_session=True)
+                                    start_new_session=True, env=env)
             logf.close()
             d = cls(port, proc.pid, None, profile)
             end = time.monotonic() + START_TIMEOUT
