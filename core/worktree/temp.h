@@ -36,6 +36,12 @@ int dsync_worktree_folds_error(const char *rel);
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask);
 
+/* Forgets, in the calling thread, the folder dsync_worktree_temp() last
+ * found safe and made (it skips those checks for the next file there):
+ * called when a batch of writes begins and ends, since only then nothing
+ * but temporary files changes in the folder. */
+void dsync_worktree_temp_forget(void);
+
 /* Removes the temporary files in the folder DIR (and with DEEP in every
  * folder below it, never through a link, never into a .dsync). */
 void dsync_worktree_sweep_dir(const char *dir, bool deep);
