@@ -9,12 +9,14 @@
 #include "core/history/head.h"
 #include "core/base/blobread.h"
 #include "core/base/chunks.h"
+#include "core/base/oidset.h"
 #include "core/base/packidx.h"
 #include "core/base/path.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -140,6 +142,7 @@ static void temp_letters(dsync_buf *tmp)
  * batch's start and end.
  */
 static _Thread_local char *safe_dir;
+static _Thread_local dev_t safe_dev;   /* its file system */
 
 void dsync_worktree_temp_forget(void)
 {
@@ -160,10 +163,11 @@ static bool dir_known(const char *dest)
 static void dir_note(const char *dest)
 {
 	const char *slash = strrchr(dest, '/');
+	struct stat st;
 
 	dsync_worktree_temp_forget();
-	if (slash)
-		safe_dir = strndup(dest, (size_t)(slash - dest));
+	if (slash && (safe_dir = strndup(dest, (size_t)(slash - dest))) != NULL)
+		safe_dev = stat(safe_dir, &st) == 0 ? st.st_dev : (dev_t)-1;
 }
 
 /* A new file at TMP (its X's filled here) with the permissions M (less the
@@ -181,27 +185,41 @@ static int temp_create(dsync_buf *tmp, mode_t m)
 	}
 }
 
+/* The blobs of the staging folder given to a file already (another file
+ * of the same bytes is written as usual), for as long as it is set. */
+static pthread_mutex_t taken_lock = PTHREAD_MUTEX_INITIALIZER;
+static dsync_oidset taken;
+
 /*
  * The blob ID as a join's indexing of its packs staged it (see
- * dsync_packidx_stage()), renamed to the temporary name TMP (its X's
- * filled here), never over another file: 0 done, 1 not staged (taken
- * already by another file of the same bytes, or another file system).
+ * dsync_packidx_stage()), given to the caller as it is: TMP gets its path
+ * in the staging folder, which the caller renames into place (a rename
+ * to a temporary name beside it first cost a second rename per file; a
+ * killed join's staging folder is removed whole by the next writer).  Its
+ * permissions become M and *ST (may be NULL) its stat.  0 done, 1 not
+ * staged (given already to another file of the same bytes, or on another
+ * file system than DEST's folder, safe_dev), <0 an error.
  */
-static int take_staged(dsync_buf *tmp, const git_oid *id)
+static int take_staged(dsync_buf *tmp, const git_oid *id, mode_t m, struct stat *st)
 {
 	char from[4096];
-	int tries;
+	struct stat fst;
+	bool mine;
 
 	if (dsync_packidx_stage_path(from, sizeof(from), id) < 0)
 		return 1;
-	for (tries = 0; tries < 10; tries++) {
-		temp_letters(tmp);
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, tmp->ptr, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno != EEXIST)
-			return 1;
-	}
-	return 1;
+	pthread_mutex_lock(&taken_lock);
+	mine = dsync_oidset_add(&taken, id) == 1;
+	pthread_mutex_unlock(&taken_lock);
+	dsync_error_clear();
+	if (!mine || lstat(from, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_dev != safe_dev)
+		return 1;
+	if (chmod(from, m) < 0 || lstat(from, &fst) < 0)
+		return dsync_error_sys(errno, "cannot write '%s'", from);
+	if (st)
+		*st = fst;
+	dsync_buf_truncate(tmp, 0);
+	return dsync_buf_puts(tmp, from);
 }
 
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
@@ -224,15 +242,11 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) && dsync_packidx_stage_dir()) {
 		if ((error = temp_path(tmp, dest, known)) < 0)
 			return error;
-		dir_note(dest);
+		if (!known)
+			dir_note(dest);
 		known = true;
-		if (take_staged(tmp, id) == 0) {
-			if (chmod(tmp->ptr, file_perm(mode, perm, umask_bits)) == 0 && (!st || lstat(tmp->ptr, st) == 0))
-				return 0;
-			error = dsync_error_sys(errno, "cannot write '%s'", dest);
-			unlink(tmp->ptr);
+		if ((error = take_staged(tmp, id, file_perm(mode, perm, umask_bits), st)) <= 0)
 			return error;
-		}
 		dsync_buf_truncate(tmp, 0);
 	}
 	if (mode == GIT_FILEMODE_COMMIT || mode == GIT_FILEMODE_TREE) {
@@ -256,7 +270,8 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	}
 	if ((error = temp_path(tmp, dest, known)) < 0)
 		goto out;
-	dir_note(dest);
+	if (!known)
+		dir_note(dest);
 	if (mode == GIT_FILEMODE_LINK) {
 		dsync_buf target = DSYNC_BUF_INIT;
 		int tries;
@@ -577,6 +592,9 @@ void dsync_worktree_stage_begin(dsync_stage *s, const dsync_folder *f)
 void dsync_worktree_stage_end(dsync_stage *s)
 {
 	dsync_packidx_stage(NULL);
+	pthread_mutex_lock(&taken_lock);
+	dsync_oidset_dispose(&taken);
+	pthread_mutex_unlock(&taken_lock);
 	if (s->path)
 		dsync_path_remove(s->path, true);
 	if (s->fd >= 0)
