@@ -29,7 +29,9 @@ int dsync_worktree_folds_error(const char *rel);
  * temporary file ".dsync-tmp-XXXXXX" beside DEST (a path on disk; its
  * folder is made when missing), whose name goes into TMP.  UMASK: the
  * process's umask; PERM, when not 0, the permissions instead; *ST (may be
- * NULL) gets the file's stat.  The caller renames it into place or unlinks it.  When
+ * NULL) gets the file's stat.  During a join, a blob its indexing staged
+ * is handed over where it is instead (TMP: its path in the staging folder,
+ * on DEST's file system).  The caller renames it into place or unlinks it.  When
  * DEST lies under ROOT (may be NULL), a link or a file where a folder above
  * it should be gives DSYNC_ENOTDIR: nothing is written through a link.
  */
