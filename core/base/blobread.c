@@ -162,6 +162,10 @@ static pack_set *set_of(const char *gitdir)
 	return s;
 }
 
+/* The first read of a packed entry: its header and, for most files (the
+ * small ones), all of its bytes. */
+#define FIRST_READ ((ssize_t)16384)
+
 /* Where ID is in S: its pack and offset; false: in none of them. */
 static bool find(const pack_set *s, const git_oid *id, const pack_ix **pk, uint64_t *off)
 {
@@ -207,10 +211,10 @@ int dsync_packed_read(const char *gitdir, const git_oid *id, git_object_t type, 
 {
 	const pack_ix *p = NULL;
 	pack_set *s;
-	unsigned char head[16], *in = NULL, *out = NULL;
+	unsigned char *head = NULL, *in = NULL, *out = NULL;
 	struct libdeflate_decompressor *d = NULL;
 	uint64_t off = 0, size = 0;
-	size_t hl = 1, want, got = 0;
+	size_t hl = 1, want, got = 0, avail;
 	ssize_t n = 0, got_in = 0;
 	unsigned shift = 4;
 	bool ok;
@@ -218,10 +222,12 @@ int dsync_packed_read(const char *gitdir, const git_oid *id, git_object_t type, 
 	*data = NULL;
 	*len = 0;
 	/* the packs are read under the lock (a copy from the page cache): a
-	 * pack folder that changed closes them */
+	 * pack folder that changed closes them.  The first read takes the
+	 * entry's header and FIRST_READ bytes: most files (small ones) are
+	 * whole in it, and need no second read */
 	pthread_mutex_lock(&sets_lock);
-	ok = (s = set_of(gitdir)) != NULL && find(s, id, &p, &off) &&
-	     (n = pread(p->fd, head, sizeof(head), (off_t)off)) >= 2 && ((head[0] >> 4) & 7) == (int)type;
+	ok = (s = set_of(gitdir)) != NULL && find(s, id, &p, &off) && (head = malloc(FIRST_READ)) != NULL &&
+	     (n = pread(p->fd, head, FIRST_READ, (off_t)off)) >= 2 && ((head[0] >> 4) & 7) == (int)type;
 	if (ok) {
 		size = head[0] & 15;
 		while (ok && (head[hl - 1] & 0x80)) {
@@ -233,9 +239,27 @@ int dsync_packed_read(const char *gitdir, const git_oid *id, git_object_t type, 
 	}
 	/* as the indexer: dsync's streams are at most this much larger */
 	want = (size_t)size + (size_t)size / 8 + 64;
-	ok = ok && size <= max && (in = malloc(want)) != NULL &&
-	     (got_in = pread(p->fd, in, want, (off_t)(off + hl))) > 0;
+	ok = ok && size <= max;
+	avail = ok ? (size_t)n - hl : 0;
+	if (ok && (avail >= want || n < FIRST_READ)) {
+		/* all of it read already (or all the pack holds) */
+		in = head;
+		head = NULL;
+		memmove(in, in + hl, avail);
+		got_in = (ssize_t)(avail < want ? avail : want);
+	} else if (ok) {
+		/* the rest after what the first read brought */
+		ok = (in = malloc(want)) != NULL;
+		if (ok) {
+			memcpy(in, head + hl, avail);
+			n = pread(p->fd, in + avail, want - avail, (off_t)(off + hl + avail));
+			got_in = (ssize_t)avail + (n > 0 ? n : 0);
+			ok = n >= 0 && got_in > 0;
+		}
+	}
 	pthread_mutex_unlock(&sets_lock);
+	free(head);
+	ok = ok && got_in > 0;
 	if (!ok || (out = malloc((size_t)size + 1)) == NULL || (d = libdeflate_alloc_decompressor()) == NULL ||
 	    libdeflate_zlib_decompress_ex(d, in, (size_t)got_in, out, (size_t)size, NULL, &got) != LIBDEFLATE_SUCCESS ||
 	    got != size || !object_is(id, git_object_type2string(type), out, got)) {

@@ -211,8 +211,9 @@ static void stage_blob(const git_oid *id, const unsigned char *data, size_t len)
 			break;
 		done += (size_t)n;
 	}
-	/* the disk starts on it now (the checkout's syncfs waits for it) */
-	if (done == len)
+	/* a big one: the disk starts on it now (the checkout's syncfs waits
+	 * for it); small ones are left to that syncfs, as in temp.c */
+	if (done == len && len >= (256u << 10))
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) < 0 || done != len)
 		unlink(path);

@@ -342,8 +342,9 @@ static int write_change(applier *a, dsync_plan_change *c, dsync_wbatch *b, size_
 		}
 		goto out;
 	}
-	/* the stat the index gets: ours only while it is still our file */
-	c->written = still(path.ptr, &st) && lstat(path.ptr, &c->done) == 0;
+	/* the stat the index gets: ours only while it is still our file (one
+	 * lstat for both) */
+	c->written = lstat(path.ptr, &c->done) == 0 && dsync_plan_same_stat(&c->done, &st, false);
 	a->out->written++;
 	hook("written", c->to.disk);
 out:

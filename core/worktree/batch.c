@@ -116,6 +116,7 @@ static void run_jobs(runner *r, git_repository *repo, bool front)
 	dsync_wbatch *b = r->b;
 	size_t i;
 
+	dsync_worktree_temp_forget();
 	while (take_job(r, front, &i)) {
 		dsync_wjob *j = &b->jobs[i];
 
@@ -124,6 +125,7 @@ static void run_jobs(runner *r, git_repository *repo, bool front)
 		if (j->error < 0)
 			j->msg = strdup(dsync_error_last());
 	}
+	dsync_worktree_temp_forget();
 }
 
 static void *helper(void *payload)

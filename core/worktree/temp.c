@@ -9,12 +9,14 @@
 #include "core/history/head.h"
 #include "core/base/blobread.h"
 #include "core/base/chunks.h"
+#include "core/base/oidset.h"
 #include "core/base/packidx.h"
 #include "core/base/path.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -75,8 +77,8 @@ int dsync_worktree_folds_error(const char *rel)
 
 /* TMP: "DIR/.dsync-tmp-XXXXXX" for DEST in DIR, the folder made when it is
  * missing (a restore writes many files per folder, and making it walks
- * every folder above it). */
-static int temp_path(dsync_buf *tmp, const char *dest)
+ * every folder above it), unless KNOWN: it was there for the file before. */
+static int temp_path(dsync_buf *tmp, const char *dest, bool known)
 {
 	struct stat dirst;
 	char *dircopy = strdup(dest);
@@ -87,7 +89,7 @@ static int temp_path(dsync_buf *tmp, const char *dest)
 		return dsync_error_oom();
 	dir = dirname(dircopy);
 	dsync_buf_truncate(tmp, 0);
-	if ((stat(dir, &dirst) < 0 || !S_ISDIR(dirst.st_mode)) && (error = dsync_path_mkdirs(dir)) < 0)
+	if (!known && (stat(dir, &dirst) < 0 || !S_ISDIR(dirst.st_mode)) && (error = dsync_path_mkdirs(dir)) < 0)
 		goto out;
 	error = dsync_buf_printf(tmp, "%s/.dsync-tmp-XXXXXX", dir);
 out:
@@ -101,37 +103,123 @@ static mode_t file_perm(uint32_t mode, mode_t perm, mode_t umask_bits)
 	return perm ? perm : (mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666) & ~umask_bits;
 }
 
+/* A thread's letters for temporary names: seeded once from the system's
+ * randomness, then a splitmix64 sequence.  The names only need to differ
+ * (a taken one is retried: O_EXCL, RENAME_NOREPLACE); asking the kernel
+ * for each letter cost six system calls per file. */
+static _Thread_local uint64_t letters_state;
+static _Thread_local bool letters_seeded;
+
 /* Fills the six X's that end TMP with random letters. */
 static void temp_letters(dsync_buf *tmp)
 {
 	char *x = tmp->ptr + tmp->len - 6;
+	uint64_t z;
 	int k;
 
-	for (k = 0; k < 6; k++)
-		x[k] = (char)('a' + randombytes_uniform(26));
+	if (!letters_seeded) {
+		randombytes_buf(&letters_state, sizeof(letters_state));
+		letters_seeded = true;
+	}
+	z = (letters_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	for (k = 0; k < 6; k++, z /= 26)
+		x[k] = (char)('a' + z % 26);
 }
+
+/* Below this size a written file is left to the batch's syncfs: asking the
+ * disk to start on each small file (one request per file) cost more than
+ * the one flush of them all. */
+#define EARLY_WRITEBACK (256u << 10)
+
+/*
+ * The folder (in a batch's thread) whose folders above were last found
+ * real folders and which exists: the next file in it skips those checks.
+ * A batch only writes temporary files, so nothing of its own replaces a
+ * folder while it runs; dsync_worktree_temp_forget() drops it at each
+ * batch's start and end.
+ */
+static _Thread_local char *safe_dir;
+static _Thread_local dev_t safe_dev;   /* its file system */
+
+void dsync_worktree_temp_forget(void)
+{
+	free(safe_dir);
+	safe_dir = NULL;
+}
+
+/* Whether DEST's folder is the one last checked (see safe_dir). */
+static bool dir_known(const char *dest)
+{
+	const char *slash = strrchr(dest, '/');
+	size_t n = slash ? (size_t)(slash - dest) : 0;
+
+	return safe_dir && slash && strncmp(safe_dir, dest, n) == 0 && safe_dir[n] == '\0';
+}
+
+/* Notes DEST's folder as checked and made. */
+static void dir_note(const char *dest)
+{
+	const char *slash = strrchr(dest, '/');
+	struct stat st;
+
+	dsync_worktree_temp_forget();
+	if (slash && (safe_dir = strndup(dest, (size_t)(slash - dest))) != NULL)
+		safe_dev = stat(safe_dir, &st) == 0 ? st.st_dev : (dev_t)-1;
+}
+
+/* A new file at TMP (its X's filled here) with the permissions M (less the
+ * process's umask, put right by the caller): its descriptor, or -1 and
+ * errno. */
+static int temp_create(dsync_buf *tmp, mode_t m)
+{
+	int tries, fd;
+
+	for (tries = 0;; tries++) {
+		temp_letters(tmp);
+		fd = open(tmp->ptr, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m);
+		if (fd >= 0 || errno != EEXIST || tries == 100)
+			return fd;
+	}
+}
+
+/* The blobs of the staging folder given to a file already (another file
+ * of the same bytes is written as usual), for as long as it is set. */
+static pthread_mutex_t taken_lock = PTHREAD_MUTEX_INITIALIZER;
+static dsync_oidset taken;
 
 /*
  * The blob ID as a join's indexing of its packs staged it (see
- * dsync_packidx_stage()), renamed to the temporary name TMP (its X's
- * filled here), never over another file: 0 done, 1 not staged (taken
- * already by another file of the same bytes, or another file system).
+ * dsync_packidx_stage()), given to the caller as it is: TMP gets its path
+ * in the staging folder, which the caller renames into place (a rename
+ * to a temporary name beside it first cost a second rename per file; a
+ * killed join's staging folder is removed whole by the next writer).  Its
+ * permissions become M and *ST (may be NULL) its stat.  0 done, 1 not
+ * staged (given already to another file of the same bytes, or on another
+ * file system than DEST's folder, safe_dev), <0 an error.
  */
-static int take_staged(dsync_buf *tmp, const git_oid *id)
+static int take_staged(dsync_buf *tmp, const git_oid *id, mode_t m, struct stat *st)
 {
 	char from[4096];
-	int tries;
+	struct stat fst;
+	bool mine;
 
 	if (dsync_packidx_stage_path(from, sizeof(from), id) < 0)
 		return 1;
-	for (tries = 0; tries < 10; tries++) {
-		temp_letters(tmp);
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, tmp->ptr, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno != EEXIST)
-			return 1;
-	}
-	return 1;
+	pthread_mutex_lock(&taken_lock);
+	mine = dsync_oidset_add(&taken, id) == 1;
+	pthread_mutex_unlock(&taken_lock);
+	dsync_error_clear();
+	if (!mine || lstat(from, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_dev != safe_dev)
+		return 1;
+	if (chmod(from, m) < 0 || lstat(from, &fst) < 0)
+		return dsync_error_sys(errno, "cannot write '%s'", from);
+	if (st)
+		*st = fst;
+	dsync_buf_truncate(tmp, 0);
+	return dsync_buf_puts(tmp, from);
 }
 
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
@@ -142,24 +230,23 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	const char *data = NULL;
 	size_t len = 0;
 	size_t rl = root ? strlen(root) : 0;
-	bool big = false;
+	bool big = false, known = dir_known(dest);
 	int fd = -1, err, error;
 
 	dsync_buf_truncate(tmp, 0);
-	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && !dsync_worktree_parents_safe(root, dest + rl + 1, NULL))
+	if (!known && root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' &&
+	    !dsync_worktree_parents_safe(root, dest + rl + 1, NULL))
 		return dsync_error_set(DSYNC_ENOTDIR, "cannot write '%s': a link or a file is in the way", dest);
 	if (root && strncmp(dest, root, rl) == 0 && dest[rl] == '/' && dsync_path_folds_into_dsync(root, dest + rl + 1))
 		return dsync_worktree_folds_error(dest + rl + 1);
 	if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) && dsync_packidx_stage_dir()) {
-		if ((error = temp_path(tmp, dest)) < 0)
+		if ((error = temp_path(tmp, dest, known)) < 0)
 			return error;
-		if (take_staged(tmp, id) == 0) {
-			if (chmod(tmp->ptr, file_perm(mode, perm, umask_bits)) == 0 && (!st || lstat(tmp->ptr, st) == 0))
-				return 0;
-			error = dsync_error_sys(errno, "cannot write '%s'", dest);
-			unlink(tmp->ptr);
+		if (!known)
+			dir_note(dest);
+		known = true;
+		if ((error = take_staged(tmp, id, file_perm(mode, perm, umask_bits), st)) <= 0)
 			return error;
-		}
 		dsync_buf_truncate(tmp, 0);
 	}
 	if (mode == GIT_FILEMODE_COMMIT || mode == GIT_FILEMODE_TREE) {
@@ -181,8 +268,10 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 		data = git_blob_rawcontent(blob);
 		len = (size_t)git_blob_rawsize(blob);
 	}
-	if ((error = temp_path(tmp, dest)) < 0)
+	if ((error = temp_path(tmp, dest, known)) < 0)
 		goto out;
+	if (!known)
+		dir_note(dest);
 	if (mode == GIT_FILEMODE_LINK) {
 		dsync_buf target = DSYNC_BUF_INIT;
 		int tries;
@@ -206,8 +295,9 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 	} else {
 		size_t done = 0;
 		mode_t m = file_perm(mode, perm, umask_bits);
+		struct stat fst;
 
-		if ((fd = mkostemp(tmp->ptr, O_CLOEXEC)) < 0) {
+		if ((fd = temp_create(tmp, m)) < 0) {
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
 			goto out;
 		}
@@ -227,16 +317,26 @@ int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, c
 			}
 			done += (size_t)n;
 		}
-		/* the disk starts on these bytes now, while the next files are
-		 * read and written: the batch's one syncfs then waits for what
-		 * is left, not for all of it (only a hint: errors don't matter) */
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-		if (fchmod(fd, m) < 0 || (st && fstat(fd, st) < 0) || close(fd) < 0) {
-			fd = -1;
+		/* a big file's bytes: the disk starts on them now, while the
+		 * next files are read and written, so the batch's one syncfs
+		 * waits for what is left, not for all of it (only a hint:
+		 * errors don't matter) */
+		if (big || len >= EARLY_WRITEBACK)
+			(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		/* made with M less the process's umask: M itself when the umask
+		 * took nothing from it (the common case, no fchmod) */
+		if (fstat(fd, &fst) < 0 || ((fst.st_mode & 07777) != m && (fchmod(fd, m) < 0 || fstat(fd, &fst) < 0))) {
 			error = dsync_error_sys(errno, "cannot write '%s'", dest);
 			goto fail;
 		}
+		err = close(fd);
 		fd = -1;
+		if (err < 0) {
+			error = dsync_error_sys(errno, "cannot write '%s'", dest);
+			goto fail;
+		}
+		if (st)
+			*st = fst;
 	}
 	error = 0;
 	goto out;
@@ -492,6 +592,9 @@ void dsync_worktree_stage_begin(dsync_stage *s, const dsync_folder *f)
 void dsync_worktree_stage_end(dsync_stage *s)
 {
 	dsync_packidx_stage(NULL);
+	pthread_mutex_lock(&taken_lock);
+	dsync_oidset_dispose(&taken);
+	pthread_mutex_unlock(&taken_lock);
 	if (s->path)
 		dsync_path_remove(s->path, true);
 	if (s->fd >= 0)

@@ -29,12 +29,20 @@ int dsync_worktree_folds_error(const char *rel);
  * temporary file ".dsync-tmp-XXXXXX" beside DEST (a path on disk; its
  * folder is made when missing), whose name goes into TMP.  UMASK: the
  * process's umask; PERM, when not 0, the permissions instead; *ST (may be
- * NULL) gets the file's stat.  The caller renames it into place or unlinks it.  When
+ * NULL) gets the file's stat.  During a join, a blob its indexing staged
+ * is handed over where it is instead (TMP: its path in the staging folder,
+ * on DEST's file system).  The caller renames it into place or unlinks it.  When
  * DEST lies under ROOT (may be NULL), a link or a file where a folder above
  * it should be gives DSYNC_ENOTDIR: nothing is written through a link.
  */
 int dsync_worktree_temp(dsync_buf *tmp, struct stat *st, git_repository *repo, const git_oid *id,
 			uint32_t mode, mode_t perm, const char *root, const char *dest, mode_t umask);
+
+/* Forgets, in the calling thread, the folder dsync_worktree_temp() last
+ * found safe and made (it skips those checks for the next file there):
+ * called when a batch of writes begins and ends, since only then nothing
+ * but temporary files changes in the folder. */
+void dsync_worktree_temp_forget(void);
 
 /* Removes the temporary files in the folder DIR (and with DEEP in every
  * folder below it, never through a link, never into a .dsync). */
