@@ -323,10 +323,13 @@ else
 fi
 
 # ---------------------------------------------------------------- failures
-# a copy of the store with one pack damaged: verification fails (exit 6)
+# a copy of the store with its packs damaged (a byte each: the store may hold
+# packs no manifest names any more, consolidated ones kept an hour for readers
+# in flight, which a join never fetches): verification fails (exit 6)
 cp -a "$R" "$TMP/bad"
-P1=$(ls "$TMP/bad/packs" | head -1)
-printf 'X' | dd of="$TMP/bad/packs/$P1" bs=1 seek=200 conv=notrunc status=none
+for P1 in "$TMP/bad"/packs/*; do
+	printf 'X' | dd of="$P1" bs=1 seek=200 conv=notrunc status=none
+done
 
 d=$TMP/V
 mkdir -p "$d"
