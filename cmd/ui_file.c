@@ -23,12 +23,30 @@
 #define VERSIONS_MAX 500          /* versions on a file's page */
 #define DIFF_MAX ((size_t)4 << 20) /* a diff shown, at most */
 
-/* PATH is no path in a folder: a 404 page (nothing outside the folder or in .dsync is ever asked of the library). */
-static bool bad_path(dsync_httpd_resp *resp, const char *path)
+/*
+ * The head of every handler here: GIVEN false (an argument missing) is a 400
+ * with USAGE; a PATH that is no path in a folder a 404 (nothing outside the
+ * folder or in .dsync is ever asked of the library); else the registered
+ * folder ROOT is opened into *F.  False when RESP holds the answer already.
+ */
+static bool open_args(dsync_folder **f, dsync_httpd_resp *resp, bool given, const char *usage, const char *root,
+		      const char *path)
 {
-	if (ui_rel_ok(path))
+	int error;
+
+	*f = NULL;
+	if (!given) {
+		ui_plain(resp, 400, usage);
 		return false;
-	ui_fail(resp, dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a path in the folder", path));
+	}
+	if (!ui_rel_ok(path)) {
+		ui_fail(resp, dsync_error_set(DSYNC_ENOTFOUND, "'%s' is not a path in the folder", path));
+		return false;
+	}
+	if ((error = ui_open_registered(f, root)) < 0) {
+		ui_fail(resp, error);
+		return false;
+	}
 	return true;
 }
 
@@ -141,12 +159,6 @@ void ui_file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char
 	int error;
 
 	(void)csrf;   /* the restore form is on the preview page */
-	if (!path) {
-		ui_plain(resp, 400, "no file given\n");
-		return;
-	}
-	if (bad_path(resp, path))
-		return;
 	if (before) {
 		errno = 0;
 		x.before = strtoll(before, &end, 10);
@@ -155,10 +167,8 @@ void ui_file_page(const dsync_httpd_req *req, dsync_httpd_resp *resp, const char
 			return;
 		}
 	}
-	if ((error = ui_open_registered(&f, root)) < 0) {
-		ui_fail(resp, error);
+	if (!open_args(&f, resp, path != NULL, "no file given\n", root, path))
 		return;
-	}
 	if ((x.v = calloc(VERSIONS_MAX + 1, sizeof(*x.v))) == NULL) {
 		dsync_folder_free(f);
 		ui_plain(resp, 500, "out of memory\n");
@@ -243,16 +253,9 @@ void ui_raw(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	ui_buf b = { 0 };
 	int error;
 
-	if (!path || !rev) {
-		ui_plain(resp, 400, "no file or version given\n");
+	if (!open_args(&f, resp, path && rev,
+		       "no file or version given\n", root, path))
 		return;
-	}
-	if (bad_path(resp, path))
-		return;
-	if ((error = ui_open_registered(&f, root)) < 0) {
-		ui_fail(resp, error);
-		return;
-	}
 	error = version_bytes(&b, f, rev, path);
 	dsync_folder_free(f);
 	if (error < 0) {
@@ -315,16 +318,9 @@ void ui_diff(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	bool binary;
 	int error;
 
-	if (!path || !*path || !from || !*from || !to || !*to) {
-		ui_plain(resp, 400, "a diff needs a file, from= and to= (a version, or to=current)\n");
+	if (!open_args(&f, resp, path && *path && from && *from && to && *to,
+		       "a diff needs a file, from= and to= (a version, or to=current)\n", root, path))
 		return;
-	}
-	if (bad_path(resp, path))
-		return;
-	if ((error = ui_open_registered(&f, root)) < 0) {
-		ui_fail(resp, error);
-		return;
-	}
 	/* to=current: the file in the folder now (the library's working tree) */
 	error = dsync_history_diff(f, from, strcmp(to, "current") == 0 ? NULL : to, path, diff_write, &d);
 	dsync_folder_free(f);
@@ -424,16 +420,9 @@ void ui_restore_preview(const dsync_httpd_req *req, dsync_httpd_resp *resp, cons
 	ui_buf b = { 0 };
 	int error;
 
-	if (!path || !*path || !rev || !*rev) {
-		ui_plain(resp, 400, "restore needs a file and a version\n");
+	if (!open_args(&f, resp, path && *path && rev && *rev,
+		       "restore needs a file and a version\n", root, path))
 		return;
-	}
-	if (bad_path(resp, path))
-		return;
-	if ((error = ui_open_registered(&f, root)) < 0) {
-		ui_fail(resp, error);
-		return;
-	}
 	if ((error = dsync_history_resolve(id, f, rev)) < 0 ||
 	    (error = dsync_history_versions(f, path, find_cb, &x)) < 0 ||
 	    (!x.found && (error = dsync_error_set(DSYNC_ENOTFOUND, "'%s' has no version in snapshot %s", path, rev))) ||
@@ -485,16 +474,9 @@ void ui_restore(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	ui_buf loc = { 0 };
 	int error;
 
-	if (!root || !path || !rev || !*path) {
-		ui_plain(resp, 400, "restore needs a folder, a file and a version\n");
+	if (!open_args(&f, resp, root && path && rev && *path,
+		       "restore needs a folder, a file and a version\n", root, path))
 		goto out;
-	}
-	if (bad_path(resp, path))
-		goto out;
-	if ((error = ui_open_registered(&f, root)) < 0) {
-		ui_fail(resp, error);
-		goto out;
-	}
 	paths[0] = path;
 	ro.at = rev;
 	error = dsync_restore(&rr, f, paths, 1, &ro);
