@@ -8,10 +8,20 @@
  * diff from the head to this device's finds added or changed.  Tree diffs
  * skip the subtrees two snapshots share, so this stays fast on a big folder
  * whose heads differ a little.  No network call.
+ *
+ * The answer is kept in .dsync/dsync-onlyhere under a key of the trees it
+ * came from (this device's latest and every holder's): the dashboard asks
+ * every 10 s, and a folder of 100,000 files never pushed takes 0.7 s to
+ * count; asked again with the same trees, the file answers.
  */
 #include "core/base/internal.h"
 
+#include "core/base/path.h"
+#include "core/base/file.h"
+#include "core/base/sha1.h"
 #include "core/sync/sync_internal.h"
+
+#include <stdlib.h>
 
 typedef DSYNC_ARRAY(git_oid) oid_list;
 
@@ -192,12 +202,143 @@ static int first_paths(dsync_folder_summary *out, const dsync_strset *set)
 	return 0;
 }
 
+/* ---- the answer kept: .dsync/dsync-onlyhere ------------------------------ */
+
+/*
+ * The file: "dsync-onlyhere 1\n", the key (40 hex digits) and a newline,
+ * the count and a newline, the first paths each ended by a NUL, then the
+ * SHA-1 (40 hex digits) of all that, so that a file two writers mixed, or
+ * cut short, is not taken.  A file that is not so is ignored (and
+ * replaced).
+ */
+#define KEEP_MAGIC "dsync-onlyhere 1\n"
+#define KEEP_MAX ((size_t)1 << 20)
+
+static int cmp_oid(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* The key of HEAD_TREE and TREES (sorted here): the SHA-1 of their ids, in hex. */
+static void keep_key(char out[GIT_OID_HEXSZ + 1], const git_oid *head_tree, oid_list *trees)
+{
+	unsigned char h[20];
+	dsync_sha1 c;
+	git_oid id;
+	size_t i;
+
+	qsort(trees->ptr, trees->size, sizeof(git_oid), cmp_oid);
+	dsync_sha1_init(&c);
+	dsync_sha1_update(&c, head_tree->id, GIT_OID_RAWSZ);
+	for (i = 0; i < trees->size; i++)
+		dsync_sha1_update(&c, trees->ptr[i].id, GIT_OID_RAWSZ);
+	dsync_sha1_final(&c, h);
+	git_oid_fromraw(&id, h);
+	git_oid_tostr(out, GIT_OID_HEXSZ + 1, &id);
+}
+
+static void keep_sum(char out[GIT_OID_HEXSZ + 1], const char *data, size_t len)
+{
+	unsigned char h[20];
+	git_oid id;
+
+	dsync_sha1_object(h, "blob", data, len);
+	git_oid_fromraw(&id, h);
+	git_oid_tostr(out, GIT_OID_HEXSZ + 1, &id);
+}
+
+/* The kept answer for KEY into OUT: true when there was one. */
+static bool keep_read(dsync_folder_summary *out, const char *path, const char *key)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	char sum[GIT_OID_HEXSZ + 1], *p, *q, *end, *nl;
+	unsigned long long count;
+	size_t n = 0, i, body;
+	bool ok = false;
+	int error;
+
+	if ((error = dsync_file_read(&b, path, KEEP_MAX, DSYNC_FILE_NOFOLLOW)) < 0) {
+		if (error != DSYNC_ENOTFOUND)
+			dsync_error_clear();   /* unreadable: counted again, and replaced */
+		goto out;
+	}
+	if (b.len < strlen(KEEP_MAGIC) + GIT_OID_HEXSZ)
+		goto out;
+	body = b.len - GIT_OID_HEXSZ;
+	keep_sum(sum, b.ptr, body);
+	if (memcmp(sum, b.ptr + body, GIT_OID_HEXSZ) != 0 || memcmp(b.ptr, KEEP_MAGIC, strlen(KEEP_MAGIC)) != 0)
+		goto out;
+	p = b.ptr + strlen(KEEP_MAGIC);
+	end = b.ptr + body;
+	if (end - p < GIT_OID_HEXSZ + 1 || memcmp(p, key, GIT_OID_HEXSZ) != 0 || p[GIT_OID_HEXSZ] != '\n')
+		goto out;
+	p += GIT_OID_HEXSZ + 1;
+	if (!(nl = memchr(p, '\n', (size_t)(end - p))) || nl == p || *p < '0' || *p > '9')
+		goto out;
+	errno = 0;
+	count = strtoull(p, &p, 10);
+	if (errno || p != nl)
+		goto out;
+	p = nl + 1;
+	/* the paths: at most DSYNC_ONLY_HERE_PATHS, and as many as the count allows */
+	for (q = p; q < end; q += strlen(q) + 1) {
+		if (!memchr(q, '\0', (size_t)(end - q)) || !*q)
+			goto out;
+		n++;
+	}
+	if (n > DSYNC_ONLY_HERE_PATHS || n > count || (n < DSYNC_ONLY_HERE_PATHS && n != count))
+		goto out;
+	if (n && !(out->only_here_paths = calloc(n, sizeof(char *))))
+		goto out;
+	for (i = 0; i < n; i++, p += strlen(p) + 1) {
+		if (!(out->only_here_paths[i] = strdup(p)))
+			goto out;
+		out->n_only_here_paths++;
+	}
+	out->only_here = (size_t)count;
+	ok = true;
+out:
+	if (!ok) {
+		for (i = 0; i < out->n_only_here_paths; i++)
+			free(out->only_here_paths[i]);
+		free(out->only_here_paths);
+		out->only_here_paths = NULL;
+		out->n_only_here_paths = 0;
+	}
+	dsync_buf_dispose(&b);
+	return ok;
+}
+
+/* Keeps OUT's answer for KEY in PATH (a failure only costs the next ask). */
+static void keep_write(const dsync_folder_summary *out, const char *path, const char *key)
+{
+	dsync_buf b = DSYNC_BUF_INIT;
+	char sum[GIT_OID_HEXSZ + 1];
+	size_t i;
+	int error;
+
+	error = dsync_buf_printf(&b, "%s%s\n%zu\n", KEEP_MAGIC, key, out->only_here);
+	for (i = 0; i < out->n_only_here_paths && error == 0; i++)
+		error = dsync_buf_put(&b, out->only_here_paths[i], strlen(out->only_here_paths[i]) + 1);
+	if (error == 0) {
+		keep_sum(sum, b.ptr, b.len);
+		error = dsync_buf_put(&b, sum, GIT_OID_HEXSZ);
+	}
+	if (error == 0 && b.len <= KEEP_MAX)
+		error = dsync_path_write_atomic(path, b.ptr, b.len, 0600, false);
+	if (error < 0)
+		dsync_error_clear();
+	dsync_buf_dispose(&b);
+}
+
 int dsync_only_here(dsync_folder_summary *out, dsync_folder *f)
 {
 	oid_list trees = DSYNC_ARRAY_INIT;
 	dsync_strset a = DSYNC_STRSET_INIT, b = DSYNC_STRSET_INIT, *cur = NULL, *next = &a;
 	git_commit *c = NULL;
 	git_tree *head_tree = NULL, *t = NULL;
+	dsync_buf keep = DSYNC_BUF_INIT;
+	char key[GIT_OID_HEXSZ + 1];
 	git_oid head;
 	size_t i;
 	int err, error = 0;
@@ -208,7 +349,11 @@ int dsync_only_here(dsync_folder_summary *out, dsync_folder *f)
 		error = dsync_error_git(err, "cannot read the latest snapshot of '%s'", f->root);
 		goto out;
 	}
-	if ((error = holder_trees(&trees, f)) < 0)
+	if ((error = holder_trees(&trees, f)) < 0 ||
+	    (error = dsync_buf_printf(&keep, "%s/dsync-onlyhere", f->gitdir)) < 0)
+		goto out;
+	keep_key(key, git_tree_id(head_tree), &trees);
+	if (keep_read(out, keep.ptr, key))
 		goto out;
 	if (trees.size == 0) {
 		/* nobody else: every file */
@@ -241,7 +386,10 @@ int dsync_only_here(dsync_folder_summary *out, dsync_folder *f)
 	out->only_here = cur ? cur->n : 0;
 	if (cur)
 		error = first_paths(out, cur);
+	if (error == 0)
+		keep_write(out, keep.ptr, key);
 out:
+	dsync_buf_dispose(&keep);
 	dsync_strset_dispose(&a);
 	dsync_strset_dispose(&b);
 	git_tree_free(head_tree);

@@ -59,6 +59,40 @@ check "one file only here" "$(field "j['folders'][0]['only_here']")" = 1
 check "it is new.txt" "$(field "j['folders'][0]['only_here_paths']")" = '["new.txt"]'
 ok "status --all (text, new file)" on A status --all
 contains "text: 1 file only here" "$TMP/out" "  1 file only on this device"
+# the answer is kept, keyed by the trees it came from, with a checksum
+KEPT=$A/.dsync/dsync-onlyhere
+check "the answer kept in .dsync/dsync-onlyhere" "$(head -n 1 "$KEPT")" = "dsync-onlyhere 1"
+ok "status again: from the kept answer" on A status --all --json
+check "still one, new.txt" "$(field "[j['folders'][0]['only_here'], j['folders'][0]['only_here_paths']]")" = '[1, ["new.txt"]]'
+# keep_file KEY COUNT PATH...: a well-formed kept answer (its checksum right)
+keep_file() {
+	python3 - "$KEPT" "$@" <<'PY'
+import hashlib, sys
+path, key, count, *paths = sys.argv[1:]
+body = b"dsync-onlyhere 1\n" + key.encode() + b"\n" + count.encode() + b"\n" + b"".join(p.encode() + b"\0" for p in paths)
+open(path, "wb").write(body + hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest().encode())
+PY
+}
+KEY=$(sed -n 2p "$KEPT")
+keep_file "$KEY" 1 kept.txt
+ok "status with an answer kept for these trees" on A status --all --json
+check "it is what is read" "$(field "j['folders'][0]['only_here_paths']")" = '["kept.txt"]'
+sed -i 's/kept\.txt/kept.txx/' "$KEPT"
+ok "status with a path changed (checksum wrong)" on A status --all --json
+check "not taken: new.txt" "$(field "j['folders'][0]['only_here_paths']")" = '["new.txt"]'
+keep_file "$(printf '%040d' 0)" 5 a b c d e
+ok "status with an answer kept for other trees" on A status --all --json
+check "not taken: one" "$(field "j['folders'][0]['only_here']")" = 1
+check "the kept answer replaced (this key again)" "$(sed -n 2p "$KEPT")" = "$KEY"
+keep_file "$KEY" 3 a
+ok "status with a kept answer whose paths fall short of its count" on A status --all --json
+check "not taken: one" "$(field "j['folders'][0]['only_here']")" = 1
+echo "secret" > "$TMP/elsewhere"
+rm -f "$KEPT" && ln -s "$TMP/elsewhere" "$KEPT"
+ok "status with a symbolic link in its place" on A status --all --json
+check "not followed: one" "$(field "j['folders'][0]['only_here']")" = 1
+check "the file it pointed to untouched" "$(cat "$TMP/elsewhere")" = secret
+check "the link replaced by the answer" "$(test -L "$KEPT" || head -n 1 "$KEPT")" = "dsync-onlyhere 1"
 ok "A: push r2" on A push r2 --quiet
 ok "status --all --json (pushed to r2)" on A status --all --json
 check "none only here after a push to the other remote" "$(field "j['folders'][0]['only_here']")" = 0
