@@ -227,7 +227,8 @@ static void keep_key(char out[GIT_OID_HEXSZ + 1], const git_oid *head_tree, oid_
 	git_oid id;
 	size_t i;
 
-	qsort(trees->ptr, trees->size, sizeof(git_oid), cmp_oid);
+	if (trees->size > 1)
+		qsort(trees->ptr, trees->size, sizeof(git_oid), cmp_oid);
 	dsync_sha1_init(&c);
 	dsync_sha1_update(&c, head_tree->id, GIT_OID_RAWSZ);
 	for (i = 0; i < trees->size; i++)
