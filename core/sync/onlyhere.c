@@ -166,6 +166,70 @@ static int changed_files(dsync_strset *next, const dsync_strset *cur, git_reposi
 	return error;
 }
 
+/* ---- with no holder: every file of the snapshot ------------------------------ */
+
+typedef struct walk_ctx {
+	dsync_folder_summary *out;
+	git_repository *repo;
+	dsync_buf path;
+	int error;
+} walk_ctx;
+
+static int count_file(const char *root, const git_tree_entry *e, void *payload)
+{
+	walk_ctx *w = payload;
+	bool chunked = false;
+
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+		git_tree *t = NULL;
+		int err;
+
+		if ((err = git_tree_lookup(&t, w->repo, git_tree_entry_id(e))) < 0) {
+			w->error = dsync_error_git(err, "cannot read the latest snapshot");
+			return -1;
+		}
+		/* a big file's chunk tree is one file (docs/chunks.md) */
+		chunked = git_tree_entry_byname(t, ".dsync-chunks") != NULL;
+		git_tree_free(t);
+		if (!chunked)
+			return 0;
+	}
+	w->out->only_here++;
+	if (w->out->n_only_here_paths < DSYNC_ONLY_HERE_PATHS) {
+		dsync_buf_truncate(&w->path, 0);
+		if (dsync_buf_printf(&w->path, "%s%s", root, git_tree_entry_name(e)) < 0 ||
+		    !(w->out->only_here_paths[w->out->n_only_here_paths] = strdup(w->path.ptr))) {
+			w->error = dsync_error_oom();
+			return -1;
+		}
+		w->out->n_only_here_paths++;
+	}
+	return chunked ? 1 : 0;   /* 1: not into the chunk tree */
+}
+
+/*
+ * Every file of HEAD_TREE into OUT (its count and first paths): a walk in
+ * the tree's order, which is the order of the paths (a folder sorts as its
+ * name and '/'), in memory that does not grow with the folder.  The diff
+ * from the empty tree that the general case would make held every path:
+ * 65 MB for 100,000 files.
+ */
+static int every_file(dsync_folder_summary *out, git_repository *repo, const git_tree *head_tree)
+{
+	walk_ctx w = { out, repo, DSYNC_BUF_INIT, 0 };
+	int err;
+
+	if (!(out->only_here_paths = calloc(DSYNC_ONLY_HERE_PATHS, sizeof(char *))))
+		return dsync_error_oom();
+	err = git_tree_walk(head_tree, GIT_TREEWALK_PRE, count_file, &w);
+	dsync_buf_dispose(&w.path);
+	if (w.error < 0)
+		return w.error;
+	if (err < 0)
+		return dsync_error_git(err, "cannot read the latest snapshot");
+	return 0;
+}
+
 static int by_path(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -358,9 +422,9 @@ int dsync_only_here(dsync_folder_summary *out, dsync_folder *f)
 		goto out;
 	if (trees.size == 0) {
 		/* nobody else: every file */
-		if ((error = changed_files(next, NULL, f->repo, NULL, head_tree)) < 0)
-			goto out;
-		cur = next;
+		if ((error = every_file(out, f->repo, head_tree)) == 0)
+			keep_write(out, keep.ptr, key);
+		goto out;
 	}
 	for (i = 0; i < trees.size; i++) {
 		if (git_oid_equal(&trees.ptr[i], git_tree_id(head_tree))) {

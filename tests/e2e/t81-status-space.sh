@@ -6,7 +6,7 @@
 # --quota). Only here: before any push (every file), after a push to one
 # of two remotes (none), a new file (one), a change on a second device not
 # fetched yet (none: this device's files are held), then fetched; a big
-# file (a chunk tree) counts as one.
+# file (a chunk tree) counts as one; a folder with no holder at all.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 . "$(dirname "$0")/relaylib.sh"
@@ -153,5 +153,26 @@ relay_stop
 ok "Q: status --all with the relay gone (no network call)" on Q status --all
 grep -E "^  remote 'origin': .*, used [0-9.]+ KiB \(of 3\.0 MiB quota, [0-9]+%\) as of [0-9]{2}:[0-9]{2}$" "$TMP/out" > /dev/null
 check "text: used N (of 3.0 MiB quota, P%) as of HH:MM" $? = 0
+
+# 6. a folder with no remote, mirror or other device: every file, walked in
+# path order (a folder sorts as its name and '/'), a chunked file once, the
+# first 100 paths
+N=$TMP/N
+mkdir -p "$N/a" "$N/many"
+for x in a.txt a/b.txt a-b ab; do echo "$x" > "$N/$x"; done
+for i in $(seq 1 120); do echo "$i" > "$N/many/f$(printf %03d "$i")"; done
+ok "N: init" as N init "$N" --device-name november
+git_of N config dsync.chunkThreshold 100000
+head -c 400000 /dev/urandom > "$N/a/big.bin"
+ok "N: snapshot (a chunked file)" on N snapshot -m big
+check "a/big.bin is a chunk tree" "$(git_of N cat-file -t HEAD:a/big.bin)" = tree
+ok "N: status --all --json" on N status --all --json
+check "125 only here (a/big.bin once)" "$(field "j['folders'][0]['only_here']")" = 125
+check "in path order" "$(field "j['folders'][0]['only_here_paths'][:6]")" = \
+	'["a-b", "a.txt", "a/b.txt", "a/big.bin", "ab", "many/f001"]'
+check "the first 100" "$(field "[len(j['folders'][0]['only_here_paths']), j['folders'][0]['only_here_paths'][-1]]")" = \
+	'[100, "many/f095"]'
+ok "N: status --all --json again (the kept answer)" on N status --all --json
+check "the same" "$(field "[j['folders'][0]['only_here'], len(j['folders'][0]['only_here_paths'])]")" = '[125, 100]'
 
 finish
