@@ -11,8 +11,10 @@
  *
  * The answer is kept in .dsync/dsync-onlyhere under a key of the trees it
  * came from (this device's latest and every holder's): the dashboard asks
- * every 10 s, and a folder of 100,000 files never pushed takes 0.7 s to
- * count; asked again with the same trees, the file answers.
+ * every 10 s, and a folder of 100,000 files whose holders have old
+ * snapshots diffs every file changed since; asked again with the same
+ * trees, the file answers.  With no holder at all, every file is kept only
+ * here: a walk of the tree counts them (every_file).
  */
 #include "core/base/internal.h"
 
