@@ -22,7 +22,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 . "$here/common.sh"
-bench_args 20 "$@"
+bench_args 18 "$@"
 
 if ((quick)); then
 	: "${BENCH_SIZES:=2000 4000 8000}"
