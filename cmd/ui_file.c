@@ -253,8 +253,7 @@ void ui_raw(const dsync_httpd_req *req, dsync_httpd_resp *resp)
 	ui_buf b = { 0 };
 	int error;
 
-	if (!open_args(&f, resp, path && rev,
-		       "no file or version given\n", root, path))
+	if (!open_args(&f, resp, path && rev, "no file or version given\n", root, path))
 		return;
 	error = version_bytes(&b, f, rev, path);
 	dsync_folder_free(f);

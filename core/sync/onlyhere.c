@@ -133,8 +133,8 @@ static int file_of(dsync_buf *out, const git_tree *t, const char *path)
 	return dsync_buf_put(out, path, len);
 }
 
-/* The files of HEAD_TREE that differ from (or are missing in) OLD (NULL:
- * the empty tree) and are in CUR (NULL: any), into NEXT. */
+/* The files of HEAD_TREE that differ from (or are missing in) OLD and are
+ * in CUR (NULL: any), into NEXT.  (With no OLD at all, every_file walks.) */
 static int changed_files(dsync_strset *next, const dsync_strset *cur, git_repository *repo, const git_tree *old,
 			 const git_tree *head_tree)
 {
