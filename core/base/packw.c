@@ -65,7 +65,12 @@ bool dsync_packw_has(const dsync_packw *w, const git_oid *id)
 
 uint32_t dsync_packw_count(const dsync_packw *w)
 {
-	return (uint32_t)w->ents.size;
+	return w->before + (uint32_t)w->ents.size;
+}
+
+uint64_t dsync_packw_rehashed__(const dsync_packw *w)
+{
+	return w->rehashed;
 }
 
 uint32_t dsync_packw_rechecked(const dsync_packw *w)
@@ -164,11 +169,36 @@ static size_t entry_header(unsigned char *h, git_object_t type, uint64_t size)
 	return n + 1;
 }
 
+/* Starts a pack of COUNT objects (its header's count) in W's folder: a new
+ * temp file, the header written and hashed. */
+static int start_pack(dsync_packw *w, uint32_t count)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	unsigned char hdr[PACK_HDR];
+
+	w->expect = count;
+	w->off = 0;
+	w->wfill = 0;
+	if (dsync_buf_printf(&path, "%s/" TMP_PREFIX "XXXXXX.pack", w->dir) < 0 ||
+	    (w->tmp_pack = dsync_buf_detach(&path)) == NULL)
+		return fail(w, dsync_error_oom());
+	if ((w->fd = mkostemps(w->tmp_pack, 5, O_CLOEXEC)) < 0) {
+		int error = dsync_error_sys(errno, "cannot make a pack in '%s'", w->dir);
+
+		free(w->tmp_pack);   /* no file of ours to remove */
+		w->tmp_pack = NULL;
+		return fail(w, error);
+	}
+	dsync_sha1_init(&w->sha);
+	pack_header(hdr, count);
+	return emit(w, hdr, sizeof(hdr));
+}
+
 int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32_t expect)
 {
 	dsync_packw *w;
 	dsync_buf path = DSYNC_BUF_INIT;
-	unsigned char hdr[PACK_HDR];
+	uint32_t first = expect;
 	int error;
 
 	*out = NULL;
@@ -176,7 +206,13 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
 		return dsync_error_oom();
 	w->fd = -1;
 	w->odb = odb;
-	w->expect = expect;
+	w->guess = expect;
+	/* a big guess: the first pack announces all but its last eighth, which
+	 * goes to a second pack (packw.h) */
+	if (expect >= DSYNC_PACKW_SPLIT_MIN)
+		first = expect - expect / 8;
+	else
+		w->split = true;
 	if ((error = dsync_buf_printf(&path, "%s/objects/pack", gitdir)) < 0 ||
 	    (w->dir = dsync_buf_detach(&path)) == NULL)
 		goto oom;
@@ -186,28 +222,17 @@ int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32
 		goto out;
 	}
 	dsync_packw_clean_temp(gitdir, DSYNC_PACKW_TEMP_AGE);
-	if (dsync_buf_printf(&path, "%s/" TMP_PREFIX "XXXXXX.pack", w->dir) < 0 ||
-	    (w->tmp_pack = dsync_buf_detach(&path)) == NULL)
-		goto oom;
-	if ((w->fd = mkostemps(w->tmp_pack, 5, O_CLOEXEC)) < 0) {
-		error = dsync_error_sys(errno, "cannot make a pack in '%s'", w->dir);
-		free(w->tmp_pack);   /* no file of ours to remove */
-		w->tmp_pack = NULL;
-		goto out;
-	}
 	if ((w->wbuf = malloc(WBUF_SIZE)) == NULL)
 		goto oom;
 	/* the entries of the objects announced, exactly: grown by doubling,
 	 * 100,000 of them took 4 MB, and 6 MB while moved (a wrong guess only
 	 * grows the table) */
-	if (expect > 0 && expect <= RESERVE_MAX) {
-		if ((w->ents.ptr = malloc(expect * sizeof(*w->ents.ptr))) == NULL)
+	if (first > 0 && first <= RESERVE_MAX) {
+		if ((w->ents.ptr = malloc(first * sizeof(*w->ents.ptr))) == NULL)
 			goto oom;
-		w->ents.asize = expect;
+		w->ents.asize = first;
 	}
-	dsync_sha1_init(&w->sha);
-	pack_header(hdr, expect);
-	if ((error = emit(w, hdr, sizeof(hdr))) < 0)
+	if ((error = start_pack(w, first)) < 0)
 		goto out;
 	*out = w;
 	w = NULL;
@@ -270,6 +295,8 @@ out:
 	return error;
 }
 
+static int split(dsync_packw *w);
+
 static int add(dsync_packw *w, const dsync_packw_obj *o, bool check_odb, const void *raw)
 {
 	unsigned char h[16];
@@ -278,13 +305,17 @@ static int add(dsync_packw *w, const dsync_packw_obj *o, bool check_odb, const v
 	int error;
 
 	if (!dsync_packw_live__(w))
-		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': %s", w->tmp_pack,
+		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': %s", packw_name__(w),
 				       w->failed ? "an earlier write failed" : "already committed");
 	if (o->zlen < 2 || o->type < GIT_OBJECT_COMMIT || o->type > GIT_OBJECT_TAG)
 		return dsync_error_set(DSYNC_EUSAGE, "cannot add to pack '%s': the object was not prepared",
-				       w->tmp_pack);
-	if (dsync_packw_has(w, &o->id) || (check_odb && odb_has(w, &o->id)))
+				       packw_name__(w));
+	if (dsync_packw_has(w, &o->id) || (check_odb && odb_has(w, &o->id))) {
+		w->given++;
 		return recheck(w, o, raw);
+	}
+	if (w->ents.size == w->expect && !w->split && (error = split(w)) < 0)
+		return error;
 	if (w->ents.size >= UINT32_MAX - 1)
 		return dsync_error_set(DSYNC_ERROR, "cannot add to pack '%s': too many objects", w->tmp_pack);
 	if ((w->ents.size + 1) * 2 > w->nslots && (error = slots_grow(w)) < 0)
@@ -301,6 +332,7 @@ static int add(dsync_packw *w, const dsync_packw_obj *o, bool check_odb, const v
 	}
 	slot = slot_of(w, &o->id);
 	w->slots[slot] = (uint32_t)w->ents.size;
+	w->given++;
 	return 0;
 }
 
@@ -448,6 +480,7 @@ static int rehash(dsync_packw *w, uint32_t count)
 		dsync_sha1_update(&w->sha, w->wbuf, (size_t)n);
 		pos += (uint64_t)n;
 	}
+	w->rehashed += w->off;
 	return 0;
 }
 
@@ -461,7 +494,10 @@ static int sync_fd(int fd, const char *path)
 	return 0;
 }
 
-int dsync_packw_commit(dsync_packw *w)
+/* Finishes the pack in progress (see dsync_packw_commit()): after it, its
+ * files have their names, or there are none when it is empty; *RENAMED:
+ * so, and its temp names are no longer ours to remove. */
+static int finish_pack(dsync_packw *w, bool *renamed)
 {
 	unsigned char sha[20], idx_sha[20];
 	char hex[GIT_OID_HEXSZ + 1];
@@ -470,15 +506,13 @@ int dsync_packw_commit(dsync_packw *w)
 	char *final_pack = NULL;
 	int ifd = -1, error;
 
-	if (!dsync_packw_live__(w))
-		return dsync_error_set(DSYNC_EUSAGE, "cannot commit pack '%s': %s", w->tmp_pack,
-				       w->failed ? "an earlier write failed" : "already committed");
+	*renamed = false;
 	if (w->ents.size == 0) {
 		/* nothing new: no pack */
 		close(w->fd);
 		w->fd = -1;
 		unlink(w->tmp_pack);
-		w->done = true;
+		*renamed = true;
 		return 0;
 	}
 	if ((error = flush(w)) < 0)
@@ -530,7 +564,7 @@ int dsync_packw_commit(dsync_packw *w)
 		error = dsync_error_sys(errno, "cannot rename '%s' to '%s'", w->tmp_idx, path.ptr);
 		goto out;
 	}
-	w->done = true;
+	*renamed = true;
 	if (w->odb && (error = git_odb_refresh(w->odb)) < 0) {
 		error = dsync_error_git(error, "cannot read the new pack '%s'", final_pack);
 		goto out;
@@ -543,6 +577,47 @@ out:
 		close(ifd);
 	free(final_pack);
 	dsync_buf_dispose(&path);
+	return error;
+}
+
+/*
+ * The first pack holds the objects it announced and one more comes: it is
+ * finished (named, so the store reads it), and the rest go to a second pack that announces what is left of
+ * the caller's guess (dedup'd objects count as given).  A first pack that
+ * never fills is hashed again at commit, as a single pack was.
+ */
+static int split(dsync_packw *w)
+{
+	uint64_t left = w->guess > w->given ? w->guess - w->given : 0;
+	bool renamed;
+	int error;
+
+	w->split = true;
+	if ((error = finish_pack(w, &renamed)) < 0)
+		return error;
+	w->before += (uint32_t)w->ents.size;
+	w->ents.size = 0;
+	w->sealed = false;
+	close(w->fd);
+	w->fd = -1;
+	free(w->tmp_pack);
+	free(w->tmp_idx);
+	w->tmp_pack = w->tmp_idx = NULL;
+	return start_pack(w, left > UINT32_MAX ? UINT32_MAX : (uint32_t)left);
+}
+
+int dsync_packw_commit(dsync_packw *w)
+{
+	bool renamed = false;
+	int error;
+
+	if (!dsync_packw_live__(w))
+		return dsync_error_set(DSYNC_EUSAGE, "cannot commit pack '%s': %s", packw_name__(w),
+				       w->failed ? "an earlier write failed" : "already committed");
+	error = finish_pack(w, &renamed);
+	/* the temp names are no longer ours to remove */
+	if (renamed)
+		w->done = true;
 	return error;
 }
 

@@ -73,13 +73,24 @@ void dsync_packw_obj_dispose(dsync_packw_obj *o);
 
 /*
  * Opens a pack under GITDIR/objects/pack/tmp-dsync-*.  EXPECT: how many
- * objects the caller expects to add; it is the pack header's count, hashed
- * as the pack is written.  When a different number is added (dedup, a file
- * that changed while read), commit rewrites the header and hashes the file
- * again, as git fast-import does; a right guess saves that read.  ODB (may
- * be NULL): objects it already holds are not written again.
+ * objects the caller expects to add.  A pack header's count is hashed as the
+ * pack is written, before anyone knows how many objects dedup will drop, so:
+ *   - EXPECT under DSYNC_PACKW_SPLIT_MIN: one pack announcing EXPECT;
+ *   - else a first pack announces all but the last eighth of EXPECT.  Once
+ *     it holds that many and another object comes, it is finished (named:
+ *     the ODB reads it) and a second pack takes the rest, announcing what is
+ *     left of EXPECT, the objects dropped so far counted as given.  So up to
+ *     an eighth of EXPECT may be dropped (or guessed too many) and still no
+ *     pack is hashed twice but, at worst, the second.
+ * A pack that ends with another count than its header's gets the header
+ * rewritten at commit and is hashed again, as git fast-import does.  ODB
+ * (may be NULL): objects it already holds are not written again.
  */
 int dsync_packw_open(dsync_packw **out, git_odb *odb, const char *gitdir, uint32_t expect);
+
+/* The smallest guess split into two packs: below it a pack is small enough
+ * that hashing it again costs little. */
+#define DSYNC_PACKW_SPLIT_MIN 256
 
 /*
  * Appends O to the pack, unless this pack or the ODB already holds its id
@@ -100,16 +111,20 @@ int dsync_packw_put(dsync_packw *w, git_oid *id, git_object_t type, const void *
 /* Whether this pack (not the ODB) holds ID. */
 bool dsync_packw_has(const dsync_packw *w, const git_oid *id);
 
-/* How many objects the pack holds so far (dedup'd ones not counted). */
+/* How many objects the writer's packs hold so far (dedup'd ones not counted). */
 uint32_t dsync_packw_count(const dsync_packw *w);
+
+/* For tests and benchmarks: the bytes hashed again at commit because a
+ * pack's header had another count. */
+uint64_t dsync_packw_rehashed__(const dsync_packw *w);
 
 /* How many objects add() and put() hashed again with SHA-1DC before they
  * dropped them as already held. */
 uint32_t dsync_packw_rechecked(const dsync_packw *w);
 
 /*
- * Finishes the pack: the count fixed when needed, the trailer, the .idx v2
- * (8-byte offsets past 2 GiB), then renames the .pack and then the .idx to
+ * Finishes the pack (the second, when split): the count fixed when
+ * needed, the trailer, the .idx v2 (8-byte offsets past 2 GiB), then renames the .pack and then the .idx to
  * pack-<sha>.{pack,idx} and refreshes the ODB so its objects are readable.
  * A pack of no object is not kept.  Both files are flushed (fdatasync)
  * before they are renamed, so that a power cut cannot leave a named pack of

@@ -24,7 +24,12 @@ struct dsync_packw {
 	char *tmp_pack;          /* DIR/tmp-dsync-XXXXXX.pack */
 	char *tmp_idx;           /* the same with .idx, made at commit */
 	int fd;
-	uint32_t expect;
+	uint32_t expect;         /* this pack's header count */
+	uint64_t guess;          /* the objects the caller expects in all (open's EXPECT) */
+	uint64_t given;          /* the objects added so far, written or dropped */
+	uint32_t before;         /* the objects of the first pack, once split */
+	uint64_t rehashed;       /* bytes hashed again because a header's count was wrong */
+	bool split;              /* no more splitting: the second pack is open, or the guess too small */
 	uint64_t off;            /* bytes of the pack so far, buffered ones included */
 	dsync_sha1 sha;          /* the trailer's SHA-1, over every byte written */
 	DSYNC_ARRAY(dsync_packw_ent) ents;  /* in the pack's order */
@@ -39,6 +44,13 @@ struct dsync_packw {
 	bool done;               /* committed */
 	bool failed;             /* a write failed: only free is left */
 };
+
+/* The name for W's errors: its pack in progress, or its folder when a
+ * failed split left it none. */
+static inline const char *packw_name__(const dsync_packw *w)
+{
+	return w->tmp_pack ? w->tmp_pack : w->dir;
+}
 
 /* packw_prep.c: dsync_packw_prepare(), with the id given when KNOWN is not
  * NULL (libgit2 hashed it already). */

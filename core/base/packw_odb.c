@@ -200,7 +200,7 @@ int dsync_packw_backend(git_odb_backend **out, dsync_packw *w)
 
 	*out = NULL;
 	if (w->backref)
-		return dsync_error_set(DSYNC_EUSAGE, "pack '%s' already has a backend", w->tmp_pack);
+		return dsync_error_set(DSYNC_EUSAGE, "pack '%s' already has a backend", packw_name__(w));
 	if ((pb = calloc(1, sizeof(*pb))) == NULL)
 		return dsync_error_oom();
 	pb->parent.version = GIT_ODB_BACKEND_VERSION;

@@ -82,7 +82,7 @@ static bool worth_a_pack(const scan_list *out, uint32_t *files)
  * a tree for each folder holding one of them or a folder that does, the
  * root's, and the commit: they go into the same pack (snapshot.c), whose
  * header counts its objects before they are written.  Exact for a first
- * snapshot; a wrong guess costs only a second hash of the pack at commit.
+ * snapshot; a wrong guess costs at most a second hash of a pack (packw.h).
  * Sorted, the files of a folder are next to each other: a folder is new
  * when the file before was not in it.
  */
@@ -113,6 +113,31 @@ static uint32_t trees_to_write(const scan_list *out)
 		prevlen = len;
 	}
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* The mean chunk of random bytes (a 1 GiB file cut into 28,851 chunks):
+ * media, archives and the like cut alike; a file of repeats cuts fewer,
+ * longer chunks, and dedup drops some, which the pack writer's guess
+ * allows for (packw.h). */
+#define CHUNK_MEAN_GUESS (36u * 1024)
+
+/*
+ * How many objects the big files read of OUT (those over THRESHOLD, 0:
+ * none) add to the one each counts as: a guess of their chunks, a tree per
+ * group of chunks, the marker and the chunk tree, less the file itself.
+ */
+static uint64_t chunks_to_write(const scan_list *out, uint64_t threshold)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; threshold && i < out->n; i++)
+		if ((out->v[i].flags & SCAN_READ) && (uint64_t)out->v[i].st.size > threshold) {
+			uint64_t chunks = (uint64_t)out->v[i].st.size / CHUNK_MEAN_GUESS + 1;
+
+			n += chunks + (chunks + DSYNC_GROUP_MAX - 1) / DSYNC_GROUP_MAX + 1;
+		}
+	return n;
 }
 
 int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool write, dsync_packw **pack,
@@ -173,10 +198,10 @@ int scan_worktree(scan_list *out, dsync_folder *f, const statcache *cache, bool 
 	if ((error = chunking(&r, f)) < 0)
 		goto out;
 	if (write && pack && worth_a_pack(out, &files)) {
-		uint32_t trees = trees_to_write(out);
+		uint64_t objects = (uint64_t)files + trees_to_write(out) + chunks_to_write(out, r.threshold);
 
 		if ((error = dsync_packw_open(&r.pack, r.odb, f->gitdir,
-					      files > UINT32_MAX - trees ? UINT32_MAX : files + trees)) < 0)
+					      objects > UINT32_MAX ? UINT32_MAX : (uint32_t)objects)) < 0)
 			goto out;
 		if ((error = scan_read_parallel(&r)) < 0)
 			goto out;

@@ -2,7 +2,8 @@
  * Objects written straight into a pack (core/base/packw.h): libgit2 reads
  * every object back and git accepts the pack (fsck --full, verify-pack);
  * what does not compress is stored, what does is deflated; dedup against the
- * pack and the store; a wrong expected count is fixed; nothing is left
+ * pack and the store; a wrong expected count is fixed, a big guess split in
+ * two packs so that copies hash at most the second again; nothing is left
  * behind when a pack is not committed or holds nothing; ids are libgit2's,
  * and an object dropped as held is hashed again with SHA-1DC first (other
  * bytes under a held id fail); the .idx's table of
@@ -414,6 +415,151 @@ static void test_count_fixup(void **state)
 	git_accepts(gitdir);
 	git_odb_free(odb);
 	git_repository_free(r);
+}
+
+/* Size of the pack in GITDIR/objects/pack whose header counts N objects
+ * (0 when none does). */
+static uint64_t pack_of_count(const char *gitdir, uint32_t n)
+{
+	char path[900];
+	unsigned char hdr[12];
+	struct dirent *e;
+	struct stat st;
+	uint64_t size = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/objects/pack", gitdir);
+	assert_non_null(d = opendir(path));
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		int fd;
+
+		if (strncmp(e->d_name, "pack-", 5) != 0 || l < 5 || strcmp(e->d_name + l - 5, ".pack") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/objects/pack/%s", gitdir, e->d_name);
+		assert_true((fd = open(path, O_RDONLY)) >= 0);
+		assert_int_equal(read(fd, hdr, sizeof(hdr)), sizeof(hdr));
+		assert_int_equal(fstat(fd, &st), 0);
+		close(fd);
+		if (((uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 | (uint32_t)hdr[10] << 8 | hdr[11]) == n)
+			size = (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return size;
+}
+
+/*
+ * A guess of 1,000 objects: the first pack announces 875, the second the
+ * rest.  Some of the objects given are copies of earlier ones (dropped):
+ * before the split, the second pack's count is right and no pack is hashed
+ * twice; after it, only the second pack is; so many that the first never
+ * fills, the one pack is.  Every object reads back, git accepts the packs.
+ */
+static void test_split(void **state)
+{
+	static const struct {
+		const char *name;
+		int copies_from, copies_to;   /* objects in [from, to) copy the one before */
+		int packs;
+		uint32_t first, second;       /* header counts */
+	} cases[] = {
+		{ "split-before.git", 0, 20, 2, 875, 115 },
+		{ "split-after.git", 980, 1000, 2, 875, 115 },
+		{ "split-never.git", 0, 1000, 1, 500, 0 },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < DSYNC_ARRAY_SIZE(cases); k++) {
+		char gitdir[300], buf[64];
+		git_repository *r = new_repo(gitdir, sizeof(gitdir), cases[k].name);
+		git_odb *odb;
+		dsync_packw *w;
+		git_oid *ids = calloc(1000, sizeof(*ids));
+		uint64_t second;
+
+		assert_non_null(ids);
+		assert_int_equal(git_repository_odb(&odb, r), 0);
+		assert_int_equal(dsync_packw_open(&w, odb, gitdir, 1000), 0);
+		for (int i = 0; i < 1000; i++) {
+			int n = i >= cases[k].copies_from && i < cases[k].copies_to && i % 2 ? i - 1 : i;
+
+			snprintf(buf, sizeof(buf), "object %d of %s", n, cases[k].name);
+			assert_int_equal(dsync_packw_put(w, &ids[i], GIT_OBJECT_BLOB, buf, strlen(buf)), 0);
+		}
+		assert_int_equal(dsync_packw_count(w), cases[k].first + cases[k].second);
+		assert_int_equal(dsync_packw_commit(w), 0);
+		assert_int_equal(count_files(gitdir, "pack-", ".idx"), cases[k].packs);
+		assert_int_not_equal(pack_of_count(gitdir, cases[k].first), 0);
+		second = cases[k].second ? pack_of_count(gitdir, cases[k].second) : 0;
+		if (k == 0)
+			assert_int_equal(dsync_packw_rehashed__(w), 0);
+		else if (k == 1)   /* the second pack alone, without its trailer */
+			assert_int_equal(dsync_packw_rehashed__(w), second - 20);
+		else
+			assert_int_equal(dsync_packw_rehashed__(w), pack_of_count(gitdir, 500) - 20);
+		dsync_packw_free(w);
+		for (int i = 0; i < 1000; i++) {
+			int n = i >= cases[k].copies_from && i < cases[k].copies_to && i % 2 ? i - 1 : i;
+
+			snprintf(buf, sizeof(buf), "object %d of %s", n, cases[k].name);
+			reads_back(gitdir, &ids[i], GIT_OBJECT_BLOB, buf, strlen(buf));
+		}
+		git_accepts(gitdir);
+		free(ids);
+		git_odb_free(odb);
+		git_repository_free(r);
+	}
+}
+
+/*
+ * A split while libgit2 writes through the backend of another object
+ * database on the same store (as a snapshot's trees are): the objects of
+ * the first pack, finished, are still found there (a copy is not written
+ * again) and read, and the rest land in the second pack.
+ */
+static void test_split_backend(void **state)
+{
+	char gitdir[300], objects[400], buf[64];
+	git_repository *r = new_repo(gitdir, sizeof(gitdir), "split-backend.git");
+	git_odb *odb, *other;
+	git_odb_backend *be;
+	git_odb_object *o;
+	dsync_packw *w;
+	git_oid ids[300], again;
+
+	(void)state;
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	snprintf(objects, sizeof(objects), "%s/objects", gitdir);
+	assert_int_equal(git_odb_open(&other, objects), 0);
+	assert_int_equal(dsync_packw_open(&w, odb, gitdir, 300), 0);
+	assert_int_equal(dsync_packw_backend(&be, w), 0);
+	assert_int_equal(git_odb_add_backend(other, be, 1000), 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(buf, sizeof(buf), "through the backend %d", i);
+		assert_int_equal(git_odb_write(&ids[i], other, buf, strlen(buf), GIT_OBJECT_BLOB), 0);
+	}
+	/* 263 in the first pack (300 less an eighth), finished */
+	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 1);
+	assert_false(dsync_packw_has(w, &ids[0]));
+	assert_true(dsync_packw_has(w, &ids[299]));
+	assert_int_equal(git_odb_write(&again, other, "through the backend 0", 21, GIT_OBJECT_BLOB), 0);
+	assert_true(git_oid_equal(&again, &ids[0]));
+	assert_int_equal(dsync_packw_count(w), 300);
+	assert_int_equal(git_odb_read(&o, other, &ids[1]), 0);
+	assert_memory_equal(git_odb_object_data(o), "through the backend 1", 21);
+	git_odb_object_free(o);
+	assert_int_equal(dsync_packw_commit(w), 0);
+	assert_int_equal(dsync_packw_rehashed__(w), 0);
+	assert_int_equal(count_files(gitdir, "pack-", ".idx"), 2);
+	dsync_packw_free(w);
+	git_odb_free(other);
+	git_odb_free(odb);
+	git_repository_free(r);
+	for (int i = 0; i < 300; i++) {
+		snprintf(buf, sizeof(buf), "through the backend %d", i);
+		reads_back(gitdir, &ids[i], GIT_OBJECT_BLOB, buf, strlen(buf));
+	}
+	git_accepts(gitdir);
 }
 
 /* Not committed, or failed: its temp file goes; old temp files of a killed
@@ -975,6 +1121,8 @@ int main(void)
 		cmocka_unit_test(test_ids_are_libgit2s),
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_count_fixup),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_split_backend),
 		cmocka_unit_test(test_temp_files),
 		cmocka_unit_test(test_killed),
 		cmocka_unit_test(test_idx_large_offsets),
