@@ -157,53 +157,91 @@ static int covered_cb(const git_oid *id, void *payload)
 	return 0;
 }
 
-/* Removes the packs in PACKDIR other than KEEP whose every object PACK holds
- * (a pack with a .keep file stays). */
-static int remove_old_packs(git_odb *pack, const char *packdir, const char *keep, size_t *removed)
+/* Calls CB with the .idx path and the base path (without ".idx") of every
+ * pack in PACKDIR but those whose name starts with SKIP (may be NULL) and
+ * those with a .keep file; stops at CB's first non-zero answer, returned. */
+static int each_pack(const char *packdir, const char *skip, int (*cb)(const char *idx, const char *base, void *payload),
+		     void *payload)
 {
 	DIR *d = opendir(packdir);
 	struct dirent *e;
+	int error = 0;
 
 	if (!d)
 		return 0;
-	while ((e = readdir(d)) != NULL) {
+	while (error == 0 && (e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
-		dsync_buf idx = DSYNC_BUF_INIT, base = DSYNC_BUF_INIT, p = DSYNC_BUF_INIT;
+		dsync_buf idx = DSYNC_BUF_INIT, base = DSYNC_BUF_INIT, keep = DSYNC_BUF_INIT;
 		struct stat st;
-		git_odb *old = NULL;
-		covered_ctx c;
 
 		if (n < 5 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + n - 4, ".idx") != 0 ||
-		    strncmp(e->d_name, keep, strlen(keep)) == 0)
+		    (skip && strncmp(e->d_name, skip, strlen(skip)) == 0))
 			continue;
 		if (dsync_buf_printf(&idx, "%s/%s", packdir, e->d_name) < 0 ||
-		    dsync_buf_put(&base, idx.ptr, idx.len - 4) < 0)
-			goto next;
-		if (dsync_buf_printf(&p, "%s.keep", base.ptr) < 0 || stat(p.ptr, &st) == 0)
-			goto next;
-		if (open_pack(&old, idx.ptr) < 0)
-			goto next;
-		c.pack = pack;
-		c.all = true;
-		if (git_odb_foreach(old, covered_cb, &c) < 0 && c.all)
-			c.all = false;
-		git_odb_free(old);
-		if (!c.all)
-			goto next;
-		dsync_buf_truncate(&p, 0);
-		if (dsync_buf_printf(&p, "%s.pack", base.ptr) == 0 && unlink(p.ptr) == 0) {
-			unlink(idx.ptr);
-			dsync_buf_truncate(&p, 0);
-			if (dsync_buf_printf(&p, "%s.rev", base.ptr) == 0)
-				unlink(p.ptr);
-			(*removed)++;
-		}
-next:
+		    dsync_buf_put(&base, idx.ptr, idx.len - 4) < 0 || dsync_buf_printf(&keep, "%s.keep", base.ptr) < 0)
+			error = dsync_error_oom();
+		else if (stat(keep.ptr, &st) < 0)
+			error = cb(idx.ptr, base.ptr, payload);
 		dsync_buf_dispose(&idx);
 		dsync_buf_dispose(&base);
-		dsync_buf_dispose(&p);
+		dsync_buf_dispose(&keep);
 	}
 	closedir(d);
+	return error;
+}
+
+static int insert_cb(const git_oid *id, void *payload)
+{
+	int err = git_packbuilder_insert(payload, id, NULL);
+
+	return err < 0 ? dsync_error_git(err, "cannot add an object to the new pack") : 0;
+}
+
+/* Puts into PB every object of the pack IDX (PB skips those it has). */
+static int insert_pack(const char *idx, const char *base, void *payload)
+{
+	git_odb *old = NULL;
+	int error;
+
+	(void)base;
+	if ((error = open_pack(&old, idx)) < 0)
+		return error;
+	error = git_odb_foreach(old, insert_cb, payload);
+	git_odb_free(old);
+	return error;
+}
+
+typedef struct remove_ctx {
+	git_odb *pack;
+	size_t *removed;
+} remove_ctx;
+
+/* Removes the pack of IDX and BASE when every object of it the new pack
+ * holds (best effort: a pack that can't be read or removed stays). */
+static int remove_pack(const char *idx, const char *base, void *payload)
+{
+	remove_ctx *rc = payload;
+	dsync_buf p = DSYNC_BUF_INIT;
+	git_odb *old = NULL;
+	covered_ctx c;
+
+	if (open_pack(&old, idx) < 0) {
+		dsync_error_clear();
+		return 0;
+	}
+	c.pack = rc->pack;
+	c.all = true;
+	if (git_odb_foreach(old, covered_cb, &c) < 0 && c.all)
+		c.all = false;
+	git_odb_free(old);
+	if (c.all && dsync_buf_printf(&p, "%s.pack", base) == 0 && unlink(p.ptr) == 0) {
+		unlink(idx);
+		dsync_buf_truncate(&p, 0);
+		if (dsync_buf_printf(&p, "%s.rev", base) == 0)
+			unlink(p.ptr);
+		(*rc->removed)++;
+	}
+	dsync_buf_dispose(&p);
 	return 0;
 }
 
@@ -237,6 +275,12 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 		error = dsync_error_git(err, "cannot list the objects to pack");
 		goto out;
 	}
+	/* and what the packs hold that nothing refers to (the index's trees
+	 * of big files, chunks of a file that changed while read): else a pack
+	 * holding one of them stayed whole beside the new one, and a first
+	 * snapshot with a big file doubled the store */
+	if ((error = each_pack(packdir.ptr, NULL, insert_pack, pb)) < 0)
+		goto out;
 	out->objects = git_packbuilder_object_count(pb);
 	if (out->objects == 0) {
 		out->bytes_after = out->bytes_before;
@@ -281,9 +325,10 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 		goto out;
 	{
 		char keep[64];
+		remove_ctx rc = { pack, &out->packs_removed };
 
 		snprintf(keep, sizeof(keep), "pack-%s.", out->pack);
-		remove_old_packs(pack, packdir.ptr, keep, &out->packs_removed);
+		each_pack(packdir.ptr, keep, remove_pack, &rc);
 	}
 	/* packs a killed snapshot left half-written */
 	dsync_packw_clean_temp(f->gitdir, DSYNC_PACKW_TEMP_AGE);

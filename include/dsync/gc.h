@@ -22,11 +22,13 @@ typedef struct dsync_gc_result {
 } dsync_gc_result;
 
 /*
- * Packs every object reachable from the folder's refs into one new pack
- * (with deltas), makes it durable, then removes the loose objects and older
- * packs it holds: a loose object or pack is removed only once the new pack,
- * read back, is seen to hold each of its objects, so no version can be lost.
- * Objects nothing refers to (left by a snapshot killed half-way) stay loose.
+ * Packs every object reachable from the folder's refs, and every object of
+ * the older packs, into one new pack (with deltas), makes it durable, then
+ * removes the loose objects and older packs it holds: a loose object or pack
+ * is removed only once the new pack, read back, is seen to hold each of its
+ * objects, so no version can be lost.  Loose objects nothing refers to (left
+ * by a snapshot killed half-way) stay loose; packed ones move to the new
+ * pack (nothing is pruned).
  * Takes the folder's lock, waiting up to LOCK_WAIT_MS, while it packs; the
  * removals, each of a copy the durable pack holds, run without it.
  */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # dsync gc: many one-line saves of a 1 MB text file pack into little more
 # than the file; nothing is lost (every version restores, fsck is clean);
-# objects nothing refers to stay; gc twice is harmless; snapshots go on.
+# objects nothing refers to stay; gc twice is harmless; snapshots go on;
+# a big snapshot's packs (one holding what nothing refers to) all go.
 . "$(dirname "$0")/lib.sh"
 
 F=$TMP/f
@@ -52,6 +53,38 @@ check "still one pack (the older one is wholly in the new)" "$(ls .dsync/objects
 ok "fsck after the last gc" git --git-dir=.dsync fsck --full --no-dangling
 ok "restore the newest from the pack" dsync restore big.txt --to "$TMP/new.txt"
 check "newest version" "$(sha256sum < "$TMP/new.txt")" = "$(sha256sum < big.txt)"
+
+# a big snapshot with a big file, written as packs (files, then trees): gc
+# leaves one pack and no second copy of the files.  The packs also hold
+# what nothing refers to (the index's tree naming the big file by its chunk
+# tree): before, the pack holding it stayed whole beside the new one
+G=$TMP/g
+mkdir -p "$G"
+cd "$G"
+ok "init an empty folder" dsync init --device-name gc2
+git --git-dir=.dsync config dsync.chunkThreshold 65536
+head -c 4194304 /dev/urandom > big.bin
+for i in $(seq 300); do echo "small file $i" > "s$i.txt"; done
+cp s1.txt copy.txt
+ok "a big first snapshot" dsync snapshot
+check "written as two packs (the guess split)" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 2
+unref=$(comm -23 <(for i in .dsync/objects/pack/*.idx; do git show-index < "$i"; done | awk '{print $2}' | sort) \
+	<(git --git-dir=.dsync rev-list --objects --all | awk '{print $1}' | sort) | head -1)
+check "a pack holds an object nothing refers to" -n "$unref"
+ok "gc of the two packs" dsync gc
+contains "gc removed both older packs" "$TMP/out" "and 2 older packs"
+check "one pack after gc" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 1
+size=$(du -sk .dsync/objects | cut -f1)
+echo "# objects after gc: ${size} KiB for 4 MiB of random bytes and 300 small files"
+check "no second copy of the big file (< 6 MiB)" "$size" -lt 6144
+check "what nothing refers to stays, in the new pack" -n "$(git --git-dir=.dsync cat-file -t "$unref" 2>/dev/null)"
+ok "fsck after gc of the big snapshot" git --git-dir=.dsync fsck --full --no-dangling
+ok "restore the big file" dsync restore big.bin --to "$TMP/big.bin"
+check "the big file byte for byte" "$(sha "$TMP/big.bin")" = "$(sha big.bin)"
+echo "small file 7 changed" > s7.txt
+ok "a snapshot after that gc" dsync snapshot
+ok "check after it" dsync check
+cd "$F"
 
 # locked out like every writer: the holder is the sleep itself (no flock
 # parent left to kill while its child goes on), with no hold on the test's
