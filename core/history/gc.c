@@ -32,7 +32,7 @@ static void du(const char *dir, uint64_t *bytes)
 
 #define DUE_LOOSE_OBJECTS 2000
 #define DUE_LOOSE_BYTES (16u << 20)
-#define DUE_PACKS 50   /* as git's gc.autoPackLimit: a big snapshot writes a pack of its own */
+#define DUE_PACKS 50   /* as git's gc.autoPackLimit: a big snapshot writes a pack or two of its own */
 
 typedef struct store_use {
 	size_t loose, packs;

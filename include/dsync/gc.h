@@ -38,7 +38,7 @@ int dsync_gc(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms);
  * Whether loose objects have piled up in F's store (a day of saves): at
  * least 2,000 of them, or 16 MB (or a quarter of the packs' size, when that
  * is more); or packs have (50, as git's gc.autoPackLimit: each big snapshot
- * writes one).  One walk of .dsync/objects; never starts libgit2.
+ * writes one or two).  One walk of .dsync/objects; never starts libgit2.
  */
 bool dsync_gc_due(const dsync_folder *f);
 
