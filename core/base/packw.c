@@ -582,9 +582,10 @@ out:
 
 /*
  * The first pack holds the objects it announced and one more comes: it is
- * finished (named, so the store reads it), and the rest go to a second pack that announces what is left of
- * the caller's guess (dedup'd objects count as given).  A first pack that
- * never fills is hashed again at commit, as a single pack was.
+ * finished (named, so the store reads it), and the rest go to a second
+ * pack that announces what is left of the caller's guess (dedup'd objects
+ * count as given).  A first pack that never fills is hashed again at
+ * commit, as a single pack was.
  */
 static int split(dsync_packw *w)
 {

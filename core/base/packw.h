@@ -124,8 +124,9 @@ uint32_t dsync_packw_rechecked(const dsync_packw *w);
 
 /*
  * Finishes the pack (the second, when split): the count fixed when
- * needed, the trailer, the .idx v2 (8-byte offsets past 2 GiB), then renames the .pack and then the .idx to
- * pack-<sha>.{pack,idx} and refreshes the ODB so its objects are readable.
+ * needed, the trailer, the .idx v2 (8-byte offsets past 2 GiB), then
+ * renames the .pack and then the .idx to pack-<sha>.{pack,idx} and
+ * refreshes the ODB so its objects are readable.
  * A pack of no object is not kept.  Both files are flushed (fdatasync)
  * before they are renamed, so that a power cut cannot leave a named pack of
  * zeros that fails every lookup; the renames are not: the caller's syncfs

@@ -160,8 +160,8 @@ static int covered_cb(const git_oid *id, void *payload)
 /* Calls CB with the .idx path and the base path (without ".idx") of every
  * pack in PACKDIR but those whose name starts with SKIP (may be NULL) and
  * those with a .keep file; stops at CB's first non-zero answer, returned. */
-static int each_pack(const char *packdir, const char *skip, int (*cb)(const char *idx, const char *base, void *payload),
-		     void *payload)
+static int each_pack(const char *packdir, const char *skip,
+		     int (*cb)(const char *idx, const char *base, void *payload), void *payload)
 {
 	DIR *d = opendir(packdir);
 	struct dirent *e;
@@ -192,23 +192,23 @@ static int each_pack(const char *packdir, const char *skip, int (*cb)(const char
 
 static int insert_cb(const git_oid *id, void *payload)
 {
-	int err = git_packbuilder_insert(payload, id, NULL);
-
-	return err < 0 ? dsync_error_git(err, "cannot add an object to the new pack") : 0;
+	return git_packbuilder_insert(payload, id, NULL);
 }
 
-/* Puts into PB every object of the pack IDX (PB skips those it has). */
+/* Puts into PB every object of the pack IDX (PB skips those it has).  Best
+ * effort, as removing packs is: a pack that can't be read whole is not
+ * wholly in the new pack, so it stays, and gc goes on. */
 static int insert_pack(const char *idx, const char *base, void *payload)
 {
 	git_odb *old = NULL;
-	int error;
 
 	(void)base;
-	if ((error = open_pack(&old, idx)) < 0)
-		return error;
-	error = git_odb_foreach(old, insert_cb, payload);
+	if (open_pack(&old, idx) < 0 || git_odb_foreach(old, insert_cb, payload) < 0) {
+		dsync_error_clear();
+		git_error_clear();
+	}
 	git_odb_free(old);
-	return error;
+	return 0;
 }
 
 typedef struct remove_ctx {
