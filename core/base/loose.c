@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* Hashes DATA again with SHA-1DC: 0 when it is ID (and no collision attack). */
 static int recheck(const git_oid *id, git_object_t type, const void *data, size_t len)
@@ -119,5 +120,86 @@ out:
 	dsync_buf_dispose(&path);
 	free(raw);
 	free(z);
+	return error;
+}
+
+/* Parses a loose object's header "TYPE SIZE\0" in the LEN bytes at H: its
+ * length (the NUL included), or 0 when it is none. */
+static size_t parse_header(const unsigned char *h, size_t len, git_object_t *type, size_t *size)
+{
+	const unsigned char *nul = memchr(h, '\0', len), *p;
+	size_t tlen;
+
+	if (nul == NULL || (p = memchr(h, ' ', (size_t)(nul - h))) == NULL)
+		return 0;
+	tlen = (size_t)(p - h);
+	if (tlen == 4 && memcmp(h, "blob", 4) == 0)
+		*type = GIT_OBJECT_BLOB;
+	else if (tlen == 4 && memcmp(h, "tree", 4) == 0)
+		*type = GIT_OBJECT_TREE;
+	else if (tlen == 6 && memcmp(h, "commit", 6) == 0)
+		*type = GIT_OBJECT_COMMIT;
+	else if (tlen == 3 && memcmp(h, "tag", 3) == 0)
+		*type = GIT_OBJECT_TAG;
+	else
+		return 0;
+	if (++p == nul)
+		return 0;
+	for (*size = 0; p < nul; p++) {
+		if (*p < '0' || *p > '9' || *size > (DSYNC_LOOSE_CHECK_MAX - 9) / 10)
+			return 0;
+		*size = *size * 10 + (size_t)(*p - '0');
+	}
+	return *size > DSYNC_LOOSE_CHECK_MAX ? 0 : (size_t)(nul - h) + 1;
+}
+
+int dsync_loose_check(const char *path, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	dsync_buf file = DSYNC_BUF_INIT;
+	unsigned char head[64], *data = NULL;
+	git_object_t type = GIT_OBJECT_INVALID;
+	size_t hlen = 0, size = 0, got;
+	z_stream s;
+	int zerr, error;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if ((error = dsync_file_read(&file, path, DSYNC_LOOSE_CHECK_MAX, 0)) < 0)
+		return error == DSYNC_ENOTFOUND ? dsync_error_set(error, "object %s: no file", hex) : error;
+	memset(&s, 0, sizeof(s));
+	if (inflateInit(&s) != Z_OK) {
+		dsync_buf_dispose(&file);
+		return dsync_error_oom();
+	}
+	s.next_in = (unsigned char *)file.ptr;
+	s.avail_in = (uInt)file.len;
+	s.next_out = head;
+	s.avail_out = sizeof(head);
+	/* one call, all the input there: it ends, stops for room, or fails */
+	zerr = inflate(&s, Z_NO_FLUSH);
+	got = sizeof(head) - s.avail_out;
+	error = DSYNC_ECORRUPT;
+	if ((zerr == Z_OK || zerr == Z_STREAM_END) && (hlen = parse_header(head, got, &type, &size)) > 0 &&
+	    got - hlen <= size && (data = malloc(size ? size : 1)) == NULL) {
+		error = dsync_error_oom();
+	} else if (data) {
+		memcpy(data, head + hlen, got - hlen);
+		s.next_out = data + (got - hlen);
+		s.avail_out = (uInt)(size - (got - hlen));
+		if (zerr != Z_STREAM_END)
+			zerr = inflate(&s, Z_FINISH);
+		if (zerr == Z_STREAM_END && s.avail_out == 0 && s.avail_in == 0)
+			error = 0;
+	} else if (zerr == Z_MEM_ERROR) {
+		error = dsync_error_oom();
+	}
+	inflateEnd(&s);
+	dsync_buf_dispose(&file);
+	if (error == DSYNC_ECORRUPT)
+		error = dsync_error_set(DSYNC_ECORRUPT, "object %s: its loose file '%s' is cut short or damaged", hex,
+					path);
+	else if (error == 0)
+		error = recheck(id, type, data, size);
+	free(data);
 	return error;
 }

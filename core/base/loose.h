@@ -30,4 +30,15 @@
 int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object_t type, const void *data,
 		      size_t len);
 
+/*
+ * Whether the loose object file PATH holds object ID whole: inflated here,
+ * not by libgit2 (1.5 loops forever on a loose object cut short: libgit2
+ * #7342, fixed after it), its header parsed, its bytes hashed again with
+ * SHA-1DC.  0; DSYNC_ECORRUPT (cut short, zeroed, another object's bytes,
+ * over DSYNC_LOOSE_CHECK_MAX) with a message naming ID; or another
+ * negative DSYNC_E* code (the file can't be read, memory).
+ */
+#define DSYNC_LOOSE_CHECK_MAX (256u << 20)
+int dsync_loose_check(const char *path, const git_oid *id);
+
 #endif
