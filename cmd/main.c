@@ -378,10 +378,12 @@ static const command commands[] = {
 	  "no progress; the exit status as without it. See JSON OUTPUT in dsync(1).\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
-	  "Packs the history's objects into one pack with deltas, then removes the\n"
-	  "loose copies and older packs it holds (each checked in the new pack first).\n"
-	  "Hundreds of one-line saves of a large text file then take little more room\n"
-	  "than the file itself.\n" },
+	  "Packs the loose objects and the smaller packs into one pack with deltas,\n"
+	  "then removes the loose copies and packs it merged (each checked in a pack\n"
+	  "first). Hundreds of one-line saves of a large text file then take little\n"
+	  "more room than the file itself. A big pack stays as it is until what was\n"
+	  "added after it reaches half its size, so gc takes time and room for what\n"
+	  "is new, not for the whole history.\n" },
 	{ "watch", cmd_watch, false, "record every save as it happens",
 	  "usage: dsync watch [DIR...] [--delay SECONDS] [--max-delay SECONDS]\n"
 	  "                   [--rescan-interval SECONDS] [--quiet | --verbose]\n\n"

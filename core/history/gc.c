@@ -1,11 +1,15 @@
 /*
- * gc: loose objects into one pack with deltas, then the loose copies and
- * older packs it supersedes removed, safely (see dsync/gc.h).
+ * gc: loose objects and the smaller packs into one pack with deltas, then
+ * the loose copies and merged packs removed, safely (see dsync/gc.h); the
+ * big packs stay as they are (dsync_gc_choose()).
  */
 #include "core/base/internal.h"
 #include "core/history/gc.h"
 #include "core/folder/folder.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
+#include "core/base/loose.h"
+#include "core/base/oidset.h"
 #include "core/base/packw.h"
 #include "core/base/path.h"
 
@@ -72,6 +76,166 @@ bool dsync_gc_due(const dsync_folder *f)
 	return u.loose >= DUE_LOOSE_OBJECTS || u.loose_bytes >= limit || u.packs >= DUE_PACKS;
 }
 
+/* A pack of the store: its .idx, the same path without ".idx", the .pack's
+ * size, and what gc does with it. */
+typedef struct gc_pack {
+	char *idx, *base;
+	uint64_t size;
+	bool keep_file;   /* a .keep beside it: never merged, never removed */
+	bool merge;       /* goes into the new pack, then is removed */
+} gc_pack;
+
+typedef DSYNC_ARRAY(gc_pack) gc_packs;
+
+static void packs_dispose(gc_packs *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->size; i++) {
+		free(l->ptr[i].idx);
+		free(l->ptr[i].base);
+	}
+	dsync_array_dispose(*l);
+}
+
+/* Lists the packs of PACKDIR (pack-*.idx) into *L (a missing folder: none). */
+static int list_packs(gc_packs *l, const char *packdir)
+{
+	DIR *d = opendir(packdir);
+	struct dirent *e;
+	int error = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : dsync_error_sys(errno, "cannot read '%s'", packdir);
+	while (error == 0 && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		dsync_buf idx = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
+		gc_pack p = { NULL, NULL, 0, false, false };
+		struct stat st;
+
+		if (n < 5 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + n - 4, ".idx") != 0)
+			continue;
+		if (dsync_buf_printf(&idx, "%s/%s", packdir, e->d_name) < 0 ||
+		    dsync_buf_put(&path, idx.ptr, idx.len - 4) < 0 || (p.base = dsync_buf_detach(&path)) == NULL ||
+		    (p.idx = dsync_buf_detach(&idx)) == NULL || dsync_buf_printf(&path, "%s.keep", p.base) < 0) {
+			error = dsync_error_oom();
+		} else {
+			p.keep_file = stat(path.ptr, &st) == 0;
+			dsync_buf_truncate(&path, 0);
+			/* an index without its pack: libgit2 ignores it; so does gc */
+			if (dsync_buf_printf(&path, "%s.pack", p.base) < 0)
+				error = dsync_error_oom();
+			else if (stat(path.ptr, &st) < 0)
+				p.keep_file = true;
+			else
+				p.size = (uint64_t)st.st_size;
+			if (error == 0 && dsync_array_push(*l, p) < 0)
+				error = dsync_error_oom();
+			else if (error == 0)
+				p.idx = p.base = NULL;   /* the list's now */
+		}
+		free(p.idx);
+		free(p.base);
+		dsync_buf_dispose(&idx);
+		dsync_buf_dispose(&path);
+	}
+	closedir(d);
+	return error;
+}
+
+size_t dsync_gc_choose(bool *merge, const uint64_t *sizes, size_t n, uint64_t loose, uint64_t small)
+{
+	uint64_t total = loose;
+	size_t *o, m = 0, i, t;
+
+	if ((o = malloc(n ? n * sizeof(*o) : 1)) == NULL) {
+		for (i = 0; i < n; i++)
+			merge[i] = true;   /* out of memory: as gc did before, all */
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		merge[i] = sizes[i] < small;
+		if (merge[i])
+			total += sizes[i];
+		else
+			o[m++] = i;
+	}
+	/* the bigger ones by size, smallest first (a few dozen at most) */
+	for (i = 1; i < m; i++) {
+		size_t v = o[i], j = i;
+
+		for (; j > 0 && sizes[o[j - 1]] > sizes[v]; j--)
+			o[j] = o[j - 1];
+		o[j] = v;
+	}
+	/* the largest run at the top that at least doubles at each step */
+	for (t = m ? m - 1 : 0; t > 0 && sizes[o[t]] / 2 >= sizes[o[t - 1]]; t--)
+		;
+	for (i = 0; i < t; i++) {
+		merge[o[i]] = true;
+		total += sizes[o[i]];
+	}
+	/* then each that what is merged would not leave twice as big */
+	for (; i < m && sizes[o[i]] / 2 < total; i++) {
+		merge[o[i]] = true;
+		total += sizes[o[i]];
+	}
+	free(o);
+	return m - i;
+}
+
+/* What the new pack is built from: the history, less what stays packed. */
+typedef struct pack_ctx {
+	git_repository *repo;
+	git_odb *odb;           /* the repository's */
+	git_packbuilder *pb;
+	git_odb *kept;          /* the packs that stay (later the new one too) */
+	dsync_oidset trees;     /* the trees walked */
+	size_t seen;            /* objects of the last merged pack offered to it */
+} pack_ctx;
+
+static int add(pack_ctx *c, const git_oid *id, const char *name)
+{
+	int err;
+
+	if (git_odb_exists(c->kept, id))
+		return 0;
+	if ((err = git_packbuilder_insert(c->pb, id, name)) == GIT_ENOTFOUND)
+		return dsync_error_set(DSYNC_ECORRUPT, "the history is damaged: object %s is missing; nothing "
+				       "was removed; run 'dsync check'", git_oid_tostr_s(id));
+	if (err < 0)
+		return dsync_error_git(err, "cannot pack the object %s", git_oid_tostr_s(id));
+	return 0;
+}
+
+/* Adds the tree ID and, once each, every tree and blob below it (NAME: its
+ * name, for the pack builder's choice of delta bases). */
+static int add_tree(pack_ctx *c, const git_oid *id, const char *name)
+{
+	git_tree *t = NULL;
+	size_t i, n;
+	int err;
+
+	if ((err = dsync_oidset_add(&c->trees, id)) <= 0)
+		return err < 0 ? dsync_error_oom() : 0;
+	if ((err = add(c, id, name)) < 0)
+		return err;
+	if ((err = git_tree_lookup(&t, c->repo, id)) < 0)
+		return dsync_error_git(err, "cannot read the tree %s", git_oid_tostr_s(id));
+	n = git_tree_entrycount(t);
+	for (i = 0; err == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			err = add_tree(c, git_tree_entry_id(e), git_tree_entry_name(e));
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+			err = add(c, git_tree_entry_id(e), git_tree_entry_name(e));
+		/* a gitlink names a commit of another store: not ours */
+	}
+	git_tree_free(t);
+	return err;
+}
+
 static int push_ref(const char *name, void *payload)
 {
 	git_revwalk *walk = payload;
@@ -79,6 +243,49 @@ static int push_ref(const char *name, void *payload)
 	/* refs that are not commits (none today) are simply not walked */
 	git_revwalk_push_ref(walk, name);
 	return 0;
+}
+
+/* Adds every commit reachable from the folder's refs, and its trees and
+ * blobs, but what the packs that stay hold. */
+static int add_history(pack_ctx *c)
+{
+	git_revwalk *walk = NULL;
+	git_commit *commit = NULL;
+	git_oid id;
+	int err, error = 0;
+
+	if ((err = git_revwalk_new(&walk, c->repo)) < 0 ||
+	    (err = git_reference_foreach_name(c->repo, push_ref, walk)) < 0) {
+		git_revwalk_free(walk);
+		return dsync_error_git(err, "cannot list the objects to pack");
+	}
+	while (error == 0 && (err = git_revwalk_next(&id, walk)) == 0) {
+		if ((error = add(c, &id, NULL)) < 0)
+			break;
+		if ((err = git_commit_lookup(&commit, c->repo, &id)) < 0) {
+			error = dsync_error_git(err, "cannot read the snapshot %s", git_oid_tostr_s(&id));
+			break;
+		}
+		error = add_tree(c, git_commit_tree_id(commit), NULL);
+		git_commit_free(commit);
+	}
+	if (error == 0 && err != GIT_ITEROVER)
+		error = dsync_error_git(err, "cannot list the snapshots to pack");
+	git_revwalk_free(walk);
+	return error;
+}
+
+/* Adds an odb backend over the pack IDX to ODB; best effort (a pack that
+ * can't be read holds nothing gc can count on). */
+static void add_pack_backend(git_odb *odb, const char *idx)
+{
+	git_odb_backend *b = NULL;
+
+	if (git_odb_backend_one_pack(&b, idx) < 0 || git_odb_add_backend(odb, b, 1) < 0) {
+		if (b)
+			b->free(b);
+		git_error_clear();
+	}
 }
 
 /* Opens an object database holding only the pack whose index is IDX. */
@@ -99,24 +306,26 @@ static int open_pack(git_odb **out, const char *idx)
 	return 0;
 }
 
-/* Removes each loose object below OBJECTS that the pack database PACK holds. */
-static int remove_loose(git_odb *pack, const char *objects, size_t *removed)
+/* Calls CB with the id and path of each loose object below OBJECTS; stops at
+ * CB's first non-zero answer, returned. */
+static int each_loose(const char *objects, int (*cb)(const git_oid *id, const char *path, void *payload),
+		      void *payload)
 {
 	char hex[DSYNC_OID_HEX_SIZE];
-	int i;
+	int i, error = 0;
 
-	for (i = 0; i < 256; i++) {
-		dsync_buf dir = DSYNC_BUF_INIT;
+	for (i = 0; error == 0 && i < 256; i++) {
+		dsync_buf dir = DSYNC_BUF_INIT, p = DSYNC_BUF_INIT;
 		DIR *d;
 		struct dirent *e;
 
 		if (dsync_buf_printf(&dir, "%s/%02x", objects, i) < 0)
-			return -1;
+			return dsync_error_oom();
 		if ((d = opendir(dir.ptr)) == NULL) {
 			dsync_buf_dispose(&dir);
 			continue;
 		}
-		while ((e = readdir(d)) != NULL) {
+		while (error == 0 && (e = readdir(d)) != NULL) {
 			git_oid oid;
 
 			if (strlen(e->d_name) != GIT_OID_HEXSZ - 2)
@@ -124,25 +333,36 @@ static int remove_loose(git_odb *pack, const char *objects, size_t *removed)
 			snprintf(hex, 3, "%02x", i);
 			memcpy(hex + 2, e->d_name, GIT_OID_HEXSZ - 2);
 			hex[GIT_OID_HEXSZ] = '\0';
-			if (git_oid_fromstr(&oid, hex) < 0 || !git_odb_exists(pack, &oid))
+			if (git_oid_fromstr(&oid, hex) < 0)
 				continue;
-			{
-				dsync_buf p = DSYNC_BUF_INIT;
-
-				if (dsync_buf_printf(&p, "%s/%s", dir.ptr, e->d_name) == 0 && unlink(p.ptr) == 0)
-					(*removed)++;
-				dsync_buf_dispose(&p);
-			}
+			dsync_buf_truncate(&p, 0);
+			error = dsync_buf_printf(&p, "%s/%s", dir.ptr, e->d_name) < 0 ? dsync_error_oom()
+										 : cb(&oid, p.ptr, payload);
 		}
 		closedir(d);
 		rmdir(dir.ptr); /* only when empty */
 		dsync_buf_dispose(&dir);
+		dsync_buf_dispose(&p);
 	}
+	return error;
+}
+
+typedef struct remove_ctx {
+	git_odb *held;
+	size_t removed;
+} remove_ctx;
+
+static int remove_loose_cb(const git_oid *id, const char *path, void *payload)
+{
+	remove_ctx *rc = payload;
+
+	if (git_odb_exists(rc->held, id) && unlink(path) == 0)
+		rc->removed++;
 	return 0;
 }
 
 typedef struct covered_ctx {
-	git_odb *pack;
+	git_odb *held;
 	bool all;
 } covered_ctx;
 
@@ -150,108 +370,147 @@ static int covered_cb(const git_oid *id, void *payload)
 {
 	covered_ctx *c = payload;
 
-	if (!git_odb_exists(c->pack, id)) {
+	if (!git_odb_exists(c->held, id)) {
 		c->all = false;
 		return 1;
 	}
 	return 0;
 }
 
-/* Calls CB with the .idx path and the base path (without ".idx") of every
- * pack in PACKDIR but those whose name starts with SKIP (may be NULL) and
- * those with a .keep file; stops at CB's first non-zero answer, returned. */
-static int each_pack(const char *packdir, const char *skip,
-		     int (*cb)(const char *idx, const char *base, void *payload), void *payload)
-{
-	DIR *d = opendir(packdir);
-	struct dirent *e;
-	int error = 0;
-
-	if (!d)
-		return 0;
-	while (error == 0 && (e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		dsync_buf idx = DSYNC_BUF_INIT, base = DSYNC_BUF_INIT, keep = DSYNC_BUF_INIT;
-		struct stat st;
-
-		if (n < 5 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + n - 4, ".idx") != 0 ||
-		    (skip && strncmp(e->d_name, skip, strlen(skip)) == 0))
-			continue;
-		if (dsync_buf_printf(&idx, "%s/%s", packdir, e->d_name) < 0 ||
-		    dsync_buf_put(&base, idx.ptr, idx.len - 4) < 0 || dsync_buf_printf(&keep, "%s.keep", base.ptr) < 0)
-			error = dsync_error_oom();
-		else if (stat(keep.ptr, &st) < 0)
-			error = cb(idx.ptr, base.ptr, payload);
-		dsync_buf_dispose(&idx);
-		dsync_buf_dispose(&base);
-		dsync_buf_dispose(&keep);
-	}
-	closedir(d);
-	return error;
-}
-
 static int insert_cb(const git_oid *id, void *payload)
 {
-	return git_packbuilder_insert(payload, id, NULL);
+	pack_ctx *c = payload;
+
+	if (git_odb_exists(c->kept, id))
+		return 0;
+	c->seen++;
+	return git_packbuilder_insert(c->pb, id, NULL);
 }
 
-/* Puts into PB every object of the pack IDX (PB skips those it has).  Best
- * effort, as removing packs is: a pack that can't be read whole is not
- * wholly in the new pack, so it stays, and gc goes on. */
-static int insert_pack(const char *idx, const char *base, void *payload)
+static int insert_loose_cb(const git_oid *id, const char *path, void *payload)
 {
-	git_odb *old = NULL;
-
-	(void)base;
-	if (open_pack(&old, idx) < 0 || git_odb_foreach(old, insert_cb, payload) < 0) {
-		dsync_error_clear();
+	(void)path;
+	/* one libgit2 can't read stays where it is */
+	if (insert_cb(id, payload) < 0)
 		git_error_clear();
-	}
-	git_odb_free(old);
 	return 0;
 }
 
-typedef struct remove_ctx {
-	git_odb *pack;
-	size_t *removed;
-} remove_ctx;
+typedef struct damaged_ctx {
+	const char *objects;
+	size_t moved;
+} damaged_ctx;
 
-/* Removes the pack of IDX and BASE when every object of it the new pack
- * holds (best effort: a pack that can't be read or removed stays). */
-static int remove_pack(const char *idx, const char *base, void *payload)
+/* Moves a loose object that is not its id's bytes whole (a power cut
+ * left it cut short or zeroed) to OBJECTS/damaged/: libgit2 1.5 loops
+ * forever reading one cut short, so gc (and any read) hung on it; once
+ * aside, a read of it fails plainly and `dsync check` names it.  No
+ * version is lost: the file held no object, only the wreck of one. */
+static int damaged_cb(const git_oid *id, const char *path, void *payload)
 {
-	remove_ctx *rc = payload;
-	dsync_buf p = DSYNC_BUF_INIT;
-	git_odb *old = NULL;
-	covered_ctx c;
+	damaged_ctx *dc = payload;
+	dsync_buf to = DSYNC_BUF_INIT;
+	int error = dsync_loose_check(path, id);
 
-	if (open_pack(&old, idx) < 0) {
+	if (error == DSYNC_ERROR)
+		return error;   /* out of memory */
+	if (error == DSYNC_ECORRUPT && dsync_buf_printf(&to, "%s/damaged", dc->objects) == 0 &&
+	    (mkdir(to.ptr, 0777) == 0 || errno == EEXIST) &&
+	    dsync_buf_printf(&to, "/%s", git_oid_tostr_s(id)) == 0 && rename(path, to.ptr) == 0)
+		dc->moved++;
+	dsync_error_clear();
+	dsync_buf_dispose(&to);
+	return 0;
+}
+
+/* Puts into the new pack every object of the pack P (the builder skips
+ * those it has) but those the packs that stay hold.  Best effort, as
+ * removing packs is: a pack that can't be read whole is not wholly in the
+ * new pack, so it stays, and gc goes on. */
+static void insert_pack(pack_ctx *c, const gc_pack *p)
+{
+	git_odb *old = NULL;
+
+	if (open_pack(&old, p->idx) < 0 || git_odb_foreach(old, insert_cb, c) < 0) {
 		dsync_error_clear();
-		return 0;
+		git_error_clear();
+		c->seen = SIZE_MAX;   /* not known whole */
 	}
-	c.pack = rc->pack;
-	c.all = true;
+	git_odb_free(old);
+}
+
+/* Removes the pack P when HELD (the new pack and those that stay) holds
+ * every object of it (best effort: a pack that can't be read or removed
+ * stays); whether it went. */
+static bool remove_pack(git_odb *held, const gc_pack *p)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	git_odb *old = NULL;
+	covered_ctx c = { held, true };
+	bool gone = false;
+
+	if (open_pack(&old, p->idx) < 0) {
+		dsync_error_clear();
+		return false;
+	}
 	if (git_odb_foreach(old, covered_cb, &c) < 0 && c.all)
 		c.all = false;
 	git_odb_free(old);
-	if (c.all && dsync_buf_printf(&p, "%s.pack", base) == 0 && unlink(p.ptr) == 0) {
-		unlink(idx);
-		dsync_buf_truncate(&p, 0);
-		if (dsync_buf_printf(&p, "%s.rev", base) == 0)
-			unlink(p.ptr);
-		(*rc->removed)++;
+	if (c.all && dsync_buf_printf(&path, "%s.pack", p->base) == 0 && unlink(path.ptr) == 0) {
+		unlink(p->idx);
+		dsync_buf_truncate(&path, 0);
+		if (dsync_buf_printf(&path, "%s.rev", p->base) == 0)
+			unlink(path.ptr);
+		gone = true;
 	}
-	dsync_buf_dispose(&p);
-	return 0;
+	dsync_buf_dispose(&path);
+	return gone;
+}
+
+/* Whether P is the pack named NAME (a pack is named by its objects: a gc
+ * that merges one pack alone writes that very pack again). */
+static bool same_pack(const gc_pack *p, const char *name)
+{
+	size_t n = strlen(p->base), k = strlen(name);
+
+	return n > k + 5 && strcmp(p->base + n - k, name) == 0 && strncmp(p->base + n - k - 5, "pack-", 5) == 0;
+}
+
+/* Chooses which of the packs L go into the new pack (P->merge), the loose
+ * objects' LOOSE bytes beside them; how many stay. */
+static size_t choose(gc_packs *l, uint64_t loose)
+{
+	uint64_t *sizes = calloc(l->size + 1, sizeof(*sizes));
+	bool *merge = calloc(l->size + 1, sizeof(*merge));
+	size_t i, n = 0, stay = 0;
+
+	for (i = 0; i < l->size; i++) {
+		l->ptr[i].merge = !l->ptr[i].keep_file;   /* out of memory: all, as before */
+		if (sizes && !l->ptr[i].keep_file)
+			sizes[n++] = l->ptr[i].size;
+	}
+	if (sizes && merge) {
+		dsync_gc_choose(merge, sizes, n, loose,
+				(uint64_t)DSYNC_TEST_KNOB("DSYNC_TEST_GC_SMALL_PACK", (int64_t)DSYNC_GC_SMALL_PACK));
+		for (i = n = 0; i < l->size; i++)
+			if (!l->ptr[i].keep_file)
+				l->ptr[i].merge = merge[n++];
+	}
+	for (i = 0; i < l->size; i++)
+		stay += !l->ptr[i].merge;
+	free(sizes);
+	free(merge);
+	return stay;
 }
 
 int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 {
-	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
-	git_odb *pack = NULL;
+	pack_ctx c = { NULL, NULL, NULL, NULL, { NULL, 0, 0 }, 0 };
+	gc_packs packs = DSYNC_ARRAY_INIT;
+	store_use u = { 0, 0, 0, 0 };
 	dsync_buf objects = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT;
 	bool locked = false;
+	size_t i, merged;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
@@ -260,29 +519,54 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	if ((error = dsync_folder_lock(f, lock_wait_ms)) < 0)
 		return error;
 	locked = true;
+	c.repo = f->repo;
 	if ((error = dsync_buf_printf(&objects, "%s/objects", f->gitdir)) < 0 ||
 	    (error = dsync_buf_printf(&packdir, "%s/pack", objects.ptr)) < 0)
 		goto out;
 	du(objects.ptr, &out->bytes_before);
+	dsync_path_walk(objects.ptr, 1, use_cb, &u);
+	if ((error = list_packs(&packs, packdir.ptr)) < 0)
+		goto out;
+	out->packs_kept = choose(&packs, u.loose_bytes);
 
-	if ((err = git_packbuilder_new(&pb, f->repo)) < 0 || (err = git_revwalk_new(&walk, f->repo)) < 0) {
+	if ((err = git_packbuilder_new(&c.pb, f->repo)) < 0 || (err = git_odb_new(&c.kept)) < 0 ||
+	    (err = git_repository_odb(&c.odb, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot start packing");
 		goto out;
 	}
-	git_packbuilder_set_threads(pb, 0);
-	if ((err = git_reference_foreach_name(f->repo, push_ref, walk)) < 0 ||
-	    (err = git_packbuilder_insert_walk(pb, walk)) < 0) {
-		error = dsync_error_git(err, "cannot list the objects to pack");
-		goto out;
+	git_packbuilder_set_threads(c.pb, 0);
+	for (i = 0; i < packs.size; i++)
+		if (!packs.ptr[i].merge)
+			add_pack_backend(c.kept, packs.ptr[i].idx);
+	{
+		damaged_ctx dc = { objects.ptr, 0 };
+
+		error = each_loose(objects.ptr, damaged_cb, &dc);
+		out->loose_damaged = dc.moved;
+		if (error < 0)
+			goto out;
 	}
-	/* and what the packs hold that nothing refers to (the index's trees
-	 * of big files, chunks of a file that changed while read): else a pack
-	 * holding one of them stayed whole beside the new one, and a first
-	 * snapshot with a big file doubled the store */
-	if ((error = each_pack(packdir.ptr, NULL, insert_pack, pb)) < 0)
+	if ((error = add_history(&c)) < 0)
 		goto out;
-	out->objects = git_packbuilder_object_count(pb);
-	if (out->objects == 0) {
+	/* and what nothing refers to: the loose objects and those of the
+	 * merged packs (the index's trees of big files, which the next
+	 * snapshot reads back; chunks of a file that changed while read).
+	 * Else a pack holding one of them stayed whole beside the new one (a
+	 * first snapshot with a big file doubled the store), and loose ones
+	 * piled up until gc was due at every check */
+	if ((error = each_loose(objects.ptr, insert_loose_cb, &c)) < 0)
+		goto out;
+	for (i = 0, merged = 0; i < packs.size; i++)
+		if (packs.ptr[i].merge) {
+			c.seen = 0;
+			insert_pack(&c, &packs.ptr[i]);
+			merged++;
+		}
+	out->objects = git_packbuilder_object_count(c.pb);
+	/* nothing, or one pack alone and nothing beside it: the new pack
+	 * would be that very pack again */
+	if (out->objects == 0 || (merged == 1 && c.seen == out->objects)) {
+		out->objects = 0;
 		out->bytes_after = out->bytes_before;
 		error = 0;
 		goto out;
@@ -291,45 +575,51 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 		error = dsync_error_sys(errno, "cannot create '%s'", packdir.ptr);
 		goto out;
 	}
-	if ((err = git_packbuilder_write(pb, packdir.ptr, 0, NULL, NULL)) < 0) {
+	if ((err = git_packbuilder_write(c.pb, packdir.ptr, 0, NULL, NULL)) < 0) {
 		error = dsync_error_git(err, "cannot write a pack");
 		goto out;
 	}
-	snprintf(out->pack, sizeof(out->pack), "%s", git_packbuilder_name(pb));
+	snprintf(out->pack, sizeof(out->pack), "%s", git_packbuilder_name(c.pb));
 	/* the pack is durable before any copy of its objects goes */
 	if ((error = dsync_folder_sync(f)) < 0)
 		goto out;
-	if ((error = dsync_buf_printf(&idx, "%s/pack-%s.idx", packdir.ptr, out->pack)) < 0 ||
-	    (error = open_pack(&pack, idx.ptr)) < 0)
+	if ((error = dsync_buf_printf(&idx, "%s/pack-%s.idx", packdir.ptr, out->pack)) < 0)
 		goto out;
 	{
+		git_odb *pack = NULL;
 		git_oid head;
 
+		if ((error = open_pack(&pack, idx.ptr)) < 0)
+			goto out;
+		git_odb_free(pack);
+		add_pack_backend(c.kept, idx.ptr);   /* c.kept: what is held now */
 		if (git_reference_name_to_id(&head, f->repo, "refs/heads/main") == 0 &&
-		    !git_odb_exists(pack, &head)) {
+		    !git_odb_exists(c.kept, &head)) {
 			error = dsync_error_set(DSYNC_ECORRUPT,
 				"the new pack '%s' does not hold the last snapshot; nothing removed", idx.ptr);
 			goto out;
 		}
 	}
 	/*
-	 * Every object the loose copies and older packs hold is in the durable
-	 * new pack, so removing them needs no lock: a snapshot meanwhile that
-	 * finds an object "already stored" finds it in the pack all the same.
-	 * Removing thousands of files can take long (a slow disk, discard on
-	 * unlink); writers need not wait for it.
+	 * Every object the loose copies and merged packs hold is in the
+	 * durable new pack or in one that stays, so removing them needs no
+	 * lock: a snapshot meanwhile that finds an object "already stored"
+	 * finds it in a pack all the same.  Removing thousands of files can
+	 * take long (a slow disk, discard on unlink); writers need not wait.
 	 */
 	dsync_folder_unlock(f);
 	locked = false;
-	if ((error = remove_loose(pack, objects.ptr, &out->loose_removed)) < 0)
-		goto out;
 	{
-		char keep[64];
-		remove_ctx rc = { pack, &out->packs_removed };
+		remove_ctx rc = { c.kept, 0 };
 
-		snprintf(keep, sizeof(keep), "pack-%s.", out->pack);
-		each_pack(packdir.ptr, keep, remove_pack, &rc);
+		error = each_loose(objects.ptr, remove_loose_cb, &rc);
+		out->loose_removed = rc.removed;
+		if (error < 0)
+			goto out;
 	}
+	for (i = 0; i < packs.size; i++)
+		if (packs.ptr[i].merge && !same_pack(&packs.ptr[i], out->pack) && remove_pack(c.kept, &packs.ptr[i]))
+			out->packs_removed++;
 	/* packs a killed snapshot left half-written */
 	dsync_packw_clean_temp(f->gitdir, DSYNC_PACKW_TEMP_AGE);
 	{
@@ -346,9 +636,11 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 out:
 	if (locked)
 		dsync_folder_unlock(f);
-	git_odb_free(pack);
-	git_revwalk_free(walk);
-	git_packbuilder_free(pb);
+	git_odb_free(c.kept);
+	git_odb_free(c.odb);
+	git_packbuilder_free(c.pb);
+	dsync_oidset_dispose(&c.trees);
+	packs_dispose(&packs);
 	dsync_buf_dispose(&objects);
 	dsync_buf_dispose(&packdir);
 	dsync_buf_dispose(&idx);

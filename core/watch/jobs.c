@@ -69,6 +69,10 @@ void watch_gc_start(wfolder *f)
 		pthread_sigmask(SIG_SETMASK, &f->w->old_mask, NULL);
 		if ((error = dsync_folder_open(&df, f->root)) == 0)
 			error = dsync_gc(&r, df, LOCK_WAIT_MS);
+		if (error == 0 && r.loose_damaged > 0)
+			watch_say(f->w, DSYNC_LOG_WARNING, f,
+				  "gc: %zu loose object files cut short or damaged moved to .dsync/objects/damaged; "
+				  "run 'dsync check'", r.loose_damaged);
 		if (error < 0)
 			watch_say(f->w, DSYNC_LOG_WARNING, f, "gc: %s", dsync_error_last());
 		else

@@ -1,6 +1,6 @@
 /*
- * dsync — compacting the local store: loose objects into one pack with
- * deltas (libgit2 has no gc of its own).
+ * dsync — compacting the local store: loose objects and the smaller packs
+ * into one pack with deltas (libgit2 has no gc of its own).
  */
 #ifndef DSYNC_GC_H
 #define DSYNC_GC_H
@@ -14,21 +14,34 @@
 
 typedef struct dsync_gc_result {
 	size_t objects;          /* objects in the new pack (0: nothing was packed) */
-	size_t loose_removed;    /* loose objects removed (each is in the new pack) */
+	size_t loose_removed;    /* loose objects removed (each is in a pack) */
 	size_t packs_removed;    /* older packs removed (each wholly in the new pack) */
+	size_t packs_kept;       /* older packs that stay as they are (big ones, .keep) */
+	size_t loose_damaged;    /* loose files moved to objects/damaged/ (cut short) */
 	uint64_t bytes_before;   /* size of objects/ before and after */
 	uint64_t bytes_after;
 	char pack[DSYNC_OID_HEX_SIZE];           /* the new pack's name ("" when none) */
 } dsync_gc_result;
 
 /*
- * Packs every object reachable from the folder's refs, and every object of
- * the older packs, into one new pack (with deltas), makes it durable, then
- * removes the loose objects and older packs it holds: a loose object or pack
- * is removed only once the new pack, read back, is seen to hold each of its
- * objects, so no version can be lost.  Loose objects nothing refers to (left
- * by a snapshot killed half-way) stay loose; packed ones move to the new
- * pack (nothing is pruned).
+ * Packs the loose objects and the smaller packs into one new pack (with
+ * deltas), makes it durable, then removes the loose objects and packs it
+ * merged: a loose object or pack is removed only once the new pack, read
+ * back, and those that stay are seen to hold each of its objects, so no
+ * version can be lost.  A big pack stays as it is while it is at least twice
+ * the size of all that would be merged with it (git's `repack
+ * --geometric=2`; see dsync_gc_choose() in core/history/gc.h), so gc's time
+ * and the room it needs grow with what was added since the last one, not
+ * with the whole history.  The new pack holds every object reachable from
+ * the folder's refs, every loose object and every object of the merged
+ * packs, but those a pack that stays holds: what nothing refers to (the
+ * index's trees of big files, objects of a snapshot killed half-way) is
+ * packed too, never pruned.  One pack merged alone, with nothing beside it,
+ * is not written again ("nothing to pack").  A pack with a .keep file
+ * beside it is never touched.  First, every loose file is read and hashed
+ * (not by libgit2, which loops forever on one cut short); one that is not
+ * its id's bytes whole (a power cut) is moved to .dsync/objects/damaged/,
+ * so that reading that object fails plainly instead of hanging.
  * Takes the folder's lock, waiting up to LOCK_WAIT_MS, while it packs; the
  * removals, each of a copy the durable pack holds, run without it.
  */

@@ -45,6 +45,7 @@
 #include "core/base/zcomp.h"
 #include "core/store/thinpack.h"
 #include "core/folder/folder.h"
+#include "core/history/gc.h"
 #include "core/history/head.h"
 #include "sandbox.h"
 
@@ -800,6 +801,86 @@ static void test_backend(void **state)
 	free(rnd);
 }
 
+/* Which packs gc merges (git's repack --geometric=2): sizes in MiB. */
+static size_t choose_mib(bool *merge, const uint64_t *mib, size_t n, uint64_t loose_mib)
+{
+	uint64_t b[16];
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = mib[i] << 20;
+	return dsync_gc_choose(merge, b, n, loose_mib << 20, DSYNC_GC_SMALL_PACK);
+}
+
+static void test_gc_choose(void **state)
+{
+	bool m[16];
+
+	(void)state;
+	/* no pack: nothing to choose */
+	assert_int_equal(dsync_gc_choose(m, NULL, 0, 1 << 20, DSYNC_GC_SMALL_PACK), 0);
+	{
+		/* a big first snapshot's two packs (7/8 and 1/8) stay, whatever
+		 * the order, beside a little loose */
+		const uint64_t s[] = { 900, 123 };
+
+		assert_int_equal(choose_mib(m, s, 2, 1), 2);
+		assert_false(m[0]);
+		assert_false(m[1]);
+	}
+	{
+		/* small packs always merge; a big one stays */
+		const uint64_t s[] = { 4, 1000, 31 };
+
+		assert_int_equal(choose_mib(m, s, 3, 0), 1);
+		assert_true(m[0]);
+		assert_false(m[1]);
+		assert_true(m[2]);
+	}
+	{
+		/* fifty packs of a size: no run doubles, so all merge */
+		uint64_t s[16];
+
+		for (int i = 0; i < 16; i++)
+			s[i] = 50;
+		assert_int_equal(choose_mib(m, s, 16, 0), 0);
+		for (int i = 0; i < 16; i++)
+			assert_true(m[i]);
+	}
+	{
+		/* a progression stays (100, 400, 1000, 3000); the packs below
+		 * it merge (40 and 60, which do not double), and so does its
+		 * first once they reach half its size (100 < 2 * 100), but not
+		 * the next (400 = 2 * 200) */
+		const uint64_t s[] = { 3000, 100, 40, 400, 60, 1000 };
+
+		assert_int_equal(choose_mib(m, s, 6, 0), 3);
+		assert_false(m[0]);
+		assert_true(m[1]);
+		assert_true(m[2]);
+		assert_false(m[3]);
+		assert_true(m[4]);
+		assert_false(m[5]);
+	}
+	{
+		/* loose objects count too: 40 MiB loose beside a 64 MiB pack
+		 * merge it (64 < 2 * 40); 20 MiB loose leave it */
+		const uint64_t s[] = { 64 };
+
+		assert_int_equal(choose_mib(m, s, 1, 40), 0);
+		assert_true(m[0]);
+		assert_int_equal(choose_mib(m, s, 1, 20), 1);
+		assert_false(m[0]);
+	}
+	{
+		/* a perfect progression from 32 MiB up: each stays */
+		const uint64_t s[] = { 32, 64, 128, 256, 512, 1024, 2048 };
+
+		assert_int_equal(choose_mib(m, s, 7, 1), 7);
+		for (int i = 0; i < 7; i++)
+			assert_false(m[i]);
+	}
+}
+
 /* A real snapshot through the backend, then `dsync gc` over its pack. */
 static void test_snapshot_then_gc(void **state)
 {
@@ -1123,6 +1204,7 @@ int main(void)
 		cmocka_unit_test(test_count_fixup),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_split_backend),
+		cmocka_unit_test(test_gc_choose),
 		cmocka_unit_test(test_temp_files),
 		cmocka_unit_test(test_killed),
 		cmocka_unit_test(test_idx_large_offsets),
