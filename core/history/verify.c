@@ -13,6 +13,7 @@
 #include "core/history/head.h"
 #include "core/base/array.h"
 #include "core/base/buf.h"
+#include "core/base/loose.h"
 #include "core/base/oidset.h"
 #include "core/base/path.h"
 #include "core/base/sha1.h"
@@ -34,6 +35,7 @@ typedef struct verify {
 	dsync_folder *f;
 	git_odb *odb;
 	dsync_oidset seen;
+	dsync_oidset damaged;    /* loose files that are not their object whole */
 	dsync_buf path;          /* stored path of the folder being walked */
 	const git_oid *version;  /* the version being walked */
 	size_t missing;          /* problems that are missing objects */
@@ -95,6 +97,19 @@ static const char *verdict(verify *v, int err, const git_oid *id, char *why, siz
 	return "damaged";
 }
 
+/* Whether ID's loose file is damaged (never to be read by libgit2, which
+ * loops forever on one cut short); if so, *ERR and libgit2's last error
+ * say so, for verdict(). */
+static bool damaged_loose(verify *v, const git_oid *id, int *err)
+{
+	if (!dsync_oidset_has(&v->damaged, id))
+		return false;
+	git_error_set_str(GIT_ERROR_ODB, "its loose file is cut short or damaged (a power cut?); 'dsync gc' moves it "
+					 "aside");
+	*err = GIT_ERROR;
+	return true;
+}
+
 /* The path being walked, as on disk, in quotes' worth of text. */
 static const char *shown_path(dsync_buf *shown, const char *stored)
 {
@@ -145,7 +160,7 @@ static int walk_tree(verify *v, const git_oid *id, size_t chunk_at)
 
 	if ((error = dsync_oidset_add(&v->seen, id)) <= 0)
 		return error;
-	if ((err = git_tree_lookup(&t, v->f->repo, id)) < 0)
+	if (damaged_loose(v, id, &err) || (err = git_tree_lookup(&t, v->f->repo, id)) < 0)
 		return object_problem(v, "tree", id, err, chunk_at);
 	v->out->objects++;
 	if (chunk_at == NO_REF && git_tree_entry_byname(t, DSYNC_CHUNKS_NAME))
@@ -166,7 +181,7 @@ static int walk_tree(verify *v, const git_oid *id, size_t chunk_at)
 			break;
 		if (type == GIT_OBJECT_TREE) {
 			error = walk_tree(v, eid, chunk_at);
-		} else if ((err = git_odb_read(&obj, v->odb, eid)) < 0) {
+		} else if (damaged_loose(v, eid, &err) || (err = git_odb_read(&obj, v->odb, eid)) < 0) {
 			error = object_problem(v, "blob", eid, err, chunk_at);
 		} else {
 			git_odb_object_free(obj);
@@ -201,7 +216,7 @@ static int walk_versions(verify *v)
 
 		if ((error = dsync_oidset_add(&v->seen, &p.id)) <= 0)
 			continue;
-		if ((err = git_commit_lookup(&c, v->f->repo, &p.id)) < 0) {
+		if (damaged_loose(v, &p.id, &err) || (err = git_commit_lookup(&c, v->f->repo, &p.id)) < 0) {
 			const char *what = verdict(v, err, &p.id, why, sizeof(why));
 
 			git_oid_tostr(hex, sizeof(hex), &p.id);
@@ -498,6 +513,67 @@ static int check_packs(verify *v)
 	return error;
 }
 
+/* ---- loose objects ------------------------------------------------------ */
+
+static int loose_cb(const char *path, const char *name, bool is_dir, void *payload)
+{
+	pack_scan *s = payload;
+	size_t plen = strlen(path), nlen = strlen(name);
+	char hex[DSYNC_OID_HEX_SIZE];
+	git_oid id;
+	int error;
+
+	/* objects/xx/<38 hex> */
+	if (is_dir || nlen != GIT_OID_HEXSZ - 2 || plen < nlen + 4 || path[plen - nlen - 4] != '/' ||
+	    path[plen - nlen - 1] != '/')
+		return 0;
+	memcpy(hex, path + plen - nlen - 3, 2);
+	memcpy(hex + 2, name, nlen + 1);
+	if (git_oid_fromstr(&id, hex) < 0)
+		return 0;
+	if ((error = dsync_loose_check(path, &id)) == DSYNC_ECORRUPT) {
+		if ((s->error = dsync_oidset_add(&s->v->damaged, &id)) < 0)
+			return 1;
+	} else if (error == DSYNC_ERROR) {
+		s->error = error;   /* out of memory */
+		return 1;
+	}
+	dsync_error_clear();   /* unreadable: the walk says so if it is needed */
+	return 0;
+}
+
+/* Reads every loose file with dsync's own reader before libgit2 reads any
+ * (libgit2 1.5 loops forever on a loose object cut short): the walk tells
+ * a damaged one where a version needs it, and never reads it. */
+static int check_loose(verify *v)
+{
+	dsync_buf dir = DSYNC_BUF_INIT;
+	pack_scan s = { v, 0 };
+	int error;
+
+	if ((error = dsync_buf_printf(&dir, "%s/objects", v->f->gitdir)) == 0) {
+		dsync_path_walk(dir.ptr, 1, loose_cb, &s);
+		error = s.error;
+	}
+	dsync_buf_dispose(&dir);
+	return error;
+}
+
+/* Tells the damaged loose files no version needs (the walk told the others). */
+static int unreached_damaged(verify *v)
+{
+	char hex[DSYNC_OID_HEX_SIZE];
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < v->damaged.cap && error == 0; i++)
+		if (!git_oid_is_zero(&v->damaged.v[i]) && !dsync_oidset_has(&v->seen, &v->damaged.v[i]))
+			error = problem(v, "damaged: the loose file of object %s, which no version needs, is cut short "
+					   "(a power cut?); 'dsync gc' moves it aside",
+					git_oid_tostr(hex, sizeof(hex), &v->damaged.v[i]));
+	return error;
+}
+
 /* Puts the packs without an index first among the problems: they explain
  * the missing objects listed after them. */
 static int put_first(verify *v)
@@ -534,8 +610,9 @@ int dsync_verify_history(dsync_check_result *out, dsync_folder *f, dsync_transfe
 		return error;
 	if ((err = git_repository_odb(&v.odb, f->repo)) < 0)
 		return dsync_error_git(err, "cannot read the history of '%s'", f->root);
-	if ((error = check_packs(&v)) < 0 || (error = check_main(&v)) < 0 || (error = push_refs(&v)) < 0 ||
-	    (error = walk_versions(&v)) < 0)
+	if ((error = check_packs(&v)) < 0 || (error = check_loose(&v)) < 0 || (error = check_main(&v)) < 0 ||
+	    (error = push_refs(&v)) < 0 ||
+	    (error = walk_versions(&v)) < 0 || (error = unreached_damaged(&v)) < 0)
 		goto out;
 	if (v.missing && v.pack_notes.size)
 		error = put_first(&v);
@@ -555,6 +632,7 @@ out:
 	dsync_array_dispose(v.stack);
 	dsync_buf_dispose(&v.path);
 	dsync_oidset_dispose(&v.seen);
+	dsync_oidset_dispose(&v.damaged);
 	git_odb_free(v.odb);
 	return error;
 }
