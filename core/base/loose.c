@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -201,5 +203,71 @@ int dsync_loose_check(const char *path, const git_oid *id)
 	else if (error == 0)
 		error = recheck(id, type, data, size);
 	free(data);
+	return error;
+}
+
+/* Moves the damaged loose file PATH of ID to OBJECTS/damaged/. */
+static bool move_aside(const char *objects, const char *path, const git_oid *id)
+{
+	dsync_buf to = DSYNC_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	bool moved = false;
+
+	if (dsync_buf_printf(&to, "%s/damaged", objects) == 0 && (mkdir(to.ptr, 0777) == 0 || errno == EEXIST) &&
+	    dsync_buf_printf(&to, "/%s", git_oid_tostr(hex, sizeof(hex), id)) == 0)
+		moved = rename(path, to.ptr) == 0;
+	dsync_buf_dispose(&to);
+	return moved;
+}
+
+int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved)
+{
+	dsync_buf objects = DSYNC_BUF_INIT, dir = DSYNC_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	int i, error = 0;
+
+	*moved = 0;
+	if (dsync_buf_printf(&objects, "%s/objects", gitdir) < 0)
+		return dsync_error_oom();
+	for (i = 0; error == 0 && i < 256; i++) {
+		struct stat st;
+		struct dirent *e;
+		DIR *d;
+
+		dsync_buf_truncate(&dir, 0);
+		if (dsync_buf_printf(&dir, "%s/%02x", objects.ptr, i) < 0) {
+			error = dsync_error_oom();
+			break;
+		}
+		/* a file made or renamed into the folder changes the folder */
+		if (stat(dir.ptr, &st) < 0 || (int64_t)st.st_mtime < since || (d = opendir(dir.ptr)) == NULL)
+			continue;
+		while (error == 0 && (e = readdir(d)) != NULL) {
+			dsync_buf path = DSYNC_BUF_INIT;
+			git_oid id;
+			int got;
+
+			if (strlen(e->d_name) != GIT_OID_HEXSZ - 2)
+				continue;
+			snprintf(hex, 3, "%02x", i);
+			memcpy(hex + 2, e->d_name, GIT_OID_HEXSZ - 2);
+			hex[GIT_OID_HEXSZ] = '\0';
+			if (git_oid_fromstr(&id, hex) < 0)
+				continue;
+			if (dsync_buf_printf(&path, "%s/%s", dir.ptr, e->d_name) < 0) {
+				error = dsync_error_oom();
+			} else if (lstat(path.ptr, &st) == 0 && (int64_t)st.st_mtime >= since) {
+				got = S_ISREG(st.st_mode) ? dsync_loose_check(path.ptr, &id) : DSYNC_ECORRUPT;
+				/* one that can't be read now (memory, I/O) stays */
+				if (got == DSYNC_ECORRUPT && move_aside(objects.ptr, path.ptr, &id))
+					(*moved)++;
+				dsync_error_clear();
+			}
+			dsync_buf_dispose(&path);
+		}
+		closedir(d);
+	}
+	dsync_buf_dispose(&objects);
+	dsync_buf_dispose(&dir);
 	return error;
 }

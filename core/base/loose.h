@@ -20,6 +20,7 @@
 
 #include <git2.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The start of a temporary object file's name. */
 #define DSYNC_LOOSE_TEMP "tmp_obj_dsync_"
@@ -40,5 +41,17 @@ int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object
  */
 #define DSYNC_LOOSE_CHECK_MAX (256u << 20)
 int dsync_loose_check(const char *path, const git_oid *id);
+
+/*
+ * Checks with dsync_loose_check() each loose object of GITDIR whose file
+ * was changed at SINCE (seconds since the epoch) or later (0: every one;
+ * a fan-out folder not changed since is not read) and moves each damaged
+ * one to GITDIR/objects/damaged/<hex id>, where neither git nor libgit2
+ * looks: a read of it then fails plainly, and a write of that object
+ * writes it anew instead of taking the wreck for it.  *MOVED: how many.
+ * Best effort (a file that can't be read or moved stays); 0, or
+ * DSYNC_ERROR when out of memory.
+ */
+int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved);
 
 #endif

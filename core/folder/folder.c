@@ -709,6 +709,20 @@ int dsync_folder_sync(const dsync_folder *f)
 		return dsync_error_sys(e, "cannot flush '%s' to disk", f->gitdir);
 	}
 	close(fd);
+	/* stamped after the flush: every loose object older than the stamp is
+	 * on disk; one written later may be a power cut's wreck, and the next
+	 * write's repair reads it (dsync_folder_repair()).  Losing the stamp
+	 * itself in a power cut only makes that repair read more */
+	{
+		dsync_buf stamp = DSYNC_BUF_INIT;
+
+		if (dsync_buf_printf(&stamp, "%s/" DSYNC_SYNCED_STAMP, f->gitdir) == 0 &&
+		    (fd = open(stamp.ptr, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666)) >= 0) {
+			futimens(fd, NULL);
+			close(fd);
+		}
+		dsync_buf_dispose(&stamp);
+	}
 	return 0;
 }
 

@@ -38,9 +38,14 @@ int dsync_folder_load_ignore(dsync_ignore **out, const dsync_folder *f);
 
 /*
  * Makes everything written to the git directory so far durable (one syncfs
- * of its file system).
+ * of its file system), then stamps DSYNC_SYNCED_STAMP's time: loose
+ * objects written after it may be a power cut's wrecks (see
+ * dsync_folder_repair()).
  */
 int dsync_folder_sync(const dsync_folder *f);
+
+/* In the git directory: its time is the last flush's. */
+#define DSYNC_SYNCED_STAMP "dsync-synced"
 
 /*
  * The marker file in .dsync/ that tells a present folder from a missing

@@ -11,6 +11,7 @@
 #include "core/base/loose.h"
 #include "core/base/path.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -75,5 +76,15 @@ void dsync_folder_repair(const dsync_folder *f)
 	dsync_buf_truncate(&p, 0);
 	if (dsync_buf_printf(&p, "%s/objects/pack", f->gitdir) == 0)
 		remove_stale(p.ptr, 0, false);
+	/* loose objects written after the last flush: a power cut's wrecks
+	 * (no stamp, as in a store of an older release: all of them, once) */
+	dsync_buf_truncate(&p, 0);
+	if (dsync_buf_printf(&p, "%s/" DSYNC_SYNCED_STAMP, f->gitdir) == 0) {
+		struct stat st;
+		size_t moved = 0;
+
+		if (dsync_loose_sweep(f->gitdir, stat(p.ptr, &st) == 0 ? (int64_t)st.st_mtime - 2 : 0, &moved) < 0)
+			dsync_error_clear();
+	}
 	dsync_buf_dispose(&p);
 }

@@ -396,33 +396,6 @@ static int insert_loose_cb(const git_oid *id, const char *path, void *payload)
 	return 0;
 }
 
-typedef struct damaged_ctx {
-	const char *objects;
-	size_t moved;
-} damaged_ctx;
-
-/* Moves a loose object that is not its id's bytes whole (a power cut
- * left it cut short or zeroed) to OBJECTS/damaged/: libgit2 1.5 loops
- * forever reading one cut short, so gc (and any read) hung on it; once
- * aside, a read of it fails plainly and `dsync check` names it.  No
- * version is lost: the file held no object, only the wreck of one. */
-static int damaged_cb(const git_oid *id, const char *path, void *payload)
-{
-	damaged_ctx *dc = payload;
-	dsync_buf to = DSYNC_BUF_INIT;
-	int error = dsync_loose_check(path, id);
-
-	if (error == DSYNC_ERROR)
-		return error;   /* out of memory */
-	if (error == DSYNC_ECORRUPT && dsync_buf_printf(&to, "%s/damaged", dc->objects) == 0 &&
-	    (mkdir(to.ptr, 0777) == 0 || errno == EEXIST) &&
-	    dsync_buf_printf(&to, "/%s", git_oid_tostr_s(id)) == 0 && rename(path, to.ptr) == 0)
-		dc->moved++;
-	dsync_error_clear();
-	dsync_buf_dispose(&to);
-	return 0;
-}
-
 /* Puts into the new pack every object of the pack P (the builder skips
  * those it has) but those the packs that stay hold.  Best effort, as
  * removing packs is: a pack that can't be read whole is not wholly in the
@@ -538,14 +511,11 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	for (i = 0; i < packs.size; i++)
 		if (!packs.ptr[i].merge)
 			add_pack_backend(c.kept, packs.ptr[i].idx);
-	{
-		damaged_ctx dc = { objects.ptr, 0 };
-
-		error = each_loose(objects.ptr, damaged_cb, &dc);
-		out->loose_damaged = dc.moved;
-		if (error < 0)
-			goto out;
-	}
+	/* libgit2 1.5 loops forever on a loose object cut short (a power
+	 * cut): every loose file is read by dsync first, and a damaged one
+	 * moved aside, so that reading it fails plainly */
+	if ((error = dsync_loose_sweep(f->gitdir, 0, &out->loose_damaged)) < 0)
+		goto out;
 	if ((error = add_history(&c)) < 0)
 		goto out;
 	/* and what nothing refers to: the loose objects and those of the
