@@ -220,32 +220,28 @@ static bool move_aside(const char *objects, const char *path, const git_oid *id)
 	return moved;
 }
 
-int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved)
+int dsync_loose_each(const char *gitdir, int64_t since, dsync_loose_cb cb, void *payload)
 {
-	dsync_buf objects = DSYNC_BUF_INIT, dir = DSYNC_BUF_INIT;
+	dsync_buf dir = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
 	char hex[GIT_OID_HEXSZ + 1];
 	int i, error = 0;
 
-	*moved = 0;
-	if (dsync_buf_printf(&objects, "%s/objects", gitdir) < 0)
-		return dsync_error_oom();
 	for (i = 0; error == 0 && i < 256; i++) {
 		struct stat st;
 		struct dirent *e;
 		DIR *d;
 
 		dsync_buf_truncate(&dir, 0);
-		if (dsync_buf_printf(&dir, "%s/%02x", objects.ptr, i) < 0) {
+		if (dsync_buf_printf(&dir, "%s/objects/%02x", gitdir, i) < 0) {
 			error = dsync_error_oom();
 			break;
 		}
 		/* a file made or renamed into the folder changes the folder */
-		if (stat(dir.ptr, &st) < 0 || (int64_t)st.st_mtime < since || (d = opendir(dir.ptr)) == NULL)
+		if ((since > 0 && (stat(dir.ptr, &st) < 0 || (int64_t)st.st_mtime < since)) ||
+		    (d = opendir(dir.ptr)) == NULL)
 			continue;
 		while (error == 0 && (e = readdir(d)) != NULL) {
-			dsync_buf path = DSYNC_BUF_INIT;
 			git_oid id;
-			int got;
 
 			if (strlen(e->d_name) != GIT_OID_HEXSZ - 2)
 				continue;
@@ -254,20 +250,45 @@ int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved)
 			hex[GIT_OID_HEXSZ] = '\0';
 			if (git_oid_fromstr(&id, hex) < 0)
 				continue;
-			if (dsync_buf_printf(&path, "%s/%s", dir.ptr, e->d_name) < 0) {
+			dsync_buf_truncate(&path, 0);
+			if (dsync_buf_printf(&path, "%s/%s", dir.ptr, e->d_name) < 0)
 				error = dsync_error_oom();
-			} else if (lstat(path.ptr, &st) == 0 && (int64_t)st.st_mtime >= since) {
-				got = S_ISREG(st.st_mode) ? dsync_loose_check(path.ptr, &id) : DSYNC_ECORRUPT;
-				/* one that can't be read now (memory, I/O) stays */
-				if (got == DSYNC_ECORRUPT && move_aside(objects.ptr, path.ptr, &id))
-					(*moved)++;
-				dsync_error_clear();
-			}
-			dsync_buf_dispose(&path);
+			else if (since <= 0 || (lstat(path.ptr, &st) == 0 && (int64_t)st.st_mtime >= since))
+				error = cb(&id, path.ptr, payload);
 		}
 		closedir(d);
 	}
-	dsync_buf_dispose(&objects);
 	dsync_buf_dispose(&dir);
+	dsync_buf_dispose(&path);
+	return error;
+}
+
+typedef struct sweep {
+	const char *gitdir;
+	size_t moved;
+} sweep;
+
+static int sweep_cb(const git_oid *id, const char *path, void *payload)
+{
+	sweep *sw = payload;
+	dsync_buf objects = DSYNC_BUF_INIT;
+	struct stat st;
+	int got = lstat(path, &st) == 0 && !S_ISREG(st.st_mode) ? DSYNC_ECORRUPT : dsync_loose_check(path, id);
+
+	/* one that can't be read now (memory, I/O) stays */
+	if (got == DSYNC_ECORRUPT && dsync_buf_printf(&objects, "%s/objects", sw->gitdir) == 0 &&
+	    move_aside(objects.ptr, path, id))
+		sw->moved++;
+	dsync_error_clear();
+	dsync_buf_dispose(&objects);
+	return 0;
+}
+
+int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved)
+{
+	sweep sw = { gitdir, 0 };
+	int error = dsync_loose_each(gitdir, since, sweep_cb, &sw);
+
+	*moved = sw.moved;
 	return error;
 }

@@ -42,6 +42,18 @@ int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object
 #define DSYNC_LOOSE_CHECK_MAX (256u << 20)
 int dsync_loose_check(const char *path, const git_oid *id);
 
+/* Receives one loose object: its id and its file's path.  Non-zero stops. */
+typedef int (*dsync_loose_cb)(const git_oid *id, const char *path, void *payload);
+
+/*
+ * Calls CB for each loose object of the store of GITDIR (objects/xx/<38
+ * hex>) whose file was changed at SINCE (seconds since the epoch) or later
+ * (0: every one, and no stat() of the files); a fan-out folder not changed
+ * since is not listed.  Returns 0, CB's first non-zero answer, or
+ * DSYNC_ERROR when out of memory.
+ */
+int dsync_loose_each(const char *gitdir, int64_t since, dsync_loose_cb cb, void *payload);
+
 /*
  * Checks with dsync_loose_check() each loose object of GITDIR whose file
  * was changed at SINCE (seconds since the epoch) or later (0: every one;

@@ -306,45 +306,17 @@ static int open_pack(git_odb **out, const char *idx)
 	return 0;
 }
 
-/* Calls CB with the id and path of each loose object below OBJECTS; stops at
- * CB's first non-zero answer, returned. */
-static int each_loose(const char *objects, int (*cb)(const git_oid *id, const char *path, void *payload),
-		      void *payload)
+/* Removes the fan-out folders of OBJECTS (a path, kept as it was) left empty. */
+static void remove_empty_fanout(dsync_buf *objects)
 {
-	char hex[DSYNC_OID_HEX_SIZE];
-	int i, error = 0;
+	size_t len = objects->len;
+	int i;
 
-	for (i = 0; error == 0 && i < 256; i++) {
-		dsync_buf dir = DSYNC_BUF_INIT, p = DSYNC_BUF_INIT;
-		DIR *d;
-		struct dirent *e;
-
-		if (dsync_buf_printf(&dir, "%s/%02x", objects, i) < 0)
-			return dsync_error_oom();
-		if ((d = opendir(dir.ptr)) == NULL) {
-			dsync_buf_dispose(&dir);
-			continue;
-		}
-		while (error == 0 && (e = readdir(d)) != NULL) {
-			git_oid oid;
-
-			if (strlen(e->d_name) != GIT_OID_HEXSZ - 2)
-				continue;
-			snprintf(hex, 3, "%02x", i);
-			memcpy(hex + 2, e->d_name, GIT_OID_HEXSZ - 2);
-			hex[GIT_OID_HEXSZ] = '\0';
-			if (git_oid_fromstr(&oid, hex) < 0)
-				continue;
-			dsync_buf_truncate(&p, 0);
-			error = dsync_buf_printf(&p, "%s/%s", dir.ptr, e->d_name) < 0 ? dsync_error_oom()
-										 : cb(&oid, p.ptr, payload);
-		}
-		closedir(d);
-		rmdir(dir.ptr); /* only when empty */
-		dsync_buf_dispose(&dir);
-		dsync_buf_dispose(&p);
+	for (i = 0; i < 256; i++) {
+		if (dsync_buf_printf(objects, "/%02x", i) == 0)
+			rmdir(objects->ptr);   /* only when empty */
+		dsync_buf_truncate(objects, len);
 	}
-	return error;
 }
 
 typedef struct remove_ctx {
@@ -524,7 +496,7 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	 * Else a pack holding one of them stayed whole beside the new one (a
 	 * first snapshot with a big file doubled the store), and loose ones
 	 * piled up until gc was due at every check */
-	if ((error = each_loose(objects.ptr, insert_loose_cb, &c)) < 0)
+	if ((error = dsync_loose_each(f->gitdir, 0, insert_loose_cb, &c)) < 0)
 		goto out;
 	for (i = 0, merged = 0; i < packs.size; i++)
 		if (packs.ptr[i].merge) {
@@ -582,10 +554,11 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	{
 		remove_ctx rc = { c.kept, 0 };
 
-		error = each_loose(objects.ptr, remove_loose_cb, &rc);
+		error = dsync_loose_each(f->gitdir, 0, remove_loose_cb, &rc);
 		out->loose_removed = rc.removed;
 		if (error < 0)
 			goto out;
+		remove_empty_fanout(&objects);
 	}
 	for (i = 0; i < packs.size; i++)
 		if (packs.ptr[i].merge && !same_pack(&packs.ptr[i], out->pack) && remove_pack(c.kept, &packs.ptr[i]))

@@ -515,31 +515,13 @@ static int check_packs(verify *v)
 
 /* ---- loose objects ------------------------------------------------------ */
 
-static int loose_cb(const char *path, const char *name, bool is_dir, void *payload)
+static int loose_cb(const git_oid *id, const char *path, void *payload)
 {
-	pack_scan *s = payload;
-	size_t plen = strlen(path), nlen = strlen(name);
-	char hex[DSYNC_OID_HEX_SIZE];
-	git_oid id;
-	int error;
+	verify *v = payload;
+	int error = dsync_loose_check(path, id);
 
-	/* objects/xx/<38 hex> */
-	if (is_dir || nlen != GIT_OID_HEXSZ - 2 || plen < nlen + 4 || path[plen - nlen - 4] != '/' ||
-	    path[plen - nlen - 1] != '/')
-		return 0;
-	memcpy(hex, path + plen - nlen - 3, 2);
-	memcpy(hex + 2, name, nlen + 1);
-	if (git_oid_fromstr(&id, hex) < 0)
-		return 0;
-	if ((error = dsync_loose_check(path, &id)) == DSYNC_ECORRUPT) {
-		if ((s->error = dsync_oidset_add(&s->v->damaged, &id)) < 0)
-			return 1;
-	} else if (error == DSYNC_ERROR) {
-		s->error = error;   /* out of memory */
-		return 1;
-	}
 	dsync_error_clear();   /* unreadable: the walk says so if it is needed */
-	return 0;
+	return error == DSYNC_ECORRUPT ? dsync_oidset_add(&v->damaged, id) < 0 : 0;
 }
 
 /* Reads every loose file with dsync's own reader before libgit2 reads any
@@ -547,16 +529,7 @@ static int loose_cb(const char *path, const char *name, bool is_dir, void *paylo
  * a damaged one where a version needs it, and never reads it. */
 static int check_loose(verify *v)
 {
-	dsync_buf dir = DSYNC_BUF_INIT;
-	pack_scan s = { v, 0 };
-	int error;
-
-	if ((error = dsync_buf_printf(&dir, "%s/objects", v->f->gitdir)) == 0) {
-		dsync_path_walk(dir.ptr, 1, loose_cb, &s);
-		error = s.error;
-	}
-	dsync_buf_dispose(&dir);
-	return error;
+	return dsync_loose_each(v->f->gitdir, 0, loose_cb, v) != 0 ? dsync_error_oom() : 0;
 }
 
 /* Tells the damaged loose files no version needs (the walk told the others). */
