@@ -378,7 +378,8 @@ static const command commands[] = {
 	  "no progress; the exit status as without it. See JSON OUTPUT in dsync(1).\n" },
 	{ "gc", cmd_gc, true, "compact the history's store",
 	  "usage: dsync gc [--quiet]\n\n"
-	  "Packs the loose objects and the smaller packs into one pack with deltas,\n"
+	  "Packs the loose objects and the smaller packs into one pack with deltas\n"
+	  "(media, bytes that don't compress, into one of their own, as they are),\n"
 	  "then removes the loose copies and packs it merged (each checked in a pack\n"
 	  "first). Hundreds of one-line saves of a large text file then take little\n"
 	  "more room than the file itself. A big pack stays as it is until what was\n"

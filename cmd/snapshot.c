@@ -208,19 +208,22 @@ int cmd_gc(int argc, char **argv)
 	error = dsync_gc(&r, f, DSYNC_LOCK_WAIT_MS);
 	dsync_folder_free(f);
 	if (r.loose_damaged > 0)
-		out_warn("%zu loose object file%s cut short or damaged (a power cut?) moved to .dsync/objects/damaged; "
-			 "run 'dsync check'", r.loose_damaged, r.loose_damaged == 1 ? " was" : "s were");
+		out_warn("%zu loose object file%s cut short or damaged (a power cut?) and taken out of the store "
+			 "(into .dsync/objects/damaged); run 'dsync check'", r.loose_damaged,
+			 r.loose_damaged == 1 ? " was" : "s were");
 	if (error < 0)
 		return out_fail(error);
 	if (quiet)
 		return 0;
-	if (r.objects == 0) {
+	if (r.objects == 0 && r.loose_removed > 0) {
+		printf("nothing to pack; removed %zu loose copies of packed objects\n", r.loose_removed);
+	} else if (r.objects == 0) {
 		printf("nothing to pack\n");
 	} else {
 		char kept[64] = "";
 
 		if (r.packs_kept > 0)
-			snprintf(kept, sizeof(kept), "; %zu bigger pack%s left as %s", r.packs_kept,
+			snprintf(kept, sizeof(kept), "; %zu pack%s left as %s", r.packs_kept,
 				 r.packs_kept == 1 ? "" : "s", r.packs_kept == 1 ? "it is" : "they are");
 		printf("packed %zu objects; removed %zu loose objects and %zu older pack%s%s; store %s -> %s\n",
 		       r.objects, r.loose_removed, r.packs_removed, r.packs_removed == 1 ? "" : "s", kept,

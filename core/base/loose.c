@@ -126,8 +126,8 @@ out:
 }
 
 /* Parses a loose object's header "TYPE SIZE\0" in the LEN bytes at H: its
- * length (the NUL included), or 0 when it is none. */
-static size_t parse_header(const unsigned char *h, size_t len, git_object_t *type, size_t *size)
+ * length (the NUL included), or 0 when it is none (yet). */
+static size_t parse_header(const unsigned char *h, size_t len, uint64_t *size)
 {
 	const unsigned char *nul = memchr(h, '\0', len), *p;
 	size_t tlen;
@@ -135,75 +135,115 @@ static size_t parse_header(const unsigned char *h, size_t len, git_object_t *typ
 	if (nul == NULL || (p = memchr(h, ' ', (size_t)(nul - h))) == NULL)
 		return 0;
 	tlen = (size_t)(p - h);
-	if (tlen == 4 && memcmp(h, "blob", 4) == 0)
-		*type = GIT_OBJECT_BLOB;
-	else if (tlen == 4 && memcmp(h, "tree", 4) == 0)
-		*type = GIT_OBJECT_TREE;
-	else if (tlen == 6 && memcmp(h, "commit", 6) == 0)
-		*type = GIT_OBJECT_COMMIT;
-	else if (tlen == 3 && memcmp(h, "tag", 3) == 0)
-		*type = GIT_OBJECT_TAG;
-	else
+	if (!((tlen == 4 && (memcmp(h, "blob", 4) == 0 || memcmp(h, "tree", 4) == 0)) ||
+	      (tlen == 6 && memcmp(h, "commit", 6) == 0) || (tlen == 3 && memcmp(h, "tag", 3) == 0)))
 		return 0;
 	if (++p == nul)
 		return 0;
 	for (*size = 0; p < nul; p++) {
-		if (*p < '0' || *p > '9' || *size > (DSYNC_LOOSE_CHECK_MAX - 9) / 10)
+		if (*p < '0' || *p > '9' || *size > (UINT64_MAX >> 4))
 			return 0;
-		*size = *size * 10 + (size_t)(*p - '0');
+		*size = *size * 10 + (uint64_t)(*p - '0');
 	}
-	return *size > DSYNC_LOOSE_CHECK_MAX ? 0 : (size_t)(nul - h) + 1;
+	return (size_t)(nul - h) + 1;
+}
+
+/* What the inflated stream of a loose file is checked against as it goes. */
+typedef struct lcheck {
+	dsync_sha1 sha;
+	unsigned char head[64];
+	size_t hlen;             /* the header's length, once parsed; 0 before */
+	size_t have;             /* bytes of HEAD filled so far */
+	uint64_t size;           /* the object's size the header gives */
+	uint64_t total;          /* bytes inflated */
+	bool bad;
+} lcheck;
+
+static void lcheck_feed(lcheck *c, const unsigned char *p, size_t n)
+{
+	dsync_sha1_update(&c->sha, p, n);
+	c->total += n;
+	if (c->hlen == 0 && !c->bad) {
+		size_t k = n < sizeof(c->head) - c->have ? n : sizeof(c->head) - c->have;
+
+		memcpy(c->head + c->have, p, k);
+		c->have += k;
+		if ((c->hlen = parse_header(c->head, c->have, &c->size)) == 0 &&
+		    (c->have == sizeof(c->head) || memchr(c->head, '\0', c->have)))
+			c->bad = true;   /* no header in its first 64 bytes, or a bad one */
+	}
 }
 
 int dsync_loose_check(const char *path, const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
-	dsync_buf file = DSYNC_BUF_INIT;
-	unsigned char head[64], *data = NULL;
-	git_object_t type = GIT_OBJECT_INVALID;
-	size_t hlen = 0, size = 0, got;
+	unsigned char in[65536], out[65536], sum[20];
+	lcheck c;
 	z_stream s;
-	int zerr, error;
+	bool ended = false;
+	int fd, zerr = Z_OK, error;
 
 	git_oid_tostr(hex, sizeof(hex), id);
-	if ((error = dsync_file_read(&file, path, DSYNC_LOOSE_CHECK_MAX, 0)) < 0)
+	if ((error = dsync_file_open(&fd, path, 0, NULL)) < 0)
 		return error == DSYNC_ENOTFOUND ? dsync_error_set(error, "object %s: no file", hex) : error;
 	memset(&s, 0, sizeof(s));
+	memset(&c, 0, sizeof(c));
+	dsync_sha1_init(&c.sha);
 	if (inflateInit(&s) != Z_OK) {
-		dsync_buf_dispose(&file);
+		close(fd);
 		return dsync_error_oom();
 	}
-	s.next_in = (unsigned char *)file.ptr;
-	s.avail_in = (uInt)file.len;
-	s.next_out = head;
-	s.avail_out = sizeof(head);
-	/* one call, all the input there: it ends, stops for room, or fails */
-	zerr = inflate(&s, Z_NO_FLUSH);
-	got = sizeof(head) - s.avail_out;
-	error = DSYNC_ECORRUPT;
-	if ((zerr == Z_OK || zerr == Z_STREAM_END) && (hlen = parse_header(head, got, &type, &size)) > 0 &&
-	    got - hlen <= size && (data = malloc(size ? size : 1)) == NULL) {
-		error = dsync_error_oom();
-	} else if (data) {
-		memcpy(data, head + hlen, got - hlen);
-		s.next_out = data + (got - hlen);
-		s.avail_out = (uInt)(size - (got - hlen));
-		if (zerr != Z_STREAM_END)
-			zerr = inflate(&s, Z_FINISH);
-		if (zerr == Z_STREAM_END && s.avail_out == 0 && s.avail_in == 0)
-			error = 0;
-	} else if (zerr == Z_MEM_ERROR) {
-		error = dsync_error_oom();
+	/* all of it streamed through 64 KiB: no size is too big to check */
+	while (!ended && !c.bad) {
+		ssize_t n = read(fd, in, sizeof(in));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = dsync_error_sys(errno, "cannot read '%s'", path);
+			break;
+		}
+		if (n == 0)
+			break;   /* the end of the file before the stream's */
+		s.next_in = in;
+		s.avail_in = (uInt)n;
+		do {
+			s.next_out = out;
+			s.avail_out = sizeof(out);
+			zerr = inflate(&s, Z_NO_FLUSH);
+			if (zerr == Z_MEM_ERROR) {
+				error = dsync_error_oom();
+				break;
+			}
+			if (zerr != Z_OK && zerr != Z_STREAM_END && zerr != Z_BUF_ERROR) {
+				c.bad = true;
+				break;
+			}
+			lcheck_feed(&c, out, sizeof(out) - s.avail_out);
+			if (zerr == Z_STREAM_END) {
+				ended = true;
+				c.bad |= s.avail_in > 0;   /* bytes after the stream */
+			}
+		} while (!ended && !c.bad && s.avail_out == 0);
+		if (error < 0)
+			break;
+	}
+	if (error == 0 && ended && !c.bad) {
+		ssize_t n;
+
+		while ((n = read(fd, in, 1)) < 0 && errno == EINTR)
+			;
+		c.bad = n != 0;
 	}
 	inflateEnd(&s);
-	dsync_buf_dispose(&file);
-	if (error == DSYNC_ECORRUPT)
-		error = dsync_error_set(DSYNC_ECORRUPT, "object %s: its loose file '%s' is cut short or damaged", hex,
-					path);
-	else if (error == 0)
-		error = recheck(id, type, data, size);
-	free(data);
-	return error;
+	close(fd);
+	if (error < 0)
+		return error;
+	dsync_sha1_final(&c.sha, sum);
+	if (!ended || c.bad || c.hlen == 0 || c.total - c.hlen != c.size || memcmp(sum, id->id, 20) != 0)
+		return dsync_error_set(DSYNC_ECORRUPT, "object %s: its loose file '%s' is cut short or damaged", hex,
+				       path);
+	return 0;
 }
 
 /* Moves the damaged loose file PATH of ID to OBJECTS/damaged/. */
@@ -265,7 +305,7 @@ int dsync_loose_each(const char *gitdir, int64_t since, dsync_loose_cb cb, void 
 
 typedef struct sweep {
 	const char *gitdir;
-	size_t moved;
+	size_t moved, stuck;
 } sweep;
 
 static int sweep_cb(const git_oid *id, const char *path, void *payload)
@@ -276,19 +316,25 @@ static int sweep_cb(const git_oid *id, const char *path, void *payload)
 	int got = lstat(path, &st) == 0 && !S_ISREG(st.st_mode) ? DSYNC_ECORRUPT : dsync_loose_check(path, id);
 
 	/* one that can't be read now (memory, I/O) stays */
-	if (got == DSYNC_ECORRUPT && dsync_buf_printf(&objects, "%s/objects", sw->gitdir) == 0 &&
-	    move_aside(objects.ptr, path, id))
-		sw->moved++;
+	if (got == DSYNC_ECORRUPT) {
+		if ((dsync_buf_printf(&objects, "%s/objects", sw->gitdir) == 0 && move_aside(objects.ptr, path, id)) ||
+		    unlink(path) == 0)
+			sw->moved++;
+		else
+			sw->stuck++;
+	}
 	dsync_error_clear();
 	dsync_buf_dispose(&objects);
 	return 0;
 }
 
-int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved)
+int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved, size_t *stuck)
 {
-	sweep sw = { gitdir, 0 };
+	sweep sw = { gitdir, 0, 0 };
 	int error = dsync_loose_each(gitdir, since, sweep_cb, &sw);
 
 	*moved = sw.moved;
+	if (stuck)
+		*stuck = sw.stuck;
 	return error;
 }

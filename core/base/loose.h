@@ -32,14 +32,14 @@ int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object
 		      size_t len);
 
 /*
- * Whether the loose object file PATH holds object ID whole: inflated here,
- * not by libgit2 (1.5 loops forever on a loose object cut short: libgit2
- * #7342, fixed after it), its header parsed, its bytes hashed again with
- * SHA-1DC.  0; DSYNC_ECORRUPT (cut short, zeroed, another object's bytes,
- * over DSYNC_LOOSE_CHECK_MAX) with a message naming ID; or another
+ * Whether the loose object file PATH holds object ID whole: inflated here
+ * as a stream (64 KiB at a time, any size), not by libgit2 (1.5 loops
+ * forever on a loose object cut short: libgit2 #7342, fixed after it), its
+ * header parsed and its bytes hashed (SHA-1: a wreck is no crafted
+ * collision).  0; DSYNC_ECORRUPT (cut short, zeroed, another object's
+ * bytes, bytes after the stream) with a message naming ID; or another
  * negative DSYNC_E* code (the file can't be read, memory).
  */
-#define DSYNC_LOOSE_CHECK_MAX (256u << 20)
 int dsync_loose_check(const char *path, const git_oid *id);
 
 /* Receives one loose object: its id and its file's path.  Non-zero stops. */
@@ -60,10 +60,13 @@ int dsync_loose_each(const char *gitdir, int64_t since, dsync_loose_cb cb, void 
  * a fan-out folder not changed since is not read) and moves each damaged
  * one to GITDIR/objects/damaged/<hex id>, where neither git nor libgit2
  * looks: a read of it then fails plainly, and a write of that object
- * writes it anew instead of taking the wreck for it.  *MOVED: how many.
- * Best effort (a file that can't be read or moved stays); 0, or
- * DSYNC_ERROR when out of memory.
+ * writes it anew instead of taking the wreck for it; one that can't be
+ * moved is removed (it holds no object, only the wreck of one).  *MOVED:
+ * how many went; *STUCK (may be NULL): how many could be neither moved nor
+ * removed (a read-only folder): libgit2 must not read those.  A file that
+ * can't be read now (I/O, permissions) stays and is not counted.  Returns
+ * 0, or DSYNC_ERROR when out of memory.
  */
-int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved);
+int dsync_loose_sweep(const char *gitdir, int64_t since, size_t *moved, size_t *stuck);
 
 #endif

@@ -83,7 +83,9 @@ void dsync_folder_repair(const dsync_folder *f)
 		struct stat st;
 		size_t moved = 0;
 
-		if (dsync_loose_sweep(f->gitdir, stat(p.ptr, &st) == 0 ? (int64_t)st.st_mtime - 2 : 0, &moved) < 0)
+		int64_t since = stat(p.ptr, &st) == 0 ? (int64_t)st.st_mtime - 2 : 0;
+
+		if (dsync_loose_sweep(f->gitdir, since, &moved, NULL) < 0)
 			dsync_error_clear();
 	}
 	dsync_buf_dispose(&p);

@@ -12,6 +12,7 @@
 #include "core/base/oidset.h"
 #include "core/base/packw.h"
 #include "core/base/path.h"
+#include "core/base/zcomp.h"
 
 #include <dirent.h>
 #include <git2/sys/odb_backend.h>
@@ -81,6 +82,7 @@ bool dsync_gc_due(const dsync_folder *f)
 typedef struct gc_pack {
 	char *idx, *base;
 	uint64_t size;
+	ino_t ino;        /* of the .pack: one written again under its name is another file */
 	bool keep_file;   /* a .keep beside it: never merged, never removed */
 	bool merge;       /* goes into the new pack, then is removed */
 } gc_pack;
@@ -110,7 +112,7 @@ static int list_packs(gc_packs *l, const char *packdir)
 	while (error == 0 && (e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 		dsync_buf idx = DSYNC_BUF_INIT, path = DSYNC_BUF_INIT;
-		gc_pack p = { NULL, NULL, 0, false, false };
+		gc_pack p = { NULL, NULL, 0, 0, false, false };
 		struct stat st;
 
 		if (n < 5 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + n - 4, ".idx") != 0)
@@ -128,7 +130,7 @@ static int list_packs(gc_packs *l, const char *packdir)
 			else if (stat(path.ptr, &st) < 0)
 				p.keep_file = true;
 			else
-				p.size = (uint64_t)st.st_size;
+				p.size = (uint64_t)st.st_size, p.ino = st.st_ino;
 			if (error == 0 && dsync_array_push(*l, p) < 0)
 				error = dsync_error_oom();
 			else if (error == 0)
@@ -184,27 +186,80 @@ size_t dsync_gc_choose(bool *merge, const uint64_t *sizes, size_t n, uint64_t lo
 	return m - i;
 }
 
+/* The biggest blob packed around the builder (dsync_packw_prepare()'s). */
+#define GC_MEDIA_MAX (1u << 30)
+
 /* What the new pack is built from: the history, less what stays packed. */
 typedef struct pack_ctx {
 	git_repository *repo;
 	git_odb *odb;           /* the repository's */
 	git_packbuilder *pb;
 	git_odb *kept;          /* the packs that stay (later the new one too) */
+	git_odb *merged;        /* the packs merged */
 	dsync_oidset trees;     /* the trees walked */
-	size_t seen;            /* objects of the last merged pack offered to it */
+	dsync_oidset blobs;     /* the blobs offered */
+	dsync_oidset media;     /* those that go around the builder (media()) */
+	DSYNC_ARRAY(git_oid) media_order;
+	dsync_zcomp *z;         /* the thread's, for media() */
+	size_t to_media, to_pb; /* objects offered by insert_cb(), by where they went */
 } pack_ctx;
 
-static int add(pack_ctx *c, const git_oid *id, const char *name)
+/*
+ * Whether ID, an object not packed yet, is a blob of bytes that don't
+ * compress (photos, videos, archives: what dsync_zcomp_choose() would
+ * store), once each: 1 then, and it joins C->media.  Those go around
+ * libgit2's pack builder into a pack of dsync's own, stored as they are:
+ * the builder searched deltas among them (a video's thousands of chunks)
+ * and deflated them again at zlib's default level, 4.5 MB/s; deltas don't
+ * come of such bytes, and dedup of chunks already did what they would.
+ */
+static int media(pack_ctx *c, const git_oid *id, git_object_t type)
+{
+	git_odb_object *o = NULL;
+	size_t size;
+	int got, stored;
+
+	if (type == GIT_OBJECT_ANY && git_odb_read_header(&size, &type, c->odb, id) < 0) {
+		git_error_clear();
+		return 0;   /* the builder says what is wrong */
+	}
+	if (type != GIT_OBJECT_BLOB || (got = dsync_oidset_add(&c->blobs, id)) == 0)
+		return dsync_oidset_has(&c->media, id);
+	if (got < 0)
+		return dsync_error_oom();
+	if (git_odb_read(&o, c->odb, id) < 0) {
+		git_error_clear();
+		return 0;
+	}
+	size = git_odb_object_size(o);
+	stored = size > 4096 && size <= GC_MEDIA_MAX && c->z &&
+		 dsync_zcomp_choose(c->z, git_odb_object_data(o), size, false) == DSYNC_ZCOMP_STORE;
+	git_odb_object_free(o);
+	if (!stored)
+		return 0;
+	if (dsync_oidset_add(&c->media, id) < 0 || dsync_array_push(c->media_order, *id) < 0)
+		return dsync_error_oom();
+	return 1;
+}
+
+static int add(pack_ctx *c, const git_oid *id, git_object_t type, const char *name)
 {
 	int err;
 
-	if (git_odb_exists(c->kept, id))
+	if (git_odb_exists(c->kept, id) || (err = media(c, id, type)) > 0)
 		return 0;
+	if (err < 0)
+		return err;
 	if ((err = git_packbuilder_insert(c->pb, id, name)) == GIT_ENOTFOUND)
 		return dsync_error_set(DSYNC_ECORRUPT, "the history is damaged: object %s is missing; nothing "
 				       "was removed; run 'dsync check'", git_oid_tostr_s(id));
-	if (err < 0)
-		return dsync_error_git(err, "cannot pack the object %s", git_oid_tostr_s(id));
+	if (err < 0) {
+		/* (libgit2 says GIT_ELOCKED for a file it may not open: not a lock) */
+		const git_error *ge = git_error_last();
+
+		return dsync_error_set(DSYNC_ERROR, "cannot pack the object %s: %s", git_oid_tostr_s(id),
+				       ge && ge->message ? ge->message : "unreadable");
+	}
 	return 0;
 }
 
@@ -218,7 +273,7 @@ static int add_tree(pack_ctx *c, const git_oid *id, const char *name)
 
 	if ((err = dsync_oidset_add(&c->trees, id)) <= 0)
 		return err < 0 ? dsync_error_oom() : 0;
-	if ((err = add(c, id, name)) < 0)
+	if ((err = add(c, id, GIT_OBJECT_TREE, name)) < 0)
 		return err;
 	if ((err = git_tree_lookup(&t, c->repo, id)) < 0)
 		return dsync_error_git(err, "cannot read the tree %s", git_oid_tostr_s(id));
@@ -229,7 +284,7 @@ static int add_tree(pack_ctx *c, const git_oid *id, const char *name)
 		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
 			err = add_tree(c, git_tree_entry_id(e), git_tree_entry_name(e));
 		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
-			err = add(c, git_tree_entry_id(e), git_tree_entry_name(e));
+			err = add(c, git_tree_entry_id(e), GIT_OBJECT_BLOB, git_tree_entry_name(e));
 		/* a gitlink names a commit of another store: not ours */
 	}
 	git_tree_free(t);
@@ -260,7 +315,7 @@ static int add_history(pack_ctx *c)
 		return dsync_error_git(err, "cannot list the objects to pack");
 	}
 	while (error == 0 && (err = git_revwalk_next(&id, walk)) == 0) {
-		if ((error = add(c, &id, NULL)) < 0)
+		if ((error = add(c, &id, GIT_OBJECT_COMMIT, NULL)) < 0)
 			break;
 		if ((err = git_commit_lookup(&commit, c->repo, &id)) < 0) {
 			error = dsync_error_git(err, "cannot read the snapshot %s", git_oid_tostr_s(&id));
@@ -352,16 +407,25 @@ static int covered_cb(const git_oid *id, void *payload)
 static int insert_cb(const git_oid *id, void *payload)
 {
 	pack_ctx *c = payload;
+	int got;
 
 	if (git_odb_exists(c->kept, id))
 		return 0;
-	c->seen++;
+	if ((got = media(c, id, GIT_OBJECT_ANY)) != 0) {
+		c->to_media += got > 0;
+		return got < 0 ? got : 0;
+	}
+	c->to_pb++;
 	return git_packbuilder_insert(c->pb, id, NULL);
 }
 
 static int insert_loose_cb(const git_oid *id, const char *path, void *payload)
 {
+	pack_ctx *c = payload;
+
 	(void)path;
+	if (git_odb_exists(c->merged, id))
+		return 0;   /* a loose copy of a merged pack's: offered with the pack */
 	/* one libgit2 can't read stays where it is */
 	if (insert_cb(id, payload) < 0)
 		git_error_clear();
@@ -371,17 +435,51 @@ static int insert_loose_cb(const git_oid *id, const char *path, void *payload)
 /* Puts into the new pack every object of the pack P (the builder skips
  * those it has) but those the packs that stay hold.  Best effort, as
  * removing packs is: a pack that can't be read whole is not wholly in the
- * new pack, so it stays, and gc goes on. */
-static void insert_pack(pack_ctx *c, const gc_pack *p)
+ * new pack, so it stays (and is not counted as merged: false), and gc
+ * goes on. */
+static bool insert_pack(pack_ctx *c, const gc_pack *p)
 {
 	git_odb *old = NULL;
+	bool whole = true;
 
 	if (open_pack(&old, p->idx) < 0 || git_odb_foreach(old, insert_cb, c) < 0) {
 		dsync_error_clear();
 		git_error_clear();
-		c->seen = SIZE_MAX;   /* not known whole */
+		whole = false;
 	}
 	git_odb_free(old);
+	return whole;
+}
+
+/* Writes the blobs of C->media into a pack (or two, packw.h) of GITDIR,
+ * as they are (stored, not deflated), in the order they came. */
+static int write_media(pack_ctx *c, const char *gitdir)
+{
+	dsync_packw *w = NULL;
+	size_t i;
+	int err, error;
+
+	if (c->media_order.size == 0)
+		return 0;
+	if ((error = dsync_packw_open(&w, NULL, gitdir, (uint32_t)c->media_order.size)) < 0)
+		return error;
+	for (i = 0; error == 0 && i < c->media_order.size; i++) {
+		const git_oid *id = &c->media_order.ptr[i];
+		git_odb_object *o = NULL;
+		git_oid got;
+
+		if ((err = git_odb_read(&o, c->odb, id)) < 0)
+			error = dsync_error_git(err, "cannot read the object %s", git_oid_tostr_s(id));
+		else if ((error = dsync_packw_put(w, &got, GIT_OBJECT_BLOB, git_odb_object_data(o),
+						  git_odb_object_size(o))) == 0 && !git_oid_equal(&got, id))
+			error = dsync_error_set(DSYNC_ECORRUPT, "the history is damaged: object %s does not hold its "
+					       "bytes; nothing was removed; run 'dsync check'", git_oid_tostr_s(id));
+		git_odb_object_free(o);
+	}
+	if (error == 0)
+		error = dsync_packw_commit(w);
+	dsync_packw_free(w);
+	return error;
 }
 
 /* Removes the pack P when HELD (the new pack and those that stay) holds
@@ -394,8 +492,18 @@ static bool remove_pack(git_odb *held, const gc_pack *p)
 	covered_ctx c = { held, true };
 	bool gone = false;
 
+	struct stat st;
+
+	/* written again by this gc under its own name (a pack is named by its
+	 * objects): it is one of the new packs */
+	if (dsync_buf_printf(&path, "%s.pack", p->base) < 0 || lstat(path.ptr, &st) < 0 || st.st_ino != p->ino) {
+		dsync_buf_dispose(&path);
+		return false;
+	}
+	dsync_buf_truncate(&path, 0);
 	if (open_pack(&old, p->idx) < 0) {
 		dsync_error_clear();
+		dsync_buf_dispose(&path);
 		return false;
 	}
 	if (git_odb_foreach(old, covered_cb, &c) < 0 && c.all)
@@ -418,7 +526,8 @@ static bool same_pack(const gc_pack *p, const char *name)
 {
 	size_t n = strlen(p->base), k = strlen(name);
 
-	return n > k + 5 && strcmp(p->base + n - k, name) == 0 && strncmp(p->base + n - k - 5, "pack-", 5) == 0;
+	return k > 0 && n > k + 5 && strcmp(p->base + n - k, name) == 0 &&
+	       strncmp(p->base + n - k - 5, "pack-", 5) == 0;
 }
 
 /* Chooses which of the packs L go into the new pack (P->merge), the loose
@@ -450,21 +559,25 @@ static size_t choose(gc_packs *l, uint64_t loose)
 
 int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 {
-	pack_ctx c = { NULL, NULL, NULL, NULL, { NULL, 0, 0 }, 0 };
+	pack_ctx c;
 	gc_packs packs = DSYNC_ARRAY_INIT;
 	store_use u = { 0, 0, 0, 0 };
 	dsync_buf objects = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT;
+	git_odb *pack_check = NULL;
 	bool locked = false;
-	size_t i, merged;
+	size_t i, media_packs = 0, plain_packs = 0;
+	bool same;
 	int err, error;
 
 	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
 	if ((error = dsync_folder_repo(f)) < 0)
 		return error;
 	if ((error = dsync_folder_lock(f, lock_wait_ms)) < 0)
 		return error;
 	locked = true;
 	c.repo = f->repo;
+	c.z = dsync_zcomp_thread();   /* NULL (no memory): every blob to the builder */
 	if ((error = dsync_buf_printf(&objects, "%s/objects", f->gitdir)) < 0 ||
 	    (error = dsync_buf_printf(&packdir, "%s/pack", objects.ptr)) < 0)
 		goto out;
@@ -480,14 +593,29 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 		goto out;
 	}
 	git_packbuilder_set_threads(c.pb, 0);
+	if ((err = git_odb_new(&c.merged)) < 0) {
+		error = dsync_error_git(err, "cannot start packing");
+		goto out;
+	}
 	for (i = 0; i < packs.size; i++)
-		if (!packs.ptr[i].merge)
-			add_pack_backend(c.kept, packs.ptr[i].idx);
+		add_pack_backend(packs.ptr[i].merge ? c.merged : c.kept, packs.ptr[i].idx);
 	/* libgit2 1.5 loops forever on a loose object cut short (a power
 	 * cut): every loose file is read by dsync first, and a damaged one
 	 * moved aside, so that reading it fails plainly */
-	if ((error = dsync_loose_sweep(f->gitdir, 0, &out->loose_damaged)) < 0)
-		goto out;
+	{
+		size_t stuck = 0;
+
+		if ((error = dsync_loose_sweep(f->gitdir, 0, &out->loose_damaged, &stuck)) < 0)
+			goto out;
+		if (stuck > 0) {
+			error = dsync_error_set(DSYNC_ECORRUPT,
+						"%zu damaged loose object file%s in '%s' can be neither moved "
+						"aside nor removed (a read-only folder?); nothing was changed; "
+						"run 'dsync check'",
+						stuck, stuck == 1 ? "" : "s", objects.ptr);
+			goto out;
+		}
+	}
 	if ((error = add_history(&c)) < 0)
 		goto out;
 	/* and what nothing refers to: the loose objects and those of the
@@ -498,47 +626,86 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	 * piled up until gc was due at every check */
 	if ((error = dsync_loose_each(f->gitdir, 0, insert_loose_cb, &c)) < 0)
 		goto out;
-	for (i = 0, merged = 0; i < packs.size; i++)
+	same = c.to_media + c.to_pb == 0;   /* no loose object to pack */
+	for (i = 0; i < packs.size; i++)
 		if (packs.ptr[i].merge) {
-			c.seen = 0;
-			insert_pack(&c, &packs.ptr[i]);
-			merged++;
+			size_t m = c.to_media, b = c.to_pb;
+
+			if (!insert_pack(&c, &packs.ptr[i])) {
+				packs.ptr[i].merge = false;   /* it stays */
+				continue;
+			}
+			/* one pack of media and one of the rest, each whole */
+			if (c.to_media > m && c.to_pb > b)
+				same = false;
+			else if (c.to_media > m)
+				same &= media_packs++ == 0;
+			else
+				same &= plain_packs++ == 0;
 		}
-	out->objects = git_packbuilder_object_count(c.pb);
-	/* nothing, or one pack alone and nothing beside it: the new pack
-	 * would be that very pack again */
-	if (out->objects == 0 || (merged == 1 && c.seen == out->objects)) {
+	out->objects = git_packbuilder_object_count(c.pb) + c.media_order.size;
+	/*
+	 * Nothing; or nothing loose and the merged packs one of media and one
+	 * of the rest at most, each all of one kind: the new packs would be
+	 * those very packs again (a pack is named by its objects), each gc.
+	 * Everything is in them: loose copies go still.
+	 */
+	if (out->objects == 0 || same) {
+		remove_ctx rc;
+
+		/* still, loose copies of packed objects go (a gc killed while
+		 * removing them left them) */
+		for (i = 0; i < packs.size; i++)
+			if (packs.ptr[i].merge)
+				add_pack_backend(c.kept, packs.ptr[i].idx);
+		rc.held = c.kept;
+		rc.removed = 0;
+		error = dsync_loose_each(f->gitdir, 0, remove_loose_cb, &rc);
+		out->loose_removed = rc.removed;
 		out->objects = 0;
-		out->bytes_after = out->bytes_before;
-		error = 0;
+		du(objects.ptr, &out->bytes_after);
 		goto out;
 	}
 	if (mkdir(packdir.ptr, 0777) < 0 && errno != EEXIST) {
 		error = dsync_error_sys(errno, "cannot create '%s'", packdir.ptr);
 		goto out;
 	}
-	if ((err = git_packbuilder_write(c.pb, packdir.ptr, 0, NULL, NULL)) < 0) {
-		error = dsync_error_git(err, "cannot write a pack");
+	if ((error = write_media(&c, f->gitdir)) < 0)
 		goto out;
+	if (git_packbuilder_object_count(c.pb) > 0) {
+		if ((err = git_packbuilder_write(c.pb, packdir.ptr, 0, NULL, NULL)) < 0) {
+			error = dsync_error_git(err, "cannot write a pack");
+			goto out;
+		}
+		snprintf(out->pack, sizeof(out->pack), "%s", git_packbuilder_name(c.pb));
 	}
-	snprintf(out->pack, sizeof(out->pack), "%s", git_packbuilder_name(c.pb));
-	/* the pack is durable before any copy of its objects goes */
+	/* the packs are durable before any copy of their objects goes */
 	if ((error = dsync_folder_sync(f)) < 0)
 		goto out;
-	if ((error = dsync_buf_printf(&idx, "%s/pack-%s.idx", packdir.ptr, out->pack)) < 0)
-		goto out;
 	{
-		git_odb *pack = NULL;
+		gc_packs now = DSYNC_ARRAY_INIT;
 		git_oid head;
 
-		if ((error = open_pack(&pack, idx.ptr)) < 0)
+		/* what is held now: the packs that stay and the new ones (a pack
+		 * not listed before, or one written again under its name) */
+		if ((error = list_packs(&now, packdir.ptr)) < 0)
 			goto out;
-		git_odb_free(pack);
-		add_pack_backend(c.kept, idx.ptr);   /* c.kept: what is held now */
+		for (i = 0; i < now.size; i++) {
+			size_t k;
+
+			for (k = 0; k < packs.size && strcmp(packs.ptr[k].idx, now.ptr[i].idx) != 0; k++)
+				;
+			if (k == packs.size || packs.ptr[k].ino != now.ptr[i].ino)
+				add_pack_backend(c.kept, now.ptr[i].idx);
+		}
+		packs_dispose(&now);
+		if (out->pack[0] && ((error = dsync_buf_printf(&idx, "%s/pack-%s.idx", packdir.ptr, out->pack)) < 0 ||
+				     (error = open_pack(&pack_check, idx.ptr)) < 0))
+			goto out;
 		if (git_reference_name_to_id(&head, f->repo, "refs/heads/main") == 0 &&
 		    !git_odb_exists(c.kept, &head)) {
 			error = dsync_error_set(DSYNC_ECORRUPT,
-				"the new pack '%s' does not hold the last snapshot; nothing removed", idx.ptr);
+				"the new packs in '%s' do not hold the last snapshot; nothing removed", packdir.ptr);
 			goto out;
 		}
 	}
@@ -579,10 +746,15 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 out:
 	if (locked)
 		dsync_folder_unlock(f);
+	git_odb_free(pack_check);
 	git_odb_free(c.kept);
+	git_odb_free(c.merged);
 	git_odb_free(c.odb);
 	git_packbuilder_free(c.pb);
 	dsync_oidset_dispose(&c.trees);
+	dsync_oidset_dispose(&c.blobs);
+	dsync_oidset_dispose(&c.media);
+	dsync_array_dispose(c.media_order);
 	packs_dispose(&packs);
 	dsync_buf_dispose(&objects);
 	dsync_buf_dispose(&packdir);

@@ -71,8 +71,8 @@ void watch_gc_start(wfolder *f)
 			error = dsync_gc(&r, df, LOCK_WAIT_MS);
 		if (error == 0 && r.loose_damaged > 0)
 			watch_say(f->w, DSYNC_LOG_WARNING, f,
-				  "gc: %zu loose object files cut short or damaged moved to .dsync/objects/damaged; "
-				  "run 'dsync check'", r.loose_damaged);
+				  "gc: %zu loose object files cut short or damaged taken out of the store "
+				  "(into .dsync/objects/damaged); run 'dsync check'", r.loose_damaged);
 		if (error < 0)
 			watch_say(f->w, DSYNC_LOG_WARNING, f, "gc: %s", dsync_error_last());
 		else

@@ -13,20 +13,21 @@
 #include "dsync/folder.h"
 
 typedef struct dsync_gc_result {
-	size_t objects;          /* objects in the new pack (0: nothing was packed) */
+	size_t objects;          /* objects in the new packs (0: nothing was packed) */
 	size_t loose_removed;    /* loose objects removed (each is in a pack) */
-	size_t packs_removed;    /* older packs removed (each wholly in the new pack) */
+	size_t packs_removed;    /* older packs removed (each wholly in the new packs) */
 	size_t packs_kept;       /* older packs that stay as they are (big ones, .keep) */
 	size_t loose_damaged;    /* loose files moved to objects/damaged/ (cut short) */
 	uint64_t bytes_before;   /* size of objects/ before and after */
 	uint64_t bytes_after;
-	char pack[DSYNC_OID_HEX_SIZE];           /* the new pack's name ("" when none) */
+	char pack[DSYNC_OID_HEX_SIZE];           /* the builder's new pack ("" when none) */
 } dsync_gc_result;
 
 /*
- * Packs the loose objects and the smaller packs into one new pack (with
- * deltas), makes it durable, then removes the loose objects and packs it
- * merged: a loose object or pack is removed only once the new pack, read
+ * Packs the loose objects and the smaller packs into new packs (one with
+ * deltas through libgit2's pack builder; blobs that don't compress, media,
+ * into one of dsync's own, stored as they are), makes them durable, then
+ * removes the loose objects and packs they merged: a loose object or pack is removed only once the new pack, read
  * back, and those that stay are seen to hold each of its objects, so no
  * version can be lost.  A big pack stays as it is while it is at least twice
  * the size of all that would be merged with it (git's `repack
@@ -36,8 +37,9 @@ typedef struct dsync_gc_result {
  * the folder's refs, every loose object and every object of the merged
  * packs, but those a pack that stays holds: what nothing refers to (the
  * index's trees of big files, objects of a snapshot killed half-way) is
- * packed too, never pruned.  One pack merged alone, with nothing beside it,
- * is not written again ("nothing to pack").  A pack with a .keep file
+ * packed too, never pruned.  Packs that would be written again as they are
+ * (nothing loose; one of media and one of the rest at most) are not
+ * ("nothing to pack"; loose copies of packed objects still go).  A pack with a .keep file
  * beside it is never touched.  First, every loose file is read and hashed
  * (not by libgit2, which loops forever on one cut short); one that is not
  * its id's bytes whole (a power cut) is moved to .dsync/objects/damaged/,

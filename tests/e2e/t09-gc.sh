@@ -78,7 +78,9 @@ ok "restore the newest from the pack" dsync restore big.txt --to "$TMP/new.txt"
 check "newest version" "$(sha256sum < "$TMP/new.txt")" = "$(sha256sum < big.txt)"
 
 # a big snapshot with a big file, written as packs (files, then trees): gc
-# leaves one pack and no second copy of the files.  The packs also hold
+# leaves two packs, the media (the big file's chunks, random bytes, stored
+# as they are, around libgit2's pack builder) and the rest, and no second
+# copy of the files.  The packs also hold
 # what nothing refers to (the index's tree naming the big file by its chunk
 # tree): before, the pack holding it stayed whole beside the new one
 G=$TMP/g
@@ -96,7 +98,12 @@ unref=$(comm -23 <(for i in .dsync/objects/pack/*.idx; do git show-index < "$i";
 check "a pack holds an object nothing refers to" -n "$unref"
 ok "gc of the two packs" dsync gc
 contains "gc removed both older packs" "$TMP/out" "and 2 older packs"
-check "one pack after gc" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 1
+check "two packs after gc: media and the rest" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 2
+bigpack=$(ls -S .dsync/objects/pack/*.pack | head -1)
+check "the media pack holds the chunks (no deltas, not deflated: > 4 MiB)" "$(stat -c %s "$bigpack")" -gt 4194304
+check "it has no deltas" -z "$(git verify-pack -v "${bigpack%.pack}.idx" | awk '$2 == "blob" && NF > 5')"
+small=$(ls -S .dsync/objects/pack/*.pack | tail -1)
+check "the rest is small (< 64 KiB: deltas, deflated)" "$(stat -c %s "$small")" -lt 65536
 size=$(du -sk .dsync/objects | cut -f1)
 echo "# objects after gc: ${size} KiB for 4 MiB of random bytes and 300 small files"
 check "no second copy of the big file (< 6 MiB)" "$size" -lt 6144
@@ -114,16 +121,17 @@ ok "check after it" dsync check
 # knob; 32 MiB by default) always merge.  The pack of the gc above holds
 # the big file: it stays; the small saves since go into a pack of their own
 export DSYNC_TEST_GC_SMALL_PACK=65536
-bigpack=$(ls .dsync/objects/pack/*.pack)
+bigpack=$(ls -S .dsync/objects/pack/*.pack | head -1)
 for i in 1 2 3; do
 	echo "save $i" >> s9.txt
 	ok "small save $i" dsync snapshot
 done
 ok "gc beside the big pack" dsync gc
-contains "gc says the big pack stays" "$TMP/out" "1 bigger pack left as it is"
+contains "gc says the big pack stays" "$TMP/out" "1 pack left as it is"
 check "the big pack is still there" -f "$bigpack"
 check "beside one new pack" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 2
 newpack=$(ls .dsync/objects/pack/*.pack | grep -v "$bigpack")
+check "the small pack went into it" ! -f "$small"
 check "the new pack holds only what was added (< 64 KiB)" "$(stat -c %s "$newpack")" -lt 65536
 git --git-dir=.dsync count-objects -v > "$TMP/count"
 contains "no loose objects left" "$TMP/count" "count: 0"
@@ -136,17 +144,64 @@ ok "gc again: nothing new" dsync gc
 contains "the new pack alone is not written again" "$TMP/out" "nothing to pack"
 check "still the two packs" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 2
 # a second big file of the same size: what would merge reaches half the big
-# pack, so it merges too, and one pack is left
+# pack, so it merges too
 head -c 4194304 /dev/urandom > big2.bin
 ok "a second big file" dsync snapshot
 ok "gc merges the big pack now" dsync gc
-check "one pack left" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 1
+check "two packs left: media and the rest" "$(ls .dsync/objects/pack/*.pack | wc -l)" = 2
 check "the old big pack went" ! -f "$bigpack"
+check "the new media pack holds both big files (> 8 MiB)" "$(stat -c %s "$(ls -S .dsync/objects/pack/*.pack | head -1)")" -gt 8388608
 ok "fsck after merging" git --git-dir=.dsync fsck --full --no-dangling
 ok "restore the first big file" dsync restore big.bin --to "$TMP/big3.bin"
 check "first big file byte for byte" "$(sha "$TMP/big3.bin")" = "$(sha big.bin)"
 ok "check after it all" dsync check
 unset DSYNC_TEST_GC_SMALL_PACK
+
+# loose copies of packed objects (a gc killed while removing them) go, even
+# when there is nothing to pack
+for o in $(git show-index < "$(ls .dsync/objects/pack/*.idx | head -1)" | awk '{print $2}' | head -5); do
+	t=$(git --git-dir=.dsync cat-file -t "$o")
+	mkdir -p ".dsync/objects/${o:0:2}"
+	git --git-dir=.dsync cat-file "$t" "$o" | python3 -c '
+import sys, zlib
+d = sys.stdin.buffer.read()
+sys.stdout.buffer.write(zlib.compress(b"%s %d\0" % (sys.argv[1].encode(), len(d)) + d))' "$t" > ".dsync/objects/${o:0:2}/${o:2}"
+done
+ok "gc with loose copies of packed objects" dsync gc
+contains "they go, nothing to pack" "$TMP/out" "nothing to pack; removed 5 loose copies of packed objects"
+# a pack of garbage stays (check names it) and is not counted as merged:
+# the next gc has nothing to pack
+head -c 3000 /dev/urandom > .dsync/objects/pack/pack-2222222222222222222222222222222222222222.pack
+head -c 3000 /dev/urandom > .dsync/objects/pack/pack-2222222222222222222222222222222222222222.idx
+echo "one more" > s8.txt
+ok "a snapshot beside a pack of garbage" dsync snapshot
+ok "gc beside it" dsync gc
+ok "gc again beside it" dsync gc
+contains "nothing to pack the second time" "$TMP/out" "nothing to pack"
+check "the pack of garbage stays" -f .dsync/objects/pack/pack-2222222222222222222222222222222222222222.pack
+rm -f .dsync/objects/pack/pack-2222222222222222222222222222222222222222.*
+# a wreck that can't be moved aside (a file where damaged/ should be) is
+# removed: it held no object; gc does not hang on it
+wreck=$(echo "a wreck $$" | git --git-dir=.dsync hash-object -w --stdin)
+chmod u+w ".dsync/objects/${wreck:0:2}/${wreck:2}"
+: > ".dsync/objects/${wreck:0:2}/${wreck:2}"
+touch -d '-1 hour' ".dsync/objects/${wreck:0:2}/${wreck:2}"
+: > .dsync/objects/damaged
+ok "gc with no room aside for a wreck" timeout 60 "$DSYNC" gc
+check "the wreck is gone" ! -e ".dsync/objects/${wreck:0:2}/${wreck:2}"
+rm -f .dsync/objects/damaged
+# a loose object over 256 MiB (chunking off) is whole: packed, not taken
+# for a wreck (the check streams, whatever the size)
+git --git-dir=.dsync config dsync.chunkThreshold 0
+truncate -s 270M zeros.img
+ok "a snapshot of a 270 MiB file, chunking off" dsync snapshot
+ok "gc of its loose object" timeout 120 "$DSYNC" gc
+check "not taken for a wreck" -z "$(cat "$TMP/err")"
+rm -f zeros.img
+ok "restore it" dsync restore zeros.img
+check "270 MiB of zeros back" "$(stat -c %s zeros.img):$(tr -d '\0' < zeros.img | wc -c)" = "283115520:0"
+rm -f zeros.img
+ok "check after these" dsync check
 cd "$F"
 
 # locked out like every writer: the holder is the sleep itself (no flock

@@ -1212,9 +1212,9 @@ static void test_loose_check(void **state)
 	assert_int_equal(dsync_loose_check(path, &ids[0]), DSYNC_ECORRUPT);
 	dsync_error_clear();
 	/* a sweep from the future reads nothing; a full one moves the five */
-	assert_int_equal(dsync_loose_sweep(gitdir, (int64_t)time(NULL) + 3600, &moved), 0);
+	assert_int_equal(dsync_loose_sweep(gitdir, (int64_t)time(NULL) + 3600, &moved, NULL), 0);
 	assert_int_equal(moved, 0);
-	assert_int_equal(dsync_loose_sweep(gitdir, 0, &moved), 0);
+	assert_int_equal(dsync_loose_sweep(gitdir, 0, &moved, NULL), 0);
 	assert_int_equal(moved, 5);
 	assert_true(is_loose(gitdir, &ids[2]));
 	for (i = 0; i < 6; i++) {
