@@ -63,6 +63,23 @@ static int put_in_place(const char *tmp, const char *path, const char *dir)
 	return 0;
 }
 
+/* Whether the loose file of ID in GITDIR is there and a wreck (not its
+ * object whole): a snapshot took such a file for the object. */
+static bool wreck_at(const char *gitdir, const git_oid *id)
+{
+	dsync_buf path = DSYNC_BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	struct stat st;
+	bool wreck = false;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (dsync_buf_printf(&path, "%s/objects/%.2s/%s", gitdir, hex, hex + 2) == 0 && lstat(path.ptr, &st) == 0)
+		wreck = !S_ISREG(st.st_mode) || dsync_loose_check(path.ptr, id) == DSYNC_ECORRUPT;
+	dsync_error_clear();
+	dsync_buf_dispose(&path);
+	return wreck;
+}
+
 int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object_t type, const void *data,
 		      size_t len)
 {
@@ -78,8 +95,11 @@ int dsync_loose_write(git_oid *out, git_odb *odb, const char *gitdir, git_object
 	if (len > ((size_t)1 << 30))
 		return dsync_error_set(DSYNC_EUSAGE, "cannot write a loose object of %zu bytes", len);
 	dsync_sha1_object(out->id, name, data, len);
-	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH))
-		return recheck(out, type, data, len);
+	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH) &&
+	    ((error = recheck(out, type, data, len)) < 0 || !wreck_at(gitdir, out)))
+		return error;
+	/* not held, or held as a wreck (a disk's fault, a power cut's left
+	 * since a flush): written anew, over it */
 	/* one zlib stream of the header and the bytes */
 	if ((raw = malloc(len + 32)) == NULL || (zc = dsync_zcomp_thread()) == NULL ||
 	    (z = malloc(dsync_zcomp_bound(len + 32))) == NULL) {
@@ -253,7 +273,11 @@ static bool move_aside(const char *objects, const char *path, const git_oid *id)
 	char hex[GIT_OID_HEXSZ + 1];
 	bool moved = false;
 
+	struct stat st;
+
+	/* only into a folder of the store's own: not through a link */
 	if (dsync_buf_printf(&to, "%s/damaged", objects) == 0 && (mkdir(to.ptr, 0777) == 0 || errno == EEXIST) &&
+	    lstat(to.ptr, &st) == 0 && S_ISDIR(st.st_mode) &&
 	    dsync_buf_printf(&to, "/%s", git_oid_tostr(hex, sizeof(hex), id)) == 0)
 		moved = rename(path, to.ptr) == 0;
 	dsync_buf_dispose(&to);

@@ -8,6 +8,7 @@
 #include "core/folder/folder.h"
 #include "core/base/array.h"
 #include "core/base/buf.h"
+#include "core/base/file.h"
 #include "core/base/loose.h"
 #include "core/base/oidset.h"
 #include "core/base/packw.h"
@@ -530,6 +531,39 @@ static bool same_pack(const gc_pack *p, const char *name)
 	       strncmp(p->base + n - k - 5, "pack-", 5) == 0;
 }
 
+/* In the git directory: the packs the last gc wrote, "pack-<sha>" a line. */
+#define GC_RECORD "dsync-gc-packs"
+
+/* Whether the pack P is one the last gc wrote (RECORD: GC_RECORD's path),
+ * and is still that file (listed before it: the record is written after
+ * the packs, so a pack it names is older than it). */
+static bool recorded(const char *record, const gc_pack *p)
+{
+	char buf[4096], line[80];
+	const char *name = strrchr(p->base, '/') + 1;
+	struct stat rs, ps;
+	size_t len = 0;
+	dsync_buf pack = DSYNC_BUF_INIT;
+	bool found;
+
+	/* "\n" then the record, searched for "\nNAME\n" */
+	buf[0] = '\n';
+	if (dsync_file_read_small(&len, record, buf + 1, sizeof(buf) - 1, 0) < 0) {
+		dsync_error_clear();
+		return false;
+	}
+	found = (size_t)snprintf(line, sizeof(line), "\n%s\n", name) < sizeof(line) &&
+		memmem(buf, len + 1, line, strlen(line)) != NULL;
+	/* a pack written again after the record under that name: not the
+	 * record's (a snapshot's pack of the same objects can't be, but a
+	 * copy of a store can be anything) */
+	if (found && (dsync_buf_printf(&pack, "%s.pack", p->base) < 0 || stat(record, &rs) < 0 ||
+		      stat(pack.ptr, &ps) < 0 || ps.st_mtime > rs.st_mtime))
+		found = false;
+	dsync_buf_dispose(&pack);
+	return found;
+}
+
 /* Chooses which of the packs L go into the new pack (P->merge), the loose
  * objects' LOOSE bytes beside them; how many stay. */
 static size_t choose(gc_packs *l, uint64_t loose)
@@ -565,7 +599,8 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	dsync_buf objects = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT;
 	git_odb *pack_check = NULL;
 	bool locked = false;
-	size_t i, media_packs = 0, plain_packs = 0;
+	dsync_buf record = DSYNC_BUF_INIT;
+	size_t i;
 	bool same;
 	int err, error;
 
@@ -627,28 +662,21 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	if ((error = dsync_loose_each(f->gitdir, 0, insert_loose_cb, &c)) < 0)
 		goto out;
 	same = c.to_media + c.to_pb == 0;   /* no loose object to pack */
+	if ((error = dsync_buf_printf(&record, "%s/" GC_RECORD, f->gitdir)) < 0)
+		goto out;
 	for (i = 0; i < packs.size; i++)
 		if (packs.ptr[i].merge) {
-			size_t m = c.to_media, b = c.to_pb;
-
 			if (!insert_pack(&c, &packs.ptr[i])) {
 				packs.ptr[i].merge = false;   /* it stays */
 				continue;
 			}
-			/* one pack of media and one of the rest, each whole */
-			if (c.to_media > m && c.to_pb > b)
-				same = false;
-			else if (c.to_media > m)
-				same &= media_packs++ == 0;
-			else
-				same &= plain_packs++ == 0;
+			same = same && recorded(record.ptr, &packs.ptr[i]);
 		}
 	out->objects = git_packbuilder_object_count(c.pb) + c.media_order.size;
 	/*
-	 * Nothing; or nothing loose and the merged packs one of media and one
-	 * of the rest at most, each all of one kind: the new packs would be
-	 * those very packs again (a pack is named by its objects), each gc.
-	 * Everything is in them: loose copies go still.
+	 * Nothing; or nothing loose and the merged packs all written by the
+	 * last gc: the new packs would be those very packs again (a pack is
+	 * named by its objects).  Everything is in them: loose copies go still.
 	 */
 	if (out->objects == 0 || same) {
 		remove_ctx rc;
@@ -663,6 +691,7 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 		error = dsync_loose_each(f->gitdir, 0, remove_loose_cb, &rc);
 		out->loose_removed = rc.removed;
 		out->objects = 0;
+		dsync_packw_clean_temp(f->gitdir, DSYNC_PACKW_TEMP_AGE);
 		du(objects.ptr, &out->bytes_after);
 		goto out;
 	}
@@ -688,6 +717,8 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 
 		/* what is held now: the packs that stay and the new ones (a pack
 		 * not listed before, or one written again under its name) */
+		dsync_buf names = DSYNC_BUF_INIT;
+
 		if ((error = list_packs(&now, packdir.ptr)) < 0)
 			goto out;
 		for (i = 0; i < now.size; i++) {
@@ -695,10 +726,21 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 
 			for (k = 0; k < packs.size && strcmp(packs.ptr[k].idx, now.ptr[i].idx) != 0; k++)
 				;
-			if (k == packs.size || packs.ptr[k].ino != now.ptr[i].ino)
+			if (k == packs.size || packs.ptr[k].ino != now.ptr[i].ino) {
 				add_pack_backend(c.kept, now.ptr[i].idx);
+				if (dsync_buf_printf(&names, "%s\n", strrchr(now.ptr[i].base, '/') + 1) < 0)
+					error = dsync_error_oom();
+			}
 		}
 		packs_dispose(&now);
+		/* what this gc wrote, for the next one (best effort: without it,
+		 * the next one writes them again) */
+		if (error == 0 && dsync_path_write_atomic(record.ptr, names.ptr ? names.ptr : "", names.len, 0644,
+							   false) < 0)
+			dsync_error_clear();
+		dsync_buf_dispose(&names);
+		if (error < 0)
+			goto out;
 		if (out->pack[0] && ((error = dsync_buf_printf(&idx, "%s/pack-%s.idx", packdir.ptr, out->pack)) < 0 ||
 				     (error = open_pack(&pack_check, idx.ptr)) < 0))
 			goto out;
@@ -759,5 +801,6 @@ out:
 	dsync_buf_dispose(&objects);
 	dsync_buf_dispose(&packdir);
 	dsync_buf_dispose(&idx);
+	dsync_buf_dispose(&record);
 	return error;
 }

@@ -202,6 +202,42 @@ ok "restore it" dsync restore zeros.img
 check "270 MiB of zeros back" "$(stat -c %s zeros.img):$(tr -d '\0' < zeros.img | wc -c)" = "283115520:0"
 rm -f zeros.img
 ok "check after these" dsync check
+
+# a big snapshot's pack of text (no deltas) is repacked with deltas by the
+# first gc: only packs the last gc wrote are taken as done ("nothing to
+# pack"); over 256 media chunks (two media packs) a second gc has nothing
+# to pack all the same
+H=$TMP/h
+mkdir -p "$H"
+cd "$H"
+python3 -c '
+base = ["line %d of the shared document text, with words\n" % i for i in range(3000)]
+for k in range(100):
+    b = list(base); b[k * 7] = "edited %d\n" % k; open("doc%03d.txt" % k, "w").write("".join(b))'
+ok "init 100 near-copies of a text" dsync init --device-name gc3
+before=$(du -sk .dsync/objects/pack | cut -f1)
+ok "gc of the snapshot's pack" dsync gc
+after=$(du -sk .dsync/objects/pack | cut -f1)
+echo "# 100 near-copies: ${before} KiB packed by the snapshot, ${after} KiB after gc"
+check "deltas: under a tenth" "$((after * 10))" -lt "$before"
+git --git-dir=.dsync config dsync.chunkThreshold 65536
+head -c 12000000 /dev/urandom > video.mp4
+ok "a video of 300 chunks" dsync snapshot
+ok "gc of it" dsync gc
+ok "gc again" dsync gc
+contains "nothing to pack the second time" "$TMP/out" "nothing to pack"
+# a wreck older than the last flush (a disk's fault) under the id of a file
+# about to be saved: the save writes the object anew over it
+echo "precious $$" > precious.txt
+p=$(git hash-object precious.txt)
+mkdir -p ".dsync/objects/${p:0:2}"
+: > ".dsync/objects/${p:0:2}/${p:2}"
+touch -d '2020-01-01' ".dsync/objects/${p:0:2}/${p:2}"
+ok "save beside an old wreck of its object" dsync snapshot
+rm precious.txt
+ok "restore it" dsync restore precious.txt
+check "byte for byte" "$(cat precious.txt)" = "precious $$"
+ok "check of it all" dsync check
 cd "$F"
 
 # locked out like every writer: the holder is the sleep itself (no flock
