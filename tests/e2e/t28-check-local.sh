@@ -169,11 +169,15 @@ ok "gc" in_ packed dsync gc
 ok "a packed history checks out" in_ packed dsync check
 contains "all three versions" "$TMP/out" "history: 3 versions"
 cp -a "$TMP/packed" "$TMP/packed0"
-IDX=$(ls "$TMP"/packed/.dsync/objects/pack/pack-*.idx 2> /dev/null | head -1)
+B=$(id_of "$TMP/packed" HEAD:photos/a.jpg)
+# the pack that holds it (gc writes two: media, like this photo, and the rest)
+IDX=
+for i in "$TMP"/packed/.dsync/objects/pack/pack-*.idx; do
+	[ -e "$i" ] && git show-index < "$i" | grep -q " $B" && IDX=$i
+done
 check "gc made a pack" -n "$IDX"
 [ -n "$IDX" ] || IDX=$TMP/packed/.dsync/objects/pack/pack-none.idx   # never write outside $TMP
 PACK=${IDX%.idx}.pack
-B=$(id_of "$TMP/packed" HEAD:photos/a.jpg)
 OFF=$(git show-index < "$IDX" | awk -v b="$B" '$2 == b { print $1 }')
 check "the blob is in the pack" -n "$OFF"
 printf '\125\125\125\125' | dd of="$PACK" bs=1 seek=$((OFF + 30)) conv=notrunc 2> /dev/null
