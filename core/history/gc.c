@@ -43,6 +43,7 @@ static void du(const char *dir, uint64_t *bytes)
 typedef struct store_use {
 	size_t loose, packs;
 	uint64_t loose_bytes, pack_bytes;
+	uint64_t disk;           /* every regular file's disk use, as du() */
 } store_use;
 
 static int use_cb(const char *path, const char *name, bool is_dir, void *payload)
@@ -53,6 +54,8 @@ static int use_cb(const char *path, const char *name, bool is_dir, void *payload
 
 	if (is_dir || lstat(path, &st) < 0)
 		return 0;
+	if (S_ISREG(st.st_mode))
+		u->disk += (uint64_t)st.st_blocks * 512;
 	/* objects/xx/<38 hex>, or objects/pack/... */
 	if (nlen == GIT_OID_HEXSZ - 2 && plen > nlen + 3 && path[plen - nlen - 4] == '/') {
 		u->loose++;
@@ -67,7 +70,7 @@ static int use_cb(const char *path, const char *name, bool is_dir, void *payload
 bool dsync_gc_due(const dsync_folder *f)
 {
 	dsync_buf objects = DSYNC_BUF_INIT;
-	store_use u = { 0, 0, 0, 0 };
+	store_use u = { 0, 0, 0, 0, 0 };
 	uint64_t limit;
 
 	if (dsync_buf_printf(&objects, "%s/objects", f->gitdir) < 0)
@@ -595,7 +598,7 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 {
 	pack_ctx c;
 	gc_packs packs = DSYNC_ARRAY_INIT;
-	store_use u = { 0, 0, 0, 0 };
+	store_use u = { 0, 0, 0, 0, 0 };
 	dsync_buf objects = DSYNC_BUF_INIT, packdir = DSYNC_BUF_INIT, idx = DSYNC_BUF_INIT;
 	git_odb *pack_check = NULL;
 	bool locked = false;
@@ -616,22 +619,18 @@ int dsync_gc_locked(dsync_gc_result *out, dsync_folder *f, int lock_wait_ms)
 	if ((error = dsync_buf_printf(&objects, "%s/objects", f->gitdir)) < 0 ||
 	    (error = dsync_buf_printf(&packdir, "%s/pack", objects.ptr)) < 0)
 		goto out;
-	du(objects.ptr, &out->bytes_before);
 	dsync_path_walk(objects.ptr, 1, use_cb, &u);
+	out->bytes_before = u.disk;
 	if ((error = list_packs(&packs, packdir.ptr)) < 0)
 		goto out;
 	out->packs_kept = choose(&packs, u.loose_bytes);
 
 	if ((err = git_packbuilder_new(&c.pb, f->repo)) < 0 || (err = git_odb_new(&c.kept)) < 0 ||
-	    (err = git_repository_odb(&c.odb, f->repo)) < 0) {
+	    (err = git_odb_new(&c.merged)) < 0 || (err = git_repository_odb(&c.odb, f->repo)) < 0) {
 		error = dsync_error_git(err, "cannot start packing");
 		goto out;
 	}
 	git_packbuilder_set_threads(c.pb, 0);
-	if ((err = git_odb_new(&c.merged)) < 0) {
-		error = dsync_error_git(err, "cannot start packing");
-		goto out;
-	}
 	for (i = 0; i < packs.size; i++)
 		add_pack_backend(packs.ptr[i].merge ? c.merged : c.kept, packs.ptr[i].idx);
 	/* libgit2 1.5 loops forever on a loose object cut short (a power
